@@ -1,0 +1,25 @@
+"""adcompiler: source-to-source automatic differentiation for Python and NumPy.
+
+    >>> import adcompiler, numpy as np
+    >>> def f(x):
+    ...     return np.sum(np.sin(x) * x)
+    >>> df = adcompiler.grad(f)
+    >>> print(df.source)   # the generated primal and adjoint
+"""
+
+from adcompiler.api import (GradientFunction, InvalidArgumentError, grad,
+                            non_differentiable, register_vjp, source,
+                            stop_gradient, value_and_grad)
+from adcompiler.errors import (AdCompilerError, ForeignCallError,
+                               InternalCompilerError, NonScalarOutputError,
+                               SourceUnavailableError, UnsupportedSyntaxError)
+
+__version__ = '0.1.0'
+
+__all__ = [
+    'AdCompilerError', 'ForeignCallError', 'GradientFunction',
+    'InternalCompilerError', 'InvalidArgumentError', 'NonScalarOutputError',
+    'SourceUnavailableError', 'UnsupportedSyntaxError', 'grad',
+    'non_differentiable', 'register_vjp', 'source', 'stop_gradient',
+    'value_and_grad',
+]

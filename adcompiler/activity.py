@@ -1,0 +1,153 @@
+"""Activity stage: find the values that carry a derivative.
+
+Input: a `NormalizedFunction`, its `Resolution`, and the names of the
+parameters to differentiate with respect to. Output: an `Activity` record.
+
+A value is *varied* if it depends, through operations that have a
+derivative, on a differentiated parameter; it is *useful* if the returned
+value depends on it through such operations. Only values that are both are
+*active*, and only active values get adjoints. Comparisons, indices,
+attributes such as `.shape`, and calls registered as non-differentiable
+break the dependence, so bookkeeping around the derivative runs in the
+primal as written.
+
+The analysis is flow-insensitive over names, which is exact for the
+single-assignment code that normalize produces.
+"""
+
+import dataclasses
+
+import gast
+
+from adcompiler.resolve import CallKind
+from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
+
+
+@dataclasses.dataclass
+class Activity:
+    """Which names carry a derivative, and which input each depends on."""
+
+    varied: set
+    useful: set
+    origin: dict  # varied name -> the differentiated parameter it depends on
+
+    def is_active(self, name):
+        return name in self.varied and name in self.useful
+
+
+def analyze(normalized, resolution, wrt, registry=REGISTRY):
+    """Compute the `Activity` of `normalized` with respect to `wrt` names."""
+    edges = []  # (target names, source names that carry a derivative)
+    returned = set()
+    for statement in normalized.tree.body:
+        if isinstance(statement, gast.Assign):
+            target = statement.targets[0]
+            targets = ([target.id] if isinstance(target, gast.Name)
+                       else [e.id for e in target.elts])
+            sources = carrying_names(statement.value, resolution, registry)
+            edges.append((targets, sources))
+        elif isinstance(statement, gast.Return):
+            returned.update(_names(statement.value))
+
+    varied = set(wrt)
+    origin = {name: name for name in wrt}
+    changed = True
+    while changed:
+        changed = False
+        for targets, sources in edges:
+            carried = [s for s in sources if s in varied]
+            if not carried:
+                continue
+            for target in targets:
+                if target not in varied:
+                    varied.add(target)
+                    origin[target] = origin[carried[0]]
+                    changed = True
+
+    useful = set(returned)
+    changed = True
+    while changed:
+        changed = False
+        for targets, sources in reversed(edges):
+            if any(t in useful for t in targets):
+                new = set(sources) - useful
+                if new:
+                    useful |= new
+                    changed = True
+    return Activity(varied, useful, origin)
+
+
+def carrying_names(value, resolution, registry=REGISTRY):
+    """Return the names read by `value` that its result can depend on smoothly."""
+    if isinstance(value, (gast.Name,)):
+        return [value.id]
+    if isinstance(value, (gast.Constant, gast.Compare, gast.JoinedStr)):
+        return []
+    if isinstance(value, gast.BinOp):
+        if isinstance(value.op, (gast.FloorDiv, gast.BitAnd, gast.BitOr,
+                                 gast.BitXor, gast.LShift, gast.RShift)):
+            return []
+        return _names(value.left) + _names(value.right)
+    if isinstance(value, gast.UnaryOp):
+        if isinstance(value.op, (gast.Not, gast.Invert)):
+            return []
+        return _names(value.operand)
+    if isinstance(value, gast.Subscript):
+        return _names(value.value)
+    if isinstance(value, gast.Attribute):
+        if registry.lookup_attribute(value.attr) is NON_DIFFERENTIABLE:
+            return []
+        return _names(value.value)
+    if isinstance(value, (gast.Tuple, gast.List)):
+        return [n for e in value.elts for n in _names(e)]
+    if isinstance(value, gast.Call):
+        return _call_carrying_names(value, resolution.calls[value])
+    return [n for n in _names_in(value)]
+
+
+def _call_carrying_names(call, resolved):
+    if resolved.kind is CallKind.NON_DIFFERENTIABLE:
+        return []
+    receiver = []
+    if resolved.kind is CallKind.METHOD:
+        receiver = _names(call.func.value)
+    arguments = receiver + [n for a in call.args for n in _names(a)] + [
+        n for k in call.keywords for n in _names(k.value)]
+    rule = resolved.rule
+    if resolved.kind in (CallKind.RULE, CallKind.METHOD) and rule is not None \
+            and rule is not NON_DIFFERENTIABLE:
+        template = getattr(rule, 'template', rule)
+        if template is not None:
+            return _differentiated_arguments(call, receiver, template)
+    return arguments
+
+
+def _differentiated_arguments(call, receiver, template):
+    """The argument names bound to the parameters a template differentiates."""
+    positional = [gast.Name(id=n, ctx=gast.Load(), annotation=None,
+                            type_comment=None) for n in receiver] + list(
+                                call.args)
+    keywords = {k.arg: k.value for k in call.keywords}
+    try:
+        bound = template.signature.bind(*positional, **keywords)
+    except TypeError:
+        # The call does not match the rule's signature; reverse reports it.
+        return [n for a in positional for n in _names(a)] + [
+            n for v in keywords.values() for n in _names(v)]
+    names = []
+    for param in template.differentiated:
+        value = bound.arguments.get(param)
+        if isinstance(value, tuple):
+            for item in value:
+                names += _names(item)
+        elif value is not None:
+            names += _names(value)
+    return names
+
+
+def _names(node):
+    return [node.id] if isinstance(node, gast.Name) else []
+
+
+def _names_in(node):
+    return [n.id for n in gast.walk(node) if isinstance(n, gast.Name)]

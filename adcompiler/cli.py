@@ -1,0 +1,89 @@
+"""Command-line interface: print the code adcompiler generates.
+
+    adcompiler dump FILE.py:FUNC [--wrt NAME ...] [--no-optimize]
+
+The module is imported the way pytest imports a test file (its directory is
+put on sys.path and its top level runs), then FUNC is compiled and the
+generated primal and adjoint are printed. Exit status: 0 on success, 1 for a
+compile error, 2 for a usage error (missing file, function or argument).
+"""
+
+import argparse
+import importlib.util
+import inspect
+import pathlib
+import sys
+
+from adcompiler.compiler import Compiler
+from adcompiler.errors import AdCompilerError
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog='adcompiler',
+        description='Source-to-source automatic differentiation for Python.')
+    commands = parser.add_subparsers(dest='command', required=True)
+    dump = commands.add_parser(
+        'dump', help='print the generated primal and adjoint of a function')
+    dump.add_argument('target', metavar='FILE.py:FUNC',
+                      help='the Python file and the function in it')
+    dump.add_argument('--wrt', nargs='+', metavar='NAME',
+                      help='parameters to differentiate (default: the first)')
+    dump.add_argument('--no-optimize', action='store_true',
+                      help='print the code before the optimization passes')
+    return parser
+
+
+def _load_module(path):
+    """Import the file at `path` as a module, with its folder on sys.path."""
+    folder = str(path.parent.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fail(message, status):
+    print(f'adcompiler: error: {message}', file=sys.stderr)
+    return status
+
+
+def dump(target, wrt=None, optimize=True):
+    """Return the generated source of FILE.py:FUNC as a string."""
+    filename, _, function_name = target.rpartition(':')
+    if not filename or not function_name:
+        raise FileNotFoundError(
+            f'expected FILE.py:FUNC, got {target!r}')
+    path = pathlib.Path(filename)
+    if not path.is_file():
+        raise FileNotFoundError(f'file not found: {filename}')
+    module = _load_module(path)
+    function = getattr(module, function_name, None)
+    if function is None:
+        raise LookupError(f'{filename} has no function named {function_name!r}')
+    function = getattr(function, 'function', function)  # A grad-decorated one.
+    parameters = list(inspect.signature(function).parameters)
+    if not parameters:
+        raise LookupError(f'{function_name} has no parameters to differentiate')
+    wrt = tuple(wrt or parameters[:1])
+    unknown = [name for name in wrt if name not in parameters]
+    if unknown:
+        raise LookupError(f'{function_name} has no parameter named '
+                          f'{unknown[0]!r}; its parameters are {parameters}')
+    return Compiler(optimize=optimize).compile(function, wrt).source
+
+
+def main(argv=None):
+    arguments = _parser().parse_args(argv)
+    try:
+        text = dump(arguments.target, arguments.wrt,
+                    optimize=not arguments.no_optimize)
+    except (FileNotFoundError, LookupError) as err:
+        return _fail(str(err), 2)
+    except AdCompilerError as err:
+        return _fail(str(err), 1)
+    sys.stdout.write(text)
+    return 0

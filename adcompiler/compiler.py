@@ -1,0 +1,141 @@
+"""Run the pipeline on a function and cache the result.
+
+source -> normalize -> resolve -> activity -> reverse -> optimize -> emit.
+A compiled gradient is cached per (function, differentiated parameters) and
+recompiled when a rule is registered afterwards. Exceptions that are not
+`AdCompilerError` are bugs in adcompiler and are wrapped in
+`InternalCompilerError`, naming the function and the stage.
+"""
+
+import dataclasses
+import logging
+import threading
+
+from adcompiler import activity as activity_stage
+from adcompiler import emit as emit_stage
+from adcompiler import normalize as normalize_stage
+from adcompiler import optimize as optimize_stage
+from adcompiler import resolve as resolve_stage
+from adcompiler import reverse as reverse_stage
+from adcompiler import source as source_stage
+from adcompiler.errors import AdCompilerError, InternalCompilerError
+from adcompiler.rules import REGISTRY
+
+logger = logging.getLogger(__name__)
+
+
+class RecursionNotSupportedError(AdCompilerError):
+    """A differentiated function calls itself, directly or through others."""
+
+
+@dataclasses.dataclass
+class CompiledFunction:
+    """The generated primal and adjoint of one function, and their source."""
+
+    function: object
+    wrt: tuple
+    primal: object
+    adjoint: object
+    primal_name: str
+    adjoint_name: str
+    module_source: str
+    filename: str
+    callees: list
+
+    @property
+    def source(self):
+        """The generated source of this function and of every callee."""
+        texts = []
+        seen = set()
+        pending = [self]
+        while pending:
+            compiled = pending.pop(0)
+            if compiled.filename in seen:
+                continue
+            seen.add(compiled.filename)
+            texts.append(compiled.module_source)
+            pending.extend(compiled.callees)
+        return '\n\n'.join(texts)
+
+
+def _run_stage(function_name, stage, step, *args):
+    try:
+        return step(*args)
+    except AdCompilerError:
+        raise
+    except Exception as err:
+        raise InternalCompilerError(function_name, stage, err) from err
+
+
+class Compiler:
+    """Compiles functions to primal/adjoint pairs, with a cache."""
+
+    def __init__(self, registry=REGISTRY, optimize=True):
+        self.registry = registry
+        self.optimize = optimize
+        self._cache = {}
+        self._lock = threading.RLock()
+        self._in_progress = []
+
+    def compile(self, function, wrt, call_chain=None):
+        """Return the `CompiledFunction` of `function` w.r.t. parameter names."""
+        key = (function, tuple(wrt))
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == self.registry.version:
+                return cached[1]
+            if key in self._in_progress:
+                name = getattr(function, '__qualname__', repr(function))
+                raise RecursionNotSupportedError(
+                    f'{name} calls itself (call chain: '
+                    f'{" -> ".join(call_chain or ())}); adcompiler cannot '
+                    'differentiate recursive functions yet.')
+            self._in_progress.append(key)
+            try:
+                compiled = self._compile(function, tuple(wrt), call_chain)
+            finally:
+                self._in_progress.remove(key)
+            self._cache[key] = (self.registry.version, compiled)
+            return compiled
+
+    def _compile(self, function, wrt, call_chain):
+        source = source_stage.get_source(function)
+        name = source.name
+        call_chain = tuple(call_chain or (function.__qualname__,))
+        logger.debug('compiling %s with respect to %s', name, wrt)
+
+        normalized = _run_stage(name, 'normalize', normalize_stage.normalize,
+                                source)
+        missing = [w for w in wrt if w not in normalized.params]
+        if missing:
+            raise InternalCompilerError(name, 'compile',
+                                        f'unknown parameters {missing}')
+        resolution = _run_stage(name, 'resolve', resolve_stage.resolve,
+                                normalized, source.namespace, self.registry)
+        activity = _run_stage(name, 'activity', activity_stage.analyze,
+                              normalized, resolution, wrt, self.registry)
+
+        callees = []
+
+        def compile_callee(callee, callee_wrt, chain):
+            compiled = self.compile(callee, callee_wrt, chain)
+            callees.append(compiled)
+            return reverse_stage.CalleeProgram(
+                compiled.primal_name, compiled.adjoint_name, compiled.primal,
+                compiled.adjoint, compiled.wrt)
+
+        context = reverse_stage.ReverseContext(source, call_chain,
+                                               compile_callee, self.registry)
+        program = _run_stage(name, 'reverse', reverse_stage.reverse,
+                             normalized, resolution, activity, wrt, context)
+        if self.optimize:
+            _run_stage(name, 'optimize', optimize_stage.optimize, program)
+
+        namespace = dict(source.namespace)
+        namespace.update(program.extra_globals)
+        module = _run_stage(name, 'emit', emit_stage.emit,
+                            [program.primal, program.adjoint], namespace, name)
+        return CompiledFunction(
+            function, wrt, module.functions[program.primal.name],
+            module.functions[program.adjoint.name], program.primal.name,
+            program.adjoint.name, module.source, module.filename, callees)

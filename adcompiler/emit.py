@@ -1,0 +1,86 @@
+"""Emit stage: turn generated gast functions into source text and code objects.
+
+Input: gast function definitions and the globals they read. Output: an
+`EmittedModule` with the source text, and the compiled functions. The
+source is compiled under a unique file name registered in `linecache`, so
+tracebacks and pdb show the generated lines.
+
+`to_source` is the only place that turns a tree into text: it uses astor and
+falls back to `ast.unparse` where astor cannot handle a node of a newer Python.
+"""
+
+import ast
+import copy
+import dataclasses
+import itertools
+import linecache
+import re
+
+import astor
+import gast
+
+from adcompiler.reverse import COMMENT_PREFIX
+
+_counter = itertools.count(1)
+_MARKER = '__adcompiler_comment_{}__'
+_MARKER_LINE = re.compile(r'^(\s*)__adcompiler_comment_(\d+)__\s*$')
+
+
+@dataclasses.dataclass
+class EmittedModule:
+    """Generated source text and the functions defined by running it."""
+
+    source: str
+    filename: str
+    functions: dict
+
+
+def to_source(tree):
+    """Return Python source for a gast tree, with comment markers as comments."""
+    comments = []
+
+    class _Markers(gast.NodeTransformer):
+        def visit_Expr(self, node):
+            value = node.value
+            if (isinstance(value, gast.Constant) and isinstance(value.value, str)
+                    and value.value.startswith(COMMENT_PREFIX)):
+                comments.append(value.value)
+                # A bare name prints on a line of its own, never quoted.
+                return gast.Expr(value=gast.Name(
+                    id=_MARKER.format(len(comments) - 1), ctx=gast.Load(),
+                    annotation=None, type_comment=None))
+            return node
+
+    tree = _Markers().visit(copy.deepcopy(tree))
+    python_tree = ast.fix_missing_locations(gast.gast_to_ast(tree))
+    try:
+        text = astor.to_source(python_tree)
+    except Exception:  # astor lags new Python versions; ast.unparse does not.
+        text = ast.unparse(python_tree) + '\n'
+
+    lines = []
+    for line in text.splitlines():
+        match = _MARKER_LINE.match(line)
+        if match:
+            lines.append(match.group(1) + comments[int(match.group(2))])
+        else:
+            lines.append(line)
+    return '\n'.join(lines) + '\n'
+
+
+def emit(functions, namespace, title):
+    """Compile gast `functions` into one module executed in `namespace`.
+
+    `namespace` is copied, so the generated names do not leak into the user's
+    module. Returns an `EmittedModule`.
+    """
+    module = gast.Module(body=list(functions), type_ignores=[])
+    source = to_source(module)
+    filename = f'<adcompiler {title} #{next(_counter)}>'
+    lines = source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    code = compile(source, filename, 'exec')
+    scope = dict(namespace)
+    exec(code, scope)  # noqa: S102 (the code is adcompiler's own output)
+    defined = {f.name: scope[f.name] for f in functions}
+    return EmittedModule(source, filename, defined)

@@ -1,0 +1,140 @@
+"""Errors raised by adcompiler, and the one formatter that renders them.
+
+Every user-facing error derives from `AdCompilerError`. Errors about a place in
+the user's code carry a `SourceLocation`; `format_diagnostic` renders the
+location, the source line with a caret under the offending column, any extra
+details and the ways out, so that all messages share one layout.
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceLocation:
+    """A position in the user's source: file, 1-based line, 0-based column."""
+
+    filename: str
+    lineno: int
+    col_offset: int
+    source_line: str
+    function_name: str = ''
+
+    def render(self):
+        """Render 'File "f.py", line 3, in loss' followed by the line and a caret."""
+        where = f'File "{self.filename}", line {self.lineno}'
+        if self.function_name:
+            where += f', in {self.function_name}'
+        text = self.source_line.rstrip('\n')
+        if not text.strip():
+            return where
+        stripped = text.lstrip()
+        caret_column = max(self.col_offset - (len(text) - len(stripped)), 0)
+        return f'{where}\n    {stripped}\n    {" " * caret_column}^'
+
+
+def format_diagnostic(summary, location=None, details=(), fixes=()):
+    """Render an error message: summary, location with caret, details, fixes."""
+    parts = [summary]
+    if location is not None:
+        parts.append(location.render())
+    parts.extend(details)
+    if fixes:
+        parts.append('To fix this, either:')
+        parts.extend(f'  {number}. {fix}' for number, fix in enumerate(fixes, 1))
+    return '\n'.join(parts)
+
+
+class AdCompilerError(Exception):
+    """Base class of every error raised by adcompiler."""
+
+
+class LocatedError(AdCompilerError):
+    """An error about one place in the user's source code."""
+
+    def __init__(self, summary, location=None, details=(), fixes=()):
+        self.summary = summary
+        self.location = location
+        self.details = tuple(details)
+        self.fixes = tuple(fixes)
+        super().__init__(format_diagnostic(summary, location, details, fixes))
+
+    @property
+    def filename(self):
+        return self.location.filename if self.location else None
+
+    @property
+    def lineno(self):
+        return self.location.lineno if self.location else None
+
+    @property
+    def source_line(self):
+        return self.location.source_line if self.location else None
+
+
+class UnsupportedSyntaxError(LocatedError):
+    """A construct that adcompiler cannot differentiate (yet)."""
+
+    def __init__(self, construct, location, reason='', fixes=()):
+        self.construct = construct
+        summary = f'{construct} is not supported by adcompiler'
+        if reason:
+            summary += f': {reason}'
+        super().__init__(summary, location, fixes=fixes)
+
+
+class SourceUnavailableError(AdCompilerError):
+    """The Python source of a function to transform cannot be found."""
+
+
+class ForeignCallError(LocatedError):
+    """A call that carries a derivative into a function with no source and no rule.
+
+    Attributes:
+        callee_name: qualified name of the function called.
+        reason: why the callee is foreign, e.g. 'built-in function, no Python source'.
+        active_argument: the argument expression that carries the derivative.
+        wrt_input: the differentiated input that argument depends on.
+        call_chain: names of the user functions that led to the call, outermost first.
+    """
+
+    def __init__(self, callee_name, reason, location, active_argument,
+                 wrt_input, call_chain):
+        self.callee_name = callee_name
+        self.reason = reason
+        self.active_argument = active_argument
+        self.wrt_input = wrt_input
+        self.call_chain = list(call_chain)
+        summary = (f'cannot differentiate through {callee_name}: it is a '
+                   f'{reason}, and no gradient rule is registered for it')
+        details = [
+            f'The argument {active_argument!r} carries a derivative: it depends '
+            f'on the input {wrt_input!r}.',
+            'Call chain (outermost first): ' + ' -> '.join(self.call_chain),
+        ]
+        short_name = callee_name.rsplit('.', 1)[-1]
+        fixes = [
+            'register a gradient rule:\n'
+            f'       @adcompiler.register_vjp({callee_name})\n'
+            f'       def {short_name}_vjp(g, ans, *args):\n'
+            '           return (...,)  # one cotangent per positional argument',
+            'or, if it has no meaningful derivative, mark it non-differentiable:\n'
+            f'       adcompiler.non_differentiable({callee_name})',
+        ]
+        super().__init__(summary, location, details, fixes)
+
+
+class NonScalarOutputError(AdCompilerError):
+    """grad or value_and_grad was applied to a function with a non-scalar output."""
+
+
+class InternalCompilerError(AdCompilerError):
+    """A bug in adcompiler itself, not in the user's code."""
+
+    def __init__(self, function_name, stage, cause):
+        self.function_name = function_name
+        self.stage = stage
+        super().__init__(
+            f'internal error in adcompiler while compiling {function_name!r} '
+            f'(stage: {stage}): {type(cause).__name__}: {cause}. This is a bug '
+            'in adcompiler, not in your code; please report it with the function '
+            'that triggers it.')

@@ -1,0 +1,49 @@
+"""Fresh names for generated code that never collide with the user's names."""
+
+import gast
+
+
+class Namer:
+    """Hand out identifiers that are unused in a function and its namespace.
+
+    Generated names are derived from the user's: the adjoint of `x` is `dx`,
+    a second version of `x` is `x_1`, temporaries are `t1`, `t2`, ... . A name
+    the user already uses gets a numeric suffix instead of being shadowed.
+    """
+
+    def __init__(self, taken=()):
+        self.taken = set(taken)
+
+    @classmethod
+    def for_function(cls, tree, namespace=()):
+        """Make a namer that avoids every identifier in `tree` and `namespace`."""
+        taken = set(namespace)
+        for node in gast.walk(tree):
+            if isinstance(node, gast.Name):
+                taken.add(node.id)
+            elif isinstance(node, gast.FunctionDef):
+                taken.add(node.name)
+        return cls(taken)
+
+    def reserve(self, name):
+        """Mark `name` as used."""
+        self.taken.add(name)
+
+    def fresh(self, base):
+        """Return `base` if unused, else `base_1`, `base_2`, ...; mark it used."""
+        name = base
+        suffix = 0
+        while name in self.taken:
+            suffix += 1
+            name = f'{base}_{suffix}'
+        self.taken.add(name)
+        return name
+
+    def temporary(self):
+        """Return a new temporary name t1, t2, ... ."""
+        index = 1
+        while f't{index}' in self.taken:
+            index += 1
+        name = f't{index}'
+        self.taken.add(name)
+        return name

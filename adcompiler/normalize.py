@@ -1,0 +1,434 @@
+"""Normalize stage: reject unsupported syntax, then lower to A-normal form.
+
+Input: a `FunctionSource`. Output: a `NormalizedFunction` whose tree is a
+`FunctionDef` with positional parameters only and a body made of exactly
+these statement forms, where an *atom* is a `Name` or a `Constant`, or a
+dotted reference to a global such as `np.pi` (read, never assigned):
+
+    name = atom
+    name = atom <binop> atom                  (+ - * / // % ** @ and bit ops)
+    name = <unaryop> atom                     (- + ~ not)
+    name = atom <cmpop> atom [<cmpop> atom]   (comparisons)
+    name = atom[index]                        (index: atoms, slices of atoms,
+                                               None, Ellipsis, tuples of these)
+    name = atom.attr                          (attribute of a local value)
+    name = func(atom, ..., key=atom, ...)     (func: a global name, a dotted
+                                               global, or local_atom.method)
+    name = (atom, ...)  /  name = [atom, ...]
+    name = f'...'                             (f-strings are kept whole)
+    name, name, ... = atom                    (tuple unpacking, flattened)
+    func(atom, ...)                           (a call kept for its effect)
+    assert atom[, atom]
+    return atom                               (last statement, exactly once)
+
+Every local variable is assigned once (static single assignment): a second
+assignment to `x` writes `x_1`, and later reads of `x` read `x_1`.
+Augmented assignment to a name is expanded, docstrings and `pass` are
+dropped, and code after the `return` is removed. Each new statement keeps the
+line and column of the expression it came from, so later stages can point at
+the user's source. Any other construct raises `UnsupportedSyntaxError`.
+"""
+
+import dataclasses
+
+import gast
+
+from adcompiler.errors import UnsupportedSyntaxError
+from adcompiler.naming import Namer
+
+
+@dataclasses.dataclass
+class NormalizedFunction:
+    """A function body lowered to A-normal form, in single-assignment form."""
+
+    tree: gast.FunctionDef
+    params: list
+    namer: Namer
+    local_names: set
+
+
+# Descriptions used in error messages, by node type name.
+_CONSTRUCT_NAMES = {
+    'If': 'an if statement',
+    'For': 'a for loop',
+    'AsyncFor': 'an async for loop',
+    'While': 'a while loop',
+    'With': 'a with statement',
+    'AsyncWith': 'an async with statement',
+    'Try': 'a try statement',
+    'TryStar': 'a try statement',
+    'Raise': 'a raise statement',
+    'Import': 'an import inside a function',
+    'ImportFrom': 'an import inside a function',
+    'Global': 'a global declaration',
+    'Nonlocal': 'a nonlocal declaration',
+    'Delete': 'a del statement',
+    'FunctionDef': 'a nested function definition',
+    'AsyncFunctionDef': 'an async function definition',
+    'ClassDef': 'a class definition inside a function',
+    'Match': 'a match statement',
+    'Break': 'a break statement',
+    'Continue': 'a continue statement',
+    'AnnAssign': 'an annotated assignment',
+    'BoolOp': 'the and/or operator',
+    'IfExp': 'a conditional expression',
+    'Lambda': 'a lambda expression',
+    'Dict': 'a dict display',
+    'Set': 'a set display',
+    'ListComp': 'a list comprehension',
+    'SetComp': 'a set comprehension',
+    'DictComp': 'a dict comprehension',
+    'GeneratorExp': 'a generator expression',
+    'Await': 'an await expression',
+    'Yield': 'a yield expression',
+    'YieldFrom': 'a yield from expression',
+    'NamedExpr': 'an assignment expression (:=)',
+    'Starred': 'a starred expression',
+}
+
+
+def describe(node):
+    """Return an English description of a syntax node for error messages."""
+    name = type(node).__name__
+    return _CONSTRUCT_NAMES.get(name, f'the syntax {name}')
+
+
+def normalize(source):
+    """Lower `source.tree` to A-normal form; see the module docstring."""
+    return _Normalizer(source).run()
+
+
+class _Normalizer:
+
+    def __init__(self, source):
+        self.source = source
+        self.tree = source.tree
+        self.namer = Namer.for_function(self.tree, source.namespace)
+        self.local_names = _assigned_names(self.tree)
+        self.current = {}  # user name -> the name of its latest version
+        self.body = []
+
+    def unsupported(self, node, reason=''):
+        return UnsupportedSyntaxError(describe(node), self.source.location(node),
+                                      reason)
+
+    def run(self):
+        params = self.check_arguments(self.tree.args)
+        for name in params:
+            self.current[name] = name
+            self.local_names.add(name)
+
+        for statement in self.tree.body:
+            if self.visit_statement(statement):
+                break
+        else:
+            # Falling off the end returns None, as in Python.
+            self.emit(gast.Return(value=gast.Constant(value=None, kind=None)),
+                      self.tree.body[-1] if self.tree.body else self.tree)
+
+        new_args = gast.arguments(
+            args=[gast.Name(id=p, ctx=gast.Param(), annotation=None,
+                            type_comment=None) for p in params],
+            posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+            kwarg=None, defaults=list(self.tree.args.defaults))
+        tree = gast.FunctionDef(
+            name=self.tree.name, args=new_args, body=self.body,
+            decorator_list=[], returns=None, type_comment=None,
+            type_params=[])
+        gast.copy_location(tree, self.tree)
+        return NormalizedFunction(tree, params, self.namer, self.local_names)
+
+    def check_arguments(self, args):
+        for kind, present in (('*args', args.vararg), ('**kwargs', args.kwarg)):
+            if present is not None:
+                raise UnsupportedSyntaxError(
+                    f'a {kind} parameter', self.source.location(present))
+        if args.kwonlyargs:
+            raise UnsupportedSyntaxError(
+                'a keyword-only parameter',
+                self.source.location(args.kwonlyargs[0]))
+        return [a.id for a in list(args.posonlyargs) + list(args.args)]
+
+    # Statements ------------------------------------------------------------
+
+    def emit(self, statement, origin):
+        gast.copy_location(statement, origin)
+        self.body.append(statement)
+        return statement
+
+    def visit_statement(self, node):
+        """Lower one statement; return True when it was a `return`."""
+        method = getattr(self, 'visit_' + type(node).__name__, None)
+        if method is None:
+            raise self.unsupported(node)
+        return method(node)
+
+    def visit_Expr(self, node):
+        value = node.value
+        if isinstance(value, gast.Constant):
+            return False  # A docstring or a bare constant does nothing.
+        if not isinstance(value, gast.Call):
+            raise self.unsupported(
+                value, 'only a call can stand alone as a statement')
+        self.emit(gast.Expr(value=self.lower_expression(value)), node)
+        return False
+
+    def visit_Pass(self, node):
+        return False
+
+    def visit_Assert(self, node):
+        test = self.atomize(node.test)
+        msg = self.atomize(node.msg) if node.msg is not None else None
+        self.emit(gast.Assert(test=test, msg=msg), node)
+        return False
+
+    def visit_Return(self, node):
+        if node.value is None:
+            value = gast.Constant(value=None, kind=None)
+        else:
+            value = self.atomize(node.value)
+        self.emit(gast.Return(value=value), node)
+        return True
+
+    def visit_Assign(self, node):
+        first, *others = node.targets
+        value = self.lower_expression(node.value)
+        atom = self.assign(first, value, node)
+        for target in others:
+            self.assign(target, atom, node)
+        return False
+
+    def visit_AugAssign(self, node):
+        # NOTE: `x += y` is lowered to `x = x + y`. For an array that another
+        # name also refers to, Python would update that alias in place; the
+        # generated code does not.
+        if not isinstance(node.target, gast.Name):
+            raise UnsupportedSyntaxError(
+                'augmented assignment to a subscript or attribute',
+                self.source.location(node.target))
+        load = gast.Name(id=node.target.id, ctx=gast.Load(), annotation=None,
+                         type_comment=None)
+        gast.copy_location(load, node.target)
+        binop = gast.copy_location(
+            gast.BinOp(left=load, op=node.op, right=node.value), node)
+        value = self.lower_expression(binop)
+        self.assign(node.target, value, node)
+        return False
+
+    def assign(self, target, value, origin):
+        """Emit `target = value` for a name or a (nested) tuple of names.
+
+        Returns an atom that holds the assigned value.
+        """
+        if isinstance(target, gast.Name):
+            name = self.new_version(target.id)
+            self.emit(gast.Assign(targets=[_store(name)], value=value,
+                                  type_comment=None), origin)
+            return _load(name)
+        if isinstance(target, (gast.Tuple, gast.List)):
+            atom = value if self.is_atom(value) else self.bind(value, origin)
+            names = []
+            nested = []
+            for element in target.elts:
+                if isinstance(element, gast.Name):
+                    names.append(self.new_version(element.id))
+                elif isinstance(element, (gast.Tuple, gast.List)):
+                    temporary = self.namer.temporary()
+                    self.local_names.add(temporary)
+                    names.append(temporary)
+                    nested.append((element, temporary))
+                else:
+                    raise self.unsupported_target(element)
+            unpack = gast.Tuple(elts=[_store(n) for n in names],
+                                ctx=gast.Store())
+            self.emit(gast.Assign(targets=[unpack], value=atom,
+                                  type_comment=None), origin)
+            for element, temporary in nested:
+                self.assign(element, _load(temporary), origin)
+            return atom
+        raise self.unsupported_target(target)
+
+    def unsupported_target(self, target):
+        if isinstance(target, gast.Subscript):
+            construct = 'assignment to a subscript (x[i] = ...)'
+        elif isinstance(target, gast.Attribute):
+            construct = 'assignment to an attribute (obj.attr = ...)'
+        else:
+            construct = describe(target) + ' as an assignment target'
+        return UnsupportedSyntaxError(construct, self.source.location(target))
+
+    def new_version(self, user_name):
+        """Return the name the next assignment to `user_name` writes."""
+        if user_name in self.current:
+            name = self.namer.fresh(user_name)
+        else:
+            name = user_name
+            self.namer.reserve(name)
+        self.current[user_name] = name
+        self.local_names.add(name)
+        return name
+
+    # Expressions -----------------------------------------------------------
+
+    def bind(self, value, origin):
+        """Assign a non-atomic expression to a temporary; return its atom."""
+        name = self.namer.temporary()
+        self.local_names.add(name)
+        self.emit(gast.Assign(targets=[_store(name)], value=value,
+                              type_comment=None), origin)
+        return _load(name)
+
+    def atomize(self, node):
+        """Lower `node` and return an atom for its value."""
+        value = self.lower_expression(node)
+        if self.is_atom(value):
+            return value
+        return self.bind(value, node)
+
+    def lower_expression(self, node):
+        """Lower `node` to one of the right-hand sides in the module docstring."""
+        method = getattr(self, 'lower_' + type(node).__name__, None)
+        if method is None:
+            raise self.unsupported(node)
+        return gast.copy_location(method(node), node)
+
+    def lower_Name(self, node):
+        if not isinstance(node.ctx, gast.Load):
+            raise self.unsupported(node)
+        return _load(self.current.get(node.id, node.id))
+
+    def lower_Constant(self, node):
+        return gast.Constant(value=node.value, kind=None)
+
+    def lower_Attribute(self, node):
+        if self.is_global_reference(node):
+            return _copy_reference(node)
+        return gast.Attribute(value=self.atomize(node.value), attr=node.attr,
+                              ctx=gast.Load())
+
+    def lower_BinOp(self, node):
+        left = self.atomize(node.left)
+        right = self.atomize(node.right)
+        return gast.BinOp(left=left, op=node.op, right=right)
+
+    def lower_UnaryOp(self, node):
+        operand = node.operand
+        if (isinstance(node.op, (gast.USub, gast.UAdd))
+                and isinstance(operand, gast.Constant)
+                and isinstance(operand.value, (int, float, complex))
+                and not isinstance(operand.value, bool)):
+            sign = -1 if isinstance(node.op, gast.USub) else 1
+            return gast.Constant(value=sign * operand.value, kind=None)
+        return gast.UnaryOp(op=node.op, operand=self.atomize(operand))
+
+    def lower_Compare(self, node):
+        left = self.atomize(node.left)
+        comparators = [self.atomize(c) for c in node.comparators]
+        return gast.Compare(left=left, ops=node.ops, comparators=comparators)
+
+    def lower_Subscript(self, node):
+        value = self.atomize(node.value)
+        return gast.Subscript(value=value, slice=self.lower_index(node.slice),
+                              ctx=gast.Load())
+
+    def lower_index(self, node):
+        if isinstance(node, gast.Slice):
+            parts = [None if p is None else self.atomize(p)
+                     for p in (node.lower, node.upper, node.step)]
+            return gast.copy_location(gast.Slice(*parts), node)
+        if isinstance(node, gast.Tuple):
+            elements = [self.lower_index(e) for e in node.elts]
+            return gast.copy_location(
+                gast.Tuple(elts=elements, ctx=gast.Load()), node)
+        return self.atomize(node)
+
+    def lower_Call(self, node):
+        func = node.func
+        if isinstance(func, gast.Name):
+            func = self.lower_Name(func)
+        elif isinstance(func, gast.Attribute):
+            func = self.lower_Attribute(func)
+        else:
+            raise UnsupportedSyntaxError(
+                'a call of a computed function (such as f(x)(y) or fs[0](x))',
+                self.source.location(node))
+        args = []
+        for arg in node.args:
+            if isinstance(arg, gast.Starred):
+                raise UnsupportedSyntaxError(
+                    'a starred argument (*args) in a call',
+                    self.source.location(arg))
+            args.append(self.atomize(arg))
+        keywords = []
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                raise UnsupportedSyntaxError(
+                    'a **kwargs argument in a call',
+                    self.source.location(keyword.value))
+            keywords.append(gast.keyword(arg=keyword.arg,
+                                         value=self.atomize(keyword.value)))
+        return gast.Call(func=func, args=args, keywords=keywords)
+
+    def lower_Tuple(self, node):
+        if not isinstance(node.ctx, gast.Load):
+            raise self.unsupported(node)
+        return gast.Tuple(elts=[self.atomize(e) for e in node.elts],
+                          ctx=gast.Load())
+
+    def lower_List(self, node):
+        if not isinstance(node.ctx, gast.Load):
+            raise self.unsupported(node)
+        return gast.List(elts=[self.atomize(e) for e in node.elts],
+                         ctx=gast.Load())
+
+    def lower_JoinedStr(self, node):
+        # An f-string is never differentiated: keep it whole, renamed.
+        for child in gast.walk(node):
+            if isinstance(child, (gast.Name,)):
+                child.id = self.current.get(child.id, child.id)
+            elif not isinstance(child, (gast.JoinedStr, gast.FormattedValue,
+                                        gast.Constant, gast.Load,
+                                        gast.Attribute, gast.Subscript,
+                                        gast.Slice, gast.Tuple)):
+                raise self.unsupported(
+                    child, 'only names, attributes, subscripts and constants '
+                    'can appear inside an f-string')
+        return node
+
+    def is_global_reference(self, node):
+        """True if `node` is a name or dotted name that reads a global."""
+        while isinstance(node, gast.Attribute):
+            node = node.value
+        return isinstance(node, gast.Name) and node.id not in self.local_names
+
+    def is_atom(self, node):
+        """True for a name, a constant or a dotted global such as np.pi."""
+        if isinstance(node, (gast.Name, gast.Constant)):
+            return True
+        return isinstance(node, gast.Attribute) and self.is_global_reference(node)
+
+
+def _assigned_names(tree):
+    names = set()
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+            names.add(node.id)
+    return names
+
+
+def _copy_reference(node):
+    if isinstance(node, gast.Name):
+        return _load(node.id)
+    copy = gast.Attribute(value=_copy_reference(node.value), attr=node.attr,
+                          ctx=gast.Load())
+    return gast.copy_location(copy, node)
+
+
+def _load(name):
+    return gast.Name(id=name, ctx=gast.Load(), annotation=None,
+                     type_comment=None)
+
+
+def _store(name):
+    return gast.Name(id=name, ctx=gast.Store(), annotation=None,
+                     type_comment=None)

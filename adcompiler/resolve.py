@@ -1,0 +1,156 @@
+"""Resolve stage: classify every call site of a normalized function.
+
+Input: a `NormalizedFunction` and the function's namespace. Output: a
+`Resolution`, a side table from each call node to a `ResolvedCall` that says
+what the call reaches and which policy applies (see `CallKind`):
+
+    RULE                a registered gradient rule (template or callable)
+    NON_DIFFERENTIABLE  registered as contributing no adjoint
+    USER                a Python function with source, transformed recursively
+    METHOD              a method of a local value, such as x.sum(axis=0)
+    FOREIGN             no source and no rule (a C built-in, a ufunc, ...)
+    UNKNOWN             a name that is not defined, or a local held function
+
+Targets that are names or dotted attributes of globals are resolved now,
+against the namespace; methods of local values are resolved by name against
+the array-method table of the registry.
+"""
+
+import dataclasses
+import enum
+import functools
+import inspect
+import types
+
+import gast
+import numpy as np
+
+from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
+
+
+class CallKind(enum.Enum):
+    RULE = 'rule'
+    NON_DIFFERENTIABLE = 'non-differentiable'
+    USER = 'user function'
+    METHOD = 'array method'
+    FOREIGN = 'foreign'
+    UNKNOWN = 'unknown'
+
+
+@dataclasses.dataclass
+class ResolvedCall:
+    """What one call site reaches."""
+
+    kind: CallKind
+    name: str
+    callee: object = None
+    rule: object = None
+    reason: str = ''
+
+
+@dataclasses.dataclass
+class Resolution:
+    """Side table: call node -> `ResolvedCall`."""
+
+    calls: dict
+
+
+def resolve(normalized, namespace, registry=REGISTRY):
+    """Classify every call in `normalized.tree`; see the module docstring."""
+    calls = {}
+    for node in gast.walk(normalized.tree):
+        if isinstance(node, gast.Call):
+            calls[node] = resolve_call(node, normalized.local_names, namespace,
+                                       registry)
+    return Resolution(calls)
+
+
+def dotted_name(node):
+    """Return 'np.linalg.norm' for a dotted reference, or None."""
+    parts = []
+    while isinstance(node, gast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, gast.Name):
+        return None
+    parts.append(node.id)
+    return '.'.join(reversed(parts))
+
+
+def resolve_call(node, local_names, namespace, registry=REGISTRY):
+    func = node.func
+    root = func
+    while isinstance(root, gast.Attribute):
+        root = root.value
+
+    if isinstance(func, gast.Attribute) and root.id in local_names:
+        # A method of a local value; only x.method with x a name is left by
+        # normalize.
+        rule = registry.lookup_method(func.attr)
+        if rule is NON_DIFFERENTIABLE:
+            return ResolvedCall(CallKind.NON_DIFFERENTIABLE, func.attr)
+        return ResolvedCall(CallKind.METHOD, func.attr, rule=rule)
+
+    name = dotted_name(func)
+    if root.id in local_names:
+        return ResolvedCall(CallKind.UNKNOWN, name,
+                            reason='a function held in a local variable')
+    try:
+        callee = namespace[root.id]
+        for attr in name.split('.')[1:]:
+            callee = getattr(callee, attr)
+    except (KeyError, AttributeError):
+        return ResolvedCall(CallKind.UNKNOWN, name, reason='name not defined')
+    return classify(callee, name, registry)
+
+
+def classify(callee, name, registry=REGISTRY):
+    """Classify a callable object under the foreign-call policy."""
+    entry = registry.lookup(callee)
+    if entry is NON_DIFFERENTIABLE:
+        return ResolvedCall(CallKind.NON_DIFFERENTIABLE, name, callee)
+    if entry is not None:
+        return ResolvedCall(CallKind.RULE, name, callee, rule=entry)
+    reason = foreign_reason(callee)
+    if reason is None:
+        return ResolvedCall(CallKind.USER, name, callee)
+    return ResolvedCall(CallKind.FOREIGN, qualified_name(callee, name), callee,
+                        reason=reason)
+
+
+def qualified_name(callee, fallback):
+    module = getattr(callee, '__module__', None)
+    qualname = getattr(callee, '__qualname__', None) or getattr(
+        callee, '__name__', None)
+    if isinstance(callee, np.ufunc):
+        return f'numpy.{callee.__name__}'
+    if module and qualname:
+        return f'{module}.{qualname}'
+    return qualname or fallback
+
+
+def foreign_reason(callee):
+    """Why `callee` cannot be transformed, or None if it is a user function."""
+    if isinstance(callee, np.ufunc):
+        return 'NumPy ufunc (compiled code, no Python source)'
+    if isinstance(callee, functools.partial):
+        return 'functools.partial object'
+    if isinstance(callee, (types.BuiltinFunctionType,
+                           types.BuiltinMethodType)):
+        return 'built-in function, no Python source'
+    if isinstance(callee, (types.MethodDescriptorType,
+                           types.WrapperDescriptorType,
+                           types.MethodWrapperType,
+                           types.ClassMethodDescriptorType)):
+        return 'method of a built-in type, no Python source'
+    if isinstance(callee, type):
+        return 'class (calling it constructs an object)'
+    function = inspect.unwrap(callee) if callable(callee) else callee
+    if isinstance(function, types.FunctionType):
+        module = getattr(function, '__module__', '') or ''
+        if module == 'numpy' or module.startswith('numpy.'):
+            return 'NumPy function (its Python wrapper ends in compiled code)'
+        return None
+    if isinstance(callee, types.MethodType):
+        return 'bound method'
+    return f'{type(callee).__name__} object'

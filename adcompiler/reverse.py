@@ -1,0 +1,579 @@
+"""Reverse stage: write the primal and adjoint functions of a normalized function.
+
+Input: a `NormalizedFunction`, its `Resolution` and `Activity`, the positions
+of the parameters to differentiate, and a `ReverseContext`. Output: a
+`ReverseProgram` with two gast function definitions,
+
+    def primal_f(<params>):            # runs f, keeps what the adjoint reads
+        ...
+        return <result>, (<saved values>)
+
+    def adjoint_f(saved, d<result>):   # d<result>: cotangent of the result
+        <saved values> = saved
+        ...                            # one block per active statement,
+        return (d<param>, ...)         # in reverse order
+
+and the globals the generated code needs besides the user's namespace.
+
+Each adjoint block comes from the rule of its operation: the rule template is
+inlined with its parameters replaced by the call's arguments, `g` by the
+adjoint of the result and `d[x] = e` by an accumulation into `dx`. Statements
+that are not active produce no adjoint. Calls of user functions call the
+callee's own generated primal and adjoint, compiled through the context.
+Comment markers (`comment_marker`) note the user's line above each block;
+emit turns them into comments.
+"""
+
+import copy
+import dataclasses
+import inspect
+import operator
+
+import gast
+import numpy as np
+
+from adcompiler import runtime
+from adcompiler.errors import (ForeignCallError, InternalCompilerError,
+                               LocatedError, UnsupportedSyntaxError)
+from adcompiler.resolve import CallKind
+from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
+
+COMMENT_PREFIX = '# '
+
+_BINARY_OPERATORS = {
+    gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
+    gast.Div: operator.truediv, gast.Pow: operator.pow, gast.Mod: operator.mod,
+    gast.MatMult: operator.matmul, gast.FloorDiv: operator.floordiv,
+}
+_UNARY_OPERATORS = {gast.USub: operator.neg, gast.UAdd: operator.pos}
+
+
+@dataclasses.dataclass
+class CalleeProgram:
+    """What a caller needs to call the generated code of a user function."""
+
+    primal_name: str
+    adjoint_name: str
+    primal: object
+    adjoint: object
+    differentiated: tuple  # names of the callee parameters given adjoints
+
+
+@dataclasses.dataclass
+class ReverseContext:
+    """How to reach the rest of the compiler from the reverse stage."""
+
+    source: object  # FunctionSource
+    call_chain: tuple
+    compile_callee: object  # (function, wrt names, call_chain) -> CalleeProgram
+    registry: object = REGISTRY
+
+
+@dataclasses.dataclass
+class ReverseProgram:
+    """The generated primal and adjoint of one function."""
+
+    primal: gast.FunctionDef
+    adjoint: gast.FunctionDef
+    wrt: tuple
+    extra_globals: dict
+    numpy_alias: str
+
+
+def comment_marker(text):
+    """A statement that emit renders as the comment `# text`."""
+    return gast.Expr(value=gast.Constant(value=COMMENT_PREFIX + text,
+                                         kind=None))
+
+
+def reverse(normalized, resolution, activity, wrt, context):
+    """Write the primal and adjoint of `normalized`; see the module docstring."""
+    return _ReverseWriter(normalized, resolution, activity, wrt,
+                          context).run()
+
+
+def _name(identifier, ctx=None):
+    return gast.Name(id=identifier, ctx=ctx or gast.Load(), annotation=None,
+                     type_comment=None)
+
+
+def _assign(target, value):
+    if isinstance(target, str):
+        target = _name(target, gast.Store())
+    return gast.Assign(targets=[target], value=value, type_comment=None)
+
+
+def _call(func, *args):
+    return gast.Call(func=func, args=list(args), keywords=[])
+
+
+class _ReverseWriter:
+
+    def __init__(self, normalized, resolution, activity, wrt, context):
+        self.normalized = normalized
+        self.resolution = resolution
+        self.activity = activity
+        self.wrt = tuple(wrt)
+        self.context = context
+        self.source = context.source
+        self.registry = context.registry
+        self.namer = normalized.namer
+        self.extra_globals = {}
+        self.adjoint_names = {}
+        self.defined = set()  # adjoints assigned so far in the adjoint body
+        self.primal_body = []
+        self.adjoint_body = []
+        self.callee_programs = {}  # call statement -> CalleeProgram
+        self.callee_saved = {}  # call statement -> name of the callee's saved
+
+        namespace = self.source.namespace
+        if namespace.get('np') is np and 'np' not in normalized.local_names:
+            self.numpy_alias = 'np'
+            self.namer.reserve('np')
+        else:
+            self.numpy_alias = self.namer.fresh('numpy')
+        self.runtime_alias = self.namer.fresh('ad')
+        self.extra_globals[self.numpy_alias] = np
+        self.extra_globals[self.runtime_alias] = runtime
+
+    # Helpers -----------------------------------------------------------------
+
+    def adjoint_name(self, name):
+        if name not in self.adjoint_names:
+            self.adjoint_names[name] = self.namer.fresh('d' + name)
+        return self.adjoint_names[name]
+
+    def is_active(self, node):
+        return isinstance(node, gast.Name) and self.activity.is_active(node.id)
+
+    def accumulate(self, name, value):
+        """Emit `d<name> += value`, where an unassigned adjoint is zero."""
+        target = self.adjoint_name(name)
+        if target not in self.defined:
+            self.defined.add(target)
+            return [_assign(target, value)]
+        runtime_add = gast.Attribute(value=_name(self.runtime_alias),
+                                     attr='add', ctx=gast.Load())
+        return [_assign(target, _call(runtime_add, _name(target), value))]
+
+    def runtime_function(self, attr):
+        return gast.Attribute(value=_name(self.runtime_alias), attr=attr,
+                              ctx=gast.Load())
+
+    def line_comment(self, statement):
+        lineno = getattr(statement, 'lineno', None)
+        if not lineno:
+            return None
+        text = self.source.location(statement).source_line.strip()
+        return comment_marker(f'line {lineno}: {text}')
+
+    # The two functions -----------------------------------------------------
+
+    def run(self):
+        body = self.normalized.tree.body
+        returned = body[-1]
+        if not isinstance(returned, gast.Return):
+            raise InternalCompilerError(self.source.name, 'reverse',
+                                        'normalized body does not end in return')
+
+        adjoint_blocks = []
+        self.result_name = None
+        if self.is_active(returned.value):
+            self.result_name = returned.value.id
+            self.defined.add(self.adjoint_name(self.result_name))
+        for statement in reversed(body[:-1]):
+            adjoint_blocks.append(self.adjoint_block(statement))
+
+        last_line = None
+        for statement in body[:-1]:
+            last_line = self.add_comment(self.primal_body, statement, last_line)
+            self.primal_body.extend(self.primal_statements(statement))
+
+        last_line = None
+        for statement, block in zip(reversed(body[:-1]), adjoint_blocks,
+                                    strict=True):
+            if block:
+                last_line = self.add_comment(self.adjoint_body, statement,
+                                             last_line)
+                self.adjoint_body.extend(block)
+
+        return self.finish(returned)
+
+    def add_comment(self, body, statement, last_line):
+        lineno = getattr(statement, 'lineno', None)
+        if lineno and lineno != last_line:
+            marker = self.line_comment(statement)
+            if marker is not None:
+                body.append(marker)
+        return lineno or last_line
+
+    def finish(self, returned):
+        name = self.source.name
+        primal_name = self.namer.fresh(f'primal_{name}')
+        adjoint_name = self.namer.fresh(f'adjoint_{name}')
+        saved_name = self.namer.fresh('saved')
+
+        results = []
+        for param in self.wrt:
+            adjoint = self.adjoint_names.get(param)
+            if adjoint in self.defined:
+                results.append(_name(adjoint))
+            else:
+                results.append(gast.Constant(value=None, kind=None))
+        self.adjoint_body.append(gast.Return(
+            value=gast.Tuple(elts=results, ctx=gast.Load())))
+
+        # The adjoint reads these primal values; the primal saves them.
+        primal_names = set(self.normalized.local_names)
+        read = []
+        for statement in self.adjoint_body:
+            for node in gast.walk(statement):
+                if (isinstance(node, gast.Name)
+                        and isinstance(node.ctx, gast.Load)
+                        and node.id in primal_names and node.id not in read
+                        and node.id not in self.adjoint_names.values()):
+                    read.append(node.id)
+        read.sort(key=self.definition_order().get)
+        saved = gast.Tuple(elts=[_name(n) for n in read], ctx=gast.Load())
+        self.primal_body.append(gast.Return(
+            value=gast.Tuple(elts=[copy.deepcopy(returned.value), saved],
+                             ctx=gast.Load())))
+        if read:
+            unpack = gast.Tuple(elts=[_name(n, gast.Store()) for n in read],
+                                ctx=gast.Store())
+            self.adjoint_body.insert(0, _assign(unpack, _name(saved_name)))
+
+        seed = self.adjoint_name(self.result_name) if self.result_name \
+            else self.namer.fresh('dresult')
+        primal = gast.FunctionDef(
+            name=primal_name,
+            args=copy.deepcopy(self.normalized.tree.args),
+            body=self.primal_body, decorator_list=[], returns=None,
+            type_comment=None, type_params=[])
+        adjoint_args = gast.arguments(
+            args=[_name(saved_name, gast.Param()), _name(seed, gast.Param())],
+            posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+            kwarg=None, defaults=[])
+        adjoint = gast.FunctionDef(
+            name=adjoint_name, args=adjoint_args, body=self.adjoint_body,
+            decorator_list=[], returns=None, type_comment=None,
+            type_params=[])
+        return ReverseProgram(primal, adjoint, self.wrt, self.extra_globals,
+                              self.numpy_alias)
+
+    def definition_order(self):
+        """Map each local name to its position in the primal; params first."""
+        order = {name: -1 for name in self.normalized.params}
+        for position, statement in enumerate(self.normalized.tree.body):
+            for node in gast.walk(statement):
+                if isinstance(node, gast.Name) and isinstance(node.ctx,
+                                                              gast.Store):
+                    order.setdefault(node.id, position)
+        return order
+
+    # Primal ------------------------------------------------------------------
+
+    def primal_statements(self, statement):
+        """The primal code of one statement: as written, or a callee's primal."""
+        if isinstance(statement, gast.Assign) and isinstance(
+                statement.value, gast.Call):
+            callee = self.callee_programs.get(statement)
+            if callee is not None:
+                target = statement.targets[0]
+                saved = _name(self.callee_saved[statement], gast.Store())
+                call = copy.deepcopy(statement.value)
+                call.func = _name(callee.primal_name)
+                return [_assign(gast.Tuple(elts=[copy.deepcopy(target), saved],
+                                           ctx=gast.Store()), call)]
+        return [copy.deepcopy(statement)]
+
+    # Adjoint ---------------------------------------------------------------
+
+    def adjoint_block(self, statement):
+        """The adjoint code of one statement, or [] if it is not active."""
+        if not isinstance(statement, gast.Assign):
+            return []
+        target = statement.targets[0]
+        value = statement.value
+        if isinstance(target, (gast.Tuple, gast.List)):
+            return self.unpack_adjoint(target, value)
+        if not self.activity.is_active(target.id):
+            return []
+        g_name = self.adjoint_name(target.id)
+        if g_name not in self.defined:
+            return []  # The adjoint of the result is zero.
+        g = _name(g_name)
+
+        if isinstance(value, gast.Name):
+            return self.accumulate(value.id, g) if self.is_active(value) else []
+        if isinstance(value, (gast.Tuple, gast.List)):
+            return self.literal_adjoint(value, g)
+        if isinstance(value, gast.BinOp):
+            function = _BINARY_OPERATORS.get(type(value.op))
+            return self.rule_adjoint(statement, function, [value.left,
+                                                           value.right], {})
+        if isinstance(value, gast.UnaryOp):
+            function = _UNARY_OPERATORS.get(type(value.op))
+            return self.rule_adjoint(statement, function, [value.operand], {})
+        if isinstance(value, gast.Subscript):
+            index = self.index_value(value.slice)
+            return self.rule_adjoint(statement, operator.getitem,
+                                     [value.value, index], {})
+        if isinstance(value, gast.Attribute):
+            template = self.registry.lookup_attribute(value.attr)
+            if template is None or template is NON_DIFFERENTIABLE:
+                raise UnsupportedSyntaxError(
+                    f'the attribute .{value.attr} of a differentiated value',
+                    self.source.location(value),
+                    'it has no gradient rule')
+            return self.expand(template, statement, [value.value], {})
+        if isinstance(value, gast.Call):
+            return self.call_adjoint(statement)
+        raise InternalCompilerError(self.source.name, 'reverse',
+                                    f'active {type(value).__name__} statement')
+
+    def unpack_adjoint(self, target, value):
+        names = [e.id for e in target.elts]
+        if not self.is_active(value):
+            return []
+        adjoints = []
+        for name in names:
+            adjoint = self.adjoint_names.get(name)
+            if self.activity.is_active(name) and adjoint in self.defined:
+                adjoints.append(_name(adjoint))
+            else:
+                adjoints.append(gast.Constant(value=None, kind=None))
+        if all(isinstance(a, gast.Constant) for a in adjoints):
+            return []
+        combined = _call(self.runtime_function('unpack_adjoint'),
+                         _name(value.id),
+                         gast.Tuple(elts=adjoints, ctx=gast.Load()))
+        return self.accumulate(value.id, combined)
+
+    def literal_adjoint(self, value, g):
+        block = []
+        for position, element in enumerate(value.elts):
+            if self.is_active(element):
+                item = gast.Subscript(value=copy.deepcopy(g),
+                                      slice=gast.Constant(value=position,
+                                                          kind=None),
+                                      ctx=gast.Load())
+                block += self.accumulate(element.id, item)
+        return block
+
+    def index_value(self, index):
+        """Turn a subscript's index into a value expression: np.s_[...]."""
+        s_ = gast.Attribute(value=_name(self.numpy_alias), attr='s_',
+                            ctx=gast.Load())
+        return gast.Subscript(value=s_, slice=copy.deepcopy(index),
+                              ctx=gast.Load())
+
+    def call_adjoint(self, statement):
+        call = statement.value
+        resolved = self.resolution.calls[call]
+        kind = resolved.kind
+        if kind is CallKind.RULE:
+            return self.rule_adjoint(statement, resolved.callee, call.args,
+                                     {k.arg: k.value for k in call.keywords},
+                                     resolved.rule)
+        if kind is CallKind.METHOD:
+            if resolved.rule is None:
+                self.raise_foreign(statement, f'ndarray.{resolved.name}',
+                                   'method with no gradient rule',
+                                   receiver=call.func.value)
+            return self.expand(resolved.rule, statement,
+                               [call.func.value] + list(call.args),
+                               {k.arg: k.value for k in call.keywords})
+        if kind is CallKind.USER:
+            return self.user_call_adjoint(statement, resolved)
+        if kind is CallKind.FOREIGN:
+            self.raise_foreign(statement, resolved.name, resolved.reason)
+        if kind is CallKind.UNKNOWN:
+            if resolved.reason == 'name not defined':
+                raise LocatedError(
+                    f'name {resolved.name!r} is not defined',
+                    self.source.location(call))
+            raise UnsupportedSyntaxError(
+                f'a call of {resolved.reason} ({resolved.name})',
+                self.source.location(call),
+                'the callee is not known when the function is compiled')
+        raise InternalCompilerError(self.source.name, 'reverse',
+                                    f'active call of kind {kind}')
+
+    def raise_foreign(self, statement, callee_name, reason, receiver=None):
+        call = statement.value
+        arguments = ([receiver] if receiver is not None else []) + list(
+            call.args) + [k.value for k in call.keywords]
+        active = next((a for a in arguments if isinstance(a, gast.Name)
+                       and a.id in self.activity.varied), None)
+        active_name = active.id if active is not None else '?'
+        raise ForeignCallError(
+            callee_name, reason, self.source.location(call), active_name,
+            self.activity.origin.get(active_name, '?'),
+            list(self.context.call_chain))
+
+    def rule_adjoint(self, statement, function, args, keywords, rule=None):
+        if rule is None:
+            rule = self.registry.lookup(function)
+        if rule is None or rule is NON_DIFFERENTIABLE:
+            raise InternalCompilerError(
+                self.source.name, 'reverse',
+                f'no gradient rule for the operation {function!r}')
+        if rule.template is not None:
+            return self.expand(rule.template, statement, args, keywords)
+        return self.function_rule_adjoint(statement, rule, args, keywords)
+
+    def function_rule_adjoint(self, statement, rule, args, keywords):
+        """Adjoint of a call whose rule is a user callable (register_vjp)."""
+        name = getattr(rule.callee, '__name__', 'callee')
+        rule_name = self.namer.fresh(f'{name}_vjp')
+        self.extra_globals[rule_name] = rule.vjp_function
+        target = statement.targets[0].id
+        cotangents = self.namer.fresh(f'cotangents_{target}')
+        call = gast.Call(
+            func=_name(rule_name),
+            args=[_name(self.adjoint_name(target)), _name(target)]
+            + [copy.deepcopy(a) for a in args],
+            keywords=[gast.keyword(arg=k, value=copy.deepcopy(v))
+                      for k, v in keywords.items()])
+        checked = _call(self.runtime_function('check_cotangents'), call,
+                        gast.Constant(value=len(args), kind=None),
+                        gast.Constant(value=name, kind=None))
+        block = [_assign(cotangents, checked)]
+        for position, arg in enumerate(args):
+            if self.is_active(arg):
+                item = gast.Subscript(value=_name(cotangents),
+                                      slice=gast.Constant(value=position,
+                                                          kind=None),
+                                      ctx=gast.Load())
+                value = _call(self.runtime_function('unbroadcast'), item,
+                              copy.deepcopy(arg))
+                block += self.accumulate(arg.id, value)
+        return block
+
+    def user_call_adjoint(self, statement, resolved):
+        call = statement.value
+        signature = inspect.signature(resolved.callee)
+        try:
+            bound = signature.bind(*call.args,
+                                   **{k.arg: k.value for k in call.keywords})
+        except TypeError as err:
+            raise LocatedError(
+                f'invalid call of {resolved.name}: {err}',
+                self.source.location(call)) from err
+        active = {param: arg for param, arg in bound.arguments.items()
+                  if self.is_active(arg)}
+        if not active:
+            return []
+        wrt = tuple(p for p in signature.parameters if p in active)
+        chain = tuple(self.context.call_chain) + (
+            getattr(resolved.callee, '__qualname__', resolved.name),)
+        callee = self.context.compile_callee(resolved.callee, wrt, chain)
+        self.extra_globals[callee.primal_name] = callee.primal
+        self.extra_globals[callee.adjoint_name] = callee.adjoint
+
+        target = statement.targets[0].id
+        saved = self.namer.fresh(f'{target}_saved')
+        self.callee_saved[statement] = saved
+        self.callee_programs[statement] = callee
+
+        adjoint_call = _call(_name(callee.adjoint_name), _name(saved),
+                             _name(self.adjoint_name(target)))
+        results = self.namer.fresh(f'd{target}_args')
+        block = [_assign(results, adjoint_call)]
+        for position, param in enumerate(callee.differentiated):
+            item = gast.Subscript(value=_name(results),
+                                  slice=gast.Constant(value=position,
+                                                      kind=None),
+                                  ctx=gast.Load())
+            block += self.accumulate(active[param].id, item)
+        return block
+
+    # Template expansion ------------------------------------------------------
+
+    def expand(self, template, statement, args, keywords):
+        """Inline `template` for `statement`; see adcompiler.rules.registry."""
+        try:
+            bound = template.signature.bind(*args, **keywords)
+        except TypeError as err:
+            raise LocatedError(
+                f'the gradient rule {template.name} does not accept this '
+                f'call ({err})', self.source.location(statement.value),
+                fixes=['pass the arguments the rule accepts, or register a '
+                       'rule for this form with adcompiler.register_vjp']
+            ) from err
+        bound.apply_defaults()
+        target = statement.targets[0].id
+        substitutions = {
+            'g': _name(self.adjoint_name(target)),
+            'ans': _name(target),
+            'np': _name(self.numpy_alias),
+            'ad': _name(self.runtime_alias),
+        }
+        for param, value in bound.arguments.items():
+            substitutions[param] = _as_expression(value)
+
+        renames = {}
+        block = []
+        for template_statement in template.body:
+            param = adjoint_target(template_statement)
+            if param is None:
+                block.append(self.substitute(template_statement,
+                                             substitutions, renames))
+                continue
+            arg = bound.arguments[param]
+            if not self.is_active(arg):
+                continue
+            value = self.substitute(template_statement.value, substitutions,
+                                    renames)
+            if template.unbroadcast and self.may_broadcast(
+                    arg, list(args) + list(keywords.values())):
+                value = _call(self.runtime_function('unbroadcast'), value,
+                              _name(arg.id))
+            block += self.accumulate(arg.id, value)
+        return block
+
+    @staticmethod
+    def may_broadcast(arg, args):
+        """False when every other operand is a scalar constant.
+
+        A Python number never changes the shape of the result, so the adjoint
+        of `arg` already has its shape.
+        """
+        others = [a for a in args if a is not arg]
+        return not all(isinstance(a, gast.Constant)
+                       and isinstance(a.value, (int, float, complex))
+                       for a in others)
+
+    def substitute(self, node, substitutions, renames):
+        node = copy.deepcopy(node)
+        transformer = _Substitute(substitutions, renames, self.namer)
+        return transformer.visit(node)
+
+
+def _as_expression(value):
+    """A bound template argument as an expression node."""
+    if isinstance(value, gast.AST):
+        return value
+    if isinstance(value, tuple):
+        return gast.Tuple(elts=[_as_expression(v) for v in value],
+                          ctx=gast.Load())
+    return gast.Constant(value=value, kind=None)
+
+
+class _Substitute(gast.NodeTransformer):
+    """Replace template names by arguments, and temporaries by fresh names."""
+
+    def __init__(self, substitutions, renames, namer):
+        self.substitutions = substitutions
+        self.renames = renames
+        self.namer = namer
+
+    def visit_Name(self, node):
+        if node.id in self.substitutions and isinstance(node.ctx, gast.Load):
+            return copy.deepcopy(self.substitutions[node.id])
+        if isinstance(node.ctx, gast.Store) or node.id in self.renames:
+            if node.id not in self.renames:
+                self.renames[node.id] = self.namer.temporary()
+            node.id = self.renames[node.id]
+        return node

@@ -1,0 +1,124 @@
+"""Reverse rules for NumPy functions, array methods and array attributes.
+
+Letters: `ans = f(x, y, ...)`, `g` is the adjoint of `ans`, `d[x]` the
+adjoint of `x`; see `adcompiler.rules.registry` for the template language.
+"""
+
+import numpy as np
+
+from adcompiler.rules.registry import NON_DIFFERENTIABLE, REGISTRY
+
+vjp = REGISTRY.vjp
+non_differentiable = REGISTRY.non_differentiable
+method = REGISTRY.method
+attribute = REGISTRY.attribute
+
+
+def elementwise_vjp(callee, template):
+    """Register a rule of a broadcasting function: each d[x] is unbroadcast."""
+    vjp(callee, template, unbroadcast=True)
+
+
+# Binary elementwise: ans = f(x, y).
+elementwise_vjp(np.add,         lambda x, y: (g, g))
+elementwise_vjp(np.subtract,    lambda x, y: (g, -g))
+elementwise_vjp(np.multiply,    lambda x, y: (g * y, g * x))
+elementwise_vjp(np.divide,      lambda x, y: (g / y, -g * ans / y))
+elementwise_vjp(np.true_divide, lambda x, y: (g / y, -g * ans / y))
+elementwise_vjp(np.power,       lambda x, y: (g * y * x ** np.where(y, y - 1, 1.0), ad.pow_exponent_adjoint(g, x, ans)))
+elementwise_vjp(np.maximum,     lambda x, y: (g * ad.balanced_eq(x, ans, y), g * ad.balanced_eq(y, ans, x)))
+elementwise_vjp(np.minimum,     lambda x, y: (g * ad.balanced_eq(x, ans, y), g * ad.balanced_eq(y, ans, x)))
+elementwise_vjp(np.logaddexp,   lambda x, y: (g * np.exp(x - ans), g * np.exp(y - ans)))
+elementwise_vjp(np.logaddexp2,  lambda x, y: (g * 2.0 ** (x - ans), g * 2.0 ** (y - ans)))
+elementwise_vjp(np.arctan2,     lambda x, y: (g * y / (x ** 2 + y ** 2), -g * x / (x ** 2 + y ** 2)))
+elementwise_vjp(np.hypot,       lambda x, y: (g * x / ans, g * y / ans))
+
+# Unary elementwise: ans = f(x).
+elementwise_vjp(np.negative,    lambda x: -g)
+elementwise_vjp(np.positive,    lambda x: g)
+elementwise_vjp(np.exp,         lambda x: g * ans)
+elementwise_vjp(np.exp2,        lambda x: g * ans * np.log(2.0))
+elementwise_vjp(np.expm1,       lambda x: g * (ans + 1.0))
+elementwise_vjp(np.log,         lambda x: g / x)
+elementwise_vjp(np.log2,        lambda x: g / (x * np.log(2.0)))
+elementwise_vjp(np.log10,       lambda x: g / (x * np.log(10.0)))
+elementwise_vjp(np.log1p,       lambda x: g / (x + 1.0))
+elementwise_vjp(np.sqrt,        lambda x: g * 0.5 / ans)
+elementwise_vjp(np.cbrt,        lambda x: g / (3.0 * ans ** 2))
+elementwise_vjp(np.square,      lambda x: g * 2.0 * x)
+elementwise_vjp(np.reciprocal,  lambda x: -g * ans ** 2)
+elementwise_vjp(np.sin,         lambda x: g * np.cos(x))
+elementwise_vjp(np.cos,         lambda x: -g * np.sin(x))
+elementwise_vjp(np.tan,         lambda x: g * (1.0 + ans ** 2))
+elementwise_vjp(np.arcsin,      lambda x: g / np.sqrt(1.0 - x ** 2))
+elementwise_vjp(np.arccos,      lambda x: -g / np.sqrt(1.0 - x ** 2))
+elementwise_vjp(np.arctan,      lambda x: g / (1.0 + x ** 2))
+elementwise_vjp(np.sinh,        lambda x: g * np.cosh(x))
+elementwise_vjp(np.cosh,        lambda x: g * np.sinh(x))
+elementwise_vjp(np.tanh,        lambda x: g * (1.0 - ans ** 2))
+elementwise_vjp(np.arcsinh,     lambda x: g / np.sqrt(x ** 2 + 1.0))
+elementwise_vjp(np.arccosh,     lambda x: g / np.sqrt(x ** 2 - 1.0))
+elementwise_vjp(np.arctanh,     lambda x: g / (1.0 - x ** 2))
+elementwise_vjp(np.abs,         lambda x: g * np.sign(x))
+elementwise_vjp(np.fabs,        lambda x: g * np.sign(x))
+
+# Zero gradient almost everywhere: the output does not depend on x smoothly.
+for _callee in (np.sign, np.floor, np.ceil, np.round, np.rint, np.trunc,
+                np.fix, np.floor_divide, np.isnan, np.isinf, np.isfinite,
+                np.greater, np.greater_equal, np.less, np.less_equal,
+                np.equal, np.not_equal, np.logical_and, np.logical_or,
+                np.logical_not, np.argmax, np.argmin, np.argsort,
+                np.nonzero, np.count_nonzero, np.any, np.all):
+    non_differentiable(_callee)
+
+# Bookkeeping: shapes, sizes and constructors that take no values to differentiate.
+for _callee in (np.shape, np.ndim, np.size, np.zeros, np.ones, np.empty,
+                np.zeros_like, np.ones_like, np.empty_like, np.arange,
+                np.eye, np.identity, np.result_type, np.dtype,
+                np.iscomplexobj, np.isscalar, np.allclose, np.array_equal):
+    non_differentiable(_callee)
+
+# Selection: ans = np.where(condition, x, y).
+elementwise_vjp(np.where,       lambda condition, x, y: (None, np.where(condition, g, 0.0), np.where(condition, 0.0, g)))
+elementwise_vjp(np.clip,        lambda x, a_min, a_max: g * ((x >= a_min) & (x <= a_max)))
+
+# Reductions: ans = f(x, axis, keepdims=keepdims).
+vjp(np.sum,     lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.sum_adjoint(g, x, axis, keepdims))
+vjp(np.mean,    lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.mean_adjoint(g, x, axis, keepdims))
+vjp(np.max,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
+vjp(np.min,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
+
+# Products: ans = f(x, y).
+vjp(np.dot,     lambda x, y: (ad.dot_adjoint_x(g, x, y), ad.dot_adjoint_y(g, x, y)))
+vjp(np.matmul,  lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)))
+
+# Shape: the adjoint only needs the shape of x.
+vjp(np.reshape,   lambda x, shape=None, order='C': np.reshape(g, np.shape(x), order=order))
+vjp(np.ravel,     lambda x, order='C': np.reshape(g, np.shape(x), order=order))
+vjp(np.squeeze,   lambda x, axis=None: np.reshape(g, np.shape(x)))
+vjp(np.expand_dims, lambda x, axis: np.reshape(g, np.shape(x)))
+vjp(np.transpose, lambda x, axes=None: ad.transpose_adjoint(g, axes))
+vjp(np.asarray,   lambda x, dtype=None, order=None: ad.unbroadcast(g, x))
+vjp(np.array,     lambda x, dtype=None, copy=True, order='K', subok=False, ndmin=0: np.reshape(ad.unbroadcast(g, x), np.shape(x)))
+
+# Methods of arrays: ans = x.method(...), x is the receiver.
+method('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.sum_adjoint(g, x, axis, keepdims))
+method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.mean_adjoint(g, x, axis, keepdims))
+method('max',       lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
+method('min',       lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
+method('dot',       lambda x, y: (ad.dot_adjoint_x(g, x, y), ad.dot_adjoint_y(g, x, y)))
+method('reshape',   lambda x, *shape, order='C': np.reshape(g, np.shape(x), order=order))
+method('ravel',     lambda x, order='C': np.reshape(g, np.shape(x), order=order))
+method('flatten',   lambda x, order='C': np.reshape(g, np.shape(x), order=order))
+method('squeeze',   lambda x, axis=None: np.reshape(g, np.shape(x)))
+method('transpose', lambda x, *axes: ad.transpose_adjoint(g, axes))
+method('copy',      lambda x, order='C': g)
+for _name in ('argmax', 'argmin', 'argsort', 'nonzero', 'any', 'all',
+              'tolist'):
+    method(_name, NON_DIFFERENTIABLE)
+
+# Attributes of arrays: ans = x.attr.
+attribute('T',      lambda x: np.transpose(g))
+for _name in ('shape', 'ndim', 'size', 'dtype', 'itemsize', 'nbytes',
+              'strides', 'flags'):
+    attribute(_name, NON_DIFFERENTIABLE)

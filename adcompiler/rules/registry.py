@@ -1,0 +1,255 @@
+"""The rule registry and the template language of reverse rules.
+
+A reverse rule is a template: a Python function that is parsed, never called,
+and whose body is inlined into the adjoint code. Its parameters are those of
+the primal function, and it may read three more names:
+
+    g      the adjoint (cotangent) of the result
+    ans    the result of the primal call
+    d[x]   the adjoint of parameter x, written as `d[x] = expression`
+
+and the modules `np` (NumPy) and `ad` (adcompiler.runtime). A one-line rule
+is a lambda returning the adjoint of its first parameter, or a tuple with one
+entry per parameter (`None` where there is no gradient):
+
+    vjp(np.exp, lambda x: g * ans)
+    vjp(np.where, lambda condition, x, y: (None, ...
+
+A longer rule is a `def` whose body assigns `d[x]`; other statements in it are
+temporaries. The parameters a template assigns `d[...]` to are the ones the
+call differentiates; a rule that assigns none is a zero-gradient rule.
+
+Rules registered with `unbroadcast=True` apply to broadcasting operations:
+the reverse stage sums each `d[x]` back to the shape of `x`.
+
+The registry also maps method and attribute names of NumPy arrays to
+templates, for calls such as `x.sum(axis=0)` on local values, and keeps
+user rules given as ordinary callables (`register_vjp`).
+"""
+
+import dataclasses
+import functools
+import inspect
+import threading
+
+import gast
+
+from adcompiler.errors import AdCompilerError
+
+# The names a template may read besides its own parameters and temporaries.
+TEMPLATE_NAMES = frozenset({'g', 'ans', 'd', 'np', 'ad', 'None', 'True',
+                            'False'})
+
+
+@dataclasses.dataclass
+class Template:
+    """A parsed reverse rule; see the module docstring."""
+
+    name: str
+    signature: inspect.Signature
+    body: list
+    differentiated: tuple
+    unbroadcast: bool = False
+
+
+@dataclasses.dataclass
+class Rule:
+    """How the reverse stage differentiates calls of one callable."""
+
+    callee: object
+    template: Template = None
+    vjp_function: object = None
+
+    @property
+    def differentiable(self):
+        if self.template is not None:
+            return bool(self.template.differentiated)
+        return self.vjp_function is not None
+
+
+class NonDifferentiable:
+    """Registry entry of a callable that contributes no adjoint."""
+
+
+NON_DIFFERENTIABLE = NonDifferentiable()
+
+
+class RuleError(AdCompilerError):
+    """A gradient rule is malformed."""
+
+
+def _key(callee):
+    try:
+        hash(callee)
+    except TypeError:
+        return ('id', id(callee))
+    return callee
+
+
+class Registry:
+    """Rules and non-differentiable marks, looked up by callable."""
+
+    def __init__(self):
+        self._rules = {}
+        self._methods = {}
+        self._attributes = {}
+        self._lock = threading.Lock()
+        self.version = 0
+
+    def _store(self, table, key, value):
+        with self._lock:
+            table[key] = value
+            self.version += 1
+
+    def vjp(self, callee, template, unbroadcast=False):
+        """Register a template (lambda or def) as the reverse rule of `callee`."""
+        parsed = parse_template(template, unbroadcast, _callee_name(callee))
+        self._store(self._rules, _key(callee), Rule(callee, template=parsed))
+        return template
+
+    def vjp_function(self, callee, function):
+        """Register an ordinary callable `function(g, ans, *args, **kwargs)`."""
+        self._store(self._rules, _key(callee),
+                    Rule(callee, vjp_function=function))
+        return function
+
+    def non_differentiable(self, callee):
+        """Mark `callee` as contributing no adjoint."""
+        self._store(self._rules, _key(callee), NON_DIFFERENTIABLE)
+        return callee
+
+    def method(self, name, template, unbroadcast=False):
+        """Register the rule of the array method `x.name(...)`."""
+        value = (NON_DIFFERENTIABLE if template is NON_DIFFERENTIABLE
+                 else parse_template(template, unbroadcast, f'ndarray.{name}'))
+        self._store(self._methods, name, value)
+
+    def attribute(self, name, template):
+        """Register the rule of the array attribute `x.name`."""
+        value = (NON_DIFFERENTIABLE if template is NON_DIFFERENTIABLE
+                 else parse_template(template, name=f'ndarray.{name}'))
+        self._store(self._attributes, name, value)
+
+    def lookup(self, callee):
+        """Return the `Rule`, `NON_DIFFERENTIABLE`, or None for `callee`."""
+        return self._rules.get(_key(callee))
+
+    def lookup_method(self, name):
+        return self._methods.get(name)
+
+    def lookup_attribute(self, name):
+        return self._attributes.get(name)
+
+
+# Template parsing --------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _parse_file(filename):
+    with open(filename, encoding='utf-8') as file:
+        return gast.parse(file.read())
+
+
+def _template_node(function):
+    """Find the lambda or def node of a template function in its file."""
+    code = function.__code__
+    module = _parse_file(code.co_filename)
+    kind = gast.Lambda if function.__name__ == '<lambda>' else gast.FunctionDef
+    params = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    candidates = []
+    for node in gast.walk(module):
+        if not isinstance(node, kind) or node.lineno != code.co_firstlineno:
+            continue
+        if kind is gast.FunctionDef and node.name != function.__name__:
+            continue
+        names = [a.id for a in node.args.args + node.args.kwonlyargs]
+        if names == params:
+            candidates.append(node)
+    if len(candidates) != 1:
+        raise RuleError(
+            f'cannot locate the template {function.__qualname__} at line '
+            f'{code.co_firstlineno} of {code.co_filename}: write one rule '
+            'per line')
+    return candidates[0]
+
+
+def _callee_name(callee):
+    module = getattr(callee, '__module__', None) or ''
+    name = getattr(callee, '__name__', None) or repr(callee)
+    if module in ('', 'builtins', '_operator'):
+        return name
+    return f'{module}.{name}'
+
+
+def parse_template(function, unbroadcast=False, name=None):
+    """Parse a template function into a `Template` (once, at registration)."""
+    node = _template_node(function)
+    signature = inspect.signature(function)
+    params = list(signature.parameters)
+    if isinstance(node, gast.Lambda):
+        body = _lambda_body(node, params)
+    else:
+        body = list(node.body)
+        if body and isinstance(body[0], gast.Expr) and isinstance(
+                body[0].value, gast.Constant):
+            body = body[1:]  # The docstring.
+
+    differentiated = []
+    for statement in body:
+        param = adjoint_target(statement)
+        if param is not None:
+            if param not in params:
+                raise RuleError(f'template {function.__qualname__} assigns '
+                                f'd[{param}] but has no parameter {param}')
+            if param not in differentiated:
+                differentiated.append(param)
+    _check_free_names(function, body, params)
+    return Template(name or function.__qualname__, signature, body,
+                    tuple(differentiated), unbroadcast)
+
+
+def _lambda_body(node, params):
+    value = node.body
+    entries = value.elts if isinstance(value, gast.Tuple) else [value]
+    body = []
+    for param, entry in zip(params, entries):
+        if isinstance(entry, gast.Constant) and entry.value is None:
+            continue
+        target = gast.Subscript(
+            value=gast.Name(id='d', ctx=gast.Load(), annotation=None,
+                            type_comment=None),
+            slice=gast.Name(id=param, ctx=gast.Load(), annotation=None,
+                            type_comment=None),
+            ctx=gast.Store())
+        body.append(gast.Assign(targets=[target], value=entry,
+                                type_comment=None))
+    return body
+
+
+def adjoint_target(statement):
+    """Return `x` if `statement` is `d[x] = ...`, else None."""
+    if not isinstance(statement, gast.Assign) or len(statement.targets) != 1:
+        return None
+    target = statement.targets[0]
+    if (isinstance(target, gast.Subscript)
+            and isinstance(target.value, gast.Name)
+            and target.value.id == 'd'
+            and isinstance(target.slice, gast.Name)):
+        return target.slice.id
+    return None
+
+
+def _check_free_names(function, body, params):
+    assigned = {n.id for s in body for n in gast.walk(s)
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+    allowed = TEMPLATE_NAMES | set(params) | assigned
+    for statement in body:
+        for node in gast.walk(statement):
+            if isinstance(node, gast.Name) and node.id not in allowed:
+                raise RuleError(
+                    f'template {function.__qualname__} reads {node.id!r}; a '
+                    'template may read only its parameters, its temporaries, '
+                    'g, ans, d[...], np and ad')
+
+
+# The registry that the compiler and the public API use.
+REGISTRY = Registry()

@@ -1,0 +1,255 @@
+"""Runtime support imported by generated code, and only by generated code.
+
+Generated modules import this module (as `ad`, or a fresh name when the user
+already uses `ad`) and nothing else from adcompiler. It holds the helpers that
+adjoint code calls: undoing broadcasting, adding adjoints where "no adjoint
+yet" is `None`, zero adjoints for values and containers, and the adjoints of
+indexing, reductions and products that do not fit on one template line.
+
+This module imports only NumPy.
+"""
+
+import numpy as np
+
+
+# Adjoint accumulation --------------------------------------------------------
+
+def add(a, b):
+    """Return a + b for adjoints, where None is a zero that was never built.
+
+    Tuples and lists are added element by element, because `+` would
+    concatenate them. Neither argument is modified.
+    """
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, (tuple, list)):
+        return type(a)(add(x, y) for x, y in zip(a, b, strict=True))
+    return a + b
+
+
+def unbroadcast(g, x):
+    """Sum `g` down to the shape of `x`, undoing NumPy broadcasting.
+
+    Also drops the imaginary part when `x` is real and `g` is complex.
+    """
+    shape = np.shape(x)
+    g_shape = np.shape(g)
+    if g_shape != shape:
+        extra = len(g_shape) - len(shape)
+        if extra > 0:
+            g = np.sum(g, axis=tuple(range(extra)))
+        axes = tuple(i for i, n in enumerate(shape)
+                     if n == 1 and np.shape(g)[i] != 1)
+        if axes:
+            g = np.sum(g, axis=axes, keepdims=True)
+        if np.shape(g) != shape:
+            g = np.broadcast_to(g, shape)
+    if np.iscomplexobj(g) and not np.iscomplexobj(x):
+        g = np.real(g)
+    return g
+
+
+def zeros_like(x):
+    """Return a zero adjoint with the structure and shape of `x`."""
+    if isinstance(x, (tuple, list)):
+        return type(x)(zeros_like(item) for item in x)
+    if isinstance(x, dict):
+        return {key: zeros_like(value) for key, value in x.items()}
+    if isinstance(x, np.ndarray):
+        dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else float
+        return np.zeros(x.shape, dtype=dtype)
+    if isinstance(x, (complex, np.complexfloating)):
+        return 0j
+    return 0.0
+
+
+def materialize(g, x):
+    """Return the final adjoint of input `x`: zeros for None, writable arrays."""
+    if g is None:
+        return zeros_like(x)
+    if isinstance(x, (tuple, list)):
+        return type(x)(materialize(gi, xi) for gi, xi in zip(g, x, strict=True))
+    if isinstance(g, np.ndarray) and not g.flags.writeable:
+        return np.array(g)
+    if isinstance(x, np.ndarray) and not isinstance(g, np.ndarray):
+        return np.full(x.shape, g, dtype=np.result_type(g, float))
+    return g
+
+
+def seed(ans):
+    """Return the cotangent 1 of a scalar output, in its dtype."""
+    if isinstance(ans, (complex, np.complexfloating)):
+        return np.ones((), dtype=np.result_type(ans))[()]
+    return 1.0
+
+
+# Indexing ------------------------------------------------------------------
+
+def _has_array_index(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, (list, np.ndarray)) for i in items)
+
+
+def index_adjoint(g, x, index):
+    """Adjoint of `x[index]`: `g` scattered into zeros shaped like `x`."""
+    if isinstance(x, (tuple, list)):
+        result = [zeros_like(item) for item in x]
+        positions = range(len(x))[index]
+        if isinstance(positions, int):
+            result[positions] = g
+        else:
+            for position, item in zip(positions, g, strict=True):
+                result[position] = item
+        return type(x)(result)
+    dtype = np.result_type(np.asarray(x).dtype, np.asarray(g).dtype, float)
+    result = np.zeros(np.shape(x), dtype=dtype)
+    if _has_array_index(index):
+        np.add.at(result, index, g)
+    else:
+        result[index] = g
+    return result
+
+
+def unpack_adjoint(x, adjoints):
+    """Adjoint of `a, b, ... = x` given the adjoints of a, b, ... ."""
+    if isinstance(x, (tuple, list)):
+        return type(x)(zeros_like(item) if g is None else g
+                       for item, g in zip(x, adjoints, strict=True))
+    dtype = np.result_type(np.asarray(x).dtype, float)
+    result = np.zeros(np.shape(x), dtype=dtype)
+    for position, g in enumerate(adjoints):
+        if g is not None:
+            result[position] = g
+    return result
+
+
+# Reductions ----------------------------------------------------------------
+
+def _normalize_axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(a % ndim if ndim else a for a in axis)
+
+
+def _restore_reduced(g, x, axis, keepdims):
+    """Reshape a reduction's adjoint `g` so that it broadcasts against `x`."""
+    shape = np.shape(x)
+    if not keepdims:
+        axes = _normalize_axes(axis, len(shape))
+        g = np.expand_dims(g, axes) if axes else g
+    return g
+
+
+def sum_adjoint(g, x, axis=None, keepdims=False):
+    """Adjoint of `np.sum(x, axis, keepdims=keepdims)`."""
+    g = _restore_reduced(g, x, axis, keepdims)
+    return np.broadcast_to(g, np.shape(x))
+
+
+def mean_adjoint(g, x, axis=None, keepdims=False):
+    """Adjoint of `np.mean(x, axis, keepdims=keepdims)`."""
+    shape = np.shape(x)
+    count = 1
+    for a in _normalize_axes(axis, len(shape)):
+        count *= shape[a]
+    return sum_adjoint(g, x, axis, keepdims) / count
+
+
+def extremum_adjoint(g, x, ans, axis=None, keepdims=False):
+    """Adjoint of max or min: `g` split evenly among the tied extrema."""
+    ans = _restore_reduced(ans, x, axis, keepdims)
+    g = _restore_reduced(g, x, axis, keepdims)
+    mask = np.asarray(x) == ans
+    count = np.sum(mask, axis=_normalize_axes(axis, np.ndim(x)), keepdims=True)
+    return g * mask / count
+
+
+# Elementwise helpers ---------------------------------------------------------
+
+def balanced_eq(x, ans, y):
+    """Weight of `x` in max(x, y) or min(x, y): 1, 0, or 0.5 on a tie."""
+    return (x == ans) / (1.0 + (x == y))
+
+
+def pow_exponent_adjoint(g, x, ans):
+    """Adjoint of the exponent y in `x ** y`: g * x**y * log(x), 0 where x == 0.
+
+    For negative real x the logarithm is undefined and the result is NaN.
+    """
+    x = np.asarray(x)
+    with np.errstate(invalid='ignore'):
+        log_x = np.log(np.where(x == 0, 1, x))
+    return g * ans * log_x
+
+
+# Products --------------------------------------------------------------------
+
+def matmul_adjoint_x(g, x, y):
+    """Adjoint of `x` in `x @ y` for vectors, matrices and stacks of them."""
+    x_ndim, y_ndim = np.ndim(x), np.ndim(y)
+    if y_ndim == 1:
+        return np.multiply.outer(g, y) if x_ndim >= 1 else g * y
+    if x_ndim == 1:
+        return np.matmul(np.swapaxes(y, -1, -2), g[..., None])[..., 0] \
+            if np.ndim(g) > 1 else np.matmul(y, g)
+    return np.matmul(g, np.swapaxes(y, -1, -2))
+
+
+def matmul_adjoint_y(g, x, y):
+    """Adjoint of `y` in `x @ y` for vectors, matrices and stacks of them."""
+    x_ndim, y_ndim = np.ndim(x), np.ndim(y)
+    if x_ndim == 1:
+        return np.multiply.outer(x, g) if y_ndim >= 2 else g * x
+    if y_ndim == 1:
+        return np.matmul(np.swapaxes(x, -1, -2), g[..., None])[..., 0] \
+            if np.ndim(g) > 1 else np.matmul(g, x)
+    return np.matmul(np.swapaxes(x, -1, -2), g)
+
+
+def dot_adjoint_x(g, x, y):
+    """Adjoint of `x` in `np.dot(x, y)`."""
+    if np.ndim(x) == 0 or np.ndim(y) == 0:
+        return unbroadcast(g * y, x)
+    if np.ndim(y) <= 2:
+        return matmul_adjoint_x(g, x, y)
+    # dot sums over the last axis of x and the second-to-last axis of y.
+    y_axes = [a for a in range(np.ndim(y)) if a != np.ndim(y) - 2]
+    g_axes = list(range(np.ndim(x) - 1, np.ndim(g)))
+    return np.tensordot(g, y, axes=(g_axes, y_axes))
+
+
+def dot_adjoint_y(g, x, y):
+    """Adjoint of `y` in `np.dot(x, y)`."""
+    if np.ndim(x) == 0 or np.ndim(y) == 0:
+        return unbroadcast(g * x, y)
+    if np.ndim(y) <= 2:
+        return matmul_adjoint_y(g, x, y)
+    x_axes = list(range(np.ndim(x) - 1))
+    g_axes = list(range(np.ndim(x) - 1))
+    result = np.tensordot(x, g, axes=(x_axes, g_axes))
+    return np.moveaxis(result, 0, -2)
+
+
+def transpose_adjoint(g, axes=None):
+    """Adjoint of `np.transpose(x, axes)`."""
+    if axes is None or axes == ():
+        return np.transpose(g)
+    if len(axes) == 1 and not isinstance(axes[0], int):
+        axes = axes[0]
+    return np.transpose(g, np.argsort(axes))
+
+
+# User rules ------------------------------------------------------------------
+
+def check_cotangents(cotangents, count, name):
+    """Check that a user VJP returned one cotangent per positional argument."""
+    if not isinstance(cotangents, (tuple, list)) or len(cotangents) != count:
+        raise TypeError(
+            f'the VJP registered for {name} must return a tuple of {count} '
+            f'cotangents (one per positional argument, None for no '
+            f'gradient), but returned {cotangents!r}')
+    return cotangents

@@ -1,0 +1,148 @@
+"""Source stage: find a function's source and parse it with gast.
+
+Input: a Python function object. Output: a `FunctionSource` holding the gast
+`FunctionDef` (decorators removed, line and column numbers pointing into the
+original file), the file name, the original source lines, and the namespace
+the body reads (module globals, closure cells, builtins).
+
+Lambdas written in a file are accepted and turned into an equivalent
+`def` whose body is one `return`. Functions whose source is unavailable
+(built-ins, lambdas typed at an interactive prompt, code made by `exec`)
+raise `SourceUnavailableError`.
+"""
+
+import builtins
+import dataclasses
+import inspect
+import linecache
+import textwrap
+import types
+
+import gast
+
+from adcompiler.errors import SourceLocation, SourceUnavailableError
+
+
+@dataclasses.dataclass
+class FunctionSource:
+    """A parsed user function and what is needed to resolve its names."""
+
+    function: object
+    tree: gast.FunctionDef
+    filename: str
+    lines: list
+    namespace: dict
+
+    @property
+    def name(self):
+        return self.tree.name
+
+    def location(self, node):
+        """Return the `SourceLocation` of a gast node of this function."""
+        lineno = getattr(node, 'lineno', None) or self.tree.lineno
+        col_offset = getattr(node, 'col_offset', None) or 0
+        line = self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ''
+        return SourceLocation(self.filename, lineno, col_offset, line,
+                              self.name)
+
+
+def function_namespace(function):
+    """Return the names a function's body can read: globals, closure, builtins."""
+    namespace = dict(vars(builtins))
+    namespace.update(function.__globals__)
+    if function.__closure__:
+        for name, cell in zip(function.__code__.co_freevars,
+                              function.__closure__, strict=True):
+            try:
+                namespace[name] = cell.cell_contents
+            except ValueError:  # An empty cell: the variable is not bound yet.
+                pass
+    return namespace
+
+
+def get_source(function):
+    """Parse `function` and return its `FunctionSource`."""
+    function = inspect.unwrap(function)
+    if not isinstance(function, types.FunctionType):
+        kind = type(function).__name__
+        raise SourceUnavailableError(
+            f'cannot transform {function!r}: it is a {kind}, not a Python '
+            'function with source code. adcompiler transforms Python source; '
+            'wrap the call in a Python function, or register a gradient rule '
+            'for it with adcompiler.register_vjp.')
+
+    code = function.__code__
+    filename = code.co_filename
+    try:
+        lines, first_line = inspect.findsource(function)
+    except (OSError, TypeError) as err:
+        raise SourceUnavailableError(
+            f'cannot find the source of {function.__qualname__!r} (file '
+            f'{filename!r}): {err}. adcompiler needs the function\'s source '
+            'text: define it in a file (or a notebook cell), not with exec '
+            'or at an interactive prompt.') from err
+    all_lines = list(lines) or linecache.getlines(filename)
+
+    block = inspect.getblock(lines[first_line:])
+    text = ''.join(block)
+    indent = len(block[0]) - len(block[0].lstrip()) if block else 0
+    module = _parse(textwrap.dedent(text), function, filename)
+    for node in gast.walk(module):
+        if hasattr(node, 'lineno') and node.lineno is not None:
+            node.lineno += first_line
+            if getattr(node, 'end_lineno', None) is not None:
+                node.end_lineno += first_line
+        if getattr(node, 'col_offset', None) is not None:
+            node.col_offset += indent
+    tree = _find_definition(module, function, filename, first_line + 1)
+    tree.decorator_list = []
+    return FunctionSource(function, tree, filename, all_lines,
+                          function_namespace(function))
+
+
+def _parse(text, function, filename):
+    try:
+        return gast.parse(text)
+    except SyntaxError:
+        pass
+    # A lambda in the middle of an expression: getblock returned a fragment
+    # such as 'f = lambda x: x ** 2' or 'grad(lambda x: x, wrt=0))'. Parse the
+    # first line alone, trimmed of unbalanced closing brackets.
+    first = text.splitlines()[0]
+    for end in range(len(first), 0, -1):
+        try:
+            return gast.parse(first[:end].strip())
+        except SyntaxError:
+            continue
+    raise SourceUnavailableError(
+        f'cannot parse the source of {function.__qualname__!r} in {filename!r}')
+
+
+def _find_definition(module, function, filename, lineno):
+    """Find the def or lambda of `function` in a parsed block."""
+    name = function.__name__
+    if name != '<lambda>':
+        for node in gast.walk(module):
+            if isinstance(node, gast.FunctionDef) and node.name == name:
+                return node
+    else:
+        arg_names = function.__code__.co_varnames[:function.__code__.co_argcount]
+        lambdas = [node for node in gast.walk(module)
+                   if isinstance(node, gast.Lambda)
+                   and [a.id for a in node.args.args] == list(arg_names)]
+        if len(lambdas) == 1:
+            lam = lambdas[0]
+            ret = gast.Return(value=lam.body)
+            gast.copy_location(ret, lam.body)
+            tree = gast.FunctionDef(
+                name='lambda_', args=lam.args, body=[ret], decorator_list=[],
+                returns=None, type_comment=None, type_params=[])
+            return gast.copy_location(tree, lam)
+        if len(lambdas) > 1:
+            raise SourceUnavailableError(
+                f'line {lineno} of {filename!r} holds several lambdas with the '
+                'same arguments, so adcompiler cannot tell which one to '
+                'transform; give the function a name with def.')
+    raise SourceUnavailableError(
+        f'cannot find the definition of {function.__qualname__!r} at line '
+        f'{lineno} of {filename!r}')
