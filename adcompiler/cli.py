@@ -1,10 +1,12 @@
 """Command-line interface: print the code adcompiler generates.
 
     adcompiler dump FILE.py:FUNC [--wrt NAME ...] [--no-optimize]
+    adcompiler demo
 
 The module is imported the way pytest imports a test file (its directory is
 put on sys.path and its top level runs), then FUNC is compiled and the
-generated primal and adjoint are printed. Exit status: 0 on success, 1 for a
+generated primal and adjoint are printed. `demo` prints the generated
+gradient of Rosenbrock's function and checks it. Exit status: 0 on success, 1 for a
 compile error, 2 for a usage error (missing file, function or argument).
 """
 
@@ -14,6 +16,8 @@ import inspect
 import pathlib
 import sys
 
+from adcompiler import demo
+from adcompiler.api import grad
 from adcompiler.compiler import Compiler
 from adcompiler.errors import AdCompilerError
 
@@ -31,6 +35,8 @@ def _parser():
                       help='parameters to differentiate (default: the first)')
     dump.add_argument('--no-optimize', action='store_true',
                       help='print the code before the optimization passes')
+    commands.add_parser(
+        'demo', help="print the gradient code of Rosenbrock's function")
     return parser
 
 
@@ -78,6 +84,8 @@ def dump(target, wrt=None, optimize=True):
 
 def main(argv=None):
     arguments = _parser().parse_args(argv)
+    if arguments.command == 'demo':
+        return demo.run(grad, sys.stdout)
     try:
         text = dump(arguments.target, arguments.wrt,
                     optimize=not arguments.no_optimize)

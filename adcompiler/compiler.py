@@ -17,7 +17,7 @@ from adcompiler import normalize as normalize_stage
 from adcompiler import optimize as optimize_stage
 from adcompiler import resolve as resolve_stage
 from adcompiler import reverse as reverse_stage
-from adcompiler import source as source_stage
+from adcompiler import parse as source_stage
 from adcompiler.errors import AdCompilerError, InternalCompilerError
 from adcompiler.rules import REGISTRY
 

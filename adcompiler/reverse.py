@@ -225,6 +225,7 @@ class _ReverseWriter:
 
         # The adjoint reads these primal values; the primal saves them.
         primal_names = set(self.normalized.local_names)
+        primal_names.update(self.callee_saved.values())
         read = []
         for statement in self.adjoint_body:
             for node in gast.walk(statement):
@@ -265,6 +266,8 @@ class _ReverseWriter:
         """Map each local name to its position in the primal; params first."""
         order = {name: -1 for name in self.normalized.params}
         for position, statement in enumerate(self.normalized.tree.body):
+            if statement in self.callee_saved:
+                order[self.callee_saved[statement]] = position
             for node in gast.walk(statement):
                 if isinstance(node, gast.Name) and isinstance(node.ctx,
                                                               gast.Store):

@@ -1,5 +1,8 @@
 """Source stage: find a function's source and parse it with gast.
 
+(The module is `parse`, not `source`, because `adcompiler.source` is the
+public function that returns generated code.)
+
 Input: a Python function object. Output: a `FunctionSource` holding the gast
 `FunctionDef` (decorators removed, line and column numbers pointing into the
 original file), the file name, the original source lines, and the namespace

@@ -1,0 +1,119 @@
+"""The public API: wrt forms, decorators, value_and_grad and .source."""
+
+import numpy as np
+import pytest
+
+import adcompiler
+
+
+def weighted(x, y, scale=2.0):
+    return np.sum(scale * x * y + x ** 2)
+
+
+X = np.array([0.5, -1.0, 2.0])
+Y = np.array([1.5, 0.25, -3.0])
+
+
+def test_grad_default_is_first_argument():
+    np.testing.assert_allclose(adcompiler.grad(weighted)(X, Y), 2.0 * Y + 2 * X)
+
+
+@pytest.mark.parametrize('wrt', [1, 'y', -2], ids=['position', 'name',
+                                                   'negative-position'])
+def test_grad_single_wrt(wrt):
+    np.testing.assert_allclose(adcompiler.grad(weighted, wrt=wrt)(X, Y), 2.0 * X)
+
+
+def test_grad_tuple_wrt_returns_tuple():
+    dx, dy = adcompiler.grad(weighted, wrt=(0, 'y'))(X, Y)
+    np.testing.assert_allclose(dx, 2.0 * Y + 2 * X)
+    np.testing.assert_allclose(dy, 2.0 * X)
+
+
+def test_grad_wrt_default_argument():
+    dscale = adcompiler.grad(weighted, wrt='scale')(X, Y)
+    assert np.isclose(dscale, np.sum(X * Y))
+
+
+def test_grad_keyword_call():
+    np.testing.assert_allclose(adcompiler.grad(weighted)(X, y=Y, scale=1.0),
+                               Y + 2 * X)
+
+
+def test_value_and_grad():
+    value, gradient = adcompiler.value_and_grad(weighted)(X, Y)
+    assert value == pytest.approx(weighted(X, Y))
+    np.testing.assert_allclose(gradient, 2.0 * Y + 2 * X)
+
+
+@adcompiler.grad
+def decorated(x):
+    return np.sum(np.sin(x))
+
+
+@adcompiler.grad(wrt='y')
+def decorated_wrt(x, y):
+    return np.sum(x * y ** 2)
+
+
+def test_grad_as_decorator():
+    np.testing.assert_allclose(decorated(X), np.cos(X))
+
+
+def test_grad_as_decorator_with_wrt():
+    np.testing.assert_allclose(decorated_wrt(X, Y), 2 * X * Y)
+
+
+def test_source_attribute_and_function_agree():
+    dweighted = adcompiler.grad(weighted)
+    assert adcompiler.source(dweighted) == dweighted.source
+    assert 'def adjoint_weighted' in dweighted.source
+    assert 'def primal_weighted' in dweighted.source
+
+
+def test_scalar_input_gives_float_gradient():
+    gradient = adcompiler.grad(weighted)(1.5, 2.0)
+    assert np.ndim(gradient) == 0
+    assert gradient == pytest.approx(2.0 * 2.0 + 3.0)
+
+
+@pytest.mark.parametrize('wrt', [3, 'z', 1.5, (0, 'nope')],
+                         ids=['out-of-range', 'unknown-name', 'float',
+                              'tuple-with-unknown'])
+def test_invalid_wrt_raises(wrt):
+    with pytest.raises(adcompiler.AdCompilerError):
+        adcompiler.grad(weighted, wrt=wrt)
+
+
+def test_gradient_is_writable_array():
+    gradient = adcompiler.grad(lambda_free_sum)(np.ones((2, 3)))
+    gradient[0, 0] = 5.0
+    assert gradient.flags.writeable
+
+
+def lambda_free_sum(x):
+    return np.sum(x)
+
+
+def test_lambda_in_file_is_differentiated():
+    square = lambda x: x ** 3  # noqa: E731 (the test is about lambdas)
+    assert adcompiler.grad(square)(2.0) == pytest.approx(12.0)
+
+
+def test_rule_registered_later_takes_effect():
+    def opaque(x):
+        return x * 1.0
+
+    def uses_opaque(x):
+        return np.sum(opaque(x))
+
+    dfunction = adcompiler.grad(uses_opaque)
+    np.testing.assert_allclose(dfunction(X), np.ones(3))
+    adcompiler.register_vjp(opaque, lambda g, ans, x: (3.0 * g,))
+    np.testing.assert_allclose(dfunction(X), 3.0 * np.ones(3))
+
+
+def test_stop_gradient_blocks_gradient():
+    def f(x):
+        return np.sum(x * adcompiler.stop_gradient(x))
+    np.testing.assert_allclose(adcompiler.grad(f)(X), X)

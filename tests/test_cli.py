@@ -1,0 +1,100 @@
+"""The console script, run in a subprocess as a user would run it."""
+
+import pathlib
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = shutil.which('adcompiler', path=str(pathlib.Path(sys.executable).parent))
+
+
+def run(*args, cwd=None):
+    command = [SCRIPT] if SCRIPT else [sys.executable, '-m', 'adcompiler']
+    return subprocess.run(command + list(args), capture_output=True, text=True,
+                          cwd=cwd, timeout=120, check=False)
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    path = tmp_path / 'model.py'
+    path.write_text(textwrap.dedent('''\
+        import numpy as np
+
+        def loss(w, x):
+            z = np.tanh(x @ w)
+            return np.mean(z ** 2)
+
+        def branchy(x):
+            if x > 0:
+                return x
+            return -x
+        '''))
+    return path
+
+
+def test_console_script_is_installed():
+    assert SCRIPT is not None
+
+
+def test_dump_prints_primal_and_adjoint(model_file):
+    result = run('dump', f'{model_file}:loss')
+    assert result.returncode == 0, result.stderr
+    assert 'def primal_loss(w, x):' in result.stdout
+    assert 'def adjoint_loss(' in result.stdout
+    assert 'dw' in result.stdout
+    assert '# line 4: z = np.tanh(x @ w)' in result.stdout
+
+
+def test_dump_wrt_names_the_adjoints(model_file):
+    result = run('dump', f'{model_file}:loss', '--wrt', 'x')
+    assert result.returncode == 0, result.stderr
+    assert 'return dx,' in result.stdout
+
+
+def test_no_optimize_still_prints(model_file):
+    result = run('dump', f'{model_file}:loss', '--no-optimize')
+    assert result.returncode == 0, result.stderr
+    assert 'def adjoint_loss(' in result.stdout
+
+
+def test_python_dash_m_runs_the_same_program(model_file):
+    result = subprocess.run(
+        [sys.executable, '-m', 'adcompiler', 'dump', f'{model_file}:loss'],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert 'def adjoint_loss(' in result.stdout
+
+
+def test_missing_file_exits_2(tmp_path):
+    result = run('dump', f'{tmp_path}/absent.py:loss')
+    assert result.returncode == 2
+    assert 'file not found' in result.stderr
+
+
+def test_missing_function_exits_2(model_file):
+    result = run('dump', f'{model_file}:nothing')
+    assert result.returncode == 2
+    assert "no function named 'nothing'" in result.stderr
+
+
+def test_unknown_wrt_exits_2(model_file):
+    result = run('dump', f'{model_file}:loss', '--wrt', 'q')
+    assert result.returncode == 2
+    assert "no parameter named 'q'" in result.stderr
+
+
+def test_compile_error_exits_1_with_location(model_file):
+    result = run('dump', f'{model_file}:branchy')
+    assert result.returncode == 1
+    assert 'an if statement is not supported' in result.stderr
+    assert 'line 8' in result.stderr
+
+
+def test_demo_checks_its_gradient():
+    result = run('demo')
+    assert result.returncode == 0, result.stderr
+    assert 'def adjoint_rosen' in result.stdout
+    assert 'relative error' in result.stdout
