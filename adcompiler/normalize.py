@@ -23,15 +23,21 @@ dotted reference to a global such as `np.pi` (read, never assigned):
 
 Every local variable is assigned once (static single assignment): a second
 assignment to `x` writes `x_1`, and later reads of `x` read `x_1`.
-Augmented assignment to a name is expanded, docstrings and `pass` are
-dropped, and code after the `return` is removed. Each new statement keeps the
+Augmented assignment `x += y` is expanded to `x = x + y` when `x` holds a
+value that no other name can see (made by arithmetic or a function that
+returns a new array, and not stored, copied or viewed since); otherwise
+Python would update shared memory in place, and it raises
+`UnsupportedSyntaxError`. Docstrings and `pass` are dropped, and code after the `return` is removed. Each new statement keeps the
 line and column of the expression it came from, so later stages can point at
 the user's source. Any other construct raises `UnsupportedSyntaxError`.
 """
 
 import dataclasses
+import math
+import types
 
 import gast
+import numpy as np
 
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.naming import Namer
@@ -107,6 +113,9 @@ class _Normalizer:
         self.local_names = _assigned_names(self.tree)
         self.current = {}  # user name -> the name of its latest version
         self.body = []
+        # Versions whose value is a new object that no other name refers to,
+        # so that `x += y` may rebind x instead of updating memory in place.
+        self.unshared = set()
 
     def unsupported(self, node, reason=''):
         return UnsupportedSyntaxError(describe(node), self.source.location(node),
@@ -154,7 +163,47 @@ class _Normalizer:
     def emit(self, statement, origin):
         gast.copy_location(statement, origin)
         self.body.append(statement)
+        self.unshared.difference_update(self.escaping_reads(statement))
         return statement
+
+    def escaping_reads(self, statement):
+        """Names a statement reads in a way that may keep a reference to them."""
+        value = getattr(statement, 'value', None)
+        if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Compare)):
+            return []
+        if isinstance(value, gast.Call) and self.returns_new_object(value):
+            return []
+        return [n.id for n in gast.walk(statement)
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]
+
+    def returns_new_object(self, value):
+        """True if `value` always makes a new object: arithmetic, new arrays."""
+        if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Compare,
+                              gast.Constant)):
+            return True
+        if not isinstance(value, gast.Call) or not self.is_global_reference(
+                value.func):
+            return False
+        callee = self.source.namespace
+        parts = []
+        node = value.func
+        while isinstance(node, gast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        try:
+            callee = callee[node.id]
+            for attr in reversed(parts):
+                callee = getattr(callee, attr)
+        except (KeyError, AttributeError):
+            return False
+        if any(k.arg == 'out' for k in value.keywords):
+            return False
+        if isinstance(callee, np.ufunc):
+            return True
+        if isinstance(callee, types.BuiltinFunctionType) and callee.__self__ \
+                is math:
+            return True
+        return any(callee is f for f in _NEW_ARRAY_FUNCTIONS)
 
     def visit_statement(self, node):
         """Lower one statement; return True when it was a `return`."""
@@ -199,13 +248,20 @@ class _Normalizer:
         return False
 
     def visit_AugAssign(self, node):
-        # NOTE: `x += y` is lowered to `x = x + y`. For an array that another
-        # name also refers to, Python would update that alias in place; the
-        # generated code does not.
         if not isinstance(node.target, gast.Name):
             raise UnsupportedSyntaxError(
                 'augmented assignment to a subscript or attribute',
                 self.source.location(node.target))
+        version = self.current.get(node.target.id)
+        if version not in self.unshared:
+            raise UnsupportedSyntaxError(
+                f'augmented assignment to {node.target.id!r}',
+                self.source.location(node),
+                f'{node.target.id!r} may be an array that another name (or '
+                'the caller) also refers to, and Python would update it in '
+                'place. Write '
+                f'{node.target.id} = {node.target.id} {_OPERATOR_SYMBOLS.get(type(node.op), "+")} ... '
+                'instead')
         load = gast.Name(id=node.target.id, ctx=gast.Load(), annotation=None,
                          type_comment=None)
         gast.copy_location(load, node.target)
@@ -224,6 +280,8 @@ class _Normalizer:
             name = self.new_version(target.id)
             self.emit(gast.Assign(targets=[_store(name)], value=value,
                                   type_comment=None), origin)
+            if self.returns_new_object(value):
+                self.unshared.add(name)
             return _load(name)
         if isinstance(target, (gast.Tuple, gast.List)):
             atom = value if self.is_atom(value) else self.bind(value, origin)
@@ -406,6 +464,20 @@ class _Normalizer:
         if isinstance(node, (gast.Name, gast.Constant)):
             return True
         return isinstance(node, gast.Attribute) and self.is_global_reference(node)
+
+
+# NumPy functions that always return a new array (never a view of an input).
+_NEW_ARRAY_FUNCTIONS = (
+    np.sum, np.mean, np.prod, np.max, np.min, np.std, np.var, np.dot,
+    np.matmul, np.zeros, np.ones, np.full, np.zeros_like, np.ones_like,
+    np.full_like, np.outer, np.inner, np.cumsum, np.cumprod, np.linspace,
+    np.arange,
+)
+
+_OPERATOR_SYMBOLS = {
+    gast.Add: '+', gast.Sub: '-', gast.Mult: '*', gast.Div: '/',
+    gast.Pow: '**', gast.MatMult: '@', gast.Mod: '%', gast.FloorDiv: '//',
+}
 
 
 def _assigned_names(tree):

@@ -126,12 +126,12 @@ class _ReverseWriter:
         self.callee_programs = {}  # call statement -> CalleeProgram
         self.callee_saved = {}  # call statement -> name of the callee's saved
 
+        # Use the user's own name for NumPy where there is one.
         namespace = self.source.namespace
-        if namespace.get('np') is np and 'np' not in normalized.local_names:
-            self.numpy_alias = 'np'
-            self.namer.reserve('np')
-        else:
-            self.numpy_alias = self.namer.fresh('numpy')
+        aliases = [name for name in ('np', 'numpy')
+                   if namespace.get(name) is np
+                   and name not in normalized.local_names]
+        self.numpy_alias = aliases[0] if aliases else self.namer.fresh('np')
         self.runtime_alias = self.namer.fresh('ad')
         self.extra_globals[self.numpy_alias] = np
         self.extra_globals[self.runtime_alias] = runtime
