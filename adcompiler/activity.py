@@ -39,13 +39,15 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
     """Compute the `Activity` of `normalized` with respect to `wrt` names."""
     edges = []  # (target names, source names that carry a derivative)
     returned = set()
-    for statement in normalized.tree.body:
+    for statement in gast.walk(normalized.tree):
         if isinstance(statement, gast.Assign):
             target = statement.targets[0]
             targets = ([target.id] if isinstance(target, gast.Name)
                        else [e.id for e in target.elts])
             sources = carrying_names(statement.value, resolution, registry)
             edges.append((targets, sources))
+        elif isinstance(statement, gast.For):
+            edges.extend(_iteration_edges(statement))
         elif isinstance(statement, gast.Return):
             returned.update(_names(statement.value))
 
@@ -75,6 +77,26 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
                     useful |= new
                     changed = True
     return Activity(varied, useful, origin)
+
+
+def _iteration_edges(loop):
+    """Edges from a loop's iterable to the targets its elements are bound to."""
+    target = loop.target
+    names = ([target.id] if isinstance(target, gast.Name)
+             else [e.id for e in target.elts])
+    iterable = loop.iter
+    if not isinstance(iterable, gast.Call):
+        return [(names, _names(iterable))]
+    function = iterable.func.id
+    args = iterable.args
+    if function == 'range':
+        return []
+    if function == 'enumerate' and len(names) == 2:
+        return [([names[1]], _names(args[0]))]
+    if function == 'zip' and len(names) == len(args):
+        return [([n], _names(a)) for n, a in zip(names, args, strict=True)]
+    # reversed(x), or an unpacking that the reverse stage rejects if active.
+    return [(names, [n for a in args for n in _names(a)])]
 
 
 def carrying_names(value, resolution, registry=REGISTRY):

@@ -52,6 +52,10 @@ def to_source(tree):
             return node
 
     tree = _Markers().visit(copy.deepcopy(tree))
+    for node in gast.walk(tree):
+        # A branch left empty by the transforms still needs a statement.
+        if isinstance(node, (gast.If, gast.For, gast.While)) and not node.body:
+            node.body = [gast.Pass()]
     python_tree = ast.fix_missing_locations(gast.gast_to_ast(tree))
     try:
         text = astor.to_source(python_tree)

@@ -32,6 +32,7 @@ line and column of the expression it came from, so later stages can point at
 the user's source. Any other construct raises `UnsupportedSyntaxError`.
 """
 
+import builtins as _builtins
 import dataclasses
 import math
 import types
@@ -39,6 +40,7 @@ import types
 import gast
 import numpy as np
 
+from adcompiler.control_flow import Restructurer
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.naming import Namer
 
@@ -51,6 +53,9 @@ class NormalizedFunction:
     params: list
     namer: Namer
     local_names: set
+    # False when the body has control flow: then names keep their user
+    # spelling and may be assigned many times (see the module docstring).
+    single_assignment: bool = True
 
 
 # Descriptions used in error messages, by node type name.
@@ -116,6 +121,10 @@ class _Normalizer:
         # Versions whose value is a new object that no other name refers to,
         # so that `x += y` may rebind x instead of updating memory in place.
         self.unshared = set()
+        self.temporaries = set()
+        self.single_assignment = not has_control_flow(self.tree)
+        if not self.single_assignment:
+            self.unshared = _unshared_names(self.tree, self)
 
     def unsupported(self, node, reason=''):
         return UnsupportedSyntaxError(describe(node), self.source.location(node),
@@ -127,7 +136,10 @@ class _Normalizer:
             self.current[name] = name
             self.local_names.add(name)
 
-        for statement in self.tree.body:
+        body = self.tree.body
+        if not self.single_assignment:
+            body = Restructurer(self.source, self.namer).run(body)
+        for statement in body:
             if self.visit_statement(statement):
                 break
         else:
@@ -145,7 +157,8 @@ class _Normalizer:
             decorator_list=[], returns=None, type_comment=None,
             type_params=[])
         gast.copy_location(tree, self.tree)
-        return NormalizedFunction(tree, params, self.namer, self.local_names)
+        return NormalizedFunction(tree, params, self.namer, self.local_names,
+                                  self.single_assignment)
 
     def check_arguments(self, args):
         for kind, present in (('*args', args.vararg), ('**kwargs', args.kwarg)):
@@ -163,8 +176,135 @@ class _Normalizer:
     def emit(self, statement, origin):
         gast.copy_location(statement, origin)
         self.body.append(statement)
-        self.unshared.difference_update(self.escaping_reads(statement))
+        if self.single_assignment:
+            self.unshared.difference_update(self.escaping_reads(statement))
         return statement
+
+    def lower_block(self, statements):
+        """Lower a nested statement list (a branch or a loop body)."""
+        outer = self.body
+        self.body = []
+        try:
+            for statement in statements:
+                if self.visit_statement(statement):
+                    raise self.unsupported(statement)  # Removed by control_flow.
+            return self.body
+        finally:
+            self.body = outer
+
+    def visit_If(self, node):
+        test = self.condition(node.test, node.body + node.orelse)
+        body = self.lower_block(node.body)
+        orelse = self.lower_block(node.orelse)
+        self.emit(gast.If(test=test, body=body, orelse=orelse), node)
+        return False
+
+    def condition(self, test, branches):
+        """Lower a branch condition to a name that the branches do not assign.
+
+        The reverse stage records the condition after the branch ran, so a
+        name the branches reassign is first copied to a temporary.
+        """
+        atom = self.atomize(test)
+        if isinstance(atom, gast.Constant) or atom.id in self.temporaries:
+            return atom
+        assigned = {n.id for b in branches for n in gast.walk(b)
+                    if isinstance(n, gast.Name) and isinstance(n.ctx,
+                                                               gast.Store)}
+        if atom.id not in assigned:
+            return atom
+        return self.bind(atom, test)
+
+    def visit_While(self, node):
+        # control_flow leaves only `while True:` with the test in the body.
+        body = self.lower_block(node.body)
+        self.emit(gast.While(test=gast.Constant(value=True, kind=None),
+                             body=body, orelse=[]), node)
+        return False
+
+    def visit_For(self, node):
+        target = node.target
+        if isinstance(target, gast.Name):
+            names = [target.id]
+        elif isinstance(target, (gast.Tuple, gast.List)) and all(
+                isinstance(e, gast.Name) for e in target.elts):
+            names = [e.id for e in target.elts]
+        else:
+            raise UnsupportedSyntaxError(
+                'a for loop target other than a name or a tuple of names',
+                self.source.location(target))
+        iterable = self.lower_iterable(node.iter)
+        body = self.lower_block(node.body)
+        if len(names) == 1 and isinstance(target, gast.Name):
+            new_target = _store(names[0])
+        else:
+            new_target = gast.Tuple(elts=[_store(n) for n in names],
+                                    ctx=gast.Store())
+        self.emit(gast.For(target=new_target, iter=iterable, body=body,
+                           orelse=[], type_comment=None), node)
+        return False
+
+    def lower_iterable(self, node):
+        """Keep range/enumerate/zip/reversed calls visible; atomize the rest."""
+        if (isinstance(node, gast.Call) and isinstance(node.func, gast.Name)
+                and node.func.id in ITERATION_BUILTINS
+                and node.func.id not in self.local_names
+                and self.source.namespace.get(node.func.id)
+                is ITERATION_BUILTINS[node.func.id] and not node.keywords
+                and not any(isinstance(a, gast.Starred) for a in node.args)):
+            return gast.copy_location(gast.Call(
+                func=_load(node.func.id),
+                args=[self.atomize(a) for a in node.args], keywords=[]), node)
+        return self.atomize(node)
+
+    def visit_Break(self, node):
+        self.emit(gast.Break(), node)
+        return False
+
+    def lower_IfExp(self, node):
+        result = self.namer.temporary()
+        self.local_names.add(result)
+        test = self.condition(node.test, [])
+        body = self.lower_block([gast.copy_location(gast.Assign(
+            targets=[_store(result)], value=node.body, type_comment=None),
+            node.body)])
+        orelse = self.lower_block([gast.copy_location(gast.Assign(
+            targets=[_store(result)], value=node.orelse, type_comment=None),
+            node.orelse)])
+        self.emit(gast.If(test=test, body=body, orelse=orelse), node)
+        return _load(result)
+
+    def lower_BoolOp(self, node):
+        # a and b: the value of a if it is false, else the value of b.
+        result = self.namer.temporary()
+        self.local_names.add(result)
+        first, *others = node.values
+        self.emit(gast.Assign(targets=[_store(result)],
+                              value=self.lower_expression(first),
+                              type_comment=None), first)
+        self.lower_bool_rest(result, node.op, others, node)
+        return _load(result)
+
+    def lower_bool_rest(self, result, op, values, origin):
+        if not values:
+            return
+        test = self.bind(_load(result), origin)
+        outer = self.body
+        self.body = []
+        try:
+            value, *others = values
+            self.emit(gast.Assign(targets=[_store(result)],
+                                  value=self.lower_expression(value),
+                                  type_comment=None), value)
+            self.lower_bool_rest(result, op, others, origin)
+            evaluated = self.body
+        finally:
+            self.body = outer
+        if isinstance(op, gast.And):
+            branch = gast.If(test=test, body=evaluated, orelse=[])
+        else:
+            branch = gast.If(test=test, body=[], orelse=evaluated)
+        self.emit(branch, origin)
 
     def escaping_reads(self, statement):
         """Names a statement reads in a way that may keep a reference to them."""
@@ -277,6 +417,10 @@ class _Normalizer:
         Returns an atom that holds the assigned value.
         """
         if isinstance(target, gast.Name):
+            if not self.single_assignment and target.id in _loaded(value):
+                # x = x + y: keep the old x readable by the adjoint of the
+                # addition, which runs after x is overwritten.
+                value = self.bind(value, origin)
             name = self.new_version(target.id)
             self.emit(gast.Assign(targets=[_store(name)], value=value,
                                   type_comment=None), origin)
@@ -317,6 +461,10 @@ class _Normalizer:
 
     def new_version(self, user_name):
         """Return the name the next assignment to `user_name` writes."""
+        if not self.single_assignment:
+            self.current[user_name] = user_name
+            self.local_names.add(user_name)
+            return user_name
         if user_name in self.current:
             name = self.namer.fresh(user_name)
         else:
@@ -332,6 +480,7 @@ class _Normalizer:
         """Assign a non-atomic expression to a temporary; return its atom."""
         name = self.namer.temporary()
         self.local_names.add(name)
+        self.temporaries.add(name)
         self.emit(gast.Assign(targets=[_store(name)], value=value,
                               type_comment=None), origin)
         return _load(name)
@@ -478,6 +627,68 @@ _OPERATOR_SYMBOLS = {
     gast.Add: '+', gast.Sub: '-', gast.Mult: '*', gast.Div: '/',
     gast.Pow: '**', gast.MatMult: '@', gast.Mod: '%', gast.FloorDiv: '//',
 }
+
+
+# Loops over these calls keep the call, so that the reverse stage can tell
+# which element each iteration reads.
+ITERATION_BUILTINS = {name: getattr(_builtins, name)
+                      for name in ('range', 'enumerate', 'zip', 'reversed')}
+
+_CONTROL_FLOW = (gast.If, gast.For, gast.While, gast.Break, gast.Continue,
+                 gast.IfExp, gast.BoolOp)
+
+
+def has_control_flow(tree):
+    """True if the body branches, loops, or returns before its end."""
+    for statement in tree.body[:-1]:
+        if any(isinstance(n, gast.Return) for n in gast.walk(statement)):
+            return True
+    return any(isinstance(n, _CONTROL_FLOW) for n in gast.walk(tree))
+
+
+def _loaded(node):
+    return {n.id for n in gast.walk(node)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+
+def _unshared_names(tree, normalizer):
+    """Names that only ever hold new objects no other name can see.
+
+    Used with control flow, where a name is assigned in several places: every
+    assignment must make a new object, and no read may keep a reference
+    (reads as operands of arithmetic, or as arguments of functions that
+    return new arrays, keep none).
+    """
+    parents = {}
+    for node in gast.walk(tree):
+        for child in gast.iter_child_nodes(node):
+            parents[child] = node
+    fresh = {}
+    escaped = set(a.id for a in tree.args.args + tree.args.posonlyargs)
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Assign):
+            for target in node.targets:
+                is_fresh = isinstance(target, gast.Name) and \
+                    normalizer.returns_new_object(node.value)
+                for name in gast.walk(target):
+                    if isinstance(name, gast.Name):
+                        fresh[name.id] = fresh.get(name.id, True) and is_fresh
+        elif isinstance(node, gast.For):
+            for name in gast.walk(node.target):
+                if isinstance(name, gast.Name):
+                    fresh[name.id] = False
+        elif isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+            parent = parents.get(node)
+            if isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare,
+                                   gast.Return)):
+                continue
+            if isinstance(parent, gast.AugAssign) and parent.value is node:
+                continue
+            if isinstance(parent, gast.Call) and node in parent.args and \
+                    normalizer.returns_new_object(parent):
+                continue
+            escaped.add(node.id)
+    return {name for name, ok in fresh.items() if ok and name not in escaped}
 
 
 def _assigned_names(tree):

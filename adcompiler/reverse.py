@@ -123,6 +123,11 @@ class _ReverseWriter:
         self.defined = set()  # adjoints assigned so far in the adjoint body
         self.primal_body = []
         self.adjoint_body = []
+        self.dynamic = not normalized.single_assignment
+        self.tape_name = None
+        self.pushed = {}  # statement -> names pushed on the tape after it
+        self.loop_trips = {}  # loop statement -> name of its trip counter
+        self.iteration_index = {}  # for statement -> adjoint loop index name
         self.callee_programs = {}  # call statement -> CalleeProgram
         self.callee_saved = {}  # call statement -> name of the callee's saved
 
@@ -149,9 +154,10 @@ class _ReverseWriter:
     def accumulate(self, name, value):
         """Emit `d<name> += value`, where an unassigned adjoint is zero."""
         target = self.adjoint_name(name)
-        if target not in self.defined:
+        if target not in self.defined and not self.dynamic:
             self.defined.add(target)
             return [_assign(target, value)]
+        self.defined.add(target)
         runtime_add = gast.Attribute(value=_name(self.runtime_alias),
                                      attr='add', ctx=gast.Load())
         return [_assign(target, _call(runtime_add, _name(target), value))]
@@ -175,29 +181,42 @@ class _ReverseWriter:
         if not isinstance(returned, gast.Return):
             raise InternalCompilerError(self.source.name, 'reverse',
                                         'normalized body does not end in return')
-
-        adjoint_blocks = []
+        self.stable = self.stable_names()
         self.result_name = None
         if self.is_active(returned.value):
             self.result_name = returned.value.id
             self.defined.add(self.adjoint_name(self.result_name))
-        for statement in reversed(body[:-1]):
-            adjoint_blocks.append(self.adjoint_block(statement))
 
-        last_line = None
-        for statement in body[:-1]:
-            last_line = self.add_comment(self.primal_body, statement, last_line)
-            self.primal_body.extend(self.primal_statements(statement))
-
-        last_line = None
-        for statement, block in zip(reversed(body[:-1]), adjoint_blocks,
-                                    strict=True):
-            if block:
-                last_line = self.add_comment(self.adjoint_body, statement,
-                                             last_line)
-                self.adjoint_body.extend(block)
-
+        # The adjoint is written first: it decides what the primal records.
+        self.adjoint_body = self.adjoint_statements(body[:-1])
+        self.primal_body = self.primal_block(body[:-1])
         return self.finish(returned)
+
+    def stable_names(self):
+        """Names whose final value is the only value they ever hold.
+
+        The adjoint reads a stable name from the saved values; any other name
+        it reads is recorded on the tape after the statement that needs it.
+        """
+        if not self.dynamic:
+            return None  # Every name is assigned once.
+        counts = {name: 1 for name in self.normalized.params}
+        top_level = set(self.normalized.tree.body)
+        for statement in gast.walk(self.normalized.tree):
+            if not isinstance(statement, (gast.Assign, gast.For)):
+                continue
+            targets = (statement.targets if isinstance(statement, gast.Assign)
+                       else [statement.target])
+            weight = 1 if statement in top_level and isinstance(
+                statement, gast.Assign) else 2
+            for target in targets:
+                for node in gast.walk(target):
+                    if isinstance(node, gast.Name):
+                        counts[node.id] = counts.get(node.id, 0) + weight
+        return {name for name, count in counts.items() if count == 1}
+
+    def is_stable(self, name):
+        return self.stable is None or name in self.stable
 
     def add_comment(self, body, statement, last_line):
         lineno = getattr(statement, 'lineno', None)
@@ -216,12 +235,25 @@ class _ReverseWriter:
         results = []
         for param in self.wrt:
             adjoint = self.adjoint_names.get(param)
-            if adjoint in self.defined:
+            if self.dynamic and adjoint is not None:
+                results.append(_call(self.runtime_function('materialize'),
+                                     _name(adjoint), _name(param)))
+            elif adjoint in self.defined:
                 results.append(_name(adjoint))
             else:
-                results.append(gast.Constant(value=None, kind=None))
+                results.append(_call(self.runtime_function('zeros_like'),
+                                     _name(param)))
         self.adjoint_body.append(gast.Return(
             value=gast.Tuple(elts=results, ctx=gast.Load())))
+
+        if self.dynamic:
+            # Adjoints assigned inside branches and loops start as None, the
+            # zero that was never built.
+            seed_name = self.adjoint_names.get(self.result_name)
+            initial = [_assign(adjoint, gast.Constant(value=None, kind=None))
+                       for adjoint in self.adjoints_read()
+                       if adjoint != seed_name]
+            self.adjoint_body[:0] = initial
 
         # The adjoint reads these primal values; the primal saves them.
         primal_names = set(self.normalized.local_names)
@@ -232,9 +264,14 @@ class _ReverseWriter:
                 if (isinstance(node, gast.Name)
                         and isinstance(node.ctx, gast.Load)
                         and node.id in primal_names and node.id not in read
+                        and self.is_stable(node.id)
                         and node.id not in self.adjoint_names.values()):
                     read.append(node.id)
         read.sort(key=self.definition_order().get)
+        if self.tape_name is not None:
+            read.append(self.tape_name)
+            self.primal_body.insert(0, _assign(self.tape_name, gast.List(
+                elts=[], ctx=gast.Load())))
         saved = gast.Tuple(elts=[_name(n) for n in read], ctx=gast.Load())
         self.primal_body.append(gast.Return(
             value=gast.Tuple(elts=[copy.deepcopy(returned.value), saved],
@@ -262,6 +299,16 @@ class _ReverseWriter:
         return ReverseProgram(primal, adjoint, self.wrt, self.extra_globals,
                               self.numpy_alias)
 
+    def adjoints_read(self):
+        adjoints = set(self.adjoint_names.values())
+        read = []
+        for statement in self.adjoint_body:
+            for node in gast.walk(statement):
+                if (isinstance(node, gast.Name) and node.id in adjoints
+                        and node.id not in read):
+                    read.append(node.id)
+        return read
+
     def definition_order(self):
         """Map each local name to its position in the primal; params first."""
         order = {name: -1 for name in self.normalized.params}
@@ -274,7 +321,93 @@ class _ReverseWriter:
                     order.setdefault(node.id, position)
         return order
 
+    # Tape ------------------------------------------------------------------
+
+    @property
+    def tape(self):
+        if self.tape_name is None:
+            self.tape_name = self.namer.fresh('tape')
+        return self.tape_name
+
+    def push(self, names):
+        """`tape.append(x)` or `tape.append((x, y))` for a list of names."""
+        if len(names) == 1:
+            value = _name(names[0])
+        else:
+            value = gast.Tuple(elts=[_name(n) for n in names], ctx=gast.Load())
+        append = gast.Attribute(value=_name(self.tape), attr='append',
+                                ctx=gast.Load())
+        return gast.Expr(value=_call(append, value))
+
+    def pop(self, names):
+        """`x = tape.pop()` or `x, y = tape.pop()`, the inverse of `push`."""
+        if len(names) == 1:
+            target = _name(names[0], gast.Store())
+        else:
+            target = gast.Tuple(elts=[_name(n, gast.Store()) for n in names],
+                                ctx=gast.Store())
+        pop = gast.Attribute(value=_name(self.tape), attr='pop',
+                             ctx=gast.Load())
+        return _assign(target, _call(pop))
+
+    def unstable_reads(self, statements):
+        """Primal names read by adjoint code that are not stable, in order."""
+        primal_names = set(self.normalized.local_names)
+        primal_names.update(self.callee_saved.values())
+        adjoints = set(self.adjoint_names.values())
+        read = []
+        for statement in statements:
+            for node in gast.walk(statement):
+                if (isinstance(node, gast.Name)
+                        and isinstance(node.ctx, gast.Load)
+                        and node.id in primal_names
+                        and node.id not in adjoints
+                        and not self.is_stable(node.id)
+                        and node.id not in read):
+                    read.append(node.id)
+        return read
+
     # Primal ------------------------------------------------------------------
+
+    def primal_block(self, statements):
+        """The primal of a statement list, with the tape pushes it needs."""
+        body = []
+        last_line = None
+        for statement in statements:
+            if not _is_loop_exit(statement):
+                last_line = self.add_comment(body, statement, last_line)
+            if isinstance(statement, gast.If):
+                branch = gast.If(test=copy.deepcopy(statement.test),
+                                 body=self.primal_block(statement.body),
+                                 orelse=self.primal_block(statement.orelse))
+                body.append(gast.copy_location(branch, statement))
+            elif isinstance(statement, (gast.For, gast.While)):
+                body += self.primal_loop(statement)
+                last_line = None
+            else:
+                body += self.primal_statements(statement)
+            if self.pushed.get(statement):
+                body.append(self.push(self.pushed[statement]))
+        return body
+
+    def primal_loop(self, statement):
+        trips = self.loop_trips.get(statement)
+        inner = self.primal_block(statement.body)
+        if trips is not None:
+            count = gast.BinOp(left=_name(trips), op=gast.Add(),
+                               right=gast.Constant(value=1, kind=None))
+            inner.insert(0, _assign(trips, count))
+        if isinstance(statement, gast.For):
+            loop = gast.For(target=copy.deepcopy(statement.target),
+                            iter=copy.deepcopy(statement.iter), body=inner,
+                            orelse=[], type_comment=None)
+        else:
+            loop = gast.While(test=copy.deepcopy(statement.test), body=inner,
+                              orelse=[])
+        gast.copy_location(loop, statement)
+        before = [] if trips is None else [
+            _assign(trips, gast.Constant(value=0, kind=None))]
+        return before + [loop]
 
     def primal_statements(self, statement):
         """The primal code of one statement: as written, or a callee's primal."""
@@ -290,6 +423,163 @@ class _ReverseWriter:
                                            ctx=gast.Store()), call)]
         return [copy.deepcopy(statement)]
 
+    # Adjoint of statement lists and control flow -----------------------------
+
+    def adjoint_statements(self, statements):
+        """The adjoint of a statement list: its statements' adjoints reversed."""
+        body = []
+        last_line = None
+        for statement in reversed(statements):
+            if isinstance(statement, gast.If):
+                block = self.adjoint_if(statement)
+            elif isinstance(statement, (gast.For, gast.While)):
+                block = self.adjoint_loop(statement)
+            else:
+                block = self.adjoint_block(statement)
+                if self.dynamic and self.assigns_active(statement):
+                    block = self.record_assignment(statement, block)
+            if block:
+                last_line = self.add_comment(body, statement, last_line)
+                body.extend(block)
+        return body
+
+    def assigns_active(self, statement):
+        if not isinstance(statement, gast.Assign):
+            return False
+        return any(isinstance(n, gast.Name) and self.activity.is_active(n.id)
+                   for n in gast.walk(statement.targets[0]))
+
+    def record_assignment(self, statement, block):
+        """Guard an assignment's adjoint, reset it, and restore its inputs.
+
+        With control flow the adjoint of the target may be None (no use of
+        the value was reached), and after this block the target's earlier
+        value starts with no adjoint. Primal values the block reads that are
+        overwritten later are pushed after the statement and popped here.
+        """
+        target = statement.targets[0]
+        targets = ([target.id] if isinstance(target, gast.Name)
+                   else [e.id for e in target.elts])
+        adjoints = [self.adjoint_name(t) for t in targets]
+        reset = [_assign(a, gast.Constant(value=None, kind=None))
+                 for a in adjoints]
+        if not block:
+            return reset
+        if isinstance(target, gast.Name):
+            test = gast.Compare(left=_name(adjoints[0]), ops=[gast.IsNot()],
+                                comparators=[gast.Constant(value=None,
+                                                           kind=None)])
+            block = [gast.If(test=test, body=block + reset, orelse=[])]
+        else:
+            block = block + reset
+        reads = self.unstable_reads(block)
+        if reads:
+            self.pushed[statement] = reads
+            block = [self.pop(reads)] + block
+        return block
+
+    def adjoint_if(self, statement):
+        body = self.adjoint_statements(statement.body)
+        orelse = self.adjoint_statements(statement.orelse)
+        if not body and not orelse:
+            return []
+        test = statement.test
+        block = [gast.If(test=copy.deepcopy(test), body=body, orelse=orelse)]
+        if isinstance(test, gast.Name):
+            self.pushed[statement] = [test.id]
+            block.insert(0, self.pop([test.id]))
+        return block
+
+    def adjoint_loop(self, statement):
+        """Replay a loop backwards: the same number of trips, last first."""
+        body = self.adjoint_statements(statement.body)
+        element = (self.iteration_adjoint(statement)
+                   if isinstance(statement, gast.For) else [])
+        if not body and not element:
+            return []
+        trips = self.namer.fresh('trips')
+        self.loop_trips[statement] = trips
+        index = self.iteration_index.get(statement) or self.namer.fresh('_')
+        reverse_range = _call(_name('range'),
+                              gast.BinOp(left=_name(trips), op=gast.Sub(),
+                                         right=gast.Constant(value=1,
+                                                             kind=None)),
+                              gast.Constant(value=-1, kind=None),
+                              gast.Constant(value=-1, kind=None))
+        loop = gast.For(target=_name(index, gast.Store()), iter=reverse_range,
+                        body=body + element, orelse=[], type_comment=None)
+        recorded = [trips] + self.unstable_reads(element)
+        self.pushed[statement] = recorded
+        return [self.pop(recorded), loop]
+
+    def iteration_adjoint(self, statement):
+        """Adjoint of the element each iteration of `for target in ...` reads."""
+        sources = self.iteration_sources(statement)
+        if not sources:
+            return []
+        index = self.namer.fresh('k')
+        self.iteration_index[statement] = index
+        block = []
+        for iterable, position, target_name in sources:
+            if not (self.activity.is_active(target_name)
+                    and self.is_active(iterable)):
+                continue
+            adjoint = self.adjoint_name(target_name)
+            if position == 'reversed':
+                item = gast.BinOp(left=gast.Constant(value=-1, kind=None),
+                                  op=gast.Sub(), right=_name(index))
+            else:
+                item = _name(index)
+            scattered = _call(self.runtime_function('index_adjoint'),
+                              _name(adjoint), _name(iterable.id), item)
+            guarded = gast.If(
+                test=gast.Compare(left=_name(adjoint), ops=[gast.IsNot()],
+                                  comparators=[gast.Constant(value=None,
+                                                             kind=None)]),
+                body=self.accumulate(iterable.id, scattered) + [
+                    _assign(adjoint, gast.Constant(value=None, kind=None))],
+                orelse=[])
+            block.append(guarded)
+        if not block:
+            del self.iteration_index[statement]
+        return block
+
+    def iteration_sources(self, statement):
+        """[(iterable atom, kind, target name)] for the elements a loop reads.
+
+        `for a in x` reads x[k] into a; enumerate(x) reads x[k] into the
+        second target; zip(x, y) reads x[k] and y[k]; reversed(x) reads
+        x[-1 - k]; range reads no element.
+        """
+        iterable = statement.iter
+        target = statement.target
+        names = ([target.id] if isinstance(target, gast.Name)
+                 else [e.id for e in target.elts])
+        if isinstance(iterable, gast.Call):
+            function = iterable.func.id
+            args = iterable.args
+            if function == 'range':
+                return []
+            if function == 'enumerate' and len(names) == 2:
+                return [(args[0], 'index', names[1])]
+            if function == 'zip' and len(names) == len(args):
+                return [(a, 'index', n) for a, n in zip(args, names,
+                                                        strict=True)]
+            if function == 'reversed' and len(names) == 1:
+                return [(args[0], 'reversed', names[0])]
+            if any(self.is_active(a) for a in args):
+                raise UnsupportedSyntaxError(
+                    f'a loop over {function}(...) unpacked into '
+                    f'{len(names)} names', self.source.location(statement))
+            return []
+        if len(names) != 1:
+            if self.is_active(iterable):
+                raise UnsupportedSyntaxError(
+                    'unpacking the rows of a differentiated value in a for '
+                    'loop target', self.source.location(statement.target))
+            return []
+        return [(iterable, 'index', names[0])]
+
     # Adjoint ---------------------------------------------------------------
 
     def adjoint_block(self, statement):
@@ -303,10 +593,12 @@ class _ReverseWriter:
         if not self.activity.is_active(target.id):
             return []
         g_name = self.adjoint_name(target.id)
-        if g_name not in self.defined:
+        if not self.dynamic and g_name not in self.defined:
             return []  # The adjoint of the result is zero.
         g = _name(g_name)
 
+        if isinstance(value, (gast.Constant, gast.Compare, gast.JoinedStr)):
+            return []
         if isinstance(value, gast.Name):
             return self.accumulate(value.id, g) if self.is_active(value) else []
         if isinstance(value, (gast.Tuple, gast.List)):
@@ -324,7 +616,9 @@ class _ReverseWriter:
                                      [value.value, index], {})
         if isinstance(value, gast.Attribute):
             template = self.registry.lookup_attribute(value.attr)
-            if template is None or template is NON_DIFFERENTIABLE:
+            if template is NON_DIFFERENTIABLE:
+                return []
+            if template is None:
                 raise UnsupportedSyntaxError(
                     f'the attribute .{value.attr} of a differentiated value',
                     self.source.location(value),
@@ -342,7 +636,10 @@ class _ReverseWriter:
         adjoints = []
         for name in names:
             adjoint = self.adjoint_names.get(name)
-            if self.activity.is_active(name) and adjoint in self.defined:
+            if self.dynamic and self.activity.is_active(name):
+                adjoint = self.adjoint_name(name)
+            if self.activity.is_active(name) and (
+                    self.dynamic or adjoint in self.defined):
                 adjoints.append(_name(adjoint))
             else:
                 adjoints.append(gast.Constant(value=None, kind=None))
@@ -389,6 +686,8 @@ class _ReverseWriter:
                                {k.arg: k.value for k in call.keywords})
         if kind is CallKind.USER:
             return self.user_call_adjoint(statement, resolved)
+        if kind is CallKind.NON_DIFFERENTIABLE:
+            return []
         if kind is CallKind.FOREIGN:
             self.raise_foreign(statement, resolved.name, resolved.reason)
         if kind is CallKind.UNKNOWN:
@@ -418,7 +717,9 @@ class _ReverseWriter:
     def rule_adjoint(self, statement, function, args, keywords, rule=None):
         if rule is None:
             rule = self.registry.lookup(function)
-        if rule is None or rule is NON_DIFFERENTIABLE:
+        if rule is NON_DIFFERENTIABLE:
+            return []
+        if rule is None:
             raise InternalCompilerError(
                 self.source.name, 'reverse',
                 f'no gradient rule for the operation {function!r}')
@@ -552,6 +853,12 @@ class _ReverseWriter:
         node = copy.deepcopy(node)
         transformer = _Substitute(substitutions, renames, self.namer)
         return transformer.visit(node)
+
+
+def _is_loop_exit(statement):
+    """True for the `if stop: break` that ends every normalized loop body."""
+    return isinstance(statement, gast.If) and any(
+        isinstance(s, gast.Break) for s in statement.body)
 
 
 def _as_expression(value):

@@ -1,0 +1,181 @@
+"""Rewrite break, continue and early return into structured control flow.
+
+Part of the normalize stage. Input: the statements of a function body that
+uses control flow. Output: equivalent statements in which
+
+- `return` appears once, as the last statement: every earlier `return v` is
+  replaced by `result = v` (the name is fresh), and the statements it skips
+  are moved into the branch that does not return;
+- `continue` does not appear: the rest of the loop body moves into the
+  branch that does not continue;
+- `break` appears only as `if stop: break`, the last statement of a loop
+  body, where `stop` is a fresh flag set where the user's `break` was;
+- `while test: body` becomes `while True:` whose body evaluates the test and
+  sets the loop's flag when it is false.
+
+After the rewrite every loop iteration runs its body to the end, so the
+reverse stage can replay iterations by count. Statements after a jump in the
+same block are dropped, as Python never runs them.
+"""
+
+import copy
+import dataclasses
+
+import gast
+
+from adcompiler.errors import UnsupportedSyntaxError
+
+
+@dataclasses.dataclass
+class _Loop:
+    """The innermost loop around the statements being rewritten."""
+
+    stop_flag: str
+
+
+def _name(identifier, ctx=None):
+    return gast.Name(id=identifier, ctx=ctx or gast.Load(), annotation=None,
+                     type_comment=None)
+
+
+def _assign(name, value, origin):
+    statement = gast.Assign(targets=[_name(name, gast.Store())], value=value,
+                            type_comment=None)
+    return gast.copy_location(statement, origin)
+
+
+def _constant(value):
+    return gast.Constant(value=value, kind=None)
+
+
+def _jumps(statements, include_loop_jumps=True):
+    """True if running `statements` may leave them early.
+
+    A return always counts. A break or continue counts only when
+    `include_loop_jumps` is set and it is not inside a nested loop, whose
+    own body it leaves.
+    """
+    return any(_jumps_in(s, include_loop_jumps) for s in statements)
+
+
+def _jumps_in(node, loop_jumps):
+    if isinstance(node, gast.Return):
+        return True
+    if isinstance(node, (gast.Break, gast.Continue)):
+        return loop_jumps
+    if isinstance(node, (gast.FunctionDef, gast.Lambda, gast.ClassDef)):
+        return False
+    inner = loop_jumps and not isinstance(node, (gast.For, gast.While))
+    return any(_jumps_in(child, inner) for child in gast.iter_child_nodes(node))
+
+
+class Restructurer:
+    """Apply the rewrite in the module docstring to one function body."""
+
+    def __init__(self, source, namer):
+        self.source = source
+        self.namer = namer
+        self.result = namer.fresh('result')
+        self.returned = None  # The flag set by a return inside a loop.
+
+    def run(self, body):
+        origin = self.source.tree
+        statements = [_assign(self.result, _constant(None), origin)]
+        statements += self.block(list(body), None)
+        ret = gast.Return(value=_name(self.result))
+        statements.append(gast.copy_location(ret, body[-1] if body else
+                                             origin))
+        if self.returned is not None:
+            statements.insert(0, _assign(self.returned, _constant(False),
+                                         origin))
+        return statements
+
+    def block(self, statements, loop):
+        """Rewrite a statement list; stop at the first jump."""
+        out = []
+        for position, statement in enumerate(statements):
+            rest = statements[position + 1:]
+            if isinstance(statement, gast.Return):
+                value = statement.value or _constant(None)
+                out.append(_assign(self.result, value, statement))
+                if loop is not None:
+                    out.append(_assign(self.returned_flag(statement),
+                                       _constant(True), statement))
+                    out.append(_assign(loop.stop_flag, _constant(True),
+                                       statement))
+                return out
+            if isinstance(statement, gast.Break):
+                if loop is None:
+                    raise UnsupportedSyntaxError(
+                        'a break statement outside a loop',
+                        self.source.location(statement))
+                out.append(_assign(loop.stop_flag, _constant(True), statement))
+                return out
+            if isinstance(statement, gast.Continue):
+                return out
+            if isinstance(statement, gast.If) and _jumps([statement]):
+                # The statements after the if run only on paths that do not
+                # jump, so they move into both branches.
+                branch = gast.If(test=statement.test,
+                                 body=self.block(statement.body + rest, loop),
+                                 orelse=self.block(statement.orelse + rest,
+                                                   loop))
+                out.append(gast.copy_location(branch, statement))
+                return out
+            if isinstance(statement, (gast.For, gast.While)):
+                out += self.loop(statement)
+                if _jumps([statement], include_loop_jumps=False):
+                    # A return inside the loop skips the rest of this block.
+                    guard = gast.If(
+                        test=_name(self.returned),
+                        body=([_assign(loop.stop_flag, _constant(True),
+                                       statement)] if loop else []),
+                        orelse=self.block(rest, loop))
+                    out.append(gast.copy_location(guard, statement))
+                    return out
+                continue
+            out.append(self.nested(statement, loop))
+        return out
+
+    def nested(self, statement, loop):
+        """Rewrite the blocks inside a compound statement without jumps."""
+        if isinstance(statement, gast.If):
+            statement = copy.copy(statement)
+            statement.body = self.block(statement.body, loop)
+            statement.orelse = self.block(statement.orelse, loop)
+        return statement
+
+    def returned_flag(self, origin):
+        if self.returned is None:
+            self.returned = self.namer.fresh('returned')
+        return self.returned
+
+    def loop(self, statement):
+        """Rewrite a for or while loop so that every iteration runs to the end."""
+        if statement.orelse:
+            kind = 'for' if isinstance(statement, gast.For) else 'while'
+            raise UnsupportedSyntaxError(
+                f'an else clause on a {kind} loop',
+                self.source.location(statement.orelse[0]))
+        stop = self.namer.fresh('stop')
+        loop = _Loop(stop)
+        body = list(statement.body)
+        if isinstance(statement, gast.While):
+            # while test: body  ->  while True: if test: body else: stop
+            # True; if stop: break
+            body = [gast.copy_location(gast.If(
+                test=statement.test, body=body,
+                orelse=[gast.Break()]), statement)]
+            gast.copy_location(body[0].orelse[0], statement)
+        body = self.block(body, loop)
+        check = gast.If(test=_name(stop), body=[gast.Break()], orelse=[])
+        gast.copy_location(check, statement)
+        gast.copy_location(check.body[0], statement)
+        body.append(check)
+        if isinstance(statement, gast.While):
+            new = gast.While(test=_constant(True), body=body, orelse=[])
+        else:
+            new = gast.For(target=statement.target, iter=statement.iter,
+                           body=body, orelse=[], type_comment=None)
+        gast.copy_location(new, statement)
+        return [_assign(stop, _constant(False), statement), new]
