@@ -42,9 +42,13 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
     for statement in gast.walk(normalized.tree):
         if isinstance(statement, gast.Assign):
             target = statement.targets[0]
+            sources = carrying_names(statement.value, resolution, registry)
+            if isinstance(target, gast.Subscript):
+                # x[i] = v: the new x depends on v and on the rest of x.
+                edges.append(([target.value.id], sources + [target.value.id]))
+                continue
             targets = ([target.id] if isinstance(target, gast.Name)
                        else [e.id for e in target.elts])
-            sources = carrying_names(statement.value, resolution, registry)
             edges.append((targets, sources))
         elif isinstance(statement, gast.For):
             edges.extend(_iteration_edges(statement))

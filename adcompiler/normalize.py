@@ -56,6 +56,8 @@ class NormalizedFunction:
     # False when the body has control flow: then names keep their user
     # spelling and may be assigned many times (see the module docstring).
     single_assignment: bool = True
+    # Arrays updated in place with x[i] = v (only with control flow).
+    written: set = dataclasses.field(default_factory=set)
 
 
 # Descriptions used in error messages, by node type name.
@@ -123,8 +125,10 @@ class _Normalizer:
         self.unshared = set()
         self.temporaries = set()
         self.single_assignment = not has_control_flow(self.tree)
+        self.written = set()
         if not self.single_assignment:
             self.unshared = _unshared_names(self.tree, self)
+            self.written = self.check_written_arrays()
 
     def unsupported(self, node, reason=''):
         return UnsupportedSyntaxError(describe(node), self.source.location(node),
@@ -158,7 +162,7 @@ class _Normalizer:
             type_params=[])
         gast.copy_location(tree, self.tree)
         return NormalizedFunction(tree, params, self.namer, self.local_names,
-                                  self.single_assignment)
+                                  self.single_assignment, self.written)
 
     def check_arguments(self, args):
         for kind, present in (('*args', args.vararg), ('**kwargs', args.kwarg)):
@@ -388,9 +392,19 @@ class _Normalizer:
         return False
 
     def visit_AugAssign(self, node):
+        if isinstance(node.target, gast.Subscript):
+            # x[i] += v reads x[i], adds, and writes the sum back.
+            read = gast.Subscript(value=node.target.value,
+                                  slice=node.target.slice, ctx=gast.Load())
+            gast.copy_location(read, node.target)
+            binop = gast.copy_location(
+                gast.BinOp(left=read, op=node.op, right=node.value), node)
+            value = self.atomize(binop)
+            self.assign(node.target, value, node)
+            return False
         if not isinstance(node.target, gast.Name):
             raise UnsupportedSyntaxError(
-                'augmented assignment to a subscript or attribute',
+                'augmented assignment to an attribute',
                 self.source.location(node.target))
         version = self.current.get(node.target.id)
         if version not in self.unshared:
@@ -448,6 +462,16 @@ class _Normalizer:
             for element, temporary in nested:
                 self.assign(element, _load(temporary), origin)
             return atom
+        if isinstance(target, gast.Subscript) and isinstance(
+                target.value, gast.Name) and target.value.id in self.written:
+            atom = value if self.is_atom(value) else self.bind(value, origin)
+            store = gast.Subscript(value=_load(target.value.id),
+                                   slice=self.lower_index(target.slice),
+                                   ctx=gast.Store())
+            gast.copy_location(store, target)
+            self.emit(gast.Assign(targets=[store], value=atom,
+                                  type_comment=None), origin)
+            return atom
         raise self.unsupported_target(target)
 
     def unsupported_target(self, target):
@@ -473,6 +497,83 @@ class _Normalizer:
         self.current[user_name] = name
         self.local_names.add(name)
         return name
+
+    def check_written_arrays(self):
+        """Find the arrays written with x[i] = v, and check they are private.
+
+        A written array must be a parameter or hold only new arrays (np.zeros
+        and the like), and every read of it must copy what it reads:
+        arithmetic, functions that return new arrays, subscripts (the reverse
+        stage copies them), its shape. Anything else (an alias, a view, a
+        call) could see the update where the adjoint would not, so it raises
+        UnsupportedSyntaxError.
+        """
+        written = {}
+        for node in gast.walk(self.tree):
+            if isinstance(node, (gast.Assign, gast.AugAssign)):
+                targets = (node.targets if isinstance(node, gast.Assign)
+                           else [node.target])
+                for target in targets:
+                    if isinstance(target, gast.Subscript):
+                        written.setdefault(self.written_base(target), target)
+        if not written:
+            return set()
+        params = {a.id for a in self.tree.args.args + self.tree.args.posonlyargs}
+        parents = {}
+        for node in gast.walk(self.tree):
+            for child in gast.iter_child_nodes(node):
+                parents[child] = node
+        for node in gast.walk(self.tree):
+            if isinstance(node, gast.Name) and node.id in written:
+                self.check_written_use(node, parents, params, written)
+        return set(written)
+
+    def written_base(self, target):
+        base = target.value
+        if not isinstance(base, gast.Name) or base.id not in self.local_names \
+                and base.id not in {a.id for a in self.tree.args.args}:
+            raise UnsupportedSyntaxError(
+                'assignment into a subscript of an attribute, a global or an '
+                'expression', self.source.location(target),
+                'only local arrays and parameters can be updated in place')
+        return base.id
+
+    def check_written_use(self, node, parents, params, written):
+        parent = parents.get(node)
+        name = node.id
+        if isinstance(node.ctx, gast.Param):
+            return
+        if isinstance(node.ctx, gast.Store):
+            statement = parent
+            value = getattr(statement, 'value', None)
+            if isinstance(statement, gast.Assign) and len(
+                    statement.targets) == 1 and self.returns_new_object(value):
+                return
+            reason = 'it is assigned a value that may be shared'
+        else:
+            if isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare,
+                                   gast.Return)):
+                return
+            if isinstance(parent, gast.Subscript) and parent.value is node:
+                return
+            if isinstance(parent, gast.Attribute) and parent.attr in (
+                    'shape', 'ndim', 'size', 'dtype'):
+                return
+            if isinstance(parent, gast.Call) and node in parent.args and \
+                    self.returns_new_object(parent):
+                return
+            if isinstance(parent, gast.Call) and isinstance(
+                    parent.func, gast.Name) and parent.func.id == 'len':
+                return
+            reason = 'it is used here in a way that may share its memory'
+        target = written[name]
+        raise UnsupportedSyntaxError(
+            f'updating {name!r} in place',
+            self.source.location(target),
+            f'{reason} (line {getattr(node, "lineno", "?")}), so the update '
+            'could change a value that the gradient treats as fixed. Build '
+            f'{name!r} with np.zeros, np.empty or np.array, and read it only '
+            'through subscripts and arithmetic')
 
     # Expressions -----------------------------------------------------------
 
@@ -620,7 +721,8 @@ _NEW_ARRAY_FUNCTIONS = (
     np.sum, np.mean, np.prod, np.max, np.min, np.std, np.var, np.dot,
     np.matmul, np.zeros, np.ones, np.full, np.zeros_like, np.ones_like,
     np.full_like, np.outer, np.inner, np.cumsum, np.cumprod, np.linspace,
-    np.arange,
+    np.arange, np.empty, np.empty_like, np.copy, np.array, np.eye,
+    np.identity,
 )
 
 _OPERATOR_SYMBOLS = {
@@ -639,11 +741,17 @@ _CONTROL_FLOW = (gast.If, gast.For, gast.While, gast.Break, gast.Continue,
 
 
 def has_control_flow(tree):
-    """True if the body branches, loops, or returns before its end."""
+    """True if the body branches, loops, returns early, or updates arrays."""
     for statement in tree.body[:-1]:
         if any(isinstance(n, gast.Return) for n in gast.walk(statement)):
             return True
-    return any(isinstance(n, _CONTROL_FLOW) for n in gast.walk(tree))
+    for node in gast.walk(tree):
+        if isinstance(node, _CONTROL_FLOW):
+            return True
+        if isinstance(node, gast.Subscript) and isinstance(node.ctx,
+                                                           gast.Store):
+            return True
+    return False
 
 
 def _loaded(node):

@@ -128,6 +128,7 @@ class _ReverseWriter:
         self.pushed = {}  # statement -> names pushed on the tape after it
         self.loop_trips = {}  # loop statement -> name of its trip counter
         self.iteration_index = {}  # for statement -> adjoint loop index name
+        self.restored = set()  # subscript writes whose old values are kept
         self.callee_programs = {}  # call statement -> CalleeProgram
         self.callee_saved = {}  # call statement -> name of the callee's saved
 
@@ -190,7 +191,33 @@ class _ReverseWriter:
         # The adjoint is written first: it decides what the primal records.
         self.adjoint_body = self.adjoint_statements(body[:-1])
         self.primal_body = self.primal_block(body[:-1])
+        self.protect_arguments()
         return self.finish(returned)
+
+    def protect_arguments(self):
+        """Copy parameters that the function updates in place.
+
+        The gradient must not change the caller's arrays. A function called
+        from differentiated code that updates its argument changes its
+        caller's value, which the adjoint would not follow, so it is rejected.
+        """
+        params = [p for p in self.normalized.params
+                  if p in self.normalized.written]
+        if not params:
+            return
+        if len(self.context.call_chain) > 1:
+            write = next(n for n in gast.walk(self.normalized.tree)
+                         if _is_subscript_write(n)
+                         and n.targets[0].value.id in params)
+            raise UnsupportedSyntaxError(
+                f'updating the argument {params[0]!r} in place in a function '
+                'called by the differentiated function',
+                self.source.location(write),
+                'the caller would see the update but its gradient would not; '
+                'return the new array instead')
+        copies = [_assign(p, _call(self.runtime_function('copy'), _name(p)))
+                  for p in params]
+        self.primal_body[:0] = copies
 
     def stable_names(self):
         """Names whose final value is the only value they ever hold.
@@ -211,7 +238,8 @@ class _ReverseWriter:
                 statement, gast.Assign) else 2
             for target in targets:
                 for node in gast.walk(target):
-                    if isinstance(node, gast.Name):
+                    if isinstance(node, gast.Name) and isinstance(
+                            node.ctx, gast.Store):
                         counts[node.id] = counts.get(node.id, 0) + weight
         return {name for name, count in counts.items() if count == 1}
 
@@ -329,6 +357,12 @@ class _ReverseWriter:
             self.tape_name = self.namer.fresh('tape')
         return self.tape_name
 
+    def push_value(self, value):
+        """`tape.append(value)` for an expression."""
+        append = gast.Attribute(value=_name(self.tape), attr='append',
+                                ctx=gast.Load())
+        return gast.Expr(value=_call(append, value))
+
     def push(self, names):
         """`tape.append(x)` or `tape.append((x, y))` for a list of names."""
         if len(names) == 1:
@@ -421,7 +455,26 @@ class _ReverseWriter:
                 call.func = _name(callee.primal_name)
                 return [_assign(gast.Tuple(elts=[copy.deepcopy(target), saved],
                                            ctx=gast.Store()), call)]
-        return [copy.deepcopy(statement)]
+        restored = statement in self.restored
+        statement = copy.deepcopy(statement)
+        if _is_subscript_write(statement):
+            if not restored:
+                return [statement]
+            # Keep the values the write overwrites, to restore them.
+            old = gast.Subscript(value=copy.deepcopy(statement.targets[0].value),
+                                 slice=copy.deepcopy(statement.targets[0].slice),
+                                 ctx=gast.Load())
+            record = self.push_value(_call(self.runtime_function('copy'), old))
+            return [record, statement]
+        value = getattr(statement, 'value', None)
+        if (isinstance(statement, gast.Assign)
+                and isinstance(value, gast.Subscript)
+                and isinstance(value.value, gast.Name)
+                and value.value.id in self.normalized.written):
+            # A read of an array that is written later must not see the
+            # write: it takes a copy, as a view would change.
+            statement.value = _call(self.runtime_function('copy'), value)
+        return [statement]
 
     # Adjoint of statement lists and control flow -----------------------------
 
@@ -444,7 +497,8 @@ class _ReverseWriter:
         return body
 
     def assigns_active(self, statement):
-        if not isinstance(statement, gast.Assign):
+        if not isinstance(statement, gast.Assign) or _is_subscript_write(
+                statement):
             return False
         return any(isinstance(n, gast.Name) and self.activity.is_active(n.id)
                    for n in gast.walk(statement.targets[0]))
@@ -590,6 +644,8 @@ class _ReverseWriter:
         value = statement.value
         if isinstance(target, (gast.Tuple, gast.List)):
             return self.unpack_adjoint(target, value)
+        if isinstance(target, gast.Subscript):
+            return self.subscript_write_adjoint(statement)
         if not self.activity.is_active(target.id):
             return []
         g_name = self.adjoint_name(target.id)
@@ -628,6 +684,48 @@ class _ReverseWriter:
             return self.call_adjoint(statement)
         raise InternalCompilerError(self.source.name, 'reverse',
                                     f'active {type(value).__name__} statement')
+
+    def subscript_write_adjoint(self, statement):
+        """Adjoint of `x[index] = v`, then the old values of x[index] restored.
+
+        The written part of x passes its adjoint to v; the old values there
+        no longer reach the output, so their adjoint is zero.
+        """
+        target = statement.targets[0]
+        base = target.value.id
+        value = statement.value
+        index = self.index_value(target.slice)
+        block = []
+        if self.activity.is_active(base):
+            adjoint = self.adjoint_name(base)
+            inner = []
+            if self.is_active(value):
+                part = gast.Subscript(value=_name(adjoint),
+                                      slice=copy.deepcopy(target.slice),
+                                      ctx=gast.Load())
+                inner += self.accumulate(value.id, _call(
+                    self.runtime_function('unbroadcast'), part,
+                    _name(value.id)))
+            inner.append(_assign(adjoint, _call(
+                self.runtime_function('zero_index'), _name(adjoint), index)))
+            block.append(gast.If(
+                test=gast.Compare(left=_name(adjoint), ops=[gast.IsNot()],
+                                  comparators=[gast.Constant(value=None,
+                                                             kind=None)]),
+                body=inner, orelse=[]))
+        reads = self.unstable_reads(block + [copy.deepcopy(statement)])
+        if reads:
+            self.pushed[statement] = reads
+            block.insert(0, self.pop(reads))
+        # Undo the write, so that earlier statements see the old values.
+        self.restored.add(statement)
+        restore = gast.Subscript(value=_name(base),
+                                 slice=copy.deepcopy(target.slice),
+                                 ctx=gast.Store())
+        pop = gast.Attribute(value=_name(self.tape), attr='pop',
+                             ctx=gast.Load())
+        block.append(_assign(restore, _call(pop)))
+        return block
 
     def unpack_adjoint(self, target, value):
         names = [e.id for e in target.elts]
@@ -853,6 +951,11 @@ class _ReverseWriter:
         node = copy.deepcopy(node)
         transformer = _Substitute(substitutions, renames, self.namer)
         return transformer.visit(node)
+
+
+def _is_subscript_write(statement):
+    return isinstance(statement, gast.Assign) and isinstance(
+        statement.targets[0], gast.Subscript)
 
 
 def _is_loop_exit(statement):

@@ -253,3 +253,25 @@ def check_cotangents(cotangents, count, name):
             f'cotangents (one per positional argument, None for no '
             f'gradient), but returned {cotangents!r}')
     return cotangents
+
+
+# In-place updates ------------------------------------------------------------
+
+def copy(x):
+    """Return a copy of an array or list that can be updated in place."""
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, list):
+        return list(x)
+    return x
+
+
+def zero_index(g, index):
+    """Return a copy of adjoint `g` with `g[index]` set to zero."""
+    if isinstance(g, (list, tuple)):
+        result = list(g)
+        result[index] = zeros_like(result[index])
+        return type(g)(result)
+    result = np.array(g, dtype=np.result_type(g, float))
+    result[index] = 0
+    return result
