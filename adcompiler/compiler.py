@@ -8,8 +8,11 @@ recompiled when a rule is registered afterwards. Exceptions that are not
 """
 
 import dataclasses
+import inspect
 import logging
 import threading
+
+import gast
 
 from adcompiler import activity as activity_stage
 from adcompiler import emit as emit_stage
@@ -41,6 +44,16 @@ class CompiledFunction:
     module_source: str
     filename: str
     callees: list
+    # (namespace, name, value) for every global the code was compiled
+    # against; a different value now means the code is out of date.
+    dependencies: list = dataclasses.field(default_factory=list)
+
+    def is_current(self):
+        """True if every global and callee is still what it was compiled with."""
+        for namespace, name, value in self.dependencies:
+            if namespace.get(name, _MISSING) is not value:
+                return False
+        return all(callee.is_current() for callee in self.callees)
 
     @property
     def source(self):
@@ -56,6 +69,40 @@ class CompiledFunction:
             texts.append(compiled.module_source)
             pending.extend(compiled.callees)
         return '\n\n'.join(texts)
+
+
+_MISSING = object()
+
+
+class _CellNamespace:
+    """Closure cells seen as a mapping, for dependency checks."""
+
+    def __init__(self, cells):
+        self.cells = cells
+
+    def get(self, name, default=None):
+        try:
+            return self.cells[name].cell_contents
+        except (KeyError, ValueError):
+            return default
+
+
+def _dependencies(function, tree, local_names):
+    """The globals and closure variables that `tree` reads, with their values."""
+    code = function.__code__
+    cells = _CellNamespace(dict(zip(code.co_freevars, function.__closure__ or (),
+                                    strict=True)))
+    dependencies = []
+    seen = set()
+    for node in gast.walk(tree):
+        if (isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load)
+                and node.id not in local_names and node.id not in seen):
+            seen.add(node.id)
+            namespace = (cells if node.id in code.co_freevars
+                         else function.__globals__)
+            dependencies.append((namespace, node.id,
+                                 namespace.get(node.id, _MISSING)))
+    return dependencies
 
 
 def _run_stage(function_name, stage, step, *args):
@@ -76,13 +123,16 @@ class Compiler:
         self._cache = {}
         self._lock = threading.RLock()
         self._in_progress = []
+        self._names = {}  # key -> (primal, adjoint) generated function names
+        self._name_counts = {}
 
     def compile(self, function, wrt, call_chain=None):
         """Return the `CompiledFunction` of `function` w.r.t. parameter names."""
         key = (function, tuple(wrt))
         with self._lock:
             cached = self._cache.get(key)
-            if cached is not None and cached[0] == self.registry.version:
+            if (cached is not None and cached[0] == self.registry.version
+                    and cached[1].is_current()):
                 return cached[1]
             if key in self._in_progress:
                 name = getattr(function, '__qualname__', repr(function))
@@ -124,8 +174,9 @@ class Compiler:
                 compiled.primal_name, compiled.adjoint_name, compiled.primal,
                 compiled.adjoint, compiled.wrt)
 
-        context = reverse_stage.ReverseContext(source, call_chain,
-                                               compile_callee, self.registry)
+        context = reverse_stage.ReverseContext(
+            source, call_chain, compile_callee,
+            self.function_names(function, wrt, name), self.registry)
         program = _run_stage(name, 'reverse', reverse_stage.reverse,
                              normalized, resolution, activity, wrt, context)
         if self.optimize:
@@ -135,7 +186,28 @@ class Compiler:
         namespace.update(program.extra_globals)
         module = _run_stage(name, 'emit', emit_stage.emit,
                             [program.primal, program.adjoint], namespace, name)
+        primal = module.functions[program.primal.name]
+        # Defaults are the caller's objects, not their source re-evaluated.
+        primal.__defaults__ = inspect.unwrap(function).__defaults__
         return CompiledFunction(
-            function, wrt, module.functions[program.primal.name],
-            module.functions[program.adjoint.name], program.primal.name,
-            program.adjoint.name, module.source, module.filename, callees)
+            function, wrt, primal, module.functions[program.adjoint.name],
+            program.primal.name, program.adjoint.name, module.source,
+            module.filename, callees,
+            _dependencies(inspect.unwrap(function), normalized.tree,
+                          normalized.local_names))
+
+    def function_names(self, function, wrt, name):
+        """Names of the generated pair, unique among all compiled functions.
+
+        A caller's generated code refers to its callees by these names, so
+        two callees (or one callee differentiated with respect to different
+        arguments) must never share one.
+        """
+        key = (function, wrt)
+        if key not in self._names:
+            count = self._name_counts.get(name, 0)
+            self._name_counts[name] = count + 1
+            suffix = f'_{count}' if count else ''
+            self._names[key] = (f'primal_{name}{suffix}',
+                                f'adjoint_{name}{suffix}')
+        return self._names[key]

@@ -155,7 +155,7 @@ class _Normalizer:
             args=[gast.Name(id=p, ctx=gast.Param(), annotation=None,
                             type_comment=None) for p in params],
             posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
-            kwarg=None, defaults=list(self.tree.args.defaults))
+            kwarg=None, defaults=[])
         tree = gast.FunctionDef(
             name=self.tree.name, args=new_args, body=self.body,
             decorator_list=[], returns=None, type_comment=None,

@@ -28,6 +28,7 @@ import copy
 import dataclasses
 import inspect
 import operator
+import re
 
 import gast
 import numpy as np
@@ -66,6 +67,7 @@ class ReverseContext:
     source: object  # FunctionSource
     call_chain: tuple
     compile_callee: object  # (function, wrt names, call_chain) -> CalleeProgram
+    function_names: tuple  # (primal, adjoint) names, unique per compilation
     registry: object = REGISTRY
 
 
@@ -92,8 +94,14 @@ def reverse(normalized, resolution, activity, wrt, context):
                           context).run()
 
 
-def _name(identifier, ctx=None):
-    return gast.Name(id=identifier, ctx=ctx or gast.Load(), annotation=None,
+def identifier(text):
+    """Turn `text` into a valid Python identifier: 'f (vectorized)' -> 'f_vectorized'."""
+    cleaned = re.sub(r'\W+', '_', text).strip('_') or 'function'
+    return '_' + cleaned if cleaned[0].isdigit() else cleaned
+
+
+def _name(name, ctx=None):
+    return gast.Name(id=name, ctx=ctx or gast.Load(), annotation=None,
                      type_comment=None)
 
 
@@ -256,8 +264,9 @@ class _ReverseWriter:
 
     def finish(self, returned):
         name = self.source.name
-        primal_name = self.namer.fresh(f'primal_{name}')
-        adjoint_name = self.namer.fresh(f'adjoint_{name}')
+        primal_name, adjoint_name = self.context.function_names
+        self.namer.reserve(primal_name)
+        self.namer.reserve(adjoint_name)
         saved_name = self.namer.fresh('saved')
 
         results = []
@@ -828,7 +837,7 @@ class _ReverseWriter:
     def function_rule_adjoint(self, statement, rule, args, keywords):
         """Adjoint of a call whose rule is a user callable (register_vjp)."""
         name = getattr(rule.callee, '__name__', 'callee')
-        rule_name = self.namer.fresh(f'{name}_vjp')
+        rule_name = self.namer.fresh(identifier(f'{name}_vjp'))
         self.extra_globals[rule_name] = rule.vjp_function
         target = statement.targets[0].id
         cotangents = self.namer.fresh(f'cotangents_{target}')

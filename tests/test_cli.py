@@ -27,10 +27,11 @@ def model_file(tmp_path):
             z = np.tanh(x @ w)
             return np.mean(z ** 2)
 
-        def branchy(x):
-            if x > 0:
+        def guarded(x):
+            try:
                 return x
-            return -x
+            finally:
+                print('done')
         '''))
     return path
 
@@ -87,9 +88,9 @@ def test_unknown_wrt_exits_2(model_file):
 
 
 def test_compile_error_exits_1_with_location(model_file):
-    result = run('dump', f'{model_file}:branchy')
+    result = run('dump', f'{model_file}:guarded')
     assert result.returncode == 1
-    assert 'an if statement is not supported' in result.stderr
+    assert 'a try statement is not supported' in result.stderr
     assert 'line 8' in result.stderr
 
 
