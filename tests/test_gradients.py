@@ -1035,6 +1035,48 @@ def test_redefined_global_helper(monkeypatch):
     assert gradient_function(1.0) == pytest.approx(18.0)
 
 
+# Default values are evaluated once, where the function is defined -----------
+
+FACTOR = 2.0
+
+
+def scale_by_default(v, k=FACTOR):
+    return v * k
+
+
+FACTOR = 3.0
+
+
+def calls_scale_by_default(x):
+    return scale_by_default(x) ** 2
+
+
+def make_weighted_square(weight):
+    def weighted_square(x, w=weight):
+        return np.sum(w * x ** 2)
+    return weighted_square
+
+
+square_weighted_by_three = make_weighted_square(3.0)
+
+DEFAULTS_BUG = ('generated functions re-evaluate the source text of default '
+                'values instead of using the values Python computed')
+
+
+@pytest.mark.xfail(strict=True, reason=DEFAULTS_BUG)
+def test_default_from_reassigned_global():
+    value, gradient = adcompiler.value_and_grad(calls_scale_by_default)(1.0)
+    assert value == calls_scale_by_default(1.0)
+    assert gradient == pytest.approx(8.0)
+
+
+@pytest.mark.xfail(strict=True, reason=DEFAULTS_BUG)
+def test_default_from_enclosing_function():
+    x = np.array([1.0, -2.0])
+    gradient = adcompiler.grad(square_weighted_by_three)(x)
+    np.testing.assert_allclose(gradient, 6.0 * x)
+
+
 # Independence of the returned gradients ------------------------------------------
 
 def mean_of_sum(x, y):
