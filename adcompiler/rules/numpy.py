@@ -88,9 +88,9 @@ vjp(np.mean,    lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.me
 vjp(np.max,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 vjp(np.min,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 
-# Products: ans = f(x, y).
+# Products: ans = f(x, y); matmul broadcasts the stack dimensions.
 vjp(np.dot,     lambda x, y: (ad.dot_adjoint_x(g, x, y), ad.dot_adjoint_y(g, x, y)))
-vjp(np.matmul,  lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)))
+vjp(np.matmul,  lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)), unbroadcast=True)
 
 # Shape: the adjoint only needs the shape of x.
 vjp(np.reshape,   lambda x, shape=None, order='C': np.reshape(g, np.shape(x), order=order))
