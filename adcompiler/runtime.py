@@ -85,6 +85,16 @@ def seed(ans):
     return 1.0
 
 
+def cast_adjoint(g, dtype):
+    """Adjoint through a cast to `dtype`: zero when `dtype` is not inexact.
+
+    A cast to an integer or boolean type is piecewise constant.
+    """
+    if dtype is None or np.issubdtype(np.dtype(dtype), np.inexact):
+        return g
+    return np.zeros(np.shape(g))
+
+
 # Indexing ------------------------------------------------------------------
 
 def _has_array_index(index):
@@ -243,6 +253,21 @@ def transpose_adjoint(g, axes=None):
     if axes is None or len(axes) == 0:
         return np.transpose(g)
     return np.transpose(g, np.argsort(np.mod(axes, np.ndim(g))))
+
+
+# Selection -------------------------------------------------------------------
+
+def clip_weights(x, a_min, a_max):
+    """Weights of x, a_min and a_max in `np.clip(x, a_min, a_max)`.
+
+    np.clip is `minimum(maximum(x, a_min), a_max)`, with None for no bound.
+    A bound gets the adjoint where it is the result. At a tie, x gets it.
+    """
+    x = np.asarray(x)
+    low = x if a_min is None else np.maximum(x, a_min)
+    above = np.zeros(np.shape(low), bool) if a_max is None else low > a_max
+    below = np.zeros(x.shape, bool) if a_min is None else x < a_min
+    return ~below & ~above, below & ~above, above
 
 
 # User rules ------------------------------------------------------------------

@@ -80,11 +80,21 @@ for _callee in (np.shape, np.ndim, np.size, np.zeros, np.ones, np.empty,
 
 # Selection: ans = np.where(condition, x, y).
 elementwise_vjp(np.where,       lambda condition, x, y: (None, np.where(condition, g, 0.0), np.where(condition, 0.0, g)))
-elementwise_vjp(np.clip,        lambda x, a_min, a_max: g * ((x >= a_min) & (x <= a_max)))
+
+
+# ans = np.clip(x, a_min, a_max): each bound gets the adjoint where it wins.
+def clip_vjp(x, a_min=None, a_max=None):
+    weights = ad.clip_weights(x, a_min, a_max)
+    d[x] = g * weights[0]
+    d[a_min] = g * weights[1]
+    d[a_max] = g * weights[2]
+
+
+elementwise_vjp(np.clip,        clip_vjp)
 
 # Reductions: ans = f(x, axis, keepdims=keepdims).
-vjp(np.sum,     lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.sum_adjoint(g, x, axis, keepdims))
-vjp(np.mean,    lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.mean_adjoint(g, x, axis, keepdims))
+vjp(np.sum,     lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.sum_adjoint(g, x, axis, keepdims), dtype))
+vjp(np.mean,    lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.mean_adjoint(g, x, axis, keepdims), dtype))
 vjp(np.max,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 vjp(np.min,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 
@@ -92,18 +102,18 @@ vjp(np.min,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoi
 vjp(np.dot,     lambda x, y: (ad.dot_adjoint_x(g, x, y), ad.dot_adjoint_y(g, x, y)))
 vjp(np.matmul,  lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)), unbroadcast=True)
 
-# Shape: the adjoint only needs the shape of x.
+# Shape: the adjoint only needs the shape of x (and a cast's dtype).
 vjp(np.reshape,   lambda x, shape=None, order='C': np.reshape(g, np.shape(x), order=order))
 vjp(np.ravel,     lambda x, order='C': np.reshape(g, np.shape(x), order=order))
 vjp(np.squeeze,   lambda x, axis=None: np.reshape(g, np.shape(x)))
 vjp(np.expand_dims, lambda x, axis: np.reshape(g, np.shape(x)))
 vjp(np.transpose, lambda x, axes=None: ad.transpose_adjoint(g, axes))
-vjp(np.asarray,   lambda x, dtype=None, order=None: ad.unbroadcast(g, x))
-vjp(np.array,     lambda x, dtype=None, copy=True, order='K', subok=False, ndmin=0: np.reshape(ad.unbroadcast(g, x), np.shape(x)))
+vjp(np.asarray,   lambda x, dtype=None, order=None: ad.cast_adjoint(ad.unbroadcast(g, x), dtype))
+vjp(np.array,     lambda x, dtype=None, copy=True, order='K', subok=False, ndmin=0: ad.cast_adjoint(np.reshape(ad.unbroadcast(g, x), np.shape(x)), dtype))
 
 # Methods of arrays: ans = x.method(...), x is the receiver.
-method('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.sum_adjoint(g, x, axis, keepdims))
-method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.mean_adjoint(g, x, axis, keepdims))
+method('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.sum_adjoint(g, x, axis, keepdims), dtype))
+method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.mean_adjoint(g, x, axis, keepdims), dtype))
 method('max',       lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 method('min',       lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 method('dot',       lambda x, y: (ad.dot_adjoint_x(g, x, y), ad.dot_adjoint_y(g, x, y)))
