@@ -85,6 +85,16 @@ def seed(ans):
     return 1.0
 
 
+def cast_adjoint(g, dtype):
+    """Adjoint through a cast to `dtype`: zero when `dtype` is not inexact.
+
+    A cast to an integer or boolean type is piecewise constant.
+    """
+    if dtype is None or np.issubdtype(np.dtype(dtype), np.inexact):
+        return g
+    return np.zeros(np.shape(g))
+
+
 # Indexing ------------------------------------------------------------------
 
 def _has_array_index(index):
@@ -187,60 +197,77 @@ def pow_exponent_adjoint(g, x, ans):
 
 
 # Products --------------------------------------------------------------------
+# The matmul adjoints keep the stack dimensions of `g`. The matmul rules are
+# registered with unbroadcast, so the reverse stage sums them away.
 
 def matmul_adjoint_x(g, x, y):
     """Adjoint of `x` in `x @ y` for vectors, matrices and stacks of them."""
-    x_ndim, y_ndim = np.ndim(x), np.ndim(y)
-    if y_ndim == 1:
-        return np.multiply.outer(g, y) if x_ndim >= 1 else g * y
-    if x_ndim == 1:
-        return np.matmul(np.swapaxes(y, -1, -2), g[..., None])[..., 0] \
-            if np.ndim(g) > 1 else np.matmul(y, g)
+    if np.ndim(y) == 1:
+        return np.multiply.outer(g, y)
+    if np.ndim(x) == 1:
+        return np.matmul(y, np.expand_dims(g, -1))[..., 0]
     return np.matmul(g, np.swapaxes(y, -1, -2))
 
 
 def matmul_adjoint_y(g, x, y):
     """Adjoint of `y` in `x @ y` for vectors, matrices and stacks of them."""
-    x_ndim, y_ndim = np.ndim(x), np.ndim(y)
-    if x_ndim == 1:
-        return np.multiply.outer(x, g) if y_ndim >= 2 else g * x
-    if y_ndim == 1:
-        return np.matmul(np.swapaxes(x, -1, -2), g[..., None])[..., 0] \
-            if np.ndim(g) > 1 else np.matmul(g, x)
+    if np.ndim(x) == 1:
+        if np.ndim(y) == 1:
+            return g * x
+        return np.expand_dims(x, -1) * np.expand_dims(g, -2)
+    if np.ndim(y) == 1:
+        return np.matmul(np.swapaxes(x, -1, -2), np.expand_dims(g, -1))[..., 0]
     return np.matmul(np.swapaxes(x, -1, -2), g)
 
 
 def dot_adjoint_x(g, x, y):
-    """Adjoint of `x` in `np.dot(x, y)`."""
+    """Adjoint of `x` in `np.dot(x, y)`.
+
+    np.dot sums over the last axis of x and the second-to-last axis of y, or
+    the only axis of a vector y. The axes of `g` are the other axes of x,
+    followed by the other axes of y.
+    """
     if np.ndim(x) == 0 or np.ndim(y) == 0:
         return unbroadcast(g * y, x)
-    if np.ndim(y) <= 2:
-        return matmul_adjoint_x(g, x, y)
-    # dot sums over the last axis of x and the second-to-last axis of y.
+    if np.ndim(y) == 1:
+        return np.multiply.outer(g, y)
     y_axes = [a for a in range(np.ndim(y)) if a != np.ndim(y) - 2]
     g_axes = list(range(np.ndim(x) - 1, np.ndim(g)))
     return np.tensordot(g, y, axes=(g_axes, y_axes))
 
 
 def dot_adjoint_y(g, x, y):
-    """Adjoint of `y` in `np.dot(x, y)`."""
+    """Adjoint of `y` in `np.dot(x, y)`, with the axes of `dot_adjoint_x`."""
     if np.ndim(x) == 0 or np.ndim(y) == 0:
         return unbroadcast(g * x, y)
-    if np.ndim(y) <= 2:
-        return matmul_adjoint_y(g, x, y)
     x_axes = list(range(np.ndim(x) - 1))
-    g_axes = list(range(np.ndim(x) - 1))
-    result = np.tensordot(x, g, axes=(x_axes, g_axes))
-    return np.moveaxis(result, 0, -2)
+    result = np.tensordot(x, g, axes=(x_axes, x_axes))
+    return result if np.ndim(y) == 1 else np.moveaxis(result, 0, -2)
 
 
 def transpose_adjoint(g, axes=None):
-    """Adjoint of `np.transpose(x, axes)`."""
-    if axes is None or axes == ():
+    """Adjoint of `np.transpose(x, axes)` and of `x.transpose(*axes)`."""
+    if isinstance(axes, tuple) and len(axes) == 1 and not isinstance(
+            axes[0], (int, np.integer)):
+        axes = axes[0]  # x.transpose((1, 0)) or x.transpose(None)
+    if axes is None or len(axes) == 0:
         return np.transpose(g)
-    if len(axes) == 1 and not isinstance(axes[0], int):
-        axes = axes[0]
-    return np.transpose(g, np.argsort(axes))
+    return np.transpose(g, np.argsort(np.mod(axes, np.ndim(g))))
+
+
+# Selection -------------------------------------------------------------------
+
+def clip_weights(x, a_min, a_max):
+    """Weights of x, a_min and a_max in `np.clip(x, a_min, a_max)`.
+
+    np.clip is `minimum(maximum(x, a_min), a_max)`, with None for no bound.
+    A bound gets the adjoint where it is the result. At a tie, x gets it.
+    """
+    x = np.asarray(x)
+    low = x if a_min is None else np.maximum(x, a_min)
+    above = np.zeros(np.shape(low), bool) if a_max is None else low > a_max
+    below = np.zeros(x.shape, bool) if a_min is None else x < a_min
+    return ~below & ~above, below & ~above, above
 
 
 # User rules ------------------------------------------------------------------

@@ -26,7 +26,7 @@ elementwise_vjp(operator.mul,     lambda x, y: (g * y, g * x))
 elementwise_vjp(operator.truediv, lambda x, y: (g / y, -g * ans / y))
 elementwise_vjp(operator.pow,     lambda x, y: (g * y * x ** np.where(y, y - 1, 1.0), ad.pow_exponent_adjoint(g, x, ans)))
 elementwise_vjp(operator.mod,     lambda x, y: (g, -g * np.floor_divide(x, y)))
-vjp(operator.matmul,              lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)))
+vjp(operator.matmul,              lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)), unbroadcast=True)
 
 # Unary operators: ans = op x.
 elementwise_vjp(operator.neg,     lambda x: -g)
@@ -36,7 +36,9 @@ elementwise_vjp(operator.pos,     lambda x: g)
 elementwise_vjp(builtins.abs,     lambda x: g * np.sign(x))
 vjp(builtins.float,               lambda x=0.0: ad.unbroadcast(g, x))
 
-# Operators and built-ins whose result carries no derivative.
+# Operators and built-ins whose result carries no derivative. sorted and
+# enumerate are not here, because they return the values of their argument:
+# marking them would turn a gradient into a silent zero, so they stay foreign.
 for _callee in (operator.floordiv, operator.and_, operator.or_, operator.xor,
                 operator.lshift, operator.rshift, operator.invert,
                 operator.not_, builtins.len, builtins.range, builtins.id,
@@ -44,9 +46,8 @@ for _callee in (operator.floordiv, operator.and_, operator.or_, operator.xor,
                 builtins.issubclass, builtins.print, builtins.int,
                 builtins.bool, builtins.str, builtins.repr, builtins.round,
                 builtins.callable, builtins.hasattr, builtins.set,
-                builtins.frozenset, builtins.enumerate, builtins.sorted,
-                builtins.any, builtins.all, set.add, set.discard,
-                set.remove, set.__contains__, dict.keys):
+                builtins.frozenset, builtins.any, builtins.all, set.add,
+                set.discard, set.remove, set.__contains__, dict.keys):
     non_differentiable(_callee)
 
 # Subscript reads: ans = x[index]; the index is passed as a value, np.s_[...].

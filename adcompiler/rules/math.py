@@ -10,17 +10,46 @@ from adcompiler.rules.registry import REGISTRY
 vjp = REGISTRY.vjp
 non_differentiable = REGISTRY.non_differentiable
 
-vjp(math.exp,   lambda x: g * ans)
-vjp(math.log,   lambda x, base=None: g / (x * np.log(np.e if base is None else base)))
-vjp(math.log1p, lambda x: g / (x + 1.0))
-vjp(math.sqrt,  lambda x: g * 0.5 / ans)
-vjp(math.sin,   lambda x: g * np.cos(x))
-vjp(math.cos,   lambda x: -g * np.sin(x))
-vjp(math.tan,   lambda x: g * (1.0 + ans ** 2))
-vjp(math.tanh,  lambda x: g * (1.0 - ans ** 2))
-vjp(math.atan,  lambda x: g / (1.0 + x ** 2))
-vjp(math.pow,   lambda x, y: (g * y * x ** (y - 1), ad.pow_exponent_adjoint(g, x, ans)))
-vjp(math.fabs,  lambda x: g * np.sign(x))
+
+# ans = math.log(x, base): log(x) / log(base).
+def log_vjp(x, base=None):
+    d[x] = g / (x * np.log(np.e if base is None else base))
+    d[base] = -g * ans / (base * np.log(base))
+
+
+# Exponentials and logarithms.
+vjp(math.exp,     lambda x: g * ans)
+vjp(math.expm1,   lambda x: g * (ans + 1.0))
+vjp(math.log,     log_vjp)
+vjp(math.log2,    lambda x: g / (x * np.log(2.0)))
+vjp(math.log10,   lambda x: g / (x * np.log(10.0)))
+vjp(math.log1p,   lambda x: g / (x + 1.0))
+vjp(math.sqrt,    lambda x: g * 0.5 / ans)
+vjp(math.pow,     lambda x, y: (g * y * x ** np.where(y, y - 1, 1.0), ad.pow_exponent_adjoint(g, x, ans)))
+
+# Trigonometric and hyperbolic functions.
+vjp(math.sin,     lambda x: g * np.cos(x))
+vjp(math.cos,     lambda x: -g * np.sin(x))
+vjp(math.tan,     lambda x: g * (1.0 + ans ** 2))
+vjp(math.asin,    lambda x: g / np.sqrt(1.0 - x ** 2))
+vjp(math.acos,    lambda x: -g / np.sqrt(1.0 - x ** 2))
+vjp(math.atan,    lambda x: g / (1.0 + x ** 2))
+vjp(math.atan2,   lambda x, y: (g * y / (x ** 2 + y ** 2), -g * x / (x ** 2 + y ** 2)))
+vjp(math.sinh,    lambda x: g * np.cosh(x))
+vjp(math.cosh,    lambda x: g * np.sinh(x))
+vjp(math.tanh,    lambda x: g * (1.0 - ans ** 2))
+vjp(math.asinh,   lambda x: g / np.sqrt(x ** 2 + 1.0))
+vjp(math.acosh,   lambda x: g / np.sqrt(x ** 2 - 1.0))
+vjp(math.atanh,   lambda x: g / (1.0 - x ** 2))
+
+# Others. The hypot rule takes two arguments: a call with three or more does
+# not match it and is reported as an error.
+vjp(math.hypot,   lambda x, y: (g * x / ans, g * y / ans))
+vjp(math.fabs,    lambda x: g * np.sign(x))
+vjp(math.degrees, lambda x: g * (180.0 / np.pi))
+vjp(math.radians, lambda x: g * (np.pi / 180.0))
+vjp(math.erf,     lambda x: g * 2.0 / np.sqrt(np.pi) * np.exp(-x ** 2))
+vjp(math.erfc,    lambda x: -g * 2.0 / np.sqrt(np.pi) * np.exp(-x ** 2))
 
 for _callee in (math.floor, math.ceil, math.trunc, math.factorial,
                 math.isnan, math.isinf, math.isfinite, math.isclose,

@@ -28,6 +28,8 @@ elementwise_vjp(np.true_divide, lambda x, y: (g / y, -g * ans / y))
 elementwise_vjp(np.power,       lambda x, y: (g * y * x ** np.where(y, y - 1, 1.0), ad.pow_exponent_adjoint(g, x, ans)))
 elementwise_vjp(np.maximum,     lambda x, y: (g * ad.balanced_eq(x, ans, y), g * ad.balanced_eq(y, ans, x)))
 elementwise_vjp(np.minimum,     lambda x, y: (g * ad.balanced_eq(x, ans, y), g * ad.balanced_eq(y, ans, x)))
+elementwise_vjp(np.fmax,        lambda x, y: (g * ad.balanced_eq(x, ans, y), g * ad.balanced_eq(y, ans, x)))
+elementwise_vjp(np.fmin,        lambda x, y: (g * ad.balanced_eq(x, ans, y), g * ad.balanced_eq(y, ans, x)))
 elementwise_vjp(np.logaddexp,   lambda x, y: (g * np.exp(x - ans), g * np.exp(y - ans)))
 elementwise_vjp(np.logaddexp2,  lambda x, y: (g * 2.0 ** (x - ans), g * 2.0 ** (y - ans)))
 elementwise_vjp(np.arctan2,     lambda x, y: (g * y / (x ** 2 + y ** 2), -g * x / (x ** 2 + y ** 2)))
@@ -63,12 +65,12 @@ elementwise_vjp(np.abs,         lambda x: g * np.sign(x))
 elementwise_vjp(np.fabs,        lambda x: g * np.sign(x))
 
 # Zero gradient almost everywhere: the output does not depend on x smoothly.
-for _callee in (np.sign, np.floor, np.ceil, np.round, np.rint, np.trunc,
-                np.fix, np.floor_divide, np.isnan, np.isinf, np.isfinite,
-                np.greater, np.greater_equal, np.less, np.less_equal,
-                np.equal, np.not_equal, np.logical_and, np.logical_or,
-                np.logical_not, np.argmax, np.argmin, np.argsort,
-                np.nonzero, np.count_nonzero, np.any, np.all):
+for _callee in (np.sign, np.floor, np.ceil, np.round, np.around, np.rint,
+                np.trunc, np.fix, np.floor_divide, np.isnan, np.isinf,
+                np.isfinite, np.greater, np.greater_equal, np.less,
+                np.less_equal, np.equal, np.not_equal, np.logical_and,
+                np.logical_or, np.logical_not, np.argmax, np.argmin,
+                np.argsort, np.nonzero, np.count_nonzero, np.any, np.all):
     non_differentiable(_callee)
 
 # Bookkeeping: shapes, sizes and constructors that take no values to differentiate.
@@ -80,30 +82,42 @@ for _callee in (np.shape, np.ndim, np.size, np.zeros, np.ones, np.empty,
 
 # Selection: ans = np.where(condition, x, y).
 elementwise_vjp(np.where,       lambda condition, x, y: (None, np.where(condition, g, 0.0), np.where(condition, 0.0, g)))
-elementwise_vjp(np.clip,        lambda x, a_min, a_max: g * ((x >= a_min) & (x <= a_max)))
+
+
+# ans = np.clip(x, a_min, a_max): each bound gets the adjoint where it wins.
+def clip_vjp(x, a_min=None, a_max=None):
+    weights = ad.clip_weights(x, a_min, a_max)
+    d[x] = g * weights[0]
+    d[a_min] = g * weights[1]
+    d[a_max] = g * weights[2]
+
+
+elementwise_vjp(np.clip,        clip_vjp)
 
 # Reductions: ans = f(x, axis, keepdims=keepdims).
-vjp(np.sum,     lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.sum_adjoint(g, x, axis, keepdims))
-vjp(np.mean,    lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.mean_adjoint(g, x, axis, keepdims))
+vjp(np.sum,     lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.sum_adjoint(g, x, axis, keepdims), dtype))
+vjp(np.mean,    lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.mean_adjoint(g, x, axis, keepdims), dtype))
 vjp(np.max,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 vjp(np.min,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
+vjp(np.amax,    lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
+vjp(np.amin,    lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 
-# Products: ans = f(x, y).
+# Products: ans = f(x, y); matmul broadcasts the stack dimensions.
 vjp(np.dot,     lambda x, y: (ad.dot_adjoint_x(g, x, y), ad.dot_adjoint_y(g, x, y)))
-vjp(np.matmul,  lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)))
+vjp(np.matmul,  lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)), unbroadcast=True)
 
-# Shape: the adjoint only needs the shape of x.
+# Shape: the adjoint only needs the shape of x (and a cast's dtype).
 vjp(np.reshape,   lambda x, shape=None, order='C': np.reshape(g, np.shape(x), order=order))
 vjp(np.ravel,     lambda x, order='C': np.reshape(g, np.shape(x), order=order))
 vjp(np.squeeze,   lambda x, axis=None: np.reshape(g, np.shape(x)))
 vjp(np.expand_dims, lambda x, axis: np.reshape(g, np.shape(x)))
 vjp(np.transpose, lambda x, axes=None: ad.transpose_adjoint(g, axes))
-vjp(np.asarray,   lambda x, dtype=None, order=None: ad.unbroadcast(g, x))
-vjp(np.array,     lambda x, dtype=None, copy=True, order='K', subok=False, ndmin=0: np.reshape(ad.unbroadcast(g, x), np.shape(x)))
+vjp(np.asarray,   lambda x, dtype=None, order=None: ad.cast_adjoint(ad.unbroadcast(g, x), dtype))
+vjp(np.array,     lambda x, dtype=None, copy=True, order='K', subok=False, ndmin=0: ad.cast_adjoint(np.reshape(ad.unbroadcast(g, x), np.shape(x)), dtype))
 
 # Methods of arrays: ans = x.method(...), x is the receiver.
-method('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.sum_adjoint(g, x, axis, keepdims))
-method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.mean_adjoint(g, x, axis, keepdims))
+method('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.sum_adjoint(g, x, axis, keepdims), dtype))
+method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.mean_adjoint(g, x, axis, keepdims), dtype))
 method('max',       lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 method('min',       lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 method('dot',       lambda x, y: (ad.dot_adjoint_x(g, x, y), ad.dot_adjoint_y(g, x, y)))
@@ -113,8 +127,8 @@ method('flatten',   lambda x, order='C': np.reshape(g, np.shape(x), order=order)
 method('squeeze',   lambda x, axis=None: np.reshape(g, np.shape(x)))
 method('transpose', lambda x, *axes: ad.transpose_adjoint(g, axes))
 method('copy',      lambda x, order='C': g)
-for _name in ('argmax', 'argmin', 'argsort', 'nonzero', 'any', 'all',
-              'tolist'):
+method('tolist',    lambda x: np.reshape(np.asarray(g), np.shape(x)))
+for _name in ('argmax', 'argmin', 'argsort', 'nonzero', 'any', 'all'):
     method(_name, NON_DIFFERENTIABLE)
 
 # Attributes of arrays: ans = x.attr.

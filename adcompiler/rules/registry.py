@@ -130,6 +130,13 @@ class Registry:
                  else parse_template(template, name=f'ndarray.{name}'))
         self._store(self._attributes, name, value)
 
+    def entries(self):
+        """Return the registered callables, method names and attribute names."""
+        with self._lock:
+            callees = [entry.callee if isinstance(entry, Rule) else key
+                       for key, entry in self._rules.items()]
+            return callees, list(self._methods), list(self._attributes)
+
     def lookup(self, callee):
         """Return the `Rule`, `NON_DIFFERENTIABLE`, or None for `callee`."""
         return self._rules.get(_key(callee))

@@ -1,0 +1,652 @@
+"""Errors users meet: unsupported syntax, missing source, foreign calls, bad wrt.
+
+Each error must point at the user's file and line, name what failed, and for
+foreign calls carry the callee, the active argument and the call chain. The
+functions under test live in this file, so the expected file name is
+`__file__` and line numbers are found from the functions' own source.
+"""
+
+import functools
+import inspect
+import itertools
+import math
+import textwrap
+
+import numpy as np
+import pytest
+
+import adcompiler
+from finite_differences import assert_gradient_close, numerical_gradient
+
+SCALE = 2.0
+
+
+def source_lineno(function, marker):
+    """Return the file line number of the one line of `function` containing `marker`."""
+    lines, first = inspect.getsourcelines(function)
+    matches = [first + i for i, line in enumerate(lines) if marker in line]
+    assert len(matches) == 1, f'{marker!r} must occur once in {function}'
+    return matches[0]
+
+
+def caret_offset(message, source_line):
+    """Return the offset of the caret under the stripped `source_line` in `message`."""
+    lines = message.splitlines()
+    stripped = source_line.strip()
+    for position, line in enumerate(lines[:-1]):
+        if line.strip() == stripped and lines[position + 1].strip() == '^':
+            caret_line = lines[position + 1]
+            return caret_line.index('^') - line.index(stripped)
+    raise AssertionError(f'no caret under {stripped!r} in:\n{message}')
+
+
+# Unsupported syntax -------------------------------------------------------------
+
+def uses_if(x):
+    if np.sum(x) > 0:
+        x = x * 2.0
+    return np.sum(x)
+
+
+def uses_for(x):
+    total = 0.0
+    for value in x:
+        total = total + value
+    return total
+
+
+def uses_while(x):
+    y = x
+    while np.sum(y) < 10.0:
+        y = y * 2.0
+    return np.sum(y)
+
+
+def uses_try(x):
+    try:
+        y = np.log(x)
+    except FloatingPointError:
+        y = x
+    return np.sum(y)
+
+
+def uses_with(x):
+    with np.errstate(divide='ignore'):
+        y = np.log(x)
+    return np.sum(y)
+
+
+def uses_lambda(x):
+    double = lambda v: v * 2.0  # noqa: E731
+    return np.sum(double(x))
+
+
+def uses_list_comprehension(x):
+    squares = [v ** 2 for v in x]
+    return np.sum(squares)
+
+
+def uses_dict_display(x):
+    params = {'x': x}
+    return np.sum(params['x'] ** 2)
+
+
+def uses_global(x):
+    global SCALE
+    return np.sum(x * SCALE)
+
+
+def uses_del(x):
+    y = x * 2.0
+    z = y + 1.0
+    del y
+    return np.sum(z)
+
+
+def uses_yield(x):
+    yield np.sum(x)
+
+
+def uses_subscript_assignment(x):
+    y = x * 1.0
+    y[0] = 0.0
+    return np.sum(y ** 2)
+
+
+def uses_star_args(x, *rest):
+    return np.sum(x)
+
+
+def uses_keyword_only(x, *, scale=1.0):
+    return np.sum(x) * scale
+
+
+def uses_starred_call(x):
+    pair = (x, x)
+    return np.sum(np.multiply(*pair))
+
+
+def uses_double_star_kwargs(x, **options):
+    return np.sum(x)
+
+
+def uses_double_star_call(x):
+    options = dict(axis=0)
+    return np.sum(np.sum(x, **options))
+
+
+def uses_conditional_expression(x):
+    y = x if np.sum(x) > 0 else -x
+    return np.sum(y)
+
+
+def uses_boolean_operator(x):
+    y = x or 1.0
+    return np.sum(y)
+
+
+def uses_generator_expression(x):
+    return sum(v * 2.0 for v in x)
+
+
+def uses_set_display(x):
+    values = {x[0], x[1]}
+    return len(values) * np.sum(x)
+
+
+def uses_walrus(x):
+    return np.sum((y := x * 2.0) * y)
+
+
+def uses_nested_def(x):
+    def double(v):
+        return v * 2.0
+    return np.sum(double(x))
+
+
+def uses_augmented_subscript(x):
+    y = x * 1.0
+    y[0] += 1.0
+    return np.sum(y ** 2)
+
+
+def uses_attribute_assignment(x):
+    y = x * 1.0
+    y.shape = (1, -1)
+    return np.sum(y)
+
+
+def helper_with_loop(v):
+    total = 0.0
+    for item in v:
+        total = total + item ** 2
+    return total
+
+
+def calls_helper_with_loop(x):
+    y = np.tanh(x)
+    return helper_with_loop(y)
+
+
+# Each row holds the function, words the message must contain, the text of
+# the offending line, and the text the caret must point at.
+UNSUPPORTED = [
+    pytest.param(uses_if, 'if statement', 'if np.sum(x) > 0:', 'if',
+                 id='if'),
+    pytest.param(uses_for, 'for loop', 'for value in x:', 'for', id='for'),
+    pytest.param(uses_while, 'while loop', 'while np.sum(y)', 'while',
+                 id='while'),
+    pytest.param(uses_try, 'try statement', 'try:', 'try', id='try'),
+    pytest.param(uses_with, 'with statement', 'with np.errstate', 'with',
+                 id='with'),
+    pytest.param(uses_lambda, 'lambda', 'double = lambda v', 'lambda',
+                 id='lambda'),
+    pytest.param(uses_list_comprehension, 'list comprehension',
+                 'squares = [v ** 2', '[v ** 2', id='list_comprehension'),
+    pytest.param(uses_dict_display, 'dict display', "params = {'x': x}",
+                 "{'x'", id='dict_display'),
+    pytest.param(uses_global, 'global', 'global SCALE', 'global',
+                 id='global'),
+    pytest.param(uses_del, 'del statement', 'del y', 'del', id='del'),
+    pytest.param(uses_yield, 'yield', 'yield np.sum(x)', 'yield',
+                 id='yield'),
+    pytest.param(uses_subscript_assignment, 'assignment to a subscript',
+                 'y[0] = 0.0', 'y[0]', id='subscript_assignment'),
+    pytest.param(uses_star_args, '*args parameter',
+                 'def uses_star_args(x, *rest):', 'rest', id='star_args'),
+    pytest.param(uses_keyword_only, 'keyword-only parameter',
+                 'def uses_keyword_only(', 'scale=', id='keyword_only'),
+    pytest.param(uses_starred_call, 'starred argument',
+                 'np.multiply(*pair)', '*pair', id='starred_call'),
+    pytest.param(uses_double_star_kwargs, '**kwargs parameter',
+                 'def uses_double_star_kwargs(', 'options',
+                 id='double_star_kwargs'),
+    pytest.param(uses_double_star_call, '**kwargs argument',
+                 'np.sum(x, **options)', 'options)', id='double_star_call'),
+    pytest.param(uses_conditional_expression, 'conditional expression',
+                 'y = x if np.sum(x) > 0 else -x', 'x if', id='if_expression'),
+    pytest.param(uses_boolean_operator, 'and/or', 'y = x or 1.0', 'x or',
+                 id='boolean_operator'),
+    pytest.param(uses_generator_expression, 'generator expression',
+                 'sum(v * 2.0 for v in x)', '(v * 2.0 for',
+                 id='generator_expression'),
+    pytest.param(uses_set_display, 'set display', 'values = {x[0], x[1]}',
+                 '{x[0]', id='set_display'),
+    pytest.param(uses_walrus, ':=', '(y := x * 2.0)', 'y :=', id='walrus'),
+    pytest.param(uses_nested_def, 'nested function definition',
+                 'def double(v):', 'def double', id='nested_def'),
+    pytest.param(uses_augmented_subscript, 'augmented assignment',
+                 'y[0] += 1.0', 'y[0]', id='augmented_subscript'),
+    pytest.param(uses_attribute_assignment, 'assignment to an attribute',
+                 'y.shape = (1, -1)', 'y.shape', id='attribute_assignment'),
+    pytest.param(calls_helper_with_loop, 'for loop', 'for item in v:', 'for',
+                 id='for_in_helper'),
+]
+
+
+def compile_error(function):
+    """Return the error raised when the gradient of `function` is first used."""
+    gradient_function = adcompiler.grad(function)
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        gradient_function(np.array([0.5, 1.5, 2.5]))
+    return info.value
+
+
+def offending_function(function):
+    return helper_with_loop if function is calls_helper_with_loop else function
+
+
+@pytest.mark.parametrize('function, words, line_text, caret_text',
+                         UNSUPPORTED)
+def test_unsupported_syntax_filename(function, words, line_text, caret_text):
+    assert compile_error(function).filename == __file__
+
+
+@pytest.mark.parametrize('function, words, line_text, caret_text',
+                         UNSUPPORTED)
+def test_unsupported_syntax_lineno(function, words, line_text, caret_text):
+    expected = source_lineno(offending_function(function), line_text)
+    assert compile_error(function).lineno == expected
+
+
+@pytest.mark.parametrize('function, words, line_text, caret_text',
+                         UNSUPPORTED)
+def test_unsupported_syntax_source_line(function, words, line_text,
+                                        caret_text):
+    assert line_text in compile_error(function).source_line
+
+
+@pytest.mark.parametrize('function, words, line_text, caret_text',
+                         UNSUPPORTED)
+def test_unsupported_syntax_message(function, words, line_text, caret_text):
+    error = compile_error(function)
+    message = str(error)
+    assert words in message
+    assert 'not supported' in message
+    assert f'line {error.lineno}' in message
+
+
+@pytest.mark.parametrize('function, words, line_text, caret_text',
+                         UNSUPPORTED)
+def test_unsupported_syntax_caret(function, words, line_text, caret_text):
+    error = compile_error(function)
+    stripped = error.source_line.strip()
+    expected = stripped.index(caret_text)
+    assert caret_offset(str(error), error.source_line) == expected
+
+
+def test_unsupported_syntax_is_compiler_error():
+    assert issubclass(adcompiler.UnsupportedSyntaxError,
+                      adcompiler.AdCompilerError)
+
+
+# Source unavailable ----------------------------------------------------------------
+
+def function_from_exec():
+    namespace = {}
+    exec('def scaled(x):\n    return x * 2.0\n', namespace)
+    return namespace['scaled']
+
+
+@pytest.mark.parametrize('function', [
+    pytest.param(math.sin, id='math.sin'),
+    pytest.param(len, id='len'),
+    pytest.param(np.exp, id='np.exp'),
+    pytest.param(float, id='float'),
+    pytest.param(function_from_exec(), id='exec_def'),
+    pytest.param(eval('lambda x: x * 2.0'), id='eval_lambda'),
+    pytest.param(max, id='max', marks=pytest.mark.xfail(
+        strict=True, reason='a builtin without a signature is reported as '
+                            'wrt out of range, not as missing source')),
+])
+def test_source_unavailable(function):
+    with pytest.raises(adcompiler.SourceUnavailableError):
+        adcompiler.grad(function)(1.0)
+
+
+def test_source_unavailable_message_names_function():
+    with pytest.raises(adcompiler.SourceUnavailableError) as info:
+        adcompiler.grad(math.sin)(1.0)
+    assert 'sin' in str(info.value)
+
+
+def test_lambda_in_file_is_accepted():
+    square = lambda x: x ** 2  # noqa: E731
+    assert adcompiler.grad(square)(3.0) == pytest.approx(6.0)
+
+
+# Foreign calls -----------------------------------------------------------------------
+
+def cube(v):
+    return v ** 3
+
+
+# Each test that registers a rule or a mark uses its own ufunc object,
+# because the registry is global and keyed by the callable.
+cube_ufunc = np.frompyfunc(cube, 1, 1)
+cube_ufunc_with_rule = np.frompyfunc(cube, 1, 1)
+cube_ufunc_marked = np.frompyfunc(cube, 1, 1)
+
+
+def calls_ufunc(x):
+    y = np.tanh(x)
+    cubed = cube_ufunc(y)
+    return np.sum(cubed)
+
+
+def inner_ufunc_call(u):
+    return np.sum(cube_ufunc(u))
+
+
+def outer_of_two(x):
+    v = np.sin(x)
+    return inner_ufunc_call(v) * 2.0
+
+
+def middle_ufunc_call(w):
+    scaled = w * 3.0
+    return inner_ufunc_call(scaled)
+
+
+def outer_of_three(x):
+    return middle_ufunc_call(x) + np.sum(x)
+
+
+def calls_ufunc_on_expression(x):
+    return np.sum(cube_ufunc(x * 2.0))
+
+
+def calls_ufunc_after_reassignment(x):
+    x = x * 2.0
+    return np.sum(cube_ufunc(x))
+
+
+def calls_fsum(x):
+    return math.fsum(x) * 2.0
+
+
+# Each row holds the differentiated function, the function and the line that
+# make the foreign call, the active argument, the input it depends on, and
+# the call chain.
+FOREIGN = [
+    pytest.param(calls_ufunc, calls_ufunc, 'cubed = cube_ufunc(y)', 'y', 'x',
+                 ['calls_ufunc'], id='ufunc'),
+    pytest.param(outer_of_two, inner_ufunc_call, 'np.sum(cube_ufunc(u))',
+                 'u', 'u', ['outer_of_two', 'inner_ufunc_call'],
+                 id='ufunc_two_deep'),
+    pytest.param(outer_of_three, inner_ufunc_call, 'np.sum(cube_ufunc(u))',
+                 'u', 'u',
+                 ['outer_of_three', 'middle_ufunc_call', 'inner_ufunc_call'],
+                 id='ufunc_three_deep'),
+]
+
+
+def foreign_error(function):
+    gradient_function = adcompiler.grad(function)
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        gradient_function(np.array([0.5, -1.0, 2.0]))
+    return info.value
+
+
+@pytest.mark.parametrize(
+    'function, location_function, line_text, argument, wrt_input, chain',
+    FOREIGN)
+def test_foreign_call_fields(function, location_function, line_text,
+                             argument, wrt_input, chain):
+    error = foreign_error(function)
+    assert 'cube' in error.callee_name
+    assert 'ufunc' in error.reason
+    assert error.filename == __file__
+    assert error.lineno == source_lineno(location_function, line_text)
+    assert line_text in error.source_line
+    assert error.active_argument == argument
+    assert error.wrt_input == wrt_input
+    assert error.call_chain == chain
+
+
+@pytest.mark.parametrize(
+    'function, location_function, line_text, argument, wrt_input, chain',
+    FOREIGN)
+def test_foreign_call_message(function, location_function, line_text,
+                              argument, wrt_input, chain):
+    message = str(foreign_error(function))
+    assert 'cube' in message.splitlines()[0]
+    assert line_text in message
+    assert f"argument '{argument}'" in message
+    assert ' -> '.join(chain) in message
+    assert 'register_vjp' in message
+    assert 'non_differentiable' in message
+
+
+def test_foreign_call_caret_points_at_call():
+    error = foreign_error(calls_ufunc)
+    expected = error.source_line.strip().index('cube_ufunc(y)')
+    assert caret_offset(str(error), error.source_line) == expected
+
+
+def test_foreign_builtin_math_fsum():
+    error = foreign_error(calls_fsum)
+    assert error.callee_name == 'math.fsum'
+    assert error.active_argument == 'x'
+    assert error.lineno == source_lineno(calls_fsum, 'math.fsum(x)')
+    assert error.call_chain == ['calls_fsum']
+
+
+@pytest.mark.parametrize('function, expression', [
+    pytest.param(calls_ufunc_on_expression, 'x * 2.0', id='expression'),
+    pytest.param(calls_ufunc_after_reassignment, 'x', id='reassigned_name'),
+])
+@pytest.mark.xfail(strict=True, reason='active_argument is the generated name '
+                   '(t1, x_1), not what the user wrote')
+def test_foreign_call_argument_as_written(function, expression):
+    assert foreign_error(function).active_argument == expression
+
+
+@pytest.mark.parametrize('function', [
+    pytest.param(calls_fsum, id='math.fsum'),
+    pytest.param(calls_ufunc, id='ufunc', marks=pytest.mark.xfail(
+        strict=True, reason='the suggested rule uses the ufunc name '
+                            "'cube (vectorized)', which is not Python")),
+])
+def test_suggested_rule_is_python(function):
+    error = foreign_error(function)
+    suggested = textwrap.dedent(error.fixes[0].split('\n', 1)[1])
+    compile(suggested, '<suggested rule>', 'exec')
+
+
+def calls_ufunc_with_rule(x):
+    y = np.tanh(x)
+    return np.sum(cube_ufunc_with_rule(y))
+
+
+def reference_with_rule(x):
+    return np.sum(np.tanh(x) ** 3)
+
+
+@pytest.mark.xfail(strict=True, reason='the generated name of the rule, '
+                   "'cube (vectorized)_vjp', is not a Python identifier")
+def test_registered_vjp_on_ufunc():
+    x = np.random.default_rng(0).normal(size=4)
+    gradient_function = adcompiler.grad(calls_ufunc_with_rule)
+    with pytest.raises(adcompiler.ForeignCallError):
+        gradient_function(x)
+
+    def cube_vjp(g, ans, v):
+        return (g * 3.0 * v.astype(float) ** 2,)
+
+    adcompiler.register_vjp(cube_ufunc_with_rule, cube_vjp)
+
+    # The gradient function made before the rule picks the rule up.
+    gradient = gradient_function(x)
+    expected = numerical_gradient(reference_with_rule, (x,), 0)
+    assert_gradient_close(gradient, expected)
+    assert_gradient_close(adcompiler.grad(calls_ufunc_with_rule)(x), expected)
+
+
+fsum_with_rule = functools.partial(math.fsum)
+
+
+def calls_fsum_with_rule(x):
+    return fsum_with_rule(x ** 2) * 3.0
+
+
+def test_registered_vjp_on_builtin():
+    x = np.random.default_rng(3).normal(size=5)
+    gradient_function = adcompiler.grad(calls_fsum_with_rule)
+    with pytest.raises(adcompiler.ForeignCallError):
+        gradient_function(x)
+
+    def fsum_vjp(g, ans, values):
+        return (g * np.ones_like(values),)
+
+    adcompiler.register_vjp(fsum_with_rule, fsum_vjp)
+
+    # The gradient function made before the rule picks the rule up.
+    np.testing.assert_allclose(gradient_function(x), 6.0 * x)
+
+
+def calls_marked_ufunc(x):
+    weight = cube_ufunc_marked(x)
+    return np.sum(x * weight)
+
+
+def test_non_differentiable_mark_stops_gradient():
+    x = np.random.default_rng(1).normal(size=3)
+    adcompiler.non_differentiable(cube_ufunc_marked)
+    gradient = adcompiler.grad(calls_marked_ufunc)(x)
+    # The ufunc returns an object array, and so does the gradient.
+    np.testing.assert_allclose(np.asarray(gradient, dtype=float), x ** 3)
+
+
+# Foreign calls on inactive values -----------------------------------------------
+
+CALL_COUNTER = itertools.count()
+
+
+def foreign_on_shape(x):
+    n = math.prod(x.shape)
+    return np.sum(x ** 2) / n
+
+
+def foreign_on_len(x):
+    n = cube_ufunc(len(x))
+    return np.sum(x ** 2) * float(n)
+
+
+def foreign_on_id(x):
+    seen = set()
+    seen.add(id(x))
+    seen.add(id(x))
+    key = hash(id(x)) * 0
+    return np.sum(x ** 2) * len(seen) + key
+
+
+def foreign_on_counter(x):
+    calls = next(CALL_COUNTER)
+    flag = math.isfinite(calls)
+    return np.sum(x ** 2) + 0.0 * calls * flag
+
+
+def foreign_on_dtype(x):
+    kind = np.dtype(x.dtype).kind
+    digits = math.fsum([1.0, 2.0])
+    return np.sum(x ** 2) * digits + len(kind) * 0.0
+
+
+@pytest.mark.parametrize('function, factor', [
+    pytest.param(foreign_on_shape, lambda x: 2.0 / x.size, id='math.prod_shape'),
+    pytest.param(foreign_on_len, lambda x: 2.0 * len(x) ** 3,
+                 id='ufunc_on_len'),
+    pytest.param(foreign_on_id, lambda x: 2.0, id='id_set'),
+    pytest.param(foreign_on_counter, lambda x: 2.0, id='counter'),
+    pytest.param(foreign_on_dtype, lambda x: 6.0, id='dtype_and_fsum'),
+])
+def test_inactive_foreign_call_passes(function, factor):
+    x = np.random.default_rng(2).normal(size=(2, 3))
+    gradient = adcompiler.grad(function)(x)
+    np.testing.assert_allclose(gradient, factor(x) * x)
+
+
+# Invalid wrt ---------------------------------------------------------------------------
+
+def two_parameters(x, y):
+    return np.sum(x * y)
+
+
+@pytest.mark.parametrize('wrt', [
+    pytest.param(2, id='position_2'),
+    pytest.param(-3, id='position_-3'),
+    pytest.param(10, id='position_10'),
+    pytest.param('z', id='unknown_name'),
+    pytest.param((0, 'z'), id='tuple_with_unknown_name'),
+    pytest.param((0, 5), id='tuple_with_bad_position'),
+    pytest.param(1.5, id='float'),
+    pytest.param(True, id='bool'),
+])
+def test_invalid_wrt_raises(wrt):
+    with pytest.raises(adcompiler.AdCompilerError):
+        adcompiler.grad(two_parameters, wrt=wrt)
+
+
+def test_wrt_out_of_range_message():
+    with pytest.raises(adcompiler.AdCompilerError) as info:
+        adcompiler.grad(two_parameters, wrt=2)
+    message = str(info.value)
+    assert 'wrt=2' in message
+    assert "['x', 'y']" in message
+
+
+def test_unknown_wrt_name_message():
+    with pytest.raises(adcompiler.AdCompilerError) as info:
+        adcompiler.value_and_grad(two_parameters, wrt='z')
+    message = str(info.value)
+    assert "'z'" in message
+    assert "['x', 'y']" in message
+
+
+# Non-scalar output -----------------------------------------------------------------------
+
+def elementwise_double(x):
+    return x * 2.0
+
+
+def returns_nothing(x):
+    y = x * 2.0
+
+
+@pytest.mark.parametrize('transform', [
+    pytest.param(adcompiler.grad, id='grad'),
+    pytest.param(adcompiler.value_and_grad, id='value_and_grad'),
+])
+@pytest.mark.parametrize('shape', [(3,), (3, 2), (1,)])
+def test_non_scalar_output_names_shape(transform, shape):
+    x = np.ones(shape)
+    with pytest.raises(adcompiler.NonScalarOutputError) as info:
+        transform(elementwise_double)(x)
+    assert str(shape) in str(info.value)
+
+
+def test_none_output_raises():
+    with pytest.raises(adcompiler.NonScalarOutputError) as info:
+        adcompiler.grad(returns_nothing)(np.ones(3))
+    assert 'None' in str(info.value)

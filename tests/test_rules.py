@@ -1,0 +1,1707 @@
+"""Every registered reverse rule, checked against central finite differences.
+
+Each function under test is a small `def` in this file, so that adcompiler
+can read its source. It has the form `np.sum(w * expression)` with the
+weight `w` as its last parameter: a random weight makes every component of
+the expression count in the scalar output. `check_grads` learns the shape of
+the expression, draws `w`, and compares the gradient with respect to every
+float argument with central differences.
+
+Tables cover Python floats, vectors, matrices and broadcasting pairs.
+Reductions run with int, negative and tuple axes and with keepdims, and
+products with 1-D, 2-D and stacked operands. `test_every_rule_is_covered`
+fails when a rule is registered without a case here.
+"""
+
+import builtins
+import math
+import operator
+
+import numpy as np
+import pytest
+
+import adcompiler
+from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
+from finite_differences import assert_gradient_close, numerical_gradient
+
+
+# Harness ---------------------------------------------------------------------
+
+class _ShapeRecorder:
+    """Stands in for the weight `w` once, to record the shape it multiplies."""
+
+    def __init__(self):
+        self.shape = None
+
+    def __mul__(self, other):
+        self.shape = np.shape(other)
+        return 0.0
+
+
+def sample(shape, low=-2.0, high=2.0, seed=0):
+    """Uniform values in [low, high): a Python float when `shape` is ()."""
+    values = np.random.default_rng(seed).uniform(low, high, shape)
+    return float(values) if shape == () else values
+
+
+def weights_for(function, args):
+    """A random weight shaped like the expression that `w` multiplies."""
+    recorder = _ShapeRecorder()
+    function(*args, recorder)
+    assert recorder.shape is not None, (
+        f'{function.__name__} must return np.sum(w * expression)')
+    return sample(recorder.shape, 0.5, 1.5, seed=99)
+
+
+def _is_float(value):
+    if isinstance(value, np.ndarray):
+        return np.issubdtype(value.dtype, np.floating)
+    return isinstance(value, float)
+
+
+def check_grads(function, *args):
+    """Check grad of `function` w.r.t. each float argument against differences.
+
+    Arguments that are not floats (axes, flags, conditions, indices) are
+    passed through undifferentiated.
+    """
+    args = args + (weights_for(function, args),)
+    wrt = tuple(i for i, a in enumerate(args[:-1]) if _is_float(a))
+    assert wrt, f'{function.__name__} has no float argument to differentiate'
+    value, gradients = adcompiler.value_and_grad(function, wrt=wrt)(*args)
+    assert value == pytest.approx(function(*args), rel=1e-12, abs=1e-12)
+    for position, gradient in zip(wrt, gradients, strict=True):
+        expected = numerical_gradient(function, args, position)
+        assert_gradient_close(gradient, expected)
+    return gradients
+
+
+def grad_of(function, *args):
+    """The gradient w.r.t. the first argument, with a unit weight."""
+    return adcompiler.grad(function)(*args, 1.0)
+
+
+# Binary elementwise functions and operators ----------------------------------
+# ans = f(x, y), with NumPy broadcasting between x and y.
+
+def np_add(x, y, w):
+    return np.sum(w * np.add(x, y))
+
+
+def np_subtract(x, y, w):
+    return np.sum(w * np.subtract(x, y))
+
+
+def np_multiply(x, y, w):
+    return np.sum(w * np.multiply(x, y))
+
+
+def np_divide(x, y, w):
+    return np.sum(w * np.divide(x, y))
+
+
+def np_true_divide(x, y, w):
+    return np.sum(w * np.true_divide(x, y))
+
+
+def np_power(x, y, w):
+    return np.sum(w * np.power(x, y))
+
+
+def np_maximum(x, y, w):
+    return np.sum(w * np.maximum(x, y))
+
+
+def np_minimum(x, y, w):
+    return np.sum(w * np.minimum(x, y))
+
+
+def np_fmax(x, y, w):
+    return np.sum(w * np.fmax(x, y))
+
+
+def np_fmin(x, y, w):
+    return np.sum(w * np.fmin(x, y))
+
+
+def np_logaddexp(x, y, w):
+    return np.sum(w * np.logaddexp(x, y))
+
+
+def np_logaddexp2(x, y, w):
+    return np.sum(w * np.logaddexp2(x, y))
+
+
+def np_arctan2(x, y, w):
+    return np.sum(w * np.arctan2(x, y))
+
+
+def np_hypot(x, y, w):
+    return np.sum(w * np.hypot(x, y))
+
+
+def op_add(x, y, w):
+    return np.sum(w * (x + y))
+
+
+def op_sub(x, y, w):
+    return np.sum(w * (x - y))
+
+
+def op_mul(x, y, w):
+    return np.sum(w * (x * y))
+
+
+def op_truediv(x, y, w):
+    return np.sum(w * (x / y))
+
+
+def op_pow(x, y, w):
+    return np.sum(w * (x ** y))
+
+
+def op_mod(x, y, w):
+    return np.sum(w * (x % y))
+
+
+# (function, domain of x, domain of y)
+BINARY_FUNCTIONS = [
+    (np_add,         (-2.0, 2.0), (-2.0, 2.0)),
+    (np_subtract,    (-2.0, 2.0), (-2.0, 2.0)),
+    (np_multiply,    (-2.0, 2.0), (-2.0, 2.0)),
+    (np_divide,      (-2.0, 2.0), (0.5, 2.0)),
+    (np_true_divide, (-2.0, 2.0), (0.5, 2.0)),
+    (np_power,       (0.5, 2.0),  (-2.0, 2.0)),
+    (np_maximum,     (-2.0, 2.0), (-2.0, 2.0)),
+    (np_minimum,     (-2.0, 2.0), (-2.0, 2.0)),
+    (np_fmax,        (-2.0, 2.0), (-2.0, 2.0)),
+    (np_fmin,        (-2.0, 2.0), (-2.0, 2.0)),
+    (np_logaddexp,   (-2.0, 2.0), (-2.0, 2.0)),
+    (np_logaddexp2,  (-2.0, 2.0), (-2.0, 2.0)),
+    (np_arctan2,     (-2.0, 2.0), (-2.0, 2.0)),
+    (np_hypot,       (0.5, 2.0),  (-2.0, 2.0)),
+    (op_add,         (-2.0, 2.0), (-2.0, 2.0)),
+    (op_sub,         (-2.0, 2.0), (-2.0, 2.0)),
+    (op_mul,         (-2.0, 2.0), (-2.0, 2.0)),
+    (op_truediv,     (-2.0, 2.0), (0.5, 2.0)),
+    (op_pow,         (0.5, 2.0),  (-2.0, 2.0)),
+    (op_mod,         (-2.0, 2.0), (0.7, 2.0)),
+]
+
+# Shapes of inputs, where () means a Python float.
+SHAPES = [
+    pytest.param((), id='float'),
+    pytest.param((3,), id='vector'),
+    pytest.param((2, 3), id='matrix'),
+]
+
+# (shape of x, shape of y)
+BROADCAST_PAIRS = [
+    pytest.param((), (), id='float-float'),
+    pytest.param((3,), (3,), id='vector-vector'),
+    pytest.param((2, 3), (2, 3), id='matrix-matrix'),
+    pytest.param((3,), (2, 3), id='vector-matrix'),
+    pytest.param((2, 3), (3,), id='matrix-vector'),
+    pytest.param((2, 1), (1, 3), id='column-row'),
+    pytest.param((1,), (2, 3), id='one-matrix'),
+    pytest.param((), (2, 3), id='float-matrix'),
+    pytest.param((2, 3), (), id='matrix-float'),
+]
+
+
+@pytest.mark.parametrize('x_shape, y_shape', BROADCAST_PAIRS)
+@pytest.mark.parametrize(
+    'function, x_domain, y_domain', BINARY_FUNCTIONS,
+    ids=[f.__name__ for f, _, _ in BINARY_FUNCTIONS])
+def test_binary(function, x_domain, y_domain, x_shape, y_shape):
+    x = sample(x_shape, *x_domain, seed=1)
+    y = sample(y_shape, *y_domain, seed=2)
+    check_grads(function, x, y)
+
+
+# 0-d arrays and NumPy scalars behave like Python floats.
+@pytest.mark.parametrize('function', [np_multiply, np_power, np_maximum,
+                                      op_truediv, op_sub],
+                         ids=lambda f: f.__name__)
+def test_binary_zero_d_arrays(function):
+    check_grads(function, np.array(0.7), sample((3,), 0.5, 2.0))
+    check_grads(function, np.float64(0.7), np.array(1.3))
+
+
+def np_power_negative_base_integer_exponent(x, w):
+    return np.sum(w * np.power(x, 3))
+
+
+def op_pow_constant_two(x, w):
+    return np.sum(w * x ** 2)
+
+
+def op_pow_constant_half(x, w):
+    return np.sum(w * x ** 0.5)
+
+
+def op_pow_constant_zero(x, w):
+    return np.sum(w * x ** 0)
+
+
+def op_pow_constant_base(x, w):
+    return np.sum(w * 2.0 ** x)
+
+
+def op_constants_around(x, w):
+    return np.sum(w * (1.0 - 2.0 * x / 3.0 + x % 0.75 + 1 / x))
+
+
+def op_times_global_matrix(x, w):
+    return np.sum(w * (x * GLOBAL_MATRIX))
+
+
+def op_neg(x, w):
+    return np.sum(w * -x)
+
+
+def op_pos(x, w):
+    return np.sum(w * +x)
+
+
+GLOBAL_MATRIX = np.array([[1.0, -2.0, 0.5], [3.0, 0.25, -1.0]])
+
+
+# (function, low, high): inputs are drawn from [low, high).
+CONSTANT_OPERAND_CASES = [
+    (np_power_negative_base_integer_exponent, -2.0, -0.5),
+    (op_pow_constant_two,  -2.0, 2.0),
+    (op_pow_constant_half, 0.5, 2.0),
+    (op_pow_constant_zero, -2.0, 2.0),
+    (op_pow_constant_base, -2.0, 2.0),
+    (op_constants_around,  0.5, 2.0),
+    (op_neg,               -2.0, 2.0),
+    (op_pos,               -2.0, 2.0),
+]
+
+
+@pytest.mark.parametrize('shape', SHAPES)
+@pytest.mark.parametrize(
+    'function, low, high', CONSTANT_OPERAND_CASES,
+    ids=[f.__name__ for f, _, _ in CONSTANT_OPERAND_CASES])
+def test_operator_with_constants(function, low, high, shape):
+    check_grads(function, sample(shape, low, high))
+
+
+def test_operator_with_global_array():
+    check_grads(op_times_global_matrix, sample((3,)))
+
+
+def test_power_at_zero_base():
+    # d/dx x**2 and d/dy x**y are 0 at x = 0, so log(0) must not leak a NaN.
+    x = np.array([0.0, 1.0])
+    y = np.array([2.0, 2.0])
+    dx, dy = adcompiler.grad(op_pow, wrt=(0, 1))(x, y, 1.0)
+    np.testing.assert_allclose(dx, [0.0, 2.0])
+    np.testing.assert_allclose(dy, [0.0, 0.0])
+
+
+def square_by_multiply(x, w):
+    return np.sum(w * (x * x))
+
+
+def maximum_with_itself(x, w):
+    return np.sum(w * np.maximum(x, x))
+
+
+def hypot_with_itself(x, w):
+    return np.sum(w * np.hypot(x, x))
+
+
+def power_with_itself(x, w):
+    return np.sum(w * x ** x)
+
+
+def dot_with_itself(x, w):
+    return w * np.dot(x, x)
+
+
+def matmul_with_itself(x, w):
+    return np.sum(w * (x @ x))
+
+
+# One value in both operands: the two adjoints add up (a tie of maximum
+# splits it in halves that add up to 1).
+@pytest.mark.parametrize('function, shape', [
+    (square_by_multiply, (2, 3)),
+    (maximum_with_itself, (2, 3)),
+    (hypot_with_itself, (3,)),
+    (power_with_itself, (3,)),
+    (dot_with_itself, (3,)),
+    (matmul_with_itself, (3, 3)),
+], ids=lambda v: getattr(v, '__name__', None) or str(v))
+def test_same_operand_twice(function, shape):
+    check_grads(function, sample(shape, 0.5, 2.0))
+
+
+# Unary elementwise functions -------------------------------------------------
+# ans = f(x).
+
+def np_negative(x, w):
+    return np.sum(w * np.negative(x))
+
+
+def np_positive(x, w):
+    return np.sum(w * np.positive(x))
+
+
+def np_exp(x, w):
+    return np.sum(w * np.exp(x))
+
+
+def np_exp2(x, w):
+    return np.sum(w * np.exp2(x))
+
+
+def np_expm1(x, w):
+    return np.sum(w * np.expm1(x))
+
+
+def np_log(x, w):
+    return np.sum(w * np.log(x))
+
+
+def np_log2(x, w):
+    return np.sum(w * np.log2(x))
+
+
+def np_log10(x, w):
+    return np.sum(w * np.log10(x))
+
+
+def np_log1p(x, w):
+    return np.sum(w * np.log1p(x))
+
+
+def np_sqrt(x, w):
+    return np.sum(w * np.sqrt(x))
+
+
+def np_cbrt(x, w):
+    return np.sum(w * np.cbrt(x))
+
+
+def np_square(x, w):
+    return np.sum(w * np.square(x))
+
+
+def np_reciprocal(x, w):
+    return np.sum(w * np.reciprocal(x))
+
+
+def np_sin(x, w):
+    return np.sum(w * np.sin(x))
+
+
+def np_cos(x, w):
+    return np.sum(w * np.cos(x))
+
+
+def np_tan(x, w):
+    return np.sum(w * np.tan(x))
+
+
+def np_arcsin(x, w):
+    return np.sum(w * np.arcsin(x))
+
+
+def np_arccos(x, w):
+    return np.sum(w * np.arccos(x))
+
+
+def np_arctan(x, w):
+    return np.sum(w * np.arctan(x))
+
+
+def np_sinh(x, w):
+    return np.sum(w * np.sinh(x))
+
+
+def np_cosh(x, w):
+    return np.sum(w * np.cosh(x))
+
+
+def np_tanh(x, w):
+    return np.sum(w * np.tanh(x))
+
+
+def np_arcsinh(x, w):
+    return np.sum(w * np.arcsinh(x))
+
+
+def np_arccosh(x, w):
+    return np.sum(w * np.arccosh(x))
+
+
+def np_arctanh(x, w):
+    return np.sum(w * np.arctanh(x))
+
+
+def np_abs(x, w):
+    return np.sum(w * np.abs(x))
+
+
+def np_absolute(x, w):
+    return np.sum(w * np.absolute(x))
+
+
+def np_fabs(x, w):
+    return np.sum(w * np.fabs(x))
+
+
+def builtin_abs(x, w):
+    return np.sum(w * abs(x))
+
+
+# (function, low, high): inputs are drawn from [low, high).
+UNARY_FUNCTIONS = [
+    (np_negative,   -2.0, 2.0),
+    (np_positive,   -2.0, 2.0),
+    (np_exp,        -2.0, 2.0),
+    (np_exp2,       -2.0, 2.0),
+    (np_expm1,      -2.0, 2.0),
+    (np_log,        0.2, 3.0),
+    (np_log2,       0.2, 3.0),
+    (np_log10,      0.2, 3.0),
+    (np_log1p,      -0.8, 3.0),
+    (np_sqrt,       0.2, 3.0),
+    (np_cbrt,       0.2, 3.0),
+    (np_square,     -2.0, 2.0),
+    (np_reciprocal, 0.5, 2.0),
+    (np_sin,        -3.0, 3.0),
+    (np_cos,        -3.0, 3.0),
+    (np_tan,        -1.2, 1.2),
+    (np_arcsin,     -0.9, 0.9),
+    (np_arccos,     -0.9, 0.9),
+    (np_arctan,     -3.0, 3.0),
+    (np_sinh,       -2.0, 2.0),
+    (np_cosh,       -2.0, 2.0),
+    (np_tanh,       -2.0, 2.0),
+    (np_arcsinh,    -3.0, 3.0),
+    (np_arccosh,    1.2, 3.0),
+    (np_arctanh,    -0.9, 0.9),
+    (np_abs,        -2.0, 2.0),
+    (np_absolute,   -2.0, 2.0),
+    (np_fabs,       -2.0, 2.0),
+    (builtin_abs,   -2.0, 2.0),
+]
+
+
+@pytest.mark.parametrize('shape', SHAPES)
+@pytest.mark.parametrize('function, low, high', UNARY_FUNCTIONS,
+                         ids=[f.__name__ for f, _, _ in UNARY_FUNCTIONS])
+def test_unary(function, low, high, shape):
+    check_grads(function, sample(shape, low, high))
+
+
+def test_cbrt_of_negative_values():
+    check_grads(np_cbrt, sample((3,), -3.0, -0.2))
+
+
+# Selection: np.where and np.clip ---------------------------------------------
+
+def where_comparison(x, y, w):
+    return np.sum(w * np.where(x > 0.0, x, y))
+
+
+def where_zero_branch(x, w):
+    return np.sum(w * np.where(x > 0.0, x, 0.0))
+
+
+def where_global_condition(x, y, w):
+    return np.sum(w * np.where(GLOBAL_MATRIX > 0.0, x, y))
+
+
+def clip_constant_bounds(x, w):
+    return np.sum(w * np.clip(x, -0.5, 0.5))
+
+
+def clip_array_bounds(x, low, high, w):
+    return np.sum(w * np.clip(x, low, high))
+
+
+def clip_keyword_bounds(x, low, high, w):
+    return np.sum(w * np.clip(x, a_min=low, a_max=high))
+
+
+def clip_no_upper_bound(x, low, w):
+    return np.sum(w * np.clip(x, low, None))
+
+
+def clip_no_lower_bound(x, high, w):
+    return np.sum(w * np.clip(x, None, high))
+
+
+# Values kept away from 0 and from the clip bounds, where the kinks are.
+XS = np.array([[-1.3, -0.8, -0.2], [0.1, 0.7, 1.6]])
+
+
+@pytest.mark.parametrize('x_shape, y_shape', BROADCAST_PAIRS)
+def test_where(x_shape, y_shape):
+    check_grads(where_comparison, sample(x_shape, seed=1),
+                sample(y_shape, seed=2))
+
+
+def test_where_zero_branch():
+    check_grads(where_zero_branch, XS)
+
+
+@pytest.mark.parametrize('x_shape, y_shape', [
+    pytest.param((3,), (2, 3), id='vector-matrix'),
+    pytest.param((), (), id='float-float'),
+    pytest.param((2, 1), (3,), id='column-vector'),
+])
+def test_where_broadcast_against_condition(x_shape, y_shape):
+    check_grads(where_global_condition, sample(x_shape, seed=1),
+                sample(y_shape, seed=2))
+
+
+def test_clip_constant_bounds():
+    check_grads(clip_constant_bounds, XS)
+
+
+@pytest.mark.parametrize('function', [clip_array_bounds, clip_keyword_bounds],
+                         ids=['positional', 'keyword'])
+@pytest.mark.parametrize('low, high', [
+    pytest.param(-0.5, 0.5, id='floats'),
+    pytest.param(np.array([-1.0, -0.5, -0.1]), np.array([1.0, 0.5, 0.3]),
+                 id='vectors'),
+    pytest.param(np.array([[-1.0], [0.2]]), 1.0, id='column-float'),
+])
+def test_clip_bounds_get_gradients(function, low, high):
+    check_grads(function, XS, low, high)
+
+
+def test_clip_one_sided():
+    check_grads(clip_no_upper_bound, XS, np.array([-0.5, 0.0, 0.5]))
+    check_grads(clip_no_lower_bound, XS, np.array([-0.5, 0.0, 0.5]))
+
+
+# Reductions: ans = f(x, axis, keepdims=keepdims) -----------------------------
+
+def np_sum(x, axis, keepdims, w):
+    return np.sum(w * np.sum(x, axis=axis, keepdims=keepdims))
+
+
+def np_mean(x, axis, keepdims, w):
+    return np.sum(w * np.mean(x, axis=axis, keepdims=keepdims))
+
+
+def np_max(x, axis, keepdims, w):
+    return np.sum(w * np.max(x, axis=axis, keepdims=keepdims))
+
+
+def np_min(x, axis, keepdims, w):
+    return np.sum(w * np.min(x, axis=axis, keepdims=keepdims))
+
+
+def np_amax(x, axis, keepdims, w):
+    return np.sum(w * np.amax(x, axis=axis, keepdims=keepdims))
+
+
+def np_amin(x, axis, keepdims, w):
+    return np.sum(w * np.amin(x, axis=axis, keepdims=keepdims))
+
+
+def method_sum(x, axis, keepdims, w):
+    return np.sum(w * x.sum(axis=axis, keepdims=keepdims))
+
+
+def method_mean(x, axis, keepdims, w):
+    return np.sum(w * x.mean(axis=axis, keepdims=keepdims))
+
+
+def method_max(x, axis, keepdims, w):
+    return np.sum(w * x.max(axis=axis, keepdims=keepdims))
+
+
+def method_min(x, axis, keepdims, w):
+    return np.sum(w * x.min(axis=axis, keepdims=keepdims))
+
+
+REDUCTIONS = [np_sum, np_mean, np_max, np_min, np_amax, np_amin, method_sum,
+              method_mean, method_max, method_min]
+
+# (shape of x, axis, keepdims)
+REDUCTION_CASES = [
+    pytest.param((3,), None, False, id='vector'),
+    pytest.param((3,), 0, False, id='vector-axis0'),
+    pytest.param((3,), -1, True, id='vector-axis-1-keepdims'),
+    pytest.param((2, 3), None, False, id='matrix'),
+    pytest.param((2, 3), None, True, id='matrix-keepdims'),
+    pytest.param((2, 3), 0, False, id='matrix-axis0'),
+    pytest.param((2, 3), 1, False, id='matrix-axis1'),
+    pytest.param((2, 3), -1, False, id='matrix-axis-1'),
+    pytest.param((2, 3), -2, True, id='matrix-axis-2-keepdims'),
+    pytest.param((2, 3), (0, 1), False, id='matrix-axes01'),
+    pytest.param((2, 3, 4), (0, 2), False, id='cube-axes02'),
+    pytest.param((2, 3, 4), (-1, 0), True, id='cube-axes-1,0-keepdims'),
+    pytest.param((2, 3, 4), (1,), False, id='cube-axes1'),
+]
+
+
+@pytest.mark.parametrize('shape, axis, keepdims', REDUCTION_CASES)
+@pytest.mark.parametrize('function', REDUCTIONS,
+                         ids=[f.__name__ for f in REDUCTIONS])
+def test_reduction(function, shape, axis, keepdims):
+    check_grads(function, sample(shape), axis, keepdims)
+
+
+@pytest.mark.parametrize('function', [np_sum, np_mean, np_max, np_min],
+                         ids=['np_sum', 'np_mean', 'np_max', 'np_min'])
+def test_reduction_of_float(function):
+    check_grads(function, 1.7, None, False)
+
+
+def sum_positional_axis(x, w):
+    return np.sum(w * np.sum(x, 1))
+
+
+def sum_literal_tuple_axis(x, w):
+    return np.sum(w * np.sum(x, axis=(0, 2)))
+
+
+def sum_literal_keepdims(x, w):
+    return np.sum(w * np.sum(x, axis=-1, keepdims=True))
+
+
+def mean_literal_axes_keepdims(x, w):
+    return np.sum(w * np.mean(x, axis=(1, 2), keepdims=True))
+
+
+def max_positional_axis(x, w):
+    return np.sum(w * np.max(x, 0))
+
+
+def method_sum_positional_axis(x, w):
+    return np.sum(w * x.sum(0))
+
+
+def method_mean_negative_axis(x, w):
+    return np.sum(w * x.mean(-1))
+
+
+def method_max_literal_keepdims(x, w):
+    return np.sum(w * x.max(axis=2, keepdims=True))
+
+
+def method_min_tuple_axis(x, w):
+    return np.sum(w * x.min(axis=(0, 1)))
+
+
+@pytest.mark.parametrize('function', [
+    sum_positional_axis, sum_literal_tuple_axis, sum_literal_keepdims,
+    mean_literal_axes_keepdims, max_positional_axis,
+    method_sum_positional_axis, method_mean_negative_axis,
+    method_max_literal_keepdims, method_min_tuple_axis,
+], ids=lambda f: f.__name__)
+def test_reduction_literal_keywords(function):
+    check_grads(function, sample((2, 3, 4)))
+
+
+def max_of(x, w):
+    return w * np.max(x)
+
+
+def min_of(x, w):
+    return w * np.min(x)
+
+
+def method_max_of(x, w):
+    return w * x.max()
+
+
+def max_rows(x, w):
+    return np.sum(w * np.max(x, axis=1))
+
+
+def min_columns_keepdims(x, w):
+    return np.sum(w * x.min(axis=0, keepdims=True))
+
+
+# Ties: the gradient is split evenly among the tied extrema.
+@pytest.mark.parametrize('function, x, expected', [
+    (max_of, np.array([1.0, 3.0, 3.0]), [0.0, 0.5, 0.5]),
+    (min_of, np.array([2.0, 1.0, 1.0, 1.0]), [0.0, 1 / 3, 1 / 3, 1 / 3]),
+    (method_max_of, np.array([2.0, 2.0]), [0.5, 0.5]),
+    (max_rows, np.array([[1.0, 4.0, 4.0], [5.0, 0.0, 2.0]]),
+     [[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]]),
+    (min_columns_keepdims, np.array([[1.0, 0.0, 2.0], [1.0, 3.0, 2.0]]),
+     [[0.5, 1.0, 0.5], [0.5, 0.0, 0.5]]),
+], ids=['max', 'min-three-way', 'method-max', 'max-rows',
+        'min-columns-keepdims'])
+def test_extremum_ties_split_gradient(function, x, expected):
+    np.testing.assert_allclose(grad_of(function, x), expected)
+
+
+@pytest.mark.parametrize('function', [np_maximum, np_minimum, np_fmax,
+                                      np_fmin], ids=lambda f: f.__name__)
+def test_elementwise_extremum_ties_split_gradient(function):
+    x = np.array([1.0, 2.0, 3.0])
+    y = np.array([1.0, 0.0, 5.0])
+    dx, dy = adcompiler.grad(function, wrt=(0, 1))(x, y, 1.0)
+    larger = function in (np_maximum, np_fmax)
+    np.testing.assert_allclose(dx, [0.5, 1.0, 0.0] if larger else
+                               [0.5, 0.0, 1.0])
+    np.testing.assert_allclose(dy, [0.5, 0.0, 1.0] if larger else
+                               [0.5, 1.0, 0.0])
+
+
+def test_fmax_ignores_nan():
+    x = np.array([np.nan, 2.0])
+    y = np.array([1.0, np.nan])
+    dx, dy = adcompiler.grad(np_fmax, wrt=(0, 1))(x, y, 1.0)
+    np.testing.assert_array_equal(dx, [0.0, 1.0])
+    np.testing.assert_array_equal(dy, [1.0, 0.0])
+
+
+# Products: np.dot, np.matmul, @ and x.dot(y) ---------------------------------
+
+def np_dot(x, y, w):
+    return np.sum(w * np.dot(x, y))
+
+
+def method_dot(x, y, w):
+    return np.sum(w * x.dot(y))
+
+
+def np_matmul(x, y, w):
+    return np.sum(w * np.matmul(x, y))
+
+
+def op_matmul(x, y, w):
+    return np.sum(w * (x @ y))
+
+
+PRODUCT_SHAPES = [
+    pytest.param((3,), (3,), id='vector-vector'),
+    pytest.param((2, 3), (3,), id='matrix-vector'),
+    pytest.param((3,), (3, 4), id='vector-matrix'),
+    pytest.param((2, 3), (3, 4), id='matrix-matrix'),
+    pytest.param((2, 2, 3), (3,), id='stack-vector'),
+    pytest.param((2, 2, 3), (3, 4), id='stack-matrix'),
+]
+
+# np.dot pairs every row of x with every matrix of a stacked y.
+DOT_ONLY_SHAPES = [
+    pytest.param((3,), (2, 3, 4), id='vector-stack'),
+    pytest.param((2, 3), (2, 3, 4), id='matrix-stack'),
+    pytest.param((2, 2, 3), (2, 3, 4), id='stack-stack'),
+    pytest.param((2, 3), (), id='matrix-float'),
+]
+
+# np.dot of a Python float (which has no .dot method) is multiplication.
+DOT_FLOAT_SHAPES = [
+    pytest.param((), (3,), id='float-vector'),
+    pytest.param((), (), id='float-float'),
+]
+
+# np.matmul broadcasts the stack dimensions.
+MATMUL_ONLY_SHAPES = [
+    pytest.param((3,), (2, 3, 4), id='vector-stack'),
+    pytest.param((2, 3), (2, 3, 4), id='matrix-stack'),
+    pytest.param((2, 2, 3), (2, 3, 4), id='stack-stack'),
+    pytest.param((2, 1, 2, 3), (3, 3, 4), id='broadcast-stacks'),
+]
+
+
+@pytest.mark.parametrize('x_shape, y_shape',
+                         PRODUCT_SHAPES + DOT_ONLY_SHAPES + DOT_FLOAT_SHAPES)
+def test_dot(x_shape, y_shape):
+    check_grads(np_dot, sample(x_shape, seed=1), sample(y_shape, seed=2))
+
+
+@pytest.mark.parametrize('x_shape, y_shape', PRODUCT_SHAPES + DOT_ONLY_SHAPES)
+def test_method_dot(x_shape, y_shape):
+    check_grads(method_dot, sample(x_shape, seed=1), sample(y_shape, seed=2))
+
+
+@pytest.mark.parametrize('x_shape, y_shape',
+                         PRODUCT_SHAPES + MATMUL_ONLY_SHAPES)
+@pytest.mark.parametrize('function', [np_matmul, op_matmul],
+                         ids=['np_matmul', 'op_matmul'])
+def test_matmul(function, x_shape, y_shape):
+    check_grads(function, sample(x_shape, seed=1), sample(y_shape, seed=2))
+
+
+# Shapes: reshape, ravel, squeeze, expand_dims, transpose, asarray, array -----
+
+def np_reshape(x, w):
+    return np.sum(w * np.reshape(x, (3, 2)))
+
+
+def np_reshape_inferred(x, w):
+    return np.sum(w * np.reshape(x, -1))
+
+
+def np_reshape_fortran(x, w):
+    return np.sum(w * np.reshape(x, (3, 2), order='F'))
+
+
+def np_ravel(x, w):
+    return np.sum(w * np.ravel(x))
+
+
+def np_ravel_fortran(x, w):
+    return np.sum(w * np.ravel(x, order='F'))
+
+
+def np_squeeze(x, w):
+    return np.sum(w * np.squeeze(np.reshape(x, (1, 2, 1, 3))))
+
+
+def np_squeeze_axis(x, w):
+    return np.sum(w * np.squeeze(np.reshape(x, (1, 2, 3)), axis=0))
+
+
+def np_expand_dims(x, w):
+    return np.sum(w * np.expand_dims(x, 1))
+
+
+def np_expand_dims_axes(x, w):
+    return np.sum(w * np.expand_dims(x, (0, -1)))
+
+
+def np_transpose(x, w):
+    return np.sum(w * np.transpose(x))
+
+
+def np_asarray(x, w):
+    return np.sum(w * np.asarray(x))
+
+
+def np_array(x, w):
+    return np.sum(w * np.array(x))
+
+
+def np_array_ndmin(x, w):
+    return np.sum(w * np.array(x, ndmin=3))
+
+
+def method_reshape_arguments(x, w):
+    return np.sum(w * x.reshape(3, 2))
+
+
+def method_reshape_tuple(x, w):
+    return np.sum(w * x.reshape((3, 2)))
+
+
+def method_reshape_fortran(x, w):
+    return np.sum(w * x.reshape(-1, order='F'))
+
+
+def method_ravel(x, w):
+    return np.sum(w * x.ravel())
+
+
+def method_flatten(x, w):
+    return np.sum(w * x.flatten())
+
+
+def method_flatten_fortran(x, w):
+    return np.sum(w * x.flatten('F'))
+
+
+def method_squeeze(x, w):
+    return np.sum(w * x.reshape(1, 2, 3).squeeze())
+
+
+def method_transpose(x, w):
+    return np.sum(w * x.transpose())
+
+
+def method_copy(x, w):
+    return np.sum(w * x.copy())
+
+
+def attribute_t(x, w):
+    return np.sum(w * x.T)
+
+
+@pytest.mark.parametrize('function', [
+    np_reshape, np_reshape_inferred, np_reshape_fortran, np_ravel,
+    np_ravel_fortran, np_squeeze, np_squeeze_axis, np_expand_dims,
+    np_expand_dims_axes, np_transpose, np_asarray, np_array, np_array_ndmin,
+    method_reshape_arguments, method_reshape_tuple, method_reshape_fortran,
+    method_ravel, method_flatten, method_flatten_fortran, method_squeeze,
+    method_transpose, method_copy, attribute_t,
+], ids=lambda f: f.__name__)
+def test_shape_of_matrix(function):
+    check_grads(function, sample((2, 3)))
+
+
+@pytest.mark.parametrize('function', [
+    np_transpose, np_asarray, np_array, np_array_ndmin, np_expand_dims,
+    np_ravel, attribute_t, method_transpose, method_copy,
+], ids=lambda f: f.__name__)
+@pytest.mark.parametrize('shape', SHAPES[1:] + [
+    pytest.param((2, 3, 4), id='cube')])
+def test_shape_functions_keep_shape(function, shape):
+    check_grads(function, sample(shape))
+
+
+@pytest.mark.parametrize('function', [np_asarray, np_array, np_array_ndmin],
+                         ids=lambda f: f.__name__)
+def test_array_of_float(function):
+    check_grads(function, 0.3)
+
+
+def np_transpose_axes(x, w):
+    return np.sum(w * np.transpose(x, (1, 2, 0)))
+
+
+def np_transpose_negative_axes(x, w):
+    return np.sum(w * np.transpose(x, (-1, 0, 1)))
+
+
+def np_transpose_keyword_axes(x, w):
+    return np.sum(w * np.transpose(x, axes=(2, 0, 1)))
+
+
+def method_transpose_arguments(x, w):
+    return np.sum(w * x.transpose(1, 2, 0))
+
+
+def method_transpose_tuple(x, w):
+    return np.sum(w * x.transpose((2, 0, 1)))
+
+
+def method_transpose_negative(x, w):
+    return np.sum(w * x.transpose(-1, 0, -2))
+
+
+@pytest.mark.parametrize('function', [
+    np_transpose_axes, np_transpose_negative_axes, np_transpose_keyword_axes,
+    method_transpose_arguments, method_transpose_tuple,
+    method_transpose_negative,
+], ids=lambda f: f.__name__)
+def test_transpose_axes(function):
+    check_grads(function, sample((2, 3, 4)))
+
+
+def asarray_of_list(x, y, w):
+    items = [x, y, x]
+    return np.sum(w * np.asarray(items))
+
+
+def array_of_tuple(x, y, w):
+    items = (x, y)
+    return np.sum(w * np.array(items))
+
+
+@pytest.mark.parametrize('shape', SHAPES)
+@pytest.mark.parametrize('function', [asarray_of_list, array_of_tuple],
+                         ids=lambda f: f.__name__)
+def test_array_of_sequence(function, shape):
+    check_grads(function, sample(shape, seed=1), sample(shape, seed=2))
+
+
+def np_array_integer_dtype(x, w):
+    return np.sum(w * x * np.array(x, dtype=int))
+
+
+def np_asarray_boolean_dtype(x, w):
+    return np.sum(w * x * np.asarray(x, bool))
+
+
+def np_asarray_float_dtype(x, w):
+    return np.sum(w * np.asarray(x, dtype=np.float64))
+
+
+def np_sum_integer_dtype(x, w):
+    return w * x[0] * np.sum(x, dtype=int)
+
+
+def np_mean_integer_dtype(x, w):
+    return w * x[0] * np.mean(x, axis=0, dtype=np.int64)
+
+
+def method_sum_integer_dtype(x, w):
+    return w * x[0] * x.sum(dtype=int)
+
+
+def method_mean_float_dtype(x, w):
+    return w * x.mean(dtype=float)
+
+
+# A cast to an integer or boolean dtype is piecewise constant: no gradient
+# flows through it; a cast to a float dtype keeps the gradient.
+@pytest.mark.parametrize('function', [
+    np_array_integer_dtype, np_asarray_boolean_dtype, np_asarray_float_dtype,
+    np_sum_integer_dtype, np_mean_integer_dtype, method_sum_integer_dtype,
+    method_mean_float_dtype,
+], ids=lambda f: f.__name__)
+def test_dtype_casts(function):
+    check_grads(function, np.array([0.5, 1.7, 2.2]))
+
+
+def np_sum_of_list(x, y, w):
+    items = [x, y]
+    return np.sum(w * np.sum(items, axis=0))
+
+
+def test_sum_of_list():
+    check_grads(np_sum_of_list, sample((3,), seed=1), sample((3,), seed=2))
+
+
+def method_tolist(x, w):
+    return np.sum(w * np.array(x.tolist()))
+
+
+def method_tolist_item(x, w):
+    items = x.tolist()
+    return w * items[1]
+
+
+def test_tolist():
+    check_grads(method_tolist, sample((2, 3)))
+    check_grads(method_tolist_item, sample((3,)))
+
+
+# Indexing: ans = x[index] ---------------------------------------------------
+
+def index_integer(x, w):
+    return np.sum(w * x[1])
+
+
+def index_negative(x, w):
+    return np.sum(w * x[-1])
+
+
+def index_slice(x, w):
+    return np.sum(w * x[1:])
+
+
+def index_reversed(x, w):
+    return np.sum(w * x[::-1])
+
+
+def index_step(x, w):
+    return np.sum(w * x[::2])
+
+
+def index_repeated_list(x, w):
+    return np.sum(w * x[[0, 2, 0, 0]])
+
+
+def index_global_array(x, w):
+    return np.sum(w * x[GLOBAL_INDEX])
+
+
+def index_mask(x, w):
+    return np.sum(w * x[x > 0.0])
+
+
+def index_new_axis(x, w):
+    return np.sum(w * x[None])
+
+
+def index_row(x, w):
+    return np.sum(w * x[1])
+
+
+def index_element(x, w):
+    return w * x[1, 2]
+
+
+def index_column(x, w):
+    return np.sum(w * x[:, 1])
+
+
+def index_ellipsis(x, w):
+    return np.sum(w * x[..., 0])
+
+
+def index_new_axis_and_slice(x, w):
+    return np.sum(w * x[None, :, 1:])
+
+
+def index_mixed_array(x, w):
+    return np.sum(w * x[1, [0, 2, 2]])
+
+
+def index_two_arrays(x, w):
+    return np.sum(w * x[[0, 1, 1], [2, 0, 0]])
+
+
+def index_nonzero(x, w):
+    return np.sum(w * x[np.nonzero(x > 0.0)])
+
+
+def index_with_variable(x, i, w):
+    return w * x[i]
+
+
+GLOBAL_INDEX = np.array([2, 2, 1])
+GLOBAL_DICT = {'a': 1, 'b': 2}
+
+
+@pytest.mark.parametrize('function', [
+    index_integer, index_negative, index_slice, index_reversed, index_step,
+    index_repeated_list, index_global_array, index_mask, index_new_axis,
+], ids=lambda f: f.__name__)
+def test_index_vector(function):
+    check_grads(function, np.array([0.5, -1.5, 2.0, 0.25]))
+
+
+@pytest.mark.parametrize('function', [
+    index_integer, index_negative, index_slice, index_row, index_element,
+    index_column, index_ellipsis, index_new_axis_and_slice, index_mixed_array,
+    index_two_arrays, index_mask, index_nonzero,
+], ids=lambda f: f.__name__)
+def test_index_matrix(function):
+    check_grads(function, XS)
+
+
+def test_index_with_variable():
+    check_grads(index_with_variable, sample((4,)), 2)
+
+
+def index_tuple(x, y, w):
+    pair = (x, y)
+    return np.sum(w * pair[1]) + np.sum(w * pair[0])
+
+
+def index_list_slice(x, y, w):
+    items = [x, y, x]
+    rest = items[1:]
+    return np.sum(w * rest[0] * rest[1])
+
+
+def unpack_array(x, w):
+    a, b = x
+    return np.sum(w * (a * b))
+
+
+def unpack_tuple(x, y, w):
+    pair = (x, y)
+    a, b = pair
+    return np.sum(w * (a - 2.0 * b))
+
+
+@pytest.mark.parametrize('function', [index_tuple, index_list_slice,
+                                      unpack_tuple],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('shape', SHAPES)
+def test_index_sequence(function, shape):
+    check_grads(function, sample(shape, seed=1), sample(shape, seed=2))
+
+
+def test_unpack_array():
+    check_grads(unpack_array, sample((2, 3)))
+
+
+# Python built-ins ------------------------------------------------------------
+
+def builtin_float_of_sum(x, w):
+    return w * float(np.sum(x))
+
+
+def builtin_float_of_float(x, w):
+    return w * float(x)
+
+
+def test_builtin_float():
+    check_grads(builtin_float_of_sum, sample((2, 3)))
+    check_grads(builtin_float_of_float, 0.7)
+    check_grads(builtin_float_of_float, np.array(0.7))
+
+
+# The math module on Python floats -------------------------------------------
+
+def math_exp(x, w):
+    return w * math.exp(x)
+
+
+def math_expm1(x, w):
+    return w * math.expm1(x)
+
+
+def math_log(x, w):
+    return w * math.log(x)
+
+
+def math_log_base(x, base, w):
+    return w * math.log(x, base)
+
+
+def math_log2(x, w):
+    return w * math.log2(x)
+
+
+def math_log10(x, w):
+    return w * math.log10(x)
+
+
+def math_log1p(x, w):
+    return w * math.log1p(x)
+
+
+def math_sqrt(x, w):
+    return w * math.sqrt(x)
+
+
+def math_sin(x, w):
+    return w * math.sin(x)
+
+
+def math_cos(x, w):
+    return w * math.cos(x)
+
+
+def math_tan(x, w):
+    return w * math.tan(x)
+
+
+def math_asin(x, w):
+    return w * math.asin(x)
+
+
+def math_acos(x, w):
+    return w * math.acos(x)
+
+
+def math_atan(x, w):
+    return w * math.atan(x)
+
+
+def math_atan2(x, y, w):
+    return w * math.atan2(x, y)
+
+
+def math_sinh(x, w):
+    return w * math.sinh(x)
+
+
+def math_cosh(x, w):
+    return w * math.cosh(x)
+
+
+def math_tanh(x, w):
+    return w * math.tanh(x)
+
+
+def math_asinh(x, w):
+    return w * math.asinh(x)
+
+
+def math_acosh(x, w):
+    return w * math.acosh(x)
+
+
+def math_atanh(x, w):
+    return w * math.atanh(x)
+
+
+def math_pow(x, y, w):
+    return w * math.pow(x, y)
+
+
+def math_pow_integer_exponent(x, w):
+    return w * math.pow(x, 3)
+
+
+def math_hypot(x, y, w):
+    return w * math.hypot(x, y)
+
+
+def math_fabs(x, w):
+    return w * math.fabs(x)
+
+
+def math_degrees(x, w):
+    return w * math.degrees(x)
+
+
+def math_radians(x, w):
+    return w * math.radians(x)
+
+
+def math_erf(x, w):
+    return w * math.erf(x)
+
+
+def math_erfc(x, w):
+    return w * math.erfc(x)
+
+
+# (function, arguments)
+MATH_CASES = [
+    (math_exp,      (0.7,)),
+    (math_expm1,    (-0.3,)),
+    (math_log,      (1.7,)),
+    (math_log_base, (1.7, 3.0)),
+    (math_log2,     (1.7,)),
+    (math_log10,    (1.7,)),
+    (math_log1p,    (-0.4,)),
+    (math_sqrt,     (1.7,)),
+    (math_sin,      (0.7,)),
+    (math_cos,      (0.7,)),
+    (math_tan,      (0.7,)),
+    (math_asin,     (0.6,)),
+    (math_acos,     (-0.6,)),
+    (math_atan,     (1.7,)),
+    (math_atan2,    (-0.7, 0.4)),
+    (math_sinh,     (0.7,)),
+    (math_cosh,     (-0.7,)),
+    (math_tanh,     (0.7,)),
+    (math_asinh,    (-1.7,)),
+    (math_acosh,    (1.7,)),
+    (math_atanh,    (0.6,)),
+    (math_pow,      (1.7, -0.6)),
+    (math_pow_integer_exponent, (-1.5,)),
+    (math_hypot,    (0.7, -1.2)),
+    (math_fabs,     (-0.7,)),
+    (math_degrees,  (0.7,)),
+    (math_radians,  (30.0,)),
+    (math_erf,      (0.7,)),
+    (math_erfc,     (-0.7,)),
+]
+
+
+@pytest.mark.parametrize(
+    'function, args', MATH_CASES,
+    ids=[f'{f.__name__}{args}' for f, args in MATH_CASES])
+def test_math(function, args):
+    check_grads(function, *args)
+
+
+def test_math_pow_at_zero_base():
+    # x**2 and x**0 have derivative 0 at x = 0, where x**(y - 1) must not
+    # raise ZeroDivisionError.
+    assert grad_of(math_pow, 0.0, 2.0) == 0.0
+    assert grad_of(math_pow, 0.0, 0.0) == 0.0
+    assert adcompiler.grad(math_pow, wrt=1)(0.0, 2.0, 1.0) == 0.0
+
+
+# Non-differentiable entries --------------------------------------------------
+# Each function passes x through registered non-differentiable callables
+# and also uses x directly. No gradient may flow through those callables,
+# and the inputs are away from their jumps, so finite differences apply.
+
+def nd_sign(x, w):
+    return np.sum(w * x * np.sign(x))
+
+
+def nd_floor(x, w):
+    return np.sum(w * (x + np.floor(x)))
+
+
+def nd_ceil(x, w):
+    return np.sum(w * (x * np.ceil(x)))
+
+
+def nd_round(x, w):
+    return np.sum(w * (x - np.round(x)))
+
+
+def nd_around(x, w):
+    return np.sum(w * (x - np.around(x, 1)))
+
+
+def nd_rint(x, w):
+    return np.sum(w * (x - np.rint(x)))
+
+
+def nd_trunc(x, w):
+    return np.sum(w * (x - np.trunc(x)))
+
+
+def nd_fix(x, w):
+    return np.sum(w * (x - np.fix(x)))
+
+
+def nd_floor_divide(x, y, w):
+    return np.sum(w * (x * np.floor_divide(x, y)))
+
+
+def nd_floordiv_operator(x, y, w):
+    return np.sum(w * (x * (x // y)))
+
+
+def nd_isnan_isinf_isfinite(x, w):
+    return np.sum(w * x * (np.isnan(x) + np.isinf(x) + np.isfinite(x)))
+
+
+def nd_comparisons(x, y, w):
+    return np.sum(w * x * (np.greater(x, y) + 2.0 * np.greater_equal(x, y)
+                           + 3.0 * np.less(x, y) + 4.0 * np.less_equal(x, y)
+                           + 5.0 * np.equal(x, y) + 6.0 * np.not_equal(x, y)))
+
+
+def nd_logical(x, y, w):
+    positive = x > 0.0
+    larger = x > y
+    flags = (np.logical_and(positive, larger) + 2.0 * np.logical_or(
+        positive, larger) + 3.0 * np.logical_not(positive))
+    return np.sum(w * y * flags)
+
+
+def nd_arg_functions(x, w):
+    return np.sum(w * x[np.argmax(x)] * x[np.argmin(x)] * x[np.argsort(x)])
+
+
+def nd_nonzero_count(x, w):
+    return np.sum(w * x * np.count_nonzero(x > 0.0) * np.any(x > 1.0)
+                  * np.all(x > -5.0))
+
+
+def nd_shape_queries(x, w):
+    n = np.shape(x)[0] + np.ndim(x) + np.size(x)
+    return np.sum(w * x * n)
+
+
+def nd_constructors(x, w):
+    zeros = np.zeros(np.shape(x))
+    ones = np.ones(np.shape(x))
+    empty = np.empty(np.shape(x))
+    like = np.zeros_like(x) + np.ones_like(x) + 0.0 * np.size(np.empty_like(x))
+    grid = np.arange(np.size(x))
+    eye = np.eye(3) + np.identity(3)
+    return np.sum(w * (x * ones + zeros + like + 0.0 * np.size(empty))) \
+        + np.sum(grid) + np.sum(eye)
+
+
+def nd_type_queries(x, w):
+    kind = np.result_type(x, 1.0)
+    dtype = np.dtype(kind)
+    scale = 2.0 + np.iscomplexobj(x) + np.isscalar(x)
+    same = np.allclose(x, x) + np.array_equal(x, x)
+    return np.sum(w * x * scale * same * (dtype == np.float64))
+
+
+def nd_methods(x, w):
+    picked = x[x.argmax()] + x[x.argmin()] + x[x.argsort()][0]
+    chosen = x[x.nonzero()]
+    flags = x.any() + x.all()
+    return np.sum(w * (picked + flags + chosen))
+
+
+def nd_attributes(x, w):
+    n = x.shape[0] + x.ndim + x.size + x.itemsize + x.nbytes + x.strides[0]
+    same = (x.dtype == np.float64) + x.flags.c_contiguous
+    return np.sum(w * x * n * same)
+
+
+def nd_builtins(x, w):
+    n = len(x)
+    flags = operator.and_(n, 3) + operator.or_(n, 4) + operator.xor(n, 1) \
+        + operator.lshift(n, 1) + operator.rshift(n, 1) + operator.invert(n)
+    checks = operator.not_(n) + isinstance(x, np.ndarray) \
+        + issubclass(type(x), np.ndarray) + callable(x) + hasattr(x, 'shape')
+    text = str(n) + repr(n)
+    counted = len(range(n)) + len(text) + int(x[0]) + bool(n) + round(x[1])
+    hashed = hash(n) - hash(n) + id(x) - id(x)
+    seen = set([id(x)])
+    frozen = frozenset(seen)
+    set.add(seen, id(w))
+    set.discard(seen, id(w))
+    set.remove(seen, id(x))
+    known = set.__contains__(seen, id(x)) + len(frozen)
+    keys = len(dict.keys(GLOBAL_DICT))
+    truth = any([n > 0]) + all([n > 0])
+    print(end='')
+    scale = flags + checks + counted + hashed + known + truth + keys
+    return np.sum(w * x * scale)
+
+
+def nd_math(x, y, w):
+    n = math.floor(x) + math.ceil(y) + math.trunc(x) + math.factorial(3) \
+        + math.comb(4, 2) + math.perm(4, 2) + math.gcd(6, 4)
+    flags = math.isnan(x) + math.isinf(x) + math.isfinite(x) \
+        + math.isclose(x, y)
+    return w * x * y * (n + flags)
+
+
+# (function, inputs): inputs avoid the jumps of floor, round, sign, ...
+NON_DIFFERENTIABLE_CASES = [
+    (nd_sign, (XS,)),
+    (nd_floor, (XS,)),
+    (nd_ceil, (XS,)),
+    (nd_round, (XS,)),
+    (nd_around, (np.array([0.12, -0.33, 0.48]),)),
+    (nd_rint, (XS,)),
+    (nd_trunc, (XS,)),
+    (nd_fix, (XS,)),
+    (nd_floor_divide, (XS, np.array([0.7, 0.9, 1.1]))),
+    (nd_floordiv_operator, (XS, 0.9)),
+    (nd_isnan_isinf_isfinite, (XS,)),
+    (nd_comparisons, (XS, np.array([0.5, -0.5, 0.0]))),
+    (nd_logical, (XS, np.array([0.5, -0.5, 0.0]))),
+    (nd_arg_functions, (np.array([0.5, -1.5, 2.0, 0.25]),)),
+    (nd_nonzero_count, (XS,)),
+    (nd_shape_queries, (XS,)),
+    (nd_constructors, (XS,)),
+    (nd_type_queries, (XS,)),
+    (nd_methods, (np.array([0.5, -1.5, 2.0, 0.25]),)),
+    (nd_attributes, (XS,)),
+    (nd_builtins, (np.array([0.5, 1.75, -1.0]),)),
+    (nd_math, (1.3, 0.6)),
+]
+
+
+@pytest.mark.parametrize(
+    'function, args', NON_DIFFERENTIABLE_CASES,
+    ids=[f.__name__ for f, _ in NON_DIFFERENTIABLE_CASES])
+def test_non_differentiable(function, args):
+    check_grads(function, *args)
+
+
+def bookkeeping_in_expressions(x, w):
+    scale = 2.0 if np.isscalar(x) else 3.0
+    same = np.allclose(x, x) and np.array_equal(x, x)
+    return np.sum(w * x * scale * same)
+
+
+# A statement that activity analysis proves inactive should run as written,
+# whatever its syntax. Normalize rejects these expressions before that.
+@pytest.mark.xfail(strict=True, raises=adcompiler.UnsupportedSyntaxError,
+                   reason='normalize rejects if-else and and/or expressions '
+                          'even in inactive bookkeeping statements')
+def test_inactive_bookkeeping_with_any_syntax():
+    check_grads(bookkeeping_in_expressions, XS)
+
+
+def zero_sign(x, w):
+    return np.sum(w * np.sign(x))
+
+
+def zero_floor(x, w):
+    return np.sum(w * np.floor(x))
+
+
+def zero_argmax(x, w):
+    return w * np.argmax(x)
+
+
+def zero_comparison(x, w):
+    return np.sum(w * (x > 0.0))
+
+
+def zero_len_and_shape(x, w):
+    return w * (len(x) + x.shape[1])
+
+
+def zero_math_floor(x, w):
+    return w * math.floor(x)
+
+
+def zero_floordiv(x, w):
+    return np.sum(w * (x // 0.5))
+
+
+def zero_stop_gradient(x, w):
+    return np.sum(w * adcompiler.stop_gradient(x))
+
+
+@pytest.mark.parametrize('function, x', [
+    (zero_sign, XS),
+    (zero_floor, XS),
+    (zero_argmax, XS),
+    (zero_comparison, XS),
+    (zero_len_and_shape, XS),
+    (zero_math_floor, 1.3),
+    (zero_floordiv, XS),
+    (zero_stop_gradient, XS),
+], ids=lambda v: getattr(v, '__name__', None))
+def test_zero_gradient(function, x):
+    gradient = grad_of(function, x)
+    assert np.shape(gradient) == np.shape(x)
+    assert np.all(gradient == 0.0)
+
+
+# Built-ins that return their argument's values raise, not return zeros ------
+
+def through_sorted(x, w):
+    return w * sorted(x)[0]
+
+
+def through_enumerate(x, w):
+    return w * list(enumerate(x))[0][1]
+
+
+@pytest.mark.parametrize('function', [through_sorted, through_enumerate],
+                         ids=lambda f: f.__name__)
+def test_value_builtins_stay_foreign(function):
+    with pytest.raises(adcompiler.ForeignCallError):
+        grad_of(function, np.array([0.5, -1.5, 2.0]))
+
+
+# Registry coverage -----------------------------------------------------------
+
+# Every callable, method and attribute registered by adcompiler.rules, as the
+# tables above exercise them.
+COVERED_CALLEES = {
+    np.add, np.subtract, np.multiply, np.divide, np.true_divide, np.power,
+    np.maximum, np.minimum, np.fmax, np.fmin, np.logaddexp, np.logaddexp2,
+    np.arctan2, np.hypot,
+    np.negative, np.positive, np.exp, np.exp2, np.expm1, np.log, np.log2,
+    np.log10, np.log1p, np.sqrt, np.cbrt, np.square, np.reciprocal, np.sin,
+    np.cos, np.tan, np.arcsin, np.arccos, np.arctan, np.sinh, np.cosh,
+    np.tanh, np.arcsinh, np.arccosh, np.arctanh, np.abs, np.fabs,
+    np.sign, np.floor, np.ceil, np.round, np.around, np.rint, np.trunc,
+    np.fix, np.floor_divide, np.isnan, np.isinf, np.isfinite, np.greater,
+    np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
+    np.logical_and, np.logical_or, np.logical_not, np.argmax, np.argmin,
+    np.argsort, np.nonzero, np.count_nonzero, np.any, np.all,
+    np.shape, np.ndim, np.size, np.zeros, np.ones, np.empty, np.zeros_like,
+    np.ones_like, np.empty_like, np.arange, np.eye, np.identity,
+    np.result_type, np.dtype, np.iscomplexobj, np.isscalar, np.allclose,
+    np.array_equal,
+    np.where, np.clip,
+    np.sum, np.mean, np.max, np.min, np.amax, np.amin,
+    np.dot, np.matmul,
+    np.reshape, np.ravel, np.squeeze, np.expand_dims, np.transpose,
+    np.asarray, np.array,
+    operator.add, operator.sub, operator.mul, operator.truediv, operator.pow,
+    operator.mod, operator.matmul, operator.neg, operator.pos,
+    operator.getitem, abs, float,
+    operator.floordiv, operator.and_, operator.or_, operator.xor,
+    operator.lshift, operator.rshift, operator.invert, operator.not_, len,
+    range, id, hash, type, isinstance, issubclass, print, int, bool, str,
+    repr, round, callable, hasattr, set, frozenset, any, all, set.add,
+    set.discard, set.remove, set.__contains__, dict.keys,
+    math.exp, math.expm1, math.log, math.log2, math.log10, math.log1p,
+    math.sqrt, math.sin, math.cos, math.tan, math.asin, math.acos, math.atan,
+    math.atan2, math.sinh, math.cosh, math.tanh, math.asinh, math.acosh,
+    math.atanh, math.pow, math.hypot, math.fabs, math.degrees, math.radians,
+    math.erf, math.erfc,
+    math.floor, math.ceil, math.trunc, math.factorial, math.isnan,
+    math.isinf, math.isfinite, math.isclose, math.comb, math.perm, math.gcd,
+}
+COVERED_METHODS = {'sum', 'mean', 'max', 'min', 'dot', 'reshape', 'ravel',
+                   'flatten', 'squeeze', 'transpose', 'copy', 'tolist',
+                   'argmax', 'argmin', 'argsort', 'nonzero', 'any', 'all'}
+COVERED_ATTRIBUTES = {'T', 'shape', 'ndim', 'size', 'dtype', 'itemsize',
+                      'nbytes', 'strides', 'flags'}
+
+
+def _is_library_callee(callee):
+    """True for callables of NumPy, math, operator, builtins, set and dict.
+
+    Rules that other tests register for their own functions do not count.
+    """
+    name = getattr(callee, '__name__', None)
+    if any(vars(module).get(name) is callee
+           for module in (np, math, operator, builtins) if name):
+        return True
+    return getattr(callee, '__objclass__', None) in (set, dict)
+
+
+def test_every_rule_is_covered():
+    callees, methods, attributes = REGISTRY.entries()
+    library = {c for c in callees if _is_library_callee(c)}
+    assert library - COVERED_CALLEES == set(), 'registered without a test'
+    assert COVERED_CALLEES - library == set(), 'tested but not registered'
+    assert set(methods) == COVERED_METHODS
+    assert set(attributes) == COVERED_ATTRIBUTES
+
+
+def test_sorted_enumerate_not_registered():
+    for callee in (sorted, enumerate):
+        assert REGISTRY.lookup(callee) is not NON_DIFFERENTIABLE
