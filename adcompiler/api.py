@@ -7,12 +7,14 @@ tuple of gradients.
 
 import functools
 import inspect
+import types
 
 import numpy as np
 
 from adcompiler import runtime
 from adcompiler.compiler import Compiler
-from adcompiler.errors import AdCompilerError, NonScalarOutputError
+from adcompiler.errors import (AdCompilerError, NonScalarOutputError,
+                               SourceUnavailableError)
 from adcompiler.rules import REGISTRY
 
 _COMPILER = Compiler()
@@ -67,6 +69,11 @@ class GradientFunction:
         if not callable(function):
             raise InvalidArgumentError(
                 f'expected a function to differentiate, got {function!r}')
+        if not isinstance(inspect.unwrap(function), types.FunctionType):
+            raise SourceUnavailableError(
+                f'cannot differentiate {function!r}: it is a '
+                f'{type(function).__name__}, not a Python function with '
+                'source code. Wrap it in a Python function (def f(x): ...).')
         self.function = function
         self.wrt, self._as_tuple = _wrt_names(function, wrt)
         self.with_value = with_value
@@ -97,9 +104,13 @@ class GradientFunction:
         ans, saved = compiled.primal(*bound.args)
         _check_scalar(self.function, ans)
         adjoints = compiled.adjoint(saved, runtime.seed(ans))
-        gradients = tuple(
-            runtime.materialize(g, arguments[name])
-            for g, name in zip(adjoints, self.wrt, strict=True))
+        gradients = []
+        for g, name in zip(adjoints, self.wrt, strict=True):
+            g = runtime.materialize(g, arguments[name])
+            if any(g is other for other in gradients):
+                g = runtime.copy(g)  # Each gradient can be updated in place.
+            gradients.append(g)
+        gradients = tuple(gradients)
         gradient = gradients if self._as_tuple else gradients[0]
         return (ans, gradient) if self.with_value else gradient
 

@@ -7,6 +7,7 @@ details and the ways out, so that all messages share one layout.
 """
 
 import dataclasses
+import re
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +112,8 @@ class ForeignCallError(LocatedError):
             f'on the input {wrt_input!r}.',
             'Call chain (outermost first): ' + ' -> '.join(self.call_chain),
         ]
-        short_name = callee_name.rsplit('.', 1)[-1]
+        short_name = re.sub(r'\W+', '_', callee_name.rsplit('.', 1)[-1])
+        short_name = short_name.strip('_') or 'callee'
         fixes = [
             'register a gradient rule:\n'
             f'       @adcompiler.register_vjp({callee_name})\n'

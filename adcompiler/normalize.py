@@ -58,6 +58,8 @@ class NormalizedFunction:
     single_assignment: bool = True
     # Arrays updated in place with x[i] = v (only with control flow).
     written: set = dataclasses.field(default_factory=set)
+    # Generated name -> what the user wrote: 'x' for x_1, 'x * 2.0' for t1.
+    display_names: dict = dataclasses.field(default_factory=dict)
 
 
 # Descriptions used in error messages, by node type name.
@@ -124,6 +126,7 @@ class _Normalizer:
         # so that `x += y` may rebind x instead of updating memory in place.
         self.unshared = set()
         self.temporaries = set()
+        self.display_names = {}
         self.single_assignment = not has_control_flow(self.tree)
         self.written = set()
         if not self.single_assignment:
@@ -162,7 +165,8 @@ class _Normalizer:
             type_params=[])
         gast.copy_location(tree, self.tree)
         return NormalizedFunction(tree, params, self.namer, self.local_names,
-                                  self.single_assignment, self.written)
+                                  self.single_assignment, self.written,
+                                  self.display_names)
 
     def check_arguments(self, args):
         for kind, present in (('*args', args.vararg), ('**kwargs', args.kwarg)):
@@ -491,6 +495,7 @@ class _Normalizer:
             return user_name
         if user_name in self.current:
             name = self.namer.fresh(user_name)
+            self.display_names[name] = user_name
         else:
             name = user_name
             self.namer.reserve(name)
@@ -582,6 +587,9 @@ class _Normalizer:
         name = self.namer.temporary()
         self.local_names.add(name)
         self.temporaries.add(name)
+        text = self.source.text_of(origin)
+        if text:
+            self.display_names[name] = text
         self.emit(gast.Assign(targets=[_store(name)], value=value,
                               type_comment=None), origin)
         return _load(name)

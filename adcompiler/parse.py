@@ -40,6 +40,16 @@ class FunctionSource:
     def name(self):
         return self.tree.name
 
+    def text_of(self, node):
+        """The source text of an expression node, or None if it spans lines."""
+        lineno = getattr(node, 'lineno', None)
+        end = getattr(node, 'end_col_offset', None)
+        if (lineno is None or end is None
+                or getattr(node, 'end_lineno', lineno) != lineno
+                or not 0 < lineno <= len(self.lines)):
+            return None
+        return self.lines[lineno - 1][node.col_offset:end]
+
     def location(self, node):
         """Return the `SourceLocation` of a gast node of this function."""
         lineno = getattr(node, 'lineno', None) or self.tree.lineno
@@ -97,6 +107,8 @@ def get_source(function):
                 node.end_lineno += first_line
         if getattr(node, 'col_offset', None) is not None:
             node.col_offset += indent
+        if getattr(node, 'end_col_offset', None) is not None:
+            node.end_col_offset += indent
     tree = _find_definition(module, function, filename, first_line + 1)
     tree.decorator_list = []
     return FunctionSource(function, tree, filename, all_lines,

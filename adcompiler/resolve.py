@@ -123,7 +123,9 @@ def qualified_name(callee, fallback):
     qualname = getattr(callee, '__qualname__', None) or getattr(
         callee, '__name__', None)
     if isinstance(callee, np.ufunc):
-        return f'numpy.{callee.__name__}'
+        if getattr(np, callee.__name__, None) is callee:
+            return f'numpy.{callee.__name__}'
+        return fallback  # A ufunc made by np.frompyfunc: its name as called.
     if module and qualname:
         return f'{module}.{qualname}'
     return qualname or fallback

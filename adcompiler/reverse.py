@@ -816,10 +816,12 @@ class _ReverseWriter:
         active = next((a for a in arguments if isinstance(a, gast.Name)
                        and a.id in self.activity.varied), None)
         active_name = active.id if active is not None else '?'
+        display = self.normalized.display_names
+        wrt_input = self.activity.origin.get(active_name, '?')
         raise ForeignCallError(
-            callee_name, reason, self.source.location(call), active_name,
-            self.activity.origin.get(active_name, '?'),
-            list(self.context.call_chain))
+            callee_name, reason, self.source.location(call),
+            display.get(active_name, active_name),
+            display.get(wrt_input, wrt_input), list(self.context.call_chain))
 
     def rule_adjoint(self, statement, function, args, keywords, rule=None):
         if rule is None:

@@ -196,6 +196,11 @@ def pow_exponent_adjoint(g, x, ans):
     return g * ans * log_x
 
 
+def log_of_base(base):
+    """Natural logarithm of a logarithm's base; None means base e."""
+    return 1.0 if base is None else np.log(base)
+
+
 # Products --------------------------------------------------------------------
 # The matmul adjoints keep the stack dimensions of `g`. The matmul rules are
 # registered with unbroadcast, so the reverse stage sums them away.

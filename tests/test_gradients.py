@@ -564,11 +564,6 @@ class Case:
 
 # Reasons of known wrong gradients. The xfail marks are strict, so a fix
 # turns them into failures that ask for the mark to be removed.
-HELPER_NAME_BUG = ('two calls of one helper with different active parameters '
-                   'share one generated adjoint name, so one call runs the '
-                   'other adjoint')
-ZERO_ADJOINT_BUG = ('a helper whose adjoint for an argument is None makes the '
-                    "caller's adjoint compute None * 2.0 (TypeError)")
 
 CASES = [
     Case('sum_of_squares', sum_of_squares, (normal(),)),
@@ -609,10 +604,8 @@ CASES = [
     Case('helper_with_keyword', helper_with_keyword,
          (normal(2, 3), normal(3, 4)), wrt=(0, 1)),
     Case('helper_called_twice', helper_called_twice,
-         (normal(2, 3), normal(3, 3), normal(3, 3)), wrt=(0, 1, 2),
-         xfail=((1, HELPER_NAME_BUG),)),
-    Case('scale_then_scale', scale_then_scale, (normal(),),
-         xfail=((0, HELPER_NAME_BUG),)),
+         (normal(2, 3), normal(3, 3), normal(3, 3)), wrt=(0, 1, 2)),
+    Case('scale_then_scale', scale_then_scale, (normal(),)),
     Case('helper_returning_tuple', helper_returning_tuple, (normal(5),)),
     Case('default_left_out', default_left_out, (away_from_zero(4),)),
     Case('defaults_given', defaults_given, (away_from_zero(4), normal()),
@@ -681,8 +674,7 @@ CASES = [
     Case('through_rebinding_helper', through_rebinding_helper, (normal(3),)),
     Case('helper_by_keywords', helper_by_keywords,
          (normal(2, 3), normal(3, 4)), wrt=(0, 1)),
-    Case('helper_with_zero_gradient', helper_with_zero_gradient, (normal(3),),
-         broken=ZERO_ADJOINT_BUG),
+    Case('helper_with_zero_gradient', helper_with_zero_gradient, (normal(3),)),
     Case('tuple_subscript', tuple_subscript, (normal(3), normal(3)),
          wrt=(0, 1)),
     Case('array_from_list', array_from_list, (normal(3), normal(3)),
@@ -943,8 +935,6 @@ def log_base_three(x):
     return math.log(x, 3.0)
 
 
-@pytest.mark.xfail(strict=True, reason='the math.log rule inlines '
-                   "'3.0 is None', which Python compiles with a SyntaxWarning")
 def test_generated_code_compiles_without_warnings():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
@@ -968,17 +958,13 @@ def sum_of_two_closures(x):
     return square_times_one(x) + square_times_five(x)
 
 
-CLOSURE_NAME_BUG = ('two closures with one __name__ get one generated name, '
-                    'so the caller runs one of them twice')
 
 
-@pytest.mark.xfail(strict=True, reason=CLOSURE_NAME_BUG)
 def test_closures_with_one_name_value():
     value, _ = adcompiler.value_and_grad(sum_of_two_closures)(1.0)
     assert value == sum_of_two_closures(1.0)
 
 
-@pytest.mark.xfail(strict=True, reason=CLOSURE_NAME_BUG)
 def test_closures_with_one_name_gradient():
     gradient = adcompiler.grad(sum_of_two_closures)(1.0)
     assert gradient == pytest.approx(12.0)
@@ -1005,11 +991,8 @@ def tripled(v):
     return v * 3.0
 
 
-STALE_GLOBALS_BUG = ('generated code runs with a copy of the globals made at '
-                     'compile time, so a later reassignment is not seen')
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_GLOBALS_BUG)
 def test_reassigned_global_array_value(monkeypatch):
     value_and_gradient = adcompiler.value_and_grad(loss_on_global_batch)
     value_and_gradient(0.5)
@@ -1018,7 +1001,6 @@ def test_reassigned_global_array_value(monkeypatch):
     assert value == loss_on_global_batch(0.5)
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_GLOBALS_BUG)
 def test_reassigned_global_array_gradient(monkeypatch):
     gradient_function = adcompiler.grad(loss_on_global_batch)
     gradient_function(0.5)
@@ -1027,7 +1009,6 @@ def test_reassigned_global_array_gradient(monkeypatch):
     assert_gradient_close(gradient_function(0.5), expected)
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_GLOBALS_BUG)
 def test_redefined_global_helper(monkeypatch):
     gradient_function = adcompiler.grad(calls_global_helper)
     gradient_function(1.0)
@@ -1059,18 +1040,14 @@ def make_weighted_square(weight):
 
 square_weighted_by_three = make_weighted_square(3.0)
 
-DEFAULTS_BUG = ('generated functions re-evaluate the source text of default '
-                'values instead of using the values Python computed')
 
 
-@pytest.mark.xfail(strict=True, reason=DEFAULTS_BUG)
 def test_default_from_reassigned_global():
     value, gradient = adcompiler.value_and_grad(calls_scale_by_default)(1.0)
     assert value == calls_scale_by_default(1.0)
     assert gradient == pytest.approx(8.0)
 
 
-@pytest.mark.xfail(strict=True, reason=DEFAULTS_BUG)
 def test_default_from_enclosing_function():
     x = np.array([1.0, -2.0])
     gradient = adcompiler.grad(square_weighted_by_three)(x)
@@ -1092,8 +1069,7 @@ def tanh_of_difference(x, y):
 
 
 @pytest.mark.parametrize('function', [
-    pytest.param(mean_of_sum, id='mean_of_sum', marks=pytest.mark.xfail(
-        strict=True, reason='both adjoints of x + y are the same array')),
+    pytest.param(mean_of_sum, id='mean_of_sum'),
     pytest.param(sum_of_product, id='sum_of_product'),
     pytest.param(tanh_of_difference, id='tanh_of_difference'),
 ])

@@ -78,6 +78,7 @@ def test_round_trip_keeps_values(function):
     normalized = normalize.normalize(parsed)
     module = emit.emit([normalized.tree], parsed.namespace, 'round trip')
     rebuilt = module.functions[normalized.tree.name]
+    rebuilt.__defaults__ = function.__defaults__
     args = INPUTS[function]
     np.testing.assert_allclose(rebuilt(*args), function(*args), rtol=1e-13)
 

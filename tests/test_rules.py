@@ -1558,11 +1558,7 @@ def bookkeeping_in_expressions(x, w):
     return np.sum(w * x * scale * same)
 
 
-# A statement that activity analysis proves inactive should run as written,
-# whatever its syntax. Normalize rejects these expressions before that.
-@pytest.mark.xfail(strict=True, raises=adcompiler.UnsupportedSyntaxError,
-                   reason='normalize rejects if-else and and/or expressions '
-                          'even in inactive bookkeeping statements')
+# Conditional expressions and and/or in bookkeeping do not stop the gradient.
 def test_inactive_bookkeeping_with_any_syntax():
     check_grads(bookkeeping_in_expressions, XS)
 

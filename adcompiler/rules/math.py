@@ -13,7 +13,7 @@ non_differentiable = REGISTRY.non_differentiable
 
 # ans = math.log(x, base): log(x) / log(base).
 def log_vjp(x, base=None):
-    d[x] = g / (x * np.log(np.e if base is None else base))
+    d[x] = g / (x * ad.log_of_base(base))
     d[base] = -g * ans / (base * np.log(base))
 
 
