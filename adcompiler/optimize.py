@@ -4,10 +4,11 @@ Input: a gast `FunctionDef` written by the reverse stage. Output: the same
 function with these rewrites applied until none changes anything:
 
 - constant folding: operations on number constants are evaluated,
-  `e ** 1` becomes `e`, and `np.where(constant, a, b)` picks its branch;
+  `e ** 1` becomes `e`, `np.where(constant, a, b)` picks its branch, and
+  `ad.cast_adjoint(e, None)` becomes `e`;
 - dead code: an assignment to a name that nothing later reads is removed when
-  its value has no side effect (adjoint code only calls NumPy and the
-  runtime, so every adjoint statement qualifies);
+  its value has no side effect (adjoint code calls only NumPy and the
+  runtime; pops from the tape are kept);
 - copy propagation: after `a = b` between names, later reads of `a` read `b`,
   when `a` is assigned once, `b` is not assigned again, and `a` is not in the
   returned value (so returned adjoints keep their derived names).
@@ -37,8 +38,14 @@ def _number(node):
 class _ConstantFolder(gast.NodeTransformer):
     """Evaluate operations on number constants; see the module docstring."""
 
-    def __init__(self, numpy_alias):
+    def __init__(self, numpy_alias, runtime_alias):
         self.numpy_alias = numpy_alias
+        self.runtime_alias = runtime_alias
+
+    def is_function(self, func, module, name):
+        return (isinstance(func, gast.Attribute) and func.attr == name
+                and isinstance(func.value, gast.Name)
+                and func.value.id == module)
 
     def visit_BinOp(self, node):
         self.generic_visit(node)
@@ -63,18 +70,22 @@ class _ConstantFolder(gast.NodeTransformer):
     def visit_Call(self, node):
         self.generic_visit(node)
         func = node.func
-        if (isinstance(func, gast.Attribute) and func.attr == 'where'
-                and isinstance(func.value, gast.Name)
-                and func.value.id == self.numpy_alias
+        if (self.is_function(func, self.numpy_alias, 'where')
                 and len(node.args) == 3 and not node.keywords
                 and isinstance(node.args[0], gast.Constant)):
             return node.args[1] if node.args[0].value else node.args[2]
+        if (self.is_function(func, self.runtime_alias, 'cast_adjoint')
+                and len(node.args) == 2 and isinstance(node.args[1],
+                                                       gast.Constant)
+                and node.args[1].value is None):
+            return node.args[0]  # No cast: the adjoint passes through.
         return node
 
 
 def optimize(program):
     """Optimize a `ReverseProgram` in place and return it."""
-    _ConstantFolder(program.numpy_alias).visit(program.adjoint)
+    _ConstantFolder(program.numpy_alias,
+                    program.runtime_alias).visit(program.adjoint)
     optimize_adjoint(program.adjoint)
     _prune_saved(program)
     return program
@@ -124,10 +135,26 @@ def _loads(node):
 
 
 def _stores(statement):
-    if not isinstance(statement, gast.Assign):
-        return []
-    return [n.id for t in statement.targets for n in gast.walk(t)
+    """Every name `statement` assigns, inside nested blocks too."""
+    return [n.id for n in gast.walk(statement)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)]
+
+
+def _removable(statement):
+    """True for an assignment whose value has no effect besides the value.
+
+    Adjoint code calls only NumPy and the runtime, which are pure, but a
+    `tape.pop()` must stay even when its value is unused, or later pops
+    would read the wrong entries.
+    """
+    if not isinstance(statement, gast.Assign):
+        return False
+    for node in gast.walk(statement.value):
+        if (isinstance(node, gast.Call) and isinstance(node.func,
+                                                       gast.Attribute)
+                and node.func.attr in ('pop', 'append')):
+            return False
+    return True
 
 
 def _remove_dead_code(function):
@@ -136,11 +163,14 @@ def _remove_dead_code(function):
     changed = False
     for statement in reversed(function.body):
         stores = _stores(statement)
-        if stores and not any(name in live for name in stores):
+        if _removable(statement) and not any(name in live for name in stores):
             changed = True
             continue
-        for name in stores:
-            live.discard(name)
+        if isinstance(statement, gast.Assign):
+            # Only a plain assignment surely replaces the value; one inside a
+            # branch or loop may not run.
+            for name in stores:
+                live.discard(name)
         live.update(_loads(statement))
         kept.append(statement)
     function.body = list(reversed(kept))

@@ -80,6 +80,7 @@ class ReverseProgram:
     wrt: tuple
     extra_globals: dict
     numpy_alias: str
+    runtime_alias: str
 
 
 def comment_marker(text):
@@ -282,6 +283,13 @@ class _ReverseWriter:
                                      _name(param)))
         self.adjoint_body.append(gast.Return(
             value=gast.Tuple(elts=results, ctx=gast.Load())))
+        if self.dynamic:
+            # A parameter that is reassigned holds another value by the end;
+            # its adjoint is shaped like the input, which the tape keeps.
+            reassigned = [p for p in self.wrt if not self.is_stable(p)]
+            if reassigned:
+                self.primal_body.insert(0, self.push(reassigned))
+                self.adjoint_body.insert(-1, self.pop(reassigned))
 
         if self.dynamic:
             # Adjoints assigned inside branches and loops start as None, the
@@ -334,7 +342,7 @@ class _ReverseWriter:
             decorator_list=[], returns=None, type_comment=None,
             type_params=[])
         return ReverseProgram(primal, adjoint, self.wrt, self.extra_globals,
-                              self.numpy_alias)
+                              self.numpy_alias, self.runtime_alias)
 
     def adjoints_read(self):
         adjoints = set(self.adjoint_names.values())
