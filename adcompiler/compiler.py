@@ -27,10 +27,6 @@ from adcompiler.rules import REGISTRY
 logger = logging.getLogger(__name__)
 
 
-class RecursionNotSupportedError(AdCompilerError):
-    """A differentiated function calls itself, directly or through others."""
-
-
 @dataclasses.dataclass
 class CompiledFunction:
     """The generated primal and adjoint of one function, and their source."""
@@ -123,6 +119,7 @@ class Compiler:
         self._cache = {}
         self._lock = threading.RLock()
         self._in_progress = []
+        self._waiting = {}  # key in progress -> module scopes that call it
         self._names = {}  # key -> (primal, adjoint) generated function names
         self._name_counts = {}
 
@@ -134,18 +131,17 @@ class Compiler:
             if (cached is not None and cached[0] == self.registry.version
                     and cached[1].is_current()):
                 return cached[1]
-            if key in self._in_progress:
-                name = getattr(function, '__qualname__', repr(function))
-                raise RecursionNotSupportedError(
-                    f'{name} calls itself (call chain: '
-                    f'{" -> ".join(call_chain or ())}); adcompiler cannot '
-                    'differentiate recursive functions yet.')
             self._in_progress.append(key)
             try:
                 compiled = self._compile(function, tuple(wrt), call_chain)
             finally:
                 self._in_progress.remove(key)
             self._cache[key] = (self.registry.version, compiled)
+            # Callers compiled while this function was in progress (it is
+            # recursive) get its generated functions now.
+            for scope in self._waiting.pop(key, []):
+                scope[compiled.primal_name] = compiled.primal
+                scope[compiled.adjoint_name] = compiled.adjoint
             return compiled
 
     def _compile(self, function, wrt, call_chain):
@@ -166,8 +162,18 @@ class Compiler:
                               normalized, resolution, wrt, self.registry)
 
         callees = []
+        recursive = []  # keys of callees still being compiled
 
         def compile_callee(callee, callee_wrt, chain):
+            callee_key = (callee, tuple(callee_wrt))
+            if callee_key in self._in_progress:
+                # A recursive call: the names are known now, the functions
+                # are linked when the callee's compilation finishes.
+                recursive.append(callee_key)
+                primal_name, adjoint_name = self.function_names(
+                    callee, tuple(callee_wrt), callee.__name__)
+                return reverse_stage.CalleeProgram(
+                    primal_name, adjoint_name, None, None, tuple(callee_wrt))
             compiled = self.compile(callee, callee_wrt, chain)
             callees.append(compiled)
             return reverse_stage.CalleeProgram(
@@ -184,8 +190,16 @@ class Compiler:
 
         namespace = dict(source.namespace)
         namespace.update(program.extra_globals)
+        for callee_key in recursive:
+            names = self.function_names(callee_key[0], callee_key[1],
+                                        callee_key[0].__name__)
+            for generated in names:
+                namespace.pop(generated, None)
         module = _run_stage(name, 'emit', emit_stage.emit,
                             [program.primal, program.adjoint], namespace, name)
+        for callee_key in recursive:
+            if callee_key != (function, wrt):
+                self._waiting.setdefault(callee_key, []).append(module.scope)
         primal = module.functions[program.primal.name]
         # Defaults are the caller's objects, not their source re-evaluated.
         primal.__defaults__ = inspect.unwrap(function).__defaults__

@@ -33,6 +33,7 @@ class EmittedModule:
     source: str
     filename: str
     functions: dict
+    scope: dict  # the globals of the generated functions
 
 
 def to_source(tree):
@@ -87,4 +88,4 @@ def emit(functions, namespace, title):
     scope = dict(namespace)
     exec(code, scope)  # noqa: S102 (the code is adcompiler's own output)
     defined = {f.name: scope[f.name] for f in functions}
-    return EmittedModule(source, filename, defined)
+    return EmittedModule(source, filename, defined, scope)

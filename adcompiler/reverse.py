@@ -556,7 +556,7 @@ class _ReverseWriter:
             return []
         test = statement.test
         block = [gast.If(test=copy.deepcopy(test), body=body, orelse=orelse)]
-        if isinstance(test, gast.Name):
+        if isinstance(test, gast.Name) and not self.is_stable(test.id):
             self.pushed[statement] = [test.id]
             block.insert(0, self.pop([test.id]))
         return block
