@@ -52,6 +52,13 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
             edges.append((targets, sources))
         elif isinstance(statement, gast.For):
             edges.extend(_iteration_edges(statement))
+        elif isinstance(statement, gast.Expr) and _is_container_update(
+                statement.value):
+            # lst.append(v): the list now depends on v and on what it held.
+            call = statement.value
+            receiver = call.func.value.id
+            sources = [n for a in call.args for n in _names(a)]
+            edges.append(([receiver], sources + [receiver]))
         elif isinstance(statement, gast.Return):
             returned.update(_names(statement.value))
 
@@ -81,6 +88,18 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
                     useful |= new
                     changed = True
     return Activity(varied, useful, origin)
+
+
+# Container methods whose arguments end up inside the container.
+CONTAINER_UPDATES = frozenset({'append', 'extend', 'insert', 'update',
+                               'setdefault', 'add'})
+
+
+def _is_container_update(call):
+    return (isinstance(call, gast.Call) and isinstance(call.func,
+                                                       gast.Attribute)
+            and call.func.attr in CONTAINER_UPDATES
+            and isinstance(call.func.value, gast.Name))
 
 
 def _iteration_edges(loop):
@@ -126,6 +145,8 @@ def carrying_names(value, resolution, registry=REGISTRY):
         return _names(value.value)
     if isinstance(value, (gast.Tuple, gast.List)):
         return [n for e in value.elts for n in _names(e)]
+    if isinstance(value, gast.Dict):
+        return [n for v in value.values for n in _names(v)]
     if isinstance(value, gast.Call):
         return _call_carrying_names(value, resolution.calls[value])
     return [n for n in _names_in(value)]

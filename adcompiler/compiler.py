@@ -40,6 +40,9 @@ class CompiledFunction:
     module_source: str
     filename: str
     callees: list
+    updated: tuple = ()  # parameters changed in place
+    # Parameters changed in place with values that carry a derivative.
+    updated_with_derivative: tuple = ()
     # (namespace, name, value) for every global the code was compiled
     # against; a different value now means the code is out of date.
     dependencies: list = dataclasses.field(default_factory=list)
@@ -178,7 +181,8 @@ class Compiler:
             callees.append(compiled)
             return reverse_stage.CalleeProgram(
                 compiled.primal_name, compiled.adjoint_name, compiled.primal,
-                compiled.adjoint, compiled.wrt)
+                compiled.adjoint, compiled.wrt, compiled.updated,
+                compiled.updated_with_derivative)
 
         context = reverse_stage.ReverseContext(
             source, call_chain, compile_callee,
@@ -200,6 +204,8 @@ class Compiler:
         for callee_key in recursive:
             if callee_key != (function, wrt):
                 self._waiting.setdefault(callee_key, []).append(module.scope)
+        updated = tuple(p for p in normalized.params
+                        if p in normalized.written or p in normalized.mutated)
         primal = module.functions[program.primal.name]
         # Defaults are the caller's objects, not their source re-evaluated.
         primal.__defaults__ = inspect.unwrap(function).__defaults__
@@ -207,6 +213,7 @@ class Compiler:
             function, wrt, primal, module.functions[program.adjoint.name],
             program.primal.name, program.adjoint.name, module.source,
             module.filename, callees,
+            updated, tuple(p for p in updated if p in activity.varied),
             _dependencies(inspect.unwrap(function), normalized.tree,
                           normalized.local_names))
 

@@ -33,6 +33,7 @@ the user's source. Any other construct raises `UnsupportedSyntaxError`.
 """
 
 import builtins as _builtins
+import copy
 import dataclasses
 import math
 import types
@@ -58,6 +59,8 @@ class NormalizedFunction:
     single_assignment: bool = True
     # Arrays updated in place with x[i] = v (only with control flow).
     written: set = dataclasses.field(default_factory=set)
+    # Names of containers changed by a method such as append or add.
+    mutated: set = dataclasses.field(default_factory=set)
     # Generated name -> what the user wrote: 'x' for x_1, 'x * 2.0' for t1.
     display_names: dict = dataclasses.field(default_factory=dict)
 
@@ -164,9 +167,15 @@ class _Normalizer:
             decorator_list=[], returns=None, type_comment=None,
             type_params=[])
         gast.copy_location(tree, self.tree)
+        mutated = {n.func.value.id for n in gast.walk(tree)
+                   if isinstance(n, gast.Call)
+                   and isinstance(n.func, gast.Attribute)
+                   and n.func.attr in MUTATING_METHODS
+                   and isinstance(n.func.value, gast.Name)
+                   and n.func.value.id in self.local_names}
         return NormalizedFunction(tree, params, self.namer, self.local_names,
                                   self.single_assignment, self.written,
-                                  self.display_names)
+                                  mutated, self.display_names)
 
     def check_arguments(self, args):
         for kind, present in (('*args', args.vararg), ('**kwargs', args.kwarg)):
@@ -231,6 +240,7 @@ class _Normalizer:
         return False
 
     def visit_For(self, node):
+        node = self.lower_dict_view_loop(node)
         target = node.target
         if isinstance(target, gast.Name):
             names = [target.id]
@@ -251,6 +261,46 @@ class _Normalizer:
         self.emit(gast.For(target=new_target, iter=iterable, body=body,
                            orelse=[], type_comment=None), node)
         return False
+
+    def lower_dict_view_loop(self, node):
+        """Loop over a dict's keys instead of d.items(), d.values(), d.keys().
+
+        `for k, v in d.items(): body` becomes `for k in d: v = d[k]; body`, so
+        each value is a subscript of d, which the reverse stage differentiates.
+        """
+        call = node.iter
+        if not (isinstance(call, gast.Call) and not call.args
+                and not call.keywords and isinstance(call.func, gast.Attribute)
+                and call.func.attr in ('items', 'values', 'keys')):
+            return node
+        view = call.func.attr
+        target = node.target
+        if view == 'items' and not (isinstance(target, (gast.Tuple, gast.List))
+                                    and len(target.elts) == 2):
+            return node
+        mapping = self.atomize(call.func.value)
+        if view == 'keys':
+            key_target, value_target = target, None
+        elif view == 'values':
+            key_target = _store(self.namer.temporary())
+            self.local_names.add(key_target.id)
+            value_target = target
+        else:
+            key_target, value_target = target.elts
+        body = list(node.body)
+        if value_target is not None:
+            key = _load(key_target.id) if isinstance(key_target, gast.Name) \
+                else None
+            if key is None:
+                return node
+            read = gast.Subscript(value=copy.deepcopy(mapping), slice=key,
+                                  ctx=gast.Load())
+            assign = gast.Assign(targets=[value_target], value=read,
+                                 type_comment=None)
+            body.insert(0, gast.copy_location(assign, node))
+        loop = gast.For(target=key_target, iter=mapping, body=body, orelse=[],
+                        type_comment=None)
+        return gast.copy_location(loop, node)
 
     def lower_iterable(self, node):
         """Keep range/enumerate/zip/reversed calls visible; atomize the rest."""
@@ -327,7 +377,7 @@ class _Normalizer:
     def returns_new_object(self, value):
         """True if `value` always makes a new object: arithmetic, new arrays."""
         if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Compare,
-                              gast.Constant)):
+                              gast.Constant, gast.List, gast.Dict)):
             return True
         if not isinstance(value, gast.Call) or not self.is_global_reference(
                 value.func):
@@ -697,6 +747,15 @@ class _Normalizer:
         return gast.List(elts=[self.atomize(e) for e in node.elts],
                          ctx=gast.Load())
 
+    def lower_Dict(self, node):
+        if any(key is None for key in node.keys):
+            raise UnsupportedSyntaxError(
+                '** unpacking in a dict display',
+                self.source.location(node))
+        keys = [self.atomize(k) for k in node.keys]
+        values = [self.atomize(v) for v in node.values]
+        return gast.Dict(keys=keys, values=values)
+
     def lower_JoinedStr(self, node):
         # An f-string is never differentiated: keep it whole, renamed.
         for child in gast.walk(node):
@@ -744,6 +803,12 @@ _OPERATOR_SYMBOLS = {
 ITERATION_BUILTINS = {name: getattr(_builtins, name)
                       for name in ('range', 'enumerate', 'zip', 'reversed')}
 
+# Methods that change a list, dict or set in place.
+MUTATING_METHODS = frozenset({
+    'append', 'extend', 'insert', 'pop', 'remove', 'clear', 'sort', 'reverse',
+    'update', 'setdefault', 'popitem', 'add', 'discard',
+})
+
 _CONTROL_FLOW = (gast.If, gast.For, gast.While, gast.Break, gast.Continue,
                  gast.IfExp, gast.BoolOp)
 
@@ -758,6 +823,10 @@ def has_control_flow(tree):
             return True
         if isinstance(node, gast.Subscript) and isinstance(node.ctx,
                                                            gast.Store):
+            return True
+        if (isinstance(node, gast.Call) and isinstance(node.func,
+                                                       gast.Attribute)
+                and node.func.attr in MUTATING_METHODS):
             return True
     return False
 

@@ -58,6 +58,8 @@ class CalleeProgram:
     primal: object
     adjoint: object
     differentiated: tuple  # names of the callee parameters given adjoints
+    updated: tuple = ()  # parameters it changes in place (append, x[i] = v)
+    updated_with_derivative: tuple = ()  # ... with values that carry one
 
 
 @dataclasses.dataclass
@@ -207,23 +209,15 @@ class _ReverseWriter:
         """Copy parameters that the function updates in place.
 
         The gradient must not change the caller's arrays. A function called
-        from differentiated code that updates its argument changes its
-        caller's value, which the adjoint would not follow, so it is rejected.
+        from differentiated code is not protected: it may update bookkeeping
+        containers of its caller, and its callers reject updates of values
+        that carry a derivative (see `check_callee_updates`).
         """
-        params = [p for p in self.normalized.params
-                  if p in self.normalized.written]
-        if not params:
-            return
         if len(self.context.call_chain) > 1:
-            write = next(n for n in gast.walk(self.normalized.tree)
-                         if _is_subscript_write(n)
-                         and n.targets[0].value.id in params)
-            raise UnsupportedSyntaxError(
-                f'updating the argument {params[0]!r} in place in a function '
-                'called by the differentiated function',
-                self.source.location(write),
-                'the caller would see the update but its gradient would not; '
-                'return the new array instead')
+            return
+        params = [p for p in self.normalized.params
+                  if p in self.normalized.written
+                  or p in self.normalized.mutated]
         copies = [_assign(p, _call(self.runtime_function('copy'), _name(p)))
                   for p in params]
         self.primal_body[:0] = copies
@@ -478,11 +472,11 @@ class _ReverseWriter:
             if not restored:
                 return [statement]
             # Keep the values the write overwrites, to restore them.
-            old = gast.Subscript(value=copy.deepcopy(statement.targets[0].value),
-                                 slice=copy.deepcopy(statement.targets[0].slice),
-                                 ctx=gast.Load())
-            record = self.push_value(_call(self.runtime_function('copy'), old))
-            return [record, statement]
+            target = statement.targets[0]
+            old = _call(self.runtime_function('old_item'),
+                        copy.deepcopy(target.value),
+                        self.index_value(target.slice))
+            return [self.push_value(old), statement]
         value = getattr(statement, 'value', None)
         if (isinstance(statement, gast.Assign)
                 and isinstance(value, gast.Subscript)
@@ -504,6 +498,8 @@ class _ReverseWriter:
                 block = self.adjoint_if(statement)
             elif isinstance(statement, (gast.For, gast.While)):
                 block = self.adjoint_loop(statement)
+            elif isinstance(statement, gast.Expr):
+                block = self.container_update_adjoint(statement)
             else:
                 block = self.adjoint_block(statement)
                 if self.dynamic and self.assigns_active(statement):
@@ -676,6 +672,15 @@ class _ReverseWriter:
             return self.accumulate(value.id, g) if self.is_active(value) else []
         if isinstance(value, (gast.Tuple, gast.List)):
             return self.literal_adjoint(value, g)
+        if isinstance(value, gast.Dict):
+            block = []
+            for key, element in zip(value.keys, value.values, strict=True):
+                if self.is_active(element):
+                    item = gast.Subscript(value=copy.deepcopy(g),
+                                          slice=copy.deepcopy(key),
+                                          ctx=gast.Load())
+                    block += self.accumulate(element.id, item)
+            return block
         if isinstance(value, gast.BinOp):
             function = _BINARY_OPERATORS.get(type(value.op))
             return self.rule_adjoint(statement, function, [value.left,
@@ -736,13 +741,98 @@ class _ReverseWriter:
             block.insert(0, self.pop(reads))
         # Undo the write, so that earlier statements see the old values.
         self.restored.add(statement)
-        restore = gast.Subscript(value=_name(base),
-                                 slice=copy.deepcopy(target.slice),
-                                 ctx=gast.Store())
         pop = gast.Attribute(value=_name(self.tape), attr='pop',
                              ctx=gast.Load())
-        block.append(_assign(restore, _call(pop)))
+        block.append(gast.Expr(value=_call(
+            self.runtime_function('restore_item'), _name(base), index,
+            _call(pop))))
         return block
+
+    def container_update_adjoint(self, statement):
+        """Adjoint of `lst.append(v)` or `lst.extend(seq)`, then the undo.
+
+        The last entries of the list's adjoint go to what was added; the
+        primal list gets them removed again, so that earlier statements see
+        the list they saw.
+        """
+        call = statement.value
+        resolved = self.resolution.calls.get(call)
+        if resolved is not None and resolved.kind is CallKind.USER:
+            self.check_discarded_call(statement, resolved)
+            return []
+        if not (isinstance(call, gast.Call)
+                and isinstance(call.func, gast.Attribute)
+                and isinstance(call.func.value, gast.Name)
+                and self.activity.is_active(call.func.value.id)):
+            return []
+        method = call.func.attr
+        receiver = call.func.value.id
+        if method not in ('append', 'extend') or len(call.args) != 1 or \
+                call.keywords:
+            raise UnsupportedSyntaxError(
+                f'the method {method}() on {receiver!r}, which carries a '
+                'derivative', self.source.location(call),
+                'only append and extend can change a differentiated list')
+        added = call.args[0]
+        adjoint = self.adjoint_name(receiver)
+        inner = []
+        if self.is_active(added):
+            helper = 'last_adjoint' if method == 'append' else 'tail_adjoint'
+            inner += self.accumulate(added.id, _call(
+                self.runtime_function(helper), _name(adjoint),
+                copy.deepcopy(added)))
+        count = (gast.Constant(value=1, kind=None) if method == 'append'
+                 else _call(_name('len'), copy.deepcopy(added)))
+        inner.append(_assign(adjoint, _call(
+            self.runtime_function('drop_last'), _name(adjoint), count)))
+        block = [gast.If(
+            test=gast.Compare(left=_name(adjoint), ops=[gast.IsNot()],
+                              comparators=[gast.Constant(value=None,
+                                                         kind=None)]),
+            body=inner, orelse=[])]
+        block.append(gast.Expr(value=_call(
+            self.runtime_function('remove_last'), _name(receiver),
+            copy.deepcopy(count))))
+        reads = self.unstable_reads(block)
+        if reads:
+            self.pushed[statement] = reads
+            block.insert(0, self.pop(reads))
+        return block
+
+    def check_discarded_call(self, statement, resolved):
+        """A call whose result is unused may still fill a container argument
+        with values that carry a derivative; reject that case."""
+        call = statement.value
+        signature = inspect.signature(resolved.callee)
+        try:
+            bound = signature.bind(*call.args,
+                                   **{k.arg: k.value for k in call.keywords})
+        except TypeError:
+            return  # Python raises the TypeError when the primal runs.
+        varied = tuple(p for p, a in bound.arguments.items()
+                       if isinstance(a, gast.Name)
+                       and a.id in self.activity.varied)
+        if not varied:
+            return
+        chain = tuple(self.context.call_chain) + (
+            getattr(resolved.callee, '__qualname__', resolved.name),)
+        callee = self.context.compile_callee(resolved.callee, varied, chain)
+        self.check_callee_updates(call, resolved, callee, bound)
+
+    def check_callee_updates(self, call, resolved, callee, bound):
+        """Reject a callee that changes a container argument in place when
+        that container carries a derivative."""
+        for param in callee.updated:
+            argument = bound.arguments.get(param)
+            if param in callee.updated_with_derivative or (
+                    isinstance(argument, gast.Name)
+                    and argument.id in self.activity.varied):
+                raise UnsupportedSyntaxError(
+                    f'passing {_display(argument)} to {resolved.name}, which '
+                    f'updates its parameter {param!r} in place',
+                    self.source.location(call),
+                    'the caller would see the update but its gradient would '
+                    f'not; let {resolved.name} return the new value instead')
 
     def unpack_adjoint(self, target, value):
         names = [e.id for e in target.elts]
@@ -890,6 +980,7 @@ class _ReverseWriter:
         chain = tuple(self.context.call_chain) + (
             getattr(resolved.callee, '__qualname__', resolved.name),)
         callee = self.context.compile_callee(resolved.callee, wrt, chain)
+        self.check_callee_updates(call, resolved, callee, bound)
         self.extra_globals[callee.primal_name] = callee.primal
         self.extra_globals[callee.adjoint_name] = callee.adjoint
 
@@ -970,6 +1061,14 @@ class _ReverseWriter:
         node = copy.deepcopy(node)
         transformer = _Substitute(substitutions, renames, self.namer)
         return transformer.visit(node)
+
+
+def _display(node):
+    if isinstance(node, gast.Name):
+        return repr(node.id)
+    if isinstance(node, gast.Constant):
+        return repr(node.value)
+    return 'an argument'
 
 
 def _is_subscript_write(statement):

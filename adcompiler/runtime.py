@@ -26,6 +26,8 @@ def add(a, b):
         return a
     if isinstance(a, (tuple, list)):
         return type(a)(add(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return {key: add(a.get(key), b.get(key)) for key in {**a, **b}}
     return a + b
 
 
@@ -34,6 +36,18 @@ def unbroadcast(g, x):
 
     Also drops the imaginary part when `x` is real and `g` is complex.
     """
+    if isinstance(x, (list, tuple)) and len(np.shape(g)[:1]) == 1 and \
+            len(g) == len(x):
+        # A sequence made into an array (np.array([a, b])): one row each.
+        return type(x)(unbroadcast(row, item) for row, item in
+                       zip(g, x, strict=True))
+    if isinstance(x, dict) and isinstance(g, dict):
+        return g
+    if isinstance(x, (list, tuple, dict)):
+        raise TypeError(
+            f'adcompiler cannot differentiate an arithmetic operation on a '
+            f'{type(x).__name__} here (for example list concatenation with '
+            '+); use lst.extend(...) or build an array with np.array')
     shape = np.shape(x)
     g_shape = np.shape(g)
     if g_shape != shape:
@@ -71,6 +85,8 @@ def materialize(g, x):
         return zeros_like(x)
     if isinstance(x, (tuple, list)):
         return type(x)(materialize(gi, xi) for gi, xi in zip(g, x, strict=True))
+    if isinstance(x, dict):
+        return {key: materialize(g.get(key), value) for key, value in x.items()}
     if isinstance(g, np.ndarray) and not g.flags.writeable:
         return np.array(g)
     if isinstance(x, np.ndarray) and not isinstance(g, np.ndarray):
@@ -104,6 +120,10 @@ def _has_array_index(index):
 
 def index_adjoint(g, x, index):
     """Adjoint of `x[index]`: `g` scattered into zeros shaped like `x`."""
+    if isinstance(x, dict):
+        result = {key: zeros_like(value) for key, value in x.items()}
+        result[index] = g
+        return result
     if isinstance(x, (tuple, list)):
         result = [zeros_like(item) for item in x]
         positions = range(len(x))[index]
@@ -300,6 +320,11 @@ def copy(x):
 
 def zero_index(g, index):
     """Return a copy of adjoint `g` with `g[index]` set to zero."""
+    if isinstance(g, dict):
+        result = dict(g)
+        if index in result:
+            result[index] = zeros_like(result[index])
+        return result
     if isinstance(g, (list, tuple)):
         result = list(g)
         result[index] = zeros_like(result[index])
@@ -307,3 +332,48 @@ def zero_index(g, index):
     result = np.array(g, dtype=np.result_type(g, float))
     result[index] = 0
     return result
+
+
+# Containers ------------------------------------------------------------------
+
+_MISSING = object()  # A key that a dict did not have before a write.
+
+
+def old_item(x, index):
+    """Return what `x[index] = ...` overwrites, as a copy, to restore it later."""
+    if isinstance(x, dict) and index not in x:
+        return _MISSING
+    return copy(x[index])
+
+
+def restore_item(x, index, old):
+    """Undo `x[index] = ...` with the value `old_item` returned."""
+    if old is _MISSING:
+        del x[index]
+    else:
+        x[index] = old
+
+
+def last_adjoint(g, v):
+    """Adjoint of v in `lst.append(v)`: the last entry of the list's adjoint."""
+    return unbroadcast(g[-1], v) if g[-1] is not None else None
+
+
+def tail_adjoint(g, seq):
+    """Adjoint of seq in `lst.extend(seq)`: the last len(seq) entries."""
+    tail = list(g[len(g) - len(seq):])
+    tail = [zeros_like(item) if a is None else a for a, item in
+            zip(tail, seq, strict=True)]
+    if isinstance(seq, np.ndarray):
+        return np.array(tail)
+    return type(seq)(tail) if isinstance(seq, (list, tuple)) else tail
+
+
+def drop_last(g, count):
+    """Return the adjoint list `g` without its last `count` entries."""
+    return g[:len(g) - count]
+
+
+def remove_last(x, count):
+    """Remove the last `count` entries of list `x` in place (undo an append)."""
+    del x[len(x) - count:]

@@ -52,3 +52,177 @@ def test_recursive_source_calls_itself():
     source = adcompiler.grad(power).source
     assert source.count('def adjoint_power(') == 1
     assert 'adjoint_power(' in source.split('def adjoint_power(')[1]
+
+
+# Containers and the parameter-collection case ----------------------------------
+
+def collect(tree, seen):
+    """Leaves of a nested dict/list, each array object once (by id)."""
+    out = []
+    if isinstance(tree, dict):
+        for key in tree:
+            out.extend(collect(tree[key], seen))
+    elif isinstance(tree, list):
+        for item in tree:
+            out.extend(collect(item, seen))
+    elif id(tree) not in seen:
+        seen.add(id(tree))
+        out.append(tree)
+    return out
+
+
+def parameters(model):
+    return collect(model, set())
+
+
+def first_parameter_loss(model):
+    params = parameters(model)
+    return np.sum(params[0] ** 2) + 3.0 * np.sum(params[-1])
+
+
+def make_model(tied):
+    w = np.array([1.0, 2.0])
+    b = np.array([0.5])
+    second = w if tied else np.array([7.0, 8.0])
+    return {'layer1': {'w': w, 'b': b},
+            'layers': [{'w': second}, np.array([4.0, 5.0])]}
+
+
+def test_collector_with_tied_arrays():
+    gradient = adcompiler.grad(first_parameter_loss)(make_model(tied=True))
+    np.testing.assert_allclose(gradient['layer1']['w'], [2.0, 4.0])
+    np.testing.assert_allclose(gradient['layer1']['b'], [0.0])
+    # The tied array is collected once, at its first occurrence.
+    np.testing.assert_allclose(gradient['layers'][0]['w'], [0.0, 0.0])
+    np.testing.assert_allclose(gradient['layers'][1], [3.0, 3.0])
+
+
+def test_collector_without_tied_arrays():
+    gradient = adcompiler.grad(first_parameter_loss)(make_model(tied=False))
+    np.testing.assert_allclose(gradient['layer1']['w'], [2.0, 4.0])
+    np.testing.assert_allclose(gradient['layers'][0]['w'], [0.0, 0.0])
+    np.testing.assert_allclose(gradient['layers'][1], [3.0, 3.0])
+
+
+def test_collector_gradient_has_model_structure():
+    gradient = adcompiler.grad(first_parameter_loss)(make_model(tied=True))
+    assert set(gradient) == {'layer1', 'layers'}
+    assert isinstance(gradient['layers'], list)
+    assert len(gradient['layers']) == 2
+
+
+def test_collector_bookkeeping_stays_in_primal():
+    source = adcompiler.grad(first_parameter_loss).source
+    adjoint = source.split('def adjoint_collect')[1]
+    primal = source.split('def primal_collect')[1].split('def adjoint')[0]
+    adjoint_code = '\n'.join(line for line in adjoint.splitlines()
+                             if not line.strip().startswith('#'))
+    assert 'seen.add(' in primal
+    assert 'id(' not in adjoint_code
+    assert 'seen' not in adjoint_code
+
+
+def collect_into(tree, seen, out):
+    if isinstance(tree, dict):
+        for key in tree:
+            collect_into(tree[key], seen, out)
+    elif id(tree) not in seen:
+        seen.add(id(tree))
+        out.append(tree)
+
+
+def accumulator_loss(model):
+    out = []
+    collect_into(model, set(), out)
+    return np.sum(out[0] ** 2)
+
+
+def test_container_filled_by_callee_raises():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(accumulator_loss)({'a': np.ones(2)})
+    assert 'updates its parameter' in str(info.value)
+    assert info.value.lineno == collect_into.__code__.co_firstlineno + 3
+
+
+def dict_model(p, x):
+    h = np.tanh(p['w'] @ x + p['b'])
+    scales = {'h': 2.0, 'total': 0.5}
+    total = 0.0
+    for name, value in p.items():
+        total = total + np.sum(value ** 2)
+    for value in p.values():
+        total = total + np.sum(value)
+    outputs = {}
+    outputs['z'] = h * scales['h']
+    return np.sum(outputs['z']) + scales['total'] * total
+
+
+def list_model(layers, x):
+    activations = [x]
+    for w in layers:
+        activations.append(np.tanh(w @ activations[-1]))
+    extra = []
+    extra.extend(activations[1:])
+    return np.sum(extra[-1] ** 2) + np.sum(extra[0])
+
+
+def tuple_model(pair, x):
+    a, b = pair
+    return np.sum(np.sin(a * x) + b ** 2)
+
+
+def _leaf_gradients(function, args, position):
+    """Finite differences w.r.t. every array leaf of a dict, list or tuple."""
+    def leaves(tree, path=()):
+        if isinstance(tree, dict):
+            for key, value in tree.items():
+                yield from leaves(value, path + (key,))
+        elif isinstance(tree, (list, tuple)):
+            for index, value in enumerate(tree):
+                yield from leaves(value, path + (index,))
+        else:
+            yield path
+
+    def get(tree, path):
+        for key in path:
+            tree = tree[key]
+        return tree
+
+    def replaced(tree, path, value):
+        if not path:
+            return value
+        if isinstance(tree, dict):
+            new = dict(tree)
+        else:
+            new = list(tree)
+        new[path[0]] = replaced(tree[path[0]], path[1:], value)
+        return new if not isinstance(tree, tuple) else tuple(new)
+
+    tree = args[position]
+    for path in leaves(tree):
+        def of_leaf(leaf, path=path):
+            new_args = list(args)
+            new_args[position] = replaced(tree, path, leaf)
+            return function(*new_args)
+        yield path, get, numerical_gradient(of_leaf, (get(tree, path),), 0)
+
+
+RNG = np.random.default_rng(3)
+CONTAINER_CASES = [
+    pytest.param(dict_model, ({'w': RNG.normal(size=(3, 2)),
+                               'b': RNG.normal(size=3)}, RNG.normal(size=2)),
+                 id='dict'),
+    pytest.param(list_model, ([RNG.normal(size=(3, 2)) * 0.5,
+                               RNG.normal(size=(2, 3)) * 0.5],
+                              RNG.normal(size=2)), id='list-append-extend'),
+    pytest.param(tuple_model, ((RNG.normal(size=3), RNG.normal(size=3)),
+                               RNG.normal(size=3)), id='tuple'),
+]
+
+
+@pytest.mark.parametrize('function, args', CONTAINER_CASES)
+def test_container_argument_gradient(function, args):
+    gradient = adcompiler.grad(function)(*args)
+    assert type(gradient) is type(args[0])
+    for path, get, expected in _leaf_gradients(function, args, 0):
+        assert_gradient_close(get(gradient, path), expected)

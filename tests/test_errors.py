@@ -198,8 +198,6 @@ UNSUPPORTED = [
                  id='lambda'),
     pytest.param(uses_list_comprehension, 'list comprehension',
                  'squares = [v ** 2', '[v ** 2', id='list_comprehension'),
-    pytest.param(uses_dict_display, 'dict display', "params = {'x': x}",
-                 "{'x'", id='dict_display'),
     pytest.param(uses_global, 'global', 'global SCALE', 'global',
                  id='global'),
     pytest.param(uses_del, 'del statement', 'del y', 'del', id='del'),
@@ -244,6 +242,8 @@ CONTROL_FLOW_FORMS = [
                  id='augmented_subscript'),
     pytest.param(calls_helper_with_loop, np.array([0.5, -0.25, 1.0]),
                  id='for_in_helper'),
+    pytest.param(uses_dict_display, np.array([0.5, -0.25, 1.0]),
+                 id='dict_display'),
 ]
 
 
