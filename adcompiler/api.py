@@ -11,13 +11,14 @@ import types
 
 import numpy as np
 
-from adcompiler import runtime
+from adcompiler import dispatch, runtime
 from adcompiler.compiler import Compiler
 from adcompiler.errors import (AdCompilerError, NonScalarOutputError,
                                SourceUnavailableError)
 from adcompiler.rules import REGISTRY
 
 _COMPILER = Compiler()
+dispatch.install(_COMPILER)
 
 
 class InvalidArgumentError(AdCompilerError, ValueError):

@@ -34,6 +34,7 @@ import gast
 import numpy as np
 
 from adcompiler import runtime
+from adcompiler.dispatch import CallSite
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.resolve import CallKind
@@ -142,6 +143,7 @@ class _ReverseWriter:
         self.restored = set()  # subscript writes whose old values are kept
         self.callee_programs = {}  # call statement -> CalleeProgram
         self.callee_saved = {}  # call statement -> name of the callee's saved
+        self.dynamic_calls = {}  # call statement -> name of its CallSite
 
         # Use the user's own name for NumPy where there is one.
         namespace = self.source.namespace
@@ -206,9 +208,11 @@ class _ReverseWriter:
         return self.finish(returned)
 
     def protect_arguments(self):
-        """Copy parameters that the function updates in place.
+        """Copy parameters that the function updates with values that carry
+        a derivative.
 
-        The gradient must not change the caller's arrays. A function called
+        The gradient must not change the caller's arrays; bookkeeping updates
+        (a counter list, a set of ids) still reach the caller. A function called
         from differentiated code is not protected: it may update bookkeeping
         containers of its caller, and its callers reject updates of values
         that carry a derivative (see `check_callee_updates`).
@@ -216,8 +220,9 @@ class _ReverseWriter:
         if len(self.context.call_chain) > 1:
             return
         params = [p for p in self.normalized.params
-                  if p in self.normalized.written
-                  or p in self.normalized.mutated]
+                  if (p in self.normalized.written
+                      or p in self.normalized.mutated)
+                  and p in self.activity.varied]
         copies = [_assign(p, _call(self.runtime_function('copy'), _name(p)))
                   for p in params]
         self.primal_body[:0] = copies
@@ -456,6 +461,23 @@ class _ReverseWriter:
 
     def primal_statements(self, statement):
         """The primal code of one statement: as written, or a callee's primal."""
+        if statement in self.dynamic_calls:
+            call = statement.value
+            if isinstance(call.func, gast.Attribute):
+                helper = 'call_method'
+                first = copy.deepcopy(call.func.value)
+            else:
+                helper = 'call_function'
+                first = copy.deepcopy(call.func)
+            dispatched = gast.Call(
+                func=self.runtime_function(helper),
+                args=[_name(self.dynamic_calls[statement]), first]
+                + [copy.deepcopy(a) for a in call.args],
+                keywords=copy.deepcopy(call.keywords))
+            record = _name(self.callee_saved[statement], gast.Store())
+            target = copy.deepcopy(statement.targets[0])
+            return [_assign(gast.Tuple(elts=[target, record],
+                                       ctx=gast.Store()), dispatched)]
         if isinstance(statement, gast.Assign) and isinstance(
                 statement.value, gast.Call):
             callee = self.callee_programs.get(statement)
@@ -799,6 +821,52 @@ class _ReverseWriter:
             block.insert(0, self.pop(reads))
         return block
 
+    def dynamic_call_adjoint(self, statement, resolved):
+        """Adjoint of a call resolved at run time (see adcompiler.dispatch)."""
+        call = statement.value
+        is_method = resolved.kind is CallKind.METHOD
+        arguments = ([call.func.value] if is_method else []) + list(
+            call.args) + [k.value for k in call.keywords]
+        active = tuple(i for i, a in enumerate(arguments) if self.is_active(a))
+        display = self.normalized.display_names
+
+        def text(node):
+            if isinstance(node, gast.Name):
+                return display.get(node.id, node.id)
+            return repr(getattr(node, 'value', '?'))
+
+        origins = tuple(
+            display.get(self.activity.origin.get(arguments[i].id, '?'),
+                        self.activity.origin.get(arguments[i].id, '?'))
+            for i in active)
+        callee_text = (f'{text(call.func.value)}.{call.func.attr}' if is_method
+                       else text(call.func))
+        site = CallSite(
+            self.source.location(call), callee_text,
+            call.func.attr if is_method else '', len(call.args),
+            tuple(k.arg for k in call.keywords), active,
+            tuple(text(a) for a in arguments), origins,
+            tuple(self.context.call_chain))
+        lineno = getattr(call, 'lineno', 0)
+        site_name = self.namer.fresh(f'call_site_line{lineno}')
+        self.extra_globals[site_name] = site
+
+        target = statement.targets[0].id
+        record = self.namer.fresh(f'{target}_record')
+        self.callee_saved[statement] = record
+        self.dynamic_calls[statement] = site_name
+        results = self.namer.fresh(f'd{target}_args')
+        block = [_assign(results, _call(self.runtime_function('call_adjoint'),
+                                        _name(record),
+                                        _name(self.adjoint_name(target))))]
+        for position, number in enumerate(active):
+            item = gast.Subscript(value=_name(results),
+                                  slice=gast.Constant(value=position,
+                                                      kind=None),
+                                  ctx=gast.Load())
+            block += self.accumulate(arguments[number].id, item)
+        return block
+
     def check_discarded_call(self, statement, resolved):
         """A call whose result is unused may still fill a container argument
         with values that carry a derivative; reject that case."""
@@ -883,9 +951,10 @@ class _ReverseWriter:
                                      resolved.rule)
         if kind is CallKind.METHOD:
             if resolved.rule is None:
-                self.raise_foreign(statement, f'ndarray.{resolved.name}',
-                                   'method with no gradient rule',
-                                   receiver=call.func.value)
+                return self.dynamic_call_adjoint(statement, resolved)
+            # NOTE: a method with an array rule (x.sum(), x.dot(y)) is assumed
+            # to be called on an array; a user object with a method of the same
+            # name that carries a derivative would get the array's rule.
             return self.expand(resolved.rule, statement,
                                [call.func.value] + list(call.args),
                                {k.arg: k.value for k in call.keywords})
@@ -895,6 +964,8 @@ class _ReverseWriter:
             return []
         if kind is CallKind.FOREIGN:
             self.raise_foreign(statement, resolved.name, resolved.reason)
+        if kind is CallKind.UNKNOWN and resolved.reason != 'name not defined':
+            return self.dynamic_call_adjoint(statement, resolved)
         if kind is CallKind.UNKNOWN:
             if resolved.reason == 'name not defined':
                 raise LocatedError(

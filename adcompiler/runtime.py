@@ -377,3 +377,35 @@ def drop_last(g, count):
 def remove_last(x, count):
     """Remove the last `count` entries of list `x` in place (undo an append)."""
     del x[len(x) - count:]
+
+
+# Calls resolved at run time ----------------------------------------------------
+
+_dispatcher = None
+
+
+def install_dispatcher(dispatcher):
+    """Set the object that compiles calls known only at run time.
+
+    The compiler installs it; the runtime imports nothing from adcompiler.
+    """
+    global _dispatcher
+    _dispatcher = dispatcher
+
+
+def call_method(site, receiver, *args, **kwargs):
+    """Run `receiver.method(...)` for a call the compiler could not resolve.
+
+    Returns the value and a record for `call_adjoint`.
+    """
+    return _dispatcher.call_method(site, receiver, args, kwargs)
+
+
+def call_function(site, function, *args, **kwargs):
+    """Run `function(...)` held in a variable; see `call_method`."""
+    return _dispatcher.call_function(site, function, args, kwargs)
+
+
+def call_adjoint(record, g):
+    """Cotangents of a dispatched call's active arguments, in order."""
+    return _dispatcher.adjoint(record, g)

@@ -226,3 +226,96 @@ def test_container_argument_gradient(function, args):
     assert type(gradient) is type(args[0])
     for path, get, expected in _leaf_gradients(function, args, 0):
         assert_gradient_close(get(gradient, path), expected)
+
+
+# Calls resolved at run time ------------------------------------------------------
+
+class Linear:
+    def __init__(self, weights):
+        self.weights = weights
+
+    def apply(self, x):
+        return np.tanh(self.weights @ x)
+
+    def __call__(self, x):
+        return self.apply(x) * 2.0
+
+
+def method_of_argument(x, layer, f):
+    h = layer.apply(x)
+    z = f(h)
+    return np.sum(z ** 2) + h.sum()
+
+
+def square(v):
+    return v * v
+
+
+def test_method_and_function_value_gradients():
+    rng = np.random.default_rng(5)
+    x, weights = rng.normal(size=2), rng.normal(size=(3, 2))
+    args = (x, Linear(weights), square)
+    expected = numerical_gradient(method_of_argument, args, 0)
+    assert_gradient_close(adcompiler.grad(method_of_argument)(*args), expected)
+
+
+def test_dispatched_call_in_source():
+    source = adcompiler.grad(method_of_argument).source
+    assert 'ad.call_method(' in source
+    assert 'ad.call_function(' in source
+    assert 'ad.call_adjoint(' in source
+
+
+def calls_held_function(x, f):
+    y = x * 2.0
+    return np.sum(f(y))
+
+
+def test_dispatched_foreign_call_raises_at_the_call():
+    cube = np.frompyfunc(lambda v: v ** 3, 1, 1)
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.grad(calls_held_function)(np.ones(3), cube)
+    error = info.value
+    assert error.lineno == calls_held_function.__code__.co_firstlineno + 2
+    assert error.filename == __file__
+    assert error.callee_name == 'f'
+    assert error.active_argument == 'y'
+    assert error.call_chain == ['calls_held_function']
+    assert 'ufunc' in str(error)
+
+
+def test_dispatched_foreign_call_with_rule():
+    cube = np.frompyfunc(lambda v: v ** 3, 1, 1)
+    adcompiler.register_vjp(cube, lambda g, ans, v: (g * 3.0 * v ** 2,))
+    x = np.array([0.5, -1.0, 2.0])
+    gradient = adcompiler.grad(calls_held_function)(x, cube)
+    np.testing.assert_allclose(gradient.astype(float), 24.0 * x ** 2)
+
+
+def calls_model_object(x, model):
+    return np.sum(model(x))
+
+
+def test_callable_object_gradient():
+    rng = np.random.default_rng(6)
+    x, weights = rng.normal(size=2), rng.normal(size=(3, 2))
+    args = (x, Linear(weights))
+    expected = numerical_gradient(calls_model_object, args, 0)
+    assert_gradient_close(adcompiler.grad(calls_model_object)(*args), expected)
+
+
+def bookkeeping_calls(x, counter):
+    n = len(x)
+    shape = x.shape
+    key = id(x)
+    counter.append(n)
+    scale = float(shape[0] + (key > 0))
+    return np.sum(x ** 2) * scale
+
+
+def test_inactive_foreign_calls_run():
+    x = np.array([1.0, 2.0])
+    counter = []
+    gradient = adcompiler.grad(bookkeeping_calls)(x, counter)
+    np.testing.assert_allclose(gradient, 2.0 * x * 3.0)
+    assert counter == [2]

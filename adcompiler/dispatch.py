@@ -1,0 +1,209 @@
+"""Run-time dispatch of calls whose callee is known only when they run.
+
+A method of an argument (`model.predict(x)`) or a function held in a
+variable (`f(x)`) cannot be resolved when the caller is compiled. The
+generated code calls `ad.call_method` or `ad.call_function` instead; the
+runtime hands the call to the `Dispatcher` installed here, which applies the
+same policy as the compiler: it writes a one-line wrapper around the callee
+it now knows (`def call(receiver, a0): return receiver.predict(a0)`),
+compiles the wrapper with respect to the arguments that carry a derivative,
+and runs its primal. The adjoint later runs the wrapper's adjoint.
+
+Wrappers are cached by callee (or receiver type and method name) and
+argument layout, and compiled through the compiler's cache. A foreign
+callee raises the same `ForeignCallError` as at compile time, pointing at
+the call in the user's code.
+"""
+
+import dataclasses
+import inspect
+import itertools
+import linecache
+import threading
+import types
+
+import numpy as np
+
+from adcompiler import runtime
+from adcompiler.errors import ForeignCallError, SourceLocation
+
+# Receivers whose methods are NumPy array methods with rules in the registry.
+_ARRAY_TYPES = (np.ndarray, np.generic, float, int, complex)
+
+_counter = itertools.count(1)
+
+
+@dataclasses.dataclass(frozen=True)
+class CallSite:
+    """A dynamically dispatched call in generated code, fixed at compile time.
+
+    Arguments are numbered receiver first (for a method), then positional
+    arguments, then keyword arguments in `keywords` order.
+    """
+
+    location: SourceLocation
+    callee_text: str
+    method: str  # The method name, or '' for a call of a function value.
+    positional_count: int
+    keywords: tuple
+    active: tuple  # Numbers of the arguments that carry a derivative.
+    argument_text: tuple  # Each argument as the user wrote it.
+    origins: tuple  # For each active argument, the input it depends on.
+    call_chain: tuple
+
+
+@dataclasses.dataclass
+class _Record:
+    compiled: object
+    saved: object
+
+
+class Dispatcher:
+    """Compiles and runs dynamically dispatched calls; see the module docstring."""
+
+    def __init__(self, compiler):
+        self.compiler = compiler
+        self._wrappers = {}
+        self._lock = threading.Lock()
+
+    def call_method(self, site, receiver, args, kwargs):
+        """Run `receiver.<site.method>(*args, **kwargs)`; see `call_function`."""
+        keyword_values = tuple(kwargs[k] for k in site.keywords)
+        numbers = list(range(1 + len(args) + len(keyword_values)))
+        if isinstance(receiver, _ARRAY_TYPES):
+            key = ('array method', site.method, len(args), site.keywords)
+            wrapper = self._wrapper(key, lambda: self._array_method_source(
+                site, len(args)), {})
+        else:
+            function = getattr(type(receiver), site.method, None)
+            if function is None:
+                # An attribute of the instance itself, such as a stored
+                # function: call it like a function value.
+                return self.call_function(site, getattr(receiver, site.method),
+                                          args, kwargs)
+            key = ('method', function, len(args), site.keywords)
+            wrapper = self._wrapper(key, lambda: self._call_source(
+                site, len(args), receiver=True), {'callee': function})
+        values = (receiver,) + tuple(args) + keyword_values
+        return self._run(site, wrapper, values, numbers)
+
+    def call_function(self, site, function, args, kwargs):
+        """Run `function(*args, **kwargs)` for the call at `site`.
+
+        Returns the value and a record for `adjoint`.
+        """
+        keyword_values = tuple(kwargs[k] for k in site.keywords)
+        first = 1 if site.method else 0  # Number 0 is the receiver.
+        numbers = list(range(first, first + len(args) + len(keyword_values)))
+        call = getattr(type(function), '__call__', None)
+        if not isinstance(function, (types.FunctionType, types.MethodType)) \
+                and isinstance(call, types.FunctionType):
+            # An object with a __call__ method written in Python.
+            function = types.MethodType(call, function)
+        if inspect.ismethod(function) and isinstance(function.__func__,
+                                                     types.FunctionType):
+            # A bound method: its function with the instance as first argument.
+            key = ('bound', function.__func__, len(args), site.keywords)
+            wrapper = self._wrapper(key, lambda: self._call_source(
+                site, len(args), receiver=True), {'callee': function.__func__})
+            values = (function.__self__,) + tuple(args) + keyword_values
+            numbers = [None] + numbers
+        else:
+            key = ('function', function, len(args), site.keywords)
+            wrapper = self._wrapper(key, lambda: self._call_source(
+                site, len(args), receiver=False), {'callee': function})
+            values = tuple(args) + keyword_values
+        return self._run(site, wrapper, values, numbers)
+
+    def adjoint(self, record, g):
+        """Cotangents of the active arguments, in the order of `site.active`."""
+        return record.compiled.adjoint(record.saved, g)
+
+    # Wrappers ----------------------------------------------------------------
+
+    def _wrapper(self, key, make_source, namespace):
+        try:
+            with self._lock:
+                cached = self._wrappers.get(key)
+        except TypeError:  # An unhashable callee: no caching.
+            cached = None
+        if cached is not None:
+            return cached
+        source = make_source()
+        filename = f'<adcompiler dispatch #{next(_counter)}>'
+        linecache.cache[filename] = (len(source), None,
+                                     source.splitlines(keepends=True),
+                                     filename)
+        scope = dict(namespace)
+        scope['__name__'] = __name__
+        exec(compile(source, filename, 'exec'), scope)  # noqa: S102
+        wrapper = scope['call']
+        try:
+            with self._lock:
+                self._wrappers[key] = wrapper
+        except TypeError:
+            pass
+        return wrapper
+
+    @staticmethod
+    def _parameters(site, count, receiver):
+        names = (['receiver'] if receiver else []) + [
+            f'a{i}' for i in range(count)]
+        keywords = [f'k_{k}' for k in site.keywords]
+        return names, keywords
+
+    def _array_method_source(self, site, count):
+        names, keywords = self._parameters(site, count, receiver=True)
+        arguments = ', '.join(names[1:] + [f'{k}=k_{k}' for k in site.keywords])
+        return (f'def call({", ".join(names + keywords)}):\n'
+                f'    return receiver.{site.method}({arguments})\n')
+
+    def _call_source(self, site, count, receiver):
+        names, keywords = self._parameters(site, count, receiver)
+        arguments = ', '.join(names + [f'{k}=k_{k}' for k in site.keywords])
+        return (f'def call({", ".join(names + keywords)}):\n'
+                f'    return callee({arguments})\n')
+
+    # Running -------------------------------------------------------------------
+
+    def _run(self, site, wrapper, values, numbers):
+        """Compile `wrapper` for the site's active arguments and run its primal.
+
+        `numbers[i]` is the site's number of the wrapper's i-th parameter
+        (None for an instance the site did not pass).
+        """
+        parameters = list(inspect.signature(wrapper).parameters)
+        wrt = tuple(name for name, number in zip(parameters, numbers,
+                                                 strict=True)
+                    if number in site.active)
+        try:
+            compiled = self.compiler.compile(wrapper, wrt, site.call_chain)
+        except ForeignCallError as err:
+            raise _at_site(err, site) from None
+        value, saved = compiled.primal(*values)
+        return value, _Record(compiled, saved)
+
+
+def _at_site(err, site):
+    """Re-raise a ForeignCallError from a wrapper at the user's call."""
+    argument = err.active_argument
+    text = argument
+    if argument.startswith('a') and argument[1:].isdigit():
+        number = int(argument[1:]) + (1 if site.method else 0)
+        if number < len(site.argument_text):
+            text = site.argument_text[number]
+    elif argument == 'receiver' and site.argument_text:
+        text = site.argument_text[0]
+    origin = site.origins[0] if site.origins else err.wrt_input
+    chain = list(site.call_chain) + list(err.call_chain[1:])
+    # The wrapper calls the callee under the name 'callee'; the user knows
+    # it by the expression at the call.
+    callee_name = site.callee_text if err.callee_name == 'callee' \
+        else err.callee_name
+    return ForeignCallError(callee_name, err.reason, site.location, text,
+                            origin, chain)
+
+
+def install(compiler):
+    """Make generated code's dynamic calls go through `compiler`."""
+    runtime.install_dispatcher(Dispatcher(compiler))
