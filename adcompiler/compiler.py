@@ -15,6 +15,7 @@ import threading
 import gast
 
 from adcompiler import activity as activity_stage
+from adcompiler import aliasing
 from adcompiler import emit as emit_stage
 from adcompiler import normalize as normalize_stage
 from adcompiler import optimize as optimize_stage
@@ -163,6 +164,8 @@ class Compiler:
                                 normalized, source.namespace, self.registry)
         activity = _run_stage(name, 'activity', activity_stage.analyze,
                               normalized, resolution, wrt, self.registry)
+        _run_stage(name, 'activity', aliasing.check_in_place_updates,
+                   normalized, resolution, activity, source)
 
         callees = []
         recursive = []  # keys of callees still being compiled

@@ -61,6 +61,11 @@ class NormalizedFunction:
     written: set = dataclasses.field(default_factory=set)
     # Names of containers changed by a method such as append or add.
     mutated: set = dataclasses.field(default_factory=set)
+    # The variable that holds the return value when returns were rewritten
+    # into assignments (see control_flow), else None.
+    result_name: str = None
+    # Names of the temporaries normalize introduced.
+    temporaries: set = dataclasses.field(default_factory=set)
     # Generated name -> what the user wrote: 'x' for x_1, 'x * 2.0' for t1.
     display_names: dict = dataclasses.field(default_factory=dict)
 
@@ -130,6 +135,7 @@ class _Normalizer:
         self.unshared = set()
         self.temporaries = set()
         self.display_names = {}
+        self.result_name = None  # The variable early returns assign.
         self.single_assignment = not has_control_flow(self.tree)
         self.written = set()
         if not self.single_assignment:
@@ -148,7 +154,9 @@ class _Normalizer:
 
         body = self.tree.body
         if not self.single_assignment:
-            body = Restructurer(self.source, self.namer).run(body)
+            restructurer = Restructurer(self.source, self.namer)
+            body = restructurer.run(body)
+            self.result_name = restructurer.result
         for statement in body:
             if self.visit_statement(statement):
                 break
@@ -175,7 +183,8 @@ class _Normalizer:
                    and n.func.value.id in self.local_names}
         return NormalizedFunction(tree, params, self.namer, self.local_names,
                                   self.single_assignment, self.written,
-                                  mutated, self.display_names)
+                                  mutated, self.result_name,
+                                  self.temporaries, self.display_names)
 
     def check_arguments(self, args):
         for kind, present in (('*args', args.vararg), ('**kwargs', args.kwarg)):
@@ -492,7 +501,7 @@ class _Normalizer:
             name = self.new_version(target.id)
             self.emit(gast.Assign(targets=[_store(name)], value=value,
                                   type_comment=None), origin)
-            if self.returns_new_object(value):
+            if self.single_assignment and self.returns_new_object(value):
                 self.unshared.add(name)
             return _load(name)
         if isinstance(target, (gast.Tuple, gast.List)):
@@ -502,7 +511,9 @@ class _Normalizer:
             for element in target.elts:
                 if isinstance(element, gast.Name):
                     names.append(self.new_version(element.id))
-                elif isinstance(element, (gast.Tuple, gast.List)):
+                elif isinstance(element, (gast.Tuple, gast.List,
+                                          gast.Subscript)):
+                    # Unpacked into a temporary, then assigned on its own.
                     temporary = self.namer.temporary()
                     self.local_names.add(temporary)
                     names.append(temporary)
@@ -554,37 +565,27 @@ class _Normalizer:
         return name
 
     def check_written_arrays(self):
-        """Find the arrays written with x[i] = v, and check they are private.
-
-        A written array must be a parameter or hold only new arrays (np.zeros
-        and the like), and every read of it must copy what it reads:
-        arithmetic, functions that return new arrays, subscripts (the reverse
-        stage copies them), its shape. Anything else (an alias, a view, a
-        call) could see the update where the adjoint would not, so it raises
-        UnsupportedSyntaxError.
-        """
-        written = {}
+        """Collect the names updated with x[i] = v; aliasing checks their uses."""
+        written = set()
         for node in gast.walk(self.tree):
             if isinstance(node, (gast.Assign, gast.AugAssign)):
                 targets = (node.targets if isinstance(node, gast.Assign)
                            else [node.target])
                 for target in targets:
-                    if isinstance(target, gast.Subscript):
-                        written.setdefault(self.written_base(target), target)
-        if not written:
-            return set()
-        params = {a.id for a in self.tree.args.args + self.tree.args.posonlyargs}
-        parents = {}
-        for node in gast.walk(self.tree):
-            for child in gast.iter_child_nodes(node):
-                parents[child] = node
-        for node in gast.walk(self.tree):
-            if isinstance(node, gast.Name) and node.id in written:
-                self.check_written_use(node, parents, params, written)
-        return set(written)
+                    elements = (target.elts if isinstance(
+                        target, (gast.Tuple, gast.List)) else [target])
+                    for element in elements:
+                        if isinstance(element, gast.Subscript):
+                            written.add(self.written_base(element))
+        return written
 
     def written_base(self, target):
         base = target.value
+        if isinstance(base, gast.Subscript):
+            raise UnsupportedSyntaxError(
+                'assignment into a subscript of a subscript (x[i][j] = ...)',
+                self.source.location(target),
+                'write x[i, j] = ... for an array')
         if not isinstance(base, gast.Name) or base.id not in self.local_names \
                 and base.id not in {a.id for a in self.tree.args.args}:
             raise UnsupportedSyntaxError(
@@ -592,43 +593,6 @@ class _Normalizer:
                 'expression', self.source.location(target),
                 'only local arrays and parameters can be updated in place')
         return base.id
-
-    def check_written_use(self, node, parents, params, written):
-        parent = parents.get(node)
-        name = node.id
-        if isinstance(node.ctx, gast.Param):
-            return
-        if isinstance(node.ctx, gast.Store):
-            statement = parent
-            value = getattr(statement, 'value', None)
-            if isinstance(statement, gast.Assign) and len(
-                    statement.targets) == 1 and self.returns_new_object(value):
-                return
-            reason = 'it is assigned a value that may be shared'
-        else:
-            if isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare,
-                                   gast.Return)):
-                return
-            if isinstance(parent, gast.Subscript) and parent.value is node:
-                return
-            if isinstance(parent, gast.Attribute) and parent.attr in (
-                    'shape', 'ndim', 'size', 'dtype'):
-                return
-            if isinstance(parent, gast.Call) and node in parent.args and \
-                    self.returns_new_object(parent):
-                return
-            if isinstance(parent, gast.Call) and isinstance(
-                    parent.func, gast.Name) and parent.func.id == 'len':
-                return
-            reason = 'it is used here in a way that may share its memory'
-        target = written[name]
-        raise UnsupportedSyntaxError(
-            f'updating {name!r} in place',
-            self.source.location(target),
-            f'{reason} (line {getattr(node, "lineno", "?")}), so the update '
-            'could change a value that the gradient treats as fixed. Build '
-            f'{name!r} with np.zeros, np.empty or np.array, and read it only '
-            'through subscripts and arithmetic')
 
     # Expressions -----------------------------------------------------------
 

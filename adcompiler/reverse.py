@@ -33,7 +33,7 @@ import re
 import gast
 import numpy as np
 
-from adcompiler import runtime
+from adcompiler import aliasing, runtime
 from adcompiler.dispatch import CallSite
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
@@ -141,6 +141,7 @@ class _ReverseWriter:
         self.loop_trips = {}  # loop statement -> name of its trip counter
         self.iteration_index = {}  # for statement -> adjoint loop index name
         self.restored = set()  # subscript writes whose old values are kept
+        self.element_reads = set(aliasing.element_reads(normalized, activity))
         self.callee_programs = {}  # call statement -> CalleeProgram
         self.callee_saved = {}  # call statement -> name of the callee's saved
         self.dynamic_calls = {}  # call statement -> name of its CallSite
@@ -489,6 +490,8 @@ class _ReverseWriter:
                 return [_assign(gast.Tuple(elts=[copy.deepcopy(target), saved],
                                            ctx=gast.Store()), call)]
         restored = statement in self.restored
+        if statement in self.element_reads:
+            return self.checked_element_read(statement)
         statement = copy.deepcopy(statement)
         if _is_subscript_write(statement):
             if not restored:
@@ -499,14 +502,25 @@ class _ReverseWriter:
                         copy.deepcopy(target.value),
                         self.index_value(target.slice))
             return [self.push_value(old), statement]
-        value = getattr(statement, 'value', None)
-        if (isinstance(statement, gast.Assign)
-                and isinstance(value, gast.Subscript)
-                and isinstance(value.value, gast.Name)
-                and value.value.id in self.normalized.written):
-            # A read of an array that is written later must not see the
-            # write: it takes a copy, as a view would change.
-            statement.value = _call(self.runtime_function('copy'), value)
+        return [statement]
+
+    def checked_element_read(self, statement):
+        """`v = x[i]` on an updated array x, checked to be an element.
+
+        A view would follow later updates of x that the adjoint does not see,
+        so the generated code raises the prepared error if it gets one.
+        """
+        statement = copy.deepcopy(statement)
+        base = statement.value.value.id
+        error = UnsupportedSyntaxError(
+            f'reading a part of {base!r} into a variable while {base!r} is '
+            'updated in place', self.source.location(statement.value),
+            f'the part is a view that would change with {base!r}; read it '
+            f'with .copy(), or index {base!r} where the value is used')
+        error_name = self.namer.fresh(f'view_error_line{statement.lineno}')
+        self.extra_globals[error_name] = error
+        statement.value = _call(self.runtime_function('element'),
+                                statement.value, _name(error_name))
         return [statement]
 
     # Adjoint of statement lists and control flow -----------------------------
@@ -589,12 +603,8 @@ class _ReverseWriter:
         trips = self.namer.fresh('trips')
         self.loop_trips[statement] = trips
         index = self.iteration_index.get(statement) or self.namer.fresh('_')
-        reverse_range = _call(_name('range'),
-                              gast.BinOp(left=_name(trips), op=gast.Sub(),
-                                         right=gast.Constant(value=1,
-                                                             kind=None)),
-                              gast.Constant(value=-1, kind=None),
-                              gast.Constant(value=-1, kind=None))
+        reverse_range = _call(self.runtime_function('reversed_range'),
+                              _name(trips))
         loop = gast.For(target=_name(index, gast.Store()), iter=reverse_range,
                         body=body + element, orelse=[], type_comment=None)
         recorded = [trips] + self.unstable_reads(element)
@@ -604,15 +614,23 @@ class _ReverseWriter:
     def iteration_adjoint(self, statement):
         """Adjoint of the element each iteration of `for target in ...` reads."""
         sources = self.iteration_sources(statement)
-        if not sources:
-            return []
         index = self.namer.fresh('k')
         self.iteration_index[statement] = index
         block = []
+        assigned = {n.id for b in statement.body for n in gast.walk(b)
+                    if isinstance(n, gast.Name) and isinstance(n.ctx,
+                                                               gast.Store)}
         for iterable, position, target_name in sources:
             if not (self.activity.is_active(target_name)
                     and self.is_active(iterable)):
                 continue
+            if iterable.id in assigned:
+                raise UnsupportedSyntaxError(
+                    f'a loop over {iterable.id!r} that assigns '
+                    f'{iterable.id!r} in its body',
+                    self.source.location(statement),
+                    'the loop keeps reading the old value; iterate over a '
+                    'copy under another name')
             adjoint = self.adjoint_name(target_name)
             if position == 'reversed':
                 item = gast.BinOp(left=gast.Constant(value=-1, kind=None),
@@ -629,9 +647,21 @@ class _ReverseWriter:
                     _assign(adjoint, gast.Constant(value=None, kind=None))],
                 orelse=[])
             block.append(guarded)
-        if not block:
+        # Each iteration assigns the targets anew, so an adjoint left over
+        # from this iteration's uses must not reach the previous iteration.
+        for name in self.target_names(statement):
+            if self.activity.is_active(name):
+                block.append(_assign(self.adjoint_name(name),
+                                     gast.Constant(value=None, kind=None)))
+        if not any(isinstance(b, gast.If) for b in block):
             del self.iteration_index[statement]
         return block
+
+    @staticmethod
+    def target_names(loop):
+        target = loop.target
+        return ([target.id] if isinstance(target, gast.Name)
+                else [e.id for e in target.elts])
 
     def iteration_sources(self, statement):
         """[(iterable atom, kind, target name)] for the elements a loop reads.
@@ -744,12 +774,9 @@ class _ReverseWriter:
             adjoint = self.adjoint_name(base)
             inner = []
             if self.is_active(value):
-                part = gast.Subscript(value=_name(adjoint),
-                                      slice=copy.deepcopy(target.slice),
-                                      ctx=gast.Load())
                 inner += self.accumulate(value.id, _call(
-                    self.runtime_function('unbroadcast'), part,
-                    _name(value.id)))
+                    self.runtime_function('written_adjoint'), _name(adjoint),
+                    _name(base), copy.deepcopy(index), _name(value.id)))
             inner.append(_assign(adjoint, _call(
                 self.runtime_function('zero_index'), _name(adjoint), index)))
             block.append(gast.If(
@@ -804,7 +831,8 @@ class _ReverseWriter:
                 self.runtime_function(helper), _name(adjoint),
                 copy.deepcopy(added)))
         count = (gast.Constant(value=1, kind=None) if method == 'append'
-                 else _call(_name('len'), copy.deepcopy(added)))
+                 else _call(self.runtime_function('length'),
+                            copy.deepcopy(added)))
         inner.append(_assign(adjoint, _call(
             self.runtime_function('drop_last'), _name(adjoint), count)))
         block = [gast.If(

@@ -318,6 +318,25 @@ def copy(x):
     return x
 
 
+def written_adjoint(g, x, index, v):
+    """Adjoint of v in `x[index] = v`, given the adjoint g of the new x.
+
+    Only the entries that the write kept get an adjoint: an integer array
+    index that repeats a position keeps the last value written there, and an
+    integer array truncates (a zero derivative).
+    """
+    if isinstance(x, np.ndarray) and not np.issubdtype(x.dtype, np.inexact):
+        return zeros_like(v)
+    part = g[index]
+    if isinstance(x, np.ndarray) and _has_array_index(index):
+        region = np.shape(x[index])
+        order = np.arange(int(np.prod(region))).reshape(region)
+        last = np.full(x.shape, -1)
+        last[index] = order
+        part = part * (last[index] == order)
+    return unbroadcast(part, v)
+
+
 def zero_index(g, index):
     """Return a copy of adjoint `g` with `g[index]` set to zero."""
     if isinstance(g, dict):
@@ -335,6 +354,24 @@ def zero_index(g, index):
 
 
 # Containers ------------------------------------------------------------------
+
+def element(value, error):
+    """Return `value`, a part of an array updated in place; raise `error`
+    if it is a view of the array rather than an element."""
+    if isinstance(value, np.ndarray) and value.base is not None:
+        raise error
+    return value
+
+
+def reversed_range(trips):
+    """The iteration numbers of a loop that ran `trips` times, last first."""
+    return range(trips - 1, -1, -1)
+
+
+def length(x):
+    """len(x), under a name that a user's local variable cannot shadow."""
+    return len(x)
+
 
 _MISSING = object()  # A key that a dict did not have before a write.
 

@@ -1078,51 +1078,11 @@ CASES = [
     Case(swap_in_loop, [(1.3, 0.7), (-0.4, 1.1)], wrt=(0, 1)),
     Case(names_like_generated_code, [(1.3,)]),
     Case(print_assert_docstring, [(1.3,)]),
-    # Known bugs.
-    Case(view_of_written_array, [(1.5,)],
-         fails=('gradient', 'value'),
-         reason='v = z[0:2] is a view that sees the later writes to z, but '
-         'the generated primal copies it: value 0 instead of 4.5, '
-         'gradient 0 instead of 3'),
-    Case(augmented_assignment_on_alias, [(vec(0.5, 1.0),)],
-         fails=('gradient', 'value'),
-         reason='y += x updates the array z also names; normalize accepts it '
-         'because with control flow every name assigned a new array is '
-         'treated as unshared, even after z = y: value 10 instead of 20, '
-         'gradient 8, 16 instead of 16, 32'),
-    Case(array_without_copy_aliases_written, [(1.5,)],
-         fails=('gradient',),
-         reason='np.array(y, copy=False) returns y itself, but it is treated '
-         'as a new array, so the writes to y do not reach the adjoint of z: '
-         'gradient 0 instead of 3'),
-    Case(iterate_over_reassigned_name, [(V3,)],
-         fails=('gradient',),
-         reason='the loop reads the elements of the first x, but the '
-         'adjoint adds them to the adjoint of the current x'),
-    Case(loop_target_name_reused, [(M23, M23[::-1] * 0.5)], wrt=(0, 1),
-         fails=('gradient',),
-         reason='the second loop rebinds row without resetting its '
-         'adjoint, so the adjoint from the second loop leaks into the last '
-         'row of X'),
-    Case(duplicate_index_write, [(V3,)],
-         fails=('gradient',),
-         reason='y[[0, 0]] = v keeps only v[1], but the adjoint gives both '
-         'v[0] and v[1] the adjoint of y[0]'),
-    Case(list_appended_through_alias, [(V3,)],
-         fails=('gradient',),
-         reason='b = a names the same list, but the adjoint of b.append(...) '
-         'goes to the adjoint of b, which a[-1] never reads: gradient 0 '
-         'instead of 3 * x**2'),
-    Case(float_written_into_int_array, [(1.37,)],
-         fails=('gradient',),
-         reason='writing into an integer array truncates, which has a zero '
-         'derivative, but the adjoint passes the adjoint of y[i] through: '
-         'gradient 31 instead of 1'),
-    Case(copy_then_write, [(V3,)],
-         fails=('gradient', 'value', 'inputs_unchanged'),
-         reason='normalize accepts writes into np.copy(x) (and np.full(...)), '
-         'but the reverse stage then raises ForeignCallError for numpy.copy, '
-         "naming the argument '?' and the input '?'"),
+    # Formerly wrong, now fixed.
+    Case(loop_target_name_reused, [(M23, M23[::-1] * 0.5)], wrt=(0, 1)),
+    Case(duplicate_index_write, [(V3,)]),
+    Case(float_written_into_int_array, [(1.37,)]),
+    Case(copy_then_write, [(V3,)]),
 ]
 
 
@@ -1353,9 +1313,16 @@ UNSUPPORTED = [
     (uses_list_comprehension, 1.5, 'sum([x * i', 'comprehension'),
     (uses_dict_comprehension, 1.5, '{k: x ** k', 'comprehension'),
     (uses_for_else, 1.5, 's = s * 2.0', 'else'),
-    (uses_alias_write, vec(0.5, 1.0), 'y[0] = 1.0', "'y'"),
+    (uses_alias_write, vec(0.5, 1.0), 'y = x', "'y'"),
     (uses_augmented_argument, vec(0.5, 1.0), 'x += 1.0', "'x'"),
-    (uses_write_into_row, M23, 'row[0] = 0.0', "'row'"),
+    (uses_write_into_row, M23, 'for row in X:', "'row'"),
+    # Each of these once gave a wrong gradient; now each is rejected.
+    (view_of_written_array, 1.5, 'v = z[0:2]', "'z'"),
+    (augmented_assignment_on_alias, vec(0.5, 1.0), 'y += x', "'y'"),
+    (array_without_copy_aliases_written, 1.5, 'np.array(y, copy=False)',
+     "'y'"),
+    (iterate_over_reassigned_name, V3, 'for e in x:', "'x'"),
+    (list_appended_through_alias, V3, 'b = a', "'b'"),
 ]
 
 

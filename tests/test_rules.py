@@ -951,6 +951,36 @@ def test_array_of_float(function):
     check_grads(function, 0.3)
 
 
+def np_copy(x, w):
+    return np.sum(w * np.copy(x) ** 2)
+
+
+def np_full_value(value, w):
+    return np.sum(w * np.full((2, 3), value))
+
+
+def np_full_like_value(value, w):
+    return np.sum(w * np.full_like(XS, value))
+
+
+def np_full_row(row, w):
+    return np.sum(w * np.full((2, 3), row))
+
+
+@pytest.mark.parametrize('shape', SHAPES)
+def test_copy(shape):
+    check_grads(np_copy, sample(shape))
+
+
+@pytest.mark.parametrize('function, value', [
+    pytest.param(np_full_value, 0.7, id='full-scalar'),
+    pytest.param(np_full_like_value, -0.4, id='full_like-scalar'),
+    pytest.param(np_full_row, np.array([0.5, -1.0, 2.0]), id='full-row'),
+])
+def test_full_fill_value(function, value):
+    check_grads(function, value)
+
+
 def np_transpose_axes(x, w):
     return np.sum(w * np.transpose(x, (1, 2, 0)))
 
@@ -1633,6 +1663,7 @@ def test_value_builtins_stay_foreign(function):
 # Every callable, method and attribute registered by adcompiler.rules, as the
 # tables above exercise them.
 COVERED_CALLEES = {
+    np.copy, np.full, np.full_like,
     np.add, np.subtract, np.multiply, np.divide, np.true_divide, np.power,
     np.maximum, np.minimum, np.fmax, np.fmin, np.logaddexp, np.logaddexp2,
     np.arctan2, np.hypot,

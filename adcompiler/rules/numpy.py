@@ -113,6 +113,11 @@ vjp(np.squeeze,   lambda x, axis=None: np.reshape(g, np.shape(x)))
 vjp(np.expand_dims, lambda x, axis: np.reshape(g, np.shape(x)))
 vjp(np.transpose, lambda x, axes=None: ad.transpose_adjoint(g, axes))
 vjp(np.asarray,   lambda x, dtype=None, order=None: ad.cast_adjoint(ad.unbroadcast(g, x), dtype))
+vjp(np.copy,      lambda x, order='K', subok=False: ad.unbroadcast(g, x))
+
+# Constructors with respect to their value: ans = np.full(shape, fill_value).
+vjp(np.full,      lambda shape, fill_value, dtype=None, order='C': (None, ad.cast_adjoint(ad.unbroadcast(g, fill_value), dtype)))
+vjp(np.full_like, lambda a, fill_value, dtype=None, order='K', subok=True, shape=None: (None, ad.cast_adjoint(ad.unbroadcast(g, fill_value), dtype)))
 vjp(np.array,     lambda x, dtype=None, copy=True, order='K', subok=False, ndmin=0: ad.cast_adjoint(np.reshape(ad.unbroadcast(g, x), np.shape(x)), dtype))
 
 # Methods of arrays: ans = x.method(...), x is the receiver.

@@ -1,0 +1,239 @@
+"""Check that values updated in place are seen under one name only.
+
+Used by the compiler between the activity and reverse stages. Input: a
+normalized function, its resolution and activity, and its source. Output:
+nothing, or an `UnsupportedSyntaxError`.
+
+The reverse stage differentiates `x[i] = v`, `lst.append(v)` and the like by
+recording what the update overwrites and undoing it in the adjoint. That is
+exact only when no other name sees the updated object: a view `r = x[0:2]`,
+an alias `y = x`, a list that holds `x`, or a function that keeps or returns
+it would change together with `x`, and the adjoint would not follow. So for
+every value that is updated in place and carries a derivative:
+
+- each assignment to its name makes a new object (arithmetic, a display, a
+  function that returns a new array, `.copy()`), or the name is a parameter
+  of the differentiated function (which the generated code copies);
+- each read takes values, not a reference: arithmetic, comparisons,
+  functions that return new arrays, `len`, attributes such as `.shape`,
+  methods such as `.sum()`, a subscript used within the same line, `return`.
+  A list (updated with append or extend) may also be iterated over and read
+  into a variable, because its elements are never views.
+"""
+
+import types
+
+import gast
+import numpy as np
+
+from adcompiler.errors import UnsupportedSyntaxError
+from adcompiler.resolve import CallKind
+
+# Calls that return a new object and keep no reference to their arguments.
+NEW_OBJECT_FUNCTIONS = (
+    np.sum, np.mean, np.prod, np.max, np.min, np.std, np.var, np.dot,
+    np.matmul, np.zeros, np.ones, np.full, np.zeros_like, np.ones_like,
+    np.full_like, np.outer, np.inner, np.cumsum, np.cumprod, np.linspace,
+    np.arange, np.empty, np.empty_like, np.copy, np.eye, np.identity,
+    np.amax, np.amin, np.shape, np.ndim, np.size, np.allclose,
+    np.array_equal, len, isinstance, id, print, float, int, bool, repr, str,
+)
+
+# Methods of arrays and lists that return values, not references.
+VALUE_METHODS = frozenset({
+    'sum', 'mean', 'max', 'min', 'prod', 'std', 'var', 'dot', 'any', 'all',
+    'argmax', 'argmin', 'tolist', 'item', 'copy', 'count', 'index',
+})
+# Methods that update a list in place and are differentiated.
+LIST_UPDATES = frozenset({'append', 'extend'})
+METADATA = frozenset({'shape', 'ndim', 'size', 'dtype'})
+
+
+def check_in_place_updates(normalized, resolution, activity, source):
+    """Raise UnsupportedSyntaxError where an updated value may be shared."""
+    updated = (normalized.written | normalized.mutated) & activity.varied
+    if not updated:
+        return
+    checker = _Checker(normalized, resolution, source, updated)
+    for statement in gast.walk(normalized.tree):
+        if isinstance(statement, (gast.Assign, gast.Expr, gast.For,
+                                  gast.Return, gast.If, gast.Assert)):
+            checker.check(statement)
+
+
+class _Checker:
+
+    def __init__(self, normalized, resolution, source, updated):
+        self.normalized = normalized
+        self.resolution = resolution
+        self.source = source
+        self.updated = updated
+        # Temporaries holding a part (maybe a view) of an updated array.
+        self.parts = {
+            s.targets[0].id for s in gast.walk(normalized.tree)
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0],
+                                                         gast.Name)
+            and isinstance(s.value, gast.Subscript)
+            and isinstance(s.value.value, gast.Name)
+            and s.value.value.id in updated & normalized.written}
+        # What each temporary holds, to tell new objects from shared ones.
+        self.definitions = {
+            s.targets[0].id: s.value for s in gast.walk(normalized.tree)
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0],
+                                                         gast.Name)
+            and s.targets[0].id in normalized.temporaries}
+
+    def reject(self, name, node, why):
+        kind = ('list' if name in self.normalized.mutated
+                and name not in self.normalized.written else 'array')
+        raise UnsupportedSyntaxError(
+            f'this use of {name!r}, a {kind} that is updated in place',
+            self.source.location(node),
+            f'{why}, so it would change together with {name!r} and the '
+            'gradient would not follow. Take a copy first '
+            f'({name}.copy()), or index {name!r} where the value is used')
+
+    def check(self, statement):
+        if isinstance(statement, gast.For):
+            self.check_loop(statement)
+        elif isinstance(statement, gast.Assign):
+            self.check_assign(statement)
+        elif isinstance(statement, gast.Expr):
+            self.check_call(statement.value, statement)
+        # Reads in return, if and assert take values.
+
+    def check_loop(self, loop):
+        for name in gast.walk(loop.target):
+            if isinstance(name, gast.Name) and name.id in self.updated:
+                self.reject(name.id, loop,
+                            'a loop item may be a view of what the loop '
+                            'iterates over')
+        iterable = loop.iter
+        names = [iterable] if isinstance(iterable, gast.Name) else getattr(
+            iterable, 'args', [])
+        for node in names:
+            if isinstance(node, gast.Name) and node.id in self.updated \
+                    and node.id in self.normalized.written:
+                self.reject(node.id, loop,
+                            'each loop item is a view of the array')
+            if isinstance(node, gast.Name) and node.id in self.parts:
+                self.reject(node.id, loop,
+                            'the loop reads a view of an updated array')
+
+    def check_assign(self, statement):
+        target = statement.targets[0]
+        value = statement.value
+        if isinstance(target, gast.Name) and target.id in self.updated:
+            self.check_new_object(target.id, value, statement)
+        if isinstance(target, gast.Subscript):
+            # x[i] = v: v's values are copied into an array, but a list or a
+            # dict would keep v itself.
+            if isinstance(value, gast.Name) and value.id in self.updated:
+                self.reject(value.id, statement,
+                            'storing it in a container keeps a reference')
+            return
+        if isinstance(value, gast.Name):
+            returned = (isinstance(target, gast.Name)
+                        and target.id == self.normalized.result_name)
+            fresh = value.id in self.definitions
+            if value.id in self.updated and not returned and not fresh:
+                self.reject(value.id, statement,
+                            f'{_targets(target)} becomes another name for it')
+        elif isinstance(value, (gast.Tuple, gast.List, gast.Dict)):
+            elements = value.values if isinstance(value, gast.Dict) else \
+                value.elts
+            for element in elements:
+                if isinstance(element, gast.Name) and \
+                        element.id in self.updated:
+                    self.reject(element.id, statement,
+                                'the container keeps a reference to it')
+        elif isinstance(value, gast.Subscript):
+            # A part of an updated array read into a variable must be an
+            # element, not a view; the reverse stage checks that at run time
+            # (see `element_reads`).
+            pass
+        elif isinstance(value, gast.Attribute):
+            base = value.value
+            if isinstance(base, gast.Name) and base.id in self.updated \
+                    and value.attr not in METADATA:
+                self.reject(base.id, statement,
+                            f'.{value.attr} may be a view of it')
+        elif isinstance(value, gast.Call):
+            self.check_call(value, statement)
+
+    def check_new_object(self, name, value, statement):
+        """An assignment to an updated name must make a new object."""
+        if isinstance(value, gast.Name) and value.id in self.definitions:
+            value = self.definitions[value.id]  # x = t, where t = x * 2.
+        if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Compare,
+                              gast.Constant, gast.List, gast.Dict)):
+            return
+        if isinstance(value, gast.Call):
+            resolved = self.resolution.calls.get(value)
+            if resolved is not None and _returns_new_object(value, resolved):
+                return
+        self.reject(name, statement,
+                    'the value assigned to it may be shared with another name')
+
+    def check_call(self, call, statement):
+        if not isinstance(call, gast.Call):
+            return
+        resolved = self.resolution.calls.get(call)
+        arguments = list(call.args) + [k.value for k in call.keywords]
+        if resolved is not None and resolved.kind is CallKind.METHOD:
+            receiver = call.func.value
+            if isinstance(receiver, gast.Name) and receiver.id in \
+                    self.updated and call.func.attr not in VALUE_METHODS | \
+                    LIST_UPDATES:
+                self.reject(receiver.id, statement,
+                            f'.{call.func.attr}() may return a view of it or '
+                            'keep a reference')
+        if resolved is not None and _returns_new_object(call, resolved):
+            return
+        for argument in arguments:
+            if isinstance(argument, gast.Name) and argument.id in self.updated:
+                self.reject(argument.id, statement,
+                            f'{resolved.name if resolved else "the callee"} '
+                            'may keep or return a reference to it')
+
+
+def element_reads(normalized, activity):
+    """Statements `v = x[i]` that read part of an updated array into a
+    variable. The value must be an element: a view would change with x."""
+    updated = normalized.written & activity.varied
+    return [s for s in gast.walk(normalized.tree)
+            if isinstance(s, gast.Assign)
+            and isinstance(s.value, gast.Subscript)
+            and isinstance(s.value.value, gast.Name)
+            and s.value.value.id in updated
+            and _assigns_user_name(s.targets[0], normalized)]
+
+
+def _returns_new_object(call, resolved):
+    if any(k.arg == 'out' or (k.arg == 'copy' and not (
+            isinstance(k.value, gast.Constant) and k.value.value is True))
+           for k in call.keywords):
+        return False
+    if resolved.kind is CallKind.METHOD:
+        return call.func.attr in VALUE_METHODS | LIST_UPDATES
+    callee = resolved.callee
+    if isinstance(callee, np.ufunc):
+        return True
+    if isinstance(callee, types.BuiltinFunctionType) and getattr(
+            callee, '__module__', None) == 'math':
+        return True
+    return any(callee is f for f in NEW_OBJECT_FUNCTIONS) or (
+        callee is np.array)
+
+
+def _assigns_user_name(target, normalized):
+    names = [target] if isinstance(target, gast.Name) else getattr(
+        target, 'elts', [])
+    return any(isinstance(n, gast.Name)
+               and n.id not in normalized.temporaries for n in names)
+
+
+def _targets(target):
+    if isinstance(target, gast.Name):
+        return repr(target.id)
+    return 'the target'
