@@ -51,6 +51,7 @@ METADATA = frozenset({'shape', 'ndim', 'size', 'dtype'})
 
 def check_in_place_updates(normalized, resolution, activity, source):
     """Raise UnsupportedSyntaxError where an updated value may be shared."""
+    _check_out_arguments(normalized, activity, source)
     updated = (normalized.written | normalized.mutated) & activity.varied
     if not updated:
         return
@@ -84,10 +85,8 @@ class _Checker:
             and s.targets[0].id in normalized.temporaries}
 
     def reject(self, name, node, why):
-        kind = ('list' if name in self.normalized.mutated
-                and name not in self.normalized.written else 'array')
         raise UnsupportedSyntaxError(
-            f'this use of {name!r}, a {kind} that is updated in place',
+            f'this use of {name!r}, which is updated in place',
             self.source.location(node),
             f'{why}, so it would change together with {name!r} and the '
             'gradient would not follow. Take a copy first '
@@ -195,6 +194,22 @@ class _Checker:
                 self.reject(argument.id, statement,
                             f'{resolved.name if resolved else "the callee"} '
                             'may keep or return a reference to it')
+
+
+def _check_out_arguments(normalized, activity, source):
+    """Reject `f(..., out=y)` when a value that carries a derivative is
+    involved: the write into y is an update the adjoint would not see."""
+    for call in gast.walk(normalized.tree):
+        if not isinstance(call, gast.Call) or not any(
+                k.arg == 'out' for k in call.keywords):
+            continue
+        names = [n.id for n in gast.walk(call) if isinstance(n, gast.Name)]
+        if any(name in activity.varied for name in names):
+            raise UnsupportedSyntaxError(
+                'an out= argument', source.location(call),
+                'writing a result into an existing array is an update in '
+                'place that the gradient would not follow; assign the result '
+                'instead')
 
 
 def element_reads(normalized, activity):

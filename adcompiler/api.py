@@ -70,7 +70,17 @@ class GradientFunction:
         if not callable(function):
             raise InvalidArgumentError(
                 f'expected a function to differentiate, got {function!r}')
-        if not isinstance(inspect.unwrap(function), types.FunctionType):
+        if isinstance(function, GradientFunction):
+            raise SourceUnavailableError(
+                f'cannot differentiate {function.__name__}: it is already a '
+                'gradient made by adcompiler, and higher-order derivatives '
+                '(grad of grad) are not supported yet.')
+        if inspect.ismethod(function):
+            raise SourceUnavailableError(
+                f'cannot differentiate the bound method {function!r} '
+                'directly yet. Wrap the call in a function: '
+                f'def f(x): return obj.{function.__name__}(x)')
+        if not isinstance(function, types.FunctionType):
             raise SourceUnavailableError(
                 f'cannot differentiate {function!r}: it is a '
                 f'{type(function).__name__}, not a Python function with '
@@ -79,6 +89,9 @@ class GradientFunction:
         self.wrt, self._as_tuple = _wrt_names(function, wrt)
         self.with_value = with_value
         functools.update_wrapper(self, function)
+        # update_wrapper links the original; a gradient is not a wrapper of
+        # it, and inspect.unwrap must not treat it as one.
+        del self.__wrapped__
         kind = 'value_and_grad' if with_value else 'grad'
         self.__name__ = f'{kind}_{getattr(function, "__name__", "function")}'
         self.__qualname__ = self.__name__

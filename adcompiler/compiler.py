@@ -211,13 +211,13 @@ class Compiler:
                         if p in normalized.written or p in normalized.mutated)
         primal = module.functions[program.primal.name]
         # Defaults are the caller's objects, not their source re-evaluated.
-        primal.__defaults__ = inspect.unwrap(function).__defaults__
+        primal.__defaults__ = function.__defaults__
         return CompiledFunction(
             function, wrt, primal, module.functions[program.adjoint.name],
             program.primal.name, program.adjoint.name, module.source,
             module.filename, callees,
             updated, tuple(p for p in updated if p in activity.varied),
-            _dependencies(inspect.unwrap(function), normalized.tree,
+            _dependencies(function, normalized.tree,
                           normalized.local_names))
 
     def function_names(self, function, wrt, name):

@@ -26,6 +26,7 @@ import numpy as np
 
 from adcompiler import runtime
 from adcompiler.errors import ForeignCallError, SourceLocation
+from adcompiler.rules import REGISTRY
 
 # Receivers whose methods are NumPy array methods with rules in the registry.
 _ARRAY_TYPES = (np.ndarray, np.generic, float, int, complex)
@@ -70,11 +71,14 @@ class Dispatcher:
         """Run `receiver.<site.method>(*args, **kwargs)`; see `call_function`."""
         keyword_values = tuple(kwargs[k] for k in site.keywords)
         numbers = list(range(1 + len(args) + len(keyword_values)))
-        if isinstance(receiver, _ARRAY_TYPES):
+        if isinstance(receiver, _ARRAY_TYPES) and REGISTRY.lookup_method(
+                site.method) is not None:
             key = ('array method', site.method, len(args), site.keywords)
             wrapper = self._wrapper(key, lambda: self._array_method_source(
                 site, len(args)), {})
         else:
+            # The method as found on the class: a Python function, or a
+            # descriptor of a built-in type that may have a registered rule.
             function = getattr(type(receiver), site.method, None)
             if function is None:
                 # An attribute of the instance itself, such as a stored

@@ -75,7 +75,6 @@ def function_namespace(function):
 
 def get_source(function):
     """Parse `function` and return its `FunctionSource`."""
-    function = inspect.unwrap(function)
     if not isinstance(function, types.FunctionType):
         kind = type(function).__name__
         raise SourceUnavailableError(
@@ -135,7 +134,8 @@ def _parse(text, function, filename):
 
 def _find_definition(module, function, filename, lineno):
     """Find the def or lambda of `function` in a parsed block."""
-    name = function.__name__
+    # The code's own name: functools.wraps gives a wrapper its wrappee's name.
+    name = function.__code__.co_name
     if name != '<lambda>':
         for node in gast.walk(module):
             if isinstance(node, gast.FunctionDef) and node.name == name:

@@ -107,6 +107,11 @@ def resolve_call(node, local_names, namespace, registry=REGISTRY):
 def classify(callee, name, registry=REGISTRY):
     """Classify a callable object under the foreign-call policy."""
     entry = registry.lookup(callee)
+    if entry is None and inspect.ismethod(callee) and isinstance(
+            callee.__func__, types.FunctionType):
+        # A method of an object: its class is fixed only when the call runs.
+        return ResolvedCall(CallKind.UNKNOWN, name, callee,
+                            reason='a method of an object')
     if entry is NON_DIFFERENTIABLE:
         return ResolvedCall(CallKind.NON_DIFFERENTIABLE, name, callee)
     if entry is not None:
@@ -122,6 +127,9 @@ def qualified_name(callee, fallback):
     module = getattr(callee, '__module__', None)
     qualname = getattr(callee, '__qualname__', None) or getattr(
         callee, '__name__', None)
+    owner = getattr(callee, '__objclass__', None)
+    if owner is not None and qualname:
+        return f'{owner.__module__}.{qualname}'
     if isinstance(callee, np.ufunc):
         if getattr(np, callee.__name__, None) is callee:
             return f'numpy.{callee.__name__}'
@@ -147,9 +155,10 @@ def foreign_reason(callee):
         return 'method of a built-in type, no Python source'
     if isinstance(callee, type):
         return 'class (calling it constructs an object)'
-    function = inspect.unwrap(callee) if callable(callee) else callee
-    if isinstance(function, types.FunctionType):
-        module = getattr(function, '__module__', '') or ''
+    if (type(callee).__module__ or '').startswith('numpy'):
+        return 'NumPy function (compiled code, no Python source)'
+    if isinstance(callee, types.FunctionType):
+        module = getattr(callee, '__module__', '') or ''
         if module == 'numpy' or module.startswith('numpy.'):
             return 'NumPy function (its Python wrapper ends in compiled code)'
         return None

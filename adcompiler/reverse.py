@@ -37,7 +37,7 @@ from adcompiler import aliasing, runtime
 from adcompiler.dispatch import CallSite
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
-from adcompiler.resolve import CallKind
+from adcompiler.resolve import CallKind, dotted_name
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 
 COMMENT_PREFIX = '# '
@@ -464,7 +464,8 @@ class _ReverseWriter:
         """The primal code of one statement: as written, or a callee's primal."""
         if statement in self.dynamic_calls:
             call = statement.value
-            if isinstance(call.func, gast.Attribute):
+            site_name, is_method = self.dynamic_calls[statement]
+            if is_method:
                 helper = 'call_method'
                 first = copy.deepcopy(call.func.value)
             else:
@@ -472,7 +473,7 @@ class _ReverseWriter:
                 first = copy.deepcopy(call.func)
             dispatched = gast.Call(
                 func=self.runtime_function(helper),
-                args=[_name(self.dynamic_calls[statement]), first]
+                args=[_name(site_name), first]
                 + [copy.deepcopy(a) for a in call.args],
                 keywords=copy.deepcopy(call.keywords))
             record = _name(self.callee_saved[statement], gast.Store())
@@ -809,6 +810,8 @@ class _ReverseWriter:
         if resolved is not None and resolved.kind is CallKind.USER:
             self.check_discarded_call(statement, resolved)
             return []
+        if resolved is not None:
+            self.check_effect_only_call(statement, resolved)
         if not (isinstance(call, gast.Call)
                 and isinstance(call.func, gast.Attribute)
                 and isinstance(call.func.value, gast.Name)
@@ -861,6 +864,8 @@ class _ReverseWriter:
         def text(node):
             if isinstance(node, gast.Name):
                 return display.get(node.id, node.id)
+            if isinstance(node, gast.Attribute):
+                return dotted_name(node) or node.attr
             return repr(getattr(node, 'value', '?'))
 
         origins = tuple(
@@ -882,7 +887,7 @@ class _ReverseWriter:
         target = statement.targets[0].id
         record = self.namer.fresh(f'{target}_record')
         self.callee_saved[statement] = record
-        self.dynamic_calls[statement] = site_name
+        self.dynamic_calls[statement] = (site_name, is_method)
         results = self.namer.fresh(f'd{target}_args')
         block = [_assign(results, _call(self.runtime_function('call_adjoint'),
                                         _name(record),
@@ -894,6 +899,44 @@ class _ReverseWriter:
                                   ctx=gast.Load())
             block += self.accumulate(arguments[number].id, item)
         return block
+
+    def check_effect_only_call(self, statement, resolved):
+        """Reject a call kept only for its effect that may store a value
+        carrying a derivative somewhere the adjoint cannot see."""
+        call = statement.value
+        is_method = resolved.kind is CallKind.METHOD
+        receiver = call.func.value if is_method else None
+        varied = [a for a in list(call.args) + [k.value for k in call.keywords]
+                  if isinstance(a, gast.Name) and a.id in self.activity.varied]
+        receiver_varied = isinstance(receiver, gast.Name) and \
+            receiver.id in self.activity.varied
+        if not varied and not receiver_varied:
+            return
+        location = self.source.location(call)
+        if any(k.arg == 'out' for k in call.keywords):
+            raise UnsupportedSyntaxError(
+                'an out= argument', location,
+                'writing a result into an existing array is an update in '
+                'place that the gradient would not follow; assign the result '
+                'instead')
+        if is_method:
+            if call.func.attr in aliasing.LIST_UPDATES | aliasing.VALUE_METHODS:
+                return
+            raise UnsupportedSyntaxError(
+                f'the method .{call.func.attr}() on a value that carries a '
+                'derivative, or with one as argument, whose result is unused',
+                location,
+                'it may change its object in place, which the gradient would '
+                'not follow; use a function that returns a new value')
+        if resolved.kind is CallKind.FOREIGN:
+            self.raise_foreign(statement, resolved.name, resolved.reason)
+        if resolved.kind is CallKind.UNKNOWN:
+            raise UnsupportedSyntaxError(
+                f'a call of {resolved.name!r} ({resolved.reason}) with a value '
+                'that carries a derivative, whose result is unused', location,
+                'the callee may keep the value or change it in place; assign '
+                'the result, or make the call outside the differentiated '
+                'function')
 
     def check_discarded_call(self, statement, resolved):
         """A call whose result is unused may still fill a container argument

@@ -320,3 +320,135 @@ def test_inactive_foreign_calls_run():
     gradient = adcompiler.grad(bookkeeping_calls)(x, counter)
     np.testing.assert_allclose(gradient, 2.0 * x * 3.0)
     assert counter == [2]
+
+
+# Calls kept for their effect, and callees that cannot be transformed -------------
+
+def copies_into(x):
+    y = np.zeros(3)
+    np.copyto(y, x)
+    return np.sum(y ** 2)
+
+
+def fills(x):
+    y = np.zeros(3)
+    y.fill(x)
+    return np.sum(y)
+
+
+def sorts_in_place(x):
+    y = x * 1.0
+    y.sort()
+    return y[0] * 3.0 + y[1]
+
+
+def writes_out(x):
+    y = np.zeros(3)
+    np.exp(x, out=y)
+    return np.sum(y)
+
+
+def sums_into_out(x):
+    y = np.zeros(())
+    z = np.sum(x, out=y)
+    return z + y
+
+
+def calls_held_function_for_effect(x, log):
+    log(x)
+    return np.sum(x)
+
+
+@pytest.mark.parametrize('function, args, error, marker', [
+    pytest.param(copies_into, (np.ones(3),), adcompiler.ForeignCallError,
+                 'np.copyto(y, x)', id='np.copyto'),
+    pytest.param(fills, (2.0,), adcompiler.UnsupportedSyntaxError,
+                 'y.fill(x)', id='fill'),
+    pytest.param(sorts_in_place, (np.array([3.0, 1.0, 2.0]),),
+                 adcompiler.UnsupportedSyntaxError, 'y.sort()', id='sort'),
+    pytest.param(writes_out, (np.ones(3),), adcompiler.UnsupportedSyntaxError,
+                 'out=y)', id='out'),
+    pytest.param(sums_into_out, (np.ones(3),),
+                 adcompiler.UnsupportedSyntaxError, 'out=y)', id='sum-out'),
+    pytest.param(calls_held_function_for_effect, (np.ones(2), print),
+                 adcompiler.UnsupportedSyntaxError, 'log(x)', id='held'),
+])
+def test_update_through_call_raises(function, args, error, marker):
+    with pytest.raises(error) as info:
+        adcompiler.grad(function)(*args)
+    lines, first = __import__('inspect').getsourcelines(function)
+    expected = [first + i for i, line in enumerate(lines) if marker in line]
+    assert info.value.lineno == expected[0]
+
+
+def cube(x):
+    return x ** 3
+
+
+def test_grad_of_grad_raises_clear_error():
+    with pytest.raises(adcompiler.SourceUnavailableError) as info:
+        adcompiler.grad(adcompiler.grad(cube))(3.0)
+    assert 'higher-order' in str(info.value)
+
+
+def doubled(function):
+    @__import__('functools').wraps(function)
+    def wrapper(*args, **kwargs):
+        return 2.0 * function(*args, **kwargs)
+    return wrapper
+
+
+@doubled
+def doubled_square(x):
+    return x * x
+
+
+def test_wrapped_function_is_not_unwrapped():
+    # The wrapper's own code runs (it doubles); it is not silently skipped.
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(doubled_square)(3.0)
+    assert '*args' in str(info.value)
+
+
+def array_std(x):
+    return x.std()
+
+
+def test_array_method_without_rule_then_rule():
+    x = np.array([1.0, 2.0, 4.0])
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.grad(array_std)(x)
+    assert info.value.callee_name == 'numpy.ndarray.std'
+    assert 'register_vjp(numpy.ndarray.std)' in str(info.value)
+    adcompiler.register_vjp(
+        np.ndarray.std,
+        lambda g, ans, v: (g * (v - v.mean()) / (v.size * ans),))
+    expected = numerical_gradient(array_std, (x,), 0)
+    assert_gradient_close(adcompiler.grad(array_std)(x), expected)
+
+
+class Quadratic:
+    def __init__(self, weights):
+        self.weights = weights
+
+    def loss(self, x):
+        return np.sum((self.weights * x) ** 2)
+
+
+GLOBAL_MODEL = Quadratic(np.array([1.0, 2.0]))
+
+
+def uses_global_model(x):
+    return GLOBAL_MODEL.loss(x)
+
+
+def test_method_of_global_object():
+    x = np.array([0.5, -1.5])
+    expected = numerical_gradient(uses_global_model, (x,), 0)
+    assert_gradient_close(adcompiler.grad(uses_global_model)(x), expected)
+
+
+def test_bound_method_given_to_grad_raises():
+    with pytest.raises(adcompiler.SourceUnavailableError) as info:
+        adcompiler.grad(GLOBAL_MODEL.loss)
+    assert 'Wrap the call in a function' in str(info.value)
