@@ -8,8 +8,8 @@
 """
 
 from adcompiler.api import (GradientFunction, InvalidArgumentError, grad,
-                            non_differentiable, register_vjp, source,
-                            stop_gradient, value_and_grad)
+                            non_differentiable, register_jvp, register_vjp,
+                            source, stop_gradient, value_and_grad)
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
                                InternalCompilerError, NonScalarOutputError,
                                SourceUnavailableError, UnsupportedSyntaxError)
@@ -20,6 +20,7 @@ __all__ = [
     'AdCompilerError', 'ForeignCallError', 'GradientFunction',
     'InternalCompilerError', 'InvalidArgumentError', 'NonScalarOutputError',
     'SourceUnavailableError', 'UnsupportedSyntaxError', 'grad',
-    'non_differentiable', 'register_vjp', 'source', 'stop_gradient',
+    'non_differentiable', 'register_jvp', 'register_vjp', 'source',
+    'stop_gradient',
     'value_and_grad',
 ]

@@ -93,6 +93,7 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
 # Container methods whose arguments end up inside the container.
 CONTAINER_UPDATES = frozenset({'append', 'extend', 'insert', 'update',
                                'setdefault', 'add'})
+# lst.pop() also changes the list, which keeps depending on what it held.
 
 
 def _is_container_update(call):

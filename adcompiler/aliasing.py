@@ -45,7 +45,7 @@ VALUE_METHODS = frozenset({
     'argmax', 'argmin', 'tolist', 'item', 'copy', 'count', 'index',
 })
 # Methods that update a list in place and are differentiated.
-LIST_UPDATES = frozenset({'append', 'extend'})
+LIST_UPDATES = frozenset({'append', 'extend', 'insert', 'pop'})
 METADATA = frozenset({'shape', 'ndim', 'size', 'dtype'})
 
 

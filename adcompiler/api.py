@@ -198,6 +198,20 @@ def register_vjp(function, vjp=None):
     return vjp
 
 
+def register_jvp(function, jvp=None):
+    """Register `jvp(tangents, ans, *args, **kwargs)` as the forward rule of
+    `function`; it returns the tangent of the output, given one tangent per
+    positional argument (None where the argument is constant).
+
+    Usable as a decorator: `@register_jvp(function)`.
+    """
+    # NOTE: only reverse mode exists so far; forward mode will read these.
+    if jvp is None:
+        return functools.partial(register_jvp, function)
+    REGISTRY.jvp_function(function, jvp)
+    return jvp
+
+
 def non_differentiable(function):
     """Mark `function` as contributing no gradient; usable as a decorator."""
     REGISTRY.non_differentiable(function)

@@ -426,6 +426,10 @@ class _Normalizer:
         if not isinstance(value, gast.Call):
             raise self.unsupported(
                 value, 'only a call can stand alone as a statement')
+        if isinstance(value.func, gast.Attribute) and value.func.attr == 'pop':
+            # The popped value is kept, so that the adjoint can put it back.
+            self.atomize(value)
+            return False
         self.emit(gast.Expr(value=self.lower_expression(value)), node)
         return False
 

@@ -141,6 +141,7 @@ class _ReverseWriter:
         self.loop_trips = {}  # loop statement -> name of its trip counter
         self.iteration_index = {}  # for statement -> adjoint loop index name
         self.restored = set()  # subscript writes whose old values are kept
+        self.popped = set()  # v = lst.pop() statements, undone in the adjoint
         self.element_reads = set(aliasing.element_reads(normalized, activity))
         self.callee_programs = {}  # call statement -> CalleeProgram
         self.callee_saved = {}  # call statement -> name of the callee's saved
@@ -548,7 +549,7 @@ class _ReverseWriter:
 
     def assigns_active(self, statement):
         if not isinstance(statement, gast.Assign) or _is_subscript_write(
-                statement):
+                statement) or statement in self.popped:
             return False
         return any(isinstance(n, gast.Name) and self.activity.is_active(n.id)
                    for n in gast.walk(statement.targets[0]))
@@ -712,6 +713,12 @@ class _ReverseWriter:
             return self.unpack_adjoint(target, value)
         if isinstance(target, gast.Subscript):
             return self.subscript_write_adjoint(statement)
+        if (isinstance(value, gast.Call)
+                and isinstance(value.func, gast.Attribute)
+                and value.func.attr == 'pop'
+                and self.is_active(value.func.value)):
+            # Undone in the adjoint even when the popped value is unused.
+            return self.list_pop_adjoint(statement)
         if not self.activity.is_active(target.id):
             return []
         g_name = self.adjoint_name(target.id)
@@ -819,12 +826,15 @@ class _ReverseWriter:
             return []
         method = call.func.attr
         receiver = call.func.value.id
+        if method == 'insert' and len(call.args) == 2 and not call.keywords:
+            return self.list_insert_adjoint(statement)
         if method not in ('append', 'extend') or len(call.args) != 1 or \
                 call.keywords:
             raise UnsupportedSyntaxError(
                 f'the method {method}() on {receiver!r}, which carries a '
                 'derivative', self.source.location(call),
-                'only append and extend can change a differentiated list')
+                'only append, extend, insert and pop can change a '
+                'differentiated list')
         added = call.args[0]
         adjoint = self.adjoint_name(receiver)
         inner = []
@@ -899,6 +909,69 @@ class _ReverseWriter:
                                   ctx=gast.Load())
             block += self.accumulate(arguments[number].id, item)
         return block
+
+    def guarded(self, adjoint, body):
+        """`if <adjoint> is not None: body`."""
+        test = gast.Compare(left=_name(adjoint), ops=[gast.IsNot()],
+                            comparators=[gast.Constant(value=None, kind=None)])
+        return gast.If(test=test, body=body, orelse=[])
+
+    def with_recorded_reads(self, statement, block):
+        reads = self.unstable_reads(block)
+        if reads:
+            self.pushed[statement] = reads
+            block.insert(0, self.pop(reads))
+        return block
+
+    def list_insert_adjoint(self, statement):
+        """Adjoint of `lst.insert(i, v)`, then the entry removed again."""
+        call = statement.value
+        receiver = call.func.value.id
+        index, added = call.args
+        adjoint = self.adjoint_name(receiver)
+        position = _call(self.runtime_function('inserted_position'),
+                         _name(receiver), copy.deepcopy(index))
+        inner = []
+        if self.is_active(added):
+            item = gast.Subscript(value=_name(adjoint), slice=position,
+                                  ctx=gast.Load())
+            inner += self.accumulate(added.id, _call(
+                self.runtime_function('unbroadcast'), item,
+                copy.deepcopy(added)))
+        inner.append(_assign(adjoint, _call(
+            self.runtime_function('drop_entry'), _name(adjoint),
+            copy.deepcopy(position))))
+        undo = gast.Expr(value=_call(self.runtime_function('undo_insert'),
+                                     _name(receiver), copy.deepcopy(index)))
+        return self.with_recorded_reads(
+            statement, [self.guarded(adjoint, inner), undo])
+
+    def list_pop_adjoint(self, statement):
+        """Adjoint of `v = lst.pop(i)`, then v put back into the list."""
+        call = statement.value
+        receiver = call.func.value.id
+        if len(call.args) > 1 or call.keywords:
+            raise UnsupportedSyntaxError(
+                'pop() with these arguments', self.source.location(call))
+        index = (copy.deepcopy(call.args[0]) if call.args
+                 else gast.Constant(value=-1, kind=None))
+        target = statement.targets[0].id
+        adjoint = self.adjoint_name(receiver)
+        popped = (_name(self.adjoint_name(target))
+                  if self.activity.is_active(target)
+                  else gast.Constant(value=None, kind=None))
+        restore = _assign(adjoint, _call(
+            self.runtime_function('insert_adjoint'), _name(adjoint),
+            _name(receiver), copy.deepcopy(index), popped, _name(target)))
+        block = [restore]
+        if self.activity.is_active(target):
+            block.append(_assign(self.adjoint_name(target),
+                                 gast.Constant(value=None, kind=None)))
+        block.append(gast.Expr(value=_call(
+            self.runtime_function('undo_pop'), _name(receiver),
+            copy.deepcopy(index), _name(target))))
+        self.popped.add(statement)
+        return self.with_recorded_reads(statement, block)
 
     def check_effect_only_call(self, statement, resolved):
         """Reject a call kept only for its effect that may store a value

@@ -446,3 +446,45 @@ def call_function(site, function, *args, **kwargs):
 def call_adjoint(record, g):
     """Cotangents of a dispatched call's active arguments, in order."""
     return _dispatcher.adjoint(record, g)
+
+
+def inserted_position(x, index):
+    """Where `x.insert(index, v)` put v, given x after the insert."""
+    size = len(x) - 1
+    if index < 0:
+        index = max(index + size, 0)
+    return min(index, size)
+
+
+def undo_insert(x, index):
+    """Remove what `x.insert(index, v)` added."""
+    del x[inserted_position(x, index)]
+
+
+def drop_entry(g, position):
+    """Return the adjoint list `g` without the entry at `position`."""
+    return g[:position] + g[position + 1:]
+
+
+def popped_position(x, index):
+    """Where `v = x.pop(index)` took v from, given x after the pop."""
+    return index if index >= 0 else len(x) + 1 + index
+
+
+def insert_adjoint(g, x, index, dv, v):
+    """Adjoint of the list before `v = x.pop(index)`: dv put back in place.
+
+    `g` is the adjoint of x after the pop (None for zero).
+    """
+    if g is None and dv is None:
+        return None
+    if g is None:
+        g = [zeros_like(item) for item in x]
+    entry = zeros_like(v) if dv is None else dv
+    position = popped_position(x, index)
+    return list(g[:position]) + [entry] + list(g[position:])
+
+
+def undo_pop(x, index, v):
+    """Put back the value that `v = x.pop(index)` removed."""
+    x.insert(popped_position(x, index), v)

@@ -452,3 +452,38 @@ def test_bound_method_given_to_grad_raises():
     with pytest.raises(adcompiler.SourceUnavailableError) as info:
         adcompiler.grad(GLOBAL_MODEL.loss)
     assert 'Wrap the call in a function' in str(info.value)
+
+
+def list_stack(x):
+    stack = [x[0], x[1] * 2.0]
+    stack.insert(1, x[2] ** 2)
+    stack.insert(-1, np.sin(x[0]))
+    top = stack.pop()
+    stack.pop(0)
+    total = top * 3.0
+    while len(stack) > 0:
+        value = stack.pop()
+        total = total + value * (len(stack) + 1.5)
+    return total
+
+
+@pytest.mark.parametrize('x', [
+    pytest.param(np.array([0.4, -1.3, 2.2]), id='mixed'),
+    pytest.param(np.array([-2.0, 0.5, 0.1]), id='negative-first'),
+])
+def test_list_insert_and_pop(x):
+    expected = numerical_gradient(list_stack, (x,), 0)
+    assert_gradient_close(adcompiler.grad(list_stack)(x), expected)
+
+
+def test_register_jvp_as_decorator():
+    def opaque(x):
+        return x
+
+    @adcompiler.register_jvp(opaque)
+    def opaque_jvp(tangents, ans, x):
+        return tangents[0]
+
+    assert opaque_jvp.__name__ == 'opaque_jvp'
+    from adcompiler.rules import REGISTRY
+    assert REGISTRY.lookup_jvp(opaque) is opaque_jvp

@@ -91,6 +91,7 @@ class Registry:
 
     def __init__(self):
         self._rules = {}
+        self._jvps = {}
         self._methods = {}
         self._attributes = {}
         self._lock = threading.Lock()
@@ -112,6 +113,16 @@ class Registry:
         self._store(self._rules, _key(callee),
                     Rule(callee, vjp_function=function))
         return function
+
+    def jvp_function(self, callee, function):
+        """Register `function(tangents, ans, *args, **kwargs)` as the forward
+        rule of `callee`; it returns the tangent of the output."""
+        self._store(self._jvps, _key(callee), function)
+        return function
+
+    def lookup_jvp(self, callee):
+        """Return the forward rule registered for `callee`, or None."""
+        return self._jvps.get(_key(callee))
 
     def non_differentiable(self, callee):
         """Mark `callee` as contributing no adjoint."""
