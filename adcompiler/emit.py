@@ -19,7 +19,7 @@ import re
 import astor
 import gast
 
-from adcompiler.reverse import COMMENT_PREFIX
+from adcompiler.codegen import COMMENT_PREFIX
 
 _counter = itertools.count(1)
 _MARKER = '__adcompiler_comment_{}__'

@@ -21,7 +21,7 @@ import operator
 
 import gast
 
-from adcompiler.reverse import COMMENT_PREFIX
+from adcompiler.codegen import COMMENT_PREFIX
 
 _FOLDABLE = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,

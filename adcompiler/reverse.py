@@ -27,28 +27,25 @@ emit turns them into comments.
 import copy
 import dataclasses
 import inspect
-import operator
-import re
 
 import gast
 import numpy as np
 
 from adcompiler import aliasing, runtime
+from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
+from adcompiler.codegen import COMMENT_PREFIX
+from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
+from adcompiler.codegen import as_expression as _as_expression
+from adcompiler.codegen import assign as _assign
+from adcompiler.codegen import call as _call
+from adcompiler.codegen import (comment_marker, identifier,
+                                substitute_template)
+from adcompiler.codegen import name as _name
 from adcompiler.dispatch import CallSite
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.resolve import CallKind, dotted_name
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
-
-COMMENT_PREFIX = '# '
-
-_BINARY_OPERATORS = {
-    gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
-    gast.Div: operator.truediv, gast.Pow: operator.pow, gast.Mod: operator.mod,
-    gast.MatMult: operator.matmul, gast.FloorDiv: operator.floordiv,
-}
-_UNARY_OPERATORS = {gast.USub: operator.neg, gast.UAdd: operator.pos}
-
 
 @dataclasses.dataclass
 class CalleeProgram:
@@ -86,37 +83,10 @@ class ReverseProgram:
     runtime_alias: str
 
 
-def comment_marker(text):
-    """A statement that emit renders as the comment `# text`."""
-    return gast.Expr(value=gast.Constant(value=COMMENT_PREFIX + text,
-                                         kind=None))
-
-
 def reverse(normalized, resolution, activity, wrt, context):
     """Write the primal and adjoint of `normalized`; see the module docstring."""
     return _ReverseWriter(normalized, resolution, activity, wrt,
                           context).run()
-
-
-def identifier(text):
-    """Turn `text` into a valid Python identifier: 'f (vectorized)' -> 'f_vectorized'."""
-    cleaned = re.sub(r'\W+', '_', text).strip('_') or 'function'
-    return '_' + cleaned if cleaned[0].isdigit() else cleaned
-
-
-def _name(name, ctx=None):
-    return gast.Name(id=name, ctx=ctx or gast.Load(), annotation=None,
-                     type_comment=None)
-
-
-def _assign(target, value):
-    if isinstance(target, str):
-        target = _name(target, gast.Store())
-    return gast.Assign(targets=[target], value=value, type_comment=None)
-
-
-def _call(func, *args):
-    return gast.Call(func=func, args=list(args), keywords=[])
 
 
 class _ReverseWriter:
@@ -1273,9 +1243,7 @@ class _ReverseWriter:
                        for a in others)
 
     def substitute(self, node, substitutions, renames):
-        node = copy.deepcopy(node)
-        transformer = _Substitute(substitutions, renames, self.namer)
-        return transformer.visit(node)
+        return substitute_template(node, substitutions, renames, self.namer)
 
 
 def _display(node):
@@ -1295,31 +1263,3 @@ def _is_loop_exit(statement):
     """True for the `if stop: break` that ends every normalized loop body."""
     return isinstance(statement, gast.If) and any(
         isinstance(s, gast.Break) for s in statement.body)
-
-
-def _as_expression(value):
-    """A bound template argument as an expression node."""
-    if isinstance(value, gast.AST):
-        return value
-    if isinstance(value, tuple):
-        return gast.Tuple(elts=[_as_expression(v) for v in value],
-                          ctx=gast.Load())
-    return gast.Constant(value=value, kind=None)
-
-
-class _Substitute(gast.NodeTransformer):
-    """Replace template names by arguments, and temporaries by fresh names."""
-
-    def __init__(self, substitutions, renames, namer):
-        self.substitutions = substitutions
-        self.renames = renames
-        self.namer = namer
-
-    def visit_Name(self, node):
-        if node.id in self.substitutions and isinstance(node.ctx, gast.Load):
-            return copy.deepcopy(self.substitutions[node.id])
-        if isinstance(node.ctx, gast.Store) or node.id in self.renames:
-            if node.id not in self.renames:
-                self.renames[node.id] = self.namer.temporary()
-            node.id = self.renames[node.id]
-        return node

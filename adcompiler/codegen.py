@@ -1,0 +1,91 @@
+"""Builders of gast nodes for generated code, and template substitution.
+
+Shared by the reverse and forward stages: short constructors for the few
+node kinds generated code is made of, the comment markers that emit turns
+into comments, and the substitution that inlines a rule template.
+"""
+
+import copy
+import operator
+import re
+
+import gast
+
+COMMENT_PREFIX = '# '
+
+BINARY_OPERATORS = {
+    gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
+    gast.Div: operator.truediv, gast.Pow: operator.pow, gast.Mod: operator.mod,
+    gast.MatMult: operator.matmul, gast.FloorDiv: operator.floordiv,
+}
+UNARY_OPERATORS = {gast.USub: operator.neg, gast.UAdd: operator.pos}
+
+
+def comment_marker(text):
+    """A statement that emit renders as the comment `# text`."""
+    return gast.Expr(value=gast.Constant(value=COMMENT_PREFIX + text,
+                                         kind=None))
+
+
+
+def identifier(text):
+    """Turn `text` into a valid Python identifier: 'f (vectorized)' -> 'f_vectorized'."""
+    cleaned = re.sub(r'\W+', '_', text).strip('_') or 'function'
+    return '_' + cleaned if cleaned[0].isdigit() else cleaned
+
+
+def name(identifier_, ctx=None):
+    """A `Name` node, loaded unless `ctx` says otherwise."""
+    return gast.Name(id=identifier_, ctx=ctx or gast.Load(), annotation=None,
+                     type_comment=None)
+
+
+def assign(target, value):
+    """`target = value`; `target` is a node or an identifier."""
+    if isinstance(target, str):
+        target = name(target, gast.Store())
+    return gast.Assign(targets=[target], value=value, type_comment=None)
+
+
+def call(func, *args):
+    """`func(*args)` with positional arguments only."""
+    return gast.Call(func=func, args=list(args), keywords=[])
+
+
+def is_not_none(identifier_):
+    """`identifier_ is not None`."""
+    return gast.Compare(left=name(identifier_), ops=[gast.IsNot()],
+                        comparators=[gast.Constant(value=None, kind=None)])
+
+
+def as_expression(value):
+    """Turn a bound template argument into an expression node."""
+    if isinstance(value, gast.AST):
+        return value
+    if isinstance(value, tuple):
+        return gast.Tuple(elts=[as_expression(v) for v in value],
+                          ctx=gast.Load())
+    return gast.Constant(value=value, kind=None)
+
+
+class _Substitute(gast.NodeTransformer):
+    """Replace template names by arguments, and temporaries by fresh names."""
+
+    def __init__(self, substitutions, renames, namer):
+        self.substitutions = substitutions
+        self.renames = renames
+        self.namer = namer
+
+    def visit_Name(self, node):
+        if node.id in self.substitutions and isinstance(node.ctx, gast.Load):
+            return copy.deepcopy(self.substitutions[node.id])
+        if isinstance(node.ctx, gast.Store) or node.id in self.renames:
+            if node.id not in self.renames:
+                self.renames[node.id] = self.namer.temporary()
+            node.id = self.renames[node.id]
+        return node
+
+
+def substitute_template(node, substitutions, renames, namer):
+    """Copy a template node, replacing its names (see `_Substitute`)."""
+    return _Substitute(substitutions, renames, namer).visit(copy.deepcopy(node))
