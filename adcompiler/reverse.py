@@ -27,6 +27,7 @@ emit turns them into comments.
 import copy
 import dataclasses
 import inspect
+import operator
 
 import gast
 import numpy as np
