@@ -7,9 +7,10 @@
     >>> print(df.source)   # the generated primal and adjoint
 """
 
-from adcompiler.api import (GradientFunction, InvalidArgumentError, grad,
+from adcompiler.api import (GradientFunction, InvalidArgumentError,
+                            check_grads, grad, jacfwd, jacobian, jacrev, jvp,
                             non_differentiable, register_jvp, register_vjp,
-                            source, stop_gradient, value_and_grad)
+                            source, stop_gradient, value_and_grad, vjp)
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
                                InternalCompilerError, NonScalarOutputError,
                                SourceUnavailableError, UnsupportedSyntaxError)
@@ -19,6 +20,7 @@ __version__ = '0.1.0'
 __all__ = [
     'AdCompilerError', 'ForeignCallError', 'GradientFunction',
     'InternalCompilerError', 'InvalidArgumentError', 'NonScalarOutputError',
+    'check_grads', 'jacfwd', 'jacobian', 'jacrev', 'jvp', 'vjp',
     'SourceUnavailableError', 'UnsupportedSyntaxError', 'grad',
     'non_differentiable', 'register_jvp', 'register_vjp', 'source',
     'stop_gradient',

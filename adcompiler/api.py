@@ -66,28 +66,12 @@ class GradientFunction:
     `value_and_grad`). `.source` is the generated Python source.
     """
 
-    def __init__(self, function, wrt, with_value):
-        if not callable(function):
-            raise InvalidArgumentError(
-                f'expected a function to differentiate, got {function!r}')
-        if isinstance(function, GradientFunction):
-            raise SourceUnavailableError(
-                f'cannot differentiate {function.__name__}: it is already a '
-                'gradient made by adcompiler, and higher-order derivatives '
-                '(grad of grad) are not supported yet.')
-        if inspect.ismethod(function):
-            raise SourceUnavailableError(
-                f'cannot differentiate the bound method {function!r} '
-                'directly yet. Wrap the call in a function: '
-                f'def f(x): return obj.{function.__name__}(x)')
-        if not isinstance(function, types.FunctionType):
-            raise SourceUnavailableError(
-                f'cannot differentiate {function!r}: it is a '
-                f'{type(function).__name__}, not a Python function with '
-                'source code. Wrap it in a Python function (def f(x): ...).')
+    def __init__(self, function, wrt, with_value, has_aux=False):
+        _check_differentiable(function)
         self.function = function
         self.wrt, self._as_tuple = _wrt_names(function, wrt)
         self.with_value = with_value
+        self.has_aux = has_aux
         functools.update_wrapper(self, function)
         # update_wrapper links the original; a gradient is not a wrapper of
         # it, and inspect.unwrap must not treat it as one.
@@ -107,29 +91,80 @@ class GradientFunction:
 
     def __call__(self, *args, **kwargs):
         compiled = self.compiled()
-        signature = inspect.signature(self.function)
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError as err:
-            raise TypeError(f'{self.function.__name__}(): {err}') from None
-        bound.apply_defaults()
-        arguments = bound.arguments
-
+        bound = _bind(self.function, args, kwargs)
         ans, saved = compiled.primal(*bound.args)
-        _check_scalar(self.function, ans)
-        adjoints = compiled.adjoint(saved, runtime.seed(ans))
-        gradients = []
-        for g, name in zip(adjoints, self.wrt, strict=True):
-            g = runtime.materialize(g, arguments[name])
-            if any(g is other for other in gradients):
-                g = runtime.copy(g)  # Each gradient can be updated in place.
-            gradients.append(g)
-        gradients = tuple(gradients)
-        gradient = gradients if self._as_tuple else gradients[0]
-        return (ans, gradient) if self.with_value else gradient
+        if self.has_aux:
+            value, aux = _split_aux(self.function, ans)
+            _check_scalar(self.function, value)
+            seed = (runtime.seed(value), runtime.zeros_like(aux))
+            if isinstance(ans, list):
+                seed = list(seed)
+        else:
+            value = ans
+            _check_scalar(self.function, value)
+            seed = runtime.seed(value)
+        adjoints = compiled.adjoint(saved, seed)
+        gradient = _gradients(adjoints, self.wrt, bound.arguments)
+        if not self._as_tuple:
+            gradient = gradient[0]
+        if self.has_aux:
+            return ((value, aux), gradient) if self.with_value else (
+                gradient, aux)
+        return (value, gradient) if self.with_value else gradient
 
     def __repr__(self):
         return f'<adcompiler {self.__name__} wrt {self.wrt}>'
+
+
+def _check_differentiable(function):
+    """Raise a clear error unless `function` is a Python function."""
+    if not callable(function):
+        raise InvalidArgumentError(
+            f'expected a function to differentiate, got {function!r}')
+    if isinstance(function, GradientFunction):
+        raise SourceUnavailableError(
+            f'cannot differentiate {function.__name__}: it is already a '
+            'gradient made by adcompiler, and higher-order derivatives '
+            '(grad of grad) are not supported yet.')
+    if inspect.ismethod(function):
+        raise SourceUnavailableError(
+            f'cannot differentiate the bound method {function!r} '
+            'directly yet. Wrap the call in a function: '
+            f'def f(x): return obj.{function.__name__}(x)')
+    if not isinstance(function, types.FunctionType):
+        raise SourceUnavailableError(
+            f'cannot differentiate {function!r}: it is a '
+            f'{type(function).__name__}, not a Python function with '
+            'source code. Wrap it in a Python function (def f(x): ...).')
+
+
+def _bind(function, args, kwargs):
+    """Bind a call's arguments to `function`'s parameters, with defaults."""
+    try:
+        bound = inspect.signature(function).bind(*args, **kwargs)
+    except TypeError as err:
+        raise TypeError(f'{function.__name__}(): {err}') from None
+    bound.apply_defaults()
+    return bound
+
+
+def _gradients(adjoints, wrt, arguments):
+    """Final gradients: zeros where there was none, no two the same object."""
+    gradients = []
+    for g, name in zip(adjoints, wrt, strict=True):
+        g = runtime.materialize(g, arguments[name])
+        if any(g is other for other in gradients):
+            g = runtime.copy(g)  # Each gradient can be updated in place.
+        gradients.append(g)
+    return tuple(gradients)
+
+
+def _split_aux(function, ans):
+    if not isinstance(ans, (tuple, list)) or len(ans) != 2:
+        raise InvalidArgumentError(
+            f'{function.__name__} must return a pair (value, aux) when '
+            f'has_aux=True; it returned {type(ans).__name__}')
+    return ans[0], ans[1]
 
 
 def _check_scalar(function, ans):
@@ -147,13 +182,15 @@ def _check_scalar(function, ans):
             'product of each output.')
 
 
-def grad(function=None, *, wrt=0):
+def grad(function=None, *, wrt=0, has_aux=False):
     """Return a function that computes the gradient of `function`.
 
     Args:
         function: a Python function with a scalar output.
         wrt: the argument to differentiate, by position or name, or a tuple
             of them; a tuple returns a tuple of gradients.
+        has_aux: the function returns a pair (value, aux); the gradient
+            function then returns (gradient, aux).
 
     Usable as `grad(f)`, `@grad` and `@grad(wrt=...)`.
 
@@ -164,15 +201,219 @@ def grad(function=None, *, wrt=0):
         array([2., 4.])
     """
     if function is None:
-        return functools.partial(grad, wrt=wrt)
-    return GradientFunction(function, wrt, with_value=False)
+        return functools.partial(grad, wrt=wrt, has_aux=has_aux)
+    return GradientFunction(function, wrt, with_value=False, has_aux=has_aux)
 
 
-def value_and_grad(function=None, *, wrt=0):
+def value_and_grad(function=None, *, wrt=0, has_aux=False):
     """Like `grad`, but the returned function returns `(value, gradient)`."""
     if function is None:
-        return functools.partial(value_and_grad, wrt=wrt)
-    return GradientFunction(function, wrt, with_value=True)
+        return functools.partial(value_and_grad, wrt=wrt, has_aux=has_aux)
+    return GradientFunction(function, wrt, with_value=True, has_aux=has_aux)
+
+
+def jvp(function, primals, tangents):
+    """Return `(function(*primals), tangent of the output)` in forward mode.
+
+    Args:
+        function: a Python function.
+        primals: a tuple of its positional arguments.
+        tangents: a tuple of the same length; None where an argument is
+            held constant.
+
+    Example:
+        >>> jvp(np.sin, ...)  # doctest: +SKIP
+        >>> value, tangent = jvp(f, (x,), (v,))   # the directional derivative
+    """
+    _check_differentiable(function)
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise InvalidArgumentError(
+            f'jvp needs one tangent per primal; got {len(primals)} primals '
+            f'and {len(tangents)} tangents')
+    bound = _bind(function, primals, {})
+    names = list(bound.arguments)
+    wrt = tuple(names[i] for i, t in enumerate(tangents) if t is not None)
+    compiled = _COMPILER.compile_forward(function, wrt)
+    given = {tangent_param: tangents[names.index(param)]
+             for param, tangent_param in zip(wrt, compiled.tangent_params,
+                                             strict=True)}
+    value, tangent = compiled.tangent(*bound.args, **given)
+    if tangent is None:
+        tangent = runtime.zeros_like(value)
+    return value, tangent
+
+
+def vjp(function, *primals):
+    """Return `(function(*primals), vjp_fn)`; `vjp_fn(cotangent)` returns one
+    cotangent per primal. The primal runs once; `vjp_fn` may be called with
+    several cotangents.
+    """
+    _check_differentiable(function)
+    bound = _bind(function, primals, {})
+    wrt = tuple(bound.arguments)[:len(primals)]
+    compiled = _COMPILER.compile(function, wrt)
+    value, saved = compiled.primal(*bound.args)
+    calls = [0]
+
+    def vjp_fn(cotangent):
+        nonlocal saved
+        if calls[0] and compiled.undoes_updates:
+            # The first adjoint undid the function's in-place updates; a
+            # later one needs them again, so the primal runs again.
+            _, saved = compiled.primal(*bound.args)
+        calls[0] += 1
+        current = saved
+        if compiled.has_tape:
+            current = saved[:-1] + (list(saved[-1]),)  # a tape to consume
+        adjoints = compiled.adjoint(current, cotangent)
+        return _gradients(adjoints, wrt, bound.arguments)
+
+    return value, vjp_fn
+
+
+def jacobian(function, wrt=0, mode='reverse'):
+    """Return a function computing the Jacobian of `function`.
+
+    The Jacobian of an output of shape S with respect to an argument of shape
+    A has shape S + A (a tuple of them for a tuple `wrt`). `mode` is
+    'reverse' (one adjoint per output component) or 'forward' (one tangent
+    per input component).
+    """
+    _check_differentiable(function)
+    names, as_tuple = _wrt_names(function, wrt)
+    if mode not in ('reverse', 'forward'):
+        raise InvalidArgumentError(
+            f"mode must be 'reverse' or 'forward', got {mode!r}")
+
+    def jacobian_function(*args, **kwargs):
+        bound = _bind(function, args, kwargs)
+        if mode == 'forward':
+            blocks = _forward_jacobian(function, bound, names)
+        else:
+            blocks = _reverse_jacobian(function, bound, names)
+        return blocks if as_tuple else blocks[0]
+
+    jacobian_function.__name__ = f'jacobian_{function.__name__}'
+    return jacobian_function
+
+
+def jacfwd(function, wrt=0):
+    """`jacobian` in forward mode."""
+    return jacobian(function, wrt, mode='forward')
+
+
+def jacrev(function, wrt=0):
+    """`jacobian` in reverse mode."""
+    return jacobian(function, wrt, mode='reverse')
+
+
+def _forward_jacobian(function, bound, names):
+    arguments = bound.arguments
+    order = list(arguments)
+    blocks = []
+    for name in names:
+        x = np.asarray(arguments[name], dtype=float)
+        columns = []
+        value = None
+        for index in np.ndindex(x.shape):
+            direction = np.zeros_like(x)
+            direction[index] = 1.0
+            tangents = [None] * len(order)
+            tangents[order.index(name)] = (direction if np.ndim(
+                arguments[name]) else float(direction))
+            value, tangent = jvp(function, tuple(bound.args), tangents)
+            columns.append(np.asarray(tangent, dtype=float))
+        out_shape = np.shape(value)
+        stacked = np.stack(columns, axis=-1) if columns else np.zeros(
+            out_shape + (0,))
+        blocks.append(stacked.reshape(out_shape + x.shape))
+    return tuple(blocks)
+
+
+def _reverse_jacobian(function, bound, names):
+    compiled = _COMPILER.compile(function, names)
+    value, _ = compiled.primal(*bound.args)
+    out_shape = np.shape(value)
+    rows = {name: [] for name in names}
+    for index in np.ndindex(out_shape):
+        # The adjoint consumes the saved values, so the primal runs again.
+        value, saved = compiled.primal(*bound.args)
+        seed = np.zeros(out_shape)
+        seed[index] = 1.0
+        cotangent = seed if out_shape else float(seed)
+        adjoints = compiled.adjoint(saved, cotangent)
+        for name, g in zip(names, _gradients(adjoints, names,
+                                             bound.arguments), strict=True):
+            rows[name].append(np.asarray(g, dtype=float))
+    blocks = []
+    for name in names:
+        in_shape = np.shape(bound.arguments[name])
+        stacked = np.stack(rows[name]) if rows[name] else np.zeros(
+            (0,) + in_shape)
+        blocks.append(stacked.reshape(out_shape + in_shape))
+    return tuple(blocks)
+
+
+def check_grads(function, modes=('forward', 'reverse'), order=1, rtol=1e-5,
+                atol=1e-6, step=1e-6):
+    """Return a checker that compares derivatives with central differences.
+
+    `check_grads(f)(*args)` raises AssertionError when the reverse-mode
+    gradient (a vector-Jacobian product with a random cotangent) or the
+    forward-mode directional derivative (in a random direction) of `f` at
+    `args` differs from central differences. Only float and array arguments
+    are differentiated.
+    """
+    if order != 1:
+        raise InvalidArgumentError(
+            'check_grads supports order=1; higher-order derivatives are not '
+            'supported yet')
+    unknown = set(modes) - {'forward', 'reverse'}
+    if unknown:
+        raise InvalidArgumentError(f'unknown modes {sorted(unknown)}')
+
+    def checker(*args):
+        rng = np.random.default_rng(0)
+        positions = [i for i, a in enumerate(args) if _is_float_like(a)]
+        directions = [rng.normal(size=np.shape(args[i])) for i in positions]
+
+        def along(epsilon):
+            moved = list(args)
+            for i, d in zip(positions, directions, strict=True):
+                moved[i] = args[i] + epsilon * d if np.ndim(args[i]) else \
+                    float(args[i] + epsilon * d)
+            return np.asarray(function(*moved), dtype=float)
+
+        numeric = (along(step) - along(-step)) / (2 * step)
+        if 'forward' in modes:
+            tangents = [None] * len(args)
+            for i, d in zip(positions, directions, strict=True):
+                tangents[i] = d if np.ndim(args[i]) else float(d)
+            _, tangent = jvp(function, args, tangents)
+            np.testing.assert_allclose(tangent, numeric, rtol=rtol,
+                                       atol=atol, err_msg='forward mode')
+        if 'reverse' in modes:
+            value, vjp_fn = vjp(function, *args)
+            cotangent = rng.normal(size=np.shape(value))
+            cotangents = vjp_fn(cotangent if np.ndim(value)
+                                else float(cotangent))
+            projected = sum(np.sum(cotangents[i] * d) for i, d in zip(
+                positions, directions, strict=True))
+            np.testing.assert_allclose(
+                projected, np.sum(cotangent * numeric), rtol=rtol, atol=atol,
+                err_msg='reverse mode')
+
+    return checker
+
+
+def _is_float_like(value):
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (float, np.floating)):
+        return True
+    return isinstance(value, np.ndarray) and np.issubdtype(value.dtype,
+                                                           np.floating)
 
 
 def source(gradient_function):

@@ -17,6 +17,7 @@ import gast
 from adcompiler import activity as activity_stage
 from adcompiler import aliasing
 from adcompiler import emit as emit_stage
+from adcompiler import forward as forward_stage
 from adcompiler import normalize as normalize_stage
 from adcompiler import optimize as optimize_stage
 from adcompiler import resolve as resolve_stage
@@ -28,25 +29,8 @@ from adcompiler.rules import REGISTRY
 logger = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass
-class CompiledFunction:
-    """The generated primal and adjoint of one function, and their source."""
-
-    function: object
-    wrt: tuple
-    primal: object
-    adjoint: object
-    primal_name: str
-    adjoint_name: str
-    module_source: str
-    filename: str
-    callees: list
-    updated: tuple = ()  # parameters changed in place
-    # Parameters changed in place with values that carry a derivative.
-    updated_with_derivative: tuple = ()
-    # (namespace, name, value) for every global the code was compiled
-    # against; a different value now means the code is out of date.
-    dependencies: list = dataclasses.field(default_factory=list)
+class _GeneratedCode:
+    """Shared by compiled functions: their source text and staleness check."""
 
     def is_current(self):
         """True if every global and callee is still what it was compiled with."""
@@ -69,6 +53,48 @@ class CompiledFunction:
             texts.append(compiled.module_source)
             pending.extend(compiled.callees)
         return '\n\n'.join(texts)
+
+
+@dataclasses.dataclass
+class CompiledTangent(_GeneratedCode):
+    """The generated tangent (forward-mode) function of one function."""
+
+    function: object
+    wrt: tuple
+    tangent: object
+    name: str
+    tangent_params: tuple
+    module_source: str
+    filename: str
+    callees: list
+    updated: tuple = ()
+    updated_with_derivative: tuple = ()
+    dependencies: list = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class CompiledFunction(_GeneratedCode):
+    """The generated primal and adjoint of one function, and their source."""
+
+    function: object
+    wrt: tuple
+    primal: object
+    adjoint: object
+    primal_name: str
+    adjoint_name: str
+    module_source: str
+    filename: str
+    callees: list
+    updated: tuple = ()  # parameters changed in place
+    # Parameters changed in place with values that carry a derivative.
+    updated_with_derivative: tuple = ()
+    has_tape: bool = False  # the last saved value is the tape
+    # The adjoint undoes in-place updates, so it can run only once per run
+    # of the primal.
+    undoes_updates: bool = False
+    # (namespace, name, value) for every global the code was compiled
+    # against; a different value now means the code is out of date.
+    dependencies: list = dataclasses.field(default_factory=list)
 
 
 _MISSING = object()
@@ -103,6 +129,23 @@ def _dependencies(function, tree, local_names):
             dependencies.append((namespace, node.id,
                                  namespace.get(node.id, _MISSING)))
     return dependencies
+
+
+def _tangent_parameters(function, wrt):
+    """Names of the tangent parameters of `function`: d<param>, unless the
+    function already uses that name.
+
+    Fixed before compiling, so that a recursive call can pass them.
+    """
+    code = function.__code__
+    used = set(code.co_varnames) | set(code.co_names) | set(code.co_freevars)
+    names = {}
+    for param in wrt:
+        tangent = 'd' + param
+        while tangent in used or tangent in names.values():
+            tangent += '_'
+        names[param] = tangent
+    return names
 
 
 def _run_stage(function_name, stage, step, *args):
@@ -149,23 +192,11 @@ class Compiler:
             return compiled
 
     def _compile(self, function, wrt, call_chain):
-        source = source_stage.get_source(function)
+        source, normalized, resolution, activity = self._analyze(
+            function, wrt)
         name = source.name
         call_chain = tuple(call_chain or (function.__qualname__,))
         logger.debug('compiling %s with respect to %s', name, wrt)
-
-        normalized = _run_stage(name, 'normalize', normalize_stage.normalize,
-                                source)
-        missing = [w for w in wrt if w not in normalized.params]
-        if missing:
-            raise InternalCompilerError(name, 'compile',
-                                        f'unknown parameters {missing}')
-        resolution = _run_stage(name, 'resolve', resolve_stage.resolve,
-                                normalized, source.namespace, self.registry)
-        activity = _run_stage(name, 'activity', activity_stage.analyze,
-                              normalized, resolution, wrt, self.registry)
-        _run_stage(name, 'activity', aliasing.check_in_place_updates,
-                   normalized, resolution, activity, source)
 
         callees = []
         recursive = []  # keys of callees still being compiled
@@ -217,21 +248,122 @@ class Compiler:
             program.primal.name, program.adjoint.name, module.source,
             module.filename, callees,
             updated, tuple(p for p in updated if p in activity.varied),
+            program.has_tape,
+            # Callees keep tapes of their own inside the saved values.
+            bool(normalized.written or normalized.mutated or recursive
+                 or callees or program.extra_globals_have_sites),
             _dependencies(function, normalized.tree,
                           normalized.local_names))
 
-    def function_names(self, function, wrt, name):
+    def compile_forward(self, function, wrt, call_chain=None):
+        """Return the `CompiledTangent` of `function` w.r.t. parameter names."""
+        key = (function, tuple(wrt), 'forward')
+        with self._lock:
+            cached = self._cache.get(key)
+            if (cached is not None and cached[0] == self.registry.version
+                    and cached[1].is_current()):
+                return cached[1]
+            self._in_progress.append(key)
+            try:
+                compiled = self._compile_forward(function, tuple(wrt),
+                                                 call_chain)
+            finally:
+                self._in_progress.remove(key)
+            self._cache[key] = (self.registry.version, compiled)
+            for scope in self._waiting.pop(key, []):
+                scope[compiled.name] = compiled.tangent
+            return compiled
+
+    def _compile_forward(self, function, wrt, call_chain):
+        source, normalized, resolution, activity = self._analyze(
+            function, wrt)
+        name = source.name
+        call_chain = tuple(call_chain or (function.__qualname__,))
+        callees = []
+        recursive = []  # keys of callees still being compiled
+
+        def compile_callee(callee, callee_wrt, chain):
+            callee_key = (callee, tuple(callee_wrt), 'forward')
+            if callee_key in self._in_progress:
+                # A recursive call: linked when that compilation finishes.
+                recursive.append(callee_key)
+                tangent_name = self.function_names(
+                    callee, tuple(callee_wrt), callee.__name__,
+                    prefixes=('tangent',))[0]
+                params = _tangent_parameters(callee, callee_wrt)
+                return forward_stage.CalleeTangent(
+                    tangent_name, None, tuple(params.values()),
+                    tuple(callee_wrt))
+            compiled = self.compile_forward(callee, callee_wrt, chain)
+            callees.append(compiled)
+            return forward_stage.CalleeTangent(
+                compiled.name, compiled.tangent, compiled.tangent_params,
+                compiled.wrt, compiled.updated,
+                compiled.updated_with_derivative)
+
+        function_name = self.function_names(function, wrt, name,
+                                            prefixes=('tangent',))[0]
+        context = forward_stage.ForwardContext(
+            source, call_chain, compile_callee, function_name,
+            _tangent_parameters(function, wrt), self.registry)
+        program = _run_stage(name, 'forward', forward_stage.forward,
+                             normalized, resolution, activity, wrt, context)
+        if self.optimize:
+            _run_stage(name, 'optimize', optimize_stage.optimize_function,
+                       program.function, program.numpy_alias,
+                       program.runtime_alias)
+        namespace = dict(source.namespace)
+        namespace.update(program.extra_globals)
+        for callee_key in recursive:
+            namespace.pop(self.function_names(
+                callee_key[0], callee_key[1], callee_key[0].__name__,
+                prefixes=('tangent',))[0], None)
+        module = _run_stage(name, 'emit', emit_stage.emit,
+                            [program.function], namespace, name)
+        for callee_key in recursive:
+            if callee_key != (function, wrt, 'forward'):
+                self._waiting.setdefault(callee_key, []).append(module.scope)
+        tangent = module.functions[program.function.name]
+        tangent.__defaults__ = function.__defaults__
+        updated = tuple(p for p in normalized.params
+                        if p in normalized.written or p in normalized.mutated)
+        return CompiledTangent(
+            function, wrt, tangent, program.function.name,
+            program.tangent_params, module.source, module.filename, callees,
+            updated, tuple(p for p in updated if p in activity.varied),
+            _dependencies(function, normalized.tree, normalized.local_names))
+
+    def _analyze(self, function, wrt):
+        """Run source, normalize, resolve and activity; check in-place updates."""
+        source = source_stage.get_source(function)
+        name = source.name
+        normalized = _run_stage(name, 'normalize', normalize_stage.normalize,
+                                source)
+        missing = [w for w in wrt if w not in normalized.params]
+        if missing:
+            raise InternalCompilerError(name, 'compile',
+                                        f'unknown parameters {missing}')
+        resolution = _run_stage(name, 'resolve', resolve_stage.resolve,
+                                normalized, source.namespace, self.registry)
+        activity = _run_stage(name, 'activity', activity_stage.analyze,
+                              normalized, resolution, wrt, self.registry)
+        _run_stage(name, 'activity', aliasing.check_in_place_updates,
+                   normalized, resolution, activity, source)
+        return source, normalized, resolution, activity
+
+    def function_names(self, function, wrt, name,
+                       prefixes=('primal', 'adjoint')):
         """Names of the generated pair, unique among all compiled functions.
 
         A caller's generated code refers to its callees by these names, so
         two callees (or one callee differentiated with respect to different
         arguments) must never share one.
         """
-        key = (function, wrt)
+        key = (function, wrt, prefixes)
         if key not in self._names:
-            count = self._name_counts.get(name, 0)
-            self._name_counts[name] = count + 1
+            count = self._name_counts.get((name, prefixes), 0)
+            self._name_counts[(name, prefixes)] = count + 1
             suffix = f'_{count}' if count else ''
-            self._names[key] = (f'primal_{name}{suffix}',
-                                f'adjoint_{name}{suffix}')
+            self._names[key] = tuple(f'{prefix}_{name}{suffix}'
+                                     for prefix in prefixes)
         return self._names[key]

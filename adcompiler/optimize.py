@@ -112,6 +112,17 @@ def _prune_saved(program):
         del body[0]
 
 
+def optimize_function(function, numpy_alias, runtime_alias):
+    """Fold constants in a generated function that also runs user code.
+
+    Dead-code removal is not applied: the function contains the user's own
+    statements, whose calls may have effects.
+    """
+    _ConstantFolder(numpy_alias, runtime_alias).visit(function)
+    function.body = _drop_orphan_comments(function.body)
+    return function
+
+
 def optimize_adjoint(function):
     """Apply the rewrites in the module docstring to an adjoint function."""
     changed = True

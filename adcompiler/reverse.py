@@ -82,6 +82,8 @@ class ReverseProgram:
     extra_globals: dict
     numpy_alias: str
     runtime_alias: str
+    has_tape: bool = False  # the last saved value is the tape
+    extra_globals_have_sites: bool = False  # it dispatches calls at run time
 
 
 def reverse(normalized, resolution, activity, wrt, context):
@@ -314,7 +316,9 @@ class _ReverseWriter:
             decorator_list=[], returns=None, type_comment=None,
             type_params=[])
         return ReverseProgram(primal, adjoint, self.wrt, self.extra_globals,
-                              self.numpy_alias, self.runtime_alias)
+                              self.numpy_alias, self.runtime_alias,
+                              self.tape_name is not None,
+                              bool(self.dynamic_calls))
 
     def adjoints_read(self):
         adjoints = set(self.adjoint_names.values())

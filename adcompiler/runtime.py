@@ -488,3 +488,58 @@ def insert_adjoint(g, x, index, dv, v):
 def undo_pop(x, index, v):
     """Put back the value that `v = x.pop(index)` removed."""
     x.insert(popped_position(x, index), v)
+
+
+# Forward mode ------------------------------------------------------------------
+
+def extremum_tangent(t, x, ans, axis=None, keepdims=False):
+    """Tangent of max or min: the mean of the tangents at the tied extrema."""
+    mask = np.asarray(x) == _restore_reduced(ans, x, axis, keepdims)
+    axes = _normalize_axes(axis, np.ndim(x))
+    count = np.sum(mask, axis=axes, keepdims=keepdims)
+    return np.sum(np.asarray(t) * mask, axis=axes, keepdims=keepdims) / count
+
+
+def transpose_axes(axes):
+    """The axes of `x.transpose(*axes)` as np.transpose takes them."""
+    if not axes:
+        return None
+    if len(axes) == 1 and not isinstance(axes[0], int):
+        return tuple(axes[0])
+    return tuple(axes)
+
+
+def broadcast_like(t, ans):
+    """A tangent broadcast to the shape of the value it belongs to."""
+    shape = np.shape(ans)
+    if np.shape(t) == shape:
+        return t
+    return np.broadcast_to(t, shape) * 1.0
+
+
+def tangent_write(dx, x, index, dv):
+    """Tangent of x after `x[index] = v`: a copy of dx with dv written in."""
+    if isinstance(x, np.ndarray) and not np.issubdtype(x.dtype, np.inexact):
+        return zeros_like(x)
+    if isinstance(x, dict):
+        result = dict(dx)
+    elif isinstance(x, list):
+        result = list(dx)
+    else:
+        result = np.array(dx, dtype=np.result_type(dx, dv, float))
+    result[index] = dv
+    return result
+
+
+def tangent_pop(dx, index):
+    """Tangents of `v = x.pop(index)`: (tangent of v, tangent of the list)."""
+    result = list(dx)
+    value = result.pop(index)
+    return value, result
+
+
+def tangent_insert(dx, index, dv):
+    """Tangent of the list after `x.insert(index, v)`."""
+    result = list(dx)
+    result.insert(index, dv)
+    return result

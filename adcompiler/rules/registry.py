@@ -37,7 +37,7 @@ import gast
 from adcompiler.errors import AdCompilerError
 
 # The names a template may read besides its own parameters and temporaries.
-TEMPLATE_NAMES = frozenset({'g', 'ans', 'd', 'np', 'ad', 'None', 'True',
+TEMPLATE_NAMES = frozenset({'g', 't', 'ans', 'd', 'np', 'ad', 'None', 'True',
                             'False'})
 
 
@@ -92,6 +92,8 @@ class Registry:
     def __init__(self):
         self._rules = {}
         self._jvps = {}
+        self._jvp_templates = {}  # key or ('method', name) -> Template
+        self._derived_jvps = set()
         self._methods = {}
         self._attributes = {}
         self._lock = threading.Lock()
@@ -157,6 +159,61 @@ class Registry:
 
     def lookup_attribute(self, name):
         return self._attributes.get(name)
+
+    # Forward rules ---------------------------------------------------------
+    #
+    # A forward template has the reverse template's parameters; each entry
+    # `d[x] = expression` is the contribution of x's tangent `t` to the
+    # output's tangent, and the contributions of all arguments with a
+    # tangent are added. An elementwise reverse rule, whose entries are
+    # `g` times a partial derivative, is its own forward rule with `t` in
+    # place of `g`; `derive_jvp` marks others of that form.
+
+    def jvp(self, callee, template):
+        """Register a forward template for `callee`."""
+        parsed = parse_template(template, name=_callee_name(callee))
+        self._store(self._jvp_templates, _key(callee), parsed)
+        return template
+
+    def method_jvp(self, name, template):
+        """Register the forward template of the array method `x.name(...)`."""
+        parsed = parse_template(template, name=f'ndarray.{name}')
+        self._store(self._jvp_templates, ('method', name), parsed)
+
+    def attribute_jvp(self, name, template):
+        """Register the forward template of the array attribute `x.name`."""
+        parsed = parse_template(template, name=f'ndarray.{name}')
+        self._store(self._jvp_templates, ('attribute', name), parsed)
+
+    def derive_jvp(self, *callees):
+        """Mark reverse rules of the form `g * partial` as forward rules too."""
+        for callee in callees:
+            with self._lock:
+                self._derived_jvps.add(_key(callee))
+                self.version += 1
+
+    def lookup_jvp_template(self, callee=None, method=None, attribute=None):
+        """Return (template, derived) for a forward rule, or None.
+
+        `derived` is True when the template is the reverse rule's, to be used
+        with `t` in place of `g` and broadcast to the output's shape.
+        """
+        if method is not None:
+            key = ('method', method)
+        elif attribute is not None:
+            key = ('attribute', attribute)
+        else:
+            key = _key(callee)
+        template = self._jvp_templates.get(key)
+        if template is not None:
+            return template, False
+        if callee is None:
+            return None
+        rule = self._rules.get(key)
+        if isinstance(rule, Rule) and rule.template is not None and (
+                rule.template.unbroadcast or key in self._derived_jvps):
+            return rule.template, True
+        return None
 
 
 # Template parsing --------------------------------------------------------------

@@ -1,0 +1,623 @@
+"""Forward stage: write the tangent (JVP) function of a normalized function.
+
+Input: a `NormalizedFunction`, its `Resolution` and `Activity`, the names of
+the parameters that get a tangent, and a `ForwardContext`. Output: a
+`ForwardProgram` with one gast function definition,
+
+    def tangent_f(<params>, *, d<param>, ...):
+        <statement as written>
+        d<target> = <its tangent>        # from the forward rules
+        ...
+        return <result>, d<result>
+
+Each statement is followed by the tangent of what it assigned, so branches
+and loops are kept as written and no tape is needed. The tangent of a value
+that carries no derivative is never built, except where a variable that
+does is assigned one (`s = 0.0` before a loop), which assigns zeros. Calls
+of user functions call their own tangent functions, compiled through the
+context.
+"""
+
+import copy
+import dataclasses
+import inspect
+
+import gast
+import numpy as np
+
+from adcompiler import runtime
+from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
+                                as_expression, assign, call, comment_marker,
+                                name, substitute_template)
+from adcompiler.errors import (ForeignCallError, InternalCompilerError,
+                               LocatedError, UnsupportedSyntaxError)
+from adcompiler.resolve import CallKind
+from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
+
+_NEW_VALUE_METHODS = frozenset({
+    'sum', 'mean', 'max', 'min', 'prod', 'std', 'var', 'dot', 'any', 'all',
+    'argmax', 'argmin', 'tolist', 'item', 'copy', 'count', 'index',
+})
+
+
+@dataclasses.dataclass
+class CalleeTangent:
+    """What a caller needs to call the tangent function of a user function."""
+
+    name: str
+    function: object
+    tangent_params: tuple  # names of its tangent parameters, in order
+    wrt: tuple
+    updated: tuple = ()
+    updated_with_derivative: tuple = ()
+
+
+@dataclasses.dataclass
+class ForwardContext:
+    """How to reach the rest of the compiler from the forward stage."""
+
+    source: object  # FunctionSource
+    call_chain: tuple
+    compile_callee: object  # (function, wrt names, call_chain) -> CalleeTangent
+    function_name: str
+    tangent_params: dict  # parameter -> name of its tangent parameter
+    registry: object = REGISTRY
+
+
+@dataclasses.dataclass
+class ForwardProgram:
+    """The generated tangent function of one function."""
+
+    function: gast.FunctionDef
+    wrt: tuple
+    tangent_params: tuple
+    extra_globals: dict
+    numpy_alias: str
+    runtime_alias: str
+
+
+def forward(normalized, resolution, activity, wrt, context):
+    """Write the tangent function of `normalized`; see the module docstring."""
+    return _ForwardWriter(normalized, resolution, activity, wrt,
+                          context).run()
+
+
+class _ForwardWriter:
+
+    def __init__(self, normalized, resolution, activity, wrt, context):
+        self.normalized = normalized
+        self.resolution = resolution
+        self.activity = activity
+        self.wrt = tuple(wrt)
+        self.context = context
+        self.source = context.source
+        self.registry = context.registry
+        self.namer = normalized.namer
+        self.tangent_names = dict(context.tangent_params)
+        for tangent in self.tangent_names.values():
+            self.namer.reserve(tangent)
+        self.extra_globals = {}
+
+        namespace = self.source.namespace
+        aliases = [alias for alias in ('np', 'numpy')
+                   if namespace.get(alias) is np
+                   and alias not in normalized.local_names]
+        self.numpy_alias = aliases[0] if aliases else self.namer.fresh('np')
+        self.runtime_alias = self.namer.fresh('ad')
+        self.extra_globals[self.numpy_alias] = np
+        self.extra_globals[self.runtime_alias] = runtime
+
+    # Helpers -----------------------------------------------------------------
+
+    def tangent_name(self, identifier):
+        if identifier not in self.tangent_names:
+            self.tangent_names[identifier] = self.namer.fresh('d' + identifier)
+        return self.tangent_names[identifier]
+
+    def is_active(self, node):
+        return isinstance(node, gast.Name) and self.activity.is_active(node.id)
+
+    def runtime_function(self, attr):
+        return gast.Attribute(value=name(self.runtime_alias), attr=attr,
+                              ctx=gast.Load())
+
+    def zeros(self, node):
+        return call(self.runtime_function('zeros_like'), copy.deepcopy(node))
+
+    def tangent_of(self, node):
+        """The tangent of an atom: its tangent variable, or zeros."""
+        if self.is_active(node):
+            return name(self.tangent_name(node.id))
+        return self.zeros(node)
+
+    def index_value(self, index):
+        s_ = gast.Attribute(value=name(self.numpy_alias), attr='s_',
+                            ctx=gast.Load())
+        return gast.Subscript(value=s_, slice=copy.deepcopy(index),
+                              ctx=gast.Load())
+
+    # The function ------------------------------------------------------------
+
+    def run(self):
+        body = self.block(self.normalized.tree.body)
+        copies = [assign(p, call(self.runtime_function('copy'), name(p)))
+                  for p in self.normalized.params
+                  if (p in self.normalized.written
+                      or p in self.normalized.mutated)
+                  and p in self.activity.varied]
+        tangent_params = tuple(self.tangent_name(p) for p in self.wrt)
+        # Tangents are keyword-only, after the parameters that keep the
+        # function's defaults.
+        args = copy.deepcopy(self.normalized.tree.args)
+        args.kwonlyargs = [name(t, gast.Param()) for t in tangent_params]
+        args.kw_defaults = [None] * len(tangent_params)
+        function = gast.FunctionDef(
+            name=self.context.function_name, args=args, body=copies + body,
+            decorator_list=[], returns=None, type_comment=None,
+            type_params=[])
+        return ForwardProgram(function, self.wrt, tangent_params,
+                              self.extra_globals, self.numpy_alias,
+                              self.runtime_alias)
+
+    def block(self, statements):
+        body = []
+        last_line = None
+        for statement in statements:
+            lineno = getattr(statement, 'lineno', None)
+            is_exit = isinstance(statement, gast.Break) or (
+                isinstance(statement, gast.If) and any(
+                    isinstance(s, gast.Break) for s in statement.body))
+            if lineno and lineno != last_line and not is_exit:
+                text = self.source.location(statement).source_line.strip()
+                body.append(comment_marker(f'line {lineno}: {text}'))
+                last_line = lineno
+            body += self.statement(statement)
+        return body
+
+    def statement(self, statement):
+        if isinstance(statement, gast.Return):
+            value = statement.value
+            result = gast.Tuple(elts=[copy.deepcopy(value),
+                                      self.tangent_of(value)],
+                                ctx=gast.Load())
+            return [gast.Return(value=result)]
+        if isinstance(statement, gast.If):
+            branch = gast.If(test=copy.deepcopy(statement.test),
+                             body=self.block(statement.body),
+                             orelse=self.block(statement.orelse))
+            return [gast.copy_location(branch, statement)]
+        if isinstance(statement, gast.While):
+            loop = gast.While(test=copy.deepcopy(statement.test),
+                              body=self.block(statement.body), orelse=[])
+            return [gast.copy_location(loop, statement)]
+        if isinstance(statement, gast.For):
+            return self.loop(statement)
+        if isinstance(statement, gast.Assign):
+            return self.assignment(statement)
+        if isinstance(statement, gast.Expr):
+            return [copy.deepcopy(statement)] + self.effect(statement)
+        if isinstance(statement, (gast.Break, gast.Assert, gast.Pass)):
+            return [copy.deepcopy(statement)]
+        raise InternalCompilerError(self.source.name, 'forward',
+                                    f'statement {type(statement).__name__}')
+
+    # Loops -------------------------------------------------------------------
+
+    def loop(self, statement):
+        """A for loop whose targets get the tangents of the items they read."""
+        target = statement.target
+        names = ([target.id] if isinstance(target, gast.Name)
+                 else [e.id for e in target.elts])
+        sources = self.iteration_sources(statement, names)
+        counter = None
+        first = []
+        for target_name in names:
+            if not self.activity.is_active(target_name):
+                continue
+            source = sources.get(target_name)
+            if source is None or not self.is_active(source[0]):
+                first.append(assign(self.tangent_name(target_name),
+                                    self.zeros(name(target_name))))
+                continue
+            if counter is None:
+                counter = self.namer.fresh('k')
+            iterable, reverse = source
+            index = (gast.BinOp(left=gast.Constant(value=-1, kind=None),
+                                op=gast.Sub(), right=name(counter))
+                     if reverse else name(counter))
+            item = gast.Subscript(value=name(self.tangent_name(iterable.id)),
+                                  slice=index, ctx=gast.Load())
+            first.append(assign(self.tangent_name(target_name), item))
+        before = []
+        if counter is not None:
+            before.append(assign(counter, gast.Constant(value=0, kind=None)))
+            first.append(assign(counter, gast.BinOp(
+                left=name(counter), op=gast.Add(),
+                right=gast.Constant(value=1, kind=None))))
+        loop = gast.For(target=copy.deepcopy(statement.target),
+                        iter=copy.deepcopy(statement.iter),
+                        body=first + self.block(statement.body), orelse=[],
+                        type_comment=None)
+        return before + [gast.copy_location(loop, statement)]
+
+    def iteration_sources(self, statement, names):
+        """Map each target to (iterable atom, reversed?) for the item it reads."""
+        iterable = statement.iter
+        if not isinstance(iterable, gast.Call):
+            if len(names) == 1:
+                return {names[0]: (iterable, False)}
+            if self.is_active(iterable):
+                raise UnsupportedSyntaxError(
+                    'unpacking the rows of a differentiated value in a for '
+                    'loop target', self.source.location(statement.target))
+            return {}
+        function = iterable.func.id
+        args = iterable.args
+        if function == 'enumerate' and len(names) == 2:
+            return {names[1]: (args[0], False)}
+        if function == 'zip' and len(names) == len(args):
+            return {n: (a, False) for n, a in zip(names, args, strict=True)}
+        if function == 'reversed' and len(names) == 1:
+            return {names[0]: (args[0], True)}
+        if function != 'range' and any(self.is_active(a) for a in args):
+            raise UnsupportedSyntaxError(
+                f'a loop over {function}(...) unpacked into {len(names)} '
+                'names', self.source.location(statement))
+        return {}
+
+    # Assignments -------------------------------------------------------------
+
+    def assignment(self, statement):
+        target = statement.targets[0]
+        value = statement.value
+        if isinstance(target, gast.Subscript):
+            return [copy.deepcopy(statement)] + self.subscript_write(statement)
+        if isinstance(target, (gast.Tuple, gast.List)):
+            return [copy.deepcopy(statement)] + self.unpacking(target, value)
+        if not self.activity.is_active(target.id):
+            return [copy.deepcopy(statement)]
+        if isinstance(value, gast.Call):
+            resolved = self.resolution.calls[value]
+            if resolved.kind is CallKind.USER:
+                return self.user_call(statement, resolved)
+            if (resolved.kind is CallKind.METHOD
+                    and value.func.attr == 'pop'
+                    and self.is_active(value.func.value)):
+                return self.list_pop(statement)
+        tangent = self.value_tangent(statement)
+        if tangent is None:
+            tangent = self.zeros(name(target.id))
+        return [copy.deepcopy(statement),
+                assign(self.tangent_name(target.id), tangent)]
+
+    def unpacking(self, target, value):
+        names = [e.id for e in target.elts]
+        if not any(self.activity.is_active(n) for n in names):
+            return []
+        if self.is_active(value):
+            targets = gast.Tuple(elts=[name(self.tangent_name(n), gast.Store())
+                                       for n in names], ctx=gast.Store())
+            return [assign(targets, name(self.tangent_name(value.id)))]
+        return [assign(self.tangent_name(n), self.zeros(name(n)))
+                for n in names if self.activity.is_active(n)]
+
+    def subscript_write(self, statement):
+        target = statement.targets[0]
+        base = target.value.id
+        if not self.activity.is_active(base):
+            return []
+        written = call(self.runtime_function('tangent_write'),
+                       name(self.tangent_name(base)), name(base),
+                       self.index_value(target.slice),
+                       self.tangent_of(statement.value))
+        return [assign(self.tangent_name(base), written)]
+
+    def list_pop(self, statement):
+        call_node = statement.value
+        receiver = call_node.func.value.id
+        index = (copy.deepcopy(call_node.args[0]) if call_node.args
+                 else gast.Constant(value=-1, kind=None))
+        target = statement.targets[0].id
+        targets = gast.Tuple(elts=[name(self.tangent_name(target),
+                                        gast.Store()),
+                                   name(self.tangent_name(receiver),
+                                        gast.Store())], ctx=gast.Store())
+        popped = call(self.runtime_function('tangent_pop'),
+                      name(self.tangent_name(receiver)), index)
+        return [copy.deepcopy(statement), assign(targets, popped)]
+
+    def effect(self, statement):
+        """Tangents of a call kept for its effect: list updates."""
+        call_node = statement.value
+        resolved = self.resolution.calls.get(call_node)
+        if resolved is None:
+            return []
+        varied = [a for a in list(call_node.args) + [
+            k.value for k in call_node.keywords]
+            if isinstance(a, gast.Name) and a.id in self.activity.varied]
+        if resolved.kind is CallKind.USER:
+            if varied:
+                self.check_user_effect(call_node, resolved)
+            return []
+        if resolved.kind is CallKind.METHOD:
+            receiver = call_node.func.value
+            method = call_node.func.attr
+            if self.is_active(receiver) and method in ('append', 'extend',
+                                                       'insert'):
+                return self.list_update(receiver.id, method, call_node.args)
+            receiver_varied = isinstance(receiver, gast.Name) and \
+                receiver.id in self.activity.varied
+            if (varied or receiver_varied) and method not in \
+                    _NEW_VALUE_METHODS:
+                raise UnsupportedSyntaxError(
+                    f'the method .{method}() on a value that carries a '
+                    'derivative, or with one as argument, whose result is '
+                    'unused', self.source.location(call_node),
+                    'it may change its object in place')
+            return []
+        if varied and resolved.kind in (CallKind.FOREIGN, CallKind.UNKNOWN):
+            raise UnsupportedSyntaxError(
+                f'a call of {resolved.name!r} with a value that carries a '
+                'derivative, whose result is unused',
+                self.source.location(call_node),
+                'the callee may keep the value or change it in place')
+        return []
+
+    def list_update(self, receiver, method, args):
+        tangent = name(self.tangent_name(receiver))
+        if method == 'append':
+            value = gast.BinOp(left=tangent, op=gast.Add(),
+                               right=gast.List(elts=[self.tangent_of(args[0])],
+                                               ctx=gast.Load()))
+        elif method == 'extend':
+            value = gast.BinOp(left=tangent, op=gast.Add(), right=call(
+                name('list'), self.tangent_of(args[0])))
+        else:
+            value = call(self.runtime_function('tangent_insert'), tangent,
+                         copy.deepcopy(args[0]), self.tangent_of(args[1]))
+        return [assign(self.tangent_name(receiver), value)]
+
+    # Tangents of values ------------------------------------------------------
+
+    def value_tangent(self, statement):
+        """The tangent expression of an assignment's value, or None for zero."""
+        value = statement.value
+        if isinstance(value, (gast.Constant, gast.Compare, gast.JoinedStr)):
+            return None
+        if isinstance(value, gast.Name):
+            return self.tangent_of(value) if self.is_active(value) else None
+        if isinstance(value, (gast.Tuple, gast.List)):
+            elements = [self.tangent_of(e) for e in value.elts]
+            return type(value)(elts=elements, ctx=gast.Load())
+        if isinstance(value, gast.Dict):
+            return gast.Dict(keys=[copy.deepcopy(k) for k in value.keys],
+                             values=[self.tangent_of(v) for v in value.values])
+        if isinstance(value, gast.BinOp):
+            function = BINARY_OPERATORS.get(type(value.op))
+            return self.rule_tangent(statement, function,
+                                     [value.left, value.right], {})
+        if isinstance(value, gast.UnaryOp):
+            function = UNARY_OPERATORS.get(type(value.op))
+            if function is None:
+                return None
+            return self.rule_tangent(statement, function, [value.operand], {})
+        if isinstance(value, gast.Subscript):
+            if not self.is_active(value.value):
+                return None
+            return gast.Subscript(value=self.tangent_of(value.value),
+                                  slice=copy.deepcopy(value.slice),
+                                  ctx=gast.Load())
+        if isinstance(value, gast.Attribute):
+            if self.registry.lookup_attribute(value.attr) is \
+                    NON_DIFFERENTIABLE:
+                return None
+            found = self.registry.lookup_jvp_template(attribute=value.attr)
+            if found is None:
+                raise UnsupportedSyntaxError(
+                    f'the attribute .{value.attr} of a differentiated value',
+                    self.source.location(value), 'it has no forward rule')
+            return self.expand(found, statement, [value.value], {})
+        if isinstance(value, gast.Call):
+            return self.call_tangent(statement)
+        raise InternalCompilerError(self.source.name, 'forward',
+                                    f'value {type(value).__name__}')
+
+    def call_tangent(self, statement):
+        call_node = statement.value
+        resolved = self.resolution.calls[call_node]
+        keywords = {k.arg: k.value for k in call_node.keywords}
+        if resolved.kind is CallKind.NON_DIFFERENTIABLE:
+            return None
+        if resolved.kind is CallKind.RULE:
+            return self.rule_tangent(statement, resolved.callee,
+                                     list(call_node.args), keywords,
+                                     resolved.rule)
+        if resolved.kind is CallKind.METHOD and resolved.rule is not None:
+            found = self.registry.lookup_jvp_template(
+                method=call_node.func.attr)
+            if found is None:
+                raise UnsupportedSyntaxError(
+                    f'the method .{call_node.func.attr}() in forward mode',
+                    self.source.location(call_node), 'it has no forward rule')
+            return self.expand(found, statement,
+                               [call_node.func.value] + list(call_node.args),
+                               keywords)
+        if resolved.kind is CallKind.FOREIGN:
+            self.raise_foreign(call_node, resolved)
+        location = self.source.location(call_node)
+        if resolved.kind is CallKind.UNKNOWN and \
+                resolved.reason == 'name not defined':
+            raise LocatedError(f'name {resolved.name!r} is not defined',
+                               location)
+        reason = resolved.reason or 'resolved when the call runs'
+        raise UnsupportedSyntaxError(
+            f'a call of {resolved.name} ({reason}) in forward mode', location,
+            'forward mode supports calls the compiler can resolve; reverse '
+            'mode (grad, vjp) also supports this call')
+
+    def raise_foreign(self, call_node, resolved):
+        arguments = list(call_node.args) + [k.value for k in call_node.keywords]
+        active = next((a for a in arguments if isinstance(a, gast.Name)
+                       and a.id in self.activity.varied), None)
+        active_name = active.id if active is not None else '?'
+        display = self.normalized.display_names
+        origin = self.activity.origin.get(active_name, '?')
+        raise ForeignCallError(
+            resolved.name, resolved.reason, self.source.location(call_node),
+            display.get(active_name, active_name), display.get(origin, origin),
+            list(self.context.call_chain))
+
+    def rule_tangent(self, statement, function, args, keywords, rule=None):
+        if rule is None:
+            rule = self.registry.lookup(function)
+        if rule is NON_DIFFERENTIABLE or rule is None:
+            return None
+        if rule.template is None:
+            return self.function_rule_tangent(statement, rule, args, keywords)
+        found = self.registry.lookup_jvp_template(function)
+        if found is None:
+            raise UnsupportedSyntaxError(
+                f'a call of {rule.template.name} in forward mode',
+                self.source.location(statement.value),
+                'it has no forward rule yet; register one with '
+                'adcompiler.register_jvp')
+        return self.expand(found, statement, args, keywords)
+
+    def function_rule_tangent(self, statement, rule, args, keywords):
+        """Tangent of a call whose forward rule is a user callable."""
+        function = self.registry.lookup_jvp(rule.callee)
+        if function is None:
+            callee = getattr(rule.callee, '__name__', 'the callee')
+            raise UnsupportedSyntaxError(
+                f'a call of {callee} in forward mode',
+                self.source.location(statement.value),
+                f'only a reverse rule is registered for {callee}; register '
+                f'a forward one with adcompiler.register_jvp({callee}, ...)')
+        rule_name = self.namer.fresh('jvp_rule')
+        self.extra_globals[rule_name] = function
+        tangents = gast.Tuple(elts=[
+            self.tangent_of(a) if self.is_active(a)
+            else gast.Constant(value=None, kind=None) for a in args],
+            ctx=gast.Load())
+        target = statement.targets[0].id
+        return gast.Call(
+            func=name(rule_name),
+            args=[tangents, name(target)] + [copy.deepcopy(a) for a in args],
+            keywords=[gast.keyword(arg=k, value=copy.deepcopy(v))
+                      for k, v in keywords.items()])
+
+    def expand(self, found, statement, args, keywords):
+        """The sum of a forward template's entries for the active arguments."""
+        template, derived = found
+        try:
+            bound = template.signature.bind(*args, **keywords)
+        except TypeError as err:
+            raise LocatedError(
+                f'the forward rule {template.name} does not accept this call '
+                f'({err})', self.source.location(statement.value)) from err
+        bound.apply_defaults()
+        target = statement.targets[0].id
+        substitutions = {
+            'ans': name(target),
+            'np': name(self.numpy_alias),
+            'ad': name(self.runtime_alias),
+        }
+        for param, value in bound.arguments.items():
+            substitutions[param] = as_expression(value)
+        if any(adjoint_target(s) is None for s in template.body):
+            # NOTE: a template with temporaries would need them emitted as
+            # statements; no forward rule uses one yet.
+            raise UnsupportedSyntaxError(
+                f'a multi-statement rule ({template.name}) in forward mode',
+                self.source.location(statement.value))
+        renames = {}
+        terms = []
+        for template_statement in template.body:
+            arg = bound.arguments[adjoint_target(template_statement)]
+            if not self.is_active(arg):
+                continue
+            tangent = name(self.tangent_name(arg.id))
+            local = dict(substitutions, t=tangent, g=tangent)
+            terms.append(substitute_template(template_statement.value, local,
+                                             renames, self.namer))
+        # Broadcasting: the sum of the terms has the output's shape when every
+        # argument that may broadcast has a term; otherwise broadcast it.
+        others = [a for a in args if isinstance(a, gast.Name)
+                  and not self.is_active(a)]
+        if derived and template.unbroadcast and others and terms:
+            terms = [call(self.runtime_function('broadcast_like'), term,
+                          name(target)) for term in terms]
+        if not terms:
+            return None
+        total = terms[0]
+        for term in terms[1:]:
+            total = gast.BinOp(left=total, op=gast.Add(), right=term)
+        return total
+
+    # Calls of user functions -------------------------------------------------
+
+    def user_call(self, statement, resolved):
+        call_node = statement.value
+        signature = inspect.signature(resolved.callee)
+        try:
+            bound = signature.bind(*call_node.args,
+                                   **{k.arg: k.value
+                                      for k in call_node.keywords})
+        except TypeError as err:
+            raise LocatedError(f'invalid call of {resolved.name}: {err}',
+                               self.source.location(call_node)) from err
+        active = {p: a for p, a in bound.arguments.items()
+                  if self.is_active(a)}
+        target = statement.targets[0].id
+        if not active:
+            return [copy.deepcopy(statement),
+                    assign(self.tangent_name(target), self.zeros(name(target)))]
+        wrt = tuple(p for p in signature.parameters if p in active)
+        chain = tuple(self.context.call_chain) + (
+            getattr(resolved.callee, '__qualname__', resolved.name),)
+        callee = self.context.compile_callee(resolved.callee, wrt, chain)
+        self.check_updates(call_node, resolved, callee, bound)
+        self.extra_globals[callee.name] = callee.function
+        keywords = [gast.keyword(arg=k.arg, value=copy.deepcopy(k.value))
+                    for k in call_node.keywords]
+        keywords += [gast.keyword(arg=tangent_param,
+                                  value=name(self.tangent_name(active[p].id)))
+                     for p, tangent_param in zip(
+                         callee.wrt, callee.tangent_params, strict=True)]
+        tangent_call = gast.Call(
+            func=name(callee.name),
+            args=[copy.deepcopy(a) for a in call_node.args],
+            keywords=keywords)
+        targets = gast.Tuple(elts=[name(target, gast.Store()),
+                                   name(self.tangent_name(target),
+                                        gast.Store())], ctx=gast.Store())
+        return [gast.copy_location(assign(targets, tangent_call), statement)]
+
+    def check_user_effect(self, call_node, resolved):
+        signature = inspect.signature(resolved.callee)
+        try:
+            bound = signature.bind(*call_node.args,
+                                   **{k.arg: k.value
+                                      for k in call_node.keywords})
+        except TypeError:
+            return
+        varied = tuple(p for p, a in bound.arguments.items()
+                       if isinstance(a, gast.Name)
+                       and a.id in self.activity.varied)
+        chain = tuple(self.context.call_chain) + (
+            getattr(resolved.callee, '__qualname__', resolved.name),)
+        callee = self.context.compile_callee(resolved.callee, varied, chain)
+        self.check_updates(call_node, resolved, callee, bound)
+
+    def check_updates(self, call_node, resolved, callee, bound):
+        for param in callee.updated:
+            argument = bound.arguments.get(param)
+            if param in callee.updated_with_derivative or (
+                    isinstance(argument, gast.Name)
+                    and argument.id in self.activity.varied):
+                raise UnsupportedSyntaxError(
+                    f'passing an argument to {resolved.name}, which updates '
+                    f'its parameter {param!r} in place',
+                    self.source.location(call_node),
+                    'the caller would see the update but its tangent would '
+                    f'not; let {resolved.name} return the new value instead')

@@ -1,0 +1,237 @@
+"""Forward mode (jvp, jacfwd) and the rest of the transform API.
+
+The forward rules are checked on the same functions as the reverse ones:
+the rule table of test_rules, the gradient table of test_gradients and the
+control-flow table of test_control_flow, each directional derivative against
+central differences.
+"""
+
+import numpy as np
+import pytest
+from scipy.optimize import rosen_der
+
+import adcompiler
+import test_control_flow
+import test_gradients
+import test_rules
+from finite_differences import numerical_gradient
+
+
+def directional_difference(function, args, directions, step=1e-6):
+    """Central difference of `function` along `directions` (None: fixed)."""
+    def moved(epsilon):
+        shifted = []
+        for arg, direction in zip(args, directions, strict=True):
+            if direction is None:
+                shifted.append(np.copy(arg) if isinstance(arg, np.ndarray)
+                               else arg)
+            elif np.ndim(arg) == 0 and not isinstance(arg, np.ndarray):
+                shifted.append(float(arg + epsilon * direction))
+            else:
+                shifted.append(arg + epsilon * direction)
+        return np.asarray(function(*shifted), dtype=float)
+    return (moved(step) - moved(-step)) / (2 * step)
+
+
+def _copies(args):
+    return tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in args)
+
+
+def check_jvp(function, args, positions, seed=0):
+    rng = np.random.default_rng(seed)
+    directions = [None] * len(args)
+    for position in positions:
+        value = args[position]
+        direction = rng.normal(size=np.shape(value))
+        directions[position] = (float(direction) if np.ndim(value) == 0
+                                and not isinstance(value, np.ndarray)
+                                else direction)
+    value, tangent = adcompiler.jvp(function, args, directions)
+    np.testing.assert_allclose(value, function(*_copies(args)), rtol=1e-12,
+                               atol=1e-12)
+    expected = directional_difference(function, args, directions)
+    np.testing.assert_allclose(np.asarray(tangent, dtype=float), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('function, x_domain, y_domain',
+                         test_rules.BINARY_FUNCTIONS,
+                         ids=lambda v: getattr(v, '__name__', ''))
+@pytest.mark.parametrize('x_shape, y_shape', [
+    ((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3))],
+    ids=['float', 'vector', 'matrix-row', 'column-row', 'float-matrix'])
+def test_binary_rule_jvp(function, x_domain, y_domain, x_shape, y_shape):
+    x = test_rules.sample(x_shape, *x_domain, seed=1)
+    y = test_rules.sample(y_shape, *y_domain, seed=2)
+    w = test_rules.weights_for(function, (x, y))
+    check_jvp(function, (x, y, w), (0,))
+    check_jvp(function, (x, y, w), (1,))
+    check_jvp(function, (x, y, w), (0, 1))
+
+
+@pytest.mark.parametrize('function, low, high', test_rules.UNARY_FUNCTIONS,
+                         ids=lambda v: getattr(v, '__name__', ''))
+@pytest.mark.parametrize('shape', [(), (3,), (2, 3)],
+                         ids=['float', 'vector', 'matrix'])
+def test_unary_rule_jvp(function, low, high, shape):
+    x = test_rules.sample(shape, low, high)
+    w = test_rules.weights_for(function, (x,))
+    check_jvp(function, (x, w), (0,))
+
+
+@pytest.mark.parametrize('function', test_rules.REDUCTIONS,
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('shape, axis, keepdims', test_rules.REDUCTION_CASES)
+def test_reduction_jvp(function, shape, axis, keepdims):
+    x = test_rules.sample(shape)
+    w = test_rules.weights_for(function, (x, axis, keepdims))
+    check_jvp(function, (x, axis, keepdims, w), (0,))
+
+
+@pytest.mark.parametrize('function, args', test_rules.MATH_CASES,
+                         ids=lambda v: getattr(v, '__name__', ''))
+def test_math_rule_jvp(function, args):
+    w = test_rules.weights_for(function, args)
+    check_jvp(function, args + (w,), tuple(range(len(args))))
+
+
+def _gradient_case_params():
+    params = []
+    for case in test_gradients.CASES:
+        params.append(pytest.param(case, id=f'{case.name}[{case.shape_label()}]'))
+    return params
+
+
+@pytest.mark.parametrize('case', _gradient_case_params())
+def test_gradient_table_jvp(case):
+    args = case.arguments(0)
+    check_jvp(case.function, args, case.wrt)
+
+
+def _control_flow_params():
+    return [pytest.param(case, inputs, id=f'{case.name}-{index}')
+            for case in test_control_flow.CASES
+            for index, inputs in enumerate(case.inputs)]
+
+
+@pytest.mark.parametrize('case, inputs', _control_flow_params())
+def test_control_flow_table_jvp(case, inputs):
+    args = test_control_flow.fresh(inputs)
+    before = test_control_flow.fresh(inputs)
+    check_jvp(case.function, args, case.wrt)
+    for arg, original in zip(args, before, strict=True):
+        np.testing.assert_array_equal(arg, original)
+
+
+def rosen(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2.0) ** 2.0 + (1 - x[:-1]) ** 2.0)
+
+
+@pytest.mark.parametrize('size', [2, 10, 100])
+def test_rosenbrock_jvp_matches_scipy(size):
+    rng = np.random.default_rng(size)
+    x, v = rng.normal(size=size), rng.normal(size=size)
+    value, tangent = adcompiler.jvp(rosen, (x,), (v,))
+    assert value == pytest.approx(rosen(x))
+    assert tangent == pytest.approx(rosen_der(x) @ v, rel=1e-10)
+
+
+def layer(x, weights):
+    return np.tanh(weights @ x) * x[0]
+
+
+@pytest.mark.parametrize('wrt', [0, 1, (0, 1)], ids=['x', 'weights', 'both'])
+def test_jacobian_modes_agree(wrt):
+    rng = np.random.default_rng(4)
+    x, weights = rng.normal(size=4), rng.normal(size=(3, 4))
+    reverse = adcompiler.jacrev(layer, wrt=wrt)(x, weights)
+    forward = adcompiler.jacfwd(layer, wrt=wrt)(x, weights)
+    for r, f in zip(np.atleast_1d(reverse) if not isinstance(wrt, tuple)
+                    else reverse, np.atleast_1d(forward)
+                    if not isinstance(wrt, tuple) else forward, strict=True):
+        np.testing.assert_allclose(r, f, rtol=1e-12, atol=1e-12)
+
+
+def test_jacobian_shape_and_values():
+    rng = np.random.default_rng(5)
+    x, weights = rng.normal(size=4), rng.normal(size=(3, 4))
+    jacobian = adcompiler.jacobian(layer)(x, weights)
+    assert jacobian.shape == (3, 4)
+    for row in range(3):
+        expected = numerical_gradient(lambda v: layer(v, weights)[row], (x,), 0)
+        np.testing.assert_allclose(jacobian[row], expected, rtol=1e-5,
+                                   atol=1e-7)
+
+
+def test_vjp_reuses_one_primal_run():
+    rng = np.random.default_rng(6)
+    x, weights = rng.normal(size=4), rng.normal(size=(3, 4))
+    jacobian = adcompiler.jacobian(layer)(x, weights)
+    value, vjp_fn = adcompiler.vjp(layer, x, weights)
+    np.testing.assert_allclose(value, layer(x, weights))
+    for row in range(3):
+        cotangent = np.zeros(3)
+        cotangent[row] = 1.0
+        dx, _ = vjp_fn(cotangent)
+        np.testing.assert_allclose(dx, jacobian[row], rtol=1e-12, atol=1e-12)
+
+
+def written_in_loop(x):
+    y = np.zeros(3)
+    for i in range(3):
+        y[i] = x[i] * x[(i + 1) % 3]
+    return y * 2.0
+
+
+def test_vjp_twice_with_in_place_updates():
+    x = np.array([0.5, -1.0, 2.0])
+    jacobian = adcompiler.jacobian(written_in_loop)(x)
+    _, vjp_fn = adcompiler.vjp(written_in_loop, x)
+    first = vjp_fn(np.array([1.0, 0.0, 0.0]))[0]
+    second = vjp_fn(np.array([0.0, 1.0, 0.0]))[0]
+    np.testing.assert_allclose(first, jacobian[0])
+    np.testing.assert_allclose(second, jacobian[1])
+
+
+def loss_with_aux(x):
+    predictions = np.tanh(x)
+    return np.sum(predictions ** 2), predictions
+
+
+def test_grad_has_aux():
+    x = np.array([0.3, -0.7])
+    gradient, aux = adcompiler.grad(loss_with_aux, has_aux=True)(x)
+    np.testing.assert_allclose(aux, np.tanh(x))
+    np.testing.assert_allclose(
+        gradient, 2 * np.tanh(x) * (1 - np.tanh(x) ** 2))
+
+
+def test_value_and_grad_has_aux():
+    x = np.array([0.3, -0.7])
+    (value, aux), gradient = adcompiler.value_and_grad(
+        loss_with_aux, has_aux=True)(x)
+    assert value == pytest.approx(np.sum(np.tanh(x) ** 2))
+    np.testing.assert_allclose(aux, np.tanh(x))
+    assert gradient.shape == (2,)
+
+
+def test_check_grads_passes_on_correct_function():
+    adcompiler.check_grads(layer)(np.array([0.2, -0.4, 1.0, 0.5]),
+                                  np.ones((3, 4)) * 0.3)
+
+
+def test_check_grads_order_two_not_supported():
+    with pytest.raises(adcompiler.AdCompilerError):
+        adcompiler.check_grads(layer, order=2)
+
+
+def test_tangent_source_is_readable():
+    source = adcompiler.compiler.Compiler().compile_forward(
+        rosen, ('x',)).source
+    assert 'def tangent_rosen(x, *, dx):' in source
+    assert '# line' in source
+
+
+def test_jvp_requires_one_tangent_per_primal():
+    with pytest.raises(adcompiler.InvalidArgumentError):
+        adcompiler.jvp(rosen, (np.ones(3),), ())
