@@ -1,6 +1,7 @@
 """Command-line interface: print the code adcompiler generates.
 
-    adcompiler dump FILE.py:FUNC [--wrt NAME ...] [--no-optimize]
+    adcompiler dump FILE.py:FUNC [--mode reverse|forward] [--wrt NAME ...]
+                    [--no-optimize]
     adcompiler demo
 
 The module is imported the way pytest imports a test file (its directory is
@@ -13,6 +14,7 @@ compile error, 2 for a usage error (missing file, function or argument).
 import argparse
 import importlib.util
 import inspect
+import types
 import pathlib
 import sys
 
@@ -33,6 +35,10 @@ def _parser():
                       help='the Python file and the function in it')
     dump.add_argument('--wrt', nargs='+', metavar='NAME',
                       help='parameters to differentiate (default: the first)')
+    dump.add_argument('--mode', choices=('reverse', 'forward'),
+                      default='reverse',
+                      help='reverse: primal and adjoint (default); forward: '
+                           'the tangent function')
     dump.add_argument('--no-optimize', action='store_true',
                       help='print the code before the optimization passes')
     commands.add_parser(
@@ -57,7 +63,7 @@ def _fail(message, status):
     return status
 
 
-def dump(target, wrt=None, optimize=True):
+def dump(target, wrt=None, optimize=True, mode='reverse'):
     """Return the generated source of FILE.py:FUNC as a string."""
     filename, _, function_name = target.rpartition(':')
     if not filename or not function_name:
@@ -66,11 +72,18 @@ def dump(target, wrt=None, optimize=True):
     path = pathlib.Path(filename)
     if not path.is_file():
         raise FileNotFoundError(f'file not found: {filename}')
-    module = _load_module(path)
+    try:
+        module = _load_module(path)
+    except Exception as err:  # The user's module failed; report, not crash.
+        raise LookupError(f'importing {filename} failed: '
+                          f'{type(err).__name__}: {err}') from err
     function = getattr(module, function_name, None)
     if function is None:
         raise LookupError(f'{filename} has no function named {function_name!r}')
     function = getattr(function, 'function', function)  # A grad-decorated one.
+    if not isinstance(function, types.FunctionType):
+        raise LookupError(f'{function_name} in {filename} is a '
+                          f'{type(function).__name__}, not a function')
     parameters = list(inspect.signature(function).parameters)
     if not parameters:
         raise LookupError(f'{function_name} has no parameters to differentiate')
@@ -79,7 +92,10 @@ def dump(target, wrt=None, optimize=True):
     if unknown:
         raise LookupError(f'{function_name} has no parameter named '
                           f'{unknown[0]!r}; its parameters are {parameters}')
-    return Compiler(optimize=optimize).compile(function, wrt).source
+    compiler = Compiler(optimize=optimize)
+    if mode == 'forward':
+        return compiler.compile_forward(function, wrt).source
+    return compiler.compile(function, wrt).source
 
 
 def main(argv=None):
@@ -88,7 +104,7 @@ def main(argv=None):
         return demo.run(grad, sys.stdout)
     try:
         text = dump(arguments.target, arguments.wrt,
-                    optimize=not arguments.no_optimize)
+                    optimize=not arguments.no_optimize, mode=arguments.mode)
     except (FileNotFoundError, LookupError) as err:
         return _fail(str(err), 2)
     except AdCompilerError as err:

@@ -94,6 +94,29 @@ def test_compile_error_exits_1_with_location(model_file):
     assert 'line 8' in result.stderr
 
 
+def test_forward_mode_prints_tangent(model_file):
+    result = run('dump', f'{model_file}:loss', '--mode', 'forward')
+    assert result.returncode == 0, result.stderr
+    assert 'def tangent_loss(w, x, *, dw):' in result.stdout
+
+
+def test_non_function_exits_2(tmp_path):
+    path = tmp_path / 'values.py'
+    path.write_text('import numpy as np\nweights = np.ones(3)\n')
+    result = run('dump', f'{path}:weights')
+    assert result.returncode == 2
+    assert 'not a function' in result.stderr
+
+
+def test_module_that_raises_exits_2(tmp_path):
+    path = tmp_path / 'broken.py'
+    path.write_text('raise RuntimeError("boom")\n')
+    result = run('dump', f'{path}:f')
+    assert result.returncode == 2
+    assert 'importing' in result.stderr
+    assert 'boom' in result.stderr
+
+
 def test_demo_checks_its_gradient():
     result = run('demo')
     assert result.returncode == 0, result.stderr
