@@ -92,7 +92,7 @@ class GradientFunction:
     def __call__(self, *args, **kwargs):
         compiled = self.compiled()
         bound = _bind(self.function, args, kwargs)
-        ans, saved = compiled.primal(*bound.args)
+        ans, saved = compiled.primal(*bound.args, **bound.kwargs)
         if self.has_aux:
             value, aux = _split_aux(self.function, ans)
             _check_scalar(self.function, value)
@@ -238,7 +238,7 @@ def jvp(function, primals, tangents):
     given = {tangent_param: tangents[names.index(param)]
              for param, tangent_param in zip(wrt, compiled.tangent_params,
                                              strict=True)}
-    value, tangent = compiled.tangent(*bound.args, **given)
+    value, tangent = compiled.tangent(*bound.args, **bound.kwargs, **given)
     if tangent is None:
         tangent = runtime.zeros_like(value)
     return value, tangent
@@ -253,7 +253,7 @@ def vjp(function, *primals):
     bound = _bind(function, primals, {})
     wrt = tuple(bound.arguments)[:len(primals)]
     compiled = _COMPILER.compile(function, wrt)
-    value, saved = compiled.primal(*bound.args)
+    value, saved = compiled.primal(*bound.args, **bound.kwargs)
     calls = [0]
 
     def vjp_fn(cotangent):
@@ -261,7 +261,7 @@ def vjp(function, *primals):
         if calls[0] and compiled.undoes_updates:
             # The first adjoint undid the function's in-place updates; a
             # later one needs them again, so the primal runs again.
-            _, saved = compiled.primal(*bound.args)
+            _, saved = compiled.primal(*bound.args, **bound.kwargs)
         calls[0] += 1
         current = saved
         if compiled.has_tape:
@@ -333,12 +333,12 @@ def _forward_jacobian(function, bound, names):
 
 def _reverse_jacobian(function, bound, names):
     compiled = _COMPILER.compile(function, names)
-    value, _ = compiled.primal(*bound.args)
+    value, _ = compiled.primal(*bound.args, **bound.kwargs)
     out_shape = np.shape(value)
     rows = {name: [] for name in names}
     for index in np.ndindex(out_shape):
         # The adjoint consumes the saved values, so the primal runs again.
-        value, saved = compiled.primal(*bound.args)
+        value, saved = compiled.primal(*bound.args, **bound.kwargs)
         seed = np.zeros(out_shape)
         seed[index] = 1.0
         cotangent = seed if out_shape else float(seed)

@@ -243,6 +243,7 @@ class Compiler:
         primal = module.functions[program.primal.name]
         # Defaults are the caller's objects, not their source re-evaluated.
         primal.__defaults__ = function.__defaults__
+        primal.__kwdefaults__ = function.__kwdefaults__
         return CompiledFunction(
             function, wrt, primal, module.functions[program.adjoint.name],
             program.primal.name, program.adjoint.name, module.source,
@@ -325,6 +326,7 @@ class Compiler:
                 self._waiting.setdefault(callee_key, []).append(module.scope)
         tangent = module.functions[program.function.name]
         tangent.__defaults__ = function.__defaults__
+        tangent.__kwdefaults__ = function.__kwdefaults__
         updated = tuple(p for p in normalized.params
                         if p in normalized.written or p in normalized.mutated)
         return CompiledTangent(

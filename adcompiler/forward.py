@@ -149,8 +149,10 @@ class _ForwardWriter:
         # Tangents are keyword-only, after the parameters that keep the
         # function's defaults.
         args = copy.deepcopy(self.normalized.tree.args)
-        args.kwonlyargs = [name(t, gast.Param()) for t in tangent_params]
-        args.kw_defaults = [None] * len(tangent_params)
+        args.kwonlyargs = list(args.kwonlyargs) + [
+            name(t, gast.Param()) for t in tangent_params]
+        args.kw_defaults = list(args.kw_defaults) + [None] * len(
+            tangent_params)
         function = gast.FunctionDef(
             name=self.context.function_name, args=args, body=copies + body,
             decorator_list=[], returns=None, type_comment=None,

@@ -165,10 +165,15 @@ class _Normalizer:
             self.emit(gast.Return(value=gast.Constant(value=None, kind=None)),
                       self.tree.body[-1] if self.tree.body else self.tree)
 
+        positional = [p for p in params if p not in self.keyword_only]
         new_args = gast.arguments(
             args=[gast.Name(id=p, ctx=gast.Param(), annotation=None,
-                            type_comment=None) for p in params],
-            posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+                            type_comment=None) for p in positional],
+            posonlyargs=[], vararg=None,
+            kwonlyargs=[gast.Name(id=p, ctx=gast.Param(), annotation=None,
+                                  type_comment=None)
+                        for p in self.keyword_only],
+            kw_defaults=[None] * len(self.keyword_only),
             kwarg=None, defaults=[])
         tree = gast.FunctionDef(
             name=self.tree.name, args=new_args, body=self.body,
@@ -191,11 +196,9 @@ class _Normalizer:
             if present is not None:
                 raise UnsupportedSyntaxError(
                     f'a {kind} parameter', self.source.location(present))
-        if args.kwonlyargs:
-            raise UnsupportedSyntaxError(
-                'a keyword-only parameter',
-                self.source.location(args.kwonlyargs[0]))
-        return [a.id for a in list(args.posonlyargs) + list(args.args)]
+        self.keyword_only = [a.id for a in args.kwonlyargs]
+        return [a.id for a in list(args.posonlyargs) + list(args.args)
+                + list(args.kwonlyargs)]
 
     # Statements ------------------------------------------------------------
 

@@ -117,3 +117,15 @@ def test_stop_gradient_blocks_gradient():
     def f(x):
         return np.sum(x * adcompiler.stop_gradient(x))
     np.testing.assert_allclose(adcompiler.grad(f)(X), X)
+
+
+def scaled_sum(x, *, scale=2.0, power):
+    return np.sum(scale * x ** power)
+
+
+def test_keyword_only_parameters():
+    x = np.array([0.5, 1.5])
+    gradient = adcompiler.grad(scaled_sum)(x, power=3.0)
+    np.testing.assert_allclose(gradient, 2.0 * 3.0 * x ** 2)
+    dscale = adcompiler.grad(scaled_sum, wrt='scale')(x, scale=1.0, power=2.0)
+    assert dscale == pytest.approx(np.sum(x ** 2))

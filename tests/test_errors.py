@@ -205,8 +205,6 @@ UNSUPPORTED = [
                  id='yield'),
     pytest.param(uses_star_args, '*args parameter',
                  'def uses_star_args(x, *rest):', 'rest', id='star_args'),
-    pytest.param(uses_keyword_only, 'keyword-only parameter',
-                 'def uses_keyword_only(', 'scale=', id='keyword_only'),
     pytest.param(uses_starred_call, 'starred argument',
                  'np.multiply(*pair)', '*pair', id='starred_call'),
     pytest.param(uses_double_star_kwargs, '**kwargs parameter',
@@ -244,6 +242,8 @@ CONTROL_FLOW_FORMS = [
                  id='for_in_helper'),
     pytest.param(uses_dict_display, np.array([0.5, -0.25, 1.0]),
                  id='dict_display'),
+    pytest.param(uses_keyword_only, np.array([0.5, -0.25, 1.0]),
+                 id='keyword_only'),
 ]
 
 
