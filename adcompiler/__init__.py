@@ -8,7 +8,8 @@
 """
 
 from adcompiler.api import (GradientFunction, InvalidArgumentError,
-                            check_grads, grad, jacfwd, jacobian, jacrev, jvp,
+                            HigherOrderGradient, check_grads, grad, hessian,
+                            hvp, jacfwd, jacobian, jacrev, jvp,
                             non_differentiable, register_jvp, register_vjp,
                             source, stop_gradient, value_and_grad, vjp)
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
@@ -20,7 +21,8 @@ __version__ = '0.1.0'
 __all__ = [
     'AdCompilerError', 'ForeignCallError', 'GradientFunction',
     'InternalCompilerError', 'InvalidArgumentError', 'NonScalarOutputError',
-    'check_grads', 'jacfwd', 'jacobian', 'jacrev', 'jvp', 'vjp',
+    'HigherOrderGradient', 'check_grads', 'hessian', 'hvp', 'jacfwd',
+    'jacobian', 'jacrev', 'jvp', 'vjp',
     'SourceUnavailableError', 'UnsupportedSyntaxError', 'grad',
     'non_differentiable', 'register_jvp', 'register_vjp', 'source',
     'stop_gradient',

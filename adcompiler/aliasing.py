@@ -26,6 +26,7 @@ import types
 import gast
 import numpy as np
 
+from adcompiler import runtime
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind
 
@@ -37,6 +38,10 @@ NEW_OBJECT_FUNCTIONS = (
     np.arange, np.empty, np.empty_like, np.copy, np.eye, np.identity,
     np.amax, np.amin, np.shape, np.ndim, np.size, np.allclose,
     np.array_equal, len, isinstance, id, print, float, int, bool, repr, str,
+    # Runtime helpers in generated code that is differentiated again.
+    runtime.zeros_like, runtime.copy, runtime.tangent_write,
+    runtime.broadcast_like, runtime.cast_adjoint, runtime.extremum_tangent,
+    runtime.tangent_append, runtime.tangent_extend,
 )
 
 # Methods of arrays and lists that return values, not references.
@@ -133,8 +138,9 @@ class _Checker:
             return
         if isinstance(value, gast.Name):
             returned = (isinstance(target, gast.Name)
-                        and target.id == self.normalized.result_name)
-            fresh = value.id in self.definitions
+                        and (target.id == self.normalized.result_name
+                             or self.only_returned(target.id)))
+            fresh = value.id in self.definitions or self.moved(value.id)
             if value.id in self.updated and not returned and not fresh:
                 self.reject(value.id, statement,
                             f'{_targets(target)} becomes another name for it')
@@ -160,8 +166,52 @@ class _Checker:
         elif isinstance(value, gast.Call):
             self.check_call(value, statement)
 
+    def moved(self, identifier):
+        """True for a name assigned once and read once: `x = t` moves t."""
+        tree = self.normalized.tree
+        return (_count(tree, identifier, gast.Store) == 1
+                and _count(tree, identifier, gast.Load) == 1)
+
+    def definition(self, identifier):
+        """The value of the one assignment to `identifier`, or None."""
+        for node in gast.walk(self.normalized.tree):
+            if (isinstance(node, gast.Assign)
+                    and isinstance(node.targets[0], gast.Name)
+                    and node.targets[0].id == identifier):
+                return node.value
+        return None
+
+    def only_returned(self, identifier, depth=0):
+        """True for a name that is read only to be returned: by `return`,
+        copied into the variable that early returns assign, or put in a
+        tuple that is itself only returned."""
+        tree = self.normalized.tree
+        loads = _count(tree, identifier, gast.Load)
+        returned = 0
+        for node in gast.walk(tree):
+            resolved = self.resolution.calls.get(node) if isinstance(
+                node, gast.Call) else None
+            if resolved is not None and _returns_new_object(node, resolved):
+                returned += _count(node, identifier, gast.Load)  # A value read.
+            elif isinstance(node, gast.Return):
+                returned += _count(node, identifier, gast.Load)
+            elif (isinstance(node, gast.Assign)
+                  and isinstance(node.targets[0], gast.Name)
+                  and node.targets[0].id == self.normalized.result_name
+                  and isinstance(node.value, gast.Name)
+                  and node.value.id == identifier):
+                returned += 1
+            elif (depth < 3 and isinstance(node, gast.Assign)
+                  and isinstance(node.targets[0], gast.Name)
+                  and isinstance(node.value, gast.Tuple)
+                  and self.only_returned(node.targets[0].id, depth + 1)):
+                returned += _count(node.value, identifier, gast.Load)
+        return loads == returned
+
     def check_new_object(self, name, value, statement):
         """An assignment to an updated name must make a new object."""
+        if isinstance(value, gast.Name) and self.moved(value.id):
+            value = self.definition(value.id) or value
         if isinstance(value, gast.Name) and value.id in self.definitions:
             value = self.definitions[value.id]  # x = t, where t = x * 2.
         if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Compare,
@@ -216,12 +266,82 @@ def element_reads(normalized, activity):
     """Statements `v = x[i]` that read part of an updated array into a
     variable. The value must be an element: a view would change with x."""
     updated = normalized.written & activity.varied
-    return [s for s in gast.walk(normalized.tree)
-            if isinstance(s, gast.Assign)
-            and isinstance(s.value, gast.Subscript)
-            and isinstance(s.value.value, gast.Name)
-            and s.value.value.id in updated
-            and _assigns_user_name(s.targets[0], normalized)]
+    reads = []
+    for block in _blocks(normalized.tree):
+        for position, s in enumerate(block):
+            if (isinstance(s, gast.Assign)
+                    and isinstance(s.value, gast.Subscript)
+                    and isinstance(s.value.value, gast.Name)
+                    and s.value.value.id in updated
+                    and _assigns_user_name(s.targets[0], normalized)
+                    and not _used_before_update(normalized.tree, block,
+                                                position)):
+                reads.append(s)
+    return reads
+
+
+def _blocks(tree):
+    """Every statement list of a function: its body, branches, loop bodies."""
+    for node in gast.walk(tree):
+        for field in ('body', 'orelse'):
+            block = getattr(node, field, None)
+            if isinstance(block, list) and block and isinstance(
+                    block[0], gast.stmt):
+                yield block
+
+
+def _count(tree, identifier, ctx):
+    return sum(1 for n in gast.walk(tree) if isinstance(n, gast.Name)
+               and n.id == identifier and isinstance(n.ctx, ctx))
+
+
+def _updates(statement, base):
+    """True if `statement` may update `base` in place or rebind it."""
+    for node in gast.walk(statement):
+        if isinstance(node, gast.Subscript) and isinstance(
+                node.ctx, gast.Store) and isinstance(node.value, gast.Name) \
+                and node.value.id == base:
+            return True
+        if isinstance(node, gast.Name) and node.id == base and isinstance(
+                node.ctx, gast.Store):
+            return True
+        if isinstance(node, gast.Call) and any(
+                isinstance(a, gast.Name) and a.id == base
+                for a in list(node.args) + [getattr(node.func, 'value', None)]):
+            return True
+    return False
+
+
+def _used_before_update(tree, block, position):
+    """True if `v = x[i]` at block[position] is read only later in the same
+    block, before any statement that may update x. Then v is used while it
+    still equals x[i], view or not.
+
+    A statement `x[j] = ... v ...` reads v before it writes x, so it counts
+    as a use.
+    """
+    statement = block[position]
+    target = statement.targets[0]
+    if not isinstance(target, gast.Name):
+        return False
+    variable = target.id
+    base = statement.value.value.id
+    if _count(tree, variable, gast.Store) != 1:
+        return False
+    remaining = _count(tree, variable, gast.Load)
+    for later in block[position + 1:]:
+        if remaining == 0:
+            return True
+        uses = _count(later, variable, gast.Load)
+        if _updates(later, base):
+            reads_first = (isinstance(later, gast.Assign)
+                           and isinstance(later.targets[0], gast.Subscript)
+                           and uses == remaining
+                           and _count(later.targets[0], variable,
+                                      gast.Load) == 0)
+            return reads_first
+        remaining -= uses
+    return remaining == 0
 
 
 def _returns_new_object(call, resolved):

@@ -7,6 +7,8 @@ tuple of gradients.
 
 import functools
 import inspect
+import itertools
+import linecache
 import types
 
 import numpy as np
@@ -123,9 +125,9 @@ def _check_differentiable(function):
             f'expected a function to differentiate, got {function!r}')
     if isinstance(function, GradientFunction):
         raise SourceUnavailableError(
-            f'cannot differentiate {function.__name__}: it is already a '
-            'gradient made by adcompiler, and higher-order derivatives '
-            '(grad of grad) are not supported yet.')
+            f'cannot differentiate {function.__name__} this way: it is a '
+            'gradient made by adcompiler. Use grad(grad(f)) for a scalar '
+            'argument, or hessian and hvp.')
     if inspect.ismethod(function):
         raise SourceUnavailableError(
             f'cannot differentiate the bound method {function!r} '
@@ -182,6 +184,131 @@ def _check_scalar(function, ans):
             'product of each output.')
 
 
+_OBJECTIVES = {}  # (function, parameter) -> (compiled tangent, objective)
+_OBJECTIVE_COUNT = itertools.count(1)
+
+
+def _tangent_objective(function, parameter):
+    """A function with source that returns the tangent of `function`.
+
+    `objective(*args, direction)` is the derivative of `function(*args)`
+    along `direction` for `parameter`. It calls the generated tangent
+    function, so differentiating it again differentiates generated code.
+    """
+    compiled = _COMPILER.compile_forward(function, (parameter,))
+    cached = _OBJECTIVES.get((function, parameter))
+    if cached is not None and cached[0] is compiled:
+        return cached[1]
+    params = list(inspect.signature(function).parameters)
+    direction = 'direction'
+    while direction in params:
+        direction += '_'
+    arguments = ', '.join([f'{p}={p}' for p in params] + [
+        f'{compiled.tangent_params[0]}={direction}'])
+    text = (f'def tangent_of_{function.__name__}({", ".join(params)}, '
+            f'{direction}):\n'
+            f'    value, tangent = {compiled.name}({arguments})\n'
+            f'    return tangent\n')
+    filename = f'<adcompiler objective #{next(_OBJECTIVE_COUNT)}>'
+    linecache.cache[filename] = (len(text), None,
+                                 text.splitlines(keepends=True), filename)
+    scope = {compiled.name: compiled.tangent, '__name__': __name__}
+    exec(compile(text, filename, 'exec'), scope)  # noqa: S102
+    objective = scope[f'tangent_of_{function.__name__}']
+    _OBJECTIVES[(function, parameter)] = (compiled, objective)
+    return objective
+
+
+class HigherOrderGradient:
+    """`grad` of a gradient: forward mode for the inner derivatives, then
+    reverse mode for the outer one.
+
+    The inner derivatives must be with respect to scalar arguments (for
+    arrays, use `hessian` or `hvp`).
+    """
+
+    def __init__(self, inner, wrt):
+        if isinstance(inner, HigherOrderGradient):
+            self.function = inner.function
+            self.inner_wrt = inner.inner_wrt + (inner.wrt,)
+        else:
+            if inner.with_value or inner.has_aux or len(inner.wrt) != 1:
+                raise InvalidArgumentError(
+                    'grad of a gradient needs an inner grad of one argument, '
+                    'without value or has_aux')
+            self.function = inner.function
+            self.inner_wrt = (inner.wrt[0],)
+        names, as_tuple = _wrt_names(self.function, wrt)
+        if as_tuple or len(names) != 1:
+            raise InvalidArgumentError(
+                'grad of a gradient takes one wrt argument')
+        self.wrt = names[0]
+        self.__name__ = f'grad_{getattr(inner, "__name__", "gradient")}'
+
+    def __call__(self, *args, **kwargs):
+        bound = _bind(self.function, args, kwargs)
+        for parameter in self.inner_wrt:
+            if np.ndim(bound.arguments[parameter]) != 0:
+                raise NonScalarOutputError(
+                    f'grad of a gradient differentiates the gradient with '
+                    f'respect to {parameter!r}, which must be a scalar for '
+                    'the gradient to be one; use hessian or hvp for arrays')
+        objective = self.function
+        for parameter in self.inner_wrt:
+            objective = _tangent_objective(objective, parameter)
+        directions = [1.0] * len(self.inner_wrt)
+        return grad(objective, wrt=self.wrt)(*bound.args, *directions,
+                                             **bound.kwargs)
+
+
+def hvp(function, wrt=0):
+    """Return `hvp_fn(*args, v)`, the Hessian of scalar `function` with
+    respect to argument `wrt` times the vector `v`, without forming the
+    Hessian.
+
+    NOTE: it differentiates the tangent function in reverse mode (reverse
+    over forward), which gives the same product as forward over reverse.
+    """
+    _check_differentiable(function)
+    (parameter,), _ = _wrt_names(function, wrt)
+
+    def hvp_fn(*args):
+        *primals, direction = args
+        bound = _bind(function, primals, {})
+        objective = _tangent_objective(function, parameter)
+        return grad(objective, wrt=parameter)(*bound.args, direction,
+                                              **bound.kwargs)
+
+    hvp_fn.__name__ = f'hvp_{function.__name__}'
+    return hvp_fn
+
+
+def hessian(function, wrt=0):
+    """Return a function computing the Hessian of scalar `function` with
+    respect to argument `wrt`: shape A + A for an argument of shape A."""
+    _check_differentiable(function)
+    (parameter,), _ = _wrt_names(function, wrt)
+    product = hvp(function, wrt)
+
+    def hessian_fn(*args, **kwargs):
+        bound = _bind(function, args, kwargs)
+        x = bound.arguments[parameter]
+        shape = np.shape(x)
+        rows = []
+        for index in np.ndindex(shape):
+            direction = np.zeros(shape)
+            direction[index] = 1.0
+            if not shape:
+                direction = 1.0
+            rows.append(np.asarray(product(*bound.args, direction),
+                                   dtype=float))
+        return np.stack(rows).reshape(shape + shape) if rows else np.zeros(
+            shape + shape)
+
+    hessian_fn.__name__ = f'hessian_{function.__name__}'
+    return hessian_fn
+
+
 def grad(function=None, *, wrt=0, has_aux=False):
     """Return a function that computes the gradient of `function`.
 
@@ -202,6 +329,8 @@ def grad(function=None, *, wrt=0, has_aux=False):
     """
     if function is None:
         return functools.partial(grad, wrt=wrt, has_aux=has_aux)
+    if isinstance(function, (GradientFunction, HigherOrderGradient)):
+        return HigherOrderGradient(function, wrt)
     return GradientFunction(function, wrt, with_value=False, has_aux=has_aux)
 
 

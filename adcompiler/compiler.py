@@ -131,6 +131,36 @@ def _dependencies(function, tree, local_names):
     return dependencies
 
 
+def _caller_visible_updates(normalized):
+    """Parameters the function updates in place without first rebinding
+    them to a copy (as generated code does with `x = ad.copy(x)`)."""
+    rebound = set()
+    copies = {}  # temporary -> the parameter it copies
+    for statement in normalized.tree.body:
+        if not (isinstance(statement, gast.Assign)
+                and isinstance(statement.targets[0], gast.Name)):
+            break
+        target = statement.targets[0].id
+        value = statement.value
+        if isinstance(value, gast.Constant):
+            continue  # result = None, set before the body by normalize.
+        if (isinstance(value, gast.Call)
+                and isinstance(value.func, gast.Attribute)
+                and value.func.attr == 'copy' and len(value.args) == 1
+                and isinstance(value.args[0], gast.Name)):
+            copies[target] = value.args[0].id
+            if target == value.args[0].id:
+                rebound.add(target)
+            continue
+        if isinstance(value, gast.Name) and copies.get(value.id) == target:
+            rebound.add(target)
+            continue
+        break
+    return tuple(p for p in normalized.params
+                 if (p in normalized.written or p in normalized.mutated)
+                 and p not in rebound)
+
+
 def _tangent_parameters(function, wrt):
     """Names of the tangent parameters of `function`: d<param>, unless the
     function already uses that name.
@@ -238,8 +268,7 @@ class Compiler:
         for callee_key in recursive:
             if callee_key != (function, wrt):
                 self._waiting.setdefault(callee_key, []).append(module.scope)
-        updated = tuple(p for p in normalized.params
-                        if p in normalized.written or p in normalized.mutated)
+        updated = _caller_visible_updates(normalized)
         primal = module.functions[program.primal.name]
         # Defaults are the caller's objects, not their source re-evaluated.
         primal.__defaults__ = function.__defaults__
@@ -327,8 +356,7 @@ class Compiler:
         tangent = module.functions[program.function.name]
         tangent.__defaults__ = function.__defaults__
         tangent.__kwdefaults__ = function.__kwdefaults__
-        updated = tuple(p for p in normalized.params
-                        if p in normalized.written or p in normalized.mutated)
+        updated = _caller_visible_updates(normalized)
         return CompiledTangent(
             function, wrt, tangent, program.function.name,
             program.tangent_params, module.source, module.filename, callees,

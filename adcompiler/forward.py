@@ -145,6 +145,11 @@ class _ForwardWriter:
                   if (p in self.normalized.written
                       or p in self.normalized.mutated)
                   and p in self.activity.varied]
+        # A parameter without a tangent argument that is reassigned from
+        # values with tangents starts with a zero tangent.
+        copies += [assign(self.tangent_name(p), self.zeros(name(p)))
+                   for p in self.normalized.params
+                   if p not in self.wrt and self.activity.is_active(p)]
         tangent_params = tuple(self.tangent_name(p) for p in self.wrt)
         # Tangents are keyword-only, after the parameters that keep the
         # function's defaults.
@@ -368,12 +373,11 @@ class _ForwardWriter:
     def list_update(self, receiver, method, args):
         tangent = name(self.tangent_name(receiver))
         if method == 'append':
-            value = gast.BinOp(left=tangent, op=gast.Add(),
-                               right=gast.List(elts=[self.tangent_of(args[0])],
-                                               ctx=gast.Load()))
+            value = call(self.runtime_function('tangent_append'), tangent,
+                         self.tangent_of(args[0]))
         elif method == 'extend':
-            value = gast.BinOp(left=tangent, op=gast.Add(), right=call(
-                name('list'), self.tangent_of(args[0])))
+            value = call(self.runtime_function('tangent_extend'), tangent,
+                         self.tangent_of(args[0]))
         else:
             value = call(self.runtime_function('tangent_insert'), tangent,
                          copy.deepcopy(args[0]), self.tangent_of(args[1]))

@@ -543,3 +543,13 @@ def tangent_insert(dx, index, dv):
     result = list(dx)
     result.insert(index, dv)
     return result
+
+
+def tangent_append(dx, dv):
+    """Tangent of the list after `x.append(v)`."""
+    return list(dx) + [dv]
+
+
+def tangent_extend(dx, dseq):
+    """Tangent of the list after `x.extend(seq)`."""
+    return list(dx) + list(dseq)

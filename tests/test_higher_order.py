@@ -1,0 +1,112 @@
+"""Second and higher derivatives: hessian, hvp and grad of grad."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import rosen_hess, rosen_hess_prod
+
+import adcompiler
+import test_control_flow
+from finite_differences import assert_gradient_close, numerical_gradient
+
+
+def rosen(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2.0) ** 2.0 + (1 - x[:-1]) ** 2.0)
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+@pytest.mark.parametrize('size', [2, 10, 30])
+def test_rosenbrock_hessian_matches_scipy(size, seed):
+    x = np.random.default_rng(seed).normal(size=size)
+    expected = rosen_hess(x)
+    hessian = adcompiler.hessian(rosen)(x)
+    assert np.max(np.abs(hessian - expected)) <= 1e-9 * np.max(np.abs(expected))
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+@pytest.mark.parametrize('size', [2, 10, 1000])
+def test_rosenbrock_hvp_matches_scipy(size, seed):
+    rng = np.random.default_rng(seed)
+    x, v = rng.normal(size=size), rng.normal(size=size)
+    expected = rosen_hess_prod(x, v)
+    product = adcompiler.hvp(rosen)(x, v)
+    assert np.max(np.abs(product - expected)) <= 1e-9 * np.max(np.abs(expected))
+
+
+def cube(x):
+    return x ** 3 + np.sin(x)
+
+
+def taylor_exp(x):
+    total = 0.0
+    for n in range(30):
+        term = x ** n / math.factorial(n)
+        if abs(term) < 1e-12:
+            return total
+        total = total + term
+    return total
+
+
+def mixed(x, y):
+    return x ** 2 * y + np.exp(x * y)
+
+
+def test_grad_of_grad_scalar():
+    assert adcompiler.grad(adcompiler.grad(cube))(0.7) == pytest.approx(
+        6 * 0.7 - math.sin(0.7), rel=1e-12)
+
+
+def test_third_derivative():
+    third = adcompiler.grad(adcompiler.grad(adcompiler.grad(cube)))
+    assert third(0.7) == pytest.approx(6 - math.cos(0.7), rel=1e-12)
+
+
+def test_grad_of_grad_through_loop_and_early_return():
+    second = adcompiler.grad(adcompiler.grad(taylor_exp))
+    assert second(0.5) == pytest.approx(math.exp(0.5), rel=1e-9)
+
+
+def test_mixed_partial_derivative():
+    dxdy = adcompiler.grad(adcompiler.grad(mixed, wrt='x'), wrt='y')
+    x, y = 0.3, -0.8
+    expected = 2 * x + np.exp(x * y) + x * y * np.exp(x * y)
+    assert dxdy(x, y) == pytest.approx(expected, rel=1e-12)
+
+
+def test_grad_of_grad_of_array_argument_raises():
+    with pytest.raises(adcompiler.NonScalarOutputError):
+        adcompiler.grad(adcompiler.grad(rosen))(np.ones(3))
+
+
+def _scalar_output_cases():
+    params = []
+    for case in test_control_flow.CASES:
+        for index, inputs in enumerate(case.inputs):
+            output = case.function(*test_control_flow.fresh(inputs))
+            if np.ndim(output) == 0:
+                params.append(pytest.param(case, inputs,
+                                           id=f'{case.name}-{index}'))
+    return params
+
+
+@pytest.mark.parametrize('case, inputs', _scalar_output_cases())
+def test_control_flow_hvp_matches_gradient_differences(case, inputs):
+    args = test_control_flow.fresh(inputs)
+    position = case.wrt[0]
+    x = args[position]
+    direction = np.random.default_rng(7).normal(size=np.shape(x))
+    if np.ndim(x) == 0 and not isinstance(x, np.ndarray):
+        direction = float(direction)
+    gradient = adcompiler.grad(case.function, wrt=position)
+
+    def along(epsilon):
+        moved = list(test_control_flow.fresh(inputs))
+        moved[position] = moved[position] + epsilon * direction
+        return np.asarray(gradient(*moved), dtype=float)
+
+    step = 1e-5
+    expected = (along(step) - along(-step)) / (2 * step)
+    product = adcompiler.hvp(case.function, wrt=position)(*args, direction)
+    np.testing.assert_allclose(np.asarray(product, dtype=float), expected,
+                               rtol=1e-4, atol=1e-5)
