@@ -188,7 +188,7 @@ _OBJECTIVES = {}  # (function, parameter) -> (compiled tangent, objective)
 _OBJECTIVE_COUNT = itertools.count(1)
 
 
-def _tangent_objective(function, parameter):
+def tangent_objective(function, parameter):
     """A function with source that returns the tangent of `function`.
 
     `objective(*args, direction)` is the derivative of `function(*args)`
@@ -255,7 +255,7 @@ class HigherOrderGradient:
                     'the gradient to be one; use hessian or hvp for arrays')
         objective = self.function
         for parameter in self.inner_wrt:
-            objective = _tangent_objective(objective, parameter)
+            objective = tangent_objective(objective, parameter)
         directions = [1.0] * len(self.inner_wrt)
         return grad(objective, wrt=self.wrt)(*bound.args, *directions,
                                              **bound.kwargs)
@@ -275,7 +275,7 @@ def hvp(function, wrt=0):
     def hvp_fn(*args):
         *primals, direction = args
         bound = _bind(function, primals, {})
-        objective = _tangent_objective(function, parameter)
+        objective = tangent_objective(function, parameter)
         return grad(objective, wrt=parameter)(*bound.args, direction,
                                               **bound.kwargs)
 

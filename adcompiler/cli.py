@@ -1,7 +1,7 @@
 """Command-line interface: print the code adcompiler generates.
 
-    adcompiler dump FILE.py:FUNC [--mode reverse|forward] [--wrt NAME ...]
-                    [--no-optimize]
+    adcompiler dump FILE.py:FUNC [--mode reverse|forward] [--order 1|2]
+                    [--wrt NAME ...] [--no-optimize]
     adcompiler demo
 
 The module is imported the way pytest imports a test file (its directory is
@@ -20,6 +20,7 @@ import sys
 
 from adcompiler import demo
 from adcompiler.api import grad
+from adcompiler.api import tangent_objective
 from adcompiler.compiler import Compiler
 from adcompiler.errors import AdCompilerError
 
@@ -39,6 +40,10 @@ def _parser():
                       default='reverse',
                       help='reverse: primal and adjoint (default); forward: '
                            'the tangent function')
+    dump.add_argument('--order', type=int, choices=(1, 2), default=1,
+                      help='1: first derivative (default); 2: the code of a '
+                           'Hessian-vector product (the tangent function, '
+                           'differentiated again in --mode)')
     dump.add_argument('--no-optimize', action='store_true',
                       help='print the code before the optimization passes')
     commands.add_parser(
@@ -63,7 +68,7 @@ def _fail(message, status):
     return status
 
 
-def dump(target, wrt=None, optimize=True, mode='reverse'):
+def dump(target, wrt=None, optimize=True, mode='reverse', order=1):
     """Return the generated source of FILE.py:FUNC as a string."""
     filename, _, function_name = target.rpartition(':')
     if not filename or not function_name:
@@ -93,6 +98,10 @@ def dump(target, wrt=None, optimize=True, mode='reverse'):
         raise LookupError(f'{function_name} has no parameter named '
                           f'{unknown[0]!r}; its parameters are {parameters}')
     compiler = Compiler(optimize=optimize)
+    if order == 2:
+        # The derivative of f's tangent along a direction, as hvp builds it.
+        function = tangent_objective(function, wrt[0])
+        wrt = (wrt[0],)
     if mode == 'forward':
         return compiler.compile_forward(function, wrt).source
     return compiler.compile(function, wrt).source
@@ -104,7 +113,8 @@ def main(argv=None):
         return demo.run(grad, sys.stdout)
     try:
         text = dump(arguments.target, arguments.wrt,
-                    optimize=not arguments.no_optimize, mode=arguments.mode)
+                    optimize=not arguments.no_optimize, mode=arguments.mode,
+                    order=arguments.order)
     except (FileNotFoundError, LookupError) as err:
         return _fail(str(err), 2)
     except AdCompilerError as err:

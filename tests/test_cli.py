@@ -100,6 +100,14 @@ def test_forward_mode_prints_tangent(model_file):
     assert 'def tangent_loss(w, x, *, dw):' in result.stdout
 
 
+def test_order_two_prints_tangent_and_its_adjoint(model_file):
+    result = run('dump', f'{model_file}:loss', '--order', '2')
+    assert result.returncode == 0, result.stderr
+    assert 'def primal_tangent_loss(' in result.stdout
+    assert 'def adjoint_tangent_of_loss(' in result.stdout
+    assert 'def adjoint_tangent_loss(' in result.stdout
+
+
 def test_non_function_exits_2(tmp_path):
     path = tmp_path / 'values.py'
     path.write_text('import numpy as np\nweights = np.ones(3)\n')
