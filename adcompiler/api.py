@@ -178,10 +178,15 @@ def _check_scalar(function, ans):
     shape = np.shape(ans)
     if shape != ():
         raise NonScalarOutputError(
-            f'{name} returned an array of shape {shape}; grad and '
-            'value_and_grad need a scalar output. Reduce the output to a '
-            'scalar (for example with np.sum), or take a vector-Jacobian '
-            'product of each output.')
+            f'{name} returned {_describe_output(ans, shape)}; grad and '
+            'value_and_grad need a scalar output. Reduce it to a scalar (for '
+            'example with np.sum), or use adcompiler.jacobian or '
+            'adcompiler.vjp.')
+    if not isinstance(ans, (int, float, complex, np.number, np.ndarray)) or \
+            isinstance(ans, bool):
+        raise NonScalarOutputError(
+            f'{name} returned a {type(ans).__name__}, not a number; grad '
+            'needs a function whose output is a float')
 
 
 _OBJECTIVES = {}  # (function, parameter) -> (compiled tangent, objective)
@@ -307,6 +312,12 @@ def hessian(function, wrt=0):
 
     hessian_fn.__name__ = f'hessian_{function.__name__}'
     return hessian_fn
+
+
+def _describe_output(ans, shape):
+    if isinstance(ans, (list, tuple)):
+        return f'a {type(ans).__name__} of {len(ans)} items'
+    return f'an array of shape {shape}'
 
 
 def grad(function=None, *, wrt=0, has_aux=False):
@@ -494,10 +505,9 @@ def check_grads(function, modes=('forward', 'reverse'), order=1, rtol=1e-5,
     `args` differs from central differences. Only float and array arguments
     are differentiated.
     """
-    if order != 1:
+    if order not in (1, 2):
         raise InvalidArgumentError(
-            'check_grads supports order=1; higher-order derivatives are not '
-            'supported yet')
+            f'check_grads supports order 1 and 2, got order={order}')
     unknown = set(modes) - {'forward', 'reverse'}
     if unknown:
         raise InvalidArgumentError(f'unknown modes {sorted(unknown)}')
@@ -532,8 +542,31 @@ def check_grads(function, modes=('forward', 'reverse'), order=1, rtol=1e-5,
             np.testing.assert_allclose(
                 projected, np.sum(cotangent * numeric), rtol=rtol, atol=atol,
                 err_msg='reverse mode')
+        if order == 2:
+            _check_second_order(function, args, positions, directions, rtol,
+                                atol)
 
     return checker
+
+
+def _check_second_order(function, args, positions, directions, rtol, atol):
+    """Compare hvp with central differences of the gradient, per argument."""
+    step = 1e-5
+    for position, direction in zip(positions, directions, strict=True):
+        if np.ndim(args[position]) == 0:
+            direction = float(direction)
+        gradient = grad(function, wrt=position)
+
+        def along(epsilon, position=position, direction=direction):
+            moved = list(args)
+            moved[position] = args[position] + epsilon * direction
+            return np.asarray(gradient(*moved), dtype=float)
+
+        numeric = (along(step) - along(-step)) / (2 * step)
+        product = hvp(function, wrt=position)(*args, direction)
+        np.testing.assert_allclose(product, numeric, rtol=max(rtol, 1e-4),
+                                   atol=max(atol, 1e-5),
+                                   err_msg='second order')
 
 
 def _is_float_like(value):

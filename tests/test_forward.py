@@ -220,9 +220,30 @@ def test_check_grads_passes_on_correct_function():
                                   np.ones((3, 4)) * 0.3)
 
 
-def test_check_grads_order_two_not_supported():
+def scalar_loss(x, weights):
+    return np.sum(np.tanh(weights @ x) ** 2)
+
+
+def test_check_grads_second_order():
+    adcompiler.check_grads(scalar_loss, order=2)(
+        np.array([0.2, -0.4, 1.0, 0.5]), np.ones((3, 4)) * 0.3)
+
+
+def test_check_grads_detects_wrong_rule():
+    def wrongly_ruled(x):
+        return x * 1.0
+
+    def loss(x):
+        return np.sum(wrongly_ruled(x) ** 2)
+
+    adcompiler.register_vjp(wrongly_ruled, lambda g, ans, x: (2.0 * g,))
+    with pytest.raises(AssertionError):
+        adcompiler.check_grads(loss, modes=('reverse',))(np.ones(3))
+
+
+def test_check_grads_order_three_rejected():
     with pytest.raises(adcompiler.AdCompilerError):
-        adcompiler.check_grads(layer, order=2)
+        adcompiler.check_grads(layer, order=3)
 
 
 def test_tangent_source_is_readable():
