@@ -80,7 +80,11 @@ class Restructurer:
 
     def run(self, body):
         origin = self.source.tree
-        statements = [_assign(self.result, _constant(None), origin)]
+        statements = []
+        if not (body and isinstance(body[-1], gast.Return)):
+            # Falling off the end returns None. A body that ends in a return
+            # assigns the result on every path.
+            statements.append(_assign(self.result, _constant(None), origin))
         statements += self.block(list(body), None)
         ret = gast.Return(value=_name(self.result))
         statements.append(gast.copy_location(ret, body[-1] if body else
@@ -160,6 +164,12 @@ class Restructurer:
         stop = self.namer.fresh('stop')
         loop = _Loop(stop)
         body = list(statement.body)
+        if isinstance(statement, gast.For) and not _jumps(body):
+            # No break or return: every iteration runs to the end already.
+            new = gast.For(target=statement.target, iter=statement.iter,
+                           body=self.block(body, None), orelse=[],
+                           type_comment=None)
+            return [gast.copy_location(new, statement)]
         if isinstance(statement, gast.While):
             # while test: body  ->  while True: if test: body else: stop
             # True; if stop: break
