@@ -14,6 +14,16 @@ import numpy as np
 
 # Adjoint accumulation --------------------------------------------------------
 
+def _rebuild(like, items):
+    """A tuple or list of `items` of the type of `like`.
+
+    Named tuples (np.linalg.eigh, svd, slogdet, ... return them) take their
+    fields as separate arguments, other sequences one iterable.
+    """
+    if isinstance(like, tuple) and hasattr(type(like), '_fields'):
+        return type(like)(*items)
+    return type(like)(items)
+
 def add(a, b):
     """Return a + b for adjoints, where None is a zero that was never built.
 
@@ -25,7 +35,7 @@ def add(a, b):
     if b is None:
         return a
     if isinstance(a, (tuple, list)):
-        return type(a)(add(x, y) for x, y in zip(a, b, strict=True))
+        return _rebuild(a, [add(x, y) for x, y in zip(a, b, strict=True)])
     if isinstance(a, dict):
         return {key: add(a.get(key), b.get(key)) for key in {**a, **b}}
     return a + b
@@ -68,7 +78,7 @@ def unbroadcast(g, x):
 def zeros_like(x):
     """Return a zero adjoint with the structure and shape of `x`."""
     if isinstance(x, (tuple, list)):
-        return type(x)(zeros_like(item) for item in x)
+        return _rebuild(x, [zeros_like(item) for item in x])
     if isinstance(x, dict):
         return {key: zeros_like(value) for key, value in x.items()}
     if isinstance(x, np.ndarray):
@@ -84,7 +94,8 @@ def materialize(g, x):
     if g is None:
         return zeros_like(x)
     if isinstance(x, (tuple, list)):
-        return type(x)(materialize(gi, xi) for gi, xi in zip(g, x, strict=True))
+        return _rebuild(x, [materialize(gi, xi)
+                           for gi, xi in zip(g, x, strict=True)])
     if isinstance(x, dict):
         return {key: materialize(g.get(key), value) for key, value in x.items()}
     if isinstance(g, np.ndarray) and not g.flags.writeable:
@@ -132,7 +143,7 @@ def index_adjoint(g, x, index):
         else:
             for position, item in zip(positions, g, strict=True):
                 result[position] = item
-        return type(x)(result)
+        return _rebuild(x, result)
     dtype = np.result_type(np.asarray(x).dtype, np.asarray(g).dtype, float)
     result = np.zeros(np.shape(x), dtype=dtype)
     if _has_array_index(index):
@@ -145,8 +156,8 @@ def index_adjoint(g, x, index):
 def unpack_adjoint(x, adjoints):
     """Adjoint of `a, b, ... = x` given the adjoints of a, b, ... ."""
     if isinstance(x, (tuple, list)):
-        return type(x)(zeros_like(item) if g is None else g
-                       for item, g in zip(x, adjoints, strict=True))
+        return _rebuild(x, [zeros_like(item) if g is None else g
+                            for item, g in zip(x, adjoints, strict=True)])
     dtype = np.result_type(np.asarray(x).dtype, float)
     result = np.zeros(np.shape(x), dtype=dtype)
     for position, g in enumerate(adjoints):
@@ -488,3 +499,92 @@ def insert_adjoint(g, x, index, dv, v):
 def undo_pop(x, index, v):
     """Put back the value that `v = x.pop(index)` removed."""
     x.insert(popped_position(x, index), v)
+
+
+# Elementwise and complex helpers ------------------------------------------------
+# Complex convention (JAX's and autograd's): the adjoint of a complex input z
+# of a real-valued function f is df/dRe(z) - 1j * df/dIm(z), twice the
+# Wirtinger derivative df/dz; holomorphic rules multiply by f'(z), unconjugated.
+
+def abs_sign(x):
+    """The derivative of |x|: sign(x) for real x, conj(x) / |x| for complex x.
+
+    Both are 0 at 0.
+    """
+    if not np.iscomplexobj(x):
+        return np.sign(x)
+    magnitude = np.abs(x)
+    return np.conj(x) / np.where(magnitude == 0, 1, magnitude)
+
+
+def sinc_derivative(x):
+    """d/dx sinc(x) = (cos(pi x) - sinc(x)) / x, from its series near 0."""
+    x = np.asarray(x)
+    small = np.abs(x) < 1e-3
+    safe = np.where(small, 1.0, x)
+    series = -np.pi ** 2 * x / 3.0 + np.pi ** 4 * x ** 3 / 30.0
+    return np.where(small, series, (np.cos(np.pi * safe) - np.sinc(safe)) / safe)
+
+
+def angle_adjoint(g, z, deg=False):
+    """Adjoint of np.angle(z): g * -1j / z, and 0 at z = 0.
+
+    For real z the reverse stage keeps the real part, which is 0: the angle
+    of a real number is piecewise constant.
+    """
+    z = np.asarray(z)
+    safe = np.where(z == 0, 1, z)
+    result = np.where(z == 0, 0, -1j * np.asarray(g) / safe)
+    return result * (180.0 / np.pi) if deg else result
+
+
+def astype_adjoint(g, x, dtype):
+    """Adjoint of x.astype(dtype): zero for integer and boolean dtypes, and
+    the real part when a real x was cast to a complex dtype."""
+    if not np.issubdtype(np.dtype(dtype), np.inexact):
+        return np.zeros(np.shape(g))
+    if np.iscomplexobj(g) and not np.iscomplexobj(x):
+        return np.real(g)
+    return g
+
+
+def nan_to_num_adjoint(g, x):
+    """Adjoint of x in np.nan_to_num(x): g where x is finite, 0 elsewhere.
+
+    A complex x is replaced part by part, so each part has its own mask.
+    """
+    g = np.asarray(g)
+    if np.iscomplexobj(x):
+        return (np.where(np.isfinite(np.real(x)), np.real(g), 0)
+                + 1j * np.where(np.isfinite(np.imag(x)), np.imag(g), 0))
+    return np.where(np.isfinite(x), g, 0)
+
+
+def tuple_entry(g, position):
+    """Entry `position` of a tuple adjoint, where None means zero."""
+    if g is None or g[position] is None:
+        return 0.0
+    return g[position]
+
+
+def field_adjoint(g, x, name):
+    """Adjoint of `x.name` for a named tuple x, such as the results of
+    np.linalg.eigh, svd, qr and slogdet: g in that field, zeros elsewhere."""
+    fields = getattr(type(x), '_fields', None)
+    if not isinstance(x, tuple) or fields is None or name not in fields:
+        raise TypeError(
+            f'adcompiler differentiates the attribute .{name} of a named '
+            f'tuple (a NumPy result such as np.linalg.svd(a).S), not of a '
+            f'{type(x).__name__}; register a rule for this attribute')
+    return index_adjoint(g, x, fields.index(name))
+
+
+def match_kind(d, x):
+    """The adjoint `d` of input `x` as a real adjoint for a real x (its
+    imaginary part dropped: a real input only moves along the real axis) and
+    as a complex adjoint for a complex x."""
+    if np.iscomplexobj(d) and not np.iscomplexobj(x):
+        return np.real(d)
+    if np.iscomplexobj(x) and not np.iscomplexobj(d):
+        return d + 0j
+    return d

@@ -33,7 +33,7 @@ elementwise_vjp(operator.neg,     lambda x: -g)
 elementwise_vjp(operator.pos,     lambda x: g)
 
 # Built-in functions with a derivative.
-elementwise_vjp(builtins.abs,     lambda x: g * np.sign(x))
+elementwise_vjp(builtins.abs,     lambda x: g * ad.abs_sign(x))
 vjp(builtins.float,               lambda x=0.0: ad.unbroadcast(g, x))
 
 # Operators and built-ins whose result carries no derivative. sorted and

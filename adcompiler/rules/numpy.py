@@ -2,6 +2,26 @@
 
 Letters: `ans = f(x, y, ...)`, `g` is the adjoint of `ans`, `d[x]` the
 adjoint of `x`; see `adcompiler.rules.registry` for the template language.
+
+Complex numbers follow JAX's and autograd's convention. The adjoint of a
+complex input z of a real-valued function f is
+
+    df/dRe(z) - 1j * df/dIm(z),
+
+twice the Wirtinger derivative df/dz, which for a real f is the conjugate of
+the gradient that gradient descent wants (`grad(lambda z: abs(z) ** 2)(z)`
+is `2 * conj(z)`). The rule of a holomorphic function multiplies its
+cotangent by f'(z) without conjugating it; the rules of conj, real, imag,
+abs and angle are where conjugation appears. A real input receives the real
+part of its adjoint: `ad.unbroadcast` drops the imaginary part for real
+inputs and keeps complex adjoints for complex inputs, and `ad.match_kind`
+does the same where no broadcasting is involved.
+
+Options that change the value of a result and that a rule does not
+implement are left out of its template, so that a call using them is
+rejected with the option's name; options that a rule accepts but cannot
+handle for some values raise an error naming the option and the value when
+the gradient is computed.
 """
 
 import numpy as np
@@ -34,6 +54,21 @@ elementwise_vjp(np.logaddexp,   lambda x, y: (g * np.exp(x - ans), g * np.exp(y 
 elementwise_vjp(np.logaddexp2,  lambda x, y: (g * 2.0 ** (x - ans), g * 2.0 ** (y - ans)))
 elementwise_vjp(np.arctan2,     lambda x, y: (g * y / (x ** 2 + y ** 2), -g * x / (x ** 2 + y ** 2)))
 elementwise_vjp(np.hypot,       lambda x, y: (g * x / ans, g * y / ans))
+elementwise_vjp(np.float_power, lambda x, y: (g * y * np.float_power(x, np.where(y, y - 1, 1.0)), ad.pow_exponent_adjoint(g, x, ans)))
+elementwise_vjp(np.mod,         lambda x, y: (g, -g * np.floor_divide(x, y)))
+elementwise_vjp(np.fmod,        lambda x, y: (g, -g * np.trunc(x / y)))
+elementwise_vjp(np.copysign,    lambda x, y: (g * np.copysign(1.0, x) * np.copysign(1.0, y), None))
+elementwise_vjp(np.heaviside,   lambda x, y: (None, g * (x == 0)))
+
+
+# (quotient, remainder) = np.divmod(x, y): only the remainder carries a derivative.
+def divmod_vjp(x, y):
+    remainder = ad.tuple_entry(g, 1)
+    d[x] = remainder
+    d[y] = -remainder * np.floor_divide(x, y)
+
+
+elementwise_vjp(np.divmod,      divmod_vjp)
 
 # Unary elementwise: ans = f(x).
 elementwise_vjp(np.negative,    lambda x: -g)
@@ -61,8 +96,20 @@ elementwise_vjp(np.tanh,        lambda x: g * (1.0 - ans ** 2))
 elementwise_vjp(np.arcsinh,     lambda x: g / np.sqrt(x ** 2 + 1.0))
 elementwise_vjp(np.arccosh,     lambda x: g / np.sqrt(x ** 2 - 1.0))
 elementwise_vjp(np.arctanh,     lambda x: g / (1.0 - x ** 2))
-elementwise_vjp(np.abs,         lambda x: g * np.sign(x))
+elementwise_vjp(np.abs,         lambda x: g * ad.abs_sign(x))
 elementwise_vjp(np.fabs,        lambda x: g * np.sign(x))
+elementwise_vjp(np.degrees,     lambda x: g * (180.0 / np.pi))
+elementwise_vjp(np.rad2deg,     lambda x: g * (180.0 / np.pi))
+elementwise_vjp(np.radians,     lambda x: g * (np.pi / 180.0))
+elementwise_vjp(np.deg2rad,     lambda x: g * (np.pi / 180.0))
+elementwise_vjp(np.sinc,        lambda x: g * ad.sinc_derivative(x))
+
+# Complex parts: ans = f(z); see the module docstring for the convention.
+vjp(np.real,          lambda val: ad.match_kind(g, val))
+vjp(np.imag,          lambda val: ad.match_kind(-1j * g, val))
+vjp(np.conj,          lambda x: ad.match_kind(np.conj(g), x))
+vjp(np.angle,         lambda z, deg=False: ad.match_kind(ad.angle_adjoint(g, z, deg), z))
+vjp(np.real_if_close, lambda a, tol=100: ad.match_kind(g, a))
 
 # Zero gradient almost everywhere: the output does not depend on x smoothly.
 for _callee in (np.sign, np.floor, np.ceil, np.round, np.around, np.rint,
@@ -70,14 +117,22 @@ for _callee in (np.sign, np.floor, np.ceil, np.round, np.around, np.rint,
                 np.isfinite, np.greater, np.greater_equal, np.less,
                 np.less_equal, np.equal, np.not_equal, np.logical_and,
                 np.logical_or, np.logical_not, np.argmax, np.argmin,
-                np.argsort, np.nonzero, np.count_nonzero, np.any, np.all):
+                np.argsort, np.nonzero, np.count_nonzero, np.any, np.all,
+                np.logical_xor, np.signbit, np.spacing, np.isclose,
+                np.isreal, np.iscomplex, np.isposinf, np.isneginf, np.isin,
+                np.array_equiv, np.searchsorted, np.digitize,
+                np.argpartition, np.argwhere, np.flatnonzero, np.lexsort):
     non_differentiable(_callee)
 
 # Bookkeeping: shapes, sizes and constructors that take no values to differentiate.
 for _callee in (np.shape, np.ndim, np.size, np.zeros, np.ones, np.empty,
                 np.zeros_like, np.ones_like, np.empty_like, np.arange,
                 np.eye, np.identity, np.result_type, np.dtype,
-                np.iscomplexobj, np.isscalar, np.allclose, np.array_equal):
+                np.iscomplexobj, np.isscalar, np.allclose, np.array_equal,
+                np.isrealobj, np.issubdtype, np.can_cast, np.promote_types,
+                np.broadcast_shapes, np.tri, np.indices, np.tril_indices,
+                np.triu_indices, np.diag_indices, np.unravel_index,
+                np.ravel_multi_index):
     non_differentiable(_callee)
 
 # Selection: ans = np.where(condition, x, y).
@@ -133,11 +188,15 @@ method('squeeze',   lambda x, axis=None: np.reshape(g, np.shape(x)))
 method('transpose', lambda x, *axes: ad.transpose_adjoint(g, axes))
 method('copy',      lambda x, order='C': g)
 method('tolist',    lambda x: np.reshape(np.asarray(g), np.shape(x)))
+method('conj',      lambda x: ad.match_kind(np.conj(g), x))
+method('conjugate', lambda x: ad.match_kind(np.conj(g), x))
 for _name in ('argmax', 'argmin', 'argsort', 'nonzero', 'any', 'all'):
     method(_name, NON_DIFFERENTIABLE)
 
 # Attributes of arrays: ans = x.attr.
 attribute('T',      lambda x: np.transpose(g))
+attribute('real',   lambda x: ad.match_kind(g, x))
+attribute('imag',   lambda x: ad.match_kind(-1j * g, x))
 for _name in ('shape', 'ndim', 'size', 'dtype', 'itemsize', 'nbytes',
               'strides', 'flags'):
     attribute(_name, NON_DIFFERENTIABLE)
