@@ -588,3 +588,301 @@ def match_kind(d, x):
     if np.iscomplexobj(x) and not np.iscomplexobj(d):
         return d + 0j
     return d
+
+
+# Shapes and joins --------------------------------------------------------------
+
+def rollaxis_adjoint(g, x, axis, start=0):
+    """Adjoint of np.rollaxis(x, axis, start): the inverse permutation."""
+    ndim = np.ndim(x)
+    axis = axis % ndim
+    if start < 0:
+        start += ndim
+    if axis < start:
+        start -= 1
+    order = list(range(ndim))
+    order.remove(axis)
+    order.insert(start, axis)
+    return np.transpose(g, np.argsort(order))
+
+
+def _sequence_like(seq, pieces):
+    """The adjoints `pieces` of the items of `seq`, as a sequence like it."""
+    pieces = [unbroadcast(piece, item) if np.shape(piece) == np.shape(item)
+              else np.reshape(piece, np.shape(item))
+              for piece, item in zip(pieces, seq, strict=True)]
+    if isinstance(seq, (list, tuple)):
+        return _rebuild(seq, pieces)
+    return np.stack(pieces) if pieces else np.zeros(np.shape(seq))
+
+
+def _cut(g, sizes, axis):
+    """Split g along `axis` into consecutive pieces of the given sizes."""
+    return np.split(g, np.cumsum(sizes)[:-1], axis=axis)
+
+
+def _joined_adjoint(g, seq, shapes, axis):
+    """Adjoint of joining the items of `seq`, reshaped to `shapes`, along
+    `axis` (np.concatenate and the stack functions built on it)."""
+    if axis is None:
+        pieces = _cut(np.ravel(g), [int(np.prod(s)) for s in shapes], 0)
+    else:
+        pieces = _cut(g, [s[axis] for s in shapes], axis)
+    return _sequence_like(seq, [np.reshape(p, np.shape(item))
+                                for p, item in zip(pieces, seq, strict=True)])
+
+
+def cast_items(adjoints, seq, dtype):
+    """Adjoints of the items of `seq` through a cast to `dtype`: zeros when
+    `dtype` is not inexact (see `cast_adjoint`)."""
+    if dtype is None or np.issubdtype(np.dtype(dtype), np.inexact):
+        return adjoints
+    return zeros_like(seq)
+
+
+def concatenate_adjoint(g, arrays, axis=0):
+    """Adjoint of np.concatenate(arrays, axis): g cut back into the pieces."""
+    return _joined_adjoint(g, arrays, [np.shape(a) for a in arrays], axis)
+
+
+def stack_adjoint(g, arrays, axis=0):
+    """Adjoint of np.stack(arrays, axis): the slices of g along `axis`."""
+    return _sequence_like(arrays, list(np.moveaxis(g, axis, 0)))
+
+
+def vstack_adjoint(g, tup):
+    """Adjoint of np.vstack(tup): rows of g, per item made at least 2-D."""
+    return _joined_adjoint(g, tup, [np.shape(np.atleast_2d(a)) for a in tup],
+                           0)
+
+
+def hstack_adjoint(g, tup):
+    """Adjoint of np.hstack(tup): along axis 0 for vectors, 1 otherwise."""
+    shapes = [np.shape(np.atleast_1d(a)) for a in tup]
+    return _joined_adjoint(g, tup, shapes, 0 if len(shapes[0]) == 1 else 1)
+
+
+def dstack_adjoint(g, tup):
+    """Adjoint of np.dstack(tup): along axis 2, items made at least 3-D."""
+    return _joined_adjoint(g, tup, [np.shape(np.atleast_3d(a)) for a in tup],
+                           2)
+
+
+def column_stack_adjoint(g, tup):
+    """Adjoint of np.column_stack(tup): vectors became columns."""
+    shapes = [np.shape(a) if np.ndim(a) >= 2 else
+              np.shape(np.array(a, ndmin=2).T) for a in tup]
+    return _joined_adjoint(g, tup, shapes, 1)
+
+
+def split_adjoint(g, ans, axis=0):
+    """Adjoint of np.split and its relatives: the adjoints of the pieces
+    joined along `axis`, where None (or a missing piece) means zeros."""
+    pieces = [zeros_like(part) if piece is None else piece
+              for piece, part in zip(g, ans, strict=True)]
+    return np.concatenate(pieces, axis=axis)
+
+
+def append_adjoint(g, arr, values, axis=None):
+    """Adjoints of arr and values in np.append(arr, values, axis)."""
+    if axis is None:
+        head, tail = _cut(np.ravel(g), [np.size(arr), np.size(values)], 0)
+        return (np.reshape(head, np.shape(arr)),
+                np.reshape(tail, np.shape(values)))
+    head, tail = _cut(g, [np.shape(arr)[axis], np.shape(values)[axis]], axis)
+    return head, tail
+
+
+def repeat_adjoint(g, a, repeats, axis=None):
+    """Adjoint of np.repeat(a, repeats, axis): the copies' adjoints summed."""
+    shape = np.shape(a)
+    count = int(np.prod(shape)) if axis is None else shape[axis]
+    along = 0 if axis is None else axis
+    index = np.repeat(np.arange(count), repeats)
+    moved = np.moveaxis(np.asarray(g), along, 0)
+    result = np.zeros((count,) + moved.shape[1:],
+                      dtype=np.result_type(moved, float))
+    np.add.at(result, index, moved)
+    result = np.moveaxis(result, 0, along)
+    return np.reshape(result, shape) if axis is None else result
+
+
+def tile_adjoint(g, a, reps):
+    """Adjoint of np.tile(a, reps): the tiles' adjoints summed."""
+    shape = np.shape(a)
+    reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)
+    ndim = max(len(reps), len(shape))
+    full = (1,) * (ndim - len(shape)) + tuple(shape)
+    reps = (1,) * (ndim - len(reps)) + reps
+    tiled = np.reshape(g, [n for pair in zip(reps, full) for n in pair])
+    return np.reshape(np.sum(tiled, axis=tuple(range(0, 2 * ndim, 2))),
+                      shape)
+
+
+def _scatter_add(g, source, size):
+    """Sum the entries of g into `size` bins numbered by `source`; entries
+    whose source is negative are dropped."""
+    keep = source >= 0
+    index = source[keep]
+    values = np.asarray(g)[keep]
+    if np.iscomplexobj(values):
+        return (np.bincount(index, np.real(values), size)
+                + 1j * np.bincount(index, np.imag(values), size))
+    return np.bincount(index, values.astype(float), size)
+
+
+# The np.pad modes in which every entry of the result is a copy of one entry
+# of the input or a constant.
+_COPYING_PAD_MODES = ('constant', 'edge', 'reflect', 'symmetric', 'wrap')
+
+
+def pad_adjoint(g, array, pad_width, mode='constant'):
+    """Adjoint of `array` in np.pad(array, pad_width, mode).
+
+    Padding the positions of the entries with the same arguments tells where
+    each entry of the result came from.
+    """
+    if not isinstance(mode, str) or mode not in _COPYING_PAD_MODES:
+        raise NotImplementedError(
+            f'adcompiler differentiates np.pad with mode in '
+            f'{_COPYING_PAD_MODES}, not mode={mode!r}')
+    shape = np.shape(array)
+    size = int(np.prod(shape))
+    positions = np.arange(size).reshape(shape)
+    if mode == 'constant':
+        source = np.pad(positions, pad_width, mode='constant',
+                        constant_values=-1)
+    else:
+        source = np.pad(positions, pad_width, mode=mode)
+    return np.reshape(_scatter_add(g, source, size), shape)
+
+
+def pad_constant_adjoint(g, array, pad_width, constant_values):
+    """Adjoint of constant_values in np.pad(array, pad_width, 'constant',
+    constant_values=...): each value gets the adjoints of the entries it
+    filled (a later axis overwrites the corners of an earlier one)."""
+    ndim = np.ndim(array)
+    labels = np.arange(2 * ndim).reshape(ndim, 2)
+    owner = np.pad(np.full(np.shape(array), -1), pad_width, mode='constant',
+                   constant_values=labels)
+    total = np.reshape(_scatter_add(g, owner, 2 * ndim), (ndim, 2))
+    return unbroadcast(total, constant_values)
+
+
+def diagonal_adjoint(g, a, offset=0, axis1=0, axis2=1):
+    """Adjoint of np.diagonal(a, offset, axis1, axis2): g on that diagonal."""
+    g = np.asarray(g)
+    result = np.zeros(np.shape(a), dtype=np.result_type(g, float))
+    view = np.moveaxis(result, (axis1, axis2), (-2, -1))
+    count = g.shape[-1]
+    rows = np.arange(count) + max(-offset, 0)
+    columns = np.arange(count) + max(offset, 0)
+    view[..., rows, columns] = g
+    return result
+
+
+def diag_adjoint(g, v, k=0):
+    """Adjoint of np.diag(v, k): builds a matrix from a vector, or takes the
+    diagonal of a matrix."""
+    if np.ndim(v) == 1:
+        return np.diagonal(g, k).copy()
+    return diagonal_adjoint(g, v, k)
+
+
+def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
+    """Adjoint of np.trace(a, offset, axis1, axis2)."""
+    length = np.diagonal(np.empty(np.shape(a), bool), offset, axis1,
+                         axis2).shape[-1]
+    diagonal = np.broadcast_to(np.expand_dims(g, -1),
+                               np.shape(g) + (length,))
+    return diagonal_adjoint(diagonal, a, offset, axis1, axis2)
+
+
+def select_adjoints(g, condlist, choicelist, default=0):
+    """Adjoints of choicelist and default in np.select: each entry of the
+    result came from the first choice whose condition holds, or default."""
+    g = np.asarray(g)
+    taken = np.zeros(g.shape, bool)
+    choices = []
+    for condition, choice in zip(condlist, choicelist, strict=True):
+        picked = np.broadcast_to(condition, g.shape) & ~taken
+        choices.append(unbroadcast(np.where(picked, g, 0), choice))
+        taken = taken | picked
+    if isinstance(choicelist, (list, tuple)):
+        choices = _rebuild(choicelist, choices)
+    else:
+        choices = np.stack(choices)
+    return choices, unbroadcast(np.where(taken, 0, g), default)
+
+
+def take_adjoint(g, a, indices, axis=None, mode='raise'):
+    """Adjoint of np.take(a, indices, axis, mode=mode): g added back at the
+    indices it was taken from, repeats included."""
+    shape = np.shape(a)
+    count = int(np.prod(shape)) if axis is None else shape[axis]
+    along = 0 if axis is None else axis % len(shape)
+    indices = np.asarray(indices)
+    if mode == 'wrap':
+        indices = np.mod(indices, count)
+    elif mode == 'clip':
+        indices = np.clip(indices, 0, count - 1)
+    g = np.asarray(g)
+    target = (count,) if axis is None else shape
+    result = np.zeros(target, dtype=np.result_type(g, float))
+    taken_axes = list(range(along, along + indices.ndim))
+    np.add.at(np.moveaxis(result, along, 0), indices,
+              np.moveaxis(g, taken_axes, list(range(indices.ndim))))
+    return np.reshape(result, shape)
+
+
+def take_along_axis_adjoint(g, arr, indices, axis=-1):
+    """Adjoint of np.take_along_axis(arr, indices, axis)."""
+    shape = np.shape(arr)
+    if axis is None:
+        result = np.zeros(int(np.prod(shape)),
+                          dtype=np.result_type(g, float))
+        np.add.at(result, indices, g)
+        return np.reshape(result, shape)
+    ndim = len(shape)
+    axis = axis % ndim
+    grids = [np.arange(n).reshape([-1 if i == k else 1 for i in range(ndim)])
+             for k, n in enumerate(shape)]
+    grids[axis] = indices
+    result = np.zeros(shape, dtype=np.result_type(g, float))
+    np.add.at(result, tuple(grids), g)
+    return result
+
+
+def item_adjoint(g, x, args):
+    """Adjoint of x.item(*args): g at the entry that was read."""
+    result = np.zeros(np.shape(x), dtype=np.result_type(g, float))
+    if not args:
+        result.reshape(-1)[0] = g
+    elif len(args) == 1 and isinstance(args[0], (int, np.integer)):
+        result.reshape(-1)[args[0]] = g
+    elif len(args) == 1:
+        result[tuple(args[0])] = g
+    else:
+        result[tuple(args)] = g
+    return result
+
+
+def linspace_adjoints(g, start, stop, num=50, endpoint=True, retstep=False,
+                      axis=0):
+    """Adjoints of start and stop in np.linspace: the samples are
+    start + t * (stop - start) with t = k / div, and the step, returned with
+    retstep=True, is (stop - start) / div."""
+    step_g = None
+    if retstep:
+        g, step_g = g
+    divisions = num - 1 if endpoint else num
+    t = np.arange(num) / divisions if divisions > 0 else np.zeros(num)
+    g = np.asarray(g)
+    axis = axis % g.ndim
+    t = np.reshape(t, [-1 if i == axis else 1 for i in range(g.ndim)])
+    d_start = np.sum(g * (1.0 - t), axis=axis)
+    d_stop = np.sum(g * t, axis=axis)
+    if step_g is not None and divisions > 0:
+        d_start = d_start - step_g / divisions
+        d_stop = d_stop + step_g / divisions
+    return unbroadcast(d_start, start), unbroadcast(d_stop, stop)

@@ -169,11 +169,107 @@ vjp(np.expand_dims, lambda x, axis: np.reshape(g, np.shape(x)))
 vjp(np.transpose, lambda x, axes=None: ad.transpose_adjoint(g, axes))
 vjp(np.asarray,   lambda x, dtype=None, order=None: ad.cast_adjoint(ad.unbroadcast(g, x), dtype))
 vjp(np.copy,      lambda x, order='K', subok=False: ad.unbroadcast(g, x))
+vjp(np.swapaxes,  lambda a, axis1, axis2: np.swapaxes(g, axis1, axis2))
+vjp(np.moveaxis,  lambda a, source, destination: np.moveaxis(g, destination, source))
+vjp(np.rollaxis,  lambda a, axis, start=0: ad.rollaxis_adjoint(g, a, axis, start))
+vjp(np.roll,      lambda a, shift, axis=None: np.roll(g, np.negative(shift), axis))
+vjp(np.flip,      lambda m, axis=None: np.flip(g, axis))
+vjp(np.flipud,    lambda m: np.flipud(g))
+vjp(np.fliplr,    lambda m: np.fliplr(g))
+vjp(np.rot90,     lambda m, k=1, axes=(0, 1): np.rot90(g, -k, axes))
+vjp(np.broadcast_to, lambda array, shape, subok=False: ad.unbroadcast(g, array))
+vjp(np.atleast_1d, lambda ary: np.reshape(g, np.shape(ary)))
+vjp(np.atleast_2d, lambda ary: np.reshape(g, np.shape(ary)))
+vjp(np.atleast_3d, lambda ary: np.reshape(g, np.shape(ary)))
+vjp(np.triu,      lambda m, k=0: ad.unbroadcast(np.triu(g, k), m))
+vjp(np.tril,      lambda m, k=0: ad.unbroadcast(np.tril(g, k), m))
+vjp(np.diag,      lambda v, k=0: ad.diag_adjoint(g, v, k))
+vjp(np.diagonal,  lambda a, offset=0, axis1=0, axis2=1: ad.diagonal_adjoint(g, a, offset, axis1, axis2))
+vjp(np.trace,     lambda a, offset=0, axis1=0, axis2=1, dtype=None: ad.cast_adjoint(ad.trace_adjoint(g, a, offset, axis1, axis2), dtype))
+vjp(np.repeat,    lambda a, repeats, axis=None: ad.repeat_adjoint(g, a, repeats, axis))
+vjp(np.tile,      lambda A, reps: ad.tile_adjoint(g, A, reps))
+vjp(np.take,      lambda a, indices, axis=None, *, mode='raise': ad.take_adjoint(g, a, indices, axis, mode))
+vjp(np.take_along_axis, lambda arr, indices, axis=-1: ad.take_along_axis_adjoint(g, arr, indices, axis))
+vjp(np.astype,    lambda x, dtype, *, copy=True, device=None: ad.astype_adjoint(g, x, dtype))
+
+# Splits: ans is a list of pieces and g a list of their adjoints (None: zero).
+vjp(np.split,       lambda ary, indices_or_sections, axis=0: ad.match_kind(ad.split_adjoint(g, ans, axis), ary))
+vjp(np.array_split, lambda ary, indices_or_sections, axis=0: ad.match_kind(ad.split_adjoint(g, ans, axis), ary))
+vjp(np.vsplit,      lambda ary, indices_or_sections: ad.match_kind(ad.split_adjoint(g, ans, 0), ary))
+vjp(np.hsplit,      lambda ary, indices_or_sections: ad.match_kind(ad.split_adjoint(g, ans, 1 if np.ndim(ary) > 1 else 0), ary))
+vjp(np.dsplit,      lambda ary, indices_or_sections: ad.match_kind(ad.split_adjoint(g, ans, 2), ary))
+
+# Joins: the first argument is a sequence, and its adjoint a sequence like it.
+vjp(np.concatenate,  lambda arrays, axis=0, *, dtype=None: ad.cast_items(ad.concatenate_adjoint(g, arrays, axis), arrays, dtype))
+vjp(np.stack,        lambda arrays, axis=0, *, dtype=None: ad.cast_items(ad.stack_adjoint(g, arrays, axis), arrays, dtype))
+vjp(np.vstack,       lambda tup, *, dtype=None: ad.cast_items(ad.vstack_adjoint(g, tup), tup, dtype))
+vjp(np.hstack,       lambda tup, *, dtype=None: ad.cast_items(ad.hstack_adjoint(g, tup), tup, dtype))
+vjp(np.dstack,       lambda tup: ad.dstack_adjoint(g, tup))
+vjp(np.column_stack, lambda tup: ad.column_stack_adjoint(g, tup))
+
+
+# ans = np.append(arr, values, axis).
+def append_vjp(arr, values, axis=None):
+    parts = ad.append_adjoint(g, arr, values, axis)
+    d[arr] = ad.match_kind(parts[0], arr)
+    d[values] = ad.match_kind(parts[1], values)
+
+
+vjp(np.append, append_vjp)
+
+
+# ans = np.pad(array, pad_width, mode, constant_values=...).
+def pad_vjp(array, pad_width, mode='constant', constant_values=0):
+    d[array] = ad.match_kind(ad.pad_adjoint(g, array, pad_width, mode), array)
+    d[constant_values] = ad.pad_constant_adjoint(g, array, pad_width, constant_values)
+
+
+vjp(np.pad, pad_vjp)
+
+
+# ans = np.select(condlist, choicelist, default): the first true condition picks.
+def select_vjp(condlist, choicelist, default=0):
+    parts = ad.select_adjoints(g, condlist, choicelist, default)
+    d[choicelist] = parts[0]
+    d[default] = parts[1]
+
+
+vjp(np.select, select_vjp)
+
+
+# ans = np.nan_to_num(x, ...): each replacement value gets the adjoints of the
+# entries it replaced.
+def nan_to_num_vjp(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    d[x] = ad.nan_to_num_adjoint(g, x)
+    d[nan] = np.sum(np.where(np.isnan(x), g, 0))
+    d[posinf] = np.sum(np.where(np.isposinf(x), g, 0))
+    d[neginf] = np.sum(np.where(np.isneginf(x), g, 0))
+
+
+vjp(np.nan_to_num, nan_to_num_vjp)
 
 # Constructors with respect to their value: ans = np.full(shape, fill_value).
 vjp(np.full,      lambda shape, fill_value, dtype=None, order='C': (None, ad.cast_adjoint(ad.unbroadcast(g, fill_value), dtype)))
 vjp(np.full_like, lambda a, fill_value, dtype=None, order='K', subok=True, shape=None: (None, ad.cast_adjoint(ad.unbroadcast(g, fill_value), dtype)))
 vjp(np.array,     lambda x, dtype=None, copy=True, order='K', subok=False, ndmin=0: ad.cast_adjoint(np.reshape(ad.unbroadcast(g, x), np.shape(x)), dtype))
+
+
+# ans = np.linspace(start, stop, num, ...): samples start + t * (stop - start).
+def linspace_vjp(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    parts = ad.linspace_adjoints(g, start, stop, num, endpoint, retstep, axis)
+    d[start] = ad.cast_adjoint(parts[0], dtype)
+    d[stop] = ad.cast_adjoint(parts[1], dtype)
+
+
+vjp(np.linspace,  linspace_vjp)
+
+# ans = x.clip(min, max), the method spelling of np.clip.
+def method_clip_vjp(x, min=None, max=None):
+    weights = ad.clip_weights(x, min, max)
+    d[x] = g * weights[0]
+    d[min] = g * weights[1]
+    d[max] = g * weights[2]
+
 
 # Methods of arrays: ans = x.method(...), x is the receiver.
 method('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.sum_adjoint(g, x, axis, keepdims), dtype))
@@ -188,13 +284,23 @@ method('squeeze',   lambda x, axis=None: np.reshape(g, np.shape(x)))
 method('transpose', lambda x, *axes: ad.transpose_adjoint(g, axes))
 method('copy',      lambda x, order='C': g)
 method('tolist',    lambda x: np.reshape(np.asarray(g), np.shape(x)))
+method('clip',      method_clip_vjp, unbroadcast=True)
+method('swapaxes',  lambda x, axis1, axis2: np.swapaxes(g, axis1, axis2))
+method('diagonal',  lambda x, offset=0, axis1=0, axis2=1: ad.diagonal_adjoint(g, x, offset, axis1, axis2))
+method('trace',     lambda x, offset=0, axis1=0, axis2=1, dtype=None: ad.cast_adjoint(ad.trace_adjoint(g, x, offset, axis1, axis2), dtype))
+method('repeat',    lambda x, repeats, axis=None: ad.repeat_adjoint(g, x, repeats, axis))
+method('take',      lambda x, indices, axis=None, *, mode='raise': ad.take_adjoint(g, x, indices, axis, mode))
+method('astype',    lambda x, dtype, order='K', casting='unsafe', subok=True, copy=True: ad.astype_adjoint(g, x, dtype))
+method('item',      lambda x, *args: ad.item_adjoint(g, x, args))
 method('conj',      lambda x: ad.match_kind(np.conj(g), x))
 method('conjugate', lambda x: ad.match_kind(np.conj(g), x))
-for _name in ('argmax', 'argmin', 'argsort', 'nonzero', 'any', 'all'):
+for _name in ('argmax', 'argmin', 'argsort', 'nonzero', 'any', 'all',
+              'round', 'searchsorted', 'argpartition'):
     method(_name, NON_DIFFERENTIABLE)
 
 # Attributes of arrays: ans = x.attr.
 attribute('T',      lambda x: np.transpose(g))
+attribute('mT',     lambda x: np.swapaxes(g, -1, -2))
 attribute('real',   lambda x: ad.match_kind(g, x))
 attribute('imag',   lambda x: ad.match_kind(-1j * g, x))
 for _name in ('shape', 'ndim', 'size', 'dtype', 'itemsize', 'nbytes',
