@@ -886,3 +886,164 @@ def linspace_adjoints(g, start, stop, num=50, endpoint=True, retstep=False,
         d_start = d_start - step_g / divisions
         d_stop = d_stop + step_g / divisions
     return unbroadcast(d_start, start), unbroadcast(d_stop, stop)
+
+
+# Reductions and scans ----------------------------------------------------------
+
+def _reduced_count(shape, axis):
+    """How many entries of an array of `shape` each reduction over `axis` reads."""
+    count = 1
+    for a in _normalize_axes(axis, len(shape)):
+        count *= shape[a]
+    return count
+
+
+def _products_of_others(x, axes):
+    """For each entry of x, the product of the other entries along `axes`.
+
+    Exclusive running products from both ends, multiplied: no division, so
+    zeros in x are exact.
+    """
+    x = np.asarray(x)
+    kept = [a for a in range(x.ndim) if a not in axes]
+    order = kept + list(axes)
+    moved = np.transpose(x, order)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    if count == 0:
+        return np.zeros(x.shape, dtype=np.result_type(x, float))
+    lines = moved.reshape(moved.shape[:len(kept)] + (count,))
+    ones = np.ones(lines.shape[:-1] + (1,), dtype=np.result_type(lines, float))
+    before = np.cumprod(np.concatenate([ones, lines[..., :-1]], -1), -1)
+    reversed_lines = np.flip(lines, -1)
+    after = np.flip(np.cumprod(np.concatenate(
+        [ones, reversed_lines[..., :-1]], -1), -1), -1)
+    others = (before * after).reshape(moved.shape)
+    return np.transpose(others, np.argsort(order))
+
+
+def prod_adjoint(g, x, axis=None, keepdims=False):
+    """Adjoint of np.prod(x, axis, keepdims=keepdims): each entry gets g
+    times the product of the other entries, exact when x has zeros."""
+    g = _restore_reduced(g, x, axis, keepdims)
+    return g * _products_of_others(x, _normalize_axes(axis, np.ndim(x)))
+
+
+def var_adjoint(g, x, axis=None, ddof=0, keepdims=False):
+    """Adjoint of np.var(x, axis, ddof=ddof, keepdims=keepdims):
+    2 g conj(x - mean) / (n - ddof); conj because var is |x - mean|**2."""
+    x = np.asarray(x)
+    g = _restore_reduced(g, x, axis, keepdims)
+    mean = np.mean(x, axis=_normalize_axes(axis, x.ndim), keepdims=True)
+    count = _reduced_count(x.shape, axis)
+    return 2.0 * g * np.conj(x - mean) / (count - ddof)
+
+
+def std_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False):
+    """Adjoint of np.std: the var adjoint divided by 2 std, and 0 where the
+    standard deviation is 0 (as the norm of a zero vector)."""
+    g = _restore_reduced(g, x, axis, keepdims)
+    ans = _restore_reduced(ans, x, axis, keepdims)
+    zero = ans == 0
+    scaled = g / (2.0 * np.where(zero, 1.0, ans))
+    return np.where(zero, 0.0, var_adjoint(scaled, x, axis, ddof, True))
+
+
+def ptp_adjoint(g, x, axis=None, keepdims=False):
+    """Adjoint of np.ptp, max - min: ties split evenly as for max and min."""
+    axes = _normalize_axes(axis, np.ndim(x))
+    high = np.max(x, axis=axes, keepdims=keepdims)
+    low = np.min(x, axis=axes, keepdims=keepdims)
+    return (extremum_adjoint(g, x, high, axes, keepdims)
+            - extremum_adjoint(g, x, low, axes, keepdims))
+
+
+def nansum_adjoint(g, x, axis=None, keepdims=False):
+    """Adjoint of np.nansum: g, except at the NaNs that were skipped."""
+    return np.where(np.isnan(x), 0.0, sum_adjoint(g, x, axis, keepdims))
+
+
+def nanmean_adjoint(g, x, axis=None, keepdims=False):
+    """Adjoint of np.nanmean: g / (number of non-NaN entries), 0 at NaNs."""
+    kept = ~np.isnan(x)
+    count = np.sum(kept, axis=_normalize_axes(axis, np.ndim(x)),
+                   keepdims=True)
+    share = sum_adjoint(g, x, axis, keepdims) / np.where(count == 0, 1, count)
+    return np.where(kept, share, 0.0)
+
+
+def _reverse_cumsum(g, axis):
+    return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
+
+
+def cumsum_adjoint(g, x, axis=None):
+    """Adjoint of np.cumsum(x, axis): cumulative sums of g from the end."""
+    if axis is None:
+        return np.reshape(_reverse_cumsum(np.ravel(g), 0), np.shape(x))
+    return _reverse_cumsum(np.asarray(g), axis)
+
+
+def cumprod_adjoint(g, x, ans, axis=None):
+    """Adjoint of np.cumprod(x, axis), exact when x has zeros.
+
+    d[x_i] = sum over k >= i of g_k * prod(x_j for j <= k, j != i). Before
+    the first zero of a line that is cumsum_from_end(g * ans)_i / x_i; at
+    the first zero, the same sum with that zero replaced by 1 in the running
+    product; after it, 0.
+    NOTE: where the running product underflows to 0 without a zero in x,
+    the division loses the terms that follow.
+    """
+    if axis is None:
+        flat = cumprod_adjoint(np.ravel(g), np.ravel(x), np.ravel(ans), 0)
+        return np.reshape(flat, np.shape(x))
+    x = np.moveaxis(np.asarray(x), axis, -1)
+    g = np.moveaxis(np.asarray(g), axis, -1)
+    ans = np.moveaxis(np.asarray(ans), axis, -1)
+    zeros = np.cumsum(x == 0, axis=-1)
+    before = zeros == 0
+    first = (x == 0) & (zeros == 1)
+    tail = _reverse_cumsum(g * ans, -1)
+    result = np.where(before, tail / np.where(before, x, 1), 0)
+    if np.any(first):
+        skipped = np.cumprod(np.where(first, 1, x), axis=-1)
+        result = np.where(first, _reverse_cumsum(g * skipped, -1), result)
+    return np.moveaxis(result, -1, axis)
+
+
+def diff_adjoint(g, n=1, axis=-1):
+    """Adjoint of np.diff(x, n, axis): each difference y_i = x_(i+1) - x_i
+    sends +g_i to x_(i+1) and -g_i to x_i; n times."""
+    g = np.asarray(g)
+    for _ in range(n):
+        shape = list(g.shape)
+        shape[axis] = 1
+        zero = np.zeros(shape, dtype=np.result_type(g, float))
+        g = np.concatenate([zero, g], axis) - np.concatenate([g, zero], axis)
+    return g
+
+
+def average_adjoints(g, ans, a, axis=None, weights=None, returned=False,
+                     keepdims=False):
+    """Adjoints of a and weights in np.average(a, axis, weights).
+
+    The average is sum(a * w) / sum(w): a gets g * w / sum(w), and w gets
+    g * (a - average) / sum(w). A 1-D w lies along `axis`.
+    """
+    if returned:
+        raise NotImplementedError(
+            'adcompiler differentiates np.average with returned=False only, '
+            'not returned=True')
+    a = np.asarray(a)
+    g = _restore_reduced(g, a, axis, keepdims)
+    if weights is None:
+        return (np.broadcast_to(g, a.shape) / _reduced_count(a.shape, axis),
+                None)
+    w = np.asarray(weights)
+    if w.shape != a.shape:
+        w = np.reshape(w, [-1 if i == axis % a.ndim else 1
+                           for i in range(a.ndim)])
+    axes = _normalize_axes(axis, a.ndim)
+    total = np.sum(np.broadcast_to(w, a.shape), axis=axes, keepdims=True)
+    average = _restore_reduced(ans, a, axis, keepdims)
+    d_a = np.broadcast_to(g * w / total, a.shape)
+    d_w = unbroadcast(g * (a - average) / total, w)
+    return d_a, np.reshape(d_w, np.shape(weights))

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import adcompiler
-from test_rules import XS, check_complex_grads, check_grads, complex_sample
-from test_rules import grad_of, sample
+from test_rules import REDUCTION_CASES, XS, check_complex_grads, check_grads
+from test_rules import complex_sample, grad_of, sample
 
 
 def _ids(cases):
@@ -674,6 +674,265 @@ def test_method_clip():
     check_grads(method_clip_keywords, XS, np.array([[1.0], [0.5]]))
 
 
+# Reductions: ans = f(x, axis, keepdims=keepdims) -----------------------------
+
+def np_prod(x, axis, keepdims, w):
+    return np.sum(w * np.prod(x, axis=axis, keepdims=keepdims))
+
+
+def np_var(x, axis, keepdims, w):
+    return np.sum(w * np.var(x, axis=axis, keepdims=keepdims))
+
+
+def np_var_ddof(x, axis, keepdims, w):
+    return np.sum(w * np.var(x, axis, ddof=1, keepdims=keepdims))
+
+
+def np_std(x, axis, keepdims, w):
+    return np.sum(w * np.std(x, axis=axis, keepdims=keepdims))
+
+
+def np_std_ddof(x, axis, keepdims, w):
+    return np.sum(w * np.std(x, axis, ddof=1, keepdims=keepdims))
+
+
+def np_ptp(x, axis, keepdims, w):
+    return np.sum(w * np.ptp(x, axis=axis, keepdims=keepdims))
+
+
+def np_nansum(x, axis, keepdims, w):
+    return np.sum(w * np.nansum(x, axis=axis, keepdims=keepdims))
+
+
+def np_nanmean(x, axis, keepdims, w):
+    return np.sum(w * np.nanmean(x, axis=axis, keepdims=keepdims))
+
+
+def np_average(x, axis, keepdims, w):
+    return np.sum(w * np.average(x, axis=axis, keepdims=keepdims))
+
+
+def method_prod(x, axis, keepdims, w):
+    return np.sum(w * x.prod(axis=axis, keepdims=keepdims))
+
+
+def method_var(x, axis, keepdims, w):
+    return np.sum(w * x.var(axis=axis, keepdims=keepdims))
+
+
+def method_std(x, axis, keepdims, w):
+    return np.sum(w * x.std(axis=axis, ddof=1, keepdims=keepdims))
+
+
+REDUCTIONS = [np_prod, np_var, np_var_ddof, np_std, np_std_ddof, np_ptp,
+              np_nansum, np_nanmean, np_average, method_prod, method_var,
+              method_std]
+
+
+@pytest.mark.parametrize('shape, axis, keepdims', REDUCTION_CASES)
+@pytest.mark.parametrize('function', REDUCTIONS, ids=lambda f: f.__name__)
+def test_reduction(function, shape, axis, keepdims):
+    check_grads(function, sample(shape), axis, keepdims)
+
+
+@pytest.mark.parametrize('function', [np_prod, np_var, np_std, np_ptp,
+                                      np_nansum, np_nanmean, np_average],
+                         ids=lambda f: f.__name__)
+def test_reduction_of_float(function):
+    check_grads(function, 1.7, None, False)
+
+
+# Zeros in the product: no division, so the gradient is exact.
+ZEROS = np.array([[2.0, 0.0, 3.0, -1.0], [0.0, 0.0, 1.5, 2.0],
+                  [1.0, -2.0, 3.0, 0.5]])
+
+
+def test_prod_with_zeros():
+    for axis in (None, 0, 1, (0, 1)):
+        check_grads(np_prod, ZEROS, axis, False)
+    gradient = grad_of(np_prod, ZEROS, 1, False)
+    np.testing.assert_array_equal(gradient, [[0.0, -6.0, 0.0, 0.0],
+                                             [0.0, 0.0, 0.0, 0.0],
+                                             [-3.0, 1.5, -1.0, -6.0]])
+
+
+def test_std_of_constant_is_zero_not_nan():
+    # 0.5 is exact in binary, so the mean is exact and the std exactly 0.
+    gradient = grad_of(np_std, np.full((2, 3), 0.5), 1, False)
+    np.testing.assert_array_equal(gradient, np.zeros((2, 3)))
+
+
+def test_ptp_of_constant_is_zero():
+    gradient = grad_of(np_ptp, np.full(4, 0.7), None, False)
+    np.testing.assert_array_equal(gradient, np.zeros(4))
+
+
+WITH_NANS = np.array([[0.5, np.nan, -1.5], [np.nan, 1.0, 2.0]])
+
+
+@pytest.mark.parametrize('axis', [None, 0, 1])
+@pytest.mark.parametrize('function', [np_nansum, np_nanmean],
+                         ids=lambda f: f.__name__)
+def test_nan_reductions_skip_nans(function, axis):
+    check_grads(function, WITH_NANS, axis, False)
+    assert not np.any(np.isnan(grad_of(function, WITH_NANS, axis, False)))
+
+
+def c_var(z, w):
+    return np.sum(w * np.var(z, axis=0))
+
+
+def c_std(z, w):
+    return np.sum(w * np.std(z, axis=1, ddof=1))
+
+
+def c_prod(z, w):
+    return np.sum(w * np.real(np.prod(z, axis=0) * (1.0 - 2.0j)))
+
+
+@pytest.mark.parametrize('function', [c_var, c_std, c_prod],
+                         ids=lambda f: f.__name__)
+def test_complex_reduction(function):
+    check_complex_grads(function, complex_sample((3, 4)))
+
+
+# Weighted averages ---------------------------------------------------------------
+
+def np_average_weights(x, weights, w):
+    return np.sum(w * np.average(x, weights=weights))
+
+
+def np_average_weights_axis(x, weights, w):
+    return np.sum(w * np.average(x, axis=1, weights=weights))
+
+
+def np_average_weights_tuple_axis(x, weights, w):
+    return np.sum(w * np.average(x, axis=(0, 2), weights=weights,
+                                 keepdims=True))
+
+
+def np_average_row_weights(x, weights, w):
+    return np.sum(w * np.average(x, -1, weights))
+
+
+# (function, shape of x, shape of weights)
+AVERAGE_CASES = [
+    (np_average_weights, (3,), (3,)),
+    (np_average_weights, (2, 3), (2, 3)),
+    (np_average_weights_axis, (2, 3), (2, 3)),
+    (np_average_weights_axis, (2, 3), (3,)),
+    (np_average_weights_tuple_axis, (2, 3, 4), (2, 3, 4)),
+    (np_average_row_weights, (2, 3, 4), (4,)),
+]
+
+
+@pytest.mark.parametrize(
+    'function, x_shape, weights_shape', AVERAGE_CASES,
+    ids=[f'{f.__name__}-{"x".join(map(str, a))}-{"x".join(map(str, b))}'
+         for f, a, b in AVERAGE_CASES])
+def test_average_weights(function, x_shape, weights_shape):
+    check_grads(function, sample(x_shape, seed=1),
+                sample(weights_shape, 0.5, 2.0, seed=2))
+
+
+def np_average_returned(x, w):
+    value, total = np.average(x, weights=x * 0.0 + 1.0, returned=True)
+    return w * value
+
+
+def test_average_returned_is_rejected_by_name():
+    with pytest.raises(NotImplementedError, match='returned=True'):
+        grad_of(np_average_returned, sample((3,)))
+
+
+# Scans and differences -------------------------------------------------------------
+
+def np_cumsum(x, axis, w):
+    return np.sum(w * np.cumsum(x, axis=axis))
+
+
+def np_cumprod(x, axis, w):
+    return np.sum(w * np.cumprod(x, axis=axis))
+
+
+def method_cumsum(x, axis, w):
+    return np.sum(w * x.cumsum(axis))
+
+
+def method_cumprod(x, axis, w):
+    return np.sum(w * x.cumprod(axis=axis))
+
+
+def np_diff(x, axis, w):
+    return np.sum(w * np.diff(x, axis=axis))
+
+
+def np_diff_twice(x, axis, w):
+    return np.sum(w * np.diff(x, 2, axis))
+
+
+SCANS = [np_cumsum, np_cumprod, method_cumsum, method_cumprod, np_diff,
+         np_diff_twice]
+
+# (shape of x, axis)
+SCAN_CASES = [
+    pytest.param((4,), -1, id='vector'),
+    pytest.param((3, 4), 0, id='matrix-axis0'),
+    pytest.param((3, 4), 1, id='matrix-axis1'),
+    pytest.param((2, 3, 4), -2, id='cube-axis-2'),
+]
+
+
+@pytest.mark.parametrize('shape, axis', SCAN_CASES)
+@pytest.mark.parametrize('function', SCANS, ids=lambda f: f.__name__)
+def test_scan(function, shape, axis):
+    check_grads(function, sample(shape), axis)
+
+
+@pytest.mark.parametrize('function', [np_cumsum, np_cumprod],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('shape', [(), (4,), (3, 4)], ids=str)
+def test_scan_flattened(function, shape):
+    check_grads(function, sample(shape), None)
+
+
+def test_method_scan_flattened():
+    check_grads(method_cumsum, sample((3, 4)), None)
+    check_grads(method_cumprod, sample((3, 4)), None)
+
+
+def cumprod_by_loops(x, g):
+    """d/dx of sum(g * cumprod(x)) by the definition, for one line."""
+    result = np.zeros_like(x)
+    for i in range(len(x)):
+        for k in range(i, len(x)):
+            others = np.delete(x[:k + 1], i)
+            result[i] += g[k] * np.prod(others)
+    return result
+
+
+@pytest.mark.parametrize('x', [
+    pytest.param([2.0, 0.0, 3.0, 0.0, 5.0], id='two-zeros'),
+    pytest.param([0.0, 1.5, -2.0], id='zero-first'),
+    pytest.param([1.5, -2.0, 0.0], id='zero-last'),
+    pytest.param([0.0, 0.0, 0.0], id='all-zero'),
+    pytest.param([1.5, -0.5, 2.0], id='no-zero'),
+])
+def test_cumprod_with_zeros(x):
+    x = np.array(x)
+    gradient = adcompiler.grad(np_cumprod)(x, 0, np.arange(1.0, 1.0 + len(x)))
+    np.testing.assert_allclose(
+        gradient, cumprod_by_loops(x, np.arange(1.0, 1.0 + len(x))),
+        rtol=1e-14, atol=0)
+    check_grads(np_cumprod, x, 0)
+
+
+def test_cumprod_with_zeros_in_some_lines():
+    check_grads(np_cumprod, ZEROS, 1)
+    check_grads(np_cumprod, ZEROS, 0)
+    check_grads(np_cumprod, ZEROS, None)
+
+
 # Coverage --------------------------------------------------------------------
 
 COVERED_CALLEES = {
@@ -684,7 +943,10 @@ COVERED_CALLEES = {
     np.array_split, np.vsplit, np.hsplit, np.dsplit, np.concatenate,
     np.stack, np.vstack, np.hstack, np.dstack, np.column_stack, np.append,
     np.pad, np.select, np.nan_to_num, np.linspace,
+    np.prod, np.var, np.std, np.ptp, np.nansum, np.nanmean, np.average,
+    np.cumsum, np.cumprod, np.diff,
 }
 COVERED_METHODS = {'swapaxes', 'diagonal', 'trace', 'repeat', 'take',
-                   'astype', 'item', 'clip'}
+                   'astype', 'item', 'clip', 'prod', 'var', 'std', 'cumsum',
+                   'cumprod'}
 COVERED_ATTRIBUTES = {'mT'}

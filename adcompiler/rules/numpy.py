@@ -156,6 +156,27 @@ vjp(np.max,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoi
 vjp(np.min,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 vjp(np.amax,    lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 vjp(np.amin,    lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
+vjp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.prod_adjoint(g, a, axis, keepdims), dtype))
+vjp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_adjoint(g, a, axis, ddof, keepdims), dtype))
+vjp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_adjoint(g, a, ans, axis, ddof, keepdims), dtype))
+vjp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.ptp_adjoint(g, a, axis, keepdims))
+vjp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nansum_adjoint(g, a, axis, keepdims), dtype))
+vjp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanmean_adjoint(g, a, axis, keepdims), dtype))
+
+# Scans and differences: ans = f(x, axis).
+vjp(np.cumsum,  lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumsum_adjoint(g, a, axis), dtype))
+vjp(np.cumprod, lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, a, ans, axis), dtype))
+vjp(np.diff,    lambda a, n=1, axis=-1: ad.diff_adjoint(g, n, axis))
+
+
+# ans = np.average(a, axis, weights): sum(a * weights) / sum(weights).
+def average_vjp(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    parts = ad.average_adjoints(g, ans, a, axis, weights, returned, keepdims)
+    d[a] = parts[0]
+    d[weights] = parts[1]
+
+
+vjp(np.average, average_vjp)
 
 # Products: ans = f(x, y); matmul broadcasts the stack dimensions.
 vjp(np.dot,     lambda x, y: (ad.dot_adjoint_x(g, x, y), ad.dot_adjoint_y(g, x, y)))
@@ -276,6 +297,11 @@ method('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False: a
 method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.mean_adjoint(g, x, axis, keepdims), dtype))
 method('max',       lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
 method('min',       lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
+method('prod',      lambda x, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.prod_adjoint(g, x, axis, keepdims), dtype))
+method('var',       lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_adjoint(g, x, axis, ddof, keepdims), dtype))
+method('std',       lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_adjoint(g, x, ans, axis, ddof, keepdims), dtype))
+method('cumsum',    lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumsum_adjoint(g, x, axis), dtype))
+method('cumprod',   lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, x, ans, axis), dtype))
 method('dot',       lambda x, y: (ad.dot_adjoint_x(g, x, y), ad.dot_adjoint_y(g, x, y)))
 method('reshape',   lambda x, *shape, order='C': np.reshape(g, np.shape(x), order=order))
 method('ravel',     lambda x, order='C': np.reshape(g, np.shape(x), order=order))
