@@ -1047,3 +1047,206 @@ def average_adjoints(g, ans, a, axis=None, weights=None, returned=False,
     d_a = np.broadcast_to(g * w / total, a.shape)
     d_w = unbroadcast(g * (a - average) / total, w)
     return d_a, np.reshape(d_w, np.shape(weights))
+
+
+# More products -----------------------------------------------------------------
+# Products are bilinear, so the adjoints are not conjugated (see the complex
+# convention above); `match_kind` drops imaginary parts for real operands.
+
+def _tensordot_axes(axes, a_ndim, b_ndim):
+    """The summed axes of a and of b in np.tensordot(a, b, axes)."""
+    if isinstance(axes, (int, np.integer)):
+        return list(range(a_ndim - axes, a_ndim)), list(range(axes))
+    a_axes, b_axes = axes
+    a_axes = [a_axes] if isinstance(a_axes, (int, np.integer)) else a_axes
+    b_axes = [b_axes] if isinstance(b_axes, (int, np.integer)) else b_axes
+    return ([a % a_ndim for a in a_axes], [b % b_ndim for b in b_axes])
+
+
+def tensordot_adjoint_a(g, a, b, axes=2):
+    """Adjoint of a in np.tensordot(a, b, axes). The axes of g are the free
+    axes of a followed by the free axes of b."""
+    a_axes, b_axes = _tensordot_axes(axes, np.ndim(a), np.ndim(b))
+    a_free = [i for i in range(np.ndim(a)) if i not in a_axes]
+    b_free = [i for i in range(np.ndim(b)) if i not in b_axes]
+    g_b_axes = list(range(len(a_free), np.ndim(g)))
+    result = np.tensordot(g, b, axes=(g_b_axes, b_free))
+    # result axes: the free axes of a, then b's summed axes in b's order.
+    order = a_free + [a_axes[b_axes.index(j)] for j in sorted(b_axes)]
+    return match_kind(np.transpose(result, np.argsort(order)), a)
+
+
+def tensordot_adjoint_b(g, a, b, axes=2):
+    """Adjoint of b in np.tensordot(a, b, axes)."""
+    a_axes, b_axes = _tensordot_axes(axes, np.ndim(a), np.ndim(b))
+    a_free = [i for i in range(np.ndim(a)) if i not in a_axes]
+    b_free = [i for i in range(np.ndim(b)) if i not in b_axes]
+    g_a_axes = list(range(len(a_free)))
+    result = np.tensordot(a, g, axes=(a_free, g_a_axes))
+    # result axes: a's summed axes in a's order, then the free axes of b.
+    order = [b_axes[a_axes.index(i)] for i in sorted(a_axes)] + b_free
+    return match_kind(np.transpose(result, np.argsort(order)), b)
+
+
+def inner_adjoints(g, a, b):
+    """Adjoints of a and b in np.inner(a, b), a sum over the last axes."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(g * b, a), unbroadcast(g * a, b)
+    axes = ([np.ndim(a) - 1], [np.ndim(b) - 1])
+    return (tensordot_adjoint_a(g, a, b, axes),
+            tensordot_adjoint_b(g, a, b, axes))
+
+
+def outer_adjoints(g, a, b):
+    """Adjoints of a and b in np.outer(a, b), which flattens both."""
+    return (match_kind(np.reshape(np.dot(g, np.ravel(b)), np.shape(a)), a),
+            match_kind(np.reshape(np.dot(np.ravel(a), g), np.shape(b)), b))
+
+
+def vdot_adjoints(g, a, b):
+    """Adjoints of a and b in np.vdot(a, b) = sum(conj(a) * b), flattened.
+
+    b enters holomorphically (g * conj(a)); a through its conjugate, so its
+    adjoint is conjugated: conj(g * b).
+    """
+    return (match_kind(np.reshape(np.conj(g * np.asarray(b)), np.shape(a)),
+                       a),
+            match_kind(np.reshape(g * np.conj(np.asarray(a)), np.shape(b)),
+                       b))
+
+
+def kron_adjoints(g, a, b):
+    """Adjoints of a and b in np.kron(a, b): entry (i * len(b) + j) of each
+    axis of the result is a[i] * b[j]."""
+    a_shape, b_shape = np.shape(a), np.shape(b)
+    ndim = max(len(a_shape), len(b_shape))
+    a_full = (1,) * (ndim - len(a_shape)) + tuple(a_shape)
+    b_full = (1,) * (ndim - len(b_shape)) + tuple(b_shape)
+    g = np.reshape(g, [n for pair in zip(a_full, b_full) for n in pair])
+    a_axes = tuple(range(0, 2 * ndim, 2))
+    b_axes = tuple(range(1, 2 * ndim, 2))
+    a_spread = np.expand_dims(np.reshape(a, a_full), b_axes)
+    b_spread = np.expand_dims(np.reshape(b, b_full), a_axes)
+    d_a = np.reshape(np.sum(g * b_spread, axis=b_axes), a_shape)
+    d_b = np.reshape(np.sum(g * a_spread, axis=a_axes), b_shape)
+    return match_kind(d_a, a), match_kind(d_b, b)
+
+
+def _with_zero_z(v):
+    """A stack of 2-vectors (last axis) as 3-vectors with z = 0."""
+    return np.concatenate([v, np.zeros(v.shape[:-1] + (1,), v.dtype)], -1)
+
+
+def cross_adjoints(g, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """Adjoints of a and b in np.cross(a, b, ...).
+
+    <g, a x b> = <a, b x g> = <b, g x a>. 2-vectors are 3-vectors with z = 0;
+    the cross product of two 2-vectors is the z component alone.
+    """
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a_moved = np.moveaxis(np.asarray(a), axisa, -1)
+    b_moved = np.moveaxis(np.asarray(b), axisb, -1)
+    a_two, b_two = a_moved.shape[-1] == 2, b_moved.shape[-1] == 2
+    a3 = _with_zero_z(a_moved) if a_two else a_moved
+    b3 = _with_zero_z(b_moved) if b_two else b_moved
+    g = np.asarray(g)
+    if a_two and b_two:
+        zero = np.zeros_like(g)
+        g3 = np.stack([zero, zero, g], -1)
+    else:
+        g3 = np.moveaxis(g, axisc, -1)
+    d_a = np.cross(b3, g3)
+    d_b = np.cross(g3, a3)
+    d_a = d_a[..., :2] if a_two else d_a
+    d_b = d_b[..., :2] if b_two else d_b
+    d_a = np.moveaxis(unbroadcast(d_a, a_moved), -1, axisa)
+    d_b = np.moveaxis(unbroadcast(d_b, b_moved), -1, axisb)
+    return d_a, d_b
+
+
+# Einstein summation ------------------------------------------------------------
+
+_LETTERS = ''.join(map(chr, range(ord('A'), ord('Z') + 1))) + ''.join(
+    map(chr, range(ord('a'), ord('z') + 1)))
+
+
+def _einsum_terms(subscripts, shapes):
+    """The input terms and output term of np.einsum `subscripts`, with the
+    ellipsis spelled out in letters and an implicit output made explicit."""
+    if not isinstance(subscripts, str):
+        raise NotImplementedError(
+            'adcompiler differentiates np.einsum with a subscripts string, '
+            'not with the interleaved operand and sublist form')
+    subscripts = subscripts.replace(' ', '')
+    inputs, arrow, output = subscripts.partition('->')
+    terms = inputs.split(',')
+    if len(terms) != len(shapes):
+        raise ValueError(f'np.einsum subscripts {subscripts!r} name '
+                         f'{len(terms)} operands, but {len(shapes)} were given')
+    spare = [c for c in _LETTERS if c not in subscripts]
+    width = max([len(s) - (len(t) - 3) for t, s in zip(terms, shapes,
+                                                       strict=True)
+                 if '...' in t] + [0])
+    ellipsis = ''.join(spare[:width])
+    spelled = []
+    for term, shape in zip(terms, shapes, strict=True):
+        if '...' in term:
+            count = len(shape) - (len(term) - 3)
+            term = term.replace('...', ellipsis[width - count:])
+        spelled.append(term)
+    if arrow:
+        output = output.replace('...', ellipsis)
+    else:
+        letters = ''.join(t for t in terms).replace('.', '')
+        output = ellipsis + ''.join(sorted(c for c in set(letters)
+                                           if letters.count(c) == 1))
+    return spelled, output
+
+
+def einsum_adjoint(g, subscripts, operands, position, optimize=False):
+    """Adjoint of operand `position` of np.einsum(subscripts, *operands).
+
+    It is the einsum of g with the other operands that produces the letters
+    of the operand. Letters that appear nowhere else are broadcast, size-1
+    dimensions that were broadcast are summed back, and a repeated letter
+    (a diagonal, as in 'ii->i') scatters the result onto that diagonal.
+    """
+    count = len(subscripts.partition('->')[0].split(',')) if isinstance(
+        subscripts, str) else 0
+    operands = [np.asarray(o) for o in operands[:count]]
+    terms, output = _einsum_terms(subscripts, [o.shape for o in operands])
+    sizes = {}
+    for term, operand in zip(terms, operands, strict=True):
+        for letter, size in zip(term, operand.shape, strict=True):
+            sizes[letter] = max(sizes.get(letter, 1), size)
+    term = terms[position]
+    others = [t for i, t in enumerate(terms) if i != position]
+    other_operands = [o for i, o in enumerate(operands) if i != position]
+    seen = set(output).union(*others)
+    unique = ''.join(dict.fromkeys(term))
+    made = ''.join(c for c in unique if c in seen)
+
+    spec = ','.join([output] + others) + '->' + made
+    result = np.einsum(spec, g, *other_operands, optimize=optimize)
+    missing = [c for c in unique if c not in made]
+    result = np.expand_dims(result, tuple(range(len(made),
+                                              len(made) + len(missing))))
+    result = np.transpose(result, [(made + ''.join(missing)).index(c)
+                                   for c in unique])
+    result = np.broadcast_to(result, [sizes[c] for c in unique])
+
+    operand = operands[position]
+    first = [term.index(c) for c in unique]
+    summed = tuple(i for i, p in enumerate(first)
+                   if operand.shape[p] == 1 and result.shape[i] != 1)
+    if summed:
+        result = np.sum(result, axis=summed, keepdims=True)
+    if len(unique) < len(term):
+        full = np.zeros(operand.shape, dtype=np.result_type(result, float))
+        grids = {c: np.arange(result.shape[i]).reshape(
+            [-1 if k == i else 1 for k in range(len(unique))])
+            for i, c in enumerate(unique)}
+        full[tuple(grids[c] for c in term)] = result
+        result = full
+    return match_kind(result, operand)

@@ -933,6 +933,223 @@ def test_cumprod_with_zeros_in_some_lines():
     check_grads(np_cumprod, ZEROS, None)
 
 
+# Products ------------------------------------------------------------------------
+
+def np_tensordot(x, y, w):
+    return np.sum(w * np.tensordot(x, y))
+
+
+def np_tensordot_one(x, y, w):
+    return np.sum(w * np.tensordot(x, y, 1))
+
+
+def np_tensordot_zero(x, y, w):
+    return np.sum(w * np.tensordot(x, y, axes=0))
+
+
+def np_tensordot_pairs(x, y, w):
+    return np.sum(w * np.tensordot(x, y, axes=([2, 0], [0, 1])))
+
+
+def np_tensordot_single_pair(x, y, w):
+    return np.sum(w * np.tensordot(x, y, axes=(0, -1)))
+
+
+def np_inner(x, y, w):
+    return np.sum(w * np.inner(x, y))
+
+
+def np_outer(x, y, w):
+    return np.sum(w * np.outer(x, y))
+
+
+def np_vdot(x, y, w):
+    return w * np.vdot(x, y)
+
+
+def np_kron(x, y, w):
+    return np.sum(w * np.kron(x, y))
+
+
+def np_cross(x, y, w):
+    return np.sum(w * np.cross(x, y))
+
+
+def np_cross_axes(x, y, w):
+    return np.sum(w * np.cross(x, y, axisa=0, axisb=1, axisc=0))
+
+
+def np_cross_axis(x, y, w):
+    return np.sum(w * np.cross(x, y, axis=0))
+
+
+# (function, shape of x, shape of y)
+PRODUCT_CASES = [
+    (np_tensordot, (2, 3, 4), (3, 4, 2)), (np_tensordot, (2, 3), (2, 3)),
+    (np_tensordot_one, (2, 3), (3, 4)), (np_tensordot_one, (3,), (3, 2)),
+    (np_tensordot_zero, (2,), (3,)), (np_tensordot_zero, (), (2, 3)),
+    (np_tensordot_pairs, (3, 2, 4), (4, 3, 2)),
+    (np_tensordot_single_pair, (3, 2), (2, 4, 3)),
+    (np_inner, (3,), (3,)), (np_inner, (2, 3), (3,)),
+    (np_inner, (2, 3), (4, 3)), (np_inner, (2, 2, 3), (4, 3)),
+    (np_inner, (), (2, 3)),
+    (np_outer, (3,), (2,)), (np_outer, (2, 3), (2,)), (np_outer, (), (3,)),
+    (np_vdot, (3,), (3,)), (np_vdot, (2, 3), (3, 2)),
+    (np_kron, (3,), (2,)), (np_kron, (2, 3), (2, 2)), (np_kron, (2,), (2, 3)),
+    (np_kron, (2, 2, 1), (3, 2)),
+    (np_cross, (3,), (3,)), (np_cross, (4, 3), (3,)),
+    (np_cross_axes, (3, 4), (4, 3)), (np_cross_axis, (3, 2), (3, 2)),
+]
+
+
+@pytest.mark.parametrize(
+    'function, x_shape, y_shape', PRODUCT_CASES,
+    ids=[f'{f.__name__}-{"x".join(map(str, a)) or "float"}-'
+         f'{"x".join(map(str, b)) or "float"}' for f, a, b in PRODUCT_CASES])
+def test_product(function, x_shape, y_shape):
+    check_grads(function, sample(x_shape, seed=1), sample(y_shape, seed=2))
+
+
+# NumPy 2 deprecates 2-vectors in np.cross, but still computes with them.
+@pytest.mark.filterwarnings('ignore:Arrays of 2-dimensional vectors')
+@pytest.mark.parametrize('x_shape, y_shape', [
+    pytest.param((2,), (3,), id='2-3'),
+    pytest.param((4, 3), (4, 2), id='4x3-4x2'),
+    pytest.param((4, 2), (2,), id='4x2-2'),
+])
+def test_cross_with_2_vectors(x_shape, y_shape):
+    check_grads(np_cross, sample(x_shape, seed=1), sample(y_shape, seed=2))
+
+
+def c_vdot(z, y, w):
+    return w * np.real(np.vdot(z, y) * (0.5 + 1.0j))
+
+
+def c_vdot_second(y, z, w):
+    return w * np.imag(np.vdot(z, y))
+
+
+def c_dot_real_complex(x, w):
+    return np.sum(w * np.abs(np.dot(x, np.array([1.0 + 2.0j, -1.0j, 0.5]))))
+
+
+def c_einsum(z, w):
+    return np.sum(w * np.abs(np.einsum('ij,jk->ik', z,
+                                       np.array([[1.0j], [2.0], [-1.0]]))))
+
+
+def test_complex_products():
+    check_complex_grads(c_vdot, complex_sample((3,)),
+                        complex_sample((3,), seed=1))
+    check_complex_grads(c_vdot_second, complex_sample((2, 2)),
+                        complex_sample((2, 2), seed=1))
+    check_complex_grads(c_einsum, complex_sample((2, 3)))
+
+
+def test_dot_of_real_and_complex_gives_real_gradient():
+    gradient = check_grads(c_dot_real_complex, sample((2, 3)))[0]
+    assert not np.iscomplexobj(gradient)
+
+
+# Einstein summation ------------------------------------------------------------
+
+def np_einsum_matmul(x, y, w):
+    return np.sum(w * np.einsum('ij,jk->ik', x, y))
+
+
+def np_einsum_implicit(x, y, w):
+    return np.sum(w * np.einsum('ij,jk', x, y))
+
+
+def np_einsum_implicit_transpose(x, y, w):
+    return np.sum(w * np.einsum('ba', x) * np.sum(y))
+
+
+def np_einsum_trace(x, y, w):
+    return w * np.einsum('ii', x) * np.einsum('i->', y)
+
+
+def np_einsum_diagonal(x, y, w):
+    return np.sum(w * np.einsum('ii->i', x) * y)
+
+
+def np_einsum_batch(x, y, w):
+    return np.sum(w * np.einsum('bij,bjk->bik', x, y))
+
+
+def np_einsum_ellipsis(x, y, w):
+    return np.sum(w * np.einsum('...ij,...j->...i', x, y))
+
+
+def np_einsum_ellipsis_implicit(x, y, w):
+    return np.sum(w * np.einsum('i...,i', x, y))
+
+
+def np_einsum_summed_letter(x, y, w):
+    return np.sum(w * np.einsum('ij,k->i', x, y))
+
+
+def np_einsum_outer(x, y, w):
+    return np.sum(w * np.einsum('i,j->ij', x, y))
+
+
+def np_einsum_three(x, y, w):
+    return np.sum(w * np.einsum('ij,jk,k->i', x, y, y[0]))
+
+
+def np_einsum_optimized(x, y, w):
+    return np.sum(w * np.einsum('ij,jk,kl->il', x, y, y.T, optimize=True))
+
+
+def np_einsum_repeated_in_output_operand(x, y, w):
+    return np.sum(w * np.einsum('iij->ij', x) * y)
+
+
+# (function, shape of x, shape of y)
+EINSUM_CASES = [
+    (np_einsum_matmul, (2, 3), (3, 4)),
+    (np_einsum_implicit, (2, 3), (3, 4)),
+    (np_einsum_implicit_transpose, (2, 3), (2,)),
+    (np_einsum_trace, (3, 3), (2,)),
+    (np_einsum_diagonal, (3, 3), (3,)),
+    (np_einsum_batch, (2, 2, 3), (2, 3, 2)),
+    (np_einsum_ellipsis, (2, 4, 3), (3,)),
+    (np_einsum_ellipsis, (4, 3), (2, 3)),
+    (np_einsum_ellipsis, (1, 4, 3), (2, 3)),
+    (np_einsum_ellipsis_implicit, (3, 2, 4), (3,)),
+    (np_einsum_summed_letter, (2, 3), (4,)),
+    (np_einsum_outer, (2,), (3,)),
+    (np_einsum_three, (2, 3), (3, 4)),
+    (np_einsum_optimized, (2, 3), (3, 4)),
+    (np_einsum_repeated_in_output_operand, (3, 3, 2), (3, 2)),
+]
+
+
+@pytest.mark.parametrize(
+    'function, x_shape, y_shape', EINSUM_CASES,
+    ids=[f'{f.__name__}-{"x".join(map(str, a))}-{"x".join(map(str, b))}'
+         for f, a, b in EINSUM_CASES])
+def test_einsum(function, x_shape, y_shape):
+    check_grads(function, sample(x_shape, seed=1), sample(y_shape, seed=2))
+
+
+def np_einsum_same_operand(x, w):
+    return w * np.einsum('i,i', x, x)
+
+
+def test_einsum_same_operand_twice():
+    check_grads(np_einsum_same_operand, sample((3,)))
+
+
+def np_einsum_seven(x, w):
+    return w * np.einsum('i,i,i,i,i,i,i', x, x, x, x, x, x, x)
+
+
+def test_einsum_more_than_six_operands_is_rejected():
+    with pytest.raises(adcompiler.AdCompilerError, match='einsum'):
+        grad_of(np_einsum_seven, sample((2,)))
+
+
 # Coverage --------------------------------------------------------------------
 
 COVERED_CALLEES = {
@@ -945,6 +1162,7 @@ COVERED_CALLEES = {
     np.pad, np.select, np.nan_to_num, np.linspace,
     np.prod, np.var, np.std, np.ptp, np.nansum, np.nanmean, np.average,
     np.cumsum, np.cumprod, np.diff,
+    np.tensordot, np.inner, np.outer, np.vdot, np.kron, np.cross, np.einsum,
 }
 COVERED_METHODS = {'swapaxes', 'diagonal', 'trace', 'repeat', 'take',
                    'astype', 'item', 'clip', 'prod', 'var', 'std', 'cumsum',

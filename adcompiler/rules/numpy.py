@@ -179,8 +179,63 @@ def average_vjp(a, axis=None, weights=None, returned=False, *, keepdims=False):
 vjp(np.average, average_vjp)
 
 # Products: ans = f(x, y); matmul broadcasts the stack dimensions.
-vjp(np.dot,     lambda x, y: (ad.dot_adjoint_x(g, x, y), ad.dot_adjoint_y(g, x, y)))
-vjp(np.matmul,  lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)), unbroadcast=True)
+vjp(np.dot,       lambda x, y: (ad.match_kind(ad.dot_adjoint_x(g, x, y), x), ad.match_kind(ad.dot_adjoint_y(g, x, y), y)))
+vjp(np.matmul,    lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)), unbroadcast=True)
+vjp(np.tensordot, lambda a, b, axes=2: (ad.tensordot_adjoint_a(g, a, b, axes), ad.tensordot_adjoint_b(g, a, b, axes)))
+
+
+# ans = np.inner(a, b): a sum over the last axes.
+def inner_vjp(a, b):
+    parts = ad.inner_adjoints(g, a, b)
+    d[a] = parts[0]
+    d[b] = parts[1]
+
+
+# ans = np.outer(a, b) of the flattened operands.
+def outer_vjp(a, b):
+    parts = ad.outer_adjoints(g, a, b)
+    d[a] = parts[0]
+    d[b] = parts[1]
+
+
+# ans = np.vdot(a, b) = sum(conj(a) * b) of the flattened operands.
+def vdot_vjp(a, b):
+    parts = ad.vdot_adjoints(g, a, b)
+    d[a] = parts[0]
+    d[b] = parts[1]
+
+
+# ans = np.kron(a, b).
+def kron_vjp(a, b):
+    parts = ad.kron_adjoints(g, a, b)
+    d[a] = parts[0]
+    d[b] = parts[1]
+
+
+# ans = np.cross(a, b, ...), broadcasting the stacks of vectors.
+def cross_vjp(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    parts = ad.cross_adjoints(g, a, b, axisa, axisb, axisc, axis)
+    d[a] = parts[0]
+    d[b] = parts[1]
+
+
+# ans = np.einsum(subscripts, x0, x1, ...), with at most six operands.
+def einsum_vjp(subscripts, x0, x1=None, x2=None, x3=None, x4=None, x5=None, *, dtype=None, optimize=False):
+    operands = (x0, x1, x2, x3, x4, x5)
+    d[x0] = ad.cast_adjoint(ad.einsum_adjoint(g, subscripts, operands, 0, optimize), dtype)
+    d[x1] = ad.cast_adjoint(ad.einsum_adjoint(g, subscripts, operands, 1, optimize), dtype)
+    d[x2] = ad.cast_adjoint(ad.einsum_adjoint(g, subscripts, operands, 2, optimize), dtype)
+    d[x3] = ad.cast_adjoint(ad.einsum_adjoint(g, subscripts, operands, 3, optimize), dtype)
+    d[x4] = ad.cast_adjoint(ad.einsum_adjoint(g, subscripts, operands, 4, optimize), dtype)
+    d[x5] = ad.cast_adjoint(ad.einsum_adjoint(g, subscripts, operands, 5, optimize), dtype)
+
+
+vjp(np.inner,     inner_vjp)
+vjp(np.outer,     outer_vjp)
+vjp(np.vdot,      vdot_vjp)
+vjp(np.kron,      kron_vjp)
+vjp(np.cross,     cross_vjp)
+vjp(np.einsum,    einsum_vjp)
 
 # Shape: the adjoint only needs the shape of x (and a cast's dtype).
 vjp(np.reshape,   lambda x, shape=None, order='C': np.reshape(g, np.shape(x), order=order))
@@ -302,7 +357,7 @@ method('var',       lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: 
 method('std',       lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_adjoint(g, x, ans, axis, ddof, keepdims), dtype))
 method('cumsum',    lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumsum_adjoint(g, x, axis), dtype))
 method('cumprod',   lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, x, ans, axis), dtype))
-method('dot',       lambda x, y: (ad.dot_adjoint_x(g, x, y), ad.dot_adjoint_y(g, x, y)))
+method('dot',       lambda x, y: (ad.match_kind(ad.dot_adjoint_x(g, x, y), x), ad.match_kind(ad.dot_adjoint_y(g, x, y), y)))
 method('reshape',   lambda x, *shape, order='C': np.reshape(g, np.shape(x), order=order))
 method('ravel',     lambda x, order='C': np.reshape(g, np.shape(x), order=order))
 method('flatten',   lambda x, order='C': np.reshape(g, np.shape(x), order=order))
