@@ -1250,3 +1250,71 @@ def einsum_adjoint(g, subscripts, operands, position, optimize=False):
         full[tuple(grids[c] for c in term)] = result
         result = full
     return match_kind(result, operand)
+
+
+# Sorting -----------------------------------------------------------------------
+
+def _tie_means(g, values):
+    """Replace the adjoints of each run of equal values (last axis, sorted)
+    by the mean of the run.
+
+    Sort is not differentiable at a tie; the mean is a symmetric choice, as
+    max splits its adjoint evenly among tied maxima, and for a pair it is
+    what central differences measure.
+    """
+    length = values.shape[-1]
+    if length == 0:
+        return g
+    starts = np.ones(values.shape, bool)
+    starts[..., 1:] = values[..., 1:] != values[..., :-1]
+    groups = np.cumsum(starts.ravel()) - 1
+    counts = np.bincount(groups)
+    flat = np.broadcast_to(g, values.shape).ravel()
+    if np.iscomplexobj(flat):
+        means = (np.bincount(groups, np.real(flat))
+                 + 1j * np.bincount(groups, np.imag(flat))) / counts
+    else:
+        means = np.bincount(groups, flat.astype(float)) / counts
+    return means[groups].reshape(values.shape)
+
+
+def _unsort(g_sorted, a, axis):
+    """Send the adjoints of the sorted values of a back to their entries."""
+    a = np.moveaxis(np.asarray(a), axis, -1)
+    g_sorted = np.moveaxis(np.asarray(g_sorted), axis, -1)
+    order = np.argsort(a, axis=-1, kind='stable')
+    values = np.take_along_axis(a, order, -1)
+    g_sorted = _tie_means(g_sorted, values)
+    result = np.zeros(a.shape, dtype=np.result_type(g_sorted, float))
+    np.put_along_axis(result, order, g_sorted, -1)
+    return np.moveaxis(result, -1, axis)
+
+
+def sort_adjoint(g, a, axis=-1):
+    """Adjoint of np.sort(a, axis): g through the inverse permutation; tied
+    values share the mean of their adjoints."""
+    if axis is None:
+        return np.reshape(_unsort(np.ravel(g), np.ravel(a), 0), np.shape(a))
+    return _unsort(g, a, axis)
+
+
+def partition_adjoint(g, a, ans, axis=-1):
+    """Adjoint of np.partition(a, kth, axis): the entries of ans are sorted
+    with their adjoints, which then go back as for np.sort, so that the
+    result does not depend on how np.partition ordered equal values."""
+    if axis is None:
+        flat = partition_adjoint(np.ravel(g), np.ravel(a), ans, 0)
+        return np.reshape(flat, np.shape(a))
+    order = np.argsort(ans, axis=axis, kind='stable')
+    g_sorted = np.take_along_axis(np.broadcast_to(g, np.shape(ans)), order,
+                                  axis)
+    return _unsort(g_sorted, a, axis)
+
+
+# Random numbers ------------------------------------------------------------------
+# The pathwise derivative: a draw is loc + scale * z with z independent of
+# the parameters, so for a fixed seed the draw is smooth in loc and scale.
+
+def standardized(ans, loc, scale):
+    """The standard draw z behind a draw loc + scale * z."""
+    return (np.asarray(ans) - loc) / scale

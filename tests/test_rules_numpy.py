@@ -1150,6 +1150,136 @@ def test_einsum_more_than_six_operands_is_rejected():
         grad_of(np_einsum_seven, sample((2,)))
 
 
+# Sorting -------------------------------------------------------------------------
+
+def np_sort(x, axis, w):
+    return np.sum(w * np.sort(x, axis))
+
+
+def np_sort_stable(x, axis, w):
+    return np.sum(w * np.sort(x, axis=axis, kind='stable'))
+
+
+def np_partition(x, axis, w):
+    return np.sum(w * np.partition(x, 1, axis=axis))
+
+
+def np_partition_kths(x, axis, w):
+    return np.sum(w * np.partition(x, (0, 2), axis))
+
+
+SORTS = [np_sort, np_sort_stable, np_partition, np_partition_kths]
+
+
+@pytest.mark.parametrize('shape, axis', [
+    pytest.param((4,), -1, id='vector'),
+    pytest.param((3, 4), 0, id='matrix-axis0'),
+    pytest.param((3, 4), -1, id='matrix-axis-1'),
+    pytest.param((2, 3, 4), 1, id='cube-axis1'),
+    pytest.param((3, 4), None, id='matrix-flat'),
+])
+@pytest.mark.parametrize('function', SORTS, ids=lambda f: f.__name__)
+def test_sort(function, shape, axis):
+    check_grads(function, sample(shape), axis)
+
+
+# Pairs of tied values, where central differences see the mean.
+TIES = np.array([[3.0, 1.0, 3.0, 2.0], [0.5, 0.25, 0.5, -1.0],
+                 [2.0, -1.0, 0.0, -1.0]])
+
+
+# A tie is a kink: the gradient is the mean over the tied positions.
+@pytest.mark.parametrize('function', SORTS, ids=lambda f: f.__name__)
+def test_sort_tied_pairs_share_the_mean(function):
+    check_grads(function, TIES, -1)
+    check_grads(function, TIES, 0)
+
+
+def last_of_sorted(x, w):
+    return w * np.sort(x)[-1]
+
+
+def middle_of_partitioned(x, w):
+    return np.sum(w * np.partition(x, 2)[1:3])
+
+
+@pytest.mark.parametrize('function, x, expected', [
+    pytest.param(last_of_sorted, [3.0, 1.0, 3.0], [0.5, 0.0, 0.5],
+                 id='sort-pair'),
+    pytest.param(last_of_sorted, [2.0, 2.0, 1.0, 2.0], [1 / 3, 1 / 3, 0.0,
+                                                        1 / 3],
+                 id='sort-three'),
+    pytest.param(middle_of_partitioned, [1.0, 1.0, 1.0, 0.0],
+                 [2 / 3, 2 / 3, 2 / 3, 0.0], id='partition-three'),
+])
+def test_sort_ties_split_evenly(function, x, expected):
+    np.testing.assert_allclose(grad_of(function, np.array(x)), expected,
+                               rtol=1e-15)
+
+
+# Random draws: pathwise derivatives for a fixed seed -----------------------------
+
+def random_normal(loc, scale, w):
+    np.random.seed(0)
+    return np.sum(w * np.random.normal(loc, scale, size=(2, 3)))
+
+
+def random_laplace(loc, scale, w):
+    np.random.seed(1)
+    return np.sum(w * np.random.laplace(loc, scale, (2, 3)))
+
+
+def random_logistic(loc, scale, w):
+    np.random.seed(2)
+    return np.sum(w * np.random.logistic(loc=loc, scale=scale, size=(2, 3)))
+
+
+def random_gumbel(loc, scale, w):
+    np.random.seed(3)
+    return np.sum(w * np.random.gumbel(loc, scale, size=(2, 3)))
+
+
+def random_uniform(low, high, w):
+    np.random.seed(4)
+    return np.sum(w * np.random.uniform(low, high, (2, 3)))
+
+
+def random_exponential(scale, unused, w):
+    np.random.seed(5)
+    return np.sum(w * np.random.exponential(scale, (2, 3)) + 0.0 * unused)
+
+
+def random_without_parameters(x, w):
+    np.random.seed(6)
+    state = np.random.get_state()
+    np.random.set_state(state)
+    noise = (np.random.rand(3) + np.random.randn(3) + np.random.random(3)
+             + np.random.random_sample(3) + np.random.randint(0, 5, 3)
+             + np.random.standard_normal(3)
+             + np.random.default_rng(0).normal(size=3))
+    return np.sum(w * x * noise)
+
+
+RANDOM_FUNCTIONS = [random_normal, random_laplace, random_logistic,
+                    random_gumbel, random_uniform, random_exponential]
+
+
+@pytest.mark.parametrize('first_shape, second_shape', [
+    pytest.param((), (), id='floats'),
+    pytest.param((3,), (), id='vector-float'),
+    pytest.param((2, 1), (3,), id='column-vector'),
+])
+@pytest.mark.parametrize('function', RANDOM_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_random_draws(function, first_shape, second_shape):
+    check_grads(function, sample(first_shape, 0.5, 2.0, seed=1),
+                sample(second_shape, 2.5, 3.0, seed=2))
+
+
+def test_random_without_parameters():
+    check_grads(random_without_parameters, sample((3,)))
+
+
 # Coverage --------------------------------------------------------------------
 
 COVERED_CALLEES = {
@@ -1163,6 +1293,12 @@ COVERED_CALLEES = {
     np.prod, np.var, np.std, np.ptp, np.nansum, np.nanmean, np.average,
     np.cumsum, np.cumprod, np.diff,
     np.tensordot, np.inner, np.outer, np.vdot, np.kron, np.cross, np.einsum,
+    np.sort, np.partition,
+    np.random.normal, np.random.laplace, np.random.logistic,
+    np.random.gumbel, np.random.uniform, np.random.exponential,
+    np.random.seed, np.random.rand, np.random.randn, np.random.random,
+    np.random.random_sample, np.random.randint, np.random.standard_normal,
+    np.random.default_rng, np.random.get_state, np.random.set_state,
 }
 COVERED_METHODS = {'swapaxes', 'diagonal', 'trace', 'repeat', 'take',
                    'astype', 'item', 'clip', 'prod', 'var', 'std', 'cumsum',

@@ -347,6 +347,39 @@ def method_clip_vjp(x, min=None, max=None):
     d[max] = g * weights[2]
 
 
+# Sorting: ans = f(a, axis); ties share the mean of their adjoints.
+vjp(np.sort,      lambda a, axis=-1, kind=None, *, stable=None: ad.sort_adjoint(g, a, axis))
+vjp(np.partition, lambda a, kth, axis=-1, kind='introselect': ad.partition_adjoint(g, a, ans, axis))
+
+
+# Random draws with location and scale: ans = loc + scale * z for a fixed z.
+def location_scale_vjp(loc=0.0, scale=1.0, size=None):
+    d[loc] = ad.unbroadcast(g, loc)
+    d[scale] = ad.unbroadcast(g * ad.standardized(ans, loc, scale), scale)
+
+
+# ans = low + (high - low) * u for a fixed u.
+def uniform_vjp(low=0.0, high=1.0, size=None):
+    fraction = ad.standardized(ans, low, high - low)
+    d[low] = ad.unbroadcast(g * (1.0 - fraction), low)
+    d[high] = ad.unbroadcast(g * fraction, high)
+
+
+vjp(np.random.normal,      location_scale_vjp)
+vjp(np.random.laplace,     location_scale_vjp)
+vjp(np.random.logistic,    location_scale_vjp)
+vjp(np.random.gumbel,      location_scale_vjp)
+vjp(np.random.uniform,     uniform_vjp)
+vjp(np.random.exponential, lambda scale=1.0, size=None: ad.unbroadcast(g * ans / scale, scale))
+
+# Random draws that take no value to differentiate. np.random.choice and
+# permutation are not here: they return entries of their argument.
+for _callee in (np.random.seed, np.random.rand, np.random.randn,
+                np.random.random, np.random.random_sample, np.random.randint,
+                np.random.standard_normal, np.random.default_rng,
+                np.random.get_state, np.random.set_state):
+    non_differentiable(_callee)
+
 # Methods of arrays: ans = x.method(...), x is the receiver.
 method('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.sum_adjoint(g, x, axis, keepdims), dtype))
 method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.mean_adjoint(g, x, axis, keepdims), dtype))
