@@ -1318,3 +1318,397 @@ def partition_adjoint(g, a, ans, axis=-1):
 def standardized(ans, loc, scale):
     """The standard draw z behind a draw loc + scale * z."""
     return (np.asarray(ans) - loc) / scale
+
+
+# Linear algebra ------------------------------------------------------------------
+# Matrices are the last two axes; leading axes are stacks. A tuple result's
+# adjoint is a tuple of adjoints where None (or a missing entry) is zero.
+
+def _mT(a):
+    return np.swapaxes(a, -1, -2)
+
+
+def _real_matrices(a, name):
+    if np.iscomplexobj(a):
+        raise NotImplementedError(
+            f'adcompiler differentiates {name} of real matrices only, and '
+            'this one is complex')
+
+
+def _entries(g, count):
+    """The entries of a tuple adjoint as arrays, None for zero."""
+    if g is None:
+        return [None] * count
+    return [None if item is None else np.asarray(item) for item in g]
+
+
+def _spectral_quotients(w, m):
+    """F * m with F_ij = 1 / (w_j - w_i) off the diagonal and 0 on it.
+
+    Where m is 0 the result is 0 even if w_i == w_j; where m is not 0 and
+    the values are equal the result is infinite: such a gradient does not
+    exist, and an inf or NaN says so.
+    """
+    difference = w[..., None, :] - w[..., :, None]
+    off = ~np.eye(w.shape[-1], dtype=bool)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        quotient = m / difference
+    return np.where(off & (m != 0), quotient, 0.0)
+
+
+def _one_triangle(symmetric, uplo):
+    """The gradient of a function that reads one triangle of its argument
+    (as eigh and cholesky do), from its gradient `symmetric` with respect
+    to symmetric matrices: zero in the other triangle and doubled off the
+    diagonal of the read one."""
+    diagonal = symmetric * np.eye(symmetric.shape[-1])
+    if str(uplo).upper() == 'U':
+        return 2.0 * np.triu(symmetric, 1) + diagonal
+    return 2.0 * np.tril(symmetric, -1) + diagonal
+
+
+def det_adjoint(g, a):
+    """Adjoint of np.linalg.det(a): g times the cofactor matrix.
+
+    The cofactors come from an SVD a = u diag(s) vh, as
+    det(u) det(vh) conj(u) diag(products of the other s) conj(vh), which
+    needs no inverse: a singular matrix gets its adjugate.
+    """
+    u, s, vh = np.linalg.svd(a)
+    others = _products_of_others(s, (np.ndim(s) - 1,))
+    phase = (np.linalg.det(u) * np.linalg.det(vh))[..., None, None]
+    cofactors = phase * np.matmul(np.conj(u) * others[..., None, :],
+                                  np.conj(vh))
+    return np.asarray(g)[..., None, None] * cofactors
+
+
+def slogdet_adjoint(g, a, ans):
+    """Adjoint of (sign, logabsdet) = np.linalg.slogdet(a).
+
+    logabsdet gives g inv(a)^T; the sign only moves for complex a, where
+    it gives 1j * Im(sign * g_sign) inv(a)^T.
+    """
+    g_sign, g_log = _entries(g, 2)
+    result = np.zeros(np.shape(a), dtype=np.result_type(a, float))
+    if g_log is None and (g_sign is None or not np.iscomplexobj(a)):
+        return result
+    inverse_t = _mT(np.linalg.inv(a))
+    if g_log is not None:
+        result = result + g_log[..., None, None] * inverse_t
+    if g_sign is not None and np.iscomplexobj(a):
+        turn = 1j * np.asarray(np.imag(np.asarray(ans[0]) * g_sign))
+        result = result + turn[..., None, None] * inverse_t
+    return result
+
+
+def inv_adjoint(g, ans):
+    """Adjoint of np.linalg.inv(a) = ans: -ans^T g ans^T."""
+    return -_mT(ans) @ g @ _mT(ans)
+
+
+def solve_adjoints(g, a, b, ans):
+    """Adjoints of a and b in x = np.linalg.solve(a, b): b gets
+    solve(a^T, g) and a gets -solve(a^T, g) x^T. A 1-D b is one vector."""
+    vector = np.ndim(b) == 1
+    g_columns = np.asarray(g)[..., None] if vector else g
+    x_columns = np.asarray(ans)[..., None] if vector else ans
+    d_b = np.linalg.solve(_mT(a), g_columns)
+    d_a = -d_b @ _mT(x_columns)
+    d_b = d_b[..., 0] if vector else d_b
+    return unbroadcast(d_a, a), unbroadcast(d_b, b)
+
+
+def _pinv_adjoint(g, a, x):
+    """Adjoint of a in x = pinv(a), for a matrix of constant rank."""
+    x_t, g_t = _mT(x), _mT(g)
+    return (-x_t @ g @ x_t + (g_t - a @ x @ g_t) @ (x @ x_t)
+            + (x_t @ x) @ (g_t - g_t @ x @ a))
+
+
+def pinv_adjoint(g, a, ans, hermitian=False):
+    """Adjoint of np.linalg.pinv(a), valid where the rank does not change."""
+    if hermitian:
+        raise NotImplementedError(
+            'adcompiler differentiates np.linalg.pinv with hermitian=False '
+            'only, not hermitian=True')
+    _real_matrices(a, 'np.linalg.pinv')
+    return _pinv_adjoint(np.asarray(g), np.asarray(a), np.asarray(ans))
+
+
+def _tie_weights(values, target, axis):
+    """Weights that split an adjoint evenly among the entries equal to
+    `target` along `axis`."""
+    mask = values == np.expand_dims(target, axis)
+    return mask / np.sum(mask, axis=axis, keepdims=True)
+
+
+def _matrix_norm_adjoint(g, x, ord, axes):
+    """Adjoint of a matrix norm over `axes`; g has size-1 dimensions there."""
+    x = np.moveaxis(x, axes, (-2, -1))
+    g = np.moveaxis(g, axes, (-2, -1))
+    if ord in ('nuc', 2, -2):
+        u, s, vh = np.linalg.svd(x, full_matrices=False)
+        if ord == 'nuc':
+            weights = np.ones_like(s)
+        else:
+            extreme = np.max(s, -1) if ord == 2 else np.min(s, -1)
+            weights = _tie_weights(s, extreme, -1)
+        result = g * np.conj(u @ (weights[..., :, None] * vh))
+    elif ord in (1, -1, np.inf, -np.inf):
+        summed = -2 if ord in (1, -1) else -1
+        sums = np.sum(np.abs(x), axis=summed)
+        extreme = np.max(sums, -1) if ord > 0 else np.min(sums, -1)
+        weights = np.expand_dims(_tie_weights(sums, extreme, -1), summed)
+        result = g * abs_sign(x) * weights
+    else:
+        raise ValueError(f'invalid norm order {ord!r} for matrices')
+    return np.moveaxis(result, (-2, -1), axes)
+
+
+def norm_adjoint(g, x, ans, ord=None, axis=None, keepdims=False,
+                 vector=False):
+    """Adjoint of np.linalg.norm(x, ord, axis, keepdims).
+
+    The norm of a zero vector has a zero gradient; entries tied for the
+    largest (or smallest) magnitude, column sum, row sum or singular value
+    share the adjoint evenly. `vector=True` reduces over all of `axis` as
+    one vector, as np.linalg.vector_norm does.
+    """
+    x = np.asarray(x)
+    if axis is None and (vector or ord is None):
+        axes = tuple(range(x.ndim))
+    elif axis is None:
+        axes = tuple(range(x.ndim))[:2]
+    else:
+        axes = _normalize_axes(axis, x.ndim)
+    g = _restore_reduced(g, x, axes, keepdims)
+    ans = _restore_reduced(ans, x, axes, keepdims)
+    matrix = len(axes) == 2 and not vector and not (
+        axis is None and ord is None)
+    if ord in (None, 'fro') or (ord == 2 and not matrix):
+        zero = ans == 0
+        return np.where(zero, 0, g * np.conj(x) / np.where(zero, 1, ans))
+    if matrix:
+        return _matrix_norm_adjoint(g, x, ord, axes)
+    if ord in (np.inf, -np.inf):
+        magnitude = np.abs(x)
+        mask = magnitude == ans
+        share = mask / np.sum(mask, axis=axes, keepdims=True)
+        return g * abs_sign(x) * share
+    if ord == 0:
+        return np.zeros(x.shape, dtype=np.result_type(x, float))
+    if ord == 1:
+        return g * abs_sign(x)
+    zero = ans == 0
+    scale = np.abs(x) ** (ord - 1) / np.where(zero, 1, ans) ** (ord - 1)
+    return np.where(zero, 0, g * abs_sign(x) * scale)
+
+
+def eigh_adjoint(g, a, ans, UPLO='L'):
+    """Adjoint of (w, v) = np.linalg.eigh(a, UPLO), a symmetric.
+
+    With respect to symmetric matrices it is v (diag(g_w) + F * (v^T g_v))
+    v^T, symmetrized, F from `_spectral_quotients`; eigh reads only the
+    UPLO triangle, so `_one_triangle` gives the gradient it has.
+    """
+    _real_matrices(a, 'np.linalg.eigh')
+    w, v = np.asarray(ans[0]), np.asarray(ans[1])
+    g_w, g_v = _entries(g, 2)
+    inner = np.zeros(np.shape(v))
+    if g_w is not None:
+        inner = inner + g_w[..., None, :] * np.eye(w.shape[-1])
+    if g_v is not None and np.any(g_v):
+        inner = inner + _spectral_quotients(w, _mT(v) @ g_v)
+    symmetric = v @ inner @ _mT(v)
+    return _one_triangle((symmetric + _mT(symmetric)) / 2.0, UPLO)
+
+
+def eigvalsh_adjoint(g, a, UPLO='L'):
+    """Adjoint of np.linalg.eigvalsh(a, UPLO): v diag(g) v^T on one triangle."""
+    _real_matrices(a, 'np.linalg.eigvalsh')
+    _, v = np.linalg.eigh(a, UPLO)
+    return _one_triangle(v @ (np.asarray(g)[..., :, None] * _mT(v)), UPLO)
+
+
+def _eigenvalue_adjoint(g_w, v, a):
+    """Adjoint of a from the eigenvalues' adjoints: inv(v)^T diag(g_w) v^T."""
+    result = _mT(np.linalg.inv(v)) @ (np.asarray(g_w)[..., :, None] * _mT(v))
+    return match_kind(result, a)
+
+
+def eig_adjoint(g, a, ans):
+    """Adjoint of (w, v) = np.linalg.eig(a) through the eigenvalues only."""
+    g_w, g_v = _entries(g, 2)
+    if g_v is not None and np.any(g_v):
+        raise NotImplementedError(
+            'adcompiler differentiates the eigenvalues of np.linalg.eig, '
+            'not its eigenvectors; for a symmetric matrix use '
+            'np.linalg.eigh')
+    if g_w is None:
+        return zeros_like(np.asarray(a))
+    return _eigenvalue_adjoint(g_w, np.asarray(ans[1]), a)
+
+
+def eigvals_adjoint(g, a):
+    """Adjoint of np.linalg.eigvals(a)."""
+    return _eigenvalue_adjoint(g, np.linalg.eig(a)[1], a)
+
+
+def cholesky_adjoint(g, a, ans, upper=False):
+    """Adjoint of np.linalg.cholesky(a), a = l l^T (u^T u with upper=True).
+
+    With respect to symmetric matrices it is the symmetric part of
+    l^-T phi(l^T g) l^-1, phi keeping the lower triangle with half the
+    diagonal; cholesky reads one triangle of a (`_one_triangle`).
+    """
+    _real_matrices(a, 'np.linalg.cholesky')
+    lower = _mT(ans) if upper else np.asarray(ans)
+    g = _mT(g) if upper else np.asarray(g)
+    phi = _mT(lower) @ g
+    phi = np.tril(phi) - 0.5 * phi * np.eye(phi.shape[-1])
+    left = np.linalg.solve(_mT(lower), phi)
+    middle = _mT(np.linalg.solve(_mT(lower), _mT(left)))
+    return _one_triangle((middle + _mT(middle)) / 2.0, 'U' if upper else 'L')
+
+
+def svd_adjoint(g, a, ans, full_matrices=True, compute_uv=True,
+                hermitian=False):
+    """Adjoint of np.linalg.svd(a, full_matrices, compute_uv, hermitian).
+
+    The thin SVD's rule (J. Townsend, "Differentiating the singular value
+    decomposition", 2016): u [diag(g_s) + (F * (u^T g_u - g_u^T u)) s
+    + s (F * (v^T g_v - g_v^T v))] v^T plus the parts of g_u and g_v
+    outside the spans of u and v, with F_ij = 1 / (s_j**2 - s_i**2).
+    """
+    if hermitian:
+        raise NotImplementedError(
+            'adcompiler differentiates np.linalg.svd with hermitian=False '
+            'only, not hermitian=True')
+    _real_matrices(a, 'np.linalg.svd')
+    a = np.asarray(a)
+    if not compute_uv:
+        u, _, vh = np.linalg.svd(a, full_matrices=False)
+        return u @ (np.asarray(g)[..., :, None] * vh)
+    rows, columns = a.shape[-2:]
+    if full_matrices and rows != columns:
+        raise NotImplementedError(
+            'adcompiler differentiates np.linalg.svd of a non-square matrix '
+            'with full_matrices=False only, not full_matrices=True')
+    u, s, vh = (np.asarray(item) for item in ans)
+    g_u, g_s, g_vh = _entries(g, 3)
+    v = _mT(vh)
+    inner = np.zeros(s.shape + s.shape[-1:])
+    if g_s is not None:
+        inner = inner + g_s[..., None, :] * np.eye(s.shape[-1])
+    if g_u is not None and np.any(g_u):
+        projected = _mT(u) @ g_u
+        inner = inner + _spectral_quotients(
+            s ** 2, projected - _mT(projected)) * s[..., None, :]
+    if g_vh is not None and np.any(g_vh):
+        g_v = _mT(g_vh)
+        projected = _mT(v) @ g_v
+        inner = inner + s[..., :, None] * _spectral_quotients(
+            s ** 2, projected - _mT(projected))
+    result = u @ inner @ vh
+    if g_u is not None and rows > columns:
+        outside = g_u - u @ (_mT(u) @ g_u)
+        result = result + (outside / s[..., None, :]) @ vh
+    if g_vh is not None and columns > rows:
+        outside = g_vh - (g_vh @ v) @ vh
+        result = result + u @ (outside / s[..., :, None])
+    return result
+
+
+def _qr_tall_adjoint(q, r, g_q, g_r):
+    """Adjoint of a in (q, r) = qr(a) for a with at least as many rows as
+    columns: (g_q + q copyltu(m)) r^-T with m = r g_r^T - g_q^T q, copyltu
+    mirroring the lower triangle onto the upper one (H.-J. Liao et al.,
+    "Differentiable programming tensor networks", 2019)."""
+    m = r @ _mT(g_r) - _mT(g_q) @ q
+    copied = np.tril(m) + _mT(np.tril(m, -1))
+    return _mT(np.linalg.solve(r, _mT(g_q + q @ copied)))
+
+
+def qr_adjoint(g, a, ans, mode='reduced'):
+    """Adjoint of np.linalg.qr(a, mode) for modes 'reduced' and 'r', and
+    'complete' when a has no more rows than columns.
+
+    A wide a = [x | y] has r = [r1 | q^T y]: x is differentiated as a tall
+    (square) matrix with g_q + y g_r2^T, and y gets q g_r2.
+    """
+    _real_matrices(a, 'np.linalg.qr')
+    a = np.asarray(a)
+    rows, columns = a.shape[-2:]
+    if mode not in ('reduced', 'r', 'complete') or (
+            mode == 'complete' and rows > columns):
+        raise NotImplementedError(
+            f"adcompiler differentiates np.linalg.qr with mode='reduced' or "
+            f"mode='r' (and mode='complete' for a wide matrix), not "
+            f"mode={mode!r} here")
+    if mode == 'r':
+        q, r = np.linalg.qr(a)
+        g_q, g_r = None, np.asarray(g)
+    else:
+        q, r = np.asarray(ans[0]), np.asarray(ans[1])
+        g_q, g_r = _entries(g, 2)
+    g_q = np.zeros(q.shape) if g_q is None else g_q
+    g_r = np.zeros(r.shape) if g_r is None else g_r
+    if rows >= columns:
+        return _qr_tall_adjoint(q, r, g_q, g_r)
+    y = a[..., :, rows:]
+    g_r1, g_r2 = g_r[..., :, :rows], g_r[..., :, rows:]
+    d_x = _qr_tall_adjoint(q, r[..., :, :rows], g_q + y @ _mT(g_r2), g_r1)
+    return np.concatenate([d_x, q @ g_r2], axis=-1)
+
+
+def lstsq_adjoints(g, a, b, ans):
+    """Adjoints of a and b in (x, residuals, rank, s) = np.linalg.lstsq(a, b).
+
+    x = pinv(a) b with the rank lstsq found; a residual |b - a x|**2 gives
+    2 r to b and -2 r x^T to a (x is optimal, so its change does not
+    count); the singular values give u diag(g_s) vh.
+    """
+    _real_matrices(a, 'np.linalg.lstsq')
+    _real_matrices(b, 'np.linalg.lstsq')
+    a, b = np.asarray(a), np.asarray(b)
+    x, residuals, rank = np.asarray(ans[0]), np.asarray(ans[1]), ans[2]
+    g_x, g_residuals, _, g_s = _entries(g, 4)
+    vector = b.ndim == 1
+    b_columns = b[:, None] if vector else b
+    x_columns = x[:, None] if vector else x
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    kept = np.arange(s.shape[-1]) < rank
+    s_inverse = np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
+    pseudo_inverse = _mT(vh) @ (s_inverse[:, None] * _mT(u))
+    d_a = np.zeros(a.shape)
+    d_b = np.zeros(b_columns.shape)
+    if g_x is not None:
+        g_columns = g_x[:, None] if vector else g_x
+        d_b = d_b + _mT(pseudo_inverse) @ g_columns
+        d_a = d_a + _pinv_adjoint(g_columns @ _mT(b_columns), a,
+                                  pseudo_inverse)
+    if g_residuals is not None and residuals.size:
+        r = b_columns - a @ x_columns
+        d_b = d_b + 2.0 * r * g_residuals
+        d_a = d_a - 2.0 * (r * g_residuals) @ _mT(x_columns)
+    if g_s is not None:
+        d_a = d_a + u @ (g_s[:, None] * vh)
+    return d_a, d_b[:, 0] if vector else d_b
+
+
+def matrix_power_adjoint(g, a, n):
+    """Adjoint of np.linalg.matrix_power(a, n): the sum over k of
+    (a^k)^T g (a^(n-1-k))^T, through inv(a) for negative n."""
+    a, g = np.asarray(a), np.asarray(g)
+    if n == 0:
+        return np.zeros(a.shape, dtype=np.result_type(a, float))
+    if n < 0:
+        inverse = np.linalg.inv(a)
+        return inv_adjoint(matrix_power_adjoint(g, inverse, -n), inverse)
+    powers = [np.broadcast_to(np.eye(a.shape[-1]), a.shape)]
+    for _ in range(n - 1):
+        powers.append(powers[-1] @ a)
+    result = 0.0
+    for k in range(n):
+        result = result + _mT(powers[k]) @ g @ _mT(powers[n - 1 - k])
+    return result
