@@ -1712,3 +1712,100 @@ def matrix_power_adjoint(g, a, n):
     for k in range(n):
         result = result + _mT(powers[k]) @ g @ _mT(powers[n - 1 - k])
     return result
+
+
+# Fourier transforms ----------------------------------------------------------------
+# The DFT matrix is symmetric, so under the complex convention the adjoint of
+# fft is fft and that of ifft is ifft, with the same norm. A length n= or s=
+# crops or zero-pads the input first; the adjoint undoes that with `_resize`.
+
+def _resize(g, axis, size):
+    """Crop or zero-pad g along `axis` to `size` entries."""
+    g = np.asarray(g)
+    current = g.shape[axis]
+    if current > size:
+        return np.take(g, np.arange(size), axis=axis)
+    if current < size:
+        widths = [(0, 0)] * g.ndim
+        widths[axis] = (0, size - current)
+        return np.pad(g, widths)
+    return g
+
+
+def _fft_axes(x, s, axes, last_halved=False):
+    """The axes and lengths that an n-dimensional transform of x uses.
+
+    With `last_halved` (irfftn) the default length of the last axis is
+    2 * (m - 1) for m input entries.
+    """
+    ndim = np.ndim(x)
+    if axes is None:
+        axes = range(ndim) if s is None else range(ndim - len(s), ndim)
+    axes = [a % ndim for a in np.atleast_1d(axes)]
+    shape = np.shape(x)
+    if s is None:
+        s = [shape[a] for a in axes]
+        if last_halved:
+            s[-1] = 2 * (shape[axes[-1]] - 1)
+    s = [shape[a] if n == -1 else n for a, n in zip(axes, s, strict=True)]
+    return axes, list(s)
+
+
+def _resized_like(d, x, axes):
+    for axis in axes:
+        d = _resize(d, axis, np.shape(x)[axis])
+    return match_kind(d, x)
+
+
+def fft_adjoint(g, a, n=None, axis=-1, norm=None, inverse=False):
+    """Adjoint of np.fft.fft (or ifft with `inverse`) along one axis."""
+    transform = np.fft.ifft if inverse else np.fft.fft
+    return _resized_like(transform(g, axis=axis, norm=norm), a, [axis])
+
+
+def fftn_adjoint(g, a, s=None, axes=None, norm=None, inverse=False):
+    """Adjoint of np.fft.fftn, fft2 (or ifftn, ifft2 with `inverse`)."""
+    axes, _ = _fft_axes(a, s, axes)
+    transform = np.fft.ifftn if inverse else np.fft.fftn
+    return _resized_like(transform(g, axes=axes, norm=norm), a, axes)
+
+
+def rfftn_adjoint(g, a, s=None, axes=None, norm=None):
+    """Adjoint of np.fft.rfftn, rfft2 and rfft: the half spectrum g is
+    zero-padded to the full length of the last axis, transformed by fftn,
+    and its real part taken (a is real)."""
+    axes, lengths = _fft_axes(a, s, axes)
+    full = _resize(g, axes[-1], lengths[-1])
+    return _resized_like(np.fft.fftn(full, axes=axes, norm=norm), a, axes)
+
+
+def rfft_adjoint(g, a, n=None, axis=-1, norm=None):
+    """Adjoint of np.fft.rfft(a, n, axis, norm); see `rfftn_adjoint`."""
+    return rfftn_adjoint(g, a, None if n is None else (n,), (axis,), norm)
+
+
+def irfft_adjoint(g, a, n=None, axis=-1, norm=None):
+    """Adjoint of np.fft.irfft(a, n, axis, norm); see `irfftn_adjoint`."""
+    return irfftn_adjoint(g, a, None if n is None else (n,), (axis,), norm)
+
+
+def irfftn_adjoint(g, a, s=None, axes=None, norm=None):
+    """Adjoint of np.fft.irfftn, irfft2 and irfft.
+
+    irfft reads a half spectrum of n // 2 + 1 entries; each entry between
+    the first and the Nyquist one stands for itself and its mirror image,
+    so its adjoint counts twice, and the imaginary parts of the first and
+    (for even n) Nyquist entries are ignored, which their real adjoints
+    reflect.
+    """
+    axes, lengths = _fft_axes(a, s, axes, last_halved=True)
+    last, n = axes[-1], lengths[-1]
+    d = np.fft.ifftn(g, axes=axes, norm=norm)
+    d = np.take(d, np.arange(n // 2 + 1), axis=last)
+    weights = np.full(n // 2 + 1, 2.0)
+    weights[0] = 1.0
+    if n % 2 == 0:
+        weights[-1] = 1.0
+    shape = [1] * d.ndim
+    shape[last] = -1
+    return _resized_like(d * weights.reshape(shape), a, axes)

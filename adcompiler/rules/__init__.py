@@ -6,6 +6,7 @@ from adcompiler.rules import builtins as _builtins  # noqa: F401  (registers)
 from adcompiler.rules import numpy as _numpy  # noqa: F401  (registers)
 from adcompiler.rules import math as _math  # noqa: F401  (registers)
 from adcompiler.rules import linalg as _linalg  # noqa: F401  (registers)
+from adcompiler.rules import fft as _fft  # noqa: F401  (registers)
 
 __all__ = ['NON_DIFFERENTIABLE', 'REGISTRY', 'Rule', 'RuleError', 'Template',
            'adjoint_target']
