@@ -1809,3 +1809,94 @@ def irfftn_adjoint(g, a, s=None, axes=None, norm=None):
     shape = [1] * d.ndim
     shape[last] = -1
     return _resized_like(d * weights.reshape(shape), a, axes)
+
+
+# Sequences: built-in sum, min, max and math.fsum, math.prod ----------------------
+
+def _items_like(seq, pieces):
+    """Per-item adjoints `pieces` as a container like `seq`."""
+    if isinstance(seq, np.ndarray):
+        return np.reshape(np.array(pieces, dtype=np.result_type(*pieces,
+                                                                 float)),
+                          seq.shape)
+    if isinstance(seq, (list, tuple)):
+        return _rebuild(seq, pieces)
+    raise TypeError(
+        f'adcompiler differentiates sums, products and extrema of lists, '
+        f'tuples and arrays, not of a {type(seq).__name__}; make it a list '
+        'first')
+
+
+def sequence_sum_adjoint(g, seq):
+    """Adjoint of seq in sum(seq) or math.fsum(seq): g for every item,
+    summed down to the item's shape."""
+    if isinstance(seq, np.ndarray):
+        return match_kind(np.broadcast_to(g, seq.shape), seq)
+    return _items_like(seq, [unbroadcast(g, item) for item in seq])
+
+
+def sequence_product(seq):
+    """The product of the items of seq, in order, without a start value."""
+    product = 1.0
+    for item in seq:
+        product = product * item
+    return product
+
+
+def sequence_prod_adjoint(g, seq, start=1):
+    """Adjoint of seq in math.prod(seq, start=start): each item gets g times
+    the product of start and the other items, without division."""
+    items = list(seq)
+    before = [start]
+    for item in items[:-1]:
+        before.append(before[-1] * item)
+    after = [1.0]
+    for item in reversed(items[1:]):
+        after.append(after[-1] * item)
+    after.reverse()
+    pieces = [unbroadcast(g * b * a, item)
+              for b, a, item in zip(before, after, items, strict=True)]
+    return _items_like(seq, pieces)
+
+
+def builtin_extremum_adjoint(g, ans, args, position):
+    """Adjoint of args[position] in max(*args) or min(*args), or of the
+    sequence in max(seq): ties split the adjoint evenly. Unused trailing
+    arguments are None."""
+    given = [a for a in args if a is not None]
+    if len(given) == 1:
+        seq = given[0]
+        ties = [bool(item == ans) for item in seq]
+        count = sum(ties)
+        return _items_like(seq, [g * tie / count for tie in ties])
+    ties = [bool(item == ans) for item in given]
+    return g * ties[position] / sum(ties)
+
+
+# Special functions -------------------------------------------------------------
+
+def digamma(x):
+    """The digamma function, d/dx log(Gamma(x)), for real x.
+
+    NumPy has none: the recurrence psi(x) = psi(x + 1) - 1/x moves x to 10
+    or more, where the asymptotic series is accurate to about 1e-15; below
+    1/2 the reflection psi(x) = psi(1 - x) - pi / tan(pi x) applies.
+    """
+    x = np.asarray(x, dtype=float)
+    reflected = x < 0.5
+    y = np.where(reflected, 1.0 - x, x)
+    shift = np.zeros_like(y)
+    while np.any(y < 10.0):
+        small = y < 10.0
+        shift = shift - np.where(small, 1.0 / y, 0.0)
+        y = np.where(small, y + 1.0, y)
+    inverse = 1.0 / y
+    square = inverse * inverse
+    series = np.log(y) - 0.5 * inverse - square * (
+        1.0 / 12 - square * (1.0 / 120 - square * (
+            1.0 / 252 - square * (1.0 / 240 - square / 132))))
+    result = series + shift
+    with np.errstate(divide='ignore'):
+        reflection = np.pi / np.tan(np.pi * x)
+    result = np.where(reflected, result - reflection, result)
+    return result[()] if result.ndim == 0 else result

@@ -1603,6 +1603,34 @@ def math_erfc(x, w):
     return w * math.erfc(x)
 
 
+def math_gamma(x, w):
+    return w * math.gamma(x)
+
+
+def math_lgamma(x, w):
+    return w * math.lgamma(x)
+
+
+def math_copysign(x, y, w):
+    return w * math.copysign(x, y)
+
+
+def math_fmod(x, y, w):
+    return w * math.fmod(x, y)
+
+
+def math_remainder(x, y, w):
+    return w * math.remainder(x, y)
+
+
+def math_cbrt(x, w):
+    return w * math.cbrt(x)
+
+
+def math_exp2(x, w):
+    return w * math.exp2(x)
+
+
 # (function, arguments)
 MATH_CASES = [
     (math_exp,      (0.7,)),
@@ -1634,7 +1662,18 @@ MATH_CASES = [
     (math_radians,  (30.0,)),
     (math_erf,      (0.7,)),
     (math_erfc,     (-0.7,)),
+    (math_gamma,    (1.7,)),
+    (math_gamma,    (-1.5,)),
+    (math_gamma,    (7.2,)),
+    (math_lgamma,   (0.3,)),
+    (math_lgamma,   (-2.5,)),
+    (math_lgamma,   (25.0,)),
+    (math_copysign, (0.7, -2.0)),
+    (math_fmod,     (-5.5, 2.0)),
+    (math_remainder, (5.5, 2.0)),
 ]
+if hasattr(math, 'cbrt'):  # Python 3.11 and later.
+    MATH_CASES += [(math_cbrt, (-1.7,)), (math_exp2, (0.7,))]
 
 
 @pytest.mark.parametrize(
@@ -1650,6 +1689,118 @@ def test_math_pow_at_zero_base():
     assert grad_of(math_pow, 0.0, 2.0) == 0.0
     assert grad_of(math_pow, 0.0, 0.0) == 0.0
     assert adcompiler.grad(math_pow, wrt=1)(0.0, 2.0, 1.0) == 0.0
+
+
+def test_digamma_matches_scipy():
+    from scipy.special import digamma
+    from adcompiler import runtime
+    x = np.array([-3.7, -0.5, 0.1, 0.5, 1.0, 1.4616, 2.5, 7.3, 15.0, 120.0])
+    np.testing.assert_allclose(runtime.digamma(x), digamma(x), rtol=1e-13,
+                               atol=1e-13)
+
+
+# Sums, products and extrema of sequences ---------------------------------------
+# The adjoint of a list or tuple argument is a list or tuple of adjoints.
+
+def builtin_sum_list(x, y, w):
+    return w * sum([x, y * 2.0, x * y])
+
+
+def builtin_sum_tuple_start(x, y, w):
+    return np.sum(w * sum((x, y), 1.5 * y))
+
+
+def builtin_sum_array(x, y, w):
+    return np.sum(w * sum(x * y))
+
+
+def math_fsum(x, y, w):
+    return w * math.fsum([x, y, x * y])
+
+
+def math_prod(x, y, w):
+    return w * math.prod([x, y, x * y, 2.0])
+
+
+def math_prod_start(x, y, w):
+    return w * math.prod((x, y), start=y)
+
+
+def builtin_max(x, y, w):
+    return w * max(x, y, 0.25)
+
+
+def builtin_min(x, y, w):
+    return w * min(x * 2.0, y)
+
+
+def builtin_max_of_list(x, y, w):
+    return w * max([x, y, -x])
+
+
+def builtin_min_of_array(x, y, w):
+    return w * min(np.array([x, y * 3.0]))
+
+
+def builtin_pow(x, y, w):
+    return np.sum(w * pow(x, y))
+
+
+def builtin_divmod(x, y, w):
+    quotient, remainder = divmod(x, y)
+    return w * (remainder + quotient * 0.0)
+
+
+# (function, x, y)
+SEQUENCE_CASES = [
+    (builtin_sum_list, 0.7, -1.3), (builtin_sum_tuple_start, 0.7, -1.3),
+    (builtin_sum_tuple_start, sample((3,)), sample((2, 3), seed=1)),
+    (builtin_sum_array, sample((3,)), sample((3,), seed=1)),
+    (builtin_sum_array, sample((2, 3)), sample((3,), seed=1)),
+    (math_fsum, 0.7, -1.3), (math_prod, 0.7, -1.3),
+    (math_prod_start, 0.7, -1.3),
+    (builtin_max, 0.7, -1.3), (builtin_max, -0.7, 0.1),
+    (builtin_max, -0.7, -1.3), (builtin_min, 0.7, -1.3),
+    (builtin_min, -0.7, 0.1), (builtin_max_of_list, 0.7, 1.3),
+    (builtin_max_of_list, -0.7, -1.3), (builtin_min_of_array, 0.7, -1.3),
+    (builtin_pow, 1.7, -0.6), (builtin_pow, sample((3,), 0.5, 2.0), 2.5),
+    (builtin_divmod, 5.5, 2.0), (builtin_divmod, -5.5, 1.5),
+]
+
+
+@pytest.mark.parametrize(
+    'function, x, y', SEQUENCE_CASES,
+    ids=[f'{f.__name__}-{np.shape(x)}-{np.shape(y)}'
+         for f, x, y in SEQUENCE_CASES])
+def test_sequence_builtins(function, x, y):
+    check_grads(function, x, y)
+
+
+def math_prod_of_list(values, w):
+    return w * math.prod(values)
+
+
+def builtin_max_of(values, w):
+    return w * max(values)
+
+
+def test_sequence_adjoints_have_the_sequence_type():
+    gradient = grad_of(math_prod_of_list, [2.0, 0.0, 3.0])
+    assert gradient == [0.0, 6.0, 0.0]
+    gradient = grad_of(math_prod_of_list, (2.0, 0.0, 0.0))
+    assert gradient == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize('function, args, expected', [
+    pytest.param(builtin_max_of, ([1.0, 3.0, 3.0],), [0.0, 0.5, 0.5],
+                 id='max-list'),
+    pytest.param(builtin_max_of, ((2.0, 2.0, 2.0),), (1 / 3, 1 / 3, 1 / 3),
+                 id='max-tuple'),
+    pytest.param(builtin_max, (0.25, 0.25), 1 / 3, id='max-arguments'),
+    pytest.param(builtin_min, (0.5, 1.0), 1.0, id='min-arguments'),
+])
+def test_builtin_extremum_ties_split_evenly(function, args, expected):
+    assert grad_of(function, *args) == pytest.approx(expected)
 
 
 # Non-differentiable entries --------------------------------------------------
@@ -1988,7 +2139,9 @@ COVERED_CALLEES = {
     math.erf, math.erfc,
     math.floor, math.ceil, math.trunc, math.factorial, math.isnan,
     math.isinf, math.isfinite, math.isclose, math.comb, math.perm, math.gcd,
-}
+    math.gamma, math.lgamma, math.copysign, math.fmod, math.remainder,
+    math.fsum, math.prod, max, min, sum, pow, divmod,
+} | ({math.cbrt, math.exp2} if hasattr(math, 'cbrt') else set())
 COVERED_METHODS = {'sum', 'mean', 'max', 'min', 'dot', 'reshape', 'ravel',
                    'flatten', 'squeeze', 'transpose', 'copy', 'tolist',
                    'argmax', 'argmin', 'argsort', 'nonzero', 'any', 'all',
