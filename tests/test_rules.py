@@ -17,6 +17,10 @@ import builtins
 import importlib
 import math
 import operator
+import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -2190,6 +2194,33 @@ def test_every_rule_is_covered():
     assert covered_callees - library == set(), 'tested but not registered'
     assert set(methods) == covered_methods
     assert set(attributes) == covered_attributes
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_rules_page_is_current():
+    # A fresh interpreter, so that rules other tests register do not count.
+    path = os.pathsep.join(filter(None, [str(ROOT),
+                                         os.environ.get('PYTHONPATH')]))
+    result = subprocess.run(
+        [sys.executable, '-m', 'adcompiler.rules', '--check',
+         str(ROOT / 'docs' / 'RULES.md')],
+        capture_output=True, text=True, timeout=120, check=False,
+        env=dict(os.environ, PYTHONPATH=path))
+    assert result.returncode == 0, result.stderr
+
+
+def test_rules_page_lists_every_covered_callable():
+    from adcompiler.rules.coverage import coverage_page
+    page = coverage_page()
+    callees, methods, attributes = _all_covered()
+    for callee in callees:
+        assert f'{callee.__name__}`' in page, callee
+    for name in methods:
+        assert f'`x.{name}()`' in page
+    for name in attributes:
+        assert f'`x.{name}`' in page
 
 
 def test_sorted_enumerate_not_registered():
