@@ -517,6 +517,18 @@ def abs_sign(x):
     return np.conj(x) / np.where(magnitude == 0, 1, magnitude)
 
 
+def sign_adjoint(g, x):
+    """Adjoint of np.sign(x): 0 for real x, where sign is piecewise
+    constant; for complex x, sign is x / |x| and the adjoint is
+    1j * Im(sign(x) * g) / x, and 0 at 0."""
+    if not np.iscomplexobj(x):
+        return np.zeros(np.shape(x))
+    x = np.asarray(x)
+    safe = np.where(x == 0, 1, x)
+    turn = 1j * np.imag(np.sign(x) * np.asarray(g))
+    return np.where(x == 0, 0, turn / safe)
+
+
 def sinc_derivative(x):
     """d/dx sinc(x) = (cos(pi x) - sinc(x)) / x, from its series near 0."""
     x = np.asarray(x)
@@ -548,16 +560,31 @@ def astype_adjoint(g, x, dtype):
     return g
 
 
-def nan_to_num_adjoint(g, x):
-    """Adjoint of x in np.nan_to_num(x): g where x is finite, 0 elsewhere.
+def nan_to_num_adjoints(g, x, copy=True):
+    """Adjoints of x and of the replacement values nan, posinf and neginf in
+    np.nan_to_num(x, copy, nan, posinf, neginf).
 
-    A complex x is replaced part by part, so each part has its own mask.
+    x gets g where it is finite, and each replacement value the sum of g
+    over the entries it replaced; a complex x is replaced part by part.
+    With copy=False x is replaced in place, and which entries were not
+    finite is lost, so that option is rejected.
     """
+    if not copy:
+        raise NotImplementedError(
+            'adcompiler differentiates np.nan_to_num with copy=True only, '
+            'not copy=False, which overwrites its argument')
     g = np.asarray(g)
+    # Each part of x with the derivative of the loss along it: Re(g) and,
+    # by the complex convention, -Im(g).
+    parts = [(np.real(x), np.real(g))]
     if np.iscomplexobj(x):
-        return (np.where(np.isfinite(np.real(x)), np.real(g), 0)
-                + 1j * np.where(np.isfinite(np.imag(x)), np.imag(g), 0))
-    return np.where(np.isfinite(x), g, 0)
+        parts.append((np.imag(x), -np.imag(g)))
+    kept = [np.where(np.isfinite(part), part_g, 0) for part, part_g in parts]
+    d_x = kept[0] if len(kept) == 1 else kept[0] - 1j * kept[1]
+    totals = [sum(np.sum(np.where(test(part), part_g, 0))
+                  for part, part_g in parts)
+              for test in (np.isnan, np.isposinf, np.isneginf)]
+    return (d_x, *totals)
 
 
 def tuple_entry(g, position):

@@ -706,13 +706,26 @@ def c_attributes(z, w):
     return np.sum(w * (z.real ** 2 - 3.0 * z.imag))
 
 
+def c_sign(z, w):
+    return np.sum(w * mix_parts(np.sign(z)))
+
+
+def mix_parts(y):
+    return np.real(y) - 0.7 * np.imag(y)
+
+
+def c_nan_to_num(z, w):
+    return np.sum(w * mix_parts(np.nan_to_num(z * (1.0 - 0.5j))))
+
+
 def c_broadcast_product(z, w):
     return np.sum(w * np.abs(z * np.array([[1.0 + 1.0j], [2.0 - 0.5j]])))
 
 
 COMPLEX_FUNCTIONS = [c_abs, c_abs_squared, c_builtin_abs, c_real, c_imag,
                      c_conj, c_conjugate, c_angle, c_angle_degrees,
-                     c_real_if_close, c_holomorphic, c_broadcast_product]
+                     c_real_if_close, c_holomorphic, c_broadcast_product,
+                     c_sign, c_nan_to_num]
 
 
 @pytest.mark.parametrize('shape', SHAPES)

@@ -611,6 +611,24 @@ def test_select(y_shape):
 NON_FINITE = np.array([[0.5, np.nan, -1.5], [np.inf, -np.inf, 2.0]])
 
 
+def c_nan_to_num_values(z, nan, posinf, w):
+    return np.sum(w * np.abs(np.nan_to_num(z, nan=nan, posinf=posinf)))
+
+
+def test_nan_to_num_of_complex_replacement_values():
+    z = np.array([1.0 + np.nan * 1j, np.inf - 2.0j, np.nan + np.inf * 1j])
+    check_grads(c_nan_to_num_values, z, 0.5, 3.0)
+
+
+def np_nan_to_num_in_place(x, w):
+    return np.sum(w * np.nan_to_num(x * 1.0, copy=False))
+
+
+def test_nan_to_num_in_place_is_rejected_by_name():
+    with pytest.raises(NotImplementedError, match='copy=False'):
+        grad_of(np_nan_to_num_in_place, NON_FINITE)
+
+
 def test_nan_to_num():
     check_grads(np_nan_to_num, NON_FINITE)
     check_grads(np_nan_to_num_values, NON_FINITE, 0.5, 3.0, -3.0)

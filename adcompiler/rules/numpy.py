@@ -103,6 +103,7 @@ elementwise_vjp(np.rad2deg,     lambda x: g * (180.0 / np.pi))
 elementwise_vjp(np.radians,     lambda x: g * (np.pi / 180.0))
 elementwise_vjp(np.deg2rad,     lambda x: g * (np.pi / 180.0))
 elementwise_vjp(np.sinc,        lambda x: g * ad.sinc_derivative(x))
+elementwise_vjp(np.sign,        lambda x: ad.sign_adjoint(g, x))
 
 # Complex parts: ans = f(z); see the module docstring for the convention.
 vjp(np.real,          lambda val: ad.match_kind(g, val))
@@ -112,7 +113,8 @@ vjp(np.angle,         lambda z, deg=False: ad.match_kind(ad.angle_adjoint(g, z, 
 vjp(np.real_if_close, lambda a, tol=100: ad.match_kind(g, a))
 
 # Zero gradient almost everywhere: the output does not depend on x smoothly.
-for _callee in (np.sign, np.floor, np.ceil, np.round, np.around, np.rint,
+# np.sign has a rule instead, because the sign of a complex number is smooth.
+for _callee in (np.floor, np.ceil, np.round, np.around, np.rint,
                 np.trunc, np.fix, np.floor_divide, np.isnan, np.isinf,
                 np.isfinite, np.greater, np.greater_equal, np.less,
                 np.less_equal, np.equal, np.not_equal, np.logical_and,
@@ -316,10 +318,11 @@ vjp(np.select, select_vjp)
 # ans = np.nan_to_num(x, ...): each replacement value gets the adjoints of the
 # entries it replaced.
 def nan_to_num_vjp(x, copy=True, nan=0.0, posinf=None, neginf=None):
-    d[x] = ad.nan_to_num_adjoint(g, x)
-    d[nan] = np.sum(np.where(np.isnan(x), g, 0))
-    d[posinf] = np.sum(np.where(np.isposinf(x), g, 0))
-    d[neginf] = np.sum(np.where(np.isneginf(x), g, 0))
+    parts = ad.nan_to_num_adjoints(g, x, copy)
+    d[x] = parts[0]
+    d[nan] = parts[1]
+    d[posinf] = parts[2]
+    d[neginf] = parts[3]
 
 
 vjp(np.nan_to_num, nan_to_num_vjp)
