@@ -427,7 +427,7 @@ def remove_last(x, count):
     del x[len(x) - count:]
 
 
-# Calls resolved at run time ----------------------------------------------------
+# Calls resolved at run time --------------------------------------------------
 
 _dispatcher = None
 
@@ -501,10 +501,11 @@ def undo_pop(x, index, v):
     x.insert(popped_position(x, index), v)
 
 
-# Elementwise and complex helpers ------------------------------------------------
+# Elementwise and complex helpers ---------------------------------------------
 # Complex convention (JAX's and autograd's): the adjoint of a complex input z
 # of a real-valued function f is df/dRe(z) - 1j * df/dIm(z), twice the
-# Wirtinger derivative df/dz; holomorphic rules multiply by f'(z), unconjugated.
+# Wirtinger derivative df/dz; holomorphic rules multiply by f'(z) without
+# conjugating it.
 
 def abs_sign(x):
     """The derivative of |x|: sign(x) for real x, conj(x) / |x| for complex x.
@@ -535,7 +536,8 @@ def sinc_derivative(x):
     small = np.abs(x) < 1e-3
     safe = np.where(small, 1.0, x)
     series = -np.pi ** 2 * x / 3.0 + np.pi ** 4 * x ** 3 / 30.0
-    return np.where(small, series, (np.cos(np.pi * safe) - np.sinc(safe)) / safe)
+    quotient = (np.cos(np.pi * safe) - np.sinc(safe)) / safe
+    return np.where(small, series, quotient)
 
 
 def angle_adjoint(g, z, deg=False):
@@ -617,7 +619,7 @@ def match_kind(d, x):
     return d
 
 
-# Shapes and joins --------------------------------------------------------------
+# Shapes and joins ------------------------------------------------------------
 
 def rollaxis_adjoint(g, x, axis, start=0):
     """Adjoint of np.rollaxis(x, axis, start): the inverse permutation."""
@@ -915,10 +917,10 @@ def linspace_adjoints(g, start, stop, num=50, endpoint=True, retstep=False,
     return unbroadcast(d_start, start), unbroadcast(d_stop, stop)
 
 
-# Reductions and scans ----------------------------------------------------------
+# Reductions and scans --------------------------------------------------------
 
 def _reduced_count(shape, axis):
-    """How many entries of an array of `shape` each reduction over `axis` reads."""
+    """How many entries each reduction over `axis` of a `shape` array reads."""
     count = 1
     for a in _normalize_axes(axis, len(shape)):
         count *= shape[a]
@@ -1076,7 +1078,7 @@ def average_adjoints(g, ans, a, axis=None, weights=None, returned=False,
     return d_a, np.reshape(d_w, np.shape(weights))
 
 
-# More products -----------------------------------------------------------------
+# More products ---------------------------------------------------------------
 # Products are bilinear, so the adjoints are not conjugated (see the complex
 # convention above); `match_kind` drops imaginary parts for real operands.
 
@@ -1192,7 +1194,7 @@ def cross_adjoints(g, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     return d_a, d_b
 
 
-# Einstein summation ------------------------------------------------------------
+# Einstein summation ----------------------------------------------------------
 
 _LETTERS = ''.join(map(chr, range(ord('A'), ord('Z') + 1))) + ''.join(
     map(chr, range(ord('a'), ord('z') + 1)))
@@ -1210,7 +1212,8 @@ def _einsum_terms(subscripts, shapes):
     terms = inputs.split(',')
     if len(terms) != len(shapes):
         raise ValueError(f'np.einsum subscripts {subscripts!r} name '
-                         f'{len(terms)} operands, but {len(shapes)} were given')
+                         f'{len(terms)} operands, but {len(shapes)} were '
+                         'given')
     spare = [c for c in _LETTERS if c not in subscripts]
     width = max([len(s) - (len(t) - 3) for t, s in zip(terms, shapes,
                                                        strict=True)
@@ -1231,11 +1234,12 @@ def _einsum_terms(subscripts, shapes):
     return spelled, output
 
 
-def einsum_adjoint(g, subscripts, operands, position, optimize=False):
+def einsum_adjoint(g, subscripts, operands, position, optimize=False,
+                   dtype=None):
     """Adjoint of operand `position` of np.einsum(subscripts, *operands).
 
     It is the einsum of g with the other operands that produces the letters
-    of the operand. Letters that appear nowhere else are broadcast, size-1
+    of the operand (zero for an integer or boolean `dtype`). Letters that appear nowhere else are broadcast, size-1
     dimensions that were broadcast are summed back, and a repeated letter
     (a diagonal, as in 'ii->i') scatters the result onto that diagonal.
     """
@@ -1276,10 +1280,10 @@ def einsum_adjoint(g, subscripts, operands, position, optimize=False):
             for i, c in enumerate(unique)}
         full[tuple(grids[c] for c in term)] = result
         result = full
-    return match_kind(result, operand)
+    return cast_adjoint(match_kind(result, operand), dtype)
 
 
-# Sorting -----------------------------------------------------------------------
+# Sorting ---------------------------------------------------------------------
 
 def _tie_means(g, values):
     """Replace the adjoints of each run of equal values (last axis, sorted)
@@ -1338,7 +1342,7 @@ def partition_adjoint(g, a, ans, axis=-1):
     return _unsort(g_sorted, a, axis)
 
 
-# Random numbers ------------------------------------------------------------------
+# Random numbers --------------------------------------------------------------
 # The pathwise derivative: a draw is loc + scale * z with z independent of
 # the parameters, so for a fixed seed the draw is smooth in loc and scale.
 
@@ -1347,7 +1351,7 @@ def standardized(ans, loc, scale):
     return (np.asarray(ans) - loc) / scale
 
 
-# Linear algebra ------------------------------------------------------------------
+# Linear algebra --------------------------------------------------------------
 # Matrices are the last two axes; leading axes are stacks. A tuple result's
 # adjoint is a tuple of adjoints where None (or a missing entry) is zero.
 
@@ -1551,7 +1555,7 @@ def eigh_adjoint(g, a, ans, UPLO='L'):
 
 
 def eigvalsh_adjoint(g, a, UPLO='L'):
-    """Adjoint of np.linalg.eigvalsh(a, UPLO): v diag(g) v^T on one triangle."""
+    """Adjoint of np.linalg.eigvalsh(a, UPLO): v diag(g) v^T, one triangle."""
     _real_matrices(a, 'np.linalg.eigvalsh')
     _, v = np.linalg.eigh(a, UPLO)
     return _one_triangle(v @ (np.asarray(g)[..., :, None] * _mT(v)), UPLO)
@@ -1741,7 +1745,7 @@ def matrix_power_adjoint(g, a, n):
     return result
 
 
-# Fourier transforms ----------------------------------------------------------------
+# Fourier transforms ----------------------------------------------------------
 # The DFT matrix is symmetric, so under the complex convention the adjoint of
 # fft is fft and that of ifft is ifft, with the same norm. A length n= or s=
 # crops or zero-pads the input first; the adjoint undoes that with `_resize`.
@@ -1838,7 +1842,7 @@ def irfftn_adjoint(g, a, s=None, axes=None, norm=None):
     return _resized_like(d * weights.reshape(shape), a, axes)
 
 
-# Sequences: built-in sum, min, max and math.fsum, math.prod ----------------------
+# Sequences: built-in sum, min, max and math.fsum, math.prod ------------------
 
 def _items_like(seq, pieces):
     """Per-item adjoints `pieces` as a container like `seq`."""
@@ -1900,7 +1904,7 @@ def builtin_extremum_adjoint(g, ans, args, position):
     return g * ties[position] / sum(ties)
 
 
-# Special functions -------------------------------------------------------------
+# Special functions -----------------------------------------------------------
 
 def digamma(x):
     """The digamma function, d/dx log(Gamma(x)), for real x.

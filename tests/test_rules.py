@@ -619,7 +619,7 @@ def test_heaviside_value_at_zero(h0):
     np.testing.assert_array_equal(gradient, expected)
 
 
-# Complex inputs ----------------------------------------------------------------
+# Complex inputs --------------------------------------------------------------
 # The gradient of a real-valued f with respect to a complex z is
 # df/dRe(z) - 1j * df/dIm(z), JAX's and autograd's convention.
 
@@ -1716,7 +1716,7 @@ def test_digamma_matches_scipy():
                                atol=1e-13)
 
 
-# Sums, products and extrema of sequences ---------------------------------------
+# Sums, products and extrema of sequences -------------------------------------
 # The adjoint of a list or tuple argument is a list or tuple of adjoints.
 
 def builtin_sum_list(x, y, w):

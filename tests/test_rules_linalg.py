@@ -39,7 +39,7 @@ def shape_id(shape):
     return 'x'.join(map(str, shape))
 
 
-# Determinants, inverses, solves and powers -----------------------------------------
+# Determinants, inverses, solves and powers -----------------------------------
 
 def det(a, w):
     return np.sum(w * np.linalg.det(a))
@@ -176,7 +176,7 @@ def test_lstsq_of_wide_matrix():
     check_grads(lstsq_solution, general((2, 4)), b)
 
 
-# Norms -------------------------------------------------------------------------
+# Norms -----------------------------------------------------------------------
 
 # ord, axis and keepdims come in one tuple, so that check_grads does not
 # take a float ord (0.5, inf) for an input to differentiate.
@@ -251,7 +251,7 @@ def test_norm_ties_split_evenly():
     np.testing.assert_allclose(gradient, 0.5 * np.eye(2), atol=1e-15)
 
 
-# Symmetric eigenproblems and Cholesky ------------------------------------------------
+# Symmetric eigenproblems and Cholesky ----------------------------------------
 
 def eigh_values(a, w):
     values, vectors = np.linalg.eigh(a)
@@ -325,7 +325,7 @@ def test_eigenvalue_gradient_ignores_degenerate_eigenvectors():
     np.testing.assert_allclose(gradient, np.eye(3), atol=1e-15)
 
 
-# General eigenproblems: eigenvalues only -----------------------------------------------
+# General eigenproblems: eigenvalues only -------------------------------------
 
 def eig_values(a, w):
     values, vectors = np.linalg.eig(a)
@@ -364,7 +364,7 @@ def test_eig_vectors_are_rejected():
         grad_of(eig_vectors, general((3, 3)))
 
 
-# SVD and QR --------------------------------------------------------------------
+# SVD and QR ------------------------------------------------------------------
 
 def svd_values(a, w):
     u, s, vh = np.linalg.svd(a, full_matrices=False)
@@ -453,7 +453,7 @@ def test_qr_complete_of_wide_matrix():
     check_grads(qr_complete, general((2, 4)))
 
 
-# Complex matrices ----------------------------------------------------------------
+# Complex matrices ------------------------------------------------------------
 
 def c_det(a, w):
     return np.sum(w * np.abs(np.linalg.det(a)))
@@ -516,7 +516,7 @@ def test_complex_decompositions_are_rejected(function):
         grad_of(function, a @ np.conj(a.T))
 
 
-# Options that are rejected ----------------------------------------------------------
+# Options that are rejected ---------------------------------------------------
 
 def svd_full_wide(a, w):
     u, s, vh = np.linalg.svd(a)

@@ -21,7 +21,7 @@ def _ids(cases):
     return [case[0].__name__ for case in cases]
 
 
-# Axes: swapaxes, moveaxis, rollaxis, roll, flip, rot90 ---------------------------
+# Axes: swapaxes, moveaxis, rollaxis, roll, flip, rot90 -----------------------
 
 def np_swapaxes(x, w):
     return np.sum(w * np.swapaxes(x, 0, 2))
@@ -120,7 +120,7 @@ def test_axes_of_matrix(function):
     check_grads(function, sample((2, 3)))
 
 
-# Broadcasting and dimensions -----------------------------------------------------
+# Broadcasting and dimensions -------------------------------------------------
 
 def np_broadcast_to(x, w):
     return np.sum(w * np.broadcast_to(x, (4, 2, 3)))
@@ -151,7 +151,7 @@ def test_dimensions(function, shape):
     check_grads(function, sample(shape))
 
 
-# Triangles and diagonals -----------------------------------------------------------
+# Triangles and diagonals -----------------------------------------------------
 
 def np_triu(x, w):
     return np.sum(w * np.triu(x))
@@ -231,7 +231,7 @@ def test_triangles_and_diagonals(function, shape):
     check_grads(function, sample(shape))
 
 
-# Repetition and indexing -----------------------------------------------------------
+# Repetition and indexing -----------------------------------------------------
 
 def np_repeat(x, w):
     return np.sum(w * np.repeat(x, 2))
@@ -322,7 +322,7 @@ def test_repetition_and_indexing(function, shape):
     check_grads(function, sample(shape))
 
 
-# Casts -----------------------------------------------------------------------------
+# Casts -----------------------------------------------------------------------
 
 def method_astype_float(x, w):
     return np.sum(w * x.astype(np.float64) ** 2)
@@ -366,7 +366,7 @@ def test_astype_keeps_complex_adjoint():
     check_complex_grads(c_astype_real, complex_sample((3,)))
 
 
-# Splits: the result is a list of pieces ------------------------------------------------
+# Splits: the result is a list of pieces --------------------------------------
 
 def np_split_all_pieces(x, w):
     a, b, c = np.split(x, 3, axis=1)
@@ -423,7 +423,7 @@ def test_split(function, shape):
     check_grads(function, sample(shape))
 
 
-# Joins: the first argument is a sequence -------------------------------------------------
+# Joins: the first argument is a sequence -------------------------------------
 
 def np_concatenate(x, y, w):
     return np.sum(w * np.concatenate([x, y]))
@@ -520,7 +520,7 @@ def test_concatenate_rows_of_array():
     check_grads(np_concatenate_rows_of_array, sample((2, 3)))
 
 
-# Padding -----------------------------------------------------------------------------
+# Padding ---------------------------------------------------------------------
 
 def np_pad(x, w):
     return np.sum(w * np.pad(x, ((1, 2), (0, 1))))
@@ -580,7 +580,7 @@ def test_pad_unsupported_mode_names_the_mode():
         grad_of(np_pad_mean, sample((2, 3)))
 
 
-# Selection and replacement -------------------------------------------------------------
+# Selection and replacement ---------------------------------------------------
 
 def np_select(x, y, w):
     return np.sum(w * np.select([x > 0.5, x < -0.5], [x, y]))
@@ -636,7 +636,7 @@ def test_nan_to_num():
     np.testing.assert_array_equal(gradient, [[1, 0, 1], [0, 0, 1]])
 
 
-# Constructors: np.linspace ---------------------------------------------------------------
+# Constructors: np.linspace ---------------------------------------------------
 
 def np_linspace(start, stop, w):
     return np.sum(w * np.linspace(start, stop, 5))
@@ -677,7 +677,7 @@ def test_linspace(function, start_shape, stop_shape):
                 sample(stop_shape, seed=2))
 
 
-# Methods: clip -----------------------------------------------------------------------
+# Methods: clip ---------------------------------------------------------------
 
 def method_clip(x, low, high, w):
     return np.sum(w * x.clip(low, high))
@@ -814,7 +814,7 @@ def test_complex_reduction(function):
     check_complex_grads(function, complex_sample((3, 4)))
 
 
-# Weighted averages ---------------------------------------------------------------
+# Weighted averages -----------------------------------------------------------
 
 def np_average_weights(x, weights, w):
     return np.sum(w * np.average(x, weights=weights))
@@ -863,7 +863,7 @@ def test_average_returned_is_rejected_by_name():
         grad_of(np_average_returned, sample((3,)))
 
 
-# Scans and differences -------------------------------------------------------------
+# Scans and differences -------------------------------------------------------
 
 def np_cumsum(x, axis, w):
     return np.sum(w * np.cumsum(x, axis=axis))
@@ -951,7 +951,7 @@ def test_cumprod_with_zeros_in_some_lines():
     check_grads(np_cumprod, ZEROS, None)
 
 
-# Products ------------------------------------------------------------------------
+# Products --------------------------------------------------------------------
 
 def np_tensordot(x, y, w):
     return np.sum(w * np.tensordot(x, y))
@@ -1069,7 +1069,7 @@ def test_dot_of_real_and_complex_gives_real_gradient():
     assert not np.iscomplexobj(gradient)
 
 
-# Einstein summation ------------------------------------------------------------
+# Einstein summation ----------------------------------------------------------
 
 def np_einsum_matmul(x, y, w):
     return np.sum(w * np.einsum('ij,jk->ik', x, y))
@@ -1168,7 +1168,7 @@ def test_einsum_more_than_six_operands_is_rejected():
         grad_of(np_einsum_seven, sample((2,)))
 
 
-# Sorting -------------------------------------------------------------------------
+# Sorting ---------------------------------------------------------------------
 
 def np_sort(x, axis, w):
     return np.sum(w * np.sort(x, axis))
@@ -1235,7 +1235,7 @@ def test_sort_ties_split_evenly(function, x, expected):
                                rtol=1e-15)
 
 
-# Random draws: pathwise derivatives for a fixed seed -----------------------------
+# Random draws: pathwise derivatives for a fixed seed -------------------------
 
 def random_normal(loc, scale, w):
     np.random.seed(0)

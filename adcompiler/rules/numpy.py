@@ -61,7 +61,7 @@ elementwise_vjp(np.copysign,    lambda x, y: (g * np.copysign(1.0, x) * np.copys
 elementwise_vjp(np.heaviside,   lambda x, y: (None, g * (x == 0)))
 
 
-# (quotient, remainder) = np.divmod(x, y): only the remainder carries a derivative.
+# (quotient, remainder) = np.divmod(x, y): the remainder has the derivative.
 def divmod_vjp(x, y):
     remainder = ad.tuple_entry(g, 1)
     d[x] = remainder
@@ -193,11 +193,17 @@ def inner_vjp(a, b):
     d[b] = parts[1]
 
 
+vjp(np.inner,     inner_vjp)
+
+
 # ans = np.outer(a, b) of the flattened operands.
 def outer_vjp(a, b):
     parts = ad.outer_adjoints(g, a, b)
     d[a] = parts[0]
     d[b] = parts[1]
+
+
+vjp(np.outer,     outer_vjp)
 
 
 # ans = np.vdot(a, b) = sum(conj(a) * b) of the flattened operands.
@@ -207,11 +213,17 @@ def vdot_vjp(a, b):
     d[b] = parts[1]
 
 
+vjp(np.vdot,      vdot_vjp)
+
+
 # ans = np.kron(a, b).
 def kron_vjp(a, b):
     parts = ad.kron_adjoints(g, a, b)
     d[a] = parts[0]
     d[b] = parts[1]
+
+
+vjp(np.kron,      kron_vjp)
 
 
 # ans = np.cross(a, b, ...), broadcasting the stacks of vectors.
@@ -221,22 +233,21 @@ def cross_vjp(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     d[b] = parts[1]
 
 
-# ans = np.einsum(subscripts, x0, x1, ...), with at most six operands.
-def einsum_vjp(subscripts, x0, x1=None, x2=None, x3=None, x4=None, x5=None, *, dtype=None, optimize=False):
-    operands = (x0, x1, x2, x3, x4, x5)
-    d[x0] = ad.cast_adjoint(ad.einsum_adjoint(g, subscripts, operands, 0, optimize), dtype)
-    d[x1] = ad.cast_adjoint(ad.einsum_adjoint(g, subscripts, operands, 1, optimize), dtype)
-    d[x2] = ad.cast_adjoint(ad.einsum_adjoint(g, subscripts, operands, 2, optimize), dtype)
-    d[x3] = ad.cast_adjoint(ad.einsum_adjoint(g, subscripts, operands, 3, optimize), dtype)
-    d[x4] = ad.cast_adjoint(ad.einsum_adjoint(g, subscripts, operands, 4, optimize), dtype)
-    d[x5] = ad.cast_adjoint(ad.einsum_adjoint(g, subscripts, operands, 5, optimize), dtype)
-
-
-vjp(np.inner,     inner_vjp)
-vjp(np.outer,     outer_vjp)
-vjp(np.vdot,      vdot_vjp)
-vjp(np.kron,      kron_vjp)
 vjp(np.cross,     cross_vjp)
+
+
+# ans = np.einsum(subscripts, x0, x1, ...), with at most six operands.
+def einsum_vjp(subscripts, x0, x1=None, x2=None, x3=None, x4=None, x5=None,
+               *, dtype=None, optimize=False):
+    operands = (x0, x1, x2, x3, x4, x5)
+    d[x0] = ad.einsum_adjoint(g, subscripts, operands, 0, optimize, dtype)
+    d[x1] = ad.einsum_adjoint(g, subscripts, operands, 1, optimize, dtype)
+    d[x2] = ad.einsum_adjoint(g, subscripts, operands, 2, optimize, dtype)
+    d[x3] = ad.einsum_adjoint(g, subscripts, operands, 3, optimize, dtype)
+    d[x4] = ad.einsum_adjoint(g, subscripts, operands, 4, optimize, dtype)
+    d[x5] = ad.einsum_adjoint(g, subscripts, operands, 5, optimize, dtype)
+
+
 vjp(np.einsum,    einsum_vjp)
 
 # Shape: the adjoint only needs the shape of x (and a cast's dtype).
@@ -299,13 +310,15 @@ vjp(np.append, append_vjp)
 # ans = np.pad(array, pad_width, mode, constant_values=...).
 def pad_vjp(array, pad_width, mode='constant', constant_values=0):
     d[array] = ad.match_kind(ad.pad_adjoint(g, array, pad_width, mode), array)
-    d[constant_values] = ad.pad_constant_adjoint(g, array, pad_width, constant_values)
+    d[constant_values] = ad.pad_constant_adjoint(g, array, pad_width,
+                                                 constant_values)
 
 
 vjp(np.pad, pad_vjp)
 
 
-# ans = np.select(condlist, choicelist, default): the first true condition picks.
+# ans = np.select(condlist, choicelist, default): the first true condition
+# picks.
 def select_vjp(condlist, choicelist, default=0):
     parts = ad.select_adjoints(g, condlist, choicelist, default)
     d[choicelist] = parts[0]
@@ -334,21 +347,14 @@ vjp(np.array,     lambda x, dtype=None, copy=True, order='K', subok=False, ndmin
 
 
 # ans = np.linspace(start, stop, num, ...): samples start + t * (stop - start).
-def linspace_vjp(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+def linspace_vjp(start, stop, num=50, endpoint=True, retstep=False,
+                 dtype=None, axis=0):
     parts = ad.linspace_adjoints(g, start, stop, num, endpoint, retstep, axis)
     d[start] = ad.cast_adjoint(parts[0], dtype)
     d[stop] = ad.cast_adjoint(parts[1], dtype)
 
 
 vjp(np.linspace,  linspace_vjp)
-
-# ans = x.clip(min, max), the method spelling of np.clip.
-def method_clip_vjp(x, min=None, max=None):
-    weights = ad.clip_weights(x, min, max)
-    d[x] = g * weights[0]
-    d[min] = g * weights[1]
-    d[max] = g * weights[2]
-
 
 # Sorting: ans = f(a, axis); ties share the mean of their adjoints.
 vjp(np.sort,      lambda a, axis=-1, kind=None, *, stable=None: ad.sort_adjoint(g, a, axis))
@@ -382,6 +388,15 @@ for _callee in (np.random.seed, np.random.rand, np.random.randn,
                 np.random.standard_normal, np.random.default_rng,
                 np.random.get_state, np.random.set_state):
     non_differentiable(_callee)
+
+
+# ans = x.clip(min, max), the method spelling of np.clip.
+def method_clip_vjp(x, min=None, max=None):
+    weights = ad.clip_weights(x, min, max)
+    d[x] = g * weights[0]
+    d[min] = g * weights[1]
+    d[max] = g * weights[2]
+
 
 # Methods of arrays: ans = x.method(...), x is the receiver.
 method('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.sum_adjoint(g, x, axis, keepdims), dtype))
