@@ -15,10 +15,10 @@ import numpy as np
 # Adjoint accumulation --------------------------------------------------------
 
 def _rebuild(like, items):
-    """A tuple or list of `items` of the type of `like`.
+    """Return a tuple or list of `items` with the type of `like`.
 
-    Named tuples (np.linalg.eigh, svd, slogdet, ... return them) take their
-    fields as separate arguments, other sequences one iterable.
+    Named tuples, which np.linalg.eigh, svd and slogdet return, take their
+    fields as separate arguments. Other sequences take one iterable.
     """
     if isinstance(like, tuple) and hasattr(type(like), '_fields'):
         return type(like)(*items)
@@ -427,7 +427,7 @@ def remove_last(x, count):
     del x[len(x) - count:]
 
 
-# Calls resolved at run time --------------------------------------------------
+# Calls resolved at run time ----------------------------------------------------
 
 _dispatcher = None
 
@@ -504,11 +504,12 @@ def undo_pop(x, index, v):
 # Elementwise and complex helpers ---------------------------------------------
 # Complex convention (JAX's and autograd's): the adjoint of a complex input z
 # of a real-valued function f is df/dRe(z) - 1j * df/dIm(z), twice the
-# Wirtinger derivative df/dz; holomorphic rules multiply by f'(z) without
+# Wirtinger derivative df/dz. Holomorphic rules multiply by f'(z) without
 # conjugating it.
 
 def abs_sign(x):
-    """The derivative of |x|: sign(x) for real x, conj(x) / |x| for complex x.
+    """Return the derivative of |x|: sign(x) for real x, conj(x) / |x| for
+    complex x.
 
     Both are 0 at 0.
     """
@@ -566,10 +567,10 @@ def nan_to_num_adjoints(g, x, copy=True):
     """Adjoints of x and of the replacement values nan, posinf and neginf in
     np.nan_to_num(x, copy, nan, posinf, neginf).
 
-    x gets g where it is finite, and each replacement value the sum of g
-    over the entries it replaced; a complex x is replaced part by part.
-    With copy=False x is replaced in place, and which entries were not
-    finite is lost, so that option is rejected.
+    x gets g where it is finite, and each replacement value gets the sum of
+    g over the entries it replaced. A complex x is replaced part by part.
+    With copy=False, x is replaced in place and the positions of its
+    non-finite entries are lost, so that option is rejected.
     """
     if not copy:
         raise NotImplementedError(
@@ -609,9 +610,9 @@ def field_adjoint(g, x, name):
 
 
 def match_kind(d, x):
-    """The adjoint `d` of input `x` as a real adjoint for a real x (its
-    imaginary part dropped: a real input only moves along the real axis) and
-    as a complex adjoint for a complex x."""
+    """Return the adjoint `d` of input `x` as a complex adjoint for a complex
+    x, and as a real one for a real x: a real input only moves along the
+    real axis, so the imaginary part is dropped."""
     if np.iscomplexobj(d) and not np.iscomplexobj(x):
         return np.real(d)
     if np.iscomplexobj(x) and not np.iscomplexobj(d):
@@ -636,7 +637,8 @@ def rollaxis_adjoint(g, x, axis, start=0):
 
 
 def _sequence_like(seq, pieces):
-    """The adjoints `pieces` of the items of `seq`, as a sequence like it."""
+    """Return the adjoints `pieces` of the items of `seq` as a sequence like
+    `seq`."""
     pieces = [unbroadcast(piece, item) if np.shape(piece) == np.shape(item)
               else np.reshape(piece, np.shape(item))
               for piece, item in zip(pieces, seq, strict=True)]
@@ -749,8 +751,8 @@ def tile_adjoint(g, a, reps):
 
 
 def _scatter_add(g, source, size):
-    """Sum the entries of g into `size` bins numbered by `source`; entries
-    whose source is negative are dropped."""
+    """Sum the entries of g into `size` bins numbered by `source`, dropping
+    the entries whose source is negative."""
     keep = source >= 0
     index = source[keep]
     values = np.asarray(g)[keep]
@@ -768,7 +770,7 @@ _COPYING_PAD_MODES = ('constant', 'edge', 'reflect', 'symmetric', 'wrap')
 def pad_adjoint(g, array, pad_width, mode='constant'):
     """Adjoint of `array` in np.pad(array, pad_width, mode).
 
-    Padding the positions of the entries with the same arguments tells where
+    Padding the positions of the entries with the same arguments shows where
     each entry of the result came from.
     """
     if not isinstance(mode, str) or mode not in _COPYING_PAD_MODES:
@@ -920,7 +922,8 @@ def linspace_adjoints(g, start, stop, num=50, endpoint=True, retstep=False,
 # Reductions and scans --------------------------------------------------------
 
 def _reduced_count(shape, axis):
-    """How many entries each reduction over `axis` of a `shape` array reads."""
+    """Return how many entries each reduction over `axis` of a `shape` array
+    reads."""
     count = 1
     for a in _normalize_axes(axis, len(shape)):
         count *= shape[a]
@@ -928,7 +931,8 @@ def _reduced_count(shape, axis):
 
 
 def _products_of_others(x, axes):
-    """For each entry of x, the product of the other entries along `axes`.
+    """Return, for each entry of x, the product of the other entries along
+    `axes`.
 
     Exclusive running products from both ends, multiplied: no division, so
     zeros in x are exact.
@@ -1015,9 +1019,9 @@ def cumprod_adjoint(g, x, ans, axis=None):
     """Adjoint of np.cumprod(x, axis), exact when x has zeros.
 
     d[x_i] = sum over k >= i of g_k * prod(x_j for j <= k, j != i). Before
-    the first zero of a line that is cumsum_from_end(g * ans)_i / x_i; at
-    the first zero, the same sum with that zero replaced by 1 in the running
-    product; after it, 0.
+    the first zero of a line, that is cumsum_from_end(g * ans)_i / x_i. At
+    the first zero, it is the same sum with that zero replaced by 1 in the
+    running product, and after the first zero it is 0.
     NOTE: where the running product underflows to 0 without a zero in x,
     the division loses the terms that follow.
     """
@@ -1040,7 +1044,8 @@ def cumprod_adjoint(g, x, ans, axis=None):
 
 def diff_adjoint(g, n=1, axis=-1):
     """Adjoint of np.diff(x, n, axis): each difference y_i = x_(i+1) - x_i
-    sends +g_i to x_(i+1) and -g_i to x_i; n times."""
+    sends +g_i to x_(i+1) and -g_i to x_i, once for each of the n
+    differences."""
     g = np.asarray(g)
     for _ in range(n):
         shape = list(g.shape)
@@ -1079,11 +1084,12 @@ def average_adjoints(g, ans, a, axis=None, weights=None, returned=False,
 
 
 # More products ---------------------------------------------------------------
-# Products are bilinear, so the adjoints are not conjugated (see the complex
-# convention above); `match_kind` drops imaginary parts for real operands.
+# Products are bilinear, so under the complex convention above their
+# adjoints are not conjugated. `match_kind` drops imaginary parts for real
+# operands.
 
 def _tensordot_axes(axes, a_ndim, b_ndim):
-    """The summed axes of a and of b in np.tensordot(a, b, axes)."""
+    """Return the summed axes of a and of b in np.tensordot(a, b, axes)."""
     if isinstance(axes, (int, np.integer)):
         return list(range(a_ndim - axes, a_ndim)), list(range(axes))
     a_axes, b_axes = axes
@@ -1135,8 +1141,8 @@ def outer_adjoints(g, a, b):
 def vdot_adjoints(g, a, b):
     """Adjoints of a and b in np.vdot(a, b) = sum(conj(a) * b), flattened.
 
-    b enters holomorphically (g * conj(a)); a through its conjugate, so its
-    adjoint is conjugated: conj(g * b).
+    b enters holomorphically, so its adjoint is g * conj(a). a enters through
+    its conjugate, so its adjoint is conjugated: conj(g * b).
     """
     return (match_kind(np.reshape(np.conj(g * np.asarray(b)), np.shape(a)),
                        a),
@@ -1162,15 +1168,16 @@ def kron_adjoints(g, a, b):
 
 
 def _with_zero_z(v):
-    """A stack of 2-vectors (last axis) as 3-vectors with z = 0."""
+    """Return a stack of 2-vectors (last axis) as 3-vectors with z = 0."""
     return np.concatenate([v, np.zeros(v.shape[:-1] + (1,), v.dtype)], -1)
 
 
 def cross_adjoints(g, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     """Adjoints of a and b in np.cross(a, b, ...).
 
-    <g, a x b> = <a, b x g> = <b, g x a>. 2-vectors are 3-vectors with z = 0;
-    the cross product of two 2-vectors is the z component alone.
+    The identities <g, a x b> = <a, b x g> = <b, g x a> give them. A
+    2-vector is a 3-vector with z = 0, and the cross product of two
+    2-vectors is the z component alone.
     """
     if axis is not None:
         axisa = axisb = axisc = axis
@@ -1201,12 +1208,13 @@ _LETTERS = ''.join(map(chr, range(ord('A'), ord('Z') + 1))) + ''.join(
 
 
 def _einsum_terms(subscripts, shapes):
-    """The input terms and output term of np.einsum `subscripts`, with the
-    ellipsis spelled out in letters and an implicit output made explicit."""
+    """Return the input terms and output term of np.einsum `subscripts`, with
+    the ellipsis spelled out in letters and an implicit output made explicit."""
     if not isinstance(subscripts, str):
         raise NotImplementedError(
             'adcompiler differentiates np.einsum with a subscripts string, '
             'not with the interleaved operand and sublist form')
+
     subscripts = subscripts.replace(' ', '')
     inputs, arrow, output = subscripts.partition('->')
     terms = inputs.split(',')
@@ -1219,12 +1227,16 @@ def _einsum_terms(subscripts, shapes):
                                                        strict=True)
                  if '...' in t] + [0])
     ellipsis = ''.join(spare[:width])
+
+    # An operand with fewer ellipsis dimensions takes the last letters.
     spelled = []
     for term, shape in zip(terms, shapes, strict=True):
         if '...' in term:
             count = len(shape) - (len(term) - 3)
             term = term.replace('...', ellipsis[width - count:])
         spelled.append(term)
+
+    # An implicit output is the ellipsis, then the letters used once, sorted.
     if arrow:
         output = output.replace('...', ellipsis)
     else:
@@ -1289,9 +1301,9 @@ def _tie_means(g, values):
     """Replace the adjoints of each run of equal values (last axis, sorted)
     by the mean of the run.
 
-    Sort is not differentiable at a tie; the mean is a symmetric choice, as
-    max splits its adjoint evenly among tied maxima, and for a pair it is
-    what central differences measure.
+    Sort is not differentiable at a tie. The mean is a symmetric choice, as
+    max splits its adjoint evenly among tied maxima. For a tied pair it is
+    also what central differences measure.
     """
     length = values.shape[-1]
     if length == 0:
@@ -1322,8 +1334,8 @@ def _unsort(g_sorted, a, axis):
 
 
 def sort_adjoint(g, a, axis=-1):
-    """Adjoint of np.sort(a, axis): g through the inverse permutation; tied
-    values share the mean of their adjoints."""
+    """Adjoint of np.sort(a, axis): g through the inverse permutation, where
+    tied values share the mean of their adjoints."""
     if axis is None:
         return np.reshape(_unsort(np.ravel(g), np.ravel(a), 0), np.shape(a))
     return _unsort(g, a, axis)
@@ -1347,13 +1359,13 @@ def partition_adjoint(g, a, ans, axis=-1):
 # the parameters, so for a fixed seed the draw is smooth in loc and scale.
 
 def standardized(ans, loc, scale):
-    """The standard draw z behind a draw loc + scale * z."""
+    """Return the standard draw z behind a draw loc + scale * z."""
     return (np.asarray(ans) - loc) / scale
 
 
 # Linear algebra --------------------------------------------------------------
-# Matrices are the last two axes; leading axes are stacks. A tuple result's
-# adjoint is a tuple of adjoints where None (or a missing entry) is zero.
+# Matrices are the last two axes, and leading axes are stacks. A tuple
+# result's adjoint is a tuple of adjoints where None is zero.
 
 def _mT(a):
     return np.swapaxes(a, -1, -2)
@@ -1367,18 +1379,18 @@ def _real_matrices(a, name):
 
 
 def _entries(g, count):
-    """The entries of a tuple adjoint as arrays, None for zero."""
+    """Return the entries of a tuple adjoint as arrays, None for zero."""
     if g is None:
         return [None] * count
     return [None if item is None else np.asarray(item) for item in g]
 
 
 def _spectral_quotients(w, m):
-    """F * m with F_ij = 1 / (w_j - w_i) off the diagonal and 0 on it.
+    """Return F * m with F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it.
 
-    Where m is 0 the result is 0 even if w_i == w_j; where m is not 0 and
-    the values are equal the result is infinite: such a gradient does not
-    exist, and an inf or NaN says so.
+    Where m is 0 the result is 0, even if w_i == w_j. Where m is not 0 and
+    the values are equal, the gradient does not exist, and the result is an
+    inf or NaN that shows it.
     """
     difference = w[..., None, :] - w[..., :, None]
     off = ~np.eye(w.shape[-1], dtype=bool)
@@ -1388,7 +1400,7 @@ def _spectral_quotients(w, m):
 
 
 def _one_triangle(symmetric, uplo):
-    """The gradient of a function that reads one triangle of its argument
+    """Return the gradient of a function that reads one triangle of its
     (as eigh and cholesky do), from its gradient `symmetric` with respect
     to symmetric matrices: zero in the other triangle and doubled off the
     diagonal of the read one."""
@@ -1416,7 +1428,7 @@ def det_adjoint(g, a):
 def slogdet_adjoint(g, a, ans):
     """Adjoint of (sign, logabsdet) = np.linalg.slogdet(a).
 
-    logabsdet gives g inv(a)^T; the sign only moves for complex a, where
+    logabsdet gives g inv(a)^T. The sign only moves for a complex a, where
     it gives 1j * Im(sign * g_sign) inv(a)^T.
     """
     g_sign, g_log = _entries(g, 2)
@@ -1467,14 +1479,14 @@ def pinv_adjoint(g, a, ans, hermitian=False):
 
 
 def _tie_weights(values, target, axis):
-    """Weights that split an adjoint evenly among the entries equal to
+    """Return weights that split an adjoint evenly among the entries equal to
     `target` along `axis`."""
     mask = values == np.expand_dims(target, axis)
     return mask / np.sum(mask, axis=axis, keepdims=True)
 
 
 def _matrix_norm_adjoint(g, x, ord, axes):
-    """Adjoint of a matrix norm over `axes`; g has size-1 dimensions there."""
+    """Adjoint of a matrix norm over `axes`, where g has size-1 dimensions."""
     x = np.moveaxis(x, axes, (-2, -1))
     g = np.moveaxis(g, axes, (-2, -1))
     if ord in ('nuc', 2, -2):
@@ -1500,7 +1512,7 @@ def norm_adjoint(g, x, ans, ord=None, axis=None, keepdims=False,
                  vector=False):
     """Adjoint of np.linalg.norm(x, ord, axis, keepdims).
 
-    The norm of a zero vector has a zero gradient; entries tied for the
+    The norm of a zero vector has a zero gradient. Entries tied for the
     largest (or smallest) magnitude, column sum, row sum or singular value
     share the adjoint evenly. `vector=True` reduces over all of `axis` as
     one vector, as np.linalg.vector_norm does.
@@ -1539,8 +1551,8 @@ def eigh_adjoint(g, a, ans, UPLO='L'):
     """Adjoint of (w, v) = np.linalg.eigh(a, UPLO), a symmetric.
 
     With respect to symmetric matrices it is v (diag(g_w) + F * (v^T g_v))
-    v^T, symmetrized, F from `_spectral_quotients`; eigh reads only the
-    UPLO triangle, so `_one_triangle` gives the gradient it has.
+    v^T, symmetrized, with F from `_spectral_quotients`. eigh reads only the
+    UPLO triangle, so `_one_triangle` turns that into its gradient.
     """
     _real_matrices(a, 'np.linalg.eigh')
     w, v = np.asarray(ans[0]), np.asarray(ans[1])
@@ -1589,8 +1601,8 @@ def cholesky_adjoint(g, a, ans, upper=False):
     """Adjoint of np.linalg.cholesky(a), a = l l^T (u^T u with upper=True).
 
     With respect to symmetric matrices it is the symmetric part of
-    l^-T phi(l^T g) l^-1, phi keeping the lower triangle with half the
-    diagonal; cholesky reads one triangle of a (`_one_triangle`).
+    l^-T phi(l^T g) l^-1, where phi keeps the lower triangle with half the
+    diagonal. cholesky reads one triangle of a, see `_one_triangle`.
     """
     _real_matrices(a, 'np.linalg.cholesky')
     lower = _mT(ans) if upper else np.asarray(ans)
@@ -1606,8 +1618,7 @@ def svd_adjoint(g, a, ans, full_matrices=True, compute_uv=True,
                 hermitian=False):
     """Adjoint of np.linalg.svd(a, full_matrices, compute_uv, hermitian).
 
-    The thin SVD's rule (J. Townsend, "Differentiating the singular value
-    decomposition", 2016): u [diag(g_s) + (F * (u^T g_u - g_u^T u)) s
+    For the thin SVD it is u [diag(g_s) + (F * (u^T g_u - g_u^T u)) s
     + s (F * (v^T g_v - g_v^T v))] v^T plus the parts of g_u and g_v
     outside the spans of u and v, with F_ij = 1 / (s_j**2 - s_i**2).
     """
@@ -1652,9 +1663,8 @@ def svd_adjoint(g, a, ans, full_matrices=True, compute_uv=True,
 
 def _qr_tall_adjoint(q, r, g_q, g_r):
     """Adjoint of a in (q, r) = qr(a) for a with at least as many rows as
-    columns: (g_q + q copyltu(m)) r^-T with m = r g_r^T - g_q^T q, copyltu
-    mirroring the lower triangle onto the upper one (H.-J. Liao et al.,
-    "Differentiable programming tensor networks", 2019)."""
+    columns: (g_q + q copyltu(m)) r^-T with m = r g_r^T - g_q^T q, where
+    copyltu mirrors the lower triangle of m onto the upper one."""
     m = r @ _mT(g_r) - _mT(g_q) @ q
     copied = np.tril(m) + _mT(np.tril(m, -1))
     return _mT(np.linalg.solve(r, _mT(g_q + q @ copied)))
@@ -1695,9 +1705,9 @@ def qr_adjoint(g, a, ans, mode='reduced'):
 def lstsq_adjoints(g, a, b, ans):
     """Adjoints of a and b in (x, residuals, rank, s) = np.linalg.lstsq(a, b).
 
-    x = pinv(a) b with the rank lstsq found; a residual |b - a x|**2 gives
-    2 r to b and -2 r x^T to a (x is optimal, so its change does not
-    count); the singular values give u diag(g_s) vh.
+    x is pinv(a) b with the rank that lstsq found. A residual |b - a x|**2
+    gives 2 r to b and -2 r x^T to a, because x is optimal and its change
+    does not count. The singular values give u diag(g_s) vh.
     """
     _real_matrices(a, 'np.linalg.lstsq')
     _real_matrices(b, 'np.linalg.lstsq')
@@ -1764,7 +1774,7 @@ def _resize(g, axis, size):
 
 
 def _fft_axes(x, s, axes, last_halved=False):
-    """The axes and lengths that an n-dimensional transform of x uses.
+    """Return the axes and lengths that an n-dimensional transform of x uses.
 
     With `last_halved` (irfftn) the default length of the last axis is
     2 * (m - 1) for m input entries.
@@ -1811,23 +1821,23 @@ def rfftn_adjoint(g, a, s=None, axes=None, norm=None):
 
 
 def rfft_adjoint(g, a, n=None, axis=-1, norm=None):
-    """Adjoint of np.fft.rfft(a, n, axis, norm); see `rfftn_adjoint`."""
+    """Adjoint of np.fft.rfft(a, n, axis, norm), as `rfftn_adjoint`."""
     return rfftn_adjoint(g, a, None if n is None else (n,), (axis,), norm)
 
 
 def irfft_adjoint(g, a, n=None, axis=-1, norm=None):
-    """Adjoint of np.fft.irfft(a, n, axis, norm); see `irfftn_adjoint`."""
+    """Adjoint of np.fft.irfft(a, n, axis, norm), as `irfftn_adjoint`."""
     return irfftn_adjoint(g, a, None if n is None else (n,), (axis,), norm)
 
 
 def irfftn_adjoint(g, a, s=None, axes=None, norm=None):
     """Adjoint of np.fft.irfftn, irfft2 and irfft.
 
-    irfft reads a half spectrum of n // 2 + 1 entries; each entry between
-    the first and the Nyquist one stands for itself and its mirror image,
-    so its adjoint counts twice, and the imaginary parts of the first and
-    (for even n) Nyquist entries are ignored, which their real adjoints
-    reflect.
+    irfft reads a half spectrum of n // 2 + 1 entries. Each entry between
+    the first and the Nyquist one is used for itself and for its mirror
+    image, so its adjoint counts twice. irfft ignores the imaginary parts of
+    the first entry and, for even n, of the Nyquist entry, so their
+    adjoints are real.
     """
     axes, lengths = _fft_axes(a, s, axes, last_halved=True)
     last, n = axes[-1], lengths[-1]
@@ -1845,7 +1855,7 @@ def irfftn_adjoint(g, a, s=None, axes=None, norm=None):
 # Sequences: built-in sum, min, max and math.fsum, math.prod ------------------
 
 def _items_like(seq, pieces):
-    """Per-item adjoints `pieces` as a container like `seq`."""
+    """Return the per-item adjoints `pieces` in a container like `seq`."""
     if isinstance(seq, np.ndarray):
         return np.reshape(np.array(pieces, dtype=np.result_type(*pieces,
                                                                  float)),
@@ -1867,7 +1877,8 @@ def sequence_sum_adjoint(g, seq):
 
 
 def sequence_product(seq):
-    """The product of the items of seq, in order, without a start value."""
+    """Return the product of the items of seq, in order, without a start
+    value."""
     product = 1.0
     for item in seq:
         product = product * item
@@ -1907,11 +1918,12 @@ def builtin_extremum_adjoint(g, ans, args, position):
 # Special functions -----------------------------------------------------------
 
 def digamma(x):
-    """The digamma function, d/dx log(Gamma(x)), for real x.
+    """Compute the digamma function, d/dx log(Gamma(x)), for real x.
 
-    NumPy has none: the recurrence psi(x) = psi(x + 1) - 1/x moves x to 10
-    or more, where the asymptotic series is accurate to about 1e-15; below
-    1/2 the reflection psi(x) = psi(1 - x) - pi / tan(pi x) applies.
+    NumPy has none. The recurrence psi(x) = psi(x + 1) - 1/x moves x to 10
+    or more, where the asymptotic series is accurate to about 1e-15 (an
+    estimate, and the tests compare with SciPy to 1e-13). Below 1/2 the
+    reflection psi(x) = psi(1 - x) - pi / tan(pi x) applies.
     """
     x = np.asarray(x, dtype=float)
     reflected = x < 0.5

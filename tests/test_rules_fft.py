@@ -1,7 +1,7 @@
 """The numpy.fft rules, checked against central finite differences.
 
 A transform's output is complex, so each function mixes its real and
-imaginary parts with fixed weights before the random weight `w`; complex
+imaginary parts with fixed weights before the random weight `w`. Complex
 inputs are checked along their real and imaginary parts with
 `check_complex_grads`, under JAX's convention.
 """
@@ -14,7 +14,7 @@ from test_rules import sample
 
 
 def mix(y):
-    """A real, linear view of a complex array that sees both parts."""
+    """Return a real, linear view of a complex array that keeps both parts."""
     return np.real(y) - 0.7 * np.imag(y)
 
 

@@ -3,7 +3,7 @@ reductions, scans, products and sorting, checked against central finite
 differences with the harness of test_rules.py.
 
 Each function under test has the form `np.sum(w * expression)` with the
-weight `w` as its last parameter; `check_grads` compares the gradient with
+weight `w` as its last parameter. `check_grads` compares the gradient with
 respect to every float argument with central differences. The coverage
 guard in test_rules.py counts the callees, methods and attributes listed at
 the end of this file.
@@ -352,7 +352,7 @@ def test_astype(function):
     check_grads(function, XS)
 
 
-def test_astype_to_integer_has_zero_gradient():
+def test_astype_integer_zero_gradient():
     gradient = grad_of(method_astype_int, XS)
     assert gradient.shape == XS.shape
     assert np.all(gradient == 0.0)
@@ -501,9 +501,9 @@ def test_join(function, x_shape, y_shape):
     check_grads(function, sample(x_shape, seed=1), sample(y_shape, seed=2))
 
 
-# NOTE: the aliasing stage lists the functions that return new objects
-# (aliasing.NEW_OBJECT_FUNCTIONS); np.concatenate is not among them, so a
-# list updated with append cannot be passed to it.
+# NOTE: the aliasing stage lists the functions that return new objects in
+# aliasing.NEW_OBJECT_FUNCTIONS. np.concatenate is not among them, so a list
+# updated with append cannot be passed to it.
 @pytest.mark.xfail(strict=True, raises=adcompiler.UnsupportedSyntaxError,
                    reason='aliasing does not know that np.concatenate '
                    'returns a new array')
@@ -575,7 +575,7 @@ def np_pad_mean(x, w):
     return np.sum(w * np.pad(x, 1, mode='mean'))
 
 
-def test_pad_unsupported_mode_names_the_mode():
+def test_pad_rejects_other_modes():
     with pytest.raises(NotImplementedError, match="mode='mean'"):
         grad_of(np_pad_mean, sample((2, 3)))
 
@@ -615,7 +615,7 @@ def c_nan_to_num_values(z, nan, posinf, w):
     return np.sum(w * np.abs(np.nan_to_num(z, nan=nan, posinf=posinf)))
 
 
-def test_nan_to_num_of_complex_replacement_values():
+def test_nan_to_num_complex_replacements():
     z = np.array([1.0 + np.nan * 1j, np.inf - 2.0j, np.nan + np.inf * 1j])
     check_grads(c_nan_to_num_values, z, 0.5, 3.0)
 
@@ -624,7 +624,7 @@ def np_nan_to_num_in_place(x, w):
     return np.sum(w * np.nan_to_num(x * 1.0, copy=False))
 
 
-def test_nan_to_num_in_place_is_rejected_by_name():
+def test_nan_to_num_rejects_copy_false():
     with pytest.raises(NotImplementedError, match='copy=False'):
         grad_of(np_nan_to_num_in_place, NON_FINITE)
 
@@ -774,7 +774,7 @@ def test_prod_with_zeros():
                                              [-3.0, 1.5, -1.0, -6.0]])
 
 
-def test_std_of_constant_is_zero_not_nan():
+def test_std_of_constant_is_zero():
     # 0.5 is exact in binary, so the mean is exact and the std exactly 0.
     gradient = grad_of(np_std, np.full((2, 3), 0.5), 1, False)
     np.testing.assert_array_equal(gradient, np.zeros((2, 3)))
@@ -858,7 +858,7 @@ def np_average_returned(x, w):
     return w * value
 
 
-def test_average_returned_is_rejected_by_name():
+def test_average_rejects_returned():
     with pytest.raises(NotImplementedError, match='returned=True'):
         grad_of(np_average_returned, sample((3,)))
 
@@ -1064,7 +1064,7 @@ def test_complex_products():
     check_complex_grads(c_einsum, complex_sample((2, 3)))
 
 
-def test_dot_of_real_and_complex_gives_real_gradient():
+def test_dot_real_complex_gradient_is_real():
     gradient = check_grads(c_dot_real_complex, sample((2, 3)))[0]
     assert not np.iscomplexobj(gradient)
 
@@ -1163,7 +1163,7 @@ def np_einsum_seven(x, w):
     return w * np.einsum('i,i,i,i,i,i,i', x, x, x, x, x, x, x)
 
 
-def test_einsum_more_than_six_operands_is_rejected():
+def test_einsum_rejects_seven_operands():
     with pytest.raises(adcompiler.AdCompilerError, match='einsum'):
         grad_of(np_einsum_seven, sample((2,)))
 

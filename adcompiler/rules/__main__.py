@@ -1,4 +1,4 @@
-"""`python -m adcompiler.rules`: write docs/RULES.md; see `coverage`."""
+"""Write docs/RULES.md: `python -m adcompiler.rules` runs `coverage.main`."""
 
 import sys
 

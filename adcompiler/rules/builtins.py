@@ -41,8 +41,8 @@ vjp(builtins.float,               lambda x=0.0: ad.unbroadcast(g, x))
 vjp(builtins.sum,                 lambda iterable, start=0: (ad.sequence_sum_adjoint(g, iterable), ad.unbroadcast(g, start)))
 
 
-# ans = max(x0, x1, ...) or min(...), or max(x0) of a sequence x0; at most
-# six arguments. Ties split the adjoint evenly.
+# ans = max(x0, x1, ...) or min(...) with at most six arguments, or max(x0)
+# of a sequence x0. Ties split the adjoint evenly.
 def extremum_vjp(x0, x1=None, x2=None, x3=None, x4=None, x5=None):
     args = (x0, x1, x2, x3, x4, x5)
     d[x0] = ad.builtin_extremum_adjoint(g, ans, args, 0)

@@ -53,7 +53,7 @@ def _names(callee, module):
 
 
 def _place(callee):
-    """The module title and the spelled names of a library callable."""
+    """Return the module title and the spelled names of a library callable."""
     owner = getattr(callee, '__objclass__', None)
     if owner in CONTAINER_TYPES:
         return 'builtins', [f'{owner.__name__}.{callee.__name__}']

@@ -8,12 +8,12 @@ NumPy. The helpers in `adcompiler.runtime` carry the formulas.
 
 Conventions:
 
-- eigh, eigvalsh and cholesky read one triangle of their argument (UPLO,
-  or the lower triangle; the upper one with `upper=True`), so their gradient
-  is zero in the other triangle and doubled off the diagonal of the read
-  one: the derivative of the NumPy function as called. On a path that keeps
-  the matrix symmetric (`a = b + b.T`) it gives the same gradient as JAX's
-  symmetrized one.
+- eigh, eigvalsh and cholesky read one triangle of their argument: the
+  UPLO triangle, or for cholesky the lower one (the upper one with
+  `upper=True`). Their gradient is therefore zero in the other triangle and
+  doubled off the diagonal of the read one, which is the derivative of the
+  NumPy function as called. On a path that keeps the matrix symmetric
+  (`a = b + b.T`) it gives the same gradient as JAX's symmetrized one.
 - det uses an SVD for the adjugate, so a singular matrix has a gradient.
   The norm of a zero vector has a zero gradient; ties (the largest entry,
   column sum, row sum or singular value) share the adjoint evenly.

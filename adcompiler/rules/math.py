@@ -1,7 +1,7 @@
 """Reverse rules for the `math` module on Python floats.
 
 Letters: `ans = f(x)`, `g` is the adjoint of `ans`, `d[x]` the adjoint of `x`.
-fsum and prod take a sequence; the adjoint of a list or tuple is a list or
+fsum and prod take a sequence. The adjoint of a list or tuple is a list or
 tuple with one adjoint per item.
 """
 
@@ -62,7 +62,7 @@ if hasattr(math, 'cbrt'):  # Python 3.11 and later.
     vjp(math.cbrt, lambda x: g / (3.0 * ans ** 2))
     vjp(math.exp2, lambda x: g * ans * np.log(2.0))
 
-# Sequences: ans = f(seq); the adjoint of seq has one entry per item.
+# Sequences: ans = f(seq). The adjoint of seq has one entry per item.
 vjp(math.fsum,     lambda seq: ad.sequence_sum_adjoint(g, seq))
 
 

@@ -11,8 +11,8 @@ complex input z of a real-valued function f is
 twice the Wirtinger derivative df/dz, which for a real f is the conjugate of
 the gradient that gradient descent wants (`grad(lambda z: abs(z) ** 2)(z)`
 is `2 * conj(z)`). The rule of a holomorphic function multiplies its
-cotangent by f'(z) without conjugating it; the rules of conj, real, imag,
-abs and angle are where conjugation appears. A real input receives the real
+cotangent by f'(z) without conjugating it. Conjugation appears only in the
+rules of non-holomorphic functions such as conj, real, imag, abs and angle. A real input receives the real
 part of its adjoint: `ad.unbroadcast` drops the imaginary part for real
 inputs and keeps complex adjoints for complex inputs, and `ad.match_kind`
 does the same where no broadcasting is involved.
@@ -105,7 +105,7 @@ elementwise_vjp(np.deg2rad,     lambda x: g * (np.pi / 180.0))
 elementwise_vjp(np.sinc,        lambda x: g * ad.sinc_derivative(x))
 elementwise_vjp(np.sign,        lambda x: ad.sign_adjoint(g, x))
 
-# Complex parts: ans = f(z); see the module docstring for the convention.
+# Complex parts: ans = f(z), with the convention of the module docstring.
 vjp(np.real,          lambda val: ad.match_kind(g, val))
 vjp(np.imag,          lambda val: ad.match_kind(-1j * g, val))
 vjp(np.conj,          lambda x: ad.match_kind(np.conj(g), x))
@@ -281,7 +281,8 @@ vjp(np.take,      lambda a, indices, axis=None, *, mode='raise': ad.take_adjoint
 vjp(np.take_along_axis, lambda arr, indices, axis=-1: ad.take_along_axis_adjoint(g, arr, indices, axis))
 vjp(np.astype,    lambda x, dtype, *, copy=True, device=None: ad.astype_adjoint(g, x, dtype))
 
-# Splits: ans is a list of pieces and g a list of their adjoints (None: zero).
+# Splits: ans is a list of pieces and g a list of their adjoints (None for
+# zero).
 vjp(np.split,       lambda ary, indices_or_sections, axis=0: ad.match_kind(ad.split_adjoint(g, ans, axis), ary))
 vjp(np.array_split, lambda ary, indices_or_sections, axis=0: ad.match_kind(ad.split_adjoint(g, ans, axis), ary))
 vjp(np.vsplit,      lambda ary, indices_or_sections: ad.match_kind(ad.split_adjoint(g, ans, 0), ary))
@@ -356,7 +357,7 @@ def linspace_vjp(start, stop, num=50, endpoint=True, retstep=False,
 
 vjp(np.linspace,  linspace_vjp)
 
-# Sorting: ans = f(a, axis); ties share the mean of their adjoints.
+# Sorting: ans = f(a, axis). Tied values share the mean of their adjoints.
 vjp(np.sort,      lambda a, axis=-1, kind=None, *, stable=None: ad.sort_adjoint(g, a, axis))
 vjp(np.partition, lambda a, kth, axis=-1, kind='introselect': ad.partition_adjoint(g, a, ans, axis))
 
@@ -382,7 +383,7 @@ vjp(np.random.uniform,     uniform_vjp)
 vjp(np.random.exponential, lambda scale=1.0, size=None: ad.unbroadcast(g * ans / scale, scale))
 
 # Random draws that take no value to differentiate. np.random.choice and
-# permutation are not here: they return entries of their argument.
+# permutation are not listed, because they return entries of their argument.
 for _callee in (np.random.seed, np.random.rand, np.random.randn,
                 np.random.random, np.random.random_sample, np.random.randint,
                 np.random.standard_normal, np.random.default_rng,
