@@ -1872,7 +1872,10 @@ def sequence_sum_adjoint(g, seq):
     """Adjoint of seq in sum(seq) or math.fsum(seq): g for every item,
     summed down to the item's shape."""
     if isinstance(seq, np.ndarray):
-        return match_kind(np.broadcast_to(g, seq.shape), seq)
+        if len(seq) == 0:
+            return zeros_like(seq)
+        row = unbroadcast(g, seq[0])
+        return match_kind(np.broadcast_to(row, seq.shape), seq)
     return _items_like(seq, [unbroadcast(g, item) for item in seq])
 
 
@@ -1889,6 +1892,8 @@ def sequence_prod_adjoint(g, seq, start=1):
     """Adjoint of seq in math.prod(seq, start=start): each item gets g times
     the product of start and the other items, without division."""
     items = list(seq)
+    if not items:
+        return _items_like(seq, [])
     before = [start]
     for item in items[:-1]:
         before.append(before[-1] * item)

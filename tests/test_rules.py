@@ -1774,6 +1774,7 @@ SEQUENCE_CASES = [
     (builtin_sum_tuple_start, sample((3,)), sample((2, 3), seed=1)),
     (builtin_sum_array, sample((3,)), sample((3,), seed=1)),
     (builtin_sum_array, sample((2, 3)), sample((3,), seed=1)),
+    (builtin_sum_array, sample((2, 1)), sample((2, 3), seed=1)),
     (math_fsum, 0.7, -1.3), (math_prod, 0.7, -1.3),
     (math_prod_start, 0.7, -1.3),
     (builtin_max, 0.7, -1.3), (builtin_max, -0.7, 0.1),

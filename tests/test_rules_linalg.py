@@ -392,7 +392,8 @@ def svd_compute_uv_false(a, w):
 
 def svd_fields(a, w):
     result = np.linalg.svd(a, full_matrices=False)
-    return np.sum(w * result.S) + np.sum(result.U ** 3 * result.U)
+    return (np.sum(w * result.S) + np.sum(result.U ** 3 * result.U)
+            + np.sum(result.Vh ** 2 * result.S[..., :, None]))
 
 
 def svdvals(a, w):
@@ -489,9 +490,15 @@ def c_eigvals(a, w):
     return np.sum(w * np.abs(np.linalg.eigvals(a)))
 
 
-@pytest.mark.parametrize('function', [c_det, c_slogdet, c_inv, c_solve,
-                                      c_matrix_power, c_norm, c_norm_matrix,
-                                      c_eigvals], ids=lambda f: f.__name__)
+def c_slogdet_fields(a, w):
+    result = np.linalg.slogdet(a)
+    return w * (np.imag(result.sign) + 0.5 * result.logabsdet)
+
+
+@pytest.mark.parametrize('function', [c_det, c_slogdet, c_slogdet_fields,
+                                      c_inv, c_solve, c_matrix_power, c_norm,
+                                      c_norm_matrix, c_eigvals],
+                         ids=lambda f: f.__name__)
 def test_complex_matrix_function(function):
     check_complex_grads(function, complex_general((3, 3)))
 
