@@ -441,6 +441,10 @@ class _ForwardWriter:
         if resolved.kind is CallKind.METHOD and resolved.rule is not None:
             found = self.registry.lookup_jvp_template(
                 method=call_node.func.attr)
+            if found is None and self.registry.lookup_linear(
+                    method=call_node.func.attr) is not None:
+                return self.linear_tangent(statement, resolved.rule, (),
+                                           False, receiver=True)
             if found is None:
                 raise UnsupportedSyntaxError(
                     f'the method .{call_node.func.attr}() in forward mode',
@@ -481,6 +485,10 @@ class _ForwardWriter:
         if rule.template is None:
             return self.function_rule_tangent(statement, rule, args, keywords)
         found = self.registry.lookup_jvp_template(function)
+        linear = self.registry.lookup_linear(function)
+        if found is None and linear is not None and isinstance(
+                statement.value, gast.Call):
+            return self.linear_tangent(statement, rule.template, *linear)
         if found is None:
             raise UnsupportedSyntaxError(
                 f'a call of {rule.template.name} in forward mode',
@@ -488,6 +496,65 @@ class _ForwardWriter:
                 'it has no forward rule yet; register one with '
                 'adcompiler.register_jvp')
         return self.expand(found, statement, args, keywords)
+
+    def linear_tangent(self, statement, template, params, multilinear,
+                       receiver=False):
+        """The function itself applied to tangents (see Registry.linear_jvp)."""
+        call_node = statement.value
+        positional = ([call_node.func.value] if receiver else []) + list(
+            call_node.args)
+        keywords = {k.arg: k.value for k in call_node.keywords}
+        try:
+            bound = template.signature.bind(*positional, **keywords)
+        except TypeError as err:
+            raise LocatedError(
+                f'the forward rule of {template.name} does not accept this '
+                f'call ({err})', self.source.location(call_node)) from err
+        params = params or (next(iter(template.signature.parameters)),)
+        slots = []
+        for param in params:
+            value = bound.arguments.get(param)
+            values = value if isinstance(value, tuple) else (value,)
+            slots += [v for v in values if isinstance(v, gast.AST)]
+        others = [v for p, v in bound.arguments.items() if p not in params
+                  for v in (v if isinstance(v, tuple) else (v,))
+                  if self.is_active(v)]
+        if others:
+            raise UnsupportedSyntaxError(
+                f'a call of {template.name} in forward mode with a derivative '
+                f'through {self.display(others[0])}',
+                self.source.location(call_node),
+                'its forward rule covers only the arguments it is linear in')
+        active = [v for v in slots if self.is_active(v)]
+        if not active:
+            return None
+
+        def rebuilt(replacements):
+            def value(node):
+                return replacements.get(id(node)) or copy.deepcopy(node)
+            if receiver:
+                func = gast.Attribute(value=value(call_node.func.value),
+                                      attr=call_node.func.attr,
+                                      ctx=gast.Load())
+            else:
+                func = copy.deepcopy(call_node.func)
+            return gast.Call(
+                func=func, args=[value(a) for a in call_node.args],
+                keywords=[gast.keyword(arg=k.arg, value=value(k.value))
+                          for k in call_node.keywords])
+
+        if not multilinear:
+            return rebuilt({id(v): self.tangent_of(v) for v in slots})
+        terms = [rebuilt({id(v): self.tangent_of(v)}) for v in active]
+        total = terms[0]
+        for term in terms[1:]:
+            total = gast.BinOp(left=total, op=gast.Add(), right=term)
+        return total
+
+    def display(self, node):
+        names = self.normalized.display_names
+        return repr(names.get(node.id, node.id)) if isinstance(
+            node, gast.Name) else 'an argument'
 
     def function_rule_tangent(self, statement, rule, args, keywords):
         """Tangent of a call whose forward rule is a user callable."""

@@ -14,6 +14,16 @@ import numpy as np
 
 # Adjoint accumulation --------------------------------------------------------
 
+def _rebuild(like, items):
+    """Return a tuple or list of `items` with the type of `like`.
+
+    Named tuples, which np.linalg.eigh, svd and slogdet return, take their
+    fields as separate arguments. Other sequences take one iterable.
+    """
+    if isinstance(like, tuple) and hasattr(type(like), '_fields'):
+        return type(like)(*items)
+    return type(like)(items)
+
 def add(a, b):
     """Return a + b for adjoints, where None is a zero that was never built.
 
@@ -25,7 +35,7 @@ def add(a, b):
     if b is None:
         return a
     if isinstance(a, (tuple, list)):
-        return type(a)(add(x, y) for x, y in zip(a, b, strict=True))
+        return _rebuild(a, [add(x, y) for x, y in zip(a, b, strict=True)])
     if isinstance(a, dict):
         return {key: add(a.get(key), b.get(key)) for key in {**a, **b}}
     return a + b
@@ -68,7 +78,7 @@ def unbroadcast(g, x):
 def zeros_like(x):
     """Return a zero adjoint with the structure and shape of `x`."""
     if isinstance(x, (tuple, list)):
-        return type(x)(zeros_like(item) for item in x)
+        return _rebuild(x, [zeros_like(item) for item in x])
     if isinstance(x, dict):
         return {key: zeros_like(value) for key, value in x.items()}
     if isinstance(x, np.ndarray):
@@ -84,7 +94,8 @@ def materialize(g, x):
     if g is None:
         return zeros_like(x)
     if isinstance(x, (tuple, list)):
-        return type(x)(materialize(gi, xi) for gi, xi in zip(g, x, strict=True))
+        return _rebuild(x, [materialize(gi, xi)
+                           for gi, xi in zip(g, x, strict=True)])
     if isinstance(x, dict):
         return {key: materialize(g.get(key), value) for key, value in x.items()}
     if isinstance(g, np.ndarray) and not g.flags.writeable:
@@ -132,7 +143,7 @@ def index_adjoint(g, x, index):
         else:
             for position, item in zip(positions, g, strict=True):
                 result[position] = item
-        return type(x)(result)
+        return _rebuild(x, result)
     dtype = np.result_type(np.asarray(x).dtype, np.asarray(g).dtype, float)
     result = np.zeros(np.shape(x), dtype=dtype)
     if _has_array_index(index):
@@ -145,8 +156,8 @@ def index_adjoint(g, x, index):
 def unpack_adjoint(x, adjoints):
     """Adjoint of `a, b, ... = x` given the adjoints of a, b, ... ."""
     if isinstance(x, (tuple, list)):
-        return type(x)(zeros_like(item) if g is None else g
-                       for item, g in zip(x, adjoints, strict=True))
+        return _rebuild(x, [zeros_like(item) if g is None else g
+                            for item, g in zip(x, adjoints, strict=True)])
     dtype = np.result_type(np.asarray(x).dtype, float)
     result = np.zeros(np.shape(x), dtype=dtype)
     for position, g in enumerate(adjoints):
@@ -553,3 +564,1461 @@ def tangent_append(dx, dv):
 def tangent_extend(dx, dseq):
     """Tangent of the list after `x.extend(seq)`."""
     return list(dx) + list(dseq)
+
+
+# Elementwise and complex helpers ---------------------------------------------
+# Complex convention (JAX's and autograd's): the adjoint of a complex input z
+# of a real-valued function f is df/dRe(z) - 1j * df/dIm(z), twice the
+# Wirtinger derivative df/dz. Holomorphic rules multiply by f'(z) without
+# conjugating it.
+
+def abs_sign(x):
+    """Return the derivative of |x|: sign(x) for real x, conj(x) / |x| for
+    complex x.
+
+    Both are 0 at 0.
+    """
+    if not np.iscomplexobj(x):
+        return np.sign(x)
+    magnitude = np.abs(x)
+    return np.conj(x) / np.where(magnitude == 0, 1, magnitude)
+
+
+def sign_adjoint(g, x):
+    """Adjoint of np.sign(x): 0 for real x, where sign is piecewise
+    constant; for complex x, sign is x / |x| and the adjoint is
+    1j * Im(sign(x) * g) / x, and 0 at 0."""
+    if not np.iscomplexobj(x):
+        return np.zeros(np.shape(x))
+    x = np.asarray(x)
+    safe = np.where(x == 0, 1, x)
+    turn = 1j * np.imag(np.sign(x) * np.asarray(g))
+    return np.where(x == 0, 0, turn / safe)
+
+
+def sinc_derivative(x):
+    """d/dx sinc(x) = (cos(pi x) - sinc(x)) / x, from its series near 0."""
+    x = np.asarray(x)
+    small = np.abs(x) < 1e-3
+    safe = np.where(small, 1.0, x)
+    series = -np.pi ** 2 * x / 3.0 + np.pi ** 4 * x ** 3 / 30.0
+    quotient = (np.cos(np.pi * safe) - np.sinc(safe)) / safe
+    return np.where(small, series, quotient)
+
+
+def angle_adjoint(g, z, deg=False):
+    """Adjoint of np.angle(z): g * -1j / z, and 0 at z = 0.
+
+    For real z the reverse stage keeps the real part, which is 0: the angle
+    of a real number is piecewise constant.
+    """
+    z = np.asarray(z)
+    safe = np.where(z == 0, 1, z)
+    result = np.where(z == 0, 0, -1j * np.asarray(g) / safe)
+    return result * (180.0 / np.pi) if deg else result
+
+
+def astype_adjoint(g, x, dtype):
+    """Adjoint of x.astype(dtype): zero for integer and boolean dtypes, and
+    the real part when a real x was cast to a complex dtype."""
+    if not np.issubdtype(np.dtype(dtype), np.inexact):
+        return np.zeros(np.shape(g))
+    if np.iscomplexobj(g) and not np.iscomplexobj(x):
+        return np.real(g)
+    return g
+
+
+def nan_to_num_adjoints(g, x, copy=True):
+    """Adjoints of x and of the replacement values nan, posinf and neginf in
+    np.nan_to_num(x, copy, nan, posinf, neginf).
+
+    x gets g where it is finite, and each replacement value gets the sum of
+    g over the entries it replaced. A complex x is replaced part by part.
+    With copy=False, x is replaced in place and the positions of its
+    non-finite entries are lost, so that option is rejected.
+    """
+    if not copy:
+        raise NotImplementedError(
+            'adcompiler differentiates np.nan_to_num with copy=True only, '
+            'not copy=False, which overwrites its argument')
+    g = np.asarray(g)
+    # Each part of x with the derivative of the loss along it: Re(g) and,
+    # by the complex convention, -Im(g).
+    parts = [(np.real(x), np.real(g))]
+    if np.iscomplexobj(x):
+        parts.append((np.imag(x), -np.imag(g)))
+    kept = [np.where(np.isfinite(part), part_g, 0) for part, part_g in parts]
+    d_x = kept[0] if len(kept) == 1 else kept[0] - 1j * kept[1]
+    totals = [sum(np.sum(np.where(test(part), part_g, 0))
+                  for part, part_g in parts)
+              for test in (np.isnan, np.isposinf, np.isneginf)]
+    return (d_x, *totals)
+
+
+def tuple_entry(g, position):
+    """Entry `position` of a tuple adjoint, where None means zero."""
+    if g is None or g[position] is None:
+        return 0.0
+    return g[position]
+
+
+def field_adjoint(g, x, name):
+    """Adjoint of `x.name` for a named tuple x, such as the results of
+    np.linalg.eigh, svd, qr and slogdet: g in that field, zeros elsewhere."""
+    fields = getattr(type(x), '_fields', None)
+    if not isinstance(x, tuple) or fields is None or name not in fields:
+        raise TypeError(
+            f'adcompiler differentiates the attribute .{name} of a named '
+            f'tuple (a NumPy result such as np.linalg.svd(a).S), not of a '
+            f'{type(x).__name__}; register a rule for this attribute')
+    return index_adjoint(g, x, fields.index(name))
+
+
+def match_kind(d, x):
+    """Return the adjoint `d` of input `x` as a complex adjoint for a complex
+    x, and as a real one for a real x: a real input only moves along the
+    real axis, so the imaginary part is dropped."""
+    if np.iscomplexobj(d) and not np.iscomplexobj(x):
+        return np.real(d)
+    if np.iscomplexobj(x) and not np.iscomplexobj(d):
+        return d + 0j
+    return d
+
+
+# Shapes and joins ------------------------------------------------------------
+
+def rollaxis_adjoint(g, x, axis, start=0):
+    """Adjoint of np.rollaxis(x, axis, start): the inverse permutation."""
+    ndim = np.ndim(x)
+    axis = axis % ndim
+    if start < 0:
+        start += ndim
+    if axis < start:
+        start -= 1
+    order = list(range(ndim))
+    order.remove(axis)
+    order.insert(start, axis)
+    return np.transpose(g, np.argsort(order))
+
+
+def _sequence_like(seq, pieces):
+    """Return the adjoints `pieces` of the items of `seq` as a sequence like
+    `seq`."""
+    pieces = [unbroadcast(piece, item) if np.shape(piece) == np.shape(item)
+              else np.reshape(piece, np.shape(item))
+              for piece, item in zip(pieces, seq, strict=True)]
+    if isinstance(seq, (list, tuple)):
+        return _rebuild(seq, pieces)
+    return np.stack(pieces) if pieces else np.zeros(np.shape(seq))
+
+
+def _cut(g, sizes, axis):
+    """Split g along `axis` into consecutive pieces of the given sizes."""
+    return np.split(g, np.cumsum(sizes)[:-1], axis=axis)
+
+
+def _joined_adjoint(g, seq, shapes, axis):
+    """Adjoint of joining the items of `seq`, reshaped to `shapes`, along
+    `axis` (np.concatenate and the stack functions built on it)."""
+    if axis is None:
+        pieces = _cut(np.ravel(g), [int(np.prod(s)) for s in shapes], 0)
+    else:
+        pieces = _cut(g, [s[axis] for s in shapes], axis)
+    return _sequence_like(seq, [np.reshape(p, np.shape(item))
+                                for p, item in zip(pieces, seq, strict=True)])
+
+
+def cast_items(adjoints, seq, dtype):
+    """Adjoints of the items of `seq` through a cast to `dtype`: zeros when
+    `dtype` is not inexact (see `cast_adjoint`)."""
+    if dtype is None or np.issubdtype(np.dtype(dtype), np.inexact):
+        return adjoints
+    return zeros_like(seq)
+
+
+def concatenate_adjoint(g, arrays, axis=0):
+    """Adjoint of np.concatenate(arrays, axis): g cut back into the pieces."""
+    return _joined_adjoint(g, arrays, [np.shape(a) for a in arrays], axis)
+
+
+def stack_adjoint(g, arrays, axis=0):
+    """Adjoint of np.stack(arrays, axis): the slices of g along `axis`."""
+    return _sequence_like(arrays, list(np.moveaxis(g, axis, 0)))
+
+
+def vstack_adjoint(g, tup):
+    """Adjoint of np.vstack(tup): rows of g, per item made at least 2-D."""
+    return _joined_adjoint(g, tup, [np.shape(np.atleast_2d(a)) for a in tup],
+                           0)
+
+
+def hstack_adjoint(g, tup):
+    """Adjoint of np.hstack(tup): along axis 0 for vectors, 1 otherwise."""
+    shapes = [np.shape(np.atleast_1d(a)) for a in tup]
+    return _joined_adjoint(g, tup, shapes, 0 if len(shapes[0]) == 1 else 1)
+
+
+def dstack_adjoint(g, tup):
+    """Adjoint of np.dstack(tup): along axis 2, items made at least 3-D."""
+    return _joined_adjoint(g, tup, [np.shape(np.atleast_3d(a)) for a in tup],
+                           2)
+
+
+def column_stack_adjoint(g, tup):
+    """Adjoint of np.column_stack(tup): vectors became columns."""
+    shapes = [np.shape(a) if np.ndim(a) >= 2 else
+              np.shape(np.array(a, ndmin=2).T) for a in tup]
+    return _joined_adjoint(g, tup, shapes, 1)
+
+
+def split_adjoint(g, ans, axis=0):
+    """Adjoint of np.split and its relatives: the adjoints of the pieces
+    joined along `axis`, where None (or a missing piece) means zeros."""
+    pieces = [zeros_like(part) if piece is None else piece
+              for piece, part in zip(g, ans, strict=True)]
+    return np.concatenate(pieces, axis=axis)
+
+
+def append_adjoint(g, arr, values, axis=None):
+    """Adjoints of arr and values in np.append(arr, values, axis)."""
+    if axis is None:
+        head, tail = _cut(np.ravel(g), [np.size(arr), np.size(values)], 0)
+        return (np.reshape(head, np.shape(arr)),
+                np.reshape(tail, np.shape(values)))
+    head, tail = _cut(g, [np.shape(arr)[axis], np.shape(values)[axis]], axis)
+    return head, tail
+
+
+def repeat_adjoint(g, a, repeats, axis=None):
+    """Adjoint of np.repeat(a, repeats, axis): the copies' adjoints summed."""
+    shape = np.shape(a)
+    count = int(np.prod(shape)) if axis is None else shape[axis]
+    along = 0 if axis is None else axis
+    index = np.repeat(np.arange(count), repeats)
+    moved = np.moveaxis(np.asarray(g), along, 0)
+    result = np.zeros((count,) + moved.shape[1:],
+                      dtype=np.result_type(moved, float))
+    np.add.at(result, index, moved)
+    result = np.moveaxis(result, 0, along)
+    return np.reshape(result, shape) if axis is None else result
+
+
+def tile_adjoint(g, a, reps):
+    """Adjoint of np.tile(a, reps): the tiles' adjoints summed."""
+    shape = np.shape(a)
+    reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)
+    ndim = max(len(reps), len(shape))
+    full = (1,) * (ndim - len(shape)) + tuple(shape)
+    reps = (1,) * (ndim - len(reps)) + reps
+    tiled = np.reshape(g, [n for pair in zip(reps, full) for n in pair])
+    return np.reshape(np.sum(tiled, axis=tuple(range(0, 2 * ndim, 2))),
+                      shape)
+
+
+def _scatter_add(g, source, size):
+    """Sum the entries of g into `size` bins numbered by `source`, dropping
+    the entries whose source is negative."""
+    keep = source >= 0
+    index = source[keep]
+    values = np.asarray(g)[keep]
+    if np.iscomplexobj(values):
+        return (np.bincount(index, np.real(values), size)
+                + 1j * np.bincount(index, np.imag(values), size))
+    return np.bincount(index, values.astype(float), size)
+
+
+# The np.pad modes in which every entry of the result is a copy of one entry
+# of the input or a constant.
+_COPYING_PAD_MODES = ('constant', 'edge', 'reflect', 'symmetric', 'wrap')
+
+
+def pad_adjoint(g, array, pad_width, mode='constant'):
+    """Adjoint of `array` in np.pad(array, pad_width, mode).
+
+    Padding the positions of the entries with the same arguments shows where
+    each entry of the result came from.
+    """
+    if not isinstance(mode, str) or mode not in _COPYING_PAD_MODES:
+        raise NotImplementedError(
+            f'adcompiler differentiates np.pad with mode in '
+            f'{_COPYING_PAD_MODES}, not mode={mode!r}')
+    shape = np.shape(array)
+    size = int(np.prod(shape))
+    positions = np.arange(size).reshape(shape)
+    if mode == 'constant':
+        source = np.pad(positions, pad_width, mode='constant',
+                        constant_values=-1)
+    else:
+        source = np.pad(positions, pad_width, mode=mode)
+    return np.reshape(_scatter_add(g, source, size), shape)
+
+
+def pad_constant_adjoint(g, array, pad_width, constant_values):
+    """Adjoint of constant_values in np.pad(array, pad_width, 'constant',
+    constant_values=...): each value gets the adjoints of the entries it
+    filled (a later axis overwrites the corners of an earlier one)."""
+    ndim = np.ndim(array)
+    labels = np.arange(2 * ndim).reshape(ndim, 2)
+    owner = np.pad(np.full(np.shape(array), -1), pad_width, mode='constant',
+                   constant_values=labels)
+    total = np.reshape(_scatter_add(g, owner, 2 * ndim), (ndim, 2))
+    return unbroadcast(total, constant_values)
+
+
+def diagonal_adjoint(g, a, offset=0, axis1=0, axis2=1):
+    """Adjoint of np.diagonal(a, offset, axis1, axis2): g on that diagonal."""
+    g = np.asarray(g)
+    result = np.zeros(np.shape(a), dtype=np.result_type(g, float))
+    view = np.moveaxis(result, (axis1, axis2), (-2, -1))
+    count = g.shape[-1]
+    rows = np.arange(count) + max(-offset, 0)
+    columns = np.arange(count) + max(offset, 0)
+    view[..., rows, columns] = g
+    return result
+
+
+def diag_adjoint(g, v, k=0):
+    """Adjoint of np.diag(v, k): builds a matrix from a vector, or takes the
+    diagonal of a matrix."""
+    if np.ndim(v) == 1:
+        return np.diagonal(g, k).copy()
+    return diagonal_adjoint(g, v, k)
+
+
+def trace_adjoint(g, a, offset=0, axis1=0, axis2=1):
+    """Adjoint of np.trace(a, offset, axis1, axis2)."""
+    length = np.diagonal(np.empty(np.shape(a), bool), offset, axis1,
+                         axis2).shape[-1]
+    diagonal = np.broadcast_to(np.expand_dims(g, -1),
+                               np.shape(g) + (length,))
+    return diagonal_adjoint(diagonal, a, offset, axis1, axis2)
+
+
+def select_adjoints(g, condlist, choicelist, default=0):
+    """Adjoints of choicelist and default in np.select: each entry of the
+    result came from the first choice whose condition holds, or default."""
+    g = np.asarray(g)
+    taken = np.zeros(g.shape, bool)
+    choices = []
+    for condition, choice in zip(condlist, choicelist, strict=True):
+        picked = np.broadcast_to(condition, g.shape) & ~taken
+        choices.append(unbroadcast(np.where(picked, g, 0), choice))
+        taken = taken | picked
+    if isinstance(choicelist, (list, tuple)):
+        choices = _rebuild(choicelist, choices)
+    else:
+        choices = np.stack(choices)
+    return choices, unbroadcast(np.where(taken, 0, g), default)
+
+
+def take_adjoint(g, a, indices, axis=None, mode='raise'):
+    """Adjoint of np.take(a, indices, axis, mode=mode): g added back at the
+    indices it was taken from, repeats included."""
+    shape = np.shape(a)
+    count = int(np.prod(shape)) if axis is None else shape[axis]
+    along = 0 if axis is None else axis % len(shape)
+    indices = np.asarray(indices)
+    if mode == 'wrap':
+        indices = np.mod(indices, count)
+    elif mode == 'clip':
+        indices = np.clip(indices, 0, count - 1)
+    g = np.asarray(g)
+    target = (count,) if axis is None else shape
+    result = np.zeros(target, dtype=np.result_type(g, float))
+    taken_axes = list(range(along, along + indices.ndim))
+    np.add.at(np.moveaxis(result, along, 0), indices,
+              np.moveaxis(g, taken_axes, list(range(indices.ndim))))
+    return np.reshape(result, shape)
+
+
+def take_along_axis_adjoint(g, arr, indices, axis=-1):
+    """Adjoint of np.take_along_axis(arr, indices, axis)."""
+    shape = np.shape(arr)
+    if axis is None:
+        result = np.zeros(int(np.prod(shape)),
+                          dtype=np.result_type(g, float))
+        np.add.at(result, indices, g)
+        return np.reshape(result, shape)
+    ndim = len(shape)
+    axis = axis % ndim
+    grids = [np.arange(n).reshape([-1 if i == k else 1 for i in range(ndim)])
+             for k, n in enumerate(shape)]
+    grids[axis] = indices
+    result = np.zeros(shape, dtype=np.result_type(g, float))
+    np.add.at(result, tuple(grids), g)
+    return result
+
+
+def item_adjoint(g, x, args):
+    """Adjoint of x.item(*args): g at the entry that was read."""
+    result = np.zeros(np.shape(x), dtype=np.result_type(g, float))
+    if not args:
+        result.reshape(-1)[0] = g
+    elif len(args) == 1 and isinstance(args[0], (int, np.integer)):
+        result.reshape(-1)[args[0]] = g
+    elif len(args) == 1:
+        result[tuple(args[0])] = g
+    else:
+        result[tuple(args)] = g
+    return result
+
+
+def linspace_adjoints(g, start, stop, num=50, endpoint=True, retstep=False,
+                      axis=0):
+    """Adjoints of start and stop in np.linspace: the samples are
+    start + t * (stop - start) with t = k / div, and the step, returned with
+    retstep=True, is (stop - start) / div."""
+    step_g = None
+    if retstep:
+        g, step_g = g
+    divisions = num - 1 if endpoint else num
+    t = np.arange(num) / divisions if divisions > 0 else np.zeros(num)
+    g = np.asarray(g)
+    axis = axis % g.ndim
+    t = np.reshape(t, [-1 if i == axis else 1 for i in range(g.ndim)])
+    d_start = np.sum(g * (1.0 - t), axis=axis)
+    d_stop = np.sum(g * t, axis=axis)
+    if step_g is not None and divisions > 0:
+        d_start = d_start - step_g / divisions
+        d_stop = d_stop + step_g / divisions
+    return unbroadcast(d_start, start), unbroadcast(d_stop, stop)
+
+
+# Reductions and scans --------------------------------------------------------
+
+def _reduced_count(shape, axis):
+    """Return how many entries each reduction over `axis` of a `shape` array
+    reads."""
+    count = 1
+    for a in _normalize_axes(axis, len(shape)):
+        count *= shape[a]
+    return count
+
+
+def _products_of_others(x, axes):
+    """Return, for each entry of x, the product of the other entries along
+    `axes`.
+
+    Exclusive running products from both ends, multiplied: no division, so
+    zeros in x are exact.
+    """
+    x = np.asarray(x)
+    kept = [a for a in range(x.ndim) if a not in axes]
+    order = kept + list(axes)
+    moved = np.transpose(x, order)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    if count == 0:
+        return np.zeros(x.shape, dtype=np.result_type(x, float))
+    lines = moved.reshape(moved.shape[:len(kept)] + (count,))
+    ones = np.ones(lines.shape[:-1] + (1,), dtype=np.result_type(lines, float))
+    before = np.cumprod(np.concatenate([ones, lines[..., :-1]], -1), -1)
+    reversed_lines = np.flip(lines, -1)
+    after = np.flip(np.cumprod(np.concatenate(
+        [ones, reversed_lines[..., :-1]], -1), -1), -1)
+    others = (before * after).reshape(moved.shape)
+    return np.transpose(others, np.argsort(order))
+
+
+def prod_adjoint(g, x, axis=None, keepdims=False):
+    """Adjoint of np.prod(x, axis, keepdims=keepdims): each entry gets g
+    times the product of the other entries, exact when x has zeros."""
+    g = _restore_reduced(g, x, axis, keepdims)
+    return g * _products_of_others(x, _normalize_axes(axis, np.ndim(x)))
+
+
+def var_adjoint(g, x, axis=None, ddof=0, keepdims=False):
+    """Adjoint of np.var(x, axis, ddof=ddof, keepdims=keepdims):
+    2 g conj(x - mean) / (n - ddof); conj because var is |x - mean|**2."""
+    x = np.asarray(x)
+    g = _restore_reduced(g, x, axis, keepdims)
+    mean = np.mean(x, axis=_normalize_axes(axis, x.ndim), keepdims=True)
+    count = _reduced_count(x.shape, axis)
+    return 2.0 * g * np.conj(x - mean) / (count - ddof)
+
+
+def std_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False):
+    """Adjoint of np.std: the var adjoint divided by 2 std, and 0 where the
+    standard deviation is 0 (as the norm of a zero vector)."""
+    g = _restore_reduced(g, x, axis, keepdims)
+    ans = _restore_reduced(ans, x, axis, keepdims)
+    zero = ans == 0
+    scaled = g / (2.0 * np.where(zero, 1.0, ans))
+    return np.where(zero, 0.0, var_adjoint(scaled, x, axis, ddof, True))
+
+
+def ptp_adjoint(g, x, axis=None, keepdims=False):
+    """Adjoint of np.ptp, max - min: ties split evenly as for max and min."""
+    axes = _normalize_axes(axis, np.ndim(x))
+    high = np.max(x, axis=axes, keepdims=keepdims)
+    low = np.min(x, axis=axes, keepdims=keepdims)
+    return (extremum_adjoint(g, x, high, axes, keepdims)
+            - extremum_adjoint(g, x, low, axes, keepdims))
+
+
+def nansum_adjoint(g, x, axis=None, keepdims=False):
+    """Adjoint of np.nansum: g, except at the NaNs that were skipped."""
+    return np.where(np.isnan(x), 0.0, sum_adjoint(g, x, axis, keepdims))
+
+
+def nanmean_adjoint(g, x, axis=None, keepdims=False):
+    """Adjoint of np.nanmean: g / (number of non-NaN entries), 0 at NaNs."""
+    kept = ~np.isnan(x)
+    count = np.sum(kept, axis=_normalize_axes(axis, np.ndim(x)),
+                   keepdims=True)
+    share = sum_adjoint(g, x, axis, keepdims) / np.where(count == 0, 1, count)
+    return np.where(kept, share, 0.0)
+
+
+def _reverse_cumsum(g, axis):
+    return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
+
+
+def cumsum_adjoint(g, x, axis=None):
+    """Adjoint of np.cumsum(x, axis): cumulative sums of g from the end."""
+    if axis is None:
+        return np.reshape(_reverse_cumsum(np.ravel(g), 0), np.shape(x))
+    return _reverse_cumsum(np.asarray(g), axis)
+
+
+def cumprod_adjoint(g, x, ans, axis=None):
+    """Adjoint of np.cumprod(x, axis), exact when x has zeros.
+
+    d[x_i] = sum over k >= i of g_k * prod(x_j for j <= k, j != i). Before
+    the first zero of a line, that is cumsum_from_end(g * ans)_i / x_i. At
+    the first zero, it is the same sum with that zero replaced by 1 in the
+    running product, and after the first zero it is 0.
+    NOTE: where the running product underflows to 0 without a zero in x,
+    the division loses the terms that follow.
+    """
+    if axis is None:
+        flat = cumprod_adjoint(np.ravel(g), np.ravel(x), np.ravel(ans), 0)
+        return np.reshape(flat, np.shape(x))
+    x = np.moveaxis(np.asarray(x), axis, -1)
+    g = np.moveaxis(np.asarray(g), axis, -1)
+    ans = np.moveaxis(np.asarray(ans), axis, -1)
+    zeros = np.cumsum(x == 0, axis=-1)
+    before = zeros == 0
+    first = (x == 0) & (zeros == 1)
+    tail = _reverse_cumsum(g * ans, -1)
+    result = np.where(before, tail / np.where(before, x, 1), 0)
+    if np.any(first):
+        skipped = np.cumprod(np.where(first, 1, x), axis=-1)
+        result = np.where(first, _reverse_cumsum(g * skipped, -1), result)
+    return np.moveaxis(result, -1, axis)
+
+
+def diff_adjoint(g, n=1, axis=-1):
+    """Adjoint of np.diff(x, n, axis): each difference y_i = x_(i+1) - x_i
+    sends +g_i to x_(i+1) and -g_i to x_i, once for each of the n
+    differences."""
+    g = np.asarray(g)
+    for _ in range(n):
+        shape = list(g.shape)
+        shape[axis] = 1
+        zero = np.zeros(shape, dtype=np.result_type(g, float))
+        g = np.concatenate([zero, g], axis) - np.concatenate([g, zero], axis)
+    return g
+
+
+def average_adjoints(g, ans, a, axis=None, weights=None, returned=False,
+                     keepdims=False):
+    """Adjoints of a and weights in np.average(a, axis, weights).
+
+    The average is sum(a * w) / sum(w): a gets g * w / sum(w), and w gets
+    g * (a - average) / sum(w). A 1-D w lies along `axis`.
+    """
+    if returned:
+        raise NotImplementedError(
+            'adcompiler differentiates np.average with returned=False only, '
+            'not returned=True')
+    a = np.asarray(a)
+    g = _restore_reduced(g, a, axis, keepdims)
+    if weights is None:
+        return (np.broadcast_to(g, a.shape) / _reduced_count(a.shape, axis),
+                None)
+    w = np.asarray(weights)
+    if w.shape != a.shape:
+        w = np.reshape(w, [-1 if i == axis % a.ndim else 1
+                           for i in range(a.ndim)])
+    axes = _normalize_axes(axis, a.ndim)
+    total = np.sum(np.broadcast_to(w, a.shape), axis=axes, keepdims=True)
+    average = _restore_reduced(ans, a, axis, keepdims)
+    d_a = np.broadcast_to(g * w / total, a.shape)
+    d_w = unbroadcast(g * (a - average) / total, w)
+    return d_a, np.reshape(d_w, np.shape(weights))
+
+
+# More products ---------------------------------------------------------------
+# Products are bilinear, so under the complex convention above their
+# adjoints are not conjugated. `match_kind` drops imaginary parts for real
+# operands.
+
+def _tensordot_axes(axes, a_ndim, b_ndim):
+    """Return the summed axes of a and of b in np.tensordot(a, b, axes)."""
+    if isinstance(axes, (int, np.integer)):
+        return list(range(a_ndim - axes, a_ndim)), list(range(axes))
+    a_axes, b_axes = axes
+    a_axes = [a_axes] if isinstance(a_axes, (int, np.integer)) else a_axes
+    b_axes = [b_axes] if isinstance(b_axes, (int, np.integer)) else b_axes
+    return ([a % a_ndim for a in a_axes], [b % b_ndim for b in b_axes])
+
+
+def tensordot_adjoint_a(g, a, b, axes=2):
+    """Adjoint of a in np.tensordot(a, b, axes). The axes of g are the free
+    axes of a followed by the free axes of b."""
+    a_axes, b_axes = _tensordot_axes(axes, np.ndim(a), np.ndim(b))
+    a_free = [i for i in range(np.ndim(a)) if i not in a_axes]
+    b_free = [i for i in range(np.ndim(b)) if i not in b_axes]
+    g_b_axes = list(range(len(a_free), np.ndim(g)))
+    result = np.tensordot(g, b, axes=(g_b_axes, b_free))
+    # result axes: the free axes of a, then b's summed axes in b's order.
+    order = a_free + [a_axes[b_axes.index(j)] for j in sorted(b_axes)]
+    return match_kind(np.transpose(result, np.argsort(order)), a)
+
+
+def tensordot_adjoint_b(g, a, b, axes=2):
+    """Adjoint of b in np.tensordot(a, b, axes)."""
+    a_axes, b_axes = _tensordot_axes(axes, np.ndim(a), np.ndim(b))
+    a_free = [i for i in range(np.ndim(a)) if i not in a_axes]
+    b_free = [i for i in range(np.ndim(b)) if i not in b_axes]
+    g_a_axes = list(range(len(a_free)))
+    result = np.tensordot(a, g, axes=(a_free, g_a_axes))
+    # result axes: a's summed axes in a's order, then the free axes of b.
+    order = [b_axes[a_axes.index(i)] for i in sorted(a_axes)] + b_free
+    return match_kind(np.transpose(result, np.argsort(order)), b)
+
+
+def inner_adjoints(g, a, b):
+    """Adjoints of a and b in np.inner(a, b), a sum over the last axes."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(g * b, a), unbroadcast(g * a, b)
+    axes = ([np.ndim(a) - 1], [np.ndim(b) - 1])
+    return (tensordot_adjoint_a(g, a, b, axes),
+            tensordot_adjoint_b(g, a, b, axes))
+
+
+def outer_adjoints(g, a, b):
+    """Adjoints of a and b in np.outer(a, b), which flattens both."""
+    return (match_kind(np.reshape(np.dot(g, np.ravel(b)), np.shape(a)), a),
+            match_kind(np.reshape(np.dot(np.ravel(a), g), np.shape(b)), b))
+
+
+def vdot_adjoints(g, a, b):
+    """Adjoints of a and b in np.vdot(a, b) = sum(conj(a) * b), flattened.
+
+    b enters holomorphically, so its adjoint is g * conj(a). a enters through
+    its conjugate, so its adjoint is conjugated: conj(g * b).
+    """
+    return (match_kind(np.reshape(np.conj(g * np.asarray(b)), np.shape(a)),
+                       a),
+            match_kind(np.reshape(g * np.conj(np.asarray(a)), np.shape(b)),
+                       b))
+
+
+def kron_adjoints(g, a, b):
+    """Adjoints of a and b in np.kron(a, b): entry (i * len(b) + j) of each
+    axis of the result is a[i] * b[j]."""
+    a_shape, b_shape = np.shape(a), np.shape(b)
+    ndim = max(len(a_shape), len(b_shape))
+    a_full = (1,) * (ndim - len(a_shape)) + tuple(a_shape)
+    b_full = (1,) * (ndim - len(b_shape)) + tuple(b_shape)
+    g = np.reshape(g, [n for pair in zip(a_full, b_full) for n in pair])
+    a_axes = tuple(range(0, 2 * ndim, 2))
+    b_axes = tuple(range(1, 2 * ndim, 2))
+    a_spread = np.expand_dims(np.reshape(a, a_full), b_axes)
+    b_spread = np.expand_dims(np.reshape(b, b_full), a_axes)
+    d_a = np.reshape(np.sum(g * b_spread, axis=b_axes), a_shape)
+    d_b = np.reshape(np.sum(g * a_spread, axis=a_axes), b_shape)
+    return match_kind(d_a, a), match_kind(d_b, b)
+
+
+def _with_zero_z(v):
+    """Return a stack of 2-vectors (last axis) as 3-vectors with z = 0."""
+    return np.concatenate([v, np.zeros(v.shape[:-1] + (1,), v.dtype)], -1)
+
+
+def cross_adjoints(g, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """Adjoints of a and b in np.cross(a, b, ...).
+
+    The identities <g, a x b> = <a, b x g> = <b, g x a> give them. A
+    2-vector is a 3-vector with z = 0, and the cross product of two
+    2-vectors is the z component alone.
+    """
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a_moved = np.moveaxis(np.asarray(a), axisa, -1)
+    b_moved = np.moveaxis(np.asarray(b), axisb, -1)
+    a_two, b_two = a_moved.shape[-1] == 2, b_moved.shape[-1] == 2
+    a3 = _with_zero_z(a_moved) if a_two else a_moved
+    b3 = _with_zero_z(b_moved) if b_two else b_moved
+    g = np.asarray(g)
+    if a_two and b_two:
+        zero = np.zeros_like(g)
+        g3 = np.stack([zero, zero, g], -1)
+    else:
+        g3 = np.moveaxis(g, axisc, -1)
+    d_a = np.cross(b3, g3)
+    d_b = np.cross(g3, a3)
+    d_a = d_a[..., :2] if a_two else d_a
+    d_b = d_b[..., :2] if b_two else d_b
+    d_a = np.moveaxis(unbroadcast(d_a, a_moved), -1, axisa)
+    d_b = np.moveaxis(unbroadcast(d_b, b_moved), -1, axisb)
+    return d_a, d_b
+
+
+# Einstein summation ----------------------------------------------------------
+
+_LETTERS = ''.join(map(chr, range(ord('A'), ord('Z') + 1))) + ''.join(
+    map(chr, range(ord('a'), ord('z') + 1)))
+
+
+def _einsum_terms(subscripts, shapes):
+    """Return the input terms and output term of np.einsum `subscripts`, with
+    the ellipsis spelled out in letters and an implicit output made explicit."""
+    if not isinstance(subscripts, str):
+        raise NotImplementedError(
+            'adcompiler differentiates np.einsum with a subscripts string, '
+            'not with the interleaved operand and sublist form')
+
+    subscripts = subscripts.replace(' ', '')
+    inputs, arrow, output = subscripts.partition('->')
+    terms = inputs.split(',')
+    if len(terms) != len(shapes):
+        raise ValueError(f'np.einsum subscripts {subscripts!r} name '
+                         f'{len(terms)} operands, but {len(shapes)} were '
+                         'given')
+    spare = [c for c in _LETTERS if c not in subscripts]
+    width = max([len(s) - (len(t) - 3) for t, s in zip(terms, shapes,
+                                                       strict=True)
+                 if '...' in t] + [0])
+    ellipsis = ''.join(spare[:width])
+
+    # An operand with fewer ellipsis dimensions takes the last letters.
+    spelled = []
+    for term, shape in zip(terms, shapes, strict=True):
+        if '...' in term:
+            count = len(shape) - (len(term) - 3)
+            term = term.replace('...', ellipsis[width - count:])
+        spelled.append(term)
+
+    # An implicit output is the ellipsis, then the letters used once, sorted.
+    if arrow:
+        output = output.replace('...', ellipsis)
+    else:
+        letters = ''.join(t for t in terms).replace('.', '')
+        output = ellipsis + ''.join(sorted(c for c in set(letters)
+                                           if letters.count(c) == 1))
+    return spelled, output
+
+
+def einsum_adjoint(g, subscripts, operands, position, optimize=False,
+                   dtype=None):
+    """Adjoint of operand `position` of np.einsum(subscripts, *operands).
+
+    It is the einsum of g with the other operands that produces the letters
+    of the operand (zero for an integer or boolean `dtype`). Letters that appear nowhere else are broadcast, size-1
+    dimensions that were broadcast are summed back, and a repeated letter
+    (a diagonal, as in 'ii->i') scatters the result onto that diagonal.
+    """
+    count = len(subscripts.partition('->')[0].split(',')) if isinstance(
+        subscripts, str) else 0
+    operands = [np.asarray(o) for o in operands[:count]]
+    terms, output = _einsum_terms(subscripts, [o.shape for o in operands])
+    sizes = {}
+    for term, operand in zip(terms, operands, strict=True):
+        for letter, size in zip(term, operand.shape, strict=True):
+            sizes[letter] = max(sizes.get(letter, 1), size)
+    term = terms[position]
+    others = [t for i, t in enumerate(terms) if i != position]
+    other_operands = [o for i, o in enumerate(operands) if i != position]
+    seen = set(output).union(*others)
+    unique = ''.join(dict.fromkeys(term))
+    made = ''.join(c for c in unique if c in seen)
+
+    spec = ','.join([output] + others) + '->' + made
+    result = np.einsum(spec, g, *other_operands, optimize=optimize)
+    missing = [c for c in unique if c not in made]
+    result = np.expand_dims(result, tuple(range(len(made),
+                                              len(made) + len(missing))))
+    result = np.transpose(result, [(made + ''.join(missing)).index(c)
+                                   for c in unique])
+    result = np.broadcast_to(result, [sizes[c] for c in unique])
+
+    operand = operands[position]
+    first = [term.index(c) for c in unique]
+    summed = tuple(i for i, p in enumerate(first)
+                   if operand.shape[p] == 1 and result.shape[i] != 1)
+    if summed:
+        result = np.sum(result, axis=summed, keepdims=True)
+    if len(unique) < len(term):
+        full = np.zeros(operand.shape, dtype=np.result_type(result, float))
+        grids = {c: np.arange(result.shape[i]).reshape(
+            [-1 if k == i else 1 for k in range(len(unique))])
+            for i, c in enumerate(unique)}
+        full[tuple(grids[c] for c in term)] = result
+        result = full
+    return cast_adjoint(match_kind(result, operand), dtype)
+
+
+# Sorting ---------------------------------------------------------------------
+
+def _tie_means(g, values):
+    """Replace the adjoints of each run of equal values (last axis, sorted)
+    by the mean of the run.
+
+    Sort is not differentiable at a tie. The mean is a symmetric choice, as
+    max splits its adjoint evenly among tied maxima. For a tied pair it is
+    also what central differences measure.
+    """
+    length = values.shape[-1]
+    if length == 0:
+        return g
+    starts = np.ones(values.shape, bool)
+    starts[..., 1:] = values[..., 1:] != values[..., :-1]
+    groups = np.cumsum(starts.ravel()) - 1
+    counts = np.bincount(groups)
+    flat = np.broadcast_to(g, values.shape).ravel()
+    if np.iscomplexobj(flat):
+        means = (np.bincount(groups, np.real(flat))
+                 + 1j * np.bincount(groups, np.imag(flat))) / counts
+    else:
+        means = np.bincount(groups, flat.astype(float)) / counts
+    return means[groups].reshape(values.shape)
+
+
+def _unsort(g_sorted, a, axis):
+    """Send the adjoints of the sorted values of a back to their entries."""
+    a = np.moveaxis(np.asarray(a), axis, -1)
+    g_sorted = np.moveaxis(np.asarray(g_sorted), axis, -1)
+    order = np.argsort(a, axis=-1, kind='stable')
+    values = np.take_along_axis(a, order, -1)
+    g_sorted = _tie_means(g_sorted, values)
+    result = np.zeros(a.shape, dtype=np.result_type(g_sorted, float))
+    np.put_along_axis(result, order, g_sorted, -1)
+    return np.moveaxis(result, -1, axis)
+
+
+def sort_adjoint(g, a, axis=-1):
+    """Adjoint of np.sort(a, axis): g through the inverse permutation, where
+    tied values share the mean of their adjoints."""
+    if axis is None:
+        return np.reshape(_unsort(np.ravel(g), np.ravel(a), 0), np.shape(a))
+    return _unsort(g, a, axis)
+
+
+def partition_adjoint(g, a, ans, axis=-1):
+    """Adjoint of np.partition(a, kth, axis): the entries of ans are sorted
+    with their adjoints, which then go back as for np.sort, so that the
+    result does not depend on how np.partition ordered equal values."""
+    if axis is None:
+        flat = partition_adjoint(np.ravel(g), np.ravel(a), ans, 0)
+        return np.reshape(flat, np.shape(a))
+    order = np.argsort(ans, axis=axis, kind='stable')
+    g_sorted = np.take_along_axis(np.broadcast_to(g, np.shape(ans)), order,
+                                  axis)
+    return _unsort(g_sorted, a, axis)
+
+
+# Random numbers --------------------------------------------------------------
+# The pathwise derivative: a draw is loc + scale * z with z independent of
+# the parameters, so for a fixed seed the draw is smooth in loc and scale.
+
+def standardized(ans, loc, scale):
+    """Return the standard draw z behind a draw loc + scale * z."""
+    return (np.asarray(ans) - loc) / scale
+
+
+# Linear algebra --------------------------------------------------------------
+# Matrices are the last two axes, and leading axes are stacks. A tuple
+# result's adjoint is a tuple of adjoints where None is zero.
+
+def _mT(a):
+    return np.swapaxes(a, -1, -2)
+
+
+def _real_matrices(a, name):
+    if np.iscomplexobj(a):
+        raise NotImplementedError(
+            f'adcompiler differentiates {name} of real matrices only, and '
+            'this one is complex')
+
+
+def _entries(g, count):
+    """Return the entries of a tuple adjoint as arrays, None for zero."""
+    if g is None:
+        return [None] * count
+    return [None if item is None else np.asarray(item) for item in g]
+
+
+def _spectral_quotients(w, m):
+    """Return F * m with F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it.
+
+    Where m is 0 the result is 0, even if w_i == w_j. Where m is not 0 and
+    the values are equal, the gradient does not exist, and the result is an
+    inf or NaN that shows it.
+    """
+    difference = w[..., None, :] - w[..., :, None]
+    off = ~np.eye(w.shape[-1], dtype=bool)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        quotient = m / difference
+    return np.where(off & (m != 0), quotient, 0.0)
+
+
+def _one_triangle(symmetric, uplo):
+    """Return the gradient of a function that reads one triangle of its
+    (as eigh and cholesky do), from its gradient `symmetric` with respect
+    to symmetric matrices: zero in the other triangle and doubled off the
+    diagonal of the read one."""
+    diagonal = symmetric * np.eye(symmetric.shape[-1])
+    if str(uplo).upper() == 'U':
+        return 2.0 * np.triu(symmetric, 1) + diagonal
+    return 2.0 * np.tril(symmetric, -1) + diagonal
+
+
+def det_adjoint(g, a):
+    """Adjoint of np.linalg.det(a): g times the cofactor matrix.
+
+    The cofactors come from an SVD a = u diag(s) vh, as
+    det(u) det(vh) conj(u) diag(products of the other s) conj(vh), which
+    needs no inverse: a singular matrix gets its adjugate.
+    """
+    u, s, vh = np.linalg.svd(a)
+    others = _products_of_others(s, (np.ndim(s) - 1,))
+    phase = (np.linalg.det(u) * np.linalg.det(vh))[..., None, None]
+    cofactors = phase * np.matmul(np.conj(u) * others[..., None, :],
+                                  np.conj(vh))
+    return np.asarray(g)[..., None, None] * cofactors
+
+
+def slogdet_adjoint(g, a, ans):
+    """Adjoint of (sign, logabsdet) = np.linalg.slogdet(a).
+
+    logabsdet gives g inv(a)^T. The sign only moves for a complex a, where
+    it gives 1j * Im(sign * g_sign) inv(a)^T.
+    """
+    g_sign, g_log = _entries(g, 2)
+    result = np.zeros(np.shape(a), dtype=np.result_type(a, float))
+    if g_log is None and (g_sign is None or not np.iscomplexobj(a)):
+        return result
+    inverse_t = _mT(np.linalg.inv(a))
+    if g_log is not None:
+        result = result + g_log[..., None, None] * inverse_t
+    if g_sign is not None and np.iscomplexobj(a):
+        turn = 1j * np.asarray(np.imag(np.asarray(ans[0]) * g_sign))
+        result = result + turn[..., None, None] * inverse_t
+    return result
+
+
+def inv_adjoint(g, ans):
+    """Adjoint of np.linalg.inv(a) = ans: -ans^T g ans^T."""
+    return -_mT(ans) @ g @ _mT(ans)
+
+
+def solve_adjoints(g, a, b, ans):
+    """Adjoints of a and b in x = np.linalg.solve(a, b): b gets
+    solve(a^T, g) and a gets -solve(a^T, g) x^T. A 1-D b is one vector."""
+    vector = np.ndim(b) == 1
+    g_columns = np.asarray(g)[..., None] if vector else g
+    x_columns = np.asarray(ans)[..., None] if vector else ans
+    d_b = np.linalg.solve(_mT(a), g_columns)
+    d_a = -d_b @ _mT(x_columns)
+    d_b = d_b[..., 0] if vector else d_b
+    return unbroadcast(d_a, a), unbroadcast(d_b, b)
+
+
+def _pinv_adjoint(g, a, x):
+    """Adjoint of a in x = pinv(a), for a matrix of constant rank."""
+    x_t, g_t = _mT(x), _mT(g)
+    return (-x_t @ g @ x_t + (g_t - a @ x @ g_t) @ (x @ x_t)
+            + (x_t @ x) @ (g_t - g_t @ x @ a))
+
+
+def pinv_adjoint(g, a, ans, hermitian=False):
+    """Adjoint of np.linalg.pinv(a), valid where the rank does not change."""
+    if hermitian:
+        raise NotImplementedError(
+            'adcompiler differentiates np.linalg.pinv with hermitian=False '
+            'only, not hermitian=True')
+    _real_matrices(a, 'np.linalg.pinv')
+    return _pinv_adjoint(np.asarray(g), np.asarray(a), np.asarray(ans))
+
+
+def _tie_weights(values, target, axis):
+    """Return weights that split an adjoint evenly among the entries equal to
+    `target` along `axis`."""
+    mask = values == np.expand_dims(target, axis)
+    return mask / np.sum(mask, axis=axis, keepdims=True)
+
+
+def _matrix_norm_adjoint(g, x, ord, axes):
+    """Adjoint of a matrix norm over `axes`, where g has size-1 dimensions."""
+    x = np.moveaxis(x, axes, (-2, -1))
+    g = np.moveaxis(g, axes, (-2, -1))
+    if ord in ('nuc', 2, -2):
+        u, s, vh = np.linalg.svd(x, full_matrices=False)
+        if ord == 'nuc':
+            weights = np.ones_like(s)
+        else:
+            extreme = np.max(s, -1) if ord == 2 else np.min(s, -1)
+            weights = _tie_weights(s, extreme, -1)
+        result = g * np.conj(u @ (weights[..., :, None] * vh))
+    elif ord in (1, -1, np.inf, -np.inf):
+        summed = -2 if ord in (1, -1) else -1
+        sums = np.sum(np.abs(x), axis=summed)
+        extreme = np.max(sums, -1) if ord > 0 else np.min(sums, -1)
+        weights = np.expand_dims(_tie_weights(sums, extreme, -1), summed)
+        result = g * abs_sign(x) * weights
+    else:
+        raise ValueError(f'invalid norm order {ord!r} for matrices')
+    return np.moveaxis(result, (-2, -1), axes)
+
+
+def norm_adjoint(g, x, ans, ord=None, axis=None, keepdims=False,
+                 vector=False):
+    """Adjoint of np.linalg.norm(x, ord, axis, keepdims).
+
+    The norm of a zero vector has a zero gradient. Entries tied for the
+    largest (or smallest) magnitude, column sum, row sum or singular value
+    share the adjoint evenly. `vector=True` reduces over all of `axis` as
+    one vector, as np.linalg.vector_norm does.
+    """
+    x = np.asarray(x)
+    if axis is None and (vector or ord is None):
+        axes = tuple(range(x.ndim))
+    elif axis is None:
+        axes = tuple(range(x.ndim))[:2]
+    else:
+        axes = _normalize_axes(axis, x.ndim)
+    g = _restore_reduced(g, x, axes, keepdims)
+    ans = _restore_reduced(ans, x, axes, keepdims)
+    matrix = len(axes) == 2 and not vector and not (
+        axis is None and ord is None)
+    if ord in (None, 'fro') or (ord == 2 and not matrix):
+        zero = ans == 0
+        return np.where(zero, 0, g * np.conj(x) / np.where(zero, 1, ans))
+    if matrix:
+        return _matrix_norm_adjoint(g, x, ord, axes)
+    if ord in (np.inf, -np.inf):
+        magnitude = np.abs(x)
+        mask = magnitude == ans
+        share = mask / np.sum(mask, axis=axes, keepdims=True)
+        return g * abs_sign(x) * share
+    if ord == 0:
+        return np.zeros(x.shape, dtype=np.result_type(x, float))
+    if ord == 1:
+        return g * abs_sign(x)
+    zero = ans == 0
+    scale = np.abs(x) ** (ord - 1) / np.where(zero, 1, ans) ** (ord - 1)
+    return np.where(zero, 0, g * abs_sign(x) * scale)
+
+
+def eigh_adjoint(g, a, ans, UPLO='L'):
+    """Adjoint of (w, v) = np.linalg.eigh(a, UPLO), a symmetric.
+
+    With respect to symmetric matrices it is v (diag(g_w) + F * (v^T g_v))
+    v^T, symmetrized, with F from `_spectral_quotients`. eigh reads only the
+    UPLO triangle, so `_one_triangle` turns that into its gradient.
+    """
+    _real_matrices(a, 'np.linalg.eigh')
+    w, v = np.asarray(ans[0]), np.asarray(ans[1])
+    g_w, g_v = _entries(g, 2)
+    inner = np.zeros(np.shape(v))
+    if g_w is not None:
+        inner = inner + g_w[..., None, :] * np.eye(w.shape[-1])
+    if g_v is not None and np.any(g_v):
+        inner = inner + _spectral_quotients(w, _mT(v) @ g_v)
+    symmetric = v @ inner @ _mT(v)
+    return _one_triangle((symmetric + _mT(symmetric)) / 2.0, UPLO)
+
+
+def eigvalsh_adjoint(g, a, UPLO='L'):
+    """Adjoint of np.linalg.eigvalsh(a, UPLO): v diag(g) v^T, one triangle."""
+    _real_matrices(a, 'np.linalg.eigvalsh')
+    _, v = np.linalg.eigh(a, UPLO)
+    return _one_triangle(v @ (np.asarray(g)[..., :, None] * _mT(v)), UPLO)
+
+
+def _eigenvalue_adjoint(g_w, v, a):
+    """Adjoint of a from the eigenvalues' adjoints: inv(v)^T diag(g_w) v^T."""
+    result = _mT(np.linalg.inv(v)) @ (np.asarray(g_w)[..., :, None] * _mT(v))
+    return match_kind(result, a)
+
+
+def eig_adjoint(g, a, ans):
+    """Adjoint of (w, v) = np.linalg.eig(a) through the eigenvalues only."""
+    g_w, g_v = _entries(g, 2)
+    if g_v is not None and np.any(g_v):
+        raise NotImplementedError(
+            'adcompiler differentiates the eigenvalues of np.linalg.eig, '
+            'not its eigenvectors; for a symmetric matrix use '
+            'np.linalg.eigh')
+    if g_w is None:
+        return zeros_like(np.asarray(a))
+    return _eigenvalue_adjoint(g_w, np.asarray(ans[1]), a)
+
+
+def eigvals_adjoint(g, a):
+    """Adjoint of np.linalg.eigvals(a)."""
+    return _eigenvalue_adjoint(g, np.linalg.eig(a)[1], a)
+
+
+def cholesky_adjoint(g, a, ans, upper=False):
+    """Adjoint of np.linalg.cholesky(a), a = l l^T (u^T u with upper=True).
+
+    With respect to symmetric matrices it is the symmetric part of
+    l^-T phi(l^T g) l^-1, where phi keeps the lower triangle with half the
+    diagonal. cholesky reads one triangle of a, see `_one_triangle`.
+    """
+    _real_matrices(a, 'np.linalg.cholesky')
+    lower = _mT(ans) if upper else np.asarray(ans)
+    g = _mT(g) if upper else np.asarray(g)
+    phi = _mT(lower) @ g
+    phi = np.tril(phi) - 0.5 * phi * np.eye(phi.shape[-1])
+    left = np.linalg.solve(_mT(lower), phi)
+    middle = _mT(np.linalg.solve(_mT(lower), _mT(left)))
+    return _one_triangle((middle + _mT(middle)) / 2.0, 'U' if upper else 'L')
+
+
+def svd_adjoint(g, a, ans, full_matrices=True, compute_uv=True,
+                hermitian=False):
+    """Adjoint of np.linalg.svd(a, full_matrices, compute_uv, hermitian).
+
+    For the thin SVD it is u [diag(g_s) + (F * (u^T g_u - g_u^T u)) s
+    + s (F * (v^T g_v - g_v^T v))] v^T plus the parts of g_u and g_v
+    outside the spans of u and v, with F_ij = 1 / (s_j**2 - s_i**2).
+    """
+    if hermitian:
+        raise NotImplementedError(
+            'adcompiler differentiates np.linalg.svd with hermitian=False '
+            'only, not hermitian=True')
+    _real_matrices(a, 'np.linalg.svd')
+    a = np.asarray(a)
+    if not compute_uv:
+        u, _, vh = np.linalg.svd(a, full_matrices=False)
+        return u @ (np.asarray(g)[..., :, None] * vh)
+    rows, columns = a.shape[-2:]
+    if full_matrices and rows != columns:
+        raise NotImplementedError(
+            'adcompiler differentiates np.linalg.svd of a non-square matrix '
+            'with full_matrices=False only, not full_matrices=True')
+    u, s, vh = (np.asarray(item) for item in ans)
+    g_u, g_s, g_vh = _entries(g, 3)
+    v = _mT(vh)
+    inner = np.zeros(s.shape + s.shape[-1:])
+    if g_s is not None:
+        inner = inner + g_s[..., None, :] * np.eye(s.shape[-1])
+    if g_u is not None and np.any(g_u):
+        projected = _mT(u) @ g_u
+        inner = inner + _spectral_quotients(
+            s ** 2, projected - _mT(projected)) * s[..., None, :]
+    if g_vh is not None and np.any(g_vh):
+        g_v = _mT(g_vh)
+        projected = _mT(v) @ g_v
+        inner = inner + s[..., :, None] * _spectral_quotients(
+            s ** 2, projected - _mT(projected))
+    result = u @ inner @ vh
+    if g_u is not None and rows > columns:
+        outside = g_u - u @ (_mT(u) @ g_u)
+        result = result + (outside / s[..., None, :]) @ vh
+    if g_vh is not None and columns > rows:
+        outside = g_vh - (g_vh @ v) @ vh
+        result = result + u @ (outside / s[..., :, None])
+    return result
+
+
+def _qr_tall_adjoint(q, r, g_q, g_r):
+    """Adjoint of a in (q, r) = qr(a) for a with at least as many rows as
+    columns: (g_q + q copyltu(m)) r^-T with m = r g_r^T - g_q^T q, where
+    copyltu mirrors the lower triangle of m onto the upper one."""
+    m = r @ _mT(g_r) - _mT(g_q) @ q
+    copied = np.tril(m) + _mT(np.tril(m, -1))
+    return _mT(np.linalg.solve(r, _mT(g_q + q @ copied)))
+
+
+def qr_adjoint(g, a, ans, mode='reduced'):
+    """Adjoint of np.linalg.qr(a, mode) for modes 'reduced' and 'r', and
+    'complete' when a has no more rows than columns.
+
+    A wide a = [x | y] has r = [r1 | q^T y]: x is differentiated as a tall
+    (square) matrix with g_q + y g_r2^T, and y gets q g_r2.
+    """
+    _real_matrices(a, 'np.linalg.qr')
+    a = np.asarray(a)
+    rows, columns = a.shape[-2:]
+    if mode not in ('reduced', 'r', 'complete') or (
+            mode == 'complete' and rows > columns):
+        raise NotImplementedError(
+            f"adcompiler differentiates np.linalg.qr with mode='reduced' or "
+            f"mode='r' (and mode='complete' for a wide matrix), not "
+            f"mode={mode!r} here")
+    if mode == 'r':
+        q, r = np.linalg.qr(a)
+        g_q, g_r = None, np.asarray(g)
+    else:
+        q, r = np.asarray(ans[0]), np.asarray(ans[1])
+        g_q, g_r = _entries(g, 2)
+    g_q = np.zeros(q.shape) if g_q is None else g_q
+    g_r = np.zeros(r.shape) if g_r is None else g_r
+    if rows >= columns:
+        return _qr_tall_adjoint(q, r, g_q, g_r)
+    y = a[..., :, rows:]
+    g_r1, g_r2 = g_r[..., :, :rows], g_r[..., :, rows:]
+    d_x = _qr_tall_adjoint(q, r[..., :, :rows], g_q + y @ _mT(g_r2), g_r1)
+    return np.concatenate([d_x, q @ g_r2], axis=-1)
+
+
+def lstsq_adjoints(g, a, b, ans):
+    """Adjoints of a and b in (x, residuals, rank, s) = np.linalg.lstsq(a, b).
+
+    x is pinv(a) b with the rank that lstsq found. A residual |b - a x|**2
+    gives 2 r to b and -2 r x^T to a, because x is optimal and its change
+    does not count. The singular values give u diag(g_s) vh.
+    """
+    _real_matrices(a, 'np.linalg.lstsq')
+    _real_matrices(b, 'np.linalg.lstsq')
+    a, b = np.asarray(a), np.asarray(b)
+    x, residuals, rank = np.asarray(ans[0]), np.asarray(ans[1]), ans[2]
+    g_x, g_residuals, _, g_s = _entries(g, 4)
+    vector = b.ndim == 1
+    b_columns = b[:, None] if vector else b
+    x_columns = x[:, None] if vector else x
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    kept = np.arange(s.shape[-1]) < rank
+    s_inverse = np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
+    pseudo_inverse = _mT(vh) @ (s_inverse[:, None] * _mT(u))
+    d_a = np.zeros(a.shape)
+    d_b = np.zeros(b_columns.shape)
+    if g_x is not None:
+        g_columns = g_x[:, None] if vector else g_x
+        d_b = d_b + _mT(pseudo_inverse) @ g_columns
+        d_a = d_a + _pinv_adjoint(g_columns @ _mT(b_columns), a,
+                                  pseudo_inverse)
+    if g_residuals is not None and residuals.size:
+        r = b_columns - a @ x_columns
+        d_b = d_b + 2.0 * r * g_residuals
+        d_a = d_a - 2.0 * (r * g_residuals) @ _mT(x_columns)
+    if g_s is not None:
+        d_a = d_a + u @ (g_s[:, None] * vh)
+    return d_a, d_b[:, 0] if vector else d_b
+
+
+def matrix_power_adjoint(g, a, n):
+    """Adjoint of np.linalg.matrix_power(a, n): the sum over k of
+    (a^k)^T g (a^(n-1-k))^T, through inv(a) for negative n."""
+    a, g = np.asarray(a), np.asarray(g)
+    if n == 0:
+        return np.zeros(a.shape, dtype=np.result_type(a, float))
+    if n < 0:
+        inverse = np.linalg.inv(a)
+        return inv_adjoint(matrix_power_adjoint(g, inverse, -n), inverse)
+    powers = [np.broadcast_to(np.eye(a.shape[-1]), a.shape)]
+    for _ in range(n - 1):
+        powers.append(powers[-1] @ a)
+    result = 0.0
+    for k in range(n):
+        result = result + _mT(powers[k]) @ g @ _mT(powers[n - 1 - k])
+    return result
+
+
+# Fourier transforms ----------------------------------------------------------
+# The DFT matrix is symmetric, so under the complex convention the adjoint of
+# fft is fft and that of ifft is ifft, with the same norm. A length n= or s=
+# crops or zero-pads the input first; the adjoint undoes that with `_resize`.
+
+def _resize(g, axis, size):
+    """Crop or zero-pad g along `axis` to `size` entries."""
+    g = np.asarray(g)
+    current = g.shape[axis]
+    if current > size:
+        return np.take(g, np.arange(size), axis=axis)
+    if current < size:
+        widths = [(0, 0)] * g.ndim
+        widths[axis] = (0, size - current)
+        return np.pad(g, widths)
+    return g
+
+
+def _fft_axes(x, s, axes, last_halved=False):
+    """Return the axes and lengths that an n-dimensional transform of x uses.
+
+    With `last_halved` (irfftn) the default length of the last axis is
+    2 * (m - 1) for m input entries.
+    """
+    ndim = np.ndim(x)
+    if axes is None:
+        axes = range(ndim) if s is None else range(ndim - len(s), ndim)
+    axes = [a % ndim for a in np.atleast_1d(axes)]
+    shape = np.shape(x)
+    if s is None:
+        s = [shape[a] for a in axes]
+        if last_halved:
+            s[-1] = 2 * (shape[axes[-1]] - 1)
+    s = [shape[a] if n == -1 else n for a, n in zip(axes, s, strict=True)]
+    return axes, list(s)
+
+
+def _resized_like(d, x, axes):
+    for axis in axes:
+        d = _resize(d, axis, np.shape(x)[axis])
+    return match_kind(d, x)
+
+
+def fft_adjoint(g, a, n=None, axis=-1, norm=None, inverse=False):
+    """Adjoint of np.fft.fft (or ifft with `inverse`) along one axis."""
+    transform = np.fft.ifft if inverse else np.fft.fft
+    return _resized_like(transform(g, axis=axis, norm=norm), a, [axis])
+
+
+def fftn_adjoint(g, a, s=None, axes=None, norm=None, inverse=False):
+    """Adjoint of np.fft.fftn, fft2 (or ifftn, ifft2 with `inverse`)."""
+    axes, _ = _fft_axes(a, s, axes)
+    transform = np.fft.ifftn if inverse else np.fft.fftn
+    return _resized_like(transform(g, axes=axes, norm=norm), a, axes)
+
+
+def rfftn_adjoint(g, a, s=None, axes=None, norm=None):
+    """Adjoint of np.fft.rfftn, rfft2 and rfft: the half spectrum g is
+    zero-padded to the full length of the last axis, transformed by fftn,
+    and its real part taken (a is real)."""
+    axes, lengths = _fft_axes(a, s, axes)
+    full = _resize(g, axes[-1], lengths[-1])
+    return _resized_like(np.fft.fftn(full, axes=axes, norm=norm), a, axes)
+
+
+def rfft_adjoint(g, a, n=None, axis=-1, norm=None):
+    """Adjoint of np.fft.rfft(a, n, axis, norm), as `rfftn_adjoint`."""
+    return rfftn_adjoint(g, a, None if n is None else (n,), (axis,), norm)
+
+
+def irfft_adjoint(g, a, n=None, axis=-1, norm=None):
+    """Adjoint of np.fft.irfft(a, n, axis, norm), as `irfftn_adjoint`."""
+    return irfftn_adjoint(g, a, None if n is None else (n,), (axis,), norm)
+
+
+def irfftn_adjoint(g, a, s=None, axes=None, norm=None):
+    """Adjoint of np.fft.irfftn, irfft2 and irfft.
+
+    irfft reads a half spectrum of n // 2 + 1 entries. Each entry between
+    the first and the Nyquist one is used for itself and for its mirror
+    image, so its adjoint counts twice. irfft ignores the imaginary parts of
+    the first entry and, for even n, of the Nyquist entry, so their
+    adjoints are real.
+    """
+    axes, lengths = _fft_axes(a, s, axes, last_halved=True)
+    last, n = axes[-1], lengths[-1]
+    d = np.fft.ifftn(g, axes=axes, norm=norm)
+    d = np.take(d, np.arange(n // 2 + 1), axis=last)
+    weights = np.full(n // 2 + 1, 2.0)
+    weights[0] = 1.0
+    if n % 2 == 0:
+        weights[-1] = 1.0
+    shape = [1] * d.ndim
+    shape[last] = -1
+    return _resized_like(d * weights.reshape(shape), a, axes)
+
+
+# Sequences: built-in sum, min, max and math.fsum, math.prod ------------------
+
+def _items_like(seq, pieces):
+    """Return the per-item adjoints `pieces` in a container like `seq`."""
+    if isinstance(seq, np.ndarray):
+        return np.reshape(np.array(pieces, dtype=np.result_type(*pieces,
+                                                                 float)),
+                          seq.shape)
+    if isinstance(seq, (list, tuple)):
+        return _rebuild(seq, pieces)
+    raise TypeError(
+        f'adcompiler differentiates sums, products and extrema of lists, '
+        f'tuples and arrays, not of a {type(seq).__name__}; make it a list '
+        'first')
+
+
+def sequence_sum_adjoint(g, seq):
+    """Adjoint of seq in sum(seq) or math.fsum(seq): g for every item,
+    summed down to the item's shape."""
+    if isinstance(seq, np.ndarray):
+        if len(seq) == 0:
+            return zeros_like(seq)
+        row = unbroadcast(g, seq[0])
+        return match_kind(np.broadcast_to(row, seq.shape), seq)
+    return _items_like(seq, [unbroadcast(g, item) for item in seq])
+
+
+def sequence_product(seq):
+    """Return the product of the items of seq, in order, without a start
+    value."""
+    product = 1.0
+    for item in seq:
+        product = product * item
+    return product
+
+
+def sequence_prod_adjoint(g, seq, start=1):
+    """Adjoint of seq in math.prod(seq, start=start): each item gets g times
+    the product of start and the other items, without division."""
+    items = list(seq)
+    if not items:
+        return _items_like(seq, [])
+    before = [start]
+    for item in items[:-1]:
+        before.append(before[-1] * item)
+    after = [1.0]
+    for item in reversed(items[1:]):
+        after.append(after[-1] * item)
+    after.reverse()
+    pieces = [unbroadcast(g * b * a, item)
+              for b, a, item in zip(before, after, items, strict=True)]
+    return _items_like(seq, pieces)
+
+
+def builtin_extremum_adjoint(g, ans, args, position):
+    """Adjoint of args[position] in max(*args) or min(*args), or of the
+    sequence in max(seq): ties split the adjoint evenly. Unused trailing
+    arguments are None."""
+    given = [a for a in args if a is not None]
+    if len(given) == 1:
+        seq = given[0]
+        ties = [bool(item == ans) for item in seq]
+        count = sum(ties)
+        return _items_like(seq, [g * tie / count for tie in ties])
+    ties = [bool(item == ans) for item in given]
+    return g * ties[position] / sum(ties)
+
+
+# Special functions -----------------------------------------------------------
+
+def digamma(x):
+    """Compute the digamma function, d/dx log(Gamma(x)), for real x.
+
+    NumPy has none. The recurrence psi(x) = psi(x + 1) - 1/x moves x to 10
+    or more, where the asymptotic series is accurate to about 1e-15 (an
+    estimate, and the tests compare with SciPy to 1e-13). Below 1/2 the
+    reflection psi(x) = psi(1 - x) - pi / tan(pi x) applies.
+    """
+    x = np.asarray(x, dtype=float)
+    reflected = x < 0.5
+    y = np.where(reflected, 1.0 - x, x)
+    shift = np.zeros_like(y)
+    while np.any(y < 10.0):
+        small = y < 10.0
+        shift = shift - np.where(small, 1.0 / y, 0.0)
+        y = np.where(small, y + 1.0, y)
+    inverse = 1.0 / y
+    square = inverse * inverse
+    series = np.log(y) - 0.5 * inverse - square * (
+        1.0 / 12 - square * (1.0 / 120 - square * (
+            1.0 / 252 - square * (1.0 / 240 - square / 132))))
+    result = series + shift
+    with np.errstate(divide='ignore'):
+        reflection = np.pi / np.tan(np.pi * x)
+    result = np.where(reflected, result - reflection, result)
+    return result[()] if result.ndim == 0 else result
+
+
+def angle_tangent(t, z, deg=False):
+    """Tangent of np.angle(z): Im(conj(z) t) / |z|^2, in degrees if `deg`."""
+    z = np.asarray(z)
+    magnitude = np.abs(z) ** 2
+    safe = np.where(magnitude == 0, 1.0, magnitude)
+    tangent = np.where(magnitude == 0, 0.0, np.imag(np.conj(z) * t) / safe)
+    return np.degrees(tangent) if deg else tangent

@@ -54,9 +54,30 @@ def check_jvp(function, args, positions, seed=0):
                                rtol=1e-5, atol=1e-6)
 
 
+def _without_forward_rule(function, args):
+    """The reason `function` has no forward rule yet, or '' if it has one."""
+    try:
+        adcompiler.compiler.Compiler().compile_forward(
+            function, tuple(list(__import__('inspect').signature(
+                function).parameters)[:args]))
+    except adcompiler.UnsupportedSyntaxError as err:
+        if 'forward' in str(err):
+            return str(err).splitlines()[0]
+    return ''
+
+
+def _rule_params(table, differentiated):
+    """Table rows as params; rules without a forward rule are strict xfails."""
+    params = []
+    for row in table:
+        reason = _without_forward_rule(row[0], differentiated)
+        marks = pytest.mark.xfail(strict=True, reason=reason) if reason else ()
+        params.append(pytest.param(*row, id=row[0].__name__, marks=marks))
+    return params
+
+
 @pytest.mark.parametrize('function, x_domain, y_domain',
-                         test_rules.BINARY_FUNCTIONS,
-                         ids=lambda v: getattr(v, '__name__', ''))
+                         _rule_params(test_rules.BINARY_FUNCTIONS, 2))
 @pytest.mark.parametrize('x_shape, y_shape', [
     ((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3))],
     ids=['float', 'vector', 'matrix-row', 'column-row', 'float-matrix'])
@@ -69,8 +90,8 @@ def test_binary_rule_jvp(function, x_domain, y_domain, x_shape, y_shape):
     check_jvp(function, (x, y, w), (0, 1))
 
 
-@pytest.mark.parametrize('function, low, high', test_rules.UNARY_FUNCTIONS,
-                         ids=lambda v: getattr(v, '__name__', ''))
+@pytest.mark.parametrize('function, low, high',
+                         _rule_params(test_rules.UNARY_FUNCTIONS, 1))
 @pytest.mark.parametrize('shape', [(), (3,), (2, 3)],
                          ids=['float', 'vector', 'matrix'])
 def test_unary_rule_jvp(function, low, high, shape):
@@ -256,3 +277,54 @@ def test_tangent_source_is_readable():
 def test_jvp_requires_one_tangent_per_primal():
     with pytest.raises(adcompiler.InvalidArgumentError):
         adcompiler.jvp(rosen, (np.ones(3),), ())
+
+
+# Linear and multilinear rules: the function applied to the tangents.
+
+def join_and_split(a, b):
+    joined = np.concatenate([a, b * 2.0])
+    first, second = np.split(joined, 2)
+    return np.sum(np.stack([first, second]) ** 2 * np.arange(2.0)[:, None])
+
+
+def reorder(a, b):
+    return np.sum(np.roll(np.flip(a), 1) * np.tile(b, 1) + np.cumsum(a) ** 2)
+
+
+def products(a, b):
+    return (np.sum(np.outer(a, b) ** 2) + np.vdot(a, b) + np.sum(
+        np.kron(a, b)) + np.sum(np.cross(a, b) ** 2) + np.sum(
+            np.tensordot(a, b, axes=0)))
+
+
+def einsum_products(a, b):
+    return np.einsum('i,j,i->', a, b, a) + np.sum(np.einsum('ij->ji',
+                                                            np.outer(a, b)))
+
+
+def fourier(a, b):
+    spectrum = np.fft.fft(a * b)
+    return np.sum(np.abs(np.fft.ifft(spectrum * 2.0)) ** 2) + np.sum(
+        np.fft.rfft(a).real)
+
+
+def padded_and_taken(a, b):
+    padded = np.pad(a * b, 2)
+    return np.sum(np.take(padded, [0, 3, 4]) ** 2) + np.sum(
+        np.append(a, b) ** 2) + np.sum(np.linspace(a[0], b[0], 4) ** 2)
+
+
+def methods_linear(a, b):
+    matrix = np.outer(a, b)
+    return np.sum(matrix.cumsum(axis=0) ** 2) + matrix.trace() + np.sum(
+        matrix.swapaxes(0, 1).diagonal() ** 2) + np.sum(a.take([0, 2]))
+
+
+@pytest.mark.parametrize('function', [
+    join_and_split, reorder, products, einsum_products, fourier,
+    padded_and_taken, methods_linear], ids=lambda f: f.__name__)
+def test_linear_rule_jvp(function):
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=3), rng.normal(size=3)
+    check_jvp(function, (a, b), (0,))
+    check_jvp(function, (a, b), (0, 1))

@@ -14,8 +14,13 @@ fails when a rule is registered without a case here.
 """
 
 import builtins
+import importlib
 import math
 import operator
+import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -140,6 +145,31 @@ def np_hypot(x, y, w):
     return np.sum(w * np.hypot(x, y))
 
 
+def np_float_power(x, y, w):
+    return np.sum(w * np.float_power(x, y))
+
+
+def np_mod(x, y, w):
+    return np.sum(w * np.mod(x, y))
+
+
+def np_remainder(x, y, w):
+    return np.sum(w * np.remainder(x, y))
+
+
+def np_fmod(x, y, w):
+    return np.sum(w * np.fmod(x, y))
+
+
+def np_copysign(x, y, w):
+    return np.sum(w * np.copysign(x, y))
+
+
+def np_divmod_remainder(x, y, w):
+    quotient, remainder = np.divmod(x, y)
+    return np.sum(w * (remainder + 0.0 * quotient))
+
+
 def op_add(x, y, w):
     return np.sum(w * (x + y))
 
@@ -180,6 +210,12 @@ BINARY_FUNCTIONS = [
     (np_logaddexp2,  (-2.0, 2.0), (-2.0, 2.0)),
     (np_arctan2,     (-2.0, 2.0), (-2.0, 2.0)),
     (np_hypot,       (0.5, 2.0),  (-2.0, 2.0)),
+    (np_float_power, (0.5, 2.0),  (-2.0, 2.0)),
+    (np_mod,         (-2.0, 2.0), (0.7, 2.0)),
+    (np_remainder,   (-2.0, 2.0), (-2.0, -0.7)),
+    (np_fmod,        (-2.0, 2.0), (0.7, 2.0)),
+    (np_copysign,    (-2.0, 2.0), (-2.0, 2.0)),
+    (np_divmod_remainder, (-2.0, 2.0), (0.7, 2.0)),
     (op_add,         (-2.0, 2.0), (-2.0, 2.0)),
     (op_sub,         (-2.0, 2.0), (-2.0, 2.0)),
     (op_mul,         (-2.0, 2.0), (-2.0, 2.0)),
@@ -458,6 +494,46 @@ def builtin_abs(x, w):
     return np.sum(w * abs(x))
 
 
+def np_degrees(x, w):
+    return np.sum(w * np.degrees(x))
+
+
+def np_rad2deg(x, w):
+    return np.sum(w * np.rad2deg(x))
+
+
+def np_radians(x, w):
+    return np.sum(w * np.radians(x))
+
+
+def np_deg2rad(x, w):
+    return np.sum(w * np.deg2rad(x))
+
+
+def np_sinc(x, w):
+    return np.sum(w * np.sinc(x))
+
+
+def np_real_of_real(x, w):
+    return np.sum(w * np.real(x))
+
+
+def np_imag_of_real(x, w):
+    return np.sum(w * (x + np.imag(x)))
+
+
+def np_conj_of_real(x, w):
+    return np.sum(w * np.conj(x))
+
+
+def np_angle_of_real(x, w):
+    return np.sum(w * (x + np.angle(x)))
+
+
+def np_real_if_close_of_real(x, w):
+    return np.sum(w * np.real_if_close(x))
+
+
 # (function, low, high): inputs are drawn from [low, high).
 UNARY_FUNCTIONS = [
     (np_negative,   -2.0, 2.0),
@@ -489,6 +565,16 @@ UNARY_FUNCTIONS = [
     (np_absolute,   -2.0, 2.0),
     (np_fabs,       -2.0, 2.0),
     (builtin_abs,   -2.0, 2.0),
+    (np_degrees,    -2.0, 2.0),
+    (np_rad2deg,    -2.0, 2.0),
+    (np_radians,    -2.0, 2.0),
+    (np_deg2rad,    -2.0, 2.0),
+    (np_sinc,       -2.0, 2.0),
+    (np_real_of_real, -2.0, 2.0),
+    (np_imag_of_real, -2.0, 2.0),
+    (np_conj_of_real, -2.0, 2.0),
+    (np_angle_of_real, -2.0, 2.0),
+    (np_real_if_close_of_real, -2.0, 2.0),
 ]
 
 
@@ -501,6 +587,180 @@ def test_unary(function, low, high, shape):
 
 def test_cbrt_of_negative_values():
     check_grads(np_cbrt, sample((3,), -3.0, -0.2))
+
+
+def test_sinc_at_and_near_zero():
+    check_grads(np_sinc, np.array([0.0, 1e-5, -2e-4, 1e-3, 0.5]))
+    np.testing.assert_array_equal(grad_of(np_sinc, np.array([0.0])), [0.0])
+
+
+def test_copysign_second_argument_zero_gradient():
+    x = np.array([1.5, -0.5, 2.0])
+    y = np.array([-1.0, -3.0, 2.0])
+    dx, dy = adcompiler.grad(np_copysign, wrt=(0, 1))(x, y, 1.0)
+    np.testing.assert_array_equal(dx, [-1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(dy, [0.0, 0.0, 0.0])
+
+
+def np_heaviside(x, h0, w):
+    return np.sum(w * np.heaviside(x, h0))
+
+
+# np.heaviside(x, h0) is h0 where x == 0: that is where h0 gets a gradient.
+@pytest.mark.parametrize('h0', [
+    pytest.param(0.5, id='float'),
+    pytest.param(np.array([0.25, 0.5, 0.75, 1.0]), id='vector'),
+])
+def test_heaviside_value_at_zero(h0):
+    x = np.array([-1, 0, 2, 0])
+    check_grads(np_heaviside, x, h0)
+    gradient = adcompiler.grad(np_heaviside, wrt=1)(x, h0, 1.0)
+    expected = 2.0 if np.ndim(h0) == 0 else [0.0, 1.0, 0.0, 1.0]
+    np.testing.assert_array_equal(gradient, expected)
+
+
+# Complex inputs --------------------------------------------------------------
+# The gradient of a real-valued f with respect to a complex z is
+# df/dRe(z) - 1j * df/dIm(z), JAX's and autograd's convention.
+
+def check_complex_grads(function, z, *rest):
+    """Check the gradient of `function` w.r.t. the complex first argument
+    against central differences along its real and imaginary parts."""
+    args = (z,) + rest
+    args = args + (weights_for(function, args),)
+    gradient = adcompiler.grad(function)(*args)
+    real, imag = np.real(z), np.imag(z)
+
+    def along_real(x, *other):
+        return function(x + 1j * imag, *other)
+
+    def along_imag(y, *other):
+        return function(real + 1j * y, *other)
+
+    expected = (numerical_gradient(along_real, (real,) + args[1:], 0)
+                - 1j * numerical_gradient(along_imag, (imag,) + args[1:], 0))
+    assert np.iscomplexobj(gradient)
+    assert_gradient_close(gradient, expected)
+    return gradient
+
+
+def complex_sample(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(-2.0, 2.0, shape) + 1j * rng.uniform(-2.0, 2.0, shape)
+    return complex(values) if shape == () else values
+
+
+def c_abs(z, w):
+    return np.sum(w * np.abs(z))
+
+
+def c_abs_squared(z, w):
+    return np.sum(w * np.abs(z) ** 2)
+
+
+def c_builtin_abs(z, w):
+    return np.sum(w * abs(z))
+
+
+def c_real(z, w):
+    return np.sum(w * np.real(z))
+
+
+def c_imag(z, w):
+    return np.sum(w * np.imag(z))
+
+
+def c_conj(z, w):
+    return np.sum(w * np.imag(np.conj(z) * (1.0 + 2.0j)))
+
+
+def c_conjugate(z, w):
+    return np.sum(w * np.real(np.conjugate(z) ** 2))
+
+
+def c_angle(z, w):
+    return np.sum(w * np.angle(z))
+
+
+def c_angle_degrees(z, w):
+    return np.sum(w * np.angle(z, deg=True))
+
+
+def c_real_if_close(z, w):
+    return np.sum(w * np.abs(np.real_if_close(z)))
+
+
+def c_holomorphic(z, w):
+    return np.sum(w * np.real(np.exp(z) * np.sin(z) / (z + 3.0)))
+
+
+def c_method_conj(z, w):
+    return np.sum(w * np.imag(z.conj() * z.conj()))
+
+
+def c_method_conjugate(z, w):
+    return np.sum(w * np.real(z.conjugate() * 1j))
+
+
+def c_attributes(z, w):
+    return np.sum(w * (z.real ** 2 - 3.0 * z.imag))
+
+
+def c_sign(z, w):
+    return np.sum(w * mix_parts(np.sign(z)))
+
+
+def mix_parts(y):
+    return np.real(y) - 0.7 * np.imag(y)
+
+
+def c_nan_to_num(z, w):
+    return np.sum(w * mix_parts(np.nan_to_num(z * (1.0 - 0.5j))))
+
+
+def c_broadcast_product(z, w):
+    return np.sum(w * np.abs(z * np.array([[1.0 + 1.0j], [2.0 - 0.5j]])))
+
+
+COMPLEX_FUNCTIONS = [c_abs, c_abs_squared, c_builtin_abs, c_real, c_imag,
+                     c_conj, c_conjugate, c_angle, c_angle_degrees,
+                     c_real_if_close, c_holomorphic, c_broadcast_product,
+                     c_sign, c_nan_to_num]
+
+
+@pytest.mark.parametrize('shape', SHAPES)
+@pytest.mark.parametrize('function', COMPLEX_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_complex_input(function, shape):
+    check_complex_grads(function, complex_sample(shape))
+
+
+@pytest.mark.parametrize('function', [c_method_conj, c_method_conjugate,
+                                      c_attributes], ids=lambda f: f.__name__)
+def test_complex_methods_and_attributes(function):
+    check_complex_grads(function, complex_sample((2, 3)))
+
+
+def test_complex_convention_matches_jax():
+    # JAX: grad(lambda z: abs(z) ** 2)(3 + 4j) == 6 - 8j.
+    assert grad_of(c_abs_squared, 3.0 + 4.0j) == pytest.approx(6.0 - 8.0j)
+    assert grad_of(c_imag, 3.0 + 4.0j) == -1.0j
+
+
+def test_abs_and_angle_at_complex_zero():
+    z = np.array([0j, 1.0 + 1.0j])
+    assert grad_of(c_abs, z)[0] == 0
+    assert grad_of(c_angle, z)[0] == 0
+
+
+def c_broadcast_sum(z, w):
+    return np.sum(w * np.abs(z + np.zeros((2, 3))))
+
+
+def test_unbroadcast_keeps_complex_adjoint():
+    z = np.array([1.0 + 2.0j, -0.5j, 3.0])
+    gradient = check_complex_grads(c_broadcast_sum, z)
+    assert gradient.shape == (3,)
 
 
 # Selection: np.where and np.clip ---------------------------------------------
@@ -1360,6 +1620,34 @@ def math_erfc(x, w):
     return w * math.erfc(x)
 
 
+def math_gamma(x, w):
+    return w * math.gamma(x)
+
+
+def math_lgamma(x, w):
+    return w * math.lgamma(x)
+
+
+def math_copysign(x, y, w):
+    return w * math.copysign(x, y)
+
+
+def math_fmod(x, y, w):
+    return w * math.fmod(x, y)
+
+
+def math_remainder(x, y, w):
+    return w * math.remainder(x, y)
+
+
+def math_cbrt(x, w):
+    return w * math.cbrt(x)
+
+
+def math_exp2(x, w):
+    return w * math.exp2(x)
+
+
 # (function, arguments)
 MATH_CASES = [
     (math_exp,      (0.7,)),
@@ -1391,7 +1679,18 @@ MATH_CASES = [
     (math_radians,  (30.0,)),
     (math_erf,      (0.7,)),
     (math_erfc,     (-0.7,)),
+    (math_gamma,    (1.7,)),
+    (math_gamma,    (-1.5,)),
+    (math_gamma,    (7.2,)),
+    (math_lgamma,   (0.3,)),
+    (math_lgamma,   (-2.5,)),
+    (math_lgamma,   (25.0,)),
+    (math_copysign, (0.7, -2.0)),
+    (math_fmod,     (-5.5, 2.0)),
+    (math_remainder, (5.5, 2.0)),
 ]
+if hasattr(math, 'cbrt'):  # Python 3.11 and later.
+    MATH_CASES += [(math_cbrt, (-1.7,)), (math_exp2, (0.7,))]
 
 
 @pytest.mark.parametrize(
@@ -1407,6 +1706,119 @@ def test_math_pow_at_zero_base():
     assert grad_of(math_pow, 0.0, 2.0) == 0.0
     assert grad_of(math_pow, 0.0, 0.0) == 0.0
     assert adcompiler.grad(math_pow, wrt=1)(0.0, 2.0, 1.0) == 0.0
+
+
+def test_digamma_matches_scipy():
+    from scipy.special import digamma
+    from adcompiler import runtime
+    x = np.array([-3.7, -0.5, 0.1, 0.5, 1.0, 1.4616, 2.5, 7.3, 15.0, 120.0])
+    np.testing.assert_allclose(runtime.digamma(x), digamma(x), rtol=1e-13,
+                               atol=1e-13)
+
+
+# Sums, products and extrema of sequences -------------------------------------
+# The adjoint of a list or tuple argument is a list or tuple of adjoints.
+
+def builtin_sum_list(x, y, w):
+    return w * sum([x, y * 2.0, x * y])
+
+
+def builtin_sum_tuple_start(x, y, w):
+    return np.sum(w * sum((x, y), 1.5 * y))
+
+
+def builtin_sum_array(x, y, w):
+    return np.sum(w * sum(x * y))
+
+
+def math_fsum(x, y, w):
+    return w * math.fsum([x, y, x * y])
+
+
+def math_prod(x, y, w):
+    return w * math.prod([x, y, x * y, 2.0])
+
+
+def math_prod_start(x, y, w):
+    return w * math.prod((x, y), start=y)
+
+
+def builtin_max(x, y, w):
+    return w * max(x, y, 0.25)
+
+
+def builtin_min(x, y, w):
+    return w * min(x * 2.0, y)
+
+
+def builtin_max_of_list(x, y, w):
+    return w * max([x, y, -x])
+
+
+def builtin_min_of_array(x, y, w):
+    return w * min(np.array([x, y * 3.0]))
+
+
+def builtin_pow(x, y, w):
+    return np.sum(w * pow(x, y))
+
+
+def builtin_divmod(x, y, w):
+    quotient, remainder = divmod(x, y)
+    return w * (remainder + quotient * 0.0)
+
+
+# (function, x, y)
+SEQUENCE_CASES = [
+    (builtin_sum_list, 0.7, -1.3), (builtin_sum_tuple_start, 0.7, -1.3),
+    (builtin_sum_tuple_start, sample((3,)), sample((2, 3), seed=1)),
+    (builtin_sum_array, sample((3,)), sample((3,), seed=1)),
+    (builtin_sum_array, sample((2, 3)), sample((3,), seed=1)),
+    (builtin_sum_array, sample((2, 1)), sample((2, 3), seed=1)),
+    (math_fsum, 0.7, -1.3), (math_prod, 0.7, -1.3),
+    (math_prod_start, 0.7, -1.3),
+    (builtin_max, 0.7, -1.3), (builtin_max, -0.7, 0.1),
+    (builtin_max, -0.7, -1.3), (builtin_min, 0.7, -1.3),
+    (builtin_min, -0.7, 0.1), (builtin_max_of_list, 0.7, 1.3),
+    (builtin_max_of_list, -0.7, -1.3), (builtin_min_of_array, 0.7, -1.3),
+    (builtin_pow, 1.7, -0.6), (builtin_pow, sample((3,), 0.5, 2.0), 2.5),
+    (builtin_divmod, 5.5, 2.0), (builtin_divmod, -5.5, 1.5),
+]
+
+
+@pytest.mark.parametrize(
+    'function, x, y', SEQUENCE_CASES,
+    ids=[f'{f.__name__}-{np.shape(x)}-{np.shape(y)}'
+         for f, x, y in SEQUENCE_CASES])
+def test_sequence_builtins(function, x, y):
+    check_grads(function, x, y)
+
+
+def math_prod_of_list(values, w):
+    return w * math.prod(values)
+
+
+def builtin_max_of(values, w):
+    return w * max(values)
+
+
+def test_sequence_adjoints_have_the_sequence_type():
+    gradient = grad_of(math_prod_of_list, [2.0, 0.0, 3.0])
+    assert gradient == [0.0, 6.0, 0.0]
+    gradient = grad_of(math_prod_of_list, (2.0, 0.0, 0.0))
+    assert gradient == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize('function, args, expected', [
+    pytest.param(builtin_max_of, ([1.0, 3.0, 3.0],), [0.0, 0.5, 0.5],
+                 id='max-list'),
+    pytest.param(builtin_max_of, ((2.0, 2.0, 2.0),), (1 / 3, 1 / 3, 1 / 3),
+                 id='max-tuple'),
+    pytest.param(builtin_max, (0.25, 0.25), 1 / 3, id='max-arguments'),
+    pytest.param(builtin_min, (0.5, 1.0), 1.0, id='min-arguments'),
+])
+def test_builtin_extremum_ties_split_evenly(function, args, expected):
+    assert grad_of(function, *args) == pytest.approx(expected)
 
 
 # Non-differentiable entries --------------------------------------------------
@@ -1506,7 +1918,9 @@ def nd_type_queries(x, w):
 
 
 def nd_methods(x, w):
-    picked = x[x.argmax()] + x[x.argmin()] + x[x.argsort()][0]
+    picked = x[x.argmax()] + x[x.argmin()] + x[x.argsort()][0] \
+        + x[x.argpartition(1)][0] + x.round(1) * 0.0 \
+        + x[np.sort(x).searchsorted(0.3)]
     chosen = x[x.nonzero()]
     flags = x.any() + x.all()
     return np.sum(w * (picked + flags + chosen))
@@ -1538,6 +1952,36 @@ def nd_builtins(x, w):
     print(end='')
     scale = flags + checks + counted + hashed + known + truth + keys
     return np.sum(w * x * scale)
+
+
+def nd_predicates(x, w):
+    flags = (np.logical_xor(x > 0.0, x > 1.0) + np.signbit(x)
+             + np.isclose(x, 0.1) + np.isreal(x) + np.iscomplex(x)
+             + np.isposinf(x) + np.isneginf(x) + np.isin(x, [0.1])
+             + np.array_equiv(x, x) + np.isrealobj(x)
+             + np.issubdtype(x.dtype, np.floating))
+    return np.sum(w * x * flags + w * np.spacing(x))
+
+
+def nd_positions(x, w):
+    row = x[1]
+    order = np.sort(row)
+    where = np.searchsorted(order, row) + np.digitize(row, order)
+    picked = row[np.argpartition(row, 1)] + row[np.flatnonzero(row > 0.0)][0]
+    found = np.argwhere(row > 0.0)[0, 0] + np.lexsort((row,))[0]
+    return np.sum(w * row * (where + found) + w * picked)
+
+
+def nd_index_builders(x, w):
+    count = (np.tri(2)[1, 0] + np.indices((2, 3))[1, 0, 2]
+             + np.tril_indices(3)[0][-1] + np.triu_indices(3)[1][-1]
+             + np.diag_indices(2)[0][1]
+             + np.unravel_index(4, (2, 3))[1]
+             + np.ravel_multi_index((1, 2), (2, 3))
+             + np.broadcast_shapes((2, 1), (3,))[1])
+    types = np.can_cast(x.dtype, np.float64) + (
+        np.promote_types(x.dtype, np.float32) == np.float64)
+    return np.sum(w * x * (count + types))
 
 
 def nd_math(x, y, w):
@@ -1572,6 +2016,9 @@ NON_DIFFERENTIABLE_CASES = [
     (nd_attributes, (XS,)),
     (nd_builtins, (np.array([0.5, 1.75, -1.0]),)),
     (nd_math, (1.3, 0.6)),
+    (nd_predicates, (XS,)),
+    (nd_positions, (XS,)),
+    (nd_index_builders, (XS,)),
 ]
 
 
@@ -1680,6 +2127,16 @@ COVERED_CALLEES = {
     np.ones_like, np.empty_like, np.arange, np.eye, np.identity,
     np.result_type, np.dtype, np.iscomplexobj, np.isscalar, np.allclose,
     np.array_equal,
+    np.float_power, np.mod, np.remainder, np.fmod, np.copysign, np.heaviside,
+    np.divmod, np.degrees, np.rad2deg, np.radians, np.deg2rad, np.sinc,
+    np.real, np.imag, np.conj, np.conjugate, np.angle, np.real_if_close,
+    np.logical_xor, np.signbit, np.spacing, np.isclose, np.isreal,
+    np.iscomplex, np.isposinf, np.isneginf, np.isin, np.array_equiv,
+    np.searchsorted, np.digitize, np.argpartition, np.argwhere,
+    np.flatnonzero, np.lexsort, np.isrealobj, np.issubdtype, np.can_cast,
+    np.promote_types, np.broadcast_shapes, np.tri, np.indices,
+    np.tril_indices, np.triu_indices, np.diag_indices, np.unravel_index,
+    np.ravel_multi_index,
     np.where, np.clip,
     np.sum, np.mean, np.max, np.min, np.amax, np.amin,
     np.dot, np.matmul,
@@ -1700,33 +2157,84 @@ COVERED_CALLEES = {
     math.erf, math.erfc,
     math.floor, math.ceil, math.trunc, math.factorial, math.isnan,
     math.isinf, math.isfinite, math.isclose, math.comb, math.perm, math.gcd,
-}
+    math.gamma, math.lgamma, math.copysign, math.fmod, math.remainder,
+    math.fsum, math.prod, max, min, sum, pow, divmod,
+} | ({math.cbrt, math.exp2} if hasattr(math, 'cbrt') else set())
 COVERED_METHODS = {'sum', 'mean', 'max', 'min', 'dot', 'reshape', 'ravel',
                    'flatten', 'squeeze', 'transpose', 'copy', 'tolist',
-                   'argmax', 'argmin', 'argsort', 'nonzero', 'any', 'all'}
+                   'argmax', 'argmin', 'argsort', 'nonzero', 'any', 'all',
+                   'conj', 'conjugate', 'round', 'searchsorted',
+                   'argpartition'}
 COVERED_ATTRIBUTES = {'T', 'shape', 'ndim', 'size', 'dtype', 'itemsize',
-                      'nbytes', 'strides', 'flags'}
+                      'nbytes', 'strides', 'flags', 'real', 'imag'}
 
 
 def _is_library_callee(callee):
-    """True for callables of NumPy, math, operator, builtins, set and dict.
+    """True for callables of NumPy (with numpy.linalg, numpy.fft and
+    numpy.random), math, operator, builtins, set and dict.
 
     Rules that other tests register for their own functions do not count.
     """
     name = getattr(callee, '__name__', None)
     if any(vars(module).get(name) is callee
-           for module in (np, math, operator, builtins) if name):
+           for module in (np, np.linalg, np.fft, np.random, math, operator,
+                          builtins) if name):
         return True
     return getattr(callee, '__objclass__', None) in (set, dict)
 
 
+# The other rule test modules list what they cover in the same three sets.
+RULE_TEST_MODULES = ('test_rules_numpy', 'test_rules_linalg',
+                     'test_rules_fft')
+
+
+def _all_covered():
+    callees = set(COVERED_CALLEES)
+    methods = set(COVERED_METHODS)
+    attributes = set(COVERED_ATTRIBUTES)
+    for name in RULE_TEST_MODULES:
+        module = importlib.import_module(name)
+        callees |= module.COVERED_CALLEES
+        methods |= module.COVERED_METHODS
+        attributes |= module.COVERED_ATTRIBUTES
+    return callees, methods, attributes
+
+
 def test_every_rule_is_covered():
     callees, methods, attributes = REGISTRY.entries()
+    covered_callees, covered_methods, covered_attributes = _all_covered()
     library = {c for c in callees if _is_library_callee(c)}
-    assert library - COVERED_CALLEES == set(), 'registered without a test'
-    assert COVERED_CALLEES - library == set(), 'tested but not registered'
-    assert set(methods) == COVERED_METHODS
-    assert set(attributes) == COVERED_ATTRIBUTES
+    assert library - covered_callees == set(), 'registered without a test'
+    assert covered_callees - library == set(), 'tested but not registered'
+    assert set(methods) == covered_methods
+    assert set(attributes) == covered_attributes
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_rules_page_is_current():
+    # A fresh interpreter, so that rules other tests register do not count.
+    path = os.pathsep.join(filter(None, [str(ROOT),
+                                         os.environ.get('PYTHONPATH')]))
+    result = subprocess.run(
+        [sys.executable, '-m', 'adcompiler.rules', '--check',
+         str(ROOT / 'docs' / 'RULES.md')],
+        capture_output=True, text=True, timeout=120, check=False,
+        env=dict(os.environ, PYTHONPATH=path))
+    assert result.returncode == 0, result.stderr
+
+
+def test_rules_page_lists_every_covered_callable():
+    from adcompiler.rules.coverage import coverage_page
+    page = coverage_page()
+    callees, methods, attributes = _all_covered()
+    for callee in callees:
+        assert f'{callee.__name__}`' in page, callee
+    for name in methods:
+        assert f'`x.{name}()`' in page
+    for name in attributes:
+        assert f'`x.{name}`' in page
 
 
 def test_sorted_enumerate_not_registered():

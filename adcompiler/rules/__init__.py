@@ -5,6 +5,8 @@ from adcompiler.rules.registry import (NON_DIFFERENTIABLE, REGISTRY, Rule,
 from adcompiler.rules import builtins as _builtins  # noqa: F401  (registers)
 from adcompiler.rules import numpy as _numpy  # noqa: F401  (registers)
 from adcompiler.rules import math as _math  # noqa: F401  (registers)
+from adcompiler.rules import linalg as _linalg  # noqa: F401  (registers)
+from adcompiler.rules import fft as _fft  # noqa: F401  (registers)
 from adcompiler.rules import forward as _forward  # noqa: F401  (registers)
 from adcompiler.rules import runtime as _runtime  # noqa: F401  (registers)
 

@@ -8,6 +8,7 @@ of `x`. Operators broadcast on arrays, so their rules are registered with
 import builtins
 import operator
 
+from adcompiler.rules.numpy import divmod_vjp
 from adcompiler.rules.registry import REGISTRY
 
 vjp = REGISTRY.vjp
@@ -33,8 +34,27 @@ elementwise_vjp(operator.neg,     lambda x: -g)
 elementwise_vjp(operator.pos,     lambda x: g)
 
 # Built-in functions with a derivative.
-elementwise_vjp(builtins.abs,     lambda x: g * np.sign(x))
+elementwise_vjp(builtins.abs,     lambda x: g * ad.abs_sign(x))
+elementwise_vjp(builtins.pow,     lambda base, exp, mod=None: (g * exp * base ** np.where(exp, exp - 1, 1.0), ad.pow_exponent_adjoint(g, base, ans)))
+elementwise_vjp(builtins.divmod,  divmod_vjp)
 vjp(builtins.float,               lambda x=0.0: ad.unbroadcast(g, x))
+vjp(builtins.sum,                 lambda iterable, start=0: (ad.sequence_sum_adjoint(g, iterable), ad.unbroadcast(g, start)))
+
+
+# ans = max(x0, x1, ...) or min(...) with at most six arguments, or max(x0)
+# of a sequence x0. Ties split the adjoint evenly.
+def extremum_vjp(x0, x1=None, x2=None, x3=None, x4=None, x5=None):
+    args = (x0, x1, x2, x3, x4, x5)
+    d[x0] = ad.builtin_extremum_adjoint(g, ans, args, 0)
+    d[x1] = ad.builtin_extremum_adjoint(g, ans, args, 1)
+    d[x2] = ad.builtin_extremum_adjoint(g, ans, args, 2)
+    d[x3] = ad.builtin_extremum_adjoint(g, ans, args, 3)
+    d[x4] = ad.builtin_extremum_adjoint(g, ans, args, 4)
+    d[x5] = ad.builtin_extremum_adjoint(g, ans, args, 5)
+
+
+vjp(builtins.max,                 extremum_vjp)
+vjp(builtins.min,                 extremum_vjp)
 
 # Operators and built-ins whose result carries no derivative. sorted and
 # enumerate are not here, because they return the values of their argument:

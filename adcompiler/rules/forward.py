@@ -74,3 +74,39 @@ method_jvp('tolist',    lambda x: np.asarray(t).tolist())
 
 # Attributes of arrays: ans = x.attr.
 attribute_jvp('T', lambda x: np.transpose(t))
+
+# Linear functions: the forward rule is the function applied to the tangent
+# of its first parameter (or of the parameters listed, jointly).
+for _callee in (np.real, np.imag, np.conjugate, np.cumsum, np.diff,
+                np.nansum, np.nanmean, np.swapaxes, np.moveaxis, np.rollaxis,
+                np.roll, np.flip, np.flipud, np.fliplr, np.rot90,
+                np.broadcast_to, np.atleast_1d, np.atleast_2d, np.atleast_3d,
+                np.triu, np.tril, np.diag, np.diagonal, np.trace, np.repeat,
+                np.tile, np.take, np.take_along_axis, np.split,
+                np.array_split, np.vsplit, np.hsplit, np.dsplit,
+                np.concatenate, np.stack, np.vstack, np.hstack, np.dstack,
+                np.column_stack, np.nan_to_num, np.real_if_close, np.pad,
+                np.fft.fft, np.fft.ifft, np.fft.fft2, np.fft.ifft2,
+                np.fft.fftn, np.fft.ifftn, np.fft.rfft, np.fft.irfft,
+                np.fft.rfft2, np.fft.irfft2, np.fft.rfftn, np.fft.irfftn,
+                np.fft.fftshift, np.fft.ifftshift):
+    REGISTRY.linear_jvp(_callee)
+REGISTRY.linear_jvp(np.append, ('arr', 'values'))
+REGISTRY.linear_jvp(np.select, ('choicelist', 'default'))
+REGISTRY.linear_jvp(np.linspace, ('start', 'stop'))
+
+# Products: linear in each operand, ans = f(a, b).
+for _callee in (np.tensordot, np.inner, np.outer, np.vdot, np.kron,
+                np.cross):
+    REGISTRY.linear_jvp(_callee, ('a', 'b'), multilinear=True)
+REGISTRY.linear_jvp(np.einsum, tuple(f'x{i}' for i in range(6)), multilinear=True)
+
+for _name in ('cumsum', 'swapaxes', 'diagonal', 'trace', 'repeat', 'take',
+              'conj', 'conjugate'):
+    REGISTRY.linear_method_jvp(_name)
+
+# Complex argument: ans = np.angle(z, deg).
+jvp(np.angle, lambda z, deg=False: ad.angle_tangent(t, z, deg))
+attribute_jvp('real', lambda x: np.real(t))
+attribute_jvp('imag', lambda x: np.imag(t))
+attribute_jvp('mT', lambda x: np.swapaxes(t, -1, -2))

@@ -1,6 +1,8 @@
 """Reverse rules for the `math` module on Python floats.
 
 Letters: `ans = f(x)`, `g` is the adjoint of `ans`, `d[x]` the adjoint of `x`.
+fsum and prod take a sequence. The adjoint of a list or tuple is a list or
+tuple with one adjoint per item.
 """
 
 import math
@@ -50,6 +52,27 @@ vjp(math.degrees, lambda x: g * (180.0 / np.pi))
 vjp(math.radians, lambda x: g * (np.pi / 180.0))
 vjp(math.erf,     lambda x: g * 2.0 / np.sqrt(np.pi) * np.exp(-x ** 2))
 vjp(math.erfc,    lambda x: -g * 2.0 / np.sqrt(np.pi) * np.exp(-x ** 2))
+
+vjp(math.gamma,    lambda x: g * ans * ad.digamma(x))
+vjp(math.lgamma,   lambda x: g * ad.digamma(x))
+vjp(math.copysign, lambda x, y: (g * np.copysign(1.0, x) * np.copysign(1.0, y), None))
+vjp(math.fmod,     lambda x, y: (g, -g * np.trunc(x / y)))
+vjp(math.remainder, lambda x, y: (g, -g * np.round(x / y)))
+if hasattr(math, 'cbrt'):  # Python 3.11 and later.
+    vjp(math.cbrt, lambda x: g / (3.0 * ans ** 2))
+    vjp(math.exp2, lambda x: g * ans * np.log(2.0))
+
+# Sequences: ans = f(seq). The adjoint of seq has one entry per item.
+vjp(math.fsum,     lambda seq: ad.sequence_sum_adjoint(g, seq))
+
+
+# ans = math.prod(iterable, start=start): no division, so zeros are exact.
+def prod_vjp(iterable, *, start=1):
+    d[iterable] = ad.sequence_prod_adjoint(g, iterable, start)
+    d[start] = ad.unbroadcast(g * ad.sequence_product(iterable), start)
+
+
+vjp(math.prod,     prod_vjp)
 
 for _callee in (math.floor, math.ceil, math.trunc, math.factorial,
                 math.isnan, math.isinf, math.isfinite, math.isclose,

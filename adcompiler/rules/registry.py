@@ -94,6 +94,7 @@ class Registry:
         self._jvps = {}
         self._jvp_templates = {}  # key or ('method', name) -> Template
         self._derived_jvps = set()
+        self._linear = {}
         self._methods = {}
         self._attributes = {}
         self._lock = threading.Lock()
@@ -184,6 +185,26 @@ class Registry:
         """Register the forward template of the array attribute `x.name`."""
         parsed = parse_template(template, name=f'ndarray.{name}')
         self._store(self._jvp_templates, ('attribute', name), parsed)
+
+    def linear_jvp(self, callee, params=None, multilinear=False):
+        """Mark `callee` as linear in `params` (default: its first).
+
+        The forward rule is then the function itself applied to the
+        tangents: jointly linear functions (a shape change, an FFT, a join)
+        take every listed argument's tangent in one call, and multilinear
+        ones (products) add one call per argument with a tangent.
+        """
+        self._store(self._linear, _key(callee), (tuple(params or ()),
+                                                 multilinear))
+
+    def linear_method_jvp(self, name):
+        """Mark the array method `x.name(...)` as linear in `x`."""
+        self._store(self._linear, ('method', name), ((), False))
+
+    def lookup_linear(self, callee=None, method=None):
+        """Return (params, multilinear) for a linear function, or None."""
+        key = ('method', method) if method is not None else _key(callee)
+        return self._linear.get(key)
 
     def derive_jvp(self, *callees):
         """Mark reverse rules of the form `g * partial` as forward rules too."""

@@ -1,0 +1,92 @@
+"""Reverse rules for numpy.linalg.
+
+Letters: `ans = f(a, ...)`, `g` is the adjoint of `ans`, `d[a]` the adjoint
+of `a`. For a function returning a tuple (eigh, svd, qr, slogdet, lstsq),
+`ans` is the tuple and `g` a tuple of adjoints in which None stands for
+zero. Matrices are the last two axes and leading axes are stacks, as in
+NumPy. The helpers in `adcompiler.runtime` carry the formulas.
+
+Conventions:
+
+- eigh, eigvalsh and cholesky read one triangle of their argument: the
+  UPLO triangle, or for cholesky the lower one (the upper one with
+  `upper=True`). Their gradient is therefore zero in the other triangle and
+  doubled off the diagonal of the read one, which is the derivative of the
+  NumPy function as called. On a path that keeps the matrix symmetric
+  (`a = b + b.T`) it gives the same gradient as JAX's symmetrized one.
+- det uses an SVD for the adjugate, so a singular matrix has a gradient.
+  The norm of a zero vector has a zero gradient; ties (the largest entry,
+  column sum, row sum or singular value) share the adjoint evenly.
+- Degenerate eigenvalues or singular values give an infinite or NaN
+  gradient where the loss depends on the eigenvectors or singular vectors
+  that they make ambiguous.
+- det, slogdet, inv, solve, matrix_power and norm accept complex matrices
+  (see the convention in `adcompiler.rules.numpy`); eigh, eigvalsh,
+  cholesky, svd, qr, pinv and lstsq raise NotImplementedError for them.
+  eig and eigvals are differentiated through their eigenvalues only.
+- pinv and lstsq assume that the rank does not change near the point.
+"""
+
+import numpy as np
+
+from adcompiler.rules.registry import REGISTRY
+
+vjp = REGISTRY.vjp
+attribute = REGISTRY.attribute
+non_differentiable = REGISTRY.non_differentiable
+
+
+# Determinants and inverses: ans = f(a).
+vjp(np.linalg.det,          lambda a: ad.det_adjoint(g, a))
+vjp(np.linalg.slogdet,      lambda a: ad.slogdet_adjoint(g, a, ans))
+vjp(np.linalg.inv,          lambda a: ad.inv_adjoint(g, ans))
+vjp(np.linalg.pinv,         lambda a, rcond=None, hermitian=False, *, rtol=None: ad.pinv_adjoint(g, a, ans, hermitian))
+vjp(np.linalg.matrix_power, lambda a, n: ad.matrix_power_adjoint(g, a, n))
+
+
+# ans = np.linalg.solve(a, b), a 1-D b being one vector.
+def solve_vjp(a, b):
+    parts = ad.solve_adjoints(g, a, b, ans)
+    d[a] = parts[0]
+    d[b] = parts[1]
+
+
+vjp(np.linalg.solve,        solve_vjp)
+
+
+# ans = (x, residuals, rank, s) = np.linalg.lstsq(a, b, rcond).
+def lstsq_vjp(a, b, rcond=None):
+    parts = ad.lstsq_adjoints(g, a, b, ans)
+    d[a] = parts[0]
+    d[b] = parts[1]
+
+
+vjp(np.linalg.lstsq,        lstsq_vjp)
+
+# Norms: ans = norm(x, ord, axis, keepdims).
+vjp(np.linalg.norm,         lambda x, ord=None, axis=None, keepdims=False: ad.norm_adjoint(g, x, ans, ord, axis, keepdims))
+vjp(np.linalg.vector_norm,  lambda x, *, axis=None, keepdims=False, ord=2: ad.norm_adjoint(g, x, ans, ord, axis, keepdims, vector=True))
+vjp(np.linalg.matrix_norm,  lambda x, *, keepdims=False, ord='fro': ad.norm_adjoint(g, x, ans, ord, (-2, -1), keepdims))
+
+# Decompositions: ans is the tuple of factors (or one array).
+vjp(np.linalg.eigh,         lambda a, UPLO='L': ad.eigh_adjoint(g, a, ans, UPLO))
+vjp(np.linalg.eigvalsh,     lambda a, UPLO='L': ad.eigvalsh_adjoint(g, a, UPLO))
+vjp(np.linalg.eig,          lambda a: ad.eig_adjoint(g, a, ans))
+vjp(np.linalg.eigvals,      lambda a: ad.eigvals_adjoint(g, a))
+vjp(np.linalg.cholesky,     lambda a, *, upper=False: ad.cholesky_adjoint(g, a, ans, upper))
+vjp(np.linalg.svd,          lambda a, full_matrices=True, compute_uv=True, hermitian=False: ad.svd_adjoint(g, a, ans, full_matrices, compute_uv, hermitian))
+vjp(np.linalg.svdvals,      lambda x: ad.svd_adjoint(g, x, ans, False, False))
+vjp(np.linalg.qr,           lambda a, mode='reduced': ad.qr_adjoint(g, a, ans, mode))
+
+non_differentiable(np.linalg.matrix_rank)
+
+# Fields of the named tuples that numpy.linalg returns: ans = result.field.
+attribute('eigenvalues',   lambda x: ad.field_adjoint(g, x, 'eigenvalues'))
+attribute('eigenvectors',  lambda x: ad.field_adjoint(g, x, 'eigenvectors'))
+attribute('U',             lambda x: ad.field_adjoint(g, x, 'U'))
+attribute('S',             lambda x: ad.field_adjoint(g, x, 'S'))
+attribute('Vh',            lambda x: ad.field_adjoint(g, x, 'Vh'))
+attribute('Q',             lambda x: ad.field_adjoint(g, x, 'Q'))
+attribute('R',             lambda x: ad.field_adjoint(g, x, 'R'))
+attribute('sign',          lambda x: ad.field_adjoint(g, x, 'sign'))
+attribute('logabsdet',     lambda x: ad.field_adjoint(g, x, 'logabsdet'))

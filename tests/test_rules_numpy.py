@@ -1,0 +1,1324 @@
+"""NumPy rules for shapes, joins, splits, indexing, constructors,
+reductions, scans, products and sorting, checked against central finite
+differences with the harness of test_rules.py.
+
+Each function under test has the form `np.sum(w * expression)` with the
+weight `w` as its last parameter. `check_grads` compares the gradient with
+respect to every float argument with central differences. The coverage
+guard in test_rules.py counts the callees, methods and attributes listed at
+the end of this file.
+"""
+
+import numpy as np
+import pytest
+
+import adcompiler
+from test_rules import REDUCTION_CASES, XS, check_complex_grads, check_grads
+from test_rules import complex_sample, grad_of, sample
+
+
+def _ids(cases):
+    return [case[0].__name__ for case in cases]
+
+
+# Axes: swapaxes, moveaxis, rollaxis, roll, flip, rot90 -----------------------
+
+def np_swapaxes(x, w):
+    return np.sum(w * np.swapaxes(x, 0, 2))
+
+
+def np_moveaxis(x, w):
+    return np.sum(w * np.moveaxis(x, 0, -1))
+
+
+def np_moveaxis_tuples(x, w):
+    return np.sum(w * np.moveaxis(x, (0, 1), (2, 0)))
+
+
+def np_rollaxis_to_front(x, w):
+    return np.sum(w * np.rollaxis(x, 2))
+
+
+def np_rollaxis_to_end(x, w):
+    return np.sum(w * np.rollaxis(x, 0, 3))
+
+
+def np_rollaxis_negative(x, w):
+    return np.sum(w * np.rollaxis(x, -1, 1))
+
+
+def np_roll_flat(x, w):
+    return np.sum(w * np.roll(x, 5))
+
+
+def np_roll_axis(x, w):
+    return np.sum(w * np.roll(x, -1, axis=1))
+
+
+def np_roll_axes(x, w):
+    return np.sum(w * np.roll(x, (1, -2), axis=(0, 2)))
+
+
+def np_flip(x, w):
+    return np.sum(w * np.flip(x))
+
+
+def np_flip_axis(x, w):
+    return np.sum(w * np.flip(x, 1))
+
+
+def np_flip_axes(x, w):
+    return np.sum(w * np.flip(x, (0, 2)))
+
+
+def np_flipud(x, w):
+    return np.sum(w * np.flipud(x))
+
+
+def np_fliplr(x, w):
+    return np.sum(w * np.fliplr(x))
+
+
+def np_rot90(x, w):
+    return np.sum(w * np.rot90(x))
+
+
+def np_rot90_twice(x, w):
+    return np.sum(w * np.rot90(x, 2))
+
+
+def np_rot90_axes(x, w):
+    return np.sum(w * np.rot90(x, -1, axes=(1, 2)))
+
+
+def method_swapaxes(x, w):
+    return np.sum(w * x.swapaxes(2, 1))
+
+
+def attribute_mt(x, w):
+    return np.sum(w * x.mT)
+
+
+AXIS_FUNCTIONS = [
+    np_swapaxes, np_moveaxis, np_moveaxis_tuples, np_rollaxis_to_front,
+    np_rollaxis_to_end, np_rollaxis_negative, np_roll_flat, np_roll_axis,
+    np_roll_axes, np_flip, np_flip_axis, np_flip_axes, np_flipud, np_fliplr,
+    np_rot90, np_rot90_twice, np_rot90_axes, method_swapaxes, attribute_mt,
+]
+
+
+@pytest.mark.parametrize('function', AXIS_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_axes_of_cube(function):
+    check_grads(function, sample((2, 3, 4)))
+
+
+@pytest.mark.parametrize('function', [np_roll_flat, np_flip, np_flipud,
+                                      np_fliplr, np_rot90, attribute_mt],
+                         ids=lambda f: f.__name__)
+def test_axes_of_matrix(function):
+    check_grads(function, sample((2, 3)))
+
+
+# Broadcasting and dimensions -------------------------------------------------
+
+def np_broadcast_to(x, w):
+    return np.sum(w * np.broadcast_to(x, (4, 2, 3)))
+
+
+def np_atleast_1d(x, w):
+    return np.sum(w * np.atleast_1d(x))
+
+
+def np_atleast_2d(x, w):
+    return np.sum(w * np.atleast_2d(x))
+
+
+def np_atleast_3d(x, w):
+    return np.sum(w * np.atleast_3d(x))
+
+
+@pytest.mark.parametrize('function', [np_broadcast_to, np_atleast_1d,
+                                      np_atleast_2d, np_atleast_3d],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('shape', [
+    pytest.param((), id='float'),
+    pytest.param((3,), id='vector'),
+    pytest.param((1, 3), id='row'),
+    pytest.param((2, 3), id='matrix'),
+])
+def test_dimensions(function, shape):
+    check_grads(function, sample(shape))
+
+
+# Triangles and diagonals -----------------------------------------------------
+
+def np_triu(x, w):
+    return np.sum(w * np.triu(x))
+
+
+def np_triu_above(x, w):
+    return np.sum(w * np.triu(x, 1))
+
+
+def np_tril(x, w):
+    return np.sum(w * np.tril(x))
+
+
+def np_tril_below(x, w):
+    return np.sum(w * np.tril(x, -1))
+
+
+def np_diag(x, w):
+    return np.sum(w * np.diag(x))
+
+
+def np_diag_above(x, w):
+    return np.sum(w * np.diag(x, 1))
+
+
+def np_diag_below(x, w):
+    return np.sum(w * np.diag(x, k=-1))
+
+
+def np_diagonal(x, w):
+    return np.sum(w * np.diagonal(x))
+
+
+def np_diagonal_offset_axes(x, w):
+    return np.sum(w * np.diagonal(x, 1, 2, 0))
+
+
+def method_diagonal(x, w):
+    return np.sum(w * x.diagonal(offset=-1))
+
+
+def np_trace(x, w):
+    return w * np.trace(x)
+
+
+def np_trace_offset(x, w):
+    return w * np.trace(x, -1)
+
+
+def np_trace_of_cube(x, w):
+    return np.sum(w * np.trace(x, 1, axis1=1, axis2=2))
+
+
+def method_trace(x, w):
+    return w * x.trace(offset=1)
+
+
+# (function, shape of x)
+TRIANGLE_CASES = [
+    (np_triu, (3, 3)), (np_triu, (2, 4)), (np_triu, (3,)),
+    (np_triu_above, (3, 3)), (np_tril, (3, 3)), (np_tril, (4,)),
+    (np_tril_below, (2, 3, 4)),
+    (np_diag, (3,)), (np_diag, (3, 3)), (np_diag, (2, 4)),
+    (np_diag_above, (3,)), (np_diag_above, (2, 4)), (np_diag_below, (3,)),
+    (np_diag_below, (4, 3)),
+    (np_diagonal, (3, 3)), (np_diagonal, (2, 4, 3)),
+    (np_diagonal_offset_axes, (3, 2, 4)), (method_diagonal, (4, 3)),
+    (np_trace, (3, 3)), (np_trace, (2, 4)), (np_trace_offset, (3, 3)),
+    (np_trace_of_cube, (2, 3, 4)), (method_trace, (3, 4)),
+]
+
+
+@pytest.mark.parametrize(
+    'function, shape', TRIANGLE_CASES,
+    ids=[f'{f.__name__}-{"x".join(map(str, s))}' for f, s in TRIANGLE_CASES])
+def test_triangles_and_diagonals(function, shape):
+    check_grads(function, sample(shape))
+
+
+# Repetition and indexing -----------------------------------------------------
+
+def np_repeat(x, w):
+    return np.sum(w * np.repeat(x, 2))
+
+
+def np_repeat_axis(x, w):
+    return np.sum(w * np.repeat(x, [1, 0, 3], axis=-1))
+
+
+def method_repeat(x, w):
+    return np.sum(w * x.repeat(3, axis=0))
+
+
+def np_tile(x, w):
+    return np.sum(w * np.tile(x, 2))
+
+
+def np_tile_more_dimensions(x, w):
+    return np.sum(w * np.tile(x, (2, 1, 3)))
+
+
+def np_take(x, w):
+    return np.sum(w * np.take(x, [0, 2, 2, -1]))
+
+
+def np_take_axis(x, w):
+    return np.sum(w * np.take(x, np.array([[2, 0], [2, 2]]), axis=-1))
+
+
+def np_take_wrap(x, w):
+    return np.sum(w * np.take(x, [4, -5, 1], axis=1, mode='wrap'))
+
+
+def np_take_clip(x, w):
+    return np.sum(w * np.take(x, [7, -2, 1], axis=1, mode='clip'))
+
+
+def np_take_scalar_index(x, w):
+    return np.sum(w * np.take(x, 1, axis=1))
+
+
+def method_take(x, w):
+    return np.sum(w * x.take([1, 1], axis=0))
+
+
+def np_take_along_axis(x, w):
+    return np.sum(w * np.take_along_axis(x, np.argsort(x, axis=1), axis=1))
+
+
+def np_take_along_axis_repeats(x, w):
+    return np.sum(w * np.take_along_axis(x, np.array([[0, 0], [2, 1]]), 1))
+
+
+def np_take_along_axis_flat(x, w):
+    return np.sum(w * np.take_along_axis(x, np.array([5, 0, 5]), None))
+
+
+def method_item(x, w):
+    return w * x.item(4)
+
+
+def method_item_index(x, w):
+    return w * x.item(1, 2) * x.item((0, 1))
+
+
+def method_item_single(x, w):
+    return w * np.reshape(x, (1, 1)).item()
+
+
+# (function, shape of x)
+INDEXING_CASES = [
+    (np_repeat, (3,)), (np_repeat, (2, 3)), (np_repeat_axis, (2, 3)),
+    (method_repeat, (2, 3)), (np_tile, (3,)), (np_tile, (2, 3)),
+    (np_tile_more_dimensions, (2, 3)), (np_tile_more_dimensions, ()),
+    (np_take, (2, 3)), (np_take_axis, (2, 3)), (np_take_wrap, (2, 3)),
+    (np_take_clip, (2, 3)), (np_take_scalar_index, (2, 3)),
+    (method_take, (2, 3)), (np_take_along_axis, (2, 3)),
+    (np_take_along_axis_repeats, (2, 3)), (np_take_along_axis_flat, (2, 3)),
+    (method_item, (2, 3)), (method_item_index, (2, 3)),
+    (method_item_single, ()),
+]
+
+
+@pytest.mark.parametrize(
+    'function, shape', INDEXING_CASES,
+    ids=[f'{f.__name__}-{"x".join(map(str, s))}' for f, s in INDEXING_CASES])
+def test_repetition_and_indexing(function, shape):
+    check_grads(function, sample(shape))
+
+
+# Casts -----------------------------------------------------------------------
+
+def method_astype_float(x, w):
+    return np.sum(w * x.astype(np.float64) ** 2)
+
+
+def method_astype_complex(x, w):
+    return np.sum(w * np.abs(x.astype(complex) * (1.0 + 2.0j)))
+
+
+def np_astype(x, w):
+    return np.sum(w * np.astype(x, 'float64'))
+
+
+def method_astype_int(x, w):
+    return np.sum(w * x.astype(int))
+
+
+def method_astype_bool(x, w):
+    return np.sum(w * (x + x.astype(bool)))
+
+
+@pytest.mark.parametrize('function', [method_astype_float,
+                                      method_astype_complex, np_astype,
+                                      method_astype_bool],
+                         ids=lambda f: f.__name__)
+def test_astype(function):
+    check_grads(function, XS)
+
+
+def test_astype_integer_zero_gradient():
+    gradient = grad_of(method_astype_int, XS)
+    assert gradient.shape == XS.shape
+    assert np.all(gradient == 0.0)
+
+
+def c_astype_real(z, w):
+    return np.sum(w * z.astype(complex).real)
+
+
+def test_astype_keeps_complex_adjoint():
+    check_complex_grads(c_astype_real, complex_sample((3,)))
+
+
+# Splits: the result is a list of pieces --------------------------------------
+
+def np_split_all_pieces(x, w):
+    a, b, c = np.split(x, 3, axis=1)
+    return np.sum(w * (a * b - c))
+
+
+def np_split_one_piece(x, w):
+    pieces = np.split(x, [1], axis=0)
+    return np.sum(w * pieces[1])
+
+
+def np_array_split(x, w):
+    pieces = np.array_split(x, 2, axis=-1)
+    return np.sum(w * pieces[0][:, :1] * pieces[1][:, :1])
+
+
+def np_vsplit(x, w):
+    top, bottom = np.vsplit(x, 2)
+    return np.sum(w * top * bottom ** 2)
+
+
+def np_hsplit(x, w):
+    left, right = np.hsplit(x, [1])
+    return np.sum(w * (np.sum(left) + right))
+
+
+def np_hsplit_vector(x, w):
+    pieces = np.hsplit(x, 2)
+    return np.sum(w * pieces[0] * pieces[1])
+
+
+def np_dsplit(x, w):
+    pieces = np.dsplit(x, [1, 3])
+    return np.sum(w * pieces[2] * pieces[0])
+
+
+def np_split_loop(x, w):
+    total = 0.0
+    for piece in np.split(x, 2):
+        total = total + np.sum(piece ** 2)
+    return w * total
+
+
+# (function, shape of x)
+SPLIT_CASES = [
+    (np_split_all_pieces, (2, 3)), (np_split_one_piece, (2, 3)),
+    (np_array_split, (2, 3)), (np_vsplit, (4, 3)), (np_hsplit, (2, 3)),
+    (np_hsplit_vector, (4,)), (np_dsplit, (2, 2, 4)), (np_split_loop, (4,)),
+]
+
+
+@pytest.mark.parametrize('function, shape', SPLIT_CASES, ids=_ids(SPLIT_CASES))
+def test_split(function, shape):
+    check_grads(function, sample(shape))
+
+
+# Joins: the first argument is a sequence -------------------------------------
+
+def np_concatenate(x, y, w):
+    return np.sum(w * np.concatenate([x, y]))
+
+
+def np_concatenate_axis(x, y, w):
+    return np.sum(w * np.concatenate((x, y, x), axis=1))
+
+
+def np_concatenate_flat(x, y, w):
+    return np.sum(w * np.concatenate([x, y], axis=None))
+
+
+def np_stack(x, y, w):
+    return np.sum(w * np.stack([x, y]))
+
+
+def np_stack_last(x, y, w):
+    return np.sum(w * np.stack((x, y, x), axis=-1))
+
+
+def np_vstack(x, y, w):
+    return np.sum(w * np.vstack([x, y]))
+
+
+def np_hstack(x, y, w):
+    return np.sum(w * np.hstack([x, y]))
+
+
+def np_dstack(x, y, w):
+    return np.sum(w * np.dstack([x, y]))
+
+
+def np_column_stack(x, y, w):
+    return np.sum(w * np.column_stack([x, y]))
+
+
+def np_append(x, y, w):
+    return np.sum(w * np.append(x, y))
+
+
+def np_append_axis(x, y, w):
+    return np.sum(w * np.append(x, y, axis=0))
+
+
+def np_concatenate_built_list(x, y, w):
+    parts = []
+    parts.append(x)
+    parts.append(y * 2.0)
+    return np.sum(w * np.concatenate(parts))
+
+
+# (function, shape of x, shape of y)
+JOIN_CASES = [
+    (np_concatenate, (3,), (2,)), (np_concatenate, (2, 3), (1, 3)),
+    (np_concatenate_axis, (2, 3), (2, 1)),
+    (np_concatenate_flat, (2, 3), (4,)),
+    (np_stack, (3,), (3,)), (np_stack, (2, 3), (2, 3)),
+    (np_stack_last, (2, 3), (2, 3)),
+    (np_vstack, (3,), (3,)), (np_vstack, (2, 3), (3,)),
+    (np_hstack, (3,), (2,)), (np_hstack, (2, 3), (2, 1)),
+    (np_hstack, (), (2,)),
+    (np_dstack, (2, 3), (2, 3)), (np_dstack, (3,), (3,)),
+    (np_column_stack, (3,), (3,)), (np_column_stack, (3, 2), (3,)),
+    (np_append, (2, 3), ()), (np_append, (3,), (2, 2)),
+    (np_append_axis, (2, 3), (1, 3)),
+]
+
+
+@pytest.mark.parametrize(
+    'function, x_shape, y_shape', JOIN_CASES,
+    ids=[f'{f.__name__}-{"x".join(map(str, a))}-{"x".join(map(str, b))}'
+         for f, a, b in JOIN_CASES])
+def test_join(function, x_shape, y_shape):
+    check_grads(function, sample(x_shape, seed=1), sample(y_shape, seed=2))
+
+
+# NOTE: the aliasing stage lists the functions that return new objects in
+# aliasing.NEW_OBJECT_FUNCTIONS. np.concatenate is not among them, so a list
+# updated with append cannot be passed to it.
+@pytest.mark.xfail(strict=True, raises=adcompiler.UnsupportedSyntaxError,
+                   reason='aliasing does not know that np.concatenate '
+                   'returns a new array')
+def test_concatenate_list_built_with_append():
+    check_grads(np_concatenate_built_list, sample((3,), seed=1),
+                sample((2,), seed=2))
+
+
+def np_concatenate_rows_of_array(x, w):
+    return np.sum(w * np.concatenate(x))
+
+
+def test_concatenate_rows_of_array():
+    check_grads(np_concatenate_rows_of_array, sample((2, 3)))
+
+
+# Padding ---------------------------------------------------------------------
+
+def np_pad(x, w):
+    return np.sum(w * np.pad(x, ((1, 2), (0, 1))))
+
+
+def np_pad_value(x, value, w):
+    return np.sum(w * np.pad(x, 2, constant_values=value))
+
+
+def np_pad_values_per_axis(x, values, w):
+    return np.sum(w * np.pad(x, ((1, 0), (2, 1)), 'constant',
+                             constant_values=values))
+
+
+def np_pad_edge(x, w):
+    return np.sum(w * np.pad(x, ((2, 1), (1, 3)), mode='edge'))
+
+
+def np_pad_reflect(x, w):
+    return np.sum(w * np.pad(x, ((1, 1), (2, 2)), mode='reflect'))
+
+
+def np_pad_symmetric(x, w):
+    return np.sum(w * np.pad(x, 3, mode='symmetric'))
+
+
+def np_pad_wrap(x, w):
+    return np.sum(w * np.pad(x, ((0, 3), (4, 1)), mode='wrap'))
+
+
+@pytest.mark.parametrize('function', [np_pad, np_pad_edge, np_pad_reflect,
+                                      np_pad_symmetric, np_pad_wrap],
+                         ids=lambda f: f.__name__)
+def test_pad(function):
+    check_grads(function, sample((2, 3)))
+
+
+@pytest.mark.parametrize('function, values', [
+    pytest.param(np_pad_value, 0.5, id='scalar'),
+    pytest.param(np_pad_values_per_axis, np.array([[0.5, -1.0], [2.0, 1.5]]),
+                 id='per-axis-and-side'),
+    pytest.param(np_pad_values_per_axis, np.array([0.5, -1.0]),
+                 id='per-side'),
+    pytest.param(np_pad_values_per_axis, np.array([[0.5], [2.0]]),
+                 id='per-axis'),
+])
+def test_pad_constant_values_get_gradients(function, values):
+    check_grads(function, sample((2, 3)), values)
+
+
+def np_pad_mean(x, w):
+    return np.sum(w * np.pad(x, 1, mode='mean'))
+
+
+def test_pad_rejects_other_modes():
+    with pytest.raises(NotImplementedError, match="mode='mean'"):
+        grad_of(np_pad_mean, sample((2, 3)))
+
+
+# Selection and replacement ---------------------------------------------------
+
+def np_select(x, y, w):
+    return np.sum(w * np.select([x > 0.5, x < -0.5], [x, y]))
+
+
+def np_select_default(x, y, default, w):
+    return np.sum(w * np.select([x > 0.0, x > -1.0], (y, x), default))
+
+
+def np_nan_to_num(x, w):
+    return np.sum(w * np.nan_to_num(x, posinf=10.0, neginf=-10.0))
+
+
+def np_nan_to_num_values(x, nan, posinf, neginf, w):
+    return np.sum(w * np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf))
+
+
+@pytest.mark.parametrize('y_shape', [
+    pytest.param((2, 3), id='matrix'),
+    pytest.param((3,), id='vector'),
+    pytest.param((), id='float'),
+])
+def test_select(y_shape):
+    check_grads(np_select, XS, sample(y_shape))
+    check_grads(np_select_default, XS, sample(y_shape), sample((3,), seed=4))
+
+
+NON_FINITE = np.array([[0.5, np.nan, -1.5], [np.inf, -np.inf, 2.0]])
+
+
+def c_nan_to_num_values(z, nan, posinf, w):
+    return np.sum(w * np.abs(np.nan_to_num(z, nan=nan, posinf=posinf)))
+
+
+def test_nan_to_num_complex_replacements():
+    z = np.array([1.0 + np.nan * 1j, np.inf - 2.0j, np.nan + np.inf * 1j])
+    check_grads(c_nan_to_num_values, z, 0.5, 3.0)
+
+
+def np_nan_to_num_in_place(x, w):
+    return np.sum(w * np.nan_to_num(x * 1.0, copy=False))
+
+
+def test_nan_to_num_rejects_copy_false():
+    with pytest.raises(NotImplementedError, match='copy=False'):
+        grad_of(np_nan_to_num_in_place, NON_FINITE)
+
+
+def test_nan_to_num():
+    check_grads(np_nan_to_num, NON_FINITE)
+    check_grads(np_nan_to_num_values, NON_FINITE, 0.5, 3.0, -3.0)
+    gradient = grad_of(np_nan_to_num, NON_FINITE)
+    np.testing.assert_array_equal(gradient, [[1, 0, 1], [0, 0, 1]])
+
+
+# Constructors: np.linspace ---------------------------------------------------
+
+def np_linspace(start, stop, w):
+    return np.sum(w * np.linspace(start, stop, 5))
+
+
+def np_linspace_open(start, stop, w):
+    return np.sum(w * np.linspace(start, stop, num=4, endpoint=False))
+
+
+def np_linspace_last_axis(start, stop, w):
+    return np.sum(w * np.linspace(start, stop, 3, axis=-1))
+
+
+def np_linspace_one_sample(start, stop, w):
+    return np.sum(w * np.linspace(start, stop, 1))
+
+
+def np_linspace_step(start, stop, w):
+    samples, step = np.linspace(start, stop, 6, retstep=True)
+    return np.sum(w * samples) + 3.0 * step
+
+
+# (function, shape of start, shape of stop)
+LINSPACE_CASES = [
+    (np_linspace, (), ()), (np_linspace, (3,), ()),
+    (np_linspace, (2, 1), (3,)), (np_linspace_open, (), (2,)),
+    (np_linspace_last_axis, (2,), (3, 2)), (np_linspace_one_sample, (), ()),
+    (np_linspace_step, (), ()),
+]
+
+
+@pytest.mark.parametrize(
+    'function, start_shape, stop_shape', LINSPACE_CASES,
+    ids=[f'{f.__name__}-{"x".join(map(str, a)) or "float"}-'
+         f'{"x".join(map(str, b)) or "float"}' for f, a, b in LINSPACE_CASES])
+def test_linspace(function, start_shape, stop_shape):
+    check_grads(function, sample(start_shape, seed=1),
+                sample(stop_shape, seed=2))
+
+
+# Methods: clip ---------------------------------------------------------------
+
+def method_clip(x, low, high, w):
+    return np.sum(w * x.clip(low, high))
+
+
+def method_clip_keywords(x, high, w):
+    return np.sum(w * x.clip(max=high))
+
+
+def test_method_clip():
+    check_grads(method_clip, XS, -0.5, np.array([1.0, 0.5, 0.3]))
+    check_grads(method_clip_keywords, XS, np.array([[1.0], [0.5]]))
+
+
+# Reductions: ans = f(x, axis, keepdims=keepdims) -----------------------------
+
+def np_prod(x, axis, keepdims, w):
+    return np.sum(w * np.prod(x, axis=axis, keepdims=keepdims))
+
+
+def np_var(x, axis, keepdims, w):
+    return np.sum(w * np.var(x, axis=axis, keepdims=keepdims))
+
+
+def np_var_ddof(x, axis, keepdims, w):
+    return np.sum(w * np.var(x, axis, ddof=1, keepdims=keepdims))
+
+
+def np_std(x, axis, keepdims, w):
+    return np.sum(w * np.std(x, axis=axis, keepdims=keepdims))
+
+
+def np_std_ddof(x, axis, keepdims, w):
+    return np.sum(w * np.std(x, axis, ddof=1, keepdims=keepdims))
+
+
+def np_ptp(x, axis, keepdims, w):
+    return np.sum(w * np.ptp(x, axis=axis, keepdims=keepdims))
+
+
+def np_nansum(x, axis, keepdims, w):
+    return np.sum(w * np.nansum(x, axis=axis, keepdims=keepdims))
+
+
+def np_nanmean(x, axis, keepdims, w):
+    return np.sum(w * np.nanmean(x, axis=axis, keepdims=keepdims))
+
+
+def np_average(x, axis, keepdims, w):
+    return np.sum(w * np.average(x, axis=axis, keepdims=keepdims))
+
+
+def method_prod(x, axis, keepdims, w):
+    return np.sum(w * x.prod(axis=axis, keepdims=keepdims))
+
+
+def method_var(x, axis, keepdims, w):
+    return np.sum(w * x.var(axis=axis, keepdims=keepdims))
+
+
+def method_std(x, axis, keepdims, w):
+    return np.sum(w * x.std(axis=axis, ddof=1, keepdims=keepdims))
+
+
+REDUCTIONS = [np_prod, np_var, np_var_ddof, np_std, np_std_ddof, np_ptp,
+              np_nansum, np_nanmean, np_average, method_prod, method_var,
+              method_std]
+
+
+@pytest.mark.parametrize('shape, axis, keepdims', REDUCTION_CASES)
+@pytest.mark.parametrize('function', REDUCTIONS, ids=lambda f: f.__name__)
+def test_reduction(function, shape, axis, keepdims):
+    check_grads(function, sample(shape), axis, keepdims)
+
+
+@pytest.mark.parametrize('function', [np_prod, np_var, np_std, np_ptp,
+                                      np_nansum, np_nanmean, np_average],
+                         ids=lambda f: f.__name__)
+def test_reduction_of_float(function):
+    check_grads(function, 1.7, None, False)
+
+
+# Zeros in the product: no division, so the gradient is exact.
+ZEROS = np.array([[2.0, 0.0, 3.0, -1.0], [0.0, 0.0, 1.5, 2.0],
+                  [1.0, -2.0, 3.0, 0.5]])
+
+
+def test_prod_with_zeros():
+    for axis in (None, 0, 1, (0, 1)):
+        check_grads(np_prod, ZEROS, axis, False)
+    gradient = grad_of(np_prod, ZEROS, 1, False)
+    np.testing.assert_array_equal(gradient, [[0.0, -6.0, 0.0, 0.0],
+                                             [0.0, 0.0, 0.0, 0.0],
+                                             [-3.0, 1.5, -1.0, -6.0]])
+
+
+def test_std_of_constant_is_zero():
+    # 0.5 is exact in binary, so the mean is exact and the std exactly 0.
+    gradient = grad_of(np_std, np.full((2, 3), 0.5), 1, False)
+    np.testing.assert_array_equal(gradient, np.zeros((2, 3)))
+
+
+def test_ptp_of_constant_is_zero():
+    gradient = grad_of(np_ptp, np.full(4, 0.7), None, False)
+    np.testing.assert_array_equal(gradient, np.zeros(4))
+
+
+WITH_NANS = np.array([[0.5, np.nan, -1.5], [np.nan, 1.0, 2.0]])
+
+
+@pytest.mark.parametrize('axis', [None, 0, 1])
+@pytest.mark.parametrize('function', [np_nansum, np_nanmean],
+                         ids=lambda f: f.__name__)
+def test_nan_reductions_skip_nans(function, axis):
+    check_grads(function, WITH_NANS, axis, False)
+    assert not np.any(np.isnan(grad_of(function, WITH_NANS, axis, False)))
+
+
+def c_var(z, w):
+    return np.sum(w * np.var(z, axis=0))
+
+
+def c_std(z, w):
+    return np.sum(w * np.std(z, axis=1, ddof=1))
+
+
+def c_prod(z, w):
+    return np.sum(w * np.real(np.prod(z, axis=0) * (1.0 - 2.0j)))
+
+
+@pytest.mark.parametrize('function', [c_var, c_std, c_prod],
+                         ids=lambda f: f.__name__)
+def test_complex_reduction(function):
+    check_complex_grads(function, complex_sample((3, 4)))
+
+
+# Weighted averages -----------------------------------------------------------
+
+def np_average_weights(x, weights, w):
+    return np.sum(w * np.average(x, weights=weights))
+
+
+def np_average_weights_axis(x, weights, w):
+    return np.sum(w * np.average(x, axis=1, weights=weights))
+
+
+def np_average_weights_tuple_axis(x, weights, w):
+    return np.sum(w * np.average(x, axis=(0, 2), weights=weights,
+                                 keepdims=True))
+
+
+def np_average_row_weights(x, weights, w):
+    return np.sum(w * np.average(x, -1, weights))
+
+
+# (function, shape of x, shape of weights)
+AVERAGE_CASES = [
+    (np_average_weights, (3,), (3,)),
+    (np_average_weights, (2, 3), (2, 3)),
+    (np_average_weights_axis, (2, 3), (2, 3)),
+    (np_average_weights_axis, (2, 3), (3,)),
+    (np_average_weights_tuple_axis, (2, 3, 4), (2, 3, 4)),
+    (np_average_row_weights, (2, 3, 4), (4,)),
+]
+
+
+@pytest.mark.parametrize(
+    'function, x_shape, weights_shape', AVERAGE_CASES,
+    ids=[f'{f.__name__}-{"x".join(map(str, a))}-{"x".join(map(str, b))}'
+         for f, a, b in AVERAGE_CASES])
+def test_average_weights(function, x_shape, weights_shape):
+    check_grads(function, sample(x_shape, seed=1),
+                sample(weights_shape, 0.5, 2.0, seed=2))
+
+
+def np_average_returned(x, w):
+    value, total = np.average(x, weights=x * 0.0 + 1.0, returned=True)
+    return w * value
+
+
+def test_average_rejects_returned():
+    with pytest.raises(NotImplementedError, match='returned=True'):
+        grad_of(np_average_returned, sample((3,)))
+
+
+# Scans and differences -------------------------------------------------------
+
+def np_cumsum(x, axis, w):
+    return np.sum(w * np.cumsum(x, axis=axis))
+
+
+def np_cumprod(x, axis, w):
+    return np.sum(w * np.cumprod(x, axis=axis))
+
+
+def method_cumsum(x, axis, w):
+    return np.sum(w * x.cumsum(axis))
+
+
+def method_cumprod(x, axis, w):
+    return np.sum(w * x.cumprod(axis=axis))
+
+
+def np_diff(x, axis, w):
+    return np.sum(w * np.diff(x, axis=axis))
+
+
+def np_diff_twice(x, axis, w):
+    return np.sum(w * np.diff(x, 2, axis))
+
+
+SCANS = [np_cumsum, np_cumprod, method_cumsum, method_cumprod, np_diff,
+         np_diff_twice]
+
+# (shape of x, axis)
+SCAN_CASES = [
+    pytest.param((4,), -1, id='vector'),
+    pytest.param((3, 4), 0, id='matrix-axis0'),
+    pytest.param((3, 4), 1, id='matrix-axis1'),
+    pytest.param((2, 3, 4), -2, id='cube-axis-2'),
+]
+
+
+@pytest.mark.parametrize('shape, axis', SCAN_CASES)
+@pytest.mark.parametrize('function', SCANS, ids=lambda f: f.__name__)
+def test_scan(function, shape, axis):
+    check_grads(function, sample(shape), axis)
+
+
+@pytest.mark.parametrize('function', [np_cumsum, np_cumprod],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('shape', [(), (4,), (3, 4)], ids=str)
+def test_scan_flattened(function, shape):
+    check_grads(function, sample(shape), None)
+
+
+def test_method_scan_flattened():
+    check_grads(method_cumsum, sample((3, 4)), None)
+    check_grads(method_cumprod, sample((3, 4)), None)
+
+
+def cumprod_by_loops(x, g):
+    """d/dx of sum(g * cumprod(x)) by the definition, for one line."""
+    result = np.zeros_like(x)
+    for i in range(len(x)):
+        for k in range(i, len(x)):
+            others = np.delete(x[:k + 1], i)
+            result[i] += g[k] * np.prod(others)
+    return result
+
+
+@pytest.mark.parametrize('x', [
+    pytest.param([2.0, 0.0, 3.0, 0.0, 5.0], id='two-zeros'),
+    pytest.param([0.0, 1.5, -2.0], id='zero-first'),
+    pytest.param([1.5, -2.0, 0.0], id='zero-last'),
+    pytest.param([0.0, 0.0, 0.0], id='all-zero'),
+    pytest.param([1.5, -0.5, 2.0], id='no-zero'),
+])
+def test_cumprod_with_zeros(x):
+    x = np.array(x)
+    gradient = adcompiler.grad(np_cumprod)(x, 0, np.arange(1.0, 1.0 + len(x)))
+    np.testing.assert_allclose(
+        gradient, cumprod_by_loops(x, np.arange(1.0, 1.0 + len(x))),
+        rtol=1e-14, atol=0)
+    check_grads(np_cumprod, x, 0)
+
+
+def test_cumprod_with_zeros_in_some_lines():
+    check_grads(np_cumprod, ZEROS, 1)
+    check_grads(np_cumprod, ZEROS, 0)
+    check_grads(np_cumprod, ZEROS, None)
+
+
+# Products --------------------------------------------------------------------
+
+def np_tensordot(x, y, w):
+    return np.sum(w * np.tensordot(x, y))
+
+
+def np_tensordot_one(x, y, w):
+    return np.sum(w * np.tensordot(x, y, 1))
+
+
+def np_tensordot_zero(x, y, w):
+    return np.sum(w * np.tensordot(x, y, axes=0))
+
+
+def np_tensordot_pairs(x, y, w):
+    return np.sum(w * np.tensordot(x, y, axes=([2, 0], [0, 1])))
+
+
+def np_tensordot_single_pair(x, y, w):
+    return np.sum(w * np.tensordot(x, y, axes=(0, -1)))
+
+
+def np_inner(x, y, w):
+    return np.sum(w * np.inner(x, y))
+
+
+def np_outer(x, y, w):
+    return np.sum(w * np.outer(x, y))
+
+
+def np_vdot(x, y, w):
+    return w * np.vdot(x, y)
+
+
+def np_kron(x, y, w):
+    return np.sum(w * np.kron(x, y))
+
+
+def np_cross(x, y, w):
+    return np.sum(w * np.cross(x, y))
+
+
+def np_cross_axes(x, y, w):
+    return np.sum(w * np.cross(x, y, axisa=0, axisb=1, axisc=0))
+
+
+def np_cross_axis(x, y, w):
+    return np.sum(w * np.cross(x, y, axis=0))
+
+
+# (function, shape of x, shape of y)
+PRODUCT_CASES = [
+    (np_tensordot, (2, 3, 4), (3, 4, 2)), (np_tensordot, (2, 3), (2, 3)),
+    (np_tensordot_one, (2, 3), (3, 4)), (np_tensordot_one, (3,), (3, 2)),
+    (np_tensordot_zero, (2,), (3,)), (np_tensordot_zero, (), (2, 3)),
+    (np_tensordot_pairs, (3, 2, 4), (4, 3, 2)),
+    (np_tensordot_single_pair, (3, 2), (2, 4, 3)),
+    (np_inner, (3,), (3,)), (np_inner, (2, 3), (3,)),
+    (np_inner, (2, 3), (4, 3)), (np_inner, (2, 2, 3), (4, 3)),
+    (np_inner, (), (2, 3)),
+    (np_outer, (3,), (2,)), (np_outer, (2, 3), (2,)), (np_outer, (), (3,)),
+    (np_vdot, (3,), (3,)), (np_vdot, (2, 3), (3, 2)),
+    (np_kron, (3,), (2,)), (np_kron, (2, 3), (2, 2)), (np_kron, (2,), (2, 3)),
+    (np_kron, (2, 2, 1), (3, 2)),
+    (np_cross, (3,), (3,)), (np_cross, (4, 3), (3,)),
+    (np_cross_axes, (3, 4), (4, 3)), (np_cross_axis, (3, 2), (3, 2)),
+]
+
+
+@pytest.mark.parametrize(
+    'function, x_shape, y_shape', PRODUCT_CASES,
+    ids=[f'{f.__name__}-{"x".join(map(str, a)) or "float"}-'
+         f'{"x".join(map(str, b)) or "float"}' for f, a, b in PRODUCT_CASES])
+def test_product(function, x_shape, y_shape):
+    check_grads(function, sample(x_shape, seed=1), sample(y_shape, seed=2))
+
+
+# NumPy 2 deprecates 2-vectors in np.cross, but still computes with them.
+@pytest.mark.filterwarnings('ignore:Arrays of 2-dimensional vectors')
+@pytest.mark.parametrize('x_shape, y_shape', [
+    pytest.param((2,), (3,), id='2-3'),
+    pytest.param((4, 3), (4, 2), id='4x3-4x2'),
+    pytest.param((4, 2), (2,), id='4x2-2'),
+])
+def test_cross_with_2_vectors(x_shape, y_shape):
+    check_grads(np_cross, sample(x_shape, seed=1), sample(y_shape, seed=2))
+
+
+def c_vdot(z, y, w):
+    return w * np.real(np.vdot(z, y) * (0.5 + 1.0j))
+
+
+def c_vdot_second(y, z, w):
+    return w * np.imag(np.vdot(z, y))
+
+
+def c_dot_real_complex(x, w):
+    return np.sum(w * np.abs(np.dot(x, np.array([1.0 + 2.0j, -1.0j, 0.5]))))
+
+
+def c_einsum(z, w):
+    return np.sum(w * np.abs(np.einsum('ij,jk->ik', z,
+                                       np.array([[1.0j], [2.0], [-1.0]]))))
+
+
+def test_complex_products():
+    check_complex_grads(c_vdot, complex_sample((3,)),
+                        complex_sample((3,), seed=1))
+    check_complex_grads(c_vdot_second, complex_sample((2, 2)),
+                        complex_sample((2, 2), seed=1))
+    check_complex_grads(c_einsum, complex_sample((2, 3)))
+
+
+def test_dot_real_complex_gradient_is_real():
+    gradient = check_grads(c_dot_real_complex, sample((2, 3)))[0]
+    assert not np.iscomplexobj(gradient)
+
+
+# Einstein summation ----------------------------------------------------------
+
+def np_einsum_matmul(x, y, w):
+    return np.sum(w * np.einsum('ij,jk->ik', x, y))
+
+
+def np_einsum_implicit(x, y, w):
+    return np.sum(w * np.einsum('ij,jk', x, y))
+
+
+def np_einsum_implicit_transpose(x, y, w):
+    return np.sum(w * np.einsum('ba', x) * np.sum(y))
+
+
+def np_einsum_trace(x, y, w):
+    return w * np.einsum('ii', x) * np.einsum('i->', y)
+
+
+def np_einsum_diagonal(x, y, w):
+    return np.sum(w * np.einsum('ii->i', x) * y)
+
+
+def np_einsum_batch(x, y, w):
+    return np.sum(w * np.einsum('bij,bjk->bik', x, y))
+
+
+def np_einsum_ellipsis(x, y, w):
+    return np.sum(w * np.einsum('...ij,...j->...i', x, y))
+
+
+def np_einsum_ellipsis_implicit(x, y, w):
+    return np.sum(w * np.einsum('i...,i', x, y))
+
+
+def np_einsum_summed_letter(x, y, w):
+    return np.sum(w * np.einsum('ij,k->i', x, y))
+
+
+def np_einsum_outer(x, y, w):
+    return np.sum(w * np.einsum('i,j->ij', x, y))
+
+
+def np_einsum_three(x, y, w):
+    return np.sum(w * np.einsum('ij,jk,k->i', x, y, y[0]))
+
+
+def np_einsum_optimized(x, y, w):
+    return np.sum(w * np.einsum('ij,jk,kl->il', x, y, y.T, optimize=True))
+
+
+def np_einsum_repeated_in_output_operand(x, y, w):
+    return np.sum(w * np.einsum('iij->ij', x) * y)
+
+
+# (function, shape of x, shape of y)
+EINSUM_CASES = [
+    (np_einsum_matmul, (2, 3), (3, 4)),
+    (np_einsum_implicit, (2, 3), (3, 4)),
+    (np_einsum_implicit_transpose, (2, 3), (2,)),
+    (np_einsum_trace, (3, 3), (2,)),
+    (np_einsum_diagonal, (3, 3), (3,)),
+    (np_einsum_batch, (2, 2, 3), (2, 3, 2)),
+    (np_einsum_ellipsis, (2, 4, 3), (3,)),
+    (np_einsum_ellipsis, (4, 3), (2, 3)),
+    (np_einsum_ellipsis, (1, 4, 3), (2, 3)),
+    (np_einsum_ellipsis_implicit, (3, 2, 4), (3,)),
+    (np_einsum_summed_letter, (2, 3), (4,)),
+    (np_einsum_outer, (2,), (3,)),
+    (np_einsum_three, (2, 3), (3, 4)),
+    (np_einsum_optimized, (2, 3), (3, 4)),
+    (np_einsum_repeated_in_output_operand, (3, 3, 2), (3, 2)),
+]
+
+
+@pytest.mark.parametrize(
+    'function, x_shape, y_shape', EINSUM_CASES,
+    ids=[f'{f.__name__}-{"x".join(map(str, a))}-{"x".join(map(str, b))}'
+         for f, a, b in EINSUM_CASES])
+def test_einsum(function, x_shape, y_shape):
+    check_grads(function, sample(x_shape, seed=1), sample(y_shape, seed=2))
+
+
+def np_einsum_same_operand(x, w):
+    return w * np.einsum('i,i', x, x)
+
+
+def test_einsum_same_operand_twice():
+    check_grads(np_einsum_same_operand, sample((3,)))
+
+
+def np_einsum_seven(x, w):
+    return w * np.einsum('i,i,i,i,i,i,i', x, x, x, x, x, x, x)
+
+
+def test_einsum_rejects_seven_operands():
+    with pytest.raises(adcompiler.AdCompilerError, match='einsum'):
+        grad_of(np_einsum_seven, sample((2,)))
+
+
+# Sorting ---------------------------------------------------------------------
+
+def np_sort(x, axis, w):
+    return np.sum(w * np.sort(x, axis))
+
+
+def np_sort_stable(x, axis, w):
+    return np.sum(w * np.sort(x, axis=axis, kind='stable'))
+
+
+def np_partition(x, axis, w):
+    return np.sum(w * np.partition(x, 1, axis=axis))
+
+
+def np_partition_kths(x, axis, w):
+    return np.sum(w * np.partition(x, (0, 2), axis))
+
+
+SORTS = [np_sort, np_sort_stable, np_partition, np_partition_kths]
+
+
+@pytest.mark.parametrize('shape, axis', [
+    pytest.param((4,), -1, id='vector'),
+    pytest.param((3, 4), 0, id='matrix-axis0'),
+    pytest.param((3, 4), -1, id='matrix-axis-1'),
+    pytest.param((2, 3, 4), 1, id='cube-axis1'),
+    pytest.param((3, 4), None, id='matrix-flat'),
+])
+@pytest.mark.parametrize('function', SORTS, ids=lambda f: f.__name__)
+def test_sort(function, shape, axis):
+    check_grads(function, sample(shape), axis)
+
+
+# Pairs of tied values, where central differences see the mean.
+TIES = np.array([[3.0, 1.0, 3.0, 2.0], [0.5, 0.25, 0.5, -1.0],
+                 [2.0, -1.0, 0.0, -1.0]])
+
+
+# A tie is a kink: the gradient is the mean over the tied positions.
+@pytest.mark.parametrize('function', SORTS, ids=lambda f: f.__name__)
+def test_sort_tied_pairs_share_the_mean(function):
+    check_grads(function, TIES, -1)
+    check_grads(function, TIES, 0)
+
+
+def last_of_sorted(x, w):
+    return w * np.sort(x)[-1]
+
+
+def middle_of_partitioned(x, w):
+    return np.sum(w * np.partition(x, 2)[1:3])
+
+
+@pytest.mark.parametrize('function, x, expected', [
+    pytest.param(last_of_sorted, [3.0, 1.0, 3.0], [0.5, 0.0, 0.5],
+                 id='sort-pair'),
+    pytest.param(last_of_sorted, [2.0, 2.0, 1.0, 2.0], [1 / 3, 1 / 3, 0.0,
+                                                        1 / 3],
+                 id='sort-three'),
+    pytest.param(middle_of_partitioned, [1.0, 1.0, 1.0, 0.0],
+                 [2 / 3, 2 / 3, 2 / 3, 0.0], id='partition-three'),
+])
+def test_sort_ties_split_evenly(function, x, expected):
+    np.testing.assert_allclose(grad_of(function, np.array(x)), expected,
+                               rtol=1e-15)
+
+
+# Random draws: pathwise derivatives for a fixed seed -------------------------
+
+def random_normal(loc, scale, w):
+    np.random.seed(0)
+    return np.sum(w * np.random.normal(loc, scale, size=(2, 3)))
+
+
+def random_laplace(loc, scale, w):
+    np.random.seed(1)
+    return np.sum(w * np.random.laplace(loc, scale, (2, 3)))
+
+
+def random_logistic(loc, scale, w):
+    np.random.seed(2)
+    return np.sum(w * np.random.logistic(loc=loc, scale=scale, size=(2, 3)))
+
+
+def random_gumbel(loc, scale, w):
+    np.random.seed(3)
+    return np.sum(w * np.random.gumbel(loc, scale, size=(2, 3)))
+
+
+def random_uniform(low, high, w):
+    np.random.seed(4)
+    return np.sum(w * np.random.uniform(low, high, (2, 3)))
+
+
+def random_exponential(scale, unused, w):
+    np.random.seed(5)
+    return np.sum(w * np.random.exponential(scale, (2, 3)) + 0.0 * unused)
+
+
+def random_without_parameters(x, w):
+    np.random.seed(6)
+    state = np.random.get_state()
+    np.random.set_state(state)
+    noise = (np.random.rand(3) + np.random.randn(3) + np.random.random(3)
+             + np.random.random_sample(3) + np.random.randint(0, 5, 3)
+             + np.random.standard_normal(3)
+             + np.random.default_rng(0).normal(size=3))
+    return np.sum(w * x * noise)
+
+
+RANDOM_FUNCTIONS = [random_normal, random_laplace, random_logistic,
+                    random_gumbel, random_uniform, random_exponential]
+
+
+@pytest.mark.parametrize('first_shape, second_shape', [
+    pytest.param((), (), id='floats'),
+    pytest.param((3,), (), id='vector-float'),
+    pytest.param((2, 1), (3,), id='column-vector'),
+])
+@pytest.mark.parametrize('function', RANDOM_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_random_draws(function, first_shape, second_shape):
+    check_grads(function, sample(first_shape, 0.5, 2.0, seed=1),
+                sample(second_shape, 2.5, 3.0, seed=2))
+
+
+def test_random_without_parameters():
+    check_grads(random_without_parameters, sample((3,)))
+
+
+# Coverage --------------------------------------------------------------------
+
+COVERED_CALLEES = {
+    np.swapaxes, np.moveaxis, np.rollaxis, np.roll, np.flip, np.flipud,
+    np.fliplr, np.rot90, np.broadcast_to, np.atleast_1d, np.atleast_2d,
+    np.atleast_3d, np.triu, np.tril, np.diag, np.diagonal, np.trace,
+    np.repeat, np.tile, np.take, np.take_along_axis, np.astype, np.split,
+    np.array_split, np.vsplit, np.hsplit, np.dsplit, np.concatenate,
+    np.stack, np.vstack, np.hstack, np.dstack, np.column_stack, np.append,
+    np.pad, np.select, np.nan_to_num, np.linspace,
+    np.prod, np.var, np.std, np.ptp, np.nansum, np.nanmean, np.average,
+    np.cumsum, np.cumprod, np.diff,
+    np.tensordot, np.inner, np.outer, np.vdot, np.kron, np.cross, np.einsum,
+    np.sort, np.partition,
+    np.random.normal, np.random.laplace, np.random.logistic,
+    np.random.gumbel, np.random.uniform, np.random.exponential,
+    np.random.seed, np.random.rand, np.random.randn, np.random.random,
+    np.random.random_sample, np.random.randint, np.random.standard_normal,
+    np.random.default_rng, np.random.get_state, np.random.set_state,
+}
+COVERED_METHODS = {'swapaxes', 'diagonal', 'trace', 'repeat', 'take',
+                   'astype', 'item', 'clip', 'prod', 'var', 'std', 'cumsum',
+                   'cumprod'}
+COVERED_ATTRIBUTES = {'mT'}
