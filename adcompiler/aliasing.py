@@ -37,6 +37,8 @@ NEW_OBJECT_FUNCTIONS = (
     np.full_like, np.outer, np.inner, np.cumsum, np.cumprod, np.linspace,
     np.arange, np.empty, np.empty_like, np.copy, np.eye, np.identity,
     np.amax, np.amin, np.shape, np.ndim, np.size, np.allclose,
+    np.concatenate, np.stack, np.vstack, np.hstack, np.dstack,
+    np.column_stack, np.append, np.tile, np.repeat, np.kron,
     np.array_equal, len, isinstance, id, print, float, int, bool, repr, str,
     # Runtime helpers in generated code that is differentiated again.
     runtime.zeros_like, runtime.copy, runtime.tangent_write,

@@ -501,12 +501,7 @@ def test_join(function, x_shape, y_shape):
     check_grads(function, sample(x_shape, seed=1), sample(y_shape, seed=2))
 
 
-# NOTE: the aliasing stage lists the functions that return new objects in
-# aliasing.NEW_OBJECT_FUNCTIONS. np.concatenate is not among them, so a list
-# updated with append cannot be passed to it.
-@pytest.mark.xfail(strict=True, raises=adcompiler.UnsupportedSyntaxError,
-                   reason='aliasing does not know that np.concatenate '
-                   'returns a new array')
+# A list updated with append may be joined: np.concatenate copies it.
 def test_concatenate_list_built_with_append():
     check_grads(np_concatenate_built_list, sample((3,), seed=1),
                 sample((2,), seed=2))
