@@ -21,6 +21,7 @@ every value that is updated in place and carries a derivative:
   into a variable, because its elements are never views.
 """
 
+import inspect
 import types
 
 import gast
@@ -58,7 +59,8 @@ METADATA = frozenset({'shape', 'ndim', 'size', 'dtype'})
 
 def check_in_place_updates(normalized, resolution, activity, source):
     """Raise UnsupportedSyntaxError where an updated value may be shared."""
-    _check_out_arguments(normalized, activity, source)
+    _check_out_arguments(normalized, resolution, activity, source)
+    _check_in_place_methods(normalized, resolution, activity, source)
     updated = (normalized.written | normalized.mutated) & activity.varied
     if not updated:
         return
@@ -239,6 +241,15 @@ class _Checker:
                 self.reject(receiver.id, statement,
                             f'.{call.func.attr}() may return a view of it or '
                             'keep a reference')
+        if resolved is not None and resolved.kind is CallKind.METHOD and \
+                call.func.attr in LIST_UPDATES:
+            # lst.append(y) keeps y itself in the list.
+            for argument in arguments:
+                if isinstance(argument, gast.Name) and \
+                        argument.id in self.updated:
+                    self.reject(argument.id, statement,
+                                'the list keeps a reference to it')
+            return
         if resolved is not None and _returns_new_object(call, resolved):
             return
         for argument in arguments:
@@ -248,20 +259,87 @@ class _Checker:
                             'may keep or return a reference to it')
 
 
-def _check_out_arguments(normalized, activity, source):
-    """Reject `f(..., out=y)` when a value that carries a derivative is
-    involved: the write into y is an update the adjoint would not see."""
+def _has_out_argument(call, resolution):
+    """True for `f(..., out=y)`, and for a ufunc given its output
+    positionally (`np.sin(x, y)`)."""
+    if any(k.arg == 'out' for k in call.keywords):
+        return True
+    resolved = resolution.calls.get(call)
+    callee = getattr(resolved, 'callee', None)
+    if isinstance(callee, np.ufunc):
+        return len(call.args) > callee.nin
+    if resolved is None or resolved.kind is CallKind.USER:
+        return False  # A user function's parameter may just be named out.
+    try:
+        parameters = list(inspect.signature(callee).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    for position, parameter in enumerate(parameters):
+        if parameter.kind is not parameter.POSITIONAL_OR_KEYWORD:
+            return False
+        if parameter.name == 'out':
+            return position < len(call.args)
+    return False
+
+
+def _check_out_arguments(normalized, resolution, activity, source):
+    """Reject writing a call's result into an existing array when a value
+    that carries a derivative is involved, or when the array is read by
+    a computation that carries one: the adjoint would not see the write."""
+    read = read_by_derivative(normalized, activity)
     for call in gast.walk(normalized.tree):
-        if not isinstance(call, gast.Call) or not any(
-                k.arg == 'out' for k in call.keywords):
+        if not isinstance(call, gast.Call) or not _has_out_argument(
+                call, resolution):
             continue
         names = [n.id for n in gast.walk(call) if isinstance(n, gast.Name)]
-        if any(name in activity.varied for name in names):
+        if any(name in activity.varied or name in read for name in names):
             raise UnsupportedSyntaxError(
                 'an out= argument', source.location(call),
                 'writing a result into an existing array is an update in '
                 'place that the gradient would not follow; assign the result '
                 'instead')
+
+
+# Methods that change an array or a list in place.
+IN_PLACE_METHODS = frozenset({
+    'sort', 'fill', 'put', 'partition', 'resize', 'itemset', 'setfield',
+    'reverse', 'clear', 'remove', 'update', 'popitem', 'setdefault',
+})
+
+
+def read_by_derivative(normalized, activity):
+    """Names read by a statement whose result carries a derivative."""
+    read = set()
+    for statement in gast.walk(normalized.tree):
+        if not isinstance(statement, gast.Assign):
+            continue
+        targets = [n.id for n in gast.walk(statement.targets[0])
+                   if isinstance(n, gast.Name)]
+        if any(activity.is_active(t) for t in targets):
+            read.update(n.id for n in gast.walk(statement.value)
+                        if isinstance(n, gast.Name))
+    return read
+
+
+def _check_in_place_methods(normalized, resolution, activity, source):
+    """Reject `w.sort()` and the like on a value that a computation with a
+    derivative reads: the adjoint would read the changed value."""
+    read = read_by_derivative(normalized, activity)
+    for call in gast.walk(normalized.tree):
+        if (isinstance(call, gast.Call)
+                and isinstance(call.func, gast.Attribute)
+                and isinstance(call.func.value, gast.Name)
+                and call.func.attr in IN_PLACE_METHODS
+                and getattr(resolution.calls.get(call), 'kind',
+                            None) is CallKind.METHOD
+                and (call.func.value.id in read
+                     or call.func.value.id in activity.varied)):
+            name = call.func.value.id
+            raise UnsupportedSyntaxError(
+                f'.{call.func.attr}() on {name!r}', source.location(call),
+                f'it changes {name!r} in place, and a computation that '
+                f'carries a derivative reads {name!r}; sort or change a '
+                'copy instead')
 
 
 def element_reads(normalized, activity):

@@ -71,6 +71,11 @@ class Dispatcher:
         """Run `receiver.<site.method>(*args, **kwargs)`; see `call_function`."""
         keyword_values = tuple(kwargs[k] for k in site.keywords)
         numbers = list(range(1 + len(args) + len(keyword_values)))
+        if site.method in getattr(receiver, '__dict__', {}):
+            # An attribute of the instance (a stored function) comes before
+            # the class's method of the same name, as Python looks it up.
+            return self.call_function(site, getattr(receiver, site.method),
+                                      args, kwargs)
         if isinstance(receiver, _ARRAY_TYPES) and REGISTRY.lookup_method(
                 site.method) is not None:
             key = ('array method', site.method, len(args), site.keywords)

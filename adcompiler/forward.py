@@ -21,6 +21,7 @@ context.
 import copy
 import dataclasses
 import inspect
+import operator
 
 import gast
 import numpy as np
@@ -495,7 +496,7 @@ class _ForwardWriter:
                 self.source.location(statement.value),
                 'it has no forward rule yet; register one with '
                 'adcompiler.register_jvp')
-        return self.expand(found, statement, args, keywords)
+        return self.expand(found, statement, args, keywords, function)
 
     def linear_tangent(self, statement, template, params, multilinear,
                        receiver=False):
@@ -579,7 +580,7 @@ class _ForwardWriter:
             keywords=[gast.keyword(arg=k, value=copy.deepcopy(v))
                       for k, v in keywords.items()])
 
-    def expand(self, found, statement, args, keywords):
+    def expand(self, found, statement, args, keywords, function=None):
         """The sum of a forward template's entries for the active arguments."""
         template, derived = found
         try:
@@ -615,8 +616,11 @@ class _ForwardWriter:
                                              renames, self.namer))
         # Broadcasting: the sum of the terms has the output's shape when every
         # argument that may broadcast has a term; otherwise broadcast it.
-        others = [a for a in args if isinstance(a, gast.Name)
-                  and not self.is_active(a)]
+        repeats = function in (operator.mul, np.multiply)  # [x] * 2
+        others = [a for a in args if (isinstance(a, gast.Name)
+                                      and not self.is_active(a))
+                  or (repeats and isinstance(a, gast.Constant)
+                      and isinstance(a.value, int))]
         if derived and template.unbroadcast and others and terms:
             terms = [call(self.runtime_function('broadcast_like'), term,
                           name(target)) for term in terms]

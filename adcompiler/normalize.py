@@ -137,6 +137,15 @@ class _Normalizer:
         self.display_names = {}
         self.result_name = None  # The variable early returns assign.
         self.single_assignment = not has_control_flow(self.tree)
+        # Names changed in place: x[i] = v, lst.append(v), lst.pop(), ...
+        self.updated_in_place = {
+            n.value.id for n in gast.walk(self.tree)
+            if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store)
+            and isinstance(n.value, gast.Name)} | {
+            n.func.value.id for n in gast.walk(self.tree)
+            if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute)
+            and n.func.attr in MUTATING_METHODS
+            and isinstance(n.func.value, gast.Name)}
         self.written = set()
         if not self.single_assignment:
             self.unshared = _unshared_names(self.tree, self)
@@ -237,6 +246,13 @@ class _Normalizer:
         atom = self.atomize(test)
         if isinstance(atom, gast.Constant) or atom.id in self.temporaries:
             return atom
+        if atom.id in self.updated_in_place:
+            # A list or array changed in place: record its truth value, not
+            # the object, whose truth may change before the adjoint runs.
+            negated = self.bind(gast.UnaryOp(op=gast.Not(), operand=atom),
+                                test)
+            return self.bind(gast.UnaryOp(op=gast.Not(), operand=negated),
+                             test)
         assigned = {n.id for b in branches for n in gast.walk(b)
                     if isinstance(n, gast.Name) and isinstance(n.ctx,
                                                                gast.Store)}

@@ -597,13 +597,25 @@ class _ReverseWriter:
         assigned = {n.id for b in statement.body for n in gast.walk(b)
                     if isinstance(n, gast.Name) and isinstance(n.ctx,
                                                                gast.Store)}
+        # Updated in place in the body (x[i] = v, lst.append(v)): the loop
+        # item the adjoint reads would be the changed one.
+        assigned |= {n.value.id for b in statement.body for n in gast.walk(b)
+                     if isinstance(n, gast.Subscript)
+                     and isinstance(n.ctx, gast.Store)
+                     and isinstance(n.value, gast.Name)}
+        assigned |= {n.func.value.id for b in statement.body
+                     for n in gast.walk(b) if isinstance(n, gast.Call)
+                     and isinstance(n.func, gast.Attribute)
+                     and isinstance(n.func.value, gast.Name)
+                     and n.func.attr in ('append', 'extend', 'insert', 'pop',
+                                         'remove', 'sort', 'reverse')}
         for iterable, position, target_name in sources:
             if not (self.activity.is_active(target_name)
                     and self.is_active(iterable)):
                 continue
             if iterable.id in assigned:
                 raise UnsupportedSyntaxError(
-                    f'a loop over {iterable.id!r} that assigns '
+                    f'a loop over {iterable.id!r} that assigns or updates '
                     f'{iterable.id!r} in its body',
                     self.source.location(statement),
                     'the loop keeps reading the old value; iterate over a '
@@ -1243,8 +1255,10 @@ class _ReverseWriter:
         of `arg` already has its shape.
         """
         others = [a for a in args if a is not arg]
+        # An int can repeat a list (`[x] * 2`); only a float or complex
+        # constant surely leaves the shape alone.
         return not all(isinstance(a, gast.Constant)
-                       and isinstance(a.value, (int, float, complex))
+                       and isinstance(a.value, (float, complex))
                        for a in others)
 
     def substitute(self, node, substitutions, renames):

@@ -522,6 +522,11 @@ def transpose_axes(axes):
 
 def broadcast_like(t, ans):
     """A tangent broadcast to the shape of the value it belongs to."""
+    if isinstance(ans, (list, tuple)) or isinstance(t, (list, tuple)):
+        raise TypeError(
+            'adcompiler cannot differentiate an arithmetic operation on a '
+            f'{type(ans).__name__} here (for example repeating a list with '
+            '*); build an array with np.array')
     shape = np.shape(ans)
     if np.shape(t) == shape:
         return t

@@ -1,0 +1,125 @@
+"""Programs that once gave a silently wrong gradient, each now right or an error."""
+
+import numpy as np
+import pytest
+
+import adcompiler
+from finite_differences import assert_gradient_close, numerical_gradient
+
+
+def append_then_write(x):
+    y = x * 1.0
+    stored = []
+    stored.append(y)
+    y[0] = 0.0
+    return np.sum(stored[0] ** 2)
+
+
+def sort_after_use(x):
+    w = np.array([3.0, 1.0, 2.0])
+    s = np.sum(x * w)
+    w.sort()
+    return s
+
+
+def positional_out(x):
+    y = np.zeros(3)
+    np.sin(x, y)
+    return np.sum(y)
+
+
+def clip_into_itself(x):
+    y = np.array([1.0, -1.0, 2.0])
+    np.clip(y, 0.0, 1.0, y)
+    return np.sum(x * y)
+
+
+def reversed_list_appended(x):
+    values = [x * 1.0]
+    total = 0.0
+    for item in reversed(values):
+        values.append(item * 2.0)
+        total = total + item
+    return total
+
+
+@pytest.mark.parametrize('function, argument', [
+    pytest.param(append_then_write, np.array([0.5, -1.4, 2.6]),
+                 id='append-then-write'),
+    pytest.param(sort_after_use, np.array([0.5, -1.0, 2.0]),
+                 id='sort-after-use'),
+    pytest.param(positional_out, np.array([0.5, -1.0, 2.0]),
+                 id='ufunc-positional-out'),
+    pytest.param(clip_into_itself, np.array([0.5, -1.0, 2.0]),
+                 id='clip-positional-out'),
+    pytest.param(reversed_list_appended, 0.7, id='loop-over-updated-list'),
+])
+def test_hidden_update_is_rejected(function, argument):
+    with pytest.raises(adcompiler.UnsupportedSyntaxError):
+        adcompiler.grad(function)(argument)
+
+
+def pop_under_list_condition(x):
+    values = [x * 2.0]
+    s = x * 1.0
+    if values:
+        s = s * values.pop()
+    return s
+
+
+def while_list_not_empty(x):
+    values = [x * 1.0, x * 2.0]
+    s = 0.0
+    while values:
+        s = s + values.pop()
+    return s
+
+
+def while_array_truth(x):
+    flag = np.array([1.0])
+    s = 0.0
+    k = 0
+    while flag:
+        s = s + x * k
+        k = k + 1
+        if k > 2:
+            flag[0] = 0.0
+    return s
+
+
+class Activation:
+    def forward(self, x):
+        return x * 10.0
+
+
+def uses_activation(x, activation):
+    return activation.forward(x)
+
+
+@pytest.mark.parametrize('function, x', [
+    pytest.param(pop_under_list_condition, 0.7, id='if-list'),
+    pytest.param(while_list_not_empty, 0.7, id='while-list'),
+    pytest.param(while_array_truth, 0.7, id='while-array'),
+])
+def test_condition_on_updated_value(function, x):
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x), expected)
+
+
+def test_instance_attribute_before_class_method():
+    activation = Activation()
+    activation.forward = np.sin
+    gradient = adcompiler.grad(uses_activation)(0.3, activation)
+    assert gradient == pytest.approx(np.cos(0.3))
+
+
+def repeated_list(x):
+    values = [x] * 2
+    return values[0] + values[1]
+
+
+def test_list_repetition_is_not_a_wrong_gradient():
+    # Repeating a list is not differentiated yet; it must fail, not return
+    # half the gradient.
+    with pytest.raises(TypeError):
+        adcompiler.grad(repeated_list)(0.7)
