@@ -69,6 +69,127 @@ def check_in_place_updates(normalized, resolution, activity, source):
         if isinstance(statement, (gast.Assign, gast.Expr, gast.For,
                                   gast.Return, gast.If, gast.Assert)):
             checker.check(statement)
+    _check_views(normalized, resolution, source, updated)
+
+
+def _memory_sources(value, resolution):
+    """Names whose memory the value of an assignment may share."""
+    if isinstance(value, gast.Name):
+        return [value.id]
+    if isinstance(value, gast.Subscript) and isinstance(value.value,
+                                                        gast.Name):
+        return [value.value.id]
+    if isinstance(value, gast.Attribute) and isinstance(value.value,
+                                                        gast.Name):
+        return [] if value.attr in METADATA else [value.value.id]
+    if isinstance(value, (gast.Tuple, gast.List)):
+        return [e.id for e in value.elts if isinstance(e, gast.Name)]
+    if isinstance(value, gast.Dict):
+        return [v.id for v in value.values if isinstance(v, gast.Name)]
+    if isinstance(value, gast.Call):
+        resolved = resolution.calls.get(value)
+        if resolved is not None and _returns_new_object(value, resolved):
+            return []
+        names = [a.id for a in list(value.args) + [k.value for k in
+                                                   value.keywords]
+                 if isinstance(a, gast.Name)]
+        if isinstance(value.func, gast.Attribute) and isinstance(
+                value.func.value, gast.Name):
+            names.append(value.func.value.id)
+        return names
+    return []
+
+
+def _check_views(normalized, resolution, source, updated):
+    """Reject a view or alias of an updated array that is used after an
+    update: it would show the update, which the adjoint would not follow.
+
+    A view is found by following assignments from the updated arrays
+    through subscripts, attributes, displays, unpacking, loops and calls
+    that may return their argument. A part read straight into a variable
+    (`v = x[i]`) is checked when the code runs instead (`element_reads`).
+    """
+    # Only x[i] = v changes memory that another object can see: a list
+    # changed by append or pop keeps its old items unchanged.
+    written = updated & normalized.written
+    if not written:
+        return
+    views = set(written)
+    changed = True
+    while changed:
+        changed = False
+        for node in gast.walk(normalized.tree):
+            targets, sources = [], []
+            if isinstance(node, gast.Assign) and not isinstance(
+                    node.targets[0], gast.Subscript):
+                targets = [n.id for n in gast.walk(node.targets[0])
+                           if isinstance(n, gast.Name)]
+                sources = _memory_sources(node.value, resolution)
+            elif isinstance(node, gast.For):
+                targets = [n.id for n in gast.walk(node.target)
+                           if isinstance(n, gast.Name)]
+                sources = [n.id for n in gast.walk(node.iter)
+                           if isinstance(n, gast.Name)]
+            elif (isinstance(node, gast.Expr)
+                  and isinstance(node.value, gast.Call)
+                  and isinstance(node.value.func, gast.Attribute)
+                  and node.value.func.attr in LIST_UPDATES
+                  and isinstance(node.value.func.value, gast.Name)):
+                targets = [node.value.func.value.id]
+                sources = [a.id for a in node.value.args
+                           if isinstance(a, gast.Name)]
+            if any(s in views for s in sources):
+                for target in targets:
+                    if target not in views:
+                        views.add(target)
+                        changed = True
+    checked_at_run_time = set()
+    for statement in element_reads(normalized, None, updated):
+        checked_at_run_time.update(n.id for n in gast.walk(
+            statement.targets[0]) if isinstance(n, gast.Name))
+    for block in _blocks(normalized.tree):
+        for position, statement in enumerate(block):
+            if not isinstance(statement, (gast.Assign, gast.For)):
+                continue
+            target = (statement.targets[0] if isinstance(statement,
+                                                         gast.Assign)
+                      else statement.target)
+            if isinstance(target, gast.Subscript):
+                continue
+            for node in gast.walk(target):
+                name = getattr(node, 'id', None)
+                if (name is None or name not in views or name in written
+                        or name in checked_at_run_time
+                        or name == normalized.result_name):
+                    continue
+                if not _used_before_any_update(normalized.tree, block,
+                                               position, name, written):
+                    raise UnsupportedSyntaxError(
+                        f'keeping {normalized.display_names.get(name, name)!r}'
+                        ', which may share memory with an array that is '
+                        'updated in place', source.location(statement),
+                        'it would show the update while the gradient would '
+                        'not follow; take a copy (.copy()) or index the '
+                        'array where the value is used')
+
+
+def _used_before_any_update(tree, block, position, variable, updated):
+    """True if every read of `variable` comes later in `block`, before any
+    statement that may update one of `updated`."""
+    if _count(tree, variable, gast.Store) != 1:
+        return False
+    remaining = _count(tree, variable, gast.Load)
+    for later in block[position + 1:]:
+        if remaining == 0:
+            return True
+        uses = _count(later, variable, gast.Load)
+        if any(_updates(later, base) for base in updated):
+            return (isinstance(later, gast.Assign)
+                    and isinstance(later.targets[0], gast.Subscript)
+                    and uses == remaining
+                    and _count(later.targets[0], variable, gast.Load) == 0)
+        remaining -= uses
+    return remaining == 0
 
 
 class _Checker:
@@ -342,10 +463,12 @@ def _check_in_place_methods(normalized, resolution, activity, source):
                 'copy instead')
 
 
-def element_reads(normalized, activity):
+def element_reads(normalized, activity, updated=None):
     """Statements `v = x[i]` that read part of an updated array into a
     variable. The value must be an element: a view would change with x."""
-    updated = normalized.written & activity.varied
+    if updated is None:
+        updated = normalized.written & activity.varied
+    updated = updated & normalized.written
     reads = []
     for block in _blocks(normalized.tree):
         for position, s in enumerate(block):

@@ -123,3 +123,65 @@ def test_list_repetition_is_not_a_wrong_gradient():
     # half the gradient.
     with pytest.raises(TypeError):
         adcompiler.grad(repeated_list)(0.7)
+
+
+def identity(value):
+    return value
+
+
+def view_chained(x):
+    y = x * 1.0
+    v = y[0:3][0:2]
+    y[0] = 0.0
+    return np.sum(v * x[0:2])
+
+
+def view_through_method(x):
+    y = x * 1.0
+    v = y[0:2].reshape(2)
+    y[0] = 0.0
+    return np.sum(v * x[0:2])
+
+
+def view_through_helper(x):
+    y = x * 1.0
+    v = identity(y[0:2])
+    y[0] = 0.0
+    return np.sum(v * x[0:2])
+
+
+def view_in_list(x):
+    y = x * 1.0
+    kept = [y[0:2]]
+    y[0] = 0.0
+    return np.sum(kept[0] * x[0:2])
+
+
+def view_appended(x):
+    y = x * 1.0
+    kept = []
+    kept.append(y[0:2])
+    y[0] = 0.0
+    return np.sum(kept[0] * x[0:2])
+
+
+def view_unpacked(x):
+    y = x * 1.0
+    a, b = y[0:2], 1.0
+    y[0] = 0.0
+    return np.sum(a * x[0:2]) * b
+
+
+def rows_unpacked(x):
+    matrix = np.outer(x, x)
+    first, second = matrix[0:2]
+    matrix[0, 1] = 0.0
+    return np.sum(first ** 2)
+
+
+@pytest.mark.parametrize('function', [
+    view_chained, view_through_method, view_through_helper, view_in_list,
+    view_appended, view_unpacked, rows_unpacked], ids=lambda f: f.__name__)
+def test_view_kept_across_update_is_rejected(function):
+    with pytest.raises(adcompiler.UnsupportedSyntaxError):
+        adcompiler.grad(function)(np.array([0.5, -1.4, 2.6]))
