@@ -44,7 +44,7 @@ NEW_OBJECT_FUNCTIONS = (
     # Runtime helpers in generated code that is differentiated again.
     runtime.zeros_like, runtime.copy, runtime.tangent_write,
     runtime.broadcast_like, runtime.cast_adjoint, runtime.extremum_tangent,
-    runtime.tangent_append, runtime.tangent_extend,
+    runtime.tangent_append, runtime.tangent_extend, runtime.check_unshared,
 )
 
 # Methods of arrays and lists that return values, not references.

@@ -137,6 +137,11 @@ def _caller_visible_updates(normalized):
     rebound = set()
     copies = {}  # temporary -> the parameter it copies
     for statement in normalized.tree.body:
+        if (isinstance(statement, gast.Expr)
+                and isinstance(statement.value, gast.Call)
+                and getattr(statement.value.func, 'attr', None)
+                == 'check_unshared'):
+            continue  # The check that comes before the copies.
         if not (isinstance(statement, gast.Assign)
                 and isinstance(statement.targets[0], gast.Name)):
             break

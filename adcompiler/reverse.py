@@ -198,9 +198,27 @@ class _ReverseWriter:
                   if (p in self.normalized.written
                       or p in self.normalized.mutated)
                   and p in self.activity.varied]
-        copies = [_assign(p, _call(self.runtime_function('copy'), _name(p)))
-                  for p in params]
-        self.primal_body[:0] = copies
+        self.primal_body[:0] = self.argument_copies(params)
+
+    def argument_copies(self, params):
+        """`x = ad.copy(x)` for each parameter, after a check that no other
+        argument shares its memory (the copy would hide the update from it)."""
+        if not params:
+            return []
+        error = UnsupportedSyntaxError(
+            f'passing the same array (or overlapping views) as {params[0]!r} '
+            'and another argument', self.source.location(self.normalized.tree),
+            f'{self.source.name} updates {params[0]!r} in place, which the '
+            'other argument would see; pass a copy')
+        error_name = self.namer.fresh('shared_argument_error')
+        self.extra_globals[error_name] = error
+        others = [p for p in self.normalized.params if p not in params]
+        check = gast.Expr(value=_call(
+            self.runtime_function('check_unshared'), _name(error_name),
+            gast.Constant(value=len(params), kind=None),
+            *[_name(p) for p in params + others]))
+        return [check] + [_assign(p, _call(self.runtime_function('copy'),
+                                           _name(p))) for p in params]
 
     def stable_names(self):
         """Names whose final value is the only value they ever hold.

@@ -2027,3 +2027,17 @@ def angle_tangent(t, z, deg=False):
     safe = np.where(magnitude == 0, 1.0, magnitude)
     tangent = np.where(magnitude == 0, 0.0, np.imag(np.conj(z) * t) / safe)
     return np.degrees(tangent) if deg else tangent
+
+
+def check_unshared(error, count, *arguments):
+    """Raise `error` if one of the first `count` arguments, which the
+    function writes in place, shares memory with another argument: the
+    generated code copies it, so the other one would not see the writes."""
+    for value in arguments[:count]:
+        others = [a for a in arguments if a is not value]
+        if sum(a is value for a in arguments) > 1:
+            raise error
+        if isinstance(value, np.ndarray) and any(
+                isinstance(a, np.ndarray) and np.shares_memory(value, a)
+                for a in others):
+            raise error

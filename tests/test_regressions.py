@@ -185,3 +185,25 @@ def rows_unpacked(x):
 def test_view_kept_across_update_is_rejected(function):
     with pytest.raises(adcompiler.UnsupportedSyntaxError):
         adcompiler.grad(function)(np.array([0.5, -1.4, 2.6]))
+
+
+def writes_first_argument(x, y):
+    x[0] = 5.0 * x[1]
+    return np.sum(x * y)
+
+
+def test_same_array_for_written_and_other_argument_raises():
+    a = np.array([0.5, -0.7, 1.3])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError):
+        adcompiler.grad(writes_first_argument, wrt=(0, 1))(a, a)
+    with pytest.raises(adcompiler.UnsupportedSyntaxError):
+        adcompiler.grad(writes_first_argument)(a[0:2], a[0:2][::1])
+
+
+def test_distinct_arrays_for_written_argument_work():
+    a = np.array([0.5, -0.7, 1.3])
+    b = np.array([1.0, 2.0, 3.0])
+    expected = numerical_gradient(
+        lambda x: writes_first_argument(np.copy(x), b), (a,), 0)
+    assert_gradient_close(adcompiler.grad(writes_first_argument)(a, b),
+                          expected)
