@@ -2041,3 +2041,11 @@ def check_unshared(error, count, *arguments):
                 isinstance(a, np.ndarray) and np.shares_memory(value, a)
                 for a in others):
             raise error
+
+
+def abs_tangent(t, x, ans):
+    """Tangent of |x|: sign(x) t for real x, Re(conj(x) t) / |x| for complex."""
+    if np.iscomplexobj(x) or np.iscomplexobj(t):
+        safe = np.where(ans == 0, 1.0, ans)
+        return np.where(ans == 0, 0.0, np.real(np.conj(x) * t) / safe)
+    return np.sign(x) * t

@@ -110,3 +110,15 @@ def test_control_flow_hvp_matches_gradient_differences(case, inputs):
     product = adcompiler.hvp(case.function, wrt=position)(*args, direction)
     np.testing.assert_allclose(np.asarray(product, dtype=float), expected,
                                rtol=1e-4, atol=1e-5)
+
+
+def smooth_abs(x):
+    return np.sum(np.abs(x) ** 3)
+
+
+def test_hvp_through_abs():
+    x = np.array([0.5, -1.2, 2.0])
+    v = np.array([1.0, 0.5, -0.3])
+    expected = 6.0 * np.abs(x) * v
+    np.testing.assert_allclose(adcompiler.hvp(smooth_abs)(x, v), expected,
+                               rtol=1e-12)

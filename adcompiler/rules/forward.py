@@ -110,3 +110,7 @@ jvp(np.angle, lambda z, deg=False: ad.angle_tangent(t, z, deg))
 attribute_jvp('real', lambda x: np.real(t))
 attribute_jvp('imag', lambda x: np.imag(t))
 attribute_jvp('mT', lambda x: np.swapaxes(t, -1, -2))
+
+# Absolute value: real for complex input, ans = |x|.
+for _callee in (np.abs, np.absolute, builtins.abs):
+    jvp(_callee, lambda x: ad.abs_tangent(t, x, ans))
