@@ -99,9 +99,14 @@ def materialize(g, x):
     if isinstance(x, dict):
         return {key: materialize(g.get(key), value) for key, value in x.items()}
     if isinstance(g, np.ndarray) and not g.flags.writeable:
-        return np.array(g)
+        g = np.array(g)
     if isinstance(x, np.ndarray) and not isinstance(g, np.ndarray):
-        return np.full(x.shape, g, dtype=np.result_type(g, float))
+        g = np.full(x.shape, g, dtype=np.result_type(g, float))
+    if (isinstance(x, np.ndarray) and isinstance(g, np.ndarray)
+            and np.issubdtype(x.dtype, np.inexact) and g.dtype != x.dtype
+            and np.can_cast(x.dtype, g.dtype)):
+        # The gradient has the input's precision (float32 stays float32).
+        g = g.astype(x.dtype)
     return g
 
 

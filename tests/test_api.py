@@ -129,3 +129,14 @@ def test_keyword_only_parameters():
     np.testing.assert_allclose(gradient, 2.0 * 3.0 * x ** 2)
     dscale = adcompiler.grad(scaled_sum, wrt='scale')(x, scale=1.0, power=2.0)
     assert dscale == pytest.approx(np.sum(x ** 2))
+
+
+def test_float32_input_gives_float32_gradient():
+    x = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+    gradient = adcompiler.grad(lambda_free_sum)(x)
+    assert gradient.dtype == np.float32
+
+
+def test_python_float_input_gives_float():
+    gradient = adcompiler.grad(weighted)(1.5, 2.0)
+    assert isinstance(gradient, float)
