@@ -49,8 +49,8 @@ def unbroadcast(g, x):
     if isinstance(x, (list, tuple)) and len(np.shape(g)[:1]) == 1 and \
             len(g) == len(x):
         # A sequence made into an array (np.array([a, b])): one row each.
-        return type(x)(unbroadcast(row, item) for row, item in
-                       zip(g, x, strict=True))
+        return _rebuild(x, [unbroadcast(row, item) for row, item in
+                            zip(g, x, strict=True)])
     if isinstance(x, dict) and isinstance(g, dict):
         return g
     if isinstance(x, (list, tuple, dict)):
@@ -315,6 +315,8 @@ def clip_weights(x, a_min, a_max):
 
 def check_cotangents(cotangents, count, name):
     """Check that a user VJP returned one cotangent per positional argument."""
+    if count == 1 and not isinstance(cotangents, (tuple, list)):
+        return (cotangents,)  # One argument: a bare cotangent is accepted.
     if not isinstance(cotangents, (tuple, list)) or len(cotangents) != count:
         raise TypeError(
             f'the VJP registered for {name} must return a tuple of {count} '
@@ -363,7 +365,7 @@ def zero_index(g, index):
     if isinstance(g, (list, tuple)):
         result = list(g)
         result[index] = zeros_like(result[index])
-        return type(g)(result)
+        return _rebuild(g, result)
     result = np.array(g, dtype=np.result_type(g, float))
     result[index] = 0
     return result
@@ -419,7 +421,7 @@ def tail_adjoint(g, seq):
             zip(tail, seq, strict=True)]
     if isinstance(seq, np.ndarray):
         return np.array(tail)
-    return type(seq)(tail) if isinstance(seq, (list, tuple)) else tail
+    return _rebuild(seq, tail) if isinstance(seq, (list, tuple)) else tail
 
 
 def drop_last(g, count):
@@ -484,6 +486,8 @@ def drop_entry(g, position):
 
 def popped_position(x, index):
     """Where `v = x.pop(index)` took v from, given x after the pop."""
+    if isinstance(x, dict):
+        return index  # The key.
     return index if index >= 0 else len(x) + 1 + index
 
 
@@ -494,16 +498,23 @@ def insert_adjoint(g, x, index, dv, v):
     """
     if g is None and dv is None:
         return None
+    entry = zeros_like(v) if dv is None else dv
+    if isinstance(x, dict):
+        result = dict(g) if g is not None else zeros_like(x)
+        result[index] = entry
+        return result
     if g is None:
         g = [zeros_like(item) for item in x]
-    entry = zeros_like(v) if dv is None else dv
     position = popped_position(x, index)
     return list(g[:position]) + [entry] + list(g[position:])
 
 
 def undo_pop(x, index, v):
     """Put back the value that `v = x.pop(index)` removed."""
-    x.insert(popped_position(x, index), v)
+    if isinstance(x, dict):
+        x[index] = v
+    else:
+        x.insert(popped_position(x, index), v)
 
 
 # Forward mode ------------------------------------------------------------------
@@ -554,7 +565,7 @@ def tangent_write(dx, x, index, dv):
 
 def tangent_pop(dx, index):
     """Tangents of `v = x.pop(index)`: (tangent of v, tangent of the list)."""
-    result = list(dx)
+    result = dict(dx) if isinstance(dx, dict) else list(dx)
     value = result.pop(index)
     return value, result
 

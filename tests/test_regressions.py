@@ -207,3 +207,42 @@ def test_distinct_arrays_for_written_argument_work():
         lambda x: writes_first_argument(np.copy(x), b), (a,), 0)
     assert_gradient_close(adcompiler.grad(writes_first_argument)(a, b),
                           expected)
+
+
+def dict_pop(x):
+    values = {'a': x * 2.0, 'b': x * 3.0}
+    popped = values.pop('a')
+    return np.sum(popped * values['b'])
+
+
+def test_dict_pop():
+    x = np.array([1.0, 2.0])
+    expected = numerical_gradient(dict_pop, (x,), 0)
+    assert_gradient_close(adcompiler.grad(dict_pop)(x), expected)
+
+
+Pair = __import__('collections').namedtuple('Pair', 'w b')
+
+
+def namedtuple_argument(pair, x):
+    w, b = pair
+    return np.sum(w * x + pair[1])
+
+
+def test_namedtuple_argument_gradient_keeps_type():
+    pair = Pair(np.array([1.0, -2.0]), np.array([0.5, 0.5]))
+    gradient = adcompiler.grad(namedtuple_argument)(pair, np.array([1.0, 2.0]))
+    assert isinstance(gradient, Pair)
+    np.testing.assert_allclose(gradient.w, [1.0, 2.0])
+    np.testing.assert_allclose(gradient.b, [1.0, 1.0])
+
+
+def test_user_vjp_may_return_bare_cotangent_for_one_argument():
+    def doubled(x):
+        return x * 1.0
+
+    def uses(x):
+        return np.sum(doubled(x))
+
+    adcompiler.register_vjp(doubled, lambda g, ans, x: 2.0 * g)
+    np.testing.assert_allclose(adcompiler.grad(uses)(np.ones(2)), [2.0, 2.0])
