@@ -25,6 +25,7 @@ class Machine:
     numpy_blas: str
     commit: str
     environment: dict
+    load_average: tuple  # 1, 5 and 15 minutes, when describe() ran
 
 
 def _cpu_model():
@@ -46,14 +47,27 @@ def _numpy_blas():
     return f'{blas.get("name", "unknown")} {blas.get("version", "")}'.strip()
 
 
+def _git(directory, *arguments):
+    return subprocess.run(['git', '-C', directory, *arguments],
+                          capture_output=True, text=True, check=True,
+                          timeout=10).stdout.strip()
+
+
 def _commit(directory):
+    """Return the checked-out commit, marked when tracked files differ.
+
+    The report files themselves are left out of the comparison, since each
+    run rewrites them.
+    """
     try:
-        output = subprocess.run(
-            ['git', '-C', directory, 'rev-parse', '--short', 'HEAD'],
-            capture_output=True, text=True, check=True, timeout=10)
+        commit = _git(directory, 'rev-parse', '--short', 'HEAD')
+        changes = _git(directory, 'status', '--porcelain',
+                       '--untracked-files=no', '--', '.',
+                       ':(exclude)benchmarks/RESULTS.md',
+                       ':(exclude)benchmarks/results.png')
     except (OSError, subprocess.SubprocessError):
         return 'unknown'
-    return output.stdout.strip()
+    return f'{commit} with uncommitted changes' if changes else commit
 
 
 def describe(repository):
@@ -66,4 +80,43 @@ def describe(repository):
         numpy_blas=_numpy_blas(),
         commit=_commit(repository),
         environment={name: os.environ.get(name)
-                     for name in RECORDED_VARIABLES})
+                     for name in RECORDED_VARIABLES},
+        load_average=os.getloadavg())
+
+
+def _busy_seconds():
+    """CPU seconds all processes have spent busy since boot, or None."""
+    try:
+        with open('/proc/stat', encoding='utf-8') as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    # cpu user nice system idle iowait irq softirq steal ...
+    ticks = [int(value) for value in fields[1:]]
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    return busy / os.sysconf('SC_CLK_TCK')
+
+
+class OtherLoad:
+    """CPU time that other processes used while a benchmark ran.
+
+    `start()` and `stop()` read the machine's busy time from /proc/stat and
+    this process's own CPU time. Their difference is what other processes
+    took from the machine's cores, a measure of how noisy the run was.
+    """
+
+    def start(self):
+        self._busy = _busy_seconds()
+        self._own = self._own_seconds()
+
+    @staticmethod
+    def _own_seconds():
+        times = os.times()
+        return times.user + times.system
+
+    def stop(self):
+        """Return the CPU seconds used by other processes, or None."""
+        busy = _busy_seconds()
+        if busy is None or self._busy is None:
+            return None
+        return max(0.0, (busy - self._busy) - (self._own_seconds() - self._own))

@@ -68,7 +68,7 @@ def first_call_seconds(make, args):
 
 
 def peak_memory_bytes(call, args):
-    """Peak traced memory of one call above the memory traced before it.
+    """Return the peak traced memory of one call, above what was traced.
 
     tracemalloc counts Python objects and NumPy array data (NumPy reports its
     allocations to it), but not memory from other allocators such as
@@ -109,9 +109,10 @@ def calibrate(call, args, sample_seconds, max_number=10_000):
 
 
 def interleaved_medians(calls, rounds, sample_seconds):
-    """Median seconds per call of each named callable, sampled round-robin.
+    """Return the median seconds per call of each named callable.
 
-    `calls` maps a name to `(callable, args)`. Returns the medians and the
+    The samples are taken round-robin. `calls` maps a name to
+    `(callable, args)`. Returns the medians and the
     number of calls per sample, both keyed by name.
     """
     names = list(calls)

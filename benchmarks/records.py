@@ -58,3 +58,5 @@ class Report:
     workloads: list
     started: str
     seconds: float
+    # CPU seconds other processes used during the run; None if unknown.
+    other_cpu_seconds: float | None = None

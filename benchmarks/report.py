@@ -111,7 +111,7 @@ def _header(record):
         '',
         f'Written by `python -m benchmarks.run{" --quick" if settings.quick else ""}` '
         f'on {record.started}, {mode} mode, in {record.seconds:.0f} s, at '
-        f'commit `{machine.commit}`. How the numbers are measured, and what '
+        f'commit {machine.commit}. How the numbers are measured, and what '
         'they show about adcompiler, is in [README.md](README.md).',
         '',
         '## Machine',
@@ -127,6 +127,12 @@ def _header(record):
         f'samples of about {settings.sample_seconds * 1e3:.0f} ms, median '
         'per call',
     ]
+    load = ', '.join(f'{value:.2f}' for value in machine.load_average)
+    other = ('unknown' if record.other_cpu_seconds is None
+             else f'{record.other_cpu_seconds:.0f} CPU seconds')
+    lines.append(f'- Other load: load average {load} (1, 5, 15 minutes) at '
+                 f'the start; other processes used {other} during the '
+                 f'{record.seconds:.0f} s run')
     for label, reason in record.skipped.items():
         lines.append(f'- Skipped: {label}: {reason}')
     return '\n'.join(lines)

@@ -34,9 +34,9 @@ from benchmarks.workloads import BY_NAME, WORKLOADS  # noqa: E402
 BENCHMARKS_DIRECTORY = pathlib.Path(__file__).resolve().parent
 REPOSITORY = BENCHMARKS_DIRECTORY.parent
 
-# Rounds and seconds per sample. A full run took about 2 minutes on the
+# Rounds and seconds per sample. A full run took 80 s to 2 minutes on the
 # 2-core AMD EPYC of RESULTS.md, most of it in JAX's eager dispatch and jit
-# compilation; a quick run took under a minute.
+# compilation. A quick run took under a minute.
 FULL_ROUNDS, FULL_SAMPLE_SECONDS = 7, 0.05
 QUICK_ROUNDS, QUICK_SAMPLE_SECONDS = 3, 0.005
 
@@ -198,6 +198,9 @@ def main(argv=None):
         tools=('primal', *arguments.tools))
     started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
+    description = machine.describe(str(REPOSITORY))
+    other_load = machine.OtherLoad()
+    other_load.start()
 
     loaded, skipped = load_tools(settings.tools)
     versions = {}
@@ -207,10 +210,9 @@ def main(argv=None):
     versions['matplotlib'] = plotting or 'not installed (no plot written)'
     results = [run_workload(workload, loaded, settings)
                for workload in WORKLOADS if workload.name in settings.workloads]
-    record = Report(settings, machine.describe(str(REPOSITORY)), versions,
-                    skipped, results,
+    record = Report(settings, description, versions, skipped, results,
                     started.strftime('%Y-%m-%d %H:%M UTC'),
-                    time.perf_counter() - start)
+                    time.perf_counter() - start, other_load.stop())
 
     print(report.summary_table(record))
     directory = _output_directory(arguments)
