@@ -7,8 +7,8 @@ Markdown table with, for each workload:
   which also keeps the values the adjoint reads;
 - the time of the generated adjoint alone;
 - the time `grad(f)(...)` adds around them (binding the arguments, checking
-  the output, making the final gradients), as the difference of two
-  timings;
+  the output, making the final gradients), as the median of paired
+  differences;
 - the calls to `adcompiler.runtime` helpers in one gradient, and the tape
   length;
 - the peak traced memory of the plain primal and of the generated primal
@@ -34,6 +34,7 @@ import collections  # noqa: E402
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import functools  # noqa: E402
+import statistics  # noqa: E402
 import timeit  # noqa: E402
 
 import adcompiler  # noqa: E402
@@ -42,8 +43,8 @@ from benchmarks.measure import peak_memory_bytes  # noqa: E402
 from benchmarks.workloads import BY_NAME  # noqa: E402
 
 REPEATS = 7
-# The wrapper time is a difference of two timings. Below this fraction of
-# the total, it is reported as below noise rather than as a number.
+# The wrapper time is a difference of timings. Below this fraction of the
+# total, it is reported as below noise rather than as a number.
 NOISE_FRACTION = 0.03
 
 
@@ -52,6 +53,21 @@ def best_seconds(call):
     timer = timeit.Timer(call)
     number, _ = timer.autorange()
     return min(timer.repeat(repeat=REPEATS, number=number)) / number
+
+
+def paired_difference(slower, faster):
+    """Return the median of paired differences of time per call.
+
+    The two loops of a pair run one right after the other, so that a drift
+    of the machine's speed affects both alike.
+    """
+    number, _ = timeit.Timer(slower).autorange()
+    differences = []
+    for _ in range(REPEATS):
+        pair = [timeit.timeit(call, number=number) for call in (slower,
+                                                                faster)]
+        differences.append((pair[0] - pair[1]) / number)
+    return statistics.median(differences)
 
 
 @contextlib.contextmanager
@@ -119,7 +135,8 @@ def measure_workload(workload, quick):
         plain=plain,
         generated_primal=generated_primal,
         adjoint=both - generated_primal,
-        wrapper=total - both,
+        wrapper=paired_difference(lambda: gradient(*args),
+                                  primal_and_adjoint),
         total=total,
         helpers=counts,
         tape=tape,
