@@ -49,6 +49,11 @@ def _distribution_version(name):
         return 'not installed as a distribution'
 
 
+def _warm_up_function(x):
+    # A trivial function with source, so that adcompiler can compile it.
+    return np.sum(np.sin(x) * x)
+
+
 def _as_numpy_tuple(values):
     return tuple(np.asarray(value) for value in values)
 
@@ -114,6 +119,7 @@ class AdCompiler(Tool):
     def load(self):
         import adcompiler
         self.adcompiler = adcompiler
+        adcompiler.grad(_warm_up_function)(np.ones(2))
 
     def versions(self):
         return {'adcompiler': self.adcompiler.__version__}
@@ -132,6 +138,8 @@ class Autograd(Tool):
         import autograd.numpy
         self.autograd = autograd
         self.numpy = autograd.numpy
+        warm_up = fresh_copy(_warm_up_function, np=autograd.numpy)
+        autograd.grad(warm_up)(np.ones(2))
 
     def versions(self):
         return {'autograd': _distribution_version('autograd')}
