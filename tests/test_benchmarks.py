@@ -1,0 +1,60 @@
+"""The benchmark workloads at their quick sizes: adcompiler's gradient must
+match the hand-written gradient, and the hand-written gradient must match
+central differences. No timing here; the benchmark itself is
+`python -m benchmarks.run`.
+"""
+
+import numpy as np
+import pytest
+
+import adcompiler
+from benchmarks.measure import compare_gradients
+from benchmarks.workloads import WORKLOADS
+
+WORKLOAD_IDS = [workload.name for workload in WORKLOADS]
+
+
+@pytest.mark.parametrize('workload', WORKLOADS, ids=WORKLOAD_IDS)
+def test_adcompiler_matches_hand_gradient(workload):
+    args = workload.make_inputs(quick=True)
+    expected = workload.gradient(*args)
+
+    got = adcompiler.grad(workload.function, wrt=tuple(workload.wrt))(*args)
+
+    agreement = compare_gradients(got, expected)
+    assert agreement.ok, agreement.message
+
+
+@pytest.mark.parametrize('workload', WORKLOADS, ids=WORKLOAD_IDS)
+def test_hand_gradient_matches_central_differences(workload):
+    args = list(workload.make_inputs(quick=True))
+    gradients = workload.gradient(*args)
+    rng = np.random.default_rng(0)
+    directions = [rng.normal(size=np.shape(args[i])) for i in workload.wrt]
+    step = 1e-6
+
+    def along(epsilon):
+        moved = list(args)
+        for position, direction in zip(workload.wrt, directions, strict=True):
+            moved[position] = args[position] + epsilon * direction
+        return workload.function(*moved)
+
+    numeric = (along(step) - along(-step)) / (2 * step)
+    analytic = sum(float(np.sum(g * d))
+                   for g, d in zip(gradients, directions, strict=True))
+    assert analytic == pytest.approx(numeric, rel=1e-6, abs=1e-6)
+
+
+def test_compare_gradients_rejects_shape_mismatch():
+    agreement = compare_gradients((np.ones(3),), (np.ones((3, 1)),))
+
+    assert not agreement.ok
+    assert 'shape' in agreement.message
+
+
+def test_compare_gradients_rejects_wrong_values():
+    agreement = compare_gradients((np.array([1.0, 2.0]),),
+                                  (np.array([1.0, 2.1]),))
+
+    assert not agreement.ok
+    assert 'differs' in agreement.message
