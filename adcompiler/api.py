@@ -140,10 +140,15 @@ def _check_differentiable(function):
             'source code. Wrap it in a Python function (def f(x): ...).')
 
 
+@functools.lru_cache(maxsize=256)
+def _signature(function):
+    return inspect.signature(function)
+
+
 def _bind(function, args, kwargs):
     """Bind a call's arguments to `function`'s parameters, with defaults."""
     try:
-        bound = inspect.signature(function).bind(*args, **kwargs)
+        bound = _signature(function).bind(*args, **kwargs)
     except TypeError as err:
         raise TypeError(f'{function.__name__}(): {err}') from None
     bound.apply_defaults()

@@ -24,6 +24,10 @@ def _rebuild(like, items):
         return type(like)(*items)
     return type(like)(items)
 
+_NUMBER_TYPES = (float, int, np.float64, np.float32, complex)
+_REAL_TYPES = (float, int, np.float64, np.float32)
+
+
 def add(a, b):
     """Return a + b for adjoints, where None is a zero that was never built.
 
@@ -34,6 +38,8 @@ def add(a, b):
         return b
     if b is None:
         return a
+    if type(a) in _NUMBER_TYPES or type(a) is np.ndarray:
+        return a + b  # The common case, checked first for speed.
     if isinstance(a, (tuple, list)):
         return _rebuild(a, [add(x, y) for x, y in zip(a, b, strict=True)])
     if isinstance(a, dict):
@@ -46,6 +52,13 @@ def unbroadcast(g, x):
 
     Also drops the imaginary part when `x` is real and `g` is complex.
     """
+    # Fast paths for the common cases, where nothing was broadcast.
+    g_type, x_type = type(g), type(x)
+    if g_type is float and x_type in _REAL_TYPES:
+        return g
+    if g_type is np.ndarray and x_type is np.ndarray and g.shape == x.shape \
+            and (x.dtype.kind == 'c' or g.dtype.kind != 'c'):
+        return g
     if isinstance(x, (list, tuple)) and len(np.shape(g)[:1]) == 1 and \
             len(g) == len(x):
         # A sequence made into an array (np.array([a, b])): one row each.
