@@ -6,7 +6,7 @@ nothing, or an `UnsupportedSyntaxError`.
 
 The reverse stage differentiates `x[i] = v`, `lst.append(v)` and the like by
 recording what the update overwrites and undoing it in the adjoint. That is
-exact only when no other name sees the updated object: a view `r = x[0:2]`,
+exact only when no other name refers to the updated object: a view `r = x[0:2]`,
 an alias `y = x`, a list that holds `x`, or a function that keeps or returns
 it would change together with `x`, and the adjoint would not follow. So for
 every value that is updated in place and carries a derivative:

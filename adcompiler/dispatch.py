@@ -5,7 +5,7 @@ variable (`f(x)`) cannot be resolved when the caller is compiled. The
 generated code calls `ad.call_method` or `ad.call_function` instead; the
 runtime hands the call to the `Dispatcher` installed here, which applies the
 same policy as the compiler: it writes a one-line wrapper around the callee
-it now knows (`def call(receiver, a0): return receiver.predict(a0)`),
+it now has (`def call(receiver, a0): return receiver.predict(a0)`),
 compiles the wrapper with respect to the arguments that carry a derivative,
 and runs its primal. The adjoint later runs the wrapper's adjoint.
 

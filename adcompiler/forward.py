@@ -43,7 +43,7 @@ _NEW_VALUE_METHODS = frozenset({
 
 @dataclasses.dataclass
 class CalleeTangent:
-    """What a caller needs to call the tangent function of a user function."""
+    """The tangent function of a callee, as its caller calls it."""
 
     name: str
     function: object

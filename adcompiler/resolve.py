@@ -1,7 +1,7 @@
 """Resolve stage: classify every call site of a normalized function.
 
 Input: a `NormalizedFunction` and the function's namespace. Output: a
-`Resolution`, a side table from each call node to a `ResolvedCall` that says
+`Resolution`, a side table from each call node to a `ResolvedCall` that records
 what the call reaches and which policy applies (see `CallKind`):
 
     RULE                a registered gradient rule (template or callable)
@@ -39,7 +39,7 @@ class CallKind(enum.Enum):
 
 @dataclasses.dataclass
 class ResolvedCall:
-    """What one call site reaches."""
+    """The callee of one call site and the policy that applies to it."""
 
     kind: CallKind
     name: str

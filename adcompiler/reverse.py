@@ -50,7 +50,7 @@ from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 
 @dataclasses.dataclass
 class CalleeProgram:
-    """What a caller needs to call the generated code of a user function."""
+    """The generated functions of a callee, as its caller calls them."""
 
     primal_name: str
     adjoint_name: str

@@ -1,7 +1,7 @@
 """Runtime support imported by generated code, and only by generated code.
 
 Generated modules import this module (as `ad`, or a fresh name when the user
-already uses `ad`) and nothing else from adcompiler. It holds the helpers that
+already uses `ad`) and nothing else from adcompiler. It contains the helpers that
 adjoint code calls: undoing broadcasting, adding adjoints where "no adjoint
 yet" is `None`, zero adjoints for values and containers, and the adjoints of
 indexing, reductions and products that do not fit on one template line.
