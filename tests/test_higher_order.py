@@ -122,3 +122,29 @@ def test_hvp_through_abs():
     expected = 6.0 * np.abs(x) * v
     np.testing.assert_allclose(adcompiler.hvp(smooth_abs)(x, v), expected,
                                rtol=1e-12)
+
+
+# Second order, rule by rule: hvp against differences of the gradient.
+
+import test_rules  # noqa: E402
+
+
+from test_forward import _rule_params as _second_order_params  # noqa: E402
+
+
+@pytest.mark.parametrize('function, low, high',
+                         _second_order_params(test_rules.UNARY_FUNCTIONS, 1))
+def test_unary_rule_second_order(function, low, high):
+    x = test_rules.sample((3,), low, high, seed=3)
+    w = test_rules.weights_for(function, (x,))
+    adcompiler.check_grads(function, modes=(), order=2)(x, w)
+
+
+@pytest.mark.parametrize(
+    'function, x_domain, y_domain',
+    _second_order_params(test_rules.BINARY_FUNCTIONS, 2))
+def test_binary_rule_second_order(function, x_domain, y_domain):
+    x = test_rules.sample((3,), *x_domain, seed=4)
+    y = test_rules.sample((3,), *y_domain, seed=5)
+    w = test_rules.weights_for(function, (x, y))
+    adcompiler.check_grads(function, modes=(), order=2)(x, y, w)
