@@ -303,6 +303,7 @@ def hessian(function, wrt=0):
     def hessian_fn(*args, **kwargs):
         bound = _bind(function, args, kwargs)
         x = bound.arguments[parameter]
+        _require_array(function, parameter, x, 'hessian')
         shape = np.shape(x)
         rows = []
         for index in np.ndindex(shape):
@@ -453,8 +454,21 @@ def jacrev(function, wrt=0):
     return jacobian(function, wrt, mode='reverse')
 
 
+def _require_array(function, name, value, transform):
+    """Raise a clear error for an argument `transform` cannot index."""
+    if isinstance(value, (dict, list, tuple)) or not np.issubdtype(
+            np.asarray(value).dtype, np.number):
+        raise InvalidArgumentError(
+            f'{transform} of {function.__name__} with respect to {name!r} '
+            f'needs a float or an array of numbers, got '
+            f'{type(value).__name__}; differentiate with respect to one '
+            'array of it at a time, or use grad for containers')
+
+
 def _forward_jacobian(function, bound, names):
     arguments = bound.arguments
+    for name in names:
+        _require_array(function, name, arguments[name], 'jacobian')
     order = list(arguments)
     blocks = []
     for name in names:
@@ -477,6 +491,8 @@ def _forward_jacobian(function, bound, names):
 
 
 def _reverse_jacobian(function, bound, names):
+    for name in names:
+        _require_array(function, name, bound.arguments[name], 'jacobian')
     compiled = _COMPILER.compile(function, names)
     value, _ = compiled.primal(*bound.args, **bound.kwargs)
     out_shape = np.shape(value)

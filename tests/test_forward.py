@@ -328,3 +328,16 @@ def test_linear_rule_jvp(function):
     a, b = rng.normal(size=3), rng.normal(size=3)
     check_jvp(function, (a, b), (0,))
     check_jvp(function, (a, b), (0, 1))
+
+
+def dict_model(params, x):
+    return np.sum(np.tanh(params['w'] @ x))
+
+
+@pytest.mark.parametrize('transform', [
+    lambda f: adcompiler.hessian(f), lambda f: adcompiler.jacobian(f),
+    lambda f: adcompiler.jacfwd(f)], ids=['hessian', 'jacrev', 'jacfwd'])
+def test_container_argument_needs_array_for_jacobians(transform):
+    params = {'w': np.ones((2, 3))}
+    with pytest.raises(adcompiler.InvalidArgumentError):
+        transform(dict_model)(params, np.ones(3))
