@@ -31,6 +31,9 @@ from adcompiler import runtime
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind
 
+# File names of generated code start with this (see emit).
+GENERATED_FILE_PREFIX = '<adcompiler '
+
 # Calls that return a new object and keep no reference to their arguments.
 NEW_OBJECT_FUNCTIONS = (
     np.sum, np.mean, np.prod, np.max, np.min, np.std, np.var, np.dot,
@@ -45,6 +48,7 @@ NEW_OBJECT_FUNCTIONS = (
     runtime.zeros_like, runtime.copy, runtime.tangent_write,
     runtime.broadcast_like, runtime.cast_adjoint, runtime.extremum_tangent,
     runtime.tangent_append, runtime.tangent_extend, runtime.check_unshared,
+    runtime.old_item,
 )
 
 # Methods of arrays and lists that return values, not references.
@@ -59,6 +63,10 @@ METADATA = frozenset({'shape', 'ndim', 'size', 'dtype'})
 
 def check_in_place_updates(normalized, resolution, activity, source):
     """Raise UnsupportedSyntaxError where an updated value may be shared."""
+    if source.filename.startswith(GENERATED_FILE_PREFIX):
+        # Code that adcompiler generated keeps references on its tape on
+        # purpose: the adjoint undoes each update before it reads them.
+        return
     _check_out_arguments(normalized, resolution, activity, source)
     _check_in_place_methods(normalized, resolution, activity, source)
     updated = (normalized.written | normalized.mutated) & activity.varied
@@ -270,6 +278,9 @@ class _Checker:
                 self.reject(value.id, statement,
                             f'{_targets(target)} becomes another name for it')
         elif isinstance(value, (gast.Tuple, gast.List, gast.Dict)):
+            if isinstance(target, gast.Name) and self.only_returned(
+                    target.id):
+                return  # Returned, as the saved values of generated code.
             elements = value.values if isinstance(value, gast.Dict) else \
                 value.elts
             for element in elements:

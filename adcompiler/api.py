@@ -16,7 +16,7 @@ import numpy as np
 from adcompiler import dispatch, runtime
 from adcompiler.compiler import Compiler
 from adcompiler.errors import (AdCompilerError, NonScalarOutputError,
-                               SourceUnavailableError)
+                               SourceUnavailableError, UnsupportedSyntaxError)
 from adcompiler.rules import REGISTRY
 
 _COMPILER = Compiler()
@@ -229,6 +229,37 @@ def tangent_objective(function, parameter):
     return objective
 
 
+_GRADIENT_OBJECTIVES = {}  # (function, parameter) -> (compiled, objective)
+
+
+def gradient_objective(function, parameter):
+    """A function with source that returns the gradient of `function`.
+
+    `objective(*args)` runs the generated primal and adjoint of `function`
+    for `parameter`, so forward mode over it differentiates generated
+    adjoint code (forward over reverse).
+    """
+    compiled = _COMPILER.compile(function, (parameter,))
+    cached = _GRADIENT_OBJECTIVES.get((function, parameter))
+    if cached is not None and cached[0] is compiled:
+        return cached[1]
+    params = list(_signature(function).parameters)
+    arguments = ', '.join(f'{p}={p}' for p in params)
+    text = (f'def gradient_of_{function.__name__}({", ".join(params)}):\n'
+            f'    value, saved = {compiled.primal_name}({arguments})\n'
+            f'    gradients = {compiled.adjoint_name}(saved, 1.0)\n'
+            f'    return gradients[0]\n')
+    filename = f'<adcompiler objective #{next(_OBJECTIVE_COUNT)}>'
+    linecache.cache[filename] = (len(text), None,
+                                 text.splitlines(keepends=True), filename)
+    scope = {compiled.primal_name: compiled.primal,
+             compiled.adjoint_name: compiled.adjoint, '__name__': __name__}
+    exec(compile(text, filename, 'exec'), scope)  # noqa: S102
+    objective = scope[f'gradient_of_{function.__name__}']
+    _GRADIENT_OBJECTIVES[(function, parameter)] = (compiled, objective)
+    return objective
+
+
 class HigherOrderGradient:
     """`grad` of a gradient: forward mode for the inner derivatives, then
     reverse mode for the outer one.
@@ -276,8 +307,10 @@ def hvp(function, wrt=0):
     respect to argument `wrt` times the vector `v`, without forming the
     Hessian.
 
-    NOTE: it differentiates the tangent function in reverse mode (reverse
-    over forward), which gives the same product as forward over reverse.
+    It runs forward mode over the generated gradient (forward over
+    reverse). Where forward mode cannot go through the generated adjoint
+    code, it differentiates the generated tangent function in reverse mode
+    instead (reverse over forward), which gives the same product.
     """
     _check_differentiable(function)
     (parameter,), _ = _wrt_names(function, wrt)
@@ -285,9 +318,17 @@ def hvp(function, wrt=0):
     def hvp_fn(*args):
         *primals, direction = args
         bound = _bind(function, primals, {})
-        objective = tangent_objective(function, parameter)
-        return grad(objective, wrt=parameter)(*bound.args, direction,
-                                              **bound.kwargs)
+        try:
+            objective = gradient_objective(function, parameter)
+            compiled = _COMPILER.compile_forward(objective, (parameter,))
+        except UnsupportedSyntaxError:
+            objective = tangent_objective(function, parameter)
+            return grad(objective, wrt=parameter)(*bound.args, direction,
+                                                  **bound.kwargs)
+        _, product = compiled.tangent(
+            *bound.args, **bound.kwargs,
+            **{compiled.tangent_params[0]: direction})
+        return runtime.materialize(product, bound.arguments[parameter])
 
     hvp_fn.__name__ = f'hvp_{function.__name__}'
     return hvp_fn

@@ -147,8 +147,9 @@ def _caller_visible_updates(normalized):
             break
         target = statement.targets[0].id
         value = statement.value
-        if isinstance(value, gast.Constant):
-            continue  # result = None, set before the body by normalize.
+        if isinstance(value, gast.Constant) or (
+                isinstance(value, gast.List) and not value.elts):
+            continue  # result = None or tape = [], set before the body.
         if (isinstance(value, gast.Call)
                 and isinstance(value.func, gast.Attribute)
                 and value.func.attr == 'copy' and len(value.args) == 1

@@ -41,6 +41,14 @@ _NEW_VALUE_METHODS = frozenset({
 })
 
 
+class _SignatureOnly:
+    """A stand-in for a template where only the signature is needed."""
+
+    def __init__(self, function):
+        self.signature = inspect.signature(function)
+        self.name = getattr(function, '__name__', 'helper')
+
+
 @dataclasses.dataclass
 class CalleeTangent:
     """The tangent function of a callee, as its caller calls it."""
@@ -218,6 +226,9 @@ class _ForwardWriter:
         if isinstance(statement, gast.Assign):
             return self.assignment(statement)
         if isinstance(statement, gast.Expr):
+            undo = self.undo_tangent(statement)
+            if undo is not None:
+                return undo + [copy.deepcopy(statement)]
             return [copy.deepcopy(statement)] + self.effect(statement)
         if isinstance(statement, (gast.Break, gast.Assert, gast.Pass)):
             return [copy.deepcopy(statement)]
@@ -297,16 +308,19 @@ class _ForwardWriter:
             return [copy.deepcopy(statement)] + self.subscript_write(statement)
         if isinstance(target, (gast.Tuple, gast.List)):
             return [copy.deepcopy(statement)] + self.unpacking(target, value)
+        if (isinstance(value, gast.Call)
+                and isinstance(value.func, gast.Attribute)
+                and value.func.attr == 'pop'
+                and self.resolution.calls[value].kind is CallKind.METHOD
+                and self.is_active(value.func.value)):
+            # The tangent list loses the same entry, used or not.
+            return self.list_pop(statement)
         if not self.activity.is_active(target.id):
             return [copy.deepcopy(statement)]
         if isinstance(value, gast.Call):
             resolved = self.resolution.calls[value]
             if resolved.kind is CallKind.USER:
                 return self.user_call(statement, resolved)
-            if (resolved.kind is CallKind.METHOD
-                    and value.func.attr == 'pop'
-                    and self.is_active(value.func.value)):
-                return self.list_pop(statement)
         tangent = self.value_tangent(statement)
         if tangent is None:
             tangent = self.zeros(name(target.id))
@@ -348,6 +362,35 @@ class _ForwardWriter:
         popped = call(self.runtime_function('tangent_pop'),
                       name(self.tangent_name(receiver)), index)
         return [copy.deepcopy(statement), assign(targets, popped)]
+
+    def undo_tangent(self, statement):
+        """Tangent of a runtime call in adjoint code that undoes an update
+        (forward over reverse), computed before the undo runs; or None."""
+        call_node = statement.value
+        resolved = self.resolution.calls.get(call_node)
+        helper = getattr(resolved, 'callee', None)
+        if not isinstance(call_node, gast.Call) or helper not in (
+                runtime.restore_item, runtime.remove_last,
+                runtime.undo_insert, runtime.undo_pop):
+            return None
+        target = call_node.args[0]
+        if not self.is_active(target):
+            return []
+        tangent = name(self.tangent_name(target.id))
+        args = [copy.deepcopy(a) for a in call_node.args]
+        if helper is runtime.restore_item:
+            value = call(self.runtime_function('tangent_restore'), tangent,
+                         args[0], args[1], self.tangent_of(call_node.args[2]))
+        elif helper is runtime.remove_last:
+            value = call(self.runtime_function('drop_last'), tangent, args[1])
+        elif helper is runtime.undo_insert:
+            value = call(self.runtime_function('drop_entry'), tangent, call(
+                self.runtime_function('inserted_position'), args[0], args[1]))
+        else:
+            value = call(self.runtime_function('insert_adjoint'), tangent,
+                         args[0], args[1], self.tangent_of(call_node.args[2]),
+                         args[2])
+        return [assign(self.tangent_name(target.id), value)]
 
     def effect(self, statement):
         """Tangents of a call kept for its effect: list updates."""
@@ -404,6 +447,9 @@ class _ForwardWriter:
     def value_tangent(self, statement):
         """The tangent expression of an assignment's value, or None for zero."""
         value = statement.value
+        if isinstance(value, gast.Constant) and value.value is None:
+            # dx = None in adjoint code: a zero that was never built.
+            return gast.Constant(value=None, kind=None)
         if isinstance(value, (gast.Constant, gast.Compare, gast.JoinedStr)):
             return None
         if isinstance(value, gast.Name):
@@ -460,7 +506,7 @@ class _ForwardWriter:
             if found is None and self.registry.lookup_linear(
                     method=call_node.func.attr) is not None:
                 return self.linear_tangent(statement, resolved.rule, (),
-                                           False, receiver=True)
+                                           False, receiver=True)  # noqa
             if found is None:
                 raise UnsupportedSyntaxError(
                     f'the method .{call_node.func.attr}() in forward mode',
@@ -498,10 +544,13 @@ class _ForwardWriter:
             rule = self.registry.lookup(function)
         if rule is NON_DIFFERENTIABLE or rule is None:
             return None
+        linear = self.registry.lookup_linear(function)
+        if rule.template is None and linear is not None:
+            return self.linear_tangent(statement, _SignatureOnly(function),
+                                       *linear)
         if rule.template is None:
             return self.function_rule_tangent(statement, rule, args, keywords)
         found = self.registry.lookup_jvp_template(function)
-        linear = self.registry.lookup_linear(function)
         if found is None and linear is not None and isinstance(
                 statement.value, gast.Call):
             return self.linear_tangent(statement, rule.template, *linear)
@@ -514,7 +563,7 @@ class _ForwardWriter:
         return self.expand(found, statement, args, keywords, function)
 
     def linear_tangent(self, statement, template, params, multilinear,
-                       receiver=False):
+                       others_constant=False, receiver=False):
         """The function itself applied to tangents (see Registry.linear_jvp)."""
         call_node = statement.value
         positional = ([call_node.func.value] if receiver else []) + list(
@@ -535,7 +584,7 @@ class _ForwardWriter:
         others = [v for p, v in bound.arguments.items() if p not in params
                   for v in (v if isinstance(v, tuple) else (v,))
                   if self.is_active(v)]
-        if others:
+        if others and not others_constant:
             raise UnsupportedSyntaxError(
                 f'a call of {template.name} in forward mode with a derivative '
                 f'through {self.display(others[0])}',

@@ -1152,6 +1152,11 @@ class _ReverseWriter:
                 f'no gradient rule for the operation {function!r}')
         if rule.template is not None:
             return self.expand(rule.template, statement, args, keywords)
+        if rule.vjp_function is None:
+            raise UnsupportedSyntaxError(
+                f'reverse mode through {getattr(function, "__name__", function)}',
+                self.source.location(statement.value),
+                'it has only a forward rule')
         return self.function_rule_adjoint(statement, rule, args, keywords)
 
     def function_rule_adjoint(self, statement, rule, args, keywords):

@@ -237,12 +237,13 @@ def balanced_eq(x, ans, y):
 def pow_exponent_adjoint(g, x, ans):
     """Adjoint of the exponent y in `x ** y`: g * x**y * log(x), 0 where x == 0.
 
-    For negative real x the logarithm is undefined and the result is NaN.
+    For negative real x the logarithm is undefined and the result is NaN,
+    except where g is zero: an exponent that carries no derivative gives 0.
     """
     x = np.asarray(x)
     with np.errstate(invalid='ignore'):
         log_x = np.log(np.where(x == 0, 1, x))
-    return g * ans * log_x
+        return np.where(np.asarray(g) == 0, 0.0, g * ans * log_x)
 
 
 def log_of_base(base):
@@ -2078,3 +2079,12 @@ def abs_tangent(t, x, ans):
         safe = np.where(ans == 0, 1.0, ans)
         return np.where(ans == 0, 0.0, np.real(np.conj(x) * t) / safe)
     return np.sign(x) * t
+
+
+def tangent_restore(dx, x, index, dold):
+    """Tangent of x after `restore_item(x, index, old)`, given old's tangent."""
+    if dold is _MISSING:
+        result = dict(dx)
+        del result[index]
+        return result
+    return tangent_write(dx, x, index, dold)

@@ -148,3 +148,14 @@ def test_binary_rule_second_order(function, x_domain, y_domain):
     y = test_rules.sample((3,), *y_domain, seed=5)
     w = test_rules.weights_for(function, (x, y))
     adcompiler.check_grads(function, modes=(), order=2)(x, y, w)
+
+
+def test_hvp_is_forward_over_reverse():
+    # The tangent of the generated adjoint: forward mode over reverse mode.
+    objective = adcompiler.api.gradient_objective(rosen, 'x')
+    tangent = adcompiler.api._COMPILER.compile_forward(objective, ('x',))
+    assert 'def tangent_adjoint_rosen(' in tangent.source
+    x = np.random.default_rng(3).normal(size=8)
+    v = np.random.default_rng(4).normal(size=8)
+    _, product = tangent.tangent(x, dx=v)
+    np.testing.assert_allclose(product, rosen_hess_prod(x, v), rtol=1e-10)

@@ -186,7 +186,18 @@ class Registry:
         parsed = parse_template(template, name=f'ndarray.{name}')
         self._store(self._jvp_templates, ('attribute', name), parsed)
 
-    def linear_jvp(self, callee, params=None, multilinear=False):
+    def linear_adjoint_helper(self, callee, params=None, multilinear=False):
+        """Register a runtime helper of adjoint code as linear in `params`.
+
+        Forward mode over generated adjoint code (forward over reverse) then
+        applies the helper to the tangents; there is no reverse rule.
+        """
+        self._store(self._rules, _key(callee), Rule(callee))
+        # Its other arguments only give shapes and dtypes: no derivative.
+        self.linear_jvp(callee, params, multilinear, others_constant=True)
+
+    def linear_jvp(self, callee, params=None, multilinear=False,
+                   others_constant=False):
         """Mark `callee` as linear in `params` (default: its first).
 
         The forward rule is then the function itself applied to the
@@ -195,14 +206,15 @@ class Registry:
         ones (products) add one call per argument with a tangent.
         """
         self._store(self._linear, _key(callee), (tuple(params or ()),
-                                                 multilinear))
+                                                 multilinear, others_constant))
 
     def linear_method_jvp(self, name):
         """Mark the array method `x.name(...)` as linear in `x`."""
-        self._store(self._linear, ('method', name), ((), False))
+        self._store(self._linear, ('method', name), ((), False, False))
 
     def lookup_linear(self, callee=None, method=None):
-        """Return (params, multilinear) for a linear function, or None."""
+        """Return (params, multilinear, others_constant) for a linear
+        function, or None."""
         key = ('method', method) if method is not None else _key(callee)
         return self._linear.get(key)
 

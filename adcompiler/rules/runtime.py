@@ -44,3 +44,24 @@ jvp(rt.pow_exponent_adjoint, lambda v, x, power: (ad.pow_exponent_adjoint(t, x, 
 for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
                 rt.balanced_eq, rt.seed, rt.check_unshared):
     non_differentiable(_helper)
+
+# Helpers of generated adjoint code, linear in the cotangent g (and, for
+# products, in the other factor): forward mode over adjoint code applies
+# them to the tangents (forward over reverse).
+_linear = REGISTRY.linear_adjoint_helper
+for _helper in (rt.unbroadcast, rt.sum_adjoint, rt.mean_adjoint,
+                rt.index_adjoint, rt.transpose_adjoint, rt.zero_index,
+                rt.last_adjoint, rt.tail_adjoint, rt.drop_last,
+                rt.materialize, rt.extremum_adjoint, rt.written_adjoint):
+    _linear(_helper, ('g',))
+_linear(rt.add, ('a', 'b'))
+_linear(rt.element, ('value',))
+_linear(rt.old_item, ('x',))
+_linear(rt.unpack_adjoint, ('adjoints',))
+_linear(rt.insert_adjoint, ('g', 'dv'))
+_linear(rt.matmul_adjoint_x, ('g', 'y'), multilinear=True)
+_linear(rt.matmul_adjoint_y, ('g', 'x'), multilinear=True)
+_linear(rt.dot_adjoint_x, ('g', 'y'), multilinear=True)
+_linear(rt.dot_adjoint_y, ('g', 'x'), multilinear=True)
+for _helper in (rt.reversed_range, rt.length, rt.seed):
+    non_differentiable(_helper)
