@@ -20,7 +20,7 @@ import sys
 
 from adcompiler import demo
 from adcompiler.api import grad
-from adcompiler.api import tangent_objective
+from adcompiler.api import gradient_objective, tangent_objective
 from adcompiler.compiler import Compiler
 from adcompiler.errors import AdCompilerError
 
@@ -42,8 +42,9 @@ def _parser():
                            'the tangent function')
     dump.add_argument('--order', type=int, choices=(1, 2), default=1,
                       help='1: first derivative (default); 2: the code of a '
-                           'Hessian-vector product (the tangent function, '
-                           'differentiated again in --mode)')
+                           'Hessian-vector product: reverse mode over the '
+                           'tangent function, or with --mode forward, '
+                           'forward mode over the gradient')
     dump.add_argument('--no-optimize', action='store_true',
                       help='print the code before the optimization passes')
     commands.add_parser(
@@ -99,9 +100,13 @@ def dump(target, wrt=None, optimize=True, mode='reverse', order=1):
                           f'{unknown[0]!r}; its parameters are {parameters}')
     compiler = Compiler(optimize=optimize)
     if order == 2:
-        # The derivative of f's tangent along a direction, as hvp builds it.
-        function = tangent_objective(function, wrt[0])
+        # Second order: reverse mode over f's tangent function, or forward
+        # mode over f's gradient (forward over reverse, as hvp runs it).
         wrt = (wrt[0],)
+        if mode == 'forward':
+            function = gradient_objective(function, wrt[0])
+        else:
+            function = tangent_objective(function, wrt[0])
     if mode == 'forward':
         return compiler.compile_forward(function, wrt).source
     return compiler.compile(function, wrt).source

@@ -108,6 +108,13 @@ def test_order_two_prints_tangent_and_its_adjoint(model_file):
     assert 'def adjoint_tangent_loss(' in result.stdout
 
 
+def test_forward_order_two_prints_tangent_of_adjoint(model_file):
+    result = run('dump', f'{model_file}:loss', '--order', '2', '--mode',
+                 'forward')
+    assert result.returncode == 0, result.stderr
+    assert 'def tangent_adjoint_loss(' in result.stdout
+
+
 def test_non_function_exits_2(tmp_path):
     path = tmp_path / 'values.py'
     path.write_text('import numpy as np\nweights = np.ones(3)\n')
