@@ -25,7 +25,7 @@ For a long campaign, raise the budget and pick a seed:
     ADCOMPILER_FUZZ_EXAMPLES=5000 ADCOMPILER_FUZZ_SEED=1 \
         python -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
 
-Failures found this way are kept, minimized, in tests/test_fuzz_regressions.py.
+A failure found this way is kept, minimized, as a test in tests/test_regressions.py.
 """
 
 import dataclasses
