@@ -10,6 +10,9 @@ import operator
 import re
 
 import gast
+import numpy as np
+
+from adcompiler import runtime
 
 COMMENT_PREFIX = '# '
 
@@ -26,6 +29,23 @@ def comment_marker(text):
     return gast.Expr(value=gast.Constant(value=COMMENT_PREFIX + text,
                                          kind=None))
 
+
+
+def module_aliases(namespace, normalized, extra_globals):
+    """Choose the names generated code uses for NumPy and the runtime.
+
+    The user's own name for NumPy is kept where there is one; otherwise, and
+    for the runtime, a name the function does not use. Both modules are
+    added to `extra_globals`. Returns (numpy alias, runtime alias).
+    """
+    aliases = [alias for alias in ('np', 'numpy')
+               if namespace.get(alias) is np
+               and alias not in normalized.local_names]
+    numpy_alias = aliases[0] if aliases else normalized.namer.fresh('np')
+    runtime_alias = normalized.namer.fresh('ad')
+    extra_globals[numpy_alias] = np
+    extra_globals[runtime_alias] = runtime
+    return numpy_alias, runtime_alias
 
 
 def identifier(text):

@@ -29,7 +29,7 @@ import numpy as np
 from adcompiler import runtime
 from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
                                 as_expression, assign, call, comment_marker,
-                                name, substitute_template)
+                                module_aliases, name, substitute_template)
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.resolve import CallKind
@@ -107,14 +107,8 @@ class _ForwardWriter:
             self.namer.reserve(tangent)
         self.extra_globals = {}
 
-        namespace = self.source.namespace
-        aliases = [alias for alias in ('np', 'numpy')
-                   if namespace.get(alias) is np
-                   and alias not in normalized.local_names]
-        self.numpy_alias = aliases[0] if aliases else self.namer.fresh('np')
-        self.runtime_alias = self.namer.fresh('ad')
-        self.extra_globals[self.numpy_alias] = np
-        self.extra_globals[self.runtime_alias] = runtime
+        self.numpy_alias, self.runtime_alias = module_aliases(
+            self.source.namespace, normalized, self.extra_globals)
 
     # Helpers -----------------------------------------------------------------
 

@@ -40,7 +40,7 @@ from adcompiler.codegen import as_expression as _as_expression
 from adcompiler.codegen import assign as _assign
 from adcompiler.codegen import call as _call
 from adcompiler.codegen import (comment_marker, identifier,
-                                substitute_template)
+                                module_aliases, substitute_template)
 from adcompiler.codegen import name as _name
 from adcompiler.dispatch import CallSite
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
@@ -120,15 +120,8 @@ class _ReverseWriter:
         self.callee_saved = {}  # call statement -> name of the callee's saved
         self.dynamic_calls = {}  # call statement -> name of its CallSite
 
-        # Use the user's own name for NumPy where there is one.
-        namespace = self.source.namespace
-        aliases = [name for name in ('np', 'numpy')
-                   if namespace.get(name) is np
-                   and name not in normalized.local_names]
-        self.numpy_alias = aliases[0] if aliases else self.namer.fresh('np')
-        self.runtime_alias = self.namer.fresh('ad')
-        self.extra_globals[self.numpy_alias] = np
-        self.extra_globals[self.runtime_alias] = runtime
+        self.numpy_alias, self.runtime_alias = module_aliases(
+            self.source.namespace, normalized, self.extra_globals)
 
     # Helpers -----------------------------------------------------------------
 
