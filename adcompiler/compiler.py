@@ -8,7 +8,6 @@ recompiled when a rule is registered afterwards. Exceptions that are not
 """
 
 import dataclasses
-import inspect
 import logging
 import threading
 

@@ -30,11 +30,9 @@ import inspect
 import operator
 
 import gast
-import numpy as np
 
-from adcompiler import aliasing, runtime
+from adcompiler import aliasing
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
-from adcompiler.codegen import COMMENT_PREFIX
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
 from adcompiler.codegen import assign as _assign
@@ -249,7 +247,6 @@ class _ReverseWriter:
         return lineno or last_line
 
     def finish(self, returned):
-        name = self.source.name
         primal_name, adjoint_name = self.context.function_names
         self.namer.reserve(primal_name)
         self.namer.reserve(adjoint_name)
