@@ -218,7 +218,7 @@ class _ForwardWriter:
         if isinstance(statement, gast.For):
             return self.loop(statement)
         if isinstance(statement, gast.Assign):
-            return self.assignment(statement)
+            return self.immutable_check(statement) + self.assignment(statement)
         if isinstance(statement, gast.Expr):
             undo = self.undo_tangent(statement)
             if undo is not None:
@@ -228,6 +228,17 @@ class _ForwardWriter:
             return [copy.deepcopy(statement)]
         raise InternalCompilerError(self.source.name, 'forward',
                                     f'statement {type(statement).__name__}')
+
+    def immutable_check(self, statement):
+        """`ad.require_immutable(x, error)` before a lowered `x += y`."""
+        check = self.normalized.immutable_checks.get(statement)
+        if check is None:
+            return []
+        variable, error = check
+        error_name = self.namer.fresh('in_place_error')
+        self.extra_globals[error_name] = error
+        return [gast.Expr(value=call(self.runtime_function('require_immutable'),
+                                     name(variable), name(error_name)))]
 
     # Loops -------------------------------------------------------------------
 

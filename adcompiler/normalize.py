@@ -64,6 +64,9 @@ class NormalizedFunction:
     # The variable that holds the return value when returns were rewritten
     # into assignments (see control_flow), else None.
     result_name: str = None
+    # Statement -> (name, error) for `x += y` on a value that may be an array:
+    # the generated code checks before the statement that it is not one.
+    immutable_checks: dict = dataclasses.field(default_factory=dict)
     # Names of the temporaries normalize introduced.
     temporaries: set = dataclasses.field(default_factory=set)
     # Generated name -> what the user wrote: 'x' for x_1, 'x * 2.0' for t1.
@@ -134,6 +137,9 @@ class _Normalizer:
         # so that `x += y` may rebind x instead of updating memory in place.
         self.unshared = set()
         self.temporaries = set()
+        # Statement -> (name, error): check before it that the name holds a
+        # value that cannot change in place (see visit_AugAssign).
+        self.immutable_checks = {}
         self.display_names = {}
         self.result_name = None  # The variable early returns assign.
         self.single_assignment = not has_control_flow(self.tree)
@@ -198,7 +204,8 @@ class _Normalizer:
         return NormalizedFunction(tree, params, self.namer, self.local_names,
                                   self.single_assignment, self.written,
                                   mutated, self.result_name,
-                                  self.temporaries, self.display_names)
+                                  self.immutable_checks, self.temporaries,
+                                  self.display_names)
 
     def check_arguments(self, args):
         for kind, present in (('*args', args.vararg), ('**kwargs', args.kwarg)):
@@ -492,16 +499,8 @@ class _Normalizer:
             raise UnsupportedSyntaxError(
                 'augmented assignment to an attribute',
                 self.source.location(node.target))
-        version = self.current.get(node.target.id)
-        if version not in self.unshared:
-            raise UnsupportedSyntaxError(
-                f'augmented assignment to {node.target.id!r}',
-                self.source.location(node),
-                f'{node.target.id!r} may be an array that another name (or '
-                'the caller) also refers to, and Python would update it in '
-                'place. Write '
-                f'{node.target.id} = {node.target.id} {_OPERATOR_SYMBOLS.get(type(node.op), "+")} ... '
-                'instead')
+        version = self.current.get(node.target.id, node.target.id)
+        start = len(self.body)
         load = gast.Name(id=node.target.id, ctx=gast.Load(), annotation=None,
                          type_comment=None)
         gast.copy_location(load, node.target)
@@ -509,6 +508,20 @@ class _Normalizer:
             gast.BinOp(left=load, op=node.op, right=node.value), node)
         value = self.lower_expression(binop)
         self.assign(node.target, value, node)
+        if version not in self.unshared:
+            # x may be an array that another name (or the caller) also sees,
+            # which Python would update in place: the generated code checks,
+            # before the update, that x holds a number or another value that
+            # cannot change in place.
+            symbol = _OPERATOR_SYMBOLS.get(type(node.op), '+')
+            error = UnsupportedSyntaxError(
+                f'augmented assignment to {node.target.id!r}, which holds an '
+                'array or another value that changes in place',
+                self.source.location(node),
+                f'Python updates it in place, and another name (or the '
+                f'caller) may see that. Write {node.target.id} = '
+                f'{node.target.id} {symbol} ... instead')
+            self.immutable_checks[self.body[start]] = (version, error)
         return False
 
     def assign(self, target, value, origin):

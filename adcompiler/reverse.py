@@ -420,10 +420,22 @@ class _ReverseWriter:
                 body += self.primal_loop(statement)
                 last_line = None
             else:
+                body += self.immutable_check(statement)
                 body += self.primal_statements(statement)
             if self.pushed.get(statement):
                 body.append(self.push(self.pushed[statement]))
         return body
+
+    def immutable_check(self, statement):
+        """`ad.require_immutable(x, error)` before a lowered `x += y`."""
+        check = self.normalized.immutable_checks.get(statement)
+        if check is None:
+            return []
+        variable, error = check
+        error_name = self.namer.fresh('in_place_error')
+        self.extra_globals[error_name] = error
+        return [gast.Expr(value=_call(self.runtime_function('require_immutable'),
+                                      _name(variable), _name(error_name)))]
 
     def primal_loop(self, statement):
         trips = self.loop_trips.get(statement)

@@ -2088,3 +2088,11 @@ def tangent_restore(dx, x, index, dold):
         del result[index]
         return result
     return tangent_write(dx, x, index, dold)
+
+
+def require_immutable(value, error):
+    """Raise `error` unless `value` cannot change in place (a number, a string,
+    a tuple): `x += y` on it rebinds x, as the generated code does."""
+    if not isinstance(value, (int, float, complex, np.number, str, bytes,
+                              tuple, bool)) or isinstance(value, np.ndarray):
+        raise error

@@ -246,3 +246,34 @@ def test_user_vjp_may_return_bare_cotangent_for_one_argument():
 
     adcompiler.register_vjp(doubled, lambda g, ans, x: 2.0 * g)
     np.testing.assert_allclose(adcompiler.grad(uses)(np.ones(2)), [2.0, 2.0])
+
+
+def accumulate_into_parameter(x, total):
+    for i in range(3):
+        total += x * i
+    return total
+
+
+def increment_parameter(x):
+    x += 1.0
+    return np.sum(x * x)
+
+
+def test_augmented_assignment_on_float_parameter():
+    gradients = adcompiler.grad(accumulate_into_parameter, wrt=(0, 1))(0.7,
+                                                                       1.5)
+    assert gradients[0] == pytest.approx(3.0)
+    assert gradients[1] == pytest.approx(1.0)
+
+
+def test_augmented_assignment_on_array_parameter_raises():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(increment_parameter)(np.ones(2))
+    assert info.value.lineno == increment_parameter.__code__.co_firstlineno + 1
+
+
+def test_augmented_assignment_on_float_parameter_forward():
+    value, tangent = adcompiler.jvp(accumulate_into_parameter, (0.7, 1.5),
+                                    (1.0, None))
+    assert value == pytest.approx(accumulate_into_parameter(0.7, 1.5))
+    assert tangent == pytest.approx(3.0)

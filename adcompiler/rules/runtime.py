@@ -42,7 +42,8 @@ jvp(rt.pow_exponent_adjoint, lambda v, x, power: (ad.pow_exponent_adjoint(t, x, 
 
 # Values that carry no derivative.
 for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
-                rt.balanced_eq, rt.seed, rt.check_unshared):
+                rt.balanced_eq, rt.seed, rt.check_unshared,
+                rt.require_immutable):
     non_differentiable(_helper)
 
 # Helpers of generated adjoint code, linear in the cotangent g (and, for
