@@ -140,3 +140,22 @@ def test_float32_input_gives_float32_gradient():
 def test_python_float_input_gives_float():
     gradient = adcompiler.grad(weighted)(1.5, 2.0)
     assert isinstance(gradient, float)
+
+
+def fails_in_generated_code(x):
+    y = x * 2.0
+    return np.sum(y[5])
+
+
+def test_traceback_shows_generated_lines():
+    import linecache
+    import traceback
+    gradient_function = adcompiler.grad(fails_in_generated_code)
+    with pytest.raises(IndexError) as info:
+        gradient_function(np.ones(3))
+    frames = [frame for frame in traceback.extract_tb(info.tb)
+              if frame.filename.startswith('<adcompiler')]
+    assert frames
+    line = linecache.getline(frames[-1].filename, frames[-1].lineno)
+    assert 'y[5]' in line
+    assert line.strip() == frames[-1].line
