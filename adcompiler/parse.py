@@ -23,7 +23,8 @@ import types
 
 import gast
 
-from adcompiler.errors import SourceLocation, SourceUnavailableError
+from adcompiler.errors import (SourceLocation, SourceUnavailableError,
+                               UnsupportedSyntaxError)
 
 
 @dataclasses.dataclass
@@ -108,7 +109,8 @@ def get_source(function):
             node.col_offset += indent
         if getattr(node, 'end_col_offset', None) is not None:
             node.end_col_offset += indent
-    tree = _find_definition(module, function, filename, first_line + 1)
+    tree = _find_definition(module, function, filename, first_line + 1,
+                            all_lines)
     tree.decorator_list = []
     return FunctionSource(function, tree, filename, all_lines,
                           function_namespace(function))
@@ -132,7 +134,7 @@ def _parse(text, function, filename):
         f'cannot parse the source of {function.__qualname__!r} in {filename!r}')
 
 
-def _find_definition(module, function, filename, lineno):
+def _find_definition(module, function, filename, lineno, all_lines=()):
     """Find the def or lambda of `function` in a parsed block."""
     # The code's own name: functools.wraps gives a wrapper its wrappee's name.
     name = function.__code__.co_name
@@ -140,6 +142,11 @@ def _find_definition(module, function, filename, lineno):
         for node in gast.walk(module):
             if isinstance(node, gast.FunctionDef) and node.name == name:
                 return node
+            if isinstance(node, gast.AsyncFunctionDef) and node.name == name:
+                location = SourceLocation(
+                    filename, node.lineno, node.col_offset,
+                    all_lines[node.lineno - 1] if all_lines else '', name)
+                raise UnsupportedSyntaxError('an async function', location)
     else:
         arg_names = function.__code__.co_varnames[:function.__code__.co_argcount]
         lambdas = [node for node in gast.walk(module)
