@@ -13,6 +13,7 @@ class Namer:
 
     def __init__(self, taken=()):
         self.taken = set(taken)
+        self._next_temporary = 1
 
     @classmethod
     def for_function(cls, tree, namespace=()):
@@ -41,9 +42,10 @@ class Namer:
 
     def temporary(self):
         """Return a new temporary name t1, t2, ... ."""
-        index = 1
+        index = self._next_temporary
         while f't{index}' in self.taken:
             index += 1
+        self._next_temporary = index + 1
         name = f't{index}'
         self.taken.add(name)
         return name

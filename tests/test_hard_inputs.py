@@ -1,0 +1,162 @@
+"""Inputs that are easy to get wrong: names, imports, redefinition, threads."""
+
+import importlib.util
+import math
+import sys
+import textwrap
+import threading
+
+import numpy
+import numpy as xp
+import pytest
+from numpy import sin
+
+import adcompiler
+from finite_differences import numerical_gradient
+
+
+def generated_names(x):
+    dx = x * 2.0
+    bx = dx + 1.0
+    _tape = [bx]
+    adcompiler_ = _tape[0] * x
+    ad = adcompiler_ + 1.0
+    np = ad * 2.0
+    saved = np - 1.0
+    return saved * x
+
+
+def test_user_names_like_generated_ones():
+    expected = numerical_gradient(generated_names, (0.7,), 0)
+    assert adcompiler.grad(generated_names)(0.7) == pytest.approx(expected,
+                                                                 rel=1e-6)
+
+
+def numpy_without_alias(x):
+    return numpy.sum(numpy.sin(x) * x)
+
+
+def numpy_as_other_name(x):
+    return xp.sum(xp.sin(x) * x)
+
+
+def imported_sin(x):
+    return xp.sum(sin(x) * x)
+
+
+@pytest.mark.parametrize('function', [numpy_without_alias,
+                                      numpy_as_other_name, imported_sin],
+                         ids=lambda f: f.__name__)
+def test_numpy_imported_any_way(function):
+    x = numpy.array([0.3, -1.2, 2.0])
+    expected = numpy.cos(x) * x + numpy.sin(x)
+    numpy.testing.assert_allclose(adcompiler.grad(function)(x), expected)
+
+
+def exp(x):
+    """A user function named like numpy.exp, with other behaviour."""
+    return x * 3.0
+
+
+def uses_own_exp(x):
+    return xp.sum(exp(x) + xp.exp(x))
+
+
+def test_user_function_named_like_numpy():
+    x = numpy.array([0.1, 0.5])
+    numpy.testing.assert_allclose(adcompiler.grad(uses_own_exp)(x),
+                                  3.0 + numpy.exp(x))
+
+
+def _load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_redefined_helper_recompiles(tmp_path):
+    path = tmp_path / 'notebook_cell.py'
+    path.write_text(textwrap.dedent('''\
+        def helper(x):
+            return x * 2.0
+
+        def loss(x):
+            return helper(x) ** 2
+        '''))
+    module = _load(path, 'notebook_cell')
+    gradient = adcompiler.grad(module.loss)
+    assert gradient(1.5) == pytest.approx(12.0)
+
+    def helper(x):
+        return x * 3.0
+    module.helper = helper
+    assert gradient(1.5) == pytest.approx(27.0)
+
+
+def slow_to_compile(x):
+    s = 0.0
+    for i in range(5):
+        if x > i:
+            s = s + math.sin(x * i)
+        else:
+            s = s - x
+    return s
+
+
+def test_compiled_once_from_eight_threads():
+    gradient = adcompiler.grad(slow_to_compile)
+    results = [None] * 8
+    barrier = threading.Barrier(8)
+
+    def work(index):
+        barrier.wait()
+        results[index] = gradient(2.5)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    expected = sum(i * math.cos(2.5 * i) for i in range(3)) - 2.0
+    assert all(r == pytest.approx(expected) for r in results)
+    assert gradient.compiled() is gradient.compiled()
+
+
+def countdown(x, n):
+    if n == 0:
+        return x
+    return countdown(x * 1.01, n - 1)
+
+
+def test_deep_recursion():
+    assert adcompiler.grad(countdown)(1.0, 200) == pytest.approx(1.01 ** 200)
+
+
+def test_long_function(tmp_path):
+    lines = ['def long_function(x):', '    s = x']
+    lines += [f'    s = s + {i % 7 + 1}.0 * x' for i in range(5000)]
+    lines += ['    return s']
+    path = tmp_path / 'long_function.py'
+    path.write_text('\n'.join(lines) + '\n')
+    module = _load(path, 'long_function')
+    expected = 1.0 + sum(i % 7 + 1 for i in range(5000))
+    assert adcompiler.grad(module.long_function)(0.5) == pytest.approx(
+        expected)
+
+
+def cube_sum(x):
+    return xp.sum(x ** 3)
+
+
+def test_float32_stays_float32():
+    x = numpy.array([0.5, 1.5], dtype=numpy.float32)
+    assert adcompiler.grad(cube_sum)(x).dtype == numpy.float32
+
+
+def test_nan_input_propagates():
+    x = numpy.array([numpy.nan, 1.0])
+    gradient = adcompiler.grad(cube_sum)(x)
+    assert numpy.isnan(gradient[0])
+    assert gradient[1] == pytest.approx(3.0)
