@@ -94,6 +94,8 @@ class GradientFunction:
     def __call__(self, *args, **kwargs):
         compiled = self.compiled()
         bound = _bind(self.function, args, kwargs)
+        for name in self.wrt:
+            _require_float(self.function, name, bound.arguments[name])
         ans, saved = compiled.primal(*bound.args, **bound.kwargs)
         if self.has_aux:
             value, aux = _split_aux(self.function, ans)
@@ -164,6 +166,22 @@ def _gradients(adjoints, wrt, arguments):
             g = runtime.copy(g)  # Each gradient can be updated in place.
         gradients.append(g)
     return tuple(gradients)
+
+
+def _require_float(function, name, value):
+    """Reject an integer or boolean argument to differentiate."""
+    kind = None
+    if isinstance(value, (bool, np.bool_)):
+        kind = 'a boolean'
+    elif isinstance(value, (int, np.integer)):
+        kind = 'an integer'
+    elif isinstance(value, np.ndarray) and value.dtype.kind in 'biu':
+        kind = f'an array of {value.dtype}'
+    if kind is not None:
+        raise InvalidArgumentError(
+            f'cannot differentiate {function.__name__} with respect to '
+            f'{name!r}: it is {kind}, which has no derivative. Pass a float '
+            f'(for example {name}=float(...) or an array with dtype=float).')
 
 
 def _split_aux(function, ans):

@@ -160,3 +160,23 @@ def test_nan_input_propagates():
     gradient = adcompiler.grad(cube_sum)(x)
     assert numpy.isnan(gradient[0])
     assert gradient[1] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize('value', [
+    pytest.param(3, id='int'), pytest.param(True, id='bool'),
+    pytest.param(numpy.array([1, 2]), id='int-array'),
+    pytest.param(numpy.array([True, False]), id='bool-array')])
+def test_integer_wrt_argument_raises(value):
+    with pytest.raises(adcompiler.InvalidArgumentError) as info:
+        adcompiler.grad(cube_sum)(value)
+    assert 'float' in str(info.value)
+
+
+def power_sum(x, n):
+    return xp.sum(x ** n)
+
+
+def test_integer_argument_not_differentiated_is_fine():
+    x = numpy.array([0.5, 1.5])
+    numpy.testing.assert_allclose(adcompiler.grad(power_sum)(x, 3),
+                                  3 * x ** 2)
