@@ -350,13 +350,33 @@ def central_gradient(function, x, s, step):
     return dx, ds
 
 
+def one_sided_gradients(function, x, s, step):
+    """Forward and backward differences w.r.t. x and s, flattened."""
+    value = function(x, s)
+    forward, backward = [], []
+    for k in range(SIZE + 1):
+        if k < SIZE:
+            e = np.zeros(SIZE)
+            e[k] = step
+            up, down = function(x + e, s), function(x - e, s)
+        else:
+            up, down = function(x, s + step), function(x, s - step)
+        forward.append((up - value) / step)
+        backward.append((value - down) / step)
+    return np.array(forward), np.array(backward)
+
+
 def assume_smooth(function, x, s):
-    """Discard a point where two step sizes disagree: a branch, a break or a
-    while condition flips within a step, so the function has a kink there."""
+    """Discard a point where two step sizes disagree, or where the forward
+    and backward differences do: a branch, a break or a while condition
+    flips within a step (or at the point itself, such as s > 0.0 at
+    s = 0.0), so the function has a kink there."""
     fine = np.concatenate([np.ravel(p) for p in central_gradient(function, x, s, STEP)])
     coarse = np.concatenate([np.ravel(p) for p in central_gradient(function, x, s, 1e-4)])
     scale = 1.0 + np.max(np.abs(fine))
     assume(np.all(np.abs(fine - coarse) < 1e-2 * scale))
+    forward, backward = one_sided_gradients(function, x, s, 1e-5)
+    assume(np.all(np.abs(forward - backward) < 1e-2 * scale))
 
 
 def assert_close(got, expected, what, source):
@@ -408,6 +428,9 @@ def program_directory(tmp_path_factory):
     return tmp_path_factory.mktemp('fuzz_programs')
 
 
+# Programs run in this session, for the report line in tests/conftest.py.
+TALLY = {'checked': 0, 'rejected': 0}
+
 fuzz_settings = settings(max_examples=EXAMPLES, deadline=None,
                          derandomize=SEED is None,
                          suppress_health_check=[HealthCheck.too_slow,
@@ -430,6 +453,8 @@ def test_random_program(program_directory, source, point, with_hvp):
     except InternalCompilerError:
         raise
     except adcompiler.AdCompilerError as err:
+        TALLY['rejected'] += 1
         event(f'rejected: {type(err).__name__}: {str(err).splitlines()[0][:90]}')
         return
+    TALLY['checked'] += 1
     event('checked')
