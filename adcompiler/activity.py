@@ -171,7 +171,7 @@ def _call_carrying_names(call, resolved):
 
 
 def _differentiated_arguments(call, receiver, template):
-    """The argument names bound to the parameters a template differentiates."""
+    """Return the argument names bound to the parameters a template differentiates."""
     positional = [gast.Name(id=n, ctx=gast.Load(), annotation=None,
                             type_comment=None) for n in receiver] + list(
                                 call.args)

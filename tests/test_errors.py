@@ -188,7 +188,7 @@ def calls_helper_with_loop(x):
     return helper_with_loop(y)
 
 
-# Each row holds the function, words the message must contain, the text of
+# Each row gives the function, words the message must contain, the text of
 # the offending line, and the text the caret must point at.
 UNSUPPORTED = [
     pytest.param(uses_try, 'try statement', 'try:', 'try', id='try'),
@@ -392,7 +392,7 @@ def calls_dist(x):
     return math.dist(x, (0.0, 0.0, 0.0)) * 2.0
 
 
-# Each row holds the differentiated function, the function and the line that
+# Each row gives the differentiated function, the function and the line that
 # make the foreign call, the active argument, the input it depends on, and
 # the call chain.
 FOREIGN = [

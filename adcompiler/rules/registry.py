@@ -54,7 +54,7 @@ class Template:
 
 @dataclasses.dataclass
 class Rule:
-    """How the reverse stage differentiates calls of one callable."""
+    """The reverse-mode rule for calls of one callable."""
 
     callee: object
     template: Template = None
