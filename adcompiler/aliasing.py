@@ -7,7 +7,7 @@ nothing, or an `UnsupportedSyntaxError`.
 The reverse stage differentiates `x[i] = v`, `lst.append(v)` and the like by
 recording what the update overwrites and undoing it in the adjoint. That is
 exact only when no other name refers to the updated object: a view `r = x[0:2]`,
-an alias `y = x`, a list that holds `x`, or a function that keeps or returns
+an alias `y = x`, a list that contains `x`, or a function that keeps or returns
 it would change together with `x`, and the adjoint would not follow. So for
 every value that is updated in place and carries a derivative:
 
@@ -309,7 +309,7 @@ class _Checker:
                 and _count(tree, identifier, gast.Load) == 1)
 
     def definition(self, identifier):
-        """The value of the one assignment to `identifier`, or None."""
+        """Return the value of the one assignment to `identifier`, or None."""
         for node in gast.walk(self.normalized.tree):
             if (isinstance(node, gast.Assign)
                     and isinstance(node.targets[0], gast.Name)

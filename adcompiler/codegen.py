@@ -55,7 +55,7 @@ def identifier(text):
 
 
 def name(identifier_, ctx=None):
-    """A `Name` node, loaded unless `ctx` says otherwise."""
+    """A `Name` node, loaded unless `ctx` is given."""
     return gast.Name(id=identifier_, ctx=ctx or gast.Load(), annotation=None,
                      type_comment=None)
 

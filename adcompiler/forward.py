@@ -128,7 +128,7 @@ class _ForwardWriter:
         return call(self.runtime_function('zeros_like'), copy.deepcopy(node))
 
     def tangent_of(self, node):
-        """The tangent of an atom: its tangent variable, or zeros."""
+        """Return the tangent of an atom: its tangent variable, or zeros."""
         if self.is_active(node):
             return name(self.tangent_name(node.id))
         return self.zeros(node)
@@ -450,7 +450,7 @@ class _ForwardWriter:
     # Tangents of values ------------------------------------------------------
 
     def value_tangent(self, statement):
-        """The tangent expression of an assignment's value, or None for zero."""
+        """Return the tangent of an assignment's value, or None for zero."""
         value = statement.value
         if isinstance(value, gast.Constant) and value.value is None:
             # dx = None in adjoint code: a zero that was never built.
@@ -650,7 +650,7 @@ class _ForwardWriter:
                       for k, v in keywords.items()])
 
     def expand(self, found, statement, args, keywords, function=None):
-        """The sum of a forward template's entries for the active arguments."""
+        """Sum a forward template's entries for the active arguments."""
         template, derived = found
         try:
             bound = template.signature.bind(*args, **keywords)

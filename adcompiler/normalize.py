@@ -61,7 +61,7 @@ class NormalizedFunction:
     written: set = dataclasses.field(default_factory=set)
     # Names of containers changed by a method such as append or add.
     mutated: set = dataclasses.field(default_factory=set)
-    # The variable that holds the return value when returns were rewritten
+    # The variable that contains the return value when returns were rewritten
     # into assignments (see control_flow), else None.
     result_name: str = None
     # Statement -> (name, error) for `x += y` on a value that may be an array:
@@ -515,8 +515,8 @@ class _Normalizer:
             # cannot change in place.
             symbol = _OPERATOR_SYMBOLS.get(type(node.op), '+')
             error = UnsupportedSyntaxError(
-                f'augmented assignment to {node.target.id!r}, which holds an '
-                'array or another value that changes in place',
+                f'augmented assignment to {node.target.id!r}, which contains '
+                'an array or another value that changes in place',
                 self.source.location(node),
                 f'Python updates it in place, and another name (or the '
                 f'caller) may see that. Write {node.target.id} = '
@@ -527,7 +527,7 @@ class _Normalizer:
     def assign(self, target, value, origin):
         """Emit `target = value` for a name or a (nested) tuple of names.
 
-        Returns an atom that holds the assigned value.
+        Returns an atom that contains the assigned value.
         """
         if isinstance(target, gast.Name):
             if not self.single_assignment and target.id in _loaded(value):

@@ -146,7 +146,7 @@ def _loads(node):
 
 
 def _stores(statement):
-    """Every name `statement` assigns, inside nested blocks too."""
+    """Return every name `statement` assigns, inside nested blocks too."""
     return [n.id for n in gast.walk(statement)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)]
 

@@ -42,7 +42,7 @@ class FunctionSource:
         return self.tree.name
 
     def text_of(self, node):
-        """The source text of an expression node, or None if it spans lines."""
+        """Return a node's source text, or None if it spans lines."""
         lineno = getattr(node, 'lineno', None)
         end = getattr(node, 'end_col_offset', None)
         if (lineno is None or end is None
@@ -162,8 +162,8 @@ def _find_definition(module, function, filename, lineno, all_lines=()):
             return gast.copy_location(tree, lam)
         if len(lambdas) > 1:
             raise SourceUnavailableError(
-                f'line {lineno} of {filename!r} holds several lambdas with the '
-                'same arguments, so adcompiler cannot tell which one to '
+                f'line {lineno} of {filename!r} contains several lambdas with '
+                'the same arguments, so adcompiler cannot tell which one to '
                 'transform; give the function a name with def.')
     raise SourceUnavailableError(
         f'cannot find the definition of {function.__qualname__!r} at line '

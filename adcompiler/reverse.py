@@ -266,7 +266,7 @@ class _ReverseWriter:
         self.adjoint_body.append(gast.Return(
             value=gast.Tuple(elts=results, ctx=gast.Load())))
         if self.dynamic:
-            # A parameter that is reassigned holds another value by the end;
+            # A reassigned parameter contains another value by the end;
             # its adjoint is shaped like the input, which the tape keeps.
             reassigned = [p for p in self.wrt if not self.is_stable(p)]
             if reassigned:
@@ -405,7 +405,7 @@ class _ReverseWriter:
     # Primal ------------------------------------------------------------------
 
     def primal_block(self, statements):
-        """The primal of a statement list, with the tape pushes it needs."""
+        """Return a statement list's primal, with the tape pushes it needs."""
         body = []
         last_line = None
         for statement in statements:
@@ -457,7 +457,7 @@ class _ReverseWriter:
         return before + [loop]
 
     def primal_statements(self, statement):
-        """The primal code of one statement: as written, or a callee's primal."""
+        """Return one statement's primal: as written, or a callee's primal."""
         if statement in self.dynamic_calls:
             call = statement.value
             site_name, is_method = self.dynamic_calls[statement]
@@ -523,7 +523,7 @@ class _ReverseWriter:
     # Adjoint of statement lists and control flow -----------------------------
 
     def adjoint_statements(self, statements):
-        """The adjoint of a statement list: its statements' adjoints reversed."""
+        """Return a statement list's adjoint: each statement's, in reverse."""
         body = []
         last_line = None
         for statement in reversed(statements):
@@ -711,7 +711,7 @@ class _ReverseWriter:
     # Adjoint ---------------------------------------------------------------
 
     def adjoint_block(self, statement):
-        """The adjoint code of one statement, or [] if it is not active."""
+        """Return one statement's adjoint, or [] if it is not active."""
         if not isinstance(statement, gast.Assign):
             return []
         target = statement.targets[0]

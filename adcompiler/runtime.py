@@ -396,7 +396,7 @@ def element(value, error):
 
 
 def reversed_range(trips):
-    """The iteration numbers of a loop that ran `trips` times, last first."""
+    """Return the iterations of a loop that ran `trips` times, last first."""
     return range(trips - 1, -1, -1)
 
 
@@ -481,7 +481,7 @@ def call_adjoint(record, g):
 
 
 def inserted_position(x, index):
-    """Where `x.insert(index, v)` put v, given x after the insert."""
+    """Return where `x.insert(index, v)` put v, given x after the insert."""
     size = len(x) - 1
     if index < 0:
         index = max(index + size, 0)
@@ -499,7 +499,7 @@ def drop_entry(g, position):
 
 
 def popped_position(x, index):
-    """Where `v = x.pop(index)` took v from, given x after the pop."""
+    """Return where `v = x.pop(index)` took v from, given x after the pop."""
     if isinstance(x, dict):
         return index  # The key.
     return index if index >= 0 else len(x) + 1 + index
@@ -542,7 +542,7 @@ def extremum_tangent(t, x, ans, axis=None, keepdims=False):
 
 
 def transpose_axes(axes):
-    """The axes of `x.transpose(*axes)` as np.transpose takes them."""
+    """Return the axes of `x.transpose(*axes)` as np.transpose takes them."""
     if not axes:
         return None
     if len(axes) == 1 and not isinstance(axes[0], int):
@@ -551,7 +551,7 @@ def transpose_axes(axes):
 
 
 def broadcast_like(t, ans):
-    """A tangent broadcast to the shape of the value it belongs to."""
+    """Broadcast a tangent to the shape of the value it belongs to."""
     if isinstance(ans, (list, tuple)) or isinstance(t, (list, tuple)):
         raise TypeError(
             'adcompiler cannot differentiate an arithmetic operation on a '

@@ -57,7 +57,8 @@ def test_normalized_statements_are_atomic(function):
     for statement in normalized.tree.body:
         value = getattr(statement, 'value', None)
         if isinstance(value, gast.BinOp):
-            assert _atomic(value.left) and _atomic(value.right)
+            assert _atomic(value.left)
+            assert _atomic(value.right)
         if isinstance(value, gast.Call):
             assert all(_atomic(a) for a in value.args)
         if isinstance(value, gast.Subscript):
@@ -94,4 +95,5 @@ def test_second_version_gets_suffix():
     normalized = normalize.normalize(source.get_source(reassigned))
     stored = [s.targets[0].id for s in normalized.tree.body
               if isinstance(s, gast.Assign)]
-    assert 'x_1' in stored and 'x_2' in stored
+    assert 'x_1' in stored
+    assert 'x_2' in stored
