@@ -10,4 +10,5 @@ def pytest_terminal_summary(terminalreporter):
     tally = fuzz.TALLY
     terminalreporter.write_line(
         f'fuzzer: {tally["checked"]} random programs checked against finite '
-        f'differences, {tally["rejected"]} rejected with an AdCompilerError')
+        f'differences ({tally["autograd"]} also against autograd), '
+        f'{tally["rejected"]} rejected with an AdCompilerError')

@@ -9,7 +9,8 @@ to a generated helper function, lists with `append` and dicts. Each program
 is written to a file, imported, and checked:
 
 1. `value_and_grad` against central finite differences, and its value
-   against the program's own value;
+   against the program's own value; when autograd is installed and can run
+   the program (it cannot write into arrays), also against autograd;
 2. `jvp` against a central difference along a random direction;
 3. `hvp`, for about a third of the programs, against central differences of
    the gradient;
@@ -40,6 +41,11 @@ from hypothesis import strategies as st
 
 import adcompiler
 from adcompiler.errors import InternalCompilerError
+
+try:
+    import autograd
+except ImportError:            # autograd is in the test extra, but optional
+    autograd = None
 
 SIZE = 4                      # length of the vector argument and of every array
 EXAMPLES = int(os.environ.get('ADCOMPILER_FUZZ_EXAMPLES', '60'))
@@ -328,8 +334,12 @@ def points(draw):
 _modules = itertools.count()
 
 
-def load(source, directory):
-    """Import `source` from a new file in `directory`; return its `f`."""
+def load(source, directory, numpy_module='numpy'):
+    """Import `source` from a new file in `directory` and return its `f`.
+
+    `numpy_module` replaces numpy as the module the program calls `np`.
+    """
+    source = source.replace('import numpy as np', f'import {numpy_module} as np', 1)
     name = f'fuzz_program_{next(_modules)}'
     path = directory / f'{name}.py'
     path.write_text(source)
@@ -385,7 +395,19 @@ def assert_close(got, expected, what, source):
                                err_msg=f'{what} of\n{source}')
 
 
-def check_program(f, source, x, s, vx, vs, with_hvp):
+def autograd_gradient(source, directory, x, s):
+    """autograd's gradient of the program w.r.t. (x, s), or None where
+    autograd cannot run it (writes into arrays, for one)."""
+    if autograd is None:
+        return None
+    f = load(source, directory, 'autograd.numpy')
+    try:
+        return autograd.grad(f, argnum=(0, 1))(x, s)
+    except Exception:            # a limit of autograd, so only finite differences check
+        return None
+
+
+def check_program(f, source, x, s, vx, vs, with_hvp, directory):
     x0, vx0 = x.copy(), vx.copy()
     value = f(x, s)
     assume(np.isfinite(value) and abs(value) < 1e6)
@@ -399,6 +421,11 @@ def check_program(f, source, x, s, vx, vs, with_hvp):
     expected_dx, expected_ds = central_gradient(f, x, s, STEP)
     assert_close(dx, expected_dx, 'gradient w.r.t. x', source)
     assert_close(ds, expected_ds, 'gradient w.r.t. s', source)
+    reference = autograd_gradient(source, directory, x, s)
+    if reference is not None:
+        assert_close(dx, reference[0], 'gradient w.r.t. x (autograd)', source)
+        assert_close(ds, reference[1], 'gradient w.r.t. s (autograd)', source)
+        TALLY['autograd'] += 1
 
     # Forward mode.
     value_fwd, tangent = adcompiler.jvp(f, (x, s), (vx, vs))
@@ -429,7 +456,7 @@ def program_directory(tmp_path_factory):
 
 
 # Programs run in this session, for the report line in tests/conftest.py.
-TALLY = {'checked': 0, 'rejected': 0}
+TALLY = {'checked': 0, 'rejected': 0, 'autograd': 0}
 
 fuzz_settings = settings(max_examples=EXAMPLES, deadline=None,
                          derandomize=SEED is None,
@@ -449,7 +476,7 @@ def test_random_program(program_directory, source, point, with_hvp):
     x, s, vx, vs = point
     f = load(source, program_directory)
     try:
-        check_program(f, source, x, s, vx, vs, with_hvp == 0)
+        check_program(f, source, x, s, vx, vs, with_hvp == 0, program_directory)
     except InternalCompilerError:
         raise
     except adcompiler.AdCompilerError as err:

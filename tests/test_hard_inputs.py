@@ -180,3 +180,39 @@ def test_integer_argument_not_differentiated_is_fine():
     x = numpy.array([0.5, 1.5])
     numpy.testing.assert_allclose(adcompiler.grad(power_sum)(x, 3),
                                   3 * x ** 2)
+
+
+def fails_on_a_singular_step(x, a):
+    total = 0.0
+    for k in range(3):
+        m = a * (k - 1.0) + IDENTITY * x[k]
+        total = total + numpy.sum(numpy.linalg.inv(m)) * x[k]
+    return total
+
+
+IDENTITY = numpy.eye(2)
+
+
+def test_no_state_after_exception():
+    """A call that raises inside the primal leaves nothing behind: the next
+    call gives the right gradient, and nothing keeps a reference to the inputs."""
+    import gc
+    import weakref
+
+    gradient = adcompiler.grad(fails_on_a_singular_step)
+    a = numpy.ones((2, 2))
+    singular = numpy.array([0.0, 0.5, 0.7])   # k = 0 gives a singular matrix
+    for _ in range(2):
+        with pytest.raises(numpy.linalg.LinAlgError):
+            gradient(singular, a)
+    x = numpy.array([0.3, 0.5, 0.7])
+    expected = numerical_gradient(fails_on_a_singular_step, (x, a), 0)
+    numpy.testing.assert_allclose(gradient(x, a), expected, rtol=1e-6)
+
+    probe = numpy.array([0.0, 0.4, 0.9])
+    alive = weakref.ref(probe)
+    with pytest.raises(numpy.linalg.LinAlgError):
+        gradient(probe, a)
+    del probe
+    gc.collect()
+    assert alive() is None, 'a failed call kept a reference to its argument'
