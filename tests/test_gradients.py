@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import adcompiler
-from finite_differences import assert_gradient_close, numerical_gradient
+from finite_differences import assert_gradient_close, assert_matches_autograd
+from finite_differences import numerical_gradient
 
 SEEDS = (0, 1, 2)
 
@@ -755,6 +756,7 @@ def test_gradient_matches_finite_differences(case, position):
         computed = gradient_function(*args)
         expected = numerical_gradient(case.function, args, position)
         assert_gradient_close(computed, expected)
+        assert_matches_autograd(case.function, args, position, computed, expected)
 
 
 MULTI_ARGUMENT_CASES = [case for case in CASES if len(case.wrt) > 1]

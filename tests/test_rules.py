@@ -27,7 +27,8 @@ import pytest
 
 import adcompiler
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
-from finite_differences import assert_gradient_close, numerical_gradient
+from finite_differences import assert_gradient_close, assert_matches_autograd
+from finite_differences import numerical_gradient
 
 
 # Harness ---------------------------------------------------------------------
@@ -78,6 +79,7 @@ def check_grads(function, *args):
     for position, gradient in zip(wrt, gradients, strict=True):
         expected = numerical_gradient(function, args, position)
         assert_gradient_close(gradient, expected)
+        assert_matches_autograd(function, args, position, gradient, expected)
     return gradients
 
 
@@ -641,6 +643,7 @@ def check_complex_grads(function, z, *rest):
                 - 1j * numerical_gradient(along_imag, (imag,) + args[1:], 0))
     assert np.iscomplexobj(gradient)
     assert_gradient_close(gradient, expected)
+    assert_matches_autograd(function, args, 0, gradient, expected)
     return gradient
 
 
