@@ -63,7 +63,7 @@ def assert_matches_autograd(function, args, position, computed, estimate,
     """Compare a gradient with autograd's, a reference more precise than
     the finite-difference `estimate`, wherever autograd computes one.
 
-    autograd's own answer counts only where it agrees with the estimate:
+    autograd's gradient counts only where it agrees with the estimate:
     it returns wrong shapes or NaN for some broadcasting cases and
     removable singularities (sinc at 0), and uses other conventions for
     structured matrices (a symmetric gradient for cholesky).
