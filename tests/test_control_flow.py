@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 import adcompiler
-from finite_differences import assert_gradient_close, numerical_gradient
+from finite_differences import assert_gradient_close, assert_matches_autograd
+from finite_differences import numerical_gradient
 
 COUNTER = 0.0
 TOTALS = np.zeros(2)
@@ -1123,6 +1124,8 @@ def test_gradient_matches_finite_differences(case):
             expected = numerical_gradient(reference(case.function), args,
                                           position)
             assert_gradient_close(computed, expected)
+            assert_matches_autograd(case.function, fresh(args), position,
+                                    computed, expected)
 
 
 @pytest.mark.parametrize('case', case_params(
