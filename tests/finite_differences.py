@@ -55,9 +55,9 @@ def autograd_gradient(function, args, position):
                                  function.__closure__)
     try:
         with warnings.catch_warnings():
-            # autograd warns when its tracer loses the input (a write into an
-            # array, say); the gradient it returns then is zero and is rejected
-            # by the comparison with finite differences.
+            # autograd warns when a write into an array hides the input from
+            # it. The zero gradient it then returns is not used, because it
+            # disagrees with finite differences.
             warnings.simplefilter('ignore', UserWarning)
             return autograd.grad(rebound, position)(*args)
     except Exception:            # a limit of autograd, not a failure of ours
