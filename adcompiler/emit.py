@@ -10,7 +10,6 @@ falls back to `ast.unparse` where astor cannot handle a node of a newer Python.
 """
 
 import ast
-import copy
 import dataclasses
 import itertools
 import linecache
@@ -40,24 +39,29 @@ def to_source(tree):
     """Return Python source for a gast tree, with comment markers as comments."""
     comments = []
 
-    class _Markers(gast.NodeTransformer):
+    class _Markers(ast.NodeTransformer):
+        """Turns comment strings into marker names, and fills empty branches."""
+
         def visit_Expr(self, node):
             value = node.value
-            if (isinstance(value, gast.Constant) and isinstance(value.value, str)
+            if (isinstance(value, ast.Constant) and isinstance(value.value, str)
                     and value.value.startswith(COMMENT_PREFIX)):
                 comments.append(value.value)
                 # A bare name prints on a line of its own, never quoted.
-                return gast.Expr(value=gast.Name(
-                    id=_MARKER.format(len(comments) - 1), ctx=gast.Load(),
-                    annotation=None, type_comment=None))
+                return ast.Expr(value=ast.Name(
+                    id=_MARKER.format(len(comments) - 1), ctx=ast.Load()))
             return node
 
-    tree = _Markers().visit(copy.deepcopy(tree))
-    for node in gast.walk(tree):
-        # A branch left empty by the transforms still needs a statement.
-        if isinstance(node, (gast.If, gast.For, gast.While)) and not node.body:
-            node.body = [gast.Pass()]
-    python_tree = ast.fix_missing_locations(gast.gast_to_ast(tree))
+        def generic_visit(self, node):
+            node = super().generic_visit(node)
+            # A branch left empty by the transforms still needs a statement.
+            if isinstance(node, (ast.If, ast.For, ast.While)) and not node.body:
+                node.body = [ast.Pass()]
+            return node
+
+    # gast_to_ast builds new nodes, so the markers never touch `tree`.
+    python_tree = _Markers().visit(gast.gast_to_ast(tree))
+    python_tree = ast.fix_missing_locations(python_tree)
     try:
         text = astor.to_source(python_tree)
     except Exception:  # astor lags new Python versions; ast.unparse does not.
