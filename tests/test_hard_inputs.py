@@ -216,3 +216,36 @@ def test_no_state_after_exception():
     del probe
     gc.collect()
     assert alive() is None, 'a failed call kept a reference to its argument'
+
+
+def root_where_positive(x):
+    total = 0.0
+    for k in range(x.shape[0]):
+        if x[k] > 0.0:
+            total = total + numpy.sqrt(x[k])
+        else:
+            total = total + 0.5 * x[k]
+    return total
+
+
+def test_branch_not_taken_gives_no_nan():
+    x = numpy.array([4.0, -1.0, 0.0])
+    gradient = adcompiler.grad(root_where_positive)(x)
+    numpy.testing.assert_allclose(gradient, [0.25, 0.5, 0.5])
+
+
+def scaled_sum(x):
+    return numpy.sum(3.0 * x)
+
+
+def exp_of_negative(x):
+    return numpy.sum(numpy.exp(-x))
+
+
+def test_inf_input_propagates_as_numpy_does():
+    x = numpy.array([numpy.inf, -numpy.inf, 1.0])
+    numpy.testing.assert_array_equal(adcompiler.grad(scaled_sum)(x), [3.0, 3.0, 3.0])
+    with numpy.errstate(over='ignore', invalid='ignore'):
+        gradient = adcompiler.grad(exp_of_negative)(x)
+        expected = -numpy.exp(-x)
+        numpy.testing.assert_array_equal(gradient, expected)
