@@ -159,6 +159,10 @@ def _call_carrying_names(call, resolved):
     receiver = []
     if resolved.kind is CallKind.METHOD:
         receiver = _names(call.func.value)
+    elif resolved.kind is CallKind.UNKNOWN:
+        # A called value (a model object with __call__) can carry a
+        # derivative itself; an undefined name is a plain Name too, harmless.
+        receiver = _names(call.func)
     arguments = receiver + [n for a in call.args for n in _names(a)] + [
         n for k in call.keywords for n in _names(k.value)]
     rule = resolved.rule

@@ -13,7 +13,7 @@ import types
 
 import numpy as np
 
-from adcompiler import dispatch, runtime
+from adcompiler import containers, dispatch, runtime
 from adcompiler.compiler import Compiler
 from adcompiler.errors import (AdCompilerError, NonScalarOutputError,
                                SourceUnavailableError, UnsupportedSyntaxError)
@@ -161,7 +161,7 @@ def _gradients(adjoints, wrt, arguments):
     """Final gradients: zeros where there was none, no two the same object."""
     gradients = []
     for g, name in zip(adjoints, wrt, strict=True):
-        g = runtime.materialize(g, arguments[name])
+        g = containers.gradient_like(g, arguments[name])
         if any(g is other for other in gradients):
             g = runtime.copy(g)  # Each gradient can be updated in place.
         gradients.append(g)
@@ -169,7 +169,11 @@ def _gradients(adjoints, wrt, arguments):
 
 
 def _require_float(function, name, value):
-    """Reject an integer or boolean argument to differentiate."""
+    """Reject an argument to differentiate that is an integer, a boolean, or
+    an object that is not a container (see adcompiler.containers)."""
+    if containers.is_container(value):
+        containers.check_differentiable(value, function.__name__, name)
+        return
     kind = None
     if isinstance(value, (bool, np.bool_)):
         kind = 'a boolean'
@@ -182,6 +186,7 @@ def _require_float(function, name, value):
             f'cannot differentiate {function.__name__} with respect to '
             f'{name!r}: it is {kind}, which has no derivative. Pass a float '
             f'(for example {name}=float(...) or an array with dtype=float).')
+    containers.check_differentiable(value, function.__name__, name)
 
 
 def _split_aux(function, ans):

@@ -14,7 +14,7 @@ import threading
 import gast
 
 from adcompiler import activity as activity_stage
-from adcompiler import aliasing
+from adcompiler import aliasing, decorators
 from adcompiler import emit as emit_stage
 from adcompiler import forward as forward_stage
 from adcompiler import normalize as normalize_stage
@@ -207,6 +207,7 @@ class Compiler:
 
     def compile(self, function, wrt, call_chain=None):
         """Return the `CompiledFunction` of `function` w.r.t. parameter names."""
+        function = decorators.unwrap_forwarding(function)
         key = (function, tuple(wrt))
         with self._lock:
             cached = self._cache.get(key)
@@ -292,6 +293,7 @@ class Compiler:
 
     def compile_forward(self, function, wrt, call_chain=None):
         """Return the `CompiledTangent` of `function` w.r.t. parameter names."""
+        function = decorators.unwrap_forwarding(function)
         key = (function, tuple(wrt), 'forward')
         with self._lock:
             cached = self._cache.get(key)

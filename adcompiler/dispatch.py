@@ -24,8 +24,9 @@ import types
 
 import numpy as np
 
-from adcompiler import runtime
-from adcompiler.errors import ForeignCallError, SourceLocation
+from adcompiler import containers, runtime
+from adcompiler.errors import (ForeignCallError, SourceLocation,
+                               UnsupportedSyntaxError)
 from adcompiler.rules import REGISTRY
 
 # Receivers whose methods are NumPy array methods with rules in the registry.
@@ -38,8 +39,9 @@ _counter = itertools.count(1)
 class CallSite:
     """A dynamically dispatched call in generated code, fixed at compile time.
 
-    Arguments are numbered receiver first (for a method), then positional
-    arguments, then keyword arguments in `keywords` order.
+    Arguments are numbered from the receiver of a method or the called
+    value (number 0), then positional arguments, then keyword arguments in
+    `keywords` order.
     """
 
     location: SourceLocation
@@ -57,6 +59,8 @@ class CallSite:
 class _Record:
     compiled: object
     saved: object
+    active: tuple  # The site's active argument numbers.
+    passed: tuple  # Those the wrapper takes, in its parameter order.
 
 
 class Dispatcher:
@@ -71,9 +75,22 @@ class Dispatcher:
         """Run `receiver.<site.method>(*args, **kwargs)`; see `call_function`."""
         keyword_values = tuple(kwargs[k] for k in site.keywords)
         numbers = list(range(1 + len(args) + len(keyword_values)))
-        if site.method in getattr(receiver, '__dict__', {}):
+        if site.method in getattr(receiver, '__dict__', {}) or isinstance(
+                receiver, type):
             # An attribute of the instance (a stored function) comes before
-            # the class's method of the same name, as Python looks it up.
+            # the class's method of the same name, as Python looks it up; a
+            # method of a class (cls.method) is a function value.
+            if 0 in site.active and not isinstance(receiver, type):
+                raise _active_callee_error(site, getattr(receiver,
+                                                         site.method))
+            return self.call_function(site, getattr(receiver, site.method),
+                                      args, kwargs)
+        if isinstance(receiver, super):
+            return self._call_super(site, receiver, args, keyword_values,
+                                    numbers)
+        descriptor = inspect.getattr_static(type(receiver), site.method, None)
+        if isinstance(descriptor, (staticmethod, classmethod)):
+            # The receiver is not passed; its class is, for a classmethod.
             return self.call_function(site, getattr(receiver, site.method),
                                       args, kwargs)
         if isinstance(receiver, _ARRAY_TYPES) and REGISTRY.lookup_method(
@@ -96,19 +113,42 @@ class Dispatcher:
         values = (receiver,) + tuple(args) + keyword_values
         return self._run(site, wrapper, values, numbers)
 
+    def _call_super(self, site, receiver, args, keyword_values, numbers):
+        """Run `super().method(...)`: the parent's method, given the instance,
+        whose derivative the super object passes on."""
+        function = getattr(receiver, site.method)
+        if not (inspect.ismethod(function) and isinstance(
+                function.__func__, types.FunctionType)
+                and function.__self__ is receiver.__self__):
+            # A static or class method, or a built-in one.
+            return self.call_function(site, function, args,
+                                      dict(zip(site.keywords, keyword_values,
+                                               strict=True)))
+        key = ('method', function.__func__, len(args), site.keywords)
+        wrapper = self._wrapper(key, lambda: self._call_source(
+            site, len(args), receiver=True), {'callee': function.__func__})
+        values = (function.__self__,) + tuple(args) + keyword_values
+        return self._run(site, wrapper, values, numbers)
+
     def call_function(self, site, function, args, kwargs):
         """Run `function(*args, **kwargs)` for the call at `site`.
 
         Returns the value and a record for `adjoint`.
         """
         keyword_values = tuple(kwargs[k] for k in site.keywords)
-        first = 1 if site.method else 0  # Number 0 is the receiver.
-        numbers = list(range(first, first + len(args) + len(keyword_values)))
+        numbers = list(range(1, 1 + len(args) + len(keyword_values)))
+        # For a method call, number 0 is the receiver, not this function.
+        callee_active = not site.method and 0 in site.active
         call = getattr(type(function), '__call__', None)
+        instance = None
         if not isinstance(function, (types.FunctionType, types.MethodType)) \
                 and isinstance(call, types.FunctionType):
-            # An object with a __call__ method written in Python.
+            # An object with a __call__ method written in Python: its
+            # derivative is that of the instance.
+            instance = function
             function = types.MethodType(call, function)
+        elif callee_active:
+            raise _active_callee_error(site, function)
         if inspect.ismethod(function) and isinstance(function.__func__,
                                                      types.FunctionType):
             # A bound method: its function with the instance as first argument.
@@ -116,7 +156,8 @@ class Dispatcher:
             wrapper = self._wrapper(key, lambda: self._call_source(
                 site, len(args), receiver=True), {'callee': function.__func__})
             values = (function.__self__,) + tuple(args) + keyword_values
-            numbers = [None] + numbers
+            number = 0 if instance is not None and callee_active else None
+            numbers = [number] + numbers
         else:
             key = ('function', function, len(args), site.keywords)
             wrapper = self._wrapper(key, lambda: self._call_source(
@@ -125,8 +166,68 @@ class Dispatcher:
         return self._run(site, wrapper, values, numbers)
 
     def adjoint(self, record, g):
-        """Cotangents of the active arguments, in the order of `site.active`."""
-        return record.compiled.adjoint(record.saved, g)
+        """Cotangents of the active arguments, in the order of `site.active`.
+
+        An active argument the callee does not take, such as the receiver
+        of a static method, gets None: the result does not depend on it.
+        """
+        cotangents = record.compiled.adjoint(record.saved, g)
+        if record.passed == record.active:
+            return cotangents
+        by_number = dict(zip(record.passed, cotangents, strict=True))
+        return tuple(by_number.get(number) for number in record.active)
+
+    # Attributes of objects -------------------------------------------------------
+
+    def attribute_adjoint(self, g, x, name):
+        """Adjoint of `x.name`: `g` in the child of container `x` that the
+        attribute is, or the adjoint of the property's getter at `x`."""
+        getter = _property_getter(x, name)
+        if getter is not None:
+            compiled = self._getter(getter, 'reverse')
+            _, saved = compiled.primal(x)
+            return compiled.adjoint(saved, g)[0]
+        index = self._child_index(x, name)
+        children, rebuild = containers.flatten(x)
+        adjoints = [None] * len(children)
+        adjoints[index] = g
+        return rebuild(adjoints)
+
+    def attribute_tangent(self, t, x, name):
+        """Tangent of `x.name` given the tangent `t` of the object `x`."""
+        getter = _property_getter(x, name)
+        if getter is not None:
+            compiled = self._getter(getter, 'forward')
+            _, tangent = compiled.tangent(
+                x, **{compiled.tangent_params[0]: t})
+            return tangent
+        index = self._child_index(x, name)
+        children, _ = containers.flatten(x)
+        tangents = containers.flatten(t)[0] if t is not None else None
+        if tangents is None or tangents[index] is None:
+            return runtime.zeros_like(children[index])
+        return tangents[index]
+
+    def _child_index(self, x, name):
+        index = containers.child_index(x, name) if containers.flatten(
+            x) is not None else None
+        if index is None:
+            raise containers.ContainerError(
+                f'cannot differentiate the attribute .{name} of a '
+                f'{type(x).__name__} object: adcompiler does not know that '
+                f'it is part of the object. To fix this, '
+                f'{containers.registration_hint(x)}.')
+        return index
+
+    def _getter(self, getter, mode):
+        """The compiled wrapper `call(receiver)` around a property getter."""
+        key = ('property', getter)
+        wrapper = self._wrapper(key, lambda: (
+            'def call(receiver):\n    return callee(receiver)\n'),
+            {'callee': getter})
+        if mode == 'forward':
+            return self.compiler.compile_forward(wrapper, ('receiver',))
+        return self.compiler.compile(wrapper, ('receiver',))
 
     # Wrappers ----------------------------------------------------------------
 
@@ -190,7 +291,28 @@ class Dispatcher:
         except ForeignCallError as err:
             raise _at_site(err, site) from None
         value, saved = compiled.primal(*values)
-        return value, _Record(compiled, saved)
+        passed = tuple(number for number in numbers if number in site.active)
+        return value, _Record(compiled, saved, site.active, passed)
+
+
+def _active_callee_error(site, function):
+    """The error for a called value that carries a derivative but is not an
+    object with a __call__ method, such as a function whose closure does."""
+    return UnsupportedSyntaxError(
+        f'a call of {site.callee_text}, a {type(function).__name__} that '
+        'carries a derivative itself', site.location,
+        'adcompiler follows derivatives into a called value only when it is '
+        'an object with a __call__ method written in Python; pass the '
+        'values the function uses as arguments instead')
+
+
+def _property_getter(x, name):
+    """The getter of property `name` of x's class, if it is one with source."""
+    attribute = inspect.getattr_static(type(x), name, None)
+    if isinstance(attribute, property) and isinstance(attribute.fget,
+                                                      types.FunctionType):
+        return attribute.fget
+    return None
 
 
 def _at_site(err, site):
@@ -198,7 +320,7 @@ def _at_site(err, site):
     argument = err.active_argument
     text = argument
     if argument.startswith('a') and argument[1:].isdigit():
-        number = int(argument[1:]) + (1 if site.method else 0)
+        number = int(argument[1:]) + 1
         if number < len(site.argument_text):
             text = site.argument_text[number]
     elif argument == 'receiver' and site.argument_text:
@@ -216,3 +338,4 @@ def _at_site(err, site):
 def install(compiler):
     """Make generated code's dynamic calls go through `compiler`."""
     runtime.install_dispatcher(Dispatcher(compiler))
+    containers.install()

@@ -485,6 +485,13 @@ class _ForwardWriter:
                     NON_DIFFERENTIABLE:
                 return None
             found = self.registry.lookup_jvp_template(attribute=value.attr)
+            if found is None and self.registry.lookup_attribute(
+                    value.attr) is None:
+                # An attribute of an object, such as a dataclass field or a
+                # property: the runtime finds which part of the object it is.
+                return call(self.runtime_function('attribute_tangent'),
+                            self.tangent_of(value.value), name(value.value.id),
+                            gast.Constant(value=value.attr, kind=None))
             if found is None:
                 raise UnsupportedSyntaxError(
                     f'the attribute .{value.attr} of a differentiated value',
@@ -519,6 +526,14 @@ class _ForwardWriter:
             return self.expand(found, statement,
                                [call_node.func.value] + list(call_node.args),
                                keywords)
+        if resolved.kind is CallKind.CONSTRUCTOR:
+            # The constructor stores its arguments, so it builds the tangent
+            # from theirs.
+            return gast.Call(
+                func=copy.deepcopy(call_node.func),
+                args=[self.tangent_of(a) for a in call_node.args],
+                keywords=[gast.keyword(arg=k.arg, value=self.tangent_of(k.value))
+                          for k in call_node.keywords])
         if resolved.kind is CallKind.FOREIGN:
             self.raise_foreign(call_node, resolved)
         location = self.source.location(call_node)

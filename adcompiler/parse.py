@@ -112,8 +112,31 @@ def get_source(function):
     tree = _find_definition(module, function, filename, first_line + 1,
                             all_lines)
     tree.decorator_list = []
+    _make_super_explicit(tree, function)
     return FunctionSource(function, tree, filename, all_lines,
                           function_namespace(function))
+
+
+def _make_super_explicit(tree, function):
+    """Rewrite `super()` as `super(__class__, self)` in a method.
+
+    Python gives a method that calls super() with no arguments a closure
+    cell `__class__` and finds the instance in the first local variable;
+    generated code is not in the class body, so it names both.
+    """
+    if '__class__' not in function.__code__.co_freevars or \
+            not tree.args.args:
+        return
+    instance = tree.args.args[0].id
+    for node in gast.walk(tree):
+        if (isinstance(node, gast.Call) and isinstance(node.func, gast.Name)
+                and node.func.id == 'super' and not node.args
+                and not node.keywords):
+            node.args = [
+                gast.Name(id='__class__', ctx=gast.Load(), annotation=None,
+                          type_comment=None),
+                gast.Name(id=instance, ctx=gast.Load(), annotation=None,
+                          type_comment=None)]
 
 
 def _parse(text, function, filename):

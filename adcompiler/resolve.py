@@ -8,6 +8,8 @@ what the call reaches and which policy applies (see `CallKind`):
     NON_DIFFERENTIABLE  registered as contributing no adjoint
     USER                a Python function with source, transformed recursively
     METHOD              a method of a local value, such as x.sum(axis=0)
+    CONSTRUCTOR         a dataclass or named tuple class whose constructor
+                        only stores its arguments as fields
     FOREIGN             no source and no rule (a C built-in, a ufunc, ...)
     UNKNOWN             a name that is not defined, or a local held function
 
@@ -25,6 +27,7 @@ import types
 import gast
 import numpy as np
 
+from adcompiler import containers
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
 
 
@@ -33,6 +36,7 @@ class CallKind(enum.Enum):
     NON_DIFFERENTIABLE = 'non-differentiable'
     USER = 'user function'
     METHOD = 'array method'
+    CONSTRUCTOR = 'container constructor'
     FOREIGN = 'foreign'
     UNKNOWN = 'unknown'
 
@@ -46,6 +50,8 @@ class ResolvedCall:
     callee: object = None
     rule: object = None
     reason: str = ''
+    # For a CONSTRUCTOR: the field each parameter sets, in parameter order.
+    fields: tuple = ()
 
 
 @dataclasses.dataclass
@@ -116,6 +122,9 @@ def classify(callee, name, registry=REGISTRY):
         return ResolvedCall(CallKind.NON_DIFFERENTIABLE, name, callee)
     if entry is not None:
         return ResolvedCall(CallKind.RULE, name, callee, rule=entry)
+    fields = containers.constructor_fields(callee)
+    if fields is not None:
+        return ResolvedCall(CallKind.CONSTRUCTOR, name, callee, fields=fields)
     reason = foreign_reason(callee)
     if reason is None:
         return ResolvedCall(CallKind.USER, name, callee)

@@ -764,10 +764,16 @@ class _ReverseWriter:
             if template is NON_DIFFERENTIABLE:
                 return []
             if template is None:
-                raise UnsupportedSyntaxError(
-                    f'the attribute .{value.attr} of a differentiated value',
-                    self.source.location(value),
-                    'it has no gradient rule')
+                # An attribute of an object, such as a dataclass field or a
+                # property: the runtime finds which part of the object it is.
+                return self.accumulate(value.value.id, _call(
+                    self.runtime_function('attribute_adjoint'),
+                    _name(self.adjoint_name(statement.targets[0].id)),
+                    _name(value.value.id),
+                    gast.Constant(value=value.attr, kind=None)))
+            # NOTE: a rule registered for an array attribute (.T, .real) is
+            # applied by name, so a user object with a field of that name that
+            # carries a derivative would get the array's rule.
             return self.expand(template, statement, [value.value], {})
         if isinstance(value, gast.Call):
             return self.call_adjoint(statement)
@@ -873,7 +879,8 @@ class _ReverseWriter:
         """Adjoint of a call resolved at run time (see adcompiler.dispatch)."""
         call = statement.value
         is_method = resolved.kind is CallKind.METHOD
-        arguments = ([call.func.value] if is_method else []) + list(
+        # Number 0 is the receiver of a method, or the called value itself.
+        arguments = [call.func.value if is_method else call.func] + list(
             call.args) + [k.value for k in call.keywords]
         active = tuple(i for i, a in enumerate(arguments) if self.is_active(a))
         display = self.normalized.display_names
@@ -1111,6 +1118,8 @@ class _ReverseWriter:
                                {k.arg: k.value for k in call.keywords})
         if kind is CallKind.USER:
             return self.user_call_adjoint(statement, resolved)
+        if kind is CallKind.CONSTRUCTOR:
+            return self.constructor_adjoint(statement, resolved)
         if kind is CallKind.NON_DIFFERENTIABLE:
             return []
         if kind is CallKind.FOREIGN:
@@ -1187,6 +1196,24 @@ class _ReverseWriter:
                 value = _call(self.runtime_function('unbroadcast'), item,
                               copy.deepcopy(arg))
                 block += self.accumulate(arg.id, value)
+        return block
+
+    def constructor_adjoint(self, statement, resolved):
+        """Adjoint of `Point(x, y=v)`: each argument gets its field of g."""
+        call = statement.value
+        try:
+            bound = inspect.signature(resolved.callee).bind(
+                *call.args, **{k.arg: k.value for k in call.keywords})
+        except TypeError as err:
+            raise LocatedError(f'invalid call of {resolved.name}: {err}',
+                               self.source.location(call)) from err
+        g = self.adjoint_name(statement.targets[0].id)
+        block = []
+        for param, arg in bound.arguments.items():
+            if self.is_active(arg):
+                block += self.accumulate(arg.id, _call(
+                    self.runtime_function('field_of'), _name(g),
+                    gast.Constant(value=param, kind=None)))
         return block
 
     def user_call_adjoint(self, statement, resolved):

@@ -44,6 +44,11 @@ def add(a, b):
         return _rebuild(a, [add(x, y) for x, y in zip(a, b, strict=True)])
     if isinstance(a, dict):
         return {key: add(a.get(key), b.get(key)) for key in {**a, **b}}
+    parts = _flatten_container(a)
+    if parts is not None:
+        children, rebuild = parts
+        return rebuild([add(x, y) for x, y in zip(
+            children, _flatten_container(b)[0], strict=True)])
     return a + b
 
 
@@ -71,6 +76,8 @@ def unbroadcast(g, x):
             f'adcompiler cannot differentiate an arithmetic operation on a '
             f'{type(x).__name__} here (for example list concatenation with '
             '+); use lst.extend(...) or build an array with np.array')
+    if type(g) is x_type and _flatten_container(x) is not None:
+        return g  # A dataclass or registered container: never broadcast.
     shape = np.shape(x)
     g_shape = np.shape(g)
     if g_shape != shape:
@@ -94,6 +101,10 @@ def zeros_like(x):
         return _rebuild(x, [zeros_like(item) for item in x])
     if isinstance(x, dict):
         return {key: zeros_like(value) for key, value in x.items()}
+    parts = _flatten_container(x)
+    if parts is not None:
+        children, rebuild = parts
+        return rebuild([zeros_like(child) for child in children])
     if isinstance(x, np.ndarray):
         dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else float
         return np.zeros(x.shape, dtype=dtype)
@@ -446,6 +457,45 @@ def drop_last(g, count):
 def remove_last(x, count):
     """Remove the last `count` entries of list `x` in place (undo an append)."""
     del x[len(x) - count:]
+
+
+# Containers --------------------------------------------------------------------
+
+def _no_containers(value):
+    return None
+
+
+# flatten(value) -> (children, rebuild) for a dataclass or registered
+# container, None for anything else; adcompiler.containers installs it.
+_flatten_container = _no_containers
+
+
+def install_containers(flatten):
+    """Set the function that takes dataclasses and registered containers
+    apart; see adcompiler.containers.flatten."""
+    global _flatten_container
+    _flatten_container = flatten
+
+
+def field_of(g, name):
+    """Field `name` of the adjoint `g` of a dataclass or named tuple, where
+    None means zero."""
+    if g is None:
+        return None
+    return getattr(g, name)
+
+
+def attribute_adjoint(g, x, name):
+    """Adjoint of `x.name` for an object `x` that is not an array: `g` in the
+    child that the attribute is, or the adjoint through a property."""
+    if g is None:
+        return None
+    return _dispatcher.attribute_adjoint(g, x, name)
+
+
+def attribute_tangent(t, x, name):
+    """Tangent of `x.name` given the tangent `t` of the object `x`."""
+    return _dispatcher.attribute_tangent(t, x, name)
 
 
 # Calls resolved at run time ----------------------------------------------------
