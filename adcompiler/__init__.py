@@ -12,6 +12,7 @@ from adcompiler.api import (GradientFunction, InvalidArgumentError,
                             hvp, jacfwd, jacobian, jacrev, jvp,
                             non_differentiable, register_jvp, register_vjp,
                             source, stop_gradient, value_and_grad, vjp)
+from adcompiler.containers import ContainerError, register_container
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
                                InternalCompilerError, NonScalarOutputError,
                                SourceUnavailableError, UnsupportedSyntaxError)
@@ -19,12 +20,14 @@ from adcompiler.errors import (AdCompilerError, ForeignCallError,
 __version__ = '0.1.0'
 
 __all__ = [
-    'AdCompilerError', 'ForeignCallError', 'GradientFunction',
+    'AdCompilerError', 'ContainerError', 'ForeignCallError',
+    'GradientFunction',
     'InternalCompilerError', 'InvalidArgumentError', 'NonScalarOutputError',
     'HigherOrderGradient', 'check_grads', 'hessian', 'hvp', 'jacfwd',
     'jacobian', 'jacrev', 'jvp', 'vjp',
     'SourceUnavailableError', 'UnsupportedSyntaxError', 'grad',
-    'non_differentiable', 'register_jvp', 'register_vjp', 'source',
+    'non_differentiable', 'register_container', 'register_jvp',
+    'register_vjp', 'source',
     'stop_gradient',
     'value_and_grad',
 ]

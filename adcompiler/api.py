@@ -161,7 +161,9 @@ def _gradients(adjoints, wrt, arguments):
     """Final gradients: zeros where there was none, no two the same object."""
     gradients = []
     for g, name in zip(adjoints, wrt, strict=True):
-        g = containers.gradient_like(g, arguments[name])
+        x = arguments[name]
+        g = (containers.gradient_like(g, x) if containers.is_container(x)
+             else runtime.materialize(g, x))
         if any(g is other for other in gradients):
             g = runtime.copy(g)  # Each gradient can be updated in place.
         gradients.append(g)
@@ -443,15 +445,37 @@ def jvp(function, primals, tangents):
             f'and {len(tangents)} tangents')
     bound = _bind(function, primals, {})
     names = list(bound.arguments)
+    for name, primal, tangent in zip(names, primals, tangents, strict=False):
+        if tangent is not None:
+            _check_tangent(function, name, primal, tangent)
     wrt = tuple(names[i] for i, t in enumerate(tangents) if t is not None)
     compiled = _COMPILER.compile_forward(function, wrt)
+    tangents = tuple(
+        containers.tangent_input(t, primal)
+        if t is not None and containers.is_container(primal) else t
+        for primal, t in zip(primals, tangents, strict=True))
     given = {tangent_param: tangents[names.index(param)]
              for param, tangent_param in zip(wrt, compiled.tangent_params,
                                              strict=True)}
     value, tangent = compiled.tangent(*bound.args, **bound.kwargs, **given)
-    if tangent is None:
-        tangent = runtime.zeros_like(value)
-    return value, tangent
+    if containers.is_container(value):
+        return value, containers.tangent_like(tangent, value)
+    return value, runtime.zeros_like(value) if tangent is None else tangent
+
+
+def _check_tangent(function, name, primal, tangent):
+    """Raise a clear error for a tangent whose structure is not its primal's."""
+    if not containers.is_container(primal):
+        return
+    containers.check_differentiable(primal, function.__name__, name)
+    primal_leaves = containers.leaves(primal)[0]
+    tangent_leaves = containers.leaves(tangent)[0]
+    if type(tangent) is not type(primal) or \
+            len(tangent_leaves) != len(primal_leaves):
+        raise InvalidArgumentError(
+            f'the tangent of {name!r} must have the structure of the primal, '
+            f'a {type(primal).__name__} with {len(primal_leaves)} leaves; '
+            f'got a {type(tangent).__name__} with {len(tangent_leaves)}')
 
 
 def vjp(function, *primals):
@@ -462,6 +486,10 @@ def vjp(function, *primals):
     _check_differentiable(function)
     bound = _bind(function, primals, {})
     wrt = tuple(bound.arguments)[:len(primals)]
+    for name in wrt:
+        if containers.is_container(bound.arguments[name]):
+            containers.check_differentiable(bound.arguments[name],
+                                            function.__name__, name)
     compiled = _COMPILER.compile(function, wrt)
     value, saved = compiled.primal(*bound.args, **bound.kwargs)
     calls = [0]
@@ -530,54 +558,135 @@ def _require_array(function, name, value, transform):
 
 
 def _forward_jacobian(function, bound, names):
+    """The Jacobian blocks of each argument in `names`, one jvp per float
+    entry of the argument; see `_jacobian_blocks`."""
     arguments = bound.arguments
-    for name in names:
-        _require_array(function, name, arguments[name], 'jacobian')
     order = list(arguments)
     blocks = []
     for name in names:
-        x = np.asarray(arguments[name], dtype=float)
-        columns = []
+        _require_jacobian_argument(function, name, arguments[name])
+        leaves, rebuild = containers.leaves(arguments[name])
+        columns = []  # For each input leaf, the output tangent per entry.
         value = None
-        for index in np.ndindex(x.shape):
-            direction = np.zeros_like(x)
-            direction[index] = 1.0
-            tangents = [None] * len(order)
-            tangents[order.index(name)] = (direction if np.ndim(
-                arguments[name]) else float(direction))
-            value, tangent = jvp(function, tuple(bound.args), tangents)
-            columns.append(np.asarray(tangent, dtype=float))
-        out_shape = np.shape(value)
-        stacked = np.stack(columns, axis=-1) if columns else np.zeros(
-            out_shape + (0,))
-        blocks.append(stacked.reshape(out_shape + x.shape))
+        for position, leaf in enumerate(leaves):
+            leaf_columns = []
+            for direction in _unit_directions(leaf):
+                directions = [_zero_direction(other) for other in leaves]
+                directions[position] = direction
+                tangents = [None] * len(order)
+                tangents[order.index(name)] = rebuild(directions)
+                value, tangent = jvp(function, tuple(bound.args), tangents)
+                leaf_columns.append(tangent)
+            columns.append(leaf_columns)
+        if value is None:  # No float entry: run the function once.
+            value = function(*bound.args, **bound.kwargs)
+        out_leaves, out_rebuild = containers.leaves(value)
+        per_output = []
+        for out_position, out_leaf in enumerate(out_leaves):
+            per_input = []
+            for leaf, leaf_columns in zip(leaves, columns, strict=True):
+                if not containers.is_float_leaf(out_leaf) or \
+                        not containers.is_float_leaf(leaf):
+                    per_input.append(None)
+                    continue
+                entries = [np.asarray(containers.leaves(t)[0][out_position],
+                                      dtype=_entry_dtype(out_leaf, leaf))
+                           for t in leaf_columns]
+                per_input.append(_stack_block(entries, np.shape(out_leaf),
+                                              np.shape(leaf), out_leaf, leaf,
+                                              axis=-1))
+            per_output.append(rebuild(per_input))
+        blocks.append(out_rebuild(per_output))
     return tuple(blocks)
 
 
 def _reverse_jacobian(function, bound, names):
+    """The Jacobian blocks of each argument in `names`, one adjoint per
+    float entry of the output; see `_jacobian_blocks`."""
     for name in names:
-        _require_array(function, name, bound.arguments[name], 'jacobian')
+        _require_jacobian_argument(function, name, bound.arguments[name])
     compiled = _COMPILER.compile(function, names)
     value, _ = compiled.primal(*bound.args, **bound.kwargs)
-    out_shape = np.shape(value)
-    rows = {name: [] for name in names}
-    for index in np.ndindex(out_shape):
-        # The adjoint consumes the saved values, so the primal runs again.
-        value, saved = compiled.primal(*bound.args, **bound.kwargs)
-        seed = np.zeros(out_shape)
-        seed[index] = 1.0
-        cotangent = seed if out_shape else float(seed)
-        adjoints = compiled.adjoint(saved, cotangent)
-        for name, g in zip(names, _gradients(adjoints, names,
-                                             bound.arguments), strict=True):
-            rows[name].append(np.asarray(g, dtype=float))
+    out_leaves, out_rebuild = containers.leaves(value)
+    in_leaves = {name: containers.leaves(bound.arguments[name])
+                 for name in names}
+    rows = {name: [] for name in names}  # per output leaf, per entry
+    for position, out_leaf in enumerate(out_leaves):
+        leaf_rows = {name: [] for name in names}
+        for seed in _unit_directions(out_leaf):
+            seeds = [_zero_direction(other) for other in out_leaves]
+            seeds[position] = seed
+            # The adjoint consumes the saved values, so the primal runs again.
+            _, saved = compiled.primal(*bound.args, **bound.kwargs)
+            adjoints = compiled.adjoint(saved, out_rebuild(seeds))
+            for name, g in zip(names, _gradients(adjoints, names,
+                                                 bound.arguments),
+                               strict=True):
+                leaf_rows[name].append(containers.leaves(g)[0])
+        for name in names:
+            rows[name].append(leaf_rows[name])
     blocks = []
     for name in names:
-        in_shape = np.shape(bound.arguments[name])
-        stacked = np.stack(rows[name]) if rows[name] else np.zeros(
-            (0,) + in_shape)
-        blocks.append(stacked.reshape(out_shape + in_shape))
+        leaves, rebuild = in_leaves[name]
+        per_output = []
+        for out_leaf, leaf_rows in zip(out_leaves, rows[name], strict=True):
+            per_input = []
+            for position, leaf in enumerate(leaves):
+                if not containers.is_float_leaf(out_leaf) or \
+                        not containers.is_float_leaf(leaf):
+                    per_input.append(None)
+                    continue
+                entries = [np.asarray(row[position],
+                                      dtype=_entry_dtype(out_leaf, leaf))
+                           for row in leaf_rows]
+                per_input.append(_stack_block(entries, np.shape(out_leaf),
+                                              np.shape(leaf), out_leaf, leaf,
+                                              axis=0))
+            per_output.append(rebuild(per_input))
+        blocks.append(out_rebuild(per_output))
     return tuple(blocks)
+
+
+def _require_jacobian_argument(function, name, value):
+    """Raise a clear error for an argument jacobian cannot take apart."""
+    _require_float(function, name, value)
+    if not any(containers.is_float_leaf(leaf)
+               for leaf in containers.leaves(value)[0]):
+        raise InvalidArgumentError(
+            f'jacobian of {function.__name__} with respect to {name!r} needs '
+            f'a float, an array of floats, or a container of them; got '
+            f'{type(value).__name__} with no float in it')
+
+
+def _unit_directions(leaf):
+    """Yield one unit direction per entry of a float leaf, and none for
+    other leaves."""
+    if not containers.is_float_leaf(leaf):
+        return
+    shape = np.shape(leaf)
+    for index in np.ndindex(shape):
+        direction = np.zeros(shape, dtype=np.result_type(leaf, float))
+        direction[index] = 1.0
+        yield direction if isinstance(leaf, np.ndarray) else direction[()]
+
+
+def _zero_direction(leaf):
+    """Return the zero tangent or cotangent of a leaf (None for a leaf
+    that is not a float)."""
+    return runtime.zeros_like(leaf) if containers.is_float_leaf(leaf) else None
+
+
+def _entry_dtype(out_leaf, leaf):
+    return np.result_type(out_leaf, leaf, float)
+
+
+def _stack_block(entries, out_shape, in_shape, out_leaf, leaf, axis):
+    """Stack per-entry rows (axis 0) or columns (axis -1) into one block of
+    shape out_shape + in_shape."""
+    if not entries:
+        return np.zeros(out_shape + in_shape, dtype=_entry_dtype(out_leaf,
+                                                                leaf))
+    return np.stack(entries, axis=axis).reshape(out_shape + in_shape)
 
 
 def check_grads(function, modes=('forward', 'reverse'), order=1, rtol=1e-5,

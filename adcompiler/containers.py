@@ -142,8 +142,8 @@ def child_index(value, name):
     registration = _REGISTERED.get(type(value))
     if registration is None:
         return None
-    # A registered class says only which values are children, not which
-    # attributes hold them: find the child that is the attribute's object.
+    # A registered class gives its children but not the attributes that
+    # contain them, so find the child that is the attribute's object.
     attribute = getattr(value, name)
     children, _ = registration.flatten(value)
     matches = [i for i, child in enumerate(children) if child is attribute]
@@ -157,9 +157,11 @@ def child_index(value, name):
 
 
 def constructor_fields(cls):
-    """Return the field names a call of `cls` sets from its parameters, in
-    parameter order, when `cls` is a named tuple class or a dataclass whose
-    `__init__` only stores its arguments; otherwise None."""
+    """Return the field that each parameter of `cls` sets, in parameter order.
+
+    Only a named tuple class or a dataclass whose `__init__` only stores its
+    arguments has such fields. For any other class this returns None.
+    """
     if not isinstance(cls, type):
         return None
     if issubclass(cls, tuple) and hasattr(cls, '_fields') and \
@@ -169,7 +171,7 @@ def constructor_fields(cls):
         return None
     init = getattr(cls.__init__, '__code__', None)
     # The dataclass decorator compiles __init__ from text, so its file name
-    # is '<string>'; an __init__ written by the user has a real file.
+    # is '<string>'. An __init__ written by the user has a real file.
     if init is None or not init.co_filename.startswith('<'):
         return None
     names = _dataclass_fields(cls)
@@ -187,13 +189,13 @@ def _own_definitions(cls, base):
         if klass is base:
             break
         if '_fields' in vars(klass):
-            continue  # The class namedtuple() made.
+            continue  # The class that namedtuple() created.
         names.update(vars(klass))
     return names
 
 
 def registration_hint(value):
-    """The fix for an object that is not a container, for error messages."""
+    """Describe how to make `value`'s class a container, for error messages."""
     name = type(value).__name__
     return (f'register its class as a container: adcompiler.register_'
             f'container({name}, flatten, unflatten), where flatten(obj) '
@@ -267,20 +269,37 @@ def gradient_like(g, x):
 
 
 def tangent_like(t, x):
-    """Return the tangent `t` of output `x` with zeros in place of None."""
+    """Return the tangent `t` of output `x` with the structure and classes
+    of `x`: zeros for float leaves without one, None for other leaves."""
     parts = flatten(x)
     if parts is not None:
         children, rebuild = parts
         tangents = _children_of(t, x, len(children))
         return rebuild([tangent_like(ti, xi)
                         for ti, xi in zip(tangents, children, strict=True)])
-    if t is None:
-        return runtime.zeros_like(x) if is_float_leaf(x) else None
+    if not is_float_leaf(x):
+        return None
+    return runtime.zeros_like(x) if t is None else t
+
+
+def tangent_input(t, x):
+    """Return the tangent `t` given for input `x`, with the structure and
+    classes of `x` and zeros at every leaf that has no derivative (an int
+    or string in a container has a zero tangent whatever was given)."""
+    parts = flatten(x)
+    if parts is not None:
+        children, rebuild = parts
+        tangents = _children_of(t, x, len(children))
+        return rebuild([tangent_input(ti, xi)
+                        for ti, xi in zip(tangents, children, strict=True)])
+    if t is None or not is_float_leaf(x):
+        return runtime.zeros_like(x)
     return t
 
 
 def _children_of(g, x, count):
-    """The children of adjoint `g` of container `x`, None for each if g is."""
+    """Return the children of adjoint `g` of container `x` (all None when
+    `g` is None)."""
     if g is None:
         return [None] * count
     if isinstance(x, dict):

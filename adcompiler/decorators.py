@@ -57,8 +57,9 @@ def _names_bound_to(function, inner):
 
 
 def _forwards(tree, callee_names):
-    """True when the body of wrapper `tree` returns `callee(*its arguments)`
-    and touches neither the arguments nor the result otherwise."""
+    """Return True when the body of wrapper `tree` returns
+    `callee(*its arguments)` and does not use the arguments or the result
+    in any other statement."""
     args = tree.args
     if args.posonlyargs or args.kwonlyargs or not callee_names:
         return False
@@ -69,10 +70,13 @@ def _forwards(tree, callee_names):
     if not body or not isinstance(body[-1], gast.Return) or \
             body[-1].value is None:
         return False
+
+    # Either `return f(*args, **kwargs)`, or `result = f(*args, **kwargs)`
+    # somewhere before `return result`.
     returned = body[-1].value
     result = None
+    forwarding = body[-1]
     if isinstance(returned, gast.Name):
-        # result = f(*args, **kwargs); ...; return result
         result = returned.id
         calls = [s for s in body[:-1] if isinstance(s, gast.Assign)
                  and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)
@@ -81,17 +85,14 @@ def _forwards(tree, callee_names):
             return False
         forwarding = calls[0]
         returned = forwarding.value
-    else:
-        forwarding = body[-1]
     if not _is_forwarding_call(returned, callee_names, params, vararg, kwarg):
         return False
+
+    # Other statements (logging, timing, counting) must not see the
+    # arguments or the result: a call given one could change it in place.
     protected = (set(params) | {vararg, kwarg, result}) - {None}
-    for statement in body[:-1]:
-        if statement is forwarding:
-            continue
-        if not _leaves_alone(statement, protected):
-            return False
-    return True
+    return all(_leaves_alone(statement, protected)
+               for statement in body[:-1] if statement is not forwarding)
 
 
 def _is_forwarding_call(node, callee_names, params, vararg, kwarg):
@@ -116,28 +117,13 @@ def _is_forwarding_call(node, callee_names, params, vararg, kwarg):
 
 
 def _leaves_alone(statement, protected):
-    """True if `statement` neither rebinds, changes, nor returns a
-    protected name (the arguments and the result)."""
+    """Return True if `statement` does not use a protected name (the
+    arguments and the result) and cannot return or rebind names outside it."""
     for node in gast.walk(statement):
         if isinstance(node, (gast.Return, gast.Yield, gast.YieldFrom,
                              gast.Global, gast.Nonlocal, gast.FunctionDef,
                              gast.Lambda, gast.ClassDef)):
             return False
-        if isinstance(node, gast.Name) and node.id in protected and \
-                not isinstance(node.ctx, gast.Load):
+        if isinstance(node, gast.Name) and node.id in protected:
             return False
-        if isinstance(node, (gast.Attribute, gast.Subscript)) and \
-                not isinstance(node.ctx, gast.Load) and \
-                _root_name(node) in protected:
-            return False
-        if isinstance(node, gast.Call) and isinstance(
-                node.func, gast.Attribute) and _root_name(
-                    node.func) in protected:
-            return False  # A method of an argument may change it.
     return True
-
-
-def _root_name(node):
-    while isinstance(node, (gast.Attribute, gast.Subscript)):
-        node = node.value
-    return node.id if isinstance(node, gast.Name) else None

@@ -307,7 +307,8 @@ def _active_callee_error(site, function):
 
 
 def _property_getter(x, name):
-    """The getter of property `name` of x's class, if it is one with source."""
+    """Return the getter of property `name` of x's class, or None when the
+    attribute is not a property with a Python getter."""
     attribute = inspect.getattr_static(type(x), name, None)
     if isinstance(attribute, property) and isinstance(attribute.fget,
                                                       types.FunctionType):

@@ -121,8 +121,8 @@ def _make_super_explicit(tree, function):
     """Rewrite `super()` as `super(__class__, self)` in a method.
 
     Python gives a method that calls super() with no arguments a closure
-    cell `__class__` and finds the instance in the first local variable;
-    generated code is not in the class body, so it names both.
+    cell `__class__`, and finds the instance in the first local variable.
+    Generated code is not in the class body, so it names both.
     """
     if '__class__' not in function.__code__.co_freevars or \
             not tree.args.args:

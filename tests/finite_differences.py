@@ -1,5 +1,7 @@
 """Central finite differences, the reference every gradient test compares to."""
 
+import copy
+import dataclasses
 import types
 import warnings
 
@@ -82,3 +84,98 @@ def assert_matches_autograd(function, args, position, computed, estimate,
     scale = 1.0 + np.max(np.abs(expected), initial=0.0)
     np.testing.assert_allclose(computed, expected, rtol=rtol, atol=atol * scale,
                                err_msg=f'{function.__name__} disagrees with autograd')
+
+
+# Containers --------------------------------------------------------------------
+#
+# Written independently of adcompiler.containers, so that the tests do not
+# take structures apart with the code they check. A path is a tuple of
+# steps; a step is ('item', key) for dicts, lists and tuples, or
+# ('attr', name) for dataclasses and other objects.
+
+def leaf_paths(tree, path=()):
+    """Yield the path of every leaf of a nested container."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from leaf_paths(value, path + (('item', key),))
+    elif isinstance(tree, (list, tuple)):
+        for index, value in enumerate(tree):
+            yield from leaf_paths(value, path + (('item', index),))
+    elif dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        for field in dataclasses.fields(tree):
+            yield from leaf_paths(getattr(tree, field.name),
+                                  path + (('attr', field.name),))
+    elif hasattr(tree, '__dict__') and not callable(tree):
+        for name, value in vars(tree).items():
+            yield from leaf_paths(value, path + (('attr', name),))
+    else:
+        yield path
+
+
+def get_path(tree, path):
+    for kind, key in path:
+        tree = tree[key] if kind == 'item' else getattr(tree, key)
+    return tree
+
+
+def replace_path(tree, path, value):
+    """Return a copy of `tree` with the leaf at `path` replaced."""
+    if not path:
+        return value
+    (kind, key), rest = path[0], path[1:]
+    child = replace_path(get_path(tree, path[:1]), rest, value)
+    if isinstance(tree, dict):
+        return {**tree, key: child}
+    if isinstance(tree, list):
+        return [child if i == key else v for i, v in enumerate(tree)]
+    if isinstance(tree, tuple) and hasattr(tree, '_fields'):
+        return tree._replace(**{tree._fields[key]: child})
+    if isinstance(tree, tuple):
+        return tuple(child if i == key else v for i, v in enumerate(tree))
+    if dataclasses.is_dataclass(tree):
+        return dataclasses.replace(tree, **{key: child})
+    new = copy.copy(tree)
+    object.__setattr__(new, key, child)
+    return new
+
+
+def is_float_leaf(value):
+    return (isinstance(value, (float, np.floating)) or (
+        isinstance(value, np.ndarray) and value.dtype.kind == 'f'))
+
+
+def numerical_leaf_gradients(function, args, position, step=1e-6):
+    """Central differences of scalar `function(*args)` with respect to each
+    float leaf of the container `args[position]`: a list of (path, gradient)."""
+    tree = args[position]
+    results = []
+    for path in leaf_paths(tree):
+        leaf = get_path(tree, path)
+        if not is_float_leaf(leaf):
+            continue
+
+        def of_leaf(new_leaf, path=path):
+            moved = list(args)
+            moved[position] = replace_path(tree, path, new_leaf)
+            return function(*moved)
+
+        results.append((path, numerical_gradient(of_leaf, (leaf,), 0, step)))
+    return results
+
+
+def assert_container_gradient_close(function, args, position, gradient,
+                                    constants_are_none=True):
+    """Check every float leaf of a container gradient against central
+    differences, and that the other leaves got None.
+
+    Pass `constants_are_none=False` for a registered class that keeps such
+    values in its aux data.
+    """
+    assert type(gradient) is type(args[position])
+    for path, expected in numerical_leaf_gradients(function, args, position):
+        assert_gradient_close(get_path(gradient, path), expected)
+    if not constants_are_none:
+        return
+    for path in leaf_paths(args[position]):
+        if not is_float_leaf(get_path(args[position], path)):
+            assert get_path(gradient, path) is None, path

@@ -14,6 +14,7 @@ fails when a rule is registered without a case here.
 """
 
 import builtins
+import dataclasses
 import importlib
 import math
 import operator
@@ -2161,7 +2162,7 @@ COVERED_CALLEES = {
     math.floor, math.ceil, math.trunc, math.factorial, math.isnan,
     math.isinf, math.isfinite, math.isclose, math.comb, math.perm, math.gcd,
     math.gamma, math.lgamma, math.copysign, math.fmod, math.remainder,
-    math.fsum, math.prod, max, min, sum, pow, divmod,
+    math.fsum, math.prod, max, min, sum, pow, divmod, super,
 } | ({math.cbrt, math.exp2} if hasattr(math, 'cbrt') else set())
 COVERED_METHODS = {'sum', 'mean', 'max', 'min', 'dot', 'reshape', 'ravel',
                    'flatten', 'squeeze', 'transpose', 'copy', 'tolist',
@@ -2170,6 +2171,34 @@ COVERED_METHODS = {'sum', 'mean', 'max', 'min', 'dot', 'reshape', 'ravel',
                    'argpartition'}
 COVERED_ATTRIBUTES = {'T', 'shape', 'ndim', 'size', 'dtype', 'itemsize',
                       'nbytes', 'strides', 'flags', 'real', 'imag'}
+
+
+@dataclasses.dataclass
+class _Base:
+    w: np.ndarray
+
+    def energy(self, x):
+        return np.sum(self.w * x ** 2)
+
+
+@dataclasses.dataclass
+class _Derived(_Base):
+    def energy(self, x):
+        return super().energy(x) * 2.0 + np.sum(self.w)
+
+
+def super_energy(model, x):
+    return _Derived.energy(model, x)
+
+
+def test_super_rule_passes_adjoint_to_instance():
+    model, x = _Derived(np.array([0.5, -1.0])), np.array([1.5, 2.0])
+    gradient = adcompiler.grad(super_energy)(model, x)
+
+    def of_w(w):
+        return super_energy(_Derived(w), x)
+
+    assert_gradient_close(gradient.w, numerical_gradient(of_w, (model.w,), 0))
 
 
 def _is_library_callee(callee):

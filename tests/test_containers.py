@@ -1,0 +1,449 @@
+"""Containers as inputs and outputs of grad, vjp, jvp and jacobian.
+
+Tuples, lists, dicts, named tuples, dataclasses and classes registered
+with register_container: the gradient with respect to one has its
+structure and class, and every float leaf is checked against central
+differences. Other leaves (ints, strings, None) get None.
+"""
+
+import collections
+import dataclasses
+
+import numpy as np
+import pytest
+
+import adcompiler
+from finite_differences import (assert_container_gradient_close,
+                                assert_gradient_close, get_path, leaf_paths,
+                                numerical_gradient, replace_path)
+
+RNG = np.random.default_rng(11)
+
+
+@dataclasses.dataclass
+class Layer:
+    W: np.ndarray
+    b: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenLayer:
+    W: np.ndarray
+    b: np.ndarray
+    activation: str = 'tanh'
+    width: int = 3
+    note: object = None
+
+
+@dataclasses.dataclass
+class Scaled:
+    log_scale: float
+    shift: np.ndarray
+
+    @property
+    def scale(self):
+        return np.exp(self.log_scale)
+
+
+Pair = collections.namedtuple('Pair', 'w b')
+
+
+class Affine:
+    """A plain class registered as a container below."""
+
+    def __init__(self, W, b, name='affine'):
+        self.W = W
+        self.b = b
+        self.name = name
+
+
+adcompiler.register_container(
+    Affine, lambda a: ((a.W, a.b), a.name),
+    lambda name, children: Affine(children[0], children[1], name))
+
+
+class Unregistered:
+    def __init__(self, W):
+        self.W = W
+
+
+# Functions of one container argument, and its values ------------------------
+
+def dataclass_layer(p, x):
+    return np.sum(np.tanh(p.W @ x + p.b))
+
+
+def frozen_layer(p, x):
+    h = p.W @ x + p.b
+    if p.activation == 'tanh':
+        h = np.tanh(h)
+    return np.sum(h ** 2) * p.width
+
+
+def namedtuple_fields(p, x):
+    return np.sum(p.w * x + p.b ** 2)
+
+
+def property_scale(p, x):
+    return np.sum(p.scale * x + p.shift) * p.scale
+
+
+def registered_affine(a, x):
+    return np.sum(np.sin(a.W @ x) * a.b)
+
+
+def nested_dict(params, x):
+    first = params['layers'][0]
+    second = params['layers'][1]
+    h = np.tanh(first['W'] @ x + first['b'])
+    out = second.W @ h + second.b
+    return np.sum(out ** 2) * params['scale'][0]
+
+
+def list_of_dataclasses(layers, x):
+    h = x
+    for layer in layers:
+        h = np.tanh(layer.W @ h + layer.b)
+    return np.sum(h)
+
+
+def tuple_of_pairs(pairs, x):
+    (a, b), other = pairs
+    return np.sum(a * x) + np.sum(b * other.w) - np.sum(other.b)
+
+
+def broadcast_bias(p, x):
+    # b broadcasts over the rows of W @ x.
+    return np.sum((p.W @ x + p.b) ** 2)
+
+
+def dict_of_mixed(d, x):
+    return np.sum(d['w'] * x) * d['count'] + len(d['label'])
+
+
+CASES = [
+    pytest.param(dataclass_layer,
+                 (Layer(RNG.normal(size=(3, 2)), RNG.normal(size=3)),
+                  RNG.normal(size=2)), True, id='dataclass'),
+    pytest.param(frozen_layer,
+                 (FrozenLayer(RNG.normal(size=(3, 2)), RNG.normal(size=3)),
+                  RNG.normal(size=2)), True, id='frozen-dataclass'),
+    pytest.param(namedtuple_fields,
+                 (Pair(RNG.normal(size=4), RNG.normal(size=4)),
+                  RNG.normal(size=4)), True, id='namedtuple'),
+    pytest.param(property_scale,
+                 (Scaled(0.3, RNG.normal(size=3)), RNG.normal(size=3)), True,
+                 id='property'),
+    pytest.param(registered_affine,
+                 (Affine(RNG.normal(size=(2, 3)), RNG.normal(size=2)),
+                  RNG.normal(size=3)), False, id='registered'),
+    pytest.param(nested_dict,
+                 ({'layers': [{'W': RNG.normal(size=(3, 2)),
+                               'b': RNG.normal(size=3)},
+                              Layer(RNG.normal(size=(2, 3)),
+                                    RNG.normal(size=2))],
+                   'scale': (1.5, 'unused')}, RNG.normal(size=2)), True,
+                 id='nested-dict-list-dataclass'),
+    pytest.param(list_of_dataclasses,
+                 ([Layer(RNG.normal(size=(3, 2)), RNG.normal(size=3)),
+                   Layer(RNG.normal(size=(2, 3)), RNG.normal(size=2))],
+                  RNG.normal(size=2)), True, id='list-of-dataclasses'),
+    pytest.param(tuple_of_pairs,
+                 (((RNG.normal(size=3), RNG.normal(size=3)),
+                   Pair(RNG.normal(size=3), RNG.normal(size=(2, 3)))),
+                  RNG.normal(size=3)), True, id='tuple-of-pairs'),
+    pytest.param(broadcast_bias,
+                 (Layer(RNG.normal(size=(3, 2)), RNG.normal(size=(1,))),
+                  RNG.normal(size=2)), True, id='broadcast-bias'),
+    pytest.param(broadcast_bias,
+                 (Layer(RNG.normal(size=(3, 2)), 0.7), RNG.normal(size=2)),
+                 True, id='scalar-bias'),
+    pytest.param(dict_of_mixed,
+                 ({'w': RNG.normal(size=3), 'count': 3, 'label': 'abc'},
+                  RNG.normal(size=3)), True, id='dict-with-int-and-str'),
+]
+
+
+@pytest.mark.parametrize('function, args, constants_are_none', CASES)
+def test_container_gradient(function, args, constants_are_none):
+    gradient = adcompiler.grad(function)(*args)
+    assert_container_gradient_close(function, args, 0, gradient,
+                                    constants_are_none)
+
+
+@pytest.mark.parametrize('function, args, constants_are_none', CASES)
+def test_container_gradient_with_value(function, args, constants_are_none):
+    value, gradient = adcompiler.value_and_grad(function, wrt=(0, 1))(*args)
+    assert value == pytest.approx(function(*args))
+    assert_container_gradient_close(function, args, 0, gradient[0],
+                                    constants_are_none)
+    assert_gradient_close(gradient[1], numerical_gradient(function, args, 1))
+
+
+def test_dataclass_gradient_is_instance():
+    layer = FrozenLayer(np.ones((3, 2)), np.zeros(3))
+    gradient = adcompiler.grad(frozen_layer)(layer, np.ones(2))
+    assert isinstance(gradient, FrozenLayer)
+    assert gradient.activation is None
+    assert gradient.width is None
+    assert gradient.note is None
+
+
+def test_registered_gradient_keeps_aux_data():
+    affine = Affine(np.ones((2, 3)), np.ones(2), name='first')
+    gradient = adcompiler.grad(registered_affine)(affine, np.ones(3))
+    assert isinstance(gradient, Affine)
+    assert gradient.name == 'first'
+
+
+def test_unused_field_gets_zeros():
+    def uses_w_only(p, x):
+        return np.sum(p.W @ x)
+
+    layer = Layer(np.ones((3, 2)), np.ones(3))
+    gradient = adcompiler.grad(uses_w_only)(layer, np.ones(2))
+    np.testing.assert_array_equal(gradient.b, np.zeros(3))
+
+
+# Errors ----------------------------------------------------------------------------
+
+def reads_weights(model, x):
+    return np.sum(model.W @ x)
+
+
+def test_unregistered_object_raises_with_fix():
+    model = Unregistered(np.ones((2, 2)))
+    with pytest.raises(adcompiler.ContainerError) as info:
+        adcompiler.grad(reads_weights)(model, np.ones(2))
+    message = str(info.value)
+    assert 'Unregistered' in message
+    assert 'register_container(Unregistered, flatten, unflatten)' in message
+    assert "argument 'model'" in message
+
+
+def test_unregistered_object_inside_dict_raises():
+    def uses_dict(d, x):
+        return np.sum(d['model'].W @ x)
+
+    with pytest.raises(adcompiler.ContainerError) as info:
+        adcompiler.grad(uses_dict)({'model': Unregistered(np.ones((2, 2)))},
+                                   np.ones(2))
+    assert "d[0] in argument 'd'" in str(info.value)
+
+
+def test_container_error_is_adcompiler_error():
+    assert issubclass(adcompiler.ContainerError, adcompiler.AdCompilerError)
+
+
+def test_register_container_rejects_non_class():
+    with pytest.raises(adcompiler.ContainerError):
+        adcompiler.register_container(Layer(1.0, 2.0), lambda a: a, len)
+
+
+def test_ambiguous_registered_child_raises():
+    shared = np.ones(2)
+    affine = Affine(shared, shared)
+    with pytest.raises(adcompiler.ContainerError) as info:
+        adcompiler.grad(registered_affine)(affine, np.ones(3)[:2])
+    assert 'the same object' in str(info.value)
+
+
+def test_post_init_constructor_is_foreign():
+    @dataclasses.dataclass
+    class Checked:
+        w: np.ndarray
+
+        def __post_init__(self):
+            assert self.w.ndim == 1
+
+    def builds(w):
+        return np.sum(Checked(w).w)
+
+    with pytest.raises(adcompiler.ForeignCallError):
+        adcompiler.grad(builds)(np.ones(2))
+
+
+# Containers built inside the function, and returned -------------------------------
+
+def builds_outputs(p, x):
+    h = np.tanh(p.W @ x + p.b)
+    moved = Layer(W=p.W * 2.0, b=h)
+    pair = Pair(h[0] * x, np.sum(h))
+    return {'h': h, 'pair': pair, 'layer': moved, 'both': (h * 3.0, [x * h[1]])}
+
+
+def _random_like(tree, rng):
+    for path in leaf_paths(tree):
+        leaf = get_path(tree, path)
+        if isinstance(leaf, (float, np.ndarray)):
+            new = rng.normal(size=np.shape(leaf))
+            tree = replace_path(tree, path, new if np.ndim(leaf) else
+                                float(new))
+    return tree
+
+
+def _inner(a, b):
+    total = 0.0
+    for path in leaf_paths(a):
+        total += float(np.sum(np.asarray(get_path(a, path)) *
+                              np.asarray(get_path(b, path))))
+    return total
+
+
+VJP_ARGS = (Layer(RNG.normal(size=(3, 2)), RNG.normal(size=3)),
+            RNG.normal(size=2))
+
+
+def test_vjp_container_output_and_input():
+    value, vjp_fn = adcompiler.vjp(builds_outputs, *VJP_ARGS)
+    assert isinstance(value['layer'], Layer)
+    assert isinstance(value['pair'], Pair)
+    cotangent = _random_like(value, np.random.default_rng(2))
+    dp, dx = vjp_fn(cotangent)
+    assert isinstance(dp, Layer)
+
+    def projected(p, x):
+        return _inner(builds_outputs(p, x), cotangent)
+
+    assert_container_gradient_close(projected, VJP_ARGS, 0, dp)
+    assert_gradient_close(dx, numerical_gradient(projected, VJP_ARGS, 1))
+
+
+def test_jvp_container_tangents():
+    rng = np.random.default_rng(4)
+    direction = (_random_like(VJP_ARGS[0], rng), rng.normal(size=2))
+    value, tangent = adcompiler.jvp(builds_outputs, VJP_ARGS, direction)
+    assert isinstance(tangent['layer'], Layer)
+    assert isinstance(tangent['pair'], Pair)
+    step = 1e-6
+
+    def moved(sign):
+        p = VJP_ARGS[0]
+        return builds_outputs(
+            Layer(p.W + sign * step * direction[0].W,
+                  p.b + sign * step * direction[0].b),
+            VJP_ARGS[1] + sign * step * direction[1])
+
+    plus, minus = moved(1.0), moved(-1.0)
+    for path in leaf_paths(value):
+        expected = (np.asarray(get_path(plus, path)) -
+                    np.asarray(get_path(minus, path))) / (2 * step)
+        np.testing.assert_allclose(get_path(tangent, path), expected,
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_jvp_rejects_tangent_of_other_structure():
+    with pytest.raises(adcompiler.InvalidArgumentError):
+        adcompiler.jvp(builds_outputs, VJP_ARGS,
+                       ({'W': np.ones((3, 2))}, np.ones(2)))
+
+
+def test_jvp_output_constants_get_none():
+    def labelled(p):
+        return FrozenLayer(p.W * 2.0, p.b, activation=p.activation)
+
+    layer = FrozenLayer(np.ones((2, 2)), np.ones(2))
+    _, tangent = adcompiler.jvp(labelled, (layer,),
+                                (FrozenLayer(np.ones((2, 2)), np.zeros(2)),))
+    assert tangent.activation is None
+    np.testing.assert_allclose(tangent.W, 2.0 * np.ones((2, 2)))
+
+
+def dict_to_dict(params, x):
+    h = np.tanh(params['W'] @ x)
+    return {'h': h, 'total': np.sum(h * params['b'])}
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_jacobian_of_containers(mode):
+    params = {'W': RNG.normal(size=(3, 2)), 'b': RNG.normal(size=3)}
+    x = RNG.normal(size=2)
+    jacobian = adcompiler.jacobian(dict_to_dict, wrt=(0, 1), mode=mode)
+    blocks, dx = jacobian(params, x)
+    assert blocks['h']['W'].shape == (3, 3, 2)
+    assert blocks['total']['b'].shape == (3,)
+    assert dx['h'].shape == (3, 2)
+    for out_key in ('h', 'total'):
+        for in_key in ('W', 'b'):
+            def of_leaf(leaf, in_key=in_key, out_key=out_key):
+                return dict_to_dict({**params, in_key: leaf}, x)[out_key]
+
+            expected = _numerical_jacobian(of_leaf, params[in_key])
+            np.testing.assert_allclose(blocks[out_key][in_key], expected,
+                                       rtol=1e-5, atol=1e-6)
+        expected = _numerical_jacobian(
+            lambda v, out_key=out_key: dict_to_dict(params, v)[out_key], x)
+        np.testing.assert_allclose(dx[out_key], expected, rtol=1e-5,
+                                   atol=1e-6)
+
+
+def test_jacobian_of_dataclass_modes_agree():
+    layer = FrozenLayer(RNG.normal(size=(3, 2)), RNG.normal(size=3))
+    x = RNG.normal(size=2)
+
+    def outputs(p, x):
+        return Pair(np.tanh(p.W @ x + p.b), np.sum(p.b ** 2))
+
+    reverse = adcompiler.jacrev(outputs)(layer, x)
+    forward = adcompiler.jacfwd(outputs)(layer, x)
+    assert isinstance(reverse, Pair)
+    assert isinstance(reverse.w, FrozenLayer)
+    assert reverse.w.activation is None
+    for field in ('w', 'b'):
+        for leaf in ('W', 'b'):
+            np.testing.assert_allclose(
+                getattr(getattr(reverse, field), leaf),
+                getattr(getattr(forward, field), leaf), rtol=1e-12,
+                atol=1e-12)
+
+
+def _numerical_jacobian(function, x, step=1e-6):
+    out_shape = np.shape(function(x))
+    columns = []
+    for index in np.ndindex(np.shape(x)):
+        direction = np.zeros(np.shape(x))
+        direction[index] = step
+        columns.append((np.asarray(function(x + direction)) -
+                        np.asarray(function(x - direction))) / (2 * step))
+    return np.stack(columns, axis=-1).reshape(out_shape + np.shape(x))
+
+
+# Auxiliary outputs and forward mode through fields and properties ------------------
+
+def with_aux(p, x):
+    h = np.tanh(p.W @ x + p.b)
+    return np.sum(h), Layer(W=h, b=p.b)
+
+
+def test_has_aux_dataclass():
+    gradient, aux = adcompiler.grad(with_aux, has_aux=True)(*VJP_ARGS)
+    assert isinstance(aux, Layer)
+    assert_container_gradient_close(lambda p, x: with_aux(p, x)[0], VJP_ARGS,
+                                    0, gradient)
+
+
+@pytest.mark.parametrize('function, args, constants_are_none', CASES[:5])
+def test_jvp_through_fields(function, args, constants_are_none):
+    rng = np.random.default_rng(9)
+    direction = _random_like(args[0], rng)
+    _, tangent = adcompiler.jvp(function, args, (direction, None))
+    step = 1e-6
+
+    def shifted(sign):
+        tree = args[0]
+        for path in leaf_paths(tree):
+            leaf = get_path(tree, path)
+            if isinstance(leaf, (float, np.ndarray)):
+                tree = replace_path(tree, path, leaf + sign * step *
+                                    get_path(direction, path))
+        return function(tree, *args[1:])
+
+    expected = (shifted(1.0) - shifted(-1.0)) / (2 * step)
+    assert tangent == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_generated_source_reads_fields():
+    source = adcompiler.grad(dataclass_layer).source
+    assert "ad.attribute_adjoint(dt" in source
+    assert "'W'" in source
+    assert "'b'" in source
