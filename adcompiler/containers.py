@@ -26,6 +26,7 @@ import numpy as np
 
 from adcompiler import runtime
 from adcompiler.errors import AdCompilerError
+from adcompiler.rules import REGISTRY
 
 
 class ContainerError(AdCompilerError, TypeError):
@@ -178,6 +179,8 @@ def constructor_fields(cls):
     parameters = tuple(inspect.signature(cls).parameters)
     if not set(parameters) <= set(names):
         return None  # An InitVar parameter: it is not stored as it is.
+    if any(REGISTRY.lookup_attribute(name) is not None for name in names):
+        return None  # See _check_field_names.
     return parameters
 
 
@@ -235,6 +238,7 @@ def check_differentiable(value, function_name, parameter):
         parts = flatten(item)
         if parts is not None:
             children, _ = parts
+            _check_field_names(item, children, function_name)
             pending.extend((child, f'{path}[{i}]')
                            for i, child in enumerate(children))
             continue
@@ -248,6 +252,28 @@ def check_differentiable(value, function_name, parameter):
             'not know how to take apart into arrays. To differentiate with '
             f'respect to it, {registration_hint(item)}. Otherwise pass it '
             'as an argument that is not in wrt.')
+
+
+def _check_field_names(value, children, function_name):
+    """Raise `ContainerError` for a float field of a dataclass named like an
+    array attribute that has a rule (.T, .real, .size, ...).
+
+    Rules for attributes are found by name when the function is compiled,
+    so `p.T` would be differentiated as an array's transpose, and `p.size`
+    as having no derivative.
+    """
+    if not is_dataclass_instance(value):
+        return
+    names = _dataclass_fields(type(value))
+    for name, child in zip(names, children, strict=True):
+        if REGISTRY.lookup_attribute(name) is not None and \
+                is_float_leaf(child):
+            raise ContainerError(
+                f'cannot differentiate {function_name} with respect to the '
+                f'field {name!r} of {type(value).__name__}: .{name} is also '
+                'a NumPy array attribute, and adcompiler applies the '
+                "array's rule to every attribute of that name. Rename the "
+                'field.')
 
 
 def gradient_like(g, x):

@@ -187,6 +187,8 @@ class Dispatcher:
             compiled = self._getter(getter, 'reverse')
             _, saved = compiled.primal(x)
             return compiled.adjoint(saved, g)[0]
+        if _is_class_attribute(x, name):
+            return None
         index = self._child_index(x, name)
         children, rebuild = containers.flatten(x)
         adjoints = [None] * len(children)
@@ -201,6 +203,8 @@ class Dispatcher:
             _, tangent = compiled.tangent(
                 x, **{compiled.tangent_params[0]: t})
             return tangent
+        if _is_class_attribute(x, name):
+            return runtime.zeros_like(getattr(x, name))
         index = self._child_index(x, name)
         children, _ = containers.flatten(x)
         tangents = containers.flatten(t)[0] if t is not None else None
@@ -211,6 +215,13 @@ class Dispatcher:
     def _child_index(self, x, name):
         index = containers.child_index(x, name) if containers.flatten(
             x) is not None else None
+        if index is None and isinstance(x, _ARRAY_TYPES):
+            raise containers.ContainerError(
+                f'cannot differentiate the attribute .{name} of a '
+                f'{type(x).__name__}: it has no gradient rule. Compute the '
+                'value with a NumPy function that has one, or register a '
+                'rule with adcompiler.register_vjp for a function that '
+                'returns it.')
         if index is None:
             raise containers.ContainerError(
                 f'cannot differentiate the attribute .{name} of a '
@@ -304,6 +315,21 @@ def _active_callee_error(site, function):
         'adcompiler follows derivatives into a called value only when it is '
         'an object with a __call__ method written in Python; pass the '
         'values the function uses as arguments instead')
+
+
+def _is_class_attribute(x, name):
+    """Return True when `x.name` is found on x's class, not on x itself:
+    a constant of the class, which has no derivative."""
+    if name in getattr(x, '__dict__', {}) or containers.child_index(
+            x, name) is not None:
+        return False
+    attribute = inspect.getattr_static(type(x), name, _MISSING)
+    # A data descriptor (a slot, or an array's .flat) reads the instance.
+    return attribute is not _MISSING and not hasattr(type(attribute),
+                                                     '__set__')
+
+
+_MISSING = object()
 
 
 def _property_getter(x, name):

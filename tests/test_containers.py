@@ -447,3 +447,57 @@ def test_generated_source_reads_fields():
     assert "ad.attribute_adjoint(dt" in source
     assert "'W'" in source
     assert "'b'" in source
+
+
+@dataclasses.dataclass
+class WithConstant:
+    w: np.ndarray
+    scale = 3.0  # A class attribute, not a field.
+
+
+def reads_class_attribute(p, x):
+    return np.sum(p.w * x) * p.scale
+
+
+def test_class_attribute_has_no_gradient():
+    args = (WithConstant(RNG.normal(size=3)), RNG.normal(size=3))
+    gradient = adcompiler.grad(reads_class_attribute)(*args)
+    assert_container_gradient_close(reads_class_attribute, args, 0, gradient)
+    _, tangent = adcompiler.jvp(reads_class_attribute, args,
+                                (WithConstant(np.ones(3)), None))
+    assert tangent == pytest.approx(3.0 * np.sum(args[1]))
+
+
+def array_flat(x):
+    return np.sum(x.flat[1] * x)
+
+
+def test_array_attribute_without_rule_raises():
+    with pytest.raises(adcompiler.ContainerError) as info:
+        adcompiler.grad(array_flat)(np.ones(3))
+    assert '.flat of a ndarray: it has no gradient rule' in str(info.value)
+
+
+def test_unregistered_attribute_in_vjp_raises():
+    with pytest.raises(adcompiler.ContainerError) as info:
+        _, vjp_fn = adcompiler.vjp(reads_weights, Unregistered(np.eye(2)),
+                                   np.ones(2))
+        vjp_fn(1.0)
+    assert 'register_container(Unregistered' in str(info.value)
+
+
+@dataclasses.dataclass
+class Thermal:
+    T: float
+    w: np.ndarray
+
+
+def uses_temperature(p, x):
+    return np.sum(p.w * x) / p.T
+
+
+def test_field_named_like_array_attribute_raises():
+    with pytest.raises(adcompiler.ContainerError) as info:
+        adcompiler.grad(uses_temperature)(Thermal(2.0, np.ones(2)), np.ones(2))
+    assert "field 'T' of Thermal" in str(info.value)
+    assert 'Rename the field' in str(info.value)
