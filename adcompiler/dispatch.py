@@ -212,6 +212,16 @@ class Dispatcher:
             return runtime.zeros_like(children[index])
         return tangents[index]
 
+    def check_field(self, x, name):
+        """Raise `ContainerError` if `x.name` is a property; see
+        runtime.check_field."""
+        if _property_getter(x, name) is not None:
+            raise containers.ContainerError(
+                f'cannot take second derivatives through the property '
+                f'.{name} of {type(x).__name__} yet: only its first '
+                'derivative is supported. Compute the value in the '
+                'differentiated function instead of in a property.')
+
     def _child_index(self, x, name):
         index = containers.child_index(x, name) if containers.flatten(
             x) is not None else None

@@ -101,15 +101,15 @@ def zeros_like(x):
         return _rebuild(x, [zeros_like(item) for item in x])
     if isinstance(x, dict):
         return {key: zeros_like(value) for key, value in x.items()}
-    parts = _flatten_container(x)
-    if parts is not None:
-        children, rebuild = parts
-        return rebuild([zeros_like(child) for child in children])
     if isinstance(x, np.ndarray):
         dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else float
         return np.zeros(x.shape, dtype=dtype)
     if isinstance(x, (complex, np.complexfloating)):
         return 0j
+    parts = _flatten_container(x)
+    if parts is not None:
+        children, rebuild = parts
+        return rebuild([zeros_like(child) for child in children])
     return 0.0
 
 
@@ -496,6 +496,12 @@ def attribute_adjoint(g, x, name):
 def attribute_tangent(t, x, name):
     """Tangent of `x.name` given the tangent `t` of the object `x`."""
     return _dispatcher.attribute_tangent(t, x, name)
+
+
+def check_field(x, name):
+    """Return None, the second-order term of a field read `x.name`; raise
+    for a property, whose second derivatives are not supported."""
+    _dispatcher.check_field(x, name)
 
 
 # Calls resolved at run time ----------------------------------------------------

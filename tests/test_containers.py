@@ -501,3 +501,43 @@ def test_field_named_like_array_attribute_raises():
         adcompiler.grad(uses_temperature)(Thermal(2.0, np.ones(2)), np.ones(2))
     assert "field 'T' of Thermal" in str(info.value)
     assert 'Rename the field' in str(info.value)
+
+
+# Second order ---------------------------------------------------------------------
+
+def builds_and_reads(x):
+    frozen = FrozenLayer(W=x * 2.0, b=np.sin(x))
+    return np.sum(np.sin(frozen.W) * frozen.b) + np.sum(frozen.b ** 3)
+
+
+def through_property(x):
+    scaled = Scaled(log_scale=x[0], shift=x)
+    return np.sum(scaled.shift ** 2) * scaled.scale
+
+
+def _numerical_hvp(function, x, v, step=1e-5):
+    gradient = adcompiler.grad(function)
+    return (gradient(x + step * v) - gradient(x - step * v)) / (2 * step)
+
+
+@pytest.mark.parametrize('x', [np.array([0.3, -0.7]),
+                               np.array([1.2, 0.4, -0.5])],
+                         ids=['two', 'three'])
+def test_hvp_through_fields(x):
+    v = np.linspace(1.0, -0.5, x.size)
+    product = adcompiler.hvp(builds_and_reads)(x, v)
+    np.testing.assert_allclose(product, _numerical_hvp(builds_and_reads, x,
+                                                       v), rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_hvp_through_property_raises_or_is_right():
+    x, v = np.array([0.3, -0.7]), np.array([1.0, 0.5])
+    try:
+        product = adcompiler.hvp(through_property)(x, v)
+    except adcompiler.AdCompilerError as err:
+        assert 'property' in str(err)
+        return
+    np.testing.assert_allclose(product, _numerical_hvp(through_property, x,
+                                                       v), rtol=1e-4,
+                               atol=1e-6)

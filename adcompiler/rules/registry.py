@@ -186,15 +186,18 @@ class Registry:
         parsed = parse_template(template, name=f'ndarray.{name}')
         self._store(self._jvp_templates, ('attribute', name), parsed)
 
-    def linear_adjoint_helper(self, callee, params=None, multilinear=False):
+    def linear_adjoint_helper(self, callee, params=None, multilinear=False,
+                              others_constant=True):
         """Register a runtime helper of adjoint code as linear in `params`.
 
         Forward mode over generated adjoint code (forward over reverse) then
-        applies the helper to the tangents; there is no reverse rule.
+        applies the helper to the tangents; there is no reverse rule. By
+        default its other arguments only give shapes and dtypes, so they
+        have no derivative. With `others_constant=False`, a tangent of one
+        of them raises UnsupportedSyntaxError instead.
         """
         self._store(self._rules, _key(callee), Rule(callee))
-        # Its other arguments only give shapes and dtypes: no derivative.
-        self.linear_jvp(callee, params, multilinear, others_constant=True)
+        self.linear_jvp(callee, params, multilinear, others_constant)
 
     def linear_jvp(self, callee, params=None, multilinear=False,
                    others_constant=False):

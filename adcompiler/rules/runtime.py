@@ -56,6 +56,15 @@ for _helper in (rt.unbroadcast, rt.sum_adjoint, rt.mean_adjoint,
                 rt.materialize, rt.extremum_adjoint, rt.written_adjoint):
     _linear(_helper, ('g',))
 _linear(rt.add, ('a', 'b'))
+_linear(rt.field_of, ('g',))
+
+# ans = attribute_adjoint(g, x, name) and attribute_tangent(v, x, name), for
+# an attribute of an object x. They are linear in g and v, and do not depend
+# on x's values when the attribute is a field. Through a property they do,
+# and second derivatives through a property are not supported: a derivative
+# with respect to x raises an error there (ad.check_field does).
+_linear(rt.attribute_adjoint, ('g',), others_constant=False)
+vjp(rt.attribute_tangent, lambda v, x, name: (ad.attribute_adjoint(g, x, name), ad.check_field(x, name), None))
 _linear(rt.element, ('value',))
 _linear(rt.old_item, ('x',))
 _linear(rt.unpack_adjoint, ('adjoints',))
