@@ -87,6 +87,11 @@ def is_dataclass_instance(value):
     return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
+def is_registered(value):
+    """Return True for an instance of a class given to register_container."""
+    return type(value) in _REGISTERED
+
+
 def is_container(value):
     """Return True for a tuple, list, dict, dataclass or registered object."""
     return (isinstance(value, (tuple, list, dict))
@@ -134,13 +139,13 @@ def flatten(value):
 def child_index(value, name):
     """Return the index of attribute `name` of container `value` among its
     children, or None when the attribute is not one of them."""
-    if is_namedtuple(value):
+    registration = _REGISTERED.get(type(value))
+    if registration is None and is_namedtuple(value):
         fields = type(value)._fields
         return fields.index(name) if name in fields else None
-    if is_dataclass_instance(value):
+    if registration is None and is_dataclass_instance(value):
         names = _dataclass_fields(type(value))
         return names.index(name) if name in names else None
-    registration = _REGISTERED.get(type(value))
     if registration is None:
         return None
     # A registered class gives its children but not the attributes that
@@ -163,7 +168,8 @@ def constructor_fields(cls):
     Only a named tuple class or a dataclass whose `__init__` only stores its
     arguments has such fields. For any other class this returns None.
     """
-    if not isinstance(cls, type):
+    if not isinstance(cls, type) or cls in _REGISTERED:
+        # A registered class may keep some fields out of its children.
         return None
     if issubclass(cls, tuple) and hasattr(cls, '_fields') and \
             '__new__' not in _own_definitions(cls, tuple):
@@ -255,17 +261,24 @@ def check_differentiable(value, function_name, parameter):
 
 
 def _check_field_names(value, children, function_name):
-    """Raise `ContainerError` for a float field of a dataclass named like an
-    array attribute that has a rule (.T, .real, .size, ...).
+    """Raise `ContainerError` for a float field of a dataclass (or child of
+    a registered object) named like an array attribute that has a rule
+    (.T, .real, .size, ...).
 
     Rules for attributes are found by name when the function is compiled,
     so `p.T` would be differentiated as an array's transpose, and `p.size`
     as having no derivative.
     """
-    if not is_dataclass_instance(value):
+    if type(value) in _REGISTERED:
+        # The attributes of the instance that are children.
+        named = [(name, attribute)
+                 for name, attribute in getattr(value, '__dict__', {}).items()
+                 if any(attribute is child for child in children)]
+    elif is_dataclass_instance(value):
+        named = zip(_dataclass_fields(type(value)), children, strict=True)
+    else:
         return
-    names = _dataclass_fields(type(value))
-    for name, child in zip(names, children, strict=True):
+    for name, child in named:
         if REGISTRY.lookup_attribute(name) is not None and \
                 is_float_leaf(child):
             raise ContainerError(

@@ -187,7 +187,7 @@ class Dispatcher:
             compiled = self._getter(getter, 'reverse')
             _, saved = compiled.primal(x)
             return compiled.adjoint(saved, g)[0]
-        if _is_class_attribute(x, name):
+        if _is_class_attribute(x, name) or _is_constant_aux(x, name):
             return None
         index = self._child_index(x, name)
         children, rebuild = containers.flatten(x)
@@ -203,7 +203,7 @@ class Dispatcher:
             _, tangent = compiled.tangent(
                 x, **{compiled.tangent_params[0]: t})
             return tangent
-        if _is_class_attribute(x, name):
+        if _is_class_attribute(x, name) or _is_constant_aux(x, name):
             return runtime.zeros_like(getattr(x, name))
         index = self._child_index(x, name)
         children, _ = containers.flatten(x)
@@ -232,6 +232,15 @@ class Dispatcher:
                 'value with a NumPy function that has one, or register a '
                 'rule with adcompiler.register_vjp for a function that '
                 'returns it.')
+        if index is None and containers.is_registered(x):
+            raise containers.ContainerError(
+                f'cannot differentiate the attribute .{name} of a '
+                f'{type(x).__name__} object: it contains floats but is not '
+                'one of the children its registered flatten returns '
+                '(compared by identity), so adcompiler cannot tell whether '
+                'it carries a derivative. Return the attribute\'s own object '
+                'among the children, or, if it is a constant, read it as '
+                f'adcompiler.stop_gradient(obj.{name}).')
         if index is None:
             raise containers.ContainerError(
                 f'cannot differentiate the attribute .{name} of a '
@@ -337,6 +346,16 @@ def _is_class_attribute(x, name):
     # A data descriptor (a slot, or an array's .flat) reads the instance.
     return attribute is not _MISSING and not hasattr(type(attribute),
                                                      '__set__')
+
+
+def _is_constant_aux(x, name):
+    """Return True when `x.name` is aux data of a registered container
+    without a float in it (a name, a size, a flag), which has no derivative."""
+    if not containers.is_registered(x) or \
+            containers.child_index(x, name) is not None:
+        return False
+    return not any(containers.is_float_leaf(leaf)
+                   for leaf in containers.leaves(getattr(x, name))[0])
 
 
 _MISSING = object()

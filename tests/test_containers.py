@@ -541,3 +541,97 @@ def test_hvp_through_property_raises_or_is_right():
     np.testing.assert_allclose(product, _numerical_hvp(through_property, x,
                                                        v), rtol=1e-4,
                                atol=1e-6)
+
+
+@dataclasses.dataclass
+class PartlyTrained:
+    frozen: np.ndarray
+    trained: np.ndarray
+
+
+# Only `trained` is a child; `frozen` is aux data and gets no gradient.
+adcompiler.register_container(
+    PartlyTrained, lambda p: ((p.trained,), p.frozen),
+    lambda frozen, children: PartlyTrained(frozen, children[0]))
+
+
+def partly_trained(p, x):
+    return np.sum(np.sin(p.trained * x) * adcompiler.stop_gradient(p.frozen))
+
+
+def reads_float_aux(p, x):
+    return np.sum(np.sin(p.trained * x) * p.frozen)
+
+
+def test_float_aux_attribute_raises():
+    p = PartlyTrained(np.ones(3), np.ones(3))
+    with pytest.raises(adcompiler.ContainerError) as info:
+        adcompiler.grad(reads_float_aux)(p, np.ones(3))
+    assert 'adcompiler.stop_gradient(obj.frozen)' in str(info.value)
+
+
+class Repeated:
+    def __init__(self, W, repeats):
+        self.W = W
+        self.repeats = repeats
+
+
+adcompiler.register_container(
+    Repeated, lambda r: ((r.W,), r.repeats),
+    lambda repeats, children: Repeated(children[0], repeats))
+
+
+def reads_int_aux(r, x):
+    return np.sum(np.tanh(r.W @ x)) * r.repeats
+
+
+def test_int_aux_attribute_has_no_gradient():
+    args = (Repeated(RNG.normal(size=(2, 3)), 3), RNG.normal(size=3))
+    gradient = adcompiler.grad(reads_int_aux)(*args)
+    assert_container_gradient_close(reads_int_aux, args, 0, gradient,
+                                    constants_are_none=False)
+    assert gradient.repeats == 3
+    _, tangent = adcompiler.jvp(reads_int_aux, args,
+                                (Repeated(np.ones((2, 3)), 3), None))
+    expected = numerical_gradient(
+        lambda s: reads_int_aux(Repeated(args[0].W + s, 3), args[1]),
+        (0.0,), 0)
+    assert tangent == pytest.approx(expected, rel=1e-5)
+
+
+def test_registration_overrides_dataclass_fields():
+    p = PartlyTrained(RNG.normal(size=3), RNG.normal(size=3))
+    x = RNG.normal(size=3)
+    gradient = adcompiler.grad(partly_trained)(p, x)
+    assert isinstance(gradient, PartlyTrained)
+    np.testing.assert_array_equal(gradient.frozen, p.frozen)
+    assert_gradient_close(gradient.trained, numerical_gradient(
+        lambda t: partly_trained(PartlyTrained(p.frozen, t), x),
+        (p.trained,), 0))
+
+
+def builds_partly_trained(t, x):
+    return partly_trained(PartlyTrained(x, t), x)
+
+
+def test_registered_dataclass_constructor_is_foreign():
+    with pytest.raises(adcompiler.ForeignCallError):
+        adcompiler.grad(builds_partly_trained)(np.ones(3), np.ones(3))
+
+
+class Transposed:
+    def __init__(self, T):
+        self.T = T
+
+
+adcompiler.register_container(Transposed, lambda t: ((t.T,), None),
+                              lambda aux, children: Transposed(children[0]))
+
+
+def test_registered_child_named_like_array_attribute_raises():
+    def reads_T(p, x):
+        return np.sum(p.T @ x)
+
+    with pytest.raises(adcompiler.ContainerError) as info:
+        adcompiler.grad(reads_T)(Transposed(np.ones((2, 3))), np.ones(3))
+    assert "field 'T' of Transposed" in str(info.value)
