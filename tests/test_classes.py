@@ -355,18 +355,19 @@ def test_model_object_built_from_input_is_foreign():
     assert 'Dense' in str(info.value)
 
 
-def test_closure_carrying_derivative_raises():
-    def make(w):
-        def scaled(v):
-            return v * w
-        return scaled
+def calls_bound_method_value(params, x):
+    hidden = params.hidden
+    return np.sum(hidden(x))
 
-    def calls_made(w, x):
-        f = make(w)
-        return np.sum(f(x))
 
-    with pytest.raises(adcompiler.AdCompilerError):
-        adcompiler.grad(calls_made)(1.5, np.ones(2))
+def test_called_method_value_with_derivative_raises():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(calls_bound_method_value)(_params(), np.ones(3))
+    error = info.value
+    assert error.location.lineno == \
+        calls_bound_method_value.__code__.co_firstlineno + 2
+    assert 'a call of hidden, a method that carries a derivative' in str(
+        error)
 
 
 # The MLP ---------------------------------------------------------------------------

@@ -635,3 +635,19 @@ def test_registered_child_named_like_array_attribute_raises():
     with pytest.raises(adcompiler.ContainerError) as info:
         adcompiler.grad(reads_T)(Transposed(np.ones((2, 3))), np.ones(3))
     assert "field 'T' of Transposed" in str(info.value)
+
+
+def keyword_only_params(x, *, params):
+    return np.sum(np.tanh(params.W @ x + params.b))
+
+
+def test_keyword_only_dataclass_wrt():
+    layer = Layer(RNG.normal(size=(3, 2)), RNG.normal(size=3))
+    x = RNG.normal(size=2)
+    gradient = adcompiler.grad(keyword_only_params, wrt='params')(
+        x, params=layer)
+
+    def positional(p, x):
+        return keyword_only_params(x, params=p)
+
+    assert_container_gradient_close(positional, (layer, x), 0, gradient)
