@@ -696,8 +696,10 @@ def check_grads(function, modes=('forward', 'reverse'), order=1, rtol=1e-5,
     `check_grads(f)(*args)` raises AssertionError when the reverse-mode
     gradient (a vector-Jacobian product with a random cotangent) or the
     forward-mode directional derivative (in a random direction) of `f` at
-    `args` differs from central differences. Only float and array arguments
-    are differentiated.
+    `args` differs from central differences. Float and array arguments, and
+    the float leaves of container arguments, are differentiated; the output
+    may be a container too. Second order checks only float and array
+    arguments.
     """
     if order not in (1, 2):
         raise InvalidArgumentError(
@@ -708,39 +710,89 @@ def check_grads(function, modes=('forward', 'reverse'), order=1, rtol=1e-5,
 
     def checker(*args):
         rng = np.random.default_rng(0)
-        positions = [i for i, a in enumerate(args) if _is_float_like(a)]
-        directions = [rng.normal(size=np.shape(args[i])) for i in positions]
+        flat = [containers.leaves(a) for a in args]
+        directions = [[_random_like(leaf, rng) for leaf in leaves]
+                      for leaves, _ in flat]
 
         def along(epsilon):
-            moved = list(args)
-            for i, d in zip(positions, directions, strict=True):
-                moved[i] = args[i] + epsilon * d if np.ndim(args[i]) else \
-                    float(args[i] + epsilon * d)
-            return np.asarray(function(*moved), dtype=float)
+            moved = [rebuild([_moved(leaf, d, epsilon) for leaf, d in zip(
+                leaves, leaf_directions, strict=True)])
+                for (leaves, rebuild), leaf_directions in zip(
+                    flat, directions, strict=True)]
+            return _float_leaves(function(*moved))
 
-        numeric = (along(step) - along(-step)) / (2 * step)
+        numeric = [(plus - minus) / (2 * step) for plus, minus in zip(
+            along(step), along(-step), strict=True)]
         if 'forward' in modes:
-            tangents = [None] * len(args)
-            for i, d in zip(positions, directions, strict=True):
-                tangents[i] = d if np.ndim(args[i]) else float(d)
-            _, tangent = jvp(function, args, tangents)
-            np.testing.assert_allclose(tangent, numeric, rtol=rtol,
-                                       atol=atol, err_msg='forward mode')
+            _, tangent = jvp(function, args, [
+                _tangent_of(arg, rebuild, leaf_directions)
+                for arg, (_, rebuild), leaf_directions in zip(
+                    args, flat, directions, strict=True)])
+            for computed, expected in zip(_float_leaves(tangent), numeric,
+                                          strict=True):
+                np.testing.assert_allclose(computed, expected, rtol=rtol,
+                                           atol=atol, err_msg='forward mode')
         if 'reverse' in modes:
             value, vjp_fn = vjp(function, *args)
-            cotangent = rng.normal(size=np.shape(value))
-            cotangents = vjp_fn(cotangent if np.ndim(value)
-                                else float(cotangent))
-            projected = sum(np.sum(cotangents[i] * d) for i, d in zip(
-                positions, directions, strict=True))
-            np.testing.assert_allclose(
-                projected, np.sum(cotangent * numeric), rtol=rtol, atol=atol,
-                err_msg='reverse mode')
+            out_leaves, out_rebuild = containers.leaves(value)
+            seeds = [_random_like(leaf, rng, containers.is_float_leaf)
+                     for leaf in out_leaves]
+            cotangents = vjp_fn(out_rebuild([
+                _zero_direction(leaf) if seed is None else seed
+                for leaf, seed in zip(out_leaves, seeds, strict=True)]))
+            projected = sum(
+                np.sum(g * d)
+                for cotangent, leaf_directions in zip(cotangents, directions,
+                                                      strict=True)
+                for g, d in zip(containers.leaves(cotangent)[0],
+                                leaf_directions, strict=True)
+                if d is not None)
+            expected = sum(np.sum(seed * n) for seed, n in zip(
+                [s for s in seeds if s is not None], numeric, strict=True))
+            np.testing.assert_allclose(projected, expected, rtol=rtol,
+                                       atol=atol, err_msg='reverse mode')
         if order == 2:
-            _check_second_order(function, args, positions, directions, rtol,
+            # Second order: the float and array arguments, one at a time.
+            positions = [i for i, a in enumerate(args) if _is_float_like(a)]
+            _check_second_order(function, args, positions,
+                                [directions[i][0] for i in positions], rtol,
                                 atol)
 
     return checker
+
+
+def _random_like(leaf, rng, differentiable=None):
+    """Return a random direction for a leaf that passes `differentiable`
+    (by default, a real float or array of them), and None for other leaves.
+    The direction of a Python float is a float."""
+    if not (differentiable or _is_float_like)(leaf):
+        return None
+    direction = rng.normal(size=np.shape(leaf))
+    return direction if np.ndim(leaf) else float(direction)
+
+
+def _moved(leaf, direction, epsilon):
+    if direction is None:
+        return leaf
+    moved = leaf + epsilon * direction
+    return moved if np.ndim(leaf) else float(moved)
+
+
+def _tangent_of(arg, rebuild, leaf_directions):
+    """Return the tangent of one argument for jvp, or None when the
+    argument has no float in it."""
+    if all(d is None for d in leaf_directions):
+        return None
+    if not containers.is_container(arg):
+        return leaf_directions[0]
+    return rebuild(leaf_directions)
+
+
+def _float_leaves(value):
+    """Return the float leaves of an output as float or complex arrays."""
+    return [np.asarray(leaf, dtype=np.result_type(leaf, float))
+            for leaf in containers.leaves(value)[0]
+            if containers.is_float_leaf(leaf)]
 
 
 def _check_second_order(function, args, positions, directions, rtol, atol):

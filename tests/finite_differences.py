@@ -122,7 +122,7 @@ def replace_path(tree, path, value):
     """Return a copy of `tree` with the leaf at `path` replaced."""
     if not path:
         return value
-    (kind, key), rest = path[0], path[1:]
+    (_, key), rest = path[0], path[1:]
     child = replace_path(get_path(tree, path[:1]), rest, value)
     if isinstance(tree, dict):
         return {**tree, key: child}

@@ -651,3 +651,23 @@ def test_keyword_only_dataclass_wrt():
         return keyword_only_params(x, params=p)
 
     assert_container_gradient_close(positional, (layer, x), 0, gradient)
+
+
+# check_grads on containers ----------------------------------------------------------
+
+def test_check_grads_on_containers():
+    adcompiler.check_grads(builds_outputs)(*VJP_ARGS)
+    adcompiler.check_grads(nested_dict)(*CASES[5].values[1])
+
+
+def test_check_grads_detects_wrong_container_rule():
+    def halved(v):
+        return v * 1.0
+
+    adcompiler.register_vjp(halved, lambda g, ans, v: (0.5 * g,))
+
+    def uses_halved(p, x):
+        return {'out': halved(p.W) @ x}
+
+    with pytest.raises(AssertionError):
+        adcompiler.check_grads(uses_halved, modes=('reverse',))(*VJP_ARGS)
