@@ -13,6 +13,11 @@ Wrappers are cached by callee (or receiver type and method name) and
 argument layout, and compiled through the compiler's cache. A foreign
 callee raises the same `ForeignCallError` as at compile time, pointing at
 the call in the user's code.
+
+The dispatcher also differentiates attribute reads of objects
+(`params.W`), whose meaning depends on the object's class: a child of a
+container (see adcompiler.containers), a property, whose getter is
+compiled like a method, or a constant of the class.
 """
 
 import dataclasses
