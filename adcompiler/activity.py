@@ -161,7 +161,7 @@ def _call_carrying_names(call, resolved):
         receiver = _names(call.func.value)
     elif resolved.kind is CallKind.UNKNOWN:
         # A called value (a model object with __call__) can carry a
-        # derivative itself; an undefined name is a plain Name too, harmless.
+        # derivative itself.
         receiver = _names(call.func)
     arguments = receiver + [n for a in call.args for n in _names(a)] + [
         n for k in call.keywords for n in _names(k.value)]

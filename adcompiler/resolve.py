@@ -50,8 +50,6 @@ class ResolvedCall:
     callee: object = None
     rule: object = None
     reason: str = ''
-    # For a CONSTRUCTOR: the field each parameter sets, in parameter order.
-    fields: tuple = ()
 
 
 @dataclasses.dataclass
@@ -122,9 +120,8 @@ def classify(callee, name, registry=REGISTRY):
         return ResolvedCall(CallKind.NON_DIFFERENTIABLE, name, callee)
     if entry is not None:
         return ResolvedCall(CallKind.RULE, name, callee, rule=entry)
-    fields = containers.constructor_fields(callee)
-    if fields is not None:
-        return ResolvedCall(CallKind.CONSTRUCTOR, name, callee, fields=fields)
+    if containers.constructor_fields(callee) is not None:
+        return ResolvedCall(CallKind.CONSTRUCTOR, name, callee)
     reason = foreign_reason(callee)
     if reason is None:
         return ResolvedCall(CallKind.USER, name, callee)

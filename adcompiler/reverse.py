@@ -771,9 +771,9 @@ class _ReverseWriter:
                     _name(self.adjoint_name(statement.targets[0].id)),
                     _name(value.value.id),
                     gast.Constant(value=value.attr, kind=None)))
-            # NOTE: a rule registered for an array attribute (.T, .real) is
-            # applied by name, so a user object with a field of that name that
-            # carries a derivative would get the array's rule.
+            # NOTE: a rule registered for an array attribute (.T, .size) is
+            # applied by name. grad rejects a container argument with a float
+            # field of such a name, but other objects are not checked.
             return self.expand(template, statement, [value.value], {})
         if isinstance(value, gast.Call):
             return self.call_adjoint(statement)
