@@ -189,7 +189,10 @@ class Dispatcher:
         attribute is, or the adjoint of the property's getter at `x`."""
         getter = _property_getter(x, name)
         if getter is not None:
-            compiled = self._getter(getter, 'reverse')
+            # The primal read the property without recording anything, so
+            # the getter runs again here, then its adjoint.
+            compiled = self.compiler.compile(self._getter(getter),
+                                             ('receiver',))
             _, saved = compiled.primal(x)
             return compiled.adjoint(saved, g)[0]
         if _is_class_attribute(x, name) or _is_constant_aux(x, name):
@@ -204,7 +207,8 @@ class Dispatcher:
         """Tangent of `x.name` given the tangent `t` of the object `x`."""
         getter = _property_getter(x, name)
         if getter is not None:
-            compiled = self._getter(getter, 'forward')
+            compiled = self.compiler.compile_forward(self._getter(getter),
+                                                     ('receiver',))
             _, tangent = compiled.tangent(
                 x, **{compiled.tangent_params[0]: t})
             return tangent
@@ -254,15 +258,11 @@ class Dispatcher:
                 f'{containers.registration_hint(x)}.')
         return index
 
-    def _getter(self, getter, mode):
-        """The compiled wrapper `call(receiver)` around a property getter."""
-        key = ('property', getter)
-        wrapper = self._wrapper(key, lambda: (
+    def _getter(self, getter):
+        """Return the wrapper `call(receiver)` around a property getter."""
+        return self._wrapper(('property', getter), lambda: (
             'def call(receiver):\n    return callee(receiver)\n'),
             {'callee': getter})
-        if mode == 'forward':
-            return self.compiler.compile_forward(wrapper, ('receiver',))
-        return self.compiler.compile(wrapper, ('receiver',))
 
     # Wrappers ----------------------------------------------------------------
 
