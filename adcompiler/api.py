@@ -514,7 +514,11 @@ def jacobian(function, wrt=0, mode='reverse'):
     """Return a function computing the Jacobian of `function`.
 
     The Jacobian of an output of shape S with respect to an argument of shape
-    A has shape S + A (a tuple of them for a tuple `wrt`). `mode` is
+    A has shape S + A (a tuple of them for a tuple `wrt`). When the output
+    or the argument is a container, the Jacobian has the output's structure,
+    and each of its float leaves is replaced by the argument's structure
+    with a block of shape S + A at each float leaf of the argument (as
+    jax.jacobian does). Leaves that are not floats get None. `mode` is
     'reverse' (one adjoint per output component) or 'forward' (one tangent
     per input component).
     """
@@ -558,8 +562,8 @@ def _require_array(function, name, value, transform):
 
 
 def _forward_jacobian(function, bound, names):
-    """The Jacobian blocks of each argument in `names`, one jvp per float
-    entry of the argument; see `_jacobian_blocks`."""
+    """Return the Jacobian of each argument in `names` (see `jacobian`),
+    with one jvp per float entry of the argument."""
     arguments = bound.arguments
     order = list(arguments)
     blocks = []
@@ -578,7 +582,7 @@ def _forward_jacobian(function, bound, names):
                 value, tangent = jvp(function, tuple(bound.args), tangents)
                 leaf_columns.append(tangent)
             columns.append(leaf_columns)
-        if value is None:  # No float entry: run the function once.
+        if value is None:  # Only empty arrays: run the function once.
             value = function(*bound.args, **bound.kwargs)
         out_leaves, out_rebuild = containers.leaves(value)
         per_output = []
@@ -601,8 +605,8 @@ def _forward_jacobian(function, bound, names):
 
 
 def _reverse_jacobian(function, bound, names):
-    """The Jacobian blocks of each argument in `names`, one adjoint per
-    float entry of the output; see `_jacobian_blocks`."""
+    """Return the Jacobian of each argument in `names` (see `jacobian`),
+    with one adjoint per float entry of the output."""
     for name in names:
         _require_jacobian_argument(function, name, bound.arguments[name])
     compiled = _COMPILER.compile(function, names)
