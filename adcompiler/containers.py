@@ -76,6 +76,8 @@ def register_container(cls, flatten, unflatten):
                 f'callable, got {function!r}')
     with _LOCK:
         _REGISTERED[cls] = Registration(cls, flatten, unflatten)
+    # A call of cls may have been compiled as a dataclass constructor.
+    REGISTRY.mark_changed()
     return cls
 
 

@@ -671,3 +671,22 @@ def test_check_grads_detects_wrong_container_rule():
 
     with pytest.raises(AssertionError):
         adcompiler.check_grads(uses_halved, modes=('reverse',))(*VJP_ARGS)
+
+
+def test_registering_after_compiling_recompiles():
+    @dataclasses.dataclass
+    class Late:
+        fixed: np.ndarray
+        trained: np.ndarray
+
+    def builds_late(t, x):
+        late = Late(x, t)
+        return np.sum(late.trained * late.fixed)
+
+    t, x = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    np.testing.assert_allclose(adcompiler.grad(builds_late)(t, x), x)
+    adcompiler.register_container(
+        Late, lambda p: ((p.trained,), p.fixed),
+        lambda fixed, children: Late(fixed, children[0]))
+    with pytest.raises(adcompiler.ForeignCallError):
+        adcompiler.grad(builds_late)(t, x)

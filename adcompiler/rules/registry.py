@@ -105,6 +105,12 @@ class Registry:
             table[key] = value
             self.version += 1
 
+    def mark_changed(self):
+        """Make functions compiled so far compile again on their next call,
+        after a change that their code may depend on (a new container)."""
+        with self._lock:
+            self.version += 1
+
     def vjp(self, callee, template, unbroadcast=False):
         """Register a template (lambda or def) as the reverse rule of `callee`."""
         parsed = parse_template(template, unbroadcast, _callee_name(callee))
