@@ -7,7 +7,8 @@
     >>> print(df.source)   # the generated primal and adjoint
 """
 
-from adcompiler.api import (GradientFunction, InvalidArgumentError,
+from adcompiler.api import (Composition, GradientFunction,
+                            InvalidArgumentError,
                             HigherOrderGradient, check_grads, grad, hessian,
                             hvp, jacfwd, jacobian, jacrev, jvp,
                             non_differentiable, register_jvp, register_vjp,
@@ -20,7 +21,7 @@ from adcompiler.errors import (AdCompilerError, ForeignCallError,
 __version__ = '0.1.0'
 
 __all__ = [
-    'AdCompilerError', 'ContainerError', 'ForeignCallError',
+    'AdCompilerError', 'Composition', 'ContainerError', 'ForeignCallError',
     'GradientFunction',
     'InternalCompilerError', 'InvalidArgumentError', 'NonScalarOutputError',
     'HigherOrderGradient', 'check_grads', 'hessian', 'hvp', 'jacfwd',

@@ -19,6 +19,7 @@ import dataclasses
 
 import gast
 
+from adcompiler import runtime
 from adcompiler.resolve import CallKind
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
 
@@ -59,6 +60,12 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
             receiver = call.func.value.id
             sources = [n for a in call.args for n in _names(a)]
             edges.append(([receiver], sources + [receiver]))
+        elif isinstance(statement, gast.Expr) and _is_undo_write(
+                statement.value, resolution):
+            # ad.restore_item(x, index, old) in generated adjoint code
+            # writes old into x, as x[index] = old does.
+            x, _, old = statement.value.args
+            edges.append((_names(x), _names(old) + _names(x)))
         elif isinstance(statement, gast.Return):
             returned.update(_names(statement.value))
 
@@ -94,6 +101,12 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
 CONTAINER_UPDATES = frozenset({'append', 'extend', 'insert', 'update',
                                'setdefault', 'add'})
 # lst.pop() also changes the list, which keeps depending on what it held.
+
+
+def _is_undo_write(call, resolution):
+    resolved = resolution.calls.get(call)
+    return (getattr(resolved, 'callee', None) is runtime.restore_item
+            and len(call.args) == 3)
 
 
 def _is_container_update(call):

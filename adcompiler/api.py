@@ -5,6 +5,7 @@ to differentiate, by position or by name, and a tuple of them returns a
 tuple of gradients.
 """
 
+import enum
 import functools
 import inspect
 import itertools
@@ -118,6 +119,14 @@ class GradientFunction:
 
     def __repr__(self):
         return f'<adcompiler {self.__name__} wrt {self.wrt}>'
+
+    def __adcompiler_equivalent__(self):
+        """Return a function with source that computes this gradient, so
+        that a differentiated function may call it; None if there is none
+        (a tuple `wrt`, `value_and_grad` or `has_aux`)."""
+        if self.with_value or self.has_aux or self._as_tuple:
+            return None
+        return gradient_objective(self.function, self.wrt[0])
 
 
 def _check_differentiable(function):
@@ -327,44 +336,103 @@ class HigherOrderGradient:
                                              **bound.kwargs)
 
 
-def hvp(function, wrt=0):
+class Composition(enum.Enum):
+    """How `hvp` and `hessian` compose two first-order modes, outer first."""
+
+    FORWARD_OVER_REVERSE = 'forward-over-reverse'
+    REVERSE_OVER_FORWARD = 'reverse-over-forward'
+    REVERSE_OVER_REVERSE = 'reverse-over-reverse'
+
+
+def _composition(mode):
+    """Return the `Composition` for `mode` (None, a member or its value)."""
+    if mode is None or isinstance(mode, Composition):
+        return mode
+    try:
+        return Composition(mode)
+    except ValueError:
+        choices = ', '.join(repr(c.value) for c in Composition)
+        raise InvalidArgumentError(
+            f'mode must be one of {choices} or None, got {mode!r}') from None
+
+
+def _reverse_over_forward(function, parameter, bound, direction):
+    """H v as the gradient of the generated directional derivative."""
+    objective = tangent_objective(function, parameter)
+    return grad(objective, wrt=parameter)(*bound.args, direction,
+                                          **bound.kwargs)
+
+
+def _forward_over_reverse(function, parameter, bound, direction):
+    """H v as the tangent of the generated gradient along `direction`."""
+    objective = gradient_objective(function, parameter)
+    compiled = _COMPILER.compile_forward(objective, (parameter,))
+    _, product = compiled.tangent(
+        *bound.args, **bound.kwargs,
+        **{compiled.tangent_params[0]: direction})
+    return runtime.materialize(product, bound.arguments[parameter])
+
+
+def _reverse_over_reverse(function, parameter, bound, direction):
+    """H v as the gradient of the generated gradient, with cotangent v (the
+    Hessian is symmetric)."""
+    objective = gradient_objective(function, parameter)
+    compiled = _COMPILER.compile(objective, (parameter,))
+    _, saved = compiled.primal(*bound.args, **bound.kwargs)
+    product, = compiled.adjoint(saved, direction)
+    return runtime.materialize(product, bound.arguments[parameter])
+
+
+_HVP_METHODS = {
+    Composition.FORWARD_OVER_REVERSE: _forward_over_reverse,
+    Composition.REVERSE_OVER_FORWARD: _reverse_over_forward,
+    Composition.REVERSE_OVER_REVERSE: _reverse_over_reverse,
+}
+
+
+def hvp(function, wrt=0, mode=None):
     """Return `hvp_fn(*args, v)`, the Hessian of scalar `function` with
     respect to argument `wrt` times the vector `v`, without forming the
     Hessian.
 
-    It runs forward mode over the generated gradient (forward over
-    reverse). Where forward mode cannot go through the generated adjoint
-    code, it differentiates the generated tangent function in reverse mode
-    instead (reverse over forward), which gives the same product.
+    `mode` picks how generated code is differentiated again:
+    'forward-over-reverse' (forward mode over the generated gradient),
+    'reverse-over-forward' (reverse mode over the generated directional
+    derivative) or 'reverse-over-reverse' (reverse mode over the generated
+    gradient). The default, None, is forward over reverse, and reverse over
+    forward where forward mode cannot go through the generated adjoint code.
     """
     _check_differentiable(function)
     (parameter,), _ = _wrt_names(function, wrt)
+    composition = _composition(mode)
 
     def hvp_fn(*args):
         *primals, direction = args
         bound = _bind(function, primals, {})
+        if composition is not None:
+            return _HVP_METHODS[composition](function, parameter, bound,
+                                             direction)
         try:
-            objective = gradient_objective(function, parameter)
-            compiled = _COMPILER.compile_forward(objective, (parameter,))
+            _COMPILER.compile_forward(
+                gradient_objective(function, parameter), (parameter,))
         except UnsupportedSyntaxError:
-            objective = tangent_objective(function, parameter)
-            return grad(objective, wrt=parameter)(*bound.args, direction,
-                                                  **bound.kwargs)
-        _, product = compiled.tangent(
-            *bound.args, **bound.kwargs,
-            **{compiled.tangent_params[0]: direction})
-        return runtime.materialize(product, bound.arguments[parameter])
+            return _reverse_over_forward(function, parameter, bound,
+                                         direction)
+        return _forward_over_reverse(function, parameter, bound, direction)
 
     hvp_fn.__name__ = f'hvp_{function.__name__}'
     return hvp_fn
 
 
-def hessian(function, wrt=0):
+def hessian(function, wrt=0, mode=None):
     """Return a function computing the Hessian of scalar `function` with
-    respect to argument `wrt`: shape A + A for an argument of shape A."""
+    respect to argument `wrt`: shape A + A for an argument of shape A.
+
+    `mode` is as for `hvp`; the Hessian is built one `hvp` per column.
+    """
     _check_differentiable(function)
     (parameter,), _ = _wrt_names(function, wrt)
-    product = hvp(function, wrt)
+    product = hvp(function, wrt, mode)
 
     def hessian_fn(*args, **kwargs):
         bound = _bind(function, args, kwargs)

@@ -32,6 +32,7 @@ import numpy as np
 from adcompiler import containers, runtime
 from adcompiler.errors import (ForeignCallError, SourceLocation,
                                UnsupportedSyntaxError)
+from adcompiler.resolve import differentiable_equivalent
 from adcompiler.rules import REGISTRY
 
 # Receivers whose methods are NumPy array methods with rules in the registry.
@@ -144,6 +145,9 @@ class Dispatcher:
         numbers = list(range(1, 1 + len(args) + len(keyword_values)))
         # For a method call, number 0 is the receiver, not this function.
         callee_active = not site.method and 0 in site.active
+        equivalent = differentiable_equivalent(function)
+        if equivalent is not None:
+            function = equivalent
         call = getattr(type(function), '__call__', None)
         instance = None
         if not isinstance(function, (types.FunctionType, types.MethodType)) \

@@ -22,6 +22,7 @@ import copy
 import dataclasses
 import inspect
 import operator
+import types
 
 import gast
 import numpy as np
@@ -573,7 +574,12 @@ class _ForwardWriter:
         found = self.registry.lookup_jvp_template(function)
         if found is None and linear is not None and isinstance(
                 statement.value, gast.Call):
-            return self.linear_tangent(statement, rule.template, *linear)
+            # The parameter names of a linear entry are the function's own;
+            # a reverse template may name them differently (the transpose
+            # of a runtime helper calls its cotangent argument c).
+            signature = (_SignatureOnly(function) if isinstance(
+                function, types.FunctionType) else rule.template)
+            return self.linear_tangent(statement, signature, *linear)
         if found is None:
             raise UnsupportedSyntaxError(
                 f'a call of {rule.template.name} in forward mode',

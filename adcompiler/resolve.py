@@ -122,11 +122,29 @@ def classify(callee, name, registry=REGISTRY):
         return ResolvedCall(CallKind.RULE, name, callee, rule=entry)
     if containers.constructor_fields(callee) is not None:
         return ResolvedCall(CallKind.CONSTRUCTOR, name, callee)
+    equivalent = differentiable_equivalent(callee)
+    if equivalent is not None:
+        return ResolvedCall(CallKind.USER, name, equivalent)
     reason = foreign_reason(callee)
     if reason is None:
         return ResolvedCall(CallKind.USER, name, callee)
     return ResolvedCall(CallKind.FOREIGN, qualified_name(callee, name), callee,
                         reason=reason)
+
+
+def differentiable_equivalent(callee):
+    """Return a Python function with source that computes what `callee`
+    computes, if `callee` offers one; otherwise None.
+
+    An object offers one through a method `__adcompiler_equivalent__()` on
+    its class; a gradient made by adcompiler.grad returns a function that
+    runs the generated primal and adjoint, so calls of it can be
+    differentiated again.
+    """
+    method = getattr(type(callee), '__adcompiler_equivalent__', None)
+    if method is None or isinstance(callee, type):
+        return None
+    return method(callee)
 
 
 def qualified_name(callee, fallback):

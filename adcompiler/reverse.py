@@ -31,7 +31,7 @@ import operator
 
 import gast
 
-from adcompiler import aliasing
+from adcompiler import aliasing, runtime
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
@@ -487,6 +487,8 @@ class _ReverseWriter:
                 return [_assign(gast.Tuple(elts=[copy.deepcopy(target), saved],
                                            ctx=gast.Store()), call)]
         restored = statement in self.restored
+        if restored and isinstance(statement, gast.Expr):
+            return self.recorded_undo(statement)
         if statement in self.element_reads:
             return self.checked_element_read(statement)
         statement = copy.deepcopy(statement)
@@ -500,6 +502,19 @@ class _ReverseWriter:
                         self.index_value(target.slice))
             return [self.push_value(old), statement]
         return [statement]
+
+    def recorded_undo(self, statement):
+        """Primal of an undo in generated adjoint code (reverse over
+        reverse): what it overwrites or removes, pushed, then the undo."""
+        call = statement.value
+        x, index = call.args[:2]
+        if self.resolution.calls[call].callee is runtime.restore_item:
+            kept = _call(self.runtime_function('old_item'), copy.deepcopy(x),
+                         copy.deepcopy(index))
+        else:
+            kept = _call(self.runtime_function('last_items'),
+                         copy.deepcopy(x), copy.deepcopy(index))
+        return [self.push_value(kept), copy.deepcopy(statement)]
 
     def checked_element_read(self, statement):
         """`v = x[i]` on an updated array x, checked to be an element.
@@ -723,8 +738,11 @@ class _ReverseWriter:
         if (isinstance(value, gast.Call)
                 and isinstance(value.func, gast.Attribute)
                 and value.func.attr == 'pop'
-                and self.is_active(value.func.value)):
-            # Undone in the adjoint even when the popped value is unused.
+                and isinstance(value.func.value, gast.Name)
+                and value.func.value.id in self.activity.varied):
+            # Undone in the adjoint even when the popped value is unused,
+            # and even when the list carries no derivative: the adjoint may
+            # read the list's structure (a tape that generated code pops).
             return self.list_pop_adjoint(statement)
         if not self.activity.is_active(target.id):
             return []
@@ -827,6 +845,19 @@ class _ReverseWriter:
         """
         call = statement.value
         resolved = self.resolution.calls.get(call)
+        helper = getattr(resolved, 'callee', None)
+        if helper is runtime.restore_item:
+            return self.restore_item_adjoint(statement)
+        if helper is runtime.remove_last:
+            return self.remove_last_adjoint(statement)
+        if helper in (runtime.undo_insert, runtime.undo_pop):
+            raise UnsupportedSyntaxError(
+                f'reverse mode over generated code that undoes '
+                f'list.{"insert" if helper is runtime.undo_insert else "pop"}'
+                '() on a list of the original function',
+                self.source.location(call),
+                'use hvp or hessian with the default mode (forward over '
+                'reverse), or build the list with append')
         if resolved is not None and resolved.kind is CallKind.USER:
             self.check_discarded_call(statement, resolved)
             return []
@@ -874,6 +905,42 @@ class _ReverseWriter:
             self.pushed[statement] = reads
             block.insert(0, self.pop(reads))
         return block
+
+    def restore_item_adjoint(self, statement):
+        """Adjoint of `ad.restore_item(x, index, old)` in generated adjoint
+        code (reverse over reverse): the write `x[index] = old`."""
+        x, index, old = statement.value.args
+        write = gast.copy_location(gast.Assign(
+            targets=[gast.Subscript(value=copy.deepcopy(x),
+                                    slice=copy.deepcopy(index),
+                                    ctx=gast.Store())],
+            value=copy.deepcopy(old), type_comment=None), statement)
+        block = self.subscript_write_adjoint(write)
+        # The primal records the overwritten values for this statement.
+        self.restored.discard(write)
+        self.restored.add(statement)
+        if write in self.pushed:
+            self.pushed[statement] = self.pushed.pop(write)
+        return block
+
+    def remove_last_adjoint(self, statement):
+        """Adjoint of `ad.remove_last(x, count)` in generated adjoint code
+        (reverse over reverse): the removed entries get zero adjoints, and
+        the primal list gets them back from the tape."""
+        x, _ = statement.value.args
+        removed = self.namer.fresh('removed')
+        block = [self.pop([removed])]
+        if self.is_active(x):
+            adjoint = self.adjoint_name(x.id)
+            block.append(self.guarded(adjoint, [_assign(adjoint, _call(
+                self.runtime_function('pad_tail'), _name(adjoint),
+                _name(removed), _call(self.runtime_function('length'),
+                                      _name(removed))))]))
+        extend = gast.Attribute(value=copy.deepcopy(x), attr='extend',
+                                ctx=gast.Load())
+        block.append(gast.Expr(value=_call(extend, _name(removed))))
+        self.restored.add(statement)
+        return self.with_recorded_reads(statement, block)
 
     def dynamic_call_adjoint(self, statement, resolved):
         """Adjoint of a call resolved at run time (see adcompiler.dispatch)."""

@@ -64,6 +64,12 @@ def unbroadcast(g, x):
     if g_type is np.ndarray and x_type is np.ndarray and g.shape == x.shape \
             and (x.dtype.kind == 'c' or g.dtype.kind != 'c'):
         return g
+    if isinstance(x, (list, tuple)) and isinstance(g, (list, tuple)) and \
+            len(g) == len(x):
+        # A container's own adjoint, such as an entry of a tape that
+        # generated code pushes (reverse over reverse).
+        return _rebuild(x, [None if row is None else unbroadcast(row, item)
+                            for row, item in zip(g, x, strict=True)])
     if isinstance(x, (list, tuple)) and len(np.shape(g)[:1]) == 1 and \
             len(g) == len(x):
         # A sequence made into an array (np.array([a, b])): one row each.
@@ -2152,3 +2158,81 @@ def require_immutable(value, error):
     if not isinstance(value, (int, float, complex, np.number, str, bytes,
                               tuple, bool)) or isinstance(value, np.ndarray):
         raise error
+
+
+# Reverse over reverse ----------------------------------------------------------
+# Generated adjoint code is linear in the cotangents it carries, so the reverse
+# rule of each of its helpers is the helper's transpose. These helpers are the
+# transposes that do not fit on a template line: `c` is the cotangent argument
+# of the helper, `g` the cotangent of its result.
+
+def broadcast_to_like(g, like):
+    """Transpose of `unbroadcast(c, x)`: `g` broadcast back to c's shape."""
+    if isinstance(like, (list, tuple, dict)) or isinstance(g, (list, tuple,
+                                                               dict)):
+        return g  # unbroadcast passes containers through unchanged.
+    if np.shape(g) == np.shape(like):
+        return g
+    return np.broadcast_to(g, np.shape(like)) * 1.0
+
+
+def apply_transpose(g, axes=None):
+    """Transpose of `transpose_adjoint(c, axes)`: np.transpose with `axes`."""
+    if isinstance(axes, tuple) and len(axes) == 1 and not isinstance(
+            axes[0], (int, np.integer)):
+        axes = axes[0]
+    if axes is None or len(axes) == 0:
+        return np.transpose(g)
+    return np.transpose(g, np.mod(axes, np.ndim(g)))
+
+
+def scatter_last(g, c):
+    """Transpose of `last_adjoint(c, v)`: zeros shaped like list c, with g
+    (broadcast to c's last entry) last."""
+    result = [zeros_like(item) for item in c]
+    result[-1] = broadcast_to_like(g, c[-1])
+    return result
+
+
+def scatter_tail(g, c):
+    """Transpose of `tail_adjoint(c, seq)`: zeros shaped like list c, with
+    the entries of g at its end."""
+    result = [zeros_like(item) for item in c]
+    start = len(c) - len(g)
+    for position, item in enumerate(g):
+        result[start + position] = item
+    return result
+
+
+def pad_tail(g, c, count):
+    """Transpose of `drop_last(c, count)`: g followed by zeros shaped like
+    the last `count` entries of c."""
+    return list(g) + [zeros_like(item) for item in c[len(c) - count:]]
+
+
+def split_entries(g, count):
+    """Transpose of `unpack_adjoint(x, adjoints)`: one entry of g per adjoint."""
+    return tuple(g[position] for position in range(count))
+
+
+def popped_entry(g, x, index):
+    """The entry of `g` where `insert_adjoint(c, x, index, dv, v)` put dv."""
+    if isinstance(x, dict):
+        return g[index]
+    return g[popped_position(x, index)]
+
+
+def without_popped_entry(g, x, index):
+    """`g` without the entry where `insert_adjoint` put dv: the transpose of
+    insert_adjoint with respect to its list cotangent."""
+    if isinstance(x, dict):
+        result = dict(g)
+        del result[index]
+        return result
+    return drop_entry(list(g), popped_position(x, index))
+
+
+def last_items(x, count):
+    """Return the last `count` entries of list `x`, which `remove_last` is
+    about to remove, so that they can be put back."""
+    return list(x[len(x) - count:])

@@ -79,19 +79,42 @@ def test_grad_of_grad_of_array_argument_raises():
         adcompiler.grad(adcompiler.grad(rosen))(np.ones(3))
 
 
-def _scalar_output_cases():
+# Reverse over reverse raises UnsupportedSyntaxError on these rows.
+_REVERSE_OVER_REVERSE_GAPS = {
+    'argument_written_then_reassigned':
+        'the generated primal updates its parameter in place, which the '
+        'function that calls it cannot differentiate',
+    'augmented_slice_writes':
+        'the generated primal reads a part of an array that it updates in '
+        'place into a variable',
+    'reversed_slice_write':
+        'the generated primal reads a part of an array that it updates in '
+        'place into a variable',
+}
+
+
+def _scalar_output_cases(mode=None):
     params = []
     for case in test_control_flow.CASES:
         for index, inputs in enumerate(case.inputs):
             output = case.function(*test_control_flow.fresh(inputs))
-            if np.ndim(output) == 0:
-                params.append(pytest.param(case, inputs,
-                                           id=f'{case.name}-{index}'))
+            if np.ndim(output) != 0:
+                continue
+            marks = ()
+            gap = _REVERSE_OVER_REVERSE_GAPS.get(case.name)
+            if mode == 'reverse-over-reverse' and gap:
+                marks = pytest.mark.xfail(
+                    strict=True, raises=adcompiler.UnsupportedSyntaxError,
+                    reason=gap)
+            params.append(pytest.param(case, inputs, mode, marks=marks,
+                                       id=f'{case.name}-{index}-{mode}'))
     return params
 
 
-@pytest.mark.parametrize('case, inputs', _scalar_output_cases())
-def test_control_flow_hvp_matches_gradient_differences(case, inputs):
+@pytest.mark.parametrize(
+    'case, inputs, mode',
+    _scalar_output_cases() + _scalar_output_cases('reverse-over-reverse'))
+def test_control_flow_hvp_matches_gradient_differences(case, inputs, mode):
     args = test_control_flow.fresh(inputs)
     position = case.wrt[0]
     x = args[position]
@@ -107,7 +130,8 @@ def test_control_flow_hvp_matches_gradient_differences(case, inputs):
 
     step = 1e-5
     expected = (along(step) - along(-step)) / (2 * step)
-    product = adcompiler.hvp(case.function, wrt=position)(*args, direction)
+    product = adcompiler.hvp(case.function, wrt=position, mode=mode)(
+        *args, direction)
     np.testing.assert_allclose(np.asarray(product, dtype=float), expected,
                                rtol=1e-4, atol=1e-5)
 
@@ -159,3 +183,19 @@ def test_hvp_is_forward_over_reverse():
     v = np.random.default_rng(4).normal(size=8)
     _, product = tangent.tangent(x, dx=v)
     np.testing.assert_allclose(product, rosen_hess_prod(x, v), rtol=1e-10)
+
+
+# Reverse over reverse: reverse mode applied to the generated gradient.
+
+@pytest.mark.parametrize('mode', [c.value for c in adcompiler.Composition])
+@pytest.mark.parametrize('size', [2, 10, 30])
+def test_rosenbrock_hessian_in_every_mode(size, mode):
+    x = np.random.default_rng(size).normal(size=size)
+    expected = rosen_hess(x)
+    hessian = adcompiler.hessian(rosen, mode=mode)(x)
+    assert np.max(np.abs(hessian - expected)) <= 1e-9 * np.max(np.abs(expected))
+
+
+def test_hvp_rejects_unknown_mode():
+    with pytest.raises(adcompiler.InvalidArgumentError, match='mode'):
+        adcompiler.hvp(rosen, mode='sideways')

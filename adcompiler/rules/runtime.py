@@ -46,9 +46,11 @@ for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
                 rt.require_immutable):
     non_differentiable(_helper)
 
-# Helpers of generated adjoint code, linear in the cotangent g (and, for
-# products, in the other factor): forward mode over adjoint code applies
-# them to the tangents (forward over reverse).
+# Helpers of generated adjoint code, linear in the cotangent c (and, for
+# products, in the other factor). Forward mode over adjoint code applies
+# them to the tangents (forward over reverse); their reverse rules are their
+# transposes (reverse over reverse). The other arguments give only shapes,
+# indices and tie masks, which are constant almost everywhere.
 _linear = REGISTRY.linear_adjoint_helper
 for _helper in (rt.unbroadcast, rt.sum_adjoint, rt.mean_adjoint,
                 rt.index_adjoint, rt.transpose_adjoint, rt.zero_index,
@@ -73,5 +75,39 @@ _linear(rt.matmul_adjoint_x, ('g', 'y'), multilinear=True)
 _linear(rt.matmul_adjoint_y, ('g', 'x'), multilinear=True)
 _linear(rt.dot_adjoint_x, ('g', 'y'), multilinear=True)
 _linear(rt.dot_adjoint_y, ('g', 'x'), multilinear=True)
-for _helper in (rt.reversed_range, rt.length, rt.seed):
+for _helper in (rt.reversed_range, rt.length, rt.seed, rt.inserted_position,
+                rt.popped_position, rt.last_items):
     non_differentiable(_helper)
+
+# Transposes: ans = helper(c, ...), where c is the cotangent the helper
+# carries in adjoint code and g the cotangent of ans. Registered after
+# `_linear`, which leaves the reverse rule empty.
+vjp(rt.add,              lambda a, b: (g, g))
+vjp(rt.unbroadcast,      lambda c, x: (ad.broadcast_to_like(g, c), None))
+vjp(rt.sum_adjoint,      lambda c, x, axis=None, keepdims=False: (np.sum(g, axis=axis, keepdims=keepdims), None))
+vjp(rt.mean_adjoint,     lambda c, x, axis=None, keepdims=False: (np.mean(g, axis=axis, keepdims=keepdims), None))
+vjp(rt.index_adjoint,    lambda c, x, index: (g[index], None, None))
+vjp(rt.transpose_adjoint, lambda c, axes=None: (ad.apply_transpose(g, axes), None))
+vjp(rt.zero_index,       lambda c, index: (ad.zero_index(g, index), None))
+vjp(rt.last_adjoint,     lambda c, v: (ad.scatter_last(g, c), None))
+vjp(rt.tail_adjoint,     lambda c, seq: (ad.scatter_tail(g, c), None))
+vjp(rt.drop_last,        lambda c, count: (ad.pad_tail(g, c, count), None))
+vjp(rt.materialize,      lambda c, x: (g, None))
+vjp(rt.extremum_adjoint, lambda c, x, ans, axis=None, keepdims=False: (ad.extremum_tangent(g, x, ans, axis, keepdims), None, None))
+vjp(rt.written_adjoint,  lambda c, x, index, v: (ad.tangent_write(ad.zeros_like(c), x, index, g), None, None, None))
+vjp(rt.element,          lambda value, error: (g, None))
+vjp(rt.old_item,         lambda x, index: (ad.index_adjoint(g, x, index), None))
+vjp(rt.unpack_adjoint,   lambda x, adjoints: (None, ad.split_entries(g, ad.length(adjoints))))
+vjp(rt.insert_adjoint,   lambda c, x, index, dv, v: (ad.without_popped_entry(g, x, index), None, None, ad.popped_entry(g, x, index), None))
+
+# Products: ans = matmul_adjoint_x(c, x, y) = c times y transposed, and so
+# on. The transpose in c is the product itself; the factor's cotangent is
+# the other adjoint helper of the same product.
+vjp(rt.matmul_adjoint_x, lambda c, x, y: (ad.unbroadcast(np.matmul(g, y), c), None, ad.unbroadcast(ad.matmul_adjoint_y(c, g, y), y)))
+vjp(rt.matmul_adjoint_y, lambda c, x, y: (ad.unbroadcast(np.matmul(x, g), c), ad.unbroadcast(ad.matmul_adjoint_x(c, x, g), x), None))
+vjp(rt.dot_adjoint_x,    lambda c, x, y: (np.dot(g, y), None, ad.dot_adjoint_y(c, g, y)))
+vjp(rt.dot_adjoint_y,    lambda c, x, y: (np.dot(x, g), ad.dot_adjoint_x(c, x, g), None))
+
+# ans = match_kind(c, x): c made real or complex like x, linear in c.
+_linear(rt.match_kind, ('d',))
+vjp(rt.match_kind, lambda c, x: (ad.match_kind(g, c), None))
