@@ -199,3 +199,190 @@ def test_rosenbrock_hessian_in_every_mode(size, mode):
 def test_hvp_rejects_unknown_mode():
     with pytest.raises(adcompiler.InvalidArgumentError, match='mode'):
         adcompiler.hvp(rosen, mode='sideways')
+
+
+# Reverse rules of the runtime helpers that generated adjoint code calls.
+# Each row: a function of float arrays that calls one helper, and its
+# arguments; its gradient is checked against central differences.
+
+from adcompiler import runtime as rt  # noqa: E402
+
+_W3 = np.array([0.3, -1.1, 0.7])
+_W23 = np.arange(6.0).reshape(2, 3) / 5.0 - 0.4
+
+
+def through_add(a, b):
+    return np.sum(_W3 * rt.add(a, b))
+
+
+def through_unbroadcast(c):
+    return np.sum(_W3 * rt.unbroadcast(c, _W3))
+
+
+def through_unbroadcast_keepdims(c):
+    return np.sum(_W23[:, :1] * rt.unbroadcast(c, _W23[:, :1]))
+
+
+def through_sum_adjoint(c):
+    return np.sum(_W23 * rt.sum_adjoint(c, _W23, 0, False))
+
+
+def through_mean_adjoint(c):
+    return np.sum(_W23 * rt.mean_adjoint(c, _W23, 1, True))
+
+
+def through_index_adjoint(c):
+    return np.sum(np.arange(5.0) * rt.index_adjoint(c, np.zeros(5),
+                                                    np.s_[1:3]))
+
+
+def through_repeated_index_adjoint(c):
+    index = np.array([0, 2, 0])
+    return np.sum(np.arange(1.0, 4.0) * rt.index_adjoint(c, np.zeros(3),
+                                                         index))
+
+
+def through_transpose_adjoint(c):
+    return np.sum(np.arange(24.0).reshape(4, 3, 2) * rt.transpose_adjoint(
+        c, (1, 2, 0)))
+
+
+def through_zero_index(c):
+    return np.sum(np.arange(4.0) * rt.zero_index(c, np.s_[1:3]))
+
+
+def through_last_adjoint(a, b):
+    return np.sum(_W3 * rt.last_adjoint([a, b], _W3))
+
+
+def through_tail_adjoint(a, b, d):
+    tail = rt.tail_adjoint([a, b, d], [_W3, _W3])
+    return np.sum(_W3 * tail[0]) + np.sum(tail[1] ** 2)
+
+
+def through_drop_last(a, b):
+    kept = rt.drop_last([a, b], 1)
+    return np.sum(_W3 * kept[0])
+
+
+def through_materialize(c):
+    return np.sum(_W3 * rt.materialize(c, _W3))
+
+
+def through_extremum_adjoint(c):
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 0.5, -1.0]])
+    return np.sum(_W23 * rt.extremum_adjoint(c, x, np.max(x, axis=1), 1,
+                                             False))
+
+
+def through_written_adjoint(c, v):
+    return np.sum(_W3[:2] * rt.written_adjoint(c, np.zeros(5), np.s_[1:3],
+                                               v) ** 2)
+
+
+def through_broadcast_written_adjoint(c, v):
+    return rt.written_adjoint(c, np.zeros(4), np.s_[::2], v) ** 2
+
+
+def through_old_item(x):
+    return np.sum(_W3[:2] * rt.old_item(x, np.s_[1:3]))
+
+
+def through_unpack_adjoint(a, b):
+    return np.sum(np.arange(1.0, 4.0) * rt.unpack_adjoint(_W3, (a, None, b)))
+
+
+def through_insert_adjoint(c, dv):
+    result = rt.insert_adjoint([c, c * 2.0], [_W3, _W3], 1, dv, _W3)
+    return np.sum(_W3 * result[0]) + np.sum(result[1] ** 2) + np.sum(
+        result[2] * 3.0)
+
+
+def through_matmul_adjoint_x(c, y):
+    return np.sum(np.sin(rt.matmul_adjoint_x(c, np.zeros((2, 4)), y)))
+
+
+def through_stacked_matmul_adjoint_x(c, y):
+    return np.sum(np.sin(rt.matmul_adjoint_x(c, np.zeros((5, 2, 4)), y)))
+
+
+def through_vector_matmul_adjoint_x(c, y):
+    return np.sum(np.sin(rt.matmul_adjoint_x(c, np.zeros(4), y)))
+
+
+def through_matmul_adjoint_y(c, x):
+    return np.sum(np.sin(rt.matmul_adjoint_y(c, x, np.zeros((4, 3)))))
+
+
+def through_vector_matmul_adjoint_y(c, x):
+    return np.sum(np.sin(rt.matmul_adjoint_y(c, x, np.zeros(4))))
+
+
+def through_dot_adjoint_x(c, y):
+    return np.sum(np.sin(rt.dot_adjoint_x(c, np.zeros((2, 4)), y)))
+
+
+def through_dot_adjoint_y(c, x):
+    return np.sum(np.sin(rt.dot_adjoint_y(c, x, np.zeros((4, 3)))))
+
+
+def through_scalar_dot_adjoint_y(c, x):
+    return np.sum(np.sin(rt.dot_adjoint_y(c, x, np.zeros(3))))
+
+
+def through_match_kind(c):
+    return np.sum(_W3 * rt.match_kind(c, _W3))
+
+
+def _sample(*shapes):
+    rng = np.random.default_rng(len(shapes) + sum(map(len, shapes)))
+    return tuple(rng.normal(size=shape) if shape else float(rng.normal())
+                 for shape in shapes)
+
+
+HELPER_CASES = [
+    (through_add, _sample((3,), (3,))),
+    (through_unbroadcast, _sample((2, 3))),
+    (through_unbroadcast, _sample((3,))),
+    (through_unbroadcast_keepdims, _sample((4, 2, 3))),
+    (through_sum_adjoint, _sample((3,))),
+    (through_mean_adjoint, _sample((2, 1))),
+    (through_index_adjoint, _sample((2,))),
+    (through_repeated_index_adjoint, _sample((3,))),
+    (through_transpose_adjoint, _sample((3, 2, 4))),
+    (through_zero_index, _sample((4,))),
+    (through_last_adjoint, _sample((3,), (2, 3))),
+    (through_tail_adjoint, _sample((3,), (3,), (3,))),
+    (through_drop_last, _sample((3,), (3,))),
+    (through_materialize, _sample((3,))),
+    (through_extremum_adjoint, _sample((2,))),
+    (through_written_adjoint, _sample((5,), (2,))),
+    (through_broadcast_written_adjoint, _sample((4,), ())),
+    (through_old_item, _sample((4,))),
+    (through_unpack_adjoint, _sample((), ())),
+    (through_insert_adjoint, _sample((3,), (3,))),
+    (through_matmul_adjoint_x, _sample((2, 3), (4, 3))),
+    (through_matmul_adjoint_x, _sample((2,), (4,))),
+    (through_stacked_matmul_adjoint_x, _sample((5, 2, 3), (4, 3))),
+    (through_vector_matmul_adjoint_x, _sample((3,), (4, 3))),
+    (through_matmul_adjoint_y, _sample((2, 3), (2, 4))),
+    (through_matmul_adjoint_y, _sample((5, 2, 3), (5, 2, 4))),
+    (through_vector_matmul_adjoint_y, _sample((3,), (3, 4))),
+    (through_vector_matmul_adjoint_y, _sample((), (4,))),
+    (through_dot_adjoint_x, _sample((2, 3), (4, 3))),
+    (through_dot_adjoint_y, _sample((2, 3), (2, 4))),
+    (through_scalar_dot_adjoint_y, _sample((3,), ())),
+    (through_match_kind, _sample((3,))),
+]
+
+
+@pytest.mark.parametrize(
+    'function, args',
+    [pytest.param(f, a, id=f'{f.__name__}-{i}')
+     for i, (f, a) in enumerate(HELPER_CASES)])
+def test_runtime_helper_vjp_matches_differences(function, args):
+    wrt = tuple(range(len(args)))
+    gradients = adcompiler.grad(function, wrt=wrt)(*args)
+    for position, gradient in enumerate(gradients):
+        expected = numerical_gradient(function, args, position)
+        assert_gradient_close(gradient, expected)
