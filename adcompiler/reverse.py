@@ -910,6 +910,8 @@ class _ReverseWriter:
         """Adjoint of `ad.restore_item(x, index, old)` in generated adjoint
         code (reverse over reverse): the write `x[index] = old`."""
         x, index, old = statement.value.args
+        # NOTE: restoring a dict key that the write added deletes the key;
+        # as a write of the marker value, its adjoint would fail at run time.
         write = gast.copy_location(gast.Assign(
             targets=[gast.Subscript(value=copy.deepcopy(x),
                                     slice=copy.deepcopy(index),

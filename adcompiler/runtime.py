@@ -2216,7 +2216,8 @@ def split_entries(g, count):
 
 
 def popped_entry(g, x, index):
-    """The entry of `g` where `insert_adjoint(c, x, index, dv, v)` put dv."""
+    """Return the entry of `g` where `insert_adjoint(c, x, index, dv, v)`
+    put dv."""
     if isinstance(x, dict):
         return g[index]
     return g[popped_position(x, index)]
