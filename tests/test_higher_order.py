@@ -386,3 +386,42 @@ def test_runtime_helper_vjp_matches_differences(function, args):
     for position, gradient in enumerate(gradients):
         expected = numerical_gradient(function, args, position)
         assert_gradient_close(gradient, expected)
+
+
+# A gradient called inside a differentiated function.
+
+rosen_gradient = adcompiler.grad(rosen)
+
+
+def gradient_along(x, v):
+    return rosen_gradient(x) @ v
+
+
+@pytest.mark.parametrize('size', [2, 5])
+def test_grad_of_gradient_along_vector(size):
+    rng = np.random.default_rng(size)
+    x, v = rng.normal(size=size), rng.normal(size=size)
+    gradient = adcompiler.grad(gradient_along)(x, v)
+    np.testing.assert_allclose(gradient, rosen_hess_prod(x, v), rtol=1e-10)
+    assert_gradient_close(gradient, numerical_gradient(gradient_along,
+                                                       (x, v), 0), rtol=1e-5)
+
+
+def test_jvp_of_gradient_along_vector():
+    rng = np.random.default_rng(9)
+    x, v, u = rng.normal(size=4), rng.normal(size=4), rng.normal(size=4)
+    value, tangent = adcompiler.jvp(gradient_along, (x, v), (u, None))
+    assert value == pytest.approx(gradient_along(x, v), rel=1e-12)
+    assert tangent == pytest.approx(u @ rosen_hess(x) @ v, rel=1e-9)
+
+
+def test_grad_of_grad_in_reverse_mode():
+    second = adcompiler.grad(cube_slope)
+    assert second(0.7) == pytest.approx(6 * 0.7 - math.sin(0.7), rel=1e-12)
+
+
+cube_gradient = adcompiler.grad(cube)
+
+
+def cube_slope(x):
+    return cube_gradient(x)
