@@ -1,6 +1,7 @@
 """Command-line interface: print the code adcompiler generates.
 
     adcompiler dump FILE.py:FUNC [--mode reverse|forward] [--order 1|2]
+                                 [--inner reverse|forward]
                     [--wrt NAME ...] [--no-optimize]
     adcompiler demo
 
@@ -42,9 +43,13 @@ def _parser():
                            'the tangent function')
     dump.add_argument('--order', type=int, choices=(1, 2), default=1,
                       help='1: first derivative (default); 2: the code of a '
-                           'Hessian-vector product: reverse mode over the '
-                           'tangent function, or with --mode forward, '
-                           'forward mode over the gradient')
+                           'Hessian-vector product: --mode differentiates '
+                           'the first derivative that --inner makes')
+    dump.add_argument('--inner', choices=('reverse', 'forward'),
+                      help='with --order 2, the mode of the first '
+                           'derivative: forward (the tangent function, the '
+                           'default with --mode reverse) or reverse (the '
+                           'gradient, the default with --mode forward)')
     dump.add_argument('--no-optimize', action='store_true',
                       help='print the code before the optimization passes')
     commands.add_parser(
@@ -69,7 +74,8 @@ def _fail(message, status):
     return status
 
 
-def dump(target, wrt=None, optimize=True, mode='reverse', order=1):
+def dump(target, wrt=None, optimize=True, mode='reverse', order=1,
+         inner=None):
     """Return the generated source of FILE.py:FUNC as a string."""
     filename, _, function_name = target.rpartition(':')
     if not filename or not function_name:
@@ -100,10 +106,12 @@ def dump(target, wrt=None, optimize=True, mode='reverse', order=1):
                           f'{unknown[0]!r}; its parameters are {parameters}')
     compiler = Compiler(optimize=optimize)
     if order == 2:
-        # Second order: reverse mode over f's tangent function, or forward
-        # mode over f's gradient (forward over reverse, as hvp runs it).
+        # Second order: `mode` over f's tangent function or over f's
+        # gradient, as hvp runs it.
         wrt = (wrt[0],)
-        if mode == 'forward':
+        if inner is None:
+            inner = 'reverse' if mode == 'forward' else 'forward'
+        if inner == 'reverse':
             function = gradient_objective(function, wrt[0])
         else:
             function = tangent_objective(function, wrt[0])
@@ -119,7 +127,7 @@ def main(argv=None):
     try:
         text = dump(arguments.target, arguments.wrt,
                     optimize=not arguments.no_optimize, mode=arguments.mode,
-                    order=arguments.order)
+                    order=arguments.order, inner=arguments.inner)
     except (FileNotFoundError, LookupError) as err:
         return _fail(str(err), 2)
     except AdCompilerError as err:

@@ -115,6 +115,15 @@ def test_forward_order_two_prints_tangent_of_adjoint(model_file):
     assert 'def tangent_adjoint_loss(' in result.stdout
 
 
+def test_reverse_over_reverse_prints_adjoint_of_adjoint(model_file):
+    result = run('dump', f'{model_file}:loss', '--order', '2', '--inner',
+                 'reverse')
+    assert result.returncode == 0, result.stderr
+    assert 'def primal_adjoint_loss(' in result.stdout
+    assert 'def adjoint_adjoint_loss(' in result.stdout
+    assert 'def adjoint_gradient_of_loss(' in result.stdout
+
+
 def test_non_function_exits_2(tmp_path):
     path = tmp_path / 'values.py'
     path.write_text('import numpy as np\nweights = np.ones(3)\n')
