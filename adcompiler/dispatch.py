@@ -27,12 +27,13 @@ import linecache
 import threading
 import types
 
+import gast
 import numpy as np
 
 from adcompiler import containers, runtime
 from adcompiler.errors import (ForeignCallError, SourceLocation,
                                UnsupportedSyntaxError)
-from adcompiler.resolve import differentiable_equivalent
+from adcompiler.resolve import differentiable_equivalent, dotted_name
 from adcompiler.rules import REGISTRY
 
 # Receivers whose methods are NumPy array methods with rules in the registry.
@@ -61,6 +62,37 @@ class CallSite:
     call_chain: tuple
 
 
+def call_site(call, is_method, is_active, normalized, activity, location,
+              call_chain):
+    """Return the `CallSite` of a dispatched gast call in normalized code.
+
+    `is_active(node)` returns whether an argument carries a derivative.
+    """
+    # Number 0 is the receiver of a method, or the called value itself.
+    arguments = [call.func.value if is_method else call.func] + list(
+        call.args) + [k.value for k in call.keywords]
+    active = tuple(i for i, a in enumerate(arguments) if is_active(a))
+    display = normalized.display_names
+
+    def text(node):
+        if isinstance(node, gast.Name):
+            return display.get(node.id, node.id)
+        if isinstance(node, gast.Attribute):
+            return dotted_name(node) or node.attr
+        return repr(getattr(node, 'value', '?'))
+
+    origins = tuple(
+        display.get(activity.origin.get(arguments[i].id, '?'),
+                    activity.origin.get(arguments[i].id, '?'))
+        for i in active)
+    callee_text = (f'{text(call.func.value)}.{call.func.attr}' if is_method
+                   else text(call.func))
+    return CallSite(
+        location, callee_text, call.func.attr if is_method else '',
+        len(call.args), tuple(k.arg for k in call.keywords), active,
+        tuple(text(a) for a in arguments), origins, tuple(call_chain))
+
+
 @dataclasses.dataclass
 class _Record:
     compiled: object
@@ -77,7 +109,7 @@ class Dispatcher:
         self._wrappers = {}
         self._lock = threading.Lock()
 
-    def call_method(self, site, receiver, args, kwargs):
+    def call_method(self, site, receiver, args, kwargs, request=None):
         """Run `receiver.<site.method>(*args, **kwargs)`; see `call_function`."""
         keyword_values = tuple(kwargs[k] for k in site.keywords)
         numbers = list(range(1 + len(args) + len(keyword_values)))
@@ -90,15 +122,15 @@ class Dispatcher:
                 raise _active_callee_error(site, getattr(receiver,
                                                          site.method))
             return self.call_function(site, getattr(receiver, site.method),
-                                      args, kwargs)
+                                      args, kwargs, request)
         if isinstance(receiver, super):
             return self._call_super(site, receiver, args, keyword_values,
-                                    numbers)
+                                    numbers, request)
         descriptor = inspect.getattr_static(type(receiver), site.method, None)
         if isinstance(descriptor, (staticmethod, classmethod)):
             # The receiver is not passed; its class is, for a classmethod.
             return self.call_function(site, getattr(receiver, site.method),
-                                      args, kwargs)
+                                      args, kwargs, request)
         if isinstance(receiver, _ARRAY_TYPES) and REGISTRY.lookup_method(
                 site.method) is not None:
             key = ('array method', site.method, len(args), site.keywords)
@@ -112,14 +144,15 @@ class Dispatcher:
                 # An attribute of the instance itself, such as a stored
                 # function: call it like a function value.
                 return self.call_function(site, getattr(receiver, site.method),
-                                          args, kwargs)
+                                          args, kwargs, request)
             key = ('method', function, len(args), site.keywords)
             wrapper = self._wrapper(key, lambda: self._call_source(
                 site, len(args), receiver=True), {'callee': function})
         values = (receiver,) + tuple(args) + keyword_values
-        return self._run(site, wrapper, values, numbers)
+        return self._run(site, wrapper, values, numbers, request)
 
-    def _call_super(self, site, receiver, args, keyword_values, numbers):
+    def _call_super(self, site, receiver, args, keyword_values, numbers,
+                    request=None):
         """Run `super().method(...)`: the parent's method, given the instance,
         whose derivative the super object passes on."""
         function = getattr(receiver, site.method)
@@ -129,17 +162,19 @@ class Dispatcher:
             # A static or class method, or a built-in one.
             return self.call_function(site, function, args,
                                       dict(zip(site.keywords, keyword_values,
-                                               strict=True)))
+                                               strict=True)), request)
         key = ('method', function.__func__, len(args), site.keywords)
         wrapper = self._wrapper(key, lambda: self._call_source(
             site, len(args), receiver=True), {'callee': function.__func__})
         values = (function.__self__,) + tuple(args) + keyword_values
-        return self._run(site, wrapper, values, numbers)
+        return self._run(site, wrapper, values, numbers, request)
 
-    def call_function(self, site, function, args, kwargs):
+    def call_function(self, site, function, args, kwargs, request=None):
         """Run `function(*args, **kwargs)` for the call at `site`.
 
-        Returns the value and a record for `adjoint`.
+        Returns the value and a record for `adjoint`. Given a `Tangents`
+        request, it returns the value and its tangent instead; given a
+        `TangentCotangent` request, the cotangents of that forward call.
         """
         keyword_values = tuple(kwargs[k] for k in site.keywords)
         numbers = list(range(1, 1 + len(args) + len(keyword_values)))
@@ -172,7 +207,42 @@ class Dispatcher:
             wrapper = self._wrapper(key, lambda: self._call_source(
                 site, len(args), receiver=False), {'callee': function})
             values = tuple(args) + keyword_values
-        return self._run(site, wrapper, values, numbers)
+        return self._run(site, wrapper, values, numbers, request)
+
+    def call_method_tangent(self, site, tangents, receiver, args, kwargs):
+        """Run a dispatched method call in forward mode: (value, tangent)."""
+        return self.call_method(site, receiver, args, kwargs,
+                                Tangents(tangents))
+
+    def call_function_tangent(self, site, tangents, function, args, kwargs):
+        """Run a dispatched function call in forward mode: (value, tangent)."""
+        return self.call_function(site, function, args, kwargs,
+                                  Tangents(tangents))
+
+    def tangent_cotangents(self, g, site, tangents, first, args, kwargs):
+        """Cotangents of the positional arguments of
+        `call_method_tangent(site, tangents, first, *args, **kwargs)` (or of
+        `call_function_tangent`), given the cotangent `g` of its result.
+
+        `first` is the receiver or the called value, number 0 of the site.
+        """
+        numbers_by_position = list(range(1 + len(args)))
+        if any(number not in numbers_by_position for number in site.active):
+            raise UnsupportedSyntaxError(
+                f'a keyword argument that carries a derivative in the call '
+                f'of {site.callee_text} (reverse mode over forward mode)',
+                site.location,
+                fixes=['pass the argument by position'])
+        request = TangentCotangent(tangents, g)
+        if site.method:
+            of_arguments, of_tangents = self.call_method(
+                site, first, args, kwargs, request)
+        else:
+            of_arguments, of_tangents = self.call_function(
+                site, first, args, kwargs, request)
+        by_number = dict(zip(site.active, of_arguments, strict=True))
+        return (None, of_tangents) + tuple(
+            by_number.get(number) for number in numbers_by_position)
 
     def adjoint(self, record, g):
         """Cotangents of the active arguments, in the order of `site.active`.
@@ -315,8 +385,9 @@ class Dispatcher:
 
     # Running -------------------------------------------------------------------
 
-    def _run(self, site, wrapper, values, numbers):
-        """Compile `wrapper` for the site's active arguments and run its primal.
+    def _run(self, site, wrapper, values, numbers, request=None):
+        """Compile `wrapper` for the site's active arguments and run its primal
+        (or what `request` requests; see `call_function`).
 
         `numbers[i]` is the site's number of the wrapper's i-th parameter
         (None for an instance the site did not pass).
@@ -325,6 +396,9 @@ class Dispatcher:
         wrt = tuple(name for name, number in zip(parameters, numbers,
                                                  strict=True)
                     if number in site.active)
+        if request is not None:
+            return self._run_tangent(site, wrapper, values, dict(zip(
+                parameters, numbers, strict=True)), wrt, request)
         try:
             compiled = self.compiler.compile(wrapper, wrt, site.call_chain)
         except ForeignCallError as err:
@@ -332,6 +406,86 @@ class Dispatcher:
         value, saved = compiled.primal(*values)
         passed = tuple(number for number in numbers if number in site.active)
         return value, _Record(compiled, saved, site.active, passed)
+
+
+    def _run_tangent(self, site, wrapper, values, by_parameter, wrt,
+                     request):
+        """Run the tangent function of `wrapper`, or with a
+        `TangentCotangent` request, reverse mode over it.
+
+        `by_parameter` maps each wrapper parameter to the site's number of
+        its argument. An active argument the wrapper does not take gets a
+        zero cotangent: the result does not depend on it.
+        """
+        compiled = self._tangent_function(site, wrapper, wrt)
+        by_number = dict(zip(site.active, request.tangents, strict=True))
+        given = {tangent: by_number[by_parameter[name]]
+                 for name, tangent in zip(compiled.wrt,
+                                          compiled.tangent_params,
+                                          strict=True)}
+        if isinstance(request, TangentCotangent):
+            return self._tangent_cotangents(site, compiled, values, given,
+                                            by_parameter, request)
+        value, tangent = compiled.tangent(*values, **given)
+        if tangent is None:
+            tangent = runtime.zeros_like(value)
+        return value, tangent
+
+    def _tangent_function(self, site, wrapper, wrt):
+        """Compile the tangent function of `wrapper`, with errors at the site."""
+        try:
+            return self.compiler.compile_forward(wrapper, wrt,
+                                                 site.call_chain)
+        except ForeignCallError as err:
+            raise _at_site(err, site) from None
+        except UnsupportedSyntaxError as err:
+            if not (err.filename or '').startswith('<adcompiler dispatch'):
+                raise
+            # The one-line wrapper: the user knows the call at the site.
+            raise UnsupportedSyntaxError(
+                f'{err.construct} (the call of {site.callee_text})',
+                site.location, err.reason, err.fixes) from None
+
+    def _tangent_cotangents(self, site, compiled, values, given, by_parameter,
+                            request):
+        """Cotangents of a dispatched forward call (reverse over forward).
+
+        The generated tangent function of the wrapper is compiled in reverse
+        mode with respect to its active parameters and their tangents. The
+        result is a pair: one cotangent per argument in `site.active`, and
+        one per tangent.
+        """
+        names = tuple(compiled.wrt) + tuple(compiled.tangent_params)
+        reverse = self.compiler.compile(compiled.tangent, names,
+                                        site.call_chain)
+        _, saved = reverse.primal(*values, **given)
+        cotangents = reverse.adjoint(saved, request.cotangent)
+        by_name = dict(zip(names, cotangents, strict=True))
+        of_arguments = {by_parameter[name]: by_name[name]
+                        for name in compiled.wrt}
+        of_tangents = {by_parameter[name]: by_name[tangent]
+                       for name, tangent in zip(compiled.wrt,
+                                                compiled.tangent_params,
+                                                strict=True)}
+        return (tuple(of_arguments.get(n) for n in site.active),
+                tuple(of_tangents.get(n) for n in site.active))
+
+
+@dataclasses.dataclass
+class Tangents:
+    """Request of a dispatched call in forward mode: one tangent per
+    argument in `site.active`."""
+
+    tangents: tuple
+
+
+@dataclasses.dataclass
+class TangentCotangent:
+    """Request of the cotangents of a dispatched forward call, given the
+    cotangent of its (value, tangent) pair."""
+
+    tangents: tuple
+    cotangent: object
 
 
 def _active_callee_error(site, function):

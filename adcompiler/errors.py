@@ -77,6 +77,7 @@ class UnsupportedSyntaxError(LocatedError):
 
     def __init__(self, construct, location, reason='', fixes=()):
         self.construct = construct
+        self.reason = reason
         summary = f'{construct} is not supported by adcompiler'
         if reason:
             summary += f': {reason}'

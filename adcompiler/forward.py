@@ -31,6 +31,7 @@ from adcompiler import runtime
 from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
                                 as_expression, assign, call, comment_marker,
                                 module_aliases, name, substitute_template)
+from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.resolve import CallKind
@@ -40,6 +41,12 @@ _NEW_VALUE_METHODS = frozenset({
     'sum', 'mean', 'max', 'min', 'prod', 'std', 'var', 'dot', 'any', 'all',
     'argmax', 'argmin', 'tolist', 'item', 'copy', 'count', 'index',
 })
+
+
+# Runtime helpers of generated adjoint code that run calls resolved at run
+# time; their records have no derivative rules.
+_DISPATCH_HELPERS = (runtime.call_method, runtime.call_function,
+                     runtime.call_adjoint)
 
 
 class _SignatureOnly:
@@ -327,6 +334,10 @@ class _ForwardWriter:
             resolved = self.resolution.calls[value]
             if resolved.kind is CallKind.USER:
                 return self.user_call(statement, resolved)
+            if (resolved.kind is CallKind.METHOD and resolved.rule is None) \
+                    or (resolved.kind is CallKind.UNKNOWN
+                        and resolved.reason != 'name not defined'):
+                return self.dynamic_call(statement, resolved)
         tangent = self.value_tangent(statement)
         if tangent is None:
             tangent = self.zeros(name(target.id))
@@ -574,9 +585,9 @@ class _ForwardWriter:
         found = self.registry.lookup_jvp_template(function)
         if found is None and linear is not None and isinstance(
                 statement.value, gast.Call):
-            # The parameter names of a linear entry are the function's own;
-            # a reverse template may name them differently (the transpose
-            # of a runtime helper calls its cotangent argument c).
+            # The parameter names of a linear entry are the function's own.
+            # A reverse template may name them differently, because the
+            # transpose of a runtime helper calls its cotangent argument c.
             signature = (_SignatureOnly(function) if isinstance(
                 function, types.FunctionType) else rule.template)
             return self.linear_tangent(statement, signature, *linear)
@@ -725,6 +736,12 @@ class _ForwardWriter:
 
     def user_call(self, statement, resolved):
         call_node = statement.value
+        if resolved.callee in _DISPATCH_HELPERS:
+            raise UnsupportedSyntaxError(
+                'forward mode over a call that generated adjoint code '
+                'resolves at run time', self.source.location(call_node),
+                fixes=["use hvp or hessian with mode='reverse-over-forward' "
+                       '(the default falls back to it)'])
         signature = inspect.signature(resolved.callee)
         try:
             bound = signature.bind(*call_node.args,
@@ -759,6 +776,42 @@ class _ForwardWriter:
                                    name(self.tangent_name(target),
                                         gast.Store())], ctx=gast.Store())
         return [gast.copy_location(assign(targets, tangent_call), statement)]
+
+    def dynamic_call(self, statement, resolved):
+        """Value and tangent of a call resolved at run time (see
+        adcompiler.dispatch): `y, dy = ad.call_function_tangent(site,
+        (dx,), f, x)`."""
+        call_node = statement.value
+        is_method = resolved.kind is CallKind.METHOD
+        site = call_site(call_node, is_method, self.is_active,
+                         self.normalized, self.activity,
+                         self.source.location(call_node),
+                         self.context.call_chain)
+        site_name = self.namer.fresh(
+            f'call_site_line{getattr(call_node, "lineno", 0)}')
+        self.extra_globals[site_name] = site
+
+        # Number 0 is the receiver of a method, or the called value itself.
+        arguments = [call_node.func.value if is_method else call_node.func
+                     ] + list(call_node.args) + [k.value
+                                                 for k in call_node.keywords]
+        tangents = gast.Tuple(elts=[self.tangent_of(arguments[number])
+                                    for number in site.active],
+                              ctx=gast.Load())
+        helper, first = (('call_method_tangent', call_node.func.value)
+                         if is_method else
+                         ('call_function_tangent', call_node.func))
+        dispatched = gast.Call(
+            func=self.runtime_function(helper),
+            args=[name(site_name), tangents, copy.deepcopy(first)]
+            + [copy.deepcopy(a) for a in call_node.args],
+            keywords=copy.deepcopy(call_node.keywords))
+
+        target = statement.targets[0].id
+        targets = gast.Tuple(elts=[name(target, gast.Store()),
+                                   name(self.tangent_name(target),
+                                        gast.Store())], ctx=gast.Store())
+        return [gast.copy_location(assign(targets, dispatched), statement)]
 
     def check_user_effect(self, call_node, resolved):
         signature = inspect.signature(resolved.callee)

@@ -40,10 +40,10 @@ from adcompiler.codegen import call as _call
 from adcompiler.codegen import (comment_marker, identifier,
                                 module_aliases, substitute_template)
 from adcompiler.codegen import name as _name
-from adcompiler.dispatch import CallSite
+from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
-from adcompiler.resolve import CallKind, dotted_name
+from adcompiler.resolve import CallKind
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 
 @dataclasses.dataclass
@@ -910,8 +910,8 @@ class _ReverseWriter:
         """Adjoint of `ad.restore_item(x, index, old)` in generated adjoint
         code (reverse over reverse): the write `x[index] = old`."""
         x, index, old = statement.value.args
-        # NOTE: restoring a dict key that the write added deletes the key;
-        # as a write of the marker value, its adjoint would fail at run time.
+        # NOTE: restoring a dict key that the write added deletes the key.
+        # Seen as a write of the marker value, its adjoint fails at run time.
         write = gast.copy_location(gast.Assign(
             targets=[gast.Subscript(value=copy.deepcopy(x),
                                     slice=copy.deepcopy(index),
@@ -951,28 +951,10 @@ class _ReverseWriter:
         # Number 0 is the receiver of a method, or the called value itself.
         arguments = [call.func.value if is_method else call.func] + list(
             call.args) + [k.value for k in call.keywords]
-        active = tuple(i for i, a in enumerate(arguments) if self.is_active(a))
-        display = self.normalized.display_names
-
-        def text(node):
-            if isinstance(node, gast.Name):
-                return display.get(node.id, node.id)
-            if isinstance(node, gast.Attribute):
-                return dotted_name(node) or node.attr
-            return repr(getattr(node, 'value', '?'))
-
-        origins = tuple(
-            display.get(self.activity.origin.get(arguments[i].id, '?'),
-                        self.activity.origin.get(arguments[i].id, '?'))
-            for i in active)
-        callee_text = (f'{text(call.func.value)}.{call.func.attr}' if is_method
-                       else text(call.func))
-        site = CallSite(
-            self.source.location(call), callee_text,
-            call.func.attr if is_method else '', len(call.args),
-            tuple(k.arg for k in call.keywords), active,
-            tuple(text(a) for a in arguments), origins,
-            tuple(self.context.call_chain))
+        site = call_site(call, is_method, self.is_active, self.normalized,
+                         self.activity, self.source.location(call),
+                         self.context.call_chain)
+        active = site.active
         lineno = getattr(call, 'lineno', 0)
         site_name = self.namer.fresh(f'call_site_line{lineno}')
         self.extra_globals[site_name] = site
@@ -1242,6 +1224,15 @@ class _ReverseWriter:
     def function_rule_adjoint(self, statement, rule, args, keywords):
         """Adjoint of a call whose rule is a user callable (register_vjp)."""
         name = getattr(rule.callee, '__name__', 'callee')
+        for keyword, value in keywords.items():
+            if self.is_active(value):
+                # The rule returns cotangents for positional arguments only.
+                raise UnsupportedSyntaxError(
+                    f'the keyword argument {keyword}= that carries a '
+                    f'derivative in a call of {name}, whose gradient rule is '
+                    'a function', self.source.location(statement.value),
+                    'its rule returns one cotangent per positional argument',
+                    fixes=[f'pass {keyword} by position'])
         rule_name = self.namer.fresh(identifier(f'{name}_vjp'))
         self.extra_globals[rule_name] = rule.vjp_function
         target = statement.targets[0].id
@@ -1287,6 +1278,12 @@ class _ReverseWriter:
 
     def user_call_adjoint(self, statement, resolved):
         call = statement.value
+        if resolved.callee in (runtime.call_method, runtime.call_function,
+                               runtime.call_adjoint):
+            raise UnsupportedSyntaxError(
+                'reverse mode over a call that generated adjoint code '
+                'resolves at run time', self.source.location(call),
+                fixes=["use hvp or hessian with mode='reverse-over-forward'"])
         signature = inspect.signature(resolved.callee)
         try:
             bound = signature.bind(*call.args,

@@ -537,6 +537,28 @@ def call_function(site, function, *args, **kwargs):
     return _dispatcher.call_function(site, function, args, kwargs)
 
 
+def call_method_tangent(site, tangents, receiver, *args, **kwargs):
+    """Run `receiver.method(...)` in forward mode for a call the compiler
+    could not resolve; `tangents` has one tangent per argument in
+    `site.active`. Returns the value and its tangent."""
+    return _dispatcher.call_method_tangent(site, tangents, receiver, args,
+                                           kwargs)
+
+
+def call_function_tangent(site, tangents, function, *args, **kwargs):
+    """Run `function(...)` held in a variable in forward mode; see
+    `call_method_tangent`."""
+    return _dispatcher.call_function_tangent(site, tangents, function, args,
+                                             kwargs)
+
+
+def dispatched_tangent_vjp(g, ans, site, tangents, first, *args, **kwargs):
+    """Reverse rule of `call_method_tangent` and `call_function_tangent`:
+    reverse mode over the callee's generated tangent function."""
+    return _dispatcher.tangent_cotangents(g, site, tangents, first, args,
+                                          kwargs)
+
+
 def call_adjoint(record, g):
     """Cotangents of a dispatched call's active arguments, in order."""
     return _dispatcher.adjoint(record, g)

@@ -489,3 +489,30 @@ def test_register_jvp_as_decorator():
     assert opaque_jvp.__name__ == 'opaque_jvp'
     from adcompiler.rules import REGISTRY
     assert REGISTRY.lookup_jvp(opaque) is opaque_jvp
+
+
+def tripled(v):
+    return 3.0 * v
+
+
+adcompiler.register_vjp(tripled, lambda g, ans, v: (3.0 * g,))
+
+
+def tripled_by_keyword(x):
+    return np.sum(tripled(v=x))
+
+
+def tripled_by_position(x):
+    return np.sum(tripled(x))
+
+
+def test_function_rule_with_keyword_argument_raises():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='keyword argument v=') as info:
+        adcompiler.grad(tripled_by_keyword)(np.ones(3))
+    assert info.value.lineno == tripled_by_keyword.__code__.co_firstlineno + 1
+
+
+def test_function_rule_with_positional_argument():
+    gradient = adcompiler.grad(tripled_by_position)(np.ones(3))
+    np.testing.assert_allclose(gradient, np.full(3, 3.0))

@@ -338,3 +338,139 @@ def test_container_argument_needs_array_for_hessian():
     params = {'w': np.ones((2, 3))}
     with pytest.raises(adcompiler.InvalidArgumentError):
         adcompiler.hessian(dict_model)(params, np.ones(3))
+
+
+# Calls resolved at run time: methods of arguments, functions held in
+# variables, callable objects, array methods of values that may be arrays.
+
+import test_calls  # noqa: E402
+
+
+def weighted_method_call(x, layer, scale):
+    h = layer.apply(x * scale)
+    return np.sum(h ** 3) + h.sum()
+
+
+def keyword_function_value(x, f):
+    return np.sum(f(v=x) * x)
+
+
+def square_of(v):
+    return v * v
+
+
+def method_of_sum(x, values):
+    return values.sum() * np.sum(x) + np.sum(values.mean(axis=0) * x)
+
+
+DISPATCH_CASES = [
+    pytest.param(test_calls.method_of_argument,
+                 (np.array([0.3, -0.7]),
+                  test_calls.Linear(np.arange(6.0).reshape(3, 2) / 4.0),
+                  test_calls.square), (0,), id='method-and-function-value'),
+    pytest.param(test_calls.calls_model_object,
+                 (np.array([0.5, 0.2]),
+                  test_calls.Linear(np.arange(6.0).reshape(3, 2) / 4.0)),
+                 (0,), id='callable-object'),
+    pytest.param(weighted_method_call,
+                 (np.array([0.5, -0.2]),
+                  test_calls.Linear(np.arange(6.0).reshape(3, 2) / 5.0), 1.5),
+                 (0, 2), id='method-with-two-tangents'),
+    pytest.param(keyword_function_value,
+                 (np.array([0.5, -1.2, 2.0]), square_of), (0,),
+                 id='keyword-argument'),
+    pytest.param(method_of_sum,
+                 (np.array([0.5, -1.2]), np.array([[1.0, 2.0], [0.5, -3.0]])),
+                 (0, 1), id='array-methods'),
+]
+
+
+@pytest.mark.parametrize('function, args, positions', DISPATCH_CASES)
+def test_dispatched_call_jvp(function, args, positions):
+    check_jvp(function, args, positions)
+
+
+def test_dispatched_call_in_tangent_source():
+    source = adcompiler.api._COMPILER.compile_forward(
+        test_calls.method_of_argument, ('x',)).source
+    assert 'ad.call_method_tangent(' in source
+    assert 'ad.call_function_tangent(' in source
+
+
+def test_dispatched_foreign_call_raises_in_forward_mode():
+    cube = np.frompyfunc(lambda v: v ** 3, 1, 1)
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.jvp(test_calls.calls_held_function, (np.ones(3), cube),
+                       (np.ones(3), None))
+    error = info.value
+    function = test_calls.calls_held_function
+    assert error.lineno == function.__code__.co_firstlineno + 2
+    assert error.callee_name == 'f'
+    assert error.active_argument == 'y'
+
+
+def test_dispatched_call_without_forward_rule_raises_at_call():
+    halve = np.frompyfunc(lambda v: v / 2, 1, 1)
+    adcompiler.register_vjp(halve, lambda g, ans, v: (g / 2.0,))
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.jvp(test_calls.calls_held_function, (np.ones(3), halve),
+                       (np.ones(3), None))
+    function = test_calls.calls_held_function
+    assert info.value.lineno == function.__code__.co_firstlineno + 2
+    assert 'register_jvp' in str(info.value)
+
+
+def _hvp_params():
+    params = []
+    for case in DISPATCH_CASES:
+        marks = case.marks
+        if case.id == 'keyword-argument':
+            marks = pytest.mark.xfail(
+                strict=True, raises=adcompiler.UnsupportedSyntaxError,
+                reason='reverse mode over a dispatched forward call takes '
+                       'derivatives through positional arguments only')
+        for mode in (None, 'reverse-over-forward'):
+            params.append(pytest.param(*case.values, mode, marks=marks,
+                                       id=f'{case.id}-{mode}'))
+    return params
+
+
+@pytest.mark.parametrize('function, args, positions, mode', _hvp_params())
+def test_dispatched_call_hvp(function, args, positions, mode):
+    position = positions[0]
+    x = args[position]
+    direction = np.random.default_rng(2).normal(size=np.shape(x))
+    gradient = adcompiler.grad(function, wrt=position)
+
+    def along(epsilon):
+        moved = list(args)
+        moved[position] = x + epsilon * direction
+        return np.asarray(gradient(*moved), dtype=float)
+
+    expected = (along(1e-5) - along(-1e-5)) / 2e-5
+    product = adcompiler.hvp(function, wrt=position, mode=mode)(*args,
+                                                                direction)
+    np.testing.assert_allclose(product, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_dispatched_call_hessian():
+    function, args, _ = DISPATCH_CASES[0].values
+    hessian = adcompiler.hessian(function)(*args)
+    gradient = adcompiler.grad(function)
+    columns = []
+    for index in range(2):
+        step = np.zeros(2)
+        step[index] = 1e-5
+        columns.append((gradient(args[0] + step, *args[1:])
+                        - gradient(args[0] - step, *args[1:])) / 2e-5)
+    np.testing.assert_allclose(hessian, np.stack(columns), rtol=1e-5,
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-reverse'])
+def test_dispatched_call_over_adjoint_raises(mode):
+    function, args, _ = DISPATCH_CASES[0].values
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='resolves at run time'):
+        adcompiler.hvp(function, mode=mode)(*args, np.ones(2))

@@ -111,3 +111,9 @@ vjp(rt.dot_adjoint_y,    lambda c, x, y: (np.dot(x, g), ad.dot_adjoint_x(c, x, g
 # ans = match_kind(c, x): c made real or complex like x, linear in c.
 _linear(rt.match_kind, ('d',))
 vjp(rt.match_kind, lambda c, x: (ad.match_kind(g, c), None))
+
+# (value, tangent) = call_function_tangent(site, tangents, f, *args): a call
+# resolved at run time in generated tangent code. Reverse mode over it
+# compiles the callee's tangent function in reverse mode when it runs.
+REGISTRY.vjp_function(rt.call_method_tangent, rt.dispatched_tangent_vjp)
+REGISTRY.vjp_function(rt.call_function_tangent, rt.dispatched_tangent_vjp)
