@@ -1,5 +1,6 @@
 """The console script, run in a subprocess as a user would run it."""
 
+import os
 import pathlib
 import shutil
 import subprocess
@@ -9,12 +10,18 @@ import textwrap
 import pytest
 
 SCRIPT = shutil.which('adcompiler', path=str(pathlib.Path(sys.executable).parent))
+# The checkout these tests belong to: the console script imports adcompiler
+# from here first, not from wherever the package was installed from.
+CHECKOUT = str(pathlib.Path(__file__).resolve().parent.parent)
 
 
 def run(*args, cwd=None):
     command = [SCRIPT] if SCRIPT else [sys.executable, '-m', 'adcompiler']
+    path = os.pathsep.join(p for p in (CHECKOUT, os.environ.get('PYTHONPATH'))
+                           if p)
     return subprocess.run(command + list(args), capture_output=True, text=True,
-                          cwd=cwd, timeout=120, check=False)
+                          cwd=cwd, timeout=120, check=False,
+                          env=dict(os.environ, PYTHONPATH=path))
 
 
 @pytest.fixture
