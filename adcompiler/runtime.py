@@ -2189,7 +2189,8 @@ def require_immutable(value, error):
 # of the helper, `g` the cotangent of its result.
 
 def broadcast_to_like(g, like):
-    """Transpose of `unbroadcast(c, x)`: `g` broadcast back to c's shape."""
+    """Return the transpose of `unbroadcast(c, x)`: `g` broadcast back to c's
+    shape."""
     if isinstance(like, (list, tuple, dict)) or isinstance(g, (list, tuple,
                                                                dict)):
         return g  # unbroadcast passes containers through unchanged.
@@ -2199,7 +2200,8 @@ def broadcast_to_like(g, like):
 
 
 def apply_transpose(g, axes=None):
-    """Transpose of `transpose_adjoint(c, axes)`: np.transpose with `axes`."""
+    """Return the transpose of `transpose_adjoint(c, axes)`: np.transpose with
+    `axes`."""
     if isinstance(axes, tuple) and len(axes) == 1 and not isinstance(
             axes[0], (int, np.integer)):
         axes = axes[0]
@@ -2209,16 +2211,16 @@ def apply_transpose(g, axes=None):
 
 
 def scatter_last(g, c):
-    """Transpose of `last_adjoint(c, v)`: zeros shaped like list c, with g
-    (broadcast to c's last entry) last."""
+    """Return the transpose of `last_adjoint(c, v)`: zeros shaped like list c,
+    with g (broadcast to c's last entry) last."""
     result = [zeros_like(item) for item in c]
     result[-1] = broadcast_to_like(g, c[-1])
     return result
 
 
 def scatter_tail(g, c):
-    """Transpose of `tail_adjoint(c, seq)`: zeros shaped like list c, with
-    the entries of g at its end."""
+    """Return the transpose of `tail_adjoint(c, seq)`: zeros shaped like list
+    c, with the entries of g at its end."""
     result = [zeros_like(item) for item in c]
     start = len(c) - len(g)
     for position, item in enumerate(g):
@@ -2227,13 +2229,14 @@ def scatter_tail(g, c):
 
 
 def pad_tail(g, c, count):
-    """Transpose of `drop_last(c, count)`: g followed by zeros shaped like
-    the last `count` entries of c."""
+    """Return the transpose of `drop_last(c, count)`: g followed by zeros
+    shaped like the last `count` entries of c."""
     return list(g) + [zeros_like(item) for item in c[len(c) - count:]]
 
 
 def split_entries(g, count):
-    """Transpose of `unpack_adjoint(x, adjoints)`: one entry of g per adjoint."""
+    """Return the transpose of `unpack_adjoint(x, adjoints)`: one entry of g
+    per adjoint."""
     return tuple(g[position] for position in range(count))
 
 
@@ -2246,8 +2249,8 @@ def popped_entry(g, x, index):
 
 
 def without_popped_entry(g, x, index):
-    """`g` without the entry where `insert_adjoint` put dv: the transpose of
-    insert_adjoint with respect to its list cotangent."""
+    """Return `g` without the entry where `insert_adjoint` put dv: the
+    transpose of insert_adjoint with respect to its list cotangent."""
     if isinstance(x, dict):
         result = dict(g)
         del result[index]
@@ -2259,3 +2262,25 @@ def last_items(x, count):
     """Return the last `count` entries of list `x`, which `remove_last` is
     about to remove, so that they can be put back."""
     return list(x[len(x) - count:])
+
+
+def item_of(g, args):
+    """Return the transpose of `item_adjoint(c, x, args)`: the entry of g that
+    `x.item(*args)` reads."""
+    return np.asarray(g).item(*args)
+
+
+def split_like(g, ans, axis=0):
+    """Return the transpose of `split_adjoint(c, ans, axis)`: g cut into pieces
+    shaped like the pieces in `ans`."""
+    sizes = np.cumsum([np.shape(piece)[axis] for piece in ans])[:-1]
+    return np.split(g, sizes, axis=axis)
+
+
+def join_pieces(g, arrays, join, *args):
+    """Return the transpose of the adjoint of a NumPy join
+    (`concatenate_adjoint(c, arrays, axis)` and the like): `join(pieces of g,
+    *args)`, with zeros for pieces that are None."""
+    pieces = [zeros_like(np.asarray(array)) if piece is None else piece
+              for piece, array in zip(g, arrays, strict=True)]
+    return join(pieces, *args)

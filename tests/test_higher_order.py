@@ -334,6 +334,97 @@ def through_match_kind(c):
     return np.sum(_W3 * rt.match_kind(c, _W3))
 
 
+_A23 = np.zeros((2, 3))
+
+
+def through_repeat_adjoint(c):
+    return np.sum(np.sin(rt.repeat_adjoint(c, _A23, 2, 1)))
+
+
+def through_flat_repeat_adjoint(c):
+    return np.sum(np.sin(rt.repeat_adjoint(c, _A23, [1, 0, 2, 1, 1, 3])))
+
+
+def through_tile_adjoint(c):
+    return np.sum(np.sin(rt.tile_adjoint(c, _A23, (2, 1, 2))))
+
+
+def through_take_adjoint(c):
+    return np.sum(np.sin(rt.take_adjoint(c, _A23, [2, 0, 2], 1, 'raise')))
+
+
+def through_take_along_axis_adjoint(c):
+    indices = np.array([[2, 0, 0], [1, 1, 2]])
+    return np.sum(np.sin(rt.take_along_axis_adjoint(c, _A23, indices, 1)))
+
+
+def through_item_adjoint(c):
+    return np.sum(np.sin(rt.item_adjoint(c, _A23, (1, 2))))
+
+
+def through_diagonal_adjoint(c):
+    return np.sum(np.sin(rt.diagonal_adjoint(c, np.zeros((3, 4)), 1)))
+
+
+def through_diag_adjoint(c):
+    return np.sum(np.sin(rt.diag_adjoint(c, np.zeros(3), -1)))
+
+
+def through_trace_adjoint(c):
+    return np.sum(np.sin(rt.trace_adjoint(c, np.zeros((2, 3, 4)), 0, 1, 2)))
+
+
+def through_split_adjoint(a, b):
+    pieces = [np.zeros((2, 1)), np.zeros((2, 2))]
+    return np.sum(np.sin(rt.split_adjoint([a, b], pieces, 1)))
+
+
+def through_concatenate_adjoint(c):
+    pieces = rt.concatenate_adjoint(c, [np.zeros((1, 3)), _A23], 0)
+    return np.sum(np.sin(pieces[0])) + np.sum(pieces[1] ** 2)
+
+
+def through_stack_adjoint(c):
+    pieces = rt.stack_adjoint(c, [np.zeros(3), np.zeros(3)], 1)
+    return np.sum(np.sin(pieces[0])) + np.sum(pieces[1] ** 2)
+
+
+def through_vstack_adjoint(c):
+    pieces = rt.vstack_adjoint(c, [np.zeros(3), _A23])
+    return np.sum(np.sin(pieces[0])) + np.sum(pieces[1] ** 2)
+
+
+def through_hstack_adjoint(c):
+    pieces = rt.hstack_adjoint(c, [np.zeros(2), np.zeros(3)])
+    return np.sum(np.sin(pieces[0])) + np.sum(pieces[1] ** 2)
+
+
+def through_dstack_adjoint(c):
+    pieces = rt.dstack_adjoint(c, [_A23, _A23])
+    return np.sum(np.sin(pieces[0])) + np.sum(pieces[1] ** 2)
+
+
+def through_column_stack_adjoint(c):
+    pieces = rt.column_stack_adjoint(c, [np.zeros(2), _A23])
+    return np.sum(np.sin(pieces[0])) + np.sum(pieces[1] ** 2)
+
+
+def through_cumsum_adjoint(c):
+    return np.sum(np.sin(rt.cumsum_adjoint(c, _A23, 1)))
+
+
+def through_flat_cumsum_adjoint(c):
+    return np.sum(np.sin(rt.cumsum_adjoint(c, _A23)))
+
+
+def through_diff_adjoint(c):
+    return np.sum(np.sin(rt.diff_adjoint(c, 2, 0)))
+
+
+def through_rollaxis_adjoint(c):
+    return np.sum(np.sin(rt.rollaxis_adjoint(c, np.zeros((2, 3, 4)), 2)))
+
+
 def _sample(*shapes):
     rng = np.random.default_rng(len(shapes) + sum(map(len, shapes)))
     return tuple(rng.normal(size=shape) if shape else float(rng.normal())
@@ -373,6 +464,26 @@ HELPER_CASES = [
     (through_dot_adjoint_y, _sample((2, 3), (2, 4))),
     (through_scalar_dot_adjoint_y, _sample((3,), ())),
     (through_match_kind, _sample((3,))),
+    (through_repeat_adjoint, _sample((2, 6))),
+    (through_flat_repeat_adjoint, _sample((8,))),
+    (through_tile_adjoint, _sample((2, 2, 6))),
+    (through_take_adjoint, _sample((2, 3))),
+    (through_take_along_axis_adjoint, _sample((2, 3))),
+    (through_item_adjoint, _sample(())),
+    (through_diagonal_adjoint, _sample((3,))),
+    (through_diag_adjoint, _sample((4, 4))),
+    (through_trace_adjoint, _sample((2,))),
+    (through_split_adjoint, _sample((2, 1), (2, 2))),
+    (through_concatenate_adjoint, _sample((3, 3))),
+    (through_stack_adjoint, _sample((3, 2))),
+    (through_vstack_adjoint, _sample((3, 3))),
+    (through_hstack_adjoint, _sample((5,))),
+    (through_dstack_adjoint, _sample((2, 3, 2))),
+    (through_column_stack_adjoint, _sample((2, 4))),
+    (through_cumsum_adjoint, _sample((2, 3))),
+    (through_flat_cumsum_adjoint, _sample((6,))),
+    (through_diff_adjoint, _sample((2, 3))),
+    (through_rollaxis_adjoint, _sample((4, 2, 3))),
 ]
 
 
@@ -425,3 +536,65 @@ cube_gradient = adcompiler.grad(cube)
 
 def cube_slope(x):
     return cube_gradient(x)
+
+
+# Second order through the reshaping rules of test_rules_numpy: their
+# adjoint helpers are differentiated again (forward over reverse, reverse
+# over reverse). The input is squared first, so the Hessian is not zero.
+
+import test_rules_numpy  # noqa: E402
+
+
+def _squared_first(function, count):
+    """`function` of its first argument squared, for `count` arguments."""
+    if count == 2:
+        def squared_first(x, w):
+            return function(x * x, w)
+    else:
+        def squared_first(x, y, w):
+            return function(x * x, y, w)
+    return squared_first
+
+
+def _reshaping_params():
+    rows = [(f, ((2, 3, 4),)) for f in test_rules_numpy.AXIS_FUNCTIONS]
+    rows += [(f, (s,)) for f, s in test_rules_numpy.INDEXING_CASES]
+    rows += [(f, (s,)) for f, s in test_rules_numpy.TRIANGLE_CASES]
+    rows += [(f, (s,)) for f, s in test_rules_numpy.SPLIT_CASES]
+    rows += [(f, (a, b)) for f, a, b in test_rules_numpy.JOIN_CASES]
+    params = []
+    for mode in ('forward-over-reverse', 'reverse-over-reverse'):
+        for function, shapes in rows:
+            marks = ()
+            if mode == 'forward-over-reverse' and function.__name__ in (
+                    'method_item', 'method_item_index', 'method_item_single'):
+                marks = pytest.mark.xfail(
+                    strict=True, raises=adcompiler.UnsupportedSyntaxError,
+                    reason='x.item() has no forward rule')
+            ids = '-'.join('x'.join(map(str, s)) for s in shapes)
+            params.append(pytest.param(
+                function, shapes, mode, marks=marks,
+                id=f'{function.__name__}-{ids}-{mode}'))
+    return params
+
+
+@pytest.mark.parametrize('function, shapes, mode', _reshaping_params())
+def test_reshaping_rule_second_order(function, shapes, mode):
+    args = tuple(test_rules.sample(s, seed=i + 1)
+                 for i, s in enumerate(shapes))
+    args += (test_rules.weights_for(function, args),)
+    squared = _squared_first(function, len(args))
+    x = args[0]
+    direction = np.random.default_rng(0).normal(size=np.shape(x))
+    if np.ndim(x) == 0 and not isinstance(x, np.ndarray):
+        direction = float(direction)
+    gradient = adcompiler.grad(squared)
+
+    def along(epsilon):
+        return np.asarray(gradient(x + epsilon * direction, *args[1:]),
+                          dtype=float)
+
+    expected = (along(1e-5) - along(-1e-5)) / 2e-5
+    product = adcompiler.hvp(squared, mode=mode)(*args, direction)
+    np.testing.assert_allclose(np.asarray(product, dtype=float), expected,
+                               rtol=1e-5, atol=1e-6)

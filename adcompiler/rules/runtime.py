@@ -117,3 +117,31 @@ vjp(rt.match_kind, lambda c, x: (ad.match_kind(g, c), None))
 # compiles the callee's tangent function in reverse mode when it runs.
 REGISTRY.vjp_function(rt.call_method_tangent, rt.dispatched_tangent_vjp)
 REGISTRY.vjp_function(rt.call_function_tangent, rt.dispatched_tangent_vjp)
+
+# Adjoints of linear NumPy functions: ans = helper(c, x, ...) undoes the
+# function's reshaping, so its transpose is the function itself applied to g.
+for _helper in (rt.repeat_adjoint, rt.tile_adjoint, rt.take_adjoint,
+                rt.take_along_axis_adjoint, rt.item_adjoint,
+                rt.diagonal_adjoint, rt.diag_adjoint, rt.trace_adjoint,
+                rt.split_adjoint, rt.concatenate_adjoint, rt.stack_adjoint,
+                rt.vstack_adjoint, rt.hstack_adjoint, rt.dstack_adjoint,
+                rt.column_stack_adjoint, rt.cumsum_adjoint, rt.diff_adjoint, rt.rollaxis_adjoint):
+    _linear(_helper, ('g',))
+vjp(rt.repeat_adjoint,   lambda c, a, repeats, axis=None: (np.repeat(g, repeats, axis), None, None, None))
+vjp(rt.tile_adjoint,     lambda c, a, reps: (np.tile(g, reps), None, None))
+vjp(rt.take_adjoint,     lambda c, a, indices, axis=None, mode='raise': (np.take(g, indices, axis, mode=mode), None, None, None, None))
+vjp(rt.take_along_axis_adjoint, lambda c, arr, indices, axis=-1: (np.take_along_axis(g, indices, axis), None, None, None))
+vjp(rt.item_adjoint,     lambda c, x, args: (ad.item_of(g, args), None, None))
+vjp(rt.diagonal_adjoint, lambda c, a, offset=0, axis1=0, axis2=1: (np.diagonal(g, offset, axis1, axis2), None, None, None, None))
+vjp(rt.diag_adjoint,     lambda c, v, k=0: (np.diag(g, k), None, None))
+vjp(rt.trace_adjoint,    lambda c, a, offset=0, axis1=0, axis2=1: (np.trace(g, offset, axis1, axis2), None, None, None, None))
+vjp(rt.split_adjoint,    lambda c, ans, axis=0: (ad.split_like(g, ans, axis), None, None))
+vjp(rt.concatenate_adjoint, lambda c, arrays, axis=0: (ad.join_pieces(g, arrays, np.concatenate, axis), None, None))
+vjp(rt.stack_adjoint,    lambda c, arrays, axis=0: (ad.join_pieces(g, arrays, np.stack, axis), None, None))
+vjp(rt.vstack_adjoint,   lambda c, tup: (ad.join_pieces(g, tup, np.vstack), None))
+vjp(rt.hstack_adjoint,   lambda c, tup: (ad.join_pieces(g, tup, np.hstack), None))
+vjp(rt.dstack_adjoint,   lambda c, tup: (ad.join_pieces(g, tup, np.dstack), None))
+vjp(rt.column_stack_adjoint, lambda c, tup: (ad.join_pieces(g, tup, np.column_stack), None))
+vjp(rt.cumsum_adjoint,   lambda c, x, axis=None: (np.cumsum(g, axis), None, None))
+vjp(rt.diff_adjoint,     lambda c, n=1, axis=-1: (np.diff(g, n, axis), None, None))
+vjp(rt.rollaxis_adjoint, lambda c, x, axis, start=0: (np.rollaxis(g, axis, start), None, None, None))
