@@ -6,6 +6,8 @@ control-flow table of test_control_flow, each directional derivative against
 central differences.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.optimize import rosen_der
@@ -474,3 +476,38 @@ def test_dispatched_call_over_adjoint_raises(mode):
     with pytest.raises(adcompiler.UnsupportedSyntaxError,
                        match='resolves at run time'):
         adcompiler.hvp(function, mode=mode)(*args, np.ones(2))
+
+
+@dataclasses.dataclass
+class DenseLayer:
+    w: np.ndarray
+
+    def apply(self, x):
+        return np.tanh(self.w @ x)
+
+    def __call__(self, x):
+        return self.apply(x) * 2.0
+
+
+def uses_dense_layer(layer, x):
+    return np.sum(layer(x) ** 2) + np.sum(layer.apply(x))
+
+
+@pytest.mark.parametrize('layer_tangent, x_tangent', [
+    (True, True), (False, True), (True, False)],
+    ids=['both', 'input', 'layer'])
+def test_dispatched_call_of_differentiated_object(layer_tangent, x_tangent):
+    rng = np.random.default_rng(1)
+    layer, x = DenseLayer(rng.normal(size=(3, 2))), rng.normal(size=2)
+    dw, dx = rng.normal(size=(3, 2)), rng.normal(size=2)
+    tangents = (DenseLayer(dw) if layer_tangent else None,
+                dx if x_tangent else None)
+    _, tangent = adcompiler.jvp(uses_dense_layer, (layer, x), tangents)
+
+    def moved(epsilon):
+        w = layer.w + epsilon * dw if layer_tangent else layer.w
+        return uses_dense_layer(DenseLayer(w),
+                                x + epsilon * dx if x_tangent else x)
+
+    expected = (moved(1e-6) - moved(-1e-6)) / 2e-6
+    assert tangent == pytest.approx(expected, rel=1e-6)
