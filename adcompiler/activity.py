@@ -11,6 +11,15 @@ attributes such as `.shape`, and calls registered as non-differentiable
 break the dependence, so bookkeeping around the derivative runs in the
 primal as written.
 
+A method call `v.f(...)` with an array-method rule is differentiated by
+that rule when `v` is varied, so that it must be an array, or when `v` is a
+parameter. Otherwise `v` is a local that may hold a module or namespace
+(`xp.sum(x, axis=0)` after `xp = array_namespace(x)`) or a constant array:
+every argument may then carry a derivative, and the call is dispatched at
+run time to the rule of what `v.f` turns out to be
+(`Activity.dispatched_calls`). The run-time dispatcher's wrapper of an
+array method takes the array as a parameter, so it does not dispatch again.
+
 The analysis is flow-insensitive over names, which is exact for the
 single-assignment code that normalize produces.
 """
@@ -30,6 +39,8 @@ class Activity:
     varied: set
     useful: set
     origin: dict  # varied name -> the differentiated parameter it depends on
+    # Method calls on a receiver that is not varied, resolved at run time.
+    dispatched_calls: set = dataclasses.field(default_factory=set)
 
     def is_active(self, name):
         return name in self.varied and name in self.useful
@@ -39,10 +50,21 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
     """Compute the `Activity` of `normalized` with respect to `wrt` names."""
     edges = []  # (target names, source names that carry a derivative)
     returned = set()
+    # Edges of method calls with an array rule: (edge, the receiver, the
+    # call, every name the call reads); see the module docstring.
+    method_edges = []
     for statement in gast.walk(normalized.tree):
         if isinstance(statement, gast.Assign):
             target = statement.targets[0]
             sources = carrying_names(statement.value, resolution, registry)
+            receiver = _rule_method_receiver(statement.value, resolution)
+            if receiver is not None and isinstance(target, gast.Name) \
+                    and receiver not in normalized.params:
+                edge = ([target.id], sources)
+                edges.append(edge)
+                method_edges.append((edge, receiver, statement.value,
+                                     _call_names(statement.value)))
+                continue
             if isinstance(target, gast.Subscript):
                 # x[i] = v: the new x depends on v and on the rest of x.
                 edges.append(([target.value.id], sources + [target.value.id]))
@@ -67,6 +89,11 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
     changed = True
     while changed:
         changed = False
+        # A receiver that is not varied (yet) lets every argument through.
+        # Names found varied stay varied, so the result over-approximates.
+        for (targets, sources), receiver, _, every in method_edges:
+            if receiver not in varied:
+                sources[:] = every
         for targets, sources in edges:
             carried = [s for s in sources if s in varied]
             if not carried:
@@ -87,7 +114,25 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
                 if new:
                     useful |= new
                     changed = True
-    return Activity(varied, useful, origin)
+    dispatched = {call for _, receiver, call, _ in method_edges
+                  if receiver not in varied}
+    return Activity(varied, useful, origin, dispatched)
+
+
+def _rule_method_receiver(value, resolution):
+    """The receiver name of `v.f(...)` when f has an array-method rule."""
+    if not isinstance(value, gast.Call):
+        return None
+    resolved = resolution.calls[value]
+    if resolved.kind is not CallKind.METHOD or resolved.rule is None:
+        return None
+    receiver = value.func.value
+    return receiver.id if isinstance(receiver, gast.Name) else None
+
+
+def _call_names(call):
+    return _names(call.func.value) + [n for a in call.args for n in _names(a)] \
+        + [n for k in call.keywords for n in _names(k.value)]
 
 
 # Container methods whose arguments end up inside the container.

@@ -27,11 +27,13 @@ import linecache
 import threading
 import types
 
+import gast
 import numpy as np
 
 from adcompiler import containers, runtime
 from adcompiler.errors import (ForeignCallError, SourceLocation,
                                UnsupportedSyntaxError)
+from adcompiler.resolve import dotted_name
 from adcompiler.rules import REGISTRY
 
 # Receivers whose methods are NumPy array methods with rules in the registry.
@@ -60,6 +62,37 @@ class CallSite:
     call_chain: tuple
 
 
+def call_site(call, is_method, is_active, activity, display, location,
+              call_chain):
+    """Return the `CallSite` of a call the generated code dispatches.
+
+    `is_active(node)` tells which arguments carry a derivative; `display`
+    maps generated names to what the user wrote.
+    """
+    # Number 0 is the receiver of a method, or the called value itself.
+    arguments = [call.func.value if is_method else call.func] + list(
+        call.args) + [k.value for k in call.keywords]
+    active = tuple(i for i, a in enumerate(arguments) if is_active(a))
+
+    def text(node):
+        if isinstance(node, gast.Name):
+            return display.get(node.id, node.id)
+        if isinstance(node, gast.Attribute):
+            return dotted_name(node) or node.attr
+        return repr(getattr(node, 'value', '?'))
+
+    origins = tuple(
+        display.get(activity.origin.get(arguments[i].id, '?'),
+                    activity.origin.get(arguments[i].id, '?'))
+        for i in active)
+    callee_text = (f'{text(call.func.value)}.{call.func.attr}' if is_method
+                   else text(call.func))
+    return CallSite(
+        location, callee_text, call.func.attr if is_method else '',
+        len(call.args), tuple(k.arg for k in call.keywords), active,
+        tuple(text(a) for a in arguments), origins, tuple(call_chain))
+
+
 @dataclasses.dataclass
 class _Record:
     compiled: object
@@ -78,26 +111,52 @@ class Dispatcher:
 
     def call_method(self, site, receiver, args, kwargs):
         """Run `receiver.<site.method>(*args, **kwargs)`; see `call_function`."""
+        return self._run(site, *self._method(site, receiver, args, kwargs))
+
+    def call_function(self, site, function, args, kwargs):
+        """Run `function(*args, **kwargs)` for the call at `site`.
+
+        Returns the value and a record for `adjoint`.
+        """
+        return self._run(site, *self._function(site, function, args, kwargs))
+
+    def tangent_method(self, site, tangents, receiver, args, kwargs):
+        """Run `receiver.<site.method>(...)` in forward mode.
+
+        `tangents` has one entry per active argument of the site. Returns
+        the value and its tangent.
+        """
+        return self._run_tangent(site, tangents, *self._method(
+            site, receiver, args, kwargs))
+
+    def tangent_function(self, site, tangents, function, args, kwargs):
+        """Run `function(...)` held in a variable in forward mode."""
+        return self._run_tangent(site, tangents, *self._function(
+            site, function, args, kwargs))
+
+    def _method(self, site, receiver, args, kwargs):
+        """Return the wrapper of a method call, its arguments and numbers."""
         keyword_values = tuple(kwargs[k] for k in site.keywords)
         numbers = list(range(1 + len(args) + len(keyword_values)))
         if site.method in getattr(receiver, '__dict__', {}) or isinstance(
                 receiver, type):
-            # An attribute of the instance (a stored function) comes before
+            # An attribute of the instance (a stored function, or a function
+            # of a module used as a namespace, such as xp.sum) comes before
             # the class's method of the same name, as Python looks it up; a
             # method of a class (cls.method) is a function value.
             if 0 in site.active and not isinstance(receiver, type):
                 raise _active_callee_error(site, getattr(receiver,
                                                          site.method))
-            return self.call_function(site, getattr(receiver, site.method),
-                                      args, kwargs)
+            return self._function(site, getattr(receiver, site.method),
+                                  args, kwargs)
         if isinstance(receiver, super):
-            return self._call_super(site, receiver, args, keyword_values,
-                                    numbers)
+            return self._super_method(site, receiver, args, keyword_values,
+                                      numbers)
         descriptor = inspect.getattr_static(type(receiver), site.method, None)
         if isinstance(descriptor, (staticmethod, classmethod)):
             # The receiver is not passed; its class is, for a classmethod.
-            return self.call_function(site, getattr(receiver, site.method),
-                                      args, kwargs)
+            return self._function(site, getattr(receiver, site.method),
+                                  args, kwargs)
         if isinstance(receiver, _ARRAY_TYPES) and REGISTRY.lookup_method(
                 site.method) is not None:
             key = ('array method', site.method, len(args), site.keywords)
@@ -110,36 +169,33 @@ class Dispatcher:
             if function is None:
                 # An attribute of the instance itself, such as a stored
                 # function: call it like a function value.
-                return self.call_function(site, getattr(receiver, site.method),
-                                          args, kwargs)
+                return self._function(site, getattr(receiver, site.method),
+                                      args, kwargs)
             key = ('method', function, len(args), site.keywords)
             wrapper = self._wrapper(key, lambda: self._call_source(
                 site, len(args), receiver=True), {'callee': function})
         values = (receiver,) + tuple(args) + keyword_values
-        return self._run(site, wrapper, values, numbers)
+        return wrapper, values, numbers
 
-    def _call_super(self, site, receiver, args, keyword_values, numbers):
-        """Run `super().method(...)`: the parent's method, given the instance,
-        whose derivative the super object passes on."""
+    def _super_method(self, site, receiver, args, keyword_values, numbers):
+        """Return the wrapper of `super().method(...)`: the parent's method,
+        given the instance, whose derivative the super object passes on."""
         function = getattr(receiver, site.method)
         if not (inspect.ismethod(function) and isinstance(
                 function.__func__, types.FunctionType)
                 and function.__self__ is receiver.__self__):
             # A static or class method, or a built-in one.
-            return self.call_function(site, function, args,
-                                      dict(zip(site.keywords, keyword_values,
-                                               strict=True)))
+            return self._function(site, function, args,
+                                  dict(zip(site.keywords, keyword_values,
+                                           strict=True)))
         key = ('method', function.__func__, len(args), site.keywords)
         wrapper = self._wrapper(key, lambda: self._call_source(
             site, len(args), receiver=True), {'callee': function.__func__})
         values = (function.__self__,) + tuple(args) + keyword_values
-        return self._run(site, wrapper, values, numbers)
+        return wrapper, values, numbers
 
-    def call_function(self, site, function, args, kwargs):
-        """Run `function(*args, **kwargs)` for the call at `site`.
-
-        Returns the value and a record for `adjoint`.
-        """
+    def _function(self, site, function, args, kwargs):
+        """Return the wrapper of a function call, its arguments and numbers."""
         keyword_values = tuple(kwargs[k] for k in site.keywords)
         numbers = list(range(1, 1 + len(args) + len(keyword_values)))
         # For a method call, number 0 is the receiver, not this function.
@@ -168,7 +224,7 @@ class Dispatcher:
             wrapper = self._wrapper(key, lambda: self._call_source(
                 site, len(args), receiver=False), {'callee': function})
             values = tuple(args) + keyword_values
-        return self._run(site, wrapper, values, numbers)
+        return wrapper, values, numbers
 
     def adjoint(self, record, g):
         """Cotangents of the active arguments, in the order of `site.active`.
@@ -328,6 +384,24 @@ class Dispatcher:
         value, saved = compiled.primal(*values)
         passed = tuple(number for number in numbers if number in site.active)
         return value, _Record(compiled, saved, site.active, passed)
+
+    def _run_tangent(self, site, tangents, wrapper, values, numbers):
+        """Compile `wrapper`'s tangent for the site's active arguments and run
+        it; see `_run`."""
+        parameters = list(inspect.signature(wrapper).parameters)
+        wrt = tuple(name for name, number in zip(parameters, numbers,
+                                                 strict=True)
+                    if number in site.active)
+        try:
+            compiled = self.compiler.compile_forward(wrapper, wrt,
+                                                     site.call_chain)
+        except ForeignCallError as err:
+            raise _at_site(err, site) from None
+        given = dict(zip(site.active, tangents, strict=True))
+        named = {compiled.tangent_params[compiled.wrt.index(p)]: given[n]
+                 for p, n in zip(parameters, numbers, strict=True)
+                 if p in compiled.wrt}
+        return compiled.tangent(*values, **named)
 
 
 def _active_callee_error(site, function):

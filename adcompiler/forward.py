@@ -30,6 +30,7 @@ from adcompiler import runtime
 from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
                                 as_expression, assign, call, comment_marker,
                                 module_aliases, name, substitute_template)
+from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.resolve import CallKind
@@ -326,6 +327,8 @@ class _ForwardWriter:
             resolved = self.resolution.calls[value]
             if resolved.kind is CallKind.USER:
                 return self.user_call(statement, resolved)
+            if self.is_dispatched(value, resolved):
+                return self.dispatched_call(statement, resolved)
         tangent = self.value_tangent(statement)
         if tangent is None:
             tangent = self.zeros(name(target.id))
@@ -716,6 +719,49 @@ class _ForwardWriter:
         return total
 
     # Calls of user functions -------------------------------------------------
+
+    def is_dispatched(self, call_node, resolved):
+        """True for a call whose callee is known only when it runs."""
+        if resolved.kind is CallKind.METHOD:
+            return resolved.rule is None or \
+                call_node in self.activity.dispatched_calls
+        return resolved.kind is CallKind.UNKNOWN and \
+            resolved.reason != 'name not defined'
+
+    def dispatched_call(self, statement, resolved):
+        """`y, dy = ad.call_method_tangent(site, tangents, ...)`: the
+        dispatcher compiles the callee's tangent when the call runs (see
+        adcompiler.dispatch)."""
+        call_node = statement.value
+        is_method = resolved.kind is CallKind.METHOD
+        site = call_site(call_node, is_method, self.is_active, self.activity,
+                         self.normalized.display_names,
+                         self.source.location(call_node),
+                         self.context.call_chain)
+        lineno = getattr(call_node, 'lineno', 0)
+        site_name = self.namer.fresh(f'call_site_line{lineno}')
+        self.extra_globals[site_name] = site
+        # Number 0 is the receiver of a method, or the called value itself.
+        arguments = [call_node.func.value if is_method else call_node.func] \
+            + list(call_node.args) + [k.value for k in call_node.keywords]
+        tangents = gast.Tuple(elts=[self.tangent_of(arguments[i])
+                                    for i in site.active], ctx=gast.Load())
+        if is_method:
+            helper = 'call_method_tangent'
+            first = copy.deepcopy(call_node.func.value)
+        else:
+            helper = 'call_function_tangent'
+            first = copy.deepcopy(call_node.func)
+        dispatched = gast.Call(
+            func=self.runtime_function(helper),
+            args=[name(site_name), tangents, first]
+            + [copy.deepcopy(a) for a in call_node.args],
+            keywords=copy.deepcopy(call_node.keywords))
+        target = statement.targets[0].id
+        targets = gast.Tuple(elts=[name(target, gast.Store()),
+                                   name(self.tangent_name(target),
+                                        gast.Store())], ctx=gast.Store())
+        return [gast.copy_location(assign(targets, dispatched), statement)]
 
     def user_call(self, statement, resolved):
         call_node = statement.value

@@ -40,10 +40,10 @@ from adcompiler.codegen import call as _call
 from adcompiler.codegen import (comment_marker, identifier,
                                 module_aliases, substitute_template)
 from adcompiler.codegen import name as _name
-from adcompiler.dispatch import CallSite
+from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
-from adcompiler.resolve import CallKind, dotted_name
+from adcompiler.resolve import CallKind
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 
 @dataclasses.dataclass
@@ -882,28 +882,10 @@ class _ReverseWriter:
         # Number 0 is the receiver of a method, or the called value itself.
         arguments = [call.func.value if is_method else call.func] + list(
             call.args) + [k.value for k in call.keywords]
-        active = tuple(i for i, a in enumerate(arguments) if self.is_active(a))
-        display = self.normalized.display_names
-
-        def text(node):
-            if isinstance(node, gast.Name):
-                return display.get(node.id, node.id)
-            if isinstance(node, gast.Attribute):
-                return dotted_name(node) or node.attr
-            return repr(getattr(node, 'value', '?'))
-
-        origins = tuple(
-            display.get(self.activity.origin.get(arguments[i].id, '?'),
-                        self.activity.origin.get(arguments[i].id, '?'))
-            for i in active)
-        callee_text = (f'{text(call.func.value)}.{call.func.attr}' if is_method
-                       else text(call.func))
-        site = CallSite(
-            self.source.location(call), callee_text,
-            call.func.attr if is_method else '', len(call.args),
-            tuple(k.arg for k in call.keywords), active,
-            tuple(text(a) for a in arguments), origins,
-            tuple(self.context.call_chain))
+        site = call_site(call, is_method, self.is_active, self.activity,
+                         self.normalized.display_names,
+                         self.source.location(call), self.context.call_chain)
+        active = site.active
         lineno = getattr(call, 'lineno', 0)
         site_name = self.namer.fresh(f'call_site_line{lineno}')
         self.extra_globals[site_name] = site
@@ -1108,7 +1090,8 @@ class _ReverseWriter:
                                      {k.arg: k.value for k in call.keywords},
                                      resolved.rule)
         if kind is CallKind.METHOD:
-            if resolved.rule is None:
+            if resolved.rule is None or \
+                    call in self.activity.dispatched_calls:
                 return self.dynamic_call_adjoint(statement, resolved)
             # NOTE: a method with an array rule (x.sum(), x.dot(y)) is assumed
             # to be called on an array; a user object with a method of the same

@@ -531,6 +531,18 @@ def call_function(site, function, *args, **kwargs):
     return _dispatcher.call_function(site, function, args, kwargs)
 
 
+def call_method_tangent(site, tangents, receiver, *args, **kwargs):
+    """Run `receiver.method(...)` in forward mode: return the value and its
+    tangent, given the tangents of the site's active arguments."""
+    return _dispatcher.tangent_method(site, tangents, receiver, args, kwargs)
+
+
+def call_function_tangent(site, tangents, function, *args, **kwargs):
+    """Run `function(...)` held in a variable in forward mode."""
+    return _dispatcher.tangent_function(site, tangents, function, args,
+                                        kwargs)
+
+
 def call_adjoint(record, g):
     """Cotangents of a dispatched call's active arguments, in order."""
     return _dispatcher.adjoint(record, g)
