@@ -30,6 +30,7 @@ import gast
 
 from adcompiler.resolve import CallKind
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
+from adcompiler.verbatim import Verbatim, mutated_names
 
 
 @dataclasses.dataclass
@@ -81,6 +82,9 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
             receiver = call.func.value.id
             sources = [n for a in call.args for n in _names(a)]
             edges.append(([receiver], sources + [receiver]))
+        elif isinstance(statement, Verbatim):
+            edges.append(([n.id for n in statement.writes],
+                          [n.id for n in statement.reads]))
         elif isinstance(statement, gast.Return):
             returned.update(_names(statement.value))
 
@@ -116,7 +120,25 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
                     changed = True
     dispatched = {call for _, receiver, call, _ in method_edges
                   if receiver not in varied}
-    return Activity(varied, useful, origin, dispatched)
+    activity = Activity(varied, useful, origin, dispatched)
+    for statement in gast.walk(normalized.tree):
+        if isinstance(statement, Verbatim):
+            check_verbatim(statement, activity)
+    return activity
+
+
+def check_verbatim(statement, activity):
+    """Raise the error of a statement kept verbatim if it carries a
+    derivative: it reads a varied value and assigns a useful one, or may
+    change a varied value in place. A raise statement never does, as the
+    function then returns no value."""
+    if isinstance(statement.statement, gast.Raise):
+        return
+    if not any(n.id in activity.varied for n in statement.reads):
+        return
+    if any(n.id in activity.useful for n in statement.writes) or any(
+            name in activity.varied for name in mutated_names(statement)):
+        raise statement.error
 
 
 def _rule_method_receiver(value, resolution):

@@ -18,6 +18,7 @@ import re
 import astor
 import gast
 
+from adcompiler import verbatim
 from adcompiler.codegen import COMMENT_PREFIX
 
 _counter = itertools.count(1)
@@ -59,8 +60,9 @@ def to_source(tree):
                 node.body = [ast.Pass()]
             return node
 
-    # gast_to_ast builds new nodes, so the markers never touch `tree`.
-    python_tree = _Markers().visit(gast.gast_to_ast(tree))
+    # gast_to_ast builds new nodes, so the markers never touch `tree`;
+    # statements kept verbatim are put back in `tree` first.
+    python_tree = _Markers().visit(gast.gast_to_ast(verbatim.expand(tree)))
     python_tree = ast.fix_missing_locations(python_tree)
     try:
         text = astor.to_source(python_tree)

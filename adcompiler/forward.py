@@ -35,6 +35,7 @@ from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.resolve import CallKind
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
+from adcompiler.verbatim import Verbatim
 
 _NEW_VALUE_METHODS = frozenset({
     'sum', 'mean', 'max', 'min', 'prod', 'std', 'var', 'dot', 'any', 'all',
@@ -225,7 +226,8 @@ class _ForwardWriter:
             if undo is not None:
                 return undo + [copy.deepcopy(statement)]
             return [copy.deepcopy(statement)] + self.effect(statement)
-        if isinstance(statement, (gast.Break, gast.Assert, gast.Pass)):
+        if isinstance(statement, (gast.Break, gast.Assert, gast.Pass,
+                                  Verbatim)):
             return [copy.deepcopy(statement)]
         raise InternalCompilerError(self.source.name, 'forward',
                                     f'statement {type(statement).__name__}')
