@@ -56,7 +56,8 @@ def to_source(tree):
         def generic_visit(self, node):
             node = super().generic_visit(node)
             # A branch left empty by the transforms still needs a statement.
-            if isinstance(node, (ast.If, ast.For, ast.While)) and not node.body:
+            if isinstance(node, (ast.If, ast.For, ast.While, ast.Try,
+                                 ast.ExceptHandler)) and not node.body:
                 node.body = [ast.Pass()]
             return node
 

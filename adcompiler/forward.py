@@ -219,6 +219,15 @@ class _ForwardWriter:
             return [gast.copy_location(loop, statement)]
         if isinstance(statement, gast.For):
             return self.loop(statement)
+        if isinstance(statement, gast.Try):
+            handlers = [gast.copy_location(gast.ExceptHandler(
+                type=copy.deepcopy(h.type), name=copy.deepcopy(h.name),
+                body=self.block(h.body)), h) for h in statement.handlers]
+            attempt = gast.Try(body=self.block(statement.body),
+                               handlers=handlers,
+                               orelse=self.block(statement.orelse),
+                               finalbody=self.block(statement.finalbody))
+            return [gast.copy_location(attempt, statement)]
         if isinstance(statement, gast.Assign):
             return self.immutable_check(statement) + self.assignment(statement)
         if isinstance(statement, gast.Expr):

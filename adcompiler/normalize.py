@@ -52,6 +52,7 @@ import gast
 import numpy as np
 
 from adcompiler.control_flow import Restructurer
+from adcompiler.control_flow import _jumps as jumps  # Part of this stage.
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.naming import Namer
 from adcompiler import verbatim
@@ -292,6 +293,40 @@ class _Normalizer:
         if atom.id not in assigned:
             return atom
         return self.bind(atom, test)
+
+    def visit_Try(self, node):
+        """Lower the blocks of try/except/else/finally; the reverse stage
+        records which of them ran."""
+        if jumps(node.body + node.orelse + node.finalbody + node.handlers):
+            raise UnsupportedSyntaxError(
+                'a return, break or continue inside a try statement',
+                self.source.location(node),
+                'assign the result to a variable and return after the try '
+                'statement')
+        body = self.lower_block(node.body)
+        handlers = []
+        for handler in node.handlers:
+            if handler.type is not None and not self.is_exception_type(
+                    handler.type):
+                raise UnsupportedSyntaxError(
+                    'an exception type other than a name, a dotted name or '
+                    'a tuple of them', self.source.location(handler.type))
+            lowered = gast.ExceptHandler(
+                type=copy.deepcopy(handler.type),
+                name=copy.deepcopy(handler.name),
+                body=self.lower_block(handler.body))
+            handlers.append(gast.copy_location(lowered, handler))
+        orelse = self.lower_block(node.orelse)
+        finalbody = self.lower_block(node.finalbody)
+        self.emit(gast.Try(body=body, handlers=handlers, orelse=orelse,
+                           finalbody=finalbody), node)
+        return False
+
+    def is_exception_type(self, node):
+        if isinstance(node, gast.Tuple):
+            return all(self.is_exception_type(e) for e in node.elts)
+        return isinstance(node, (gast.Name, gast.Attribute)) and \
+            self.is_global_reference(node)
 
     def visit_While(self, node):
         # control_flow leaves only `while True:` with the test in the body.
@@ -862,7 +897,7 @@ MUTATING_METHODS = frozenset({
 })
 
 _CONTROL_FLOW = (gast.If, gast.For, gast.While, gast.Break, gast.Continue,
-                 gast.IfExp, gast.BoolOp)
+                 gast.IfExp, gast.BoolOp, gast.Try)
 
 
 def has_control_flow(tree):

@@ -37,12 +37,13 @@ from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
 from adcompiler.codegen import assign as _assign
 from adcompiler.codegen import call as _call
-from adcompiler.codegen import (comment_marker, identifier,
+from adcompiler.codegen import (COMMENT_PREFIX, comment_marker, identifier,
                                 module_aliases, substitute_template)
 from adcompiler.codegen import name as _name
 from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
+from adcompiler.normalize import describe
 from adcompiler.resolve import CallKind
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 
@@ -57,6 +58,15 @@ class CalleeProgram:
     differentiated: tuple  # names of the callee parameters given adjoints
     updated: tuple = ()  # parameters it changes in place (append, x[i] = v)
     updated_with_derivative: tuple = ()  # ... with values that carry one
+
+
+@dataclasses.dataclass
+class _TryRecord:
+    """Names the primal of a try statement sets for its adjoint."""
+
+    path: str  # 0 when no handler ran, else the number of the handler
+    progress: str  # how many statements of the try block completed
+    completed: set  # positions in the try block after which it is set
 
 
 @dataclasses.dataclass
@@ -117,6 +127,7 @@ class _ReverseWriter:
         self.callee_programs = {}  # call statement -> CalleeProgram
         self.callee_saved = {}  # call statement -> name of the callee's saved
         self.dynamic_calls = {}  # call statement -> name of its CallSite
+        self.try_records = {}  # try statement -> _TryRecord
 
         self.numpy_alias, self.runtime_alias = module_aliases(
             self.source.namespace, normalized, self.extra_globals)
@@ -419,6 +430,9 @@ class _ReverseWriter:
             elif isinstance(statement, (gast.For, gast.While)):
                 body += self.primal_loop(statement)
                 last_line = None
+            elif isinstance(statement, gast.Try):
+                body += self.primal_try(statement)
+                last_line = None
             else:
                 body += self.immutable_check(statement)
                 body += self.primal_statements(statement)
@@ -529,6 +543,8 @@ class _ReverseWriter:
         for statement in reversed(statements):
             if isinstance(statement, gast.If):
                 block = self.adjoint_if(statement)
+            elif isinstance(statement, gast.Try):
+                block = self.adjoint_try(statement)
             elif isinstance(statement, (gast.For, gast.While)):
                 block = self.adjoint_loop(statement)
             elif isinstance(statement, gast.Expr):
@@ -589,6 +605,91 @@ class _ReverseWriter:
             self.pushed[statement] = [test.id]
             block.insert(0, self.pop([test.id]))
         return block
+
+    def adjoint_try(self, statement):
+        """Replay the blocks of a try statement that ran, last first.
+
+        The primal records which handler ran (`path`: 0 for none, k for the
+        k-th) and how many statements of the try block completed
+        (`progress`), so an exception part way through the try block undoes
+        only the statements before it.
+        """
+        body = []
+        for position, inner in enumerate(statement.body, 1):
+            block = self.adjoint_statements([inner])
+            if block and not isinstance(inner, (gast.Assign, gast.Expr)):
+                raise UnsupportedSyntaxError(
+                    f'{describe(inner)} that carries a derivative inside a '
+                    'try block', self.source.location(inner),
+                    'an exception part way through it could not be undone; '
+                    'move it out of the try block or into a function')
+            body.append((position, block))
+        handlers = [self.adjoint_statements(h.body)
+                    for h in statement.handlers]
+        orelse = self.adjoint_statements(statement.orelse)
+        finalbody = self.adjoint_statements(statement.finalbody)
+        if not (any(b for _, b in body) or any(handlers) or orelse
+                or finalbody):
+            return []
+
+        record = _TryRecord(self.namer.fresh('try_path'),
+                            self.namer.fresh('try_progress'),
+                            {p for p, b in body if b})
+        self.try_records[statement] = record
+        self.pushed[statement] = [record.path, record.progress]
+        block = [self.pop([record.path, record.progress])] + finalbody
+        branches = [(0, orelse)] + list(enumerate(handlers, 1))
+        chain = []
+        for number, adjoint in reversed(branches):
+            if not adjoint:
+                continue
+            test = gast.Compare(left=_name(record.path), ops=[gast.Eq()],
+                                comparators=[gast.Constant(value=number,
+                                                           kind=None)])
+            chain = [gast.If(test=test, body=adjoint, orelse=chain)]
+        block += chain
+        for position, adjoint in reversed(body):
+            if adjoint:
+                test = gast.Compare(
+                    left=_name(record.progress), ops=[gast.GtE()],
+                    comparators=[gast.Constant(value=position, kind=None)])
+                block.append(gast.If(test=test, body=adjoint, orelse=[]))
+        return block
+
+    def primal_try(self, statement):
+        """The try statement with its blocks' primals, recording which ran."""
+        record = self.try_records.get(statement)
+        body = []
+        last_comment = None
+        for position, inner in enumerate(statement.body, 1):
+            for primal in self.primal_block([inner]):
+                # One comment per user line, as in any other block.
+                comment = primal.value.value if _is_comment(primal) else None
+                if comment is None or comment != last_comment:
+                    body.append(primal)
+                last_comment = comment or last_comment
+            if record is not None and position in record.completed:
+                body.append(_assign(record.progress,
+                                    gast.Constant(value=position, kind=None)))
+        handlers = []
+        for number, handler in enumerate(statement.handlers, 1):
+            handler_body = self.primal_block(handler.body)
+            if record is not None:
+                handler_body.insert(0, _assign(
+                    record.path, gast.Constant(value=number, kind=None)))
+            handlers.append(gast.copy_location(gast.ExceptHandler(
+                type=copy.deepcopy(handler.type),
+                name=copy.deepcopy(handler.name), body=handler_body),
+                handler))
+        primal = gast.Try(body=body, handlers=handlers,
+                          orelse=self.primal_block(statement.orelse),
+                          finalbody=self.primal_block(statement.finalbody))
+        gast.copy_location(primal, statement)
+        if record is None:
+            return [primal]
+        start = [_assign(record.path, gast.Constant(value=0, kind=None)),
+                 _assign(record.progress, gast.Constant(value=0, kind=None))]
+        return start + [primal]
 
     def adjoint_loop(self, statement):
         """Replay a loop backwards: the same number of trips, last first."""
@@ -1306,6 +1407,13 @@ def _display(node):
     if isinstance(node, gast.Constant):
         return repr(node.value)
     return 'an argument'
+
+
+def _is_comment(statement):
+    return (isinstance(statement, gast.Expr)
+            and isinstance(statement.value, gast.Constant)
+            and isinstance(statement.value.value, str)
+            and statement.value.value.startswith(COMMENT_PREFIX))
 
 
 def _is_subscript_write(statement):

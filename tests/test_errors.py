@@ -70,6 +70,13 @@ def uses_try(x):
     return np.sum(y)
 
 
+def uses_return_in_try(x):
+    try:
+        return np.sum(np.log(x))
+    except FloatingPointError:
+        return np.sum(x)
+
+
 def uses_with(x):
     with np.errstate(divide='ignore'):
         y = np.log(x)
@@ -191,7 +198,8 @@ def calls_helper_with_loop(x):
 # Each row gives the function, words the message must contain, the text of
 # the offending line, and the text the caret must point at.
 UNSUPPORTED = [
-    pytest.param(uses_try, 'try statement', 'try:', 'try', id='try'),
+    pytest.param(uses_return_in_try, 'return, break or continue inside a '
+                 'try statement', 'try:', 'try', id='return_in_try'),
     pytest.param(uses_with, 'with statement', 'with np.errstate', 'with',
                  id='with'),
     pytest.param(uses_list_comprehension, 'list comprehension',
@@ -245,6 +253,7 @@ CONTROL_FLOW_FORMS = [
     pytest.param(uses_del, np.array([0.5, -0.25, 1.0]), id='del'),
     pytest.param(uses_set_display, np.array([0.5, -0.25, 1.0]),
                  id='set_display'),
+    pytest.param(uses_try, np.array([0.5, 0.25, 1.0]), id='try'),
 ]
 
 

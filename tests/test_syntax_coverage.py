@@ -316,7 +316,7 @@ TABLE = {
     'AsyncWith': (uses_async_function_def, 'async def uses_async'),
     'Match': (uses_match, 'match 1:'),
     'Raise': (uses_raise, None),
-    'Try': (uses_try, 'try:'),
+    'Try': (uses_try, None),
     'TryStar': (uses_try_star, 'try:'),
     'Assert': (uses_assert, None),
     'Import': (uses_import, None),
