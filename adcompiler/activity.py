@@ -12,13 +12,13 @@ break the dependence, so bookkeeping around the derivative runs in the
 primal as written.
 
 A method call `v.f(...)` with an array-method rule is differentiated by
-that rule when `v` is varied, so that it must be an array, or when `v` is a
-parameter. Otherwise `v` is a local that may hold a module or namespace
-(`xp.sum(x, axis=0)` after `xp = array_namespace(x)`) or a constant array:
-every argument may then carry a derivative, and the call is dispatched at
-run time to the rule of what `v.f` turns out to be
-(`Activity.dispatched_calls`). The run-time dispatcher's wrapper of an
-array method takes the array as a parameter, so it does not dispatch again.
+that rule when `v` is varied, so that it must be an array. Otherwise `v`
+may hold a module or namespace (`xp.sum(x, axis=0)` after
+`xp = array_namespace(x)`) or a constant array: every argument may then
+carry a derivative, and the call is dispatched at run time to the rule of
+what `v.f` turns out to be (`Activity.dispatched_calls`). The dispatcher's
+wrapper of an array method differentiates the array too, so that it does
+not dispatch again.
 
 The analysis is flow-insensitive over names, which is exact for the
 single-assignment code that normalize produces.
@@ -59,8 +59,7 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
             target = statement.targets[0]
             sources = carrying_names(statement.value, resolution, registry)
             receiver = _rule_method_receiver(statement.value, resolution)
-            if receiver is not None and isinstance(target, gast.Name) \
-                    and receiver not in normalized.params:
+            if receiver is not None and isinstance(target, gast.Name):
                 edge = ([target.id], sources)
                 edges.append(edge)
                 method_edges.append((edge, receiver, statement.value,

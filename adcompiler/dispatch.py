@@ -99,6 +99,13 @@ class _Record:
     saved: object
     active: tuple  # The site's active argument numbers.
     passed: tuple  # Those the wrapper takes, in its parameter order.
+    dropped: int = 0  # leading cotangents the site did not ask for
+
+
+# The number of an array receiver the site did not differentiate. The
+# wrapper differentiates it anyway, so that its method call gets the array
+# rule instead of being dispatched again, and drops its cotangent.
+_UNASKED_RECEIVER = 'unasked receiver'
 
 
 class Dispatcher:
@@ -107,6 +114,7 @@ class Dispatcher:
     def __init__(self, compiler):
         self.compiler = compiler
         self._wrappers = {}
+        self._wrt = {}  # (wrapper, numbers, active) -> differentiated names
         self._lock = threading.Lock()
 
     def call_method(self, site, receiver, args, kwargs):
@@ -162,10 +170,13 @@ class Dispatcher:
             key = ('array method', site.method, len(args), site.keywords)
             wrapper = self._wrapper(key, lambda: self._array_method_source(
                 site, len(args)), {})
+            if 0 not in site.active:
+                numbers[0] = _UNASKED_RECEIVER
         else:
             # The method as found on the class: a Python function, or a
             # descriptor of a built-in type that may have a registered rule.
-            function = getattr(type(receiver), site.method, None)
+            function = REGISTRY.substitute_of(
+                getattr(type(receiver), site.method, None))
             if function is None:
                 # An attribute of the instance itself, such as a stored
                 # function: call it like a function value.
@@ -213,9 +224,10 @@ class Dispatcher:
         if inspect.ismethod(function) and isinstance(function.__func__,
                                                      types.FunctionType):
             # A bound method: its function with the instance as first argument.
-            key = ('bound', function.__func__, len(args), site.keywords)
+            unbound = REGISTRY.substitute_of(function.__func__)
+            key = ('bound', unbound, len(args), site.keywords)
             wrapper = self._wrapper(key, lambda: self._call_source(
-                site, len(args), receiver=True), {'callee': function.__func__})
+                site, len(args), receiver=True), {'callee': unbound})
             values = (function.__self__,) + tuple(args) + keyword_values
             number = 0 if instance is not None and callee_active else None
             numbers = [number] + numbers
@@ -233,6 +245,7 @@ class Dispatcher:
         of a static method, gets None: the result does not depend on it.
         """
         cotangents = record.compiled.adjoint(record.saved, g)
+        cotangents = cotangents[record.dropped:]
         if record.passed == record.active:
             return cotangents
         by_number = dict(zip(record.passed, cotangents, strict=True))
@@ -367,41 +380,111 @@ class Dispatcher:
 
     # Running -------------------------------------------------------------------
 
+    def _differentiated(self, site, wrapper, numbers):
+        """The wrapper's parameters that receive the site's active arguments."""
+        key = (wrapper, tuple(numbers), site.active)
+        wrt = self._wrt.get(key)
+        if wrt is None:
+            # inspect.signature costs more than a small gradient: cache it.
+            parameters = list(inspect.signature(wrapper).parameters)
+            wrt = tuple(name for name, number in zip(parameters, numbers,
+                                                     strict=True)
+                        if number in site.active
+                        or number == _UNASKED_RECEIVER)
+            self._wrt[key] = wrt
+        return wrt
+
     def _run(self, site, wrapper, values, numbers):
         """Compile `wrapper` for the site's active arguments and run its primal.
 
         `numbers[i]` is the site's number of the wrapper's i-th parameter
         (None for an instance the site did not pass).
         """
-        parameters = list(inspect.signature(wrapper).parameters)
-        wrt = tuple(name for name, number in zip(parameters, numbers,
-                                                 strict=True)
-                    if number in site.active)
+        wrt = self._differentiated(site, wrapper, numbers)
         try:
             compiled = self.compiler.compile(wrapper, wrt, site.call_chain)
         except ForeignCallError as err:
             raise _at_site(err, site) from None
         value, saved = compiled.primal(*values)
         passed = tuple(number for number in numbers if number in site.active)
-        return value, _Record(compiled, saved, site.active, passed)
+        return value, _Record(compiled, saved, site.active, passed,
+                              numbers.count(_UNASKED_RECEIVER))
 
     def _run_tangent(self, site, tangents, wrapper, values, numbers):
         """Compile `wrapper`'s tangent for the site's active arguments and run
         it; see `_run`."""
-        parameters = list(inspect.signature(wrapper).parameters)
-        wrt = tuple(name for name, number in zip(parameters, numbers,
-                                                 strict=True)
-                    if number in site.active)
+        wrt = self._differentiated(site, wrapper, numbers)
         try:
             compiled = self.compiler.compile_forward(wrapper, wrt,
                                                      site.call_chain)
         except ForeignCallError as err:
             raise _at_site(err, site) from None
         given = dict(zip(site.active, tangents, strict=True))
+        given[_UNASKED_RECEIVER] = runtime.zeros_like(values[0])
         named = {compiled.tangent_params[compiled.wrt.index(p)]: given[n]
-                 for p, n in zip(parameters, numbers, strict=True)
-                 if p in compiled.wrt}
+                 for p, n in zip(inspect.signature(wrapper).parameters,
+                                 numbers, strict=True) if p in compiled.wrt}
         return compiled.tangent(*values, **named)
+
+    # Forward mode over generated adjoint code --------------------------------
+
+    def primal_tangent(self, tangents, ans, site, first, args, kwargs,
+                       method):
+        """Return the tangent of `(value, record)` from a dispatched call.
+
+        `first` is the receiver (a method) or the function; `tangents` has
+        one entry for it and one per positional argument. Keyword arguments
+        have no tangent here, so one that carries a derivative is rejected.
+        """
+        value, record = ans
+        if all(t is None for t in tangents):
+            return None
+        if any(number > len(args) for number in site.active):
+            raise UnsupportedSyntaxError(
+                f'forward mode through {site.callee_text} with a keyword '
+                'argument that carries a derivative', site.location,
+                'pass the argument by position')
+        found = (self._method(site, first, args, kwargs) if method
+                 else self._function(site, first, args, kwargs))
+        wrapper, values, numbers = found
+        # Number 0 is the receiver or the called value, then the arguments.
+        by_number = dict(enumerate(tangents))
+        if _UNASKED_RECEIVER in numbers:
+            by_number[_UNASKED_RECEIVER] = runtime.zeros_like(values[0])
+        parameters = list(inspect.signature(wrapper).parameters)
+        by_parameter = {p: by_number.get(n) for p, n in zip(
+            parameters, numbers, strict=True)}
+        by_parameter = {p: t for p, t in by_parameter.items()
+                        if t is not None}
+        compiled = self.compiler.compile_forward(
+            record.compiled.primal,
+            tuple(p for p in parameters if p in by_parameter),
+            site.call_chain)
+        named = {name: by_parameter[p] for p, name in zip(
+            compiled.wrt, compiled.tangent_params, strict=True)}
+        _, tangent = compiled.tangent(*values, **named)
+        return tangent
+
+    def adjoint_tangent(self, tangents, record, g):
+        """Return the tangent of `adjoint(record, g)` given the tangents of
+        the record (that of its saved values, from `primal_tangent`) and g."""
+        saved_tangent, g_tangent = tangents
+        adjoint = record.compiled.adjoint
+        parameters = list(inspect.signature(adjoint).parameters)
+        by_parameter = {p: t for p, t in zip(
+            parameters, (saved_tangent, g_tangent), strict=True)
+            if t is not None}
+        if not by_parameter:
+            return None
+        compiled = self.compiler.compile_forward(adjoint, tuple(by_parameter))
+        named = {name: by_parameter[p] for p, name in zip(
+            compiled.wrt, compiled.tangent_params, strict=True)}
+        _, tangent = compiled.tangent(record.saved, g, **named)
+        tangent = tangent[record.dropped:]
+        if record.passed == record.active:
+            return tangent
+        by_number = dict(zip(record.passed, tangent, strict=True))
+        return tuple(by_number.get(number) for number in record.active)
 
 
 def _active_callee_error(site, function):

@@ -128,6 +128,10 @@ class _ReverseWriter:
         self.callee_saved = {}  # call statement -> name of the callee's saved
         self.dynamic_calls = {}  # call statement -> name of its CallSite
         self.try_records = {}  # try statement -> _TryRecord
+        self.branch_depth = 0  # if statements around the current statement
+        # Statement in a branch that cannot be differentiated -> name of the
+        # error its primal raises instead, if the branch runs.
+        self.deferred_errors = {}
 
         self.numpy_alias, self.runtime_alias = module_aliases(
             self.source.namespace, normalized, self.extra_globals)
@@ -472,6 +476,9 @@ class _ReverseWriter:
 
     def primal_statements(self, statement):
         """Return one statement's primal: as written, or a callee's primal."""
+        if statement in self.deferred_errors:
+            return [gast.Raise(exc=_name(self.deferred_errors[statement]),
+                               cause=None)]
         if statement in self.dynamic_calls:
             call = statement.value
             site_name, is_method = self.dynamic_calls[statement]
@@ -550,7 +557,7 @@ class _ReverseWriter:
             elif isinstance(statement, gast.Expr):
                 block = self.container_update_adjoint(statement)
             else:
-                block = self.adjoint_block(statement)
+                block = self.branch_adjoint_block(statement)
                 if self.dynamic and self.assigns_active(statement):
                     block = self.record_assignment(statement, block)
             if block:
@@ -594,9 +601,29 @@ class _ReverseWriter:
             block = [self.pop(reads)] + block
         return block
 
+    def branch_adjoint_block(self, statement):
+        """`adjoint_block`, except that inside a branch a statement that
+        cannot be differentiated makes the primal raise its error when the
+        branch runs. Library code has branches for other array types (a
+        masked array's .mask) that NumPy input never takes."""
+        if not self.branch_depth:
+            return self.adjoint_block(statement)
+        try:
+            return self.adjoint_block(statement)
+        except (UnsupportedSyntaxError, ForeignCallError) as err:
+            error_name = self.namer.fresh(
+                f'error_line{getattr(statement, "lineno", 0)}')
+            self.extra_globals[error_name] = err
+            self.deferred_errors[statement] = error_name
+            return []
+
     def adjoint_if(self, statement):
-        body = self.adjoint_statements(statement.body)
-        orelse = self.adjoint_statements(statement.orelse)
+        self.branch_depth += 1
+        try:
+            body = self.adjoint_statements(statement.body)
+            orelse = self.adjoint_statements(statement.orelse)
+        finally:
+            self.branch_depth -= 1
         if not body and not orelse:
             return []
         test = statement.test

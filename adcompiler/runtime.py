@@ -64,6 +64,8 @@ def unbroadcast(g, x):
     if g_type is np.ndarray and x_type is np.ndarray and g.shape == x.shape \
             and (x.dtype.kind == 'c' or g.dtype.kind != 'c'):
         return g
+    if g is None:
+        return None  # No gradient, as a rule may return for an argument.
     if isinstance(x, (list, tuple)) and len(np.shape(g)[:1]) == 1 and \
             len(g) == len(x):
         # A sequence made into an array (np.array([a, b])): one row each.
@@ -78,6 +80,10 @@ def unbroadcast(g, x):
             '+); use lst.extend(...) or build an array with np.array')
     if type(g) is x_type and _flatten_container(x) is not None:
         return g  # A dataclass or registered container: never broadcast.
+    if not isinstance(x, (np.ndarray, np.generic, int, float, complex)):
+        # Another object (such as a pending update at(x, idx)): nothing
+        # broadcast it, and its adjoint has the structure its rule gave.
+        return g
     shape = np.shape(x)
     g_shape = np.shape(g)
     if g_shape != shape:
@@ -158,8 +164,22 @@ def _has_array_index(index):
     return any(isinstance(i, (list, np.ndarray)) for i in items)
 
 
+# Type -> `adjoint(g, x, index)` of `x[index]` for objects that are not
+# arrays or containers; rules register these (see `register_index_adjoint`).
+_INDEX_ADJOINTS = {}
+
+
+def register_index_adjoint(cls, adjoint):
+    """Use `adjoint(g, x, index)` for the adjoint of `x[index]` when `x` is
+    an instance of `cls`."""
+    _INDEX_ADJOINTS[cls] = adjoint
+
+
 def index_adjoint(g, x, index):
     """Adjoint of `x[index]`: `g` scattered into zeros shaped like `x`."""
+    special = _INDEX_ADJOINTS.get(type(x)) if _INDEX_ADJOINTS else None
+    if special is not None:
+        return special(g, x, index)
     if isinstance(x, dict):
         result = {key: zeros_like(value) for key, value in x.items()}
         result[index] = g

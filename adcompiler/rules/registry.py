@@ -107,6 +107,9 @@ class Registry:
         # callables, run once the module has been imported (see `defer`).
         self._deferred = {}
         self._modules_seen = 0
+        # Code objects of decorator wrappers that call the function they
+        # wrap with the same arguments (see `transparent_wrapper`).
+        self._transparent = set()
 
     def _store(self, table, key, value):
         with self._lock:
@@ -164,6 +167,27 @@ class Registry:
             callees = [entry.callee if isinstance(entry, Rule) else key
                        for key, entry in self._rules.items()]
             return callees, list(self._methods), list(self._attributes)
+
+    def transparent_wrapper(self, wrapper):
+        """Mark the wrapper function a decorator made as transparent.
+
+        Every function that decorator wraps shares the wrapper's code; a call
+        of one is transformed as a call of the function it wraps
+        (`__wrapped__`), when the call passes only that function's
+        parameters.
+        """
+        with self._lock:
+            self._transparent.add(wrapper.__code__)
+            self.version += 1
+
+    def unwrap(self, callee):
+        """Return the function a transparent wrapper wraps, else `callee`."""
+        if self._deferred:
+            self.load_deferred()
+        while (getattr(callee, '__code__', None) in self._transparent
+               and callable(getattr(callee, '__wrapped__', None))):
+            callee = callee.__wrapped__
+        return callee
 
     def defer(self, module_name, register):
         """Run `register()` once `module_name` has been imported by someone.

@@ -20,6 +20,7 @@ import importlib
 
 import numpy as np
 
+from adcompiler import runtime
 from adcompiler.rules.registry import REGISTRY
 
 vjp = REGISTRY.vjp
@@ -88,23 +89,61 @@ def _promoted_tangent(t, ans):
 # Wrappers in array_api_compat's NumPy namespace whose NumPy counterpart
 # takes other parameters: ans = f(x, ...).
 def _register_compat_wrappers():
-    aliases = _module(f'{_COMPAT}.numpy._aliases')
-    vjp(aliases.asarray,  lambda obj, dtype=None, device=None, copy=None: ad.cast_adjoint(ad.unbroadcast(g, obj), dtype))
-    jvp(aliases.asarray,  lambda obj, dtype=None, device=None, copy=None: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
-    vjp(aliases.astype,   lambda x, dtype, copy=True, device=None: ad.astype_adjoint(g, x, dtype))
-    jvp(aliases.astype,   lambda x, dtype, copy=True, device=None: ad.cast_adjoint(np.asarray(t).astype(np.result_type(ans, 1.0)), dtype))
-    vjp(aliases.reshape,  lambda x, shape, copy=None: np.reshape(g, np.shape(x)))
-    jvp(aliases.reshape,  lambda x, shape, copy=None: np.reshape(t, np.shape(ans)))
-    for callee in (aliases.ceil, aliases.floor, aliases.trunc,
-                   aliases.count_nonzero):
+    space = _module(f'{_COMPAT}.numpy')
+    vjp(space.asarray,  lambda obj, dtype=None, device=None, copy=None: ad.cast_adjoint(ad.unbroadcast(g, obj), dtype))
+    jvp(space.asarray,  lambda obj, dtype=None, device=None, copy=None: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
+    vjp(space.astype,   lambda x, dtype, copy=True, device=None: ad.astype_adjoint(g, x, dtype))
+    jvp(space.astype,   lambda x, dtype, copy=True, device=None: ad.cast_adjoint(np.asarray(t).astype(np.result_type(ans, 1.0)), dtype))
+    vjp(space.reshape,  lambda x, shape, copy=None: np.reshape(g, np.shape(x)))
+    jvp(space.reshape,  lambda x, shape, copy=None: np.reshape(t, np.shape(ans)))
+    vjp(space.sign,     lambda x: ad.sign_adjoint(g, x), unbroadcast=True)
+    vjp(space.matmul,   lambda x1, x2: (ad.matmul_adjoint_x(g, x1, x2), ad.matmul_adjoint_y(g, x1, x2)), unbroadcast=True)
+    jvp(space.matmul,   lambda x1, x2: (np.matmul(t, x2), np.matmul(x1, t)))
+    for callee in (space.ceil, space.floor, space.trunc, space.count_nonzero,
+                   space.zeros, space.ones, space.empty, space.arange,
+                   space.eye, space.zeros_like, space.ones_like,
+                   space.empty_like, space.argsort, space.nonzero,
+                   space.finfo, space.iinfo):
         non_differentiable(callee)
 
 
-# array_api_extra: ans = atleast_nd(x, ndim=ndim), a reshape.
+# array_api_extra: ans = atleast_nd(x, ndim=ndim), a reshape; and
+# ans = at(x, idx).set(y), x with x[idx] replaced by y. The adjoint and the
+# tangent of the `at(x, idx)` object are those of x.
 def _register_array_api_extra():
     extra = _module('scipy._lib.array_api_extra')
     vjp(extra.atleast_nd, lambda x, ndim, xp=None: np.reshape(g, np.shape(x)))
     jvp(extra.atleast_nd, lambda x, ndim, xp=None: np.reshape(t, np.shape(ans)))
+    REGISTRY.vjp_function(extra.at, lambda g, ans, x, *idx: (g,) + (None,) * len(idx))
+    REGISTRY.jvp_function(extra.at, lambda tangents, ans, x, *idx: tangents[0])
+    REGISTRY.vjp_function(extra.at.set, at_set_vjp)
+    REGISTRY.jvp_function(extra.at.set, at_set_jvp)
+    # at(x)[idx] is at(x, idx): the adjoint passes through unchanged.
+    # TODO: forward mode takes the tangent's [idx] instead; it has no hook.
+    runtime.register_index_adjoint(extra.at, lambda g, update, index: g)
+
+
+# NOTE: with copy=None, at(x, idx).set(y) may write into x itself. The
+# rules below do not need the old x, but a rule of an earlier operation
+# that kept x (such as np.max, which keeps its result) reads the new values.
+def at_set_vjp(g, ans, update, y, copy=None, xp=None):
+    """Return the cotangents of `update = at(x, idx)` and of y."""
+    index = update._idx  # noqa: SLF001  (array_api_extra has no accessor)
+    g = np.array(g, dtype=np.result_type(g, 1.0))
+    g_y = g[index]
+    g[index] = 0.0
+    return g, g_y
+
+
+def at_set_jvp(tangents, ans, update, y, copy=None, xp=None):
+    """Return the tangent of at(x, idx).set(y)."""
+    t_update, t_y = tangents
+    index = update._idx  # noqa: SLF001
+    t = (np.zeros(np.shape(ans), dtype=np.result_type(ans, 1.0))
+         if t_update is None else np.array(t_update,
+                                           dtype=np.result_type(ans, 1.0)))
+    t[index] = 0.0 if t_y is None else t_y
+    return t
 
 
 # scipy.special ufuncs: ans = entr(x) = -x log x, ans = rel_entr(x, y) =
@@ -115,7 +154,16 @@ def _register_special():
     vjp(special.rel_entr, lambda x, y: (g * (np.log(x / y) + 1.0), -g * x / y), unbroadcast=True)
 
 
+# scipy.stats functions such as entropy are wrapped by _axis_nan_policy's
+# decorator, which handles the keyword arguments nan_policy and keepdims and
+# otherwise calls the function it wraps with the caller's arguments.
+def _register_stats():
+    stats = _module('scipy.stats')
+    REGISTRY.transparent_wrapper(stats.entropy)
+
+
 REGISTRY.defer('scipy._lib._array_api', _register_array_api)
-REGISTRY.defer(f'{_COMPAT}.numpy._aliases', _register_compat_wrappers)
+REGISTRY.defer('scipy.stats', _register_stats)
+REGISTRY.defer(f'{_COMPAT}.numpy', _register_compat_wrappers)
 REGISTRY.defer('scipy._lib.array_api_extra', _register_array_api_extra)
 REGISTRY.defer('scipy.special', _register_special)
