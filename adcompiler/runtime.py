@@ -568,6 +568,26 @@ def call_adjoint(record, g):
     return _dispatcher.adjoint(record, g)
 
 
+# Forward rules of the three helpers above, for forward mode over generated
+# adjoint code (Hessians): `tangents` has one entry per positional argument.
+
+def call_method_jvp(tangents, ans, site, receiver, *args, **kwargs):
+    """Tangent of `call_method(...)`: that of the value and of the record."""
+    return _dispatcher.primal_tangent(tangents[1:], ans, site, receiver,
+                                      args, kwargs, method=True)
+
+
+def call_function_jvp(tangents, ans, site, function, *args, **kwargs):
+    """Tangent of `call_function(...)`; see `call_method_jvp`."""
+    return _dispatcher.primal_tangent(tangents[1:], ans, site, function,
+                                      args, kwargs, method=False)
+
+
+def call_adjoint_jvp(tangents, ans, record, g):
+    """Tangent of `call_adjoint(record, g)`, given those of record and g."""
+    return _dispatcher.adjoint_tangent(tangents, record, g)
+
+
 def inserted_position(x, index):
     """Return where `x.insert(index, v)` put v, given x after the insert."""
     size = len(x) - 1

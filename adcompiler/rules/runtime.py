@@ -75,3 +75,11 @@ _linear(rt.dot_adjoint_x, ('g', 'y'), multilinear=True)
 _linear(rt.dot_adjoint_y, ('g', 'x'), multilinear=True)
 for _helper in (rt.reversed_range, rt.length, rt.seed):
     non_differentiable(_helper)
+
+# Calls dispatched at run time: forward mode goes through the primal and
+# adjoint of the wrapper the dispatcher compiled (see adcompiler.dispatch).
+for _helper, _rule in ((rt.call_method, rt.call_method_jvp),
+                       (rt.call_function, rt.call_function_jvp),
+                       (rt.call_adjoint, rt.call_adjoint_jvp)):
+    REGISTRY.vjp_function(_helper, None)
+    REGISTRY.jvp_function(_helper, _rule)

@@ -114,13 +114,23 @@ def _register_array_api_extra():
     extra = _module('scipy._lib.array_api_extra')
     vjp(extra.atleast_nd, lambda x, ndim, xp=None: np.reshape(g, np.shape(x)))
     jvp(extra.atleast_nd, lambda x, ndim, xp=None: np.reshape(t, np.shape(ans)))
-    REGISTRY.vjp_function(extra.at, lambda g, ans, x, *idx: (g,) + (None,) * len(idx))
-    REGISTRY.jvp_function(extra.at, lambda tangents, ans, x, *idx: tangents[0])
+    REGISTRY.vjp_function(extra.at, at_vjp)
+    REGISTRY.jvp_function(extra.at, at_jvp)
     REGISTRY.vjp_function(extra.at.set, at_set_vjp)
     REGISTRY.jvp_function(extra.at.set, at_set_jvp)
     # at(x)[idx] is at(x, idx): the adjoint passes through unchanged.
     # TODO: forward mode takes the tangent's [idx] instead; it has no hook.
     runtime.register_index_adjoint(extra.at, lambda g, update, index: g)
+
+
+def at_vjp(g, ans, x, *index):
+    """Return the cotangent of x in `ans = at(x, idx)`: that of ans."""
+    return (g,) + (None,) * len(index)
+
+
+def at_jvp(tangents, ans, x, *index):
+    """Return the tangent of `at(x, idx)`: that of x."""
+    return tangents[0]
 
 
 # NOTE: with copy=None, at(x, idx).set(y) may write into x itself. The
@@ -161,6 +171,12 @@ def _register_stats():
     stats = _module('scipy.stats')
     REGISTRY.transparent_wrapper(stats.entropy)
 
+
+# The reverse rules above are linear in the cotangent g, so forward mode
+# over adjoint code that calls them (Hessians) applies them to its tangent.
+REGISTRY.linear_adjoint_helper(promote_vjp, ('g',))
+REGISTRY.linear_adjoint_helper(at_vjp, ('g',))
+REGISTRY.linear_adjoint_helper(at_set_vjp, ('g',))
 
 REGISTRY.defer('scipy._lib._array_api', _register_array_api)
 REGISTRY.defer('scipy.stats', _register_stats)
