@@ -110,6 +110,7 @@ class Registry:
         # Code objects of decorator wrappers that call the function they
         # wrap with the same arguments (see `transparent_wrapper`).
         self._transparent = set()
+        self._substitutes = {}  # callee -> replacement (see `substitute`)
 
     def _store(self, table, key, value):
         with self._lock:
@@ -179,6 +180,22 @@ class Registry:
         with self._lock:
             self._transparent.add(wrapper.__code__)
             self.version += 1
+
+    def substitute(self, callee, replacement):
+        """Make calls dispatched at run time to `callee` call `replacement`,
+        which computes the same values without writing into its arguments."""
+        with self._lock:
+            self._substitutes[_key(callee)] = replacement
+            self.version += 1
+
+    def substitute_of(self, callee):
+        """Return the replacement of `callee` (see `substitute`), or it."""
+        if self._deferred:
+            self.load_deferred()
+        try:
+            return self._substitutes.get(_key(callee), callee)
+        except TypeError:
+            return callee
 
     def unwrap(self, callee):
         """Return the function a transparent wrapper wraps, else `callee`."""

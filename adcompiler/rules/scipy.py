@@ -116,8 +116,9 @@ def _register_array_api_extra():
     jvp(extra.atleast_nd, lambda x, ndim, xp=None: np.reshape(t, np.shape(ans)))
     REGISTRY.vjp_function(extra.at, at_vjp)
     REGISTRY.jvp_function(extra.at, at_jvp)
-    REGISTRY.vjp_function(extra.at.set, at_set_vjp)
-    REGISTRY.jvp_function(extra.at.set, at_set_jvp)
+    REGISTRY.substitute(extra.at.set, at_set_copy)
+    REGISTRY.vjp_function(at_set_copy, at_set_vjp)
+    REGISTRY.jvp_function(at_set_copy, at_set_jvp)
     # at(x)[idx] is at(x, idx): the adjoint passes through unchanged.
     # TODO: forward mode takes the tangent's [idx] instead; it has no hook.
     runtime.register_index_adjoint(extra.at, lambda g, update, index: g)
@@ -133,9 +134,13 @@ def at_jvp(tangents, ans, x, *index):
     return tangents[0]
 
 
-# NOTE: with copy=None, at(x, idx).set(y) may write into x itself. The
-# rules below do not need the old x, but a rule of an earlier operation
-# that kept x (such as np.max, which keeps its result) reads the new values.
+def at_set_copy(update, y, copy=None, xp=None):
+    """Run `update.set(y, ...)`, copying x where copy=None allows writing
+    into it: an earlier rule may have kept x (np.max keeps its argument),
+    and its adjoint must read the old values."""
+    return update.set(y, copy=True if copy is None else copy, xp=xp)
+
+
 def at_set_vjp(g, ans, update, y, copy=None, xp=None):
     """Return the cotangents of `update = at(x, idx)` and of y."""
     index = update._idx  # noqa: SLF001  (array_api_extra has no accessor)
