@@ -141,7 +141,8 @@ def check_verbatim(statement, activity):
 
 
 def _rule_method_receiver(value, resolution):
-    """The receiver name of `v.f(...)` when f has an array-method rule."""
+    """Return the receiver name of `v.f(...)` when f has an array-method
+    rule, else None."""
     if not isinstance(value, gast.Call):
         return None
     resolved = resolution.calls[value]

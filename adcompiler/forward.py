@@ -740,9 +740,11 @@ class _ForwardWriter:
             resolved.reason != 'name not defined'
 
     def dispatched_call(self, statement, resolved):
-        """`y, dy = ad.call_method_tangent(site, tangents, ...)`: the
-        dispatcher compiles the callee's tangent when the call runs (see
-        adcompiler.dispatch)."""
+        """Return `y, dy = ad.call_method_tangent(site, tangents, ...)`.
+
+        The dispatcher compiles the callee's tangent when the call runs (see
+        adcompiler.dispatch).
+        """
         call_node = statement.value
         is_method = resolved.kind is CallKind.METHOD
         site = call_site(call_node, is_method, self.is_active, self.activity,
@@ -752,6 +754,7 @@ class _ForwardWriter:
         lineno = getattr(call_node, 'lineno', 0)
         site_name = self.namer.fresh(f'call_site_line{lineno}')
         self.extra_globals[site_name] = site
+
         # Number 0 is the receiver of a method, or the called value itself.
         arguments = [call_node.func.value if is_method else call_node.func] \
             + list(call_node.args) + [k.value for k in call_node.keywords]
@@ -768,6 +771,7 @@ class _ForwardWriter:
             args=[name(site_name), tangents, first]
             + [copy.deepcopy(a) for a in call_node.args],
             keywords=copy.deepcopy(call_node.keywords))
+
         target = statement.targets[0].id
         targets = gast.Tuple(elts=[name(target, gast.Store()),
                                    name(self.tangent_name(target),

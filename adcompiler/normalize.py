@@ -525,12 +525,12 @@ class _Normalizer:
                     and _leaves_loop(node, child)):
                 raise error
         statement = copy.deepcopy(node)
-        kept = verbatim.keep(statement, error, self.local_names)
-        if kept.writes and self.single_assignment:
+        wrapped = verbatim.keep(statement, error, self.local_names)
+        if wrapped.writes and self.single_assignment:
             raise _VerbatimAssigns()
-        for name in kept.reads:
+        for name in wrapped.reads:
             name.id = self.current.get(name.id, name.id)
-        self.emit(kept, node)
+        self.emit(wrapped, node)
 
     def visit_Expr(self, node):
         value = node.value

@@ -684,8 +684,10 @@ class _ReverseWriter:
         return block
 
     def primal_try(self, statement):
-        """The try statement with its blocks' primals, recording which ran."""
+        """Return the try statement with its blocks' primals, and the
+        assignments that record which blocks ran."""
         record = self.try_records.get(statement)
+
         body = []
         last_comment = None
         for position, inner in enumerate(statement.body, 1):
@@ -698,6 +700,7 @@ class _ReverseWriter:
             if record is not None and position in record.completed:
                 body.append(_assign(record.progress,
                                     gast.Constant(value=position, kind=None)))
+
         handlers = []
         for number, handler in enumerate(statement.handlers, 1):
             handler_body = self.primal_block(handler.body)

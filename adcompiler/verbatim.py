@@ -7,7 +7,7 @@ raises the statement's `UnsupportedSyntaxError` if it does), the primal
 runs it unchanged, and the adjoint skips it.
 
 A `Verbatim` node shows later stages only the names of the function's
-locals that the statement reads (`reads`) and assigns (`writes`); its
+locals that the statement reads (`reads`) and assigns (`writes`). Its
 other syntax stays out of their sight, so no stage has to understand it.
 Those names are the very `Name` nodes inside the statement, so a stage that
 renames a read renames it in the statement too. Emit puts the statement

@@ -3,10 +3,10 @@
     python -m benchmarks.library [--rounds N] [--sample-seconds S]
 
 Prints two tables. The first gives, for each real input, the seconds from
-`adcompiler.grad(...)` to the end of its first call, measured in a fresh
-Python process after SciPy and adcompiler are imported (so the time covers
-transforming the SciPy function and its helpers, registering the SciPy
-rules and compiling the dispatched calls). The target is under 0.1 s.
+`adcompiler.grad(...)` to the end of its first call. Each is measured in a
+fresh Python process after SciPy and adcompiler are imported, so the time
+covers transforming the SciPy function and its helpers, registering the
+SciPy rules and compiling the dispatched calls. The target is under 0.1 s.
 The second compares `grad(scipy.optimize.rosen)` at 10,000 elements with
 SciPy's hand-written `rosen_der`, timed with `measure.interleaved_medians`.
 The target is a ratio within 1.5.

@@ -172,10 +172,10 @@ class Registry:
     def transparent_wrapper(self, wrapper):
         """Mark the wrapper function a decorator made as transparent.
 
-        Every function that decorator wraps shares the wrapper's code; a call
+        Every function that decorator wraps shares the wrapper's code. A call
         of one is transformed as a call of the function it wraps
-        (`__wrapped__`), when the call passes only that function's
-        parameters.
+        (`__wrapped__`), which raises an error if the call passes a
+        parameter only the wrapper has.
         """
         with self._lock:
             self._transparent.add(wrapper.__code__)

@@ -6,7 +6,7 @@ the arithmetic then calls `xp.sum(...)`, `xp.exp(...)` through the
 namespace. For NumPy input the namespace is SciPy's vendored copy of
 array_api_compat's NumPy namespace (`scipy._lib.array_api_compat.numpy`).
 With NumPy 2.4 most of its functions are NumPy's own, so their NumPy rules
-apply as they are; the few it wraps get rules here, written against the
+apply as they are. The few it wraps get rules here, written against the
 wrappers' signatures.
 
 Nothing here imports SciPy: each group is registered through
