@@ -129,14 +129,15 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
 def check_verbatim(statement, activity):
     """Raise the error of a statement kept verbatim if it carries a
     derivative: it reads a varied value and assigns a useful one, or may
-    change a varied value in place. A raise statement never does, as the
-    function then returns no value."""
+    change a varied or useful value in place. A raise statement never does,
+    as the function then returns no value."""
     if isinstance(statement.statement, gast.Raise):
         return
     if not any(n.id in activity.varied for n in statement.reads):
         return
     if any(n.id in activity.useful for n in statement.writes) or any(
-            name in activity.varied for name in mutated_names(statement)):
+            name in activity.useful or name in activity.varied
+            for name in mutated_names(statement)):
         raise statement.error
 
 

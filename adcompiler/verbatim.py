@@ -100,21 +100,32 @@ def bound_names(statement):
     return names
 
 
+# Built-in functions that never change their arguments.
+_READ_ONLY_BUILTINS = frozenset({
+    'len', 'isinstance', 'issubclass', 'type', 'str', 'repr', 'format',
+    'print', 'id', 'hash', 'hasattr', 'getattr', 'callable', 'bool', 'int',
+    'float', 'sorted', 'tuple', 'list', 'set', 'frozenset', 'min', 'max',
+    'abs', 'round', 'any', 'all', 'enumerate', 'zip', 'range',
+})
+
+
 def mutated_names(node):
     """Names of locals that `node` may change in place: `v.method(...)`,
-    `v[i] = ...`, `v.attr = ...` and `del v[i]` on a name `v`."""
+    `v[i] = ...`, `v.attr = ...`, `del v[i]`, and any argument of a call
+    (np.copyto(v, ...)) other than a read-only built-in's."""
     names = set()
     for child in gast.walk(node.statement):
-        if isinstance(child, gast.Call) and isinstance(child.func,
-                                                       gast.Attribute):
-            base = child.func.value
+        bases = []
+        if isinstance(child, gast.Call):
+            if isinstance(child.func, gast.Attribute):
+                bases.append(child.func.value)
+            if not (isinstance(child.func, gast.Name)
+                    and child.func.id in _READ_ONLY_BUILTINS):
+                bases += list(child.args) + [k.value for k in child.keywords]
         elif isinstance(child, (gast.Subscript, gast.Attribute)) and \
                 isinstance(child.ctx, (gast.Store, gast.Del)):
-            base = child.value
-        else:
-            continue
-        if isinstance(base, gast.Name):
-            names.add(base.id)
+            bases.append(child.value)
+        names.update(b.id for b in bases if isinstance(b, gast.Name))
     return names
 
 

@@ -275,6 +275,18 @@ def test_active_comprehension_names_the_construct():
     assert info.value.lineno == doubled_by_comprehension.__code__.co_firstlineno + 1
 
 
+def copies_in_comprehension(x):
+    y = np.zeros(3)
+    _ = [np.copyto(y, x * k) for k in (1.0, 2.0)]
+    return np.sum(y)
+
+
+def test_verbatim_update_of_used_array_is_rejected():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(copies_in_comprehension)(np.ones(3))
+    assert 'list comprehension' in str(info.value)
+
+
 # Namespaces held in variables ------------------------------------------------------
 
 def namespace_local(x):

@@ -172,6 +172,9 @@ def _register_special():
 # scipy.stats functions such as entropy are wrapped by _axis_nan_policy's
 # decorator, which handles the keyword arguments nan_policy and keepdims and
 # otherwise calls the function it wraps with the caller's arguments.
+# NOTE: the wrapper also broadcasts paired samples against each other and
+# returns NaN for samples too small for the statistic; the unwrapped call
+# skips both, so such inputs may raise where SciPy would not.
 def _register_stats():
     stats = _module('scipy.stats')
     REGISTRY.transparent_wrapper(stats.entropy)
