@@ -51,11 +51,11 @@ import types
 import gast
 import numpy as np
 
+from adcompiler import verbatim
 from adcompiler.control_flow import Restructurer
 from adcompiler.control_flow import _jumps as jumps  # Part of this stage.
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.naming import Namer
-from adcompiler import verbatim
 
 
 @dataclasses.dataclass
