@@ -183,6 +183,14 @@ def test_softmax_matches_finite_differences(function, x):
     assert_gradient_close(adcompiler.grad(function)(x), expected)
 
 
+def test_softmax_hessian_matches_finite_differences():
+    gradient = adcompiler.grad(weighted_softmax)
+    expected = np.array([numerical_gradient(lambda x: gradient(x)[row], (A,), 0)
+                         for row in range(A.size)])
+    hessian = adcompiler.hessian(weighted_softmax)(A)
+    assert_gradient_close(hessian, expected)
+
+
 @NEEDS_WITH
 def test_log_softmax_in_weighted_sum_matches_analytic():
     expected = WEIGHTS - np.sum(WEIGHTS) * scipy.special.softmax(A)
