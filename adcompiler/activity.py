@@ -11,6 +11,15 @@ attributes such as `.shape`, and calls registered as non-differentiable
 break the dependence, so bookkeeping around the derivative runs in the
 primal as written.
 
+A method call `v.f(...)` with an array-method rule is differentiated by
+that rule when `v` is varied, so that it must be an array. Otherwise `v`
+may hold a module or namespace (`xp.sum(x, axis=0)` after
+`xp = array_namespace(x)`) or a constant array: every argument may then
+carry a derivative, and the call is dispatched at run time to the rule of
+what `v.f` turns out to be (`Activity.dispatched_calls`). The dispatcher's
+wrapper of an array method differentiates the array too, so that it does
+not dispatch again.
+
 The analysis is flow-insensitive over names, which is exact for the
 single-assignment code that normalize produces.
 """
@@ -22,6 +31,7 @@ import gast
 from adcompiler import runtime
 from adcompiler.resolve import CallKind
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
+from adcompiler.verbatim import Verbatim, mutated_names
 
 
 @dataclasses.dataclass
@@ -31,6 +41,8 @@ class Activity:
     varied: set
     useful: set
     origin: dict  # varied name -> the differentiated parameter it depends on
+    # Method calls on a receiver that is not varied, resolved at run time.
+    dispatched_calls: set = dataclasses.field(default_factory=set)
 
     def is_active(self, name):
         return name in self.varied and name in self.useful
@@ -40,10 +52,20 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
     """Compute the `Activity` of `normalized` with respect to `wrt` names."""
     edges = []  # (target names, source names that carry a derivative)
     returned = set()
+    # Edges of method calls with an array rule: (edge, the receiver, the
+    # call, every name the call reads); see the module docstring.
+    method_edges = []
     for statement in gast.walk(normalized.tree):
         if isinstance(statement, gast.Assign):
             target = statement.targets[0]
             sources = carrying_names(statement.value, resolution, registry)
+            receiver = _rule_method_receiver(statement.value, resolution)
+            if receiver is not None and isinstance(target, gast.Name):
+                edge = ([target.id], sources)
+                edges.append(edge)
+                method_edges.append((edge, receiver, statement.value,
+                                     _call_names(statement.value)))
+                continue
             if isinstance(target, gast.Subscript):
                 # x[i] = v: the new x depends on v and on the rest of x.
                 edges.append(([target.value.id], sources + [target.value.id]))
@@ -66,6 +88,9 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
             # writes old into x, as x[index] = old does.
             x, _, old = statement.value.args
             edges.append((_names(x), _names(old) + _names(x)))
+        elif isinstance(statement, Verbatim):
+            edges.append(([n.id for n in statement.writes],
+                          [n.id for n in statement.reads]))
         elif isinstance(statement, gast.Return):
             returned.update(_names(statement.value))
 
@@ -74,6 +99,11 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
     changed = True
     while changed:
         changed = False
+        # A receiver that is not varied (yet) lets every argument through.
+        # Names found varied stay varied, so the result over-approximates.
+        for (targets, sources), receiver, _, every in method_edges:
+            if receiver not in varied:
+                sources[:] = every
         for targets, sources in edges:
             carried = [s for s in sources if s in varied]
             if not carried:
@@ -94,7 +124,45 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
                 if new:
                     useful |= new
                     changed = True
-    return Activity(varied, useful, origin)
+    dispatched = {call for _, receiver, call, _ in method_edges
+                  if receiver not in varied}
+    activity = Activity(varied, useful, origin, dispatched)
+    for statement in gast.walk(normalized.tree):
+        if isinstance(statement, Verbatim):
+            check_verbatim(statement, activity)
+    return activity
+
+
+def check_verbatim(statement, activity):
+    """Raise the error of a statement kept verbatim if it carries a
+    derivative: it reads a varied value and assigns a useful one, or may
+    change a varied or useful value in place. A raise statement never does,
+    as the function then returns no value."""
+    if isinstance(statement.statement, gast.Raise):
+        return
+    if not any(n.id in activity.varied for n in statement.reads):
+        return
+    if any(n.id in activity.useful for n in statement.writes) or any(
+            name in activity.useful or name in activity.varied
+            for name in mutated_names(statement)):
+        raise statement.error
+
+
+def _rule_method_receiver(value, resolution):
+    """Return the receiver name of `v.f(...)` when f has an array-method
+    rule, else None."""
+    if not isinstance(value, gast.Call):
+        return None
+    resolved = resolution.calls[value]
+    if resolved.kind is not CallKind.METHOD or resolved.rule is None:
+        return None
+    receiver = value.func.value
+    return receiver.id if isinstance(receiver, gast.Name) else None
+
+
+def _call_names(call):
+    return _names(call.func.value) + [n for a in call.args for n in _names(a)] \
+        + [n for k in call.keywords for n in _names(k.value)]
 
 
 # Container methods whose arguments end up inside the container.

@@ -99,6 +99,13 @@ class _Record:
     saved: object
     active: tuple  # The site's active argument numbers.
     passed: tuple  # Those the wrapper takes, in its parameter order.
+    dropped: int = 0  # leading cotangents the site did not ask for
+
+
+# The number of an array receiver the site did not differentiate. The
+# wrapper differentiates it anyway, so that its method call gets the array
+# rule instead of being dispatched again, and drops its cotangent.
+_UNASKED_RECEIVER = 'unasked receiver'
 
 
 class Dispatcher:
@@ -107,67 +114,13 @@ class Dispatcher:
     def __init__(self, compiler):
         self.compiler = compiler
         self._wrappers = {}
+        self._wrt = {}  # (wrapper, numbers, active) -> differentiated names
         self._lock = threading.Lock()
 
     def call_method(self, site, receiver, args, kwargs, request=None):
         """Run `receiver.<site.method>(*args, **kwargs)`; see `call_function`."""
-        keyword_values = tuple(kwargs[k] for k in site.keywords)
-        numbers = list(range(1 + len(args) + len(keyword_values)))
-        if site.method in getattr(receiver, '__dict__', {}) or isinstance(
-                receiver, type):
-            # An attribute of the instance (a stored function) comes before
-            # the class's method of the same name, as Python looks it up; a
-            # method of a class (cls.method) is a function value.
-            if 0 in site.active and not isinstance(receiver, type):
-                raise _active_callee_error(site, getattr(receiver,
-                                                         site.method))
-            return self.call_function(site, getattr(receiver, site.method),
-                                      args, kwargs, request)
-        if isinstance(receiver, super):
-            return self._call_super(site, receiver, args, keyword_values,
-                                    numbers, request)
-        descriptor = inspect.getattr_static(type(receiver), site.method, None)
-        if isinstance(descriptor, (staticmethod, classmethod)):
-            # The receiver is not passed; its class is, for a classmethod.
-            return self.call_function(site, getattr(receiver, site.method),
-                                      args, kwargs, request)
-        if isinstance(receiver, _ARRAY_TYPES) and REGISTRY.lookup_method(
-                site.method) is not None:
-            key = ('array method', site.method, len(args), site.keywords)
-            wrapper = self._wrapper(key, lambda: self._array_method_source(
-                site, len(args)), {})
-        else:
-            # The method as found on the class: a Python function, or a
-            # descriptor of a built-in type that may have a registered rule.
-            function = getattr(type(receiver), site.method, None)
-            if function is None:
-                # An attribute of the instance itself, such as a stored
-                # function: call it like a function value.
-                return self.call_function(site, getattr(receiver, site.method),
-                                          args, kwargs, request)
-            key = ('method', function, len(args), site.keywords)
-            wrapper = self._wrapper(key, lambda: self._call_source(
-                site, len(args), receiver=True), {'callee': function})
-        values = (receiver,) + tuple(args) + keyword_values
-        return self._run(site, wrapper, values, numbers, request)
-
-    def _call_super(self, site, receiver, args, keyword_values, numbers,
-                    request=None):
-        """Run `super().method(...)`: the parent's method, given the instance,
-        whose derivative the super object passes on."""
-        function = getattr(receiver, site.method)
-        if not (inspect.ismethod(function) and isinstance(
-                function.__func__, types.FunctionType)
-                and function.__self__ is receiver.__self__):
-            # A static or class method, or a built-in one.
-            return self.call_function(site, function, args,
-                                      dict(zip(site.keywords, keyword_values,
-                                               strict=True)), request)
-        key = ('method', function.__func__, len(args), site.keywords)
-        wrapper = self._wrapper(key, lambda: self._call_source(
-            site, len(args), receiver=True), {'callee': function.__func__})
-        values = (function.__self__,) + tuple(args) + keyword_values
-        return self._run(site, wrapper, values, numbers, request)
+        return self._run(site, *self._method(site, receiver, args, kwargs),
+                         request)
 
     def call_function(self, site, function, args, kwargs, request=None):
         """Run `function(*args, **kwargs)` for the call at `site`.
@@ -176,38 +129,8 @@ class Dispatcher:
         request, it returns the value and its tangent instead; given a
         `TangentCotangent` request, the cotangents of that forward call.
         """
-        keyword_values = tuple(kwargs[k] for k in site.keywords)
-        numbers = list(range(1, 1 + len(args) + len(keyword_values)))
-        # For a method call, number 0 is the receiver, not this function.
-        callee_active = not site.method and 0 in site.active
-        equivalent = differentiable_equivalent(function)
-        if equivalent is not None:
-            function = equivalent
-        call = getattr(type(function), '__call__', None)
-        instance = None
-        if not isinstance(function, (types.FunctionType, types.MethodType)) \
-                and isinstance(call, types.FunctionType):
-            # An object with a __call__ method written in Python: its
-            # derivative is that of the instance.
-            instance = function
-            function = types.MethodType(call, function)
-        elif callee_active:
-            raise _active_callee_error(site, function)
-        if inspect.ismethod(function) and isinstance(function.__func__,
-                                                     types.FunctionType):
-            # A bound method: its function with the instance as first argument.
-            key = ('bound', function.__func__, len(args), site.keywords)
-            wrapper = self._wrapper(key, lambda: self._call_source(
-                site, len(args), receiver=True), {'callee': function.__func__})
-            values = (function.__self__,) + tuple(args) + keyword_values
-            number = 0 if instance is not None and callee_active else None
-            numbers = [number] + numbers
-        else:
-            key = ('function', function, len(args), site.keywords)
-            wrapper = self._wrapper(key, lambda: self._call_source(
-                site, len(args), receiver=False), {'callee': function})
-            values = tuple(args) + keyword_values
-        return self._run(site, wrapper, values, numbers, request)
+        return self._run(site, *self._function(site, function, args, kwargs),
+                         request)
 
     def call_method_tangent(self, site, tangents, receiver, args, kwargs):
         """Run a dispatched method call in forward mode: (value, tangent)."""
@@ -244,6 +167,105 @@ class Dispatcher:
         return (None, of_tangents) + tuple(
             by_number.get(number) for number in numbers_by_position)
 
+    def _method(self, site, receiver, args, kwargs):
+        """Return the wrapper of a method call, its arguments and numbers."""
+        keyword_values = tuple(kwargs[k] for k in site.keywords)
+        numbers = list(range(1 + len(args) + len(keyword_values)))
+        if site.method in getattr(receiver, '__dict__', {}) or isinstance(
+                receiver, type):
+            # An attribute of the instance (a stored function, or a function
+            # of a module used as a namespace, such as xp.sum) comes before
+            # the class's method of the same name, as Python looks it up; a
+            # method of a class (cls.method) is a function value.
+            if 0 in site.active and not isinstance(receiver, type):
+                raise _active_callee_error(site, getattr(receiver,
+                                                         site.method))
+            return self._function(site, getattr(receiver, site.method),
+                                  args, kwargs)
+        if isinstance(receiver, super):
+            return self._super_method(site, receiver, args, keyword_values,
+                                      numbers)
+        descriptor = inspect.getattr_static(type(receiver), site.method, None)
+        if isinstance(descriptor, (staticmethod, classmethod)):
+            # The receiver is not passed; its class is, for a classmethod.
+            return self._function(site, getattr(receiver, site.method),
+                                  args, kwargs)
+        if isinstance(receiver, _ARRAY_TYPES) and REGISTRY.lookup_method(
+                site.method) is not None:
+            key = ('array method', site.method, len(args), site.keywords)
+            wrapper = self._wrapper(key, lambda: self._array_method_source(
+                site, len(args)), {})
+            if 0 not in site.active:
+                numbers[0] = _UNASKED_RECEIVER
+        else:
+            # The method as found on the class: a Python function, or a
+            # descriptor of a built-in type that may have a registered rule.
+            function = REGISTRY.substitute_of(
+                getattr(type(receiver), site.method, None))
+            if function is None:
+                # An attribute of the instance itself, such as a stored
+                # function: call it like a function value.
+                return self._function(site, getattr(receiver, site.method),
+                                      args, kwargs)
+            key = ('method', function, len(args), site.keywords)
+            wrapper = self._wrapper(key, lambda: self._call_source(
+                site, len(args), receiver=True), {'callee': function})
+        values = (receiver,) + tuple(args) + keyword_values
+        return wrapper, values, numbers
+
+    def _super_method(self, site, receiver, args, keyword_values, numbers):
+        """Return the wrapper of `super().method(...)`: the parent's method,
+        given the instance, whose derivative the super object passes on."""
+        function = getattr(receiver, site.method)
+        if not (inspect.ismethod(function) and isinstance(
+                function.__func__, types.FunctionType)
+                and function.__self__ is receiver.__self__):
+            # A static or class method, or a built-in one.
+            return self._function(site, function, args,
+                                  dict(zip(site.keywords, keyword_values,
+                                           strict=True)))
+        key = ('method', function.__func__, len(args), site.keywords)
+        wrapper = self._wrapper(key, lambda: self._call_source(
+            site, len(args), receiver=True), {'callee': function.__func__})
+        values = (function.__self__,) + tuple(args) + keyword_values
+        return wrapper, values, numbers
+
+    def _function(self, site, function, args, kwargs):
+        """Return the wrapper of a function call, its arguments and numbers."""
+        keyword_values = tuple(kwargs[k] for k in site.keywords)
+        numbers = list(range(1, 1 + len(args) + len(keyword_values)))
+        # For a method call, number 0 is the receiver, not this function.
+        callee_active = not site.method and 0 in site.active
+        equivalent = differentiable_equivalent(function)
+        if equivalent is not None:
+            function = equivalent
+        call = getattr(type(function), '__call__', None)
+        instance = None
+        if not isinstance(function, (types.FunctionType, types.MethodType)) \
+                and isinstance(call, types.FunctionType):
+            # An object with a __call__ method written in Python: its
+            # derivative is that of the instance.
+            instance = function
+            function = types.MethodType(call, function)
+        elif callee_active:
+            raise _active_callee_error(site, function)
+        if inspect.ismethod(function) and isinstance(function.__func__,
+                                                     types.FunctionType):
+            # A bound method: its function with the instance as first argument.
+            unbound = REGISTRY.substitute_of(function.__func__)
+            key = ('bound', unbound, len(args), site.keywords)
+            wrapper = self._wrapper(key, lambda: self._call_source(
+                site, len(args), receiver=True), {'callee': unbound})
+            values = (function.__self__,) + tuple(args) + keyword_values
+            number = 0 if instance is not None and callee_active else None
+            numbers = [number] + numbers
+        else:
+            key = ('function', function, len(args), site.keywords)
+            wrapper = self._wrapper(key, lambda: self._call_source(
+                site, len(args), receiver=False), {'callee': function})
+            values = tuple(args) + keyword_values
+        return wrapper, values, numbers
+
     def adjoint(self, record, g):
         """Cotangents of the active arguments, in the order of `site.active`.
 
@@ -251,6 +273,7 @@ class Dispatcher:
         of a static method, gets None: the result does not depend on it.
         """
         cotangents = record.compiled.adjoint(record.saved, g)
+        cotangents = cotangents[record.dropped:]
         if record.passed == record.active:
             return cotangents
         by_number = dict(zip(record.passed, cotangents, strict=True))
@@ -385,6 +408,20 @@ class Dispatcher:
 
     # Running -------------------------------------------------------------------
 
+    def _differentiated(self, site, wrapper, numbers):
+        """The wrapper's parameters that receive the site's active arguments."""
+        key = (wrapper, tuple(numbers), site.active)
+        wrt = self._wrt.get(key)
+        if wrt is None:
+            # inspect.signature costs more than a small gradient: cache it.
+            parameters = list(inspect.signature(wrapper).parameters)
+            wrt = tuple(name for name, number in zip(parameters, numbers,
+                                                     strict=True)
+                        if number in site.active
+                        or number == _UNASKED_RECEIVER)
+            self._wrt[key] = wrt
+        return wrt
+
     def _run(self, site, wrapper, values, numbers, request=None):
         """Compile `wrapper` for the site's active arguments and run its primal
         (or what `request` requests; see `call_function`).
@@ -392,11 +429,9 @@ class Dispatcher:
         `numbers[i]` is the site's number of the wrapper's i-th parameter
         (None for an instance the site did not pass).
         """
-        parameters = list(inspect.signature(wrapper).parameters)
-        wrt = tuple(name for name, number in zip(parameters, numbers,
-                                                 strict=True)
-                    if number in site.active)
+        wrt = self._differentiated(site, wrapper, numbers)
         if request is not None:
+            parameters = inspect.signature(wrapper).parameters
             return self._run_tangent(site, wrapper, values, dict(zip(
                 parameters, numbers, strict=True)), wrt, request)
         try:
@@ -405,8 +440,8 @@ class Dispatcher:
             raise _at_site(err, site) from None
         value, saved = compiled.primal(*values)
         passed = tuple(number for number in numbers if number in site.active)
-        return value, _Record(compiled, saved, site.active, passed)
-
+        return value, _Record(compiled, saved, site.active, passed,
+                              numbers.count(_UNASKED_RECEIVER))
 
     def _run_tangent(self, site, wrapper, values, by_parameter, wrt,
                      request):
@@ -419,6 +454,8 @@ class Dispatcher:
         """
         compiled = self._tangent_function(site, wrapper, wrt)
         by_number = dict(zip(site.active, request.tangents, strict=True))
+        # An array receiver the site did not ask for has no tangent.
+        by_number[_UNASKED_RECEIVER] = runtime.zeros_like(values[0])
         given = {tangent: by_number[by_parameter[name]]
                  for name, tangent in zip(compiled.wrt,
                                           compiled.tangent_params,
@@ -469,6 +506,66 @@ class Dispatcher:
                                                 strict=True)}
         return (tuple(of_arguments.get(n) for n in site.active),
                 tuple(of_tangents.get(n) for n in site.active))
+
+    # Forward mode over generated adjoint code --------------------------------
+
+    def primal_tangent(self, tangents, ans, site, first, args, kwargs,
+                       method):
+        """Return the tangent of `(value, record)` from a dispatched call.
+
+        `first` is the receiver (a method) or the function; `tangents` has
+        one entry for it and one per positional argument. Keyword arguments
+        have no tangent here, so one that carries a derivative is rejected.
+        """
+        value, record = ans
+        if any(number > len(args) for number in site.active):
+            raise UnsupportedSyntaxError(
+                f'forward mode through {site.callee_text} with a keyword '
+                'argument that carries a derivative', site.location,
+                'pass the argument by position')
+        if all(t is None for t in tangents):
+            return None, None
+        found = (self._method(site, first, args, kwargs) if method
+                 else self._function(site, first, args, kwargs))
+        wrapper, values, numbers = found
+        # Number 0 is the receiver or the called value, then the arguments.
+        by_number = dict(enumerate(tangents))
+        if _UNASKED_RECEIVER in numbers:
+            by_number[_UNASKED_RECEIVER] = runtime.zeros_like(values[0])
+        parameters = list(inspect.signature(wrapper).parameters)
+        by_parameter = {p: by_number.get(n) for p, n in zip(
+            parameters, numbers, strict=True)}
+        by_parameter = {p: t for p, t in by_parameter.items()
+                        if t is not None}
+        compiled = self.compiler.compile_forward(
+            record.compiled.primal,
+            tuple(p for p in parameters if p in by_parameter),
+            site.call_chain)
+        named = {name: by_parameter[p] for p, name in zip(
+            compiled.wrt, compiled.tangent_params, strict=True)}
+        _, tangent = compiled.tangent(*values, **named)
+        return tangent
+
+    def adjoint_tangent(self, tangents, record, g):
+        """Return the tangent of `adjoint(record, g)` given the tangents of
+        the record (that of its saved values, from `primal_tangent`) and g."""
+        saved_tangent, g_tangent = tangents
+        adjoint = record.compiled.adjoint
+        parameters = list(inspect.signature(adjoint).parameters)
+        by_parameter = {p: t for p, t in zip(
+            parameters, (saved_tangent, g_tangent), strict=True)
+            if t is not None}
+        if not by_parameter:
+            return None
+        compiled = self.compiler.compile_forward(adjoint, tuple(by_parameter))
+        named = {name: by_parameter[p] for p, name in zip(
+            compiled.wrt, compiled.tangent_params, strict=True)}
+        _, tangent = compiled.tangent(record.saved, g, **named)
+        tangent = tangent[record.dropped:]
+        if record.passed == record.active:
+            return tangent
+        by_number = dict(zip(record.passed, tangent, strict=True))
+        return tuple(by_number.get(number) for number in record.active)
 
 
 @dataclasses.dataclass

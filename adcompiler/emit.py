@@ -18,6 +18,7 @@ import re
 import astor
 import gast
 
+from adcompiler import verbatim
 from adcompiler.codegen import COMMENT_PREFIX
 
 _counter = itertools.count(1)
@@ -55,12 +56,14 @@ def to_source(tree):
         def generic_visit(self, node):
             node = super().generic_visit(node)
             # A branch left empty by the transforms still needs a statement.
-            if isinstance(node, (ast.If, ast.For, ast.While)) and not node.body:
+            if isinstance(node, (ast.If, ast.For, ast.While, ast.Try,
+                                 ast.ExceptHandler)) and not node.body:
                 node.body = [ast.Pass()]
             return node
 
-    # gast_to_ast builds new nodes, so the markers never touch `tree`.
-    python_tree = _Markers().visit(gast.gast_to_ast(tree))
+    # gast_to_ast builds new nodes, so the markers never touch `tree`;
+    # statements kept verbatim are put back in `tree` first.
+    python_tree = _Markers().visit(gast.gast_to_ast(verbatim.expand(tree)))
     python_tree = ast.fix_missing_locations(python_tree)
     try:
         text = astor.to_source(python_tree)

@@ -36,6 +36,7 @@ from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.resolve import CallKind
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
+from adcompiler.verbatim import Verbatim
 
 _NEW_VALUE_METHODS = frozenset({
     'sum', 'mean', 'max', 'min', 'prod', 'std', 'var', 'dot', 'any', 'all',
@@ -225,6 +226,15 @@ class _ForwardWriter:
             return [gast.copy_location(loop, statement)]
         if isinstance(statement, gast.For):
             return self.loop(statement)
+        if isinstance(statement, gast.Try):
+            handlers = [gast.copy_location(gast.ExceptHandler(
+                type=copy.deepcopy(h.type), name=copy.deepcopy(h.name),
+                body=self.block(h.body)), h) for h in statement.handlers]
+            attempt = gast.Try(body=self.block(statement.body),
+                               handlers=handlers,
+                               orelse=self.block(statement.orelse),
+                               finalbody=self.block(statement.finalbody))
+            return [gast.copy_location(attempt, statement)]
         if isinstance(statement, gast.Assign):
             return self.immutable_check(statement) + self.assignment(statement)
         if isinstance(statement, gast.Expr):
@@ -232,7 +242,8 @@ class _ForwardWriter:
             if undo is not None:
                 return undo + [copy.deepcopy(statement)]
             return [copy.deepcopy(statement)] + self.effect(statement)
-        if isinstance(statement, (gast.Break, gast.Assert, gast.Pass)):
+        if isinstance(statement, (gast.Break, gast.Assert, gast.Pass,
+                                  Verbatim)):
             return [copy.deepcopy(statement)]
         raise InternalCompilerError(self.source.name, 'forward',
                                     f'statement {type(statement).__name__}')
@@ -334,9 +345,7 @@ class _ForwardWriter:
             resolved = self.resolution.calls[value]
             if resolved.kind is CallKind.USER:
                 return self.user_call(statement, resolved)
-            if (resolved.kind is CallKind.METHOD and resolved.rule is None) \
-                    or (resolved.kind is CallKind.UNKNOWN
-                        and resolved.reason != 'name not defined'):
+            if self.is_dispatched(value, resolved):
                 return self.dynamic_call(statement, resolved)
         tangent = self.value_tangent(statement)
         if tangent is None:
@@ -733,6 +742,14 @@ class _ForwardWriter:
         return total
 
     # Calls of user functions -------------------------------------------------
+
+    def is_dispatched(self, call_node, resolved):
+        """True for a call whose callee is known only when it runs."""
+        if resolved.kind is CallKind.METHOD:
+            return resolved.rule is None or \
+                call_node in self.activity.dispatched_calls
+        return resolved.kind is CallKind.UNKNOWN and \
+            resolved.reason != 'name not defined'
 
     def user_call(self, statement, resolved):
         call_node = statement.value

@@ -29,7 +29,17 @@ returns a new array, and not stored, copied or viewed since); otherwise
 Python would update shared memory in place, and it raises
 `UnsupportedSyntaxError`. Docstrings and `pass` are dropped, and code after the `return` is removed. Each new statement keeps the
 line and column of the expression it came from, so later stages can point at
-the user's source. Any other construct raises `UnsupportedSyntaxError`.
+the user's source.
+
+Any other statement (try, with, raise, an import, one with a comprehension
+or another construct not lowered here) is kept as written inside a
+`Verbatim` node (see adcompiler.verbatim), with its reads renamed to the
+current versions; the activity stage raises its `UnsupportedSyntaxError`
+if it carries a derivative. When such a statement assigns a local, the
+function is lowered without single assignment, as with control flow. A
+statement that returns, yields, or jumps out of its loop from inside such
+a construct, and a `global` or `nonlocal` declaration, still raise
+`UnsupportedSyntaxError` here.
 """
 
 import builtins as _builtins
@@ -41,7 +51,9 @@ import types
 import gast
 import numpy as np
 
+from adcompiler import verbatim
 from adcompiler.control_flow import Restructurer
+from adcompiler.control_flow import _jumps as jumps  # Part of this stage.
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.naming import Namer
 
@@ -121,12 +133,26 @@ def describe(node):
 
 def normalize(source):
     """Lower `source.tree` to A-normal form; see the module docstring."""
-    return _Normalizer(source).run()
+    try:
+        return _Normalizer(source).run()
+    except _VerbatimAssigns:
+        return _Normalizer(source, keep_names=True).run()
+
+
+class _VerbatimAssigns(Exception):
+    """A statement kept verbatim assigns a local: lower again without
+    single assignment, which could not rename its targets."""
+
+
+# Statements that can never be kept verbatim: they leave or change the
+# function's scope, which the generated primal does not have.
+_NEVER_VERBATIM = (gast.Return, gast.Yield, gast.YieldFrom, gast.Await,
+                   gast.Global, gast.Nonlocal)
 
 
 class _Normalizer:
 
-    def __init__(self, source):
+    def __init__(self, source, keep_names=False):
         self.source = source
         self.tree = source.tree
         self.namer = Namer.for_function(self.tree, source.namespace)
@@ -142,7 +168,8 @@ class _Normalizer:
         self.immutable_checks = {}
         self.display_names = {}
         self.result_name = None  # The variable early returns assign.
-        self.single_assignment = not has_control_flow(self.tree)
+        self.single_assignment = not (keep_names
+                                      or has_control_flow(self.tree))
         # Names changed in place: x[i] = v, lst.append(v), lst.pop(), ...
         self.updated_in_place = {
             n.value.id for n in gast.walk(self.tree)
@@ -266,6 +293,40 @@ class _Normalizer:
         if atom.id not in assigned:
             return atom
         return self.bind(atom, test)
+
+    def visit_Try(self, node):
+        """Lower the blocks of try/except/else/finally; the reverse stage
+        records which of them ran."""
+        if jumps(node.body + node.orelse + node.finalbody + node.handlers):
+            raise UnsupportedSyntaxError(
+                'a return, break or continue inside a try statement',
+                self.source.location(node),
+                'assign the result to a variable and return after the try '
+                'statement')
+        body = self.lower_block(node.body)
+        handlers = []
+        for handler in node.handlers:
+            if handler.type is not None and not self.is_exception_type(
+                    handler.type):
+                raise UnsupportedSyntaxError(
+                    'an exception type other than a name, a dotted name or '
+                    'a tuple of them', self.source.location(handler.type))
+            lowered = gast.ExceptHandler(
+                type=copy.deepcopy(handler.type),
+                name=copy.deepcopy(handler.name),
+                body=self.lower_block(handler.body))
+            handlers.append(gast.copy_location(lowered, handler))
+        orelse = self.lower_block(node.orelse)
+        finalbody = self.lower_block(node.finalbody)
+        self.emit(gast.Try(body=body, handlers=handlers, orelse=orelse,
+                           finalbody=finalbody), node)
+        return False
+
+    def is_exception_type(self, node):
+        if isinstance(node, gast.Tuple):
+            return all(self.is_exception_type(e) for e in node.elts)
+        return isinstance(node, (gast.Name, gast.Attribute)) and \
+            self.is_global_reference(node)
 
     def visit_While(self, node):
         # control_flow leaves only `while True:` with the test in the body.
@@ -442,8 +503,34 @@ class _Normalizer:
         """Lower one statement; return True when it was a `return`."""
         method = getattr(self, 'visit_' + type(node).__name__, None)
         if method is None:
-            raise self.unsupported(node)
-        return method(node)
+            self.keep_verbatim(node, self.unsupported(node))
+            return False
+        if isinstance(node, gast.Return):
+            return method(node)
+        length, current = len(self.body), dict(self.current)
+        try:
+            return method(node)
+        except UnsupportedSyntaxError as err:
+            # Undo what the failed lowering emitted, then keep it as written.
+            del self.body[length:]
+            self.current = current
+            self.keep_verbatim(node, err)
+            return False
+
+    def keep_verbatim(self, node, error):
+        """Emit `node` as written, for the activity stage to check."""
+        for child in gast.walk(node):
+            if isinstance(child, _NEVER_VERBATIM) or (
+                    isinstance(child, (gast.Break, gast.Continue))
+                    and _leaves_loop(node, child)):
+                raise error
+        statement = copy.deepcopy(node)
+        wrapped = verbatim.keep(statement, error, self.local_names)
+        if wrapped.writes and self.single_assignment:
+            raise _VerbatimAssigns()
+        for name in wrapped.reads:
+            name.id = self.current.get(name.id, name.id)
+        self.emit(wrapped, node)
 
     def visit_Expr(self, node):
         value = node.value
@@ -810,7 +897,7 @@ MUTATING_METHODS = frozenset({
 })
 
 _CONTROL_FLOW = (gast.If, gast.For, gast.While, gast.Break, gast.Continue,
-                 gast.IfExp, gast.BoolOp)
+                 gast.IfExp, gast.BoolOp, gast.Try)
 
 
 def has_control_flow(tree):
@@ -829,6 +916,16 @@ def has_control_flow(tree):
                 and node.func.attr in MUTATING_METHODS):
             return True
     return False
+
+
+def _leaves_loop(statement, jump):
+    """True if `jump` (break or continue) is not inside a loop of
+    `statement`, so it would leave a loop around the statement."""
+    for node in gast.walk(statement):
+        if isinstance(node, (gast.For, gast.While, gast.AsyncFor)) and any(
+                child is jump for child in gast.walk(node)):
+            return False
+    return True
 
 
 def _loaded(node):
@@ -881,6 +978,8 @@ def _assigned_names(tree):
     for node in gast.walk(tree):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
             names.add(node.id)
+    for statement in tree.body:
+        names.update(verbatim.bound_names(statement))
     return names
 
 

@@ -110,6 +110,7 @@ def resolve_call(node, local_names, namespace, registry=REGISTRY):
 
 def classify(callee, name, registry=REGISTRY):
     """Classify a callable object under the foreign-call policy."""
+    callee = registry.unwrap(callee)
     entry = registry.lookup(callee)
     if entry is None and inspect.ismethod(callee) and isinstance(
             callee.__func__, types.FunctionType):

@@ -37,12 +37,13 @@ from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
 from adcompiler.codegen import assign as _assign
 from adcompiler.codegen import call as _call
-from adcompiler.codegen import (comment_marker, identifier,
+from adcompiler.codegen import (COMMENT_PREFIX, comment_marker, identifier,
                                 module_aliases, substitute_template)
 from adcompiler.codegen import name as _name
 from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
+from adcompiler.normalize import describe
 from adcompiler.resolve import CallKind
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 
@@ -57,6 +58,15 @@ class CalleeProgram:
     differentiated: tuple  # names of the callee parameters given adjoints
     updated: tuple = ()  # parameters it changes in place (append, x[i] = v)
     updated_with_derivative: tuple = ()  # ... with values that carry one
+
+
+@dataclasses.dataclass
+class _TryRecord:
+    """Names the primal of a try statement sets for its adjoint."""
+
+    path: str  # 0 when no handler ran, else the number of the handler
+    progress: str  # how many statements of the try block completed
+    completed: set  # positions in the try block after which it is set
 
 
 @dataclasses.dataclass
@@ -117,6 +127,11 @@ class _ReverseWriter:
         self.callee_programs = {}  # call statement -> CalleeProgram
         self.callee_saved = {}  # call statement -> name of the callee's saved
         self.dynamic_calls = {}  # call statement -> name of its CallSite
+        self.try_records = {}  # try statement -> _TryRecord
+        self.branch_depth = 0  # if statements around the current statement
+        # Statement in a branch that cannot be differentiated -> name of the
+        # error its primal raises instead, if the branch runs.
+        self.deferred_errors = {}
 
         self.numpy_alias, self.runtime_alias = module_aliases(
             self.source.namespace, normalized, self.extra_globals)
@@ -419,6 +434,9 @@ class _ReverseWriter:
             elif isinstance(statement, (gast.For, gast.While)):
                 body += self.primal_loop(statement)
                 last_line = None
+            elif isinstance(statement, gast.Try):
+                body += self.primal_try(statement)
+                last_line = None
             else:
                 body += self.immutable_check(statement)
                 body += self.primal_statements(statement)
@@ -458,6 +476,9 @@ class _ReverseWriter:
 
     def primal_statements(self, statement):
         """Return one statement's primal: as written, or a callee's primal."""
+        if statement in self.deferred_errors:
+            return [gast.Raise(exc=_name(self.deferred_errors[statement]),
+                               cause=None)]
         if statement in self.dynamic_calls:
             call = statement.value
             site_name, is_method = self.dynamic_calls[statement]
@@ -544,12 +565,14 @@ class _ReverseWriter:
         for statement in reversed(statements):
             if isinstance(statement, gast.If):
                 block = self.adjoint_if(statement)
+            elif isinstance(statement, gast.Try):
+                block = self.adjoint_try(statement)
             elif isinstance(statement, (gast.For, gast.While)):
                 block = self.adjoint_loop(statement)
             elif isinstance(statement, gast.Expr):
                 block = self.container_update_adjoint(statement)
             else:
-                block = self.adjoint_block(statement)
+                block = self.branch_adjoint_block(statement)
                 if self.dynamic and self.assigns_active(statement):
                     block = self.record_assignment(statement, block)
             if block:
@@ -593,9 +616,29 @@ class _ReverseWriter:
             block = [self.pop(reads)] + block
         return block
 
+    def branch_adjoint_block(self, statement):
+        """`adjoint_block`, except that inside a branch a statement that
+        cannot be differentiated makes the primal raise its error when the
+        branch runs. Library code has branches for other array types (a
+        masked array's .mask) that NumPy input never takes."""
+        if not self.branch_depth:
+            return self.adjoint_block(statement)
+        try:
+            return self.adjoint_block(statement)
+        except (UnsupportedSyntaxError, ForeignCallError) as err:
+            error_name = self.namer.fresh(
+                f'error_line{getattr(statement, "lineno", 0)}')
+            self.extra_globals[error_name] = err
+            self.deferred_errors[statement] = error_name
+            return []
+
     def adjoint_if(self, statement):
-        body = self.adjoint_statements(statement.body)
-        orelse = self.adjoint_statements(statement.orelse)
+        self.branch_depth += 1
+        try:
+            body = self.adjoint_statements(statement.body)
+            orelse = self.adjoint_statements(statement.orelse)
+        finally:
+            self.branch_depth -= 1
         if not body and not orelse:
             return []
         test = statement.test
@@ -604,6 +647,94 @@ class _ReverseWriter:
             self.pushed[statement] = [test.id]
             block.insert(0, self.pop([test.id]))
         return block
+
+    def adjoint_try(self, statement):
+        """Replay the blocks of a try statement that ran, last first.
+
+        The primal records which handler ran (`path`: 0 for none, k for the
+        k-th) and how many statements of the try block completed
+        (`progress`), so an exception part way through the try block undoes
+        only the statements before it.
+        """
+        body = []
+        for position, inner in enumerate(statement.body, 1):
+            block = self.adjoint_statements([inner])
+            if block and not isinstance(inner, (gast.Assign, gast.Expr)):
+                raise UnsupportedSyntaxError(
+                    f'{describe(inner)} that carries a derivative inside a '
+                    'try block', self.source.location(inner),
+                    'an exception part way through it could not be undone; '
+                    'move it out of the try block or into a function')
+            body.append((position, block))
+        handlers = [self.adjoint_statements(h.body)
+                    for h in statement.handlers]
+        orelse = self.adjoint_statements(statement.orelse)
+        finalbody = self.adjoint_statements(statement.finalbody)
+        if not (any(b for _, b in body) or any(handlers) or orelse
+                or finalbody):
+            return []
+
+        record = _TryRecord(self.namer.fresh('try_path'),
+                            self.namer.fresh('try_progress'),
+                            {p for p, b in body if b})
+        self.try_records[statement] = record
+        self.pushed[statement] = [record.path, record.progress]
+        block = [self.pop([record.path, record.progress])] + finalbody
+        branches = [(0, orelse)] + list(enumerate(handlers, 1))
+        chain = []
+        for number, adjoint in reversed(branches):
+            if not adjoint:
+                continue
+            test = gast.Compare(left=_name(record.path), ops=[gast.Eq()],
+                                comparators=[gast.Constant(value=number,
+                                                           kind=None)])
+            chain = [gast.If(test=test, body=adjoint, orelse=chain)]
+        block += chain
+        for position, adjoint in reversed(body):
+            if adjoint:
+                test = gast.Compare(
+                    left=_name(record.progress), ops=[gast.GtE()],
+                    comparators=[gast.Constant(value=position, kind=None)])
+                block.append(gast.If(test=test, body=adjoint, orelse=[]))
+        return block
+
+    def primal_try(self, statement):
+        """Return the try statement with its blocks' primals, and the
+        assignments that record which blocks ran."""
+        record = self.try_records.get(statement)
+
+        body = []
+        last_comment = None
+        for position, inner in enumerate(statement.body, 1):
+            for primal in self.primal_block([inner]):
+                # One comment per user line, as in any other block.
+                comment = primal.value.value if _is_comment(primal) else None
+                if comment is None or comment != last_comment:
+                    body.append(primal)
+                last_comment = comment or last_comment
+            if record is not None and position in record.completed:
+                body.append(_assign(record.progress,
+                                    gast.Constant(value=position, kind=None)))
+
+        handlers = []
+        for number, handler in enumerate(statement.handlers, 1):
+            handler_body = self.primal_block(handler.body)
+            if record is not None:
+                handler_body.insert(0, _assign(
+                    record.path, gast.Constant(value=number, kind=None)))
+            handlers.append(gast.copy_location(gast.ExceptHandler(
+                type=copy.deepcopy(handler.type),
+                name=copy.deepcopy(handler.name), body=handler_body),
+                handler))
+        primal = gast.Try(body=body, handlers=handlers,
+                          orelse=self.primal_block(statement.orelse),
+                          finalbody=self.primal_block(statement.finalbody))
+        gast.copy_location(primal, statement)
+        if record is None:
+            return [primal]
+        start = [_assign(record.path, gast.Constant(value=0, kind=None)),
+                 _assign(record.progress, gast.Constant(value=0, kind=None))]
+        return start + [primal]
 
     def adjoint_loop(self, statement):
         """Replay a loop backwards: the same number of trips, last first."""
@@ -1159,7 +1290,8 @@ class _ReverseWriter:
                                      {k.arg: k.value for k in call.keywords},
                                      resolved.rule)
         if kind is CallKind.METHOD:
-            if resolved.rule is None:
+            if resolved.rule is None or \
+                    call in self.activity.dispatched_calls:
                 return self.dynamic_call_adjoint(statement, resolved)
             # NOTE: a method with an array rule (x.sum(), x.dot(y)) is assumed
             # to be called on an array; a user object with a method of the same
@@ -1389,6 +1521,13 @@ def _display(node):
     if isinstance(node, gast.Constant):
         return repr(node.value)
     return 'an argument'
+
+
+def _is_comment(statement):
+    return (isinstance(statement, gast.Expr)
+            and isinstance(statement.value, gast.Constant)
+            and isinstance(statement.value.value, str)
+            and statement.value.value.startswith(COMMENT_PREFIX))
 
 
 def _is_subscript_write(statement):

@@ -64,6 +64,8 @@ def unbroadcast(g, x):
     if g_type is np.ndarray and x_type is np.ndarray and g.shape == x.shape \
             and (x.dtype.kind == 'c' or g.dtype.kind != 'c'):
         return g
+    if g is None:
+        return None  # No gradient, as a rule may return for an argument.
     if isinstance(x, (list, tuple)) and isinstance(g, (list, tuple)) and \
             len(g) == len(x):
         # A container's own adjoint, such as an entry of a tape that
@@ -84,6 +86,10 @@ def unbroadcast(g, x):
             '+); use lst.extend(...) or build an array with np.array')
     if type(g) is x_type and _flatten_container(x) is not None:
         return g  # A dataclass or registered container: never broadcast.
+    if not isinstance(x, (np.ndarray, np.generic, int, float, complex)):
+        # Another object (such as a pending update at(x, idx)): nothing
+        # broadcast it, and its adjoint has the structure its rule gave.
+        return g
     shape = np.shape(x)
     g_shape = np.shape(g)
     if g_shape != shape:
@@ -164,8 +170,22 @@ def _has_array_index(index):
     return any(isinstance(i, (list, np.ndarray)) for i in items)
 
 
+# Type -> `adjoint(g, x, index)` of `x[index]` for objects that are not
+# arrays or containers; rules register these (see `register_index_adjoint`).
+_INDEX_ADJOINTS = {}
+
+
+def register_index_adjoint(cls, adjoint):
+    """Use `adjoint(g, x, index)` for the adjoint of `x[index]` when `x` is
+    an instance of `cls`."""
+    _INDEX_ADJOINTS[cls] = adjoint
+
+
 def index_adjoint(g, x, index):
     """Adjoint of `x[index]`: `g` scattered into zeros shaped like `x`."""
+    special = _INDEX_ADJOINTS.get(type(x)) if _INDEX_ADJOINTS else None
+    if special is not None:
+        return special(g, x, index)
     if isinstance(x, dict):
         result = {key: zeros_like(value) for key, value in x.items()}
         result[index] = g
@@ -562,6 +582,26 @@ def dispatched_tangent_vjp(g, ans, site, tangents, first, *args, **kwargs):
 def call_adjoint(record, g):
     """Cotangents of a dispatched call's active arguments, in order."""
     return _dispatcher.adjoint(record, g)
+
+
+# Forward rules of the three helpers above, for forward mode over generated
+# adjoint code (Hessians): `tangents` has one entry per positional argument.
+
+def call_method_jvp(tangents, ans, site, receiver, *args, **kwargs):
+    """Tangent of `call_method(...)`: that of the value and of the record."""
+    return _dispatcher.primal_tangent(tangents[1:], ans, site, receiver,
+                                      args, kwargs, method=True)
+
+
+def call_function_jvp(tangents, ans, site, function, *args, **kwargs):
+    """Tangent of `call_function(...)`; see `call_method_jvp`."""
+    return _dispatcher.primal_tangent(tangents[1:], ans, site, function,
+                                      args, kwargs, method=False)
+
+
+def call_adjoint_jvp(tangents, ans, record, g):
+    """Tangent of `call_adjoint(record, g)`, given those of record and g."""
+    return _dispatcher.adjoint_tangent(tangents, record, g)
 
 
 def inserted_position(x, index):

@@ -1305,14 +1305,11 @@ def source_lineno(function, marker):
 # message must contain). A for-else is reported at the first statement of
 # the else clause, because Python's syntax tree keeps no position for `else:`.
 UNSUPPORTED = [
-    (uses_try, 1.5, 'try:', 'try'),
     (uses_with, 1.5, 'with np.errstate', 'with'),
     (uses_yield, 1.5, 'yield x * i', 'yield'),
     (uses_generator_expression, 1.5, 'sum(x * i for', 'generator'),
     (uses_global_write, 1.5, 'global COUNTER', 'global'),
     (uses_global_array_write, 1.5, 'TOTALS[i] = x * i', 'global'),
-    (uses_del, 1.5, 'del y', 'del'),
-    (uses_lambda, 1.5, 'lambda v', 'lambda'),
     (uses_list_comprehension, 1.5, 'sum([x * i', 'comprehension'),
     (uses_dict_comprehension, 1.5, '{k: x ** k', 'comprehension'),
     (uses_for_else, 1.5, 's = s * 2.0', 'else'),
@@ -1327,6 +1324,12 @@ UNSUPPORTED = [
     (iterate_over_reassigned_name, V3, 'for e in x:', "'x'"),
     (list_appended_through_alias, V3, 'b = a', "'b'"),
 ]
+
+
+@pytest.mark.parametrize('function', [uses_del, uses_lambda, uses_try])
+def test_statement_in_loop_differentiates(function):
+    expected = numerical_gradient(function, (1.5,), 0)
+    assert_gradient_close(adcompiler.grad(function)(1.5), expected)
 
 
 @pytest.mark.parametrize('function, argument, line_text, word', [

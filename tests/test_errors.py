@@ -70,6 +70,13 @@ def uses_try(x):
     return np.sum(y)
 
 
+def uses_return_in_try(x):
+    try:
+        return np.sum(np.log(x))
+    except FloatingPointError:
+        return np.sum(x)
+
+
 def uses_with(x):
     with np.errstate(divide='ignore'):
         y = np.log(x)
@@ -191,16 +198,14 @@ def calls_helper_with_loop(x):
 # Each row gives the function, words the message must contain, the text of
 # the offending line, and the text the caret must point at.
 UNSUPPORTED = [
-    pytest.param(uses_try, 'try statement', 'try:', 'try', id='try'),
+    pytest.param(uses_return_in_try, 'return, break or continue inside a '
+                 'try statement', 'try:', 'try', id='return_in_try'),
     pytest.param(uses_with, 'with statement', 'with np.errstate', 'with',
                  id='with'),
-    pytest.param(uses_lambda, 'lambda', 'double = lambda v', 'lambda',
-                 id='lambda'),
     pytest.param(uses_list_comprehension, 'list comprehension',
                  'squares = [v ** 2', '[v ** 2', id='list_comprehension'),
     pytest.param(uses_global, 'global', 'global SCALE', 'global',
                  id='global'),
-    pytest.param(uses_del, 'del statement', 'del y', 'del', id='del'),
     pytest.param(uses_yield, 'yield', 'yield np.sum(x)', 'yield',
                  id='yield'),
     pytest.param(uses_star_args, '*args parameter',
@@ -215,8 +220,6 @@ UNSUPPORTED = [
     pytest.param(uses_generator_expression, 'generator expression',
                  'sum(v * 2.0 for v in x)', '(v * 2.0 for',
                  id='generator_expression'),
-    pytest.param(uses_set_display, 'set display', 'values = {x[0], x[1]}',
-                 '{x[0]', id='set_display'),
     pytest.param(uses_walrus, ':=', '(y := x * 2.0)', 'y :=', id='walrus'),
     pytest.param(uses_nested_def, 'nested function definition',
                  'def double(v):', 'def double', id='nested_def'),
@@ -244,6 +247,13 @@ CONTROL_FLOW_FORMS = [
                  id='dict_display'),
     pytest.param(uses_keyword_only, np.array([0.5, -0.25, 1.0]),
                  id='keyword_only'),
+    # Statements that carry no derivative run as written, whatever their
+    # syntax.
+    pytest.param(uses_lambda, np.array([0.5, -0.25, 1.0]), id='lambda'),
+    pytest.param(uses_del, np.array([0.5, -0.25, 1.0]), id='del'),
+    pytest.param(uses_set_display, np.array([0.5, -0.25, 1.0]),
+                 id='set_display'),
+    pytest.param(uses_try, np.array([0.5, 0.25, 1.0]), id='try'),
 ]
 
 

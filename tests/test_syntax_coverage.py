@@ -296,13 +296,15 @@ def uses_slice(x):
 
 
 # Node type -> (function, marker of the line an unsupported node is on).
-# A None marker means the node is supported.
+# A None marker means the node is supported. Several (class, del, raise,
+# import, lambda, set) are supported because their statements carry no
+# derivative there, so they run as written.
 TABLE = {
     'FunctionDef': (uses_function_def, 'def inner(v):'),
     'AsyncFunctionDef': (uses_async_function_def, 'async def uses_async'),
-    'ClassDef': (uses_class_def, 'class Inner:'),
+    'ClassDef': (uses_class_def, None),
     'Return': (uses_return, None),
-    'Delete': (uses_delete, 'del y'),
+    'Delete': (uses_delete, None),
     'Assign': (uses_assign, None),
     'AugAssign': (uses_aug_assign, None),
     'AnnAssign': (uses_ann_assign, 'y: float'),
@@ -313,12 +315,12 @@ TABLE = {
     'With': (uses_with, 'with np.errstate'),
     'AsyncWith': (uses_async_function_def, 'async def uses_async'),
     'Match': (uses_match, 'match 1:'),
-    'Raise': (uses_raise, "raise ValueError('too big')"),
-    'Try': (uses_try, 'try:'),
+    'Raise': (uses_raise, None),
+    'Try': (uses_try, None),
     'TryStar': (uses_try_star, 'try:'),
     'Assert': (uses_assert, None),
-    'Import': (uses_import, 'import math'),
-    'ImportFrom': (uses_import_from, 'from math import pi'),
+    'Import': (uses_import, None),
+    'ImportFrom': (uses_import_from, None),
     'Global': (uses_global, 'global SCALE'),
     'Nonlocal': (uses_nonlocal, 'def inner():'),
     'Expr': (uses_expr, None),
@@ -329,10 +331,10 @@ TABLE = {
     'NamedExpr': (uses_named_expr, 'return (y := x * 2.0) + y'),
     'BinOp': (uses_bin_op, None),
     'UnaryOp': (uses_unary_op, None),
-    'Lambda': (uses_lambda, 'double = lambda v'),
+    'Lambda': (uses_lambda, None),
     'IfExp': (uses_if_exp, None),
     'Dict': (uses_dict, None),
-    'Set': (uses_set, 'values = {1, 2}'),
+    'Set': (uses_set, None),
     'ListComp': (uses_list_comp, 'return sum([x * i'),
     'SetComp': (uses_set_comp, 'return x * len({i for'),
     'DictComp': (uses_dict_comp, 'return x * len({i: i'),

@@ -9,6 +9,7 @@ from adcompiler.rules import linalg as _linalg  # noqa: F401  (registers)
 from adcompiler.rules import fft as _fft  # noqa: F401  (registers)
 from adcompiler.rules import forward as _forward  # noqa: F401  (registers)
 from adcompiler.rules import runtime as _runtime  # noqa: F401  (registers)
+from adcompiler.rules import scipy as _scipy  # noqa: F401  (registers later)
 
 __all__ = ['NON_DIFFERENTIABLE', 'REGISTRY', 'Rule', 'RuleError', 'Template',
            'adjoint_target']

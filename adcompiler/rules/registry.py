@@ -30,11 +30,15 @@ user rules given as ordinary callables (`register_vjp`).
 import dataclasses
 import functools
 import inspect
+import sys
+import logging
 import threading
 
 import gast
 
 from adcompiler.errors import AdCompilerError
+
+logger = logging.getLogger(__name__)
 
 # The names a template may read besides its own parameters and temporaries.
 TEMPLATE_NAMES = frozenset({'g', 't', 'ans', 'd', 'np', 'ad', 'None', 'True',
@@ -99,6 +103,14 @@ class Registry:
         self._attributes = {}
         self._lock = threading.Lock()
         self.version = 0
+        # Module name -> functions that register rules for that module's
+        # callables, run once the module has been imported (see `defer`).
+        self._deferred = {}
+        self._modules_seen = 0
+        # Code objects of decorator wrappers that call the function they
+        # wrap with the same arguments (see `transparent_wrapper`).
+        self._transparent = set()
+        self._substitutes = {}  # callee -> replacement (see `substitute`)
 
     def _store(self, table, key, value):
         with self._lock:
@@ -157,9 +169,78 @@ class Registry:
                        for key, entry in self._rules.items()]
             return callees, list(self._methods), list(self._attributes)
 
+    def transparent_wrapper(self, wrapper):
+        """Mark the wrapper function a decorator made as transparent.
+
+        Every function that decorator wraps shares the wrapper's code. A call
+        of one is transformed as a call of the function it wraps
+        (`__wrapped__`), which raises an error if the call passes a
+        parameter only the wrapper has.
+        """
+        with self._lock:
+            self._transparent.add(wrapper.__code__)
+            self.version += 1
+
+    def substitute(self, callee, replacement):
+        """Make calls dispatched at run time to `callee` call `replacement`,
+        which computes the same values without writing into its arguments."""
+        with self._lock:
+            self._substitutes[_key(callee)] = replacement
+            self.version += 1
+
+    def substitute_of(self, callee):
+        """Return the replacement of `callee` (see `substitute`), or it."""
+        if self._deferred:
+            self.load_deferred()
+        try:
+            return self._substitutes.get(_key(callee), callee)
+        except TypeError:
+            return callee
+
+    def unwrap(self, callee):
+        """Return the function a transparent wrapper wraps, else `callee`."""
+        if self._deferred:
+            self.load_deferred()
+        while (getattr(callee, '__code__', None) in self._transparent
+               and callable(getattr(callee, '__wrapped__', None))):
+            callee = callee.__wrapped__
+        return callee
+
+    def defer(self, module_name, register):
+        """Run `register()` once `module_name` has been imported by someone.
+
+        Rules for the callables of an optional library (SciPy) are registered
+        this way, so that importing adcompiler never imports the library.
+        """
+        with self._lock:
+            self._deferred.setdefault(module_name, []).append(register)
+            self._modules_seen = 0
+        self.load_deferred()
+
+    def load_deferred(self):
+        """Run the deferred registrations whose module is now imported."""
+        if not self._deferred or len(sys.modules) == self._modules_seen:
+            return
+        with self._lock:
+            self._modules_seen = len(sys.modules)
+            ready = [m for m in self._deferred if m in sys.modules]
+            registrations = [r for m in ready for r in self._deferred.pop(m)]
+        for register in registrations:
+            try:
+                register()
+            except (ImportError, AttributeError) as err:
+                # Another version of the library: its callables stay without
+                # rules and are transformed from source like user code.
+                logger.debug('skipped the rules of %s: %s',
+                             register.__qualname__, err)
+
     def lookup(self, callee):
         """Return the `Rule`, `NON_DIFFERENTIABLE`, or None for `callee`."""
-        return self._rules.get(_key(callee))
+        entry = self._rules.get(_key(callee))
+        if entry is None and self._deferred:
+            self.load_deferred()
+            entry = self._rules.get(_key(callee))
+        return entry
 
     def lookup_method(self, name):
         return self._methods.get(name)

@@ -1,0 +1,193 @@
+"""Rules for SciPy's array-API layer and for scipy.special.
+
+SciPy functions start with array-API bookkeeping: `xp = array_namespace(x)`
+finds the namespace, `xp_promote` and `_asarray` convert and promote, and
+the arithmetic then calls `xp.sum(...)`, `xp.exp(...)` through the
+namespace. For NumPy input the namespace is SciPy's vendored copy of
+array_api_compat's NumPy namespace (`scipy._lib.array_api_compat.numpy`).
+With NumPy 2.4 most of its functions are NumPy's own, so their NumPy rules
+apply as they are. The few it wraps get rules here, written against the
+wrappers' signatures.
+
+Nothing here imports SciPy: each group is registered through
+`Registry.defer` once its module has been imported by someone else.
+
+Letters: `ans = f(x, ...)`, `g` is the adjoint of `ans`, `d[x]` the
+adjoint of `x`, and in forward rules `t` is the tangent of `x`.
+"""
+
+import importlib
+
+import numpy as np
+
+from adcompiler import runtime
+from adcompiler.rules.registry import REGISTRY
+
+vjp = REGISTRY.vjp
+jvp = REGISTRY.jvp
+non_differentiable = REGISTRY.non_differentiable
+
+_COMPAT = 'scipy._lib.array_api_compat'
+
+
+def _module(name):
+    return importlib.import_module(name)
+
+
+# Namespace discovery and metadata: they return a module, a size, a device
+# or a flag, never a value that depends smoothly on an array.
+def _register_array_api():
+    array_api = _module('scipy._lib._array_api')
+    helpers = _module(f'{_COMPAT}.common._helpers')
+    for callee in (array_api.array_namespace, array_api.xp_result_type,
+                   array_api.is_marray, helpers.array_namespace,
+                   helpers.size, helpers.device, helpers.is_numpy_namespace,
+                   helpers.is_torch_array, helpers.is_jax_namespace,
+                   helpers.is_cupy_namespace, helpers.is_array_api_obj,
+                   helpers.is_array_api_strict_namespace,
+                   helpers.is_torch_namespace, helpers.is_dask_namespace):
+        non_differentiable(callee)
+
+    # ans = _asarray(array, dtype, ...): a conversion, linear in `array`.
+    vjp(array_api._asarray, lambda array, dtype=None, order=None, copy=None, xp=None, check_finite=False, subok=False: ad.cast_adjoint(ad.unbroadcast(g, array), dtype))
+    jvp(array_api._asarray, lambda array, dtype=None, order=None, copy=None, xp=None, check_finite=False, subok=False: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
+
+    # ans = xp_promote(*args, ...): each argument converted to a common
+    # floating dtype (and broadcast to a common shape with broadcast=True).
+    REGISTRY.vjp_function(array_api.xp_promote, promote_vjp)
+    REGISTRY.jvp_function(array_api.xp_promote, promote_jvp)
+
+
+def promote_vjp(g, ans, *args, broadcast=False, force_floating=False,
+                xp=None):
+    """Return the cotangents of xp_promote's arguments; see
+    `_register_array_api`. The caller sums each back to its argument's shape."""
+    if len(args) == 1:
+        return (g,)
+    return tuple(None if arg is None else item
+                 for item, arg in zip(g, args, strict=True))
+
+
+def promote_jvp(tangents, ans, *args, broadcast=False, force_floating=False,
+                xp=None):
+    """Return the tangent of xp_promote's result, promoted like the result."""
+    if len(args) == 1:
+        return _promoted_tangent(tangents[0], ans)
+    return tuple(_promoted_tangent(t, a) for t, a in zip(tangents, ans,
+                                                         strict=True))
+
+
+def _promoted_tangent(t, ans):
+    if ans is None:
+        return None
+    if t is None:
+        return np.zeros(np.shape(ans), dtype=np.result_type(ans, float))
+    return np.broadcast_to(np.asarray(t, dtype=np.result_type(ans, float)),
+                           np.shape(ans))
+
+
+# Wrappers in array_api_compat's NumPy namespace whose NumPy counterpart
+# takes other parameters: ans = f(x, ...).
+def _register_compat_wrappers():
+    space = _module(f'{_COMPAT}.numpy')
+    vjp(space.asarray,  lambda obj, dtype=None, device=None, copy=None: ad.cast_adjoint(ad.unbroadcast(g, obj), dtype))
+    jvp(space.asarray,  lambda obj, dtype=None, device=None, copy=None: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
+    vjp(space.astype,   lambda x, dtype, copy=True, device=None: ad.astype_adjoint(g, x, dtype))
+    jvp(space.astype,   lambda x, dtype, copy=True, device=None: ad.cast_adjoint(np.asarray(t).astype(np.result_type(ans, 1.0)), dtype))
+    vjp(space.reshape,  lambda x, shape, copy=None: np.reshape(g, np.shape(x)))
+    jvp(space.reshape,  lambda x, shape, copy=None: np.reshape(t, np.shape(ans)))
+    vjp(space.sign,     lambda x: ad.sign_adjoint(g, x), unbroadcast=True)
+    vjp(space.matmul,   lambda x1, x2: (ad.matmul_adjoint_x(g, x1, x2), ad.matmul_adjoint_y(g, x1, x2)), unbroadcast=True)
+    jvp(space.matmul,   lambda x1, x2: (np.matmul(t, x2), np.matmul(x1, t)))
+    for callee in (space.ceil, space.floor, space.trunc, space.count_nonzero,
+                   space.zeros, space.ones, space.empty, space.arange,
+                   space.eye, space.zeros_like, space.ones_like,
+                   space.empty_like, space.argsort, space.nonzero,
+                   space.finfo, space.iinfo):
+        non_differentiable(callee)
+
+
+# array_api_extra: ans = atleast_nd(x, ndim=ndim), a reshape; and
+# ans = at(x, idx).set(y), x with x[idx] replaced by y. The adjoint and the
+# tangent of the `at(x, idx)` object are those of x.
+def _register_array_api_extra():
+    extra = _module('scipy._lib.array_api_extra')
+    vjp(extra.atleast_nd, lambda x, ndim, xp=None: np.reshape(g, np.shape(x)))
+    jvp(extra.atleast_nd, lambda x, ndim, xp=None: np.reshape(t, np.shape(ans)))
+    REGISTRY.vjp_function(extra.at, at_vjp)
+    REGISTRY.jvp_function(extra.at, at_jvp)
+    REGISTRY.substitute(extra.at.set, at_set_copy)
+    REGISTRY.vjp_function(at_set_copy, at_set_vjp)
+    REGISTRY.jvp_function(at_set_copy, at_set_jvp)
+    # at(x)[idx] is at(x, idx): the adjoint passes through unchanged.
+    # TODO: forward mode takes the tangent's [idx] instead; it has no hook.
+    runtime.register_index_adjoint(extra.at, lambda g, update, index: g)
+
+
+def at_vjp(g, ans, x, *index):
+    """Return the cotangent of x in `ans = at(x, idx)`: that of ans."""
+    return (g,) + (None,) * len(index)
+
+
+def at_jvp(tangents, ans, x, *index):
+    """Return the tangent of `at(x, idx)`: that of x."""
+    return tangents[0]
+
+
+def at_set_copy(update, y, copy=None, xp=None):
+    """Run `update.set(y, ...)`, copying x where copy=None allows writing
+    into it: an earlier rule may have kept x (np.max keeps its argument),
+    and its adjoint must read the old values."""
+    return update.set(y, copy=True if copy is None else copy, xp=xp)
+
+
+def at_set_vjp(g, ans, update, y, copy=None, xp=None):
+    """Return the cotangents of `update = at(x, idx)` and of y."""
+    index = update._idx  # noqa: SLF001  (array_api_extra has no accessor)
+    g = np.array(g, dtype=np.result_type(g, 1.0))
+    g_y = g[index]
+    g[index] = 0.0
+    return g, g_y
+
+
+def at_set_jvp(tangents, ans, update, y, copy=None, xp=None):
+    """Return the tangent of at(x, idx).set(y)."""
+    t_update, t_y = tangents
+    index = update._idx  # noqa: SLF001
+    t = (np.zeros(np.shape(ans), dtype=np.result_type(ans, 1.0))
+         if t_update is None else np.array(t_update,
+                                           dtype=np.result_type(ans, 1.0)))
+    t[index] = 0.0 if t_y is None else t_y
+    return t
+
+
+# scipy.special ufuncs: ans = entr(x) = -x log x, ans = rel_entr(x, y) =
+# x log(x / y), both for x > 0.
+def _register_special():
+    special = _module('scipy.special')
+    vjp(special.entr,     lambda x: -g * (np.log(x) + 1.0), unbroadcast=True)
+    vjp(special.rel_entr, lambda x, y: (g * (np.log(x / y) + 1.0), -g * x / y), unbroadcast=True)
+
+
+# scipy.stats functions such as entropy are wrapped by _axis_nan_policy's
+# decorator, which handles the keyword arguments nan_policy and keepdims and
+# otherwise calls the function it wraps with the caller's arguments.
+# NOTE: the wrapper also broadcasts paired samples against each other and
+# returns NaN for samples too small for the statistic; the unwrapped call
+# skips both, so such inputs may raise where SciPy would not.
+def _register_stats():
+    stats = _module('scipy.stats')
+    REGISTRY.transparent_wrapper(stats.entropy)
+
+
+# The reverse rules above are linear in the cotangent g, so forward mode
+# over adjoint code that calls them (Hessians) applies them to its tangent.
+REGISTRY.linear_adjoint_helper(promote_vjp, ('g',))
+REGISTRY.linear_adjoint_helper(at_vjp, ('g',))
+REGISTRY.linear_adjoint_helper(at_set_vjp, ('g',))
+
+REGISTRY.defer('scipy._lib._array_api', _register_array_api)
+REGISTRY.defer('scipy.stats', _register_stats)
+REGISTRY.defer(f'{_COMPAT}.numpy', _register_compat_wrappers)
+REGISTRY.defer('scipy._lib.array_api_extra', _register_array_api_extra)
+REGISTRY.defer('scipy.special', _register_special)

@@ -1,0 +1,140 @@
+"""Statements kept as the user wrote them, outside the differentiable subset.
+
+Normalize wraps a statement it cannot lower (try, with, raise, an import,
+a comprehension, ...) in a `Verbatim` node instead of rejecting it. The
+activity stage then checks that the statement carries no derivative (it
+raises the statement's `UnsupportedSyntaxError` if it does), the primal
+runs it unchanged, and the adjoint skips it.
+
+A `Verbatim` node shows later stages only the names of the function's
+locals that the statement reads (`reads`) and assigns (`writes`). Its
+other syntax stays out of their sight, so no stage has to understand it.
+Those names are the very `Name` nodes inside the statement, so a stage that
+renames a read renames it in the statement too. Emit puts the statement
+back in place of the node (`expand`).
+"""
+
+import copy
+
+import gast
+
+
+class Verbatim(gast.AST):
+    """A statement run as written; see the module docstring.
+
+    Fields (seen by `gast.walk`): `reads` and `writes`, lists of `Name`
+    nodes inside `statement`. Attributes: `statement`, the original node,
+    and `error`, the `UnsupportedSyntaxError` to raise if it turns out to
+    carry a derivative.
+    """
+
+    _fields = ('reads', 'writes')
+
+    def __init__(self, reads=(), writes=(), statement=None, error=None):
+        super().__init__()
+        self.reads = list(reads)
+        self.writes = list(writes)
+        self.statement = statement
+        self.error = error
+
+    def __deepcopy__(self, memo):
+        # One memo for the fields and the statement keeps `reads` and
+        # `writes` pointing into the copied statement; the error is shared.
+        node = Verbatim(copy.deepcopy(self.reads, memo),
+                        copy.deepcopy(self.writes, memo),
+                        copy.deepcopy(self.statement, memo), self.error)
+        return gast.copy_location(node, self)
+
+
+def keep(statement, error, local_names):
+    """Wrap `statement` in a `Verbatim` node; `local_names` are the names
+    of the function's local variables."""
+    reads, writes = _local_names(statement, local_names)
+    node = Verbatim(reads, writes, statement, error)
+    return gast.copy_location(node, statement)
+
+
+def _local_names(statement, local_names):
+    """Return the Name nodes of `statement` that read and assign locals.
+
+    Names bound inside the statement's own scopes (comprehension targets,
+    lambda parameters) are not the function's locals and are left out.
+    """
+    inner = set()
+    for node in gast.walk(statement):
+        if isinstance(node, gast.comprehension):
+            inner.update(n.id for n in gast.walk(node.target)
+                         if isinstance(n, gast.Name))
+        elif isinstance(node, gast.Lambda):
+            inner.update(a.id for a in node.args.args
+                         + node.args.kwonlyargs
+                         if isinstance(a, gast.Name))
+    reads, writes = [], []
+    for node in gast.walk(statement):
+        if not isinstance(node, gast.Name) or node.id in inner:
+            continue
+        if isinstance(node.ctx, gast.Load):
+            if node.id in local_names:
+                reads.append(node)
+        elif isinstance(node.ctx, (gast.Store, gast.Del)):
+            writes.append(node)
+    writes += [gast.Name(id=name, ctx=gast.Store(), annotation=None,
+                         type_comment=None) for name in bound_names(statement)]
+    return reads, writes
+
+
+def bound_names(statement):
+    """Names that `statement` binds other than through a `Name` node: by an
+    import, or by a def or class statement."""
+    names = []
+    for node in gast.walk(statement):
+        if isinstance(node, (gast.Import, gast.ImportFrom)):
+            names += [(a.asname or a.name).split('.')[0] for a in node.names
+                      if a.name != '*']
+        elif isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef,
+                               gast.ClassDef)) and node is not statement:
+            names.append(node.name)
+    if isinstance(statement, (gast.FunctionDef, gast.AsyncFunctionDef,
+                              gast.ClassDef)):
+        names.append(statement.name)
+    return names
+
+
+# Built-in functions that never change their arguments.
+_READ_ONLY_BUILTINS = frozenset({
+    'len', 'isinstance', 'issubclass', 'type', 'str', 'repr', 'format',
+    'print', 'id', 'hash', 'hasattr', 'getattr', 'callable', 'bool', 'int',
+    'float', 'sorted', 'tuple', 'list', 'set', 'frozenset', 'min', 'max',
+    'abs', 'round', 'any', 'all', 'enumerate', 'zip', 'range',
+})
+
+
+def mutated_names(node):
+    """Names of locals that `node` may change in place: `v.method(...)`,
+    `v[i] = ...`, `v.attr = ...`, `del v[i]`, and any argument of a call
+    (np.copyto(v, ...)) other than a read-only built-in's."""
+    names = set()
+    for child in gast.walk(node.statement):
+        bases = []
+        if isinstance(child, gast.Call):
+            if isinstance(child.func, gast.Attribute):
+                bases.append(child.func.value)
+            if not (isinstance(child.func, gast.Name)
+                    and child.func.id in _READ_ONLY_BUILTINS):
+                bases += list(child.args) + [k.value for k in child.keywords]
+        elif isinstance(child, (gast.Subscript, gast.Attribute)) and \
+                isinstance(child.ctx, (gast.Store, gast.Del)):
+            bases.append(child.value)
+        names.update(b.id for b in bases if isinstance(b, gast.Name))
+    return names
+
+
+class _Expander(gast.NodeTransformer):
+
+    def visit_Verbatim(self, node):
+        return node.statement
+
+
+def expand(tree):
+    """Replace every `Verbatim` node in `tree` by its statement, in place."""
+    return _Expander().visit(tree)
