@@ -712,7 +712,10 @@ class _ForwardWriter:
             return None
         total = terms[0]
         for term in terms[1:]:
-            total = gast.BinOp(left=total, op=gast.Add(), right=term)
+            if template.tuple_result:  # `+` would concatenate the tuples.
+                total = call(self.runtime_function('add'), total, term)
+            else:
+                total = gast.BinOp(left=total, op=gast.Add(), right=term)
         return total
 
     # Calls of user functions -------------------------------------------------

@@ -1519,6 +1519,109 @@ def standardized(ans, loc, scale):
     return (np.asarray(ans) - loc) / scale
 
 
+# Forward rules of reductions, scans, sorting and tuple results ---------------
+# A reduction's tangent is the sum over the reduced axes of its partial
+# derivatives times t. The partial derivatives are the reverse helper's
+# result for a unit cotangent, so both modes agree at kinks and zeros.
+
+def reduction_tangent(t, partials, ans, axis=None, keepdims=False):
+    """Tangent of a reduction over `axis` of an array with the given partial
+    derivatives. A real result of a complex input gets Re(partials * t),
+    the tangent under the complex convention of the reverse rules."""
+    axes = _normalize_axes(axis, np.ndim(partials))
+    tangent = np.sum(partials * np.asarray(t), axis=axes, keepdims=keepdims)
+    if np.iscomplexobj(tangent) and not np.iscomplexobj(ans):
+        tangent = np.real(tangent)
+    return tangent
+
+
+def unit_cotangent(ans):
+    """Return ones shaped like `ans`: the cotangent that makes a reverse
+    helper return partial derivatives."""
+    return np.ones(np.shape(ans))
+
+
+def average_tangent(t_a, t_weights, a, ans, axis=None, weights=None,
+                    keepdims=False):
+    """Tangent of np.average(a, axis, weights) = sum(a * w) / sum(w) along
+    t_a (the tangent of a) or t_weights; the other one is None."""
+    a = np.asarray(a)
+    axes = _normalize_axes(axis, a.ndim)
+    if weights is None:
+        return np.mean(t_a, axis=axes, keepdims=keepdims)
+    w = np.asarray(weights)
+    if w.shape != a.shape:
+        w = np.reshape(w, [-1 if i == axis % a.ndim else 1
+                           for i in range(a.ndim)])
+    total = np.sum(np.broadcast_to(w, a.shape), axis=axes, keepdims=True)
+    if t_a is not None:
+        share = w * np.asarray(t_a)
+    else:
+        average = _restore_reduced(ans, a, axis, keepdims)
+        share = np.reshape(t_weights, w.shape) * (a - average)
+    share = np.broadcast_to(share, np.broadcast_shapes(share.shape, a.shape))
+    return np.sum(share / total, axis=axes, keepdims=keepdims)
+
+
+def cumprod_tangent(t, x, ans, axis=None):
+    """Tangent of np.cumprod(x, axis) by the recurrence
+    d ans_i = d ans_(i-1) * x_i + ans_(i-1) * t_i: no division, so zeros in
+    x are exact."""
+    if axis is None:
+        flat = cumprod_tangent(np.ravel(t), np.ravel(x), np.ravel(ans), 0)
+        return np.reshape(flat, np.shape(ans))
+    x = np.moveaxis(np.asarray(x), axis, 0)
+    t = np.moveaxis(np.broadcast_to(t, np.shape(ans)), axis, 0)
+    ans = np.moveaxis(np.asarray(ans), axis, 0)
+    tangent = np.zeros(ans.shape, dtype=np.result_type(ans, t, float))
+    running = 0.0
+    previous = 1.0
+    for i in range(ans.shape[0]):
+        running = running * x[i] + previous * t[i]
+        previous = ans[i]
+        tangent[i] = running
+    return np.moveaxis(tangent, 0, axis)
+
+
+def sorted_tangent(t, a, ans, axis=-1):
+    """Tangent of np.sort(a, axis) or np.partition(a, kth, axis) = ans.
+
+    Each entry of ans takes the tangent of the entry of a with its value,
+    and tied values share the mean of their tangents: the transpose of
+    `partition_adjoint`, which does not depend on how equal values were
+    ordered.
+    """
+    if axis is None:
+        return sorted_tangent(np.ravel(t), np.ravel(a), ans, 0)
+    a = np.moveaxis(np.asarray(a), axis, -1)
+    t = np.moveaxis(np.broadcast_to(t, np.shape(ans)), axis, -1)
+    order = np.argsort(a, axis=-1, kind='stable')
+    values = np.take_along_axis(a, order, -1)
+    means = _tie_means(np.take_along_axis(t, order, -1), values)
+    positions = np.argsort(np.moveaxis(np.asarray(ans), axis, -1), axis=-1,
+                           kind='stable')
+    tangent = np.zeros(a.shape, dtype=np.result_type(means, float))
+    np.put_along_axis(tangent, positions, means, -1)
+    return np.moveaxis(tangent, -1, axis)
+
+
+def divmod_tangent(t_remainder, ans):
+    """Tangent of (quotient, remainder) = divmod(x, y), given the tangent of
+    the remainder: the quotient is piecewise constant."""
+    return (zeros_like(ans[0]), broadcast_like(t_remainder, ans[1]))
+
+
+def field_tangent(t, x, name):
+    """Tangent of `x.name` for a named tuple x, given the tuple tangent t."""
+    fields = getattr(type(x), '_fields', None)
+    if not isinstance(x, tuple) or fields is None or name not in fields:
+        raise TypeError(
+            f'adcompiler differentiates the attribute .{name} of a named '
+            f'tuple (a NumPy result such as np.linalg.svd(a).S), not of a '
+            f'{type(x).__name__}; register a rule for this attribute')
+    return t[fields.index(name)]
+
+
 # Linear algebra --------------------------------------------------------------
 # Matrices are the last two axes, and leading axes are stacks. A tuple
 # result's adjoint is a tuple of adjoints where None is zero.
@@ -1664,6 +1767,16 @@ def _matrix_norm_adjoint(g, x, ord, axes):
     return np.moveaxis(result, (-2, -1), axes)
 
 
+def _norm_axes(ndim, ord, axis, vector):
+    """Return the axes that np.linalg.norm (or, with `vector`,
+    np.linalg.vector_norm) reduces."""
+    if axis is None and (vector or ord is None):
+        return tuple(range(ndim))
+    if axis is None:
+        return tuple(range(ndim))[:2]
+    return _normalize_axes(axis, ndim)
+
+
 def norm_adjoint(g, x, ans, ord=None, axis=None, keepdims=False,
                  vector=False):
     """Adjoint of np.linalg.norm(x, ord, axis, keepdims).
@@ -1674,12 +1787,7 @@ def norm_adjoint(g, x, ans, ord=None, axis=None, keepdims=False,
     one vector, as np.linalg.vector_norm does.
     """
     x = np.asarray(x)
-    if axis is None and (vector or ord is None):
-        axes = tuple(range(x.ndim))
-    elif axis is None:
-        axes = tuple(range(x.ndim))[:2]
-    else:
-        axes = _normalize_axes(axis, x.ndim)
+    axes = _norm_axes(x.ndim, ord, axis, vector)
     g = _restore_reduced(g, x, axes, keepdims)
     ans = _restore_reduced(ans, x, axes, keepdims)
     matrix = len(axes) == 2 and not vector and not (
@@ -1911,6 +2019,258 @@ def matrix_power_adjoint(g, a, n):
     return result
 
 
+# Forward rules of linear algebra ---------------------------------------------
+# `t` is the tangent of the matrix argument. A tuple result gets a tuple
+# tangent of the same type, so that its named fields work.
+
+def _read_triangle(t, uplo):
+    """Return the tangent of the symmetric matrix that eigh or cholesky sees
+    when it reads the `uplo` triangle of a matrix with tangent t."""
+    if str(uplo).upper() == 'U':
+        return np.triu(t) + _mT(np.triu(t, 1))
+    return np.tril(t) + _mT(np.tril(t, -1))
+
+
+def _diagonal(m):
+    return np.diagonal(m, axis1=-2, axis2=-1)
+
+
+def det_tangent(t, a):
+    """Tangent of np.linalg.det(a): the sum of the cofactors times t, which
+    needs no inverse (see `det_adjoint`)."""
+    cofactors = det_adjoint(np.ones(np.shape(a)[:-2]), a)
+    return np.sum(cofactors * t, axis=(-2, -1))
+
+
+def slogdet_tangent(t, a, ans):
+    """Tangent of (sign, logabsdet) = np.linalg.slogdet(a): with
+    c = trace(inv(a) t), logabsdet moves by Re(c) and a complex sign by
+    sign * 1j * Im(c)."""
+    change = np.trace(np.linalg.solve(a, t), axis1=-2, axis2=-1)
+    sign = np.asarray(ans[0])
+    if np.iscomplexobj(sign):
+        sign_tangent = sign * 1j * np.imag(change)
+    else:
+        sign_tangent = np.zeros(sign.shape)
+    return _rebuild(ans, [sign_tangent, np.real(change)])
+
+
+def pinv_tangent(t, a, ans, hermitian=False):
+    """Tangent of x = np.linalg.pinv(a) where the rank does not change:
+    -x t x + x x^T t^T (I - a x) + (I - x a) t^T x^T x."""
+    if hermitian:
+        raise NotImplementedError(
+            'adcompiler differentiates np.linalg.pinv with hermitian=False '
+            'only, not hermitian=True')
+    _real_matrices(a, 'np.linalg.pinv')
+    a, x, t = np.asarray(a), np.asarray(ans), np.asarray(t)
+    t_t, x_t = _mT(t), _mT(x)
+    return (-x @ t @ x + (x @ x_t) @ (t_t - t_t @ a @ x)
+            + (t_t - x @ a @ t_t) @ (x_t @ x))
+
+
+def matrix_power_tangent(t, a, n):
+    """Tangent of np.linalg.matrix_power(a, n): the sum over k of
+    a^k t a^(n-1-k), through inv(a) for negative n."""
+    a, t = np.asarray(a), np.asarray(t)
+    if n == 0:
+        return np.zeros(np.broadcast_shapes(a.shape, t.shape),
+                        dtype=np.result_type(a, t, float))
+    if n < 0:
+        inverse = np.linalg.inv(a)
+        return matrix_power_tangent(-inverse @ t @ inverse, inverse, -n)
+    powers = [np.broadcast_to(np.eye(a.shape[-1]), a.shape)]
+    for _ in range(n - 1):
+        powers.append(powers[-1] @ a)
+    result = 0.0
+    for k in range(n):
+        result = result + powers[k] @ t @ powers[n - 1 - k]
+    return result
+
+
+def solve_tangent_a(t, a, b, ans):
+    """Tangent of x = np.linalg.solve(a, b) along a: -solve(a, t x). A 1-D
+    b is one vector."""
+    if np.ndim(b) == 1:
+        return -np.linalg.solve(a, t @ np.asarray(ans)[..., None])[..., 0]
+    return -np.linalg.solve(a, t @ ans)
+
+
+def norm_tangent(t, x, ans, ord=None, axis=None, keepdims=False,
+                 vector=False):
+    """Tangent of np.linalg.norm(x, ord, axis, keepdims), through the
+    partial derivatives of `norm_adjoint` (zero for the zero vector, ties
+    shared evenly)."""
+    axes = _norm_axes(np.ndim(x), ord, axis, vector)
+    partials = norm_adjoint(unit_cotangent(ans), x, ans, ord, axis,
+                            keepdims, vector)
+    return reduction_tangent(t, partials, ans, axes, keepdims)
+
+
+def eigh_tangent(t, a, ans, UPLO='L'):
+    """Tangent of (w, v) = np.linalg.eigh(a, UPLO): with m = v^T s v for the
+    tangent s of the symmetric matrix read from the UPLO triangle,
+    dw = diag(m) and dv = v (F * m), F as in `_spectral_quotients`."""
+    _real_matrices(a, 'np.linalg.eigh')
+    w, v = np.asarray(ans[0]), np.asarray(ans[1])
+    m = _mT(v) @ _read_triangle(t, UPLO) @ v
+    return _rebuild(ans, [_diagonal(m), v @ _spectral_quotients(w, m)])
+
+
+def eigvalsh_tangent(t, a, UPLO='L'):
+    """Tangent of np.linalg.eigvalsh(a, UPLO): diag(v^T s v)."""
+    _real_matrices(a, 'np.linalg.eigvalsh')
+    _, v = np.linalg.eigh(a, UPLO)
+    return _diagonal(_mT(v) @ _read_triangle(t, UPLO) @ v)
+
+
+def _eigenvalue_tangent(t, v, w):
+    """Tangent of the eigenvalues w of a with eigenvectors v: diag(inv(v) t v)."""
+    return match_kind(_diagonal(np.linalg.solve(v, t @ v)), w)
+
+
+def eig_tangent(t, a, ans):
+    """Tangent of (w, v) = np.linalg.eig(a) through the eigenvalues.
+
+    NOTE: the eigenvectors' tangent is NaN: adcompiler does not
+    differentiate the eigenvectors of np.linalg.eig (their phase is a
+    convention of LAPACK), and a NaN shows where they were used.
+    """
+    w, v = np.asarray(ans[0]), np.asarray(ans[1])
+    nan = np.full(v.shape, np.nan, dtype=v.dtype)
+    return _rebuild(ans, [_eigenvalue_tangent(t, v, w), nan])
+
+
+def eigvals_tangent(t, a, ans):
+    """Tangent of np.linalg.eigvals(a) = ans."""
+    return _eigenvalue_tangent(t, np.linalg.eig(a)[1], ans)
+
+
+def cholesky_tangent(t, a, ans, upper=False):
+    """Tangent of l = np.linalg.cholesky(a) (u = l^T with upper=True):
+    l phi(l^-1 s l^-T) for the tangent s of the symmetric matrix read from
+    the lower (upper) triangle, where phi keeps the lower triangle with
+    half the diagonal."""
+    _real_matrices(a, 'np.linalg.cholesky')
+    lower = _mT(ans) if upper else np.asarray(ans)
+    s = _read_triangle(t, 'U' if upper else 'L')
+    left = np.linalg.solve(lower, s)
+    inner = _mT(np.linalg.solve(lower, _mT(left)))
+    phi = np.tril(inner) - 0.5 * inner * np.eye(inner.shape[-1])
+    tangent = lower @ phi
+    return _mT(tangent) if upper else tangent
+
+
+def svd_tangent(t, a, ans, full_matrices=True, compute_uv=True,
+                hermitian=False):
+    """Tangent of np.linalg.svd(a, full_matrices, compute_uv, hermitian).
+
+    With p = u^T t v and F_ij = 1 / (s_j**2 - s_i**2): ds = diag(p),
+    du = u (F * (p s + s p^T)) + (I - u u^T) t v / s and
+    dv = v (F * (s p + p^T s)) + (I - v v^T) t^T u / s.
+    """
+    if hermitian:
+        raise NotImplementedError(
+            'adcompiler differentiates np.linalg.svd with hermitian=False '
+            'only, not hermitian=True')
+    _real_matrices(a, 'np.linalg.svd')
+    a, t = np.asarray(a), np.asarray(t)
+    if not compute_uv:
+        u, _, vh = np.linalg.svd(a, full_matrices=False)
+        return _diagonal(_mT(u) @ t @ _mT(vh))
+    rows, columns = a.shape[-2:]
+    if full_matrices and rows != columns:
+        raise NotImplementedError(
+            'adcompiler differentiates np.linalg.svd of a non-square matrix '
+            'with full_matrices=False only, not full_matrices=True')
+    u, s, vh = (np.asarray(item) for item in ans)
+    v = _mT(vh)
+    p = _mT(u) @ t @ v
+    column_s, row_s = s[..., None, :], s[..., :, None]
+    du = u @ _spectral_quotients(s ** 2, p * column_s + row_s * _mT(p))
+    dv = v @ _spectral_quotients(s ** 2, row_s * p + _mT(p) * column_s)
+    if rows > columns:
+        du = du + (t @ v - u @ p) / column_s
+    if columns > rows:
+        dv = dv + (_mT(t) @ u - v @ _mT(p)) / column_s
+    return _rebuild(ans, [du, _diagonal(p), _mT(dv)])
+
+
+def _qr_square_tangent(q, r, t):
+    """Tangent (dq, dr) of (q, r) = qr(a) for a with at least as many rows
+    as columns: with x = q^T t r^-1 and w its strictly lower part minus the
+    transpose of that, dq = q w + (I - q q^T) t r^-1 and dr = (x - w) r."""
+    t_over_r = _mT(np.linalg.solve(_mT(r), _mT(t)))
+    x = _mT(q) @ t_over_r
+    lower = np.tril(x, -1)
+    w = lower - _mT(lower)
+    dq = q @ w + t_over_r - q @ x
+    return dq, (x - w) @ r
+
+
+def qr_tangent(t, a, ans, mode='reduced'):
+    """Tangent of np.linalg.qr(a, mode), with the modes of `qr_adjoint`.
+
+    A wide a = [x | y] has r = [r1 | q^T y]: x is a square matrix, and
+    the tangent of q^T y is dq^T y + q^T dy.
+    """
+    _real_matrices(a, 'np.linalg.qr')
+    a, t = np.asarray(a), np.asarray(t)
+    rows, columns = a.shape[-2:]
+    if mode not in ('reduced', 'r', 'complete') or (
+            mode == 'complete' and rows > columns):
+        raise NotImplementedError(
+            f"adcompiler differentiates np.linalg.qr with mode='reduced' or "
+            f"mode='r' (and mode='complete' for a wide matrix), not "
+            f"mode={mode!r} here")
+    q, r = np.linalg.qr(a) if mode == 'r' else (np.asarray(ans[0]),
+                                                np.asarray(ans[1]))
+    if rows >= columns:
+        dq, dr = _qr_square_tangent(q, r, t)
+    else:
+        dq, dr1 = _qr_square_tangent(q, r[..., :, :rows], t[..., :, :rows])
+        dr2 = _mT(dq) @ a[..., :, rows:] + _mT(q) @ t[..., :, rows:]
+        dr = np.concatenate([dr1, dr2], axis=-1)
+    if mode == 'r':
+        return dr
+    return _rebuild(ans, [dq, dr])
+
+
+def lstsq_tangent(t_a, t_b, a, b, ans):
+    """Tangent of (x, residuals, rank, s) = np.linalg.lstsq(a, b) along t_a
+    (the tangent of a) or t_b; the other one is None.
+
+    x is pinv(a) b with the rank that lstsq found. The residuals
+    |b - a x|**2 move by 2 r (db - da x), because x is optimal and a^T r
+    is 0. The singular values move by diag(u^T da v).
+    """
+    _real_matrices(a, 'np.linalg.lstsq')
+    _real_matrices(b, 'np.linalg.lstsq')
+    a, b = np.asarray(a), np.asarray(b)
+    x, residuals, rank, s = ans
+    vector = b.ndim == 1
+    b_columns = b[:, None] if vector else b
+    x_columns = np.asarray(x)[:, None] if vector else np.asarray(x)
+    u, s_all, vh = np.linalg.svd(a, full_matrices=False)
+    kept = np.arange(s_all.shape[-1]) < rank
+    s_inverse = np.where(kept, 1.0 / np.where(kept, s_all, 1.0), 0.0)
+    pseudo_inverse = _mT(vh) @ (s_inverse[:, None] * _mT(u))
+    r = b_columns - a @ x_columns
+    if t_a is not None:
+        t_a = np.asarray(t_a)
+        dx = pinv_tangent(t_a, a, pseudo_inverse) @ b_columns
+        moved = -t_a @ x_columns
+        ds = _diagonal(_mT(u) @ t_a @ _mT(vh))
+    else:
+        t_columns = np.asarray(t_b)[:, None] if vector else np.asarray(t_b)
+        dx = pseudo_inverse @ t_columns
+        moved = t_columns
+        ds = np.zeros(np.shape(s))
+    dresiduals = (2.0 * np.sum(r * moved, axis=0) if np.size(residuals)
+                  else np.zeros(np.shape(residuals)))
+    return (dx[:, 0] if vector else dx, dresiduals, zeros_like(rank), ds)
+
+
 # Fourier transforms ----------------------------------------------------------
 # The DFT matrix is symmetric, so under the complex convention the adjoint of
 # fft is fft and that of ifft is ifft, with the same norm. A length n= or s=
@@ -2074,6 +2434,47 @@ def builtin_extremum_adjoint(g, ans, args, position):
         return _items_like(seq, [g * tie / count for tie in ties])
     ties = [bool(item == ans) for item in given]
     return g * ties[position] / sum(ties)
+
+
+def sequence_sum_tangent(t, ans):
+    """Tangent of sum(seq) or math.fsum(seq), given the tangent t of seq (a
+    list or tuple of tangents, or an array whose rows are the items)."""
+    if isinstance(t, np.ndarray):
+        total = np.sum(t, axis=0)
+    else:
+        total = 0.0
+        for item in t:
+            total = total + item
+    return broadcast_like(total, ans) if np.ndim(ans) else total
+
+
+def sequence_prod_tangent(t, seq, start=1):
+    """Tangent of math.prod(seq, start=start) along the tangent t of seq:
+    the sum of each item's tangent times start and the other items."""
+    items = list(seq)
+    total = 0.0
+    before = start
+    for position, item in enumerate(items):
+        after = sequence_product(items[position + 1:])
+        total = total + before * t[position] * after
+        before = before * item
+    return total
+
+
+def builtin_extremum_tangent(t, ans, args, position):
+    """Tangent of max(*args) or min(*args) along the tangent t of
+    args[position], or of max(seq) along the tangent of the sequence:
+    tied extrema share it evenly, as in `builtin_extremum_adjoint`."""
+    given = [a for a in args if a is not None]
+    if len(given) == 1:
+        ties = [bool(item == ans) for item in given[0]]
+        tangent = 0.0
+        for tie, item_tangent in zip(ties, t, strict=True):
+            if tie:
+                tangent = tangent + item_tangent
+        return tangent / sum(ties)
+    ties = [bool(item == ans) for item in given]
+    return t * ties[position] / sum(ties)
 
 
 # Special functions -----------------------------------------------------------

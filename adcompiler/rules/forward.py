@@ -29,6 +29,14 @@ jvp(operator.matmul, lambda x, y: (t @ y, x @ t))
 jvp(operator.getitem, lambda x, index: t[index])
 jvp(builtins.float,  lambda x=0.0: np.sum(t))
 
+# Sums, products and extrema of sequences: ans = f(seq) or f(x0, x1, ...).
+# The math rules were marked elementwise above; these replace theirs.
+jvp(builtins.sum,  lambda iterable, start=0: (ad.sequence_sum_tangent(t, ans), ad.broadcast_like(t, ans)))
+jvp(math.fsum,     lambda seq: ad.sequence_sum_tangent(t, ans))
+jvp(math.prod,     lambda iterable, *, start=1: (ad.sequence_prod_tangent(t, iterable, start), t * ad.sequence_product(iterable)))
+for _callee in (builtins.max, builtins.min):
+    jvp(_callee, lambda x0, x1=None, x2=None, x3=None, x4=None, x5=None: (ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 0), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 1), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 2), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 3), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 4), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 5)))
+
 # Reductions: ans = f(x, axis, keepdims=keepdims).
 jvp(np.sum,  lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims), dtype))
 jvp(np.mean, lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(np.mean(t, axis=axis, keepdims=keepdims), dtype))
@@ -36,6 +44,34 @@ jvp(np.max,  lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(
 jvp(np.min,  lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
 jvp(np.amax, lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
 jvp(np.amin, lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
+
+# Reductions through their partial derivatives, the reverse helper's result
+# for a unit cotangent: ans = f(a, axis, keepdims=keepdims).
+jvp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.prod_adjoint(ad.unit_cotangent(ans), a, axis, keepdims), ans, axis, keepdims), dtype))
+jvp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.var_adjoint(ad.unit_cotangent(ans), a, axis, ddof, keepdims), ans, axis, keepdims), dtype))
+jvp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.std_adjoint(ad.unit_cotangent(ans), a, ans, axis, ddof, keepdims), ans, axis, keepdims), dtype))
+jvp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.reduction_tangent(t, ad.ptp_adjoint(ad.unit_cotangent(ans), a, axis, keepdims), ans, axis, keepdims))
+jvp(np.average, lambda a, axis=None, weights=None, returned=False, *, keepdims=False: (ad.average_tangent(t, None, a, ans, axis, weights, keepdims), None, ad.average_tangent(None, t, a, ans, axis, weights, keepdims)))
+method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.prod_adjoint(ad.unit_cotangent(ans), x, axis, keepdims), ans, axis, keepdims), dtype))
+method_jvp('var',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.var_adjoint(ad.unit_cotangent(ans), x, axis, ddof, keepdims), ans, axis, keepdims), dtype))
+method_jvp('std',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.std_adjoint(ad.unit_cotangent(ans), x, ans, axis, ddof, keepdims), ans, axis, keepdims), dtype))
+
+# Scans and sorting: ans = f(a, axis).
+jvp(np.cumprod,   lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_tangent(t, a, ans, axis), dtype))
+method_jvp('cumprod', lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_tangent(t, x, ans, axis), dtype))
+jvp(np.sort,      lambda a, axis=-1, kind=None, *, stable=None: ad.sorted_tangent(t, a, ans, axis))
+jvp(np.partition, lambda a, kth, axis=-1, kind='introselect': ad.sorted_tangent(t, a, ans, axis))
+
+# (quotient, remainder) = divmod(x, y): only the remainder moves.
+jvp(np.divmod,       lambda x, y: (ad.divmod_tangent(t, ans), ad.divmod_tangent(-t * np.floor_divide(x, y), ans)), tuple_result=True)
+jvp(builtins.divmod, lambda x, y: (ad.divmod_tangent(t, ans), ad.divmod_tangent(-t * np.floor_divide(x, y), ans)), tuple_result=True)
+
+# Random draws for a fixed seed: ans = loc + scale * z, low + (high - low) * u.
+for _callee in (np.random.normal, np.random.laplace, np.random.logistic,
+                np.random.gumbel):
+    jvp(_callee, lambda loc=0.0, scale=1.0, size=None: (ad.broadcast_like(t, ans), t * ad.standardized(ans, loc, scale)))
+jvp(np.random.uniform,     lambda low=0.0, high=1.0, size=None: (t * (1.0 - ad.standardized(ans, low, high - low)), t * ad.standardized(ans, low, high - low)))
+jvp(np.random.exponential, lambda scale=1.0, size=None: t * ans / scale)
 
 # Products: bilinear, ans = f(x, y).
 jvp(np.dot,    lambda x, y: (np.dot(t, y), np.dot(x, t)))
@@ -114,3 +150,36 @@ attribute_jvp('mT', lambda x: np.swapaxes(t, -1, -2))
 # Absolute value: real for complex input, ans = |x|.
 for _callee in (np.abs, np.absolute, builtins.abs):
     jvp(_callee, lambda x: ad.abs_tangent(t, x, ans))
+
+# numpy.linalg: ans = f(a, ...), t the tangent of a (of b in solve and
+# lstsq). Tuple results get tuple tangents; see the runtime helpers for the
+# formulas and adcompiler.rules.linalg for the conventions.
+jvp(np.linalg.det,          lambda a: ad.det_tangent(t, a))
+jvp(np.linalg.slogdet,      lambda a: ad.slogdet_tangent(t, a, ans))
+jvp(np.linalg.inv,          lambda a: -(ans @ t @ ans))
+jvp(np.linalg.pinv,         lambda a, rcond=None, hermitian=False, *, rtol=None: ad.pinv_tangent(t, a, ans, hermitian))
+jvp(np.linalg.matrix_power, lambda a, n: ad.matrix_power_tangent(t, a, n))
+jvp(np.linalg.solve,        lambda a, b: (ad.solve_tangent_a(t, a, b, ans), np.linalg.solve(a, t)))
+jvp(np.linalg.lstsq,        lambda a, b, rcond=None: (ad.lstsq_tangent(t, None, a, b, ans), ad.lstsq_tangent(None, t, a, b, ans)), tuple_result=True)
+jvp(np.linalg.norm,         lambda x, ord=None, axis=None, keepdims=False: ad.norm_tangent(t, x, ans, ord, axis, keepdims))
+jvp(np.linalg.vector_norm,  lambda x, *, axis=None, keepdims=False, ord=2: ad.norm_tangent(t, x, ans, ord, axis, keepdims, vector=True))
+jvp(np.linalg.matrix_norm,  lambda x, *, keepdims=False, ord='fro': ad.norm_tangent(t, x, ans, ord, (-2, -1), keepdims))
+jvp(np.linalg.eigh,         lambda a, UPLO='L': ad.eigh_tangent(t, a, ans, UPLO))
+jvp(np.linalg.eigvalsh,     lambda a, UPLO='L': ad.eigvalsh_tangent(t, a, UPLO))
+jvp(np.linalg.eig,          lambda a: ad.eig_tangent(t, a, ans))
+jvp(np.linalg.eigvals,      lambda a: ad.eigvals_tangent(t, a, ans))
+jvp(np.linalg.cholesky,     lambda a, *, upper=False: ad.cholesky_tangent(t, a, ans, upper))
+jvp(np.linalg.svd,          lambda a, full_matrices=True, compute_uv=True, hermitian=False: ad.svd_tangent(t, a, ans, full_matrices, compute_uv, hermitian))
+jvp(np.linalg.svdvals,      lambda x: ad.svd_tangent(t, x, ans, False, False))
+jvp(np.linalg.qr,           lambda a, mode='reduced': ad.qr_tangent(t, a, ans, mode))
+
+# Fields of the named tuples that numpy.linalg returns: ans = result.field.
+attribute_jvp('eigenvalues',   lambda x: ad.field_tangent(t, x, 'eigenvalues'))
+attribute_jvp('eigenvectors',  lambda x: ad.field_tangent(t, x, 'eigenvectors'))
+attribute_jvp('U',             lambda x: ad.field_tangent(t, x, 'U'))
+attribute_jvp('S',             lambda x: ad.field_tangent(t, x, 'S'))
+attribute_jvp('Vh',            lambda x: ad.field_tangent(t, x, 'Vh'))
+attribute_jvp('Q',             lambda x: ad.field_tangent(t, x, 'Q'))
+attribute_jvp('R',             lambda x: ad.field_tangent(t, x, 'R'))
+attribute_jvp('sign',          lambda x: ad.field_tangent(t, x, 'sign'))
+attribute_jvp('logabsdet',     lambda x: ad.field_tangent(t, x, 'logabsdet'))

@@ -50,6 +50,9 @@ class Template:
     body: list
     differentiated: tuple
     unbroadcast: bool = False
+    # A forward template whose entries are tuples (the tangent of a tuple
+    # result): entries are added item by item, not concatenated.
+    tuple_result: bool = False
 
 
 @dataclasses.dataclass
@@ -176,9 +179,14 @@ class Registry:
     # `g` times a partial derivative, is its own forward rule with `t` in
     # place of `g`; `derive_jvp` marks others of that form.
 
-    def jvp(self, callee, template):
-        """Register a forward template for `callee`."""
+    def jvp(self, callee, template, tuple_result=False):
+        """Register a forward template for `callee`.
+
+        With `tuple_result` the callee returns a tuple and each entry of the
+        template is a tuple of tangents, one per item of the result.
+        """
         parsed = parse_template(template, name=_callee_name(callee))
+        parsed.tuple_result = tuple_result
         self._store(self._jvp_templates, _key(callee), parsed)
         return template
 
