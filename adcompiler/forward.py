@@ -568,9 +568,9 @@ class _ForwardWriter:
         if rule.template is None and linear is not None:
             return self.linear_tangent(statement, _SignatureOnly(function),
                                        *linear)
-        if rule.template is None:
-            return self.function_rule_tangent(statement, rule, args, keywords)
         found = self.registry.lookup_jvp_template(function)
+        if rule.template is None and found is None:
+            return self.function_rule_tangent(statement, rule, args, keywords)
         if found is None and linear is not None and isinstance(
                 statement.value, gast.Call):
             return self.linear_tangent(statement, rule.template, *linear)
@@ -695,7 +695,9 @@ class _ForwardWriter:
             if not self.is_active(arg):
                 continue
             tangent = name(self.tangent_name(arg.id))
-            local = dict(substitutions, t=tangent, g=tangent)
+            local = dict(substitutions, t=tangent)
+            if 'g' not in bound.arguments:  # Else g is the helper's cotangent.
+                local['g'] = tangent
             terms.append(substitute_template(template_statement.value, local,
                                              renames, self.namer))
         # Broadcasting: the sum of the terms has the output's shape when every

@@ -96,7 +96,13 @@ def unbroadcast(g, x):
 
 
 def zeros_like(x):
-    """Return a zero adjoint with the structure and shape of `x`."""
+    """Return a zero adjoint with the structure and shape of `x`.
+
+    The zero of None (an adjoint that was never built) is None, so that
+    tangents of adjoint code keep the structure of the adjoints.
+    """
+    if x is None:
+        return None
     if isinstance(x, (tuple, list)):
         return _rebuild(x, [zeros_like(item) for item in x])
     if isinstance(x, dict):
@@ -753,16 +759,21 @@ def tuple_entry(g, position):
     return g[position]
 
 
-def field_adjoint(g, x, name):
-    """Adjoint of `x.name` for a named tuple x, such as the results of
-    np.linalg.eigh, svd, qr and slogdet: g in that field, zeros elsewhere."""
+def _field_position(x, name):
+    """Return the position of the field `name` of the named tuple x."""
     fields = getattr(type(x), '_fields', None)
     if not isinstance(x, tuple) or fields is None or name not in fields:
         raise TypeError(
             f'adcompiler differentiates the attribute .{name} of a named '
             f'tuple (a NumPy result such as np.linalg.svd(a).S), not of a '
             f'{type(x).__name__}; register a rule for this attribute')
-    return index_adjoint(g, x, fields.index(name))
+    return fields.index(name)
+
+
+def field_adjoint(g, x, name):
+    """Adjoint of `x.name` for a named tuple x, such as the results of
+    np.linalg.eigh, svd, qr and slogdet: g in that field, zeros elsewhere."""
+    return index_adjoint(g, x, _field_position(x, name))
 
 
 def match_kind(d, x):
@@ -1086,6 +1097,14 @@ def _reduced_count(shape, axis):
     return count
 
 
+def _reduction_order(shape, axes):
+    """Return the kept axes, the order that moves the reduced `axes` last,
+    and the number of entries each reduction reads."""
+    kept = [a for a in range(len(shape)) if a not in axes]
+    count = int(np.prod([shape[a] for a in axes]))
+    return kept, kept + list(axes), count
+
+
 def _products_of_others(x, axes):
     """Return, for each entry of x, the product of the other entries along
     `axes`.
@@ -1094,10 +1113,8 @@ def _products_of_others(x, axes):
     zeros in x are exact.
     """
     x = np.asarray(x)
-    kept = [a for a in range(x.ndim) if a not in axes]
-    order = kept + list(axes)
+    kept, order, count = _reduction_order(x.shape, axes)
     moved = np.transpose(x, order)
-    count = int(np.prod([x.shape[a] for a in axes]))
     if count == 0:
         return np.zeros(x.shape, dtype=np.result_type(x, float))
     lines = moved.reshape(moved.shape[:len(kept)] + (count,))
@@ -1211,6 +1228,11 @@ def diff_adjoint(g, n=1, axis=-1):
     return g
 
 
+def _weights_shape(ndim, axis):
+    """Return the shape that lays 1-D weights along `axis` of an average."""
+    return [-1 if i == axis % ndim else 1 for i in range(ndim)]
+
+
 def average_adjoints(g, ans, a, axis=None, weights=None, returned=False,
                      keepdims=False):
     """Adjoints of a and weights in np.average(a, axis, weights).
@@ -1218,10 +1240,7 @@ def average_adjoints(g, ans, a, axis=None, weights=None, returned=False,
     The average is sum(a * w) / sum(w): a gets g * w / sum(w), and w gets
     g * (a - average) / sum(w). A 1-D w lies along `axis`.
     """
-    if returned:
-        raise NotImplementedError(
-            'adcompiler differentiates np.average with returned=False only, '
-            'not returned=True')
+    _check_average_options(returned)
     a = np.asarray(a)
     g = _restore_reduced(g, a, axis, keepdims)
     if weights is None:
@@ -1229,8 +1248,7 @@ def average_adjoints(g, ans, a, axis=None, weights=None, returned=False,
                 None)
     w = np.asarray(weights)
     if w.shape != a.shape:
-        w = np.reshape(w, [-1 if i == axis % a.ndim else 1
-                           for i in range(a.ndim)])
+        w = np.reshape(w, _weights_shape(a.ndim, axis))
     axes = _normalize_axes(axis, a.ndim)
     total = np.sum(np.broadcast_to(w, a.shape), axis=axes, keepdims=True)
     average = _restore_reduced(ans, a, axis, keepdims)
@@ -1451,6 +1469,28 @@ def einsum_adjoint(g, subscripts, operands, position, optimize=False,
     return cast_adjoint(match_kind(result, operand), dtype)
 
 
+def item_tangent(t, args):
+    """Tangent of `x.item(*args)`: the same entry of x's tangent t."""
+    return np.asarray(t).item(*args)
+
+
+def einsum_adjoint_tangent(t, g, subscripts, operands, position,
+                           optimize=False, dtype=None):
+    """Tangent of `einsum_adjoint(g, subscripts, operands, position)` along
+    the tangents t of the operands (a sequence, None for no tangent): one
+    term per other operand, because the adjoint is linear in each."""
+    total = None
+    for k, tangent in enumerate(t):
+        if k == position or tangent is None or operands[k] is None:
+            continue
+        replaced = list(operands)
+        replaced[k] = tangent
+        total = add(total, einsum_adjoint(g, subscripts, replaced, position,
+                                          optimize, dtype))
+    return zeros_like(np.asarray(operands[position])) if total is None \
+        else total
+
+
 # Sorting ---------------------------------------------------------------------
 
 def _tie_means(g, values):
@@ -1551,8 +1591,7 @@ def average_tangent(t_a, t_weights, a, ans, axis=None, weights=None,
         return np.mean(t_a, axis=axes, keepdims=keepdims)
     w = np.asarray(weights)
     if w.shape != a.shape:
-        w = np.reshape(w, [-1 if i == axis % a.ndim else 1
-                           for i in range(a.ndim)])
+        w = np.reshape(w, _weights_shape(a.ndim, axis))
     total = np.sum(np.broadcast_to(w, a.shape), axis=axes, keepdims=True)
     if t_a is not None:
         share = w * np.asarray(t_a)
@@ -1613,13 +1652,7 @@ def divmod_tangent(t_remainder, ans):
 
 def field_tangent(t, x, name):
     """Tangent of `x.name` for a named tuple x, given the tuple tangent t."""
-    fields = getattr(type(x), '_fields', None)
-    if not isinstance(x, tuple) or fields is None or name not in fields:
-        raise TypeError(
-            f'adcompiler differentiates the attribute .{name} of a named '
-            f'tuple (a NumPy result such as np.linalg.svd(a).S), not of a '
-            f'{type(x).__name__}; register a rule for this attribute')
-    return t[fields.index(name)]
+    return t[_field_position(x, name)]
 
 
 # Linear algebra --------------------------------------------------------------
@@ -1630,11 +1663,62 @@ def _mT(a):
     return np.swapaxes(a, -1, -2)
 
 
+# The checks of arguments that a rule does not differentiate are functions of
+# their own, registered as non-differentiable, so that forward mode can go
+# through the adjoint helpers (forward over reverse) without meeting a raise.
+
 def _real_matrices(a, name):
     if np.iscomplexobj(a):
         raise NotImplementedError(
             f'adcompiler differentiates {name} of real matrices only, and '
             'this one is complex')
+
+
+def _check_pinv_options(a, hermitian):
+    if hermitian:
+        raise NotImplementedError(
+            'adcompiler differentiates np.linalg.pinv with hermitian=False '
+            'only, not hermitian=True')
+    _real_matrices(a, 'np.linalg.pinv')
+
+
+def _check_svd_options(a, full_matrices, hermitian):
+    if hermitian:
+        raise NotImplementedError(
+            'adcompiler differentiates np.linalg.svd with hermitian=False '
+            'only, not hermitian=True')
+    _real_matrices(a, 'np.linalg.svd')
+    rows, columns = np.shape(a)[-2:]
+    if full_matrices and rows != columns:
+        raise NotImplementedError(
+            'adcompiler differentiates np.linalg.svd of a non-square matrix '
+            'with full_matrices=False only, not full_matrices=True')
+
+
+def _check_qr_mode(a, mode):
+    _real_matrices(a, 'np.linalg.qr')
+    rows, columns = np.shape(a)[-2:]
+    if mode not in ('reduced', 'r', 'complete') or (
+            mode == 'complete' and rows > columns):
+        raise NotImplementedError(
+            f"adcompiler differentiates np.linalg.qr with mode='reduced' or "
+            f"mode='r' (and mode='complete' for a wide matrix), not "
+            f"mode={mode!r} here")
+
+
+def _check_eig_cotangent(g_v):
+    if g_v is not None and np.any(g_v):
+        raise NotImplementedError(
+            'adcompiler differentiates the eigenvalues of np.linalg.eig, '
+            'not its eigenvectors; for a symmetric matrix use '
+            'np.linalg.eigh')
+
+
+def _check_average_options(returned):
+    if returned:
+        raise NotImplementedError(
+            'adcompiler differentiates np.average with returned=False only, '
+            'not returned=True')
 
 
 def _entries(g, count):
@@ -1644,7 +1728,7 @@ def _entries(g, count):
     return [None if item is None else np.asarray(item) for item in g]
 
 
-def _spectral_quotients(w, m):
+def spectral_quotients(w, m):
     """Return F * m with F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it.
 
     Where m is 0 the result is 0, even if w_i == w_j. Where m is not 0 and
@@ -1656,6 +1740,29 @@ def _spectral_quotients(w, m):
     with np.errstate(divide='ignore', invalid='ignore'):
         quotient = m / difference
     return np.where(off & (m != 0), quotient, 0.0)
+
+
+def spectral_quotients_tangent(t, w, m):
+    """Tangent of `spectral_quotients(w, m)` along the tangent t of w:
+    -m (t_j - t_i) / (w_j - w_i)**2 off the diagonal, 0 where m is 0."""
+    difference = w[..., None, :] - w[..., :, None]
+    moved = t[..., None, :] - t[..., :, None]
+    off = ~np.eye(w.shape[-1], dtype=bool)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        quotient = -m * moved / difference ** 2
+    return np.where(off & (m != 0), quotient, 0.0)
+
+
+def spectral_quotients_adjoint_w(g, w, m):
+    """Adjoint of w in `spectral_quotients(w, m)`: with
+    h_ij = g_ij m_ij / (w_j - w_i)**2, entry k gets the sum of row k of h
+    minus the sum of its column k."""
+    difference = w[..., None, :] - w[..., :, None]
+    off = ~np.eye(w.shape[-1], dtype=bool)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        h = g * m / difference ** 2
+    h = np.where(off & (m != 0), h, 0.0)
+    return np.sum(h, axis=-1) - np.sum(h, axis=-2)
 
 
 def _one_triangle(symmetric, uplo):
@@ -1729,11 +1836,7 @@ def _pinv_adjoint(g, a, x):
 
 def pinv_adjoint(g, a, ans, hermitian=False):
     """Adjoint of np.linalg.pinv(a), valid where the rank does not change."""
-    if hermitian:
-        raise NotImplementedError(
-            'adcompiler differentiates np.linalg.pinv with hermitian=False '
-            'only, not hermitian=True')
-    _real_matrices(a, 'np.linalg.pinv')
+    _check_pinv_options(a, hermitian)
     return _pinv_adjoint(np.asarray(g), np.asarray(a), np.asarray(ans))
 
 
@@ -1742,6 +1845,10 @@ def _tie_weights(values, target, axis):
     `target` along `axis`."""
     mask = values == np.expand_dims(target, axis)
     return mask / np.sum(mask, axis=axis, keepdims=True)
+
+
+def _invalid_matrix_norm(ord):
+    raise ValueError(f'invalid norm order {ord!r} for matrices')
 
 
 def _matrix_norm_adjoint(g, x, ord, axes):
@@ -1763,7 +1870,7 @@ def _matrix_norm_adjoint(g, x, ord, axes):
         weights = np.expand_dims(_tie_weights(sums, extreme, -1), summed)
         result = g * abs_sign(x) * weights
     else:
-        raise ValueError(f'invalid norm order {ord!r} for matrices')
+        result = _invalid_matrix_norm(ord)
     return np.moveaxis(result, (-2, -1), axes)
 
 
@@ -1815,7 +1922,7 @@ def eigh_adjoint(g, a, ans, UPLO='L'):
     """Adjoint of (w, v) = np.linalg.eigh(a, UPLO), a symmetric.
 
     With respect to symmetric matrices it is v (diag(g_w) + F * (v^T g_v))
-    v^T, symmetrized, with F from `_spectral_quotients`. eigh reads only the
+    v^T, symmetrized, with F from `spectral_quotients`. eigh reads only the
     UPLO triangle, so `_one_triangle` turns that into its gradient.
     """
     _real_matrices(a, 'np.linalg.eigh')
@@ -1825,7 +1932,7 @@ def eigh_adjoint(g, a, ans, UPLO='L'):
     if g_w is not None:
         inner = inner + g_w[..., None, :] * np.eye(w.shape[-1])
     if g_v is not None and np.any(g_v):
-        inner = inner + _spectral_quotients(w, _mT(v) @ g_v)
+        inner = inner + spectral_quotients(w, _mT(v) @ g_v)
     symmetric = v @ inner @ _mT(v)
     return _one_triangle((symmetric + _mT(symmetric)) / 2.0, UPLO)
 
@@ -1846,11 +1953,7 @@ def _eigenvalue_adjoint(g_w, v, a):
 def eig_adjoint(g, a, ans):
     """Adjoint of (w, v) = np.linalg.eig(a) through the eigenvalues only."""
     g_w, g_v = _entries(g, 2)
-    if g_v is not None and np.any(g_v):
-        raise NotImplementedError(
-            'adcompiler differentiates the eigenvalues of np.linalg.eig, '
-            'not its eigenvectors; for a symmetric matrix use '
-            'np.linalg.eigh')
+    _check_eig_cotangent(g_v)
     if g_w is None:
         return zeros_like(np.asarray(a))
     return _eigenvalue_adjoint(g_w, np.asarray(ans[1]), a)
@@ -1886,21 +1989,13 @@ def svd_adjoint(g, a, ans, full_matrices=True, compute_uv=True,
     + s (F * (v^T g_v - g_v^T v))] v^T plus the parts of g_u and g_v
     outside the spans of u and v, with F_ij = 1 / (s_j**2 - s_i**2).
     """
-    if hermitian:
-        raise NotImplementedError(
-            'adcompiler differentiates np.linalg.svd with hermitian=False '
-            'only, not hermitian=True')
-    _real_matrices(a, 'np.linalg.svd')
+    _check_svd_options(a, full_matrices and compute_uv, hermitian)
     a = np.asarray(a)
     if not compute_uv:
         u, _, vh = np.linalg.svd(a, full_matrices=False)
         return u @ (np.asarray(g)[..., :, None] * vh)
     rows, columns = a.shape[-2:]
-    if full_matrices and rows != columns:
-        raise NotImplementedError(
-            'adcompiler differentiates np.linalg.svd of a non-square matrix '
-            'with full_matrices=False only, not full_matrices=True')
-    u, s, vh = (np.asarray(item) for item in ans)
+    u, s, vh = np.asarray(ans[0]), np.asarray(ans[1]), np.asarray(ans[2])
     g_u, g_s, g_vh = _entries(g, 3)
     v = _mT(vh)
     inner = np.zeros(s.shape + s.shape[-1:])
@@ -1908,12 +2003,12 @@ def svd_adjoint(g, a, ans, full_matrices=True, compute_uv=True,
         inner = inner + g_s[..., None, :] * np.eye(s.shape[-1])
     if g_u is not None and np.any(g_u):
         projected = _mT(u) @ g_u
-        inner = inner + _spectral_quotients(
+        inner = inner + spectral_quotients(
             s ** 2, projected - _mT(projected)) * s[..., None, :]
     if g_vh is not None and np.any(g_vh):
         g_v = _mT(g_vh)
         projected = _mT(v) @ g_v
-        inner = inner + s[..., :, None] * _spectral_quotients(
+        inner = inner + s[..., :, None] * spectral_quotients(
             s ** 2, projected - _mT(projected))
     result = u @ inner @ vh
     if g_u is not None and rows > columns:
@@ -1941,15 +2036,9 @@ def qr_adjoint(g, a, ans, mode='reduced'):
     A wide a = [x | y] has r = [r1 | q^T y]: x is differentiated as a tall
     (square) matrix with g_q + y g_r2^T, and y gets q g_r2.
     """
-    _real_matrices(a, 'np.linalg.qr')
+    _check_qr_mode(a, mode)
     a = np.asarray(a)
     rows, columns = a.shape[-2:]
-    if mode not in ('reduced', 'r', 'complete') or (
-            mode == 'complete' and rows > columns):
-        raise NotImplementedError(
-            f"adcompiler differentiates np.linalg.qr with mode='reduced' or "
-            f"mode='r' (and mode='complete' for a wide matrix), not "
-            f"mode={mode!r} here")
     if mode == 'r':
         q, r = np.linalg.qr(a)
         g_q, g_r = None, np.asarray(g)
@@ -2058,11 +2147,7 @@ def slogdet_tangent(t, a, ans):
 def pinv_tangent(t, a, ans, hermitian=False):
     """Tangent of x = np.linalg.pinv(a) where the rank does not change:
     -x t x + x x^T t^T (I - a x) + (I - x a) t^T x^T x."""
-    if hermitian:
-        raise NotImplementedError(
-            'adcompiler differentiates np.linalg.pinv with hermitian=False '
-            'only, not hermitian=True')
-    _real_matrices(a, 'np.linalg.pinv')
+    _check_pinv_options(a, hermitian)
     a, x, t = np.asarray(a), np.asarray(ans), np.asarray(t)
     t_t, x_t = _mT(t), _mT(x)
     return (-x @ t @ x + (x @ x_t) @ (t_t - t_t @ a @ x)
@@ -2110,11 +2195,11 @@ def norm_tangent(t, x, ans, ord=None, axis=None, keepdims=False,
 def eigh_tangent(t, a, ans, UPLO='L'):
     """Tangent of (w, v) = np.linalg.eigh(a, UPLO): with m = v^T s v for the
     tangent s of the symmetric matrix read from the UPLO triangle,
-    dw = diag(m) and dv = v (F * m), F as in `_spectral_quotients`."""
+    dw = diag(m) and dv = v (F * m), F as in `spectral_quotients`."""
     _real_matrices(a, 'np.linalg.eigh')
     w, v = np.asarray(ans[0]), np.asarray(ans[1])
     m = _mT(v) @ _read_triangle(t, UPLO) @ v
-    return _rebuild(ans, [_diagonal(m), v @ _spectral_quotients(w, m)])
+    return _rebuild(ans, [_diagonal(m), v @ spectral_quotients(w, m)])
 
 
 def eigvalsh_tangent(t, a, UPLO='L'):
@@ -2129,16 +2214,32 @@ def _eigenvalue_tangent(t, v, w):
     return match_kind(_diagonal(np.linalg.solve(v, t @ v)), w)
 
 
-def eig_tangent(t, a, ans):
-    """Tangent of (w, v) = np.linalg.eig(a) through the eigenvalues.
+def _eigenvector_tangent(t, w, v):
+    """Tangent of the eigenvectors v (columns) of a with distinct
+    eigenvalues w, normalized as LAPACK returns them: unit norm, and the
+    entry of largest magnitude real.
 
-    NOTE: the eigenvectors' tangent is NaN: adcompiler does not
-    differentiate the eigenvectors of np.linalg.eig (their phase is a
-    convention of LAPACK), and a NaN shows where they were used.
+    v (F * (inv(v) t v)) moves each eigenvector within its eigenspace's
+    complement; adding alpha_k v_k keeps the norm (Re alpha_k =
+    -Re(v_k^H dv_k)) and the largest entry p real (Im alpha_k =
+    -Im(dv_k[p]) / v_k[p]).
     """
+    raw = v @ spectral_quotients(w, np.linalg.solve(v, t @ v))
+    along = np.real(np.sum(np.conj(v) * raw, axis=-2))
+    largest = np.argmax(np.abs(v), axis=-2)[..., None, :]
+    pivot = np.take_along_axis(v, largest, -2)[..., 0, :]
+    turn = np.imag(np.take_along_axis(raw, largest, -2)[..., 0, :]) / np.real(
+        pivot)
+    alpha = -along - 1j * turn if np.iscomplexobj(v) else -along
+    return raw + v * alpha[..., None, :]
+
+
+def eig_tangent(t, a, ans):
+    """Tangent of (w, v) = np.linalg.eig(a); the eigenvalues must be
+    distinct where the eigenvectors are used (see `_eigenvector_tangent`)."""
     w, v = np.asarray(ans[0]), np.asarray(ans[1])
-    nan = np.full(v.shape, np.nan, dtype=v.dtype)
-    return _rebuild(ans, [_eigenvalue_tangent(t, v, w), nan])
+    dw = _eigenvalue_tangent(t, v, w)
+    return _rebuild(ans, [dw, match_kind(_eigenvector_tangent(t, w, v), v)])
 
 
 def eigvals_tangent(t, a, ans):
@@ -2169,26 +2270,18 @@ def svd_tangent(t, a, ans, full_matrices=True, compute_uv=True,
     du = u (F * (p s + s p^T)) + (I - u u^T) t v / s and
     dv = v (F * (s p + p^T s)) + (I - v v^T) t^T u / s.
     """
-    if hermitian:
-        raise NotImplementedError(
-            'adcompiler differentiates np.linalg.svd with hermitian=False '
-            'only, not hermitian=True')
-    _real_matrices(a, 'np.linalg.svd')
+    _check_svd_options(a, full_matrices and compute_uv, hermitian)
     a, t = np.asarray(a), np.asarray(t)
     if not compute_uv:
         u, _, vh = np.linalg.svd(a, full_matrices=False)
         return _diagonal(_mT(u) @ t @ _mT(vh))
     rows, columns = a.shape[-2:]
-    if full_matrices and rows != columns:
-        raise NotImplementedError(
-            'adcompiler differentiates np.linalg.svd of a non-square matrix '
-            'with full_matrices=False only, not full_matrices=True')
-    u, s, vh = (np.asarray(item) for item in ans)
+    u, s, vh = np.asarray(ans[0]), np.asarray(ans[1]), np.asarray(ans[2])
     v = _mT(vh)
     p = _mT(u) @ t @ v
     column_s, row_s = s[..., None, :], s[..., :, None]
-    du = u @ _spectral_quotients(s ** 2, p * column_s + row_s * _mT(p))
-    dv = v @ _spectral_quotients(s ** 2, row_s * p + _mT(p) * column_s)
+    du = u @ spectral_quotients(s ** 2, p * column_s + row_s * _mT(p))
+    dv = v @ spectral_quotients(s ** 2, row_s * p + _mT(p) * column_s)
     if rows > columns:
         du = du + (t @ v - u @ p) / column_s
     if columns > rows:
@@ -2214,15 +2307,9 @@ def qr_tangent(t, a, ans, mode='reduced'):
     A wide a = [x | y] has r = [r1 | q^T y]: x is a square matrix, and
     the tangent of q^T y is dq^T y + q^T dy.
     """
-    _real_matrices(a, 'np.linalg.qr')
+    _check_qr_mode(a, mode)
     a, t = np.asarray(a), np.asarray(t)
     rows, columns = a.shape[-2:]
-    if mode not in ('reduced', 'r', 'complete') or (
-            mode == 'complete' and rows > columns):
-        raise NotImplementedError(
-            f"adcompiler differentiates np.linalg.qr with mode='reduced' or "
-            f"mode='r' (and mode='complete' for a wide matrix), not "
-            f"mode={mode!r} here")
     q, r = np.linalg.qr(a) if mode == 'r' else (np.asarray(ans[0]),
                                                 np.asarray(ans[1]))
     if rows >= columns:

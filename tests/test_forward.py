@@ -385,6 +385,27 @@ def _table_ids(cases):
         _shape_id(s) for s in case[1:]) for case in cases]
 
 
+@pytest.mark.parametrize('function', tn.AXIS_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_axes_table_jvp(function):
+    check_table_jvp(function, sample((2, 3, 4)))
+
+
+@pytest.mark.parametrize('function, shape',
+                         tn.TRIANGLE_CASES + tn.INDEXING_CASES + tn.SPLIT_CASES,
+                         ids=_table_ids(tn.TRIANGLE_CASES + tn.INDEXING_CASES
+                                        + tn.SPLIT_CASES))
+def test_shape_table_jvp(function, shape):
+    check_table_jvp(function, sample(shape))
+
+
+@pytest.mark.parametrize('function, x_shape, y_shape', tn.JOIN_CASES,
+                         ids=_table_ids(tn.JOIN_CASES))
+def test_join_table_jvp(function, x_shape, y_shape):
+    check_table_jvp(function, sample(x_shape, seed=1),
+                    sample(y_shape, seed=2))
+
+
 @pytest.mark.parametrize('shape, axis, keepdims', test_rules.REDUCTION_CASES)
 @pytest.mark.parametrize('function', tn.REDUCTIONS, ids=lambda f: f.__name__)
 def test_reduction_table_jvp(function, shape, axis, keepdims):
@@ -594,10 +615,22 @@ def test_eig_jvp(function, a):
     check_table_jvp(function, a)
 
 
-def test_eig_vectors_tangent_is_nan():
-    _, tangent = adcompiler.jvp(tl.eig_vectors, (tl.general((3, 3)), 1.0),
-                                (np.ones((3, 3)), None))
-    assert np.isnan(tangent)
+def eig_vector_parts(a, w):
+    values, vectors = np.linalg.eig(a)
+    return np.sum(w * (np.real(vectors) - 0.5 * np.imag(vectors)))
+
+
+# The tangent of the eigenvectors follows LAPACK's normalization: unit norm
+# and the largest entry real.
+@pytest.mark.parametrize('function', [tl.eig_vectors, eig_vector_parts],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('a', [
+    pytest.param(tl.general((3, 3)), id='real-eigenvalues'),
+    pytest.param(tl.rotation_like(), id='complex-eigenvalues'),
+    pytest.param(tl.general((2, 3, 3)), id='stack'),
+])
+def test_eig_vectors_jvp(function, a):
+    check_table_jvp(function, a)
 
 
 @pytest.mark.parametrize('shape', [(3, 3), (4, 2), (2, 4), (2, 3, 2)],

@@ -107,6 +107,7 @@ method_jvp('squeeze',   lambda x, axis=None: np.reshape(t, np.shape(ans)))
 method_jvp('transpose', lambda x, *axes: np.transpose(t, ad.transpose_axes(axes)))
 method_jvp('copy',      lambda x, order='C': np.copy(t))
 method_jvp('tolist',    lambda x: np.asarray(t).tolist())
+method_jvp('item',      lambda x, *args: ad.item_tangent(t, args))
 
 # Attributes of arrays: ans = x.attr.
 attribute_jvp('T', lambda x: np.transpose(t))

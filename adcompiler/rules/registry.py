@@ -200,6 +200,12 @@ class Registry:
         parsed = parse_template(template, name=f'ndarray.{name}')
         self._store(self._jvp_templates, ('attribute', name), parsed)
 
+    def adjoint_helper_jvp(self, callee, template, tuple_result=False):
+        """Register a forward template for a runtime helper of generated
+        adjoint code that has no reverse rule (see `linear_adjoint_helper`)."""
+        self._store(self._rules, _key(callee), Rule(callee))
+        self.jvp(callee, template, tuple_result)
+
     def linear_adjoint_helper(self, callee, params=None, multilinear=False,
                               others_constant=True):
         """Register a runtime helper of adjoint code as linear in `params`.
