@@ -1324,6 +1324,15 @@ def vdot_adjoints(g, a, b):
                        b))
 
 
+def vecdot_adjoints(g, a, b, axis=-1):
+    """Adjoints of a and b in np.vecdot(a, b, axis=axis) =
+    sum(conj(a) * b, axis), with broadcasting: as for np.vdot, a gets
+    conj(g * b) and b gets g * conj(a)."""
+    g = np.expand_dims(g, axis)
+    a, b = np.asarray(a), np.asarray(b)
+    return (unbroadcast(np.conj(g * b), a), unbroadcast(g * np.conj(a), b))
+
+
 def kron_adjoints(g, a, b):
     """Adjoints of a and b in np.kron(a, b): entry (i * len(b) + j) of each
     axis of the result is a[i] * b[j]."""
@@ -1420,18 +1429,50 @@ def _einsum_terms(subscripts, shapes):
     return spelled, output
 
 
-def einsum_adjoint(g, subscripts, operands, position, optimize=False,
-                   dtype=None):
-    """Adjoint of operand `position` of np.einsum(subscripts, *operands).
+def _einsum_form(arguments):
+    """Return the subscripts string, the operands and the positions of the
+    operands among `arguments`, the arguments of np.einsum (trailing Nones
+    are unused parameters of the rule).
+
+    The sublist form einsum(a, [0, 1], b, [1, 2], [0, 2]) becomes
+    einsum('AB,BC->AC', a, b): NumPy names the axes 0 to 25 by the letters
+    A to Z and 26 to 51 by a to z, and Ellipsis by '...'.
+    """
+    arguments = list(arguments)
+    while arguments and arguments[-1] is None:
+        arguments.pop()
+    if isinstance(arguments[0], str):
+        count = len(arguments[0].partition('->')[0].split(','))
+        return arguments[0], arguments[1:count + 1], list(range(1, count + 1))
+    pairs = len(arguments) // 2
+    terms = [''.join('...' if axis is Ellipsis else _LETTERS[axis]
+                     for axis in sublist)
+             for sublist in arguments[1:2 * pairs:2]]
+    subscripts = ','.join(terms)
+    if len(arguments) % 2:
+        subscripts += '->' + ''.join(
+            '...' if axis is Ellipsis else _LETTERS[axis]
+            for axis in arguments[-1])
+    return (subscripts, arguments[0:2 * pairs:2],
+            list(range(0, 2 * pairs, 2)))
+
+
+def einsum_adjoint(g, arguments, position, optimize=False, dtype=None):
+    """Adjoint of argument `position` of np.einsum(*arguments), in the
+    subscripts form or the sublist form; None for a subscripts string or a
+    sublist.
 
     It is the einsum of g with the other operands that produces the letters
-    of the operand (zero for an integer or boolean `dtype`). Letters that appear nowhere else are broadcast, size-1
-    dimensions that were broadcast are summed back, and a repeated letter
-    (a diagonal, as in 'ii->i') scatters the result onto that diagonal.
+    of the operand (zero for an integer or boolean `dtype`). Letters that
+    appear nowhere else are broadcast, size-1 dimensions that were
+    broadcast are summed back, and a repeated letter (a diagonal, as in
+    'ii->i') scatters the result onto that diagonal.
     """
-    count = len(subscripts.partition('->')[0].split(',')) if isinstance(
-        subscripts, str) else 0
-    operands = [np.asarray(o) for o in operands[:count]]
+    subscripts, operands, positions = _einsum_form(arguments)
+    if position not in positions:
+        return None
+    position = positions.index(position)
+    operands = [np.asarray(o) for o in operands]
     terms, output = _einsum_terms(subscripts, [o.shape for o in operands])
     sizes = {}
     for term, operand in zip(terms, operands, strict=True):
@@ -1474,21 +1515,23 @@ def item_tangent(t, args):
     return np.asarray(t).item(*args)
 
 
-def einsum_adjoint_tangent(t, g, subscripts, operands, position,
-                           optimize=False, dtype=None):
-    """Tangent of `einsum_adjoint(g, subscripts, operands, position)` along
-    the tangents t of the operands (a sequence, None for no tangent): one
-    term per other operand, because the adjoint is linear in each."""
+def einsum_adjoint_tangent(t, g, arguments, position, optimize=False,
+                           dtype=None):
+    """Tangent of `einsum_adjoint(g, arguments, position)` along the
+    tangents t of the arguments (None for no tangent): one term per other
+    operand, because the adjoint is linear in each."""
+    _, _, positions = _einsum_form(arguments)
     total = None
-    for k, tangent in enumerate(t):
-        if k == position or tangent is None or operands[k] is None:
+    for k in positions:
+        if k == position or t[k] is None:
             continue
-        replaced = list(operands)
-        replaced[k] = tangent
-        total = add(total, einsum_adjoint(g, subscripts, replaced, position,
-                                          optimize, dtype))
-    return zeros_like(np.asarray(operands[position])) if total is None \
-        else total
+        replaced = list(arguments)
+        replaced[k] = t[k]
+        total = add(total, einsum_adjoint(g, replaced, position, optimize,
+                                          dtype))
+    if total is None and position in positions:
+        return zeros_like(np.asarray(arguments[position]))
+    return total
 
 
 # Sorting ---------------------------------------------------------------------

@@ -700,3 +700,12 @@ def test_fft_complex_input_jvp(function, shape):
          for f, x, y in test_rules.SEQUENCE_CASES])
 def test_sequence_builtins_jvp(function, x, y):
     check_table_jvp(function, x, y)
+
+
+@pytest.mark.parametrize(
+    'function, x_shape, y_shape', tl.ARRAY_API_CASES,
+    ids=_table_ids(tl.ARRAY_API_CASES))
+def test_array_api_function_jvp(function, x_shape, y_shape):
+    rng = np.random.default_rng(7)
+    check_table_jvp(function, rng.uniform(-1.0, 1.0, x_shape),
+                    rng.uniform(-1.0, 1.0, y_shape))

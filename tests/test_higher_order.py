@@ -342,3 +342,12 @@ def test_decomposition_second_order(function, shape):
                          ids=_ids(test_rules_fft.REAL_INPUT_CASES))
 def test_fft_second_order(function, shape):
     check_second_order(function, sample(shape))
+
+
+@pytest.mark.parametrize(
+    'function, x_shape, y_shape', tl.ARRAY_API_CASES,
+    ids=_ids(tl.ARRAY_API_CASES))
+def test_array_api_function_second_order(function, x_shape, y_shape):
+    rng = np.random.default_rng(7)
+    check_second_order(function, rng.uniform(-1.0, 1.0, x_shape),
+                       rng.uniform(-1.0, 1.0, y_shape))

@@ -1118,6 +1118,22 @@ def np_einsum_repeated_in_output_operand(x, y, w):
     return np.sum(w * np.einsum('iij->ij', x) * y)
 
 
+def np_einsum_sublists(x, y, w):
+    return np.sum(w * np.einsum(x, [0, 1], y, [1, 2], [0, 2]))
+
+
+def np_einsum_sublists_implicit(x, y, w):
+    return np.sum(w * np.einsum(x, [1, 0], y, [1]))
+
+
+def np_einsum_sublists_ellipsis(x, y, w):
+    return np.sum(w * np.einsum(x, [Ellipsis, 0, 1], y, [1], [Ellipsis, 0]))
+
+
+def np_einsum_sublists_three(x, y, w):
+    return np.sum(w * np.einsum(x, [26, 1], y, [1, 2], y[0], [2], [26]))
+
+
 # (function, shape of x, shape of y)
 EINSUM_CASES = [
     (np_einsum_matmul, (2, 3), (3, 4)),
@@ -1135,6 +1151,10 @@ EINSUM_CASES = [
     (np_einsum_three, (2, 3), (3, 4)),
     (np_einsum_optimized, (2, 3), (3, 4)),
     (np_einsum_repeated_in_output_operand, (3, 3, 2), (3, 2)),
+    (np_einsum_sublists, (2, 3), (3, 4)),
+    (np_einsum_sublists_implicit, (3, 2), (3,)),
+    (np_einsum_sublists_ellipsis, (2, 4, 3), (3,)),
+    (np_einsum_sublists_three, (2, 3), (3, 4)),
 ]
 
 

@@ -76,6 +76,7 @@ jvp(np.random.exponential, lambda scale=1.0, size=None: t * ans / scale)
 # Products: bilinear, ans = f(x, y).
 jvp(np.dot,    lambda x, y: (np.dot(t, y), np.dot(x, t)))
 jvp(np.matmul, lambda x, y: (np.matmul(t, y), np.matmul(x, t)))
+jvp(np.linalg.matmul, lambda x1, x2: (np.linalg.matmul(t, x2), np.linalg.matmul(x1, t)))
 
 # Shape and copies: linear, the same function applied to the tangent.
 jvp(np.reshape,     lambda x, shape=None, order='C': np.reshape(t, np.shape(ans), order=order))
@@ -136,7 +137,13 @@ REGISTRY.linear_jvp(np.linspace, ('start', 'stop'))
 for _callee in (np.tensordot, np.inner, np.outer, np.vdot, np.kron,
                 np.cross):
     REGISTRY.linear_jvp(_callee, ('a', 'b'), multilinear=True)
-REGISTRY.linear_jvp(np.einsum, tuple(f'x{i}' for i in range(6)), multilinear=True)
+for _callee in (np.linalg.outer, np.linalg.tensordot,
+                np.linalg.cross, np.linalg.vecdot, np.vecdot):
+    REGISTRY.linear_jvp(_callee, ('x1', 'x2'), multilinear=True)
+for _callee in (np.linalg.trace, np.linalg.diagonal,
+                np.linalg.matrix_transpose):
+    REGISTRY.linear_jvp(_callee)
+REGISTRY.linear_jvp(np.einsum, ('subscripts',) + tuple(f'x{i}' for i in range(6)), multilinear=True)
 
 for _name in ('cumsum', 'swapaxes', 'diagonal', 'trace', 'repeat', 'take',
               'conj', 'conjugate'):

@@ -97,12 +97,13 @@ _linear(rt.tensordot_adjoint_b, ('g', 'a'), multilinear=True)
 helper_jvp(rt.inner_adjoints, lambda g, a, b: (ad.inner_adjoints(t, a, b), ad.inner_adjoints(g, t, ad.zeros_like(b)), ad.inner_adjoints(g, ad.zeros_like(a), t)), tuple_result=True)
 helper_jvp(rt.outer_adjoints, lambda g, a, b: (ad.outer_adjoints(t, a, b), ad.outer_adjoints(g, t, ad.zeros_like(b)), ad.outer_adjoints(g, ad.zeros_like(a), t)), tuple_result=True)
 helper_jvp(rt.vdot_adjoints,  lambda g, a, b: (ad.vdot_adjoints(t, a, b), ad.vdot_adjoints(g, t, ad.zeros_like(b)), ad.vdot_adjoints(g, ad.zeros_like(a), t)), tuple_result=True)
+helper_jvp(rt.vecdot_adjoints, lambda g, a, b, axis=-1: (ad.vecdot_adjoints(t, a, b, axis), ad.vecdot_adjoints(g, t, ad.zeros_like(b), axis), ad.vecdot_adjoints(g, ad.zeros_like(a), t, axis)), tuple_result=True)
 helper_jvp(rt.kron_adjoints,  lambda g, a, b: (ad.kron_adjoints(t, a, b), ad.kron_adjoints(g, t, ad.zeros_like(b)), ad.kron_adjoints(g, ad.zeros_like(a), t)), tuple_result=True)
 helper_jvp(rt.cross_adjoints, lambda g, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None: (ad.cross_adjoints(t, a, b, axisa, axisb, axisc, axis), ad.cross_adjoints(g, t, ad.zeros_like(b), axisa, axisb, axisc, axis), ad.cross_adjoints(g, ad.zeros_like(a), t, axisa, axisb, axisc, axis)), tuple_result=True)
 
-# ans = einsum_adjoint(g, subscripts, operands, position): linear in g and
-# in each operand other than operands[position].
-helper_jvp(rt.einsum_adjoint, lambda g, subscripts, operands, position, optimize=False, dtype=None: (ad.einsum_adjoint(t, subscripts, operands, position, optimize, dtype), None, ad.einsum_adjoint_tangent(t, g, subscripts, operands, position, optimize, dtype)))
+# ans = einsum_adjoint(g, arguments, position): linear in g and in each
+# operand other than the one at arguments[position].
+helper_jvp(rt.einsum_adjoint, lambda g, arguments, position, optimize=False, dtype=None: (ad.einsum_adjoint(t, arguments, position, optimize, dtype), ad.einsum_adjoint_tangent(t, g, arguments, position, optimize, dtype)))
 
 # Permutations and selections, constant where they are differentiable.
 for _helper in (rt.sort_adjoint, rt.partition_adjoint, rt.ptp_adjoint):
