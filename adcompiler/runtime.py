@@ -693,6 +693,23 @@ def sign_adjoint(g, x):
     return np.where(x == 0, 0, turn / safe)
 
 
+def sign_tangent(t, x):
+    """Tangent of np.sign(x): 0 for real x; for complex x, sign(x) = x / |x|
+    turns by 1j * Im(conj(sign(x)) t) / |x|, and is 0 at 0."""
+    if not np.iscomplexobj(x) and not np.iscomplexobj(t):
+        return np.zeros(np.broadcast_shapes(np.shape(x), np.shape(t)))
+    x = np.asarray(x)
+    sign = np.sign(x)
+    magnitude = np.where(x == 0, 1.0, np.abs(x))
+    return np.where(x == 0, 0, 1j * np.imag(np.conj(sign) * t) * sign
+                    / magnitude)
+
+
+def real_if_close_tangent(t, ans):
+    """Tangent of np.real_if_close(a) = ans: real where the result is."""
+    return t if np.iscomplexobj(ans) else np.real(t)
+
+
 def sinc_derivative(x):
     """d/dx sinc(x) = (cos(pi x) - sinc(x)) / x, from its series near 0."""
     x = np.asarray(x)
@@ -725,6 +742,13 @@ def astype_adjoint(g, x, dtype):
     return g
 
 
+def _check_nan_to_num_copy(copy):
+    if not copy:
+        raise NotImplementedError(
+            'adcompiler differentiates np.nan_to_num with copy=True only, '
+            'not copy=False, which overwrites its argument')
+
+
 def nan_to_num_adjoints(g, x, copy=True):
     """Adjoints of x and of the replacement values nan, posinf and neginf in
     np.nan_to_num(x, copy, nan, posinf, neginf).
@@ -734,10 +758,7 @@ def nan_to_num_adjoints(g, x, copy=True):
     With copy=False, x is replaced in place and the positions of its
     non-finite entries are lost, so that option is rejected.
     """
-    if not copy:
-        raise NotImplementedError(
-            'adcompiler differentiates np.nan_to_num with copy=True only, '
-            'not copy=False, which overwrites its argument')
+    _check_nan_to_num_copy(copy)
     g = np.asarray(g)
     # Each part of x with the derivative of the loss along it: Re(g) and,
     # by the complex convention, -Im(g).
@@ -750,6 +771,23 @@ def nan_to_num_adjoints(g, x, copy=True):
                   for part, part_g in parts)
               for test in (np.isnan, np.isposinf, np.isneginf)]
     return (d_x, *totals)
+
+
+def nan_to_num_tangent(t, x, copy=True, replaced=None):
+    """Tangent of np.nan_to_num(x, copy, ...) along the tangent t of x (with
+    `replaced` None), or of the replacement value for the entries where
+    `replaced` (np.isnan, np.isposinf or np.isneginf) holds. A complex x is
+    replaced part by part."""
+    _check_nan_to_num_copy(copy)
+    parts = [(np.real(x), np.real(t))]
+    if np.iscomplexobj(x):
+        parts.append((np.imag(x), np.imag(t)))
+    if replaced is None:
+        kept = [np.where(np.isfinite(part), part_t, 0)
+                for part, part_t in parts]
+    else:
+        kept = [np.where(replaced(part), t, 0) for part, _ in parts]
+    return kept[0] if len(kept) == 1 else kept[0] + 1j * kept[1]
 
 
 def tuple_entry(g, position):
@@ -934,16 +972,20 @@ def _scatter_add(g, source, size):
 _COPYING_PAD_MODES = ('constant', 'edge', 'reflect', 'symmetric', 'wrap')
 
 
+def _check_pad_mode(mode):
+    if not isinstance(mode, str) or mode not in _COPYING_PAD_MODES:
+        raise NotImplementedError(
+            f'adcompiler differentiates np.pad with mode in '
+            f'{_COPYING_PAD_MODES}, not mode={mode!r}')
+
+
 def pad_adjoint(g, array, pad_width, mode='constant'):
     """Adjoint of `array` in np.pad(array, pad_width, mode).
 
     Padding the positions of the entries with the same arguments shows where
     each entry of the result came from.
     """
-    if not isinstance(mode, str) or mode not in _COPYING_PAD_MODES:
-        raise NotImplementedError(
-            f'adcompiler differentiates np.pad with mode in '
-            f'{_COPYING_PAD_MODES}, not mode={mode!r}')
+    _check_pad_mode(mode)
     shape = np.shape(array)
     size = int(np.prod(shape))
     positions = np.arange(size).reshape(shape)
@@ -953,6 +995,22 @@ def pad_adjoint(g, array, pad_width, mode='constant'):
     else:
         source = np.pad(positions, pad_width, mode=mode)
     return np.reshape(_scatter_add(g, source, size), shape)
+
+
+def pad_tangent(t, pad_width, mode='constant'):
+    """Tangent of np.pad(array, pad_width, mode) along the tangent t of
+    array: t padded the same way, with zeros for constant padding."""
+    _check_pad_mode(mode)
+    if mode == 'constant':
+        return np.pad(t, pad_width, mode='constant')
+    return np.pad(t, pad_width, mode=mode)
+
+
+def pad_constant_tangent(t, array, pad_width):
+    """Tangent of np.pad(array, pad_width, constant_values=c) along the
+    tangent t of c: t in the padding, zero elsewhere."""
+    return np.pad(np.zeros(np.shape(array), dtype=np.result_type(t, float)),
+                  pad_width, mode='constant', constant_values=t)
 
 
 def pad_constant_adjoint(g, array, pad_width, constant_values):

@@ -29,7 +29,7 @@ def directional_difference(function, args, directions, step=1e-6):
                 shifted.append(np.copy(arg) if isinstance(arg, np.ndarray)
                                else arg)
             elif np.ndim(arg) == 0 and not isinstance(arg, np.ndarray):
-                shifted.append(float(arg + epsilon * direction))
+                shifted.append(type(arg)(arg + epsilon * direction))
             else:
                 shifted.append(arg + epsilon * direction)
         return np.asarray(function(*shifted), dtype=float)
@@ -51,7 +51,8 @@ def check_jvp(function, args, positions, seed=0):
         direction = rng.normal(size=np.shape(value))
         if np.iscomplexobj(value):
             direction = direction + 1j * rng.normal(size=np.shape(value))
-        directions[position] = (float(direction) if np.ndim(value) == 0
+        directions[position] = (type(value)(direction)
+                                if np.ndim(value) == 0
                                 and not isinstance(value, np.ndarray)
                                 else direction)
     value, tangent = adcompiler.jvp(function, args, directions)
@@ -406,6 +407,54 @@ def test_join_table_jvp(function, x_shape, y_shape):
                     sample(y_shape, seed=2))
 
 
+@pytest.mark.parametrize('function', [tn.np_pad, tn.np_pad_edge,
+                                      tn.np_pad_reflect, tn.np_pad_symmetric,
+                                      tn.np_pad_wrap],
+                         ids=lambda f: f.__name__)
+def test_pad_jvp(function):
+    check_table_jvp(function, sample((2, 3)))
+
+
+# The padding moves with constant_values only, not with the array.
+@pytest.mark.parametrize('function, values', [
+    pytest.param(tn.np_pad_value, 0.5, id='scalar'),
+    pytest.param(tn.np_pad_values_per_axis,
+                 np.array([[0.5, -1.0], [2.0, 1.5]]), id='per-axis-and-side'),
+    pytest.param(tn.np_pad_values_per_axis, np.array([[0.5], [2.0]]),
+                 id='per-axis'),
+])
+def test_pad_constant_values_jvp(function, values):
+    check_table_jvp(function, sample((2, 3)), values)
+
+
+def test_pad_rejects_other_modes_jvp():
+    with pytest.raises(NotImplementedError, match="mode='mean'"):
+        adcompiler.jvp(tn.np_pad_mean, (sample((2, 3)), 1.0),
+                       (np.ones((2, 3)), None))
+
+
+# Entries that are NaN or infinite are replaced (or skipped): they move
+# with the replacement values, not with x.
+@pytest.mark.parametrize('axis', [None, 0, 1], ids=str)
+@pytest.mark.parametrize('function', [tn.np_nansum, tn.np_nanmean],
+                         ids=lambda f: f.__name__)
+def test_nan_reductions_jvp(function, axis):
+    check_table_jvp(function, tn.WITH_NANS, axis, False)
+
+
+def test_nan_to_num_jvp():
+    check_table_jvp(tn.np_nan_to_num, tn.NON_FINITE)
+    check_table_jvp(tn.np_nan_to_num_values, tn.NON_FINITE, 0.5, 3.0, -3.0)
+    z = np.array([1.0 + np.nan * 1j, np.inf - 2.0j, np.nan + np.inf * 1j])
+    check_table_jvp(tn.c_nan_to_num_values, z, 0.5, 3.0)
+
+
+def test_nan_to_num_rejects_copy_false_jvp():
+    with pytest.raises(NotImplementedError, match='copy=False'):
+        adcompiler.jvp(tn.np_nan_to_num_in_place, (tn.NON_FINITE, 1.0),
+                       (np.ones((2, 3)), None))
+
+
 @pytest.mark.parametrize('shape, axis, keepdims', test_rules.REDUCTION_CASES)
 @pytest.mark.parametrize('function', tn.REDUCTIONS, ids=lambda f: f.__name__)
 def test_reduction_table_jvp(function, shape, axis, keepdims):
@@ -709,3 +758,20 @@ def test_array_api_function_jvp(function, x_shape, y_shape):
     rng = np.random.default_rng(7)
     check_table_jvp(function, rng.uniform(-1.0, 1.0, x_shape),
                     rng.uniform(-1.0, 1.0, y_shape))
+
+
+# Complex inputs, moved along complex directions. The reverse rules of
+# non-holomorphic functions conjugate, so their forward rules are their own.
+@pytest.mark.parametrize('shape', test_rules.SHAPES)
+@pytest.mark.parametrize('function', test_rules.COMPLEX_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_complex_input_jvp(function, shape):
+    check_table_jvp(function, test_rules.complex_sample(shape))
+
+
+@pytest.mark.parametrize('function', [test_rules.c_method_conj,
+                                      test_rules.c_method_conjugate,
+                                      test_rules.c_attributes],
+                         ids=lambda f: f.__name__)
+def test_complex_methods_and_attributes_jvp(function):
+    check_table_jvp(function, test_rules.complex_sample((2, 3)))

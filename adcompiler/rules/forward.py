@@ -56,6 +56,16 @@ method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False: ad.cast_a
 method_jvp('var',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.var_adjoint(ad.unit_cotangent(ans), x, axis, ddof, keepdims), ans, axis, keepdims), dtype))
 method_jvp('std',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.std_adjoint(ad.unit_cotangent(ans), x, ans, axis, ddof, keepdims), ans, axis, keepdims), dtype))
 
+# Reductions that skip NaNs: only the entries they read have partials.
+jvp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.nansum_adjoint(ad.unit_cotangent(ans), a, axis, keepdims), ans, axis, keepdims), dtype))
+jvp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.nanmean_adjoint(ad.unit_cotangent(ans), a, axis, keepdims), ans, axis, keepdims), dtype))
+
+# Replacements: np.nan_to_num(x, copy, nan, posinf, neginf) and
+# np.pad(array, pad_width, mode, constant_values). The replaced entries and
+# the padding move with the replacement values, not with x or array.
+jvp(np.nan_to_num, lambda x, copy=True, nan=0.0, posinf=None, neginf=None: (ad.nan_to_num_tangent(t, x, copy), None, ad.nan_to_num_tangent(t, x, copy, np.isnan), ad.nan_to_num_tangent(t, x, copy, np.isposinf), ad.nan_to_num_tangent(t, x, copy, np.isneginf)))
+jvp(np.pad,        lambda array, pad_width, mode='constant', constant_values=0: (ad.pad_tangent(t, pad_width, mode), None, None, ad.pad_constant_tangent(t, array, pad_width)))
+
 # Scans and sorting: ans = f(a, axis).
 jvp(np.cumprod,   lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_tangent(t, a, ans, axis), dtype))
 method_jvp('cumprod', lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_tangent(t, x, ans, axis), dtype))
@@ -116,14 +126,14 @@ attribute_jvp('T', lambda x: np.transpose(t))
 # Linear functions: the forward rule is the function applied to the tangent
 # of its first parameter (or of the parameters listed, jointly).
 for _callee in (np.real, np.imag, np.conjugate, np.cumsum, np.diff,
-                np.nansum, np.nanmean, np.swapaxes, np.moveaxis, np.rollaxis,
+                np.swapaxes, np.moveaxis, np.rollaxis,
                 np.roll, np.flip, np.flipud, np.fliplr, np.rot90,
                 np.broadcast_to, np.atleast_1d, np.atleast_2d, np.atleast_3d,
                 np.triu, np.tril, np.diag, np.diagonal, np.trace, np.repeat,
                 np.tile, np.take, np.take_along_axis, np.split,
                 np.array_split, np.vsplit, np.hsplit, np.dsplit,
                 np.concatenate, np.stack, np.vstack, np.hstack, np.dstack,
-                np.column_stack, np.nan_to_num, np.real_if_close, np.pad,
+                np.column_stack,
                 np.fft.fft, np.fft.ifft, np.fft.fft2, np.fft.ifft2,
                 np.fft.fftn, np.fft.ifftn, np.fft.rfft, np.fft.irfft,
                 np.fft.rfft2, np.fft.irfft2, np.fft.rfftn, np.fft.irfftn,
@@ -148,6 +158,11 @@ REGISTRY.linear_jvp(np.einsum, ('subscripts',) + tuple(f'x{i}' for i in range(6)
 for _name in ('cumsum', 'swapaxes', 'diagonal', 'trace', 'repeat', 'take',
               'conj', 'conjugate'):
     REGISTRY.linear_method_jvp(_name)
+
+# Non-holomorphic functions of complex numbers, whose reverse rules
+# conjugate: ans = f(z).
+jvp(np.sign,          lambda x: ad.sign_tangent(t, x))
+jvp(np.real_if_close, lambda a, tol=100: ad.real_if_close_tangent(t, ans))
 
 # Complex argument: ans = np.angle(z, deg).
 jvp(np.angle, lambda z, deg=False: ad.angle_tangent(t, z, deg))
