@@ -510,6 +510,21 @@ def check_field(x, name):
     _dispatcher.check_field(x, name)
 
 
+# Options that a rule does not differentiate ----------------------------------
+
+# The error type the helpers raise for an option (or a kind of argument) that
+# their rule does not differentiate. Importing adcompiler installs its
+# UnsupportedOptionError, an AdCompilerError and a NotImplementedError.
+_unsupported_error = NotImplementedError
+
+
+def install_unsupported_error(error_type):
+    """Set the error type raised for options that a rule does not
+    differentiate; the runtime imports nothing from adcompiler."""
+    global _unsupported_error
+    _unsupported_error = error_type
+
+
 # Calls resolved at run time ----------------------------------------------------
 
 _dispatcher = None
@@ -744,7 +759,7 @@ def astype_adjoint(g, x, dtype):
 
 def _check_nan_to_num_copy(copy):
     if not copy:
-        raise NotImplementedError(
+        raise _unsupported_error(
             'adcompiler differentiates np.nan_to_num with copy=True only, '
             'not copy=False, which overwrites its argument')
 
@@ -974,7 +989,7 @@ _COPYING_PAD_MODES = ('constant', 'edge', 'reflect', 'symmetric', 'wrap')
 
 def _check_pad_mode(mode):
     if not isinstance(mode, str) or mode not in _COPYING_PAD_MODES:
-        raise NotImplementedError(
+        raise _unsupported_error(
             f'adcompiler differentiates np.pad with mode in '
             f'{_COPYING_PAD_MODES}, not mode={mode!r}')
 
@@ -1452,7 +1467,7 @@ def _einsum_terms(subscripts, shapes):
     """Return the input terms and output term of np.einsum `subscripts`, with
     the ellipsis spelled out in letters and an implicit output made explicit."""
     if not isinstance(subscripts, str):
-        raise NotImplementedError(
+        raise _unsupported_error(
             'adcompiler differentiates np.einsum with a subscripts string, '
             'not with the interleaved operand and sublist form')
 
@@ -1683,9 +1698,10 @@ def unit_cotangent(ans):
 
 
 def average_tangent(t_a, t_weights, a, ans, axis=None, weights=None,
-                    keepdims=False):
+                    returned=False, keepdims=False):
     """Tangent of np.average(a, axis, weights) = sum(a * w) / sum(w) along
     t_a (the tangent of a) or t_weights; the other one is None."""
+    _check_average_options(returned)
     a = np.asarray(a)
     axes = _normalize_axes(axis, a.ndim)
     if weights is None:
@@ -1770,14 +1786,14 @@ def _mT(a):
 
 def _real_matrices(a, name):
     if np.iscomplexobj(a):
-        raise NotImplementedError(
+        raise _unsupported_error(
             f'adcompiler differentiates {name} of real matrices only, and '
             'this one is complex')
 
 
 def _check_pinv_options(a, hermitian):
     if hermitian:
-        raise NotImplementedError(
+        raise _unsupported_error(
             'adcompiler differentiates np.linalg.pinv with hermitian=False '
             'only, not hermitian=True')
     _real_matrices(a, 'np.linalg.pinv')
@@ -1785,13 +1801,13 @@ def _check_pinv_options(a, hermitian):
 
 def _check_svd_options(a, full_matrices, hermitian):
     if hermitian:
-        raise NotImplementedError(
+        raise _unsupported_error(
             'adcompiler differentiates np.linalg.svd with hermitian=False '
             'only, not hermitian=True')
     _real_matrices(a, 'np.linalg.svd')
     rows, columns = np.shape(a)[-2:]
     if full_matrices and rows != columns:
-        raise NotImplementedError(
+        raise _unsupported_error(
             'adcompiler differentiates np.linalg.svd of a non-square matrix '
             'with full_matrices=False only, not full_matrices=True')
 
@@ -1801,7 +1817,7 @@ def _check_qr_mode(a, mode):
     rows, columns = np.shape(a)[-2:]
     if mode not in ('reduced', 'r', 'complete') or (
             mode == 'complete' and rows > columns):
-        raise NotImplementedError(
+        raise _unsupported_error(
             f"adcompiler differentiates np.linalg.qr with mode='reduced' or "
             f"mode='r' (and mode='complete' for a wide matrix), not "
             f"mode={mode!r} here")
@@ -1809,7 +1825,7 @@ def _check_qr_mode(a, mode):
 
 def _check_eig_cotangent(g_v):
     if g_v is not None and np.any(g_v):
-        raise NotImplementedError(
+        raise _unsupported_error(
             'adcompiler differentiates the eigenvalues of np.linalg.eig, '
             'not its eigenvectors; for a symmetric matrix use '
             'np.linalg.eigh')
@@ -1817,7 +1833,7 @@ def _check_eig_cotangent(g_v):
 
 def _check_average_options(returned):
     if returned:
-        raise NotImplementedError(
+        raise _unsupported_error(
             'adcompiler differentiates np.average with returned=False only, '
             'not returned=True')
 

@@ -1313,6 +1313,102 @@ def test_random_without_parameters():
     check_grads(random_without_parameters, sample((3,)))
 
 
+# Options that are rejected ---------------------------------------------------
+# An option that a rule leaves out of its template stops compilation with
+# its name; an option whose value the rule cannot handle stops the
+# derivative when it runs. Both are AdCompilerErrors, in both modes.
+
+MASK = np.array([[True, False, True], [False, True, True]])
+
+
+def sum_where(x, w):
+    return np.sum(w * np.sum(x, where=MASK))
+
+
+def mean_where(x, w):
+    return np.sum(w * np.mean(x, axis=0, where=MASK))
+
+
+def method_sum_where(x, w):
+    return np.sum(w * x.sum(where=MASK))
+
+
+def max_initial(x, w):
+    return np.sum(w * np.max(x, initial=0.0))
+
+
+def prod_initial(x, w):
+    return np.sum(w * np.prod(x, initial=2.0))
+
+
+def var_correction(x, w):
+    return np.sum(w * np.var(x, correction=1))
+
+
+def sort_order(x, w):
+    return np.sum(w * np.sort(x, order=None))
+
+
+def exp_where(x, w):
+    return np.sum(w * np.exp(x, where=MASK))
+
+
+def pad_stat_length(x, w):
+    return np.sum(w * np.pad(x, 1, stat_length=2))
+
+
+def cumsum_out(x, w):
+    return np.sum(w * np.cumsum(x, out=np.empty(6)))
+
+
+def np_average_returned_weights(x, w):
+    value, total = np.average(x, weights=MASK * 1.0, returned=True)
+    return np.sum(w * value)
+
+
+# (function, the option named in the error)
+REJECTED_OPTIONS = [
+    (sum_where, 'where'), (mean_where, 'where'), (method_sum_where, 'where'),
+    (max_initial, 'initial'), (prod_initial, 'initial'),
+    (var_correction, 'correction'), (sort_order, 'order'),
+    (exp_where, 'where'), (pad_stat_length, 'stat_length'),
+    (cumsum_out, 'out='), (np_pad_mean, "mode='mean'"),
+    (np_nan_to_num_in_place, 'copy=False'),
+    (np_average_returned_weights, 'returned=True'),
+]
+
+
+@pytest.mark.parametrize('function, option', REJECTED_OPTIONS,
+                         ids=_ids(REJECTED_OPTIONS))
+def test_rejected_option_is_named(function, option):
+    x = sample((2, 3))
+    with pytest.raises(adcompiler.AdCompilerError, match=option):
+        adcompiler.grad(function)(x, 1.0)
+    with pytest.raises(adcompiler.AdCompilerError, match=option):
+        adcompiler.jvp(function, (x, 1.0), (np.ones((2, 3)), None))
+
+
+def test_rejected_option_error_is_not_implemented_error():
+    with pytest.raises(adcompiler.UnsupportedOptionError) as raised:
+        grad_of(np_pad_mean, sample((2, 3)))
+    assert isinstance(raised.value, NotImplementedError)
+
+
+# Options that look special but are differentiated.
+def cumsum_dtype(x, w):
+    return np.sum(w * np.cumsum(x, dtype=np.float64))
+
+
+def pad_reflect(x, w):
+    return np.sum(w * np.pad(x, 1, mode='reflect'))
+
+
+@pytest.mark.parametrize('function', [cumsum_dtype, pad_reflect],
+                         ids=lambda f: f.__name__)
+def test_supported_option(function):
+    check_grads(function, sample((2, 3)))
+
+
 # Coverage --------------------------------------------------------------------
 
 COVERED_CALLEES = {

@@ -9,6 +9,10 @@ from adcompiler.rules import linalg as _linalg  # noqa: F401  (registers)
 from adcompiler.rules import fft as _fft  # noqa: F401  (registers)
 from adcompiler.rules import forward as _forward  # noqa: F401  (registers)
 from adcompiler.rules import runtime as _runtime  # noqa: F401  (registers)
+from adcompiler import runtime as _helpers
+from adcompiler.errors import UnsupportedOptionError as _UnsupportedOption
+
+_helpers.install_unsupported_error(_UnsupportedOption)
 
 __all__ = ['NON_DIFFERENTIABLE', 'REGISTRY', 'Rule', 'RuleError', 'Template',
            'adjoint_target']

@@ -51,7 +51,7 @@ jvp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjo
 jvp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.var_adjoint(ad.unit_cotangent(ans), a, axis, ddof, keepdims), ans, axis, keepdims), dtype))
 jvp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.std_adjoint(ad.unit_cotangent(ans), a, ans, axis, ddof, keepdims), ans, axis, keepdims), dtype))
 jvp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.reduction_tangent(t, ad.ptp_adjoint(ad.unit_cotangent(ans), a, axis, keepdims), ans, axis, keepdims))
-jvp(np.average, lambda a, axis=None, weights=None, returned=False, *, keepdims=False: (ad.average_tangent(t, None, a, ans, axis, weights, keepdims), None, ad.average_tangent(None, t, a, ans, axis, weights, keepdims)))
+jvp(np.average, lambda a, axis=None, weights=None, returned=False, *, keepdims=False: (ad.average_tangent(t, None, a, ans, axis, weights, returned, keepdims), None, ad.average_tangent(None, t, a, ans, axis, weights, returned, keepdims)))
 method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.prod_adjoint(ad.unit_cotangent(ans), x, axis, keepdims), ans, axis, keepdims), dtype))
 method_jvp('var',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.var_adjoint(ad.unit_cotangent(ans), x, axis, ddof, keepdims), ans, axis, keepdims), dtype))
 method_jvp('std',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.std_adjoint(ad.unit_cotangent(ans), x, ans, axis, ddof, keepdims), ans, axis, keepdims), dtype))
