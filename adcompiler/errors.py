@@ -128,7 +128,7 @@ class ForeignCallError(LocatedError):
 class UnsupportedOptionError(AdCompilerError, NotImplementedError):
     """An option of a differentiated call, or a kind of argument, that its
     rule does not differentiate (np.pad with mode='mean', np.linalg.svd of
-    a complex matrix); raised when the derivative is computed."""
+    a complex matrix). It is raised when the derivative is computed."""
 
 
 class NonScalarOutputError(AdCompilerError):

@@ -520,7 +520,7 @@ _unsupported_error = NotImplementedError
 
 def install_unsupported_error(error_type):
     """Set the error type raised for options that a rule does not
-    differentiate; the runtime imports nothing from adcompiler."""
+    differentiate, because the runtime imports nothing from adcompiler."""
     global _unsupported_error
     _unsupported_error = error_type
 
@@ -709,8 +709,8 @@ def sign_adjoint(g, x):
 
 
 def sign_tangent(t, x):
-    """Tangent of np.sign(x): 0 for real x; for complex x, sign(x) = x / |x|
-    turns by 1j * Im(conj(sign(x)) t) / |x|, and is 0 at 0."""
+    """Tangent of np.sign(x): 0 for real x. For complex x, sign(x) = x / |x|
+    turns by 1j * sign(x) * Im(conj(sign(x)) t) / |x|, and 0 at 0."""
     if not np.iscomplexobj(x) and not np.iscomplexobj(t):
         return np.zeros(np.broadcast_shapes(np.shape(x), np.shape(t)))
     x = np.asarray(x)
@@ -2230,7 +2230,7 @@ def matrix_power_adjoint(g, a, n):
 # tangent of the same type, so that its named fields work.
 
 def _read_triangle(t, uplo):
-    """Return the tangent of the symmetric matrix that eigh or cholesky sees
+    """Return the tangent of the symmetric matrix that eigh or cholesky uses
     when it reads the `uplo` triangle of a matrix with tangent t."""
     if str(uplo).upper() == 'U':
         return np.triu(t) + _mT(np.triu(t, 1))
@@ -2352,7 +2352,7 @@ def _eigenvector_tangent(t, w, v):
 
 
 def eig_tangent(t, a, ans):
-    """Tangent of (w, v) = np.linalg.eig(a); the eigenvalues must be
+    """Tangent of (w, v) = np.linalg.eig(a). The eigenvalues must be
     distinct where the eigenvectors are used (see `_eigenvector_tangent`)."""
     w, v = np.asarray(ans[0]), np.asarray(ans[1])
     dw = _eigenvalue_tangent(t, v, w)

@@ -536,7 +536,8 @@ def test_sort_table_jvp(function, shape, axis):
 
 @pytest.mark.parametrize('function', tn.SORTS, ids=lambda f: f.__name__)
 def test_sort_ties_jvp(function):
-    # A tied pair is a kink; central differences see the mean of both sides.
+    # A tied pair is a kink, where central differences give the mean of both
+    # sides.
     check_table_jvp(function, tn.TIES, -1)
     check_table_jvp(function, tn.TIES, 0)
 

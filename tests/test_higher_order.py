@@ -166,9 +166,9 @@ def test_hvp_is_forward_over_reverse():
 # and test_rules_fft. Each function has the form np.sum(w * L(x, ...)). The
 # forward-over-reverse derivative of its gradient with respect to each
 # argument is checked along a random direction of all float arguments,
-# the weight included: the w part checks the second-order path through
-# the reverse rule's adjoint (nonzero for a linear L too), the rest the
-# curvature of L.
+# the weight included. The w part of the direction checks the tangent
+# through the reverse rule's adjoint, which is nonzero for a linear L too,
+# and the rest checks the curvature of L.
 
 import test_rules_fft  # noqa: E402
 import test_rules_linalg  # noqa: E402

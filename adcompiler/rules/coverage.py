@@ -41,7 +41,9 @@ edit. "reverse rule" means that the reverse stage has a template for the
 callable; "no gradient" means that it is registered as non-differentiable:
 it runs in the primal and passes no adjoint to its arguments. A callable
 that is not listed and receives a value that carries a derivative stops
-compilation with a `ForeignCallError`.
+compilation with a `ForeignCallError`. The values at kinks, ties, zero
+norms and singular matrices, and the convention for complex inputs, are in
+[CONVENTIONS.md](CONVENTIONS.md).
 """
 
 

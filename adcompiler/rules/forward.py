@@ -30,7 +30,7 @@ jvp(operator.getitem, lambda x, index: t[index])
 jvp(builtins.float,  lambda x=0.0: np.sum(t))
 
 # Sums, products and extrema of sequences: ans = f(seq) or f(x0, x1, ...).
-# The math rules were marked elementwise above; these replace theirs.
+# The math rules were marked elementwise above, and these replace theirs.
 jvp(builtins.sum,  lambda iterable, start=0: (ad.sequence_sum_tangent(t, ans), ad.broadcast_like(t, ans)))
 jvp(math.fsum,     lambda seq: ad.sequence_sum_tangent(t, ans))
 jvp(math.prod,     lambda iterable, *, start=1: (ad.sequence_prod_tangent(t, iterable, start), t * ad.sequence_product(iterable)))
@@ -175,8 +175,8 @@ for _callee in (np.abs, np.absolute, builtins.abs):
     jvp(_callee, lambda x: ad.abs_tangent(t, x, ans))
 
 # numpy.linalg: ans = f(a, ...), t the tangent of a (of b in solve and
-# lstsq). Tuple results get tuple tangents; see the runtime helpers for the
-# formulas and adcompiler.rules.linalg for the conventions.
+# lstsq). Tuple results get tuple tangents. The runtime helpers give the
+# formulas, and adcompiler.rules.linalg the conventions.
 jvp(np.linalg.det,          lambda a: ad.det_tangent(t, a))
 jvp(np.linalg.slogdet,      lambda a: ad.slogdet_tangent(t, a, ans))
 jvp(np.linalg.inv,          lambda a: -(ans @ t @ ans))

@@ -238,7 +238,7 @@ vjp(np.cross,     cross_vjp)
 
 # ans = np.einsum(subscripts, x0, x1, ...), with at most six operands, or
 # the sublist form np.einsum(x0, sublist0, x1, sublist1, ..., output) with
-# at most three; the first parameter then holds the first operand.
+# at most three, where the first parameter is the first operand.
 def einsum_vjp(subscripts, x0, x1=None, x2=None, x3=None, x4=None, x5=None,
                *, dtype=None, optimize=False):
     arguments = (subscripts, x0, x1, x2, x3, x4, x5)
