@@ -1697,6 +1697,46 @@ def unit_cotangent(ans):
     return np.ones(np.shape(ans))
 
 
+def prod_tangent(t, x, ans, axis=None, keepdims=False):
+    """Tangent of np.prod(x, axis, keepdims=keepdims) = ans, exact with
+    zeros in x (see `prod_adjoint`)."""
+    partials = prod_adjoint(unit_cotangent(ans), x, axis, keepdims)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
+
+
+def var_tangent(t, x, ans, axis=None, ddof=0, keepdims=False):
+    """Tangent of np.var(x, axis, ddof=ddof, keepdims=keepdims) = ans."""
+    partials = var_adjoint(unit_cotangent(ans), x, axis, ddof, keepdims)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
+
+
+def std_tangent(t, x, ans, axis=None, ddof=0, keepdims=False):
+    """Tangent of np.std(x, axis, ddof=ddof, keepdims=keepdims) = ans, 0
+    where ans is 0 (see `std_adjoint`)."""
+    partials = std_adjoint(unit_cotangent(ans), x, ans, axis, ddof, keepdims)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
+
+
+def ptp_tangent(t, x, ans, axis=None, keepdims=False):
+    """Tangent of np.ptp(x, axis, keepdims=keepdims) = ans, with ties split
+    evenly."""
+    partials = ptp_adjoint(unit_cotangent(ans), x, axis, keepdims)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
+
+
+def nansum_tangent(t, x, ans, axis=None, keepdims=False):
+    """Tangent of np.nansum(x, axis, keepdims=keepdims) = ans: the NaNs
+    that it skips do not move it."""
+    partials = nansum_adjoint(unit_cotangent(ans), x, axis, keepdims)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
+
+
+def nanmean_tangent(t, x, ans, axis=None, keepdims=False):
+    """Tangent of np.nanmean(x, axis, keepdims=keepdims) = ans."""
+    partials = nanmean_adjoint(unit_cotangent(ans), x, axis, keepdims)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
+
+
 def average_tangent(t_a, t_weights, a, ans, axis=None, weights=None,
                     returned=False, keepdims=False):
     """Tangent of np.average(a, axis, weights) = sum(a * w) / sum(w) along

@@ -45,20 +45,20 @@ jvp(np.min,  lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(
 jvp(np.amax, lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
 jvp(np.amin, lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
 
-# Reductions through their partial derivatives, the reverse helper's result
-# for a unit cotangent: ans = f(a, axis, keepdims=keepdims).
-jvp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.prod_adjoint(ad.unit_cotangent(ans), a, axis, keepdims), ans, axis, keepdims), dtype))
-jvp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.var_adjoint(ad.unit_cotangent(ans), a, axis, ddof, keepdims), ans, axis, keepdims), dtype))
-jvp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.std_adjoint(ad.unit_cotangent(ans), a, ans, axis, ddof, keepdims), ans, axis, keepdims), dtype))
-jvp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.reduction_tangent(t, ad.ptp_adjoint(ad.unit_cotangent(ans), a, axis, keepdims), ans, axis, keepdims))
+# Reductions, through the partial derivatives that their reverse helpers
+# give for a unit cotangent: ans = f(a, axis, keepdims=keepdims).
+jvp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.prod_tangent(t, a, ans, axis, keepdims), dtype))
+jvp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_tangent(t, a, ans, axis, ddof, keepdims), dtype))
+jvp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_tangent(t, a, ans, axis, ddof, keepdims), dtype))
+jvp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.ptp_tangent(t, a, ans, axis, keepdims))
 jvp(np.average, lambda a, axis=None, weights=None, returned=False, *, keepdims=False: (ad.average_tangent(t, None, a, ans, axis, weights, returned, keepdims), None, ad.average_tangent(None, t, a, ans, axis, weights, returned, keepdims)))
-method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.prod_adjoint(ad.unit_cotangent(ans), x, axis, keepdims), ans, axis, keepdims), dtype))
-method_jvp('var',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.var_adjoint(ad.unit_cotangent(ans), x, axis, ddof, keepdims), ans, axis, keepdims), dtype))
-method_jvp('std',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.std_adjoint(ad.unit_cotangent(ans), x, ans, axis, ddof, keepdims), ans, axis, keepdims), dtype))
+method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.prod_tangent(t, x, ans, axis, keepdims), dtype))
+method_jvp('var',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_tangent(t, x, ans, axis, ddof, keepdims), dtype))
+method_jvp('std',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_tangent(t, x, ans, axis, ddof, keepdims), dtype))
 
 # Reductions that skip NaNs: only the entries they read have partials.
-jvp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.nansum_adjoint(ad.unit_cotangent(ans), a, axis, keepdims), ans, axis, keepdims), dtype))
-jvp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.reduction_tangent(t, ad.nanmean_adjoint(ad.unit_cotangent(ans), a, axis, keepdims), ans, axis, keepdims), dtype))
+jvp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nansum_tangent(t, a, ans, axis, keepdims), dtype))
+jvp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanmean_tangent(t, a, ans, axis, keepdims), dtype))
 
 # Replacements: np.nan_to_num(x, copy, nan, posinf, neginf) and
 # np.pad(array, pad_width, mode, constant_values). The replaced entries and
