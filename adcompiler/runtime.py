@@ -757,6 +757,17 @@ def astype_adjoint(g, x, dtype):
     return g
 
 
+def astype_tangent(t, dtype):
+    """Tangent of x.astype(dtype): zero for integer and boolean dtypes, the
+    real part for a real dtype, and t in the dtype otherwise."""
+    if not np.issubdtype(np.dtype(dtype), np.inexact):
+        return np.zeros(np.shape(t))
+    if np.iscomplexobj(t) and not np.issubdtype(np.dtype(dtype),
+                                                np.complexfloating):
+        t = np.real(t)
+    return np.asarray(t).astype(dtype)
+
+
 def _check_nan_to_num_copy(copy):
     if not copy:
         raise _unsupported_error(

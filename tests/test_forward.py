@@ -11,6 +11,7 @@ import pytest
 from scipy.optimize import rosen_der
 
 import adcompiler
+from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, Rule
 import test_control_flow
 import test_gradients
 import test_rules
@@ -405,6 +406,41 @@ def test_shape_table_jvp(function, shape):
 def test_join_table_jvp(function, x_shape, y_shape):
     check_table_jvp(function, sample(x_shape, seed=1),
                     sample(y_shape, seed=2))
+
+
+@pytest.mark.parametrize('function', [tn.method_astype_float,
+                                      tn.method_astype_complex, tn.np_astype,
+                                      tn.method_astype_bool,
+                                      tn.method_astype_int],
+                         ids=lambda f: f.__name__)
+def test_astype_jvp(function):
+    check_table_jvp(function, test_rules.XS)
+
+
+def test_method_clip_jvp():
+    check_table_jvp(tn.method_clip, test_rules.XS, -0.5,
+                    np.array([1.0, 0.5, 0.3]))
+    check_table_jvp(tn.method_clip_keywords, test_rules.XS,
+                    np.array([[1.0], [0.5]]))
+
+
+def test_every_rule_has_a_forward_rule():
+    # Rules that users register as callables (register_vjp) are left out.
+    callees, methods, attributes = REGISTRY.entries()
+    without = [c for c in callees if isinstance(REGISTRY.lookup(c), Rule)
+               and REGISTRY.lookup(c).vjp_function is None
+               and REGISTRY.lookup_jvp_template(c) is None
+               and REGISTRY.lookup_linear(c) is None
+               and REGISTRY.lookup_jvp(c) is None]
+    assert without == []
+    differentiable = [m for m in methods
+                      if REGISTRY.lookup_method(m) is not NON_DIFFERENTIABLE]
+    assert [m for m in differentiable
+            if REGISTRY.lookup_jvp_template(method=m) is None
+            and REGISTRY.lookup_linear(method=m) is None] == []
+    assert [a for a in attributes
+            if REGISTRY.lookup_attribute(a) is not NON_DIFFERENTIABLE
+            and REGISTRY.lookup_jvp_template(attribute=a) is None] == []
 
 
 @pytest.mark.parametrize('function', [tn.np_pad, tn.np_pad_edge,

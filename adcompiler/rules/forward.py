@@ -98,8 +98,13 @@ jvp(np.asarray,     lambda x, dtype=None, order=None: ad.cast_adjoint(np.reshape
 jvp(np.array,       lambda x, dtype=None, copy=True, order='K', subok=False, ndmin=0: ad.cast_adjoint(np.reshape(np.array(t), np.shape(ans)), dtype))
 jvp(np.copy,        lambda x, order='K', subok=False: np.copy(t))
 
-# Selection: ans = np.clip(x, a_min, a_max).
+# Casts: ans = x.astype(dtype).
+jvp(np.astype,        lambda x, dtype, *, copy=True, device=None: ad.astype_tangent(t, dtype))
+method_jvp('astype',  lambda x, dtype, order='K', casting='unsafe', subok=True, copy=True: ad.astype_tangent(t, dtype))
+
+# Selection: ans = np.clip(x, a_min, a_max), ans = x.clip(min, max).
 jvp(np.clip, lambda x, a_min=None, a_max=None: (t * ad.clip_weights(x, a_min, a_max)[0], t * ad.clip_weights(x, a_min, a_max)[1], t * ad.clip_weights(x, a_min, a_max)[2]))
+method_jvp('clip', lambda x, min=None, max=None: (t * ad.clip_weights(x, min, max)[0], t * ad.clip_weights(x, min, max)[1], t * ad.clip_weights(x, min, max)[2]))
 
 # Constructors with respect to their value: ans = np.full(shape, fill_value).
 jvp(np.full,      lambda shape, fill_value, dtype=None, order='C': (None, ad.cast_adjoint(np.full(np.shape(ans), t), dtype)))
