@@ -1874,14 +1874,6 @@ def _check_qr_mode(a, mode):
             f"mode={mode!r} here")
 
 
-def _check_eig_cotangent(g_v):
-    if g_v is not None and np.any(g_v):
-        raise _unsupported_error(
-            'adcompiler differentiates the eigenvalues of np.linalg.eig, '
-            'not its eigenvectors; for a symmetric matrix use '
-            'np.linalg.eigh')
-
-
 def _check_average_options(returned):
     if returned:
         raise _unsupported_error(
@@ -2118,13 +2110,39 @@ def _eigenvalue_adjoint(g_w, v, a):
     return match_kind(result, a)
 
 
+def _normalized_cotangent(g_v, v):
+    """Return the cotangent of the raw eigenvector tangent v (F * (inv(v) t
+    v)) from the cotangent g_v of the eigenvectors that LAPACK normalizes:
+    the transpose of the correction alpha_k v_k in `_eigenvector_tangent`.
+
+    With c_k = sum_i g_v[i, k] v[i, k], column k gets -Re(c_k) conj(v_k),
+    and its largest entry p also -1j Im(c_k) / v[p, k].
+    """
+    c = np.sum(g_v * v, axis=-2)
+    result = g_v - np.real(c)[..., None, :] * np.conj(v)
+    if np.iscomplexobj(v):
+        largest = np.argmax(np.abs(v), axis=-2)[..., None, :]
+        pivot = np.real(np.take_along_axis(v, largest, -2))
+        rows = np.arange(v.shape[-2])[:, None] == largest
+        result = result - rows * (1j * np.imag(c)[..., None, :] / pivot)
+    return result
+
+
 def eig_adjoint(g, a, ans):
-    """Adjoint of (w, v) = np.linalg.eig(a) through the eigenvalues only."""
+    """Adjoint of (w, v) = np.linalg.eig(a): inv(v)^T (diag(g_w) +
+    F * (v^T g')) v^T, where g' is the cotangent of the eigenvectors before
+    LAPACK's normalization (`_normalized_cotangent`) and F is as in
+    `spectral_quotients`. The eigenvalues must be distinct where the
+    eigenvectors carry a cotangent."""
+    w, v = np.asarray(ans[0]), np.asarray(ans[1])
     g_w, g_v = _entries(g, 2)
-    _check_eig_cotangent(g_v)
-    if g_w is None:
-        return zeros_like(np.asarray(a))
-    return _eigenvalue_adjoint(g_w, np.asarray(ans[1]), a)
+    inner = np.zeros(v.shape, dtype=np.result_type(v, complex))
+    if g_w is not None:
+        inner = inner + g_w[..., None, :] * np.eye(w.shape[-1])
+    if g_v is not None and np.any(g_v):
+        inner = inner + spectral_quotients(
+            w, _mT(v) @ _normalized_cotangent(g_v, v))
+    return match_kind(np.linalg.solve(_mT(v), inner @ _mT(v)), a)
 
 
 def eigvals_adjoint(g, a):

@@ -320,7 +320,8 @@ def test_symmetric_matrix_function_second_order(function, shape):
     check_second_order(function, tl.positive_definite(shape))
 
 
-@pytest.mark.parametrize('function', [tl.eig_values, tl.eigvals],
+@pytest.mark.parametrize('function', [tl.eig_values, tl.eigvals,
+                                      tl.eig_vectors, tl.eig_vector_parts],
                          ids=lambda f: f.__name__)
 @pytest.mark.parametrize('a', [
     pytest.param(tl.general((3, 3)), id='real-eigenvalues'),

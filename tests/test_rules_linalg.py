@@ -360,9 +360,22 @@ def eig_vectors(a, w):
     return np.sum(w * np.abs(vectors))
 
 
-def test_eig_vectors_are_rejected():
-    with pytest.raises(NotImplementedError, match='eigenvectors'):
-        grad_of(eig_vectors, general((3, 3)))
+def eig_vector_parts(a, w):
+    values, vectors = np.linalg.eig(a)
+    return np.sum(w * (np.real(vectors) - 0.5 * np.imag(vectors)))
+
+
+# The eigenvectors are normalized as LAPACK returns them: unit norm, and
+# the entry of largest magnitude real.
+@pytest.mark.parametrize('function', [eig_vectors, eig_vector_parts],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('a', [
+    pytest.param(general((3, 3)), id='real-eigenvalues'),
+    pytest.param(rotation_like(), id='complex-eigenvalues'),
+    pytest.param(general((2, 3, 3)), id='stack'),
+])
+def test_eig_vectors(function, a):
+    check_grads(function, a)
 
 
 # SVD and QR ------------------------------------------------------------------

@@ -22,8 +22,10 @@ Conventions:
   that they make ambiguous.
 - det, slogdet, inv, solve, matrix_power and norm accept complex matrices
   (see the convention in `adcompiler.rules.numpy`); eigh, eigvalsh,
-  cholesky, svd, qr, pinv and lstsq raise NotImplementedError for them.
-  eig and eigvals are differentiated through their eigenvalues only.
+  cholesky, svd, qr, pinv and lstsq raise UnsupportedOptionError (a
+  NotImplementedError) for them.
+- The eigenvectors of eig are differentiated as LAPACK normalizes them:
+  unit norm, and the entry of largest magnitude real.
 - pinv and lstsq assume that the rank does not change near the point.
 """
 

@@ -54,7 +54,7 @@ for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
                 rt._weights_shape, rt._norm_axes, rt._tie_weights,
                 rt._real_matrices, rt._check_pinv_options,
                 rt._check_svd_options, rt._check_qr_mode,
-                rt._check_eig_cotangent, rt._check_average_options,
+                rt._check_average_options,
                 rt._invalid_matrix_norm, rt._field_position,
                 rt._check_pad_mode, rt._check_nan_to_num_copy):
     non_differentiable(_helper)
