@@ -16,7 +16,8 @@ from adcompiler.api import (Composition, GradientFunction,
 from adcompiler.containers import ContainerError, register_container
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
                                InternalCompilerError, NonScalarOutputError,
-                               SourceUnavailableError, UnsupportedSyntaxError)
+                               SourceUnavailableError, UnsupportedOptionError,
+                               UnsupportedSyntaxError)
 
 __version__ = '0.1.0'
 
@@ -26,9 +27,9 @@ __all__ = [
     'InternalCompilerError', 'InvalidArgumentError', 'NonScalarOutputError',
     'HigherOrderGradient', 'check_grads', 'hessian', 'hvp', 'jacfwd',
     'jacobian', 'jacrev', 'jvp', 'vjp',
-    'SourceUnavailableError', 'UnsupportedSyntaxError', 'grad',
-    'non_differentiable', 'register_container', 'register_jvp',
-    'register_vjp', 'source',
+    'SourceUnavailableError', 'UnsupportedOptionError',
+    'UnsupportedSyntaxError', 'grad', 'non_differentiable',
+    'register_container', 'register_jvp', 'register_vjp', 'source',
     'stop_gradient',
     'value_and_grad',
 ]

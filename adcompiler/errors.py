@@ -126,6 +126,12 @@ class ForeignCallError(LocatedError):
         super().__init__(summary, location, details, fixes)
 
 
+class UnsupportedOptionError(AdCompilerError, NotImplementedError):
+    """An option of a differentiated call, or a kind of argument, that its
+    rule does not differentiate (np.pad with mode='mean', np.linalg.svd of
+    a complex matrix). It is raised when the derivative is computed."""
+
+
 class NonScalarOutputError(AdCompilerError):
     """grad or value_and_grad was applied to a function with a non-scalar output."""
 

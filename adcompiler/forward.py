@@ -589,9 +589,9 @@ class _ForwardWriter:
         if rule.template is None and linear is not None:
             return self.linear_tangent(statement, _SignatureOnly(function),
                                        *linear)
-        if rule.template is None:
-            return self.function_rule_tangent(statement, rule, args, keywords)
         found = self.registry.lookup_jvp_template(function)
+        if rule.template is None and found is None:
+            return self.function_rule_tangent(statement, rule, args, keywords)
         if found is None and linear is not None and isinstance(
                 statement.value, gast.Call):
             # The parameter names of a linear entry are the function's own.
@@ -721,7 +721,9 @@ class _ForwardWriter:
             if not self.is_active(arg):
                 continue
             tangent = name(self.tangent_name(arg.id))
-            local = dict(substitutions, t=tangent, g=tangent)
+            local = dict(substitutions, t=tangent)
+            if 'g' not in bound.arguments:  # Else g is the helper's cotangent.
+                local['g'] = tangent
             terms.append(substitute_template(template_statement.value, local,
                                              renames, self.namer))
         # Broadcasting: the sum of the terms has the output's shape when every
@@ -738,7 +740,10 @@ class _ForwardWriter:
             return None
         total = terms[0]
         for term in terms[1:]:
-            total = gast.BinOp(left=total, op=gast.Add(), right=term)
+            if template.tuple_result:  # `+` would concatenate the tuples.
+                total = call(self.runtime_function('add'), total, term)
+            else:
+                total = gast.BinOp(left=total, op=gast.Add(), right=term)
         return total
 
     # Calls of user functions -------------------------------------------------

@@ -108,7 +108,13 @@ def unbroadcast(g, x):
 
 
 def zeros_like(x):
-    """Return a zero adjoint with the structure and shape of `x`."""
+    """Return a zero adjoint with the structure and shape of `x`.
+
+    The zero of None (an adjoint that was never built) is None, so that
+    tangents of adjoint code keep the structure of the adjoints.
+    """
+    if x is None:
+        return None
     if isinstance(x, (tuple, list)):
         return _rebuild(x, [zeros_like(item) for item in x])
     if isinstance(x, dict):
@@ -530,6 +536,21 @@ def check_field(x, name):
     _dispatcher.check_field(x, name)
 
 
+# Options that a rule does not differentiate ----------------------------------
+
+# The error type the helpers raise for an option (or a kind of argument) that
+# their rule does not differentiate. Importing adcompiler installs its
+# UnsupportedOptionError, an AdCompilerError and a NotImplementedError.
+_unsupported_error = NotImplementedError
+
+
+def install_unsupported_error(error_type):
+    """Set the error type raised for options that a rule does not
+    differentiate, because the runtime imports nothing from adcompiler."""
+    global _unsupported_error
+    _unsupported_error = error_type
+
+
 # Calls resolved at run time ----------------------------------------------------
 
 _dispatcher = None
@@ -755,6 +776,23 @@ def sign_adjoint(g, x):
     return np.where(x == 0, 0, turn / safe)
 
 
+def sign_tangent(t, x):
+    """Tangent of np.sign(x): 0 for real x. For complex x, sign(x) = x / |x|
+    turns by 1j * sign(x) * Im(conj(sign(x)) t) / |x|, and 0 at 0."""
+    if not np.iscomplexobj(x) and not np.iscomplexobj(t):
+        return np.zeros(np.broadcast_shapes(np.shape(x), np.shape(t)))
+    x = np.asarray(x)
+    sign = np.sign(x)
+    magnitude = np.where(x == 0, 1.0, np.abs(x))
+    return np.where(x == 0, 0, 1j * np.imag(np.conj(sign) * t) * sign
+                    / magnitude)
+
+
+def real_if_close_tangent(t, ans):
+    """Tangent of np.real_if_close(a) = ans: real where the result is."""
+    return t if np.iscomplexobj(ans) else np.real(t)
+
+
 def sinc_derivative(x):
     """d/dx sinc(x) = (cos(pi x) - sinc(x)) / x, from its series near 0."""
     x = np.asarray(x)
@@ -787,6 +825,24 @@ def astype_adjoint(g, x, dtype):
     return g
 
 
+def astype_tangent(t, dtype):
+    """Tangent of x.astype(dtype): zero for integer and boolean dtypes, the
+    real part for a real dtype, and t in the dtype otherwise."""
+    if not np.issubdtype(np.dtype(dtype), np.inexact):
+        return np.zeros(np.shape(t))
+    if np.iscomplexobj(t) and not np.issubdtype(np.dtype(dtype),
+                                                np.complexfloating):
+        t = np.real(t)
+    return np.asarray(t).astype(dtype)
+
+
+def _check_nan_to_num_copy(copy):
+    if not copy:
+        raise _unsupported_error(
+            'adcompiler differentiates np.nan_to_num with copy=True only, '
+            'not copy=False, which overwrites its argument')
+
+
 def nan_to_num_adjoints(g, x, copy=True):
     """Adjoints of x and of the replacement values nan, posinf and neginf in
     np.nan_to_num(x, copy, nan, posinf, neginf).
@@ -796,10 +852,7 @@ def nan_to_num_adjoints(g, x, copy=True):
     With copy=False, x is replaced in place and the positions of its
     non-finite entries are lost, so that option is rejected.
     """
-    if not copy:
-        raise NotImplementedError(
-            'adcompiler differentiates np.nan_to_num with copy=True only, '
-            'not copy=False, which overwrites its argument')
+    _check_nan_to_num_copy(copy)
     g = np.asarray(g)
     # Each part of x with the derivative of the loss along it: Re(g) and,
     # by the complex convention, -Im(g).
@@ -814,6 +867,23 @@ def nan_to_num_adjoints(g, x, copy=True):
     return (d_x, *totals)
 
 
+def nan_to_num_tangent(t, x, copy=True, replaced=None):
+    """Tangent of np.nan_to_num(x, copy, ...) along the tangent t of x (with
+    `replaced` None), or of the replacement value for the entries where
+    `replaced` (np.isnan, np.isposinf or np.isneginf) holds. A complex x is
+    replaced part by part."""
+    _check_nan_to_num_copy(copy)
+    parts = [(np.real(x), np.real(t))]
+    if np.iscomplexobj(x):
+        parts.append((np.imag(x), np.imag(t)))
+    if replaced is None:
+        kept = [np.where(np.isfinite(part), part_t, 0)
+                for part, part_t in parts]
+    else:
+        kept = [np.where(replaced(part), t, 0) for part, _ in parts]
+    return kept[0] if len(kept) == 1 else kept[0] + 1j * kept[1]
+
+
 def tuple_entry(g, position):
     """Entry `position` of a tuple adjoint, where None means zero."""
     if g is None or g[position] is None:
@@ -821,16 +891,21 @@ def tuple_entry(g, position):
     return g[position]
 
 
-def field_adjoint(g, x, name):
-    """Adjoint of `x.name` for a named tuple x, such as the results of
-    np.linalg.eigh, svd, qr and slogdet: g in that field, zeros elsewhere."""
+def _field_position(x, name):
+    """Return the position of the field `name` of the named tuple x."""
     fields = getattr(type(x), '_fields', None)
     if not isinstance(x, tuple) or fields is None or name not in fields:
         raise TypeError(
             f'adcompiler differentiates the attribute .{name} of a named '
             f'tuple (a NumPy result such as np.linalg.svd(a).S), not of a '
             f'{type(x).__name__}; register a rule for this attribute')
-    return index_adjoint(g, x, fields.index(name))
+    return fields.index(name)
+
+
+def field_adjoint(g, x, name):
+    """Adjoint of `x.name` for a named tuple x, such as the results of
+    np.linalg.eigh, svd, qr and slogdet: g in that field, zeros elsewhere."""
+    return index_adjoint(g, x, _field_position(x, name))
 
 
 def match_kind(d, x):
@@ -948,6 +1023,16 @@ def append_adjoint(g, arr, values, axis=None):
     return head, tail
 
 
+def append_parts(g, arr, values, axis=None):
+    """Transpose of `append_adjoint`: the pair of cotangents g appended."""
+    head, tail = g
+    if head is None:
+        head = np.zeros(np.shape(arr))
+    if tail is None:
+        tail = np.zeros(np.shape(values))
+    return np.append(head, tail, axis)
+
+
 def repeat_adjoint(g, a, repeats, axis=None):
     """Adjoint of np.repeat(a, repeats, axis): the copies' adjoints summed."""
     shape = np.shape(a)
@@ -991,16 +1076,20 @@ def _scatter_add(g, source, size):
 _COPYING_PAD_MODES = ('constant', 'edge', 'reflect', 'symmetric', 'wrap')
 
 
+def _check_pad_mode(mode):
+    if not isinstance(mode, str) or mode not in _COPYING_PAD_MODES:
+        raise _unsupported_error(
+            f'adcompiler differentiates np.pad with mode in '
+            f'{_COPYING_PAD_MODES}, not mode={mode!r}')
+
+
 def pad_adjoint(g, array, pad_width, mode='constant'):
     """Adjoint of `array` in np.pad(array, pad_width, mode).
 
     Padding the positions of the entries with the same arguments shows where
     each entry of the result came from.
     """
-    if not isinstance(mode, str) or mode not in _COPYING_PAD_MODES:
-        raise NotImplementedError(
-            f'adcompiler differentiates np.pad with mode in '
-            f'{_COPYING_PAD_MODES}, not mode={mode!r}')
+    _check_pad_mode(mode)
     shape = np.shape(array)
     size = int(np.prod(shape))
     positions = np.arange(size).reshape(shape)
@@ -1010,6 +1099,22 @@ def pad_adjoint(g, array, pad_width, mode='constant'):
     else:
         source = np.pad(positions, pad_width, mode=mode)
     return np.reshape(_scatter_add(g, source, size), shape)
+
+
+def pad_tangent(t, pad_width, mode='constant'):
+    """Tangent of np.pad(array, pad_width, mode) along the tangent t of
+    array: t padded the same way, with zeros for constant padding."""
+    _check_pad_mode(mode)
+    if mode == 'constant':
+        return np.pad(t, pad_width, mode='constant')
+    return np.pad(t, pad_width, mode=mode)
+
+
+def pad_constant_tangent(t, array, pad_width):
+    """Tangent of np.pad(array, pad_width, constant_values=c) along the
+    tangent t of c: t in the padding, zero elsewhere."""
+    return np.pad(np.zeros(np.shape(array), dtype=np.result_type(t, float)),
+                  pad_width, mode='constant', constant_values=t)
 
 
 def pad_constant_adjoint(g, array, pad_width, constant_values):
@@ -1154,6 +1259,14 @@ def _reduced_count(shape, axis):
     return count
 
 
+def _reduction_order(shape, axes):
+    """Return the kept axes, the order that moves the reduced `axes` last,
+    and the number of entries each reduction reads."""
+    kept = [a for a in range(len(shape)) if a not in axes]
+    count = int(np.prod([shape[a] for a in axes]))
+    return kept, kept + list(axes), count
+
+
 def _products_of_others(x, axes):
     """Return, for each entry of x, the product of the other entries along
     `axes`.
@@ -1162,10 +1275,8 @@ def _products_of_others(x, axes):
     zeros in x are exact.
     """
     x = np.asarray(x)
-    kept = [a for a in range(x.ndim) if a not in axes]
-    order = kept + list(axes)
+    kept, order, count = _reduction_order(x.shape, axes)
     moved = np.transpose(x, order)
-    count = int(np.prod([x.shape[a] for a in axes]))
     if count == 0:
         return np.zeros(x.shape, dtype=np.result_type(x, float))
     lines = moved.reshape(moved.shape[:len(kept)] + (count,))
@@ -1279,6 +1390,11 @@ def diff_adjoint(g, n=1, axis=-1):
     return g
 
 
+def _weights_shape(ndim, axis):
+    """Return the shape that lays 1-D weights along `axis` of an average."""
+    return [-1 if i == axis % ndim else 1 for i in range(ndim)]
+
+
 def average_adjoints(g, ans, a, axis=None, weights=None, returned=False,
                      keepdims=False):
     """Adjoints of a and weights in np.average(a, axis, weights).
@@ -1286,10 +1402,7 @@ def average_adjoints(g, ans, a, axis=None, weights=None, returned=False,
     The average is sum(a * w) / sum(w): a gets g * w / sum(w), and w gets
     g * (a - average) / sum(w). A 1-D w lies along `axis`.
     """
-    if returned:
-        raise NotImplementedError(
-            'adcompiler differentiates np.average with returned=False only, '
-            'not returned=True')
+    _check_average_options(returned)
     a = np.asarray(a)
     g = _restore_reduced(g, a, axis, keepdims)
     if weights is None:
@@ -1297,8 +1410,7 @@ def average_adjoints(g, ans, a, axis=None, weights=None, returned=False,
                 None)
     w = np.asarray(weights)
     if w.shape != a.shape:
-        w = np.reshape(w, [-1 if i == axis % a.ndim else 1
-                           for i in range(a.ndim)])
+        w = np.reshape(w, _weights_shape(a.ndim, axis))
     axes = _normalize_axes(axis, a.ndim)
     total = np.sum(np.broadcast_to(w, a.shape), axis=axes, keepdims=True)
     average = _restore_reduced(ans, a, axis, keepdims)
@@ -1374,6 +1486,15 @@ def vdot_adjoints(g, a, b):
                        b))
 
 
+def vecdot_adjoints(g, a, b, axis=-1):
+    """Adjoints of a and b in np.vecdot(a, b, axis=axis) =
+    sum(conj(a) * b, axis), with broadcasting: as for np.vdot, a gets
+    conj(g * b) and b gets g * conj(a)."""
+    g = np.expand_dims(g, axis)
+    a, b = np.asarray(a), np.asarray(b)
+    return (unbroadcast(np.conj(g * b), a), unbroadcast(g * np.conj(a), b))
+
+
 def kron_adjoints(g, a, b):
     """Adjoints of a and b in np.kron(a, b): entry (i * len(b) + j) of each
     axis of the result is a[i] * b[j]."""
@@ -1435,7 +1556,7 @@ def _einsum_terms(subscripts, shapes):
     """Return the input terms and output term of np.einsum `subscripts`, with
     the ellipsis spelled out in letters and an implicit output made explicit."""
     if not isinstance(subscripts, str):
-        raise NotImplementedError(
+        raise _unsupported_error(
             'adcompiler differentiates np.einsum with a subscripts string, '
             'not with the interleaved operand and sublist form')
 
@@ -1470,18 +1591,50 @@ def _einsum_terms(subscripts, shapes):
     return spelled, output
 
 
-def einsum_adjoint(g, subscripts, operands, position, optimize=False,
-                   dtype=None):
-    """Adjoint of operand `position` of np.einsum(subscripts, *operands).
+def _einsum_form(arguments):
+    """Return the subscripts string, the operands and the positions of the
+    operands among `arguments`, the arguments of np.einsum (trailing Nones
+    are unused parameters of the rule).
+
+    The sublist form einsum(a, [0, 1], b, [1, 2], [0, 2]) becomes
+    einsum('AB,BC->AC', a, b): NumPy names the axes 0 to 25 by the letters
+    A to Z and 26 to 51 by a to z, and Ellipsis by '...'.
+    """
+    arguments = list(arguments)
+    while arguments and arguments[-1] is None:
+        arguments.pop()
+    if isinstance(arguments[0], str):
+        count = len(arguments[0].partition('->')[0].split(','))
+        return arguments[0], arguments[1:count + 1], list(range(1, count + 1))
+    pairs = len(arguments) // 2
+    terms = [''.join('...' if axis is Ellipsis else _LETTERS[axis]
+                     for axis in sublist)
+             for sublist in arguments[1:2 * pairs:2]]
+    subscripts = ','.join(terms)
+    if len(arguments) % 2:
+        subscripts += '->' + ''.join(
+            '...' if axis is Ellipsis else _LETTERS[axis]
+            for axis in arguments[-1])
+    return (subscripts, arguments[0:2 * pairs:2],
+            list(range(0, 2 * pairs, 2)))
+
+
+def einsum_adjoint(g, arguments, position, optimize=False, dtype=None):
+    """Adjoint of argument `position` of np.einsum(*arguments), in the
+    subscripts form or the sublist form; None for a subscripts string or a
+    sublist.
 
     It is the einsum of g with the other operands that produces the letters
-    of the operand (zero for an integer or boolean `dtype`). Letters that appear nowhere else are broadcast, size-1
-    dimensions that were broadcast are summed back, and a repeated letter
-    (a diagonal, as in 'ii->i') scatters the result onto that diagonal.
+    of the operand (zero for an integer or boolean `dtype`). Letters that
+    appear nowhere else are broadcast, size-1 dimensions that were
+    broadcast are summed back, and a repeated letter (a diagonal, as in
+    'ii->i') scatters the result onto that diagonal.
     """
-    count = len(subscripts.partition('->')[0].split(',')) if isinstance(
-        subscripts, str) else 0
-    operands = [np.asarray(o) for o in operands[:count]]
+    subscripts, operands, positions = _einsum_form(arguments)
+    if position not in positions:
+        return None
+    position = positions.index(position)
+    operands = [np.asarray(o) for o in operands]
     terms, output = _einsum_terms(subscripts, [o.shape for o in operands])
     sizes = {}
     for term, operand in zip(terms, operands, strict=True):
@@ -1517,6 +1670,30 @@ def einsum_adjoint(g, subscripts, operands, position, optimize=False,
         full[tuple(grids[c] for c in term)] = result
         result = full
     return cast_adjoint(match_kind(result, operand), dtype)
+
+
+def item_tangent(t, args):
+    """Tangent of `x.item(*args)`: the same entry of x's tangent t."""
+    return np.asarray(t).item(*args)
+
+
+def einsum_adjoint_tangent(t, g, arguments, position, optimize=False,
+                           dtype=None):
+    """Tangent of `einsum_adjoint(g, arguments, position)` along the
+    tangents t of the arguments (None for no tangent): one term per other
+    operand, because the adjoint is linear in each."""
+    _, _, positions = _einsum_form(arguments)
+    total = None
+    for k in positions:
+        if k == position or t[k] is None:
+            continue
+        replaced = list(arguments)
+        replaced[k] = t[k]
+        total = add(total, einsum_adjoint(g, replaced, position, optimize,
+                                          dtype))
+    if total is None and position in positions:
+        return zeros_like(np.asarray(arguments[position]))
+    return total
 
 
 # Sorting ---------------------------------------------------------------------
@@ -1587,6 +1764,143 @@ def standardized(ans, loc, scale):
     return (np.asarray(ans) - loc) / scale
 
 
+# Forward rules of reductions, scans, sorting and tuple results ---------------
+# A reduction's tangent is the sum over the reduced axes of its partial
+# derivatives times t. The partial derivatives are the reverse helper's
+# result for a unit cotangent, so both modes agree at kinks and zeros.
+
+def reduction_tangent(t, partials, ans, axis=None, keepdims=False):
+    """Tangent of a reduction over `axis` of an array with the given partial
+    derivatives. A real result of a complex input gets Re(partials * t),
+    the tangent under the complex convention of the reverse rules."""
+    axes = _normalize_axes(axis, np.ndim(partials))
+    tangent = np.sum(partials * np.asarray(t), axis=axes, keepdims=keepdims)
+    if np.iscomplexobj(tangent) and not np.iscomplexobj(ans):
+        tangent = np.real(tangent)
+    return tangent
+
+
+def unit_cotangent(ans):
+    """Return ones shaped like `ans`: the cotangent that makes a reverse
+    helper return partial derivatives."""
+    return np.ones(np.shape(ans))
+
+
+def prod_tangent(t, x, ans, axis=None, keepdims=False):
+    """Tangent of np.prod(x, axis, keepdims=keepdims) = ans, exact with
+    zeros in x (see `prod_adjoint`)."""
+    partials = prod_adjoint(unit_cotangent(ans), x, axis, keepdims)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
+
+
+def var_tangent(t, x, ans, axis=None, ddof=0, keepdims=False):
+    """Tangent of np.var(x, axis, ddof=ddof, keepdims=keepdims) = ans."""
+    partials = var_adjoint(unit_cotangent(ans), x, axis, ddof, keepdims)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
+
+
+def std_tangent(t, x, ans, axis=None, ddof=0, keepdims=False):
+    """Tangent of np.std(x, axis, ddof=ddof, keepdims=keepdims) = ans, 0
+    where ans is 0 (see `std_adjoint`)."""
+    partials = std_adjoint(unit_cotangent(ans), x, ans, axis, ddof, keepdims)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
+
+
+def ptp_tangent(t, x, ans, axis=None, keepdims=False):
+    """Tangent of np.ptp(x, axis, keepdims=keepdims) = ans, with ties split
+    evenly."""
+    partials = ptp_adjoint(unit_cotangent(ans), x, axis, keepdims)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
+
+
+def nansum_tangent(t, x, ans, axis=None, keepdims=False):
+    """Tangent of np.nansum(x, axis, keepdims=keepdims) = ans: the NaNs
+    that it skips do not move it."""
+    partials = nansum_adjoint(unit_cotangent(ans), x, axis, keepdims)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
+
+
+def nanmean_tangent(t, x, ans, axis=None, keepdims=False):
+    """Tangent of np.nanmean(x, axis, keepdims=keepdims) = ans."""
+    partials = nanmean_adjoint(unit_cotangent(ans), x, axis, keepdims)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
+
+
+def average_tangent(t_a, t_weights, a, ans, axis=None, weights=None,
+                    returned=False, keepdims=False):
+    """Tangent of np.average(a, axis, weights) = sum(a * w) / sum(w) along
+    t_a (the tangent of a) or t_weights; the other one is None."""
+    _check_average_options(returned)
+    a = np.asarray(a)
+    axes = _normalize_axes(axis, a.ndim)
+    if weights is None:
+        return np.mean(t_a, axis=axes, keepdims=keepdims)
+    w = np.asarray(weights)
+    if w.shape != a.shape:
+        w = np.reshape(w, _weights_shape(a.ndim, axis))
+    total = np.sum(np.broadcast_to(w, a.shape), axis=axes, keepdims=True)
+    if t_a is not None:
+        share = w * np.asarray(t_a)
+    else:
+        average = _restore_reduced(ans, a, axis, keepdims)
+        share = np.reshape(t_weights, w.shape) * (a - average)
+    share = np.broadcast_to(share, np.broadcast_shapes(share.shape, a.shape))
+    return np.sum(share / total, axis=axes, keepdims=keepdims)
+
+
+def cumprod_tangent(t, x, ans, axis=None):
+    """Tangent of np.cumprod(x, axis) by the recurrence
+    d ans_i = d ans_(i-1) * x_i + ans_(i-1) * t_i: no division, so zeros in
+    x are exact."""
+    if axis is None:
+        flat = cumprod_tangent(np.ravel(t), np.ravel(x), np.ravel(ans), 0)
+        return np.reshape(flat, np.shape(ans))
+    x = np.moveaxis(np.asarray(x), axis, 0)
+    t = np.moveaxis(np.broadcast_to(t, np.shape(ans)), axis, 0)
+    ans = np.moveaxis(np.asarray(ans), axis, 0)
+    tangent = np.zeros(ans.shape, dtype=np.result_type(ans, t, float))
+    running = 0.0
+    previous = 1.0
+    for i in range(ans.shape[0]):
+        running = running * x[i] + previous * t[i]
+        previous = ans[i]
+        tangent[i] = running
+    return np.moveaxis(tangent, 0, axis)
+
+
+def sorted_tangent(t, a, ans, axis=-1):
+    """Tangent of np.sort(a, axis) or np.partition(a, kth, axis) = ans.
+
+    Each entry of ans takes the tangent of the entry of a with its value,
+    and tied values share the mean of their tangents: the transpose of
+    `partition_adjoint`, which does not depend on how equal values were
+    ordered.
+    """
+    if axis is None:
+        return sorted_tangent(np.ravel(t), np.ravel(a), ans, 0)
+    a = np.moveaxis(np.asarray(a), axis, -1)
+    t = np.moveaxis(np.broadcast_to(t, np.shape(ans)), axis, -1)
+    order = np.argsort(a, axis=-1, kind='stable')
+    values = np.take_along_axis(a, order, -1)
+    means = _tie_means(np.take_along_axis(t, order, -1), values)
+    positions = np.argsort(np.moveaxis(np.asarray(ans), axis, -1), axis=-1,
+                           kind='stable')
+    tangent = np.zeros(a.shape, dtype=np.result_type(means, float))
+    np.put_along_axis(tangent, positions, means, -1)
+    return np.moveaxis(tangent, -1, axis)
+
+
+def divmod_tangent(t_remainder, ans):
+    """Tangent of (quotient, remainder) = divmod(x, y), given the tangent of
+    the remainder: the quotient is piecewise constant."""
+    return (zeros_like(ans[0]), broadcast_like(t_remainder, ans[1]))
+
+
+def field_tangent(t, x, name):
+    """Tangent of `x.name` for a named tuple x, given the tuple tangent t."""
+    return t[_field_position(x, name)]
+
+
 # Linear algebra --------------------------------------------------------------
 # Matrices are the last two axes, and leading axes are stacks. A tuple
 # result's adjoint is a tuple of adjoints where None is zero.
@@ -1595,11 +1909,54 @@ def _mT(a):
     return np.swapaxes(a, -1, -2)
 
 
+# The checks of arguments that a rule does not differentiate are functions of
+# their own, registered as non-differentiable, so that forward mode can go
+# through the adjoint helpers (forward over reverse) without meeting a raise.
+
 def _real_matrices(a, name):
     if np.iscomplexobj(a):
-        raise NotImplementedError(
+        raise _unsupported_error(
             f'adcompiler differentiates {name} of real matrices only, and '
             'this one is complex')
+
+
+def _check_pinv_options(a, hermitian):
+    if hermitian:
+        raise _unsupported_error(
+            'adcompiler differentiates np.linalg.pinv with hermitian=False '
+            'only, not hermitian=True')
+    _real_matrices(a, 'np.linalg.pinv')
+
+
+def _check_svd_options(a, full_matrices, hermitian):
+    if hermitian:
+        raise _unsupported_error(
+            'adcompiler differentiates np.linalg.svd with hermitian=False '
+            'only, not hermitian=True')
+    _real_matrices(a, 'np.linalg.svd')
+    rows, columns = np.shape(a)[-2:]
+    if full_matrices and rows != columns:
+        raise _unsupported_error(
+            'adcompiler differentiates np.linalg.svd of a non-square matrix '
+            'with full_matrices=False only, not full_matrices=True')
+
+
+def _check_qr_mode(a, mode):
+    _real_matrices(a, 'np.linalg.qr')
+    rows, columns = np.shape(a)[-2:]
+    if mode not in ('reduced', 'r', 'complete') or (
+            mode == 'complete' and rows > columns):
+        raise _unsupported_error(
+            f"adcompiler differentiates np.linalg.qr with mode='reduced' or "
+            f"mode='r' (and mode='complete' for a wide matrix), not "
+            f"mode={mode!r} here")
+
+
+def _check_average_options(returned):
+    if returned:
+        raise _unsupported_error(
+            'adcompiler differentiates np.average with returned=False only, '
+            'not returned=True')
 
 
 def _entries(g, count):
@@ -1609,7 +1966,7 @@ def _entries(g, count):
     return [None if item is None else np.asarray(item) for item in g]
 
 
-def _spectral_quotients(w, m):
+def spectral_quotients(w, m):
     """Return F * m with F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it.
 
     Where m is 0 the result is 0, even if w_i == w_j. Where m is not 0 and
@@ -1621,6 +1978,29 @@ def _spectral_quotients(w, m):
     with np.errstate(divide='ignore', invalid='ignore'):
         quotient = m / difference
     return np.where(off & (m != 0), quotient, 0.0)
+
+
+def spectral_quotients_tangent(t, w, m):
+    """Tangent of `spectral_quotients(w, m)` along the tangent t of w:
+    -m (t_j - t_i) / (w_j - w_i)**2 off the diagonal, 0 where m is 0."""
+    difference = w[..., None, :] - w[..., :, None]
+    moved = t[..., None, :] - t[..., :, None]
+    off = ~np.eye(w.shape[-1], dtype=bool)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        quotient = -m * moved / difference ** 2
+    return np.where(off & (m != 0), quotient, 0.0)
+
+
+def spectral_quotients_adjoint_w(g, w, m):
+    """Adjoint of w in `spectral_quotients(w, m)`: with
+    h_ij = g_ij m_ij / (w_j - w_i)**2, entry k gets the sum of row k of h
+    minus the sum of its column k."""
+    difference = w[..., None, :] - w[..., :, None]
+    off = ~np.eye(w.shape[-1], dtype=bool)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        h = g * m / difference ** 2
+    h = np.where(off & (m != 0), h, 0.0)
+    return np.sum(h, axis=-1) - np.sum(h, axis=-2)
 
 
 def _one_triangle(symmetric, uplo):
@@ -1694,11 +2074,7 @@ def _pinv_adjoint(g, a, x):
 
 def pinv_adjoint(g, a, ans, hermitian=False):
     """Adjoint of np.linalg.pinv(a), valid where the rank does not change."""
-    if hermitian:
-        raise NotImplementedError(
-            'adcompiler differentiates np.linalg.pinv with hermitian=False '
-            'only, not hermitian=True')
-    _real_matrices(a, 'np.linalg.pinv')
+    _check_pinv_options(a, hermitian)
     return _pinv_adjoint(np.asarray(g), np.asarray(a), np.asarray(ans))
 
 
@@ -1707,6 +2083,10 @@ def _tie_weights(values, target, axis):
     `target` along `axis`."""
     mask = values == np.expand_dims(target, axis)
     return mask / np.sum(mask, axis=axis, keepdims=True)
+
+
+def _invalid_matrix_norm(ord):
+    raise ValueError(f'invalid norm order {ord!r} for matrices')
 
 
 def _matrix_norm_adjoint(g, x, ord, axes):
@@ -1728,8 +2108,18 @@ def _matrix_norm_adjoint(g, x, ord, axes):
         weights = np.expand_dims(_tie_weights(sums, extreme, -1), summed)
         result = g * abs_sign(x) * weights
     else:
-        raise ValueError(f'invalid norm order {ord!r} for matrices')
+        result = _invalid_matrix_norm(ord)
     return np.moveaxis(result, (-2, -1), axes)
+
+
+def _norm_axes(ndim, ord, axis, vector):
+    """Return the axes that np.linalg.norm (or, with `vector`,
+    np.linalg.vector_norm) reduces."""
+    if axis is None and (vector or ord is None):
+        return tuple(range(ndim))
+    if axis is None:
+        return tuple(range(ndim))[:2]
+    return _normalize_axes(axis, ndim)
 
 
 def norm_adjoint(g, x, ans, ord=None, axis=None, keepdims=False,
@@ -1742,12 +2132,7 @@ def norm_adjoint(g, x, ans, ord=None, axis=None, keepdims=False,
     one vector, as np.linalg.vector_norm does.
     """
     x = np.asarray(x)
-    if axis is None and (vector or ord is None):
-        axes = tuple(range(x.ndim))
-    elif axis is None:
-        axes = tuple(range(x.ndim))[:2]
-    else:
-        axes = _normalize_axes(axis, x.ndim)
+    axes = _norm_axes(x.ndim, ord, axis, vector)
     g = _restore_reduced(g, x, axes, keepdims)
     ans = _restore_reduced(ans, x, axes, keepdims)
     matrix = len(axes) == 2 and not vector and not (
@@ -1775,7 +2160,7 @@ def eigh_adjoint(g, a, ans, UPLO='L'):
     """Adjoint of (w, v) = np.linalg.eigh(a, UPLO), a symmetric.
 
     With respect to symmetric matrices it is v (diag(g_w) + F * (v^T g_v))
-    v^T, symmetrized, with F from `_spectral_quotients`. eigh reads only the
+    v^T, symmetrized, with F from `spectral_quotients`. eigh reads only the
     UPLO triangle, so `_one_triangle` turns that into its gradient.
     """
     _real_matrices(a, 'np.linalg.eigh')
@@ -1785,7 +2170,7 @@ def eigh_adjoint(g, a, ans, UPLO='L'):
     if g_w is not None:
         inner = inner + g_w[..., None, :] * np.eye(w.shape[-1])
     if g_v is not None and np.any(g_v):
-        inner = inner + _spectral_quotients(w, _mT(v) @ g_v)
+        inner = inner + spectral_quotients(w, _mT(v) @ g_v)
     symmetric = v @ inner @ _mT(v)
     return _one_triangle((symmetric + _mT(symmetric)) / 2.0, UPLO)
 
@@ -1803,17 +2188,39 @@ def _eigenvalue_adjoint(g_w, v, a):
     return match_kind(result, a)
 
 
+def _normalized_cotangent(g_v, v):
+    """Return the cotangent of the raw eigenvector tangent v (F * (inv(v) t
+    v)) from the cotangent g_v of the eigenvectors that LAPACK normalizes:
+    the transpose of the correction alpha_k v_k in `_eigenvector_tangent`.
+
+    With c_k = sum_i g_v[i, k] v[i, k], column k gets -Re(c_k) conj(v_k),
+    and its largest entry p also -1j Im(c_k) / v[p, k].
+    """
+    c = np.sum(g_v * v, axis=-2)
+    result = g_v - np.real(c)[..., None, :] * np.conj(v)
+    if np.iscomplexobj(v):
+        largest = np.argmax(np.abs(v), axis=-2)[..., None, :]
+        pivot = np.real(np.take_along_axis(v, largest, -2))
+        rows = np.arange(v.shape[-2])[:, None] == largest
+        result = result - rows * (1j * np.imag(c)[..., None, :] / pivot)
+    return result
+
+
 def eig_adjoint(g, a, ans):
-    """Adjoint of (w, v) = np.linalg.eig(a) through the eigenvalues only."""
+    """Adjoint of (w, v) = np.linalg.eig(a): inv(v)^T (diag(g_w) +
+    F * (v^T g')) v^T, where g' is the cotangent of the eigenvectors before
+    LAPACK's normalization (`_normalized_cotangent`) and F is as in
+    `spectral_quotients`. The eigenvalues must be distinct where the
+    eigenvectors carry a cotangent."""
+    w, v = np.asarray(ans[0]), np.asarray(ans[1])
     g_w, g_v = _entries(g, 2)
+    inner = np.zeros(v.shape, dtype=np.result_type(v, complex))
+    if g_w is not None:
+        inner = inner + g_w[..., None, :] * np.eye(w.shape[-1])
     if g_v is not None and np.any(g_v):
-        raise NotImplementedError(
-            'adcompiler differentiates the eigenvalues of np.linalg.eig, '
-            'not its eigenvectors; for a symmetric matrix use '
-            'np.linalg.eigh')
-    if g_w is None:
-        return zeros_like(np.asarray(a))
-    return _eigenvalue_adjoint(g_w, np.asarray(ans[1]), a)
+        inner = inner + spectral_quotients(
+            w, _mT(v) @ _normalized_cotangent(g_v, v))
+    return match_kind(np.linalg.solve(_mT(v), inner @ _mT(v)), a)
 
 
 def eigvals_adjoint(g, a):
@@ -1846,21 +2253,13 @@ def svd_adjoint(g, a, ans, full_matrices=True, compute_uv=True,
     + s (F * (v^T g_v - g_v^T v))] v^T plus the parts of g_u and g_v
     outside the spans of u and v, with F_ij = 1 / (s_j**2 - s_i**2).
     """
-    if hermitian:
-        raise NotImplementedError(
-            'adcompiler differentiates np.linalg.svd with hermitian=False '
-            'only, not hermitian=True')
-    _real_matrices(a, 'np.linalg.svd')
+    _check_svd_options(a, full_matrices and compute_uv, hermitian)
     a = np.asarray(a)
     if not compute_uv:
         u, _, vh = np.linalg.svd(a, full_matrices=False)
         return u @ (np.asarray(g)[..., :, None] * vh)
     rows, columns = a.shape[-2:]
-    if full_matrices and rows != columns:
-        raise NotImplementedError(
-            'adcompiler differentiates np.linalg.svd of a non-square matrix '
-            'with full_matrices=False only, not full_matrices=True')
-    u, s, vh = (np.asarray(item) for item in ans)
+    u, s, vh = np.asarray(ans[0]), np.asarray(ans[1]), np.asarray(ans[2])
     g_u, g_s, g_vh = _entries(g, 3)
     v = _mT(vh)
     inner = np.zeros(s.shape + s.shape[-1:])
@@ -1868,12 +2267,12 @@ def svd_adjoint(g, a, ans, full_matrices=True, compute_uv=True,
         inner = inner + g_s[..., None, :] * np.eye(s.shape[-1])
     if g_u is not None and np.any(g_u):
         projected = _mT(u) @ g_u
-        inner = inner + _spectral_quotients(
+        inner = inner + spectral_quotients(
             s ** 2, projected - _mT(projected)) * s[..., None, :]
     if g_vh is not None and np.any(g_vh):
         g_v = _mT(g_vh)
         projected = _mT(v) @ g_v
-        inner = inner + s[..., :, None] * _spectral_quotients(
+        inner = inner + s[..., :, None] * spectral_quotients(
             s ** 2, projected - _mT(projected))
     result = u @ inner @ vh
     if g_u is not None and rows > columns:
@@ -1901,15 +2300,9 @@ def qr_adjoint(g, a, ans, mode='reduced'):
     A wide a = [x | y] has r = [r1 | q^T y]: x is differentiated as a tall
     (square) matrix with g_q + y g_r2^T, and y gets q g_r2.
     """
-    _real_matrices(a, 'np.linalg.qr')
+    _check_qr_mode(a, mode)
     a = np.asarray(a)
     rows, columns = a.shape[-2:]
-    if mode not in ('reduced', 'r', 'complete') or (
-            mode == 'complete' and rows > columns):
-        raise NotImplementedError(
-            f"adcompiler differentiates np.linalg.qr with mode='reduced' or "
-            f"mode='r' (and mode='complete' for a wide matrix), not "
-            f"mode={mode!r} here")
     if mode == 'r':
         q, r = np.linalg.qr(a)
         g_q, g_r = None, np.asarray(g)
@@ -1977,6 +2370,256 @@ def matrix_power_adjoint(g, a, n):
     for k in range(n):
         result = result + _mT(powers[k]) @ g @ _mT(powers[n - 1 - k])
     return result
+
+
+# Forward rules of linear algebra ---------------------------------------------
+# `t` is the tangent of the matrix argument. A tuple result gets a tuple
+# tangent of the same type, so that its named fields work.
+
+def _read_triangle(t, uplo):
+    """Return the tangent of the symmetric matrix that eigh or cholesky uses
+    when it reads the `uplo` triangle of a matrix with tangent t."""
+    if str(uplo).upper() == 'U':
+        return np.triu(t) + _mT(np.triu(t, 1))
+    return np.tril(t) + _mT(np.tril(t, -1))
+
+
+def _diagonal(m):
+    return np.diagonal(m, axis1=-2, axis2=-1)
+
+
+def det_tangent(t, a):
+    """Tangent of np.linalg.det(a): the sum of the cofactors times t, which
+    needs no inverse (see `det_adjoint`)."""
+    cofactors = det_adjoint(np.ones(np.shape(a)[:-2]), a)
+    return np.sum(cofactors * t, axis=(-2, -1))
+
+
+def slogdet_tangent(t, a, ans):
+    """Tangent of (sign, logabsdet) = np.linalg.slogdet(a): with
+    c = trace(inv(a) t), logabsdet moves by Re(c) and a complex sign by
+    sign * 1j * Im(c)."""
+    change = np.trace(np.linalg.solve(a, t), axis1=-2, axis2=-1)
+    sign = np.asarray(ans[0])
+    if np.iscomplexobj(sign):
+        sign_tangent = sign * 1j * np.imag(change)
+    else:
+        sign_tangent = np.zeros(sign.shape)
+    return _rebuild(ans, [sign_tangent, np.real(change)])
+
+
+def pinv_tangent(t, a, ans, hermitian=False):
+    """Tangent of x = np.linalg.pinv(a) where the rank does not change:
+    -x t x + x x^T t^T (I - a x) + (I - x a) t^T x^T x."""
+    _check_pinv_options(a, hermitian)
+    a, x, t = np.asarray(a), np.asarray(ans), np.asarray(t)
+    t_t, x_t = _mT(t), _mT(x)
+    return (-x @ t @ x + (x @ x_t) @ (t_t - t_t @ a @ x)
+            + (t_t - x @ a @ t_t) @ (x_t @ x))
+
+
+def matrix_power_tangent(t, a, n):
+    """Tangent of np.linalg.matrix_power(a, n): the sum over k of
+    a^k t a^(n-1-k), through inv(a) for negative n."""
+    a, t = np.asarray(a), np.asarray(t)
+    if n == 0:
+        return np.zeros(np.broadcast_shapes(a.shape, t.shape),
+                        dtype=np.result_type(a, t, float))
+    if n < 0:
+        inverse = np.linalg.inv(a)
+        return matrix_power_tangent(-inverse @ t @ inverse, inverse, -n)
+    powers = [np.broadcast_to(np.eye(a.shape[-1]), a.shape)]
+    for _ in range(n - 1):
+        powers.append(powers[-1] @ a)
+    result = 0.0
+    for k in range(n):
+        result = result + powers[k] @ t @ powers[n - 1 - k]
+    return result
+
+
+def solve_tangent_a(t, a, b, ans):
+    """Tangent of x = np.linalg.solve(a, b) along a: -solve(a, t x). A 1-D
+    b is one vector."""
+    if np.ndim(b) == 1:
+        return -np.linalg.solve(a, t @ np.asarray(ans)[..., None])[..., 0]
+    return -np.linalg.solve(a, t @ ans)
+
+
+def norm_tangent(t, x, ans, ord=None, axis=None, keepdims=False,
+                 vector=False):
+    """Tangent of np.linalg.norm(x, ord, axis, keepdims), through the
+    partial derivatives of `norm_adjoint` (zero for the zero vector, ties
+    shared evenly)."""
+    axes = _norm_axes(np.ndim(x), ord, axis, vector)
+    partials = norm_adjoint(unit_cotangent(ans), x, ans, ord, axis,
+                            keepdims, vector)
+    return reduction_tangent(t, partials, ans, axes, keepdims)
+
+
+def eigh_tangent(t, a, ans, UPLO='L'):
+    """Tangent of (w, v) = np.linalg.eigh(a, UPLO): with m = v^T s v for the
+    tangent s of the symmetric matrix read from the UPLO triangle,
+    dw = diag(m) and dv = v (F * m), F as in `spectral_quotients`."""
+    _real_matrices(a, 'np.linalg.eigh')
+    w, v = np.asarray(ans[0]), np.asarray(ans[1])
+    m = _mT(v) @ _read_triangle(t, UPLO) @ v
+    return _rebuild(ans, [_diagonal(m), v @ spectral_quotients(w, m)])
+
+
+def eigvalsh_tangent(t, a, UPLO='L'):
+    """Tangent of np.linalg.eigvalsh(a, UPLO): diag(v^T s v)."""
+    _real_matrices(a, 'np.linalg.eigvalsh')
+    _, v = np.linalg.eigh(a, UPLO)
+    return _diagonal(_mT(v) @ _read_triangle(t, UPLO) @ v)
+
+
+def _eigenvalue_tangent(t, v, w):
+    """Tangent of the eigenvalues w of a with eigenvectors v: diag(inv(v) t v)."""
+    return match_kind(_diagonal(np.linalg.solve(v, t @ v)), w)
+
+
+def _eigenvector_tangent(t, w, v):
+    """Tangent of the eigenvectors v (columns) of a with distinct
+    eigenvalues w, normalized as LAPACK returns them: unit norm, and the
+    entry of largest magnitude real.
+
+    v (F * (inv(v) t v)) moves each eigenvector within its eigenspace's
+    complement; adding alpha_k v_k keeps the norm (Re alpha_k =
+    -Re(v_k^H dv_k)) and the largest entry p real (Im alpha_k =
+    -Im(dv_k[p]) / v_k[p]).
+    """
+    raw = v @ spectral_quotients(w, np.linalg.solve(v, t @ v))
+    along = np.real(np.sum(np.conj(v) * raw, axis=-2))
+    largest = np.argmax(np.abs(v), axis=-2)[..., None, :]
+    pivot = np.take_along_axis(v, largest, -2)[..., 0, :]
+    turn = np.imag(np.take_along_axis(raw, largest, -2)[..., 0, :]) / np.real(
+        pivot)
+    alpha = -along - 1j * turn if np.iscomplexobj(v) else -along
+    return raw + v * alpha[..., None, :]
+
+
+def eig_tangent(t, a, ans):
+    """Tangent of (w, v) = np.linalg.eig(a). The eigenvalues must be
+    distinct where the eigenvectors are used (see `_eigenvector_tangent`)."""
+    w, v = np.asarray(ans[0]), np.asarray(ans[1])
+    dw = _eigenvalue_tangent(t, v, w)
+    return _rebuild(ans, [dw, match_kind(_eigenvector_tangent(t, w, v), v)])
+
+
+def eigvals_tangent(t, a, ans):
+    """Tangent of np.linalg.eigvals(a) = ans."""
+    return _eigenvalue_tangent(t, np.linalg.eig(a)[1], ans)
+
+
+def cholesky_tangent(t, a, ans, upper=False):
+    """Tangent of l = np.linalg.cholesky(a) (u = l^T with upper=True):
+    l phi(l^-1 s l^-T) for the tangent s of the symmetric matrix read from
+    the lower (upper) triangle, where phi keeps the lower triangle with
+    half the diagonal."""
+    _real_matrices(a, 'np.linalg.cholesky')
+    lower = _mT(ans) if upper else np.asarray(ans)
+    s = _read_triangle(t, 'U' if upper else 'L')
+    left = np.linalg.solve(lower, s)
+    inner = _mT(np.linalg.solve(lower, _mT(left)))
+    phi = np.tril(inner) - 0.5 * inner * np.eye(inner.shape[-1])
+    tangent = lower @ phi
+    return _mT(tangent) if upper else tangent
+
+
+def svd_tangent(t, a, ans, full_matrices=True, compute_uv=True,
+                hermitian=False):
+    """Tangent of np.linalg.svd(a, full_matrices, compute_uv, hermitian).
+
+    With p = u^T t v and F_ij = 1 / (s_j**2 - s_i**2): ds = diag(p),
+    du = u (F * (p s + s p^T)) + (I - u u^T) t v / s and
+    dv = v (F * (s p + p^T s)) + (I - v v^T) t^T u / s.
+    """
+    _check_svd_options(a, full_matrices and compute_uv, hermitian)
+    a, t = np.asarray(a), np.asarray(t)
+    if not compute_uv:
+        u, _, vh = np.linalg.svd(a, full_matrices=False)
+        return _diagonal(_mT(u) @ t @ _mT(vh))
+    rows, columns = a.shape[-2:]
+    u, s, vh = np.asarray(ans[0]), np.asarray(ans[1]), np.asarray(ans[2])
+    v = _mT(vh)
+    p = _mT(u) @ t @ v
+    column_s, row_s = s[..., None, :], s[..., :, None]
+    du = u @ spectral_quotients(s ** 2, p * column_s + row_s * _mT(p))
+    dv = v @ spectral_quotients(s ** 2, row_s * p + _mT(p) * column_s)
+    if rows > columns:
+        du = du + (t @ v - u @ p) / column_s
+    if columns > rows:
+        dv = dv + (_mT(t) @ u - v @ _mT(p)) / column_s
+    return _rebuild(ans, [du, _diagonal(p), _mT(dv)])
+
+
+def _qr_square_tangent(q, r, t):
+    """Tangent (dq, dr) of (q, r) = qr(a) for a with at least as many rows
+    as columns: with x = q^T t r^-1 and w its strictly lower part minus the
+    transpose of that, dq = q w + (I - q q^T) t r^-1 and dr = (x - w) r."""
+    t_over_r = _mT(np.linalg.solve(_mT(r), _mT(t)))
+    x = _mT(q) @ t_over_r
+    lower = np.tril(x, -1)
+    w = lower - _mT(lower)
+    dq = q @ w + t_over_r - q @ x
+    return dq, (x - w) @ r
+
+
+def qr_tangent(t, a, ans, mode='reduced'):
+    """Tangent of np.linalg.qr(a, mode), with the modes of `qr_adjoint`.
+
+    A wide a = [x | y] has r = [r1 | q^T y]: x is a square matrix, and
+    the tangent of q^T y is dq^T y + q^T dy.
+    """
+    _check_qr_mode(a, mode)
+    a, t = np.asarray(a), np.asarray(t)
+    rows, columns = a.shape[-2:]
+    q, r = np.linalg.qr(a) if mode == 'r' else (np.asarray(ans[0]),
+                                                np.asarray(ans[1]))
+    if rows >= columns:
+        dq, dr = _qr_square_tangent(q, r, t)
+    else:
+        dq, dr1 = _qr_square_tangent(q, r[..., :, :rows], t[..., :, :rows])
+        dr2 = _mT(dq) @ a[..., :, rows:] + _mT(q) @ t[..., :, rows:]
+        dr = np.concatenate([dr1, dr2], axis=-1)
+    if mode == 'r':
+        return dr
+    return _rebuild(ans, [dq, dr])
+
+
+def lstsq_tangent(t_a, t_b, a, b, ans):
+    """Tangent of (x, residuals, rank, s) = np.linalg.lstsq(a, b) along t_a
+    (the tangent of a) or t_b; the other one is None.
+
+    x is pinv(a) b with the rank that lstsq found. The residuals
+    |b - a x|**2 move by 2 r (db - da x), because x is optimal and a^T r
+    is 0. The singular values move by diag(u^T da v).
+    """
+    _real_matrices(a, 'np.linalg.lstsq')
+    _real_matrices(b, 'np.linalg.lstsq')
+    a, b = np.asarray(a), np.asarray(b)
+    x, residuals, rank, s = ans
+    vector = b.ndim == 1
+    b_columns = b[:, None] if vector else b
+    x_columns = np.asarray(x)[:, None] if vector else np.asarray(x)
+    u, s_all, vh = np.linalg.svd(a, full_matrices=False)
+    kept = np.arange(s_all.shape[-1]) < rank
+    s_inverse = np.where(kept, 1.0 / np.where(kept, s_all, 1.0), 0.0)
+    pseudo_inverse = _mT(vh) @ (s_inverse[:, None] * _mT(u))
+    r = b_columns - a @ x_columns
+    if t_a is not None:
+        t_a = np.asarray(t_a)
+        dx = pinv_tangent(t_a, a, pseudo_inverse) @ b_columns
+        moved = -t_a @ x_columns
+        ds = _diagonal(_mT(u) @ t_a @ _mT(vh))
+    else:
+        t_columns = np.asarray(t_b)[:, None] if vector else np.asarray(t_b)
+        dx = pseudo_inverse @ t_columns
+        moved = t_columns
+        ds = np.zeros(np.shape(s))
+    dresiduals = (2.0 * np.sum(r * moved, axis=0) if np.size(residuals)
+                  else np.zeros(np.shape(residuals)))
+    return (dx[:, 0] if vector else dx, dresiduals, zeros_like(rank), ds)
 
 
 # Fourier transforms ----------------------------------------------------------
@@ -2142,6 +2785,47 @@ def builtin_extremum_adjoint(g, ans, args, position):
         return _items_like(seq, [g * tie / count for tie in ties])
     ties = [bool(item == ans) for item in given]
     return g * ties[position] / sum(ties)
+
+
+def sequence_sum_tangent(t, ans):
+    """Tangent of sum(seq) or math.fsum(seq), given the tangent t of seq (a
+    list or tuple of tangents, or an array whose rows are the items)."""
+    if isinstance(t, np.ndarray):
+        total = np.sum(t, axis=0)
+    else:
+        total = 0.0
+        for item in t:
+            total = total + item
+    return broadcast_like(total, ans) if np.ndim(ans) else total
+
+
+def sequence_prod_tangent(t, seq, start=1):
+    """Tangent of math.prod(seq, start=start) along the tangent t of seq:
+    the sum of each item's tangent times start and the other items."""
+    items = list(seq)
+    total = 0.0
+    before = start
+    for position, item in enumerate(items):
+        after = sequence_product(items[position + 1:])
+        total = total + before * t[position] * after
+        before = before * item
+    return total
+
+
+def builtin_extremum_tangent(t, ans, args, position):
+    """Tangent of max(*args) or min(*args) along the tangent t of
+    args[position], or of max(seq) along the tangent of the sequence:
+    tied extrema share it evenly, as in `builtin_extremum_adjoint`."""
+    given = [a for a in args if a is not None]
+    if len(given) == 1:
+        ties = [bool(item == ans) for item in given[0]]
+        tangent = 0.0
+        for tie, item_tangent in zip(ties, t, strict=True):
+            if tie:
+                tangent = tangent + item_tangent
+        return tangent / sum(ties)
+    ties = [bool(item == ans) for item in given]
+    return t * ties[position] / sum(ties)
 
 
 # Special functions -----------------------------------------------------------

@@ -7,15 +7,20 @@ central differences.
 """
 
 import dataclasses
+import builtins
 
 import numpy as np
 import pytest
 from scipy.optimize import rosen_der
 
 import adcompiler
+from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, Rule
 import test_control_flow
 import test_gradients
 import test_rules
+import test_rules_fft
+import test_rules_linalg
+import test_rules_numpy
 from finite_differences import numerical_gradient
 
 
@@ -28,7 +33,7 @@ def directional_difference(function, args, directions, step=1e-6):
                 shifted.append(np.copy(arg) if isinstance(arg, np.ndarray)
                                else arg)
             elif np.ndim(arg) == 0 and not isinstance(arg, np.ndarray):
-                shifted.append(float(arg + epsilon * direction))
+                shifted.append(type(arg)(arg + epsilon * direction))
             else:
                 shifted.append(arg + epsilon * direction)
         return np.asarray(function(*shifted), dtype=float)
@@ -40,12 +45,18 @@ def _copies(args):
 
 
 def check_jvp(function, args, positions, seed=0):
+    """Compare the tangent along random directions of the arguments at
+    `positions` with central differences; complex arguments move along
+    complex directions."""
     rng = np.random.default_rng(seed)
     directions = [None] * len(args)
     for position in positions:
         value = args[position]
         direction = rng.normal(size=np.shape(value))
-        directions[position] = (float(direction) if np.ndim(value) == 0
+        if np.iscomplexobj(value):
+            direction = direction + 1j * rng.normal(size=np.shape(value))
+        directions[position] = (type(value)(direction)
+                                if np.ndim(value) == 0
                                 and not isinstance(value, np.ndarray)
                                 else direction)
     value, tangent = adcompiler.jvp(function, args, directions)
@@ -54,6 +65,26 @@ def check_jvp(function, args, positions, seed=0):
     expected = directional_difference(function, args, directions)
     np.testing.assert_allclose(np.asarray(tangent, dtype=float), expected,
                                rtol=1e-5, atol=1e-6)
+
+
+def _is_complex(value):
+    if isinstance(value, np.ndarray):
+        return np.issubdtype(value.dtype, np.complexfloating)
+    return isinstance(value, complex)
+
+
+def check_table_jvp(function, *args):
+    """Check the tangent of a rule-table function (`np.sum(w * ...)`, see
+    test_rules) along every float or complex argument, then along all of
+    them together."""
+    args = args + (test_rules.weights_for(function, args),)
+    positions = tuple(i for i, a in enumerate(args[:-1])
+                      if test_rules._is_float(a) or _is_complex(a))
+    assert positions, f'{function.__name__} has no argument to move'
+    for position in positions:
+        check_jvp(function, args, (position,))
+    if len(positions) > 1:
+        check_jvp(function, args, positions)
 
 
 def _without_forward_rule(function, args):
@@ -509,3 +540,446 @@ def test_dispatched_call_of_differentiated_object(layer_tangent, x_tangent):
 
     expected = (moved(1e-6) - moved(-1e-6)) / 2e-6
     assert tangent == pytest.approx(expected, rel=1e-6)
+# The rule tables of test_rules_numpy, test_rules_linalg and test_rules_fft,
+# each function's tangent against central differences.
+
+tn = test_rules_numpy
+tl = test_rules_linalg
+sample = test_rules.sample
+
+
+def _shape_id(shape):
+    return 'x'.join(map(str, shape)) or 'float'
+
+
+def _table_ids(cases):
+    return [f'{case[0].__name__}-' + '-'.join(
+        _shape_id(s) for s in case[1:]) for case in cases]
+
+
+@pytest.mark.parametrize('function', tn.AXIS_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_axes_table_jvp(function):
+    check_table_jvp(function, sample((2, 3, 4)))
+
+
+@pytest.mark.parametrize('function, shape',
+                         tn.TRIANGLE_CASES + tn.INDEXING_CASES + tn.SPLIT_CASES,
+                         ids=_table_ids(tn.TRIANGLE_CASES + tn.INDEXING_CASES
+                                        + tn.SPLIT_CASES))
+def test_shape_table_jvp(function, shape):
+    check_table_jvp(function, sample(shape))
+
+
+@pytest.mark.parametrize('function, x_shape, y_shape', tn.JOIN_CASES,
+                         ids=_table_ids(tn.JOIN_CASES))
+def test_join_table_jvp(function, x_shape, y_shape):
+    check_table_jvp(function, sample(x_shape, seed=1),
+                    sample(y_shape, seed=2))
+
+
+@pytest.mark.parametrize('function', [tn.method_astype_float,
+                                      tn.method_astype_complex, tn.np_astype,
+                                      tn.method_astype_bool,
+                                      tn.method_astype_int],
+                         ids=lambda f: f.__name__)
+def test_astype_jvp(function):
+    check_table_jvp(function, test_rules.XS)
+
+
+def test_method_clip_jvp():
+    check_table_jvp(tn.method_clip, test_rules.XS, -0.5,
+                    np.array([1.0, 0.5, 0.3]))
+    check_table_jvp(tn.method_clip_keywords, test_rules.XS,
+                    np.array([[1.0], [0.5]]))
+
+
+# super(cls, obj) is differentiated through the methods called on it, which
+# forward mode resolves only at run time, and does not support yet.
+WITHOUT_FORWARD_RULE = {builtins.super}
+
+
+def test_every_rule_has_a_forward_rule():
+    # Library callables only: the helpers of generated code and the rules
+    # that users register are left out.
+    callees, methods, attributes = REGISTRY.entries()
+    without = {c for c in callees if isinstance(REGISTRY.lookup(c), Rule)
+               and test_rules._is_library_callee(c)
+               and REGISTRY.lookup_jvp_template(c) is None
+               and REGISTRY.lookup_linear(c) is None
+               and REGISTRY.lookup_jvp(c) is None}
+    assert without <= WITHOUT_FORWARD_RULE
+    differentiable = [m for m in methods
+                      if REGISTRY.lookup_method(m) is not NON_DIFFERENTIABLE]
+    assert [m for m in differentiable
+            if REGISTRY.lookup_jvp_template(method=m) is None
+            and REGISTRY.lookup_linear(method=m) is None] == []
+    assert [a for a in attributes
+            if REGISTRY.lookup_attribute(a) is not NON_DIFFERENTIABLE
+            and REGISTRY.lookup_jvp_template(attribute=a) is None] == []
+
+
+@pytest.mark.parametrize('function', [tn.np_pad, tn.np_pad_edge,
+                                      tn.np_pad_reflect, tn.np_pad_symmetric,
+                                      tn.np_pad_wrap],
+                         ids=lambda f: f.__name__)
+def test_pad_jvp(function):
+    check_table_jvp(function, sample((2, 3)))
+
+
+# The padding moves with constant_values only, not with the array.
+@pytest.mark.parametrize('function, values', [
+    pytest.param(tn.np_pad_value, 0.5, id='scalar'),
+    pytest.param(tn.np_pad_values_per_axis,
+                 np.array([[0.5, -1.0], [2.0, 1.5]]), id='per-axis-and-side'),
+    pytest.param(tn.np_pad_values_per_axis, np.array([[0.5], [2.0]]),
+                 id='per-axis'),
+])
+def test_pad_constant_values_jvp(function, values):
+    check_table_jvp(function, sample((2, 3)), values)
+
+
+def test_pad_rejects_other_modes_jvp():
+    with pytest.raises(NotImplementedError, match="mode='mean'"):
+        adcompiler.jvp(tn.np_pad_mean, (sample((2, 3)), 1.0),
+                       (np.ones((2, 3)), None))
+
+
+# Entries that are NaN or infinite are replaced (or skipped): they move
+# with the replacement values, not with x.
+@pytest.mark.parametrize('axis', [None, 0, 1], ids=str)
+@pytest.mark.parametrize('function', [tn.np_nansum, tn.np_nanmean],
+                         ids=lambda f: f.__name__)
+def test_nan_reductions_jvp(function, axis):
+    check_table_jvp(function, tn.WITH_NANS, axis, False)
+
+
+def test_nan_to_num_jvp():
+    check_table_jvp(tn.np_nan_to_num, tn.NON_FINITE)
+    check_table_jvp(tn.np_nan_to_num_values, tn.NON_FINITE, 0.5, 3.0, -3.0)
+    z = np.array([1.0 + np.nan * 1j, np.inf - 2.0j, np.nan + np.inf * 1j])
+    check_table_jvp(tn.c_nan_to_num_values, z, 0.5, 3.0)
+
+
+def test_nan_to_num_rejects_copy_false_jvp():
+    with pytest.raises(NotImplementedError, match='copy=False'):
+        adcompiler.jvp(tn.np_nan_to_num_in_place, (tn.NON_FINITE, 1.0),
+                       (np.ones((2, 3)), None))
+
+
+@pytest.mark.parametrize('shape, axis, keepdims', test_rules.REDUCTION_CASES)
+@pytest.mark.parametrize('function', tn.REDUCTIONS, ids=lambda f: f.__name__)
+def test_reduction_table_jvp(function, shape, axis, keepdims):
+    check_table_jvp(function, sample(shape), axis, keepdims)
+
+
+@pytest.mark.parametrize('function', [tn.np_prod, tn.np_var, tn.np_std,
+                                      tn.np_ptp, tn.np_average],
+                         ids=lambda f: f.__name__)
+def test_reduction_of_float_jvp(function):
+    check_table_jvp(function, 1.7, None, False)
+
+
+@pytest.mark.parametrize('axis', [None, 0, 1], ids=str)
+@pytest.mark.parametrize('function', [tn.np_prod, tn.np_cumprod],
+                         ids=lambda f: f.__name__)
+def test_products_with_zeros_jvp(function, axis):
+    # The tangents need no division, so zeros are exact: no NaN, no inf.
+    if function is tn.np_cumprod:
+        check_table_jvp(function, tn.ZEROS, axis)
+    else:
+        check_table_jvp(function, tn.ZEROS, axis, False)
+
+
+def test_std_of_constant_has_zero_tangent():
+    x = np.full((2, 3), 0.5)
+    _, tangent = adcompiler.jvp(tn.np_std, (x, 1, False, 1.0),
+                                (np.ones((2, 3)), None, None, None))
+    assert tangent == 0.0
+
+
+@pytest.mark.parametrize('function', [tn.c_var, tn.c_std, tn.c_prod],
+                         ids=lambda f: f.__name__)
+def test_complex_reduction_jvp(function):
+    check_table_jvp(function, test_rules.complex_sample((3, 4)))
+
+
+@pytest.mark.parametrize('function, x_shape, weights_shape',
+                         tn.AVERAGE_CASES, ids=_table_ids(tn.AVERAGE_CASES))
+def test_average_weights_jvp(function, x_shape, weights_shape):
+    check_table_jvp(function, sample(x_shape, seed=1),
+                    sample(weights_shape, 0.5, 2.0, seed=2))
+
+
+@pytest.mark.parametrize('shape, axis', tn.SCAN_CASES)
+@pytest.mark.parametrize('function', tn.SCANS, ids=lambda f: f.__name__)
+def test_scan_table_jvp(function, shape, axis):
+    check_table_jvp(function, sample(shape), axis)
+
+
+@pytest.mark.parametrize('function, shape', [
+    pytest.param(tn.np_cumprod, (), id='np_cumprod-float'),
+    pytest.param(tn.np_cumprod, (4,), id='np_cumprod-vector'),
+    pytest.param(tn.np_cumprod, (3, 4), id='np_cumprod-matrix'),
+    pytest.param(tn.method_cumprod, (3, 4), id='method_cumprod-matrix'),
+])
+def test_cumprod_flattened_jvp(function, shape):
+    check_table_jvp(function, sample(shape), None)
+
+
+@pytest.mark.parametrize('function, x_shape, y_shape',
+                         tn.PRODUCT_CASES + tn.EINSUM_CASES,
+                         ids=_table_ids(tn.PRODUCT_CASES + tn.EINSUM_CASES))
+def test_product_table_jvp(function, x_shape, y_shape):
+    check_table_jvp(function, sample(x_shape, seed=1),
+                    sample(y_shape, seed=2))
+
+
+@pytest.mark.parametrize('shape, axis', [
+    pytest.param((4,), -1, id='vector'),
+    pytest.param((3, 4), 0, id='matrix-axis0'),
+    pytest.param((2, 3, 4), 1, id='cube-axis1'),
+    pytest.param((3, 4), None, id='matrix-flat'),
+])
+@pytest.mark.parametrize('function', tn.SORTS, ids=lambda f: f.__name__)
+def test_sort_table_jvp(function, shape, axis):
+    check_table_jvp(function, sample(shape), axis)
+
+
+@pytest.mark.parametrize('function', tn.SORTS, ids=lambda f: f.__name__)
+def test_sort_ties_jvp(function):
+    # A tied pair is a kink, where central differences give the mean of both
+    # sides.
+    check_table_jvp(function, tn.TIES, -1)
+    check_table_jvp(function, tn.TIES, 0)
+
+
+@pytest.mark.parametrize('function, x', [
+    pytest.param(tn.last_of_sorted, [3.0, 1.0, 3.0], id='sort-pair'),
+    pytest.param(tn.middle_of_partitioned, [1.0, 1.0, 1.0, 0.0],
+                 id='partition-three'),
+])
+def test_sort_ties_tangent_is_transpose_of_gradient(function, x):
+    x = np.array(x)
+    gradient = test_rules.grad_of(function, x)
+    for direction in np.eye(len(x)):
+        _, tangent = adcompiler.jvp(function, (x, 1.0), (direction, None))
+        assert tangent == pytest.approx(gradient @ direction, abs=1e-15)
+
+
+@pytest.mark.parametrize('first_shape, second_shape', [
+    pytest.param((), (), id='floats'),
+    pytest.param((3,), (), id='vector-float'),
+    pytest.param((2, 1), (3,), id='column-vector'),
+])
+@pytest.mark.parametrize('function', tn.RANDOM_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_random_draws_jvp(function, first_shape, second_shape):
+    check_table_jvp(function, sample(first_shape, 0.5, 2.0, seed=1),
+                    sample(second_shape, 2.5, 3.0, seed=2))
+
+
+@pytest.mark.parametrize('x, y', [(5.5, 2.0), (-5.5, 1.5),
+                                  (sample((3,), 1.0, 4.0), 0.7)],
+                         ids=['floats', 'negative', 'vector-float'])
+def test_builtin_divmod_jvp(x, y):
+    check_table_jvp(test_rules.builtin_divmod, x, y)
+
+
+# numpy.linalg
+
+@pytest.mark.parametrize('function, shape', tl.SQUARE_CASES,
+                         ids=_table_ids(tl.SQUARE_CASES))
+def test_matrix_function_jvp(function, shape):
+    check_table_jvp(function, tl.general(shape))
+
+
+@pytest.mark.parametrize('a', [
+    pytest.param([[1.0, 2.0], [2.0, 4.0]], id='rank-1'),
+    pytest.param([[0.0, 0.0], [0.0, 0.0]], id='zero'),
+    pytest.param([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]],
+                 id='rank-2'),
+])
+def test_det_of_singular_matrix_jvp(a):
+    # The tangent uses the cofactors, not an inverse.
+    check_table_jvp(tl.det, np.array(a))
+
+
+@pytest.mark.parametrize('a_shape, b_shape', tl.SOLVE_CASES,
+                         ids=[f'{_shape_id(a)}-{_shape_id(b)}'
+                              for a, b in tl.SOLVE_CASES])
+def test_solve_jvp(a_shape, b_shape):
+    b = np.random.default_rng(5).uniform(-1.0, 1.0, b_shape)
+    check_table_jvp(tl.solve, tl.general(a_shape), b)
+
+
+@pytest.mark.parametrize('function', [tl.lstsq_solution, tl.lstsq_residuals,
+                                      tl.lstsq_singular_values, tl.lstsq_all],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('a_shape, b_shape', [
+    pytest.param((5, 3), (5,), id='tall-vector'),
+    pytest.param((5, 3), (5, 2), id='tall-matrix'),
+    pytest.param((3, 3), (3, 2), id='square'),
+    pytest.param((2, 4), (2,), id='wide'),
+])
+def test_lstsq_jvp(function, a_shape, b_shape):
+    b = np.random.default_rng(5).uniform(-1.0, 1.0, b_shape)
+    check_table_jvp(function, tl.general(a_shape), b)
+
+
+@pytest.mark.parametrize(
+    'shape, ord, axis, keepdims', tl.NORM_CASES,
+    ids=[f'{_shape_id(s)}-ord={o}-axis={a}{"-keepdims" if k else ""}'
+         for s, o, a, k in tl.NORM_CASES])
+def test_norm_jvp(shape, ord, axis, keepdims):
+    x = np.random.default_rng(3).uniform(-2.0, 2.0, shape)
+    check_table_jvp(tl.norm, x, (ord, axis, keepdims))
+
+
+@pytest.mark.parametrize('function', [tl.vector_norm, tl.vector_norm_default,
+                                      tl.matrix_norm, tl.matrix_norm_default],
+                         ids=lambda f: f.__name__)
+def test_array_api_norms_jvp(function):
+    check_table_jvp(function,
+                    np.random.default_rng(3).uniform(-2.0, 2.0, (2, 3, 4)))
+
+
+@pytest.mark.parametrize('ord', [None, 2, 1, np.inf, 3], ids=str)
+def test_norm_of_zero_vector_has_zero_tangent(ord):
+    _, tangent = adcompiler.jvp(tl.norm, (np.zeros(3), (ord, None, False),
+                                          1.0), (np.ones(3), None, None))
+    assert tangent == 0.0
+
+
+@pytest.mark.parametrize('shape', [(3, 3), (2, 3, 3), (1, 1)],
+                         ids=_shape_id)
+@pytest.mark.parametrize('function', tl.SYMMETRIC_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_symmetric_matrix_function_jvp(function, shape):
+    check_table_jvp(function, tl.positive_definite(shape))
+
+
+@pytest.mark.parametrize('function', [tl.eigh_of_symmetrized,
+                                      tl.cholesky_of_gram],
+                         ids=lambda f: f.__name__)
+def test_symmetric_construction_jvp(function):
+    check_table_jvp(function, tl.general((3, 3)))
+
+
+@pytest.mark.parametrize('function', [tl.eig_values, tl.eigvals],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('a', [
+    pytest.param(tl.general((3, 3)), id='real-eigenvalues'),
+    pytest.param(tl.rotation_like(), id='complex-eigenvalues'),
+    pytest.param(tl.general((2, 3, 3)), id='stack'),
+])
+def test_eig_jvp(function, a):
+    check_table_jvp(function, a)
+
+
+# The tangent of the eigenvectors follows LAPACK's normalization: unit norm
+# and the largest entry real.
+@pytest.mark.parametrize('function', [tl.eig_vectors, tl.eig_vector_parts],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('a', [
+    pytest.param(tl.general((3, 3)), id='real-eigenvalues'),
+    pytest.param(tl.rotation_like(), id='complex-eigenvalues'),
+    pytest.param(tl.general((2, 3, 3)), id='stack'),
+])
+def test_eig_vectors_jvp(function, a):
+    check_table_jvp(function, a)
+
+
+@pytest.mark.parametrize('shape', [(3, 3), (4, 2), (2, 4), (2, 3, 2)],
+                         ids=_shape_id)
+@pytest.mark.parametrize('function', tl.DECOMPOSITIONS,
+                         ids=lambda f: f.__name__)
+def test_decomposition_jvp(function, shape):
+    check_table_jvp(function, tl.general(shape, seed=2))
+
+
+@pytest.mark.parametrize('function, shape', [
+    pytest.param(tl.svd_full_square, (3, 3), id='svd-full-square'),
+    pytest.param(tl.qr_complete, (2, 4), id='qr-complete-wide'),
+])
+def test_full_decompositions_jvp(function, shape):
+    check_table_jvp(function, tl.general(shape))
+
+
+@pytest.mark.parametrize('function', [tl.c_det, tl.c_slogdet,
+                                      tl.c_slogdet_fields, tl.c_inv,
+                                      tl.c_solve, tl.c_matrix_power,
+                                      tl.c_norm, tl.c_norm_matrix,
+                                      tl.c_eigvals],
+                         ids=lambda f: f.__name__)
+def test_complex_matrix_function_jvp(function):
+    check_table_jvp(function, tl.complex_general((3, 3)))
+
+
+@pytest.mark.parametrize('function, shape, option', [
+    pytest.param(tl.svd_full_wide, (2, 3), 'full_matrices=True', id='svd'),
+    pytest.param(tl.qr_complete_tall, (3, 2), "mode='complete'", id='qr'),
+    pytest.param(tl.pinv_hermitian, (2, 2), 'hermitian=True', id='pinv'),
+])
+def test_unsupported_linalg_options_jvp(function, shape, option):
+    a = tl.general(shape)
+    with pytest.raises(NotImplementedError, match=option):
+        adcompiler.jvp(function, (a, 1.0), (np.ones(shape), None))
+
+
+@pytest.mark.parametrize('function', [tl.c_eigh, tl.c_svd, tl.c_cholesky],
+                         ids=lambda f: f.__name__)
+def test_complex_decompositions_rejected_jvp(function):
+    a = tl.complex_general((3, 3))
+    a = a @ np.conj(a.T)
+    with pytest.raises(NotImplementedError, match='real matrices only'):
+        adcompiler.jvp(function, (a, 1.0), (np.ones((3, 3)) + 0j, None))
+
+
+# numpy.fft
+
+@pytest.mark.parametrize('function, shape', test_rules_fft.REAL_INPUT_CASES,
+                         ids=_table_ids(test_rules_fft.REAL_INPUT_CASES))
+def test_fft_real_input_jvp(function, shape):
+    check_table_jvp(function, sample(shape))
+
+
+@pytest.mark.parametrize('function, shape',
+                         test_rules_fft.COMPLEX_INPUT_CASES,
+                         ids=_table_ids(test_rules_fft.COMPLEX_INPUT_CASES))
+def test_fft_complex_input_jvp(function, shape):
+    check_table_jvp(function, test_rules.complex_sample(shape))
+
+
+@pytest.mark.parametrize(
+    'function, x, y', test_rules.SEQUENCE_CASES,
+    ids=[f'{f.__name__}-{np.shape(x)}-{np.shape(y)}'
+         for f, x, y in test_rules.SEQUENCE_CASES])
+def test_sequence_builtins_jvp(function, x, y):
+    check_table_jvp(function, x, y)
+
+
+@pytest.mark.parametrize(
+    'function, x_shape, y_shape', tl.ARRAY_API_CASES,
+    ids=_table_ids(tl.ARRAY_API_CASES))
+def test_array_api_function_jvp(function, x_shape, y_shape):
+    rng = np.random.default_rng(7)
+    check_table_jvp(function, rng.uniform(-1.0, 1.0, x_shape),
+                    rng.uniform(-1.0, 1.0, y_shape))
+
+
+# Complex inputs, moved along complex directions. The reverse rules of
+# non-holomorphic functions conjugate, so their forward rules are their own.
+@pytest.mark.parametrize('shape', test_rules.SHAPES)
+@pytest.mark.parametrize('function', test_rules.COMPLEX_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_complex_input_jvp(function, shape):
+    check_table_jvp(function, test_rules.complex_sample(shape))
+
+
+@pytest.mark.parametrize('function', [test_rules.c_method_conj,
+                                      test_rules.c_method_conjugate,
+                                      test_rules.c_attributes],
+                         ids=lambda f: f.__name__)
+def test_complex_methods_and_attributes_jvp(function):
+    check_table_jvp(function, test_rules.complex_sample((2, 3)))

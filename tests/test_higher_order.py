@@ -1,5 +1,6 @@
 """Second and higher derivatives: hessian, hvp and grad of grad."""
 
+import inspect
 import math
 
 import numpy as np
@@ -384,6 +385,22 @@ def through_concatenate_adjoint(c):
     return np.sum(np.sin(pieces[0])) + np.sum(pieces[1] ** 2)
 
 
+def through_cast_items(c):
+    pieces = rt.cast_items(rt.concatenate_adjoint(c, [_A23, _A23], 0),
+                           [_A23, _A23], None)
+    return np.sum(np.sin(pieces[0])) + np.sum(pieces[1] ** 2)
+
+
+def through_append_adjoint(c):
+    head, tail = rt.append_adjoint(c, _A23, np.ones(3), None)
+    return np.sum(np.sin(head)) + np.sum(tail ** 3)
+
+
+def through_append_adjoint_axis(c):
+    head, tail = rt.append_adjoint(c, _A23, np.ones((1, 3)), 0)
+    return np.sum(np.sin(head)) + np.sum(tail ** 3)
+
+
 def through_stack_adjoint(c):
     pieces = rt.stack_adjoint(c, [np.zeros(3), np.zeros(3)], 1)
     return np.sum(np.sin(pieces[0])) + np.sum(pieces[1] ** 2)
@@ -475,6 +492,9 @@ HELPER_CASES = [
     (through_trace_adjoint, _sample((2,))),
     (through_split_adjoint, _sample((2, 1), (2, 2))),
     (through_concatenate_adjoint, _sample((3, 3))),
+    (through_cast_items, _sample((4, 3))),
+    (through_append_adjoint, _sample((9,))),
+    (through_append_adjoint_axis, _sample((3, 3))),
     (through_stack_adjoint, _sample((3, 2))),
     (through_vstack_adjoint, _sample((3, 3))),
     (through_hstack_adjoint, _sample((5,))),
@@ -565,15 +585,9 @@ def _reshaping_params():
     params = []
     for mode in ('forward-over-reverse', 'reverse-over-reverse'):
         for function, shapes in rows:
-            marks = ()
-            if mode == 'forward-over-reverse' and function.__name__ in (
-                    'method_item', 'method_item_index', 'method_item_single'):
-                marks = pytest.mark.xfail(
-                    strict=True, raises=adcompiler.UnsupportedSyntaxError,
-                    reason='x.item() has no forward rule')
             ids = '-'.join('x'.join(map(str, s)) for s in shapes)
             params.append(pytest.param(
-                function, shapes, mode, marks=marks,
+                function, shapes, mode,
                 id=f'{function.__name__}-{ids}-{mode}'))
     return params
 
@@ -598,3 +612,192 @@ def test_reshaping_rule_second_order(function, shapes, mode):
     product = adcompiler.hvp(squared, mode=mode)(*args, direction)
     np.testing.assert_allclose(np.asarray(product, dtype=float), expected,
                                rtol=1e-5, atol=1e-6)
+# Second order over the rule tables of test_rules_numpy, test_rules_linalg
+# and test_rules_fft. Each function has the form np.sum(w * L(x, ...)). The
+# forward-over-reverse derivative of its gradient with respect to each
+# argument is checked along a random direction of all float arguments,
+# the weight included. The w part of the direction checks the tangent
+# through the reverse rule's adjoint, which is nonzero for a linear L too,
+# and the rest checks the curvature of L.
+
+import test_rules_fft  # noqa: E402
+import test_rules_linalg  # noqa: E402
+from test_forward import directional_difference  # noqa: E402
+
+tn = test_rules_numpy
+tl = test_rules_linalg
+sample = test_rules.sample
+
+
+def check_second_order(function, *args):
+    """Compare the tangent of each argument's gradient (forward over
+    reverse) with central differences of the gradient."""
+    args = args + (test_rules.weights_for(function, args),)
+    positions = [i for i, a in enumerate(args) if test_rules._is_float(a)]
+    rng = np.random.default_rng(11)
+    directions = [None] * len(args)
+    for position in positions:
+        direction = rng.normal(size=np.shape(args[position]))
+        directions[position] = (float(direction)
+                                if np.ndim(args[position]) == 0
+                                and not isinstance(args[position], np.ndarray)
+                                else direction)
+    names = list(inspect.signature(function).parameters)
+    for position in positions[:-1]:
+        objective = adcompiler.api.gradient_objective(function,
+                                                      names[position])
+        _, tangent = adcompiler.jvp(objective, args, directions)
+        gradient = adcompiler.grad(function, wrt=position)
+        expected = directional_difference(gradient, args, directions,
+                                          step=1e-5)
+        np.testing.assert_allclose(np.asarray(tangent, dtype=float),
+                                   expected, rtol=1e-4, atol=1e-5)
+
+
+def _ids(cases):
+    return [f'{case[0].__name__}-' + '-'.join(
+        'x'.join(map(str, s)) or 'float' for s in case[1:])
+        for case in cases]
+
+
+@pytest.mark.parametrize('shape, axis, keepdims', test_rules.REDUCTION_CASES)
+@pytest.mark.parametrize('function', test_rules.REDUCTIONS + tn.REDUCTIONS,
+                         ids=lambda f: f.__name__)
+def test_reduction_second_order(function, shape, axis, keepdims):
+    check_second_order(function, sample(shape), axis, keepdims)
+
+
+def test_prod_with_zeros_second_order():
+    for axis in (None, 0, 1):
+        check_second_order(tn.np_prod, tn.ZEROS, axis, False)
+
+
+@pytest.mark.parametrize('function, x_shape, weights_shape',
+                         tn.AVERAGE_CASES, ids=_ids(tn.AVERAGE_CASES))
+def test_average_weights_second_order(function, x_shape, weights_shape):
+    check_second_order(function, sample(x_shape, seed=1),
+                       sample(weights_shape, 0.5, 2.0, seed=2))
+
+
+@pytest.mark.parametrize('shape, axis', tn.SCAN_CASES)
+@pytest.mark.parametrize('function', tn.SCANS, ids=lambda f: f.__name__)
+def test_scan_second_order(function, shape, axis):
+    check_second_order(function, sample(shape), axis)
+
+
+@pytest.mark.parametrize('function, x_shape, y_shape',
+                         tn.PRODUCT_CASES + tn.EINSUM_CASES,
+                         ids=_ids(tn.PRODUCT_CASES + tn.EINSUM_CASES))
+def test_product_second_order(function, x_shape, y_shape):
+    check_second_order(function, sample(x_shape, seed=1),
+                       sample(y_shape, seed=2))
+
+
+@pytest.mark.parametrize('function', tn.AXIS_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_axes_second_order(function):
+    check_second_order(function, sample((2, 3, 4)))
+
+
+@pytest.mark.parametrize('function, shape',
+                         tn.TRIANGLE_CASES + tn.INDEXING_CASES + tn.SPLIT_CASES,
+                         ids=_ids(tn.TRIANGLE_CASES + tn.INDEXING_CASES
+                                  + tn.SPLIT_CASES))
+def test_shape_function_second_order(function, shape):
+    check_second_order(function, sample(shape))
+
+
+@pytest.mark.parametrize('function, x_shape, y_shape', tn.JOIN_CASES,
+                         ids=_ids(tn.JOIN_CASES))
+def test_join_second_order(function, x_shape, y_shape):
+    check_second_order(function, sample(x_shape, seed=1),
+                       sample(y_shape, seed=2))
+
+
+@pytest.mark.parametrize('shape, axis', [
+    pytest.param((4,), -1, id='vector'),
+    pytest.param((3, 4), 0, id='matrix-axis0'),
+    pytest.param((3, 4), None, id='matrix-flat'),
+])
+@pytest.mark.parametrize('function', tn.SORTS, ids=lambda f: f.__name__)
+def test_sort_second_order(function, shape, axis):
+    check_second_order(function, sample(shape), axis)
+
+
+@pytest.mark.parametrize('function', tn.RANDOM_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_random_draws_second_order(function):
+    check_second_order(function, sample((3,), 0.5, 2.0, seed=1),
+                       sample((), 2.5, 3.0, seed=2))
+
+
+@pytest.mark.parametrize('function, shape', tl.SQUARE_CASES,
+                         ids=_ids(tl.SQUARE_CASES))
+def test_matrix_function_second_order(function, shape):
+    check_second_order(function, tl.general(shape))
+
+
+@pytest.mark.parametrize('a_shape, b_shape', tl.SOLVE_CASES,
+                         ids=[f'{a}-{b}' for a, b in tl.SOLVE_CASES])
+def test_solve_second_order(a_shape, b_shape):
+    b = np.random.default_rng(5).uniform(-1.0, 1.0, b_shape)
+    check_second_order(tl.solve, tl.general(a_shape), b)
+
+
+@pytest.mark.parametrize('function', [tl.lstsq_solution, tl.lstsq_residuals,
+                                      tl.lstsq_singular_values, tl.lstsq_all],
+                         ids=lambda f: f.__name__)
+def test_lstsq_second_order(function):
+    b = np.random.default_rng(5).uniform(-1.0, 1.0, (5, 2))
+    check_second_order(function, tl.general((5, 3)), b)
+
+
+@pytest.mark.parametrize(
+    'shape, ord, axis, keepdims', tl.NORM_CASES,
+    ids=[f'{"x".join(map(str, s))}-ord={o}-axis={a}{"-keepdims" if k else ""}'
+         for s, o, a, k in tl.NORM_CASES])
+def test_norm_second_order(shape, ord, axis, keepdims):
+    x = np.random.default_rng(3).uniform(-2.0, 2.0, shape)
+    check_second_order(tl.norm, x, (ord, axis, keepdims))
+
+
+@pytest.mark.parametrize('shape', [(3, 3), (2, 3, 3)],
+                         ids=['3x3', '2x3x3'])
+@pytest.mark.parametrize('function', tl.SYMMETRIC_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_symmetric_matrix_function_second_order(function, shape):
+    check_second_order(function, tl.positive_definite(shape))
+
+
+@pytest.mark.parametrize('function', [tl.eig_values, tl.eigvals,
+                                      tl.eig_vectors, tl.eig_vector_parts],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('a', [
+    pytest.param(tl.general((3, 3)), id='real-eigenvalues'),
+    pytest.param(tl.rotation_like(), id='complex-eigenvalues'),
+])
+def test_eig_second_order(function, a):
+    check_second_order(function, a)
+
+
+@pytest.mark.parametrize('shape', [(3, 3), (4, 2), (2, 4), (2, 3, 2)],
+                         ids=['3x3', '4x2', '2x4', '2x3x2'])
+@pytest.mark.parametrize('function', tl.DECOMPOSITIONS,
+                         ids=lambda f: f.__name__)
+def test_decomposition_second_order(function, shape):
+    check_second_order(function, tl.general(shape, seed=2))
+
+
+@pytest.mark.parametrize('function, shape', test_rules_fft.REAL_INPUT_CASES,
+                         ids=_ids(test_rules_fft.REAL_INPUT_CASES))
+def test_fft_second_order(function, shape):
+    check_second_order(function, sample(shape))
+
+
+@pytest.mark.parametrize(
+    'function, x_shape, y_shape', tl.ARRAY_API_CASES,
+    ids=_ids(tl.ARRAY_API_CASES))
+def test_array_api_function_second_order(function, x_shape, y_shape):
+    rng = np.random.default_rng(7)
+    check_second_order(function, rng.uniform(-1.0, 1.0, x_shape),
+                       rng.uniform(-1.0, 1.0, y_shape))

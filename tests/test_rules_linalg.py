@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import adcompiler
-from test_rules import check_complex_grads, check_grads, grad_of
+from test_rules import check_complex_grads, check_grads, complex_sample
+from test_rules import grad_of
 
 
 def general(shape, seed=0):
@@ -359,9 +360,22 @@ def eig_vectors(a, w):
     return np.sum(w * np.abs(vectors))
 
 
-def test_eig_vectors_are_rejected():
-    with pytest.raises(NotImplementedError, match='eigenvectors'):
-        grad_of(eig_vectors, general((3, 3)))
+def eig_vector_parts(a, w):
+    values, vectors = np.linalg.eig(a)
+    return np.sum(w * (np.real(vectors) - 0.5 * np.imag(vectors)))
+
+
+# The eigenvectors are normalized as LAPACK returns them: unit norm, and
+# the entry of largest magnitude real.
+@pytest.mark.parametrize('function', [eig_vectors, eig_vector_parts],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('a', [
+    pytest.param(general((3, 3)), id='real-eigenvalues'),
+    pytest.param(rotation_like(), id='complex-eigenvalues'),
+    pytest.param(general((2, 3, 3)), id='stack'),
+])
+def test_eig_vectors(function, a):
+    check_grads(function, a)
 
 
 # SVD and QR ------------------------------------------------------------------
@@ -523,6 +537,100 @@ def test_complex_decompositions_are_rejected(function):
         grad_of(function, a @ np.conj(a.T))
 
 
+# The array API functions of numpy.linalg ------------------------------------
+
+def linalg_matmul(x, y, w):
+    return np.sum(w * np.linalg.matmul(x, y))
+
+
+def linalg_outer(x, y, w):
+    return np.sum(w * np.linalg.outer(x, y))
+
+
+def linalg_tensordot(x, y, w):
+    return np.sum(w * np.linalg.tensordot(x, y, axes=1))
+
+
+def linalg_cross(x, y, w):
+    return np.sum(w * np.linalg.cross(x, y))
+
+
+def linalg_cross_axis(x, y, w):
+    return np.sum(w * np.linalg.cross(x, y, axis=0))
+
+
+def linalg_vecdot(x, y, w):
+    return np.sum(w * np.linalg.vecdot(x, y))
+
+
+def linalg_vecdot_axis(x, y, w):
+    return np.sum(w * np.linalg.vecdot(x, y, axis=0))
+
+
+def ufunc_vecdot(x, y, w):
+    return np.sum(w * np.vecdot(x, y))
+
+
+def linalg_trace(x, y, w):
+    return np.sum(w * np.linalg.trace(x * y, offset=1))
+
+
+def linalg_diagonal(x, y, w):
+    return np.sum(w * np.linalg.diagonal(x) * y)
+
+
+def linalg_diagonal_offset(x, y, w):
+    return np.sum(w * np.linalg.diagonal(x, offset=-1) * y)
+
+
+def linalg_matrix_transpose(x, y, w):
+    return np.sum(w * np.linalg.matrix_transpose(x) * y)
+
+
+# (function, shape of x, shape of y)
+ARRAY_API_CASES = [
+    (linalg_matmul, (2, 3), (3, 4)), (linalg_matmul, (3,), (3, 2)),
+    (linalg_matmul, (2, 2, 3), (3,)), (linalg_matmul, (2, 1, 2, 3),
+                                       (3, 3, 2)),
+    (linalg_outer, (3,), (2,)),
+    (linalg_tensordot, (2, 3), (3, 4)),
+    (linalg_cross, (3,), (3,)), (linalg_cross, (4, 3), (3,)),
+    (linalg_cross_axis, (3, 2), (3, 1)),
+    (linalg_vecdot, (3,), (3,)), (linalg_vecdot, (2, 3), (3,)),
+    (linalg_vecdot_axis, (3, 2), (3, 1)), (ufunc_vecdot, (2, 1, 3), (4, 3)),
+    (linalg_trace, (3, 3), (3, 3)), (linalg_trace, (2, 3, 4), (3, 4)),
+    (linalg_diagonal, (3, 3), (3,)), (linalg_diagonal, (2, 3, 4), (3,)),
+    (linalg_diagonal_offset, (3, 2), (2,)),
+    (linalg_matrix_transpose, (2, 3), (3, 2)),
+    (linalg_matrix_transpose, (2, 3, 4), (4, 3)),
+]
+
+
+@pytest.mark.parametrize(
+    'function, x_shape, y_shape', ARRAY_API_CASES,
+    ids=[f'{f.__name__}-{shape_id(a)}-{shape_id(b)}'
+         for f, a, b in ARRAY_API_CASES])
+def test_array_api_function(function, x_shape, y_shape):
+    rng = np.random.default_rng(7)
+    check_grads(function, rng.uniform(-1.0, 1.0, x_shape),
+                rng.uniform(-1.0, 1.0, y_shape))
+
+
+def c_vecdot(z, w):
+    return np.sum(w * np.real(np.linalg.vecdot(z, np.array([1.0j, 2.0, -1.0]))
+                              * (0.5 - 1.0j)))
+
+
+def c_vecdot_second(z, w):
+    return np.sum(w * np.imag(np.vecdot(np.array([1.0j, 2.0, -1.0]), z)))
+
+
+@pytest.mark.parametrize('function', [c_vecdot, c_vecdot_second],
+                         ids=lambda f: f.__name__)
+def test_complex_vecdot(function):
+    check_complex_grads(function, complex_sample((2, 3)))
+
+
 # Options that are rejected ---------------------------------------------------
 
 def svd_full_wide(a, w):
@@ -566,7 +674,9 @@ COVERED_CALLEES = {
     np.linalg.norm, np.linalg.vector_norm, np.linalg.matrix_norm,
     np.linalg.eigh, np.linalg.eigvalsh, np.linalg.eig, np.linalg.eigvals,
     np.linalg.cholesky, np.linalg.svd, np.linalg.svdvals, np.linalg.qr,
-    np.linalg.matrix_rank,
+    np.linalg.matrix_rank, np.linalg.matmul, np.linalg.outer,
+    np.linalg.tensordot, np.linalg.cross, np.linalg.vecdot, np.vecdot,
+    np.linalg.trace, np.linalg.diagonal, np.linalg.matrix_transpose,
 }
 COVERED_METHODS = set()
 COVERED_ATTRIBUTES = {'eigenvalues', 'eigenvectors', 'U', 'S', 'Vh', 'Q',

@@ -1118,6 +1118,22 @@ def np_einsum_repeated_in_output_operand(x, y, w):
     return np.sum(w * np.einsum('iij->ij', x) * y)
 
 
+def np_einsum_sublists(x, y, w):
+    return np.sum(w * np.einsum(x, [0, 1], y, [1, 2], [0, 2]))
+
+
+def np_einsum_sublists_implicit(x, y, w):
+    return np.sum(w * np.einsum(x, [1, 0], y, [1]))
+
+
+def np_einsum_sublists_ellipsis(x, y, w):
+    return np.sum(w * np.einsum(x, [Ellipsis, 0, 1], y, [1], [Ellipsis, 0]))
+
+
+def np_einsum_sublists_three(x, y, w):
+    return np.sum(w * np.einsum(x, [26, 1], y, [1, 2], y[0], [2], [26]))
+
+
 # (function, shape of x, shape of y)
 EINSUM_CASES = [
     (np_einsum_matmul, (2, 3), (3, 4)),
@@ -1135,6 +1151,10 @@ EINSUM_CASES = [
     (np_einsum_three, (2, 3), (3, 4)),
     (np_einsum_optimized, (2, 3), (3, 4)),
     (np_einsum_repeated_in_output_operand, (3, 3, 2), (3, 2)),
+    (np_einsum_sublists, (2, 3), (3, 4)),
+    (np_einsum_sublists_implicit, (3, 2), (3,)),
+    (np_einsum_sublists_ellipsis, (2, 4, 3), (3,)),
+    (np_einsum_sublists_three, (2, 3), (3, 4)),
 ]
 
 
@@ -1291,6 +1311,102 @@ def test_random_draws(function, first_shape, second_shape):
 
 def test_random_without_parameters():
     check_grads(random_without_parameters, sample((3,)))
+
+
+# Options that are rejected ---------------------------------------------------
+# An option that a rule leaves out of its template stops compilation with
+# its name; an option whose value the rule cannot handle stops the
+# derivative when it runs. Both are AdCompilerErrors, in both modes.
+
+MASK = np.array([[True, False, True], [False, True, True]])
+
+
+def sum_where(x, w):
+    return np.sum(w * np.sum(x, where=MASK))
+
+
+def mean_where(x, w):
+    return np.sum(w * np.mean(x, axis=0, where=MASK))
+
+
+def method_sum_where(x, w):
+    return np.sum(w * x.sum(where=MASK))
+
+
+def max_initial(x, w):
+    return np.sum(w * np.max(x, initial=0.0))
+
+
+def prod_initial(x, w):
+    return np.sum(w * np.prod(x, initial=2.0))
+
+
+def var_correction(x, w):
+    return np.sum(w * np.var(x, correction=1))
+
+
+def sort_order(x, w):
+    return np.sum(w * np.sort(x, order=None))
+
+
+def exp_where(x, w):
+    return np.sum(w * np.exp(x, where=MASK))
+
+
+def pad_stat_length(x, w):
+    return np.sum(w * np.pad(x, 1, stat_length=2))
+
+
+def cumsum_out(x, w):
+    return np.sum(w * np.cumsum(x, out=np.empty(6)))
+
+
+def np_average_returned_weights(x, w):
+    value, total = np.average(x, weights=MASK * 1.0, returned=True)
+    return np.sum(w * value)
+
+
+# (function, the option named in the error)
+REJECTED_OPTIONS = [
+    (sum_where, 'where'), (mean_where, 'where'), (method_sum_where, 'where'),
+    (max_initial, 'initial'), (prod_initial, 'initial'),
+    (var_correction, 'correction'), (sort_order, 'order'),
+    (exp_where, 'where'), (pad_stat_length, 'stat_length'),
+    (cumsum_out, 'out='), (np_pad_mean, "mode='mean'"),
+    (np_nan_to_num_in_place, 'copy=False'),
+    (np_average_returned_weights, 'returned=True'),
+]
+
+
+@pytest.mark.parametrize('function, option', REJECTED_OPTIONS,
+                         ids=_ids(REJECTED_OPTIONS))
+def test_rejected_option_is_named(function, option):
+    x = sample((2, 3))
+    with pytest.raises(adcompiler.AdCompilerError, match=option):
+        adcompiler.grad(function)(x, 1.0)
+    with pytest.raises(adcompiler.AdCompilerError, match=option):
+        adcompiler.jvp(function, (x, 1.0), (np.ones((2, 3)), None))
+
+
+def test_rejected_option_error_is_not_implemented_error():
+    with pytest.raises(adcompiler.UnsupportedOptionError) as raised:
+        grad_of(np_pad_mean, sample((2, 3)))
+    assert isinstance(raised.value, NotImplementedError)
+
+
+# Options that look special but are differentiated.
+def cumsum_dtype(x, w):
+    return np.sum(w * np.cumsum(x, dtype=np.float64))
+
+
+def pad_reflect(x, w):
+    return np.sum(w * np.pad(x, 1, mode='reflect'))
+
+
+@pytest.mark.parametrize('function', [cumsum_dtype, pad_reflect],
+                         ids=lambda f: f.__name__)
+def test_supported_option(function):
+    check_grads(function, sample((2, 3)))
 
 
 # Coverage --------------------------------------------------------------------

@@ -29,6 +29,14 @@ jvp(operator.matmul, lambda x, y: (t @ y, x @ t))
 jvp(operator.getitem, lambda x, index: t[index])
 jvp(builtins.float,  lambda x=0.0: np.sum(t))
 
+# Sums, products and extrema of sequences: ans = f(seq) or f(x0, x1, ...).
+# The math rules were marked elementwise above, and these replace theirs.
+jvp(builtins.sum,  lambda iterable, start=0: (ad.sequence_sum_tangent(t, ans), ad.broadcast_like(t, ans)))
+jvp(math.fsum,     lambda seq: ad.sequence_sum_tangent(t, ans))
+jvp(math.prod,     lambda iterable, *, start=1: (ad.sequence_prod_tangent(t, iterable, start), t * ad.sequence_product(iterable)))
+for _callee in (builtins.max, builtins.min):
+    jvp(_callee, lambda x0, x1=None, x2=None, x3=None, x4=None, x5=None: (ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 0), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 1), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 2), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 3), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 4), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 5)))
+
 # Reductions: ans = f(x, axis, keepdims=keepdims).
 jvp(np.sum,  lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims), dtype))
 jvp(np.mean, lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(np.mean(t, axis=axis, keepdims=keepdims), dtype))
@@ -37,9 +45,48 @@ jvp(np.min,  lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(
 jvp(np.amax, lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
 jvp(np.amin, lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
 
+# Reductions, through the partial derivatives that their reverse helpers
+# give for a unit cotangent: ans = f(a, axis, keepdims=keepdims).
+jvp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.prod_tangent(t, a, ans, axis, keepdims), dtype))
+jvp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_tangent(t, a, ans, axis, ddof, keepdims), dtype))
+jvp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_tangent(t, a, ans, axis, ddof, keepdims), dtype))
+jvp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.ptp_tangent(t, a, ans, axis, keepdims))
+jvp(np.average, lambda a, axis=None, weights=None, returned=False, *, keepdims=False: (ad.average_tangent(t, None, a, ans, axis, weights, returned, keepdims), None, ad.average_tangent(None, t, a, ans, axis, weights, returned, keepdims)))
+method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.prod_tangent(t, x, ans, axis, keepdims), dtype))
+method_jvp('var',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_tangent(t, x, ans, axis, ddof, keepdims), dtype))
+method_jvp('std',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_tangent(t, x, ans, axis, ddof, keepdims), dtype))
+
+# Reductions that skip NaNs: only the entries they read have partials.
+jvp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nansum_tangent(t, a, ans, axis, keepdims), dtype))
+jvp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanmean_tangent(t, a, ans, axis, keepdims), dtype))
+
+# Replacements: np.nan_to_num(x, copy, nan, posinf, neginf) and
+# np.pad(array, pad_width, mode, constant_values). The replaced entries and
+# the padding move with the replacement values, not with x or array.
+jvp(np.nan_to_num, lambda x, copy=True, nan=0.0, posinf=None, neginf=None: (ad.nan_to_num_tangent(t, x, copy), None, ad.nan_to_num_tangent(t, x, copy, np.isnan), ad.nan_to_num_tangent(t, x, copy, np.isposinf), ad.nan_to_num_tangent(t, x, copy, np.isneginf)))
+jvp(np.pad,        lambda array, pad_width, mode='constant', constant_values=0: (ad.pad_tangent(t, pad_width, mode), None, None, ad.pad_constant_tangent(t, array, pad_width)))
+
+# Scans and sorting: ans = f(a, axis).
+jvp(np.cumprod,   lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_tangent(t, a, ans, axis), dtype))
+method_jvp('cumprod', lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_tangent(t, x, ans, axis), dtype))
+jvp(np.sort,      lambda a, axis=-1, kind=None, *, stable=None: ad.sorted_tangent(t, a, ans, axis))
+jvp(np.partition, lambda a, kth, axis=-1, kind='introselect': ad.sorted_tangent(t, a, ans, axis))
+
+# (quotient, remainder) = divmod(x, y): only the remainder moves.
+jvp(np.divmod,       lambda x, y: (ad.divmod_tangent(t, ans), ad.divmod_tangent(-t * np.floor_divide(x, y), ans)), tuple_result=True)
+jvp(builtins.divmod, lambda x, y: (ad.divmod_tangent(t, ans), ad.divmod_tangent(-t * np.floor_divide(x, y), ans)), tuple_result=True)
+
+# Random draws for a fixed seed: ans = loc + scale * z, low + (high - low) * u.
+for _callee in (np.random.normal, np.random.laplace, np.random.logistic,
+                np.random.gumbel):
+    jvp(_callee, lambda loc=0.0, scale=1.0, size=None: (ad.broadcast_like(t, ans), t * ad.standardized(ans, loc, scale)))
+jvp(np.random.uniform,     lambda low=0.0, high=1.0, size=None: (t * (1.0 - ad.standardized(ans, low, high - low)), t * ad.standardized(ans, low, high - low)))
+jvp(np.random.exponential, lambda scale=1.0, size=None: t * ans / scale)
+
 # Products: bilinear, ans = f(x, y).
 jvp(np.dot,    lambda x, y: (np.dot(t, y), np.dot(x, t)))
 jvp(np.matmul, lambda x, y: (np.matmul(t, y), np.matmul(x, t)))
+jvp(np.linalg.matmul, lambda x1, x2: (np.linalg.matmul(t, x2), np.linalg.matmul(x1, t)))
 
 # Shape and copies: linear, the same function applied to the tangent.
 jvp(np.reshape,     lambda x, shape=None, order='C': np.reshape(t, np.shape(ans), order=order))
@@ -51,8 +98,13 @@ jvp(np.asarray,     lambda x, dtype=None, order=None: ad.cast_adjoint(np.reshape
 jvp(np.array,       lambda x, dtype=None, copy=True, order='K', subok=False, ndmin=0: ad.cast_adjoint(np.reshape(np.array(t), np.shape(ans)), dtype))
 jvp(np.copy,        lambda x, order='K', subok=False: np.copy(t))
 
-# Selection: ans = np.clip(x, a_min, a_max).
+# Casts: ans = x.astype(dtype).
+jvp(np.astype,        lambda x, dtype, *, copy=True, device=None: ad.astype_tangent(t, dtype))
+method_jvp('astype',  lambda x, dtype, order='K', casting='unsafe', subok=True, copy=True: ad.astype_tangent(t, dtype))
+
+# Selection: ans = np.clip(x, a_min, a_max), ans = x.clip(min, max).
 jvp(np.clip, lambda x, a_min=None, a_max=None: (t * ad.clip_weights(x, a_min, a_max)[0], t * ad.clip_weights(x, a_min, a_max)[1], t * ad.clip_weights(x, a_min, a_max)[2]))
+method_jvp('clip', lambda x, min=None, max=None: (t * ad.clip_weights(x, min, max)[0], t * ad.clip_weights(x, min, max)[1], t * ad.clip_weights(x, min, max)[2]))
 
 # Constructors with respect to their value: ans = np.full(shape, fill_value).
 jvp(np.full,      lambda shape, fill_value, dtype=None, order='C': (None, ad.cast_adjoint(np.full(np.shape(ans), t), dtype)))
@@ -71,6 +123,7 @@ method_jvp('squeeze',   lambda x, axis=None: np.reshape(t, np.shape(ans)))
 method_jvp('transpose', lambda x, *axes: np.transpose(t, ad.transpose_axes(axes)))
 method_jvp('copy',      lambda x, order='C': np.copy(t))
 method_jvp('tolist',    lambda x: np.asarray(t).tolist())
+method_jvp('item',      lambda x, *args: ad.item_tangent(t, args))
 
 # Attributes of arrays: ans = x.attr.
 attribute_jvp('T', lambda x: np.transpose(t))
@@ -78,14 +131,14 @@ attribute_jvp('T', lambda x: np.transpose(t))
 # Linear functions: the forward rule is the function applied to the tangent
 # of its first parameter (or of the parameters listed, jointly).
 for _callee in (np.real, np.imag, np.conjugate, np.cumsum, np.diff,
-                np.nansum, np.nanmean, np.swapaxes, np.moveaxis, np.rollaxis,
+                np.swapaxes, np.moveaxis, np.rollaxis,
                 np.roll, np.flip, np.flipud, np.fliplr, np.rot90,
                 np.broadcast_to, np.atleast_1d, np.atleast_2d, np.atleast_3d,
                 np.triu, np.tril, np.diag, np.diagonal, np.trace, np.repeat,
                 np.tile, np.take, np.take_along_axis, np.split,
                 np.array_split, np.vsplit, np.hsplit, np.dsplit,
                 np.concatenate, np.stack, np.vstack, np.hstack, np.dstack,
-                np.column_stack, np.nan_to_num, np.real_if_close, np.pad,
+                np.column_stack,
                 np.fft.fft, np.fft.ifft, np.fft.fft2, np.fft.ifft2,
                 np.fft.fftn, np.fft.ifftn, np.fft.rfft, np.fft.irfft,
                 np.fft.rfft2, np.fft.irfft2, np.fft.rfftn, np.fft.irfftn,
@@ -99,11 +152,22 @@ REGISTRY.linear_jvp(np.linspace, ('start', 'stop'))
 for _callee in (np.tensordot, np.inner, np.outer, np.vdot, np.kron,
                 np.cross):
     REGISTRY.linear_jvp(_callee, ('a', 'b'), multilinear=True)
-REGISTRY.linear_jvp(np.einsum, tuple(f'x{i}' for i in range(6)), multilinear=True)
+for _callee in (np.linalg.outer, np.linalg.tensordot,
+                np.linalg.cross, np.linalg.vecdot, np.vecdot):
+    REGISTRY.linear_jvp(_callee, ('x1', 'x2'), multilinear=True)
+for _callee in (np.linalg.trace, np.linalg.diagonal,
+                np.linalg.matrix_transpose):
+    REGISTRY.linear_jvp(_callee)
+REGISTRY.linear_jvp(np.einsum, ('subscripts',) + tuple(f'x{i}' for i in range(6)), multilinear=True)
 
 for _name in ('cumsum', 'swapaxes', 'diagonal', 'trace', 'repeat', 'take',
               'conj', 'conjugate'):
     REGISTRY.linear_method_jvp(_name)
+
+# Non-holomorphic functions of complex numbers, whose reverse rules
+# conjugate: ans = f(z).
+jvp(np.sign,          lambda x: ad.sign_tangent(t, x))
+jvp(np.real_if_close, lambda a, tol=100: ad.real_if_close_tangent(t, ans))
 
 # Complex argument: ans = np.angle(z, deg).
 jvp(np.angle, lambda z, deg=False: ad.angle_tangent(t, z, deg))
@@ -114,3 +178,36 @@ attribute_jvp('mT', lambda x: np.swapaxes(t, -1, -2))
 # Absolute value: real for complex input, ans = |x|.
 for _callee in (np.abs, np.absolute, builtins.abs):
     jvp(_callee, lambda x: ad.abs_tangent(t, x, ans))
+
+# numpy.linalg: ans = f(a, ...), t the tangent of a (of b in solve and
+# lstsq). Tuple results get tuple tangents. The runtime helpers give the
+# formulas, and adcompiler.rules.linalg the conventions.
+jvp(np.linalg.det,          lambda a: ad.det_tangent(t, a))
+jvp(np.linalg.slogdet,      lambda a: ad.slogdet_tangent(t, a, ans))
+jvp(np.linalg.inv,          lambda a: -(ans @ t @ ans))
+jvp(np.linalg.pinv,         lambda a, rcond=None, hermitian=False, *, rtol=None: ad.pinv_tangent(t, a, ans, hermitian))
+jvp(np.linalg.matrix_power, lambda a, n: ad.matrix_power_tangent(t, a, n))
+jvp(np.linalg.solve,        lambda a, b: (ad.solve_tangent_a(t, a, b, ans), np.linalg.solve(a, t)))
+jvp(np.linalg.lstsq,        lambda a, b, rcond=None: (ad.lstsq_tangent(t, None, a, b, ans), ad.lstsq_tangent(None, t, a, b, ans)), tuple_result=True)
+jvp(np.linalg.norm,         lambda x, ord=None, axis=None, keepdims=False: ad.norm_tangent(t, x, ans, ord, axis, keepdims))
+jvp(np.linalg.vector_norm,  lambda x, *, axis=None, keepdims=False, ord=2: ad.norm_tangent(t, x, ans, ord, axis, keepdims, vector=True))
+jvp(np.linalg.matrix_norm,  lambda x, *, keepdims=False, ord='fro': ad.norm_tangent(t, x, ans, ord, (-2, -1), keepdims))
+jvp(np.linalg.eigh,         lambda a, UPLO='L': ad.eigh_tangent(t, a, ans, UPLO))
+jvp(np.linalg.eigvalsh,     lambda a, UPLO='L': ad.eigvalsh_tangent(t, a, UPLO))
+jvp(np.linalg.eig,          lambda a: ad.eig_tangent(t, a, ans))
+jvp(np.linalg.eigvals,      lambda a: ad.eigvals_tangent(t, a, ans))
+jvp(np.linalg.cholesky,     lambda a, *, upper=False: ad.cholesky_tangent(t, a, ans, upper))
+jvp(np.linalg.svd,          lambda a, full_matrices=True, compute_uv=True, hermitian=False: ad.svd_tangent(t, a, ans, full_matrices, compute_uv, hermitian))
+jvp(np.linalg.svdvals,      lambda x: ad.svd_tangent(t, x, ans, False, False))
+jvp(np.linalg.qr,           lambda a, mode='reduced': ad.qr_tangent(t, a, ans, mode))
+
+# Fields of the named tuples that numpy.linalg returns: ans = result.field.
+attribute_jvp('eigenvalues',   lambda x: ad.field_tangent(t, x, 'eigenvalues'))
+attribute_jvp('eigenvectors',  lambda x: ad.field_tangent(t, x, 'eigenvectors'))
+attribute_jvp('U',             lambda x: ad.field_tangent(t, x, 'U'))
+attribute_jvp('S',             lambda x: ad.field_tangent(t, x, 'S'))
+attribute_jvp('Vh',            lambda x: ad.field_tangent(t, x, 'Vh'))
+attribute_jvp('Q',             lambda x: ad.field_tangent(t, x, 'Q'))
+attribute_jvp('R',             lambda x: ad.field_tangent(t, x, 'R'))
+attribute_jvp('sign',          lambda x: ad.field_tangent(t, x, 'sign'))
+attribute_jvp('logabsdet',     lambda x: ad.field_tangent(t, x, 'logabsdet'))

@@ -22,8 +22,10 @@ Conventions:
   that they make ambiguous.
 - det, slogdet, inv, solve, matrix_power and norm accept complex matrices
   (see the convention in `adcompiler.rules.numpy`); eigh, eigvalsh,
-  cholesky, svd, qr, pinv and lstsq raise NotImplementedError for them.
-  eig and eigvals are differentiated through their eigenvalues only.
+  cholesky, svd, qr, pinv and lstsq raise UnsupportedOptionError (a
+  NotImplementedError) for them.
+- The eigenvectors of eig are differentiated as LAPACK normalizes them:
+  unit norm, and the entry of largest magnitude real.
 - pinv and lstsq assume that the rank does not change near the point.
 """
 
@@ -77,6 +79,42 @@ vjp(np.linalg.cholesky,     lambda a, *, upper=False: ad.cholesky_adjoint(g, a, 
 vjp(np.linalg.svd,          lambda a, full_matrices=True, compute_uv=True, hermitian=False: ad.svd_adjoint(g, a, ans, full_matrices, compute_uv, hermitian))
 vjp(np.linalg.svdvals,      lambda x: ad.svd_adjoint(g, x, ans, False, False))
 vjp(np.linalg.qr,           lambda a, mode='reduced': ad.qr_adjoint(g, a, ans, mode))
+
+# The array API functions of numpy.linalg: the matrices or vectors are the
+# last axes, ans = f(x1, x2) or f(x).
+vjp(np.linalg.matmul,           lambda x1, x2: (ad.matmul_adjoint_x(g, x1, x2), ad.matmul_adjoint_y(g, x1, x2)), unbroadcast=True)
+vjp(np.linalg.tensordot,        lambda x1, x2, *, axes=2: (ad.tensordot_adjoint_a(g, x1, x2, axes), ad.tensordot_adjoint_b(g, x1, x2, axes)))
+vjp(np.linalg.trace,            lambda x, *, offset=0, dtype=None: ad.cast_adjoint(ad.trace_adjoint(g, x, offset, -2, -1), dtype))
+vjp(np.linalg.diagonal,         lambda x, *, offset=0: ad.diagonal_adjoint(g, x, offset, -2, -1))
+vjp(np.linalg.matrix_transpose, lambda x: np.swapaxes(g, -1, -2))
+
+
+# ans = np.linalg.outer(x1, x2) of two vectors.
+def outer_vjp(x1, x2):
+    parts = ad.outer_adjoints(g, x1, x2)
+    d[x1] = parts[0]
+    d[x2] = parts[1]
+
+
+# ans = np.linalg.cross(x1, x2, axis=axis) of stacks of 3-vectors.
+def cross_vjp(x1, x2, *, axis=-1):
+    parts = ad.cross_adjoints(g, x1, x2, axis=axis)
+    d[x1] = parts[0]
+    d[x2] = parts[1]
+
+
+# ans = np.linalg.vecdot(x1, x2, axis=axis) = sum(conj(x1) * x2, axis), and
+# the ufunc np.vecdot.
+def vecdot_vjp(x1, x2, *, axis=-1):
+    parts = ad.vecdot_adjoints(g, x1, x2, axis)
+    d[x1] = parts[0]
+    d[x2] = parts[1]
+
+
+vjp(np.linalg.outer,            outer_vjp)
+vjp(np.linalg.cross,            cross_vjp)
+vjp(np.linalg.vecdot,           vecdot_vjp)
+vjp(np.vecdot,                  vecdot_vjp)
 
 non_differentiable(np.linalg.matrix_rank)
 

@@ -236,16 +236,19 @@ def cross_vjp(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
 vjp(np.cross,     cross_vjp)
 
 
-# ans = np.einsum(subscripts, x0, x1, ...), with at most six operands.
+# ans = np.einsum(subscripts, x0, x1, ...), with at most six operands, or
+# the sublist form np.einsum(x0, sublist0, x1, sublist1, ..., output) with
+# at most three, where the first parameter is the first operand.
 def einsum_vjp(subscripts, x0, x1=None, x2=None, x3=None, x4=None, x5=None,
                *, dtype=None, optimize=False):
-    operands = (x0, x1, x2, x3, x4, x5)
-    d[x0] = ad.einsum_adjoint(g, subscripts, operands, 0, optimize, dtype)
-    d[x1] = ad.einsum_adjoint(g, subscripts, operands, 1, optimize, dtype)
-    d[x2] = ad.einsum_adjoint(g, subscripts, operands, 2, optimize, dtype)
-    d[x3] = ad.einsum_adjoint(g, subscripts, operands, 3, optimize, dtype)
-    d[x4] = ad.einsum_adjoint(g, subscripts, operands, 4, optimize, dtype)
-    d[x5] = ad.einsum_adjoint(g, subscripts, operands, 5, optimize, dtype)
+    arguments = (subscripts, x0, x1, x2, x3, x4, x5)
+    d[subscripts] = ad.einsum_adjoint(g, arguments, 0, optimize, dtype)
+    d[x0] = ad.einsum_adjoint(g, arguments, 1, optimize, dtype)
+    d[x1] = ad.einsum_adjoint(g, arguments, 2, optimize, dtype)
+    d[x2] = ad.einsum_adjoint(g, arguments, 3, optimize, dtype)
+    d[x3] = ad.einsum_adjoint(g, arguments, 4, optimize, dtype)
+    d[x4] = ad.einsum_adjoint(g, arguments, 5, optimize, dtype)
+    d[x5] = ad.einsum_adjoint(g, arguments, 6, optimize, dtype)
 
 
 vjp(np.einsum,    einsum_vjp)

@@ -54,6 +54,9 @@ class Template:
     body: list
     differentiated: tuple
     unbroadcast: bool = False
+    # A forward template whose entries are tuples (the tangent of a tuple
+    # result): entries are added item by item, not concatenated.
+    tuple_result: bool = False
 
 
 @dataclasses.dataclass
@@ -257,9 +260,14 @@ class Registry:
     # `g` times a partial derivative, is its own forward rule with `t` in
     # place of `g`; `derive_jvp` marks others of that form.
 
-    def jvp(self, callee, template):
-        """Register a forward template for `callee`."""
+    def jvp(self, callee, template, tuple_result=False):
+        """Register a forward template for `callee`.
+
+        With `tuple_result` the callee returns a tuple and each entry of the
+        template is a tuple of tangents, one per item of the result.
+        """
         parsed = parse_template(template, name=_callee_name(callee))
+        parsed.tuple_result = tuple_result
         self._store(self._jvp_templates, _key(callee), parsed)
         return template
 
@@ -272,6 +280,12 @@ class Registry:
         """Register the forward template of the array attribute `x.name`."""
         parsed = parse_template(template, name=f'ndarray.{name}')
         self._store(self._jvp_templates, ('attribute', name), parsed)
+
+    def adjoint_helper_jvp(self, callee, template, tuple_result=False):
+        """Register a forward template for a runtime helper of generated
+        adjoint code that has no reverse rule (see `linear_adjoint_helper`)."""
+        self._store(self._rules, _key(callee), Rule(callee))
+        self.jvp(callee, template, tuple_result)
 
     def linear_adjoint_helper(self, callee, params=None, multilinear=False,
                               others_constant=True):
