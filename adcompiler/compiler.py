@@ -256,7 +256,8 @@ class Compiler:
 
         context = reverse_stage.ReverseContext(
             source, call_chain, compile_callee,
-            self.function_names(function, wrt, name), self.registry)
+            self.function_names(function, wrt, name), self.registry,
+            self.optimize)
         program = _run_stage(name, 'reverse', reverse_stage.reverse,
                              normalized, resolution, activity, wrt, context)
         if self.optimize:

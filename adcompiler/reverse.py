@@ -31,7 +31,7 @@ import operator
 
 import gast
 
-from adcompiler import aliasing, runtime
+from adcompiler import aliasing, runtime, shapes
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
@@ -78,6 +78,9 @@ class ReverseContext:
     compile_callee: object  # (function, wrt names, call_chain) -> CalleeProgram
     function_names: tuple  # (primal, adjoint) names, unique per compilation
     registry: object = REGISTRY
+    # Use shape facts to leave out unneeded unbroadcasting (off to compare
+    # the optimized code with the plain one).
+    optimize: bool = True
 
 
 @dataclasses.dataclass
@@ -117,6 +120,8 @@ class _ReverseWriter:
         self.primal_body = []
         self.adjoint_body = []
         self.dynamic = not normalized.single_assignment
+        self.shapes = (shapes.shape_facts(normalized, resolution)
+                       if context.optimize else shapes.NO_FACTS)
         self.tape_name = None
         self.pushed = {}  # statement -> names pushed on the tape after it
         self.loop_trips = {}  # loop statement -> name of its trip counter
@@ -1490,12 +1495,45 @@ class _ReverseWriter:
                 continue
             value = self.substitute(template_statement.value, substitutions,
                                     renames)
+            self.read_shapes_from_parameters(value)
             if template.unbroadcast and self.may_broadcast(
                     arg, list(args) + list(keywords.values())):
-                value = _call(self.runtime_function('unbroadcast'), value,
-                              _name(arg.id))
+                value = self.unbroadcast(value, target, arg.id)
             block += self.accumulate(arg.id, value)
         return block
+
+    def read_shapes_from_parameters(self, expression):
+        """Pass a parameter of the same shape to helpers that read only a
+        shape, so that the primal need not save the value for them."""
+        stable_params = [p for p in self.normalized.params
+                         if self.is_stable(p)]
+        for node in gast.walk(expression):
+            if not (isinstance(node, gast.Call)
+                    and isinstance(node.func, gast.Attribute)
+                    and isinstance(node.func.value, gast.Name)
+                    and node.func.value.id == self.runtime_alias
+                    and node.func.attr in _SHAPE_ONLY_HELPERS
+                    and len(node.args) >= 2
+                    and isinstance(node.args[1], gast.Name)):
+                continue
+            like = self.shapes.shaped_like(node.args[1].id, stable_params)
+            if like is not None:
+                node.args[1] = _name(like)
+
+    def unbroadcast(self, value, target, arg):
+        """`ad.unbroadcast(value, arg)`, or a cheaper equivalent.
+
+        When `target` and `arg` provably have one shape, nothing is summed:
+        the value passes through when both have one kind, and only its real
+        part is kept when `arg` is known to be real.
+        """
+        if self.shapes.same_shape_and_kind(target, arg):
+            return value
+        if self.shapes.same_shape(target, arg) and arg in self.shapes.real:
+            real = gast.Attribute(value=_name(self.numpy_alias), attr='real',
+                                  ctx=gast.Load())
+            return _call(real, value)
+        return _call(self.runtime_function('unbroadcast'), value, _name(arg))
 
     @staticmethod
     def may_broadcast(arg, args):
@@ -1513,6 +1551,10 @@ class _ReverseWriter:
 
     def substitute(self, node, substitutions, renames):
         return substitute_template(node, substitutions, renames, self.namer)
+
+
+# Runtime helpers that read only the shape of their second argument.
+_SHAPE_ONLY_HELPERS = ('sum_adjoint', 'mean_adjoint')
 
 
 def _display(node):

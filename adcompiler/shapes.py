@@ -1,0 +1,334 @@
+"""Shape facts for the reverse stage: which names always have equal shapes.
+
+The adjoint of a broadcasting operation `z = x + y` passes through
+`ad.unbroadcast(dz, x)`, which sums `dz` down to the shape of `x` and drops
+its imaginary part when `x` is real. When `z` and `x` provably have the same
+shape and are both real or both complex, the call returns `dz` unchanged, so
+the reverse stage leaves it out (and the primal need not save `x` for it).
+
+`shape_facts` groups the names of a normalized function into classes:
+
+- a shape class contains names whose values all have one shape;
+- a kind class contains names whose values are all real, or all of one
+  kind (real or complex) that is not known when compiling.
+
+A name joins the class of an operand when every assignment to it preserves
+that operand's shape (or kind): `z = -x`, `z = x * 2.0`, `z = np.sin(x)`,
+and `z = x + y` when `x` and `y` are already in one class. Any other
+assignment, a parameter, and an in-place update that may change a shape
+(`lst.append(v)`) is a *source*. A class is only trusted when it has one
+source at most and that source runs at most once per call (it is not inside
+a loop): a source run many times could produce a different shape each
+time. A name whose every value is known to be real (`np.abs(x)`, a float
+constant, an operation on real values) needs no kind class.
+"""
+
+import dataclasses
+import math
+
+import gast
+import numpy as np
+
+from adcompiler.resolve import CallKind
+
+# Functions of one array that return an array of the same shape and of the
+# same kind (real or complex) as their argument.
+_SAME_SHAPE_AND_KIND = frozenset(id(f) for f in (
+    np.sin, np.cos, np.tan, np.arcsin, np.arccos, np.arctan,
+    np.sinh, np.cosh, np.tanh, np.arcsinh, np.arccosh, np.arctanh,
+    np.exp, np.exp2, np.expm1, np.log, np.log2, np.log10, np.log1p,
+    np.sqrt, np.cbrt, np.square, np.negative, np.positive, np.reciprocal,
+    np.conj, np.conjugate,
+))
+
+# Functions of one array that return a real array of the same shape.
+_SAME_SHAPE_REAL = frozenset(id(f) for f in (
+    np.abs, np.absolute, np.fabs, np.real, np.imag, np.angle,
+))
+
+# Binary operators whose result has the broadcast shape of the operands.
+_ELEMENTWISE_OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div,
+                          gast.FloorDiv, gast.Mod, gast.Pow)
+
+_SOURCE = object()  # a definition that preserves nothing
+
+
+@dataclasses.dataclass
+class ShapeFacts:
+    """Classes of names with equal shapes and kinds; see the module docstring."""
+
+    shape_class: dict  # name -> representative, for trusted classes only
+    kind_class: dict  # name -> representative, for trusted classes only
+    real: set  # names whose values are known to be real
+
+    def same_shape(self, a, b):
+        """True when `a` and `b` always have one shape."""
+        shape_a = self.shape_class.get(a)
+        return shape_a is not None and shape_a == self.shape_class.get(b)
+
+    def shaped_like(self, name, candidates):
+        """Return a name in `candidates` with the shape of `name`, or None."""
+        for candidate in candidates:
+            if self.same_shape(name, candidate):
+                return candidate
+        return None
+
+    def same_shape_and_kind(self, a, b):
+        """True when `a` and `b` always have one shape and one kind."""
+        if not self.same_shape(a, b):
+            return False
+        if a in self.real and b in self.real:
+            return True
+        kind_a = self.kind_class.get(a)
+        return kind_a is not None and kind_a == self.kind_class.get(b)
+
+
+NO_FACTS = ShapeFacts({}, {}, set())
+
+
+@dataclasses.dataclass
+class _Definition:
+    """One assignment to a name: what its value keeps from which operands."""
+
+    shape_operands: object  # tuple of names, or _SOURCE
+    kind_operands: object  # tuple of names, or _SOURCE
+    real: bool  # the value is known to be real
+    in_loop: bool
+
+
+class _UnionFind:
+
+    def __init__(self):
+        self.parent = {}
+
+    def find(self, item):
+        self.parent.setdefault(item, item)
+        while self.parent[item] != item:
+            self.parent[item] = self.parent[self.parent[item]]
+            item = self.parent[item]
+        return item
+
+    def union(self, a, b):
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a == root_b:
+            return False
+        self.parent[root_a] = root_b
+        return True
+
+
+def shape_facts(normalized, resolution):
+    """Return the `ShapeFacts` of a `NormalizedFunction`."""
+    definitions = {name: [_Definition(_SOURCE, _SOURCE, False, False)]
+                   for name in normalized.params}
+    _collect(normalized.tree.body, resolution, definitions, in_loop=False)
+    # A global can change between reads (a callee may update it), so a name
+    # read but never assigned here is a source that is never trusted.
+    for node in gast.walk(normalized.tree):
+        if isinstance(node, gast.Name) and node.id not in definitions:
+            definitions[node.id] = [_Definition(_SOURCE, _SOURCE, False,
+                                                True)]
+
+    real = _real_names(definitions)
+    shapes, kinds = _UnionFind(), _UnionFind()
+    changed = True
+    while changed:
+        changed = False
+        for name, entries in definitions.items():
+            changed = _join(name, entries, 'shape_operands', shapes,
+                            set()) or changed
+            if name not in real:
+                changed = _join(name, entries, 'kind_operands', kinds,
+                                real) or changed
+
+    shape_class = _trusted(definitions, shapes, 'shape_operands', set())
+    kind_class = _trusted(definitions, kinds, 'kind_operands', real)
+    return ShapeFacts(shape_class, kind_class, real)
+
+
+def _real_names(definitions):
+    """Return the names whose every value is real (a greatest fixed point)."""
+    real = set(definitions)
+    changed = True
+    while changed:
+        changed = False
+        for name, entries in definitions.items():
+            if name in real and not all(
+                    entry.real or (entry.kind_operands is not _SOURCE
+                                   and all(o in real
+                                           for o in entry.kind_operands))
+                    for entry in entries):
+                real.discard(name)
+                changed = True
+    return real
+
+
+def _operand_roots(operands, classes, real):
+    """Return the classes of the operands that are not known to be real."""
+    return {classes.find(o) for o in operands if o not in real}
+
+
+def _join(name, entries, field, classes, real):
+    """Join `name` to its operands' class where a definition allows it.
+
+    Operands known to be real are left out for kinds: `x + r` with `r`
+    real has the kind of `x`.
+    """
+    changed = False
+    for entry in entries:
+        operands = getattr(entry, field)
+        if operands is _SOURCE:
+            continue
+        roots = _operand_roots(operands, classes, real)
+        if len(roots) == 1:
+            changed = classes.union(name, roots.pop()) or changed
+    return changed
+
+
+def _trusted(definitions, classes, field, real):
+    """Map each name of a trusted class to its representative.
+
+    A class is trusted when its members are assigned only by definitions
+    that join them to the class, apart from one source at most, run at most
+    once. Names in `real` are left out: their kind is known.
+    """
+    sources = {}
+    for name, entries in definitions.items():
+        if name in real:
+            continue
+        root = classes.find(name)
+        for entry in entries:
+            operands = getattr(entry, field)
+            if operands is not _SOURCE and _operand_roots(
+                    operands, classes, real) == {root}:
+                continue
+            weight = 2 if entry.in_loop else 1
+            sources[root] = sources.get(root, 0) + weight
+    return {name: classes.find(name) for name in definitions
+            if name not in real and sources.get(classes.find(name), 0) <= 1}
+
+
+def _collect(statements, resolution, definitions, in_loop):
+    """Record every assignment in `statements`, nested blocks included."""
+    for statement in statements:
+        if isinstance(statement, (gast.For, gast.While)):
+            if isinstance(statement, gast.For):
+                _add_sources(statement.target, definitions, True)
+            _collect(statement.body, resolution, definitions, True)
+            _collect(statement.orelse, resolution, definitions, True)
+        elif isinstance(statement, gast.If):
+            _collect(statement.body, resolution, definitions, in_loop)
+            _collect(statement.orelse, resolution, definitions, in_loop)
+        elif (isinstance(statement, gast.Assign)
+              and len(statement.targets) == 1
+              and isinstance(statement.targets[0], gast.Name)):
+            definition = _definition(statement.value, resolution, in_loop)
+            definitions.setdefault(statement.targets[0].id, []).append(
+                definition)
+        else:
+            # Other statements (unpacking, try, with) may assign in nested
+            # blocks, so their targets count as sources run many times.
+            for target in _stored(statement):
+                _add_sources(target, definitions, True)
+        _mark_updates(statement, resolution, definitions)
+
+
+def _stored(statement):
+    if isinstance(statement, gast.Assign):
+        return statement.targets
+    if isinstance(statement, (gast.AugAssign, gast.AnnAssign)):
+        return [statement.target]
+    return [node for node in gast.walk(statement)
+            if isinstance(node, gast.Name) and isinstance(node.ctx,
+                                                          gast.Store)]
+
+
+def _add_sources(target, definitions, in_loop):
+    for node in gast.walk(target):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+            definitions.setdefault(node.id, []).append(
+                _Definition(_SOURCE, _SOURCE, False, in_loop))
+
+
+def _mark_updates(statement, resolution, definitions):
+    """Treat names that may change shape in place as sources run many times.
+
+    A method call on a name (`lst.append(v)`), a write into it (`x[i] = v`,
+    `obj.a = v`) or passing it to a function that is not a known rule may
+    change its length, so its class is never trusted.
+    """
+    updated = set()
+    for node in gast.walk(statement):
+        if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(
+                node.ctx, gast.Store) and isinstance(node.value, gast.Name):
+            updated.add(node.value.id)
+        elif isinstance(node, gast.Call):
+            if isinstance(node.func, gast.Attribute) and isinstance(
+                    node.func.value, gast.Name):
+                updated.add(node.func.value.id)
+            resolved = resolution.calls.get(node)
+            if resolved is None or resolved.kind is not CallKind.RULE:
+                arguments = list(node.args) + [k.value for k in node.keywords]
+                updated.update(a.id for a in arguments
+                               if isinstance(a, gast.Name))
+    for name in updated:
+        definitions.setdefault(name, []).append(
+            _Definition(_SOURCE, _SOURCE, False, True))
+
+
+def _definition(value, resolution, in_loop):
+    """Describe `name = value` (see `_Definition`)."""
+    if isinstance(value, gast.Constant):
+        real = _is_real_number(value.value)
+        return _Definition(_SOURCE, _SOURCE, real, in_loop)
+    if isinstance(value, gast.Name):
+        return _Definition((value.id,), (value.id,), False, in_loop)
+    if isinstance(value, gast.UnaryOp) and isinstance(
+            value.op, (gast.USub, gast.UAdd)) and isinstance(value.operand,
+                                                            gast.Name):
+        operand = (value.operand.id,)
+        return _Definition(operand, operand, False, in_loop)
+    if isinstance(value, gast.BinOp) and isinstance(value.op,
+                                                    _ELEMENTWISE_OPERATORS):
+        return _binary_definition(value, in_loop)
+    if isinstance(value, gast.Call) and len(value.args) == 1 \
+            and not value.keywords and isinstance(value.args[0], gast.Name):
+        resolved = resolution.calls.get(value)
+        if resolved is not None and resolved.kind is CallKind.RULE:
+            operand = (value.args[0].id,)
+            if id(resolved.callee) in _SAME_SHAPE_AND_KIND:
+                return _Definition(operand, operand, False, in_loop)
+            if id(resolved.callee) in _SAME_SHAPE_REAL:
+                return _Definition(operand, _SOURCE, True, in_loop)
+            if getattr(resolved.callee, '__module__', None) == 'math' or \
+                    getattr(resolved.callee, '__self__', None) is math:
+                # math functions return a real float, but accept any
+                # one-element array, so the shape may change.
+                return _Definition(_SOURCE, _SOURCE, True, in_loop)
+    return _Definition(_SOURCE, _SOURCE, False, in_loop)
+
+
+def _binary_definition(value, in_loop):
+    """Describe `name = left <op> right` for an elementwise operator."""
+    names = [side.id for side in (value.left, value.right)
+             if isinstance(side, gast.Name)]
+    constants = [side.value for side in (value.left, value.right)
+                 if isinstance(side, gast.Constant)]
+    if len(names) + len(constants) != 2 or not names:
+        return _Definition(_SOURCE, _SOURCE, False, in_loop)
+    if not constants:
+        # x op y keeps the shape of x and y when they have one shape. It
+        # keeps the kind of x when y is real. `_join` checks both.
+        return _Definition(tuple(names), tuple(names), False, in_loop)
+    constant = constants[0]
+    if isinstance(constant, bool) or not isinstance(constant,
+                                                    (int, float, complex)):
+        return _Definition(_SOURCE, _SOURCE, False, in_loop)
+    if isinstance(constant, int) and isinstance(value.op, gast.Mult):
+        # `[x] * 2` repeats a list: the shape changes.
+        return _Definition(_SOURCE, _SOURCE, False, in_loop)
+    kind = (names[0],) if _is_real_number(constant) else _SOURCE
+    return _Definition((names[0],), kind, False, in_loop)
+
+
+def _is_real_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,0 +1,206 @@
+"""The optimizations: same gradients as the plain code, and the code they write.
+
+Every case of the gradient and control-flow tables is compiled twice, with
+and without optimization, and the two gradients must agree. Functions that
+exercise one optimization are also checked against central differences, on
+shapes with and without broadcasting, and their generated source is checked
+for what the optimization removes.
+"""
+
+import copy
+import inspect
+
+import numpy as np
+import pytest
+
+import adcompiler
+import test_control_flow
+import test_gradients
+from adcompiler import runtime
+from adcompiler.compiler import Compiler
+from finite_differences import assert_gradient_close, numerical_gradient
+
+OPTIMIZED = Compiler(optimize=True)
+PLAIN = Compiler(optimize=False)
+
+
+def compiled_gradient(compiler, function, args, wrt):
+    """Run the primal and adjoint that `compiler` makes for `function`."""
+    names = list(inspect.signature(function).parameters)
+    compiled = compiler.compile(function, tuple(names[i] for i in wrt))
+    value, saved = compiled.primal(*copy.deepcopy(args))
+    return compiled.adjoint(saved, runtime.seed(value))
+
+
+def assert_same_gradients(function, args, wrt):
+    optimized = compiled_gradient(OPTIMIZED, function, args, wrt)
+    plain = compiled_gradient(PLAIN, function, args, wrt)
+    assert len(optimized) == len(plain)
+    for position, (fast, slow) in zip(wrt, zip(optimized, plain, strict=True),
+                                      strict=True):
+        fast = runtime.materialize(fast, args[position])
+        slow = runtime.materialize(slow, args[position])
+        assert np.shape(fast) == np.shape(slow), f'argument {position}'
+        np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-14,
+                                   err_msg=f'argument {position}')
+
+
+# The whole corpus, optimized against plain ------------------------------------
+
+GRADIENT_CASES = [case for case in test_gradients.CASES if not case.broken]
+
+
+@pytest.mark.parametrize('case', GRADIENT_CASES,
+                         ids=[f'{c.name}-{c.shape_label()}'
+                              for c in GRADIENT_CASES])
+def test_gradient_table_optimized_equals_plain(case):
+    assert_same_gradients(case.function, case.arguments(0), case.wrt)
+
+
+CONTROL_FLOW_CASES = [case for case in test_control_flow.CASES
+                      if not case.fails]
+
+
+@pytest.mark.parametrize('case', CONTROL_FLOW_CASES,
+                         ids=[c.name for c in CONTROL_FLOW_CASES])
+def test_control_flow_table_optimized_equals_plain(case):
+    for args in case.inputs:
+        assert_same_gradients(case.function, args, case.wrt)
+
+
+# Unbroadcasting left out where shapes are provably equal ----------------------
+
+def scalar_chain(x, steps):
+    for _ in range(steps):
+        x = x * 0.99 + np.sin(x) * 0.01
+    return x
+
+
+def vector_chain(x, steps):
+    for _ in range(steps):
+        x = x * 0.99 + np.sin(x) * 0.01
+    return np.sum(x)
+
+
+def same_shape_sum(x):
+    y = np.tanh(x) + np.exp(-x) * 2.0
+    return np.sum(y * x)
+
+
+def abs_plus(x):
+    return np.sum(x + np.abs(x) + np.log1p(np.exp(-np.abs(x))))
+
+
+def broadcast_pair(x, y):
+    return np.sum(np.sin(x) + y * x)
+
+
+def complex_intermediate(x):
+    z = x * (1.0 + 2.0j)
+    w = z + x
+    return np.real(np.sum(w * w))
+
+
+def complex_argument_mix(x, w):
+    z = x + w
+    return np.sum(np.real(z * np.conj(z)) + np.imag(z))
+
+
+def shape_changes_in_loop(x):
+    total = 0.0
+    for n in range(1, 4):
+        a = np.ones(n) * x
+        b = np.sin(a)
+        total = total + np.sum(a + b)
+    return total
+
+
+def list_grows(x):
+    values = [x]
+    y = np.sin(x)
+    values.append(y)
+    z = np.array(values) + y
+    return np.sum(z)
+
+
+def normal(*shape):
+    def make(rng):
+        value = rng.normal(size=shape)
+        return float(value) if not shape else value
+    return make
+
+
+UNBROADCAST_CASES = [
+    ('scalar_chain', scalar_chain, (normal(), lambda rng: 5), (0,)),
+    ('vector_chain', vector_chain, (normal(4), lambda rng: 3), (0,)),
+    ('same_shape_sum', same_shape_sum, (normal(3, 2),), (0,)),
+    ('same_shape_sum_scalar', same_shape_sum, (normal(),), (0,)),
+    ('abs_plus', abs_plus, (normal(5),), (0,)),
+    ('broadcast_pair_column_row', broadcast_pair,
+     (normal(3, 1), normal(4)), (0, 1)),
+    ('broadcast_pair_equal', broadcast_pair, (normal(3), normal(3)), (0, 1)),
+    ('broadcast_pair_scalar', broadcast_pair, (normal(), normal(2, 3)),
+     (0, 1)),
+    ('complex_intermediate', complex_intermediate, (normal(4),), (0,)),
+    ('complex_argument_mix', complex_argument_mix,
+     (normal(3), lambda rng: rng.normal(size=3) + 1j * rng.normal(size=3)),
+     (0,)),
+    ('shape_changes_in_loop', shape_changes_in_loop, (normal(),), (0,)),
+    ('list_grows', list_grows, (normal(),), (0,)),
+]
+
+
+@pytest.mark.parametrize('name, function, inputs, wrt', UNBROADCAST_CASES,
+                         ids=[c[0] for c in UNBROADCAST_CASES])
+def test_unbroadcast_cases_match_finite_differences(name, function, inputs,
+                                                    wrt):
+    rng = np.random.default_rng(0)
+    args = tuple(make(rng) for make in inputs)
+    gradients = adcompiler.grad(function, wrt=wrt)(*args)
+    for position, gradient in zip(wrt, gradients, strict=True):
+        expected = numerical_gradient(function, args, position)
+        assert_gradient_close(gradient, expected)
+    assert_same_gradients(function, args, wrt)
+
+
+def generated_source(function, wrt=0):
+    return adcompiler.source(adcompiler.grad(function, wrt=wrt))
+
+
+def adjoint_source(function, wrt=0):
+    source = generated_source(function, wrt)
+    return source[source.index('def adjoint'):]
+
+
+def test_scalar_chain_has_no_unbroadcast():
+    assert 'unbroadcast' not in adjoint_source(scalar_chain, wrt='x')
+
+
+def test_same_shape_sum_has_no_unbroadcast():
+    assert 'unbroadcast' not in adjoint_source(same_shape_sum)
+
+
+def test_real_operand_keeps_only_real_part():
+    adjoint = adjoint_source(abs_plus)
+    assert 'unbroadcast' not in adjoint
+    assert 'np.real(' in adjoint
+
+
+def test_broadcast_pair_keeps_unbroadcast():
+    assert 'unbroadcast' in adjoint_source(broadcast_pair, wrt=('x', 'y'))
+
+
+def test_complex_constant_keeps_unbroadcast():
+    assert 'ad.unbroadcast(dw, x)' in adjoint_source(complex_intermediate)
+
+
+def test_loop_source_keeps_unbroadcast():
+    assert 'unbroadcast' in adjoint_source(shape_changes_in_loop)
+
+
+def test_sum_adjoint_reads_parameter_shape():
+    source = generated_source(abs_plus)
+    primal = source[:source.index('def adjoint')]
+    assert 'ad.sum_adjoint(dt8, x, None, False)' in source
+    # Only values the adjoint computes with are saved, not shapes.
+    assert primal.rstrip().endswith('return t8, (x, t5)')
