@@ -6,9 +6,13 @@ function with these rewrites applied until none changes anything:
 - constant folding: operations on number constants are evaluated,
   `e ** 1` becomes `e`, `np.where(constant, a, b)` picks its branch, and
   `ad.cast_adjoint(e, None)` becomes `e`;
+- symbolic zero adjoints: `if dx is not None:` checks and `ad.add` calls
+  that facts known before the code runs decide are simplified (see
+  `adcompiler.zero_adjoints`);
 - dead code: an assignment to a name that nothing later reads is removed when
-  its value has no side effect (adjoint code calls only NumPy and the
-  runtime; pops from the tape are kept);
+  its value has no side effect (NumPy and the runtime's adjoint helpers;
+  pops from the tape and adjoints of called functions are kept), inside
+  branches and loops too, and so is an `if` left with nothing to do;
 - copy propagation: after `a = b` between names, later reads of `a` read `b`,
   when `a` is assigned once, `b` is not assigned again, and `a` is not in the
   returned value (so returned adjoints keep their derived names).
@@ -21,6 +25,7 @@ import operator
 
 import gast
 
+from adcompiler import zero_adjoints
 from adcompiler.codegen import COMMENT_PREFIX
 
 _FOLDABLE = {
@@ -86,7 +91,8 @@ def optimize(program):
     """Optimize a `ReverseProgram` in place and return it."""
     _ConstantFolder(program.numpy_alias,
                     program.runtime_alias).visit(program.adjoint)
-    optimize_adjoint(program.adjoint)
+    optimize_adjoint(program.adjoint, program.numpy_alias,
+                     program.runtime_alias)
     _prune_saved(program)
     return program
 
@@ -123,11 +129,12 @@ def optimize_function(function, numpy_alias, runtime_alias):
     return function
 
 
-def optimize_adjoint(function):
+def optimize_adjoint(function, numpy_alias, runtime_alias):
     """Apply the rewrites in the module docstring to an adjoint function."""
     changed = True
     while changed:
-        changed = _propagate_copies(function)
+        changed = zero_adjoints.simplify(function, numpy_alias, runtime_alias)
+        changed = _propagate_copies(function) or changed
         changed = _remove_dead_code(function) or changed
     function.body = _drop_orphan_comments(function.body)
     return function
@@ -154,74 +161,142 @@ def _stores(statement):
 def _removable(statement):
     """True for an assignment whose value has no effect besides the value.
 
-    Adjoint code calls only NumPy and the runtime, which are pure, but a
-    `tape.pop()` must stay even when its value is unused, or later pops
-    would read the wrong entries.
+    NumPy and the runtime's adjoint helpers are pure, but a `tape.pop()`
+    must stay even when its value is unused, or later pops would read the
+    wrong entries. The adjoint of a called function (a plain name, or
+    `ad.call_adjoint`) stays too: it may undo the callee's in-place updates.
     """
     if not isinstance(statement, gast.Assign):
         return False
     for node in gast.walk(statement.value):
-        if (isinstance(node, gast.Call) and isinstance(node.func,
-                                                       gast.Attribute)
-                and node.func.attr in ('pop', 'append')):
+        if not isinstance(node, gast.Call):
+            continue
+        if isinstance(node.func, gast.Attribute) and node.func.attr in (
+                'pop', 'append', 'call_adjoint'):
+            return False
+        if isinstance(node.func, gast.Name):
             return False
     return True
 
 
 def _remove_dead_code(function):
-    live = set()
-    kept = []
-    changed = False
-    for statement in reversed(function.body):
-        stores = _stores(statement)
-        if _removable(statement) and not any(name in live for name in stores):
-            changed = True
-            continue
-        if isinstance(statement, gast.Assign):
-            # Only a plain assignment surely replaces the value; one inside a
-            # branch or loop may not run.
-            for name in stores:
-                live.discard(name)
-        live.update(_loads(statement))
-        kept.append(statement)
-    function.body = list(reversed(kept))
+    function.body, _, changed = _live_block(function.body, set(), True)
     return changed
 
 
+def _live_block(statements, live, remove):
+    """Drop dead assignments from `statements`, given the names read after.
+
+    Returns the statements kept, the names read before them, and whether
+    anything was dropped. With `remove` false, only the names are computed.
+    """
+    live = set(live)
+    kept = []
+    changed = False
+    for statement in reversed(statements):
+        if isinstance(statement, gast.If):
+            body, body_live, body_changed = _live_block(statement.body, live,
+                                                        remove)
+            orelse, else_live, else_changed = _live_block(statement.orelse,
+                                                          live, remove)
+            if remove:
+                statement.body, statement.orelse = body, orelse
+            changed = changed or body_changed or else_changed
+            if remove and _only_comments(body + orelse) and not any(
+                    isinstance(n, gast.Call) for n in gast.walk(
+                        statement.test)):
+                changed = True  # Neither branch does anything.
+                continue
+            live = body_live | else_live | set(_loads(statement.test))
+        elif isinstance(statement, gast.For) and not statement.orelse:
+            loop_changed, live = _live_loop(statement, live, remove)
+            changed = changed or loop_changed
+        elif isinstance(statement, gast.Assign):
+            stores = _stores(statement)
+            if _removable(statement) and not any(name in live
+                                                 for name in stores):
+                changed = True
+                continue
+            live.difference_update(stores)
+            live.update(_loads(statement))
+        else:
+            # Other statements only read here: their stores may not run.
+            live.update(_loads(statement))
+        kept.append(statement)
+    return list(reversed(kept)), live, changed
+
+
+def _live_loop(loop, live_after, remove):
+    """Drop dead assignments from a for loop's body; return the names read
+    before the loop. A name read at the start of the body is live at its end,
+    because the next trip reads it."""
+    live_head = set(live_after)
+    while True:
+        _, live_in, _ = _live_block(loop.body, live_head, False)
+        widened = live_head | live_in
+        if widened == live_head:
+            break
+        live_head = widened
+    changed = False
+    if remove:
+        loop.body, _, changed = _live_block(loop.body, live_head, True)
+    return changed, live_head | set(_loads(loop.iter))
+
+
 def _propagate_copies(function):
+    """Replace reads of copies by reads of the originals, in one pass.
+
+    A top-level `a = b` between names is removed, and later reads of `a`
+    read `b`, when `a` is assigned once, `b` is not assigned after the copy,
+    and `a` is not in the returned value.
+    """
     body = function.body
     returned = set()
     if body and isinstance(body[-1], gast.Return):
         returned = set(_loads(body[-1]))
     store_counts = {}
-    for statement in body:
+    last_store = {}
+    for position, statement in enumerate(body):
         for name in _stores(statement):
             store_counts[name] = store_counts.get(name, 0) + 1
+            last_store[name] = position
 
-    for index, statement in enumerate(body):
-        if not (isinstance(statement, gast.Assign)
+    renames = {}
+    kept = []
+    for position, statement in enumerate(body):
+        if renames:
+            for node in gast.walk(statement):
+                if (isinstance(node, gast.Name) and node.id in renames
+                        and isinstance(node.ctx, gast.Load)):
+                    node.id = renames[node.id]
+        if (isinstance(statement, gast.Assign)
                 and isinstance(statement.targets[0], gast.Name)
                 and isinstance(statement.value, gast.Name)):
-            continue
-        copy_name = statement.targets[0].id
-        original = statement.value.id
-        if copy_name in returned or store_counts.get(copy_name) != 1:
-            continue
-        later = body[index + 1:]
-        if any(original in _stores(s) for s in later):
-            continue
-        for later_statement in later:
-            for node in gast.walk(later_statement):
-                if (isinstance(node, gast.Name) and node.id == copy_name
-                        and isinstance(node.ctx, gast.Load)):
-                    node.id = original
-        del body[index]
-        return True
-    return False
+            copy_name = statement.targets[0].id
+            original = statement.value.id
+            if (copy_name not in returned
+                    and store_counts.get(copy_name) == 1
+                    and last_store.get(original, -1) <= position
+                    and copy_name != original):
+                renames[copy_name] = original
+                continue
+        kept.append(statement)
+    function.body = kept
+    return bool(renames)
+
+
+def _only_comments(statements):
+    return all(_is_comment(statement) for statement in statements)
 
 
 def _drop_orphan_comments(body):
+    """Drop comment markers that no statement follows, in nested blocks too."""
     kept = []
+    for statement in body:
+        for field in ('body', 'orelse'):
+            if isinstance(statement, (gast.If, gast.For, gast.While)):
+                setattr(statement, field, _drop_orphan_comments(
+                    getattr(statement, field)))
     for position, statement in enumerate(body):
         if _is_comment(statement):
             following = body[position + 1] if position + 1 < len(body) else None

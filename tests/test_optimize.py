@@ -204,3 +204,115 @@ def test_sum_adjoint_reads_parameter_shape():
     assert 'ad.sum_adjoint(dt8, x, None, False)' in source
     # Only values the adjoint computes with are saved, not shapes.
     assert primal.rstrip().endswith('return t8, (x, t5)')
+
+
+# None checks decided before the code runs -------------------------------------
+
+def accumulate_in_loop(x, w):
+    total = 0.0
+    for i in range(4):
+        total = total + np.sum(np.sin(x * i) * w)
+    return total
+
+
+def contribution_in_some_trips(x):
+    y = 1.0
+    for i in range(5):
+        if i % 2 == 0:
+            y = y * x
+        else:
+            y = y + 1.0
+    return y
+
+
+def nested_loops(x):
+    y = x
+    for i in range(3):
+        for j in range(2):
+            y = np.tanh(y) * 0.5 + y * x
+    return np.sum(y)
+
+
+def while_with_break(x):
+    y = x
+    n = 0
+    while True:
+        y = y * 1.1 + np.cos(y)
+        n = n + 1
+        if n > 3:
+            break
+    return y
+
+
+def list_of_adjoints(x):
+    parts = [x, x * 2.0]
+    y = np.array(parts) * x
+    return np.sum(y)
+
+
+NONE_CHECK_CASES = [
+    ('accumulate_in_loop', accumulate_in_loop, (normal(3), normal(3)),
+     (0, 1)),
+    ('contribution_in_some_trips', contribution_in_some_trips, (normal(),),
+     (0,)),
+    ('nested_loops_scalar', nested_loops, (normal(),), (0,)),
+    ('nested_loops_matrix', nested_loops, (normal(2, 3),), (0,)),
+    ('while_with_break', while_with_break, (normal(),), (0,)),
+    ('list_of_adjoints', list_of_adjoints, (normal(),), (0,)),
+    ('zero_trips', scalar_chain, (normal(), lambda rng: 0), (0,)),
+    ('one_trip', scalar_chain, (normal(), lambda rng: 1), (0,)),
+]
+
+
+@pytest.mark.parametrize('name, function, inputs, wrt', NONE_CHECK_CASES,
+                         ids=[c[0] for c in NONE_CHECK_CASES])
+def test_none_check_cases_match_finite_differences(name, function, inputs,
+                                                   wrt):
+    rng = np.random.default_rng(1)
+    args = tuple(make(rng) for make in inputs)
+    gradients = adcompiler.grad(function, wrt=wrt)(*args)
+    for position, gradient in zip(wrt, gradients, strict=True):
+        expected = numerical_gradient(function, args, position)
+        assert_gradient_close(gradient, expected)
+    assert_same_gradients(function, args, wrt)
+
+
+def test_scalar_chain_adds_without_runtime():
+    adjoint = adjoint_source(scalar_chain, wrt='x')
+    assert 'ad.add' not in adjoint
+    assert 'dx + dt1 * 0.99' in adjoint
+
+
+def test_first_contribution_is_assigned():
+    adjoint = adjoint_source(scalar_chain, wrt='x')
+    assert 'dt2 = dt3 * 0.01\n' in adjoint
+    assert 'dx = dt2 * np.cos(x)\n' in adjoint
+
+
+def relu_square(x):
+    if x < 0.0:
+        y = 0.0
+    else:
+        y = 3.0 * x * x
+    return y
+
+
+def test_dead_reset_removed():
+    adjoint = adjoint_source(relu_square)
+    # Nothing reads dt2 after the branch, so its reset to None goes.
+    assert adjoint.count('dt2 = None') == 1
+    assert 'dy = dresult' in adjoint
+
+
+def test_relu_square_matches_finite_differences():
+    for x in (-0.7, 1.3):
+        gradient = adcompiler.grad(relu_square)(x)
+        assert_gradient_close(gradient,
+                              numerical_gradient(relu_square, (x,), 0))
+        assert_same_gradients(relu_square, (x,), (0,))
+
+
+def test_unoptimized_code_keeps_checks():
+    source = PLAIN.compile(scalar_chain, ('x',)).module_source
+    assert 'ad.add(' in source
+    assert 'ad.unbroadcast(' in source
