@@ -18,7 +18,9 @@ function with these rewrites applied until none changes anything:
   returned value (so returned adjoints keep their derived names).
 
 Comment markers are kept only where a statement follows them. Finally the
-values the primal saves are cut down to those the optimized adjoint reads.
+values the primal saves are cut down to those the optimized adjoint reads,
+and in both functions a temporary read once is written into the expression
+that reads it, so that NumPy frees its array early.
 """
 
 import operator
@@ -94,7 +96,123 @@ def optimize(program):
     optimize_adjoint(program.adjoint, program.numpy_alias,
                      program.runtime_alias)
     _prune_saved(program)
+    _inline_temporaries(program.primal, program.temporaries)
+    # The adjoints of temporaries are temporaries too; user names keep theirs.
+    _inline_temporaries(program.adjoint,
+                        {'d' + name for name in program.temporaries})
     return program
+
+
+def _inline_temporaries(function, temporaries):
+    """Write each temporary that is read once into the statement reading it.
+
+    Inside one expression NumPy frees an intermediate array as soon as the
+    next operation has used it, where a named temporary lives until the
+    function returns. A run of definitions is inlined only into the
+    statement right after it, and only when that statement reads them in the
+    order they were defined, so every operation still runs in its order.
+    """
+    loads, stores = {}, {}
+    for node in gast.walk(function):
+        if isinstance(node, gast.Name):
+            counts = loads if isinstance(node.ctx, gast.Load) else stores
+            counts[node.id] = counts.get(node.id, 0) + 1
+    single_use = {name for name in temporaries
+                  if loads.get(name) == 1 and stores.get(name) == 1}
+    function.body = _inline_block(function.body, single_use)
+
+
+def _inline_block(statements, single_use):
+    kept = []
+    for statement in statements:
+        if isinstance(statement, (gast.If, gast.For, gast.While)):
+            statement.body = _inline_block(statement.body, single_use)
+            statement.orelse = _inline_block(statement.orelse, single_use)
+        elif isinstance(statement, (gast.Assign, gast.Return, gast.Expr)) \
+                and statement.value is not None:
+            run = len(kept)
+            while run and _defines_single_use(kept[run - 1], single_use):
+                run -= 1
+            inlined = _inline_run(statement, kept[run:])
+            if inlined:
+                del kept[len(kept) - inlined:]
+        kept.append(statement)
+    return kept
+
+
+def _defines_single_use(statement, single_use):
+    return (isinstance(statement, gast.Assign) and len(statement.targets) == 1
+            and isinstance(statement.targets[0], gast.Name)
+            and statement.targets[0].id in single_use)
+
+
+def _inline_run(statement, definitions):
+    """Inline the longest tail of `definitions` that `statement` reads in
+    order; return how many definitions were inlined."""
+    reads = _evaluation_order(statement.value)
+    if reads is None:
+        return 0
+    for start in range(len(definitions)):
+        tail = definitions[start:]
+        names = [d.targets[0].id for d in tail]
+        read_names = [n for n in reads if n.id in names]
+        if [n.id for n in read_names] != names:
+            continue
+        values = {d.targets[0].id: d.value for d in tail}
+        replacements = {id(n): values[n.id] for n in read_names}
+        statement.value = _replace_nodes(statement.value, replacements)
+        return len(tail)
+    return 0
+
+
+def _evaluation_order(node):
+    """Return the names `node` reads, in the order Python evaluates them.
+
+    Returns None for an expression that may skip or repeat a part (and, or,
+    a conditional expression, a chained comparison, a lambda) or that this
+    function does not know.
+    """
+    if isinstance(node, gast.Name):
+        return [node]
+    if isinstance(node, gast.Constant):
+        return []
+    if isinstance(node, gast.Compare) and len(node.ops) > 1:
+        return None
+    fields = {
+        gast.BinOp: ('left', 'right'), gast.UnaryOp: ('operand',),
+        gast.Call: ('func', 'args', 'keywords'), gast.keyword: ('value',),
+        gast.Attribute: ('value',), gast.Subscript: ('value', 'slice'),
+        gast.Slice: ('lower', 'upper', 'step'), gast.Tuple: ('elts',),
+        gast.List: ('elts',), gast.Starred: ('value',),
+        gast.Compare: ('left', 'comparators'),
+    }.get(type(node))
+    if fields is None:
+        return None
+    order = []
+    for field in fields:
+        value = getattr(node, field)
+        for child in value if isinstance(value, list) else [value]:
+            if child is None:
+                continue
+            reads = _evaluation_order(child)
+            if reads is None:
+                return None
+            order += reads
+    return order
+
+
+def _replace_nodes(node, replacements):
+    """Return `node` with the nodes whose id is in `replacements` replaced."""
+    if id(node) in replacements:
+        return replacements[id(node)]
+    for field, value in gast.iter_fields(node):
+        if isinstance(value, list):
+            setattr(node, field, [_replace_nodes(v, replacements)
+                                  if isinstance(v, gast.AST) else v
+                                  for v in value])
+        elif isinstance(value, gast.AST):
+            setattr(node, field, _replace_nodes(value, replacements))
+    return node
 
 
 def _prune_saved(program):

@@ -95,6 +95,8 @@ class ReverseProgram:
     runtime_alias: str
     has_tape: bool = False  # the last saved value is the tape
     extra_globals_have_sites: bool = False  # it dispatches calls at run time
+    # Names normalize introduced for sub-expressions (t1, t2, ...).
+    temporaries: frozenset = frozenset()
 
 
 def reverse(normalized, resolution, activity, wrt, context):
@@ -346,7 +348,8 @@ class _ReverseWriter:
         return ReverseProgram(primal, adjoint, self.wrt, self.extra_globals,
                               self.numpy_alias, self.runtime_alias,
                               self.tape_name is not None,
-                              bool(self.dynamic_calls))
+                              bool(self.dynamic_calls),
+                              frozenset(self.normalized.temporaries))
 
     def adjoints_read(self):
         adjoints = set(self.adjoint_names.values())
