@@ -298,8 +298,17 @@ def log_of_base(base):
 # The matmul adjoints keep the stack dimensions of `g`. The matmul rules are
 # registered with unbroadcast, so the reverse stage sums them away.
 
+def _matrices(x, y):
+    """True when `x` and `y` are both 2-D arrays (checked without np.ndim,
+    which costs more than a small product's adjoint)."""
+    return (type(x) is np.ndarray and type(y) is np.ndarray
+            and x.ndim == 2 and y.ndim == 2)
+
+
 def matmul_adjoint_x(g, x, y):
     """Adjoint of `x` in `x @ y` for vectors, matrices and stacks of them."""
+    if _matrices(x, y):
+        return g @ y.T
     if np.ndim(y) == 1:
         return np.multiply.outer(g, y)
     if np.ndim(x) == 1:
@@ -309,6 +318,8 @@ def matmul_adjoint_x(g, x, y):
 
 def matmul_adjoint_y(g, x, y):
     """Adjoint of `y` in `x @ y` for vectors, matrices and stacks of them."""
+    if _matrices(x, y):
+        return x.T @ g
     if np.ndim(x) == 1:
         if np.ndim(y) == 1:
             return g * x
