@@ -126,6 +126,9 @@ class _ReverseWriter:
                        if context.optimize else shapes.NO_FACTS)
         self.tape_name = None
         self.pushed = {}  # statement -> names pushed on the tape after it
+        # statement -> {name: adjoint-side name} for values the adjoint reads
+        # only for their shape: the tape keeps ad.shape_and_kind(name).
+        self.shape_pushes = {}
         self.loop_trips = {}  # loop statement -> name of its trip counter
         self.iteration_index = {}  # for statement -> adjoint loop index name
         self.restored = set()  # subscript writes whose old values are kept
@@ -387,12 +390,18 @@ class _ReverseWriter:
                                 ctx=gast.Load())
         return gast.Expr(value=_call(append, value))
 
-    def push(self, names):
-        """`tape.append(x)` or `tape.append((x, y))` for a list of names."""
+    def push(self, names, shapes=None):
+        """`tape.append(x)` or `tape.append((x, y))` for a list of names.
+
+        A name in `shapes` is pushed as `ad.shape_and_kind(name)`.
+        """
+        shapes = shapes or {}
+        values = [_call(self.runtime_function('shape_and_kind'), _name(n))
+                  if n in shapes else _name(n) for n in names]
         if len(names) == 1:
-            value = _name(names[0])
+            value = values[0]
         else:
-            value = gast.Tuple(elts=[_name(n) for n in names], ctx=gast.Load())
+            value = gast.Tuple(elts=values, ctx=gast.Load())
         append = gast.Attribute(value=_name(self.tape), attr='append',
                                 ctx=gast.Load())
         return gast.Expr(value=_call(append, value))
@@ -449,7 +458,8 @@ class _ReverseWriter:
                 body += self.immutable_check(statement)
                 body += self.primal_statements(statement)
             if self.pushed.get(statement):
-                body.append(self.push(self.pushed[statement]))
+                body.append(self.push(self.pushed[statement],
+                                      self.shape_pushes.get(statement, {})))
         return body
 
     def immutable_check(self, statement):
@@ -621,7 +631,10 @@ class _ReverseWriter:
         reads = self.unstable_reads(block)
         if reads:
             self.pushed[statement] = reads
-            block = [self.pop(reads)] + block
+            shapes = self.read_only_for_shape(block, reads)
+            if shapes:
+                self.shape_pushes[statement] = shapes
+            block = [self.pop([shapes.get(n, n) for n in reads])] + block
         return block
 
     def branch_adjoint_block(self, statement):
@@ -639,6 +652,38 @@ class _ReverseWriter:
             self.extra_globals[error_name] = err
             self.deferred_errors[statement] = error_name
             return []
+
+    def read_only_for_shape(self, block, names):
+        """Rename the names of `names` that `block` reads only as the second
+        argument of `ad.unbroadcast`; return {name: new name}.
+
+        Those reads need the shape and kind, not the array, so the tape can
+        keep `ad.shape_and_kind(name)` and the array can be freed.
+        """
+        shape_reads = {}
+        other_reads = set()
+        for node in gast.walk(gast.Module(body=block, type_ignores=[])):
+            if (isinstance(node, gast.Call)
+                    and isinstance(node.func, gast.Attribute)
+                    and isinstance(node.func.value, gast.Name)
+                    and node.func.value.id == self.runtime_alias
+                    and node.func.attr == 'unbroadcast'
+                    and len(node.args) == 2
+                    and isinstance(node.args[1], gast.Name)):
+                shape_reads.setdefault(node.args[1].id, []).append(
+                    node.args[1])
+        for node in gast.walk(gast.Module(body=block, type_ignores=[])):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load)\
+                    and not any(node is read for read in shape_reads.get(
+                        node.id, ())):
+                other_reads.add(node.id)
+        renamed = {}
+        for name in names:
+            if name in shape_reads and name not in other_reads:
+                renamed[name] = self.namer.fresh(f'{name}_shape')
+                for read in shape_reads[name]:
+                    read.id = renamed[name]
+        return renamed
 
     def adjoint_if(self, statement):
         self.branch_depth += 1

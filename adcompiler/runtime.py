@@ -52,13 +52,44 @@ def add(a, b):
     return a + b
 
 
+class ShapeAndKind:
+    """The shape of an array and whether it is complex: all that
+    `unbroadcast` reads from its second argument."""
+
+    __slots__ = ('shape', 'is_complex')
+
+    def __init__(self, shape, is_complex):
+        self.shape = shape
+        self.is_complex = is_complex
+
+
+def shape_and_kind(x):
+    """Return what `unbroadcast(g, x)` needs of `x`, so that `x` can be freed.
+
+    Only arrays and numbers are reduced to a `ShapeAndKind`. Anything else
+    (containers, dataclasses, other objects) is returned as it is, because
+    unbroadcast reads its structure.
+    """
+    if type(x) is np.ndarray:
+        return ShapeAndKind(x.shape, x.dtype.kind == 'c')
+    if isinstance(x, (np.ndarray, np.generic, int, float, complex)):
+        return ShapeAndKind(np.shape(x), bool(np.iscomplexobj(x)))
+    return x
+
+
 def unbroadcast(g, x):
     """Sum `g` down to the shape of `x`, undoing NumPy broadcasting.
 
-    Also drops the imaginary part when `x` is real and `g` is complex.
+    Also drops the imaginary part when `x` is real and `g` is complex. `x`
+    may be a `ShapeAndKind` in place of the value.
     """
     # Fast paths for the common cases, where nothing was broadcast.
     g_type, x_type = type(g), type(x)
+    if x_type is ShapeAndKind:
+        if g_type is np.ndarray and g.shape == x.shape and (
+                x.is_complex or g.dtype.kind != 'c'):
+            return g
+        return _unbroadcast_to(g, x.shape, x.is_complex)
     if g_type is float and x_type in _REAL_TYPES:
         return g
     if g_type is np.ndarray and x_type is np.ndarray and g.shape == x.shape \
@@ -90,7 +121,11 @@ def unbroadcast(g, x):
         # Another object (such as a pending update at(x, idx)): nothing
         # broadcast it, and its adjoint has the structure its rule gave.
         return g
-    shape = np.shape(x)
+    return _unbroadcast_to(g, np.shape(x), np.iscomplexobj(x))
+
+
+def _unbroadcast_to(g, shape, is_complex):
+    """Sum `g` down to `shape`; keep its real part unless `is_complex`."""
     g_shape = np.shape(g)
     if g_shape != shape:
         extra = len(g_shape) - len(shape)
@@ -102,7 +137,7 @@ def unbroadcast(g, x):
             g = np.sum(g, axis=axes, keepdims=True)
         if np.shape(g) != shape:
             g = np.broadcast_to(g, shape)
-    if np.iscomplexobj(g) and not np.iscomplexobj(x):
+    if not is_complex and np.iscomplexobj(g):
         g = np.real(g)
     return g
 

@@ -394,3 +394,106 @@ def test_inlined_functions_match_finite_differences(function, shape):
     gradient = adcompiler.grad(function)(x)
     assert_gradient_close(gradient, numerical_gradient(function, (x,), 0))
     assert_same_gradients(function, (x,), (0,))
+
+
+# Values read only for their shape are taped as their shape -------------------
+
+def recurrent_step(W, h0, inputs):
+    h = h0
+    for t in range(inputs.shape[0]):
+        h = np.tanh(inputs[t] @ W + h)
+    return np.sum(h ** 2)
+
+
+def loop_bias(h0, b):
+    h = h0
+    for _ in range(3):
+        c = b * 1.5
+        h = np.tanh(h + c)
+    return np.sum(h)
+
+
+def loop_complex_sum(x):
+    total = 0.0
+    for _ in range(2):
+        z = x * (1.0 + 2.0j)
+        u = np.sin(x)
+        w = u + z
+        total = total + np.real(np.sum(w * w))
+    return total
+
+
+def test_recurrent_step_tapes_shapes():
+    adjoint = adjoint_source(recurrent_step)
+    source = generated_source(recurrent_step)
+    assert 'ad.shape_and_kind(' in source
+    assert '_shape = tape.pop()' in adjoint
+
+
+@pytest.mark.parametrize('function, inputs, wrt', [
+    (recurrent_step, (normal(3, 4), normal(2, 4), normal(5, 2, 3)), (0, 1)),
+    (loop_bias, (normal(3, 4), normal(4)), (0, 1)),
+    (loop_bias, (normal(3, 4), normal(1, 4)), (0, 1)),
+    (loop_bias, (normal(4), normal()), (0, 1)),
+    (loop_complex_sum, (normal(3),), (0,)),
+], ids=['recurrent_step', 'loop_bias-row', 'loop_bias-2d-row',
+        'loop_bias-scalar', 'loop_complex_sum'])
+def test_shape_taped_cases_match_finite_differences(function, inputs, wrt):
+    rng = np.random.default_rng(3)
+    args = tuple(make(rng) for make in inputs)
+    gradients = adcompiler.grad(function, wrt=wrt)(*args)
+    for position, gradient in zip(wrt, gradients, strict=True):
+        expected = numerical_gradient(function, args, position)
+        assert_gradient_close(gradient, expected)
+    assert_same_gradients(function, args, wrt)
+
+
+@pytest.mark.parametrize('value, shape, is_complex', [
+    (np.zeros((2, 3)), (2, 3), False), (np.zeros(2, complex), (2,), True),
+    (1.5, (), False), (2j, (), True), (np.float32(1.0), (), False),
+], ids=['matrix', 'complex-vector', 'float', 'complex', 'float32'])
+def test_shape_and_kind_of_values(value, shape, is_complex):
+    meta = runtime.shape_and_kind(value)
+    assert meta.shape == shape
+    assert meta.is_complex == is_complex
+
+
+def test_shape_and_kind_keeps_containers():
+    items = [np.zeros(2), np.zeros(2)]
+    assert runtime.shape_and_kind(items) is items
+
+
+@pytest.mark.parametrize('g, value', [
+    (np.ones((3, 4)), np.zeros(4)), (np.ones((3, 4)), np.zeros((3, 1))),
+    (np.ones((3, 4)) * (1 + 1j), np.zeros((3, 4))),
+    (np.ones((3, 4)) * (1 + 1j), np.zeros((1, 4), complex)),
+    (np.ones(3), 0.0), (np.ones((2, 3)), np.zeros((2, 3))),
+], ids=['row', 'column', 'complex-to-real', 'complex-row', 'to-scalar',
+        'same'])
+def test_unbroadcast_to_shape_matches_value(g, value):
+    expected = runtime.unbroadcast(g, value)
+    result = runtime.unbroadcast(g, runtime.shape_and_kind(value))
+    assert np.shape(result) == np.shape(expected)
+    assert np.iscomplexobj(result) == np.iscomplexobj(expected)
+    np.testing.assert_array_equal(result, expected)
+
+
+# Second order through the optimized code --------------------------------------
+
+@pytest.mark.parametrize('function, inputs', [
+    (loop_bias, (normal(3, 4), normal(4))),
+    (same_shape_sum, (normal(3),)),
+    (softplus_sum, (normal(4),)),
+    (nested_loops, (normal(3),)),
+], ids=['loop_bias', 'same_shape_sum', 'softplus_sum', 'nested_loops'])
+def test_hvp_matches_gradient_differences(function, inputs):
+    rng = np.random.default_rng(4)
+    args = tuple(make(rng) for make in inputs)
+    v = rng.normal(size=np.shape(args[0]))
+    product = adcompiler.hvp(function)(*args, v)
+    gradient = adcompiler.grad(function)
+    step = 1e-6
+    plus = gradient(args[0] + step * v, *args[1:])
+    minus = gradient(args[0] - step * v, *args[1:])
+    assert_gradient_close(product, (plus - minus) / (2 * step), rtol=1e-4,
+                          atol=1e-5)

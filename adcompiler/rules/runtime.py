@@ -134,7 +134,7 @@ _linear(rt.matmul_adjoint_y, ('g', 'x'), multilinear=True)
 _linear(rt.dot_adjoint_x, ('g', 'y'), multilinear=True)
 _linear(rt.dot_adjoint_y, ('g', 'x'), multilinear=True)
 for _helper in (rt.reversed_range, rt.length, rt.seed, rt.inserted_position,
-                rt.popped_position, rt.last_items):
+                rt.popped_position, rt.last_items, rt.shape_and_kind):
     non_differentiable(_helper)
 
 # Transposes: ans = helper(c, ...), where c is the cotangent the helper
