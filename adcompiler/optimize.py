@@ -17,10 +17,12 @@ function with these rewrites applied until none changes anything:
   when `a` is assigned once, `b` is not assigned again, and `a` is not in the
   returned value (so returned adjoints keep their derived names).
 
-Comment markers are kept only where a statement follows them. Finally the
-values the primal saves are cut down to those the optimized adjoint reads,
-and in both functions a temporary read once is written into the expression
-that reads it, so that NumPy frees its array early.
+Comment markers are kept only where a statement follows them. Then index
+adjoints of one array are added into one buffer in place, the values the
+primal saves are cut down to those the optimized adjoint reads (a value read
+only for its shape is saved as `ad.shape_and_kind(value)`), and in both
+functions a temporary read once is written into the expression that reads
+it, so that NumPy frees its array early.
 """
 
 import operator
@@ -95,15 +97,61 @@ def optimize(program):
                     program.runtime_alias).visit(program.adjoint)
     optimize_adjoint(program.adjoint, program.numpy_alias,
                      program.runtime_alias)
+    _accumulate_index_adjoints(program.adjoint, program.runtime_alias)
     _prune_saved(program)
     _inline_temporaries(program.primal, program.temporaries)
     # The adjoints of temporaries are temporaries too; user names keep theirs.
+    # A cap on the size keeps adjoint statements short enough to read.
     _inline_temporaries(program.adjoint,
-                        {'d' + name for name in program.temporaries})
+                        {'d' + name for name in program.temporaries},
+                        _ADJOINT_EXPRESSION_NODES)
     return program
 
 
-def _inline_temporaries(function, temporaries):
+def _accumulate_index_adjoints(function, runtime_alias):
+    """Add index adjoints into the array of the first one, in place.
+
+    `dx = ad.index_adjoint(g, x, i)` makes a zero array shaped like `x`;
+    each later `dx = ad.add(dx, ad.index_adjoint(g2, x, i2))` would make
+    another and add the two. While nothing else has read `dx` (so no other
+    name refers to its array), the later ones become
+    `dx = ad.index_accumulate(dx, g2, x, i2)`, which adds `g2` at `i2` in
+    place. Only top-level statements are rewritten.
+    """
+    def runtime_call(node, attr):
+        return (isinstance(node, gast.Call) and not node.keywords
+                and isinstance(node.func, gast.Attribute)
+                and node.func.attr == attr
+                and isinstance(node.func.value, gast.Name)
+                and node.func.value.id == runtime_alias)
+
+    owned = set()  # names whose array only this code refers to
+    for statement in function.body:
+        target = (statement.targets[0].id
+                  if isinstance(statement, gast.Assign)
+                  and isinstance(statement.targets[0], gast.Name) else None)
+        value = getattr(statement, 'value', None)
+        if (target in owned and runtime_call(value, 'add')
+                and len(value.args) == 2
+                and isinstance(value.args[0], gast.Name)
+                and value.args[0].id == target
+                and runtime_call(value.args[1], 'index_adjoint')
+                and len(value.args[1].args) == 3
+                and target not in _loads(value.args[1])):
+            g, x, index = value.args[1].args
+            value.func.attr = 'index_accumulate'
+            value.args = [value.args[0], g, x, index]
+            continue
+        for name in _loads(statement) + _stores(statement):
+            owned.discard(name)
+        if target is not None and runtime_call(value, 'index_adjoint'):
+            owned.add(target)
+
+
+_ADJOINT_EXPRESSION_NODES = 24
+
+
+def _inline_temporaries(function, temporaries, max_nodes=None):
     """Write each temporary that is read once into the statement reading it.
 
     Inside one expression NumPy frees an intermediate array as soon as the
@@ -119,21 +167,23 @@ def _inline_temporaries(function, temporaries):
             counts[node.id] = counts.get(node.id, 0) + 1
     single_use = {name for name in temporaries
                   if loads.get(name) == 1 and stores.get(name) == 1}
-    function.body = _inline_block(function.body, single_use)
+    function.body = _inline_block(function.body, single_use, max_nodes)
 
 
-def _inline_block(statements, single_use):
+def _inline_block(statements, single_use, max_nodes):
     kept = []
     for statement in statements:
         if isinstance(statement, (gast.If, gast.For, gast.While)):
-            statement.body = _inline_block(statement.body, single_use)
-            statement.orelse = _inline_block(statement.orelse, single_use)
+            statement.body = _inline_block(statement.body, single_use,
+                                           max_nodes)
+            statement.orelse = _inline_block(statement.orelse, single_use,
+                                             max_nodes)
         elif isinstance(statement, (gast.Assign, gast.Return, gast.Expr)) \
                 and statement.value is not None:
             run = len(kept)
             while run and _defines_single_use(kept[run - 1], single_use):
                 run -= 1
-            inlined = _inline_run(statement, kept[run:])
+            inlined = _inline_run(statement, kept[run:], max_nodes)
             if inlined:
                 del kept[len(kept) - inlined:]
         kept.append(statement)
@@ -146,23 +196,32 @@ def _defines_single_use(statement, single_use):
             and statement.targets[0].id in single_use)
 
 
-def _inline_run(statement, definitions):
+def _inline_run(statement, definitions, max_nodes):
     """Inline the longest tail of `definitions` that `statement` reads in
-    order; return how many definitions were inlined."""
+    order, within `max_nodes` nodes if given; return how many definitions
+    were inlined."""
     reads = _evaluation_order(statement.value)
     if reads is None:
         return 0
+    size = _node_count(statement.value)
     for start in range(len(definitions)):
         tail = definitions[start:]
         names = [d.targets[0].id for d in tail]
         read_names = [n for n in reads if n.id in names]
         if [n.id for n in read_names] != names:
             continue
+        if max_nodes is not None and size + sum(
+                _node_count(d.value) - 1 for d in tail) > max_nodes:
+            continue
         values = {d.targets[0].id: d.value for d in tail}
         replacements = {id(n): values[n.id] for n in read_names}
         statement.value = _replace_nodes(statement.value, replacements)
         return len(tail)
     return 0
+
+
+def _node_count(node):
+    return sum(1 for _ in gast.walk(node))
 
 
 def _evaluation_order(node):
@@ -234,6 +293,62 @@ def _prune_saved(program):
     saved_tuple.elts = [saved_tuple.elts[i] for i in keep]
     if not keep:
         del body[0]
+        return
+    _save_shapes(program, unpack, saved_tuple)
+
+
+# Runtime helpers that read only the shape (and kind) of their second
+# argument, and accept an `ad.shape_and_kind(x)` in its place.
+_SHAPE_READERS = ('unbroadcast', 'sum_adjoint', 'mean_adjoint')
+
+
+def _save_shapes(program, unpack, saved_tuple):
+    """Save `ad.shape_and_kind(t)` for values the adjoint reads only for
+    their shape, so that their arrays are freed when the primal returns.
+
+    Parameters stay: saving them keeps no array alive that the caller does
+    not hold anyway.
+    """
+    runtime_alias = program.runtime_alias
+    shape_reads, other_reads = {}, set()
+    for statement in program.adjoint.body[1:]:
+        for node in gast.walk(statement):
+            if (isinstance(node, gast.Call)
+                    and isinstance(node.func, gast.Attribute)
+                    and isinstance(node.func.value, gast.Name)
+                    and node.func.value.id == runtime_alias
+                    and node.func.attr in _SHAPE_READERS
+                    and len(node.args) >= 2
+                    and isinstance(node.args[1], gast.Name)):
+                shape_reads.setdefault(node.args[1].id, []).append(
+                    node.args[1])
+    shape_nodes = {id(n) for reads in shape_reads.values() for n in reads}
+    for statement in program.adjoint.body[1:]:
+        for node in gast.walk(statement):
+            if (isinstance(node, gast.Name)
+                    and isinstance(node.ctx, gast.Load)
+                    and id(node) not in shape_nodes):
+                other_reads.add(node.id)
+
+    params = {a.id for a in program.primal.args.args}
+    taken = {n.id for f in (program.primal, program.adjoint)
+             for n in gast.walk(f) if isinstance(n, gast.Name)}
+    for position, target in enumerate(unpack.elts):
+        name = target.id
+        if name not in shape_reads or name in other_reads or name in params:
+            continue
+        new_name = f'{name}_shape'
+        while new_name in taken:
+            new_name += '_'
+        taken.add(new_name)
+        target.id = new_name
+        for read in shape_reads[name]:
+            read.id = new_name
+        saved_tuple.elts[position] = gast.Call(
+            func=gast.Attribute(value=gast.Name(
+                id=runtime_alias, ctx=gast.Load(), annotation=None,
+                type_comment=None), attr='shape_and_kind', ctx=gast.Load()),
+            args=[saved_tuple.elts[position]], keywords=[])
 
 
 def optimize_function(function, numpy_alias, runtime_alias):

@@ -249,6 +249,23 @@ def index_adjoint(g, x, index):
     return result
 
 
+def index_accumulate(d, g, x, index):
+    """Return `add(d, index_adjoint(g, x, index))`, adding into `d` in place.
+
+    The caller must own `d`: an array that `index_adjoint` or this function
+    returned and that nothing else refers to. Other values of `d`, and a `g`
+    whose dtype `d` cannot hold, take the path that allocates.
+    """
+    if type(d) is np.ndarray and d.flags.writeable and np.result_type(
+            d.dtype, np.asarray(g).dtype) == d.dtype:
+        if _has_array_index(index):
+            np.add.at(d, index, g)
+        else:
+            d[index] += g
+        return d
+    return add(d, index_adjoint(g, x, index))
+
+
 def unpack_adjoint(x, adjoints):
     """Adjoint of `a, b, ... = x` given the adjoints of a, b, ... ."""
     if isinstance(x, (tuple, list)):
@@ -272,9 +289,14 @@ def _normalize_axes(axis, ndim):
     return tuple(a % ndim if ndim else a for a in axis)
 
 
+def _shape(x):
+    """Return `np.shape(x)`, where `x` may be a `ShapeAndKind`."""
+    return x.shape if type(x) is ShapeAndKind else np.shape(x)
+
+
 def _restore_reduced(g, x, axis, keepdims):
     """Reshape a reduction's adjoint `g` so that it broadcasts against `x`."""
-    shape = np.shape(x)
+    shape = _shape(x)
     if not keepdims:
         axes = _normalize_axes(axis, len(shape))
         g = np.expand_dims(g, axes) if axes else g
@@ -282,14 +304,15 @@ def _restore_reduced(g, x, axis, keepdims):
 
 
 def sum_adjoint(g, x, axis=None, keepdims=False):
-    """Adjoint of `np.sum(x, axis, keepdims=keepdims)`."""
+    """Adjoint of `np.sum(x, axis, keepdims=keepdims)`; `x` may be a
+    `ShapeAndKind`, like the `x` of `mean_adjoint`."""
     g = _restore_reduced(g, x, axis, keepdims)
-    return np.broadcast_to(g, np.shape(x))
+    return np.broadcast_to(g, _shape(x))
 
 
 def mean_adjoint(g, x, axis=None, keepdims=False):
     """Adjoint of `np.mean(x, axis, keepdims=keepdims)`."""
-    shape = np.shape(x)
+    shape = _shape(x)
     count = 1
     for a in _normalize_axes(axis, len(shape)):
         count *= shape[a]

@@ -497,3 +497,84 @@ def test_hvp_matches_gradient_differences(function, inputs):
     minus = gradient(args[0] - step * v, *args[1:])
     assert_gradient_close(product, (plus - minus) / (2 * step), rtol=1e-4,
                           atol=1e-5)
+
+
+# Index adjoints added in place; shapes saved in place of arrays ---------------
+
+def chained_slices(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def repeated_fancy_index(x):
+    first = x[np.array([0, 2, 2])]
+    second = x[np.array([1, 2, 0, 0])]
+    return np.sum(np.sin(first)) + np.sum(second ** 2)
+
+
+def complex_slice_term(x):
+    a = x[1:] * (1.0 + 1.0j)
+    b = x[:-1]
+    return np.real(np.sum(a * a)) + np.sum(b ** 3)
+
+
+def slice_read_between(x):
+    a = x[1:]
+    b = x[:-1]
+    return np.sum(a * b) + np.sum(x[:2] ** 2)
+
+
+def mean_of_residual(W, X, Y):
+    return np.mean((np.tanh(X @ W) - Y) ** 2)
+
+
+@pytest.mark.parametrize('function, inputs, wrt', [
+    (chained_slices, (normal(6),), (0,)),
+    (repeated_fancy_index, (normal(4),), (0,)),
+    (complex_slice_term, (normal(5),), (0,)),
+    (slice_read_between, (normal(5),), (0,)),
+    (mean_of_residual, (normal(3, 2), normal(4, 3), normal(4, 2)), (0, 1)),
+    (mean_of_residual, (normal(3, 2), normal(4, 3), normal(2)), (0,)),
+], ids=['chained_slices', 'repeated_fancy_index', 'complex_slice_term',
+        'slice_read_between', 'mean_of_residual', 'mean_broadcast_target'])
+def test_index_and_shape_cases_match_finite_differences(function, inputs,
+                                                        wrt):
+    rng = np.random.default_rng(5)
+    args = tuple(make(rng) for make in inputs)
+    gradients = adcompiler.grad(function, wrt=wrt)(*args)
+    for position, gradient in zip(wrt, gradients, strict=True):
+        expected = numerical_gradient(function, args, position)
+        assert_gradient_close(gradient, expected)
+    assert_same_gradients(function, args, wrt)
+
+
+def test_chained_slices_accumulate_in_place():
+    adjoint = adjoint_source(chained_slices)
+    assert adjoint.count('ad.index_adjoint(') == 1
+    assert adjoint.count('ad.index_accumulate(') == 2
+
+
+def test_saved_shapes_replace_arrays():
+    source = generated_source(mean_of_residual)
+    assert 'ad.shape_and_kind(t' in source
+    assert 'ad.mean_adjoint(dt' in source
+
+
+@pytest.mark.parametrize('index', [np.s_[1:], np.s_[::2],
+                                   np.array([0, 0, 3])],
+                         ids=['slice', 'step', 'repeated'])
+def test_index_accumulate_equals_add(index):
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=5)
+    d = runtime.index_adjoint(rng.normal(size=np.shape(x[index])), x, index)
+    g = rng.normal(size=np.shape(x[index]))
+    expected = runtime.add(d.copy(), runtime.index_adjoint(g, x, index))
+    np.testing.assert_array_equal(runtime.index_accumulate(d, g, x, index),
+                                  expected)
+
+
+def test_index_accumulate_complex_into_real_allocates():
+    x = np.zeros(3)
+    d = runtime.index_adjoint(np.ones(2), x, np.s_[1:])
+    result = runtime.index_accumulate(d, np.array([1j, 2j]), x, np.s_[:2])
+    assert result is not d
+    np.testing.assert_array_equal(result, [1j, 1 + 2j, 1])
