@@ -578,3 +578,24 @@ def test_index_accumulate_complex_into_real_allocates():
     result = runtime.index_accumulate(d, np.array([1j, 2j]), x, np.s_[:2])
     assert result is not d
     np.testing.assert_array_equal(result, [1j, 1 + 2j, 1])
+
+
+# The grad() wrapper binds plain positional calls without Signature.bind -------
+
+def scaled_sum(x, scale=2.0):
+    return np.sum(x * scale)
+
+
+@pytest.mark.parametrize('args, kwargs', [
+    ((np.ones(3), 3.0), {}), ((np.ones(3),), {}),
+    ((np.ones(3),), {'scale': 3.0}), ((), {'x': np.ones(3), 'scale': 3.0}),
+], ids=['all-positional', 'default', 'keyword', 'all-keyword'])
+def test_grad_binds_every_call_form(args, kwargs):
+    gradient = adcompiler.grad(scaled_sum)(*args, **kwargs)
+    scale = kwargs.get('scale', args[1] if len(args) > 1 else 2.0)
+    np.testing.assert_allclose(gradient, np.full(3, scale))
+
+
+def test_grad_rejects_too_many_arguments():
+    with pytest.raises(TypeError, match='scaled_sum'):
+        adcompiler.grad(scaled_sum)(np.ones(3), 2.0, 1.0)
