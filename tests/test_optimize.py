@@ -599,3 +599,23 @@ def test_grad_binds_every_call_form(args, kwargs):
 def test_grad_rejects_too_many_arguments():
     with pytest.raises(TypeError, match='scaled_sum'):
         adcompiler.grad(scaled_sum)(np.ones(3), 2.0, 1.0)
+
+
+def chain_with_steps(x):
+    return scalar_chain(x, 4)
+
+
+def contribution_twice(x):
+    return contribution_in_some_trips(x)
+
+
+@pytest.mark.parametrize('function', [chain_with_steps, contribution_twice,
+                                      relu_square],
+                         ids=['scalar_chain', 'some_trips', 'relu_square'])
+def test_reverse_over_reverse_matches_differences(function):
+    second = adcompiler.grad(adcompiler.grad(function))
+    first = adcompiler.grad(function)
+    for x in (0.7, -1.3):
+        step = 1e-6
+        expected = (first(x + step) - first(x - step)) / (2 * step)
+        assert second(x) == pytest.approx(expected, rel=1e-5, abs=1e-6)
