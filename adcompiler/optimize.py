@@ -440,6 +440,12 @@ def _live_block(statements, live, remove):
                         statement.test)):
                 changed = True  # Neither branch does anything.
                 continue
+            if remove and _only_comments(body) and orelse:
+                # `if t: pass else: ...` reads better as `if not t: ...`.
+                statement.test = gast.UnaryOp(op=gast.Not(),
+                                              operand=statement.test)
+                statement.body, statement.orelse = orelse, []
+                changed = True
             live = body_live | else_live | set(_loads(statement.test))
         elif isinstance(statement, gast.For) and not statement.orelse:
             loop_changed, live = _live_loop(statement, live, remove)

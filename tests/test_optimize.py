@@ -619,3 +619,9 @@ def test_reverse_over_reverse_matches_differences(function):
         step = 1e-6
         expected = (first(x + step) - first(x - step)) / (2 * step)
         assert second(x) == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_empty_branch_inverted():
+    adjoint = adjoint_source(relu_square)
+    assert 'if not t1:' in adjoint
+    assert 'pass' not in adjoint
