@@ -69,7 +69,10 @@ def check_in_place_updates(normalized, resolution, activity, source):
         return
     _check_out_arguments(normalized, resolution, activity, source)
     _check_in_place_methods(normalized, resolution, activity, source)
-    updated = (normalized.written | normalized.mutated) & activity.varied
+    # A container that a comprehension built is not updated after its loop,
+    # so its uses after the loop cannot see an update.
+    updated = ((normalized.written | normalized.mutated) & activity.varied
+               - normalized.built)
     if not updated:
         return
     checker = _Checker(normalized, resolution, source, updated)
@@ -479,7 +482,7 @@ def element_reads(normalized, activity, updated=None):
     variable. The value must be an element: a view would change with x."""
     if updated is None:
         updated = normalized.written & activity.varied
-    updated = updated & normalized.written
+    updated = updated & normalized.written - normalized.built
     reads = []
     for block in _blocks(normalized.tree):
         for position, s in enumerate(block):

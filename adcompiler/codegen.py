@@ -78,6 +78,16 @@ def is_not_none(identifier_):
                         comparators=[gast.Constant(value=None, kind=None)])
 
 
+def argument_atoms(argument):
+    """(key, atom) pairs of an argument bound to a parameter: the atom with
+    key None, or each item of a `*args` tuple or `**kwargs` dict."""
+    if isinstance(argument, tuple):
+        return list(enumerate(argument))
+    if isinstance(argument, dict):
+        return list(argument.items())
+    return [(None, argument)]
+
+
 def as_expression(value):
     """Turn a bound template argument into an expression node."""
     if isinstance(value, gast.AST):

@@ -48,7 +48,7 @@ def _constant(value):
     return gast.Constant(value=value, kind=None)
 
 
-def _jumps(statements, include_loop_jumps=True):
+def jumps(statements, include_loop_jumps=True):
     """True if running `statements` may leave them early.
 
     A return always counts. A break or continue counts only when
@@ -117,7 +117,7 @@ class Restructurer:
                 return out
             if isinstance(statement, gast.Continue):
                 return out
-            if isinstance(statement, gast.If) and _jumps([statement]):
+            if isinstance(statement, gast.If) and jumps([statement]):
                 # The statements after the if run only on paths that do not
                 # jump, so they move into both branches.
                 branch = gast.If(test=statement.test,
@@ -128,7 +128,7 @@ class Restructurer:
                 return out
             if isinstance(statement, (gast.For, gast.While)):
                 out += self.loop(statement)
-                if _jumps([statement], include_loop_jumps=False):
+                if jumps([statement], include_loop_jumps=False):
                     # A return inside the loop skips the rest of this block.
                     guard = gast.If(
                         test=_name(self.returned),
@@ -164,7 +164,7 @@ class Restructurer:
         stop = self.namer.fresh('stop')
         loop = _Loop(stop)
         body = list(statement.body)
-        if isinstance(statement, gast.For) and not _jumps(body):
+        if isinstance(statement, gast.For) and not jumps(body):
             # No break or return: every iteration runs to the end already.
             new = gast.For(target=statement.target, iter=statement.iter,
                            body=self.block(body, None), orelse=[],

@@ -57,7 +57,8 @@ def to_source(tree):
             node = super().generic_visit(node)
             # A branch left empty by the transforms still needs a statement.
             if isinstance(node, (ast.If, ast.For, ast.While, ast.Try,
-                                 ast.ExceptHandler)) and not node.body:
+                                 ast.ExceptHandler, ast.With)) \
+                    and not node.body:
                 node.body = [ast.Pass()]
             return node
 

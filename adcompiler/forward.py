@@ -29,8 +29,9 @@ import numpy as np
 
 from adcompiler import runtime
 from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
-                                as_expression, assign, call, comment_marker,
-                                module_aliases, name, substitute_template)
+                                argument_atoms, as_expression, assign, call,
+                                comment_marker, module_aliases, name,
+                                substitute_template)
 from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
@@ -235,6 +236,11 @@ class _ForwardWriter:
                                orelse=self.block(statement.orelse),
                                finalbody=self.block(statement.finalbody))
             return [gast.copy_location(attempt, statement)]
+        if isinstance(statement, gast.With):
+            managed = gast.With(items=copy.deepcopy(statement.items),
+                                body=self.block(statement.body),
+                                type_comment=None)
+            return [gast.copy_location(managed, statement)]
         if isinstance(statement, gast.Assign):
             return self.immutable_check(statement) + self.assignment(statement)
         if isinstance(statement, gast.Expr):
@@ -773,7 +779,8 @@ class _ForwardWriter:
             raise LocatedError(f'invalid call of {resolved.name}: {err}',
                                self.source.location(call_node)) from err
         active = {p: a for p, a in bound.arguments.items()
-                  if self.is_active(a)}
+                  if any(self.is_active(atom)
+                         for _, atom in argument_atoms(a))}
         target = statement.targets[0].id
         if not active:
             return [copy.deepcopy(statement),
@@ -787,7 +794,7 @@ class _ForwardWriter:
         keywords = [gast.keyword(arg=k.arg, value=copy.deepcopy(k.value))
                     for k in call_node.keywords]
         keywords += [gast.keyword(arg=tangent_param,
-                                  value=name(self.tangent_name(active[p].id)))
+                                  value=self.argument_tangent(active[p]))
                      for p, tangent_param in zip(
                          callee.wrt, callee.tangent_params, strict=True)]
         tangent_call = gast.Call(
@@ -834,6 +841,22 @@ class _ForwardWriter:
                                    name(self.tangent_name(target),
                                         gast.Store())], ctx=gast.Store())
         return [gast.copy_location(assign(targets, dispatched), statement)]
+
+    def argument_tangent(self, argument):
+        """The tangent of a bound argument; a tuple or dict of tangents for
+        the items of a `*args` or `**kwargs` parameter."""
+        def tangent(atom):
+            if self.is_active(atom):
+                return name(self.tangent_name(atom.id))
+            return self.zeros(copy.deepcopy(atom))
+        if isinstance(argument, tuple):
+            return gast.Tuple(elts=[tangent(a) for a in argument],
+                              ctx=gast.Load())
+        if isinstance(argument, dict):
+            return gast.Dict(keys=[gast.Constant(value=k, kind=None)
+                                   for k in argument],
+                             values=[tangent(a) for a in argument.values()])
+        return tangent(argument)
 
     def check_user_effect(self, call_node, resolved):
         signature = inspect.signature(resolved.callee)

@@ -1,8 +1,9 @@
 """Normalize stage: reject unsupported syntax, then lower to A-normal form.
 
 Input: a `FunctionSource`. Output: a `NormalizedFunction` whose tree is a
-`FunctionDef` with positional parameters only and a body made of exactly
-these statement forms, where an *atom* is a `Name` or a `Constant`, or a
+`FunctionDef` with the user's parameters (positional, `*args`, keyword-only,
+`**kwargs`; defaults are kept by the compiled function object) and a body
+made of exactly these statement forms, where an *atom* is a `Name` or a `Constant`, or a
 dotted reference to a global such as `np.pi` (read, never assigned):
 
     name = atom
@@ -19,7 +20,24 @@ dotted reference to a global such as `np.pi` (read, never assigned):
     name, name, ... = atom                    (tuple unpacking, flattened)
     func(atom, ...)                           (a call kept for its effect)
     assert atom[, atom]
+    with manager(atom, ...) [as name]: body   (np.errstate and
+                                               warnings.catch_warnings only)
     return atom                               (last statement, exactly once)
+
+and, when the function has control flow, `if`, `for` and `while True` (see
+control_flow). Before lowering, these forms are rewritten:
+
+- nested `def`s, lambdas, and functions of the same module that take or
+  return one are inlined where they are called (see closures);
+- comprehensions, generator expressions, `map`, `filter`, `sorted` and
+  `functools.reduce` become loops (see comprehensions);
+- `f(*seq, **mapping)` passes the items of a tuple, list or dict display
+  written out in the function; other unpacking raises
+  `UnsupportedSyntaxError`;
+- `for a, b in pairs` reads each item into a temporary and unpacks it.
+
+A name declared `global` may be read, and assigning it raises
+`UnsupportedSyntaxError`.
 
 Every local variable is assigned once (static single assignment): a second
 assignment to `x` writes `x_1`, and later reads of `x` read `x_1`.
@@ -27,7 +45,8 @@ Augmented assignment `x += y` is expanded to `x = x + y` when `x` holds a
 value that no other name can see (made by arithmetic or a function that
 returns a new array, and not stored, copied or viewed since); otherwise
 Python would update shared memory in place, and it raises
-`UnsupportedSyntaxError`. Docstrings and `pass` are dropped, and code after the `return` is removed. Each new statement keeps the
+`UnsupportedSyntaxError`. Docstrings and `pass` are dropped, and code after
+the `return` is removed. Each new statement keeps the
 line and column of the expression it came from, so later stages can point at
 the user's source.
 
@@ -45,16 +64,18 @@ a construct, and a `global` or `nonlocal` declaration, still raise
 import builtins as _builtins
 import copy
 import dataclasses
+import functools
 import math
 import types
+import warnings
 
 import gast
 import numpy as np
 
-from adcompiler import verbatim
+from adcompiler import closures, comprehensions, parse, verbatim
 from adcompiler.control_flow import Restructurer
-from adcompiler.control_flow import _jumps as jumps  # Part of this stage.
-from adcompiler.errors import UnsupportedSyntaxError
+from adcompiler.control_flow import jumps
+from adcompiler.errors import AdCompilerError, UnsupportedSyntaxError
 from adcompiler.naming import Namer
 
 
@@ -83,6 +104,8 @@ class NormalizedFunction:
     temporaries: set = dataclasses.field(default_factory=set)
     # Generated name -> what the user wrote: 'x' for x_1, 'x * 2.0' for t1.
     display_names: dict = dataclasses.field(default_factory=dict)
+    # Containers built by a comprehension's loop and never changed after it.
+    built: set = dataclasses.field(default_factory=set)
 
 
 # Descriptions used in error messages, by node type name.
@@ -135,13 +158,20 @@ def normalize(source):
     """Lower `source.tree` to A-normal form; see the module docstring."""
     try:
         return _Normalizer(source).run()
-    except _VerbatimAssigns:
+    except (_VerbatimAssigns, _NeedsControlFlow):
+        # Start again, keeping names as written: a statement kept verbatim
+        # assigns a local, or lowering made a loop or branch (a
+        # comprehension, an inlined function) in code that had none.
         return _Normalizer(source, keep_names=True).run()
 
 
 class _VerbatimAssigns(Exception):
     """A statement kept verbatim assigns a local: lower again without
     single assignment, which could not rename its targets."""
+
+
+class _NeedsControlFlow(Exception):
+    """Raised when a lowering emits a branch or loop in single assignment."""
 
 
 # Statements that can never be kept verbatim: they leave or change the
@@ -157,6 +187,13 @@ class _Normalizer:
         self.tree = source.tree
         self.namer = Namer.for_function(self.tree, source.namespace)
         self.local_names = _assigned_names(self.tree)
+        # Inner functions and lambdas bound to names, inlined where called.
+        self.functions = {}
+        self.inlining = []  # The functions being inlined, innermost last.
+        self.module_functions = {}  # function -> its InnerFunction
+        self.built = set()  # Containers that comprehensions built.
+        self.displays = {}  # name -> atoms of the tuple or list it contains
+        self.keyword_displays = {}  # name -> (key, atom) of its dict
         self.current = {}  # user name -> the name of its latest version
         self.body = []
         # Versions whose value is a new object that no other name refers to,
@@ -170,6 +207,7 @@ class _Normalizer:
         self.result_name = None  # The variable early returns assign.
         self.single_assignment = not (keep_names
                                       or has_control_flow(self.tree))
+        self.check_global_writes()
         # Names changed in place: x[i] = v, lst.append(v), lst.pop(), ...
         self.updated_in_place = {
             n.value.id for n in gast.walk(self.tree)
@@ -207,16 +245,17 @@ class _Normalizer:
             self.emit(gast.Return(value=gast.Constant(value=None, kind=None)),
                       self.tree.body[-1] if self.tree.body else self.tree)
 
-        positional = [p for p in params if p not in self.keyword_only]
+        packed = {self.vararg, self.kwarg} - {None}
+        positional = [p for p in params
+                      if p not in self.keyword_only and p not in packed]
         new_args = gast.arguments(
-            args=[gast.Name(id=p, ctx=gast.Param(), annotation=None,
-                            type_comment=None) for p in positional],
-            posonlyargs=[], vararg=None,
-            kwonlyargs=[gast.Name(id=p, ctx=gast.Param(), annotation=None,
-                                  type_comment=None)
-                        for p in self.keyword_only],
+            args=[_parameter(p) for p in positional],
+            posonlyargs=[],
+            vararg=_parameter(self.vararg) if self.vararg else None,
+            kwonlyargs=[_parameter(p) for p in self.keyword_only],
             kw_defaults=[None] * len(self.keyword_only),
-            kwarg=None, defaults=[])
+            kwarg=_parameter(self.kwarg) if self.kwarg else None,
+            defaults=[])
         tree = gast.FunctionDef(
             name=self.tree.name, args=new_args, body=self.body,
             decorator_list=[], returns=None, type_comment=None,
@@ -232,20 +271,25 @@ class _Normalizer:
                                   self.single_assignment, self.written,
                                   mutated, self.result_name,
                                   self.immutable_checks, self.temporaries,
-                                  self.display_names)
+                                  self.display_names, self.built)
 
     def check_arguments(self, args):
-        for kind, present in (('*args', args.vararg), ('**kwargs', args.kwarg)):
-            if present is not None:
-                raise UnsupportedSyntaxError(
-                    f'a {kind} parameter', self.source.location(present))
+        """Return the parameter names in signature order.
+
+        A `*args` parameter is a tuple and a `**kwargs` parameter a dict,
+        differentiated like any other container parameter.
+        """
         self.keyword_only = [a.id for a in args.kwonlyargs]
-        return [a.id for a in list(args.posonlyargs) + list(args.args)
-                + list(args.kwonlyargs)]
+        self.vararg = args.vararg.id if args.vararg is not None else None
+        self.kwarg = args.kwarg.id if args.kwarg is not None else None
+        return closures.parameter_names(args)
 
     # Statements ------------------------------------------------------------
 
     def emit(self, statement, origin):
+        if self.single_assignment and isinstance(
+                statement, (gast.If, gast.For, gast.While)):
+            raise _NeedsControlFlow
         gast.copy_location(statement, origin)
         self.body.append(statement)
         if self.single_assignment:
@@ -335,8 +379,44 @@ class _Normalizer:
                              body=body, orelse=[]), node)
         return False
 
+    def visit_With(self, node):
+        """Keep a with statement whose context managers only change
+        warning or floating-point error settings; see BOOKKEEPING_CONTEXTS."""
+        items = []
+        for item in node.items:
+            manager = item.context_expr
+            callee = (self.global_object(manager.func)
+                      if isinstance(manager, gast.Call) else None)
+            if not any(callee is c for c in BOOKKEEPING_CONTEXTS):
+                raise UnsupportedSyntaxError(
+                    'a with statement whose context manager is not '
+                    'np.errstate or warnings.catch_warnings',
+                    self.source.location(manager),
+                    'only context managers that change warning or error '
+                    'settings can run around differentiated code',
+                    fixes=['move the with statement outside the '
+                           'differentiated function'])
+            lowered = self.lower_expression(manager)
+            target = None
+            if isinstance(item.optional_vars, gast.Name):
+                target = _store(self.new_version(item.optional_vars.id))
+            elif item.optional_vars is not None:
+                raise self.unsupported_target(item.optional_vars)
+            items.append(gast.withitem(context_expr=lowered,
+                                       optional_vars=target))
+        if jumps(node.body):
+            raise UnsupportedSyntaxError(
+                'a return, break or continue inside a with statement',
+                self.source.location(node),
+                fixes=['assign the value and leave the with statement at '
+                       'its end'])
+        body = self.lower_block(node.body)
+        self.emit(gast.With(items=items, body=body, type_comment=None), node)
+        return False
+
     def visit_For(self, node):
         node = self.lower_dict_view_loop(node)
+        node = self.unpack_in_body(node)
         target = node.target
         if isinstance(target, gast.Name):
             names = [target.id]
@@ -347,6 +427,7 @@ class _Normalizer:
             raise UnsupportedSyntaxError(
                 'a for loop target other than a name or a tuple of names',
                 self.source.location(target))
+        self.local_names.update(names)
         iterable = self.lower_iterable(node.iter)
         body = self.lower_block(node.body)
         if len(names) == 1 and isinstance(target, gast.Name):
@@ -357,6 +438,27 @@ class _Normalizer:
         self.emit(gast.For(target=new_target, iter=iterable, body=body,
                            orelse=[], type_comment=None), node)
         return False
+
+    def unpack_in_body(self, node):
+        """`for a, b in pairs: body` -> `for item in pairs: a, b = item; body`.
+
+        Loops over range, enumerate, zip and reversed keep their targets,
+        which the reverse stage matches with the iterables.
+        """
+        target = node.target
+        iterable = node.iter
+        if not isinstance(target, (gast.Tuple, gast.List)) or (
+                isinstance(iterable, gast.Call)
+                and isinstance(iterable.func, gast.Name)
+                and iterable.func.id in ITERATION_BUILTINS):
+            return node
+        item = self.namer.fresh('item')
+        unpack = gast.copy_location(gast.Assign(
+            targets=[target], value=_load(item), type_comment=None), target)
+        loop = gast.For(target=_store(item), iter=iterable,
+                        body=[unpack] + list(node.body), orelse=[],
+                        type_comment=None)
+        return gast.copy_location(loop, node)
 
     def lower_dict_view_loop(self, node):
         """Loop over a dict's keys instead of d.items(), d.values(), d.keys().
@@ -543,7 +645,11 @@ class _Normalizer:
             # The popped value is kept, so that the adjoint can put it back.
             self.atomize(value)
             return False
-        self.emit(gast.Expr(value=self.lower_expression(value)), node)
+        lowered = self.lower_value(value)
+        if isinstance(lowered, closures.InnerFunction) or self.is_atom(
+                lowered):
+            return False  # An inlined call: its statements are emitted.
+        self.emit(gast.Expr(value=lowered), node)
         return False
 
     def visit_Pass(self, node):
@@ -565,7 +671,14 @@ class _Normalizer:
 
     def visit_Assign(self, node):
         first, *others = node.targets
-        value = self.lower_expression(node.value)
+        value = self.lower_value(node.value)
+        if isinstance(value, closures.InnerFunction):
+            # f = lambda ... or f = make(w): f names a function to inline.
+            if others or not isinstance(first, gast.Name):
+                raise self.function_as_value(node.value)
+            self.check_bound_once(first.id, node)
+            self.functions[first.id] = value
+            return False
         atom = self.assign(first, value, node)
         for target in others:
             self.assign(target, atom, node)
@@ -624,6 +737,7 @@ class _Normalizer:
             name = self.new_version(target.id)
             self.emit(gast.Assign(targets=[_store(name)], value=value,
                                   type_comment=None), origin)
+            self.record_display(name, value)
             if self.single_assignment and self.returns_new_object(value):
                 self.unshared.add(name)
             return _load(name)
@@ -729,25 +843,52 @@ class _Normalizer:
             self.display_names[name] = text
         self.emit(gast.Assign(targets=[_store(name)], value=value,
                               type_comment=None), origin)
+        self.record_display(name, value)
         return _load(name)
 
     def atomize(self, node):
         """Lower `node` and return an atom for its value."""
-        value = self.lower_expression(node)
+        value = self.lower_value(node)
+        if isinstance(value, closures.InnerFunction):
+            raise self.function_as_value(node)
         if self.is_atom(value):
             return value
         return self.bind(value, node)
 
-    def lower_expression(self, node):
-        """Lower `node` to one of the right-hand sides in the module docstring."""
+    def lower_value(self, node):
+        """Lower `node`; an inner function or lambda gives its `InnerFunction`."""
         method = getattr(self, 'lower_' + type(node).__name__, None)
         if method is None:
             raise self.unsupported(node)
-        return gast.copy_location(method(node), node)
+        value = method(node)
+        if isinstance(value, closures.InnerFunction):
+            return value
+        return gast.copy_location(value, node)
+
+    def lower_expression(self, node):
+        """Lower `node` to one of the right-hand sides in the module docstring."""
+        value = self.lower_value(node)
+        if isinstance(value, closures.InnerFunction):
+            raise self.function_as_value(node)
+        return value
+
+    def function_as_value(self, node):
+        return UnsupportedSyntaxError(
+            'an inner function or lambda used as a value here',
+            self.source.location(node),
+            'adcompiler inlines inner functions and lambdas where they are '
+            'called',
+            fixes=['call it, assign it to a name, pass it to map, filter, '
+                   'sorted, functools.reduce or a function of the same '
+                   'module, or return it from such a function',
+                   'define it at module level and pass the values it '
+                   'captures as arguments'])
 
     def lower_Name(self, node):
         if not isinstance(node.ctx, gast.Load):
             raise self.unsupported(node)
+        if node.id in self.functions:
+            return self.functions[node.id]
         return _load(self.current.get(node.id, node.id))
 
     def lower_Constant(self, node):
@@ -796,7 +937,14 @@ class _Normalizer:
         return self.atomize(node)
 
     def lower_Call(self, node):
+        rewritten = self.lower_builtin_call(node)
+        if rewritten is not None:
+            return rewritten
         func = node.func
+        if isinstance(func, gast.Lambda):
+            return self.inline(self.lower_Lambda(func), node)
+        if isinstance(func, gast.Name) and func.id in self.functions:
+            return self.inline(self.functions[func.id], node)
         if isinstance(func, gast.Name):
             func = self.lower_Name(func)
         elif isinstance(func, gast.Attribute):
@@ -805,22 +953,483 @@ class _Normalizer:
             raise UnsupportedSyntaxError(
                 'a call of a computed function (such as f(x)(y) or fs[0](x))',
                 self.source.location(node))
+        module_function = self.module_function(node.func)
+        if module_function is not None and self.returns_function(
+                module_function):
+            # A factory such as make_layer(w) is inlined, so that the
+            # values its returned function captures keep their gradients.
+            return self.inline(module_function, node)
         args = []
         for arg in node.args:
             if isinstance(arg, gast.Starred):
-                raise UnsupportedSyntaxError(
-                    'a starred argument (*args) in a call',
-                    self.source.location(arg))
-            args.append(self.atomize(arg))
+                args += self.unpacked_sequence(arg)
+            else:
+                args.append(self.lower_argument(arg))
         keywords = []
         for keyword in node.keywords:
             if keyword.arg is None:
-                raise UnsupportedSyntaxError(
-                    'a **kwargs argument in a call',
-                    self.source.location(keyword.value))
-            keywords.append(gast.keyword(arg=keyword.arg,
-                                         value=self.atomize(keyword.value)))
+                keywords += [gast.keyword(arg=k, value=v) for k, v in
+                             self.unpacked_mapping(keyword.value)]
+            else:
+                keywords.append(gast.keyword(
+                    arg=keyword.arg,
+                    value=self.lower_argument(keyword.value)))
+        passed = [a for a in args + [k.value for k in keywords]
+                  if isinstance(a, closures.InnerFunction)]
+        if passed:
+            if module_function is None:
+                raise self.function_as_value(node)
+            return self.inline(module_function, node, args,
+                               [(k.arg, k.value) for k in keywords])
         return gast.Call(func=func, args=args, keywords=keywords)
+
+    def unpacked_sequence(self, starred):
+        """Return the atoms of `*seq` in a call, when seq is a tuple or list
+        display of this function whose items cannot change before the call."""
+        atom = self.atomize(starred.value)
+        if isinstance(atom, gast.Name) and atom.id in self.displays:
+            return [copy.deepcopy(a) for a in self.displays[atom.id]]
+        raise UnsupportedSyntaxError(
+            'a starred argument (*args) in a call, unless it unpacks a tuple '
+            'or list written out in the function', self.source.location(
+                starred),
+            'adcompiler binds each argument to a parameter when it compiles '
+            'the call',
+            fixes=['pass the items one by one',
+                   'build the sequence as a display, such as '
+                   'args = (a, b), in the same function'])
+
+    def unpacked_mapping(self, node):
+        """Return the (keyword, atom) pairs of `**mapping` in a call; see
+        `unpacked_sequence`."""
+        atom = self.atomize(node)
+        if isinstance(atom, gast.Name) and atom.id in self.keyword_displays:
+            return [(k, copy.deepcopy(v))
+                    for k, v in self.keyword_displays[atom.id]]
+        raise UnsupportedSyntaxError(
+            'a **kwargs argument in a call, unless it unpacks a dict display '
+            'with string keys written out in the function',
+            self.source.location(node),
+            'adcompiler binds each argument to a parameter when it compiles '
+            'the call',
+            fixes=['pass the keywords one by one',
+                   "build the dict as a display, such as kw = {'axis': 0}, "
+                   'in the same function'])
+
+    def record_display(self, name, value):
+        """Remember a tuple, list or dict display assigned to `name`, for
+        unpacking with * and ** in calls, if its items stay what they are."""
+        self.displays.pop(name, None)
+        self.keyword_displays.pop(name, None)
+        if name in self.updated_in_place:
+            return
+        if isinstance(value, gast.Dict):
+            items = list(value.values)
+        elif isinstance(value, (gast.Tuple, gast.List)):
+            items = list(value.elts)
+        else:
+            return
+        if not self.single_assignment and not (
+                self.assigned_once(name) and all(
+                    isinstance(a, gast.Constant) or a.id in self.temporaries
+                    or self.assigned_once(a.id, 0) for a in items)):
+            return  # A later statement, or the next iteration, may reassign.
+        if isinstance(value, gast.Dict):
+            if all(isinstance(k, gast.Constant) and isinstance(k.value, str)
+                   for k in value.keys):
+                self.keyword_displays[name] = [
+                    (k.value, v) for k, v in zip(value.keys, value.values,
+                                                 strict=True)]
+        else:
+            self.displays[name] = items
+
+    def assigned_once(self, name, most=1):
+        """True if the user's code assigns `name` at most `most` times."""
+        stores = sum(1 for n in gast.walk(self.tree)
+                     if isinstance(n, gast.Name) and n.id == name
+                     and isinstance(n.ctx, gast.Store))
+        return stores <= most
+
+    def lower_argument(self, node):
+        """Lower a call argument to an atom or an `InnerFunction`."""
+        value = self.lower_value(node)
+        if isinstance(value, closures.InnerFunction) or self.is_atom(value):
+            return value
+        return self.bind(value, node)
+
+    # Inner functions and lambdas (see adcompiler.closures) -----------------
+
+    def visit_FunctionDef(self, node):
+        if node.decorator_list:
+            raise UnsupportedSyntaxError(
+                'a decorator on an inner function',
+                self.source.location(node.decorator_list[0]),
+                fixes=['define the decorated function at module level'])
+        self.check_bound_once(node.name, node)
+        self.functions[node.name] = closures.InnerFunction(
+            node, self.default_atoms(node.args))
+        return False
+
+    def lower_Lambda(self, node):
+        return closures.InnerFunction(closures.lambda_as_def(node),
+                                      self.default_atoms(node.args))
+
+    def default_atoms(self, args):
+        """Evaluate a definition's default values where it is defined."""
+        positional = list(args.posonlyargs) + list(args.args)
+        pairs = list(zip(positional[len(positional) - len(args.defaults):],
+                         args.defaults))
+        pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults)
+                  if d is not None]
+        defaults = {}
+        for param, default in pairs:
+            atom = self.atomize(default)
+            if not self.single_assignment and isinstance(atom, gast.Name) \
+                    and atom.id not in self.temporaries:
+                # The variable may change before the call; keep its value.
+                atom = self.bind(atom, default)
+            defaults[param.id] = atom
+        return defaults
+
+    def check_bound_once(self, name, node):
+        definitions = [n for n in closures.own_nodes(self.tree.body)
+                       if isinstance(n, gast.FunctionDef) and n.name == name
+                       or isinstance(n, gast.Name) and n.id == name
+                       and isinstance(n.ctx, gast.Store)]
+        if len(definitions) > 1:
+            raise UnsupportedSyntaxError(
+                f'the inner function {name!r} defined or assigned more than '
+                'once', self.source.location(node),
+                'adcompiler inlines inner functions where they are called, so '
+                'each name must stand for one function',
+                fixes=['give each function its own name'])
+
+    def visit_Nonlocal(self, node):
+        if not self.inlining:
+            raise UnsupportedSyntaxError(
+                'a nonlocal declaration in the function being '
+                'differentiated', self.source.location(node),
+                'its assignments change a variable of the enclosing function, '
+                'which the gradient would not follow',
+                fixes=['return the new value instead',
+                       'differentiate the enclosing function, which inlines '
+                       'this one'])
+        missing = [n for n in node.names if n not in self.current]
+        if missing:
+            raise UnsupportedSyntaxError(
+                f'a nonlocal declaration of {missing[0]!r}, which is not a '
+                'variable of the differentiated function',
+                self.source.location(node))
+        return False
+
+    def visit_Global(self, node):
+        return False  # Writes were rejected by check_global_writes.
+
+    def check_global_writes(self, function=None):
+        """Reject an assignment to a name declared global."""
+        function = function or self.tree
+        declared = set()
+        for node in closures.own_nodes(function.body):
+            if isinstance(node, gast.Global):
+                declared.update(node.names)
+        for node in closures.own_nodes(function.body):
+            if isinstance(node, gast.Name) and node.id in declared and \
+                    isinstance(node.ctx, (gast.Store, gast.Del)):
+                raise UnsupportedSyntaxError(
+                    f'an assignment to the global variable {node.id!r}',
+                    self.source.location(node),
+                    'a differentiated function reads module globals as '
+                    'constants and cannot change them',
+                    fixes=[f'return the new value of {node.id} and assign it '
+                           'outside the differentiated function'])
+
+    def module_function(self, func):
+        """The module-level Python function a call's callee names, or None.
+
+        Only functions of the same module without closure cells qualify,
+        because their bodies read the same globals as this function.
+        """
+        callee = self.global_object(func)
+        if not isinstance(callee, types.FunctionType) or callee.__closure__:
+            return None
+        if callee.__globals__ is not getattr(self.source.function,
+                                             '__globals__', None):
+            return None
+        if callee.__code__.co_filename != self.source.filename:
+            return None
+        cached = self.module_functions.get(callee)
+        if cached is None:
+            try:
+                tree = parse.get_source(callee).tree
+            except AdCompilerError:
+                return None
+            defaults = {}
+            positional = callee.__code__.co_varnames[
+                :callee.__code__.co_argcount]
+            for param, value in zip(
+                    positional[len(positional) - len(callee.__defaults__ or
+                                                     ()):],
+                    callee.__defaults__ or ()):
+                defaults[param] = self.constant(param, value)
+            for param, value in (callee.__kwdefaults__ or {}).items():
+                defaults[param] = self.constant(param, value)
+            cached = closures.InnerFunction(tree, defaults, callee)
+            self.module_functions[callee] = cached
+        return cached
+
+    def constant(self, hint, value):
+        """A global name for a value computed at compile time."""
+        name = self.namer.fresh(f'{hint}_default')
+        self.source.namespace[name] = value
+        return _load(name)
+
+    def returns_function(self, function):
+        inner = {n.name for n in closures.own_nodes(function.node.body)
+                 if isinstance(n, gast.FunctionDef)}
+        return any(isinstance(n, gast.Return) and (
+            isinstance(n.value, gast.Lambda)
+            or isinstance(n.value, gast.Name) and n.value.id in inner)
+            for n in closures.own_nodes(function.node.body))
+
+    def global_object(self, node):
+        """The object a global name or dotted global reference is, or None."""
+        if not (isinstance(node, (gast.Name, gast.Attribute))
+                and self.is_global_reference(node)):
+            return None
+        parts = []
+        while isinstance(node, gast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if node.id in self.functions:
+            return None
+        try:
+            value = self.source.namespace[node.id]
+            for attr in reversed(parts):
+                value = getattr(value, attr)
+        except (KeyError, AttributeError):
+            return None
+        return value
+
+    def inline(self, function, call, args=None, keywords=None):
+        """Lower a call of `function` to its body; return the result's atom.
+
+        The result is an `InnerFunction` when the function returns one.
+        """
+        location = self.source.location(call)
+        if any(f.node is function.node for f in self.inlining):
+            raise UnsupportedSyntaxError(
+                f'a recursive call of {function.name}', location,
+                'adcompiler inlines functions that are defined inside the '
+                'differentiated function or take or return one',
+                fixes=['define the recursive function at module level and '
+                       'pass what it captures as arguments'])
+        if args is None:
+            args, keywords = self.inline_arguments(call)
+        bound = closures.bind_arguments(function, args, keywords, location)
+        node = copy.deepcopy(function.node)
+        mapping = {name: self.namer.fresh(name)
+                   for name in sorted(closures.local_names(node))}
+        aliases = {}
+        if function.function is not None:
+            aliases = self.global_aliases(function.function, node)
+        closures.rename(node, {**mapping, **aliases})
+        for old, new in mapping.items():
+            self.display_names[new] = old
+            self.local_names.add(new)
+            if old in self.written:
+                self.written.add(new)
+            if old in self.updated_in_place:
+                self.updated_in_place.add(new)
+        self.check_global_writes(node)
+
+        stored = {n.id for n in gast.walk(node)
+                  if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        for param, value in bound.items():
+            target = mapping[param]
+            if isinstance(value, closures.InnerFunction):
+                self.functions[target] = value
+            elif isinstance(value, gast.Name) and (
+                    self.single_assignment
+                    or target not in stored and value.id not in stored):
+                # Neither name changes while the body runs: no copy needed.
+                self.current[target] = value.id
+            else:
+                self.assign(_store(target), value, call)
+
+        self.inlining.append(function)
+        try:
+            return self.inline_body(node.body)
+        finally:
+            self.inlining.pop()
+
+    def inline_arguments(self, call):
+        args = []
+        for arg in call.args:
+            if isinstance(arg, gast.Starred):
+                raise UnsupportedSyntaxError(
+                    'a starred argument (*args) in a call of an inner '
+                    'function', self.source.location(arg))
+            args.append(self.lower_argument(arg))
+        keywords = []
+        for keyword in call.keywords:
+            if keyword.arg is None:
+                raise UnsupportedSyntaxError(
+                    'a **kwargs argument in a call of an inner function',
+                    self.source.location(keyword.value))
+            keywords.append((keyword.arg, self.lower_argument(keyword.value)))
+        return args, keywords
+
+    def global_aliases(self, callee, node):
+        """Fresh global names for the module names a function reads that
+        this function also uses as locals."""
+        aliases = {}
+        for name in sorted(closures.free_names(node)):
+            if name in self.local_names or name in self.functions:
+                if name in callee.__globals__:
+                    value = callee.__globals__[name]
+                elif hasattr(_builtins, name):
+                    value = getattr(_builtins, name)
+                else:
+                    continue
+                aliases[name] = self.constant(name, value).id
+        return aliases
+
+    def inline_body(self, body):
+        returns = [n for n in closures.own_nodes(body)
+                   if isinstance(n, gast.Return)]
+        if self.single_assignment or returns == body[-1:]:
+            for statement in body:
+                if isinstance(statement, gast.Return):
+                    if statement.value is None:
+                        return gast.Constant(value=None, kind=None)
+                    return self.lower_argument(statement.value)
+                self.visit_statement(statement)
+            return gast.Constant(value=None, kind=None)
+        statements = Restructurer(self.source, self.namer).run(body)
+        for statement in statements[:-1]:
+            self.visit_statement(statement)
+        return self.lower_argument(statements[-1].value)
+
+    # Comprehensions and higher-order built-ins (see comprehensions) --------
+
+    def lower_comprehension(self, node):
+        result = self.namer.fresh(
+            'entries' if isinstance(node, gast.DictComp) else 'items')
+        statements, renames = comprehensions.comprehension_loop(
+            node, result, self.namer)
+        self.display_names.update({new: old for old, new in renames.items()})
+        self.local_names.update(renames.values())
+        if isinstance(node, gast.DictComp):
+            self.written.add(result)
+        for statement in statements:
+            self.visit_statement(statement)
+        self.built.add(result)
+        return _load(self.current.get(result, result))
+
+    lower_ListComp = lower_comprehension
+    lower_SetComp = lower_comprehension
+    lower_DictComp = lower_comprehension
+    lower_GeneratorExp = lower_comprehension
+
+    def lower_builtin_call(self, node):
+        """Lower map, filter, sorted and functools.reduce to loops, or None."""
+        callee = self.global_object(node.func)
+        if callee is None or any(isinstance(a, gast.Starred)
+                                 for a in node.args) or any(
+                k.arg is None for k in node.keywords):
+            return None
+        args = node.args
+        keywords = {k.arg: k.value for k in node.keywords}
+        if callee is _builtins.map and len(args) >= 2 and not keywords:
+            comprehension = comprehensions.map_as_comprehension(
+                self.function_reference(args[0]), args[1:], node, self.namer)
+            return self.lower_comprehension(comprehension)
+        if callee is _builtins.filter and len(args) == 2 and not keywords:
+            function = None
+            if not (isinstance(args[0], gast.Constant)
+                    and args[0].value is None):
+                function = self.function_reference(args[0])
+            comprehension = comprehensions.filter_as_comprehension(
+                function, args[1], node, self.namer)
+            return self.lower_comprehension(comprehension)
+        if callee is functools.reduce and len(args) in (2, 3) and \
+                not keywords:
+            result = self.namer.fresh('reduced')
+            self.local_names.add(result)
+            statements = comprehensions.reduce_loop(
+                self.function_reference(args[0]), args[1],
+                args[2] if len(args) == 3 else None, result, node,
+                self.namer)
+            for statement in statements:
+                self.visit_statement(statement)
+            return _load(self.current.get(result, result))
+        if callee is _builtins.sorted and len(args) == 1 and set(
+                keywords) <= {'key', 'reverse'}:
+            return self.lower_sorted(node, args[0], keywords)
+        return None
+
+    def function_reference(self, node):
+        """A name for the function a higher-order call receives.
+
+        Evaluated once, before the loop that calls it.
+        """
+        value = self.lower_argument(node)
+        if isinstance(value, closures.InnerFunction):
+            name = self.namer.fresh(
+                'function' if value.name == 'lambda_' else value.name)
+            self.functions[name] = value
+            return _load(name)
+        return value
+
+    def lower_sorted(self, node, iterable, keywords):
+        """sorted(xs, key=f): gather the items of xs in the order of the keys.
+
+        The order is computed from the keys as Python sorts them (stably),
+        and carries no derivative; the items are read by index, so their
+        gradients go back to the right places.
+        """
+        items = self.atomize(iterable)
+        if not (isinstance(items, gast.Name) and items.id in self.built):
+            # A copy as a list, which can be indexed whatever xs is.
+            items = self.lower_comprehension(gast.copy_location(
+                gast.ListComp(elt=_load('item'), generators=[
+                    gast.comprehension(target=_store('item'), iter=items,
+                                       ifs=[], is_async=0)]), node))
+        keys = items
+        if 'key' in keywords and not (
+                isinstance(keywords['key'], gast.Constant)
+                and keywords['key'].value is None):
+            function = self.function_reference(keywords['key'])
+            keys = self.lower_comprehension(
+                comprehensions.map_as_comprehension(function, [items], node,
+                                                    self.namer))
+        count = self.bind(gast.Call(func=self.builtin('len'), args=[keys],
+                                    keywords=[]), node)
+        positions = self.bind(gast.Call(func=self.builtin('range'),
+                                        args=[count], keywords=[]), node)
+        key = self.bind(gast.Attribute(value=keys, attr='__getitem__',
+                                       ctx=gast.Load()), node)
+        order_keywords = [gast.keyword(arg='key', value=key)]
+        if 'reverse' in keywords:
+            order_keywords.append(gast.keyword(
+                arg='reverse', value=self.atomize(keywords['reverse'])))
+        order = self.bind(gast.Call(func=self.builtin('sorted'),
+                                    args=[positions],
+                                    keywords=order_keywords), node)
+        position = self.namer.fresh('position')
+        gathered = gast.ListComp(
+            elt=gast.Subscript(value=items, slice=_load(position),
+                               ctx=gast.Load()),
+            generators=[gast.comprehension(target=_store(position),
+                                           iter=order, ifs=[], is_async=0)])
+        return self.lower_comprehension(gast.copy_location(gathered, node))
+
+    def builtin(self, name):
+        """A name that refers to the built-in `name` in generated code."""
+        if self.source.namespace.get(name) is getattr(_builtins, name) \
+                and name not in self.local_names:
+            return _load(name)
+        return self.constant(name, getattr(_builtins, name))
 
     def lower_Tuple(self, node):
         if not isinstance(node.ctx, gast.Load):
@@ -885,6 +1494,11 @@ _OPERATOR_SYMBOLS = {
 }
 
 
+# Context managers that only change warning and floating-point error
+# settings: a with statement over them runs in the primal around the
+# differentiated code, and again around its adjoint.
+BOOKKEEPING_CONTEXTS = (np.errstate, warnings.catch_warnings)
+
 # Loops over these calls keep the call, so that the reverse stage can tell
 # which element each iteration reads.
 ITERATION_BUILTINS = {name: getattr(_builtins, name)
@@ -897,13 +1511,18 @@ MUTATING_METHODS = frozenset({
 })
 
 _CONTROL_FLOW = (gast.If, gast.For, gast.While, gast.Break, gast.Continue,
-                 gast.IfExp, gast.BoolOp, gast.Try)
+                 gast.IfExp, gast.BoolOp, gast.Try, gast.ListComp,
+                 gast.SetComp, gast.DictComp, gast.GeneratorExp)
 
 
 def has_control_flow(tree):
-    """True if the body branches, loops, returns early, or updates arrays."""
+    """True if the body branches, loops, returns early, or updates arrays.
+
+    Nested functions count: their bodies are inlined where they are called.
+    """
     for statement in tree.body[:-1]:
-        if any(isinstance(n, gast.Return) for n in gast.walk(statement)):
+        if any(isinstance(n, gast.Return)
+               for n in closures.own_nodes([statement])):
             return True
     for node in gast.walk(tree):
         if isinstance(node, _CONTROL_FLOW):
@@ -974,10 +1593,9 @@ def _unshared_names(tree, normalizer):
 
 
 def _assigned_names(tree):
-    names = set()
-    for node in gast.walk(tree):
-        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
-            names.add(node.id)
+    """Names local to the function, also those bound inside statements kept
+    verbatim; nested functions' own locals are not among them."""
+    names = closures.local_names(tree)
     for statement in tree.body:
         names.update(verbatim.bound_names(statement))
     return names
@@ -989,6 +1607,11 @@ def _copy_reference(node):
     copy = gast.Attribute(value=_copy_reference(node.value), attr=node.attr,
                           ctx=gast.Load())
     return gast.copy_location(copy, node)
+
+
+def _parameter(name):
+    return gast.Name(id=name, ctx=gast.Param(), annotation=None,
+                     type_comment=None)
 
 
 def _load(name):

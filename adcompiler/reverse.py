@@ -37,7 +37,8 @@ from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
 from adcompiler.codegen import assign as _assign
 from adcompiler.codegen import call as _call
-from adcompiler.codegen import (COMMENT_PREFIX, comment_marker, identifier,
+from adcompiler.codegen import (COMMENT_PREFIX, argument_atoms,
+                                comment_marker, identifier,
                                 module_aliases, substitute_template)
 from adcompiler.codegen import name as _name
 from adcompiler.dispatch import call_site
@@ -454,6 +455,12 @@ class _ReverseWriter:
             elif isinstance(statement, gast.Try):
                 body += self.primal_try(statement)
                 last_line = None
+            elif isinstance(statement, gast.With):
+                managed = gast.With(items=copy.deepcopy(statement.items),
+                                    body=self.primal_block(statement.body),
+                                    type_comment=None)
+                body.append(gast.copy_location(managed, statement))
+                last_line = None
             else:
                 body += self.immutable_check(statement)
                 body += self.primal_statements(statement)
@@ -587,6 +594,8 @@ class _ReverseWriter:
                 block = self.adjoint_try(statement)
             elif isinstance(statement, (gast.For, gast.While)):
                 block = self.adjoint_loop(statement)
+            elif isinstance(statement, gast.With):
+                block = self.adjoint_with(statement)
             elif isinstance(statement, gast.Expr):
                 block = self.container_update_adjoint(statement)
             else:
@@ -788,6 +797,27 @@ class _ReverseWriter:
         start = [_assign(record.path, gast.Constant(value=0, kind=None)),
                  _assign(record.progress, gast.Constant(value=0, kind=None))]
         return start + [primal]
+
+
+    def adjoint_with(self, statement):
+        """Run the body's adjoint under the same context managers.
+
+        The managers are made again from their arguments; the `as` names,
+        which the body's adjoint does not read, are not bound.
+        """
+        body = self.adjoint_statements(statement.body)
+        if not body:
+            return []
+        items = [gast.withitem(context_expr=copy.deepcopy(item.context_expr),
+                               optional_vars=None)
+                 for item in statement.items]
+        block = [gast.With(items=items, body=body, type_comment=None)]
+        reads = self.unstable_reads([gast.Expr(value=item.context_expr)
+                                     for item in items])
+        if reads:
+            self.pushed[statement] = reads
+            block.insert(0, self.pop(reads))
+        return block
 
     def adjoint_loop(self, statement):
         """Replay a loop backwards: the same number of trips, last first."""
@@ -1478,7 +1508,8 @@ class _ReverseWriter:
                 f'invalid call of {resolved.name}: {err}',
                 self.source.location(call)) from err
         active = {param: arg for param, arg in bound.arguments.items()
-                  if self.is_active(arg)}
+                  if any(self.is_active(atom)
+                         for _, atom in argument_atoms(arg))}
         if not active:
             return []
         wrt = tuple(p for p in signature.parameters if p in active)
@@ -1503,7 +1534,14 @@ class _ReverseWriter:
                                   slice=gast.Constant(value=position,
                                                       kind=None),
                                   ctx=gast.Load())
-            block += self.accumulate(active[param].id, item)
+            for key, atom in argument_atoms(active[param]):
+                if not self.is_active(atom):
+                    continue
+                part = item if key is None else gast.Subscript(
+                    value=copy.deepcopy(item),
+                    slice=gast.Constant(value=key, kind=None),
+                    ctx=gast.Load())
+                block += self.accumulate(atom.id, part)
         return block
 
     # Template expansion ------------------------------------------------------

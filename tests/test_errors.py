@@ -200,36 +200,19 @@ def calls_helper_with_loop(x):
 UNSUPPORTED = [
     pytest.param(uses_return_in_try, 'return, break or continue inside a '
                  'try statement', 'try:', 'try', id='return_in_try'),
-    pytest.param(uses_with, 'with statement', 'with np.errstate', 'with',
-                 id='with'),
-    pytest.param(uses_list_comprehension, 'list comprehension',
-                 'squares = [v ** 2', '[v ** 2', id='list_comprehension'),
-    pytest.param(uses_global, 'global', 'global SCALE', 'global',
-                 id='global'),
     pytest.param(uses_yield, 'yield', 'yield np.sum(x)', 'yield',
                  id='yield'),
-    pytest.param(uses_star_args, '*args parameter',
-                 'def uses_star_args(x, *rest):', 'rest', id='star_args'),
-    pytest.param(uses_starred_call, 'starred argument',
-                 'np.multiply(*pair)', '*pair', id='starred_call'),
-    pytest.param(uses_double_star_kwargs, '**kwargs parameter',
-                 'def uses_double_star_kwargs(', 'options',
-                 id='double_star_kwargs'),
     pytest.param(uses_double_star_call, '**kwargs argument',
                  'np.sum(x, **options)', 'options)', id='double_star_call'),
-    pytest.param(uses_generator_expression, 'generator expression',
-                 'sum(v * 2.0 for v in x)', '(v * 2.0 for',
-                 id='generator_expression'),
     pytest.param(uses_walrus, ':=', '(y := x * 2.0)', 'y :=', id='walrus'),
-    pytest.param(uses_nested_def, 'nested function definition',
-                 'def double(v):', 'def double', id='nested_def'),
     pytest.param(uses_attribute_assignment, 'assignment to an attribute',
                  'y.shape = (1, -1)', 'y.shape', id='attribute_assignment'),
 ]
 
 
-# Forms that were rejected before control flow and in-place updates were
-# supported; each now differentiates like its finite differences.
+# Forms that were rejected before control flow, in-place updates, inner
+# functions, comprehensions and unpacking were supported; each now
+# differentiates like its finite differences.
 CONTROL_FLOW_FORMS = [
     pytest.param(uses_if, np.array([0.5, -0.25, 1.0]), id='if'),
     pytest.param(uses_for, np.array([0.5, -0.25, 1.0]), id='for'),
@@ -254,6 +237,20 @@ CONTROL_FLOW_FORMS = [
     pytest.param(uses_set_display, np.array([0.5, -0.25, 1.0]),
                  id='set_display'),
     pytest.param(uses_try, np.array([0.5, 0.25, 1.0]), id='try'),
+    pytest.param(uses_with, np.array([0.5, 0.25, 1.0]), id='with'),
+    pytest.param(uses_list_comprehension, np.array([0.5, -0.25, 1.0]),
+                 id='list_comprehension'),
+    pytest.param(uses_global, np.array([0.5, -0.25, 1.0]), id='global'),
+    pytest.param(uses_star_args, np.array([0.5, -0.25, 1.0]),
+                 id='star_args'),
+    pytest.param(uses_starred_call, np.array([0.5, -0.25, 1.0]),
+                 id='starred_call'),
+    pytest.param(uses_double_star_kwargs, np.array([0.5, -0.25, 1.0]),
+                 id='double_star_kwargs'),
+    pytest.param(uses_generator_expression, np.array([0.5, -0.25, 1.0]),
+                 id='generator_expression'),
+    pytest.param(uses_nested_def, np.array([0.5, -0.25, 1.0]),
+                 id='nested_def'),
 ]
 
 

@@ -1,0 +1,158 @@
+"""Comprehensions and higher-order built-ins, rewritten as loops.
+
+Part of the normalize stage. Each function here takes user syntax and
+returns equivalent user syntax made of assignments, `for` loops and `if`
+statements, which normalize then lowers like code the user wrote:
+
+    [e for x in xs if c]      ->  items = []
+                                  for x_1 in xs:
+                                      if c: items.append(e)
+    {k: v for x in xs}        ->  entries = {}; for ...: entries[k] = v
+    {e for x in xs}           ->  items = set(); for ...: items.add(e)
+    (e for x in xs)           ->  the list comprehension
+    map(f, xs, ys)            ->  [f(a, b) for a, b in zip(xs, ys)]
+    filter(f, xs)             ->  [x for x in xs if f(x)]
+    functools.reduce(f, xs, s) -> acc = s; for x in xs: acc = f(acc, x)
+
+A comprehension's targets are local to it in Python 3, so they are renamed
+to fresh names. The first iterable is evaluated in the enclosing scope.
+
+NOTE: a generator expression and `map` become lists, so all of their
+elements are computed before the consumer runs, not one at a time.
+"""
+
+import copy
+
+import gast
+
+from adcompiler import closures
+
+
+def _name(identifier, ctx=None):
+    return gast.Name(id=identifier, ctx=ctx or gast.Load(), annotation=None,
+                     type_comment=None)
+
+
+def _located(node, origin):
+    """Give `node` and its children without a location that of `origin`."""
+    for child in gast.walk(node):
+        if getattr(child, 'lineno', None) is None and hasattr(origin,
+                                                              'lineno'):
+            gast.copy_location(child, origin)
+    return node
+
+
+def _method_call(receiver, method, *args):
+    func = gast.Attribute(value=_name(receiver), attr=method, ctx=gast.Load())
+    return gast.Expr(value=gast.Call(func=func, args=list(args), keywords=[]))
+
+
+def comprehension_loop(node, result, namer):
+    """Return the statements that build `result` as comprehension `node` does.
+
+    Also returns the renaming of the comprehension's targets, so that error
+    messages and names can show what the user wrote.
+    """
+    node = copy.deepcopy(node)
+    targets = set()
+    for generator in node.generators:
+        targets.update(n.id for n in gast.walk(generator.target)
+                       if isinstance(n, gast.Name))
+    renames = {name: namer.fresh(name) for name in sorted(targets)}
+    first_iterable = node.generators[0].iter
+    node.generators[0].iter = gast.Constant(value=None, kind=None)
+    closures.rename(node, renames)
+    node.generators[0].iter = first_iterable
+
+    if isinstance(node, gast.DictComp):
+        initial = gast.Dict(keys=[], values=[])
+        store = gast.Subscript(value=_name(result), slice=node.key,
+                               ctx=gast.Store())
+        add = gast.Assign(targets=[store], value=node.value,
+                          type_comment=None)
+    elif isinstance(node, gast.SetComp):
+        initial = gast.Call(func=_name('set'), args=[], keywords=[])
+        add = _method_call(result, 'add', node.elt)
+    else:
+        initial = gast.List(elts=[], ctx=gast.Load())
+        add = _method_call(result, 'append', node.elt)
+
+    body = [add]
+    for generator in reversed(node.generators):
+        for condition in reversed(generator.ifs):
+            body = [gast.If(test=condition, body=body, orelse=[])]
+        body = [gast.For(target=generator.target, iter=generator.iter,
+                         body=body, orelse=[], type_comment=None)]
+    statements = [gast.Assign(targets=[_name(result, gast.Store())],
+                              value=initial, type_comment=None)] + body
+    return [_located(s, node) for s in statements], renames
+
+
+def map_as_comprehension(function, iterables, origin, namer):
+    """Return `[function(a, ...) for a, ... in zip(*iterables)]`.
+
+    `function` is a name node, so it is evaluated once, before the loop.
+    """
+    items = [namer.fresh('item') for _ in iterables]
+    call = gast.Call(func=function, args=[_name(i) for i in items],
+                     keywords=[])
+    return _located(gast.ListComp(
+        elt=call, generators=[_generator(items, iterables, [])]), origin)
+
+
+def filter_as_comprehension(function, iterable, origin, namer):
+    """Return `[item for item in iterable if function(item)]`."""
+    item = namer.fresh('item')
+    if function is None:
+        test = _name(item)
+    else:
+        test = gast.Call(func=function, args=[_name(item)], keywords=[])
+    return _located(gast.ListComp(
+        elt=_name(item), generators=[_generator([item], [iterable], [test])]),
+        origin)
+
+
+def _generator(items, iterables, conditions):
+    if len(items) == 1:
+        target = _name(items[0], gast.Store())
+        iterable = iterables[0]
+    else:
+        target = gast.Tuple(elts=[_name(i, gast.Store()) for i in items],
+                            ctx=gast.Store())
+        iterable = gast.Call(func=_name('zip'), args=list(iterables),
+                             keywords=[])
+    return gast.comprehension(target=target, iter=iterable, ifs=conditions,
+                              is_async=0)
+
+
+def reduce_loop(function, iterable, initial, result, origin, namer):
+    """Return the statements of `result = functools.reduce(...)`.
+
+    Without an initial value the first item starts the accumulation.
+    NOTE: reducing an empty sequence without an initial value leaves
+    `result` unbound, so the error is a NameError, not Python's TypeError.
+    """
+    item = namer.fresh('item')
+    step = gast.Assign(
+        targets=[_name(result, gast.Store())],
+        value=gast.Call(func=function, args=[_name(result), _name(item)],
+                        keywords=[]), type_comment=None)
+    if initial is not None:
+        start = gast.Assign(targets=[_name(result, gast.Store())],
+                            value=initial, type_comment=None)
+        loop = gast.For(target=_name(item, gast.Store()), iter=iterable,
+                        body=[step], orelse=[], type_comment=None)
+        return [_located(start, origin), _located(loop, origin)]
+    position = namer.fresh('position')
+    first = gast.Compare(left=_name(position), ops=[gast.Eq()],
+                         comparators=[gast.Constant(value=0, kind=None)])
+    take_first = gast.Assign(targets=[_name(result, gast.Store())],
+                             value=_name(item), type_comment=None)
+    branch = gast.If(test=first, body=[take_first], orelse=[step])
+    target = gast.Tuple(elts=[_name(position, gast.Store()),
+                              _name(item, gast.Store())], ctx=gast.Store())
+    loop = gast.For(target=target,
+                    iter=gast.Call(func=_name('enumerate'), args=[iterable],
+                                   keywords=[]),
+                    body=[branch], orelse=[], type_comment=None)
+    return [_located(loop, origin)]

@@ -1,0 +1,497 @@
+"""The rest of the Python users write: closures, lambdas, comprehensions,
+*args and **kwargs, globals and with statements.
+
+Every function in TABLE is differentiated with respect to each of its float
+arguments and compared with central finite differences. The error tests
+check that the forms left unsupported raise UnsupportedSyntaxError at the
+right line.
+"""
+
+import functools
+import inspect
+import warnings
+
+import numpy as np
+import pytest
+
+import adcompiler
+from closure_factory import make_layer as make_foreign_layer
+from finite_differences import assert_gradient_close, numerical_gradient
+
+OFFSET = 0.25
+WEIGHTS = np.array([0.5, -1.0, 2.0])
+
+
+# Nested functions and closures ------------------------------------------------
+
+def captured_array(x, w):
+    def affine(v):
+        return v * w + OFFSET
+    return np.sum(np.tanh(affine(x)))
+
+
+def captured_float_late_binding(x, s):
+    scale = s * 2.0
+
+    def scaled(v):
+        return v * scale
+    first = scaled(x)
+    scale = s * s  # The inner function reads the variable when called.
+    return np.sum(first + scaled(x))
+
+
+def inner_calls_inner(x, w):
+    def square(v):
+        return v * v
+
+    def energy(v):
+        return np.sum(square(v) * w)
+    return energy(x) + energy(x * 0.5)
+
+
+def inner_with_defaults_and_keywords(x, w):
+    def combine(a, b=2.0, *, power=2.0):
+        return np.sum(a ** power * b)
+    return combine(x) + combine(x, b=w, power=3.0) + combine(w, 0.5)
+
+
+def inner_in_loop(x, w):
+    def step(v):
+        return np.sin(v) * w
+    total = 0.0
+    for i in range(3):
+        total = total + np.sum(step(x * i))
+    return total
+
+
+def inner_with_branch(x, w):
+    def clipped(v):
+        if np.sum(v) > 0.0:
+            return v * w
+        return -v
+    return np.sum(clipped(x)) + np.sum(clipped(-x))
+
+
+def nonlocal_accumulator(x, w):
+    total = 0.0
+
+    def add(v):
+        nonlocal total
+        total = total + np.sum(v * w)
+    add(x)
+    add(x * x)
+    return total
+
+
+def nonlocal_in_loop(x, w):
+    state = x * 1.0
+
+    def advance(rate):
+        nonlocal state
+        state = state + rate * np.tanh(state * w)
+    for _ in range(3):
+        advance(0.5)
+    return np.sum(state)
+
+
+def apply_twice(function, v):
+    return function(function(v))
+
+
+def passes_inner_to_module_function(x, w):
+    def layer(v):
+        return np.tanh(v * w)
+    return np.sum(apply_twice(layer, x))
+
+
+def make_layer(w, b):
+    def layer(v):
+        return np.tanh(v * w + b)
+    return layer
+
+
+def calls_returned_closure(x, w):
+    layer = make_layer(w, OFFSET)
+    return np.sum(layer(layer(x)))
+
+
+def compose(f, g):
+    return lambda v: f(g(v))
+
+
+def composes_lambdas(x, w):
+    both = compose(lambda v: v * w, np.sin)
+    return np.sum(both(x))
+
+
+# Lambdas and higher-order built-ins ---------------------------------------------
+
+def lambda_with_default(x, w):
+    scale = lambda v, k=2.0: v * k * w  # noqa: E731
+    return np.sum(scale(x) + scale(x, 3.0))
+
+
+def immediately_called_lambda(x):
+    return np.sum((lambda v: v * v + 1.0)(x))
+
+
+def sum_of_map(x, w):
+    return sum(map(lambda v, u: v * u, x, w))
+
+
+def sum_of_generator(x):
+    return sum(np.sin(v) * i for i, v in enumerate(x))
+
+
+def sorted_by_key(x):
+    ordered = sorted(x, key=lambda v: abs(v))
+    return ordered[0] * 3.0 + ordered[-1]
+
+
+def sorted_reverse(x, w):
+    ordered = sorted([x[0] * w, x[1], x[2] * 2.0], reverse=True)
+    return ordered[0] - ordered[1] * 0.5
+
+
+def reduce_product(x):
+    return functools.reduce(lambda a, b: a * b, x)
+
+
+def reduce_with_initial(x, w):
+    return functools.reduce(lambda acc, v: acc + v * w, x, 1.0)
+
+
+def filter_positive(x):
+    return sum(filter(lambda v: v > 0.0, x))
+
+
+# Comprehensions ---------------------------------------------------------------
+
+def list_comprehension_with_condition(x):
+    return sum([v ** 2 for v in x if v > 0.0])
+
+
+def nested_comprehension(x, y):
+    return sum([a * b for a in x for b in y if a != b])
+
+
+def comprehension_of_rows(m, w):
+    return sum(np.sum(row * w) ** 2 for row in m)
+
+
+def dict_comprehension(x, w):
+    powers = {k: x ** k * w for k in range(1, 4)}
+    return np.sum(powers[1] + powers[3])
+
+
+def set_comprehension_counts(x):
+    sizes = {len(str(k)) for k in range(12)}
+    return np.sum(x * len(sizes))
+
+
+def comprehension_unpacks_pairs(x, y):
+    pairs = [(a, b) for a in x for b in y]
+    return sum(a * np.cos(b) for a, b in pairs)
+
+
+def comprehension_target_is_local(x):
+    v = x * 2.0
+    squares = [v * v for v in x]
+    return np.sum(v) + sum(squares)
+
+
+# *args, **kwargs, defaults and keywords -----------------------------------------
+
+def weighted_total(*values, scale=1.0, **weights):
+    total = 0.0
+    for v in values:
+        total = total + np.sum(v * v)
+    for key in weights:
+        total = total + np.sum(weights[key]) * 2.0
+    return total * scale
+
+
+def calls_with_varargs(x, w):
+    return weighted_total(x, w * 2.0, scale=3.0, first=x, second=w)
+
+
+def unpacks_displays(x, w):
+    arrays = (x, w)
+    options = {'scale': 0.5, 'extra': x * w}
+    return weighted_total(*arrays, **options) + np.sum(np.multiply(*arrays))
+
+
+def inner_with_varargs(x, w):
+    def mean_of(*vs, **named):
+        return sum(np.sum(v) for v in vs) / len(vs) + named['bias']
+    return mean_of(x, w, x * w, bias=np.sum(w))
+
+
+def star_parameters(x, *rest):
+    return np.sum(x * rest[0]) + np.sum(rest[1])
+
+
+# Globals and with statements ----------------------------------------------------
+
+def reads_globals(x):
+    return np.sum(x * WEIGHTS[:x.shape[-1]]) + OFFSET
+
+
+def with_errstate(x, w):
+    with np.errstate(divide='ignore', invalid='ignore'):
+        y = np.log(x * x) * w
+    return np.sum(y)
+
+
+def with_catch_warnings(x):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        y = np.sqrt(x * x + 1.0)
+    return np.sum(y)
+
+
+def opens_a_file(x):
+    with open(__file__) as handle:
+        handle.read(1)
+    return x * 2.0
+
+
+def with_in_loop(x):
+    total = 0.0
+    for i in range(2):
+        with np.errstate(all='ignore'):
+            total = total + np.sum(np.log(x * x + i))
+    return total
+
+
+V3 = np.array([0.4, -1.3, 1.1])
+W3 = np.array([1.2, 0.7, -0.5])
+M23 = np.array([[0.3, -0.8, 1.1], [0.6, 0.2, -0.4]])
+
+TABLE = [
+    pytest.param(captured_array, (V3, W3), id='captured-array'),
+    pytest.param(captured_array, (M23, W3), id='captured-array-broadcast'),
+    pytest.param(captured_array, (0.7, 1.3), id='captured-float'),
+    pytest.param(captured_float_late_binding, (V3, 0.8),
+                 id='captured-late-binding'),
+    pytest.param(inner_calls_inner, (V3, W3), id='inner-calls-inner'),
+    pytest.param(inner_calls_inner, (M23, W3), id='inner-calls-inner-broadcast'),
+    pytest.param(inner_with_defaults_and_keywords, (V3, W3),
+                 id='inner-defaults-keywords'),
+    pytest.param(inner_in_loop, (V3, W3), id='inner-in-loop'),
+    pytest.param(inner_with_branch, (V3, W3), id='inner-with-branch'),
+    pytest.param(nonlocal_accumulator, (V3, W3), id='nonlocal-accumulator'),
+    pytest.param(nonlocal_in_loop, (M23, W3), id='nonlocal-in-loop'),
+    pytest.param(passes_inner_to_module_function, (V3, W3),
+                 id='inner-passed-to-function'),
+    pytest.param(calls_returned_closure, (V3, 0.9), id='returned-closure'),
+    pytest.param(calls_returned_closure, (M23, W3),
+                 id='returned-closure-broadcast'),
+    pytest.param(composes_lambdas, (V3, W3), id='composed-lambdas'),
+    pytest.param(lambda_with_default, (V3, 1.7), id='lambda-default'),
+    pytest.param(immediately_called_lambda, (M23,), id='lambda-called'),
+    pytest.param(sum_of_map, (V3, W3), id='sum-of-map'),
+    pytest.param(sum_of_generator, (V3,), id='sum-of-generator'),
+    pytest.param(sorted_by_key, (V3,), id='sorted-key'),
+    pytest.param(sorted_reverse, (V3, 0.3), id='sorted-reverse'),
+    pytest.param(reduce_product, (V3,), id='reduce'),
+    pytest.param(reduce_with_initial, (V3, 1.4), id='reduce-initial'),
+    pytest.param(filter_positive, (V3,), id='filter'),
+    pytest.param(list_comprehension_with_condition, (V3,),
+                 id='list-comprehension-if'),
+    pytest.param(nested_comprehension, (V3, W3), id='nested-for'),
+    pytest.param(comprehension_of_rows, (M23, W3), id='comprehension-rows'),
+    pytest.param(dict_comprehension, (V3, W3), id='dict-comprehension'),
+    pytest.param(dict_comprehension, (M23, W3),
+                 id='dict-comprehension-broadcast'),
+    pytest.param(set_comprehension_counts, (V3,), id='set-comprehension'),
+    pytest.param(comprehension_unpacks_pairs, (V3, W3), id='unpacked-pairs'),
+    pytest.param(comprehension_target_is_local, (V3,),
+                 id='comprehension-scope'),
+    pytest.param(calls_with_varargs, (V3, W3), id='varargs-call'),
+    pytest.param(unpacks_displays, (V3, W3), id='star-unpacking'),
+    pytest.param(inner_with_varargs, (V3, W3), id='inner-varargs'),
+    pytest.param(star_parameters, (V3, W3, M23), id='star-parameters'),
+    pytest.param(reads_globals, (V3,), id='globals'),
+    pytest.param(reads_globals, (M23,), id='globals-broadcast'),
+    pytest.param(with_errstate, (V3, W3), id='with-errstate'),
+    pytest.param(with_catch_warnings, (M23,), id='with-catch-warnings'),
+    pytest.param(with_in_loop, (V3,), id='with-in-loop'),
+    pytest.param(opens_a_file, (0.7,), id='with-open-inactive'),
+]
+
+
+@pytest.mark.parametrize('function, args', TABLE)
+def test_language_form_gradient(function, args):
+    parameters = inspect.signature(function).parameters.values()
+    named = [p for p in parameters if p.kind is not p.VAR_POSITIONAL]
+    for position in range(min(len(args), len(named))):
+        expected = numerical_gradient(function, args, position)
+        computed = adcompiler.grad(function, wrt=position)(*args)
+        assert_gradient_close(computed, expected)
+
+
+# Forward mode on a few of the same functions.
+FORWARD = [captured_array, nonlocal_accumulator, calls_returned_closure,
+           dict_comprehension, calls_with_varargs, with_errstate]
+
+
+@pytest.mark.parametrize('function', FORWARD, ids=lambda f: f.__name__)
+def test_language_form_jvp(function):
+    args = (V3, W3)
+    directions = (np.array([0.3, -0.2, 0.5]), np.array([0.1, 0.4, -0.6]))
+    _, tangent = adcompiler.jvp(function, args, directions)
+    expected = sum(np.dot(numerical_gradient(function, args, p), d)
+                   for p, d in enumerate(directions))
+    np.testing.assert_allclose(tangent, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_varargs_gradient_is_tuple():
+    gradient = adcompiler.grad(star_parameters, wrt='rest')(V3, W3, M23)
+    assert isinstance(gradient, tuple)
+    assert_gradient_close(gradient[0], V3)
+    assert_gradient_close(gradient[1], np.ones_like(M23))
+
+
+# Generated code ----------------------------------------------------------------
+
+def test_inlined_inner_function_reads_like_source():
+    source = adcompiler.grad(captured_array, wrt=(0, 1)).source
+    lines, first = inspect.getsourcelines(captured_array)
+    inner_line = first + 2
+    assert f'# line {inner_line}: return v * w + OFFSET' in source
+    assert 'dw' in source
+    assert '\n    None\n' not in source
+
+
+def test_nonlocal_call_leaves_no_statement():
+    source = adcompiler.grad(nonlocal_accumulator).source
+    assert '\n    None\n' not in source
+    code = [line.strip() for line in source.splitlines()
+            if not line.strip().startswith('#')]
+    assert not any(line.startswith('add(') for line in code)
+
+
+# Forms that stay unsupported ------------------------------------------------------
+
+COUNT = 0.0
+
+
+def writes_global(x):
+    global COUNT
+    COUNT = COUNT + 1.0
+    return x * 2.0
+
+
+def returns_inner_function(x):
+    def double(v):
+        return v * 2.0
+    return double
+
+
+def stores_lambda_in_list(x):
+    functions = [lambda v: v * 2.0]
+    return functions[0](x)
+
+
+def recursive_inner(x):
+    def power(v, n):
+        if n == 0:
+            return 1.0
+        return v * power(v, n - 1)
+    return power(x, 3)
+
+
+def differentiates_inside_open(x):
+    with open(__file__) as handle:
+        y = x * 2.0 + len(handle.read(1))
+    return y
+
+
+def returns_inside_with(x):
+    with np.errstate(all='ignore'):
+        return x * 2.0
+
+
+def make_nonlocal_writer():
+    count = 0.0
+
+    def writer(x):
+        nonlocal count
+        count = count + x
+        return x * count
+    return writer
+
+
+def starred_runtime_tuple(x, pair):
+    return np.multiply(*pair) * x
+
+
+def rebinds_inner_name(x):
+    f = lambda v: v * 2.0  # noqa: E731
+    f = lambda v: v * x  # noqa: E731
+    return f(x)
+
+
+def calls_closure_from_other_module(x, w):
+    layer = make_foreign_layer(w)
+    return np.sum(layer(x))
+
+
+def calls_closure_with_constant(x, w):
+    layer = make_foreign_layer(w)
+    return layer(2.0) + x
+
+
+def _line_of(function, marker):
+    lines, first = inspect.getsourcelines(function)
+    matches = [first + i for i, line in enumerate(lines) if marker in line]
+    assert len(matches) == 1, f'{marker!r} must occur once in {function}'
+    return matches[0]
+
+
+REJECTED = [
+    pytest.param(writes_global, (1.5,), 'COUNT = COUNT + 1.0', 'global',
+                 id='global-write'),
+    pytest.param(returns_inner_function, (1.5,), 'return double',
+                 'inner function', id='returned-inner'),
+    pytest.param(stores_lambda_in_list, (1.5,), 'return functions[0](x)',
+                 'computed function', id='lambda-in-list'),
+    pytest.param(recursive_inner, (1.5,), 'return v * power(v, n - 1)',
+                 'recursive', id='recursive-inner'),
+    pytest.param(differentiates_inside_open, (1.5,), 'with open(__file__)',
+                 'with', id='with-open'),
+    pytest.param(returns_inside_with, (1.5,), 'with np.errstate',
+                 'with', id='return-in-with'),
+    pytest.param(make_nonlocal_writer(), (1.5,), 'nonlocal count',
+                 'nonlocal', id='nonlocal-at-top'),
+    pytest.param(starred_runtime_tuple, (1.5, (2.0, 3.0)),
+                 'np.multiply(*pair)', 'starred', id='starred-runtime'),
+    pytest.param(rebinds_inner_name, (1.5,), 'f = lambda v: v * x',
+                 'more than once', id='rebound-inner-name'),
+    pytest.param(calls_closure_from_other_module, (V3, 0.5),
+                 'return np.sum(layer(x))', 'carries a derivative itself',
+                 id='foreign-closure'),
+    pytest.param(calls_closure_with_constant, (1.5, 0.5),
+                 'return layer(2.0) + x', 'carries a derivative itself',
+                 id='foreign-closure-constant-argument'),
+]
+
+
+@pytest.mark.parametrize('function, args, line_text, word', REJECTED)
+def test_unsupported_language_form_points_at_line(function, args, line_text,
+                                                  word):
+    wrt = len(args) - 1  # The last argument reaches the unsupported form.
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(function, wrt=wrt)(*args)
+    error = info.value
+    assert error.filename == __file__
+    assert error.lineno == _line_of(function, line_text)
+    assert word in str(error)
+    assert '^' in str(error)
+
+
+def test_global_write_leaves_global_unchanged():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError):
+        adcompiler.grad(writes_global)(1.5)
+    assert COUNT == 0.0
