@@ -88,21 +88,20 @@ def comprehension_loop(node, result, namer):
     return [_located(s, node) for s in statements], renames
 
 
-def map_as_comprehension(function, iterables, origin, namer):
+def map_as_comprehension(function, iterables, origin, items):
     """Return `[function(a, ...) for a, ... in zip(*iterables)]`.
 
     `function` is a name node, so it is evaluated once, before the loop.
+    `items` are the target names, which `comprehension_loop` makes fresh.
     """
-    items = [namer.fresh('item') for _ in iterables]
     call = gast.Call(func=function, args=[_name(i) for i in items],
                      keywords=[])
     return _located(gast.ListComp(
         elt=call, generators=[_generator(items, iterables, [])]), origin)
 
 
-def filter_as_comprehension(function, iterable, origin, namer):
+def filter_as_comprehension(function, iterable, origin, item):
     """Return `[item for item in iterable if function(item)]`."""
-    item = namer.fresh('item')
     if function is None:
         test = _name(item)
     else:

@@ -1297,7 +1297,7 @@ class _Normalizer:
     def inline_body(self, body):
         returns = [n for n in closures.own_nodes(body)
                    if isinstance(n, gast.Return)]
-        if self.single_assignment or returns == body[-1:]:
+        if self.single_assignment or not returns or returns == body[-1:]:
             for statement in body:
                 if isinstance(statement, gast.Return):
                     if statement.value is None:
@@ -1341,8 +1341,10 @@ class _Normalizer:
         args = node.args
         keywords = {k.arg: k.value for k in node.keywords}
         if callee is _builtins.map and len(args) >= 2 and not keywords:
+            function = self.function_reference(args[0])
             comprehension = comprehensions.map_as_comprehension(
-                self.function_reference(args[0]), args[1:], node, self.namer)
+                function, args[1:], node,
+                self.item_names(function, len(args) - 1))
             return self.lower_comprehension(comprehension)
         if callee is _builtins.filter and len(args) == 2 and not keywords:
             function = None
@@ -1350,7 +1352,8 @@ class _Normalizer:
                     and args[0].value is None):
                 function = self.function_reference(args[0])
             comprehension = comprehensions.filter_as_comprehension(
-                function, args[1], node, self.namer)
+                function, args[1], node,
+                self.item_names(function, 1)[0] if function else 'item')
             return self.lower_comprehension(comprehension)
         if callee is functools.reduce and len(args) in (2, 3) and \
                 not keywords:
@@ -1367,6 +1370,19 @@ class _Normalizer:
                 keywords) <= {'key', 'reverse'}:
             return self.lower_sorted(node, args[0], keywords)
         return None
+
+    def item_names(self, function, count):
+        """Names for the items a higher-order call passes to `function`:
+        its parameter names when it is a lambda or inner function."""
+        inner = self.functions.get(getattr(function, 'id', None))
+        if inner is not None:
+            spec = inner.node.args
+            names = [a.id for a in list(spec.posonlyargs) + list(spec.args)]
+            if len(names) >= count:
+                return names[:count]
+        if count == 1:
+            return ['item']
+        return [f'item{position}' for position in range(count)]
 
     def function_reference(self, node):
         """A name for the function a higher-order call receives.
@@ -1401,8 +1417,8 @@ class _Normalizer:
                 and keywords['key'].value is None):
             function = self.function_reference(keywords['key'])
             keys = self.lower_comprehension(
-                comprehensions.map_as_comprehension(function, [items], node,
-                                                    self.namer))
+                comprehensions.map_as_comprehension(
+                    function, [items], node, self.item_names(function, 1)))
         count = self.bind(gast.Call(func=self.builtin('len'), args=[keys],
                                     keywords=[]), node)
         positions = self.bind(gast.Call(func=self.builtin('range'),
