@@ -353,6 +353,8 @@ class _Checker:
             value = self.definition(value.id) or value
         if isinstance(value, gast.Name) and value.id in self.definitions:
             value = self.definitions[value.id]  # x = t, where t = x * 2.
+        if isinstance(value, gast.Name) and value.id in self.normalized.built:
+            return  # A comprehension's list, which only this name reads.
         if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Compare,
                               gast.Constant, gast.List, gast.Dict)):
             return

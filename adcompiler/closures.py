@@ -1,8 +1,8 @@
 """Inner functions and lambdas, inlined where they are called.
 
-Part of the normalize stage. A nested `def`, a lambda, and a module-level
-function that takes or returns one of them are not values in the normalized
-function. Each call of one is replaced by the function's body: parameters
+Part of the normalize stage. A nested `def`, a lambda, and a function of the
+same module that takes or returns one of them are not values in the
+normalized function. Each call of one is replaced by the function's body: parameters
 are bound to the call's arguments, and the function's own local names are
 renamed to fresh names, so they cannot collide with the caller's. The body
 then reads the enclosing function's variables as they are when the call
@@ -50,7 +50,7 @@ def lambda_as_def(node, name='lambda_'):
 
 
 def parameter_names(args):
-    """Every parameter name of a gast `arguments`, in signature order."""
+    """Return every parameter name of a gast `arguments`, in signature order."""
     names = [a.id for a in list(args.posonlyargs) + list(args.args)]
     if args.vararg is not None:
         names.append(args.vararg.id)
@@ -61,7 +61,7 @@ def parameter_names(args):
 
 
 def declared_outside(function):
-    """Names the function's body declares `nonlocal` or `global`."""
+    """Return the names the function's body declares `nonlocal` or `global`."""
     names = set()
     for node in own_nodes(function.body):
         if isinstance(node, (gast.Nonlocal, gast.Global)):
@@ -70,7 +70,8 @@ def declared_outside(function):
 
 
 def local_names(function):
-    """Names local to `function`: parameters, assigned names, inner defs."""
+    """Return the names local to `function`: parameters, assigned names and
+    inner defs."""
     names = set(parameter_names(function.args))
     for node in own_nodes(function.body):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
@@ -81,7 +82,7 @@ def local_names(function):
 
 
 def free_names(function):
-    """Names `function` reads that are not its own locals."""
+    """Return the names `function` reads that are not its own locals."""
     own = local_names(function)
     return {n.id for n in gast.walk(function)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)

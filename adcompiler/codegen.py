@@ -79,8 +79,11 @@ def is_not_none(identifier_):
 
 
 def argument_atoms(argument):
-    """(key, atom) pairs of an argument bound to a parameter: the atom with
-    key None, or each item of a `*args` tuple or `**kwargs` dict."""
+    """Return the (key, atom) pairs of an argument bound to a parameter.
+
+    That is the atom itself with key None, or each item of a `*args` tuple
+    or `**kwargs` dict with its position or keyword.
+    """
     if isinstance(argument, tuple):
         return list(enumerate(argument))
     if isinstance(argument, dict):

@@ -34,7 +34,7 @@ def _name(identifier, ctx=None):
 
 
 def _located(node, origin):
-    """Give `node` and its children without a location that of `origin`."""
+    """Copy `origin`'s location to `node` and to each child that has none."""
     for child in gast.walk(node):
         if getattr(child, 'lineno', None) is None and hasattr(origin,
                                                               'lineno'):

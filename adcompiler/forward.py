@@ -843,8 +843,8 @@ class _ForwardWriter:
         return [gast.copy_location(assign(targets, dispatched), statement)]
 
     def argument_tangent(self, argument):
-        """The tangent of a bound argument; a tuple or dict of tangents for
-        the items of a `*args` or `**kwargs` parameter."""
+        """Return the tangent of a bound argument, or a tuple or dict of
+        tangents for the items of a `*args` or `**kwargs` parameter."""
         def tangent(atom):
             if self.is_active(atom):
                 return name(self.tangent_name(atom.id))

@@ -193,6 +193,8 @@ class _Normalizer:
         self.module_functions = {}  # function -> its InnerFunction
         self.built = set()  # Containers that comprehensions built.
         self.displays = {}  # name -> atoms of the tuple or list it contains
+        # Parameters of inlined functions bound to constants they keep.
+        self.constants = {}
         self.keyword_displays = {}  # name -> (key, atom) of its dict
         self.current = {}  # user name -> the name of its latest version
         self.body = []
@@ -889,6 +891,8 @@ class _Normalizer:
             raise self.unsupported(node)
         if node.id in self.functions:
             return self.functions[node.id]
+        if node.id in self.constants:
+            return copy.deepcopy(self.constants[node.id])
         return _load(self.current.get(node.id, node.id))
 
     def lower_Constant(self, node):
@@ -1253,6 +1257,9 @@ class _Normalizer:
                     or target not in stored and value.id not in stored):
                 # Neither name changes while the body runs: no copy needed.
                 self.current[target] = value.id
+            elif isinstance(value, gast.Constant) and target not in stored \
+                    and not _needs_variable(node, target):
+                self.constants[target] = value
             else:
                 self.assign(_store(target), value, call)
 
@@ -1369,7 +1376,30 @@ class _Normalizer:
         if callee is _builtins.sorted and len(args) == 1 and set(
                 keywords) <= {'key', 'reverse'}:
             return self.lower_sorted(node, args[0], keywords)
+        if callee in (_builtins.max, _builtins.min) and len(args) == 1 \
+                and set(keywords) == {'key'}:
+            # The first item with the largest (smallest) key, as max and min
+            # return: a stable sort keeps equal keys in their order.
+            keywords['reverse'] = gast.Constant(
+                value=callee is _builtins.max, kind=None)
+            ordered = self.lower_sorted(node, args[0], keywords)
+            return gast.Subscript(value=ordered,
+                                  slice=gast.Constant(value=0, kind=None),
+                                  ctx=gast.Load())
+        if callee is _builtins.list and len(args) == 1 and not keywords \
+                and self.makes_new_list(args[0]):
+            return self.atomize(args[0])  # Already a new list.
         return None
+
+    def makes_new_list(self, node):
+        """True for a comprehension, generator, map or filter call: their
+        lowering builds a new list."""
+        if isinstance(node, (gast.ListComp, gast.GeneratorExp)):
+            return True
+        return isinstance(node, gast.Call) and not any(
+            isinstance(a, gast.Starred) for a in node.args) and any(
+            self.global_object(node.func) is f
+            for f in (_builtins.map, _builtins.filter))
 
     def item_names(self, function, count):
         """Names for the items a higher-order call passes to `function`:
@@ -1405,7 +1435,8 @@ class _Normalizer:
         gradients go back to the right places.
         """
         items = self.atomize(iterable)
-        if not (isinstance(items, gast.Name) and items.id in self.built):
+        if not (isinstance(items, gast.Name) and (
+                items.id in self.built or items.id in self.displays)):
             # A copy as a list, which can be indexed whatever xs is.
             items = self.lower_comprehension(gast.copy_location(
                 gast.ListComp(elt=_load('item'), generators=[
@@ -1623,6 +1654,20 @@ def _copy_reference(node):
     copy = gast.Attribute(value=_copy_reference(node.value), attr=node.attr,
                           ctx=gast.Load())
     return gast.copy_location(copy, node)
+
+
+def _needs_variable(tree, name):
+    """True if `tree` calls `name` or reads it in an f-string, which a
+    constant cannot stand in for."""
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Name) \
+                and node.func.id == name:
+            return True
+        if isinstance(node, gast.JoinedStr) and any(
+                isinstance(n, gast.Name) and n.id == name
+                for n in gast.walk(node)):
+            return True
+    return False
 
 
 def _parameter(name):

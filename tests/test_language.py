@@ -153,6 +153,17 @@ def sorted_reverse(x, w):
     return ordered[0] - ordered[1] * 0.5
 
 
+def max_and_min_by_key(x, w):
+    largest = max(x, key=lambda v: v * v)
+    smallest = min([x[0] * w, x[1], x[2]], key=abs)
+    return largest * 2.0 + smallest
+
+
+def list_of_map(x, w):
+    scaled = list(map(lambda v: v * w, x))
+    return scaled[0] * scaled[-1]
+
+
 def reduce_product(x):
     return functools.reduce(lambda a, b: a * b, x)
 
@@ -177,6 +188,12 @@ def nested_comprehension(x, y):
 
 def comprehension_of_rows(m, w):
     return sum(np.sum(row * w) ** 2 for row in m)
+
+
+def comprehension_list_extended(x):
+    squares = [v * v for v in x]
+    squares.append(x[0] * 3.0)
+    return squares[0] * squares[-1] + squares[1]
 
 
 def dict_comprehension(x, w):
@@ -294,6 +311,8 @@ TABLE = [
     pytest.param(sum_of_generator, (V3,), id='sum-of-generator'),
     pytest.param(sorted_by_key, (V3,), id='sorted-key'),
     pytest.param(sorted_reverse, (V3, 0.3), id='sorted-reverse'),
+    pytest.param(max_and_min_by_key, (V3, 0.3), id='max-min-key'),
+    pytest.param(list_of_map, (V3, 0.6), id='list-of-map'),
     pytest.param(reduce_product, (V3,), id='reduce'),
     pytest.param(reduce_with_initial, (V3, 1.4), id='reduce-initial'),
     pytest.param(filter_positive, (V3,), id='filter'),
@@ -301,6 +320,8 @@ TABLE = [
                  id='list-comprehension-if'),
     pytest.param(nested_comprehension, (V3, W3), id='nested-for'),
     pytest.param(comprehension_of_rows, (M23, W3), id='comprehension-rows'),
+    pytest.param(comprehension_list_extended, (V3,),
+                 id='comprehension-then-append'),
     pytest.param(dict_comprehension, (V3, W3), id='dict-comprehension'),
     pytest.param(dict_comprehension, (M23, W3),
                  id='dict-comprehension-broadcast'),
