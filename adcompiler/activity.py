@@ -29,7 +29,7 @@ import dataclasses
 import gast
 
 from adcompiler import runtime
-from adcompiler.resolve import CallKind
+from adcompiler.resolve import CallKind, has_unpacking
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
 from adcompiler.verbatim import Verbatim, mutated_names
 
@@ -244,9 +244,12 @@ def _call_carrying_names(call, resolved):
         # A called value (a model object with __call__) can carry a
         # derivative itself.
         receiver = _names(call.func)
-    arguments = receiver + [n for a in call.args for n in _names(a)] + [
+    arguments = receiver + [n for a in call.args for n in _names(
+        a.value if isinstance(a, gast.Starred) else a)] + [
         n for k in call.keywords for n in _names(k.value)]
     rule = resolved.rule
+    if has_unpacking(call):
+        return arguments  # Bound when the call runs.
     if resolved.kind in (CallKind.RULE, CallKind.METHOD) and rule is not None \
             and rule is not NON_DIFFERENTIABLE:
         template = getattr(rule, 'template', rule)

@@ -22,7 +22,8 @@ from adcompiler import optimize as optimize_stage
 from adcompiler import resolve as resolve_stage
 from adcompiler import reverse as reverse_stage
 from adcompiler import parse as source_stage
-from adcompiler.errors import AdCompilerError, InternalCompilerError
+from adcompiler.errors import (AdCompilerError, InternalCompilerError,
+                               UnsupportedSyntaxError)
 from adcompiler.rules import REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -378,6 +379,16 @@ class Compiler:
         normalized = _run_stage(name, 'normalize', normalize_stage.normalize,
                                 source)
         missing = [w for w in wrt if w not in normalized.params]
+        if missing and hasattr(function, '__wrapped__'):
+            # inspect.signature reports the wrapped function's parameters,
+            # but the code that runs is the wrapper's.
+            raise UnsupportedSyntaxError(
+                'a decorator whose wrapper takes other parameters (such as '
+                '*args and **kwargs) than the function it wraps',
+                source.location(source.tree),
+                f'{missing[0]!r} names a parameter of the wrapped function',
+                fixes=['differentiate the undecorated function',
+                       'give the wrapper the same parameters'])
         if missing:
             raise InternalCompilerError(name, 'compile',
                                         f'unknown parameters {missing}')

@@ -60,6 +60,9 @@ class CallSite:
     argument_text: tuple  # Each argument as the user wrote it.
     origins: tuple  # For each active argument, the input it depends on.
     call_chain: tuple
+    # Numbers of the positional arguments written `*seq`; a keyword None in
+    # `keywords` is a `**mapping` argument (see `call_unpacking`).
+    starred: tuple = ()
 
 
 def call_site(call, is_method, is_active, normalized, activity, location,
@@ -69,12 +72,16 @@ def call_site(call, is_method, is_active, normalized, activity, location,
     `is_active(node)` returns whether an argument carries a derivative.
     """
     # Number 0 is the receiver of a method, or the called value itself.
-    arguments = [call.func.value if is_method else call.func] + list(
-        call.args) + [k.value for k in call.keywords]
+    # A `*seq` argument is numbered as one argument, its sequence.
+    arguments = [call.func.value if is_method else call.func] + [
+        a.value if isinstance(a, gast.Starred) else a for a in call.args] + [
+        k.value for k in call.keywords]
     active = tuple(i for i, a in enumerate(arguments) if is_active(a))
     display = normalized.display_names
 
     def text(node):
+        if isinstance(node, gast.Starred):
+            return '*' + text(node.value)
         if isinstance(node, gast.Name):
             return display.get(node.id, node.id)
         if isinstance(node, gast.Attribute):
@@ -90,7 +97,9 @@ def call_site(call, is_method, is_active, normalized, activity, location,
     return CallSite(
         location, callee_text, call.func.attr if is_method else '',
         len(call.args), tuple(k.arg for k in call.keywords), active,
-        tuple(text(a) for a in arguments), origins, tuple(call_chain))
+        tuple(text(a) for a in arguments), origins, tuple(call_chain),
+        tuple(1 + i for i, a in enumerate(call.args)
+              if isinstance(a, gast.Starred)))
 
 
 @dataclasses.dataclass
@@ -106,6 +115,17 @@ class _Record:
 # wrapper differentiates it anyway, so that its method call gets the array
 # rule instead of being dispatched again, and drops its cotangent.
 _UNASKED_RECEIVER = 'unasked receiver'
+
+
+@dataclasses.dataclass
+class _UnpackedRecord:
+    """The record of a call with `*seq` or `**mapping`, and for each active
+    argument of the site the active arguments of the flat call it became:
+    one position, or a (type, positions) pair for `*seq`, or a dict from
+    keyword to position for `**mapping`."""
+
+    record: _Record
+    groups: tuple
 
 
 class Dispatcher:
@@ -266,12 +286,81 @@ class Dispatcher:
             values = tuple(args) + keyword_values
         return wrapper, values, numbers
 
+    def call_unpacking(self, site, function, arguments):
+        """Run `function(...)` for a call with `*seq` or `**mapping`.
+
+        `arguments` are the site's arguments after the called value, in
+        order, each sequence and mapping whole. They are spread into a flat
+        call, which runs like any call of a function value.
+        """
+        positional = []
+        flat_numbers = [0]  # The site's number of each flat argument.
+        groups = {0: 0}
+        for offset, value in enumerate(arguments[:site.positional_count]):
+            number = 1 + offset
+            if number in site.starred:
+                items = tuple(value)
+                first = len(flat_numbers)
+                groups[number] = (type(value),
+                                  list(range(first, first + len(items))))
+                positional += items
+                flat_numbers += [number] * len(items)
+            else:
+                groups[number] = len(flat_numbers)
+                positional.append(value)
+                flat_numbers.append(number)
+        kwargs = {}
+        for offset, (key, value) in enumerate(zip(
+                site.keywords, arguments[site.positional_count:],
+                strict=True)):
+            number = 1 + site.positional_count + offset
+            repeated = set(kwargs) & (set(value) if key is None else {key})
+            if repeated:
+                raise TypeError(f'{site.callee_text}() got multiple values '
+                                f'for keyword argument {repeated.pop()!r}')
+            first = len(flat_numbers)
+            if key is None:
+                groups[number] = {k: first + i for i, k in enumerate(value)}
+                kwargs.update(value)
+                flat_numbers += [number] * len(value)
+            else:
+                groups[number] = first
+                kwargs[key] = value
+                flat_numbers.append(number)
+
+        flat_active = tuple(i for i, number in enumerate(flat_numbers)
+                            if number in site.active)
+        flat_site = dataclasses.replace(
+            site, positional_count=len(positional), keywords=tuple(kwargs),
+            active=flat_active,
+            argument_text=tuple(site.argument_text[n] for n in flat_numbers),
+            origins=tuple(site.origins[site.active.index(flat_numbers[i])]
+                          for i in flat_active),
+            starred=())
+        value, record = self.call_function(flat_site, function,
+                                           tuple(positional), kwargs)
+        position = {flat: i for i, flat in enumerate(flat_active)}
+        active_groups = []
+        for number in site.active:
+            group = groups[number]
+            if isinstance(group, int):
+                active_groups.append(position[group])
+            elif isinstance(group, dict):
+                active_groups.append({k: position[i]
+                                      for k, i in group.items()})
+            else:
+                container, flat = group
+                active_groups.append((container, [position[i] for i in flat]))
+        return value, _UnpackedRecord(record, tuple(active_groups))
+
     def adjoint(self, record, g):
         """Cotangents of the active arguments, in the order of `site.active`.
 
         An active argument the callee does not take, such as the receiver
         of a static method, gets None: the result does not depend on it.
         """
+        if isinstance(record, _UnpackedRecord):
+            return _regrouped(self.adjoint(record.record, g), record.groups)
         cotangents = record.compiled.adjoint(record.saved, g)
         cotangents = cotangents[record.dropped:]
         if record.passed == record.active:
@@ -583,6 +672,22 @@ class TangentCotangent:
 
     tangents: tuple
     cotangent: object
+
+
+def _regrouped(flat, groups):
+    """The cotangents of a call with `*seq` or `**mapping` from those of the
+    flat call it became; see `_UnpackedRecord`."""
+    cotangents = []
+    for group in groups:
+        if isinstance(group, int):
+            cotangents.append(flat[group])
+        elif isinstance(group, dict):
+            cotangents.append({k: flat[i] for k, i in group.items()})
+        else:
+            container, positions = group
+            items = [flat[i] for i in positions]
+            cotangents.append(items if container is list else tuple(items))
+    return tuple(cotangents)
 
 
 def _active_callee_error(site, function):

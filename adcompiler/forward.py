@@ -35,7 +35,7 @@ from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
 from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
-from adcompiler.resolve import CallKind
+from adcompiler.resolve import CallKind, has_unpacking
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 from adcompiler.verbatim import Verbatim
 
@@ -349,6 +349,15 @@ class _ForwardWriter:
             return [copy.deepcopy(statement)]
         if isinstance(value, gast.Call):
             resolved = self.resolution.calls[value]
+            if has_unpacking(value) and \
+                    resolved.kind is not CallKind.NON_DIFFERENTIABLE:
+                raise UnsupportedSyntaxError(
+                    'unpacking a sequence or mapping that is not a display '
+                    'into a call, in forward mode',
+                    self.source.location(value),
+                    'the call is bound to its parameters only when it runs',
+                    fixes=['pass the items one by one',
+                           'use reverse mode (grad, vjp)'])
             if resolved.kind is CallKind.USER:
                 return self.user_call(statement, resolved)
             if self.is_dispatched(value, resolved):
@@ -859,6 +868,17 @@ class _ForwardWriter:
         return tangent(argument)
 
     def check_user_effect(self, call_node, resolved):
+        if has_unpacking(call_node):
+            values = [getattr(a, 'value', a) for a in call_node.args] + [
+                k.value for k in call_node.keywords]
+            if any(isinstance(v, gast.Name) and v.id in self.activity.varied
+                   for v in values):
+                raise UnsupportedSyntaxError(
+                    f'a call of {resolved.name} with unpacked arguments that '
+                    'carry a derivative, whose result is unused',
+                    self.source.location(call_node),
+                    'the callee may keep the values or change them in place')
+            return
         signature = inspect.signature(resolved.callee)
         try:
             bound = signature.bind(*call_node.args,

@@ -14,7 +14,8 @@ dotted reference to a global such as `np.pi` (read, never assigned):
                                                None, Ellipsis, tuples of these)
     name = atom.attr                          (attribute of a local value)
     name = func(atom, ..., key=atom, ...)     (func: a global name, a dotted
-                                               global, or local_atom.method)
+                                               global, or local_atom.method;
+                                               also *atom and **atom)
     name = (atom, ...)  /  name = [atom, ...]
     name = f'...'                             (f-strings are kept whole)
     name, name, ... = atom                    (tuple unpacking, flattened)
@@ -32,8 +33,8 @@ control_flow). Before lowering, these forms are rewritten:
 - comprehensions, generator expressions, `map`, `filter`, `sorted` and
   `functools.reduce` become loops (see comprehensions);
 - `f(*seq, **mapping)` passes the items of a tuple, list or dict display
-  written out in the function; other unpacking raises
-  `UnsupportedSyntaxError`;
+  written out in the function; other unpacking stays in the call, as
+  `*atom` and `**atom`, and is bound when the call runs;
 - `for a, b in pairs` reads each item into a temporary and unpacks it.
 
 A name declared `global` may be read, and assigning it raises
@@ -983,42 +984,36 @@ class _Normalizer:
         if passed:
             if module_function is None:
                 raise self.function_as_value(node)
+            if any(isinstance(a, gast.Starred) for a in args) or any(
+                    k.arg is None for k in keywords):
+                raise UnsupportedSyntaxError(
+                    f'unpacking a sequence or mapping into a call of '
+                    f'{module_function.name}, which is inlined because it '
+                    'takes an inner function', self.source.location(node),
+                    fixes=['pass the items one by one'])
             return self.inline(module_function, node, args,
                                [(k.arg, k.value) for k in keywords])
         return gast.Call(func=func, args=args, keywords=keywords)
 
     def unpacked_sequence(self, starred):
-        """Return the atoms of `*seq` in a call, when seq is a tuple or list
-        display of this function whose items cannot change before the call."""
+        """Return the atoms of `*seq` in a call when seq is a tuple or list
+        display of this function whose items cannot change before the call,
+        else `*atom`."""
         atom = self.atomize(starred.value)
         if isinstance(atom, gast.Name) and atom.id in self.displays:
             return [copy.deepcopy(a) for a in self.displays[atom.id]]
-        raise UnsupportedSyntaxError(
-            'a starred argument (*args) in a call, unless it unpacks a tuple '
-            'or list written out in the function', self.source.location(
-                starred),
-            'adcompiler binds each argument to a parameter when it compiles '
-            'the call',
-            fixes=['pass the items one by one',
-                   'build the sequence as a display, such as '
-                   'args = (a, b), in the same function'])
+        # Bound to parameters when the call runs (see adcompiler.dispatch).
+        unpacked = gast.Starred(value=atom, ctx=gast.Load())
+        return [gast.copy_location(unpacked, starred)]
 
     def unpacked_mapping(self, node):
         """Return the (keyword, atom) pairs of `**mapping` in a call; see
-        `unpacked_sequence`."""
+        `unpacked_sequence`. The keyword None stands for `**atom`."""
         atom = self.atomize(node)
         if isinstance(atom, gast.Name) and atom.id in self.keyword_displays:
             return [(k, copy.deepcopy(v))
                     for k, v in self.keyword_displays[atom.id]]
-        raise UnsupportedSyntaxError(
-            'a **kwargs argument in a call, unless it unpacks a dict display '
-            'with string keys written out in the function',
-            self.source.location(node),
-            'adcompiler binds each argument to a parameter when it compiles '
-            'the call',
-            fixes=['pass the keywords one by one',
-                   "build the dict as a display, such as kw = {'axis': 0}, "
-                   'in the same function'])
+        return [(None, atom)]  # Bound when the call runs, like `*seq`.
 
     def record_display(self, name, value):
         """Remember a tuple, list or dict display assigned to `name`, for

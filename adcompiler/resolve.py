@@ -69,6 +69,12 @@ def resolve(normalized, namespace, registry=REGISTRY):
     return Resolution(calls)
 
 
+def has_unpacking(call):
+    """True for a call with `*seq` or `**mapping` left by normalize."""
+    return any(isinstance(a, gast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords)
+
+
 def dotted_name(node):
     """Return 'np.linalg.norm' for a dotted reference, or None."""
     parts = []

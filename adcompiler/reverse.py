@@ -45,7 +45,7 @@ from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.normalize import describe
-from adcompiler.resolve import CallKind
+from adcompiler.resolve import CallKind, has_unpacking
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 
 @dataclasses.dataclass
@@ -506,18 +506,19 @@ class _ReverseWriter:
                                cause=None)]
         if statement in self.dynamic_calls:
             call = statement.value
-            site_name, is_method = self.dynamic_calls[statement]
-            if is_method:
-                helper = 'call_method'
-                first = copy.deepcopy(call.func.value)
-            else:
-                helper = 'call_function'
-                first = copy.deepcopy(call.func)
+            site_name, helper = self.dynamic_calls[statement]
+            first = copy.deepcopy(call.func.value if helper == 'call_method'
+                                  else call.func)
+            args = [copy.deepcopy(a) for a in call.args]
+            keywords = copy.deepcopy(call.keywords)
+            if helper == 'call_unpacking':
+                # Every argument in order, sequences and mappings whole.
+                args = [_unstarred(a) for a in args] + [k.value
+                                                        for k in keywords]
+                keywords = []
             dispatched = gast.Call(
                 func=self.runtime_function(helper),
-                args=[_name(site_name), first]
-                + [copy.deepcopy(a) for a in call.args],
-                keywords=copy.deepcopy(call.keywords))
+                args=[_name(site_name), first] + args, keywords=keywords)
             record = _name(self.callee_saved[statement], gast.Store())
             target = copy.deepcopy(statement.targets[0])
             return [_assign(gast.Tuple(elts=[target, record],
@@ -1158,13 +1159,14 @@ class _ReverseWriter:
         self.restored.add(statement)
         return self.with_recorded_reads(statement, block)
 
-    def dynamic_call_adjoint(self, statement, resolved):
+    def dynamic_call_adjoint(self, statement, resolved, unpacking=False):
         """Adjoint of a call resolved at run time (see adcompiler.dispatch)."""
         call = statement.value
-        is_method = resolved.kind is CallKind.METHOD
+        is_method = resolved.kind is CallKind.METHOD and not unpacking
         # Number 0 is the receiver of a method, or the called value itself.
-        arguments = [call.func.value if is_method else call.func] + list(
-            call.args) + [k.value for k in call.keywords]
+        arguments = [call.func.value if is_method else call.func] + [
+            _unstarred(a) for a in call.args] + [k.value for k in
+                                                 call.keywords]
         site = call_site(call, is_method, self.is_active, self.normalized,
                          self.activity, self.source.location(call),
                          self.context.call_chain)
@@ -1176,7 +1178,11 @@ class _ReverseWriter:
         target = statement.targets[0].id
         record = self.namer.fresh(f'{target}_record')
         self.callee_saved[statement] = record
-        self.dynamic_calls[statement] = (site_name, is_method)
+        if unpacking:
+            helper = 'call_unpacking'
+        else:
+            helper = 'call_method' if is_method else 'call_function'
+        self.dynamic_calls[statement] = (site_name, helper)
         results = self.namer.fresh(f'd{target}_args')
         block = [_assign(results, _call(self.runtime_function('call_adjoint'),
                                         _name(record),
@@ -1258,7 +1264,8 @@ class _ReverseWriter:
         call = statement.value
         is_method = resolved.kind is CallKind.METHOD
         receiver = call.func.value if is_method else None
-        varied = [a for a in list(call.args) + [k.value for k in call.keywords]
+        varied = [a for a in [_unstarred(a) for a in call.args]
+                  + [k.value for k in call.keywords]
                   if isinstance(a, gast.Name) and a.id in self.activity.varied]
         receiver_varied = isinstance(receiver, gast.Name) and \
             receiver.id in self.activity.varied
@@ -1294,6 +1301,18 @@ class _ReverseWriter:
         """A call whose result is unused may still fill a container argument
         with values that carry a derivative; reject that case."""
         call = statement.value
+        if has_unpacking(call):
+            values = [_unstarred(a) for a in call.args] + [
+                k.value for k in call.keywords]
+            if any(isinstance(v, gast.Name) and v.id in self.activity.varied
+                   for v in values):
+                raise UnsupportedSyntaxError(
+                    f'a call of {resolved.name} with unpacked arguments that '
+                    'carry a derivative, whose result is unused',
+                    self.source.location(call),
+                    'the callee may keep the values or change them in place; '
+                    'assign the result')
+            return
         signature = inspect.signature(resolved.callee)
         try:
             bound = signature.bind(*call.args,
@@ -1368,6 +1387,8 @@ class _ReverseWriter:
         call = statement.value
         resolved = self.resolution.calls[call]
         kind = resolved.kind
+        if has_unpacking(call) and kind is not CallKind.NON_DIFFERENTIABLE:
+            return self.unpacking_call_adjoint(statement, resolved)
         if kind is CallKind.RULE:
             return self.rule_adjoint(statement, resolved.callee, call.args,
                                      {k.arg: k.value for k in call.keywords},
@@ -1403,6 +1424,25 @@ class _ReverseWriter:
                 'the callee is not known when the function is compiled')
         raise InternalCompilerError(self.source.name, 'reverse',
                                     f'active call of kind {kind}')
+
+    def unpacking_call_adjoint(self, statement, resolved):
+        """Adjoint of `f(*seq, **mapping)`: the call is bound to f's
+        parameters when it runs, by the dispatcher."""
+        call = statement.value
+        location = self.source.location(call)
+        if resolved.kind is CallKind.METHOD:
+            raise UnsupportedSyntaxError(
+                'unpacking a sequence or mapping into a method call with a '
+                'value that carries a derivative', location,
+                fixes=['pass the items one by one',
+                       'call a function instead of a method'])
+        if resolved.kind is CallKind.FOREIGN:
+            self.raise_foreign(statement, resolved.name, resolved.reason)
+        if resolved.kind is CallKind.UNKNOWN and \
+                resolved.reason == 'name not defined':
+            raise LocatedError(f'name {resolved.name!r} is not defined',
+                               location)
+        return self.dynamic_call_adjoint(statement, resolved, unpacking=True)
 
     def raise_foreign(self, statement, callee_name, reason, receiver=None):
         call = statement.value
@@ -1641,6 +1681,11 @@ class _ReverseWriter:
 
 # Runtime helpers that read only the shape of their second argument.
 _SHAPE_ONLY_HELPERS = ('sum_adjoint', 'mean_adjoint')
+
+
+def _unstarred(node):
+    """The sequence of `*seq`, or the argument itself."""
+    return node.value if isinstance(node, gast.Starred) else node
 
 
 def _display(node):

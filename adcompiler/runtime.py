@@ -669,6 +669,12 @@ def dispatched_tangent_vjp(g, ans, site, tangents, first, *args, **kwargs):
                                           kwargs)
 
 
+def call_unpacking(site, function, *arguments):
+    """Run `function(...)` at a call with `*seq` or `**mapping`; each of
+    `arguments` is the site's argument, the sequences and mappings whole."""
+    return _dispatcher.call_unpacking(site, function, arguments)
+
+
 def call_adjoint(record, g):
     """Cotangents of a dispatched call's active arguments, in order."""
     return _dispatcher.adjoint(record, g)

@@ -202,8 +202,6 @@ UNSUPPORTED = [
                  'try statement', 'try:', 'try', id='return_in_try'),
     pytest.param(uses_yield, 'yield', 'yield np.sum(x)', 'yield',
                  id='yield'),
-    pytest.param(uses_double_star_call, '**kwargs argument',
-                 'np.sum(x, **options)', 'options)', id='double_star_call'),
     pytest.param(uses_walrus, ':=', '(y := x * 2.0)', 'y :=', id='walrus'),
     pytest.param(uses_attribute_assignment, 'assignment to an attribute',
                  'y.shape = (1, -1)', 'y.shape', id='attribute_assignment'),
@@ -251,6 +249,8 @@ CONTROL_FLOW_FORMS = [
                  id='generator_expression'),
     pytest.param(uses_nested_def, np.array([0.5, -0.25, 1.0]),
                  id='nested_def'),
+    pytest.param(uses_double_star_call, np.array([0.5, -0.25, 1.0]),
+                 id='double_star_call'),
 ]
 
 
