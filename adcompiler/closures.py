@@ -2,13 +2,13 @@
 
 Part of the normalize stage. A nested `def`, a lambda, and a function of the
 same module that takes or returns one of them are not values in the
-normalized function. Each call of one is replaced by the function's body: parameters
-are bound to the call's arguments, and the function's own local names are
-renamed to fresh names, so they cannot collide with the caller's. The body
-then reads the enclosing function's variables as they are when the call
-runs, as a closure in Python does, and a `nonlocal` assignment assigns the
-enclosing variable. The adjoint of the inlined statements gives the captured
-variables their gradients like any other statement.
+normalized function. Each call of one is replaced by the function's body:
+parameters are bound to the call's arguments, and the function's own local
+names are renamed to fresh names, so they cannot collide with the caller's.
+The body then reads the enclosing function's variables as they are when the
+call runs, as a closure in Python does, and a `nonlocal` assignment assigns
+the enclosing variable. The adjoint of the inlined statements gives the
+captured variables their gradients like any other statement.
 
 This module holds what does not depend on the normalizer's state: the
 `InnerFunction` record, binding call arguments to parameters, and renaming.

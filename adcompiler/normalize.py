@@ -3,8 +3,9 @@
 Input: a `FunctionSource`. Output: a `NormalizedFunction` whose tree is a
 `FunctionDef` with the user's parameters (positional, `*args`, keyword-only,
 `**kwargs`; defaults are kept by the compiled function object) and a body
-made of exactly these statement forms, where an *atom* is a `Name` or a `Constant`, or a
-dotted reference to a global such as `np.pi` (read, never assigned):
+made of exactly these statement forms, where an *atom* is a `Name` or a
+`Constant`, or a dotted reference to a global such as `np.pi` (read, never
+assigned):
 
     name = atom
     name = atom <binop> atom                  (+ - * / // % ** @ and bit ops)
@@ -41,25 +42,24 @@ A name declared `global` may be read, and assigning it raises
 `UnsupportedSyntaxError`.
 
 Every local variable is assigned once (static single assignment): a second
-assignment to `x` writes `x_1`, and later reads of `x` read `x_1`.
-Augmented assignment `x += y` is expanded to `x = x + y` when `x` holds a
-value that no other name can see (made by arithmetic or a function that
-returns a new array, and not stored, copied or viewed since); otherwise
-Python would update shared memory in place, and it raises
-`UnsupportedSyntaxError`. Docstrings and `pass` are dropped, and code after
-the `return` is removed. Each new statement keeps the
-line and column of the expression it came from, so later stages can point at
-the user's source.
+assignment to `x` writes `x_1`, and later reads of `x` read `x_1`. Augmented
+assignment `x += y` is expanded to `x = x + y` when `x` holds a value that
+no other name can see (made by arithmetic or a function that returns a new
+array, and not stored, copied or viewed since); otherwise Python would
+update shared memory in place, and it raises `UnsupportedSyntaxError`.
+Docstrings and `pass` are dropped, and code after the `return` is removed.
+Each new statement keeps the line and column of the expression it came from,
+so later stages can point at the user's source.
 
-Any other statement (try, with, raise, an import, one with a comprehension
-or another construct not lowered here) is kept as written inside a
-`Verbatim` node (see adcompiler.verbatim), with its reads renamed to the
-current versions; the activity stage raises its `UnsupportedSyntaxError`
-if it carries a derivative. When such a statement assigns a local, the
-function is lowered without single assignment, as with control flow. A
-statement that returns, yields, or jumps out of its loop from inside such
-a construct, and a `global` or `nonlocal` declaration, still raise
-`UnsupportedSyntaxError` here.
+Any other statement (try, a with statement over other context managers,
+raise, an import, or another construct not lowered here) is kept as written
+inside a `Verbatim` node (see adcompiler.verbatim), with its reads renamed
+to the current versions; the activity stage raises its
+`UnsupportedSyntaxError` if it carries a derivative. When such a statement
+assigns a local, the function is lowered without single assignment, as with
+control flow. A statement that returns, yields, or jumps out of its loop
+from inside such a construct, and a `nonlocal` declaration outside an
+inlined function, still raise `UnsupportedSyntaxError` here.
 """
 
 import builtins as _builtins
@@ -668,7 +668,18 @@ class _Normalizer:
         if node.value is None:
             value = gast.Constant(value=None, kind=None)
         else:
-            value = self.atomize(node.value)
+            value = self.lower_argument(node.value)
+        if isinstance(value, closures.InnerFunction):
+            raise UnsupportedSyntaxError(
+                f'returning an inner function or lambda from '
+                f'{self.tree.name}, which adcompiler compiles on its own',
+                self.source.location(node.value),
+                'a function value cannot carry the gradients of the values '
+                'it captures; adcompiler inlines a function that returns one '
+                'only where a caller in the same module calls it',
+                fixes=[f'define {self.tree.name} in the module that calls it',
+                       'pass the captured values as arguments to the '
+                       'returned function'])
         self.emit(gast.Return(value=value), node)
         return True
 
