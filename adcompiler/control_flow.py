@@ -11,7 +11,10 @@ uses control flow. Output: equivalent statements in which
 - `break` appears only as `if stop: break`, the last statement of a loop
   body, where `stop` is a fresh flag set where the user's `break` was;
 - `while test: body` becomes `while True:` whose body evaluates the test and
-  sets the loop's flag when it is false.
+  sets the loop's flag when it is false;
+- a `return` inside a `with` statement assigns the result and sets a
+  returned flag, and the statements after the `with` run only when the flag
+  is not set.
 
 After the rewrite every loop iteration runs its body to the end, so the
 reverse stage can replay iterations by count. Statements after a jump in the
@@ -69,6 +72,16 @@ def _jumps_in(node, loop_jumps):
     return any(_jumps_in(child, inner) for child in gast.iter_child_nodes(node))
 
 
+def _loop_jumps_in(node):
+    """True for a break or continue in `node` outside nested loops."""
+    if isinstance(node, (gast.Break, gast.Continue)):
+        return True
+    if isinstance(node, (gast.For, gast.While, gast.FunctionDef, gast.Lambda,
+                         gast.ClassDef)):
+        return False
+    return any(_loop_jumps_in(child) for child in gast.iter_child_nodes(node))
+
+
 class Restructurer:
     """Apply the rewrite in the module docstring to one function body."""
 
@@ -105,8 +118,9 @@ class Restructurer:
                 if loop is not None:
                     out.append(_assign(self.returned_flag(statement),
                                        _constant(True), statement))
-                    out.append(_assign(loop.stop_flag, _constant(True),
-                                       statement))
+                    if loop.stop_flag != self.returned:
+                        out.append(_assign(loop.stop_flag, _constant(True),
+                                           statement))
                 return out
             if isinstance(statement, gast.Break):
                 if loop is None:
@@ -126,6 +140,10 @@ class Restructurer:
                                                    loop))
                 out.append(gast.copy_location(branch, statement))
                 return out
+            if isinstance(statement, gast.With) and jumps([statement]) \
+                    and not self.leaves_loop(statement.body):
+                out += self.with_return(statement, rest, loop)
+                return out
             if isinstance(statement, (gast.For, gast.While)):
                 out += self.loop(statement)
                 if jumps([statement], include_loop_jumps=False):
@@ -139,6 +157,33 @@ class Restructurer:
                     return out
                 continue
             out.append(self.nested(statement, loop))
+        return out
+
+    @staticmethod
+    def leaves_loop(statements):
+        """True if a break or continue in `statements` leaves a loop around
+        them (the normalize stage rejects that inside a with statement)."""
+        return any(_loop_jumps_in(s) for s in statements)
+
+    def with_return(self, statement, rest, loop):
+        """Rewrite a with statement whose body returns.
+
+        Each `return v` in the body becomes `result = v` and sets the
+        function's returned flag; the statements after the with statement
+        run only when the flag is not set.
+        """
+        flag = self.returned_flag(statement)
+        body = self.block(statement.body, _Loop(flag))
+        managed = gast.With(items=statement.items, body=body,
+                            type_comment=None)
+        out = [gast.copy_location(managed, statement)]
+        if rest or loop is not None:
+            guard = gast.If(
+                test=_name(flag),
+                body=([_assign(loop.stop_flag, _constant(True), statement)]
+                      if loop else []),
+                orelse=self.block(rest, loop))
+            out.append(gast.copy_location(guard, statement))
         return out
 
     def nested(self, statement, loop):

@@ -408,11 +408,12 @@ class _Normalizer:
             items.append(gast.withitem(context_expr=lowered,
                                        optional_vars=target))
         if jumps(node.body):
+            # control_flow has turned returns into assignments already.
             raise UnsupportedSyntaxError(
-                'a return, break or continue inside a with statement',
+                'a break or continue inside a with statement',
                 self.source.location(node),
-                fixes=['assign the value and leave the with statement at '
-                       'its end'])
+                fixes=['set a flag in the with statement and break after '
+                       'it'])
         body = self.lower_block(node.body)
         self.emit(gast.With(items=items, body=body, type_comment=None), node)
         return False
@@ -1577,6 +1578,10 @@ def has_control_flow(tree):
         if any(isinstance(n, gast.Return)
                for n in closures.own_nodes([statement])):
             return True
+    last = tree.body[-1:]
+    if last and not isinstance(last[0], gast.Return) and any(
+            isinstance(n, gast.Return) for n in closures.own_nodes(last)):
+        return True  # A return inside the last statement, such as a with.
     for node in gast.walk(tree):
         if isinstance(node, _CONTROL_FLOW):
             return True

@@ -295,6 +295,21 @@ def opens_a_file(x):
     return x * 2.0
 
 
+def returns_inside_with(x):
+    with np.errstate(divide='ignore'):
+        return np.sum(np.log(x * x))
+
+
+def returns_early_inside_with(x):
+    total = 0.0
+    for i in range(3):
+        with np.errstate(all='ignore'):
+            if i == 2:
+                return total + np.sum(x * x)
+            total = total + np.sum(np.sin(x * i))
+    return total
+
+
 def with_in_loop(x):
     total = 0.0
     for i in range(2):
@@ -367,6 +382,9 @@ TABLE = [
     pytest.param(with_catch_warnings, (M23,), id='with-catch-warnings'),
     pytest.param(with_in_loop, (V3,), id='with-in-loop'),
     pytest.param(opens_a_file, (0.7,), id='with-open-inactive'),
+    pytest.param(returns_inside_with, (V3,), id='return-in-with'),
+    pytest.param(returns_early_inside_with, (M23,),
+                 id='early-return-in-with'),
 ]
 
 
@@ -477,9 +495,14 @@ def differentiates_inside_open(x):
     return y
 
 
-def returns_inside_with(x):
-    with np.errstate(all='ignore'):
-        return x * 2.0
+def breaks_inside_with(x):
+    total = 0.0
+    for i in range(3):
+        with np.errstate(all='ignore'):
+            if i == 1:
+                break
+            total = total + x
+    return total
 
 
 def make_nonlocal_writer():
@@ -530,8 +553,8 @@ REJECTED = [
                  'recursive', id='recursive-inner'),
     pytest.param(differentiates_inside_open, (1.5,), 'with open(__file__)',
                  'with', id='with-open'),
-    pytest.param(returns_inside_with, (1.5,), 'with np.errstate',
-                 'with', id='return-in-with'),
+    pytest.param(breaks_inside_with, (1.5,), 'with np.errstate',
+                 'break', id='break-in-with'),
     pytest.param(make_nonlocal_writer(), (1.5,), 'nonlocal count',
                  'nonlocal', id='nonlocal-at-top'),
     pytest.param(unpacks_into_method, (V3, (W3,)), 'return x.dot(*vectors)',
