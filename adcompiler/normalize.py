@@ -194,7 +194,8 @@ class _Normalizer:
         self.module_functions = {}  # function -> its InnerFunction
         self.built = set()  # Containers that comprehensions built.
         self.displays = {}  # name -> atoms of the tuple or list it contains
-        # Parameters of inlined functions bound to constants they keep.
+        # Parameters of inlined functions bound to constants or globals
+        # (np.tanh) that they keep.
         self.constants = {}
         self.keyword_displays = {}  # name -> (key, atom) of its dict
         self.current = {}  # user name -> the name of its latest version
@@ -325,7 +326,7 @@ class _Normalizer:
         name the branches reassign is first copied to a temporary.
         """
         atom = self.atomize(test)
-        if isinstance(atom, gast.Constant) or atom.id in self.temporaries:
+        if not isinstance(atom, gast.Name) or atom.id in self.temporaries:
             return atom
         if atom.id in self.updated_in_place:
             # A list or array changed in place: record its truth value, not
@@ -1042,7 +1043,7 @@ class _Normalizer:
             return
         if not self.single_assignment and not (
                 self.assigned_once(name) and all(
-                    isinstance(a, gast.Constant) or a.id in self.temporaries
+                    not isinstance(a, gast.Name) or a.id in self.temporaries
                     or self.assigned_once(a.id, 0) for a in items)):
             return  # A later statement, or the next iteration, may reassign.
         if isinstance(value, gast.Dict):
@@ -1266,6 +1267,10 @@ class _Normalizer:
                 self.current[target] = value.id
             elif isinstance(value, gast.Constant) and target not in stored \
                     and not _needs_variable(node, target):
+                self.constants[target] = value
+            elif isinstance(value, gast.Attribute) and target not in stored \
+                    and not _needs_variable(node, target, calls=False):
+                # A global such as np.tanh: calls of it resolve statically.
                 self.constants[target] = value
             else:
                 self.assign(_store(target), value, call)
@@ -1667,12 +1672,12 @@ def _copy_reference(node):
     return gast.copy_location(copy, node)
 
 
-def _needs_variable(tree, name):
-    """True if `tree` calls `name` or reads it in an f-string, which a
-    constant cannot stand in for."""
+def _needs_variable(tree, name, calls=True):
+    """True if `tree` reads `name` in an f-string, or calls it (when `calls`
+    is set), which a constant cannot stand in for."""
     for node in gast.walk(tree):
-        if isinstance(node, gast.Call) and isinstance(node.func, gast.Name) \
-                and node.func.id == name:
+        if calls and isinstance(node, gast.Call) and isinstance(
+                node.func, gast.Name) and node.func.id == name:
             return True
         if isinstance(node, gast.JoinedStr) and any(
                 isinstance(n, gast.Name) and n.id == name

@@ -55,6 +55,18 @@ def inner_with_defaults_and_keywords(x, w):
     return combine(x) + combine(x, b=w, power=3.0) + combine(w, 0.5)
 
 
+def inner_with_global_defaults(x, w):
+    def dense(v, activation=np.tanh, flag=np.pi):
+        if flag:
+            return activation(v * w) * flag
+        return v
+    pair = (x, np.pi)
+    total = 0.0
+    for _ in range(2):
+        total = total + np.sum(np.multiply(*pair))
+    return np.sum(dense(x)) + total
+
+
 def inner_in_loop(x, w):
     def step(v):
         return np.sin(v) * w
@@ -332,6 +344,8 @@ TABLE = [
     pytest.param(inner_calls_inner, (M23, W3), id='inner-calls-inner-broadcast'),
     pytest.param(inner_with_defaults_and_keywords, (V3, W3),
                  id='inner-defaults-keywords'),
+    pytest.param(inner_with_global_defaults, (V3, W3),
+                 id='inner-global-defaults'),
     pytest.param(inner_in_loop, (V3, W3), id='inner-in-loop'),
     pytest.param(inner_with_branch, (V3, W3), id='inner-with-branch'),
     pytest.param(nonlocal_accumulator, (V3, W3), id='nonlocal-accumulator'),
@@ -449,6 +463,12 @@ def test_inlined_inner_function_reads_like_source():
     assert f'# line {inner_line}: return v * w + OFFSET' in source
     assert 'dw' in source
     assert '\n    None\n' not in source
+
+
+def test_global_function_argument_is_called_directly():
+    source = adcompiler.grad(inner_with_global_defaults).source
+    assert 'np.tanh(' in source
+    assert 'call_function' not in source
 
 
 def test_nonlocal_call_leaves_no_statement():
