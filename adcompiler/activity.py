@@ -282,6 +282,8 @@ def _differentiated_arguments(call, receiver, template):
 
 
 def _names(node):
+    if isinstance(node, gast.Starred):
+        node = node.value  # *seq in a call reads seq.
     return [node.id] if isinstance(node, gast.Name) else []
 
 

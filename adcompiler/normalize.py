@@ -915,8 +915,11 @@ class _Normalizer:
     def lower_Attribute(self, node):
         if self.is_global_reference(node):
             return _copy_reference(node)
-        return gast.Attribute(value=self.atomize(node.value), attr=node.attr,
-                              ctx=gast.Load())
+        value = self.atomize(node.value)
+        if isinstance(value, gast.Constant):
+            # ', '.join(...): a method of a constant is called on a name.
+            value = self.bind(value, node.value)
+        return gast.Attribute(value=value, attr=node.attr, ctx=gast.Load())
 
     def lower_BinOp(self, node):
         left = self.atomize(node.left)

@@ -946,6 +946,9 @@ class _ReverseWriter:
             return []
         target = statement.targets[0]
         value = statement.value
+        if isinstance(value, gast.Call) and isinstance(target, gast.Name) \
+                and not self.activity.is_active(target.id):
+            self.check_foreign_writes(statement)
         if isinstance(target, (gast.Tuple, gast.List)):
             return self.unpack_adjoint(target, value)
         if isinstance(target, gast.Subscript):
@@ -1012,6 +1015,35 @@ class _ReverseWriter:
             return self.call_adjoint(statement)
         raise InternalCompilerError(self.source.name, 'reverse',
                                     f'active {type(value).__name__} statement')
+
+    def check_foreign_writes(self, statement):
+        """Reject a foreign call whose result carries no derivative, given a
+        value that carries one and an array the output depends on but that
+        carries none, such as `_ = np.copyto(y, x)`: the call may write into
+        that array, and the gradient would not follow."""
+        call = statement.value
+        resolved = self.resolution.calls.get(call)
+        if resolved is None or resolved.kind is not CallKind.FOREIGN:
+            return
+        names = [a for a in [_unstarred(a) for a in call.args]
+                 + [k.value for k in call.keywords]
+                 if isinstance(a, gast.Name)]
+        varied = [a for a in names if a.id in self.activity.varied]
+        written = [a for a in names if a.id in self.activity.useful
+                   and a.id not in self.activity.varied]
+        if varied and written:
+            display = self.normalized.display_names
+            raise UnsupportedSyntaxError(
+                f'a call of {resolved.name} with '
+                f'{display.get(varied[0].id, varied[0].id)!r}, which carries '
+                'a derivative, and '
+                f'{display.get(written[0].id, written[0].id)!r}, which the '
+                'result depends on', self.source.location(call),
+                f'{resolved.name} has no gradient rule and may write into '
+                'its arguments, which the gradient would not follow',
+                fixes=['assign the new value instead of writing it into an '
+                       'existing array',
+                       'register a rule with adcompiler.register_vjp'])
 
     def subscript_write_adjoint(self, statement):
         """Adjoint of `x[index] = v`, then the old values of x[index] restored.

@@ -539,6 +539,12 @@ def unpacks_into_method(x, vectors):
     return x.dot(*vectors)
 
 
+def copies_into_buffer(x):
+    y = np.zeros(3)
+    _ = np.copyto(y, x * 2.0)
+    return np.sum(y)
+
+
 def rebinds_inner_name(x):
     f = lambda v: v * 2.0  # noqa: E731
     f = lambda v: v * x  # noqa: E731
@@ -579,6 +585,8 @@ REJECTED = [
                  'nonlocal', id='nonlocal-at-top'),
     pytest.param(unpacks_into_method, (V3, (W3,)), 'return x.dot(*vectors)',
                  'method call', id='unpack-into-method'),
+    pytest.param(copies_into_buffer, (V3,), '_ = np.copyto(y, x * 2.0)',
+                 'numpy.copyto', id='foreign-write-into-buffer'),
     pytest.param(rebinds_inner_name, (1.5,), 'f = lambda v: v * x',
                  'more than once', id='rebound-inner-name'),
 ]
