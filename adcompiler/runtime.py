@@ -2821,14 +2821,6 @@ def sequence_sum_adjoint(g, seq):
     return _items_like(seq, [unbroadcast(g, item) for item in seq])
 
 
-def sequence_sum_tangent(t):
-    """Tangent of sum(seq) given the tangent of seq: its items added up."""
-    total = 0.0
-    for item in t:
-        total = total + item
-    return total
-
-
 def sequence_product(seq):
     """Return the product of the items of seq, in order, without a start
     value."""
