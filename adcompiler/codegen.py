@@ -102,12 +102,21 @@ def as_expression(value):
 
 
 class _Substitute(gast.NodeTransformer):
-    """Replace template names by arguments, and temporaries by fresh names."""
+    """Replace template names by arguments, temporaries by fresh names, and
+    `active(x)` by a constant: whether the call differentiates argument x."""
 
-    def __init__(self, substitutions, renames, namer):
+    def __init__(self, substitutions, renames, namer, active=None):
         self.substitutions = substitutions
         self.renames = renames
         self.namer = namer
+        self.active = active or {}
+
+    def visit_Call(self, node):
+        if isinstance(node.func, gast.Name) and node.func.id == 'active':
+            (param,) = node.args
+            return gast.Constant(value=bool(self.active.get(param.id)),
+                                 kind=None)
+        return self.generic_visit(node)
 
     def visit_Name(self, node):
         if node.id in self.substitutions and isinstance(node.ctx, gast.Load):
@@ -119,6 +128,11 @@ class _Substitute(gast.NodeTransformer):
         return node
 
 
-def substitute_template(node, substitutions, renames, namer):
-    """Copy a template node, replacing its names (see `_Substitute`)."""
-    return _Substitute(substitutions, renames, namer).visit(copy.deepcopy(node))
+def substitute_template(node, substitutions, renames, namer, active=None):
+    """Copy a template node, replacing its names (see `_Substitute`).
+
+    `active` maps template parameters to whether the call differentiates
+    their arguments.
+    """
+    return _Substitute(substitutions, renames, namer, active).visit(
+        copy.deepcopy(node))

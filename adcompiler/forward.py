@@ -723,6 +723,8 @@ class _ForwardWriter:
         }
         for param, value in bound.arguments.items():
             substitutions[param] = as_expression(value)
+        active = {param: isinstance(value, gast.AST) and self.is_active(value)
+                  for param, value in bound.arguments.items()}
         if any(adjoint_target(s) is None for s in template.body):
             # NOTE: a template with temporaries would need them emitted as
             # statements; no forward rule uses one yet.
@@ -740,7 +742,7 @@ class _ForwardWriter:
             if 'g' not in bound.arguments:  # Else g is the helper's cotangent.
                 local['g'] = tangent
             terms.append(substitute_template(template_statement.value, local,
-                                             renames, self.namer))
+                                             renames, self.namer, active))
         # Broadcasting: the sum of the terms has the output's shape when every
         # argument that may broadcast has a term; otherwise broadcast it.
         repeats = function in (operator.mul, np.multiply)  # [x] * 2

@@ -1639,6 +1639,8 @@ class _ReverseWriter:
         }
         for param, value in bound.arguments.items():
             substitutions[param] = _as_expression(value)
+        active = {param: isinstance(value, gast.AST) and self.is_active(value)
+                  for param, value in bound.arguments.items()}
 
         renames = {}
         block = []
@@ -1646,13 +1648,13 @@ class _ReverseWriter:
             param = adjoint_target(template_statement)
             if param is None:
                 block.append(self.substitute(template_statement,
-                                             substitutions, renames))
+                                             substitutions, renames, active))
                 continue
             arg = bound.arguments[param]
             if not self.is_active(arg):
                 continue
             value = self.substitute(template_statement.value, substitutions,
-                                    renames)
+                                    renames, active)
             self.read_shapes_from_parameters(value)
             if template.unbroadcast and self.may_broadcast(
                     arg, list(args) + list(keywords.values())):
@@ -1707,8 +1709,9 @@ class _ReverseWriter:
                        and isinstance(a.value, (float, complex))
                        for a in others)
 
-    def substitute(self, node, substitutions, renames):
-        return substitute_template(node, substitutions, renames, self.namer)
+    def substitute(self, node, substitutions, renames, active=None):
+        return substitute_template(node, substitutions, renames, self.namer,
+                                   active)
 
 
 # Runtime helpers that read only the shape of their second argument.

@@ -330,9 +330,16 @@ def extremum_adjoint(g, x, ans, axis=None, keepdims=False):
 
 # Elementwise helpers ---------------------------------------------------------
 
-def balanced_eq(x, ans, y):
-    """Weight of `x` in max(x, y) or min(x, y): 1, 0, or 0.5 on a tie."""
-    return (x == ans) / (1.0 + (x == y))
+def balanced_eq(x, ans, y, y_varies=True):
+    """Weight of `x` in max(x, y) or min(x, y): 1 where x is the result, 0
+    where y is, and on a tie 0.5 when y varies too, else 0.
+
+    With a constant y the tie gets weight 0, so maximum(x, 0.0) has
+    derivative 0 at 0, as relu does; two varying operands split it evenly.
+    """
+    if y_varies:
+        return (x == ans) / (1.0 + (x == y))
+    return (x == ans) & (x != y)
 
 
 def pow_exponent_adjoint(g, x, ans):

@@ -77,10 +77,32 @@ def relu_where(x):
     return np.sum(np.where(x > 0, x, 0.0))
 
 
-def test_maximum_with_zero_splits_at_zero():
+def test_maximum_with_zero_is_zero_at_zero():
     x = np.array([0.0, 2.0, -1.0])
     gradient, tangent = gradient_and_tangent(relu_maximum, x, np.ones(3))
-    np.testing.assert_array_equal(gradient, [0.5, 1.0, 0.0])
+    np.testing.assert_array_equal(gradient, [0.0, 1.0, 0.0])
+    assert tangent == 1.0
+
+
+def minimum_with_array(x, y):
+    return np.sum(np.minimum(x, y))
+
+
+def test_minimum_with_constant_array_is_zero_at_tie():
+    """A tie with an operand that is not differentiated gives x nothing.
+    Differentiating both operands splits the tie evenly."""
+    x = np.array([1.0, 2.0, 3.0])
+    y = np.array([1.0, 0.0, 5.0])
+    only_x = adcompiler.grad(minimum_with_array)(x, y)
+    np.testing.assert_array_equal(only_x, [0.0, 0.0, 1.0])
+    both = adcompiler.grad(minimum_with_array, wrt=(0, 1))(x, y)
+    np.testing.assert_array_equal(both[0], [0.5, 0.0, 1.0])
+    np.testing.assert_array_equal(both[1], [0.5, 1.0, 0.0])
+    _, tangent = adcompiler.jvp(minimum_with_array, (x, y),
+                                (np.ones(3), None))
+    assert tangent == 1.0
+    _, tangent = adcompiler.jvp(minimum_with_array, (x, y),
+                                (np.ones(3), np.zeros(3)))
     assert tangent == 1.5
 
 

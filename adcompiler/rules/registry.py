@@ -7,6 +7,8 @@ the primal function, and it may read three more names:
     g      the adjoint (cotangent) of the result
     ans    the result of the primal call
     d[x]   the adjoint of parameter x, written as `d[x] = expression`
+    active(x)  True when the call differentiates argument x, else False,
+           decided when the template is inlined
 
 and the modules `np` (NumPy) and `ad` (adcompiler.runtime). A one-line rule
 is a lambda returning the adjoint of its first parameter, or a tuple with one
@@ -41,7 +43,7 @@ from adcompiler.errors import AdCompilerError
 logger = logging.getLogger(__name__)
 
 # The names a template may read besides its own parameters and temporaries.
-TEMPLATE_NAMES = frozenset({'g', 't', 'ans', 'd', 'np', 'ad', 'None', 'True',
+TEMPLATE_NAMES = frozenset({'g', 't', 'ans', 'd', 'active', 'np', 'ad', 'None', 'True',
                             'False'})
 
 
