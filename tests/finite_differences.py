@@ -57,10 +57,11 @@ def autograd_gradient(function, args, position):
                                  function.__closure__)
     try:
         with warnings.catch_warnings():
-            # autograd warns when a write into an array hides the input from
-            # it. The zero gradient it then returns is not used, because it
-            # disagrees with finite differences.
-            warnings.simplefilter('ignore', UserWarning)
+            # autograd warns when a write into an array hides the input, or
+            # when it divides by zero (prod with zeros, sinc at 0). Such a
+            # gradient is not used, because it disagrees with finite
+            # differences.
+            warnings.simplefilter('ignore')
             return autograd.grad(rebound, position)(*args)
     except Exception:            # a limit of autograd, not a failure of ours
         return None
