@@ -35,7 +35,8 @@ from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
 from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
-from adcompiler.resolve import CallKind, has_unpacking
+from adcompiler.resolve import (CallKind, has_unpacking,
+                                reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 from adcompiler.verbatim import Verbatim
 
@@ -871,15 +872,9 @@ class _ForwardWriter:
 
     def check_user_effect(self, call_node, resolved):
         if has_unpacking(call_node):
-            values = [getattr(a, 'value', a) for a in call_node.args] + [
-                k.value for k in call_node.keywords]
-            if any(isinstance(v, gast.Name) and v.id in self.activity.varied
-                   for v in values):
-                raise UnsupportedSyntaxError(
-                    f'a call of {resolved.name} with unpacked arguments that '
-                    'carry a derivative, whose result is unused',
-                    self.source.location(call_node),
-                    'the callee may keep the values or change them in place')
+            reject_unused_unpacking_call(call_node, resolved.name,
+                                         self.activity.varied,
+                                         self.source.location(call_node))
             return
         signature = inspect.signature(resolved.callee)
         try:

@@ -28,6 +28,7 @@ import gast
 import numpy as np
 
 from adcompiler import containers
+from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
 
 
@@ -73,6 +74,20 @@ def has_unpacking(call):
     """True for a call with `*seq` or `**mapping` left by normalize."""
     return any(isinstance(a, gast.Starred) for a in call.args) or any(
         k.arg is None for k in call.keywords)
+
+
+def reject_unused_unpacking_call(call, callee_name, varied, location):
+    """Raise for a call with `*seq`/`**mapping` arguments that carry a
+    derivative when its result is unused: the callee may keep the values
+    or change them in place, which the adjoint cannot follow."""
+    values = [getattr(a, 'value', a) for a in call.args] + [
+        k.value for k in call.keywords]
+    if any(isinstance(v, gast.Name) and v.id in varied for v in values):
+        raise UnsupportedSyntaxError(
+            f'a call of {callee_name} with unpacked arguments that carry a '
+            'derivative, whose result is unused', location,
+            'the callee may keep the values or change them in place; assign '
+            'the result')
 
 
 def dotted_name(node):

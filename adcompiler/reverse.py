@@ -45,7 +45,8 @@ from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.normalize import describe
-from adcompiler.resolve import CallKind, has_unpacking
+from adcompiler.resolve import (CallKind, has_unpacking,
+                                reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 
 @dataclasses.dataclass
@@ -1334,16 +1335,9 @@ class _ReverseWriter:
         with values that carry a derivative; reject that case."""
         call = statement.value
         if has_unpacking(call):
-            values = [_unstarred(a) for a in call.args] + [
-                k.value for k in call.keywords]
-            if any(isinstance(v, gast.Name) and v.id in self.activity.varied
-                   for v in values):
-                raise UnsupportedSyntaxError(
-                    f'a call of {resolved.name} with unpacked arguments that '
-                    'carry a derivative, whose result is unused',
-                    self.source.location(call),
-                    'the callee may keep the values or change them in place; '
-                    'assign the result')
+            reject_unused_unpacking_call(call, resolved.name,
+                                         self.activity.varied,
+                                         self.source.location(call))
             return
         signature = inspect.signature(resolved.callee)
         try:
