@@ -44,6 +44,19 @@ def _number(node):
             and not isinstance(node.value, bool))
 
 
+def _constant_factor(node):
+    """The number constant c of a product `a * c` or `a * c * b`, or None."""
+    if not (isinstance(node, gast.BinOp) and isinstance(node.op, gast.Mult)):
+        return None
+    if _number(node.right):
+        return node.right
+    left = node.left
+    if (isinstance(left, gast.BinOp) and isinstance(left.op, gast.Mult)
+            and _number(left.right)):
+        return left.right
+    return None
+
+
 class _ConstantFolder(gast.NodeTransformer):
     """Evaluate operations on number constants; see the module docstring."""
 
@@ -68,12 +81,27 @@ class _ConstantFolder(gast.NodeTransformer):
         if isinstance(node.op, gast.Pow) and _number(node.right) \
                 and node.right.value == 1:
             return node.left
+        left = node.left
+        if (isinstance(node.op, gast.Mult) and _number(node.right)
+                and isinstance(left, gast.BinOp)
+                and isinstance(left.op, gast.Mult) and _number(left.right)):
+            # a * c1 * c2 is a * (c1 * c2): one pass over an array, not two.
+            # The product may differ from the original in the last bit.
+            product = left.right.value * node.right.value
+            return gast.BinOp(left=left.left, op=gast.Mult(),
+                              right=gast.Constant(value=product, kind=None))
         return node
 
     def visit_UnaryOp(self, node):
         self.generic_visit(node)
         if isinstance(node.op, gast.USub) and _number(node.operand):
             return gast.Constant(value=-node.operand.value, kind=None)
+        if isinstance(node.op, gast.USub):
+            # -(a * c * b) is a * -c * b, exactly: the negation costs no pass.
+            factor = _constant_factor(node.operand)
+            if factor is not None:
+                factor.value = -factor.value
+                return node.operand
         return node
 
     def visit_Call(self, node):
@@ -105,6 +133,9 @@ def optimize(program):
     _inline_temporaries(program.adjoint,
                         {'d' + name for name in program.temporaries},
                         _ADJOINT_EXPRESSION_NODES)
+    # Inlining puts constant factors of several rules side by side.
+    _ConstantFolder(program.numpy_alias,
+                    program.runtime_alias).visit(program.adjoint)
     return program
 
 

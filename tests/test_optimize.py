@@ -625,3 +625,19 @@ def test_empty_branch_inverted():
     adjoint = adjoint_source(relu_square)
     assert 'if not t1:' in adjoint
     assert 'pass' not in adjoint
+
+
+# Constant factors ------------------------------------------------------------
+
+def scaled_squares(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def test_constant_factors_are_folded():
+    source = adjoint_source(scaled_squares)
+    assert '100.0 * 2' not in source
+    assert '200.0' in source
+    assert '-(' not in source
+    x = np.array([0.3, -1.2, 0.8, 1.5])
+    gradient = adcompiler.grad(scaled_squares)(x)
+    assert_gradient_close(gradient, numerical_gradient(scaled_squares, (x,), 0))
