@@ -13,6 +13,7 @@ import ast
 import dataclasses
 import itertools
 import linecache
+import math
 import re
 
 import astor
@@ -36,6 +37,17 @@ class EmittedModule:
     scope: dict  # the globals of the generated functions
 
 
+def _prints_negative(value):
+    """True for a number whose text starts with a minus sign: a negative
+    real, or a complex number with no real part and a negative imaginary one
+    (printed as -1j)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, complex)):
+        return False
+    if isinstance(value, complex):
+        return value.real == 0 and math.copysign(1.0, value.imag) < 0
+    return math.copysign(1.0, value) < 0
+
+
 def to_source(tree):
     """Return Python source for a gast tree, with comment markers as comments."""
     comments = []
@@ -51,6 +63,15 @@ def to_source(tree):
                 # A bare name prints on a line of its own, never quoted.
                 return ast.Expr(value=ast.Name(
                     id=_MARKER.format(len(comments) - 1), ctx=ast.Load()))
+            return self.generic_visit(node)
+
+        def visit_Constant(self, node):
+            # A negative number prints without parentheses, so the base of a
+            # power would lose its sign ((-2.0) ** 2 read as -(2.0 ** 2)).
+            # Written as a negation, it gets them where precedence needs.
+            if _prints_negative(node.value):
+                return ast.UnaryOp(op=ast.USub(),
+                                   operand=ast.Constant(value=-node.value))
             return node
 
         def generic_visit(self, node):

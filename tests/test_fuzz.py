@@ -131,8 +131,11 @@ class Builder:
             b = self.scalar(scope, depth - 1)
             return f'({a} / (1.0 + {b} ** 2))'
         if kind == 'pow':
+            # Negative constant bases check that the generated code keeps
+            # their parentheses: -0.5 ** 2 is -(0.5 ** 2).
             return self.choice([f'(np.tanh({a}) ** 2)', f'(np.tanh({a}) ** 3)',
-                                f'((1.0 + {a} ** 2) ** 0.5)'])
+                                f'((1.0 + {a} ** 2) ** 0.5)',
+                                f'((-0.5) ** 2 * {a})', f'({a} * (-1) ** 3)'])
         if kind == 'sin':
             return f'np.sin({a})'
         if kind == 'exp':

@@ -277,3 +277,29 @@ def test_augmented_assignment_on_float_parameter_forward():
                                     (1.0, None))
     assert value == pytest.approx(accumulate_into_parameter(0.7, 1.5))
     assert tangent == pytest.approx(3.0)
+
+
+def alternating_series(x):
+    total = 0.0
+    for k in range(1, 6):
+        total = total + (-1) ** (k + 1) * x ** k / k
+    return total
+
+
+def negative_bases(x):
+    signs = np.array([(-1.0) ** i for i in range(3)])
+    return np.sum(x * signs) * (-2.0) ** 2 + np.real(x[0] * (-1j) ** 2)
+
+
+@pytest.mark.parametrize('function, x', [
+    (alternating_series, 0.5),
+    (negative_bases, np.array([0.3, -1.2, 0.7])),
+])
+def test_negative_constant_base_keeps_its_sign(function, x):
+    """(-2.0) ** 2 printed without parentheses is -(2.0 ** 2)."""
+    value, gradient = adcompiler.value_and_grad(function)(x)
+    assert value == pytest.approx(function(x), rel=1e-12)
+    np.testing.assert_allclose(gradient, numerical_gradient(function, (x,), 0),
+                               rtol=1e-6, atol=1e-8)
+    _, tangent = adcompiler.jvp(function, (x,), (np.ones_like(x),))
+    assert tangent == pytest.approx(np.sum(gradient), rel=1e-9)
