@@ -15,7 +15,8 @@ from adcompiler.api import (Composition, GradientFunction,
                             source, stop_gradient, value_and_grad, vjp)
 from adcompiler.containers import ContainerError, register_container
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
-                               InternalCompilerError, NonScalarOutputError,
+                               InternalCompilerError, LocatedError,
+                               NonScalarOutputError,
                                SourceUnavailableError, UnsupportedOptionError,
                                UnsupportedSyntaxError)
 
@@ -24,7 +25,8 @@ __version__ = '0.1.0'
 __all__ = [
     'AdCompilerError', 'Composition', 'ContainerError', 'ForeignCallError',
     'GradientFunction',
-    'InternalCompilerError', 'InvalidArgumentError', 'NonScalarOutputError',
+    'InternalCompilerError', 'InvalidArgumentError', 'LocatedError',
+    'NonScalarOutputError',
     'HigherOrderGradient', 'check_grads', 'hessian', 'hvp', 'jacfwd',
     'jacobian', 'jacrev', 'jvp', 'vjp',
     'SourceUnavailableError', 'UnsupportedOptionError',

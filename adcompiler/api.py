@@ -943,7 +943,6 @@ def register_jvp(function, jvp=None):
 
     Usable as a decorator: `@register_jvp(function)`.
     """
-    # NOTE: only reverse mode exists so far; forward mode will read these.
     if jvp is None:
         return functools.partial(register_jvp, function)
     REGISTRY.jvp_function(function, jvp)
