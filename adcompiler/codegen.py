@@ -34,15 +34,20 @@ def comment_marker(text):
 def module_aliases(namespace, normalized, extra_globals):
     """Choose the names generated code uses for NumPy and the runtime.
 
-    The user's own name for NumPy is kept where there is one; otherwise, and
-    for the runtime, a name the function does not use. Both modules are
+    The function's own names for NumPy and the runtime (in generated code
+    that is differentiated again) are kept where there are some; otherwise
+    names the function does not use. Both modules are
     added to `extra_globals`. Returns (numpy alias, runtime alias).
     """
     aliases = [alias for alias in ('np', 'numpy')
                if namespace.get(alias) is np
                and alias not in normalized.local_names]
     numpy_alias = aliases[0] if aliases else normalized.namer.fresh('np')
-    runtime_alias = normalized.namer.fresh('ad')
+    # Generated code differentiated again already calls the runtime `ad`.
+    if namespace.get('ad') is runtime and 'ad' not in normalized.local_names:
+        runtime_alias = 'ad'
+    else:
+        runtime_alias = normalized.namer.fresh('ad')
     extra_globals[numpy_alias] = np
     extra_globals[runtime_alias] = runtime
     return numpy_alias, runtime_alias
