@@ -45,7 +45,7 @@ def _number(node):
 
 
 def _constant_factor(node):
-    """The number constant c of a product `a * c` or `a * c * b`, or None."""
+    """Return the number constant c of a product `a * c` or `a * c * b`, or None."""
     if not (isinstance(node, gast.BinOp) and isinstance(node.op, gast.Mult)):
         return None
     if _number(node.right):
