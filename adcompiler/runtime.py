@@ -799,7 +799,10 @@ def tangent_write(dx, x, index, dv):
     elif isinstance(x, list):
         result = list(dx)
     else:
-        result = np.array(dx, dtype=np.result_type(dx, dv, float))
+        # dv may be a list (the tangent of `x[i] = [a, b]`), which
+        # np.result_type would read as a structured dtype, so convert it.
+        dtype = np.result_type(np.asarray(dx), np.asarray(dv), float)
+        result = np.array(dx, dtype=dtype)
     result[index] = dv
     return result
 

@@ -303,3 +303,29 @@ def test_negative_constant_base_keeps_its_sign(function, x):
                                rtol=1e-6, atol=1e-8)
     _, tangent = adcompiler.jvp(function, (x,), (np.ones_like(x),))
     assert tangent == pytest.approx(np.sum(gradient), rel=1e-9)
+
+
+def list_written_into_row(x):
+    rows = np.zeros((2, 2))
+    rows[0] = [1.0, 0.0]
+    rows[1] = rows[0] * x
+    return np.sum(rows ** 2)
+
+
+def active_list_written_into_row(x):
+    rows = np.zeros((2, 2))
+    rows[0] = [x[1], 2.0]
+    rows[1] = rows[0] * x
+    return np.sum(rows ** 2)
+
+
+@pytest.mark.parametrize('function', [
+    list_written_into_row, active_list_written_into_row,
+], ids=lambda f: f.__name__)
+def test_list_written_into_array_row_forward(function):
+    x = np.array([1.5, 2.0])
+    direction = np.array([0.3, -0.8])
+    value, tangent = adcompiler.jvp(function, (x,), (direction,))
+    assert value == pytest.approx(function(x))
+    expected = np.dot(numerical_gradient(function, (x,), 0), direction)
+    assert tangent == pytest.approx(expected, rel=1e-6)
