@@ -142,6 +142,49 @@ def test_logsumexp_matches_finite_differences(function, args):
     assert_gradient_close(adcompiler.grad(function)(*args), expected)
 
 
+B_WITH_ZERO = np.array([1.5, 0.0, 0.7, 2.0, 0.3])
+LOGSUMEXP_CASES = [
+    pytest.param(logsumexp_plain, (A,), id='plain'),
+    pytest.param(logsumexp_weighted, (A, B), id='weights'),
+    pytest.param(logsumexp_weighted, (A, B_WITH_ZERO), id='zero-weight'),
+    pytest.param(logsumexp_rows, (M, C), id='axis'),
+    pytest.param(logsumexp_rows_keepdims, (M, C[:, None]), id='keepdims'),
+]
+
+
+def difference_along(function, args, direction, step=1e-6):
+    """Central difference of `function` when args[0] moves along `direction`."""
+    def moved(epsilon):
+        return np.asarray(function(args[0] + epsilon * direction, *args[1:]))
+    return (moved(step) - moved(-step)) / (2 * step)
+
+
+@pytest.mark.parametrize('function, args', LOGSUMEXP_CASES)
+def test_logsumexp_jvp_matches_finite_differences(function, args):
+    direction = random_vector(np.shape(args[0]), seed=13)
+    tangents = (direction,) + (None,) * (len(args) - 1)
+    value, tangent = adcompiler.jvp(function, args, tangents)
+    assert value == pytest.approx(function(*args), rel=1e-12)
+    expected = difference_along(function, args, direction)
+    assert tangent == pytest.approx(expected, rel=1e-6, abs=1e-8)
+
+
+@pytest.mark.parametrize('function, args', LOGSUMEXP_CASES)
+def test_logsumexp_hvp_matches_gradient_differences(function, args):
+    direction = random_vector(np.shape(args[0]), seed=14)
+    product = adcompiler.hvp(function)(*args, direction)
+    expected = difference_along(adcompiler.grad(function), args, direction)
+    assert_gradient_close(product, expected)
+
+
+def test_logsumexp_hessian_matches_gradient_differences():
+    gradient = adcompiler.grad(logsumexp_plain)
+    expected = np.array([numerical_gradient(lambda a: gradient(a)[row],
+                                            (A,), 0)
+                         for row in range(A.size)])
+    assert_gradient_close(adcompiler.hessian(logsumexp_plain)(A), expected)
+
+
 WEIGHTS = np.array([1.0, 2.0, -0.5, 0.25, 3.0])
 
 

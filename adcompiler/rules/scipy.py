@@ -119,8 +119,8 @@ def _register_array_api_extra():
     REGISTRY.substitute(extra.at.set, at_set_copy)
     REGISTRY.vjp_function(at_set_copy, at_set_vjp)
     REGISTRY.jvp_function(at_set_copy, at_set_jvp)
-    # at(x)[idx] is at(x, idx): the adjoint passes through unchanged.
-    # TODO: forward mode takes the tangent's [idx] instead; it has no hook.
+    # at(x)[idx] is at(x, idx): the adjoint passes through unchanged, and
+    # indexing the tangent returns it unchanged (see AtTangent).
     runtime.register_index_adjoint(extra.at, lambda g, update, index: g)
 
 
@@ -129,9 +129,25 @@ def at_vjp(g, ans, x, *index):
     return (g,) + (None,) * len(index)
 
 
+class AtTangent:
+    """Tangent of an `at(x, idx)` object: the whole tangent of x.
+
+    Forward mode writes the tangent of `at(x)[idx]` as the tangent of
+    `at(x)` indexed by idx. Indexing returns this object unchanged, because
+    `at(x)[idx]` is `at(x, idx)` and the index is read from the primal
+    object when `.set` runs.
+    """
+
+    def __init__(self, t):
+        self.t = t
+
+    def __getitem__(self, index):
+        return self
+
+
 def at_jvp(tangents, ans, x, *index):
-    """Return the tangent of `at(x, idx)`: that of x."""
-    return tangents[0]
+    """Return the tangent of `at(x, idx)`: that of x, wrapped."""
+    return None if tangents[0] is None else AtTangent(tangents[0])
 
 
 def at_set_copy(update, y, copy=None, xp=None):
@@ -153,6 +169,8 @@ def at_set_vjp(g, ans, update, y, copy=None, xp=None):
 def at_set_jvp(tangents, ans, update, y, copy=None, xp=None):
     """Return the tangent of at(x, idx).set(y)."""
     t_update, t_y = tangents
+    if isinstance(t_update, AtTangent):
+        t_update = t_update.t
     index = update._idx  # noqa: SLF001
     t = (np.zeros(np.shape(ans), dtype=np.result_type(ans, 1.0))
          if t_update is None else np.array(t_update,
