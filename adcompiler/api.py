@@ -18,6 +18,7 @@ from adcompiler import containers, dispatch, runtime
 from adcompiler.compiler import Compiler
 from adcompiler.errors import (AdCompilerError, NonScalarOutputError,
                                SourceUnavailableError, UnsupportedSyntaxError)
+from adcompiler.naming import identifier
 from adcompiler.rules import REGISTRY
 
 _COMPILER = Compiler()
@@ -226,23 +227,42 @@ def _split_aux(function, ans):
 
 
 def _check_scalar(function, ans):
-    name = getattr(function, '__name__', repr(function))
+    _require_scalar(getattr(function, '__name__', repr(function)), ans,
+                    'grad and value_and_grad need')
+
+
+def check_objective_output(ans, name):
+    """Raise NonScalarOutputError unless `ans`, the output of the user's
+    function `name`, is a scalar.
+
+    The gradient and tangent objectives call it because the transforms that
+    differentiate them again need a scalar function. A check of the
+    objective's own output would name the generated function instead, and
+    forward over reverse would not check at all.
+    """
+    _require_scalar(name, ans, 'hessian, hvp and grad of grad need')
+
+
+REGISTRY.non_differentiable(check_objective_output)
+
+
+def _require_scalar(name, ans, transforms_need):
     if ans is None:
         raise NonScalarOutputError(
-            f'{name} returned None; grad needs a function that returns a '
-            'scalar (add a return statement)')
+            f'{name} returned None; {transforms_need} a function that returns '
+            'a scalar (add a return statement)')
     shape = np.shape(ans)
     if shape != ():
         raise NonScalarOutputError(
-            f'{name} returned {_describe_output(ans, shape)}; grad and '
-            'value_and_grad need a scalar output. Reduce it to a scalar (for '
+            f'{name} returned {_describe_output(ans, shape)}; '
+            f'{transforms_need} a scalar output. Reduce it to a scalar (for '
             'example with np.sum), or use adcompiler.jacobian or '
             'adcompiler.vjp.')
     if not isinstance(ans, (int, float, complex, np.number, np.ndarray)) or \
             isinstance(ans, bool):
         raise NonScalarOutputError(
-            f'{name} returned a {type(ans).__name__}, not a number; grad '
-            'needs a function whose output is a float')
+            f'{name} returned a {type(ans).__name__}, not a number; '
+            f'{transforms_need} a function whose output is a float')
 
 
 _OBJECTIVES = {}  # (function, parameter) -> (compiled tangent, objective)
@@ -252,31 +272,89 @@ _OBJECTIVE_COUNT = itertools.count(1)
 def tangent_objective(function, parameter):
     """A function with source that returns the tangent of `function`.
 
-    `objective(*args, direction)` is the derivative of `function(*args)`
-    along `direction` for `parameter`. It calls the generated tangent
-    function, so differentiating it again differentiates generated code.
+    `objective(*args, direction=v, **kwargs)` is the derivative of
+    `function(*args, **kwargs)` along `v` for `parameter`. The direction
+    is a keyword-only parameter, renamed when `function` has a parameter of
+    that name. The objective calls the generated tangent function, so
+    differentiating it again differentiates generated code.
     """
     compiled = _COMPILER.compile_forward(function, (parameter,))
     cached = _OBJECTIVES.get((function, parameter))
     if cached is not None and cached[0] is compiled:
         return cached[1]
-    params = list(inspect.signature(function).parameters)
+    signature = _signature(function)
     direction = 'direction'
-    while direction in params:
+    while direction in signature.parameters:
         direction += '_'
-    arguments = ', '.join([f'{p}={p}' for p in params] + [
-        f'{compiled.tangent_params[0]}={direction}'])
-    text = (f'def tangent_of_{function.__name__}({", ".join(params)}, '
-            f'{direction}):\n'
+    params, arguments = _forwarded_parameters(signature, direction)
+    arguments += f', {compiled.tangent_params[0]}={direction}'
+    name = f'tangent_of_{identifier(function.__name__)}'
+    text = (f'def {name}({params}):\n'
             f'    value, tangent = {compiled.name}({arguments})\n'
+            f'    check_objective_output(value, {function.__name__!r})\n'
             f'    return tangent\n')
+    objective = _define_objective(name, text, function,
+                                  {compiled.name: compiled.tangent})
+    _OBJECTIVES[(function, parameter)] = (compiled, objective)
+    return objective
+
+
+def _forwarded_parameters(signature, keyword_only=None):
+    """Return the parameter list and the call arguments of a wrapper that
+    takes the parameters of `signature` and passes each on in the same way.
+
+    Defaults are left out of the list. `keyword_only` names an extra
+    keyword-only parameter of the wrapper, which is not passed on.
+    """
+    parameters = [p.replace(default=inspect.Parameter.empty,
+                            annotation=inspect.Parameter.empty)
+                  for p in signature.parameters.values()]
+    arguments = []
+    for p in parameters:
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            arguments.append(f'*{p.name}')
+        elif p.kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.append(f'**{p.name}')
+        elif p.kind is inspect.Parameter.KEYWORD_ONLY:
+            arguments.append(f'{p.name}={p.name}')
+        else:
+            arguments.append(p.name)
+    if keyword_only is not None:
+        extra = inspect.Parameter(keyword_only, inspect.Parameter.KEYWORD_ONLY)
+        position = len(parameters)
+        if parameters and parameters[-1].kind is \
+                inspect.Parameter.VAR_KEYWORD:
+            position -= 1
+        parameters.insert(position, extra)
+    rendered = str(signature.replace(parameters=parameters,
+                                     return_annotation=inspect.Signature.empty))
+    return rendered[1:-1], ', '.join(arguments)
+
+
+def _direction_names(objective, function):
+    """Return the names of the direction parameters that `tangent_objective`
+    added to `function`'s parameters to make `objective`, innermost first."""
+    given = _signature(function).parameters
+    return [name for name in _signature(objective).parameters
+            if name not in given]
+
+
+def _define_objective(name, text, function, scope):
+    """Compile `text`, the definition of function `name`, with `scope` as
+    its globals, and return the function with the defaults of `function`.
+
+    The lines are registered in linecache, so that adcompiler can read the
+    source again and tracebacks show it.
+    """
     filename = f'<adcompiler objective #{next(_OBJECTIVE_COUNT)}>'
     linecache.cache[filename] = (len(text), None,
                                  text.splitlines(keepends=True), filename)
-    scope = {compiled.name: compiled.tangent, '__name__': __name__}
+    scope = {**scope, 'check_objective_output': check_objective_output,
+             '__name__': __name__}
     exec(compile(text, filename, 'exec'), scope)  # noqa: S102
-    objective = scope[f'tangent_of_{function.__name__}']
-    _OBJECTIVES[(function, parameter)] = (compiled, objective)
+    objective = scope[name]
+    objective.__defaults__ = function.__defaults__
+    objective.__kwdefaults__ = function.__kwdefaults__
     return objective
 
 
@@ -294,19 +372,16 @@ def gradient_objective(function, parameter):
     cached = _GRADIENT_OBJECTIVES.get((function, parameter))
     if cached is not None and cached[0] is compiled:
         return cached[1]
-    params = list(_signature(function).parameters)
-    arguments = ', '.join(f'{p}={p}' for p in params)
-    text = (f'def gradient_of_{function.__name__}({", ".join(params)}):\n'
+    params, arguments = _forwarded_parameters(_signature(function))
+    name = f'gradient_of_{identifier(function.__name__)}'
+    text = (f'def {name}({params}):\n'
             f'    value, saved = {compiled.primal_name}({arguments})\n'
+            f'    check_objective_output(value, {function.__name__!r})\n'
             f'    gradients = {compiled.adjoint_name}(saved, 1.0)\n'
             f'    return gradients[0]\n')
-    filename = f'<adcompiler objective #{next(_OBJECTIVE_COUNT)}>'
-    linecache.cache[filename] = (len(text), None,
-                                 text.splitlines(keepends=True), filename)
-    scope = {compiled.primal_name: compiled.primal,
-             compiled.adjoint_name: compiled.adjoint, '__name__': __name__}
-    exec(compile(text, filename, 'exec'), scope)  # noqa: S102
-    objective = scope[f'gradient_of_{function.__name__}']
+    objective = _define_objective(name, text, function, {
+        compiled.primal_name: compiled.primal,
+        compiled.adjoint_name: compiled.adjoint})
     _GRADIENT_OBJECTIVES[(function, parameter)] = (compiled, objective)
     return objective
 
@@ -348,9 +423,10 @@ class HigherOrderGradient:
         objective = self.function
         for parameter in self.inner_wrt:
             objective = tangent_objective(objective, parameter)
-        directions = [1.0] * len(self.inner_wrt)
-        return grad(objective, wrt=self.wrt)(*bound.args, *directions,
-                                             **bound.kwargs)
+        directions = dict.fromkeys(_direction_names(objective, self.function),
+                                   1.0)
+        return grad(objective, wrt=self.wrt)(*bound.args, **bound.kwargs,
+                                             **directions)
 
 
 class Composition(enum.Enum):
@@ -376,8 +452,9 @@ def _composition(mode):
 def _reverse_over_forward(function, parameter, bound, direction):
     """H v as the gradient of the generated directional derivative."""
     objective = tangent_objective(function, parameter)
-    return grad(objective, wrt=parameter)(*bound.args, direction,
-                                          **bound.kwargs)
+    name, = _direction_names(objective, function)
+    return grad(objective, wrt=parameter)(*bound.args, **bound.kwargs,
+                                          **{name: direction})
 
 
 def _forward_over_reverse(function, parameter, bound, direction):
@@ -408,9 +485,9 @@ _HVP_METHODS = {
 
 
 def hvp(function, wrt=0, mode=None):
-    """Return `hvp_fn(*args, v)`, the Hessian of scalar `function` with
-    respect to argument `wrt` times the vector `v`, without forming the
-    Hessian.
+    """Return `hvp_fn(*args, v, **kwargs)`, the Hessian of scalar
+    `function` with respect to argument `wrt` times the vector `v`, without
+    forming the Hessian.
 
     `mode` picks how generated code is differentiated again:
     'forward-over-reverse' (forward mode over the generated gradient),
@@ -423,9 +500,9 @@ def hvp(function, wrt=0, mode=None):
     (parameter,), _ = _wrt_names(function, wrt)
     composition = _composition(mode)
 
-    def hvp_fn(*args):
+    def hvp_fn(*args, **kwargs):
         *primals, direction = args
-        bound = _bind(function, primals, {})
+        bound = _bind(function, primals, kwargs)
         if composition is not None:
             return _HVP_METHODS[composition](function, parameter, bound,
                                              direction)

@@ -1,5 +1,8 @@
 """Fresh names for generated code that never collide with the user's names."""
 
+import keyword
+import re
+
 import gast
 
 
@@ -49,3 +52,14 @@ class Namer:
         name = f't{index}'
         self.taken.add(name)
         return name
+
+
+def identifier(name):
+    """Return `name` made into a valid Python identifier, for names of
+    generated functions: a lambda's `<lambda>` becomes `lambda_`."""
+    text = re.sub(r'\W', '_', name).strip('_') or 'function'
+    if text[0].isdigit():
+        text = f'function_{text}'
+    if keyword.iskeyword(text):
+        text += '_'
+    return text

@@ -801,3 +801,119 @@ def test_array_api_function_second_order(function, x_shape, y_shape):
     rng = np.random.default_rng(7)
     check_second_order(function, rng.uniform(-1.0, 1.0, x_shape),
                        rng.uniform(-1.0, 1.0, y_shape))
+
+
+# Signatures that the generated objectives (the gradient and the tangent
+# functions that hvp and grad of grad differentiate again) must reproduce.
+
+MODES = [None] + [c.value for c in adcompiler.Composition]
+
+
+def hessian_by_differences(function, x, **kwargs):
+    """Central differences of the gradient, one row per component of x."""
+    gradient = adcompiler.grad(function)
+    return np.array([
+        numerical_gradient(lambda y: gradient(y, **kwargs)[row], (x,), 0)
+        for row in range(x.size)])
+
+
+CUBE_LAMBDA = lambda t: np.sum(t ** 3)  # noqa: E731
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_lambda_hessian_and_hvp(mode):
+    x = np.array([0.5, -1.2, 2.0])
+    expected = hessian_by_differences(CUBE_LAMBDA, x)
+    assert_gradient_close(adcompiler.hessian(CUBE_LAMBDA, mode=mode)(x),
+                          expected)
+    direction = np.array([1.0, 0.5, -0.3])
+    assert_gradient_close(adcompiler.hvp(CUBE_LAMBDA, mode=mode)(x, direction),
+                          expected @ direction)
+
+
+def test_lambda_check_grads_second_order():
+    adcompiler.check_grads(CUBE_LAMBDA, order=2)(np.array([0.5, -1.2, 2.0]))
+
+
+def test_lambda_grad_of_grad():
+    second = adcompiler.grad(adcompiler.grad(lambda s: s ** 4 * np.sin(s)))
+    s = 0.7
+    expected = 12 * s ** 2 * np.sin(s) + 8 * s ** 3 * np.cos(s) \
+        - s ** 4 * np.sin(s)
+    assert second(s) == pytest.approx(expected, rel=1e-10)
+
+
+def scaled_cube(x, *, scale=2.0):
+    return np.sum(scale * x ** 3)
+
+
+def weighted_cubes(x, *weights, offset=0.0, **options):
+    total = options.get('bias', 0.0) + offset
+    for w in weights:
+        total = total + np.sum(w * x ** 3)
+    return total
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('kwargs', [{}, {'scale': -0.5}],
+                         ids=['default', 'given'])
+def test_keyword_only_parameter_hvp(mode, kwargs):
+    x = np.array([0.5, -1.2, 2.0])
+    direction = np.array([1.0, 0.5, -0.3])
+    expected = hessian_by_differences(scaled_cube, x, **kwargs) @ direction
+    product = adcompiler.hvp(scaled_cube, mode=mode)(x, direction, **kwargs)
+    assert_gradient_close(product, expected)
+
+
+@pytest.mark.parametrize('mode', [
+    pytest.param(mode, marks=pytest.mark.xfail(
+        strict=True, raises=adcompiler.UnsupportedSyntaxError,
+        reason='forward mode does not go through *args in a call'))
+    if mode == 'forward-over-reverse' else mode
+    for mode in MODES])
+def test_varargs_and_keywords_hessian(mode):
+    x = np.array([0.5, -1.2])
+    expected = hessian_by_differences(
+        lambda y: weighted_cubes(y, 2.0, 0.5, offset=1.0, bias=3.0), x)
+    hessian = adcompiler.hessian(weighted_cubes, mode=mode)(
+        x, 2.0, 0.5, offset=1.0, bias=3.0)
+    assert_gradient_close(hessian, expected)
+
+
+def scalar_with_keyword(s, *, power=3.0, direction=1.0):
+    return direction * s ** power
+
+
+def test_grad_of_grad_with_keyword_named_direction():
+    second = adcompiler.grad(adcompiler.grad(scalar_with_keyword))
+    assert second(0.7, power=4.0, direction=2.0) == pytest.approx(
+        2.0 * 12.0 * 0.7 ** 2)
+    assert second(0.7) == pytest.approx(6.0 * 0.7)
+
+
+def first_cube(x):
+    return x[:1] ** 3
+
+
+def cubes(x):
+    return x ** 3
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('function, shape', [
+    (first_cube, (1,)), (cubes, (3,))], ids=['shape-1', 'shape-3'])
+def test_hvp_of_vector_output_names_function(function, shape, mode):
+    with pytest.raises(adcompiler.NonScalarOutputError) as info:
+        adcompiler.hvp(function, mode=mode)(np.ones(3), np.ones(3))
+    message = str(info.value)
+    assert message.startswith(f'{function.__name__} returned')
+    assert f'shape {shape}' in message
+    assert 'tangent_of' not in message
+    assert 'gradient_of' not in message
+
+
+def test_grad_of_grad_of_vector_output_names_function():
+    second = adcompiler.grad(adcompiler.grad(lambda s: np.array([s, s]) ** 3))
+    with pytest.raises(adcompiler.NonScalarOutputError,
+                       match=r'^<lambda> returned an array of shape \(2,\)'):
+        second(0.5)
