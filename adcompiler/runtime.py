@@ -97,6 +97,12 @@ def unbroadcast(g, x):
         return g
     if g is None:
         return None  # No gradient, as a rule may return for an argument.
+    if isinstance(x, list) and isinstance(g, (list, tuple)) and \
+            len(g) > len(x) and all(_is_zero(row) for row in g[len(x):]):
+        # A tape entry that refers to a list the primal appended to later:
+        # its adjoint has the final length, and the entries for the later
+        # items are zero because the reference is only bookkeeping.
+        g = g[:len(x)]
     if isinstance(x, (list, tuple)) and isinstance(g, (list, tuple)) and \
             len(g) == len(x):
         # A container's own adjoint, such as an entry of a tape that
@@ -122,6 +128,20 @@ def unbroadcast(g, x):
         # broadcast it, and its adjoint has the structure its rule gave.
         return g
     return _unbroadcast_to(g, np.shape(x), np.iscomplexobj(x))
+
+
+def _is_zero(g):
+    """Return whether the adjoint `g` is zero in every entry."""
+    if g is None:
+        return True
+    if isinstance(g, (list, tuple)):
+        return all(_is_zero(item) for item in g)
+    if isinstance(g, dict):
+        return all(_is_zero(item) for item in g.values())
+    try:
+        return not np.any(g)
+    except (TypeError, ValueError):
+        return False
 
 
 def _unbroadcast_to(g, shape, is_complex):
@@ -739,15 +759,18 @@ def insert_adjoint(g, x, index, dv, v):
     """
     if g is None and dv is None:
         return None
-    entry = zeros_like(v) if dv is None else dv
+    # Zeros stay None rather than zeros_like(v): v may be a list that is
+    # still to change length (a tape entry holding a list that the adjoint
+    # pass empties and refills), and a zero built now would keep its
+    # current length.
     if isinstance(x, dict):
-        result = dict(g) if g is not None else zeros_like(x)
-        result[index] = entry
+        result = dict(g) if g is not None else dict.fromkeys(x)
+        result[index] = dv
         return result
     if g is None:
-        g = [zeros_like(item) for item in x]
+        g = [None] * len(x)
     position = popped_position(x, index)
-    return list(g[:position]) + [entry] + list(g[position:])
+    return list(g[:position]) + [dv] + list(g[position:])
 
 
 def undo_pop(x, index, v):

@@ -917,3 +917,28 @@ def test_grad_of_grad_of_vector_output_names_function():
     with pytest.raises(adcompiler.NonScalarOutputError,
                        match=r'^<lambda> returned an array of shape \(2,\)'):
         second(0.5)
+
+
+def outer_by_comprehension(x):
+    rows = np.array([[x[i] * x[j] for j in range(3)] for i in range(3)])
+    return np.sum(rows ** 2)
+
+
+def triangle_by_comprehension(x):
+    rows = [[x[i] * np.sin(x[j]) for j in range(i + 1)] for i in range(3)]
+    total = 0.0
+    for row in rows:
+        total = total + np.sum(np.array(row)) ** 2
+    return total
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('function', [outer_by_comprehension,
+                                      triangle_by_comprehension],
+                         ids=lambda f: f.__name__)
+def test_nested_comprehension_hvp(function, mode):
+    x = np.array([0.5, -1.2, 2.0])
+    direction = np.array([1.0, 0.5, -0.3])
+    expected = hessian_by_differences(function, x) @ direction
+    product = adcompiler.hvp(function, mode=mode)(x, direction)
+    assert_gradient_close(product, expected, rtol=1e-5, atol=1e-5)
