@@ -503,6 +503,9 @@ def hvp(function, wrt=0, mode=None):
     def hvp_fn(*args, **kwargs):
         *primals, direction = args
         bound = _bind(function, primals, kwargs)
+        _check_like(direction, bound.arguments[parameter],
+                    f'the direction given to hvp of {function.__name__}',
+                    f'argument {parameter!r}')
         if composition is not None:
             return _HVP_METHODS[composition](function, parameter, bound,
                                              direction)
@@ -626,18 +629,81 @@ def jvp(function, primals, tangents):
 
 
 def _check_tangent(function, name, primal, tangent):
-    """Raise a clear error for a tangent whose structure is not its primal's."""
-    if not containers.is_container(primal):
-        return
-    containers.check_differentiable(primal, function.__name__, name)
-    primal_leaves = containers.leaves(primal)[0]
-    tangent_leaves = containers.leaves(tangent)[0]
-    if type(tangent) is not type(primal) or \
-            len(tangent_leaves) != len(primal_leaves):
-        raise InvalidArgumentError(
-            f'the tangent of {name!r} must have the structure of the primal, '
-            f'a {type(primal).__name__} with {len(primal_leaves)} leaves; '
-            f'got a {type(tangent).__name__} with {len(tangent_leaves)}')
+    """Raise a clear error for a tangent whose structure or shapes are not
+    its primal's."""
+    if containers.is_container(primal):
+        containers.check_differentiable(primal, function.__name__, name)
+        primal_leaves = containers.leaves(primal)[0]
+        tangent_leaves = containers.leaves(tangent)[0]
+        if type(tangent) is not type(primal) or \
+                len(tangent_leaves) != len(primal_leaves):
+            raise InvalidArgumentError(
+                f'the tangent of {name!r} must have the structure of the '
+                f'primal, a {type(primal).__name__} with '
+                f'{len(primal_leaves)} leaves; got a '
+                f'{type(tangent).__name__} with {len(tangent_leaves)}')
+    _check_like(tangent, primal, f'the tangent of {name!r}', 'the primal')
+
+
+def _check_like(given, reference, label, owner):
+    """Raise InvalidArgumentError unless `given` has the structure of
+    `reference` and, at each float leaf, its shape.
+
+    `label` names `given` in the message ("the tangent of 'x'") and `owner`
+    names `reference` ("the primal"). None in `given` stands for a zero
+    and matches anything.
+    """
+    pending = [(given, reference, '')]
+    while pending:
+        t, x, path = pending.pop()
+        if t is None:
+            continue
+        at_path = f' at {path}' if path else ''
+        at_same_path = ' there' if path else ''
+        parts = containers.flatten(x)
+        if parts is not None:
+            children = _matching_children(t, x)
+            if children is None:
+                raise InvalidArgumentError(
+                    f'{label}{at_path} must have the structure of {owner}'
+                    f'{at_same_path}, {_describe_value(x)}; got '
+                    f'{_describe_value(t)}')
+            pending.extend(children(path))
+            continue
+        if containers.is_float_leaf(x) and np.shape(t) != np.shape(x):
+            raise InvalidArgumentError(
+                f'{label}{at_path} must have shape {np.shape(x)}, as {owner} '
+                f'has{at_same_path}; got shape {np.shape(t)}')
+
+
+def _matching_children(t, x):
+    """Return a function of a path that lists (child of t, child of x,
+    child path) for container `x`, or None when `t` has another structure.
+
+    Lists and tuples (not named tuples) may stand for each other.
+    """
+    if isinstance(x, dict):
+        if not isinstance(t, dict) or set(t) != set(x):
+            return None
+        return lambda path: [(t[key], x[key], f'{path}[{key!r}]')
+                             for key in x]
+    sequences = (list, tuple)
+    same_kind = type(t) is type(x) or (
+        type(t) in sequences and type(x) in sequences)
+    t_parts = containers.flatten(t) if same_kind else None
+    x_children = containers.flatten(x)[0]
+    if t_parts is None or len(t_parts[0]) != len(x_children):
+        return None
+    return lambda path: [(ti, xi, f'{path}[{i}]') for i, (ti, xi) in
+                         enumerate(zip(t_parts[0], x_children, strict=True))]
+
+
+def _describe_value(value):
+    if containers.is_container(value):
+        count = len(containers.flatten(value)[0])
+        entries = 'entry' if count == 1 else 'entries'
+        return f'a {type(value).__name__} with {count} {entries}'
+    return f'a value of shape {np.shape(value)} (type {type(value).__name__})'
 
 
 def vjp(function, *primals):
@@ -662,6 +728,9 @@ def vjp(function, *primals):
             # The first adjoint undid the function's in-place updates; a
             # later one needs them again, so the primal runs again.
             _, saved = compiled.primal(*bound.args, **bound.kwargs)
+        _check_like(cotangent, value,
+                    f'the cotangent of the output of {function.__name__}',
+                    'the output')
         calls[0] += 1
         current = saved
         if compiled.has_tape:

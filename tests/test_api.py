@@ -159,3 +159,69 @@ def test_traceback_shows_generated_lines():
     line = linecache.getline(frames[-1].filename, frames[-1].lineno)
     assert 'y[5]' in line
     assert line.strip() == frames[-1].line
+
+
+# Tangents, cotangents and hvp directions are checked against the values
+# they belong to before any generated code runs.
+
+def squares(x):
+    return x ** 2
+
+
+def pair_of_outputs(x):
+    return x * 2.0, np.sum(x)
+
+
+def params_loss(params, x):
+    return np.sum(params['w'] * x) + params['b']
+
+
+PARAMS = {'w': np.ones(3), 'b': 0.5}
+
+
+@pytest.mark.parametrize('call, message', [
+    pytest.param(lambda: adcompiler.jvp(weighted, (X, Y), (np.ones(2), None)),
+                 "the tangent of 'x' must have shape (3,), as the primal has; "
+                 'got shape (2,)', id='jvp-array'),
+    pytest.param(lambda: adcompiler.jvp(weighted, (X, Y), (1.0, None)),
+                 "the tangent of 'x' must have shape (3,), as the primal has; "
+                 'got shape ()', id='jvp-scalar-for-array'),
+    pytest.param(lambda: adcompiler.jvp(
+        params_loss, (PARAMS, X), ({'w': np.ones(2), 'b': 1.0}, None)),
+                 "the tangent of 'params' at ['w'] must have shape (3,), as "
+                 'the primal has there; got shape (2,)', id='jvp-dict-leaf'),
+    pytest.param(lambda: adcompiler.vjp(squares, X)[1](np.ones(4)),
+                 'the cotangent of the output of squares must have shape '
+                 '(3,), as the output has; got shape (4,)', id='vjp-array'),
+    pytest.param(lambda: adcompiler.vjp(pair_of_outputs, X)[1](
+        (np.ones(3), np.ones(3))),
+                 'the cotangent of the output of pair_of_outputs at [1] must '
+                 'have shape (), as the output has there; got shape (3,)',
+                 id='vjp-tuple-entry'),
+    pytest.param(lambda: adcompiler.vjp(pair_of_outputs, X)[1](np.ones(3)),
+                 'the cotangent of the output of pair_of_outputs must have '
+                 'the structure of the output, a tuple with 2 entries; got '
+                 'a value of shape (3,) (type ndarray)',
+                 id='vjp-array-for-tuple'),
+    pytest.param(lambda: adcompiler.hvp(weighted)(X, Y, np.ones(2)),
+                 'the direction given to hvp of weighted must have shape '
+                 "(3,), as argument 'x' has; got shape (2,)", id='hvp'),
+    pytest.param(lambda: adcompiler.hvp(params_loss)(
+        PARAMS, X, {'w': np.ones(3)}),
+                 'the direction given to hvp of params_loss must have the '
+                 "structure of argument 'params', a dict with 2 entries; got "
+                 'a dict with 1 entry', id='hvp-dict-keys'),
+])
+def test_mismatched_derivative_input_raises(call, message):
+    with pytest.raises(adcompiler.InvalidArgumentError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def test_matching_derivative_inputs_accepted():
+    _, tangent = adcompiler.jvp(params_loss, (PARAMS, X),
+                                ({'w': np.ones(3), 'b': None}, None))
+    assert tangent == pytest.approx(np.sum(X))
+    _, vjp_fn = adcompiler.vjp(pair_of_outputs, X)
+    cotangent, = vjp_fn([np.ones(3), 2.0])
+    np.testing.assert_allclose(cotangent, np.full(3, 4.0))
