@@ -169,10 +169,26 @@ def test_logsumexp_jvp_matches_finite_differences(function, args):
     assert tangent == pytest.approx(expected, rel=1e-6, abs=1e-8)
 
 
+def _not_yet(reason):
+    return pytest.mark.xfail(strict=True,
+                             raises=adcompiler.UnsupportedSyntaxError,
+                             reason=reason)
+
+
+@pytest.mark.parametrize('mode', [
+    None,
+    'forward-over-reverse',
+    pytest.param('reverse-over-forward', marks=_not_yet(
+        'reverse mode does not go through the loop over tangents in the '
+        'forward rule of xp_promote')),
+    pytest.param('reverse-over-reverse', marks=_not_yet(
+        'reverse over reverse does not go through calls resolved at run '
+        'time')),
+])
 @pytest.mark.parametrize('function, args', LOGSUMEXP_CASES)
-def test_logsumexp_hvp_matches_gradient_differences(function, args):
+def test_logsumexp_hvp_matches_gradient_differences(function, args, mode):
     direction = random_vector(np.shape(args[0]), seed=14)
-    product = adcompiler.hvp(function)(*args, direction)
+    product = adcompiler.hvp(function, mode=mode)(*args, direction)
     expected = difference_along(adcompiler.grad(function), args, direction)
     assert_gradient_close(product, expected)
 
