@@ -1650,7 +1650,7 @@ class _ReverseWriter:
             value = self.substitute(template_statement.value, substitutions,
                                     renames, active)
             self.read_shapes_from_parameters(value)
-            if template.unbroadcast and self.may_broadcast(
+            if template.unbroadcast and self.may_reshape_adjoint(
                     arg, list(args) + list(keywords.values())):
                 value = self.unbroadcast(value, target, arg.id)
             block += self.accumulate(arg.id, value)
@@ -1690,17 +1690,19 @@ class _ReverseWriter:
         return _call(self.runtime_function('unbroadcast'), value, _name(arg))
 
     @staticmethod
-    def may_broadcast(arg, args):
-        """False when every other operand is a scalar constant.
+    def may_reshape_adjoint(arg, args):
+        """False when every other operand is a float constant.
 
-        A Python number never changes the shape of the result, so the adjoint
-        of `arg` already has its shape.
+        A Python float changes neither the shape nor the kind of the result,
+        so the adjoint of `arg` already has its shape and kind. A complex
+        constant makes the result of a real `arg` complex, and the adjoint
+        of that real `arg` is the real part of the product (`1j * x`).
         """
         others = [a for a in args if a is not arg]
-        # An int can repeat a list (`[x] * 2`); only a float or complex
-        # constant surely leaves the shape alone.
+        # An int can repeat a list (`[x] * 2`); only a float constant surely
+        # leaves the shape and the kind alone.
         return not all(isinstance(a, gast.Constant)
-                       and isinstance(a.value, (float, complex))
+                       and isinstance(a.value, float)
                        for a in others)
 
     def substitute(self, node, substitutions, renames, active=None):

@@ -330,3 +330,106 @@ def test_list_written_into_array_row(function):
     assert value == pytest.approx(function(x))
     assert tangent == pytest.approx(np.dot(gradient, direction), rel=1e-6)
     assert_gradient_close(adcompiler.grad(function)(x), gradient)
+
+
+# Second derivatives against differences of differences.
+
+def differenced_hessian(function, x, step=1e-4):
+    """Hessian of `function` at x by central differences of central
+    differences, with no derivative from adcompiler."""
+    columns = []
+    for index in range(x.size):
+        shift = np.zeros_like(x)
+        shift.flat[index] = step
+        above = numerical_gradient(function, (x + shift,), 0, step)
+        below = numerical_gradient(function, (x - shift,), 0, step)
+        columns.append(np.ravel(above - below) / (2 * step))
+    return np.stack(columns, axis=-1)
+
+
+_MODES = [composition.value for composition in adcompiler.Composition]
+
+# Second derivatives through |z| and sign(z) of complex z.
+
+def magnitude_of_curve(t):
+    return np.abs(t + 1j * t ** 2)
+
+
+def summed_magnitudes(x):
+    return np.sum(np.abs(x + 1j * x ** 2))
+
+
+def spectrum_energy(x):
+    return np.sum(np.abs(np.fft.fft(x)) ** 2)  # Hessian 8 I for 4 entries
+
+
+def spectrum_cubes(x):
+    return np.sum(np.abs(np.fft.fft(x)) ** 3)
+
+
+def padded_spectrum_cubes(x):
+    return np.sum(np.abs(np.fft.fft(x, n=6)) ** 3)
+
+
+def real_spectrum_cubes(x):
+    return np.sum(np.abs(np.fft.rfft(x)) ** 3)
+
+
+def cropped_real_spectrum_cubes(x):
+    return np.sum(np.abs(np.fft.rfft(x, n=3)) ** 3)
+
+
+def angle_of_curve(x):
+    return np.sum(np.angle(x + 1j * x ** 2) ** 2)
+
+
+def complex_sign_of_curve(x):
+    return np.sum(np.real(np.sign(x + 1j * x ** 2)) * x)
+
+
+def test_grad_of_grad_through_complex_abs():
+    t, step = 0.7, 1e-4
+    expected = (magnitude_of_curve(t + step) - 2 * magnitude_of_curve(t)
+                + magnitude_of_curve(t - step)) / step ** 2
+    second = adcompiler.grad(adcompiler.grad(magnitude_of_curve))(t)
+    assert not np.iscomplexobj(second)
+    assert second == pytest.approx(expected, rel=1e-6)
+    assert second == pytest.approx(1.5317987453, rel=1e-9)
+
+
+_FFT_GAP = pytest.mark.xfail(
+    strict=True, raises=adcompiler.UnsupportedSyntaxError,
+    reason='the adjoint helpers of numpy.fft have no reverse rule, so '
+           'reverse over reverse stops at them')
+
+
+def _complex_hvp_params():
+    params = []
+    for function in (summed_magnitudes, spectrum_energy, spectrum_cubes,
+                     padded_spectrum_cubes, real_spectrum_cubes,
+                     cropped_real_spectrum_cubes, angle_of_curve,
+                     complex_sign_of_curve):
+        for mode in _MODES:
+            through_fft = 'spectrum' in function.__name__
+            marks = (_FFT_GAP if through_fft
+                     and mode == 'reverse-over-reverse' else ())
+            params.append(pytest.param(function, mode, marks=marks,
+                                       id=f'{function.__name__}-{mode}'))
+    return params
+
+
+@pytest.mark.parametrize('function, mode', _complex_hvp_params())
+def test_hvp_through_complex_values(function, mode):
+    x = np.array([0.3, -1.2, 0.8, 0.5])
+    v = np.array([1.0, 0.4, -0.3, 0.7])
+    expected = differenced_hessian(function, x) @ v
+    product = adcompiler.hvp(function, mode=mode)(x, v)
+    assert not np.iscomplexobj(product)
+    np.testing.assert_allclose(product, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_spectrum_energy_hessian_is_exact():
+    x = np.array([0.3, -1.2, 0.8, 0.5])
+    hessian = adcompiler.hessian(spectrum_energy,
+                                 mode='reverse-over-forward')(x)
+    np.testing.assert_allclose(hessian, 8.0 * np.eye(4), atol=1e-12)

@@ -22,8 +22,6 @@ vjp(rt.cast_adjoint,     lambda v, dtype: (ad.cast_adjoint(g, dtype), None))
 jvp(rt.cast_adjoint,     lambda v, dtype: (ad.cast_adjoint(t, dtype), None))
 vjp(rt.extremum_tangent, lambda v, x, extreme, axis=None, keepdims=False: ad.extremum_adjoint(g, x, extreme, axis, keepdims))
 jvp(rt.extremum_tangent, lambda v, x, extreme, axis=None, keepdims=False: ad.extremum_tangent(t, x, extreme, axis, keepdims))
-vjp(rt.abs_tangent,      lambda v, x, magnitude: ad.abs_tangent(g, x, magnitude))
-jvp(rt.abs_tangent,      lambda v, x, magnitude: ad.abs_tangent(t, x, magnitude))
 vjp(rt.copy,             lambda v: g)
 jvp(rt.copy,             lambda v: ad.copy(t))
 
