@@ -263,6 +263,15 @@ def _require_scalar(name, ans, transforms_need):
         raise NonScalarOutputError(
             f'{name} returned a {type(ans).__name__}, not a number; '
             f'{transforms_need} a function whose output is a float')
+    if np.iscomplexobj(ans):
+        # As in JAX: a complex output has a derivative for each of its real
+        # and imaginary parts, and grad cannot choose between them.
+        raise NonScalarOutputError(
+            f'{name} returned the complex number {ans!r}; {transforms_need} '
+            'a real output. Differentiate a real function of it (np.real, '
+            'np.imag, np.abs), or call adcompiler.vjp, whose cotangent 1.0 '
+            'gives the derivative of the real part for a real input, and '
+            'f\'(z) for a holomorphic f of a complex z.')
 
 
 _OBJECTIVES = {}  # (function, parameter) -> (compiled tangent, objective)

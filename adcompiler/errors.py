@@ -133,7 +133,8 @@ class UnsupportedOptionError(AdCompilerError, NotImplementedError):
 
 
 class NonScalarOutputError(AdCompilerError):
-    """grad or value_and_grad was applied to a function with a non-scalar output."""
+    """grad or value_and_grad was applied to a function whose output is not
+    a real scalar: an array, None, another object, or a complex number."""
 
 
 class InternalCompilerError(AdCompilerError):

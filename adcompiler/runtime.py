@@ -195,6 +195,14 @@ def materialize(g, x):
                            for gi, xi in zip(g, x, strict=True)])
     if isinstance(x, dict):
         return {key: materialize(g.get(key), value) for key, value in x.items()}
+    if np.iscomplexobj(g) and not np.iscomplexobj(x):
+        # A real input moves only along the real axis, even where the
+        # function passes through complex values.
+        g = np.real(g)
+        if np.ndim(g) == 0 and isinstance(x, np.floating):
+            g = x.dtype.type(g)
+        elif np.ndim(g) == 0 and isinstance(x, float):
+            g = float(g)
     if isinstance(g, np.ndarray) and not g.flags.writeable:
         g = np.array(g)
     if isinstance(x, np.ndarray) and not isinstance(g, np.ndarray):

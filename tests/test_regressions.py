@@ -433,3 +433,58 @@ def test_spectrum_energy_hessian_is_exact():
     hessian = adcompiler.hessian(spectrum_energy,
                                  mode='reverse-over-forward')(x)
     np.testing.assert_allclose(hessian, 8.0 * np.eye(4), atol=1e-12)
+
+
+# Real inputs get real gradients, whatever their type.
+
+def first_of_complex_array(t):
+    return np.abs(np.array([t, 1j])[0] + 1j * t)
+
+
+def magnitude_of_leaves(params):
+    a = np.array([params['a'], 1j])[0] + 1j * params['a']
+    b = np.array([params['b'][0], 1j])[0] + 1j * params['b'][0]
+    return np.abs(a) * np.abs(b)
+
+
+@pytest.mark.parametrize('function', [magnitude_of_curve,
+                                      first_of_complex_array])
+@pytest.mark.parametrize('x', [0.7, np.float64(0.7), np.array(0.7)],
+                         ids=['float', 'float64', 'array'])
+def test_real_scalar_input_gets_real_gradient(function, x):
+    expected = numerical_gradient(function, (float(x),), 0)
+    for gradient in (adcompiler.grad(function)(x),
+                     adcompiler.vjp(function, x)[1](1.0)[0]):
+        assert not np.iscomplexobj(gradient)
+        assert type(gradient) is type(x) or (
+            type(x) is float and type(gradient) is np.float64)
+        assert gradient == pytest.approx(expected, rel=1e-6)
+
+
+def test_float_leaves_in_container_get_real_gradients():
+    params = {'a': 0.7, 'b': [np.float64(0.3)]}
+    # |a + 1j a| * |b + 1j b| = 2 a b
+    for gradient in (adcompiler.grad(magnitude_of_leaves)(params),
+                     adcompiler.vjp(magnitude_of_leaves, params)[1](1.0)[0]):
+        assert not np.iscomplexobj(gradient['a'])
+        assert not np.iscomplexobj(gradient['b'][0])
+        assert gradient['a'] == pytest.approx(2 * 0.3)
+        assert gradient['b'][0] == pytest.approx(2 * 0.7)
+
+
+def test_grad_of_complex_output_raises():
+    with pytest.raises(adcompiler.NonScalarOutputError) as info:
+        adcompiler.grad(lambda x: x * 1j)(1.0)
+    assert 'complex' in str(info.value)
+    assert 'adcompiler.vjp' in str(info.value)
+
+
+def times_i(x):
+    return x * 1j
+
+
+def test_vjp_of_complex_output_takes_a_cotangent():
+    _, vjp_fn = adcompiler.vjp(times_i, 1.0)
+    assert vjp_fn(1.0)[0] == 0.0  # the real part does not move
+    assert vjp_fn(-1j)[0] == 1.0  # the imaginary part moves as x
+
