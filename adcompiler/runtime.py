@@ -1467,30 +1467,79 @@ def cumsum_adjoint(g, x, axis=None):
 
 
 def cumprod_adjoint(g, x, ans, axis=None):
-    """Adjoint of np.cumprod(x, axis), exact when x has zeros.
+    """Adjoint of np.cumprod(x, axis) = ans, the transpose of
+    `cumprod_tangent`.
 
-    d[x_i] = sum over k >= i of g_k * prod(x_j for j <= k, j != i). Before
-    the first zero of a line, that is cumsum_from_end(g * ans)_i / x_i. At
-    the first zero, it is the same sum with that zero replaced by 1 in the
-    running product, and after the first zero it is 0.
-    NOTE: where the running product underflows to 0 without a zero in x,
-    the division loses the terms that follow.
+    d[x_i] = ans_(i-1) * sum over k >= i of g_k * x_(i+1) * ... * x_k, a
+    linear recurrence run from the end. There is no division, so zeros in x
+    are exact, at every order of derivative.
     """
+    shape = np.shape(x)
     if axis is None:
-        flat = cumprod_adjoint(np.ravel(g), np.ravel(x), np.ravel(ans), 0)
-        return np.reshape(flat, np.shape(x))
-    x = np.moveaxis(np.asarray(x), axis, -1)
+        g = np.ravel(g)
+        x = np.ravel(x)
+        ans = np.ravel(ans)
+        axis = 0
     g = np.moveaxis(np.asarray(g), axis, -1)
+    x = np.moveaxis(np.asarray(x), axis, -1)
     ans = np.moveaxis(np.asarray(ans), axis, -1)
-    zeros = np.cumsum(x == 0, axis=-1)
-    before = zeros == 0
-    first = (x == 0) & (zeros == 1)
-    tail = _reverse_cumsum(g * ans, -1)
-    result = np.where(before, tail / np.where(before, x, 1), 0)
-    if np.any(first):
-        skipped = np.cumprod(np.where(first, 1, x), axis=-1)
-        result = np.where(first, _reverse_cumsum(g * skipped, -1), result)
-    return np.moveaxis(result, -1, axis)
+    adjoint = _exclusive_products(ans) * linear_recurrence_transpose(g, x)
+    return np.reshape(np.moveaxis(adjoint, -1, axis), shape)
+
+
+def _exclusive_products(ans):
+    """Return, along the last axis of ans = np.cumprod(x), the product of
+    the entries of x before each one: 1, ans_0, ..., ans_(n-2)."""
+    return np.concatenate([np.ones_like(ans[..., :1]), ans[..., :-1]], -1)
+
+
+def linear_recurrence(u, x):
+    """Return r with r_k = x_k * r_(k-1) + u_k along the last axis, r_(-1) = 0.
+
+    r_k is the sum over m <= k of u_m * x_(m+1) * ... * x_k. The tangent and
+    adjoint of np.cumprod are made of this recurrence and its transpose,
+    which have rules of their own (adcompiler.rules.runtime), so their
+    derivatives of every order are products with no division. The loop
+    runs in Python over the last axis and in NumPy over the others.
+    """
+    u, x = np.broadcast_arrays(u, x)
+    result = np.empty(u.shape, dtype=np.result_type(u, x, float))
+    running = np.zeros(u.shape[:-1], dtype=result.dtype)
+    for k in range(u.shape[-1]):
+        running = x[..., k] * running + u[..., k]
+        result[..., k] = running
+    return result
+
+
+def linear_recurrence_transpose(v, x):
+    """Return q with q_k = v_k + x_(k+1) * q_(k+1) along the last axis, from
+    q_(n-1) = v_(n-1): the transpose of `linear_recurrence(u, x)` in u."""
+    v, x = np.broadcast_arrays(v, x)
+    result = np.empty(v.shape, dtype=np.result_type(v, x, float))
+    running = np.zeros(v.shape[:-1], dtype=result.dtype)
+    for k in range(v.shape[-1] - 1, -1, -1):
+        if k + 1 < v.shape[-1]:
+            running = x[..., k + 1] * running
+        running = running + v[..., k]
+        result[..., k] = running
+    return result
+
+
+def shift_forward(v):
+    """Return v moved one place along the last axis: 0, v_0, ..., v_(n-2)."""
+    v = np.asarray(v)
+    result = np.zeros(v.shape, dtype=np.result_type(v, float))
+    result[..., 1:] = v[..., :-1]
+    return result
+
+
+def shift_backward(v):
+    """Return v moved one place back along the last axis: v_1, ..., v_(n-1),
+    0. It is the transpose of `shift_forward`."""
+    v = np.asarray(v)
+    result = np.zeros(v.shape, dtype=np.result_type(v, float))
+    result[..., :-1] = v[..., 1:]
+    return result
 
 
 def diff_adjoint(g, n=1, axis=-1):
@@ -1965,23 +2014,20 @@ def average_tangent(t_a, t_weights, a, ans, axis=None, weights=None,
 
 
 def cumprod_tangent(t, x, ans, axis=None):
-    """Tangent of np.cumprod(x, axis) by the recurrence
-    d ans_i = d ans_(i-1) * x_i + ans_(i-1) * t_i: no division, so zeros in
-    x are exact."""
+    """Tangent of np.cumprod(x, axis) = ans by the recurrence
+    d ans_k = x_k * d ans_(k-1) + ans_(k-1) * t_k: no division, so zeros in
+    x are exact, at every order of derivative (see `linear_recurrence`)."""
+    t = np.broadcast_to(t, np.shape(x))
     if axis is None:
-        flat = cumprod_tangent(np.ravel(t), np.ravel(x), np.ravel(ans), 0)
-        return np.reshape(flat, np.shape(ans))
-    x = np.moveaxis(np.asarray(x), axis, 0)
-    t = np.moveaxis(np.broadcast_to(t, np.shape(ans)), axis, 0)
-    ans = np.moveaxis(np.asarray(ans), axis, 0)
-    tangent = np.zeros(ans.shape, dtype=np.result_type(ans, t, float))
-    running = 0.0
-    previous = 1.0
-    for i in range(ans.shape[0]):
-        running = running * x[i] + previous * t[i]
-        previous = ans[i]
-        tangent[i] = running
-    return np.moveaxis(tangent, 0, axis)
+        t = np.ravel(t)
+        x = np.ravel(x)
+        ans = np.ravel(ans)
+        axis = 0
+    t = np.moveaxis(t, axis, -1)
+    x = np.moveaxis(np.asarray(x), axis, -1)
+    ans = np.moveaxis(np.asarray(ans), axis, -1)
+    tangent = linear_recurrence(_exclusive_products(ans) * t, x)
+    return np.moveaxis(tangent, -1, axis)
 
 
 def sorted_tangent(t, a, ans, axis=-1):

@@ -442,6 +442,39 @@ def through_rollaxis_adjoint(c):
     return np.sum(np.sin(rt.rollaxis_adjoint(c, np.zeros((2, 3, 4)), 2)))
 
 
+def through_linear_recurrence(u, x):
+    return np.sum(np.sin(rt.linear_recurrence(u, x)))
+
+
+def through_linear_recurrence_transpose(v, x):
+    return np.sum(np.sin(rt.linear_recurrence_transpose(v, x)))
+
+
+def through_shift_forward(v):
+    return np.sum(_W23 * np.sin(rt.shift_forward(v)))
+
+
+def through_shift_backward(v):
+    return np.sum(_W23 * np.sin(rt.shift_backward(v)))
+
+
+def through_cumprod_adjoint(c, x):
+    return np.sum(np.sin(rt.cumprod_adjoint(c, x, np.cumprod(x, 1), 1)))
+
+
+def through_flat_cumprod_adjoint(c, x):
+    return np.sum(np.sin(rt.cumprod_adjoint(c, x, np.cumprod(x))))
+
+
+def through_cumprod_tangent(t, x):
+    return np.sum(np.sin(rt.cumprod_tangent(t, x, np.cumprod(x, 0), 0)))
+
+
+# Inputs whose lines have one zero, two zeros or three zeros.
+_ZEROS_23 = np.array([[1.5, 0.0, -0.8], [0.0, 2.0, 0.0]])
+_ZEROS_6 = np.array([1.5, 0.0, -0.8, 0.0, 2.0, 0.0])
+
+
 def _sample(*shapes):
     rng = np.random.default_rng(len(shapes) + sum(map(len, shapes)))
     return tuple(rng.normal(size=shape) if shape else float(rng.normal())
@@ -504,6 +537,17 @@ HELPER_CASES = [
     (through_flat_cumsum_adjoint, _sample((6,))),
     (through_diff_adjoint, _sample((2, 3))),
     (through_rollaxis_adjoint, _sample((4, 2, 3))),
+    (through_linear_recurrence, _sample((2, 3), (2, 3))),
+    (through_linear_recurrence, (_sample((4,))[0], _ZEROS_6[:4])),
+    (through_linear_recurrence_transpose, _sample((2, 3), (2, 3))),
+    (through_linear_recurrence_transpose, (_sample((4,))[0], _ZEROS_6[:4])),
+    (through_shift_forward, _sample((2, 3))),
+    (through_shift_backward, _sample((2, 3))),
+    (through_cumprod_adjoint, _sample((2, 3), (2, 3))),
+    (through_cumprod_adjoint, (_sample((2, 3))[0], _ZEROS_23)),
+    (through_flat_cumprod_adjoint, (_sample((6,))[0], _ZEROS_23)),
+    (through_cumprod_tangent, _sample((2, 3), (2, 3))),
+    (through_cumprod_tangent, (_sample((3, 2))[0], _ZEROS_23.T)),
 ]
 
 
@@ -538,6 +582,18 @@ def through_angle_tangent(t, x):
     return np.sum(_W3 * rt.angle_tangent(t, x) ** 2)
 
 
+def through_complex_linear_recurrence(u, x):
+    return np.sum(_W3 * np.abs(rt.linear_recurrence(u, x)) ** 2)
+
+
+def through_complex_recurrence_transpose(v, x):
+    return np.sum(_W3 * np.real(_C3 * rt.linear_recurrence_transpose(v, x)))
+
+
+def through_complex_cumprod_tangent(t, x):
+    return np.sum(_W3 * np.abs(rt.cumprod_tangent(t, x, np.cumprod(x))) ** 2)
+
+
 def _complex_sample(*shapes):
     rng = np.random.default_rng(len(shapes) + 10)
     return tuple(rng.normal(size=shape) + 1j * rng.normal(size=shape)
@@ -548,6 +604,11 @@ COMPLEX_HELPER_CASES = [
     (through_abs_tangent, _complex_sample((3,), (3,))),
     (through_sign_tangent, _complex_sample((3,), (3,))),
     (through_angle_tangent, _complex_sample((3,), (3,))),
+    (through_complex_linear_recurrence, _complex_sample((3,), (3,))),
+    (through_complex_recurrence_transpose, _complex_sample((3,), (3,))),
+    (through_complex_cumprod_tangent, _complex_sample((3,), (3,))),
+    (through_complex_cumprod_tangent,
+     (_complex_sample((3,))[0], np.array([0.5 + 1.0j, 0.0, 0.0]))),
 ]
 
 

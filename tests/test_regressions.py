@@ -488,3 +488,168 @@ def test_vjp_of_complex_output_takes_a_cotangent():
     assert vjp_fn(1.0)[0] == 0.0  # the real part does not move
     assert vjp_fn(-1j)[0] == 1.0  # the imaginary part moves as x
 
+
+# Second derivatives of products with several zeros.
+
+def cumprod_hessian_by_definition(x, w):
+    """Hessian of sum(w * cumprod(x)) for a vector x, from the products of
+    the other entries: entry (i, l) is the sum over k >= max(i, l) of w_k
+    times the product of x_j for j <= k, j not i or l."""
+    n = len(x)
+    hessian = np.zeros((n, n))
+    for i in range(n):
+        for l in range(n):
+            if i == l:
+                continue
+            for k in range(max(i, l), n):
+                others = [x[j] for j in range(k + 1) if j not in (i, l)]
+                hessian[i, l] += w[k] * np.prod(others)
+    return hessian
+
+
+def prod_hessian_by_definition(x, w=None):
+    """Hessian of prod(x): entry (i, l) is the product of the other entries."""
+    n = len(x)
+    hessian = np.zeros((n, n))
+    for i in range(n):
+        for l in range(n):
+            if i != l:
+                hessian[i, l] = np.prod([x[j] for j in range(n)
+                                         if j not in (i, l)])
+    return hessian
+
+
+_SCAN_WEIGHTS = np.array([0.7, -1.3, 0.4, 2.0, -0.6])
+
+
+def weighted_cumprod(x):
+    return np.sum(_SCAN_WEIGHTS * np.cumprod(x))
+
+
+def weighted_cumprod_method(x):
+    return np.sum(_SCAN_WEIGHTS * x.cumprod())
+
+
+def entries_product(x):
+    return np.prod(x)
+
+
+def entries_product_method(x):
+    return x.prod() * 1.0
+
+
+def cumprod_sum(x):
+    return np.sum(np.cumprod(x))
+
+
+@pytest.mark.parametrize('mode', _MODES)
+def test_cumprod_hvp_with_two_zeros(mode):
+    x = np.array([1.5, 0.0, 2.0, 0.0, 3.0])
+    v = np.array([1.0, -2.0, 0.5, 1.0, 0.3])
+    expected = differenced_hessian(cumprod_sum, x) @ v
+    np.testing.assert_allclose(expected, [-6.0, 15.75, -3.0, -24.0, 0.0],
+                               atol=1e-6)
+    product = adcompiler.hvp(cumprod_sum, mode=mode)(x, v)
+    np.testing.assert_allclose(product, expected, rtol=1e-6, atol=1e-6)
+    hessian = adcompiler.hessian(cumprod_sum, mode=mode)(x)
+    np.testing.assert_allclose(hessian @ v, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('zeros', [(), (1,), (1, 3), (3, 4), (0, 2, 4)],
+                         ids=['no-zero', 'one-zero', 'two-zeros',
+                              'two-zeros-at-end', 'three-zeros'])
+@pytest.mark.parametrize('function, hessian', [
+    pytest.param(weighted_cumprod, cumprod_hessian_by_definition,
+                 id='np.cumprod'),
+    pytest.param(weighted_cumprod_method, cumprod_hessian_by_definition,
+                 id='ndarray.cumprod'),
+    pytest.param(entries_product, prod_hessian_by_definition, id='np.prod'),
+    pytest.param(entries_product_method, prod_hessian_by_definition,
+                 id='ndarray.prod'),
+])
+def test_product_hvp_with_zeros(function, hessian, zeros, mode):
+    x = np.array([1.5, -0.8, 2.0, 0.6, 3.0])
+    x[list(zeros)] = 0.0
+    v = np.array([1.0, -2.0, 0.5, 1.0, 0.3])
+    expected = hessian(x, _SCAN_WEIGHTS)
+    np.testing.assert_allclose(expected, differenced_hessian(function, x),
+                               rtol=1e-6, atol=1e-6)
+    product = adcompiler.hvp(function, mode=mode)(x, v)
+    np.testing.assert_allclose(product, expected @ v, rtol=1e-12,
+                               atol=1e-12)
+
+
+_MATRIX_WEIGHTS = np.array([[0.7, -1.3, 0.4], [2.0, -0.6, 1.1]])
+
+
+def cumprod_rows(x):
+    return np.sum(_MATRIX_WEIGHTS * np.cumprod(x, axis=1))
+
+
+def cumprod_columns(x):
+    return np.sum(_MATRIX_WEIGHTS * np.cumprod(x, axis=0))
+
+
+def cumprod_flattened(x):
+    return np.sum(np.ravel(_MATRIX_WEIGHTS) * np.cumprod(x))
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('function', [cumprod_rows, cumprod_columns,
+                                      cumprod_flattened])
+def test_cumprod_hvp_with_zeros_along_axis(function, mode):
+    x = np.array([[1.5, 0.0, 2.0], [0.0, 3.0, 0.0]])
+    v = np.array([[1.0, -2.0, 0.5], [1.0, 0.3, 0.7]])
+    expected = (differenced_hessian(function, x) @ np.ravel(v)).reshape(2, 3)
+    product = adcompiler.hvp(function, mode=mode)(x, v)
+    np.testing.assert_allclose(product, expected, rtol=1e-6, atol=1e-6)
+
+
+_LINE_SLOPES = np.array([1.0, 2.0, -1.0, 0.5, 1.5])
+_LINE_ROOTS = np.array([0.2, 1.4, -0.7, 0.35, -0.4]) / _LINE_SLOPES
+
+
+def cumprod_of_lines(t):
+    # The entries with roots 0.7 are zero at t = 0.7.
+    return np.sum(_SCAN_WEIGHTS * np.cumprod(_LINE_SLOPES * (t - _LINE_ROOTS)))
+
+
+def prod_of_lines(t):
+    return np.prod(_LINE_SLOPES * (t - _LINE_ROOTS))
+
+
+def _lines_polynomial(function):
+    """The polynomial in t that `function` computes, exactly."""
+    factors = [np.polynomial.Polynomial([-a * r, a])
+               for a, r in zip(_LINE_SLOPES, _LINE_ROOTS, strict=True)]
+    running, partials = np.polynomial.Polynomial([1.0]), []
+    for factor in factors:
+        running = running * factor
+        partials.append(running)
+    if function is prod_of_lines:
+        return running
+    return sum((w * p for w, p in zip(_SCAN_WEIGHTS, partials, strict=True)),
+               np.polynomial.Polynomial([0.0]))
+
+
+@pytest.mark.parametrize('function', [cumprod_of_lines, prod_of_lines])
+def test_product_third_derivative_with_three_zeros(function):
+    polynomial = _lines_polynomial(function)
+    t = 0.7
+    assert np.count_nonzero(_LINE_SLOPES * (t - _LINE_ROOTS) == 0.0) == 3
+    derivative = function
+    for order in (1, 2, 3):
+        derivative = adcompiler.grad(derivative)
+        assert derivative(t) == pytest.approx(polynomial.deriv(order)(t),
+                                              rel=1e-9, abs=1e-9)
+
+
+def test_cumprod_gradient_where_the_product_underflows():
+    # The running product is 0 in floating point from the second entry on,
+    # though no entry is 0; a division by it would lose the later terms.
+    x = np.array([1e-200, 1e-200, 5.0, 2.0])
+    gradient = adcompiler.grad(cumprod_sum)(x)
+    expected = [1.0 + 1e-200 * (1.0 + 5.0 + 10.0), 1e-200 * 16.0,
+                1e-400 * 3.0, 1e-400 * 5.0]
+    np.testing.assert_allclose(gradient, expected, rtol=1e-12)

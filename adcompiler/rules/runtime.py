@@ -39,6 +39,19 @@ jvp(rt.tangent_extend, lambda dx, dseq: (ad.tangent_extend(t, ad.zeros_like(dseq
 vjp(rt.pow_exponent_adjoint, lambda v, x, power: (ad.pow_exponent_adjoint(g, x, power), g * v * power / x, ad.pow_exponent_adjoint(g * v, x, 1.0)), unbroadcast=True)
 jvp(rt.pow_exponent_adjoint, lambda v, x, power: (ad.pow_exponent_adjoint(t, x, power), v * power * t / x, ad.pow_exponent_adjoint(v * t, x, 1.0)))
 
+# The recurrences of np.cumprod along the last axis: ans = r =
+# linear_recurrence(u, x), r_k = x_k r_(k-1) + u_k, and ans = q =
+# linear_recurrence_transpose(v, x), q_k = v_k + x_(k+1) q_(k+1). Both are
+# linear in u (v), and in x their tangent is the recurrence again.
+vjp(rt.linear_recurrence,           lambda u, x: (ad.linear_recurrence_transpose(g, x), ad.shift_forward(ans) * ad.linear_recurrence_transpose(g, x)), unbroadcast=True)
+jvp(rt.linear_recurrence,           lambda u, x: (ad.linear_recurrence(t, x), ad.linear_recurrence(ad.shift_forward(ans) * t, x)))
+vjp(rt.linear_recurrence_transpose, lambda v, x: (ad.linear_recurrence(g, x), ans * ad.shift_forward(ad.linear_recurrence(g, x))), unbroadcast=True)
+jvp(rt.linear_recurrence_transpose, lambda v, x: (ad.linear_recurrence_transpose(t, x), ad.linear_recurrence_transpose(ad.shift_backward(ans * t), x)))
+REGISTRY.linear_adjoint_helper(rt.shift_forward, ('v',))
+REGISTRY.linear_adjoint_helper(rt.shift_backward, ('v',))
+vjp(rt.shift_forward,  lambda v: ad.shift_backward(g))
+vjp(rt.shift_backward, lambda v: ad.shift_forward(g))
+
 # ans = spectral_quotients(w, m), F * m with F_ij = 1 / (w_j - w_i).
 vjp(rt.spectral_quotients, lambda w, m: (ad.spectral_quotients_adjoint_w(g, w, m), ad.spectral_quotients(w, g)))
 jvp(rt.spectral_quotients, lambda w, m: (ad.spectral_quotients_tangent(t, w, m), ad.spectral_quotients(w, t)))
