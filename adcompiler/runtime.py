@@ -2872,13 +2872,19 @@ def irfftn_adjoint(g, a, s=None, axes=None, norm=None):
     last, n = axes[-1], lengths[-1]
     d = np.fft.ifftn(g, axes=axes, norm=norm)
     d = np.take(d, np.arange(n // 2 + 1), axis=last)
+    return _resized_like(d * _half_spectrum_weights(n, d.ndim, last), a, axes)
+
+
+def _half_spectrum_weights(n, ndim, last):
+    """Return how many times irfft of length n uses each entry of its half
+    spectrum, shaped to multiply along axis `last` of an ndim-array."""
     weights = np.full(n // 2 + 1, 2.0)
     weights[0] = 1.0
     if n % 2 == 0:
         weights[-1] = 1.0
-    shape = [1] * d.ndim
+    shape = [1] * ndim
     shape[last] = -1
-    return _resized_like(d * weights.reshape(shape), a, axes)
+    return weights.reshape(shape)
 
 
 # Sequences: built-in sum, min, max and math.fsum, math.prod ------------------
@@ -3073,6 +3079,59 @@ def require_immutable(value, error):
 # rule of each of its helpers is the helper's transpose. These helpers are the
 # transposes that do not fit on a template line: `c` is the cotangent argument
 # of the helper, `g` the cotangent of its result.
+
+def fft_adjoint_transpose(g, c, axis=-1, norm=None, inverse=False):
+    """Return the transpose of `fft_adjoint(c, a, n, axis, norm, inverse)`
+    in c: g cropped or zero-padded to c's length, then transformed again,
+    because the DFT matrix is symmetric."""
+    transform = np.fft.ifft if inverse else np.fft.fft
+    length = np.shape(c)[axis]
+    return match_kind(transform(g, n=length, axis=axis, norm=norm), c)
+
+
+def fftn_adjoint_transpose(g, c, a, s=None, axes=None, norm=None,
+                           inverse=False):
+    """Return the transpose of `fftn_adjoint(c, a, s, axes, norm, inverse)`
+    in c, as `fft_adjoint_transpose` along each axis."""
+    axes, _ = _fft_axes(a, s, axes)
+    lengths = [np.shape(c)[axis] for axis in axes]
+    transform = np.fft.ifftn if inverse else np.fft.fftn
+    return match_kind(transform(g, s=lengths, axes=axes, norm=norm), c)
+
+
+def rfftn_adjoint_transpose(g, c, a, s=None, axes=None, norm=None):
+    """Return the transpose of `rfftn_adjoint(c, a, s, axes, norm)` in c:
+    the full spectrum of g, cropped to the half spectrum that c is."""
+    axes, lengths = _fft_axes(a, s, axes)
+    full = np.fft.fftn(g, s=lengths, axes=axes, norm=norm)
+    return match_kind(_resize(full, axes[-1], np.shape(c)[axes[-1]]), c)
+
+
+def rfft_adjoint_transpose(g, c, a, n=None, axis=-1, norm=None):
+    """Return the transpose of `rfft_adjoint(c, a, n, axis, norm)` in c."""
+    return rfftn_adjoint_transpose(g, c, a, None if n is None else (n,),
+                                   (axis,), norm)
+
+
+def irfftn_adjoint_transpose(g, c, a, s=None, axes=None, norm=None):
+    """Return the transpose of `irfftn_adjoint(c, a, s, axes, norm)` in c:
+    g resized to the half spectrum that irfftn reads, weighted by how often
+    irfftn uses each entry, zero-padded to the full length and transformed
+    by ifftn."""
+    axes, lengths = _fft_axes(a, s, axes, last_halved=True)
+    last, n = axes[-1], lengths[-1]
+    d = np.asarray(g) + 0j
+    for axis, size in zip(axes, lengths[:-1] + [n // 2 + 1], strict=True):
+        d = _resize(d, axis, size)
+    d = _resize(d * _half_spectrum_weights(n, d.ndim, last), last, n)
+    return match_kind(np.fft.ifftn(d, axes=axes, norm=norm), c)
+
+
+def irfft_adjoint_transpose(g, c, a, n=None, axis=-1, norm=None):
+    """Return the transpose of `irfft_adjoint(c, a, n, axis, norm)` in c."""
+    return irfftn_adjoint_transpose(g, c, a, None if n is None else (n,),
+                                    (axis,), norm)
+
 
 def broadcast_to_like(g, like):
     """Return the transpose of `unbroadcast(c, x)`: `g` broadcast back to c's

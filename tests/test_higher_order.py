@@ -470,6 +470,15 @@ def through_cumprod_tangent(t, x):
     return np.sum(np.sin(rt.cumprod_tangent(t, x, np.cumprod(x, 0), 0)))
 
 
+def through_irfft_adjoint(c):
+    return np.sum(np.abs(rt.irfft_adjoint(c, np.zeros(4, complex), 5)) ** 2)
+
+
+def through_irfftn_adjoint(c):
+    half = rt.irfftn_adjoint(c, np.zeros((2, 3), complex), None, None, 'ortho')
+    return np.sum(np.abs(half) ** 2)
+
+
 # Inputs whose lines have one zero, two zeros or three zeros.
 _ZEROS_23 = np.array([[1.5, 0.0, -0.8], [0.0, 2.0, 0.0]])
 _ZEROS_6 = np.array([1.5, 0.0, -0.8, 0.0, 2.0, 0.0])
@@ -548,6 +557,8 @@ HELPER_CASES = [
     (through_flat_cumprod_adjoint, (_sample((6,))[0], _ZEROS_23)),
     (through_cumprod_tangent, _sample((2, 3), (2, 3))),
     (through_cumprod_tangent, (_sample((3, 2))[0], _ZEROS_23.T)),
+    (through_irfft_adjoint, _sample((5,))),
+    (through_irfftn_adjoint, _sample((2, 4))),
 ]
 
 
@@ -594,6 +605,29 @@ def through_complex_cumprod_tangent(t, x):
     return np.sum(_W3 * np.abs(rt.cumprod_tangent(t, x, np.cumprod(x))) ** 2)
 
 
+def through_fft_adjoint(c):
+    padded = rt.fft_adjoint(c, np.zeros(4, complex), 6)
+    return np.sum(np.abs(padded) ** 2 * np.arange(1.0, 5.0))
+
+
+def through_real_ifft_adjoint(c):
+    cropped = rt.fft_adjoint(c, np.zeros(4), 3, -1, 'ortho', True)
+    return np.sum(cropped ** 2 * np.arange(1.0, 5.0))
+
+
+def through_fftn_adjoint(c):
+    resized = rt.fftn_adjoint(c, np.zeros((2, 3), complex), (3, 2))
+    return np.sum(np.abs(resized) ** 2 * _W23)
+
+
+def through_rfft_adjoint(c):
+    return np.sum(np.sin(rt.rfft_adjoint(c, np.zeros(5), 6)))
+
+
+def through_rfftn_adjoint(c):
+    return np.sum(np.sin(rt.rfftn_adjoint(c, np.zeros((2, 3)))))
+
+
 def _complex_sample(*shapes):
     rng = np.random.default_rng(len(shapes) + 10)
     return tuple(rng.normal(size=shape) + 1j * rng.normal(size=shape)
@@ -609,6 +643,11 @@ COMPLEX_HELPER_CASES = [
     (through_complex_cumprod_tangent, _complex_sample((3,), (3,))),
     (through_complex_cumprod_tangent,
      (_complex_sample((3,))[0], np.array([0.5 + 1.0j, 0.0, 0.0]))),
+    (through_fft_adjoint, _complex_sample((6,))),
+    (through_real_ifft_adjoint, _complex_sample((3,))),
+    (through_fftn_adjoint, _complex_sample((3, 2))),
+    (through_rfft_adjoint, _complex_sample((4,))),
+    (through_rfftn_adjoint, _complex_sample((2, 2))),
 ]
 
 

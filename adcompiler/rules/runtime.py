@@ -173,6 +173,20 @@ vjp(rt.old_item,         lambda x, index: (ad.index_adjoint(g, x, index), None))
 vjp(rt.unpack_adjoint,   lambda x, adjoints: (None, ad.split_entries(g, ad.length(adjoints))))
 vjp(rt.insert_adjoint,   lambda c, x, index, dv, v: (ad.without_popped_entry(g, x, index), None, None, ad.popped_entry(g, x, index), None))
 
+# Adjoints of numpy.fft: ans = fft_adjoint(c, a, ...), linear in the
+# cotangent c. Their transposes transform g again; the transposes are
+# linear in g in turn.
+vjp(rt.fft_adjoint,   lambda c, a, n=None, axis=-1, norm=None, inverse=False: (ad.fft_adjoint_transpose(g, c, axis, norm, inverse), None, None, None, None, None))
+vjp(rt.fftn_adjoint,  lambda c, a, s=None, axes=None, norm=None, inverse=False: (ad.fftn_adjoint_transpose(g, c, a, s, axes, norm, inverse), None, None, None, None, None))
+vjp(rt.rfft_adjoint,  lambda c, a, n=None, axis=-1, norm=None: (ad.rfft_adjoint_transpose(g, c, a, n, axis, norm), None, None, None, None))
+vjp(rt.rfftn_adjoint, lambda c, a, s=None, axes=None, norm=None: (ad.rfftn_adjoint_transpose(g, c, a, s, axes, norm), None, None, None, None))
+vjp(rt.irfft_adjoint, lambda c, a, n=None, axis=-1, norm=None: (ad.irfft_adjoint_transpose(g, c, a, n, axis, norm), None, None, None, None))
+vjp(rt.irfftn_adjoint, lambda c, a, s=None, axes=None, norm=None: (ad.irfftn_adjoint_transpose(g, c, a, s, axes, norm), None, None, None, None))
+for _helper in (rt.fft_adjoint_transpose, rt.fftn_adjoint_transpose,
+                rt.rfft_adjoint_transpose, rt.rfftn_adjoint_transpose,
+                rt.irfft_adjoint_transpose, rt.irfftn_adjoint_transpose):
+    _linear(_helper, ('g',))
+
 # Products: ans = matmul_adjoint_x(c, x, y) = c times y transposed, and so
 # on. The transpose in c is the product itself; the factor's cotangent is
 # the other adjoint helper of the same product.
