@@ -628,6 +628,16 @@ def through_rfftn_adjoint(c):
     return np.sum(np.sin(rt.rfftn_adjoint(c, np.zeros((2, 3)))))
 
 
+def through_complex_extremum_tangent(t):
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 0.5, -1.0]])
+    picked = rt.extremum_tangent(t, x, np.max(x, axis=1), 1)
+    return np.sum(np.abs(picked * (1.0 + 2.0j)) ** 2)
+
+
+def through_complex_pow_exponent_adjoint(v, x, power):
+    return np.sum(np.real(_C3 * rt.pow_exponent_adjoint(v, x, power)))
+
+
 def _complex_sample(*shapes):
     rng = np.random.default_rng(len(shapes) + 10)
     return tuple(rng.normal(size=shape) + 1j * rng.normal(size=shape)
@@ -648,6 +658,9 @@ COMPLEX_HELPER_CASES = [
     (through_fftn_adjoint, _complex_sample((3, 2))),
     (through_rfft_adjoint, _complex_sample((4,))),
     (through_rfftn_adjoint, _complex_sample((2, 2))),
+    (through_complex_extremum_tangent, _complex_sample((2, 3))),
+    (through_complex_pow_exponent_adjoint,
+     _complex_sample((3,), (3,), (3,))),
 ]
 
 
