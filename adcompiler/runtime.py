@@ -1503,6 +1503,10 @@ def linear_recurrence(u, x):
     runs in Python over the last axis and in NumPy over the others.
     """
     u, x = np.broadcast_arrays(u, x)
+    products = _safe_products(x)
+    if products is not None:
+        # r_k = P_k * (sum over m <= k of u_m / P_m), P = cumprod(x).
+        return products * np.cumsum(u / products, axis=-1)
     result = np.empty(u.shape, dtype=np.result_type(u, x, float))
     running = np.zeros(u.shape[:-1], dtype=result.dtype)
     for k in range(u.shape[-1]):
@@ -1511,10 +1515,32 @@ def linear_recurrence(u, x):
     return result
 
 
+def _safe_products(x):
+    """Return cumprod(x) along the last axis when dividing by it is safe (no
+    zero, no product near underflow or overflow), else None.
+
+    The recurrences then take NumPy's vectorized form; the rules of their
+    derivatives do not depend on which form ran.
+    """
+    if x.size == 0 or not np.all(x != 0):
+        return None
+    with np.errstate(over='ignore', under='ignore'):
+        products = np.cumprod(x, axis=-1)
+    magnitude = np.abs(products)
+    if not (np.all(magnitude > 1e-150) and np.all(magnitude < 1e150)):
+        return None
+    return products
+
+
 def linear_recurrence_transpose(v, x):
     """Return q with q_k = v_k + x_(k+1) * q_(k+1) along the last axis, from
     q_(n-1) = v_(n-1): the transpose of `linear_recurrence(u, x)` in u."""
     v, x = np.broadcast_arrays(v, x)
+    products = _safe_products(x)
+    if products is not None:
+        # q_k = (sum over j >= k of v_j * P_j) / P_k, P = cumprod(x).
+        tail = np.cumsum((v * products)[..., ::-1], axis=-1)[..., ::-1]
+        return tail / products
     result = np.empty(v.shape, dtype=np.result_type(v, x, float))
     running = np.zeros(v.shape[:-1], dtype=result.dtype)
     for k in range(v.shape[-1] - 1, -1, -1):

@@ -641,3 +641,30 @@ def test_cumprod_gradient_where_the_product_underflows():
     expected = [1.0 + 1e-200 * (1.0 + 5.0 + 10.0), 1e-200 * 16.0,
                 1e-400 * 3.0, 1e-400 * 5.0]
     np.testing.assert_allclose(gradient, expected, rtol=1e-12)
+
+
+def _recurrence_by_loop(u, x):
+    result = np.empty_like(u)
+    running = np.zeros(u.shape[:-1])
+    for k in range(u.shape[-1]):
+        running = x[..., k] * running + u[..., k]
+        result[..., k] = running
+    return result
+
+
+@pytest.mark.parametrize('x', [
+    pytest.param(np.linspace(0.5, 1.5, 12).reshape(3, 4), id='no-zeros'),
+    pytest.param(np.array([[1.5, 0.0, 2.0, 0.0]]), id='zeros'),
+    pytest.param(np.array([[1e-160, 2.0, 3.0, 0.5]]), id='near-underflow'),
+])
+def test_linear_recurrence_forms_agree(x):
+    """The vectorized form (no zeros) and the loop give the same recurrence
+    and transpose."""
+    from adcompiler import runtime
+    u = np.random.default_rng(3).normal(size=x.shape)
+    np.testing.assert_allclose(runtime.linear_recurrence(u, x),
+                               _recurrence_by_loop(u, x), rtol=1e-12, atol=1e-300)
+    transpose = runtime.linear_recurrence_transpose(u, x)
+    by_loop = _recurrence_by_loop(u[..., ::-1],
+                                  np.concatenate([x[..., 1:], x[..., :1]], -1)[..., ::-1])[..., ::-1]
+    np.testing.assert_allclose(transpose, by_loop, rtol=1e-12, atol=1e-300)
