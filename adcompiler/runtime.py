@@ -216,8 +216,16 @@ def materialize(g, x):
 
 
 def seed(ans):
-    """Return the cotangent 1 of a scalar output, in its dtype."""
+    """Return the cotangent 1 of a scalar output, in its dtype.
+
+    A NumPy output gets a NumPy 1 of its dtype: a Python 1.0 times a float16
+    or float32 constant in the adjoint would drop to that constant's
+    precision. A Python float output keeps the faster Python 1.0.
+    """
     if isinstance(ans, (complex, np.complexfloating)):
+        return np.ones((), dtype=np.result_type(ans))[()]
+    if isinstance(ans, (np.floating, np.ndarray)) and np.issubdtype(
+            np.result_type(ans), np.floating):
         return np.ones((), dtype=np.result_type(ans))[()]
     return 1.0
 

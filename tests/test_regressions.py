@@ -668,3 +668,42 @@ def test_linear_recurrence_forms_agree(x):
     by_loop = _recurrence_by_loop(u[..., ::-1],
                                   np.concatenate([x[..., 1:], x[..., :1]], -1)[..., ::-1])[..., ::-1]
     np.testing.assert_allclose(transpose, by_loop, rtol=1e-12, atol=1e-300)
+
+
+def det_of_filled_matrix(x):
+    a = np.zeros((2, 2))
+    a[0, 0] = x[0]
+    a[1, 1] = x[1]
+    a[0, 1] = x[0] * x[1]
+    return np.linalg.det(a)
+
+
+def solve_with_filled_matrix(x):
+    a = np.eye(2) * 3.0
+    a[0, 1] = x[1]
+    return np.sum(np.linalg.solve(a, x) ** 2) + np.linalg.norm(a)
+
+
+def sorted_filled_vector(x):
+    y = np.zeros(3)
+    y[0] = x[1] * 2.0
+    y[2] = x[0]
+    return np.sum(np.sort(y) * np.array([1.0, 2.0, 3.0]))
+
+
+def sum_of_updated_list(x):
+    terms = [x[0], x[1]]
+    terms[1] = x[1] ** 2
+    return sum(terms)
+
+
+@pytest.mark.parametrize('function', [det_of_filled_matrix,
+                                      solve_with_filled_matrix,
+                                      sorted_filled_vector,
+                                      sum_of_updated_list])
+def test_filled_value_passed_to_copying_function(function):
+    """A value filled in place may go to a function that returns a new
+    array (det, solve, norm, sort, sum): no reference to it survives."""
+    x = np.array([0.5, 1.5])
+    gradient = adcompiler.grad(function)(x)
+    assert_gradient_close(gradient, numerical_gradient(function, (x,), 0))

@@ -1506,6 +1506,38 @@ def test_builtin_float():
     check_grads(builtin_float_of_float, np.array(0.7))
 
 
+def numpy_float_types(x, w):
+    # float64 first: a float32 constant times a Python float is a float32.
+    wide = np.float64(x)
+    return np.sum(w * (wide * 2.0 + np.float32(0.5) * wide
+                       + np.float16(2.0) * wide ** 2))
+
+
+def float32_of_value(x, w):
+    return np.sum(w * np.float32(x))
+
+
+def float32_accumulator(x, w):
+    total = np.float32(0.0)
+    for k in range(x.shape[0]):
+        total = total + x[k] ** 2
+    return w * total
+
+
+def test_numpy_float_types():
+    check_grads(numpy_float_types, 0.7)
+    check_grads(numpy_float_types, sample((2, 3)))
+    check_grads(float32_accumulator, sample((3,)))
+    # The cast loses precision, so finite differences cannot check it; the
+    # gradient of a cast is the cotangent, in the input's dtype.
+    x, w = sample((3,)), sample((3,), seed=1)
+    gradient = adcompiler.grad(float32_of_value)(x, w)
+    assert gradient.dtype == np.float64
+    np.testing.assert_allclose(gradient, w.astype(np.float32), rtol=1e-7)
+    _, tangent = adcompiler.jvp(float32_of_value, (x, w), (np.ones(3), None))
+    assert tangent == pytest.approx(np.sum(w.astype(np.float32)), rel=1e-6)
+
+
 # The math module on Python floats -------------------------------------------
 
 def math_exp(x, w):
@@ -2152,7 +2184,7 @@ COVERED_CALLEES = {
     np.asarray, np.array,
     operator.add, operator.sub, operator.mul, operator.truediv, operator.pow,
     operator.mod, operator.matmul, operator.neg, operator.pos,
-    operator.getitem, abs, float,
+    operator.getitem, abs, float, np.float64, np.float32, np.float16,
     operator.floordiv, operator.and_, operator.or_, operator.xor,
     operator.lshift, operator.rshift, operator.invert, operator.not_, len,
     range, id, hash, type, isinstance, issubclass, print, int, bool, str,

@@ -8,6 +8,8 @@ of `x`. Operators broadcast on arrays, so their rules are registered with
 import builtins
 import operator
 
+import numpy as np
+
 from adcompiler.rules.numpy import divmod_vjp
 from adcompiler.rules.registry import REGISTRY
 
@@ -38,6 +40,9 @@ elementwise_vjp(builtins.abs,     lambda x: g * ad.abs_sign(x))
 elementwise_vjp(builtins.pow,     lambda base, exp, mod=None: (g * exp * base ** np.where(exp, exp - 1, 1.0), ad.pow_exponent_adjoint(g, base, ans)))
 elementwise_vjp(builtins.divmod,  divmod_vjp)
 vjp(builtins.float,               lambda x=0.0: ad.unbroadcast(g, x))
+# NumPy's float types called as constructors: np.float32(x) casts x.
+for _float_type in (np.float64, np.float32, np.float16):
+    vjp(_float_type, lambda x=0.0: ad.unbroadcast(g, x))
 vjp(builtins.sum,                 lambda iterable, start=0: (ad.sequence_sum_adjoint(g, iterable), ad.unbroadcast(g, start)))
 # super(cls, obj) stands for obj when its methods are called.
 vjp(builtins.super,               lambda cls, obj: (None, g))

@@ -28,6 +28,8 @@ REGISTRY.derive_jvp(*[f for f in vars(math).values()
 jvp(operator.matmul, lambda x, y: (t @ y, x @ t))
 jvp(operator.getitem, lambda x, index: t[index])
 jvp(builtins.float,  lambda x=0.0: np.sum(t))
+for _float_type in (np.float64, np.float32, np.float16):
+    jvp(_float_type, lambda x=0.0: ad.cast_adjoint(t, np.result_type(ans)))
 
 # Sums, products and extrema of sequences: ans = f(seq) or f(x0, x1, ...).
 # The math rules were marked elementwise above, and these replace theirs.
