@@ -452,17 +452,39 @@ class _Normalizer:
         """
         target = node.target
         iterable = node.iter
-        if not isinstance(target, (gast.Tuple, gast.List)) or (
-                isinstance(iterable, gast.Call)
+        if not isinstance(target, (gast.Tuple, gast.List)):
+            return node
+        if (isinstance(iterable, gast.Call)
                 and isinstance(iterable.func, gast.Name)
                 and iterable.func.id in ITERATION_BUILTINS):
-            return node
+            return self.unpack_nested_targets(node)
         item = self.namer.fresh('item')
         unpack = gast.copy_location(gast.Assign(
             targets=[target], value=_load(item), type_comment=None), target)
         loop = gast.For(target=_store(item), iter=iterable,
                         body=[unpack] + list(node.body), orelse=[],
                         type_comment=None)
+        return gast.copy_location(loop, node)
+
+    def unpack_nested_targets(self, node):
+        """`for i, (a, b) in enumerate(pairs): body` ->
+        `for i, item in enumerate(pairs): a, b = item; body`."""
+        elements = []
+        unpacks = []
+        for element in node.target.elts:
+            if isinstance(element, (gast.Tuple, gast.List)):
+                item = self.namer.fresh('item')
+                elements.append(_store(item))
+                unpacks.append(gast.copy_location(gast.Assign(
+                    targets=[element], value=_load(item), type_comment=None),
+                    element))
+            else:
+                elements.append(element)
+        if not unpacks:
+            return node
+        loop = gast.For(target=gast.Tuple(elts=elements, ctx=gast.Store()),
+                        iter=node.iter, body=unpacks + list(node.body),
+                        orelse=node.orelse, type_comment=None)
         return gast.copy_location(loop, node)
 
     def lower_dict_view_loop(self, node):

@@ -707,3 +707,29 @@ def test_filled_value_passed_to_copying_function(function):
     x = np.array([0.5, 1.5])
     gradient = adcompiler.grad(function)(x)
     assert_gradient_close(gradient, numerical_gradient(function, (x,), 0))
+
+
+def enumerate_pairs(x):
+    pairs = [(x[0], x[1]), (x[1], x[2])]
+    total = 0.0
+    for i, (a, b) in enumerate(pairs):
+        total = total + (i + 1.0) * a * b
+    return total
+
+
+def zip_pairs(x):
+    pairs = [(x[0], x[1]), (x[1], x[2])]
+    total = 0.0
+    for (a, b), c in zip(pairs, x):
+        total = total + a * b * c
+    return total
+
+
+@pytest.mark.parametrize('function', [enumerate_pairs, zip_pairs])
+def test_nested_loop_target(function):
+    x = np.array([0.5, 1.5, -0.7])
+    gradient = adcompiler.grad(function)(x)
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(gradient, expected)
+    _, tangent = adcompiler.jvp(function, (x,), (np.ones(3),))
+    assert tangent == pytest.approx(np.sum(expected), rel=1e-6)
