@@ -391,6 +391,39 @@ def through_cast_items(c):
     return np.sum(np.sin(pieces[0])) + np.sum(pieces[1] ** 2)
 
 
+def through_sort_adjoint(c):
+    return np.sum(np.sin(rt.sort_adjoint(c, _A23, -1)) * _A23)
+
+
+def through_flat_sort_adjoint(c):
+    return np.sum(rt.sort_adjoint(c, _A23, None) ** 3)
+
+
+def through_pad_adjoint(c):
+    return np.sum(np.sin(rt.pad_adjoint(c, _A23, ((1, 0), (0, 2)))))
+
+
+def through_reflect_pad_adjoint(c):
+    return np.sum(rt.pad_adjoint(c, _A23, 1, 'reflect') ** 3)
+
+
+def through_sequence_sum_adjoint(c):
+    items = rt.sequence_sum_adjoint(c, [_A23[0], _A23[1]])
+    return np.sum(np.sin(items[0])) + np.sum(items[1] ** 2)
+
+
+def through_sorted_tangent(c):
+    return np.sum(np.sin(rt.sorted_tangent(c, _A23, np.sort(_A23), -1)))
+
+
+def through_pad_tangent(c):
+    return np.sum(rt.pad_tangent(c, ((0, 1), (2, 0)), 'edge') ** 3)
+
+
+def through_sequence_sum_tangent(c):
+    return np.sum(np.sin(rt.sequence_sum_tangent([c, c * 2.0], _A23[0])))
+
+
 def through_append_adjoint(c):
     head, tail = rt.append_adjoint(c, _A23, np.ones(3), None)
     return np.sum(np.sin(head)) + np.sum(tail ** 3)
@@ -536,6 +569,14 @@ HELPER_CASES = [
     (through_concatenate_adjoint, _sample((3, 3))),
     (through_cast_items, _sample((4, 3))),
     (through_append_adjoint, _sample((9,))),
+    (through_sort_adjoint, _sample((2, 3))),
+    (through_flat_sort_adjoint, _sample((6,))),
+    (through_pad_adjoint, _sample((3, 5))),
+    (through_reflect_pad_adjoint, _sample((4, 5))),
+    (through_sequence_sum_adjoint, _sample((3,))),
+    (through_sorted_tangent, _sample((2, 3))),
+    (through_pad_tangent, _sample((2, 3))),
+    (through_sequence_sum_tangent, _sample((3,))),
     (through_append_adjoint_axis, _sample((3, 3))),
     (through_stack_adjoint, _sample((3, 2))),
     (through_vstack_adjoint, _sample((3, 3))),

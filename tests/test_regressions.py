@@ -733,3 +733,30 @@ def test_nested_loop_target(function):
     assert_gradient_close(gradient, expected)
     _, tangent = adcompiler.jvp(function, (x,), (np.ones(3),))
     assert tangent == pytest.approx(np.sum(expected), rel=1e-6)
+
+
+def sort_of_product(x):
+    return np.sum(np.sort(x * x[::-1]) ** 3 * np.arange(1.0, 4.0))
+
+
+def sine_of_reflect_pad(x):
+    return np.sum(np.sin(np.pad(x ** 2, 1, mode='reflect')))
+
+
+def square_of_list_sum(x):
+    return np.sum(sum([x * x, np.sin(x)]) ** 2)
+
+
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-forward',
+                                  'reverse-over-reverse'])
+@pytest.mark.parametrize('function', [sort_of_product, sine_of_reflect_pad,
+                                      square_of_list_sum])
+def test_second_order_through_sort_pad_and_sum(function, mode):
+    """These helpers had only forward rules, so two of the modes raised."""
+    x = np.array([0.3, 1.2, -0.8])
+    v = np.array([1.0, 0.5, -0.3])
+    gradient = adcompiler.grad(function)
+    expected = (gradient(x + 1e-5 * v) - gradient(x - 1e-5 * v)) / 2e-5
+    product = adcompiler.hvp(function, mode=mode)(x, v)
+    np.testing.assert_allclose(product, expected, rtol=1e-5, atol=1e-6)
