@@ -1534,8 +1534,12 @@ def _safe_products(x):
         return None
     with np.errstate(over='ignore', under='ignore'):
         products = np.cumprod(x, axis=-1)
+    # Within the square roots of the dtype's smallest normal and largest
+    # numbers, a quotient of two products stays normal and finite.
+    limits = np.finfo(np.result_type(products, np.float16))
     magnitude = np.abs(products)
-    if not (np.all(magnitude > 1e-150) and np.all(magnitude < 1e150)):
+    if not (np.all(magnitude > np.sqrt(limits.tiny))
+            and np.all(magnitude < np.sqrt(limits.max))):
         return None
     return products
 

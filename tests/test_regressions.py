@@ -1,5 +1,7 @@
 """Programs that once gave a silently wrong gradient, each now right or an error."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -760,3 +762,19 @@ def test_second_order_through_sort_pad_and_sum(function, mode):
     expected = (gradient(x + 1e-5 * v) - gradient(x - 1e-5 * v)) / 2e-5
     product = adcompiler.hvp(function, mode=mode)(x, v)
     np.testing.assert_allclose(product, expected, rtol=1e-5, atol=1e-6)
+
+
+def cumprod_total(x):
+    return np.sum(np.cumprod(x))
+
+
+def test_float32_cumprod_near_underflow():
+    """Products below float32's normal range take the loop, not a division
+    by a subnormal product, and the check itself warns of nothing."""
+    x = np.array([1e-22, 1e-22, 1e22, 1e22], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        gradient = adcompiler.grad(cumprod_total)(x)
+        adcompiler.grad(cumprod_total)(np.array([0.5, 2.0, 3.0], np.float32))
+    assert gradient.dtype == np.float32
+    np.testing.assert_allclose(gradient[:2], [1e22, 1e22], rtol=1e-5)
