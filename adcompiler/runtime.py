@@ -960,6 +960,58 @@ def astype_tangent(t, dtype):
     return np.asarray(t).astype(dtype)
 
 
+def logsumexp_weights(a, ans, axis=None, b=None, keepdims=False):
+    """Return exp(a - ans) over the shape of a (broadcast with b): the
+    derivative of ans = logsumexp(a, axis, b=b, keepdims=keepdims) with
+    respect to b, and, times b, with respect to a.
+
+    The shift by ans keeps it finite where the sum of exponentials
+    underflows or overflows.
+    """
+    a = np.asarray(a)
+    shape = a.shape if b is None else np.broadcast_shapes(a.shape,
+                                                          np.shape(b))
+    restored = ans if keepdims else np.expand_dims(
+        ans, _normalize_axes(axis, len(shape)) or ())
+    with np.errstate(under='ignore'):
+        return np.exp(np.broadcast_to(a, shape) - restored)
+
+
+def logsumexp_adjoints(g, a, ans, axis=None, b=None, keepdims=False,
+                       return_sign=False):
+    """Adjoints of a and b in ans = scipy.special.logsumexp(a, axis, b,
+    keepdims): g times the (weighted) softmax weights."""
+    _check_logsumexp_sign(return_sign)
+    weights = logsumexp_weights(a, ans, axis, b, keepdims)
+    g = _restore_reduced(g, weights, axis, keepdims)
+    if b is None:
+        return unbroadcast(g * weights, a), None
+    return (unbroadcast(g * weights * b, a),
+            unbroadcast(g * weights, b))
+
+
+def logsumexp_tangent(t_a, t_b, a, ans, axis=None, b=None, keepdims=False,
+                      return_sign=False):
+    """Tangent of ans = scipy.special.logsumexp(a, axis, b, keepdims) along
+    the tangents t_a of a and t_b of b (either may be None)."""
+    _check_logsumexp_sign(return_sign)
+    weights = logsumexp_weights(a, ans, axis, b, keepdims)
+    total = 0.0
+    if t_a is not None:
+        total = total + weights * t_a * (1.0 if b is None else b)
+    if t_b is not None:
+        total = total + weights * t_b
+    axes = _normalize_axes(axis, np.ndim(weights))
+    return np.sum(total, axis=axes, keepdims=keepdims)
+
+
+def _check_logsumexp_sign(return_sign):
+    if return_sign:
+        raise _unsupported_error(
+            'adcompiler differentiates scipy.special.logsumexp with '
+            'return_sign=False only')
+
+
 def _check_nan_to_num_copy(copy):
     if not copy:
         raise _unsupported_error(

@@ -169,22 +169,9 @@ def test_logsumexp_jvp_matches_finite_differences(function, args):
     assert tangent == pytest.approx(expected, rel=1e-6, abs=1e-8)
 
 
-def _not_yet(reason):
-    return pytest.mark.xfail(strict=True,
-                             raises=adcompiler.UnsupportedSyntaxError,
-                             reason=reason)
-
-
-@pytest.mark.parametrize('mode', [
-    None,
-    'forward-over-reverse',
-    pytest.param('reverse-over-forward', marks=_not_yet(
-        'reverse mode does not go through the loop over tangents in the '
-        'forward rule of xp_promote')),
-    pytest.param('reverse-over-reverse', marks=_not_yet(
-        'reverse over reverse does not go through calls resolved at run '
-        'time')),
-])
+@pytest.mark.parametrize('mode', [None, 'forward-over-reverse',
+                                  'reverse-over-forward',
+                                  'reverse-over-reverse'])
 @pytest.mark.parametrize('function, args', LOGSUMEXP_CASES)
 def test_logsumexp_hvp_matches_gradient_differences(function, args, mode):
     direction = random_vector(np.shape(args[0]), seed=14)
@@ -389,3 +376,22 @@ def test_at_set_matches_finite_differences(position):
     expected = numerical_gradient(masked_update, args, position)
     computed = adcompiler.grad(masked_update, wrt=position)(*args)
     assert_gradient_close(computed, expected)
+
+
+LARGE_MAGNITUDE = [np.array([-1000.3, -1001.2]), np.array([700.0, 710.0]),
+                   np.array([0.3, -1.2, 0.7, 2.0]) * 1e3]
+
+
+@pytest.mark.parametrize('x', LARGE_MAGNITUDE, ids=['very-negative',
+                                                   'very-positive', 'spread'])
+def test_logsumexp_large_magnitude_gradient_is_softmax(x):
+    """SciPy's code computes log(sum(exp(a))) for a branch it discards;
+    the rule for logsumexp keeps the gradient finite where that sum
+    underflows or overflows."""
+    expected = softmax_weights(x - np.max(x))
+    gradient = adcompiler.grad(logsumexp_plain)(x)
+    assert_close_to(gradient, expected)
+    _, tangent = adcompiler.jvp(logsumexp_plain, (x,), (np.ones_like(x),))
+    assert tangent == pytest.approx(1.0, rel=1e-12)
+    product = adcompiler.hvp(logsumexp_plain)(x, np.ones_like(x))
+    assert np.all(np.isfinite(product))

@@ -17,6 +17,7 @@ adjoint of `x`, and in forward rules `t` is the tangent of `x`.
 """
 
 import importlib
+import inspect
 
 import numpy as np
 
@@ -181,8 +182,20 @@ def at_set_jvp(tangents, ans, update, y, copy=None, xp=None):
 
 # scipy.special ufuncs: ans = entr(x) = -x log x, ans = rel_entr(x, y) =
 # x log(x / y), both for x > 0.
+# ans = logsumexp(a, axis, b, keepdims): SciPy's own code also computes
+# log(sum(exp(a))) for a branch np.where discards, whose adjoint is 0 / 0
+# where the sum underflows; this rule, shifted by ans, stays finite.
+def logsumexp_vjp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    parts = ad.logsumexp_adjoints(g, a, ans, axis, b, keepdims, return_sign)
+    d[a] = parts[0]
+    d[b] = parts[1]
+
+
 def _register_special():
     special = _module('scipy.special')
+    for callee in {special.logsumexp, inspect.unwrap(special.logsumexp)}:
+        vjp(callee, logsumexp_vjp)
+        jvp(callee, lambda a, axis=None, b=None, keepdims=False, return_sign=False: (ad.logsumexp_tangent(t, None, a, ans, axis, b, keepdims, return_sign), None, ad.logsumexp_tangent(None, t, a, ans, axis, b, keepdims, return_sign), None, None))
     vjp(special.entr,     lambda x: -g * (np.log(x) + 1.0), unbroadcast=True)
     vjp(special.rel_entr, lambda x, y: (g * (np.log(x / y) + 1.0), -g * x / y), unbroadcast=True)
 
