@@ -321,7 +321,10 @@ class _ReverseWriter:
                         and self.is_stable(node.id)
                         and node.id not in self.adjoint_names.values()):
                     read.append(node.id)
-        read.sort(key=self.definition_order().get)
+        # Names the reverse stage itself defines (inside a with block, say)
+        # have no place in the normalized code; they go last.
+        order = self.definition_order()
+        read.sort(key=lambda name: order.get(name, len(order)))
         if self.tape_name is not None:
             read.append(self.tape_name)
             self.primal_body.insert(0, _assign(self.tape_name, gast.List(

@@ -778,3 +778,21 @@ def test_float32_cumprod_near_underflow():
         adcompiler.grad(cumprod_total)(np.array([0.5, 2.0, 3.0], np.float32))
     assert gradient.dtype == np.float32
     np.testing.assert_allclose(gradient[:2], [1e22, 1e22], rtol=1e-5)
+
+
+def absolute_inside_errstate(x):
+    with np.errstate(divide='ignore'):
+        y = np.abs(x)
+    return np.sum(y * y)
+
+
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-forward',
+                                  'reverse-over-reverse'])
+def test_second_order_through_abs_in_errstate(mode):
+    """A value the reverse stage saves inside a with block had no place in
+    the order of saved values, an internal error in reverse over forward."""
+    x = np.array([0.3, -1.2, 0.7, 2.0])
+    v = np.array([1.0, 0.5, -0.3, 0.2])
+    product = adcompiler.hvp(absolute_inside_errstate, mode=mode)(x, v)
+    np.testing.assert_allclose(product, 2.0 * v, rtol=1e-12)
