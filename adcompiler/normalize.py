@@ -993,6 +993,11 @@ class _Normalizer:
         elif isinstance(func, gast.Attribute):
             func = self.lower_Attribute(func)
         else:
+            # make_layer(w)(x): a call that returns an inner function.
+            made = self.lower_value(func) if isinstance(func, gast.Call) \
+                else None
+            if isinstance(made, closures.InnerFunction):
+                return self.inline(made, node)
             raise UnsupportedSyntaxError(
                 'a call of a computed function (such as f(x)(y) or fs[0](x))',
                 self.source.location(node))

@@ -127,6 +127,10 @@ def calls_returned_closure(x, w):
     return np.sum(layer(layer(x)))
 
 
+def calls_factory_result_directly(x, w):
+    return np.sum(make_layer(w, OFFSET)(x) ** 2)
+
+
 def compose(f, g):
     return lambda v: f(g(v))
 
@@ -353,6 +357,8 @@ TABLE = [
     pytest.param(passes_inner_to_module_function, (V3, W3),
                  id='inner-passed-to-function'),
     pytest.param(calls_returned_closure, (V3, 0.9), id='returned-closure'),
+    pytest.param(calls_factory_result_directly, (V3, W3),
+                 id='factory-result-called'),
     pytest.param(calls_returned_closure, (M23, W3),
                  id='returned-closure-broadcast'),
     pytest.param(composes_lambdas, (V3, W3), id='composed-lambdas'),
@@ -416,6 +422,7 @@ def test_language_form_gradient(function, args):
 
 # Forward mode on a few of the same functions.
 FORWARD = [captured_array, nonlocal_accumulator, calls_returned_closure,
+           calls_factory_result_directly,
            dict_comprehension, calls_with_varargs, with_errstate]
 
 
