@@ -1220,7 +1220,7 @@ class _Normalizer:
         return cached
 
     def constant(self, hint, value):
-        """A global name for a value computed at compile time."""
+        """Return a global name for a value computed at compile time."""
         name = self.namer.fresh(f'{hint}_default')
         self.source.namespace[name] = value
         return _load(name)
@@ -1234,7 +1234,7 @@ class _Normalizer:
             for n in closures.own_nodes(function.node.body))
 
     def global_object(self, node):
-        """The object a global name or dotted global reference is, or None."""
+        """Return the object a global name or dotted global reference is, or None."""
         if not (isinstance(node, (gast.Name, gast.Attribute))
                 and self.is_global_reference(node)):
             return None
@@ -1514,7 +1514,7 @@ class _Normalizer:
         return self.lower_comprehension(gast.copy_location(gathered, node))
 
     def builtin(self, name):
-        """A name that refers to the built-in `name` in generated code."""
+        """Return a name that refers to the built-in `name` in generated code."""
         if self.source.namespace.get(name) is getattr(_builtins, name) \
                 and name not in self.local_names:
             return _load(name)

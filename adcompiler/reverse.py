@@ -1718,7 +1718,7 @@ _SHAPE_ONLY_HELPERS = ('sum_adjoint', 'mean_adjoint')
 
 
 def _unstarred(node):
-    """The sequence of `*seq`, or the argument itself."""
+    """Return the sequence of `*seq`, or the argument itself."""
     return node.value if isinstance(node, gast.Starred) else node
 
 

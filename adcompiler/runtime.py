@@ -367,11 +367,11 @@ def extremum_adjoint(g, x, ans, axis=None, keepdims=False):
 # Elementwise helpers ---------------------------------------------------------
 
 def balanced_eq(x, ans, y, y_varies=True):
-    """Weight of `x` in max(x, y) or min(x, y): 1 where x is the result, 0
-    where y is, and on a tie 0.5 when y varies too, else 0.
+    """Return the weight of `x` in max(x, y) or min(x, y).
 
-    With a constant y the tie gets weight 0, so maximum(x, 0.0) has
-    derivative 0 at 0, as relu does; two varying operands split it evenly.
+    It is 1 where x is the result and 0 where y is. A tie gets 0.5 when y
+    varies too. Against a constant y it gets 0, so that maximum(x, 0.0) has
+    derivative 0 at 0, as relu does.
     """
     if y_varies:
         return (x == ans) / (1.0 + (x == y))
