@@ -53,6 +53,44 @@ def module_aliases(namespace, normalized, extra_globals):
     return numpy_alias, runtime_alias
 
 
+class StageWriter:
+    """Base of the reverse and forward writers: the records they read and
+    the helpers that build nodes calling NumPy and the runtime.
+
+    A subclass reserves the names it needs, then calls `choose_aliases`.
+    """
+
+    def __init__(self, normalized, resolution, activity, wrt, context):
+        self.normalized = normalized
+        self.resolution = resolution
+        self.activity = activity
+        self.wrt = tuple(wrt)
+        self.context = context
+        self.source = context.source
+        self.registry = context.registry
+        self.namer = normalized.namer
+        self.extra_globals = {}
+
+    def choose_aliases(self):
+        """Pick the names of NumPy and the runtime in the generated code."""
+        self.numpy_alias, self.runtime_alias = module_aliases(
+            self.source.namespace, self.normalized, self.extra_globals)
+
+    def is_active(self, node):
+        return isinstance(node, gast.Name) and self.activity.is_active(node.id)
+
+    def runtime_function(self, attr):
+        return gast.Attribute(value=name(self.runtime_alias), attr=attr,
+                              ctx=gast.Load())
+
+    def index_value(self, index):
+        """Turn a subscript's index into a value expression: np.s_[...]."""
+        s_ = gast.Attribute(value=name(self.numpy_alias), attr='s_',
+                            ctx=gast.Load())
+        return gast.Subscript(value=s_, slice=copy.deepcopy(index),
+                              ctx=gast.Load())
+
+
 def identifier(text):
     """Turn `text` into a valid Python identifier: 'f (vectorized)' -> 'f_vectorized'."""
     cleaned = re.sub(r'\W+', '_', text).strip('_') or 'function'

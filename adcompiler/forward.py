@@ -30,7 +30,7 @@ import numpy as np
 from adcompiler import runtime
 from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
                                 argument_atoms, as_expression, assign, call,
-                                comment_marker, module_aliases, name,
+                                comment_marker, name, StageWriter,
                                 substitute_template)
 from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
@@ -102,24 +102,14 @@ def forward(normalized, resolution, activity, wrt, context):
                           context).run()
 
 
-class _ForwardWriter:
+class _ForwardWriter(StageWriter):
 
     def __init__(self, normalized, resolution, activity, wrt, context):
-        self.normalized = normalized
-        self.resolution = resolution
-        self.activity = activity
-        self.wrt = tuple(wrt)
-        self.context = context
-        self.source = context.source
-        self.registry = context.registry
-        self.namer = normalized.namer
+        super().__init__(normalized, resolution, activity, wrt, context)
         self.tangent_names = dict(context.tangent_params)
         for tangent in self.tangent_names.values():
             self.namer.reserve(tangent)
-        self.extra_globals = {}
-
-        self.numpy_alias, self.runtime_alias = module_aliases(
-            self.source.namespace, normalized, self.extra_globals)
+        self.choose_aliases()
 
     # Helpers -----------------------------------------------------------------
 
@@ -127,13 +117,6 @@ class _ForwardWriter:
         if identifier not in self.tangent_names:
             self.tangent_names[identifier] = self.namer.fresh('d' + identifier)
         return self.tangent_names[identifier]
-
-    def is_active(self, node):
-        return isinstance(node, gast.Name) and self.activity.is_active(node.id)
-
-    def runtime_function(self, attr):
-        return gast.Attribute(value=name(self.runtime_alias), attr=attr,
-                              ctx=gast.Load())
 
     def zeros(self, node):
         return call(self.runtime_function('zeros_like'), copy.deepcopy(node))
@@ -143,12 +126,6 @@ class _ForwardWriter:
         if self.is_active(node):
             return name(self.tangent_name(node.id))
         return self.zeros(node)
-
-    def index_value(self, index):
-        s_ = gast.Attribute(value=name(self.numpy_alias), attr='s_',
-                            ctx=gast.Load())
-        return gast.Subscript(value=s_, slice=copy.deepcopy(index),
-                              ctx=gast.Load())
 
     # The function ------------------------------------------------------------
 

@@ -37,9 +37,9 @@ from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
 from adcompiler.codegen import assign as _assign
 from adcompiler.codegen import call as _call
-from adcompiler.codegen import (COMMENT_PREFIX, argument_atoms,
+from adcompiler.codegen import (COMMENT_PREFIX, StageWriter, argument_atoms,
                                 comment_marker, identifier,
-                                module_aliases, substitute_template)
+                                substitute_template)
 from adcompiler.codegen import name as _name
 from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
@@ -107,18 +107,10 @@ def reverse(normalized, resolution, activity, wrt, context):
                           context).run()
 
 
-class _ReverseWriter:
+class _ReverseWriter(StageWriter):
 
     def __init__(self, normalized, resolution, activity, wrt, context):
-        self.normalized = normalized
-        self.resolution = resolution
-        self.activity = activity
-        self.wrt = tuple(wrt)
-        self.context = context
-        self.source = context.source
-        self.registry = context.registry
-        self.namer = normalized.namer
-        self.extra_globals = {}
+        super().__init__(normalized, resolution, activity, wrt, context)
         self.adjoint_names = {}
         self.defined = set()  # adjoints assigned so far in the adjoint body
         self.primal_body = []
@@ -144,9 +136,7 @@ class _ReverseWriter:
         # Statement in a branch that cannot be differentiated -> name of the
         # error its primal raises instead, if the branch runs.
         self.deferred_errors = {}
-
-        self.numpy_alias, self.runtime_alias = module_aliases(
-            self.source.namespace, normalized, self.extra_globals)
+        self.choose_aliases()
 
     # Helpers -----------------------------------------------------------------
 
@@ -154,9 +144,6 @@ class _ReverseWriter:
         if name not in self.adjoint_names:
             self.adjoint_names[name] = self.namer.fresh('d' + name)
         return self.adjoint_names[name]
-
-    def is_active(self, node):
-        return isinstance(node, gast.Name) and self.activity.is_active(node.id)
 
     def accumulate(self, name, value):
         """Emit `d<name> += value`, where an unassigned adjoint is zero."""
@@ -168,10 +155,6 @@ class _ReverseWriter:
         runtime_add = gast.Attribute(value=_name(self.runtime_alias),
                                      attr='add', ctx=gast.Load())
         return [_assign(target, _call(runtime_add, _name(target), value))]
-
-    def runtime_function(self, attr):
-        return gast.Attribute(value=_name(self.runtime_alias), attr=attr,
-                              ctx=gast.Load())
 
     def line_comment(self, statement):
         lineno = getattr(statement, 'lineno', None)
@@ -1021,10 +1004,13 @@ class _ReverseWriter:
                                     f'active {type(value).__name__} statement')
 
     def check_foreign_writes(self, statement):
-        """Reject a foreign call whose result carries no derivative, given a
-        value that carries one and an array the output depends on but that
-        carries none, such as `_ = np.copyto(y, x)`: the call may write into
-        that array, and the gradient would not follow."""
+        """Reject a foreign call such as `_ = np.copyto(y, x)`.
+
+        Its result carries no derivative, it is given a value that carries
+        one, and it is given an array that carries none but that the output
+        depends on. The call may write into that array, and the gradient
+        would not follow.
+        """
         call = statement.value
         resolved = self.resolution.calls.get(call)
         if resolved is None or resolved.kind is not CallKind.FOREIGN:
@@ -1404,13 +1390,6 @@ class _ReverseWriter:
                                       ctx=gast.Load())
                 block += self.accumulate(element.id, item)
         return block
-
-    def index_value(self, index):
-        """Turn a subscript's index into a value expression: np.s_[...]."""
-        s_ = gast.Attribute(value=_name(self.numpy_alias), attr='s_',
-                            ctx=gast.Load())
-        return gast.Subscript(value=s_, slice=copy.deepcopy(index),
-                              ctx=gast.Load())
 
     def call_adjoint(self, statement):
         call = statement.value
