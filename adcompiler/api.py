@@ -439,7 +439,7 @@ class HigherOrderGradient:
 
 
 class Composition(enum.Enum):
-    """How `hvp` and `hessian` compose two first-order modes, outer first."""
+    """The order in which `hvp` and `hessian` compose two first-order modes, outer first."""
 
     FORWARD_OVER_REVERSE = 'forward-over-reverse'
     REVERSE_OVER_FORWARD = 'reverse-over-forward'

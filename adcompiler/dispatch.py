@@ -193,10 +193,10 @@ class Dispatcher:
         numbers = list(range(1 + len(args) + len(keyword_values)))
         if site.method in getattr(receiver, '__dict__', {}) or isinstance(
                 receiver, type):
-            # An attribute of the instance (a stored function, or a function
-            # of a module used as a namespace, such as xp.sum) comes before
-            # the class's method of the same name, as Python looks it up; a
-            # method of a class (cls.method) is a function value.
+            # Python looks up an attribute of the instance (a stored function,
+            # or a function of a module used as a namespace, such as xp.sum)
+            # before the class's method of the same name. A method of a
+            # class (cls.method) is a function value.
             if 0 in site.active and not isinstance(receiver, type):
                 raise _active_callee_error(site, getattr(receiver,
                                                          site.method))
@@ -498,7 +498,7 @@ class Dispatcher:
     # Running -------------------------------------------------------------------
 
     def _differentiated(self, site, wrapper, numbers):
-        """The wrapper's parameters that receive the site's active arguments."""
+        """Return the wrapper's parameters that receive the site's active arguments."""
         key = (wrapper, tuple(numbers), site.active)
         wrt = self._wrt.get(key)
         if wrt is None:
@@ -675,8 +675,8 @@ class TangentCotangent:
 
 
 def _regrouped(flat, groups):
-    """The cotangents of a call with `*seq` or `**mapping` from those of the
-    flat call it became; see `_UnpackedRecord`."""
+    """Regroup the cotangents of the flat call that a call with `*seq` or
+    `**mapping` became; see `_UnpackedRecord`."""
     cotangents = []
     for group in groups:
         if isinstance(group, int):

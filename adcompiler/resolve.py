@@ -159,8 +159,8 @@ def differentiable_equivalent(callee):
     computes, if `callee` offers one; otherwise None.
 
     An object offers one through a method `__adcompiler_equivalent__()` on
-    its class; a gradient made by adcompiler.grad returns a function that
-    runs the generated primal and adjoint, so calls of it can be
+    its class. A gradient made by adcompiler.grad returns a function that
+    runs the generated primal and adjoint, so that calls of it can be
     differentiated again.
     """
     method = getattr(type(callee), '__adcompiler_equivalent__', None)

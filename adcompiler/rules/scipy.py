@@ -204,7 +204,7 @@ def _register_special():
 # decorator, which handles the keyword arguments nan_policy and keepdims and
 # otherwise calls the function it wraps with the caller's arguments.
 # NOTE: the wrapper also broadcasts paired samples against each other and
-# returns NaN for samples too small for the statistic; the unwrapped call
+# returns NaN for samples too small for the statistic. The unwrapped call
 # skips both, so such inputs may raise where SciPy would not.
 def _register_stats():
     stats = _module('scipy.stats')
