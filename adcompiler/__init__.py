@@ -8,7 +8,7 @@
 """
 
 from adcompiler.api import (Composition, GradientFunction,
-                            InvalidArgumentError,
+                            ArgumentBindingError, InvalidArgumentError,
                             HigherOrderGradient, check_grads, grad, hessian,
                             hvp, jacfwd, jacobian, jacrev, jvp,
                             non_differentiable, register_jvp, register_vjp,
@@ -17,19 +17,19 @@ from adcompiler.containers import ContainerError, register_container
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
                                InternalCompilerError, LocatedError,
                                NonScalarOutputError,
-                               SourceUnavailableError, UnsupportedOptionError,
-                               UnsupportedSyntaxError)
+                               SourceUnavailableError, StaleSourceError,
+                               UnsupportedOptionError, UnsupportedSyntaxError)
 
 __version__ = '0.1.0'
 
 __all__ = [
-    'AdCompilerError', 'Composition', 'ContainerError', 'ForeignCallError',
+    'AdCompilerError', 'ArgumentBindingError', 'Composition', 'ContainerError', 'ForeignCallError',
     'GradientFunction',
     'InternalCompilerError', 'InvalidArgumentError', 'LocatedError',
     'NonScalarOutputError',
     'HigherOrderGradient', 'check_grads', 'hessian', 'hvp', 'jacfwd',
     'jacobian', 'jacrev', 'jvp', 'vjp',
-    'SourceUnavailableError', 'UnsupportedOptionError',
+    'SourceUnavailableError', 'StaleSourceError', 'UnsupportedOptionError',
     'UnsupportedSyntaxError', 'grad', 'non_differentiable',
     'register_container', 'register_jvp', 'register_vjp', 'source',
     'stop_gradient',

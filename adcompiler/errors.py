@@ -88,6 +88,11 @@ class SourceUnavailableError(AdCompilerError):
     """The Python source of a function to transform cannot be found."""
 
 
+class StaleSourceError(SourceUnavailableError):
+    """The source file of a function was edited after the function was
+    defined, so its text is not the code that runs."""
+
+
 class ForeignCallError(LocatedError):
     """A call that carries a derivative into a function with no source and no rule.
 

@@ -16,15 +16,18 @@ raise `SourceUnavailableError`.
 
 import builtins
 import dataclasses
+import functools
 import inspect
 import linecache
+import os
 import textwrap
+import time
 import types
 
 import gast
 
 from adcompiler.errors import (SourceLocation, SourceUnavailableError,
-                               UnsupportedSyntaxError)
+                               StaleSourceError, UnsupportedSyntaxError)
 
 
 @dataclasses.dataclass
@@ -109,8 +112,18 @@ def get_source(function):
             node.col_offset += indent
         if getattr(node, 'end_col_offset', None) is not None:
             node.end_col_offset += indent
-    tree = _find_definition(module, function, filename, first_line + 1,
-                            all_lines)
+    try:
+        definition = _find_definition(module, function, filename,
+                                      first_line + 1, all_lines)
+    except SourceUnavailableError:
+        if function.__code__.co_name != '<lambda>':
+            raise
+        # A lambda inside a display or call that spans lines: its first line
+        # alone does not parse, so look for it in the whole file.
+        definition = _find_lambda_in_file(function, filename, first_line + 1,
+                                          all_lines)
+    _check_current(function, filename, all_lines)
+    tree = _as_function_def(definition)
     tree.decorator_list = []
     _make_super_explicit(tree, function)
     return FunctionSource(function, tree, filename, all_lines,
@@ -175,19 +188,125 @@ def _find_definition(module, function, filename, lineno, all_lines=()):
         lambdas = [node for node in gast.walk(module)
                    if isinstance(node, gast.Lambda)
                    and [a.id for a in node.args.args] == list(arg_names)]
-        if len(lambdas) == 1:
-            lam = lambdas[0]
-            ret = gast.Return(value=lam.body)
-            gast.copy_location(ret, lam.body)
-            tree = gast.FunctionDef(
-                name='lambda_', args=lam.args, body=[ret], decorator_list=[],
-                returns=None, type_comment=None, type_params=[])
-            return gast.copy_location(tree, lam)
-        if len(lambdas) > 1:
-            raise SourceUnavailableError(
-                f'line {lineno} of {filename!r} contains several lambdas with '
-                'the same arguments, so adcompiler cannot tell which one to '
-                'transform; give the function a name with def.')
+        return _one_lambda(lambdas, filename, lineno)
     raise SourceUnavailableError(
         f'cannot find the definition of {function.__qualname__!r} at line '
         f'{lineno} of {filename!r}')
+
+
+def _one_lambda(lambdas, filename, lineno):
+    """Return the only lambda of `lambdas`, or raise."""
+    if len(lambdas) > 1:
+        raise SourceUnavailableError(
+            f'line {lineno} of {filename!r} contains several lambdas with '
+            'the same arguments, so adcompiler cannot tell which one to '
+            'transform; give the function a name with def.')
+    if not lambdas:
+        raise SourceUnavailableError(
+            f'cannot find the lambda defined at line {lineno} of '
+            f'{filename!r}; give the function a name with def.')
+    return lambdas[0]
+
+
+def _find_lambda_in_file(function, filename, lineno, all_lines):
+    """Find the lambda of `function` that starts at `lineno` by parsing the
+    whole file."""
+    try:
+        module = gast.parse(''.join(all_lines))
+    except SyntaxError:
+        module = None
+    code = function.__code__
+    arg_names = list(code.co_varnames[:code.co_argcount])
+    lambdas = [node for node in gast.walk(module or gast.Module(body=[]))
+               if isinstance(node, gast.Lambda) and node.lineno == lineno
+               and [a.id for a in node.args.args] == arg_names]
+    return _one_lambda(lambdas, filename, lineno)
+
+
+def _as_function_def(definition):
+    """Return a def for a def or lambda node: a lambda becomes `lambda_`,
+    whose body is one return."""
+    if isinstance(definition, gast.FunctionDef):
+        return definition
+    ret = gast.Return(value=definition.body)
+    gast.copy_location(ret, definition.body)
+    tree = gast.FunctionDef(
+        name='lambda_', args=definition.args, body=[ret], decorator_list=[],
+        returns=None, type_comment=None, type_params=[])
+    return gast.copy_location(tree, definition)
+
+
+# Files last modified before this time cannot have been edited after the
+# functions that the program runs were loaded from them.
+_IMPORTED_AT = time.time()
+
+
+def _check_current(function, filename, all_lines):
+    """Raise `StaleSourceError` if the source found for `function` no longer
+    compiles to the code it runs: its file was edited after it was loaded.
+
+    Transforming the edited text would differentiate a function other than
+    the one called. Only files modified since adcompiler was imported are
+    checked: their text is compiled as a whole (its imports and enclosing
+    scopes shape the code) and the code object defined at the function's
+    first line is compared with the running one. (Import hooks such as
+    pytest's assert rewriting compile other code from the same text, so an
+    unmodified file is not compared.)
+    """
+    try:
+        if os.stat(filename).st_mtime < _IMPORTED_AT:
+            return
+    except OSError:  # Not a file: a notebook cell or generated code.
+        return
+    code = function.__code__
+    compiled = _code_by_line(filename, ''.join(all_lines)).get(
+        (code.co_name, code.co_firstlineno))
+    if compiled is not None and _same_code(compiled, code):
+        return
+    if compiled is None and not _file_compiles(filename, all_lines):
+        return  # Text this check cannot compile; the parse stage judges it.
+    raise StaleSourceError(
+        f'the source of {function.__qualname__!r} in {filename!r} has '
+        'changed since the function was defined (the file was edited after '
+        'it was imported), so adcompiler would differentiate other code than '
+        'the code that runs; reload the module (importlib.reload) or '
+        'restart, then take the gradient of the new function.')
+
+
+@functools.lru_cache(maxsize=64)
+def _code_by_line(filename, text):
+    """Compile a file's text; return its code objects by (name, first line).
+    Empty if the text does not compile alone."""
+    try:
+        top = compile(text, filename, 'exec', dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return {}
+    found = {}
+    pending = [top]
+    while pending:
+        current = pending.pop()
+        found.setdefault((current.co_name, current.co_firstlineno), current)
+        pending.extend(c for c in current.co_consts
+                       if isinstance(c, types.CodeType))
+    return found
+
+
+def _file_compiles(filename, all_lines):
+    return bool(_code_by_line(filename, ''.join(all_lines)))
+
+
+def _same_code(a, b):
+    """Whether two code objects have the same instructions, names and
+    constants (nested code compared alike)."""
+    if (a.co_code != b.co_code or a.co_names != b.co_names
+            or a.co_varnames != b.co_varnames
+            or a.co_freevars != b.co_freevars
+            or len(a.co_consts) != len(b.co_consts)):
+        return False
+    for p, q in zip(a.co_consts, b.co_consts, strict=True):
+        if isinstance(p, types.CodeType) and isinstance(q, types.CodeType):
+            if not _same_code(p, q):
+                return False
+        elif type(p) is not type(q) or not (p == q or (p != p and q != q)):
+            return False
+    return True

@@ -1,5 +1,6 @@
 """Programs that once gave a silently wrong gradient, each now right or an error."""
 
+import importlib
 import warnings
 
 import numpy as np
@@ -796,3 +797,145 @@ def test_second_order_through_abs_in_errstate(mode):
     v = np.array([1.0, 0.5, -0.3, 0.2])
     product = adcompiler.hvp(absolute_inside_errstate, mode=mode)(x, v)
     np.testing.assert_allclose(product, 2.0 * v, rtol=1e-12)
+
+
+def real_of_complex(z):
+    return np.abs(z) ** 2 + np.imag(z) * np.real(z)
+
+
+def test_forward_jacobian_of_complex_input_follows_grad_convention():
+    """jacobian(mode='forward') took only the real direction of a complex
+    input and dropped df/dy; it now agrees with reverse mode, df/dx - 1j
+    df/dy, which finite differences along 1 and 1j confirm."""
+    z = np.array([0.3 + 0.4j, 1.0 - 0.2j, -0.5 + 1.5j])
+    forward = adcompiler.jacobian(real_of_complex, mode='forward')(z)
+    reverse = adcompiler.jacobian(real_of_complex, mode='reverse')(z)
+    step = 1e-6
+    expected = np.zeros((3, 3), complex)
+    for k in range(3):
+        unit = np.zeros(3)
+        unit[k] = 1.0
+        along_x = (real_of_complex(z + step * unit)
+                   - real_of_complex(z - step * unit)) / (2 * step)
+        along_y = (real_of_complex(z + 1j * step * unit)
+                   - real_of_complex(z - 1j * step * unit)) / (2 * step)
+        expected[:, k] = along_x - 1j * along_y
+    np.testing.assert_allclose(forward, expected, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(reverse, expected, rtol=1e-7, atol=1e-8)
+
+
+def complex_square(z):
+    return z ** 2
+
+
+def complex_objective(z):
+    return np.sum(np.abs(z) ** 2 * np.real(z))
+
+
+@pytest.mark.parametrize('make', [
+    pytest.param(lambda: adcompiler.jacobian(complex_square, mode='forward'),
+                 id='forward-jacobian-of-complex-output'),
+    pytest.param(lambda: adcompiler.hessian(complex_objective),
+                 id='hessian'),
+])
+def test_complex_input_without_one_matrix_raises(make):
+    """A complex entry has two real directions: the Hessian, and the forward
+    Jacobian of a complex output, are no single complex matrix. hessian
+    returned the real part of one column per entry, silently."""
+    z = np.array([0.3 + 0.4j, 1.0 - 0.2j])
+    with pytest.raises(adcompiler.InvalidArgumentError, match='complex'):
+        make()(z)
+
+
+def test_source_edited_after_import_raises(tmp_path, monkeypatch):
+    """The gradient was taken of the file's new text while the old function
+    ran: a silently wrong value and gradient for a module edited in a
+    notebook or a long run. An edit after import now raises; a reload gives
+    the new function its own gradient."""
+    module_file = tmp_path / 'edited_module.py'
+    module_file.write_text('import numpy as np\n\n\ndef f(x):\n'
+                           '    return np.sum(x ** 2)\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module('edited_module')
+    original = module.f
+    module_file.write_text('import numpy as np\n\n\ndef f(x):\n'
+                           '    return np.sum(x ** 3)\n')
+    x = np.array([1.0, 2.0])
+    with pytest.raises(adcompiler.StaleSourceError, match='reload'):
+        adcompiler.value_and_grad(original)(x)
+    reloaded = importlib.reload(module)
+    np.testing.assert_allclose(adcompiler.grad(reloaded.f)(x), 3 * x ** 2)
+    module_file.write_text('import numpy as np\n\n\ndef f(x):\n'
+                           '    return np.sum(x ** 3)  # a comment\n')
+    np.testing.assert_allclose(adcompiler.grad(reloaded.f)(x), 3 * x ** 2)
+
+
+OPERATIONS = {
+    'square': lambda x: np.sum(x ** 2),
+    'cube': lambda x: np.sum(
+        x ** 3),
+}
+
+
+@pytest.mark.parametrize('name, derivative', [
+    ('square', lambda x: 2 * x), ('cube', lambda x: 3 * x ** 2)])
+def test_lambda_in_display_spanning_lines(name, derivative):
+    """A lambda inside a dict display that spans lines has no first line
+    that parses alone; it is found by parsing the whole file."""
+    x = np.array([0.5, -1.5, 2.0])
+    gradient = adcompiler.grad(OPERATIONS[name])(x)
+    np.testing.assert_allclose(gradient, derivative(x), rtol=1e-12)
+    assert_gradient_close(gradient,
+                          numerical_gradient(OPERATIONS[name], (x,), 0))
+
+
+def two_arguments(x, y):
+    return np.sum(x * y)
+
+
+@pytest.mark.parametrize('call', [
+    pytest.param(lambda: adcompiler.grad(two_arguments)(), id='none'),
+    pytest.param(lambda: adcompiler.grad(two_arguments)(1.0, 2.0, 3.0),
+                 id='too-many'),
+    pytest.param(lambda: adcompiler.grad(two_arguments)(1.0, z=2.0),
+                 id='unknown-keyword'),
+])
+def test_wrong_arguments_raise_binding_error(call):
+    """A call that does not fit the parameters raised a bare TypeError; it
+    is now an AdCompilerError that is still a TypeError."""
+    with pytest.raises(adcompiler.ArgumentBindingError,
+                       match='two_arguments') as caught:
+        call()
+    assert isinstance(caught.value, TypeError)
+
+
+def test_jvp_primals_not_a_tuple():
+    """jvp(f, x, v) with an array x split x into its entries and reported
+    too many positional arguments."""
+    x = np.array([0.5, 1.0])
+    with pytest.raises(adcompiler.InvalidArgumentError, match=r'\(x,\)'):
+        adcompiler.jvp(two_arguments, x, x)
+
+
+def ufunc_method(x):
+    return np.maximum.reduce(x)
+
+
+def numpy_python_function(x):
+    return np.median(x)
+
+
+@pytest.mark.parametrize('function, name, reason', [
+    (ufunc_method, 'numpy.maximum.reduce', 'built-in function'),
+    (numpy_python_function, 'numpy.median', 'NumPy-internal source'),
+])
+def test_foreign_call_error_names_the_callee_as_written(function, name,
+                                                        reason):
+    """The suggested fix said register_vjp(ufunc.reduce), which is no valid
+    code, and np.median was called compiled code with no Python source."""
+    with pytest.raises(adcompiler.ForeignCallError) as caught:
+        adcompiler.grad(function)(np.array([1.0, 3.0, 2.0]))
+    message = str(caught.value)
+    assert f'register_vjp({name})' in message
+    assert f'non_differentiable({name})' in message
+    assert reason in message
