@@ -29,6 +29,11 @@ class InvalidArgumentError(AdCompilerError, ValueError):
     """An argument of an adcompiler transform is invalid."""
 
 
+class ArgumentBindingError(InvalidArgumentError, TypeError):
+    """The arguments given to a transformed function do not fit its
+    parameters (a TypeError, as the same call of the function would be)."""
+
+
 def _parameter_names(function):
     try:
         signature = inspect.signature(function)
@@ -179,7 +184,7 @@ def _bind(function, args, kwargs):
     try:
         bound = _signature(function).bind(*args, **kwargs)
     except TypeError as err:
-        raise TypeError(f'{function.__name__}(): {err}') from None
+        raise ArgumentBindingError(f'{function.__name__}(): {err}') from None
     bound.apply_defaults()
     return bound
 
@@ -544,6 +549,13 @@ def hessian(function, wrt=0, mode=None):
         bound = _bind(function, args, kwargs)
         x = bound.arguments[parameter]
         _require_array(function, parameter, x, 'hessian')
+        if np.iscomplexobj(x):
+            raise InvalidArgumentError(
+                f'hessian of {function.__name__} with respect to the complex '
+                f'argument {parameter!r} is not one complex matrix (a complex '
+                'entry has two real directions); use hvp along each '
+                'direction, or split the argument into its real and '
+                'imaginary parts')
         shape = np.shape(x)
         rows = []
         for index in np.ndindex(shape):
@@ -612,6 +624,12 @@ def jvp(function, primals, tangents):
         >>> value, tangent = jvp(f, (x,), (v,))   # the directional derivative
     """
     _check_differentiable(function)
+    for name, given in (('primals', primals), ('tangents', tangents)):
+        if not isinstance(given, (tuple, list)):
+            raise InvalidArgumentError(
+                f'jvp takes {name} as a tuple with one entry per positional '
+                f'argument of {function.__name__}, such as (x,) for one, '
+                f'not {type(given).__name__}')
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise InvalidArgumentError(
@@ -811,24 +829,35 @@ def _forward_jacobian(function, bound, names):
         _require_jacobian_argument(function, name, arguments[name])
         leaves, rebuild = containers.leaves(arguments[name])
         columns = []  # For each input leaf, the output tangent per entry.
+        # For a complex input leaf, also the tangents along 1j per entry.
+        imaginary_columns = []
         value = None
+
+        def along(position, direction):
+            directions = [_zero_direction(other) for other in leaves]
+            directions[position] = direction
+            tangents = [None] * len(order)
+            tangents[order.index(name)] = rebuild(directions)
+            return jvp(function, tuple(bound.args), tangents)
+
         for position, leaf in enumerate(leaves):
             leaf_columns = []
+            leaf_imaginary = [] if np.iscomplexobj(leaf) else None
             for direction in _unit_directions(leaf):
-                directions = [_zero_direction(other) for other in leaves]
-                directions[position] = direction
-                tangents = [None] * len(order)
-                tangents[order.index(name)] = rebuild(directions)
-                value, tangent = jvp(function, tuple(bound.args), tangents)
+                value, tangent = along(position, direction)
                 leaf_columns.append(tangent)
+                if leaf_imaginary is not None:
+                    leaf_imaginary.append(along(position, 1j * direction)[1])
             columns.append(leaf_columns)
+            imaginary_columns.append(leaf_imaginary)
         if value is None:  # Only empty arrays: run the function once.
             value = function(*bound.args, **bound.kwargs)
         out_leaves, out_rebuild = containers.leaves(value)
         per_output = []
         for out_position, out_leaf in enumerate(out_leaves):
             per_input = []
-            for leaf, leaf_columns in zip(leaves, columns, strict=True):
+            for leaf, leaf_columns, leaf_imaginary in zip(
+                    leaves, columns, imaginary_columns, strict=True):
                 if not containers.is_float_leaf(out_leaf) or \
                         not containers.is_float_leaf(leaf):
                     per_input.append(None)
@@ -836,12 +865,35 @@ def _forward_jacobian(function, bound, names):
                 entries = [np.asarray(containers.leaves(t)[0][out_position],
                                       dtype=_entry_dtype(out_leaf, leaf))
                            for t in leaf_columns]
+                if leaf_imaginary is not None:
+                    entries = _complex_input_entries(
+                        function, name, out_leaf, out_position, entries,
+                        leaf_imaginary)
                 per_input.append(_stack_block(entries, np.shape(out_leaf),
                                               np.shape(leaf), out_leaf, leaf,
                                               axis=-1))
             per_output.append(rebuild(per_input))
         blocks.append(out_rebuild(per_output))
     return tuple(blocks)
+
+
+def _complex_input_entries(function, name, out_leaf, out_position, entries,
+                           imaginary_tangents):
+    """Return the forward Jacobian entries of a real output with respect to
+    a complex input, in the convention of `grad`: df/dx - 1j * df/dy, where
+    `entries` hold the tangents along 1 (df/dx) and `imaginary_tangents`
+    those along 1j (df/dy)."""
+    if np.iscomplexobj(out_leaf):
+        raise InvalidArgumentError(
+            f"jacobian(mode='forward') of {function.__name__} with respect "
+            f'to the complex argument {name!r} has a complex output, whose '
+            'derivative along the real and the imaginary direction no single '
+            "complex matrix holds; use jvp along each direction, or split the "
+            'argument into its real and imaginary parts')
+    return [along_real - 1j * np.asarray(
+                containers.leaves(t)[0][out_position])
+            for along_real, t in zip(entries, imaginary_tangents,
+                                     strict=True)]
 
 
 def _reverse_jacobian(function, bound, names):

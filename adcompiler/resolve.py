@@ -174,6 +174,10 @@ def qualified_name(callee, fallback):
     qualname = getattr(callee, '__qualname__', None) or getattr(
         callee, '__name__', None)
     owner = getattr(callee, '__objclass__', None)
+    receiver = getattr(callee, '__self__', None)
+    if isinstance(receiver, np.ufunc) and qualname:
+        # A method of a ufunc such as np.maximum.reduce: named as called.
+        return f'{qualified_name(receiver, fallback)}.{callee.__name__}'
     if owner is not None and qualname:
         return f'{owner.__module__}.{qualname}'
     if isinstance(callee, np.ufunc):
@@ -183,6 +187,12 @@ def qualified_name(callee, fallback):
     if module and qualname:
         return f'{module}.{qualname}'
     return qualname or fallback
+
+
+# NumPy's Python functions reach compiled code through internals that vary
+# between NumPy versions; they are differentiated only through rules.
+_NUMPY_PYTHON_FUNCTION = ('NumPy function, whose NumPy-internal source '
+                          'adcompiler does not transform')
 
 
 def foreign_reason(callee):
@@ -202,11 +212,14 @@ def foreign_reason(callee):
     if isinstance(callee, type):
         return 'class (calling it constructs an object)'
     if (type(callee).__module__ or '').startswith('numpy'):
+        if isinstance(getattr(callee, '__wrapped__', None),
+                      types.FunctionType):
+            return _NUMPY_PYTHON_FUNCTION
         return 'NumPy function (compiled code, no Python source)'
     if isinstance(callee, types.FunctionType):
         module = getattr(callee, '__module__', '') or ''
         if module == 'numpy' or module.startswith('numpy.'):
-            return 'NumPy function (its Python wrapper ends in compiled code)'
+            return _NUMPY_PYTHON_FUNCTION
         return None
     if isinstance(callee, types.MethodType):
         return 'bound method'
