@@ -138,6 +138,12 @@ def classify(callee, name, registry=REGISTRY):
         # A method of an object: its class is fixed only when the call runs.
         return ResolvedCall(CallKind.UNKNOWN, name, callee,
                             reason='a method of an object')
+    if entry is None and not isinstance(callee, type) and isinstance(
+            getattr(type(callee), '__call__', None), types.FunctionType):
+        # An object whose class defines __call__ in Python (a model held in
+        # a global): dispatched when the call runs, like a method.
+        return ResolvedCall(CallKind.UNKNOWN, name, callee,
+                            reason='an object with a __call__ method')
     if entry is NON_DIFFERENTIABLE:
         return ResolvedCall(CallKind.NON_DIFFERENTIABLE, name, callee)
     if entry is not None:

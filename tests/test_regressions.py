@@ -939,3 +939,36 @@ def test_foreign_call_error_names_the_callee_as_written(function, name,
     assert f'register_vjp({name})' in message
     assert f'non_differentiable({name})' in message
     assert reason in message
+
+
+class PowerModel:
+    def __init__(self, power):
+        self.power = power
+
+    def __call__(self, x):
+        return np.sum(np.sin(x) ** self.power)
+
+
+GLOBAL_MODEL = PowerModel(3.0)
+
+
+def calls_global_model(x):
+    return GLOBAL_MODEL(x) * 2.0
+
+
+def test_global_callable_object():
+    """A model held in a global and called directly was a foreign call whose
+    advice, non_differentiable, zeroes the gradient; it is now dispatched
+    when the call runs, as a model passed as an argument is."""
+    x = np.array([0.3, -1.2, 0.8])
+    assert_gradient_close(adcompiler.grad(calls_global_model)(x),
+                          numerical_gradient(calls_global_model, (x,), 0))
+    direction = np.array([1.0, -0.5, 2.0])
+    _, tangent = adcompiler.jvp(calls_global_model, (x,), (direction,))
+    gradient = numerical_gradient(calls_global_model, (x,), 0)
+    np.testing.assert_allclose(tangent, gradient @ direction, rtol=1e-6)
+    gradient_of = adcompiler.grad(calls_global_model)
+    column = (gradient_of(x + 1e-5 * direction)
+              - gradient_of(x - 1e-5 * direction)) / 2e-5
+    np.testing.assert_allclose(adcompiler.hvp(calls_global_model)(
+        x, direction), column, rtol=1e-5, atol=1e-7)
