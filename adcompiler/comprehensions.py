@@ -26,6 +26,7 @@ import copy
 import gast
 
 from adcompiler import closures
+from adcompiler.errors import UnsupportedSyntaxError
 
 
 def _name(identifier, ctx=None):
@@ -155,3 +156,16 @@ def reduce_loop(function, iterable, initial, result, origin, namer):
                                    keywords=[]),
                     body=[branch], orelse=[], type_comment=None)
     return [_located(loop, origin)]
+
+
+def set_comprehension_error(location):
+    """Return the error for a set comprehension whose elements carry a
+    derivative: the reverse and forward stages raise it at its `.add()`."""
+    return UnsupportedSyntaxError(
+        'a set comprehension whose elements carry a derivative', location,
+        'a set drops elements equal to one it has and orders the rest by '
+        'their hashes, so adcompiler cannot tell which input each element '
+        'came from',
+        fixes=['build a list instead: [e for ...] in place of {e for ...}',
+               'or, if the set only counts or tests values, build it from '
+               'values that carry no derivative'])

@@ -27,7 +27,8 @@ import types
 import gast
 import numpy as np
 
-from adcompiler import runtime
+from adcompiler import comprehensions, runtime
+from adcompiler.aliasing import LIST_UPDATES
 from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
                                 argument_atoms, as_expression, assign, call,
                                 comment_marker, name, StageWriter,
@@ -432,6 +433,14 @@ class _ForwardWriter(StageWriter):
                 return self.list_update(receiver.id, method, call_node.args)
             receiver_varied = isinstance(receiver, gast.Name) and \
                 receiver.id in self.activity.varied
+            if (varied or receiver_varied) and receiver.id in \
+                    self.normalized.set_comprehensions:
+                raise comprehensions.set_comprehension_error(
+                    self.source.location(call_node))
+            if method in LIST_UPDATES and not self.is_active(receiver):
+                # No tangent of the list is read: the keys that
+                # sorted(key=...) sorts by, for example.
+                return []
             if (varied or receiver_varied) and method not in \
                     _NEW_VALUE_METHODS:
                 raise UnsupportedSyntaxError(

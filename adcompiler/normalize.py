@@ -107,6 +107,9 @@ class NormalizedFunction:
     display_names: dict = dataclasses.field(default_factory=dict)
     # Containers built by a comprehension's loop and never changed after it.
     built: set = dataclasses.field(default_factory=set)
+    # The sets built by set comprehensions, which reverse and forward reject
+    # when their elements carry a derivative.
+    set_comprehensions: set = dataclasses.field(default_factory=set)
 
 
 # Descriptions used in error messages, by node type name.
@@ -193,6 +196,7 @@ class _Normalizer:
         self.inlining = []  # The functions being inlined, innermost last.
         self.module_functions = {}  # function -> its InnerFunction
         self.built = set()  # Containers that comprehensions built.
+        self.set_comprehensions = set()
         self.displays = {}  # name -> atoms of the tuple or list it contains
         # Parameters of inlined functions bound to constants or globals
         # (np.tanh) that they keep.
@@ -275,7 +279,8 @@ class _Normalizer:
                                   self.single_assignment, self.written,
                                   mutated, self.result_name,
                                   self.immutable_checks, self.temporaries,
-                                  self.display_names, self.built)
+                                  self.display_names, self.built,
+                                  self.set_comprehensions)
 
     def check_arguments(self, args):
         """Return the parameter names in signature order.
@@ -1373,6 +1378,8 @@ class _Normalizer:
         for statement in statements:
             self.visit_statement(statement)
         self.built.add(result)
+        if isinstance(node, gast.SetComp):
+            self.set_comprehensions.add(self.current.get(result, result))
         return _load(self.current.get(result, result))
 
     lower_ListComp = lower_comprehension

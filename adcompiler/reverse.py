@@ -31,7 +31,7 @@ import operator
 
 import gast
 
-from adcompiler import aliasing, runtime, shapes
+from adcompiler import aliasing, comprehensions, runtime, shapes
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
@@ -1303,6 +1303,8 @@ class _ReverseWriter(StageWriter):
         if is_method:
             if call.func.attr in aliasing.LIST_UPDATES | aliasing.VALUE_METHODS:
                 return
+            if receiver.id in self.normalized.set_comprehensions:
+                raise comprehensions.set_comprehension_error(location)
             raise UnsupportedSyntaxError(
                 f'the method .{call.func.attr}() on a value that carries a '
                 'derivative, or with one as argument, whose result is unused',

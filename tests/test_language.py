@@ -175,6 +175,16 @@ def max_and_min_by_key(x, w):
     return largest * 2.0 + smallest
 
 
+def sorted_by_key_squared(x, w):
+    ordered = sorted(x * w, key=lambda v: abs(v))
+    return ordered[0] ** 2 * 3.0 + ordered[-1] * ordered[1]
+
+
+def max_and_min_by_key_cubed(x, w):
+    largest = max(x * w, key=lambda v: v * v)
+    return largest ** 3 + min(x, key=abs) * np.sum(w * w)
+
+
 def list_of_map(x, w):
     scaled = list(map(lambda v: v * w, x))
     return scaled[0] * scaled[-1]
@@ -369,6 +379,8 @@ TABLE = [
     pytest.param(sorted_by_key, (V3,), id='sorted-key'),
     pytest.param(sorted_reverse, (V3, 0.3), id='sorted-reverse'),
     pytest.param(max_and_min_by_key, (V3, 0.3), id='max-min-key'),
+    pytest.param(sorted_by_key_squared, (V3, W3), id='sorted-key-squared'),
+    pytest.param(max_and_min_by_key_cubed, (V3, W3), id='max-min-key-cubed'),
     pytest.param(list_of_map, (V3, 0.6), id='list-of-map'),
     pytest.param(reduce_product, (V3,), id='reduce'),
     pytest.param(reduce_with_initial, (V3, 1.4), id='reduce-initial'),
@@ -423,7 +435,8 @@ def test_language_form_gradient(function, args):
 # Forward mode on a few of the same functions.
 FORWARD = [captured_array, nonlocal_accumulator, calls_returned_closure,
            calls_factory_result_directly,
-           dict_comprehension, calls_with_varargs, with_errstate]
+           dict_comprehension, calls_with_varargs, with_errstate,
+           sorted_by_key_squared, max_and_min_by_key_cubed]
 
 
 @pytest.mark.parametrize('function', FORWARD, ids=lambda f: f.__name__)
@@ -434,6 +447,32 @@ def test_language_form_jvp(function):
     expected = sum(np.dot(numerical_gradient(function, args, p), d)
                    for p, d in enumerate(directions))
     np.testing.assert_allclose(tangent, expected, rtol=1e-5, atol=1e-6)
+
+
+# Hessian-vector products in each composition, on functions whose
+# second derivatives go through the forms above.
+SECOND_ORDER = [sorted_by_key_squared, max_and_min_by_key_cubed]
+COMPOSITIONS = ['forward-over-reverse', 'reverse-over-forward',
+                'reverse-over-reverse']
+
+
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+@pytest.mark.parametrize('function', SECOND_ORDER, ids=lambda f: f.__name__)
+def test_language_form_hvp(function, mode):
+    args = (V3, W3)
+    direction = np.array([0.3, -0.2, 0.5])
+    for position in range(len(args)):
+        product = adcompiler.hvp(function, wrt=position, mode=mode)(
+            *args, direction)
+        gradient = adcompiler.grad(function, wrt=position)
+
+        def directional(step):
+            shifted = list(args)
+            shifted[position] = args[position] + step * direction
+            return gradient(*shifted)
+        step = 1e-5
+        expected = (directional(step) - directional(-step)) / (2 * step)
+        np.testing.assert_allclose(product, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_unpacked_mapping_gradient_is_dict():
@@ -542,6 +581,11 @@ def make_nonlocal_writer():
     return writer
 
 
+def set_of_differentiated_values(x):
+    doubled = {v * 2.0 for v in x}
+    return sum(doubled)
+
+
 def unpacks_into_method(x, vectors):
     return x.dot(*vectors)
 
@@ -596,6 +640,9 @@ REJECTED = [
                  'numpy.copyto', id='foreign-write-into-buffer'),
     pytest.param(rebinds_inner_name, (1.5,), 'f = lambda v: v * x',
                  'more than once', id='rebound-inner-name'),
+    pytest.param(set_of_differentiated_values, (V3,),
+                 'doubled = {v * 2.0 for v in x}', 'set comprehension',
+                 id='set-comprehension-of-floats'),
 ]
 
 
@@ -610,6 +657,16 @@ def test_unsupported_language_form_points_at_line(function, args, line_text,
     assert error.lineno == _line_of(function, line_text)
     assert word in str(error)
     assert '^' in str(error)
+
+
+def test_set_comprehension_of_floats_rejected_in_forward_mode():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.jvp(set_of_differentiated_values, (V3,), (V3,))
+    error = info.value
+    assert error.lineno == _line_of(set_of_differentiated_values,
+                                    'doubled = {v * 2.0 for v in x}')
+    assert 'set comprehension' in str(error)
+    assert '.add()' not in str(error)
 
 
 @pytest.mark.parametrize('function, args', [
