@@ -1425,13 +1425,15 @@ class _Normalizer:
         if callee is _builtins.sorted and len(args) == 1 and set(
                 keywords) <= {'key', 'reverse'}:
             return self.lower_sorted(node, args[0], keywords)
-        if callee in (_builtins.max, _builtins.min) and len(args) == 1 \
+        if callee in (_builtins.max, _builtins.min) and args \
                 and set(keywords) == {'key'}:
             # The first item with the largest (smallest) key, as max and min
             # return: a stable sort keeps equal keys in their order.
             keywords['reverse'] = gast.Constant(
                 value=callee is _builtins.max, kind=None)
-            ordered = self.lower_sorted(node, args[0], keywords)
+            candidates = args[0] if len(args) == 1 else gast.copy_location(
+                gast.List(elts=list(args), ctx=gast.Load()), node)
+            ordered = self.lower_sorted(node, candidates, keywords)
             return gast.Subscript(value=ordered,
                                   slice=gast.Constant(value=0, kind=None),
                                   ctx=gast.Load())

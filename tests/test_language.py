@@ -185,6 +185,18 @@ def max_and_min_by_key_cubed(x, w):
     return largest ** 3 + min(x, key=abs) * np.sum(w * w)
 
 
+def max_and_min_of_arguments_by_key(x, w):
+    largest = max(x[0] * w[1], x[1] * w[0], x[2], key=abs)
+    smallest = min(x[0] * w[2], x[2], key=lambda v: v * v)
+    return largest * smallest + largest ** 2
+
+
+def max_of_arrays_by_key(x, w):
+    heavier = max(x * 2.0, w, key=np.sum)
+    lighter = min(np.sin(x), w * w, key=lambda a: np.sum(a))
+    return np.sum(heavier ** 2) + np.sum(lighter * w)
+
+
 def list_of_map(x, w):
     scaled = list(map(lambda v: v * w, x))
     return scaled[0] * scaled[-1]
@@ -381,6 +393,11 @@ TABLE = [
     pytest.param(max_and_min_by_key, (V3, 0.3), id='max-min-key'),
     pytest.param(sorted_by_key_squared, (V3, W3), id='sorted-key-squared'),
     pytest.param(max_and_min_by_key_cubed, (V3, W3), id='max-min-key-cubed'),
+    pytest.param(max_and_min_of_arguments_by_key, (V3, W3),
+                 id='max-min-arguments-key'),
+    pytest.param(max_of_arrays_by_key, (V3, W3), id='max-arrays-key'),
+    pytest.param(max_of_arrays_by_key, (M23, W3),
+                 id='max-arrays-key-broadcast'),
     pytest.param(list_of_map, (V3, 0.6), id='list-of-map'),
     pytest.param(reduce_product, (V3,), id='reduce'),
     pytest.param(reduce_with_initial, (V3, 1.4), id='reduce-initial'),
@@ -436,7 +453,8 @@ def test_language_form_gradient(function, args):
 FORWARD = [captured_array, nonlocal_accumulator, calls_returned_closure,
            calls_factory_result_directly,
            dict_comprehension, calls_with_varargs, with_errstate,
-           sorted_by_key_squared, max_and_min_by_key_cubed]
+           sorted_by_key_squared, max_and_min_by_key_cubed,
+           max_and_min_of_arguments_by_key, max_of_arrays_by_key]
 
 
 @pytest.mark.parametrize('function', FORWARD, ids=lambda f: f.__name__)
@@ -451,7 +469,8 @@ def test_language_form_jvp(function):
 
 # Hessian-vector products in each composition, on functions whose
 # second derivatives go through the forms above.
-SECOND_ORDER = [sorted_by_key_squared, max_and_min_by_key_cubed]
+SECOND_ORDER = [sorted_by_key_squared, max_and_min_by_key_cubed,
+                max_and_min_of_arguments_by_key, max_of_arrays_by_key]
 COMPOSITIONS = ['forward-over-reverse', 'reverse-over-forward',
                 'reverse-over-reverse']
 
