@@ -438,7 +438,7 @@ class _Normalizer:
                 'a for loop target other than a name or a tuple of names',
                 self.source.location(target))
         self.local_names.update(names)
-        iterable = self.lower_iterable(node.iter)
+        iterable = self.lower_iterable(node.iter, len(names))
         body = self.lower_block(node.body)
         if len(names) == 1 and isinstance(target, gast.Name):
             new_target = _store(names[0])
@@ -532,14 +532,17 @@ class _Normalizer:
                         type_comment=None)
         return gast.copy_location(loop, node)
 
-    def lower_iterable(self, node):
-        """Keep range/enumerate/zip/reversed calls visible; atomize the rest."""
+    def lower_iterable(self, node, count):
+        """Keep range/enumerate/zip/reversed calls visible when the loop
+        has `count` targets, one for each value an item of the call has;
+        atomize the rest (see `lower_iterated_items`)."""
         if (isinstance(node, gast.Call) and isinstance(node.func, gast.Name)
                 and node.func.id in ITERATION_BUILTINS
                 and node.func.id not in self.local_names
                 and self.source.namespace.get(node.func.id)
                 is ITERATION_BUILTINS[node.func.id] and not node.keywords
-                and not any(isinstance(a, gast.Starred) for a in node.args)):
+                and not any(isinstance(a, gast.Starred) for a in node.args)
+                and _item_size(node.func.id, node.args) in (None, count)):
             return gast.copy_location(gast.Call(
                 func=_load(node.func.id),
                 args=[self.atomize(a) for a in node.args], keywords=[]), node)
@@ -1437,20 +1440,46 @@ class _Normalizer:
             return gast.Subscript(value=ordered,
                                   slice=gast.Constant(value=0, kind=None),
                                   ctx=gast.Load())
+        if any(callee is ITERATION_BUILTINS[name] for name in (
+                'enumerate', 'zip', 'reversed')) and not keywords and \
+                _item_size(node.func.id, args) is not None:
+            return self.lower_iterated_items(node)
         if callee is _builtins.list and len(args) == 1 and not keywords \
                 and self.makes_new_list(args[0]):
             return self.atomize(args[0])  # Already a new list.
         return None
 
+    def lower_iterated_items(self, node):
+        """zip(xs, ys), enumerate(xs) or reversed(xs) used as a value: the
+        list of its items, built by a loop over the call, whose items the
+        reverse stage matches with the iterables."""
+        count = _item_size(node.func.id, node.args)
+        names = ['item'] if count == 1 else [
+            f'item{position}' for position in range(count)]
+        targets = [_store(n) for n in names]
+        if count == 1:
+            element, target = _load(names[0]), targets[0]
+        else:
+            element = gast.Tuple(elts=[_load(n) for n in names],
+                                 ctx=gast.Load())
+            target = gast.Tuple(elts=targets, ctx=gast.Store())
+        comprehension = gast.ListComp(elt=element, generators=[
+            gast.comprehension(target=target, iter=node, ifs=[],
+                               is_async=0)])
+        return self.lower_comprehension(
+            gast.copy_location(comprehension, node))
+
     def makes_new_list(self, node):
-        """True for a comprehension, generator, map or filter call: their
-        lowering builds a new list."""
+        """True for a comprehension, generator, map, filter, zip,
+        enumerate or reversed call: their lowering builds a new list."""
         if isinstance(node, (gast.ListComp, gast.GeneratorExp)):
             return True
         return isinstance(node, gast.Call) and not any(
             isinstance(a, gast.Starred) for a in node.args) and any(
             self.global_object(node.func) is f
-            for f in (_builtins.map, _builtins.filter))
+            for f in (_builtins.map, _builtins.filter,
+                      _builtins.enumerate, _builtins.zip,
+                      _builtins.reversed)) and not node.keywords
 
     def item_names(self, function, count):
         """Names for the items a higher-order call passes to `function`:
@@ -1601,6 +1630,19 @@ BOOKKEEPING_CONTEXTS = (np.errstate, warnings.catch_warnings)
 # which element each iteration reads.
 ITERATION_BUILTINS = {name: getattr(_builtins, name)
                       for name in ('range', 'enumerate', 'zip', 'reversed')}
+
+def _item_size(function, args):
+    """Return how many values each item of the call `function(*args)` of
+    an ITERATION_BUILTINS name has (a zip of two: 2), None for range, whose
+    items carry no derivative, and 0 for a call of the wrong arity."""
+    if function == 'range':
+        return None
+    if function == 'zip':
+        return len(args)
+    if function == 'enumerate':
+        return 2 if len(args) in (1, 2) else 0
+    return 1 if len(args) == 1 else 0
+
 
 # Methods that change a list, dict or set in place.
 MUTATING_METHODS = frozenset({

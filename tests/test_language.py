@@ -210,6 +210,35 @@ def reduce_with_initial(x, w):
     return functools.reduce(lambda acc, v: acc + v * w, x, 1.0)
 
 
+def reduce_over_zip(x, w):
+    total = functools.reduce(lambda acc, p: acc + np.sin(p[0]) * p[1],
+                             zip(x, w), 0.0)
+    return np.sum(total ** 2)
+
+
+def sorted_pairs_by_second(x, w):
+    pairs = sorted(zip(x, w), key=lambda p: p[1])
+    return pairs[0][0] * pairs[-1][1] + pairs[1][0] ** 2
+
+
+def loop_over_enumerated_zip(x, w):
+    total = 0.0
+    for i, (a, b) in enumerate(zip(x, w)):
+        total = total + np.sum(a * b) * (i + 1.0) + np.sum(a ** 2)
+    return total
+
+
+def generator_over_zip_items(x, w):
+    return sum(np.sum(p[0] ** 2 * p[1]) for p in zip(x, w))
+
+
+def enumerated_and_reversed_lists(x):
+    numbered = list(enumerate(x, 1))
+    backwards = list(reversed(x))
+    return sum(i * np.sum(v ** 2) for i, v in numbered) + np.sum(
+        backwards[0] * backwards[-1])
+
+
 def filter_positive(x):
     return sum(filter(lambda v: v > 0.0, x))
 
@@ -401,6 +430,19 @@ TABLE = [
     pytest.param(list_of_map, (V3, 0.6), id='list-of-map'),
     pytest.param(reduce_product, (V3,), id='reduce'),
     pytest.param(reduce_with_initial, (V3, 1.4), id='reduce-initial'),
+    pytest.param(reduce_over_zip, (V3, W3), id='reduce-over-zip'),
+    pytest.param(reduce_over_zip, (M23, W3), id='reduce-over-zip-rows'),
+    pytest.param(sorted_pairs_by_second, (V3, W3), id='sorted-zip'),
+    pytest.param(loop_over_enumerated_zip, (V3, W3),
+                 id='enumerate-zip-loop'),
+    pytest.param(loop_over_enumerated_zip, (M23, W3),
+                 id='enumerate-zip-loop-rows'),
+    pytest.param(generator_over_zip_items, (V3, W3), id='zip-items'),
+    pytest.param(generator_over_zip_items, (M23, W3), id='zip-items-rows'),
+    pytest.param(enumerated_and_reversed_lists, (V3,),
+                 id='enumerate-reversed-lists'),
+    pytest.param(enumerated_and_reversed_lists, (M23,),
+                 id='enumerate-reversed-lists-rows'),
     pytest.param(filter_positive, (V3,), id='filter'),
     pytest.param(list_comprehension_with_condition, (V3,),
                  id='list-comprehension-if'),
@@ -454,7 +496,9 @@ FORWARD = [captured_array, nonlocal_accumulator, calls_returned_closure,
            calls_factory_result_directly,
            dict_comprehension, calls_with_varargs, with_errstate,
            sorted_by_key_squared, max_and_min_by_key_cubed,
-           max_and_min_of_arguments_by_key, max_of_arrays_by_key]
+           max_and_min_of_arguments_by_key, max_of_arrays_by_key,
+           reduce_over_zip, sorted_pairs_by_second, loop_over_enumerated_zip,
+           generator_over_zip_items]
 
 
 @pytest.mark.parametrize('function', FORWARD, ids=lambda f: f.__name__)
@@ -470,7 +514,9 @@ def test_language_form_jvp(function):
 # Hessian-vector products in each composition, on functions whose
 # second derivatives go through the forms above.
 SECOND_ORDER = [sorted_by_key_squared, max_and_min_by_key_cubed,
-                max_and_min_of_arguments_by_key, max_of_arrays_by_key]
+                max_and_min_of_arguments_by_key, max_of_arrays_by_key,
+           reduce_over_zip, sorted_pairs_by_second, loop_over_enumerated_zip,
+           generator_over_zip_items]
 COMPOSITIONS = ['forward-over-reverse', 'reverse-over-forward',
                 'reverse-over-reverse']
 
