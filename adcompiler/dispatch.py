@@ -109,6 +109,7 @@ class _Record:
     active: tuple  # The site's active argument numbers.
     passed: tuple  # Those the wrapper takes, in its parameter order.
     dropped: int = 0  # leading cotangents the site did not ask for
+    values: tuple = ()  # The wrapper's arguments, to run its primal again.
 
 
 # The number of an array receiver the site did not differentiate. The
@@ -530,7 +531,7 @@ class Dispatcher:
         value, saved = compiled.primal(*values)
         passed = tuple(number for number in numbers if number in site.active)
         return value, _Record(compiled, saved, site.active, passed,
-                              numbers.count(_UNASKED_RECEIVER))
+                              numbers.count(_UNASKED_RECEIVER), values)
 
     def _run_tangent(self, site, wrapper, values, by_parameter, wrt,
                      request):
@@ -649,7 +650,12 @@ class Dispatcher:
         compiled = self.compiler.compile_forward(adjoint, tuple(by_parameter))
         named = {name: by_parameter[p] for p, name in zip(
             compiled.wrt, compiled.tangent_params, strict=True)}
-        _, tangent = compiled.tangent(record.saved, g, **named)
+        # Forward mode over adjoint code runs `adjoint(record, g)` before
+        # asking for its tangent, and that adjoint has popped the tape in
+        # record.saved and undone the list updates it records. The primal
+        # runs again for saved values the tangent can read.
+        _, saved = record.compiled.primal(*record.values)
+        _, tangent = compiled.tangent(saved, g, **named)
         tangent = tangent[record.dropped:]
         if record.passed == record.active:
             return tangent

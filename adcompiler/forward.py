@@ -268,8 +268,14 @@ class _ForwardWriter(StageWriter):
             index = (gast.BinOp(left=gast.Constant(value=-1, kind=None),
                                 op=gast.Sub(), right=name(counter))
                      if reverse else name(counter))
-            item = gast.Subscript(value=name(self.tangent_name(iterable.id)),
-                                  slice=index, ctx=gast.Load())
+            tangent = name(self.tangent_name(iterable.id))
+            if len(names) == 1 and not isinstance(statement.iter, gast.Call):
+                # `for key in d` reads the keys of a dict, not its values.
+                item = call(self.runtime_function('loop_item_tangent'), tangent,
+                            index)
+            else:
+                item = gast.Subscript(value=tangent, slice=index,
+                                      ctx=gast.Load())
             first.append(assign(self.tangent_name(target_name), item))
         before = []
         if counter is not None:

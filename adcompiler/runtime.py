@@ -285,6 +285,23 @@ def index_adjoint(g, x, index):
     return result
 
 
+def loop_item_tangent(t, position):
+    """Return the tangent of the item that iteration `position` of
+    `for item in x` reads, given the tangent `t` of x: `t[position]`, or
+    zero when x is a dict, whose loop reads keys, which have none."""
+    if isinstance(t, dict):
+        return 0.0
+    return t[position]
+
+
+def loop_item_tangent_adjoint(g, t, position):
+    """Adjoint of `t` in `loop_item_tangent(t, position)`: zeros for a
+    dict, else `index_adjoint(g, t, position)`."""
+    if isinstance(t, dict):
+        return zeros_like(t)
+    return index_adjoint(g, t, position)
+
+
 def index_accumulate(d, g, x, index):
     """Return `add(d, index_adjoint(g, x, index))`, adding into `d` in place.
 

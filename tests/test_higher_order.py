@@ -289,6 +289,19 @@ def through_old_item(x):
     return np.sum(_W3[:2] * rt.old_item(x, np.s_[1:3]))
 
 
+def through_loop_item_tangent(a, b):
+    item = rt.loop_item_tangent([a, b * 2.0], 1)
+    key = rt.loop_item_tangent({'a': a, 'b': b}, 0)
+    return np.sum(_W3 * np.sin(item)) + key
+
+
+def through_loop_item_tangent_adjoint(c):
+    rows = rt.loop_item_tangent_adjoint(c, _W23, 1)
+    keys = rt.loop_item_tangent_adjoint(c, {'a': _W3}, 0)
+    return np.sum(np.arange(6.0).reshape(2, 3) * rows ** 2) + np.sum(
+        keys['a'])
+
+
 def through_unpack_adjoint(a, b):
     return np.sum(np.arange(1.0, 4.0) * rt.unpack_adjoint(_W3, (a, None, b)))
 
@@ -542,6 +555,8 @@ HELPER_CASES = [
     (through_written_adjoint, _sample((5,), (2,))),
     (through_broadcast_written_adjoint, _sample((4,), ())),
     (through_old_item, _sample((4,))),
+    (through_loop_item_tangent, _sample((3,), (3,))),
+    (through_loop_item_tangent_adjoint, _sample((3,))),
     (through_unpack_adjoint, _sample((), ())),
     (through_insert_adjoint, _sample((3,), (3,))),
     (through_matmul_adjoint_x, _sample((2, 3), (4, 3))),

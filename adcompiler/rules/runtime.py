@@ -100,6 +100,8 @@ for _helper in (rt.diag_adjoint, rt.diagonal_adjoint, rt.trace_adjoint,
     _linear(_helper, ('g',))
 _linear(rt.match_kind, ('d',))
 _linear(rt.cast_items, ('adjoints',))
+_linear(rt.loop_item_tangent_adjoint, ('g',))
+REGISTRY.linear_jvp(rt.loop_item_tangent, ('t',), others_constant=True)
 
 # Adjoints of products: linear in g and in the other operand.
 _linear(rt.tensordot_adjoint_a, ('g', 'b'), multilinear=True)
@@ -176,6 +178,8 @@ vjp(rt.extremum_adjoint, lambda c, x, ans, axis=None, keepdims=False: (ad.extrem
 vjp(rt.written_adjoint,  lambda c, x, index, v: (ad.tangent_write(ad.zeros_like(c), x, index, g), None, None, None))
 vjp(rt.element,          lambda value, error: (g, None))
 vjp(rt.old_item,         lambda x, index: (ad.index_adjoint(g, x, index), None))
+vjp(rt.loop_item_tangent, lambda t, position: (ad.loop_item_tangent_adjoint(g, t, position), None))
+vjp(rt.loop_item_tangent_adjoint, lambda c, t, position: (ad.loop_item_tangent(g, position), None, None))
 vjp(rt.unpack_adjoint,   lambda x, adjoints: (None, ad.split_entries(g, ad.length(adjoints))))
 vjp(rt.insert_adjoint,   lambda c, x, index, dv, v: (ad.without_popped_entry(g, x, index), None, None, ad.popped_entry(g, x, index), None))
 
