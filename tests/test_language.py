@@ -243,6 +243,34 @@ def filter_positive(x):
     return sum(filter(lambda v: v > 0.0, x))
 
 
+# Dict views and get ------------------------------------------------------------
+
+def sum_of_dict_values(x, w):
+    layers = {'scaled': x * w, 'wave': np.sin(x)}
+    return np.sum(sum(layers.values()) ** 2)
+
+
+def dict_items_as_value(x, w):
+    layers = {'ab': x * w, 'c': np.cos(x * w)}
+    pairs = layers.items()
+    return sum(np.sum(v ** 2) * len(k) for k, v in pairs)
+
+
+def loop_over_dict_items(x, w):
+    layers = {'ab': x * w, 'c': np.sin(x)}
+    total = 0.0
+    for name, value in layers.items():
+        total = total + np.sum(value * value) * len(name)
+    return total
+
+
+def options_get_with_default(x, w):
+    options = {'scale': w, 'shift': x * 0.5}
+    scale = options.get('scale', 1.0)
+    missing = options.get('bias', x * x)
+    return np.sum(np.tanh(x * scale) + missing * options.get('shift'))
+
+
 # Comprehensions ---------------------------------------------------------------
 
 def list_comprehension_with_condition(x):
@@ -444,6 +472,13 @@ TABLE = [
     pytest.param(enumerated_and_reversed_lists, (M23,),
                  id='enumerate-reversed-lists-rows'),
     pytest.param(filter_positive, (V3,), id='filter'),
+    pytest.param(sum_of_dict_values, (V3, W3), id='dict-values'),
+    pytest.param(sum_of_dict_values, (M23, W3), id='dict-values-broadcast'),
+    pytest.param(dict_items_as_value, (V3, W3), id='dict-items-value'),
+    pytest.param(loop_over_dict_items, (M23, W3), id='dict-items-loop'),
+    pytest.param(options_get_with_default, (V3, W3), id='dict-get'),
+    pytest.param(options_get_with_default, (M23, W3),
+                 id='dict-get-broadcast'),
     pytest.param(list_comprehension_with_condition, (V3,),
                  id='list-comprehension-if'),
     pytest.param(nested_comprehension, (V3, W3), id='nested-for'),
@@ -498,7 +533,8 @@ FORWARD = [captured_array, nonlocal_accumulator, calls_returned_closure,
            sorted_by_key_squared, max_and_min_by_key_cubed,
            max_and_min_of_arguments_by_key, max_of_arrays_by_key,
            reduce_over_zip, sorted_pairs_by_second, loop_over_enumerated_zip,
-           generator_over_zip_items]
+           generator_over_zip_items, sum_of_dict_values, dict_items_as_value,
+           loop_over_dict_items, options_get_with_default]
 
 
 @pytest.mark.parametrize('function', FORWARD, ids=lambda f: f.__name__)
@@ -515,14 +551,28 @@ def test_language_form_jvp(function):
 # second derivatives go through the forms above.
 SECOND_ORDER = [sorted_by_key_squared, max_and_min_by_key_cubed,
                 max_and_min_of_arguments_by_key, max_of_arrays_by_key,
-           reduce_over_zip, sorted_pairs_by_second, loop_over_enumerated_zip,
-           generator_over_zip_items]
+                reduce_over_zip, sorted_pairs_by_second,
+                loop_over_enumerated_zip, generator_over_zip_items]
 COMPOSITIONS = ['forward-over-reverse', 'reverse-over-forward',
                 'reverse-over-reverse']
 
 
-@pytest.mark.parametrize('mode', COMPOSITIONS)
-@pytest.mark.parametrize('function', SECOND_ORDER, ids=lambda f: f.__name__)
+# Functions that call dict methods, which are dispatched at run time.
+DISPATCHED_SECOND_ORDER = [sum_of_dict_values, dict_items_as_value,
+                           options_get_with_default]
+SECOND_ORDER_CASES = [
+    pytest.param(function, mode, id=f'{function.__name__}-{mode}')
+    for function in SECOND_ORDER + [loop_over_dict_items]
+    for mode in COMPOSITIONS] + [
+    pytest.param(function, mode, id=f'{function.__name__}-{mode}', marks=(
+        [pytest.mark.xfail(strict=True, raises=adcompiler.AdCompilerError,
+                           reason='reverse over reverse does not go through '
+                                  'calls dispatched at run time')]
+        if mode == 'reverse-over-reverse' else []))
+    for function in DISPATCHED_SECOND_ORDER for mode in COMPOSITIONS]
+
+
+@pytest.mark.parametrize('function, mode', SECOND_ORDER_CASES)
 def test_language_form_hvp(function, mode):
     args = (V3, W3)
     direction = np.array([0.3, -0.2, 0.5])
@@ -724,7 +774,7 @@ def test_unsupported_language_form_points_at_line(function, args, line_text,
     assert '^' in str(error)
 
 
-def test_set_comprehension_of_floats_rejected_in_forward_mode():
+def test_set_comprehension_rejected_forward():
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
         adcompiler.jvp(set_of_differentiated_values, (V3,), (V3,))
     error = info.value

@@ -79,3 +79,31 @@ for _callee in (operator.floordiv, operator.and_, operator.or_, operator.xor,
 
 # Subscript reads: ans = x[index]; the index is passed as a value, np.s_[...].
 vjp(operator.getitem,             lambda x, index: ad.index_adjoint(g, x, index))
+
+
+# Methods of dict that return its values. A call dispatched at run time
+# (`d.values()` on a dict that carries a derivative) calls these Python
+# versions instead, which adcompiler differentiates: each value is read as
+# mapping[key], whose adjoint is a dict.
+# NOTE: values() and items() return lists, not views that follow later
+# changes of the dict.
+def dict_values(mapping):
+    """Return the values of `mapping` in its key order, as a list."""
+    return [mapping[key] for key in mapping]
+
+
+def dict_items(mapping):
+    """Return the (key, value) pairs of `mapping` in its key order."""
+    return [(key, mapping[key]) for key in mapping]
+
+
+def dict_get(mapping, key, default=None):
+    """Return mapping[key] if `mapping` has `key`, else `default`."""
+    if key in mapping:
+        return mapping[key]
+    return default
+
+
+REGISTRY.substitute(dict.values, dict_values)
+REGISTRY.substitute(dict.items,  dict_items)
+REGISTRY.substitute(dict.get,    dict_get)
