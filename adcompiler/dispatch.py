@@ -287,72 +287,46 @@ class Dispatcher:
             values = tuple(args) + keyword_values
         return wrapper, values, numbers
 
-    def call_unpacking(self, site, function, arguments):
-        """Run `function(...)` for a call with `*seq` or `**mapping`.
+    def call_unpacking(self, site, first, arguments):
+        """Run a call with `*seq` or `**mapping`: `first(...)`, or for a
+        method (`site.method`), `first.<method>(...)`.
 
-        `arguments` are the site's arguments after the called value, in
-        order, each sequence and mapping whole. They are spread into a flat
-        call, which runs like any call of a function value.
+        `arguments` are the site's arguments after the receiver or the
+        called value, in order, each sequence and mapping whole. They are
+        spread into a flat call, which runs like any dispatched call.
         """
-        positional = []
-        flat_numbers = [0]  # The site's number of each flat argument.
-        groups = {0: 0}
-        for offset, value in enumerate(arguments[:site.positional_count]):
-            number = 1 + offset
-            if number in site.starred:
-                items = tuple(value)
-                first = len(flat_numbers)
-                groups[number] = (type(value),
-                                  list(range(first, first + len(items))))
-                positional += items
-                flat_numbers += [number] * len(items)
-            else:
-                groups[number] = len(flat_numbers)
-                positional.append(value)
-                flat_numbers.append(number)
-        kwargs = {}
-        for offset, (key, value) in enumerate(zip(
-                site.keywords, arguments[site.positional_count:],
-                strict=True)):
-            number = 1 + site.positional_count + offset
-            repeated = set(kwargs) & (set(value) if key is None else {key})
-            if repeated:
-                raise TypeError(f'{site.callee_text}() got multiple values '
-                                f'for keyword argument {repeated.pop()!r}')
-            first = len(flat_numbers)
-            if key is None:
-                groups[number] = {k: first + i for i, k in enumerate(value)}
-                kwargs.update(value)
-                flat_numbers += [number] * len(value)
-            else:
-                groups[number] = first
-                kwargs[key] = value
-                flat_numbers.append(number)
+        flat = _FlatCall.spread(site, arguments)
+        run = self.call_method if site.method else self.call_function
+        value, record = run(flat.site, first, flat.positional, flat.kwargs)
+        return value, _UnpackedRecord(record, flat.active_groups(site))
 
-        flat_active = tuple(i for i, number in enumerate(flat_numbers)
-                            if number in site.active)
-        flat_site = dataclasses.replace(
-            site, positional_count=len(positional), keywords=tuple(kwargs),
-            active=flat_active,
-            argument_text=tuple(site.argument_text[n] for n in flat_numbers),
-            origins=tuple(site.origins[site.active.index(flat_numbers[i])]
-                          for i in flat_active),
-            starred=())
-        value, record = self.call_function(flat_site, function,
-                                           tuple(positional), kwargs)
-        position = {flat: i for i, flat in enumerate(flat_active)}
-        active_groups = []
-        for number in site.active:
-            group = groups[number]
-            if isinstance(group, int):
-                active_groups.append(position[group])
-            elif isinstance(group, dict):
-                active_groups.append({k: position[i]
-                                      for k, i in group.items()})
-            else:
-                container, flat = group
-                active_groups.append((container, [position[i] for i in flat]))
-        return value, _UnpackedRecord(record, tuple(active_groups))
+    def call_unpacking_tangent(self, site, tangents, first, arguments):
+        """Run a call with `*seq` or `**mapping` in forward mode: (value,
+        tangent). `tangents` has one tangent per argument in `site.active`,
+        a sequence's or mapping's whole."""
+        flat = _FlatCall.spread(site, arguments)
+        by_number = dict(zip(site.active, tangents, strict=True))
+        run = self.call_method if site.method else self.call_function
+        return run(flat.site, first, flat.positional, flat.kwargs,
+                   Tangents(flat.tangents(by_number, flat.site.active)))
+
+    def unpacking_tangent_cotangents(self, g, site, tangents, first,
+                                     arguments):
+        """Cotangents of the positional arguments of
+        `call_unpacking_tangent(site, tangents, first, *arguments)`, given
+        the cotangent `g` of its result; see `tangent_cotangents`."""
+        flat = _FlatCall.spread(site, arguments)
+        by_number = dict(zip(site.active, tangents, strict=True))
+        request = TangentCotangent(
+            flat.tangents(by_number, flat.site.active), g)
+        run = self.call_method if site.method else self.call_function
+        of_arguments, of_tangents = run(flat.site, first, flat.positional,
+                                        flat.kwargs, request)
+        groups = flat.active_groups(site)
+        of_arguments = dict(zip(site.active, _regrouped(of_arguments, groups),
+                                strict=True))
+        return (None, _regrouped(of_tangents, groups)) + tuple(
+            of_arguments.get(number) for number in range(1 + len(arguments)))
 
     def adjoint(self, record, g):
         """Cotangents of the active arguments, in the order of `site.active`.
@@ -607,19 +581,38 @@ class Dispatcher:
         one entry for it and one per positional argument. Keyword arguments
         have no tangent here, so one that carries a derivative is rejected.
         """
-        value, record = ans
         if any(number > len(args) for number in site.active):
             raise UnsupportedSyntaxError(
                 f'forward mode through {site.callee_text} with a keyword '
                 'argument that carries a derivative', site.location,
                 'pass the argument by position')
-        if all(t is None for t in tangents):
+        # Number 0 is the receiver or the called value, then the arguments.
+        return self._primal_tangent(dict(enumerate(tangents)), ans, site,
+                                    first, args, kwargs, method)
+
+    def unpacking_primal_tangent(self, tangents, ans, site, first,
+                                 arguments):
+        """Return the tangent of `(value, record)` from
+        `call_unpacking(site, first, *arguments)`; `tangents` has one entry
+        for `first` and one per argument, a sequence's or mapping's whole."""
+        value, record = ans
+        flat = _FlatCall.spread(site, arguments)
+        flat_numbers = range(1 + len(flat.positional) + len(flat.kwargs))
+        by_flat_number = dict(zip(
+            flat_numbers, flat.tangents(dict(enumerate(tangents)),
+                                        flat_numbers), strict=True))
+        return self._primal_tangent(by_flat_number, (value, record.record),
+                                    flat.site, first, flat.positional,
+                                    flat.kwargs, bool(site.method))
+
+    def _primal_tangent(self, by_number, ans, site, first, args, kwargs,
+                        method):
+        value, record = ans
+        if all(t is None for t in by_number.values()):
             return None, None
         found = (self._method(site, first, args, kwargs) if method
                  else self._function(site, first, args, kwargs))
         wrapper, values, numbers = found
-        # Number 0 is the receiver or the called value, then the arguments.
-        by_number = dict(enumerate(tangents))
         if _UNASKED_RECEIVER in numbers:
             by_number[_UNASKED_RECEIVER] = runtime.zeros_like(values[0])
         parameters = list(inspect.signature(wrapper).parameters)
@@ -639,6 +632,9 @@ class Dispatcher:
     def adjoint_tangent(self, tangents, record, g):
         """Return the tangent of `adjoint(record, g)` given the tangents of
         the record (that of its saved values, from `primal_tangent`) and g."""
+        if isinstance(record, _UnpackedRecord):
+            return _regrouped(self.adjoint_tangent(tangents, record.record, g),
+                              record.groups)
         saved_tangent, g_tangent = tangents
         adjoint = record.compiled.adjoint
         parameters = list(inspect.signature(adjoint).parameters)
@@ -678,6 +674,110 @@ class TangentCotangent:
 
     tangents: tuple
     cotangent: object
+
+
+@dataclasses.dataclass
+class _FlatCall:
+    """A call with `*seq` or `**mapping` spread into a flat call.
+
+    `groups` maps each number of the original site to the flat index of
+    its argument: an int, a dict from keyword to index for `**mapping`, or
+    a (type, indices) pair for `*seq`. Index 0 is the receiver or the
+    called value, as in `CallSite`.
+    """
+
+    site: CallSite
+    positional: tuple
+    kwargs: dict
+    groups: dict
+    numbers: list  # The original site's number of each flat argument.
+
+    @classmethod
+    def spread(cls, site, arguments):
+        """Spread `arguments`, the site's arguments after number 0 with
+        each sequence and mapping whole, into a flat call."""
+        positional = []
+        numbers = [0]
+        groups = {0: 0}
+        for offset, value in enumerate(arguments[:site.positional_count]):
+            number = 1 + offset
+            if number in site.starred:
+                items = tuple(value)
+                first = len(numbers)
+                groups[number] = (type(value),
+                                  list(range(first, first + len(items))))
+                positional += items
+                numbers += [number] * len(items)
+            else:
+                groups[number] = len(numbers)
+                positional.append(value)
+                numbers.append(number)
+        kwargs = {}
+        for offset, (key, value) in enumerate(zip(
+                site.keywords, arguments[site.positional_count:],
+                strict=True)):
+            number = 1 + site.positional_count + offset
+            repeated = set(kwargs) & (set(value) if key is None else {key})
+            if repeated:
+                raise TypeError(f'{site.callee_text}() got multiple values '
+                                f'for keyword argument {repeated.pop()!r}')
+            first = len(numbers)
+            if key is None:
+                groups[number] = {k: first + i for i, k in enumerate(value)}
+                kwargs.update(value)
+                numbers += [number] * len(value)
+            else:
+                groups[number] = first
+                kwargs[key] = value
+                numbers.append(number)
+
+        active = tuple(i for i, number in enumerate(numbers)
+                       if number in site.active)
+        flat_site = dataclasses.replace(
+            site, positional_count=len(positional), keywords=tuple(kwargs),
+            active=active,
+            argument_text=tuple(site.argument_text[n] for n in numbers),
+            origins=tuple(site.origins[site.active.index(numbers[i])]
+                          for i in active),
+            starred=())
+        return cls(flat_site, tuple(positional), kwargs, groups, numbers)
+
+    def tangents(self, by_number, indices):
+        """Return the tangents of the flat arguments at `indices`, given
+        those of the original site's arguments by number: item i of a
+        sequence's tangent, entry k of a mapping's."""
+        values = self.positional + tuple(self.kwargs.values())
+        flat = []
+        for index in indices:
+            number = self.numbers[index]
+            tangent = by_number.get(number)
+            group = self.groups[number]
+            if tangent is not None and isinstance(group, dict):
+                key = next(k for k, i in group.items() if i == index)
+                tangent = tangent[key]
+            elif tangent is not None and isinstance(group, tuple):
+                tangent = tangent[group[1].index(index)]
+            if tangent is None and index > 0:
+                tangent = runtime.zeros_like(values[index - 1])
+            flat.append(tangent)
+        return tuple(flat)
+
+    def active_groups(self, site):
+        """Return, for each active argument of the original site, where
+        its parts are among the flat site's active arguments, in the form
+        `_UnpackedRecord.groups` has."""
+        position = {index: i for i, index in enumerate(self.site.active)}
+        groups = []
+        for number in site.active:
+            group = self.groups[number]
+            if isinstance(group, int):
+                groups.append(position[group])
+            elif isinstance(group, dict):
+                groups.append({k: position[i] for k, i in group.items()})
+            else:
+                container, indices = group
+                groups.append((container, [position[i] for i in indices]))
+        return tuple(groups)
 
 
 def _regrouped(flat, groups):

@@ -50,6 +50,7 @@ _NEW_VALUE_METHODS = frozenset({
 # Runtime helpers of generated adjoint code that run calls resolved at run
 # time; their records have no derivative rules.
 _DISPATCH_HELPERS = (runtime.call_method, runtime.call_function,
+                     runtime.call_unpacking,
                      runtime.call_adjoint)
 
 
@@ -336,13 +337,7 @@ class _ForwardWriter(StageWriter):
             resolved = self.resolution.calls[value]
             if has_unpacking(value) and \
                     resolved.kind is not CallKind.NON_DIFFERENTIABLE:
-                raise UnsupportedSyntaxError(
-                    'unpacking a sequence or mapping that is not a display '
-                    'into a call, in forward mode',
-                    self.source.location(value),
-                    'the call is bound to its parameters only when it runs',
-                    fixes=['pass the items one by one',
-                           'use reverse mode (grad, vjp)'])
+                return self.unpacking_call(statement, resolved)
             if resolved.kind is CallKind.USER:
                 return self.user_call(statement, resolved)
             if self.is_dispatched(value, resolved):
@@ -810,10 +805,23 @@ class _ForwardWriter(StageWriter):
                                         gast.Store())], ctx=gast.Store())
         return [gast.copy_location(assign(targets, tangent_call), statement)]
 
-    def dynamic_call(self, statement, resolved):
+    def unpacking_call(self, statement, resolved):
+        """Value and tangent of `f(*seq, **mapping)`, bound to f's
+        parameters when it runs, by the dispatcher."""
+        call_node = statement.value
+        if resolved.kind is CallKind.FOREIGN:
+            self.raise_foreign(call_node, resolved)
+        if resolved.kind is CallKind.UNKNOWN and \
+                resolved.reason == 'name not defined':
+            raise LocatedError(f'name {resolved.name!r} is not defined',
+                               self.source.location(call_node))
+        return self.dynamic_call(statement, resolved, unpacking=True)
+
+    def dynamic_call(self, statement, resolved, unpacking=False):
         """Value and tangent of a call resolved at run time (see
         adcompiler.dispatch): `y, dy = ad.call_function_tangent(site,
-        (dx,), f, x)`."""
+        (dx,), f, x)`. A call with `*seq` or `**mapping` passes them whole
+        to `ad.call_unpacking_tangent`, which spreads them."""
         call_node = statement.value
         is_method = resolved.kind is CallKind.METHOD
         site = call_site(call_node, is_method, self.is_active,
@@ -826,19 +834,28 @@ class _ForwardWriter(StageWriter):
 
         # Number 0 is the receiver of a method, or the called value itself.
         arguments = [call_node.func.value if is_method else call_node.func
-                     ] + list(call_node.args) + [k.value
-                                                 for k in call_node.keywords]
+                     ] + [getattr(a, 'value', a) if isinstance(
+                         a, gast.Starred) else a for a in call_node.args] + [
+                         k.value for k in call_node.keywords]
         tangents = gast.Tuple(elts=[self.tangent_of(arguments[number])
                                     for number in site.active],
                               ctx=gast.Load())
-        helper, first = (('call_method_tangent', call_node.func.value)
-                         if is_method else
-                         ('call_function_tangent', call_node.func))
+        first = call_node.func.value if is_method else call_node.func
+        args = [copy.deepcopy(a) for a in call_node.args]
+        keywords = copy.deepcopy(call_node.keywords)
+        if unpacking:
+            # Every argument in order, sequences and mappings whole.
+            helper = 'call_unpacking_tangent'
+            args = [copy.deepcopy(a) for a in arguments[1:]]
+            keywords = []
+        elif is_method:
+            helper = 'call_method_tangent'
+        else:
+            helper = 'call_function_tangent'
         dispatched = gast.Call(
             func=self.runtime_function(helper),
-            args=[name(site_name), tangents, copy.deepcopy(first)]
-            + [copy.deepcopy(a) for a in call_node.args],
-            keywords=copy.deepcopy(call_node.keywords))
+            args=[name(site_name), tangents, copy.deepcopy(first)] + args,
+            keywords=keywords)
 
         target = statement.targets[0].id
         targets = gast.Tuple(elts=[name(target, gast.Store()),

@@ -493,9 +493,8 @@ class _ReverseWriter(StageWriter):
                                cause=None)]
         if statement in self.dynamic_calls:
             call = statement.value
-            site_name, helper = self.dynamic_calls[statement]
-            first = copy.deepcopy(call.func.value if helper == 'call_method'
-                                  else call.func)
+            site_name, helper, is_method = self.dynamic_calls[statement]
+            first = copy.deepcopy(call.func.value if is_method else call.func)
             args = [copy.deepcopy(a) for a in call.args]
             keywords = copy.deepcopy(call.keywords)
             if helper == 'call_unpacking':
@@ -1184,7 +1183,7 @@ class _ReverseWriter(StageWriter):
     def dynamic_call_adjoint(self, statement, resolved, unpacking=False):
         """Adjoint of a call resolved at run time (see adcompiler.dispatch)."""
         call = statement.value
-        is_method = resolved.kind is CallKind.METHOD and not unpacking
+        is_method = resolved.kind is CallKind.METHOD
         # Number 0 is the receiver of a method, or the called value itself.
         arguments = [call.func.value if is_method else call.func] + [
             _unstarred(a) for a in call.args] + [k.value for k in
@@ -1204,7 +1203,7 @@ class _ReverseWriter(StageWriter):
             helper = 'call_unpacking'
         else:
             helper = 'call_method' if is_method else 'call_function'
-        self.dynamic_calls[statement] = (site_name, helper)
+        self.dynamic_calls[statement] = (site_name, helper, is_method)
         results = self.namer.fresh(f'd{target}_args')
         block = [_assign(results, _call(self.runtime_function('call_adjoint'),
                                         _name(record),
@@ -1440,12 +1439,6 @@ class _ReverseWriter(StageWriter):
         parameters when it runs, by the dispatcher."""
         call = statement.value
         location = self.source.location(call)
-        if resolved.kind is CallKind.METHOD:
-            raise UnsupportedSyntaxError(
-                'unpacking a sequence or mapping into a method call with a '
-                'value that carries a derivative', location,
-                fixes=['pass the items one by one',
-                       'call a function instead of a method'])
         if resolved.kind is CallKind.FOREIGN:
             self.raise_foreign(statement, resolved.name, resolved.reason)
         if resolved.kind is CallKind.UNKNOWN and \

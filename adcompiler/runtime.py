@@ -729,10 +729,18 @@ def dispatched_tangent_vjp(g, ans, site, tangents, first, *args, **kwargs):
                                           kwargs)
 
 
-def call_unpacking(site, function, *arguments):
-    """Run `function(...)` at a call with `*seq` or `**mapping`; each of
-    `arguments` is the site's argument, the sequences and mappings whole."""
-    return _dispatcher.call_unpacking(site, function, arguments)
+def call_unpacking(site, first, *arguments):
+    """Run `first(...)`, or the method `first.<site.method>(...)`, at a call
+    with `*seq` or `**mapping`; each of `arguments` is the site's argument,
+    the sequences and mappings whole."""
+    return _dispatcher.call_unpacking(site, first, arguments)
+
+
+def call_unpacking_tangent(site, tangents, first, *arguments):
+    """Run a call with `*seq` or `**mapping` in forward mode; see
+    `call_unpacking` and `call_method_tangent`."""
+    return _dispatcher.call_unpacking_tangent(site, tangents, first,
+                                              arguments)
 
 
 def call_adjoint(record, g):
@@ -753,6 +761,20 @@ def call_function_jvp(tangents, ans, site, function, *args, **kwargs):
     """Tangent of `call_function(...)`; see `call_method_jvp`."""
     return _dispatcher.primal_tangent(tangents[1:], ans, site, function,
                                       args, kwargs, method=False)
+
+
+def call_unpacking_jvp(tangents, ans, site, first, *arguments):
+    """Tangent of `call_unpacking(...)`: that of the value and of the
+    record."""
+    return _dispatcher.unpacking_primal_tangent(tangents[1:], ans, site,
+                                                first, arguments)
+
+
+def unpacking_tangent_vjp(g, ans, site, tangents, first, *arguments):
+    """Reverse rule of `call_unpacking_tangent`: reverse mode over the
+    callee's generated tangent function."""
+    return _dispatcher.unpacking_tangent_cotangents(g, site, tangents, first,
+                                                    arguments)
 
 
 def call_adjoint_jvp(tangents, ans, record, g):

@@ -1097,12 +1097,7 @@ def test_keyword_only_parameter_hvp(mode, kwargs):
     assert_gradient_close(product, expected)
 
 
-@pytest.mark.parametrize('mode', [
-    pytest.param(mode, marks=pytest.mark.xfail(
-        strict=True, raises=adcompiler.UnsupportedSyntaxError,
-        reason='forward mode does not go through *args in a call'))
-    if mode == 'forward-over-reverse' else mode
-    for mode in MODES])
+@pytest.mark.parametrize('mode', MODES)
 def test_varargs_and_keywords_hessian(mode):
     x = np.array([0.5, -1.2])
     expected = hessian_by_differences(

@@ -365,6 +365,50 @@ def unpacks_options_argument(x, w, options):
     return layer_loss(x, w, **options)
 
 
+def unpacks_built_mapping(x, w):
+    options = {k: v for k, v in zip(('b', 'scale'), (x[0] * 0.5,
+                                                     np.sum(w * w)))}
+    params = [x]
+    params.append(w)
+    return layer_loss(*params, **options)
+
+
+def unpacks_into_methods(x, w):
+    vectors = [w * w]
+    vectors.append(x)
+    bounds = [-1.0, 1.0]
+    return np.sum(np.sin(x).dot(*vectors[:1]) * x) + np.sum(
+        x.clip(*bounds) ** 2)
+
+
+def unpacks_mapping_into_method(x, w):
+    options = {k: v for k, v in zip(('axis',), (-1,))}
+    return np.sum(np.sin(x * w).sum(**options) ** 2)
+
+
+def scaled_star_loss(x, *rest, scale=1.0, **named):
+    return np.sum(np.sin(x) * rest[0]) * scale + np.sum(
+        named['b'] ** 2 * x)
+
+
+GRADIENT_OF_FORWARDING = adcompiler.grad(forwards_everything, wrt=0)
+GRADIENT_OF_STAR_LOSS = adcompiler.grad(scaled_star_loss, wrt='x')
+GRADIENT_OF_NAMED = adcompiler.grad(scaled_star_loss, wrt='named')
+
+
+def calls_gradient_of_forwarding(x, w):
+    dx, dw = GRADIENT_OF_FORWARDING(x, w, b=0.5, scale=2.0)
+    return dx * w + dw
+
+
+def calls_gradient_of_star_loss(x, w):
+    return GRADIENT_OF_STAR_LOSS(x, w * x, scale=2.0, b=w)
+
+
+def calls_gradient_of_named(x, w):
+    return GRADIENT_OF_NAMED(x, w, b=w * x)['b']
+
+
 # Globals and with statements ----------------------------------------------------
 
 def reads_globals(x):
@@ -502,6 +546,14 @@ TABLE = [
     pytest.param(unpacks_appended_list, (V3, W3), id='unpack-runtime-list'),
     pytest.param(unpacks_options_argument, (V3, W3, {'b': 0.2, 'scale': 1.5}),
                  id='unpack-runtime-dict'),
+    pytest.param(unpacks_built_mapping, (V3, W3), id='unpack-built-mapping'),
+    pytest.param(unpacks_built_mapping, (M23, W3),
+                 id='unpack-built-mapping-broadcast'),
+    pytest.param(unpacks_into_methods, (V3, W3), id='unpack-into-method'),
+    pytest.param(unpacks_mapping_into_method, (V3, W3),
+                 id='unpack-mapping-into-method'),
+    pytest.param(unpacks_mapping_into_method, (M23, W3),
+                 id='unpack-mapping-into-method-broadcast'),
     pytest.param(reads_globals, (V3,), id='globals'),
     pytest.param(reads_globals, (M23,), id='globals-broadcast'),
     pytest.param(with_errstate, (V3, W3), id='with-errstate'),
@@ -534,7 +586,9 @@ FORWARD = [captured_array, nonlocal_accumulator, calls_returned_closure,
            max_and_min_of_arguments_by_key, max_of_arrays_by_key,
            reduce_over_zip, sorted_pairs_by_second, loop_over_enumerated_zip,
            generator_over_zip_items, sum_of_dict_values, dict_items_as_value,
-           loop_over_dict_items, options_get_with_default]
+           loop_over_dict_items, options_get_with_default,
+           unpacks_appended_list, unpacks_built_mapping, unpacks_into_methods,
+           unpacks_mapping_into_method]
 
 
 @pytest.mark.parametrize('function', FORWARD, ids=lambda f: f.__name__)
@@ -559,7 +613,8 @@ COMPOSITIONS = ['forward-over-reverse', 'reverse-over-forward',
 
 # Functions that call dict methods, which are dispatched at run time.
 DISPATCHED_SECOND_ORDER = [sum_of_dict_values, dict_items_as_value,
-                           options_get_with_default]
+                           options_get_with_default, unpacks_built_mapping,
+                           unpacks_into_methods, unpacks_mapping_into_method]
 SECOND_ORDER_CASES = [
     pytest.param(function, mode, id=f'{function.__name__}-{mode}')
     for function in SECOND_ORDER + [loop_over_dict_items]
@@ -588,6 +643,20 @@ def test_language_form_hvp(function, mode):
         step = 1e-5
         expected = (directional(step) - directional(-step)) / (2 * step)
         np.testing.assert_allclose(product, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('function', [
+    calls_gradient_of_forwarding, calls_gradient_of_star_loss,
+    calls_gradient_of_named], ids=lambda f: f.__name__)
+def test_forward_over_gradient_with_star_parameters(function):
+    args = (V3, W3)
+    directions = (np.array([0.3, -0.2, 0.5]), np.array([0.1, 0.4, -0.6]))
+    _, tangent = adcompiler.jvp(function, args, directions)
+    step = 1e-6
+    ahead = function(*[a + step * d for a, d in zip(args, directions)])
+    behind = function(*[a - step * d for a, d in zip(args, directions)])
+    np.testing.assert_allclose(tangent, (ahead - behind) / (2 * step),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_unpacked_mapping_gradient_is_dict():
@@ -701,10 +770,6 @@ def set_of_differentiated_values(x):
     return sum(doubled)
 
 
-def unpacks_into_method(x, vectors):
-    return x.dot(*vectors)
-
-
 def copies_into_buffer(x):
     y = np.zeros(3)
     _ = np.copyto(y, x * 2.0)
@@ -749,8 +814,6 @@ REJECTED = [
                  'break', id='break-in-with'),
     pytest.param(make_nonlocal_writer(), (1.5,), 'nonlocal count',
                  'nonlocal', id='nonlocal-at-top'),
-    pytest.param(unpacks_into_method, (V3, (W3,)), 'return x.dot(*vectors)',
-                 'method call', id='unpack-into-method'),
     pytest.param(copies_into_buffer, (V3,), '_ = np.copyto(y, x * 2.0)',
                  'numpy.copyto', id='foreign-write-into-buffer'),
     pytest.param(rebinds_inner_name, (1.5,), 'f = lambda v: v * x',

@@ -214,6 +214,7 @@ vjp(rt.match_kind, lambda c, x: (ad.match_kind(g, c), None))
 # compiles the callee's tangent function in reverse mode when it runs.
 REGISTRY.vjp_function(rt.call_method_tangent, rt.dispatched_tangent_vjp)
 REGISTRY.vjp_function(rt.call_function_tangent, rt.dispatched_tangent_vjp)
+REGISTRY.vjp_function(rt.call_unpacking_tangent, rt.unpacking_tangent_vjp)
 
 # Adjoints of linear NumPy functions: ans = helper(c, x, ...) undoes the
 # function's reshaping, so its transpose is the function itself applied to g.
@@ -246,6 +247,7 @@ vjp(rt.rollaxis_adjoint, lambda c, x, axis, start=0: (np.rollaxis(g, axis, start
 # adjoint of the wrapper the dispatcher compiled (see adcompiler.dispatch).
 for _helper, _rule in ((rt.call_method, rt.call_method_jvp),
                        (rt.call_function, rt.call_function_jvp),
+                       (rt.call_unpacking, rt.call_unpacking_jvp),
                        (rt.call_adjoint, rt.call_adjoint_jvp)):
     REGISTRY.vjp_function(_helper, None)
     REGISTRY.jvp_function(_helper, _rule)
