@@ -121,6 +121,19 @@ def dict_of_mixed(d, x):
     return np.sum(d['w'] * x) * d['count'] + len(d['label'])
 
 
+def namedtuple_replaced(p, x):
+    q = p._replace(b=p.b * x)
+    r = q._replace(w=np.sin(q.w))
+    return np.sum(r.w * x + r.b ** 2)
+
+
+def dict_methods(d, x):
+    total = sum(d.values())
+    named = sum(np.sum(v) * len(k) for k, v in d.items())
+    return np.sum(total * x) + named + np.sum(d.get('missing', x) * d.get(
+        'w') ** 2)
+
+
 CASES = [
     pytest.param(dataclass_layer,
                  (Layer(RNG.normal(size=(3, 2)), RNG.normal(size=3)),
@@ -162,6 +175,23 @@ CASES = [
                  ({'w': RNG.normal(size=3), 'count': 3, 'label': 'abc'},
                   RNG.normal(size=3)), True, id='dict-with-int-and-str'),
 ]
+
+# Methods of containers that read their values.
+METHOD_CASES = [
+    pytest.param(namedtuple_replaced,
+                 (Pair(RNG.normal(size=4), RNG.normal(size=4)),
+                  RNG.normal(size=4)), True, id='namedtuple-replace'),
+    pytest.param(namedtuple_replaced,
+                 (Pair(RNG.normal(size=(2, 3)), RNG.normal(size=3)),
+                  RNG.normal(size=3)), True, id='namedtuple-replace-broadcast'),
+    pytest.param(dict_methods,
+                 ({'w': RNG.normal(size=3), 'bias': RNG.normal(size=3)},
+                  RNG.normal(size=3)), True, id='dict-methods'),
+    pytest.param(dict_methods,
+                 ({'w': RNG.normal(size=3), 'scale': 0.7},
+                  RNG.normal(size=(2, 3))), True, id='dict-methods-broadcast'),
+]
+CASES += METHOD_CASES
 
 
 @pytest.mark.parametrize('function, args, constants_are_none', CASES)
@@ -422,7 +452,8 @@ def test_has_aux_dataclass():
                                     0, gradient)
 
 
-@pytest.mark.parametrize('function, args, constants_are_none', CASES[:5])
+@pytest.mark.parametrize('function, args, constants_are_none',
+                         CASES[:5] + METHOD_CASES)
 def test_jvp_through_fields(function, args, constants_are_none):
     rng = np.random.default_rng(9)
     direction = _random_like(args[0], rng)
@@ -440,6 +471,15 @@ def test_jvp_through_fields(function, args, constants_are_none):
 
     expected = (shifted(1.0) - shifted(-1.0)) / (2 * step)
     assert tangent == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_namedtuple_replace_rejects_unknown_field():
+    pair = Pair(np.ones(2), np.zeros(2))
+
+    def replaces_missing_field(p):
+        return np.sum(p._replace(c=p.w).w)
+    with pytest.raises(ValueError, match='unexpected field names'):
+        adcompiler.grad(replaces_missing_field)(pair)
 
 
 def test_generated_source_reads_fields():

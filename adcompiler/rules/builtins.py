@@ -6,6 +6,7 @@ of `x`. Operators broadcast on arrays, so their rules are registered with
 """
 
 import builtins
+import collections
 import operator
 
 import numpy as np
@@ -107,3 +108,22 @@ def dict_get(mapping, key, default=None):
 REGISTRY.substitute(dict.values, dict_values)
 REGISTRY.substitute(dict.items,  dict_items)
 REGISTRY.substitute(dict.get,    dict_get)
+
+
+def namedtuple_replace(self, /, **changes):
+    """Return a copy of the named tuple `self` with the fields in `changes`
+    replaced, as its `_replace` method does."""
+    cls = type(self)
+    fields = cls._fields
+    unknown = [name for name in changes if name not in fields]
+    if unknown:
+        raise ValueError(f'Got unexpected field names: {unknown!r}')
+    values = [changes[name] if name in changes else value
+              for name, value in zip(fields, self)]
+    return cls(*values)
+
+
+# Every named tuple class's _replace has this code. Its own _replace pops
+# the changes from a dict inside map(), which adcompiler cannot follow.
+REGISTRY.substitute(collections.namedtuple('Pair', 'first second')._replace
+                    .__code__, namedtuple_replace)

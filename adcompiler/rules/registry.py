@@ -188,7 +188,12 @@ class Registry:
 
     def substitute(self, callee, replacement):
         """Make calls dispatched at run time to `callee` call `replacement`,
-        which computes the same values without writing into its arguments."""
+        which computes the same values without writing into its arguments.
+
+        `callee` may be a code object, which stands for every function made
+        from it: each named tuple class has a `_replace` function of its
+        own, and they all share one code object.
+        """
         with self._lock:
             self._substitutes[_key(callee)] = replacement
             self.version += 1
@@ -198,9 +203,13 @@ class Registry:
         if self._deferred:
             self.load_deferred()
         try:
-            return self._substitutes.get(_key(callee), callee)
+            replacement = self._substitutes.get(_key(callee))
         except TypeError:
             return callee
+        if replacement is None:
+            code = getattr(callee, '__code__', None)
+            replacement = self._substitutes.get(code) if code else None
+        return callee if replacement is None else replacement
 
     def unwrap(self, callee):
         """Return the function a transparent wrapper wraps, else `callee`."""
