@@ -2134,9 +2134,21 @@ def through_enumerate(x, w):
     return w * list(enumerate(x))[0][1]
 
 
+def through_next(x, w):
+    return w * next(iter(x))
+
+
 def test_value_builtin_stays_foreign():
     with pytest.raises(adcompiler.ForeignCallError):
-        grad_of(through_enumerate, np.array([0.5, -1.5, 2.0]))
+        grad_of(through_next, np.array([0.5, -1.5, 2.0]))
+
+
+def test_enumerate_is_differentiated_by_index():
+    x = np.array([0.5, -1.5, 2.0])
+    expected = numerical_gradient(lambda v: through_enumerate(v, 1.5), (x,),
+                                  0)
+    assert_gradient_close(adcompiler.grad(through_enumerate)(x, 1.5),
+                          expected)
 
 
 def test_sorted_is_differentiated_by_index():
