@@ -536,17 +536,29 @@ class _Normalizer:
         """Keep range/enumerate/zip/reversed calls visible when the loop
         has `count` targets, one for each value an item of the call has;
         atomize the rest (see `lower_iterated_items`)."""
-        if (isinstance(node, gast.Call) and isinstance(node.func, gast.Name)
+        if self.is_iteration_call(node) and \
+                _item_size(node.func.id, node.args) in (None, count):
+            keywords = [gast.keyword(arg=k.arg, value=self.atomize(k.value))
+                        for k in node.keywords]
+            return gast.copy_location(gast.Call(
+                func=_load(node.func.id),
+                args=[self.atomize(a) for a in node.args],
+                keywords=keywords), node)
+        return self.atomize(node)
+
+    def is_iteration_call(self, node):
+        """True for a call of a built-in in ITERATION_BUILTINS with no
+        unpacking and no keywords but zip's strict= and enumerate's
+        start=."""
+        return (isinstance(node, gast.Call)
+                and isinstance(node.func, gast.Name)
                 and node.func.id in ITERATION_BUILTINS
                 and node.func.id not in self.local_names
                 and self.source.namespace.get(node.func.id)
-                is ITERATION_BUILTINS[node.func.id] and not node.keywords
-                and not any(isinstance(a, gast.Starred) for a in node.args)
-                and _item_size(node.func.id, node.args) in (None, count)):
-            return gast.copy_location(gast.Call(
-                func=_load(node.func.id),
-                args=[self.atomize(a) for a in node.args], keywords=[]), node)
-        return self.atomize(node)
+                is ITERATION_BUILTINS[node.func.id]
+                and {k.arg for k in node.keywords}
+                <= _ITERATION_KEYWORDS.get(node.func.id, set())
+                and not any(isinstance(a, gast.Starred) for a in node.args))
 
     def visit_Break(self, node):
         self.emit(gast.Break(), node)
@@ -1440,9 +1452,8 @@ class _Normalizer:
             return gast.Subscript(value=ordered,
                                   slice=gast.Constant(value=0, kind=None),
                                   ctx=gast.Load())
-        if any(callee is ITERATION_BUILTINS[name] for name in (
-                'enumerate', 'zip', 'reversed')) and not keywords and \
-                _item_size(node.func.id, args) is not None:
+        if self.is_iteration_call(node) and \
+                _item_size(node.func.id, args) not in (None, 0):
             return self.lower_iterated_items(node)
         if callee is _builtins.list and len(args) == 1 and not keywords \
                 and self.makes_new_list(args[0]):
@@ -1474,12 +1485,12 @@ class _Normalizer:
         enumerate or reversed call: their lowering builds a new list."""
         if isinstance(node, (gast.ListComp, gast.GeneratorExp)):
             return True
+        if self.is_iteration_call(node):
+            return _item_size(node.func.id, node.args) not in (None, 0)
         return isinstance(node, gast.Call) and not any(
             isinstance(a, gast.Starred) for a in node.args) and any(
             self.global_object(node.func) is f
-            for f in (_builtins.map, _builtins.filter,
-                      _builtins.enumerate, _builtins.zip,
-                      _builtins.reversed)) and not node.keywords
+            for f in (_builtins.map, _builtins.filter))
 
     def item_names(self, function, count):
         """Names for the items a higher-order call passes to `function`:
@@ -1643,6 +1654,9 @@ def _item_size(function, args):
         return 2 if len(args) in (1, 2) else 0
     return 1 if len(args) == 1 else 0
 
+
+# The keywords of ITERATION_BUILTINS calls that normalize keeps.
+_ITERATION_KEYWORDS = {'zip': {'strict'}, 'enumerate': {'start'}}
 
 # Methods that change a list, dict or set in place.
 MUTATING_METHODS = frozenset({

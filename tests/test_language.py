@@ -228,6 +228,14 @@ def loop_over_enumerated_zip(x, w):
     return total
 
 
+def zip_and_enumerate_keywords(x, w):
+    total = 0.0
+    for i, (a, b) in enumerate(zip(x, w, strict=True), start=1):
+        total = total + np.sum(a * b) * i
+    pairs = sorted(zip(x, w, strict=True), key=lambda p: np.sum(p[1]))
+    return total + np.sum(pairs[0][0] ** 2)
+
+
 def generator_over_zip_items(x, w):
     return sum(np.sum(p[0] ** 2 * p[1]) for p in zip(x, w))
 
@@ -509,6 +517,10 @@ TABLE = [
                  id='enumerate-zip-loop'),
     pytest.param(loop_over_enumerated_zip, (M23, W3),
                  id='enumerate-zip-loop-rows'),
+    pytest.param(zip_and_enumerate_keywords, (V3, W3),
+                 id='zip-enumerate-keywords'),
+    pytest.param(zip_and_enumerate_keywords, (M23, M23 * 0.5 - 0.1),
+                 id='zip-enumerate-keywords-rows'),
     pytest.param(generator_over_zip_items, (V3, W3), id='zip-items'),
     pytest.param(generator_over_zip_items, (M23, W3), id='zip-items-rows'),
     pytest.param(enumerated_and_reversed_lists, (V3,),
@@ -585,7 +597,8 @@ FORWARD = [captured_array, nonlocal_accumulator, calls_returned_closure,
            sorted_by_key_squared, max_and_min_by_key_cubed,
            max_and_min_of_arguments_by_key, max_of_arrays_by_key,
            reduce_over_zip, sorted_pairs_by_second, loop_over_enumerated_zip,
-           generator_over_zip_items, sum_of_dict_values, dict_items_as_value,
+           zip_and_enumerate_keywords, generator_over_zip_items,
+           sum_of_dict_values, dict_items_as_value,
            loop_over_dict_items, options_get_with_default,
            unpacks_appended_list, unpacks_built_mapping, unpacks_into_methods,
            unpacks_mapping_into_method]
@@ -606,7 +619,8 @@ def test_language_form_jvp(function):
 SECOND_ORDER = [sorted_by_key_squared, max_and_min_by_key_cubed,
                 max_and_min_of_arguments_by_key, max_of_arrays_by_key,
                 reduce_over_zip, sorted_pairs_by_second,
-                loop_over_enumerated_zip, generator_over_zip_items]
+                loop_over_enumerated_zip, zip_and_enumerate_keywords,
+                generator_over_zip_items]
 COMPOSITIONS = ['forward-over-reverse', 'reverse-over-forward',
                 'reverse-over-reverse']
 
