@@ -13,6 +13,7 @@ statements, which normalize then lowers like code the user wrote:
     map(f, xs, ys)            ->  [f(a, b) for a, b in zip(xs, ys)]
     filter(f, xs)             ->  [x for x in xs if f(x)]
     functools.reduce(f, xs, s) -> acc = s; for x in xs: acc = f(acc, x)
+    zip(xs, ys) as a value    ->  [(a, b) for a, b in zip(xs, ys)]
 
 A comprehension's targets are local to it in Python 3, so they are renamed
 to fresh names. The first iterable is evaluated in the enclosing scope.

@@ -31,8 +31,10 @@ control_flow). Before lowering, these forms are rewritten:
 
 - nested `def`s, lambdas, and functions of the same module that take or
   return one are inlined where they are called (see closures);
-- comprehensions, generator expressions, `map`, `filter`, `sorted` and
-  `functools.reduce` become loops (see comprehensions);
+- comprehensions, generator expressions, `map`, `filter`, `sorted`,
+  `max(..., key=)`, `min(..., key=)` and `functools.reduce` become loops
+  (see comprehensions), and so do `zip`, `enumerate` and `reversed` used
+  other than as the iterable of a loop with one target per item value;
 - `f(*seq, **mapping)` passes the items of a tuple, list or dict display
   written out in the function; other unpacking stays in the call, as
   `*atom` and `**atom`, and is bound when the call runs;
