@@ -113,7 +113,23 @@ def filter_as_comprehension(function, iterable, origin, item):
         origin)
 
 
-def _generator(items, iterables, conditions):
+def items_as_comprehension(call, count):
+    """Return `[(a, b) for a, b in call]` for a call whose items have
+    `count` values (zip of two), or `[item for item in call]` for one."""
+    names = ['item'] if count == 1 else [
+        f'item{position}' for position in range(count)]
+    if count == 1:
+        element = _name(names[0])
+    else:
+        element = gast.Tuple(elts=[_name(n) for n in names],
+                             ctx=gast.Load())
+    return _located(gast.ListComp(elt=element, generators=[
+        _generator(names, [call], [], zipped=False)]), call)
+
+
+def _generator(items, iterables, conditions, zipped=True):
+    """Return `for items in iterable`, over zip(*iterables) when there are
+    several `items` and `zipped` is True."""
     if len(items) == 1:
         target = _name(items[0], gast.Store())
         iterable = iterables[0]
@@ -121,7 +137,7 @@ def _generator(items, iterables, conditions):
         target = gast.Tuple(elts=[_name(i, gast.Store()) for i in items],
                             ctx=gast.Store())
         iterable = gast.Call(func=_name('zip'), args=list(iterables),
-                             keywords=[])
+                             keywords=[]) if zipped else iterables[0]
     return gast.comprehension(target=target, iter=iterable, ifs=conditions,
                               is_async=0)
 

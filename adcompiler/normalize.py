@@ -1466,21 +1466,8 @@ class _Normalizer:
         """zip(xs, ys), enumerate(xs) or reversed(xs) used as a value: the
         list of its items, built by a loop over the call, whose items the
         reverse stage matches with the iterables."""
-        count = _item_size(node.func.id, node.args)
-        names = ['item'] if count == 1 else [
-            f'item{position}' for position in range(count)]
-        targets = [_store(n) for n in names]
-        if count == 1:
-            element, target = _load(names[0]), targets[0]
-        else:
-            element = gast.Tuple(elts=[_load(n) for n in names],
-                                 ctx=gast.Load())
-            target = gast.Tuple(elts=targets, ctx=gast.Store())
-        comprehension = gast.ListComp(elt=element, generators=[
-            gast.comprehension(target=target, iter=node, ifs=[],
-                               is_async=0)])
-        return self.lower_comprehension(
-            gast.copy_location(comprehension, node))
+        return self.lower_comprehension(comprehensions.items_as_comprehension(
+            node, _item_size(node.func.id, node.args)))
 
     def makes_new_list(self, node):
         """True for a comprehension, generator, map, filter, zip,
