@@ -843,8 +843,10 @@ class _ForwardWriter(StageWriter):
         first = call_node.func.value if is_method else call_node.func
         args = [copy.deepcopy(a) for a in call_node.args]
         keywords = copy.deepcopy(call_node.keywords)
-        if unpacking:
-            # Every argument in order, sequences and mappings whole.
+        if unpacking or any(number > len(call_node.args)
+                            for number in site.active):
+            # Every argument in order, sequences and mappings whole, so
+            # that reverse mode over this call reaches keyword arguments.
             helper = 'call_unpacking_tangent'
             args = [copy.deepcopy(a) for a in arguments[1:]]
             keywords = []

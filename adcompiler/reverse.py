@@ -1199,7 +1199,9 @@ class _ReverseWriter(StageWriter):
         target = statement.targets[0].id
         record = self.namer.fresh(f'{target}_record')
         self.callee_saved[statement] = record
-        if unpacking:
+        if unpacking or any(number > len(call.args) for number in active):
+            # call_unpacking takes every argument by position, so that the
+            # rules of second derivatives reach keyword arguments too.
             helper = 'call_unpacking'
         else:
             helper = 'call_method' if is_method else 'call_function'

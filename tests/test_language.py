@@ -394,6 +394,18 @@ def unpacks_mapping_into_method(x, w):
     return np.sum(np.sin(x * w).sum(**options) ** 2)
 
 
+class Scaler:
+    def apply(self, v, scale=1.0):
+        return np.sin(v) * scale
+
+
+SCALER = Scaler()
+
+
+def method_with_keyword_derivative(x, w):
+    return np.sum(SCALER.apply(x * w, scale=w * w) ** 2)
+
+
 def scaled_star_loss(x, *rest, scale=1.0, **named):
     return np.sum(np.sin(x) * rest[0]) * scale + np.sum(
         named['b'] ** 2 * x)
@@ -562,6 +574,8 @@ TABLE = [
     pytest.param(unpacks_built_mapping, (M23, W3),
                  id='unpack-built-mapping-broadcast'),
     pytest.param(unpacks_into_methods, (V3, W3), id='unpack-into-method'),
+    pytest.param(method_with_keyword_derivative, (V3, W3),
+                 id='dispatched-keyword-derivative'),
     pytest.param(unpacks_mapping_into_method, (V3, W3),
                  id='unpack-mapping-into-method'),
     pytest.param(unpacks_mapping_into_method, (M23, W3),
@@ -628,7 +642,8 @@ COMPOSITIONS = ['forward-over-reverse', 'reverse-over-forward',
 # Functions that call dict methods, which are dispatched at run time.
 DISPATCHED_SECOND_ORDER = [sum_of_dict_values, dict_items_as_value,
                            options_get_with_default, unpacks_built_mapping,
-                           unpacks_into_methods, unpacks_mapping_into_method]
+                           unpacks_into_methods, unpacks_mapping_into_method,
+                           method_with_keyword_derivative]
 SECOND_ORDER_CASES = [
     pytest.param(function, mode, id=f'{function.__name__}-{mode}')
     for function in SECOND_ORDER + [loop_over_dict_items]
