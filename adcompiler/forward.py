@@ -436,6 +436,8 @@ class _ForwardWriter(StageWriter):
                 receiver.id in self.activity.varied
             if (varied or receiver_varied) and receiver.id in \
                     self.normalized.set_comprehensions:
+                if not self.is_active(receiver):
+                    return []  # Only its size or membership is read.
                 raise comprehensions.set_comprehension_error(
                     self.source.location(call_node))
             if method in LIST_UPDATES and not self.is_active(receiver):

@@ -1305,6 +1305,8 @@ class _ReverseWriter(StageWriter):
             if call.func.attr in aliasing.LIST_UPDATES | aliasing.VALUE_METHODS:
                 return
             if receiver.id in self.normalized.set_comprehensions:
+                if not self.activity.is_active(receiver.id):
+                    return  # Only its size or membership is read.
                 raise comprehensions.set_comprehension_error(location)
             raise UnsupportedSyntaxError(
                 f'the method .{call.func.attr}() on a value that carries a '

@@ -309,6 +309,11 @@ def set_comprehension_counts(x):
     return np.sum(x * len(sizes))
 
 
+def counts_distinct_values(x, w):
+    distinct = {v * 2.0 for v in x * w}
+    return np.sum(x * w) * len(distinct) + (1.0 if 0.0 in distinct else 0.0)
+
+
 def comprehension_unpacks_pairs(x, y):
     pairs = [(a, b) for a in x for b in y]
     return sum(a * np.cos(b) for a, b in pairs)
@@ -557,6 +562,8 @@ TABLE = [
     pytest.param(dict_comprehension, (M23, W3),
                  id='dict-comprehension-broadcast'),
     pytest.param(set_comprehension_counts, (V3,), id='set-comprehension'),
+    pytest.param(counts_distinct_values, (V3, W3),
+                 id='set-comprehension-of-floats-counted'),
     pytest.param(comprehension_unpacks_pairs, (V3, W3), id='unpacked-pairs'),
     pytest.param(comprehension_target_is_local, (V3,),
                  id='comprehension-scope'),
@@ -612,8 +619,8 @@ FORWARD = [captured_array, nonlocal_accumulator, calls_returned_closure,
            max_and_min_of_arguments_by_key, max_of_arrays_by_key,
            reduce_over_zip, sorted_pairs_by_second, loop_over_enumerated_zip,
            zip_and_enumerate_keywords, generator_over_zip_items,
-           sum_of_dict_values, dict_items_as_value,
-           loop_over_dict_items, options_get_with_default,
+           sum_of_dict_values, dict_items_as_value, loop_over_dict_items,
+           options_get_with_default, counts_distinct_values,
            unpacks_appended_list, unpacks_built_mapping, unpacks_into_methods,
            unpacks_mapping_into_method]
 
