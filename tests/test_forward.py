@@ -456,14 +456,8 @@ def test_dispatched_call_without_forward_rule_raises_at_call():
 def _hvp_params():
     params = []
     for case in DISPATCH_CASES:
-        marks = case.marks
-        if case.id == 'keyword-argument':
-            marks = pytest.mark.xfail(
-                strict=True, raises=adcompiler.UnsupportedSyntaxError,
-                reason='reverse mode over a dispatched forward call takes '
-                       'derivatives through positional arguments only')
         for mode in (None, 'reverse-over-forward', 'forward-over-reverse'):
-            params.append(pytest.param(*case.values, mode, marks=marks,
+            params.append(pytest.param(*case.values, mode, marks=case.marks,
                                        id=f'{case.id}-{mode}'))
     return params
 
