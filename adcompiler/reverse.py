@@ -113,6 +113,11 @@ class _ReverseWriter(StageWriter):
         super().__init__(normalized, resolution, activity, wrt, context)
         self.adjoint_names = {}
         self.defined = set()  # adjoints assigned so far in the adjoint body
+        # Without control flow, the adjoints in `defined` that may still be
+        # None at run time: an entry of a callee's adjoints or of a
+        # container's adjoint, where None is a symbolic zero. With control
+        # flow every adjoint is guarded, so the set stays empty.
+        self.optional = set()
         self.primal_body = []
         self.adjoint_body = []
         self.dynamic = not normalized.single_assignment
@@ -145,12 +150,19 @@ class _ReverseWriter(StageWriter):
             self.adjoint_names[name] = self.namer.fresh('d' + name)
         return self.adjoint_names[name]
 
-    def accumulate(self, name, value):
-        """Emit `d<name> += value`, where an unassigned adjoint is zero."""
+    def accumulate(self, name, value, optional=False):
+        """Emit `d<name> += value`, where an unassigned adjoint is zero.
+
+        `optional` says that `value` may be None at run time.
+        """
         target = self.adjoint_name(name)
         if target not in self.defined and not self.dynamic:
             self.defined.add(target)
+            if optional:
+                self.optional.add(target)
             return [_assign(target, value)]
+        if not optional:
+            self.optional.discard(target)  # ad.add(None, value) is value
         self.defined.add(target)
         runtime_add = gast.Attribute(value=_name(self.runtime_alias),
                                      attr='add', ctx=gast.Load())
@@ -265,14 +277,15 @@ class _ReverseWriter(StageWriter):
         results = []
         for param in self.wrt:
             adjoint = self.adjoint_names.get(param)
+            # None, the symbolic zero, is returned as it is: zeros built
+            # here would reach the caller's guarded blocks.
             if self.dynamic and adjoint is not None:
-                results.append(_call(self.runtime_function('materialize'),
+                results.append(_call(self.runtime_function('input_adjoint'),
                                      _name(adjoint), _name(param)))
             elif adjoint in self.defined:
                 results.append(_name(adjoint))
             else:
-                results.append(_call(self.runtime_function('zeros_like'),
-                                     _name(param)))
+                results.append(gast.Constant(value=None, kind=None))
         self.adjoint_body.append(gast.Return(
             value=gast.Tuple(elts=results, ctx=gast.Load())))
         if self.dynamic:
@@ -586,13 +599,44 @@ class _ReverseWriter(StageWriter):
             elif isinstance(statement, gast.Expr):
                 block = self.container_update_adjoint(statement)
             else:
+                defined, optional = set(self.defined), set(self.optional)
                 block = self.branch_adjoint_block(statement)
                 if self.dynamic and self.assigns_active(statement):
                     block = self.record_assignment(statement, block)
+                elif not self.dynamic:
+                    block = self.guard_optional(statement, block, defined,
+                                                optional)
             if block:
                 last_line = self.add_comment(body, statement, last_line)
                 body.extend(block)
         return body
+
+    def guard_optional(self, statement, block, defined, optional):
+        """Guard the adjoint block of `statement` by `if g is not None:`
+        when g, the adjoint of its target, may be None.
+
+        `defined` and `optional` are the sets before the block was written.
+        Adjoints the block assigns first are set to None before the guard,
+        and may be None after it, as may those that could be before.
+        """
+        target = statement.targets[0] if isinstance(
+            statement, gast.Assign) else None
+        if not block or not isinstance(target, gast.Name):
+            return block
+        g_name = self.adjoint_name(target.id)
+        if g_name not in optional:
+            return block
+        assigned = []
+        for node in gast.walk(gast.Module(body=block, type_ignores=[])):
+            if (isinstance(node, gast.Name) and isinstance(node.ctx,
+                                                           gast.Store)
+                    and node.id in self.defined and node.id not in defined
+                    and node.id not in assigned):
+                assigned.append(node.id)
+        self.optional |= optional | set(assigned)
+        initial = [_assign(name, gast.Constant(value=None, kind=None))
+                   for name in assigned]
+        return initial + [self.guarded(g_name, block)]
 
     def assigns_active(self, statement):
         if not isinstance(statement, gast.Assign) or _is_subscript_write(
@@ -968,7 +1012,8 @@ class _ReverseWriter(StageWriter):
                     item = gast.Subscript(value=copy.deepcopy(g),
                                           slice=copy.deepcopy(key),
                                           ctx=gast.Load())
-                    block += self.accumulate(element.id, item)
+                    block += self.accumulate(element.id, item,
+                                             optional=True)
             return block
         if isinstance(value, gast.BinOp):
             function = _BINARY_OPERATORS.get(type(value.op))
@@ -992,7 +1037,8 @@ class _ReverseWriter(StageWriter):
                     self.runtime_function('attribute_adjoint'),
                     _name(self.adjoint_name(statement.targets[0].id)),
                     _name(value.value.id),
-                    gast.Constant(value=value.attr, kind=None)))
+                    gast.Constant(value=value.attr, kind=None)),
+                    optional=True)
             # NOTE: a rule registered for an array attribute (.T, .size) is
             # applied by name. grad rejects a container argument with a float
             # field of such a name, but other objects are not checked.
@@ -1215,7 +1261,8 @@ class _ReverseWriter(StageWriter):
                                   slice=gast.Constant(value=position,
                                                       kind=None),
                                   ctx=gast.Load())
-            block += self.accumulate(arguments[number].id, item)
+            block += self.accumulate(arguments[number].id, item,
+                                     optional=True)
         return block
 
     def guarded(self, adjoint, body):
@@ -1383,7 +1430,10 @@ class _ReverseWriter(StageWriter):
         combined = _call(self.runtime_function('unpack_adjoint'),
                          _name(value.id),
                          gast.Tuple(elts=adjoints, ctx=gast.Load()))
-        return self.accumulate(value.id, combined)
+        # The result is None when every adjoint is.
+        optional = all(isinstance(a, gast.Constant) or a.id in self.optional
+                       for a in adjoints)
+        return self.accumulate(value.id, combined, optional=optional)
 
     def literal_adjoint(self, value, g):
         block = []
@@ -1393,7 +1443,7 @@ class _ReverseWriter(StageWriter):
                                       slice=gast.Constant(value=position,
                                                           kind=None),
                                       ctx=gast.Load())
-                block += self.accumulate(element.id, item)
+                block += self.accumulate(element.id, item, optional=True)
         return block
 
     def call_adjoint(self, statement):
@@ -1588,7 +1638,7 @@ class _ReverseWriter(StageWriter):
                     value=copy.deepcopy(item),
                     slice=gast.Constant(value=key, kind=None),
                     ctx=gast.Load())
-                block += self.accumulate(atom.id, part)
+                block += self.accumulate(atom.id, part, optional=True)
         return block
 
     # Template expansion ------------------------------------------------------

@@ -187,14 +187,36 @@ def zeros_like(x):
 
 
 def materialize(g, x):
-    """Return the final adjoint of input `x`: zeros for None, writable arrays."""
+    """Return the final adjoint of input `x`: zeros for None, writable arrays.
+
+    The public API calls it on the adjoints that generated code returns.
+    """
     if g is None:
         return zeros_like(x)
+    return _finish_adjoint(g, x, materialize)
+
+
+def input_adjoint(g, x):
+    """Return the adjoint of input `x` as a generated adjoint returns it.
+
+    It is `materialize` except that None, and None entries of containers,
+    stay None. None is a symbolic zero: a caller that differentiates
+    through this adjoint skips the blocks it guards, where a built zero
+    would give 0 * inf = nan (the adjoint of sqrt at 0, say).
+    """
+    if g is None:
+        return None
+    return _finish_adjoint(g, x, input_adjoint)
+
+
+def _finish_adjoint(g, x, finish):
+    """Apply `finish` to each entry of a container `g`, or give an array or
+    number `g` the kind, shape and precision of `x`."""
     if isinstance(x, (tuple, list)):
-        return _rebuild(x, [materialize(gi, xi)
-                           for gi, xi in zip(g, x, strict=True)])
+        return _rebuild(x, [finish(gi, xi)
+                            for gi, xi in zip(g, x, strict=True)])
     if isinstance(x, dict):
-        return {key: materialize(g.get(key), value) for key, value in x.items()}
+        return {key: finish(g.get(key), value) for key, value in x.items()}
     if np.iscomplexobj(g) and not np.iscomplexobj(x):
         # A real input moves only along the real axis, even where the
         # function passes through complex values.
@@ -263,12 +285,14 @@ def index_adjoint(g, x, index):
     special = _INDEX_ADJOINTS.get(type(x)) if _INDEX_ADJOINTS else None
     if special is not None:
         return special(g, x, index)
+    # The other entries of a container get None, the symbolic zero (see
+    # `input_adjoint`).
     if isinstance(x, dict):
-        result = {key: zeros_like(value) for key, value in x.items()}
+        result = dict.fromkeys(x)
         result[index] = g
         return result
     if isinstance(x, (tuple, list)):
-        result = [zeros_like(item) for item in x]
+        result = [None] * len(x)
         positions = range(len(x))[index]
         if isinstance(positions, int):
             result[positions] = g
@@ -320,10 +344,16 @@ def index_accumulate(d, g, x, index):
 
 
 def unpack_adjoint(x, adjoints):
-    """Adjoint of `a, b, ... = x` given the adjoints of a, b, ... ."""
+    """Adjoint of `a, b, ... = x` given the adjoints of a, b, ... .
+
+    None entries stay None in a tuple or list adjoint, and the adjoint is
+    None when all of them are: zeros built here would reach the blocks of
+    the adjoint that guard against None (see `input_adjoint`).
+    """
+    if all(g is None for g in adjoints):
+        return None
     if isinstance(x, (tuple, list)):
-        return _rebuild(x, [zeros_like(item) if g is None else g
-                            for item, g in zip(x, adjoints, strict=True)])
+        return _rebuild(x, [g for _, g in zip(x, adjoints, strict=True)])
     dtype = np.result_type(np.asarray(x).dtype, float)
     result = np.zeros(np.shape(x), dtype=dtype)
     for position, g in enumerate(adjoints):

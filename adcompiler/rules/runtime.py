@@ -79,7 +79,8 @@ _linear = REGISTRY.linear_adjoint_helper
 for _helper in (rt.unbroadcast, rt.sum_adjoint, rt.mean_adjoint,
                 rt.index_adjoint, rt.transpose_adjoint, rt.zero_index,
                 rt.last_adjoint, rt.tail_adjoint, rt.drop_last,
-                rt.materialize, rt.extremum_adjoint, rt.written_adjoint):
+                rt.materialize, rt.input_adjoint, rt.extremum_adjoint,
+                rt.written_adjoint):
     _linear(_helper, ('g',))
 # Adjoints of linear functions (shape changes, joins, splits, selections,
 # scans, transforms): linear in g, and the other arguments only give shapes,
@@ -166,6 +167,7 @@ vjp(rt.last_adjoint,     lambda c, v: (ad.scatter_last(g, c), None))
 vjp(rt.tail_adjoint,     lambda c, seq: (ad.scatter_tail(g, c), None))
 vjp(rt.drop_last,        lambda c, count: (ad.pad_tail(g, c, count), None))
 vjp(rt.materialize,      lambda c, x: (g, None))
+vjp(rt.input_adjoint,    lambda c, x: (g, None))
 vjp(rt.cast_items,       lambda c, seq, dtype: (ad.cast_items(g, seq, dtype), None, None))
 vjp(rt.append_adjoint,   lambda c, arr, values, axis=None: (ad.append_parts(g, arr, values, axis), None, None, None))
 vjp(rt.sort_adjoint,     lambda c, a, axis=-1: (ad.sorted_tangent(g, a, np.sort(a, axis=axis), axis), None, None))
