@@ -1169,3 +1169,118 @@ def test_nested_comprehension_hvp(function, mode):
     expected = hessian_by_differences(function, x) @ direction
     product = adcompiler.hvp(function, mode=mode)(x, direction)
     assert_gradient_close(product, expected, rtol=1e-5, atol=1e-5)
+
+
+# Symbolic zeros: an adjoint that no use of a value reached is None, never a
+# built zero, so that a partial that is infinite where the value is not used
+# (sqrt, log and 1/x at 0, sqrt of a negative) cannot turn it into nan.
+
+def sqrt_in_untaken_branch(x, flag):
+    z = np.sqrt(x)
+    if flag:
+        return np.sum(z)
+    return np.sum(x ** 2)
+
+
+def log_in_untaken_branch(x, flag):
+    z = np.log(x)
+    if flag:
+        return np.sum(z)
+    return np.sum(x ** 2)
+
+
+def reciprocal_in_untaken_branch(x, flag):
+    z = 1.0 / x
+    if flag:
+        return np.sum(z)
+    return np.sum(x ** 2)
+
+
+def _sum_if(flag, used, other):
+    if flag:
+        return np.sum(used)
+    return np.sum(other ** 2)
+
+
+def sqrt_passed_to_unused_parameter(x, flag):
+    return _sum_if(flag, np.sqrt(x), x)
+
+
+def sqrt_unpacked_and_unused(x, flag):
+    pair = (np.sqrt(x), x)
+    root, same = pair
+    if flag:
+        return np.sum(root)
+    return np.sum(same ** 2)
+
+
+def _sum_of_squares(used, unused):
+    return np.sum(used ** 2)
+
+
+def sqrt_passed_without_control_flow(x, flag):
+    return _sum_of_squares(x, np.sqrt(x))
+
+
+UNTAKEN_BRANCHES = [sqrt_in_untaken_branch, log_in_untaken_branch,
+                    reciprocal_in_untaken_branch,
+                    sqrt_passed_to_unused_parameter, sqrt_unpacked_and_unused,
+                    sqrt_passed_without_control_flow]
+
+# Zeros and negatives: the partial of z is infinite or nan at each entry.
+AT_SINGULARITIES = np.array([0.0, -1.5, 0.0, -0.25])
+
+
+def _gradient_differences_along(function, x, direction, step=1e-6):
+    """Central differences of the first derivative of `function(x, False)`
+    along `direction`."""
+    gradient = adcompiler.grad(function)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return (gradient(x + step * direction, False)
+                - gradient(x - step * direction, False)) / (2 * step)
+
+
+@pytest.mark.parametrize('function', UNTAKEN_BRANCHES,
+                         ids=lambda f: f.__name__)
+def test_untaken_branch_gradient_is_finite(function):
+    x = AT_SINGULARITIES.copy()
+    with np.errstate(divide='ignore', invalid='ignore'):
+        gradient = adcompiler.grad(function)(x, False)
+        expected = numerical_gradient(function, (x, False), 0)
+    assert_gradient_close(gradient, expected)
+
+
+@pytest.mark.parametrize('mode', [c.value for c in adcompiler.Composition])
+@pytest.mark.parametrize('function', UNTAKEN_BRANCHES,
+                         ids=lambda f: f.__name__)
+def test_untaken_branch_hvp_matches_gradient_differences(function, mode):
+    x = AT_SINGULARITIES.copy()
+    direction = np.array([0.5, -1.0, 2.0, 0.25])
+    expected = _gradient_differences_along(function, x, direction)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        product = adcompiler.hvp(function, mode=mode)(x, False, direction)
+    assert_gradient_close(product, expected)
+
+
+@pytest.mark.parametrize('mode', [c.value for c in adcompiler.Composition])
+@pytest.mark.parametrize('function', UNTAKEN_BRANCHES,
+                         ids=lambda f: f.__name__)
+def test_untaken_branch_hessian_is_exact(function, mode):
+    # Every function is sum(x ** 2) where flag is False: its Hessian is 2 I.
+    with np.errstate(divide='ignore', invalid='ignore'):
+        hessian = adcompiler.hessian(function, mode=mode)(
+            AT_SINGULARITIES.copy(), False)
+    np.testing.assert_array_equal(hessian, 2.0 * np.eye(4))
+
+
+@pytest.mark.parametrize('mode', [c.value for c in adcompiler.Composition])
+@pytest.mark.parametrize('function', UNTAKEN_BRANCHES[:5],
+                         ids=lambda f: f.__name__)
+def test_taken_branch_hessian_is_unchanged(function, mode):
+    # Where the branch with the singular function runs, at points where it
+    # is smooth, the Hessian is that function's.
+    x = np.array([0.7, 1.3, 2.2])
+    expected = hessian_by_differences(lambda y: function(y, True), x)
+    hessian = adcompiler.hessian(function, mode=mode)(x, True)
+    assert_gradient_close(hessian, expected, rtol=1e-5, atol=1e-5)
+
