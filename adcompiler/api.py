@@ -557,16 +557,20 @@ def hessian(function, wrt=0, mode=None):
                 'direction, or split the argument into its real and '
                 'imaginary parts')
         shape = np.shape(x)
+        # The Hessian has the input's precision, as its gradient has.
+        dtype = np.result_type(x)
+        if not np.issubdtype(dtype, np.floating):
+            dtype = np.dtype(float)
         rows = []
         for index in np.ndindex(shape):
-            direction = np.zeros(shape)
+            direction = np.zeros(shape, dtype=dtype)
             direction[index] = 1.0
             if not shape:
-                direction = 1.0
+                direction = 1.0 if isinstance(x, float) else dtype.type(1.0)
             rows.append(np.asarray(product(*bound.args, direction),
-                                   dtype=float))
+                                   dtype=dtype))
         return np.stack(rows).reshape(shape + shape) if rows else np.zeros(
-            shape + shape)
+            shape + shape, dtype=dtype)
 
     hessian_fn.__name__ = f'hessian_{function.__name__}'
     return hessian_fn

@@ -1284,3 +1284,30 @@ def test_taken_branch_hessian_is_unchanged(function, mode):
     hessian = adcompiler.hessian(function, mode=mode)(x, True)
     assert_gradient_close(hessian, expected, rtol=1e-5, atol=1e-5)
 
+
+def cubic_sine(x):
+    return np.sum(x ** 3 * np.sin(x))
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('dtype', [np.float32, np.float16, np.float64],
+                         ids=lambda d: d.__name__)
+def test_hessian_keeps_input_dtype(dtype, mode):
+    x = np.array([0.5, -1.0, 2.0])
+    hessian = adcompiler.hessian(cubic_sine, mode=mode)(x.astype(dtype))
+    assert hessian.dtype == dtype
+    expected = adcompiler.hessian(cubic_sine, mode=mode)(x)
+    tolerance = 10 * np.finfo(dtype).eps
+    np.testing.assert_allclose(hessian, expected, rtol=tolerance,
+                               atol=tolerance * np.max(np.abs(expected)))
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_hessian_of_float32_scalar_keeps_dtype(mode):
+    hessian = adcompiler.hessian(cubic_sine, mode=mode)(np.float32(0.5))
+    assert hessian.dtype == np.float32
+    assert hessian.shape == ()
+    expected = 6 * 0.5 * np.sin(0.5) + 6 * 0.25 * np.cos(0.5) - (
+        0.125 * np.sin(0.5))
+    assert float(hessian) == pytest.approx(expected, rel=1e-6)
+
