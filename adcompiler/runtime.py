@@ -1798,6 +1798,24 @@ def outer_adjoints(g, a, b):
             match_kind(np.reshape(np.dot(np.ravel(a), g), np.shape(b)), b))
 
 
+def outer_adjoints_transpose(g, c, a, b):
+    """Return the cotangents of c, a and b in `outer_adjoints(c, a, b)`,
+    given the cotangent g = (g_a, g_b) of its two results.
+
+    The adjoint of a is c times b and that of b is a times c, so each is
+    linear in c and in one factor. A None entry of g is zero.
+    """
+    g_a, g_b = _entries(g, 2)
+    if g_a is None:
+        g_a = np.zeros(np.shape(a))
+    if g_b is None:
+        g_b = np.zeros(np.shape(b))
+    dc = match_kind(np.outer(g_a, b) + np.outer(a, g_b), c)
+    da, _ = outer_adjoints(c, a, g_b)
+    _, db = outer_adjoints(c, g_a, b)
+    return dc, da, db
+
+
 def vdot_adjoints(g, a, b):
     """Adjoints of a and b in np.vdot(a, b) = sum(conj(a) * b), flattened.
 
@@ -3085,18 +3103,19 @@ def sequence_product(seq):
 def sequence_prod_adjoint(g, seq, start=1):
     """Adjoint of seq in math.prod(seq, start=start): each item gets g times
     the product of start and the other items, without division."""
-    items = list(seq)
-    if not items:
-        return _items_like(seq, [])
-    before = [start]
+    items = [item for item in seq]  # list(seq) has no derivative rule
+    count = len(items)
+    # prefixes[k] is start times the first k items, suffixes[k] the product
+    # of the last k. The lists only grow (no reverse()), so that second
+    # derivatives can transform this function's source.
+    prefixes = [start]
     for item in items[:-1]:
-        before.append(before[-1] * item)
-    after = [1.0]
+        prefixes.append(prefixes[-1] * item)
+    suffixes = [1.0]
     for item in reversed(items[1:]):
-        after.append(after[-1] * item)
-    after.reverse()
-    pieces = [unbroadcast(g * b * a, item)
-              for b, a, item in zip(before, after, items, strict=True)]
+        suffixes.append(suffixes[-1] * item)
+    pieces = [unbroadcast(g * prefixes[k] * suffixes[count - 1 - k], items[k])
+              for k in range(count)]
     return _items_like(seq, pieces)
 
 
@@ -3129,7 +3148,7 @@ def sequence_sum_tangent(t, ans):
 def sequence_prod_tangent(t, seq, start=1):
     """Tangent of math.prod(seq, start=start) along the tangent t of seq:
     the sum of each item's tangent times start and the other items."""
-    items = list(seq)
+    items = [item for item in seq]  # list(seq) has no derivative rule
     total = 0.0
     before = start
     for position, item in enumerate(items):

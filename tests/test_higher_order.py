@@ -530,6 +530,22 @@ _ZEROS_23 = np.array([[1.5, 0.0, -0.8], [0.0, 2.0, 0.0]])
 _ZEROS_6 = np.array([1.5, 0.0, -0.8, 0.0, 2.0, 0.0])
 
 
+def through_outer_adjoints(c, a, b):
+    d_a, d_b = rt.outer_adjoints(c, a, b)
+    return np.sum(_W23 * d_a) + np.sum(np.sin(d_b))
+
+
+def through_outer_adjoints_one_result(c, a, b):
+    # The cotangent of the unused result is None (a symbolic zero).
+    d_a, d_b = rt.outer_adjoints(c, a, b)
+    return np.sum(_W23 * d_a ** 2)
+
+
+def through_sequence_prod_adjoint(c, a, b):
+    pieces = rt.sequence_prod_adjoint(c, [a, b, a * b], 1.5)
+    return np.sum(_W3 * pieces[0]) + np.sum(pieces[2] ** 2)
+
+
 def _sample(*shapes):
     rng = np.random.default_rng(len(shapes) + sum(map(len, shapes)))
     return tuple(rng.normal(size=shape) if shape else float(rng.normal())
@@ -615,6 +631,9 @@ HELPER_CASES = [
     (through_cumprod_tangent, (_sample((3, 2))[0], _ZEROS_23.T)),
     (through_irfft_adjoint, _sample((5,))),
     (through_irfftn_adjoint, _sample((2, 4))),
+    (through_outer_adjoints, _sample((6, 4), (2, 3), (4,))),
+    (through_outer_adjoints_one_result, _sample((6, 4), (2, 3), (4,))),
+    (through_sequence_prod_adjoint, _sample((3,), (3,), (3,))),
 ]
 
 
@@ -1311,3 +1330,47 @@ def test_hessian_of_float32_scalar_keeps_dtype(mode):
         0.125 * np.sin(0.5))
     assert float(hessian) == pytest.approx(expected, rel=1e-6)
 
+
+# Rules whose generated adjoints reverse mode goes through again.
+
+def outer_squares(x, y):
+    return np.sum(np.outer(x, y) ** 2) + np.sum(np.outer(x, x) * 0.5)
+
+
+def linalg_outer_sine(x, y):
+    return np.sum(np.sin(np.linalg.outer(x, y)))
+
+
+def product_of_items(x, y):
+    return math.prod([x[0], y[1], x[2] * y[0]], start=1.5) ** 2
+
+
+def product_of_rows(x, y):
+    return np.sum(math.prod([x, y, x * y]))
+
+
+@pytest.mark.parametrize('mode', [c.value for c in adcompiler.Composition])
+@pytest.mark.parametrize('function, x_shape, y_shape', [
+    (outer_squares, (3,), (2,)),
+    (outer_squares, (2, 2), (3,)),
+    (linalg_outer_sine, (3,), (4,)),
+    (product_of_items, (3,), (2,)),
+    (product_of_rows, (3,), (3,)),
+], ids=lambda value: getattr(value, '__name__', None))
+def test_rule_hvp_in_every_mode(function, x_shape, y_shape, mode):
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=x_shape), rng.normal(size=y_shape)
+    for position, wrt in enumerate(('x', 'y')):
+        args = [x, y]
+        direction = rng.normal(size=np.shape(args[position]))
+        gradient = adcompiler.grad(function, wrt=wrt)
+
+        def along(epsilon, position=position, direction=direction):
+            moved = list(args)
+            moved[position] = moved[position] + epsilon * direction
+            return gradient(*moved)
+
+        expected = (along(1e-6) - along(-1e-6)) / 2e-6
+        product = adcompiler.hvp(function, wrt=wrt, mode=mode)(x, y,
+                                                               direction)
+        assert_gradient_close(product, expected, rtol=1e-5, atol=1e-5)

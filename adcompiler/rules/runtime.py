@@ -183,6 +183,7 @@ vjp(rt.old_item,         lambda x, index: (ad.index_adjoint(g, x, index), None))
 vjp(rt.loop_item_tangent, lambda t, position: (ad.loop_item_tangent_adjoint(g, t, position), None))
 vjp(rt.loop_item_tangent_adjoint, lambda c, t, position: (ad.loop_item_tangent(g, position), None, None))
 vjp(rt.unpack_adjoint,   lambda x, adjoints: (None, ad.split_entries(g, ad.length(adjoints))))
+vjp(rt._rebuild,         lambda like, items: (None, ad.split_entries(g, ad.length(items))))
 vjp(rt.insert_adjoint,   lambda c, x, index, dv, v: (ad.without_popped_entry(g, x, index), None, None, ad.popped_entry(g, x, index), None))
 
 # Adjoints of numpy.fft: ans = fft_adjoint(c, a, ...), linear in the
@@ -206,6 +207,16 @@ vjp(rt.matmul_adjoint_x, lambda c, x, y: (ad.unbroadcast(np.matmul(g, y), c), No
 vjp(rt.matmul_adjoint_y, lambda c, x, y: (ad.unbroadcast(np.matmul(x, g), c), ad.unbroadcast(ad.matmul_adjoint_x(c, x, g), x), None))
 vjp(rt.dot_adjoint_x,    lambda c, x, y: (np.dot(g, y), None, ad.dot_adjoint_y(c, g, y)))
 vjp(rt.dot_adjoint_y,    lambda c, x, y: (np.dot(x, g), ad.dot_adjoint_x(c, x, g), None))
+
+# (d_a, d_b) = outer_adjoints(c, a, b), linear in c and in each factor.
+def outer_adjoints_vjp(c, a, b):
+    parts = ad.outer_adjoints_transpose(g, c, a, b)
+    d[c] = parts[0]
+    d[a] = parts[1]
+    d[b] = parts[2]
+
+
+vjp(rt.outer_adjoints, outer_adjoints_vjp)
 
 # ans = match_kind(c, x): c made real or complex like x, linear in c.
 _linear(rt.match_kind, ('d',))
