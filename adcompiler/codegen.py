@@ -12,7 +12,8 @@ import re
 import gast
 import numpy as np
 
-from adcompiler import runtime
+from adcompiler import origins, runtime
+from adcompiler.errors import LocatedError
 
 COMMENT_PREFIX = '# '
 
@@ -82,6 +83,18 @@ class StageWriter:
     def runtime_function(self, attr):
         return gast.Attribute(value=name(self.runtime_alias), attr=attr,
                               ctx=gast.Load())
+
+    def compile_callee_at(self, call, callee, wrt, chain):
+        """Compile a callee through the context; an error inside one of
+        adcompiler's runtime helpers is moved to `call`, the helper's call."""
+        try:
+            return self.context.compile_callee(callee, wrt, chain)
+        except LocatedError as err:
+            module = getattr(callee, '__module__', None) or ''
+            if not module.startswith('adcompiler.'):
+                raise
+            raise origins.in_helper(err, self.source.location(call),
+                                    callee.__name__) from err
 
     def index_value(self, index):
         """Turn a subscript's index into a value expression: np.s_[...]."""

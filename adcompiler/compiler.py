@@ -14,7 +14,7 @@ import threading
 import gast
 
 from adcompiler import activity as activity_stage
-from adcompiler import aliasing, decorators
+from adcompiler import aliasing, decorators, origins
 from adcompiler import emit as emit_stage
 from adcompiler import forward as forward_stage
 from adcompiler import normalize as normalize_stage
@@ -23,7 +23,7 @@ from adcompiler import resolve as resolve_stage
 from adcompiler import reverse as reverse_stage
 from adcompiler import parse as source_stage
 from adcompiler.errors import (AdCompilerError, InternalCompilerError,
-                               UnsupportedSyntaxError)
+                               LocatedError, UnsupportedSyntaxError)
 from adcompiler.rules import REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -184,6 +184,14 @@ def _tangent_parameters(function, wrt):
     return names
 
 
+def _errors_at_user_lines(extra_globals):
+    """Return the globals of generated code with the errors it raises at
+    run time moved to the user's lines (see adcompiler.origins)."""
+    return {name: origins.at_user_line(value)
+            if isinstance(value, LocatedError) else value
+            for name, value in extra_globals.items()}
+
+
 def _run_stage(function_name, stage, step, *args):
     try:
         return step(*args)
@@ -218,6 +226,11 @@ class Compiler:
             self._in_progress.append(key)
             try:
                 compiled = self._compile(function, tuple(wrt), call_chain)
+            except LocatedError as err:
+                moved = origins.at_user_line(err)
+                if moved is err:
+                    raise
+                raise moved from err
             finally:
                 self._in_progress.remove(key)
             self._cache[key] = (self.registry.version, compiled)
@@ -265,7 +278,7 @@ class Compiler:
             _run_stage(name, 'optimize', optimize_stage.optimize, program)
 
         namespace = dict(source.namespace)
-        namespace.update(program.extra_globals)
+        namespace.update(_errors_at_user_lines(program.extra_globals))
         for callee_key in recursive:
             names = self.function_names(callee_key[0], callee_key[1],
                                         callee_key[0].__name__)
@@ -273,6 +286,7 @@ class Compiler:
                 namespace.pop(generated, None)
         module = _run_stage(name, 'emit', emit_stage.emit,
                             [program.primal, program.adjoint], namespace, name)
+        origins.record(module.filename, source)
         for callee_key in recursive:
             if callee_key != (function, wrt):
                 self._waiting.setdefault(callee_key, []).append(module.scope)
@@ -306,6 +320,11 @@ class Compiler:
             try:
                 compiled = self._compile_forward(function, tuple(wrt),
                                                  call_chain)
+            except LocatedError as err:
+                moved = origins.at_user_line(err)
+                if moved is err:
+                    raise
+                raise moved from err
             finally:
                 self._in_progress.remove(key)
             self._cache[key] = (self.registry.version, compiled)
@@ -352,13 +371,14 @@ class Compiler:
                        program.function, program.numpy_alias,
                        program.runtime_alias)
         namespace = dict(source.namespace)
-        namespace.update(program.extra_globals)
+        namespace.update(_errors_at_user_lines(program.extra_globals))
         for callee_key in recursive:
             namespace.pop(self.function_names(
                 callee_key[0], callee_key[1], callee_key[0].__name__,
                 prefixes=('tangent',))[0], None)
         module = _run_stage(name, 'emit', emit_stage.emit,
                             [program.function], namespace, name)
+        origins.record(module.filename, source)
         for callee_key in recursive:
             if callee_key != (function, wrt, 'forward'):
                 self._waiting.setdefault(callee_key, []).append(module.scope)

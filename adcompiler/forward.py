@@ -789,7 +789,8 @@ class _ForwardWriter(StageWriter):
         wrt = tuple(p for p in signature.parameters if p in active)
         chain = tuple(self.context.call_chain) + (
             getattr(resolved.callee, '__qualname__', resolved.name),)
-        callee = self.context.compile_callee(resolved.callee, wrt, chain)
+        callee = self.compile_callee_at(call_node, resolved.callee, wrt,
+                                        chain)
         self.check_updates(call_node, resolved, callee, bound)
         self.extra_globals[callee.name] = callee.function
         keywords = [gast.keyword(arg=k.arg, value=copy.deepcopy(k.value))
@@ -901,7 +902,8 @@ class _ForwardWriter(StageWriter):
                        and a.id in self.activity.varied)
         chain = tuple(self.context.call_chain) + (
             getattr(resolved.callee, '__qualname__', resolved.name),)
-        callee = self.context.compile_callee(resolved.callee, varied, chain)
+        callee = self.compile_callee_at(call_node, resolved.callee, varied,
+                                        chain)
         self.check_updates(call_node, resolved, callee, bound)
 
     def check_updates(self, call_node, resolved, callee, bound):

@@ -153,7 +153,7 @@ class _ReverseWriter(StageWriter):
     def accumulate(self, name, value, optional=False):
         """Emit `d<name> += value`, where an unassigned adjoint is zero.
 
-        `optional` says that `value` may be None at run time.
+        `optional` is true when `value` may be None at run time.
         """
         target = self.adjoint_name(name)
         if target not in self.defined and not self.dynamic:
@@ -1393,7 +1393,7 @@ class _ReverseWriter(StageWriter):
             return
         chain = tuple(self.context.call_chain) + (
             getattr(resolved.callee, '__qualname__', resolved.name),)
-        callee = self.context.compile_callee(resolved.callee, varied, chain)
+        callee = self.compile_callee_at(call, resolved.callee, varied, chain)
         self.check_callee_updates(call, resolved, callee, bound)
 
     def check_callee_updates(self, call, resolved, callee, bound):
@@ -1612,7 +1612,7 @@ class _ReverseWriter(StageWriter):
         wrt = tuple(p for p in signature.parameters if p in active)
         chain = tuple(self.context.call_chain) + (
             getattr(resolved.callee, '__qualname__', resolved.name),)
-        callee = self.context.compile_callee(resolved.callee, wrt, chain)
+        callee = self.compile_callee_at(call, resolved.callee, wrt, chain)
         self.check_callee_updates(call, resolved, callee, bound)
         self.extra_globals[callee.primal_name] = callee.primal
         self.extra_globals[callee.adjoint_name] = callee.adjoint

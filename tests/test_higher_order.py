@@ -1191,8 +1191,8 @@ def test_nested_comprehension_hvp(function, mode):
 
 
 # Symbolic zeros: an adjoint that no use of a value reached is None, never a
-# built zero, so that a partial that is infinite where the value is not used
-# (sqrt, log and 1/x at 0, sqrt of a negative) cannot turn it into nan.
+# built zero. A partial that is infinite where the value is not used (sqrt,
+# log and 1/x at 0, sqrt of a negative) then cannot turn it into nan.
 
 def sqrt_in_untaken_branch(x, flag):
     z = np.sqrt(x)
@@ -1374,3 +1374,87 @@ def test_rule_hvp_in_every_mode(function, x_shape, y_shape, mode):
         product = adcompiler.hvp(function, wrt=wrt, mode=mode)(x, y,
                                                                direction)
         assert_gradient_close(product, expected, rtol=1e-5, atol=1e-5)
+
+
+# Errors of second derivatives point at the user's line and call, not at
+# the generated code or the runtime helper that cannot be differentiated.
+
+def squares_after_insert(x):
+    values = [x[0], x[1]]
+    values.insert(1, x[2] * x[0])
+    total = 0.0
+    for v in values:
+        total = total + v ** 2
+    return total
+
+
+def squared_eigenvalues(x):
+    a = np.outer(x, x) + np.eye(3)
+    w, v = np.linalg.eigh(a)
+    return np.sum(w ** 2)
+
+
+def squared_kron(x):
+    return np.sum(np.sin(x) * 2.0) + np.sum(np.kron(x, x) ** 2)
+
+
+def slice_updated_from_itself(x):
+    y = x * 1.0
+    y[1:] += y[:-1] * y[1:]
+    return np.sum(y ** 2)
+
+
+def _line_of(function, text):
+    """Return the file line number and the line of `function` with `text`."""
+    lines, first = inspect.getsourcelines(function)
+    for offset, line in enumerate(lines):
+        if text in line:
+            return first + offset, line
+    raise AssertionError(f'{text!r} is not in {function.__name__}')
+
+
+@pytest.mark.parametrize('function, call', [
+    (squares_after_insert, 'values.insert(1, x[2] * x[0])'),
+    (squared_eigenvalues, 'np.linalg.eigh(a)'),
+    (squared_kron, 'np.kron(x, x)'),
+], ids=lambda value: getattr(value, '__name__', None))
+def test_second_order_error_points_at_user_call(function, call):
+    x = np.array([0.5, -1.2, 2.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as raised:
+        adcompiler.hvp(function, mode='reverse-over-reverse')(x, np.ones(3))
+    error = raised.value
+    lineno, line = _line_of(function, call)
+    assert error.filename == __file__
+    assert error.lineno == lineno
+    assert error.location.col_offset == line.index(call)
+    assert error.location.function_name == function.__name__
+    assert error.summary == (f'cannot differentiate the derivative of {call} '
+                             'again')
+    # The generated code that failed stays in the message as a detail.
+    assert any(detail.startswith('File "<adcompiler ')
+               for detail in error.details)
+
+
+def test_second_order_error_inside_helper_names_it():
+    x = np.array([0.5, -1.2, 2.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as raised:
+        adcompiler.hvp(squared_eigenvalues, mode='reverse-over-reverse')(
+            x, np.ones(3))
+    details = '\n'.join(raised.value.details)
+    assert 'cannot differentiate the adcompiler helper eigh_adjoint' in details
+    assert 'it has only a forward rule' in details
+
+
+def test_deferred_error_points_at_user_line():
+    x = np.array([0.5, -1.2, 2.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as raised:
+        adcompiler.hvp(slice_updated_from_itself,
+                       mode='reverse-over-reverse')(x, np.ones(3))
+    error = raised.value
+    lineno, line = _line_of(slice_updated_from_itself, 'y[1:] +=')
+    assert error.filename == __file__
+    assert error.lineno == lineno
+    assert error.location.col_offset == line.index('y[1:]')
+    assert error.summary == (f'cannot differentiate the derivative of line '
+                             f'{lineno} again')
+    assert "reading a part of 'y'" in '\n'.join(error.details)

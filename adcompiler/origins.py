@@ -1,0 +1,141 @@
+"""Where generated code came from: errors in it moved to the user's line.
+
+Generated functions are compiled under file names of their own (see emit),
+and carry a comment `# line N: text` above each block, naming the line of
+the function they were generated from. That function may itself be
+generated code, when a derivative is differentiated again. `record` notes
+the source of each generated file. `at_user_line` moves an error located in
+generated code to the line the user wrote, with a caret under the user's
+call that the failing code came from and that call in the message.
+`in_helper` moves an error inside one of adcompiler's own runtime helpers
+to the helper's call in generated code.
+"""
+
+import ast
+import linecache
+import re
+
+from adcompiler.errors import LocatedError, SourceLocation, format_diagnostic
+
+_LINE_COMMENT = re.compile(r'^\s*# line (\d+): ')
+
+# File name of generated code -> the FunctionSource it was generated from.
+_ORIGINS = {}
+
+
+def record(filename, source):
+    """Note that the generated file `filename` was generated from `source`."""
+    _ORIGINS[filename] = source
+
+
+def at_user_line(error):
+    """Return `error` moved to the user's line if generated code raised it.
+
+    Other errors are returned unchanged. The moved error keeps its class
+    and fixes, and the failure in the generated code becomes a detail.
+    """
+    if not isinstance(error, LocatedError) or error.location is None:
+        return error
+    location, call, name = error.location, None, None
+    moved = False
+    while location.filename in _ORIGINS:
+        location, call, name = _origin_of(location, name)
+        moved = True
+    if not moved:
+        return error
+    subject = call if call is not None else f'line {location.lineno}'
+    summary = f'cannot differentiate the derivative of {subject} again'
+    details = (f'In the generated code of that derivative, {error.summary}',
+               error.location.render()) + error.details
+    return _relocated(error, summary, location, details)
+
+
+def in_helper(error, location, helper):
+    """Return `error`, raised while transforming the adcompiler runtime
+    helper named `helper`, moved to `location`, the helper's call in
+    generated code."""
+    if not isinstance(error, LocatedError):
+        return error
+    details = ()
+    if error.location is not None:
+        details = (f'In the adcompiler helper {helper}:',
+                   error.location.render())
+    summary = f'cannot differentiate the adcompiler helper {helper}'
+    return _relocated(error, summary, location,
+                      details + (error.summary,) + error.details)
+
+
+def _relocated(error, summary, location, details):
+    """Return a copy of `error` with a new summary, location and details."""
+    # copy.copy would call the class with the message as its only argument.
+    moved = type(error).__new__(type(error))
+    moved.__dict__.update(error.__dict__)
+    moved.summary = summary
+    moved.location = location
+    moved.details = tuple(details)
+    if hasattr(moved, 'construct'):
+        moved.construct, moved.reason = summary, ''
+    moved.args = (format_diagnostic(summary, location, moved.details,
+                                    moved.fixes),)
+    return moved
+
+
+def _origin_of(location, name):
+    """Return the location in the source that the generated line at
+    `location` came from, and the text and function name of the call there.
+
+    The call is the first whose function name is a word of `name`, the
+    function name the previous step found, or else of the function called at
+    `location` (`outer` of `outer_adjoints`, `insert` of `undo_insert`).
+    Without one, the call is None and the caret is at the start of the line.
+    """
+    source = _ORIGINS[location.filename]
+    lines = linecache.getlines(location.filename)
+    lineno = source.tree.lineno
+    for number in range(min(location.lineno, len(lines)), 0, -1):
+        match = _LINE_COMMENT.match(lines[number - 1])
+        if match:
+            lineno = int(match.group(1))
+            break
+    text = (source.lines[lineno - 1] if 0 < lineno <= len(source.lines)
+            else '')
+    if name is None:
+        name = _callee_name_at(location.source_line, location.col_offset)
+    column, call, called = _find_call(text, name)
+    return SourceLocation(source.filename, lineno, column, text,
+                          source.name), call, called
+
+
+def _callee_name_at(line, column):
+    """Return the name of the function called at `column` of `line`."""
+    match = re.match(r'[\w.]*', line[column:])
+    return match.group(0).rsplit('.', 1)[-1] if match else ''
+
+
+def _find_call(text, name):
+    """Return the column, the text and the function name of the call on the
+    line `text` whose function name is a word of `name` (see `_origin_of`),
+    or the column of the line's start and two Nones."""
+    stripped = text.strip()
+    indent = len(text) - len(text.lstrip())
+    tree = None
+    for attempt in (stripped, stripped + ' pass',
+                    re.sub(r'^elif\b', 'if', stripped) + ' pass'):
+        try:
+            tree = ast.parse(attempt)
+            break
+        except SyntaxError:
+            continue
+    if tree is None:
+        return indent, None, None
+    words = (name or '').split('_')
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call):
+            continue
+        function = call.func
+        called = (function.attr if isinstance(function, ast.Attribute)
+                  else getattr(function, 'id', None))
+        if called and (called in words or called == name):
+            return (indent + call.col_offset,
+                    ast.get_source_segment(stripped, call), called)
+    return indent, None, None
