@@ -132,7 +132,13 @@ class _ReverseWriter(StageWriter):
         self.iteration_index = {}  # for statement -> adjoint loop index name
         self.restored = set()  # subscript writes whose old values are kept
         self.popped = set()  # v = lst.pop() statements, undone in the adjoint
-        self.element_reads = set(aliasing.element_reads(normalized, activity))
+        self.element_reads = set()
+        if not context.source.filename.startswith(
+                aliasing.GENERATED_FILE_PREFIX):
+            # Generated code reads views of arrays that it updates later on
+            # purpose: its adjoint undoes each update before it reads them.
+            self.element_reads = set(aliasing.element_reads(normalized,
+                                                            activity))
         self.callee_programs = {}  # call statement -> CalleeProgram
         self.callee_saved = {}  # call statement -> name of the callee's saved
         self.dynamic_calls = {}  # call statement -> name of its CallSite
