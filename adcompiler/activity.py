@@ -85,7 +85,8 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
         elif isinstance(statement, gast.Expr) and _is_undo_write(
                 statement.value, resolution):
             # ad.restore_item(x, index, old) in generated adjoint code
-            # writes old into x, as x[index] = old does.
+            # writes old into x, as x[index] = old does, and
+            # ad.undo_pop(x, index, old) puts old back into the list x.
             x, _, old = statement.value.args
             edges.append((_names(x), _names(old) + _names(x)))
         elif isinstance(statement, Verbatim):
@@ -173,7 +174,8 @@ CONTAINER_UPDATES = frozenset({'append', 'extend', 'insert', 'update',
 
 def _is_undo_write(call, resolution):
     resolved = resolution.calls.get(call)
-    return (getattr(resolved, 'callee', None) is runtime.restore_item
+    return (getattr(resolved, 'callee', None) in (runtime.restore_item,
+                                                  runtime.undo_pop)
             and len(call.args) == 3)
 
 

@@ -560,9 +560,13 @@ class _ReverseWriter(StageWriter):
         reverse): what it overwrites or removes, pushed, then the undo."""
         call = statement.value
         x, index = call.args[:2]
-        if self.resolution.calls[call].callee is runtime.restore_item:
+        callee = self.resolution.calls[call].callee
+        if callee is runtime.restore_item:
             kept = _call(self.runtime_function('old_item'), copy.deepcopy(x),
                          copy.deepcopy(index))
+        elif callee is runtime.undo_insert:
+            kept = _call(self.runtime_function('inserted_item'),
+                         copy.deepcopy(x), copy.deepcopy(index))
         else:
             kept = _call(self.runtime_function('last_items'),
                          copy.deepcopy(x), copy.deepcopy(index))
@@ -1138,14 +1142,10 @@ class _ReverseWriter(StageWriter):
             return self.restore_item_adjoint(statement)
         if helper is runtime.remove_last:
             return self.remove_last_adjoint(statement)
-        if helper in (runtime.undo_insert, runtime.undo_pop):
-            raise UnsupportedSyntaxError(
-                f'reverse mode over generated code that undoes '
-                f'list.{"insert" if helper is runtime.undo_insert else "pop"}'
-                '() on a list of the original function',
-                self.source.location(call),
-                'use hvp or hessian with the default mode (forward over '
-                'reverse), or build the list with append')
+        if helper is runtime.undo_insert:
+            return self.undo_insert_adjoint(statement)
+        if helper is runtime.undo_pop:
+            return self.undo_pop_adjoint(statement)
         if resolved is not None and resolved.kind is CallKind.USER:
             self.check_discarded_call(statement, resolved)
             return []
@@ -1230,6 +1230,47 @@ class _ReverseWriter(StageWriter):
                                 ctx=gast.Load())
         block.append(gast.Expr(value=_call(extend, _name(removed))))
         self.restored.add(statement)
+        return self.with_recorded_reads(statement, block)
+
+    def undo_insert_adjoint(self, statement):
+        """Adjoint of `ad.undo_insert(x, index)` in generated adjoint code
+        (reverse over reverse): the removed entry, which nothing read
+        afterwards, gets a zero adjoint and goes back into the list."""
+        x, index = statement.value.args
+        removed = self.namer.fresh('removed')
+        insert = gast.Attribute(value=copy.deepcopy(x), attr='insert',
+                                ctx=gast.Load())
+        block = [self.pop([removed]), gast.Expr(value=_call(
+            insert, copy.deepcopy(index), _name(removed)))]
+        if self.is_active(x):
+            adjoint = self.adjoint_name(x.id)
+            position = _call(self.runtime_function('inserted_position'),
+                             copy.deepcopy(x), copy.deepcopy(index))
+            block.append(self.guarded(adjoint, [_assign(adjoint, _call(
+                self.runtime_function('pad_entry'), _name(adjoint),
+                position))]))
+        self.restored.add(statement)
+        return self.with_recorded_reads(statement, block)
+
+    def undo_pop_adjoint(self, statement):
+        """Adjoint of `ad.undo_pop(x, index, v)` in generated adjoint code
+        (reverse over reverse): v, put back into the list, is taken out
+        again, and the adjoint of its entry goes to v."""
+        x, index, value = statement.value.args
+        pop = gast.Attribute(value=copy.deepcopy(x), attr='pop',
+                             ctx=gast.Load())
+        block = [gast.Expr(value=_call(pop, copy.deepcopy(index)))]
+        if self.is_active(x):
+            adjoint = self.adjoint_name(x.id)
+            inner = []
+            if self.is_active(value):
+                inner += self.accumulate(value.id, _call(
+                    self.runtime_function('popped_entry'), _name(adjoint),
+                    copy.deepcopy(x), copy.deepcopy(index)), optional=True)
+            inner.append(_assign(adjoint, _call(
+                self.runtime_function('without_popped_entry'),
+                _name(adjoint), copy.deepcopy(x), copy.deepcopy(index))))
+            block.append(self.guarded(adjoint, inner))
         return self.with_recorded_reads(statement, block)
 
     def dynamic_call_adjoint(self, statement, resolved, unpacking=False):

@@ -830,6 +830,17 @@ def drop_entry(g, position):
     return g[:position] + g[position + 1:]
 
 
+def pad_entry(g, position):
+    """Return the adjoint list `g` with None, a zero, put in at `position`:
+    the transpose of `drop_entry(c, position)`."""
+    return list(g[:position]) + [None] + list(g[position:])
+
+
+def inserted_item(x, index):
+    """Return the entry that `undo_insert(x, index)` is about to remove."""
+    return x[inserted_position(x, index)]
+
+
 def popped_position(x, index):
     """Return where `v = x.pop(index)` took v from, given x after the pop."""
     if isinstance(x, dict):

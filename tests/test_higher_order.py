@@ -1493,3 +1493,53 @@ def test_updated_views_hvp_in_every_mode(function, mode):
                 - gradient(x - 1e-6 * direction)) / 2e-6
     product = adcompiler.hvp(function, mode=mode)(x, direction)
     assert_gradient_close(product, expected)
+
+
+# Lists changed by insert and pop: the generated adjoint undoes each change,
+# and reverse mode over it redoes them.
+
+def insert_at_several_places(x):
+    values = [x[0], x[1] * x[2]]
+    values.insert(1, np.sin(x[2]))
+    values.insert(-1, x[0] * x[1])
+    values.insert(10, x[2] ** 2)
+    total = 0.0
+    for position, v in enumerate(values):
+        total = total + (position + 1.0) * v ** 2
+    return total
+
+
+def pops_in_loop(x):
+    values = [x[0], x[1] ** 2, x[2] * x[0], np.cos(x[1])]
+    total = 0.0
+    while len(values) > 1:
+        last = values.pop()
+        first = values.pop(0)
+        total = total + last * first
+        values.append(last * 0.5)
+    return total + values[0] ** 3
+
+
+def pop_from_dict(x):
+    table = {'a': x[0] * x[1], 'b': np.exp(x[2]), 'c': x[1]}
+    taken = table.pop('b')
+    return taken * table['a'] + table['c'] ** 3
+
+
+@pytest.mark.parametrize('mode', [
+    pytest.param(c.value, marks=pytest.mark.xfail(
+        strict=True, raises=adcompiler.UnsupportedSyntaxError,
+        reason='tangent_pop and tangent_insert have no reverse rules'))
+    if c is adcompiler.Composition.REVERSE_OVER_FORWARD else c.value
+    for c in adcompiler.Composition])
+@pytest.mark.parametrize('function', [insert_at_several_places, pops_in_loop,
+                                      pop_from_dict],
+                         ids=lambda f: f.__name__)
+def test_list_updates_hvp_in_every_mode(function, mode):
+    x = np.array([0.5, -1.2, 0.8])
+    direction = np.array([0.3, 1.0, -0.6])
+    gradient = adcompiler.grad(function)
+    expected = (gradient(x + 1e-6 * direction)
+                - gradient(x - 1e-6 * direction)) / 2e-6
+    product = adcompiler.hvp(function, mode=mode)(x, direction)
+    assert_gradient_close(product, expected)

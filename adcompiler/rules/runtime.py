@@ -144,12 +144,15 @@ _linear(rt.element, ('value',))
 _linear(rt.old_item, ('x',))
 _linear(rt.unpack_adjoint, ('adjoints',))
 _linear(rt.insert_adjoint, ('g', 'dv'))
+_linear(rt.drop_entry, ('g',))
+_linear(rt.pad_entry, ('g',))
 _linear(rt.matmul_adjoint_x, ('g', 'y'), multilinear=True)
 _linear(rt.matmul_adjoint_y, ('g', 'x'), multilinear=True)
 _linear(rt.dot_adjoint_x, ('g', 'y'), multilinear=True)
 _linear(rt.dot_adjoint_y, ('g', 'x'), multilinear=True)
 for _helper in (rt.reversed_range, rt.length, rt.seed, rt.inserted_position,
-                rt.popped_position, rt.last_items, rt.shape_and_kind):
+                rt.popped_position, rt.last_items, rt.shape_and_kind,
+                rt.inserted_item):
     non_differentiable(_helper)
 
 # Transposes: ans = helper(c, ...), where c is the cotangent the helper
@@ -184,6 +187,8 @@ vjp(rt.loop_item_tangent, lambda t, position: (ad.loop_item_tangent_adjoint(g, t
 vjp(rt.loop_item_tangent_adjoint, lambda c, t, position: (ad.loop_item_tangent(g, position), None, None))
 vjp(rt.unpack_adjoint,   lambda x, adjoints: (None, ad.split_entries(g, ad.length(adjoints))))
 vjp(rt._rebuild,         lambda like, items: (None, ad.split_entries(g, ad.length(items))))
+vjp(rt.drop_entry,       lambda c, position: (ad.pad_entry(g, position), None))
+vjp(rt.pad_entry,        lambda c, position: (ad.drop_entry(g, position), None))
 vjp(rt.insert_adjoint,   lambda c, x, index, dv, v: (ad.without_popped_entry(g, x, index), None, None, ad.popped_entry(g, x, index), None))
 
 # Adjoints of numpy.fft: ans = fft_adjoint(c, a, ...), linear in the
