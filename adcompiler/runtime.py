@@ -933,6 +933,22 @@ def tangent_pop(dx, index):
     return value, result
 
 
+def tangent_pop_transpose(g, dx, index):
+    """Return the cotangent of dx in `tangent_pop(dx, index)`, given the
+    cotangent g = (g_v, g_rest) of its result: g_v put back into g_rest
+    where the pop took the value from. None entries are zeros."""
+    g_v, g_rest = (None, None) if g is None else g
+    if isinstance(dx, dict):
+        result = dict.fromkeys(dx)
+        if g_rest is not None:
+            result.update(g_rest)
+        result[index] = g_v
+        return result
+    rest = [None] * (len(dx) - 1) if g_rest is None else list(g_rest)
+    position = index if index >= 0 else len(dx) + index
+    return rest[:position] + [g_v] + rest[position:]
+
+
 def tangent_insert(dx, index, dv):
     """Tangent of the list after `x.insert(index, v)`."""
     result = list(dx)

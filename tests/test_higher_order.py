@@ -540,6 +540,21 @@ def through_sequence_prod_adjoint(c, a, b):
     return np.sum(_W3 * pieces[0]) + np.sum(pieces[2] ** 2)
 
 
+def through_tangent_pop(a, b, c):
+    value, rest = rt.tangent_pop([a, b, c], -2)
+    return np.sum(_W3 * value) + np.sum(rest[1] ** 2)
+
+
+def through_tangent_insert(a, b, c):
+    result = rt.tangent_insert([a, b], 1, c)
+    return np.sum(_W3 * result[1]) + np.sum(np.sin(result[2]))
+
+
+def through_drop_entry(a, b, c):
+    kept = rt.drop_entry([a, b, c], 1)
+    return np.sum(_W3 * kept[0]) + np.sum(kept[1] ** 2)
+
+
 def _sample(*shapes):
     rng = np.random.default_rng(len(shapes) + sum(map(len, shapes)))
     return tuple(rng.normal(size=shape) if shape else float(rng.normal())
@@ -628,6 +643,9 @@ HELPER_CASES = [
     (through_outer_adjoints, _sample((6, 4), (2, 3), (4,))),
     (through_outer_adjoints_one_result, _sample((6, 4), (2, 3), (4,))),
     (through_sequence_prod_adjoint, _sample((3,), (3,), (3,))),
+    (through_tangent_pop, _sample((3,), (3,), (3,))),
+    (through_tangent_insert, _sample((3,), (3,), (3,))),
+    (through_drop_entry, _sample((3,), (3,), (3,))),
 ]
 
 
@@ -1526,12 +1544,7 @@ def pop_from_dict(x):
     return taken * table['a'] + table['c'] ** 3
 
 
-@pytest.mark.parametrize('mode', [
-    pytest.param(c.value, marks=pytest.mark.xfail(
-        strict=True, raises=adcompiler.UnsupportedSyntaxError,
-        reason='tangent_pop and tangent_insert have no reverse rules'))
-    if c is adcompiler.Composition.REVERSE_OVER_FORWARD else c.value
-    for c in adcompiler.Composition])
+@pytest.mark.parametrize('mode', [c.value for c in adcompiler.Composition])
 @pytest.mark.parametrize('function', [insert_at_several_places, pops_in_loop,
                                       pop_from_dict],
                          ids=lambda f: f.__name__)
