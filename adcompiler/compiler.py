@@ -131,25 +131,40 @@ def _dependencies(function, tree, local_names):
     return dependencies
 
 
+def _is_push(statement, tapes):
+    """True for `tape.append(value)` where `tape` is in `tapes`."""
+    call = getattr(statement, 'value', None)
+    return (isinstance(statement, gast.Expr) and isinstance(call, gast.Call)
+            and isinstance(call.func, gast.Attribute)
+            and call.func.attr == 'append'
+            and isinstance(call.func.value, gast.Name)
+            and call.func.value.id in tapes and len(call.args) == 1)
+
+
 def _caller_visible_updates(normalized):
     """Parameters the function updates in place without first rebinding
     them to a copy (as generated code does with `x = ad.copy(x)`)."""
     rebound = set()
     copies = {}  # temporary -> the parameter it copies
+    tapes = set()  # lists set to [] before the body
     for statement in normalized.tree.body:
         if (isinstance(statement, gast.Expr)
                 and isinstance(statement.value, gast.Call)
                 and getattr(statement.value.func, 'attr', None)
                 == 'check_unshared'):
             continue  # The check that comes before the copies.
+        if _is_push(statement, tapes):
+            continue  # A reassigned parameter kept on the tape.
         if not (isinstance(statement, gast.Assign)
                 and isinstance(statement.targets[0], gast.Name)):
             break
         target = statement.targets[0].id
         value = statement.value
-        if isinstance(value, gast.Constant) or (
-                isinstance(value, gast.List) and not value.elts):
-            continue  # result = None or tape = [], set before the body.
+        if isinstance(value, gast.List) and not value.elts:
+            tapes.add(target)
+            continue  # tape = [], set before the body.
+        if isinstance(value, gast.Constant):
+            continue  # result = None, set before the body.
         if (isinstance(value, gast.Call)
                 and isinstance(value.func, gast.Attribute)
                 and value.func.attr == 'copy' and len(value.args) == 1

@@ -81,13 +81,6 @@ def test_grad_of_grad_of_array_argument_raises():
 
 
 # Reverse over reverse raises UnsupportedSyntaxError on these rows.
-_REVERSE_OVER_REVERSE_GAPS = {
-    'argument_written_then_reassigned':
-        'the generated primal updates its parameter in place, which the '
-        'function that calls it cannot differentiate',
-}
-
-
 def _scalar_output_cases(mode=None):
     params = []
     for case in test_control_flow.CASES:
@@ -95,13 +88,7 @@ def _scalar_output_cases(mode=None):
             output = case.function(*test_control_flow.fresh(inputs))
             if np.ndim(output) != 0:
                 continue
-            marks = ()
-            gap = _REVERSE_OVER_REVERSE_GAPS.get(case.name)
-            if mode == 'reverse-over-reverse' and gap:
-                marks = pytest.mark.xfail(
-                    strict=True, raises=adcompiler.UnsupportedSyntaxError,
-                    reason=gap)
-            params.append(pytest.param(case, inputs, mode, marks=marks,
+            params.append(pytest.param(case, inputs, mode,
                                        id=f'{case.name}-{index}-{mode}'))
     return params
 
