@@ -301,7 +301,7 @@ class Compiler:
                 namespace.pop(generated, None)
         module = _run_stage(name, 'emit', emit_stage.emit,
                             [program.primal, program.adjoint], namespace, name)
-        origins.record(module.filename, source)
+        origins.record(module.filename, source, module.scope)
         for callee_key in recursive:
             if callee_key != (function, wrt):
                 self._waiting.setdefault(callee_key, []).append(module.scope)
@@ -393,7 +393,7 @@ class Compiler:
                 prefixes=('tangent',))[0], None)
         module = _run_stage(name, 'emit', emit_stage.emit,
                             [program.function], namespace, name)
-        origins.record(module.filename, source)
+        origins.record(module.filename, source, module.scope)
         for callee_key in recursive:
             if callee_key != (function, wrt, 'forward'):
                 self._waiting.setdefault(callee_key, []).append(module.scope)

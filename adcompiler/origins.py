@@ -1,4 +1,4 @@
-"""Where generated code came from: errors in it moved to the user's line.
+"""Origins of generated code, so that errors in it point at the user's line.
 
 Generated functions are compiled under file names of their own (see emit),
 and carry a comment `# line N: text` above each block, naming the line of
@@ -19,13 +19,15 @@ from adcompiler.errors import LocatedError, SourceLocation, format_diagnostic
 
 _LINE_COMMENT = re.compile(r'^\s*# line (\d+): ')
 
-# File name of generated code -> the FunctionSource it was generated from.
+# File name of generated code -> (the FunctionSource it was generated
+# from, the globals of the generated functions).
 _ORIGINS = {}
 
 
-def record(filename, source):
-    """Note that the generated file `filename` was generated from `source`."""
-    _ORIGINS[filename] = source
+def record(filename, source, scope):
+    """Note that the generated file `filename`, whose functions have the
+    globals `scope`, was generated from `source`."""
+    _ORIGINS[filename] = (source, scope)
 
 
 def at_user_line(error):
@@ -87,9 +89,11 @@ def _origin_of(location, name):
     The call is the first whose function name is a word of `name`, the
     function name the previous step found, or else of the function called at
     `location` (`outer` of `outer_adjoints`, `insert` of `undo_insert`).
-    Without one, the call is None and the caret is at the start of the line.
+    Failing that, it is the one call on the line that the generated code
+    dispatches at run time. Without one, the call is None and the caret is
+    at the start of the line.
     """
-    source = _ORIGINS[location.filename]
+    source, scope = _ORIGINS[location.filename]
     lines = linecache.getlines(location.filename)
     lineno = source.tree.lineno
     for number in range(min(location.lineno, len(lines)), 0, -1):
@@ -102,6 +106,16 @@ def _origin_of(location, name):
     if name is None:
         name = _callee_name_at(location.source_line, location.col_offset)
     column, call, called = _find_call(text, name)
+    if call is None:
+        # A CallSite (see adcompiler.dispatch) of a call on this line.
+        sites = [value for value in scope.values()
+                 if hasattr(value, 'callee_text')
+                 and getattr(value, 'location', None) is not None
+                 and value.location.filename == source.filename
+                 and value.location.lineno == lineno]
+        if len(sites) == 1:
+            column, call, called = _find_call(
+                text, sites[0].callee_text.rsplit('.', 1)[-1])
     return SourceLocation(source.filename, lineno, column, text,
                           source.name), call, called
 

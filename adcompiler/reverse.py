@@ -135,8 +135,8 @@ class _ReverseWriter(StageWriter):
         self.element_reads = set()
         if not context.source.filename.startswith(
                 aliasing.GENERATED_FILE_PREFIX):
-            # Generated code reads views of arrays that it updates later on
-            # purpose: its adjoint undoes each update before it reads them.
+            # Generated code reads views of arrays that it updates later. Its
+            # adjoint undoes each update before it reads them.
             self.element_reads = set(aliasing.element_reads(normalized,
                                                             activity))
         self.callee_programs = {}  # call statement -> CalleeProgram
@@ -1577,7 +1577,11 @@ class _ReverseWriter(StageWriter):
             raise UnsupportedSyntaxError(
                 f'reverse mode through {getattr(function, "__name__", function)}',
                 self.source.location(statement.value),
-                'it has only a forward rule')
+                'it has only a forward rule',
+                fixes=['use forward mode: jvp, or hvp and hessian with '
+                       "mode='forward-over-reverse' (the default)",
+                       'or register a reverse rule with '
+                       'adcompiler.register_vjp'])
         return self.function_rule_adjoint(statement, rule, args, keywords)
 
     def function_rule_adjoint(self, statement, rule, args, keywords):

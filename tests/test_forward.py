@@ -8,6 +8,7 @@ central differences.
 
 import dataclasses
 import builtins
+import inspect
 
 import numpy as np
 import pytest
@@ -497,8 +498,18 @@ def test_dispatched_call_hessian():
 def test_dispatched_call_reverse_over_reverse_raises():
     function, args, _ = DISPATCH_CASES[0].values
     with pytest.raises(adcompiler.UnsupportedSyntaxError,
-                       match='has only a forward rule'):
+                       match='has only a forward rule') as raised:
         adcompiler.hvp(function, mode='reverse-over-reverse')(*args, np.ones(2))
+    # The error is at the user's call, which the generated code dispatches.
+    error = raised.value
+    lines, first = inspect.getsourcelines(function)
+    offset = next(i for i, line in enumerate(lines) if 'layer.apply(' in line)
+    assert error.filename == inspect.getsourcefile(function)
+    assert error.lineno == first + offset
+    assert error.location.col_offset == lines[offset].index('layer.apply(')
+    assert error.summary == ('cannot differentiate the derivative of '
+                             'layer.apply(x) again')
+    assert any('forward-over-reverse' in fix for fix in error.fixes)
 
 
 @dataclasses.dataclass
