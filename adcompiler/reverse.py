@@ -45,7 +45,7 @@ from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.normalize import describe
-from adcompiler.resolve import (CallKind, has_unpacking,
+from adcompiler.resolve import (CallKind, ResolvedCall, has_unpacking,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 
@@ -1573,6 +1573,11 @@ class _ReverseWriter(StageWriter):
                 f'no gradient rule for the operation {function!r}')
         if rule.template is not None:
             return self.expand(rule.template, statement, args, keywords)
+        if rule.vjp_function is None and _has_source_to_transform(function):
+            # A helper of generated code with only a forward rule: reverse
+            # mode goes through its source, as through a user function.
+            return self.user_call_adjoint(statement, ResolvedCall(
+                CallKind.USER, function.__name__, function))
         if rule.vjp_function is None:
             raise UnsupportedSyntaxError(
                 f'reverse mode through {getattr(function, "__name__", function)}',
@@ -1825,3 +1830,14 @@ def _is_loop_exit(statement):
     """True for the `if stop: break` that ends every normalized loop body."""
     return isinstance(statement, gast.If) and any(
         isinstance(s, gast.Break) for s in statement.body)
+
+
+def _has_source_to_transform(function):
+    """True for a Python function of adcompiler.runtime other than the
+    helpers that dispatch calls at run time, which have no source to
+    transform for the callee."""
+    return (inspect.isfunction(function)
+            and function.__module__ == runtime.__name__
+            and function not in (runtime.call_method, runtime.call_function,
+                                 runtime.call_adjoint,
+                                 runtime.call_unpacking))

@@ -1543,3 +1543,47 @@ def test_list_updates_hvp_in_every_mode(function, mode):
                 - gradient(x - 1e-6 * direction)) / 2e-6
     product = adcompiler.hvp(function, mode=mode)(x, direction)
     assert_gradient_close(product, expected)
+
+
+# Reverse over reverse through the rules: generated adjoints call helpers
+# that have a transpose, or whose source reverse mode transforms.
+
+def check_reverse_over_reverse(function, *args):
+    """Compare hvp in reverse-over-reverse mode along a random direction for
+    each argument with central differences of the gradient."""
+    args = args + (test_rules.weights_for(function, args),)
+    positions = [i for i, a in enumerate(args) if test_rules._is_float(a)]
+    rng = np.random.default_rng(13)
+    names = list(inspect.signature(function).parameters)
+    for position in positions[:-1]:
+        direction = rng.normal(size=np.shape(args[position]))
+        directions = [None] * len(args)
+        directions[position] = direction
+        gradient = adcompiler.grad(function, wrt=position)
+        expected = directional_difference(gradient, args, directions,
+                                          step=1e-5)
+        product = adcompiler.hvp(function, wrt=names[position],
+                                 mode='reverse-over-reverse')(*args,
+                                                              direction)
+        np.testing.assert_allclose(np.asarray(product, dtype=float),
+                                   expected, rtol=1e-4, atol=1e-5)
+
+
+_REVERSE_OVER_REVERSE_RULES = (
+    [pytest.param(f, (sample(x, seed=1), sample(y, seed=2)),
+                  id=f'{f.__name__}-{x}-{y}')
+     for f, x, y in tn.PRODUCT_CASES]
+    + [pytest.param(f, (tl.general(shape),), id=f'{f.__name__}-{shape}')
+       for f, shape in tl.SQUARE_CASES]
+    + [pytest.param(f, (tl.positive_definite((3, 3)),), id=f.__name__)
+       for f in tl.SYMMETRIC_FUNCTIONS]
+    + [pytest.param(f, (tl.general((3, 3)),), id=f.__name__)
+       for f in (tl.eig_values, tl.eigvals, tl.eig_vectors)]
+    + [pytest.param(f, (tl.general(shape, seed=2),),
+                    id=f'{f.__name__}-{shape}')
+       for f in tl.DECOMPOSITIONS for shape in ((3, 3), (4, 2))])
+
+
+@pytest.mark.parametrize('function, args', _REVERSE_OVER_REVERSE_RULES)
+def test_rule_reverse_over_reverse(function, args):
+    check_reverse_over_reverse(function, *args)
