@@ -1377,29 +1377,22 @@ def test_rule_hvp_in_every_mode(function, x_shape, y_shape, mode):
 
 # Errors of second derivatives point at the user's line and call, not at
 # the generated code or the runtime helper that cannot be differentiated.
+# Reverse mode does not go through the adjoint of a call dispatched at run
+# time (a method of an argument, a function value).
 
-def squares_after_insert(x):
-    values = [x[0], x[1]]
-    values.insert(1, x[2] * x[0])
-    total = 0.0
-    for v in values:
-        total = total + v ** 2
-    return total
+def _cube(v):
+    return v ** 3
 
 
-def squared_eigenvalues(x):
-    a = np.outer(x, x) + np.eye(3)
-    w, v = np.linalg.eigh(a)
-    return np.sum(w ** 2)
+def calls_function_value(x, f):
+    h = np.sin(x)
+    return np.sum(f(h) * 2.0)
 
 
-def squared_kron(x):
-    return np.sum(np.sin(x) * 2.0) + np.sum(np.kron(x, x) ** 2)
-
-
-def slice_updated_from_itself(x):
-    y = x * 1.0
-    y[1:] += y[:-1] * y[1:]
+def dispatched_in_branch(x, f, flag):
+    y = x * 2.0
+    if flag:
+        y = f(y)
     return np.sum(y ** 2)
 
 
@@ -1412,51 +1405,42 @@ def _line_of(function, text):
     raise AssertionError(f'{text!r} is not in {function.__name__}')
 
 
-@pytest.mark.parametrize('function, call', [
-    (squares_after_insert, 'values.insert(1, x[2] * x[0])'),
-    (squared_eigenvalues, 'np.linalg.eigh(a)'),
-    (squared_kron, 'np.kron(x, x)'),
-], ids=lambda value: getattr(value, '__name__', None))
-def test_second_order_error_points_at_user_call(function, call):
+def test_second_order_error_points_at_user_call():
     x = np.array([0.5, -1.2, 2.0])
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as raised:
-        adcompiler.hvp(function, mode='reverse-over-reverse')(x, np.ones(3))
+        adcompiler.hvp(calls_function_value, mode='reverse-over-reverse')(
+            x, _cube, np.ones(3))
     error = raised.value
-    lineno, line = _line_of(function, call)
+    lineno, line = _line_of(calls_function_value, 'f(h)')
     assert error.filename == __file__
     assert error.lineno == lineno
-    assert error.location.col_offset == line.index(call)
-    assert error.location.function_name == function.__name__
-    assert error.summary == (f'cannot differentiate the derivative of {call} '
+    assert error.location.col_offset == line.index('f(h)')
+    assert error.location.function_name == 'calls_function_value'
+    assert error.summary == ('cannot differentiate the derivative of f(h) '
                              'again')
     # The generated code that failed stays in the message as a detail.
     assert any(detail.startswith('File "<adcompiler ')
                for detail in error.details)
-
-
-def test_second_order_error_inside_helper_names_it():
-    x = np.array([0.5, -1.2, 2.0])
-    with pytest.raises(adcompiler.UnsupportedSyntaxError) as raised:
-        adcompiler.hvp(squared_eigenvalues, mode='reverse-over-reverse')(
-            x, np.ones(3))
-    details = '\n'.join(raised.value.details)
-    assert 'cannot differentiate the adcompiler helper eigh_adjoint' in details
-    assert 'it has only a forward rule' in details
+    assert any('call_adjoint' in detail for detail in error.details)
 
 
 def test_deferred_error_points_at_user_line():
+    # The call is in a branch: the error is raised when the branch runs.
     x = np.array([0.5, -1.2, 2.0])
+    direction = np.array([1.0, 0.3, -0.7])
+    untaken = adcompiler.hvp(dispatched_in_branch, mode='reverse-over-reverse')(
+        x, _cube, False, direction)
+    np.testing.assert_allclose(untaken, 8.0 * direction)
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as raised:
-        adcompiler.hvp(slice_updated_from_itself,
-                       mode='reverse-over-reverse')(x, np.ones(3))
+        adcompiler.hvp(dispatched_in_branch, mode='reverse-over-reverse')(
+            x, _cube, True, direction)
     error = raised.value
-    lineno, line = _line_of(slice_updated_from_itself, 'y[1:] +=')
+    lineno, line = _line_of(dispatched_in_branch, 'y = f(y)')
     assert error.filename == __file__
     assert error.lineno == lineno
-    assert error.location.col_offset == line.index('y[1:]')
-    assert error.summary == (f'cannot differentiate the derivative of line '
-                             f'{lineno} again')
-    assert "reading a part of 'y'" in '\n'.join(error.details)
+    assert error.location.col_offset == line.index('f(y)')
+    assert error.summary == ('cannot differentiate the derivative of f(y) '
+                             'again')
 
 
 # Views of arrays that are updated later: the generated primal keeps them,
