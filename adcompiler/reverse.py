@@ -13,7 +13,11 @@ of the parameters to differentiate, and a `ReverseContext`. Output: a
         ...                            # one block per active statement,
         return (d<param>, ...)         # in reverse order
 
-and the globals the generated code needs besides the user's namespace.
+and the globals the generated code needs besides the user's namespace. The
+adjoint of a value that no use reached is None, a zero that was never
+built. This holds for entries of containers and for the adjoints the
+function returns too, so that a caller skips the blocks that would only
+multiply it (0 * inf is nan). The public API turns None into zeros.
 
 Each adjoint block comes from the rule of its operation: the rule template is
 inlined with its parameters replaced by the call's arguments, `g` by the
