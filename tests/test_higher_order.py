@@ -1424,6 +1424,26 @@ def test_second_order_error_points_at_user_call():
     assert any('call_adjoint' in detail for detail in error.details)
 
 
+def through_pad_tail(x):
+    return np.sum(rt.pad_tail([x], [x, x], 1)[0] ** 2)
+
+
+def test_error_inside_helper_points_at_its_call():
+    # pad_tail has no rule, so reverse mode transforms its source, which
+    # calls list().
+    with pytest.raises(adcompiler.ForeignCallError) as raised:
+        adcompiler.grad(through_pad_tail)(np.array([0.5, -1.2]))
+    error = raised.value
+    lineno, line = _line_of(through_pad_tail, 'rt.pad_tail(')
+    assert error.filename == __file__
+    assert error.lineno == lineno
+    assert error.location.col_offset == line.index('rt.pad_tail(')
+    assert error.summary == 'cannot differentiate the adcompiler helper pad_tail'
+    assert error.details[0] == 'In the adcompiler helper pad_tail:'
+    assert error.details[1].startswith(f'File "{rt.__file__}"')
+    assert 'builtins.list' in error.details[2]
+
+
 def test_deferred_error_points_at_user_line():
     # The call is in a branch: the error is raised when the branch runs.
     x = np.array([0.5, -1.2, 2.0])
