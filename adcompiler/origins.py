@@ -21,6 +21,8 @@ _LINE_COMMENT = re.compile(r'^\s*# line (\d+): ')
 
 # File name of generated code -> (the FunctionSource it was generated
 # from, the globals of the generated functions).
+# NOTE: entries are never removed, like the generated sources that emit
+# registers in linecache, so each compilation keeps its globals alive.
 _ORIGINS = {}
 
 
