@@ -29,7 +29,7 @@ import operator
 
 import gast
 
-from adcompiler import zero_adjoints
+from adcompiler import compact, zero_adjoints
 from adcompiler.codegen import COMMENT_PREFIX
 
 _FOLDABLE = {
@@ -125,6 +125,8 @@ def optimize(program):
                     program.runtime_alias).visit(program.adjoint)
     optimize_adjoint(program.adjoint, program.numpy_alias,
                      program.runtime_alias)
+    compact.keep_compact(program.adjoint, program.shape_facts,
+                         program.numpy_alias, program.runtime_alias)
     _accumulate_index_adjoints(program.adjoint, program.runtime_alias)
     _prune_saved(program)
     _inline_temporaries(program.primal, program.temporaries)
@@ -328,9 +330,13 @@ def _prune_saved(program):
     _save_shapes(program, unpack, saved_tuple)
 
 
-# Runtime helpers that read only the shape (and kind) of their second
-# argument, and accept an `ad.shape_and_kind(x)` in its place.
-_SHAPE_READERS = ('unbroadcast', 'sum_adjoint', 'mean_adjoint')
+# Runtime helpers that read only the shape (and kind) of some arguments,
+# and accept an `ad.shape_and_kind(x)` in their place: name -> positions.
+_SHAPE_READERS = {
+    'unbroadcast': (1,), 'sum_adjoint': (1,), 'mean_adjoint': (1,),
+    'compact_sum_adjoint': (1,), 'compact_mean_adjoint': (1,),
+    'expand': (1,), 'compact_unbroadcast': (1, 2),
+}
 
 
 def _save_shapes(program, unpack, saved_tuple):
@@ -344,15 +350,17 @@ def _save_shapes(program, unpack, saved_tuple):
     shape_reads, other_reads = {}, set()
     for statement in program.adjoint.body[1:]:
         for node in gast.walk(statement):
-            if (isinstance(node, gast.Call)
+            if not (isinstance(node, gast.Call)
                     and isinstance(node.func, gast.Attribute)
                     and isinstance(node.func.value, gast.Name)
                     and node.func.value.id == runtime_alias
-                    and node.func.attr in _SHAPE_READERS
-                    and len(node.args) >= 2
-                    and isinstance(node.args[1], gast.Name)):
-                shape_reads.setdefault(node.args[1].id, []).append(
-                    node.args[1])
+                    and node.func.attr in _SHAPE_READERS):
+                continue
+            for position in _SHAPE_READERS[node.func.attr]:
+                if position < len(node.args) and isinstance(
+                        node.args[position], gast.Name):
+                    argument = node.args[position]
+                    shape_reads.setdefault(argument.id, []).append(argument)
     shape_nodes = {id(n) for reads in shape_reads.values() for n in reads}
     for statement in program.adjoint.body[1:]:
         for node in gast.walk(statement):

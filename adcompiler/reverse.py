@@ -103,6 +103,9 @@ class ReverseProgram:
     extra_globals_have_sites: bool = False  # it dispatches calls at run time
     # Names normalize introduced for sub-expressions (t1, t2, ...).
     temporaries: frozenset = frozenset()
+    # Which names of the primal always share a shape (adcompiler.shapes).
+    shape_facts: shapes.ShapeFacts = dataclasses.field(
+        default_factory=lambda: shapes.NO_FACTS)
 
 
 def reverse(normalized, resolution, activity, wrt, context):
@@ -363,7 +366,8 @@ class _ReverseWriter(StageWriter):
                               self.numpy_alias, self.runtime_alias,
                               self.tape_name is not None,
                               bool(self.dynamic_calls),
-                              frozenset(self.normalized.temporaries))
+                              frozenset(self.normalized.temporaries),
+                              self.shapes)
 
     def adjoints_read(self):
         adjoints = set(self.adjoint_names.values())

@@ -402,6 +402,112 @@ def mean_adjoint(g, x, axis=None, keepdims=False):
     return sum_adjoint(g, x, axis, keepdims) / count
 
 
+# Compact cotangents. The adjoint of a reduction is a constant along the
+# reduced axes, so optimized adjoint code keeps it unbroadcast: a value that
+# broadcasts to the reduced array's shape, such as the scalar seed of a sum.
+# Elementwise arithmetic with it then costs scalar operations, and `expand`
+# makes the full view where an operation needs the shape.
+
+_PYTHON_NUMBERS = (float, int, complex)
+
+
+def compact_sum_adjoint(g, x, axis=None, keepdims=False):
+    """Return the adjoint of `np.sum(x, axis, keepdims=keepdims)` before
+    broadcasting: a value that broadcasts to the shape of `x`.
+
+    A Python number becomes a NumPy scalar, so that dividing it by a zero
+    gives inf, as dividing the broadcast array would, not ZeroDivisionError.
+    """
+    if type(g) in _PYTHON_NUMBERS:
+        g = np.asarray(g)[()]
+    if axis is None:
+        return g
+    return _restore_reduced(g, x, axis, keepdims)
+
+
+def compact_mean_adjoint(g, x, axis=None, keepdims=False):
+    """Return the adjoint of `np.mean(x, axis, keepdims=keepdims)` before
+    broadcasting (see `compact_sum_adjoint`)."""
+    return compact_sum_adjoint(g, x, axis, keepdims) / reduction_size(
+        x, axis)
+
+
+def reduction_size(x, axis=None):
+    """Return how many entries of `x` each reduction over `axis` reads; `x`
+    may be a `ShapeAndKind`."""
+    return _reduced_count(_shape(x), axis)
+
+
+def expand(c, like):
+    """Return the compact cotangent `c` broadcast to the shape of `like`, a
+    value or a `ShapeAndKind`.
+
+    The result is a read-only view where `c` is smaller, as the result of
+    `sum_adjoint` is. A container `c` is returned as it is.
+    """
+    if type(c) is np.ndarray and c.shape == _shape(like):
+        return c
+    if isinstance(c, (list, tuple, dict)):
+        return c
+    return np.broadcast_to(c, _shape(like))
+
+
+def _shape_and_kind_of(x):
+    """Return (shape, is_complex) of an array, number or `ShapeAndKind`,
+    or None for anything else."""
+    if type(x) is ShapeAndKind:
+        return x.shape, x.is_complex
+    if isinstance(x, (np.ndarray, np.generic) + _PYTHON_NUMBERS):
+        return np.shape(x), bool(np.iscomplexobj(x))
+    return None
+
+
+def _summed_count(full_shape, shape):
+    """Return how many entries of a `full_shape` array each entry of its
+    unbroadcast to `shape` sums; 1 for an empty `shape`, whose sums no
+    entry reads."""
+    size = _reduced_count(shape, None)
+    return _reduced_count(full_shape, None) // size if size else 1
+
+
+def compact_unbroadcast(c, full, x):
+    """Return `unbroadcast(expand(c, full), x)`, compact where it can be.
+
+    The result broadcasts to the shape of `x`. When `full` and `x` have one
+    shape, it is `c` itself. When `c` is a scalar, it is `c` times the
+    number of entries of `full` that each entry of `x` sums. Only the real
+    part is kept when `x` is real.
+    """
+    described = _shape_and_kind_of(x)
+    if described is None:
+        return unbroadcast(expand(c, full), x)
+    shape, is_complex = described
+    full_shape = _shape(full)
+    if full_shape == shape or np.ndim(c) == 0:
+        if full_shape != shape:
+            c = c * _summed_count(full_shape, shape)
+        if not is_complex and np.iscomplexobj(c):
+            c = np.real(c)
+        return c
+    return _unbroadcast_to(np.broadcast_to(c, full_shape), shape, is_complex)
+
+
+def compact_unbroadcast_transpose(g, c, full, x):
+    """Return the transpose of `compact_unbroadcast(c, full, x)` in `c`,
+    applied to `g`, the cotangent of its result; it takes the same branch.
+    """
+    described = _shape_and_kind_of(x)
+    if described is None:
+        return unbroadcast(broadcast_to_like(g, expand(c, full)), c)
+    shape = described[0]
+    full_shape = _shape(full)
+    if full_shape == shape or np.ndim(c) == 0:
+        if full_shape != shape:
+            g = g * _summed_count(full_shape, shape)
+        return unbroadcast(g, c)
+    return unbroadcast(np.broadcast_to(g, full_shape), c)
+
+
 def extremum_adjoint(g, x, ans, axis=None, keepdims=False):
     """Adjoint of max or min: `g` split evenly among the tied extrema."""
     ans = _restore_reduced(ans, x, axis, keepdims)

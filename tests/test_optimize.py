@@ -202,7 +202,7 @@ def test_loop_source_keeps_unbroadcast():
 def test_sum_adjoint_reads_parameter_shape():
     source = generated_source(abs_plus)
     primal = source[:source.index('def adjoint')]
-    assert 'ad.sum_adjoint(dt8, x, None, False)' in source
+    assert 'ad.compact_sum_adjoint(dt8, x, None, False)' in source
     # Only values the adjoint computes with are saved, not shapes.
     assert primal.rstrip().endswith(', (x, t5)')
 
@@ -556,7 +556,7 @@ def test_chained_slices_accumulate_in_place():
 def test_saved_shapes_replace_arrays():
     source = generated_source(mean_of_residual)
     assert 'ad.shape_and_kind(t' in source
-    assert 'ad.mean_adjoint(dt' in source
+    assert 'ad.compact_mean_adjoint(dt' in source
 
 
 @pytest.mark.parametrize('index', [np.s_[1:], np.s_[::2],
@@ -641,3 +641,160 @@ def test_constant_factors_are_folded():
     x = np.array([0.3, -1.2, 0.8, 1.5])
     gradient = adcompiler.grad(scaled_squares)(x)
     assert_gradient_close(gradient, numerical_gradient(scaled_squares, (x,), 0))
+
+
+# Cotangents of reductions kept compact ---------------------------------------
+
+def sum_of_broadcast(x, y):
+    return np.sum(np.sin(x) * 0.5 + y)
+
+
+def mean_of_product(x, y):
+    return np.mean(x * y - 1.5)
+
+
+def sum_along_axis(x, y):
+    return np.sum(np.sum(np.cos(x) + y, axis=0) ** 2)
+
+
+def sum_keepdims(x):
+    return np.sum(np.sum(x * 2.0, axis=1, keepdims=True) * x)
+
+
+def sum_into_slices(x):
+    return np.sum(-(x[1:] - x[:-1] ** 2) * 3.0)
+
+
+def sum_then_branch(x, flag):
+    if flag:
+        y = np.sin(x)
+    else:
+        y = x * 2.0
+    return np.sum(y)
+
+
+def sum_of_input(x):
+    return np.sum(x)
+
+
+def sum_of_matmul(W, x):
+    return np.sum(np.tanh(W @ x))
+
+
+def sum_of_product(W, x):
+    return np.sum(W @ x)
+
+
+def complex_sum(x):
+    z = x * (1.0 - 2.0j)
+    return np.real(np.sum(z * 0.5 + z))
+
+
+def scalar_times_array(s, w):
+    return np.sum(s * w + s)
+
+
+COMPACT_CASES = [
+    ('broadcast-row', sum_of_broadcast, (normal(3, 4), normal(4)), (0, 1)),
+    ('broadcast-column', sum_of_broadcast, (normal(3, 1), normal(1, 4)),
+     (0, 1)),
+    ('broadcast-scalar', sum_of_broadcast, (normal(3), normal()), (0, 1)),
+    ('mean-same', mean_of_product, (normal(2, 3), normal(2, 3)), (0, 1)),
+    ('mean-row', mean_of_product, (normal(2, 3), normal(3)), (0, 1)),
+    ('axis-0', sum_along_axis, (normal(3, 4), normal(4)), (0, 1)),
+    ('axis-0-vector', sum_along_axis, (normal(5), normal()), (0, 1)),
+    ('keepdims', sum_keepdims, (normal(3, 4),), (0,)),
+    ('slices', sum_into_slices, (normal(6),), (0,)),
+    ('branch-true', sum_then_branch, (normal(4), lambda rng: True), (0,)),
+    ('branch-false', sum_then_branch, (normal(4), lambda rng: False), (0,)),
+    ('input', sum_of_input, (normal(2, 3),), (0,)),
+    ('matmul', sum_of_matmul, (normal(3, 4), normal(4)), (0, 1)),
+    ('product', sum_of_product, (normal(3, 4), normal(4, 2)), (0, 1)),
+    ('complex', complex_sum, (normal(4),), (0,)),
+    ('scalar-input', scalar_times_array, (normal(), normal(3)), (0, 1)),
+]
+
+
+@pytest.mark.parametrize('name, function, inputs, wrt', COMPACT_CASES,
+                         ids=[c[0] for c in COMPACT_CASES])
+def test_compact_cases_match_finite_differences(name, function, inputs, wrt):
+    rng = np.random.default_rng(7)
+    args = tuple(make(rng) for make in inputs)
+    gradients = adcompiler.grad(function, wrt=wrt)(*args)
+    for position, gradient in zip(wrt, gradients, strict=True):
+        expected = numerical_gradient(function, args, position)
+        assert_gradient_close(gradient, expected)
+        assert isinstance(gradient, float) or gradient.flags.writeable
+    assert_same_gradients(function, args, wrt)
+
+
+def test_compact_seed_multiplies_scalar_first():
+    adjoint = adjoint_source(softplus_sum)
+    assert 'ad.compact_sum_adjoint(' in adjoint
+    assert 'ad.expand(' not in adjoint
+    assert 'ad.sum_adjoint(' not in adjoint
+
+
+def test_compact_cotangent_expanded_for_matmul():
+    adjoint = adjoint_source(sum_of_product, wrt=('W', 'x'))
+    assert adjoint.count('ad.expand(') == 2
+
+
+@pytest.mark.parametrize('function, inputs', [
+    (sum_of_broadcast, (normal(3, 4), normal(4))),
+    (mean_of_product, (normal(2, 3), normal(3))),
+    (sum_along_axis, (normal(3, 4), normal(4))),
+    (scalar_times_array, (normal(), normal(3))),
+    (sum_into_slices, (normal(5),)),
+], ids=['broadcast', 'mean', 'axis', 'scalar-input', 'slices'])
+@pytest.mark.parametrize('mode', list(adcompiler.Composition),
+                         ids=[m.value for m in adcompiler.Composition])
+def test_compact_hvp_matches_gradient_differences(function, inputs, mode):
+    rng = np.random.default_rng(8)
+    args = tuple(make(rng) for make in inputs)
+    v = rng.normal(size=np.shape(args[0]))
+    v = float(v) if np.ndim(args[0]) == 0 else v
+    product = adcompiler.hvp(function, mode=mode)(*args, v)
+    gradient = adcompiler.grad(function)
+    step = 1e-6
+    plus = gradient(args[0] + step * v, *args[1:])
+    minus = gradient(args[0] - step * v, *args[1:])
+    assert_gradient_close(product, (plus - minus) / (2 * step), rtol=1e-4,
+                          atol=1e-5)
+
+
+@pytest.mark.parametrize('c, full, x', [
+    (2.0, np.zeros((3, 4)), np.zeros((3, 4))),
+    (2.0, np.zeros((3, 4)), np.zeros(4)),
+    (2.0, np.zeros((3, 4)), np.zeros((3, 1))),
+    (2.0, np.zeros((3, 4)), 0.0),
+    (np.ones((1, 4)), np.zeros((3, 4)), np.zeros((3, 1))),
+    (np.ones((3, 1)), np.zeros((3, 4)), np.zeros(4)),
+    (1.0 + 2.0j, np.zeros(3), np.zeros(3)),
+    (1.0 + 2.0j, np.zeros(3), np.zeros(1, complex)),
+    (2.0, np.zeros((0, 4)), np.zeros((1, 4))),
+], ids=['same', 'row', 'column', 'to-scalar', 'row-to-column',
+        'column-to-row', 'complex-to-real', 'complex-kept', 'empty'])
+def test_compact_unbroadcast_equals_unbroadcast(c, full, x):
+    expected = runtime.unbroadcast(runtime.expand(c, full), x)
+    for like in (x, runtime.shape_and_kind(x)):
+        result = runtime.compact_unbroadcast(c, full, like)
+        np.testing.assert_array_equal(runtime.expand(result, x), expected)
+        assert np.iscomplexobj(result) == np.iscomplexobj(expected)
+
+
+@pytest.mark.parametrize('c, full, x', [
+    (2.0, np.zeros((3, 4)), np.zeros(4)),
+    (np.ones((1, 4)), np.zeros((3, 4)), np.zeros((3, 1))),
+    (np.ones(4), np.zeros((3, 4)), np.zeros((3, 4))),
+], ids=['scalar', 'row-to-column', 'same'])
+def test_compact_unbroadcast_transpose_is_adjoint(c, full, x):
+    # <compact_unbroadcast(c), g> equals <c, transpose(g)>, entry by entry
+    # of the values the code holds.
+    rng = np.random.default_rng(9)
+    c = c * rng.normal(size=np.shape(c))
+    result = runtime.compact_unbroadcast(c, full, x)
+    g = rng.normal(size=np.shape(result))
+    transposed = runtime.compact_unbroadcast_transpose(g, c, full, x)
+    assert np.shape(transposed) == np.shape(c)
+    np.testing.assert_allclose(np.sum(result * g), np.sum(c * transposed))

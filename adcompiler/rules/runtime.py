@@ -100,6 +100,13 @@ for _helper in (rt.diag_adjoint, rt.diagonal_adjoint, rt.trace_adjoint,
                 rt.sequence_sum_adjoint, rt.field_adjoint):
     _linear(_helper, ('g',))
 _linear(rt.match_kind, ('d',))
+# Compact cotangents (see adcompiler.runtime): linear in c, and the other
+# arguments give only shapes.
+for _helper in (rt.compact_sum_adjoint, rt.compact_mean_adjoint,
+                rt.compact_unbroadcast_transpose):
+    _linear(_helper, ('g',))
+_linear(rt.expand, ('c',))
+_linear(rt.compact_unbroadcast, ('c',))
 _linear(rt.cast_items, ('adjoints',))
 _linear(rt.loop_item_tangent_adjoint, ('g',))
 REGISTRY.linear_jvp(rt.loop_item_tangent, ('t',), others_constant=True)
@@ -154,7 +161,7 @@ _linear(rt.dot_adjoint_x, ('g', 'y'), multilinear=True)
 _linear(rt.dot_adjoint_y, ('g', 'x'), multilinear=True)
 for _helper in (rt.reversed_range, rt.length, rt.seed, rt.inserted_position,
                 rt.popped_position, rt.last_items, rt.shape_and_kind,
-                rt.inserted_item):
+                rt.inserted_item, rt.reduction_size):
     non_differentiable(_helper)
 
 # Transposes: ans = helper(c, ...), where c is the cotangent the helper
@@ -164,6 +171,11 @@ vjp(rt.add,              lambda a, b: (g, g))
 vjp(rt.unbroadcast,      lambda c, x: (ad.broadcast_to_like(g, c), None))
 vjp(rt.sum_adjoint,      lambda c, x, axis=None, keepdims=False: (np.sum(g, axis=axis, keepdims=keepdims), None))
 vjp(rt.mean_adjoint,     lambda c, x, axis=None, keepdims=False: (np.mean(g, axis=axis, keepdims=keepdims), None))
+vjp(rt.compact_sum_adjoint,  lambda c, x, axis=None, keepdims=False: (np.sum(g, axis=axis, keepdims=keepdims), None))
+vjp(rt.compact_mean_adjoint, lambda c, x, axis=None, keepdims=False: (np.sum(g, axis=axis, keepdims=keepdims) / ad.reduction_size(x, axis), None))
+vjp(rt.expand,               lambda c, like: (ad.unbroadcast(g, c), None))
+vjp(rt.compact_unbroadcast,  lambda c, full, x: (ad.compact_unbroadcast_transpose(g, c, full, x), None, None))
+vjp(rt.compact_unbroadcast_transpose, lambda c, c0, full, x: (ad.compact_unbroadcast(g, full, x), None, None, None))
 vjp(rt.index_adjoint,    lambda c, x, index: (g[index], None, None))
 vjp(rt.index_accumulate, lambda d, c, x, index: (g, g[index], None, None))
 vjp(rt.transpose_adjoint, lambda c, axes=None: (ad.apply_transpose(g, axes), None))

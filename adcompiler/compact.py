@@ -1,0 +1,260 @@
+"""Keep the cotangents of reductions compact in straight-line adjoint code.
+
+The adjoint of `s = np.sum(t)` is `ad.sum_adjoint(ds, t, None, False)`, the
+scalar `ds` broadcast to the shape of `t`. Every elementwise operation on it
+then makes a pass over a full array, even `dt * 0.5`. This pass rewrites it
+to `ad.compact_sum_adjoint(ds, t, None, False)`, a value that only
+broadcasts to the shape of `t` (the scalar itself), and follows such
+*compact* values through the top-level statements of the adjoint:
+
+- arithmetic of a compact value with numbers, and elementwise functions of
+  it (`np.real`, `ad.abs_sign`, ...), stay compact;
+- arithmetic with a compact value and a value known to have the shape that
+  it broadcasts to (the shape facts of `adcompiler.shapes` decide) needs no
+  change, since NumPy broadcasts the compact operand;
+- `ad.unbroadcast(c, x)` of a compact `c` becomes `ad.compact_unbroadcast`,
+  whose result is compact with the shape of `x`;
+- anywhere else (a call, an index, a return, a statement with nested blocks)
+  the compact value is written as `ad.expand(c, t)`, the broadcast view that
+  the code read before.
+
+Only top-level assignments to plain names are followed; a compact name that
+a nested block reads or assigns is expanded before that block.
+"""
+
+import copy
+import dataclasses
+
+import gast
+
+# Functions of one array, applied entry by entry: applied to a value that
+# broadcasts to a shape, their result broadcasts to it too.
+_ELEMENTWISE_NUMPY = frozenset((
+    'real', 'imag', 'conj', 'conjugate', 'negative', 'positive', 'abs',
+    'absolute', 'sign', 'sin', 'cos', 'tan', 'sinh', 'cosh', 'tanh', 'exp',
+    'expm1', 'log', 'log1p', 'sqrt', 'square', 'reciprocal',
+))
+_ELEMENTWISE_RUNTIME = frozenset(('abs_sign',))
+_ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow)
+_REDUCTIONS = {'sum_adjoint': 'compact_sum_adjoint',
+               'mean_adjoint': 'compact_mean_adjoint'}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Form:
+    """Facts about the value of an expression.
+
+    `compact` is true for a compact cotangent, which broadcasts to the shape
+    of the value named `shape`. Otherwise `shape` names a value of the same
+    shape, or is None when the shape is unknown. `number` marks a number
+    constant, which broadcasts to any shape.
+    """
+
+    compact: bool = False
+    shape: str = None
+    number: bool = False
+
+
+_UNKNOWN = _Form()
+_NUMBER = _Form(number=True)
+
+
+def keep_compact(function, facts, numpy_alias, runtime_alias):
+    """Rewrite the adjoint `function` in place; see the module docstring.
+
+    Returns whether anything changed.
+    """
+    rewriter = _Rewriter(facts, numpy_alias, runtime_alias)
+    function.body = rewriter.block(function.body)
+    return rewriter.changed
+
+
+class _Rewriter:
+
+    def __init__(self, facts, numpy_alias, runtime_alias):
+        self.facts = facts
+        self.numpy_alias = numpy_alias
+        self.runtime_alias = runtime_alias
+        self.forms = {}  # name -> _Form of its current value
+        self.changed = False
+
+    def block(self, statements):
+        rewritten = []
+        for statement in statements:
+            if (isinstance(statement, gast.Assign)
+                    and len(statement.targets) == 1
+                    and isinstance(statement.targets[0], gast.Name)):
+                target = statement.targets[0].id
+                statement.value, form = self.visit(statement.value)
+                rewritten += self.expand_stale({target})
+                self.forms[target] = form
+            elif isinstance(statement, (gast.Return, gast.Expr)):
+                if statement.value is not None:
+                    statement.value = self.expanded(statement.value)
+            else:
+                # A nested block or another store: its compact names become
+                # full first, so that every path leaves them full.
+                names = {node.id for node in gast.walk(statement)
+                         if isinstance(node, gast.Name)}
+                rewritten += self.expand_names(
+                    [n for n in names if self.is_compact(n)])
+                rewritten += self.expand_stale(names)
+                for name in names:
+                    self.forms.pop(name, None)
+            rewritten.append(statement)
+        return rewritten
+
+    def is_compact(self, name):
+        return self.forms.get(name, _UNKNOWN).compact
+
+    def expand_stale(self, stored):
+        """Expand compact names whose shape reference is about to be
+        assigned, and forget facts about the assigned names."""
+        stale = [name for name, form in self.forms.items()
+                 if form.shape in stored and form.compact
+                 and name not in stored]
+        statements = self.expand_names(stale)
+        for name, form in list(self.forms.items()):
+            if form.shape in stored:
+                del self.forms[name]
+        return statements
+
+    def expand_names(self, names):
+        statements = []
+        for name in sorted(names):
+            form = self.forms[name]
+            statements.append(gast.Assign(
+                targets=[_name(name, gast.Store())],
+                value=self.expand_call(_name(name), form), type_comment=None))
+            self.forms[name] = _Form(shape=form.shape)
+        return statements
+
+    def expand_call(self, node, form):
+        self.changed = True
+        return _call(self.runtime_alias, 'expand', node, _name(form.shape))
+
+    # Expressions -----------------------------------------------------------
+
+    def expanded(self, node):
+        """Return `node` rewritten, with a compact value expanded."""
+        node, form = self.visit(node)
+        if form.compact:
+            return self.expand_call(node, form)
+        return node
+
+    def visit(self, node):
+        """Return the rewritten `node` and the `_Form` of its value."""
+        if isinstance(node, gast.Name):
+            if isinstance(node.ctx, gast.Load) and node.id in self.forms:
+                return node, self.forms[node.id]
+            return node, _Form(shape=node.id)
+        if isinstance(node, gast.Constant):
+            if isinstance(node.value, (int, float, complex)) \
+                    and not isinstance(node.value, bool):
+                return node, _NUMBER
+            return node, _UNKNOWN
+        if isinstance(node, gast.BinOp) and isinstance(node.op, _ARITHMETIC):
+            return self.visit_arithmetic(node)
+        if isinstance(node, gast.UnaryOp) and isinstance(
+                node.op, (gast.USub, gast.UAdd)):
+            node.operand, form = self.visit(node.operand)
+            return node, form
+        if isinstance(node, gast.Call):
+            return self.visit_call(node)
+        return self.generic(node), _UNKNOWN
+
+    def generic(self, node):
+        """Rewrite the children of `node`, expanding compact values."""
+        for field, value in gast.iter_fields(node):
+            if isinstance(value, list):
+                setattr(node, field, [self.expanded(v)
+                                      if isinstance(v, gast.expr)
+                                      else self.generic_child(v)
+                                      for v in value])
+            elif isinstance(value, gast.expr):
+                setattr(node, field, self.expanded(value))
+            elif isinstance(value, gast.AST):
+                setattr(node, field, self.generic_child(value))
+        return node
+
+    def generic_child(self, value):
+        return self.generic(value) if isinstance(value, gast.AST) else value
+
+    def same_shape(self, a, b):
+        return a is not None and b is not None and (
+            a == b or self.facts.same_shape(a, b))
+
+    def visit_arithmetic(self, node):
+        node.left, left = self.visit(node.left)
+        node.right, right = self.visit(node.right)
+        if left.number and right.number:
+            return node, _NUMBER
+        if left.number or right.number:
+            return node, right if left.number else left
+        if left.compact and right.compact:
+            if self.same_shape(left.shape, right.shape):
+                return node, left
+        elif left.compact or right.compact:
+            compact, full = (left, right) if left.compact else (right, left)
+            if self.same_shape(compact.shape, full.shape):
+                # NumPy broadcasts the compact operand to the full shape.
+                return node, full
+        elif self.same_shape(left.shape, right.shape):
+            return node, left
+        if left.compact:
+            node.left = self.expand_call(node.left, left)
+        if right.compact:
+            node.right = self.expand_call(node.right, right)
+        return node, _UNKNOWN
+
+    def visit_call(self, node):
+        function = self.function_name(node)
+        if node.keywords or function is None:
+            return self.generic(node), _UNKNOWN
+        module, name = function
+        if module == self.runtime_alias and name in _REDUCTIONS \
+                and len(node.args) == 4:
+            node.args = [self.expanded(a) for a in node.args]
+            node.func.attr = _REDUCTIONS[name]
+            self.changed = True
+            shape = node.args[1]
+            return node, _Form(compact=True, shape=shape.id) if isinstance(
+                shape, gast.Name) else _UNKNOWN
+        if module == self.runtime_alias and name == 'unbroadcast' \
+                and len(node.args) == 2 \
+                and isinstance(node.args[1], gast.Name):
+            g, form = self.visit(node.args[0])
+            target = node.args[1].id
+            if form.compact:
+                node.func.attr = 'compact_unbroadcast'
+                node.args = [g, _name(form.shape), node.args[1]]
+                self.changed = True
+                return node, _Form(compact=True, shape=target)
+            node.args[0] = g
+            return node, _Form(shape=target)
+        elementwise = (_ELEMENTWISE_NUMPY if module == self.numpy_alias
+                       else _ELEMENTWISE_RUNTIME)
+        if name in elementwise and len(node.args) == 1:
+            node.args[0], form = self.visit(node.args[0])
+            return node, form
+        return self.generic(node), _UNKNOWN
+
+    def function_name(self, node):
+        """Return (module alias, attribute) for `alias.attribute(...)`."""
+        func = node.func
+        if (isinstance(func, gast.Attribute)
+                and isinstance(func.value, gast.Name)
+                and func.value.id in (self.numpy_alias, self.runtime_alias)):
+            return func.value.id, func.attr
+        return None
+
+
+def _name(identifier, ctx=None):
+    return gast.Name(id=identifier, ctx=ctx or gast.Load(), annotation=None,
+                     type_comment=None)
+
+
+def _call(module, attr, *args):
+    return gast.Call(
+        func=gast.Attribute(value=_name(module), attr=attr, ctx=gast.Load()),
+        args=[copy.deepcopy(a) for a in args], keywords=[])
