@@ -64,17 +64,31 @@ def keep_compact(function, facts, numpy_alias, runtime_alias):
 
     Returns whether anything changed.
     """
-    rewriter = _Rewriter(facts, numpy_alias, runtime_alias)
+    rewriter = _Rewriter(facts, numpy_alias, runtime_alias, True)
+    function.body = rewriter.block(function.body)
+    return rewriter.changed
+
+
+def negate_compact_factors(function, numpy_alias, runtime_alias):
+    """Move negations of products onto their compact first factors.
+
+    `keep_compact` does this too, but the products it sees are one
+    operation each; this runs again once temporaries are inlined. It adds
+    no expansions, because `keep_compact` already made every compact value
+    that needs one full.
+    """
+    rewriter = _Rewriter(None, numpy_alias, runtime_alias, False)
     function.body = rewriter.block(function.body)
     return rewriter.changed
 
 
 class _Rewriter:
 
-    def __init__(self, facts, numpy_alias, runtime_alias):
+    def __init__(self, facts, numpy_alias, runtime_alias, expanding):
         self.facts = facts
         self.numpy_alias = numpy_alias
         self.runtime_alias = runtime_alias
+        self.expanding = expanding  # false: only negations move
         self.forms = {}  # name -> _Form of its current value
         self.changed = False
 
@@ -121,6 +135,8 @@ class _Rewriter:
 
     def expand_names(self, names):
         statements = []
+        if not self.expanding:
+            return statements
         for name in sorted(names):
             form = self.forms[name]
             statements.append(gast.Assign(
@@ -130,6 +146,8 @@ class _Rewriter:
         return statements
 
     def expand_call(self, node, form):
+        if not self.expanding:
+            return node
         self.changed = True
         return _call(self.runtime_alias, 'expand', node, _name(form.shape))
 
@@ -158,10 +176,33 @@ class _Rewriter:
         if isinstance(node, gast.UnaryOp) and isinstance(
                 node.op, (gast.USub, gast.UAdd)):
             node.operand, form = self.visit(node.operand)
+            if isinstance(node.op, gast.USub) and not form.compact:
+                negated = self.negate_compact_factor(node.operand)
+                if negated is not None:
+                    return negated, form
             return node, form
         if isinstance(node, gast.Call):
             return self.visit_call(node)
         return self.generic(node), _UNKNOWN
+
+    def negate_compact_factor(self, node):
+        """Return `node`, a product or quotient, with its first factor
+        negated when that factor is a compact name; else None.
+
+        -(c / a * b) is (-c) / a * b exactly, and negating the compact c
+        costs no pass over a full array.
+        """
+        parent = None
+        factor = node
+        while isinstance(factor, gast.BinOp) and isinstance(
+                factor.op, (gast.Mult, gast.Div)):
+            parent, factor = factor, factor.left
+        if parent is None or not (isinstance(factor, gast.Name)
+                                  and self.is_compact(factor.id)):
+            return None
+        parent.left = gast.UnaryOp(op=gast.USub(), operand=factor)
+        self.changed = True
+        return node
 
     def generic(self, node):
         """Rewrite the children of `node`, expanding compact values."""
@@ -182,7 +223,8 @@ class _Rewriter:
 
     def same_shape(self, a, b):
         return a is not None and b is not None and (
-            a == b or self.facts.same_shape(a, b))
+            a == b or (self.facts is not None
+                       and self.facts.same_shape(a, b)))
 
     def visit_arithmetic(self, node):
         node.left, left = self.visit(node.left)
@@ -212,20 +254,35 @@ class _Rewriter:
         if node.keywords or function is None:
             return self.generic(node), _UNKNOWN
         module, name = function
-        if module == self.runtime_alias and name in _REDUCTIONS \
+        if module == self.runtime_alias and name == 'expand' \
+                and len(node.args) == 2:
+            node.args[0], _ = self.visit(node.args[0])
+            node.args[1] = self.expanded(node.args[1])
+            shape = node.args[1]
+            return node, _Form(shape=shape.id) if isinstance(
+                shape, gast.Name) else _UNKNOWN
+        if module == self.runtime_alias and (
+                name in _REDUCTIONS or name in _REDUCTIONS.values()) \
                 and len(node.args) == 4:
             node.args = [self.expanded(a) for a in node.args]
-            node.func.attr = _REDUCTIONS[name]
-            self.changed = True
+            if name in _REDUCTIONS and self.expanding:
+                node.func.attr = _REDUCTIONS[name]
+                self.changed = True
             shape = node.args[1]
             return node, _Form(compact=True, shape=shape.id) if isinstance(
                 shape, gast.Name) else _UNKNOWN
+        if module == self.runtime_alias and name == 'compact_unbroadcast' \
+                and len(node.args) == 3 \
+                and isinstance(node.args[2], gast.Name):
+            node.args[0], _ = self.visit(node.args[0])
+            node.args[1:] = [self.expanded(a) for a in node.args[1:]]
+            return node, _Form(compact=True, shape=node.args[2].id)
         if module == self.runtime_alias and name == 'unbroadcast' \
                 and len(node.args) == 2 \
                 and isinstance(node.args[1], gast.Name):
             g, form = self.visit(node.args[0])
             target = node.args[1].id
-            if form.compact:
+            if form.compact and self.expanding:
                 node.func.attr = 'compact_unbroadcast'
                 node.args = [g, _name(form.shape), node.args[1]]
                 self.changed = True

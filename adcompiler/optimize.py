@@ -29,7 +29,7 @@ import operator
 
 import gast
 
-from adcompiler import compact, zero_adjoints
+from adcompiler import compact, shared_calls, zero_adjoints
 from adcompiler.codegen import COMMENT_PREFIX
 
 _FOLDABLE = {
@@ -83,6 +83,15 @@ class _ConstantFolder(gast.NodeTransformer):
             return node.left
         left = node.left
         if (isinstance(node.op, gast.Mult) and _number(node.right)
+                and self.is_unbroadcast(left) and left.args
+                and isinstance(left.args[0], gast.UnaryOp)
+                and isinstance(left.args[0].op, gast.USub)):
+            # unbroadcast(-a, x) * c is unbroadcast(a, x) * -c, exactly:
+            # unbroadcasting is linear, and the negation costs no pass.
+            left.args[0] = left.args[0].operand
+            node.right = gast.Constant(value=-node.right.value, kind=None)
+            return node
+        if (isinstance(node.op, gast.Mult) and _number(node.right)
                 and isinstance(left, gast.BinOp)
                 and isinstance(left.op, gast.Mult) and _number(left.right)):
             # a * c1 * c2 is a * (c1 * c2): one pass over an array, not two.
@@ -91,6 +100,11 @@ class _ConstantFolder(gast.NodeTransformer):
             return gast.BinOp(left=left.left, op=gast.Mult(),
                               right=gast.Constant(value=product, kind=None))
         return node
+
+    def is_unbroadcast(self, node):
+        return isinstance(node, gast.Call) and any(
+            self.is_function(node.func, self.runtime_alias, name)
+            for name in ('unbroadcast', 'compact_unbroadcast'))
 
     def visit_UnaryOp(self, node):
         self.generic_visit(node)
@@ -135,6 +149,10 @@ def optimize(program):
     _inline_temporaries(program.adjoint,
                         {'d' + name for name in program.temporaries},
                         _ADJOINT_EXPRESSION_NODES)
+    compact.negate_compact_factors(program.adjoint, program.numpy_alias,
+                                   program.runtime_alias)
+    shared_calls.share_repeated_calls(program.adjoint, program.numpy_alias,
+                                      program.runtime_alias)
     # Inlining puts constant factors of several rules side by side.
     _ConstantFolder(program.numpy_alias,
                     program.runtime_alias).visit(program.adjoint)

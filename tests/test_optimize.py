@@ -7,17 +7,20 @@ shapes with and without broadcasting, and their generated source is checked
 for what the optimization removes.
 """
 
+import ast
 import copy
 import inspect
+import textwrap
 import tracemalloc
 
+import gast
 import numpy as np
 import pytest
 
 import adcompiler
 import test_control_flow
 import test_gradients
-from adcompiler import runtime
+from adcompiler import runtime, shared_calls
 from adcompiler.compiler import Compiler
 from finite_differences import assert_gradient_close, numerical_gradient
 
@@ -798,3 +801,78 @@ def test_compact_unbroadcast_transpose_is_adjoint(c, full, x):
     transposed = runtime.compact_unbroadcast_transpose(g, c, full, x)
     assert np.shape(transposed) == np.shape(c)
     np.testing.assert_allclose(np.sum(result * g), np.sum(c * transposed))
+
+
+# Repeated pure calls computed once; negations moved onto compact factors ------
+
+def sign_twice(x, y):
+    return np.sum(np.abs(x) * y + np.abs(x))
+
+
+def cosine_after_update(x):
+    a = np.sin(x)
+    x = x * 2.0
+    return np.sum(a + np.sin(x))
+
+
+def shared_source(text):
+    function = gast.parse(textwrap.dedent(text)).body[0]
+    changed = shared_calls.share_repeated_calls(function, 'np', 'ad')
+    return changed, ast.unparse(ast.fix_missing_locations(
+        gast.gast_to_ast(function)))
+
+
+def test_abs_sign_computed_once():
+    adjoint = adjoint_source(softplus_sum)
+    assert adjoint.count('ad.abs_sign(x)') == 1
+    assert 'abs_sign_x = ad.abs_sign(x)' in adjoint
+
+
+def test_shared_call_not_across_reassignment():
+    changed, source = shared_source("""
+        def f(x):
+            a = np.cos(x)
+            x = x * 2.0
+            b = np.cos(x)
+            return a + b
+        """)
+    assert not changed
+    assert source.count('np.cos(x)') == 2
+
+
+def test_shared_call_in_one_statement_and_the_next():
+    changed, source = shared_source("""
+        def f(x, y):
+            a = np.cos(x) * y + np.cos(x)
+            b = a * np.cos(x) + (np.sin(y) if a else np.sin(y))
+            return b
+        """)
+    assert changed
+    assert source.count('np.cos(x)') == 1
+    assert 'cos_x = np.cos(x)' in source
+    # Calls in a branch of a conditional expression are not shared.
+    assert source.count('np.sin(y)') == 2
+
+
+def test_negation_moves_to_compact_factor():
+    adjoint = adjoint_source(softplus_sum)
+    assert '-(' not in adjoint
+    assert '= -dt' in adjoint
+
+
+@pytest.mark.parametrize('function, inputs, wrt', [
+    (sign_twice, (normal(4), normal(4)), (0, 1)),
+    (sign_twice, (normal(2, 3), normal(3)), (0, 1)),
+    (sign_twice, (normal(), normal(3)), (0, 1)),
+    (cosine_after_update, (normal(3),), (0,)),
+    (softplus_sum, (normal(2, 2),), (0,)),
+], ids=['sign_twice', 'sign_twice-row', 'sign_twice-scalar',
+        'cosine_after_update', 'softplus'])
+def test_shared_calls_match_finite_differences(function, inputs, wrt):
+    rng = np.random.default_rng(10)
+    args = tuple(make(rng) for make in inputs)
+    gradients = adcompiler.grad(function, wrt=wrt)(*args)
+    for position, gradient in zip(wrt, gradients, strict=True):
+        expected = numerical_gradient(function, args, position)
+        assert_gradient_close(gradient, expected)
+    assert_same_gradients(function, args, wrt)
