@@ -282,6 +282,12 @@ def register_index_adjoint(cls, adjoint):
 
 def index_adjoint(g, x, index):
     """Adjoint of `x[index]`: `g` scattered into zeros shaped like `x`."""
+    if type(x) is np.ndarray and type(index) is slice and type(
+            g) is np.ndarray and g.dtype == x.dtype and x.dtype.kind == 'f':
+        # The common case, a slice of a float array, checked first for speed.
+        result = np.zeros(x.shape, x.dtype)
+        result[index] = g
+        return result
     special = _INDEX_ADJOINTS.get(type(x)) if _INDEX_ADJOINTS else None
     if special is not None:
         return special(g, x, index)
@@ -333,6 +339,10 @@ def index_accumulate(d, g, x, index):
     returned and that nothing else refers to. Other values of `d`, and a `g`
     whose dtype `d` cannot hold, take the path that allocates.
     """
+    if type(d) is np.ndarray and type(index) is slice and type(
+            g) is np.ndarray and g.dtype == d.dtype and d.flags.writeable:
+        d[index] += g  # The common case, checked first for speed.
+        return d
     if type(d) is np.ndarray and d.flags.writeable and np.result_type(
             d.dtype, np.asarray(g).dtype) == d.dtype:
         if _has_array_index(index):
@@ -389,7 +399,8 @@ def _restore_reduced(g, x, axis, keepdims):
 def sum_adjoint(g, x, axis=None, keepdims=False):
     """Adjoint of `np.sum(x, axis, keepdims=keepdims)`; `x` may be a
     `ShapeAndKind`, like the `x` of `mean_adjoint`."""
-    g = _restore_reduced(g, x, axis, keepdims)
+    if np.ndim(g):
+        g = _restore_reduced(g, x, axis, keepdims)
     return np.broadcast_to(g, _shape(x))
 
 
@@ -420,8 +431,8 @@ def compact_sum_adjoint(g, x, axis=None, keepdims=False):
     """
     if type(g) in _PYTHON_NUMBERS:
         g = np.asarray(g)[()]
-    if axis is None:
-        return g
+    if axis is None or not np.ndim(g):
+        return g  # A scalar broadcasts against any shape.
     return _restore_reduced(g, x, axis, keepdims)
 
 
