@@ -141,6 +141,8 @@ def optimize(program):
                      program.runtime_alias)
     compact.keep_compact(program.adjoint, program.shape_facts,
                          program.numpy_alias, program.runtime_alias)
+    shared_calls.share_repeated_calls(program.adjoint, program.numpy_alias,
+                                      program.runtime_alias)
     _accumulate_index_adjoints(program.adjoint, program.runtime_alias)
     _prune_saved(program)
     _inline_temporaries(program.primal, program.temporaries)
@@ -151,12 +153,37 @@ def optimize(program):
                         _ADJOINT_EXPRESSION_NODES)
     compact.negate_compact_factors(program.adjoint, program.numpy_alias,
                                    program.runtime_alias)
-    shared_calls.share_repeated_calls(program.adjoint, program.numpy_alias,
-                                      program.runtime_alias)
     # Inlining puts constant factors of several rules side by side.
     _ConstantFolder(program.numpy_alias,
                     program.runtime_alias).visit(program.adjoint)
+    _add_sums_into_temporaries(program.adjoint.body)
     return program
+
+
+def _add_sums_into_temporaries(statements):
+    """Write `d = d + e` as `d = e + d` when `e` is an operation or a call.
+
+    NumPy reuses the buffer of a temporary array on the left of `+` (and
+    only there, when the right operand is a scalar) for the sum, so the
+    sum allocates no array of its own. Adjoint code adds only numbers and
+    arrays with `+`, and for them the order of the operands changes no bit
+    of the sum; `d` is a name, so evaluating it second has no effect.
+    """
+    for statement in statements:
+        for field in ('body', 'orelse'):
+            if isinstance(statement, (gast.If, gast.For, gast.While)):
+                _add_sums_into_temporaries(getattr(statement, field))
+        if not (isinstance(statement, gast.Assign)
+                and len(statement.targets) == 1
+                and isinstance(statement.targets[0], gast.Name)):
+            continue
+        value = statement.value
+        if (isinstance(value, gast.BinOp) and isinstance(value.op, gast.Add)
+                and isinstance(value.left, gast.Name)
+                and value.left.id == statement.targets[0].id
+                and isinstance(value.right, (gast.BinOp, gast.Call,
+                                             gast.UnaryOp))):
+            value.left, value.right = value.right, value.left
 
 
 def _accumulate_index_adjoints(function, runtime_alias):

@@ -4,8 +4,8 @@ Rules write their templates independently, so the adjoint of
 `np.abs(x) + np.log1p(np.exp(-np.abs(x)))` calls `ad.abs_sign(x)` twice,
 once for each `np.abs(x)`. This pass finds calls that appear more than once
 among the top-level statements of an adjoint, assigns the first to a name
-(`abs_sign_x`) before the statement that contains it, and reads that name
-in every occurrence.
+(`abs_sign_x`) right after the last assignment to its arguments, and reads
+that name in every occurrence.
 
 Only calls of elementwise functions known to be pure (the NumPy functions
 in `_PURE_NUMPY` and `ad.abs_sign`) are shared, when their arguments are
@@ -48,7 +48,9 @@ def share_repeated_calls(function, numpy_alias, runtime_alias):
             continue
         name = _fresh_name(found[0][1], taken)
         first_position, first_call = found[0]
-        definitions.setdefault(first_position, []).append(gast.Assign(
+        position = _earliest_position(function.body, first_call,
+                                      first_position)
+        definitions.setdefault(position, []).append(gast.Assign(
             targets=[_name(name, gast.Store())], value=first_call,
             type_comment=None))
         replaced = {id(call) for _, call in found}
@@ -115,6 +117,26 @@ def _before_reassignment(body, found):
             break
         kept.append((position, call))
     return kept
+
+
+def _earliest_position(body, call, first_position):
+    """Return the position of the first statement before which `call` may
+    run: the one after the last assignment to its argument names.
+
+    Defining the shared value there, and not right before its first use,
+    keeps it out of the runs of temporaries that optimize writes into the
+    expressions reading them.
+    """
+    names = {a.id for a in call.args if isinstance(a, gast.Name)}
+    for position in range(first_position - 1, -1, -1):
+        statement = body[position]
+        stores = {node.id for node in gast.walk(statement)
+                  if isinstance(node, gast.Name)
+                  and isinstance(node.ctx, gast.Store)}
+        if stores & names or not isinstance(statement, (gast.Assign,
+                                                        gast.Expr)):
+            return position + 1
+    return 0
 
 
 def _fresh_name(call, taken):
