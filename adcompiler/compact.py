@@ -36,6 +36,11 @@ _ELEMENTWISE_NUMPY = frozenset((
 ))
 _ELEMENTWISE_RUNTIME = frozenset(('abs_sign',))
 _ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow)
+# Runtime helpers that change an argument in place.
+_CHANGING_HELPERS = frozenset((
+    'restore_item', 'remove_last', 'undo_insert', 'undo_pop',
+    'index_accumulate',
+))
 _REDUCTIONS = {'sum_adjoint': 'compact_sum_adjoint',
                'mean_adjoint': 'compact_mean_adjoint'}
 
@@ -95,11 +100,19 @@ class _Rewriter:
     def block(self, statements):
         rewritten = []
         for statement in statements:
+            # A call may change a shape reference in place (the adjoint
+            # undoes `lst.append(v)` with `ad.remove_last(lst, 1)`), so the
+            # compact values shaped like it are expanded before the call.
+            rewritten += self.expand_stale(self.possibly_changed(statement))
             if (isinstance(statement, gast.Assign)
                     and len(statement.targets) == 1
                     and isinstance(statement.targets[0], gast.Name)):
                 target = statement.targets[0].id
                 statement.value, form = self.visit(statement.value)
+                if form.compact and form.shape == target:
+                    # The value would be shaped like the name's old value.
+                    statement.value = self.expand_call(statement.value, form)
+                    form = _UNKNOWN
                 rewritten += self.expand_stale({target})
                 self.forms[target] = form
             elif isinstance(statement, (gast.Return, gast.Expr)):
@@ -117,6 +130,25 @@ class _Rewriter:
                     self.forms.pop(name, None)
             rewritten.append(statement)
         return rewritten
+
+    def possibly_changed(self, statement):
+        """Return the names that a call in `statement` may change in place:
+        the arguments and receivers of calls other than NumPy functions and
+        the runtime helpers that change none of their arguments."""
+        changed = set()
+        for node in gast.walk(statement):
+            if not isinstance(node, gast.Call):
+                continue
+            function = self.function_name(node)
+            if function is not None and (
+                    function[0] == self.numpy_alias
+                    or function[1] not in _CHANGING_HELPERS):
+                continue
+            for part in [node.func] + node.args + [k.value
+                                                   for k in node.keywords]:
+                changed.update(n.id for n in gast.walk(part)
+                               if isinstance(n, gast.Name))
+        return changed
 
     def is_compact(self, name):
         return self.forms.get(name, _UNKNOWN).compact

@@ -139,8 +139,10 @@ def optimize(program):
                     program.runtime_alias).visit(program.adjoint)
     optimize_adjoint(program.adjoint, program.numpy_alias,
                      program.runtime_alias)
-    compact.keep_compact(program.adjoint, program.shape_facts,
-                         program.numpy_alias, program.runtime_alias)
+    if compact.keep_compact(program.adjoint, program.shape_facts,
+                            program.numpy_alias, program.runtime_alias):
+        # An expansion inserted before a statement may be read by nothing.
+        _remove_dead_code(program.adjoint)
     shared_calls.share_repeated_calls(program.adjoint, program.numpy_alias,
                                       program.runtime_alias)
     _accumulate_index_adjoints(program.adjoint, program.runtime_alias)

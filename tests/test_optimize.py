@@ -20,7 +20,7 @@ import pytest
 import adcompiler
 import test_control_flow
 import test_gradients
-from adcompiler import runtime, shared_calls
+from adcompiler import compact, runtime, shapes, shared_calls
 from adcompiler.compiler import Compiler
 from finite_differences import assert_gradient_close, numerical_gradient
 
@@ -741,6 +741,41 @@ def test_compact_seed_multiplies_scalar_first():
 def test_compact_cotangent_expanded_for_matmul():
     adjoint = adjoint_source(sum_of_product, wrt=('W', 'x'))
     assert adjoint.count('ad.expand(') == 2
+
+
+def compact_source(text):
+    function = gast.parse(textwrap.dedent(text)).body[0]
+    compact.keep_compact(function, shapes.NO_FACTS, 'np', 'ad')
+    return ast.unparse(ast.fix_missing_locations(
+        gast.gast_to_ast(function)))
+
+
+def test_compact_expanded_before_reference_changes():
+    source = compact_source("""
+        def adjoint(saved, g):
+            values, y = saved
+            d = ad.sum_adjoint(g, values, None, False)
+            e = d * 2.0
+            ad.remove_last(values, 1)
+            return (e * y,)
+        """)
+    lines = [line.strip() for line in source.splitlines()]
+    assert 'e = ad.expand(e, values)' in lines
+    assert lines.index('e = ad.expand(e, values)') < lines.index(
+        'ad.remove_last(values, 1)')
+    assert 'd = ad.expand(d, values)' in lines
+
+
+def test_compact_expanded_for_unknown_shape():
+    source = compact_source("""
+        def adjoint(saved, g):
+            t, y = saved
+            d = ad.sum_adjoint(g, t, None, False)
+            return (d * y, d * 2.0 * t)
+        """)
+    # y may broadcast t's shape further; t is the reference itself.
+    assert 'ad.expand(d, t) * y' in source
+    assert 'd * 2.0 * t' in source
 
 
 @pytest.mark.parametrize('function, inputs', [
