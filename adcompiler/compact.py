@@ -19,7 +19,8 @@ broadcasts to the shape of `t` (the scalar itself), and follows such
   the code read before.
 
 Only top-level assignments to plain names are followed; a compact name that
-a nested block reads or assigns is expanded before that block.
+a nested block reads or assigns is expanded before that block, and so is
+one shaped like a value that a call may change in place.
 """
 
 import copy
