@@ -19,15 +19,21 @@ every value that is updated in place and carries a derivative:
   methods such as `.sum()`, a subscript used within the same line, `return`.
   A list (updated with append or extend) may also be iterated over and read
   into a variable, because its elements are never views.
+
+A statement that does give the value a second name, puts it in a container
+or takes a view of it (`u = un`, `rows.append(row)`) is still allowed when
+no path after it updates that object in place (see update_order), and no
+name that may come to refer to the object is updated in place either.
 """
 
+import dataclasses
 import inspect
 import types
 
 import gast
 import numpy as np
 
-from adcompiler import runtime
+from adcompiler import runtime, update_order
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind
 
@@ -118,6 +124,132 @@ def _memory_sources(value, resolution):
         return names
     return []
 
+@dataclasses.dataclass(frozen=True)
+class _Flow:
+    """A statement after which each of `targets` may refer to the memory of
+    one of `sources`."""
+
+    statement: gast.AST
+    targets: tuple
+    sources: tuple
+    # The targets keep the sources as items (a display, lst.append(v),
+    # c[i] = v), rather than being other names or views of them.
+    contains: bool = False
+    # c[i] = v: an array copies v, so only a list or a dict keeps it.
+    stored: bool = False
+
+
+def _memory_flows(normalized, resolution):
+    """Every `_Flow` of a function: assignments, loops, list updates and
+    stores into containers."""
+    definitions = _single_definitions(normalized.tree)
+    flows = []
+    for node in gast.walk(normalized.tree):
+        if isinstance(node, gast.Assign):
+            target, value = node.targets[0], node.value
+            if isinstance(target, gast.Subscript):
+                if isinstance(target.value, gast.Name) and isinstance(
+                        value, gast.Name):
+                    flows.append(_Flow(node, (target.value.id,),
+                                       (value.id,), True, True))
+                continue
+            flows += _assignment_flows(node, target, value, resolution,
+                                       definitions)
+        elif isinstance(node, gast.For):
+            flows.append(_Flow(node, _names_in(node.target),
+                               _names_in(node.iter)))
+        elif (isinstance(node, gast.Expr)
+              and isinstance(node.value, gast.Call)
+              and isinstance(node.value.func, gast.Attribute)
+              and node.value.func.attr in LIST_UPDATES
+              and isinstance(node.value.func.value, gast.Name)):
+            flows.append(_Flow(
+                node, (node.value.func.value.id,),
+                tuple(a.id for a in node.value.args
+                      if isinstance(a, gast.Name)), True))
+    return flows
+
+
+def _assignment_flows(statement, target, value, resolution, definitions):
+    """Flows of `target = value`. Unpacking a tuple display that is
+    assigned once pairs each target with its own item, so that
+    `a, b = t` after `t = (x[0], y)` makes only `a` refer to x."""
+    if isinstance(target, (gast.Tuple, gast.List)) and isinstance(
+            value, gast.Name):
+        display = definitions.get(value.id)
+        if (isinstance(display, (gast.Tuple, gast.List))
+                and len(display.elts) == len(target.elts)
+                and not any(isinstance(e, gast.Starred)
+                            for e in display.elts + target.elts)):
+            return [_Flow(statement, _names_in(element),
+                          _memory_sources(item, resolution))
+                    for element, item in zip(target.elts, display.elts,
+                                             strict=True)]
+    contains = isinstance(value, (gast.Tuple, gast.List, gast.Dict))
+    return [_Flow(statement, _names_in(target),
+                  tuple(_memory_sources(value, resolution)), contains)]
+
+
+def _single_definitions(tree):
+    """Map each name assigned exactly once, by `name = value`, to value."""
+    definitions, counts = {}, {}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+            counts[node.id] = counts.get(node.id, 0) + 1
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0],
+                                                        gast.Name):
+            definitions[node.targets[0].id] = node.value
+    return {name: value for name, value in definitions.items()
+            if counts.get(name) == 1}
+
+
+def _names_in(node):
+    return tuple(n.id for n in gast.walk(node) if isinstance(n, gast.Name))
+
+
+def _reachable(flows, names):
+    """`names` and every name that may come to refer to their memory."""
+    reached = set(names)
+    changed = True
+    while changed:
+        changed = False
+        for flow in flows:
+            if reached.intersection(flow.sources) and not reached.issuperset(
+                    flow.targets):
+                reached.update(flow.targets)
+                changed = True
+    return reached
+
+
+def _leaves_unchanged(call, resolved, receiver):
+    """True if `call` does not change its arguments, or, when `receiver` is
+    set, the object whose method it calls."""
+    if resolved.kind is CallKind.METHOD:
+        attr = call.func.attr
+        return attr in VALUE_METHODS or (not receiver
+                                         and attr in LIST_UPDATES)
+    return _returns_new_object(call, resolved)
+
+
+def _sharing_is_safe(normalized, resolution, flows, statement, shared,
+                     holders, contains):
+    """True if `holders` may keep referring to the objects in the names
+    `shared` after `statement`. That is safe when no later path updates
+    those objects in place, through their names or through a name that may
+    come to refer to them. The adjoint undoes each update in place on the
+    one object it knows, so memory that no later update changes may have
+    any number of names.
+    """
+    if any(update_order.updated_after(normalized.tree, statement, name,
+                                      resolution, _leaves_unchanged)
+           for name in shared):
+        return False
+    exposed = _reachable(flows, holders)
+    if contains:
+        # Appending to the list that keeps an item leaves the item as it is.
+        exposed -= set(holders)
+    return not exposed & (normalized.written | normalized.mutated)
+
 
 def _check_views(normalized, resolution, source, updated):
     """Reject a view or alias of an updated array that is used after an
@@ -127,41 +259,17 @@ def _check_views(normalized, resolution, source, updated):
     through subscripts, attributes, displays, unpacking, loops and calls
     that may return their argument. A part read straight into a variable
     (`v = x[i]`) is checked when the code runs instead (`element_reads`).
+    A view is also allowed when no update follows the statements that make
+    it (`_sharing_is_safe`), as in `u = un` at the end of a loop body whose
+    next iteration starts with `un = u.copy()`.
     """
     # Only x[i] = v changes memory that another object can see: a list
     # changed by append or pop keeps its old items unchanged.
     written = updated & normalized.written
     if not written:
         return
-    views = set(written)
-    changed = True
-    while changed:
-        changed = False
-        for node in gast.walk(normalized.tree):
-            targets, sources = [], []
-            if isinstance(node, gast.Assign) and not isinstance(
-                    node.targets[0], gast.Subscript):
-                targets = [n.id for n in gast.walk(node.targets[0])
-                           if isinstance(n, gast.Name)]
-                sources = _memory_sources(node.value, resolution)
-            elif isinstance(node, gast.For):
-                targets = [n.id for n in gast.walk(node.target)
-                           if isinstance(n, gast.Name)]
-                sources = [n.id for n in gast.walk(node.iter)
-                           if isinstance(n, gast.Name)]
-            elif (isinstance(node, gast.Expr)
-                  and isinstance(node.value, gast.Call)
-                  and isinstance(node.value.func, gast.Attribute)
-                  and node.value.func.attr in LIST_UPDATES
-                  and isinstance(node.value.func.value, gast.Name)):
-                targets = [node.value.func.value.id]
-                sources = [a.id for a in node.value.args
-                           if isinstance(a, gast.Name)]
-            if any(s in views for s in sources):
-                for target in targets:
-                    if target not in views:
-                        views.add(target)
-                        changed = True
+    flows = _memory_flows(normalized, resolution)
+    origins = _view_origins(flows, written)
     checked_at_run_time = set()
     for statement in element_reads(normalized, None, updated):
         checked_at_run_time.update(n.id for n in gast.walk(
@@ -177,19 +285,75 @@ def _check_views(normalized, resolution, source, updated):
                 continue
             for node in gast.walk(target):
                 name = getattr(node, 'id', None)
-                if (name is None or name not in views or name in written
+                if (name is None or name not in origins or name in written
                         or name in checked_at_run_time
-                        or name == normalized.result_name):
+                        or name == normalized.result_name
+                        or _used_before_any_update(normalized.tree, block,
+                                                   position, name, written)):
                     continue
-                if not _used_before_any_update(normalized.tree, block,
-                                               position, name, written):
+                unsafe = _unsafe_flow_into(normalized, resolution, flows,
+                                           origins, name)
+                if unsafe is not None:
                     raise UnsupportedSyntaxError(
-                        f'keeping {normalized.display_names.get(name, name)!r}'
-                        ', which may share memory with an array that is '
-                        'updated in place', source.location(statement),
+                        f'keeping {_describe(normalized, name, flows)}, '
+                        'which may share memory with an array that is '
+                        'updated in place', source.location(unsafe),
                         'it would show the update while the gradient would '
                         'not follow; take a copy (.copy()) or index the '
                         'array where the value is used')
+
+
+def _view_origins(flows, written):
+    """Map each name that may share memory with an array in `written` (a
+    view) to those arrays."""
+    origins = {name: {name} for name in written}
+    changed = True
+    while changed:
+        changed = False
+        for flow in flows:
+            if flow.stored:
+                continue  # Already updated in place: checked as written.
+            found = set()
+            for name in flow.sources:
+                found |= origins.get(name, set())
+            for target in flow.targets:
+                if found and not found <= origins.setdefault(target, set()):
+                    origins[target] |= found
+                    changed = True
+    return origins
+
+
+def _unsafe_flow_into(normalized, resolution, flows, origins, name):
+    """Return the first statement that makes `name` a view of an array
+    that may be updated afterwards, or None."""
+    for flow in flows:
+        if name not in flow.targets:
+            continue
+        shared = set()
+        for source_name in flow.sources:
+            shared |= origins.get(source_name, set())
+        if shared and not _sharing_is_safe(normalized, resolution, flows,
+                                           flow.statement, shared, (name,),
+                                           flow.contains):
+            return flow.statement
+    return None
+
+
+def _describe(normalized, name, flows=()):
+    """Name a variable as the user wrote it: `'x'` for x and its versions
+    (x_1), `the value of 's[0] * 2'` for a temporary of that expression,
+    and for a temporary unpacked from a tuple display, the item that it
+    receives."""
+    if name not in normalized.temporaries:
+        return repr(normalized.display_names.get(name, name))
+    for flow in flows:
+        if (flow.targets == (name,) and len(flow.sources) == 1
+                and isinstance(flow.statement, gast.Assign)
+                and isinstance(flow.statement.targets[0],
+                               (gast.Tuple, gast.List))):
+            return _describe(normalized, flow.sources[0], flows)
+    text = normalized.display_names.get(name)
+    return f'the value of {text!r}' if text else 'a value on this line'
 
 
 def _used_before_any_update(tree, block, position, variable, updated):
@@ -232,14 +396,24 @@ class _Checker:
             if isinstance(s, gast.Assign) and isinstance(s.targets[0],
                                                          gast.Name)
             and s.targets[0].id in normalized.temporaries}
+        self.flows = _memory_flows(normalized, resolution)
 
     def reject(self, name, node, why):
+        shown = _describe(self.normalized, name, self.flows)
+        copied = (f'{name}.copy()' if name not in self.normalized.temporaries
+                  else '.copy()')
         raise UnsupportedSyntaxError(
-            f'this use of {name!r}, which is updated in place',
+            f'this use of {shown}, which is updated in place',
             self.source.location(node),
-            f'{why}, so it would change together with {name!r} and the '
-            'gradient would not follow. Take a copy first '
-            f'({name}.copy()), or index {name!r} where the value is used')
+            f'{why}, so it would change together with {shown} and the '
+            f'gradient would not follow. Take a copy first ({copied}), or '
+            f'index {shown} where the value is used')
+
+    def shares_safely(self, statement, name, holders, contains):
+        """True if `holders` may keep `name`'s object after `statement`
+        because nothing updates it afterwards (see `_sharing_is_safe`)."""
+        return _sharing_is_safe(self.normalized, self.resolution, self.flows,
+                                statement, {name}, tuple(holders), contains)
 
     def check(self, statement):
         if isinstance(statement, gast.For):
@@ -273,19 +447,27 @@ class _Checker:
         value = statement.value
         if isinstance(target, gast.Name) and target.id in self.updated:
             self.check_new_object(target.id, value, statement)
+        if isinstance(target, (gast.Tuple, gast.List)):
+            self.check_unpacked_objects(target, value, statement)
         if isinstance(target, gast.Subscript):
             # x[i] = v: v's values are copied into an array, but a list or a
             # dict would keep v itself.
-            if isinstance(value, gast.Name) and value.id in self.updated:
+            if (isinstance(value, gast.Name) and value.id in self.updated
+                    and not self.shares_safely(statement, value.id,
+                                               _names_in(target.value),
+                                               True)):
                 self.reject(value.id, statement,
                             'storing it in a container keeps a reference')
             return
+        holders = _names_in(target)
         if isinstance(value, gast.Name):
             returned = (isinstance(target, gast.Name)
                         and (target.id == self.normalized.result_name
                              or self.only_returned(target.id)))
             fresh = value.id in self.definitions or self.moved(value.id)
-            if value.id in self.updated and not returned and not fresh:
+            if (value.id in self.updated and not returned and not fresh
+                    and not self.shares_safely(statement, value.id, holders,
+                                               False)):
                 self.reject(value.id, statement,
                             f'{_targets(target)} becomes another name for it')
         elif isinstance(value, (gast.Tuple, gast.List, gast.Dict)):
@@ -295,8 +477,10 @@ class _Checker:
             elements = value.values if isinstance(value, gast.Dict) else \
                 value.elts
             for element in elements:
-                if isinstance(element, gast.Name) and \
-                        element.id in self.updated:
+                if (isinstance(element, gast.Name)
+                        and element.id in self.updated
+                        and not self.shares_safely(statement, element.id,
+                                                   holders, True)):
                     self.reject(element.id, statement,
                                 'the container keeps a reference to it')
         elif isinstance(value, gast.Subscript):
@@ -306,8 +490,10 @@ class _Checker:
             pass
         elif isinstance(value, gast.Attribute):
             base = value.value
-            if isinstance(base, gast.Name) and base.id in self.updated \
-                    and value.attr not in METADATA:
+            if (isinstance(base, gast.Name) and base.id in self.updated
+                    and value.attr not in METADATA
+                    and not self.shares_safely(statement, base.id, holders,
+                                               False)):
                 self.reject(base.id, statement,
                             f'.{value.attr} may be a view of it')
         elif isinstance(value, gast.Call):
@@ -373,16 +559,43 @@ class _Checker:
         self.reject(name, statement,
                     'the value assigned to it may be shared with another name')
 
+    def check_unpacked_objects(self, target, value, statement):
+        """`a, b = v` with `a` updated in place: its item must be a new
+        object, as for `a = item`."""
+        updated = [e for e in target.elts
+                   if isinstance(e, gast.Name) and e.id in self.updated]
+        if not updated:
+            return
+        display = self.definitions.get(value.id) if isinstance(
+            value, gast.Name) else None
+        if isinstance(display, (gast.Tuple, gast.List)) and len(
+                display.elts) == len(target.elts):
+            for element, item in zip(target.elts, display.elts, strict=True):
+                if element in updated:
+                    self.check_new_object(element.id, item, statement)
+            return
+        resolved = (self.resolution.calls.get(value)
+                    if isinstance(value, gast.Call) else None)
+        if resolved is not None and _returns_new_object(value, resolved):
+            return  # q, r = np.linalg.qr(a)
+        self.reject(updated[0].id, statement,
+                    'the value unpacked into it may be shared with another '
+                    'name')
+
     def check_call(self, call, statement):
         if not isinstance(call, gast.Call):
             return
         resolved = self.resolution.calls.get(call)
         arguments = list(call.args) + [k.value for k in call.keywords]
+        holders = (_names_in(statement.targets[0])
+                   if isinstance(statement, gast.Assign) else None)
         if resolved is not None and resolved.kind is CallKind.METHOD:
             receiver = call.func.value
-            if isinstance(receiver, gast.Name) and receiver.id in \
-                    self.updated and call.func.attr not in VALUE_METHODS | \
-                    LIST_UPDATES:
+            if (isinstance(receiver, gast.Name)
+                    and receiver.id in self.updated
+                    and call.func.attr not in VALUE_METHODS | LIST_UPDATES
+                    and not (holders is not None and self.shares_safely(
+                        statement, receiver.id, holders, False))):
                 self.reject(receiver.id, statement,
                             f'.{call.func.attr}() may return a view of it or '
                             'keep a reference')
@@ -390,8 +603,11 @@ class _Checker:
                 call.func.attr in LIST_UPDATES:
             # lst.append(y) keeps y itself in the list.
             for argument in arguments:
-                if isinstance(argument, gast.Name) and \
-                        argument.id in self.updated:
+                if (isinstance(argument, gast.Name)
+                        and argument.id in self.updated
+                        and not self.shares_safely(
+                            statement, argument.id,
+                            _names_in(call.func.value), True)):
                     self.reject(argument.id, statement,
                                 'the list keeps a reference to it')
             return

@@ -813,6 +813,7 @@ class _Normalizer:
                     # Unpacked into a temporary, then assigned on its own.
                     temporary = self.namer.temporary()
                     self.local_names.add(temporary)
+                    self.temporaries.add(temporary)
                     names.append(temporary)
                     nested.append((element, temporary))
                 else:

@@ -1,0 +1,254 @@
+"""In-place idioms whose arrays share memory safely, and their unsafe twins.
+
+Each function in SAFE updates an array in place and then lets another name
+or a list keep it, but nothing updates that array afterwards: the gradient
+(reverse mode), the tangent (forward mode) and, where the first derivative
+is smooth, the Hessian in every composition must match central finite
+differences. Each function in UNSAFE differs from a safe one in a way that
+would give a wrong gradient, and must raise UnsupportedSyntaxError at the
+line that makes the memory shared.
+"""
+
+import inspect
+
+import numpy as np
+import pytest
+
+import adcompiler
+from finite_differences import assert_gradient_close, numerical_gradient
+
+MODES = [None] + [c.value for c in adcompiler.Composition]
+
+
+# Safe: nothing updates the shared array after it is shared -------------------
+
+def jacobi(u, steps=3):
+    for _ in range(steps):
+        un = u.copy()
+        un[1:-1] = 0.5 * (u[:-2] + u[2:])
+        u = un
+    return np.sum(u ** 2)
+
+
+def jacobi_in_while(u):
+    steps = 0
+    while steps < 2:
+        un = np.copy(u)
+        un[1:-1] = u[1:-1] + 0.25 * (u[:-2] - 2.0 * u[1:-1] + u[2:])
+        u = un
+        steps += 1
+    return np.sum(np.sin(u) * u)
+
+
+def rows_appended(x):
+    out = []
+    for i in range(3):
+        row = np.zeros(2)
+        row[0] = x[i] ** 2
+        row[1] = x[i] * x[i + 1]
+        out.append(row)
+    return np.sum(np.stack(out) ** 2)
+
+
+def rows_in_displays(x):
+    pairs = []
+    for i in range(2):
+        row = np.ones(2)
+        row[1] = np.sin(x[i])
+        pairs.append((row, x[i]))
+    return sum(np.sum(r * w) for r, w in pairs) ** 2
+
+
+def rows_stored_by_index(x):
+    out = [None, None]
+    for i in range(2):
+        row = x[i:i + 2] * 1.0
+        row[0] = row[0] * row[1]
+        out[i] = row
+    return np.sum(out[0] * out[1])
+
+
+def swap_and_scale(x):
+    s = x.copy()
+    s[0], s[1] = s[1], s[0] * 2
+    return np.sum(s ** 2)
+
+
+def rows_swapped_and_scaled(x):
+    m = x[:, None] * x[None, :2]
+    m[0], m[1] = m[1], m[0] * 2.0
+    return np.sum(m ** 3)
+
+
+def transposed_after_update(x):
+    m = x[:, None] * x[None, :]
+    m[0, 1] = np.sin(x[0])
+    t = m.T
+    return np.sum(t * m[::-1])
+
+
+SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
+        rows_stored_by_index, swap_and_scale, rows_swapped_and_scaled,
+        transposed_after_update]
+POINTS = [np.array([0.5, 1.2, -0.7, 2.0, 0.3]),
+          np.array([-1.1, 0.4, 0.9, -0.2])]
+
+
+@pytest.mark.parametrize('x', POINTS, ids=['five', 'four'])
+@pytest.mark.parametrize('function', SAFE, ids=lambda f: f.__name__)
+def test_shared_array_gradient(function, x):
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+
+
+@pytest.mark.parametrize('x', POINTS, ids=['five', 'four'])
+@pytest.mark.parametrize('function', SAFE, ids=lambda f: f.__name__)
+def test_shared_array_tangent(function, x):
+    direction = np.linspace(0.3, -0.8, x.size)
+    expected = numerical_gradient(function, (x,), 0) @ direction
+    value, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
+    assert value == pytest.approx(function(x.copy()))
+    assert tangent == pytest.approx(expected, rel=1e-6, abs=1e-8)
+
+
+def hessian_by_differences(function, x):
+    """Central differences of the gradient, one row per component of x."""
+    gradient = adcompiler.grad(function)
+    return np.array([
+        numerical_gradient(lambda y: gradient(y)[row], (x,), 0)
+        for row in range(x.size)])
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('function', SAFE, ids=lambda f: f.__name__)
+def test_shared_array_hessian(function, mode):
+    x = POINTS[0]
+    expected = hessian_by_differences(function, x)
+    hessian = adcompiler.hessian(function, mode=mode)(x.copy())
+    assert_gradient_close(hessian, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_caller_array_unchanged():
+    x = POINTS[0].copy()
+    adcompiler.grad(jacobi)(x)
+    adcompiler.jvp(swap_and_scale, (x,), (np.ones(5),))
+    np.testing.assert_array_equal(x, POINTS[0])
+
+
+# Unsafe: the shared array is updated later ------------------------------------
+
+def jacobi_copy_before_loop(u):
+    un = u.copy()
+    for _ in range(2):
+        un[1:-1] = 0.5 * (u[:-2] + u[2:])
+        u = un
+    return np.sum(u ** 2)
+
+
+def row_made_before_loop(x):
+    out = []
+    row = np.zeros(2)
+    for i in range(2):
+        row[0] = x[i] ** 2
+        out.append(row)
+    return np.sum(np.stack(out) ** 2)
+
+
+def row_made_in_one_branch(x):
+    out = []
+    row = np.zeros(2)
+    for i in range(2):
+        if i > 0:
+            row = np.zeros(2)
+        row[0] = x[i] ** 2
+        out.append(row)
+    return np.sum(np.stack(out) ** 2)
+
+
+def row_written_after_append(x):
+    out = []
+    for i in range(2):
+        row = np.zeros(2)
+        out.append(row)
+        row[0] = x[i] ** 2
+    return np.sum(np.stack(out) ** 2)
+
+
+def alias_written_later(x):
+    for _ in range(2):
+        un = x.copy()
+        un[0] = x[1] * 2.0
+        x = un
+        x[1] = 3.0 * un[0]
+    return np.sum(x ** 2)
+
+
+def tuple_unpacked_alias(x):
+    a = x * 1.0
+    c, d = a, 1.0
+    for _ in range(1):
+        c[0] = x[1] * 2.0
+    return np.sum(a ** 2) + d
+
+
+def unpacked_from_named_tuple(x):
+    a = x * 1.0
+    pair = (a, 1.0)
+    c, d = pair
+    c[0] = x[1] * 2.0
+    return np.sum(a ** 2) + d
+
+
+def list_item_written(x):
+    out = []
+    for i in range(2):
+        row = np.zeros(2)
+        row[0] = x[i]
+        out.append(row)
+    first = out[0]
+    first[1] = x[0] ** 2
+    return np.sum(np.stack(out) ** 2)
+
+
+def swapped_views(x):
+    m = np.outer(x, x[:2])
+    m[0], m[1] = m[1], m[0]
+    return np.sum(m ** 3)
+
+
+def source_lineno(function, marker):
+    """Return the line number of the one line of `function` with `marker`."""
+    lines, first = inspect.getsourcelines(function)
+    matches = [first + i for i, line in enumerate(lines) if marker in line]
+    assert len(matches) == 1, f'{marker!r} must occur once in {function}'
+    return matches[0]
+
+
+# (function, text of the line the error points at, a word of the message)
+UNSAFE = [
+    (jacobi_copy_before_loop, 'u = un', "'un'"),
+    (row_made_before_loop, 'out.append(row)', "'row'"),
+    (row_made_in_one_branch, 'out.append(row)', "'row'"),
+    (row_written_after_append, 'out.append(row)', "'row'"),
+    (alias_written_later, 'x = un', "'x'"),
+    (tuple_unpacked_alias, 'c, d = a, 1.0', "'c'"),
+    (unpacked_from_named_tuple, 'c, d = pair', "'c'"),
+    (list_item_written, 'first = out[0]', "'first'"),
+    (swapped_views, 'm[0], m[1] = m[1], m[0]', "'m[0]'"),
+]
+
+
+@pytest.mark.parametrize('function, line_text, word', [
+    pytest.param(*row, id=row[0].__name__) for row in UNSAFE])
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_update_after_sharing_is_rejected(function, line_text, word, mode):
+    x = np.array([0.5, 1.2, -0.7])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones(3),))
+    error = info.value
+    assert error.filename == __file__
+    assert error.lineno == source_lineno(function, line_text)
+    assert word in str(error)
