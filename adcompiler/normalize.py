@@ -49,6 +49,9 @@ assignment `x += y` is expanded to `x = x + y` when `x` holds a value that
 no other name can see (made by arithmetic or a function that returns a new
 array, and not stored, copied or viewed since); otherwise Python would
 update shared memory in place, and it raises `UnsupportedSyntaxError`.
+A `.copy()` of a local value counts as a new object. On a name that only
+ever holds lists (`lst = []`), `lst += v` becomes `lst.extend(v)`, which is
+what Python runs.
 Docstrings and `pass` are dropped, and code after the `return` is removed.
 Each new statement keeps the line and column of the expression it came from,
 so later stages can point at the user's source.
@@ -215,6 +218,8 @@ class _Normalizer:
         self.immutable_checks = {}
         self.display_names = {}
         self.result_name = None  # The variable early returns assign.
+        # Lists that `lst += v` extends in place (see `extended_lists`).
+        self.extended_lists = extended_lists(self.tree)
         self.single_assignment = not (keep_names
                                       or has_control_flow(self.tree))
         self.check_global_writes()
@@ -226,7 +231,7 @@ class _Normalizer:
             n.func.value.id for n in gast.walk(self.tree)
             if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute)
             and n.func.attr in MUTATING_METHODS
-            and isinstance(n.func.value, gast.Name)}
+            and isinstance(n.func.value, gast.Name)} | self.extended_lists
         self.written = set()
         if not self.single_assignment:
             self.unshared = _unshared_names(self.tree, self)
@@ -626,6 +631,13 @@ class _Normalizer:
         if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Compare,
                               gast.Constant, gast.List, gast.Dict)):
             return True
+        if (isinstance(value, gast.Call) and not value.args
+                and not value.keywords
+                and isinstance(value.func, gast.Attribute)
+                and value.func.attr == 'copy'
+                and isinstance(value.func.value, gast.Name)
+                and value.func.value.id in self.local_names):
+            return True  # x.copy() of an array, a list or a dict.
         if not isinstance(value, gast.Call) or not self.is_global_reference(
                 value.func):
             return False
@@ -641,8 +653,10 @@ class _Normalizer:
                 callee = getattr(callee, attr)
         except (KeyError, AttributeError):
             return False
-        if any(k.arg == 'out' for k in value.keywords):
-            return False
+        if any(k.arg == 'out' or (k.arg == 'copy' and not (
+                isinstance(k.value, gast.Constant) and k.value.value is True))
+               for k in value.keywords):
+            return False  # np.array(y, copy=False) may return y itself.
         if isinstance(callee, np.ufunc):
             return True
         if isinstance(callee, types.BuiltinFunctionType) and callee.__self__ \
@@ -759,6 +773,14 @@ class _Normalizer:
             raise UnsupportedSyntaxError(
                 'augmented assignment to an attribute',
                 self.source.location(node.target))
+        if node.target.id in self.extended_lists:
+            # lst += v on a list extends it in place, as Python does.
+            extend = gast.Attribute(value=_load(node.target.id),
+                                    attr='extend', ctx=gast.Load())
+            call = gast.Call(func=gast.copy_location(extend, node.target),
+                             args=[node.value], keywords=[])
+            return self.visit_Expr(gast.copy_location(
+                gast.Expr(value=gast.copy_location(call, node)), node))
         version = self.current.get(node.target.id, node.target.id)
         start = len(self.body)
         load = gast.Name(id=node.target.id, ctx=gast.Load(), annotation=None,
@@ -1672,6 +1694,8 @@ def has_control_flow(tree):
     if last and not isinstance(last[0], gast.Return) and any(
             isinstance(n, gast.Return) for n in closures.own_nodes(last)):
         return True  # A return inside the last statement, such as a with.
+    if extended_lists(tree):
+        return True  # lst += v becomes lst.extend(v), a mutating method.
     for node in gast.walk(tree):
         if isinstance(node, _CONTROL_FLOW):
             return True
@@ -1683,6 +1707,30 @@ def has_control_flow(tree):
                 and node.func.attr in MUTATING_METHODS):
             return True
     return False
+
+
+def extended_lists(tree):
+    """Names that `name += v` extends in place: every assignment to them is
+    a list display or a list comprehension (`lst = []`), or an augmented
+    addition. Python runs `lst += v` on a list as `lst.extend(v)`."""
+    list_bindings = set()
+    augmented = set()
+    for node in gast.walk(tree):
+        if (isinstance(node, gast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], gast.Name)
+                and isinstance(node.value, (gast.List, gast.ListComp))):
+            list_bindings.add(id(node.targets[0]))
+        elif (isinstance(node, gast.AugAssign)
+              and isinstance(node.target, gast.Name)
+              and isinstance(node.op, gast.Add)):
+            list_bindings.add(id(node.target))
+            augmented.add(node.target.id)
+    other_bindings = {
+        node.id for node in gast.walk(tree)
+        if isinstance(node, gast.Name)
+        and not isinstance(node.ctx, gast.Load)
+        and id(node) not in list_bindings}
+    return augmented - other_bindings
 
 
 def _leaves_loop(statement, jump):

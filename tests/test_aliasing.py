@@ -87,9 +87,32 @@ def transposed_after_update(x):
     return np.sum(t * m[::-1])
 
 
+def leapfrog(x):
+    pos = x.copy()
+    vel = np.zeros_like(x)
+    for _ in range(3):
+        vel += 0.1 * np.sin(pos)
+        pos += 0.1 * vel
+    return np.sum(pos ** 2)
+
+
+def list_extended(x):
+    terms = []
+    terms += [x * 2.0, np.sin(x)]
+    return np.sum(terms[0] * terms[1])
+
+
+def list_extended_in_loop(x):
+    terms = [x[0]]
+    for i in range(2):
+        terms += (x * i, x[i] ** 2)
+    return np.sum(terms[1] * terms[3]) + terms[2] * terms[0] + terms[4]
+
+
 SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
         rows_stored_by_index, swap_and_scale, rows_swapped_and_scaled,
-        transposed_after_update]
+        transposed_after_update, leapfrog, list_extended,
+        list_extended_in_loop]
 POINTS = [np.array([0.5, 1.2, -0.7, 2.0, 0.3]),
           np.array([-1.1, 0.4, 0.9, -0.2])]
 
@@ -216,6 +239,20 @@ def swapped_views(x):
     return np.sum(m ** 3)
 
 
+def copy_false_incremented(x):
+    y = x * 1.0
+    z = np.array(y, copy=False)
+    z += x
+    return np.sum(y * z)
+
+
+def list_extended_through_alias(x):
+    terms = []
+    kept = terms
+    terms += [x * 2.0]
+    return np.sum(kept[0] * x)
+
+
 def source_lineno(function, marker):
     """Return the line number of the one line of `function` with `marker`."""
     lines, first = inspect.getsourcelines(function)
@@ -235,6 +272,8 @@ UNSAFE = [
     (unpacked_from_named_tuple, 'c, d = pair', "'c'"),
     (list_item_written, 'first = out[0]', "'first'"),
     (swapped_views, 'm[0], m[1] = m[1], m[0]', "'m[0]'"),
+    (copy_false_incremented, 'z += x', "'z'"),
+    (list_extended_through_alias, 'kept = terms', "'terms'"),
 ]
 
 
