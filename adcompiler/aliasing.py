@@ -77,9 +77,7 @@ METADATA = frozenset({'shape', 'ndim', 'size', 'dtype'})
 
 def check_in_place_updates(normalized, resolution, activity, source):
     """Raise UnsupportedSyntaxError where an updated value may be shared."""
-    if source.filename.startswith(GENERATED_FILE_PREFIX):
-        # Code that adcompiler generated keeps references on its tape on
-        # purpose: the adjoint undoes each update before it reads them.
+    if is_generated(source):
         return
     _check_out_arguments(normalized, resolution, activity, source)
     _check_in_place_methods(normalized, resolution, activity, source)
@@ -95,6 +93,14 @@ def check_in_place_updates(normalized, resolution, activity, source):
                                   gast.Return, gast.If, gast.Assert)):
             checker.check(statement)
     _check_views(normalized, resolution, source, updated)
+
+
+def is_generated(source):
+    """True for code that adcompiler generated, which is differentiated
+    again for higher derivatives. It keeps references to arrays that it
+    updates in place on purpose, on its tape and among its saved values:
+    its adjoint undoes each update before it reads them."""
+    return source.filename.startswith(GENERATED_FILE_PREFIX)
 
 
 def _memory_sources(value, resolution):
@@ -268,12 +274,15 @@ def _check_views(normalized, resolution, source, updated):
     written = updated & normalized.written
     if not written:
         return
-    flows = _memory_flows(normalized, resolution)
-    origins = _view_origins(flows, written)
+    checked = element_reads(normalized, None, resolution, updated)
     checked_at_run_time = set()
-    for statement in element_reads(normalized, None, updated):
+    for statement in checked:
         checked_at_run_time.update(n.id for n in gast.walk(
             statement.targets[0]) if isinstance(n, gast.Name))
+    # A part that the generated code checks to be an element is no view.
+    flows = [f for f in _memory_flows(normalized, resolution)
+             if f.statement not in checked]
+    origins = _view_origins(flows, written)
     for block in _blocks(normalized.tree):
         for position, statement in enumerate(block):
             if not isinstance(statement, (gast.Assign, gast.For)):
@@ -703,12 +712,18 @@ def _check_in_place_methods(normalized, resolution, activity, source):
                 'copy instead')
 
 
-def element_reads(normalized, activity, updated=None):
+def element_reads(normalized, activity, resolution, updated=None):
     """Statements `v = x[i]` that read part of an updated array into a
-    variable. The value must be an element: a view would change with x."""
+    variable that is used after x may be updated. The value must be an
+    element, which the generated code checks: a view would change with x.
+
+    The value is followed into a tuple display and the names unpacked from
+    it, so that the swap `s[0], s[1] = s[1], s[0]` checks its reads.
+    """
     if updated is None:
         updated = normalized.written & activity.varied
     updated = updated & normalized.written - normalized.built
+    definitions = _single_definitions(normalized.tree)
     reads = []
     for block in _blocks(normalized.tree):
         for position, s in enumerate(block):
@@ -716,9 +731,8 @@ def element_reads(normalized, activity, updated=None):
                     and isinstance(s.value, gast.Subscript)
                     and isinstance(s.value.value, gast.Name)
                     and s.value.value.id in updated
-                    and _assigns_user_name(s.targets[0], normalized)
-                    and not _used_before_update(normalized.tree, block,
-                                                position)):
+                    and _kept_past_update(normalized.tree, block, position,
+                                          resolution, definitions)):
                 reads.append(s)
     return reads
 
@@ -755,36 +769,71 @@ def _updates(statement, base):
     return False
 
 
-def _used_before_update(tree, block, position):
-    """True if `v = x[i]` at block[position] is read only later in the same
-    block, before any statement that may update x. Then v is used while it
-    still equals x[i], view or not.
+def _kept_past_update(tree, block, position, resolution, definitions):
+    """True unless `v = x[i]` at block[position] is read only later in the
+    same block, before any statement that may update x. Then v is used
+    while it still equals x[i], view or not.
 
     A statement `x[j] = ... v ...` reads v before it writes x, so it counts
-    as a use.
+    as a use. A tuple display that v is put in, and the name unpacked from
+    its item, carry the value on.
     """
     statement = block[position]
     target = statement.targets[0]
     if not isinstance(target, gast.Name):
-        return False
-    variable = target.id
+        return True
     base = statement.value.value.id
-    if _count(tree, variable, gast.Store) != 1:
-        return False
-    remaining = _count(tree, variable, gast.Load)
+
+    def loads(node, names):
+        return sum(1 for n in gast.walk(node) if isinstance(n, gast.Name)
+                   and n.id in names and isinstance(n.ctx, gast.Load))
+
+    carriers = {target.id}
+    if _count(tree, target.id, gast.Store) != 1:
+        return True
+    remaining = loads(tree, carriers)
     for later in block[position + 1:]:
         if remaining == 0:
-            return True
-        uses = _count(later, variable, gast.Load)
-        if _updates(later, base):
+            return False
+        uses = loads(later, carriers)
+        if _count(later, base, gast.Store) or update_order.may_update(
+                later, base, resolution, _leaves_unchanged):
             reads_first = (isinstance(later, gast.Assign)
                            and isinstance(later.targets[0], gast.Subscript)
                            and uses == remaining
-                           and _count(later.targets[0], variable,
-                                      gast.Load) == 0)
-            return reads_first
+                           and loads(later.targets[0], carriers) == 0)
+            return not reads_first
         remaining -= uses
-    return remaining == 0
+        for name in _carried_into(later, carriers, definitions):
+            if _count(tree, name, gast.Store) != 1:
+                return True
+            carriers.add(name)
+            remaining += loads(tree, {name})
+    return remaining != 0
+
+
+def _carried_into(statement, carriers, definitions):
+    """Names that `statement` gives a value of `carriers`: the name of a
+    tuple display that contains one, and the targets that unpack it."""
+    if not isinstance(statement, gast.Assign):
+        return []
+    target, value = statement.targets[0], statement.value
+    if isinstance(target, gast.Name) and isinstance(
+            value, (gast.Tuple, gast.List)) and any(
+                isinstance(e, gast.Name) and e.id in carriers
+                for e in value.elts):
+        return [target.id]
+    if isinstance(target, (gast.Tuple, gast.List)) and isinstance(
+            value, gast.Name) and value.id in carriers:
+        display = definitions.get(value.id)
+        if isinstance(display, (gast.Tuple, gast.List)) and len(
+                display.elts) == len(target.elts):
+            return [e.id for e, item in zip(target.elts, display.elts,
+                                             strict=True)
+                    if isinstance(e, gast.Name) and isinstance(item, gast.Name)
+                    and item.id in carriers]
+        return list(_names_in(target))
+    return []
 
 
 def _returns_new_object(call, resolved):
@@ -802,13 +851,6 @@ def _returns_new_object(call, resolved):
         return True
     return any(callee is f for f in NEW_OBJECT_FUNCTIONS) or (
         callee is np.array)
-
-
-def _assigns_user_name(target, normalized):
-    names = [target] if isinstance(target, gast.Name) else getattr(
-        target, 'elts', [])
-    return any(isinstance(n, gast.Name)
-               and n.id not in normalized.temporaries for n in names)
 
 
 def _targets(target):

@@ -13,7 +13,7 @@ import gast
 import numpy as np
 
 from adcompiler import origins, runtime
-from adcompiler.errors import LocatedError
+from adcompiler.errors import LocatedError, UnsupportedSyntaxError
 
 COMMENT_PREFIX = '# '
 
@@ -102,6 +102,27 @@ class StageWriter:
                             ctx=gast.Load())
         return gast.Subscript(value=s_, slice=copy.deepcopy(index),
                               ctx=gast.Load())
+
+    def checked_element_read(self, statement):
+        """`v = x[i]` on an updated array x, checked to be an element.
+
+        A view would follow later updates of x that the derivative does not
+        see, so the generated code raises the prepared error if it gets one.
+        """
+        statement = copy.deepcopy(statement)
+        base = statement.value.value.id
+        text = self.source.text_of(statement.value) or f'{base}[...]'
+        error = UnsupportedSyntaxError(
+            f'keeping {text!r} while {base!r} is updated in place',
+            self.source.location(statement.value),
+            f'it is a view of {base!r} here, so it would change with '
+            f'{base!r} and the derivative would not follow; read it with '
+            f'.copy(), or index {base!r} where the value is used')
+        error_name = self.namer.fresh(f'view_error_line{statement.lineno}')
+        self.extra_globals[error_name] = error
+        statement.value = call(self.runtime_function('element'),
+                               statement.value, name(error_name))
+        return [statement]
 
 
 def identifier(text):

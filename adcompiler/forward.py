@@ -27,7 +27,7 @@ import types
 import gast
 import numpy as np
 
-from adcompiler import comprehensions, runtime
+from adcompiler import aliasing, comprehensions, runtime
 from adcompiler.aliasing import LIST_UPDATES
 from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
                                 argument_atoms, as_expression, assign, call,
@@ -109,6 +109,9 @@ class _ForwardWriter(StageWriter):
     def __init__(self, normalized, resolution, activity, wrt, context):
         super().__init__(normalized, resolution, activity, wrt, context)
         self.tangent_names = dict(context.tangent_params)
+        self.element_reads = set() if aliasing.is_generated(
+            context.source) else set(aliasing.element_reads(
+                normalized, activity, resolution))
         for tangent in self.tangent_names.values():
             self.namer.reserve(tangent)
         self.choose_aliases()
@@ -222,6 +225,10 @@ class _ForwardWriter(StageWriter):
                                 type_comment=None)
             return [gast.copy_location(managed, statement)]
         if isinstance(statement, gast.Assign):
+            if statement in self.element_reads:
+                # The tangent follows the primal statement, which is checked.
+                _, *tangent = self.assignment(statement)
+                return self.checked_element_read(statement) + tangent
             return self.immutable_check(statement) + self.assignment(statement)
         if isinstance(statement, gast.Expr):
             undo = self.undo_tangent(statement)

@@ -139,13 +139,9 @@ class _ReverseWriter(StageWriter):
         self.iteration_index = {}  # for statement -> adjoint loop index name
         self.restored = set()  # subscript writes whose old values are kept
         self.popped = set()  # v = lst.pop() statements, undone in the adjoint
-        self.element_reads = set()
-        if not context.source.filename.startswith(
-                aliasing.GENERATED_FILE_PREFIX):
-            # Generated code reads views of arrays that it updates later. Its
-            # adjoint undoes each update before it reads them.
-            self.element_reads = set(aliasing.element_reads(normalized,
-                                                            activity))
+        self.element_reads = set() if aliasing.is_generated(
+            context.source) else set(aliasing.element_reads(
+                normalized, activity, resolution))
         self.callee_programs = {}  # call statement -> CalleeProgram
         self.callee_saved = {}  # call statement -> name of the callee's saved
         self.dynamic_calls = {}  # call statement -> name of its CallSite
@@ -579,25 +575,6 @@ class _ReverseWriter(StageWriter):
             kept = _call(self.runtime_function('last_items'),
                          copy.deepcopy(x), copy.deepcopy(index))
         return [self.push_value(kept), copy.deepcopy(statement)]
-
-    def checked_element_read(self, statement):
-        """`v = x[i]` on an updated array x, checked to be an element.
-
-        A view would follow later updates of x that the adjoint does not see,
-        so the generated code raises the prepared error if it gets one.
-        """
-        statement = copy.deepcopy(statement)
-        base = statement.value.value.id
-        error = UnsupportedSyntaxError(
-            f'reading a part of {base!r} into a variable while {base!r} is '
-            'updated in place', self.source.location(statement.value),
-            f'the part is a view that would change with {base!r}; read it '
-            f'with .copy(), or index {base!r} where the value is used')
-        error_name = self.namer.fresh(f'view_error_line{statement.lineno}')
-        self.extra_globals[error_name] = error
-        statement.value = _call(self.runtime_function('element'),
-                                statement.value, _name(error_name))
-        return [statement]
 
     # Adjoint of statement lists and control flow -----------------------------
 

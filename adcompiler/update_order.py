@@ -58,6 +58,11 @@ def updated_after(tree, statement, name, resolution, reads_only):
     return False
 
 
+def may_update(node, name, resolution, reads_only):
+    """True if running `node` may change the object in `name` in place."""
+    return _Effects(name, resolution, reads_only).may_update(node)
+
+
 def _statement_parents(tree):
     """Map id(statement) -> (the statement list, the node that owns it)."""
     parents = {}

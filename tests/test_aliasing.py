@@ -74,6 +74,19 @@ def swap_and_scale(x):
     return np.sum(s ** 2)
 
 
+def swap(x):
+    s = np.sin(x)
+    s[0], s[1] = s[1], s[0]
+    s[2], s[3] = s[3] * s[0], s[2]
+    return np.sum(s * x)
+
+
+def partial_read(x):
+    y = x.copy()
+    y[1:3] = y[1:3] * 2 + y[0]
+    return np.sum(y ** 2)
+
+
 def rows_swapped_and_scaled(x):
     m = x[:, None] * x[None, :2]
     m[0], m[1] = m[1], m[0] * 2.0
@@ -110,7 +123,8 @@ def list_extended_in_loop(x):
 
 
 SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
-        rows_stored_by_index, swap_and_scale, rows_swapped_and_scaled,
+        rows_stored_by_index, swap_and_scale, swap, partial_read,
+        rows_swapped_and_scaled,
         transposed_after_update, leapfrog, list_extended,
         list_extended_in_loop]
 POINTS = [np.array([0.5, 1.2, -0.7, 2.0, 0.3]),
@@ -253,6 +267,13 @@ def list_extended_through_alias(x):
     return np.sum(kept[0] * x)
 
 
+def row_kept(x):
+    m = x[:, None] * x[None, :]
+    r = m[0]
+    m[0, 0] = 5.0
+    return np.sum(r * x)
+
+
 def source_lineno(function, marker):
     """Return the line number of the one line of `function` with `marker`."""
     lines, first = inspect.getsourcelines(function)
@@ -272,6 +293,7 @@ UNSAFE = [
     (unpacked_from_named_tuple, 'c, d = pair', "'c'"),
     (list_item_written, 'first = out[0]', "'first'"),
     (swapped_views, 'm[0], m[1] = m[1], m[0]', "'m[0]'"),
+    (row_kept, 'r = m[0]', "'m[0]'"),
     (copy_false_incremented, 'z += x', "'z'"),
     (list_extended_through_alias, 'kept = terms', "'terms'"),
 ]
