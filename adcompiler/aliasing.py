@@ -704,12 +704,12 @@ def _check_in_place_methods(normalized, resolution, activity, source):
                             None) is CallKind.METHOD
                 and (call.func.value.id in read
                      or call.func.value.id in activity.varied)):
-            name = call.func.value.id
+            name = _describe(normalized, call.func.value.id)
             raise UnsupportedSyntaxError(
-                f'.{call.func.attr}() on {name!r}', source.location(call),
-                f'it changes {name!r} in place, and a computation that '
-                f'carries a derivative reads {name!r}; sort or change a '
-                'copy instead')
+                f'.{call.func.attr}() on {name}', source.location(call),
+                f'it changes {name} in place, and a computation that '
+                f'carries a derivative reads it; sort or change a copy '
+                'instead')
 
 
 def element_reads(normalized, activity, resolution, updated=None):

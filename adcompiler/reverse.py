@@ -1437,11 +1437,14 @@ class _ReverseWriter(StageWriter):
                     isinstance(argument, gast.Name)
                     and argument.id in self.activity.varied):
                 raise UnsupportedSyntaxError(
-                    f'passing {_display(argument)} to {resolved.name}, which '
-                    f'updates its parameter {param!r} in place',
+                    f'passing {self.display(argument)} to {resolved.name}, '
+                    f'which updates its parameter {param!r} in place',
                     self.source.location(call),
                     'the caller would see the update but its gradient would '
                     f'not; let {resolved.name} return the new value instead')
+
+    def display(self, node):
+        return _display(node, self.normalized.display_names)
 
     def unpack_adjoint(self, target, value):
         names = [e.id for e in target.elts]
@@ -1791,9 +1794,11 @@ def _unstarred(node):
     return node.value if isinstance(node, gast.Starred) else node
 
 
-def _display(node):
+def _display(node, display_names):
+    """Name an argument as the user wrote it (`'x'` for x_1, `'y[0:2]'` for
+    a temporary holding that part of y)."""
     if isinstance(node, gast.Name):
-        return repr(node.id)
+        return repr(display_names.get(node.id, node.id))
     if isinstance(node, gast.Constant):
         return repr(node.value)
     return 'an argument'

@@ -313,3 +313,36 @@ def test_update_after_sharing_is_rejected(function, line_text, word, mode):
     assert error.filename == __file__
     assert error.lineno == source_lineno(function, line_text)
     assert word in str(error)
+
+
+# Errors name what the user wrote, not the compiler's temporaries --------------
+
+def halve_first(v):
+    v[0] = v[0] * 0.5
+    return 0.0
+
+
+def passes_slice_to_updating_function(x):
+    y = x * 1.0
+    halve_first(y[0:2])
+    return np.sum(y)
+
+
+def sorts_slice_after_use(x):
+    y = x * 1.0
+    s = np.sum(y * x)
+    y[0:2].sort()
+    return s
+
+
+@pytest.mark.parametrize('function, expression', [
+    (passes_slice_to_updating_function, "'y[0:2]'"),
+    (sorts_slice_after_use, "'y[0:2]'"),
+    (swapped_views, "'m[0]'"),
+], ids=lambda value: getattr(value, '__name__', ''))
+def test_error_names_user_expression(function, expression):
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(function)(np.array([0.5, 1.2, -0.7]))
+    summary = str(info.value).splitlines()[0]
+    assert expression in summary
+    assert "'t" not in summary
