@@ -68,6 +68,50 @@ def rows_stored_by_index(x):
     return np.sum(out[0] * out[1])
 
 
+def rows_appended_until_break(x):
+    out = []
+    i = 0
+    while True:
+        row = np.zeros(2)
+        row[1] = np.cos(x[i])
+        out.append(row)
+        i += 1
+        if i >= 2:
+            break
+    return np.sum(np.stack(out) * x[0])
+
+
+def appended_then_rebound(x):
+    out = []
+    row = np.zeros(2)
+    row[0] = x[2]
+    for i in range(3):
+        out.append(row)
+        row = np.zeros(2)
+        row[0] = x[i] ** 2
+        row[1] = x[i] * row[0]
+    return np.sum(np.stack(out) ** 2) + np.sum(row)
+
+
+def rows_in_dict(x):
+    rows = {}
+    for i in range(2):
+        row = np.ones(2)
+        row[1] = x[i] ** 3
+        rows[i] = row
+    rows[0] = rows[0] * 2.0
+    return np.sum(rows[0] * rows[1])
+
+
+def alias_then_rebound(x):
+    a = x * 1.0
+    for i in range(2):
+        b = a
+        a = x * 2.0
+        a[0] = x[1] * a[i]
+    return np.sum(b * a)
+
+
 def swap_and_scale(x):
     s = x.copy()
     s[0], s[1] = s[1], s[0] * 2
@@ -123,7 +167,9 @@ def list_extended_in_loop(x):
 
 
 SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
-        rows_stored_by_index, swap_and_scale, swap, partial_read,
+        rows_stored_by_index, rows_appended_until_break,
+        appended_then_rebound, rows_in_dict, alias_then_rebound,
+        swap_and_scale, swap, partial_read,
         rows_swapped_and_scaled,
         transposed_after_update, leapfrog, list_extended,
         list_extended_in_loop]
@@ -267,6 +313,32 @@ def list_extended_through_alias(x):
     return np.sum(kept[0] * x)
 
 
+def alias_in_branch(x):
+    a = x * 1.0
+    if x[0] > 0:
+        b = a
+    else:
+        b = x * 3.0
+    a[1] = x[2] ** 2
+    return np.sum(b * a)
+
+
+def copied_into_after_alias(x):
+    a = x * 1.0
+    a[0] = 2.0 * x[1]
+    b = a
+    np.copyto(a, x)
+    return np.sum(b * x)
+
+
+def list_alias_then_append(x):
+    a = [x * 1.0]
+    a.append(x * 2.0)
+    b = a
+    a.append(x * 3.0)
+    return np.sum(b[-1])
+
+
 def row_kept(x):
     m = x[:, None] * x[None, :]
     r = m[0]
@@ -293,6 +365,9 @@ UNSAFE = [
     (unpacked_from_named_tuple, 'c, d = pair', "'c'"),
     (list_item_written, 'first = out[0]', "'first'"),
     (swapped_views, 'm[0], m[1] = m[1], m[0]', "'m[0]'"),
+    (alias_in_branch, 'b = a', "'a'"),
+    (copied_into_after_alias, 'b = a', "'a'"),
+    (list_alias_then_append, 'b = a', "'a'"),
     (row_kept, 'r = m[0]', "'m[0]'"),
     (copy_false_incremented, 'z += x', "'z'"),
     (list_extended_through_alias, 'kept = terms', "'terms'"),
