@@ -718,12 +718,14 @@ def element_reads(normalized, activity, resolution, updated=None):
     element, which the generated code checks: a view would change with x.
 
     The value is followed into a tuple display and the names unpacked from
-    it, so that the swap `s[0], s[1] = s[1], s[0]` checks its reads.
+    it, so that the swap `s[0], s[1] = s[1], s[0]` checks its reads. A read
+    after which x is not updated needs no check, even as a view.
     """
     if updated is None:
         updated = normalized.written & activity.varied
     updated = updated & normalized.written - normalized.built
     definitions = _single_definitions(normalized.tree)
+    flows = _memory_flows(normalized, resolution)
     reads = []
     for block in _blocks(normalized.tree):
         for position, s in enumerate(block):
@@ -732,7 +734,10 @@ def element_reads(normalized, activity, resolution, updated=None):
                     and isinstance(s.value.value, gast.Name)
                     and s.value.value.id in updated
                     and _kept_past_update(normalized.tree, block, position,
-                                          resolution, definitions)):
+                                          resolution, definitions)
+                    and not _sharing_is_safe(
+                        normalized, resolution, flows, s,
+                        {s.value.value.id}, _names_in(s.targets[0]), False)):
                 reads.append(s)
     return reads
 

@@ -112,6 +112,15 @@ def alias_then_rebound(x):
     return np.sum(b * a)
 
 
+def view_kept_after_rebinding(x):
+    y = x * 1.0
+    for _ in range(2):
+        v = y[0:2]
+        y = y * 2.0
+        y[0] = np.sin(y[1])
+    return np.sum(v * y[:2])
+
+
 def swap_and_scale(x):
     s = x.copy()
     s[0], s[1] = s[1], s[0] * 2
@@ -169,6 +178,7 @@ def list_extended_in_loop(x):
 SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
         rows_stored_by_index, rows_appended_until_break,
         appended_then_rebound, rows_in_dict, alias_then_rebound,
+        view_kept_after_rebinding,
         swap_and_scale, swap, partial_read,
         rows_swapped_and_scaled,
         transposed_after_update, leapfrog, list_extended,
