@@ -476,7 +476,8 @@ class _Checker:
             fresh = value.id in self.definitions or self.moved(value.id)
             if (value.id in self.updated and not returned and not fresh
                     and not self.shares_safely(statement, value.id, holders,
-                                               False)):
+                                               False)
+                    and not self.moves(statement, value.id)):
                 self.reject(value.id, statement,
                             f'{_targets(target)} becomes another name for it')
         elif isinstance(value, (gast.Tuple, gast.List, gast.Dict)):
@@ -565,8 +566,22 @@ class _Checker:
             resolved = self.resolution.calls.get(value)
             if resolved is not None and _returns_new_object(value, resolved):
                 return
+        if isinstance(value, gast.Name) and self.moves(statement, value.id):
+            return
         self.reject(name, statement,
                     'the value assigned to it may be shared with another name')
+
+    def moves(self, statement, source):
+        """True if `x = source` hands over an object that no other name can
+        reach: `source` is updated in place (so it got a new object), this
+        is the only statement that lets its object escape, and `source` is
+        not read again before it is rebound."""
+        escapes = [f.statement for f in self.flows if source in f.sources]
+        return (source in self.updated
+                and all(s is statement for s in escapes)
+                and not update_order.updated_after(
+                    self.normalized.tree, statement, source, self.resolution,
+                    _leaves_unchanged, reads_count=True))
 
     def check_unpacked_objects(self, target, value, statement):
         """`a, b = v` with `a` updated in place: its item must be a new

@@ -30,16 +30,19 @@ class Effect(enum.Enum):
     UPDATES = 'updates'  # may update it in place on some path, first
 
 
-def updated_after(tree, statement, name, resolution, reads_only):
+def updated_after(tree, statement, name, resolution, reads_only,
+                  reads_count=False):
     """True if the object in `name` after `statement` may be updated in
     place later, before `name` is rebound.
 
     `reads_only(call, resolved, receiver)` is true for a call that never
     changes its arguments (a function that returns a new array), or its
-    receiver when `receiver` is set (a method such as sum).
+    receiver when `receiver` is set (a method such as sum). With
+    `reads_count`, any read of `name` counts as an update: the answer is
+    then whether the variable is used again before it is rebound.
     """
     parents = _statement_parents(tree)
-    effects = _Effects(name, resolution, reads_only)
+    effects = _Effects(name, resolution, reads_only, reads_count)
     node = statement
     while node is not tree:
         block, owner = parents[id(node)]
@@ -79,10 +82,11 @@ def _statement_parents(tree):
 class _Effects:
     """Computes the `Effect` of statements on one variable's object."""
 
-    def __init__(self, name, resolution, reads_only):
+    def __init__(self, name, resolution, reads_only, reads_count=False):
         self.name = name
         self.resolution = resolution
         self.reads_only = reads_only
+        self.reads_count = reads_count
 
     def sequence(self, statements):
         for statement in statements:
@@ -150,6 +154,10 @@ class _Effects:
         """True if evaluating `node` may change the variable's object."""
         for child in gast.walk(node):
             if isinstance(child, verbatim.Verbatim):
+                return True
+            if (self.reads_count and isinstance(child, gast.Name)
+                    and child.id == self.name
+                    and isinstance(child.ctx, gast.Load)):
                 return True
             if isinstance(child, gast.Subscript) and isinstance(
                     child.ctx, (gast.Store, gast.Del)) and self.is_variable(

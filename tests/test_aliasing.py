@@ -121,6 +121,16 @@ def view_kept_after_rebinding(x):
     return np.sum(v * y[:2])
 
 
+def jacobi_with_boundary(x):
+    u = x * 1.0
+    for _ in range(2):
+        un = u.copy()
+        un[1:-1] = 0.5 * (u[:-2] + u[2:])
+        u = un
+        u[0] = u[1] * u[-1]
+    return np.sum(u ** 2)
+
+
 def swap_and_scale(x):
     s = x.copy()
     s[0], s[1] = s[1], s[0] * 2
@@ -178,7 +188,7 @@ def list_extended_in_loop(x):
 SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
         rows_stored_by_index, rows_appended_until_break,
         appended_then_rebound, rows_in_dict, alias_then_rebound,
-        view_kept_after_rebinding,
+        view_kept_after_rebinding, jacobi_with_boundary,
         swap_and_scale, swap, partial_read,
         rows_swapped_and_scaled,
         transposed_after_update, leapfrog, list_extended,
@@ -349,6 +359,29 @@ def list_alias_then_append(x):
     return np.sum(b[-1])
 
 
+def moved_after_other_alias(x):
+    u = x * 1.0
+    for _ in range(2):
+        un = u.copy()
+        un[0] = u[1] * u[0]
+        w = un
+        u = un
+        u[1] = 3.0 * u[0]
+    return np.sum(w * u)
+
+
+def read_after_move(x):
+    u = x * 1.0
+    s = 0.0
+    for _ in range(2):
+        un = u.copy()
+        un[0] = u[1] * u[0]
+        u = un
+        u[1] = 3.0 * u[0]
+        s = s + np.sum(un * x)
+    return s + np.sum(u)
+
+
 def row_kept(x):
     m = x[:, None] * x[None, :]
     r = m[0]
@@ -378,6 +411,8 @@ UNSAFE = [
     (alias_in_branch, 'b = a', "'a'"),
     (copied_into_after_alias, 'b = a', "'a'"),
     (list_alias_then_append, 'b = a', "'a'"),
+    (moved_after_other_alias, 'u = un', "'u'"),
+    (read_after_move, 'u = un', "'u'"),
     (row_kept, 'r = m[0]', "'m[0]'"),
     (copy_false_incremented, 'z += x', "'z'"),
     (list_extended_through_alias, 'kept = terms', "'terms'"),
