@@ -68,11 +68,24 @@ def _wrt_names(function, wrt):
     return tuple(result), isinstance(wrt, (tuple, list))
 
 
+# Types of the arguments that code is compiled apart for (see
+# `scalar_parameters`).
+_FLOAT_SCALAR_TYPES = frozenset((float, np.float64))
+
+
+def scalar_parameters(arguments):
+    """Return the names in `arguments` (name -> value) whose values are
+    Python floats or np.float64 scalars."""
+    return frozenset(name for name, value in arguments.items()
+                     if type(value) in _FLOAT_SCALAR_TYPES)
+
+
 class GradientFunction:
     """The gradient of a function, compiled on first use.
 
     Calling it returns the gradient (or `(value, gradient)` for
-    `value_and_grad`). `.source` is the generated Python source.
+    `value_and_grad`). `.source` is the generated Python source. The code
+    is compiled apart for each set of parameters given float scalars.
     """
 
     def __init__(self, function, wrt, with_value, has_aux=False):
@@ -88,19 +101,24 @@ class GradientFunction:
         kind = 'value_and_grad' if with_value else 'grad'
         self.__name__ = f'{kind}_{getattr(function, "__name__", "function")}'
         self.__qualname__ = self.__name__
+        # Argument types -> (registry version, CompiledFunction).
+        self._variants = {}
 
-    def compiled(self):
-        """Compile (or fetch from the cache) the primal and adjoint."""
-        return _COMPILER.compile(self.function, self.wrt)
+    def compiled(self, scalar_params=frozenset()):
+        """Compile (or fetch from the cache) the primal and adjoint, for
+        float scalar arguments of the parameters in `scalar_params`."""
+        return _COMPILER.compile(self.function, self.wrt,
+                                 scalar_params=scalar_params)
 
     @property
     def source(self):
-        """The generated module's source text."""
+        """The generated module's source text, for arguments that are not
+        float scalars."""
         return self.compiled().source
 
     def __call__(self, *args, **kwargs):
-        compiled = self.compiled()
         bound = _bind(self.function, args, kwargs)
+        compiled = self._compiled_for(bound.arguments)
         for name in self.wrt:
             _require_float(self.function, name, bound.arguments[name])
         ans, saved = compiled.primal(*bound.args, **bound.kwargs)
@@ -114,6 +132,8 @@ class GradientFunction:
             value = ans
             _check_scalar(self.function, value)
             seed = runtime.seed(value)
+            if compiled.float_seed and type(value) in _FLOAT_SCALAR_TYPES:
+                seed = 1.0
         adjoints = compiled.adjoint(saved, seed)
         gradient = _gradients(adjoints, self.wrt, bound.arguments)
         if not self._as_tuple:
@@ -122,6 +142,20 @@ class GradientFunction:
             return ((value, aux), gradient) if self.with_value else (
                 gradient, aux)
         return (value, gradient) if self.with_value else gradient
+
+    def _compiled_for(self, arguments):
+        """Return the compiled code for these arguments, from the variants
+        this gradient has used while the compiler's cache would return the
+        same (no rule registered since, no dependency changed)."""
+        types = tuple(map(type, arguments.values()))
+        entry = self._variants.get(types)
+        if (entry is not None and entry[0] == REGISTRY.version
+                and entry[1].is_current()):
+            return entry[1]
+        version = REGISTRY.version
+        compiled = self.compiled(scalar_parameters(arguments))
+        self._variants[types] = (version, compiled)
+        return compiled
 
     def __repr__(self):
         return f'<adcompiler {self.__name__} wrt {self.wrt}>'

@@ -70,6 +70,7 @@ class CompiledTangent(_GeneratedCode):
     updated: tuple = ()
     updated_with_derivative: tuple = ()
     dependencies: list = dataclasses.field(default_factory=list)
+    code: object = None  # the function's __code__ when it was compiled
 
 
 @dataclasses.dataclass
@@ -95,6 +96,9 @@ class CompiledFunction(_GeneratedCode):
     # (namespace, name, value) for every global the code was compiled
     # against; a different value now means the code is out of date.
     dependencies: list = dataclasses.field(default_factory=list)
+    code: object = None  # the function's __code__ when it was compiled
+    # The adjoint may be given the cotangent 1.0 for a np.float64 result.
+    float_seed: bool = False
 
 
 _MISSING = object()
@@ -229,10 +233,16 @@ class Compiler:
         self._names = {}  # key -> (primal, adjoint) generated function names
         self._name_counts = {}
 
-    def compile(self, function, wrt, call_chain=None):
-        """Return the `CompiledFunction` of `function` w.r.t. parameter names."""
+    def compile(self, function, wrt, call_chain=None,
+                scalar_params=frozenset()):
+        """Return the `CompiledFunction` of `function` w.r.t. parameter names.
+
+        `scalar_params` names the parameters whose arguments are Python
+        floats or np.float64 scalars. The code compiled for them is cached
+        apart from the code for other arguments.
+        """
         function = decorators.unwrap_forwarding(function)
-        key = (function, tuple(wrt))
+        key = (function, tuple(wrt), frozenset(scalar_params))
         with self._lock:
             cached = self._cache.get(key)
             if (cached is not None and cached[0] == self.registry.version
@@ -240,7 +250,8 @@ class Compiler:
                 return cached[1]
             self._in_progress.append(key)
             try:
-                compiled = self._compile(function, tuple(wrt), call_chain)
+                compiled = self._compile(function, tuple(wrt), call_chain,
+                                         key[2])
             except LocatedError as err:
                 moved = origins.at_user_line(err)
                 if moved is err:
@@ -256,7 +267,7 @@ class Compiler:
                 scope[compiled.adjoint_name] = compiled.adjoint
             return compiled
 
-    def _compile(self, function, wrt, call_chain):
+    def _compile(self, function, wrt, call_chain, scalar_params):
         source, normalized, resolution, activity = self._analyze(
             function, wrt)
         name = source.name
@@ -267,13 +278,13 @@ class Compiler:
         recursive = []  # keys of callees still being compiled
 
         def compile_callee(callee, callee_wrt, chain):
-            callee_key = (callee, tuple(callee_wrt))
+            callee_key = (callee, tuple(callee_wrt), frozenset())
             if callee_key in self._in_progress:
                 # A recursive call: the names are known now, the functions
                 # are linked when the callee's compilation finishes.
                 recursive.append(callee_key)
                 primal_name, adjoint_name = self.function_names(
-                    callee, tuple(callee_wrt), callee.__name__)
+                    callee_key, callee.__name__)
                 return reverse_stage.CalleeProgram(
                     primal_name, adjoint_name, None, None, tuple(callee_wrt))
             compiled = self.compile(callee, callee_wrt, chain)
@@ -283,10 +294,11 @@ class Compiler:
                 compiled.adjoint, compiled.wrt, compiled.updated,
                 compiled.updated_with_derivative)
 
+        key = (function, wrt, scalar_params)
         context = reverse_stage.ReverseContext(
             source, call_chain, compile_callee,
-            self.function_names(function, wrt, name), self.registry,
-            self.optimize)
+            self.function_names(key, name), self.registry,
+            self.optimize, scalar_params)
         program = _run_stage(name, 'reverse', reverse_stage.reverse,
                              normalized, resolution, activity, wrt, context)
         if self.optimize:
@@ -295,15 +307,14 @@ class Compiler:
         namespace = dict(source.namespace)
         namespace.update(_errors_at_user_lines(program.extra_globals))
         for callee_key in recursive:
-            names = self.function_names(callee_key[0], callee_key[1],
-                                        callee_key[0].__name__)
+            names = self.function_names(callee_key, callee_key[0].__name__)
             for generated in names:
                 namespace.pop(generated, None)
         module = _run_stage(name, 'emit', emit_stage.emit,
                             [program.primal, program.adjoint], namespace, name)
         origins.record(module.filename, source, module.scope)
         for callee_key in recursive:
-            if callee_key != (function, wrt):
+            if callee_key != key:
                 self._waiting.setdefault(callee_key, []).append(module.scope)
         updated = _caller_visible_updates(normalized)
         primal = module.functions[program.primal.name]
@@ -320,7 +331,8 @@ class Compiler:
             bool(normalized.written or normalized.mutated or recursive
                  or callees or program.extra_globals_have_sites),
             _dependencies(function, normalized.tree,
-                          normalized.local_names))
+                          normalized.local_names),
+            function.__code__, program.float_seed)
 
     def compile_forward(self, function, wrt, call_chain=None):
         """Return the `CompiledTangent` of `function` w.r.t. parameter names."""
@@ -361,8 +373,7 @@ class Compiler:
                 # A recursive call: linked when that compilation finishes.
                 recursive.append(callee_key)
                 tangent_name = self.function_names(
-                    callee, tuple(callee_wrt), callee.__name__,
-                    prefixes=('tangent',))[0]
+                    callee_key, callee.__name__, prefixes=('tangent',))[0]
                 params = _tangent_parameters(callee, callee_wrt)
                 return forward_stage.CalleeTangent(
                     tangent_name, None, tuple(params.values()),
@@ -374,7 +385,7 @@ class Compiler:
                 compiled.wrt, compiled.updated,
                 compiled.updated_with_derivative)
 
-        function_name = self.function_names(function, wrt, name,
+        function_name = self.function_names((function, wrt, 'forward'), name,
                                             prefixes=('tangent',))[0]
         context = forward_stage.ForwardContext(
             source, call_chain, compile_callee, function_name,
@@ -389,7 +400,7 @@ class Compiler:
         namespace.update(_errors_at_user_lines(program.extra_globals))
         for callee_key in recursive:
             namespace.pop(self.function_names(
-                callee_key[0], callee_key[1], callee_key[0].__name__,
+                callee_key, callee_key[0].__name__,
                 prefixes=('tangent',))[0], None)
         module = _run_stage(name, 'emit', emit_stage.emit,
                             [program.function], namespace, name)
@@ -405,7 +416,8 @@ class Compiler:
             function, wrt, tangent, program.function.name,
             program.tangent_params, module.source, module.filename, callees,
             updated, tuple(p for p in updated if p in activity.varied),
-            _dependencies(function, normalized.tree, normalized.local_names))
+            _dependencies(function, normalized.tree, normalized.local_names),
+            function.__code__)
 
     def _analyze(self, function, wrt):
         """Run source, normalize, resolve and activity; check in-place updates."""
@@ -435,15 +447,16 @@ class Compiler:
                    normalized, resolution, activity, source)
         return source, normalized, resolution, activity
 
-    def function_names(self, function, wrt, name,
+    def function_names(self, compile_key, name,
                        prefixes=('primal', 'adjoint')):
         """Names of the generated pair, unique among all compiled functions.
 
-        A caller's generated code refers to its callees by these names, so
-        two callees (or one callee differentiated with respect to different
-        arguments) must never share one.
+        `compile_key` is the cache key of the compilation. A caller's
+        generated code refers to its callees by these names, so two callees
+        (or one callee differentiated with respect to different arguments)
+        must never share one.
         """
-        key = (function, wrt, prefixes)
+        key = (compile_key, prefixes)
         if key not in self._names:
             count = self._name_counts.get((name, prefixes), 0)
             self._name_counts[(name, prefixes)] = count + 1

@@ -22,14 +22,17 @@ adjoints of one array are added into one buffer in place, the values the
 primal saves are cut down to those the optimized adjoint reads (a value read
 only for its shape is saved as `ad.shape_and_kind(value)`), and in both
 functions a temporary read once is written into the expression that reads
-it, so that NumPy frees its array early.
+it, so that NumPy frees its array early. Last, NumPy functions of float
+scalars in the adjoint call the `math` module instead, and the program
+records whether its adjoint may run on Python floats (see
+`adcompiler.scalars`).
 """
 
 import operator
 
 import gast
 
-from adcompiler import compact, shared_calls, zero_adjoints
+from adcompiler import compact, scalars, shared_calls, zero_adjoints
 from adcompiler.codegen import COMMENT_PREFIX
 
 _FOLDABLE = {
@@ -159,6 +162,10 @@ def optimize(program):
     _ConstantFolder(program.numpy_alias,
                     program.runtime_alias).visit(program.adjoint)
     _add_sums_into_temporaries(program.adjoint.body)
+    scalars.rewrite_float_calls(program.adjoint, program.scalars,
+                                program.numpy_alias, program.runtime_alias)
+    program.float_seed = scalars.accepts_float_seed(
+        program.adjoint, program.scalars, program.runtime_alias)
     return program
 
 

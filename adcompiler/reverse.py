@@ -35,7 +35,7 @@ import operator
 
 import gast
 
-from adcompiler import aliasing, comprehensions, runtime, shapes
+from adcompiler import aliasing, comprehensions, runtime, scalars, shapes
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
@@ -87,6 +87,8 @@ class ReverseContext:
     # Use shape facts to leave out unneeded unbroadcasting (off to compare
     # the optimized code with the plain one).
     optimize: bool = True
+    # Parameters whose arguments are Python floats or np.float64 scalars.
+    scalar_params: frozenset = frozenset()
 
 
 @dataclasses.dataclass
@@ -106,6 +108,11 @@ class ReverseProgram:
     # Which names of the primal always share a shape (adcompiler.shapes).
     shape_facts: shapes.ShapeFacts = dataclasses.field(
         default_factory=lambda: shapes.NO_FACTS)
+    # Names whose values are all float scalars (see adcompiler.scalars).
+    scalars: frozenset = frozenset()
+    # The adjoint may be given the cotangent 1.0 for a np.float64 result
+    # (see adcompiler.scalars.accepts_float_seed); set by optimize.
+    float_seed: bool = False
 
 
 def reverse(normalized, resolution, activity, wrt, context):
@@ -128,7 +135,11 @@ class _ReverseWriter(StageWriter):
         self.primal_body = []
         self.adjoint_body = []
         self.dynamic = not normalized.single_assignment
-        self.shapes = (shapes.shape_facts(normalized, resolution)
+        self.scalars = (scalars.scalar_names(normalized, resolution,
+                                             context.scalar_params)
+                        if context.optimize else frozenset())
+        self.shapes = (shapes.shape_facts(normalized, resolution,
+                                          self.scalars)
                        if context.optimize else shapes.NO_FACTS)
         self.tape_name = None
         self.pushed = {}  # statement -> names pushed on the tape after it
@@ -363,7 +374,7 @@ class _ReverseWriter(StageWriter):
                               self.tape_name is not None,
                               bool(self.dynamic_calls),
                               frozenset(self.normalized.temporaries),
-                              self.shapes)
+                              self.shapes, self.scalars)
 
     def adjoints_read(self):
         adjoints = set(self.adjoint_names.values())

@@ -60,9 +60,14 @@ class ShapeFacts:
     shape_class: dict  # name -> representative, for trusted classes only
     kind_class: dict  # name -> representative, for trusted classes only
     real: set  # names whose values are known to be real
+    # Names whose values are all float scalars (see adcompiler.scalars):
+    # their shape is () and they are real.
+    scalars: frozenset = frozenset()
 
     def same_shape(self, a, b):
         """True when `a` and `b` always have one shape."""
+        if a in self.scalars and b in self.scalars:
+            return True
         shape_a = self.shape_class.get(a)
         return shape_a is not None and shape_a == self.shape_class.get(b)
 
@@ -77,7 +82,8 @@ class ShapeFacts:
         """True when `a` and `b` always have one shape and one kind."""
         if not self.same_shape(a, b):
             return False
-        if a in self.real and b in self.real:
+        if a in self.real and b in self.real or a in self.scalars and \
+                b in self.scalars:
             return True
         kind_a = self.kind_class.get(a)
         return kind_a is not None and kind_a == self.kind_class.get(b)
@@ -116,8 +122,9 @@ class _UnionFind:
         return True
 
 
-def shape_facts(normalized, resolution):
-    """Return the `ShapeFacts` of a `NormalizedFunction`."""
+def shape_facts(normalized, resolution, scalars=frozenset()):
+    """Return the `ShapeFacts` of a `NormalizedFunction`, given the names
+    that hold float scalars."""
     definitions = {name: [_Definition(_SOURCE, _SOURCE, False, False)]
                    for name in normalized.params}
     _collect(normalized.tree.body, resolution, definitions, in_loop=False)
@@ -142,7 +149,7 @@ def shape_facts(normalized, resolution):
 
     shape_class = _trusted(definitions, shapes, 'shape_operands', set())
     kind_class = _trusted(definitions, kinds, 'kind_operands', real)
-    return ShapeFacts(shape_class, kind_class, real)
+    return ShapeFacts(shape_class, kind_class, real, frozenset(scalars))
 
 
 def _real_names(definitions):

@@ -10,6 +10,7 @@ for what the optimization removes.
 import ast
 import copy
 import inspect
+import math
 import textwrap
 import tracemalloc
 
@@ -21,6 +22,7 @@ import adcompiler
 import test_control_flow
 import test_gradients
 from adcompiler import compact, runtime, shapes, shared_calls
+from adcompiler.api import scalar_parameters
 from adcompiler.compiler import Compiler
 from finite_differences import assert_gradient_close, numerical_gradient
 
@@ -28,25 +30,35 @@ OPTIMIZED = Compiler(optimize=True)
 PLAIN = Compiler(optimize=False)
 
 
-def compiled_gradient(compiler, function, args, wrt):
-    """Run the primal and adjoint that `compiler` makes for `function`."""
+def compiled_gradient(compiler, function, args, wrt, for_scalars=False):
+    """Run the primal and adjoint that `compiler` makes for `function`,
+    compiled for the float scalar arguments in `args` when `for_scalars`
+    is true (as grad does)."""
     names = list(inspect.signature(function).parameters)
-    compiled = compiler.compile(function, tuple(names[i] for i in wrt))
+    scalar_params = frozenset()
+    if for_scalars:
+        scalar_params = scalar_parameters(dict(zip(names, args)))
+    compiled = compiler.compile(function, tuple(names[i] for i in wrt),
+                                scalar_params=scalar_params)
     value, saved = compiled.primal(*copy.deepcopy(args))
-    return compiled.adjoint(saved, runtime.seed(value))
+    seed = 1.0 if compiled.float_seed else runtime.seed(value)
+    return compiled.adjoint(saved, seed)
 
 
 def assert_same_gradients(function, args, wrt):
-    optimized = compiled_gradient(OPTIMIZED, function, args, wrt)
     plain = compiled_gradient(PLAIN, function, args, wrt)
-    assert len(optimized) == len(plain)
-    for position, (fast, slow) in zip(wrt, zip(optimized, plain, strict=True),
-                                      strict=True):
-        fast = runtime.materialize(fast, args[position])
-        slow = runtime.materialize(slow, args[position])
-        assert np.shape(fast) == np.shape(slow), f'argument {position}'
-        np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-14,
-                                   err_msg=f'argument {position}')
+    for for_scalars in (False, True):
+        optimized = compiled_gradient(OPTIMIZED, function, args, wrt,
+                                      for_scalars)
+        assert len(optimized) == len(plain)
+        for position, (fast, slow) in zip(
+                wrt, zip(optimized, plain, strict=True), strict=True):
+            fast = runtime.materialize(fast, args[position])
+            slow = runtime.materialize(slow, args[position])
+            message = f'argument {position}, for scalars: {for_scalars}'
+            assert np.shape(fast) == np.shape(slow), message
+            np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-14,
+                                       err_msg=message)
 
 
 # The whole corpus, optimized against plain ------------------------------------
@@ -906,6 +918,65 @@ def test_negation_moves_to_compact_factor():
 def test_shared_calls_match_finite_differences(function, inputs, wrt):
     rng = np.random.default_rng(10)
     args = tuple(make(rng) for make in inputs)
+
+
+# NumPy functions of float scalars call math in the adjoint ---------------------
+
+def trig_chain(x):
+    y = np.sin(x) * np.cos(x) + x
+    return np.sinh(y * 0.1) + np.cosh(y * 0.2)
+
+
+def exp_log_chain(x, c):
+    y = np.exp(x * 0.5) + c
+    return np.log(y) * np.sqrt(y) - x / c
+
+
+def math_chain(x):
+    y = math.sin(x) * 2.0
+    return math.cos(y) + x ** 2
+
+
+def fractional_power(x):
+    y = x ** 0.5
+    return np.sin(y)
+
+
+def array_in_branch(x, n):
+    y = x * 1.0
+    if n > 1:
+        y = np.ones(n) * x
+    return np.sum(np.sin(y))
+
+
+def loop_over_values(x, values):
+    total = x
+    for value in values:
+        total = total + np.sin(value * x)
+    return total
+
+
+def arcsine(x):
+    return math.asin(x)
+
+
+FLOAT_SCALAR_CASES = [
+    ('trig_chain', trig_chain, (0.7,), (0,)),
+    ('trig_chain_float64', trig_chain, (np.float64(-1.1),), (0,)),
+    ('exp_log_chain', exp_log_chain, (0.3, 2.0), (0, 1)),
+    ('math_chain', math_chain, (0.4,), (0,)),
+    ('fractional_power', fractional_power, (1.7,), (0,)),
+    ('array_in_branch_scalar', array_in_branch, (0.3, 1), (0,)),
+    ('array_in_branch_array', array_in_branch, (0.3, 3), (0,)),
+    ('loop_over_values', loop_over_values, (0.6, [0.5, -2.0, 1.5]), (0,)),
+    ('scalar_chain', scalar_chain, (0.5, 6), (0,)),
+]
+
+
+@pytest.mark.parametrize('name, function, args, wrt', FLOAT_SCALAR_CASES,
+                         ids=[c[0] for c in FLOAT_SCALAR_CASES])
+def test_float_scalar_cases_match_finite_differences(name, function, args,
+                                                     wrt):
     gradients = adcompiler.grad(function, wrt=wrt)(*args)
     for position, gradient in zip(wrt, gradients, strict=True):
         expected = numerical_gradient(function, args, position)
@@ -934,3 +1005,108 @@ def test_optimized_adjoint_peaks_lower():
     # abs_sign(x) arrays.
     assert peaks[0] < 4.5 * x.nbytes
     assert peaks[1] > 6.5 * x.nbytes
+
+
+def scalar_adjoint_source(function, scalar_params, wrt=('x',)):
+    """Return the adjoint's code without its comments, compiled for float
+    scalar arguments of `scalar_params`."""
+    source = OPTIMIZED.compile(function, wrt,
+                               scalar_params=frozenset(scalar_params)).source
+    lines = source[source.index('def adjoint'):].splitlines()
+    return '\n'.join(line for line in lines
+                     if not line.lstrip().startswith('#'))
+
+
+def test_float_scalars_call_math():
+    adjoint = scalar_adjoint_source(trig_chain, {'x'})
+    for helper in ('float_sin', 'float_cos', 'float_sinh', 'float_cosh'):
+        assert f'ad.{helper}(' in adjoint
+    assert 'np.' not in adjoint
+
+
+def test_arrays_keep_numpy_calls():
+    adjoint = scalar_adjoint_source(trig_chain, set())
+    assert 'np.cos(' in adjoint
+    assert 'float_' not in adjoint
+
+
+@pytest.mark.parametrize('function, scalar_params', [
+    (fractional_power, {'x'}),
+    (array_in_branch, {'x'}),
+    (loop_over_values, {'x'}),
+], ids=['fractional_power', 'array_in_branch', 'loop_target'])
+def test_values_that_may_not_be_floats_keep_numpy(function, scalar_params):
+    adjoint = scalar_adjoint_source(function, scalar_params)
+    assert 'np.cos(' in adjoint
+    assert 'float_cos' not in adjoint
+
+
+def test_scalar_chain_gradient_is_python_float():
+    gradient = adcompiler.grad(scalar_chain)(0.5, 5)
+    assert type(gradient) is float
+
+
+def test_float32_argument_is_not_specialized():
+    x = np.float32(0.5)
+    gradient = adcompiler.grad(scalar_chain)(x, 5)
+    expected = adcompiler.grad(scalar_chain)(np.array(0.5, np.float32), 5)
+    assert type(gradient) is type(expected[()])
+    assert gradient == expected
+
+
+def test_divisor_keeps_numpy_result():
+    adjoint = scalar_adjoint_source(arcsine, {'x'})
+    assert 'np.sqrt(' in adjoint
+    with pytest.warns(RuntimeWarning, match='divide by zero'):
+        gradient = adcompiler.grad(arcsine)(1.0)
+    assert gradient == np.inf
+
+
+@pytest.mark.parametrize('name', ['sin', 'cos', 'sinh', 'cosh', 'exp', 'log',
+                                  'sqrt'])
+@pytest.mark.parametrize('value', [0.5, -0.75, 0.0, 3.0, 800.0])
+def test_float_helpers_match_numpy(name, value):
+    helper = getattr(runtime, f'float_{name}')
+    with np.errstate(all='ignore'):
+        expected = getattr(np, name)(np.float64(value))
+        result = helper(value)
+    np.testing.assert_allclose(result, expected, rtol=4e-16)
+
+
+@pytest.mark.parametrize('name, value', [
+    ('sin', np.inf), ('cos', -np.inf), ('exp', 800.0), ('sinh', -800.0),
+    ('cosh', 800.0), ('log', -1.0), ('log', 0.0), ('sqrt', -2.0),
+])
+def test_float_helpers_warn_where_math_raises(name, value):
+    helper = getattr(runtime, f'float_{name}')
+    with pytest.warns(RuntimeWarning):
+        result = helper(value)
+    with np.errstate(all='ignore'):
+        expected = getattr(np, name)(value)
+    np.testing.assert_equal(result, expected)
+
+
+@pytest.mark.parametrize('name', ['sin', 'cos', 'exp', 'log'])
+def test_float_helpers_pass_nan_through(name):
+    assert math.isnan(getattr(runtime, f'float_{name}')(math.nan))
+
+
+def log_only(x):
+    return np.log(x)
+
+
+def test_float_seed_only_without_division():
+    assert OPTIMIZED.compile(scalar_chain, ('x',),
+                             scalar_params=frozenset({'x'})).float_seed
+    assert not OPTIMIZED.compile(scalar_chain, ('x',)).float_seed
+    assert not OPTIMIZED.compile(exp_log_chain, ('x',),
+                                 scalar_params=frozenset({'x', 'c'})
+                                 ).float_seed
+    assert not OPTIMIZED.compile(log_only, ('x',),
+                                 scalar_params=frozenset({'x'})).float_seed
+
+
+def test_division_by_zero_keeps_numpy_result():
+    with pytest.warns(RuntimeWarning, match='divide by zero'):
+        gradient = adcompiler.grad(log_only)(0.0)
+    assert gradient == np.inf
