@@ -69,8 +69,10 @@ def _wrt_names(function, wrt):
 
 
 # Types of the arguments that code is compiled apart for (see
-# `scalar_parameters`).
+# `scalar_parameters`), and of the values the fast path of a call checks
+# without a function call.
 _FLOAT_SCALAR_TYPES = frozenset((float, np.float64))
+_ONE = {float: 1.0, np.float64: np.float64(1.0)}
 
 
 def scalar_parameters(arguments):
@@ -101,6 +103,9 @@ class GradientFunction:
         kind = 'value_and_grad' if with_value else 'grad'
         self.__name__ = f'{kind}_{getattr(function, "__name__", "function")}'
         self.__qualname__ = self.__name__
+        # The parameter names when every parameter is positional-or-keyword,
+        # so that a call that gives each by position needs no binding.
+        self._names = _positional_names(function)
         # Argument types -> (registry version, CompiledFunction).
         self._variants = {}
 
@@ -117,11 +122,21 @@ class GradientFunction:
         return self.compiled().source
 
     def __call__(self, *args, **kwargs):
-        bound = _bind(self.function, args, kwargs)
-        compiled = self._compiled_for(bound.arguments)
+        if not kwargs and self._names is not None and len(args) == len(
+                self._names):
+            # Every parameter is given by position: no defaults to apply.
+            arguments = dict(zip(self._names, args))
+        else:
+            bound = _bind(self.function, args, kwargs)
+            args, kwargs, arguments = bound.args, bound.kwargs, \
+                bound.arguments
+        compiled = self._compiled_for(arguments)
         for name in self.wrt:
-            _require_float(self.function, name, bound.arguments[name])
-        ans, saved = compiled.primal(*bound.args, **bound.kwargs)
+            value = arguments[name]
+            if type(value) not in _FLOAT_SCALAR_TYPES and not (
+                    type(value) is np.ndarray and value.dtype.kind in 'fc'):
+                _require_float(self.function, name, value)
+        ans, saved = compiled.primal(*args, **kwargs)
         if self.has_aux:
             value, aux = _split_aux(self.function, ans)
             _check_scalar(self.function, value)
@@ -130,12 +145,14 @@ class GradientFunction:
                 seed = list(seed)
         else:
             value = ans
-            _check_scalar(self.function, value)
-            seed = runtime.seed(value)
-            if compiled.float_seed and type(value) in _FLOAT_SCALAR_TYPES:
+            seed = _ONE.get(type(value))
+            if seed is None:
+                _check_scalar(self.function, value)
+                seed = runtime.seed(value)
+            elif compiled.float_seed:
                 seed = 1.0
         adjoints = compiled.adjoint(saved, seed)
-        gradient = _gradients(adjoints, self.wrt, bound.arguments)
+        gradient = _gradients(adjoints, self.wrt, arguments)
         if not self._as_tuple:
             gradient = gradient[0]
         if self.has_aux:
@@ -228,8 +245,15 @@ def _gradients(adjoints, wrt, arguments):
     gradients = []
     for g, name in zip(adjoints, wrt, strict=True):
         x = arguments[name]
-        g = (containers.gradient_like(g, x) if containers.is_container(x)
-             else runtime.materialize(g, x))
+        if type(x) is float and type(g) is float:
+            pass  # materialize would return g unchanged.
+        elif (type(x) is np.ndarray and type(g) is np.ndarray
+              and g.dtype is x.dtype and g.flags.writeable):
+            pass
+        elif containers.is_container(x):
+            g = containers.gradient_like(g, x)
+        else:
+            g = runtime.materialize(g, x)
         if any(g is other for other in gradients):
             g = runtime.copy(g)  # Each gradient can be updated in place.
         gradients.append(g)

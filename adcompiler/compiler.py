@@ -33,11 +33,17 @@ class _GeneratedCode:
     """Shared by compiled functions: their source text and staleness check."""
 
     def is_current(self):
-        """True if every global and callee is still what it was compiled with."""
+        """True if the function's code, every global it reads and every
+        callee are still what it was compiled with."""
+        if self.function.__code__ is not self.code:
+            return False
         for namespace, name, value in self.dependencies:
             if namespace.get(name, _MISSING) is not value:
                 return False
-        return all(callee.is_current() for callee in self.callees)
+        for callee in self.callees:
+            if not callee.is_current():
+                return False
+        return True
 
     @property
     def source(self):

@@ -225,3 +225,74 @@ def test_matching_derivative_inputs_accepted():
     _, vjp_fn = adcompiler.vjp(pair_of_outputs, X)
     cotangent, = vjp_fn([np.ones(3), 2.0])
     np.testing.assert_allclose(cotangent, np.full(3, 4.0))
+
+
+# The cache of a gradient: per argument types, invalidated by changes -----------
+
+SCALE = 2.0
+
+
+def scaled_cube(x):
+    return np.sum(SCALE * x ** 3)
+
+
+def test_cached_grad_follows_rebound_global():
+    global SCALE
+    dfunction = adcompiler.grad(scaled_cube)
+    np.testing.assert_allclose(dfunction(X), 6.0 * X ** 2)
+    try:
+        SCALE = 5.0
+        np.testing.assert_allclose(dfunction(X), 15.0 * X ** 2)
+    finally:
+        SCALE = 2.0
+
+
+def test_cached_grad_follows_replaced_code():
+    def target(x):
+        return x * x
+
+    def replacement(x):
+        return x * x * x
+
+    dfunction = adcompiler.grad(target)
+    assert dfunction(2.0) == pytest.approx(4.0)
+    target.__code__ = replacement.__code__
+    assert dfunction(2.0) == pytest.approx(12.0)
+
+
+def test_cached_grad_follows_closure_cell():
+    factor = 2.0
+
+    def scaled(x):
+        return np.sin(x) * factor
+
+    dfunction = adcompiler.grad(scaled)
+    assert dfunction(0.5) == pytest.approx(2.0 * np.cos(0.5))
+    factor = 3.0
+    assert dfunction(0.5) == pytest.approx(3.0 * np.cos(0.5))
+
+
+def sine_sum(x):
+    return np.sum(np.sin(x) * x)
+
+
+@pytest.mark.parametrize('arguments', [
+    (0.5, np.array([0.5, 1.5]), np.float64(0.5), np.array(0.5), 0.5),
+    (np.array([0.5, 1.5]), 0.5, np.float32(0.5), 0.5),
+], ids=['float-first', 'array-first'])
+def test_cached_grad_per_argument_type(arguments):
+    dfunction = adcompiler.grad(sine_sum)
+    for x in arguments:
+        expected = np.cos(x) * x + np.sin(x)
+        gradient = dfunction(x)
+        assert np.shape(gradient) == np.shape(x)
+        np.testing.assert_allclose(gradient, expected, rtol=1e-6)
+
+
+def test_cached_grad_still_checks_arguments():
+    dfunction = adcompiler.grad(sine_sum)
+    dfunction(0.5)
+    with pytest.raises(adcompiler.AdCompilerError, match='integer'):
+        dfunction(1)
+    with pytest.raises(adcompiler.AdCompilerError, match='int64'):
+        dfunction(np.arange(3))
