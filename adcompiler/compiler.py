@@ -245,7 +245,9 @@ class Compiler:
 
         `scalar_params` names the parameters whose arguments are Python
         floats or np.float64 scalars. The code compiled for them is cached
-        apart from the code for other arguments.
+        apart from the code for other arguments, and when `scalar_params` is
+        not empty its adjoint must be given a cotangent, not None (grad,
+        which alone compiles for float scalars, always gives one).
         """
         function = decorators.unwrap_forwarding(function)
         key = (function, tuple(wrt), frozenset(scalar_params))

@@ -140,8 +140,12 @@ def optimize(program):
     """Optimize a `ReverseProgram` in place and return it."""
     _ConstantFolder(program.numpy_alias,
                     program.runtime_alias).visit(program.adjoint)
+    # Code compiled for float scalar arguments is called by grad alone,
+    # which always gives a cotangent.
+    seed = program.adjoint.args.args[1].id
     optimize_adjoint(program.adjoint, program.numpy_alias,
-                     program.runtime_alias)
+                     program.runtime_alias,
+                     (seed,) if program.scalars else ())
     if compact.keep_compact(program.adjoint, program.shape_facts,
                             program.numpy_alias, program.runtime_alias):
         # An expansion inserted before a statement may be read by nothing.
@@ -455,11 +459,13 @@ def optimize_function(function, numpy_alias, runtime_alias):
     return function
 
 
-def optimize_adjoint(function, numpy_alias, runtime_alias):
-    """Apply the rewrites in the module docstring to an adjoint function."""
+def optimize_adjoint(function, numpy_alias, runtime_alias, not_none=()):
+    """Apply the rewrites in the module docstring to an adjoint function,
+    given the parameters in `not_none` that are never None."""
     changed = True
     while changed:
-        changed = zero_adjoints.simplify(function, numpy_alias, runtime_alias)
+        changed = zero_adjoints.simplify(function, numpy_alias, runtime_alias,
+                                         not_none)
         changed = _propagate_copies(function) or changed
         changed = _remove_dead_code(function) or changed
     function.body = _drop_orphan_comments(function.body)

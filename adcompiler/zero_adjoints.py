@@ -62,13 +62,15 @@ def _join_facts(first, second):
             for name in names}
 
 
-def simplify(function, numpy_alias, runtime_alias):
-    """Rewrite `function` in place (see the module docstring).
+def simplify(function, numpy_alias, runtime_alias, not_none=()):
+    """Rewrite `function` in place (see the module docstring), given the
+    parameters in `not_none` that are never None.
 
     Returns True when anything changed.
     """
     simplifier = _Simplifier(numpy_alias, runtime_alias)
-    function.body, _ = simplifier.block(function.body, {}, rewrite=True)
+    facts = {name: _Fact(Noneness.VALUE, False) for name in not_none}
+    function.body, _ = simplifier.block(function.body, facts, rewrite=True)
     return simplifier.changed
 
 

@@ -1110,3 +1110,14 @@ def test_division_by_zero_keeps_numpy_result():
     with pytest.warns(RuntimeWarning, match='divide by zero'):
         gradient = adcompiler.grad(log_only)(0.0)
     assert gradient == np.inf
+
+
+def test_scalar_chain_adjoint_has_no_none_checks():
+    adjoint = scalar_adjoint_source(scalar_chain, {'x'})
+    assert 'None' not in adjoint
+    assert 'ad.float_cos(x)' in adjoint
+
+
+def test_array_chain_keeps_none_checks():
+    adjoint = scalar_adjoint_source(vector_chain, set())
+    assert 'is not None' in adjoint
