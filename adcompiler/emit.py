@@ -12,11 +12,13 @@ falls back to `ast.unparse` where astor cannot handle a node of a newer Python.
 import ast
 import dataclasses
 import itertools
+import keyword
 import linecache
 import math
 import re
 
 import astor
+import astor.source_repr
 import gast
 
 from adcompiler import verbatim
@@ -88,7 +90,7 @@ def to_source(tree):
     python_tree = _Markers().visit(gast.gast_to_ast(verbatim.expand(tree)))
     python_tree = ast.fix_missing_locations(python_tree)
     try:
-        text = astor.to_source(python_tree)
+        text = astor.to_source(python_tree, pretty_source=_pretty_source)
     except Exception:  # astor lags new Python versions; ast.unparse does not.
         text = ast.unparse(python_tree) + '\n'
 
@@ -100,6 +102,104 @@ def to_source(tree):
         else:
             lines.append(line)
     return '\n'.join(lines) + '\n'
+
+
+# astor wraps a long line in time quadratic in its fragments (names,
+# operators, brackets). Longer lines, such as the tuple of a thousand values
+# that a long function saves, are wrapped by `_wrap_line` instead.
+_MAX_FRAGMENTS_FOR_ASTOR = 200
+_MAX_LINE_LENGTH = 79
+
+
+def _pretty_source(fragments):
+    """Join the source fragments astor writes, wrapping long lines."""
+    pieces = []
+    line = []
+    for fragment in fragments:
+        if fragment.find('\n') != 0:
+            line.append(fragment)
+            continue
+        # The fragment starts a new line.
+        if len(line) > _MAX_FRAGMENTS_FOR_ASTOR and not any(
+                '\n' in part for part in line):
+            pieces.extend(_wrap_line(line))
+            pieces.append(fragment)
+        else:
+            pieces.extend(astor.source_repr.split_lines(line + [fragment]))
+        line = []
+    pieces.extend(line)
+    return ''.join(pieces)
+
+
+def _wrap_line(line):
+    """Return the fragments of one line with line breaks after commas inside
+    brackets, so that each line stays within `_MAX_LINE_LENGTH` where it
+    can, in one pass."""
+    line = _parenthesize_tuple(line)
+    indentation = line[0] if not line[0].strip() else ''
+    continuation = '\n' + indentation + ' ' * 4
+
+    # Items end at the commas inside brackets, where a line may break.
+    items = [[]]
+    depth = 0
+    for fragment in line:
+        items[-1].append(fragment)
+        if fragment in _OPENING:
+            depth += 1
+        elif fragment in _CLOSING:
+            depth -= 1
+        elif fragment == ', ' and depth > 0:
+            items.append([])
+
+    wrapped = []
+    width = 0
+    for item in items:
+        length = sum(len(fragment) for fragment in item)
+        if wrapped and wrapped[-1] == ', ' and \
+                width + length > _MAX_LINE_LENGTH:
+            wrapped[-1] = ','
+            wrapped.append(continuation)
+            width = len(continuation) - 1
+        wrapped.extend(item)
+        width += length
+    return wrapped
+
+
+_OPENING = ('(', '[', '{')
+_CLOSING = (')', ']', '}')
+
+
+def _parenthesize_tuple(line):
+    """Put brackets around the tuple of `return a, b` or `a, b = value`
+    (written by astor without them), so that the line can break inside."""
+    depth = 0
+    first_comma = None
+    assignments = []  # positions of ' = ' outside brackets
+    for position, fragment in enumerate(line):
+        if fragment in _OPENING:
+            depth += 1
+        elif fragment in _CLOSING:
+            depth -= 1
+        elif depth == 0 and fragment == ', ' and first_comma is None:
+            first_comma = position
+        elif depth == 0 and fragment == ' = ':
+            assignments.append(position)
+    if first_comma is None:
+        return line
+
+    start = 1 if not line[0].strip() else 0
+    statement = next((f for f in line[start:] if f), '')
+    if statement == 'return':
+        start = line.index('return') + 2  # after 'return' and ' '
+    elif not (assignments and statement.isidentifier()
+              and not keyword.iskeyword(statement)):
+        return line  # Another statement: its line stays as it is.
+    before = [p for p in assignments if p < first_comma]
+    if before:
+        start = before[-1] + 1
+    after = [p for p in assignments if p > first_comma]
+    end = after[0] if after else len(line)
+    return line[:start] + ['('] + line[start:end] + [')'] + line[end:]
 
 
 def emit(functions, namespace, title):

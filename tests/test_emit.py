@@ -1,0 +1,77 @@
+"""The emit stage: generated source text that reads well and compiles."""
+
+import ast
+import importlib
+import sys
+
+import gast
+import numpy as np
+import pytest
+
+from adcompiler import emit
+from adcompiler.compiler import Compiler
+from finite_differences import assert_gradient_close, numerical_gradient
+
+
+def names(count, prefix='value'):
+    return [f'{prefix}{i}' for i in range(count)]
+
+
+LONG_LINES = {
+    'unpacking': '    {names} = saved\n',
+    'return_tuple': '    return first, ({names})\n',
+    'assigned_tuple': '    packed = first, {names}\n',
+    'call': '    result = combine({names})\n',
+    'nested_call': '    result = outer(first, inner({names}), last)\n',
+}
+
+
+@pytest.mark.parametrize('count', [3, 40, 400])
+@pytest.mark.parametrize('kind', list(LONG_LINES))
+def test_long_line_wrapped_keeps_meaning(kind, count):
+    text = 'def f(saved):\n' + LONG_LINES[kind].format(
+        names=', '.join(names(count)))
+    source = emit.to_source(gast.parse(text))
+    assert ast.dump(ast.parse(source)) == ast.dump(ast.parse(text))
+    lengths = [len(line) for line in source.splitlines()]
+    assert max(lengths) <= 79
+
+
+def test_string_brackets_do_not_count():
+    items = ', '.join(f"'({i}'" for i in range(400))
+    text = f'def f():\n    return g({items})\n'
+    source = emit.to_source(gast.parse(text))
+    assert ast.dump(ast.parse(source)) == ast.dump(ast.parse(text))
+
+
+def write_long_function(directory, lines):
+    """Write `s = s + c * x` repeated `lines` times into a module in
+    `directory` and return the function."""
+    name = f'long_function_{lines}'
+    body = ['import numpy as np', '', f'def {name}(x, c):', '    s = 0.0']
+    body += ['    s = s + c * x'] * lines
+    body += ['    return np.sum(s)', '']
+    (directory / f'{name}.py').write_text('\n'.join(body))
+    sys.path.insert(0, str(directory))
+    try:
+        return getattr(importlib.import_module(name), name)
+    finally:
+        sys.path.remove(str(directory))
+
+
+@pytest.mark.parametrize('x_shape, c_shape', [((3,), (3,)), ((3,), (2, 1)),
+                                              ((), ())],
+                         ids=['same', 'broadcast', 'scalar'])
+def test_long_function_saves_wrapped_tuple(tmp_path, x_shape, c_shape):
+    function = write_long_function(tmp_path, 300)
+    compiled = Compiler().compile(function, ('x', 'c'))
+    assert max(len(line) for line in compiled.source.splitlines()) <= 79
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=x_shape) if x_shape else 0.3
+    c = rng.normal(size=c_shape) if c_shape else -1.2
+    value, saved = compiled.primal(x, c)
+    gradients = compiled.adjoint(saved, 1.0)
+    for position, gradient in enumerate(gradients):
+        expected = numerical_gradient(function, (x, c), position)
+        assert_gradient_close(np.asarray(gradient), np.asarray(expected))
