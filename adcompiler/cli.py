@@ -2,7 +2,7 @@
 
     adcompiler dump FILE.py:FUNC [--mode reverse|forward] [--order 1|2]
                                  [--inner reverse|forward]
-                    [--wrt NAME ...] [--no-optimize]
+                    [--wrt NAME ...] [--float NAME ...] [--no-optimize]
     adcompiler demo
 
 The module is imported the way pytest imports a test file (its directory is
@@ -50,6 +50,10 @@ def _parser():
                            'derivative: forward (the tangent function, the '
                            'default with --mode reverse) or reverse (the '
                            'gradient, the default with --mode forward)')
+    dump.add_argument('--float', nargs='+', metavar='NAME', dest='floats',
+                      help='parameters given Python floats: print the code '
+                           'grad compiles for such arguments (reverse mode, '
+                           'order 1)')
     dump.add_argument('--no-optimize', action='store_true',
                       help='print the code before the optimization passes')
     commands.add_parser(
@@ -75,8 +79,9 @@ def _fail(message, status):
 
 
 def dump(target, wrt=None, optimize=True, mode='reverse', order=1,
-         inner=None):
-    """Return the generated source of FILE.py:FUNC as a string."""
+         inner=None, floats=()):
+    """Return the generated source of FILE.py:FUNC as a string, compiled
+    for Python float arguments of the parameters in `floats`."""
     filename, _, function_name = target.rpartition(':')
     if not filename or not function_name:
         raise FileNotFoundError(
@@ -104,6 +109,15 @@ def dump(target, wrt=None, optimize=True, mode='reverse', order=1,
     if unknown:
         raise LookupError(f'{function_name} has no parameter named '
                           f'{unknown[0]!r}; its parameters are {parameters}')
+    floats = tuple(floats or ())
+    unknown = [name for name in floats if name not in parameters]
+    if unknown:
+        raise LookupError(f'--float {unknown[0]}: {function_name} has no '
+                          f'parameter of that name; its parameters are '
+                          f'{parameters}')
+    if floats and (mode != 'reverse' or order != 1):
+        raise LookupError('--float applies to the reverse mode of order 1 '
+                          'only; drop --mode forward and --order 2')
     compiler = Compiler(optimize=optimize)
     if order == 2:
         # Second order: `mode` over f's tangent function or over f's
@@ -117,7 +131,8 @@ def dump(target, wrt=None, optimize=True, mode='reverse', order=1,
             function = tangent_objective(function, wrt[0])
     if mode == 'forward':
         return compiler.compile_forward(function, wrt).source
-    return compiler.compile(function, wrt).source
+    return compiler.compile(function, wrt,
+                            scalar_params=frozenset(floats)).source
 
 
 def main(argv=None):
@@ -127,7 +142,8 @@ def main(argv=None):
     try:
         text = dump(arguments.target, arguments.wrt,
                     optimize=not arguments.no_optimize, mode=arguments.mode,
-                    order=arguments.order, inner=arguments.inner)
+                    order=arguments.order, inner=arguments.inner,
+                    floats=arguments.floats)
     except (FileNotFoundError, LookupError) as err:
         return _fail(str(err), 2)
     except AdCompilerError as err:

@@ -39,6 +39,11 @@ def model_file(tmp_path):
                 return x
             finally:
                 print('done')
+
+        def chain(x):
+            for _ in range(3):
+                x = x * 0.5 + np.sin(x)
+            return x
         '''))
     return path
 
@@ -66,6 +71,27 @@ def test_no_optimize_still_prints(model_file):
     result = run('dump', f'{model_file}:loss', '--no-optimize')
     assert result.returncode == 0, result.stderr
     assert 'def adjoint_loss(' in result.stdout
+
+
+def test_float_prints_code_for_floats(model_file):
+    result = run('dump', f'{model_file}:chain', '--float', 'x')
+    assert result.returncode == 0, result.stderr
+    assert 'ad.float_cos(x)' in result.stdout
+    plain = run('dump', f'{model_file}:chain')
+    assert 'np.cos(x)' in plain.stdout
+
+
+def test_float_unknown_parameter_exits_2(model_file):
+    result = run('dump', f'{model_file}:chain', '--float', 'y')
+    assert result.returncode == 2
+    assert "--float y" in result.stderr
+
+
+def test_float_with_forward_mode_exits_2(model_file):
+    result = run('dump', f'{model_file}:chain', '--float', 'x', '--mode',
+                 'forward')
+    assert result.returncode == 2
+    assert 'reverse mode of order 1' in result.stderr
 
 
 def test_python_dash_m_runs_the_same_program(model_file):
