@@ -489,6 +489,12 @@ class Compiler:
         must never share one.
         """
         key = (compile_key, prefixes)
+        function, wrt, variant = compile_key
+        if key not in self._names and isinstance(variant, frozenset) \
+                and variant:
+            # The code for float scalars takes the next names after the
+            # general code's, whichever is compiled first.
+            self.function_names((function, wrt, frozenset()), name, prefixes)
         if key not in self._names:
             count = self._name_counts.get((name, prefixes), 0)
             self._name_counts[(name, prefixes)] = count + 1
