@@ -34,11 +34,13 @@ import collections  # noqa: E402
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import functools  # noqa: E402
+import inspect  # noqa: E402
 import statistics  # noqa: E402
 import timeit  # noqa: E402
 
 import adcompiler  # noqa: E402
 from adcompiler import runtime  # noqa: E402
+from adcompiler.api import scalar_parameters  # noqa: E402
 from benchmarks.measure import peak_memory_bytes  # noqa: E402
 from benchmarks.workloads import BY_NAME  # noqa: E402
 
@@ -118,8 +120,13 @@ def measure_workload(workload, quick):
     args = workload.make_inputs(quick)
     gradient = adcompiler.grad(workload.function, wrt=tuple(workload.wrt))
     gradient(*args)
-    compiled = gradient.compiled()
-    seed = runtime.seed(workload.function(*args))
+    # The code grad runs: compiled apart for float scalar arguments, whose
+    # adjoint may take a Python float cotangent.
+    parameters = inspect.signature(workload.function).parameters
+    compiled = gradient.compiled(
+        scalar_parameters(dict(zip(parameters, args))))
+    seed = (1.0 if compiled.float_seed
+            else runtime.seed(workload.function(*args)))
 
     def primal_and_adjoint():
         _, saved = compiled.primal(*args)
