@@ -247,6 +247,8 @@ def _gradients(adjoints, wrt, arguments):
         x = arguments[name]
         if type(x) is float and type(g) is float:
             pass  # materialize would return g unchanged.
+        elif type(x) is np.float64 and type(g) is float:
+            g = np.float64(g)  # From an adjoint run on Python floats.
         elif (type(x) is np.ndarray and type(g) is np.ndarray
               and g.dtype is x.dtype and g.flags.writeable):
             pass

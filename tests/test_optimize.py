@@ -1121,3 +1121,10 @@ def test_scalar_chain_adjoint_has_no_none_checks():
 def test_array_chain_keeps_none_checks():
     adjoint = scalar_adjoint_source(vector_chain, set())
     assert 'is not None' in adjoint
+
+
+def test_float64_argument_gets_float64_gradient():
+    gradient = adcompiler.grad(scalar_chain)(np.float64(0.5), 5)
+    assert type(gradient) is np.float64
+    assert gradient == adcompiler.grad(scalar_chain)(0.5, 5)
+
