@@ -367,7 +367,7 @@ class _SeedChecker:
                     and self.block_is_safe(statement.body))
         if isinstance(statement, gast.Return):
             return statement.value is not None and all(
-                self.is_runtime_call(node, ('materialize',))
+                self.is_runtime_call(node, ('materialize', 'input_adjoint'))
                 for node in gast.walk(statement.value)
                 if isinstance(node, gast.Call))
         if isinstance(statement, gast.Assign) and len(statement.targets) == 1:
