@@ -972,3 +972,26 @@ def test_global_callable_object():
               - gradient_of(x - 1e-5 * direction)) / 2e-5
     np.testing.assert_allclose(adcompiler.hvp(calls_global_model)(
         x, direction), column, rtol=1e-5, atol=1e-7)
+
+
+def loop_over_named_keys(x):
+    d = {'a': x ** 2, 'b': np.sin(x)}
+    keys = d.keys()
+    s = 0.0
+    for k in keys:
+        s = s + np.sum(d[k])
+    return s
+
+
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-forward',
+                                  'reverse-over-reverse'])
+def test_hvp_through_loop_over_named_keys_view(mode):
+    """Forward over reverse raised a raw TypeError: the tangent of a keys
+    view held in a variable is the scalar zero, which the loop indexed."""
+    x = np.array([0.5, 1.2, -0.7])
+    v = np.array([1.0, -0.5, 2.0])
+    gradient = adcompiler.grad(loop_over_named_keys)
+    expected = (gradient(x + 1e-5 * v) - gradient(x - 1e-5 * v)) / 2e-5
+    product = adcompiler.hvp(loop_over_named_keys, mode=mode)(x, v)
+    np.testing.assert_allclose(product, expected, rtol=1e-6, atol=1e-8)
