@@ -1591,15 +1591,24 @@ class _ReverseWriter(StageWriter):
     def function_rule_adjoint(self, statement, rule, args, keywords):
         """Adjoint of a call whose rule is a user callable (register_vjp)."""
         name = getattr(rule.callee, '__name__', 'callee')
+        block = []
         for keyword, value in keywords.items():
             if self.is_active(value):
                 # The rule returns cotangents for positional arguments only.
-                raise UnsupportedSyntaxError(
+                # Activity may mark a keyword active that holds no float at
+                # run time (a module unpacked from saved values in generated
+                # code), so the check runs with the adjoint.
+                error = UnsupportedSyntaxError(
                     f'the keyword argument {keyword}= that carries a '
                     f'derivative in a call of {name}, whose gradient rule is '
                     'a function', self.source.location(statement.value),
                     'its rule returns one cotangent per positional argument',
                     fixes=[f'pass {keyword} by position'])
+                error_name = self.namer.fresh('keyword_error')
+                self.extra_globals[error_name] = error
+                block.append(gast.Expr(value=_call(
+                    self.runtime_function('require_constant'),
+                    copy.deepcopy(value), _name(error_name))))
         rule_name = self.namer.fresh(identifier(f'{name}_vjp'))
         self.extra_globals[rule_name] = rule.vjp_function
         target = statement.targets[0].id
@@ -1613,7 +1622,7 @@ class _ReverseWriter(StageWriter):
         checked = _call(self.runtime_function('check_cotangents'), call,
                         gast.Constant(value=len(args), kind=None),
                         gast.Constant(value=name, kind=None))
-        block = [_assign(cotangents, checked)]
+        block.append(_assign(cotangents, checked))
         for position, arg in enumerate(args):
             if self.is_active(arg):
                 item = gast.Subscript(value=_name(cotangents),

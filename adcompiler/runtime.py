@@ -3423,6 +3423,31 @@ def tangent_restore(dx, x, index, dold):
     return tangent_write(dx, x, index, dold)
 
 
+# Values that hold no float, so no derivative: options, flags, namespaces.
+_CONSTANT_TYPES = (type(None), bool, int, str, bytes, slice, type(Ellipsis),
+                   type(np), type, np.dtype, np.ufunc, np.integer, np.bool_)
+
+
+def require_constant(value, error):
+    """Raise `error` unless `value` holds no float or complex number (a
+    module, a type, None, a flag, an integer array, or a tuple, list or dict
+    of these), so that a rule may give it no cotangent."""
+    if isinstance(value, _CONSTANT_TYPES):
+        return
+    if isinstance(value, np.ndarray) and not np.issubdtype(value.dtype,
+                                                           np.inexact):
+        return
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            require_constant(item, error)
+        return
+    if isinstance(value, dict):
+        for item in value.values():
+            require_constant(item, error)
+        return
+    raise error
+
+
 def require_immutable(value, error):
     """Raise `error` unless `value` cannot change in place (a number, a string,
     a tuple): `x += y` on it rebinds x, as the generated code does."""
