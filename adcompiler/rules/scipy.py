@@ -87,6 +87,36 @@ def _promoted_tangent(t, ans):
                            np.shape(ans))
 
 
+# promote_vjp and promote_jvp are linear in their first argument, the
+# cotangent g or the tangents; their reverse rules below are the transposes.
+# `c` is the cotangent of their result, a tuple with one entry per argument
+# of xp_promote for promote_vjp, and the promoted tangent(s) for promote_jvp.
+def promote_vjp_transpose(c, result, g, ans, *args, broadcast=False,
+                          force_floating=False, xp=None):
+    """Return the cotangents of promote_vjp's positional arguments."""
+    rest = (None,) * (1 + len(args))
+    if c is None:
+        return (None,) + rest
+    if len(args) == 1:
+        return (c[0],) + rest
+    return (tuple(None if arg is None else item
+                  for item, arg in zip(c, args, strict=True)),) + rest
+
+
+def promote_jvp_transpose(c, result, tangents, ans, *args, broadcast=False,
+                          force_floating=False, xp=None):
+    """Return the cotangents of promote_jvp's positional arguments."""
+    rest = (None,) * (1 + len(args))
+    if c is None:
+        return (None,) + rest
+    if len(args) == 1:
+        c = (c,)
+    of_tangents = tuple(None if t is None or item is None
+                        else runtime.unbroadcast(item, t)
+                        for item, t in zip(c, tangents, strict=True))
+    return (of_tangents,) + rest
+
+
 # Wrappers in array_api_compat's NumPy namespace whose NumPy counterpart
 # takes other parameters: ans = f(x, ...).
 def _register_compat_wrappers():
@@ -180,6 +210,32 @@ def at_set_jvp(tangents, ans, update, y, copy=None, xp=None):
     return t
 
 
+# Reverse mode over the tangent code of at(x, idx).set(y) (Hessians by
+# reverse over forward). The cotangent of an AtTangent is the cotangent of
+# the tangent of x it contains, an array.
+def at_jvp_transpose(c, result, tangents, ans, x, *index):
+    """Return the cotangents of at_jvp's positional arguments."""
+    if isinstance(c, AtTangent):
+        c = c.t
+    of_tangents = (c,) + (None,) * (len(tangents) - 1)
+    return (of_tangents, None, None) + (None,) * len(index)
+
+
+def at_set_jvp_transpose(c, result, tangents, ans, update, y, copy=None,
+                         xp=None):
+    """Return the cotangents of at_set_jvp's positional arguments: those of
+    the tangents of `at(x, idx)` and of y."""
+    if c is None:
+        return None, None, None, None
+    index = update._idx  # noqa: SLF001
+    c = np.array(c, dtype=np.result_type(c, 1.0))
+    c_y = c[index]
+    c[index] = 0.0
+    t_y = tangents[1]
+    c_y = None if t_y is None else runtime.unbroadcast(c_y, t_y)
+    return (c, c_y), None, None, None
+
+
 # scipy.special ufuncs: ans = entr(x) = -x log x, ans = rel_entr(x, y) =
 # x log(x / y), both for x > 0.
 # ans = logsumexp(a, axis, b, keepdims): SciPy's own code also computes
@@ -216,6 +272,15 @@ def _register_stats():
 REGISTRY.linear_adjoint_helper(promote_vjp, ('g',))
 REGISTRY.linear_adjoint_helper(at_vjp, ('g',))
 REGISTRY.linear_adjoint_helper(at_set_vjp, ('g',))
+
+# Their transposes, and those of the forward rules, for reverse mode over
+# generated adjoint and tangent code. linear_adjoint_helper leaves the
+# reverse rule empty, so these are registered after it.
+REGISTRY.vjp_function(promote_vjp, promote_vjp_transpose)
+REGISTRY.vjp_function(promote_jvp, promote_jvp_transpose)
+REGISTRY.vjp_function(at_jvp, at_jvp_transpose)
+REGISTRY.vjp_function(at_set_jvp, at_set_jvp_transpose)
+runtime.register_index_adjoint(AtTangent, lambda g, t, index: g)
 
 REGISTRY.defer('scipy._lib._array_api', _register_array_api)
 REGISTRY.defer('scipy.stats', _register_stats)
