@@ -659,6 +659,73 @@ class Dispatcher:
         return tuple(by_number.get(number) for number in record.active)
 
 
+    # Reverse mode over generated adjoint code ---------------------------------
+    #
+    # The record of a dispatched call carries the saved values of the
+    # wrapper's generated primal. The cotangent of a record is the cotangent
+    # of those saved values, built by `adjoint_cotangents` and read by
+    # `primal_cotangents`.
+
+    def primal_cotangents(self, g, ans, site, first, args, kwargs, method):
+        """Return the cotangents of the positional arguments of
+        `call_method(site, first, *args, **kwargs)` (or `call_function`),
+        given the cotangent `g` of its result `(value, record)`.
+
+        The wrapper's generated primal is compiled in reverse mode and runs
+        again. Keyword arguments get no cotangent: the generated code checks
+        that they hold no float (see runtime.require_constant).
+        """
+        value, record = ans
+        _check_not_unpacked(record, site)
+        g_value, g_record = (None, None) if g is None else g
+        if g_value is None and g_record is None:
+            return (None,) * (2 + len(args))
+        found = (self._method(site, first, args, kwargs) if method
+                 else self._function(site, first, args, kwargs))
+        wrapper, values, numbers = found
+        compiled = record.compiled
+        reverse = self.compiler.compile(compiled.primal, compiled.wrt,
+                                        site.call_chain)
+        _, saved = reverse.primal(*values)
+        cotangents = reverse.adjoint(saved, (g_value, g_record))
+        parameters = list(inspect.signature(wrapper).parameters)
+        by_parameter = dict(zip(compiled.wrt, cotangents, strict=True))
+        by_number = {number: by_parameter.get(parameter) for parameter, number
+                     in zip(parameters, numbers, strict=True)}
+        # call_method's positional arguments: the site, then number 0 (the
+        # receiver or the called value), then the positional arguments.
+        return (None,) + tuple(by_number.get(number)
+                               for number in range(1 + len(args)))
+
+    def adjoint_cotangents(self, c, record, g):
+        """Return the cotangents of `record` and `g` in `adjoint(record, g)`,
+        given the cotangent `c` of its result (one per active argument)."""
+        _check_not_unpacked(record, None)
+        if c is None:
+            return None, None
+        by_number = dict(zip(record.active, c, strict=True))
+        of_result = (None,) * record.dropped + tuple(
+            by_number.get(number) for number in record.passed)
+        adjoint = record.compiled.adjoint
+        parameters = tuple(inspect.signature(adjoint).parameters)
+        reverse = self.compiler.compile(adjoint, parameters)
+        _, saved = reverse.primal(record.saved, g)
+        of_saved, of_g = reverse.adjoint(saved, of_result)
+        return of_saved, of_g
+
+
+def _check_not_unpacked(record, site):
+    """Raise for the record of a call with `*seq` or `**mapping`, which
+    reverse mode over adjoint code does not go through."""
+    if isinstance(record, _UnpackedRecord):
+        # TODO: regroup the cotangents as `adjoint` does.
+        raise UnsupportedSyntaxError(
+            'reverse mode over a call with *args or **kwargs that is '
+            'resolved at run time',
+            None if site is None else site.location,
+            fixes=["use hvp or hessian with mode='forward-over-reverse'"])
+
+
 @dataclasses.dataclass
 class Tangents:
     """Request of a dispatched call in forward mode: one tangent per
@@ -865,4 +932,6 @@ def _at_site(err, site):
 def install(compiler):
     """Make generated code's dynamic calls go through `compiler`."""
     runtime.install_dispatcher(Dispatcher(compiler))
+    runtime.register_opaque(_Record)
+    runtime.register_opaque(_UnpackedRecord)
     containers.install()

@@ -164,13 +164,25 @@ def _unbroadcast_to(g, shape, is_complex):
     return g
 
 
+# Types whose adjoints generated code passes on as the rules built them,
+# with None as their zero; see `register_opaque`.
+_OPAQUE_TYPES = set()
+
+
+def register_opaque(cls):
+    """Keep adjoints of `cls` instances as built: `materialize` and
+    `input_adjoint` return them unchanged and `zeros_like` returns None. The record of a dispatched call
+    is one: its cotangent is that of the values it saved."""
+    _OPAQUE_TYPES.add(cls)
+
+
 def zeros_like(x):
     """Return a zero adjoint with the structure and shape of `x`.
 
     The zero of None (an adjoint that was never built) is None, so that
     tangents of adjoint code keep the structure of the adjoints.
     """
-    if x is None:
+    if x is None or type(x) in _OPAQUE_TYPES:
         return None
     if isinstance(x, (tuple, list)):
         return _rebuild(x, [zeros_like(item) for item in x])
@@ -214,6 +226,8 @@ def input_adjoint(g, x):
 def _finish_adjoint(g, x, finish):
     """Apply `finish` to each entry of a container `g`, or give an array or
     number `g` the kind, shape and precision of `x`."""
+    if type(x) in _OPAQUE_TYPES:
+        return g
     if isinstance(x, (tuple, list)):
         return _rebuild(x, [finish(gi, xi)
                             for gi, xi in zip(g, x, strict=True)])
@@ -962,6 +976,28 @@ def unpacking_tangent_vjp(g, ans, site, tangents, first, *arguments):
 def call_adjoint_jvp(tangents, ans, record, g):
     """Tangent of `call_adjoint(record, g)`, given those of record and g."""
     return _dispatcher.adjoint_tangent(tangents, record, g)
+
+
+# Reverse rules of the same helpers, for reverse mode over generated adjoint
+# code (Hessians by reverse over reverse). The cotangent of a record is that
+# of the values it saved.
+
+def call_method_vjp(g, ans, site, receiver, *args, **kwargs):
+    """Cotangents of the positional arguments of `call_method(...)`."""
+    return _dispatcher.primal_cotangents(g, ans, site, receiver, args,
+                                         kwargs, method=True)
+
+
+def call_function_vjp(g, ans, site, function, *args, **kwargs):
+    """Cotangents of the positional arguments of `call_function(...)`."""
+    return _dispatcher.primal_cotangents(g, ans, site, function, args,
+                                         kwargs, method=False)
+
+
+def call_adjoint_vjp(c, ans, record, g):
+    """Cotangents of `record` and `g` in `call_adjoint(record, g)`, given
+    the cotangent `c` of its result."""
+    return _dispatcher.adjoint_cotangents(c, record, g)
 
 
 def inserted_position(x, index):

@@ -287,11 +287,14 @@ vjp(rt.column_stack_adjoint, lambda c, tup: (ad.join_pieces(g, tup, np.column_st
 vjp(rt.cumsum_adjoint,   lambda c, x, axis=None: (np.cumsum(g, axis), None, None))
 vjp(rt.diff_adjoint,     lambda c, n=1, axis=-1: (np.diff(g, n, axis), None, None))
 vjp(rt.rollaxis_adjoint, lambda c, x, axis, start=0: (np.rollaxis(g, axis, start), None, None, None))
-# Calls dispatched at run time: forward mode goes through the primal and
-# adjoint of the wrapper the dispatcher compiled (see adcompiler.dispatch).
-for _helper, _rule in ((rt.call_method, rt.call_method_jvp),
-                       (rt.call_function, rt.call_function_jvp),
-                       (rt.call_unpacking, rt.call_unpacking_jvp),
-                       (rt.call_adjoint, rt.call_adjoint_jvp)):
-    REGISTRY.vjp_function(_helper, None)
-    REGISTRY.jvp_function(_helper, _rule)
+# Calls dispatched at run time: forward and reverse mode go through the
+# primal and adjoint of the wrapper the dispatcher compiled (see
+# adcompiler.dispatch). Reverse mode over a call with *seq or **mapping
+# that runs at run time is not supported yet.
+for _helper, _reverse, _forward in (
+        (rt.call_method, rt.call_method_vjp, rt.call_method_jvp),
+        (rt.call_function, rt.call_function_vjp, rt.call_function_jvp),
+        (rt.call_unpacking, None, rt.call_unpacking_jvp),
+        (rt.call_adjoint, rt.call_adjoint_vjp, rt.call_adjoint_jvp)):
+    REGISTRY.vjp_function(_helper, _reverse)
+    REGISTRY.jvp_function(_helper, _forward)

@@ -210,6 +210,29 @@ def at_set_jvp(tangents, ans, update, y, copy=None, xp=None):
     return t
 
 
+# Transposes of at_vjp and at_set_vjp in g, for reverse mode over their
+# adjoint code (Hessians by reverse over reverse); `c` is the cotangent of
+# their result.
+def at_vjp_transpose(c, result, g, ans, x, *index):
+    """Return the cotangents of at_vjp's positional arguments."""
+    return (None if c is None else c[0], None, None) + (None,) * len(index)
+
+
+def at_set_vjp_transpose(c, result, g, ans, update, y, copy=None, xp=None):
+    """Return the cotangents of at_set_vjp's positional arguments."""
+    if c is None:
+        return None, None, None, None
+    c_update, c_y = c
+    index = update._idx  # noqa: SLF001
+    of_g = np.zeros(np.shape(g), dtype=np.result_type(g, 1.0))
+    if c_update is not None:
+        of_g += c_update
+        of_g[index] = 0.0
+    if c_y is not None:
+        of_g[index] += c_y
+    return of_g, None, None, None
+
+
 # Reverse mode over the tangent code of at(x, idx).set(y) (Hessians by
 # reverse over forward). The cotangent of an AtTangent is the cotangent of
 # the tangent of x it contains, an array.
@@ -278,6 +301,8 @@ REGISTRY.linear_adjoint_helper(at_set_vjp, ('g',))
 # reverse rule empty, so these are registered after it.
 REGISTRY.vjp_function(promote_vjp, promote_vjp_transpose)
 REGISTRY.vjp_function(promote_jvp, promote_jvp_transpose)
+REGISTRY.vjp_function(at_vjp, at_vjp_transpose)
+REGISTRY.vjp_function(at_set_vjp, at_set_vjp_transpose)
 REGISTRY.vjp_function(at_jvp, at_jvp_transpose)
 REGISTRY.vjp_function(at_set_jvp, at_set_jvp_transpose)
 runtime.register_index_adjoint(AtTangent, lambda g, t, index: g)
