@@ -242,15 +242,16 @@ class _ForwardWriter(StageWriter):
                                     f'statement {type(statement).__name__}')
 
     def immutable_check(self, statement):
-        """`ad.require_immutable(x, error)` before a lowered `x += y`."""
+        """`ad.require_immutable(x, error, *callees)` before a lowered `x += y`."""
         check = self.normalized.immutable_checks.get(statement)
         if check is None:
             return []
-        variable, error = check
+        variable, error, callees = check
         error_name = self.namer.fresh('in_place_error')
         self.extra_globals[error_name] = error
         return [gast.Expr(value=call(self.runtime_function('require_immutable'),
-                                     name(variable), name(error_name)))]
+                                     name(variable), name(error_name),
+                                     *[copy.deepcopy(c) for c in callees]))]
 
     # Loops -------------------------------------------------------------------
 

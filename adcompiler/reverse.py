@@ -491,15 +491,16 @@ class _ReverseWriter(StageWriter):
         return body
 
     def immutable_check(self, statement):
-        """`ad.require_immutable(x, error)` before a lowered `x += y`."""
+        """`ad.require_immutable(x, error, *callees)` before a lowered `x += y`."""
         check = self.normalized.immutable_checks.get(statement)
         if check is None:
             return []
-        variable, error = check
+        variable, error, callees = check
         error_name = self.namer.fresh('in_place_error')
         self.extra_globals[error_name] = error
         return [gast.Expr(value=_call(self.runtime_function('require_immutable'),
-                                      _name(variable), _name(error_name)))]
+                                      _name(variable), _name(error_name),
+                                      *[copy.deepcopy(c) for c in callees]))]
 
     def primal_loop(self, statement):
         trips = self.loop_trips.get(statement)

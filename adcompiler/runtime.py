@@ -3484,11 +3484,45 @@ def require_constant(value, error):
     raise error
 
 
-def require_immutable(value, error):
+# NumPy functions that always return a new array (never a view of an input)
+# when called without out=.
+NEW_ARRAY_FUNCTIONS = (
+    np.sum, np.mean, np.prod, np.max, np.min, np.std, np.var, np.dot,
+    np.matmul, np.zeros, np.ones, np.full, np.zeros_like, np.ones_like,
+    np.full_like, np.outer, np.inner, np.cumsum, np.cumprod, np.linspace,
+    np.arange, np.empty, np.empty_like, np.copy, np.array, np.eye,
+    np.identity,
+)
+
+# Methods of arrays that return a new array.
+_NEW_ARRAY_METHODS = frozenset({
+    'sum', 'mean', 'prod', 'max', 'min', 'std', 'var', 'dot', 'copy',
+    'cumsum', 'cumprod',
+})
+
+
+def returns_new_array(callee):
+    """Return whether calling `callee` (without out=) always makes a new
+    array or number, which no other name can see."""
+    if isinstance(callee, np.ufunc):
+        return True
+    if isinstance(getattr(callee, '__self__', None), np.ndarray):
+        return getattr(callee, '__name__', None) in _NEW_ARRAY_METHODS
+    return any(callee is f for f in NEW_ARRAY_FUNCTIONS)
+
+
+def require_immutable(value, error, *callees):
     """Raise `error` unless `value` cannot change in place (a number, a string,
-    a tuple): `x += y` on it rebinds x, as the generated code does."""
+    a tuple): `x += y` on it rebinds x, as the generated code does.
+
+    `callees` are the functions, known only at run time, whose results are
+    the only values x may hold; an array is accepted when each of them
+    returns a new one.
+    """
     if not isinstance(value, (int, float, complex, np.number, str, bytes,
                               tuple, bool)) or isinstance(value, np.ndarray):
+        if callees and all(returns_new_array(c) for c in callees):
+            return
         raise error
 
 
