@@ -218,8 +218,8 @@ class _Normalizer:
         self.unshared_if_new = {}
         self.temporaries = set()
         # Statement -> (name, error, callees): check before it that the name
-        # holds a value that cannot change in place, or one that the callees
-        # made (see visit_AugAssign).
+        # contains a value that cannot change in place, or one that the
+        # callees made (see visit_AugAssign).
         self.immutable_checks = {}
         self.display_names = {}
         self.result_name = None  # The variable early returns assign.

@@ -1596,9 +1596,9 @@ class _ReverseWriter(StageWriter):
         for keyword, value in keywords.items():
             if self.is_active(value):
                 # The rule returns cotangents for positional arguments only.
-                # Activity may mark a keyword active that holds no float at
-                # run time (a module unpacked from saved values in generated
-                # code), so the check runs with the adjoint.
+                # Activity may mark a keyword active that contains no float
+                # at run time (a module unpacked from saved values in
+                # generated code), so the check runs with the adjoint.
                 error = UnsupportedSyntaxError(
                     f'the keyword argument {keyword}= that carries a '
                     f'derivative in a call of {name}, whose gradient rule is '

@@ -3459,13 +3459,13 @@ def tangent_restore(dx, x, index, dold):
     return tangent_write(dx, x, index, dold)
 
 
-# Values that hold no float, so no derivative: options, flags, namespaces.
+# Values that contain no float, so no derivative: options, flags, namespaces.
 _CONSTANT_TYPES = (type(None), bool, int, str, bytes, slice, type(Ellipsis),
                    type(np), type, np.dtype, np.ufunc, np.integer, np.bool_)
 
 
 def require_constant(value, error):
-    """Raise `error` unless `value` holds no float or complex number (a
+    """Raise `error` unless `value` contains no float or complex number (a
     module, a type, None, a flag, an integer array, or a tuple, list or dict
     of these), so that a rule may give it no cotangent."""
     if isinstance(value, _CONSTANT_TYPES):

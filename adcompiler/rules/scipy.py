@@ -88,7 +88,8 @@ def _promoted_tangent(t, ans):
 
 
 # promote_vjp and promote_jvp are linear in their first argument, the
-# cotangent g or the tangents; their reverse rules below are the transposes.
+# cotangent g or the tangents, so their reverse rules below are the
+# transposes.
 # `c` is the cotangent of their result, a tuple with one entry per argument
 # of xp_promote for promote_vjp, and the promoted tangent(s) for promote_jvp.
 def promote_vjp_transpose(c, result, g, ans, *args, broadcast=False,
@@ -211,7 +212,7 @@ def at_set_jvp(tangents, ans, update, y, copy=None, xp=None):
 
 
 # Transposes of at_vjp and at_set_vjp in g, for reverse mode over their
-# adjoint code (Hessians by reverse over reverse); `c` is the cotangent of
+# adjoint code (Hessians by reverse over reverse). `c` is the cotangent of
 # their result.
 def at_vjp_transpose(c, result, g, ans, x, *index):
     """Return the cotangents of at_vjp's positional arguments."""
