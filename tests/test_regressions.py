@@ -972,3 +972,33 @@ def test_global_callable_object():
               - gradient_of(x - 1e-5 * direction)) / 2e-5
     np.testing.assert_allclose(adcompiler.hvp(calls_global_model)(
         x, direction), column, rtol=1e-5, atol=1e-7)
+
+
+def blend(x, y):
+    return x * np.sin(y)
+
+
+def blend_1(x):
+    return x ** 3
+
+
+def blends_twice_and_cubes(x):
+    # blend is compiled for x and for y, which gave its second pair the
+    # names that blend_1's only pair gets.
+    return np.sum(blend(x, 2.0) + blend(3.0, x) + blend_1(x))
+
+
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-forward',
+                                  'reverse-over-reverse'])
+def test_callee_named_like_numbered_pair(mode):
+    """A callee whose name ends in _1 had the generated names of the second
+    pair of a callee without the suffix, so one replaced the other."""
+    x = np.array([0.3, -1.2, 0.7])
+    expected = numerical_gradient(blends_twice_and_cubes, (x,), 0)
+    gradient = adcompiler.grad(blends_twice_and_cubes)(x)
+    assert_gradient_close(gradient, expected)
+    v = np.array([1.0, 0.5, -0.3])
+    product = adcompiler.hvp(blends_twice_and_cubes, mode=mode)(x, v)
+    expected_product = (6.0 * x - 3.0 * np.sin(x)) * v
+    np.testing.assert_allclose(product, expected_product, rtol=1e-12)
