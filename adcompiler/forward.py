@@ -36,7 +36,7 @@ from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
 from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
-from adcompiler.resolve import (CallKind, has_unpacking,
+from adcompiler.resolve import (CallKind, chain_name, has_unpacking,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 from adcompiler.verbatim import Verbatim
@@ -796,7 +796,8 @@ class _ForwardWriter(StageWriter):
                     assign(self.tangent_name(target), self.zeros(name(target)))]
         wrt = tuple(p for p in signature.parameters if p in active)
         chain = tuple(self.context.call_chain) + (
-            getattr(resolved.callee, '__qualname__', resolved.name),)
+            chain_name(resolved.callee, self.source.namespace,
+                       resolved.name),)
         callee = self.compile_callee_at(call_node, resolved.callee, wrt,
                                         chain)
         self.check_updates(call_node, resolved, callee, bound)
@@ -909,7 +910,8 @@ class _ForwardWriter(StageWriter):
                        if isinstance(a, gast.Name)
                        and a.id in self.activity.varied)
         chain = tuple(self.context.call_chain) + (
-            getattr(resolved.callee, '__qualname__', resolved.name),)
+            chain_name(resolved.callee, self.source.namespace,
+                       resolved.name),)
         callee = self.compile_callee_at(call_node, resolved.callee, varied,
                                         chain)
         self.check_updates(call_node, resolved, callee, bound)

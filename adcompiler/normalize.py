@@ -1445,9 +1445,14 @@ class _Normalizer:
         for statement in statements:
             self.visit_statement(statement)
         self.built.add(result)
+        final = self.current.get(result, result)
         if isinstance(node, gast.SetComp):
-            self.set_comprehensions.add(self.current.get(result, result))
-        return _load(self.current.get(result, result))
+            self.set_comprehensions.add(final)
+        text = self.source.text_of(node)
+        if text:
+            # Errors name the list as the user wrote it.
+            self.display_names[result] = self.display_names[final] = text
+        return _load(final)
 
     lower_ListComp = lower_comprehension
     lower_SetComp = lower_comprehension

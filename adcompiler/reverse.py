@@ -49,7 +49,8 @@ from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.normalize import describe
-from adcompiler.resolve import (CallKind, ResolvedCall, has_unpacking,
+from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
+                                has_unpacking,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 
@@ -1436,7 +1437,8 @@ class _ReverseWriter(StageWriter):
         if not varied:
             return
         chain = tuple(self.context.call_chain) + (
-            getattr(resolved.callee, '__qualname__', resolved.name),)
+            chain_name(resolved.callee, self.source.namespace,
+                       resolved.name),)
         callee = self.compile_callee_at(call, resolved.callee, varied, chain)
         self.check_callee_updates(call, resolved, callee, bound)
 
@@ -1676,7 +1678,8 @@ class _ReverseWriter(StageWriter):
             return []
         wrt = tuple(p for p in signature.parameters if p in active)
         chain = tuple(self.context.call_chain) + (
-            getattr(resolved.callee, '__qualname__', resolved.name),)
+            chain_name(resolved.callee, self.source.namespace,
+                       resolved.name),)
         callee = self.compile_callee_at(call, resolved.callee, wrt, chain)
         self.check_callee_updates(call, resolved, callee, bound)
         self.extra_globals[callee.primal_name] = callee.primal

@@ -7,6 +7,8 @@ through the namespace held in `xp`. Each gradient here is compared with
 SciPy's own derivative where it has one, and with central differences.
 """
 
+import inspect
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -543,6 +545,33 @@ def test_entropy_hvp_matches_gradient_differences(function, p, options,
     product = adcompiler.hvp(function, mode=mode)(p, direction)
     expected = difference_along(adcompiler.grad(function), (p,), direction)
     assert_gradient_close(product, expected)
+
+
+# Errors in library code -----------------------------------------------------------
+
+def log_multivariate_gamma(a):
+    return scipy.special.multigammaln(a, 3)
+
+
+@pytest.mark.parametrize('differentiate', [
+    pytest.param(lambda f, a: adcompiler.grad(f)(a), id='reverse'),
+    pytest.param(lambda f, a: adcompiler.jvp(f, (a,), (1.0,)), id='forward'),
+])
+def test_foreign_call_in_library_names_it(differentiate):
+    # multigammaln is Python; it calls the ufunc scipy.special.gammaln,
+    # imported as loggam, which has no gradient rule.
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        differentiate(log_multivariate_gamma, np.float64(4.0))
+    error = info.value
+    assert error.callee_name == 'scipy.special.gammaln'
+    assert error.call_chain == ['log_multivariate_gamma',
+                                'scipy.special.multigammaln']
+    assert error.filename == inspect.getsourcefile(
+        scipy.special.multigammaln)
+    assert 'loggam(' in error.source_line
+    assert error.active_argument.startswith('[(a - (j - 1.)/2) for j in')
+    assert error.wrt_input == 'a'
+    assert 'register_vjp(scipy.special.gammaln)' in str(error)
 
 
 # Inactive code kept verbatim ------------------------------------------------------
