@@ -196,8 +196,9 @@ def qualified_name(callee, fallback, module=None):
     if isinstance(callee, np.ufunc):
         if getattr(np, callee.__name__, None) is callee:
             return f'numpy.{callee.__name__}'
-        # A ufunc of a library (scipy.special.gammaln, imported as loggam),
-        # or one made by np.frompyfunc: its name as called.
+        # A ufunc of a library gets the name its package exports it by
+        # (scipy.special.gammaln, imported as loggam). One that
+        # np.frompyfunc made keeps its name as called.
         return public_name(callee, module) or fallback
     if own_module and qualname:
         return f'{own_module}.{qualname}'
