@@ -8,6 +8,7 @@ SciPy's own derivative where it has one, and with central differences.
 """
 
 import inspect
+import types
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import scipy.optimize
 import scipy.special
 import scipy.stats
 from scipy._lib import array_api_extra as xpx
+from scipy._lib._array_api import _share_masks
 
 import adcompiler
 from finite_differences import assert_gradient_close, numerical_gradient
@@ -545,6 +547,43 @@ def test_entropy_hvp_matches_gradient_differences(function, p, options,
     product = adcompiler.hvp(function, mode=mode)(p, direction)
     expected = difference_along(adcompiler.grad(function), (p,), direction)
     assert_gradient_close(product, expected)
+
+
+# scipy._lib._array_api._share_masks returns NumPy arrays unchanged.
+
+def shares_masks_of_pair(x, y):
+    a, b = _share_masks(x * x, y, xp=np)
+    return np.sum(np.sin(a) * b ** 2)
+
+
+def shares_mask_of_one(x):
+    return np.sum(_share_masks(x, xp=np) ** 3)
+
+
+@pytest.mark.parametrize('function, args', [
+    pytest.param(shares_masks_of_pair, (random_vector(3, 33),
+                                        random_vector(3, 34)), id='pair'),
+    pytest.param(shares_mask_of_one, (random_vector(3, 35),), id='one'),
+])
+def test_share_masks_matches_finite_differences(function, args):
+    for position in range(len(args)):
+        expected = numerical_gradient(function, args, position)
+        computed = adcompiler.grad(function, wrt=position)(*args)
+        assert_gradient_close(computed, expected)
+    direction = random_vector(3, 36)
+    for mode in HESSIAN_MODES:
+        product = adcompiler.hvp(function, mode=mode)(*args, direction)
+        expected = difference_along(adcompiler.grad(function), args,
+                                    direction)
+        assert_gradient_close(product, expected)
+
+
+def test_share_masks_rule_rejects_masked_arrays():
+    from adcompiler.rules.scipy import share_masks_vjp
+    masked_namespace = types.SimpleNamespace(__name__='marray.numpy')
+    with pytest.raises(adcompiler.UnsupportedOptionError, match='marray'):
+        share_masks_vjp(np.ones(2), np.ones(2), np.ones(2),
+                        xp=masked_namespace)
 
 
 # Errors in library code -----------------------------------------------------------

@@ -22,6 +22,7 @@ import inspect
 import numpy as np
 
 from adcompiler import runtime
+from adcompiler.errors import UnsupportedOptionError
 from adcompiler.rules.registry import REGISTRY
 
 vjp = REGISTRY.vjp
@@ -58,6 +59,11 @@ def _register_array_api():
     REGISTRY.vjp_function(array_api.xp_promote, promote_vjp)
     REGISTRY.jvp_function(array_api.xp_promote, promote_jvp)
 
+    # ans = _share_masks(*args, xp=xp): the arguments unchanged (one, or a
+    # tuple) unless they are masked arrays (marray), whose masks it joins.
+    REGISTRY.vjp_function(array_api._share_masks, share_masks_vjp)
+    REGISTRY.jvp_function(array_api._share_masks, share_masks_jvp)
+
 
 def promote_vjp(g, ans, *args, broadcast=False, force_floating=False,
                 xp=None):
@@ -85,6 +91,51 @@ def _promoted_tangent(t, ans):
         return np.zeros(np.shape(ans), dtype=np.result_type(ans, float))
     return np.broadcast_to(np.asarray(t, dtype=np.result_type(ans, float)),
                            np.shape(ans))
+
+
+def share_masks_vjp(g, ans, *args, xp=None):
+    """Return the cotangents of _share_masks's arguments: those of its
+    result, which is its arguments."""
+    _require_unmasked(xp)
+    if len(args) == 1:
+        return (g,)
+    return (None,) * len(args) if g is None else tuple(g)
+
+
+def share_masks_jvp(tangents, ans, *args, xp=None):
+    """Return the tangent of _share_masks's result: its arguments' tangents."""
+    _require_unmasked(xp)
+    if len(args) == 1:
+        return tangents[0]
+    return tuple(runtime.zeros_like(item) if t is None else t
+                 for t, item in zip(tangents, ans, strict=True))
+
+
+def _require_unmasked(xp):
+    if xp is not None and _module('scipy._lib._array_api').is_marray(xp):
+        raise UnsupportedOptionError(
+            'cannot differentiate masked arrays (marray): adcompiler '
+            'differentiates NumPy arrays only; pass the data as a NumPy '
+            'array')
+
+
+# share_masks_vjp and share_masks_jvp are the identity in their first
+# argument, so each is its own transpose: `c` is the cotangent of the
+# result, one entry per argument of _share_masks.
+def share_masks_vjp_transpose(c, result, g, ans, *args, xp=None):
+    """Return the cotangents of share_masks_vjp's positional arguments."""
+    rest = (None,) * (1 + len(args))
+    if c is None:
+        return (None,) + rest
+    return (c[0] if len(args) == 1 else tuple(c),) + rest
+
+
+def share_masks_jvp_transpose(c, result, tangents, ans, *args, xp=None):
+    """Return the cotangents of share_masks_jvp's positional arguments."""
+    rest = (None,) * (1 + len(args))
+    if c is None:
+        return (None,) + rest
+    return ((c,) if len(args) == 1 else tuple(c),) + rest
 
 
 # promote_vjp and promote_jvp are linear in their first argument, the
@@ -300,6 +351,9 @@ REGISTRY.linear_adjoint_helper(at_set_vjp, ('g',))
 # Their transposes, and those of the forward rules, for reverse mode over
 # generated adjoint and tangent code. linear_adjoint_helper leaves the
 # reverse rule empty, so these are registered after it.
+REGISTRY.linear_adjoint_helper(share_masks_vjp, ('g',))
+REGISTRY.vjp_function(share_masks_vjp, share_masks_vjp_transpose)
+REGISTRY.vjp_function(share_masks_jvp, share_masks_jvp_transpose)
 REGISTRY.vjp_function(promote_vjp, promote_vjp_transpose)
 REGISTRY.vjp_function(promote_jvp, promote_jvp_transpose)
 REGISTRY.vjp_function(at_vjp, at_vjp_transpose)
