@@ -110,6 +110,7 @@ class _Record:
     passed: tuple  # Those the wrapper takes, in its parameter order.
     dropped: int = 0  # leading cotangents the site did not ask for
     values: tuple = ()  # The wrapper's arguments, to run its primal again.
+    site: CallSite = None
 
 
 # The number of an array receiver the site did not differentiate. The
@@ -505,7 +506,7 @@ class Dispatcher:
         value, saved = compiled.primal(*values)
         passed = tuple(number for number in numbers if number in site.active)
         return value, _Record(compiled, saved, site.active, passed,
-                              numbers.count(_UNASKED_RECEIVER), values)
+                              numbers.count(_UNASKED_RECEIVER), values, site)
 
     def _run_tangent(self, site, wrapper, values, by_parameter, wrt,
                      request):
@@ -676,7 +677,7 @@ class Dispatcher:
         that they hold no float (see runtime.require_constant).
         """
         value, record = ans
-        _check_not_unpacked(record, site)
+        _check_reversible(record)
         g_value, g_record = (None, None) if g is None else g
         if g_value is None and g_record is None:
             return (None,) * (2 + len(args))
@@ -700,7 +701,7 @@ class Dispatcher:
     def adjoint_cotangents(self, c, record, g):
         """Return the cotangents of `record` and `g` in `adjoint(record, g)`,
         given the cotangent `c` of its result (one per active argument)."""
-        _check_not_unpacked(record, None)
+        _check_reversible(record)
         if c is None:
             return None, None
         by_number = dict(zip(record.active, c, strict=True))
@@ -709,20 +710,44 @@ class Dispatcher:
         adjoint = record.compiled.adjoint
         parameters = tuple(inspect.signature(adjoint).parameters)
         reverse = self.compiler.compile(adjoint, parameters)
-        _, saved = reverse.primal(record.saved, g)
+        # The adjoint that ran has emptied the tapes in record.saved; the
+        # primal runs again for saved values of the same structure.
+        _, fresh = record.compiled.primal(*record.values)
+        _, saved = reverse.primal(fresh, g)
         of_saved, of_g = reverse.adjoint(saved, of_result)
         return of_saved, of_g
 
 
-def _check_not_unpacked(record, site):
-    """Raise for the record of a call with `*seq` or `**mapping`, which
-    reverse mode over adjoint code does not go through."""
+def _contains_list(saved):
+    """Return whether saved values contain a list: the tape of a callee, or
+    a list the primal built."""
+    if isinstance(saved, list):
+        return True
+    return isinstance(saved, tuple) and any(_contains_list(item)
+                                            for item in saved)
+
+
+def _check_reversible(record):
+    """Raise for a dispatched call that reverse mode over adjoint code does
+    not go through: one with `*seq` or `**mapping`, and one whose generated
+    code keeps a tape or updates its arguments in place. Running such an
+    adjoint again, as the reverse rules do, needs its tapes rebuilt in the
+    structure that the cotangents of the saved values take."""
     if isinstance(record, _UnpackedRecord):
         # TODO: regroup the cotangents as `adjoint` does.
         raise UnsupportedSyntaxError(
-            'reverse mode over a call with *args or **kwargs that is '
-            'resolved at run time',
-            None if site is None else site.location,
+            'reverse mode over adjoint code through a call with *args or '
+            '**kwargs that is resolved at run time', record.record.site
+            and record.record.site.location,
+            fixes=["use hvp or hessian with mode='forward-over-reverse'"])
+    compiled = record.compiled
+    if compiled.has_tape or compiled.updated or _contains_list(record.saved):
+        site = record.site
+        raise UnsupportedSyntaxError(
+            f'reverse mode over adjoint code through the call of '
+            f'{site.callee_text}, which is resolved at run time and whose '
+            'generated code keeps a tape (a loop, a branch or a call of '
+            'another Python function)', site.location,
             fixes=["use hvp or hessian with mode='forward-over-reverse'"])
 
 
