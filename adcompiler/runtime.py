@@ -171,8 +171,9 @@ _OPAQUE_TYPES = set()
 
 def register_opaque(cls):
     """Keep adjoints of `cls` instances as built: `materialize` and
-    `input_adjoint` return them unchanged and `zeros_like` returns None. The record of a dispatched call
-    is one: its cotangent is that of the values it saved."""
+    `input_adjoint` return them unchanged and `zeros_like` returns None.
+    The record of a dispatched call is one: its cotangent is that of the
+    values it saved."""
     _OPAQUE_TYPES.add(cls)
 
 
