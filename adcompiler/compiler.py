@@ -260,6 +260,7 @@ class Compiler:
         self._waiting = {}  # key in progress -> module scopes that call it
         self._names = {}  # key -> (primal, adjoint) generated function names
         self._name_counts = {}
+        self._issued_names = set()
 
     def compile(self, function, wrt, call_chain=None,
                 scalar_params=frozenset()):
@@ -497,8 +498,16 @@ class Compiler:
             self.function_names((function, wrt, frozenset()), name, prefixes)
         if key not in self._names:
             count = self._name_counts.get((name, prefixes), 0)
-            self._name_counts[(name, prefixes)] = count + 1
-            suffix = f'_{count}' if count else ''
-            self._names[key] = tuple(f'{prefix}_{name}{suffix}'
-                                     for prefix in prefixes)
+            while True:
+                suffix = f'_{count}' if count else ''
+                names = tuple(f'{prefix}_{name}{suffix}'
+                              for prefix in prefixes)
+                count += 1
+                # A function whose own name ends in a number (the generated
+                # tangent_f_1) would otherwise get the names of f's second pair.
+                if not self._issued_names.intersection(names):
+                    break
+            self._name_counts[(name, prefixes)] = count
+            self._issued_names.update(names)
+            self._names[key] = names
         return self._names[key]

@@ -110,6 +110,7 @@ class _Record:
     passed: tuple  # Those the wrapper takes, in its parameter order.
     dropped: int = 0  # leading cotangents the site did not ask for
     values: tuple = ()  # The wrapper's arguments, to run its primal again.
+    site: CallSite = None
 
 
 # The number of an array receiver the site did not differentiate. The
@@ -505,7 +506,7 @@ class Dispatcher:
         value, saved = compiled.primal(*values)
         passed = tuple(number for number in numbers if number in site.active)
         return value, _Record(compiled, saved, site.active, passed,
-                              numbers.count(_UNASKED_RECEIVER), values)
+                              numbers.count(_UNASKED_RECEIVER), values, site)
 
     def _run_tangent(self, site, wrapper, values, by_parameter, wrt,
                      request):
@@ -657,6 +658,97 @@ class Dispatcher:
             return tangent
         by_number = dict(zip(record.passed, tangent, strict=True))
         return tuple(by_number.get(number) for number in record.active)
+
+
+    # Reverse mode over generated adjoint code ---------------------------------
+    #
+    # The record of a dispatched call carries the saved values of the
+    # wrapper's generated primal. The cotangent of a record is the cotangent
+    # of those saved values, built by `adjoint_cotangents` and read by
+    # `primal_cotangents`.
+
+    def primal_cotangents(self, g, ans, site, first, args, kwargs, method):
+        """Return the cotangents of the positional arguments of
+        `call_method(site, first, *args, **kwargs)` (or `call_function`),
+        given the cotangent `g` of its result `(value, record)`.
+
+        The wrapper's generated primal is compiled in reverse mode and runs
+        again. Keyword arguments get no cotangent: the generated code checks
+        that they hold no float (see runtime.require_constant).
+        """
+        value, record = ans
+        _check_reversible(record)
+        g_value, g_record = (None, None) if g is None else g
+        if g_value is None and g_record is None:
+            return (None,) * (2 + len(args))
+        found = (self._method(site, first, args, kwargs) if method
+                 else self._function(site, first, args, kwargs))
+        wrapper, values, numbers = found
+        compiled = record.compiled
+        reverse = self.compiler.compile(compiled.primal, compiled.wrt,
+                                        site.call_chain)
+        _, saved = reverse.primal(*values)
+        cotangents = reverse.adjoint(saved, (g_value, g_record))
+        parameters = list(inspect.signature(wrapper).parameters)
+        by_parameter = dict(zip(compiled.wrt, cotangents, strict=True))
+        by_number = {number: by_parameter.get(parameter) for parameter, number
+                     in zip(parameters, numbers, strict=True)}
+        # call_method's positional arguments: the site, then number 0 (the
+        # receiver or the called value), then the positional arguments.
+        return (None,) + tuple(by_number.get(number)
+                               for number in range(1 + len(args)))
+
+    def adjoint_cotangents(self, c, record, g):
+        """Return the cotangents of `record` and `g` in `adjoint(record, g)`,
+        given the cotangent `c` of its result (one per active argument)."""
+        _check_reversible(record)
+        if c is None:
+            return None, None
+        by_number = dict(zip(record.active, c, strict=True))
+        of_result = (None,) * record.dropped + tuple(
+            by_number.get(number) for number in record.passed)
+        adjoint = record.compiled.adjoint
+        parameters = tuple(inspect.signature(adjoint).parameters)
+        reverse = self.compiler.compile(adjoint, parameters)
+        # The adjoint that ran has emptied the tapes in record.saved; the
+        # primal runs again for saved values of the same structure.
+        _, fresh = record.compiled.primal(*record.values)
+        _, saved = reverse.primal(fresh, g)
+        of_saved, of_g = reverse.adjoint(saved, of_result)
+        return of_saved, of_g
+
+
+def _contains_list(saved):
+    """Return whether saved values contain a list: the tape of a callee, or
+    a list the primal built."""
+    if isinstance(saved, list):
+        return True
+    return isinstance(saved, tuple) and any(_contains_list(item)
+                                            for item in saved)
+
+
+def _check_reversible(record):
+    """Raise for a dispatched call that reverse mode over adjoint code does
+    not go through: one with `*seq` or `**mapping`, and one whose generated
+    code keeps a tape or updates its arguments in place. Running such an
+    adjoint again, as the reverse rules do, needs its tapes rebuilt in the
+    structure that the cotangents of the saved values take."""
+    if isinstance(record, _UnpackedRecord):
+        # TODO: regroup the cotangents as `adjoint` does.
+        raise UnsupportedSyntaxError(
+            'reverse mode over adjoint code through a call with *args or '
+            '**kwargs that is resolved at run time', record.record.site
+            and record.record.site.location,
+            fixes=["use hvp or hessian with mode='forward-over-reverse'"])
+    compiled = record.compiled
+    if compiled.has_tape or compiled.updated or _contains_list(record.saved):
+        site = record.site
+        raise UnsupportedSyntaxError(
+            f'reverse mode over adjoint code through the call of '
+            f'{site.callee_text}, which is resolved at run time and whose '
+            'generated code keeps a tape (a loop, a branch or a call of '
+            'another Python function)', site.location,
+            fixes=["use hvp or hessian with mode='forward-over-reverse'"])
 
 
 @dataclasses.dataclass
@@ -865,4 +957,6 @@ def _at_site(err, site):
 def install(compiler):
     """Make generated code's dynamic calls go through `compiler`."""
     runtime.install_dispatcher(Dispatcher(compiler))
+    runtime.register_opaque(_Record)
+    runtime.register_opaque(_UnpackedRecord)
     containers.install()

@@ -36,7 +36,7 @@ from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
 from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
-from adcompiler.resolve import (CallKind, has_unpacking,
+from adcompiler.resolve import (CallKind, chain_name, has_unpacking,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 from adcompiler.verbatim import Verbatim
@@ -242,15 +242,16 @@ class _ForwardWriter(StageWriter):
                                     f'statement {type(statement).__name__}')
 
     def immutable_check(self, statement):
-        """`ad.require_immutable(x, error)` before a lowered `x += y`."""
+        """`ad.require_immutable(x, error, *callees)` before a lowered `x += y`."""
         check = self.normalized.immutable_checks.get(statement)
         if check is None:
             return []
-        variable, error = check
+        variable, error, callees = check
         error_name = self.namer.fresh('in_place_error')
         self.extra_globals[error_name] = error
         return [gast.Expr(value=call(self.runtime_function('require_immutable'),
-                                     name(variable), name(error_name)))]
+                                     name(variable), name(error_name),
+                                     *[copy.deepcopy(c) for c in callees]))]
 
     # Loops -------------------------------------------------------------------
 
@@ -795,7 +796,8 @@ class _ForwardWriter(StageWriter):
                     assign(self.tangent_name(target), self.zeros(name(target)))]
         wrt = tuple(p for p in signature.parameters if p in active)
         chain = tuple(self.context.call_chain) + (
-            getattr(resolved.callee, '__qualname__', resolved.name),)
+            chain_name(resolved.callee, self.source.namespace,
+                       resolved.name),)
         callee = self.compile_callee_at(call_node, resolved.callee, wrt,
                                         chain)
         self.check_updates(call_node, resolved, callee, bound)
@@ -908,7 +910,8 @@ class _ForwardWriter(StageWriter):
                        if isinstance(a, gast.Name)
                        and a.id in self.activity.varied)
         chain = tuple(self.context.call_chain) + (
-            getattr(resolved.callee, '__qualname__', resolved.name),)
+            chain_name(resolved.callee, self.source.namespace,
+                       resolved.name),)
         callee = self.compile_callee_at(call_node, resolved.callee, varied,
                                         chain)
         self.check_updates(call_node, resolved, callee, bound)

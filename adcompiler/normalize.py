@@ -78,7 +78,7 @@ import warnings
 import gast
 import numpy as np
 
-from adcompiler import closures, comprehensions, parse, verbatim
+from adcompiler import closures, comprehensions, parse, runtime, verbatim
 from adcompiler.control_flow import Restructurer
 from adcompiler.control_flow import jumps
 from adcompiler.errors import AdCompilerError, UnsupportedSyntaxError
@@ -212,9 +212,14 @@ class _Normalizer:
         # Versions whose value is a new object that no other name refers to,
         # so that `x += y` may rebind x instead of updating memory in place.
         self.unshared = set()
+        # Versions that would be unshared if the functions that made their
+        # values, known only at run time (xp.sum), return new objects:
+        # version -> those callees as expressions.
+        self.unshared_if_new = {}
         self.temporaries = set()
-        # Statement -> (name, error): check before it that the name holds a
-        # value that cannot change in place (see visit_AugAssign).
+        # Statement -> (name, error, callees): check before it that the name
+        # contains a value that cannot change in place, or one that the
+        # callees made (see visit_AugAssign).
         self.immutable_checks = {}
         self.display_names = {}
         self.result_name = None  # The variable early returns assign.
@@ -234,7 +239,8 @@ class _Normalizer:
             and isinstance(n.func.value, gast.Name)} | self.extended_lists
         self.written = set()
         if not self.single_assignment:
-            self.unshared = _unshared_names(self.tree, self)
+            self.unshared, self.unshared_if_new = _unshared_names(self.tree,
+                                                                  self)
             self.written = self.check_written_arrays()
 
     def unsupported(self, node, reason=''):
@@ -309,7 +315,10 @@ class _Normalizer:
         gast.copy_location(statement, origin)
         self.body.append(statement)
         if self.single_assignment:
-            self.unshared.difference_update(self.escaping_reads(statement))
+            reads = self.escaping_reads(statement)
+            self.unshared.difference_update(reads)
+            for read in reads:
+                self.unshared_if_new.pop(read, None)
         return statement
 
     def lower_block(self, statements):
@@ -662,7 +671,21 @@ class _Normalizer:
         if isinstance(callee, types.BuiltinFunctionType) and callee.__self__ \
                 is math:
             return True
-        return any(callee is f for f in _NEW_ARRAY_FUNCTIONS)
+        return any(callee is f for f in runtime.NEW_ARRAY_FUNCTIONS)
+
+    def dynamic_callee(self, value):
+        """Return `r.method` for `value` = `r.method(...)`, a call of a method
+        of a local value r (such as xp.sum), whose callee is known only when
+        it runs; else None."""
+        if not (isinstance(value, gast.Call)
+                and isinstance(value.func, gast.Attribute)
+                and isinstance(value.func.value, gast.Name)
+                and not self.is_global_reference(value.func.value)):
+            return None
+        if any(k.arg in ('out', None) for k in value.keywords) or any(
+                isinstance(a, gast.Starred) for a in value.args):
+            return None
+        return value.func
 
     def visit_statement(self, node):
         """Lower one statement; return True when it was a `return`."""
@@ -803,7 +826,8 @@ class _Normalizer:
                 f'Python updates it in place, and another name (or the '
                 f'caller) may see that. Write {node.target.id} = '
                 f'{node.target.id} {symbol} ... instead')
-            self.immutable_checks[self.body[start]] = (version, error)
+            self.immutable_checks[self.body[start]] = (
+                version, error, self.unshared_if_new.get(version, ()))
         return False
 
     def assign(self, target, value, origin):
@@ -822,6 +846,9 @@ class _Normalizer:
             self.record_display(name, value)
             if self.single_assignment and self.returns_new_object(value):
                 self.unshared.add(name)
+            elif self.single_assignment and self.dynamic_callee(value):
+                self.unshared_if_new[name] = (
+                    copy.deepcopy(self.dynamic_callee(value)),)
             return _load(name)
         if isinstance(target, (gast.Tuple, gast.List)):
             atom = value if self.is_atom(value) else self.bind(value, origin)
@@ -1418,9 +1445,14 @@ class _Normalizer:
         for statement in statements:
             self.visit_statement(statement)
         self.built.add(result)
+        final = self.current.get(result, result)
         if isinstance(node, gast.SetComp):
-            self.set_comprehensions.add(self.current.get(result, result))
-        return _load(self.current.get(result, result))
+            self.set_comprehensions.add(final)
+        text = self.source.text_of(node)
+        if text:
+            # Errors name the list as the user wrote it.
+            self.display_names[result] = self.display_names[final] = text
+        return _load(final)
 
     lower_ListComp = lower_comprehension
     lower_SetComp = lower_comprehension
@@ -1629,15 +1661,6 @@ class _Normalizer:
         return isinstance(node, gast.Attribute) and self.is_global_reference(node)
 
 
-# NumPy functions that always return a new array (never a view of an input).
-_NEW_ARRAY_FUNCTIONS = (
-    np.sum, np.mean, np.prod, np.max, np.min, np.std, np.var, np.dot,
-    np.matmul, np.zeros, np.ones, np.full, np.zeros_like, np.ones_like,
-    np.full_like, np.outer, np.inner, np.cumsum, np.cumprod, np.linspace,
-    np.arange, np.empty, np.empty_like, np.copy, np.array, np.eye,
-    np.identity,
-)
-
 _OPERATOR_SYMBOLS = {
     gast.Add: '+', gast.Sub: '-', gast.Mult: '*', gast.Div: '/',
     gast.Pow: '**', gast.MatMult: '@', gast.Mod: '%', gast.FloorDiv: '//',
@@ -1755,18 +1778,29 @@ def _unshared_names(tree, normalizer):
     assignment must make a new object, and no read may keep a reference
     (reads as operands of arithmetic, or as arguments of functions that
     return new arrays, keep none).
+
+    Returns those names, and a dict of the names that qualify only if some
+    calls known only at run time (`xp.sum(...)` with xp assigned once, at
+    the top of the function) return new objects: name -> those callees.
     """
     parents = {}
     for node in gast.walk(tree):
         for child in gast.iter_child_nodes(node):
             parents[child] = node
+    stable = _stable_names(tree)
     fresh = {}
+    callees = {}
     escaped = set(a.id for a in tree.args.args + tree.args.posonlyargs)
     for node in gast.walk(tree):
         if isinstance(node, gast.Assign):
             for target in node.targets:
                 is_fresh = isinstance(target, gast.Name) and \
                     normalizer.returns_new_object(node.value)
+                callee = normalizer.dynamic_callee(node.value) if isinstance(
+                    target, gast.Name) and not is_fresh else None
+                if callee is not None and callee.value.id in stable:
+                    callees.setdefault(target.id, []).append(callee)
+                    is_fresh = True
                 for name in gast.walk(target):
                     if isinstance(name, gast.Name):
                         fresh[name.id] = fresh.get(name.id, True) and is_fresh
@@ -1785,7 +1819,28 @@ def _unshared_names(tree, normalizer):
                     normalizer.returns_new_object(parent):
                 continue
             escaped.add(node.id)
-    return {name for name, ok in fresh.items() if ok and name not in escaped}
+    unshared = {name for name, ok in fresh.items()
+                if ok and name not in escaped}
+    conditional = {name: tuple(copy.deepcopy(c) for c in callees[name])
+                   for name in unshared if name in callees}
+    return unshared - set(conditional), conditional
+
+
+def _stable_names(tree):
+    """Names that hold one value for the whole call: parameters never
+    assigned, and names assigned once, by a statement at the top of the
+    body (not inside a branch or loop)."""
+    stores = {}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+            stores[node.id] = stores.get(node.id, 0) + 1
+    top = {target.id for statement in tree.body
+           if isinstance(statement, gast.Assign)
+           for target in statement.targets if isinstance(target, gast.Name)}
+    params = {a.id for a in tree.args.args + tree.args.posonlyargs
+              + tree.args.kwonlyargs}
+    return {name for name in params | top if stores.get(name, 0) == (
+        0 if name in params else 1)}
 
 
 def _assigned_names(tree):

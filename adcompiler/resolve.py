@@ -22,6 +22,7 @@ import dataclasses
 import enum
 import functools
 import inspect
+import sys
 import types
 
 import gast
@@ -126,11 +127,15 @@ def resolve_call(node, local_names, namespace, registry=REGISTRY):
             callee = getattr(callee, attr)
     except (KeyError, AttributeError):
         return ResolvedCall(CallKind.UNKNOWN, name, reason='name not defined')
-    return classify(callee, name, registry)
+    return classify(callee, name, registry, namespace.get('__name__'))
 
 
-def classify(callee, name, registry=REGISTRY):
-    """Classify a callable object under the foreign-call policy."""
+def classify(callee, name, registry=REGISTRY, module=None):
+    """Classify a callable object under the foreign-call policy.
+
+    `module` is the name of the caller's module, where a callee without a
+    module of its own (a ufunc of a library) is looked for.
+    """
     callee = registry.unwrap(callee)
     entry = registry.lookup(callee)
     if entry is None and inspect.ismethod(callee) and isinstance(
@@ -156,8 +161,8 @@ def classify(callee, name, registry=REGISTRY):
     reason = foreign_reason(callee)
     if reason is None:
         return ResolvedCall(CallKind.USER, name, callee)
-    return ResolvedCall(CallKind.FOREIGN, qualified_name(callee, name), callee,
-                        reason=reason)
+    return ResolvedCall(CallKind.FOREIGN, qualified_name(callee, name, module),
+                        callee, reason=reason)
 
 
 def differentiable_equivalent(callee):
@@ -175,8 +180,10 @@ def differentiable_equivalent(callee):
     return method(callee)
 
 
-def qualified_name(callee, fallback):
-    module = getattr(callee, '__module__', None)
+def qualified_name(callee, fallback, module=None):
+    """Return the dotted name by which `callee` can be imported, or
+    `fallback` (its name as called) when there is none."""
+    own_module = getattr(callee, '__module__', None)
     qualname = getattr(callee, '__qualname__', None) or getattr(
         callee, '__name__', None)
     owner = getattr(callee, '__objclass__', None)
@@ -189,10 +196,49 @@ def qualified_name(callee, fallback):
     if isinstance(callee, np.ufunc):
         if getattr(np, callee.__name__, None) is callee:
             return f'numpy.{callee.__name__}'
-        return fallback  # A ufunc made by np.frompyfunc: its name as called.
-    if module and qualname:
-        return f'{module}.{qualname}'
+        # A ufunc of a library gets the name its package exports it by
+        # (scipy.special.gammaln, imported as loggam). One that
+        # np.frompyfunc made keeps its name as called.
+        return public_name(callee, module) or fallback
+    if own_module and qualname:
+        return f'{own_module}.{qualname}'
     return qualname or fallback
+
+
+def public_name(callee, module=None):
+    """Return `package.name` for the shortest package among the parents of
+    the callee's module (or of `module`) that has `callee` (or a wrapper
+    of it) as attribute `name`; None if none has."""
+    name = getattr(callee, '__name__', None)
+    home = getattr(callee, '__module__', None) or module
+    if not isinstance(name, str) or not isinstance(home, str):
+        return None
+    parts = home.split('.')
+    for end in range(1, len(parts) + 1):
+        package = '.'.join(parts[:end])
+        found = getattr(sys.modules.get(package), name, None)
+        if found is callee or (callable(found)
+                               and _unwrapped(found) is callee):
+            return f'{package}.{name}'
+    return None
+
+
+def _unwrapped(function):
+    try:
+        return inspect.unwrap(function)
+    except ValueError:  # A cycle of __wrapped__ attributes.
+        return function
+
+
+def chain_name(callee, namespace, fallback):
+    """Return how the call chain of an error names `callee`, called from a
+    function with globals `namespace`: its qualified name when it is
+    defined in the caller's module, else its dotted public name."""
+    qualname = getattr(callee, '__qualname__', None) or fallback
+    module = getattr(callee, '__module__', None)
+    if not module or module == namespace.get('__name__'):
+        return qualname
+    return public_name(callee) or f'{module}.{qualname}'
 
 
 # NumPy's Python functions reach compiled code through internals that vary

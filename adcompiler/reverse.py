@@ -49,7 +49,8 @@ from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.normalize import describe
-from adcompiler.resolve import (CallKind, ResolvedCall, has_unpacking,
+from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
+                                has_unpacking,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 
@@ -491,15 +492,16 @@ class _ReverseWriter(StageWriter):
         return body
 
     def immutable_check(self, statement):
-        """`ad.require_immutable(x, error)` before a lowered `x += y`."""
+        """`ad.require_immutable(x, error, *callees)` before a lowered `x += y`."""
         check = self.normalized.immutable_checks.get(statement)
         if check is None:
             return []
-        variable, error = check
+        variable, error, callees = check
         error_name = self.namer.fresh('in_place_error')
         self.extra_globals[error_name] = error
         return [gast.Expr(value=_call(self.runtime_function('require_immutable'),
-                                      _name(variable), _name(error_name)))]
+                                      _name(variable), _name(error_name),
+                                      *[copy.deepcopy(c) for c in callees]))]
 
     def primal_loop(self, statement):
         trips = self.loop_trips.get(statement)
@@ -1435,7 +1437,8 @@ class _ReverseWriter(StageWriter):
         if not varied:
             return
         chain = tuple(self.context.call_chain) + (
-            getattr(resolved.callee, '__qualname__', resolved.name),)
+            chain_name(resolved.callee, self.source.namespace,
+                       resolved.name),)
         callee = self.compile_callee_at(call, resolved.callee, varied, chain)
         self.check_callee_updates(call, resolved, callee, bound)
 
@@ -1591,15 +1594,24 @@ class _ReverseWriter(StageWriter):
     def function_rule_adjoint(self, statement, rule, args, keywords):
         """Adjoint of a call whose rule is a user callable (register_vjp)."""
         name = getattr(rule.callee, '__name__', 'callee')
+        block = []
         for keyword, value in keywords.items():
             if self.is_active(value):
                 # The rule returns cotangents for positional arguments only.
-                raise UnsupportedSyntaxError(
+                # Activity may mark a keyword active that contains no float
+                # at run time (a module unpacked from saved values in
+                # generated code), so the check runs with the adjoint.
+                error = UnsupportedSyntaxError(
                     f'the keyword argument {keyword}= that carries a '
                     f'derivative in a call of {name}, whose gradient rule is '
                     'a function', self.source.location(statement.value),
                     'its rule returns one cotangent per positional argument',
                     fixes=[f'pass {keyword} by position'])
+                error_name = self.namer.fresh('keyword_error')
+                self.extra_globals[error_name] = error
+                block.append(gast.Expr(value=_call(
+                    self.runtime_function('require_constant'),
+                    copy.deepcopy(value), _name(error_name))))
         rule_name = self.namer.fresh(identifier(f'{name}_vjp'))
         self.extra_globals[rule_name] = rule.vjp_function
         target = statement.targets[0].id
@@ -1613,7 +1625,7 @@ class _ReverseWriter(StageWriter):
         checked = _call(self.runtime_function('check_cotangents'), call,
                         gast.Constant(value=len(args), kind=None),
                         gast.Constant(value=name, kind=None))
-        block = [_assign(cotangents, checked)]
+        block.append(_assign(cotangents, checked))
         for position, arg in enumerate(args):
             if self.is_active(arg):
                 item = gast.Subscript(value=_name(cotangents),
@@ -1666,7 +1678,8 @@ class _ReverseWriter(StageWriter):
             return []
         wrt = tuple(p for p in signature.parameters if p in active)
         chain = tuple(self.context.call_chain) + (
-            getattr(resolved.callee, '__qualname__', resolved.name),)
+            chain_name(resolved.callee, self.source.namespace,
+                       resolved.name),)
         callee = self.compile_callee_at(call, resolved.callee, wrt, chain)
         self.check_callee_updates(call, resolved, callee, bound)
         self.extra_globals[callee.primal_name] = callee.primal

@@ -164,13 +164,26 @@ def _unbroadcast_to(g, shape, is_complex):
     return g
 
 
+# Types whose adjoints generated code passes on as the rules built them,
+# with None as their zero; see `register_opaque`.
+_OPAQUE_TYPES = set()
+
+
+def register_opaque(cls):
+    """Keep adjoints of `cls` instances as built: `materialize` and
+    `input_adjoint` return them unchanged and `zeros_like` returns None.
+    The record of a dispatched call is one: its cotangent is that of the
+    values it saved."""
+    _OPAQUE_TYPES.add(cls)
+
+
 def zeros_like(x):
     """Return a zero adjoint with the structure and shape of `x`.
 
     The zero of None (an adjoint that was never built) is None, so that
     tangents of adjoint code keep the structure of the adjoints.
     """
-    if x is None:
+    if x is None or type(x) in _OPAQUE_TYPES:
         return None
     if isinstance(x, (tuple, list)):
         return _rebuild(x, [zeros_like(item) for item in x])
@@ -214,6 +227,8 @@ def input_adjoint(g, x):
 def _finish_adjoint(g, x, finish):
     """Apply `finish` to each entry of a container `g`, or give an array or
     number `g` the kind, shape and precision of `x`."""
+    if type(x) in _OPAQUE_TYPES:
+        return g
     if isinstance(x, (tuple, list)):
         return _rebuild(x, [finish(gi, xi)
                             for gi, xi in zip(g, x, strict=True)])
@@ -965,6 +980,28 @@ def unpacking_tangent_vjp(g, ans, site, tangents, first, *arguments):
 def call_adjoint_jvp(tangents, ans, record, g):
     """Tangent of `call_adjoint(record, g)`, given those of record and g."""
     return _dispatcher.adjoint_tangent(tangents, record, g)
+
+
+# Reverse rules of the same helpers, for reverse mode over generated adjoint
+# code (Hessians by reverse over reverse). The cotangent of a record is that
+# of the values it saved.
+
+def call_method_vjp(g, ans, site, receiver, *args, **kwargs):
+    """Cotangents of the positional arguments of `call_method(...)`."""
+    return _dispatcher.primal_cotangents(g, ans, site, receiver, args,
+                                         kwargs, method=True)
+
+
+def call_function_vjp(g, ans, site, function, *args, **kwargs):
+    """Cotangents of the positional arguments of `call_function(...)`."""
+    return _dispatcher.primal_cotangents(g, ans, site, function, args,
+                                         kwargs, method=False)
+
+
+def call_adjoint_vjp(c, ans, record, g):
+    """Cotangents of `record` and `g` in `call_adjoint(record, g)`, given
+    the cotangent `c` of its result."""
+    return _dispatcher.adjoint_cotangents(c, record, g)
 
 
 def inserted_position(x, index):
@@ -3426,11 +3463,70 @@ def tangent_restore(dx, x, index, dold):
     return tangent_write(dx, x, index, dold)
 
 
-def require_immutable(value, error):
+# Values that contain no float, so no derivative: options, flags, namespaces.
+_CONSTANT_TYPES = (type(None), bool, int, str, bytes, slice, type(Ellipsis),
+                   type(np), type, np.dtype, np.ufunc, np.integer, np.bool_)
+
+
+def require_constant(value, error):
+    """Raise `error` unless `value` contains no float or complex number (a
+    module, a type, None, a flag, an integer array, or a tuple, list or dict
+    of these), so that a rule may give it no cotangent."""
+    if isinstance(value, _CONSTANT_TYPES):
+        return
+    if isinstance(value, np.ndarray) and not np.issubdtype(value.dtype,
+                                                           np.inexact):
+        return
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            require_constant(item, error)
+        return
+    if isinstance(value, dict):
+        for item in value.values():
+            require_constant(item, error)
+        return
+    raise error
+
+
+# NumPy functions that always return a new array (never a view of an input)
+# when called without out=.
+NEW_ARRAY_FUNCTIONS = (
+    np.sum, np.mean, np.prod, np.max, np.min, np.std, np.var, np.dot,
+    np.matmul, np.zeros, np.ones, np.full, np.zeros_like, np.ones_like,
+    np.full_like, np.outer, np.inner, np.cumsum, np.cumprod, np.linspace,
+    np.arange, np.empty, np.empty_like, np.copy, np.array, np.eye,
+    np.identity,
+)
+
+# Methods of arrays that return a new array.
+_NEW_ARRAY_METHODS = frozenset({
+    'sum', 'mean', 'prod', 'max', 'min', 'std', 'var', 'dot', 'copy',
+    'cumsum', 'cumprod',
+})
+
+
+def returns_new_array(callee):
+    """Return whether calling `callee` (without out=) always makes a new
+    array or number, which no other name can see."""
+    if isinstance(callee, np.ufunc):
+        return True
+    if isinstance(getattr(callee, '__self__', None), np.ndarray):
+        return getattr(callee, '__name__', None) in _NEW_ARRAY_METHODS
+    return any(callee is f for f in NEW_ARRAY_FUNCTIONS)
+
+
+def require_immutable(value, error, *callees):
     """Raise `error` unless `value` cannot change in place (a number, a string,
-    a tuple): `x += y` on it rebinds x, as the generated code does."""
+    a tuple): `x += y` on it rebinds x, as the generated code does.
+
+    `callees` are the functions, known only at run time, whose results are
+    the only values x may hold; an array is accepted when each of them
+    returns a new one.
+    """
     if not isinstance(value, (int, float, complex, np.number, str, bytes,
                               tuple, bool)) or isinstance(value, np.ndarray):
+        if callees and all(returns_new_array(c) for c in callees):
+            return
         raise error
 
 

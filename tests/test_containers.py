@@ -583,6 +583,15 @@ def test_hvp_through_property_raises_or_is_right():
                                atol=1e-6)
 
 
+def test_forward_over_reverse_through_property_raises_when_run():
+    # The check runs with the generated code, so that a branch that never
+    # runs may read a property of a value that carries a derivative.
+    x, v = np.array([0.3, -0.7]), np.array([1.0, 0.5])
+    with pytest.raises(adcompiler.ContainerError,
+                       match='property .scale of Scaled'):
+        adcompiler.hvp(through_property, mode='forward-over-reverse')(x, v)
+
+
 @dataclasses.dataclass
 class PartlyTrained:
     frozen: np.ndarray

@@ -1405,23 +1405,69 @@ def _line_of(function, text):
     raise AssertionError(f'{text!r} is not in {function.__name__}')
 
 
+def _power(v, p=3.0):
+    return v ** p
+
+
+def calls_function_value_with_options(x, f, options):
+    h = np.sin(x)
+    return np.sum(f(h, **options) * 2.0)
+
+
 def test_second_order_error_points_at_user_call():
+    # Reverse over reverse does not go through a call with **mapping
+    # that runs at run time.
     x = np.array([0.5, -1.2, 2.0])
+    function = calls_function_value_with_options
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as raised:
-        adcompiler.hvp(calls_function_value, mode='reverse-over-reverse')(
-            x, _cube, np.ones(3))
+        adcompiler.hvp(function, mode='reverse-over-reverse')(
+            x, _power, {'p': 3.0}, np.ones(3))
     error = raised.value
-    lineno, line = _line_of(calls_function_value, 'f(h)')
+    lineno, line = _line_of(function, 'f(h, **options)')
     assert error.filename == __file__
     assert error.lineno == lineno
-    assert error.location.col_offset == line.index('f(h)')
-    assert error.location.function_name == 'calls_function_value'
-    assert error.summary == ('cannot differentiate the derivative of f(h) '
-                             'again')
+    assert error.location.col_offset == line.index('f(h, **options)')
+    assert error.location.function_name == function.__name__
+    assert error.summary == ('cannot differentiate the derivative of '
+                             'f(h, **options) again')
     # The generated code that failed stays in the message as a detail.
     assert any(detail.startswith('File "<adcompiler ')
                for detail in error.details)
-    assert any('call_adjoint' in detail for detail in error.details)
+    assert any('call_unpacking' in detail for detail in error.details)
+
+
+def _cube_by_loop(v):
+    result = v
+    for _ in range(2):
+        result = result * v
+    return result
+
+
+def test_reverse_over_reverse_through_function_value():
+    x = np.array([0.5, -1.2, 2.0])
+    direction = np.array([1.0, 0.5, -0.3])
+    product = adcompiler.hvp(calls_function_value,
+                             mode='reverse-over-reverse')(x, _cube, direction)
+    expected = adcompiler.hvp(calls_function_value,
+                              mode='forward-over-reverse')(x, _cube,
+                                                           direction)
+    np.testing.assert_allclose(product, expected, rtol=1e-12)
+    # d/dx 2 sin(x)^3 = 6 sin^2 cos, whose derivative is
+    # 12 sin cos^2 - 6 sin^3.
+    s, c = np.sin(x), np.cos(x)
+    np.testing.assert_allclose(product, (12 * s * c ** 2 - 6 * s ** 3)
+                               * direction, rtol=1e-12)
+
+
+def test_reverse_over_reverse_through_looping_callee_raises():
+    x = np.array([0.5, -1.2, 2.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='keeps a tape') as raised:
+        adcompiler.hvp(calls_function_value, mode='reverse-over-reverse')(
+            x, _cube_by_loop, np.ones(3))
+    lineno, line = _line_of(calls_function_value, 'f(h)')
+    assert raised.value.lineno == lineno
+    assert raised.value.location.col_offset == line.index('f(h)')
 
 
 def through_pad_tail(x):
@@ -1445,22 +1491,26 @@ def test_error_inside_helper_points_at_its_call():
 
 
 def test_deferred_error_points_at_user_line():
-    # The call is in a branch: the error is raised when the branch runs.
+    # The call is in a branch: an error is raised only when the branch runs.
     x = np.array([0.5, -1.2, 2.0])
     direction = np.array([1.0, 0.3, -0.7])
     untaken = adcompiler.hvp(dispatched_in_branch, mode='reverse-over-reverse')(
         x, _cube, False, direction)
     np.testing.assert_allclose(untaken, 8.0 * direction)
-    with pytest.raises(adcompiler.UnsupportedSyntaxError) as raised:
+    taken = adcompiler.hvp(dispatched_in_branch, mode='reverse-over-reverse')(
+        x, _cube, True, direction)
+    # sum((2 x)^6) has the Hessian diag(1920 x^4).
+    np.testing.assert_allclose(taken, 1920.0 * x ** 4 * direction,
+                               rtol=1e-12)
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='keeps a tape') as raised:
         adcompiler.hvp(dispatched_in_branch, mode='reverse-over-reverse')(
-            x, _cube, True, direction)
+            x, _cube_by_loop, True, direction)
     error = raised.value
     lineno, line = _line_of(dispatched_in_branch, 'y = f(y)')
     assert error.filename == __file__
     assert error.lineno == lineno
     assert error.location.col_offset == line.index('f(y)')
-    assert error.summary == ('cannot differentiate the derivative of f(y) '
-                             'again')
 
 
 # Views of arrays that are updated later: the generated primal keeps them,

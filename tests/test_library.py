@@ -7,12 +7,16 @@ through the namespace held in `xp`. Each gradient here is compared with
 SciPy's own derivative where it has one, and with central differences.
 """
 
+import inspect
+import types
+
 import numpy as np
 import pytest
 import scipy.optimize
 import scipy.special
 import scipy.stats
 from scipy._lib import array_api_extra as xpx
+from scipy._lib._array_api import _share_masks
 
 import adcompiler
 from finite_differences import assert_gradient_close, numerical_gradient
@@ -58,22 +62,60 @@ def test_rosen_gradient_at_10000_matches_finite_differences():
     assert abs(computed - estimate) <= 1e-6 * (1.0 + abs(estimate))
 
 
+HESSIAN_MODES = [None, 'forward-over-reverse', 'reverse-over-forward',
+                 'reverse-over-reverse']
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
 @pytest.mark.parametrize('size', [2, 10])
-def test_rosen_hessian_matches_rosen_hess(size):
+def test_rosen_hessian_matches_rosen_hess(size, mode):
     x = random_vector(size, seed=4)
-    assert_close_to(adcompiler.hessian(scipy.optimize.rosen)(x),
+    assert_close_to(adcompiler.hessian(scipy.optimize.rosen, mode=mode)(x),
                     scipy.optimize.rosen_hess(x))
 
 
-def test_rosen_hessian_at_10000_matches_rosen_hess_prod():
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+def test_rosen_hessian_at_10000_matches_rosen_hess_prod(mode):
     # The dense Hessian at 10,000 would take 800 MB and 10,000 products;
     # Hessian-vector products check the same matrix along a few directions.
     x = random_vector(10000, seed=5)
-    product = adcompiler.hvp(scipy.optimize.rosen)
+    product = adcompiler.hvp(scipy.optimize.rosen, mode=mode)
     for seed in (6, 7):
         direction = random_vector(10000, seed=seed)
         assert_close_to(product(x, direction),
                         scipy.optimize.rosen_hess_prod(x, direction))
+
+
+def rosen_of_tanh(x):
+    return scipy.optimize.rosen(np.tanh(x))
+
+
+def rosen_of_tanh_hessian(x):
+    """Chain rule: J^T H J plus the gradient times the second derivative
+    of tanh, with J = diag(1 - tanh(x)^2)."""
+    y = np.tanh(x)
+    slope = 1.0 - y ** 2
+    curvature = -2.0 * y * slope
+    return (slope[:, None] * scipy.optimize.rosen_hess(y) * slope[None, :]
+            + np.diag(scipy.optimize.rosen_der(y) * curvature))
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+@pytest.mark.parametrize('size', [2, 10])
+def test_rosen_of_tanh_hessian_matches_analytic(size, mode):
+    x = random_vector(size, seed=21)
+    hessian = adcompiler.hessian(rosen_of_tanh, mode=mode)(x)
+    assert_close_to(hessian, rosen_of_tanh_hessian(x))
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+def test_rosen_of_tanh_hvp_matches_gradient_differences(mode):
+    x = random_vector(10, seed=22)
+    direction = random_vector(10, seed=23)
+    product = adcompiler.hvp(rosen_of_tanh, mode=mode)(x, direction)
+    expected = difference_along(adcompiler.grad(rosen_of_tanh), (x,),
+                                direction)
+    assert_gradient_close(product, expected)
 
 
 def test_rosen_value_and_grad_keeps_value():
@@ -169,15 +211,50 @@ def test_logsumexp_jvp_matches_finite_differences(function, args):
     assert tangent == pytest.approx(expected, rel=1e-6, abs=1e-8)
 
 
-@pytest.mark.parametrize('mode', [None, 'forward-over-reverse',
-                                  'reverse-over-forward',
-                                  'reverse-over-reverse'])
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
 @pytest.mark.parametrize('function, args', LOGSUMEXP_CASES)
 def test_logsumexp_hvp_matches_gradient_differences(function, args, mode):
     direction = random_vector(np.shape(args[0]), seed=14)
     product = adcompiler.hvp(function, mode=mode)(*args, direction)
     expected = difference_along(adcompiler.grad(function), args, direction)
     assert_gradient_close(product, expected)
+
+
+def logsumexp_rows_hessian(a, c, b=None):
+    """Hessian of sum(c * logsumexp(a, axis=1, b=b)): per row i,
+    c_i (diag(w) - w w^T) with w the row's softmax weights."""
+    rows, columns = a.shape
+    hessian = np.zeros((rows, columns, rows, columns))
+    weights = softmax_weights(a, b, axis=1)
+    for i in range(rows):
+        w = weights[i]
+        hessian[i, :, i, :] = np.ravel(c)[i] * (np.diag(w) - np.outer(w, w))
+    return hessian
+
+
+def logsumexp_rows_weighted(a, c):
+    return np.sum(c * scipy.special.logsumexp(a, axis=1, b=B_ROWS))
+
+
+B_ROWS = random_vector(12, seed=27, low=0.5, high=2.0).reshape(3, 4)
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+@pytest.mark.parametrize('function, c, b', [
+    pytest.param(logsumexp_rows, C, None, id='axis'),
+    pytest.param(logsumexp_rows_keepdims, C[:, None], None, id='keepdims'),
+    pytest.param(logsumexp_rows_weighted, C, B_ROWS, id='axis-weights'),
+])
+def test_logsumexp_rows_hessian_matches_analytic(function, c, b, mode):
+    hessian = adcompiler.hessian(function, mode=mode)(M, c)
+    assert_close_to(hessian, logsumexp_rows_hessian(M, c, b))
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+def test_logsumexp_weights_hessian_matches_analytic(mode):
+    w = softmax_weights(A, B)
+    hessian = adcompiler.hessian(logsumexp_weighted, mode=mode)(A, B)
+    assert_close_to(hessian, np.diag(w) - np.outer(w, w))
 
 
 def test_logsumexp_hessian_matches_gradient_differences():
@@ -237,6 +314,81 @@ def test_log_softmax_matches_finite_differences():
     assert_gradient_close(adcompiler.grad(weighted_log_softmax)(A), expected)
 
 
+SOFTMAX_WEIGHTS = random_vector(12, seed=24).reshape(3, 4)
+
+
+def weighted_softmax_columns(x):
+    return np.sum(SOFTMAX_WEIGHTS * scipy.special.softmax(x, axis=0))
+
+
+def weighted_log_softmax_columns(x):
+    return np.sum(SOFTMAX_WEIGHTS * scipy.special.log_softmax(x, axis=0))
+
+
+def softmax_columns_hessian(x):
+    """Hessian of sum(c * softmax(x, axis=0)), one block per column: with
+    s the column's softmax and m = c . s, the gradient is s (c - m) and
+    H_ik = s_i (delta_ik - s_k) (c_i - m) - s_i s_k (c_k - m)."""
+    n, m = x.shape
+    hessian = np.zeros((n, m, n, m))
+    for j in range(m):
+        s = scipy.special.softmax(x[:, j])
+        c = SOFTMAX_WEIGHTS[:, j]
+        mean = c @ s
+        block = (s[:, None] * (np.eye(n) - s[None, :]) * (c - mean)[:, None]
+                 - np.outer(s, s) * (c - mean)[None, :])
+        hessian[:, j, :, j] = block
+    return hessian
+
+
+def log_softmax_columns_hessian(x):
+    """Hessian of sum(c * log_softmax(x, axis=0)): the gradient is
+    c - sum(c) s, so H = -sum(c) (diag(s) - s s^T) per column."""
+    n, m = x.shape
+    hessian = np.zeros((n, m, n, m))
+    for j in range(m):
+        s = scipy.special.softmax(x[:, j])
+        total = np.sum(SOFTMAX_WEIGHTS[:, j])
+        hessian[:, j, :, j] = -total * (np.diag(s) - np.outer(s, s))
+    return hessian
+
+
+SOFTMAX_CASES = [
+    pytest.param(weighted_softmax_columns, softmax_columns_hessian,
+                 id='softmax'),
+    pytest.param(weighted_log_softmax_columns, log_softmax_columns_hessian,
+                 id='log_softmax'),
+]
+SOFTMAX_INPUT = random_vector(12, seed=25).reshape(3, 4)
+
+
+@pytest.mark.parametrize('function, analytic', SOFTMAX_CASES)
+def test_softmax_hessian_formula(function, analytic):
+    # The analytic Hessians below are checked against central differences
+    # of adcompiler's gradient, which the tests above check.
+    gradient = adcompiler.grad(function)
+    expected = np.array([
+        numerical_gradient(lambda x: gradient(x)[index], (SOFTMAX_INPUT,), 0)
+        for index in np.ndindex(SOFTMAX_INPUT.shape)]).reshape(3, 4, 3, 4)
+    assert_gradient_close(analytic(SOFTMAX_INPUT), expected)
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+@pytest.mark.parametrize('function, analytic', SOFTMAX_CASES)
+def test_softmax_columns_hessian_matches_analytic(function, analytic, mode):
+    hessian = adcompiler.hessian(function, mode=mode)(SOFTMAX_INPUT)
+    assert_close_to(hessian, analytic(SOFTMAX_INPUT))
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+@pytest.mark.parametrize('function', [weighted_softmax, weighted_log_softmax])
+def test_softmax_vector_hvp_matches_gradient_differences(function, mode):
+    direction = random_vector(A.shape, seed=26)
+    product = adcompiler.hvp(function, mode=mode)(A, direction)
+    expected = difference_along(adcompiler.grad(function), (A,), direction)
+    assert_gradient_close(product, expected)
+
+
 # scipy.stats.entropy ------------------------------------------------------------
 
 def entropy_bits(p):
@@ -266,6 +418,199 @@ def test_entropy_gradient_matches_analytic(function, base):
 def test_entropy_matches_finite_differences(function):
     expected = numerical_gradient(function, (P,), 0)
     assert_gradient_close(adcompiler.grad(function)(P), expected)
+
+
+WEIGHTS_4 = np.array([1.0, 2.0, -0.5, 3.0])
+PROBABILITIES = np.array([[0.2, 0.5, 0.1, 0.7],
+                          [0.3, 0.25, 0.6, 0.1],
+                          [0.5, 0.25, 0.3, 0.2]])
+Q = np.array([0.1, 0.6, 0.3])
+Q_COLUMNS = np.array([[0.3, 0.2, 0.5, 0.1],
+                      [0.3, 0.6, 0.25, 0.45],
+                      [0.4, 0.2, 0.25, 0.45]])
+
+
+def entropy_columns(p):
+    return np.sum(WEIGHTS_4 * scipy.stats.entropy(p, axis=0))
+
+
+def entropy_columns_bits(p):
+    return np.sum(WEIGHTS_4 * scipy.stats.entropy(p, base=2.0, axis=0))
+
+
+def relative_entropy(p):
+    return scipy.stats.entropy(p, Q)
+
+
+def relative_entropy_columns_bits(p):
+    return np.sum(WEIGHTS_4 * scipy.stats.entropy(p, Q_COLUMNS, base=2.0,
+                                                  axis=0))
+
+
+def entropy_parts(p, q=None):
+    """Return s = sum(p), L = log(p / s) (or log(p/s / (q/sum(q)))) and
+    sum(p / s * L), along axis 0: minus the entropy in nats (or the relative
+    entropy)."""
+    s = np.sum(p, axis=0)
+    log_ratio = np.log(p / s)
+    if q is not None:
+        log_ratio = log_ratio - np.log(q / np.sum(q, axis=0))
+    value = np.sum(p / s * log_ratio, axis=0)
+    return s, log_ratio, value
+
+
+def entropy_gradient(p, q=None, base=np.e, weights=1.0):
+    """Analytic gradient of sum(weights * entropy(p, q, base, axis=0)).
+
+    With q = None, H = -sum(r log r) for r = p / s, and dH/dp_i =
+    -(log r_i + H) / s; the relative entropy D = sum(r log(r / q)) has
+    dD/dp_i = (log(r_i / q_i) - D) / s.
+    """
+    s, log_ratio, value = entropy_parts(p, q)
+    sign = 1.0 if q is not None else -1.0
+    return weights * sign * (log_ratio - value) / s / np.log(base)
+
+
+def entropy_hessian(p, q=None, base=np.e, weights=None):
+    """Analytic Hessian of sum(weights * entropy(p, q, base, axis=0)) for p
+    of shape (n,) or (n, m), with the derivatives of `entropy_gradient`.
+
+    For one column, H has d2H/dp_i dp_k = -delta_ik / (p_i s) + (1 + log
+    r_i + log r_k + 2 H) / s^2, and D has delta_ik / (p_i s) - (1 + L_i +
+    L_k - 2 D) / s^2 with L = log(r / q). Columns do not interact.
+    """
+    columns = p.reshape(p.shape[0], -1)
+    q_columns = None if q is None else q.reshape(q.shape[0], -1)
+    weights = np.ones(columns.shape[1]) if weights is None else weights
+    n, m = columns.shape
+    hessian = np.zeros((n, m, n, m))
+    sign = 1.0 if q is not None else -1.0
+    for j in range(m):
+        column = columns[:, j]
+        s, log_ratio, value = entropy_parts(
+            column, None if q is None else q_columns[:, j])
+        pairs = 1.0 + log_ratio[:, None] + log_ratio[None, :]
+        block = sign * (np.diag(1.0 / (column * s))
+                        - (pairs - 2.0 * value) / s ** 2)
+        hessian[:, j, :, j] = weights[j] * block / np.log(base)
+    return hessian.reshape(p.shape + p.shape)
+
+
+ENTROPY_CASES = [
+    pytest.param(entropy_nats, P, {}, id='nats'),
+    pytest.param(entropy_bits, P, {'base': 2.0}, id='base'),
+    pytest.param(relative_entropy, P, {'q': Q}, id='qk'),
+    pytest.param(entropy_columns, PROBABILITIES, {'weights': WEIGHTS_4},
+                 id='axis'),
+    pytest.param(entropy_columns_bits, PROBABILITIES,
+                 {'base': 2.0, 'weights': WEIGHTS_4}, id='axis-base'),
+    pytest.param(relative_entropy_columns_bits, PROBABILITIES,
+                 {'q': Q_COLUMNS, 'base': 2.0, 'weights': WEIGHTS_4},
+                 id='qk-axis-base'),
+]
+@pytest.mark.parametrize('function, p, options', ENTROPY_CASES)
+def test_entropy_options_gradient_matches_analytic(function, p, options):
+    assert_close_to(adcompiler.grad(function)(p),
+                    entropy_gradient(p, **options))
+
+
+@pytest.mark.parametrize('function, p, options', ENTROPY_CASES)
+def test_entropy_options_match_finite_differences(function, p, options):
+    expected = numerical_gradient(function, (p,), 0)
+    assert_gradient_close(adcompiler.grad(function)(p), expected)
+
+
+def test_entropy_hessian_formula():
+    # The analytic Hessian the tests below compare with is itself checked
+    # against central differences of the analytic gradient.
+    for p, options in ((P, {}), (PROBABILITIES, {'q': Q_COLUMNS,
+                                                 'base': 2.0})):
+        hessian = entropy_hessian(p, **options)
+        for index in np.ndindex(p.shape):
+            row = numerical_gradient(
+                lambda x: entropy_gradient(x, **options)[index], (p,), 0)
+            assert_gradient_close(hessian[index], row)
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+@pytest.mark.parametrize('function, p, options', ENTROPY_CASES)
+def test_entropy_hessian_matches_analytic(function, p, options, mode):
+    hessian = adcompiler.hessian(function, mode=mode)(p)
+    assert_close_to(hessian, entropy_hessian(p, **options))
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+@pytest.mark.parametrize('function, p, options', ENTROPY_CASES)
+def test_entropy_hvp_matches_gradient_differences(function, p, options,
+                                                  mode):
+    direction = random_vector(np.shape(p), seed=20)
+    product = adcompiler.hvp(function, mode=mode)(p, direction)
+    expected = difference_along(adcompiler.grad(function), (p,), direction)
+    assert_gradient_close(product, expected)
+
+
+# scipy._lib._array_api._share_masks returns NumPy arrays unchanged.
+
+def shares_masks_of_pair(x, y):
+    a, b = _share_masks(x * x, y, xp=np)
+    return np.sum(np.sin(a) * b ** 2)
+
+
+def shares_mask_of_one(x):
+    return np.sum(_share_masks(x, xp=np) ** 3)
+
+
+@pytest.mark.parametrize('function, args', [
+    pytest.param(shares_masks_of_pair, (random_vector(3, 33),
+                                        random_vector(3, 34)), id='pair'),
+    pytest.param(shares_mask_of_one, (random_vector(3, 35),), id='one'),
+])
+def test_share_masks_matches_finite_differences(function, args):
+    for position in range(len(args)):
+        expected = numerical_gradient(function, args, position)
+        computed = adcompiler.grad(function, wrt=position)(*args)
+        assert_gradient_close(computed, expected)
+    direction = random_vector(3, 36)
+    for mode in HESSIAN_MODES:
+        product = adcompiler.hvp(function, mode=mode)(*args, direction)
+        expected = difference_along(adcompiler.grad(function), args,
+                                    direction)
+        assert_gradient_close(product, expected)
+
+
+def test_share_masks_rule_rejects_masked_arrays():
+    from adcompiler.rules.scipy import share_masks_vjp
+    masked_namespace = types.SimpleNamespace(__name__='marray.numpy')
+    with pytest.raises(adcompiler.UnsupportedOptionError, match='marray'):
+        share_masks_vjp(np.ones(2), np.ones(2), np.ones(2),
+                        xp=masked_namespace)
+
+
+# Errors in library code -----------------------------------------------------------
+
+def log_multivariate_gamma(a):
+    return scipy.special.multigammaln(a, 3)
+
+
+@pytest.mark.parametrize('differentiate', [
+    pytest.param(lambda f, a: adcompiler.grad(f)(a), id='reverse'),
+    pytest.param(lambda f, a: adcompiler.jvp(f, (a,), (1.0,)), id='forward'),
+])
+def test_foreign_call_in_library_names_it(differentiate):
+    # multigammaln is Python; it calls the ufunc scipy.special.gammaln,
+    # imported as loggam, which has no gradient rule.
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        differentiate(log_multivariate_gamma, np.float64(4.0))
+    error = info.value
+    assert error.callee_name == 'scipy.special.gammaln'
+    assert error.call_chain == ['log_multivariate_gamma',
+                                'scipy.special.multigammaln']
+    assert error.filename == inspect.getsourcefile(
+        scipy.special.multigammaln)
+    assert 'loggam(' in error.source_line
+    assert error.active_argument.startswith('[(a - (j - 1.)/2) for j in')
+    assert error.wrt_input == 'a'
+    assert 'register_vjp(scipy.special.gammaln)' in str(error)
 
 
 # Inactive code kept verbatim ------------------------------------------------------
@@ -362,6 +707,71 @@ def test_namespace_call_forward_mode():
     _, tangent = adcompiler.jvp(namespace_local, (x,), (direction,))
     expected = numerical_gradient(namespace_local, (x,), 0) @ direction
     assert abs(tangent - expected) <= 1e-6
+
+
+def scaled_namespace_sum(x, xp):
+    s = xp.sum(x * x, axis=0)
+    s /= 2.0
+    return np.sum(s * x[0])
+
+
+def scaled_namespace_sum_in_branch(x, xp, halve):
+    s = xp.sum(x * x, axis=0)
+    if halve:
+        s /= 2.0
+    else:
+        s *= 3.0
+    return np.sum(s * x[0])
+
+
+def scaled_array_method(x):
+    s = x.sum(axis=0)
+    s -= x[1]
+    return np.sum(s ** 2)
+
+
+@pytest.mark.parametrize('function, args', [
+    pytest.param(scaled_namespace_sum, (random_vector(6, 28).reshape(2, 3),
+                                        np), id='namespace'),
+    pytest.param(scaled_namespace_sum_in_branch,
+                 (random_vector(6, 29).reshape(2, 3), np, True), id='branch'),
+    pytest.param(scaled_namespace_sum_in_branch,
+                 (random_vector(6, 30).reshape(2, 3), np, False),
+                 id='other-branch'),
+    pytest.param(scaled_array_method, (random_vector(6, 31).reshape(2, 3),),
+                 id='array-method'),
+])
+def test_update_of_new_array_from_namespace(function, args):
+    expected = numerical_gradient(function, args, 0)
+    assert_gradient_close(adcompiler.grad(function)(*args), expected)
+    direction = random_vector(np.shape(args[0]), seed=32)
+    _, tangent = adcompiler.jvp(function, args,
+                                (direction,) + (None,) * (len(args) - 1))
+    assert tangent == pytest.approx(expected.ravel() @ direction.ravel())
+
+
+def scaled_namespace_view(x, xp):
+    s = xp.asarray(x)
+    s /= 2.0
+    return np.sum(s * x)
+
+
+def scaled_array_view(x):
+    s = x.reshape(-1)
+    s *= 2.0
+    return np.sum(s * x.ravel())
+
+
+@pytest.mark.parametrize('function, args', [
+    pytest.param(scaled_namespace_view, (np.ones(3), np), id='namespace'),
+    pytest.param(scaled_array_view, (np.ones((2, 2)),), id='array-method'),
+])
+def test_update_of_possible_view_from_namespace_raises(function, args):
+    # asarray and reshape may return their argument or a view of it, which
+    # the update in place would change.
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match="augmented assignment to 's'"):
+        adcompiler.grad(function)(*args)
 
 
 def masked_update(x, y):

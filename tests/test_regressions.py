@@ -995,3 +995,33 @@ def test_hvp_through_loop_over_named_keys_view(mode):
     expected = (gradient(x + 1e-5 * v) - gradient(x - 1e-5 * v)) / 2e-5
     product = adcompiler.hvp(loop_over_named_keys, mode=mode)(x, v)
     np.testing.assert_allclose(product, expected, rtol=1e-6, atol=1e-8)
+
+
+def blend(x, y):
+    return x * np.sin(y)
+
+
+def blend_1(x):
+    return x ** 3
+
+
+def blends_twice_and_cubes(x):
+    # blend is compiled for x and for y, which gave its second pair the
+    # names that blend_1's only pair gets.
+    return np.sum(blend(x, 2.0) + blend(3.0, x) + blend_1(x))
+
+
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-forward',
+                                  'reverse-over-reverse'])
+def test_callee_named_like_numbered_pair(mode):
+    """A callee whose name ends in _1 had the generated names of the second
+    pair of a callee without the suffix, so one replaced the other."""
+    x = np.array([0.3, -1.2, 0.7])
+    expected = numerical_gradient(blends_twice_and_cubes, (x,), 0)
+    gradient = adcompiler.grad(blends_twice_and_cubes)(x)
+    assert_gradient_close(gradient, expected)
+    v = np.array([1.0, 0.5, -0.3])
+    product = adcompiler.hvp(blends_twice_and_cubes, mode=mode)(x, v)
+    expected_product = (6.0 * x - 3.0 * np.sin(x)) * v
+    np.testing.assert_allclose(product, expected_product, rtol=1e-12)

@@ -60,7 +60,8 @@ jvp(rt.spectral_quotients, lambda w, m: (ad.spectral_quotients_tangent(t, w, m),
 # weights that are constant where they are differentiable.
 for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
                 rt.balanced_eq, rt.seed, rt.check_unshared,
-                rt.require_immutable, rt.unit_cotangent,
+                rt.require_immutable, rt.require_constant,
+                rt.unit_cotangent,
                 rt._normalize_axes, rt._reduced_count, rt._reduction_order,
                 rt._weights_shape, rt._norm_axes, rt._tie_weights,
                 rt._real_matrices, rt._check_pinv_options,
@@ -144,8 +145,17 @@ _linear(rt.field_of, ('g',))
 # an attribute of an object x. They are linear in g and v, and do not depend
 # on x's values when the attribute is a field. Through a property they do,
 # and second derivatives through a property are not supported: a derivative
-# with respect to x raises an error there (ad.check_field does).
-_linear(rt.attribute_adjoint, ('g',), others_constant=False)
+# with respect to x raises an error there when the call runs (ad.check_field
+# does), so that a branch that never runs may hold such a call.
+def attribute_adjoint_jvp(tangents, ans, g, x, name):
+    """Return the tangent of attribute_adjoint(g, x, name)."""
+    if tangents[1] is not None:
+        rt.check_field(x, name)
+    return rt.attribute_adjoint(tangents[0], x, name)
+
+
+REGISTRY.vjp_function(rt.attribute_adjoint, None)
+REGISTRY.jvp_function(rt.attribute_adjoint, attribute_adjoint_jvp)
 vjp(rt.attribute_tangent, lambda v, x, name: (ad.attribute_adjoint(g, x, name), ad.check_field(x, name), None))
 _linear(rt.element, ('value',))
 _linear(rt.old_item, ('x',))
@@ -277,11 +287,14 @@ vjp(rt.column_stack_adjoint, lambda c, tup: (ad.join_pieces(g, tup, np.column_st
 vjp(rt.cumsum_adjoint,   lambda c, x, axis=None: (np.cumsum(g, axis), None, None))
 vjp(rt.diff_adjoint,     lambda c, n=1, axis=-1: (np.diff(g, n, axis), None, None))
 vjp(rt.rollaxis_adjoint, lambda c, x, axis, start=0: (np.rollaxis(g, axis, start), None, None, None))
-# Calls dispatched at run time: forward mode goes through the primal and
-# adjoint of the wrapper the dispatcher compiled (see adcompiler.dispatch).
-for _helper, _rule in ((rt.call_method, rt.call_method_jvp),
-                       (rt.call_function, rt.call_function_jvp),
-                       (rt.call_unpacking, rt.call_unpacking_jvp),
-                       (rt.call_adjoint, rt.call_adjoint_jvp)):
-    REGISTRY.vjp_function(_helper, None)
-    REGISTRY.jvp_function(_helper, _rule)
+# Calls dispatched at run time: forward and reverse mode go through the
+# primal and adjoint of the wrapper the dispatcher compiled (see
+# adcompiler.dispatch). Reverse mode over a call with *seq or **mapping
+# that runs at run time is not supported yet.
+for _helper, _reverse, _forward in (
+        (rt.call_method, rt.call_method_vjp, rt.call_method_jvp),
+        (rt.call_function, rt.call_function_vjp, rt.call_function_jvp),
+        (rt.call_unpacking, None, rt.call_unpacking_jvp),
+        (rt.call_adjoint, rt.call_adjoint_vjp, rt.call_adjoint_jvp)):
+    REGISTRY.vjp_function(_helper, _reverse)
+    REGISTRY.jvp_function(_helper, _forward)

@@ -22,6 +22,7 @@ import inspect
 import numpy as np
 
 from adcompiler import runtime
+from adcompiler.errors import UnsupportedOptionError
 from adcompiler.rules.registry import REGISTRY
 
 vjp = REGISTRY.vjp
@@ -58,6 +59,11 @@ def _register_array_api():
     REGISTRY.vjp_function(array_api.xp_promote, promote_vjp)
     REGISTRY.jvp_function(array_api.xp_promote, promote_jvp)
 
+    # ans = _share_masks(*args, xp=xp): the arguments unchanged (one, or a
+    # tuple) unless they are masked arrays (marray), whose masks it joins.
+    REGISTRY.vjp_function(array_api._share_masks, share_masks_vjp)
+    REGISTRY.jvp_function(array_api._share_masks, share_masks_jvp)
+
 
 def promote_vjp(g, ans, *args, broadcast=False, force_floating=False,
                 xp=None):
@@ -85,6 +91,82 @@ def _promoted_tangent(t, ans):
         return np.zeros(np.shape(ans), dtype=np.result_type(ans, float))
     return np.broadcast_to(np.asarray(t, dtype=np.result_type(ans, float)),
                            np.shape(ans))
+
+
+def share_masks_vjp(g, ans, *args, xp=None):
+    """Return the cotangents of _share_masks's arguments: those of its
+    result, which is its arguments."""
+    _require_unmasked(xp)
+    if len(args) == 1:
+        return (g,)
+    return (None,) * len(args) if g is None else tuple(g)
+
+
+def share_masks_jvp(tangents, ans, *args, xp=None):
+    """Return the tangent of _share_masks's result: its arguments' tangents."""
+    _require_unmasked(xp)
+    if len(args) == 1:
+        return tangents[0]
+    return tuple(runtime.zeros_like(item) if t is None else t
+                 for t, item in zip(tangents, ans, strict=True))
+
+
+def _require_unmasked(xp):
+    if xp is not None and _module('scipy._lib._array_api').is_marray(xp):
+        raise UnsupportedOptionError(
+            'cannot differentiate masked arrays (marray): adcompiler '
+            'differentiates NumPy arrays only; pass the data as a NumPy '
+            'array')
+
+
+# share_masks_vjp and share_masks_jvp are the identity in their first
+# argument, so each is its own transpose: `c` is the cotangent of the
+# result, one entry per argument of _share_masks.
+def share_masks_vjp_transpose(c, result, g, ans, *args, xp=None):
+    """Return the cotangents of share_masks_vjp's positional arguments."""
+    rest = (None,) * (1 + len(args))
+    if c is None:
+        return (None,) + rest
+    return (c[0] if len(args) == 1 else tuple(c),) + rest
+
+
+def share_masks_jvp_transpose(c, result, tangents, ans, *args, xp=None):
+    """Return the cotangents of share_masks_jvp's positional arguments."""
+    rest = (None,) * (1 + len(args))
+    if c is None:
+        return (None,) + rest
+    return ((c,) if len(args) == 1 else tuple(c),) + rest
+
+
+# promote_vjp and promote_jvp are linear in their first argument, the
+# cotangent g or the tangents, so their reverse rules below are the
+# transposes.
+# `c` is the cotangent of their result, a tuple with one entry per argument
+# of xp_promote for promote_vjp, and the promoted tangent(s) for promote_jvp.
+def promote_vjp_transpose(c, result, g, ans, *args, broadcast=False,
+                          force_floating=False, xp=None):
+    """Return the cotangents of promote_vjp's positional arguments."""
+    rest = (None,) * (1 + len(args))
+    if c is None:
+        return (None,) + rest
+    if len(args) == 1:
+        return (c[0],) + rest
+    return (tuple(None if arg is None else item
+                  for item, arg in zip(c, args, strict=True)),) + rest
+
+
+def promote_jvp_transpose(c, result, tangents, ans, *args, broadcast=False,
+                          force_floating=False, xp=None):
+    """Return the cotangents of promote_jvp's positional arguments."""
+    rest = (None,) * (1 + len(args))
+    if c is None:
+        return (None,) + rest
+    if len(args) == 1:
+        c = (c,)
+    of_tangents = tuple(None if t is None or item is None
+                        else runtime.unbroadcast(item, t)
+                        for item, t in zip(c, tangents, strict=True))
+    return (of_tangents,) + rest
 
 
 # Wrappers in array_api_compat's NumPy namespace whose NumPy counterpart
@@ -180,6 +262,55 @@ def at_set_jvp(tangents, ans, update, y, copy=None, xp=None):
     return t
 
 
+# Transposes of at_vjp and at_set_vjp in g, for reverse mode over their
+# adjoint code (Hessians by reverse over reverse). `c` is the cotangent of
+# their result.
+def at_vjp_transpose(c, result, g, ans, x, *index):
+    """Return the cotangents of at_vjp's positional arguments."""
+    return (None if c is None else c[0], None, None) + (None,) * len(index)
+
+
+def at_set_vjp_transpose(c, result, g, ans, update, y, copy=None, xp=None):
+    """Return the cotangents of at_set_vjp's positional arguments."""
+    if c is None:
+        return None, None, None, None
+    c_update, c_y = c
+    index = update._idx  # noqa: SLF001
+    of_g = np.zeros(np.shape(g), dtype=np.result_type(g, 1.0))
+    if c_update is not None:
+        of_g += c_update
+        of_g[index] = 0.0
+    if c_y is not None:
+        of_g[index] += c_y
+    return of_g, None, None, None
+
+
+# Reverse mode over the tangent code of at(x, idx).set(y) (Hessians by
+# reverse over forward). The cotangent of an AtTangent is the cotangent of
+# the tangent of x it contains, an array.
+def at_jvp_transpose(c, result, tangents, ans, x, *index):
+    """Return the cotangents of at_jvp's positional arguments."""
+    if isinstance(c, AtTangent):
+        c = c.t
+    of_tangents = (c,) + (None,) * (len(tangents) - 1)
+    return (of_tangents, None, None) + (None,) * len(index)
+
+
+def at_set_jvp_transpose(c, result, tangents, ans, update, y, copy=None,
+                         xp=None):
+    """Return the cotangents of at_set_jvp's positional arguments: those of
+    the tangents of `at(x, idx)` and of y."""
+    if c is None:
+        return None, None, None, None
+    index = update._idx  # noqa: SLF001
+    c = np.array(c, dtype=np.result_type(c, 1.0))
+    c_y = c[index]
+    c[index] = 0.0
+    t_y = tangents[1]
+    c_y = None if t_y is None else runtime.unbroadcast(c_y, t_y)
+    return (c, c_y), None, None, None
+
+
 # scipy.special ufuncs: ans = entr(x) = -x log x, ans = rel_entr(x, y) =
 # x log(x / y), both for x > 0.
 # ans = logsumexp(a, axis, b, keepdims): SciPy's own code also computes
@@ -216,6 +347,20 @@ def _register_stats():
 REGISTRY.linear_adjoint_helper(promote_vjp, ('g',))
 REGISTRY.linear_adjoint_helper(at_vjp, ('g',))
 REGISTRY.linear_adjoint_helper(at_set_vjp, ('g',))
+
+# Their transposes, and those of the forward rules, for reverse mode over
+# generated adjoint and tangent code. linear_adjoint_helper leaves the
+# reverse rule empty, so these are registered after it.
+REGISTRY.linear_adjoint_helper(share_masks_vjp, ('g',))
+REGISTRY.vjp_function(share_masks_vjp, share_masks_vjp_transpose)
+REGISTRY.vjp_function(share_masks_jvp, share_masks_jvp_transpose)
+REGISTRY.vjp_function(promote_vjp, promote_vjp_transpose)
+REGISTRY.vjp_function(promote_jvp, promote_jvp_transpose)
+REGISTRY.vjp_function(at_vjp, at_vjp_transpose)
+REGISTRY.vjp_function(at_set_vjp, at_set_vjp_transpose)
+REGISTRY.vjp_function(at_jvp, at_jvp_transpose)
+REGISTRY.vjp_function(at_set_jvp, at_set_jvp_transpose)
+runtime.register_index_adjoint(AtTangent, lambda g, t, index: g)
 
 REGISTRY.defer('scipy._lib._array_api', _register_array_api)
 REGISTRY.defer('scipy.stats', _register_stats)
