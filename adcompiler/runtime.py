@@ -1333,7 +1333,7 @@ def nan_to_num_adjoints(g, x, copy=True):
     totals = [sum(np.sum(np.where(test(part), part_g, 0))
                   for part, part_g in parts)
               for test in (np.isnan, np.isposinf, np.isneginf)]
-    return (d_x, *totals)
+    return d_x, totals[0], totals[1], totals[2]
 
 
 def nan_to_num_tangent(t, x, copy=True, replaced=None):
