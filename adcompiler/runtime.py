@@ -1701,16 +1701,19 @@ def linspace_adjoints(g, start, stop, num=50, endpoint=True, retstep=False,
     """Adjoints of start and stop in np.linspace: the samples are
     start + t * (stop - start) with t = k / div, and the step, returned with
     retstep=True, is (stop - start) / div."""
-    step_g = None
+    # NOTE: new names, not `g, step_g = g`: reverse over reverse goes
+    # through this source, and reverse mode loses the adjoint of a tuple
+    # unpacked into its own name inside a branch.
+    samples_g, step_g = g, None
     if retstep:
-        g, step_g = g
+        samples_g, step_g = g
     divisions = num - 1 if endpoint else num
     t = np.arange(num) / divisions if divisions > 0 else np.zeros(num)
-    g = np.asarray(g)
-    axis = axis % g.ndim
-    t = np.reshape(t, [-1 if i == axis else 1 for i in range(g.ndim)])
-    d_start = np.sum(g * (1.0 - t), axis=axis)
-    d_stop = np.sum(g * t, axis=axis)
+    samples_g = np.asarray(samples_g)
+    axis = axis % samples_g.ndim
+    t = np.reshape(t, [-1 if i == axis else 1 for i in range(samples_g.ndim)])
+    d_start = np.sum(samples_g * (1.0 - t), axis=axis)
+    d_stop = np.sum(samples_g * t, axis=axis)
     if step_g is not None and divisions > 0:
         d_start = d_start - step_g / divisions
         d_stop = d_stop + step_g / divisions
