@@ -1248,6 +1248,48 @@ def test_vector_and_stack_hvp_is_exact(function, hessian, mode):
         np.testing.assert_allclose(product, hessian @ direction, rtol=1e-12)
 
 
+# Rules of test_rules_numpy outside its tables: constructors, options,
+# selections and casts, in all three compositions.
+
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+@pytest.mark.parametrize('function, start_shape, stop_shape',
+                         tn.LINSPACE_CASES, ids=_ids(tn.LINSPACE_CASES))
+def test_linspace_second_order(function, start_shape, stop_shape, mode):
+    check_second_order(function, sample(start_shape, seed=1),
+                       sample(stop_shape, seed=2), mode=mode)
+
+
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_nan_to_num_second_order(mode):
+    check_second_order(tn.np_nan_to_num, tn.NON_FINITE, mode=mode)
+    check_second_order(tn.np_nan_to_num_values, tn.NON_FINITE, 0.5, 3.0,
+                       -3.0, mode=mode)
+
+
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+@pytest.mark.parametrize('function', [
+    tn.np_pad, tn.np_pad_edge, tn.np_pad_reflect, tn.np_pad_symmetric,
+    tn.np_pad_wrap, tn.method_astype_float, tn.method_astype_complex,
+    tn.np_astype, tn.method_astype_bool], ids=lambda f: f.__name__)
+def test_pad_and_astype_second_order(function, mode):
+    check_second_order(function, sample((2, 3)), mode=mode)
+
+
+@pytest.mark.parametrize('mode', [
+    pytest.param(mode, marks=pytest.mark.xfail(
+        strict=True, raises=adcompiler.UnsupportedSyntaxError,
+        reason='reverse mode cannot go through the source of '
+               'select_adjoints, which rebuilds a list it updates in place'))
+    if mode == 'reverse-over-reverse' else mode
+    for mode in COMPOSITIONS])
+@pytest.mark.parametrize('y_shape', [(2, 3), (3,), ()],
+                         ids=['matrix', 'vector', 'float'])
+def test_select_second_order(y_shape, mode):
+    check_second_order(tn.np_select, tn.XS, sample(y_shape), mode=mode)
+    check_second_order(tn.np_select_default, tn.XS, sample(y_shape),
+                       sample((3,), seed=4), mode=mode)
+
+
 # Signatures that the generated objectives (the gradient and the tangent
 # functions that hvp and grad of grad differentiate again) must reproduce.
 
