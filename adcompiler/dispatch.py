@@ -319,8 +319,13 @@ class Dispatcher:
         request = TangentCotangent(
             flat.tangents(by_number, flat.site.active), g)
         run = self.call_method if site.method else self.call_function
-        of_arguments, of_tangents = run(flat.site, first, flat.positional,
-                                        flat.kwargs, request)
+        by_flat_number, of_tangents = run(flat.site, first, flat.positional,
+                                          flat.kwargs, request)
+        # NOTE: the cotangents of flat arguments without a tangent are
+        # dropped here, so a mixed second derivative through `*seq` or
+        # `**mapping` misses their terms.
+        of_arguments = tuple(by_flat_number.get(number)
+                             for number in flat.site.active)
         groups = flat.active_groups(site)
         of_arguments = dict(zip(site.active, _regrouped(of_arguments, groups),
                                 strict=True))
