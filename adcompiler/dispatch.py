@@ -321,14 +321,14 @@ class Dispatcher:
         run = self.call_method if site.method else self.call_function
         by_flat_number, of_tangents = run(flat.site, first, flat.positional,
                                           flat.kwargs, request)
-        # NOTE: the cotangents of flat arguments without a tangent are
-        # dropped here, so a mixed second derivative through `*seq` or
-        # `**mapping` misses their terms.
-        of_arguments = tuple(by_flat_number.get(number)
-                             for number in flat.site.active)
+        # Every argument, with a tangent or not, gets the cotangents of its
+        # flat arguments (see `_tangent_cotangents`).
+        flat_cotangents = [by_flat_number.get(index)
+                           for index in range(len(flat.numbers))]
+        numbers = [n for n in range(1 + len(arguments)) if n in flat.groups]
+        of_arguments = dict(zip(numbers, _regrouped(
+            flat_cotangents, [flat.groups[n] for n in numbers]), strict=True))
         groups = flat.active_groups(site)
-        of_arguments = dict(zip(site.active, _regrouped(of_arguments, groups),
-                                strict=True))
         return (None, _regrouped(of_tangents, groups)) + tuple(
             of_arguments.get(number) for number in range(1 + len(arguments)))
 

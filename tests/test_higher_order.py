@@ -1850,14 +1850,22 @@ def held_function(x, y):
     return np.sum(function(x, y) ** 2)
 
 
-@pytest.mark.parametrize('function', [receiver_dot, held_function],
+def held_function_of_list(x, y):
+    function = _FUNCTIONS[0]
+    arguments = [x]
+    arguments.append(y)
+    return np.sum(function(*arguments) ** 2)
+
+
+@pytest.mark.parametrize('function', [receiver_dot, held_function,
+                                      held_function_of_list],
                          ids=lambda f: f.__name__)
 @pytest.mark.parametrize('mode', ['forward-over-reverse',
                                   'reverse-over-forward'])
 def test_mixed_partial_through_dispatched_call(function, mode):
     x = np.array([[0.3, 0.7], [0.1, -0.4]])
     y = np.array([0.5, -1.2])
-    if function is held_function:
+    if function is not receiver_dot:
         x = x[0]
     direction = np.random.default_rng(5).normal(size=np.shape(x))
     gradient = adcompiler.grad(function, wrt=1)
