@@ -186,8 +186,10 @@ vjp(rt.add,              lambda a, b: (g, g))
 vjp(rt.unbroadcast,      lambda c, x: (ad.broadcast_to_like(g, c), None))
 vjp(rt.sum_adjoint,      lambda c, x, axis=None, keepdims=False: (np.sum(g, axis=axis, keepdims=keepdims), None))
 vjp(rt.mean_adjoint,     lambda c, x, axis=None, keepdims=False: (np.mean(g, axis=axis, keepdims=keepdims), None))
-vjp(rt.compact_sum_adjoint,  lambda c, x, axis=None, keepdims=False: (np.sum(g, axis=axis, keepdims=keepdims), None))
-vjp(rt.compact_mean_adjoint, lambda c, x, axis=None, keepdims=False: (np.sum(g, axis=axis, keepdims=keepdims) / ad.reduction_size(x, axis), None))
+# The compact adjoint of a reduction is c with size-1 axes put back, or c
+# itself, so its transpose is a reshape of g to the shape of c.
+vjp(rt.compact_sum_adjoint,  lambda c, x, axis=None, keepdims=False: (np.reshape(g, np.shape(c)), None))
+vjp(rt.compact_mean_adjoint, lambda c, x, axis=None, keepdims=False: (np.reshape(g, np.shape(c)) / ad.reduction_size(x, axis), None))
 vjp(rt.expand,               lambda c, like: (ad.unbroadcast(g, c), None))
 vjp(rt.compact_unbroadcast,  lambda c, full, x: (ad.compact_unbroadcast_transpose(g, c, full, x), None, None))
 vjp(rt.compact_unbroadcast_transpose, lambda c, c0, full, x: (ad.compact_unbroadcast(g, full, x), None, None, None))
