@@ -185,9 +185,8 @@ class Dispatcher:
         else:
             of_arguments, of_tangents = self.call_function(
                 site, first, args, kwargs, request)
-        by_number = dict(zip(site.active, of_arguments, strict=True))
         return (None, of_tangents) + tuple(
-            by_number.get(number) for number in numbers_by_position)
+            of_arguments.get(number) for number in numbers_by_position)
 
     def _method(self, site, receiver, args, kwargs):
         """Return the wrapper of a method call, its arguments and numbers."""
@@ -321,11 +320,16 @@ class Dispatcher:
         request = TangentCotangent(
             flat.tangents(by_number, flat.site.active), g)
         run = self.call_method if site.method else self.call_function
-        of_arguments, of_tangents = run(flat.site, first, flat.positional,
-                                        flat.kwargs, request)
+        by_flat_number, of_tangents = run(flat.site, first, flat.positional,
+                                          flat.kwargs, request)
+        # Every argument, with a tangent or not, gets the cotangents of its
+        # flat arguments (see `_tangent_cotangents`).
+        flat_cotangents = [by_flat_number.get(index)
+                           for index in range(len(flat.numbers))]
+        numbers = [n for n in range(1 + len(arguments)) if n in flat.groups]
+        of_arguments = dict(zip(numbers, _regrouped(
+            flat_cotangents, [flat.groups[n] for n in numbers]), strict=True))
         groups = flat.active_groups(site)
-        of_arguments = dict(zip(site.active, _regrouped(of_arguments, groups),
-                                strict=True))
         return (None, _regrouped(of_tangents, groups)) + tuple(
             of_arguments.get(number) for number in range(1 + len(arguments)))
 
@@ -554,22 +558,36 @@ class Dispatcher:
 
         The generated tangent function of the wrapper is compiled in reverse
         mode with respect to its active parameters and their tangents. The
-        result is a pair: one cotangent per argument in `site.active`, and
-        one per tangent.
+        result is a pair: a dict from the site's number of each argument in
+        `site.active`, and of an array receiver the site did not ask for, to
+        its cotangent, and a tuple of one cotangent per tangent.
         """
-        names = tuple(compiled.wrt) + tuple(compiled.tangent_params)
+        # The reverse pass may differentiate an argument that has no
+        # tangent (a mixed second derivative), so every argument with a
+        # float in it gets a cotangent.
+        untangented = tuple(
+            name for name, value in zip(by_parameter, values, strict=True)
+            if name not in compiled.wrt
+            and isinstance(by_parameter[name], int)
+            and any(containers.is_float_leaf(leaf)
+                    for leaf in containers.leaves(value)[0]))
+        primals = tuple(compiled.wrt) + untangented
+        names = primals + tuple(compiled.tangent_params)
         reverse = self.compiler.compile(compiled.tangent, names,
                                         site.call_chain)
         _, saved = reverse.primal(*values, **given)
         cotangents = reverse.adjoint(saved, request.cotangent)
         by_name = dict(zip(names, cotangents, strict=True))
         of_arguments = {by_parameter[name]: by_name[name]
-                        for name in compiled.wrt}
+                        for name in primals}
         of_tangents = {by_parameter[name]: by_name[tangent]
                        for name, tangent in zip(compiled.wrt,
                                                 compiled.tangent_params,
                                                 strict=True)}
-        return (tuple(of_arguments.get(n) for n in site.active),
+        # Reverse mode may differentiate a receiver that has no tangent.
+        if _UNASKED_RECEIVER in of_arguments:
+            of_arguments[0] = of_arguments.pop(_UNASKED_RECEIVER)
+        return (of_arguments,
                 tuple(of_tangents.get(n) for n in site.active))
 
     # Forward mode over generated adjoint code --------------------------------
@@ -615,7 +633,11 @@ class Dispatcher:
                  else self._function(site, first, args, kwargs))
         wrapper, values, numbers = found
         if _UNASKED_RECEIVER in numbers:
-            by_number[_UNASKED_RECEIVER] = runtime.zeros_like(values[0])
+            # The first derivative did not ask for the receiver, but its
+            # tangent here (a mixed second derivative) moves the saved values.
+            by_number[_UNASKED_RECEIVER] = (
+                runtime.zeros_like(values[0]) if by_number.get(0) is None
+                else by_number[0])
         parameters = list(inspect.signature(wrapper).parameters)
         by_parameter = {p: by_number.get(n) for p, n in zip(
             parameters, numbers, strict=True)}

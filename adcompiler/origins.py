@@ -130,8 +130,10 @@ def _callee_name_at(line, column):
 
 def _find_call(text, name):
     """Return the column, the text and the function name of the call on the
-    line `text` whose function name is a word of `name` (see `_origin_of`),
-    or the column of the line's start and two Nones."""
+    line `text` whose function name is a word of `name` (see `_origin_of`)
+    or the words that `name` starts with (`nan_to_num` of
+    `nan_to_num_adjoints`), or the column of the line's start and two
+    Nones."""
     stripped = text.strip()
     indent = len(text) - len(text.lstrip())
     tree = None
@@ -151,7 +153,8 @@ def _find_call(text, name):
         function = call.func
         called = (function.attr if isinstance(function, ast.Attribute)
                   else getattr(function, 'id', None))
-        if called and (called in words or called == name):
+        if called and (called in words or called == name
+                       or (name or '').startswith(called + '_')):
             return (indent + call.col_offset,
                     ast.get_source_segment(stripped, call), called)
     return indent, None, None

@@ -627,24 +627,69 @@ def matmul_adjoint_x(g, x, y):
     """Adjoint of `x` in `x @ y` for vectors, matrices and stacks of them."""
     if _matrices(x, y):
         return g @ y.T
-    if np.ndim(y) == 1:
-        return np.multiply.outer(g, y)
-    if np.ndim(x) == 1:
-        return np.matmul(y, np.expand_dims(g, -1))[..., 0]
-    return np.matmul(g, np.swapaxes(y, -1, -2))
+    return matmul_stacked_adjoint_a(g, y, x, y)
 
 
 def matmul_adjoint_y(g, x, y):
     """Adjoint of `y` in `x @ y` for vectors, matrices and stacks of them."""
     if _matrices(x, y):
         return x.T @ g
-    if np.ndim(x) == 1:
-        if np.ndim(y) == 1:
-            return g * x
-        return np.expand_dims(x, -1) * np.expand_dims(g, -2)
-    if np.ndim(y) == 1:
-        return np.matmul(np.swapaxes(x, -1, -2), np.expand_dims(g, -1))[..., 0]
-    return np.matmul(np.swapaxes(x, -1, -2), g)
+    return matmul_stacked_adjoint_b(g, x, x, y)
+
+
+# Second derivatives multiply the cotangents of the matmul adjoints by the
+# factors again. A cotangent then stands for x or y with the stack of the
+# product in front. Where x is a vector, a (3,) x and a stack y of shape
+# (2, 3, 3) give a (2, 3) cotangent for x, which np.matmul would take for a
+# matrix. The helpers below take the roles from x and y instead. In
+# matmul_stacked(a, b, x, y), `a` stands for x and `b` for y, each with any
+# stack dimensions in front. Where x or y is 1-D, the last axis of the
+# operand that stands for it is a vector.
+
+def _matmul_vectors(x, y):
+    """Return whether x and whether y is a vector in `x @ y`."""
+    return np.ndim(x) == 1, np.ndim(y) == 1
+
+
+def _as_row(a, vector):
+    """Return the vector `a` as a stack of 1-by-n matrices, else `a`."""
+    return np.expand_dims(a, -2) if vector else a
+
+
+def _as_column(b, vector):
+    """Return the vector `b` as a stack of n-by-1 matrices, else `b`."""
+    return np.expand_dims(b, -1) if vector else b
+
+
+def _product_as_matrix(g, x_vector, y_vector):
+    """Return `g`, a product of the roles of x and y, as a stack of matrices."""
+    if y_vector:
+        g = np.expand_dims(g, -1)
+    return np.expand_dims(g, -2) if x_vector else g
+
+
+def matmul_stacked(a, b, x, y):
+    """Return `a @ b`, where `a` stands for x and `b` for y in `x @ y`."""
+    x_vector, y_vector = _matmul_vectors(x, y)
+    product = np.matmul(_as_row(a, x_vector), _as_column(b, y_vector))
+    vector_axes = (-2,) * x_vector + (-1,) * y_vector
+    return np.squeeze(product, axis=vector_axes) if vector_axes else product
+
+
+def matmul_stacked_adjoint_a(g, b, x, y):
+    """Adjoint of `a` in `matmul_stacked(a, b, x, y)`, with the stack of `g`."""
+    x_vector, y_vector = _matmul_vectors(x, y)
+    result = np.matmul(_product_as_matrix(g, x_vector, y_vector),
+                       np.swapaxes(_as_column(b, y_vector), -1, -2))
+    return result[..., 0, :] if x_vector else result
+
+
+def matmul_stacked_adjoint_b(g, a, x, y):
+    """Adjoint of `b` in `matmul_stacked(a, b, x, y)`, with the stack of `g`."""
+    x_vector, y_vector = _matmul_vectors(x, y)
+    result = np.matmul(np.swapaxes(_as_row(a, x_vector), -1, -2),
+                       _product_as_matrix(g, x_vector, y_vector))
+    return result[..., 0] if y_vector else result
 
 
 def dot_adjoint_x(g, x, y):
@@ -1328,7 +1373,7 @@ def nan_to_num_adjoints(g, x, copy=True):
     totals = [sum(np.sum(np.where(test(part), part_g, 0))
                   for part, part_g in parts)
               for test in (np.isnan, np.isposinf, np.isneginf)]
-    return (d_x, *totals)
+    return d_x, totals[0], totals[1], totals[2]
 
 
 def nan_to_num_tangent(t, x, copy=True, replaced=None):
@@ -1696,16 +1741,19 @@ def linspace_adjoints(g, start, stop, num=50, endpoint=True, retstep=False,
     """Adjoints of start and stop in np.linspace: the samples are
     start + t * (stop - start) with t = k / div, and the step, returned with
     retstep=True, is (stop - start) / div."""
-    step_g = None
+    # NOTE: new names, not `g, step_g = g`: reverse over reverse goes
+    # through this source, and reverse mode loses the adjoint of a tuple
+    # unpacked into its own name inside a branch.
+    samples_g, step_g = g, None
     if retstep:
-        g, step_g = g
+        samples_g, step_g = g
     divisions = num - 1 if endpoint else num
     t = np.arange(num) / divisions if divisions > 0 else np.zeros(num)
-    g = np.asarray(g)
-    axis = axis % g.ndim
-    t = np.reshape(t, [-1 if i == axis else 1 for i in range(g.ndim)])
-    d_start = np.sum(g * (1.0 - t), axis=axis)
-    d_stop = np.sum(g * t, axis=axis)
+    samples_g = np.asarray(samples_g)
+    axis = axis % samples_g.ndim
+    t = np.reshape(t, [-1 if i == axis else 1 for i in range(samples_g.ndim)])
+    d_start = np.sum(samples_g * (1.0 - t), axis=axis)
+    d_stop = np.sum(samples_g * t, axis=axis)
     if step_g is not None and divisions > 0:
         d_start = d_start - step_g / divisions
         d_stop = d_stop + step_g / divisions
@@ -2231,6 +2279,35 @@ def einsum_adjoint(g, arguments, position, optimize=False, dtype=None):
         full[tuple(grids[c] for c in term)] = result
         result = full
     return cast_adjoint(match_kind(result, operand), dtype)
+
+
+def einsum_adjoint_transpose(g, c, arguments, position, optimize=False,
+                             dtype=None):
+    """Return the cotangents of c and of `arguments` in
+    `einsum_adjoint(c, arguments, position, optimize, dtype)`, given the
+    cotangent g of its result.
+
+    The adjoint is linear in c and in each operand other than the one at
+    `position`. Its transpose in c is the einsum itself with g in place of
+    that operand. The cotangent of another operand is that operand's
+    adjoint with g in place. The cotangent of `arguments` is a tuple with
+    None for the subscripts, the sublists and the operand at `position`.
+    """
+    _, _, positions = _einsum_form(arguments)
+    if g is None or position not in positions:
+        return None, None
+    replaced = list(arguments)
+    replaced[position] = g
+    while replaced and replaced[-1] is None:
+        replaced.pop()
+    dc = match_kind(cast_adjoint(np.einsum(*replaced, optimize=optimize),
+                                 dtype), c)
+    entries = [None] * len(arguments)
+    for other in positions:
+        if other != position:
+            entries[other] = einsum_adjoint(c, replaced, other, optimize,
+                                            dtype)
+    return dc, tuple(entries)
 
 
 def item_tangent(t, args):

@@ -506,6 +506,37 @@ def through_irfftn_adjoint(c):
     return np.sum(np.abs(half) ** 2)
 
 
+def through_partition_adjoint(c):
+    a = np.array([[0.5, -1.0, 2.0, 0.1], [1.5, 0.2, -0.3, 0.9]])
+    return np.sum(np.sin(rt.partition_adjoint(c, a, np.partition(a, 1), -1))
+                  * a)
+
+
+def through_einsum_adjoint(c, y):
+    x = np.zeros((2, 3))
+    arguments = ('ij,jk->ik', x, y, None, None, None, None)
+    return np.sum(np.sin(rt.einsum_adjoint(c, arguments, 1)))
+
+
+def through_diagonal_einsum_adjoint(c):
+    return np.sum(rt.einsum_adjoint(c, ('ii->i', np.zeros((3, 3))), 1) ** 3)
+
+
+def through_matmul_stacked(a, b):
+    return np.sum(np.sin(rt.matmul_stacked(a, b, np.zeros(3), np.zeros((3,
+                                                                        2)))))
+
+
+def through_matmul_stacked_adjoint_a(c, b):
+    return np.sum(np.sin(rt.matmul_stacked_adjoint_a(
+        c, b, np.zeros(3), np.zeros((2, 3, 4)))))
+
+
+def through_matmul_stacked_adjoint_b(c, a):
+    return np.sum(np.sin(rt.matmul_stacked_adjoint_b(
+        c, a, np.zeros((2, 3)), np.zeros(3))))
+
+
 # Inputs whose lines have one zero, two zeros or three zeros.
 _ZEROS_23 = np.array([[1.5, 0.0, -0.8], [0.0, 2.0, 0.0]])
 _ZEROS_6 = np.array([1.5, 0.0, -0.8, 0.0, 2.0, 0.0])
@@ -627,6 +658,15 @@ HELPER_CASES = [
     (through_cumprod_tangent, (_sample((3, 2))[0], _ZEROS_23.T)),
     (through_irfft_adjoint, _sample((5,))),
     (through_irfftn_adjoint, _sample((2, 4))),
+    (through_partition_adjoint, _sample((2, 4))),
+    (through_einsum_adjoint, _sample((2, 4), (3, 4))),
+    (through_diagonal_einsum_adjoint, _sample((3,))),
+    (through_matmul_stacked, _sample((5, 3), (3, 2))),
+    (through_matmul_stacked, _sample((3,), (4, 3, 2))),
+    (through_matmul_stacked_adjoint_a, _sample((2, 4), (2, 3, 4))),
+    (through_matmul_stacked_adjoint_a, _sample((5, 2, 4), (3, 4))),
+    (through_matmul_stacked_adjoint_b, _sample((2,), (2, 3))),
+    (through_matmul_stacked_adjoint_b, _sample((4, 2), (4, 2, 3))),
     (through_outer_adjoints, _sample((6, 4), (2, 3), (4,))),
     (through_outer_adjoints_one_result, _sample((6, 4), (2, 3), (4,))),
     (through_sequence_prod_adjoint, _sample((3,), (3,), (3,))),
@@ -873,15 +913,58 @@ def test_reshaping_rule_second_order(function, shapes, mode):
 import test_rules_fft  # noqa: E402
 import test_rules_linalg  # noqa: E402
 from test_forward import directional_difference  # noqa: E402
+from adcompiler.api import gradient_objective  # noqa: E402
 
 tn = test_rules_numpy
+COMPOSITIONS = [c.value for c in adcompiler.Composition]
 tl = test_rules_linalg
 sample = test_rules.sample
 
 
-def check_second_order(function, *args):
-    """Compare the tangent of each argument's gradient (forward over
-    reverse) with central differences of the gradient."""
+def hessian_products(function, args, directions, mode):
+    """Return H V for `function` at `args`, one array per argument with a
+    direction: the entry of argument p is the sum over arguments q of the
+    second derivative in p and q times the direction of q.
+
+    Forward over reverse takes the tangent of each argument's gradient along
+    all the directions. The reverse compositions rely on the symmetry of H.
+    Reverse mode over the gradient of argument q (reverse over reverse), or
+    over its directional derivative (reverse over forward), gives the
+    derivative in every p of that gradient times q's direction. These add
+    up over q.
+    """
+    names = list(inspect.signature(function).parameters)
+    positions = [i for i, d in enumerate(directions) if d is not None]
+    if mode == 'forward-over-reverse':
+        # A gradient that is zero may come back as None, a symbolic zero.
+        return [rt.materialize(adcompiler.jvp(
+                    gradient_objective(function, names[p]), args,
+                    directions)[1], args[p])
+                for p in positions]
+    products = [0.0] * len(positions)
+    for q in positions:
+        if mode == 'reverse-over-reverse':
+            objective = gradient_objective(function, names[q])
+            compiled = adcompiler.api._COMPILER.compile(
+                objective, tuple(names[p] for p in positions))
+            _, saved = compiled.primal(*args)
+            rows = [rt.materialize(row, args[p]) for row, p in zip(
+                compiled.adjoint(saved, directions[q]), positions,
+                strict=True)]
+        else:
+            objective = adcompiler.api.tangent_objective(function, names[q])
+            name, = adcompiler.api._direction_names(objective, function)
+            rows = adcompiler.grad(objective, wrt=tuple(positions))(
+                *args, **{name: directions[q]})
+        products = [total + row for total, row in zip(products, rows,
+                                                      strict=True)]
+    return products
+
+
+def check_second_order(function, *args, mode='forward-over-reverse'):
+    """Compare H V (see `hessian_products`) in composition `mode` with
+    central differences of each argument's gradient along V, where V is a
+    random direction of every float argument, the weight included."""
     args = args + (test_rules.weights_for(function, args),)
     positions = [i for i, a in enumerate(args) if test_rules._is_float(a)]
     rng = np.random.default_rng(11)
@@ -892,16 +975,36 @@ def check_second_order(function, *args):
                                 if np.ndim(args[position]) == 0
                                 and not isinstance(args[position], np.ndarray)
                                 else direction)
-    names = list(inspect.signature(function).parameters)
-    for position in positions[:-1]:
-        objective = adcompiler.api.gradient_objective(function,
-                                                      names[position])
-        _, tangent = adcompiler.jvp(objective, args, directions)
+    products = hessian_products(function, args, directions, mode)
+    for position, product in zip(positions, products, strict=True):
         gradient = adcompiler.grad(function, wrt=position)
         expected = directional_difference(gradient, args, directions,
                                           step=1e-5)
-        np.testing.assert_allclose(np.asarray(tangent, dtype=float),
-                                   expected, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(product, dtype=float),
+                                   expected, rtol=1e-4, atol=1e-5,
+                                   err_msg=f'argument {position}')
+
+
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+@pytest.mark.parametrize('function, low, high', [
+    pytest.param(*row, id=row[0].__name__)
+    for row in test_rules.UNARY_FUNCTIONS])
+def test_unary_rule_in_every_mode(function, low, high, mode):
+    check_second_order(function, sample((2, 3), low, high, seed=3),
+                       mode=mode)
+
+
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+@pytest.mark.parametrize('x_shape, y_shape', [
+    ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3))],
+    ids=['matrix-row', 'column-row', 'float-matrix'])
+@pytest.mark.parametrize('function, x_domain, y_domain', [
+    pytest.param(*row, id=row[0].__name__)
+    for row in test_rules.BINARY_FUNCTIONS])
+def test_binary_rule_in_every_mode(function, x_domain, y_domain, x_shape,
+                                   y_shape, mode):
+    check_second_order(function, sample(x_shape, *x_domain, seed=4),
+                       sample(y_shape, *y_domain, seed=5), mode=mode)
 
 
 def _ids(cases):
@@ -913,55 +1016,64 @@ def _ids(cases):
 @pytest.mark.parametrize('shape, axis, keepdims', test_rules.REDUCTION_CASES)
 @pytest.mark.parametrize('function', test_rules.REDUCTIONS + tn.REDUCTIONS,
                          ids=lambda f: f.__name__)
-def test_reduction_second_order(function, shape, axis, keepdims):
-    check_second_order(function, sample(shape), axis, keepdims)
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_reduction_second_order(function, shape, axis, keepdims, mode):
+    check_second_order(function, sample(shape), axis, keepdims, mode=mode)
 
 
-def test_prod_with_zeros_second_order():
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_prod_with_zeros_second_order(mode):
     for axis in (None, 0, 1):
-        check_second_order(tn.np_prod, tn.ZEROS, axis, False)
+        check_second_order(tn.np_prod, tn.ZEROS, axis, False, mode=mode)
 
 
 @pytest.mark.parametrize('function, x_shape, weights_shape',
                          tn.AVERAGE_CASES, ids=_ids(tn.AVERAGE_CASES))
-def test_average_weights_second_order(function, x_shape, weights_shape):
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_average_weights_second_order(function, x_shape, weights_shape,
+                                      mode):
     check_second_order(function, sample(x_shape, seed=1),
-                       sample(weights_shape, 0.5, 2.0, seed=2))
+                       sample(weights_shape, 0.5, 2.0, seed=2), mode=mode)
 
 
 @pytest.mark.parametrize('shape, axis', tn.SCAN_CASES)
 @pytest.mark.parametrize('function', tn.SCANS, ids=lambda f: f.__name__)
-def test_scan_second_order(function, shape, axis):
-    check_second_order(function, sample(shape), axis)
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_scan_second_order(function, shape, axis, mode):
+    check_second_order(function, sample(shape), axis, mode=mode)
 
 
 @pytest.mark.parametrize('function, x_shape, y_shape',
                          tn.PRODUCT_CASES + tn.EINSUM_CASES,
                          ids=_ids(tn.PRODUCT_CASES + tn.EINSUM_CASES))
-def test_product_second_order(function, x_shape, y_shape):
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_product_second_order(function, x_shape, y_shape, mode):
     check_second_order(function, sample(x_shape, seed=1),
-                       sample(y_shape, seed=2))
+                       sample(y_shape, seed=2), mode=mode)
 
 
 @pytest.mark.parametrize('function', tn.AXIS_FUNCTIONS,
                          ids=lambda f: f.__name__)
-def test_axes_second_order(function):
-    check_second_order(function, sample((2, 3, 4)))
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_axes_second_order(function, mode):
+    check_second_order(function, sample((2, 3, 4)), mode=mode)
 
 
 @pytest.mark.parametrize('function, shape',
                          tn.TRIANGLE_CASES + tn.INDEXING_CASES + tn.SPLIT_CASES,
                          ids=_ids(tn.TRIANGLE_CASES + tn.INDEXING_CASES
                                   + tn.SPLIT_CASES))
-def test_shape_function_second_order(function, shape):
-    check_second_order(function, sample(shape))
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_shape_function_second_order(function, shape, mode):
+    check_second_order(function, sample(shape), mode=mode)
 
 
 @pytest.mark.parametrize('function, x_shape, y_shape', tn.JOIN_CASES,
                          ids=_ids(tn.JOIN_CASES))
-def test_join_second_order(function, x_shape, y_shape):
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_join_second_order(function, x_shape, y_shape, mode):
     check_second_order(function, sample(x_shape, seed=1),
-                       sample(y_shape, seed=2))
+                       sample(y_shape, seed=2), mode=mode)
 
 
 @pytest.mark.parametrize('shape, axis', [
@@ -970,53 +1082,60 @@ def test_join_second_order(function, x_shape, y_shape):
     pytest.param((3, 4), None, id='matrix-flat'),
 ])
 @pytest.mark.parametrize('function', tn.SORTS, ids=lambda f: f.__name__)
-def test_sort_second_order(function, shape, axis):
-    check_second_order(function, sample(shape), axis)
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_sort_second_order(function, shape, axis, mode):
+    check_second_order(function, sample(shape), axis, mode=mode)
 
 
 @pytest.mark.parametrize('function', tn.RANDOM_FUNCTIONS,
                          ids=lambda f: f.__name__)
-def test_random_draws_second_order(function):
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_random_draws_second_order(function, mode):
     check_second_order(function, sample((3,), 0.5, 2.0, seed=1),
-                       sample((), 2.5, 3.0, seed=2))
+                       sample((), 2.5, 3.0, seed=2), mode=mode)
 
 
 @pytest.mark.parametrize('function, shape', tl.SQUARE_CASES,
                          ids=_ids(tl.SQUARE_CASES))
-def test_matrix_function_second_order(function, shape):
-    check_second_order(function, tl.general(shape))
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_matrix_function_second_order(function, shape, mode):
+    check_second_order(function, tl.general(shape), mode=mode)
 
 
 @pytest.mark.parametrize('a_shape, b_shape', tl.SOLVE_CASES,
                          ids=[f'{a}-{b}' for a, b in tl.SOLVE_CASES])
-def test_solve_second_order(a_shape, b_shape):
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_solve_second_order(a_shape, b_shape, mode):
     b = np.random.default_rng(5).uniform(-1.0, 1.0, b_shape)
-    check_second_order(tl.solve, tl.general(a_shape), b)
+    check_second_order(tl.solve, tl.general(a_shape), b, mode=mode)
 
 
 @pytest.mark.parametrize('function', [tl.lstsq_solution, tl.lstsq_residuals,
                                       tl.lstsq_singular_values, tl.lstsq_all],
                          ids=lambda f: f.__name__)
-def test_lstsq_second_order(function):
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_lstsq_second_order(function, mode):
     b = np.random.default_rng(5).uniform(-1.0, 1.0, (5, 2))
-    check_second_order(function, tl.general((5, 3)), b)
+    check_second_order(function, tl.general((5, 3)), b, mode=mode)
 
 
 @pytest.mark.parametrize(
     'shape, ord, axis, keepdims', tl.NORM_CASES,
     ids=[f'{"x".join(map(str, s))}-ord={o}-axis={a}{"-keepdims" if k else ""}'
          for s, o, a, k in tl.NORM_CASES])
-def test_norm_second_order(shape, ord, axis, keepdims):
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_norm_second_order(shape, ord, axis, keepdims, mode):
     x = np.random.default_rng(3).uniform(-2.0, 2.0, shape)
-    check_second_order(tl.norm, x, (ord, axis, keepdims))
+    check_second_order(tl.norm, x, (ord, axis, keepdims), mode=mode)
 
 
 @pytest.mark.parametrize('shape', [(3, 3), (2, 3, 3)],
                          ids=['3x3', '2x3x3'])
 @pytest.mark.parametrize('function', tl.SYMMETRIC_FUNCTIONS,
                          ids=lambda f: f.__name__)
-def test_symmetric_matrix_function_second_order(function, shape):
-    check_second_order(function, tl.positive_definite(shape))
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_symmetric_matrix_function_second_order(function, shape, mode):
+    check_second_order(function, tl.positive_definite(shape), mode=mode)
 
 
 @pytest.mark.parametrize('function', [tl.eig_values, tl.eigvals,
@@ -1026,31 +1145,149 @@ def test_symmetric_matrix_function_second_order(function, shape):
     pytest.param(tl.general((3, 3)), id='real-eigenvalues'),
     pytest.param(tl.rotation_like(), id='complex-eigenvalues'),
 ])
-def test_eig_second_order(function, a):
-    check_second_order(function, a)
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_eig_second_order(function, a, mode):
+    check_second_order(function, a, mode=mode)
 
 
 @pytest.mark.parametrize('shape', [(3, 3), (4, 2), (2, 4), (2, 3, 2)],
                          ids=['3x3', '4x2', '2x4', '2x3x2'])
 @pytest.mark.parametrize('function', tl.DECOMPOSITIONS,
                          ids=lambda f: f.__name__)
-def test_decomposition_second_order(function, shape):
-    check_second_order(function, tl.general(shape, seed=2))
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_decomposition_second_order(function, shape, mode):
+    check_second_order(function, tl.general(shape, seed=2), mode=mode)
 
 
 @pytest.mark.parametrize('function, shape', test_rules_fft.REAL_INPUT_CASES,
                          ids=_ids(test_rules_fft.REAL_INPUT_CASES))
-def test_fft_second_order(function, shape):
-    check_second_order(function, sample(shape))
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_fft_second_order(function, shape, mode):
+    check_second_order(function, sample(shape), mode=mode)
 
 
 @pytest.mark.parametrize(
     'function, x_shape, y_shape', tl.ARRAY_API_CASES,
     ids=_ids(tl.ARRAY_API_CASES))
-def test_array_api_function_second_order(function, x_shape, y_shape):
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_array_api_function_second_order(function, x_shape, y_shape, mode):
     rng = np.random.default_rng(7)
     check_second_order(function, rng.uniform(-1.0, 1.0, x_shape),
-                       rng.uniform(-1.0, 1.0, y_shape))
+                       rng.uniform(-1.0, 1.0, y_shape), mode=mode)
+
+
+# Products of vectors, matrices and stacks. The second derivatives multiply
+# the cotangent of a product's adjoint by a factor again, where a vector
+# operand's cotangent carries the stack of the other operand in front.
+
+def squared_matmul(x, y, w):
+    return np.sum(w * (x @ y) ** 2)
+
+
+def squared_dot(x, y, w):
+    return np.sum(w * np.dot(x, y) ** 2)
+
+
+_MATMUL_SHAPES = test_rules.PRODUCT_SHAPES + test_rules.MATMUL_ONLY_SHAPES
+_DOT_SHAPES = test_rules.PRODUCT_SHAPES + test_rules.DOT_ONLY_SHAPES
+
+
+# x.dot(y) on arguments is a method call dispatched at run time, whose
+# generated adjoint reverse mode cannot differentiate yet.
+_DISPATCHED_IN_REVERSE = pytest.mark.xfail(
+    strict=True, raises=adcompiler.UnsupportedSyntaxError,
+    reason='reverse mode over the adjoint of a call dispatched at run time')
+
+
+def _product_params():
+    params = []
+    for functions, shapes in (
+            ((test_rules.np_matmul, test_rules.op_matmul, squared_matmul),
+             _MATMUL_SHAPES),
+            ((test_rules.np_dot, test_rules.method_dot, squared_dot),
+             _DOT_SHAPES)):
+        for function in functions:
+            for shape in shapes:
+                for mode in COMPOSITIONS:
+                    marks = (_DISPATCHED_IN_REVERSE
+                             if function is test_rules.method_dot
+                             and mode == 'reverse-over-reverse' else ())
+                    params.append(pytest.param(
+                        function, *shape.values, mode, marks=marks,
+                        id=f'{function.__name__}-{shape.id}-{mode}'))
+    return params
+
+
+@pytest.mark.parametrize('function, x_shape, y_shape, mode',
+                         _product_params())
+def test_matmul_and_dot_second_order(function, x_shape, y_shape, mode):
+    check_second_order(function, sample(x_shape, seed=1),
+                       sample(y_shape, seed=2), mode=mode)
+
+
+_STACK = np.arange(18.0).reshape(2, 3, 3) / 10.0
+
+
+def vector_times_stack(x):
+    return np.sum((x @ _STACK) ** 2)
+
+
+def stack_times_vector(x):
+    return np.sum((_STACK @ x) ** 2)
+
+
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+@pytest.mark.parametrize('function, hessian', [
+    (vector_times_stack, 2 * sum(b @ b.T for b in _STACK)),
+    (stack_times_vector, 2 * sum(b.T @ b for b in _STACK)),
+], ids=['vector-stack', 'stack-vector'])
+def test_vector_and_stack_hvp_is_exact(function, hessian, mode):
+    x = np.array([0.5, -1.0, 2.0])
+    for direction in np.eye(3):
+        product = adcompiler.hvp(function, mode=mode)(x, direction)
+        np.testing.assert_allclose(product, hessian @ direction, rtol=1e-12)
+
+
+# Rules of test_rules_numpy outside its tables: constructors, options,
+# selections and casts, in all three compositions.
+
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+@pytest.mark.parametrize('function, start_shape, stop_shape',
+                         tn.LINSPACE_CASES, ids=_ids(tn.LINSPACE_CASES))
+def test_linspace_second_order(function, start_shape, stop_shape, mode):
+    check_second_order(function, sample(start_shape, seed=1),
+                       sample(stop_shape, seed=2), mode=mode)
+
+
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_nan_to_num_second_order(mode):
+    check_second_order(tn.np_nan_to_num, tn.NON_FINITE, mode=mode)
+    check_second_order(tn.np_nan_to_num_values, tn.NON_FINITE, 0.5, 3.0,
+                       -3.0, mode=mode)
+
+
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+@pytest.mark.parametrize('function', [
+    tn.np_pad, tn.np_pad_edge, tn.np_pad_reflect, tn.np_pad_symmetric,
+    tn.np_pad_wrap, tn.method_astype_float, tn.method_astype_complex,
+    tn.np_astype, tn.method_astype_bool], ids=lambda f: f.__name__)
+def test_pad_and_astype_second_order(function, mode):
+    check_second_order(function, sample((2, 3)), mode=mode)
+
+
+@pytest.mark.parametrize('mode', [
+    pytest.param(mode, marks=pytest.mark.xfail(
+        strict=True, raises=adcompiler.UnsupportedSyntaxError,
+        reason='reverse mode cannot go through the source of '
+               'select_adjoints, which rebuilds a list it updates in place'))
+    if mode == 'reverse-over-reverse' else mode
+    for mode in COMPOSITIONS])
+@pytest.mark.parametrize('y_shape', [(2, 3), (3,), ()],
+                         ids=['matrix', 'vector', 'float'])
+def test_select_second_order(y_shape, mode):
+    check_second_order(tn.np_select, tn.XS, sample(y_shape), mode=mode)
+    check_second_order(tn.np_select_default, tn.XS, sample(y_shape),
+                       sample((3,), seed=4), mode=mode)
 
 
 # Signatures that the generated objectives (the gradient and the tangent
@@ -1641,3 +1878,103 @@ _REVERSE_OVER_REVERSE_RULES = (
 @pytest.mark.parametrize('function, args', _REVERSE_OVER_REVERSE_RULES)
 def test_rule_reverse_over_reverse(function, args):
     check_reverse_over_reverse(function, *args)
+
+
+# Mixed second derivatives through calls resolved at run time: the
+# derivative with respect to an argument that the inner derivative did not
+# ask for, a method's receiver or a function's argument.
+
+def receiver_dot(x, y):
+    return np.sum(np.sin(x.dot(y)))
+
+
+def _sine_of_product(a, b):
+    return np.sin(a * b)
+
+
+_FUNCTIONS = [_sine_of_product]
+
+
+def held_function(x, y):
+    function = _FUNCTIONS[0]
+    return np.sum(function(x, y) ** 2)
+
+
+def held_function_of_list(x, y):
+    function = _FUNCTIONS[0]
+    arguments = [x]
+    arguments.append(y)
+    return np.sum(function(*arguments) ** 2)
+
+
+@pytest.mark.parametrize('function', [receiver_dot, held_function,
+                                      held_function_of_list],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-forward'])
+def test_mixed_partial_through_dispatched_call(function, mode):
+    x = np.array([[0.3, 0.7], [0.1, -0.4]])
+    y = np.array([0.5, -1.2])
+    if function is not receiver_dot:
+        x = x[0]
+    direction = np.random.default_rng(5).normal(size=np.shape(x))
+    gradient = adcompiler.grad(function, wrt=1)
+    expected = (gradient(x + 1e-6 * direction, y)
+                - gradient(x - 1e-6 * direction, y)) / 2e-6
+    if mode == 'forward-over-reverse':
+        objective = gradient_objective(function, 'y')
+        _, product = adcompiler.jvp(objective, (x, y), (direction, None))
+    else:
+        objective = adcompiler.api.tangent_objective(function, 'x')
+        product = adcompiler.grad(objective, wrt=1)(x, y,
+                                                    direction=direction)
+    assert_gradient_close(product, expected)
+
+
+def test_grad_of_grad_through_held_function():
+    mixed = adcompiler.grad(adcompiler.grad(held_function, wrt=1), wrt=0)
+    inner = adcompiler.grad(held_function, wrt=1)
+    expected = (inner(0.3 + 1e-6, 0.5) - inner(0.3 - 1e-6, 0.5)) / 2e-6
+    assert mixed(0.3, 0.5) == pytest.approx(expected, rel=1e-7)
+
+
+# Third and fourth derivatives: grad of grad of grad, against central
+# differences of the derivative one order lower.
+
+def powers_summed(t):
+    xs = [t]
+    for i in range(3):
+        xs.append(xs[-1] * t + 1.0)
+    return sum(xs)
+
+
+def exp_of_sine(t):
+    return np.exp(np.sin(t))
+
+
+def log_ratio(t):
+    return math.log(1.0 + t * t) / (2.0 + t)
+
+
+def padded_sum(t):
+    return np.sum(np.pad(np.array([t, t * t]), 1, mode='edge') ** 2)
+
+
+@pytest.mark.parametrize('function', [powers_summed, exp_of_sine, log_ratio,
+                                      padded_sum],
+                         ids=lambda f: f.__name__)
+def test_third_and_fourth_derivatives(function):
+    second = adcompiler.grad(adcompiler.grad(function))
+    third = adcompiler.grad(second)
+    fourth = adcompiler.grad(third)
+    for t in (0.8, -0.3):
+        assert third(t) == pytest.approx(
+            (second(t + 1e-5) - second(t - 1e-5)) / 2e-5, rel=1e-6, abs=1e-7)
+        assert fourth(t) == pytest.approx(
+            (third(t + 1e-5) - third(t - 1e-5)) / 2e-5, rel=1e-6, abs=1e-7)
+
+
+def test_third_derivative_of_list_sum_is_exact():
+    # powers_summed(t) = 3 + 3t + 2t^2 + t^3 + t^4 on expanding the list.
+    third = adcompiler.grad(adcompiler.grad(adcompiler.grad(powers_summed)))
+    assert third(0.8) == pytest.approx(6.0 + 24.0 * 0.8, rel=1e-12)

@@ -27,13 +27,15 @@ jvp(rt.copy,             lambda v: ad.copy(t))
 
 # ans = tangent_write(dx, x, index, dv): dx with dv written at index.
 vjp(rt.tangent_write, lambda dx, x, index, dv: (ad.zero_index(g, index), None, None, ad.written_adjoint(g, x, index, dv)))
-jvp(rt.tangent_write, lambda dx, x, index, dv: (ad.tangent_write(t, x, index, ad.zeros_like(dv)), None, None, ad.tangent_write(ad.zeros_like(dx), x, index, t)))
+jvp(rt.tangent_write, lambda dx, x, index, dv: (ad.tangent_write(t, x, index, ad.zeros_like(dv)), None, None, ad.tangent_write(ad.zeros_like(dx), x, index, t)), tuple_result=True)
 
 # List tangents: ans = tangent_append(dx, dv), tangent_extend(dx, dseq).
+# Their forward rules, and that of tangent_write into a list, add the terms
+# of dx and dv item by item (tuple_result), where `+` would concatenate.
 vjp(rt.tangent_append, lambda dx, dv: (ad.drop_last(g, 1), g[-1]))
-jvp(rt.tangent_append, lambda dx, dv: (ad.tangent_append(t, ad.zeros_like(dv)), ad.tangent_append(ad.zeros_like(dx), t)))
+jvp(rt.tangent_append, lambda dx, dv: (ad.tangent_append(t, ad.zeros_like(dv)), ad.tangent_append(ad.zeros_like(dx), t)), tuple_result=True)
 vjp(rt.tangent_extend, lambda dx, dseq: (ad.drop_last(g, ad.length(dseq)), ad.tail_adjoint(g, dseq)))
-jvp(rt.tangent_extend, lambda dx, dseq: (ad.tangent_extend(t, ad.zeros_like(dseq)), ad.tangent_extend(ad.zeros_like(dx), t)))
+jvp(rt.tangent_extend, lambda dx, dseq: (ad.tangent_extend(t, ad.zeros_like(dseq)), ad.tangent_extend(ad.zeros_like(dx), t)), tuple_result=True)
 
 # ans = pow_exponent_adjoint(v, x, power) = v * power * log(x).
 vjp(rt.pow_exponent_adjoint, lambda v, x, power: (ad.pow_exponent_adjoint(g, x, power), g * v * power / x, ad.pow_exponent_adjoint(g * v, x, 1.0)), unbroadcast=True)
@@ -130,6 +132,19 @@ helper_jvp(rt.cross_adjoints, lambda g, a, b, axisa=-1, axisb=-1, axisc=-1, axis
 # operand other than the one at arguments[position].
 helper_jvp(rt.einsum_adjoint, lambda g, arguments, position, optimize=False, dtype=None: (ad.einsum_adjoint(t, arguments, position, optimize, dtype), ad.einsum_adjoint_tangent(t, g, arguments, position, optimize, dtype)))
 
+
+# (d_c, d_arguments) = transposes of ans = einsum_adjoint(c, arguments,
+# position). The tangent of c or of an operand would need more rules, so
+# third derivatives through einsum raise an error there.
+def einsum_adjoint_vjp(c, arguments, position, optimize=False, dtype=None):
+    parts = ad.einsum_adjoint_transpose(g, c, arguments, position, optimize, dtype)
+    d[c] = parts[0]
+    d[arguments] = parts[1]
+
+
+vjp(rt.einsum_adjoint, einsum_adjoint_vjp)
+_linear(rt.einsum_adjoint_transpose, ('g',), others_constant=False)
+
 # Permutations and selections, constant where they are differentiable.
 for _helper in (rt.sort_adjoint, rt.partition_adjoint, rt.ptp_adjoint):
     _linear(_helper, ('g',))
@@ -181,8 +196,10 @@ vjp(rt.add,              lambda a, b: (g, g))
 vjp(rt.unbroadcast,      lambda c, x: (ad.broadcast_to_like(g, c), None))
 vjp(rt.sum_adjoint,      lambda c, x, axis=None, keepdims=False: (np.sum(g, axis=axis, keepdims=keepdims), None))
 vjp(rt.mean_adjoint,     lambda c, x, axis=None, keepdims=False: (np.mean(g, axis=axis, keepdims=keepdims), None))
-vjp(rt.compact_sum_adjoint,  lambda c, x, axis=None, keepdims=False: (np.sum(g, axis=axis, keepdims=keepdims), None))
-vjp(rt.compact_mean_adjoint, lambda c, x, axis=None, keepdims=False: (np.sum(g, axis=axis, keepdims=keepdims) / ad.reduction_size(x, axis), None))
+# The compact adjoint of a reduction is c with size-1 axes put back, or c
+# itself, so its transpose is a reshape of g to the shape of c.
+vjp(rt.compact_sum_adjoint,  lambda c, x, axis=None, keepdims=False: (np.reshape(g, np.shape(c)), None))
+vjp(rt.compact_mean_adjoint, lambda c, x, axis=None, keepdims=False: (np.reshape(g, np.shape(c)) / ad.reduction_size(x, axis), None))
 vjp(rt.expand,               lambda c, like: (ad.unbroadcast(g, c), None))
 vjp(rt.compact_unbroadcast,  lambda c, full, x: (ad.compact_unbroadcast_transpose(g, c, full, x), None, None))
 vjp(rt.compact_unbroadcast_transpose, lambda c, c0, full, x: (ad.compact_unbroadcast(g, full, x), None, None, None))
@@ -201,8 +218,13 @@ vjp(rt.sort_adjoint,     lambda c, a, axis=-1: (ad.sorted_tangent(g, a, np.sort(
 vjp(rt.pad_adjoint,      lambda c, array, pad_width, mode='constant': (ad.pad_tangent(g, pad_width, mode), None, None, None))
 vjp(rt.sequence_sum_adjoint, lambda c, seq: (ad.sequence_sum_tangent(g, c), None))
 vjp(rt.sorted_tangent,   lambda c, a, ans, axis=-1: (ad.sort_adjoint(g, a, axis), None, None, None))
+vjp(rt.partition_adjoint, lambda c, a, ans, axis=-1: (ad.sorted_tangent(g, a, ans, axis), None, None, None))
 vjp(rt.pad_tangent,      lambda c, pad_width, mode='constant': (ad.pad_adjoint(g, c, pad_width, mode), None, None))
 vjp(rt.sequence_sum_tangent, lambda c, ans: (ad.sequence_sum_adjoint(g, c), None))
+# Forward rules of the two tangent helpers above, for third derivatives:
+# linear in the tangent, and the other arguments give shapes and options.
+REGISTRY.linear_jvp(rt.pad_tangent, ('t',), others_constant=True)
+REGISTRY.linear_jvp(rt.sequence_sum_tangent, ('t',), others_constant=True)
 vjp(rt.extremum_adjoint, lambda c, x, ans, axis=None, keepdims=False: (ad.extremum_tangent(g, x, ans, axis, keepdims), None, None))
 vjp(rt.written_adjoint,  lambda c, x, index, v: (ad.tangent_write(ad.zeros_like(c), x, index, g), None, None, None))
 vjp(rt.element,          lambda value, error: (g, None))
@@ -233,9 +255,18 @@ for _helper in (rt.fft_adjoint_transpose, rt.fftn_adjoint_transpose,
 
 # Products: ans = matmul_adjoint_x(c, x, y) = c times y transposed, and so
 # on. The transpose in c is the product itself; the factor's cotangent is
-# the other adjoint helper of the same product.
-vjp(rt.matmul_adjoint_x, lambda c, x, y: (ad.unbroadcast(np.matmul(g, y), c), None, ad.unbroadcast(ad.matmul_adjoint_y(c, g, y), y)))
-vjp(rt.matmul_adjoint_y, lambda c, x, y: (ad.unbroadcast(np.matmul(x, g), c), ad.unbroadcast(ad.matmul_adjoint_x(c, x, g), x), None))
+# the other adjoint helper of the same product. The cotangent g stands for
+# x or y with the product's stack in front, so the products keep the roles
+# of x and y (see rt.matmul_stacked); x and y give only their shapes there.
+# ans = matmul_stacked(a, b, x, y) and its adjoints: a stands for x, b for y.
+vjp(rt.matmul_adjoint_x, lambda c, x, y: (ad.unbroadcast(ad.matmul_stacked(g, y, x, y), c), None, ad.unbroadcast(ad.matmul_stacked_adjoint_b(c, g, x, y), y)))
+vjp(rt.matmul_adjoint_y, lambda c, x, y: (ad.unbroadcast(ad.matmul_stacked(x, g, x, y), c), ad.unbroadcast(ad.matmul_stacked_adjoint_a(c, g, x, y), x), None))
+_linear(rt.matmul_stacked, ('a', 'b'), multilinear=True)
+_linear(rt.matmul_stacked_adjoint_a, ('g', 'b'), multilinear=True)
+_linear(rt.matmul_stacked_adjoint_b, ('g', 'a'), multilinear=True)
+vjp(rt.matmul_stacked,           lambda a, b, x, y: (ad.unbroadcast(ad.matmul_stacked_adjoint_a(g, b, x, y), a), ad.unbroadcast(ad.matmul_stacked_adjoint_b(g, a, x, y), b), None, None))
+vjp(rt.matmul_stacked_adjoint_a, lambda c, b, x, y: (ad.unbroadcast(ad.matmul_stacked(g, b, x, y), c), ad.unbroadcast(ad.matmul_stacked_adjoint_b(c, g, x, y), b), None, None))
+vjp(rt.matmul_stacked_adjoint_b, lambda c, a, x, y: (ad.unbroadcast(ad.matmul_stacked(a, g, x, y), c), ad.unbroadcast(ad.matmul_stacked_adjoint_a(c, g, x, y), a), None, None))
 vjp(rt.dot_adjoint_x,    lambda c, x, y: (np.dot(g, y), None, ad.dot_adjoint_y(c, g, y)))
 vjp(rt.dot_adjoint_y,    lambda c, x, y: (np.dot(x, g), ad.dot_adjoint_x(c, x, g), None))
 
