@@ -852,6 +852,12 @@ class _Normalizer:
             return _load(name)
         if isinstance(target, (gast.Tuple, gast.List)):
             atom = value if self.is_atom(value) else self.bind(value, origin)
+            stored = {node.id for node in gast.walk(target)
+                      if isinstance(node, gast.Name)}
+            if not self.single_assignment and stored & set(_loaded(atom)):
+                # p, s = p: as for x = x + y, the adjoint of the unpacking
+                # reads the old p after p is overwritten.
+                atom = self.bind(atom, origin)
             names = []
             nested = []
             for element in target.elts:

@@ -1025,3 +1025,42 @@ def test_callee_named_like_numbered_pair(mode):
     product = adcompiler.hvp(blends_twice_and_cubes, mode=mode)(x, v)
     expected_product = (6.0 * x - 3.0 * np.sin(x)) * v
     np.testing.assert_allclose(product, expected_product, rtol=1e-12)
+
+
+def unpack_into_itself_in_branch(p, flag):
+    if flag:
+        p, s = p
+    return p * 3.0 + p ** 2
+
+
+def unpack_into_itself_in_loop(p):
+    s = 0.0
+    for _ in range(2):
+        p, s = p * s + np.sin(p), p[0]
+    return np.sum(p) + s
+
+
+def unpack_into_itself_nested(p, flag):
+    q = 1.0
+    if flag:
+        (p, q), s = p
+    return np.sum(p * q + s ** 2)
+
+
+@pytest.mark.parametrize('function, args', [
+    (unpack_into_itself_in_branch, (np.array([1.5, 2.0]), True)),
+    (unpack_into_itself_in_loop, (np.array([0.3, -0.4]),)),
+    (unpack_into_itself_nested, (np.array([[1.5, 0.5], [2.0, -1.0]]), True)),
+])
+def test_unpacking_a_value_into_its_own_name(function, args):
+    """`p, s = p` inside a branch or loop gave p a zero gradient: the adjoint
+    of the unpacking read the new p and was reset with it. The unpacked
+    value now goes through a temporary, as x = x + y does."""
+    x = args[0]
+    expected = numerical_gradient(function, args, 0)
+    assert_gradient_close(adcompiler.grad(function)(*args), expected)
+    direction = np.linspace(0.5, -1.0, x.size).reshape(x.shape)
+    _, tangent = adcompiler.jvp(function, args,
+                                (direction,) + (None,) * (len(args) - 1))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-6, atol=1e-8)
