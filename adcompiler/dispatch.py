@@ -707,14 +707,26 @@ class Dispatcher:
                  else self._function(site, first, args, kwargs))
         wrapper, values, numbers = found
         compiled = record.compiled
-        reverse = self.compiler.compile(compiled.primal, compiled.wrt,
+        parameters = list(inspect.signature(wrapper).parameters)
+        # The outer reverse pass may differentiate an argument that the
+        # first derivative did not (a mixed second derivative): the values
+        # it saved depend on it. So every argument with a float in it gets
+        # a cotangent.
+        wrt = tuple(compiled.wrt) + tuple(
+            parameter for parameter, value in zip(parameters, values,
+                                                  strict=True)
+            if parameter not in compiled.wrt
+            and any(containers.is_float_leaf(leaf)
+                    for leaf in containers.leaves(value)[0]))
+        reverse = self.compiler.compile(compiled.primal, wrt,
                                         site.call_chain)
         _, saved = reverse.primal(*values)
         cotangents = reverse.adjoint(saved, (g_value, g_record))
-        parameters = list(inspect.signature(wrapper).parameters)
-        by_parameter = dict(zip(compiled.wrt, cotangents, strict=True))
+        by_parameter = dict(zip(wrt, cotangents, strict=True))
         by_number = {number: by_parameter.get(parameter) for parameter, number
                      in zip(parameters, numbers, strict=True)}
+        if _UNASKED_RECEIVER in by_number:
+            by_number[0] = by_number.pop(_UNASKED_RECEIVER)
         # call_method's positional arguments: the site, then number 0 (the
         # receiver or the called value), then the positional arguments.
         return (None,) + tuple(by_number.get(number)

@@ -1192,13 +1192,6 @@ _MATMUL_SHAPES = test_rules.PRODUCT_SHAPES + test_rules.MATMUL_ONLY_SHAPES
 _DOT_SHAPES = test_rules.PRODUCT_SHAPES + test_rules.DOT_ONLY_SHAPES
 
 
-# x.dot(y) on arguments is a method call dispatched at run time, whose
-# generated adjoint reverse mode cannot differentiate yet.
-_DISPATCHED_IN_REVERSE = pytest.mark.xfail(
-    strict=True, raises=adcompiler.UnsupportedSyntaxError,
-    reason='reverse mode over the adjoint of a call dispatched at run time')
-
-
 def _product_params():
     params = []
     for functions, shapes in (
@@ -1209,11 +1202,9 @@ def _product_params():
         for function in functions:
             for shape in shapes:
                 for mode in COMPOSITIONS:
-                    marks = (_DISPATCHED_IN_REVERSE
-                             if function is test_rules.method_dot
-                             and mode == 'reverse-over-reverse' else ())
+                    # x.dot(y) is a method call dispatched at run time.
                     params.append(pytest.param(
-                        function, *shape.values, mode, marks=marks,
+                        function, *shape.values, mode,
                         id=f'{function.__name__}-{shape.id}-{mode}'))
     return params
 

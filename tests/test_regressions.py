@@ -1064,3 +1064,27 @@ def test_unpacking_a_value_into_its_own_name(function, args):
                                 (direction,) + (None,) * (len(args) - 1))
     np.testing.assert_allclose(tangent, np.sum(expected * direction),
                                rtol=1e-6, atol=1e-8)
+
+
+def sine_of_method_dot(x, y):
+    return np.sum(np.sin(x.dot(y)))
+
+
+GRADIENT_IN_Y = adcompiler.grad(sine_of_method_dot, wrt=1)
+
+
+def gradient_in_y_along(x, y, v):
+    return np.sum(GRADIENT_IN_Y(x, y) * v)
+
+
+def test_mixed_partial_through_dispatched_method_in_reverse():
+    """Reverse mode over the gradient in y of x.dot(y) (a method dispatched
+    at run time) gave a zero derivative in x: the reverse rule of the
+    dispatched call differentiated only the arguments the first derivative
+    had asked for, and x was not one of them."""
+    x = np.array([0.3, -0.5, 0.8])
+    y = np.array([1.0, 0.4, -0.6])
+    v = np.array([1.0, 2.0, -1.0])
+    expected = numerical_gradient(gradient_in_y_along, (x, y, v), 0)
+    assert_gradient_close(adcompiler.grad(gradient_in_y_along)(x, y, v),
+                          expected)
