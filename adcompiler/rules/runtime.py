@@ -172,6 +172,9 @@ def attribute_adjoint_jvp(tangents, ans, g, x, name):
 REGISTRY.vjp_function(rt.attribute_adjoint, None)
 REGISTRY.jvp_function(rt.attribute_adjoint, attribute_adjoint_jvp)
 vjp(rt.attribute_tangent, lambda v, x, name: (ad.attribute_adjoint(g, x, name), ad.check_field(x, name), None))
+# ans = field_of(c, name), the field of the adjoint c of a named tuple or a
+# dataclass that the primal constructed: its transpose puts g in that field.
+vjp(rt.field_of, lambda c, name: (ad.attribute_adjoint(g, c, name), None))
 _linear(rt.element, ('value',))
 _linear(rt.old_item, ('x',))
 _linear(rt.unpack_adjoint, ('adjoints',))
