@@ -898,6 +898,14 @@ def field_of(g, name):
     return getattr(g, name)
 
 
+def entry_of(g, key):
+    """Entry `key` of the adjoint `g` of a tuple or dict, such as the
+    `*args` or `**kwargs` of a call, where None means zero."""
+    if g is None:
+        return None
+    return g[key]
+
+
 def attribute_adjoint(g, x, name):
     """Adjoint of `x.name` for an object `x` that is not an array: `g` in the
     child that the attribute is, or the adjoint through a property."""

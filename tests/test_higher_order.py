@@ -291,6 +291,11 @@ def through_field_of(a, b):
                                                                       'b'))
 
 
+def through_entry_of(a, b):
+    named = rt.entry_of({'s': a * 2.0, 't': b}, 's')
+    return np.sum(_W3 * np.sin(named) * rt.entry_of((a, b), 1))
+
+
 def through_loop_item_tangent_adjoint(c):
     rows = rt.loop_item_tangent_adjoint(c, _W23, 1)
     keys = rt.loop_item_tangent_adjoint(c, {'a': _W3}, 0)
@@ -617,6 +622,7 @@ HELPER_CASES = [
     (through_loop_item_tangent_adjoint, _sample((3,))),
     (through_attribute_adjoint, _sample((3,))),
     (through_field_of, _sample((3,), (3,))),
+    (through_entry_of, _sample((3,), (3,))),
     (through_unpack_adjoint, _sample((), ())),
     (through_insert_adjoint, _sample((3,), (3,))),
     (through_matmul_adjoint_x, _sample((2, 3), (4, 3))),

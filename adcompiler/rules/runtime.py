@@ -155,6 +155,7 @@ _linear(rt._one_triangle, ('symmetric',))
 _linear(rt.add, ('a', 'b'))
 _linear(rt.index_accumulate, ('d', 'g'))
 _linear(rt.field_of, ('g',))
+_linear(rt.entry_of, ('g',))  # Reverse mode transforms its source.
 
 # ans = attribute_adjoint(g, x, name) and attribute_tangent(v, x, name), for
 # an attribute of an object x. They are linear in g and v, and do not depend
