@@ -170,7 +170,15 @@ def attribute_adjoint_jvp(tangents, ans, g, x, name):
     return rt.attribute_adjoint(tangents[0], x, name)
 
 
-REGISTRY.vjp_function(rt.attribute_adjoint, None)
+def attribute_adjoint_vjp(g, ans, c, x, name):
+    """Return the cotangents of attribute_adjoint(c, x, name): the field of
+    g for c, and none for x, whose field it does not depend on. A property
+    raises (rt.check_field), because it may."""
+    rt.check_field(x, name)
+    return rt.attribute_tangent(g, x, name), None, None
+
+
+REGISTRY.vjp_function(rt.attribute_adjoint, attribute_adjoint_vjp)
 REGISTRY.jvp_function(rt.attribute_adjoint, attribute_adjoint_jvp)
 vjp(rt.attribute_tangent, lambda v, x, name: (ad.attribute_adjoint(g, x, name), ad.check_field(x, name), None))
 # ans = field_of(c, name), the field of the adjoint c of a named tuple or a
