@@ -18,7 +18,8 @@ every value that is updated in place and carries a derivative:
   functions that return new arrays, `len`, attributes such as `.shape`,
   methods such as `.sum()`, a subscript used within the same line, `return`.
   A list (updated with append or extend) may also be iterated over and read
-  into a variable, because its elements are never views.
+  into a variable, because its elements are never views. So may a dict
+  (see `mapping_names`): `d[k] = v` rebinds an entry and writes no array.
 
 A statement that does give the value a second name, puts it in a container
 or takes a view of it (`u = un`, `rows.append(row)`) is still allowed when
@@ -101,6 +102,38 @@ def is_generated(source):
     updates in place on purpose, on its tape and among its saved values:
     its adjoint undoes each update before it reads them."""
     return source.filename.startswith(GENERATED_FILE_PREFIX)
+
+
+def mapping_names(normalized):
+    """Names that always hold a dict.
+
+    A dict's item write `d[k] = v` rebinds an entry and changes no array's
+    memory, and a loop over it reads keys, so neither makes a view. A name
+    counts when every assignment to it is a dict display (dict
+    comprehensions build one), and it has one, or it is a parameter that
+    a loop over its .items(), .values() or .keys() reads as a mapping.
+    """
+    displays, others = set(), set()
+    for node in gast.walk(normalized.tree):
+        if isinstance(node, gast.Assign):
+            for target in gast.walk(node.targets[0]):
+                if isinstance(target, gast.Name) and isinstance(
+                        target.ctx, gast.Store):
+                    is_display = (target is node.targets[0]
+                                  and isinstance(node.value, gast.Dict))
+                    (displays if is_display else others).add(target.id)
+        elif isinstance(node, gast.For):
+            others.update(n.id for n in gast.walk(node.target)
+                          if isinstance(n, gast.Name))
+    read_as_mapping = {loop.iter.id for loop in normalized.key_loops
+                       if isinstance(loop.iter, gast.Name)}
+    parameters = set(normalized.params) & read_as_mapping
+    return (displays | parameters) - others
+
+
+def written_arrays(normalized):
+    """Names updated with x[i] = v that may be arrays, not dicts."""
+    return normalized.written - mapping_names(normalized)
 
 
 def _memory_sources(value, resolution):
@@ -269,9 +302,10 @@ def _check_views(normalized, resolution, source, updated):
     it (`_sharing_is_safe`), as in `u = un` at the end of a loop body whose
     next iteration starts with `un = u.copy()`.
     """
-    # Only x[i] = v changes memory that another object can see: a list
-    # changed by append or pop keeps its old items unchanged.
-    written = updated & normalized.written
+    # Only x[i] = v on an array changes memory that another object can see:
+    # a list changed by append or pop keeps its old items unchanged, and a
+    # dict's item write rebinds an entry.
+    written = updated & written_arrays(normalized)
     if not written:
         return
     checked = element_reads(normalized, None, resolution, updated)
@@ -391,6 +425,7 @@ class _Checker:
         self.resolution = resolution
         self.source = source
         self.updated = updated
+        self.written = written_arrays(normalized)
         # Temporaries holding a part (maybe a view) of an updated array.
         self.parts = {
             s.targets[0].id for s in gast.walk(normalized.tree)
@@ -398,7 +433,7 @@ class _Checker:
                                                          gast.Name)
             and isinstance(s.value, gast.Subscript)
             and isinstance(s.value.value, gast.Name)
-            and s.value.value.id in updated & normalized.written}
+            and s.value.value.id in updated & self.written}
         # What each temporary holds, to tell new objects from shared ones.
         self.definitions = {
             s.targets[0].id: s.value for s in gast.walk(normalized.tree)
@@ -439,14 +474,18 @@ class _Checker:
                 self.reject(name.id, loop,
                             'a loop item may be a view of what the loop '
                             'iterates over')
+        if loop in self.normalized.key_loops:
+            return  # The items are a mapping's keys.
         iterable = loop.iter
         names = [iterable] if isinstance(iterable, gast.Name) else getattr(
             iterable, 'args', [])
         for node in names:
             if isinstance(node, gast.Name) and node.id in self.updated \
-                    and node.id in self.normalized.written:
+                    and node.id in self.written:
                 self.reject(node.id, loop,
-                            'each loop item is a view of the array')
+                            'if it is an array, each loop item is a view of '
+                            'it (a loop over .items() or .values() reads the '
+                            'values of a dict instead)')
             if isinstance(node, gast.Name) and node.id in self.parts:
                 self.reject(node.id, loop,
                             'the loop reads a view of an updated array')
@@ -738,7 +777,7 @@ def element_reads(normalized, activity, resolution, updated=None):
     """
     if updated is None:
         updated = normalized.written & activity.varied
-    updated = updated & normalized.written - normalized.built
+    updated = updated & written_arrays(normalized) - normalized.built
     definitions = _single_definitions(normalized.tree)
     flows = _memory_flows(normalized, resolution)
     reads = []

@@ -34,6 +34,7 @@ from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
                                 comment_marker, name, StageWriter,
                                 substitute_template)
 from adcompiler.dispatch import call_site
+from adcompiler.iterables import NotDicts
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.resolve import (CallKind, chain_name, has_unpacking,
@@ -115,6 +116,7 @@ class _ForwardWriter(StageWriter):
         for tangent in self.tangent_names.values():
             self.namer.reserve(tangent)
         self.choose_aliases()
+        self.not_dicts = NotDicts(normalized, resolution)
 
     # Helpers -----------------------------------------------------------------
 
@@ -278,7 +280,8 @@ class _ForwardWriter(StageWriter):
                                 op=gast.Sub(), right=name(counter))
                      if reverse else name(counter))
             tangent = name(self.tangent_name(iterable.id))
-            if len(names) == 1 and not isinstance(statement.iter, gast.Call):
+            if (len(names) == 1 and not isinstance(statement.iter, gast.Call)
+                    and not self.not_dicts.is_not_dict(statement)):
                 # `for key in d` reads the keys of a dict, not its values.
                 item = call(self.runtime_function('loop_item_tangent'), tangent,
                             index)

@@ -115,6 +115,9 @@ class NormalizedFunction:
     # The sets built by set comprehensions, which reverse and forward reject
     # when their elements carry a derivative.
     set_comprehensions: set = dataclasses.field(default_factory=set)
+    # Loops over a mapping's keys that `for ... in d.items()`, `d.values()`
+    # or `d.keys()` became: their items are keys, never views.
+    key_loops: set = dataclasses.field(default_factory=set)
 
 
 # Descriptions used in error messages, by node type name.
@@ -202,6 +205,7 @@ class _Normalizer:
         self.module_functions = {}  # function -> its InnerFunction
         self.built = set()  # Containers that comprehensions built.
         self.set_comprehensions = set()
+        self.key_loops = set()
         self.displays = {}  # name -> atoms of the tuple or list it contains
         # Parameters of inlined functions bound to constants or globals
         # (np.tanh) that they keep.
@@ -293,7 +297,7 @@ class _Normalizer:
                                   mutated, self.result_name,
                                   self.immutable_checks, self.temporaries,
                                   self.display_names, self.built,
-                                  self.set_comprehensions)
+                                  self.set_comprehensions, self.key_loops)
 
     def check_arguments(self, args):
         """Return the parameter names in signature order.
@@ -441,8 +445,9 @@ class _Normalizer:
         return False
 
     def visit_For(self, node):
-        node = self.lower_dict_view_loop(node)
-        node = self.unpack_in_body(node)
+        view_loop = self.lower_dict_view_loop(node)
+        over_keys = view_loop is not node
+        node = self.unpack_in_body(view_loop)
         target = node.target
         if isinstance(target, gast.Name):
             names = [target.id]
@@ -461,8 +466,11 @@ class _Normalizer:
         else:
             new_target = gast.Tuple(elts=[_store(n) for n in names],
                                     ctx=gast.Store())
-        self.emit(gast.For(target=new_target, iter=iterable, body=body,
-                           orelse=[], type_comment=None), node)
+        loop = self.emit(gast.For(target=new_target, iter=iterable,
+                                  body=body, orelse=[], type_comment=None),
+                         node)
+        if over_keys:
+            self.key_loops.add(loop)
         return False
 
     def unpack_in_body(self, node):

@@ -1702,10 +1702,10 @@ class _ReverseWriter(StageWriter):
             for key, atom in argument_atoms(active[param]):
                 if not self.is_active(atom):
                     continue
-                part = item if key is None else gast.Subscript(
-                    value=copy.deepcopy(item),
-                    slice=gast.Constant(value=key, kind=None),
-                    ctx=gast.Load())
+                # The adjoint of *args or **kwargs is None when it is zero.
+                part = item if key is None else _call(
+                    self.runtime_function('entry_of'), copy.deepcopy(item),
+                    gast.Constant(value=key, kind=None))
                 block += self.accumulate(atom.id, part, optional=True)
         return block
 

@@ -787,15 +787,22 @@ def written_adjoint(g, x, index, v):
 
 
 def zero_index(g, index):
-    """Return a copy of adjoint `g` with `g[index]` set to zero."""
+    """Return a copy of adjoint `g` with `g[index]` set to zero.
+
+    For an entry of a dict or a list the zero is None: `d[key] = v` rebinds
+    the entry, and v may have another shape than the value it replaces.
+    """
     if isinstance(g, dict):
         result = dict(g)
         if index in result:
-            result[index] = zeros_like(result[index])
+            result[index] = None
         return result
     if isinstance(g, (list, tuple)):
         result = list(g)
-        result[index] = zeros_like(result[index])
+        if isinstance(index, (int, np.integer)):
+            result[index] = None
+        else:
+            result[index] = zeros_like(result[index])
         return _rebuild(g, result)
     result = np.array(g, dtype=np.result_type(g, float))
     result[index] = 0
@@ -889,6 +896,14 @@ def field_of(g, name):
     if g is None:
         return None
     return getattr(g, name)
+
+
+def entry_of(g, key):
+    """Entry `key` of the adjoint `g` of a tuple or dict, such as the
+    `*args` or `**kwargs` of a call, where None means zero."""
+    if g is None:
+        return None
+    return g[key]
 
 
 def attribute_adjoint(g, x, name):

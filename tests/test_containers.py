@@ -592,6 +592,116 @@ def test_forward_over_reverse_through_property_raises_when_run():
         adcompiler.hvp(through_property, mode='forward-over-reverse')(x, v)
 
 
+# Hessian-vector products with respect to a container, or to an array that
+# passes through one, in each composition of forward and reverse mode.
+
+def pair_tanh_loss(p, x):
+    return np.sum(np.tanh(p.w * x + p.b) ** 2)
+
+
+def layer_tanh_loss(layer, x):
+    return np.sum(np.tanh(layer.W @ x + layer.b) ** 2)
+
+
+def builds_pair_then_reads(x, w):
+    p = Pair(w * x, np.cos(x))
+    return np.sum(np.tanh(p.w + p.b * w) ** 2)
+
+
+def replaces_built_pair(x, w):
+    p = Pair(w, x)
+    q = p._replace(w=p.w * x)
+    return np.sum(np.tanh(q.w * x + q.b) ** 2)
+
+
+def _shifted(tree, direction, step):
+    """Return `tree` moved by `step` times `direction`, leaf by leaf."""
+    for path in leaf_paths(tree):
+        tree = replace_path(tree, path, get_path(tree, path)
+                            + step * get_path(direction, path))
+    return tree
+
+
+def _leaves(tree):
+    return [np.asarray(get_path(tree, path)) for path in leaf_paths(tree)]
+
+
+COMPOSITIONS = ['forward-over-reverse', 'reverse-over-forward',
+                'reverse-over-reverse']
+# (function, args, direction of each argument)
+HVP_CASES = [
+    pytest.param(pair_tanh_loss, (Pair(RNG.normal(size=3), 0.3),
+                                  RNG.normal(size=3)),
+                 (Pair(RNG.normal(size=3), 0.4), RNG.normal(size=3)),
+                 id='namedtuple'),
+    pytest.param(pair_tanh_loss, (Pair(RNG.normal(size=(2, 3)),
+                                       RNG.normal(size=3)),
+                                  RNG.normal(size=3)),
+                 (Pair(RNG.normal(size=(2, 3)), RNG.normal(size=3)),
+                  RNG.normal(size=3)), id='namedtuple-broadcast'),
+    pytest.param(layer_tanh_loss, (Layer(RNG.normal(size=(3, 2)),
+                                         RNG.normal(size=3)),
+                                   RNG.normal(size=2)),
+                 (Layer(RNG.normal(size=(3, 2)), RNG.normal(size=3)),
+                  RNG.normal(size=2)), id='dataclass'),
+    pytest.param(builds_pair_then_reads, (RNG.normal(size=3),
+                                          RNG.normal(size=3)),
+                 (RNG.normal(size=3), RNG.normal(size=3)),
+                 id='namedtuple-built'),
+    pytest.param(builds_pair_then_reads, (RNG.normal(size=(2, 3)),
+                                          RNG.normal(size=3)),
+                 (RNG.normal(size=(2, 3)), RNG.normal(size=3)),
+                 id='namedtuple-built-broadcast'),
+    pytest.param(namedtuple_replaced, (Pair(RNG.normal(size=3),
+                                            RNG.normal(size=3)),
+                                       RNG.normal(size=3)),
+                 (Pair(RNG.normal(size=3), RNG.normal(size=3)),
+                  RNG.normal(size=3)), id='namedtuple-replace'),
+    pytest.param(replaces_built_pair, (RNG.normal(size=3),
+                                       RNG.normal(size=3)),
+                 (RNG.normal(size=3), RNG.normal(size=3)),
+                 id='namedtuple-built-replace'),
+]
+# _replace is a method call that the generated code dispatches at run time.
+DISPATCHED = {'namedtuple-replace', 'namedtuple-built-replace'}
+
+
+def _hvp_params():
+    for case in HVP_CASES:
+        for mode in COMPOSITIONS:
+            marks = list(case.marks)
+            if case.id in DISPATCHED and mode == 'reverse-over-reverse':
+                marks.append(pytest.mark.xfail(
+                    strict=True, raises=adcompiler.AdCompilerError,
+                    reason='reverse over reverse does not go through calls '
+                           'dispatched at run time'))
+            yield pytest.param(*case.values, mode, marks=marks,
+                               id=f'{case.id}-{mode}')
+
+
+@pytest.mark.parametrize('function, args, directions, mode',
+                         list(_hvp_params()))
+def test_container_hvp(function, args, directions, mode):
+    step = 1e-5
+    for position in range(len(args)):
+        direction = directions[position]
+        product = adcompiler.hvp(function, wrt=position, mode=mode)(
+            *args, direction)
+        gradient = adcompiler.grad(function, wrt=position)
+
+        def at(offset):
+            moved = list(args)
+            moved[position] = _shifted(args[position], direction, offset)
+            return _leaves(gradient(*moved))
+        expected = [(ahead - behind) / (2 * step)
+                    for ahead, behind in zip(at(step), at(-step), strict=True)]
+        computed = _leaves(product)
+        assert type(product) is type(args[position])
+        assert len(computed) == len(expected)
+        for leaf, estimate in zip(computed, expected, strict=True):
+            assert_gradient_close(leaf, estimate, rtol=1e-4, atol=1e-6)
+
+
 @dataclasses.dataclass
 class PartlyTrained:
     frozen: np.ndarray

@@ -979,3 +979,85 @@ def test_complex_input_jvp(function, shape):
                          ids=lambda f: f.__name__)
 def test_complex_methods_and_attributes_jvp(function):
     check_table_jvp(function, test_rules.complex_sample((2, 3)))
+
+
+# Loops over one iterable: the item's tangent is a plain subscript of the
+# iterable's tangent where the iterable cannot be a dict, and is read by
+# ad.loop_item_tangent (zero for a dict's keys) where it may be one.
+
+def loops_over_rows_of_product(x, w):
+    y = x * w
+    total = 0.0
+    for row in y:
+        total = total + np.sum(np.sin(row))
+    return total
+
+
+def loops_over_argument_after_arithmetic(x, w):
+    scaled = x * 2.0
+    total = np.sum(scaled * w)
+    for row in x:
+        total = total + np.sum(row * w)
+    return total
+
+
+def loops_over_list_display(x, w):
+    total = 0.0
+    for item in [x, w * x]:
+        total = total + np.sum(item ** 2)
+    return total
+
+
+def loops_over_argument_first(x, w):
+    total = 0.0
+    for row in x:  # x could be a dict here: nothing before the loop says.
+        total = total + np.sum(row * w)
+    return total * np.sum(x)
+
+
+def loops_over_dict_display(x, w):
+    layers = {'a': x, 'b': x * w}
+    total = 0.0
+    for key in layers:
+        total = total + np.sum(np.tanh(layers[key]))
+    return total
+
+
+def loops_over_argument_in_branch(x, w):
+    total = 0.0
+    if w[0] > 0.0:
+        total = np.sum(x * w)  # Not run on every call.
+    for row in x:
+        total = total + np.sum(row * w)
+    return total
+
+
+_M23 = np.array([[0.3, -0.8, 1.1], [0.6, 0.2, -0.4]])
+_V3 = np.array([0.5, -1.2, 0.9])
+LOOP_ITEM_CASES = [
+    pytest.param(loops_over_rows_of_product, 'drow = dy[k]', id='product'),
+    pytest.param(loops_over_argument_after_arithmetic, 'drow = dx[k]',
+                 id='argument-after-arithmetic'),
+    pytest.param(loops_over_list_display, 'ditem = dt2[k]',
+                 id='list-display'),
+    pytest.param(loops_over_argument_first, 'ad.loop_item_tangent(dx, k)',
+                 id='argument-first'),
+    # The keys carry no tangent; each value's is read by key.
+    pytest.param(loops_over_dict_display, 'dt2 = dlayers[key]',
+                 id='dict-display'),
+    pytest.param(loops_over_argument_in_branch, 'ad.loop_item_tangent(dx, k)',
+                 id='argument-in-branch'),
+]
+
+
+@pytest.mark.parametrize('function, item_read', LOOP_ITEM_CASES)
+def test_loop_item_tangent_read(function, item_read):
+    source = adcompiler.compiler.Compiler().compile_forward(
+        function, ('x', 'w')).source
+    assert item_read in source
+    for x in (_M23, _V3):
+        directions = (np.ones_like(x) * 0.3 - 0.1 * np.arange(x.size).reshape(
+            x.shape), np.array([0.2, -0.4, 0.7]))
+        _, tangent = adcompiler.jvp(function, (x, _V3), directions)
+        expected = directional_difference(function, (x, _V3), directions)
+        np.testing.assert_allclose(tangent, expected, rtol=1e-5, atol=1e-6)

@@ -1,5 +1,6 @@
 """Second and higher derivatives: hessian, hvp and grad of grad."""
 
+import collections
 import inspect
 import math
 
@@ -274,6 +275,25 @@ def through_loop_item_tangent(a, b):
     item = rt.loop_item_tangent([a, b * 2.0], 1)
     key = rt.loop_item_tangent({'a': a, 'b': b}, 0)
     return np.sum(_W3 * np.sin(item)) + key
+
+
+_Pair = collections.namedtuple('_Pair', 'w b')
+
+
+def through_attribute_adjoint(c):
+    adjoint = rt.attribute_adjoint(c, _Pair(_W3, _W3 * 2.0), 'b')
+    return np.sum(_W3 * np.sin(adjoint.b))
+
+
+def through_field_of(a, b):
+    pair = _Pair(a * 2.0, b)
+    return np.sum(_W3 * np.sin(rt.field_of(pair, 'w')) * rt.field_of(pair,
+                                                                      'b'))
+
+
+def through_entry_of(a, b):
+    named = rt.entry_of({'s': a * 2.0, 't': b}, 's')
+    return np.sum(_W3 * np.sin(named) * rt.entry_of((a, b), 1))
 
 
 def through_loop_item_tangent_adjoint(c):
@@ -600,6 +620,9 @@ HELPER_CASES = [
     (through_old_item, _sample((4,))),
     (through_loop_item_tangent, _sample((3,), (3,))),
     (through_loop_item_tangent_adjoint, _sample((3,))),
+    (through_attribute_adjoint, _sample((3,))),
+    (through_field_of, _sample((3,), (3,))),
+    (through_entry_of, _sample((3,), (3,))),
     (through_unpack_adjoint, _sample((), ())),
     (through_insert_adjoint, _sample((3,), (3,))),
     (through_matmul_adjoint_x, _sample((2, 3), (4, 3))),

@@ -279,6 +279,46 @@ def options_get_with_default(x, w):
     return np.sum(np.tanh(x * scale) + missing * options.get('shift'))
 
 
+# A dict whose item is assigned, then iterated over: its loop reads keys, and
+# the item write rebinds an entry, so no value is a view.
+def dict_updated_then_summed(x, w):
+    d = {'a': x ** 2, 'b': x * w}
+    d['b'] = d['b'] * 10.0
+    return np.sum(sum(v for k, v in d.items()))
+
+
+def dict_updated_then_looped(x, w):
+    d = {'a': np.sin(x), 'b': w}
+    d['b'] = d['b'] * x
+    s = 0.0
+    for v in d.values():
+        s = s + np.sum(v * v)
+    return s
+
+
+# An entry rebound to a value of another shape: the old value's adjoint
+# keeps its own shape.
+def dict_entry_rebound(x, w):
+    d = {'b': w, 'c': x}
+    d['b'] = d['b'] * x
+    return np.sum(d['b'] ** 2) + np.sum(d['c'])
+
+
+def list_entry_rebound(x, w):
+    items = [w, x]
+    items[0] = items[0] * x
+    return np.sum(items[0] ** 2) + np.sum(items[1])
+
+
+def dict_of_rows_updated(x, w):
+    d = {'first': x[0], 'second': x[1]}  # Views of x's rows for a matrix.
+    d['second'] = d['second'] * w
+    total = 0.0
+    for key in d:
+        total = total + np.sum(d[key] ** 2)
+    return total
+
+
 # Comprehensions ---------------------------------------------------------------
 
 def list_comprehension_with_condition(x):
@@ -552,6 +592,19 @@ TABLE = [
     pytest.param(options_get_with_default, (V3, W3), id='dict-get'),
     pytest.param(options_get_with_default, (M23, W3),
                  id='dict-get-broadcast'),
+    pytest.param(dict_updated_then_summed, (V3, W3), id='dict-updated-items'),
+    pytest.param(dict_updated_then_summed, (M23, W3),
+                 id='dict-updated-items-broadcast'),
+    pytest.param(dict_updated_then_looped, (V3, W3), id='dict-updated-values'),
+    pytest.param(dict_updated_then_looped, (M23, W3),
+                 id='dict-updated-values-broadcast'),
+    pytest.param(dict_entry_rebound, (V3, W3), id='dict-entry-rebound'),
+    pytest.param(dict_entry_rebound, (M23, W3),
+                 id='dict-entry-rebound-broadcast'),
+    pytest.param(list_entry_rebound, (M23, W3),
+                 id='list-entry-rebound-broadcast'),
+    pytest.param(dict_of_rows_updated, (V3, W3), id='dict-updated-keys'),
+    pytest.param(dict_of_rows_updated, (M23, W3), id='dict-updated-rows'),
     pytest.param(list_comprehension_with_condition, (V3,),
                  id='list-comprehension-if'),
     pytest.param(nested_comprehension, (V3, W3), id='nested-for'),
@@ -622,7 +675,8 @@ FORWARD = [captured_array, nonlocal_accumulator, calls_returned_closure,
            sum_of_dict_values, dict_items_as_value, loop_over_dict_items,
            options_get_with_default, counts_distinct_values,
            unpacks_appended_list, unpacks_built_mapping, unpacks_into_methods,
-           unpacks_mapping_into_method]
+           unpacks_mapping_into_method, dict_updated_then_summed,
+           dict_updated_then_looped, dict_of_rows_updated]
 
 
 @pytest.mark.parametrize('function', FORWARD, ids=lambda f: f.__name__)
@@ -641,7 +695,9 @@ SECOND_ORDER = [sorted_by_key_squared, max_and_min_by_key_cubed,
                 max_and_min_of_arguments_by_key, max_of_arrays_by_key,
                 reduce_over_zip, sorted_pairs_by_second,
                 loop_over_enumerated_zip, zip_and_enumerate_keywords,
-                generator_over_zip_items]
+                generator_over_zip_items, dict_updated_then_summed,
+                dict_updated_then_looped, dict_of_rows_updated,
+                dict_entry_rebound, list_entry_rebound]
 COMPOSITIONS = ['forward-over-reverse', 'reverse-over-forward',
                 'reverse-over-reverse']
 
@@ -837,6 +893,14 @@ def calls_closure_with_constant(x, w):
     return layer(2.0) + x
 
 
+def loops_over_updated_argument(params, x):
+    params['w'] = params['w'] * x
+    total = 0.0
+    for name in params:  # An array's rows would be views; a dict's keys not.
+        total = total + np.sum(params[name])
+    return total
+
+
 def _line_of(function, marker):
     lines, first = inspect.getsourcelines(function)
     matches = [first + i for i, line in enumerate(lines) if marker in line]
@@ -866,6 +930,9 @@ REJECTED = [
     pytest.param(set_of_differentiated_values, (V3,),
                  'doubled = {v * 2.0 for v in x}', 'set comprehension',
                  id='set-comprehension-of-floats'),
+    pytest.param(loops_over_updated_argument, ({'w': W3}, V3),
+                 'for name in params:', '.items()',
+                 id='loop-over-updated-argument'),
 ]
 
 

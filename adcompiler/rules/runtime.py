@@ -155,6 +155,7 @@ _linear(rt._one_triangle, ('symmetric',))
 _linear(rt.add, ('a', 'b'))
 _linear(rt.index_accumulate, ('d', 'g'))
 _linear(rt.field_of, ('g',))
+_linear(rt.entry_of, ('g',))  # Reverse mode transforms its source.
 
 # ans = attribute_adjoint(g, x, name) and attribute_tangent(v, x, name), for
 # an attribute of an object x. They are linear in g and v, and do not depend
@@ -169,9 +170,20 @@ def attribute_adjoint_jvp(tangents, ans, g, x, name):
     return rt.attribute_adjoint(tangents[0], x, name)
 
 
-REGISTRY.vjp_function(rt.attribute_adjoint, None)
+def attribute_adjoint_vjp(g, ans, c, x, name):
+    """Return the cotangents of attribute_adjoint(c, x, name): the field of
+    g for c, and none for x, whose field it does not depend on. A property
+    raises (rt.check_field), because it may."""
+    rt.check_field(x, name)
+    return rt.attribute_tangent(g, x, name), None, None
+
+
+REGISTRY.vjp_function(rt.attribute_adjoint, attribute_adjoint_vjp)
 REGISTRY.jvp_function(rt.attribute_adjoint, attribute_adjoint_jvp)
 vjp(rt.attribute_tangent, lambda v, x, name: (ad.attribute_adjoint(g, x, name), ad.check_field(x, name), None))
+# ans = field_of(c, name), the field of the adjoint c of a named tuple or a
+# dataclass that the primal constructed: its transpose puts g in that field.
+vjp(rt.field_of, lambda c, name: (ad.attribute_adjoint(g, c, name), None))
 _linear(rt.element, ('value',))
 _linear(rt.old_item, ('x',))
 _linear(rt.unpack_adjoint, ('adjoints',))
