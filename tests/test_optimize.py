@@ -595,6 +595,36 @@ def test_index_accumulate_complex_into_real_allocates():
     np.testing.assert_array_equal(result, [1j, 1 + 2j, 1])
 
 
+def test_index_accumulate_registered_type_allocates():
+    # A registered index adjoint may return `g` itself, so `d` may be `g`.
+    class Wrapped:
+        pass
+
+    runtime.register_index_adjoint(Wrapped, lambda g, x, index: g)
+    try:
+        g = np.ones(3)
+        d = runtime.index_adjoint(g, Wrapped(), np.s_[:])
+        result = runtime.index_accumulate(d, np.ones(3), Wrapped(), np.s_[:])
+    finally:
+        del runtime._INDEX_ADJOINTS[Wrapped]
+    np.testing.assert_array_equal(g, np.ones(3))
+    np.testing.assert_array_equal(result, np.full(3, 2.0))
+
+
+def test_index_accumulate_into_read_only_view_allocates():
+    x = np.zeros(4)
+    d = runtime.sum_adjoint(2.0, x)
+    result = runtime.index_accumulate(d, 1.0, x, np.s_[1])
+    np.testing.assert_array_equal(result, [2.0, 3.0, 2.0, 2.0])
+    np.testing.assert_array_equal(d, np.full(4, 2.0))
+
+
+def test_index_accumulate_into_none():
+    x = np.zeros(3)
+    result = runtime.index_accumulate(None, 5.0, x, np.s_[2])
+    np.testing.assert_array_equal(result, [0.0, 0.0, 5.0])
+
+
 # The grad() wrapper binds plain positional calls without Signature.bind -------
 
 def scaled_sum(x, scale=2.0):
