@@ -32,7 +32,8 @@ import operator
 
 import gast
 
-from adcompiler import compact, scalars, shared_calls, zero_adjoints
+from adcompiler import (accumulate, compact, scalars, shared_calls,
+                        zero_adjoints)
 from adcompiler.codegen import COMMENT_PREFIX
 
 _FOLDABLE = {
@@ -152,7 +153,8 @@ def optimize(program):
         _remove_dead_code(program.adjoint)
     shared_calls.share_repeated_calls(program.adjoint, program.numpy_alias,
                                       program.runtime_alias)
-    _accumulate_index_adjoints(program.adjoint, program.runtime_alias)
+    accumulate.accumulate_index_adjoints(program.adjoint,
+                                         program.runtime_alias)
     _prune_saved(program)
     _inline_temporaries(program.primal, program.temporaries)
     # The adjoints of temporaries are temporaries too; user names keep theirs.
@@ -197,46 +199,6 @@ def _add_sums_into_temporaries(statements):
                 and isinstance(value.right, (gast.BinOp, gast.Call,
                                              gast.UnaryOp))):
             value.left, value.right = value.right, value.left
-
-
-def _accumulate_index_adjoints(function, runtime_alias):
-    """Add index adjoints into the array of the first one, in place.
-
-    `dx = ad.index_adjoint(g, x, i)` makes a zero array shaped like `x`;
-    each later `dx = ad.add(dx, ad.index_adjoint(g2, x, i2))` would make
-    another and add the two. While nothing else has read `dx` (so no other
-    name refers to its array), the later ones become
-    `dx = ad.index_accumulate(dx, g2, x, i2)`, which adds `g2` at `i2` in
-    place. Only top-level statements are rewritten.
-    """
-    def runtime_call(node, attr):
-        return (isinstance(node, gast.Call) and not node.keywords
-                and isinstance(node.func, gast.Attribute)
-                and node.func.attr == attr
-                and isinstance(node.func.value, gast.Name)
-                and node.func.value.id == runtime_alias)
-
-    owned = set()  # names whose array only this code refers to
-    for statement in function.body:
-        target = (statement.targets[0].id
-                  if isinstance(statement, gast.Assign)
-                  and isinstance(statement.targets[0], gast.Name) else None)
-        value = getattr(statement, 'value', None)
-        if (target in owned and runtime_call(value, 'add')
-                and len(value.args) == 2
-                and isinstance(value.args[0], gast.Name)
-                and value.args[0].id == target
-                and runtime_call(value.args[1], 'index_adjoint')
-                and len(value.args[1].args) == 3
-                and target not in _loads(value.args[1])):
-            g, x, index = value.args[1].args
-            value.func.attr = 'index_accumulate'
-            value.args = [value.args[0], g, x, index]
-            continue
-        for name in _loads(statement) + _stores(statement):
-            owned.discard(name)
-        if target is not None and runtime_call(value, 'index_adjoint'):
-            owned.add(target)
 
 
 _ADJOINT_EXPRESSION_NODES = 24

@@ -355,16 +355,20 @@ def loop_item_tangent_adjoint(g, t, position):
 def index_accumulate(d, g, x, index):
     """Return `add(d, index_adjoint(g, x, index))`, adding into `d` in place.
 
-    The caller must own `d`: an array that `index_adjoint` or this function
-    returned and that nothing else refers to. Other values of `d`, and a `g`
-    whose dtype `d` cannot hold, take the path that allocates.
+    The caller must own `d`: None, a read-only view, or an array that
+    `index_adjoint` or this function returned and that nothing else refers
+    to. Other values of `d`, a `g` whose dtype `d` cannot hold, and an `x`
+    whose index adjoint is registered (it may return `g` itself) take the
+    path that allocates.
     """
     if type(d) is np.ndarray and type(index) is slice and type(
-            g) is np.ndarray and g.dtype == d.dtype and d.flags.writeable:
+            g) is np.ndarray and g.dtype == d.dtype and d.flags.writeable \
+            and type(x) is np.ndarray:
         d[index] += g  # The common case, checked first for speed.
         return d
     if type(d) is np.ndarray and d.flags.writeable and np.result_type(
-            d.dtype, np.asarray(g).dtype) == d.dtype:
+            d.dtype, np.asarray(g).dtype) == d.dtype and type(
+                x) not in _INDEX_ADJOINTS:
         if _has_array_index(index):
             np.add.at(d, index, g)
         else:

@@ -21,7 +21,7 @@ import pytest
 import adcompiler
 import test_control_flow
 import test_gradients
-from adcompiler import compact, runtime, shapes, shared_calls
+from adcompiler import accumulate, compact, runtime, shapes, shared_calls
 from adcompiler.api import scalar_parameters
 from adcompiler.compiler import Compiler
 from finite_differences import assert_gradient_close, numerical_gradient
@@ -593,6 +593,221 @@ def test_index_accumulate_complex_into_real_allocates():
     result = runtime.index_accumulate(d, np.array([1j, 2j]), x, np.s_[:2])
     assert result is not d
     np.testing.assert_array_equal(result, [1j, 1 + 2j, 1])
+
+
+def test_index_accumulate_registered_type_allocates():
+    # A registered index adjoint may return `g` itself, so `d` may be `g`.
+    class Wrapped:
+        pass
+
+    runtime.register_index_adjoint(Wrapped, lambda g, x, index: g)
+    try:
+        g = np.ones(3)
+        d = runtime.index_adjoint(g, Wrapped(), np.s_[:])
+        result = runtime.index_accumulate(d, np.ones(3), Wrapped(), np.s_[:])
+    finally:
+        del runtime._INDEX_ADJOINTS[Wrapped]
+    np.testing.assert_array_equal(g, np.ones(3))
+    np.testing.assert_array_equal(result, np.full(3, 2.0))
+
+
+def test_index_accumulate_into_read_only_view_allocates():
+    x = np.zeros(4)
+    d = runtime.sum_adjoint(2.0, x)
+    result = runtime.index_accumulate(d, 1.0, x, np.s_[1])
+    np.testing.assert_array_equal(result, [2.0, 3.0, 2.0, 2.0])
+    np.testing.assert_array_equal(d, np.full(4, 2.0))
+
+
+def test_index_accumulate_into_none():
+    x = np.zeros(3)
+    result = runtime.index_accumulate(None, 5.0, x, np.s_[2])
+    np.testing.assert_array_equal(result, [0.0, 0.0, 5.0])
+
+
+# Index adjoints added in place inside loops and branches ----------------------
+
+def weighted_items(h):
+    # One element of a vector, one row of a matrix per trip.
+    s = 0.0
+    for i in range(h.shape[0]):
+        s = s + np.sum(h[i] ** 2) * (i + 1)
+    return s
+
+
+def element_loops(h):
+    s = 0.0
+    for i in range(h.shape[0]):
+        for j in range(h.shape[1]):
+            if h[i, j] > 0:
+                s = s + h[i, j] ** 2
+            else:
+                s = s + np.sin(h[i, j])
+    return s
+
+
+def element_loops_and_sum(h):
+    s = 0.0
+    for i in range(h.shape[0]):
+        for j in range(h.shape[1]):
+            s = s + h[i, j] * h[j, i]
+    return s + np.sum(h) + np.mean(np.cos(h))
+
+
+def fancy_items(h):
+    s = 0.0
+    for i in range(h.shape[0] - 1):
+        s = s + np.sum(np.sin(h[[i, i + 1, i]]) * (i + 1))
+    return s
+
+
+def some_trips_read(h):
+    s = 0.0
+    for i in range(h.shape[0]):
+        if i % 2 == 0:
+            s = s + np.sum(h[i] ** 3)
+        s = s * 0.5
+    return s + np.sum(h[0])
+
+
+def loop_then_alias(h):
+    s = 0.0
+    for i in range(h.shape[0]):
+        s = s + np.sum(h[i] ** 2)
+    y = h
+    for i in range(y.shape[0]):
+        s = s + np.sum(np.cos(y[i]))
+    return s + np.sum(y * h)
+
+
+ACCUMULATE_CASES = [
+    (weighted_items, (normal(6),)),
+    (weighted_items, (normal(4, 3),)),
+    (weighted_items, (normal(2, 3, 2),)),
+    (element_loops, (normal(3, 4),)),
+    (element_loops_and_sum, (normal(3, 3),)),
+    (fancy_items, (normal(5),)),
+    (fancy_items, (normal(4, 2),)),
+    (some_trips_read, (normal(5),)),
+    (some_trips_read, (normal(5, 2),)),
+    (loop_then_alias, (normal(4),)),
+    (loop_then_alias, (normal(3, 2),)),
+]
+ACCUMULATE_IDS = ['items_vector', 'items_rows', 'items_slabs',
+                  'element_loops', 'element_loops_and_sum', 'fancy_vector',
+                  'fancy_rows', 'some_trips_vector', 'some_trips_rows',
+                  'alias_vector', 'alias_rows']
+
+
+@pytest.mark.parametrize('function, inputs', ACCUMULATE_CASES,
+                         ids=ACCUMULATE_IDS)
+def test_loop_accumulation_matches_finite_differences(function, inputs):
+    rng = np.random.default_rng(7)
+    args = tuple(make(rng) for make in inputs)
+    gradient = adcompiler.grad(function)(*args)
+    assert_gradient_close(gradient, numerical_gradient(function, args, 0))
+    assert_same_gradients(function, args, (0,))
+
+
+@pytest.mark.parametrize('mode', [c.value for c in adcompiler.Composition])
+@pytest.mark.parametrize('function, inputs', ACCUMULATE_CASES,
+                         ids=ACCUMULATE_IDS)
+def test_loop_accumulation_hvp(function, inputs, mode):
+    rng = np.random.default_rng(8)
+    args = tuple(make(rng) for make in inputs)
+    v = rng.normal(size=np.shape(args[0]))
+    product = adcompiler.hvp(function, mode=mode)(*args, v)
+    gradient = adcompiler.grad(function)
+    step = 1e-6
+    plus = gradient(args[0] + step * v)
+    minus = gradient(args[0] - step * v)
+    assert_gradient_close(product, (plus - minus) / (2 * step), rtol=1e-4,
+                          atol=1e-5)
+
+
+@pytest.mark.parametrize('function', [weighted_items, element_loops,
+                                      element_loops_and_sum, fancy_items,
+                                      some_trips_read],
+                         ids=['items', 'element_loops', 'and_sum', 'fancy',
+                              'some_trips'])
+def test_loop_index_adjoints_accumulate_in_place(function):
+    adjoint = adjoint_source(function)
+    assert 'ad.add(dh, ad.index_adjoint(' not in adjoint
+    assert 'ad.index_accumulate(dh, ' in adjoint
+
+
+def test_aliased_adjoint_allocates_in_loop():
+    # `dh = ad.add(dh, dy)` makes dh the array of dy, so neither is owned.
+    adjoint = adjoint_source(loop_then_alias)
+    assert 'ad.index_accumulate(' not in adjoint
+    assert 'ad.add(dh, dy)' in adjoint
+
+
+def plus_loop_sum(h):
+    c = 0.0
+    for i in range(h.shape[0]):
+        c = c + h[i] ** 2
+    return h + c
+
+
+def test_loop_accumulation_leaves_cotangent_unchanged():
+    # The adjoint of `h + c` is the cotangent itself: dh must not own it.
+    h = np.array([0.5, -1.0, 2.0])
+    cotangent = np.array([1.0, 2.0, 3.0])
+    _, vjp_fn = adcompiler.vjp(plus_loop_sum, h)
+    (gradient,) = vjp_fn(cotangent)
+    np.testing.assert_array_equal(cotangent, [1.0, 2.0, 3.0])
+    jacobian = np.eye(3) + 2 * h[np.newaxis, :]
+    np.testing.assert_allclose(gradient, cotangent @ jacobian)
+
+
+def accumulated(source):
+    """Return the adjoint `source` after the in-place pass, as source."""
+    function = gast.parse(textwrap.dedent(source)).body[0]
+    accumulate.accumulate_index_adjoints(function, 'ad')
+    return ast.unparse(gast.gast_to_ast(function))
+
+
+OWNED = """
+    def adjoint(saved, g):
+        dh = None
+        for i in ad.reversed_range(3):
+            if dh is not None:
+                pass
+            dh = ad.add(dh, ad.index_adjoint(g, h, np.s_[i]))
+        return ad.input_adjoint(dh, h),
+"""
+
+
+@pytest.mark.parametrize('before, after', [
+    ('        dh = None\n', '        dh = ad.sum_adjoint(g, h)\n'),
+    ('        dh = None\n', '        dh = ad.index_adjoint(g, h, 0)\n'),
+    ('        dh = None\n', '        dh = -g * np.sin(h)\n'),
+    ('        return', '        dh = ad.add(dh, ad.mean_adjoint(g, h))\n'
+     '        return'),
+    ('        return', '        dh = ad.sum_adjoint(g, h) if dh is None '
+     'else dh + ad.sum_adjoint(g, h)\n        return'),
+], ids=['sum_adjoint', 'index_adjoint', 'arithmetic', 'add_mean_adjoint',
+        'conditional_sum'])
+def test_owned_stores_accumulate(before, after):
+    source = accumulated(OWNED.replace(before, after))
+    assert 'dh = ad.index_accumulate(dh, g, h, np.s_[i])' in source
+
+
+@pytest.mark.parametrize('before, after', [
+    ('        dh = None\n', '        dh = g\n'),
+    ('        dh = None\n', '        dh = ad.expand(g, h)\n'),
+    ('        dh = None\n', '        dh = ad.add(dh, g)\n'),
+    ('        dh = None\n', '        dh, other = g, g\n'),
+    ('        dh = None\n', '        dh = None\n        t = dh\n'),
+    ('        return', '        record(dh)\n        return'),
+    ('    def adjoint(saved, g):', '    def adjoint(saved, g, dh):'),
+    ('np.s_[i]', 'np.s_[dh]'),
+], ids=['seed', 'expand', 'add_name', 'tuple', 'copy', 'call',
+        'parameter', 'read_by_index'])
+def test_unowned_adjoint_allocates(before, after):
+    source = accumulated(OWNED.replace(before, after))
+    assert 'index_accumulate' not in source
 
 
 # The grad() wrapper binds plain positional calls without Signature.bind -------
