@@ -296,7 +296,7 @@ def _file_compiles(filename, all_lines):
 
 
 def _same_code(a, b):
-    """Whether two code objects have the same instructions, names and
+    """Return whether two code objects have the same instructions, names and
     constants (nested code compared alike)."""
     if (a.co_code != b.co_code or a.co_names != b.co_names
             or a.co_varnames != b.co_varnames
