@@ -549,10 +549,19 @@ class _Checker:
             self.check_call(value, statement)
 
     def moved(self, identifier):
-        """True for a name assigned once and read once: `x = t` moves t."""
+        """True for a name assigned once and read once, where every loop
+        around the read also runs the assignment: `x = t` moves t. A read
+        in a loop that does not assign t reads the same object on every
+        iteration."""
         tree = self.normalized.tree
-        return (_count(tree, identifier, gast.Store) == 1
-                and _count(tree, identifier, gast.Load) == 1)
+        if (_count(tree, identifier, gast.Store) != 1
+                or _count(tree, identifier, gast.Load) != 1):
+            return False
+        stores, loads = [], []
+        for node, loops in _names_with_loops(tree, identifier):
+            (stores if isinstance(node.ctx, gast.Store) else loads).append(
+                loops)
+        return all(loop in stores[0] for loop in loads[0])
 
     def definition(self, identifier):
         """Return the value of the one assignment to `identifier`, or None."""
@@ -804,6 +813,23 @@ def _blocks(tree):
             if isinstance(block, list) and block and isinstance(
                     block[0], gast.stmt):
                 yield block
+
+
+def _names_with_loops(node, identifier, loops=()):
+    """Yield (name, loops) for each `identifier` under `node`, where loops
+    are the ids of the loops whose repeated part (body, else branch, while
+    test) contains the name. A for loop's iterable is evaluated once."""
+    if isinstance(node, gast.Name) and node.id == identifier:
+        yield node, loops
+    for field, child in gast.iter_fields(node):
+        inner = loops
+        if (isinstance(node, (gast.For, gast.While))
+                and field in ('body', 'orelse', 'test')):
+            inner = loops + (id(node),)
+        children = child if isinstance(child, list) else [child]
+        for item in children:
+            if isinstance(item, gast.AST):
+                yield from _names_with_loops(item, identifier, inner)
 
 
 def _count(tree, identifier, ctx):

@@ -389,6 +389,61 @@ def row_kept(x):
     return np.sum(r * x)
 
 
+def buffer_filled_in_loop(x):
+    buf = np.zeros(3)
+    for k in range(3):
+        u = buf
+        u[k] = x[k] * x[(k + 1) % 3]
+    return np.sum(u ** 2)
+
+
+def buffer_filled_in_while(x):
+    buf = np.zeros(3)
+    k = 0
+    while k < 3:
+        u = buf
+        u[k] = x[k] * x[(k + 1) % 3]
+        k += 1
+    return np.sum(u ** 2)
+
+
+def list_display_filled_in_loop(x):
+    buf = [x[0], x[1], x[2]]
+    for k in range(3):
+        u = buf
+        u[k] = x[k] * x[(k + 1) % 3]
+    return u[0] ** 2 + u[1] ** 2 + u[2] ** 2
+
+
+def list_appended_through_alias(x):
+    lst = []
+    for i in range(3):
+        cur = lst
+        cur.append(x[i] ** 2)
+    return cur[0] * cur[1] + cur[2] * cur[0]
+
+
+def once_in_loop_appended(x):
+    un = x * 2.0
+    hist = []
+    for k in range(2):
+        u = un
+        u[k] = u[k] * x[k + 1]
+        hist.append(u)
+    return np.sum(hist[0] * x) + np.sum(hist[1] ** 2)
+
+
+def once_in_loop_kept(x):
+    un = x * 2.0
+    prev = x * 1.0
+    for k in range(2):
+        u = un
+        s = np.sum(prev * x)
+        u[k] = u[k] * x[k + 1] + s
+        prev = u
+    return np.sum(prev * x)
+
+
 def source_lineno(function, marker):
     """Return the line number of the one line of `function` with `marker`."""
     lines, first = inspect.getsourcelines(function)
@@ -416,6 +471,12 @@ UNSAFE = [
     (row_kept, 'r = m[0]', "'m[0]'"),
     (copy_false_incremented, 'z += x', "'z'"),
     (list_extended_through_alias, 'kept = terms', "'terms'"),
+    (buffer_filled_in_loop, 'u = buf', "'u'"),
+    (buffer_filled_in_while, 'u = buf', "'u'"),
+    (list_display_filled_in_loop, 'u = buf', "'u'"),
+    (list_appended_through_alias, 'cur = lst', "'cur'"),
+    (once_in_loop_appended, 'u = un', "'u'"),
+    (once_in_loop_kept, 'u = un', "'u'"),
 ]
 
 
