@@ -927,15 +927,37 @@ def _returns_new_object(call, resolved):
            for k in call.keywords):
         return False
     if resolved.kind is CallKind.METHOD:
-        return call.func.attr in VALUE_METHODS | LIST_UPDATES
+        # lst.pop() returns the item itself, which other names may hold.
+        return call.func.attr in VALUE_METHODS | LIST_UPDATES - {'pop'}
     callee = resolved.callee
     if isinstance(callee, np.ufunc):
         return True
     if isinstance(callee, types.BuiltinFunctionType) and getattr(
             callee, '__module__', None) == 'math':
         return True
+    if callee is np.diff:
+        # np.diff(a, n=0) returns a itself.
+        order = _argument(call, 1, 'n')
+        return order is None or (isinstance(order, gast.Constant)
+                                 and order.value != 0)
+    if callee is sum:
+        # sum([], start) returns start itself, a new object only when it
+        # is a constant.
+        start = _argument(call, 1, 'start')
+        return start is None or isinstance(start, gast.Constant)
     return any(callee is f for f in NEW_OBJECT_FUNCTIONS) or (
         callee is np.array)
+
+
+def _argument(call, position, keyword):
+    """Return the node passed as parameter `keyword` at `position`, or
+    None when the call does not pass it."""
+    if len(call.args) > position:
+        return call.args[position]
+    for k in call.keywords:
+        if k.arg == keyword:
+            return k.value
+    return None
 
 
 def _targets(target):

@@ -444,6 +444,27 @@ def once_in_loop_kept(x):
     return np.sum(prev * x)
 
 
+def popped_item_written(x):
+    a = x * 1.0
+    v = [a].pop()
+    v[0] = 3.0
+    return np.sum(a * x)
+
+
+def diff_of_order_zero_written(x):
+    a = x * 1.0
+    v = np.diff(a, n=0)
+    v[0] = 3.0 * x[1]
+    return np.sum(a * x)
+
+
+def sum_with_start_written(x):
+    a = x * 1.0
+    v = sum([], a)
+    v[0] = 3.0 * x[1]
+    return np.sum(a * x)
+
+
 def source_lineno(function, marker):
     """Return the line number of the one line of `function` with `marker`."""
     lines, first = inspect.getsourcelines(function)
@@ -477,6 +498,9 @@ UNSAFE = [
     (list_appended_through_alias, 'cur = lst', "'cur'"),
     (once_in_loop_appended, 'u = un', "'u'"),
     (once_in_loop_kept, 'u = un', "'u'"),
+    (popped_item_written, 'v = [a].pop()', "'v'"),
+    (diff_of_order_zero_written, 'v = np.diff(a, n=0)', "'v'"),
+    (sum_with_start_written, 'v = sum([], a)', "'v'"),
 ]
 
 
