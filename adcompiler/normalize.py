@@ -51,7 +51,8 @@ array, and not stored, copied or viewed since); otherwise Python would
 update shared memory in place, and it raises `UnsupportedSyntaxError`.
 A `.copy()` of a local value counts as a new object. On a name that only
 ever holds lists (`lst = []`), `lst += v` becomes `lst.extend(v)`, which is
-what Python runs.
+what Python runs, when v is known to be a list or a tuple. Otherwise it is
+expanded to `lst = lst + v` (an ndarray v makes lst a new array).
 Docstrings and `pass` are dropped, and code after the `return` is removed.
 Each new statement keeps the line and column of the expression it came from,
 so later stages can point at the user's source.
@@ -1749,7 +1750,10 @@ def has_control_flow(tree):
 def extended_lists(tree):
     """Names that `name += v` extends in place: every assignment to them is
     a list display or a list comprehension (`lst = []`), or an augmented
-    addition. Python runs `lst += v` on a list as `lst.extend(v)`."""
+    addition of a list or a tuple. Python runs `lst += v` as `lst.extend(v)`
+    only then: list has no in-place number method, so for an ndarray `v` it
+    calls v.__radd__ and binds lst to the new array, as `lst = lst + v`."""
+    sequences = _sequence_names(tree)
     list_bindings = set()
     augmented = set()
     for node in gast.walk(tree):
@@ -1759,7 +1763,8 @@ def extended_lists(tree):
             list_bindings.add(id(node.targets[0]))
         elif (isinstance(node, gast.AugAssign)
               and isinstance(node.target, gast.Name)
-              and isinstance(node.op, gast.Add)):
+              and isinstance(node.op, gast.Add)
+              and _is_sequence(node.value, sequences, tree)):
             list_bindings.add(id(node.target))
             augmented.add(node.target.id)
     other_bindings = {
@@ -1768,6 +1773,61 @@ def extended_lists(tree):
         and not isinstance(node.ctx, gast.Load)
         and id(node) not in list_bindings}
     return augmented - other_bindings
+
+
+# Builtins that return a new list or tuple.
+_SEQUENCE_BUILTINS = frozenset({'list', 'tuple', 'sorted'})
+
+
+def _is_sequence(value, sequences, tree):
+    """True if `value` is known to be a list or a tuple: a display, a list
+    comprehension, list(...), tuple(...), sorted(...), or a name in
+    `sequences`."""
+    if isinstance(value, (gast.List, gast.Tuple, gast.ListComp)):
+        return True
+    if isinstance(value, gast.Name):
+        return value.id in sequences
+    if (isinstance(value, gast.Call) and isinstance(value.func, gast.Name)
+            and value.func.id in _SEQUENCE_BUILTINS):
+        # A local variable named list would hide the builtin.
+        return not any(isinstance(n, gast.Name) and n.id == value.func.id
+                       and not isinstance(n.ctx, gast.Load)
+                       for n in gast.walk(tree))
+    return False
+
+
+def _sequence_names(tree):
+    """Names that only ever hold a list or a tuple: every binding is an
+    assignment of one (see `_is_sequence`) or `+=` of one."""
+    bindings = {}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Name) and not isinstance(node.ctx,
+                                                          gast.Load):
+            bindings.setdefault(node.id, [])
+    values = {}
+    for node in gast.walk(tree):
+        if (isinstance(node, gast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], gast.Name)):
+            values.setdefault(id(node.targets[0]), node.value)
+        elif (isinstance(node, gast.AugAssign)
+              and isinstance(node.target, gast.Name)
+              and isinstance(node.op, gast.Add)):
+            values.setdefault(id(node.target), node.value)
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Name) and node.id in bindings and \
+                not isinstance(node.ctx, gast.Load):
+            bindings[node.id].append(values.get(id(node)))
+    sequences = set(bindings)
+    changed = True
+    while changed:
+        changed = False
+        for name in list(sequences):
+            if not all(value is not None
+                       and _is_sequence(value, sequences, tree)
+                       for value in bindings[name]):
+                sequences.discard(name)
+                changed = True
+    return sequences
 
 
 def _leaves_loop(statement, jump):

@@ -185,6 +185,14 @@ def list_extended_in_loop(x):
     return np.sum(terms[1] * terms[3]) + terms[2] * terms[0] + terms[4]
 
 
+def list_plus_array(x):
+    # list has no in-place addition, so this runs np.sin(...).__radd__ and
+    # binds terms to a new array; the list is left unchanged.
+    terms = [x[0], x[1], x[2]]
+    terms += np.sin(x[0:3])
+    return np.sum(terms * x[0:3])
+
+
 SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
         rows_stored_by_index, rows_appended_until_break,
         appended_then_rebound, rows_in_dict, alias_then_rebound,
@@ -192,7 +200,7 @@ SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
         swap_and_scale, swap, partial_read,
         rows_swapped_and_scaled,
         transposed_after_update, leapfrog, list_extended,
-        list_extended_in_loop]
+        list_extended_in_loop, list_plus_array]
 POINTS = [np.array([0.5, 1.2, -0.7, 2.0, 0.3]),
           np.array([-1.1, 0.4, 0.9, -0.2])]
 
