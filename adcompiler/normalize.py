@@ -222,14 +222,17 @@ class _Normalizer:
         # version -> those callees as expressions.
         self.unshared_if_new = {}
         self.temporaries = set()
-        # Statement -> (name, error, callees): check before it that the name
-        # contains a value that cannot change in place, or one that the
-        # callees made (see visit_AugAssign).
+        # Statement -> (name, error, callees) or (name, error, (), container):
+        # check before it that the name contains a value that cannot change
+        # in place, or one that the callees made, or an item of an array
+        # container (see visit_AugAssign).
         self.immutable_checks = {}
         self.display_names = {}
         self.result_name = None  # The variable early returns assign.
         # Lists that `lst += v` extends in place (see `extended_lists`).
         self.extended_lists = extended_lists(self.tree)
+        self.fresh_item_containers = _fresh_item_containers(
+            self.tree, self.returns_new_object)
         self.single_assignment = not (keep_names
                                       or has_control_flow(self.tree))
         self.check_global_writes()
@@ -799,6 +802,7 @@ class _Normalizer:
             binop = gast.copy_location(
                 gast.BinOp(left=read, op=node.op, right=node.value), node)
             value = self.atomize(binop)
+            self.check_item_update(node, self.body[-1])
             self.assign(node.target, value, node)
             return False
         if not isinstance(node.target, gast.Name):
@@ -838,6 +842,36 @@ class _Normalizer:
             self.immutable_checks[self.body[start]] = (
                 version, error, self.unshared_if_new.get(version, ()))
         return False
+
+    def check_item_update(self, node, addition):
+        """Check at run time, before `addition` (`s = item + v` lowered from
+        `c[i] += v`), that the item cannot change in place, unless c is an
+        array. Python would update an array item of a list or a dict in
+        place, so another name that refers to it would change too, while
+        the lowered `c[i] = s` stores a new object. A container whose items
+        are all new arrays that no other name refers to needs no check."""
+        container = node.target.value
+        if (not self.inlining and isinstance(container, gast.Name)
+                and container.id in self.fresh_item_containers):
+            return
+        item = addition.value.left
+        read = next(s for s in reversed(self.body)
+                    if isinstance(s, gast.Assign)
+                    and isinstance(s.targets[0], gast.Name)
+                    and s.targets[0].id == item.id)
+        if not isinstance(read.value.value, gast.Name):
+            return  # A constant container, such as a tuple display.
+        text = self.source.text_of(node.target) or 'c[i]'
+        symbol = _OPERATOR_SYMBOLS.get(type(node.op), '+')
+        error = UnsupportedSyntaxError(
+            f'augmented assignment to {text!r}, an item that is an array or '
+            'another value that changes in place',
+            self.source.location(node),
+            'Python updates that item in place, and another name may refer '
+            'to it, which the gradient would not follow. Write '
+            f'{text} = {text} {symbol} ... to store a new object instead')
+        self.immutable_checks[addition] = (item.id, error, (),
+                                           read.value.value.id)
 
     def assign(self, target, value, origin):
         """Emit `target = value` for a name or a (nested) tuple of names.
@@ -1828,6 +1862,59 @@ def _sequence_names(tree):
                 sequences.discard(name)
                 changed = True
     return sequences
+
+
+def _fresh_item_containers(tree, returns_new_object):
+    """Names of lists and dicts whose items are new arrays that no other
+    name refers to, so that `c[i] += v` may store a new object in c[i].
+    Every assignment to such a name is a display of new objects (arithmetic
+    or calls that return new arrays). Every read of it is `c[k]`, used as an
+    augmented assignment's target or value, or as an operand of arithmetic
+    or of a call that returns a new array."""
+    parents = {}
+    for node in gast.walk(tree):
+        for child in gast.iter_child_nodes(node):
+            parents[child] = node
+    rejected = set()
+    candidates = set()
+    for node in gast.walk(tree):
+        if not isinstance(node, gast.Name):
+            continue
+        parent = parents.get(node)
+        if isinstance(node.ctx, gast.Load):
+            if not _reads_item_value(node, parents, returns_new_object):
+                rejected.add(node.id)
+        elif (isinstance(parent, gast.Assign) and parent.targets == [node]
+              and isinstance(parent.value, (gast.List, gast.Dict))
+              and all(_is_new_item(item, returns_new_object) for item in (
+                  parent.value.values if isinstance(parent.value, gast.Dict)
+                  else parent.value.elts))):
+            candidates.add(node.id)
+        else:
+            rejected.add(node.id)
+    return candidates - rejected
+
+
+def _is_new_item(item, returns_new_object):
+    return not isinstance(item, (gast.List, gast.Dict, gast.Tuple,
+                                 gast.Starred)) and returns_new_object(item)
+
+
+def _reads_item_value(name, parents, returns_new_object):
+    """True if the read `name` is `name[k]` used as described in
+    `_fresh_item_containers`."""
+    subscript = parents.get(name)
+    if not isinstance(subscript, gast.Subscript) or subscript.value is not name:
+        return False
+    user = parents.get(subscript)
+    if isinstance(user, gast.AugAssign):
+        return True
+    if isinstance(subscript.ctx, gast.Load) and isinstance(
+            user, (gast.BinOp, gast.UnaryOp, gast.Compare)):
+        return True
+    return (isinstance(subscript.ctx, gast.Load) and isinstance(
+        user, gast.Call) and subscript in user.args
+        and returns_new_object(user))
 
 
 def _leaves_loop(statement, jump):

@@ -193,6 +193,31 @@ def list_plus_array(x):
     return np.sum(terms * x[0:3])
 
 
+def loss_in_dict(x):
+    d = {'loss': 0.0}
+    d['loss'] += x ** 2
+    return np.sum(d['loss'] * x)
+
+
+def fresh_accumulators(x):
+    acc = [np.zeros(x.size), np.zeros(x.size)]
+    acc[0] += x
+    acc[1] += x ** 2
+    return np.sum(acc[0] * acc[1])
+
+
+def scalar_items_incremented(x):
+    vals = [x[0], x[1]]
+    vals[0] += x[2] ** 2
+    return vals[0] * vals[1]
+
+
+def matrix_row_incremented(x):
+    m = np.outer(x, x)
+    m[0] += np.sin(x)
+    return np.sum(m ** 2)
+
+
 SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
         rows_stored_by_index, rows_appended_until_break,
         appended_then_rebound, rows_in_dict, alias_then_rebound,
@@ -200,7 +225,9 @@ SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
         swap_and_scale, swap, partial_read,
         rows_swapped_and_scaled,
         transposed_after_update, leapfrog, list_extended,
-        list_extended_in_loop, list_plus_array]
+        list_extended_in_loop, list_plus_array, loss_in_dict,
+        fresh_accumulators, scalar_items_incremented,
+        matrix_row_incremented]
 POINTS = [np.array([0.5, 1.2, -0.7, 2.0, 0.3]),
           np.array([-1.1, 0.4, 0.9, -0.2])]
 
@@ -473,6 +500,37 @@ def sum_with_start_written(x):
     return np.sum(a * x)
 
 
+def list_item_incremented(x):
+    a = x * 1.0
+    lst = [a, x]
+    lst[0] += x ** 2
+    return np.sum(a * x)
+
+
+def dict_item_incremented(x):
+    a = x * 1.0
+    d = {'a': a}
+    d['a'] += x ** 2
+    return np.sum(a * x)
+
+
+def copied_list_item_incremented(x):
+    a = x * 1.0
+    lst = [a]
+    c = lst.copy()
+    c[0] += x ** 2
+    return np.sum(lst[0] * x)
+
+
+def appended_row_incremented(x):
+    out = []
+    for i in range(2):
+        row = x * float(i + 1)
+        out.append(row)
+    out[1] += x ** 2
+    return np.sum(row * x)
+
+
 def source_lineno(function, marker):
     """Return the line number of the one line of `function` with `marker`."""
     lines, first = inspect.getsourcelines(function)
@@ -509,6 +567,10 @@ UNSAFE = [
     (popped_item_written, 'v = [a].pop()', "'v'"),
     (diff_of_order_zero_written, 'v = np.diff(a, n=0)', "'v'"),
     (sum_with_start_written, 'v = sum([], a)', "'v'"),
+    (list_item_incremented, 'lst[0] += x ** 2', "'lst[0]'"),
+    (dict_item_incremented, "d['a'] += x ** 2", "d['a']"),
+    (copied_list_item_incremented, 'c[0] += x ** 2', "'c[0]'"),
+    (appended_row_incremented, 'out[1] += x ** 2', "'out[1]'"),
 ]
 
 
