@@ -453,6 +453,14 @@ class _Checker:
             f'gradient would not follow. Take a copy first ({copied}), or '
             f'index {shown} where the value is used')
 
+    def describe_target(self, target):
+        """Name an assignment target as the user wrote it: `'b'`, or the
+        source text of the conditional or boolean expression whose value a
+        compiler variable receives."""
+        if isinstance(target, gast.Name):
+            return _describe(self.normalized, target.id, self.flows)
+        return 'the target'
+
     def shares_safely(self, statement, name, holders, contains):
         """True if `holders` may keep `name`'s object after `statement`
         because nothing updates it afterwards (see `_sharing_is_safe`)."""
@@ -518,7 +526,8 @@ class _Checker:
                                                False)
                     and not self.moves(statement, value.id)):
                 self.reject(value.id, statement,
-                            f'{_targets(target)} becomes another name for it')
+                            f'{self.describe_target(target)} becomes another '
+                            'name for it')
         elif isinstance(value, (gast.Tuple, gast.List, gast.Dict)):
             if isinstance(target, gast.Name) and self.only_returned(
                     target.id):
@@ -958,9 +967,3 @@ def _argument(call, position, keyword):
         if k.arg == keyword:
             return k.value
     return None
-
-
-def _targets(target):
-    if isinstance(target, gast.Name):
-        return repr(target.id)
-    return 'the target'

@@ -595,6 +595,7 @@ class _Normalizer:
     def lower_IfExp(self, node):
         result = self.namer.temporary()
         self.local_names.add(result)
+        self.name_in_errors(result, node)
         test = self.condition(node.test, [])
         body = self.lower_block([gast.copy_location(gast.Assign(
             targets=[_store(result)], value=node.body, type_comment=None),
@@ -609,12 +610,21 @@ class _Normalizer:
         # a and b: the value of a if it is false, else the value of b.
         result = self.namer.temporary()
         self.local_names.add(result)
+        self.name_in_errors(result, node)
         first, *others = node.values
         self.emit(gast.Assign(targets=[_store(result)],
                               value=self.lower_expression(first),
                               type_comment=None), first)
         self.lower_bool_rest(result, node.op, others, node)
         return _load(result)
+
+    def name_in_errors(self, result, node):
+        """Let errors show `result` as the source text of `node`. The name
+        is not added to the temporaries, because it is assigned in more
+        than one branch."""
+        text = self.source.text_of(node)
+        if text:
+            self.display_names[result] = text
 
     def lower_bool_rest(self, result, op, values, origin):
         if not values:

@@ -610,7 +610,23 @@ def sorts_slice_after_use(x):
     return s
 
 
+def conditional_alias(x):
+    a = x * 1.0
+    b = a if x[0] > 0 else x * 2.0
+    a[0] = 3.0
+    return np.sum(b * x)
+
+
+def or_alias(x):
+    a = x * 1.0
+    b = None or a
+    a[0] = 3.0
+    return np.sum(b * x)
+
+
 @pytest.mark.parametrize('function, expression', [
+    (conditional_alias, "'a if x[0] > 0 else x * 2.0'"),
+    (or_alias, "'None or a'"),
     (passes_slice_to_updating_function, "'y[0:2]'"),
     (sorts_slice_after_use, "'y[0:2]'"),
     (swapped_views, "'m[0]'"),
