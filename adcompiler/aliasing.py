@@ -453,6 +453,14 @@ class _Checker:
             f'gradient would not follow. Take a copy first ({copied}), or '
             f'index {shown} where the value is used')
 
+    def describe_target(self, target):
+        """Name an assignment target as the user wrote it: `'b'`, or the
+        source text of the conditional or boolean expression whose value a
+        compiler variable receives."""
+        if isinstance(target, gast.Name):
+            return _describe(self.normalized, target.id, self.flows)
+        return 'the target'
+
     def shares_safely(self, statement, name, holders, contains):
         """True if `holders` may keep `name`'s object after `statement`
         because nothing updates it afterwards (see `_sharing_is_safe`)."""
@@ -518,7 +526,8 @@ class _Checker:
                                                False)
                     and not self.moves(statement, value.id)):
                 self.reject(value.id, statement,
-                            f'{_targets(target)} becomes another name for it')
+                            f'{self.describe_target(target)} becomes another '
+                            'name for it')
         elif isinstance(value, (gast.Tuple, gast.List, gast.Dict)):
             if isinstance(target, gast.Name) and self.only_returned(
                     target.id):
@@ -549,10 +558,19 @@ class _Checker:
             self.check_call(value, statement)
 
     def moved(self, identifier):
-        """True for a name assigned once and read once: `x = t` moves t."""
+        """True for a name assigned once and read once, where every loop
+        around the read also runs the assignment: `x = t` moves t. A read
+        in a loop that does not assign t reads the same object on every
+        iteration."""
         tree = self.normalized.tree
-        return (_count(tree, identifier, gast.Store) == 1
-                and _count(tree, identifier, gast.Load) == 1)
+        if (_count(tree, identifier, gast.Store) != 1
+                or _count(tree, identifier, gast.Load) != 1):
+            return False
+        stores, loads = [], []
+        for node, loops in _names_with_loops(tree, identifier):
+            (stores if isinstance(node.ctx, gast.Store) else loads).append(
+                loops)
+        return all(loop in stores[0] for loop in loads[0])
 
     def definition(self, identifier):
         """Return the value of the one assignment to `identifier`, or None."""
@@ -806,6 +824,23 @@ def _blocks(tree):
                 yield block
 
 
+def _names_with_loops(node, identifier, loops=()):
+    """Yield (name, loops) for each `identifier` under `node`, where loops
+    are the ids of the loops whose repeated part (body, else branch, while
+    test) contains the name. A for loop's iterable is evaluated once."""
+    if isinstance(node, gast.Name) and node.id == identifier:
+        yield node, loops
+    for field, child in gast.iter_fields(node):
+        inner = loops
+        if (isinstance(node, (gast.For, gast.While))
+                and field in ('body', 'orelse', 'test')):
+            inner = loops + (id(node),)
+        children = child if isinstance(child, list) else [child]
+        for item in children:
+            if isinstance(item, gast.AST):
+                yield from _names_with_loops(item, identifier, inner)
+
+
 def _count(tree, identifier, ctx):
     return sum(1 for n in gast.walk(tree) if isinstance(n, gast.Name)
                and n.id == identifier and isinstance(n.ctx, ctx))
@@ -901,18 +936,34 @@ def _returns_new_object(call, resolved):
            for k in call.keywords):
         return False
     if resolved.kind is CallKind.METHOD:
-        return call.func.attr in VALUE_METHODS | LIST_UPDATES
+        # lst.pop() returns the item itself, which other names may hold.
+        return call.func.attr in VALUE_METHODS | LIST_UPDATES - {'pop'}
     callee = resolved.callee
     if isinstance(callee, np.ufunc):
         return True
     if isinstance(callee, types.BuiltinFunctionType) and getattr(
             callee, '__module__', None) == 'math':
         return True
+    if callee is np.diff:
+        # np.diff(a, n=0) returns a itself.
+        order = _argument(call, 1, 'n')
+        return order is None or (isinstance(order, gast.Constant)
+                                 and order.value != 0)
+    if callee is sum:
+        # sum([], start) returns start itself, a new object only when it
+        # is a constant.
+        start = _argument(call, 1, 'start')
+        return start is None or isinstance(start, gast.Constant)
     return any(callee is f for f in NEW_OBJECT_FUNCTIONS) or (
         callee is np.array)
 
 
-def _targets(target):
-    if isinstance(target, gast.Name):
-        return repr(target.id)
-    return 'the target'
+def _argument(call, position, keyword):
+    """Return the node passed as parameter `keyword` at `position`, or
+    None when the call does not pass it."""
+    if len(call.args) > position:
+        return call.args[position]
+    for k in call.keywords:
+        if k.arg == keyword:
+            return k.value
+    return None

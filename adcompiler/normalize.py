@@ -51,7 +51,8 @@ array, and not stored, copied or viewed since); otherwise Python would
 update shared memory in place, and it raises `UnsupportedSyntaxError`.
 A `.copy()` of a local value counts as a new object. On a name that only
 ever holds lists (`lst = []`), `lst += v` becomes `lst.extend(v)`, which is
-what Python runs.
+what Python runs, when v is known to be a list or a tuple. Otherwise it is
+expanded to `lst = lst + v` (an ndarray v makes lst a new array).
 Docstrings and `pass` are dropped, and code after the `return` is removed.
 Each new statement keeps the line and column of the expression it came from,
 so later stages can point at the user's source.
@@ -221,14 +222,17 @@ class _Normalizer:
         # version -> those callees as expressions.
         self.unshared_if_new = {}
         self.temporaries = set()
-        # Statement -> (name, error, callees): check before it that the name
-        # contains a value that cannot change in place, or one that the
-        # callees made (see visit_AugAssign).
+        # Statement -> (name, error, callees) or (name, error, (), container):
+        # check before it that the name contains a value that cannot change
+        # in place, or one that the callees made, or an item of an array
+        # container (see visit_AugAssign).
         self.immutable_checks = {}
         self.display_names = {}
         self.result_name = None  # The variable early returns assign.
         # Lists that `lst += v` extends in place (see `extended_lists`).
         self.extended_lists = extended_lists(self.tree)
+        self.fresh_item_containers = _fresh_item_containers(
+            self.tree, self.returns_new_object)
         self.single_assignment = not (keep_names
                                       or has_control_flow(self.tree))
         self.check_global_writes()
@@ -591,6 +595,7 @@ class _Normalizer:
     def lower_IfExp(self, node):
         result = self.namer.temporary()
         self.local_names.add(result)
+        self.name_in_errors(result, node)
         test = self.condition(node.test, [])
         body = self.lower_block([gast.copy_location(gast.Assign(
             targets=[_store(result)], value=node.body, type_comment=None),
@@ -605,12 +610,21 @@ class _Normalizer:
         # a and b: the value of a if it is false, else the value of b.
         result = self.namer.temporary()
         self.local_names.add(result)
+        self.name_in_errors(result, node)
         first, *others = node.values
         self.emit(gast.Assign(targets=[_store(result)],
                               value=self.lower_expression(first),
                               type_comment=None), first)
         self.lower_bool_rest(result, node.op, others, node)
         return _load(result)
+
+    def name_in_errors(self, result, node):
+        """Let errors show `result` as the source text of `node`. The name
+        is not added to the temporaries, because it is assigned in more
+        than one branch."""
+        text = self.source.text_of(node)
+        if text:
+            self.display_names[result] = text
 
     def lower_bool_rest(self, result, op, values, origin):
         if not values:
@@ -798,6 +812,7 @@ class _Normalizer:
             binop = gast.copy_location(
                 gast.BinOp(left=read, op=node.op, right=node.value), node)
             value = self.atomize(binop)
+            self.check_item_update(node, self.body[-1])
             self.assign(node.target, value, node)
             return False
         if not isinstance(node.target, gast.Name):
@@ -837,6 +852,36 @@ class _Normalizer:
             self.immutable_checks[self.body[start]] = (
                 version, error, self.unshared_if_new.get(version, ()))
         return False
+
+    def check_item_update(self, node, addition):
+        """Check at run time, before `addition` (`s = item + v` lowered from
+        `c[i] += v`), that the item cannot change in place, unless c is an
+        array. Python would update an array item of a list or a dict in
+        place, so another name that refers to it would change too, while
+        the lowered `c[i] = s` stores a new object. A container whose items
+        are all new arrays that no other name refers to needs no check."""
+        container = node.target.value
+        if (not self.inlining and isinstance(container, gast.Name)
+                and container.id in self.fresh_item_containers):
+            return
+        item = addition.value.left
+        read = next(s for s in reversed(self.body)
+                    if isinstance(s, gast.Assign)
+                    and isinstance(s.targets[0], gast.Name)
+                    and s.targets[0].id == item.id)
+        if not isinstance(read.value.value, gast.Name):
+            return  # A constant container, such as a tuple display.
+        text = self.source.text_of(node.target) or 'c[i]'
+        symbol = _OPERATOR_SYMBOLS.get(type(node.op), '+')
+        error = UnsupportedSyntaxError(
+            f'augmented assignment to {text!r}, an item that is an array or '
+            'another value that changes in place',
+            self.source.location(node),
+            'Python updates that item in place, and another name may refer '
+            'to it, which the gradient would not follow. Write '
+            f'{text} = {text} {symbol} ... to store a new object instead')
+        self.immutable_checks[addition] = (item.id, error, (),
+                                           read.value.value.id)
 
     def assign(self, target, value, origin):
         """Emit `target = value` for a name or a (nested) tuple of names.
@@ -1749,7 +1794,10 @@ def has_control_flow(tree):
 def extended_lists(tree):
     """Names that `name += v` extends in place: every assignment to them is
     a list display or a list comprehension (`lst = []`), or an augmented
-    addition. Python runs `lst += v` on a list as `lst.extend(v)`."""
+    addition of a list or a tuple. Python runs `lst += v` as `lst.extend(v)`
+    only then: list has no in-place number method, so for an ndarray `v` it
+    calls v.__radd__ and binds lst to the new array, as `lst = lst + v`."""
+    sequences = _sequence_names(tree)
     list_bindings = set()
     augmented = set()
     for node in gast.walk(tree):
@@ -1759,7 +1807,8 @@ def extended_lists(tree):
             list_bindings.add(id(node.targets[0]))
         elif (isinstance(node, gast.AugAssign)
               and isinstance(node.target, gast.Name)
-              and isinstance(node.op, gast.Add)):
+              and isinstance(node.op, gast.Add)
+              and _is_sequence(node.value, sequences, tree)):
             list_bindings.add(id(node.target))
             augmented.add(node.target.id)
     other_bindings = {
@@ -1768,6 +1817,114 @@ def extended_lists(tree):
         and not isinstance(node.ctx, gast.Load)
         and id(node) not in list_bindings}
     return augmented - other_bindings
+
+
+# Builtins that return a new list or tuple.
+_SEQUENCE_BUILTINS = frozenset({'list', 'tuple', 'sorted'})
+
+
+def _is_sequence(value, sequences, tree):
+    """True if `value` is known to be a list or a tuple: a display, a list
+    comprehension, list(...), tuple(...), sorted(...), or a name in
+    `sequences`."""
+    if isinstance(value, (gast.List, gast.Tuple, gast.ListComp)):
+        return True
+    if isinstance(value, gast.Name):
+        return value.id in sequences
+    if (isinstance(value, gast.Call) and isinstance(value.func, gast.Name)
+            and value.func.id in _SEQUENCE_BUILTINS):
+        # A local variable named list would hide the builtin.
+        return not any(isinstance(n, gast.Name) and n.id == value.func.id
+                       and not isinstance(n.ctx, gast.Load)
+                       for n in gast.walk(tree))
+    return False
+
+
+def _sequence_names(tree):
+    """Names that only ever hold a list or a tuple: every binding is an
+    assignment of one (see `_is_sequence`) or `+=` of one."""
+    bindings = {}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Name) and not isinstance(node.ctx,
+                                                          gast.Load):
+            bindings.setdefault(node.id, [])
+    values = {}
+    for node in gast.walk(tree):
+        if (isinstance(node, gast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], gast.Name)):
+            values.setdefault(id(node.targets[0]), node.value)
+        elif (isinstance(node, gast.AugAssign)
+              and isinstance(node.target, gast.Name)
+              and isinstance(node.op, gast.Add)):
+            values.setdefault(id(node.target), node.value)
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Name) and node.id in bindings and \
+                not isinstance(node.ctx, gast.Load):
+            bindings[node.id].append(values.get(id(node)))
+    sequences = set(bindings)
+    changed = True
+    while changed:
+        changed = False
+        for name in list(sequences):
+            if not all(value is not None
+                       and _is_sequence(value, sequences, tree)
+                       for value in bindings[name]):
+                sequences.discard(name)
+                changed = True
+    return sequences
+
+
+def _fresh_item_containers(tree, returns_new_object):
+    """Names of lists and dicts whose items are new arrays that no other
+    name refers to, so that `c[i] += v` may store a new object in c[i].
+    Every assignment to such a name is a display of new objects (arithmetic
+    or calls that return new arrays). Every read of it is `c[k]`, used as an
+    augmented assignment's target or value, or as an operand of arithmetic
+    or of a call that returns a new array."""
+    parents = {}
+    for node in gast.walk(tree):
+        for child in gast.iter_child_nodes(node):
+            parents[child] = node
+    rejected = set()
+    candidates = set()
+    for node in gast.walk(tree):
+        if not isinstance(node, gast.Name):
+            continue
+        parent = parents.get(node)
+        if isinstance(node.ctx, gast.Load):
+            if not _reads_item_value(node, parents, returns_new_object):
+                rejected.add(node.id)
+        elif (isinstance(parent, gast.Assign) and parent.targets == [node]
+              and isinstance(parent.value, (gast.List, gast.Dict))
+              and all(_is_new_item(item, returns_new_object) for item in (
+                  parent.value.values if isinstance(parent.value, gast.Dict)
+                  else parent.value.elts))):
+            candidates.add(node.id)
+        else:
+            rejected.add(node.id)
+    return candidates - rejected
+
+
+def _is_new_item(item, returns_new_object):
+    return not isinstance(item, (gast.List, gast.Dict, gast.Tuple,
+                                 gast.Starred)) and returns_new_object(item)
+
+
+def _reads_item_value(name, parents, returns_new_object):
+    """True if the read `name` is `name[k]` used as described in
+    `_fresh_item_containers`."""
+    subscript = parents.get(name)
+    if not isinstance(subscript, gast.Subscript) or subscript.value is not name:
+        return False
+    user = parents.get(subscript)
+    if isinstance(user, gast.AugAssign):
+        return True
+    if isinstance(subscript.ctx, gast.Load) and isinstance(
+            user, (gast.BinOp, gast.UnaryOp, gast.Compare)):
+        return True
+    return (isinstance(subscript.ctx, gast.Load) and isinstance(
+        user, gast.Call) and subscript in user.args
+        and returns_new_object(user))
 
 
 def _leaves_loop(statement, jump):

@@ -492,13 +492,19 @@ class _ReverseWriter(StageWriter):
         return body
 
     def immutable_check(self, statement):
-        """`ad.require_immutable(x, error, *callees)` before a lowered `x += y`."""
+        """`ad.require_immutable(x, error, *callees)` before a lowered
+        `x += y`, or `ad.require_immutable_item(item, c, error)` before a
+        lowered `c[i] += y`."""
         check = self.normalized.immutable_checks.get(statement)
         if check is None:
             return []
-        variable, error, callees = check
+        variable, error, callees, *container = check
         error_name = self.namer.fresh('in_place_error')
         self.extra_globals[error_name] = error
+        if container:
+            return [gast.Expr(value=_call(
+                self.runtime_function('require_immutable_item'),
+                _name(variable), _name(container[0]), _name(error_name)))]
         return [gast.Expr(value=_call(self.runtime_function('require_immutable'),
                                       _name(variable), _name(error_name),
                                       *[copy.deepcopy(c) for c in callees]))]

@@ -3626,6 +3626,16 @@ def require_immutable(value, error, *callees):
         raise error
 
 
+def require_immutable_item(value, container, error):
+    """Raise `error` unless the item `value` of `container` cannot change in
+    place, before a lowered `c[i] += y` stores c[i] + y in c[i]. Any item
+    of a numeric array passes, because then both forms write the same
+    memory."""
+    if isinstance(container, np.ndarray) and container.dtype != object:
+        return
+    require_immutable(value, error)
+
+
 # Reverse over reverse ----------------------------------------------------------
 # Generated adjoint code is linear in the cotangents it carries, so the reverse
 # rule of each of its helpers is the helper's transpose. These helpers are the

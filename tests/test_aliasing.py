@@ -185,6 +185,39 @@ def list_extended_in_loop(x):
     return np.sum(terms[1] * terms[3]) + terms[2] * terms[0] + terms[4]
 
 
+def list_plus_array(x):
+    # list has no in-place addition, so this runs np.sin(...).__radd__ and
+    # binds terms to a new array; the list is left unchanged.
+    terms = [x[0], x[1], x[2]]
+    terms += np.sin(x[0:3])
+    return np.sum(terms * x[0:3])
+
+
+def loss_in_dict(x):
+    d = {'loss': 0.0}
+    d['loss'] += x ** 2
+    return np.sum(d['loss'] * x)
+
+
+def fresh_accumulators(x):
+    acc = [np.zeros(x.size), np.zeros(x.size)]
+    acc[0] += x
+    acc[1] += x ** 2
+    return np.sum(acc[0] * acc[1])
+
+
+def scalar_items_incremented(x):
+    vals = [x[0], x[1]]
+    vals[0] += x[2] ** 2
+    return vals[0] * vals[1]
+
+
+def matrix_row_incremented(x):
+    m = np.outer(x, x)
+    m[0] += np.sin(x)
+    return np.sum(m ** 2)
+
+
 SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
         rows_stored_by_index, rows_appended_until_break,
         appended_then_rebound, rows_in_dict, alias_then_rebound,
@@ -192,7 +225,9 @@ SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
         swap_and_scale, swap, partial_read,
         rows_swapped_and_scaled,
         transposed_after_update, leapfrog, list_extended,
-        list_extended_in_loop]
+        list_extended_in_loop, list_plus_array, loss_in_dict,
+        fresh_accumulators, scalar_items_incremented,
+        matrix_row_incremented]
 POINTS = [np.array([0.5, 1.2, -0.7, 2.0, 0.3]),
           np.array([-1.1, 0.4, 0.9, -0.2])]
 
@@ -389,6 +424,113 @@ def row_kept(x):
     return np.sum(r * x)
 
 
+def buffer_filled_in_loop(x):
+    buf = np.zeros(3)
+    for k in range(3):
+        u = buf
+        u[k] = x[k] * x[(k + 1) % 3]
+    return np.sum(u ** 2)
+
+
+def buffer_filled_in_while(x):
+    buf = np.zeros(3)
+    k = 0
+    while k < 3:
+        u = buf
+        u[k] = x[k] * x[(k + 1) % 3]
+        k += 1
+    return np.sum(u ** 2)
+
+
+def list_display_filled_in_loop(x):
+    buf = [x[0], x[1], x[2]]
+    for k in range(3):
+        u = buf
+        u[k] = x[k] * x[(k + 1) % 3]
+    return u[0] ** 2 + u[1] ** 2 + u[2] ** 2
+
+
+def list_appended_through_alias(x):
+    lst = []
+    for i in range(3):
+        cur = lst
+        cur.append(x[i] ** 2)
+    return cur[0] * cur[1] + cur[2] * cur[0]
+
+
+def once_in_loop_appended(x):
+    un = x * 2.0
+    hist = []
+    for k in range(2):
+        u = un
+        u[k] = u[k] * x[k + 1]
+        hist.append(u)
+    return np.sum(hist[0] * x) + np.sum(hist[1] ** 2)
+
+
+def once_in_loop_kept(x):
+    un = x * 2.0
+    prev = x * 1.0
+    for k in range(2):
+        u = un
+        s = np.sum(prev * x)
+        u[k] = u[k] * x[k + 1] + s
+        prev = u
+    return np.sum(prev * x)
+
+
+def popped_item_written(x):
+    a = x * 1.0
+    v = [a].pop()
+    v[0] = 3.0
+    return np.sum(a * x)
+
+
+def diff_of_order_zero_written(x):
+    a = x * 1.0
+    v = np.diff(a, n=0)
+    v[0] = 3.0 * x[1]
+    return np.sum(a * x)
+
+
+def sum_with_start_written(x):
+    a = x * 1.0
+    v = sum([], a)
+    v[0] = 3.0 * x[1]
+    return np.sum(a * x)
+
+
+def list_item_incremented(x):
+    a = x * 1.0
+    lst = [a, x]
+    lst[0] += x ** 2
+    return np.sum(a * x)
+
+
+def dict_item_incremented(x):
+    a = x * 1.0
+    d = {'a': a}
+    d['a'] += x ** 2
+    return np.sum(a * x)
+
+
+def copied_list_item_incremented(x):
+    a = x * 1.0
+    lst = [a]
+    c = lst.copy()
+    c[0] += x ** 2
+    return np.sum(lst[0] * x)
+
+
+def appended_row_incremented(x):
+    out = []
+    for i in range(2):
+        row = x * float(i + 1)
+        out.append(row)
+    out[1] += x ** 2
+    return np.sum(row * x)
+
+
 def source_lineno(function, marker):
     """Return the line number of the one line of `function` with `marker`."""
     lines, first = inspect.getsourcelines(function)
@@ -416,6 +558,19 @@ UNSAFE = [
     (row_kept, 'r = m[0]', "'m[0]'"),
     (copy_false_incremented, 'z += x', "'z'"),
     (list_extended_through_alias, 'kept = terms', "'terms'"),
+    (buffer_filled_in_loop, 'u = buf', "'u'"),
+    (buffer_filled_in_while, 'u = buf', "'u'"),
+    (list_display_filled_in_loop, 'u = buf', "'u'"),
+    (list_appended_through_alias, 'cur = lst', "'cur'"),
+    (once_in_loop_appended, 'u = un', "'u'"),
+    (once_in_loop_kept, 'u = un', "'u'"),
+    (popped_item_written, 'v = [a].pop()', "'v'"),
+    (diff_of_order_zero_written, 'v = np.diff(a, n=0)', "'v'"),
+    (sum_with_start_written, 'v = sum([], a)', "'v'"),
+    (list_item_incremented, 'lst[0] += x ** 2', "'lst[0]'"),
+    (dict_item_incremented, "d['a'] += x ** 2", "d['a']"),
+    (copied_list_item_incremented, 'c[0] += x ** 2', "'c[0]'"),
+    (appended_row_incremented, 'out[1] += x ** 2', "'out[1]'"),
 ]
 
 
@@ -455,7 +610,23 @@ def sorts_slice_after_use(x):
     return s
 
 
+def conditional_alias(x):
+    a = x * 1.0
+    b = a if x[0] > 0 else x * 2.0
+    a[0] = 3.0
+    return np.sum(b * x)
+
+
+def or_alias(x):
+    a = x * 1.0
+    b = None or a
+    a[0] = 3.0
+    return np.sum(b * x)
+
+
 @pytest.mark.parametrize('function, expression', [
+    (conditional_alias, "'a if x[0] > 0 else x * 2.0'"),
+    (or_alias, "'None or a'"),
     (passes_slice_to_updating_function, "'y[0:2]'"),
     (sorts_slice_after_use, "'y[0:2]'"),
     (swapped_views, "'m[0]'"),
