@@ -151,7 +151,16 @@ class GradientFunction:
                 seed = runtime.seed(value)
             elif compiled.float_seed:
                 seed = 1.0
-        adjoints = compiled.adjoint(saved, seed)
+        try:
+            adjoints = compiled.adjoint(saved, seed)
+        except (ZeroDivisionError, OverflowError):
+            # Python floats raise where NumPy gives inf or nan with a
+            # warning: 0.0 ** -0.5 in the derivative of x ** 0.5 at 0. The
+            # primal ran, so the same values in NumPy floats run it alike.
+            as_numpy = _float_scalars_as_numpy(args, kwargs)
+            if as_numpy is None:
+                raise
+            return self(*as_numpy[0], **as_numpy[1])
         gradient = _gradients(adjoints, self.wrt, arguments)
         if not self._as_tuple:
             gradient = gradient[0]
@@ -184,6 +193,17 @@ class GradientFunction:
         if self.with_value or self.has_aux or self._as_tuple:
             return None
         return gradient_objective(self.function, self.wrt[0])
+
+
+def _float_scalars_as_numpy(args, kwargs):
+    """Return `(args, kwargs)` with each Python float as a NumPy float, or
+    None if there is no Python float among them."""
+    def convert(value):
+        return np.float64(value) if type(value) is float else value
+    if not any(type(v) is float for v in (*args, *kwargs.values())):
+        return None
+    return ([convert(v) for v in args],
+            {k: convert(v) for k, v in kwargs.items()})
 
 
 def _check_differentiable(function):

@@ -1088,3 +1088,17 @@ def test_mixed_partial_through_dispatched_method_in_reverse():
     expected = numerical_gradient(gradient_in_y_along, (x, y, v), 0)
     assert_gradient_close(adcompiler.grad(gradient_in_y_along)(x, y, v),
                           expected)
+
+
+def square_root_of_float(x):
+    return x ** 0.5
+
+
+def test_gradient_at_a_singular_python_float_is_inf():
+    """The derivative of x ** 0.5 at the Python float 0.0 raised a raw
+    ZeroDivisionError from the adjoint (0.0 ** -0.5); NumPy, autograd and
+    JAX give inf. The adjoint now runs again on NumPy floats, which warn."""
+    with pytest.warns(RuntimeWarning, match='divide by zero'):
+        gradient = adcompiler.grad(square_root_of_float)(0.0)
+    assert gradient == np.inf
+    assert adcompiler.grad(square_root_of_float)(4.0) == 0.25
