@@ -45,6 +45,17 @@ def compiled_gradient(compiler, function, args, wrt, for_scalars=False):
     return compiled.adjoint(saved, seed)
 
 
+def assert_right_and_same_gradients(function, args, wrt):
+    """Check grad against finite differences, then the optimized against
+    the plain code (`assert_same_gradients`); return the gradients."""
+    gradients = adcompiler.grad(function, wrt=wrt)(*args)
+    for position, gradient in zip(wrt, gradients, strict=True):
+        expected = numerical_gradient(function, args, position)
+        assert_gradient_close(gradient, expected)
+    assert_same_gradients(function, args, wrt)
+    return gradients
+
+
 def assert_same_gradients(function, args, wrt):
     plain = compiled_gradient(PLAIN, function, args, wrt)
     for for_scalars in (False, True):
@@ -172,11 +183,7 @@ def test_unbroadcast_cases_match_finite_differences(name, function, inputs,
                                                     wrt):
     rng = np.random.default_rng(0)
     args = tuple(make(rng) for make in inputs)
-    gradients = adcompiler.grad(function, wrt=wrt)(*args)
-    for position, gradient in zip(wrt, gradients, strict=True):
-        expected = numerical_gradient(function, args, position)
-        assert_gradient_close(gradient, expected)
-    assert_same_gradients(function, args, wrt)
+    assert_right_and_same_gradients(function, args, wrt)
 
 
 def generated_source(function, wrt=0):
@@ -286,11 +293,7 @@ def test_none_check_cases_match_finite_differences(name, function, inputs,
                                                    wrt):
     rng = np.random.default_rng(1)
     args = tuple(make(rng) for make in inputs)
-    gradients = adcompiler.grad(function, wrt=wrt)(*args)
-    for position, gradient in zip(wrt, gradients, strict=True):
-        expected = numerical_gradient(function, args, position)
-        assert_gradient_close(gradient, expected)
-    assert_same_gradients(function, args, wrt)
+    assert_right_and_same_gradients(function, args, wrt)
 
 
 def test_scalar_chain_adds_without_runtime():
@@ -456,11 +459,7 @@ def test_recurrent_step_tapes_shapes():
 def test_shape_taped_cases_match_finite_differences(function, inputs, wrt):
     rng = np.random.default_rng(3)
     args = tuple(make(rng) for make in inputs)
-    gradients = adcompiler.grad(function, wrt=wrt)(*args)
-    for position, gradient in zip(wrt, gradients, strict=True):
-        expected = numerical_gradient(function, args, position)
-        assert_gradient_close(gradient, expected)
-    assert_same_gradients(function, args, wrt)
+    assert_right_and_same_gradients(function, args, wrt)
 
 
 @pytest.mark.parametrize('value, shape, is_complex', [
@@ -555,11 +554,7 @@ def test_index_and_shape_cases_match_finite_differences(function, inputs,
                                                         wrt):
     rng = np.random.default_rng(5)
     args = tuple(make(rng) for make in inputs)
-    gradients = adcompiler.grad(function, wrt=wrt)(*args)
-    for position, gradient in zip(wrt, gradients, strict=True):
-        expected = numerical_gradient(function, args, position)
-        assert_gradient_close(gradient, expected)
-    assert_same_gradients(function, args, wrt)
+    assert_right_and_same_gradients(function, args, wrt)
 
 
 def test_chained_slices_accumulate_in_place():
@@ -1133,6 +1128,7 @@ def test_negation_moves_to_compact_factor():
 def test_shared_calls_match_finite_differences(function, inputs, wrt):
     rng = np.random.default_rng(10)
     args = tuple(make(rng) for make in inputs)
+    assert_right_and_same_gradients(function, args, wrt)
 
 
 # NumPy functions of float scalars call math in the adjoint ---------------------
@@ -1192,11 +1188,7 @@ FLOAT_SCALAR_CASES = [
                          ids=[c[0] for c in FLOAT_SCALAR_CASES])
 def test_float_scalar_cases_match_finite_differences(name, function, args,
                                                      wrt):
-    gradients = adcompiler.grad(function, wrt=wrt)(*args)
-    for position, gradient in zip(wrt, gradients, strict=True):
-        expected = numerical_gradient(function, args, position)
-        assert_gradient_close(gradient, expected)
-    assert_same_gradients(function, args, wrt)
+    assert_right_and_same_gradients(function, args, wrt)
 
 
 def test_sums_add_into_temporaries():
