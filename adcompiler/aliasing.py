@@ -276,8 +276,8 @@ def _sharing_is_safe(normalized, resolution, flows, statement, shared,
     `shared` after `statement`. That is safe when no later path updates
     those objects in place, through their names or through a name that may
     come to refer to them. The adjoint undoes each update in place on the
-    one object it knows, so memory that no later update changes may have
-    any number of names.
+    one object the update names, so memory that no later update changes
+    may have any number of names.
     """
     if any(update_order.updated_after(normalized.tree, statement, name,
                                       resolution, _leaves_unchanged)

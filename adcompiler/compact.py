@@ -78,8 +78,8 @@ def keep_compact(function, facts, numpy_alias, runtime_alias):
 def negate_compact_factors(function, numpy_alias, runtime_alias):
     """Move negations of products onto their compact first factors.
 
-    `keep_compact` does this too, but the products it sees are one
-    operation each; this runs again once temporaries are inlined. It adds
+    `keep_compact` does this too, but only on products of one operation
+    each. This pass runs again once temporaries are inlined. It adds
     no expansions, because `keep_compact` already made every compact value
     that needs one full.
     """

@@ -39,7 +39,7 @@ def updated_after(tree, statement, name, resolution, reads_only,
     changes its arguments (a function that returns a new array), or its
     receiver when `receiver` is set (a method such as sum). With
     `reads_count`, any read of `name` counts as an update, so the result
-    says whether the variable is used again before it is rebound.
+    tells whether the variable is used again before it is rebound.
     """
     parents = _statement_parents(tree)
     effects = _Effects(name, resolution, reads_only, reads_count)

@@ -1010,7 +1010,7 @@ def loops_over_list_display(x, w):
 
 def loops_over_argument_first(x, w):
     total = 0.0
-    for row in x:  # x could be a dict here: nothing before the loop says.
+    for row in x:  # x could be a dict here: no statement before the loop rules it out.
         total = total + np.sum(row * w)
     return total * np.sum(x)
 

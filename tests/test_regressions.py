@@ -931,8 +931,9 @@ def numpy_python_function(x):
 ])
 def test_foreign_call_error_names_the_callee_as_written(function, name,
                                                         reason):
-    """The suggested fix said register_vjp(ufunc.reduce), which is no valid
-    code, and np.median was called compiled code with no Python source."""
+    """The suggested fix read register_vjp(ufunc.reduce), which is no valid
+    code, and the reason for np.median was compiled code with no Python
+    source."""
     with pytest.raises(adcompiler.ForeignCallError) as caught:
         adcompiler.grad(function)(np.array([1.0, 3.0, 2.0]))
     message = str(caught.value)
