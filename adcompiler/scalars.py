@@ -35,6 +35,7 @@ import gast
 import numpy as np
 
 from adcompiler.resolve import CallKind
+from adcompiler.shapes import greatest_fixed_point
 
 # NumPy functions that map a real float64 scalar to a real float64 scalar.
 _REAL_UFUNCS = frozenset(id(f) for f in (
@@ -85,19 +86,10 @@ def scalar_names(normalized, resolution, scalar_params):
         if isinstance(node, gast.Name) and node.id not in definitions:
             definitions[node.id] = [_NEVER]  # a global, or a name never set
 
-    # The greatest fixed point: drop names until every definition of every
-    # name left reads only names left.
-    scalars = set(definitions)
-    changed = True
-    while changed:
-        changed = False
-        for name, entries in definitions.items():
-            if name in scalars and not all(
-                    entry is not _NEVER and all(o in scalars for o in entry)
-                    for entry in entries):
-                scalars.discard(name)
-                changed = True
-    return frozenset(scalars)
+    # Every definition of every name left reads only names left.
+    def keeps(entry, scalars):
+        return entry is not _NEVER and all(o in scalars for o in entry)
+    return frozenset(greatest_fixed_point(definitions, keeps))
 
 
 def _collect(statements, resolution, definitions):

@@ -152,21 +152,28 @@ def shape_facts(normalized, resolution, scalars=frozenset()):
     return ShapeFacts(shape_class, kind_class, real, frozenset(scalars))
 
 
-def _real_names(definitions):
-    """Return the names whose every value is real (a greatest fixed point)."""
-    real = set(definitions)
+def greatest_fixed_point(definitions, keeps):
+    """Return the largest set of names of `definitions` (name -> entries)
+    such that `keeps(entry, names)` is true for every entry of every name
+    in the set: names are dropped until none is left to drop."""
+    names = set(definitions)
     changed = True
     while changed:
         changed = False
         for name, entries in definitions.items():
-            if name in real and not all(
-                    entry.real or (entry.kind_operands is not _SOURCE
-                                   and all(o in real
-                                           for o in entry.kind_operands))
-                    for entry in entries):
-                real.discard(name)
+            if name in names and not all(keeps(entry, names)
+                                         for entry in entries):
+                names.discard(name)
                 changed = True
-    return real
+    return names
+
+
+def _real_names(definitions):
+    """Return the names whose every value is real."""
+    def keeps(entry, real):
+        return entry.real or (entry.kind_operands is not _SOURCE
+                              and all(o in real for o in entry.kind_operands))
+    return greatest_fixed_point(definitions, keeps)
 
 
 def _operand_roots(operands, classes, real):
