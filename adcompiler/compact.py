@@ -18,9 +18,9 @@ broadcasts to the shape of `t` (the scalar itself), and follows such
   the compact value is written as `ad.expand(c, t)`, the broadcast view that
   the code read before.
 
-Only top-level assignments to plain names are followed; a compact name that
-a nested block reads or assigns is expanded before that block, and so is
-one shaped like a value that a call may change in place.
+Only top-level assignments to plain names are followed. A compact name that
+a nested block reads or assigns is expanded before that block. So is one
+shaped like a value that a call may change in place.
 """
 
 import copy

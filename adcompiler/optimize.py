@@ -182,7 +182,7 @@ def _add_sums_into_temporaries(statements):
     only there, when the right operand is a scalar) for the sum, so the
     sum allocates no array of its own. Adjoint code adds only numbers and
     arrays with `+`, and for them the order of the operands changes no bit
-    of the sum; `d` is a name, so evaluating it second has no effect.
+    of the sum. Because `d` is a name, evaluating it second has no effect.
     """
     for statement in statements:
         for field in ('body', 'orelse'):

@@ -129,11 +129,12 @@ def _callee_name_at(line, column):
 
 
 def _find_call(text, name):
-    """Return the column, the text and the function name of the call on the
-    line `text` whose function name is a word of `name` (see `_origin_of`)
-    or the words that `name` starts with (`nan_to_num` of
-    `nan_to_num_adjoints`), or the column of the line's start and two
-    Nones."""
+    """Return the column, the text and the function name of a call on the
+    line `text`, or the column of the line's start and two Nones.
+
+    The call's function name is a word of `name` (see `_origin_of`), or the
+    words that `name` starts with (`nan_to_num` of `nan_to_num_adjoints`).
+    """
     stripped = text.strip()
     indent = len(text) - len(text.lstrip())
     tree = None

@@ -334,11 +334,13 @@ def index_adjoint(g, x, index):
 
 def loop_item_tangent(t, position):
     """Return the tangent of the item that iteration `position` of
-    `for item in x` reads, given the tangent `t` of x: `t[position]`, or
-    zero when x is a dict, whose loop reads keys, which have none, or when
-    `t` is the scalar zero that `zeros_like` gives an object it cannot
-    take apart (a dict's keys view, for one: no sequence has a scalar
-    tangent)."""
+    `for item in x` reads, given the tangent `t` of x.
+
+    That is `t[position]`, or zero in two cases. A loop over a dict reads
+    keys, which have no tangent. And a scalar `t` is the zero that
+    `zeros_like` gives an object it cannot take apart, such as a dict's
+    keys view, because no sequence has a scalar tangent.
+    """
     if isinstance(t, (dict, float, complex, np.number)):
         return 0.0
     return t[position]

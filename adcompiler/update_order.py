@@ -38,8 +38,8 @@ def updated_after(tree, statement, name, resolution, reads_only,
     `reads_only(call, resolved, receiver)` is true for a call that never
     changes its arguments (a function that returns a new array), or its
     receiver when `receiver` is set (a method such as sum). With
-    `reads_count`, any read of `name` counts as an update, so the result
-    tells whether the variable is used again before it is rebound.
+    `reads_count`, any read of `name` counts as an update. The result is
+    then true when the variable is used again before it is rebound.
     """
     parents = _statement_parents(tree)
     effects = _Effects(name, resolution, reads_only, reads_count)

@@ -1,10 +1,10 @@
 """In-place idioms whose arrays share memory safely, and their unsafe twins.
 
 Each function in SAFE updates an array in place and then lets another name
-or a list keep it, but nothing updates that array afterwards: the gradient
-(reverse mode), the tangent (forward mode) and, where the first derivative
-is smooth, the Hessian in every composition must match central finite
-differences. Each function in UNSAFE differs from a safe one in a way that
+or a list keep it, but nothing updates that array afterwards. Its gradient
+(reverse mode) and tangent (forward mode) must match central finite
+differences, and so must its Hessian in every composition where the first
+derivative is smooth. Each function in UNSAFE differs from a safe one in a way that
 would give a wrong gradient, and must raise UnsupportedSyntaxError at the
 line that makes the memory shared.
 """

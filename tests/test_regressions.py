@@ -958,9 +958,9 @@ def calls_global_model(x):
 
 
 def test_global_callable_object():
-    """A model held in a global and called directly was a foreign call whose
-    advice, non_differentiable, zeroes the gradient; it is now dispatched
-    when the call runs, as a model passed as an argument is."""
+    """A model held in a global and called directly was a foreign call, and
+    the error's advice, non_differentiable, zeroes the gradient. The call is
+    now dispatched when it runs, as for a model passed as an argument."""
     x = np.array([0.3, -1.2, 0.8])
     assert_gradient_close(adcompiler.grad(calls_global_model)(x),
                           numerical_gradient(calls_global_model, (x,), 0))
@@ -1079,10 +1079,10 @@ def gradient_in_y_along(x, y, v):
 
 
 def test_mixed_partial_through_dispatched_method_in_reverse():
-    """Reverse mode over the gradient in y of x.dot(y) (a method dispatched
-    at run time) gave a zero derivative in x: the reverse rule of the
-    dispatched call differentiated only the arguments the first derivative
-    had asked for, and x was not one of them."""
+    """Reverse mode over the gradient in y of x.dot(y), a method dispatched
+    at run time, gave a zero derivative in x. The reverse rule of the
+    dispatched call differentiated only the arguments of the first
+    derivative, and x was not one of them."""
     x = np.array([0.3, -0.5, 0.8])
     y = np.array([1.0, 0.4, -0.6])
     v = np.array([1.0, 2.0, -1.0])
