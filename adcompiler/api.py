@@ -206,6 +206,34 @@ def _float_scalars_as_numpy(args, kwargs):
             {k: convert(v) for k, v in kwargs.items()})
 
 
+def _with_numpy_floats_on_error(function, call, args, kwargs):
+    """Return `call(args, kwargs)`, run again with NumPy floats for Python
+    floats when derivative code raised where NumPy gives inf or nan.
+
+    Python floats raise ZeroDivisionError or OverflowError where NumPy
+    floats warn: 0.0 ** -0.5 in the derivative of x ** 0.5 at 0. When
+    `function` itself raises on the original arguments, its error stands.
+    """
+    try:
+        return call(args, kwargs)
+    except (ZeroDivisionError, OverflowError):
+        as_numpy = _float_scalars_as_numpy(args, kwargs)
+        if as_numpy is None or _raises_arithmetic_error(function, args,
+                                                        kwargs):
+            raise
+    return call(*as_numpy)
+
+
+def _raises_arithmetic_error(function, args, kwargs):
+    """Return whether `function(*args, **kwargs)` raises ZeroDivisionError
+    or OverflowError."""
+    try:
+        function(*args, **kwargs)
+    except (ZeroDivisionError, OverflowError):
+        return True
+    return False
+
+
 def _check_differentiable(function):
     """Raise a clear error unless `function` is a Python function."""
     if not callable(function):
@@ -507,6 +535,10 @@ class HigherOrderGradient:
         self.__name__ = f'grad_{getattr(inner, "__name__", "gradient")}'
 
     def __call__(self, *args, **kwargs):
+        return _with_numpy_floats_on_error(self.function, self._call, args,
+                                           kwargs)
+
+    def _call(self, args, kwargs):
         bound = _bind(self.function, args, kwargs)
         for parameter in self.inner_wrt:
             if np.ndim(bound.arguments[parameter]) != 0:
@@ -596,6 +628,10 @@ def hvp(function, wrt=0, mode=None):
 
     def hvp_fn(*args, **kwargs):
         *primals, direction = args
+        return _with_numpy_floats_on_error(
+            function, lambda a, k: product(a, k, direction), primals, kwargs)
+
+    def product(primals, kwargs, direction):
         bound = _bind(function, primals, kwargs)
         _check_like(direction, bound.arguments[parameter],
                     f'the direction given to hvp of {function.__name__}',
@@ -733,7 +769,9 @@ def jvp(function, primals, tangents):
     given = {tangent_param: tangents[names.index(param)]
              for param, tangent_param in zip(wrt, compiled.tangent_params,
                                              strict=True)}
-    value, tangent = compiled.tangent(*bound.args, **bound.kwargs, **given)
+    value, tangent = _with_numpy_floats_on_error(
+        function, lambda a, k: compiled.tangent(*a, **k, **given),
+        bound.args, bound.kwargs)
     if containers.is_container(value):
         return value, containers.tangent_like(tangent, value)
     return value, runtime.zeros_like(value) if tangent is None else tangent
@@ -846,7 +884,15 @@ def vjp(function, *primals):
         current = saved
         if compiled.has_tape:
             current = saved[:-1] + (list(saved[-1]),)  # a tape to consume
-        adjoints = compiled.adjoint(current, cotangent)
+        try:
+            adjoints = compiled.adjoint(current, cotangent)
+        except (ZeroDivisionError, OverflowError):
+            # The primal ran: Python floats raise in the derivative alone.
+            as_numpy = _float_scalars_as_numpy(bound.args, bound.kwargs)
+            if as_numpy is None:
+                raise
+            _, current = compiled.primal(*as_numpy[0], **as_numpy[1])
+            adjoints = compiled.adjoint(current, cotangent)
         return _gradients(adjoints, wrt, bound.arguments)
 
     return value, vjp_fn
@@ -871,6 +917,10 @@ def jacobian(function, wrt=0, mode='reverse'):
             f"mode must be 'reverse' or 'forward', got {mode!r}")
 
     def jacobian_function(*args, **kwargs):
+        return _with_numpy_floats_on_error(function, jacobian_at, args,
+                                           kwargs)
+
+    def jacobian_at(args, kwargs):
         bound = _bind(function, args, kwargs)
         if mode == 'forward':
             blocks = _forward_jacobian(function, bound, names)

@@ -1103,3 +1103,53 @@ def test_gradient_at_a_singular_python_float_is_inf():
         gradient = adcompiler.grad(square_root_of_float)(0.0)
     assert gradient == np.inf
     assert adcompiler.grad(square_root_of_float)(4.0) == 0.25
+
+
+def reciprocal_of_float(x):
+    return 1.0 / x
+
+
+@pytest.mark.parametrize('derivative', [
+    lambda: adcompiler.jvp(square_root_of_float, (0.0,), (1.0,))[1],
+    lambda: adcompiler.vjp(square_root_of_float, 0.0)[1](1.0)[0],
+    lambda: adcompiler.jacobian(square_root_of_float)(0.0),
+    lambda: adcompiler.jacobian(square_root_of_float, mode='forward')(0.0),
+], ids=['jvp', 'vjp', 'jacobian-reverse', 'jacobian-forward'])
+def test_first_derivatives_at_a_singular_python_float_are_inf(derivative):
+    """jvp, vjp and jacobian raised a raw ZeroDivisionError at the Python
+    float 0.0 for x ** 0.5, where grad already gave inf: Python floats
+    raise where NumPy floats warn, so they run again on NumPy floats."""
+    with pytest.warns(RuntimeWarning, match='divide by zero'):
+        assert derivative() == np.inf
+
+
+@pytest.mark.parametrize('mode', [None, 'forward-over-reverse',
+                                  'reverse-over-forward',
+                                  'reverse-over-reverse'])
+def test_second_derivatives_at_a_singular_python_float_are_inf(mode):
+    """hvp and hessian of x ** 0.5 at the Python float 0.0 raised a raw
+    ZeroDivisionError; the second derivative there is -inf."""
+    with pytest.warns(RuntimeWarning):
+        assert adcompiler.hvp(square_root_of_float, mode=mode)(
+            0.0, 1.0) == -np.inf
+        assert adcompiler.hessian(square_root_of_float, mode=mode)(
+            0.0) == -np.inf
+    assert adcompiler.hvp(square_root_of_float, mode=mode)(
+        4.0, 1.0) == pytest.approx(-1.0 / 32.0)
+
+
+def test_python_float_error_of_the_function_itself_stands():
+    """Where the user's function raises on a Python float, its own error
+    reaches the user; derivatives do not run it again on NumPy floats."""
+    with pytest.raises(ZeroDivisionError):
+        adcompiler.jvp(reciprocal_of_float, (0.0,), (1.0,))
+    with pytest.raises(ZeroDivisionError):
+        adcompiler.jacobian(reciprocal_of_float, mode='forward')(0.0)
+
+
+def test_grad_of_grad_at_a_singular_python_float_is_minus_inf():
+    """grad(grad(f)) of x ** 0.5 at the Python float 0.0 raised a raw
+    ZeroDivisionError from the generated directional derivative."""
+    with pytest.warns(RuntimeWarning):
+        second = adcompiler.grad(adcompiler.grad(square_root_of_float))(0.0)
+    assert second == -np.inf
