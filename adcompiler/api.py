@@ -212,7 +212,8 @@ def _with_numpy_floats_on_error(function, call, args, kwargs):
 
     Python floats raise ZeroDivisionError or OverflowError where NumPy
     floats warn: 0.0 ** -0.5 in the derivative of x ** 0.5 at 0. When
-    `function` itself raises on the original arguments, its error stands.
+    `function` itself raises on the original arguments, that error is
+    raised.
     """
     try:
         return call(args, kwargs)
@@ -887,7 +888,7 @@ def vjp(function, *primals):
         try:
             adjoints = compiled.adjoint(current, cotangent)
         except (ZeroDivisionError, OverflowError):
-            # The primal ran: Python floats raise in the derivative alone.
+            # The primal ran, so only the derivative raised on Python floats.
             as_numpy = _float_scalars_as_numpy(bound.args, bound.kwargs)
             if as_numpy is None:
                 raise
