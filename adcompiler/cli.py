@@ -33,7 +33,9 @@ def _parser():
     commands = parser.add_subparsers(dest='command', required=True)
     dump = commands.add_parser(
         'dump', help='print the generated primal and adjoint of a function')
-    dump.add_argument('target', metavar='FILE.py:FUNC',
+    # Optional here so that a FILE.py:FUNC read into a --wrt or --float
+    # list can be recovered (see `_recover_target`).
+    dump.add_argument('target', metavar='FILE.py:FUNC', nargs='?',
                       help='the Python file and the function in it')
     dump.add_argument('--wrt', nargs='+', metavar='NAME',
                       help='parameters to differentiate (default: the first)')
@@ -135,10 +137,26 @@ def dump(target, wrt=None, optimize=True, mode='reverse', order=1,
                             scalar_params=frozenset(floats)).source
 
 
+def _recover_target(arguments, parser):
+    """Set `arguments.target` when `--wrt x y FILE.py:FUNC` read the target
+    into the list of names: a parameter name has no ':' in it."""
+    if arguments.target is not None:
+        return
+    for names in (arguments.wrt, arguments.floats):
+        if names and ':' in names[-1]:
+            arguments.target = names.pop()
+            if not names:
+                parser.error('--wrt and --float need at least one NAME')
+            return
+    parser.error('the following arguments are required: FILE.py:FUNC')
+
+
 def main(argv=None):
-    arguments = _parser().parse_args(argv)
+    parser = _parser()
+    arguments = parser.parse_args(argv)
     if arguments.command == 'demo':
         return demo.run(grad, sys.stdout)
+    _recover_target(arguments, parser)
     try:
         text = dump(arguments.target, arguments.wrt,
                     optimize=not arguments.no_optimize, mode=arguments.mode,

@@ -67,6 +67,26 @@ def test_dump_wrt_names_the_adjoints(model_file):
     assert 'return dx,' in result.stdout
 
 
+def test_wrt_before_the_target_names_the_adjoints(model_file):
+    """`--wrt NAME ...` takes one or more names, so it read the target
+    that followed it as a name and the command stopped with a usage error."""
+    result = run('dump', '--wrt', 'w', 'x', f'{model_file}:loss')
+    assert result.returncode == 0, result.stderr
+    assert 'return dw, dx' in result.stdout
+
+
+def test_float_before_the_target_prints_code_for_floats(model_file):
+    result = run('dump', '--float', 'x', f'{model_file}:chain')
+    assert result.returncode == 0, result.stderr
+    assert 'ad.float_cos(x)' in result.stdout
+
+
+def test_missing_target_exits_2(model_file):
+    result = run('dump', '--wrt', 'x')
+    assert result.returncode == 2
+    assert 'FILE.py:FUNC' in result.stderr
+
+
 def test_no_optimize_still_prints(model_file):
     result = run('dump', f'{model_file}:loss', '--no-optimize')
     assert result.returncode == 0, result.stderr
