@@ -15,7 +15,7 @@ import types
 import numpy as np
 
 from adcompiler import containers, dispatch, runtime
-from adcompiler.compiler import Compiler
+from adcompiler.compiler import Compiler, defaults_of, same_defaults
 from adcompiler.errors import (AdCompilerError, NonScalarOutputError,
                                SourceUnavailableError, UnsupportedSyntaxError)
 from adcompiler.naming import identifier
@@ -257,9 +257,20 @@ def _check_differentiable(function):
             'source code. Wrap it in a Python function (def f(x): ...).')
 
 
-@functools.lru_cache(maxsize=256)
 def _signature(function):
-    return inspect.signature(function)
+    """Return `inspect.signature(function)`, made again when the function's
+    defaults were replaced since the last call."""
+    defaults = defaults_of(function)
+    cached = _SIGNATURES.get(function)
+    if cached is None or not same_defaults(cached[0], defaults):
+        if len(_SIGNATURES) >= 256:
+            _SIGNATURES.clear()
+        cached = _SIGNATURES[function] = (defaults,
+                                          inspect.signature(function))
+    return cached[1]
+
+
+_SIGNATURES = {}  # function -> (its defaults, its signature)
 
 
 @functools.lru_cache(maxsize=256)

@@ -35,10 +35,13 @@ class _GeneratedCode:
     """Shared by compiled functions: their source text and staleness check."""
 
     def is_current(self):
-        """True if the function's code, every global it reads and every
-        callee are still what it was compiled with."""
+        """True if the function's code and defaults, every global it reads
+        and every callee are still what it was compiled with."""
         if self.function.__code__ is not self.code:
             return False
+        for function, defaults in self.defaults:
+            if not same_defaults(defaults_of(function), defaults):
+                return False
         for namespace, name, value in self.dependencies:
             if namespace.get(name, _MISSING) is not value:
                 return False
@@ -79,6 +82,9 @@ class CompiledTangent(_GeneratedCode):
     updated_with_derivative: tuple = ()
     dependencies: list = dataclasses.field(default_factory=list)
     code: object = None  # the function's __code__ when it was compiled
+    # (function, `defaults_of(function)`) for the function and the functions
+    # inlined into it, whose defaults the code was compiled with.
+    defaults: tuple = ()
 
 
 @dataclasses.dataclass
@@ -105,11 +111,45 @@ class CompiledFunction(_GeneratedCode):
     # against; a different value now means the code is out of date.
     dependencies: list = dataclasses.field(default_factory=list)
     code: object = None  # the function's __code__ when it was compiled
+    # (function, `defaults_of(function)`) for the function and the functions
+    # inlined into it, whose defaults the code was compiled with.
+    defaults: tuple = ()
     # The adjoint may be given the cotangent 1.0 for a np.float64 result.
     float_seed: bool = False
 
 
 _MISSING = object()
+
+
+def defaults_of(function):
+    """Return the default values of `function`'s parameters, positional
+    ones then keyword-only ones by name."""
+    keyword = function.__kwdefaults__
+    return (function.__defaults__,
+            None if keyword is None else tuple(keyword.items()))
+
+
+def same_defaults(now, then):
+    """Return whether two `defaults_of` results hold the same objects."""
+    if not _same_objects(now[0], then[0]):
+        return False
+    keywords_now, keywords_then = now[1], then[1]
+    if keywords_now is None or keywords_then is None:
+        return keywords_now is keywords_then
+    names_now = [name for name, _ in keywords_now]
+    names_then = [name for name, _ in keywords_then]
+    return names_now == names_then and _same_objects(
+        [value for _, value in keywords_now],
+        [value for _, value in keywords_then])
+
+
+def _same_objects(now, then):
+    """Return whether two sequences (or None) hold the same objects in the
+    same order."""
+    if now is None or then is None:
+        return now is then
+    return len(now) == len(then) and all(
+        a is b for a, b in zip(now, then, strict=True))
 
 
 class _CellNamespace:
@@ -141,6 +181,13 @@ def _dependencies(function, tree, local_names):
             dependencies.append((namespace, node.id,
                                  namespace.get(node.id, _MISSING)))
     return dependencies
+
+
+def _defaults_read(function, normalized):
+    """Return (function, defaults) for `function` and for each function
+    inlined into it, for `is_current`."""
+    return tuple((f, defaults_of(f))
+                 for f in (function, *normalized.inlined_functions))
 
 
 def _is_push(statement, tapes):
@@ -364,7 +411,8 @@ class Compiler:
                  or callees or program.extra_globals_have_sites),
             _dependencies(function, normalized.tree,
                           normalized.local_names),
-            function.__code__, program.float_seed)
+            function.__code__, float_seed=program.float_seed,
+            defaults=_defaults_read(function, normalized))
 
     def compile_forward(self, function, wrt, call_chain=None):
         """Return the `CompiledTangent` of `function` w.r.t. parameter names."""
@@ -450,7 +498,7 @@ class Compiler:
             program.tangent_params, module.source, module.filename, callees,
             updated, tuple(p for p in updated if p in activity.varied),
             _dependencies(function, normalized.tree, normalized.local_names),
-            function.__code__)
+            function.__code__, defaults=_defaults_read(function, normalized))
 
     def _analyze(self, function, wrt):
         """Run source, normalize, resolve and activity; check in-place updates."""

@@ -119,6 +119,9 @@ class NormalizedFunction:
     # Loops over a mapping's keys that `for ... in d.items()`, `d.values()`
     # or `d.keys()` became: their items are keys, never views.
     key_loops: set = dataclasses.field(default_factory=set)
+    # Functions of the same file inlined at their calls, with their defaults
+    # as constants.
+    inlined_functions: tuple = ()
 
 
 # Descriptions used in error messages, by node type name.
@@ -301,7 +304,8 @@ class _Normalizer:
                                   mutated, self.result_name,
                                   self.immutable_checks, self.temporaries,
                                   self.display_names, self.built,
-                                  self.set_comprehensions, self.key_loops)
+                                  self.set_comprehensions, self.key_loops,
+                                  tuple(self.module_functions))
 
     def check_arguments(self, args):
         """Return the parameter names in signature order.

@@ -1115,7 +1115,7 @@ def reciprocal_of_float(x):
     lambda: adcompiler.jacobian(square_root_of_float)(0.0),
     lambda: adcompiler.jacobian(square_root_of_float, mode='forward')(0.0),
 ], ids=['jvp', 'vjp', 'jacobian-reverse', 'jacobian-forward'])
-def test_first_derivatives_at_a_singular_python_float_are_inf(derivative):
+def test_first_derivatives_at_singular_float(derivative):
     """jvp, vjp and jacobian raised a raw ZeroDivisionError at the Python
     float 0.0 for x ** 0.5, where grad already gave inf: Python floats
     raise where NumPy floats warn, so they run again on NumPy floats."""
@@ -1126,7 +1126,7 @@ def test_first_derivatives_at_a_singular_python_float_are_inf(derivative):
 @pytest.mark.parametrize('mode', [None, 'forward-over-reverse',
                                   'reverse-over-forward',
                                   'reverse-over-reverse'])
-def test_second_derivatives_at_a_singular_python_float_are_inf(mode):
+def test_second_derivatives_at_singular_float(mode):
     """hvp and hessian of x ** 0.5 at the Python float 0.0 raised a raw
     ZeroDivisionError; the second derivative there is -inf."""
     with pytest.warns(RuntimeWarning):
@@ -1138,7 +1138,7 @@ def test_second_derivatives_at_a_singular_python_float_are_inf(mode):
         4.0, 1.0) == pytest.approx(-1.0 / 32.0)
 
 
-def test_python_float_error_of_the_function_itself_stands():
+def test_function_own_float_error_raised():
     """Where the user's function raises on a Python float, its own error
     reaches the user; derivatives do not run it again on NumPy floats."""
     with pytest.raises(ZeroDivisionError):
@@ -1147,9 +1147,66 @@ def test_python_float_error_of_the_function_itself_stands():
         adcompiler.jacobian(reciprocal_of_float, mode='forward')(0.0)
 
 
-def test_grad_of_grad_at_a_singular_python_float_is_minus_inf():
+def test_grad_of_grad_at_singular_float():
     """grad(grad(f)) of x ** 0.5 at the Python float 0.0 raised a raw
     ZeroDivisionError from the generated directional derivative."""
     with pytest.warns(RuntimeWarning):
         second = adcompiler.grad(adcompiler.grad(square_root_of_float))(0.0)
     assert second == -np.inf
+
+
+def scaled_square(x, a=2.0):
+    return a * x * x
+
+
+def scaled_square_keyword(x, *, a=2.0):
+    return a * x * x
+
+
+def calls_scaled_square(x):
+    return scaled_square(x) ** 2
+
+
+def _defaults_restored(function):
+    """Return a finalizer that puts back the defaults of `function`."""
+    defaults, keyword = function.__defaults__, function.__kwdefaults__
+    keyword = None if keyword is None else dict(keyword)
+
+    def restore():
+        function.__defaults__ = defaults
+        function.__kwdefaults__ = keyword
+    return restore
+
+
+@pytest.mark.parametrize('derivative', [
+    lambda f, x: adcompiler.grad(f)(x),
+    lambda f, x: adcompiler.value_and_grad(f)(x)[1],
+    lambda f, x: adcompiler.jvp(f, (x,), (1.0,))[1],
+    lambda f, x: adcompiler.vjp(f, x)[1](1.0)[0],
+    lambda f, x: adcompiler.hvp(f)(x, 1.0),
+], ids=['grad', 'value_and_grad', 'jvp', 'vjp', 'hvp'])
+@pytest.mark.parametrize('function, replace, expected_before, expected_after', [
+    (scaled_square, lambda: setattr(scaled_square, '__defaults__', (3.0,)),
+     (4.0, 4.0), (6.0, 6.0)),
+    (scaled_square_keyword,
+     lambda: scaled_square_keyword.__kwdefaults__.update(a=3.0),
+     (4.0, 4.0), (6.0, 6.0)),
+    (calls_scaled_square,
+     lambda: setattr(scaled_square, '__defaults__', (3.0,)),
+     (16.0, 48.0), (36.0, 108.0)),
+], ids=['defaults', 'keyword-defaults', 'callee-defaults'])
+def test_replaced_defaults_are_seen(request, derivative, function, replace,
+                                    expected_before, expected_after):
+    """Defaults replaced after the first derivative kept their old values:
+    the generated code was current by its code object and globals alone,
+    and the cached signature bound the old defaults."""
+    for owner in (scaled_square, scaled_square_keyword):
+        request.addfinalizer(_defaults_restored(owner))
+    is_hvp = request.node.callspec.id.endswith('hvp')
+    for x in (1.0, np.float64(1.0)):
+        before = derivative(function, x)
+        assert before == pytest.approx(expected_before[is_hvp])
+    replace()
+    for x in (1.0, np.float64(1.0)):
+        after = derivative(function, x)
+        assert after == pytest.approx(expected_after[is_hvp])
