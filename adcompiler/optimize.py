@@ -28,7 +28,9 @@ records whether its adjoint may run on Python floats (see
 `adcompiler.scalars`).
 """
 
+import math
 import operator
+import sys
 
 import gast
 
@@ -46,6 +48,22 @@ def _number(node):
     return (isinstance(node, gast.Constant)
             and isinstance(node.value, (int, float, complex))
             and not isinstance(node.value, bool))
+
+
+def _safe_product(first, second, product):
+    """Return whether `a * product` may stand for `a * first * second`: the
+    folded constant neither overflows nor underflows where the two factors
+    did not, and an integer product fits in 32 bits (NumPy integer arrays
+    reject larger Python integers)."""
+    if isinstance(product, int):
+        return abs(product) < 2 ** 31
+    if first == 0 or second == 0:
+        return True
+    for part in (product.real, product.imag) if isinstance(
+            product, complex) else (product,):
+        if not math.isfinite(part):
+            return False
+    return abs(product) >= sys.float_info.min
 
 
 def _constant_factor(node):
@@ -101,8 +119,10 @@ class _ConstantFolder(gast.NodeTransformer):
             # a * c1 * c2 is a * (c1 * c2): one pass over an array, not two.
             # The product may differ from the original in the last bit.
             product = left.right.value * node.right.value
-            return gast.BinOp(left=left.left, op=gast.Mult(),
-                              right=gast.Constant(value=product, kind=None))
+            if _safe_product(left.right.value, node.right.value, product):
+                return gast.BinOp(left=left.left, op=gast.Mult(),
+                                  right=gast.Constant(value=product,
+                                                      kind=None))
         return node
 
     def is_unbroadcast(self, node):

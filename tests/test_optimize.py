@@ -1335,3 +1335,30 @@ def test_float64_argument_gets_float64_gradient():
     assert type(gradient) is np.float64
     assert gradient == adcompiler.grad(scalar_chain)(0.5, 5)
 
+
+
+def scaled_far_out_of_range(x):
+    return np.sum(x * 1e200 * 1e200) * 1e-300
+
+
+def scaled_far_into_underflow(x):
+    return np.sum(x * 1e-200 * 1e-200) * 1e300
+
+
+@pytest.mark.parametrize('function, x', [
+    (scaled_far_out_of_range, np.array([1e-300, 2e-300])),
+    (scaled_far_into_underflow, np.array([1e100, 2e100])),
+], ids=['overflow', 'underflow'])
+def test_constant_factors_not_folded_out_of_range(function, x):
+    """Folding a * 1e200 * 1e200 into a * 1e400 gave an infinite gradient
+    where the two products stay finite; factors whose product overflows or
+    underflows stay apart."""
+    expected = PLAIN.compile(function, ('x',))
+    _, saved = expected.primal(x)
+    plain, = expected.adjoint(saved, 1.0)
+    assert np.all(np.isfinite(plain))
+    assert np.all(plain != 0)
+    assert_gradient_close(adcompiler.grad(function)(x), plain)
+    source = OPTIMIZED.compile(function, ('x',)).source
+    assert 'inf' not in source
+    assert '1e+400' not in source
