@@ -12,6 +12,7 @@ import dataclasses
 import gc
 import logging
 import threading
+import types
 
 import gast
 
@@ -39,8 +40,11 @@ class _GeneratedCode:
         and every callee are still what it was compiled with."""
         if self.function.__code__ is not self.code:
             return False
-        for function, defaults in self.defaults:
-            if not same_defaults(defaults_of(function), defaults):
+        for function, positional, keyword, keyword_items in self.defaults:
+            if (function.__defaults__ is not positional
+                    or function.__kwdefaults__ is not keyword
+                    or (keyword is not None and not same_defaults(
+                        defaults_of(function), (positional, keyword_items)))):
                 return False
         for namespace, name, value in self.dependencies:
             if namespace.get(name, _MISSING) is not value:
@@ -82,8 +86,8 @@ class CompiledTangent(_GeneratedCode):
     updated_with_derivative: tuple = ()
     dependencies: list = dataclasses.field(default_factory=list)
     code: object = None  # the function's __code__ when it was compiled
-    # (function, `defaults_of(function)`) for the function and the functions
-    # inlined into it, whose defaults the code was compiled with.
+    # (function, __defaults__, __kwdefaults__, the items of __kwdefaults__)
+    # for the function and the functions inlined into it, as compiled.
     defaults: tuple = ()
 
 
@@ -111,8 +115,8 @@ class CompiledFunction(_GeneratedCode):
     # against; a different value now means the code is out of date.
     dependencies: list = dataclasses.field(default_factory=list)
     code: object = None  # the function's __code__ when it was compiled
-    # (function, `defaults_of(function)`) for the function and the functions
-    # inlined into it, whose defaults the code was compiled with.
+    # (function, __defaults__, __kwdefaults__, the items of __kwdefaults__)
+    # for the function and the functions inlined into it, as compiled.
     defaults: tuple = ()
     # The adjoint may be given the cotangent 1.0 for a np.float64 result.
     float_seed: bool = False
@@ -165,6 +169,28 @@ class _CellNamespace:
             return default
 
 
+# Packages whose module attributes are taken as fixed: checking np.sum and
+# the like on every call would cost more than a rebinding of them is likely.
+_FIXED_PACKAGES = frozenset({'numpy', 'math', 'cmath', 'scipy'})
+
+
+def _is_library_module(value):
+    """Return whether `value` is a module of one of `_FIXED_PACKAGES`."""
+    return isinstance(value, types.ModuleType) and (
+        value.__name__.partition('.')[0] in _FIXED_PACKAGES)
+
+
+class _AttributeNamespace:
+    """The attributes of an object seen as a mapping, for dependency
+    checks."""
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    def get(self, name, default=None):
+        return getattr(self.owner, name, default)
+
+
 def _dependencies(function, tree, local_names):
     """The globals and closure variables that `tree` reads, with their values."""
     code = function.__code__
@@ -172,7 +198,10 @@ def _dependencies(function, tree, local_names):
                                     strict=True)))
     dependencies = []
     seen = set()
+    callees = []
     for node in gast.walk(tree):
+        if isinstance(node, gast.Call):
+            callees.append(node.func)
         if (isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load)
                 and node.id not in local_names and node.id not in seen):
             seen.add(node.id)
@@ -180,13 +209,41 @@ def _dependencies(function, tree, local_names):
                          else function.__globals__)
             dependencies.append((namespace, node.id,
                                  namespace.get(node.id, _MISSING)))
+    # A callee reached through attributes (cfg.act, helpers.act) was
+    # resolved when compiling, so rebinding any attribute on the way makes
+    # the code out of date as rebinding the global does.
+    for func in callees:
+        chain = []
+        while isinstance(func, gast.Attribute):
+            chain.append(func.attr)
+            func = func.value
+        if (not chain or not isinstance(func, gast.Name)
+                or func.id in local_names):
+            continue
+        namespace = (cells if func.id in code.co_freevars
+                     else function.__globals__)
+        owner = namespace.get(func.id, _MISSING)
+        for attr in reversed(chain):
+            if (owner is _MISSING or (id(owner), attr) in seen
+                    or _is_library_module(owner)):
+                break
+            seen.add((id(owner), attr))
+            value = getattr(owner, attr, _MISSING)
+            attributes = getattr(owner, '__dict__', None)
+            if not (isinstance(owner, types.ModuleType)
+                    and attributes.get(attr, _MISSING) is value):
+                # Module attributes are checked in the module's dict, which
+                # is faster; others through getattr.
+                attributes = _AttributeNamespace(owner)
+            dependencies.append((attributes, attr, value))
+            owner = value
     return dependencies
 
 
 def _defaults_read(function, normalized):
-    """Return (function, defaults) for `function` and for each function
-    inlined into it, for `is_current`."""
-    return tuple((f, defaults_of(f))
+    """Return the defaults of `function` and of each function inlined into
+    it, in the form `is_current` checks."""
+    return tuple((f, f.__defaults__, f.__kwdefaults__, defaults_of(f)[1])
                  for f in (function, *normalized.inlined_functions))
 
 

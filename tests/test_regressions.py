@@ -1,6 +1,7 @@
 """Programs that once gave a silently wrong gradient, each now right or an error."""
 
 import importlib
+import types
 import warnings
 
 import numpy as np
@@ -1210,3 +1211,44 @@ def test_replaced_defaults_are_seen(request, derivative, function, replace,
     for x in (1.0, np.float64(1.0)):
         after = derivative(function, x)
         assert after == pytest.approx(expected_after[is_hvp])
+
+
+def hyperbolic_tangent_of(v):
+    return np.tanh(v)
+
+
+ACTIVATIONS = types.SimpleNamespace(act=np.tanh)
+ACTIVATION_MODULE = types.ModuleType('activation_module')
+ACTIVATION_MODULE.act = hyperbolic_tangent_of
+
+
+def activation_through_object(x):
+    return np.sum(ACTIVATIONS.act(x))
+
+
+def activation_through_module(x):
+    return np.sum(ACTIVATION_MODULE.act(x))
+
+
+@pytest.mark.parametrize('function, owner', [
+    (activation_through_object, ACTIVATIONS),
+    (activation_through_module, ACTIVATION_MODULE),
+], ids=['object', 'module'])
+def test_rebound_attribute_callee_is_seen(request, function, owner):
+    """A callee reached through an attribute of a global (cfg.act,
+    helpers.act) was resolved once: after the attribute was rebound, the
+    gradient applied the old function's rule (and, through a module, the
+    value was the old function's too)."""
+    original = owner.act
+    request.addfinalizer(lambda: setattr(owner, 'act', original))
+    x = np.array([0.3, 0.7])
+    value, gradient = adcompiler.value_and_grad(function)(x)
+    assert_gradient_close(gradient, 1.0 - np.tanh(x) ** 2)
+    owner.act = np.sin
+    value, gradient = adcompiler.value_and_grad(function)(x)
+    assert value == pytest.approx(np.sum(np.sin(x)))
+    assert_gradient_close(gradient, np.cos(x))
+    assert_gradient_close(adcompiler.jvp(function, (x,), (np.ones(2),))[1],
+                          np.sum(np.cos(x)))
+    assert_gradient_close(np.diag(adcompiler.hessian(function)(x)),
+                          -np.sin(x))
