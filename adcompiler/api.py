@@ -322,6 +322,22 @@ def _gradients(adjoints, wrt, arguments):
     return tuple(gradients)
 
 
+def _not_sharing(gradients, cotangent):
+    """Return `gradients` with a copy of each array leaf that is an array of
+    `cotangent`, so that updating a gradient leaves the caller's cotangent
+    as it was (the adjoint of `return x` is the cotangent itself)."""
+    given = {id(leaf) for leaf in containers.leaves(cotangent)[0]
+             if isinstance(leaf, np.ndarray)}
+    if not given:
+        return gradients
+    copied = []
+    for g in gradients:
+        parts, rebuild = containers.leaves(g)
+        copied.append(rebuild([runtime.copy(leaf) if id(leaf) in given
+                               else leaf for leaf in parts]))
+    return tuple(copied)
+
+
 def _require_float(function, name, value):
     """Reject an argument to differentiate that is an integer, a boolean, or
     an object that is not a container (see adcompiler.containers)."""
@@ -905,7 +921,8 @@ def vjp(function, *primals):
                 raise
             _, current = compiled.primal(*as_numpy[0], **as_numpy[1])
             adjoints = compiled.adjoint(current, cotangent)
-        return _gradients(adjoints, wrt, bound.arguments)
+        return _not_sharing(_gradients(adjoints, wrt, bound.arguments),
+                            cotangent)
 
     return value, vjp_fn
 

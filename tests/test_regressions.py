@@ -1252,3 +1252,22 @@ def test_rebound_attribute_callee_is_seen(request, function, owner):
                           np.sum(np.cos(x)))
     assert_gradient_close(np.diag(adcompiler.hessian(function)(x)),
                           -np.sin(x))
+
+
+def passes_through(x, y):
+    return x, y * 2.0
+
+
+def test_vjp_returns_no_cotangent_array():
+    """vjp of a function that returns its argument gave back the caller's
+    cotangent array itself, so updating the gradient changed the
+    cotangent."""
+    x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    _, vjp_fn = adcompiler.vjp(passes_through, x, y)
+    cotangent = (np.array([0.5, -1.0]), np.array([2.0, 3.0]))
+    dx, dy = vjp_fn(cotangent)
+    assert dx is not cotangent[0]
+    np.testing.assert_array_equal(dx, [0.5, -1.0])
+    np.testing.assert_array_equal(dy, [4.0, 6.0])
+    dx += 1.0
+    np.testing.assert_array_equal(cotangent[0], [0.5, -1.0])
