@@ -1136,7 +1136,8 @@ def _zero_direction(leaf):
 
 
 def _entry_dtype(out_leaf, leaf):
-    return np.result_type(out_leaf, leaf, float)
+    # 0.0, not float: a Python float keeps float32 entries float32.
+    return np.result_type(out_leaf, leaf, 0.0)
 
 
 def _stack_block(entries, out_shape, in_shape, out_leaf, leaf, axis):

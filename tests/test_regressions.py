@@ -1271,3 +1271,18 @@ def test_vjp_returns_no_cotangent_array():
     np.testing.assert_array_equal(dy, [4.0, 6.0])
     dx += 1.0
     np.testing.assert_array_equal(cotangent[0], [0.5, -1.0])
+
+
+def doubled_sine(x):
+    return np.sin(x) * 2.0
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_jacobian_of_float32_input_is_float32(mode):
+    """The Jacobian of a float32 function was float64 in both modes, where
+    grad, hvp and hessian keep float32: the entry type was promoted with
+    the type float, which is float64, not with a Python float."""
+    x = np.array([1.0, 2.0], dtype=np.float32)
+    jacobian = adcompiler.jacobian(doubled_sine, mode=mode)(x)
+    assert jacobian.dtype == np.float32
+    np.testing.assert_allclose(jacobian, np.diag(2.0 * np.cos(x)), rtol=1e-6)
