@@ -619,8 +619,10 @@ float_sqrt = _float_function(math.sqrt, np.sqrt)
 
 
 # Products --------------------------------------------------------------------
-# The matmul adjoints keep the stack dimensions of `g`. The matmul rules are
-# registered with unbroadcast, so the reverse stage sums them away.
+# The matmul adjoints return the adjoint of their operand with its shape and
+# kind: they unbroadcast the stack dimensions themselves, so the matmul rules
+# need no `ad.unbroadcast` around them. For two matrices, the common case,
+# the product already has the operand's shape and no call is made.
 
 def _matrices(x, y):
     """True when `x` and `y` are both 2-D arrays (checked without np.ndim,
@@ -629,25 +631,35 @@ def _matrices(x, y):
             and x.ndim == 2 and y.ndim == 2)
 
 
+def _with_shape_of(d, x):
+    """Return `unbroadcast(d, x)` for an array `x`, without the call when
+    `d` already has the shape and kind of `x`."""
+    if d.shape == x.shape and (d.dtype.kind != 'c' or x.dtype.kind == 'c'):
+        return d
+    return unbroadcast(d, x)
+
+
 def matmul_adjoint_x(g, x, y):
-    """Adjoint of `x` in `x @ y` for vectors, matrices and stacks of them."""
+    """Adjoint of `x` in `x @ y` for vectors, matrices and stacks of them,
+    with the shape and kind of `x`."""
     if _matrices(x, y):
-        return g @ y.T
-    return matmul_stacked_adjoint_a(g, y, x, y)
+        return _with_shape_of(g @ y.T, x)
+    return unbroadcast(matmul_stacked_adjoint_a(g, y, x, y), x)
 
 
 def matmul_adjoint_y(g, x, y):
-    """Adjoint of `y` in `x @ y` for vectors, matrices and stacks of them."""
+    """Adjoint of `y` in `x @ y` for vectors, matrices and stacks of them,
+    with the shape and kind of `y`."""
     if _matrices(x, y):
-        return x.T @ g
-    return matmul_stacked_adjoint_b(g, x, x, y)
+        return _with_shape_of(x.T @ g, y)
+    return unbroadcast(matmul_stacked_adjoint_b(g, x, x, y), y)
 
 
 # Second derivatives multiply the cotangents of the matmul adjoints by the
-# factors again. A cotangent then stands for x or y with the stack of the
-# product in front. Where x is a vector, a (3,) x and a stack y of shape
-# (2, 3, 3) give a (2, 3) cotangent for x, which np.matmul would take for a
-# matrix. The helpers below take the roles from x and y instead. In
+# factors again. A cotangent then stands for x or y, and the adjoints of
+# matmul_stacked below give it the stack of the product in front. Where x
+# is a vector, a (3,) x and a stack y of shape (2, 3, 3) give a (2, 3)
+# stacked cotangent for x, which np.matmul would take for a matrix. The helpers below take the roles from x and y instead. In
 # matmul_stacked(a, b, x, y), `a` stands for x and `b` for y, each with any
 # stack dimensions in front. Where x or y is 1-D, the last axis of the
 # operand that stands for it is a vector.

@@ -1093,6 +1093,47 @@ def test_matmul(function, x_shape, y_shape):
     check_grads(function, sample(x_shape, seed=1), sample(y_shape, seed=2))
 
 
+_COMPLEX_FACTOR = (np.random.default_rng(7).normal(size=(3, 4))
+                   + 1j * np.random.default_rng(8).normal(size=(3, 4)))
+
+
+def real_times_complex_matmul(x, w):
+    return np.sum(w * np.abs(np.sin(x) @ _COMPLEX_FACTOR))
+
+
+@pytest.mark.parametrize('x_shape', [(3,), (2, 3), (2, 2, 3)],
+                         ids=['vector', 'matrix', 'stack'])
+def test_matmul_real_by_complex(x_shape):
+    check_grads(real_times_complex_matmul, sample(x_shape, seed=1))
+
+
+@pytest.mark.parametrize('x_shape, y_shape', [
+    pytest.param((2, 3), (3, 4), id='matrix-matrix'),
+    pytest.param((3,), (2, 3, 4), id='vector-stack'),
+    pytest.param((2, 3), (2, 3, 4), id='matrix-stack'),
+    pytest.param((2, 1, 2, 3), (3, 3, 4), id='broadcast-stacks'),
+])
+@pytest.mark.parametrize('complex_y', [False, True], ids=['real', 'complex'])
+def test_matmul_adjoints_have_operand_shape_and_kind(x_shape, y_shape,
+                                                     complex_y):
+    # The matmul rules call no ad.unbroadcast: the helpers sum the product's
+    # stack away and keep only the real part for a real operand themselves.
+    from adcompiler import runtime
+    x = sample(x_shape, seed=1)
+    y = sample(y_shape, seed=2) * (1.0 + 0.5j if complex_y else 1.0)
+    g = np.ones_like(x @ y)
+    dx = runtime.matmul_adjoint_x(g, x, y)
+    dy = runtime.matmul_adjoint_y(g, x, y)
+    assert dx.shape == x.shape
+    assert dy.shape == y.shape
+    assert not np.iscomplexobj(dx)
+    assert np.iscomplexobj(dy) == complex_y
+    stacked_x = runtime.matmul_stacked_adjoint_a(g, y, x, y)
+    stacked_y = runtime.matmul_stacked_adjoint_b(g, x, x, y)
+    np.testing.assert_allclose(dx, runtime.unbroadcast(stacked_x, x))
+    np.testing.assert_allclose(dy, runtime.unbroadcast(stacked_y, y))
+
+
 # Shapes: reshape, ravel, squeeze, expand_dims, transpose, asarray, array -----
 
 def np_reshape(x, w):

@@ -30,7 +30,7 @@ elementwise_vjp(operator.mul,     lambda x, y: (g * y, g * x))
 elementwise_vjp(operator.truediv, lambda x, y: (g / y, -g * ans / y))
 elementwise_vjp(operator.pow,     lambda x, y: (g * y * x ** np.where(y, y - 1, 1.0), ad.pow_exponent_adjoint(g, x, ans)))
 elementwise_vjp(operator.mod,     lambda x, y: (g, -g * np.floor_divide(x, y)))
-vjp(operator.matmul,              lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)), unbroadcast=True)
+vjp(operator.matmul,              lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)))
 
 # Unary operators: ans = op x.
 elementwise_vjp(operator.neg,     lambda x: -g)

@@ -82,7 +82,7 @@ vjp(np.linalg.qr,           lambda a, mode='reduced': ad.qr_adjoint(g, a, ans, m
 
 # The array API functions of numpy.linalg: the matrices or vectors are the
 # last axes, ans = f(x1, x2) or f(x).
-vjp(np.linalg.matmul,           lambda x1, x2: (ad.matmul_adjoint_x(g, x1, x2), ad.matmul_adjoint_y(g, x1, x2)), unbroadcast=True)
+vjp(np.linalg.matmul,           lambda x1, x2: (ad.matmul_adjoint_x(g, x1, x2), ad.matmul_adjoint_y(g, x1, x2)))
 vjp(np.linalg.tensordot,        lambda x1, x2, *, axes=2: (ad.tensordot_adjoint_a(g, x1, x2, axes), ad.tensordot_adjoint_b(g, x1, x2, axes)))
 vjp(np.linalg.trace,            lambda x, *, offset=0, dtype=None: ad.cast_adjoint(ad.trace_adjoint(g, x, offset, -2, -1), dtype))
 vjp(np.linalg.diagonal,         lambda x, *, offset=0: ad.diagonal_adjoint(g, x, offset, -2, -1))

@@ -182,7 +182,7 @@ vjp(np.average, average_vjp)
 
 # Products: ans = f(x, y); matmul broadcasts the stack dimensions.
 vjp(np.dot,       lambda x, y: (ad.match_kind(ad.dot_adjoint_x(g, x, y), x), ad.match_kind(ad.dot_adjoint_y(g, x, y), y)))
-vjp(np.matmul,    lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)), unbroadcast=True)
+vjp(np.matmul,    lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)))
 vjp(np.tensordot, lambda a, b, axes=2: (ad.tensordot_adjoint_a(g, a, b, axes), ad.tensordot_adjoint_b(g, a, b, axes)))
 
 

@@ -269,9 +269,9 @@ for _helper in (rt.fft_adjoint_transpose, rt.fftn_adjoint_transpose,
 # Products: ans = matmul_adjoint_x(c, x, y) = c times y transposed, and so
 # on. The transpose in c is the product itself; the factor's cotangent is
 # the other adjoint helper of the same product. The cotangent g has the
-# shape of x or y with the product's stack in front. The products below
-# keep the roles of x and y (see rt.matmul_stacked), which pass only their
-# shapes. In ans = matmul_stacked(a, b, x, y) and its adjoints, a takes the
+# shape of x or y, because the helpers sum the product's stack away, and
+# np.matmul broadcasts it back over the stack. The products below keep the
+# roles of x and y (see rt.matmul_stacked), which pass only their shapes. In ans = matmul_stacked(a, b, x, y) and its adjoints, a takes the
 # place of x and b that of y.
 vjp(rt.matmul_adjoint_x, lambda c, x, y: (ad.unbroadcast(ad.matmul_stacked(g, y, x, y), c), None, ad.unbroadcast(ad.matmul_stacked_adjoint_b(c, g, x, y), y)))
 vjp(rt.matmul_adjoint_y, lambda c, x, y: (ad.unbroadcast(ad.matmul_stacked(x, g, x, y), c), ad.unbroadcast(ad.matmul_stacked_adjoint_a(c, g, x, y), x), None))

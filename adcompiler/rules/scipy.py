@@ -180,7 +180,7 @@ def _register_compat_wrappers():
     vjp(space.reshape,  lambda x, shape, copy=None: np.reshape(g, np.shape(x)))
     jvp(space.reshape,  lambda x, shape, copy=None: np.reshape(t, np.shape(ans)))
     vjp(space.sign,     lambda x: ad.sign_adjoint(g, x), unbroadcast=True)
-    vjp(space.matmul,   lambda x1, x2: (ad.matmul_adjoint_x(g, x1, x2), ad.matmul_adjoint_y(g, x1, x2)), unbroadcast=True)
+    vjp(space.matmul,   lambda x1, x2: (ad.matmul_adjoint_x(g, x1, x2), ad.matmul_adjoint_y(g, x1, x2)))
     jvp(space.matmul,   lambda x1, x2: (np.matmul(t, x2), np.matmul(x1, t)))
     for callee in (space.ceil, space.floor, space.trunc, space.count_nonzero,
                    space.zeros, space.ones, space.empty, space.arange,
