@@ -27,6 +27,8 @@ itself).
 
 import gast
 
+from adcompiler.traversal import walk
+
 # Runtime helpers whose result is a new array or a read-only view when
 # `index_accumulate` could write into it: `index_adjoint` writes into new
 # zeros, `sum_adjoint` returns `np.broadcast_to(...)`, and `mean_adjoint`
@@ -38,7 +40,7 @@ def accumulate_index_adjoints(function, runtime_alias):
     """Rewrite `function` in place; see the module docstring."""
     calls = _RuntimeCalls(runtime_alias)
     owned = _owned_names(function, calls)
-    for statement in gast.walk(function):
+    for statement in walk(function):
         if isinstance(statement, gast.Assign):
             target = _plain_target(statement)
             if target in owned and calls.adds_index_adjoint(statement):
@@ -83,7 +85,7 @@ def _owned_names(function, calls):
     """Return the names the whole function proves owned (see the module
     docstring)."""
     allowed = set()  # ids of the Name nodes that keep ownership
-    for node in gast.walk(function):
+    for node in walk(function):
         if isinstance(node, gast.Assign):
             allowed.update(_owning_store(node, calls))
         elif isinstance(node, gast.BinOp):
@@ -95,11 +97,11 @@ def _owned_names(function, calls):
             allowed.add(id(node.left))
     if function.body and isinstance(function.body[-1], gast.Return):
         # Nothing runs after the return, so the array may escape there.
-        allowed.update(id(node) for node in gast.walk(function.body[-1])
+        allowed.update(id(node) for node in walk(function.body[-1])
                        if isinstance(node, gast.Name))
 
     candidates, disqualified = set(), set()
-    for node in gast.walk(function):
+    for node in walk(function):
         if not isinstance(node, gast.Name):
             continue
         if id(node) not in allowed:
@@ -154,7 +156,7 @@ def _accumulate_top_level(function, calls):
         if target in owned and calls.adds_index_adjoint(statement):
             _to_index_accumulate(statement)
             continue
-        for node in gast.walk(statement):
+        for node in walk(statement):
             if isinstance(node, gast.Name):
                 owned.discard(node.id)
         if target is not None and calls.is_call(statement.value,
@@ -183,5 +185,5 @@ def _is_none_test(node):
 
 
 def _loads(node):
-    return [n.id for n in gast.walk(node)
+    return [n.id for n in walk(node)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]

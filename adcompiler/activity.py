@@ -31,6 +31,7 @@ import gast
 from adcompiler import runtime
 from adcompiler.resolve import CallKind, has_unpacking
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
+from adcompiler.traversal import walk
 from adcompiler.verbatim import Verbatim, mutated_names
 
 
@@ -55,7 +56,7 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
     # Edges of method calls with an array rule: (edge, the receiver, the
     # call, every name the call reads); see the module docstring.
     method_edges = []
-    for statement in gast.walk(normalized.tree):
+    for statement in walk(normalized.tree):
         if isinstance(statement, gast.Assign):
             target = statement.targets[0]
             sources = carrying_names(statement.value, resolution, registry)
@@ -128,7 +129,7 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
     dispatched = {call for _, receiver, call, _ in method_edges
                   if receiver not in varied}
     activity = Activity(varied, useful, origin, dispatched)
-    for statement in gast.walk(normalized.tree):
+    for statement in walk(normalized.tree):
         if isinstance(statement, Verbatim):
             check_verbatim(statement, activity)
     return activity
@@ -290,4 +291,4 @@ def _names(node):
 
 
 def _names_in(node):
-    return [n.id for n in gast.walk(node) if isinstance(n, gast.Name)]
+    return [n.id for n in walk(node) if isinstance(n, gast.Name)]

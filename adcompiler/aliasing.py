@@ -37,6 +37,7 @@ import numpy as np
 from adcompiler import runtime, update_order
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind
+from adcompiler.traversal import walk
 
 # File names of generated code start with this (see emit).
 GENERATED_FILE_PREFIX = '<adcompiler '
@@ -89,7 +90,7 @@ def check_in_place_updates(normalized, resolution, activity, source):
     if not updated:
         return
     checker = _Checker(normalized, resolution, source, updated)
-    for statement in gast.walk(normalized.tree):
+    for statement in walk(normalized.tree):
         if isinstance(statement, (gast.Assign, gast.Expr, gast.For,
                                   gast.Return, gast.If, gast.Assert)):
             checker.check(statement)
@@ -114,16 +115,16 @@ def mapping_names(normalized):
     a loop over its .items(), .values() or .keys() reads as a mapping.
     """
     displays, others = set(), set()
-    for node in gast.walk(normalized.tree):
+    for node in walk(normalized.tree):
         if isinstance(node, gast.Assign):
-            for target in gast.walk(node.targets[0]):
+            for target in walk(node.targets[0]):
                 if isinstance(target, gast.Name) and isinstance(
                         target.ctx, gast.Store):
                     is_display = (target is node.targets[0]
                                   and isinstance(node.value, gast.Dict))
                     (displays if is_display else others).add(target.id)
         elif isinstance(node, gast.For):
-            others.update(n.id for n in gast.walk(node.target)
+            others.update(n.id for n in walk(node.target)
                           if isinstance(n, gast.Name))
     read_as_mapping = {loop.iter.id for loop in normalized.key_loops
                        if isinstance(loop.iter, gast.Name)}
@@ -183,7 +184,7 @@ def _memory_flows(normalized, resolution):
     stores into containers."""
     definitions = _single_definitions(normalized.tree)
     flows = []
-    for node in gast.walk(normalized.tree):
+    for node in walk(normalized.tree):
         if isinstance(node, gast.Assign):
             target, value = node.targets[0], node.value
             if isinstance(target, gast.Subscript):
@@ -232,7 +233,7 @@ def _assignment_flows(statement, target, value, resolution, definitions):
 def _single_definitions(tree):
     """Map each name assigned exactly once, by `name = value`, to value."""
     definitions, counts = {}, {}
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
             counts[node.id] = counts.get(node.id, 0) + 1
         if isinstance(node, gast.Assign) and isinstance(node.targets[0],
@@ -243,7 +244,7 @@ def _single_definitions(tree):
 
 
 def _names_in(node):
-    return tuple(n.id for n in gast.walk(node) if isinstance(n, gast.Name))
+    return tuple(n.id for n in walk(node) if isinstance(n, gast.Name))
 
 
 def _reachable(flows, names):
@@ -311,7 +312,7 @@ def _check_views(normalized, resolution, source, updated):
     checked = element_reads(normalized, None, resolution, updated)
     checked_at_run_time = set()
     for statement in checked:
-        checked_at_run_time.update(n.id for n in gast.walk(
+        checked_at_run_time.update(n.id for n in walk(
             statement.targets[0]) if isinstance(n, gast.Name))
     # A part that the generated code checks to be an element is no view.
     flows = [f for f in _memory_flows(normalized, resolution)
@@ -326,7 +327,7 @@ def _check_views(normalized, resolution, source, updated):
                       else statement.target)
             if isinstance(target, gast.Subscript):
                 continue
-            for node in gast.walk(target):
+            for node in walk(target):
                 name = getattr(node, 'id', None)
                 if (name is None or name not in origins or name in written
                         or name in checked_at_run_time
@@ -428,7 +429,7 @@ class _Checker:
         self.written = written_arrays(normalized)
         # Temporaries holding a part (maybe a view) of an updated array.
         self.parts = {
-            s.targets[0].id for s in gast.walk(normalized.tree)
+            s.targets[0].id for s in walk(normalized.tree)
             if isinstance(s, gast.Assign) and isinstance(s.targets[0],
                                                          gast.Name)
             and isinstance(s.value, gast.Subscript)
@@ -436,7 +437,7 @@ class _Checker:
             and s.value.value.id in updated & self.written}
         # What each temporary holds, to tell new objects from shared ones.
         self.definitions = {
-            s.targets[0].id: s.value for s in gast.walk(normalized.tree)
+            s.targets[0].id: s.value for s in walk(normalized.tree)
             if isinstance(s, gast.Assign) and isinstance(s.targets[0],
                                                          gast.Name)
             and s.targets[0].id in normalized.temporaries}
@@ -477,7 +478,7 @@ class _Checker:
         # Reads in return, if and assert take values.
 
     def check_loop(self, loop):
-        for name in gast.walk(loop.target):
+        for name in walk(loop.target):
             if isinstance(name, gast.Name) and name.id in self.updated:
                 self.reject(name.id, loop,
                             'a loop item may be a view of what the loop '
@@ -574,7 +575,7 @@ class _Checker:
 
     def definition(self, identifier):
         """Return the value of the one assignment to `identifier`, or None."""
-        for node in gast.walk(self.normalized.tree):
+        for node in walk(self.normalized.tree):
             if (isinstance(node, gast.Assign)
                     and isinstance(node.targets[0], gast.Name)
                     and node.targets[0].id == identifier):
@@ -588,7 +589,7 @@ class _Checker:
         tree = self.normalized.tree
         loads = _count(tree, identifier, gast.Load)
         returned = 0
-        for node in gast.walk(tree):
+        for node in walk(tree):
             resolved = self.resolution.calls.get(node) if isinstance(
                 node, gast.Call) else None
             if resolved is not None and _returns_new_object(node, resolved):
@@ -729,11 +730,11 @@ def _check_out_arguments(normalized, resolution, activity, source):
     that carries a derivative is involved, or when the array is read by
     a computation that carries one: the adjoint would not see the write."""
     read = read_by_derivative(normalized, activity)
-    for call in gast.walk(normalized.tree):
+    for call in walk(normalized.tree):
         if not isinstance(call, gast.Call) or not _has_out_argument(
                 call, resolution):
             continue
-        names = [n.id for n in gast.walk(call) if isinstance(n, gast.Name)]
+        names = [n.id for n in walk(call) if isinstance(n, gast.Name)]
         if any(name in activity.varied or name in read for name in names):
             raise UnsupportedSyntaxError(
                 'an out= argument', source.location(call),
@@ -752,13 +753,13 @@ IN_PLACE_METHODS = frozenset({
 def read_by_derivative(normalized, activity):
     """Names read by a statement whose result carries a derivative."""
     read = set()
-    for statement in gast.walk(normalized.tree):
+    for statement in walk(normalized.tree):
         if not isinstance(statement, gast.Assign):
             continue
-        targets = [n.id for n in gast.walk(statement.targets[0])
+        targets = [n.id for n in walk(statement.targets[0])
                    if isinstance(n, gast.Name)]
         if any(activity.is_active(t) for t in targets):
-            read.update(n.id for n in gast.walk(statement.value)
+            read.update(n.id for n in walk(statement.value)
                         if isinstance(n, gast.Name))
     return read
 
@@ -767,7 +768,7 @@ def _check_in_place_methods(normalized, resolution, activity, source):
     """Reject `w.sort()` and the like on a value that a computation with a
     derivative reads: the adjoint would read the changed value."""
     read = read_by_derivative(normalized, activity)
-    for call in gast.walk(normalized.tree):
+    for call in walk(normalized.tree):
         if (isinstance(call, gast.Call)
                 and isinstance(call.func, gast.Attribute)
                 and isinstance(call.func.value, gast.Name)
@@ -816,7 +817,7 @@ def element_reads(normalized, activity, resolution, updated=None):
 
 def _blocks(tree):
     """Every statement list of a function: its body, branches, loop bodies."""
-    for node in gast.walk(tree):
+    for node in walk(tree):
         for field in ('body', 'orelse'):
             block = getattr(node, field, None)
             if isinstance(block, list) and block and isinstance(
@@ -842,13 +843,13 @@ def _names_with_loops(node, identifier, loops=()):
 
 
 def _count(tree, identifier, ctx):
-    return sum(1 for n in gast.walk(tree) if isinstance(n, gast.Name)
+    return sum(1 for n in walk(tree) if isinstance(n, gast.Name)
                and n.id == identifier and isinstance(n.ctx, ctx))
 
 
 def _updates(statement, base):
     """True if `statement` may update `base` in place or rebind it."""
-    for node in gast.walk(statement):
+    for node in walk(statement):
         if isinstance(node, gast.Subscript) and isinstance(
                 node.ctx, gast.Store) and isinstance(node.value, gast.Name) \
                 and node.value.id == base:
@@ -879,7 +880,7 @@ def _kept_past_update(tree, block, position, resolution, definitions):
     base = statement.value.value.id
 
     def loads(node, names):
-        return sum(1 for n in gast.walk(node) if isinstance(n, gast.Name)
+        return sum(1 for n in walk(node) if isinstance(n, gast.Name)
                    and n.id in names and isinstance(n.ctx, gast.Load))
 
     carriers = {target.id}

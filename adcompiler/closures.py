@@ -20,6 +20,7 @@ import types
 import gast
 
 from adcompiler.errors import LocatedError
+from adcompiler.traversal import walk
 
 
 @dataclasses.dataclass
@@ -84,7 +85,7 @@ def local_names(function):
 def free_names(function):
     """Return the names `function` reads that are not its own locals."""
     own = local_names(function)
-    return {n.id for n in gast.walk(function)
+    return {n.id for n in walk(function)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)
             and n.id not in own}
 

@@ -28,6 +28,8 @@ import dataclasses
 
 import gast
 
+from adcompiler.traversal import walk
+
 # Functions of one array, applied entry by entry: applied to a value that
 # broadcasts to a shape, their result broadcasts to it too.
 _ELEMENTWISE_NUMPY = frozenset((
@@ -122,7 +124,7 @@ class _Rewriter:
             else:
                 # A nested block or another store: its compact names become
                 # full first, so that every path leaves them full.
-                names = {node.id for node in gast.walk(statement)
+                names = {node.id for node in walk(statement)
                          if isinstance(node, gast.Name)}
                 rewritten += self.expand_names(
                     [n for n in names if self.is_compact(n)])
@@ -137,7 +139,7 @@ class _Rewriter:
         the arguments and receivers of calls other than NumPy functions and
         the runtime helpers that change none of their arguments."""
         changed = set()
-        for node in gast.walk(statement):
+        for node in walk(statement):
             if not isinstance(node, gast.Call):
                 continue
             function = self.function_name(node)
@@ -147,7 +149,7 @@ class _Rewriter:
                 continue
             for part in [node.func] + node.args + [k.value
                                                    for k in node.keywords]:
-                changed.update(n.id for n in gast.walk(part)
+                changed.update(n.id for n in walk(part)
                                if isinstance(n, gast.Name))
         return changed
 

@@ -28,6 +28,7 @@ from adcompiler import parse as source_stage
 from adcompiler.errors import (AdCompilerError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError)
 from adcompiler.rules import REGISTRY
+from adcompiler.traversal import walk
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def _dependencies(function, tree, local_names):
     dependencies = []
     seen = set()
     callees = []
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, gast.Call):
             callees.append(node.func)
         if (isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load)

@@ -28,6 +28,7 @@ import gast
 
 from adcompiler import closures
 from adcompiler.errors import UnsupportedSyntaxError
+from adcompiler.traversal import walk
 
 
 def _name(identifier, ctx=None):
@@ -37,7 +38,7 @@ def _name(identifier, ctx=None):
 
 def _located(node, origin):
     """Copy `origin`'s location to `node` and to each child that has none."""
-    for child in gast.walk(node):
+    for child in walk(node):
         if getattr(child, 'lineno', None) is None and hasattr(origin,
                                                               'lineno'):
             gast.copy_location(child, origin)
@@ -58,7 +59,7 @@ def comprehension_loop(node, result, namer):
     node = copy.deepcopy(node)
     targets = set()
     for generator in node.generators:
-        targets.update(n.id for n in gast.walk(generator.target)
+        targets.update(n.id for n in walk(generator.target)
                        if isinstance(n, gast.Name))
     renames = {name: namer.fresh(name) for name in sorted(targets)}
     first_iterable = node.generators[0].iter

@@ -15,6 +15,7 @@ import gast
 
 from adcompiler import parse
 from adcompiler.errors import AdCompilerError
+from adcompiler.traversal import walk
 
 
 @functools.lru_cache(maxsize=256)
@@ -119,7 +120,7 @@ def _is_forwarding_call(node, callee_names, params, vararg, kwarg):
 def _leaves_alone(statement, protected):
     """Return True if `statement` does not use a protected name (the
     arguments and the result) and cannot return or rebind names outside it."""
-    for node in gast.walk(statement):
+    for node in walk(statement):
         if isinstance(node, (gast.Return, gast.Yield, gast.YieldFrom,
                              gast.Global, gast.Nonlocal, gast.FunctionDef,
                              gast.Lambda, gast.ClassDef)):

@@ -16,6 +16,7 @@ TypeError before the loop runs. `|` does not count, because it merges dicts.
 import gast
 import numpy as np
 
+from adcompiler.traversal import walk
 from adcompiler.verbatim import Verbatim
 
 # Operators that a dict does not support (`|` merges two dicts).
@@ -32,7 +33,7 @@ class NotDicts:
         self.normalized = normalized
         self.resolution = resolution
         self.definitions = {}  # name -> assigned values, None if unknown
-        for node in gast.walk(normalized.tree):
+        for node in walk(normalized.tree):
             if isinstance(node, gast.Assign):
                 target = node.targets[0]
                 if isinstance(target, gast.Name):
@@ -47,7 +48,7 @@ class NotDicts:
         # The top-level statement that contains each node.
         self.top_level = {}
         for position, statement in enumerate(normalized.tree.body):
-            for node in gast.walk(statement):
+            for node in walk(statement):
                 self.top_level[node] = position
 
     def _define(self, identifier, value):
@@ -56,7 +57,7 @@ class NotDicts:
             values.append(value)
 
     def _define_unknown(self, target):
-        for node in gast.walk(target):
+        for node in walk(target):
             if isinstance(node, gast.Name):
                 self.definitions[node.id] = None
 
@@ -106,7 +107,7 @@ class NotDicts:
         for statement in self.normalized.tree.body[:end]:
             if not isinstance(statement, (gast.Assign, gast.Expr)):
                 continue  # A branch or loop may not run its body.
-            for node in gast.walk(statement):
+            for node in walk(statement):
                 operands = ()
                 if isinstance(node, gast.BinOp) and isinstance(
                         node.op, _NOT_FOR_DICTS):

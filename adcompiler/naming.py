@@ -5,6 +5,8 @@ import re
 
 import gast
 
+from adcompiler.traversal import walk
+
 
 class Namer:
     """Hand out identifiers that are unused in a function and its namespace.
@@ -22,7 +24,7 @@ class Namer:
     def for_function(cls, tree, namespace=()):
         """Make a namer that avoids every identifier in `tree` and `namespace`."""
         taken = set(namespace)
-        for node in gast.walk(tree):
+        for node in walk(tree):
             if isinstance(node, gast.Name):
                 taken.add(node.id)
             elif isinstance(node, gast.FunctionDef):

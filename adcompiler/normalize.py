@@ -84,6 +84,7 @@ from adcompiler.control_flow import Restructurer
 from adcompiler.control_flow import jumps
 from adcompiler.errors import AdCompilerError, UnsupportedSyntaxError
 from adcompiler.naming import Namer
+from adcompiler.traversal import walk
 
 
 @dataclasses.dataclass
@@ -241,10 +242,10 @@ class _Normalizer:
         self.check_global_writes()
         # Names changed in place: x[i] = v, lst.append(v), lst.pop(), ...
         self.updated_in_place = {
-            n.value.id for n in gast.walk(self.tree)
+            n.value.id for n in walk(self.tree)
             if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store)
             and isinstance(n.value, gast.Name)} | {
-            n.func.value.id for n in gast.walk(self.tree)
+            n.func.value.id for n in walk(self.tree)
             if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute)
             and n.func.attr in MUTATING_METHODS
             and isinstance(n.func.value, gast.Name)} | self.extended_lists
@@ -293,7 +294,7 @@ class _Normalizer:
             decorator_list=[], returns=None, type_comment=None,
             type_params=[])
         gast.copy_location(tree, self.tree)
-        mutated = {n.func.value.id for n in gast.walk(tree)
+        mutated = {n.func.value.id for n in walk(tree)
                    if isinstance(n, gast.Call)
                    and isinstance(n.func, gast.Attribute)
                    and n.func.attr in MUTATING_METHODS
@@ -368,7 +369,7 @@ class _Normalizer:
                                 test)
             return self.bind(gast.UnaryOp(op=gast.Not(), operand=negated),
                              test)
-        assigned = {n.id for b in branches for n in gast.walk(b)
+        assigned = {n.id for b in branches for n in walk(b)
                     if isinstance(n, gast.Name) and isinstance(n.ctx,
                                                                gast.Store)}
         if atom.id not in assigned:
@@ -658,7 +659,7 @@ class _Normalizer:
             return []
         if isinstance(value, gast.Call) and self.returns_new_object(value):
             return []
-        return [n.id for n in gast.walk(statement)
+        return [n.id for n in walk(statement)
                 if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]
 
     def returns_new_object(self, value):
@@ -733,7 +734,7 @@ class _Normalizer:
 
     def keep_verbatim(self, node, error):
         """Emit `node` as written, for the activity stage to check."""
-        for child in gast.walk(node):
+        for child in walk(node):
             if isinstance(child, _NEVER_VERBATIM) or (
                     isinstance(child, (gast.Break, gast.Continue))
                     and _leaves_loop(node, child)):
@@ -909,7 +910,7 @@ class _Normalizer:
             return _load(name)
         if isinstance(target, (gast.Tuple, gast.List)):
             atom = value if self.is_atom(value) else self.bind(value, origin)
-            stored = {node.id for node in gast.walk(target)
+            stored = {node.id for node in walk(target)
                       if isinstance(node, gast.Name)}
             if not self.single_assignment and stored & set(_loaded(atom)):
                 # p, s = p: as for x = x + y, the adjoint of the unpacking
@@ -977,7 +978,7 @@ class _Normalizer:
     def check_written_arrays(self):
         """Collect the names updated with x[i] = v; aliasing checks their uses."""
         written = set()
-        for node in gast.walk(self.tree):
+        for node in walk(self.tree):
             if isinstance(node, (gast.Assign, gast.AugAssign)):
                 targets = (node.targets if isinstance(node, gast.Assign)
                            else [node.target])
@@ -1222,7 +1223,7 @@ class _Normalizer:
 
     def assigned_once(self, name, most=1):
         """True if the user's code assigns `name` at most `most` times."""
-        stores = sum(1 for n in gast.walk(self.tree)
+        stores = sum(1 for n in walk(self.tree)
                      if isinstance(n, gast.Name) and n.id == name
                      and isinstance(n.ctx, gast.Store))
         return stores <= most
@@ -1419,7 +1420,7 @@ class _Normalizer:
                 self.updated_in_place.add(new)
         self.check_global_writes(node)
 
-        stored = {n.id for n in gast.walk(node)
+        stored = {n.id for n in walk(node)
                   if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         for param, value in bound.items():
             target = mapping[param]
@@ -1699,7 +1700,7 @@ class _Normalizer:
 
     def lower_JoinedStr(self, node):
         # An f-string is never differentiated: keep it whole, renamed.
-        for child in gast.walk(node):
+        for child in walk(node):
             if isinstance(child, (gast.Name,)):
                 child.id = self.current.get(child.id, child.id)
             elif not isinstance(child, (gast.JoinedStr, gast.FormattedValue,
@@ -1782,7 +1783,7 @@ def has_control_flow(tree):
         return True  # A return inside the last statement, such as a with.
     if extended_lists(tree):
         return True  # lst += v becomes lst.extend(v), a mutating method.
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, _CONTROL_FLOW):
             return True
         if isinstance(node, gast.Subscript) and isinstance(node.ctx,
@@ -1804,7 +1805,7 @@ def extended_lists(tree):
     sequences = _sequence_names(tree)
     list_bindings = set()
     augmented = set()
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if (isinstance(node, gast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], gast.Name)
                 and isinstance(node.value, (gast.List, gast.ListComp))):
@@ -1816,7 +1817,7 @@ def extended_lists(tree):
             list_bindings.add(id(node.target))
             augmented.add(node.target.id)
     other_bindings = {
-        node.id for node in gast.walk(tree)
+        node.id for node in walk(tree)
         if isinstance(node, gast.Name)
         and not isinstance(node.ctx, gast.Load)
         and id(node) not in list_bindings}
@@ -1840,7 +1841,7 @@ def _is_sequence(value, sequences, tree):
         # A local variable named list would hide the builtin.
         return not any(isinstance(n, gast.Name) and n.id == value.func.id
                        and not isinstance(n.ctx, gast.Load)
-                       for n in gast.walk(tree))
+                       for n in walk(tree))
     return False
 
 
@@ -1848,12 +1849,12 @@ def _sequence_names(tree):
     """Names that only ever hold a list or a tuple: every binding is an
     assignment of one (see `_is_sequence`) or `+=` of one."""
     bindings = {}
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, gast.Name) and not isinstance(node.ctx,
                                                           gast.Load):
             bindings.setdefault(node.id, [])
     values = {}
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if (isinstance(node, gast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], gast.Name)):
             values.setdefault(id(node.targets[0]), node.value)
@@ -1861,7 +1862,7 @@ def _sequence_names(tree):
               and isinstance(node.target, gast.Name)
               and isinstance(node.op, gast.Add)):
             values.setdefault(id(node.target), node.value)
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, gast.Name) and node.id in bindings and \
                 not isinstance(node.ctx, gast.Load):
             bindings[node.id].append(values.get(id(node)))
@@ -1886,12 +1887,12 @@ def _fresh_item_containers(tree, returns_new_object):
     augmented assignment's target or value, or as an operand of arithmetic
     or of a call that returns a new array."""
     parents = {}
-    for node in gast.walk(tree):
+    for node in walk(tree):
         for child in gast.iter_child_nodes(node):
             parents[child] = node
     rejected = set()
     candidates = set()
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if not isinstance(node, gast.Name):
             continue
         parent = parents.get(node)
@@ -1934,15 +1935,15 @@ def _reads_item_value(name, parents, returns_new_object):
 def _leaves_loop(statement, jump):
     """True if `jump` (break or continue) is not inside a loop of
     `statement`, so it would leave a loop around the statement."""
-    for node in gast.walk(statement):
+    for node in walk(statement):
         if isinstance(node, (gast.For, gast.While, gast.AsyncFor)) and any(
-                child is jump for child in gast.walk(node)):
+                child is jump for child in walk(node)):
             return False
     return True
 
 
 def _loaded(node):
-    return {n.id for n in gast.walk(node)
+    return {n.id for n in walk(node)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
 
 
@@ -1959,14 +1960,14 @@ def _unshared_names(tree, normalizer):
     the top of the function) return new objects: name -> those callees.
     """
     parents = {}
-    for node in gast.walk(tree):
+    for node in walk(tree):
         for child in gast.iter_child_nodes(node):
             parents[child] = node
     stable = _stable_names(tree)
     fresh = {}
     callees = {}
     escaped = set(a.id for a in tree.args.args + tree.args.posonlyargs)
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, gast.Assign):
             for target in node.targets:
                 is_fresh = isinstance(target, gast.Name) and \
@@ -1976,11 +1977,11 @@ def _unshared_names(tree, normalizer):
                 if callee is not None and callee.value.id in stable:
                     callees.setdefault(target.id, []).append(callee)
                     is_fresh = True
-                for name in gast.walk(target):
+                for name in walk(target):
                     if isinstance(name, gast.Name):
                         fresh[name.id] = fresh.get(name.id, True) and is_fresh
         elif isinstance(node, gast.For):
-            for name in gast.walk(node.target):
+            for name in walk(node.target):
                 if isinstance(name, gast.Name):
                     fresh[name.id] = False
         elif isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
@@ -2006,7 +2007,7 @@ def _stable_names(tree):
     assigned, and names assigned once, by a statement at the top of the
     body (not inside a branch or loop)."""
     stores = {}
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
             stores[node.id] = stores.get(node.id, 0) + 1
     top = {target.id for statement in tree.body
@@ -2038,13 +2039,13 @@ def _copy_reference(node):
 def _needs_variable(tree, name, calls=True):
     """True if `tree` reads `name` in an f-string, or calls it (when `calls`
     is set), which a constant cannot stand in for."""
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if calls and isinstance(node, gast.Call) and isinstance(
                 node.func, gast.Name) and node.func.id == name:
             return True
         if isinstance(node, gast.JoinedStr) and any(
                 isinstance(n, gast.Name) and n.id == name
-                for n in gast.walk(node)):
+                for n in walk(node)):
             return True
     return False
 

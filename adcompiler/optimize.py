@@ -37,6 +37,7 @@ import gast
 from adcompiler import (accumulate, compact, scalars, shared_calls,
                         zero_adjoints)
 from adcompiler.codegen import COMMENT_PREFIX
+from adcompiler.traversal import walk
 
 _FOLDABLE = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
@@ -234,7 +235,7 @@ def _inline_temporaries(function, temporaries, max_nodes=None):
     order they were defined, so every operation still runs in its order.
     """
     loads, stores = {}, {}
-    for node in gast.walk(function):
+    for node in walk(function):
         if isinstance(node, gast.Name):
             counts = loads if isinstance(node.ctx, gast.Load) else stores
             counts[node.id] = counts.get(node.id, 0) + 1
@@ -294,7 +295,7 @@ def _inline_run(statement, definitions, max_nodes):
 
 
 def _node_count(node):
-    return sum(1 for _ in gast.walk(node))
+    return sum(1 for _ in walk(node))
 
 
 def _evaluation_order(node):
@@ -389,7 +390,7 @@ def _save_shapes(program, unpack, saved_tuple):
     runtime_alias = program.runtime_alias
     shape_reads, other_reads = {}, set()
     for statement in program.adjoint.body[1:]:
-        for node in gast.walk(statement):
+        for node in walk(statement):
             if not (isinstance(node, gast.Call)
                     and isinstance(node.func, gast.Attribute)
                     and isinstance(node.func.value, gast.Name)
@@ -403,7 +404,7 @@ def _save_shapes(program, unpack, saved_tuple):
                     shape_reads.setdefault(argument.id, []).append(argument)
     shape_nodes = {id(n) for reads in shape_reads.values() for n in reads}
     for statement in program.adjoint.body[1:]:
-        for node in gast.walk(statement):
+        for node in walk(statement):
             if (isinstance(node, gast.Name)
                     and isinstance(node.ctx, gast.Load)
                     and id(node) not in shape_nodes):
@@ -411,7 +412,7 @@ def _save_shapes(program, unpack, saved_tuple):
 
     params = {a.id for a in program.primal.args.args}
     taken = {n.id for f in (program.primal, program.adjoint)
-             for n in gast.walk(f) if isinstance(n, gast.Name)}
+             for n in walk(f) if isinstance(n, gast.Name)}
     for position, target in enumerate(unpack.elts):
         name = target.id
         if name not in shape_reads or name in other_reads or name in params:
@@ -462,13 +463,13 @@ def _is_comment(statement):
 
 
 def _loads(node):
-    return [n.id for n in gast.walk(node)
+    return [n.id for n in walk(node)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]
 
 
 def _stores(statement):
     """Return every name `statement` assigns, inside nested blocks too."""
-    return [n.id for n in gast.walk(statement)
+    return [n.id for n in walk(statement)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)]
 
 
@@ -482,7 +483,7 @@ def _removable(statement):
     """
     if not isinstance(statement, gast.Assign):
         return False
-    for node in gast.walk(statement.value):
+    for node in walk(statement.value):
         if not isinstance(node, gast.Call):
             continue
         if isinstance(node.func, gast.Attribute) and node.func.attr in (
@@ -517,7 +518,7 @@ def _live_block(statements, live, remove):
                 statement.body, statement.orelse = body, orelse
             changed = changed or body_changed or else_changed
             if remove and _only_comments(body + orelse) and not any(
-                    isinstance(n, gast.Call) for n in gast.walk(
+                    isinstance(n, gast.Call) for n in walk(
                         statement.test)):
                 changed = True  # Neither branch does anything.
                 continue
@@ -585,7 +586,7 @@ def _propagate_copies(function):
     kept = []
     for position, statement in enumerate(body):
         if renames:
-            for node in gast.walk(statement):
+            for node in walk(statement):
                 if (isinstance(node, gast.Name) and node.id in renames
                         and isinstance(node.ctx, gast.Load)):
                     node.id = renames[node.id]

@@ -16,6 +16,7 @@ import linecache
 import re
 
 from adcompiler.errors import LocatedError, SourceLocation, format_diagnostic
+from adcompiler.traversal import walk
 
 _LINE_COMMENT = re.compile(r'^\s*# line (\d+): ')
 
@@ -148,7 +149,7 @@ def _find_call(text, name):
     if tree is None:
         return indent, None, None
     words = (name or '').split('_')
-    for call in ast.walk(tree):
+    for call in walk(tree):
         if not isinstance(call, ast.Call):
             continue
         function = call.func

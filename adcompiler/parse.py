@@ -28,6 +28,7 @@ import gast
 
 from adcompiler.errors import (SourceLocation, SourceUnavailableError,
                                StaleSourceError, UnsupportedSyntaxError)
+from adcompiler.traversal import walk
 
 
 @dataclasses.dataclass
@@ -103,7 +104,7 @@ def get_source(function):
     text = ''.join(block)
     indent = len(block[0]) - len(block[0].lstrip()) if block else 0
     module = _parse(textwrap.dedent(text), function, filename)
-    for node in gast.walk(module):
+    for node in walk(module):
         if hasattr(node, 'lineno') and node.lineno is not None:
             node.lineno += first_line
             if getattr(node, 'end_lineno', None) is not None:
@@ -141,7 +142,7 @@ def _make_super_explicit(tree, function):
             not tree.args.args:
         return
     instance = tree.args.args[0].id
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if (isinstance(node, gast.Call) and isinstance(node.func, gast.Name)
                 and node.func.id == 'super' and not node.args
                 and not node.keywords):
@@ -175,7 +176,7 @@ def _find_definition(module, function, filename, lineno, all_lines=()):
     # The code's own name: functools.wraps gives a wrapper its wrappee's name.
     name = function.__code__.co_name
     if name != '<lambda>':
-        for node in gast.walk(module):
+        for node in walk(module):
             if isinstance(node, gast.FunctionDef) and node.name == name:
                 return node
             if isinstance(node, gast.AsyncFunctionDef) and node.name == name:
@@ -185,7 +186,7 @@ def _find_definition(module, function, filename, lineno, all_lines=()):
                 raise UnsupportedSyntaxError('an async function', location)
     else:
         arg_names = function.__code__.co_varnames[:function.__code__.co_argcount]
-        lambdas = [node for node in gast.walk(module)
+        lambdas = [node for node in walk(module)
                    if isinstance(node, gast.Lambda)
                    and [a.id for a in node.args.args] == list(arg_names)]
         return _one_lambda(lambdas, filename, lineno)
@@ -217,7 +218,7 @@ def _find_lambda_in_file(function, filename, lineno, all_lines):
         module = None
     code = function.__code__
     arg_names = list(code.co_varnames[:code.co_argcount])
-    lambdas = [node for node in gast.walk(module or gast.Module(body=[]))
+    lambdas = [node for node in walk(module or gast.Module(body=[]))
                if isinstance(node, gast.Lambda) and node.lineno == lineno
                and [a.id for a in node.args.args] == arg_names]
     return _one_lambda(lambdas, filename, lineno)

@@ -31,6 +31,7 @@ import numpy as np
 from adcompiler import containers
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
+from adcompiler.traversal import walk
 
 
 class CallKind(enum.Enum):
@@ -64,7 +65,7 @@ class Resolution:
 def resolve(normalized, namespace, registry=REGISTRY):
     """Classify every call in `normalized.tree`; see the module docstring."""
     calls = {}
-    for node in gast.walk(normalized.tree):
+    for node in walk(normalized.tree):
         if isinstance(node, gast.Call):
             calls[node] = resolve_call(node, normalized.local_names, namespace,
                                        registry)

@@ -53,6 +53,7 @@ from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
                                 has_unpacking,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
+from adcompiler.traversal import walk
 
 @dataclasses.dataclass
 class CalleeProgram:
@@ -264,7 +265,7 @@ class _ReverseWriter(StageWriter):
             return None  # Every name is assigned once.
         counts = {name: 1 for name in self.normalized.params}
         top_level = set(self.normalized.tree.body)
-        for statement in gast.walk(self.normalized.tree):
+        for statement in walk(self.normalized.tree):
             if not isinstance(statement, (gast.Assign, gast.For)):
                 continue
             targets = (statement.targets if isinstance(statement, gast.Assign)
@@ -272,7 +273,7 @@ class _ReverseWriter(StageWriter):
             weight = 1 if statement in top_level and isinstance(
                 statement, gast.Assign) else 2
             for target in targets:
-                for node in gast.walk(target):
+                for node in walk(target):
                     if isinstance(node, gast.Name) and isinstance(
                             node.ctx, gast.Store):
                         counts[node.id] = counts.get(node.id, 0) + weight
@@ -331,7 +332,7 @@ class _ReverseWriter(StageWriter):
         primal_names.update(self.callee_saved.values())
         read = []
         for statement in self.adjoint_body:
-            for node in gast.walk(statement):
+            for node in walk(statement):
                 if (isinstance(node, gast.Name)
                         and isinstance(node.ctx, gast.Load)
                         and node.id in primal_names and node.id not in read
@@ -381,7 +382,7 @@ class _ReverseWriter(StageWriter):
         adjoints = set(self.adjoint_names.values())
         read = []
         for statement in self.adjoint_body:
-            for node in gast.walk(statement):
+            for node in walk(statement):
                 if (isinstance(node, gast.Name) and node.id in adjoints
                         and node.id not in read):
                     read.append(node.id)
@@ -393,7 +394,7 @@ class _ReverseWriter(StageWriter):
         for position, statement in enumerate(self.normalized.tree.body):
             if statement in self.callee_saved:
                 order[self.callee_saved[statement]] = position
-            for node in gast.walk(statement):
+            for node in walk(statement):
                 if isinstance(node, gast.Name) and isinstance(node.ctx,
                                                               gast.Store):
                     order.setdefault(node.id, position)
@@ -447,7 +448,7 @@ class _ReverseWriter(StageWriter):
         adjoints = set(self.adjoint_names.values())
         read = []
         for statement in statements:
-            for node in gast.walk(statement):
+            for node in walk(statement):
                 if (isinstance(node, gast.Name)
                         and isinstance(node.ctx, gast.Load)
                         and node.id in primal_names
@@ -641,7 +642,7 @@ class _ReverseWriter(StageWriter):
         if g_name not in optional:
             return block
         assigned = []
-        for node in gast.walk(gast.Module(body=block, type_ignores=[])):
+        for node in walk(gast.Module(body=block, type_ignores=[])):
             if (isinstance(node, gast.Name) and isinstance(node.ctx,
                                                            gast.Store)
                     and node.id in self.defined and node.id not in defined
@@ -657,7 +658,7 @@ class _ReverseWriter(StageWriter):
                 statement) or statement in self.popped:
             return False
         return any(isinstance(n, gast.Name) and self.activity.is_active(n.id)
-                   for n in gast.walk(statement.targets[0]))
+                   for n in walk(statement.targets[0]))
 
     def record_assignment(self, statement, block):
         """Guard an assignment's adjoint, reset it, and restore its inputs.
@@ -716,7 +717,7 @@ class _ReverseWriter(StageWriter):
         """
         shape_reads = {}
         other_reads = set()
-        for node in gast.walk(gast.Module(body=block, type_ignores=[])):
+        for node in walk(gast.Module(body=block, type_ignores=[])):
             if (isinstance(node, gast.Call)
                     and isinstance(node.func, gast.Attribute)
                     and isinstance(node.func.value, gast.Name)
@@ -726,7 +727,7 @@ class _ReverseWriter(StageWriter):
                     and isinstance(node.args[1], gast.Name)):
                 shape_reads.setdefault(node.args[1].id, []).append(
                     node.args[1])
-        for node in gast.walk(gast.Module(body=block, type_ignores=[])):
+        for node in walk(gast.Module(body=block, type_ignores=[])):
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load)\
                     and not any(node is read for read in shape_reads.get(
                         node.id, ())):
@@ -888,17 +889,17 @@ class _ReverseWriter(StageWriter):
         index = self.namer.fresh('k')
         self.iteration_index[statement] = index
         block = []
-        assigned = {n.id for b in statement.body for n in gast.walk(b)
+        assigned = {n.id for b in statement.body for n in walk(b)
                     if isinstance(n, gast.Name) and isinstance(n.ctx,
                                                                gast.Store)}
         # Updated in place in the body (x[i] = v, lst.append(v)): the loop
         # item the adjoint reads would be the changed one.
-        assigned |= {n.value.id for b in statement.body for n in gast.walk(b)
+        assigned |= {n.value.id for b in statement.body for n in walk(b)
                      if isinstance(n, gast.Subscript)
                      and isinstance(n.ctx, gast.Store)
                      and isinstance(n.value, gast.Name)}
         assigned |= {n.func.value.id for b in statement.body
-                     for n in gast.walk(b) if isinstance(n, gast.Call)
+                     for n in walk(b) if isinstance(n, gast.Call)
                      and isinstance(n.func, gast.Attribute)
                      and isinstance(n.func.value, gast.Name)
                      and n.func.attr in ('append', 'extend', 'insert', 'pop',
@@ -1766,7 +1767,7 @@ class _ReverseWriter(StageWriter):
         shape, so that the primal need not save the value for them."""
         stable_params = [p for p in self.normalized.params
                          if self.is_stable(p)]
-        for node in gast.walk(expression):
+        for node in walk(expression):
             if not (isinstance(node, gast.Call)
                     and isinstance(node.func, gast.Attribute)
                     and isinstance(node.func.value, gast.Name)

@@ -36,6 +36,7 @@ import numpy as np
 
 from adcompiler.resolve import CallKind
 from adcompiler.shapes import greatest_fixed_point
+from adcompiler.traversal import walk
 
 # NumPy functions that map a real float64 scalar to a real float64 scalar.
 _REAL_UFUNCS = frozenset(id(f) for f in (
@@ -82,7 +83,7 @@ def scalar_names(normalized, resolution, scalar_params):
     definitions = {name: [_ALWAYS if name in scalar_params else _NEVER]
                    for name in normalized.params}
     _collect(normalized.tree.body, resolution, definitions)
-    for node in gast.walk(normalized.tree):
+    for node in walk(normalized.tree):
         if isinstance(node, gast.Name) and node.id not in definitions:
             definitions[node.id] = [_NEVER]  # a global, or a name never set
 
@@ -111,7 +112,7 @@ def _collect(statements, resolution, definitions):
 
 
 def _set_never(node, definitions):
-    for child in gast.walk(node):
+    for child in walk(node):
         if isinstance(child, gast.Name) and isinstance(
                 child.ctx, (gast.Store, gast.Del)):
             definitions.setdefault(child.id, []).append(_NEVER)
@@ -120,7 +121,7 @@ def _set_never(node, definitions):
 def _mark_updates(statement, definitions):
     """Mark names whose attributes or items are written: they may hold
     anything."""
-    for node in gast.walk(statement):
+    for node in walk(statement):
         if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(
                 node.ctx, gast.Store) and isinstance(node.value, gast.Name):
             definitions.setdefault(node.value.id, []).append(_NEVER)
@@ -218,7 +219,7 @@ def rewrite_float_calls(function, scalars, numpy_alias, runtime_alias):
     if not scalars:
         return
     rewriter = _FloatCallRewriter(scalars, numpy_alias, runtime_alias)
-    for node in gast.walk(function):
+    for node in walk(function):
         if isinstance(node, (gast.Assign, gast.Return)) and node.value:
             node.value = rewriter.rewrite(node.value)
 
@@ -286,12 +287,12 @@ class _SeedChecker:
         seed = adjoint.args.args[1].id
         values = {}  # name -> assigned expressions, None for other stores
         simple_targets = set()
-        for node in gast.walk(adjoint):
+        for node in walk(adjoint):
             if isinstance(node, gast.Assign) and isinstance(node.targets[0],
                                                             gast.Name):
                 values.setdefault(node.targets[0].id, []).append(node.value)
                 simple_targets.add(id(node.targets[0]))
-        for node in gast.walk(adjoint):
+        for node in walk(adjoint):
             if (isinstance(node, gast.Name)
                     and isinstance(node.ctx, gast.Store)
                     and id(node) not in simple_targets):
@@ -341,7 +342,7 @@ class _SeedChecker:
     def is_test(node):
         """True for a test without arithmetic or calls (`dx is None`)."""
         return not any(isinstance(n, (gast.Call, gast.BinOp))
-                       for n in gast.walk(node))
+                       for n in walk(node))
 
     def block_is_safe(self, statements):
         return all(self.statement_is_safe(s) for s in statements)
@@ -360,7 +361,7 @@ class _SeedChecker:
         if isinstance(statement, gast.Return):
             return statement.value is not None and all(
                 self.is_runtime_call(node, ('materialize', 'input_adjoint'))
-                for node in gast.walk(statement.value)
+                for node in walk(statement.value)
                 if isinstance(node, gast.Call))
         if isinstance(statement, gast.Assign) and len(statement.targets) == 1:
             value = statement.value

@@ -30,6 +30,7 @@ import gast
 import numpy as np
 
 from adcompiler.resolve import CallKind
+from adcompiler.traversal import walk
 
 # Functions of one array that return an array of the same shape and of the
 # same kind (real or complex) as their argument.
@@ -130,7 +131,7 @@ def shape_facts(normalized, resolution, scalars=frozenset()):
     _collect(normalized.tree.body, resolution, definitions, in_loop=False)
     # A global can change between reads (a callee may update it), so a name
     # read but never assigned here is a source that is never trusted.
-    for node in gast.walk(normalized.tree):
+    for node in walk(normalized.tree):
         if isinstance(node, gast.Name) and node.id not in definitions:
             definitions[node.id] = [_Definition(_SOURCE, _SOURCE, False,
                                                 True)]
@@ -251,13 +252,13 @@ def _stored(statement):
         return statement.targets
     if isinstance(statement, (gast.AugAssign, gast.AnnAssign)):
         return [statement.target]
-    return [node for node in gast.walk(statement)
+    return [node for node in walk(statement)
             if isinstance(node, gast.Name) and isinstance(node.ctx,
                                                           gast.Store)]
 
 
 def _add_sources(target, definitions, in_loop):
-    for node in gast.walk(target):
+    for node in walk(target):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
             definitions.setdefault(node.id, []).append(
                 _Definition(_SOURCE, _SOURCE, False, in_loop))
@@ -271,7 +272,7 @@ def _mark_updates(statement, resolution, definitions):
     change its length, so its class is never trusted.
     """
     updated = set()
-    for node in gast.walk(statement):
+    for node in walk(statement):
         if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(
                 node.ctx, gast.Store) and isinstance(node.value, gast.Name):
             updated.add(node.value.id)

@@ -17,6 +17,8 @@ left alone.
 
 import gast
 
+from adcompiler.traversal import walk
+
 _PURE_NUMPY = frozenset((
     'sin', 'cos', 'tan', 'sinh', 'cosh', 'tanh', 'exp', 'expm1', 'log',
     'log1p', 'sqrt', 'square', 'sign', 'abs', 'absolute', 'real', 'imag',
@@ -30,7 +32,7 @@ _CONDITIONAL = (gast.IfExp, gast.BoolOp, gast.Lambda, gast.ListComp,
 def share_repeated_calls(function, numpy_alias, runtime_alias):
     """Rewrite `function` in place; see the module docstring. Returns
     whether anything changed."""
-    taken = {node.id for node in gast.walk(function)
+    taken = {node.id for node in walk(function)
              if isinstance(node, gast.Name)}
     occurrences = {}  # key -> [(statement position, call node)]
     for position, statement in enumerate(function.body):
@@ -112,7 +114,7 @@ def _before_reassignment(body, found):
             isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store)
             and node.id in names
             for statement in body[first:position]
-            for node in gast.walk(statement))
+            for node in walk(statement))
         if assigned:
             break
         kept.append((position, call))
@@ -130,7 +132,7 @@ def _earliest_position(body, call, first_position):
     names = {a.id for a in call.args if isinstance(a, gast.Name)}
     for position in range(first_position - 1, -1, -1):
         statement = body[position]
-        stores = {node.id for node in gast.walk(statement)
+        stores = {node.id for node in walk(statement)
                   if isinstance(node, gast.Name)
                   and isinstance(node.ctx, gast.Store)}
         if stores & names or not isinstance(statement, (gast.Assign,

@@ -20,6 +20,7 @@ import gast
 
 from adcompiler import verbatim
 from adcompiler.resolve import CallKind
+from adcompiler.traversal import walk
 
 
 class Effect(enum.Enum):
@@ -69,7 +70,7 @@ def may_update(node, name, resolution, reads_only):
 def _statement_parents(tree):
     """Map id(statement) -> (the statement list, the node that owns it)."""
     parents = {}
-    for node in gast.walk(tree):
+    for node in walk(tree):
         for field in ('body', 'orelse', 'finalbody', 'handlers'):
             block = getattr(node, field, None)
             if not isinstance(block, list):
@@ -123,7 +124,7 @@ class _Effects:
         if isinstance(node, gast.Assign) and any(
                 isinstance(n, gast.Name) and n.id == self.name
                 and isinstance(n.ctx, gast.Store)
-                for n in gast.walk(node.targets[0])):
+                for n in walk(node.targets[0])):
             return Effect.REBINDS
         return Effect.NONE
 
@@ -144,7 +145,7 @@ class _Effects:
         """Return the effect of one iteration, from the loop target on."""
         if isinstance(loop, gast.For) and any(
                 isinstance(n, gast.Name) and n.id == self.name
-                for n in gast.walk(loop.target)):
+                for n in walk(loop.target)):
             return Effect.REBINDS
         if isinstance(loop, gast.While) and self.may_update(loop.test):
             return Effect.UPDATES
@@ -152,7 +153,7 @@ class _Effects:
 
     def may_update(self, node):
         """True if evaluating `node` may change the variable's object."""
-        for child in gast.walk(node):
+        for child in walk(node):
             if isinstance(child, verbatim.Verbatim):
                 return True
             if (self.reads_count and isinstance(child, gast.Name)

@@ -25,6 +25,8 @@ import enum
 
 import gast
 
+from adcompiler.traversal import walk
+
 
 # Runtime helpers that return a number or an array whatever their arguments.
 _NUMERIC_HELPERS = frozenset((
@@ -166,7 +168,7 @@ class _Simplifier:
             return [self.loop(statement, facts, rewrite)]
         if isinstance(statement, (gast.Expr, gast.Return, gast.Pass)):
             return [statement]
-        for node in gast.walk(statement):
+        for node in walk(statement):
             if isinstance(node, gast.Name) and isinstance(
                     node.ctx, (gast.Store, gast.Del)):
                 facts[node.id] = _UNKNOWN
@@ -179,7 +181,7 @@ class _Simplifier:
         if len(statement.targets) == 1 and isinstance(target, gast.Name):
             facts[target.id] = self.fact(statement.value, facts)
             return statement
-        for node in gast.walk(statement):
+        for node in walk(statement):
             if isinstance(node, gast.Name) and isinstance(node.ctx,
                                                           gast.Store):
                 facts[node.id] = _UNKNOWN
@@ -245,7 +247,7 @@ class _Simplifier:
 
     def loop(self, statement, facts, rewrite):
         """Analyse a for loop to a fixed point, then rewrite its body."""
-        stored = {n.id for n in gast.walk(statement.target)
+        stored = {n.id for n in walk(statement.target)
                   if isinstance(n, gast.Name)}
         head = dict(facts)
         while True:

@@ -39,6 +39,7 @@ import threading
 import gast
 
 from adcompiler.errors import AdCompilerError
+from adcompiler.traversal import walk
 
 logger = logging.getLogger(__name__)
 
@@ -379,7 +380,7 @@ def _template_node(function):
     kind = gast.Lambda if function.__name__ == '<lambda>' else gast.FunctionDef
     params = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
     candidates = []
-    for node in gast.walk(module):
+    for node in walk(module):
         if not isinstance(node, kind) or node.lineno != code.co_firstlineno:
             continue
         if kind is gast.FunctionDef and node.name != function.__name__:
@@ -462,11 +463,11 @@ def adjoint_target(statement):
 
 
 def _check_free_names(function, body, params):
-    assigned = {n.id for s in body for n in gast.walk(s)
+    assigned = {n.id for s in body for n in walk(s)
                 if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
     allowed = TEMPLATE_NAMES | set(params) | assigned
     for statement in body:
-        for node in gast.walk(statement):
+        for node in walk(statement):
             if isinstance(node, gast.Name) and node.id not in allowed:
                 raise RuleError(
                     f'template {function.__qualname__} reads {node.id!r}; a '
