@@ -23,6 +23,7 @@ import gast
 
 from adcompiler import verbatim
 from adcompiler.codegen import COMMENT_PREFIX
+from adcompiler.traversal import walk
 
 _counter = itertools.count(1)
 _MARKER = '__adcompiler_comment_{}__'
@@ -52,47 +53,15 @@ def _prints_negative(value):
 
 def to_source(tree):
     """Return Python source for a gast tree, with comment markers as comments."""
-    comments = []
-
-    class _Markers(ast.NodeTransformer):
-        """Turns comment strings into marker names, and fills empty branches."""
-
-        def visit_Expr(self, node):
-            value = node.value
-            if (isinstance(value, ast.Constant) and isinstance(value.value, str)
-                    and value.value.startswith(COMMENT_PREFIX)):
-                comments.append(value.value)
-                # A bare name prints on a line of its own, never quoted.
-                return ast.Expr(value=ast.Name(
-                    id=_MARKER.format(len(comments) - 1), ctx=ast.Load()))
-            return self.generic_visit(node)
-
-        def visit_Constant(self, node):
-            # A negative number prints without parentheses, so the base of a
-            # power would lose its sign ((-2.0) ** 2 read as -(2.0 ** 2)).
-            # Written as a negation, it gets them where precedence needs.
-            if _prints_negative(node.value):
-                return ast.UnaryOp(op=ast.USub(),
-                                   operand=ast.Constant(value=-node.value))
-            return node
-
-        def generic_visit(self, node):
-            node = super().generic_visit(node)
-            # A branch left empty by the transforms still needs a statement.
-            if isinstance(node, (ast.If, ast.For, ast.While, ast.Try,
-                                 ast.ExceptHandler, ast.With)) \
-                    and not node.body:
-                node.body = [ast.Pass()]
-            return node
-
     # gast_to_ast builds new nodes, so the markers never touch `tree`;
     # statements kept verbatim are put back in `tree` first.
-    python_tree = _Markers().visit(gast.gast_to_ast(verbatim.expand(tree)))
-    python_tree = ast.fix_missing_locations(python_tree)
+    python_tree = gast.gast_to_ast(verbatim.expand(tree))
+    comments = _insert_markers(python_tree)
+    # The text is compiled, not the tree, so the nodes need no line numbers.
     try:
         text = astor.to_source(python_tree, pretty_source=_pretty_source)
     except Exception:  # astor lags new Python versions; ast.unparse does not.
-        text = ast.unparse(python_tree) + '\n'
+        text = ast.unparse(ast.fix_missing_locations(python_tree)) + '\n'
 
     lines = []
     for line in text.splitlines():
@@ -102,6 +71,54 @@ def to_source(tree):
         else:
             lines.append(line)
     return '\n'.join(lines) + '\n'
+
+
+# Blocks that must not be left empty.
+_BLOCKS = (ast.If, ast.For, ast.While, ast.Try, ast.ExceptHandler, ast.With)
+
+
+def _insert_markers(python_tree):
+    """Prepare an ast tree for printing, in place, and return the comments.
+
+    Each comment string becomes a bare name, `_MARKER` with its position in
+    the returned list, which prints on a line of its own and is replaced by
+    the comment afterwards. A negative number becomes a negation: it prints
+    without parentheses, so the base of a power would lose its sign
+    ((-2.0) ** 2 read as -(2.0 ** 2)); as a negation it gets them where
+    precedence needs. A branch left empty by the transforms gets `pass`.
+    """
+    comments = []
+    for node in walk(python_tree):
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                for position, item in enumerate(value):
+                    replacement = _printable(item, comments)
+                    if replacement is not None:
+                        value[position] = replacement
+            elif isinstance(value, ast.AST):
+                replacement = _printable(value, comments)
+                if replacement is not None:
+                    setattr(node, field, replacement)
+        if isinstance(node, _BLOCKS) and not node.body:
+            node.body = [ast.Pass()]
+    return comments
+
+
+def _printable(node, comments):
+    """Return the node to print in place of a comment statement or a
+    negative constant `node`, or None to keep it."""
+    if isinstance(node, ast.Expr):
+        value = node.value
+        if (isinstance(value, ast.Constant) and isinstance(value.value, str)
+                and value.value.startswith(COMMENT_PREFIX)):
+            comments.append(value.value)
+            return ast.Expr(value=ast.Name(
+                id=_MARKER.format(len(comments) - 1), ctx=ast.Load()))
+    elif isinstance(node, ast.Constant) and _prints_negative(node.value):
+        return ast.UnaryOp(op=ast.USub(),
+                           operand=ast.Constant(value=-node.value))
+    return None
 
 
 # astor wraps a long line in time quadratic in its fragments (names,

@@ -18,6 +18,8 @@ import copy
 
 import gast
 
+from adcompiler.traversal import walk
+
 
 class Verbatim(gast.AST):
     """A statement run as written; see the module docstring.
@@ -61,16 +63,16 @@ def _local_names(statement, local_names):
     lambda parameters) are not the function's locals and are left out.
     """
     inner = set()
-    for node in gast.walk(statement):
+    for node in walk(statement):
         if isinstance(node, gast.comprehension):
-            inner.update(n.id for n in gast.walk(node.target)
+            inner.update(n.id for n in walk(node.target)
                          if isinstance(n, gast.Name))
         elif isinstance(node, gast.Lambda):
             inner.update(a.id for a in node.args.args
                          + node.args.kwonlyargs
                          if isinstance(a, gast.Name))
     reads, writes = [], []
-    for node in gast.walk(statement):
+    for node in walk(statement):
         if not isinstance(node, gast.Name) or node.id in inner:
             continue
         if isinstance(node.ctx, gast.Load):
@@ -87,7 +89,7 @@ def bound_names(statement):
     """Names that `statement` binds other than through a `Name` node: by an
     import, or by a def or class statement."""
     names = []
-    for node in gast.walk(statement):
+    for node in walk(statement):
         if isinstance(node, (gast.Import, gast.ImportFrom)):
             names += [(a.asname or a.name).split('.')[0] for a in node.names
                       if a.name != '*']
@@ -114,7 +116,7 @@ def mutated_names(node):
     `v[i] = ...`, `v.attr = ...`, `del v[i]`, and any argument of a call
     (np.copyto(v, ...)) other than a read-only built-in's."""
     names = set()
-    for child in gast.walk(node.statement):
+    for child in walk(node.statement):
         bases = []
         if isinstance(child, gast.Call):
             if isinstance(child.func, gast.Attribute):
@@ -129,12 +131,19 @@ def mutated_names(node):
     return names
 
 
-class _Expander(gast.NodeTransformer):
-
-    def visit_Verbatim(self, node):
-        return node.statement
-
-
 def expand(tree):
-    """Replace every `Verbatim` node in `tree` by its statement, in place."""
-    return _Expander().visit(tree)
+    """Replace every `Verbatim` node in `tree` by its statement, in place,
+    and return `tree`.
+
+    A `Verbatim` node is a statement, so it is always an item of a list
+    (a block). The walk goes into its `reads` and `writes` names, which are
+    inside the statement, and finds nothing to replace there.
+    """
+    for node in walk(tree):
+        for field in node._fields:
+            block = getattr(node, field, None)
+            if isinstance(block, list):
+                for position, item in enumerate(block):
+                    if isinstance(item, Verbatim):
+                        block[position] = item.statement
+    return tree
