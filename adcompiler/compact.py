@@ -98,6 +98,9 @@ class _Rewriter:
         self.runtime_alias = runtime_alias
         self.expanding = expanding  # false: only negations move
         self.forms = {}  # name -> _Form of its current value
+        # shape reference -> names whose form has it, so that an assignment
+        # finds the forms it makes stale without looking at all of them.
+        self.shaped_by = {}
         self.changed = False
 
     def block(self, statements):
@@ -117,7 +120,7 @@ class _Rewriter:
                     statement.value = self.expand_call(statement.value, form)
                     form = _UNKNOWN
                 rewritten += self.expand_stale({target})
-                self.forms[target] = form
+                self.set_form(target, form)
             elif isinstance(statement, (gast.Return, gast.Expr)):
                 if statement.value is not None:
                     statement.value = self.expanded(statement.value)
@@ -130,7 +133,7 @@ class _Rewriter:
                     [n for n in names if self.is_compact(n)])
                 rewritten += self.expand_stale(names)
                 for name in names:
-                    self.forms.pop(name, None)
+                    self.forget(name)
             rewritten.append(statement)
         return rewritten
 
@@ -156,16 +159,28 @@ class _Rewriter:
     def is_compact(self, name):
         return self.forms.get(name, _UNKNOWN).compact
 
+    def set_form(self, name, form):
+        self.forget(name)
+        self.forms[name] = form
+        if form.shape is not None:
+            self.shaped_by.setdefault(form.shape, set()).add(name)
+
+    def forget(self, name):
+        form = self.forms.pop(name, None)
+        if form is not None and form.shape is not None:
+            self.shaped_by[form.shape].discard(name)
+
     def expand_stale(self, stored):
         """Expand compact names whose shape reference is about to be
         assigned, and forget facts about the assigned names."""
-        stale = [name for name, form in self.forms.items()
-                 if form.shape in stored and form.compact
-                 and name not in stored]
+        dependent = set()
+        for shape in stored:
+            dependent.update(self.shaped_by.get(shape, ()))
+        stale = [name for name in dependent
+                 if self.forms[name].compact and name not in stored]
         statements = self.expand_names(stale)
-        for name, form in list(self.forms.items()):
-            if form.shape in stored:
-                del self.forms[name]
+        for name in dependent:
+            self.forget(name)
         return statements
 
     def expand_names(self, names):
@@ -177,7 +192,7 @@ class _Rewriter:
             statements.append(gast.Assign(
                 targets=[_name(name, gast.Store())],
                 value=self.expand_call(_name(name), form), type_comment=None))
-            self.forms[name] = _Form(shape=form.shape)
+            self.set_form(name, _Form(shape=form.shape))
         return statements
 
     def expand_call(self, node, form):
