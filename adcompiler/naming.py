@@ -19,6 +19,10 @@ class Namer:
     def __init__(self, taken=()):
         self.taken = set(taken)
         self._next_temporary = 1
+        # base -> the last suffix `fresh` gave it. Names are never freed, so
+        # the smaller suffixes are all taken, and `fresh` starts after it
+        # rather than at 1 (which was quadratic in the versions of a name).
+        self._last_suffix = {}
 
     @classmethod
     def for_function(cls, tree, namespace=()):
@@ -37,11 +41,12 @@ class Namer:
 
     def fresh(self, base):
         """Return `base` if unused, else `base_1`, `base_2`, ...; mark it used."""
-        name = base
-        suffix = 0
+        suffix = self._last_suffix.get(base, 0)
+        name = f'{base}_{suffix}' if suffix else base
         while name in self.taken:
             suffix += 1
             name = f'{base}_{suffix}'
+        self._last_suffix[base] = suffix
         self.taken.add(name)
         return name
 
