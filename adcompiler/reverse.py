@@ -330,15 +330,17 @@ class _ReverseWriter(StageWriter):
         # The adjoint reads these primal values; the primal saves them.
         primal_names = set(self.normalized.local_names)
         primal_names.update(self.callee_saved.values())
-        read = []
+        adjoints = set(self.adjoint_names.values())
+        read = {}  # an ordered set
         for statement in self.adjoint_body:
             for node in walk(statement):
                 if (isinstance(node, gast.Name)
                         and isinstance(node.ctx, gast.Load)
                         and node.id in primal_names and node.id not in read
-                        and self.is_stable(node.id)
-                        and node.id not in self.adjoint_names.values()):
-                    read.append(node.id)
+                        and node.id not in adjoints
+                        and self.is_stable(node.id)):
+                    read[node.id] = None
+        read = list(read)
         # Names the reverse stage itself defines (inside a with block, say)
         # have no place in the normalized code; they go last.
         order = self.definition_order()
@@ -380,13 +382,13 @@ class _ReverseWriter(StageWriter):
 
     def adjoints_read(self):
         adjoints = set(self.adjoint_names.values())
-        read = []
+        read = {}  # an ordered set
         for statement in self.adjoint_body:
             for node in walk(statement):
                 if (isinstance(node, gast.Name) and node.id in adjoints
                         and node.id not in read):
-                    read.append(node.id)
-        return read
+                    read[node.id] = None
+        return list(read)
 
     def definition_order(self):
         """Map each local name to its position in the primal; params first."""
