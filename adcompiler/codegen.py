@@ -5,7 +5,6 @@ node kinds generated code is made of, the comment markers that emit turns
 into comments, and the substitution that inlines a rule template.
 """
 
-import copy
 import operator
 import re
 
@@ -14,6 +13,7 @@ import numpy as np
 
 from adcompiler import origins, runtime
 from adcompiler.errors import LocatedError, UnsupportedSyntaxError
+from adcompiler.traversal import copy_tree
 
 COMMENT_PREFIX = '# '
 
@@ -100,7 +100,7 @@ class StageWriter:
         """Turn a subscript's index into a value expression: np.s_[...]."""
         s_ = gast.Attribute(value=name(self.numpy_alias), attr='s_',
                             ctx=gast.Load())
-        return gast.Subscript(value=s_, slice=copy.deepcopy(index),
+        return gast.Subscript(value=s_, slice=copy_tree(index),
                               ctx=gast.Load())
 
     def checked_element_read(self, statement):
@@ -109,7 +109,7 @@ class StageWriter:
         A view would follow later updates of x that the derivative does not
         see, so the generated code raises the prepared error if it gets one.
         """
-        statement = copy.deepcopy(statement)
+        statement = copy_tree(statement)
         base = statement.value.value.id
         text = self.source.text_of(statement.value) or f'{base}[...]'
         error = UnsupportedSyntaxError(
@@ -197,7 +197,7 @@ class _Substitute(gast.NodeTransformer):
 
     def visit_Name(self, node):
         if node.id in self.substitutions and isinstance(node.ctx, gast.Load):
-            return copy.deepcopy(self.substitutions[node.id])
+            return copy_tree(self.substitutions[node.id])
         if isinstance(node.ctx, gast.Store) or node.id in self.renames:
             if node.id not in self.renames:
                 self.renames[node.id] = self.namer.temporary()
@@ -212,4 +212,4 @@ def substitute_template(node, substitutions, renames, namer, active=None):
     their arguments.
     """
     return _Substitute(substitutions, renames, namer, active).visit(
-        copy.deepcopy(node))
+        copy_tree(node))

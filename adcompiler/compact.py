@@ -23,12 +23,11 @@ a nested block reads or assigns is expanded before that block. So is one
 shaped like a value that a call may change in place.
 """
 
-import copy
 import dataclasses
 
 import gast
 
-from adcompiler.traversal import walk
+from adcompiler.traversal import copy_tree, walk
 
 # Functions of one array, applied entry by entry: applied to a value that
 # broadcasts to a shape, their result broadcasts to it too.
@@ -364,4 +363,4 @@ def _name(identifier, ctx=None):
 def _call(module, attr, *args):
     return gast.Call(
         func=gast.Attribute(value=_name(module), attr=attr, ctx=gast.Load()),
-        args=[copy.deepcopy(a) for a in args], keywords=[])
+        args=[copy_tree(a) for a in args], keywords=[])

@@ -22,13 +22,12 @@ NOTE: a generator expression and `map` become lists, so all of their
 elements are computed before the consumer runs, not one at a time.
 """
 
-import copy
 
 import gast
 
 from adcompiler import closures
 from adcompiler.errors import UnsupportedSyntaxError
-from adcompiler.traversal import walk
+from adcompiler.traversal import copy_tree, walk
 
 
 def _name(identifier, ctx=None):
@@ -56,7 +55,7 @@ def comprehension_loop(node, result, namer):
     Also returns the renaming of the comprehension's targets, so that error
     messages and names can show what the user wrote.
     """
-    node = copy.deepcopy(node)
+    node = copy_tree(node)
     targets = set()
     for generator in node.generators:
         targets.update(n.id for n in walk(generator.target)

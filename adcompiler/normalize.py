@@ -69,7 +69,6 @@ inlined function, still raise `UnsupportedSyntaxError` here.
 """
 
 import builtins as _builtins
-import copy
 import dataclasses
 import functools
 import math
@@ -84,7 +83,7 @@ from adcompiler.control_flow import Restructurer
 from adcompiler.control_flow import jumps
 from adcompiler.errors import AdCompilerError, UnsupportedSyntaxError
 from adcompiler.naming import Namer
-from adcompiler.traversal import walk
+from adcompiler.traversal import copy_tree, walk
 
 
 @dataclasses.dataclass
@@ -394,8 +393,8 @@ class _Normalizer:
                     'an exception type other than a name, a dotted name or '
                     'a tuple of them', self.source.location(handler.type))
             lowered = gast.ExceptHandler(
-                type=copy.deepcopy(handler.type),
-                name=copy.deepcopy(handler.name),
+                type=copy_tree(handler.type),
+                name=copy_tree(handler.name),
                 body=self.lower_block(handler.body))
             handlers.append(gast.copy_location(lowered, handler))
         orelse = self.lower_block(node.orelse)
@@ -556,7 +555,7 @@ class _Normalizer:
                 else None
             if key is None:
                 return node
-            read = gast.Subscript(value=copy.deepcopy(mapping), slice=key,
+            read = gast.Subscript(value=copy_tree(mapping), slice=key,
                                   ctx=gast.Load())
             assign = gast.Assign(targets=[value_target], value=read,
                                  type_comment=None)
@@ -739,7 +738,7 @@ class _Normalizer:
                     isinstance(child, (gast.Break, gast.Continue))
                     and _leaves_loop(node, child)):
                 raise error
-        statement = copy.deepcopy(node)
+        statement = copy_tree(node)
         wrapped = verbatim.keep(statement, error, self.local_names)
         if wrapped.writes and self.single_assignment:
             raise _VerbatimAssigns()
@@ -906,7 +905,7 @@ class _Normalizer:
                 self.unshared.add(name)
             elif self.single_assignment and self.dynamic_callee(value):
                 self.unshared_if_new[name] = (
-                    copy.deepcopy(self.dynamic_callee(value)),)
+                    copy_tree(self.dynamic_callee(value)),)
             return _load(name)
         if isinstance(target, (gast.Tuple, gast.List)):
             atom = value if self.is_atom(value) else self.bind(value, origin)
@@ -1064,7 +1063,7 @@ class _Normalizer:
         if node.id in self.functions:
             return self.functions[node.id]
         if node.id in self.constants:
-            return copy.deepcopy(self.constants[node.id])
+            return copy_tree(self.constants[node.id])
         return _load(self.current.get(node.id, node.id))
 
     def lower_Constant(self, node):
@@ -1180,7 +1179,7 @@ class _Normalizer:
         else `*atom`."""
         atom = self.atomize(starred.value)
         if isinstance(atom, gast.Name) and atom.id in self.displays:
-            return [copy.deepcopy(a) for a in self.displays[atom.id]]
+            return [copy_tree(a) for a in self.displays[atom.id]]
         # Bound to parameters when the call runs (see adcompiler.dispatch).
         unpacked = gast.Starred(value=atom, ctx=gast.Load())
         return [gast.copy_location(unpacked, starred)]
@@ -1190,7 +1189,7 @@ class _Normalizer:
         `unpacked_sequence`. The keyword None stands for `**atom`."""
         atom = self.atomize(node)
         if isinstance(atom, gast.Name) and atom.id in self.keyword_displays:
-            return [(k, copy.deepcopy(v))
+            return [(k, copy_tree(v))
                     for k, v in self.keyword_displays[atom.id]]
         return [(None, atom)]  # Bound when the call runs, like `*seq`.
 
@@ -1404,7 +1403,7 @@ class _Normalizer:
         if args is None:
             args, keywords = self.inline_arguments(call)
         bound = closures.bind_arguments(function, args, keywords, location)
-        node = copy.deepcopy(function.node)
+        node = copy_tree(function.node)
         mapping = {name: self.namer.fresh(name)
                    for name in sorted(closures.local_names(node))}
         aliases = {}
@@ -1997,7 +1996,7 @@ def _unshared_names(tree, normalizer):
             escaped.add(node.id)
     unshared = {name for name, ok in fresh.items()
                 if ok and name not in escaped}
-    conditional = {name: tuple(copy.deepcopy(c) for c in callees[name])
+    conditional = {name: tuple(copy_tree(c) for c in callees[name])
                    for name in unshared if name in callees}
     return unshared - set(conditional), conditional
 

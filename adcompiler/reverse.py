@@ -28,7 +28,6 @@ Comment markers (`comment_marker`) note the user's line above each block;
 emit turns them into comments.
 """
 
-import copy
 import dataclasses
 import inspect
 import operator
@@ -53,7 +52,7 @@ from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
                                 has_unpacking,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
-from adcompiler.traversal import walk
+from adcompiler.traversal import copy_tree, walk
 
 @dataclasses.dataclass
 class CalleeProgram:
@@ -351,7 +350,7 @@ class _ReverseWriter(StageWriter):
                 elts=[], ctx=gast.Load())))
         saved = gast.Tuple(elts=[_name(n) for n in read], ctx=gast.Load())
         self.primal_body.append(gast.Return(
-            value=gast.Tuple(elts=[copy.deepcopy(returned.value), saved],
+            value=gast.Tuple(elts=[copy_tree(returned.value), saved],
                              ctx=gast.Load())))
         if read:
             unpack = gast.Tuple(elts=[_name(n, gast.Store()) for n in read],
@@ -362,7 +361,7 @@ class _ReverseWriter(StageWriter):
             else self.namer.fresh('dresult')
         primal = gast.FunctionDef(
             name=primal_name,
-            args=copy.deepcopy(self.normalized.tree.args),
+            args=copy_tree(self.normalized.tree.args),
             body=self.primal_body, decorator_list=[], returns=None,
             type_comment=None, type_params=[])
         adjoint_args = gast.arguments(
@@ -470,7 +469,7 @@ class _ReverseWriter(StageWriter):
             if not _is_loop_exit(statement):
                 last_line = self.add_comment(body, statement, last_line)
             if isinstance(statement, gast.If):
-                branch = gast.If(test=copy.deepcopy(statement.test),
+                branch = gast.If(test=copy_tree(statement.test),
                                  body=self.primal_block(statement.body),
                                  orelse=self.primal_block(statement.orelse))
                 body.append(gast.copy_location(branch, statement))
@@ -481,7 +480,7 @@ class _ReverseWriter(StageWriter):
                 body += self.primal_try(statement)
                 last_line = None
             elif isinstance(statement, gast.With):
-                managed = gast.With(items=copy.deepcopy(statement.items),
+                managed = gast.With(items=copy_tree(statement.items),
                                     body=self.primal_block(statement.body),
                                     type_comment=None)
                 body.append(gast.copy_location(managed, statement))
@@ -510,7 +509,7 @@ class _ReverseWriter(StageWriter):
                 _name(variable), _name(container[0]), _name(error_name)))]
         return [gast.Expr(value=_call(self.runtime_function('require_immutable'),
                                       _name(variable), _name(error_name),
-                                      *[copy.deepcopy(c) for c in callees]))]
+                                      *[copy_tree(c) for c in callees]))]
 
     def primal_loop(self, statement):
         trips = self.loop_trips.get(statement)
@@ -520,11 +519,11 @@ class _ReverseWriter(StageWriter):
                                right=gast.Constant(value=1, kind=None))
             inner.insert(0, _assign(trips, count))
         if isinstance(statement, gast.For):
-            loop = gast.For(target=copy.deepcopy(statement.target),
-                            iter=copy.deepcopy(statement.iter), body=inner,
+            loop = gast.For(target=copy_tree(statement.target),
+                            iter=copy_tree(statement.iter), body=inner,
                             orelse=[], type_comment=None)
         else:
-            loop = gast.While(test=copy.deepcopy(statement.test), body=inner,
+            loop = gast.While(test=copy_tree(statement.test), body=inner,
                               orelse=[])
         gast.copy_location(loop, statement)
         before = [] if trips is None else [
@@ -539,9 +538,9 @@ class _ReverseWriter(StageWriter):
         if statement in self.dynamic_calls:
             call = statement.value
             site_name, helper, is_method = self.dynamic_calls[statement]
-            first = copy.deepcopy(call.func.value if is_method else call.func)
-            args = [copy.deepcopy(a) for a in call.args]
-            keywords = copy.deepcopy(call.keywords)
+            first = copy_tree(call.func.value if is_method else call.func)
+            args = [copy_tree(a) for a in call.args]
+            keywords = copy_tree(call.keywords)
             if helper == 'call_unpacking':
                 # Every argument in order, sequences and mappings whole.
                 args = [_unstarred(a) for a in args] + [k.value
@@ -551,7 +550,7 @@ class _ReverseWriter(StageWriter):
                 func=self.runtime_function(helper),
                 args=[_name(site_name), first] + args, keywords=keywords)
             record = _name(self.callee_saved[statement], gast.Store())
-            target = copy.deepcopy(statement.targets[0])
+            target = copy_tree(statement.targets[0])
             return [_assign(gast.Tuple(elts=[target, record],
                                        ctx=gast.Store()), dispatched)]
         if isinstance(statement, gast.Assign) and isinstance(
@@ -560,23 +559,23 @@ class _ReverseWriter(StageWriter):
             if callee is not None:
                 target = statement.targets[0]
                 saved = _name(self.callee_saved[statement], gast.Store())
-                call = copy.deepcopy(statement.value)
+                call = copy_tree(statement.value)
                 call.func = _name(callee.primal_name)
-                return [_assign(gast.Tuple(elts=[copy.deepcopy(target), saved],
+                return [_assign(gast.Tuple(elts=[copy_tree(target), saved],
                                            ctx=gast.Store()), call)]
         restored = statement in self.restored
         if restored and isinstance(statement, gast.Expr):
             return self.recorded_undo(statement)
         if statement in self.element_reads:
             return self.checked_element_read(statement)
-        statement = copy.deepcopy(statement)
+        statement = copy_tree(statement)
         if _is_subscript_write(statement):
             if not restored:
                 return [statement]
             # Keep the values the write overwrites, to restore them.
             target = statement.targets[0]
             old = _call(self.runtime_function('old_item'),
-                        copy.deepcopy(target.value),
+                        copy_tree(target.value),
                         self.index_value(target.slice))
             return [self.push_value(old), statement]
         return [statement]
@@ -588,15 +587,15 @@ class _ReverseWriter(StageWriter):
         x, index = call.args[:2]
         callee = self.resolution.calls[call].callee
         if callee is runtime.restore_item:
-            kept = _call(self.runtime_function('old_item'), copy.deepcopy(x),
-                         copy.deepcopy(index))
+            kept = _call(self.runtime_function('old_item'), copy_tree(x),
+                         copy_tree(index))
         elif callee is runtime.undo_insert:
             kept = _call(self.runtime_function('inserted_item'),
-                         copy.deepcopy(x), copy.deepcopy(index))
+                         copy_tree(x), copy_tree(index))
         else:
             kept = _call(self.runtime_function('last_items'),
-                         copy.deepcopy(x), copy.deepcopy(index))
-        return [self.push_value(kept), copy.deepcopy(statement)]
+                         copy_tree(x), copy_tree(index))
+        return [self.push_value(kept), copy_tree(statement)]
 
     # Adjoint of statement lists and control flow -----------------------------
 
@@ -752,7 +751,7 @@ class _ReverseWriter(StageWriter):
         if not body and not orelse:
             return []
         test = statement.test
-        block = [gast.If(test=copy.deepcopy(test), body=body, orelse=orelse)]
+        block = [gast.If(test=copy_tree(test), body=body, orelse=orelse)]
         if isinstance(test, gast.Name) and not self.is_stable(test.id):
             self.pushed[statement] = [test.id]
             block.insert(0, self.pop([test.id]))
@@ -833,8 +832,8 @@ class _ReverseWriter(StageWriter):
                 handler_body.insert(0, _assign(
                     record.path, gast.Constant(value=number, kind=None)))
             handlers.append(gast.copy_location(gast.ExceptHandler(
-                type=copy.deepcopy(handler.type),
-                name=copy.deepcopy(handler.name), body=handler_body),
+                type=copy_tree(handler.type),
+                name=copy_tree(handler.name), body=handler_body),
                 handler))
         primal = gast.Try(body=body, handlers=handlers,
                           orelse=self.primal_block(statement.orelse),
@@ -856,7 +855,7 @@ class _ReverseWriter(StageWriter):
         body = self.adjoint_statements(statement.body)
         if not body:
             return []
-        items = [gast.withitem(context_expr=copy.deepcopy(item.context_expr),
+        items = [gast.withitem(context_expr=copy_tree(item.context_expr),
                                optional_vars=None)
                  for item in statement.items]
         block = [gast.With(items=items, body=body, type_comment=None)]
@@ -1026,8 +1025,8 @@ class _ReverseWriter(StageWriter):
             block = []
             for key, element in zip(value.keys, value.values, strict=True):
                 if self.is_active(element):
-                    item = gast.Subscript(value=copy.deepcopy(g),
-                                          slice=copy.deepcopy(key),
+                    item = gast.Subscript(value=copy_tree(g),
+                                          slice=copy_tree(key),
                                           ctx=gast.Load())
                     block += self.accumulate(element.id, item,
                                              optional=True)
@@ -1114,7 +1113,7 @@ class _ReverseWriter(StageWriter):
             if self.is_active(value):
                 inner += self.accumulate(value.id, _call(
                     self.runtime_function('written_adjoint'), _name(adjoint),
-                    _name(base), copy.deepcopy(index), _name(value.id)))
+                    _name(base), copy_tree(index), _name(value.id)))
             inner.append(_assign(adjoint, _call(
                 self.runtime_function('zero_index'), _name(adjoint), index)))
             block.append(gast.If(
@@ -1122,7 +1121,7 @@ class _ReverseWriter(StageWriter):
                                   comparators=[gast.Constant(value=None,
                                                              kind=None)]),
                 body=inner, orelse=[]))
-        reads = self.unstable_reads(block + [copy.deepcopy(statement)])
+        reads = self.unstable_reads(block + [copy_tree(statement)])
         if reads:
             self.pushed[statement] = reads
             block.insert(0, self.pop(reads))
@@ -1181,10 +1180,10 @@ class _ReverseWriter(StageWriter):
             helper = 'last_adjoint' if method == 'append' else 'tail_adjoint'
             inner += self.accumulate(added.id, _call(
                 self.runtime_function(helper), _name(adjoint),
-                copy.deepcopy(added)))
+                copy_tree(added)))
         count = (gast.Constant(value=1, kind=None) if method == 'append'
                  else _call(self.runtime_function('length'),
-                            copy.deepcopy(added)))
+                            copy_tree(added)))
         inner.append(_assign(adjoint, _call(
             self.runtime_function('drop_last'), _name(adjoint), count)))
         block = [gast.If(
@@ -1194,7 +1193,7 @@ class _ReverseWriter(StageWriter):
             body=inner, orelse=[])]
         block.append(gast.Expr(value=_call(
             self.runtime_function('remove_last'), _name(receiver),
-            copy.deepcopy(count))))
+            copy_tree(count))))
         reads = self.unstable_reads(block)
         if reads:
             self.pushed[statement] = reads
@@ -1208,10 +1207,10 @@ class _ReverseWriter(StageWriter):
         # NOTE: restoring a dict key that the write added deletes the key.
         # Seen as a write of the marker value, its adjoint fails at run time.
         write = gast.copy_location(gast.Assign(
-            targets=[gast.Subscript(value=copy.deepcopy(x),
-                                    slice=copy.deepcopy(index),
+            targets=[gast.Subscript(value=copy_tree(x),
+                                    slice=copy_tree(index),
                                     ctx=gast.Store())],
-            value=copy.deepcopy(old), type_comment=None), statement)
+            value=copy_tree(old), type_comment=None), statement)
         block = self.subscript_write_adjoint(write)
         # The primal records the overwritten values for this statement.
         self.restored.discard(write)
@@ -1233,7 +1232,7 @@ class _ReverseWriter(StageWriter):
                 self.runtime_function('pad_tail'), _name(adjoint),
                 _name(removed), _call(self.runtime_function('length'),
                                       _name(removed))))]))
-        extend = gast.Attribute(value=copy.deepcopy(x), attr='extend',
+        extend = gast.Attribute(value=copy_tree(x), attr='extend',
                                 ctx=gast.Load())
         block.append(gast.Expr(value=_call(extend, _name(removed))))
         self.restored.add(statement)
@@ -1245,14 +1244,14 @@ class _ReverseWriter(StageWriter):
         afterwards, gets a zero adjoint and goes back into the list."""
         x, index = statement.value.args
         removed = self.namer.fresh('removed')
-        insert = gast.Attribute(value=copy.deepcopy(x), attr='insert',
+        insert = gast.Attribute(value=copy_tree(x), attr='insert',
                                 ctx=gast.Load())
         block = [self.pop([removed]), gast.Expr(value=_call(
-            insert, copy.deepcopy(index), _name(removed)))]
+            insert, copy_tree(index), _name(removed)))]
         if self.is_active(x):
             adjoint = self.adjoint_name(x.id)
             position = _call(self.runtime_function('inserted_position'),
-                             copy.deepcopy(x), copy.deepcopy(index))
+                             copy_tree(x), copy_tree(index))
             block.append(self.guarded(adjoint, [_assign(adjoint, _call(
                 self.runtime_function('pad_entry'), _name(adjoint),
                 position))]))
@@ -1264,19 +1263,19 @@ class _ReverseWriter(StageWriter):
         (reverse over reverse): v, put back into the list, is taken out
         again, and the adjoint of its entry goes to v."""
         x, index, value = statement.value.args
-        pop = gast.Attribute(value=copy.deepcopy(x), attr='pop',
+        pop = gast.Attribute(value=copy_tree(x), attr='pop',
                              ctx=gast.Load())
-        block = [gast.Expr(value=_call(pop, copy.deepcopy(index)))]
+        block = [gast.Expr(value=_call(pop, copy_tree(index)))]
         if self.is_active(x):
             adjoint = self.adjoint_name(x.id)
             inner = []
             if self.is_active(value):
                 inner += self.accumulate(value.id, _call(
                     self.runtime_function('popped_entry'), _name(adjoint),
-                    copy.deepcopy(x), copy.deepcopy(index)), optional=True)
+                    copy_tree(x), copy_tree(index)), optional=True)
             inner.append(_assign(adjoint, _call(
                 self.runtime_function('without_popped_entry'),
-                _name(adjoint), copy.deepcopy(x), copy.deepcopy(index))))
+                _name(adjoint), copy_tree(x), copy_tree(index))))
             block.append(self.guarded(adjoint, inner))
         return self.with_recorded_reads(statement, block)
 
@@ -1339,19 +1338,19 @@ class _ReverseWriter(StageWriter):
         index, added = call.args
         adjoint = self.adjoint_name(receiver)
         position = _call(self.runtime_function('inserted_position'),
-                         _name(receiver), copy.deepcopy(index))
+                         _name(receiver), copy_tree(index))
         inner = []
         if self.is_active(added):
             item = gast.Subscript(value=_name(adjoint), slice=position,
                                   ctx=gast.Load())
             inner += self.accumulate(added.id, _call(
                 self.runtime_function('unbroadcast'), item,
-                copy.deepcopy(added)))
+                copy_tree(added)))
         inner.append(_assign(adjoint, _call(
             self.runtime_function('drop_entry'), _name(adjoint),
-            copy.deepcopy(position))))
+            copy_tree(position))))
         undo = gast.Expr(value=_call(self.runtime_function('undo_insert'),
-                                     _name(receiver), copy.deepcopy(index)))
+                                     _name(receiver), copy_tree(index)))
         return self.with_recorded_reads(
             statement, [self.guarded(adjoint, inner), undo])
 
@@ -1362,7 +1361,7 @@ class _ReverseWriter(StageWriter):
         if len(call.args) > 1 or call.keywords:
             raise UnsupportedSyntaxError(
                 'pop() with these arguments', self.source.location(call))
-        index = (copy.deepcopy(call.args[0]) if call.args
+        index = (copy_tree(call.args[0]) if call.args
                  else gast.Constant(value=-1, kind=None))
         target = statement.targets[0].id
         adjoint = self.adjoint_name(receiver)
@@ -1371,14 +1370,14 @@ class _ReverseWriter(StageWriter):
                   else gast.Constant(value=None, kind=None))
         restore = _assign(adjoint, _call(
             self.runtime_function('insert_adjoint'), _name(adjoint),
-            _name(receiver), copy.deepcopy(index), popped, _name(target)))
+            _name(receiver), copy_tree(index), popped, _name(target)))
         block = [restore]
         if self.activity.is_active(target):
             block.append(_assign(self.adjoint_name(target),
                                  gast.Constant(value=None, kind=None)))
         block.append(gast.Expr(value=_call(
             self.runtime_function('undo_pop'), _name(receiver),
-            copy.deepcopy(index), _name(target))))
+            copy_tree(index), _name(target))))
         self.popped.add(statement)
         return self.with_recorded_reads(statement, block)
 
@@ -1497,7 +1496,7 @@ class _ReverseWriter(StageWriter):
         block = []
         for position, element in enumerate(value.elts):
             if self.is_active(element):
-                item = gast.Subscript(value=copy.deepcopy(g),
+                item = gast.Subscript(value=copy_tree(g),
                                       slice=gast.Constant(value=position,
                                                           kind=None),
                                       ctx=gast.Load())
@@ -1620,7 +1619,7 @@ class _ReverseWriter(StageWriter):
                 self.extra_globals[error_name] = error
                 block.append(gast.Expr(value=_call(
                     self.runtime_function('require_constant'),
-                    copy.deepcopy(value), _name(error_name))))
+                    copy_tree(value), _name(error_name))))
         rule_name = self.namer.fresh(identifier(f'{name}_vjp'))
         self.extra_globals[rule_name] = rule.vjp_function
         target = statement.targets[0].id
@@ -1628,8 +1627,8 @@ class _ReverseWriter(StageWriter):
         call = gast.Call(
             func=_name(rule_name),
             args=[_name(self.adjoint_name(target)), _name(target)]
-            + [copy.deepcopy(a) for a in args],
-            keywords=[gast.keyword(arg=k, value=copy.deepcopy(v))
+            + [copy_tree(a) for a in args],
+            keywords=[gast.keyword(arg=k, value=copy_tree(v))
                       for k, v in keywords.items()])
         checked = _call(self.runtime_function('check_cotangents'), call,
                         gast.Constant(value=len(args), kind=None),
@@ -1642,7 +1641,7 @@ class _ReverseWriter(StageWriter):
                                                           kind=None),
                                       ctx=gast.Load())
                 value = _call(self.runtime_function('unbroadcast'), item,
-                              copy.deepcopy(arg))
+                              copy_tree(arg))
                 block += self.accumulate(arg.id, value)
         return block
 
@@ -1713,7 +1712,7 @@ class _ReverseWriter(StageWriter):
                     continue
                 # The adjoint of *args or **kwargs is None when it is zero.
                 part = item if key is None else _call(
-                    self.runtime_function('entry_of'), copy.deepcopy(item),
+                    self.runtime_function('entry_of'), copy_tree(item),
                     gast.Constant(value=key, kind=None))
                 block += self.accumulate(atom.id, part, optional=True)
         return block

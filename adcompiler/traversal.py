@@ -1,4 +1,4 @@
-"""Traversal of syntax trees, shared by every stage.
+"""Traversal and copying of syntax trees, shared by the stages.
 
 `walk` yields the same nodes in the same order as `ast.walk` (which
 `gast.walk` is), breadth first, but without `ast.iter_child_nodes` and
@@ -6,9 +6,12 @@
 small trees many times over: using `walk` in place of `ast.walk` cut the
 CPU time of compiling the five benchmark workloads from 66 to 51 ms
 (Python 3.11, on a 2-core AMD EPYC). It works on gast and ast nodes alike.
+`copy_tree` is `copy.deepcopy` for the trees that rule templates and
+lowered statements are copied from.
 """
 
 import ast
+import copy
 
 _AST = ast.AST
 
@@ -30,3 +33,45 @@ def walk(node):
             elif isinstance(value, _AST):
                 pending.append(value)
         yield node
+
+
+# Values that copy.deepcopy returns as they are.
+_ATOMIC = frozenset((str, int, float, complex, bool, bytes, type(None),
+                     type(Ellipsis)))
+
+
+def copy_tree(value):
+    """Return `copy.deepcopy(value)` for a syntax tree, in less time.
+
+    Nodes and lists are copied here, with the same memo that deepcopy
+    keeps, so that nodes shared within the tree stay shared in the copy (a
+    `Verbatim` node's `reads` are the names inside its statement). Other
+    values, and classes that define `__deepcopy__`, go to copy.deepcopy
+    with that memo. A gast tree of a few hundred nodes copies several
+    times faster than with copy.deepcopy, which reduces each node to a
+    tuple and rebuilds it.
+    """
+    return _copy(value, {})
+
+
+def _copy(value, memo):
+    kind = value.__class__
+    if kind in _ATOMIC:
+        return value
+    copied = memo.get(id(value), memo)  # memo itself stands for "missing"
+    if copied is not memo:
+        return copied
+    if kind is list:
+        copied = []
+        memo[id(value)] = copied
+        copied.extend([_copy(item, memo) for item in value])
+        return copied
+    if isinstance(value, _AST) and getattr(kind, '__deepcopy__',
+                                           None) is None:
+        copied = kind.__new__(kind)
+        memo[id(value)] = copied
+        fields = copied.__dict__
+        for name, item in value.__dict__.items():
+            fields[name] = _copy(item, memo)
+        return copied
+    return copy.deepcopy(value, memo)
