@@ -229,6 +229,22 @@ def test_sum_adjoint_reads_parameter_shape():
     assert primal.rstrip().endswith(', (x, t5)')
 
 
+def tanh_layers(W1, W2, X):
+    return np.sum(np.tanh(X @ W1) @ W2)
+
+
+@pytest.mark.parametrize('x_shape', [(5, 3), (2, 5, 3), (2, 1, 5, 3)],
+                         ids=['matrix', 'stack', 'broadcast-stack'])
+def test_matmul_adjoints_without_unbroadcast(x_shape):
+    rng = np.random.default_rng(0)
+    args = (rng.normal(size=(3, 4)), rng.normal(size=(4, 2)),
+            rng.normal(size=x_shape))
+    assert_right_and_same_gradients(tanh_layers, args, (0, 1))
+    adjoint = adjoint_source(tanh_layers, wrt=('W1', 'W2'))
+    assert 'ad.matmul_adjoint_y(' in adjoint
+    assert 'unbroadcast' not in adjoint
+
+
 # None checks decided before the code runs -------------------------------------
 
 def accumulate_in_loop(x, w):
