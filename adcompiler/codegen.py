@@ -11,7 +11,7 @@ import re
 import gast
 import numpy as np
 
-from adcompiler import origins, runtime
+from adcompiler import aliasing, origins, runtime
 from adcompiler.errors import LocatedError, UnsupportedSyntaxError
 from adcompiler.traversal import copy_tree
 
@@ -71,6 +71,8 @@ class StageWriter:
         self.registry = context.registry
         self.namer = normalized.namer
         self.extra_globals = {}
+        # Globals and closure values that compiled callees read.
+        self.callee_globals = []
 
     def choose_aliases(self):
         """Pick the names of NumPy and the runtime in the generated code."""
@@ -88,13 +90,58 @@ class StageWriter:
         """Compile a callee through the context; an error inside one of
         adcompiler's runtime helpers is moved to `call`, the helper's call."""
         try:
-            return self.context.compile_callee(callee, wrt, chain)
+            compiled = self.context.compile_callee(callee, wrt, chain)
         except LocatedError as err:
             module = getattr(callee, '__module__', None) or ''
             if not module.startswith('adcompiler.'):
                 raise
             raise origins.in_helper(err, self.source.location(call),
                                     callee.__name__) from err
+        self.callee_globals.extend(compiled.read_globals)
+        return compiled
+
+    def unshared_check(self, updated):
+        """Return `[ad.check_unshared(error, n, *updated, *others)]` for the
+        parameters in `updated`, which the generated code copies before it
+        updates them in place, or [] when no other value can reach them.
+
+        The copy hides the updates from any other reference to the same
+        array. So the check raises when another parameter refers to the
+        array, or a global or closure variable that this function or a
+        compiled callee reads (the tuple `callee_globals` gathers the
+        callees' values).
+
+        NOTE: globals read only by functions that run uncompiled (a callee
+        given no derivative, or one found by dynamic dispatch) are not
+        checked.
+        """
+        others = [name(p) for p in self.normalized.params
+                  if p not in updated]
+        others += [name(g) for g in aliasing.read_globals(
+            self.normalized, self.source.namespace)]
+        callee_globals = _unique(self.callee_globals)
+        if callee_globals:
+            callee_globals_name = self.namer.fresh('callee_globals')
+            self.extra_globals[callee_globals_name] = callee_globals
+            others.append(name(callee_globals_name))
+        if len(updated) == 1 and not others:
+            return []  # Nothing else can reach the array.
+
+        quoted = ', '.join(repr(p) for p in updated)
+        error = UnsupportedSyntaxError(
+            f'passing as {quoted} an array that another argument, or a '
+            f'global read by {self.source.name}, also refers to (the same '
+            'array, an overlapping view, or one inside a container or '
+            'object)',
+            self.source.location(self.normalized.tree),
+            f'{self.source.name} updates {quoted} in place, which the other '
+            'reference would see; pass a copy')
+        error_name = self.namer.fresh('shared_argument_error')
+        self.extra_globals[error_name] = error
+        return [gast.Expr(value=call(
+            self.runtime_function('check_unshared'), name(error_name),
+            gast.Constant(value=len(updated), kind=None),
+            *[name(p) for p in updated], *others))]
 
     def index_value(self, index):
         """Turn a subscript's index into a value expression: np.s_[...]."""
@@ -123,6 +170,14 @@ class StageWriter:
         statement.value = call(self.runtime_function('element'),
                                statement.value, name(error_name))
         return [statement]
+
+
+def _unique(values):
+    """Return `values` as a tuple without repeats (by identity)."""
+    found = {}
+    for value in values:
+        found.setdefault(id(value), value)
+    return tuple(found.values())
 
 
 def identifier(text):

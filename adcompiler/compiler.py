@@ -17,7 +17,7 @@ import types
 import gast
 
 from adcompiler import activity as activity_stage
-from adcompiler import aliasing, decorators, origins
+from adcompiler import aliasing, decorators, origins, runtime
 from adcompiler import emit as emit_stage
 from adcompiler import forward as forward_stage
 from adcompiler import normalize as normalize_stage
@@ -248,6 +248,24 @@ def _defaults_read(function, normalized):
                  for f in (function, *normalized.inlined_functions))
 
 
+def _read_globals(compiled):
+    """Return the values of the globals and closure variables that
+    `compiled` and its callees read and that may hold an array."""
+    values = []
+    visited = set()
+    pending = [compiled]
+    while pending:
+        current = pending.pop()
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
+        values += [value for _, _, value in current.dependencies
+                   if value is not _MISSING
+                   and not isinstance(value, runtime.UNSEARCHED_TYPES)]
+        pending += current.callees
+    return tuple(values)
+
+
 def _is_push(statement, tapes):
     """True for `tape.append(value)` where `tape` is in `tapes`."""
     call = getattr(statement, 'value', None)
@@ -429,7 +447,7 @@ class Compiler:
             return reverse_stage.CalleeProgram(
                 compiled.primal_name, compiled.adjoint_name, compiled.primal,
                 compiled.adjoint, compiled.wrt, compiled.updated,
-                compiled.updated_with_derivative)
+                compiled.updated_with_derivative, _read_globals(compiled))
 
         key = (function, wrt, scalar_params)
         context = reverse_stage.ReverseContext(
@@ -522,7 +540,7 @@ class Compiler:
             return forward_stage.CalleeTangent(
                 compiled.name, compiled.tangent, compiled.tangent_params,
                 compiled.wrt, compiled.updated,
-                compiled.updated_with_derivative)
+                compiled.updated_with_derivative, _read_globals(compiled))
 
         function_name = self.function_names((function, wrt, 'forward'), name,
                                             prefixes=('tangent',))[0]

@@ -73,6 +73,9 @@ class CalleeTangent:
     wrt: tuple
     updated: tuple = ()
     updated_with_derivative: tuple = ()
+    # Values of the globals and closure variables that the callee and its
+    # own callees read and that may hold an array.
+    read_globals: tuple = ()
 
 
 @dataclasses.dataclass
@@ -144,20 +147,8 @@ class _ForwardWriter(StageWriter):
                       or p in self.normalized.mutated)
                   and p in self.activity.varied]
         if copies:
-            error = UnsupportedSyntaxError(
-                'passing the same array (or overlapping views) as an updated '
-                'parameter and another argument',
-                self.source.location(self.normalized.tree),
-                'the function updates that parameter in place, which the other '
-                'argument would see; pass a copy')
-            error_name = self.namer.fresh('shared_argument_error')
-            self.extra_globals[error_name] = error
             written = [c.targets[0].id for c in copies]
-            others = [p for p in self.normalized.params if p not in written]
-            copies.insert(0, gast.Expr(value=call(
-                self.runtime_function('check_unshared'), name(error_name),
-                gast.Constant(value=len(written), kind=None),
-                *[name(p) for p in written + others])))
+            copies[:0] = self.unshared_check(written)
         # A parameter without a tangent argument that is reassigned from
         # values with tangents starts with a zero tangent.
         copies += [assign(self.tangent_name(p), self.zeros(name(p)))

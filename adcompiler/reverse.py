@@ -65,6 +65,9 @@ class CalleeProgram:
     differentiated: tuple  # names of the callee parameters given adjoints
     updated: tuple = ()  # parameters it changes in place (append, x[i] = v)
     updated_with_derivative: tuple = ()  # ... with values that carry one
+    # Values of the globals and closure variables that the callee and its
+    # own callees read and that may hold an array.
+    read_globals: tuple = ()
 
 
 @dataclasses.dataclass
@@ -236,23 +239,12 @@ class _ReverseWriter(StageWriter):
 
     def argument_copies(self, params):
         """`x = ad.copy(x)` for each parameter, after a check that no other
-        argument shares its memory (the copy would hide the update from it)."""
+        reference reaches its array (the copy would hide the update from it)."""
         if not params:
             return []
-        error = UnsupportedSyntaxError(
-            f'passing the same array (or overlapping views) as {params[0]!r} '
-            'and another argument', self.source.location(self.normalized.tree),
-            f'{self.source.name} updates {params[0]!r} in place, which the '
-            'other argument would see; pass a copy')
-        error_name = self.namer.fresh('shared_argument_error')
-        self.extra_globals[error_name] = error
-        others = [p for p in self.normalized.params if p not in params]
-        check = gast.Expr(value=_call(
-            self.runtime_function('check_unshared'), _name(error_name),
-            gast.Constant(value=len(params), kind=None),
-            *[_name(p) for p in params + others]))
-        return [check] + [_assign(p, _call(self.runtime_function('copy'),
-                                           _name(p))) for p in params]
+        return self.unshared_check(params) + [
+            _assign(p, _call(self.runtime_function('copy'), _name(p)))
+            for p in params]
 
     def stable_names(self):
         """Names whose final value is the only value they ever hold.

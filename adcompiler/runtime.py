@@ -3542,18 +3542,93 @@ def angle_tangent(t, z, deg=False):
     return np.degrees(tangent) if deg else tangent
 
 
-def check_unshared(error, count, *arguments):
-    """Raise `error` if one of the first `count` arguments, which the
-    function writes in place, shares memory with another argument: the
-    generated code copies it, so the other one would not see the writes."""
-    for value in arguments[:count]:
-        others = [a for a in arguments if a is not value]
-        if sum(a is value for a in arguments) > 1:
+# Values whose contents `check_unshared` does not search for arrays: atoms,
+# functions, types and modules. A function's closure or a module's
+# namespace is its own reach, not the contents of an argument.
+UNSEARCHED_TYPES = (
+    type(None), bool, int, float, complex, str, bytes, slice, range,
+    type(Ellipsis), np.generic, np.dtype, np.ufunc, type(np), type,
+    type(_unbroadcast_to), type(len))
+
+
+def check_unshared(error, count, *values):
+    """Raise `error` if one of the first `count` values, which the function
+    updates in place, can be reached from another of `values`.
+
+    The generated code updates a copy of each such argument, so another
+    reference to it would not see the updates that Python's own call makes.
+    The other values are the other arguments and the globals the function
+    reads. The search goes into lists, tuples, sets, dicts and the
+    attributes of objects, and counts an array that shares memory with an
+    updated array (a view of it, or one it is a view of) as the same array.
+    """
+    for position in range(count):
+        others = values[:position] + values[position + 1:]
+        if _reaches(others, values[position]):
             raise error
-        if isinstance(value, np.ndarray) and any(
-                isinstance(a, np.ndarray) and np.shares_memory(value, a)
-                for a in others):
-            raise error
+
+
+def _reaches(values, target):
+    """Return whether `target` or an array sharing its memory is among
+    `values` or inside one of them."""
+    owner = _memory_owner(target) if isinstance(target, np.ndarray) else None
+    pending = list(values)
+    searched = set()  # ids of the containers and objects searched
+    while pending:
+        value = pending.pop()
+        if value is target:
+            return True
+        if isinstance(value, np.ndarray):
+            if value.dtype.hasobject:
+                if id(value) not in searched:
+                    searched.add(id(value))
+                    pending.extend(value.flat)
+            elif owner is not None and _shares_memory(target, owner, value):
+                return True
+            continue
+        if isinstance(value, UNSEARCHED_TYPES) or id(value) in searched:
+            continue
+        searched.add(id(value))
+        if isinstance(value, (list, tuple, set, frozenset)):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        else:
+            pending.extend(_attribute_values(value))
+    return False
+
+
+def _memory_owner(x):
+    """Return the array at the end of `x`'s chain of `base` arrays."""
+    while isinstance(x.base, np.ndarray):
+        x = x.base
+    return x
+
+
+def _shares_memory(target, owner, value):
+    """Return whether arrays `target` (whose `_memory_owner` is `owner`)
+    and `value` share memory. Two arrays whose chains end in different
+    arrays that allocated their own memory (`base` None) cannot, which
+    saves the slower `np.shares_memory` in the common case."""
+    other = _memory_owner(value)
+    if other is not owner and other.base is None and owner.base is None:
+        return False
+    return np.shares_memory(target, value)
+
+
+def _attribute_values(value):
+    """Return the values of an object's instance attributes, from its
+    `__dict__` and its `__slots__`."""
+    attributes = getattr(value, '__dict__', None)
+    found = list(attributes.values()) if isinstance(attributes, dict) else []
+    for cls in type(value).__mro__:
+        slots = cls.__dict__.get('__slots__', ())
+        for slot in ((slots,) if isinstance(slots, str) else slots):
+            try:
+                found.append(getattr(value, slot))
+            except AttributeError:
+                continue  # An empty slot.
+    return found
 
 
 def abs_tangent(t, x, ans):

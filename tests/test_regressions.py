@@ -1,5 +1,6 @@
 """Programs that once gave a silently wrong gradient, each now right or an error."""
 
+import dataclasses
 import importlib
 import types
 import warnings
@@ -1286,3 +1287,178 @@ def test_jacobian_of_float32_input_is_float32(mode):
     jacobian = adcompiler.jacobian(doubled_sine, mode=mode)(x)
     assert jacobian.dtype == np.float32
     np.testing.assert_allclose(jacobian, np.diag(2.0 * np.cos(x)), rtol=1e-6)
+
+
+# An argument updated in place and reachable another way. The generated code
+# updates a copy of the argument, so a reference to it inside another
+# argument, an object or a global would keep the old values.
+
+def writes_then_reads_item(x, items):
+    x[0] = 5.0 * x[1]
+    return np.sum(x * items[0])
+
+
+def writes_then_reads_key(x, table):
+    x[0] = 5.0 * x[1]
+    return np.sum(x * table['w'])
+
+
+def writes_then_reads_attribute(x, holder):
+    x[0] = 5.0 * x[1]
+    return np.sum(x * holder.w)
+
+
+class Holder:
+    def __init__(self, w):
+        self.w = w
+
+
+@dataclasses.dataclass
+class WeightRecord:
+    w: np.ndarray
+
+
+class SlottedHolder:
+    __slots__ = ('w',)
+
+    def __init__(self, w):
+        self.w = w
+
+
+SHARED_WEIGHTS = np.array([1.0, 2.0, 3.0])
+
+
+def writes_then_reads_global(x):
+    x[0] = 5.0 * x[1]
+    return np.sum(x * SHARED_WEIGHTS)
+
+
+def reads_shared_weights(v):
+    return np.sum(v * SHARED_WEIGHTS)
+
+
+def writes_then_calls_global_reader(x):
+    x[0] = 5.0 * x[1]
+    return reads_shared_weights(x * 1.0)
+
+
+def closure_writer(w):
+    def writes_then_reads_closure(x):
+        x[0] = 5.0 * x[1]
+        return np.sum(x * w)
+    return writes_then_reads_closure
+
+
+def _shared_argument_cases():
+    """(function, arguments) pairs in which the first argument, which the
+    function updates, is also reachable another way. Each call builds new
+    arrays, so no case reads another's updates."""
+    def fresh():
+        return np.array([1.0, 2.0, 3.0])
+
+    a, b, c, d, e, f, g, h = (fresh() for _ in range(8))
+    closure_array = fresh()
+    return [
+        pytest.param(writes_then_reads_item, (a, [a]), id='list-item'),
+        pytest.param(writes_then_reads_item, (b, ((b[::-1],),)),
+                     id='view-in-nested-tuple'),
+        pytest.param(writes_then_reads_key, (c, {'w': c}), id='dict-value'),
+        pytest.param(writes_then_reads_attribute, (d, Holder(d)),
+                     id='object-attribute'),
+        pytest.param(writes_then_reads_attribute, (e, WeightRecord(e)),
+                     id='dataclass-field'),
+        pytest.param(writes_then_reads_attribute, (f, SlottedHolder(f)),
+                     id='slot'),
+        pytest.param(writes_then_reads_item, (g[1:], [g[:2]]),
+                     id='overlapping-views'),
+        pytest.param(writes_then_reads_item, (h, [h.reshape(3, 1)[:, 0]]),
+                     id='reshaped-view'),
+        pytest.param(writes_then_reads_global, (SHARED_WEIGHTS,),
+                     id='global'),
+        pytest.param(writes_then_reads_global, (SHARED_WEIGHTS[::-1],),
+                     id='view-of-global'),
+        pytest.param(writes_then_calls_global_reader, (SHARED_WEIGHTS,),
+                     id='global-of-callee'),
+        pytest.param(closure_writer(closure_array), (closure_array,),
+                     id='closure-variable'),
+    ]
+
+
+@pytest.mark.parametrize('function, args', _shared_argument_cases())
+@pytest.mark.parametrize('transform', [
+    pytest.param(lambda f, args: adcompiler.value_and_grad(f)(*args),
+                 id='value_and_grad'),
+    pytest.param(lambda f, args: adcompiler.vjp(f, *args)[1](1.0),
+                 id='vjp'),
+    pytest.param(lambda f, args: adcompiler.jvp(
+        f, args, (np.ones_like(args[0]),) + (None,) * (len(args) - 1)),
+        id='jvp'),
+    pytest.param(lambda f, args: adcompiler.jacobian(f, mode='forward')(
+        *args), id='jacobian-forward'),
+    pytest.param(lambda f, args: adcompiler.jacobian(f, mode='reverse')(
+        *args), id='jacobian-reverse'),
+])
+def test_updated_argument_reachable_another_way_raises(function, args,
+                                                       transform):
+    """The check compared an updated argument only with the other
+    arguments themselves, so `g(b, [b])` returned 18.0 where Python
+    gives 38.0. Any reference the function can read now raises."""
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='updates .x. in place'):
+        transform(function, args)
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('function, args', _shared_argument_cases())
+def test_updated_argument_reachable_another_way_hessian(function, args, mode):
+    with pytest.raises(adcompiler.UnsupportedSyntaxError):
+        adcompiler.hessian(function, mode=mode)(*args)
+
+
+def _separate_argument_cases():
+    """The functions of `_shared_argument_cases` with the updated argument
+    (vector or matrix) and the other values in distinct memory."""
+    cases = []
+    for shape in [(3,), (2, 3), (4, 3)]:
+        x = np.linspace(-1.0, 1.5, int(np.prod(shape))).reshape(shape)
+        w = np.array([0.5, -1.5, 2.0])
+        label = 'x'.join(map(str, shape))
+        cases += [
+            pytest.param(writes_then_reads_item, (x, [w]),
+                         id=f'list-item-{label}'),
+            pytest.param(writes_then_reads_key, (x, {'w': w}),
+                         id=f'dict-value-{label}'),
+            pytest.param(writes_then_reads_attribute, (x, WeightRecord(w)),
+                         id=f'dataclass-field-{label}'),
+            pytest.param(writes_then_reads_attribute, (x, SlottedHolder(w)),
+                         id=f'slot-{label}'),
+            pytest.param(writes_then_reads_global, (x,),
+                         id=f'global-{label}'),
+            pytest.param(writes_then_calls_global_reader, (x,),
+                         id=f'global-of-callee-{label}'),
+            pytest.param(closure_writer(w), (x,), id=f'closure-{label}'),
+        ]
+    disjoint = np.array([1.0, -2.0, 0.5, 3.0, 1.5])
+    cases.append(pytest.param(writes_then_reads_item,
+                              (disjoint[:3], [disjoint[2:] * 0.0 + 1.0]),
+                              id='copy-of-overlapping-view'))
+    cases.append(pytest.param(writes_then_reads_item,
+                              (disjoint[:2], [disjoint[3:]]),
+                              id='disjoint-views'))
+    return cases
+
+
+@pytest.mark.parametrize('function, args', _separate_argument_cases())
+def test_updated_argument_in_its_own_memory(function, args):
+    def primal(x):
+        return function(np.copy(x), *args[1:])
+
+    x = args[0]
+    expected = numerical_gradient(primal, (x,), 0)
+    value, gradient = adcompiler.value_and_grad(function)(*args)
+    assert value == pytest.approx(primal(x))
+    assert_gradient_close(gradient, expected)
+    direction = np.linspace(0.3, -0.7, x.size).reshape(x.shape)
+    _, tangent = adcompiler.jvp(function, args,
+                                (direction,) + (None,) * (len(args) - 1))
+    assert tangent == pytest.approx(np.sum(expected * direction))
