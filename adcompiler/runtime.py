@@ -401,11 +401,27 @@ def unpack_adjoint(x, adjoints):
 # Reductions ----------------------------------------------------------------
 
 def _normalize_axes(axis, ndim):
+    """Return `axis` (None, one integer or a sequence of integers) as a
+    tuple of non-negative ints; every axis when it is None."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, int):
-        axis = (axis,)
-    return tuple(a % ndim if ndim else a for a in axis)
+    single = _as_index(axis)
+    axes = (single,) if single is not None else axis
+    return tuple(_as_index(a) % ndim if ndim else _as_index(a) for a in axes)
+
+
+def _as_index(value):
+    """Return `value` as an int if it is one integer (an int, a NumPy
+    integer, a 0-d integer array, any type with `__index__`), else None.
+    It converts as `operator.index` does, but returns None where that
+    raises TypeError."""
+    convert = getattr(type(value), '__index__', None)
+    if convert is None:
+        return None
+    try:
+        return convert(value)
+    except TypeError:
+        return None  # An array of several integers.
 
 
 def _shape(x):
@@ -1161,7 +1177,7 @@ def transpose_axes(axes):
     """Return the axes of `x.transpose(*axes)` as np.transpose takes them."""
     if not axes:
         return None
-    if len(axes) == 1 and not isinstance(axes[0], int):
+    if len(axes) == 1 and _as_index(axes[0]) is None:
         return tuple(axes[0])
     return tuple(axes)
 

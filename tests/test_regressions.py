@@ -1462,3 +1462,199 @@ def test_updated_argument_in_its_own_memory(function, args):
     _, tangent = adcompiler.jvp(function, args,
                                 (direction,) + (None,) * (len(args) - 1))
     assert tangent == pytest.approx(np.sum(expected * direction))
+
+
+# Axes given as NumPy integers, as np.argmax returns them. The adjoints
+# accepted only a Python int or a sequence of ints.
+
+_AXIS_PICK = np.array([0, 5, 2])  # np.argmax gives np.int64(1)
+
+
+def sum_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.sum(x, axis=axis) ** 2)
+
+
+def sum_method_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(x.sum(axis=axis, keepdims=True) ** 2)
+
+
+def mean_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.mean(x, axis=axis) ** 2)
+
+
+def max_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.max(x, axis=axis) ** 2)
+
+
+def min_method_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(x.min(axis=axis) ** 2)
+
+
+def prod_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.prod(x, axis=axis) ** 2)
+
+
+def std_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.std(x, axis=axis) ** 2)
+
+
+def var_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.var(x, axis=axis, ddof=1) ** 2)
+
+
+def norm_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.linalg.norm(x, axis=axis) ** 3)
+
+
+def ptp_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.ptp(x, axis=axis) ** 2)
+
+
+def nansum_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.nansum(x, axis=axis) ** 2)
+
+
+def nanmean_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.nanmean(x, axis=axis) ** 2)
+
+
+def average_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.average(x, axis=axis, weights=[1.0, 2.0, 0.5]) ** 2)
+
+
+def cumsum_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.cumsum(x, axis=axis) ** 2)
+
+
+def cumprod_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.cumprod(x, axis=axis) ** 2)
+
+
+def diff_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.diff(x, axis=axis) ** 2)
+
+
+def take_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.take(x, [2, 0, 2], axis=axis) ** 2)
+
+
+def sort_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.sort(x, axis=axis) * np.array([1.0, 2.0, 3.0]) ** 2)
+
+
+def concatenate_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    joined = np.concatenate([x, x ** 2], axis=axis)
+    return np.sum(joined ** 2 * np.arange(6.0))
+
+
+def stack_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.stack([x, x ** 2], axis=axis) ** 2)
+
+
+def split_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    left, right = np.split(x, [1], axis=axis)
+    return np.sum(left ** 3) + np.sum(right ** 2)
+
+
+def repeat_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.repeat(x, 2, axis=axis) ** 2 * np.arange(6.0))
+
+
+def moveaxis_to_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    moved = np.moveaxis(x, 0, axis)
+    return np.sum(moved ** 2 * np.array([1.0, 3.0]))
+
+
+def swapaxes_with_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.swapaxes(x, 0, axis) ** 2 * np.array([1.0, 3.0]))
+
+
+def flip_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.flip(x, axis=axis) ** 2 * np.arange(3.0))
+
+
+def roll_along_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    return np.sum(np.roll(x, 1, axis=axis) ** 2 * np.arange(3.0))
+
+
+def expand_and_squeeze_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK)
+    expanded = np.expand_dims(x ** 2, axis)
+    return np.sum(np.squeeze(expanded, axis=axis) ** 2)
+
+
+def transpose_with_numpy_axes(x):
+    axis = np.argmax(_AXIS_PICK)
+    flipped = x.transpose(axis, axis - 1)
+    return np.sum(flipped ** 2 * np.array([1.0, 3.0]))
+
+
+def negative_numpy_axis(x):
+    axis = np.argmax(_AXIS_PICK) - 2
+    return np.sum(np.max(x ** 2, axis=axis) * np.sum(x, axis=axis))
+
+
+_NUMPY_AXIS_FUNCTIONS = [
+    sum_along_numpy_axis, sum_method_along_numpy_axis, mean_along_numpy_axis,
+    max_along_numpy_axis, min_method_along_numpy_axis, prod_along_numpy_axis,
+    std_along_numpy_axis, var_along_numpy_axis, norm_along_numpy_axis,
+    ptp_along_numpy_axis, nansum_along_numpy_axis, nanmean_along_numpy_axis,
+    average_along_numpy_axis, cumsum_along_numpy_axis,
+    cumprod_along_numpy_axis, diff_along_numpy_axis, take_along_numpy_axis,
+    sort_along_numpy_axis, concatenate_along_numpy_axis,
+    stack_along_numpy_axis, split_along_numpy_axis, repeat_along_numpy_axis,
+    moveaxis_to_numpy_axis, swapaxes_with_numpy_axis, flip_along_numpy_axis,
+    roll_along_numpy_axis, expand_and_squeeze_numpy_axis,
+    transpose_with_numpy_axes, negative_numpy_axis,
+]
+
+_NUMPY_AXIS_POINT = np.array([[0.3, -0.8, 1.3], [0.5, 0.9, -1.1]])
+
+
+@pytest.mark.parametrize('function', _NUMPY_AXIS_FUNCTIONS)
+def test_numpy_integer_axis_first_order(function):
+    x = _NUMPY_AXIS_POINT
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x), expected)
+    direction = np.array([[1.0, -0.5, 0.2], [0.7, 0.1, -1.3]])
+    _, tangent = adcompiler.jvp(function, (x,), (direction,))
+    assert tangent == pytest.approx(np.sum(expected * direction), rel=1e-6)
+    for mode in ('forward', 'reverse'):
+        jacobian = adcompiler.jacobian(function, mode=mode)(x)
+        assert_gradient_close(jacobian, expected)
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('function', _NUMPY_AXIS_FUNCTIONS)
+def test_numpy_integer_axis_hessian(function, mode):
+    x = _NUMPY_AXIS_POINT
+    expected = differenced_hessian(function, x)
+    hessian = adcompiler.hessian(function, mode=mode)(x)
+    np.testing.assert_allclose(np.reshape(hessian, expected.shape), expected,
+                               rtol=1e-5, atol=1e-5)
