@@ -441,7 +441,13 @@ class _Checker:
             if isinstance(s, gast.Assign) and isinstance(s.targets[0],
                                                          gast.Name)
             and s.targets[0].id in normalized.temporaries}
+        self.single_definitions = _single_definitions(normalized.tree)
         self.flows = _memory_flows(normalized, resolution)
+
+    def is_display(self, node):
+        """True if `node` names a list or tuple display, assigned once."""
+        return isinstance(node, gast.Name) and isinstance(
+            self.single_definitions.get(node.id), (gast.List, gast.Tuple))
 
     def reject(self, name, node, why):
         shown = _describe(self.normalized, name, self.flows)
@@ -695,6 +701,9 @@ class _Checker:
             return
         if resolved is not None and _returns_new_object(call, resolved):
             return
+        if (resolved is not None and resolved.callee is np.asarray
+                and call.args and self.is_display(call.args[0])):
+            return  # np.asarray copies a list or tuple into a new array.
         for argument in arguments:
             if isinstance(argument, gast.Name) and argument.id in self.updated:
                 self.reject(argument.id, statement,

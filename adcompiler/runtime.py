@@ -34,14 +34,23 @@ def add(a, b):
     """Return a + b for adjoints, where None is a zero that was never built.
 
     Tuples and lists are added element by element, because `+` would
-    concatenate them. Neither argument is modified.
+    concatenate them. The adjoint of a list or tuple is a list (or tuple)
+    of its items' adjoints, or an array of the same shape where a rule read
+    the sequence as an array (np.array(lst), np.mean(lst)). Such an array
+    adds to the list form row by row, so that the sum keeps the list form
+    and its None entries stay zeros. Neither argument is modified.
     """
     if a is None:
         return b
     if b is None:
         return a
-    if type(a) in _NUMBER_TYPES or type(a) is np.ndarray:
-        return a + b  # The common case, checked first for speed.
+    # The common cases first, for speed.
+    if type(a) in _NUMBER_TYPES:
+        return a + b
+    if type(a) is np.ndarray:
+        if type(b) is not list and type(b) is not tuple:
+            return a + b
+        a, b = b, a  # An array adjoint and a sequence's list form.
     if isinstance(a, (tuple, list)):
         return _rebuild(a, [add(x, y) for x, y in zip(a, b, strict=True)])
     if isinstance(a, dict):

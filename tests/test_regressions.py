@@ -1658,3 +1658,96 @@ def test_numpy_integer_axis_hessian(function, mode):
     hessian = adcompiler.hessian(function, mode=mode)(x)
     np.testing.assert_allclose(np.reshape(hessian, expected.shape), expected,
                                rtol=1e-5, atol=1e-5)
+
+
+# A list item assigned, then the whole list read as an array. The rule for
+# the array read gives the list an array adjoint, the item read gives it a
+# list adjoint [None, g], and adding the two raised TypeError. With a
+# vector x the items are numbers; with a matrix x they are rows.
+
+def item_then_np_array(x):
+    items = [x[0] * 1.0, x[1] * 1.0]
+    items[0] = items[1] * 3.0
+    stacked = np.array(items)
+    return np.sum(stacked ** 2) + np.sum(stacked[0] * x[1])
+
+
+def item_then_np_asarray(x):
+    items = [x[0] * 1.0, x[1] * 1.0]
+    items[1] = items[0] * items[1]
+    return np.sum(np.asarray(items) ** 2)
+
+
+def item_then_np_stack(x):
+    items = [x[0] * 1.0, x[1] * 1.0]
+    items[1] = items[0] * items[1]
+    return np.sum(np.stack(items, axis=-1) ** 2 * np.array([1.0, 2.0]))
+
+
+def item_then_builtin_sum(x):
+    items = [x[0], x[1]]
+    items[1] = items[0] * items[1]
+    return np.sum(sum(items) * np.mean(items))
+
+
+def item_then_np_sum(x):
+    items = [x[0] * 2.0, x[1] * 1.0, x[0] * x[1]]
+    items[2] = items[2] * items[0]
+    items[0] = items[1] ** 2
+    return np.sum(np.sum(items, axis=0) ** 3)
+
+
+def items_in_loop_then_np_array(x):
+    items = [x[0] * 1.0, x[1] * 1.0, x[0] + x[1]]
+    for i in range(2):
+        items[i + 1] = items[i] * items[i + 1]
+    return np.sum(np.array(items) * np.array(items[::-1]))
+
+
+_LIST_READ_AS_ARRAY = [item_then_np_array, item_then_np_asarray,
+                       item_then_np_stack, item_then_builtin_sum,
+                       item_then_np_sum, items_in_loop_then_np_array]
+
+_LIST_ITEM_POINTS = [
+    pytest.param(np.array([0.3, 0.8]), id='numbers'),
+    pytest.param(np.array([[0.3, -0.6, 1.1], [0.8, 0.4, -0.9]]), id='rows'),
+]
+
+
+@pytest.mark.parametrize('x', _LIST_ITEM_POINTS)
+@pytest.mark.parametrize('function', _LIST_READ_AS_ARRAY)
+def test_list_item_then_whole_list_first_order(function, x):
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x), expected)
+    value, pullback = adcompiler.vjp(function, x)
+    assert value == pytest.approx(function(x))
+    assert_gradient_close(pullback(2.0)[0], 2.0 * expected)
+    direction = np.linspace(-0.4, 1.3, x.size).reshape(x.shape)
+    _, tangent = adcompiler.jvp(function, (x,), (direction,))
+    assert tangent == pytest.approx(np.sum(expected * direction), rel=1e-6)
+    for mode in ('forward', 'reverse'):
+        jacobian = adcompiler.jacobian(function, mode=mode)(x)
+        assert_gradient_close(jacobian, expected)
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('x', _LIST_ITEM_POINTS)
+@pytest.mark.parametrize('function', _LIST_READ_AS_ARRAY)
+def test_list_item_then_whole_list_hessian(function, x, mode):
+    expected = differenced_hessian(function, x)
+    hessian = adcompiler.hessian(function, mode=mode)(x)
+    np.testing.assert_allclose(np.reshape(hessian, expected.shape), expected,
+                               rtol=1e-5, atol=1e-5)
+
+
+def weighted_list_after_item_write(x):
+    items = [x[0] * 1.0, x[1] * 1.0]
+    items[0] = items[1] * 3.0
+    return np.sum(np.array(items) * np.array([1.0, 2.0]))
+
+
+def test_list_item_then_weighted_array_exact():
+    """The function is 5 x[1], so the gradient is exactly [0, 5]."""
+    gradient = adcompiler.grad(weighted_list_after_item_write)(
+        np.array([0.3, 0.8]))
+    np.testing.assert_array_equal(gradient, [0.0, 5.0])
