@@ -239,7 +239,8 @@ class _ReverseWriter(StageWriter):
 
     def argument_copies(self, params):
         """`x = ad.copy(x)` for each parameter, after a check that no other
-        reference reaches its array (the copy would hide the update from it)."""
+        reference reaches its array, from which the copy would hide the
+        update."""
         if not params:
             return []
         return self.unshared_check(params) + [

@@ -1356,8 +1356,10 @@ def _shared_argument_cases():
     def fresh():
         return np.array([1.0, 2.0, 3.0])
 
-    a, b, c, d, e, f, g, h = (fresh() for _ in range(8))
+    a, b, c, d, e, f, g, h, k = (fresh() for _ in range(9))
     closure_array = fresh()
+    cyclic = Holder(k)
+    cyclic.owner = [cyclic]
     return [
         pytest.param(writes_then_reads_item, (a, [a]), id='list-item'),
         pytest.param(writes_then_reads_item, (b, ((b[::-1],),)),
@@ -1369,6 +1371,8 @@ def _shared_argument_cases():
                      id='dataclass-field'),
         pytest.param(writes_then_reads_attribute, (f, SlottedHolder(f)),
                      id='slot'),
+        pytest.param(writes_then_reads_attribute, (k, cyclic),
+                     id='object-in-a-cycle'),
         pytest.param(writes_then_reads_item, (g[1:], [g[:2]]),
                      id='overlapping-views'),
         pytest.param(writes_then_reads_item, (h, [h.reshape(3, 1)[:, 0]]),
@@ -1415,6 +1419,13 @@ def test_updated_argument_reachable_another_way_hessian(function, args, mode):
         adcompiler.hessian(function, mode=mode)(*args)
 
 
+def _cyclic_holder(w):
+    """A `Holder` of `w` that a list among its attributes refers back to."""
+    holder = Holder(w)
+    holder.owner = [holder]
+    return holder
+
+
 def _separate_argument_cases():
     """The functions of `_shared_argument_cases` with the updated argument
     (vector or matrix) and the other values in distinct memory."""
@@ -1432,6 +1443,8 @@ def _separate_argument_cases():
                          id=f'dataclass-field-{label}'),
             pytest.param(writes_then_reads_attribute, (x, SlottedHolder(w)),
                          id=f'slot-{label}'),
+            pytest.param(writes_then_reads_attribute, (x, _cyclic_holder(w)),
+                         id=f'object-in-a-cycle-{label}'),
             pytest.param(writes_then_reads_global, (x,),
                          id=f'global-{label}'),
             pytest.param(writes_then_calls_global_reader, (x,),
