@@ -2707,19 +2707,58 @@ def _one_triangle(symmetric, uplo):
     return 2.0 * np.tril(symmetric, -1) + diagonal
 
 
-def det_adjoint(g, a):
-    """Adjoint of np.linalg.det(a): g times the cofactor matrix.
+def cofactor_matrix(a):
+    """Return the cofactor matrix of a (its transposed adjugate), the
+    derivative of np.linalg.det(a).
 
     The cofactors come from an SVD a = u diag(s) vh, as
     det(u) det(vh) conj(u) diag(products of the other s) conj(vh), which
-    needs no inverse: a singular matrix gets its adjugate.
+    needs no inverse: a singular matrix gets its adjugate. Its derivatives
+    are rules of their own (`cofactor_tangent`), so higher derivatives of
+    det never differentiate the singular vectors, which are not smooth
+    where singular values repeat (at the identity, for example).
     """
     u, s, vh = np.linalg.svd(a)
     others = _products_of_others(s, (np.ndim(s) - 1,))
     phase = (np.linalg.det(u) * np.linalg.det(vh))[..., None, None]
-    cofactors = phase * np.matmul(np.conj(u) * others[..., None, :],
-                                  np.conj(vh))
-    return np.asarray(g)[..., None, None] * cofactors
+    return phase * np.matmul(np.conj(u) * others[..., None, :], np.conj(vh))
+
+
+def _products_of_other_pairs(s):
+    """Return q with q_ij the product of the entries of s (along its last
+    axis) other than s_i and s_j, for i != j, and 0 on the diagonal."""
+    n = s.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    skipped = eye[:, None, :] | eye[None, :, :]
+    factors = np.where(skipped, 1.0, s[..., None, None, :])
+    return np.where(eye, 0.0, np.prod(factors, axis=-1))
+
+
+def cofactor_tangent(t, a):
+    """Tangent of `cofactor_matrix(a)` along t: the matrix m with
+    sum(m * e) = the second derivative of det at a along t and e.
+
+    With the SVD a = u diag(s) vh and p = det(u) det(vh),
+    det(a + e) = p det(diag(s) + u^H e vh^H) for fixed u and vh. So with
+    t' = u^H t vh^H and q_ij the product of the s_k other than s_i and s_j,
+    m = p conj(u) m' conj(vh), where m'_jj is the sum over i != j of
+    q_ij t'_ii and m'_ij = -q_ij t'_ji off the diagonal. Nothing is divided
+    and the singular vectors are not differentiated, so this holds for
+    singular matrices and repeated singular values alike. m is symmetric
+    in t and e, so it is also the transpose of this map (the reverse rule).
+    """
+    u, s, vh = np.linalg.svd(a)
+    q = _products_of_other_pairs(s)
+    rotated = np.conj(_mT(u)) @ np.asarray(t) @ np.conj(_mT(vh))
+    summed = np.sum(q * _diagonal(rotated)[..., :, None], axis=-2)
+    inner = -q * _mT(rotated) + summed[..., None, :] * np.eye(s.shape[-1])
+    phase = (np.linalg.det(u) * np.linalg.det(vh))[..., None, None]
+    return phase * (np.conj(u) @ inner @ np.conj(vh))
+
+
+def det_adjoint(g, a):
+    """Adjoint of np.linalg.det(a): g times the cofactor matrix."""
+    return np.asarray(g)[..., None, None] * cofactor_matrix(a)
 
 
 def slogdet_adjoint(g, a, ans):
@@ -2869,10 +2908,90 @@ def eigh_adjoint(g, a, ans, UPLO='L'):
 
 
 def eigvalsh_adjoint(g, a, UPLO='L'):
-    """Adjoint of np.linalg.eigvalsh(a, UPLO): v diag(g) v^T, one triangle."""
+    """Adjoint of np.linalg.eigvalsh(a, UPLO): v diag(g) v^T, one triangle.
+
+    Its derivatives are rules of their own (`eigvalsh_adjoint_tangent`),
+    so second derivatives never differentiate the eigenvectors.
+    """
     _real_matrices(a, 'np.linalg.eigvalsh')
     _, v = np.linalg.eigh(a, UPLO)
     return _one_triangle(v @ (np.asarray(g)[..., :, None] * _mT(v)), UPLO)
+
+
+# Relative size below which two eigenvalues or singular values count as
+# equal. It is about 500 float64 machine epsilons, an estimate of the size
+# below which LAPACK's rounding error dominates their difference.
+_TIE_TOLERANCE = 1e-13
+
+
+def _divided_product(numerator, denominator, m, values):
+    """Return m * numerator / denominator entrywise, and 0 where m is 0.
+
+    The quotients are divided differences of a function of the spectrum
+    `values`. Where the denominator is zero up to rounding (a tie), the
+    limit of the quotient depends on the function's derivative, which the
+    arguments do not give, so the entry is NaN unless m is 0 there.
+    """
+    scale = np.max(np.abs(values), axis=-1, keepdims=True)[..., None]
+    tie = np.abs(denominator) <= _TIE_TOLERANCE * scale
+    with np.errstate(divide='ignore', invalid='ignore'):
+        quotient = numerator / np.where(tie, 1.0, denominator)
+    quotient = np.where(tie, np.nan, quotient)
+    return np.where(m == 0, 0.0, quotient * m)
+
+
+def _off_diagonal(m):
+    return m * ~np.eye(m.shape[-1], dtype=bool)
+
+
+def eigvalsh_adjoint_tangent(t, g, a, UPLO='L'):
+    """Tangent of `eigvalsh_adjoint(g, a, UPLO)` along the tangent t of a,
+    with g fixed.
+
+    With m = v^T s v for the tangent s of the symmetric matrix read from
+    the UPLO triangle, it is one triangle of v (K * m) v^T, where
+    K_ij = (g_i - g_j) / (w_i - w_j) off the diagonal, the divided
+    differences of g. Where eigenvalues are equal, K_ij is NaN unless m_ij
+    is 0, because its limit is the derivative of g, which the user's code
+    computes and this helper does not receive. The map is self-adjoint, so
+    it also gives the cotangent of a from the cotangent t of the result.
+    """
+    _real_matrices(a, 'np.linalg.eigvalsh')
+    w, v = np.linalg.eigh(a, UPLO)
+    g = np.asarray(g)
+    m = _off_diagonal(_mT(v) @ _read_triangle(t, UPLO) @ v)
+    inner = _divided_product(g[..., :, None] - g[..., None, :],
+                             w[..., :, None] - w[..., None, :], m, w)
+    return _one_triangle(v @ inner @ _mT(v), UPLO)
+
+
+def _second_tangent(adjoint_tangent, t, s, a, *options):
+    """Return the second derivative of the eigenvalues or singular values
+    of a along t and s, entry k being sum(adjoint_tangent(s, e_k, a) * t),
+    where e_k is the k-th unit cotangent."""
+    count = min(np.shape(a)[-2:])
+    entries = []
+    for k in range(count):
+        unit = np.zeros(count)
+        unit[k] = 1.0
+        changed = adjoint_tangent(s, unit, a, *options)
+        entries.append(np.sum(changed * t, axis=(-2, -1)))
+    return np.stack(entries, axis=-1)
+
+
+def eigvalsh_second_tangent(t, s, a, UPLO='L'):
+    """Tangent along s of `eigvalsh_tangent(t, a, UPLO)`: the second
+    derivative of the eigenvalues, NaN where equal eigenvalues make it
+    undefined."""
+    return _second_tangent(eigvalsh_adjoint_tangent, t, s, a, UPLO)
+
+
+def unsupported_derivative(name):
+    """Raise for a derivative of a higher order than the rules of `name`
+    provide."""
+    raise _unsupported_error(
+        f'adcompiler differentiates {name} at most twice; a higher '
+        f'derivative of it is not supported')
 
 
 def _eigenvalue_adjoint(g_w, v, a):
@@ -2949,8 +3068,7 @@ def svd_adjoint(g, a, ans, full_matrices=True, compute_uv=True,
     _check_svd_options(a, full_matrices and compute_uv, hermitian)
     a = np.asarray(a)
     if not compute_uv:
-        u, _, vh = np.linalg.svd(a, full_matrices=False)
-        return u @ (np.asarray(g)[..., :, None] * vh)
+        return singular_value_adjoint(g, a)
     rows, columns = a.shape[-2:]
     u, s, vh = np.asarray(ans[0]), np.asarray(ans[1]), np.asarray(ans[2])
     g_u, g_s, g_vh = _entries(g, 3)
@@ -2975,6 +3093,76 @@ def svd_adjoint(g, a, ans, full_matrices=True, compute_uv=True,
         outside = g_vh - (g_vh @ v) @ vh
         result = result + u @ (outside / s[..., :, None])
     return result
+
+
+def singular_value_adjoint(g, a):
+    """Adjoint of the singular values of a: u diag(g) vh (thin SVD).
+
+    Its derivatives are rules of their own
+    (`singular_value_adjoint_tangent`), so second derivatives never
+    differentiate the singular vectors.
+    """
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    return u @ (np.asarray(g)[..., :, None] * vh)
+
+
+def singular_value_tangent(t, a):
+    """Tangent of the singular values of a: diag(u^T t v) (thin SVD)."""
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    return _diagonal(_mT(u) @ np.asarray(t) @ _mT(vh))
+
+
+def singular_value_adjoint_tangent(t, g, a):
+    """Tangent of `singular_value_adjoint(g, a)` along the tangent t of a,
+    with g fixed.
+
+    With the thin SVD a = u diag(s) v^T and p = u^T t v split into its
+    symmetric part p+ and antisymmetric part p-, it is
+    u (K+ * p+ + K- * p-) v^T + (t v - u p) diag(g / s) v^T
+    + u diag(g / s) (u^T t - p v^T), where K+_ij = (g_i - g_j) /
+    (s_i - s_j) and K-_ij = (g_i + g_j) / (s_i + s_j) off the diagonal.
+    A tie (equal singular values, or zero ones) gives NaN unless the term
+    it multiplies is 0, because its limit is the derivative of g. The map
+    is self-adjoint, so it also gives the cotangent of a.
+    """
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    v, t, g = _mT(vh), np.asarray(t), np.asarray(g)
+    p = _mT(u) @ t @ v
+    symmetric = _off_diagonal(p + _mT(p)) / 2.0
+    antisymmetric = _off_diagonal(p - _mT(p)) / 2.0
+    inner = (_divided_product(g[..., :, None] - g[..., None, :],
+                              s[..., :, None] - s[..., None, :], symmetric, s)
+             + _divided_product(g[..., :, None] + g[..., None, :],
+                                s[..., :, None] + s[..., None, :],
+                                antisymmetric, s))
+    result = u @ inner @ vh
+    rows, columns = np.shape(a)[-2:]
+    if rows > columns:
+        outside = t @ v - u @ p
+        result = result + _divided_product(
+            g[..., None, :], s[..., None, :], outside, s) @ vh
+    if columns > rows:
+        outside = _mT(u) @ t - p @ vh
+        result = result + u @ _divided_product(
+            g[..., :, None], s[..., :, None], outside, s)
+    return result
+
+
+def singular_value_second_tangent(t, s, a):
+    """Tangent along s of `singular_value_tangent(t, a)`: the second
+    derivative of the singular values, NaN where ties make it undefined."""
+    return _second_tangent(singular_value_adjoint_tangent, t, s, a)
+
+
+def pseudo_inverse(a, rank):
+    """Return the pseudo-inverse of a that keeps its `rank` largest
+    singular values, as np.linalg.lstsq uses it. Its derivatives are rules
+    of their own (those of np.linalg.pinv, for a constant rank), so the
+    singular vectors are never differentiated."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    kept = np.arange(s.shape[-1]) < rank
+    s_inverse = np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
+    return _mT(vh) @ (s_inverse[..., :, None] * _mT(u))
 
 
 def _qr_tall_adjoint(q, r, g_q, g_r):
@@ -3027,23 +3215,19 @@ def lstsq_adjoints(g, a, b, ans):
     vector = b.ndim == 1
     b_columns = b[:, None] if vector else b
     x_columns = x[:, None] if vector else x
-    u, s, vh = np.linalg.svd(a, full_matrices=False)
-    kept = np.arange(s.shape[-1]) < rank
-    s_inverse = np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
-    pseudo_inverse = _mT(vh) @ (s_inverse[:, None] * _mT(u))
+    inverse = pseudo_inverse(a, rank)
     d_a = np.zeros(a.shape)
     d_b = np.zeros(b_columns.shape)
     if g_x is not None:
         g_columns = g_x[:, None] if vector else g_x
-        d_b = d_b + _mT(pseudo_inverse) @ g_columns
-        d_a = d_a + _pinv_adjoint(g_columns @ _mT(b_columns), a,
-                                  pseudo_inverse)
+        d_b = d_b + _mT(inverse) @ g_columns
+        d_a = d_a + _pinv_adjoint(g_columns @ _mT(b_columns), a, inverse)
     if g_residuals is not None and residuals.size:
         r = b_columns - a @ x_columns
         d_b = d_b + 2.0 * r * g_residuals
         d_a = d_a - 2.0 * (r * g_residuals) @ _mT(x_columns)
     if g_s is not None:
-        d_a = d_a + u @ (g_s[:, None] * vh)
+        d_a = d_a + singular_value_adjoint(g_s, a)
     return d_a, d_b[:, 0] if vector else d_b
 
 
@@ -3083,9 +3267,8 @@ def _diagonal(m):
 
 def det_tangent(t, a):
     """Tangent of np.linalg.det(a): the sum of the cofactors times t, which
-    needs no inverse (see `det_adjoint`)."""
-    cofactors = det_adjoint(np.ones(np.shape(a)[:-2]), a)
-    return np.sum(cofactors * t, axis=(-2, -1))
+    needs no inverse (see `cofactor_matrix`)."""
+    return np.sum(cofactor_matrix(a) * t, axis=(-2, -1))
 
 
 def slogdet_tangent(t, a, ans):
@@ -3230,8 +3413,7 @@ def svd_tangent(t, a, ans, full_matrices=True, compute_uv=True,
     _check_svd_options(a, full_matrices and compute_uv, hermitian)
     a, t = np.asarray(a), np.asarray(t)
     if not compute_uv:
-        u, _, vh = np.linalg.svd(a, full_matrices=False)
-        return _diagonal(_mT(u) @ t @ _mT(vh))
+        return singular_value_tangent(t, a)
     rows, columns = a.shape[-2:]
     u, s, vh = np.asarray(ans[0]), np.asarray(ans[1]), np.asarray(ans[2])
     v = _mT(vh)
@@ -3295,19 +3477,16 @@ def lstsq_tangent(t_a, t_b, a, b, ans):
     vector = b.ndim == 1
     b_columns = b[:, None] if vector else b
     x_columns = np.asarray(x)[:, None] if vector else np.asarray(x)
-    u, s_all, vh = np.linalg.svd(a, full_matrices=False)
-    kept = np.arange(s_all.shape[-1]) < rank
-    s_inverse = np.where(kept, 1.0 / np.where(kept, s_all, 1.0), 0.0)
-    pseudo_inverse = _mT(vh) @ (s_inverse[:, None] * _mT(u))
+    inverse = pseudo_inverse(a, rank)
     r = b_columns - a @ x_columns
     if t_a is not None:
         t_a = np.asarray(t_a)
-        dx = pinv_tangent(t_a, a, pseudo_inverse) @ b_columns
+        dx = pinv_tangent(t_a, a, inverse) @ b_columns
         moved = -t_a @ x_columns
-        ds = _diagonal(_mT(u) @ t_a @ _mT(vh))
+        ds = singular_value_tangent(t_a, a)
     else:
         t_columns = np.asarray(t_b)[:, None] if vector else np.asarray(t_b)
-        dx = pseudo_inverse @ t_columns
+        dx = inverse @ t_columns
         moved = t_columns
         ds = np.zeros(np.shape(s))
     dresiduals = (2.0 * np.sum(r * moved, axis=0) if np.size(residuals)

@@ -1764,3 +1764,220 @@ def test_list_item_then_weighted_array_exact():
     gradient = adcompiler.grad(weighted_list_after_item_write)(
         np.array([0.3, 0.8]))
     np.testing.assert_array_equal(gradient, [0.0, 5.0])
+
+
+# Second derivatives of linear algebra at repeated eigenvalues and singular
+# values. The first-derivative rules went through decompositions, and the
+# second derivative differentiated the singular vectors, which are not
+# smooth where singular values repeat: NaN, or silently dropped terms.
+
+def determinant(a):
+    return np.linalg.det(a)
+
+
+def summed_determinants(a):
+    return np.sum(np.linalg.det(a))
+
+
+def determinant_of_rank_one_update(x):
+    return np.linalg.det(np.outer(x, x) + np.eye(3))
+
+
+def hessian_product_by_differences(function, a, v, step=1e-5):
+    """Central difference of adcompiler's gradient of `function` along v."""
+    gradient = adcompiler.grad(function)
+    return (gradient(a + step * v) - gradient(a - step * v)) / (2 * step)
+
+
+_SYMMETRIC_DIRECTION = np.array([[1.0, 0.5, 0.2], [0.5, -1.0, 0.3],
+                                 [0.2, 0.3, 2.0]])
+_GENERAL_DIRECTION = np.arange(9.0).reshape(3, 3) / 10
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('v', [_SYMMETRIC_DIRECTION, _GENERAL_DIRECTION],
+                         ids=['symmetric-direction', 'general-direction'])
+def test_det_hvp_at_identity(v, mode):
+    expected = np.trace(v) * np.eye(3) - v.T
+    np.testing.assert_allclose(
+        hessian_product_by_differences(determinant, np.eye(3), v), expected,
+        atol=1e-8)
+    product = adcompiler.hvp(determinant, mode=mode)(np.eye(3), v)
+    np.testing.assert_allclose(product, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('a', [
+    pytest.param(np.diag([2.0, 2.0, 3.0]), id='repeated-diagonal'),
+    pytest.param(np.array([[1.0, 2.0], [2.0, 4.0]]), id='rank-1'),
+    pytest.param(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0],
+                           [7.0, 8.0, 9.0]]), id='rank-2'),
+    pytest.param(np.outer([1.0, -2.0, 0.5], [0.3, 1.0, 2.0]),
+                 id='rank-1-repeated-zero-singular-values'),
+    pytest.param(np.zeros((3, 3)), id='zero'),
+    pytest.param(np.stack([np.eye(3), 2.0 * np.eye(3)]), id='stack'),
+    pytest.param(np.array([[0.3, -1.2, 0.5], [0.8, 0.1, -0.4],
+                           [1.1, 0.7, 2.0]]), id='generic'),
+])
+def test_det_hvp_at_degenerate_matrices(a, mode):
+    """det is a polynomial, so its Hessian exists everywhere, also where the
+    matrix is singular or its singular values repeat."""
+    v = np.random.default_rng(5).normal(size=a.shape)
+    expected = hessian_product_by_differences(summed_determinants, a, v)
+    product = adcompiler.hvp(summed_determinants, mode=mode)(a, v)
+    np.testing.assert_allclose(product, expected, rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize('mode', _MODES)
+def test_det_of_rank_one_update_hessian(mode):
+    x = np.array([0.3, -1.2, 0.8])
+    hessian = adcompiler.hessian(determinant_of_rank_one_update, mode=mode)(x)
+    np.testing.assert_allclose(hessian, 2.0 * np.eye(3), atol=1e-12)
+
+
+def complex_determinant_terms(a):
+    return (np.abs(np.linalg.det(a)) ** 2
+            + np.real(np.linalg.det(a) ** 2))
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('a', [
+    pytest.param(np.eye(3) + 0j, id='identity'),
+    pytest.param(np.array([[1.0 + 0.5j, 0.3, -0.2j], [0.1j, -0.7, 1.2],
+                           [0.4, 0.9 - 0.3j, 0.6]]), id='generic'),
+])
+def test_complex_det_hvp(a, mode):
+    """The second derivative of det of a complex matrix went through the
+    SVD rule, which takes real matrices only."""
+    rng = np.random.default_rng(7)
+    v = rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3))
+    expected = hessian_product_by_differences(complex_determinant_terms, a,
+                                              v)
+    product = adcompiler.hvp(complex_determinant_terms, mode=mode)(a, v)
+    np.testing.assert_allclose(product, expected, rtol=1e-7, atol=1e-8)
+
+
+def determinant_along_line(t):
+    return np.linalg.det(np.eye(3) + t * _GENERAL_DIRECTION)
+
+
+def test_det_third_derivative_raises():
+    second = adcompiler.grad(adcompiler.grad(determinant_along_line))
+    assert second(0.2) == pytest.approx(
+        (adcompiler.grad(determinant_along_line)(0.2 + 1e-6)
+         - adcompiler.grad(determinant_along_line)(0.2 - 1e-6)) / 2e-6,
+        rel=1e-7)
+    with pytest.raises(adcompiler.AdCompilerError, match='at most twice'):
+        adcompiler.grad(second)(0.2)
+
+
+def lstsq_solution_norm(a):
+    return np.sum(np.linalg.lstsq(a, np.arange(1.0, 1.0 + a.shape[0]),
+                                  rcond=None)[0] ** 2)
+
+
+def lstsq_solution_and_residuals(a):
+    x, residuals, _, _ = np.linalg.lstsq(
+        a, np.arange(1.0, 1.0 + a.shape[0]), rcond=None)
+    return np.sum(x ** 2) + 3.0 * np.sum(residuals)
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('function', [lstsq_solution_norm,
+                                      lstsq_solution_and_residuals],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('a', [
+    pytest.param(np.eye(3), id='identity'),
+    pytest.param(np.vstack([2.0 * np.eye(2), np.zeros((1, 2))]),
+                 id='tall-repeated'),
+    pytest.param(np.array([[2.0, 0.3], [-0.5, 1.0], [0.4, 0.8]]),
+                 id='tall-generic'),
+])
+def test_lstsq_hvp_at_repeated_singular_values(a, function, mode):
+    v = np.random.default_rng(6).normal(size=a.shape)
+    expected = hessian_product_by_differences(function, a, v)
+    product = adcompiler.hvp(function, mode=mode)(a, v)
+    np.testing.assert_allclose(product, expected, rtol=1e-6, atol=1e-7)
+
+
+def eigenvalue_cubes(a):
+    return np.sum(np.linalg.eigvalsh(a) ** 3)
+
+
+def eigenvalue_cubes_upper(a):
+    return np.sum(np.linalg.eigvalsh(a, UPLO='U') ** 3)
+
+
+def squared_singular_values(a):
+    return np.sum(np.linalg.svd(a, compute_uv=False) ** 2)
+
+
+def singular_value_cubes(a):
+    return np.sum(np.linalg.svdvals(a) ** 3)
+
+
+_SPECTRAL_FUNCTIONS = [eigenvalue_cubes, eigenvalue_cubes_upper,
+                       squared_singular_values, singular_value_cubes]
+
+
+def _near_tie(shape, gap):
+    """Return a matrix with singular values (eigenvalues, for a square
+    shape) 1, 1 + gap and 2, in rotated bases."""
+    rng = np.random.default_rng(8)
+    left, _ = np.linalg.qr(rng.normal(size=(shape[0], shape[0])))
+    values = np.zeros(shape)
+    values[np.arange(3), np.arange(3)] = [1.0, 1.0 + gap, 2.0]
+    if shape[0] == shape[1]:
+        return left @ values @ left.T
+    right, _ = np.linalg.qr(rng.normal(size=(shape[1], shape[1])))
+    return left @ values @ right.T
+
+
+# eigvalsh takes square matrices only.
+_NEAR_TIE_CASES = [
+    (function, shape, gap)
+    for function in _SPECTRAL_FUNCTIONS
+    for shape, gap in [((3, 3), 1e-3), ((3, 3), 1e-6), ((4, 3), 1e-3),
+                       ((3, 4), 1e-6)]
+    if shape[0] == shape[1] or function in (squared_singular_values,
+                                            singular_value_cubes)]
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('function, shape, gap', _NEAR_TIE_CASES,
+                         ids=[f'{f.__name__}-{s[0]}x{s[1]}-gap-{g:g}'
+                              for f, s, g in _NEAR_TIE_CASES])
+def test_spectral_hvp_near_a_tie(function, shape, gap, mode):
+    """Divided differences keep second derivatives right as eigenvalues or
+    singular values approach each other."""
+    a = _near_tie(shape, gap)
+    v = np.random.default_rng(9).normal(size=shape)
+    expected = hessian_product_by_differences(function, a, v, step=1e-8)
+    product = adcompiler.hvp(function, mode=mode)(a, v)
+    np.testing.assert_allclose(product, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('function', _SPECTRAL_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_spectral_hvp_at_a_tie_along_the_spectrum(function, mode):
+    """At equal eigenvalues or singular values, a direction that does not
+    mix their eigenvectors or singular vectors has an exact product."""
+    a = np.diag([2.0, 2.0, 2.3])
+    v = np.diag([1.0, -0.5, 0.7])
+    expected = hessian_product_by_differences(function, a, v)
+    product = adcompiler.hvp(function, mode=mode)(a, v)
+    np.testing.assert_allclose(product, expected, atol=1e-7)
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('function', _SPECTRAL_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('a', [np.eye(3), np.diag([2.0, 2.0, 2.3])],
+                         ids=['identity', 'repeated-diagonal'])
+def test_spectral_hvp_at_a_tie_is_nan(function, a, mode):
+    """Where equal values mix, the second derivative needs the derivative of
+    the function of the spectrum, which the rules do not see: NaN, never a
+    finite wrong number (the off-diagonal terms were dropped)."""
+    product = adcompiler.hvp(function, mode=mode)(a, _SYMMETRIC_DIRECTION)
+    assert np.isnan(product).any()

@@ -15,6 +15,8 @@ Conventions:
   NumPy function as called. On a path that keeps the matrix symmetric
   (`a = b + b.T`) it gives the same gradient as JAX's symmetrized one.
 - det uses an SVD for the adjugate, so a singular matrix has a gradient.
+  Its second derivative is a rule of its own (runtime.cofactor_tangent),
+  exact at singular matrices and repeated singular values.
   The norm of a zero vector has a zero gradient; ties (the largest entry,
   column sum, row sum or singular value) share the adjoint evenly.
 - Degenerate eigenvalues or singular values give an infinite or NaN
@@ -27,6 +29,10 @@ Conventions:
 - The eigenvectors of eig are differentiated as LAPACK normalizes them:
   unit norm, and the entry of largest magnitude real.
 - pinv and lstsq assume that the rank does not change near the point.
+- Second derivatives through eigvalsh and the singular values come from
+  divided differences (runtime.eigvalsh_adjoint_tangent and
+  runtime.singular_value_adjoint_tangent): right near ties, NaN at exact
+  ties where the direction mixes the tied vectors (see docs/CONVENTIONS.md).
 """
 
 import numpy as np

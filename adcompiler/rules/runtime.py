@@ -58,6 +58,43 @@ vjp(rt.shift_backward, lambda v: ad.shift_forward(g))
 vjp(rt.spectral_quotients, lambda w, m: (ad.spectral_quotients_adjoint_w(g, w, m), ad.spectral_quotients(w, g)))
 jvp(rt.spectral_quotients, lambda w, m: (ad.spectral_quotients_tangent(t, w, m), ad.spectral_quotients(w, t)))
 
+# ans = cofactor_matrix(a), the derivative of det, and ans =
+# cofactor_tangent(v, a), its tangent along v (the second derivative of
+# det). That tangent is symmetric in v and the direction it is paired with,
+# so it is its own transpose. A third derivative raises an error.
+vjp(rt.cofactor_matrix,  lambda a: ad.cofactor_tangent(g, a))
+jvp(rt.cofactor_matrix,  lambda a: ad.cofactor_tangent(t, a))
+vjp(rt.cofactor_tangent, lambda v, a: (ad.cofactor_tangent(g, a), ad.unsupported_derivative('np.linalg.det')))
+REGISTRY.linear_jvp(rt.cofactor_tangent, ('t',))
+
+# The adjoint and tangent of the eigenvalues of a symmetric matrix: ans =
+# eigvalsh_adjoint(c, a, UPLO), linear in c, and ans = eigvalsh_tangent(v,
+# a, UPLO), linear in v. Their derivatives in a come from the divided
+# differences of eigvalsh_adjoint_tangent(v, c, a, UPLO), a self-adjoint
+# map of v, so the eigenvectors are never differentiated. A third
+# derivative raises an error.
+vjp(rt.eigvalsh_adjoint, lambda c, a, UPLO='L': (ad.eigvalsh_tangent(g, a, UPLO), ad.eigvalsh_adjoint_tangent(g, c, a, UPLO)))
+jvp(rt.eigvalsh_adjoint, lambda c, a, UPLO='L': (ad.eigvalsh_adjoint(t, a, UPLO), ad.eigvalsh_adjoint_tangent(t, c, a, UPLO)))
+vjp(rt.eigvalsh_tangent, lambda v, a, UPLO='L': (ad.eigvalsh_adjoint(g, a, UPLO), ad.eigvalsh_adjoint_tangent(v, g, a, UPLO)))
+jvp(rt.eigvalsh_tangent, lambda v, a, UPLO='L': (ad.eigvalsh_tangent(t, a, UPLO), ad.eigvalsh_second_tangent(v, t, a, UPLO)))
+vjp(rt.eigvalsh_adjoint_tangent, lambda v, c, a, UPLO='L': (ad.eigvalsh_adjoint_tangent(g, c, a, UPLO), ad.unsupported_derivative('np.linalg.eigvalsh'), ad.unsupported_derivative('np.linalg.eigvalsh')))
+REGISTRY.linear_jvp(rt.eigvalsh_adjoint_tangent, ('t',))
+
+# The same for the singular values: ans = singular_value_adjoint(c, a),
+# ans = singular_value_tangent(v, a) and the self-adjoint map
+# singular_value_adjoint_tangent(v, c, a).
+vjp(rt.singular_value_adjoint, lambda c, a: (ad.singular_value_tangent(g, a), ad.singular_value_adjoint_tangent(g, c, a)))
+jvp(rt.singular_value_adjoint, lambda c, a: (ad.singular_value_adjoint(t, a), ad.singular_value_adjoint_tangent(t, c, a)))
+vjp(rt.singular_value_tangent, lambda v, a: (ad.singular_value_adjoint(g, a), ad.singular_value_adjoint_tangent(v, g, a)))
+jvp(rt.singular_value_tangent, lambda v, a: (ad.singular_value_tangent(t, a), ad.singular_value_second_tangent(v, t, a)))
+vjp(rt.singular_value_adjoint_tangent, lambda v, c, a: (ad.singular_value_adjoint_tangent(g, c, a), ad.unsupported_derivative('np.linalg.svd'), ad.unsupported_derivative('np.linalg.svd')))
+REGISTRY.linear_jvp(rt.singular_value_adjoint_tangent, ('t',))
+
+# ans = pseudo_inverse(a, rank), the pseudo-inverse that np.linalg.lstsq
+# uses: differentiated as np.linalg.pinv, for a constant rank.
+vjp(rt.pseudo_inverse, lambda a, rank: ad.pinv_adjoint(g, a, ans))
+jvp(rt.pseudo_inverse, lambda a, rank: ad.pinv_tangent(t, a, ans))
+
 # Values that carry no derivative: bookkeeping, checks that raise, and
 # weights that are constant where they are differentiable.
 for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
@@ -71,7 +108,8 @@ for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
                 rt._check_svd_options, rt._check_qr_mode,
                 rt._check_average_options,
                 rt._invalid_matrix_norm, rt._field_position,
-                rt._check_pad_mode, rt._check_nan_to_num_copy):
+                rt._check_pad_mode, rt._check_nan_to_num_copy,
+                rt.unsupported_derivative):
     non_differentiable(_helper)
 
 # Helpers of generated adjoint code, linear in the cotangent c (and, for
