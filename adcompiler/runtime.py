@@ -411,12 +411,14 @@ def unpack_adjoint(x, adjoints):
 
 def _normalize_axes(axis, ndim):
     """Return `axis` (None, one integer or a sequence of integers) as a
-    tuple of non-negative ints; every axis when it is None."""
-    if axis is None:
+    tuple of non-negative ints; every axis when it is None. NumPy's
+    reductions take axis 0 or -1 of a 0-d array and reduce nothing, so a
+    0-d array has no axes to reduce."""
+    if axis is None or ndim == 0:
         return tuple(range(ndim))
     single = _as_index(axis)
     axes = (single,) if single is not None else axis
-    return tuple(_as_index(a) % ndim if ndim else _as_index(a) for a in axes)
+    return tuple(_as_index(a) % ndim for a in axes)
 
 
 def _as_index(value):
@@ -1601,8 +1603,10 @@ def append_parts(g, arr, values, axis=None):
 
 
 def repeat_adjoint(g, a, repeats, axis=None):
-    """Adjoint of np.repeat(a, repeats, axis): the copies' adjoints summed."""
+    """Adjoint of np.repeat(a, repeats, axis): the copies' adjoints summed.
+    NumPy repeats a 0-d a as one entry whatever the axis."""
     shape = np.shape(a)
+    axis = None if not shape else axis
     count = int(np.prod(shape)) if axis is None else shape[axis]
     along = 0 if axis is None else axis
     index = np.repeat(np.arange(count), repeats)
@@ -1744,8 +1748,10 @@ def select_adjoints(g, condlist, choicelist, default=0):
 
 def take_adjoint(g, a, indices, axis=None, mode='raise'):
     """Adjoint of np.take(a, indices, axis, mode=mode): g added back at the
-    indices it was taken from, repeats included."""
+    indices it was taken from, repeats included. NumPy takes from a 0-d a
+    as from one entry whatever the axis."""
     shape = np.shape(a)
+    axis = None if not shape else axis
     count = int(np.prod(shape)) if axis is None else shape[axis]
     along = 0 if axis is None else axis % len(shape)
     indices = np.asarray(indices)
@@ -1914,8 +1920,12 @@ def _reverse_cumsum(g, axis):
 
 
 def cumsum_adjoint(g, x, axis=None):
-    """Adjoint of np.cumsum(x, axis): cumulative sums of g from the end."""
-    if axis is None:
+    """Adjoint of np.cumsum(x, axis): cumulative sums of g from the end.
+
+    NumPy scans a 0-d x as one entry whatever the axis, and returns shape
+    (1,), so that case goes through the flattened path too.
+    """
+    if axis is None or np.ndim(x) == 0:
         return np.reshape(_reverse_cumsum(np.ravel(g), 0), np.shape(x))
     return _reverse_cumsum(np.asarray(g), axis)
 
@@ -1929,7 +1939,7 @@ def cumprod_adjoint(g, x, ans, axis=None):
     are exact, at every order of derivative.
     """
     shape = np.shape(x)
-    if axis is None:
+    if axis is None or np.ndim(x) == 0:
         g = np.ravel(g)
         x = np.ravel(x)
         ans = np.ravel(ans)
@@ -2549,7 +2559,7 @@ def cumprod_tangent(t, x, ans, axis=None):
     d ans_k = x_k * d ans_(k-1) + ans_(k-1) * t_k: no division, so zeros in
     x are exact, at every order of derivative (see `linear_recurrence`)."""
     t = np.broadcast_to(t, np.shape(x))
-    if axis is None:
+    if axis is None or np.ndim(x) == 0:
         t = np.ravel(t)
         x = np.ravel(x)
         ans = np.ravel(ans)

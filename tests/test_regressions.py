@@ -1981,3 +1981,63 @@ def test_spectral_hvp_at_a_tie_is_nan(function, a, mode):
     finite wrong number (the off-diagonal terms were dropped)."""
     product = adcompiler.hvp(function, mode=mode)(a, _SYMMETRIC_DIRECTION)
     assert np.isnan(product).any()
+
+
+# Scans and reductions of a 0-d value with an axis. NumPy scans a 0-d array
+# as one entry, whatever the axis, and returns shape (1,); its reductions
+# take axis 0 or -1 of a 0-d array and reduce nothing. The adjoints kept the
+# scan's shape (1,), or reduced over an axis the 0-d value does not have.
+
+def cumsum_of_std(x):
+    return np.sum(np.sin(np.cumsum(np.std(x), axis=-1)))
+
+
+def cumprod_of_sum(x):
+    return np.sum(np.sin(np.cumprod(0.5 * np.sum(x ** 2), axis=0)))
+
+
+def flat_scans_of_sum(x):
+    s = 0.5 * np.sum(x ** 2)
+    return np.sum(np.cumprod(s) * np.cumsum(s, axis=0))
+
+
+def scan_methods_of_sum(x):
+    s = np.asarray(0.5 * np.sum(x ** 2))
+    return np.sum(np.sin(s.cumsum(axis=0)) * s.cumprod(axis=-1))
+
+
+def reductions_of_sum(x):
+    s = 0.5 * np.sum(x ** 2)
+    return (np.sin(np.sum(s, axis=0)) + np.cos(np.prod(s, axis=-1))
+            + np.sin(np.max(s, axis=0)) + np.nanmean(s, axis=0) ** 2
+            + np.nansum(s, axis=-1) ** 3 + np.ptp(s, axis=0))
+
+
+def selections_of_sum(x):
+    s = 0.5 * np.sum(x ** 2)
+    return np.sum(np.sin(np.take(s, [0, 0], axis=0))
+                  * np.cos(np.repeat(s, 2, axis=-1)))
+
+
+_ZERO_D_AXIS_FUNCTIONS = [cumsum_of_std, cumprod_of_sum, flat_scans_of_sum,
+                          scan_methods_of_sum, reductions_of_sum,
+                          selections_of_sum]
+
+
+@pytest.mark.parametrize('function', _ZERO_D_AXIS_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_gradient_through_axis_of_zero_d_value(function):
+    x = np.array([0.3, -1.2, 0.8])
+    gradient = adcompiler.grad(function)(x)
+    assert np.shape(gradient) == (3,)
+    assert_gradient_close(gradient, numerical_gradient(function, (x,), 0))
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('function', _ZERO_D_AXIS_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_hessian_through_axis_of_zero_d_value(function, mode):
+    x = np.array([0.3, -1.2, 0.8])
+    hessian = adcompiler.hessian(function, mode=mode)(x)
+    np.testing.assert_allclose(hessian, differenced_hessian(function, x),
+                               rtol=1e-5, atol=1e-6)
