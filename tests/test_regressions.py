@@ -2041,3 +2041,45 @@ def test_hessian_through_axis_of_zero_d_value(function, mode):
     hessian = adcompiler.hessian(function, mode=mode)(x)
     np.testing.assert_allclose(hessian, differenced_hessian(function, x),
                                rtol=1e-5, atol=1e-6)
+
+
+# Reverse over reverse through np.asarray of a list of differentiated
+# values: the adjoint of the list was an array of the list's shape only
+# after a reshape that np.array had and np.asarray lacked.
+
+def squares_of_asarray(x):
+    z = np.asarray([x[0] * x[1], x[2]])
+    return np.sum(z ** 2)
+
+
+def det_of_asarray(x):
+    return np.linalg.det(np.asarray([[x[0], 1.0], [x[3], x[1]]]))
+
+
+def asanyarray_of_list(x):
+    z = np.asanyarray([x[0] * x[1], x[2] ** 2])
+    return np.sum(np.sin(z))
+
+
+def ascontiguousarray_of_list(x):
+    z = np.ascontiguousarray([[x[0], x[1] * x[2]], [x[3], 2.0]])
+    return np.sum(z ** 3)
+
+
+def ascontiguousarray_of_scalar(x):
+    return np.sum(np.ascontiguousarray(x[0] * x[1]) ** 2)
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('function', [
+    squares_of_asarray, det_of_asarray, asanyarray_of_list,
+    ascontiguousarray_of_list, ascontiguousarray_of_scalar],
+    ids=lambda f: f.__name__)
+def test_hvp_through_asarray_of_list(function, mode):
+    x = np.array([0.3, -1.2, 0.8, 0.5])
+    v = np.array([1.0, -0.5, 2.0, 0.7])
+    assert_gradient_close(adcompiler.grad(function)(x),
+                          numerical_gradient(function, (x,), 0))
+    product = adcompiler.hvp(function, mode=mode)(x, v)
+    np.testing.assert_allclose(product, differenced_hessian(function, x) @ v,
+                               rtol=1e-5, atol=1e-6)

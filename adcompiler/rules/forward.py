@@ -97,6 +97,8 @@ jvp(np.squeeze,     lambda x, axis=None: np.reshape(t, np.shape(ans)))
 jvp(np.expand_dims, lambda x, axis: np.reshape(t, np.shape(ans)))
 jvp(np.transpose,   lambda x, axes=None: np.transpose(t, axes))
 jvp(np.asarray,     lambda x, dtype=None, order=None: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
+jvp(np.asanyarray,  lambda x, dtype=None, order=None: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
+jvp(np.ascontiguousarray, lambda x, dtype=None: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
 jvp(np.array,       lambda x, dtype=None, copy=True, order='K', subok=False, ndmin=0: ad.cast_adjoint(np.reshape(np.array(t), np.shape(ans)), dtype))
 jvp(np.copy,        lambda x, order='K', subok=False: np.copy(t))
 

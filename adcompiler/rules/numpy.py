@@ -259,7 +259,11 @@ vjp(np.ravel,     lambda x, order='C': np.reshape(g, np.shape(x), order=order))
 vjp(np.squeeze,   lambda x, axis=None: np.reshape(g, np.shape(x)))
 vjp(np.expand_dims, lambda x, axis: np.reshape(g, np.shape(x)))
 vjp(np.transpose, lambda x, axes=None: ad.transpose_adjoint(g, axes))
-vjp(np.asarray,   lambda x, dtype=None, order=None: ad.cast_adjoint(ad.unbroadcast(g, x), dtype))
+# A list of differentiated values becomes an array, so the adjoint is
+# reshaped to the list's shape, as for np.array.
+vjp(np.asarray,   lambda x, dtype=None, order=None: ad.cast_adjoint(np.reshape(ad.unbroadcast(g, x), np.shape(x)), dtype))
+vjp(np.asanyarray, lambda x, dtype=None, order=None: ad.cast_adjoint(np.reshape(ad.unbroadcast(g, x), np.shape(x)), dtype))
+vjp(np.ascontiguousarray, lambda x, dtype=None: ad.cast_adjoint(np.reshape(ad.unbroadcast(g, x), np.shape(x)), dtype))
 vjp(np.copy,      lambda x, order='K', subok=False: ad.unbroadcast(g, x))
 vjp(np.swapaxes,  lambda a, axis1, axis2: np.swapaxes(g, axis1, axis2))
 vjp(np.moveaxis,  lambda a, source, destination: np.moveaxis(g, destination, source))
