@@ -1180,6 +1180,14 @@ def np_asarray(x, w):
     return np.sum(w * np.asarray(x))
 
 
+def np_asanyarray(x, w):
+    return np.sum(w * np.asanyarray(x))
+
+
+def np_ascontiguousarray(x, w):
+    return np.sum(w * np.ascontiguousarray(x))
+
+
 def np_array(x, w):
     return np.sum(w * np.array(x))
 
@@ -1231,8 +1239,8 @@ def attribute_t(x, w):
 @pytest.mark.parametrize('function', [
     np_reshape, np_reshape_inferred, np_reshape_fortran, np_ravel,
     np_ravel_fortran, np_squeeze, np_squeeze_axis, np_expand_dims,
-    np_expand_dims_axes, np_transpose, np_asarray, np_array, np_array_ndmin,
-    method_reshape_arguments, method_reshape_tuple, method_reshape_fortran,
+    np_expand_dims_axes, np_transpose, np_asarray, np_asanyarray,
+    np_ascontiguousarray, np_array, np_array_ndmin, method_reshape_arguments, method_reshape_tuple, method_reshape_fortran,
     method_ravel, method_flatten, method_flatten_fortran, method_squeeze,
     method_transpose, method_copy, attribute_t,
 ], ids=lambda f: f.__name__)
@@ -1241,8 +1249,8 @@ def test_shape_of_matrix(function):
 
 
 @pytest.mark.parametrize('function', [
-    np_transpose, np_asarray, np_array, np_array_ndmin, np_expand_dims,
-    np_ravel, attribute_t, method_transpose, method_copy,
+    np_transpose, np_asarray, np_asanyarray, np_ascontiguousarray, np_array,
+    np_array_ndmin, np_expand_dims, np_ravel, attribute_t, method_transpose, method_copy,
 ], ids=lambda f: f.__name__)
 @pytest.mark.parametrize('shape', SHAPES[1:] + [
     pytest.param((2, 3, 4), id='cube')])
@@ -1250,7 +1258,9 @@ def test_shape_functions_keep_shape(function, shape):
     check_grads(function, sample(shape))
 
 
-@pytest.mark.parametrize('function', [np_asarray, np_array, np_array_ndmin],
+@pytest.mark.parametrize('function', [np_asarray, np_asanyarray,
+                                      np_ascontiguousarray, np_array,
+                                      np_array_ndmin],
                          ids=lambda f: f.__name__)
 def test_array_of_float(function):
     check_grads(function, 0.3)
@@ -1324,13 +1334,25 @@ def asarray_of_list(x, y, w):
     return np.sum(w * np.asarray(items))
 
 
+def asanyarray_of_list(x, y, w):
+    items = [y, x]
+    return np.sum(w * np.asanyarray(items))
+
+
+def ascontiguousarray_of_tuple(x, y, w):
+    items = (x, y, y)
+    return np.sum(w * np.ascontiguousarray(items))
+
+
 def array_of_tuple(x, y, w):
     items = (x, y)
     return np.sum(w * np.array(items))
 
 
 @pytest.mark.parametrize('shape', SHAPES)
-@pytest.mark.parametrize('function', [asarray_of_list, array_of_tuple],
+@pytest.mark.parametrize('function', [asarray_of_list, asanyarray_of_list,
+                                      ascontiguousarray_of_tuple,
+                                      array_of_tuple],
                          ids=lambda f: f.__name__)
 def test_array_of_sequence(function, shape):
     check_grads(function, sample(shape, seed=1), sample(shape, seed=2))
@@ -2234,7 +2256,7 @@ COVERED_CALLEES = {
     np.sum, np.mean, np.max, np.min, np.amax, np.amin,
     np.dot, np.matmul,
     np.reshape, np.ravel, np.squeeze, np.expand_dims, np.transpose,
-    np.asarray, np.array,
+    np.asarray, np.asanyarray, np.ascontiguousarray, np.array,
     operator.add, operator.sub, operator.mul, operator.truediv, operator.pow,
     operator.mod, operator.matmul, operator.neg, operator.pos,
     operator.getitem, abs, float, np.float64, np.float32, np.float16,
