@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import adcompiler
+from adcompiler import runtime as rt
 from finite_differences import assert_gradient_close, numerical_gradient
 
 
@@ -2083,3 +2084,26 @@ def test_hvp_through_asarray_of_list(function, mode):
     product = adcompiler.hvp(function, mode=mode)(x, v)
     np.testing.assert_allclose(product, differenced_hessian(function, x) @ v,
                                rtol=1e-5, atol=1e-6)
+
+
+# Forward rules of the eigenvalue and singular value tangents, for forward
+# mode over tangent code: checked against central differences of the
+# tangent helpers themselves.
+
+@pytest.mark.parametrize('helper, second, a', [
+    pytest.param(rt.eigvalsh_tangent, rt.eigvalsh_second_tangent,
+                 _near_tie((3, 3), 0.5), id='eigvalsh'),
+    pytest.param(rt.singular_value_tangent, rt.singular_value_second_tangent,
+                 _near_tie((4, 3), 0.5), id='singular-values-tall'),
+    pytest.param(rt.singular_value_tangent, rt.singular_value_second_tangent,
+                 _near_tie((3, 4), 0.5), id='singular-values-wide'),
+])
+def test_spectral_second_tangent(helper, second, a):
+    rng = np.random.default_rng(10)
+    t = rng.normal(size=a.shape)
+    s = rng.normal(size=a.shape)
+    step = 1e-6
+    expected = (helper(t, a + step * s) - helper(t, a - step * s)) / (
+        2 * step)
+    np.testing.assert_allclose(second(t, s, a), expected, rtol=1e-6,
+                               atol=1e-7)
