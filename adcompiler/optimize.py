@@ -28,6 +28,7 @@ records whether its adjoint may run on Python floats (see
 `adcompiler.scalars`).
 """
 
+import dataclasses
 import math
 import operator
 import sys
@@ -177,10 +178,10 @@ def optimize(program):
     accumulate.accumulate_index_adjoints(program.adjoint,
                                          program.runtime_alias)
     _prune_saved(program)
-    _inline_temporaries(program.primal, program.temporaries)
+    inline_temporaries(program.primal, program.temporaries)
     # The adjoints of temporaries are temporaries too; user names keep theirs.
     # A cap on the size keeps adjoint statements short enough to read.
-    _inline_temporaries(program.adjoint,
+    inline_temporaries(program.adjoint,
                         {'d' + name for name in program.temporaries},
                         _ADJOINT_EXPRESSION_NODES)
     compact.negate_compact_factors(program.adjoint, program.numpy_alias,
@@ -225,7 +226,7 @@ def _add_sums_into_temporaries(statements):
 _ADJOINT_EXPRESSION_NODES = 24
 
 
-def _inline_temporaries(function, temporaries, max_nodes=None):
+def inline_temporaries(function, temporaries, max_nodes=None):
     """Write each temporary that is read once into the statement reading it.
 
     Inside one expression NumPy frees an intermediate array as soon as the
@@ -438,7 +439,7 @@ def optimize_function(function, numpy_alias, runtime_alias):
     statements, whose calls may have effects.
     """
     _ConstantFolder(numpy_alias, runtime_alias).visit(function)
-    function.body = _drop_orphan_comments(function.body)
+    function.body = drop_orphan_comments(function.body)
     return function
 
 
@@ -451,7 +452,7 @@ def optimize_adjoint(function, numpy_alias, runtime_alias, not_none=()):
                                          not_none)
         changed = _propagate_copies(function) or changed
         changed = _remove_dead_code(function) or changed
-    function.body = _drop_orphan_comments(function.body)
+    function.body = drop_orphan_comments(function.body)
     return function
 
 
@@ -494,32 +495,59 @@ def _removable(statement):
     return True
 
 
+def _removable_if(statement):
+    """True for an `if` of the adjoint whose test calls nothing: when both
+    branches are empty, the test can go too."""
+    return not any(isinstance(n, gast.Call) for n in walk(statement.test))
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadCodePolicy:
+    """What dead-code removal may drop: an assignment whose targets nothing
+    reads when `removable(statement)` is true, and an `if` with two empty
+    branches when `removable_if(statement)` is true."""
+
+    removable: object = _removable
+    removable_if: object = _removable_if
+
+
+_ADJOINT_POLICY = DeadCodePolicy()
+
+
 def _remove_dead_code(function):
-    function.body, _, changed = _live_block(function.body, set(), True)
+    return remove_dead_code(function, _ADJOINT_POLICY)
+
+
+def remove_dead_code(function, policy):
+    """Drop the dead assignments and empty `if`s of `function` that
+    `policy` allows; return whether anything was dropped."""
+    function.body, _, changed = _live_block(function.body, set(), True,
+                                            policy)
     return changed
 
 
-def _live_block(statements, live, remove):
+def _live_block(statements, live, remove, policy, exits=None):
     """Drop dead assignments from `statements`, given the names read after.
 
     Returns the statements kept, the names read before them, and whether
     anything was dropped. With `remove` false, only the names are computed.
+    Inside a for loop, `exits` contains the names read after a `break` (those
+    read after the loop) and after a `continue` (those read at its head).
     """
     live = set(live)
     kept = []
     changed = False
     for statement in reversed(statements):
         if isinstance(statement, gast.If):
-            body, body_live, body_changed = _live_block(statement.body, live,
-                                                        remove)
-            orelse, else_live, else_changed = _live_block(statement.orelse,
-                                                          live, remove)
+            body, body_live, body_changed = _live_block(
+                statement.body, live, remove, policy, exits)
+            orelse, else_live, else_changed = _live_block(
+                statement.orelse, live, remove, policy, exits)
             if remove:
                 statement.body, statement.orelse = body, orelse
             changed = changed or body_changed or else_changed
-            if remove and _only_comments(body + orelse) and not any(
-                    isinstance(n, gast.Call) for n in walk(
-                        statement.test)):
+            if remove and _only_comments(body + orelse) and \
+                    policy.removable_if(statement):
                 changed = True  # Neither branch does anything.
                 continue
             if remove and _only_comments(body) and orelse:
@@ -530,11 +558,14 @@ def _live_block(statements, live, remove):
                 changed = True
             live = body_live | else_live | set(_loads(statement.test))
         elif isinstance(statement, gast.For) and not statement.orelse:
-            loop_changed, live = _live_loop(statement, live, remove)
+            loop_changed, live = _live_loop(statement, live, remove, policy)
             changed = changed or loop_changed
+        elif isinstance(statement, (gast.Break, gast.Continue)) and exits:
+            live = set(exits[0] if isinstance(statement, gast.Break)
+                       else exits[1])
         elif isinstance(statement, gast.Assign):
             stores = _stores(statement)
-            if _removable(statement) and not any(name in live
+            if policy.removable(statement) and not any(name in live
                                                  for name in stores):
                 changed = True
                 continue
@@ -547,20 +578,22 @@ def _live_block(statements, live, remove):
     return list(reversed(kept)), live, changed
 
 
-def _live_loop(loop, live_after, remove):
+def _live_loop(loop, live_after, remove, policy):
     """Drop dead assignments from a for loop's body; return the names read
     before the loop. A name read at the start of the body is live at its end,
     because the next trip reads it."""
     live_head = set(live_after)
     while True:
-        _, live_in, _ = _live_block(loop.body, live_head, False)
+        _, live_in, _ = _live_block(loop.body, live_head, False, policy,
+                                    (live_after, live_head))
         widened = live_head | live_in
         if widened == live_head:
             break
         live_head = widened
     changed = False
     if remove:
-        loop.body, _, changed = _live_block(loop.body, live_head, True)
+        loop.body, _, changed = _live_block(loop.body, live_head, True,
+                                            policy, (live_after, live_head))
     return changed, live_head | set(_loads(loop.iter))
 
 
@@ -610,13 +643,13 @@ def _only_comments(statements):
     return all(_is_comment(statement) for statement in statements)
 
 
-def _drop_orphan_comments(body):
+def drop_orphan_comments(body):
     """Drop comment markers that no statement follows, in nested blocks too."""
     kept = []
     for statement in body:
         for field in ('body', 'orelse'):
             if isinstance(statement, (gast.If, gast.For, gast.While)):
-                setattr(statement, field, _drop_orphan_comments(
+                setattr(statement, field, drop_orphan_comments(
                     getattr(statement, field)))
     for position, statement in enumerate(body):
         if _is_comment(statement):

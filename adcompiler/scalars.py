@@ -18,7 +18,7 @@ A name is a float scalar when every assignment to it gives one:
   float scalar name or an int or float constant;
 - `x ** n` with `x` a float scalar name and `n` an int constant (a float
   exponent of a negative float would give a complex number);
-- a NumPy function of one float scalar name from `_REAL_UFUNCS` (it returns
+- a NumPy function of one float scalar name from `REAL_UFUNCS` (it returns
   a `np.float64`, NaN where the value is undefined);
 - a function of the `math` module from `_FLOAT_MATH` (it returns a float or
   raises).
@@ -39,7 +39,7 @@ from adcompiler.shapes import greatest_fixed_point
 from adcompiler.traversal import walk
 
 # NumPy functions that map a real float64 scalar to a real float64 scalar.
-_REAL_UFUNCS = frozenset(id(f) for f in (
+REAL_UFUNCS = frozenset(id(f) for f in (
     np.sin, np.cos, np.tan, np.arcsin, np.arccos, np.arctan,
     np.sinh, np.cosh, np.tanh, np.arcsinh, np.arccosh, np.arctanh,
     np.exp, np.exp2, np.expm1, np.log, np.log2, np.log10, np.log1p,
@@ -146,7 +146,7 @@ def _operands(value, resolution):
             return _NEVER
         if id(resolved.callee) in _FLOAT_MATH:
             return _ALWAYS
-        if (id(resolved.callee) in _REAL_UFUNCS and len(value.args) == 1
+        if (id(resolved.callee) in REAL_UFUNCS and len(value.args) == 1
                 and isinstance(value.args[0], gast.Name)):
             return (value.args[0].id,)
     return _NEVER
