@@ -11,6 +11,7 @@ import inspect
 import itertools
 import linecache
 import types
+import warnings
 
 import numpy as np
 
@@ -136,6 +137,15 @@ class GradientFunction:
             if type(value) not in _FLOAT_SCALAR_TYPES and not (
                     type(value) is np.ndarray and value.dtype.kind in 'fc'):
                 _require_float(self.function, name, value)
+        if (compiled.grad_only_primal is not None and not self.with_value
+                and not self.has_aux
+                and _grad_only_applies(compiled, arguments)):
+            seed, saved = compiled.grad_only_primal(*args, **kwargs)
+            gradient = self._gradient(compiled, saved, seed, args, kwargs,
+                                      arguments)
+            if gradient is _RETRY_WITH_NUMPY_FLOATS:
+                return self._call_with_numpy_floats(args, kwargs)
+            return gradient
         ans, saved = compiled.primal(*args, **kwargs)
         if self.has_aux:
             value, aux = _split_aux(self.function, ans)
@@ -151,23 +161,33 @@ class GradientFunction:
                 seed = runtime.seed(value)
             elif compiled.float_seed:
                 seed = 1.0
+        gradient = self._gradient(compiled, saved, seed, args, kwargs,
+                                  arguments)
+        if gradient is _RETRY_WITH_NUMPY_FLOATS:
+            return self._call_with_numpy_floats(args, kwargs)
+        if self.has_aux:
+            return ((value, aux), gradient) if self.with_value else (
+                gradient, aux)
+        return (value, gradient) if self.with_value else gradient
+
+    def _gradient(self, compiled, saved, seed, args, kwargs, arguments):
+        """Run the adjoint from `seed` and return the gradient, or
+        `_RETRY_WITH_NUMPY_FLOATS`."""
         try:
             adjoints = compiled.adjoint(saved, seed)
         except (ZeroDivisionError, OverflowError):
             # Python floats raise where NumPy gives inf or nan with a
             # warning: 0.0 ** -0.5 in the derivative of x ** 0.5 at 0. The
             # primal ran, so the same values in NumPy floats run it alike.
-            as_numpy = _float_scalars_as_numpy(args, kwargs)
-            if as_numpy is None:
+            if _float_scalars_as_numpy(args, kwargs) is None:
                 raise
-            return self(*as_numpy[0], **as_numpy[1])
+            return _RETRY_WITH_NUMPY_FLOATS
         gradient = _gradients(adjoints, self.wrt, arguments)
-        if not self._as_tuple:
-            gradient = gradient[0]
-        if self.has_aux:
-            return ((value, aux), gradient) if self.with_value else (
-                gradient, aux)
-        return (value, gradient) if self.with_value else gradient
+        return gradient if self._as_tuple else gradient[0]
+
+    def _call_with_numpy_floats(self, args, kwargs):
+        as_numpy = _float_scalars_as_numpy(args, kwargs)
+        return self(*as_numpy[0], **as_numpy[1])
 
     def _compiled_for(self, arguments):
         """Return the compiled code for these arguments, from the variants
@@ -193,6 +213,29 @@ class GradientFunction:
         if self.with_value or self.has_aux or self._as_tuple:
             return None
         return gradient_objective(self.function, self.wrt[0])
+
+
+_RETRY_WITH_NUMPY_FLOATS = object()
+_FLOAT64 = np.dtype(np.float64)
+# np.seterr modes under which a floating-point error only warns (or nothing).
+_QUIET_ERROR_MODES = frozenset(('ignore', 'warn'))
+
+
+def _grad_only_applies(compiled, arguments):
+    """True when the proof of the grad-only primal holds for `arguments`, and
+    the NumPy operations it skips could not have raised: neither np.seterr
+    nor a warnings filter turns their floating-point errors into
+    exceptions, calls or printed messages."""
+    for name in compiled.grad_only_arrays:
+        value = arguments[name]
+        if type(value) is not np.ndarray or value.dtype != _FLOAT64:
+            return False
+    if not _QUIET_ERROR_MODES.issuperset(np.geterr().values()):
+        return False
+    for action, _, category, _, _ in warnings.filters:
+        if action == 'error' and issubclass(RuntimeWarning, category):
+            return False
+    return True
 
 
 def _float_scalars_as_numpy(args, kwargs):

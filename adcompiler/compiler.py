@@ -20,6 +20,7 @@ from adcompiler import activity as activity_stage
 from adcompiler import aliasing, decorators, origins, runtime
 from adcompiler import emit as emit_stage
 from adcompiler import forward as forward_stage
+from adcompiler import grad_only as grad_only_stage
 from adcompiler import normalize as normalize_stage
 from adcompiler import optimize as optimize_stage
 from adcompiler import resolve as resolve_stage
@@ -121,6 +122,11 @@ class CompiledFunction(_GeneratedCode):
     defaults: tuple = ()
     # The adjoint may be given the cotangent 1.0 for a np.float64 result.
     float_seed: bool = False
+    # The primal for grad, which returns the seed in place of the value
+    # (see adcompiler.grad_only), or None; it holds for arguments that are
+    # float64 ndarrays for the parameters in `grad_only_arrays`.
+    grad_only_primal: object = None
+    grad_only_arrays: tuple = ()
 
 
 _MISSING = object()
@@ -465,8 +471,18 @@ class Compiler:
             names = self.function_names(callee_key, callee_key[0].__name__)
             for generated in names:
                 namespace.pop(generated, None)
-        module = _run_stage(name, 'emit', emit_stage.emit,
-                            [program.primal, program.adjoint], namespace, name)
+        grad_only = None
+        if self.optimize:
+            grad_only = _run_stage(
+                name, 'optimize', grad_only_stage.grad_only_primal,
+                program.primal, namespace, program.numpy_alias, scalar_params,
+                program.float_seed, program.temporaries,
+                self.function_names(key, name, ('grad_only_primal',))[0])
+        functions = [program.primal, program.adjoint]
+        if grad_only is not None:
+            functions.append(grad_only.function)
+        module = _run_stage(name, 'emit', emit_stage.emit, functions,
+                            namespace, name)
         origins.record(module.filename, source, module.scope)
         for callee_key in recursive:
             if callee_key != key:
@@ -476,6 +492,11 @@ class Compiler:
         # Defaults are the caller's objects, not their source re-evaluated.
         primal.__defaults__ = function.__defaults__
         primal.__kwdefaults__ = function.__kwdefaults__
+        grad_only_primal = None
+        if grad_only is not None:
+            grad_only_primal = module.functions[grad_only.function.name]
+            grad_only_primal.__defaults__ = function.__defaults__
+            grad_only_primal.__kwdefaults__ = function.__kwdefaults__
         return CompiledFunction(
             function, wrt, primal, module.functions[program.adjoint.name],
             program.primal.name, program.adjoint.name, module.source,
@@ -488,7 +509,10 @@ class Compiler:
             _dependencies(function, normalized.tree,
                           normalized.local_names),
             function.__code__, float_seed=program.float_seed,
-            defaults=_defaults_read(function, normalized))
+            defaults=_defaults_read(function, normalized),
+            grad_only_primal=grad_only_primal,
+            grad_only_arrays=(grad_only.float64_arrays
+                              if grad_only is not None else ()))
 
     def compile_forward(self, function, wrt, call_chain=None):
         """Return the `CompiledTangent` of `function` w.r.t. parameter names."""

@@ -246,7 +246,11 @@ def test_inf_input_propagates_as_numpy_does():
     x = numpy.array([numpy.inf, -numpy.inf, 1.0])
     # The primal sums inf and -inf, and warns as NumPy does for the value.
     with pytest.warns(RuntimeWarning, match='invalid value'):
-        gradient = adcompiler.grad(scaled_sum)(x)
+        value, gradient = adcompiler.value_and_grad(scaled_sum)(x)
+    assert numpy.isnan(value)
+    numpy.testing.assert_array_equal(gradient, [3.0, 3.0, 3.0])
+    # grad leaves out the sum, which it does not return.
+    gradient = adcompiler.grad(scaled_sum)(x)
     numpy.testing.assert_array_equal(gradient, [3.0, 3.0, 3.0])
     with numpy.errstate(over='ignore', invalid='ignore'):
         gradient = adcompiler.grad(exp_of_negative)(x)

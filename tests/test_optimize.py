@@ -190,9 +190,16 @@ def generated_source(function, wrt=0):
     return adcompiler.source(adcompiler.grad(function, wrt=wrt))
 
 
+def function_text(source, prefix):
+    """Return the text of the generated function whose name starts with
+    `prefix`, up to the next function."""
+    start = source.index(f'def {prefix}')
+    end = source.find('\ndef ', start)
+    return source[start:] if end < 0 else source[start:end + 1]
+
+
 def adjoint_source(function, wrt=0):
-    source = generated_source(function, wrt)
-    return source[source.index('def adjoint'):]
+    return function_text(generated_source(function, wrt), 'adjoint')
 
 
 def test_scalar_chain_has_no_unbroadcast():
@@ -1235,7 +1242,7 @@ def scalar_adjoint_source(function, scalar_params, wrt=('x',)):
     scalar arguments of `scalar_params`."""
     source = OPTIMIZED.compile(function, wrt,
                                scalar_params=frozenset(scalar_params)).source
-    lines = source[source.index('def adjoint'):].splitlines()
+    lines = function_text(source, 'adjoint').splitlines()
     return '\n'.join(line for line in lines
                      if not line.lstrip().startswith('#'))
 

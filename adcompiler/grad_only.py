@@ -1,0 +1,512 @@
+"""Grad-only primal: the primal that `grad` runs when it drops the value.
+
+`grad` returns the gradient alone, but the primal computes the function's
+value, which only `value_and_grad` returns. `grad_only_primal` copies the
+optimized primal, returns the adjoint's seed in place of the value, and
+removes every assignment that nothing left reads and whose evaluation is
+proven pure: it can neither raise, nor change an object, nor call user code.
+What remains computes the saved values, runs the control flow and keeps
+every statement with a possible effect. For the softplus sum
+`np.sum(np.log1p(np.exp(-np.abs(x))) + 0.5 * (x + np.abs(x)))`, only
+`np.exp(-np.abs(x))`, which the adjoint reads, is left.
+
+The proof is an abstract interpretation of the primal over these types:
+
+- `float`: a Python float; `int`: a Python int;
+- `float64`: a `np.float64` scalar;
+- `array`: a NumPy float64 value, an ndarray of dtype float64 of any shape
+  or a `np.float64` (a ufunc of a 0-d array returns a scalar);
+- `bool`: the result of comparing two real scalars;
+- `other`: anything else; `unbound`: a name that may not be assigned yet.
+
+Each name has a set of the types it may have at a point of the function.
+Assignments to a name replace its set, the two branches of an `if` join
+theirs, and a loop's sets are joined with the sets at the end of its body
+(and at each `break` and `continue`) until they no longer grow. An
+expression is pure when every name it reads is bound and every operation
+it applies is one of:
+
+- `+`, `-`, `*` of real numbers, and `/` and `**` with a NumPy operand on
+  the left or right as NumPy allows (NumPy warns, where Python raises, on a
+  division by zero); an int operand only as a constant below 2**53 in size,
+  or both operands ints;
+- unary `-` and `+`; a comparison of two real scalars;
+- the NumPy functions of `adcompiler.scalars.REAL_UFUNCS` of one real value,
+  and `np.sum` and `np.mean` of one real value without keywords.
+
+Anything else is impure, so calls of user functions, indexing, attribute
+reads and containers always stay. An item or a slice of an `array` is an
+`array`, but taking it is impure, because the index may be out of range.
+
+The variant is made only when the value is proven to be a `float` or a
+`float64` whose type fixes the seed (`1.0`, or `np.float64(1.0)` unless the
+adjoint accepts a Python float seed), and when it removes something. It
+assumes that every parameter not given a float scalar holds a float64
+ndarray. `GradOnlyPrimal.float64_arrays` names the parameters the proof
+depends on, which `grad` checks at each call; for other arguments it runs
+the full primal, which also raises the error for a value that is not a real
+scalar.
+
+NOTE: NumPy operations that are removed no longer emit their RuntimeWarning
+(overflow in `np.exp`, say). `grad` runs the full primal when `np.seterr`
+makes such an error raise or call a function, or when a warnings filter
+turns RuntimeWarning into an exception.
+"""
+
+import copy
+import dataclasses
+import types
+
+import gast
+import numpy as np
+
+from adcompiler import codegen, optimize, verbatim
+from adcompiler.scalars import REAL_UFUNCS
+
+FLOAT, INT, FLOAT64, ARRAY, BOOL, OTHER, UNBOUND = (
+    'float', 'int', 'float64', 'array', 'bool', 'other', 'unbound')
+
+_REAL = frozenset((FLOAT, INT, FLOAT64, ARRAY))
+_REAL_SCALAR = frozenset((FLOAT, INT, FLOAT64))
+_ONE_OTHER = frozenset((OTHER,))
+
+_REDUCTIONS = frozenset(id(f) for f in (np.sum, np.mean))
+
+# An int constant below this size converts to a float exactly, so an
+# operation mixing it with floats never raises an OverflowError.
+_MAX_INT_CONSTANT = 2 ** 53
+
+_ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow)
+_COMPARISONS = (gast.Lt, gast.LtE, gast.Gt, gast.GtE, gast.Eq, gast.NotEq)
+
+# Statements that may rebind local names in ways the analysis does not follow.
+_UNSUPPORTED = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda,
+                gast.ClassDef, gast.Global, gast.Nonlocal, gast.Yield,
+                gast.YieldFrom, gast.Await, gast.NamedExpr)
+
+
+@dataclasses.dataclass
+class GradOnlyPrimal:
+    """The grad-only primal of a function and what it assumes.
+
+    `function` returns `(seed, saved)` where the full primal returns
+    `(value, saved)`. `float64_arrays` contains the parameters whose
+    arguments must be ndarrays of dtype float64 for the proof to hold.
+    """
+
+    function: gast.FunctionDef
+    float64_arrays: tuple
+
+
+def grad_only_primal(primal, namespace, numpy_alias, scalar_params,
+                     float_seed, temporaries, name):
+    """Return the `GradOnlyPrimal` of the optimized `primal`, named `name`,
+    or None when no variant is proven or it would remove nothing.
+
+    `namespace` contains the globals of the generated code, which resolve
+    the calls. `scalar_params` contains the parameters given float scalars,
+    and `float_seed` says whether the adjoint accepts the seed 1.0 for a
+    `np.float64` value.
+    """
+    function = copy.deepcopy(primal)
+    function.name = name
+    if any(_unsupported(node) for statement in function.body
+           for node in gast.walk(statement)):
+        return None
+    body = function.body
+    returned = body[-1] if body else None
+    if not (isinstance(returned, gast.Return)
+            and isinstance(returned.value, gast.Tuple)
+            and len(returned.value.elts) == 2):
+        return None
+    if any(isinstance(node, gast.Return) and node is not returned
+           for node in gast.walk(function)):
+        return None
+
+    arguments = function.args
+    params = [arg.id for arg in (*arguments.posonlyargs, *arguments.args,
+                                 *arguments.kwonlyargs)]
+    assumed = {param: frozenset((FLOAT, FLOAT64)) if param in scalar_params
+               else frozenset((ARRAY,)) for param in params}
+    for packed in (arguments.vararg, arguments.kwarg):
+        if packed is not None:
+            assumed[packed.id] = _ONE_OTHER  # a tuple or a dict
+    interpreter = _Interpreter(function, namespace, assumed)
+    if not interpreter.run():
+        return None
+    seed = _seed(interpreter.value_types, float_seed, numpy_alias)
+    if seed is None or not interpreter.value_pure:
+        return None
+
+    value = returned.value.elts[0]
+    returned.value.elts[0] = seed
+    reads_of = _reads_of_assigned(function)
+    pure = interpreter.pure_statements
+    # `del y` reads nothing, but raises if the assignment of y is removed,
+    # and a statement kept verbatim may do the same.
+    protected = {name for node in gast.walk(function)
+                 if isinstance(node, (gast.Delete, verbatim.Verbatim))
+                 for name in _stores(node)}
+    policy = optimize.DeadCodePolicy(
+        removable=lambda statement: id(statement) in pure and
+        statement.targets[0].id not in protected,
+        removable_if=lambda statement: id(statement) in pure)
+    removed = _removable_statements(function)
+    optimize.remove_dead_code(function, policy)
+    removed -= _removable_statements(function)
+    if not removed and isinstance(value, (gast.Name, gast.Constant)):
+        return None  # Only the seed is new: nothing would run faster.
+    function.body = optimize.drop_orphan_comments(function.body)
+    optimize.inline_temporaries(function, temporaries)
+
+    depends_on = _parameters_read(reads_of, [value, *removed], params)
+    return GradOnlyPrimal(function, tuple(
+        param for param in params
+        if param in depends_on and param not in scalar_params))
+
+
+def _unsupported(node):
+    """True for a node that may rebind names or jump in ways that the
+    interpreter does not follow."""
+    if isinstance(node, verbatim.Verbatim):
+        # Its syntax is hidden from gast.walk: a `break` in a verbatim
+        # `try` would leave the loop unseen.
+        return any(isinstance(inner, (*_UNSUPPORTED, gast.Break,
+                                      gast.Continue, gast.Return))
+                   for inner in gast.walk(node.statement))
+    return isinstance(node, _UNSUPPORTED)
+
+
+def _seed(value_types, float_seed, numpy_alias):
+    """Return the seed expression for a value of `value_types`, or None."""
+    one = gast.Constant(value=1.0, kind=None)
+    if value_types == {FLOAT} or (float_seed and value_types and
+                                  value_types <= {FLOAT, FLOAT64}):
+        return one
+    if value_types == {FLOAT64}:
+        return codegen.call(gast.Attribute(value=codegen.name(numpy_alias),
+                                           attr='float64', ctx=gast.Load()),
+                            one)
+    return None
+
+
+def _removable_statements(function):
+    """Return the assignments and `if` statements of `function`."""
+    return {node for node in gast.walk(function)
+            if isinstance(node, (gast.Assign, gast.If))}
+
+
+def _reads_of_assigned(function):
+    """Map each name to the names read by the statements assigning it."""
+    reads_of = {}
+    for node in gast.walk(function):
+        if isinstance(node, (gast.Assign, gast.For)):
+            targets = node.targets if isinstance(node, gast.Assign) else [
+                node.target]
+            source = node.value if isinstance(node, gast.Assign) else node.iter
+            read = _loads(source)
+            for target in targets:
+                for stored in _stores(target):
+                    reads_of.setdefault(stored, set()).update(read)
+    return reads_of
+
+
+def _parameters_read(reads_of, removed, params):
+    """Return the parameters whose types the removed nodes depend on: those
+    they read, and through every assignment of a name they read, those that
+    the assigned value reads, and so on."""
+    pending = [name for node in removed for name in _loads(node)]
+    seen = set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        pending.extend(reads_of.get(current, ()))
+    return seen.intersection(params)
+
+
+def _loads(node):
+    return {n.id for n in gast.walk(node)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+
+def _stores(node):
+    return {n.id for n in gast.walk(node)
+            if isinstance(n, gast.Name) and isinstance(n.ctx,
+                                                       (gast.Store, gast.Del))}
+
+
+class _Unsupported(Exception):
+    """A construct the interpreter cannot follow: no variant is made."""
+
+
+@dataclasses.dataclass
+class _Loop:
+    """The states at the `break` and `continue` statements of one loop."""
+
+    breaks: list = dataclasses.field(default_factory=list)
+    continues: list = dataclasses.field(default_factory=list)
+
+
+class _Interpreter:
+    """The abstract interpretation of the module docstring.
+
+    A state maps each local name to its set of types; None is the state of
+    code that is never reached. `run` records the assignments and `if`
+    statements that are pure, and the types and purity of the value.
+    """
+
+    def __init__(self, function, namespace, assumed):
+        self.function = function
+        self.namespace = namespace
+        self.assumed = assumed
+        self.local = set(assumed) | _stores(function)
+        self.loops = []
+        self.pure_statements = set()
+        self.value_types = frozenset()
+        self.value_pure = False
+
+    def run(self):
+        """Interpret the function; return False for an unsupported one."""
+        state = {name: frozenset((UNBOUND,)) for name in self.local}
+        state.update(self.assumed)
+        try:
+            state = self.block(self.function.body[:-1], state)
+        except _Unsupported:
+            return False
+        if state is None:
+            return False
+        value = self.function.body[-1].value.elts[0]
+        self.value_types, self.value_pure = self.expression(value, state)
+        return True
+
+    # Statements -----------------------------------------------------------
+
+    def block(self, statements, state):
+        for statement in statements:
+            if state is None:
+                return None
+            state = self.statement(statement, state)
+        return state
+
+    def statement(self, statement, state):
+        if isinstance(statement, gast.Assign):
+            return self.assignment(statement, state)
+        if isinstance(statement, gast.If):
+            test_types, test_pure = self.expression(statement.test, state)
+            # The truth of a real scalar or a bool never raises.
+            self.mark(statement, test_pure and bool(test_types) and
+                      test_types <= _REAL_SCALAR | {BOOL})
+            return _join(self.block(statement.body, dict(state)),
+                         self.block(statement.orelse, dict(state)))
+        if isinstance(statement, (gast.For, gast.While)):
+            return self.loop(statement, state)
+        if isinstance(statement, gast.Break):
+            self.loops[-1].breaks.append(state)
+            return None
+        if isinstance(statement, gast.Continue):
+            self.loops[-1].continues.append(state)
+            return None
+        if isinstance(statement, (gast.Try, gast.With, gast.AsyncWith,
+                                  gast.AsyncFor)):
+            if any(isinstance(node, (gast.Break, gast.Continue))
+                   for node in gast.walk(statement)):
+                raise _Unsupported
+        if isinstance(statement, gast.Delete):
+            state = dict(state)
+            for name in _stores(statement):
+                state[name] = frozenset((UNBOUND,))
+            return state
+        # Any other statement (an expression, an assertion, a raise, a
+        # try) may assign anything to the names it stores.
+        return _assigned_other(state, _stores(statement))
+
+    def mark(self, statement, pure):
+        if pure:
+            self.pure_statements.add(id(statement))
+        else:
+            self.pure_statements.discard(id(statement))
+
+    def assignment(self, statement, state):
+        value_types, pure = self.expression(statement.value, state)
+        target = statement.targets[0]
+        if len(statement.targets) == 1 and isinstance(target, gast.Name):
+            self.mark(statement, pure)
+            state = dict(state)
+            state[target.id] = value_types
+            return state
+        if len(statement.targets) == 1 and isinstance(target, gast.Subscript):
+            # An item written into an array does not change its dtype.
+            return _assigned_other(state, _stores(target))
+        stored = set()
+        for node in statement.targets:
+            stored |= _stores(node)
+            if isinstance(node, gast.Attribute):
+                stored |= _loads(node.value)  # `x.dtype = ...` changes x.
+        return _assigned_other(state, stored)
+
+    def loop(self, statement, state):
+        head = state
+        while True:
+            self.loops.append(_Loop())
+            start = dict(head)
+            if isinstance(statement, gast.For):
+                start = _assigned_other(start, _stores(statement.target))
+            else:
+                self.expression(statement.test, start)
+            end = self.block(statement.body, start)
+            loop = self.loops.pop()
+            widened = _join(head, end, *loop.continues)
+            if widened == head:
+                break
+            head = widened
+        after = self.block(statement.orelse, dict(head))
+        return _join(after, *loop.breaks)
+
+    # Expressions ----------------------------------------------------------
+
+    def expression(self, node, state):
+        """Return the set of types of `node` and whether it is pure.
+
+        The types hold whenever the evaluation does not raise, so an
+        impure expression may still have known types.
+        """
+        if isinstance(node, gast.Constant):
+            value = node.value
+            if type(value) is float:
+                return frozenset((FLOAT,)), True
+            if type(value) is int:
+                return frozenset((INT,)), abs(value) < _MAX_INT_CONSTANT
+            return _ONE_OTHER, True
+        if isinstance(node, gast.Name):
+            return self.name(node.id, state)
+        if isinstance(node, gast.UnaryOp):
+            operand, pure = self.expression(node.operand, state)
+            if isinstance(node.op, (gast.USub, gast.UAdd)) and operand and \
+                    operand <= _REAL:
+                return operand, pure
+            return _ONE_OTHER, False
+        if isinstance(node, gast.BinOp):
+            return self.binary(node, state)
+        if isinstance(node, gast.Compare):
+            return self.comparison(node, state)
+        if isinstance(node, gast.Call):
+            return self.call(node, state)
+        if isinstance(node, gast.Subscript):
+            # An item or a slice of a float64 value that does not raise an
+            # IndexError is a float64 value. The index is not checked.
+            value, _ = self.expression(node.value, state)
+            if value == {ARRAY}:
+                return value, False
+        return _ONE_OTHER, False
+
+    def name(self, identifier, state):
+        if identifier in self.local:
+            kinds = state.get(identifier, frozenset((UNBOUND,)))
+            if UNBOUND in kinds:
+                return (kinds - {UNBOUND}) or _ONE_OTHER, False
+            return kinds, True
+        # A global or builtin: its read raises only when it is missing.
+        return _ONE_OTHER, identifier in self.namespace
+
+    def binary(self, node, state):
+        left, left_pure = self.expression(node.left, state)
+        right, right_pure = self.expression(node.right, state)
+        if not (isinstance(node.op, _ARITHMETIC) and left and right):
+            return _ONE_OTHER, False
+        result = set()
+        for a in left:
+            for b in right:
+                kind = _arithmetic(node.op, a, b)
+                if kind is None:
+                    return _ONE_OTHER, False
+                result.add(kind)
+        pure = left_pure and right_pure
+        # An int that is not a constant may be too large to become a float.
+        for side, side_types, other_types in ((node.left, left, right),
+                                              (node.right, right, left)):
+            if (INT in side_types and other_types != {INT}
+                    and not isinstance(side, gast.Constant)):
+                pure = False
+        return frozenset(result), pure
+
+    def comparison(self, node, state):
+        pure = len(node.ops) == 1 and isinstance(node.ops[0], _COMPARISONS)
+        for operand in (node.left, *node.comparators):
+            operand_types, operand_pure = self.expression(operand, state)
+            pure = pure and operand_pure and bool(operand_types) and \
+                operand_types <= _REAL_SCALAR
+        return (frozenset((BOOL,)), True) if pure else (_ONE_OTHER, False)
+
+    def call(self, node, state):
+        arguments = [self.expression(arg, state) for arg in node.args]
+        for keyword in node.keywords:
+            self.expression(keyword.value, state)
+        callee = self.resolve(node.func)
+        if (callee is None or node.keywords or len(arguments) != 1
+                or isinstance(node.args[0], gast.Starred)):
+            return _ONE_OTHER, False
+        argument, pure = arguments[0]
+        if not (argument and argument <= _REAL - {INT}):
+            return _ONE_OTHER, False
+        if id(callee) in REAL_UFUNCS:
+            # A ufunc keeps an array an array, and returns np.float64 for a
+            # Python or NumPy float.
+            return frozenset(ARRAY if kind == ARRAY else FLOAT64
+                             for kind in argument), pure
+        if id(callee) in _REDUCTIONS:
+            return frozenset((FLOAT64,)), pure
+        return _ONE_OTHER, False
+
+    def resolve(self, func):
+        """Return the object a call's target names (a global or an
+        attribute of a module), or None."""
+        if isinstance(func, gast.Name):
+            if func.id in self.local:
+                return None
+            return self.namespace.get(func.id)
+        if isinstance(func, gast.Attribute):
+            owner = self.resolve(func.value)
+            if isinstance(owner, types.ModuleType):
+                return getattr(owner, func.attr, None)
+        return None
+
+
+def _arithmetic(op, a, b):
+    """Return the type of `a op b`, or None when it may raise or is not
+    known."""
+    if a not in _REAL or b not in _REAL:
+        return None
+    if ARRAY in (a, b):
+        return ARRAY
+    if FLOAT64 in (a, b):
+        return FLOAT64
+    # Python numbers: division by zero and large powers raise.
+    if isinstance(op, (gast.Div, gast.Pow)):
+        return None
+    return INT if a == b == INT else FLOAT
+
+
+def _assigned_other(state, names):
+    """Return `state` after a statement that may assign anything to `names`
+    (and may leave unbound those that were)."""
+    if not names:
+        return state
+    state = dict(state)
+    for name in names:
+        state[name] = _ONE_OTHER | (state.get(name, frozenset()) &
+                                    {UNBOUND})
+    return state
+
+
+def _join(*states):
+    """Join the states of code paths that meet; None is a path never taken."""
+    reached = [s for s in states if s is not None]
+    if not reached:
+        return None
+    joined = dict(reached[0])
+    for state in reached[1:]:
+        for name, kinds in state.items():
+            joined[name] = joined.get(name, frozenset()) | kinds
+    return joined
