@@ -217,8 +217,6 @@ class GradientFunction:
 
 _RETRY_WITH_NUMPY_FLOATS = object()
 _FLOAT64 = np.dtype(np.float64)
-# np.seterr modes under which a floating-point error only warns (or nothing).
-_QUIET_ERROR_MODES = frozenset(('ignore', 'warn'))
 
 
 def _grad_only_applies(compiled, arguments):
@@ -230,12 +228,57 @@ def _grad_only_applies(compiled, arguments):
         value = arguments[name]
         if type(value) is not np.ndarray or value.dtype != _FLOAT64:
             return False
-    if not _QUIET_ERROR_MODES.issuperset(np.geterr().values()):
-        return False
-    for action, _, category, _, _ in warnings.filters:
-        if action == 'error' and issubclass(RuntimeWarning, category):
-            return False
-    return True
+    return _numpy_errors_quiet() and not _runtime_warnings_raise()
+
+
+# np.seterr modes under which a floating-point error only warns (or nothing).
+_QUIET_ERROR_MODES = frozenset(('ignore', 'warn'))
+
+# NumPy 2 keeps the np.seterr state in a context variable, whose value is a
+# new object after each change. np.geterr() took 0.7 us on the 2-core AMD
+# EPYC of benchmarks/RESULTS.md, so its result is cached with the object it
+# was computed for. The cache holds a reference to that object, so its
+# identity is not reused.
+try:
+    from numpy._core._ufunc_config import _extobj_contextvar as _ERROR_STATE
+except ImportError:  # NumPy 1.x
+    _ERROR_STATE = None
+_error_state_quiet = (None, False)
+
+
+def _numpy_errors_quiet():
+    """True when np.seterr makes every floating-point error warn or pass."""
+    global _error_state_quiet
+    if _ERROR_STATE is None:
+        return _QUIET_ERROR_MODES.issuperset(np.geterr().values())
+    state = _ERROR_STATE.get()
+    if _error_state_quiet[0] is not state:
+        _error_state_quiet = (state, _QUIET_ERROR_MODES.issuperset(
+            np.geterr().values()))
+    return _error_state_quiet[1]
+
+
+# The result of `_runtime_warnings_raise` for the filter list it was
+# computed for: the list object, its length and its first filter, because
+# the functions of the warnings module insert at the front, append, or
+# replace the list.
+_warnings_raise = (None, -1, None, False)
+
+
+def _runtime_warnings_raise():
+    """True when a warnings filter may turn a RuntimeWarning into an
+    exception."""
+    global _warnings_raise
+    filters = warnings.filters
+    first = filters[0] if filters else None
+    cached_filters, length, cached_first, raises = _warnings_raise
+    if cached_filters is filters and length == len(filters) and \
+            cached_first is first:
+        return raises
+    raises = any(action == 'error' and issubclass(RuntimeWarning, category)
+                 for action, _, category, _, _ in filters)
+    _warnings_raise = (filters, len(filters), first, raises)
+    return raises
 
 
 def _float_scalars_as_numpy(args, kwargs):

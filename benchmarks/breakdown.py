@@ -3,8 +3,9 @@
 `python -m benchmarks.breakdown [--quick] [--workloads ...]` prints a
 Markdown table with, for each workload:
 
-- the time of the plain NumPy primal and of adcompiler's generated primal,
-  which also keeps the values the adjoint reads;
+- the time of the plain NumPy primal and of the generated primal that
+  `grad` runs (the grad-only primal where there is one), which also keeps
+  the values the adjoint reads;
 - the time of the generated adjoint alone;
 - the time `grad(f)(...)` adds around them (binding the arguments, checking
   the output, making the final gradients), as the median of paired
@@ -40,7 +41,7 @@ import timeit  # noqa: E402
 
 import adcompiler  # noqa: E402
 from adcompiler import runtime  # noqa: E402
-from adcompiler.api import scalar_parameters  # noqa: E402
+from adcompiler.api import _grad_only_applies, scalar_parameters  # noqa: E402
 from benchmarks.measure import peak_memory_bytes  # noqa: E402
 from benchmarks.workloads import BY_NAME  # noqa: E402
 
@@ -123,24 +124,30 @@ def measure_workload(workload, quick):
     # The code grad runs: compiled apart for float scalar arguments, whose
     # adjoint may take a Python float cotangent.
     parameters = inspect.signature(workload.function).parameters
-    compiled = gradient.compiled(
-        scalar_parameters(dict(zip(parameters, args))))
+    arguments = dict(zip(parameters, args))
+    compiled = gradient.compiled(scalar_parameters(arguments))
     seed = (1.0 if compiled.float_seed
             else runtime.seed(workload.function(*args)))
+    # grad runs the grad-only primal, which returns the seed, when its
+    # proof holds for these arguments.
+    primal = compiled.primal
+    if compiled.grad_only_primal is not None and _grad_only_applies(
+            compiled, arguments):
+        primal = compiled.grad_only_primal
 
     def primal_and_adjoint():
-        _, saved = compiled.primal(*args)
+        _, saved = primal(*args)
         return compiled.adjoint(saved, seed)
 
     plain = best_seconds(lambda: workload.function(*args))
-    generated_primal = best_seconds(lambda: compiled.primal(*args))
+    generated_primal = best_seconds(lambda: primal(*args))
     both = best_seconds(primal_and_adjoint)
     total = best_seconds(lambda: gradient(*args))
 
     counts = collections.Counter()
     with counting_helpers(counts):
         primal_and_adjoint()
-    _, saved = compiled.primal(*args)
+    _, saved = primal(*args)
     tape = len(saved[-1]) if compiled.has_tape else 0
 
     return Breakdown(
@@ -153,7 +160,7 @@ def measure_workload(workload, quick):
         helpers=counts,
         tape=tape,
         plain_memory=peak_memory_bytes(workload.function, args),
-        primal_memory=peak_memory_bytes(compiled.primal, args))
+        primal_memory=peak_memory_bytes(primal, args))
 
 
 def format_table(rows):

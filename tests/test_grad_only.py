@@ -381,14 +381,23 @@ def test_raising_floating_point_errors_run_full_primal():
         assert not _grad_only_applies(compiled, arguments)
         with pytest.raises(FloatingPointError):
             adcompiler.grad(square_sum)(x)
+    assert _grad_only_applies(compiled, arguments)
 
 
 def test_warning_filter_error_runs_full_primal():
     x = np.array([1e200])
+    compiled, arguments = compile_for(square_sum, (x,), (0,))
     with warnings.catch_warnings():
         warnings.simplefilter('error', RuntimeWarning)
+        assert not _grad_only_applies(compiled, arguments)
         with pytest.raises(RuntimeWarning):
             adcompiler.grad(square_sum)(x)
+        warnings.filterwarnings('ignore', category=UserWarning)
+        assert not _grad_only_applies(compiled, arguments)
+        warnings.filterwarnings('error', category=DeprecationWarning,
+                                append=True)
+        assert not _grad_only_applies(compiled, arguments)
+    assert _grad_only_applies(compiled, arguments)
 
 
 def test_skipped_overflow_does_not_warn():
