@@ -53,7 +53,6 @@ makes such an error raise or call a function, or when a warnings filter
 turns RuntimeWarning into an exception.
 """
 
-import copy
 import dataclasses
 import types
 
@@ -62,6 +61,7 @@ import numpy as np
 
 from adcompiler import codegen, optimize, verbatim
 from adcompiler.scalars import REAL_UFUNCS
+from adcompiler.traversal import copy_tree, walk
 
 FLOAT, INT, FLOAT64, ARRAY, BOOL, OTHER, UNBOUND = (
     'float', 'int', 'float64', 'array', 'bool', 'other', 'unbound')
@@ -108,10 +108,10 @@ def grad_only_primal(primal, namespace, numpy_alias, scalar_params,
     and `float_seed` says whether the adjoint accepts the seed 1.0 for a
     `np.float64` value.
     """
-    function = copy.deepcopy(primal)
+    function = copy_tree(primal)
     function.name = name
     if any(_unsupported(node) for statement in function.body
-           for node in gast.walk(statement)):
+           for node in walk(statement)):
         return None
     body = function.body
     returned = body[-1] if body else None
@@ -120,7 +120,7 @@ def grad_only_primal(primal, namespace, numpy_alias, scalar_params,
             and len(returned.value.elts) == 2):
         return None
     if any(isinstance(node, gast.Return) and node is not returned
-           for node in gast.walk(function)):
+           for node in walk(function)):
         return None
 
     arguments = function.args
@@ -144,7 +144,7 @@ def grad_only_primal(primal, namespace, numpy_alias, scalar_params,
     pure = interpreter.pure_statements
     # `del y` reads nothing, but raises if the assignment of y is removed,
     # and a statement kept verbatim may do the same.
-    protected = {name for node in gast.walk(function)
+    protected = {name for node in walk(function)
                  if isinstance(node, (gast.Delete, verbatim.Verbatim))
                  for name in _stores(node)}
     policy = optimize.DeadCodePolicy(
@@ -169,11 +169,11 @@ def _unsupported(node):
     """True for a node that may rebind names or jump in ways that the
     interpreter does not follow."""
     if isinstance(node, verbatim.Verbatim):
-        # Its syntax is hidden from gast.walk: a `break` in a verbatim
+        # Its syntax is hidden from walk: a `break` in a verbatim
         # `try` would leave the loop unseen.
         return any(isinstance(inner, (*_UNSUPPORTED, gast.Break,
                                       gast.Continue, gast.Return))
-                   for inner in gast.walk(node.statement))
+                   for inner in walk(node.statement))
     return isinstance(node, _UNSUPPORTED)
 
 
@@ -192,14 +192,14 @@ def _seed(value_types, float_seed, numpy_alias):
 
 def _removable_statements(function):
     """Return the assignments and `if` statements of `function`."""
-    return {node for node in gast.walk(function)
+    return {node for node in walk(function)
             if isinstance(node, (gast.Assign, gast.If))}
 
 
 def _reads_of_assigned(function):
     """Map each name to the names read by the statements assigning it."""
     reads_of = {}
-    for node in gast.walk(function):
+    for node in walk(function):
         if isinstance(node, (gast.Assign, gast.For)):
             targets = node.targets if isinstance(node, gast.Assign) else [
                 node.target]
@@ -227,12 +227,12 @@ def _parameters_read(reads_of, removed, params):
 
 
 def _loads(node):
-    return {n.id for n in gast.walk(node)
+    return {n.id for n in walk(node)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
 
 
 def _stores(node):
-    return {n.id for n in gast.walk(node)
+    return {n.id for n in walk(node)
             if isinstance(n, gast.Name) and isinstance(n.ctx,
                                                        (gast.Store, gast.Del))}
 
@@ -311,7 +311,7 @@ class _Interpreter:
         if isinstance(statement, (gast.Try, gast.With, gast.AsyncWith,
                                   gast.AsyncFor)):
             if any(isinstance(node, (gast.Break, gast.Continue))
-                   for node in gast.walk(statement)):
+                   for node in walk(statement)):
                 raise _Unsupported
         if isinstance(statement, gast.Delete):
             state = dict(state)
