@@ -53,6 +53,7 @@ from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 from adcompiler.traversal import copy_tree, walk
+from adcompiler.verbatim import Verbatim
 
 @dataclasses.dataclass
 class CalleeProgram:
@@ -258,6 +259,13 @@ class _ReverseWriter(StageWriter):
         counts = {name: 1 for name in self.normalized.params}
         top_level = set(self.normalized.tree.body)
         for statement in walk(self.normalized.tree):
+            if isinstance(statement, Verbatim):
+                # After `del y` the primal no longer has y by its end, so
+                # the tape keeps what the adjoint reads of it.
+                for node in statement.writes:
+                    if isinstance(node.ctx, gast.Del):
+                        counts[node.id] = 2
+                continue
             if not isinstance(statement, (gast.Assign, gast.For)):
                 continue
             targets = (statement.targets if isinstance(statement, gast.Assign)

@@ -31,6 +31,8 @@ class Verbatim(gast.AST):
     """
 
     _fields = ('reads', 'writes')
+    # The statement's position, which `gast.copy_location` copies.
+    _attributes = ('lineno', 'col_offset', 'end_lineno', 'end_col_offset')
 
     def __init__(self, reads=(), writes=(), statement=None, error=None):
         super().__init__()

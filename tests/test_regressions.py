@@ -2107,3 +2107,79 @@ def test_spectral_second_tangent(helper, second, a):
         2 * step)
     np.testing.assert_allclose(second(t, s, a), expected, rtol=1e-6,
                                atol=1e-7)
+
+
+# A del of a value that the adjoint reads. The tape keeps the value, and the
+# del runs as written.
+
+def deletes_intermediate(x):
+    y = x ** 2
+    z = y * 2
+    del y
+    return np.sum(z)
+
+
+def deletes_read_intermediate(x):
+    y = np.sin(x)
+    z = y * x
+    del y
+    return np.sum(z ** 2)
+
+
+def deletes_in_loop(x):
+    total = 0.0
+    for i in range(3):
+        y = np.sin(x) * (i + 1)
+        total = total + np.sum(y * y)
+        del y
+    return total
+
+
+def deletes_in_branch(x, flag=True):
+    y = x ** 3
+    z = np.sum(y * x)
+    if flag:
+        del y
+    return z
+
+
+def deletes_then_rebinds(x):
+    y = np.cos(x)
+    z = y * x
+    del y
+    y = z * x
+    return np.sum(y)
+
+
+def deletes_parameter(x):
+    y = np.exp(x) * x
+    del x
+    return np.sum(y ** 2)
+
+
+@pytest.mark.parametrize('function', [
+    deletes_intermediate, deletes_read_intermediate, deletes_in_loop,
+    deletes_in_branch, deletes_then_rebinds, deletes_parameter,
+], ids=lambda function: function.__name__)
+@pytest.mark.parametrize('x', [np.array([0.4, -1.3, 0.8]), np.array(0.7)],
+                         ids=['vector', 'scalar'])
+def test_deleted_value_is_differentiated(function, x):
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x), expected)
+    value, gradient = adcompiler.value_and_grad(function)(x)
+    assert value == pytest.approx(function(x))
+    assert_gradient_close(gradient, expected)
+    direction = np.full(np.shape(x), 0.6)
+    _, tangent = adcompiler.jvp(function, (x,), (direction,))
+    assert tangent == pytest.approx(np.sum(expected * direction), rel=1e-6)
+
+
+@pytest.mark.parametrize('mode', _MODES)
+@pytest.mark.parametrize('function', [
+    deletes_read_intermediate, deletes_in_loop, deletes_then_rebinds,
+], ids=lambda function: function.__name__)
+def test_deleted_value_second_derivative(function, mode):
+    x = np.array([0.4, -1.3, 0.8])
+    hessian = adcompiler.hessian(function, mode=mode)(x)
+    np.testing.assert_allclose(hessian, differenced_hessian(function, x),
+                               rtol=1e-5, atol=1e-5)
