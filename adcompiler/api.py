@@ -689,32 +689,37 @@ def _composition(mode):
             f'mode must be one of {choices} or None, got {mode!r}') from None
 
 
-def _reverse_over_forward(function, parameter, bound, direction):
-    """H v as the gradient of the generated directional derivative."""
-    objective = tangent_objective(function, parameter)
+# Each method returns H_ij v_j, the block of the Hessian for the arguments
+# `row` (i) and `column` (j) times a direction `direction` (v_j) of
+# argument j, with argument i's shape. For one argument, row is column.
+
+def _reverse_over_forward(function, row, column, bound, direction):
+    """H_ij v_j as the gradient for i of the generated derivative along
+    v_j."""
+    objective = tangent_objective(function, column)
     name, = _direction_names(objective, function)
-    return grad(objective, wrt=parameter)(*bound.args, **bound.kwargs,
-                                          **{name: direction})
+    return grad(objective, wrt=row)(*bound.args, **bound.kwargs,
+                                    **{name: direction})
 
 
-def _forward_over_reverse(function, parameter, bound, direction):
-    """H v as the tangent of the generated gradient along `direction`."""
-    objective = gradient_objective(function, parameter)
-    compiled = _COMPILER.compile_forward(objective, (parameter,))
+def _forward_over_reverse(function, row, column, bound, direction):
+    """H_ij v_j as the tangent along v_j of the generated gradient for i."""
+    objective = gradient_objective(function, row)
+    compiled = _COMPILER.compile_forward(objective, (column,))
     _, product = compiled.tangent(
         *bound.args, **bound.kwargs,
         **{compiled.tangent_params[0]: direction})
-    return runtime.materialize(product, bound.arguments[parameter])
+    return runtime.materialize(product, bound.arguments[row])
 
 
-def _reverse_over_reverse(function, parameter, bound, direction):
-    """H v as the gradient of the generated gradient, with cotangent v (the
-    Hessian is symmetric)."""
-    objective = gradient_objective(function, parameter)
-    compiled = _COMPILER.compile(objective, (parameter,))
+def _reverse_over_reverse(function, row, column, bound, direction):
+    """H_ij v_j as the gradient for i of the generated gradient for j, with
+    cotangent v_j (the Hessian is symmetric)."""
+    objective = gradient_objective(function, column)
+    compiled = _COMPILER.compile(objective, (row,))
     _, saved = compiled.primal(*bound.args, **bound.kwargs)
     product, = compiled.adjoint(saved, direction)
-    return runtime.materialize(product, bound.arguments[parameter])
+    return runtime.materialize(product, bound.arguments[row])
 
 
 _HVP_METHODS = {
@@ -724,10 +729,48 @@ _HVP_METHODS = {
 }
 
 
+def _hessian_block_product(function, composition, row, column, bound,
+                           direction):
+    """Return H_ij v_j (see the methods above) in the mode `composition`,
+    or for None the default mode that `hvp` describes."""
+    if composition is not None:
+        return _HVP_METHODS[composition](function, row, column, bound,
+                                         direction)
+    try:
+        _COMPILER.compile_forward(gradient_objective(function, row),
+                                  (column,))
+    except UnsupportedSyntaxError:
+        return _reverse_over_forward(function, row, column, bound, direction)
+    return _forward_over_reverse(function, row, column, bound, direction)
+
+
+def _hessian_product(function, composition, names, bound, directions):
+    """Return H v for the arguments `names`, one product per argument:
+    (H v)_i is the sum over j of H_ij v_j. A None direction is zero."""
+    products = []
+    for row in names:
+        total = None
+        for column, direction in zip(names, directions, strict=True):
+            if direction is None:
+                continue
+            block = _hessian_block_product(function, composition, row,
+                                           column, bound, direction)
+            total = block if total is None else total + block
+        if total is None:
+            total = runtime.zeros_like(bound.arguments[row])
+        products.append(total)
+    return products
+
+
 def hvp(function, wrt=0, mode=None):
     """Return `hvp_fn(*args, v, **kwargs)`, the Hessian of scalar
     `function` with respect to argument `wrt` times the vector `v`, without
     forming the Hessian.
+
+    For a tuple `wrt`, `v` is a tuple with one direction per argument in
+    `wrt` (None for a zero), and `hvp_fn` returns a tuple with one product
+    per argument: for arguments x and y, (H_xx v_x + H_xy v_y,
+    H_yx v_x + H_yy v_y).
 
     `mode` picks how generated code is differentiated again:
     'forward-over-reverse' (forward mode over the generated gradient),
@@ -737,73 +780,133 @@ def hvp(function, wrt=0, mode=None):
     forward where forward mode cannot go through the generated adjoint code.
     """
     _check_differentiable(function)
-    (parameter,), _ = _wrt_names(function, wrt)
+    names, as_tuple = _wrt_names(function, wrt)
     composition = _composition(mode)
 
     def hvp_fn(*args, **kwargs):
+        if not args:
+            raise ArgumentBindingError(
+                f'hvp of {function.__name__} takes the arguments of '
+                f'{function.__name__} followed by a direction; got none')
         *primals, direction = args
         return _with_numpy_floats_on_error(
             function, lambda a, k: product(a, k, direction), primals, kwargs)
 
     def product(primals, kwargs, direction):
         bound = _bind(function, primals, kwargs)
-        _check_like(direction, bound.arguments[parameter],
-                    f'the direction given to hvp of {function.__name__}',
-                    f'argument {parameter!r}')
-        if composition is not None:
-            return _HVP_METHODS[composition](function, parameter, bound,
-                                             direction)
-        try:
-            _COMPILER.compile_forward(
-                gradient_objective(function, parameter), (parameter,))
-        except UnsupportedSyntaxError:
-            return _reverse_over_forward(function, parameter, bound,
-                                         direction)
-        return _forward_over_reverse(function, parameter, bound, direction)
+        directions = _hvp_directions(function, names, as_tuple, direction)
+        for name, given in zip(names, directions, strict=True):
+            _check_like(given, bound.arguments[name],
+                        f'the direction given to hvp of {function.__name__} '
+                        f'for {name!r}' if as_tuple else
+                        f'the direction given to hvp of {function.__name__}',
+                        f'argument {name!r}')
+        if not as_tuple:
+            return _hessian_block_product(function, composition, names[0],
+                                          names[0], bound, direction)
+        return tuple(_hessian_product(function, composition, names, bound,
+                                      directions))
 
     hvp_fn.__name__ = f'hvp_{function.__name__}'
     return hvp_fn
+
+
+def _hvp_directions(function, names, as_tuple, direction):
+    """Return one direction per argument in `names` from the `v` given to
+    `hvp_fn`: a tuple of them for a tuple `wrt`."""
+    if not as_tuple:
+        return (direction,)
+    if not isinstance(direction, (tuple, list)) or len(direction) != len(
+            names):
+        raise InvalidArgumentError(
+            f'hvp of {function.__name__} with respect to {len(names)} '
+            f'arguments {list(names)} takes a tuple of {len(names)} '
+            f'directions, one per argument, as its last argument; got '
+            f'{_describe_value(direction)}')
+    return tuple(direction)
 
 
 def hessian(function, wrt=0, mode=None):
     """Return a function computing the Hessian of scalar `function` with
     respect to argument `wrt`: shape A + A for an argument of shape A.
 
+    For a tuple `wrt`, the Hessian is a tuple of tuples of blocks, as in
+    jax.hessian: block [i][j] has shape A_i + A_j and holds the second
+    derivatives with respect to arguments wrt[i] and wrt[j].
+
     `mode` is as for `hvp`; the Hessian is built one `hvp` per column.
     """
     _check_differentiable(function)
-    (parameter,), _ = _wrt_names(function, wrt)
-    product = hvp(function, wrt, mode)
+    names, as_tuple = _wrt_names(function, wrt)
+    composition = _composition(mode)
 
     def hessian_fn(*args, **kwargs):
         bound = _bind(function, args, kwargs)
-        x = bound.arguments[parameter]
-        _require_array(function, parameter, x, 'hessian')
-        if np.iscomplexobj(x):
-            raise InvalidArgumentError(
-                f'hessian of {function.__name__} with respect to the complex '
-                f'argument {parameter!r} is not one complex matrix (a complex '
-                'entry has two real directions); use hvp along each '
-                'direction, or split the argument into its real and '
-                'imaginary parts')
-        shape = np.shape(x)
-        # The Hessian has the input's precision, as its gradient has.
-        dtype = np.result_type(x)
-        if not np.issubdtype(dtype, np.floating):
-            dtype = np.dtype(float)
-        rows = []
-        for index in np.ndindex(shape):
-            direction = np.zeros(shape, dtype=dtype)
-            direction[index] = 1.0
-            if not shape:
-                direction = 1.0 if isinstance(x, float) else dtype.type(1.0)
-            rows.append(np.asarray(product(*bound.args, direction),
-                                   dtype=dtype))
-        return np.stack(rows).reshape(shape + shape) if rows else np.zeros(
-            shape + shape, dtype=dtype)
+        for name in names:
+            _require_hessian_argument(function, name, bound.arguments[name])
+        blocks = [[None] * len(names) for _ in names]
+        for j, column in enumerate(names):
+            x = bound.arguments[column]
+            products = [[] for _ in names]  # per row, one per entry of x
+            for direction in _hessian_directions(x):
+                for i, row in enumerate(names):
+                    products[i].append(_hessian_block_product(
+                        function, composition, row, column, bound,
+                        direction))
+            for i, row in enumerate(names):
+                blocks[i][j] = _hessian_block(products[i],
+                                              bound.arguments[row], x)
+        if not as_tuple:
+            return blocks[0][0]
+        return tuple(tuple(row) for row in blocks)
 
     hessian_fn.__name__ = f'hessian_{function.__name__}'
     return hessian_fn
+
+
+def _require_hessian_argument(function, name, x):
+    """Raise a clear error for an argument `hessian` cannot index."""
+    _require_array(function, name, x, 'hessian')
+    if np.iscomplexobj(x):
+        raise InvalidArgumentError(
+            f'hessian of {function.__name__} with respect to the complex '
+            f'argument {name!r} is not one complex matrix (a complex '
+            'entry has two real directions); use hvp along each '
+            'direction, or split the argument into its real and '
+            'imaginary parts')
+
+
+def _hessian_dtype(x):
+    # The Hessian has the input's precision, as its gradient has.
+    dtype = np.result_type(x)
+    return dtype if np.issubdtype(dtype, np.floating) else np.dtype(float)
+
+
+def _hessian_directions(x):
+    """Yield the unit direction of each entry of argument `x`, in C order,
+    with the type of `x` (a Python float for a float)."""
+    shape = np.shape(x)
+    dtype = _hessian_dtype(x)
+    for index in np.ndindex(shape):
+        if not shape:
+            yield 1.0 if isinstance(x, float) else dtype.type(1.0)
+            continue
+        direction = np.zeros(shape, dtype=dtype)
+        direction[index] = 1.0
+        yield direction
+
+
+def _hessian_block(columns, row_argument, column_argument):
+    """Stack the products H_ij e_k, one per entry k of argument j, into the
+    block of shape A_i + A_j."""
+    row_shape = np.shape(row_argument)
+    column_shape = np.shape(column_argument)
+    dtype = np.result_type(_hessian_dtype(row_argument),
+                           _hessian_dtype(column_argument))
+    if not columns:
+        return np.zeros(row_shape + column_shape, dtype=dtype)
+    entries = [np.asarray(c, dtype=dtype) for c in columns]
+    return np.stack(entries, axis=-1).reshape(row_shape + column_shape)
 
 
 def _describe_output(ans, shape):

@@ -182,6 +182,79 @@ def test_rosenbrock_hessian_in_every_mode(size, mode):
     assert np.max(np.abs(hessian - expected)) <= 1e-9 * np.max(np.abs(expected))
 
 
+# Hessians with respect to several arguments: blocks for each pair.
+
+def coupled(x, y, scale=1.0):
+    return scale * (np.sum(np.sin(x)[:, None] * y ** 2)
+                    + x[0] * np.sum(y ** 3))
+
+
+def coupled_scalar(x, t):
+    return np.sum(np.exp(t * x)) * t ** 2
+
+
+def differenced_block(function, args, row, column, step=1e-4):
+    """Block [row][column] of the Hessian of `function(*args)` by central
+    differences of central differences."""
+    args = [np.asarray(a, dtype=float) for a in args]
+    columns = []
+    for index in np.ndindex(args[column].shape):
+        shifted = []
+        for sign in (1.0, -1.0):
+            moved = [a.copy() for a in args]
+            moved[column][index] += sign * step
+            shifted.append(numerical_gradient(function, moved, row, step))
+        columns.append(np.ravel(shifted[0] - shifted[1]) / (2 * step))
+    block = np.stack(columns, axis=-1)
+    return block.reshape(args[row].shape + args[column].shape)
+
+
+@pytest.mark.parametrize('mode', [None] + [c.value
+                                           for c in adcompiler.Composition])
+@pytest.mark.parametrize('function, args', [
+    pytest.param(coupled, (np.array([0.3, 0.5]), np.array([1.2, -0.7, 0.4])),
+                 id='vectors'),
+    pytest.param(coupled_scalar, (np.array([[0.3, -0.5], [0.2, 0.9]]),
+                                  np.array(0.8)), id='matrix-and-scalar'),
+])
+def test_hessian_of_argument_tuple(function, args, mode):
+    blocks = adcompiler.hessian(function, wrt=(0, 1), mode=mode)(*args)
+    assert len(blocks) == 2
+    for row in range(2):
+        assert len(blocks[row]) == 2
+        for column in range(2):
+            np.testing.assert_allclose(
+                blocks[row][column],
+                differenced_block(function, args, row, column),
+                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('mode', [None] + [c.value
+                                           for c in adcompiler.Composition])
+def test_hvp_of_argument_tuple(mode):
+    x, y = np.array([0.3, 0.5]), np.array([1.2, -0.7, 0.4])
+    vx, vy = np.array([1.0, -2.0]), np.array([0.5, -1.0, 2.0])
+    blocks = [[differenced_block(coupled, (x, y), row, column)
+               for column in range(2)] for row in range(2)]
+    hvp = adcompiler.hvp(coupled, wrt=('x', 'y'), mode=mode)
+    px, py = hvp(x, y, (vx, vy), scale=2.0)
+    np.testing.assert_allclose(px, 2.0 * (blocks[0][0] @ vx
+                                          + blocks[0][1] @ vy), rtol=1e-5)
+    np.testing.assert_allclose(py, 2.0 * (blocks[1][0] @ vx
+                                          + blocks[1][1] @ vy), rtol=1e-5)
+    # None is a zero direction.
+    px, py = hvp(x, y, (None, vy))
+    np.testing.assert_allclose(px, blocks[0][1] @ vy, rtol=1e-5)
+    np.testing.assert_allclose(py, blocks[1][1] @ vy, rtol=1e-5)
+
+
+def test_hvp_of_argument_tuple_needs_direction_tuple():
+    x, y = np.array([0.3, 0.5]), np.array([1.2, -0.7, 0.4])
+    with pytest.raises(adcompiler.InvalidArgumentError,
+                       match='tuple of 2 directions'):
+        adcompiler.hvp(coupled, wrt=(0, 1))(x, y, x)
+
+
 def test_hvp_rejects_unknown_mode():
     with pytest.raises(adcompiler.InvalidArgumentError, match='mode'):
         adcompiler.hvp(rosen, mode='sideways')
