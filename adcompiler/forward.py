@@ -120,6 +120,7 @@ class _ForwardWriter(StageWriter):
             self.namer.reserve(tangent)
         self.choose_aliases()
         self.not_dicts = NotDicts(normalized, resolution)
+        self.branch_depth = 0  # if statements around the current statement
 
     # Helpers -----------------------------------------------------------------
 
@@ -193,9 +194,13 @@ class _ForwardWriter(StageWriter):
                                 ctx=gast.Load())
             return [gast.Return(value=result)]
         if isinstance(statement, gast.If):
-            branch = gast.If(test=copy.deepcopy(statement.test),
-                             body=self.block(statement.body),
-                             orelse=self.block(statement.orelse))
+            self.branch_depth += 1
+            try:
+                branch = gast.If(test=copy.deepcopy(statement.test),
+                                 body=self.block(statement.body),
+                                 orelse=self.block(statement.orelse))
+            finally:
+                self.branch_depth -= 1
             return [gast.copy_location(branch, statement)]
         if isinstance(statement, gast.While):
             loop = gast.While(test=copy.deepcopy(statement.test),
@@ -222,7 +227,7 @@ class _ForwardWriter(StageWriter):
                 # The tangent follows the primal statement, which is checked.
                 _, *tangent = self.assignment(statement)
                 return self.checked_element_read(statement) + tangent
-            return self.immutable_check(statement) + self.assignment(statement)
+            return self.branch_assignment(statement)
         if isinstance(statement, gast.Expr):
             undo = self.undo_tangent(statement)
             if undo is not None:
@@ -233,6 +238,21 @@ class _ForwardWriter(StageWriter):
             return [copy.deepcopy(statement)]
         raise InternalCompilerError(self.source.name, 'forward',
                                     f'statement {type(statement).__name__}')
+
+    def branch_assignment(self, statement):
+        """The primal and tangent of an assignment, except that inside a
+        branch an assignment that cannot be differentiated raises its error
+        when the branch runs, as in reverse mode. Library code has branches
+        for other array types that NumPy input never takes."""
+        if not self.branch_depth:
+            return self.immutable_check(statement) + self.assignment(statement)
+        try:
+            return self.immutable_check(statement) + self.assignment(statement)
+        except (UnsupportedSyntaxError, ForeignCallError) as err:
+            error_name = self.namer.fresh(
+                f'error_line{getattr(statement, "lineno", 0)}')
+            self.extra_globals[error_name] = err
+            return [gast.Raise(exc=name(error_name), cause=None)]
 
     def immutable_check(self, statement):
         """`ad.require_immutable(x, error, *callees)` before a lowered

@@ -2183,3 +2183,53 @@ def test_deleted_value_second_derivative(function, mode):
     hessian = adcompiler.hessian(function, mode=mode)(x)
     np.testing.assert_allclose(hessian, differenced_hessian(function, x),
                                rtol=1e-5, atol=1e-5)
+
+
+# A call with no rule in a branch that does not run: forward mode follows
+# reverse mode and raises only when the branch runs.
+
+def differences_in_branch(x, use_ediff1d=False):
+    if use_ediff1d:
+        d = np.ediff1d(x)
+    else:
+        d = np.diff(x)
+    return np.sum(d ** 2)
+
+
+def differences_in_conditional(x, use_ediff1d=False):
+    d = np.ediff1d(x) if use_ediff1d else np.diff(x)
+    return np.sum(d ** 2)
+
+
+def differences_in_dead_conditional(x):
+    d = np.ediff1d(x) if False else np.diff(x)
+    return np.sum(d ** 2)
+
+
+@pytest.mark.parametrize('function', [
+    differences_in_branch, differences_in_conditional,
+    differences_in_dead_conditional,
+], ids=lambda function: function.__name__)
+def test_forward_mode_skips_call_in_branch_not_taken(function):
+    x = np.array([0.3, 1.2, 0.5, -0.4])
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x), expected)
+    direction = np.array([0.5, -1.0, 2.0, 0.3])
+    _, tangent = adcompiler.jvp(function, (x,), (direction,))
+    assert tangent == pytest.approx(np.dot(expected, direction), rel=1e-6)
+    assert_gradient_close(adcompiler.jacobian(function, mode='forward')(x),
+                          expected)
+    hessian = adcompiler.hessian(function, mode='reverse-over-forward')(x)
+    np.testing.assert_allclose(hessian, differenced_hessian(function, x),
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('function', [
+    differences_in_branch, differences_in_conditional,
+], ids=lambda function: function.__name__)
+def test_forward_mode_raises_when_branch_runs(function):
+    x = np.array([0.3, 1.2, 0.5])
+    with pytest.raises(adcompiler.ForeignCallError, match='ediff1d') as info:
+        adcompiler.jvp(function, (x, True), (np.ones(3), None))
+    assert info.value.location.filename == __file__
+    assert 'np.ediff1d(x)' in str(info.value)
