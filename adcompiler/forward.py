@@ -240,9 +240,9 @@ class _ForwardWriter(StageWriter):
                                     f'statement {type(statement).__name__}')
 
     def branch_assignment(self, statement):
-        """The primal and tangent of an assignment, except that inside a
-        branch an assignment that cannot be differentiated raises its error
-        when the branch runs, as in reverse mode. Library code has branches
+        """Write the primal and tangent of an assignment. Inside a branch,
+        an assignment that cannot be differentiated raises its error when
+        the branch runs instead, as in reverse mode. Library code has branches
         for other array types that NumPy input never takes."""
         if not self.branch_depth:
             return self.immutable_check(statement) + self.assignment(statement)
