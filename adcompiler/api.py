@@ -214,6 +214,24 @@ class GradientFunction:
             return None
         return gradient_objective(self.function, self.wrt[0])
 
+    def __adcompiler_unsupported__(self):
+        """Return (what this gradient is, what to call instead) when a
+        differentiated function may not call it, or None when it may."""
+        name = getattr(self.function, '__name__', 'f')
+        if self.with_value:
+            return (f'value_and_grad({name})',
+                    f'call {name}(...) for the value and '
+                    f'adcompiler.grad({name})(...) for the gradient')
+        if self.has_aux:
+            return (f'grad({name}, has_aux=True)',
+                    f'call adcompiler.grad of a function that returns only '
+                    f'the value of {name}, and {name}(...) for the aux data')
+        if self._as_tuple:
+            return (f'grad({name}, wrt={self.wrt!r})',
+                    'call one adcompiler.grad per argument, such as '
+                    f'adcompiler.grad({name}, wrt={self.wrt[0]!r})')
+        return None
+
 
 _RETRY_WITH_NUMPY_FLOATS = object()
 _FLOAT64 = np.dtype(np.float64)

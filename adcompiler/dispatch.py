@@ -260,6 +260,8 @@ class Dispatcher:
         equivalent = differentiable_equivalent(function)
         if equivalent is not None:
             function = equivalent
+        else:
+            _reject_unsupported_transform(site, function)
         call = getattr(type(function), '__call__', None)
         instance = None
         if not isinstance(function, (types.FunctionType, types.MethodType)) \
@@ -920,6 +922,21 @@ def _regrouped(flat, groups):
             items = [flat[i] for i in positions]
             cotangents.append(items if container is list else tuple(items))
     return tuple(cotangents)
+
+
+def _reject_unsupported_transform(site, function):
+    """Raise for a call of an adcompiler transform (a gradient made by
+    value_and_grad, say) that a differentiated function may not call."""
+    explain = getattr(type(function), '__adcompiler_unsupported__', None)
+    explanation = explain(function) if explain is not None else None
+    if explanation is not None:
+        transform, fix = explanation
+        raise UnsupportedSyntaxError(
+            f'a call of {site.callee_text} inside a differentiated function',
+            site.location,
+            f'{site.callee_text} is {transform}, and a differentiated '
+            'function may call only a gradient made by adcompiler.grad of '
+            'one argument without has_aux', fixes=(fix,))
 
 
 def _active_callee_error(site, function):

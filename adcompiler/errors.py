@@ -39,7 +39,9 @@ def format_diagnostic(summary, location=None, details=(), fixes=()):
     if location is not None:
         parts.append(location.render())
     parts.extend(details)
-    if fixes:
+    if len(fixes) == 1:
+        parts.append(f'To fix this, {fixes[0]}')
+    elif fixes:
         parts.append('To fix this, either:')
         parts.extend(f'  {number}. {fix}' for number, fix in enumerate(fixes, 1))
     return '\n'.join(parts)

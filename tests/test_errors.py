@@ -658,3 +658,83 @@ def test_none_output_raises():
     with pytest.raises(adcompiler.NonScalarOutputError) as info:
         adcompiler.grad(returns_nothing)(np.ones(3))
     assert 'None' in str(info.value)
+
+
+# Gradients called inside a differentiated function ----------------------------
+
+def tanh_energy(w):
+    return np.sum(np.tanh(w) ** 2)
+
+
+def tanh_energy_with_aux(w):
+    return np.sum(np.tanh(w) ** 2), w
+
+
+def tanh_pair_energy(w, v):
+    return np.sum(np.tanh(w * v) ** 2)
+
+
+VALUE_AND_GRAD = adcompiler.value_and_grad(tanh_energy)
+GRAD_WITH_AUX = adcompiler.grad(tanh_energy_with_aux, has_aux=True)
+GRAD_OF_PAIR = adcompiler.grad(tanh_pair_energy, wrt=(0, 1))
+GRAD = adcompiler.grad(tanh_energy)
+
+
+def calls_value_and_grad(w):
+    v, g = VALUE_AND_GRAD(w)
+    return v + np.sum(g ** 2)
+
+
+def calls_grad_with_aux(w):
+    g, aux = GRAD_WITH_AUX(w)
+    return np.sum(g ** 2)
+
+
+def calls_grad_of_pair(w):
+    gw, gv = GRAD_OF_PAIR(w, w)
+    return np.sum(gw ** 2)
+
+
+def calls_grad(w):
+    v = tanh_energy(w)
+    g = GRAD(w)
+    return v + np.sum(g ** 2)
+
+
+@pytest.mark.parametrize('function, line_text, callee, fix', [
+    pytest.param(calls_value_and_grad, 'VALUE_AND_GRAD(w)',
+                 'value_and_grad(tanh_energy)',
+                 'call tanh_energy(...) for the value and '
+                 'adcompiler.grad(tanh_energy)(...) for the gradient',
+                 id='value_and_grad'),
+    pytest.param(calls_grad_with_aux, 'GRAD_WITH_AUX(w)',
+                 'grad(tanh_energy_with_aux, has_aux=True)',
+                 'returns only the value of tanh_energy_with_aux',
+                 id='has_aux'),
+    pytest.param(calls_grad_of_pair, 'GRAD_OF_PAIR(w, w)',
+                 "grad(tanh_pair_energy, wrt=('w', 'v'))",
+                 "adcompiler.grad(tanh_pair_energy, wrt='w')",
+                 id='tuple-wrt'),
+])
+def test_unsupported_gradient_inside_is_explained(function, line_text,
+                                                  callee, fix):
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(function)(np.array([0.1, 0.2]))
+    error = info.value
+    message = str(error)
+    assert error.filename == __file__
+    assert error.lineno == source_lineno(function, line_text)
+    assert caret_offset(message, error.source_line) == \
+        error.source_line.strip().index(line_text)
+    assert f'is {callee}' in message
+    assert fix in message
+    assert 'api.py' not in message
+    assert 'dispatch' not in message
+
+
+def test_gradient_inside_differentiates():
+    w = np.array([0.1, 0.2, -0.4])
+    expected = numerical_gradient(calls_grad, (w,), 0)
+    assert_gradient_close(adcompiler.grad(calls_grad)(w), expected)
+    assert calls_grad(w) == pytest.approx(
+        tanh_energy(w) + np.sum(GRAD(w) ** 2))
