@@ -472,8 +472,8 @@ class _Normalizer:
         if len(names) == 1 and isinstance(target, gast.Name):
             new_target = _store(names[0])
         else:
-            new_target = gast.Tuple(elts=[_store(n) for n in names],
-                                    ctx=gast.Store())
+            new_target = gast.copy_location(gast.Tuple(
+                elts=[_store(n) for n in names], ctx=gast.Store()), target)
         loop = self.emit(gast.For(target=new_target, iter=iterable,
                                   body=body, orelse=[], type_comment=None),
                          node)
@@ -485,7 +485,8 @@ class _Normalizer:
         """`for a, b in pairs: body` -> `for item in pairs: a, b = item; body`.
 
         Loops over range, enumerate, zip and reversed keep their targets,
-        which the reverse stage matches with the iterables.
+        which the reverse stage matches with the iterables, when each item
+        has one value per target (`for a, b in reversed(pairs)` does not).
         """
         target = node.target
         iterable = node.iter
@@ -493,7 +494,9 @@ class _Normalizer:
             return node
         if (isinstance(iterable, gast.Call)
                 and isinstance(iterable.func, gast.Name)
-                and iterable.func.id in ITERATION_BUILTINS):
+                and iterable.func.id in ITERATION_BUILTINS
+                and _item_size(iterable.func.id, iterable.args)
+                in (None, len(target.elts))):
             return self.unpack_nested_targets(node)
         item = self.namer.fresh('item')
         unpack = gast.copy_location(gast.Assign(

@@ -498,6 +498,20 @@ def zip_uneven(x, y):
     return s
 
 
+def zip_pairs_reversed(x, y):
+    s = 0.0
+    for a, b in reversed(list(zip(x, y))):
+        s = s * 0.9 + a * b * b
+    return s
+
+
+def enumerate_reversed(x):
+    s = 0.0
+    for i, a in reversed(list(enumerate(x))):
+        s = s * 0.5 + i * np.sin(a)
+    return s
+
+
 def horner_reversed(coefficients, x):
     value = 0.0
     for c in reversed(coefficients):
@@ -1032,6 +1046,9 @@ CASES = [
     Case(enumerate_from_one, [(V3,)]),
     Case(zip_pairs, [(V3, vec(0.3, 0.7, 2.5))], wrt=(0, 1)),
     Case(zip_uneven, [(V3, vec(0.3, 0.9))], wrt=(0, 1)),
+    Case(zip_pairs_reversed, [(V3, vec(0.3, 0.7, 2.5)), (V3, vec(0.3, 0.9))],
+         wrt=(0, 1)),
+    Case(enumerate_reversed, [(V3,), (vec(0.2),)]),
     Case(horner_reversed, [(vec(1.0, -2.0, 0.5, 3.0), 0.7), (vec(2.0), -1.3)],
          wrt=(0, 1)),
     Case(list_of_arrays, [(vec(0.5, -1.2),)]),
