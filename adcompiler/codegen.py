@@ -13,6 +13,7 @@ import numpy as np
 
 from adcompiler import aliasing, origins, runtime
 from adcompiler.errors import LocatedError, UnsupportedSyntaxError
+from adcompiler.resolve import dotted_name
 from adcompiler.traversal import copy_tree
 
 COMMENT_PREFIX = '# '
@@ -85,6 +86,14 @@ class StageWriter:
     def runtime_function(self, attr):
         return gast.Attribute(value=name(self.runtime_alias), attr=attr,
                               ctx=gast.Load())
+
+    def written_name(self, func):
+        """Return the dotted name by which the user's code calls `func`
+        (np.add.at), or None when it is not a reference to a global."""
+        text = dotted_name(func)
+        if text is None or text.split('.')[0] in self.normalized.local_names:
+            return None
+        return text
 
     def compile_callee_at(self, call, callee, wrt, chain):
         """Compile a callee through the context; an error inside one of

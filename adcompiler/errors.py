@@ -107,7 +107,12 @@ class ForeignCallError(LocatedError):
     """
 
     def __init__(self, callee_name, reason, location, active_argument,
-                 wrt_input, call_chain):
+                 wrt_input, call_chain, written_name=None,
+                 updates_argument=False):
+        """`written_name` is the callee as the user's code spells it
+        (np.add.at), used in the fixes; `updates_argument` is true for a
+        call whose result is discarded, which works by updating an
+        argument in place."""
         self.callee_name = callee_name
         self.reason = reason
         self.active_argument = active_argument
@@ -120,16 +125,30 @@ class ForeignCallError(LocatedError):
             f'on the input {wrt_input!r}.',
             'Call chain (outermost first): ' + ' -> '.join(self.call_chain),
         ]
+        name = written_name or callee_name
         short_name = re.sub(r'\W+', '_', callee_name.rsplit('.', 1)[-1])
         short_name = short_name.strip('_') or 'callee'
-        fixes = [
-            'register a gradient rule:\n'
-            f'       @adcompiler.register_vjp({callee_name})\n'
-            f'       def {short_name}_vjp(g, ans, *args):\n'
-            '           return (...,)  # one cotangent per positional argument',
-            'or, if it has no meaningful derivative, mark it non-differentiable:\n'
-            f'       adcompiler.non_differentiable({callee_name})',
-        ]
+        marking = ('or, only if its result carries none of the derivative '
+                   'you want (a count, an index, a flag), mark it '
+                   'non-differentiable. Its derivative is then zero, so '
+                   'this silently drops any derivative that flows through '
+                   f'it:\n       adcompiler.non_differentiable({name})')
+        if updates_argument:
+            fixes = [
+                f'compute the values as a new array with operations that '
+                f'adcompiler differentiates: {name} updates an argument in '
+                'place, which a gradient rule of its own cannot follow',
+                marking,
+            ]
+        else:
+            fixes = [
+                'register a gradient rule:\n'
+                f'       @adcompiler.register_vjp({name})\n'
+                f'       def {short_name}_vjp(g, ans, *args):\n'
+                '           return (...,)  # one cotangent per positional '
+                'argument',
+                marking,
+            ]
         super().__init__(summary, location, details, fixes)
 
 

@@ -611,7 +611,8 @@ class _ForwardWriter(StageWriter):
         raise ForeignCallError(
             resolved.name, resolved.reason, self.source.location(call_node),
             display.get(active_name, active_name), display.get(origin, origin),
-            list(self.context.call_chain))
+            list(self.context.call_chain),
+            written_name=self.written_name(call_node.func))
 
     def rule_tangent(self, statement, function, args, keywords, rule=None):
         if rule is None:

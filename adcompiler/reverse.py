@@ -1571,7 +1571,9 @@ class _ReverseWriter(StageWriter):
         raise ForeignCallError(
             callee_name, reason, self.source.location(call),
             display.get(active_name, active_name),
-            display.get(wrt_input, wrt_input), list(self.context.call_chain))
+            display.get(wrt_input, wrt_input), list(self.context.call_chain),
+            written_name=self.written_name(call.func),
+            updates_argument=isinstance(statement, gast.Expr))
 
     def rule_adjoint(self, statement, function, args, keywords, rule=None):
         if rule is None:

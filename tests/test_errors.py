@@ -738,3 +738,46 @@ def test_gradient_inside_differentiates():
     assert_gradient_close(adcompiler.grad(calls_grad)(w), expected)
     assert calls_grad(w) == pytest.approx(
         tanh_energy(w) + np.sum(GRAD(w) ** 2))
+
+
+# The fixes a ForeignCallError offers ---------------------------------------------
+
+def scatters_squares(x):
+    y = np.zeros(3)
+    np.add.at(y, np.array([0, 0, 2]), x ** 2)
+    return np.sum(y)
+
+
+def takes_median(x):
+    return np.median(x ** 2)
+
+
+def test_foreign_call_fix_spells_callee_as_written():
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.grad(takes_median)(np.array([1.0, 3.0, 2.0]))
+    message = str(info.value)
+    assert 'register_vjp(np.median)' in message
+    assert 'non_differentiable(np.median)' in message
+    assert 'numpy.median)' not in message
+
+
+@pytest.mark.parametrize('function', [scatters_squares, takes_median],
+                         ids=['in-place', 'value'])
+def test_non_differentiable_fix_warns_of_zero(function):
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.grad(function)(np.array([1.0, 3.0, 2.0]))
+    message = str(info.value)
+    assert 'Its derivative is then zero' in message
+    assert 'only if its result carries none of the derivative' in message
+
+
+def test_in_place_foreign_call_offers_no_rule():
+    """A rule of np.add.at could not follow its update of y, so the fix
+    is to compute a new array."""
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.grad(scatters_squares)(np.array([1.0, 3.0, 2.0]))
+    message = str(info.value)
+    assert 'register_vjp' not in message
+    assert 'np.add.at updates an argument in place' in message
+    assert 'non_differentiable(np.add.at)' in message
+    assert info.value.lineno == source_lineno(scatters_squares, 'np.add.at(')

@@ -929,8 +929,8 @@ def numpy_python_function(x):
 
 
 @pytest.mark.parametrize('function, name, reason', [
-    (ufunc_method, 'numpy.maximum.reduce', 'built-in function'),
-    (numpy_python_function, 'numpy.median', 'NumPy-internal source'),
+    (ufunc_method, 'np.maximum.reduce', 'built-in function'),
+    (numpy_python_function, 'np.median', 'NumPy-internal source'),
 ])
 def test_foreign_call_error_names_the_callee_as_written(function, name,
                                                         reason):
