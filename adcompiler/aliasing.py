@@ -775,6 +775,20 @@ IN_PLACE_METHODS = frozenset({
 })
 
 
+# The fix offered for an IN_PLACE_METHODS call, where a method needs
+# words of its own; the others change a copy.
+_IN_PLACE_METHOD_FIXES = {
+    'sort': 'sort a copy instead (sorted({v}) for a list, np.sort({v}) '
+            'for an array)',
+    'reverse': 'reverse a copy instead ({v}[::-1])',
+    'update': 'build a new dict instead ({{**{v}, **other}})',
+    'setdefault': 'read the entry with {v}.get(key, default), or build a '
+                  'new dict with the entry ({{key: default, **{v}}})',
+    'popitem': 'build a new dict without the entry instead',
+    'clear': 'assign a new, empty container instead',
+}
+
+
 def read_by_derivative(normalized, activity):
     """Names read by a statement whose result carries a derivative."""
     read = set()
@@ -803,11 +817,14 @@ def _check_in_place_methods(normalized, resolution, activity, source):
                 and (call.func.value.id in read
                      or call.func.value.id in activity.varied)):
             name = _describe(normalized, call.func.value.id)
+            written = normalized.display_names.get(call.func.value.id,
+                                                   call.func.value.id)
+            fix = _IN_PLACE_METHOD_FIXES.get(
+                call.func.attr, 'change a copy instead').format(v=written)
             raise UnsupportedSyntaxError(
                 f'.{call.func.attr}() on {name}', source.location(call),
                 f'it changes {name} in place, and a computation that '
-                f'carries a derivative reads it; sort or change a copy '
-                'instead')
+                f'carries a derivative reads it; {fix}')
 
 
 def element_reads(normalized, activity, resolution, updated=None):

@@ -122,6 +122,9 @@ class NormalizedFunction:
     # Functions of the same file inlined at their calls, with their defaults
     # as constants.
     inlined_functions: tuple = ()
+    # If statements lowered from an expression (`a if c else b`, `a or b`)
+    # -> the description of that expression, for error messages.
+    expression_branches: dict = dataclasses.field(default_factory=dict)
 
 
 # Descriptions used in error messages, by node type name.
@@ -210,6 +213,7 @@ class _Normalizer:
         self.built = set()  # Containers that comprehensions built.
         self.set_comprehensions = set()
         self.key_loops = set()
+        self.expression_branches = {}
         self.displays = {}  # name -> atoms of the tuple or list it contains
         # Parameters of inlined functions bound to constants or globals
         # (np.tanh) that they keep.
@@ -305,7 +309,8 @@ class _Normalizer:
                                   self.immutable_checks, self.temporaries,
                                   self.display_names, self.built,
                                   self.set_comprehensions, self.key_loops,
-                                  tuple(self.module_functions))
+                                  tuple(self.module_functions),
+                                  self.expression_branches)
 
     def check_arguments(self, args):
         """Return the parameter names in signature order.
@@ -610,7 +615,9 @@ class _Normalizer:
         orelse = self.lower_block([gast.copy_location(gast.Assign(
             targets=[_store(result)], value=node.orelse, type_comment=None),
             node.orelse)])
-        self.emit(gast.If(test=test, body=body, orelse=orelse), node)
+        branch = self.emit(gast.If(test=test, body=body, orelse=orelse),
+                           node)
+        self.expression_branches[branch] = describe(node)
         return _load(result)
 
     def lower_BoolOp(self, node):
@@ -653,6 +660,7 @@ class _Normalizer:
         else:
             branch = gast.If(test=test, body=[], orelse=evaluated)
         self.emit(branch, origin)
+        self.expression_branches[branch] = describe(origin)
 
     def escaping_reads(self, statement):
         """Names a statement reads in a way that may keep a reference to them."""
@@ -854,8 +862,14 @@ class _Normalizer:
                 'an array or another value that changes in place',
                 self.source.location(node),
                 f'Python updates it in place, and another name (or the '
-                f'caller) may see that. Write {node.target.id} = '
-                f'{node.target.id} {symbol} ... instead')
+                f'caller) may see that', fixes=[
+                    f'if {node.target.id} is part of another array (a view '
+                    f'such as {node.target.id} = y[1:3]) that must change '
+                    'too, update that array by index instead '
+                    f'(y[1:3] {symbol}= ...)',
+                    f'or, if no other name needs the change, write '
+                    f'{node.target.id} = {node.target.id} {symbol} ... to '
+                    'make a new value'])
             self.immutable_checks[self.body[start]] = (
                 version, error, self.unshared_if_new.get(version, ()))
         return False

@@ -770,8 +770,10 @@ class _ReverseWriter(StageWriter):
         for position, inner in enumerate(statement.body, 1):
             block = self.adjoint_statements([inner])
             if block and not isinstance(inner, (gast.Assign, gast.Expr)):
+                construct = self.normalized.expression_branches.get(
+                    inner) or describe(inner)
                 raise UnsupportedSyntaxError(
-                    f'{describe(inner)} that carries a derivative inside a '
+                    f'{construct} that carries a derivative inside a '
                     'try block', self.source.location(inner),
                     'an exception part way through it could not be undone; '
                     'move it out of the try block or into a function')

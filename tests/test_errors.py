@@ -781,3 +781,97 @@ def test_in_place_foreign_call_offers_no_rule():
     assert 'np.add.at updates an argument in place' in message
     assert 'non_differentiable(np.add.at)' in message
     assert info.value.lineno == source_lineno(scatters_squares, 'np.add.at(')
+
+
+# Fixes that keep the meaning of the user's code --------------------------------
+
+def adds_into_view(x):
+    y = np.zeros(4)
+    v = y[1:3]
+    v += x[0] ** 2
+    return np.sum(y * x)
+
+
+def adds_into_slice(x):
+    y = np.zeros(4)
+    y[1:3] += x[0] ** 2
+    return np.sum(y * x)
+
+
+def test_view_update_fix_keeps_base_updated():
+    """Writing v = v + ... would leave y unchanged, so the first fix
+    updates y by index, which differentiates to the same result."""
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(adds_into_view)(x)
+    error = info.value
+    assert error.lineno == source_lineno(adds_into_view, 'v += x[0]')
+    assert error.fixes[0] == (
+        'if v is part of another array (a view such as v = y[1:3]) that '
+        'must change too, update that array by index instead '
+        '(y[1:3] += ...)')
+    assert 'v = v + ...' in error.fixes[1]
+    assert adds_into_slice(x) == adds_into_view(x)
+    assert_gradient_close(adcompiler.grad(adds_into_slice)(x),
+                          numerical_gradient(adds_into_slice, (x,), 0))
+
+
+def updates_dict(x):
+    table = {'a': x * 2}
+    s = np.sum(table['a'])
+    table.update({'b': x})
+    return s + np.sum(table['b'])
+
+
+def sets_default(x):
+    table = {'a': x * 2}
+    s = np.sum(table['a'])
+    table.setdefault('b', x)
+    return s + np.sum(table['b'])
+
+
+def sorts_in_place(x):
+    w = x * 2
+    s = np.sum(w * x)
+    w.sort()
+    return s + w[0]
+
+
+@pytest.mark.parametrize('function, method, fix', [
+    pytest.param(updates_dict, 'update',
+                 'build a new dict instead ({**table, **other})',
+                 id='update'),
+    pytest.param(sets_default, 'setdefault',
+                 'read the entry with table.get(key, default)', id='setdefault'),
+    pytest.param(sorts_in_place, 'sort', 'np.sort(w) for an array',
+                 id='sort'),
+])
+def test_in_place_method_fix_names_method(function, method, fix):
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(function)(np.array([1.0, 2.0, 3.0]))
+    message = str(info.value)
+    assert f'.{method}()' in message
+    assert fix in message
+    if method != 'sort':
+        assert 'sort' not in message
+    assert info.value.lineno == source_lineno(function, f'.{method}(')
+
+
+def conditional_in_try(x):
+    v = np.sum(x)
+    try:
+        r = 1 / (v if v > 0 else None)
+    except TypeError:
+        r = 0.0
+    return r
+
+
+def test_conditional_expression_in_try_is_named():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(conditional_in_try)(np.array([1.0, 2.0]))
+    message = str(info.value)
+    assert message.startswith('a conditional expression that carries a '
+                              'derivative inside a try block')
+    assert 'an if statement' not in message
+    assert info.value.lineno == source_lineno(conditional_in_try,
+                                              'v if v > 0')
