@@ -27,6 +27,7 @@ no path after it updates that object in place (see update_order), and no
 name that may come to refer to the object is updated in place either.
 """
 
+import copy
 import dataclasses
 import inspect
 import types
@@ -66,6 +67,12 @@ NEW_OBJECT_FUNCTIONS = (
     runtime.tangent_append, runtime.tangent_extend, runtime.check_unshared,
     runtime.old_item,
 )
+
+# Calls that return a new container (or a new array, for copy.copy) whose
+# items are the items of their argument. The container is fresh, so an
+# update of it (`c[i] = v`, `c.append(v)`) changes no other name, but its
+# items are shared: these calls still count as reads that keep references.
+FRESH_CONTAINER_FUNCTIONS = (list, tuple, dict, copy.copy)
 
 # Methods of arrays and lists that return values, not references.
 VALUE_METHODS = frozenset({
@@ -628,7 +635,9 @@ class _Checker:
             return
         if isinstance(value, gast.Call):
             resolved = self.resolution.calls.get(value)
-            if resolved is not None and _returns_new_object(value, resolved):
+            if resolved is not None and (
+                    _returns_new_object(value, resolved)
+                    or _returns_fresh_container(value, resolved)):
                 return
         if isinstance(value, gast.Name) and self.moves(statement, value.id):
             return
@@ -999,6 +1008,11 @@ def _returns_new_object(call, resolved):
         return start is None or isinstance(start, gast.Constant)
     return any(callee is f for f in NEW_OBJECT_FUNCTIONS) or (
         callee is np.array)
+
+
+def _returns_fresh_container(call, resolved):
+    return (resolved.kind is not CallKind.METHOD and not call.keywords
+            and any(resolved.callee is f for f in FRESH_CONTAINER_FUNCTIONS))
 
 
 def _argument(call, position, keyword):

@@ -3623,6 +3623,38 @@ def _items_like(seq, pieces):
         'first')
 
 
+def items_adjoint(g, seq):
+    """Adjoint of seq in list(seq) or tuple(seq): g contains one adjoint per
+    item (None for a zero), given back in the structure of seq.
+
+    The items of a dict are its keys, which carry no derivative.
+    """
+    if g is None or isinstance(seq, dict):
+        return None
+    if isinstance(seq, np.ndarray):
+        if len(seq) == 0:
+            return zeros_like(seq)
+        rows = [zeros_like(item) if piece is None else piece
+                for item, piece in zip(seq, g, strict=True)]
+        return match_kind(np.stack(rows), seq)
+    if isinstance(seq, (list, tuple)):
+        return _rebuild(seq, list(g))
+    raise TypeError(
+        f'adcompiler differentiates list(...) and tuple(...) of lists, '
+        f'tuples, dicts and arrays, not of a {type(seq).__name__}; write '
+        '[item for item in ...] instead')
+
+
+def items_tangent(t, seq, ans):
+    """Tangent of ans = list(seq) or tuple(seq), given the tangent t of
+    seq: one tangent per item, in a container like ans."""
+    if ans is None:
+        return None
+    if t is None or isinstance(seq, dict):
+        return _rebuild(ans, [None] * len(ans))
+    return _rebuild(ans, list(t))
+
+
 def sequence_sum_adjoint(g, seq):
     """Adjoint of seq in sum(seq) or math.fsum(seq): g for every item,
     summed down to the item's shape."""

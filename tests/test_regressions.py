@@ -2233,3 +2233,54 @@ def test_forward_mode_raises_when_branch_runs(function):
         adcompiler.jvp(function, (x, True), (np.ones(3), None))
     assert info.value.location.filename == __file__
     assert 'np.ediff1d(x)' in str(info.value)
+
+
+# list(...) and tuple(...) copy the items of a container or the rows of an
+# array; the new container may be updated without changing another name.
+
+def list_of_rows(x):
+    rows = list(x)
+    return rows[0] * rows[1] + np.sin(rows[2])
+
+
+def list_of_tuple_updated(x):
+    pair = (x, x * 2.0)
+    items = list(pair)
+    items[0] = items[0] * 3.0
+    return np.sum(items[0] * items[1])
+
+
+def tuple_of_list(x):
+    values = [x[0] ** 2, x[1]]
+    frozen = tuple(values)
+    return frozen[0] * frozen[1]
+
+
+def list_of_matrix_rows(x):
+    rows = list(x)
+    rows[1] = rows[1] * rows[0]
+    return np.sum(rows[1] ** 2) + np.sum(rows[0])
+
+
+@pytest.mark.parametrize('function, x', [
+    pytest.param(list_of_rows, np.array([1.0, 2.0, 3.0]), id='list-of-rows'),
+    pytest.param(list_of_tuple_updated, np.array([0.5, -1.5]),
+                 id='list-of-tuple-updated'),
+    pytest.param(tuple_of_list, np.array([0.7, -0.4]), id='tuple-of-list'),
+    pytest.param(list_of_matrix_rows, np.array([[0.3, -0.2], [1.1, 0.6]]),
+                 id='list-of-matrix-rows'),
+])
+def test_list_and_tuple_copies_differentiate(function, x):
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x), expected)
+    direction = np.full(x.shape, 0.3) + np.arange(x.size).reshape(x.shape)
+    _, tangent = adcompiler.jvp(function, (x,), (direction,))
+    assert tangent == pytest.approx(np.sum(expected * direction), rel=1e-6)
+    flat = x.ravel()
+    for mode in _MODES:
+        hessian = adcompiler.hessian(
+            lambda v: function(v.reshape(x.shape)), mode=mode)(flat)
+        np.testing.assert_allclose(
+            hessian, differenced_hessian(
+                lambda v: function(v.reshape(x.shape)), flat),
+            rtol=1e-5, atol=1e-5, err_msg=mode)

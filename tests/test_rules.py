@@ -1867,6 +1867,16 @@ def builtin_divmod(x, y, w):
     return w * (remainder + quotient * 0.0)
 
 
+def builtin_list_of_array(x, y, w):
+    rows = list(np.stack([x, y * x]))
+    return np.sum(w * rows[0] * rows[1])
+
+
+def builtin_tuple_of_list(x, y, w):
+    items = tuple([x, y * 2.0])
+    return np.sum(w * items[0] * np.sin(items[1]))
+
+
 # (function, x, y)
 SEQUENCE_CASES = [
     (builtin_sum_list, 0.7, -1.3), (builtin_sum_tuple_start, 0.7, -1.3),
@@ -1882,6 +1892,11 @@ SEQUENCE_CASES = [
     (builtin_max_of_list, -0.7, -1.3), (builtin_min_of_array, 0.7, -1.3),
     (builtin_pow, 1.7, -0.6), (builtin_pow, sample((3,), 0.5, 2.0), 2.5),
     (builtin_divmod, 5.5, 2.0), (builtin_divmod, -5.5, 1.5),
+    (builtin_list_of_array, 0.7, -1.3),
+    (builtin_list_of_array, sample((3,)), sample((3,), seed=1)),
+    (builtin_list_of_array, sample((2, 3)), sample((3,), seed=1)),
+    (builtin_tuple_of_list, 0.7, -1.3),
+    (builtin_tuple_of_list, sample((3,)), sample((2, 3), seed=1)),
 ]
 
 
@@ -2273,7 +2288,7 @@ COVERED_CALLEES = {
     math.floor, math.ceil, math.trunc, math.factorial, math.isnan,
     math.isinf, math.isfinite, math.isclose, math.comb, math.perm, math.gcd,
     math.gamma, math.lgamma, math.copysign, math.fmod, math.remainder,
-    math.fsum, math.prod, max, min, sum, pow, divmod, super,
+    math.fsum, math.prod, max, min, sum, pow, divmod, super, list, tuple,
 } | ({math.cbrt, math.exp2} if hasattr(math, 'cbrt') else set())
 COVERED_METHODS = {'sum', 'mean', 'max', 'min', 'dot', 'reshape', 'ravel',
                    'flatten', 'squeeze', 'transpose', 'copy', 'tolist',

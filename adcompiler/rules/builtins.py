@@ -45,6 +45,9 @@ vjp(builtins.float,               lambda x=0.0: ad.unbroadcast(g, x))
 for _float_type in (np.float64, np.float32, np.float16):
     vjp(_float_type, lambda x=0.0: ad.unbroadcast(g, x))
 vjp(builtins.sum,                 lambda iterable, start=0: (ad.sequence_sum_adjoint(g, iterable), ad.unbroadcast(g, start)))
+# list(x) and tuple(x): the items of x in a new container.
+vjp(builtins.list,                lambda iterable=(): ad.items_adjoint(g, iterable))
+vjp(builtins.tuple,               lambda iterable=(): ad.items_adjoint(g, iterable))
 # super(cls, obj) stands for obj when its methods are called.
 vjp(builtins.super,               lambda cls, obj: (None, g))
 

@@ -34,6 +34,8 @@ for _float_type in (np.float64, np.float32, np.float16):
 # Sums, products and extrema of sequences: ans = f(seq) or f(x0, x1, ...).
 # The math rules were marked elementwise above, and these replace theirs.
 jvp(builtins.sum,  lambda iterable, start=0: (ad.sequence_sum_tangent(t, ans), ad.broadcast_like(t, ans)))
+jvp(builtins.list, lambda iterable=(): ad.items_tangent(t, iterable, ans))
+jvp(builtins.tuple, lambda iterable=(): ad.items_tangent(t, iterable, ans))
 jvp(math.fsum,     lambda seq: ad.sequence_sum_tangent(t, ans))
 jvp(math.prod,     lambda iterable, *, start=1: (ad.sequence_prod_tangent(t, iterable, start), t * ad.sequence_product(iterable)))
 for _callee in (builtins.max, builtins.min):
