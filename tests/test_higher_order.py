@@ -1801,20 +1801,43 @@ def through_pad_tail(x):
     return np.sum(rt.pad_tail([x], [x, x], 1)[0] ** 2)
 
 
+def test_helper_through_its_source_differentiates():
+    # pad_tail has no reverse rule, so reverse mode transforms its source,
+    # which calls list().
+    x = np.array([0.5, -1.2])
+    assert_gradient_close(adcompiler.grad(through_pad_tail)(x),
+                          numerical_gradient(through_pad_tail, (x,), 0))
+
+
+def differences_helper(g):
+    """A stand-in for a runtime helper with only a forward rule, whose
+    source calls np.ediff1d, which has no rule."""
+    return np.ediff1d(g)
+
+
+differences_helper.__module__ = 'adcompiler.runtime'
+adcompiler.rules.REGISTRY.linear_adjoint_helper(differences_helper, ('g',))
+
+
+def through_differences_helper(x):
+    return np.sum(differences_helper(x) ** 2)
+
+
 def test_error_inside_helper_points_at_its_call():
-    # pad_tail has no rule, so reverse mode transforms its source, which
-    # calls list().
     with pytest.raises(adcompiler.ForeignCallError) as raised:
-        adcompiler.grad(through_pad_tail)(np.array([0.5, -1.2]))
+        adcompiler.grad(through_differences_helper)(np.array([0.5, -1.2]))
     error = raised.value
-    lineno, line = _line_of(through_pad_tail, 'rt.pad_tail(')
+    lineno, line = _line_of(through_differences_helper,
+                            'np.sum(differences_helper(')
     assert error.filename == __file__
     assert error.lineno == lineno
-    assert error.location.col_offset == line.index('rt.pad_tail(')
-    assert error.summary == 'cannot differentiate the adcompiler helper pad_tail'
-    assert error.details[0] == 'In the adcompiler helper pad_tail:'
-    assert error.details[1].startswith(f'File "{rt.__file__}"')
-    assert 'builtins.list' in error.details[2]
+    assert error.location.col_offset == line.index('differences_helper(')
+    assert error.summary == ('cannot differentiate the adcompiler helper '
+                             'differences_helper')
+    assert error.details[0] == ('In the adcompiler helper '
+                                'differences_helper:')
+    assert error.details[1].startswith(f'File "{__file__}"')
+    assert 'numpy.ediff1d' in error.details[2]
 
 
 def test_deferred_error_points_at_user_line():
