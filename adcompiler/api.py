@@ -868,9 +868,11 @@ def hessian(function, wrt=0, mode=None):
             products = [[] for _ in names]  # per row, one per entry of x
             for direction in _hessian_directions(x):
                 for i, row in enumerate(names):
-                    products[i].append(_hessian_block_product(
-                        function, composition, row, column, bound,
-                        direction))
+                    products[i].append(_with_numpy_floats_on_error(
+                        function, lambda a, k: _hessian_block_product(
+                            function, composition, row, column,
+                            _bind(function, a, k), direction),
+                        bound.args, bound.kwargs))
             for i, row in enumerate(names):
                 blocks[i][j] = _hessian_block(products[i],
                                               bound.arguments[row], x)

@@ -7,6 +7,7 @@ into comments, and the substitution that inlines a rule template.
 
 import operator
 import re
+import types
 
 import gast
 import numpy as np
@@ -88,10 +89,18 @@ class StageWriter:
                               ctx=gast.Load())
 
     def written_name(self, func):
-        """Return the dotted name by which the user's code calls `func`
-        (np.add.at), or None when it is not a reference to a global."""
+        """Return the dotted name by which the code calls `func` when it
+        is an attribute of an imported module (np.add.at), else None.
+
+        A function imported under another name (loggam for gammaln) is
+        named by its qualified name instead, which is valid in any module.
+        """
         text = dotted_name(func)
-        if text is None or text.split('.')[0] in self.normalized.local_names:
+        if text is None or '.' not in text:
+            return None
+        root = text.split('.')[0]
+        if root in self.normalized.local_names or not isinstance(
+                self.source.namespace.get(root), types.ModuleType):
             return None
         return text
 
