@@ -15,8 +15,12 @@ import pytest
 import scipy.optimize
 import scipy.special
 import scipy.stats
-from scipy._lib import array_api_extra as xpx
-from scipy._lib._array_api import _share_masks
+from scipy._lib import _array_api
+
+try:  # SciPy 1.18.1 vendors it here; 1.15.3 and 1.17.1 in scipy._lib.
+    from scipy._external import array_api_extra as xpx
+except ImportError:
+    from scipy._lib import array_api_extra as xpx
 
 import adcompiler
 from finite_differences import assert_gradient_close, numerical_gradient
@@ -532,9 +536,27 @@ def test_entropy_hessian_formula():
             assert_gradient_close(hessian[index], row)
 
 
+def expect_unpacking_gap(request, options, mode):
+    """Mark a reverse-over-reverse Hessian of entropy(p, qk) as failing
+    with SciPy 1.15.3, whose entropy sums qk with `xp.sum(qk, **sum_kwargs)`.
+
+    That is a call with **mapping resolved at run time, which reverse mode
+    over adjoint code does not go through yet: it raises
+    UnsupportedSyntaxError. SciPy 1.17.1 and 1.18.1 sum qk without it.
+    """
+    if ('q' in options and mode == 'reverse-over-reverse'
+            and not hasattr(_array_api, 'xp_promote')):
+        request.applymarker(pytest.mark.xfail(
+            strict=True, raises=adcompiler.UnsupportedSyntaxError,
+            reason='reverse over reverse through a call with **mapping '
+                   'resolved at run time'))
+
+
 @pytest.mark.parametrize('mode', HESSIAN_MODES)
 @pytest.mark.parametrize('function, p, options', ENTROPY_CASES)
-def test_entropy_hessian_matches_analytic(function, p, options, mode):
+def test_entropy_hessian_matches_analytic(function, p, options, mode,
+                                          request):
+    expect_unpacking_gap(request, options, mode)
     hessian = adcompiler.hessian(function, mode=mode)(p)
     assert_close_to(hessian, entropy_hessian(p, **options))
 
@@ -542,7 +564,8 @@ def test_entropy_hessian_matches_analytic(function, p, options, mode):
 @pytest.mark.parametrize('mode', HESSIAN_MODES)
 @pytest.mark.parametrize('function, p, options', ENTROPY_CASES)
 def test_entropy_hvp_matches_gradient_differences(function, p, options,
-                                                  mode):
+                                                  mode, request):
+    expect_unpacking_gap(request, options, mode)
     direction = random_vector(np.shape(p), seed=20)
     product = adcompiler.hvp(function, mode=mode)(p, direction)
     expected = difference_along(adcompiler.grad(function), (p,), direction)
@@ -550,6 +573,12 @@ def test_entropy_hvp_matches_gradient_differences(function, p, options,
 
 
 # scipy._lib._array_api._share_masks returns NumPy arrays unchanged.
+
+_share_masks = getattr(_array_api, '_share_masks', None)
+needs_share_masks = pytest.mark.skipif(
+    _share_masks is None,
+    reason=f'SciPy {scipy.__version__} has no _array_api._share_masks')
+
 
 def shares_masks_of_pair(x, y):
     a, b = _share_masks(x * x, y, xp=np)
@@ -560,6 +589,7 @@ def shares_mask_of_one(x):
     return np.sum(_share_masks(x, xp=np) ** 3)
 
 
+@needs_share_masks
 @pytest.mark.parametrize('function, args', [
     pytest.param(shares_masks_of_pair, (random_vector(3, 33),
                                         random_vector(3, 34)), id='pair'),
@@ -578,6 +608,7 @@ def test_share_masks_matches_finite_differences(function, args):
         assert_gradient_close(product, expected)
 
 
+@needs_share_masks
 def test_share_masks_rule_rejects_masked_arrays():
     from adcompiler.rules.scipy import share_masks_vjp
     masked_namespace = types.SimpleNamespace(__name__='marray.numpy')
@@ -780,6 +811,8 @@ def masked_update(x, y):
     return np.sum(w * x)
 
 
+@pytest.mark.skipif(not hasattr(xpx, 'at'),
+                    reason=f'SciPy {scipy.__version__} has no array_api_extra.at')
 @pytest.mark.parametrize('position', [0, 1])
 def test_at_set_matches_finite_differences(position):
     args = (np.array([0.3, 0.8, 1.4]), 0.7)

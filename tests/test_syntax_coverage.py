@@ -8,6 +8,7 @@ file, the line of the node and a caret, never another exception.
 
 import ast
 import inspect
+import sys
 
 import gast
 import numpy as np
@@ -108,14 +109,6 @@ def uses_try(x):
     try:
         y = x * 2.0
     except ValueError:
-        y = x
-    return y
-
-
-def uses_try_star(x):
-    try:
-        y = x * 2.0
-    except* ValueError:
         y = x
     return y
 
@@ -317,7 +310,6 @@ TABLE = {
     'Match': (uses_match, 'match 1:'),
     'Raise': (uses_raise, None),
     'Try': (uses_try, None),
-    'TryStar': (uses_try_star, 'try:'),
     'Assert': (uses_assert, None),
     'Import': (uses_import, None),
     'ImportFrom': (uses_import_from, None),
@@ -356,9 +348,14 @@ TABLE = {
     'Slice': (uses_slice, None),
 }
 
+# Syntax newer than Python 3.10 lives in modules this Python can parse.
+if sys.version_info >= (3, 11):
+    from syntax_since_3_11 import uses_try_star
+    TABLE['TryStar'] = (uses_try_star, 'try:')
+
 # gast node types that no Python 3.10+ source parses to on this version.
 NOT_IN_THIS_PYTHON = {'Exec', 'Print', 'Repr'} | {
-    name for name in ('TypeAlias', 'TemplateStr', 'Interpolation')
+    name for name in ('TryStar', 'TypeAlias', 'TemplateStr', 'Interpolation')
     if not hasattr(ast, name)}
 
 
@@ -390,6 +387,6 @@ def test_node_supported_or_rejected(node_type):
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
         adcompiler.grad(function)(0.7)
     error = info.value
-    assert error.filename == __file__
+    assert error.filename == inspect.getsourcefile(function)
     assert error.lineno == _line_of(function, marker)
     assert '^' in str(error)

@@ -10,14 +10,22 @@ apply as they are. The few it wraps get rules here, written against the
 wrappers' signatures.
 
 Nothing here imports SciPy: each group is registered through
-`Registry.defer` once its module has been imported by someone else.
+`Registry.defer` once its module has been imported by someone else. These
+are private modules, and releases move and rename them. SciPy 1.15.3 has
+`xp_broadcast_promote` where 1.17.1 has `xp_promote`, and it has no
+`is_marray`, `_share_masks` or `at`. SciPy 1.18.1 vendors array_api_compat
+and array_api_extra in `scipy._external`, not in `scipy._lib`. A callable
+the installed SciPy lacks gets no rule (its callers are transformed from
+source), and the others of its group are registered all the same.
 
 Letters: `ans = f(x, ...)`, `g` is the adjoint of `ans`, `d[x]` the
 adjoint of `x`, and in forward rules `t` is the tangent of `x`.
 """
 
+import functools
 import importlib
 import inspect
+import logging
 
 import numpy as np
 
@@ -25,44 +33,78 @@ from adcompiler import runtime
 from adcompiler.errors import UnsupportedOptionError
 from adcompiler.rules.registry import REGISTRY
 
+logger = logging.getLogger(__name__)
+
 vjp = REGISTRY.vjp
 jvp = REGISTRY.jvp
 non_differentiable = REGISTRY.non_differentiable
 
-_COMPAT = 'scipy._lib.array_api_compat'
+# Packages in which SciPy vendors array_api_compat and array_api_extra:
+# `scipy._lib` in SciPy 1.15.3 and 1.17.1, `scipy._external` in 1.18.1.
+_VENDOR_PACKAGES = ('scipy._lib', 'scipy._external')
 
 
 def _module(name):
     return importlib.import_module(name)
 
 
+def _present(module, *names):
+    """Return the callables `module.name` that exist, in order; log the
+    names this SciPy lacks."""
+    found = []
+    for name in names:
+        callee = getattr(module, name, None)
+        if callee is None:
+            logger.debug('%s.%s not found: no rule registered',
+                         module.__name__, name)
+        else:
+            found.append(callee)
+    return found
+
+
+def _one(module, name):
+    """Return `module.name`, or None (logged) where this SciPy lacks it."""
+    found = _present(module, name)
+    return found[0] if found else None
+
+
 # Namespace discovery and metadata: they return a module, a size, a device
 # or a flag, never a value that depends smoothly on an array.
 def _register_array_api():
     array_api = _module('scipy._lib._array_api')
-    helpers = _module(f'{_COMPAT}.common._helpers')
-    for callee in (array_api.array_namespace, array_api.xp_result_type,
-                   array_api.is_marray, helpers.array_namespace,
-                   helpers.size, helpers.device, helpers.is_numpy_namespace,
-                   helpers.is_torch_array, helpers.is_jax_namespace,
-                   helpers.is_cupy_namespace, helpers.is_array_api_obj,
-                   helpers.is_array_api_strict_namespace,
-                   helpers.is_torch_namespace, helpers.is_dask_namespace):
+    for callee in _present(array_api, 'array_namespace', 'xp_result_type',
+                           'is_marray'):
         non_differentiable(callee)
 
     # ans = _asarray(array, dtype, ...): a conversion, linear in `array`.
-    vjp(array_api._asarray, lambda array, dtype=None, order=None, copy=None, xp=None, check_finite=False, subok=False: ad.cast_adjoint(ad.unbroadcast(g, array), dtype))
-    jvp(array_api._asarray, lambda array, dtype=None, order=None, copy=None, xp=None, check_finite=False, subok=False: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
+    asarray = _one(array_api, '_asarray')
+    if asarray is not None:
+        vjp(asarray, lambda array, dtype=None, order=None, copy=None, xp=None, check_finite=False, subok=False: ad.cast_adjoint(ad.unbroadcast(g, array), dtype))
+        jvp(asarray, lambda array, dtype=None, order=None, copy=None, xp=None, check_finite=False, subok=False: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
 
     # ans = xp_promote(*args, ...): each argument converted to a common
     # floating dtype (and broadcast to a common shape with broadcast=True).
-    REGISTRY.vjp_function(array_api.xp_promote, promote_vjp)
-    REGISTRY.jvp_function(array_api.xp_promote, promote_jvp)
+    promote = _one(array_api, 'xp_promote')
+    if promote is not None:
+        REGISTRY.vjp_function(promote, promote_vjp)
+        REGISTRY.jvp_function(promote, promote_jvp)
 
     # ans = _share_masks(*args, xp=xp): the arguments unchanged (one, or a
     # tuple) unless they are masked arrays (marray), whose masks it joins.
-    REGISTRY.vjp_function(array_api._share_masks, share_masks_vjp)
-    REGISTRY.jvp_function(array_api._share_masks, share_masks_jvp)
+    share_masks = _one(array_api, '_share_masks')
+    if share_masks is not None:
+        REGISTRY.vjp_function(share_masks, share_masks_vjp)
+        REGISTRY.jvp_function(share_masks, share_masks_jvp)
+
+
+def _register_compat_helpers(package):
+    helpers = _module(f'{package}.array_api_compat.common._helpers')
+    for callee in _present(helpers, 'array_namespace', 'size', 'device',
+                           'is_numpy_namespace', 'is_torch_array',
+                           'is_jax_namespace', 'is_cupy_namespace',
+                           'is_array_api_obj', 'is_array_api_strict_namespace',
+                           'is_torch_namespace', 'is_dask_namespace'):
+        non_differentiable(callee)
 
 
 def promote_vjp(g, ans, *args, broadcast=False, force_floating=False,
@@ -169,42 +211,68 @@ def promote_jvp_transpose(c, result, tangents, ans, *args, broadcast=False,
     return (of_tangents,) + rest
 
 
+def _wrapper(space, name):
+    """Return `space.name` if it wraps NumPy's function of that name.
+
+    Return None (logged) where this SciPy lacks it, or where the namespace
+    takes the function from NumPy as it is: that function has NumPy's rule,
+    which a template written for the wrapper's parameters must not replace.
+    Which names are wrappers depends on the NumPy and SciPy versions.
+    """
+    callee = _one(space, name)
+    return None if callee is getattr(np, name, None) else callee
+
+
 # Wrappers in array_api_compat's NumPy namespace whose NumPy counterpart
 # takes other parameters: ans = f(x, ...).
-def _register_compat_wrappers():
-    space = _module(f'{_COMPAT}.numpy')
-    vjp(space.asarray,  lambda obj, dtype=None, device=None, copy=None: ad.cast_adjoint(ad.unbroadcast(g, obj), dtype))
-    jvp(space.asarray,  lambda obj, dtype=None, device=None, copy=None: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
-    vjp(space.astype,   lambda x, dtype, copy=True, device=None: ad.astype_adjoint(g, x, dtype))
-    jvp(space.astype,   lambda x, dtype, copy=True, device=None: ad.cast_adjoint(np.asarray(t).astype(np.result_type(ans, 1.0)), dtype))
-    vjp(space.reshape,  lambda x, shape, copy=None: np.reshape(g, np.shape(x)))
-    jvp(space.reshape,  lambda x, shape, copy=None: np.reshape(t, np.shape(ans)))
-    vjp(space.sign,     lambda x: ad.sign_adjoint(g, x), unbroadcast=True)
-    vjp(space.matmul,   lambda x1, x2: (ad.matmul_adjoint_x(g, x1, x2), ad.matmul_adjoint_y(g, x1, x2)))
-    jvp(space.matmul,   lambda x1, x2: (np.matmul(t, x2), np.matmul(x1, t)))
-    for callee in (space.ceil, space.floor, space.trunc, space.count_nonzero,
-                   space.zeros, space.ones, space.empty, space.arange,
-                   space.eye, space.zeros_like, space.ones_like,
-                   space.empty_like, space.argsort, space.nonzero,
-                   space.finfo, space.iinfo):
-        non_differentiable(callee)
+def _register_compat_wrappers(package):
+    space = _module(f'{package}.array_api_compat.numpy')
+    templates = {
+        'asarray': (lambda obj, dtype=None, device=None, copy=None: ad.cast_adjoint(ad.unbroadcast(g, obj), dtype),
+                    lambda obj, dtype=None, device=None, copy=None: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype)),
+        'astype':  (lambda x, dtype, copy=True, device=None: ad.astype_adjoint(g, x, dtype),
+                    lambda x, dtype, copy=True, device=None: ad.cast_adjoint(np.asarray(t).astype(np.result_type(ans, 1.0)), dtype)),
+        'reshape': (lambda x, shape, copy=None: np.reshape(g, np.shape(x)),
+                    lambda x, shape, copy=None: np.reshape(t, np.shape(ans))),
+        'matmul':  (lambda x1, x2: (ad.matmul_adjoint_x(g, x1, x2), ad.matmul_adjoint_y(g, x1, x2)),
+                    lambda x1, x2: (np.matmul(t, x2), np.matmul(x1, t))),
+    }
+    for name, (reverse, forward) in templates.items():
+        callee = _wrapper(space, name)
+        if callee is not None:
+            vjp(callee, reverse)
+            jvp(callee, forward)
+    sign = _wrapper(space, 'sign')
+    if sign is not None:
+        vjp(sign, lambda x: ad.sign_adjoint(g, x), unbroadcast=True)
+    for name in ('ceil', 'floor', 'trunc', 'count_nonzero', 'zeros', 'ones',
+                 'empty', 'arange', 'eye', 'zeros_like', 'ones_like',
+                 'empty_like', 'argsort', 'nonzero', 'finfo', 'iinfo'):
+        callee = _wrapper(space, name)
+        if callee is not None:
+            non_differentiable(callee)
 
 
 # array_api_extra: ans = atleast_nd(x, ndim=ndim), a reshape; and
 # ans = at(x, idx).set(y), x with x[idx] replaced by y. The adjoint and the
 # tangent of the `at(x, idx)` object are those of x.
-def _register_array_api_extra():
-    extra = _module('scipy._lib.array_api_extra')
-    vjp(extra.atleast_nd, lambda x, ndim, xp=None: np.reshape(g, np.shape(x)))
-    jvp(extra.atleast_nd, lambda x, ndim, xp=None: np.reshape(t, np.shape(ans)))
-    REGISTRY.vjp_function(extra.at, at_vjp)
-    REGISTRY.jvp_function(extra.at, at_jvp)
-    REGISTRY.substitute(extra.at.set, at_set_copy)
+def _register_array_api_extra(package):
+    extra = _module(f'{package}.array_api_extra')
+    atleast_nd = _one(extra, 'atleast_nd')
+    if atleast_nd is not None:
+        vjp(atleast_nd, lambda x, ndim, xp=None: np.reshape(g, np.shape(x)))
+        jvp(atleast_nd, lambda x, ndim, xp=None: np.reshape(t, np.shape(ans)))
+    at = _one(extra, 'at')
+    if at is None:
+        return
+    REGISTRY.vjp_function(at, at_vjp)
+    REGISTRY.jvp_function(at, at_jvp)
+    REGISTRY.substitute(at.set, at_set_copy)
     REGISTRY.vjp_function(at_set_copy, at_set_vjp)
     REGISTRY.jvp_function(at_set_copy, at_set_jvp)
     # at(x)[idx] is at(x, idx): the adjoint passes through unchanged, and
     # indexing the tangent returns it unchanged (see AtTangent).
-    runtime.register_index_adjoint(extra.at, lambda g, update, index: g)
+    runtime.register_index_adjoint(at, lambda g, update, index: g)
 
 
 def at_vjp(g, ans, x, *index):
@@ -364,6 +432,11 @@ runtime.register_index_adjoint(AtTangent, lambda g, t, index: g)
 
 REGISTRY.defer('scipy._lib._array_api', _register_array_api)
 REGISTRY.defer('scipy.stats', _register_stats)
-REGISTRY.defer(f'{_COMPAT}.numpy', _register_compat_wrappers)
-REGISTRY.defer('scipy._lib.array_api_extra', _register_array_api_extra)
 REGISTRY.defer('scipy.special', _register_special)
+for _package in _VENDOR_PACKAGES:
+    REGISTRY.defer(f'{_package}.array_api_compat.common._helpers',
+                   functools.partial(_register_compat_helpers, _package))
+    REGISTRY.defer(f'{_package}.array_api_compat.numpy',
+                   functools.partial(_register_compat_wrappers, _package))
+    REGISTRY.defer(f'{_package}.array_api_extra',
+                   functools.partial(_register_array_api_extra, _package))

@@ -1,0 +1,12 @@
+"""Syntax functions for test_syntax_coverage that Python 3.10 cannot parse.
+
+test_syntax_coverage imports this module only on Python 3.11 and later.
+"""
+
+
+def uses_try_star(x):
+    try:
+        y = x * 2.0
+    except* ValueError:
+        y = x
+    return y
