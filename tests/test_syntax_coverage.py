@@ -348,7 +348,7 @@ TABLE = {
     'Slice': (uses_slice, None),
 }
 
-# Syntax newer than Python 3.10 lives in modules this Python can parse.
+# Syntax newer than Python 3.10 is in modules imported only where it parses.
 if sys.version_info >= (3, 11):
     from syntax_since_3_11 import uses_try_star
     TABLE['TryStar'] = (uses_try_star, 'try:')
