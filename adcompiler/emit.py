@@ -16,10 +16,18 @@ import keyword
 import linecache
 import math
 import re
+import warnings
 
-import astor
-import astor.source_repr
 import gast
+
+# astor 0.8.1 reads ast.Num and ast.Str, and Str's attribute `s`, which
+# Python 3.12 deprecates. Those warnings are astor's, not the user's, so
+# they are silenced where astor runs, and a program that turns warnings
+# into errors can still import and use adcompiler.
+with warnings.catch_warnings():
+    warnings.filterwarnings('ignore', category=DeprecationWarning)
+    import astor
+    import astor.source_repr
 
 from adcompiler import verbatim
 from adcompiler.codegen import COMMENT_PREFIX
@@ -59,7 +67,10 @@ def to_source(tree):
     comments = _insert_markers(python_tree)
     # The text is compiled, not the tree, so the nodes need no line numbers.
     try:
-        text = astor.to_source(python_tree, pretty_source=_pretty_source)
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', category=DeprecationWarning,
+                                    module='astor')
+            text = astor.to_source(python_tree, pretty_source=_pretty_source)
     except Exception:  # astor lags new Python versions; ast.unparse does not.
         text = ast.unparse(ast.fix_missing_locations(python_tree)) + '\n'
 

@@ -2,6 +2,9 @@
 
 import ast
 import importlib
+import os
+import pathlib
+import subprocess
 import sys
 
 import gast
@@ -75,3 +78,32 @@ def test_long_function_saves_wrapped_tuple(tmp_path, x_shape, c_shape):
     for position, gradient in enumerate(gradients):
         expected = numerical_gradient(function, (x, c), position)
         assert_gradient_close(np.asarray(gradient), np.asarray(expected))
+
+
+WARNINGS_AS_ERRORS_PROGRAM = """\
+import numpy as np
+import adcompiler
+
+
+def labelled(x):
+    label = f'x = {x:.3f}'
+    return np.sin(x) * len(label)
+
+
+print(adcompiler.grad(labelled)(0.5) / (9 * np.cos(0.5)))
+"""
+
+
+def test_emit_runs_with_warnings_as_errors(tmp_path):
+    # astor reads ast classes that Python 3.12 deprecates; a program run
+    # with -W error must still import adcompiler and compile an f-string.
+    program = tmp_path / 'program.py'
+    program.write_text(WARNINGS_AS_ERRORS_PROGRAM, encoding='utf-8')
+    checkout = str(pathlib.Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(filter(None, [checkout,
+                                         os.environ.get('PYTHONPATH')]))
+    result = subprocess.run([sys.executable, '-W', 'error', str(program)],
+                            capture_output=True, text=True, timeout=120,
+                            check=False, env=dict(os.environ, PYTHONPATH=path))
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout) == pytest.approx(1.0, rel=1e-12)
