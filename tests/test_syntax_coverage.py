@@ -352,6 +352,9 @@ TABLE = {
 if sys.version_info >= (3, 11):
     from syntax_since_3_11 import uses_try_star
     TABLE['TryStar'] = (uses_try_star, 'try:')
+if sys.version_info >= (3, 12):
+    from syntax_since_3_12 import uses_type_alias
+    TABLE['TypeAlias'] = (uses_type_alias, None)
 
 # gast node types that no Python 3.10+ source parses to on this version.
 NOT_IN_THIS_PYTHON = {'Exec', 'Print', 'Repr'} | {
@@ -390,3 +393,16 @@ def test_node_supported_or_rejected(node_type):
     assert error.filename == inspect.getsourcefile(function)
     assert error.lineno == _line_of(function, marker)
     assert '^' in str(error)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12),
+                    reason='type parameters are new in Python 3.12')
+@pytest.mark.parametrize('name', ['uses_generic_function',
+                                  'uses_generic_inner_function'])
+def test_generic_function_matches_finite_differences(name):
+    import syntax_since_3_12
+    function = getattr(syntax_since_3_12, name)
+    for x in (0.7, np.array([0.3, -1.2, 2.0])):
+        expected = numerical_gradient(lambda v: np.sum(function(v)), (x,), 0)
+        computed = adcompiler.grad(lambda v: np.sum(function(v)))(x)
+        assert_gradient_close(computed, expected)
