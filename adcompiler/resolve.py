@@ -137,7 +137,7 @@ def classify(callee, name, registry=REGISTRY, module=None):
     `module` is the name of the caller's module, where a callee without a
     module of its own (a ufunc of a library) is looked for.
     """
-    callee = registry.unwrap(callee)
+    callee = registry.substitute_of(registry.unwrap(callee))
     entry = registry.lookup(callee)
     if entry is None and inspect.ismethod(callee) and isinstance(
             callee.__func__, types.FunctionType):

@@ -617,6 +617,74 @@ def test_share_masks_rule_rejects_masked_arrays():
                         xp=masked_namespace)
 
 
+# scipy._lib._array_api._masked_apply(f, args=..., xp=xp) calls f(*args)
+# for NumPy arrays.
+
+_masked_apply = getattr(_array_api, '_masked_apply', None)
+needs_masked_apply = pytest.mark.skipif(
+    _masked_apply is None,
+    reason=f'SciPy {scipy.__version__} has no _array_api._masked_apply')
+
+
+def masked_apply_of_pair(x, y):
+    return np.sum(_masked_apply(np.multiply, args=(np.sin(x), y), xp=np))
+
+
+def masked_apply_of_one(x):
+    return np.sum(_masked_apply(np.exp, args=(x * x,), xp=np))
+
+
+def masked_apply_of_three(x, y):
+    return np.sum(_masked_apply(np.clip, args=(x * y, -0.5, 0.5), xp=np))
+
+
+MASKED_APPLY_CASES = [
+    pytest.param(masked_apply_of_pair, (random_vector(3, 40),
+                                        random_vector(3, 41)), id='pair'),
+    pytest.param(masked_apply_of_one, (random_vector(3, 42, -1.0, 1.0),),
+                 id='one'),
+    pytest.param(masked_apply_of_three, (random_vector(3, 43, -1.0, 1.0),
+                                         random_vector(3, 44, -0.5, 0.5)),
+                 id='three'),
+]
+
+
+@needs_masked_apply
+@pytest.mark.parametrize('function, args', MASKED_APPLY_CASES)
+def test_masked_apply_matches_finite_differences(function, args):
+    for position in range(len(args)):
+        expected = numerical_gradient(function, args, position)
+        computed = adcompiler.grad(function, wrt=position)(*args)
+        assert_gradient_close(computed, expected)
+
+
+@needs_masked_apply
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+@pytest.mark.parametrize('function, args', MASKED_APPLY_CASES)
+def test_masked_apply_hvp_matches_gradient_differences(function, args, mode,
+                                                       request):
+    if function is masked_apply_of_three and mode == 'reverse-over-reverse':
+        # Three arguments go to f through f(*args), a call with *args
+        # resolved at run time.
+        request.applymarker(pytest.mark.xfail(
+            strict=True, raises=adcompiler.UnsupportedSyntaxError,
+            reason='reverse over reverse through a call with *args '
+                   'resolved at run time'))
+    direction = random_vector(3, 45)
+    product = adcompiler.hvp(function, mode=mode)(*args, direction)
+    expected = difference_along(adcompiler.grad(function), args, direction)
+    assert_gradient_close(product, expected)
+
+
+@needs_masked_apply
+def test_masked_apply_rejects_masked_arrays():
+    from adcompiler.rules.scipy import masked_apply_unmasked
+    masked_namespace = types.SimpleNamespace(__name__='marray.numpy')
+    with pytest.raises(adcompiler.UnsupportedOptionError, match='marray'):
+        masked_apply_unmasked(np.exp, args=(np.ones(2),),
+                              xp=masked_namespace)
+
+
 # Errors in library code -----------------------------------------------------------
 
 def log_multivariate_gamma(a):

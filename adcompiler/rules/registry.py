@@ -188,8 +188,9 @@ class Registry:
             self.version += 1
 
     def substitute(self, callee, replacement):
-        """Make calls dispatched at run time to `callee` call `replacement`,
-        which computes the same values without writing into its arguments.
+        """Make calls of `callee`, resolved at compile time or dispatched at
+        run time, call `replacement`, which computes the same values
+        without writing into its arguments.
 
         `callee` may be a code object, which stands for every function made
         from it: each named tuple class has a `_replace` function of its

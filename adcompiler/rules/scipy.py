@@ -96,6 +96,29 @@ def _register_array_api():
         REGISTRY.vjp_function(share_masks, share_masks_vjp)
         REGISTRY.jvp_function(share_masks, share_masks_jvp)
 
+    # ans = _masked_apply(f, args=args, kwargs=kwargs, xp=xp) (SciPy 1.18.1
+    # entropy calls it): f(*args, **kwargs) unless the arrays are masked.
+    masked_apply = _one(array_api, '_masked_apply')
+    if masked_apply is not None:
+        REGISTRY.substitute(masked_apply, masked_apply_unmasked)
+
+
+def masked_apply_unmasked(f, *, args, kwargs=None, xp):
+    """Run SciPy's `_masked_apply` for arrays without masks.
+
+    Calls with one or two arguments pass them by position, because
+    reverse mode over adjoint code (Hessians) does not go through a call
+    with `*args` that is resolved at run time.
+    """
+    _require_unmasked(xp)
+    if kwargs:
+        return f(*args, **kwargs)
+    if len(args) == 1:
+        return f(args[0])
+    if len(args) == 2:
+        return f(args[0], args[1])
+    return f(*args)
+
 
 def _register_compat_helpers(package):
     helpers = _module(f'{package}.array_api_compat.common._helpers')
