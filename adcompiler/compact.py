@@ -73,7 +73,26 @@ def keep_compact(function, facts, numpy_alias, runtime_alias):
     """
     rewriter = _Rewriter(facts, numpy_alias, runtime_alias, True)
     function.body = rewriter.block(function.body)
+    _drop_unread_shapes(function, runtime_alias)
     return rewriter.changed
+
+
+def _drop_unread_shapes(function, runtime_alias):
+    """Pass None for the value in `ad.compact_sum_adjoint(g, t, None, k)`.
+
+    Over all axes the compact cotangent is `g` itself, so the call does not
+    read `t`, and the primal need not save `t` or its shape for it.
+    """
+    for node in gast.walk(function):
+        if (isinstance(node, gast.Call) and not node.keywords
+                and isinstance(node.func, gast.Attribute)
+                and node.func.attr == 'compact_sum_adjoint'
+                and isinstance(node.func.value, gast.Name)
+                and node.func.value.id == runtime_alias
+                and len(node.args) == 4
+                and isinstance(node.args[2], gast.Constant)
+                and node.args[2].value is None):
+            node.args[1] = gast.Constant(value=None, kind=None)
 
 
 def negate_compact_factors(function, numpy_alias, runtime_alias):
@@ -318,8 +337,12 @@ class _Rewriter:
                 node.func.attr = _REDUCTIONS[name]
                 self.changed = True
             shape = node.args[1]
-            return node, _Form(compact=True, shape=shape.id) if isinstance(
-                shape, gast.Name) else _UNKNOWN
+            if isinstance(shape, gast.Name):
+                return node, _Form(compact=True, shape=shape.id)
+            # `_drop_unread_shapes` passed None: only negations move now,
+            # and they need no shape.
+            return node, (_UNKNOWN if self.expanding
+                          else _Form(compact=True))
         if module == self.runtime_alias and name == 'compact_unbroadcast' \
                 and len(node.args) == 3 \
                 and isinstance(node.args[2], gast.Name):

@@ -14,7 +14,11 @@ the reverse stage leaves it out (and the primal need not save `x` for it).
 
 A name joins the class of an operand when every assignment to it preserves
 that operand's shape (or kind): `z = -x`, `z = x * 2.0`, `z = np.sin(x)`,
-and `z = x + y` when `x` and `y` are already in one class. Any other
+and `z = x + y` when `x` and `y` are already in one class. Slices that drop
+the same number of entries from each axis of one value have one shape:
+`x[1:]`, `x[:-1]` and `x[2:-1]`, `x[:-3]` (see `_slice_drops`). Such a
+slice joins the class of a pseudo-name for the value and that count, which
+is a source once for each assignment to the value. Any other
 assignment, a parameter, and an in-place update that may change a shape
 (`lst.append(v)`) is a *source*. A class is only trusted when it has one
 source at most and that source runs at most once per call (it is not inside
@@ -52,6 +56,7 @@ _ELEMENTWISE_OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div,
                           gast.FloorDiv, gast.Mod, gast.Pow)
 
 _SOURCE = object()  # a definition that preserves nothing
+_SLICED = 'slice'  # first item of the pseudo-name of a slice's shape
 
 
 @dataclasses.dataclass
@@ -135,6 +140,7 @@ def shape_facts(normalized, resolution, scalars=frozenset()):
         if isinstance(node, gast.Name) and node.id not in definitions:
             definitions[node.id] = [_Definition(_SOURCE, _SOURCE, False,
                                                 True)]
+    _add_slice_sources(definitions)
 
     real = _real_names(definitions)
     shapes, kinds = _UnionFind(), _UnionFind()
@@ -305,6 +311,10 @@ def _definition(value, resolution, in_loop):
     if isinstance(value, gast.BinOp) and isinstance(value.op,
                                                     _ELEMENTWISE_OPERATORS):
         return _binary_definition(value, in_loop)
+    if isinstance(value, gast.Subscript):
+        definition = _slice_definition(value, in_loop)
+        if definition is not None:
+            return definition
     if isinstance(value, gast.Call) and len(value.args) == 1 \
             and not value.keywords and isinstance(value.args[0], gast.Name):
         resolved = resolution.calls.get(value)
@@ -320,6 +330,74 @@ def _definition(value, resolution, in_loop):
                 # one-element array, so the shape may change.
                 return _Definition(_SOURCE, _SOURCE, True, in_loop)
     return _Definition(_SOURCE, _SOURCE, False, in_loop)
+
+
+def _slice_definition(value, in_loop):
+    """Describe `name = base[slices]`: a slice that `_slice_drops` reads has
+    the shape of the pseudo-name `(base, drops)` and the kind of `base`."""
+    if not isinstance(value.value, gast.Name):
+        return None
+    drops = _slice_drops(value.slice)
+    if drops is None:
+        return None
+    base = (value.value.id,)
+    return _Definition(((_SLICED, value.value.id, drops),), base, False,
+                       in_loop)
+
+
+def _slice_drops(index):
+    """Return how many entries `index` drops from each leading axis, as a
+    tuple without trailing zeros, or None for another kind of index.
+
+    Only slices `a:` and `a:-b` with `a` and `b` int constants, `a >= 0`,
+    `b > 0`, and a step of None or 1, are read. Such a slice keeps
+    max(n - a - b, 0) of the n entries of its axis, so two of them with the
+    same `a + b` keep the same number whatever n is.
+    """
+    slices = index.elts if isinstance(index, gast.Tuple) else [index]
+    drops = []
+    for item in slices:
+        if not isinstance(item, gast.Slice):
+            return None
+        step = _int_constant(item.step)
+        start = 0 if item.lower is None else _int_constant(item.lower)
+        stop = 0 if item.upper is None else _int_constant(item.upper)
+        if (item.step is not None and step != 1) or start is None or \
+                stop is None or start < 0 or stop > 0 or (
+                    item.upper is not None and stop == 0):
+            return None
+        drops.append(start - stop)
+    while drops and drops[-1] == 0:
+        drops.pop()
+    return tuple(drops)
+
+
+def _int_constant(node):
+    """Return the int that `node` is (`3`, `-3`), or None."""
+    sign = 1
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        sign, node = -1, node.operand
+    if isinstance(node, gast.Constant) and type(node.value) is int:
+        return sign * node.value
+    return None
+
+
+def _add_slice_sources(definitions):
+    """Define the pseudo-names that slices read (see `_slice_definition`).
+
+    A pseudo-name has a source for each assignment to its base: it has one
+    shape only while the base is assigned once, outside loops, and is never
+    updated in place.
+    """
+    pseudo_names = {operand for entries in definitions.values()
+                    for entry in entries
+                    if entry.shape_operands is not _SOURCE
+                    for operand in entry.shape_operands
+                    if isinstance(operand, tuple)}
+    for pseudo in pseudo_names:
+        base = definitions.get(pseudo[1], [])
+        definitions[pseudo] = [_Definition(_SOURCE, _SOURCE, False,
+                                           entry.in_loop) for entry in base]
 
 
 def _binary_definition(value, in_loop):

@@ -150,6 +150,10 @@ def list_grows(x):
     return np.sum(z)
 
 
+def axis_sum(x):
+    return np.sum(np.sum(x * 2.0, axis=0) ** 2)
+
+
 def normal(*shape):
     def make(rng):
         value = rng.normal(size=shape)
@@ -174,6 +178,7 @@ UNBROADCAST_CASES = [
      (0,)),
     ('shape_changes_in_loop', shape_changes_in_loop, (normal(),), (0,)),
     ('list_grows', list_grows, (normal(),), (0,)),
+    ('axis_sum', axis_sum, (normal(3, 2),), (0,)),
 ]
 
 
@@ -228,12 +233,18 @@ def test_loop_source_keeps_unbroadcast():
     assert 'unbroadcast' in adjoint_source(shape_changes_in_loop)
 
 
-def test_sum_adjoint_reads_parameter_shape():
+def test_sum_over_all_axes_reads_no_shape():
     source = generated_source(abs_plus)
     primal = source[:source.index('def adjoint')]
-    assert 'ad.compact_sum_adjoint(dt8, x, None, False)' in source
+    assert 'ad.compact_sum_adjoint(dt8, None, None, False)' in source
     # Only values the adjoint computes with are saved, not shapes.
     assert primal.rstrip().endswith(', (x, t5)')
+
+
+def test_sum_over_an_axis_reads_shape():
+    adjoint = adjoint_source(axis_sum)
+    assert 'ad.compact_sum_adjoint(dt4, None, None, False)' in adjoint
+    assert 'ad.compact_sum_adjoint(dt2, x, 0, False)' in adjoint
 
 
 def tanh_layers(W1, W2, X):
@@ -578,6 +589,73 @@ def test_index_and_shape_cases_match_finite_differences(function, inputs,
     rng = np.random.default_rng(5)
     args = tuple(make(rng) for make in inputs)
     assert_right_and_same_gradients(function, args, wrt)
+
+
+def shifted_rows(x):
+    return np.sum(x[1:, :-1] * x[:-1, 1:] + x[1:, :1])
+
+
+def three_point_stencil(x):
+    return np.sum((x[2:] - 2.0 * x[1:-1] + x[:-2]) ** 2)
+
+
+def slice_of_reassigned(x):
+    a = x[1:]
+    x = np.stack([x[:-1], x[:-1]])
+    b = x[1:]
+    return np.sum(np.sin(a) * b)
+
+
+def slice_against_prefix(x):
+    return np.sum(x[1:] * x[:1] + x[:-1])
+
+
+def slices_in_loop(x):
+    total = 0.0
+    for _ in range(2):
+        total = total + np.sum(x[1:] * x[:-1])
+        x = x[1:] * 0.5
+    return total
+
+
+SLICE_SHAPE_CASES = [
+    ('chained_slices', chained_slices, (normal(6),)),
+    ('chained_slices_two', chained_slices, (normal(2),)),
+    ('chained_slices_matrix', chained_slices, (normal(4, 3),)),
+    ('shifted_rows', shifted_rows, (normal(4, 3),)),
+    ('three_point_stencil', three_point_stencil, (normal(7),)),
+    ('three_point_stencil_matrix', three_point_stencil, (normal(5, 2),)),
+    ('slice_of_reassigned', slice_of_reassigned, (normal(5),)),
+    ('slice_against_prefix', slice_against_prefix, (normal(5),)),
+    ('slices_in_loop', slices_in_loop, (normal(5),)),
+]
+
+
+@pytest.mark.parametrize('name, function, inputs', SLICE_SHAPE_CASES,
+                         ids=[c[0] for c in SLICE_SHAPE_CASES])
+def test_slice_shape_cases_match_finite_differences(name, function, inputs):
+    rng = np.random.default_rng(6)
+    args = tuple(make(rng) for make in inputs)
+    assert_right_and_same_gradients(function, args, (0,))
+
+
+@pytest.mark.parametrize('function', [chained_slices, three_point_stencil])
+def test_equal_slices_need_no_unbroadcast(function):
+    source = generated_source(function)
+    assert 'unbroadcast' not in source
+    assert 'shape_and_kind' not in source
+
+
+def test_shifted_rows_multiply_without_unbroadcast():
+    adjoint = adjoint_source(shifted_rows)
+    assert 'dt1 = dt3 * t2\n' in adjoint
+    assert 'dt2 = dt3 * t1\n' in adjoint
+
+
+@pytest.mark.parametrize('function', [slice_of_reassigned,
+                                      slice_against_prefix, slices_in_loop])
+def test_unequal_slices_keep_unbroadcast(function):
+    assert 'unbroadcast' in adjoint_source(function)
 
 
 def test_chained_slices_accumulate_in_place():
