@@ -130,6 +130,43 @@ class _UnpackedRecord:
     groups: tuple
 
 
+# Callees that `Dispatcher._function` wraps as they are: no instance to
+# bind, no `__call__` written in Python, no equivalent to substitute.
+# NumPy's functions with `__array_function__` dispatch (np.sum) are of the
+# type of np.sum.
+_PLAIN_FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType,
+                         np.ufunc, type(np.sum))
+
+
+@dataclasses.dataclass(repr=False)
+class _KnownCall:
+    """The compiled wrapper of a plain function at one call site.
+
+    The arguments of such a call are the site's positional arguments, then
+    its keyword arguments in the site's order, so running it again needs
+    neither the resolution nor a new wrapper.
+    """
+
+    site: CallSite
+    compiled: object
+    passed: tuple
+    version: int  # the registry version when the wrapper was compiled
+    registry: object
+
+    def is_current(self, site):
+        """True if this entry was made for `site` (not another site that
+        had its id), and no rule or source changed since."""
+        return (self.site is site and self.registry.version == self.version
+                and self.compiled.is_current())
+
+    def run(self, args, kwargs):
+        site = self.site
+        values = tuple(args) + tuple(kwargs[k] for k in site.keywords)
+        value, saved = self.compiled.primal(*values)
+        return value, _Record(self.compiled, saved, site.active, self.passed,
+                              0, values, site)
+
+
 class Dispatcher:
     """Compiles and runs dynamically dispatched calls; see the module docstring."""
 
@@ -137,22 +174,61 @@ class Dispatcher:
         self.compiler = compiler
         self._wrappers = {}
         self._wrt = {}  # (wrapper, numbers, active) -> differentiated names
+        # (id of a CallSite, plain function) -> _KnownCall
+        self._known_calls = {}
         self._lock = threading.Lock()
 
-    def call_method(self, site, receiver, args, kwargs, request=None):
+    def call_method(self, site, receiver, args, kwargs, request=None,
+                    remember=True):
         """Run `receiver.<site.method>(*args, **kwargs)`; see `call_function`."""
-        return self._run(site, *self._method(site, receiver, args, kwargs),
-                         request)
+        # A function of a module held in a variable (`xp.sum`) is called
+        # like a function value, so it can take the fast path.
+        function = (receiver.__dict__.get(site.method)
+                    if type(receiver) is types.ModuleType else None)
+        if type(function) not in _PLAIN_FUNCTION_TYPES:
+            function = None
+        if request is None and function is not None:
+            known = self._known_calls.get((id(site), function))
+            if known is not None and known.is_current(site):
+                return known.run(args, kwargs)
+        version = self.compiler.registry.version
+        value, record = self._run(
+            site, *self._method(site, receiver, args, kwargs), request)
+        if remember and request is None and function is not None \
+                and 0 not in site.active:
+            self._remember(site, function, record, version)
+        return value, record
 
-    def call_function(self, site, function, args, kwargs, request=None):
+    def call_function(self, site, function, args, kwargs, request=None,
+                      remember=True):
         """Run `function(*args, **kwargs)` for the call at `site`.
 
         Returns the value and a record for `adjoint`. Given a `Tangents`
         request, it returns the value and its tangent instead; given a
         `TangentCotangent` request, the cotangents of that forward call.
+        With `remember`, a plain function's compiled wrapper is kept for
+        the next call at `site`; a site made for one call only passes False.
         """
-        return self._run(site, *self._function(site, function, args, kwargs),
-                         request)
+        if request is None and type(function) in _PLAIN_FUNCTION_TYPES:
+            known = self._known_calls.get((id(site), function))
+            if known is not None and known.is_current(site):
+                return known.run(args, kwargs)
+        version = self.compiler.registry.version
+        value, record = self._run(
+            site, *self._function(site, function, args, kwargs), request)
+        if remember and request is None and type(
+                function) in _PLAIN_FUNCTION_TYPES and 0 not in site.active:
+            self._remember(site, function, record, version)
+        return value, record
+
+    def _remember(self, site, function, record, version):
+        """Keep what a call of a plain function at `site` compiled, so that
+        the next call of the same function there skips the resolution."""
+        if not isinstance(record, _Record):
+            return
+        self._known_calls[(id(site), function)] = _KnownCall(
+            site, record.compiled, record.passed, version,
+            self.compiler.registry)
 
     def call_method_tangent(self, site, tangents, receiver, args, kwargs):
         """Run a dispatched method call in forward mode: (value, tangent)."""
@@ -299,7 +375,9 @@ class Dispatcher:
         """
         flat = _FlatCall.spread(site, arguments)
         run = self.call_method if site.method else self.call_function
-        value, record = run(flat.site, first, flat.positional, flat.kwargs)
+        # The flat site is new on every call, so nothing is kept for it.
+        value, record = run(flat.site, first, flat.positional, flat.kwargs,
+                            remember=False)
         return value, _UnpackedRecord(record, flat.active_groups(site))
 
     def call_unpacking_tangent(self, site, tangents, first, arguments):

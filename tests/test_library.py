@@ -23,6 +23,7 @@ except ImportError:
     from scipy._lib import array_api_extra as xpx
 
 import adcompiler
+from adcompiler.dispatch import Dispatcher
 from finite_differences import assert_gradient_close, numerical_gradient
 
 
@@ -798,6 +799,77 @@ def constant_array_method(x):
 def test_namespace_call_matches_finite_differences(function, args):
     expected = numerical_gradient(function, args, 0)
     assert_gradient_close(adcompiler.grad(function)(*args), expected)
+
+
+def _doubling_namespace():
+    """A module whose `sum` is twice NumPy's, and whose `exp` is NumPy's."""
+    namespace = types.ModuleType('doubling_namespace')
+
+    def doubled_sum(a, axis=None):
+        return 2.0 * np.sum(a, axis=axis)
+
+    namespace.sum = doubled_sum
+    namespace.exp = np.exp
+    return namespace
+
+
+def test_namespace_change_between_calls_changes_gradient():
+    x = random_vector(3, 20)
+    gradient = adcompiler.grad(namespace_parameter)
+    doubling = _doubling_namespace()
+    # The second call of each namespace runs what the first one compiled.
+    for xp, scale in [(np, 1.0), (np, 1.0), (doubling, 2.0), (doubling, 2.0),
+                      (np, 1.0)]:
+        expected = numerical_gradient(namespace_parameter, (x, xp), 0)
+        computed = gradient(x, xp)
+        assert_gradient_close(computed, expected)
+        assert_gradient_close(computed, scale * np.exp(x) * (x + 1.0))
+
+
+def test_namespace_call_resolved_once(monkeypatch):
+    x = random_vector(3, 21)
+    gradient = adcompiler.grad(namespace_parameter)
+    gradient(x, np)
+    resolutions = []
+    original = Dispatcher._method
+
+    def counting(self, *args):
+        resolutions.append(args[0].callee_text)
+        return original(self, *args)
+
+    monkeypatch.setattr(Dispatcher, '_method', counting)
+    gradient(x, np)
+    assert resolutions == []
+    # Only `sum` differs from NumPy's in the other namespace.
+    gradient(x, _doubling_namespace())
+    assert resolutions == ['xp.sum']
+
+
+def test_namespace_function_redefined_between_calls():
+    namespace = types.ModuleType('changing_namespace')
+    namespace.exp = np.exp
+    namespace.sum = lambda a: np.sum(a)
+    x = random_vector(3, 22)
+    gradient = adcompiler.grad(namespace_parameter)
+    assert_gradient_close(gradient(x, namespace), np.exp(x) * (x + 1.0))
+    namespace.sum = lambda a: np.sum(a ** 2)
+    expected = numerical_gradient(namespace_parameter, (x, namespace), 0)
+    assert_gradient_close(gradient(x, namespace), expected)
+
+
+def namespace_unpacking(x, xp, options):
+    return xp.sum(x * x, **options)
+
+
+def test_namespace_unpacking_keeps_no_call(monkeypatch):
+    x = random_vector(3, 23)
+    gradient = adcompiler.grad(namespace_unpacking)
+    remembered = []
+    monkeypatch.setattr(Dispatcher, '_remember',
+                        lambda self, *args: remembered.append(args))
+    for _ in range(3):
+        assert_gradient_close(gradient(x, np, {'axis': 0}), 2.0 * x)
+    assert remembered == []
 
 
 def test_namespace_call_forward_mode():
