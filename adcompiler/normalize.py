@@ -69,6 +69,7 @@ inlined function, still raise `UnsupportedSyntaxError` here.
 """
 
 import builtins as _builtins
+import collections
 import dataclasses
 import functools
 import math
@@ -238,8 +239,6 @@ class _Normalizer:
         self.result_name = None  # The variable early returns assign.
         # Lists that `lst += v` extends in place (see `extended_lists`).
         self.extended_lists = extended_lists(self.tree)
-        self.fresh_item_containers = _fresh_item_containers(
-            self.tree, self.returns_new_object)
         self.single_assignment = not (keep_names
                                       or has_control_flow(self.tree))
         self.check_global_writes()
@@ -257,6 +256,20 @@ class _Normalizer:
             self.unshared, self.unshared_if_new = _unshared_names(self.tree,
                                                                   self)
             self.written = self.check_written_arrays()
+
+    @functools.cached_property
+    def fresh_item_containers(self):
+        """Names of containers whose items are new arrays that no other name
+        refers to (see `_fresh_item_containers`); computed on first use,
+        which only `c[i] += v` makes."""
+        return _fresh_item_containers(self.tree, self.returns_new_object)
+
+    @functools.cached_property
+    def store_counts(self):
+        """How many times the user's code assigns each name."""
+        return collections.Counter(
+            n.id for n in walk(self.tree)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store))
 
     def unsupported(self, node, reason=''):
         return UnsupportedSyntaxError(describe(node), self.source.location(node),
@@ -1239,10 +1252,7 @@ class _Normalizer:
 
     def assigned_once(self, name, most=1):
         """True if the user's code assigns `name` at most `most` times."""
-        stores = sum(1 for n in walk(self.tree)
-                     if isinstance(n, gast.Name) and n.id == name
-                     and isinstance(n.ctx, gast.Store))
-        return stores <= most
+        return self.store_counts[name] <= most
 
     def lower_argument(self, node):
         """Lower a call argument to an atom or an `InnerFunction`."""
@@ -1818,6 +1828,10 @@ def extended_lists(tree):
     addition of a list or a tuple. Python runs `lst += v` as `lst.extend(v)`
     only then: list has no in-place number method, so for an ndarray `v` it
     calls v.__radd__ and binds lst to the new array, as `lst = lst + v`."""
+    if not any(isinstance(node, gast.AugAssign) and isinstance(node.op,
+                                                               gast.Add)
+               for node in walk(tree)):
+        return set()  # Most functions have no `+=`: skip the analysis.
     sequences = _sequence_names(tree)
     list_bindings = set()
     augmented = set()
