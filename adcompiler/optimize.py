@@ -117,6 +117,13 @@ class _ConstantFolder(gast.NodeTransformer):
             node.right = gast.Constant(value=-node.right.value, kind=None)
             return node
         if (isinstance(node.op, gast.Mult) and _number(node.right)
+                and isinstance(left, gast.UnaryOp)
+                and isinstance(left.op, gast.USub)):
+            # -a * c is a * -c, exactly, and the negation costs no pass.
+            node.left = left.operand
+            node.right = gast.Constant(value=-node.right.value, kind=None)
+            return node
+        if (isinstance(node.op, gast.Mult) and _number(node.right)
                 and isinstance(left, gast.BinOp)
                 and isinstance(left.op, gast.Mult) and _number(left.right)):
             # a * c1 * c2 is a * (c1 * c2): one pass over an array, not two.

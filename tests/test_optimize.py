@@ -1218,14 +1218,28 @@ def test_negation_moves_to_compact_factor():
     assert '* -dt4 *' in adjoint
 
 
+def negated_scaled(x, y):
+    return np.sum(np.sin(x - y ** 2))
+
+
+def test_negation_moves_onto_constant_factor():
+    adjoint = adjoint_source(chained_slices)
+    assert 'dt2 = dt4 * -2 * t2' in adjoint
+    assert '-dt4' not in adjoint
+    assert '* -2 * y' in adjoint_source(negated_scaled, wrt='y')
+
+
 @pytest.mark.parametrize('function, inputs, wrt', [
+    (negated_scaled, (normal(3), normal(3)), (0, 1)),
+    (negated_scaled, (normal(2, 3), normal(3)), (0, 1)),
     (sign_twice, (normal(4), normal(4)), (0, 1)),
     (sign_twice, (normal(2, 3), normal(3)), (0, 1)),
     (sign_twice, (normal(), normal(3)), (0, 1)),
     (cosine_after_update, (normal(3),), (0,)),
     (softplus_sum, (normal(2, 2),), (0,)),
-], ids=['sign_twice', 'sign_twice-row', 'sign_twice-scalar',
-        'cosine_after_update', 'softplus'])
+], ids=['negated_scaled', 'negated_scaled-row', 'sign_twice',
+        'sign_twice-row', 'sign_twice-scalar', 'cosine_after_update',
+        'softplus'])
 def test_shared_calls_match_finite_differences(function, inputs, wrt):
     rng = np.random.default_rng(10)
     args = tuple(make(rng) for make in inputs)
