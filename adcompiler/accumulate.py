@@ -11,10 +11,11 @@ name is *owned*. This pass proves ownership in two ways:
   `dx = ad.index_accumulate(dx, ...)`. A fresh value is None, arithmetic, a
   call in `_FRESH_RESULTS`, or `a if t else b` of fresh values. Besides,
   `dx` is read only as the first argument of those calls, as an operand of
-  arithmetic, in `dx is None` and `dx is not None`, and in the final
-  `return`. Then `dx` refers to None, to an array that only `dx` refers to,
-  or to a read-only view, which `ad.index_accumulate` copies before it
-  writes. Statements inside loops and branches are rewritten too: in a loop
+  arithmetic, in `dx is None` and `dx is not None`, in the final
+  `return`, and in any way in the top-level statements after the last one
+  that assigns `dx`. Then `dx` refers to None, to an array that only `dx`
+  refers to, or to a read-only view, which `ad.index_accumulate` copies
+  before it writes. Statements inside loops and branches are rewritten too: in a loop
   that reads one element per trip, this turns a zero array per trip into
   one for the whole loop.
 - among top-level statements, from `dx = ad.index_adjoint(...)` until a
@@ -99,6 +100,7 @@ def _owned_names(function, calls):
         # Nothing runs after the return, so the array may escape there.
         allowed.update(id(node) for node in walk(function.body[-1])
                        if isinstance(node, gast.Name))
+    allowed.update(_reads_after_last_store(function.body))
 
     candidates, disqualified = set(), set()
     for node in walk(function):
@@ -109,6 +111,27 @@ def _owned_names(function, calls):
         elif isinstance(node.ctx, gast.Store):
             candidates.add(node.id)
     return candidates - disqualified
+
+
+def _reads_after_last_store(statements):
+    """Return the ids of the reads of each name in the top-level statements
+    after the last one that assigns the name.
+
+    Nothing writes into the name's array after its last assignment, so
+    such a read may keep a reference to it: `f(dx)` after the last
+    `dx = ad.index_accumulate(dx, ...)`.
+    """
+    last_store = {}
+    for position, statement in enumerate(statements):
+        for node in gast.walk(statement):
+            if isinstance(node, gast.Name) and isinstance(node.ctx,
+                                                          gast.Store):
+                last_store[node.id] = position
+    return [id(node)
+            for position, statement in enumerate(statements)
+            for node in gast.walk(statement)
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load)
+            and position > last_store.get(node.id, len(statements))]
 
 
 def _owning_store(statement, calls):

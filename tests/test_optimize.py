@@ -618,7 +618,32 @@ def slices_in_loop(x):
     return total
 
 
+def sine_plus_double(v):
+    return v * 2.0 + np.sin(v)
+
+
+def slices_through_namespace(x, xp):
+    y = sine_plus_double(x)
+    return xp.sum(y[1:] * y[:-1] + y[:-1] ** 2)
+
+
+def slices_through_numpy(x):
+    return slices_through_namespace(x, np)
+
+
+def test_call_after_last_store_accumulates():
+    # The dispatched call may give no cotangent, so the index adjoints run
+    # in branches, and the callee's adjoint reads dy after them.
+    adjoint = adjoint_source(slices_through_namespace)
+    assert adjoint.count('ad.index_accumulate(') == 2
+    assert 'ad.add(' not in adjoint
+    assert 'adjoint_sine_plus_double(y_saved, dy)' in adjoint
+
+
 SLICE_SHAPE_CASES = [
+    ('slices_through_namespace', slices_through_numpy, (normal(5),)),
+    ('slices_through_namespace_matrix', slices_through_numpy,
+     (normal(4, 2),)),
     ('chained_slices', chained_slices, (normal(6),)),
     ('chained_slices_two', chained_slices, (normal(2),)),
     ('chained_slices_matrix', chained_slices, (normal(4, 3),)),
@@ -833,9 +858,11 @@ def test_loop_index_adjoints_accumulate_in_place(function):
 
 
 def test_aliased_adjoint_allocates_in_loop():
-    # `dh = ad.add(dh, dy)` makes dh the array of dy, so neither is owned.
+    # `dh = ad.add(dh, dy)` makes dh the array of dy, so dh is not owned.
+    # dy is, because that read comes after its last assignment.
     adjoint = adjoint_source(loop_then_alias)
-    assert 'ad.index_accumulate(' not in adjoint
+    assert 'ad.index_accumulate(dh' not in adjoint
+    assert 'ad.index_accumulate(dy, dt9, y, np.s_[i])' in adjoint
     assert 'ad.add(dh, dy)' in adjoint
 
 
@@ -883,8 +910,9 @@ OWNED = """
      '        return'),
     ('        return', '        dh = ad.sum_adjoint(g, h) if dh is None '
      'else dh + ad.sum_adjoint(g, h)\n        return'),
+    ('        return', '        record(dh)\n        return'),
 ], ids=['sum_adjoint', 'index_adjoint', 'arithmetic', 'add_mean_adjoint',
-        'conditional_sum'])
+        'conditional_sum', 'call_after_last_store'])
 def test_owned_stores_accumulate(before, after):
     source = accumulated(OWNED.replace(before, after))
     assert 'dh = ad.index_accumulate(dh, g, h, np.s_[i])' in source
@@ -896,11 +924,14 @@ def test_owned_stores_accumulate(before, after):
     ('        dh = None\n', '        dh = ad.add(dh, g)\n'),
     ('        dh = None\n', '        dh, other = g, g\n'),
     ('        dh = None\n', '        dh = None\n        t = dh\n'),
-    ('        return', '        record(dh)\n        return'),
+    ('            dh = ad.add(', '            record(dh)\n'
+     '            dh = ad.add('),
+    ('        return', '        record(dh)\n        dh = ad.add(dh, -g)\n'
+     '        return'),
     ('    def adjoint(saved, g):', '    def adjoint(saved, g, dh):'),
     ('np.s_[i]', 'np.s_[dh]'),
-], ids=['seed', 'expand', 'add_name', 'tuple', 'copy', 'call',
-        'parameter', 'read_by_index'])
+], ids=['seed', 'expand', 'add_name', 'tuple', 'copy', 'call_in_loop',
+        'call_before_store', 'parameter', 'read_by_index'])
 def test_unowned_adjoint_allocates(before, after):
     source = accumulated(OWNED.replace(before, after))
     assert 'index_accumulate' not in source
