@@ -153,12 +153,16 @@ class GradientFunction:
             seed = (runtime.seed(value), runtime.zeros_like(aux))
             if isinstance(ans, list):
                 seed = list(seed)
+            if compiled.undoes_updates:
+                value, aux = _detached((value, aux))
         else:
             value = ans
             seed = _ONE.get(type(value))
             if seed is None:
                 _check_scalar(self.function, value)
                 seed = runtime.seed(value)
+                if self.with_value and compiled.undoes_updates:
+                    value = _detached(value)  # A 0-d array.
             elif compiled.float_seed:
                 seed = 1.0
         gradient = self._gradient(compiled, saved, seed, args, kwargs,
@@ -440,6 +444,30 @@ def _not_sharing(gradients, cotangent):
         copied.append(rebuild([runtime.copy(leaf) if id(leaf) in given
                                else leaf for leaf in parts]))
     return tuple(copied)
+
+
+def _detached(value, copies=None):
+    """Return `value` with a copy of each array and container in it.
+
+    The adjoint undoes the function's in-place updates (`x[i] = v`,
+    `lst.append(v)`) on the objects that the primal made, so that it reads
+    the values they held before. What the caller receives (the value of
+    `vjp`, the aux data, a 0-d value) must be copied before the adjoint
+    runs, or the caller would see those undone updates. An array that
+    occurs twice is copied once, and `copies` maps the id of each array
+    already copied to its copy.
+    """
+    if copies is None:
+        copies = {}
+    if isinstance(value, np.ndarray):
+        if id(value) not in copies:
+            copies[id(value)] = value.copy()
+        return copies[id(value)]
+    parts = containers.flatten(value)
+    if parts is None:
+        return value
+    children, rebuild = parts
+    return rebuild([_detached(child, copies) for child in children])
 
 
 def _require_float(function, name, value):
@@ -1106,6 +1134,8 @@ def vjp(function, *primals):
                                             function.__name__, name)
     compiled = _COMPILER.compile(function, wrt)
     value, saved = compiled.primal(*bound.args, **bound.kwargs)
+    if compiled.undoes_updates:
+        value = _detached(value)
     calls = [0]
 
     def vjp_fn(cotangent):

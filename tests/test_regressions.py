@@ -1126,6 +1126,203 @@ def test_first_derivatives_at_singular_float(derivative):
         assert derivative() == np.inf
 
 
+# Values handed to the caller -------------------------------------------------
+#
+# The adjoint undoes the in-place updates of the primal to read the values
+# that came before them. It undid them on the very arrays and lists that
+# vjp, value_and_grad and grad returned to the caller as the value or aux.
+
+def simulate(k, x0=1.0, dt=0.1, steps=4):
+    traj = np.zeros(steps + 1)
+    traj[0] = x0
+    for t in range(steps):
+        traj[t + 1] = traj[t] - dt * k * traj[t]
+    return (traj[-1] - 0.5) ** 2, traj
+
+
+def trajectory(x):
+    traj = np.zeros(3)
+    traj[0] = x[0]
+    traj[1] = traj[0] * x[1]
+    traj[2] = traj[1] ** 2
+    return traj
+
+
+def sum_with_dict_aux(x):
+    traj = trajectory(x)
+    return np.sum(traj), {'traj': traj, 'last': traj[-1]}
+
+
+def square_with_list_aux(x):
+    out = []
+    for i in range(3):
+        out.append(x * i)
+    out[1] = out[1] * 2.0
+    return np.sum(out[1] ** 2), out
+
+
+def sum_with_view_aux(x):
+    traj = np.zeros(4)
+    traj[0] = x[0]
+    for t in range(3):
+        traj[t + 1] = traj[t] * x[1]
+    return np.sum(traj), traj[1:]
+
+
+def write_into_zeros(x):
+    y = np.zeros(3)
+    y[0] = x[0] ** 2
+    y[1] = x[1]
+    return y
+
+
+def shift_in_copy(x):
+    y = x.copy()
+    y[1:] = y[:-1] * 2.0
+    return y
+
+
+def square_first_in_place(x):
+    x[0] = x[0] ** 2
+    return x
+
+
+def rows_of_powers(x):
+    y = np.zeros((2,) + np.shape(x))
+    y[0] = x ** 2
+    y[1] = np.sum(x)  # broadcast into the row
+    return y
+
+
+def written_zero_d(x):
+    y = np.zeros(())
+    y[()] = np.sum(x ** 2)
+    return y
+
+
+def assert_same_leaves(actual, expected):
+    """Compare two values made of arrays, floats, lists, tuples and dicts."""
+    assert type(actual) is type(expected)
+    if isinstance(expected, dict):
+        assert actual.keys() == expected.keys()
+        for key in expected:
+            assert_same_leaves(actual[key], expected[key])
+    elif isinstance(expected, (list, tuple)):
+        assert len(actual) == len(expected)
+        for a, e in zip(actual, expected, strict=True):
+            assert_same_leaves(a, e)
+    else:
+        np.testing.assert_array_equal(actual, expected)
+
+
+AUX_CASES = [
+    pytest.param(simulate, 2.0, id='trajectory-of-float'),
+    pytest.param(sum_with_dict_aux, np.array([2.0, 3.0]),
+                 id='dict-through-callee'),
+    pytest.param(square_with_list_aux, np.array([2.0, -3.0]),
+                 id='appended-list'),
+    pytest.param(sum_with_view_aux, np.array([1.5, 0.5]), id='view'),
+]
+
+
+@pytest.mark.parametrize('function, x', AUX_CASES)
+def test_aux_kept_by_value_and_grad(function, x):
+    """value_and_grad(has_aux=True) returned aux arrays that the adjoint
+    had reset to zeros (or a list it had emptied)."""
+    expected_value, expected_aux = function(np.copy(x) if np.ndim(x) else x)
+    (value, aux), gradient = adcompiler.value_and_grad(
+        function, has_aux=True)(x)
+    assert value == expected_value
+    assert_same_leaves(aux, expected_aux)
+    expected = numerical_gradient(lambda a: function(a)[0], (x,), 0)
+    assert_gradient_close(gradient, expected)
+
+
+@pytest.mark.parametrize('function, x', AUX_CASES)
+def test_aux_kept_by_grad(function, x):
+    expected_aux = function(np.copy(x) if np.ndim(x) else x)[1]
+    gradient, aux = adcompiler.grad(function, has_aux=True)(x)
+    assert_same_leaves(aux, expected_aux)
+    expected = numerical_gradient(lambda a: function(a)[0], (x,), 0)
+    assert_gradient_close(gradient, expected)
+
+
+def numerical_jacobian(function, x):
+    """Central differences of each output entry: shape out + in."""
+    out_shape = np.shape(function(x.copy()))
+    rows = [numerical_gradient(
+        lambda a, index=index: function(a.copy())[index], (x,), 0)
+        for index in np.ndindex(out_shape)]
+    return np.reshape(rows, out_shape + np.shape(x))
+
+
+VECTOR_OUTPUT_CASES = [
+    pytest.param(write_into_zeros, np.array([1.0, 2.0, 3.0]),
+                 id='write-into-zeros'),
+    pytest.param(shift_in_copy, np.array([1.0, -2.0, 3.0, 0.5]),
+                 id='shift-in-copy'),
+    pytest.param(trajectory, np.array([2.0, 3.0]), id='trajectory'),
+    pytest.param(square_first_in_place, np.array([1.5, 2.0]),
+                 id='written-argument'),
+    pytest.param(rows_of_powers, np.array([0.5, -1.0, 2.0]),
+                 id='broadcast-row-vector'),
+    pytest.param(rows_of_powers, np.array([[0.5, -1.0, 2.0], [1.0, 0.3, 0.2]]),
+                 id='broadcast-row-matrix'),
+]
+
+
+@pytest.mark.parametrize('function, x', VECTOR_OUTPUT_CASES)
+def test_vjp_value_kept_after_vjp_fn(function, x):
+    """Calling vjp_fn reset the value that vjp returned: to zeros, or back
+    to the input for y = x.copy(); y[1:] = ... ."""
+    original = x.copy()
+    expected_value = function(x.copy())
+    value, vjp_fn = adcompiler.vjp(function, x)
+    cotangent = np.linspace(1.0, -0.5, expected_value.size).reshape(
+        expected_value.shape)
+    expected = np.tensordot(cotangent, numerical_jacobian(function, x),
+                            axes=cotangent.ndim)
+    for _ in range(2):  # A second call runs the primal again.
+        gradient, = vjp_fn(cotangent)
+        np.testing.assert_array_equal(value, expected_value)
+        np.testing.assert_array_equal(x, original)
+        assert_gradient_close(gradient, expected)
+
+
+@pytest.mark.parametrize('function, x', VECTOR_OUTPUT_CASES)
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_jacobian_of_written_output(function, x, mode):
+    original = x.copy()
+    jacobian = adcompiler.jacobian(function, mode=mode)(x)
+    np.testing.assert_allclose(jacobian, numerical_jacobian(function, x),
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(x, original)
+
+
+@pytest.mark.parametrize('function, x', VECTOR_OUTPUT_CASES)
+def test_jvp_of_written_output(function, x):
+    direction = np.linspace(0.5, -1.0, x.size).reshape(x.shape)
+    value, tangent = adcompiler.jvp(function, (x,), (direction,))
+    np.testing.assert_array_equal(value, function(x.copy()))
+    expected = np.tensordot(numerical_jacobian(function, x), direction,
+                            axes=direction.ndim)
+    np.testing.assert_allclose(tangent, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_zero_d_value_kept_by_value_and_grad():
+    """A 0-d array written in place came back from value_and_grad as the
+    zero the adjoint restored."""
+    x = np.array([1.0, -2.0, 3.0])
+    value, gradient = adcompiler.value_and_grad(written_zero_d)(x)
+    assert value == 14.0
+    assert_gradient_close(gradient,
+                          numerical_gradient(written_zero_d, (x,), 0))
+
+
+def final_state_loss(k):
+    return simulate(k)[0]
+
+
 @pytest.mark.parametrize('mode', [None, 'forward-over-reverse',
                                   'reverse-over-forward',
                                   'reverse-over-reverse'])
@@ -2284,3 +2481,15 @@ def test_list_and_tuple_copies_differentiate(function, x):
             hessian, differenced_hessian(
                 lambda v: function(v.reshape(x.shape)), flat),
             rtol=1e-5, atol=1e-5, err_msg=mode)
+
+
+@pytest.mark.parametrize('mode', [None, 'forward-over-reverse',
+                                  'reverse-over-forward',
+                                  'reverse-over-reverse'])
+def test_second_derivative_through_written_trajectory(mode):
+    k = 2.0
+    expected = numerical_gradient(adcompiler.grad(final_state_loss), (k,), 0)
+    hessian = adcompiler.hessian(final_state_loss, mode=mode)(k)
+    np.testing.assert_allclose(hessian, expected, rtol=1e-6)
+    product = adcompiler.hvp(final_state_loss, mode=mode)(k, 0.5)
+    np.testing.assert_allclose(product, 0.5 * expected, rtol=1e-6)
