@@ -132,6 +132,10 @@ class GradientFunction:
             args, kwargs, arguments = bound.args, bound.kwargs, \
                 bound.arguments
         compiled = self._compiled_for(arguments)
+        primal_args, primal_kwargs = args, kwargs
+        if compiled.written_in_place:
+            primal_args, primal_kwargs = _protected(self.function, compiled,
+                                                    args, kwargs)
         for name in self.wrt:
             value = arguments[name]
             if type(value) not in _FLOAT_SCALAR_TYPES and not (
@@ -140,13 +144,14 @@ class GradientFunction:
         if (compiled.grad_only_primal is not None and not self.with_value
                 and not self.has_aux
                 and _grad_only_applies(compiled, arguments)):
-            seed, saved = compiled.grad_only_primal(*args, **kwargs)
+            seed, saved = compiled.grad_only_primal(*primal_args,
+                                                    **primal_kwargs)
             gradient = self._gradient(compiled, saved, seed, args, kwargs,
                                       arguments)
             if gradient is _RETRY_WITH_NUMPY_FLOATS:
                 return self._call_with_numpy_floats(args, kwargs)
             return gradient
-        ans, saved = compiled.primal(*args, **kwargs)
+        ans, saved = compiled.primal(*primal_args, **primal_kwargs)
         if self.has_aux:
             value, aux = _split_aux(self.function, ans)
             _check_scalar(self.function, value)
@@ -337,7 +342,9 @@ def _raises_arithmetic_error(function, args, kwargs):
     """Return whether `function(*args, **kwargs)` raises ZeroDivisionError
     or OverflowError."""
     try:
-        function(*args, **kwargs)
+        # On copies, because the function may write into its arguments.
+        function(*map(runtime.copy, args),
+                 **{name: runtime.copy(value) for name, value in kwargs.items()})
     except (ZeroDivisionError, OverflowError):
         return True
     return False
@@ -406,6 +413,42 @@ def _bind(function, args, kwargs):
         raise ArgumentBindingError(f'{function.__name__}(): {err}') from None
     bound.apply_defaults()
     return bound
+
+
+def _protected(function, compiled, args, kwargs):
+    """Return `(args, kwargs)` of a call of `function` with a copy of each
+    argument in `compiled.written_in_place`.
+
+    The generated code writes into those arguments in place, and the
+    caller's objects must never change: not after a primal without an
+    adjoint (jvp, jacobian), and not when the adjoint stops early.
+    """
+    written = compiled.written_in_place
+    if not written:
+        return args, kwargs
+    bound = _bind(function, args, kwargs)
+    arguments = dict(bound.arguments)
+    others = []
+    for name, value in arguments.items():
+        kind = bound.signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            others.extend(value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            others.extend(value.values())
+        elif name not in written:
+            others.append(value)
+    error = InvalidArgumentError(
+        f'{function.__name__} writes in place into its argument '
+        f'{written[0]!r}, and another argument is the same object or shares '
+        'memory with it. adcompiler passes a copy of the written argument, '
+        'so the other argument would not see the writes. Pass a copy of '
+        'one of them.')
+    runtime.check_unshared(error, len(written),
+                           *[arguments[name] for name in written], *others)
+    for name in written:
+        arguments[name] = runtime.copy(arguments[name])
+    copied = inspect.BoundArguments(bound.signature, arguments)
+    return copied.args, copied.kwargs
 
 
 def _gradients(adjoints, wrt, arguments):
@@ -752,9 +795,9 @@ def _forward_over_reverse(function, row, column, bound, direction):
     """H_ij v_j as the tangent along v_j of the generated gradient for i."""
     objective = gradient_objective(function, row)
     compiled = _COMPILER.compile_forward(objective, (column,))
+    args, kwargs = _protected(objective, compiled, bound.args, bound.kwargs)
     _, product = compiled.tangent(
-        *bound.args, **bound.kwargs,
-        **{compiled.tangent_params[0]: direction})
+        *args, **kwargs, **{compiled.tangent_params[0]: direction})
     return runtime.materialize(product, bound.arguments[row])
 
 
@@ -763,7 +806,8 @@ def _reverse_over_reverse(function, row, column, bound, direction):
     cotangent v_j (the Hessian is symmetric)."""
     objective = gradient_objective(function, column)
     compiled = _COMPILER.compile(objective, (row,))
-    _, saved = compiled.primal(*bound.args, **bound.kwargs)
+    args, kwargs = _protected(objective, compiled, bound.args, bound.kwargs)
+    _, saved = compiled.primal(*args, **kwargs)
     product, = compiled.adjoint(saved, direction)
     return runtime.materialize(product, bound.arguments[row])
 
@@ -1034,9 +1078,13 @@ def jvp(function, primals, tangents):
     given = {tangent_param: tangents[names.index(param)]
              for param, tangent_param in zip(wrt, compiled.tangent_params,
                                              strict=True)}
-    value, tangent = _with_numpy_floats_on_error(
-        function, lambda a, k: compiled.tangent(*a, **k, **given),
-        bound.args, bound.kwargs)
+
+    def tangent_at(args, kwargs):
+        args, kwargs = _protected(function, compiled, args, kwargs)
+        return compiled.tangent(*args, **kwargs, **given)
+
+    value, tangent = _with_numpy_floats_on_error(function, tangent_at,
+                                                 bound.args, bound.kwargs)
     if containers.is_container(value):
         return value, containers.tangent_like(tangent, value)
     return value, runtime.zeros_like(value) if tangent is None else tangent
@@ -1133,7 +1181,8 @@ def vjp(function, *primals):
             containers.check_differentiable(bound.arguments[name],
                                             function.__name__, name)
     compiled = _COMPILER.compile(function, wrt)
-    value, saved = compiled.primal(*bound.args, **bound.kwargs)
+    args, kwargs = _protected(function, compiled, bound.args, bound.kwargs)
+    value, saved = compiled.primal(*args, **kwargs)
     if compiled.undoes_updates:
         value = _detached(value)
     calls = [0]
@@ -1143,7 +1192,9 @@ def vjp(function, *primals):
         if calls[0] and compiled.undoes_updates:
             # The first adjoint undid the function's in-place updates; a
             # later one needs them again, so the primal runs again.
-            _, saved = compiled.primal(*bound.args, **bound.kwargs)
+            args, kwargs = _protected(function, compiled, bound.args,
+                                      bound.kwargs)
+            _, saved = compiled.primal(*args, **kwargs)
         _check_like(cotangent, value,
                     f'the cotangent of the output of {function.__name__}',
                     'the output')
@@ -1158,7 +1209,8 @@ def vjp(function, *primals):
             as_numpy = _float_scalars_as_numpy(bound.args, bound.kwargs)
             if as_numpy is None:
                 raise
-            _, current = compiled.primal(*as_numpy[0], **as_numpy[1])
+            args, kwargs = _protected(function, compiled, *as_numpy)
+            _, current = compiled.primal(*args, **kwargs)
             adjoints = compiled.adjoint(current, cotangent)
         return _not_sharing(_gradients(adjoints, wrt, bound.arguments),
                             cotangent)
@@ -1304,7 +1356,8 @@ def _reverse_jacobian(function, bound, names):
     for name in names:
         _require_jacobian_argument(function, name, bound.arguments[name])
     compiled = _COMPILER.compile(function, names)
-    value, _ = compiled.primal(*bound.args, **bound.kwargs)
+    args, kwargs = _protected(function, compiled, bound.args, bound.kwargs)
+    value, _ = compiled.primal(*args, **kwargs)
     out_leaves, out_rebuild = containers.leaves(value)
     in_leaves = {name: containers.leaves(bound.arguments[name])
                  for name in names}
@@ -1315,7 +1368,9 @@ def _reverse_jacobian(function, bound, names):
             seeds = [_zero_direction(other) for other in out_leaves]
             seeds[position] = seed
             # The adjoint consumes the saved values, so the primal runs again.
-            _, saved = compiled.primal(*bound.args, **bound.kwargs)
+            args, kwargs = _protected(function, compiled, bound.args,
+                                      bound.kwargs)
+            _, saved = compiled.primal(*args, **kwargs)
             adjoints = compiled.adjoint(saved, out_rebuild(seeds))
             for name, g in zip(names, _gradients(adjoints, names,
                                                  bound.arguments),
@@ -1471,8 +1526,10 @@ def _random_like(leaf, rng, differentiable=None):
 
 
 def _moved(leaf, direction, epsilon):
+    """Return `leaf + epsilon * direction`, or a copy of a leaf without a
+    direction, which the function may write into in place."""
     if direction is None:
-        return leaf
+        return runtime.copy(leaf)
     moved = leaf + epsilon * direction
     return moved if np.ndim(leaf) else float(moved)
 

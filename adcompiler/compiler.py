@@ -91,6 +91,7 @@ class CompiledTangent(_GeneratedCode):
     # (function, __defaults__, __kwdefaults__, the items of __kwdefaults__)
     # for the function and the functions inlined into it, as compiled.
     defaults: tuple = ()
+    written_in_place: tuple = ()  # see CompiledFunction
 
 
 @dataclasses.dataclass
@@ -127,6 +128,11 @@ class CompiledFunction(_GeneratedCode):
     # float64 ndarrays for the parameters in `grad_only_arrays`.
     grad_only_primal: object = None
     grad_only_arrays: tuple = ()
+    # Parameters written with x[i] = v whose values carry no derivative.
+    # The generated code writes into the caller's object, because a caller
+    # in differentiated code must see the write. The public API passes
+    # copies of these arguments.
+    written_in_place: tuple = ()
 
 
 _MISSING = object()
@@ -323,6 +329,14 @@ def _caller_visible_updates(normalized):
                  and p not in rebound)
 
 
+def _written_in_place(normalized, activity, updated):
+    """Return the parameters in `updated` that the function writes with
+    x[i] = v and whose values carry no derivative. The generated code
+    copies only the parameters it updates with values that carry one."""
+    return tuple(p for p in updated
+                 if p in normalized.written and p not in activity.varied)
+
+
 def _tangent_parameters(function, wrt):
     """Names of the tangent parameters of `function`: d<param>, unless the
     function already uses that name.
@@ -512,7 +526,8 @@ class Compiler:
             defaults=_defaults_read(function, normalized),
             grad_only_primal=grad_only_primal,
             grad_only_arrays=(grad_only.float64_arrays
-                              if grad_only is not None else ()))
+                              if grad_only is not None else ()),
+            written_in_place=_written_in_place(normalized, activity, updated))
 
     def compile_forward(self, function, wrt, call_chain=None):
         """Return the `CompiledTangent` of `function` w.r.t. parameter names."""
@@ -598,7 +613,8 @@ class Compiler:
             program.tangent_params, module.source, module.filename, callees,
             updated, tuple(p for p in updated if p in activity.varied),
             _dependencies(function, normalized.tree, normalized.local_names),
-            function.__code__, defaults=_defaults_read(function, normalized))
+            function.__code__, defaults=_defaults_read(function, normalized),
+            written_in_place=_written_in_place(normalized, activity, updated))
 
     def _analyze(self, function, wrt):
         """Run source, normalize, resolve and activity; check in-place updates."""

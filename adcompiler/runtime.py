@@ -806,11 +806,14 @@ def check_cotangents(cotangents, count, name):
 # In-place updates ------------------------------------------------------------
 
 def copy(x):
-    """Return a copy of an array or list that can be updated in place."""
+    """Return a copy of an array, list or dict that can be updated in place
+    (a shallow one: `x[i] = v` rebinds an item of a list or dict)."""
     if isinstance(x, np.ndarray):
         return x.copy()
     if isinstance(x, list):
         return list(x)
+    if isinstance(x, dict):
+        return x.copy()
     return x
 
 

@@ -2493,3 +2493,180 @@ def test_second_derivative_through_written_trajectory(mode):
     np.testing.assert_allclose(hessian, expected, rtol=1e-6)
     product = adcompiler.hvp(final_state_loss, mode=mode)(k, 0.5)
     np.testing.assert_allclose(product, 0.5 * expected, rtol=1e-6)
+
+
+# Arguments that the function writes into ---------------------------------------
+#
+# jacobian (both modes) and jvp ran the primal or the tangent function on the
+# caller's arrays without undoing its writes into an argument that carries no
+# derivative, so each call changed the argument and the next call drifted.
+
+def scale_work_array(x, c):
+    c[0] = c[0] * 2
+    return np.sum(x ** 2 * c)
+
+
+def scale_work_dict(x, d):
+    d['w'] = d['w'] * 2
+    return np.sum(x ** 2 * d['w'])
+
+
+def scale_work_list(x, weights):
+    weights[0] = weights[0] * 2
+    return np.sum(x ** 2 * weights[0])
+
+
+def update_both(x, c):
+    x[0] = x[0] * 3
+    c[1] = 7.0
+    x[1] = x[1] + 1
+    return np.sum(x ** 2 * c)
+
+
+def cube_times_work(t, c):
+    c[0] = c[0] * 2
+    return t ** 3 * np.sum(c)
+
+
+def _direction(x):
+    return np.linspace(1.0, -0.5, x.size).reshape(x.shape) if np.ndim(
+        x) else 0.7
+
+
+MODES = [None, 'forward-over-reverse', 'reverse-over-forward',
+         'reverse-over-reverse']
+
+ENTRY_POINTS = {
+    'grad': lambda f, args: adcompiler.grad(f)(*args),
+    'grad-wrt-1': lambda f, args: adcompiler.grad(f, wrt=1)(*args),
+    'value_and_grad': lambda f, args: adcompiler.value_and_grad(
+        f, wrt=(0, 1))(*args),
+    'vjp': lambda f, args: adcompiler.vjp(f, *args)[1](1.0),
+    'jvp-none': lambda f, args: adcompiler.jvp(
+        f, args, (_direction(args[0]), None)),
+    'jvp': lambda f, args: adcompiler.jvp(
+        f, args, (_direction(args[0]), args[1])),
+    'jacobian-reverse': lambda f, args: adcompiler.jacobian(f)(*args),
+    'jacobian-forward': lambda f, args: adcompiler.jacobian(
+        f, mode='forward')(*args),
+    'jacobian-reverse-both': lambda f, args: adcompiler.jacobian(
+        f, wrt=(0, 1))(*args),
+    'jacobian-forward-both': lambda f, args: adcompiler.jacobian(
+        f, wrt=(0, 1), mode='forward')(*args),
+    **{f'hessian-{mode}': lambda f, args, mode=mode: adcompiler.hessian(
+        f, mode=mode)(*args) for mode in MODES},
+    **{f'hvp-{mode}': lambda f, args, mode=mode: adcompiler.hvp(
+        f, mode=mode)(*args, _direction(args[0])) for mode in MODES},
+    'check_grads': lambda f, args: adcompiler.check_grads(f, order=2)(*args),
+}
+
+WORK_CASES = {
+    'array': (scale_work_array, lambda: (np.array([1.0, 2.0]),
+                                         np.array([1.0, 1.0]))),
+    'dict': (scale_work_dict, lambda: (np.array([1.0, 2.0]),
+                                       {'w': np.array([1.0, 3.0])})),
+    'list': (scale_work_list, lambda: (np.array([1.0, 2.0]),
+                                       [np.array([1.0, 3.0])])),
+    'both-written': (update_both, lambda: (np.array([1.0, 2.0]),
+                                           np.array([1.0, 1.0]))),
+    'float': (cube_times_work, lambda: (0.7, np.array([1.0, 0.5]))),
+}
+
+UNCHANGED_CASES = [
+    pytest.param(entry, case, id=f'{entry}-{case}')
+    for entry in ENTRY_POINTS for case in WORK_CASES
+] + [pytest.param('grad-of-grad', 'float', id='grad-of-grad-float')]
+
+# grad of grad differentiates with respect to a float only.
+ENTRY_POINTS['grad-of-grad'] = lambda f, args: adcompiler.grad(
+    adcompiler.grad(f))(*args)
+
+
+def _snapshot(value):
+    if isinstance(value, dict):
+        return {key: _snapshot(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_snapshot(item) for item in value]
+    return np.copy(value) if isinstance(value, np.ndarray) else value
+
+
+@pytest.mark.parametrize('entry, case', UNCHANGED_CASES)
+def test_entry_point_leaves_arguments_unchanged(entry, case):
+    function, make_args = WORK_CASES[case]
+    args = make_args()
+    original = _snapshot(args)
+    first = ENTRY_POINTS[entry](function, args)
+    assert_same_leaves(_snapshot(args), original)
+    second = ENTRY_POINTS[entry](function, args)
+    assert_same_leaves(_snapshot(args), original)
+    assert_same_leaves(second, first)
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_jacobian_with_written_argument_matches_differences(mode):
+    """jacobian of scale_work_array gave [8, 4], then [16, 4], ...: the
+    primal kept doubling the caller's c."""
+    x = np.array([1.0, 2.0])
+    c = np.array([1.0, 1.0])
+    expected = numerical_gradient(
+        lambda a: scale_work_array(a, c.copy()), (x,), 0)
+    for _ in range(2):
+        jacobian = adcompiler.jacobian(scale_work_array, mode=mode)(x, c)
+        assert_gradient_close(jacobian, expected)
+    np.testing.assert_array_equal(c, [1.0, 1.0])
+
+
+def test_jvp_with_written_argument_matches_differences():
+    x = np.array([1.0, 2.0])
+    c = np.array([1.0, 1.0])
+    direction = np.array([0.5, -1.0])
+    expected = numerical_gradient(
+        lambda a: scale_work_array(a, c.copy()), (x,), 0) @ direction
+    for _ in range(2):
+        value, tangent = adcompiler.jvp(scale_work_array, (x, c),
+                                        (direction, None))
+        assert value == scale_work_array(x, c.copy())
+        np.testing.assert_allclose(tangent, expected, rtol=1e-6)
+    np.testing.assert_array_equal(c, [1.0, 1.0])
+
+
+def test_written_argument_shared_with_another_is_rejected():
+    """The copy of a written argument would hide the writes from another
+    argument that shares its memory, as plain Python would not."""
+    x = np.array([1.0, 2.0])
+    with pytest.raises(adcompiler.InvalidArgumentError, match="'c'"):
+        adcompiler.jvp(scale_work_array, (x, x), (np.ones(2), None))
+    with pytest.raises(adcompiler.InvalidArgumentError, match="'c'"):
+        adcompiler.grad(scale_work_array)(x, x[:])
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def root_times_work(x, c):
+    c[0] = c[0] * 2
+    return x ** 0.5 * c[0]
+
+
+def test_singular_float_gradient_leaves_argument_unchanged():
+    """At a singular Python float the adjoint raises, and grad runs again on
+    NumPy floats. The first adjoint stopped before it restored c, so c
+    doubled with every call."""
+    c = np.array([1.0, 1.0])
+    for _ in range(2):
+        with pytest.warns(RuntimeWarning, match='divide by zero'):
+            assert adcompiler.grad(root_times_work)(0.0, c) == np.inf
+    np.testing.assert_array_equal(c, [1.0, 1.0])
+
+
+def count_calls_in_integers(x, counts):
+    counts[0] = counts[0] + 1
+    return np.sum(x ** 2 * counts)
+
+
+def test_check_grads_leaves_integer_argument_unchanged():
+    """check_grads called the function itself on the caller's integer
+    array, so the finite differences saw different counts each time."""
+    counts = np.array([1, 1])
+    adcompiler.check_grads(count_calls_in_integers)(np.array([1.0, 2.0]),
+                                                    counts)
+    np.testing.assert_array_equal(counts, [1, 1])
+
