@@ -225,13 +225,11 @@ class _ReverseWriter(StageWriter):
         a derivative.
 
         The gradient must not change the caller's arrays; bookkeeping updates
-        (a counter list, a set of ids) still reach the caller. A function called
-        from differentiated code is not protected: it may update bookkeeping
-        containers of its caller, and its callers reject updates of values
-        that carry a derivative (see `check_callee_updates`).
+        (a counter list, a set of ids) still reach the caller. The compiler
+        caches one version of a function for all callers, so a function
+        called from differentiated code copies them too. Such a call is
+        rejected anyway (see `check_callee_updates`).
         """
-        if len(self.context.call_chain) > 1:
-            return
         params = [p for p in self.normalized.params
                   if (p in self.normalized.written
                       or p in self.normalized.mutated)

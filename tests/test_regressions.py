@@ -2670,3 +2670,25 @@ def test_check_grads_leaves_integer_argument_unchanged():
                                                     counts)
     np.testing.assert_array_equal(counts, [1, 1])
 
+
+def double_first(y):
+    y[0] = y[0] * 2
+    return y ** 2
+
+
+def sum_of_doubled_copy(x):
+    z = x * 1.0
+    return np.sum(double_first(z))
+
+
+def test_callee_version_not_reused_unprotected():
+    """The compiler caches one version of a function for all callers. A
+    rejected caller compiled double_first as a callee, without the copy of
+    its written argument, and jacobian then ran that version on the
+    caller's array: x changed, and the Jacobian with it."""
+    x = np.array([1.0, 1.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError):
+        adcompiler.grad(sum_of_doubled_copy)(x)
+    jacobian = adcompiler.jacobian(double_first)(x)
+    np.testing.assert_array_equal(x, [1.0, 1.0])
+    np.testing.assert_allclose(jacobian, np.diag([8.0, 2.0]))
