@@ -2692,3 +2692,31 @@ def test_callee_version_not_reused_unprotected():
     jacobian = adcompiler.jacobian(double_first)(x)
     np.testing.assert_array_equal(x, [1.0, 1.0])
     np.testing.assert_allclose(jacobian, np.diag([8.0, 2.0]))
+
+
+def damped_sine(t, k):
+    y = t
+    for _ in range(3):
+        y = y + 0.1 * np.sin(y) * k
+    return y ** 2 + t * k
+
+
+@pytest.mark.parametrize('t', [0.7, np.float64(0.7), np.float32(0.7)],
+                         ids=['float', 'float64', 'float32'])
+def test_scalar_hessian_type_in_all_modes(t):
+    """Printed with str, the Hessian of a float looked like a float in the
+    default mode and, printed inside a list, like a 0-d array in the other
+    modes. Every mode returns the same type and dtype."""
+    expected = numerical_gradient(adcompiler.grad(damped_sine), (float(t), 1.3),
+                                  0)
+    results = [adcompiler.hessian(damped_sine, mode=mode)(t, 1.3)
+               for mode in MODES]
+    for hessian in results:
+        assert type(hessian) is np.ndarray
+        assert hessian.shape == ()
+        assert hessian.dtype == np.result_type(t)
+        np.testing.assert_allclose(hessian, expected, rtol=1e-3 if type(
+            t) is np.float32 else 1e-6)
+    products = [adcompiler.hvp(damped_sine, mode=mode)(t, 1.3, type(t)(1.0))
+                for mode in MODES]
+    assert len({type(product) for product in products}) == 1
