@@ -754,8 +754,13 @@ class HigherOrderGradient:
             objective = tangent_objective(objective, parameter)
         directions = dict.fromkeys(_direction_names(objective, self.function),
                                    1.0)
-        return grad(objective, wrt=self.wrt)(*bound.args, **bound.kwargs,
-                                             **directions)
+        # The objective runs the tangent function of self.function, which
+        # may write into some arguments.
+        args, kwargs = _protected(
+            self.function,
+            _COMPILER.compile_forward(self.function, self.inner_wrt[:1]),
+            bound.args, bound.kwargs)
+        return grad(objective, wrt=self.wrt)(*args, **kwargs, **directions)
 
 
 class Composition(enum.Enum):
@@ -787,15 +792,23 @@ def _reverse_over_forward(function, row, column, bound, direction):
     v_j."""
     objective = tangent_objective(function, column)
     name, = _direction_names(objective, function)
-    return grad(objective, wrt=row)(*bound.args, **bound.kwargs,
-                                    **{name: direction})
+    # The objective runs the tangent function of `function`, which may
+    # write into some arguments.
+    args, kwargs = _protected(
+        function, _COMPILER.compile_forward(function, (column,)),
+        bound.args, bound.kwargs)
+    return grad(objective, wrt=row)(*args, **kwargs, **{name: direction})
 
 
 def _forward_over_reverse(function, row, column, bound, direction):
     """H_ij v_j as the tangent along v_j of the generated gradient for i."""
     objective = gradient_objective(function, row)
     compiled = _COMPILER.compile_forward(objective, (column,))
-    args, kwargs = _protected(objective, compiled, bound.args, bound.kwargs)
+    # The objective runs the primal of `function`, which may write into
+    # some arguments.
+    args, kwargs = _protected(
+        function, _COMPILER.compile(function, (row,)), bound.args,
+        bound.kwargs)
     _, product = compiled.tangent(
         *args, **kwargs, **{compiled.tangent_params[0]: direction})
     return runtime.materialize(product, bound.arguments[row])
@@ -806,7 +819,11 @@ def _reverse_over_reverse(function, row, column, bound, direction):
     cotangent v_j (the Hessian is symmetric)."""
     objective = gradient_objective(function, column)
     compiled = _COMPILER.compile(objective, (row,))
-    args, kwargs = _protected(objective, compiled, bound.args, bound.kwargs)
+    # The objective runs the primal of `function`, which may write into
+    # some arguments.
+    args, kwargs = _protected(
+        function, _COMPILER.compile(function, (column,)), bound.args,
+        bound.kwargs)
     _, saved = compiled.primal(*args, **kwargs)
     product, = compiled.adjoint(saved, direction)
     return runtime.materialize(product, bound.arguments[row])

@@ -2657,6 +2657,34 @@ def test_singular_float_gradient_leaves_argument_unchanged():
     np.testing.assert_array_equal(c, [1.0, 1.0])
 
 
+SINGULAR_ENTRY_POINTS = {
+    'jvp': lambda c: adcompiler.jvp(root_times_work, (0.0, c), (1.0, None)),
+    'vjp': lambda c: adcompiler.vjp(root_times_work, 0.0, c)[1](1.0),
+    'jacobian-reverse': lambda c: adcompiler.jacobian(root_times_work)(0.0,
+                                                                       c),
+    'jacobian-forward': lambda c: adcompiler.jacobian(
+        root_times_work, mode='forward')(0.0, c),
+    **{f'hvp-{mode}': lambda c, mode=mode: adcompiler.hvp(
+        root_times_work, mode=mode)(0.0, c, 1.0) for mode in MODES},
+    'grad-of-grad': lambda c: adcompiler.grad(adcompiler.grad(
+        root_times_work))(0.0, c),
+}
+
+
+@pytest.mark.parametrize('entry', SINGULAR_ENTRY_POINTS)
+def test_singular_float_derivatives_leave_argument_unchanged(entry):
+    """Each entry point runs again on NumPy floats where Python floats
+    raise; the run that raised must not have changed c."""
+    c = np.array([1.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        first = SINGULAR_ENTRY_POINTS[entry](c)
+        np.testing.assert_array_equal(c, [1.0, 1.0])
+        second = SINGULAR_ENTRY_POINTS[entry](c)
+    np.testing.assert_array_equal(c, [1.0, 1.0])
+    assert_same_leaves(second, first)
+
+
 def count_calls_in_integers(x, counts):
     counts[0] = counts[0] + 1
     return np.sum(x ** 2 * counts)
