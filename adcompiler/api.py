@@ -343,8 +343,8 @@ def _raises_arithmetic_error(function, args, kwargs):
     or OverflowError."""
     try:
         # On copies, because the function may write into its arguments.
-        function(*map(runtime.copy, args),
-                 **{name: runtime.copy(value) for name, value in kwargs.items()})
+        function(*map(runtime.copy, args), **{
+            name: runtime.copy(value) for name, value in kwargs.items()})
     except (ZeroDivisionError, OverflowError):
         return True
     return False

@@ -2495,7 +2495,7 @@ def test_second_derivative_through_written_trajectory(mode):
     np.testing.assert_allclose(product, 0.5 * expected, rtol=1e-6)
 
 
-# Arguments that the function writes into ---------------------------------------
+# Arguments that the function writes into -------------------------------------
 #
 # jacobian (both modes) and jvp ran the primal or the tangent function on the
 # caller's arrays without undoing its writes into an argument that carries no
@@ -2735,8 +2735,8 @@ def test_scalar_hessian_type_in_all_modes(t):
     """Printed with str, the Hessian of a float looked like a float in the
     default mode and, printed inside a list, like a 0-d array in the other
     modes. Every mode returns the same type and dtype."""
-    expected = numerical_gradient(adcompiler.grad(damped_sine), (float(t), 1.3),
-                                  0)
+    expected = numerical_gradient(adcompiler.grad(damped_sine),
+                                  (float(t), 1.3), 0)
     results = [adcompiler.hessian(damped_sine, mode=mode)(t, 1.3)
                for mode in MODES]
     for hessian in results:
