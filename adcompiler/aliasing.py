@@ -722,16 +722,15 @@ class _Checker:
 
 def read_globals(normalized, namespace):
     """Return the globals and closure variables that the function reads
-    and whose values may hold an array: any but functions, types, modules
-    and atoms (see `runtime.UNSEARCHED_TYPES`). Sorted by name."""
+    and whose values may hold an array (see `runtime.searchable`). Sorted
+    by name."""
     found = set()
     for node in gast.walk(normalized.tree):
         if (isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load)
                 and node.id not in normalized.local_names
                 and node.id not in normalized.params
                 and node.id in namespace
-                and not isinstance(namespace[node.id],
-                                   runtime.UNSEARCHED_TYPES)):
+                and runtime.searchable(namespace[node.id])):
             found.add(node.id)
     return sorted(found)
 

@@ -273,7 +273,7 @@ def _read_globals(compiled):
         visited.add(id(current))
         values += [value for _, _, value in current.dependencies
                    if value is not _MISSING
-                   and not isinstance(value, runtime.UNSEARCHED_TYPES)]
+                   and runtime.searchable(value)]
         pending += current.callees
     return tuple(values)
 

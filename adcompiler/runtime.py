@@ -3824,6 +3824,12 @@ def _reaches(values, target):
     `values` or inside one of them."""
     owner = _memory_owner(target) if isinstance(target, np.ndarray) else None
     pending = list(values)
+    for value in values:
+        # A module or class the function reads is searched one level deep:
+        # the function may read an attribute of it (mm.W, Holder.w).
+        if isinstance(value, (type(np), type)) and searchable(value):
+            pending.extend(v for v in vars(value).values()
+                           if not isinstance(v, type(np)))
     searched = set()  # ids of the containers and objects searched
     while pending:
         value = pending.pop()
@@ -3844,9 +3850,38 @@ def _reaches(values, target):
             pending.extend(value)
         elif isinstance(value, dict):
             pending.extend(value.values())
+        elif type(value).__module__ in ('builtins', 'collections'):
+            # A container of the standard library (a deque, a mapping
+            # proxy); an iterator is left alone, as iterating consumes it.
+            if hasattr(value, '__iter__') and iter(value) is not value:
+                pending.extend(value.values() if hasattr(value, 'values')
+                               else value)
         else:
             pending.extend(_attribute_values(value))
+            if searchable(type(value)):
+                # Class attributes are read through the instance too.
+                pending.extend(vars(type(value)).values())
     return False
+
+
+def searchable(value):
+    """Return whether `check_unshared` searches `value` for arrays: not an
+    atom, a function or a library's module or class (see
+    `UNSEARCHED_TYPES`), which hold no array of the user's."""
+    if isinstance(value, (type(np), type)):
+        name = value.__name__ if isinstance(value, type(np)) else \
+            value.__module__
+        return name.partition('.')[0] not in _LIBRARY_PACKAGES
+    return not isinstance(value, UNSEARCHED_TYPES)
+
+
+# Packages whose modules and classes `_reaches` does not search: their
+# attributes are library functions and constants, not the user's arrays.
+_LIBRARY_PACKAGES = frozenset({
+    'numpy', 'scipy', 'math', 'cmath', 'builtins', 'sys', 'os', 'random',
+    'collections', 'functools', 'itertools', 'operator', 'types', 'typing',
+    'dataclasses', 'adcompiler', 'jax', 'torch', 'autograd'})
+
 
 
 def _memory_owner(x):

@@ -1,5 +1,6 @@
 """Programs that once gave a silently wrong gradient, each now right or an error."""
 
+import collections
 import dataclasses
 import importlib
 import types
@@ -1547,6 +1548,24 @@ def closure_writer(w):
     return writes_then_reads_closure
 
 
+WEIGHT_MODULE = types.ModuleType('weight_module')
+WEIGHT_MODULE.w = np.array([1.0, 2.0, 3.0])
+
+
+class ClassWeights:
+    w = np.array([1.0, 2.0, 3.0])
+
+
+def writes_then_reads_module(x):
+    x[0] = 5.0 * x[1]
+    return np.sum(x * WEIGHT_MODULE.w)
+
+
+def writes_then_reads_class(x):
+    x[0] = 5.0 * x[1]
+    return np.sum(x * ClassWeights.w)
+
+
 def _shared_argument_cases():
     """(function, arguments) pairs in which the first argument, which the
     function updates, is also reachable another way. Each call builds new
@@ -1554,7 +1573,7 @@ def _shared_argument_cases():
     def fresh():
         return np.array([1.0, 2.0, 3.0])
 
-    a, b, c, d, e, f, g, h, k = (fresh() for _ in range(9))
+    a, b, c, d, e, f, g, h, k, m, n = (fresh() for _ in range(11))
     closure_array = fresh()
     cyclic = Holder(k)
     cyclic.owner = [cyclic]
@@ -1583,6 +1602,18 @@ def _shared_argument_cases():
                      id='global-of-callee'),
         pytest.param(closure_writer(closure_array), (closure_array,),
                      id='closure-variable'),
+        pytest.param(writes_then_reads_module, (WEIGHT_MODULE.w,),
+                     id='module-attribute'),
+        pytest.param(writes_then_reads_class, (ClassWeights.w,),
+                     id='class-attribute'),
+        pytest.param(writes_then_reads_attribute,
+                     (ClassWeights.w, ClassWeights()),
+                     id='class-attribute-through-instance'),
+        pytest.param(writes_then_reads_item, (m, collections.deque([m])),
+                     id='deque-item'),
+        pytest.param(writes_then_reads_key,
+                     (n, types.MappingProxyType({'w': n})),
+                     id='mapping-proxy-value'),
     ]
 
 
