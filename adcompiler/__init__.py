@@ -18,7 +18,8 @@ from adcompiler.errors import (AdCompilerError, ForeignCallError,
                                InternalCompilerError, LocatedError,
                                NonScalarOutputError,
                                SourceUnavailableError, StaleSourceError,
-                               UnsupportedOptionError, UnsupportedSyntaxError)
+                               UndefinedNameError, UnsupportedOptionError,
+                               UnsupportedSyntaxError)
 
 __version__ = '0.1.0'
 
@@ -29,7 +30,8 @@ __all__ = [
     'NonScalarOutputError',
     'HigherOrderGradient', 'check_grads', 'hessian', 'hvp', 'jacfwd',
     'jacobian', 'jacrev', 'jvp', 'vjp',
-    'SourceUnavailableError', 'StaleSourceError', 'UnsupportedOptionError',
+    'SourceUnavailableError', 'StaleSourceError', 'UndefinedNameError',
+    'UnsupportedOptionError',
     'UnsupportedSyntaxError', 'grad', 'non_differentiable',
     'register_container', 'register_jvp', 'register_vjp', 'source',
     'stop_gradient',

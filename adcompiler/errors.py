@@ -86,6 +86,15 @@ class UnsupportedSyntaxError(LocatedError):
         super().__init__(summary, location, fixes=fixes)
 
 
+class UndefinedNameError(LocatedError):
+    """A call of a name that is not defined when the function is compiled
+    (raised when the call runs if it sits in a branch)."""
+
+    def __init__(self, name, location):
+        self.name = name
+        super().__init__(f'name {name!r} is not defined', location)
+
+
 class SourceUnavailableError(AdCompilerError):
     """The Python source of a function to transform cannot be found."""
 

@@ -36,7 +36,8 @@ from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
 from adcompiler.dispatch import call_site
 from adcompiler.iterables import NotDicts
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
-                               LocatedError, UnsupportedSyntaxError)
+                               LocatedError, UndefinedNameError,
+                               UnsupportedSyntaxError)
 from adcompiler.resolve import (CallKind, chain_name, has_unpacking,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
@@ -248,7 +249,8 @@ class _ForwardWriter(StageWriter):
             return self.immutable_check(statement) + self.assignment(statement)
         try:
             return self.immutable_check(statement) + self.assignment(statement)
-        except (UnsupportedSyntaxError, ForeignCallError) as err:
+        except (UnsupportedSyntaxError, ForeignCallError,
+                UndefinedNameError) as err:
             error_name = self.namer.fresh(
                 f'error_line{getattr(statement, "lineno", 0)}')
             self.extra_globals[error_name] = err
@@ -593,8 +595,7 @@ class _ForwardWriter(StageWriter):
         location = self.source.location(call_node)
         if resolved.kind is CallKind.UNKNOWN and \
                 resolved.reason == 'name not defined':
-            raise LocatedError(f'name {resolved.name!r} is not defined',
-                               location)
+            raise UndefinedNameError(resolved.name, location)
         reason = resolved.reason or 'resolved when the call runs'
         raise UnsupportedSyntaxError(
             f'a call of {resolved.name} ({reason}) in forward mode', location,
@@ -846,8 +847,8 @@ class _ForwardWriter(StageWriter):
             self.raise_foreign(call_node, resolved)
         if resolved.kind is CallKind.UNKNOWN and \
                 resolved.reason == 'name not defined':
-            raise LocatedError(f'name {resolved.name!r} is not defined',
-                               self.source.location(call_node))
+            raise UndefinedNameError(resolved.name,
+                                     self.source.location(call_node))
         return self.dynamic_call(statement, resolved, unpacking=True)
 
     def dynamic_call(self, statement, resolved, unpacking=False):

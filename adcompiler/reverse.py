@@ -46,7 +46,8 @@ from adcompiler.codegen import (COMMENT_PREFIX, StageWriter, argument_atoms,
 from adcompiler.codegen import name as _name
 from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
-                               LocatedError, UnsupportedSyntaxError)
+                               LocatedError, UndefinedNameError,
+                               UnsupportedSyntaxError)
 from adcompiler.normalize import describe
 from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
                                 has_unpacking,
@@ -701,7 +702,8 @@ class _ReverseWriter(StageWriter):
             return self.adjoint_block(statement)
         try:
             return self.adjoint_block(statement)
-        except (UnsupportedSyntaxError, ForeignCallError) as err:
+        except (UnsupportedSyntaxError, ForeignCallError,
+                UndefinedNameError) as err:
             error_name = self.namer.fresh(
                 f'error_line{getattr(statement, "lineno", 0)}')
             self.extra_globals[error_name] = err
@@ -1536,9 +1538,8 @@ class _ReverseWriter(StageWriter):
             return self.dynamic_call_adjoint(statement, resolved)
         if kind is CallKind.UNKNOWN:
             if resolved.reason == 'name not defined':
-                raise LocatedError(
-                    f'name {resolved.name!r} is not defined',
-                    self.source.location(call))
+                raise UndefinedNameError(resolved.name,
+                                         self.source.location(call))
             raise UnsupportedSyntaxError(
                 f'a call of {resolved.reason} ({resolved.name})',
                 self.source.location(call),
@@ -1555,8 +1556,7 @@ class _ReverseWriter(StageWriter):
             self.raise_foreign(statement, resolved.name, resolved.reason)
         if resolved.kind is CallKind.UNKNOWN and \
                 resolved.reason == 'name not defined':
-            raise LocatedError(f'name {resolved.name!r} is not defined',
-                               location)
+            raise UndefinedNameError(resolved.name, location)
         return self.dynamic_call_adjoint(statement, resolved, unpacking=True)
 
     def raise_foreign(self, statement, callee_name, reason, receiver=None):

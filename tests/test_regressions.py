@@ -2779,3 +2779,28 @@ def test_scalar_hessian_type_in_all_modes(t):
     products = [adcompiler.hvp(damped_sine, mode=mode)(t, 1.3, type(t)(1.0))
                 for mode in MODES]
     assert len({type(product) for product in products}) == 1
+
+
+def guarded_by_hasattr(x, use_missing):
+    if use_missing:
+        return np.sum(np.no_such_function(x))
+    return np.sum(x ** 2)
+
+
+@pytest.mark.parametrize('derivative', [
+    lambda x, flag: adcompiler.grad(guarded_by_hasattr)(x, flag),
+    lambda x, flag: adcompiler.jvp(guarded_by_hasattr, (x, flag),
+                                   (np.ones_like(x), None))[1],
+], ids=['reverse', 'forward'])
+def test_undefined_callee_in_branch_not_taken(derivative):
+    """A call of a name that is not defined, in a branch guarded by a
+    check such as hasattr(np, 'trapz'), stopped compilation although the
+    branch never runs; it now raises only when the branch runs."""
+    x = np.array([1.0, 2.0])
+    result = derivative(x, False)
+    expected = 2.0 * x if result.shape else np.sum(2.0 * x)
+    np.testing.assert_allclose(result, expected)
+    with pytest.raises(adcompiler.UndefinedNameError,
+                       match="'np.no_such_function' is not defined") as info:
+        derivative(x, True)
+    assert info.value.filename == __file__
