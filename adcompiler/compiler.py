@@ -124,8 +124,8 @@ class CompiledFunction(_GeneratedCode):
     # The adjoint may be given the cotangent 1.0 for a np.float64 result.
     float_seed: bool = False
     # The primal for grad, which returns the seed in place of the value
-    # (see adcompiler.grad_only), or None; it holds for arguments that are
-    # float64 ndarrays for the parameters in `grad_only_arrays`.
+    # (see adcompiler.grad_only), or None. It applies when the parameters
+    # in `grad_only_arrays` are float64 ndarrays.
     grad_only_primal: object = None
     grad_only_arrays: tuple = ()
     # Parameters written with x[i] = v whose values carry no derivative.

@@ -118,10 +118,12 @@ class ForeignCallError(LocatedError):
     def __init__(self, callee_name, reason, location, active_argument,
                  wrt_input, call_chain, written_name=None,
                  updates_argument=False):
-        """`written_name` is the callee as the user's code spells it
-        (np.add.at), used in the fixes; `updates_argument` is true for a
-        call whose result is discarded, which works by updating an
-        argument in place."""
+        """Keep the parts of the diagnostic.
+
+        `written_name` is the callee as the user's code spells it
+        (np.add.at), for the fixes. `updates_argument` is true for a call
+        whose result is discarded because it updates an argument in place.
+        """
         self.callee_name = callee_name
         self.reason = reason
         self.active_argument = active_argument
