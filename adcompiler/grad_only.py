@@ -105,7 +105,7 @@ def grad_only_primal(primal, namespace, numpy_alias, scalar_params,
 
     `namespace` contains the globals of the generated code, which resolve
     the calls. `scalar_params` contains the parameters given float scalars,
-    and `float_seed` says whether the adjoint accepts the seed 1.0 for a
+    and `float_seed` is whether the adjoint accepts the seed 1.0 for a
     `np.float64` value.
     """
     function = copy_tree(primal)

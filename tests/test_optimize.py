@@ -1543,8 +1543,8 @@ def scaled_far_into_underflow(x):
 ], ids=['overflow', 'underflow'])
 def test_constant_factors_not_folded_out_of_range(function, x):
     """Folding a * 1e200 * 1e200 into a * 1e400 gave an infinite gradient
-    where the two products stay finite; factors whose product overflows or
-    underflows stay apart."""
+    where the two products stay finite. Factors whose product overflows or
+    underflows now stay apart."""
     expected = PLAIN.compile(function, ('x',))
     _, saved = expected.primal(x)
     plain, = expected.adjoint(saved, 1.0)

@@ -2793,9 +2793,9 @@ def guarded_by_hasattr(x, use_missing):
                                    (np.ones_like(x), None))[1],
 ], ids=['reverse', 'forward'])
 def test_undefined_callee_in_branch_not_taken(derivative):
-    """A call of a name that is not defined, in a branch guarded by a
-    check such as hasattr(np, 'trapz'), stopped compilation although the
-    branch never runs; it now raises only when the branch runs."""
+    """A call of a name that is not defined stopped compilation, even in a
+    branch that a check such as hasattr(np, 'trapz') keeps from running.
+    It now raises only when the branch runs."""
     x = np.array([1.0, 2.0])
     result = derivative(x, False)
     expected = 2.0 * x if result.shape else np.sum(2.0 * x)
