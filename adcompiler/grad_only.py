@@ -113,6 +113,8 @@ def grad_only_primal(primal, namespace, numpy_alias, scalar_params,
     if any(_unsupported(node) for statement in function.body
            for node in walk(statement)):
         return None
+    if _sets_error_state(function, namespace):
+        return None
     body = function.body
     returned = body[-1] if body else None
     if not (isinstance(returned, gast.Return)
@@ -175,6 +177,30 @@ def _unsupported(node):
                                       gast.Continue, gast.Return))
                    for inner in walk(node.statement))
     return isinstance(node, _UNSUPPORTED)
+
+
+# What changes whether a floating-point warning is raised as an error:
+# `grad` checks that state when it starts, so a function that changes it
+# itself gets no grad-only primal.
+_ERROR_STATE_SETTERS = (np.seterr, np.seterrcall, np.errstate)
+
+
+def _sets_error_state(function, namespace):
+    """Return whether `function` names NumPy's error-state setters or the
+    warnings module, directly or as an attribute of a global."""
+    for node in walk(function):
+        if isinstance(node, gast.Name):
+            value = namespace.get(node.id)
+        elif (isinstance(node, gast.Attribute)
+              and isinstance(node.value, gast.Name)):
+            value = getattr(namespace.get(node.value.id), node.attr, None)
+        else:
+            continue
+        if any(value is setter for setter in _ERROR_STATE_SETTERS) or (
+                getattr(value, '__module__', None) == 'warnings'
+                or getattr(value, '__name__', None) == 'warnings'):
+            return True
+    return False
 
 
 def _seed(value_types, float_seed, numpy_alias):

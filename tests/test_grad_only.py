@@ -408,3 +408,34 @@ def test_skipped_overflow_does_not_warn():
         gradient = adcompiler.grad(square_sum)(x)
     np.testing.assert_array_equal(gradient, [2e200])
     assert caught == []
+
+
+def sets_its_own_error_state(x):
+    old = np.seterr(invalid='raise')
+    y = np.log1p(x - 3.0)
+    np.seterr(**old)
+    return np.sum(y)
+
+
+def turns_warnings_into_errors(x):
+    warnings.simplefilter('error')
+    return np.sum(np.log1p(x - 3.0))
+
+
+@pytest.mark.parametrize('function, error', [
+    (sets_its_own_error_state, FloatingPointError),
+    (turns_warnings_into_errors, RuntimeWarning),
+], ids=['seterr', 'warnings-filter'])
+def test_function_setting_error_state_keeps_value(function, error):
+    """grad checks the floating-point error state when it starts, so a
+    function that turns warnings into errors itself skipped the error of
+    a value statement the grad-only primal leaves out."""
+    x = np.array([0.5, 1.0])
+    with np.errstate(all='warn'), warnings.catch_warnings():
+        with pytest.raises(error):
+            function(x)
+    with np.errstate(all='warn'), warnings.catch_warnings():
+        with pytest.raises(error):
+            adcompiler.grad(function)(x)
+    compiled = adcompiler.api._COMPILER.compile(function, ('x',))
+    assert compiled.grad_only_primal is None
