@@ -285,26 +285,24 @@ def _numpy_errors_quiet():
     return _error_state_quiet[1]
 
 
-# The result of `_runtime_warnings_raise` for the filter list it was
-# computed for: the list object, its length and its first filter, because
-# the functions of the warnings module insert at the front, append, or
-# replace the list.
-_warnings_raise = (None, -1, None, False)
+# The result of `_runtime_warnings_raise` and the filters it was computed
+# for, as a tuple: comparing it with the current list costs about as much
+# as checking the list's identity, length and first entry, and also sees
+# an entry replaced in the middle of the list.
+_warnings_raise = (None, False)
 
 
 def _runtime_warnings_raise():
     """True when a warnings filter may turn a RuntimeWarning into an
     exception."""
     global _warnings_raise
-    filters = warnings.filters
-    first = filters[0] if filters else None
-    cached_filters, length, cached_first, raises = _warnings_raise
-    if cached_filters is filters and length == len(filters) and \
-            cached_first is first:
+    filters = tuple(warnings.filters)
+    cached_filters, raises = _warnings_raise
+    if cached_filters == filters:
         return raises
     raises = any(action == 'error' and issubclass(RuntimeWarning, category)
                  for action, _, category, _, _ in filters)
-    _warnings_raise = (filters, len(filters), first, raises)
+    _warnings_raise = (filters, raises)
     return raises
 
 

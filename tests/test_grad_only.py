@@ -439,3 +439,22 @@ def test_function_setting_error_state_keeps_value(function, error):
             adcompiler.grad(function)(x)
     compiled = adcompiler.api._COMPILER.compile(function, ('x',))
     assert compiled.grad_only_primal is None
+
+
+def log_of_shifted(x):
+    return np.sum(np.log1p(x - 3.0))
+
+
+def test_filter_replaced_in_the_middle_is_seen():
+    """grad cached whether a warnings filter raises by the filter list's
+    identity, length and first entry, so replacing a later entry made it
+    skip the RuntimeWarning that the function's value raises."""
+    x = np.array([0.5, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        warnings.simplefilter('ignore', UserWarning, append=True)
+        with np.errstate(invalid='ignore'):
+            adcompiler.grad(log_of_shifted)(x)
+        warnings.filters[-1] = ('error', None, RuntimeWarning, None, 0)
+        with np.errstate(invalid='warn'), pytest.raises(RuntimeWarning):
+            adcompiler.grad(log_of_shifted)(x)
