@@ -286,9 +286,9 @@ def _numpy_errors_quiet():
 
 
 # The result of `_runtime_warnings_raise` and the filters it was computed
-# for, as a tuple: comparing it with the current list costs about as much
-# as checking the list's identity, length and first entry, and also sees
-# an entry replaced in the middle of the list.
+# for, as a tuple. Comparing the tuple with the current list also detects
+# an entry replaced in the middle of the list, at about the cost of
+# checking the list's identity, length and first entry.
 _warnings_raise = (None, False)
 
 
