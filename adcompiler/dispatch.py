@@ -187,17 +187,9 @@ class Dispatcher:
                     if type(receiver) is types.ModuleType else None)
         if type(function) not in _PLAIN_FUNCTION_TYPES:
             function = None
-        if request is None and function is not None:
-            known = self._known_calls.get((id(site), function))
-            if known is not None and known.is_current(site):
-                return known.run(args, kwargs)
-        version = self.compiler.registry.version
-        value, record = self._run(
-            site, *self._method(site, receiver, args, kwargs), request)
-        if remember and request is None and function is not None \
-                and 0 not in site.active:
-            self._remember(site, function, record, version)
-        return value, record
+        return self._call(site, function, args, kwargs,
+                          lambda: self._method(site, receiver, args, kwargs),
+                          request, remember)
 
     def call_function(self, site, function, args, kwargs, request=None,
                       remember=True):
@@ -209,16 +201,28 @@ class Dispatcher:
         With `remember`, a plain function's compiled wrapper is kept for
         the next call at `site`; a site made for one call only passes False.
         """
-        if request is None and type(function) in _PLAIN_FUNCTION_TYPES:
-            known = self._known_calls.get((id(site), function))
+        plain = function if type(function) in _PLAIN_FUNCTION_TYPES else None
+        return self._call(site, plain, args, kwargs,
+                          lambda: self._function(site, function, args, kwargs),
+                          request, remember)
+
+    def _call(self, site, plain, args, kwargs, bind, request, remember):
+        """Run a call at `site` through `bind()`, which returns what `_run`
+        takes after the site, and return the value and record.
+
+        `plain` is the plain function called, or None. Its compiled wrapper
+        from an earlier call at `site` runs directly while it is current,
+        and with `remember` a new one is kept.
+        """
+        if request is None and plain is not None:
+            known = self._known_calls.get((id(site), plain))
             if known is not None and known.is_current(site):
                 return known.run(args, kwargs)
         version = self.compiler.registry.version
-        value, record = self._run(
-            site, *self._function(site, function, args, kwargs), request)
-        if remember and request is None and type(
-                function) in _PLAIN_FUNCTION_TYPES and 0 not in site.active:
-            self._remember(site, function, record, version)
+        value, record = self._run(site, *bind(), request)
+        if remember and request is None and plain is not None \
+                and 0 not in site.active:
+            self._remember(site, plain, record, version)
         return value, record
 
     def _remember(self, site, function, record, version):

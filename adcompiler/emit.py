@@ -93,10 +93,11 @@ def _insert_markers(python_tree):
 
     Each comment string becomes a bare name, `_MARKER` with its position in
     the returned list, which prints on a line of its own and is replaced by
-    the comment afterwards. A negative number becomes a negation: it prints
-    without parentheses, so the base of a power would lose its sign
-    ((-2.0) ** 2 read as -(2.0 ** 2)); as a negation it gets them where
-    precedence needs. A branch left empty by the transforms gets `pass`.
+    the comment afterwards. A negative number becomes a negation, because
+    a negative constant prints without parentheses, so the base of a power
+    would lose its sign ((-2.0) ** 2 read as -(2.0 ** 2)). A negation gets
+    parentheses where precedence needs them. A branch left empty by the
+    transforms gets `pass`.
     """
     comments = []
     for node in walk(python_tree):

@@ -20,9 +20,9 @@ The proof is an abstract interpretation of the primal over these types:
 - `other`: anything else; `unbound`: a name that may not be assigned yet.
 
 Each name has a set of the types it may have at a point of the function.
-Assignments to a name replace its set, the two branches of an `if` join
-theirs, and a loop's sets are joined with the sets at the end of its body
-(and at each `break` and `continue`) until they no longer grow. An
+An assignment to a name replaces its set, and the two branches of an
+`if` join theirs. A loop's sets are joined with the sets at the end of its
+body (and at each `break` and `continue`) until they no longer grow. An
 expression is pure when every name it reads is bound and every operation
 it applies is one of:
 
@@ -72,8 +72,9 @@ _ONE_OTHER = frozenset((OTHER,))
 
 _REDUCTIONS = frozenset(id(f) for f in (np.sum, np.mean))
 
-# An int constant below this size converts to a float exactly, so an
-# operation mixing it with floats never raises an OverflowError.
+# An int constant below this size converts to a float exactly, so adding,
+# subtracting or multiplying it with floats cannot raise OverflowError.
+# Division and powers of Python numbers are not pure (see `_arithmetic`).
 _MAX_INT_CONSTANT = 2 ** 53
 
 _ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow)
@@ -179,9 +180,9 @@ def _unsupported(node):
     return isinstance(node, _UNSUPPORTED)
 
 
-# What changes whether a floating-point warning is raised as an error:
-# `grad` checks that state when it starts, so a function that changes it
-# itself gets no grad-only primal.
+# The NumPy functions that decide whether a floating-point warning is
+# raised as an error. `grad` checks that state when it starts, so a
+# function that changes it itself gets no grad-only primal.
 _ERROR_STATE_SETTERS = (np.seterr, np.seterrcall, np.errstate)
 
 
@@ -321,7 +322,8 @@ class _Interpreter:
             return self.assignment(statement, state)
         if isinstance(statement, gast.If):
             test_types, test_pure = self.expression(statement.test, state)
-            # The truth of a real scalar or a bool never raises.
+            # Taking the truth of a real scalar or a bool cannot raise (the
+            # types exclude arrays, whose truth raises for several items).
             self.mark(statement, test_pure and bool(test_types) and
                       test_types <= _REAL_SCALAR | {BOOL})
             return _join(self.block(statement.body, dict(state)),

@@ -2213,7 +2213,7 @@ def test_spectral_hvp_at_a_tie_is_nan(function, a, mode):
 
 
 # Scans and reductions of a 0-d value with an axis. NumPy scans a 0-d array
-# as one entry, whatever the axis, and returns shape (1,); its reductions
+# as one entry, whatever the axis, and returns shape (1,). Its reductions
 # take axis 0 or -1 of a 0-d array and reduce nothing. The adjoints kept the
 # scan's shape (1,), or reduced over an axis the 0-d value does not have.
 
