@@ -1084,7 +1084,7 @@ def _at_site(err, site):
     callee_name = site.callee_text if err.callee_name == 'callee' \
         else err.callee_name
     return ForeignCallError(callee_name, err.reason, site.location, text,
-                            origin, chain)
+                            origin, chain, forward=err.forward)
 
 
 def install(compiler):

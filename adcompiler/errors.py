@@ -117,20 +117,24 @@ class ForeignCallError(LocatedError):
 
     def __init__(self, callee_name, reason, location, active_argument,
                  wrt_input, call_chain, written_name=None,
-                 updates_argument=False):
+                 updates_argument=False, forward=False):
         """Keep the parts of the diagnostic.
 
         `written_name` is the callee as the user's code spells it
         (np.add.at), for the fixes. `updates_argument` is true for a call
         whose result is discarded because it updates an argument in place.
+        `forward` is true in forward mode, whose fix is a forward rule.
         """
         self.callee_name = callee_name
+        self.written_name = written_name
+        self.forward = forward
         self.reason = reason
         self.active_argument = active_argument
         self.wrt_input = wrt_input
         self.call_chain = list(call_chain)
+        kind = 'forward' if forward else 'gradient'
         summary = (f'cannot differentiate through {callee_name}: it is a '
-                   f'{reason}, and no gradient rule is registered for it')
+                   f'{reason}, and no {kind} rule is registered for it')
         details = [
             f'The argument {active_argument!r} carries a derivative: it depends '
             f'on the input {wrt_input!r}.',
@@ -149,6 +153,15 @@ class ForeignCallError(LocatedError):
                 f'compute the values as a new array with operations that '
                 f'adcompiler differentiates: {name} updates an argument in '
                 'place, which a gradient rule of its own cannot follow',
+                marking,
+            ]
+        elif forward:
+            fixes = [
+                'register a forward rule:\n'
+                f'       @adcompiler.register_jvp({name})\n'
+                f'       def {short_name}_jvp(tangents, ans, *args):\n'
+                '           return ...  # the tangent of ans, from one tangent '
+                'per positional argument (None where constant)',
                 marking,
             ]
         else:

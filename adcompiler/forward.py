@@ -591,6 +591,11 @@ class _ForwardWriter(StageWriter):
                 keywords=[gast.keyword(arg=k.arg, value=self.tangent_of(k.value))
                           for k in call_node.keywords])
         if resolved.kind is CallKind.FOREIGN:
+            if self.registry.lookup_jvp(resolved.callee) is not None:
+                # A forward rule alone is enough in forward mode.
+                return self.function_rule_tangent(
+                    statement, resolved.callee, list(call_node.args),
+                    keywords)
             self.raise_foreign(call_node, resolved)
         location = self.source.location(call_node)
         if resolved.kind is CallKind.UNKNOWN and \
@@ -613,7 +618,7 @@ class _ForwardWriter(StageWriter):
             resolved.name, resolved.reason, self.source.location(call_node),
             display.get(active_name, active_name), display.get(origin, origin),
             list(self.context.call_chain),
-            written_name=self.written_name(call_node.func))
+            written_name=self.written_name(call_node.func), forward=True)
 
     def rule_tangent(self, statement, function, args, keywords, rule=None):
         if rule is None:
@@ -626,7 +631,8 @@ class _ForwardWriter(StageWriter):
                                        *linear)
         found = self.registry.lookup_jvp_template(function)
         if rule.template is None and found is None:
-            return self.function_rule_tangent(statement, rule, args, keywords)
+            return self.function_rule_tangent(statement, rule.callee, args,
+                                              keywords)
         if found is None and linear is not None and isinstance(
                 statement.value, gast.Call):
             # The parameter names of a linear entry are the function's own.
@@ -702,11 +708,11 @@ class _ForwardWriter(StageWriter):
         return repr(names.get(node.id, node.id)) if isinstance(
             node, gast.Name) else 'an argument'
 
-    def function_rule_tangent(self, statement, rule, args, keywords):
+    def function_rule_tangent(self, statement, callee, args, keywords):
         """Tangent of a call whose forward rule is a user callable."""
-        function = self.registry.lookup_jvp(rule.callee)
+        function = self.registry.lookup_jvp(callee)
         if function is None:
-            callee = getattr(rule.callee, '__name__', 'the callee')
+            callee = getattr(callee, '__name__', 'the callee')
             raise UnsupportedSyntaxError(
                 f'a call of {callee} in forward mode',
                 self.source.location(statement.value),

@@ -453,6 +453,57 @@ def test_dispatched_call_without_forward_rule_raises_at_call():
     assert 'register_jvp' in str(info.value)
 
 
+def sum_of_cubes(x, cube):
+    return np.sum(cube(x * 2.0).astype(float))
+
+
+def test_foreign_call_error_suggests_forward_rule():
+    cube = np.frompyfunc(lambda v: v ** 3, 1, 1)
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.jvp(lambda x: sum_of_cubes(x, cube), (np.ones(3),),
+                       (np.ones(3),))
+    message = str(info.value)
+    assert 'no forward rule is registered' in message
+    assert 'register_jvp(' in message
+    assert 'register_vjp(' not in message
+    assert info.value.forward
+
+
+def test_dispatched_foreign_call_error_suggests_forward_rule():
+    cube = np.frompyfunc(lambda v: v ** 3, 1, 1)
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.jvp(test_calls.calls_held_function, (np.ones(3), cube),
+                       (np.ones(3), None))
+    assert 'register_jvp(' in str(info.value)
+    assert 'register_vjp(' not in str(info.value)
+
+
+@pytest.mark.parametrize('shape', [(1,), (3,), (2, 3)])
+def test_foreign_call_with_forward_rule_only(shape):
+    cube = np.frompyfunc(lambda v: v ** 3, 1, 1)
+    adcompiler.register_jvp(
+        cube, lambda tangents, ans, v: tangents[0] * 3.0 * v ** 2)
+    x = np.linspace(-1.0, 1.5, int(np.prod(shape))).reshape(shape)
+    direction = np.full(shape, 0.5)
+
+    def function(x):
+        return sum_of_cubes(x, cube)
+
+    value, tangent = adcompiler.jvp(function, (x,), (direction,))
+    expected = directional_difference(function, (x,), (direction,))
+    np.testing.assert_allclose(value, function(x))
+    np.testing.assert_allclose(tangent, expected, rtol=1e-6)
+
+
+def test_forward_rule_only_rejected_by_grad():
+    cube = np.frompyfunc(lambda v: v ** 3, 1, 1)
+    adcompiler.register_jvp(
+        cube, lambda tangents, ans, v: tangents[0] * 3.0 * v ** 2)
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.grad(lambda x: sum_of_cubes(x, cube))(np.ones(3))
+    assert 'register_vjp(' in str(info.value)
+
+
 def _hvp_params():
     params = []
     for case in DISPATCH_CASES:
