@@ -1717,12 +1717,46 @@ class _Normalizer:
 
     def lower_Dict(self, node):
         if any(key is None for key in node.keys):
-            raise UnsupportedSyntaxError(
-                '** unpacking in a dict display',
-                self.source.location(node))
+            return self.lower_dict_unpacking(node)
         keys = [self.atomize(k) for k in node.keys]
         values = [self.atomize(v) for v in node.values]
         return gast.Dict(keys=keys, values=values)
+
+    def lower_dict_unpacking(self, node):
+        """Lower `{**a, 'k': v, **b}` to the dict comprehension
+        `{key: value for part in (a, {'k': v}, b) for key, value in
+        part.items()}`, which stores the entries in the same order, a later
+        value of a key replacing the earlier one in its first position."""
+        parts = []
+        entries = None
+        for key, value in zip(node.keys, node.values):
+            if key is None:
+                parts.append(value)
+                entries = None
+            elif entries is None:
+                entries = gast.Dict(keys=[key], values=[value])
+                parts.append(entries)
+            else:
+                entries.keys.append(key)
+                entries.values.append(value)
+        part, key, value = (self.namer.fresh(label)
+                            for label in ('part', 'key', 'value'))
+        items = gast.Call(
+            func=gast.Attribute(value=_load(part), attr='items',
+                                ctx=gast.Load()),
+            args=[], keywords=[])
+        merged = gast.DictComp(
+            key=_load(key), value=_load(value),
+            generators=[
+                gast.comprehension(
+                    target=_store(part),
+                    iter=gast.Tuple(elts=parts, ctx=gast.Load()), ifs=[],
+                    is_async=0),
+                gast.comprehension(
+                    target=gast.Tuple(elts=[_store(key), _store(value)],
+                                      ctx=gast.Store()),
+                    iter=items, ifs=[], is_async=0)])
+        return self.lower_comprehension(gast.copy_location(merged, node))
 
     def lower_JoinedStr(self, node):
         # An f-string is never differentiated: keep it whole, renamed.

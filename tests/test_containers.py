@@ -134,6 +134,14 @@ def dict_methods(d, x):
         'w') ** 2)
 
 
+def dict_rebuilt(d, x):
+    copied = dict(d, scale=2.0 * np.sum(x))
+    merged = {'bias': 0.0, **copied, 'w': copied['w'] * x}
+    pairs = dict(zip(['p', 'q'], [merged['w'], merged['bias']]))
+    named = dict(a=pairs['p'], b=pairs['q'] * merged['scale'])
+    return np.sum(np.tanh(named['a']) * named['b'])
+
+
 CASES = [
     pytest.param(dataclass_layer,
                  (Layer(RNG.normal(size=(3, 2)), RNG.normal(size=3)),
@@ -190,6 +198,12 @@ METHOD_CASES = [
     pytest.param(dict_methods,
                  ({'w': RNG.normal(size=3), 'scale': 0.7},
                   RNG.normal(size=(2, 3))), True, id='dict-methods-broadcast'),
+    pytest.param(dict_rebuilt,
+                 ({'w': RNG.normal(size=3), 'bias': RNG.normal(size=3)},
+                  RNG.normal(size=3)), True, id='dict-rebuilt'),
+    pytest.param(dict_rebuilt,
+                 ({'w': RNG.normal(size=3), 'bias': 0.7},
+                  RNG.normal(size=(2, 3))), True, id='dict-rebuilt-broadcast'),
 ]
 CASES += METHOD_CASES
 
@@ -849,3 +863,71 @@ def test_registering_after_compiling_recompiles():
         lambda fixed, children: Late(fixed, children[0]))
     with pytest.raises(adcompiler.ForeignCallError):
         adcompiler.grad(builds_late)(t, x)
+
+
+# dict(...) and ** in dict displays build new dicts ---------------------------
+
+def dict_from_keywords(x):
+    d = dict(a=x, b=2.0 * x)
+    return d['a'] * d['b'] ** 2
+
+
+def dict_from_pairs(x):
+    d = dict([('a', x), ('b', np.sin(x))])
+    return d['a'] * d['b']
+
+
+def dict_from_generator(x):
+    d = dict((key, x ** power) for key, power in [('a', 1.0), ('b', 3.0)])
+    return d['a'] * d['b']
+
+
+def dict_unpacked_twice(x):
+    first = {'b': 5.0, 'a': 1.0}
+    merged = {**first, **{'a': x, 'c': np.exp(x)}, 'b': x * x}
+    assert list(merged) == ['b', 'a', 'c']
+    return merged['a'] * merged['b'] + merged['c']
+
+
+def dict_update_advice(x):
+    e = {'c': 3.0}
+    e = {**e, **{'a': x, 'b': 2.0 * x}}
+    return e['a'] * e['b'] * e['c']
+
+
+DICT_BUILDERS = [dict_from_keywords, dict_from_pairs, dict_from_generator,
+                 dict_unpacked_twice, dict_update_advice]
+
+
+@pytest.mark.parametrize('function', DICT_BUILDERS)
+@pytest.mark.parametrize('x', [0.7, -1.3])
+def test_dict_builder_derivatives(function, x):
+    gradient = adcompiler.grad(function)(x)
+    assert_gradient_close(gradient, numerical_gradient(function, (x,), 0))
+    _, tangent = adcompiler.jvp(function, (x,), (1.0,))
+    assert_gradient_close(tangent, gradient)
+    first = adcompiler.grad(function)
+    step = 1e-5
+    expected = (first(x + step) - first(x - step)) / (2 * step)
+    for mode in ('forward-over-reverse', 'reverse-over-forward',
+                 'reverse-over-reverse'):
+        second = adcompiler.hessian(function, mode=mode)(x)
+        assert second == pytest.approx(expected, rel=1e-5, abs=1e-6), mode
+
+
+def test_dict_keyword_named_like_parameter():
+    def function(x):
+        d = dict(mapping_or_pairs=x, entries=2.0 * x)
+        return d['mapping_or_pairs'] * d['entries']
+
+    assert adcompiler.grad(function)(1.5) == pytest.approx(6.0)
+
+
+def test_dict_with_two_positional_arguments_raises():
+    def function(x):
+        return dict({'a': x}, {'b': x})['a']
+
+    with pytest.raises(TypeError):
+        function(1.5)
+    with pytest.raises(TypeError):
+        adcompiler.grad(function)(1.5)

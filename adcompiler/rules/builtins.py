@@ -108,6 +108,33 @@ def dict_get(mapping, key, default=None):
     return default
 
 
+def dict_new(*mapping_or_pairs, **entries):
+    """Build dict(mapping_or_pairs, **entries) from reads and stores that
+    adcompiler differentiates.
+
+    As dict() does, it copies the entries of an object with a keys()
+    method, or else takes (key, value) pairs from an iterable, and then
+    adds `entries`, the later value of a key replacing the earlier one.
+    The positional argument is taken with * so that every keyword, even
+    one named like it, is an entry.
+    """
+    if len(mapping_or_pairs) > 1:
+        raise TypeError(f'dict expected at most 1 argument, got '
+                        f'{len(mapping_or_pairs)}')
+    result = {}
+    for source in mapping_or_pairs:
+        if hasattr(source, 'keys'):
+            for key in source.keys():
+                result[key] = source[key]
+        else:
+            for key, value in source:
+                result[key] = value
+    for key in entries:
+        result[key] = entries[key]
+    return result
+
+
+REGISTRY.substitute(dict, dict_new)
 REGISTRY.substitute(dict.values, dict_values)
 REGISTRY.substitute(dict.items,  dict_items)
 REGISTRY.substitute(dict.get,    dict_get)
