@@ -38,6 +38,7 @@ import numpy as np
 from adcompiler import runtime, update_order
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind
+from adcompiler.rules.registry import REGISTRY
 from adcompiler.traversal import walk
 
 # File names of generated code start with this (see emit).
@@ -72,7 +73,8 @@ NEW_OBJECT_FUNCTIONS = (
 # items are the items of their argument. The container is fresh, so an
 # update of it (`c[i] = v`, `c.append(v)`) changes no other name, but its
 # items are shared: these calls still count as reads that keep references.
-FRESH_CONTAINER_FUNCTIONS = (list, tuple, dict, copy.copy)
+# copy.deepcopy also copies the items, which this treats as shared.
+FRESH_CONTAINER_FUNCTIONS = (list, tuple, dict, copy.copy, copy.deepcopy)
 
 # Methods of arrays and lists that return values, not references.
 VALUE_METHODS = frozenset({
@@ -1010,8 +1012,12 @@ def _returns_new_object(call, resolved):
 
 
 def _returns_fresh_container(call, resolved):
+    # The resolver gives the replacement of a function that has one
+    # (dict -> dict_new in adcompiler/rules/builtins.py), so both count.
     return (resolved.kind is not CallKind.METHOD and not call.keywords
-            and any(resolved.callee is f for f in FRESH_CONTAINER_FUNCTIONS))
+            and any(resolved.callee is f
+                    or resolved.callee is REGISTRY.substitute_of(f)
+                    for f in FRESH_CONTAINER_FUNCTIONS))
 
 
 def _argument(call, position, keyword):

@@ -7,6 +7,7 @@ differences. Other leaves (ints, strings, None) get None.
 """
 
 import collections
+import copy
 import dataclasses
 
 import numpy as np
@@ -865,7 +866,7 @@ def test_registering_after_compiling_recompiles():
         adcompiler.grad(builds_late)(t, x)
 
 
-# dict(...) and ** in dict displays build new dicts ---------------------------
+# dict(...), ** in dict displays and copies build new containers --------
 
 def dict_from_keywords(x):
     d = dict(a=x, b=2.0 * x)
@@ -895,13 +896,36 @@ def dict_update_advice(x):
     return e['a'] * e['b'] * e['c']
 
 
-DICT_BUILDERS = [dict_from_keywords, dict_from_pairs, dict_from_generator,
-                 dict_unpacked_twice, dict_update_advice]
+def list_copied(x):
+    v = [x, 2.0 * x]
+    w = copy.copy(v)
+    w[0] = w[0] * 3.0
+    return w[0] * w[1] + v[0]
 
 
-@pytest.mark.parametrize('function', DICT_BUILDERS)
+def nested_deep_copied(x):
+    v = {'p': [x * 1.0, np.sin(x)], 'q': (x, 3.0)}
+    w = copy.deepcopy(v)
+    w['p'] = [w['p'][0] * 3.0, w['p'][1]]
+    return w['p'][0] * w['p'][1] + v['p'][0] * w['q'][0]
+
+
+def array_copied(x):
+    y = np.array([1.0, 2.0, 3.0]) * x
+    z = copy.copy(y)
+    z[0] = 0.0
+    return np.sum(z * y)
+
+
+CONTAINER_BUILDERS = [
+    dict_from_keywords, dict_from_pairs, dict_from_generator,
+    dict_unpacked_twice, dict_update_advice, list_copied, nested_deep_copied,
+    array_copied]
+
+
+@pytest.mark.parametrize('function', CONTAINER_BUILDERS)
 @pytest.mark.parametrize('x', [0.7, -1.3])
-def test_dict_builder_derivatives(function, x):
+def test_container_builder_derivatives(function, x):
     gradient = adcompiler.grad(function)(x)
     assert_gradient_close(gradient, numerical_gradient(function, (x,), 0))
     _, tangent = adcompiler.jvp(function, (x,), (1.0,))
@@ -921,6 +945,15 @@ def test_dict_keyword_named_like_parameter():
         return d['mapping_or_pairs'] * d['entries']
 
     assert adcompiler.grad(function)(1.5) == pytest.approx(6.0)
+
+
+def test_copy_of_object_with_derivative_raises():
+    def function(x):
+        return copy.copy(Scaled(x, np.ones(2))).log_scale * x
+
+    with pytest.raises(adcompiler.UnsupportedOptionError,
+                       match='copy.copy of a Scaled'):
+        adcompiler.grad(function)(1.5)
 
 
 def test_dict_with_two_positional_arguments_raises():

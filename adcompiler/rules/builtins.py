@@ -7,10 +7,12 @@ of `x`. Operators broadcast on arrays, so their rules are registered with
 
 import builtins
 import collections
+import copy
 import operator
 
 import numpy as np
 
+from adcompiler.errors import UnsupportedOptionError
 from adcompiler.rules.numpy import divmod_vjp
 from adcompiler.rules.registry import REGISTRY
 
@@ -134,7 +136,63 @@ def dict_new(*mapping_or_pairs, **entries):
     return result
 
 
+# Values that copy.copy and copy.deepcopy return as they are.
+_IMMUTABLE = (float, int, complex, bool, str, type(None), np.generic)
+
+
+def _uncopyable(function_name, value):
+    """Return the error for a copy of a value that carries a derivative
+    and is not one of the kinds the replacements below copy."""
+    kind = type(value).__name__
+    return UnsupportedOptionError(
+        f'{function_name} of a {kind}, in a value that carries a '
+        f'derivative: adcompiler '
+        f'differentiates copies of lists, tuples, dicts, NumPy arrays and '
+        f'numbers. Build the new {kind} from the values it holds instead')
+
+
+def shallow_copy(value):
+    """Return copy.copy(value) for lists, tuples, dicts, arrays and numbers,
+    with the copy made by calls that adcompiler differentiates."""
+    kind = type(value)
+    if kind is list:
+        return list(value)
+    if kind is dict:
+        return dict(value)
+    if kind is np.ndarray:
+        return value.copy()
+    if kind is tuple or isinstance(value, _IMMUTABLE):
+        return value
+    raise _uncopyable('copy.copy', value)
+
+
+def deep_copy(value, memo=None):
+    """Return copy.deepcopy(value) for lists, tuples, dicts, arrays and
+    numbers, nested in any way, from calls that adcompiler differentiates.
+
+    `memo` is accepted for the signature of copy.deepcopy and ignored.
+    """
+    # NOTE: unlike copy.deepcopy, an object reached twice gets two copies,
+    # and a list that contains itself recurses without end. The values are
+    # the same. Because the compiler rejects updating an item of a
+    # container in place, the copies differ only when compared with `is`.
+    kind = type(value)
+    if kind is np.ndarray:
+        return value.copy()
+    if kind is list:
+        return [deep_copy(item) for item in value]
+    if kind is dict:
+        return {deep_copy(entry): deep_copy(value[entry]) for entry in value}
+    if kind is tuple:
+        return tuple([deep_copy(item) for item in value])
+    if isinstance(value, _IMMUTABLE):
+        return value
+    raise _uncopyable('copy.deepcopy', value)
+
+
 REGISTRY.substitute(dict, dict_new)
+REGISTRY.substitute(copy.copy, shallow_copy)
+REGISTRY.substitute(copy.deepcopy, deep_copy)
 REGISTRY.substitute(dict.values, dict_values)
 REGISTRY.substitute(dict.items,  dict_items)
 REGISTRY.substitute(dict.get,    dict_get)
