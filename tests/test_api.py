@@ -296,3 +296,31 @@ def test_cached_grad_still_checks_arguments():
         dfunction(1)
     with pytest.raises(adcompiler.AdCompilerError, match='int64'):
         dfunction(np.arange(3))
+
+
+def appends_loss(x, history):
+    loss = np.sum(x ** 2)
+    history.append(adcompiler.stop_gradient(loss))
+    return loss
+
+
+def appends_loss_with_derivative(x, history):
+    loss = np.sum(x ** 2)
+    history.append(loss)
+    return loss
+
+
+def test_stopped_value_appended_to_argument_reaches_caller():
+    x = np.array([0.3, -1.2, 0.7])
+    history = []
+    gradient = adcompiler.grad(appends_loss)(x, history)
+    np.testing.assert_allclose(gradient, 2.0 * x)
+    assert history == [pytest.approx(np.sum(x ** 2))]
+
+
+def test_value_with_derivative_appended_to_copy():
+    x = np.array([0.3, -1.2, 0.7])
+    history = []
+    gradient = adcompiler.grad(appends_loss_with_derivative)(x, history)
+    np.testing.assert_allclose(gradient, 2.0 * x)
+    assert history == []
