@@ -1014,7 +1014,7 @@ def _returns_new_object(call, resolved):
 def _returns_fresh_container(call, resolved):
     # The resolver gives the replacement of a function that has one
     # (dict -> dict_new in adcompiler/rules/builtins.py), so both count.
-    return (resolved.kind is not CallKind.METHOD and not call.keywords
+    return (resolved.kind is not CallKind.METHOD
             and any(resolved.callee is f
                     or resolved.callee is REGISTRY.substitute_of(f)
                     for f in FRESH_CONTAINER_FUNCTIONS))

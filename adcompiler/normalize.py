@@ -682,6 +682,13 @@ class _Normalizer:
             return []
         if isinstance(value, gast.Call) and self.returns_new_object(value):
             return []
+        if isinstance(statement, gast.Assign) and all(
+                isinstance(t, gast.Subscript) for t in statement.targets):
+            # `c[i] = v` keeps a reference to v (in a list or dict), not
+            # to c or to the index.
+            return [n.id for n in walk(value)
+                    if isinstance(n, gast.Name)
+                    and isinstance(n.ctx, gast.Load)]
         return [n.id for n in walk(statement)
                 if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]
 
@@ -2034,6 +2041,8 @@ def _unshared_names(tree, normalizer):
     for node in walk(tree):
         if isinstance(node, gast.Assign):
             for target in node.targets:
+                if isinstance(target, gast.Subscript):
+                    continue  # c[i] = v changes c; c still holds its object.
                 is_fresh = isinstance(target, gast.Name) and \
                     normalizer.returns_new_object(node.value)
                 callee = normalizer.dynamic_callee(node.value) if isinstance(
@@ -2055,6 +2064,10 @@ def _unshared_names(tree, normalizer):
                 continue
             if isinstance(parent, gast.AugAssign) and parent.value is node:
                 continue
+            if (isinstance(parent, gast.Subscript)
+                    and isinstance(parent.ctx, gast.Store)
+                    and parent.value is node):
+                continue  # c[i] = v keeps no reference to c.
             if isinstance(parent, gast.Call) and node in parent.args and \
                     normalizer.returns_new_object(parent):
                 continue

@@ -637,3 +637,37 @@ def test_error_names_user_expression(function, expression):
     summary = str(info.value).splitlines()[0]
     assert expression in summary
     assert "'t" not in summary
+
+
+def written_then_augmented(x):
+    y = np.zeros(3)
+    y[0] = 1.0
+    y += x
+    return np.sum(y ** 2)
+
+
+def dict_copy_item_updated(x):
+    d = {'a': x}
+    e = dict(d, b=x ** 2)
+    e['a'] = e['a'] * 3.0
+    return np.sum(e['a'] * e['b'])
+
+
+@pytest.mark.parametrize('function', [written_then_augmented,
+                                      dict_copy_item_updated])
+def test_new_container_updated_after_write(function):
+    x = np.array([0.3, -1.2, 0.7])
+    gradient = adcompiler.grad(function)(x)
+    assert_gradient_close(gradient, numerical_gradient(function, (x,), 0))
+
+
+def test_alias_of_written_array_still_rejected():
+    def function(x):
+        y = np.zeros(3)
+        z = y
+        y[0] = 1.0
+        y += x
+        return np.sum(z * x)
+
+    with pytest.raises(adcompiler.UnsupportedSyntaxError):
+        adcompiler.grad(function)(np.array([0.3, -1.2, 0.7]))
