@@ -278,11 +278,20 @@ class Dispatcher:
             # or a function of a module used as a namespace, such as xp.sum)
             # before the class's method of the same name. A method of a
             # class (cls.method) is a function value.
+            stored = getattr(receiver, site.method)
             if 0 in site.active and not isinstance(receiver, type):
-                raise _active_callee_error(site, getattr(receiver,
-                                                         site.method))
-            return self._function(site, getattr(receiver, site.method),
-                                  args, kwargs)
+                if not _has_python_call(stored):
+                    raise _active_callee_error(site, stored)
+                # A callable object stored in a field of the receiver (a
+                # layer of a model): read the field, then call it, so that
+                # the derivative reaches the receiver through the field.
+                key = ('stored callable', site.method, len(args),
+                       site.keywords)
+                wrapper = self._wrapper(key, lambda: self._stored_call_source(
+                    site, len(args)), {})
+                return wrapper, (receiver,) + tuple(args) + keyword_values, \
+                    numbers
+            return self._function(site, stored, args, kwargs)
         if isinstance(receiver, super):
             return self._super_method(site, receiver, args, keyword_values,
                                       numbers)
@@ -552,6 +561,13 @@ class Dispatcher:
         arguments = ', '.join(names[1:] + [f'{k}=k_{k}' for k in site.keywords])
         return (f'def call({", ".join(names + keywords)}):\n'
                 f'    return receiver.{site.method}({arguments})\n')
+
+    def _stored_call_source(self, site, count):
+        names, keywords = self._parameters(site, count, receiver=True)
+        arguments = ', '.join(names[1:] + [f'{k}=k_{k}' for k in site.keywords])
+        return (f'def call({", ".join(names + keywords)}):\n'
+                f'    stored = receiver.{site.method}\n'
+                f'    return stored({arguments})\n')
 
     def _call_source(self, site, count, receiver):
         names, keywords = self._parameters(site, count, receiver)
@@ -1019,6 +1035,14 @@ def _reject_unsupported_transform(site, function):
             f'{site.callee_text} is {transform}, and a differentiated '
             'function may call only a gradient made by adcompiler.grad of '
             'one argument without has_aux', fixes=(fix,))
+
+
+def _has_python_call(value):
+    """Return True for an object (not a function or method) whose class
+    defines __call__ in Python."""
+    return not isinstance(value, (types.FunctionType, types.MethodType)) \
+        and isinstance(getattr(type(value), '__call__', None),
+                       types.FunctionType)
 
 
 def _active_callee_error(site, function):

@@ -419,3 +419,54 @@ def test_mlp_training_lowers_loss():
                           for f in dataclasses.fields(Params)])
     assert losses[-1] < 0.5 * losses[0]
     assert all(later < earlier for earlier, later in zip(losses, losses[1:]))
+
+
+# Callable objects stored in fields ------------------------------------------------
+
+@dataclasses.dataclass
+class TanhLayer:
+    W: np.ndarray
+
+    def __call__(self, x):
+        return np.tanh(self.W @ x)
+
+
+@dataclasses.dataclass
+class TwoLayers:
+    first: TanhLayer
+    second: TanhLayer
+
+    def __call__(self, x):
+        return self.second(self.first(x))
+
+
+def stored_layer_loss(model, x):
+    return np.sum(model.first(x) ** 2) + np.sum(model(x))
+
+
+def _two_layers(rng):
+    return TwoLayers(TanhLayer(rng.normal(size=(3, 2))),
+                     TanhLayer(rng.normal(size=(2, 3))))
+
+
+def test_stored_callable_field_gradient():
+    rng = np.random.default_rng(4)
+    args = (_two_layers(rng), rng.normal(size=2))
+    gradient = adcompiler.grad(stored_layer_loss)(*args)
+    assert isinstance(gradient, TwoLayers)
+    assert_container_gradient_close(stored_layer_loss, args, 0, gradient)
+    input_gradient = adcompiler.grad(stored_layer_loss, wrt=1)(*args)
+    assert_gradient_close(input_gradient,
+                          numerical_gradient(stored_layer_loss, args, 1))
+
+
+def test_stored_callable_field_tangent():
+    rng = np.random.default_rng(5)
+    model, x = _two_layers(rng), rng.normal(size=2)
+    direction = rng.normal(size=2)
+    _, tangent = adcompiler.jvp(stored_layer_loss, (model, x),
+                                (None, direction))
+    step = 1e-6
+    expected = (stored_layer_loss(model, x + step * direction)
+                - stored_layer_loss(model, x - step * direction)) / (2 * step)
+    assert tangent == pytest.approx(expected, rel=1e-6)
