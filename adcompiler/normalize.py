@@ -246,11 +246,8 @@ class _Normalizer:
         self.updated_in_place = {
             n.value.id for n in walk(self.tree)
             if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store)
-            and isinstance(n.value, gast.Name)} | {
-            n.func.value.id for n in walk(self.tree)
-            if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute)
-            and n.func.attr in MUTATING_METHODS
-            and isinstance(n.func.value, gast.Name)} | self.extended_lists
+            and isinstance(n.value, gast.Name)} | mutated_receivers(
+                self.tree) | self.extended_lists
         self.written = set()
         if not self.single_assignment:
             self.unshared, self.unshared_if_new = _unshared_names(self.tree,
@@ -310,12 +307,7 @@ class _Normalizer:
             decorator_list=[], returns=None, type_comment=None,
             type_params=[])
         gast.copy_location(tree, self.tree)
-        mutated = {n.func.value.id for n in walk(tree)
-                   if isinstance(n, gast.Call)
-                   and isinstance(n.func, gast.Attribute)
-                   and n.func.attr in MUTATING_METHODS
-                   and isinstance(n.func.value, gast.Name)
-                   and n.func.value.id in self.local_names}
+        mutated = mutated_receivers(tree, self.local_names)
         return NormalizedFunction(tree, params, self.namer, self.local_names,
                                   self.single_assignment, self.written,
                                   mutated, self.result_name,
@@ -1829,6 +1821,32 @@ MUTATING_METHODS = frozenset({
     'append', 'extend', 'insert', 'pop', 'remove', 'clear', 'sort', 'reverse',
     'update', 'setdefault', 'popitem', 'add', 'discard',
 })
+
+# The methods above that return None on lists, dicts and sets. A call of
+# one whose result is used (`a = a.add(v)`) calls a method of another
+# class that happens to have the name, which need not change its object.
+_NONE_RESULT_METHODS = MUTATING_METHODS - {'pop', 'setdefault', 'popitem'}
+
+
+def mutated_receivers(tree, names=None):
+    """Return the names whose object a call of a list, dict or set method
+    that changes it (`lst.append(v)`, `seen.add(k)`) may change; only
+    names in `names` when it is given."""
+    statement_calls = {id(node.value) for node in walk(tree)
+                       if isinstance(node, gast.Expr)}
+    mutated = set()
+    for node in walk(tree):
+        if not (isinstance(node, gast.Call)
+                and isinstance(node.func, gast.Attribute)
+                and node.func.attr in MUTATING_METHODS
+                and isinstance(node.func.value, gast.Name)):
+            continue
+        if (node.func.attr in _NONE_RESULT_METHODS
+                and id(node) not in statement_calls):
+            continue
+        if names is None or node.func.value.id in names:
+            mutated.add(node.func.value.id)
+    return mutated
 
 _CONTROL_FLOW = (gast.If, gast.For, gast.While, gast.Break, gast.Continue,
                  gast.IfExp, gast.BoolOp, gast.Try, gast.ListComp,

@@ -470,3 +470,24 @@ def test_stored_callable_field_tangent():
     expected = (stored_layer_loss(model, x + step * direction)
                 - stored_layer_loss(model, x - step * direction)) / (2 * step)
     assert tangent == pytest.approx(expected, rel=1e-6)
+
+
+@dataclasses.dataclass
+class Accumulator:
+    total: np.ndarray
+
+    def add(self, v):
+        return Accumulator(self.total + v)
+
+
+def accumulates(x):
+    accumulator = Accumulator(np.zeros(3))
+    for _ in range(2):
+        accumulator = accumulator.add(x ** 2)
+    return np.sum(accumulator.total)
+
+
+def test_method_named_like_set_add_returns_new_object():
+    x = np.array([0.3, -1.2, 0.7])
+    gradient = adcompiler.grad(accumulates)(x)
+    assert_gradient_close(gradient, numerical_gradient(accumulates, (x,), 0))
