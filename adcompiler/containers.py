@@ -18,6 +18,7 @@ The runtime reads this table through the function that `install` gives it,
 because the runtime imports nothing from adcompiler.
 """
 
+import collections
 import dataclasses
 import inspect
 import threading
@@ -112,6 +113,16 @@ def _rebuild_dataclass(cls, names, children):
     return instance
 
 
+def _dict_like(value, entries):
+    """Return a dict of `entries`, an OrderedDict or a defaultdict (with
+    the default factory of `value`) when `value` is one."""
+    if isinstance(value, collections.defaultdict):
+        return collections.defaultdict(value.default_factory, entries)
+    if isinstance(value, collections.OrderedDict):
+        return collections.OrderedDict(entries)
+    return dict(entries)
+
+
 def flatten(value):
     """Return `(children, rebuild)` for a container, or None for a leaf.
 
@@ -125,8 +136,8 @@ def flatten(value):
         return list(children), lambda new: registration.unflatten(aux, new)
     if isinstance(value, dict):
         keys = list(value)
-        return [value[key] for key in keys], lambda new: dict(
-            zip(keys, new, strict=True))
+        return [value[key] for key in keys], lambda new: _dict_like(
+            value, zip(keys, new, strict=True))
     if is_namedtuple(value):
         return list(value), lambda new: cls(*new)
     if isinstance(value, (tuple, list)):

@@ -260,6 +260,10 @@ def _finish_adjoint(g, x, finish):
             and np.can_cast(x.dtype, g.dtype)):
         # The gradient has the input's precision (float32 stays float32).
         g = g.astype(x.dtype)
+    elif (isinstance(x, np.inexact) and np.ndim(g) == 0
+          and np.result_type(g) != x.dtype
+          and np.can_cast(x.dtype, np.result_type(g))):
+        g = x.dtype.type(g)  # The same for a NumPy scalar input.
     return g
 
 

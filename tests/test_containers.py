@@ -964,3 +964,25 @@ def test_dict_with_two_positional_arguments_raises():
         function(1.5)
     with pytest.raises(TypeError):
         adcompiler.grad(function)(1.5)
+
+
+@pytest.mark.parametrize('mapping', [
+    collections.OrderedDict(a=0.5, b=np.array([1.0, -2.0])),
+    collections.defaultdict(float, a=0.5, b=np.array([1.0, -2.0])),
+])
+def test_dict_subclass_gradient_keeps_class(mapping):
+    def function(d):
+        return d['a'] * np.sum(d['b'] ** 2)
+
+    gradient = adcompiler.grad(function)(mapping)
+    assert type(gradient) is type(mapping)
+    assert_container_gradient_close(function, (mapping,), 0, gradient)
+
+
+def test_numpy_scalar_gradient_keeps_precision():
+    def function(x):
+        return np.sum(x * np.exp(0.3))
+
+    gradient = adcompiler.grad(function)(np.float32(0.5))
+    assert type(gradient) is np.float32
+    assert gradient == pytest.approx(np.exp(0.3), rel=1e-6)
