@@ -368,7 +368,8 @@ class _ForwardWriter(StageWriter):
             if has_unpacking(value) and \
                     resolved.kind is not CallKind.NON_DIFFERENTIABLE:
                 return self.unpacking_call(statement, resolved)
-            if resolved.kind is CallKind.USER:
+            if resolved.kind is CallKind.USER and not self.has_forward_rule(
+                    resolved):
                 return self.user_call(statement, resolved)
             if self.is_dispatched(value, resolved):
                 return self.dynamic_call(statement, resolved)
@@ -590,12 +591,12 @@ class _ForwardWriter(StageWriter):
                 args=[self.tangent_of(a) for a in call_node.args],
                 keywords=[gast.keyword(arg=k.arg, value=self.tangent_of(k.value))
                           for k in call_node.keywords])
+        if self.has_forward_rule(resolved):
+            # A forward rule alone is enough in forward mode, and it wins
+            # over the source of a Python function.
+            return self.function_rule_tangent(
+                statement, resolved.callee, list(call_node.args), keywords)
         if resolved.kind is CallKind.FOREIGN:
-            if self.registry.lookup_jvp(resolved.callee) is not None:
-                # A forward rule alone is enough in forward mode.
-                return self.function_rule_tangent(
-                    statement, resolved.callee, list(call_node.args),
-                    keywords)
             self.raise_foreign(call_node, resolved)
         location = self.source.location(call_node)
         if resolved.kind is CallKind.UNKNOWN and \
@@ -606,6 +607,12 @@ class _ForwardWriter(StageWriter):
             f'a call of {resolved.name} ({reason}) in forward mode', location,
             'forward mode supports calls the compiler can resolve; reverse '
             'mode (grad, vjp) also supports this call')
+
+    def has_forward_rule(self, resolved):
+        """True for a callee without a reverse rule that has a forward rule
+        registered with register_jvp."""
+        return resolved.kind in (CallKind.FOREIGN, CallKind.USER) and \
+            self.registry.lookup_jvp(resolved.callee) is not None
 
     def raise_foreign(self, call_node, resolved):
         arguments = list(call_node.args) + [k.value for k in call_node.keywords]
@@ -717,7 +724,9 @@ class _ForwardWriter(StageWriter):
                 f'a call of {callee} in forward mode',
                 self.source.location(statement.value),
                 f'only a reverse rule is registered for {callee}; register '
-                f'a forward one with adcompiler.register_jvp({callee}, ...)')
+                f'a forward one with adcompiler.register_jvp({callee}, ...), '
+                'or use reverse mode (grad, vjp, or hessian with '
+                "mode='reverse-over-reverse')")
         rule_name = self.namer.fresh('jvp_rule')
         self.extra_globals[rule_name] = function
         tangents = gast.Tuple(elts=[
