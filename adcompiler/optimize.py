@@ -4,7 +4,8 @@ Input: a gast `FunctionDef` written by the reverse stage. Output: the same
 function with these rewrites applied until none changes anything:
 
 - constant folding: operations on number constants are evaluated,
-  `e ** 1` becomes `e`, `np.where(constant, a, b)` picks its branch, and
+  `e ** 1` becomes `e`, `np.where(constant, a, b)` picks its branch,
+  `np.power(e, n)` becomes `e ** n` for a whole number n, and
   `ad.cast_adjoint(e, None)` becomes `e`;
 - symbolic zero adjoints: `if dx is not None:` checks and `ad.add` calls
   that facts known before the code runs decide are simplified (see
@@ -164,6 +165,17 @@ class _ConstantFolder(gast.NodeTransformer):
                                                        gast.Constant)
                 and node.args[1].value is None):
             return node.args[0]  # No cast: the adjoint passes through.
+        if (self.is_function(func, self.numpy_alias, 'power')
+                and len(node.args) == 2 and not node.keywords
+                and _number(node.args[1])
+                and not isinstance(node.args[1].value, complex)
+                and float(node.args[1].value).is_integer()):
+            # `**` takes NumPy's fast paths for small integer exponents, and
+            # on a Python float it gives NumPy's value or raises an error
+            # that the API retries with NumPy floats. Only a fractional
+            # exponent of a negative Python float gives a complex number.
+            return gast.BinOp(left=node.args[0], op=gast.Pow(),
+                              right=node.args[1])
         return node
 
 
