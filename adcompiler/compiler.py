@@ -491,7 +491,8 @@ class Compiler:
                 name, 'optimize', grad_only_stage.grad_only_primal,
                 program.primal, namespace, program.numpy_alias, scalar_params,
                 program.float_seed, program.temporaries,
-                self.function_names(key, name, ('grad_only_primal',))[0])
+                self.function_names(key, name, ('grad_only_primal',))[0],
+                program.shape_facts)
         functions = [program.primal, program.adjoint]
         if grad_only is not None:
             functions.append(grad_only.function)

@@ -29,7 +29,9 @@ it applies is one of:
 - `+`, `-`, `*` of real numbers, and `/` and `**` with a NumPy operand on
   the left or right as NumPy allows (NumPy warns, where Python raises, on a
   division by zero); an int operand only as a constant below 2**53 in size,
-  or both operands ints;
+  or both operands ints; two `array` operands only when the shape facts
+  (`adcompiler.shapes`) prove that they have one shape, because arrays of
+  other shapes may not broadcast;
 - unary `-` and `+`; a comparison of two real scalars;
 - the NumPy functions of `adcompiler.scalars.REAL_UFUNCS` of one real value,
   and `np.sum` and `np.mean` of one real value without keywords.
@@ -59,7 +61,7 @@ import types
 import gast
 import numpy as np
 
-from adcompiler import codegen, optimize, verbatim
+from adcompiler import codegen, optimize, shapes, verbatim
 from adcompiler.scalars import REAL_UFUNCS
 from adcompiler.traversal import copy_tree, walk
 
@@ -100,14 +102,16 @@ class GradOnlyPrimal:
 
 
 def grad_only_primal(primal, namespace, numpy_alias, scalar_params,
-                     float_seed, temporaries, name):
+                     float_seed, temporaries, name,
+                     shape_facts=shapes.NO_FACTS):
     """Return the `GradOnlyPrimal` of the optimized `primal`, named `name`,
     or None when no variant is proven or it would remove nothing.
 
     `namespace` contains the globals of the generated code, which resolve
     the calls. `scalar_params` contains the parameters given float scalars,
     and `float_seed` is whether the adjoint accepts the seed 1.0 for a
-    `np.float64` value.
+    `np.float64` value. `shape_facts` are the `adcompiler.shapes.ShapeFacts`
+    of the primal's names.
     """
     function = copy_tree(primal)
     function.name = name
@@ -134,7 +138,7 @@ def grad_only_primal(primal, namespace, numpy_alias, scalar_params,
     for packed in (arguments.vararg, arguments.kwarg):
         if packed is not None:
             assumed[packed.id] = _ONE_OTHER  # a tuple or a dict
-    interpreter = _Interpreter(function, namespace, assumed)
+    interpreter = _Interpreter(function, namespace, assumed, shape_facts)
     if not interpreter.run():
         return None
     seed = _seed(interpreter.value_types, float_seed, numpy_alias)
@@ -284,10 +288,11 @@ class _Interpreter:
     statements that are pure, and the types and purity of the value.
     """
 
-    def __init__(self, function, namespace, assumed):
+    def __init__(self, function, namespace, assumed, shape_facts):
         self.function = function
         self.namespace = namespace
         self.assumed = assumed
+        self.shape_facts = shape_facts
         self.local = set(assumed) | _stores(function)
         self.loops = []
         self.pure_statements = set()
@@ -457,7 +462,38 @@ class _Interpreter:
             if (INT in side_types and other_types != {INT}
                     and not isinstance(side, gast.Constant)):
                 pure = False
+        if ARRAY in left and ARRAY in right and not self.same_shape(
+                node.left, node.right):
+            # NumPy raises ValueError for shapes that do not broadcast.
+            pure = False
         return frozenset(result), pure
+
+    def same_shape(self, left, right):
+        """True when the shape facts prove that two expressions always have
+        one shape."""
+        shape = self.shape_class(left)
+        return shape is not None and shape == self.shape_class(right)
+
+    def shape_class(self, node):
+        """Return the shape class of an expression's value (see
+        `adcompiler.shapes`), or None when it is not known."""
+        if isinstance(node, gast.Name):
+            return self.shape_facts.shape_class.get(node.id)
+        if isinstance(node, gast.UnaryOp):
+            return self.shape_class(node.operand)
+        if isinstance(node, gast.BinOp):
+            # A number constant keeps the other operand's shape.
+            if isinstance(node.left, gast.Constant):
+                return self.shape_class(node.right)
+            if isinstance(node.right, gast.Constant):
+                return self.shape_class(node.left)
+            shape = self.shape_class(node.left)
+            return shape if shape == self.shape_class(node.right) else None
+        if (isinstance(node, gast.Call) and len(node.args) == 1
+                and not node.keywords
+                and id(self.resolve(node.func)) in REAL_UFUNCS):
+            return self.shape_class(node.args[0])
+        return None
 
     def comparison(self, node, state):
         pure = len(node.ops) == 1 and isinstance(node.ops[0], _COMPARISONS)
