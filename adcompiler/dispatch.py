@@ -1092,7 +1092,23 @@ def _property_getter(x, name):
 
 
 def _at_site(err, site):
-    """Re-raise a ForeignCallError from a wrapper at the user's call."""
+    """Return a ForeignCallError raised while compiling a wrapper, at the
+    user's call when the wrapper's own call raised it.
+
+    An error inside a function that the wrapper calls (a method of the
+    user's class) keeps the line of that function, with the call chain
+    from the user's outermost function through the site.
+    """
+    chain = list(err.call_chain)
+    if chain[:len(site.call_chain)] != list(site.call_chain):
+        chain = list(site.call_chain) + chain[1:]
+    in_wrapper = err.location is None or (
+        err.location.filename or '').startswith('<adcompiler dispatch')
+    if not in_wrapper:
+        return ForeignCallError(
+            err.callee_name, err.reason, err.location, err.active_argument,
+            err.wrt_input, chain, written_name=err.written_name,
+            forward=err.forward)
     argument = err.active_argument
     text = argument
     if argument.startswith('a') and argument[1:].isdigit():
@@ -1102,7 +1118,6 @@ def _at_site(err, site):
     elif argument == 'receiver' and site.argument_text:
         text = site.argument_text[0]
     origin = site.origins[0] if site.origins else err.wrt_input
-    chain = list(site.call_chain) + list(err.call_chain[1:])
     # The wrapper calls the callee under the name 'callee'; the user knows
     # it by the expression at the call.
     callee_name = site.callee_text if err.callee_name == 'callee' \

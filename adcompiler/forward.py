@@ -38,8 +38,8 @@ from adcompiler.iterables import NotDicts
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UndefinedNameError,
                                UnsupportedSyntaxError)
-from adcompiler.resolve import (CallKind, chain_name, has_unpacking,
-                                reject_unused_unpacking_call)
+from adcompiler.resolve import (CallKind, chain_name, foreign_reason,
+                                has_unpacking, reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 from adcompiler.verbatim import Verbatim
 
@@ -718,6 +718,15 @@ class _ForwardWriter(StageWriter):
     def function_rule_tangent(self, statement, callee, args, keywords):
         """Tangent of a call whose forward rule is a user callable."""
         function = self.registry.lookup_jvp(callee)
+        call_node = statement.value
+        reason = foreign_reason(callee)
+        if function is None and reason is not None and isinstance(
+                call_node, gast.Call) and call_node in self.resolution.calls:
+            # Named as the code calls it: a ufunc that np.frompyfunc made
+            # is named after its Python function, `<lambda> (vectorized)`.
+            resolved = self.resolution.calls[call_node]
+            self.raise_foreign(call_node, dataclasses.replace(
+                resolved, reason=f'{reason} with only a reverse rule'))
         if function is None:
             callee = getattr(callee, '__name__', 'the callee')
             raise UnsupportedSyntaxError(
