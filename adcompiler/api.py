@@ -17,8 +17,9 @@ import numpy as np
 
 from adcompiler import containers, dispatch, runtime
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
-from adcompiler.errors import (AdCompilerError, NonScalarOutputError,
-                               SourceUnavailableError, UnsupportedSyntaxError)
+from adcompiler.errors import (AdCompilerError, ForeignCallError,
+                               NonScalarOutputError, SourceUnavailableError,
+                               UnsupportedSyntaxError)
 from adcompiler.naming import identifier
 from adcompiler.rules import REGISTRY
 
@@ -841,12 +842,27 @@ def _hessian_block_product(function, composition, row, column, bound,
     if composition is not None:
         return _HVP_METHODS[composition](function, row, column, bound,
                                          direction)
+    methods = [_reverse_over_forward]
     try:
         _COMPILER.compile_forward(gradient_objective(function, row),
                                   (column,))
-    except UnsupportedSyntaxError:
-        return _reverse_over_forward(function, row, column, bound, direction)
-    return _forward_over_reverse(function, row, column, bound, direction)
+    except (UnsupportedSyntaxError, ForeignCallError):
+        pass
+    else:
+        methods.insert(0, _forward_over_reverse)
+    first_error = None
+    for method in methods:
+        try:
+            return method(function, row, column, bound, direction)
+        except (UnsupportedSyntaxError, ForeignCallError) as err:
+            # A call dispatched at run time may raise only now.
+            first_error = first_error or err
+    # Forward mode cannot go through a callee with only a reverse rule
+    # (register_vjp), but reverse mode over reverse mode can.
+    try:
+        return _reverse_over_reverse(function, row, column, bound, direction)
+    except AdCompilerError:
+        raise first_error from None
 
 
 def _hessian_product(function, composition, names, bound, directions):
@@ -881,8 +897,10 @@ def hvp(function, wrt=0, mode=None):
     'forward-over-reverse' (forward mode over the generated gradient),
     'reverse-over-forward' (reverse mode over the generated directional
     derivative) or 'reverse-over-reverse' (reverse mode over the generated
-    gradient). The default, None, is forward over reverse, and reverse over
-    forward where forward mode cannot go through the generated adjoint code.
+    gradient). The default, None, is forward over reverse, reverse over
+    forward where forward mode cannot go through the generated adjoint code,
+    and reverse over reverse where neither forward composition can be built
+    (a callee with only a reverse rule, say).
     """
     _check_differentiable(function)
     names, as_tuple = _wrt_names(function, wrt)
@@ -1623,7 +1641,10 @@ def register_jvp(function, jvp=None):
     `function`; it returns the tangent of the output, given one tangent per
     positional argument (None where the argument is constant).
 
-    Usable as a decorator: `@register_jvp(function)`.
+    Forward mode (jvp, jacfwd) calls the rule in place of transforming the
+    source of a Python function. Reverse mode does not use it: it uses a
+    rule registered with `register_vjp`, or else the source. Usable as a
+    decorator: `@register_jvp(function)`.
     """
     if jvp is None:
         return functools.partial(register_jvp, function)

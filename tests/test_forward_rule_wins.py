@@ -169,13 +169,24 @@ def test_both_rules_hessian(function, mode):
                                rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize('mode', ['reverse-over-reverse', None], ids=str)
 @pytest.mark.parametrize('function', [sum_of_opaque_quartic,
                                       sum_of_held_opaque_quartic],
                          ids=['resolved', 'dispatched'])
-def test_reverse_rule_only_hessian_reverse_over_reverse(function):
-    hessian = adcompiler.hessian(function, mode='reverse-over-reverse')(X)
+def test_reverse_rule_only_hessian(function, mode):
+    hessian = adcompiler.hessian(function, mode=mode)(X)
     np.testing.assert_allclose(hessian, numerical_hessian(function, X),
                                rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize('function', [sum_of_opaque_quartic,
+                                      sum_of_held_opaque_quartic],
+                         ids=['resolved', 'dispatched'])
+def test_reverse_rule_only_default_hvp(function):
+    direction = np.array([1.0, -0.5, 2.0])
+    product = adcompiler.hvp(function)(X, direction)
+    expected = numerical_hessian(function, X) @ direction
+    np.testing.assert_allclose(product, expected, rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize('mode', ['forward-over-reverse',
