@@ -30,7 +30,7 @@ import types
 import gast
 import numpy as np
 
-from adcompiler import containers, runtime
+from adcompiler import containers, origins, runtime
 from adcompiler.errors import (ForeignCallError, SourceLocation,
                                UnsupportedSyntaxError)
 from adcompiler.resolve import differentiable_equivalent, dotted_name
@@ -743,10 +743,17 @@ class Dispatcher:
             parameters, numbers, strict=True)}
         by_parameter = {p: t for p, t in by_parameter.items()
                         if t is not None}
-        compiled = self.compiler.compile_forward(
-            record.compiled.primal,
-            tuple(p for p in parameters if p in by_parameter),
-            site.call_chain)
+        try:
+            compiled = self.compiler.compile_forward(
+                record.compiled.primal,
+                tuple(p for p in parameters if p in by_parameter),
+                site.call_chain)
+        except UnsupportedSyntaxError as err:
+            if not (err.filename or '').startswith('<adcompiler dispatch'):
+                raise
+            # The one-line wrapper: the user knows the call at the site.
+            raise origins.at_dispatched_call(
+                err, site.location, site.callee_text) from None
         named = {name: by_parameter[p] for p, name in zip(
             compiled.wrt, compiled.tangent_params, strict=True)}
         _, tangent = compiled.tangent(*values, **named)

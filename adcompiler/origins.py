@@ -55,6 +55,17 @@ def at_user_line(error):
     return _relocated(error, summary, location, details)
 
 
+def at_dispatched_call(error, location, callee_text):
+    """Return `error`, raised in the generated code of a wrapper that runs
+    a call dispatched at run time (see adcompiler.dispatch), moved to that
+    call in the user's code at `location`."""
+    if not isinstance(error, LocatedError):
+        return error
+    summary = (f'cannot differentiate the derivative of the call of '
+               f'{callee_text} again')
+    return _relocated(error, summary, location, error.details)
+
+
 def in_helper(error, location, helper):
     """Return `error`, raised while transforming the adcompiler runtime
     helper named `helper`, moved to `location`, the helper's call in

@@ -198,3 +198,14 @@ def test_reverse_rule_only_hessian_names_jvp(function, mode):
     with pytest.raises(adcompiler.AdCompilerError) as info:
         adcompiler.hessian(function, mode=mode)(X)
     assert 'register_jvp(opaque_quartic' in str(info.value)
+
+
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-forward'])
+@pytest.mark.parametrize('function', [sum_of_opaque_quartic,
+                                      sum_of_held_opaque_quartic],
+                         ids=['resolved', 'dispatched'])
+def test_reverse_rule_only_hessian_error_location(function, mode):
+    with pytest.raises(adcompiler.AdCompilerError) as info:
+        adcompiler.hessian(function, mode=mode)(X)
+    assert info.value.filename == __file__
