@@ -72,6 +72,30 @@ def test_forward_rule_wins_over_source_in_jacfwd():
     np.testing.assert_allclose(jacobian, np.full(3, 5.0))
 
 
+def reverse_identity(a):
+    return a * 1.0
+
+
+@adcompiler.register_vjp(reverse_identity)
+def reverse_identity_vjp(g, ans, a):
+    # Deliberately not the derivative of the source, to show which one
+    # reverse mode uses.
+    return (7.0 * g,)
+
+
+def sum_of_held(x, function):
+    return np.sum(function(x))
+
+
+@pytest.mark.parametrize('function', [
+    lambda x: np.sum(reverse_identity(x)),
+    lambda x: sum_of_held(x, reverse_identity),
+], ids=['resolved', 'dispatched'])
+def test_reverse_rule_wins_over_source_in_grad(function):
+    gradient = adcompiler.grad(function)(X)
+    np.testing.assert_allclose(gradient, np.full(3, 7.0))
+
+
 def test_reverse_mode_ignores_forward_rule():
     gradient = adcompiler.grad(sum_of_identity)(X)
     np.testing.assert_allclose(gradient, np.ones(3))
