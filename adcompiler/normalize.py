@@ -84,6 +84,7 @@ from adcompiler.control_flow import Restructurer
 from adcompiler.control_flow import jumps
 from adcompiler.errors import AdCompilerError, UnsupportedSyntaxError
 from adcompiler.naming import Namer
+from adcompiler.rules import operators
 from adcompiler.traversal import copy_tree, walk
 
 
@@ -239,6 +240,8 @@ class _Normalizer:
         self.result_name = None  # The variable early returns assign.
         # Lists that `lst += v` extends in place (see `extended_lists`).
         self.extended_lists = extended_lists(self.tree)
+        # Function of rules.operators -> the global name calls of it use.
+        self.operator_globals = {}
         self.single_assignment = not (keep_names
                                       or has_control_flow(self.tree))
         self.check_global_writes()
@@ -863,7 +866,9 @@ class _Normalizer:
             gast.BinOp(left=load, op=node.op, right=node.value), node)
         value = self.lower_expression(binop)
         self.assign(node.target, value, node)
-        if version not in self.unshared:
+        if version not in self.unshared and not (
+                isinstance(node.op, (gast.BitOr, gast.Mult))
+                and node.target.id in self.private_containers):
             # x may be an array that another name (or the caller) also sees,
             # which Python would update in place: the generated code checks,
             # before the update, that x holds a number or another value that
@@ -1108,12 +1113,81 @@ class _Normalizer:
         return gast.Attribute(value=value, attr=node.attr, ctx=gast.Load())
 
     def lower_BinOp(self, node):
+        by_call = self.operator_by_call(node.op, [node.left, node.right])
         left = self.atomize(node.left)
         right = self.atomize(node.right)
+        if by_call:
+            return self.operator_call(operators.BINARY[type(node.op).__name__],
+                                      [left, right])
         return gast.BinOp(left=left, op=node.op, right=right)
+
+    def lower_operator_function_call(self, node):
+        """Lower `operator.or_(a, b)` or `abs(v)` to a call of the function
+        of rules.operators that stands for it, as `lower_BinOp` does for
+        `a | b`, or return None."""
+        callee = self.global_object(node.func)
+        try:
+            function = operators.BY_FUNCTION.get(callee)
+        except TypeError:  # An unhashable value.
+            return None
+        if function is None or node.keywords or any(
+                isinstance(a, gast.Starred) for a in node.args) or (
+                self.source.namespace.get('__name__') == operators.__name__):
+            # The functions of rules.operators call the operator module
+            # for arrays and numbers.
+            return None
+        if not (function.__name__ in operators.WITHOUT_ARRAY_RULE_FUNCTIONS
+                or any(self.is_object(a) for a in node.args)):
+            return None
+        return self.operator_call(function, [self.atomize(a)
+                                             for a in node.args])
+
+    def operator_by_call(self, op, operands):
+        """Return whether the operator `op` on `operands` is written as a
+        call of its function in adcompiler.rules.operators: the NumPy rule
+        of the operator would not hold for them, or it has none."""
+        return type(op).__name__ in operators.WITHOUT_ARRAY_RULE or any(
+            self.is_object(operand) for operand in operands)
+
+    def is_object(self, node):
+        """Return whether `node` is known to give a list, tuple or dict, or
+        an object whose class defines an operator method in Python."""
+        return bool(self.object_kinds(node))
+
+    def object_kinds(self, node):
+        """Return the kinds `node` gives, as `_value_kinds` does."""
+        return _value_kinds(node, self.object_names, self.global_object)
+
+    @functools.cached_property
+    def private_containers(self):
+        """Names that only hold lists, tuples and dicts made in the function
+        whose items are read but which no other name can refer to, so that
+        `d |= e` may bind d to a new dict instead of updating it in place."""
+        return {name for name in _private_names(self.tree)
+                if self.object_names.get(name) == {_CONTAINER}}
+
+    @functools.cached_property
+    def object_names(self):
+        """Names of the function that always hold a list, tuple or dict or
+        an object with operator methods, mapped to their kinds."""
+        return _object_names(self.tree, self.global_object)
+
+    def operator_call(self, function, operands):
+        """Return a call of an operator's function on atomized operands."""
+        name = self.operator_globals.get(function)
+        if name is None:
+            name = self.namer.fresh(f'operator_{function.__name__}'.rstrip(
+                '_'))
+            self.source.namespace[name] = function
+            self.operator_globals[function] = name
+        return gast.Call(func=_load(name), args=operands, keywords=[])
 
     def lower_UnaryOp(self, node):
         operand = node.operand
+        if type(node.op).__name__ in operators.UNARY and \
+                self.operator_by_call(node.op, [operand]):
+            return self.operator_call(operators.UNARY[type(node.op).__name__],
+                                      [self.atomize(operand)])
         if (isinstance(node.op, (gast.USub, gast.UAdd))
                 and isinstance(operand, gast.Constant)
                 and isinstance(operand.value, (int, float, complex))
@@ -1128,6 +1202,16 @@ class _Normalizer:
         return gast.Compare(left=left, ops=node.ops, comparators=comparators)
 
     def lower_Subscript(self, node):
+        if self.object_kinds(node.value) == {_OBJECT}:
+            # x[i] of an object whose class defines __getitem__ in Python.
+            if isinstance(node.slice, (gast.Slice, gast.Tuple)):
+                raise UnsupportedSyntaxError(
+                    'a slice or a tuple index of an object whose class '
+                    'defines __getitem__', self.source.location(node),
+                    fixes=['call a method that takes the index'])
+            value = self.atomize(node.value)
+            return self.operator_call(operators.getitem, [
+                value, self.atomize(node.slice)])
         value = self.atomize(node.value)
         return gast.Subscript(value=value, slice=self.lower_index(node.slice),
                               ctx=gast.Load())
@@ -1144,6 +1228,9 @@ class _Normalizer:
         return self.atomize(node)
 
     def lower_Call(self, node):
+        rewritten = self.lower_operator_function_call(node)
+        if rewritten is not None:
+            return rewritten
         rewritten = self.lower_builtin_call(node)
         if rewritten is not None:
             return rewritten
@@ -1911,6 +1998,125 @@ def extended_lists(tree):
         and not isinstance(node.ctx, gast.Load)
         and id(node) not in list_bindings}
     return augmented - other_bindings
+
+
+# Kinds of values whose operators are not those of NumPy.
+_CONTAINER = 'container'  # a list, tuple or dict
+_OBJECT = 'object'  # an object whose class defines an operator in Python
+_CONTAINER_BUILTINS = (_builtins.list, _builtins.tuple, _builtins.dict,
+                       _builtins.sorted)
+
+
+def _defines_operator(cls):
+    """Return whether the class `cls` has an operator method written in
+    Python, which calls of the functions of rules.operators reach."""
+    if not isinstance(cls, type) or issubclass(cls, (np.ndarray, np.generic)):
+        return False
+    return any(isinstance(getattr(cls, method, None), types.FunctionType)
+               for method in operators.OPERATOR_METHODS)
+
+
+def _value_kinds(node, names, global_object):
+    """Return the set of kinds (`_CONTAINER`, `_OBJECT`) that the value of
+    the expression `node` is known to have; empty when it may be an array
+    or a number. `names` maps names to their kinds."""
+    if isinstance(node, gast.Name):
+        return names.get(node.id, frozenset())
+    if isinstance(node, (gast.List, gast.Tuple, gast.Dict, gast.ListComp,
+                         gast.DictComp)):
+        return frozenset({_CONTAINER})
+    if isinstance(node, gast.Call):
+        callee = global_object(node.func)
+        if any(callee is known for known in _CONTAINER_BUILTINS):
+            return frozenset({_CONTAINER})
+        if _defines_operator(callee):
+            return frozenset({_OBJECT})
+    return frozenset()
+
+
+def _private_names(tree):
+    """Return the names of `tree` that are not parameters and whose every
+    read takes an item (`d[k]`), calls a method that reads the items
+    (`d.items()`), tests membership or is the target of an augmented
+    assignment: no read makes another reference to the value."""
+    parents = {}
+    for node in walk(tree):
+        for child in gast.iter_child_nodes(node):
+            parents[child] = node
+    shared = {a.id for a in tree.args.args + tree.args.posonlyargs
+              + tree.args.kwonlyargs}
+    names = set()
+    for node in walk(tree):
+        if not isinstance(node, gast.Name):
+            continue
+        names.add(node.id)
+        if not isinstance(node.ctx, gast.Load):
+            continue
+        parent = parents.get(node)
+        if isinstance(parent, gast.Subscript) and parent.value is node:
+            continue
+        if isinstance(parent, gast.Attribute) and parent.attr in (
+                'items', 'keys', 'values', 'get') and isinstance(
+                    parents.get(parent), gast.Call):
+            continue
+        if isinstance(parent, gast.Compare) and node in parent.comparators:
+            continue
+        if isinstance(parent, gast.AugAssign) and parent.target is node:
+            continue
+        shared.add(node.id)
+    return names - shared
+
+
+def _object_names(tree, global_object):
+    """Return the names of `tree` whose every binding is an assignment of
+    a value with a kind (see `_value_kinds`), mapped to their kinds."""
+    bindings = {}
+    values = {}
+    for node in walk(tree):
+        if (isinstance(node, gast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], gast.Name)):
+            values[id(node.targets[0])] = node.value
+        elif (isinstance(node, gast.AugAssign)
+              and isinstance(node.target, gast.Name)):
+            # `d |= e` and `t += u` give a container if e and u are ones;
+            # `lst *= 2` gives what lst held.
+            if isinstance(node.op, (gast.BitOr, gast.Add)):
+                values[id(node.target)] = node.value
+            elif isinstance(node.op, gast.Mult):
+                values[id(node.target)] = _load(node.target.id)
+    for node in walk(tree):
+        if isinstance(node, gast.Name) and not isinstance(node.ctx,
+                                                          gast.Load):
+            bindings.setdefault(node.id, []).append(values.get(id(node)))
+    if not any(value is not None for found in bindings.values()
+               for value in found):
+        return {}
+    # Start from the kinds of the bindings that are not names, so that
+    # `lst *= 2`, which binds lst to what it held, keeps lst's kinds.
+    kinds = {}
+    for name, found in bindings.items():
+        if all(value is not None for value in found):
+            kinds[name] = frozenset().union(*(
+                _value_kinds(value, {}, global_object) for value in found
+                if not isinstance(value, gast.Name))) or frozenset(
+                    {_CONTAINER, _OBJECT})
+    changed = True
+    while changed:
+        changed = False
+        for name in list(kinds):
+            found = frozenset().union(*(
+                _value_kinds(value, kinds, global_object)
+                for value in bindings[name]))
+            if not all(_value_kinds(value, kinds, global_object)
+                       for value in bindings[name]):
+                found = frozenset()
+            if found != kinds[name]:
+                changed = True
+                if found:
+                    kinds[name] = found
+                else:
+                    del kinds[name]
+    return kinds
 
 
 # Builtins that return a new list or tuple.

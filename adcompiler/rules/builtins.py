@@ -34,7 +34,10 @@ elementwise_vjp(operator.pow,     lambda x, y: (g * y * x ** np.where(y, y - 1, 
 elementwise_vjp(operator.mod,     lambda x, y: (g, -g * np.floor_divide(x, y)))
 vjp(operator.matmul,              lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)))
 
-# Unary operators: ans = op x.
+# Unary operators: ans = op x. Normalize calls rules.operators in place of
+# these for an operand known to be an object whose class defines them.
+# NOTE: the adjoint of -v for such an object known only at run time (an
+# argument) applies this rule without a check, so its gradient is wrong.
 elementwise_vjp(operator.neg,     lambda x: -g)
 elementwise_vjp(operator.pos,     lambda x: g)
 
@@ -69,17 +72,19 @@ def extremum_vjp(x0, x1=None, x2=None, x3=None, x4=None, x5=None):
 vjp(builtins.max,                 extremum_vjp)
 vjp(builtins.min,                 extremum_vjp)
 
-# Operators and built-ins whose result carries no derivative. sorted and
-# enumerate are not here, because they return the values of their argument:
-# marking them would turn a gradient into a silent zero, so they stay foreign.
+# Operators and built-ins whose result carries no derivative. sorted,
+# enumerate, set and frozenset are not here, because they return the values
+# of their argument: marking them would turn a gradient into a silent zero,
+# so they stay foreign. (The items of a set are in the order of their
+# hashes, which an adjoint could not follow.)
 for _callee in (operator.floordiv, operator.and_, operator.or_, operator.xor,
                 operator.lshift, operator.rshift, operator.invert,
                 operator.not_, builtins.len, builtins.range, builtins.id,
                 builtins.hash, builtins.type, builtins.isinstance,
                 builtins.issubclass, builtins.print, builtins.int,
                 builtins.bool, builtins.str, builtins.repr, builtins.round,
-                builtins.callable, builtins.hasattr, builtins.set,
-                builtins.frozenset, builtins.any, builtins.all, set.add,
+                builtins.callable, builtins.hasattr, builtins.any,
+                builtins.all, set.add,
                 set.discard, set.remove, set.__contains__, dict.keys):
     non_differentiable(_callee)
 

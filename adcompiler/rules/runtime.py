@@ -194,7 +194,9 @@ _linear(rt._rebuild, ('items',))
 _linear(rt._one_triangle, ('symmetric',))
 _linear(rt.add, ('a', 'b'))
 _linear(rt.index_accumulate, ('d', 'g'))
-_linear(rt.field_of, ('g',))
+# A field of an adjoint whose tangent is None (zero) has a zero tangent of
+# the field's shape, which the arithmetic after it can take.
+jvp(rt.field_of, lambda g, name: ad.field_of_tangent(t, g, name))
 _linear(rt.entry_of, ('g',))  # Reverse mode transforms its source.
 
 # ans = attribute_adjoint(g, x, name) and attribute_tangent(v, x, name), for

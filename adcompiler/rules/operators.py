@@ -1,0 +1,297 @@
+"""Python operators on values that are not arrays or numbers.
+
+The reverse and forward stages give `x + y` the rule of NumPy addition.
+That is right for arrays and numbers only: on a tuple `+` concatenates, on
+a dict `|` merges, and on an object of a user's class the operator calls
+a method such as `__add__` written in Python. So normalize writes an
+operator as a call of one of the functions below when an operand is known
+to be such a value (a display, a constructor call). It always does so for
+the operators that have no rule on arrays (`| & ^ << >> // ~`).
+
+Each function does what Python does for the operator, with calls that
+adcompiler differentiates: for arrays and numbers it calls the `operator`
+function, which has the NumPy rule (or none); for lists, tuples and dicts
+it builds the result from their items; for other objects it calls the
+class's method, which is transformed from its source like any method.
+"""
+
+import operator
+
+import numpy as np
+
+# Values whose operators have the NumPy rules (bool is a subclass of int).
+_NUMERIC = (np.ndarray, np.generic, int, float, complex)
+
+
+def _numpy_operands(x, y):
+    """Return whether `x op y` has NumPy's meaning: both are arrays or
+    numbers, or one is and the other is a list or a tuple, which NumPy
+    reads as an array."""
+    if isinstance(x, _NUMERIC):
+        return isinstance(y, _NUMERIC) or _is_sequence(y)
+    return _is_sequence(x) and isinstance(y, _NUMERIC)
+
+
+def _unsupported(symbol, x, y):
+    return TypeError(f'unsupported operand type(s) for {symbol}: '
+                     f'{type(x).__name__!r} and {type(y).__name__!r}')
+
+
+def _reflected_first(x, y, reflected):
+    """Return whether Python tries `y.<reflected>` before `x`'s method: when
+    the class of y is a proper subclass of x's that overrides it."""
+    left, right = type(x), type(y)
+    return (left is not right and issubclass(right, left)
+            and getattr(right, reflected, None)
+            is not getattr(left, reflected, None))
+
+
+def call_operator_methods(x, y, method, reflected, symbol):
+    """Return `x <symbol> y` from the methods of the operands' classes.
+
+    A method that is missing or returns NotImplemented passes the
+    operation to the other operand's reflected method, as Python does. A
+    number or an array leaves an object on its right to that object's
+    method.
+    """
+    # NOTE: NumPy would apply an object's method to each item of an array
+    # on its left. Here the object's reflected method gets the whole array.
+    result = NotImplemented
+    if not _reflected_first(x, y, reflected) and not isinstance(x, _NUMERIC):
+        forward = getattr(type(x), method, None)
+        if forward is not None:
+            result = forward(x, y)
+    if result is NotImplemented:
+        backward = getattr(type(y), reflected, None)
+        if backward is not None:
+            result = backward(y, x)
+    if result is NotImplemented and _reflected_first(x, y, reflected):
+        forward = getattr(type(x), method, None)
+        if forward is not None:
+            result = forward(x, y)
+    if result is NotImplemented:
+        raise _unsupported(symbol, x, y)
+    return result
+
+
+def call_unary_method(x, method, symbol):
+    """Return `<symbol>x` from the method of x's class."""
+    function = getattr(type(x), method, None)
+    if function is None:
+        raise TypeError(f'bad operand type for unary {symbol}: '
+                        f'{type(x).__name__!r}')
+    return function(x)
+
+
+def _is_sequence(value):
+    return type(value) is list or type(value) is tuple
+
+
+def concatenate(x, y):
+    """Return `x + y` for two lists or two tuples, item by item."""
+    if type(x) is not type(y):
+        raise TypeError(f'can only concatenate {type(x).__name__} (not '
+                        f'"{type(y).__name__}") to {type(x).__name__}')
+    items = []
+    for item in x:
+        items.append(item)
+    for item in y:
+        items.append(item)
+    if type(x) is tuple:
+        return tuple(items.copy())
+    return items
+
+
+def repeat(sequence, count):
+    """Return `sequence * count` for a list or a tuple and an int."""
+    items = []
+    for _ in range(operator.index(count)):
+        for item in sequence:
+            items.append(item)
+    if type(sequence) is tuple:
+        return tuple(items.copy())
+    return items
+
+
+def merge(x, y):
+    """Return `x | y` for two dicts: the entries of x, then those of y,
+    a later value of a key replacing the earlier one in its place."""
+    result = {}
+    for key in x:
+        result[key] = x[key]
+    for key in y:
+        result[key] = y[key]
+    return result
+
+
+def add(x, y):
+    """Return x + y."""
+    if _is_sequence(x) and _is_sequence(y):
+        return concatenate(x, y)
+    if _numpy_operands(x, y):
+        return operator.add(x, y)
+    return call_operator_methods(x, y, '__add__', '__radd__', '+')
+
+
+def sub(x, y):
+    """Return x - y."""
+    if _numpy_operands(x, y):
+        return operator.sub(x, y)
+    return call_operator_methods(x, y, '__sub__', '__rsub__', '-')
+
+
+def mul(x, y):
+    """Return x * y."""
+    if _is_sequence(x) and isinstance(y, int):
+        return repeat(x, y)
+    if isinstance(x, int) and _is_sequence(y):
+        return repeat(y, x)
+    if _numpy_operands(x, y):
+        return operator.mul(x, y)
+    return call_operator_methods(x, y, '__mul__', '__rmul__', '*')
+
+
+def truediv(x, y):
+    """Return x / y."""
+    if _numpy_operands(x, y):
+        return operator.truediv(x, y)
+    return call_operator_methods(x, y, '__truediv__', '__rtruediv__', '/')
+
+
+def pow_(x, y):
+    """Return x ** y."""
+    if _numpy_operands(x, y):
+        return operator.pow(x, y)
+    return call_operator_methods(x, y, '__pow__', '__rpow__', '**')
+
+
+def mod(x, y):
+    """Return x % y."""
+    if _numpy_operands(x, y):
+        return operator.mod(x, y)
+    return call_operator_methods(x, y, '__mod__', '__rmod__', '%')
+
+
+def matmul(x, y):
+    """Return x @ y."""
+    if _numpy_operands(x, y):
+        return operator.matmul(x, y)
+    return call_operator_methods(x, y, '__matmul__', '__rmatmul__', '@')
+
+
+def floordiv(x, y):
+    """Return x // y."""
+    if _numpy_operands(x, y):
+        return operator.floordiv(x, y)
+    return call_operator_methods(x, y, '__floordiv__', '__rfloordiv__', '//')
+
+
+def or_(x, y):
+    """Return x | y."""
+    if _numpy_operands(x, y):
+        return operator.or_(x, y)
+    if type(x) is dict and type(y) is dict:
+        return merge(x, y)
+    return call_operator_methods(x, y, '__or__', '__ror__', '|')
+
+
+def and_(x, y):
+    """Return x & y."""
+    if _numpy_operands(x, y):
+        return operator.and_(x, y)
+    return call_operator_methods(x, y, '__and__', '__rand__', '&')
+
+
+def xor(x, y):
+    """Return x ^ y."""
+    if _numpy_operands(x, y):
+        return operator.xor(x, y)
+    return call_operator_methods(x, y, '__xor__', '__rxor__', '^')
+
+
+def lshift(x, y):
+    """Return x << y."""
+    if _numpy_operands(x, y):
+        return operator.lshift(x, y)
+    return call_operator_methods(x, y, '__lshift__', '__rlshift__', '<<')
+
+
+def rshift(x, y):
+    """Return x >> y."""
+    if _numpy_operands(x, y):
+        return operator.rshift(x, y)
+    return call_operator_methods(x, y, '__rshift__', '__rrshift__', '>>')
+
+
+def neg(x):
+    """Return -x."""
+    if isinstance(x, _NUMERIC):
+        return operator.neg(x)
+    return call_unary_method(x, '__neg__', '-')
+
+
+def pos(x):
+    """Return +x."""
+    if isinstance(x, _NUMERIC):
+        return operator.pos(x)
+    return call_unary_method(x, '__pos__', '+')
+
+
+def invert(x):
+    """Return ~x."""
+    if isinstance(x, _NUMERIC):
+        return operator.invert(x)
+    return call_unary_method(x, '__invert__', '~')
+
+
+def absolute(x):
+    """Return abs(x)."""
+    if isinstance(x, _NUMERIC):
+        return abs(x)
+    return call_unary_method(x, '__abs__', 'abs()')
+
+
+def getitem(x, index):
+    """Return x[index] for an object whose class defines __getitem__."""
+    if isinstance(x, _NUMERIC) or type(x) in (list, tuple, dict):
+        return x[index]
+    function = getattr(type(x), '__getitem__', None)
+    if function is None:
+        raise TypeError(f'{type(x).__name__!r} object is not subscriptable')
+    return function(x, index)
+
+
+# The function of each operator node of gast, by the node's class name.
+BINARY = {'Add': add, 'Sub': sub, 'Mult': mul, 'Div': truediv,
+          'Pow': pow_, 'Mod': mod, 'MatMult': matmul, 'FloorDiv': floordiv,
+          'BitOr': or_, 'BitAnd': and_, 'BitXor': xor, 'LShift': lshift,
+          'RShift': rshift}
+UNARY = {'USub': neg, 'UAdd': pos, 'Invert': invert}
+
+# The functions above by the function of the operator module (or the
+# built-in) that they replace, for calls such as operator.or_(a, b).
+BY_FUNCTION = {operator.add: add, operator.sub: sub, operator.mul: mul,
+               operator.truediv: truediv, operator.pow: pow_,
+               operator.mod: mod, operator.matmul: matmul,
+               operator.floordiv: floordiv, operator.or_: or_,
+               operator.and_: and_, operator.xor: xor,
+               operator.lshift: lshift, operator.rshift: rshift,
+               operator.neg: neg, operator.pos: pos,
+               operator.invert: invert, abs: absolute,
+               operator.getitem: getitem}
+
+# Operators without a NumPy rule, always written as a call: their result
+# carries no derivative for arrays, but it may for other values.
+WITHOUT_ARRAY_RULE = frozenset({'FloorDiv', 'BitOr', 'BitAnd', 'BitXor',
+                                'LShift', 'RShift', 'Invert'})
+
+# Methods of a user's class that make an operand of it call a function above.
+OPERATOR_METHODS = frozenset({
+    '__add__', '__radd__', '__sub__', '__rsub__', '__mul__', '__rmul__',
+    '__truediv__', '__rtruediv__', '__pow__', '__rpow__', '__mod__',
+    '__rmod__', '__matmul__', '__rmatmul__', '__floordiv__',
+    '__rfloordiv__', '__or__', '__ror__', '__and__', '__rand__', '__xor__',
+    '__rxor__', '__lshift__', '__rlshift__', '__rshift__', '__rrshift__',
+    '__neg__', '__pos__', '__invert__', '__abs__', '__getitem__'})
+WITHOUT_ARRAY_RULE_FUNCTIONS = frozenset({
+    'floordiv', 'or_', 'and_', 'xor', 'lshift', 'rshift', 'invert'})

@@ -1,0 +1,288 @@
+"""Python operators on arrays, numbers, lists, tuples, dicts and objects of
+classes that define operator methods, checked against finite differences
+in reverse mode, forward mode and every Hessian mode."""
+
+import dataclasses
+import operator
+
+import numpy as np
+import pytest
+
+import adcompiler
+from tests.finite_differences import assert_gradient_close, numerical_gradient
+
+X = np.array([0.3, -1.2, 0.7])
+DIRECTION = np.array([0.5, -0.25, 1.5])
+HESSIAN_MODES = ['forward-over-reverse', 'reverse-over-forward',
+                 'reverse-over-reverse']
+
+
+@dataclasses.dataclass
+class Vec:
+    """A vector whose operators are not elementwise arithmetic."""
+
+    a: np.ndarray
+
+    def __add__(self, other):
+        other_a = other.a if isinstance(other, Vec) else other
+        return Vec(self.a * other_a + self.a)
+
+    def __radd__(self, other):
+        return Vec(np.sin(self.a) + other)
+
+    def __sub__(self, other):
+        return Vec(self.a - 2.0 * other.a)
+
+    def __mul__(self, other):
+        other_a = other.a if isinstance(other, Vec) else other
+        return Vec(np.sin(self.a) * other_a)
+
+    def __rmul__(self, other):
+        return Vec(self.a ** 2 * other)
+
+    def __truediv__(self, other):
+        return Vec(self.a / (1.0 + other.a ** 2))
+
+    def __pow__(self, exponent):
+        return Vec(np.cos(self.a) * exponent)
+
+    def __matmul__(self, other):
+        return np.sum(self.a * other.a ** 2)
+
+    def __mod__(self, other):
+        return np.sum(np.exp(self.a) * other.a)
+
+    def __floordiv__(self, other):
+        return Vec(self.a ** 3 * other.a)
+
+    def __or__(self, other):
+        return np.sum(self.a * other.a)
+
+    def __and__(self, other):
+        return np.sum(self.a ** 2 * other.a)
+
+    def __xor__(self, other):
+        return np.sum(np.cos(self.a) * other.a)
+
+    def __lshift__(self, other):
+        return np.sum(self.a * 3.0 + other.a ** 3)
+
+    def __rshift__(self, other):
+        return np.sum(self.a / 4.0 - other.a)
+
+    def __neg__(self):
+        return Vec(self.a ** 3)
+
+    def __pos__(self):
+        return Vec(self.a * 5.0)
+
+    def __invert__(self):
+        return Vec(np.exp(self.a))
+
+    def __abs__(self):
+        return Vec(np.tanh(self.a))
+
+    def __getitem__(self, index):
+        return self.a[index] * 7.0
+
+
+def total(value):
+    """Return the sum of a Vec's entries or of an array or number."""
+    if isinstance(value, Vec):
+        return np.sum(value.a)
+    return np.sum(value)
+
+
+# Operators on objects of a class that defines them in Python.
+def object_add(x): return total(Vec(x) + Vec(x ** 2))
+def object_radd(x): return total(2.0 + Vec(x))
+def object_sub(x): return total(Vec(x) - Vec(x ** 2))
+def object_mul(x): return total(Vec(x) * Vec(x))
+def object_rmul(x): return total(2.0 * Vec(x))
+def object_div(x): return total(Vec(x) / Vec(x))
+def object_pow(x): return total(Vec(x) ** 2)
+def object_matmul(x): return Vec(x) @ Vec(x)
+def object_mod(x): return Vec(x) % Vec(x)
+def object_floordiv(x): return total(Vec(x) // Vec(x))
+def object_or(x): return Vec(x) | Vec(x)
+def object_and(x): return Vec(x) & Vec(x)
+def object_xor(x): return Vec(x) ^ Vec(x)
+def object_lshift(x): return Vec(x) << Vec(x)
+def object_rshift(x): return Vec(x) >> Vec(x)
+def object_neg(x): return total(-Vec(x))
+def object_pos(x): return total(+Vec(x))
+def object_invert(x): return total(~Vec(x))
+def object_abs(x): return total(abs(Vec(x)))
+def object_getitem(x): return Vec(x)[1]
+
+
+def object_variable(x):
+    v = Vec(x)
+    w = -v
+    return total(w * v)
+
+
+# Operators on lists, tuples and dicts.
+def tuple_add(x):
+    t = (x,) + (x ** 2,)
+    return np.sum(t[0] * t[1])
+
+
+def list_add(x):
+    items = [x] + [np.sin(x)]
+    return np.sum(items[1] * items[0])
+
+
+def list_repeat(x):
+    items = [x] * 2
+    return np.sum(items[1] ** 2 + items[0])
+
+
+def tuple_repeat_left(x):
+    t = 3 * (x ** 2,)
+    return np.sum(t[2] * t[0])
+
+
+def tuple_add_assign(x):
+    t = (x,)
+    t += (np.cos(x),)
+    return np.sum(t[1] * t[0])
+
+
+def list_repeat_assign(x):
+    items = [x]
+    items *= 2
+    return np.sum(items[1] * items[0])
+
+
+def dict_or(x):
+    d = {'a': x} | {'b': 3.0 * x}
+    return np.sum(d['a'] * d['b'])
+
+
+def dict_or_replaces(x):
+    d = {'a': x, 'b': x} | {'b': 3.0 * x}
+    return np.sum(d['a'] * d['b'])
+
+
+def dict_or_assign(x):
+    d = {'a': x}
+    d |= {'b': 3.0 * x}
+    return np.sum(d['b'] * d['a'])
+
+
+def dict_operator_or(x):
+    return np.sum(operator.or_({'a': x}, {'b': x ** 2})['b'])
+
+
+# Operators on arrays and numbers keep their NumPy rules.
+def array_floordiv(x):
+    return np.sum(x * (x // 0.5))
+
+
+def array_list_add(x):
+    return np.sum(x * ([1.0, 2.0, 3.0] + x))
+
+
+def array_mask(x):
+    mask = (x > 0.0) & (x < 1.0)
+    return np.sum(np.where(mask, x ** 2, x))
+
+
+CASES = [object_add, object_radd, object_sub, object_mul, object_rmul,
+         object_div, object_pow, object_matmul, object_mod, object_floordiv,
+         object_or, object_and, object_xor, object_lshift, object_rshift,
+         object_neg, object_pos, object_invert, object_abs, object_getitem,
+         object_variable, tuple_add, list_add, list_repeat,
+         tuple_repeat_left, tuple_add_assign, list_repeat_assign, dict_or,
+         dict_or_replaces, dict_or_assign, dict_operator_or,
+         array_floordiv, array_list_add, array_mask]
+
+
+def numerical_hessian(function, x, step=1e-4):
+    """Return the Hessian of `function` at `x` by central differences of
+    its central-difference gradient."""
+    rows = []
+    for index in range(x.size):
+        shift = np.zeros_like(x)
+        shift[index] = step
+        plus = numerical_gradient(function, (x + shift,), 0)
+        minus = numerical_gradient(function, (x - shift,), 0)
+        rows.append((plus - minus) / (2 * step))
+    return np.array(rows)
+
+
+@pytest.mark.parametrize('function', CASES, ids=lambda f: f.__name__)
+def test_operator_gradient(function):
+    expected = numerical_gradient(function, (X,), 0)
+    assert_gradient_close(adcompiler.grad(function)(X.copy()), expected)
+
+
+@pytest.mark.parametrize('function', CASES, ids=lambda f: f.__name__)
+def test_operator_jvp(function):
+    expected = numerical_gradient(function, (X,), 0) @ DIRECTION
+    _, tangent = adcompiler.jvp(function, (X.copy(),), (DIRECTION,))
+    np.testing.assert_allclose(tangent, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+@pytest.mark.parametrize('function', CASES, ids=lambda f: f.__name__)
+def test_operator_hessian(function, mode):
+    expected = numerical_hessian(function, X)
+    computed = adcompiler.hessian(function, mode=mode)(X.copy())
+    assert_gradient_close(computed, expected, rtol=1e-4, atol=1e-5)
+
+
+def scalar_concatenation(a, b):
+    t = (a,) + (b,)
+    return t[0] * t[1]
+
+
+def test_tuple_add_scalar_gradient():
+    gradient = adcompiler.grad(scalar_concatenation, wrt=(0, 1))(2.0, 3.0)
+    assert gradient == pytest.approx((3.0, 2.0))
+
+
+def broadcast_object_add(x, y):
+    return total(Vec(x) + y)
+
+
+def test_object_add_broadcast_gradient():
+    y = np.array([[1.0], [2.0]])
+    gradient = adcompiler.grad(broadcast_object_add, wrt=(0, 1))(X, y)
+    expected = (numerical_gradient(broadcast_object_add, (X, y), 0),
+                numerical_gradient(broadcast_object_add, (X, y), 1))
+    assert_gradient_close(gradient[0], expected[0])
+    assert_gradient_close(gradient[1], expected[1])
+
+
+def set_sum(a, b):
+    return sum(set([a, 2.0 * b]))
+
+
+def frozenset_sum(a, b):
+    return sum(frozenset([a, 2.0 * b]))
+
+
+@pytest.mark.parametrize('function', [set_sum, frozenset_sum],
+                         ids=lambda f: f.__name__)
+def test_set_of_derivative_error(function):
+    with pytest.raises(adcompiler.AdCompilerError, match='set'):
+        adcompiler.grad(function, wrt=(0, 1))(0.3, 0.5)
+
+
+def set_count(a):
+    return a * len(set([1, 2, 2]))
+
+
+def test_set_of_constants_gradient():
+    assert adcompiler.grad(set_count)(0.3) == pytest.approx(2.0)
+
+
+def object_slice(x):
+    return Vec(x)[0:2]
+
+
+def test_object_slice_error():
+    with pytest.raises(adcompiler.AdCompilerError, match='slice'):
+        adcompiler.grad(lambda x: np.sum(object_slice(x)))(X)
