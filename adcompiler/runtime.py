@@ -132,14 +132,6 @@ def unbroadcast(g, x):
             f'adcompiler cannot differentiate an arithmetic operation on a '
             f'{type(x).__name__} here (for example list concatenation with '
             '+); use lst.extend(...) or build an array with np.array')
-    if _defines_operator_methods(x_type):
-        raise _unsupported_error(
-            f'adcompiler applied the rule of a NumPy operator to a '
-            f'{x_type.__name__} object, whose class defines operator methods '
-            'in Python. The class of an operand is known only where the '
-            'differentiated function builds it with a call of the class or '
-            'a display; build the object there, or call its method '
-            '(a.__add__(b)) instead of the operator')
     if type(g) is x_type and _flatten_container(x) is not None:
         return g  # A dataclass or registered container: never broadcast.
     if not isinstance(x, (np.ndarray, np.generic, int, float, complex)):
@@ -147,22 +139,6 @@ def unbroadcast(g, x):
         # broadcast it, and its adjoint has the structure its rule gave.
         return g
     return _unbroadcast_to(g, np.shape(x), np.iscomplexobj(x))
-
-
-# Methods through which an operator reaches Python code of a user's class.
-_OPERATOR_METHODS = ('__add__', '__radd__', '__sub__', '__rsub__', '__mul__',
-                     '__rmul__', '__truediv__', '__rtruediv__', '__pow__',
-                     '__rpow__', '__mod__', '__rmod__', '__neg__', '__pos__',
-                     '__abs__')
-
-
-def _defines_operator_methods(cls):
-    """Return whether instances of `cls` do arithmetic with methods written
-    in Python, to which the NumPy rules of the operators do not apply."""
-    if cls in _REAL_TYPES or issubclass(cls, (np.ndarray, np.generic)):
-        return False
-    return any(type(getattr(cls, name, None)) is type(_is_zero)
-               for name in _OPERATOR_METHODS)
 
 
 def _is_zero(g):

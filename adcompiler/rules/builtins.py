@@ -36,8 +36,9 @@ vjp(operator.matmul,              lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad
 
 # Unary operators: ans = op x. Normalize calls rules.operators in place of
 # these for an operand known to be an object whose class defines them.
-# NOTE: the adjoint of -v for such an object known only at run time (an
-# argument) applies this rule without a check, so its gradient is wrong.
+# NOTE: an object of such a class that only reaches the function at run
+# time (an argument) gets these rules unchecked, so its gradient is wrong
+# unless its methods work field by field like array arithmetic.
 elementwise_vjp(operator.neg,     lambda x: -g)
 elementwise_vjp(operator.pos,     lambda x: g)
 
