@@ -286,3 +286,12 @@ def object_slice(x):
 def test_object_slice_error():
     with pytest.raises(adcompiler.AdCompilerError, match='slice'):
         adcompiler.grad(lambda x: np.sum(object_slice(x)))(X)
+
+
+def argument_method(v):
+    return total(v.__neg__())
+
+
+def test_object_argument_method_gradient():
+    gradient = adcompiler.grad(argument_method)(Vec(X))
+    assert_gradient_close(gradient.a, 3.0 * X ** 2)
