@@ -597,6 +597,12 @@ class _ForwardWriter(StageWriter):
             return self.function_rule_tangent(
                 statement, resolved.callee, list(call_node.args), keywords)
         if resolved.kind is CallKind.FOREIGN:
+            target = statement.targets[0]
+            if isinstance(target, gast.Name) and \
+                    target.id in self.normalized.set_comprehensions:
+                # The empty set a set comprehension starts from.
+                raise comprehensions.set_comprehension_error(
+                    self.source.location(call_node))
             self.raise_foreign(call_node, resolved)
         location = self.source.location(call_node)
         if resolved.kind is CallKind.UNKNOWN and \

@@ -125,11 +125,8 @@ def repeated_list(x):
     return values[0] + values[1]
 
 
-def test_list_repetition_is_not_a_wrong_gradient():
-    # Repeating a list is not differentiated yet; it must fail, not return
-    # half the gradient.
-    with pytest.raises(TypeError):
-        adcompiler.grad(repeated_list)(0.7)
+def test_list_repetition_gradient():
+    assert adcompiler.grad(repeated_list)(0.7) == pytest.approx(2.0)
 
 
 def identity(value):
