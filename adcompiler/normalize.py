@@ -1123,7 +1123,7 @@ class _Normalizer:
 
     def lower_operator_function_call(self, node):
         """Lower `operator.or_(a, b)` or `abs(v)` to a call of the function
-        of rules.operators that stands for it, as `lower_BinOp` does for
+        of rules.operators that replaces it, as `lower_BinOp` does for
         `a | b`, or return None."""
         callee = self.global_object(node.func)
         try:
@@ -1168,8 +1168,8 @@ class _Normalizer:
 
     @functools.cached_property
     def object_names(self):
-        """Names of the function that always hold a list, tuple or dict or
-        an object with operator methods, mapped to their kinds."""
+        """Map each name of the function that always contains a list,
+        tuple or dict, or an object with operator methods, to its kinds."""
         return _object_names(self.tree, self.global_object)
 
     def operator_call(self, function, operands):
@@ -2018,8 +2018,8 @@ def _defines_operator(cls):
 
 def _value_kinds(node, names, global_object):
     """Return the set of kinds (`_CONTAINER`, `_OBJECT`) that the value of
-    the expression `node` is known to have; empty when it may be an array
-    or a number. `names` maps names to their kinds."""
+    the expression `node` is known to have. The set is empty when the value
+    may be an array or a number. `names` maps names to their kinds."""
     if isinstance(node, gast.Name):
         return names.get(node.id, frozenset())
     if isinstance(node, (gast.List, gast.Tuple, gast.Dict, gast.ListComp,
@@ -2091,6 +2091,7 @@ def _object_names(tree, global_object):
     if not any(value is not None for found in bindings.values()
                for value in found):
         return {}
+
     # Start from the kinds of the bindings that are not names, so that
     # `lst *= 2`, which binds lst to what it held, keeps lst's kinds.
     kinds = {}
@@ -2100,6 +2101,7 @@ def _object_names(tree, global_object):
                 _value_kinds(value, {}, global_object) for value in found
                 if not isinstance(value, gast.Name))) or frozenset(
                     {_CONTAINER, _OBJECT})
+
     changed = True
     while changed:
         changed = False
