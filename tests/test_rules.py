@@ -2278,7 +2278,7 @@ COVERED_CALLEES = {
     operator.floordiv, operator.and_, operator.or_, operator.xor,
     operator.lshift, operator.rshift, operator.invert, operator.not_, len,
     range, id, hash, type, isinstance, issubclass, print, int, bool, str,
-    repr, round, callable, hasattr, set, frozenset, any, all, set.add,
+    repr, round, callable, hasattr, any, all, set.add,
     set.discard, set.remove, set.__contains__, dict.keys,
     math.exp, math.expm1, math.log, math.log2, math.log10, math.log1p,
     math.sqrt, math.sin, math.cos, math.tan, math.asin, math.acos, math.atan,
