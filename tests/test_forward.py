@@ -626,7 +626,7 @@ def test_join_table_jvp(function, x_shape, y_shape):
 
 
 @pytest.mark.parametrize('function', [tn.method_astype_float,
-                                      tn.method_astype_complex, tn.np_astype,
+                                      tn.method_astype_complex, tn.ASTYPE_CASE,
                                       tn.method_astype_bool,
                                       tn.method_astype_int],
                          ids=lambda f: f.__name__)

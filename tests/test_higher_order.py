@@ -1360,7 +1360,7 @@ def test_nan_to_num_second_order(mode):
 @pytest.mark.parametrize('function', [
     tn.np_pad, tn.np_pad_edge, tn.np_pad_reflect, tn.np_pad_symmetric,
     tn.np_pad_wrap, tn.method_astype_float, tn.method_astype_complex,
-    tn.np_astype, tn.method_astype_bool], ids=lambda f: f.__name__)
+    tn.ASTYPE_CASE, tn.method_astype_bool], ids=lambda f: f.__name__)
 def test_pad_and_astype_second_order(function, mode):
     check_second_order(function, sample((2, 3)), mode=mode)
 

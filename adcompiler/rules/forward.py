@@ -14,6 +14,7 @@ import operator
 
 import numpy as np
 
+from adcompiler.rules.linalg import ARRAY_API
 from adcompiler.rules.registry import REGISTRY, Rule
 
 jvp = REGISTRY.jvp
@@ -90,7 +91,8 @@ jvp(np.random.exponential, lambda scale=1.0, size=None: t * ans / scale)
 # Products: bilinear, ans = f(x, y).
 jvp(np.dot,    lambda x, y: (np.dot(t, y), np.dot(x, t)))
 jvp(np.matmul, lambda x, y: (np.matmul(t, y), np.matmul(x, t)))
-jvp(np.linalg.matmul, lambda x1, x2: (np.linalg.matmul(t, x2), np.linalg.matmul(x1, t)))
+if ARRAY_API:
+    jvp(np.linalg.matmul, lambda x1, x2: (np.linalg.matmul(t, x2), np.linalg.matmul(x1, t)))
 
 # Shape and copies: linear, the same function applied to the tangent.
 jvp(np.reshape,     lambda x, shape=None, order='C': np.reshape(t, np.shape(ans), order=order))
@@ -105,7 +107,8 @@ jvp(np.array,       lambda x, dtype=None, copy=True, order='K', subok=False, ndm
 jvp(np.copy,        lambda x, order='K', subok=False: np.copy(t))
 
 # Casts: ans = x.astype(dtype).
-jvp(np.astype,        lambda x, dtype, *, copy=True, device=None: ad.astype_tangent(t, dtype))
+if hasattr(np, 'astype'):  # NumPy 2.0 added the function.
+    jvp(np.astype,        lambda x, dtype, *, copy=True, device=None: ad.astype_tangent(t, dtype))
 method_jvp('astype',  lambda x, dtype, order='K', casting='unsafe', subok=True, copy=True: ad.astype_tangent(t, dtype))
 
 # Selection: ans = np.clip(x, a_min, a_max), ans = x.clip(min, max).
@@ -158,12 +161,13 @@ REGISTRY.linear_jvp(np.linspace, ('start', 'stop'))
 for _callee in (np.tensordot, np.inner, np.outer, np.vdot, np.kron,
                 np.cross):
     REGISTRY.linear_jvp(_callee, ('a', 'b'), multilinear=True)
-for _callee in (np.linalg.outer, np.linalg.tensordot,
-                np.linalg.cross, np.linalg.vecdot, np.vecdot):
-    REGISTRY.linear_jvp(_callee, ('x1', 'x2'), multilinear=True)
-for _callee in (np.linalg.trace, np.linalg.diagonal,
-                np.linalg.matrix_transpose):
-    REGISTRY.linear_jvp(_callee)
+if ARRAY_API:
+    for _callee in (np.linalg.outer, np.linalg.tensordot,
+                    np.linalg.cross, np.linalg.vecdot, np.vecdot):
+        REGISTRY.linear_jvp(_callee, ('x1', 'x2'), multilinear=True)
+    for _callee in (np.linalg.trace, np.linalg.diagonal,
+                    np.linalg.matrix_transpose):
+        REGISTRY.linear_jvp(_callee)
 REGISTRY.linear_jvp(np.einsum, ('subscripts',) + tuple(f'x{i}' for i in range(6)), multilinear=True)
 
 for _name in ('cumsum', 'swapaxes', 'diagonal', 'trace', 'repeat', 'take',
@@ -196,15 +200,17 @@ jvp(np.linalg.matrix_power, lambda a, n: ad.matrix_power_tangent(t, a, n))
 jvp(np.linalg.solve,        lambda a, b: (ad.solve_tangent_a(t, a, b, ans), np.linalg.solve(a, t)))
 jvp(np.linalg.lstsq,        lambda a, b, rcond=None: (ad.lstsq_tangent(t, None, a, b, ans), ad.lstsq_tangent(None, t, a, b, ans)), tuple_result=True)
 jvp(np.linalg.norm,         lambda x, ord=None, axis=None, keepdims=False: ad.norm_tangent(t, x, ans, ord, axis, keepdims))
-jvp(np.linalg.vector_norm,  lambda x, *, axis=None, keepdims=False, ord=2: ad.norm_tangent(t, x, ans, ord, axis, keepdims, vector=True))
-jvp(np.linalg.matrix_norm,  lambda x, *, keepdims=False, ord='fro': ad.norm_tangent(t, x, ans, ord, (-2, -1), keepdims))
+if ARRAY_API:
+    jvp(np.linalg.vector_norm,  lambda x, *, axis=None, keepdims=False, ord=2: ad.norm_tangent(t, x, ans, ord, axis, keepdims, vector=True))
+    jvp(np.linalg.matrix_norm,  lambda x, *, keepdims=False, ord='fro': ad.norm_tangent(t, x, ans, ord, (-2, -1), keepdims))
 jvp(np.linalg.eigh,         lambda a, UPLO='L': ad.eigh_tangent(t, a, ans, UPLO))
 jvp(np.linalg.eigvalsh,     lambda a, UPLO='L': ad.eigvalsh_tangent(t, a, UPLO))
 jvp(np.linalg.eig,          lambda a: ad.eig_tangent(t, a, ans))
 jvp(np.linalg.eigvals,      lambda a: ad.eigvals_tangent(t, a, ans))
 jvp(np.linalg.cholesky,     lambda a, *, upper=False: ad.cholesky_tangent(t, a, ans, upper))
 jvp(np.linalg.svd,          lambda a, full_matrices=True, compute_uv=True, hermitian=False: ad.svd_tangent(t, a, ans, full_matrices, compute_uv, hermitian))
-jvp(np.linalg.svdvals,      lambda x: ad.svd_tangent(t, x, ans, False, False))
+if ARRAY_API:
+    jvp(np.linalg.svdvals,      lambda x: ad.svd_tangent(t, x, ans, False, False))
 jvp(np.linalg.qr,           lambda a, mode='reduced': ad.qr_tangent(t, a, ans, mode))
 
 # Fields of the named tuples that numpy.linalg returns: ans = result.field.

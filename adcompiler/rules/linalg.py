@@ -39,6 +39,10 @@ import numpy as np
 
 from adcompiler.rules.registry import REGISTRY
 
+# NumPy 2.0 added the array API functions of numpy.linalg (vecdot,
+# vector_norm, svdvals...) and the ufunc np.vecdot; 1.x has none of them.
+ARRAY_API = hasattr(np.linalg, 'vecdot')
+
 vjp = REGISTRY.vjp
 attribute = REGISTRY.attribute
 non_differentiable = REGISTRY.non_differentiable
@@ -73,8 +77,9 @@ vjp(np.linalg.lstsq,        lstsq_vjp)
 
 # Norms: ans = norm(x, ord, axis, keepdims).
 vjp(np.linalg.norm,         lambda x, ord=None, axis=None, keepdims=False: ad.norm_adjoint(g, x, ans, ord, axis, keepdims))
-vjp(np.linalg.vector_norm,  lambda x, *, axis=None, keepdims=False, ord=2: ad.norm_adjoint(g, x, ans, ord, axis, keepdims, vector=True))
-vjp(np.linalg.matrix_norm,  lambda x, *, keepdims=False, ord='fro': ad.norm_adjoint(g, x, ans, ord, (-2, -1), keepdims))
+if ARRAY_API:
+    vjp(np.linalg.vector_norm,  lambda x, *, axis=None, keepdims=False, ord=2: ad.norm_adjoint(g, x, ans, ord, axis, keepdims, vector=True))
+    vjp(np.linalg.matrix_norm,  lambda x, *, keepdims=False, ord='fro': ad.norm_adjoint(g, x, ans, ord, (-2, -1), keepdims))
 
 # Decompositions: ans is the tuple of factors (or one array).
 vjp(np.linalg.eigh,         lambda a, UPLO='L': ad.eigh_adjoint(g, a, ans, UPLO))
@@ -83,16 +88,18 @@ vjp(np.linalg.eig,          lambda a: ad.eig_adjoint(g, a, ans))
 vjp(np.linalg.eigvals,      lambda a: ad.eigvals_adjoint(g, a))
 vjp(np.linalg.cholesky,     lambda a, *, upper=False: ad.cholesky_adjoint(g, a, ans, upper))
 vjp(np.linalg.svd,          lambda a, full_matrices=True, compute_uv=True, hermitian=False: ad.svd_adjoint(g, a, ans, full_matrices, compute_uv, hermitian))
-vjp(np.linalg.svdvals,      lambda x: ad.svd_adjoint(g, x, ans, False, False))
+if ARRAY_API:
+    vjp(np.linalg.svdvals,      lambda x: ad.svd_adjoint(g, x, ans, False, False))
 vjp(np.linalg.qr,           lambda a, mode='reduced': ad.qr_adjoint(g, a, ans, mode))
 
 # The array API functions of numpy.linalg: the matrices or vectors are the
 # last axes, ans = f(x1, x2) or f(x).
-vjp(np.linalg.matmul,           lambda x1, x2: (ad.matmul_adjoint_x(g, x1, x2), ad.matmul_adjoint_y(g, x1, x2)))
-vjp(np.linalg.tensordot,        lambda x1, x2, *, axes=2: (ad.tensordot_adjoint_a(g, x1, x2, axes), ad.tensordot_adjoint_b(g, x1, x2, axes)))
-vjp(np.linalg.trace,            lambda x, *, offset=0, dtype=None: ad.cast_adjoint(ad.trace_adjoint(g, x, offset, -2, -1), dtype))
-vjp(np.linalg.diagonal,         lambda x, *, offset=0: ad.diagonal_adjoint(g, x, offset, -2, -1))
-vjp(np.linalg.matrix_transpose, lambda x: np.swapaxes(g, -1, -2))
+if ARRAY_API:
+    vjp(np.linalg.matmul,           lambda x1, x2: (ad.matmul_adjoint_x(g, x1, x2), ad.matmul_adjoint_y(g, x1, x2)))
+    vjp(np.linalg.tensordot,        lambda x1, x2, *, axes=2: (ad.tensordot_adjoint_a(g, x1, x2, axes), ad.tensordot_adjoint_b(g, x1, x2, axes)))
+    vjp(np.linalg.trace,            lambda x, *, offset=0, dtype=None: ad.cast_adjoint(ad.trace_adjoint(g, x, offset, -2, -1), dtype))
+    vjp(np.linalg.diagonal,         lambda x, *, offset=0: ad.diagonal_adjoint(g, x, offset, -2, -1))
+    vjp(np.linalg.matrix_transpose, lambda x: np.swapaxes(g, -1, -2))
 
 
 # ans = np.linalg.outer(x1, x2) of two vectors.
@@ -117,10 +124,11 @@ def vecdot_vjp(x1, x2, *, axis=-1):
     d[x2] = parts[1]
 
 
-vjp(np.linalg.outer,            outer_vjp)
-vjp(np.linalg.cross,            cross_vjp)
-vjp(np.linalg.vecdot,           vecdot_vjp)
-vjp(np.vecdot,                  vecdot_vjp)
+if ARRAY_API:
+    vjp(np.linalg.outer,            outer_vjp)
+    vjp(np.linalg.cross,            cross_vjp)
+    vjp(np.linalg.vecdot,           vecdot_vjp)
+    vjp(np.vecdot,                  vecdot_vjp)
 
 non_differentiable(np.linalg.matrix_rank)
 

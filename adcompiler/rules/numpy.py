@@ -286,7 +286,9 @@ vjp(np.repeat,    lambda a, repeats, axis=None: ad.repeat_adjoint(g, a, repeats,
 vjp(np.tile,      lambda A, reps: ad.tile_adjoint(g, A, reps))
 vjp(np.take,      lambda a, indices, axis=None, *, mode='raise': ad.take_adjoint(g, a, indices, axis, mode))
 vjp(np.take_along_axis, lambda arr, indices, axis=-1: ad.take_along_axis_adjoint(g, arr, indices, axis))
-vjp(np.astype,    lambda x, dtype, *, copy=True, device=None: ad.astype_adjoint(g, x, dtype))
+# np.astype is new in NumPy 2.0; older versions only have the method.
+if hasattr(np, 'astype'):
+    vjp(np.astype,    lambda x, dtype, *, copy=True, device=None: ad.astype_adjoint(g, x, dtype))
 
 # Splits: ans is a list of pieces and g a list of their adjoints (None for
 # zero).
