@@ -2814,10 +2814,26 @@ def inv_adjoint(g, ans):
     return -_mT(ans) @ g @ _mT(ans)
 
 
+# NumPy 2.0 reads the b of np.linalg.solve(a, b) as vectors only when it is
+# 1-D; NumPy 1.x also when b has one axis fewer than a (a stack of
+# vectors). With that rule, a (1, 1, 1) and b (1, 1) solve to shape (1, 1).
+_SOLVE_READS_STACKED_VECTORS = np.linalg.solve(
+    np.ones((1, 1, 1)), np.ones((1, 1))).shape == (1, 1)
+
+
+def _solve_reads_vectors(a, b):
+    """Return whether np.linalg.solve(a, b) reads b as one vector per
+    matrix of a, as the installed NumPy decides."""
+    b_axes = np.ndim(b)
+    return b_axes == 1 or (_SOLVE_READS_STACKED_VECTORS
+                           and b_axes == np.ndim(a) - 1)
+
+
 def solve_adjoints(g, a, b, ans):
     """Adjoints of a and b in x = np.linalg.solve(a, b): b gets
-    solve(a^T, g) and a gets -solve(a^T, g) x^T. A 1-D b is one vector."""
-    vector = np.ndim(b) == 1
+    solve(a^T, g) and a gets -solve(a^T, g) x^T. A b that solve reads as
+    vectors is moved to columns and back."""
+    vector = _solve_reads_vectors(a, b)
     g_columns = np.asarray(g)[..., None] if vector else g
     x_columns = np.asarray(ans)[..., None] if vector else ans
     d_b = np.linalg.solve(_mT(a), g_columns)
@@ -3343,9 +3359,9 @@ def matrix_power_tangent(t, a, n):
 
 
 def solve_tangent_a(t, a, b, ans):
-    """Tangent of x = np.linalg.solve(a, b) along a: -solve(a, t x). A 1-D
-    b is one vector."""
-    if np.ndim(b) == 1:
+    """Tangent of x = np.linalg.solve(a, b) along a: -solve(a, t x). A b
+    that solve reads as vectors is moved to columns and back."""
+    if _solve_reads_vectors(a, b):
         return -np.linalg.solve(a, t @ np.asarray(ans)[..., None])[..., 0]
     return -np.linalg.solve(a, t @ ans)
 

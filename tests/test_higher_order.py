@@ -1201,8 +1201,7 @@ def test_matrix_function_second_order(function, shape, mode):
     check_second_order(function, tl.general(shape), mode=mode)
 
 
-@pytest.mark.parametrize('a_shape, b_shape', tl.SOLVE_CASES,
-                         ids=[f'{a}-{b}' for a, b in tl.SOLVE_CASES])
+@pytest.mark.parametrize('a_shape, b_shape', tl.SOLVE_PARAMS)
 @pytest.mark.parametrize('mode', COMPOSITIONS)
 def test_solve_second_order(a_shape, b_shape, mode):
     b = np.random.default_rng(5).uniform(-1.0, 1.0, b_shape)

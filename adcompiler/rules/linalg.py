@@ -56,7 +56,7 @@ vjp(np.linalg.pinv,         lambda a, rcond=None, hermitian=False, *, rtol=None:
 vjp(np.linalg.matrix_power, lambda a, n: ad.matrix_power_adjoint(g, a, n))
 
 
-# ans = np.linalg.solve(a, b), a 1-D b being one vector.
+# ans = np.linalg.solve(a, b), b being vectors where NumPy reads it so.
 def solve_vjp(a, b):
     parts = ad.solve_adjoints(g, a, b, ans)
     d[a] = parts[0]
