@@ -1300,11 +1300,17 @@ def abs_sign(x):
     return np.conj(x) / np.where(magnitude == 0, 1, magnitude)
 
 
+# NumPy 2.0 defines the sign of a complex z as z / |z|, which is smooth
+# away from 0. NumPy 1.x gives sign(Re z) (sign(Im z) where Re z is 0) as a
+# complex number, which is piecewise constant like the real sign.
+_COMPLEX_SIGN_IS_SMOOTH = bool(np.sign(1j) == 1j)
+
+
 def sign_adjoint(g, x):
-    """Adjoint of np.sign(x): 0 for real x, where sign is piecewise
-    constant; for complex x, sign is x / |x| and the adjoint is
-    1j * Im(sign(x) * g) / x, and 0 at 0."""
-    if not np.iscomplexobj(x):
+    """Adjoint of np.sign(x): 0 where sign is piecewise constant (real x,
+    or complex x under NumPy 1.x); for complex x under NumPy 2, sign is
+    x / |x| and the adjoint is 1j * Im(sign(x) * g) / x, and 0 at 0."""
+    if not np.iscomplexobj(x) or not _COMPLEX_SIGN_IS_SMOOTH:
         return np.zeros(np.shape(x))
     x = np.asarray(x)
     safe = np.where(x == 0, 1, x)
@@ -1313,9 +1319,11 @@ def sign_adjoint(g, x):
 
 
 def sign_tangent(t, x):
-    """Tangent of np.sign(x): 0 for real x. For complex x, sign(x) = x / |x|
-    turns by 1j * sign(x) * Im(conj(sign(x)) t) / |x|, and 0 at 0."""
-    if not np.iscomplexobj(x) and not np.iscomplexobj(t):
+    """Tangent of np.sign(x): 0 for real x, and for complex x under NumPy
+    1.x. For complex x under NumPy 2, sign(x) = x / |x| turns by
+    1j * sign(x) * Im(conj(sign(x)) t) / |x|, and 0 at 0."""
+    if not _COMPLEX_SIGN_IS_SMOOTH or (not np.iscomplexobj(x)
+                                       and not np.iscomplexobj(t)):
         return np.zeros(np.broadcast_shapes(np.shape(x), np.shape(t)))
     x = np.asarray(x)
     sign = np.sign(x)
