@@ -1310,8 +1310,10 @@ def sign_adjoint(g, x):
     """Adjoint of np.sign(x): 0 where sign is piecewise constant (real x,
     or complex x under NumPy 1.x); for complex x under NumPy 2, sign is
     x / |x| and the adjoint is 1j * Im(sign(x) * g) / x, and 0 at 0."""
-    if not np.iscomplexobj(x) or not _COMPLEX_SIGN_IS_SMOOTH:
+    if not np.iscomplexobj(x):
         return np.zeros(np.shape(x))
+    if not _COMPLEX_SIGN_IS_SMOOTH:
+        return np.zeros(np.shape(x), dtype=np.result_type(x))
     x = np.asarray(x)
     safe = np.where(x == 0, 1, x)
     turn = 1j * np.imag(np.sign(x) * np.asarray(g))
@@ -1322,9 +1324,11 @@ def sign_tangent(t, x):
     """Tangent of np.sign(x): 0 for real x, and for complex x under NumPy
     1.x. For complex x under NumPy 2, sign(x) = x / |x| turns by
     1j * sign(x) * Im(conj(sign(x)) t) / |x|, and 0 at 0."""
-    if not _COMPLEX_SIGN_IS_SMOOTH or (not np.iscomplexobj(x)
-                                       and not np.iscomplexobj(t)):
+    if not np.iscomplexobj(x) and not np.iscomplexobj(t):
         return np.zeros(np.broadcast_shapes(np.shape(x), np.shape(t)))
+    if not _COMPLEX_SIGN_IS_SMOOTH:
+        return np.zeros(np.broadcast_shapes(np.shape(x), np.shape(t)),
+                        dtype=np.result_type(x, t))
     x = np.asarray(x)
     sign = np.sign(x)
     magnitude = np.where(x == 0, 1.0, np.abs(x))
