@@ -2371,6 +2371,10 @@ def test_every_rule_is_covered():
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.skipif(
+    np.max.__name__ != 'max',
+    reason=f'NumPy {np.__version__} names np.max amax (and np.round round_), '
+           'so the rows of the page have other first names')
 def test_rules_page_is_current():
     # A fresh interpreter, so that rules other tests register do not count.
     path = os.pathsep.join(filter(None, [str(ROOT),
