@@ -1264,10 +1264,12 @@ def _tie_case(function, kth):
                'out of sorted order, so differences miss the mean'))
 
 
+TIE_SORTS = [np_sort, np_sort_stable, _tie_case(np_partition, 1),
+             _tie_case(np_partition_kths, (0, 2))]
+
+
 # A tie is a kink: the gradient is the mean over the tied positions.
-@pytest.mark.parametrize('function', [
-    np_sort, np_sort_stable, _tie_case(np_partition, 1),
-    _tie_case(np_partition_kths, (0, 2))], ids=lambda f: f.__name__)
+@pytest.mark.parametrize('function', TIE_SORTS, ids=lambda f: f.__name__)
 def test_sort_tied_pairs_share_the_mean(function):
     check_grads(function, TIES, -1)
     check_grads(function, TIES, 0)
