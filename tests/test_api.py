@@ -137,6 +137,26 @@ def test_float32_input_gives_float32_gradient():
     assert gradient.dtype == np.float32
 
 
+def scaled_cubic(x, y):
+    return x * x * x * 3.0 + np.float64(2.0) * x * y + np.log(2.0) * y
+
+
+@pytest.mark.parametrize('position', [0, 1])
+def test_float32_scalar_input_gives_float32_gradient(position):
+    # NumPy 1.x computes np.float32 scalars times Python floats in float64.
+    x, y = np.float32(0.5), np.float32(-1.25)
+    gradient = adcompiler.grad(scaled_cubic, wrt=position)(x, y)
+    assert type(gradient) is np.float32
+
+
+@pytest.mark.parametrize('position', [0, 1])
+def test_float32_scalar_gradient_matches_float64(position):
+    x, y = np.float32(0.5), np.float32(-1.25)
+    gradient = adcompiler.grad(scaled_cubic, wrt=position)(x, y)
+    expected = [9.0 * 0.5 ** 2 + 2.0 * -1.25, 2.0 * 0.5 + np.log(2.0)]
+    assert gradient == pytest.approx(expected[position], rel=1e-6)
+
+
 def test_python_float_input_gives_float():
     gradient = adcompiler.grad(weighted)(1.5, 2.0)
     assert isinstance(gradient, float)
