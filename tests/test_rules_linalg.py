@@ -156,7 +156,8 @@ def _solve_accepts(a_shape, b_shape):
     """Return whether the installed NumPy solves for a b of `b_shape`.
 
     NumPy 1.x reads a b with one axis fewer than a as a stack of vectors,
-    NumPy 2.0 only a 1-D b; (3, 3, 3) with (3, 3) runs under both rules.
+    and NumPy 2.0 reads only a 1-D b as a vector. A (3, 3, 3) with
+    b (3, 3) runs under both rules.
     """
     try:
         np.linalg.solve(np.broadcast_to(np.eye(a_shape[-1]), a_shape),
