@@ -251,12 +251,6 @@ def _finish_adjoint(g, x, finish):
             g = x.dtype.type(g)
         elif np.ndim(g) == 0 and isinstance(x, float):
             g = float(g)
-    if (isinstance(x, np.floating) and np.ndim(g) == 0
-            and np.result_type(g) != x.dtype and not np.iscomplexobj(g)
-            and np.can_cast(x.dtype, np.result_type(g))):
-        # A NumPy float scalar's gradient has its precision too. NumPy 1.x
-        # computes np.float32(x) * 2.0 in float64, NumPy 2.0 in float32.
-        return x.dtype.type(g)
     if isinstance(g, np.ndarray) and not g.flags.writeable:
         g = np.array(g)
     if isinstance(x, np.ndarray) and not isinstance(g, np.ndarray):
