@@ -651,17 +651,14 @@ class _ForwardWriter(StageWriter):
             # The parameter names of a linear entry are the function's own.
             # A reverse template may name them differently, because the
             # transpose of a runtime helper calls its cotangent argument c.
-            signature = None
-            if isinstance(function, types.FunctionType):
-                try:
-                    signature = _SignatureOnly(function)
-                except ValueError:
-                    # NumPy 1.23 wraps C functions such as np.inner in
-                    # Python functions whose signature inspect cannot
-                    # read. The reverse template names the same parameters.
-                    pass
-            if signature is None:
-                signature = rule.template
+            # NumPy 1.x wraps its functions (np.inner, np.einsum) in Python
+            # functions whose signature inspect reads as the wrapped one's,
+            # or not at all. The reverse template names their parameters.
+            numpy_wrapper = hasattr(function, '__wrapped__') and getattr(
+                function, '__module__', '').startswith('numpy')
+            signature = (_SignatureOnly(function) if isinstance(
+                function, types.FunctionType) and not numpy_wrapper
+                else rule.template)
             return self.linear_tangent(statement, signature, *linear)
         if found is None:
             raise UnsupportedSyntaxError(
