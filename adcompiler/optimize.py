@@ -38,7 +38,7 @@ import sys
 import gast
 
 from adcompiler import (accumulate, compact, scalars, shared_calls,
-                        zero_adjoints)
+                        shared_factors, zero_adjoints)
 from adcompiler.codegen import COMMENT_PREFIX
 from adcompiler.traversal import walk
 
@@ -209,6 +209,9 @@ def optimize(program):
     # Inlining puts constant factors of several rules side by side.
     _ConstantFolder(program.numpy_alias,
                     program.runtime_alias).visit(program.adjoint)
+    shared_factors.combine_shared_factors(program.adjoint,
+                                          program.numpy_alias,
+                                          program.runtime_alias)
     _add_sums_into_temporaries(program.adjoint.body)
     _DivisorInverter(program.scalars).visit(program.adjoint)
     scalars.rewrite_float_calls(program.adjoint, program.scalars,

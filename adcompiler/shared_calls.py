@@ -39,7 +39,7 @@ def share_repeated_calls(function, numpy_alias, runtime_alias):
         if not isinstance(statement, (gast.Assign, gast.Return, gast.Expr)):
             continue
         for call in _unconditional_calls(statement):
-            key = _key(call, numpy_alias, runtime_alias)
+            key = call_key(call, numpy_alias, runtime_alias)
             if key is not None:
                 occurrences.setdefault(key, []).append((position, call))
 
@@ -79,7 +79,7 @@ def _unconditional_calls(node):
         yield from _unconditional_calls(child)
 
 
-def _key(call, numpy_alias, runtime_alias):
+def call_key(call, numpy_alias, runtime_alias):
     """Return a hashable description of a shareable call, or None."""
     func = call.func
     if call.keywords or not call.args or not (

@@ -1214,7 +1214,6 @@ def shared_source(text):
 def test_abs_sign_computed_once():
     adjoint = adjoint_source(softplus_sum)
     assert adjoint.count('ad.abs_sign(x)') == 1
-    assert 'abs_sign_x = ad.abs_sign(x)' in adjoint
 
 
 def test_shared_call_not_across_reassignment():
@@ -1340,7 +1339,7 @@ def test_float_scalar_cases_match_finite_differences(name, function, args,
 def test_sums_add_into_temporaries():
     adjoint = adjoint_source(softplus_sum)
     assert 'dx = dx +' not in adjoint
-    assert '* abs_sign_x + dx' in adjoint
+    assert '* ad.abs_sign(x) + dx' in adjoint
 
 
 def test_optimized_adjoint_peaks_lower():
