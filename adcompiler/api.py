@@ -147,8 +147,9 @@ class GradientFunction:
                 and _grad_only_applies(compiled, arguments)):
             seed, saved = compiled.grad_only_primal(*primal_args,
                                                     **primal_kwargs)
-            gradient = self._gradient(compiled, saved, seed, args, kwargs,
-                                      arguments)
+            gradient = self._gradient(
+                compiled.grad_only_adjoint or compiled.adjoint, saved, seed,
+                args, kwargs, arguments)
             if gradient is _RETRY_WITH_NUMPY_FLOATS:
                 return self._call_with_numpy_floats(args, kwargs)
             return gradient
@@ -171,7 +172,7 @@ class GradientFunction:
                     value = _detached(value)  # A 0-d array.
             elif compiled.float_seed:
                 seed = 1.0
-        gradient = self._gradient(compiled, saved, seed, args, kwargs,
+        gradient = self._gradient(compiled.adjoint, saved, seed, args, kwargs,
                                   arguments)
         if gradient is _RETRY_WITH_NUMPY_FLOATS:
             return self._call_with_numpy_floats(args, kwargs)
@@ -180,11 +181,11 @@ class GradientFunction:
                 gradient, aux)
         return (value, gradient) if self.with_value else gradient
 
-    def _gradient(self, compiled, saved, seed, args, kwargs, arguments):
-        """Run the adjoint from `seed` and return the gradient, or
+    def _gradient(self, adjoint, saved, seed, args, kwargs, arguments):
+        """Run `adjoint` from `seed` and return the gradient, or
         `_RETRY_WITH_NUMPY_FLOATS`."""
         try:
-            adjoints = compiled.adjoint(saved, seed)
+            adjoints = adjoint(saved, seed)
         except (ZeroDivisionError, OverflowError):
             # Python floats raise where NumPy gives inf or nan with a
             # warning: 0.0 ** -0.5 in the derivative of x ** 0.5 at 0. The

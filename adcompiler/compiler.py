@@ -17,7 +17,7 @@ import types
 import gast
 
 from adcompiler import activity as activity_stage
-from adcompiler import aliasing, decorators, origins, runtime
+from adcompiler import aliasing, decorators, donation, origins, runtime
 from adcompiler import emit as emit_stage
 from adcompiler import forward as forward_stage
 from adcompiler import grad_only as grad_only_stage
@@ -128,6 +128,9 @@ class CompiledFunction(_GeneratedCode):
     # in `grad_only_arrays` are float64 ndarrays.
     grad_only_primal: object = None
     grad_only_arrays: tuple = ()
+    # The adjoint to run after `grad_only_primal`, which may write into the
+    # saved values (see adcompiler.donation), or None to run `adjoint`.
+    grad_only_adjoint: object = None
     # Parameters written with x[i] = v whose values carry no derivative.
     # The generated code writes into the caller's object, because a caller
     # in differentiated code must see the write. The public API passes
@@ -494,8 +497,16 @@ class Compiler:
                 self.function_names(key, name, ('grad_only_primal',))[0],
                 program.shape_facts)
         functions = [program.primal, program.adjoint]
+        donating = None
         if grad_only is not None:
             functions.append(grad_only.function)
+            donating = _run_stage(
+                name, 'optimize', donation.donating_adjoint,
+                program.adjoint, grad_only.owned_saved, program.numpy_alias,
+                program.runtime_alias,
+                self.function_names(key, name, ('grad_only_adjoint',))[0])
+        if donating is not None:
+            functions.append(donating)
         module = _run_stage(name, 'emit', emit_stage.emit, functions,
                             namespace, name)
         origins.record(module.filename, source, module.scope)
@@ -528,6 +539,8 @@ class Compiler:
             grad_only_primal=grad_only_primal,
             grad_only_arrays=(grad_only.float64_arrays
                               if grad_only is not None else ()),
+            grad_only_adjoint=(module.functions[donating.name]
+                               if donating is not None else None),
             written_in_place=_written_in_place(normalized, activity, updated))
 
     def compile_forward(self, function, wrt, call_chain=None):

@@ -99,6 +99,9 @@ class GradOnlyPrimal:
 
     function: gast.FunctionDef
     float64_arrays: tuple
+    # Positions in the saved values of new NumPy values that nothing else
+    # refers to (see `owned_saved`).
+    owned_saved: tuple = ()
 
 
 def grad_only_primal(primal, namespace, numpy_alias, scalar_params,
@@ -169,7 +172,78 @@ def grad_only_primal(primal, namespace, numpy_alias, scalar_params,
     depends_on = _parameters_read(reads_of, [value, *removed], params)
     return GradOnlyPrimal(function, tuple(
         param for param in params
-        if param in depends_on and param not in scalar_params))
+        if param in depends_on and param not in scalar_params),
+        owned_saved(function, interpreter))
+
+
+def owned_saved(function, interpreter):
+    """Return the positions in the saved values of `function` (a grad-only
+    primal) whose values are new NumPy values that nothing else refers to.
+
+    Such a value is the result of arithmetic or of a function of
+    `REAL_UFUNCS` on float64 values, which NumPy computes in a new array
+    (or returns as a scalar). It is either written in the saved values, or
+    assigned once at the top level to a name that the saved values contain
+    once. Elsewhere that name is read only as an operand of arithmetic or
+    as the argument of such a function or of a reduction. The adjoint that `grad` runs after this primal may
+    write into those arrays, because nothing reads the saved values after
+    it.
+    """
+    saved = function.body[-1].value.elts[1]
+    if not isinstance(saved, gast.Tuple) or any(
+            isinstance(node, verbatim.Verbatim) for node in walk(function)):
+        return ()
+    names = [elt.id for elt in saved.elts if isinstance(elt, gast.Name)]
+    owned = []
+    for position, element in enumerate(saved.elts):
+        value = element
+        if isinstance(element, gast.Name):
+            value = _only_value(function, element.id, names, interpreter)
+        if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Call)):
+            # The interpreter gives these types only to arithmetic and to
+            # the functions above, never to an item or a slice (a view).
+            types, _ = interpreter.expression(element,
+                                              interpreter.final_state)
+            if types and types <= {ARRAY, FLOAT64, FLOAT}:
+                owned.append(position)
+    return tuple(owned)
+
+
+def _only_value(function, name, saved_names, interpreter):
+    """Return the value of the one top-level assignment to `name`, when the
+    other reads of `name` keep no reference to its value; else None."""
+    if saved_names.count(name) != 1:
+        return None
+    assignments = [node for node in walk(function)
+                   if isinstance(node, (gast.Assign, gast.AugAssign,
+                                        gast.AnnAssign, gast.For))
+                   and name in _stores(node)]
+    if len(assignments) != 1 or assignments[0] not in function.body or \
+            not isinstance(assignments[0], gast.Assign) or \
+            len(assignments[0].targets) != 1:
+        return None
+    operands = set()
+    for node in walk(function):
+        if isinstance(node, gast.BinOp):
+            operands.update((id(node.left), id(node.right)))
+        elif isinstance(node, gast.UnaryOp):
+            operands.add(id(node.operand))
+        elif isinstance(node, gast.Compare):
+            operands.update(id(side) for side in (node.left,
+                                                  *node.comparators))
+        elif (isinstance(node, gast.Call) and len(node.args) == 1
+              and not node.keywords
+              and id(interpreter.resolve(node.func)) in (REAL_UFUNCS
+                                                         | _REDUCTIONS)):
+            operands.add(id(node.args[0]))
+    saved = function.body[-1].value.elts[1]
+    for node in walk(function):
+        if (isinstance(node, gast.Name) and node.id == name
+                and isinstance(node.ctx, gast.Load)
+                and id(node) not in operands
+                and not any(node is elt for elt in saved.elts)):
+            return None
+    return assignments[0].value
 
 
 def _unsupported(node):
@@ -298,6 +372,7 @@ class _Interpreter:
         self.pure_statements = set()
         self.value_types = frozenset()
         self.value_pure = False
+        self.final_state = None
 
     def run(self):
         """Interpret the function; return False for an unsupported one."""
@@ -311,6 +386,7 @@ class _Interpreter:
             return False
         value = self.function.body[-1].value.elts[0]
         self.value_types, self.value_pure = self.expression(value, state)
+        self.final_state = state
         return True
 
     # Statements -----------------------------------------------------------

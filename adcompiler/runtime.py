@@ -1305,6 +1305,26 @@ def abs_sign(x):
 # complex number, which is piecewise constant like the real sign.
 _COMPLEX_SIGN_IS_SMOOTH = bool(np.sign(1j) == 1j)
 
+_FLOAT64 = np.dtype(np.float64)
+
+
+def call_into(out, function, x):
+    """Return `function(x)` for a unary NumPy ufunc or `abs_sign`, computed
+    in the array of `out` when `x` and `out` are float64 ndarrays of one
+    shape with at least one axis; otherwise in a new array or scalar.
+
+    The compiler passes as `out` an array that the code owns and no longer
+    reads. Where `x` has no axis, `function(x)` is a NumPy scalar, which an
+    `out` array would replace with a 0-d array, so `out` is not used.
+    """
+    if (type(x) is np.ndarray and type(out) is np.ndarray
+            and x.dtype == _FLOAT64 and out.dtype == _FLOAT64 and x.ndim
+            and out.shape == x.shape and out.flags.writeable):
+        if function is abs_sign:
+            function = np.sign  # The derivative of |x| for real x.
+        return function(x, out=out)
+    return function(x)
+
 
 def sign_adjoint(g, x):
     """Adjoint of np.sign(x): 0 where sign is piecewise constant (real x,
