@@ -492,7 +492,8 @@ class Compiler:
         if self.optimize:
             grad_only = _run_stage(
                 name, 'optimize', grad_only_stage.grad_only_primal,
-                program.primal, namespace, program.numpy_alias, scalar_params,
+                program.primal, namespace, program.numpy_alias,
+                program.runtime_alias, scalar_params,
                 program.float_seed, program.temporaries,
                 self.function_names(key, name, ('grad_only_primal',))[0],
                 program.shape_facts)

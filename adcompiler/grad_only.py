@@ -8,7 +8,9 @@ proven pure: it can neither raise, nor change an object, nor call user code.
 What remains computes the saved values, runs the control flow and keeps
 every statement with a possible effect. For the softplus sum
 `np.sum(np.log1p(np.exp(-np.abs(x))) + 0.5 * (x + np.abs(x)))`, only
-`np.exp(-np.abs(x))`, which the adjoint reads, is left.
+`np.exp(-np.abs(x))`, which the adjoint reads, is left. In what is left,
+a function of `REAL_UFUNCS` whose argument is a new array computes in
+that array: `ad.apply_in_place(np.exp, -np.abs(x))`.
 
 The proof is an abstract interpretation of the primal over these types:
 
@@ -104,8 +106,8 @@ class GradOnlyPrimal:
     owned_saved: tuple = ()
 
 
-def grad_only_primal(primal, namespace, numpy_alias, scalar_params,
-                     float_seed, temporaries, name,
+def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
+                     scalar_params, float_seed, temporaries, name,
                      shape_facts=shapes.NO_FACTS):
     """Return the `GradOnlyPrimal` of the optimized `primal`, named `name`,
     or None when no variant is proven or it would remove nothing.
@@ -168,12 +170,44 @@ def grad_only_primal(primal, namespace, numpy_alias, scalar_params,
         return None  # Only the seed is new: nothing would run faster.
     function.body = optimize.drop_orphan_comments(function.body)
     optimize.inline_temporaries(function, temporaries)
+    owned = owned_saved(function, interpreter)
+    _compute_in_place(function, interpreter, runtime_alias)
 
     depends_on = _parameters_read(reads_of, [value, *removed], params)
     return GradOnlyPrimal(function, tuple(
         param for param in params
-        if param in depends_on and param not in scalar_params),
-        owned_saved(function, interpreter))
+        if param in depends_on and param not in scalar_params), owned)
+
+
+def _compute_in_place(function, interpreter, runtime_alias):
+    """Write `f(e)`, with `f` a function of `REAL_UFUNCS` and `e` a new
+    value, as `ad.apply_in_place(f, e)`, in the top-level statements.
+
+    `e` is new when it is arithmetic or such a call on float64 values
+    (the interpreter gives it no other types), so nothing else refers to
+    its array. NumPy computes `f` in that array, where `f(e)` would
+    allocate a second one. The values are the same bit for bit.
+    """
+    for statement in function.body:
+        state = interpreter.top_level_states.get(id(statement))
+        if state is None or not isinstance(statement,
+                                           (gast.Assign, gast.Return)):
+            continue
+        for node in walk(statement.value):
+            if not (isinstance(node, gast.Call) and len(node.args) == 1
+                    and not node.keywords
+                    and id(interpreter.resolve(node.func)) in REAL_UFUNCS):
+                continue
+            argument = node.args[0]
+            if not isinstance(argument, (gast.BinOp, gast.UnaryOp,
+                                         gast.Call)):
+                continue
+            types, _ = interpreter.expression(argument, state)
+            if types and types <= {ARRAY, FLOAT64, FLOAT}:
+                node.args = [node.func, argument]
+                node.func = gast.Attribute(value=codegen.name(runtime_alias),
+                                           attr='apply_in_place',
+                                           ctx=gast.Load())
 
 
 def owned_saved(function, interpreter):
@@ -373,19 +407,27 @@ class _Interpreter:
         self.value_types = frozenset()
         self.value_pure = False
         self.final_state = None
+        # The state before each top-level statement, by the statement's id.
+        self.top_level_states = {}
 
     def run(self):
         """Interpret the function; return False for an unsupported one."""
         state = {name: frozenset((UNBOUND,)) for name in self.local}
         state.update(self.assumed)
         try:
-            state = self.block(self.function.body[:-1], state)
+            for statement in self.function.body[:-1]:
+                if state is None:
+                    break
+                self.top_level_states[id(statement)] = state
+                state = self.statement(statement, state)
         except _Unsupported:
             return False
         if state is None:
             return False
-        value = self.function.body[-1].value.elts[0]
-        self.value_types, self.value_pure = self.expression(value, state)
+        returned = self.function.body[-1]
+        self.top_level_states[id(returned)] = state
+        self.value_types, self.value_pure = self.expression(
+            returned.value.elts[0], state)
         self.final_state = state
         return True
 

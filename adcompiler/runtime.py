@@ -1326,6 +1326,18 @@ def call_into(out, function, x):
     return function(x)
 
 
+def apply_in_place(function, a):
+    """Return `function(a)` for a unary NumPy ufunc, computed in the array
+    of `a` when it is a float64 ndarray with at least one axis.
+
+    The compiler passes as `a` a new value that nothing else refers to.
+    """
+    if (type(a) is np.ndarray and a.dtype == _FLOAT64 and a.ndim
+            and a.flags.writeable):
+        return function(a, out=a)
+    return function(a)
+
+
 def sign_adjoint(g, x):
     """Adjoint of np.sign(x): 0 where sign is piecewise constant (real x,
     or complex x under NumPy 1.x); for complex x under NumPy 2, sign is
