@@ -23,7 +23,9 @@ adjoints of one array are added into one buffer in place, the values the
 primal saves are cut down to those the optimized adjoint reads (a value read
 only for its shape is saved as `ad.shape_and_kind(value)`), and in both
 functions a temporary read once is written into the expression that reads
-it, so that NumPy frees its array early. In the adjoint, a quotient
+it, so that NumPy frees its array early. In the adjoint, contributions
+that share a factor are added before multiplying (see
+`adcompiler.shared_factors`), and a quotient
 `c / (a + 1.0)` becomes `(a + 1.0) ** -1 * c`, which NumPy computes in one
 buffer. Last, NumPy functions of float scalars in the adjoint call the
 `math` module instead, and the program records whether its adjoint may run
