@@ -203,7 +203,9 @@ def _compute_in_place(function, interpreter, runtime_alias):
                                          gast.Call)):
                 continue
             types, _ = interpreter.expression(argument, state)
-            if types and types <= {ARRAY, FLOAT64, FLOAT}:
+            # Only an array can take the result; a scalar would pay for
+            # the call of the helper and gain nothing.
+            if ARRAY in types and types <= {ARRAY, FLOAT64, FLOAT}:
                 node.args = [node.func, argument]
                 node.func = gast.Attribute(value=codegen.name(runtime_alias),
                                            attr='apply_in_place',

@@ -206,6 +206,15 @@ def test_in_place_primal_matches_finite_differences(shape):
     np.testing.assert_array_equal(y, y_before)
 
 
+def float_exp_chain(x, y):
+    return np.sum(np.exp(np.sin(x * 2.0)) * y)
+
+
+def test_float_scalars_not_in_place():
+    text = grad_only_text(float_exp_chain, frozenset(('x',)), wrt=('y',))
+    assert 'apply_in_place' not in text
+
+
 def test_apply_in_place_allocates_for_scalars():
     for value in (np.float64(0.5), np.array(0.5), 0.5,
                   np.ones(2, dtype=np.float32)):
