@@ -26,8 +26,8 @@ functions a temporary read once is written into the expression that reads
 it, so that NumPy frees its array early. In the adjoint, contributions
 that share a factor are added before multiplying (see
 `adcompiler.shared_factors`), and a quotient
-`c / (a + 1.0)` becomes `(a + 1.0) ** -1 * c`, which NumPy computes in one
-buffer. Last, NumPy functions of float scalars in the adjoint call the
+`c / (a + 1.0)` becomes `ad.quotient_in_divisor(c, a + 1.0)`, which
+divides in the buffer of the divisor. Last, NumPy functions of float scalars in the adjoint call the
 `math` module instead, and the program records whether its adjoint may run
 on Python floats (see `adcompiler.scalars`).
 """
@@ -215,7 +215,8 @@ def optimize(program):
                                           program.numpy_alias,
                                           program.runtime_alias)
     _add_sums_into_temporaries(program.adjoint.body)
-    _DivisorInverter(program.scalars).visit(program.adjoint)
+    _QuotientInDivisor(program.scalars,
+                       program.runtime_alias).visit(program.adjoint)
     scalars.rewrite_float_calls(program.adjoint, program.scalars,
                                 program.numpy_alias, program.runtime_alias)
     program.float_seed = scalars.accepts_float_seed(
@@ -249,25 +250,30 @@ def _add_sums_into_temporaries(statements):
             value.left, value.right = value.right, value.left
 
 
-class _DivisorInverter(gast.NodeTransformer):
-    """Write `c / (a + 1.0)` as `(a + 1.0) ** -1 * c` when `c` is a name
-    or a number.
+class _QuotientInDivisor(gast.NodeTransformer):
+    """Write `c / (a + 1.0)` as `ad.quotient_in_divisor(c, a + 1.0)` when
+    `c` is a name or a number.
 
     NumPy may write the result of an operator into the buffer of a
-    temporary array on its left, but not on the right of `/`. So
-    `c / (a + 1.0)` allocates a second array the size of `a`, where
-    `** -1` and `* c` reuse the buffer of `a + 1.0`. For the adjoint of
+    temporary array on its left, but not on the right of `/`, so
+    `c / (a + 1.0)` allocates a second array the size of `a`. The helper
+    divides in the buffer of the divisor, a new array. For the adjoint of
     the `elementwise` benchmark at 1,000,000 elements, the peak fell from
-    four arrays of that size to three, and the median time of 30
-    interleaved runs by about 15% (2-core AMD EPYC, under load). The
-    divisor must be an operation with a float constant, so that its value
-    is inexact: an integer array to the power -1 raises a ValueError. The
-    quotient may differ from the original in the last bit. Divisors that
-    are float scalars stay, because there `/` is faster.
+    four arrays of that size to three with `(a + 1.0) ** -1 * c`, which
+    needs two passes where the helper needs one, and the quotient is the
+    same bit for bit as `c / (a + 1.0)`. The divisor must be an operation
+    with a float constant, so that NumPy computes it in a new array when
+    `a` is an array. Divisors that are float scalars stay, because there
+    `/` is faster.
+
+    NOTE: the helper writes into the divisor whenever it is a float64
+    ndarray. An operand type of the user's whose operator returned an
+    array that it keeps would see that array overwritten.
     """
 
-    def __init__(self, float_scalars):
+    def __init__(self, float_scalars, runtime_alias):
         self.float_scalars = float_scalars
+        self.runtime_alias = runtime_alias
 
     def visit_BinOp(self, node):
         self.generic_visit(node)
@@ -277,9 +283,12 @@ class _DivisorInverter(gast.NodeTransformer):
                 and not scalars.is_float_scalar(node.right,
                                                 self.float_scalars)):
             return node
-        reciprocal = gast.BinOp(left=node.right, op=gast.Pow(),
-                                right=gast.Constant(value=-1, kind=None))
-        return gast.BinOp(left=reciprocal, op=gast.Mult(), right=node.left)
+        helper = gast.Attribute(
+            value=gast.Name(id=self.runtime_alias, ctx=gast.Load(),
+                            annotation=None, type_comment=None),
+            attr='quotient_in_divisor', ctx=gast.Load())
+        return gast.Call(func=helper, args=[node.left, node.right],
+                         keywords=[])
 
 
 def _is_name_or_number(node):

@@ -1326,6 +1326,23 @@ def call_into(out, function, x):
     return function(x)
 
 
+def quotient_in_divisor(c, d):
+    """Return `c / d`, computed in the array of `d` when `d` is a float64
+    ndarray with at least one axis and `c` is a float, a `np.float64` or a
+    float64 ndarray of the shape of `d`.
+
+    The compiler passes as `d` a new array that nothing else refers to.
+    """
+    if (type(d) is np.ndarray and d.dtype == _FLOAT64 and d.ndim
+            and d.flags.writeable):
+        kind = type(c)
+        if kind is float or kind is np.float64 or (
+                kind is np.ndarray and c.dtype == _FLOAT64
+                and c.shape == d.shape):
+            return np.divide(c, d, out=d)
+    return c / d
+
+
 def apply_in_place(function, a):
     """Return `function(a)` for a unary NumPy ufunc, computed in the array
     of `a` when it is a float64 ndarray with at least one axis.

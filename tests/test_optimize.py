@@ -1245,7 +1245,7 @@ def test_shared_call_in_one_statement_and_the_next():
 def test_negation_moves_to_compact_factor():
     adjoint = adjoint_source(softplus_sum)
     assert '-(' not in adjoint
-    assert '* -dt4 *' in adjoint
+    assert 'ad.quotient_in_divisor(-dt4,' in adjoint
 
 
 def negated_scaled(x, y):
@@ -1359,7 +1359,7 @@ def test_optimized_adjoint_peaks_lower():
     assert peaks[1] > 6.5 * x.nbytes
 
 
-# Divisors that are new arrays inverted in place ----------------------------
+# Quotients computed in the buffer of a new divisor --------------------------
 
 def arctan_weighted(x, y):
     return np.sum(np.arctan(x) * y)
@@ -1369,17 +1369,48 @@ def integer_shift(x, n):
     return np.sum(x / (n + 1))
 
 
-def test_divisor_with_constant_inverted():
+def test_divisor_with_constant_takes_quotient():
     adjoint = adjoint_source(softplus_sum)
-    assert '(t3 + 1.0) ** -1 * -dt4 * t3' in adjoint
+    assert 'ad.quotient_in_divisor(-dt4, t3 + 1.0) * t3' in adjoint
     assert ' / ' not in adjoint
     adjoint = adjoint_source(arctan_weighted)
-    assert '(1.0 + x ** 2) ** -1 * dt1' in adjoint
+    assert 'ad.quotient_in_divisor(dt1, 1.0 + x ** 2)' in adjoint
 
 
-def test_integer_divisor_not_inverted():
+def test_integer_divisor_keeps_division():
     adjoint = adjoint_source(integer_shift)
-    assert '** -1' not in adjoint
+    assert 'quotient_in_divisor' not in adjoint
+
+
+@pytest.mark.parametrize('c, d', [
+    (np.float64(2.0), np.ones(3) * 4.0),
+    (2.0, np.ones((2, 2)) * 4.0),
+    (np.full(3, 2.0), np.ones(3) * 4.0),
+], ids=['float64', 'float', 'array'])
+def test_quotient_in_divisor_writes_into_divisor(c, d):
+    result = runtime.quotient_in_divisor(c, d)
+    assert result is d
+    np.testing.assert_array_equal(result, np.full(np.shape(d), 0.5))
+
+
+@pytest.mark.parametrize('c, d', [
+    (2.0, np.float64(4.0)),
+    (2.0, np.array(4.0)),
+    (2.0, np.ones(3, dtype=np.float32) * 4),
+    (2, np.ones(3) * 4.0),
+    (1j, np.ones(3) * 4.0),
+    (np.full((2, 3), 2.0), np.ones(3) * 4.0),
+    (np.full(3, 2.0, dtype=np.float32), np.ones(3) * 4.0),
+], ids=['scalar', '0-d', 'float32', 'int', 'complex', 'broadcast',
+        'float32-numerator'])
+def test_quotient_in_divisor_allocates_otherwise(c, d):
+    kept = d.copy()
+    expected = c / d
+    result = runtime.quotient_in_divisor(c, d)
+    assert result is not d
+    assert type(result) is type(expected)
+    np.testing.assert_array_equal(result, expected)
+    np.testing.assert_array_equal(d, kept)
 
 
 DIVISOR_RNG = np.random.default_rng(12)
