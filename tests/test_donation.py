@@ -225,3 +225,33 @@ def test_call_into_allocates_otherwise(x, out):
     assert type(result) is type(expected)
     np.testing.assert_array_equal(result, expected)
     np.testing.assert_array_equal(out, kept)
+
+
+def squared_softplus_gradient(x):
+    gradient = adcompiler.grad(softplus_sum)
+    return np.sum(gradient(x) ** 2)
+
+
+def calls_in_place_helpers(x):
+    t = runtime.apply_in_place(np.exp, x * 2.0)
+    s = runtime.call_into(t * 1.0, runtime.abs_sign, x)
+    q = runtime.quotient_in_divisor(1.5, t + 1.0)
+    return np.sum(s * x + q * t)
+
+
+@pytest.mark.parametrize('function', [squared_softplus_gradient,
+                                      calls_in_place_helpers],
+                         ids=['nested_grad', 'helpers'])
+def test_in_place_helpers_differentiate_again(function):
+    x = np.random.default_rng(18).normal(size=5)
+    gradient = adcompiler.grad(function)(x)
+    assert_gradient_close(gradient, numerical_gradient(function, (x,), 0))
+
+
+def test_softplus_hessian_is_logistic_slope():
+    x = np.random.default_rng(19).normal(size=4)
+    hessian = adcompiler.hessian(softplus_sum)(x)
+    np.testing.assert_allclose(np.diag(hessian), 0.25 / np.cosh(x / 2) ** 2,
+                               rtol=1e-10)
+    np.testing.assert_array_equal(hessian - np.diag(np.diag(hessian)),
+                                  np.zeros((4, 4)))
