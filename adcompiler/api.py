@@ -453,6 +453,13 @@ def _protected(function, compiled, args, kwargs):
 
 def _gradients(adjoints, wrt, arguments):
     """Final gradients: zeros where there was none, no two the same object."""
+    if type(adjoints) is tuple and len(adjoints) == 1 == len(wrt):
+        # One writeable array gradient of the argument's dtype: the common
+        # case, returned as it is without the loop below.
+        g, x = adjoints[0], arguments[wrt[0]]
+        if (type(x) is np.ndarray and type(g) is np.ndarray
+                and g.dtype is x.dtype and g.flags.writeable):
+            return adjoints
     gradients = []
     for g, name in zip(adjoints, wrt, strict=True):
         x = arguments[name]

@@ -39,8 +39,8 @@ import sys
 
 import gast
 
-from adcompiler import (accumulate, compact, scalars, shared_calls,
-                        shared_factors, zero_adjoints)
+from adcompiler import (accumulate, compact, rematerialize, scalars,
+                        shared_calls, shared_factors, zero_adjoints)
 from adcompiler.codegen import COMMENT_PREFIX
 from adcompiler.traversal import walk
 
@@ -200,6 +200,9 @@ def optimize(program):
     accumulate.accumulate_index_adjoints(program.adjoint,
                                          program.runtime_alias)
     _prune_saved(program)
+    rematerialize.share_slices(program.primal, program.numpy_alias)
+    rematerialize.rematerialize(program.primal, program.adjoint,
+                                program.numpy_alias)
     inline_temporaries(program.primal, program.temporaries)
     # The adjoints of temporaries are temporaries too; user names keep theirs.
     # A cap on the size keeps adjoint statements short enough to read.

@@ -314,12 +314,14 @@ def register_index_adjoint(cls, adjoint):
 
 def index_adjoint(g, x, index):
     """Adjoint of `x[index]`: `g` scattered into zeros shaped like `x`."""
-    if type(x) is np.ndarray and type(index) is slice and type(
-            g) is np.ndarray and g.dtype == x.dtype and x.dtype.kind == 'f':
+    if type(x) is np.ndarray and type(g) is np.ndarray and type(
+            index) is slice:
         # The common case, a slice of a float array, checked first for speed.
-        result = np.zeros(x.shape, x.dtype)
-        result[index] = g
-        return result
+        dtype = x.dtype
+        if g.dtype is dtype and dtype.kind == 'f':
+            result = np.zeros(x.shape, dtype)
+            result[index] = g
+            return result
     special = _INDEX_ADJOINTS.get(type(x)) if _INDEX_ADJOINTS else None
     if special is not None:
         return special(g, x, index)
@@ -378,9 +380,9 @@ def index_accumulate(d, g, x, index):
     whose index adjoint is registered (it may return `g` itself) take the
     path that allocates.
     """
-    if type(d) is np.ndarray and type(index) is slice and type(
-            g) is np.ndarray and g.dtype == d.dtype and d.flags.writeable \
-            and type(x) is np.ndarray:
+    if type(d) is np.ndarray and type(g) is np.ndarray and type(
+            index) is slice and g.dtype is d.dtype and type(
+                x) is np.ndarray and d.flags.writeable:
         d[index] += g  # The common case, checked first for speed.
         return d
     if type(d) is np.ndarray and d.flags.writeable and np.result_type(
