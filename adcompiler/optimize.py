@@ -200,9 +200,10 @@ def optimize(program):
     accumulate.accumulate_index_adjoints(program.adjoint,
                                          program.runtime_alias)
     _prune_saved(program)
-    rematerialize.share_slices(program.primal, program.numpy_alias)
+    rematerialize.share_slices(program.primal, program.numpy_alias,
+                               program.runtime_alias)
     rematerialize.rematerialize(program.primal, program.adjoint,
-                                program.numpy_alias)
+                                program.numpy_alias, program.runtime_alias)
     inline_temporaries(program.primal, program.temporaries)
     # The adjoints of temporaries are temporaries too; user names keep theirs.
     # A cap on the size keeps adjoint statements short enough to read.

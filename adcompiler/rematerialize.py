@@ -33,14 +33,15 @@ from adcompiler.traversal import copy_tree, walk
 _OPERATIONS = (gast.Add, gast.Sub, gast.Mult)
 
 
-def rematerialize(primal, adjoint, numpy_alias):
+def rematerialize(primal, adjoint, numpy_alias, runtime_alias):
     """Compute cheap saved values again in `adjoint`, rewriting both
     functions in place (see the module docstring).
 
     Returns whether any saved value was dropped.
     """
     layout = _saved_layout(primal, adjoint)
-    if layout is None or not _changes_nothing(primal, numpy_alias):
+    if layout is None or not _changes_nothing(primal, numpy_alias,
+                                              runtime_alias):
         return False
     unpack, saved_tuple = layout
     definitions, assigned_once = _single_definitions(primal)
@@ -74,7 +75,7 @@ def rematerialize(primal, adjoint, numpy_alias):
     return True
 
 
-def share_slices(primal, numpy_alias):
+def share_slices(primal, numpy_alias, runtime_alias):
     """Read one name for each repeated constant slice of a name in a
     primal that changes nothing in place.
 
@@ -84,7 +85,7 @@ def share_slices(primal, numpy_alias):
     proof of the grad-only primal needs to call it pure. Returns whether
     anything changed.
     """
-    if not _changes_nothing(primal, numpy_alias):
+    if not _changes_nothing(primal, numpy_alias, runtime_alias):
         return False
     definitions, assigned_once = _single_definitions(primal)
     first = {}  # (name, dump of the index) -> the name assigned first
@@ -136,10 +137,10 @@ def _saved_layout(primal, adjoint):
     return unpack, saved_tuple
 
 
-def _changes_nothing(primal, numpy_alias):
+def _changes_nothing(primal, numpy_alias, runtime_alias):
     """True when the primal is straight-line code that changes no value in
     place: assignments to plain names, comments and the final return, and
-    calls of NumPy functions without `out`."""
+    calls of NumPy functions without `out` and of `ad.shape_and_kind`."""
     for statement in primal.body[:-1]:
         if isinstance(statement, gast.Expr) and isinstance(
                 statement.value, gast.Constant):
@@ -150,14 +151,21 @@ def _changes_nothing(primal, numpy_alias):
             return False
     for node in walk(primal):
         if isinstance(node, gast.Call) and not (
-                isinstance(node.func, gast.Attribute)
-                and isinstance(node.func.value, gast.Name)
-                and node.func.value.id == numpy_alias
-                and all(k.arg not in ('out', None) for k in node.keywords)):
+                _is_call_of(node, numpy_alias)
+                and all(k.arg not in ('out', None) for k in node.keywords)
+                or _is_call_of(node, runtime_alias, 'shape_and_kind')):
             return False
         if isinstance(node, (gast.Lambda, gast.NamedExpr)):
             return False
     return True
+
+
+def _is_call_of(node, module, attribute=None):
+    """True for a call `module.attribute(...)`, of any attribute if None."""
+    func = node.func
+    return (isinstance(func, gast.Attribute)
+            and isinstance(func.value, gast.Name) and func.value.id == module
+            and attribute in (None, func.attr))
 
 
 def _single_definitions(primal):

@@ -1585,3 +1585,100 @@ def test_constant_factors_not_folded_out_of_range(function, x):
     source = OPTIMIZED.compile(function, ('x',)).source
     assert 'inf' not in source
     assert '1e+400' not in source
+
+
+# Saved values computed again in the adjoint ---------------------------------
+
+def offset_square_of_slice(x, y):
+    return np.sum((2.0 - x[:, 1:]) ** 2 * y + np.sin(x[:, 1:]))
+
+
+def negated_saved_value(x):
+    u = -x
+    return np.sum(u ** 2 + np.exp(u))
+
+
+def saved_value_read_twice(x):
+    u = x * 3.0
+    return np.sum(u ** 2 + u ** 3)
+
+
+def saved_value_after_write(x):
+    y = x + 0.0
+    u = 1.0 - y
+    y[0] = 4.0
+    return np.sum(u ** 2 * y)
+
+
+REMATERIALIZED_CASES = [
+    ('rosenbrock', chained_slices, (normal(7),), (0,)),
+    ('rosenbrock_two', chained_slices, (normal(2),), (0,)),
+    ('slice_times_row', offset_square_of_slice, (normal(3, 4), normal(3)),
+     (0, 1)),
+    ('slice_times_column', offset_square_of_slice,
+     (normal(3, 4), normal(3, 1)), (0, 1)),
+    ('negation', negated_saved_value, (normal(4),), (0,)),
+    ('read_twice', saved_value_read_twice, (normal(4),), (0,)),
+    ('write_after', saved_value_after_write, (normal(4),), (0,)),
+]
+
+
+@pytest.mark.parametrize('name, function, inputs, wrt', REMATERIALIZED_CASES,
+                         ids=[c[0] for c in REMATERIALIZED_CASES])
+def test_rematerialized_cases_match_finite_differences(name, function,
+                                                       inputs, wrt):
+    rng = np.random.default_rng(11)
+    args = tuple(make(rng) for make in inputs)
+    assert_right_and_same_gradients(function, args, wrt)
+
+
+def test_rematerialized_rosenbrock_saves_two_arrays():
+    source = generated_source(chained_slices)
+    primal = function_text(source, 'primal')
+    assert primal.rstrip().endswith('(x, t2, t4)')
+
+
+def test_rematerialized_rosenbrock_computes_in_adjoint():
+    assert '(1.0 - t2)' in adjoint_source(chained_slices)
+
+
+def test_rematerialized_rosenbrock_keeps_grad_only_primal():
+    source = generated_source(chained_slices)
+    grad_only = function_text(source, 'grad_only_primal')
+    assert grad_only.rstrip().endswith(
+        'return np.float64(1.0), (x, t2, t1 - t2 ** 2)')
+
+
+def test_rematerialized_rosenbrock_peak_memory():
+    x = np.linspace(-1.0, 1.5, 10_000)
+    gradient = adcompiler.grad(chained_slices)
+    gradient(x)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        gradient(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The saved t4, dx, dt4 and two temporaries of dt4 * -2 * t2.
+    assert peak - before < 5.5 * x.nbytes
+
+
+def test_saved_value_read_twice_stays_saved():
+    assert '    u, = saved\n' in adjoint_source(saved_value_read_twice)
+
+
+def test_saved_value_after_write_stays_saved():
+    adjoint = adjoint_source(saved_value_after_write)
+    assert '    x, y, u, ' in adjoint
+
+
+def test_saved_slice_expression_with_shapes_computed_again():
+    adjoint = adjoint_source(offset_square_of_slice)
+    assert '(2.0 - t' in adjoint
+
+
+def test_repeated_slices_share_one_view():
+    primal = function_text(generated_source(chained_slices), 'primal')
+    assert primal.count('= x[:-1]\n') == 1
