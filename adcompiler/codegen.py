@@ -73,7 +73,7 @@ class StageWriter:
         self.registry = context.registry
         self.namer = normalized.namer
         self.extra_globals = {}
-        # repr of a constant index -> the global that holds it.
+        # repr of a constant index -> the global name bound to it.
         self.index_constants = {}
         # Globals and closure values that compiled callees read.
         self.callee_globals = []
@@ -213,7 +213,7 @@ def _constant_index(index):
         if not items or any(item is None for item in items):
             return None
         if not any(isinstance(item, slice) for item in items):
-            return None  # x[0, 1] of a list of lists is another case.
+            return None  # Item indices stay as written: np.s_[0, 1].
         return tuple(items)
     if isinstance(index, gast.Slice):
         bounds = [None if bound is None else _int_constant(bound)

@@ -1632,7 +1632,7 @@ def test_rematerialized_cases_match_finite_differences(name, function,
     assert_right_and_same_gradients(function, args, wrt)
 
 
-def test_rematerialized_rosenbrock_saves_two_arrays():
+def test_rematerialized_rosenbrock_saved_tuple():
     source = generated_source(chained_slices)
     primal = function_text(source, 'primal')
     assert primal.rstrip().endswith('(x, t2, t4)')
