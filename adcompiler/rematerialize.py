@@ -24,6 +24,10 @@ Since nothing changes the arrays in place and every name involved is
 assigned once, the expression gives the same array in the adjoint as in
 the primal. The caller must not change the arguments between the primal
 and the adjoint, as for the views that the primal saves anyway.
+
+NOTE: the operands' types are not checked. An argument of a class whose
+arithmetic methods (`__rsub__`, say) are written in Python runs them
+again in the adjoint.
 """
 
 import gast
