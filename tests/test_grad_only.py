@@ -187,8 +187,9 @@ def in_place_candidates(x, y):
 def test_ufunc_of_new_array_in_place():
     text = grad_only_text(in_place_candidates, wrt=('x', 'y'))
     assert 'c = ad.apply_in_place(np.exp, np.sin(t2))' in text
+    # x * 2.0 is computed again in the adjoint, so it is not saved.
+    assert 'a = ad.apply_in_place(np.sin, x * 2.0)' in text
     # Saved values, parameters and slices are never written into.
-    assert 'a = np.sin(t1)' in text
     assert 'b = np.cos(x)' in text
     assert 't9 = np.tanh(y)' in text
 
