@@ -40,6 +40,11 @@ _FRESH_RESULTS = frozenset(('index_adjoint', 'sum_adjoint', 'mean_adjoint'))
 def accumulate_index_adjoints(function, runtime_alias):
     """Rewrite `function` in place; see the module docstring."""
     calls = _RuntimeCalls(runtime_alias)
+    if not any(calls.is_call(node, ('index_adjoint',))
+               for node in walk(function)):
+        # Both rewrites start from such a call. One walk here saves the
+        # several that proving ownership takes in a long function.
+        return
     owned = _owned_names(function, calls)
     for statement in walk(function):
         if isinstance(statement, gast.Assign):
