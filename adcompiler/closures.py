@@ -20,7 +20,7 @@ import types
 import gast
 
 from adcompiler.errors import LocatedError
-from adcompiler.traversal import walk
+from adcompiler.traversal import Transformer, walk
 
 
 @dataclasses.dataclass
@@ -103,7 +103,7 @@ def own_nodes(statements):
         pending.extend(gast.iter_child_nodes(node))
 
 
-class _Renamer(gast.NodeTransformer):
+class _Renamer(Transformer):
 
     def __init__(self, mapping):
         self.mapping = mapping

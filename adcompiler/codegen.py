@@ -15,7 +15,7 @@ import numpy as np
 from adcompiler import aliasing, origins, runtime
 from adcompiler.errors import LocatedError, UnsupportedSyntaxError
 from adcompiler.resolve import dotted_name
-from adcompiler.traversal import copy_tree
+from adcompiler.traversal import Transformer, copy_tree
 
 COMMENT_PREFIX = '# '
 
@@ -311,7 +311,7 @@ def as_expression(value):
     return gast.Constant(value=value, kind=None)
 
 
-class _Substitute(gast.NodeTransformer):
+class _Substitute(Transformer):
     """Replace template names by arguments, temporaries by fresh names, and
     `active(x)` by a constant: whether the call differentiates argument x."""
 

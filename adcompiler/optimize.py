@@ -42,7 +42,7 @@ import gast
 from adcompiler import (accumulate, compact, rematerialize, scalars,
                         shared_calls, shared_factors, zero_adjoints)
 from adcompiler.codegen import COMMENT_PREFIX
-from adcompiler.traversal import walk
+from adcompiler.traversal import Transformer, walk
 
 _FOLDABLE = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
@@ -85,7 +85,7 @@ def _constant_factor(node):
     return None
 
 
-class _ConstantFolder(gast.NodeTransformer):
+class _ConstantFolder(Transformer):
     """Evaluate operations on number constants; see the module docstring."""
 
     def __init__(self, numpy_alias, runtime_alias):
@@ -254,7 +254,7 @@ def _add_sums_into_temporaries(statements):
             value.left, value.right = value.right, value.left
 
 
-class _QuotientInDivisor(gast.NodeTransformer):
+class _QuotientInDivisor(Transformer):
     """Write `c / (a + 1.0)` as `ad.quotient_in_divisor(c, a + 1.0)` when
     `c` is a name or a number.
 

@@ -75,3 +75,72 @@ def _copy(value, memo):
             fields[name] = _copy(item, memo)
         return copied
     return copy.deepcopy(value, memo)
+
+
+# (transformer class, node class) -> its visit_ method, or None.
+# Classes do not change after they are defined, so no entry goes stale.
+_VISITORS = {}
+
+
+# The methods by which ast.NodeVisitor.visit_Constant looks for a visitor of
+# a constant before it calls generic_visit (names of Python 3.7's classes).
+_CONSTANT_VISITORS = tuple('visit_' + name for name in (
+    'Num', 'Str', 'Bytes', 'NameConstant', 'Ellipsis'))
+
+
+def _visitor(transformer_class, node_class):
+    """Return the method that visits `node_class`, or None for
+    generic_visit."""
+    method = getattr(transformer_class, 'visit_' + node_class.__name__, None)
+    if method is ast.NodeVisitor.visit_Constant and not any(
+            hasattr(transformer_class, name) for name in _CONSTANT_VISITORS):
+        return None  # It would call generic_visit.
+    return method
+
+
+class Transformer(ast.NodeTransformer):
+    """`ast.NodeTransformer` (which `gast.NodeTransformer` is), with the
+    same visits and results in less time.
+
+    The base class makes each visit look its method up by building the
+    string `'visit_' + class name`, and reads the fields of each node with
+    the generator `ast.iter_fields`. Here the method is looked up once per
+    node class, and the fields are read in a loop.
+    """
+
+    def visit(self, node):
+        key = (self.__class__, node.__class__)
+        try:
+            method = _VISITORS[key]
+        except KeyError:
+            method = _VISITORS[key] = _visitor(self.__class__,
+                                               node.__class__)
+        if method is None:
+            return self.generic_visit(node)
+        return method(self, node)
+
+    def generic_visit(self, node):
+        for field in node._fields:
+            try:
+                old_value = getattr(node, field)
+            except AttributeError:
+                continue
+            if isinstance(old_value, list):
+                new_values = []
+                for value in old_value:
+                    if isinstance(value, _AST):
+                        value = self.visit(value)
+                        if value is None:
+                            continue
+                        if not isinstance(value, _AST):
+                            new_values.extend(value)
+                            continue
+                    new_values.append(value)
+                old_value[:] = new_values
+            elif isinstance(old_value, _AST):
+                new_node = self.visit(old_value)
+                if new_node is None:
+                    delattr(node, field)
+                else:
+                    setattr(node, field, new_node)
+        return node
