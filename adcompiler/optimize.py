@@ -368,14 +368,17 @@ def _inline_run(statement, definitions, max_nodes):
     if reads is None:
         return 0
     size = _node_count(statement.value)
+    # The nodes each definition adds when inlined, counted once, not once
+    # per tail that contains it.
+    added = ([_node_count(d.value) - 1 for d in definitions]
+             if max_nodes is not None else None)
     for start in range(len(definitions)):
         tail = definitions[start:]
         names = [d.targets[0].id for d in tail]
         read_names = [n for n in reads if n.id in names]
         if [n.id for n in read_names] != names:
             continue
-        if max_nodes is not None and size + sum(
-                _node_count(d.value) - 1 for d in tail) > max_nodes:
+        if max_nodes is not None and size + sum(added[start:]) > max_nodes:
             continue
         values = {d.targets[0].id: d.value for d in tail}
         replacements = {id(n): values[n.id] for n in read_names}
@@ -478,9 +481,13 @@ def _save_shapes(program, unpack, saved_tuple):
     not hold anyway.
     """
     runtime_alias = program.runtime_alias
-    shape_reads, other_reads = {}, set()
+    shape_reads, loads = {}, []
     for statement in program.adjoint.body[1:]:
         for node in walk(statement):
+            if isinstance(node, gast.Name):
+                if isinstance(node.ctx, gast.Load):
+                    loads.append(node)
+                continue
             if not (isinstance(node, gast.Call)
                     and isinstance(node.func, gast.Attribute)
                     and isinstance(node.func.value, gast.Name)
@@ -493,12 +500,7 @@ def _save_shapes(program, unpack, saved_tuple):
                     argument = node.args[position]
                     shape_reads.setdefault(argument.id, []).append(argument)
     shape_nodes = {id(n) for reads in shape_reads.values() for n in reads}
-    for statement in program.adjoint.body[1:]:
-        for node in walk(statement):
-            if (isinstance(node, gast.Name)
-                    and isinstance(node.ctx, gast.Load)
-                    and id(node) not in shape_nodes):
-                other_reads.add(node.id)
+    other_reads = {node.id for node in loads if id(node) not in shape_nodes}
 
     params = {a.id for a in program.primal.args.args}
     taken = {n.id for f in (program.primal, program.adjoint)
@@ -561,6 +563,18 @@ def _stores(statement):
     """Return every name `statement` assigns, inside nested blocks too."""
     return [n.id for n in walk(statement)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)]
+
+
+def _loads_and_stores(statement):
+    """Return `_loads(statement)` and `_stores(statement)`, in one walk."""
+    loads, stores = [], []
+    for node in walk(statement):
+        if isinstance(node, gast.Name):
+            if isinstance(node.ctx, gast.Load):
+                loads.append(node.id)
+            elif isinstance(node.ctx, gast.Store):
+                stores.append(node.id)
+    return loads, stores
 
 
 def _removable(statement):
@@ -653,13 +667,14 @@ def _live_block(statements, live, remove, policy, exits=None):
             live = set(exits[0] if isinstance(statement, gast.Break)
                        else exits[1])
         elif isinstance(statement, gast.Assign):
-            stores = _stores(statement)
-            if policy.removable(statement) and not any(name in live
-                                                 for name in stores):
+            loads, stores = _loads_and_stores(statement)
+            # Liveness first: it is cheaper than `removable` to decide.
+            if not any(name in live for name in stores) and \
+                    policy.removable(statement):
                 changed = True
                 continue
             live.difference_update(stores)
-            live.update(_loads(statement))
+            live.update(loads)
         else:
             # Other statements only read here: their stores may not run.
             live.update(_loads(statement))

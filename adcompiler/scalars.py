@@ -287,15 +287,17 @@ class _SeedChecker:
         seed = adjoint.args.args[1].id
         values = {}  # name -> assigned expressions, None for other stores
         simple_targets = set()
+        stores = []
         for node in walk(adjoint):
             if isinstance(node, gast.Assign) and isinstance(node.targets[0],
                                                             gast.Name):
                 values.setdefault(node.targets[0].id, []).append(node.value)
                 simple_targets.add(id(node.targets[0]))
-        for node in walk(adjoint):
-            if (isinstance(node, gast.Name)
-                    and isinstance(node.ctx, gast.Store)
-                    and id(node) not in simple_targets):
+            elif isinstance(node, gast.Name) and isinstance(node.ctx,
+                                                            gast.Store):
+                stores.append(node)
+        for node in stores:
+            if id(node) not in simple_targets:
                 values.setdefault(node.id, []).append(None)
         # The names that hold float scalars or None: the greatest fixed
         # point, starting from every name assigned.
