@@ -91,7 +91,12 @@ _BLOCKS = (ast.If, ast.For, ast.While, ast.Try, ast.ExceptHandler, ast.With)
 
 def _same_fields():
     """Map each gast class that gast converts field by field to the ast
-    class with the same name and fields."""
+    class with the same name and fields.
+
+    Those are the classes without a visit method of gast's converter; the
+    one that ast.NodeVisitor has for constants ends in a field by field
+    conversion too.
+    """
     classes = {}
     for name in dir(gast):
         kind = getattr(gast, name)
@@ -99,7 +104,8 @@ def _same_fields():
         if (isinstance(kind, type) and issubclass(kind, gast.AST)
                 and isinstance(python_kind, type)
                 and python_kind._fields == kind._fields
-                and not hasattr(GAstToAst3, 'visit_' + name)):
+                and getattr(GAstToAst3, 'visit_' + name, None) is getattr(
+                    ast.NodeVisitor, 'visit_' + name, None)):
             classes[kind] = python_kind
     return classes
 

@@ -18,7 +18,6 @@ of user functions call their own tangent functions, compiled through the
 context.
 """
 
-import copy
 import dataclasses
 import inspect
 import operator
@@ -41,6 +40,7 @@ from adcompiler.errors import (ForeignCallError, InternalCompilerError,
 from adcompiler.resolve import (CallKind, chain_name, foreign_reason,
                                 has_unpacking, reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
+from adcompiler.traversal import copy_tree
 from adcompiler.verbatim import Verbatim
 
 _NEW_VALUE_METHODS = frozenset({
@@ -131,7 +131,7 @@ class _ForwardWriter(StageWriter):
         return self.tangent_names[identifier]
 
     def zeros(self, node):
-        return call(self.runtime_function('zeros_like'), copy.deepcopy(node))
+        return call(self.runtime_function('zeros_like'), copy_tree(node))
 
     def tangent_of(self, node):
         """Return the tangent of an atom: its tangent variable, or zeros."""
@@ -159,7 +159,7 @@ class _ForwardWriter(StageWriter):
         tangent_params = tuple(self.tangent_name(p) for p in self.wrt)
         # Tangents are keyword-only, after the parameters that keep the
         # function's defaults.
-        args = copy.deepcopy(self.normalized.tree.args)
+        args = copy_tree(self.normalized.tree.args)
         args.kwonlyargs = list(args.kwonlyargs) + [
             name(t, gast.Param()) for t in tangent_params]
         args.kw_defaults = list(args.kw_defaults) + [None] * len(
@@ -190,28 +190,28 @@ class _ForwardWriter(StageWriter):
     def statement(self, statement):
         if isinstance(statement, gast.Return):
             value = statement.value
-            result = gast.Tuple(elts=[copy.deepcopy(value),
+            result = gast.Tuple(elts=[copy_tree(value),
                                       self.tangent_of(value)],
                                 ctx=gast.Load())
             return [gast.Return(value=result)]
         if isinstance(statement, gast.If):
             self.branch_depth += 1
             try:
-                branch = gast.If(test=copy.deepcopy(statement.test),
+                branch = gast.If(test=copy_tree(statement.test),
                                  body=self.block(statement.body),
                                  orelse=self.block(statement.orelse))
             finally:
                 self.branch_depth -= 1
             return [gast.copy_location(branch, statement)]
         if isinstance(statement, gast.While):
-            loop = gast.While(test=copy.deepcopy(statement.test),
+            loop = gast.While(test=copy_tree(statement.test),
                               body=self.block(statement.body), orelse=[])
             return [gast.copy_location(loop, statement)]
         if isinstance(statement, gast.For):
             return self.loop(statement)
         if isinstance(statement, gast.Try):
             handlers = [gast.copy_location(gast.ExceptHandler(
-                type=copy.deepcopy(h.type), name=copy.deepcopy(h.name),
+                type=copy_tree(h.type), name=copy_tree(h.name),
                 body=self.block(h.body)), h) for h in statement.handlers]
             attempt = gast.Try(body=self.block(statement.body),
                                handlers=handlers,
@@ -219,7 +219,7 @@ class _ForwardWriter(StageWriter):
                                finalbody=self.block(statement.finalbody))
             return [gast.copy_location(attempt, statement)]
         if isinstance(statement, gast.With):
-            managed = gast.With(items=copy.deepcopy(statement.items),
+            managed = gast.With(items=copy_tree(statement.items),
                                 body=self.block(statement.body),
                                 type_comment=None)
             return [gast.copy_location(managed, statement)]
@@ -232,11 +232,11 @@ class _ForwardWriter(StageWriter):
         if isinstance(statement, gast.Expr):
             undo = self.undo_tangent(statement)
             if undo is not None:
-                return undo + [copy.deepcopy(statement)]
-            return [copy.deepcopy(statement)] + self.effect(statement)
+                return undo + [copy_tree(statement)]
+            return [copy_tree(statement)] + self.effect(statement)
         if isinstance(statement, (gast.Break, gast.Assert, gast.Pass,
                                   Verbatim)):
-            return [copy.deepcopy(statement)]
+            return [copy_tree(statement)]
         raise InternalCompilerError(self.source.name, 'forward',
                                     f'statement {type(statement).__name__}')
 
@@ -272,7 +272,7 @@ class _ForwardWriter(StageWriter):
                 name(variable), name(container[0]), name(error_name)))]
         return [gast.Expr(value=call(self.runtime_function('require_immutable'),
                                      name(variable), name(error_name),
-                                     *[copy.deepcopy(c) for c in callees]))]
+                                     *[copy_tree(c) for c in callees]))]
 
     # Loops -------------------------------------------------------------------
 
@@ -314,8 +314,8 @@ class _ForwardWriter(StageWriter):
             first.append(assign(counter, gast.BinOp(
                 left=name(counter), op=gast.Add(),
                 right=gast.Constant(value=1, kind=None))))
-        loop = gast.For(target=copy.deepcopy(statement.target),
-                        iter=copy.deepcopy(statement.iter),
+        loop = gast.For(target=copy_tree(statement.target),
+                        iter=copy_tree(statement.iter),
                         body=first + self.block(statement.body), orelse=[],
                         type_comment=None)
         return before + [gast.copy_location(loop, statement)]
@@ -351,9 +351,9 @@ class _ForwardWriter(StageWriter):
         target = statement.targets[0]
         value = statement.value
         if isinstance(target, gast.Subscript):
-            return [copy.deepcopy(statement)] + self.subscript_write(statement)
+            return [copy_tree(statement)] + self.subscript_write(statement)
         if isinstance(target, (gast.Tuple, gast.List)):
-            return [copy.deepcopy(statement)] + self.unpacking(target, value)
+            return [copy_tree(statement)] + self.unpacking(target, value)
         if (isinstance(value, gast.Call)
                 and isinstance(value.func, gast.Attribute)
                 and value.func.attr == 'pop'
@@ -362,7 +362,7 @@ class _ForwardWriter(StageWriter):
             # The tangent list loses the same entry, used or not.
             return self.list_pop(statement)
         if not self.activity.is_active(target.id):
-            return [copy.deepcopy(statement)]
+            return [copy_tree(statement)]
         if isinstance(value, gast.Call):
             resolved = self.resolution.calls[value]
             if has_unpacking(value) and \
@@ -376,7 +376,7 @@ class _ForwardWriter(StageWriter):
         tangent = self.value_tangent(statement)
         if tangent is None:
             tangent = self.zeros(name(target.id))
-        return [copy.deepcopy(statement),
+        return [copy_tree(statement),
                 assign(self.tangent_name(target.id), tangent)]
 
     def unpacking(self, target, value):
@@ -404,7 +404,7 @@ class _ForwardWriter(StageWriter):
     def list_pop(self, statement):
         call_node = statement.value
         receiver = call_node.func.value.id
-        index = (copy.deepcopy(call_node.args[0]) if call_node.args
+        index = (copy_tree(call_node.args[0]) if call_node.args
                  else gast.Constant(value=-1, kind=None))
         target = statement.targets[0].id
         targets = gast.Tuple(elts=[name(self.tangent_name(target),
@@ -413,7 +413,7 @@ class _ForwardWriter(StageWriter):
                                         gast.Store())], ctx=gast.Store())
         popped = call(self.runtime_function('tangent_pop'),
                       name(self.tangent_name(receiver)), index)
-        return [copy.deepcopy(statement), assign(targets, popped)]
+        return [copy_tree(statement), assign(targets, popped)]
 
     def undo_tangent(self, statement):
         """Tangent of a runtime call in adjoint code that undoes an update
@@ -429,7 +429,7 @@ class _ForwardWriter(StageWriter):
         if not self.is_active(target):
             return []
         tangent = name(self.tangent_name(target.id))
-        args = [copy.deepcopy(a) for a in call_node.args]
+        args = [copy_tree(a) for a in call_node.args]
         if helper is runtime.restore_item:
             value = call(self.runtime_function('tangent_restore'), tangent,
                          args[0], args[1], self.tangent_of(call_node.args[2]))
@@ -501,7 +501,7 @@ class _ForwardWriter(StageWriter):
                          self.tangent_of(args[0]))
         else:
             value = call(self.runtime_function('tangent_insert'), tangent,
-                         copy.deepcopy(args[0]), self.tangent_of(args[1]))
+                         copy_tree(args[0]), self.tangent_of(args[1]))
         return [assign(self.tangent_name(receiver), value)]
 
     # Tangents of values ------------------------------------------------------
@@ -520,7 +520,7 @@ class _ForwardWriter(StageWriter):
             elements = [self.tangent_of(e) for e in value.elts]
             return type(value)(elts=elements, ctx=gast.Load())
         if isinstance(value, gast.Dict):
-            return gast.Dict(keys=[copy.deepcopy(k) for k in value.keys],
+            return gast.Dict(keys=[copy_tree(k) for k in value.keys],
                              values=[self.tangent_of(v) for v in value.values])
         if isinstance(value, gast.BinOp):
             function = BINARY_OPERATORS.get(type(value.op))
@@ -535,7 +535,7 @@ class _ForwardWriter(StageWriter):
             if not self.is_active(value.value):
                 return None
             return gast.Subscript(value=self.tangent_of(value.value),
-                                  slice=copy.deepcopy(value.slice),
+                                  slice=copy_tree(value.slice),
                                   ctx=gast.Load())
         if isinstance(value, gast.Attribute):
             if self.registry.lookup_attribute(value.attr) is \
@@ -587,7 +587,7 @@ class _ForwardWriter(StageWriter):
             # The constructor stores its arguments, so it builds the tangent
             # from theirs.
             return gast.Call(
-                func=copy.deepcopy(call_node.func),
+                func=copy_tree(call_node.func),
                 args=[self.tangent_of(a) for a in call_node.args],
                 keywords=[gast.keyword(arg=k.arg, value=self.tangent_of(k.value))
                           for k in call_node.keywords])
@@ -702,13 +702,13 @@ class _ForwardWriter(StageWriter):
 
         def rebuilt(replacements):
             def value(node):
-                return replacements.get(id(node)) or copy.deepcopy(node)
+                return replacements.get(id(node)) or copy_tree(node)
             if receiver:
                 func = gast.Attribute(value=value(call_node.func.value),
                                       attr=call_node.func.attr,
                                       ctx=gast.Load())
             else:
-                func = copy.deepcopy(call_node.func)
+                func = copy_tree(call_node.func)
             return gast.Call(
                 func=func, args=[value(a) for a in call_node.args],
                 keywords=[gast.keyword(arg=k.arg, value=value(k.value))
@@ -757,8 +757,8 @@ class _ForwardWriter(StageWriter):
         target = statement.targets[0].id
         return gast.Call(
             func=name(rule_name),
-            args=[tangents, name(target)] + [copy.deepcopy(a) for a in args],
-            keywords=[gast.keyword(arg=k, value=copy.deepcopy(v))
+            args=[tangents, name(target)] + [copy_tree(a) for a in args],
+            keywords=[gast.keyword(arg=k, value=copy_tree(v))
                       for k, v in keywords.items()])
 
     def expand(self, found, statement, args, keywords, function=None):
@@ -850,7 +850,7 @@ class _ForwardWriter(StageWriter):
                          for _, atom in argument_atoms(a))}
         target = statement.targets[0].id
         if not active:
-            return [copy.deepcopy(statement),
+            return [copy_tree(statement),
                     assign(self.tangent_name(target), self.zeros(name(target)))]
         wrt = tuple(p for p in signature.parameters if p in active)
         chain = tuple(self.context.call_chain) + (
@@ -860,7 +860,7 @@ class _ForwardWriter(StageWriter):
                                         chain)
         self.check_updates(call_node, resolved, callee, bound)
         self.extra_globals[callee.name] = callee.function
-        keywords = [gast.keyword(arg=k.arg, value=copy.deepcopy(k.value))
+        keywords = [gast.keyword(arg=k.arg, value=copy_tree(k.value))
                     for k in call_node.keywords]
         keywords += [gast.keyword(arg=tangent_param,
                                   value=self.argument_tangent(active[p]))
@@ -868,7 +868,7 @@ class _ForwardWriter(StageWriter):
                          callee.wrt, callee.tangent_params, strict=True)]
         tangent_call = gast.Call(
             func=name(callee.name),
-            args=[copy.deepcopy(a) for a in call_node.args],
+            args=[copy_tree(a) for a in call_node.args],
             keywords=keywords)
         targets = gast.Tuple(elts=[name(target, gast.Store()),
                                    name(self.tangent_name(target),
@@ -911,14 +911,14 @@ class _ForwardWriter(StageWriter):
                                     for number in site.active],
                               ctx=gast.Load())
         first = call_node.func.value if is_method else call_node.func
-        args = [copy.deepcopy(a) for a in call_node.args]
-        keywords = copy.deepcopy(call_node.keywords)
+        args = [copy_tree(a) for a in call_node.args]
+        keywords = copy_tree(call_node.keywords)
         if unpacking or any(number > len(call_node.args)
                             for number in site.active):
             # Every argument in order, sequences and mappings whole, so
             # that reverse mode over this call reaches keyword arguments.
             helper = 'call_unpacking_tangent'
-            args = [copy.deepcopy(a) for a in arguments[1:]]
+            args = [copy_tree(a) for a in arguments[1:]]
             keywords = []
         elif is_method:
             helper = 'call_method_tangent'
@@ -926,7 +926,7 @@ class _ForwardWriter(StageWriter):
             helper = 'call_function_tangent'
         dispatched = gast.Call(
             func=self.runtime_function(helper),
-            args=[name(site_name), tangents, copy.deepcopy(first)] + args,
+            args=[name(site_name), tangents, copy_tree(first)] + args,
             keywords=keywords)
 
         target = statement.targets[0].id
@@ -941,7 +941,7 @@ class _ForwardWriter(StageWriter):
         def tangent(atom):
             if self.is_active(atom):
                 return name(self.tangent_name(atom.id))
-            return self.zeros(copy.deepcopy(atom))
+            return self.zeros(copy_tree(atom))
         if isinstance(argument, tuple):
             return gast.Tuple(elts=[tangent(a) for a in argument],
                               ctx=gast.Load())
