@@ -128,13 +128,13 @@ def _reads_after_last_store(statements):
     """
     last_store = {}
     for position, statement in enumerate(statements):
-        for node in gast.walk(statement):
+        for node in walk(statement):
             if isinstance(node, gast.Name) and isinstance(node.ctx,
                                                           gast.Store):
                 last_store[node.id] = position
     return [id(node)
             for position, statement in enumerate(statements)
-            for node in gast.walk(statement)
+            for node in walk(statement)
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load)
             and position > last_store.get(node.id, len(statements))]
 

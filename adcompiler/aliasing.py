@@ -727,7 +727,7 @@ def read_globals(normalized, namespace):
     and whose values may hold an array (see `runtime.searchable`). Sorted
     by name."""
     found = set()
-    for node in gast.walk(normalized.tree):
+    for node in walk(normalized.tree):
         if (isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load)
                 and node.id not in normalized.local_names
                 and node.id not in normalized.params

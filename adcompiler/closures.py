@@ -20,7 +20,7 @@ import types
 import gast
 
 from adcompiler.errors import LocatedError
-from adcompiler.traversal import Transformer, walk
+from adcompiler.traversal import Transformer, child_nodes, walk
 
 
 @dataclasses.dataclass
@@ -100,7 +100,7 @@ def own_nodes(statements):
             continue  # Its name is yielded; its body has a scope of its own.
         if isinstance(node, gast.Lambda):
             continue
-        pending.extend(gast.iter_child_nodes(node))
+        pending.extend(child_nodes(node))
 
 
 class _Renamer(Transformer):

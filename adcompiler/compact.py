@@ -83,7 +83,7 @@ def _drop_unread_shapes(function, runtime_alias):
     Over all axes the compact cotangent is `g` itself, so the call does not
     read `t`, and the primal need not save `t` or its shape for it.
     """
-    for node in gast.walk(function):
+    for node in walk(function):
         if (isinstance(node, gast.Call) and not node.keywords
                 and isinstance(node.func, gast.Attribute)
                 and node.func.attr == 'compact_sum_adjoint'

@@ -27,6 +27,7 @@ import dataclasses
 import gast
 
 from adcompiler.errors import UnsupportedSyntaxError
+from adcompiler.traversal import child_nodes
 
 
 @dataclasses.dataclass
@@ -69,7 +70,7 @@ def _jumps_in(node, loop_jumps):
     if isinstance(node, (gast.FunctionDef, gast.Lambda, gast.ClassDef)):
         return False
     inner = loop_jumps and not isinstance(node, (gast.For, gast.While))
-    return any(_jumps_in(child, inner) for child in gast.iter_child_nodes(node))
+    return any(_jumps_in(child, inner) for child in child_nodes(node))
 
 
 def _loop_jumps_in(node):
@@ -79,7 +80,7 @@ def _loop_jumps_in(node):
     if isinstance(node, (gast.For, gast.While, gast.FunctionDef, gast.Lambda,
                          gast.ClassDef)):
         return False
-    return any(_loop_jumps_in(child) for child in gast.iter_child_nodes(node))
+    return any(_loop_jumps_in(child) for child in child_nodes(node))
 
 
 class Restructurer:

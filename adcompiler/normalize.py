@@ -85,7 +85,7 @@ from adcompiler.control_flow import jumps
 from adcompiler.errors import AdCompilerError, UnsupportedSyntaxError
 from adcompiler.naming import Namer
 from adcompiler.rules import operators
-from adcompiler.traversal import copy_tree, walk
+from adcompiler.traversal import child_nodes, copy_tree, walk
 
 
 @dataclasses.dataclass
@@ -1422,6 +1422,8 @@ class _Normalizer:
         for node in closures.own_nodes(function.body):
             if isinstance(node, gast.Global):
                 declared.update(node.names)
+        if not declared:
+            return
         for node in closures.own_nodes(function.body):
             if isinstance(node, gast.Name) and node.id in declared and \
                     isinstance(node.ctx, (gast.Store, gast.Del)):
@@ -2185,7 +2187,7 @@ def _fresh_item_containers(tree, returns_new_object):
     or of a call that returns a new array."""
     parents = {}
     for node in walk(tree):
-        for child in gast.iter_child_nodes(node):
+        for child in child_nodes(node):
             parents[child] = node
     rejected = set()
     candidates = set()
@@ -2258,7 +2260,7 @@ def _unshared_names(tree, normalizer):
     """
     parents = {}
     for node in walk(tree):
-        for child in gast.iter_child_nodes(node):
+        for child in child_nodes(node):
             parents[child] = node
     stable = _stable_names(tree)
     fresh = {}

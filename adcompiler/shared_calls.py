@@ -17,7 +17,7 @@ left alone.
 
 import gast
 
-from adcompiler.traversal import walk
+from adcompiler.traversal import child_nodes, walk
 
 _PURE_NUMPY = frozenset((
     'sin', 'cos', 'tan', 'sinh', 'cosh', 'tanh', 'exp', 'expm1', 'log',
@@ -71,7 +71,7 @@ def share_repeated_calls(function, numpy_alias, runtime_alias):
 
 def _unconditional_calls(node):
     """Yield the calls in `node` that run whenever `node` runs."""
-    for child in gast.iter_child_nodes(node):
+    for child in child_nodes(node):
         if isinstance(child, _CONDITIONAL):
             continue
         if isinstance(child, gast.Call):

@@ -13,6 +13,8 @@ lowered statements are copied from.
 import ast
 import copy
 
+import gast
+
 _AST = ast.AST
 
 
@@ -23,8 +25,13 @@ def walk(node):
     yielded, so a caller that replaces them still walks the old ones.
     """
     pending = [node]
+    fields_of = _CHILD_FIELDS
     for node in pending:  # The list grows while the loop runs.
-        for field in node._fields:
+        try:
+            fields = fields_of[node.__class__]
+        except KeyError:
+            fields = _child_fields(node.__class__)
+        for field in fields:
             value = getattr(node, field, None)
             if isinstance(value, list):
                 for item in value:
@@ -33,6 +40,45 @@ def walk(node):
             elif isinstance(value, _AST):
                 pending.append(value)
         yield node
+
+
+def child_nodes(node):
+    """Return the list of the nodes that `ast.iter_child_nodes` yields."""
+    children = []
+    try:
+        fields = _CHILD_FIELDS[node.__class__]
+    except KeyError:
+        fields = _child_fields(node.__class__)
+    for field in fields:
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, _AST):
+                    children.append(item)
+        elif isinstance(value, _AST):
+            children.append(value)
+    return children
+
+
+# Fields that the grammar gives a name, a number or a string, never a node.
+# The walks skip them in the most common nodes.
+_LEAF_FIELDS = {
+    gast.Name: ('id', 'type_comment'), gast.Constant: ('value', 'kind'),
+    gast.Attribute: ('attr',), gast.keyword: ('arg',),
+    ast.Name: ('id',), ast.Constant: ('value', 'kind'),
+    ast.Attribute: ('attr',), ast.keyword: ('arg',),
+}
+
+# Node class -> the fields that may contain nodes. Classes do not change
+# their fields, so no entry goes stale.
+_CHILD_FIELDS = {}
+
+
+def _child_fields(kind):
+    leaves = _LEAF_FIELDS.get(kind, ())
+    fields = tuple(f for f in kind._fields if f not in leaves)
+    _CHILD_FIELDS[kind] = fields
+    return fields
 
 
 # Values that copy.deepcopy returns as they are.
