@@ -56,6 +56,7 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
     # Edges of method calls with an array rule: (edge, the receiver, the
     # call, every name the call reads); see the module docstring.
     method_edges = []
+    kept_verbatim = []
     for statement in walk(normalized.tree):
         if isinstance(statement, gast.Assign):
             target = statement.targets[0]
@@ -93,6 +94,7 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
         elif isinstance(statement, Verbatim):
             edges.append(([n.id for n in statement.writes],
                           [n.id for n in statement.reads]))
+            kept_verbatim.append(statement)
         elif isinstance(statement, gast.Return):
             returned.update(_names(statement.value))
 
@@ -129,9 +131,8 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
     dispatched = {call for _, receiver, call, _ in method_edges
                   if receiver not in varied}
     activity = Activity(varied, useful, origin, dispatched)
-    for statement in walk(normalized.tree):
-        if isinstance(statement, Verbatim):
-            check_verbatim(statement, activity)
+    for statement in kept_verbatim:
+        check_verbatim(statement, activity)
     return activity
 
 
