@@ -459,31 +459,66 @@ def _code_lines(code):
 
 
 def _candidates(code, kind):
-    """Return the `kind` nodes (gast) that start at the first line of `code`.
-
-    Parsing only the lines of the template (`_code_lines`) costs far less
-    than parsing its whole file, which happens only when those lines do
-    not parse on their own: a template that starts or ends inside a
-    longer statement. The lines keep their numbers and columns.
+    """Return the `kind` nodes (gast) that start at the first line of `code`,
+    parsed from the lines of the template alone (`_code_lines`), or None
+    when those lines do not parse alone. The lines keep their numbers and
+    columns.
     """
     lines = _code_lines(code)
-    tree = None
-    if lines is not None:
-        text = ''.join(lines)
-        indented = text[:1] in (' ', '\t')
-        try:
-            # An indented snippet is parsed as the body of `if 1:`.
-            tree = ast.parse(('if 1:\n' if indented else '') + text)
-        except SyntaxError:
-            tree = None
-    if tree is None:
-        return [node for node in _file_templates(code.co_filename).get(
-            code.co_firstlineno, ()) if isinstance(node, kind)]
-    ast.increment_lineno(tree, code.co_firstlineno - 1 - indented)
+    if lines is None:
+        return None
+    first = code.co_firstlineno
+    text = ''.join(lines)
+    # Empty lines before the snippet give it its line numbers. An indented
+    # snippet is parsed as the body of `if 1:`, on the line before it (an
+    # indented line is never a file's first).
+    if text[:1] in (' ', '\t'):
+        text = '\n' * (first - 2) + 'if 1:\n' + text
+    else:
+        text = '\n' * (first - 1) + text
+    try:
+        trees = [ast.parse(text)]
+    except SyntaxError:
+        if kind is not gast.Lambda:
+            return None
+        trees = _parse_lambdas(code, lines)
     python_kind = ast.Lambda if kind is gast.Lambda else ast.FunctionDef
-    return [gast.ast_to_gast(node) for node in walk(tree)
-            if isinstance(node, python_kind)
-            and node.lineno == code.co_firstlineno]
+    return [gast.ast_to_gast(node) for tree in trees for node in walk(tree)
+            if isinstance(node, python_kind) and node.lineno == first]
+
+
+def _parse_lambdas(code, lines):
+    """Parse each lambda that starts on the first of `lines` alone, through
+    the end of the body of `code`; return the trees that parse.
+
+    This finds a lambda inside a longer statement, such as an entry of a
+    dictionary display, whose lines do not parse alone. The columns of the
+    instructions are UTF-8 offsets, so only ASCII lines are cut.
+    """
+    if not all(line.isascii() for line in lines):
+        return []
+    first = code.co_firstlineno
+    last = first + len(lines) - 1
+    end = max((end_column for _, end_line, _, end_column
+               in code.co_positions()
+               if end_line == last and end_column is not None), default=None)
+    if end is None or first < 2:
+        return []
+    trees = []
+    column = lines[0].find('lambda')
+    while column >= 2:
+        # A parenthesized expression statement in `if 1:`, at the line and
+        # the column of the lambda.
+        cut = [lines[0][column:]] + lines[1:]
+        cut[-1] = cut[-1][:end - (column if len(lines) == 1 else 0)]
+        text = ('\n' * (first - 2) + 'if 1:\n' + ' ' * (column - 1) + '('
+                + ''.join(cut) + ')\n')
+        try:
+            trees.append(ast.parse(text))
+        except SyntaxError:
+            pass
+        column = lines[0].find('lambda', column + 1)
+    return trees
 
 
 # Code object -> template node; template functions made in a loop share one.
@@ -492,20 +527,22 @@ _NODES = {}
 
 
 def _template_node(function):
-    """Find the lambda or def node of a template function in its file."""
+    """Find the lambda or def node of a template function in its file.
+
+    The lines of the template are parsed alone where they can be, which
+    costs far less than parsing the whole file. The whole file is parsed
+    when they do not parse, or when they give no single candidate.
+    """
     code = function.__code__
     node = _NODES.get(code)
     if node is not None:
         return node
     kind = gast.Lambda if function.__name__ == '<lambda>' else gast.FunctionDef
-    params = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
-    candidates = []
-    for node in _candidates(code, kind):
-        if kind is gast.FunctionDef and node.name != function.__name__:
-            continue
-        names = [a.id for a in node.args.args + node.args.kwonlyargs]
-        if names == params:
-            candidates.append(node)
+    candidates = _matching(function, _candidates(code, kind) or [])
+    if len(candidates) != 1:
+        candidates = _matching(function, [
+            node for node in _file_templates(code.co_filename).get(
+                code.co_firstlineno, ()) if isinstance(node, kind)])
     if len(candidates) != 1:
         raise RuleError(
             f'cannot locate the template {function.__qualname__} at line '
@@ -513,6 +550,22 @@ def _template_node(function):
             'per line')
     _NODES[code] = candidates[0]
     return candidates[0]
+
+
+def _matching(function, nodes):
+    """Return the nodes with the name (for a def) and the parameters of
+    `function`."""
+    code = function.__code__
+    params = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    matching = []
+    for node in nodes:
+        if isinstance(node, gast.FunctionDef) and \
+                node.name != function.__name__:
+            continue
+        names = [a.id for a in node.args.args + node.args.kwonlyargs]
+        if names == params:
+            matching.append(node)
+    return matching
 
 
 def _callee_name(callee):
