@@ -87,6 +87,7 @@ def to_source(tree):
 
 # Blocks that must not be left empty.
 _BLOCKS = (ast.If, ast.For, ast.While, ast.Try, ast.ExceptHandler, ast.With)
+_GAST_BLOCKS = frozenset(getattr(gast, kind.__name__) for kind in _BLOCKS)
 
 
 def _same_fields():
@@ -146,19 +147,30 @@ class _PrintableTree(GAstToAst3):
         kind = node.__class__
         python_kind = self.same_fields.get(kind)
         if python_kind is not None:
-            fields = {}
+            # As python_kind(**fields), which stores them in the __dict__.
+            converted = python_kind.__new__(python_kind)
+            fields = converted.__dict__
             for field in kind._fields:
                 value = getattr(node, field, _MISSING)
-                if value is not _MISSING:
-                    fields[field] = self._visit(value)
-            converted = python_kind(**fields)
-        elif kind is gast.Name:
-            converted = ast.Name(id=node.id, ctx=self.visit(node.ctx))
-        elif kind is gast.Assign:
-            converted = ast.Assign(targets=self._visit(node.targets),
-                                   value=self._visit(node.value))
-        else:
-            converted = super().visit(node)
+                if value is _MISSING:
+                    continue
+                if isinstance(value, list):
+                    value = self._visit(value)
+                elif isinstance(value, gast.AST):
+                    value = self.visit(value)
+                fields[field] = value
+            if kind is gast.Constant or kind is gast.Expr:
+                replacement = _printable(converted, self.comments)
+                return converted if replacement is None else replacement
+            if kind in _GAST_BLOCKS and not converted.body:
+                converted.body = [ast.Pass()]
+            return converted
+        if kind is gast.Name:
+            return ast.Name(id=node.id, ctx=self.visit(node.ctx))
+        if kind is gast.Assign:
+            return ast.Assign(targets=self._visit(node.targets),
+                              value=self._visit(node.value))
+        converted = super().visit(node)
         if isinstance(converted, _BLOCKS) and not converted.body:
             converted.body = [ast.Pass()]
         replacement = _printable(converted, self.comments)
