@@ -364,6 +364,8 @@ def _inline_run(statement, definitions, max_nodes):
     """Inline the longest tail of `definitions` that `statement` reads in
     order, within `max_nodes` nodes if given; return how many definitions
     were inlined."""
+    if not definitions:
+        return 0
     reads = _evaluation_order(statement.value)
     if reads is None:
         return 0
@@ -449,9 +451,8 @@ def _prune_saved(program):
                         and isinstance(body[0].value, gast.Name)
                         and body[0].value.id == saved_param):
         return
-    read = set()
-    for statement in body[1:]:
-        read.update(_loads(statement))
+    loads, shape_reads = _adjoint_reads(program)
+    read = {node.id for node in loads}
     unpack = body[0].targets[0]
     primal_return = program.primal.body[-1]
     saved_tuple = primal_return.value.elts[1]
@@ -461,7 +462,7 @@ def _prune_saved(program):
     if not keep:
         del body[0]
         return
-    _save_shapes(program, unpack, saved_tuple)
+    _save_shapes(program, unpack, saved_tuple, loads, shape_reads)
 
 
 # Runtime helpers that read only the shape (and kind) of some arguments,
@@ -473,13 +474,10 @@ _SHAPE_READERS = {
 }
 
 
-def _save_shapes(program, unpack, saved_tuple):
-    """Save `ad.shape_and_kind(t)` for values the adjoint reads only for
-    their shape, so that their arrays are freed when the primal returns.
-
-    Parameters stay: saving them keeps no array alive that the caller does
-    not hold anyway.
-    """
+def _adjoint_reads(program):
+    """Return the `Name` nodes that the adjoint reads after unpacking the
+    saved values, and those among them that runtime helpers read only for
+    their shape (see `_SHAPE_READERS`), by name."""
     runtime_alias = program.runtime_alias
     shape_reads, loads = {}, []
     for statement in program.adjoint.body[1:]:
@@ -499,16 +497,29 @@ def _save_shapes(program, unpack, saved_tuple):
                         node.args[position], gast.Name):
                     argument = node.args[position]
                     shape_reads.setdefault(argument.id, []).append(argument)
+    return loads, shape_reads
+
+
+def _save_shapes(program, unpack, saved_tuple, loads, shape_reads):
+    """Save `ad.shape_and_kind(t)` for values the adjoint reads only for
+    their shape, so that their arrays are freed when the primal returns.
+
+    Parameters stay: saving them keeps no array alive that the caller does
+    not hold anyway. `loads` and `shape_reads` are `_adjoint_reads`.
+    """
+    runtime_alias = program.runtime_alias
     shape_nodes = {id(n) for reads in shape_reads.values() for n in reads}
     other_reads = {node.id for node in loads if id(node) not in shape_nodes}
 
     params = {a.id for a in program.primal.args.args}
-    taken = {n.id for f in (program.primal, program.adjoint)
-             for n in walk(f) if isinstance(n, gast.Name)}
+    taken = None  # every name in both functions, once one is renamed
     for position, target in enumerate(unpack.elts):
         name = target.id
         if name not in shape_reads or name in other_reads or name in params:
             continue
+        if taken is None:
+            taken = {n.id for f in (program.primal, program.adjoint)
+                     for n in walk(f) if isinstance(n, gast.Name)}
         new_name = f'{name}_shape'
         while new_name in taken:
             new_name += '_'
