@@ -32,8 +32,7 @@ _CONDITIONAL = (gast.IfExp, gast.BoolOp, gast.Lambda, gast.ListComp,
 def share_repeated_calls(function, numpy_alias, runtime_alias):
     """Rewrite `function` in place; see the module docstring. Returns
     whether anything changed."""
-    taken = {node.id for node in walk(function)
-             if isinstance(node, gast.Name)}
+    taken = None  # every name in the function, once a call is shared
     occurrences = {}  # key -> [(statement position, call node)]
     for position, statement in enumerate(function.body):
         if not isinstance(statement, (gast.Assign, gast.Return, gast.Expr)):
@@ -48,6 +47,9 @@ def share_repeated_calls(function, numpy_alias, runtime_alias):
         found = _before_reassignment(function.body, found)
         if len(found) < 2:
             continue
+        if taken is None:
+            taken = {node.id for node in walk(function)
+                     if isinstance(node, gast.Name)}
         name = _fresh_name(found[0][1], taken)
         first_position, first_call = found[0]
         position = _earliest_position(function.body, first_call,
@@ -69,14 +71,18 @@ def share_repeated_calls(function, numpy_alias, runtime_alias):
     return True
 
 
-def _unconditional_calls(node):
-    """Yield the calls in `node` that run whenever `node` runs."""
+def _unconditional_calls(node, calls=None):
+    """Return the calls in `node` that run whenever `node` runs, in the
+    order of a depth-first walk (appended to `calls` if given)."""
+    if calls is None:
+        calls = []
     for child in child_nodes(node):
         if isinstance(child, _CONDITIONAL):
             continue
         if isinstance(child, gast.Call):
-            yield child
-        yield from _unconditional_calls(child)
+            calls.append(child)
+        _unconditional_calls(child, calls)
+    return calls
 
 
 def call_key(call, numpy_alias, runtime_alias):
