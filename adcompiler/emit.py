@@ -61,8 +61,8 @@ def _prints_negative(value):
 
 def to_source(tree):
     """Return Python source for a gast tree, with comment markers as comments."""
-    # The converter builds new nodes, so the markers never touch `tree`;
-    # statements kept verbatim are put back in `tree` as it goes.
+    # The converter builds new nodes, so the markers never touch `tree`.
+    # It puts statements kept verbatim back in `tree` as it goes.
     converter = _PrintableTree()
     python_tree = converter.visit(tree)
     comments = converter.comments
@@ -94,9 +94,9 @@ def _same_fields():
     """Map each gast class that gast converts field by field to the ast
     class with the same name and fields.
 
-    Those are the classes without a visit method of gast's converter; the
-    one that ast.NodeVisitor has for constants ends in a field by field
-    conversion too.
+    Those are the classes without a visit method of gast's converter. The
+    method that ast.NodeVisitor has for constants also ends in a field by
+    field conversion, so constants are among them.
     """
     classes = {}
     for name in dir(gast):
@@ -117,12 +117,14 @@ class _PrintableTree(GAstToAst3):
     The result is `gast.gast_to_ast` of the tree after `verbatim.expand`,
     prepared as `_printable` describes: comments become marker names
     (`comments` lists their text), negative numbers become negations, and
-    empty blocks get `pass`. One pass does it all, in about a third of the
-    time of the three passes, for the nodes of generated code; the other
-    nodes go to gast's own conversion. The nodes get no line numbers.
+    empty blocks get `pass`. The nodes of generated code are converted
+    here, and the others by gast's own conversion. One pass does the work
+    of the three: for a function of 1000 lines, 0.15 s where the three
+    took 0.5 s (2-core AMD EPYC, under load). The nodes get no line
+    numbers.
     """
 
-    _SAME_FIELDS = None  # built on first use, see `_same_fields`
+    _SAME_FIELDS = None  # built by `_same_fields` on first use
 
     def __init__(self):
         self.comments = []

@@ -679,7 +679,7 @@ def _live_block(statements, live, remove, policy, exits=None):
                        else exits[1])
         elif isinstance(statement, gast.Assign):
             loads, stores = _loads_and_stores(statement)
-            # Liveness first: it is cheaper than `removable` to decide.
+            # Liveness is checked first because it is cheaper to decide.
             if not any(name in live for name in stores) and \
                     policy.removable(statement):
                 changed = True

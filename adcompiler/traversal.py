@@ -129,7 +129,8 @@ _VISITORS = {}
 
 
 # The methods by which ast.NodeVisitor.visit_Constant looks for a visitor of
-# a constant before it calls generic_visit (names of Python 3.7's classes).
+# a constant before it calls generic_visit, named after the constant classes
+# that Python 3.8 deprecated.
 _CONSTANT_VISITORS = tuple('visit_' + name for name in (
     'Num', 'Str', 'Bytes', 'NameConstant', 'Ellipsis'))
 
