@@ -20,6 +20,7 @@ from adcompiler.compiler import Compiler, defaults_of, same_defaults
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
                                NonScalarOutputError, SourceUnavailableError,
                                UnsupportedSyntaxError)
+from adcompiler.known_shapes import describe_arguments
 from adcompiler.naming import identifier
 from adcompiler.rules import REGISTRY
 
@@ -108,8 +109,12 @@ class GradientFunction:
         # The parameter names when every parameter is positional-or-keyword,
         # so that a call that gives each by position needs no binding.
         self._names = _positional_names(function)
-        # Argument types -> (registry version, CompiledFunction).
+        # Argument key (see `_argument_key`) -> (registry version,
+        # CompiledFunction).
         self._variants = {}
+        # Keys of arguments with arrays seen once, for which the general
+        # code ran (see `_compile_for`).
+        self._seen_once = set()
 
     def compiled(self, scalar_params=frozenset()):
         """Compile (or fetch from the cache) the primal and adjoint, for
@@ -204,14 +209,45 @@ class GradientFunction:
         """Return the compiled code for these arguments, from the variants
         this gradient has used while the compiler's cache would return the
         same (no rule registered since, no dependency changed)."""
-        types = tuple(map(type, arguments.values()))
-        entry = self._variants.get(types)
+        key = tuple([(value.shape, value.dtype) if type(value) is _NDARRAY
+                     else type(value) for value in arguments.values()])
+        entry = self._variants.get(key)
         if (entry is not None and entry[0] == REGISTRY.version
                 and entry[1].is_current()):
             return entry[1]
+        return self._compile_for(key, arguments)
+
+    def _compile_for(self, key, arguments):
+        """Compile (or fetch) the code for arguments of this key: the type
+        of each argument, and the shape and dtype of each np.ndarray.
+
+        The first call with a key that has arrays runs the general code.
+        A second call compiles code for the shapes of its arrays (see
+        adcompiler.known_shapes), until the compiler has compiled
+        `compiler.MAX_SHAPE_VARIANTS` of them for this function, after
+        which every new key runs the general code.
+        """
         version = REGISTRY.version
-        compiled = self.compiled(scalar_parameters(arguments))
-        self._variants[types] = (version, compiled)
+        scalar_params = scalar_parameters(arguments)
+        compiled = None
+        has_arrays = any(type(v) is _NDARRAY for v in arguments.values())
+        if has_arrays and key in self._seen_once:
+            compiled = _COMPILER.compile_for_shapes(
+                self.function, self.wrt, scalar_params,
+                describe_arguments(arguments))
+        if compiled is None:
+            compiled = self.compiled(scalar_params)
+            if has_arrays and key not in self._seen_once:
+                # Not kept in `_variants`, so that the next call with this
+                # key comes back here.
+                if len(self._seen_once) >= _MAX_KEYS:
+                    self._seen_once.clear()
+                self._seen_once.add(key)
+                return compiled
+        self._seen_once.discard(key)
+        if len(self._variants) >= _MAX_KEYS:
+            self._variants.clear()
+        self._variants[key] = (version, compiled)
         return compiled
 
     def __repr__(self):
@@ -245,6 +281,9 @@ class GradientFunction:
 
 
 _RETRY_WITH_NUMPY_FLOATS = object()
+_NDARRAY = np.ndarray
+# How many argument keys a gradient remembers; past that it starts again.
+_MAX_KEYS = 64
 _FLOAT64 = np.dtype(np.float64)
 
 

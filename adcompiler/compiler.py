@@ -140,6 +140,10 @@ class CompiledFunction(_GeneratedCode):
 
 _MISSING = object()
 
+# How many variants for argument shapes `Compiler.compile_for_shapes`
+# compiles per function and differentiated parameters.
+MAX_SHAPE_VARIANTS = 4
+
 
 def defaults_of(function):
     """Return the default values of `function`'s parameters, positional
@@ -407,19 +411,26 @@ class Compiler:
         self._names = {}  # key -> (primal, adjoint) generated function names
         self._name_counts = {}
         self._issued_names = set()
+        # (function, wrt) -> the variants compiled for argument shapes.
+        self._shape_variants = {}
 
     def compile(self, function, wrt, call_chain=None,
-                scalar_params=frozenset()):
+                scalar_params=frozenset(), argument_shapes=None):
         """Return the `CompiledFunction` of `function` w.r.t. parameter names.
 
         `scalar_params` names the parameters whose arguments are Python
-        floats or np.float64 scalars. The code compiled for them is cached
-        apart from the code for other arguments, and when `scalar_params` is
-        not empty its adjoint must be given a cotangent, not None (grad,
-        which alone compiles for float scalars, always gives one).
+        floats or np.float64 scalars. `argument_shapes`, an
+        `adcompiler.known_shapes.ArgumentShapes`, gives the shapes and
+        kinds of the arguments, for code that runs only with them. The code
+        compiled for either is cached apart from the code for other
+        arguments, and its adjoint must be given a cotangent, not None
+        (grad, which alone compiles such code, always gives one).
         """
         function = decorators.unwrap_forwarding(function)
-        key = (function, tuple(wrt), frozenset(scalar_params))
+        variant = frozenset(scalar_params)
+        if argument_shapes is not None:
+            variant = (variant, argument_shapes)
+        key = (function, tuple(wrt), variant)
         with self._lock:
             cached = self._cache.get(key)
             if (cached is not None and cached[0] == self.registry.version
@@ -429,7 +440,7 @@ class Compiler:
             try:
                 with _collection_paused():
                     compiled = self._compile(function, tuple(wrt),
-                                             call_chain, key[2])
+                                             call_chain, key)
             except LocatedError as err:
                 moved = origins.at_user_line(err)
                 if moved is err:
@@ -445,7 +456,36 @@ class Compiler:
                 scope[compiled.adjoint_name] = compiled.adjoint
             return compiled
 
-    def _compile(self, function, wrt, call_chain, scalar_params):
+    def compile_for_shapes(self, function, wrt, scalar_params,
+                           argument_shapes):
+        """Return the `CompiledFunction` of `function` for arguments of
+        these shapes (see `compile`), or None when `MAX_SHAPE_VARIANTS`
+        other variants of it were compiled already, or when compiling it
+        raised an error that the general code did not."""
+        function = decorators.unwrap_forwarding(function)
+        with self._lock:
+            variants = self._shape_variants.setdefault(
+                (function, tuple(wrt)), set())
+            key = (frozenset(scalar_params), argument_shapes)
+            if key not in variants:
+                if len(variants) >= MAX_SHAPE_VARIANTS:
+                    return None
+                variants.add(key)
+            try:
+                return self.compile(function, wrt,
+                                    scalar_params=scalar_params,
+                                    argument_shapes=argument_shapes)
+            except AdCompilerError:
+                # The general code compiled, so this is a bug in adcompiler;
+                # the general code still gives the right numbers.
+                logger.debug('compiling %s for %s failed', function,
+                             argument_shapes.describe(), exc_info=True)
+                return None
+
+    def _compile(self, function, wrt, call_chain, key):
+        scalar_params, argument_shapes = key[2], None
+        if isinstance(scalar_params, tuple):
+            scalar_params, argument_shapes = scalar_params
         source, normalized, resolution, activity = self._analyze(
             function, wrt)
         name = source.name
@@ -472,11 +512,10 @@ class Compiler:
                 compiled.adjoint, compiled.wrt, compiled.updated,
                 compiled.updated_with_derivative, _read_globals(compiled))
 
-        key = (function, wrt, scalar_params)
         context = reverse_stage.ReverseContext(
             source, call_chain, compile_callee,
             self.function_names(key, name), self.registry,
-            self.optimize, scalar_params)
+            self.optimize, scalar_params, argument_shapes)
         program = _run_stage(name, 'reverse', reverse_stage.reverse,
                              normalized, resolution, activity, wrt, context)
         if self.optimize:
@@ -670,10 +709,11 @@ class Compiler:
         """
         key = (compile_key, prefixes)
         function, wrt, variant = compile_key
-        if key not in self._names and isinstance(variant, frozenset) \
-                and variant:
-            # The code for float scalars takes the next names after the
-            # general code's, whichever is compiled first.
+        if key not in self._names and variant not in (frozenset(),
+                                                      'forward'):
+            # The code for float scalars or for argument shapes takes the
+            # next names after the general code's, whichever is compiled
+            # first.
             self.function_names((function, wrt, frozenset()), name, prefixes)
         if key not in self._names:
             count = self._name_counts.get((name, prefixes), 0)

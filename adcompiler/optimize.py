@@ -39,8 +39,8 @@ import sys
 
 import gast
 
-from adcompiler import (accumulate, compact, rematerialize, scalars,
-                        shared_calls, shared_factors, zero_adjoints)
+from adcompiler import (accumulate, compact, known_shapes, rematerialize,
+                        scalars, shared_calls, shared_factors, zero_adjoints)
 from adcompiler.codegen import COMMENT_PREFIX
 from adcompiler.traversal import Transformer, walk
 
@@ -185,16 +185,18 @@ def optimize(program):
     """Optimize a `ReverseProgram` in place and return it."""
     _ConstantFolder(program.numpy_alias,
                     program.runtime_alias).visit(program.adjoint)
-    # Code compiled for float scalar arguments is called by grad alone,
-    # which always gives a cotangent.
+    # Code compiled for float scalar arguments or for argument shapes is
+    # called by grad alone, which always gives a cotangent.
     seed = program.adjoint.args.args[1].id
     optimize_adjoint(program.adjoint, program.numpy_alias,
                      program.runtime_alias,
-                     (seed,) if program.scalars else ())
+                     (seed,) if program.seeded else ())
     if compact.keep_compact(program.adjoint, program.shape_facts,
                             program.numpy_alias, program.runtime_alias):
         # An expansion inserted before a statement may be read by nothing.
         _remove_dead_code(program.adjoint)
+    known_shapes.inline_matrix_adjoints(program.adjoint, program.shape_facts,
+                                        program.runtime_alias)
     shared_calls.share_repeated_calls(program.adjoint, program.numpy_alias,
                                       program.runtime_alias)
     accumulate.accumulate_index_adjoints(program.adjoint,

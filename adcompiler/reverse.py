@@ -34,7 +34,8 @@ import operator
 
 import gast
 
-from adcompiler import aliasing, comprehensions, runtime, scalars, shapes
+from adcompiler import (aliasing, comprehensions, known_shapes, runtime,
+                        scalars, shapes)
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
@@ -95,6 +96,9 @@ class ReverseContext:
     optimize: bool = True
     # Parameters whose arguments are Python floats or np.float64 scalars.
     scalar_params: frozenset = frozenset()
+    # The shapes and kinds of the arguments the code is compiled for (an
+    # adcompiler.known_shapes.ArgumentShapes), or None for any arguments.
+    argument_shapes: object = None
 
 
 @dataclasses.dataclass
@@ -119,6 +123,9 @@ class ReverseProgram:
     # The adjoint may be given the cotangent 1.0 for a np.float64 result
     # (see adcompiler.scalars.accepts_float_seed); set by optimize.
     float_seed: bool = False
+    # The adjoint is always given a cotangent, never None: code compiled
+    # for float scalars or for argument shapes, which only grad calls.
+    seeded: bool = False
 
 
 def reverse(normalized, resolution, activity, wrt, context):
@@ -144,8 +151,12 @@ class _ReverseWriter(StageWriter):
         self.scalars = (scalars.scalar_names(normalized, resolution,
                                              context.scalar_params)
                         if context.optimize else frozenset())
+        known = None
+        if context.optimize and context.argument_shapes is not None:
+            known = known_shapes.known_values(normalized, resolution,
+                                              context.argument_shapes)
         self.shapes = (shapes.shape_facts(normalized, resolution,
-                                          self.scalars)
+                                          self.scalars, known)
                        if context.optimize else shapes.NO_FACTS)
         self.tape_name = None
         self.pushed = {}  # statement -> names pushed on the tape after it
@@ -377,7 +388,9 @@ class _ReverseWriter(StageWriter):
                               self.tape_name is not None,
                               bool(self.dynamic_calls),
                               frozenset(self.normalized.temporaries),
-                              self.shapes, self.scalars)
+                              self.shapes, self.scalars,
+                              seeded=bool(self.context.scalar_params) or (
+                                  self.context.argument_shapes is not None))
 
     def adjoints_read(self):
         adjoints = set(self.adjoint_names.values())

@@ -38,7 +38,7 @@ from adcompiler.traversal import walk
 
 # Functions of one array that return an array of the same shape and of the
 # same kind (real or complex) as their argument.
-_SAME_SHAPE_AND_KIND = frozenset(id(f) for f in (
+SAME_SHAPE_AND_KIND = frozenset(id(f) for f in (
     np.sin, np.cos, np.tan, np.arcsin, np.arccos, np.arctan,
     np.sinh, np.cosh, np.tanh, np.arcsinh, np.arccosh, np.arctanh,
     np.exp, np.exp2, np.expm1, np.log, np.log2, np.log10, np.log1p,
@@ -47,7 +47,7 @@ _SAME_SHAPE_AND_KIND = frozenset(id(f) for f in (
 ))
 
 # Functions of one array that return a real array of the same shape.
-_SAME_SHAPE_REAL = frozenset(id(f) for f in (
+SAME_SHAPE_REAL = frozenset(id(f) for f in (
     np.abs, np.absolute, np.fabs, np.real, np.imag, np.angle,
 ))
 
@@ -69,13 +69,20 @@ class ShapeFacts:
     # Names whose values are all float scalars (see adcompiler.scalars):
     # their shape is () and they are real.
     scalars: frozenset = frozenset()
+    # In code compiled for the shapes of the arguments, name -> the shape
+    # and kind of its values (see adcompiler.known_shapes).
+    known: dict = dataclasses.field(default_factory=dict)
 
     def same_shape(self, a, b):
         """True when `a` and `b` always have one shape."""
         if a in self.scalars and b in self.scalars:
             return True
         shape_a = self.shape_class.get(a)
-        return shape_a is not None and shape_a == self.shape_class.get(b)
+        if shape_a is not None and shape_a == self.shape_class.get(b):
+            return True
+        known_a, known_b = self.known.get(a), self.known.get(b)
+        return (known_a is not None and known_b is not None
+                and known_a.shape == known_b.shape)
 
     def shaped_like(self, name, candidates):
         """Return a name in `candidates` with the shape of `name`, or None."""
@@ -92,7 +99,13 @@ class ShapeFacts:
                 b in self.scalars:
             return True
         kind_a = self.kind_class.get(a)
-        return kind_a is not None and kind_a == self.kind_class.get(b)
+        if kind_a is not None and kind_a == self.kind_class.get(b):
+            return True
+        # Both complex: the known kinds are INT, REAL and COMPLEX, and a
+        # name of another kind is in `real`.
+        known_a, known_b = self.known.get(a), self.known.get(b)
+        return (known_a is not None and known_b is not None
+                and known_a.kind == known_b.kind)
 
 
 NO_FACTS = ShapeFacts({}, {}, set())
@@ -128,9 +141,11 @@ class _UnionFind:
         return True
 
 
-def shape_facts(normalized, resolution, scalars=frozenset()):
+def shape_facts(normalized, resolution, scalars=frozenset(), known=None):
     """Return the `ShapeFacts` of a `NormalizedFunction`, given the names
-    that hold float scalars."""
+    that hold float scalars and, for code compiled for the shapes of the
+    arguments, the `known` shapes and kinds of names (name -> `Known` of
+    adcompiler.known_shapes)."""
     definitions = {name: [_Definition(_SOURCE, _SOURCE, False, False)]
                    for name in normalized.params}
     _collect(normalized.tree.body, resolution, definitions, in_loop=False)
@@ -156,7 +171,11 @@ def shape_facts(normalized, resolution, scalars=frozenset()):
 
     shape_class = _trusted(definitions, shapes, 'shape_operands', set())
     kind_class = _trusted(definitions, kinds, 'kind_operands', real)
-    return ShapeFacts(shape_class, kind_class, real, frozenset(scalars))
+    known = dict(known or {})
+    real |= {name for name, value in known.items()
+             if value.kind != 'complex'}
+    return ShapeFacts(shape_class, kind_class, real, frozenset(scalars),
+                      known)
 
 
 def greatest_fixed_point(definitions, keeps):
@@ -320,9 +339,9 @@ def _definition(value, resolution, in_loop):
         resolved = resolution.calls.get(value)
         if resolved is not None and resolved.kind is CallKind.RULE:
             operand = (value.args[0].id,)
-            if id(resolved.callee) in _SAME_SHAPE_AND_KIND:
+            if id(resolved.callee) in SAME_SHAPE_AND_KIND:
                 return _Definition(operand, operand, False, in_loop)
-            if id(resolved.callee) in _SAME_SHAPE_REAL:
+            if id(resolved.callee) in SAME_SHAPE_REAL:
                 return _Definition(operand, _SOURCE, True, in_loop)
             if getattr(resolved.callee, '__module__', None) == 'math' or \
                     getattr(resolved.callee, '__self__', None) is math:
