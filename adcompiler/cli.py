@@ -2,7 +2,8 @@
 
     adcompiler dump FILE.py:FUNC [--mode reverse|forward] [--order 1|2]
                                  [--inner reverse|forward]
-                    [--wrt NAME ...] [--float NAME ...] [--no-optimize]
+                    [--wrt NAME ...] [--float NAME ...]
+                    [--shape NAME=SHAPE[:DTYPE] ...] [--no-optimize]
     adcompiler demo
 
 The module is imported the way pytest imports a test file (its directory is
@@ -19,7 +20,7 @@ import types
 import pathlib
 import sys
 
-from adcompiler import demo
+from adcompiler import demo, known_shapes
 from adcompiler.api import grad
 from adcompiler.api import gradient_objective, tangent_objective
 from adcompiler.compiler import Compiler
@@ -56,6 +57,13 @@ def _parser():
                       help='parameters given Python floats: print the code '
                            'grad compiles for such arguments (reverse mode, '
                            'order 1)')
+    dump.add_argument('--shape', nargs='+', metavar='NAME=SHAPE[:DTYPE]',
+                      dest='shapes',
+                      help='parameters given arrays of these shapes, such as '
+                           'x=16,64 or z=3:complex128 (DTYPE defaults to '
+                           'float64; x= is a 0-d array): print the code grad '
+                           'compiles for such arguments (reverse mode, order '
+                           '1)')
     dump.add_argument('--no-optimize', action='store_true',
                       help='print the code before the optimization passes')
     commands.add_parser(
@@ -81,9 +89,11 @@ def _fail(message, status):
 
 
 def dump(target, wrt=None, optimize=True, mode='reverse', order=1,
-         inner=None, floats=()):
+         inner=None, floats=(), shapes=()):
     """Return the generated source of FILE.py:FUNC as a string, compiled
-    for Python float arguments of the parameters in `floats`."""
+    for Python float arguments of the parameters in `floats` and, when
+    `shapes` (`NAME=SHAPE[:DTYPE]` strings) is given, for arrays of these
+    shapes and dtypes."""
     filename, _, function_name = target.rpartition(':')
     if not filename or not function_name:
         raise FileNotFoundError(
@@ -120,6 +130,13 @@ def dump(target, wrt=None, optimize=True, mode='reverse', order=1,
     if floats and (mode != 'reverse' or order != 1):
         raise LookupError('--float applies to the reverse mode of order 1 '
                           'only; drop --mode forward and --order 2')
+    argument_shapes = None
+    if shapes:
+        if mode != 'reverse' or order != 1:
+            raise LookupError('--shape applies to the reverse mode of order '
+                              '1 only; drop --mode forward and --order 2')
+        argument_shapes = _argument_shapes(shapes, floats, parameters,
+                                           function_name)
     compiler = Compiler(optimize=optimize)
     if order == 2:
         # Second order: `mode` over f's tangent function or over f's
@@ -133,8 +150,34 @@ def dump(target, wrt=None, optimize=True, mode='reverse', order=1,
             function = tangent_objective(function, wrt[0])
     if mode == 'forward':
         return compiler.compile_forward(function, wrt).source
-    return compiler.compile(function, wrt,
-                            scalar_params=frozenset(floats)).source
+    return compiler.compile(function, wrt, scalar_params=frozenset(floats),
+                            argument_shapes=argument_shapes).source
+
+
+def _argument_shapes(shapes, floats, parameters, function_name):
+    """Return the `ArgumentShapes` of `--shape` and `--float` arguments."""
+    described = {name: known_shapes.Known((), known_shapes.REAL, True)
+                 for name in floats}
+    for text in shapes:
+        name, equals, rest = text.partition('=')
+        dims, _, dtype = rest.partition(':')
+        if not equals or name not in parameters:
+            raise LookupError(f'--shape {text}: expected NAME=SHAPE with '
+                              f'NAME a parameter of {function_name}, one of '
+                              f'{parameters}')
+        try:
+            shape = tuple(int(d) for d in dims.split(',') if d.strip())
+            known = known_shapes.describe_array(shape, dtype or 'float64')
+        except (TypeError, ValueError) as err:
+            raise LookupError(f'--shape {text}: invalid shape or dtype '
+                              f'({err}); write a shape such as 16,64 and a '
+                              f'NumPy dtype such as float64') from err
+        if known is None:
+            raise LookupError(f'--shape {text}: {dtype} is not a dtype of '
+                              'numbers')
+        described[name] = known
+    return known_shapes.ArgumentShapes(tuple(
+        (name, described[name]) for name in parameters if name in described))
 
 
 def _recover_target(arguments, parser):
@@ -142,11 +185,13 @@ def _recover_target(arguments, parser):
     into the list of names: a parameter name has no ':' in it."""
     if arguments.target is not None:
         return
-    for names in (arguments.wrt, arguments.floats):
-        if names and ':' in names[-1]:
+    for names in (arguments.wrt, arguments.floats, arguments.shapes):
+        # A shape has '=' in it (x=3:complex128); a target has not.
+        if names and ':' in names[-1] and '=' not in names[-1]:
             arguments.target = names.pop()
             if not names:
-                parser.error('--wrt and --float need at least one NAME')
+                parser.error('--wrt, --float and --shape need at least one '
+                             'NAME')
             return
     parser.error('the following arguments are required: FILE.py:FUNC')
 
@@ -161,7 +206,7 @@ def main(argv=None):
         text = dump(arguments.target, arguments.wrt,
                     optimize=not arguments.no_optimize, mode=arguments.mode,
                     order=arguments.order, inner=arguments.inner,
-                    floats=arguments.floats)
+                    floats=arguments.floats, shapes=arguments.shapes)
     except (FileNotFoundError, LookupError) as err:
         return _fail(str(err), 2)
     except AdCompilerError as err:

@@ -136,6 +136,9 @@ class CompiledFunction(_GeneratedCode):
     # in differentiated code must see the write. The public API passes
     # copies of these arguments.
     written_in_place: tuple = ()
+    # The adcompiler.known_shapes.ArgumentShapes that the code was compiled
+    # for, or None for arguments of any shape.
+    argument_shapes: object = None
 
 
 _MISSING = object()
@@ -581,7 +584,8 @@ class Compiler:
                               if grad_only is not None else ()),
             grad_only_adjoint=(module.functions[donating.name]
                                if donating is not None else None),
-            written_in_place=_written_in_place(normalized, activity, updated))
+            written_in_place=_written_in_place(normalized, activity, updated),
+            argument_shapes=argument_shapes)
 
     def compile_forward(self, function, wrt, call_chain=None):
         """Return the `CompiledTangent` of `function` w.r.t. parameter names."""

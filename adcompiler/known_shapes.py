@@ -97,10 +97,15 @@ def describe_value(value):
     if kind is not None:
         return Known((), kind, True)
     if type(value) is np.ndarray or isinstance(value, np.number):
-        kind = _DTYPE_KINDS.get(value.dtype.kind)
-        if kind is not None:
-            return Known(tuple(value.shape), kind, False)
+        return describe_array(value.shape, value.dtype)
     return None
+
+
+def describe_array(shape, dtype):
+    """Return the `Known` of an np.ndarray of this shape and dtype, or None
+    for a dtype that is not a number's (object, string, datetime)."""
+    kind = _DTYPE_KINDS.get(np.dtype(dtype).kind)
+    return None if kind is None else Known(tuple(shape), kind, False)
 
 
 def describe_arguments(arguments):
@@ -446,7 +451,7 @@ class _Evaluator:
         if not 1 <= len(arguments) <= 2 or any(
                 isinstance(a, gast.Starred) for a in arguments):
             return _UNKNOWN
-        options = {'axis': None, 'keepdims': False}
+        options = {'axis': None, 'keepdims': None}
         if len(arguments) == 2:
             options['axis'] = arguments[1]
         for keyword in node.keywords:
@@ -454,8 +459,9 @@ class _Evaluator:
                                               and len(arguments) == 2):
                 return _UNKNOWN
             options[keyword.arg] = keyword.value
-        axis, keepdims = (_constant(options['axis']),
-                          _constant(options['keepdims']))
+        axis = _constant(options['axis'])
+        keepdims = options['keepdims'] is not None and _constant(
+            options['keepdims'])
         if not (axis is None or type(axis) is int) or type(keepdims) \
                 is not bool:
             return _UNKNOWN

@@ -114,6 +114,41 @@ def test_float_with_forward_mode_exits_2(model_file):
     assert 'reverse mode of order 1' in result.stderr
 
 
+def test_shape_prints_code_for_shapes(model_file):
+    result = run('dump', f'{model_file}:loss', '--shape', 'w=4,3', 'x=5,4')
+    assert result.returncode == 0, result.stderr
+    assert 'x.T @' in result.stdout
+    assert 'matmul_adjoint' not in result.stdout
+    plain = run('dump', f'{model_file}:loss')
+    assert 'matmul_adjoint' in plain.stdout
+
+
+def test_shape_before_target_prints_code(model_file):
+    result = run('dump', '--shape', 'w=4,3:float32', 'x=5,4',
+                 f'{model_file}:loss')
+    assert result.returncode == 0, result.stderr
+    assert 'x.T @' in result.stdout
+
+
+def test_shape_unknown_parameter_exits_2(model_file):
+    result = run('dump', f'{model_file}:loss', '--shape', 'y=3')
+    assert result.returncode == 2
+    assert '--shape y=3' in result.stderr
+
+
+def test_shape_invalid_dtype_exits_2(model_file):
+    result = run('dump', f'{model_file}:loss', '--shape', 'w=3:words')
+    assert result.returncode == 2
+    assert 'invalid shape or dtype' in result.stderr
+
+
+def test_shape_with_forward_mode_exits_2(model_file):
+    result = run('dump', f'{model_file}:loss', '--shape', 'w=4,3',
+                 '--mode', 'forward')
+    assert result.returncode == 2
+    assert 'reverse mode of order 1' in result.stderr
+
+
 def test_python_dash_m_runs_the_same_program(model_file):
     result = subprocess.run(
         [sys.executable, '-m', 'adcompiler', 'dump', f'{model_file}:loss'],
