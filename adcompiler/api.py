@@ -109,8 +109,7 @@ class GradientFunction:
         # The parameter names when every parameter is positional-or-keyword,
         # so that a call that gives each by position needs no binding.
         self._names = _positional_names(function)
-        # Argument key (see `_argument_key`) -> (registry version,
-        # CompiledFunction).
+        # Argument key (see `_Variant`) -> `_Variant`.
         self._variants = {}
         # Keys of arguments with arrays seen once, for which the general
         # code ran (see `_compile_for`).
@@ -137,19 +136,20 @@ class GradientFunction:
             bound = _bind(self.function, args, kwargs)
             args, kwargs, arguments = bound.args, bound.kwargs, \
                 bound.arguments
-        compiled = self._compiled_for(arguments)
+        variant = self._compiled_for(arguments)
+        compiled = variant.compiled
         primal_args, primal_kwargs = args, kwargs
         if compiled.written_in_place:
             primal_args, primal_kwargs = _protected(self.function, compiled,
                                                     args, kwargs)
-        for name in self.wrt:
-            value = arguments[name]
-            if type(value) not in _FLOAT_SCALAR_TYPES and not (
-                    type(value) is np.ndarray and value.dtype.kind in 'fc'):
-                _require_float(self.function, name, value)
-        if (compiled.grad_only_primal is not None and not self.with_value
-                and not self.has_aux
-                and _grad_only_applies(compiled, arguments)):
+        if not variant.floats_checked:
+            for name in self.wrt:
+                value = arguments[name]
+                if not _is_float(value):
+                    _require_float(self.function, name, value)
+        if (variant.grad_only_dtypes and not self.with_value
+                and not self.has_aux and _numpy_errors_quiet()
+                and not _runtime_warnings_raise()):
             seed, saved = compiled.grad_only_primal(*primal_args,
                                                     **primal_kwargs)
             gradient = self._gradient(
@@ -206,15 +206,15 @@ class GradientFunction:
         return self(*as_numpy[0], **as_numpy[1])
 
     def _compiled_for(self, arguments):
-        """Return the compiled code for these arguments, from the variants
-        this gradient has used while the compiler's cache would return the
-        same (no rule registered since, no dependency changed)."""
+        """Return the `_Variant` for these arguments, from the variants this
+        gradient has used while the compiler's cache would return the same
+        code (no rule registered since, no dependency changed)."""
         key = tuple([(value.shape, value.dtype) if type(value) is _NDARRAY
                      else type(value) for value in arguments.values()])
-        entry = self._variants.get(key)
-        if (entry is not None and entry[0] == REGISTRY.version
-                and entry[1].is_current()):
-            return entry[1]
+        variant = self._variants.get(key)
+        if (variant is not None and variant.version == REGISTRY.version
+                and variant.compiled.is_current()):
+            return variant
         return self._compile_for(key, arguments)
 
     def _compile_for(self, key, arguments):
@@ -237,18 +237,20 @@ class GradientFunction:
                 describe_arguments(arguments))
         if compiled is None:
             compiled = self.compiled(scalar_params)
-            if has_arrays and key not in self._seen_once:
-                # Not kept in `_variants`, so that the next call with this
-                # key comes back here.
-                if len(self._seen_once) >= _MAX_KEYS:
-                    self._seen_once.clear()
-                self._seen_once.add(key)
-                return compiled
+        variant = _Variant(version, compiled, self.wrt, arguments)
+        if compiled.argument_shapes is None and has_arrays and \
+                key not in self._seen_once:
+            # Not kept in `_variants`, so that the next call with this key
+            # comes back here.
+            if len(self._seen_once) >= _MAX_KEYS:
+                self._seen_once.clear()
+            self._seen_once.add(key)
+            return variant
         self._seen_once.discard(key)
         if len(self._variants) >= _MAX_KEYS:
             self._variants.clear()
-        self._variants[key] = (version, compiled)
-        return compiled
+        self._variants[key] = variant
+        return variant
 
     def __repr__(self):
         return f'<adcompiler {self.__name__} wrt {self.wrt}>'
@@ -280,6 +282,31 @@ class GradientFunction:
         return None
 
 
+class _Variant:
+    """The compiled code for the arguments of one key (the type of each
+    argument, and the shape and dtype of each np.ndarray), with the checks
+    of `GradientFunction.__call__` that the key decides."""
+
+    __slots__ = ('version', 'compiled', 'floats_checked', 'grad_only_dtypes')
+
+    def __init__(self, version, compiled, wrt, arguments):
+        self.version = version  # of the rule registry
+        self.compiled = compiled
+        # Every argument in `wrt` is a float scalar or an array of floats.
+        self.floats_checked = all(_is_float(arguments[name]) for name in wrt)
+        # The grad-only primal applies unless NumPy's error state or a
+        # warnings filter rules it out (see `_grad_only_applies`).
+        self.grad_only_dtypes = compiled.grad_only_primal is not None and \
+            _grad_only_dtypes(compiled, arguments)
+
+
+def _is_float(value):
+    """Return whether `value` is a float scalar or an array of floats or
+    complex numbers, which every transform may differentiate."""
+    return type(value) in _FLOAT_SCALAR_TYPES or (
+        type(value) is np.ndarray and value.dtype.kind in 'fc')
+
+
 _RETRY_WITH_NUMPY_FLOATS = object()
 _NDARRAY = np.ndarray
 # How many argument keys a gradient remembers; past that it starts again.
@@ -292,11 +319,18 @@ def _grad_only_applies(compiled, arguments):
     the NumPy operations it skips could not have raised: neither np.seterr
     nor a warnings filter turns their floating-point errors into
     exceptions, calls or printed messages."""
+    return _grad_only_dtypes(compiled, arguments) and \
+        _numpy_errors_quiet() and not _runtime_warnings_raise()
+
+
+def _grad_only_dtypes(compiled, arguments):
+    """True when the arguments that the proof of the grad-only primal
+    depends on are float64 arrays."""
     for name in compiled.grad_only_arrays:
         value = arguments[name]
         if type(value) is not np.ndarray or value.dtype != _FLOAT64:
             return False
-    return _numpy_errors_quiet() and not _runtime_warnings_raise()
+    return True
 
 
 # np.seterr modes under which a floating-point error only warns (or nothing).
@@ -513,8 +547,10 @@ def _gradients(adjoints, wrt, arguments):
             g = containers.gradient_like(g, x)
         else:
             g = runtime.materialize(g, x)
-        if any(g is other for other in gradients):
-            g = runtime.copy(g)  # Each gradient can be updated in place.
+        for other in gradients:
+            if g is other:
+                g = runtime.copy(g)  # Each gradient can be updated in place.
+                break
         gradients.append(g)
     return tuple(gradients)
 

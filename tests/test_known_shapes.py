@@ -335,7 +335,7 @@ def variant_for(gradient_function, args):
     key = tuple((v.shape, v.dtype) if type(v) is np.ndarray else type(v)
                 for v in args)
     entry = gradient_function._variants.get(key)
-    return None if entry is None else entry[1]
+    return None if entry is None else entry.compiled
 
 
 def test_rnn_first_state_shapes():
