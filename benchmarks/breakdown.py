@@ -41,7 +41,7 @@ import timeit  # noqa: E402
 
 import adcompiler  # noqa: E402
 from adcompiler import runtime  # noqa: E402
-from adcompiler.api import _grad_only_applies, scalar_parameters  # noqa: E402
+from adcompiler.api import _grad_only_applies  # noqa: E402
 from benchmarks.measure import peak_memory_bytes  # noqa: E402
 from benchmarks.workloads import BY_NAME  # noqa: E402
 
@@ -121,11 +121,13 @@ def measure_workload(workload, quick):
     args = workload.make_inputs(quick)
     gradient = adcompiler.grad(workload.function, wrt=tuple(workload.wrt))
     gradient(*args)
-    # The code grad runs: compiled apart for float scalar arguments, whose
-    # adjoint may take a Python float cotangent.
+    gradient(*args)
+    # The code grad runs from the second call on: compiled apart for float
+    # scalar arguments, whose adjoint may take a Python float cotangent,
+    # and for the shapes of the array arguments.
     parameters = inspect.signature(workload.function).parameters
     arguments = dict(zip(parameters, args))
-    compiled = gradient.compiled(scalar_parameters(arguments))
+    compiled = gradient._compiled_for(arguments).compiled
     seed = (1.0 if compiled.float_seed
             else runtime.seed(workload.function(*args)))
     # grad runs the grad-only primal, which returns the seed, when its

@@ -64,12 +64,20 @@ def load_tools(names):
 
 
 def _check(tool, workload, call, args, expected, result):
-    """Run the gradient once and compare it with the hand-written one."""
+    """Run the gradient twice and compare it with the hand-written one.
+
+    adcompiler's `grad` runs general code on the first call and, from the
+    second call with the same argument shapes, code compiled for them: the
+    code that is timed. That compilation also stays out of the peak memory
+    measured after this check.
+    """
     if not tool.computes_gradient:
         call(*args)
         return
-    agreement = measure.compare_gradients(tool.to_numpy(call(*args)),
-                                          expected)
+    agreements = [measure.compare_gradients(tool.to_numpy(call(*args)),
+                                            expected) for _ in range(2)]
+    agreement = max(agreements, key=lambda a: (not a.ok,
+                                               a.max_relative_error))
     result.max_relative_error = agreement.max_relative_error
     if not agreement.ok:
         result.status = Status.INVALID
