@@ -192,6 +192,12 @@ def _collect(statements, definitions):
         elif isinstance(statement, (gast.While, gast.If)):
             _collect(statement.body, definitions)
             _collect(statement.orelse, definitions)
+        elif isinstance(statement, gast.With):
+            # np.errstate or warnings.catch_warnings: its `as` target is
+            # unknown, and its body runs once.
+            for item in statement.items:
+                _set_unknown(item, definitions)
+            _collect(statement.body, definitions)
         elif (isinstance(statement, gast.Assign)
               and len(statement.targets) == 1
               and isinstance(statement.targets[0], gast.Name)):

@@ -92,6 +92,12 @@ def transpose_and_parts(z):
     return np.sum(np.abs(t)) + np.sum(r)
 
 
+def in_error_state(x):
+    with np.errstate(divide='ignore'):
+        y = np.log(x)
+    return np.sum(y)
+
+
 def integer_index(x, i):
     y = x[i]
     return np.sum(y)
@@ -115,6 +121,7 @@ def integer_index(x, i):
     (reductions, (np.ones((6, 4)),), 's', (4,)),
     (reductions, (np.ones((6, 4)),), 'm', (6, 1)),
     (transpose_and_parts, (np.ones((2, 3), complex),), 't', (3, 2)),
+    (in_error_state, (np.ones((3, 4)),), 'y', (3, 4)),
     (integer_index, (np.ones((3, 4)), 2), 'y', (4,)),
     (integer_index, (np.ones((3, 4)), np.int64(2)), 'y', (4,)),
 ], ids=lambda value: getattr(value, '__name__', None))
