@@ -26,15 +26,22 @@ The analysis is an abstract interpretation that ignores the order of the
 statements: a name's value joins what every assignment to it can give,
 whichever runs and however often, and two different shapes make it
 unknown. So the facts hold for every value a name takes, in loops too,
-whatever the number of trips; an `h` that a loop changes from an argument
-of shape (64,) to (16, 64) is unknown, and its code stays general.
+whatever the number of trips. For example, when a loop changes `h` from an
+argument of shape (64,) to (16, 64), `h` is unknown and its code stays
+general.
 
 A name is unknown when any assignment to it is another statement (a call
-of user code, unpacking, a container), and when its array may change shape
-in place: it is passed to a function that is not a rule or a known query
-such as `len`, is the object of a `resize` call or of an attribute store,
-or, when the function calls user code, is stored in a container that code
-may reach. Copies of such a name (`y = x`) are unknown too.
+of user code, unpacking, a container, a statement kept verbatim), and when
+its array may change shape in place. That is the case when it is passed to
+a function that is neither a rule, a NumPy function nor a builtin query
+such as `len`, or is the object of a `resize` call or of an attribute
+store. It is also the case when the function calls user code and the name
+is stored in a container that code may reach. Copies of such a name
+(`y = x`) are unknown too.
+
+`inline_matrix_adjoints` then writes the adjoints of products of known
+matrices as plain products, and `adcompiler.shapes` takes the known
+shapes as facts of equal shape.
 
 NOTE: an array reached in another way, such as a global, or a second
 parameter bound to the same array as one changed in place by a callee, is
@@ -58,7 +65,7 @@ INT, REAL, COMPLEX = 'int', 'real', 'complex'
 
 @dataclasses.dataclass(frozen=True)
 class Known:
-    """What is known of every value of a name."""
+    """Facts that hold for every value of a name: shape, kind, type."""
 
     shape: tuple
     kind: str  # INT, REAL or COMPLEX
@@ -68,20 +75,21 @@ class Known:
 
     @property
     def is_array(self):
-        """True when the value is surely an np.ndarray: NumPy scalars and
+        """True when the value is an np.ndarray, because NumPy scalars and
         Python numbers have the shape ()."""
         return len(self.shape) > 0 and not self.number
 
 
 @dataclasses.dataclass(frozen=True)
 class ArgumentShapes:
-    """The shapes and kinds of the arguments code is compiled for:
-    (parameter name, `Known`) pairs, for the parameters described."""
+    """The shapes and kinds of the arguments that code is compiled for, as
+    (parameter name, `Known`) pairs for the parameters described."""
 
     params: tuple
 
     def describe(self):
-        """Return `name: shape dtype-kind` lines, for generated code."""
+        """Return the parameters, shapes and kinds as one line of text,
+        such as `x 16x64 real, n () int`, for log messages."""
         return ', '.join(f'{name} {"x".join(map(str, known.shape)) or "()"}'
                          f' {known.kind}' for name, known in self.params)
 
@@ -451,8 +459,8 @@ class _Evaluator:
         return Known(value.shape, kind, False)
 
     def reduction(self, node, mean):
-        """The value of `np.sum(x, axis, keepdims=k)` or `np.mean`, for an
-        int constant `axis` or None and a bool constant `keepdims`."""
+        """Evaluate `np.sum(x, axis, keepdims=k)` or `np.mean`, for an int
+        constant `axis` or None and a bool constant `keepdims`."""
         arguments = list(node.args)
         if not 1 <= len(arguments) <= 2 or any(
                 isinstance(a, gast.Starred) for a in arguments):
@@ -465,6 +473,7 @@ class _Evaluator:
                                               and len(arguments) == 2):
                 return _UNKNOWN
             options[keyword.arg] = keyword.value
+
         axis = _constant(options['axis'])
         keepdims = options['keepdims'] is not None and _constant(
             options['keepdims'])
@@ -474,6 +483,7 @@ class _Evaluator:
         value = self.atom(arguments[0])
         if value is None or value is _UNKNOWN:
             return value
+
         shape = list(value.shape)
         if axis is None:
             shape = [1] * len(shape) if keepdims else []

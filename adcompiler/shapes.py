@@ -25,6 +25,11 @@ source at most and that source runs at most once per call (it is not inside
 a loop): a source run many times could produce a different shape each
 time. A name whose every value is known to be real (`np.abs(x)`, a float
 constant, an operation on real values) needs no kind class.
+
+In code compiled for the shapes of the arguments, the caller also passes
+the shape and kind that `adcompiler.known_shapes` proves for names: two
+names of one known shape have one shape, and a name of a known real kind
+is real.
 """
 
 import dataclasses
