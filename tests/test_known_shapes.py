@@ -413,3 +413,20 @@ def test_value_and_grad_for_shapes():
         value, gradient = function(x, w)
         assert value == scaled_sum(x, w)
         np.testing.assert_array_equal(gradient, w)
+
+
+def complex_product(x, w):
+    z = (x @ w) * (1.0 + 2.0j)
+    return np.real(np.sum(z * z))
+
+
+def test_complex_intermediate_matches_finite_differences():
+    rng = np.random.default_rng(4)
+    args = (rng.normal(size=(3, 4)), rng.normal(size=(4, 2)))
+    gradient = adcompiler.grad(complex_product, wrt=(0, 1))
+    for _ in range(3):
+        computed = gradient(*args)
+        for position in (0, 1):
+            assert_gradient_close(computed[position], numerical_gradient(
+                complex_product, args, position))
+    assert variant_for(gradient, args).argument_shapes is not None
