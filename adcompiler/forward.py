@@ -748,6 +748,8 @@ class _ForwardWriter(StageWriter):
                 f'a forward one with adcompiler.register_jvp({callee}, ...), '
                 'or use reverse mode (grad, vjp, or hessian with '
                 "mode='reverse-over-reverse')")
+        args, keywords = self.keywords_by_position(statement, callee, args,
+                                                   keywords)
         rule_name = self.namer.fresh('jvp_rule')
         self.extra_globals[rule_name] = function
         tangents = gast.Tuple(elts=[
@@ -760,6 +762,39 @@ class _ForwardWriter(StageWriter):
             args=[tangents, name(target)] + [copy_tree(a) for a in args],
             keywords=[gast.keyword(arg=k, value=copy_tree(v))
                       for k, v in keywords.items()])
+
+    def keywords_by_position(self, statement, callee, args, keywords):
+        """Return the arguments of a call of a forward rule with each keyword
+        argument of a positional parameter passed by position, because the
+        rule receives one tangent per positional argument.
+
+        Raises UnsupportedSyntaxError for a keyword argument that carries a
+        derivative and has no position, whose tangent the rule could not
+        receive.
+        """
+        try:
+            parameters = list(inspect.signature(callee).parameters.values())
+        except (TypeError, ValueError):
+            parameters = []
+        args = list(args)
+        keywords = dict(keywords)
+        for parameter in parameters[len(args):]:
+            if parameter.kind not in (parameter.POSITIONAL_ONLY,
+                                      parameter.POSITIONAL_OR_KEYWORD):
+                break
+            if parameter.name not in keywords:
+                break
+            args.append(keywords.pop(parameter.name))
+        for keyword, value in keywords.items():
+            if any(self.is_active(atom) for _, atom in argument_atoms(value)):
+                name_text = getattr(callee, '__name__', 'the callee')
+                raise UnsupportedSyntaxError(
+                    f'the keyword argument {keyword}= that carries a '
+                    f'derivative in a call of {name_text}, whose forward rule '
+                    'receives tangents only of positional arguments',
+                    self.source.location(statement.value),
+                    fixes=[f'pass {keyword} by position'])
+        return args, keywords
 
     def expand(self, found, statement, args, keywords, function=None):
         """Sum a forward template's entries for the active arguments."""

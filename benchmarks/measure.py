@@ -91,8 +91,11 @@ def calibrate(call, args, sample_seconds, max_number=10_000):
     """Return the number of calls that makes a sample last sample_seconds.
 
     Calls are doubled until they last a fifth of a sample, so that one slow
-    call (a page fault, a garbage collection) does not set the number.
+    call (a page fault, a garbage collection) does not set the number. One
+    call runs first, untimed: adcompiler's `grad` compiles code for the
+    argument shapes on its second call.
     """
+    call(*args)
     number = 1
     while True:
         start = time.perf_counter()

@@ -233,3 +233,63 @@ def test_reverse_rule_only_hessian_error_location(function, mode):
     with pytest.raises(adcompiler.AdCompilerError) as info:
         adcompiler.hessian(function, mode=mode)(X)
     assert info.value.filename == __file__
+
+
+def scaled_sine(x, s=2.0):
+    return np.sin(x) * s
+
+
+def scaled_sine_jvp(tangents, ans, x, s=2.0):
+    tangent = np.cos(x) * s * tangents[0]
+    if len(tangents) > 1 and tangents[1] is not None:
+        tangent = tangent + np.sin(x) * tangents[1]
+    return tangent
+
+
+adcompiler.register_jvp(scaled_sine, scaled_sine_jvp)
+
+
+def keyword_carries_derivative(x):
+    return np.sum(scaled_sine(x, s=x))
+
+
+def keywords_only(x):
+    return np.sum(scaled_sine(s=1.5, x=x))
+
+
+def dispatched_keyword(x, f):
+    return np.sum(f(x, s=x))
+
+
+@pytest.mark.parametrize('function, extra', [
+    (keyword_carries_derivative, ()),
+    (keywords_only, ()),
+    (dispatched_keyword, (scaled_sine,)),
+])
+def test_forward_rule_receives_keyword_tangents(function, extra):
+    x = np.array([0.3, -0.7])
+    direction = np.array([1.0, 0.5])
+    _, tangent = adcompiler.jvp(function, (x, *extra),
+                                (direction,) + (None,) * len(extra))
+    step = 1e-6
+    expected = (function(x + step * direction, *extra)
+                - function(x - step * direction, *extra)) / (2 * step)
+    assert tangent == pytest.approx(expected, rel=1e-6)
+
+
+def keyword_only_rule(x, *, s=2.0):
+    return np.sin(x) * s
+
+
+adcompiler.register_jvp(keyword_only_rule,
+                        lambda tangents, ans, x, *, s=2.0:
+                        np.cos(x) * s * tangents[0])
+
+
+def test_forward_rule_keyword_only_tangent_raises():
+    def function(x):
+        return np.sum(keyword_only_rule(x, s=x))
+
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='pass s by position'):
+        adcompiler.jvp(function, (np.ones(2),), (np.ones(2),))
