@@ -2022,6 +2022,11 @@ def _value_kinds(node, names, global_object):
     """Return the set of kinds (`_CONTAINER`, `_OBJECT`) that the value of
     the expression `node` is known to have. The set is empty when the value
     may be an array or a number. `names` maps names to their kinds."""
+    if isinstance(node, (gast.Name, gast.Attribute)):
+        # A global (or a dotted global) that holds such an object now: the
+        # compiled code is compiled again when the global is rebound.
+        if _defines_operator(type(global_object(node))):
+            return frozenset({_OBJECT})
     if isinstance(node, gast.Name):
         return names.get(node.id, frozenset())
     if isinstance(node, (gast.List, gast.Tuple, gast.Dict, gast.ListComp,

@@ -295,3 +295,29 @@ def argument_method(v):
 def test_object_argument_method_gradient():
     gradient = adcompiler.grad(argument_method)(Vec(X))
     assert_gradient_close(gradient.a, 3.0 * X ** 2)
+
+
+class Offset:
+    """An object whose + scales its other operand: not elementwise."""
+
+    def __init__(self, scale):
+        self.scale = scale
+
+    def __add__(self, other):
+        return self.scale * other
+
+
+OFFSET = Offset(3.0)
+
+
+def global_object_add(x):
+    return np.sum(np.sin(OFFSET + x))
+
+
+def test_operator_on_global_object_uses_its_method():
+    x = np.array([0.5, -0.2])
+    gradient = adcompiler.grad(global_object_add)(x)
+    assert_gradient_close(gradient,
+                          numerical_gradient(global_object_add, (x,), 0))
+    _, tangent = adcompiler.jvp(global_object_add, (x,), (np.ones(2),))
+    assert tangent == pytest.approx(np.sum(gradient))
