@@ -2018,6 +2018,19 @@ def _defines_operator(cls):
                for method in operators.OPERATOR_METHODS)
 
 
+def _user_operator_object(value):
+    """Return whether `value` is an object of a class outside NumPy and
+    SciPy with an arithmetic operator method written in Python. Library
+    objects such as np.s_, which defines __getitem__, keep their rules."""
+    cls = type(value)
+    module = getattr(cls, '__module__', '') or ''
+    if module.split('.')[0] in ('numpy', 'scipy', 'builtins'):
+        return False
+    return any(isinstance(getattr(cls, method, None), types.FunctionType)
+               for method in operators.OPERATOR_METHODS
+               if method != '__getitem__')
+
+
 def _value_kinds(node, names, global_object):
     """Return the set of kinds (`_CONTAINER`, `_OBJECT`) that the value of
     the expression `node` is known to have. The set is empty when the value
@@ -2025,7 +2038,7 @@ def _value_kinds(node, names, global_object):
     if isinstance(node, (gast.Name, gast.Attribute)):
         # A global (or a dotted global) that holds such an object now: the
         # compiled code is compiled again when the global is rebound.
-        if _defines_operator(type(global_object(node))):
+        if _user_operator_object(global_object(node)):
             return frozenset({_OBJECT})
     if isinstance(node, gast.Name):
         return names.get(node.id, frozenset())
