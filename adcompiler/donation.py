@@ -26,7 +26,7 @@ as the call would.
 
 import gast
 
-from adcompiler.traversal import copy_tree, walk
+from adcompiler.traversal import copy_tree, evaluation_order, walk
 
 # NumPy functions of one argument that are ufuncs computing a float64
 # result of the argument's shape from a float64 array.
@@ -172,7 +172,8 @@ def _first_call_after_last_read(body, donated, calls, rewritten):
         statement = body[position]
         if not isinstance(statement, (gast.Assign, gast.Return, gast.Expr)):
             return None  # A loop or a branch: its calls may run again.
-        order = _evaluation_order(statement.value)
+        order = evaluation_order(statement.value, calls=True,
+                                 opaque=_CONDITIONAL)
         if order is None:
             continue
         if position == last:
@@ -186,48 +187,6 @@ def _first_call_after_last_read(body, donated, calls, rewritten):
                     and calls.accepts_output(node)):
                 return node
     return None
-
-
-def _evaluation_order(node):
-    """Return the name reads and calls of `node` in the order Python
-    evaluates them, a call after its arguments, or None for an expression
-    this function does not know.
-
-    A part that may not run, or may run later or several times, adds its
-    name reads where it starts and none of its calls.
-    """
-    if isinstance(node, gast.Name):
-        return [node]
-    if isinstance(node, gast.Constant):
-        return []
-    if isinstance(node, _CONDITIONAL):
-        # Its reads count as made here; its calls are never rewritten.
-        return [n for n in walk(node) if isinstance(n, gast.Name)]
-    if isinstance(node, gast.Compare) and len(node.ops) > 1:
-        return None
-    fields = {
-        gast.BinOp: ('left', 'right'), gast.UnaryOp: ('operand',),
-        gast.Call: ('func', 'args', 'keywords'), gast.keyword: ('value',),
-        gast.Attribute: ('value',), gast.Subscript: ('value', 'slice'),
-        gast.Slice: ('lower', 'upper', 'step'), gast.Tuple: ('elts',),
-        gast.List: ('elts',), gast.Starred: ('value',),
-        gast.Compare: ('left', 'comparators'),
-    }.get(type(node))
-    if fields is None:
-        return None
-    order = []
-    for field in fields:
-        value = getattr(node, field)
-        for child in value if isinstance(value, list) else [value]:
-            if child is None:
-                continue
-            reads = _evaluation_order(child)
-            if reads is None:
-                return None
-            order += reads
-    if isinstance(node, gast.Call):
-        order.append(node)
-    return order
 
 
 def _names(node):

@@ -42,7 +42,7 @@ import gast
 from adcompiler import (accumulate, compact, known_shapes, rematerialize,
                         scalars, shared_calls, shared_factors, zero_adjoints)
 from adcompiler.codegen import COMMENT_PREFIX
-from adcompiler.traversal import Transformer, walk
+from adcompiler.traversal import Transformer, evaluation_order, walk
 
 _FOLDABLE = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
@@ -368,7 +368,7 @@ def _inline_run(statement, definitions, max_nodes):
     were inlined."""
     if not definitions:
         return 0
-    reads = _evaluation_order(statement.value)
+    reads = evaluation_order(statement.value)
     if reads is None:
         return 0
     size = _node_count(statement.value)
@@ -393,42 +393,6 @@ def _inline_run(statement, definitions, max_nodes):
 
 def _node_count(node):
     return sum(1 for _ in walk(node))
-
-
-def _evaluation_order(node):
-    """Return the names `node` reads, in the order Python evaluates them.
-
-    Returns None for an expression that may skip or repeat a part (and, or,
-    a conditional expression, a chained comparison, a lambda) or that this
-    function does not know.
-    """
-    if isinstance(node, gast.Name):
-        return [node]
-    if isinstance(node, gast.Constant):
-        return []
-    if isinstance(node, gast.Compare) and len(node.ops) > 1:
-        return None
-    fields = {
-        gast.BinOp: ('left', 'right'), gast.UnaryOp: ('operand',),
-        gast.Call: ('func', 'args', 'keywords'), gast.keyword: ('value',),
-        gast.Attribute: ('value',), gast.Subscript: ('value', 'slice'),
-        gast.Slice: ('lower', 'upper', 'step'), gast.Tuple: ('elts',),
-        gast.List: ('elts',), gast.Starred: ('value',),
-        gast.Compare: ('left', 'comparators'),
-    }.get(type(node))
-    if fields is None:
-        return None
-    order = []
-    for field in fields:
-        value = getattr(node, field)
-        for child in value if isinstance(value, list) else [value]:
-            if child is None:
-                continue
-            reads = _evaluation_order(child)
-            if reads is None:
-                return None
-            order += reads
-    return order
 
 
 def _replace_nodes(node, replacements):

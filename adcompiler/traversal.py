@@ -191,3 +191,50 @@ class Transformer(ast.NodeTransformer):
                 else:
                     setattr(node, field, new_node)
         return node
+
+
+# The fields of each kind of expression, in the order Python evaluates them.
+_EVALUATED_FIELDS = {
+    gast.BinOp: ('left', 'right'), gast.UnaryOp: ('operand',),
+    gast.Call: ('func', 'args', 'keywords'), gast.keyword: ('value',),
+    gast.Attribute: ('value',), gast.Subscript: ('value', 'slice'),
+    gast.Slice: ('lower', 'upper', 'step'), gast.Tuple: ('elts',),
+    gast.List: ('elts',), gast.Starred: ('value',),
+    gast.Compare: ('left', 'comparators'),
+}
+
+
+def evaluation_order(node, calls=False, opaque=()):
+    """Return the names `node` reads, in the order Python evaluates them,
+    or None for an expression this function does not know.
+
+    With `calls`, each call follows its arguments in the list. A part of a
+    type in `opaque` (one that may not run, or may run later or several
+    times) adds all its name reads where it starts and none of its calls;
+    without `opaque`, such a part (a conditional expression, and, or, a
+    lambda) gives None, as a chained comparison does.
+    """
+    if isinstance(node, gast.Name):
+        return [node]
+    if isinstance(node, gast.Constant):
+        return []
+    if opaque and isinstance(node, opaque):
+        return [n for n in walk(node) if isinstance(n, gast.Name)]
+    if isinstance(node, gast.Compare) and len(node.ops) > 1:
+        return None
+    fields = _EVALUATED_FIELDS.get(type(node))
+    if fields is None:
+        return None
+    order = []
+    for field in fields:
+        value = getattr(node, field)
+        for child in value if isinstance(value, list) else [value]:
+            if child is None:
+                continue
+            reads = evaluation_order(child, calls, opaque)
+            if reads is None:
+                return None
+            order += reads
+    if calls and isinstance(node, gast.Call):
+        order.append(node)
+    return order
