@@ -210,8 +210,8 @@ def evaluation_order(node, calls=False, opaque=()):
 
     With `calls`, each call follows its arguments in the list. A part of a
     type in `opaque` (one that may not run, or may run later or several
-    times) adds all its name reads where it starts and none of its calls;
-    without `opaque`, such a part (a conditional expression, and, or, a
+    times) adds all its name reads where it starts and none of its calls.
+    Without `opaque`, such a part (a conditional expression, and, or, a
     lambda) gives None, as a chained comparison does.
     """
     if isinstance(node, gast.Name):
