@@ -38,7 +38,7 @@ def _parser():
     # list can be recovered (see `_recover_target`).
     dump.add_argument('target', metavar='FILE.py:FUNC', nargs='?',
                       help='the Python file and the function in it')
-    dump.add_argument('--wrt', nargs='+', metavar='NAME',
+    dump.add_argument('--wrt', nargs='+', action='extend', metavar='NAME',
                       help='parameters to differentiate (default: the first)')
     dump.add_argument('--mode', choices=('reverse', 'forward'),
                       default='reverse',
@@ -53,11 +53,13 @@ def _parser():
                            'derivative: forward (the tangent function, the '
                            'default with --mode reverse) or reverse (the '
                            'gradient, the default with --mode forward)')
-    dump.add_argument('--float', nargs='+', metavar='NAME', dest='floats',
+    dump.add_argument('--float', nargs='+', action='extend', metavar='NAME',
+                      dest='floats',
                       help='parameters given Python floats: print the code '
                            'grad compiles for such arguments (reverse mode, '
                            'order 1)')
-    dump.add_argument('--shape', nargs='+', metavar='NAME=SHAPE[:DTYPE]',
+    dump.add_argument('--shape', nargs='+', action='extend',
+                      metavar='NAME=SHAPE[:DTYPE]',
                       dest='shapes',
                       help='parameters given arrays of these shapes, such as '
                            'x=16,64 or z=3:complex128 (DTYPE defaults to '

@@ -130,6 +130,21 @@ def test_shape_before_target_prints_code(model_file):
     assert 'x.T @' in result.stdout
 
 
+def test_shape_repeated_flag_keeps_every_shape(model_file):
+    result = run('dump', '--shape', 'w=4,3', '--shape', 'x=5,4',
+                 f'{model_file}:loss')
+    assert result.returncode == 0, result.stderr
+    assert 'x.T @' in result.stdout
+    assert 'matmul_adjoint' not in result.stdout
+
+
+def test_shape_repeated_flag_checks_every_value(model_file):
+    result = run('dump', '--shape', 'w=2x3', '--shape', 'x=5,4',
+                 f'{model_file}:loss')
+    assert result.returncode == 2
+    assert 'w=2x3' in result.stderr
+
+
 def test_shape_unknown_parameter_exits_2(model_file):
     result = run('dump', f'{model_file}:loss', '--shape', 'y=3')
     assert result.returncode == 2
