@@ -216,14 +216,14 @@ def _constant_index(index):
             return None  # Item indices stay as written: np.s_[0, 1].
         return tuple(items)
     if isinstance(index, gast.Slice):
-        bounds = [None if bound is None else _int_constant(bound)
+        bounds = [None if bound is None else int_constant(bound)
                   for bound in (index.lower, index.upper, index.step)]
         for bound, node in zip(bounds, (index.lower, index.upper,
                                         index.step)):
             if node is not None and bound is None:
                 return None
         return slice(*bounds)
-    return _int_constant(index)
+    return int_constant(index)
 
 
 def _index_name(value):
@@ -240,8 +240,8 @@ def _index_name(value):
     return 'index_' + '_and_'.join(part(item) for item in items)
 
 
-def _int_constant(node):
-    """Return the int of the constant `k` or `-k`, else None."""
+def int_constant(node):
+    """Return the int that `node` is (`3`, `-3`), or None."""
     sign = 1
     if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
         sign, node = -1, node.operand
@@ -346,3 +346,17 @@ def substitute_template(node, substitutions, renames, namer, active=None):
     """
     return _Substitute(substitutions, renames, namer, active).visit(
         copy_tree(node))
+
+
+def saved_unpacking(adjoint):
+    """Return the tuple target of an adjoint's first statement, which
+    unpacks its saved values (`x, t2 = saved`), or None when the adjoint
+    does not start that way."""
+    body = adjoint.body
+    saved_param = adjoint.args.args[0].id
+    if not (body and isinstance(body[0], gast.Assign)
+            and isinstance(body[0].value, gast.Name)
+            and body[0].value.id == saved_param
+            and isinstance(body[0].targets[0], gast.Tuple)):
+        return None
+    return body[0].targets[0]

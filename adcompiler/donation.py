@@ -26,6 +26,7 @@ as the call would.
 
 import gast
 
+from adcompiler.codegen import saved_unpacking
 from adcompiler.traversal import copy_tree, evaluation_order, walk
 
 # NumPy functions of one argument that are ufuncs computing a float64
@@ -62,13 +63,10 @@ def donating_adjoint(adjoint, owned_saved, numpy_alias, runtime_alias,
     function = copy_tree(adjoint)
     function.name = name
     body = function.body
-    saved_param = function.args.args[0].id
-    if not (body and isinstance(body[0], gast.Assign)
-            and isinstance(body[0].value, gast.Name)
-            and body[0].value.id == saved_param
-            and isinstance(body[0].targets[0], gast.Tuple)):
+    unpacking = saved_unpacking(function)
+    if unpacking is None:
         return None
-    unpacked = body[0].targets[0].elts
+    unpacked = unpacking.elts
     calls = _Calls(numpy_alias, runtime_alias)
     rewritten = set()
     changed = False

@@ -1918,9 +1918,9 @@ _NONE_RESULT_METHODS = MUTATING_METHODS - {'pop', 'setdefault', 'popitem'}
 
 
 def mutated_receivers(tree, names=None):
-    """Return the names whose object a call of a list, dict or set method
-    that changes it (`lst.append(v)`, `seen.add(k)`) may change; only
-    names in `names` when it is given."""
+    """Return the names whose object a list, dict or set method call may
+    change (`lst.append(v)`, `seen.add(k)`). With `names`, return only
+    names in it."""
     statement_calls = {id(node.value) for node in walk(tree)
                        if isinstance(node, gast.Expr)}
     mutated = set()
@@ -2036,8 +2036,8 @@ def _value_kinds(node, names, global_object):
     the expression `node` is known to have. The set is empty when the value
     may be an array or a number. `names` maps names to their kinds."""
     if isinstance(node, (gast.Name, gast.Attribute)):
-        # A global (or a dotted global) that holds such an object now: the
-        # compiled code is compiled again when the global is rebound.
+        # A global (or a dotted global) that refers to such an object now.
+        # The code is compiled again when the global is rebound.
         if _user_operator_object(global_object(node)):
             return frozenset({_OBJECT})
     if isinstance(node, gast.Name):
@@ -2288,7 +2288,7 @@ def _unshared_names(tree, normalizer):
         if isinstance(node, gast.Assign):
             for target in node.targets:
                 if isinstance(target, gast.Subscript):
-                    continue  # c[i] = v changes c; c still holds its object.
+                    continue  # c[i] = v changes the object c refers to, not c.
                 is_fresh = isinstance(target, gast.Name) and \
                     normalizer.returns_new_object(node.value)
                 callee = normalizer.dynamic_callee(node.value) if isinstance(

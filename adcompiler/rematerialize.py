@@ -32,6 +32,7 @@ again in the adjoint.
 
 import gast
 
+from adcompiler.codegen import saved_unpacking
 from adcompiler.traversal import copy_tree, walk
 
 _OPERATIONS = (gast.Add, gast.Sub, gast.Mult)
@@ -121,12 +122,8 @@ def share_slices(primal, numpy_alias, runtime_alias):
 def _saved_layout(primal, adjoint):
     """Return the adjoint's unpacking of the saved values and the primal's
     tuple of them, or None when the functions are not of that form."""
-    body = adjoint.body
-    saved_param = adjoint.args.args[0].id
-    if not (body and isinstance(body[0], gast.Assign)
-            and isinstance(body[0].value, gast.Name)
-            and body[0].value.id == saved_param
-            and isinstance(body[0].targets[0], gast.Tuple)):
+    unpack = saved_unpacking(adjoint)
+    if unpack is None:
         return None
     last = primal.body[-1] if primal.body else None
     if not (isinstance(last, gast.Return) and isinstance(last.value,
@@ -134,7 +131,7 @@ def _saved_layout(primal, adjoint):
             and len(last.value.elts) == 2
             and isinstance(last.value.elts[1], gast.Tuple)):
         return None
-    unpack, saved_tuple = body[0].targets[0], last.value.elts[1]
+    saved_tuple = last.value.elts[1]
     if len(unpack.elts) != len(saved_tuple.elts) or not all(
             isinstance(target, gast.Name) for target in unpack.elts):
         return None

@@ -38,6 +38,7 @@ import math
 import gast
 import numpy as np
 
+from adcompiler.codegen import int_constant
 from adcompiler.resolve import CallKind
 from adcompiler.traversal import walk
 
@@ -383,9 +384,9 @@ def _slice_drops(index):
     for item in slices:
         if not isinstance(item, gast.Slice):
             return None
-        step = _int_constant(item.step)
-        start = 0 if item.lower is None else _int_constant(item.lower)
-        stop = 0 if item.upper is None else _int_constant(item.upper)
+        step = int_constant(item.step)
+        start = 0 if item.lower is None else int_constant(item.lower)
+        stop = 0 if item.upper is None else int_constant(item.upper)
         if (item.step is not None and step != 1) or start is None or \
                 stop is None or start < 0 or stop > 0 or (
                     item.upper is not None and stop == 0):
@@ -394,16 +395,6 @@ def _slice_drops(index):
     while drops and drops[-1] == 0:
         drops.pop()
     return tuple(drops)
-
-
-def _int_constant(node):
-    """Return the int that `node` is (`3`, `-3`), or None."""
-    sign = 1
-    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
-        sign, node = -1, node.operand
-    if isinstance(node, gast.Constant) and type(node.value) is int:
-        return sign * node.value
-    return None
 
 
 def _add_slice_sources(definitions):
