@@ -1350,16 +1350,29 @@ def quotient_in_divisor(c, d):
     return c / d
 
 
-def apply_in_place(function, a):
-    """Return `function(a)` for a unary NumPy ufunc, computed in the array
-    of `a` when it is a float64 ndarray with at least one axis.
+def apply_in_place(function, *args):
+    """Return `function(*args)` for a NumPy ufunc, computed in the array of
+    the last argument when it is a float64 ndarray with at least one axis
+    and every other argument is a Python float or int, a `np.float64` or a
+    float64 ndarray of its shape; otherwise in a new array or scalar.
 
-    The compiler passes as `a` a new value that nothing else refers to.
+    The compiler passes as the last argument a new value that nothing else
+    refers to. NumPy reuses such a temporary by itself only on the left of
+    an operator, so `k - a` and `k / a` allocate where
+    `ad.apply_in_place(np.subtract, k, a)` does not. The result is the
+    same bit for bit.
     """
-    if (type(a) is np.ndarray and a.dtype == _FLOAT64 and a.ndim
-            and a.flags.writeable):
-        return function(a, out=a)
-    return function(a)
+    out = args[-1]
+    if not (type(out) is np.ndarray and out.dtype == _FLOAT64 and out.ndim
+            and out.flags.writeable):
+        return function(*args)
+    for operand in args[:-1]:
+        kind = type(operand)
+        if not (kind is float or kind is np.float64 or kind is int or (
+                kind is np.ndarray and operand.dtype == _FLOAT64
+                and operand.shape == out.shape)):
+            return function(*args)
+    return function(*args, out=out)
 
 
 def sign_adjoint(g, x):

@@ -403,9 +403,9 @@ def call_new(out, function, x):
     return function(x)
 
 
-def apply_new(function, a):
-    """Return function(a), as `rt.apply_in_place` does."""
-    return function(a)
+def apply_new(function, *args):
+    """Return function(*args), as `rt.apply_in_place` does."""
+    return function(*args)
 
 
 REGISTRY.substitute(rt.quotient_in_divisor, quotient)
