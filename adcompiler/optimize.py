@@ -221,6 +221,7 @@ def optimize(program):
                                           program.numpy_alias,
                                           program.runtime_alias)
     _add_sums_into_temporaries(program.adjoint.body)
+    _ScaleQuotients().visit(program.adjoint)
     _QuotientInDivisor(program.scalars,
                        program.runtime_alias).visit(program.adjoint)
     scalars.rewrite_float_calls(program.adjoint, program.scalars,
@@ -254,6 +255,37 @@ def _add_sums_into_temporaries(statements):
                 and isinstance(value.right, (gast.BinOp, gast.Call,
                                              gast.UnaryOp))):
             value.left, value.right = value.right, value.left
+
+
+class _ScaleQuotients(Transformer):
+    """Write `c / d * y` as `y / d * c` when `c` and `y` are names or
+    numbers, or negated names.
+
+    Both make one pass over an array for the quotient and one for the
+    product, but in the new form the quotient holds the array operand when
+    `c` is a cotangent that broadcasts, and the factor `c` comes last. In
+    the adjoint that `grad` runs from the seed of one, such a factor is
+    often one or minus one and goes away (see `adcompiler.unit_seed`):
+    the adjoint of `np.sum(np.log1p(t))` with `t = np.exp(e)` computes
+    `t / (t + 1.0)` and no product. The product may differ from `c / d * y`
+    in the last place, because it rounds `y / d` where that rounds `c / d`.
+    Evaluating `y` before `d` and `c` after it has no effect, since they are
+    names or numbers.
+    """
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        quotient = node.left
+        if (isinstance(node.op, gast.Mult) and isinstance(quotient, gast.BinOp)
+                and isinstance(quotient.op, gast.Div)
+                and _is_name_or_number(quotient.left)
+                and _is_name_or_number(node.right)
+                and not _number(quotient.left)):
+            return gast.BinOp(
+                left=gast.BinOp(left=node.right, op=gast.Div(),
+                                right=quotient.right),
+                op=gast.Mult(), right=quotient.left)
+        return node
 
 
 class _QuotientInDivisor(Transformer):
