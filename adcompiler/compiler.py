@@ -17,7 +17,8 @@ import types
 import gast
 
 from adcompiler import activity as activity_stage
-from adcompiler import aliasing, decorators, donation, origins, runtime
+from adcompiler import (aliasing, decorators, donation, origins, runtime,
+                        unit_seed)
 from adcompiler import emit as emit_stage
 from adcompiler import forward as forward_stage
 from adcompiler import grad_only as grad_only_stage
@@ -543,11 +544,19 @@ class Compiler:
         donating = None
         if grad_only is not None:
             functions.append(grad_only.function)
+            adjoint_name = self.function_names(
+                key, name, ('grad_only_adjoint',))[0]
+            seeded = None
+            if grad_only.numpy_seed:
+                seeded = _run_stage(
+                    name, 'optimize', unit_seed.unit_seed_adjoint,
+                    program.adjoint, grad_only.float64_saved,
+                    program.numpy_alias, program.runtime_alias, adjoint_name)
             donating = _run_stage(
                 name, 'optimize', donation.donating_adjoint,
-                program.adjoint, grad_only.owned_saved, program.numpy_alias,
-                program.runtime_alias,
-                self.function_names(key, name, ('grad_only_adjoint',))[0])
+                seeded or program.adjoint, grad_only.owned_saved,
+                program.numpy_alias, program.runtime_alias,
+                adjoint_name) or seeded
         if donating is not None:
             functions.append(donating)
         module = _run_stage(name, 'emit', emit_stage.emit, functions,

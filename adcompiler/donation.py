@@ -15,7 +15,9 @@ alive at once instead of three.
 
 An owned saved value is *donated* when every read of its name in the
 adjoint is at the top level and keeps no reference to its array: an
-operand of arithmetic or of a comparison, the argument of a call that
+operand of arithmetic or of a comparison, an operand that
+`ad.apply_in_place` or `ad.quotient_in_divisor` only reads (not the last,
+which they may write into), the argument of a call that
 `call_into` accepts, or an argument that a runtime helper reads only for
 its shape. The rewritten call is the first one that runs after the last
 such read, outside loops, comprehensions and conditional expressions, and
@@ -113,6 +115,19 @@ class _Calls:
             or (module == self.runtime_alias
                 and attribute in _RUNTIME_FUNCTIONS))
 
+    def operands_read(self, call):
+        """Return the arguments of `ad.apply_in_place(f, *args)` and
+        `ad.quotient_in_divisor(c, d)` that they only read: all but the
+        last, whose array they may write into."""
+        module, attribute = self.function(call)
+        if (module != self.runtime_alias
+                or attribute not in ('apply_in_place', 'quotient_in_divisor')
+                or any(isinstance(argument, gast.Starred)
+                       for argument in call.args)):
+            return ()
+        first = 1 if attribute == 'apply_in_place' else 0
+        return call.args[first:-1]
+
     def shape_positions(self, call):
         module, attribute = self.function(call)
         if module != self.runtime_alias:
@@ -145,6 +160,8 @@ def _donatable(function, donated, calls):
             elif isinstance(node, gast.Call):
                 if calls.accepts_output(node):
                     safe_reads.add(id(node.args[0]))
+                for argument in calls.operands_read(node):
+                    safe_reads.add(id(argument))
                 for position in calls.shape_positions(node):
                     if position < len(node.args):
                         safe_reads.add(id(node.args[position]))

@@ -104,6 +104,11 @@ class GradOnlyPrimal:
     # Positions in the saved values of new NumPy values that nothing else
     # refers to (see `owned_saved`).
     owned_saved: tuple = ()
+    # Positions in the saved values of float64 ndarrays and `np.float64`
+    # scalars.
+    float64_saved: tuple = ()
+    # True when the seed is `np.float64(1.0)`, False for the float `1.0`.
+    numpy_seed: bool = False
 
 
 def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
@@ -171,12 +176,28 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
     function.body = optimize.drop_orphan_comments(function.body)
     optimize.inline_temporaries(function, temporaries)
     owned = owned_saved(function, interpreter)
+    float64_saved = _float64_saved(function, interpreter)
     _compute_in_place(function, interpreter, runtime_alias)
 
     depends_on = _parameters_read(reads_of, [value, *removed], params)
     return GradOnlyPrimal(function, tuple(
         param for param in params
-        if param in depends_on and param not in scalar_params), owned)
+        if param in depends_on and param not in scalar_params), owned,
+        float64_saved, isinstance(seed, gast.Call))
+
+
+def _float64_saved(function, interpreter):
+    """Return the positions in the saved values of `function` whose values
+    are proven float64 ndarrays or `np.float64` scalars."""
+    saved = function.body[-1].value.elts[1]
+    if not isinstance(saved, gast.Tuple):
+        return ()
+    positions = []
+    for position, element in enumerate(saved.elts):
+        types, _ = interpreter.expression(element, interpreter.final_state)
+        if types and types <= {ARRAY, FLOAT64}:
+            positions.append(position)
+    return tuple(positions)
 
 
 def _compute_in_place(function, interpreter, runtime_alias):

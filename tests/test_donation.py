@@ -68,11 +68,12 @@ def test_call_may_read_donated_array_last():
 
 
 def test_parameter_never_donated():
-    assert grad_only_adjoint_text(sine_sum) is None
+    # The adjoint from the seed of one (adcompiler.unit_seed) is there.
+    assert 'call_into' not in grad_only_adjoint_text(sine_sum)
 
 
 def test_slice_of_parameter_never_donated():
-    assert grad_only_adjoint_text(sine_of_slice) is None
+    assert 'call_into' not in (grad_only_adjoint_text(sine_of_slice) or '')
     x = np.linspace(0.0, 1.0, 5)
     gradient = adcompiler.grad(sine_of_slice)(x)
     np.testing.assert_array_equal(x, np.linspace(0.0, 1.0, 5))
