@@ -25,7 +25,8 @@ only for its shape is saved as `ad.shape_and_kind(value)`), and in both
 functions a temporary read once is written into the expression that reads
 it, so that NumPy frees its array early. In the adjoint, contributions
 that share a factor are added before multiplying (see
-`adcompiler.shared_factors`), and a quotient
+`adcompiler.shared_factors`), `c / d * y` becomes `y / d * c` (for
+`adcompiler.unit_seed`), and a quotient
 `c / (a + 1.0)` becomes `ad.quotient_in_divisor(c, a + 1.0)`, which
 divides in the buffer of the divisor. Last, NumPy functions of float scalars in the adjoint call the
 `math` module instead, and the program records whether its adjoint may run
@@ -258,19 +259,22 @@ def _add_sums_into_temporaries(statements):
 
 
 class _ScaleQuotients(Transformer):
-    """Write `c / d * y` as `y / d * c` when `c` and `y` are names or
-    numbers, or negated names.
+    """Write `c / d * y` as `y / d * c` when `c` is a name or a negated
+    name, `y` is a name, and `d` is an operation with a float constant.
 
     Both make one pass over an array for the quotient and one for the
-    product, but in the new form the quotient holds the array operand when
-    `c` is a cotangent that broadcasts, and the factor `c` comes last. In
-    the adjoint that `grad` runs from the seed of one, such a factor is
-    often one or minus one and goes away (see `adcompiler.unit_seed`):
-    the adjoint of `np.sum(np.log1p(t))` with `t = np.exp(e)` computes
-    `t / (t + 1.0)` and no product. The product may differ from `c / d * y`
-    in the last place, because it rounds `y / d` where that rounds `c / d`.
-    Evaluating `y` before `d` and `c` after it has no effect, since they are
-    names or numbers.
+    product (`_QuotientInDivisor` then divides in the buffer of `d`). In
+    the new form the factor `c`, often a cotangent that broadcasts, comes
+    last. In the adjoint that `grad` runs from the seed of one, such a
+    factor is often one or minus one and goes away (see
+    `adcompiler.unit_seed`): the adjoint of `np.sum(np.log1p(t))` with
+    `t = np.exp(e)` computes `t / (t + 1.0)` and no product. The product
+    may differ from `c / d * y` in the last place, because it rounds
+    `y / d` where that rounds `c / d`. Evaluating `y` before `d` and `c`
+    after it has no effect, since they are names.
+
+    NOTE: when `y` and `d` are Python floats and `d` is zero, `y / d`
+    raises ZeroDivisionError where `c / d` with a NumPy `c` gave inf.
     """
 
     def visit_BinOp(self, node):
@@ -278,9 +282,9 @@ class _ScaleQuotients(Transformer):
         quotient = node.left
         if (isinstance(node.op, gast.Mult) and isinstance(quotient, gast.BinOp)
                 and isinstance(quotient.op, gast.Div)
-                and _is_name_or_number(quotient.left)
-                and _is_name_or_number(node.right)
-                and not _number(quotient.left)):
+                and isinstance(_without_negation(quotient.left), gast.Name)
+                and isinstance(node.right, gast.Name)
+                and _has_float_operand(quotient.right)):
             return gast.BinOp(
                 left=gast.BinOp(left=node.right, op=gast.Div(),
                                 right=quotient.right),
@@ -329,9 +333,14 @@ class _QuotientInDivisor(Transformer):
                          keywords=[])
 
 
-def _is_name_or_number(node):
+def _without_negation(node):
     if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
-        node = node.operand
+        return node.operand
+    return node
+
+
+def _is_name_or_number(node):
+    node = _without_negation(node)
     return isinstance(node, gast.Name) or _number(node)
 
 

@@ -58,8 +58,8 @@ def rewritten(text, owned=(1,)):
 
 
 def test_softplus_abs_sign_written_into_saved_array():
-    text = grad_only_adjoint_text(softplus_sum)
-    assert 'ad.call_into(t3, ad.abs_sign, x)' in text
+    text = grad_only_adjoint_text(softplus_sum).replace(' ', '')
+    assert 'ad.call_into(t3,ad.abs_sign,x)' in text
 
 
 def test_call_may_read_donated_array_last():
