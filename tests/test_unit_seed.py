@@ -183,6 +183,60 @@ def test_non_real_argument_raises(dtype):
         adcompiler.grad(sine_weighted_sum)(x)
 
 
+def sum_itself(x):
+    return np.sum(x)
+
+
+def listed_product(x):
+    pair = [x, np.sin(x)]
+    return np.sum(pair[0] * pair[1])
+
+
+def softplus_weighted(x, w):
+    return np.sum(np.log1p(np.exp(-np.abs(x))) + w * (x + np.abs(x)))
+
+
+@pytest.mark.parametrize('shape', [(4,), (2, 3), ()], ids=['vector',
+                                                            'matrix', '0d'])
+def test_sum_gradient_is_new_array(shape):
+    x = np.asarray(np.random.default_rng(36).normal(size=shape))
+    kept = x.copy()
+    gradient = adcompiler.grad(sum_itself)
+    for _ in range(3):
+        result = gradient(x)
+        np.testing.assert_array_equal(result, np.ones(shape))
+        assert not np.shares_memory(result, x)
+        np.testing.assert_array_equal(x, kept)
+
+
+def test_argument_in_container_never_written():
+    x = np.random.default_rng(37).normal(size=5)
+    kept = x.copy()
+    gradient = adcompiler.grad(listed_product)
+    for _ in range(3):
+        result = gradient(x)
+        np.testing.assert_array_equal(x, kept)
+        assert_gradient_close(result,
+                              numerical_gradient(listed_product, (x,), 0))
+
+
+@pytest.mark.parametrize('w_shape', [(3,), (1, 3), (2, 1), (), (2, 3)],
+                         ids=['row', 'row_2d', 'column', 'scalar', 'same'])
+def test_broadcast_weight_gradients(w_shape):
+    rng = np.random.default_rng(38)
+    x = rng.normal(size=(2, 3))
+    w = np.asarray(rng.normal(size=w_shape))
+    kept = w.copy()
+    gradient = adcompiler.grad(softplus_weighted, wrt=(0, 1))
+    for _ in range(3):
+        dx, dw = gradient(x, w)
+        assert_gradient_close(
+            dx, numerical_gradient(softplus_weighted, (x, w), 0))
+        assert_gradient_close(
+            dw, numerical_gradient(softplus_weighted, (x, w), 1))
+        np.testing.assert_array_equal(w, kept)
+
+
 def test_value_and_grad_gives_same_gradient():
     x = np.random.default_rng(35).normal(size=(3, 4))
     gradient = adcompiler.grad(softplus_sum)
