@@ -1352,9 +1352,12 @@ def quotient_in_divisor(c, d):
 
 def apply_in_place(function, *args):
     """Return `function(*args)` for a NumPy ufunc, computed in the array of
-    the last argument when it is a float64 ndarray with at least one axis
-    and every other argument is a Python float or int, a `np.float64` or a
-    float64 ndarray of its shape; otherwise in a new array or scalar.
+    the last argument where possible.
+
+    That argument must be a writeable float64 ndarray with at least one
+    axis, and every other argument a Python float or int, a `np.float64` or
+    a float64 ndarray of its shape. Otherwise the result is a new array or
+    scalar.
 
     The compiler passes as the last argument a new value that nothing else
     refers to. NumPy reuses such a temporary by itself only on the left of
