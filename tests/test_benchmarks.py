@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import adcompiler
+from benchmarks import overhead
 from benchmarks.measure import compare_gradients
 from benchmarks.workloads import WORKLOADS
 
@@ -58,3 +59,17 @@ def test_compare_gradients_rejects_wrong_values():
 
     assert not agreement.ok
     assert 'differs' in agreement.message
+
+
+@pytest.mark.parametrize('name', list(overhead.make_cases()))
+def test_overhead_direct_call_gives_grad_result(name):
+    """benchmarks.overhead times grad() against a direct call of the code
+    it runs; both must compute the same gradient."""
+    case = overhead.make_cases()[name]
+    gradient = adcompiler.grad(case.function, wrt=case.wrt)
+    for _ in range(3):
+        expected = gradient(*case.args)
+    direct = overhead.direct_call(gradient, case.function, case.args)()
+    assert len(direct) == len(expected)
+    for got, want in zip(direct, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
