@@ -41,19 +41,21 @@ class _GeneratedCode:
     def is_current(self):
         """True if the function's code and defaults, every global it reads
         and every callee are still what it was compiled with."""
-        if self.function.__code__ is not self.code:
-            return False
-        for function, positional, keyword, keyword_items in self.defaults:
+        checks = self._checks
+        if checks is None:
+            checks = self._checks = _staleness_checks(self)
+        codes, defaults, dependencies = checks
+        for function, code in codes:
+            if function.__code__ is not code:
+                return False
+        for function, positional, keyword, keyword_items in defaults:
             if (function.__defaults__ is not positional
                     or function.__kwdefaults__ is not keyword
                     or (keyword is not None and not same_defaults(
                         defaults_of(function), (positional, keyword_items)))):
                 return False
-        for namespace, name, value in self.dependencies:
+        for namespace, name, value in dependencies:
             if namespace.get(name, _MISSING) is not value:
-                return False
-        for callee in self.callees:
-            if not callee.is_current():
                 return False
         return True
 
@@ -71,6 +73,32 @@ class _GeneratedCode:
             texts.append(compiled.module_source)
             pending.extend(compiled.callees)
         return '\n\n'.join(texts)
+
+
+def _staleness_checks(compiled):
+    """Return what `is_current` compares, for `compiled` and its callees
+    at any depth, each entry once: the (function, code) pairs, the
+    `defaults` entries and the `dependencies` entries.
+
+    A callee list is fixed when its function is compiled, so these are
+    collected on the first check and kept.
+    """
+    codes, defaults, dependencies = {}, {}, {}
+    pending, visited = [compiled], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
+        codes[id(current.function), id(current.code)] = (current.function,
+                                                        current.code)
+        for entry in current.defaults:
+            defaults[tuple(map(id, entry))] = entry
+        for entry in current.dependencies:
+            dependencies[tuple(map(id, entry))] = entry
+        pending.extend(current.callees)
+    return (tuple(codes.values()), tuple(defaults.values()),
+            tuple(dependencies.values()))
 
 
 @dataclasses.dataclass
@@ -93,6 +121,9 @@ class CompiledTangent(_GeneratedCode):
     # for the function and the functions inlined into it, as compiled.
     defaults: tuple = ()
     written_in_place: tuple = ()  # see CompiledFunction
+    # What `is_current` compares, collected on its first call.
+    _checks: tuple = dataclasses.field(default=None, init=False, repr=False,
+                                       compare=False)
 
 
 @dataclasses.dataclass
@@ -140,6 +171,9 @@ class CompiledFunction(_GeneratedCode):
     # The adcompiler.known_shapes.ArgumentShapes that the code was compiled
     # for, or None for arguments of any shape.
     argument_shapes: object = None
+    # What `is_current` compares, collected on its first call.
+    _checks: tuple = dataclasses.field(default=None, init=False, repr=False,
+                                       compare=False)
 
 
 _MISSING = object()
