@@ -109,6 +109,10 @@ class GradientFunction:
         # The parameter names when every parameter is positional-or-keyword,
         # so that a call that gives each by position needs no binding.
         self._names = _positional_names(function)
+        # The number of arguments of a call that `__call__` may key without
+        # binding them, or -1 when some parameter is not
+        # positional-or-keyword.
+        self._arity = -1 if self._names is None else len(self._names)
         # Argument key (see `_Variant`) -> `_Variant`.
         self._variants = {}
         # Keys of arguments with arrays seen once, for which the general
@@ -128,8 +132,60 @@ class GradientFunction:
         return self.compiled().source
 
     def __call__(self, *args, **kwargs):
-        if not kwargs and self._names is not None and len(args) == len(
-                self._names):
+        # A call that gives every parameter by position is keyed (see
+        # `_Variant`) by `args` alone, in the parameters' order.
+        variant = None
+        if not kwargs and len(args) == self._arity:
+            variant = self._variants.get(tuple([
+                (value.shape, value.dtype) if type(value) is _NDARRAY
+                else type(value) for value in args]))
+        if (variant is None or not variant.direct
+                or variant.version != REGISTRY.version
+                or not variant.compiled.is_current()):
+            return self._call(args, kwargs)
+
+        # The code that the key selected, with only the checks that the key
+        # does not decide.
+        if variant.grad_only and _floating_errors_quiet():
+            seed, saved = variant.grad_only_primal(*args)
+            adjoint = variant.grad_only_adjoint
+        else:
+            value, saved = variant.primal(*args)
+            seed = _ONE.get(type(value))
+            if seed is None:
+                _check_scalar(self.function, value)
+                seed = runtime.seed(value)
+                if self.with_value and variant.compiled.undoes_updates:
+                    value = _detached(value)  # A 0-d array.
+            elif variant.float_seed:
+                seed = 1.0
+            adjoint = variant.adjoint
+        try:
+            adjoints = adjoint(saved, seed)
+        except (ZeroDivisionError, OverflowError):
+            # See `_gradient`.
+            if _float_scalars_as_numpy(args, kwargs) is None:
+                raise
+            return self._call_with_numpy_floats(args, kwargs)
+
+        # Gradients that need no conversion are returned as they are.
+        positions = variant.result_positions
+        if (positions is not None and type(adjoints) is tuple
+                and len(adjoints) == len(positions)
+                and _plain_gradients(adjoints, args, positions)):
+            gradient = adjoints if self._as_tuple else adjoints[0]
+        else:
+            gradient = _gradients(adjoints, self.wrt,
+                                  dict(zip(self._names, args)))
+            if not self._as_tuple:
+                gradient = gradient[0]
+        return (value, gradient) if self.with_value else gradient
+
+    def _call(self, args, kwargs):
+        """Return what `__call__` returns, by the general path: bind the
+        arguments, compile or fetch the code, and check what the argument
+        key does not decide."""
+        if not kwargs and len(args) == self._arity:
             # Every parameter is given by position: no defaults to apply.
             arguments = dict(zip(self._names, args))
         else:
@@ -148,8 +204,7 @@ class GradientFunction:
                 if not _is_float(value):
                     _require_float(self.function, name, value)
         if (variant.grad_only_dtypes and not self.with_value
-                and not self.has_aux and _numpy_errors_quiet()
-                and not _runtime_warnings_raise()):
+                and not self.has_aux and _floating_errors_quiet()):
             seed, saved = compiled.grad_only_primal(*primal_args,
                                                     **primal_kwargs)
             gradient = self._gradient(
@@ -237,7 +292,7 @@ class GradientFunction:
                 describe_arguments(arguments))
         if compiled is None:
             compiled = self.compiled(scalar_params)
-        variant = _Variant(version, compiled, self.wrt, arguments)
+        variant = _Variant(version, compiled, self, arguments)
         if compiled.argument_shapes is None and has_arrays and \
                 key not in self._seen_once:
             # Not kept in `_variants`, so that the next call with this key
@@ -287,17 +342,66 @@ class _Variant:
     argument, and the shape and dtype of each np.ndarray), with the checks
     of `GradientFunction.__call__` that the key decides."""
 
-    __slots__ = ('version', 'compiled', 'floats_checked', 'grad_only_dtypes')
+    __slots__ = ('version', 'compiled', 'floats_checked', 'grad_only_dtypes',
+                 'direct', 'grad_only', 'primal', 'adjoint',
+                 'grad_only_primal', 'grad_only_adjoint', 'float_seed',
+                 'result_positions')
 
-    def __init__(self, version, compiled, wrt, arguments):
+    def __init__(self, version, compiled, gradient, arguments):
         self.version = version  # of the rule registry
         self.compiled = compiled
         # Every argument in `wrt` is a float scalar or an array of floats.
-        self.floats_checked = all(_is_float(arguments[name]) for name in wrt)
+        self.floats_checked = all(_is_float(arguments[name])
+                                  for name in gradient.wrt)
         # The grad-only primal applies unless NumPy's error state or a
         # warnings filter rules it out (see `_grad_only_applies`).
         self.grad_only_dtypes = compiled.grad_only_primal is not None and \
             _grad_only_dtypes(compiled, arguments)
+
+        # What `GradientFunction.__call__` runs for a call with every
+        # argument given by position: grad or value_and_grad without aux
+        # data, with no argument to copy and no argument to check further.
+        self.direct = (self.floats_checked and not gradient.has_aux
+                       and not compiled.written_in_place)
+        self.grad_only = (self.grad_only_dtypes and not gradient.with_value
+                          and not gradient.has_aux)
+        self.primal = compiled.primal
+        self.adjoint = compiled.adjoint
+        self.grad_only_primal = compiled.grad_only_primal
+        self.grad_only_adjoint = (compiled.grad_only_adjoint
+                                  or compiled.adjoint)
+        self.float_seed = compiled.float_seed
+        # The positions of the differentiated arguments when each is a
+        # Python float or an np.ndarray, whose gradients may need no
+        # conversion (see `_plain_gradients`); otherwise None.
+        names = list(arguments)
+        self.result_positions = None
+        if all(type(arguments[name]) in (float, _NDARRAY)
+               for name in gradient.wrt):
+            self.result_positions = tuple(names.index(name)
+                                          for name in gradient.wrt)
+
+
+def _plain_gradients(adjoints, args, positions):
+    """True when `_gradients` would return `adjoints` as they are: a float
+    for each float argument, a writeable array of the argument's dtype for
+    each array argument, and no object twice.
+
+    `positions` are the positions in `args` of the differentiated
+    arguments, each a Python float or an np.ndarray.
+    """
+    for g, position in zip(adjoints, positions):
+        x = args[position]
+        if type(g) is _NDARRAY:
+            if (type(x) is not _NDARRAY or g.dtype is not x.dtype
+                    or not g.flags.writeable):
+                return False
+        elif type(g) is not float or type(x) is not float:
+            return False
+    count = len(adjoints)
+    if count <= 2:
+        return count == 1 or adjoints[0] is not adjoints[1]
+    return len(set(map(id, adjoints))) == count
 
 
 def _is_float(value):
@@ -320,7 +424,7 @@ def _grad_only_applies(compiled, arguments):
     nor a warnings filter turns their floating-point errors into
     exceptions, calls or printed messages."""
     return _grad_only_dtypes(compiled, arguments) and \
-        _numpy_errors_quiet() and not _runtime_warnings_raise()
+        _floating_errors_quiet()
 
 
 def _grad_only_dtypes(compiled, arguments):
@@ -358,6 +462,28 @@ def _numpy_errors_quiet():
         _error_state_quiet = (state, _QUIET_ERROR_MODES.issuperset(
             np.geterr().values()))
     return _error_state_quiet[1]
+
+
+# The NumPy error state and a copy of warnings.filters that
+# `_floating_errors_quiet` last computed its result for, and that result.
+_quiet_for = (None, None, False)
+
+
+def _floating_errors_quiet():
+    """True when neither np.seterr nor a warnings filter turns a
+    floating-point error of NumPy into an exception; see
+    `_grad_only_applies`."""
+    global _quiet_for
+    state = None if _ERROR_STATE is None else _ERROR_STATE.get()
+    cached_state, cached_filters, quiet = _quiet_for
+    # Comparing the list with a copy finds an entry replaced in place too.
+    # Entries that are the same objects compare by identity alone.
+    if (state is not None and state is cached_state
+            and cached_filters == warnings.filters):
+        return quiet
+    quiet = _numpy_errors_quiet() and not _runtime_warnings_raise()
+    _quiet_for = (state, list(warnings.filters), quiet)
+    return quiet
 
 
 # The result of `_runtime_warnings_raise` and the filters it was computed

@@ -1,5 +1,7 @@
 """The public API: wrt forms, decorators, value_and_grad and .source."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -316,6 +318,179 @@ def test_cached_grad_still_checks_arguments():
         dfunction(1)
     with pytest.raises(adcompiler.AdCompilerError, match='int64'):
         dfunction(np.arange(3))
+
+
+# Calls from the third on take the cached code without binding the
+# arguments (the second compiles the code for the arguments' shapes), so
+# each check below runs after three calls of the same gradient.
+
+CACHED_CALLS = 3
+
+
+def scaled_by_helper(x):
+    return np.sum(helper_of_helper(x) * x)
+
+
+def helper_of_helper(x):
+    return cubed_times_scale(x) + 1.0
+
+
+def cubed_times_scale(x):
+    return SCALE * x ** 3
+
+
+def test_cached_call_follows_global_of_nested_callee():
+    global SCALE
+    dfunction = adcompiler.grad(scaled_by_helper)
+    for _ in range(CACHED_CALLS):
+        np.testing.assert_allclose(dfunction(X), 8.0 * X ** 3 + 1.0)
+    try:
+        SCALE = 5.0
+        np.testing.assert_allclose(dfunction(X), 20.0 * X ** 3 + 1.0)
+    finally:
+        SCALE = 2.0
+    np.testing.assert_allclose(dfunction(X), 8.0 * X ** 3 + 1.0)
+
+
+def test_cached_call_follows_replaced_callee_code():
+    def callee(x):
+        return x * x
+
+    def replacement(x):
+        return x * x * x
+
+    def outer(x):
+        return np.sum(callee(x))
+
+    dfunction = adcompiler.grad(outer)
+    for _ in range(CACHED_CALLS):
+        np.testing.assert_allclose(dfunction(X), 2.0 * X)
+    callee.__code__ = replacement.__code__
+    np.testing.assert_allclose(dfunction(X), 3.0 * X ** 2)
+
+
+def test_cached_call_follows_replaced_defaults():
+    dfunction = adcompiler.grad(weighted)
+    for _ in range(CACHED_CALLS):
+        np.testing.assert_allclose(dfunction(X, Y), 2.0 * Y + 2.0 * X)
+    original = weighted.__defaults__
+    try:
+        weighted.__defaults__ = (3.0,)
+        np.testing.assert_allclose(dfunction(X, Y), 3.0 * Y + 2.0 * X)
+    finally:
+        weighted.__defaults__ = original
+
+
+def test_cached_call_follows_rule_registered_later():
+    def opaque(x):
+        return x * 1.0
+
+    def uses_opaque(x):
+        return np.sum(opaque(x))
+
+    dfunction = adcompiler.grad(uses_opaque)
+    for _ in range(CACHED_CALLS):
+        np.testing.assert_allclose(dfunction(X), np.ones(3))
+    adcompiler.register_vjp(opaque, lambda g, ans, x: (3.0 * g,))
+    np.testing.assert_allclose(dfunction(X), 3.0 * np.ones(3))
+
+
+def sum_of_squared_sum(x, y):
+    z = x + y
+    return np.sum(z * z)
+
+
+@pytest.mark.parametrize('transform', ['grad', 'value_and_grad'])
+def test_cached_call_gradients_are_distinct(transform):
+    # The adjoint of z = x + y gives x and y the same array.
+    dfunction = getattr(adcompiler, transform)(sum_of_squared_sum,
+                                               wrt=(0, 1))
+    for _ in range(CACHED_CALLS):
+        result = dfunction(X, Y)
+        gx, gy = result[1] if transform == 'value_and_grad' else result
+        assert gx is not gy
+        gx[0] = 100.0
+        np.testing.assert_allclose(gy, 2.0 * (X + Y))
+
+
+@pytest.mark.parametrize('wrt', [0, (0,)], ids=['position', 'tuple'])
+def test_cached_call_gradient_is_writeable(wrt):
+    # The adjoint of np.sum is a read-only broadcast of the cotangent.
+    dfunction = adcompiler.grad(lambda_free_sum, wrt=wrt)
+    for _ in range(CACHED_CALLS):
+        gradient = dfunction(np.ones((2, 3)))
+        if wrt == (0,):
+            assert type(gradient) is tuple
+            (gradient,) = gradient
+        assert gradient.flags.writeable
+        gradient[0, 0] = 5.0
+
+
+def float_product(x, y):
+    return x * y
+
+
+@pytest.mark.parametrize('args', [
+    (1.5, -0.5),
+    (np.float64(1.5), -0.5),
+    (1.5, np.float32(-0.5)),
+], ids=['floats', 'numpy-float64', 'float32-factor'])
+def test_cached_call_keeps_gradient_type(args):
+    dfunction = adcompiler.grad(float_product)
+    first = dfunction(*args)  # By the general path.
+    assert first == args[1]
+    for _ in range(CACHED_CALLS):
+        gradient = dfunction(*args)
+        assert type(gradient) is type(first)
+        assert gradient == first
+
+
+def square_sum(x):
+    return np.sum(x * x)
+
+
+def test_cached_call_follows_error_state():
+    # grad leaves out the value's overflow unless it would raise.
+    dfunction = adcompiler.grad(square_sum)
+    x = np.array([1e200])
+    with np.errstate(over='ignore'):
+        for _ in range(CACHED_CALLS):
+            np.testing.assert_array_equal(dfunction(x), [2e200])
+    with np.errstate(over='raise'), pytest.raises(FloatingPointError):
+        dfunction(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        warnings.simplefilter('ignore', UserWarning, append=True)
+        with np.errstate(over='warn'):
+            np.testing.assert_array_equal(dfunction(x), [2e200])
+            warnings.filters[-1] = ('error', None, RuntimeWarning, None, 0)
+            with pytest.raises(RuntimeWarning):
+                dfunction(x)
+
+
+def square_root(x):
+    return x ** 0.5
+
+
+def test_cached_call_retries_with_numpy_floats():
+    # Python floats raise ZeroDivisionError in 0.0 ** -0.5, NumPy floats
+    # give inf with a warning.
+    dfunction = adcompiler.grad(square_root)
+    for _ in range(CACHED_CALLS):
+        assert dfunction(4.0) == pytest.approx(0.25)
+    with pytest.warns(RuntimeWarning):
+        assert dfunction(0.0) == np.inf
+
+
+def test_cached_call_checks_changed_argument_types():
+    dfunction = adcompiler.grad(sine_sum)
+    for _ in range(CACHED_CALLS):
+        dfunction(np.array([0.5, 1.5]))
+    with pytest.raises(adcompiler.AdCompilerError, match='int64'):
+        dfunction(np.arange(2))
+    x = np.array([[0.5], [1.5]])
+    for _ in range(CACHED_CALLS):
+        np.testing.assert_allclose(dfunction(x), np.cos(x) * x + np.sin(x))
 
 
 def appends_loss(x, history):
