@@ -146,20 +146,23 @@ class GradientFunction:
 
         # The code that the key selected, with only the checks that the key
         # does not decide.
-        if variant.grad_only and _floating_errors_quiet():
-            seed, saved = variant.grad_only_primal(*args)
-            adjoint = variant.grad_only_adjoint
-        else:
-            value, saved = variant.primal(*args)
-            seed = _ONE.get(type(value))
-            if seed is None:
-                _check_scalar(self.function, value)
-                seed = runtime.seed(value)
-                if self.with_value and variant.compiled.undoes_updates:
-                    value = _detached(value)  # A 0-d array.
-            elif variant.float_seed:
-                seed = 1.0
-            adjoint = variant.adjoint
+        try:
+            if variant.grad_only and _floating_errors_quiet():
+                seed, saved = variant.grad_only_primal(*args)
+                adjoint = variant.grad_only_adjoint
+            else:
+                value, saved = variant.primal(*args)
+                seed = _ONE.get(type(value))
+                if seed is None:
+                    _check_scalar(self.function, value)
+                    seed = runtime.seed(value)
+                    if self.with_value and variant.compiled.undoes_updates:
+                        value = _detached(value)  # A 0-d array.
+                elif variant.float_seed:
+                    seed = 1.0
+                adjoint = variant.adjoint
+        except runtime.GuardFailed:
+            return self._call_general_code(args, kwargs)
         try:
             adjoints = adjoint(saved, seed)
         except (ZeroDivisionError, OverflowError):
@@ -205,15 +208,21 @@ class GradientFunction:
                     _require_float(self.function, name, value)
         if (variant.grad_only_dtypes and not self.with_value
                 and not self.has_aux and _floating_errors_quiet()):
-            seed, saved = compiled.grad_only_primal(*primal_args,
-                                                    **primal_kwargs)
+            try:
+                seed, saved = compiled.grad_only_primal(*primal_args,
+                                                        **primal_kwargs)
+            except runtime.GuardFailed:
+                return self._call_general_code(args, kwargs)
             gradient = self._gradient(
                 compiled.grad_only_adjoint or compiled.adjoint, saved, seed,
                 args, kwargs, arguments)
             if gradient is _RETRY_WITH_NUMPY_FLOATS:
                 return self._call_with_numpy_floats(args, kwargs)
             return gradient
-        ans, saved = compiled.primal(*primal_args, **primal_kwargs)
+        try:
+            ans, saved = compiled.primal(*primal_args, **primal_kwargs)
+        except runtime.GuardFailed:
+            return self._call_general_code(args, kwargs)
         if self.has_aux:
             value, aux = _split_aux(self.function, ans)
             _check_scalar(self.function, value)
@@ -256,6 +265,25 @@ class GradientFunction:
         gradient = _gradients(adjoints, self.wrt, arguments)
         return gradient if self._as_tuple else gradient[0]
 
+    def _call_general_code(self, args, kwargs):
+        """Return what `__call__` returns, by the general code, which this
+        gradient keeps for the arguments' key from now on.
+
+        Code compiled for the arguments' shapes raised
+        `runtime.GuardFailed`: a call in it that was compiled for the
+        function an earlier call ran (see adcompiler.observed_calls) now
+        reaches another one.
+        """
+        # NOTE: the statements before the failed check ran once already,
+        # and the general code runs them again.
+        arguments = _bind(self.function, args, kwargs).arguments
+        key = _argument_key(arguments.values())
+        compiled = self.compiled(scalar_parameters(arguments))
+        self._seen_once.discard(key)
+        self._variants[key] = _Variant(REGISTRY.version, compiled, self,
+                                       arguments)
+        return self._call(args, kwargs)
+
     def _call_with_numpy_floats(self, args, kwargs):
         as_numpy = _float_scalars_as_numpy(args, kwargs)
         return self(*as_numpy[0], **as_numpy[1])
@@ -264,8 +292,7 @@ class GradientFunction:
         """Return the `_Variant` for these arguments, from the variants this
         gradient has used while the compiler's cache would return the same
         code (no rule registered since, no dependency changed)."""
-        key = tuple([(value.shape, value.dtype) if type(value) is _NDARRAY
-                     else type(value) for value in arguments.values()])
+        key = _argument_key(arguments.values())
         variant = self._variants.get(key)
         if (variant is not None and variant.version == REGISTRY.version
                 and variant.compiled.is_current()):
@@ -402,6 +429,13 @@ def _plain_gradients(adjoints, args, positions):
     if count <= 2:
         return count == 1 or adjoints[0] is not adjoints[1]
     return len(set(map(id, adjoints))) == count
+
+
+def _argument_key(values):
+    """Return the key of `_Variant` for the arguments `values`: the type of
+    each, and the shape and dtype of each np.ndarray."""
+    return tuple([(value.shape, value.dtype) if type(value) is _NDARRAY
+                  else type(value) for value in values])
 
 
 def _is_float(value):

@@ -7,8 +7,8 @@ to `ad.compact_sum_adjoint(ds, t, None, False)`, a value that only
 broadcasts to the shape of `t` (the scalar itself), and follows such
 *compact* values through the top-level statements of the adjoint:
 
-- arithmetic of a compact value with numbers, and elementwise functions of
-  it (`np.real`, `ad.abs_sign`, ...), stay compact;
+- arithmetic of a compact value with numbers, elementwise functions of it
+  (`np.real`, `ad.abs_sign`, ...) and `ad.cast_adjoint` of it stay compact;
 - arithmetic with a compact value and a value known to have the shape that
   it broadcasts to (the shape facts of `adcompiler.shapes` decide) needs no
   change, since NumPy broadcasts the compact operand;
@@ -361,6 +361,12 @@ class _Rewriter:
                 return node, _Form(compact=True, shape=target)
             node.args[0] = g
             return node, _Form(shape=target)
+        if module == self.runtime_alias and name == 'cast_adjoint' \
+                and len(node.args) == 2:
+            # The cotangent itself, or zeros of its shape: compact when it is.
+            node.args[0], form = self.visit(node.args[0])
+            node.args[1] = self.expanded(node.args[1])
+            return node, form
         elementwise = (_ELEMENTWISE_NUMPY if module == self.numpy_alias
                        else _ELEMENTWISE_RUNTIME)
         if name in elementwise and len(node.args) == 1:

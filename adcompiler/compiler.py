@@ -23,6 +23,7 @@ from adcompiler import emit as emit_stage
 from adcompiler import forward as forward_stage
 from adcompiler import grad_only as grad_only_stage
 from adcompiler import normalize as normalize_stage
+from adcompiler import observed_calls
 from adcompiler import optimize as optimize_stage
 from adcompiler import resolve as resolve_stage
 from adcompiler import reverse as reverse_stage
@@ -451,6 +452,10 @@ class Compiler:
         self._issued_names = set()
         # (function, wrt) -> the variants compiled for argument shapes.
         self._shape_variants = {}
+        # The module functions that dispatched calls `xp.f(...)` ran (see
+        # adcompiler.dispatch.Dispatcher._observe), which code compiled
+        # for argument shapes calls directly behind a check.
+        self.observed_calls = {}
 
     def compile(self, function, wrt, call_chain=None,
                 scalar_params=frozenset(), argument_shapes=None):
@@ -525,7 +530,7 @@ class Compiler:
         if isinstance(scalar_params, tuple):
             scalar_params, argument_shapes = scalar_params
         source, normalized, resolution, activity = self._analyze(
-            function, wrt)
+            function, wrt, observed=argument_shapes is not None)
         name = source.name
         call_chain = tuple(call_chain or (function.__qualname__,))
         logger.debug('compiling %s with respect to %s', name, wrt)
@@ -717,12 +722,22 @@ class Compiler:
             function.__code__, defaults=_defaults_read(function, normalized),
             written_in_place=_written_in_place(normalized, activity, updated))
 
-    def _analyze(self, function, wrt):
-        """Run source, normalize, resolve and activity; check in-place updates."""
+    def _analyze(self, function, wrt, observed=False):
+        """Run source, normalize, resolve and activity; check in-place updates.
+
+        With `observed`, calls through a module held in a variable that
+        earlier calls resolved to one function are compiled as calls of
+        that function behind a check (see adcompiler.observed_calls).
+        """
         source = source_stage.get_source(function)
         name = source.name
         normalized = _run_stage(name, 'normalize', normalize_stage.normalize,
                                 source)
+        if observed:
+            source = _run_stage(name, 'normalize',
+                                observed_calls.call_observed_functions,
+                                normalized, source, self.observed_calls,
+                                self.registry)
         missing = [w for w in wrt if w not in normalized.params]
         if missing and hasattr(function, '__wrapped__'):
             # inspect.signature reports the wrapped function's parameters,

@@ -33,6 +33,7 @@ import numpy as np
 from adcompiler import containers, origins, runtime
 from adcompiler.errors import (ForeignCallError, SourceLocation,
                                UnsupportedSyntaxError)
+from adcompiler.observed_calls import SEVERAL_CALLEES, observed_call_key
 from adcompiler.resolve import differentiable_equivalent, dotted_name
 from adcompiler.rules import REGISTRY
 
@@ -100,6 +101,11 @@ def call_site(call, is_method, is_active, normalized, activity, location,
         tuple(text(a) for a in arguments), origins, tuple(call_chain),
         tuple(1 + i for i, a in enumerate(call.args)
               if isinstance(a, gast.Starred)))
+
+
+# How many call sites `Compiler.observed_calls` keeps; past that it starts
+# again.
+_MAX_OBSERVED_CALLS = 4096
 
 
 @dataclasses.dataclass
@@ -187,6 +193,8 @@ class Dispatcher:
                     if type(receiver) is types.ModuleType else None)
         if type(function) not in _PLAIN_FUNCTION_TYPES:
             function = None
+        if function is not None and request is None:
+            self._observe(site, receiver, function)
         return self._call(site, function, args, kwargs,
                           lambda: self._method(site, receiver, args, kwargs),
                           request, remember)
@@ -205,6 +213,20 @@ class Dispatcher:
         return self._call(site, plain, args, kwargs,
                           lambda: self._function(site, function, args, kwargs),
                           request, remember)
+
+    def _observe(self, site, receiver, function):
+        """Record in `compiler.observed_calls` that the call at `site` ran
+        `function` of the module `receiver`, or that it ran several."""
+        observed = self.compiler.observed_calls
+        key = observed_call_key(site.location, site.method)
+        seen = observed.get(key)
+        if seen is None:
+            if len(observed) >= _MAX_OBSERVED_CALLS:
+                observed.clear()
+            observed[key] = (receiver, function)
+        elif seen is not SEVERAL_CALLEES and (
+                seen[0] is not receiver or seen[1] is not function):
+            observed[key] = SEVERAL_CALLEES
 
     def _call(self, site, plain, args, kwargs, bind, request, remember):
         """Run a call at `site` through `bind()`, which returns what `_run`

@@ -1025,6 +1025,25 @@ def install_dispatcher(dispatcher):
     _dispatcher = dispatcher
 
 
+class GuardFailed(Exception):
+    """Raised by `require_attribute` in code compiled for what an earlier
+    call observed, when that observation no longer holds. The caller runs
+    the general code instead."""
+
+
+_ABSENT = object()
+
+
+def require_attribute(receiver, name, expected):
+    """Raise GuardFailed unless `receiver.name` is the object `expected`.
+
+    Code compiled for the arguments' shapes calls `expected` where the
+    source calls `receiver.name(...)`, after this check.
+    """
+    if getattr(receiver, name, _ABSENT) is not expected:
+        raise GuardFailed(f'{name} of {receiver!r} is not {expected!r}')
+
+
 def call_method(site, receiver, *args, **kwargs):
     """Run `receiver.method(...)` for a call the compiler could not resolve.
 

@@ -1052,6 +1052,14 @@ def scalar_times_array(s, w):
     return np.sum(s * w + s)
 
 
+def sum_with_float_dtype(x):
+    return np.sum(np.sum(np.sin(x) * x, axis=0, dtype=x.dtype) ** 2)
+
+
+def sum_with_int_dtype(x, y):
+    return np.sum(x * y, dtype=int) + np.sum(x * 0.5)
+
+
 COMPACT_CASES = [
     ('broadcast-row', sum_of_broadcast, (normal(3, 4), normal(4)), (0, 1)),
     ('broadcast-column', sum_of_broadcast, (normal(3, 1), normal(1, 4)),
@@ -1070,6 +1078,9 @@ COMPACT_CASES = [
     ('product', sum_of_product, (normal(3, 4), normal(4, 2)), (0, 1)),
     ('complex', complex_sum, (normal(4),), (0,)),
     ('scalar-input', scalar_times_array, (normal(), normal(3)), (0, 1)),
+    ('float-dtype', sum_with_float_dtype, (normal(5),), (0,)),
+    ('float-dtype-matrix', sum_with_float_dtype, (normal(3, 2),), (0,)),
+    ('int-dtype', sum_with_int_dtype, (normal(4), normal(4)), (0, 1)),
 ]
 
 
@@ -1091,6 +1102,12 @@ def test_compact_seed_multiplies_scalar_first():
     assert 'ad.compact_sum_adjoint(' in adjoint
     assert 'ad.expand(' not in adjoint
     assert 'ad.sum_adjoint(' not in adjoint
+
+
+def test_compact_through_cast_adjoint():
+    adjoint = adjoint_source(sum_with_float_dtype)
+    assert 'ad.cast_adjoint(ad.compact_sum_adjoint(' in adjoint
+    assert 'ad.expand(' not in adjoint
 
 
 def test_compact_cotangent_expanded_for_matmul():

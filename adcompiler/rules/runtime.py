@@ -100,7 +100,7 @@ jvp(rt.pseudo_inverse, lambda a, rank: ad.pinv_tangent(t, a, ans))
 for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
                 rt.balanced_eq, rt.seed, rt.check_unshared,
                 rt.require_immutable, rt.require_immutable_item,
-                rt.require_constant,
+                rt.require_constant, rt.require_attribute,
                 rt.unit_cotangent,
                 rt._normalize_axes, rt._reduced_count, rt._reduction_order,
                 rt._weights_shape, rt._norm_axes, rt._tie_weights,

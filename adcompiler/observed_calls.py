@@ -1,0 +1,124 @@
+"""Calls through a module held in a variable, compiled for the function that
+earlier calls ran.
+
+A call `xp.f(...)` with `xp` a local name is resolved when it runs (see
+adcompiler.dispatch), because `xp` is known only then. SciPy's functions
+call NumPy this way: `xp = array_namespace(x)` returns array_api_compat's
+NumPy namespace, whose `sum` is `np.sum` itself with NumPy 2.4 and SciPy
+1.17.1. The dispatcher records, per call site, the module and the function
+such a call ran (`Compiler.observed_calls`).
+
+Code compiled for the arguments' shapes (adcompiler.known_shapes) is
+compiled after the general code ran once. There, a top-level statement
+
+    y = xp.f(a, k=b)
+
+whose site has run only one function F, of one module, with a registered
+rule, becomes
+
+    require_attribute(xp, 'f', observed_f_line12)
+    y = observed_f_line12(a, k=b)
+
+with `observed_f_line12` bound to F and `require_attribute` to
+`runtime.require_attribute` in the generated module. F's rule is then
+inlined like the rule of any call of a global, and the later passes see a
+call of F (np.sum's compact cotangent, its shape). The check raises
+`runtime.GuardFailed` when `xp.f` is another object, and `grad` then runs
+the general code.
+"""
+
+import gast
+
+from adcompiler import runtime
+from adcompiler.resolve import CallKind, classify, has_unpacking
+
+# The value in `Compiler.observed_calls` of a call site that ran functions
+# of more than one module, or more than one function.
+SEVERAL_CALLEES = 'several callees'
+
+
+def observed_call_key(location, method):
+    """Return the key of a method call in `Compiler.observed_calls`: its
+    file, line and column in the source, and the method's name."""
+    return (location.filename, location.lineno, location.col_offset, method)
+
+
+def call_observed_functions(normalized, source, observed, registry):
+    """Rewrite the top-level statements of `normalized.tree` that call a
+    function of a module held in a local name, as the module docstring
+    shows, and return `source` with the new names in its namespace (the
+    same `source` when nothing changed)."""
+    body = []
+    added = {}
+    for statement in normalized.tree.body:
+        function = _observed_function(statement, normalized, source,
+                                      observed, registry)
+        if function is None:
+            body.append(statement)
+            continue
+        call = statement.value
+        receiver, method = call.func.value.id, call.func.attr
+        if not added:
+            added[_fresh(normalized, source, 'require_attribute')] = \
+                runtime.require_attribute
+        guard_name = next(iter(added))
+        function_name = _fresh(normalized, source,
+                               f'observed_{method}_line{call.lineno}')
+        added[function_name] = function
+
+        guard = gast.Expr(value=gast.Call(
+            func=gast.Name(id=guard_name, ctx=gast.Load(), annotation=None,
+                           type_comment=None),
+            args=[gast.Name(id=receiver, ctx=gast.Load(), annotation=None,
+                            type_comment=None),
+                  gast.Constant(value=method, kind=None),
+                  gast.Name(id=function_name, ctx=gast.Load(),
+                            annotation=None, type_comment=None)],
+            keywords=[]))
+        gast.copy_location(guard, statement)
+        gast.copy_location(guard.value, call)
+        body.append(guard)
+        call.func = gast.copy_location(gast.Name(
+            id=function_name, ctx=gast.Load(), annotation=None,
+            type_comment=None), call.func)
+        body.append(statement)
+    if not added:
+        return source
+    normalized.tree.body = body
+    namespace = dict(source.namespace)
+    namespace.update(added)
+    return type(source)(source.function, source.tree, source.filename,
+                        source.lines, namespace)
+
+
+def _observed_function(statement, normalized, source, observed, registry):
+    """Return the function that the call of `statement`, `y = xp.f(...)`,
+    has always run, when it has a registered rule; otherwise None."""
+    if not (isinstance(statement, gast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], gast.Name)
+            and isinstance(statement.value, gast.Call)):
+        return None
+    call = statement.value
+    func = call.func
+    if not (isinstance(func, gast.Attribute)
+            and isinstance(func.value, gast.Name)
+            and func.value.id in normalized.local_names
+            and not has_unpacking(call)):
+        return None
+    seen = observed.get(observed_call_key(source.location(call), func.attr))
+    if seen is None or seen is SEVERAL_CALLEES:
+        return None
+    _, function = seen
+    if classify(function, func.attr, registry).kind is not CallKind.RULE:
+        return None
+    return function
+
+
+def _fresh(normalized, source, base):
+    """Return a name from `base` that neither the function's namespace nor
+    its local names use."""
+    name = normalized.namer.fresh(base)
+    while name in source.namespace:
+        name = normalized.namer.fresh(base)
+    return name
