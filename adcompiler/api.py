@@ -136,9 +136,7 @@ class GradientFunction:
         # `_Variant`) by `args` alone, in the parameters' order.
         variant = None
         if not kwargs and len(args) == self._arity:
-            variant = self._variants.get(tuple([
-                (value.shape, value.dtype) if type(value) is _NDARRAY
-                else type(value) for value in args]))
+            variant = self._variants.get(_argument_key(args))
         if (variant is None or not variant.direct
                 or variant.version != REGISTRY.version
                 or not variant.compiled.is_current()):
@@ -433,9 +431,16 @@ def _plain_gradients(adjoints, args, positions):
 
 def _argument_key(values):
     """Return the key of `_Variant` for the arguments `values`: the type of
-    each, and the shape and dtype of each np.ndarray."""
+    each, the shape and dtype of each np.ndarray, and each module itself.
+
+    A module argument is keyed by identity because the code compiled for
+    the arguments' shapes calls the functions that `xp.f(...)` reached
+    before (adcompiler.observed_calls): another module gets its own code
+    instead of failing that code's check after earlier statements ran.
+    """
     return tuple([(value.shape, value.dtype) if type(value) is _NDARRAY
-                  else type(value) for value in values])
+                  else value if type(value) is _MODULE else type(value)
+                  for value in values])
 
 
 def _is_float(value):
@@ -447,6 +452,7 @@ def _is_float(value):
 
 _RETRY_WITH_NUMPY_FLOATS = object()
 _NDARRAY = np.ndarray
+_MODULE = types.ModuleType
 # How many argument keys a gradient remembers; past that it starts again.
 _MAX_KEYS = 64
 _FLOAT64 = np.dtype(np.float64)

@@ -319,6 +319,7 @@ def _read_globals(compiled):
         visited.add(id(current))
         values += [value for _, _, value in current.dependencies
                    if value is not _MISSING
+                   and type(value) is not observed_calls.ObservedCall
                    and runtime.searchable(value)]
         pending += current.callees
     return tuple(values)
@@ -624,7 +625,8 @@ class Compiler:
             bool(normalized.written or normalized.mutated or recursive
                  or callees or program.extra_globals_have_sites),
             _dependencies(function, normalized.tree,
-                          normalized.local_names),
+                          normalized.local_names)
+            + normalized.observed_entries,
             function.__code__, float_seed=program.float_seed,
             defaults=_defaults_read(function, normalized),
             grad_only_primal=grad_only_primal,

@@ -33,7 +33,8 @@ import numpy as np
 from adcompiler import containers, origins, runtime
 from adcompiler.errors import (ForeignCallError, SourceLocation,
                                UnsupportedSyntaxError)
-from adcompiler.observed_calls import SEVERAL_CALLEES, observed_call_key
+from adcompiler.observed_calls import (
+    SEVERAL_CALLEES, ObservedCall, observed_call_key)
 from adcompiler.resolve import differentiable_equivalent, dotted_name
 from adcompiler.rules import REGISTRY
 
@@ -223,9 +224,9 @@ class Dispatcher:
         if seen is None:
             if len(observed) >= _MAX_OBSERVED_CALLS:
                 observed.clear()
-            observed[key] = (receiver, function)
+            observed[key] = ObservedCall(receiver, function)
         elif seen is not SEVERAL_CALLEES and (
-                seen[0] is not receiver or seen[1] is not function):
+                seen.receiver is not receiver or seen.function is not function):
             observed[key] = SEVERAL_CALLEES
 
     def _call(self, site, plain, args, kwargs, bind, request, remember):

@@ -127,6 +127,10 @@ class NormalizedFunction:
     # If statements lowered from an expression (`a if c else b`, `a or b`)
     # -> the description of that expression, for error messages.
     expression_branches: dict = dataclasses.field(default_factory=dict)
+    # (table, key, entry) of each call compiled for the function that
+    # earlier calls ran (see adcompiler.observed_calls): the code is stale
+    # once `table[key]` is no longer `entry`.
+    observed_entries: list = dataclasses.field(default_factory=list)
 
 
 # Descriptions used in error messages, by node type name.

@@ -27,6 +27,8 @@ call of F (np.sum's compact cotangent, its shape). The check raises
 the general code.
 """
 
+import typing
+
 import gast
 
 from adcompiler import runtime
@@ -35,6 +37,13 @@ from adcompiler.resolve import CallKind, classify, has_unpacking
 # The value in `Compiler.observed_calls` of a call site that ran functions
 # of more than one module, or more than one function.
 SEVERAL_CALLEES = 'several callees'
+
+
+class ObservedCall(typing.NamedTuple):
+    """The value in `Compiler.observed_calls` of a call site that has run
+    one function of one module."""
+    receiver: object
+    function: object
 
 
 def observed_call_key(location, method):
@@ -47,7 +56,8 @@ def call_observed_functions(normalized, source, observed, registry):
     """Rewrite the top-level statements of `normalized.tree` that call a
     function of a module held in a local name, as the module docstring
     shows, and return `source` with the new names in its namespace (the
-    same `source` when nothing changed)."""
+    same `source` when nothing changed). Each entry of `observed` that a
+    rewrite relies on goes to `normalized.observed_entries`."""
     body = []
     added = {}
     for statement in normalized.tree.body:
@@ -106,13 +116,14 @@ def _observed_function(statement, normalized, source, observed, registry):
             and func.value.id in normalized.local_names
             and not has_unpacking(call)):
         return None
-    seen = observed.get(observed_call_key(source.location(call), func.attr))
+    key = observed_call_key(source.location(call), func.attr)
+    seen = observed.get(key)
     if seen is None or seen is SEVERAL_CALLEES:
         return None
-    _, function = seen
-    if classify(function, func.attr, registry).kind is not CallKind.RULE:
+    if classify(seen.function, func.attr, registry).kind is not CallKind.RULE:
         return None
-    return function
+    normalized.observed_entries.append((observed, key, seen))
+    return seen.function
 
 
 def _fresh(normalized, source, base):

@@ -62,8 +62,11 @@ CALLS = 3
 
 @pytest.fixture(autouse=True)
 def numpy_like_namespace():
+    # Each test starts with no call observed: a site that ran two functions
+    # in an earlier test would not be compiled for one.
     global current
     current = NUMPY_LIKE
+    api._COMPILER.observed_calls.clear()
     yield
     current = NUMPY_LIKE
     NUMPY_LIKE.sum = np.sum
@@ -134,3 +137,21 @@ def test_site_that_ran_two_functions_is_dispatched():
     source = specialized_source(gradient_function, X)
     assert 'require_attribute' not in source
     assert 'call_method' in source
+
+
+def logged_sum(x, xp, log):
+    log.append(len(log))
+    return xp.sum(xp.exp(x) * x)
+
+
+def test_namespace_argument_gets_its_own_code():
+    # A module argument is part of the key, so a new module gets code of its
+    # own and never fails the check of code compiled for the first one.
+    # The append before the call then runs once per call.
+    gradient = adcompiler.grad(logged_sum)
+    log = []
+    for namespace in (NUMPY_LIKE, NUMPY_LIKE, DOUBLING, DOUBLING):
+        result = gradient(X, namespace, log)
+        factor = 2.0 if namespace is DOUBLING else 1.0
+        assert_gradient_close(result, factor * np.exp(X) * (1.0 + X))
+    assert log == [0, 1, 2, 3]
