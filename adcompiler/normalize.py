@@ -787,12 +787,31 @@ class _Normalizer:
             # The popped value is kept, so that the adjoint can put it back.
             self.atomize(value)
             return False
+        if self.extends_itself(value):
+            # `lst.extend(lst)` adds the items lst had before the call. The
+            # adjoint reads what was added after the call, so it gets a copy.
+            copy = gast.Call(func=gast.Attribute(
+                value=value.args[0], attr='copy', ctx=gast.Load()),
+                args=[], keywords=[])
+            value = gast.copy_location(gast.Call(
+                func=value.func, args=[copy], keywords=[]), value)
         lowered = self.lower_value(value)
         if isinstance(lowered, closures.InnerFunction) or self.is_atom(
                 lowered):
             return False  # An inlined call: its statements are emitted.
         self.emit(gast.Expr(value=lowered), node)
         return False
+
+    def extends_itself(self, call):
+        """Return whether `call` is `lst.extend(lst)` on a name that always
+        refers to a list (or a tuple or a dict, which have no extend method)."""
+        method = call.func
+        return (isinstance(method, gast.Attribute) and method.attr == 'extend'
+                and isinstance(method.value, gast.Name)
+                and len(call.args) == 1 and not call.keywords
+                and isinstance(call.args[0], gast.Name)
+                and call.args[0].id == method.value.id
+                and self.object_names.get(method.value.id) == {_CONTAINER})
 
     def visit_Pass(self, node):
         return False
@@ -1976,8 +1995,8 @@ def has_control_flow(tree):
 
 def extended_lists(tree):
     """Names that `name += v` extends in place: every assignment to them is
-    a list display or a list comprehension (`lst = []`), or an augmented
-    addition of a list or a tuple. Python runs `lst += v` as `lst.extend(v)`
+    a list display, a list comprehension, `list(...)` or `sorted(...)`, or
+    an augmented addition of a list or a tuple. Python runs `lst += v` as `lst.extend(v)`
     only then: list has no in-place number method, so for an ndarray `v` it
     calls v.__radd__ and binds lst to the new array, as `lst = lst + v`."""
     if not any(isinstance(node, gast.AugAssign) and isinstance(node.op,
@@ -1990,7 +2009,8 @@ def extended_lists(tree):
     for node in walk(tree):
         if (isinstance(node, gast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], gast.Name)
-                and isinstance(node.value, (gast.List, gast.ListComp))):
+                and (isinstance(node.value, (gast.List, gast.ListComp))
+                     or _is_list_call(node.value, tree))):
             list_bindings.add(id(node.targets[0]))
         elif (isinstance(node, gast.AugAssign)
               and isinstance(node.target, gast.Name)
@@ -2049,12 +2069,34 @@ def _value_kinds(node, names, global_object):
     if isinstance(node, (gast.List, gast.Tuple, gast.Dict, gast.ListComp,
                          gast.DictComp)):
         return frozenset({_CONTAINER})
+    if isinstance(node, gast.BinOp):
+        return _binary_kinds(node, names, global_object)
     if isinstance(node, gast.Call):
         callee = global_object(node.func)
         if any(callee is known for known in _CONTAINER_BUILTINS):
             return frozenset({_CONTAINER})
         if _defines_operator(callee):
             return frozenset({_OBJECT})
+    return frozenset()
+
+
+def _binary_kinds(node, names, global_object):
+    """Return the kinds of `x + y` and `x * n` (see `_value_kinds`).
+
+    Two containers concatenate, and a container times an int constant
+    repeats, so the result is a container. With an operand of another kind
+    the result may be an array (`[1.0] + np.ones(2)`), so it has no kind.
+    """
+    left = _value_kinds(node.left, names, global_object)
+    right = _value_kinds(node.right, names, global_object)
+    container = frozenset({_CONTAINER})
+    if isinstance(node.op, gast.Add) and left == right == container:
+        return container
+    if isinstance(node.op, gast.Mult):
+        for sequence, count in ((left, node.right), (right, node.left)):
+            if sequence == container and isinstance(count, gast.Constant) \
+                    and type(count.value) is int:
+                return container
     return frozenset()
 
 
@@ -2147,6 +2189,13 @@ def _object_names(tree, global_object):
 
 # Builtins that return a new list or tuple.
 _SEQUENCE_BUILTINS = frozenset({'list', 'tuple', 'sorted'})
+
+
+def _is_list_call(value, tree):
+    """True if `value` is a call of the builtin list or sorted."""
+    return (isinstance(value, gast.Call) and isinstance(value.func, gast.Name)
+            and value.func.id in ('list', 'sorted')
+            and _is_sequence(value, set(), tree))
 
 
 def _is_sequence(value, sequences, tree):

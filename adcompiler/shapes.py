@@ -61,6 +61,18 @@ SAME_SHAPE_REAL = frozenset(id(f) for f in (
 _ELEMENTWISE_OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div,
                           gast.FloorDiv, gast.Mod, gast.Pow)
 
+# Functions that always return one array or number, beside the ufuncs.
+_ARRAY_FUNCTIONS = frozenset(id(f) for f in (
+    np.array, np.asarray, np.zeros, np.ones, np.full, np.zeros_like,
+    np.ones_like, np.full_like, np.empty, np.empty_like, np.sum, np.mean,
+    np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std, np.dot,
+    np.tensordot, np.einsum, np.outer, np.inner, np.clip,
+    np.reshape, np.transpose, np.concatenate, np.stack, np.cumsum,
+    np.cumprod, np.diff, np.trace, np.linalg.norm, np.linalg.inv,
+    np.linalg.det, np.linalg.solve,
+))
+_NUMBERS = (int, float, complex)  # bool is an int
+
 _SOURCE = object()  # a definition that preserves nothing
 _SLICED = 'slice'  # first item of the pseudo-name of a slice's shape
 
@@ -125,6 +137,15 @@ class _Definition:
     kind_operands: object  # tuple of names, or _SOURCE
     real: bool  # the value is known to be real
     in_loop: bool
+    # Whether the value is an array or a number: True when known, and
+    # otherwise when all (or, with `numeric_any`, any) of
+    # `numeric_operands` are.
+    numeric: bool = False
+    numeric_operands: tuple = ()
+    numeric_any: bool = False
+    # `x + y` of two names, which concatenates two lists or two tuples: it
+    # keeps the shape of x and y only when x or y is an array or a number.
+    may_concatenate: bool = False
 
 
 class _UnionFind:
@@ -162,6 +183,7 @@ def shape_facts(normalized, resolution, scalars=frozenset(), known=None):
             definitions[node.id] = [_Definition(_SOURCE, _SOURCE, False,
                                                 True)]
     _add_slice_sources(definitions)
+    _drop_concatenations(definitions, set(scalars) | set(known or {}))
 
     real = _real_names(definitions)
     shapes, kinds = _UnionFind(), _UnionFind()
@@ -198,6 +220,33 @@ def greatest_fixed_point(definitions, keeps):
                 names.discard(name)
                 changed = True
     return names
+
+
+def _drop_concatenations(definitions, numeric):
+    """Make each `x + y` that may concatenate sequences a source of shape.
+
+    The sum of two lists of one length is twice as long, so it has the
+    shape of neither. Only `x + y` where x or y is known to be an array or
+    a number (see `_numeric_names`) keeps the shape of its operands.
+    """
+    numeric = _numeric_names(definitions) | numeric
+    for entries in definitions.values():
+        for entry in entries:
+            if entry.may_concatenate and not any(
+                    operand in numeric for operand in entry.numeric_operands):
+                entry.shape_operands = _SOURCE
+
+
+def _numeric_names(definitions):
+    """Return the names whose every value is an array or a number."""
+    def keeps(entry, numeric):
+        if entry.numeric:
+            return True
+        if not entry.numeric_operands:
+            return False
+        found = [operand in numeric for operand in entry.numeric_operands]
+        return any(found) if entry.numeric_any else all(found)
+    return greatest_fixed_point(definitions, keeps)
 
 
 def _real_names(definitions):
@@ -325,14 +374,17 @@ def _definition(value, resolution, in_loop):
     """Describe `name = value` (see `_Definition`)."""
     if isinstance(value, gast.Constant):
         real = _is_real_number(value.value)
-        return _Definition(_SOURCE, _SOURCE, real, in_loop)
+        return _Definition(_SOURCE, _SOURCE, real, in_loop,
+                           numeric=isinstance(value.value, _NUMBERS))
     if isinstance(value, gast.Name):
-        return _Definition((value.id,), (value.id,), False, in_loop)
+        return _Definition((value.id,), (value.id,), False, in_loop,
+                           numeric_operands=(value.id,))
     if isinstance(value, gast.UnaryOp) and isinstance(
             value.op, (gast.USub, gast.UAdd)) and isinstance(value.operand,
                                                             gast.Name):
+        # A list or a tuple has no unary minus, so the value is numeric.
         operand = (value.operand.id,)
-        return _Definition(operand, operand, False, in_loop)
+        return _Definition(operand, operand, False, in_loop, numeric=True)
     if isinstance(value, gast.BinOp) and isinstance(value.op,
                                                     _ELEMENTWISE_OPERATORS):
         return _binary_definition(value, in_loop)
@@ -346,15 +398,35 @@ def _definition(value, resolution, in_loop):
         if resolved is not None and resolved.kind is CallKind.RULE:
             operand = (value.args[0].id,)
             if id(resolved.callee) in SAME_SHAPE_AND_KIND:
-                return _Definition(operand, operand, False, in_loop)
+                return _Definition(operand, operand, False, in_loop,
+                                   numeric=True)
             if id(resolved.callee) in SAME_SHAPE_REAL:
-                return _Definition(operand, _SOURCE, True, in_loop)
+                return _Definition(operand, _SOURCE, True, in_loop,
+                                   numeric=True)
             if getattr(resolved.callee, '__module__', None) == 'math' or \
                     getattr(resolved.callee, '__self__', None) is math:
                 # math functions return a real float, but accept any
                 # one-element array, so the shape may change.
-                return _Definition(_SOURCE, _SOURCE, True, in_loop)
+                return _Definition(_SOURCE, _SOURCE, True, in_loop,
+                                   numeric=True)
+    if isinstance(value, gast.Call):
+        resolved = resolution.calls.get(value)
+        if resolved is not None and resolved.kind is CallKind.RULE and (
+                _returns_one_array(resolved.callee)):
+            return _Definition(_SOURCE, _SOURCE, False, in_loop,
+                               numeric=True)
     return _Definition(_SOURCE, _SOURCE, False, in_loop)
+
+
+def _returns_one_array(callee):
+    """Return whether `callee` always returns an array or a number (and
+    never a tuple or a list of them)."""
+    if isinstance(callee, np.ufunc):
+        return callee.nout == 1
+    try:
+        return id(callee) in _ARRAY_FUNCTIONS
+    except TypeError:
+        return False
 
 
 def _slice_definition(value, in_loop):
@@ -367,7 +439,7 @@ def _slice_definition(value, in_loop):
         return None
     base = (value.value.id,)
     return _Definition(((_SLICED, value.value.id, drops),), base, False,
-                       in_loop)
+                       in_loop, numeric_operands=base)
 
 
 def _slice_drops(index):
@@ -421,21 +493,31 @@ def _binary_definition(value, in_loop):
              if isinstance(side, gast.Name)]
     constants = [side.value for side in (value.left, value.right)
                  if isinstance(side, gast.Constant)]
+    # Only `+` and `*` accept a list or a tuple: an operator that gives a
+    # value gives an array or a number.
+    sequence_operator = isinstance(value.op, (gast.Add, gast.Mult))
     if len(names) + len(constants) != 2 or not names:
-        return _Definition(_SOURCE, _SOURCE, False, in_loop)
+        return _Definition(_SOURCE, _SOURCE, False, in_loop,
+                           numeric=not sequence_operator)
     if not constants:
         # x op y keeps the shape of x and y when they have one shape. It
-        # keeps the kind of x when y is real. `_join` checks both.
-        return _Definition(tuple(names), tuple(names), False, in_loop)
+        # keeps the kind of x when y is real. `_join` checks both. An array
+        # plus a list is an array, but a list times an int repeats it.
+        return _Definition(tuple(names), tuple(names), False, in_loop,
+                           numeric=not sequence_operator,
+                           numeric_operands=tuple(names),
+                           numeric_any=isinstance(value.op, gast.Add),
+                           may_concatenate=isinstance(value.op, gast.Add))
     constant = constants[0]
     if isinstance(constant, bool) or not isinstance(constant,
                                                     (int, float, complex)):
         return _Definition(_SOURCE, _SOURCE, False, in_loop)
     if isinstance(constant, int) and isinstance(value.op, gast.Mult):
         # `[x] * 2` repeats a list: the shape changes.
-        return _Definition(_SOURCE, _SOURCE, False, in_loop)
+        return _Definition(_SOURCE, _SOURCE, False, in_loop,
+                           numeric_operands=(names[0],))
     kind = (names[0],) if _is_real_number(constant) else _SOURCE
-    return _Definition((names[0],), kind, False, in_loop)
+    return _Definition((names[0],), kind, False, in_loop, numeric=True)
 
 
 def _is_real_number(value):

@@ -155,6 +155,52 @@ def list_repeat_assign(x):
     return np.sum(items[1] * items[0])
 
 
+# A name rebound to an operation on itself still refers to a list or a tuple.
+def list_add_itself(x):
+    items = [x, np.sin(x)]
+    items = items + items
+    return np.sum(items[3] * 10.0 + items[0])
+
+
+def tuple_add_itself(x):
+    t = (x, x ** 2)
+    t = t + t
+    return np.sum(t[3] * t[0] + t[1])
+
+
+def list_append_rebound(x):
+    items = [x]
+    items = items + [np.cos(x)]
+    items = [x ** 2] + items
+    return np.sum(items[0] * items[1] + items[2])
+
+
+def tuple_append_rebound(x):
+    t = (x,)
+    t = t + (np.exp(x),)
+    return np.sum(t[1] * t[0])
+
+
+def list_repeat_rebound(x):
+    items = [x, x ** 3]
+    items = items * 2
+    items = 2 * items
+    return np.sum(items[7] * 10.0 + items[0] * items[5])
+
+
+def list_extend_itself(x):
+    items = list(np.sin(x))
+    items.extend(items)
+    return items[4] * 10.0 + items[0] * items[3] + len(items)
+
+
+def list_add_assign_itself(x):
+    items = [x, x ** 2]
+    items += items
+    items.extend(items)
+    return np.sum(items[7] * 10.0 + items[0] * items[2])
+
+
 def dict_or(x):
     d = {'a': x} | {'b': 3.0 * x}
     return np.sum(d['a'] * d['b'])
@@ -194,7 +240,10 @@ CASES = [object_add, object_radd, object_sub, object_mul, object_rmul,
          object_or, object_and, object_xor, object_lshift, object_rshift,
          object_neg, object_pos, object_invert, object_abs, object_getitem,
          object_variable, tuple_add, list_add, list_repeat,
-         tuple_repeat_left, tuple_add_assign, list_repeat_assign, dict_or,
+         tuple_repeat_left, tuple_add_assign, list_repeat_assign,
+         list_add_itself, tuple_add_itself, list_append_rebound,
+         tuple_append_rebound, list_repeat_rebound, list_extend_itself,
+         list_add_assign_itself, dict_or,
          dict_or_replaces, dict_or_assign, dict_operator_or,
          array_floordiv, array_list_add, array_mask]
 
@@ -231,6 +280,41 @@ def test_operator_hessian(function, mode):
     expected = numerical_hessian(function, X)
     computed = adcompiler.hessian(function, mode=mode)(X.copy())
     assert_gradient_close(computed, expected, rtol=1e-4, atol=1e-5)
+
+
+REBOUND_CASES = [list_add_itself, tuple_add_itself, list_append_rebound,
+                 tuple_append_rebound, list_repeat_rebound,
+                 list_add_assign_itself]
+SHAPES = [(), (4,), (2, 3)]
+
+
+@pytest.mark.parametrize('shape', SHAPES, ids=str)
+@pytest.mark.parametrize('function', REBOUND_CASES, ids=lambda f: f.__name__)
+def test_rebound_sequence_shapes(function, shape):
+    x = np.linspace(-0.8, 0.9, int(np.prod(shape))).reshape(shape)
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+    direction = np.cos(np.arange(x.size) + 1.0).reshape(shape)
+    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5, atol=1e-6)
+
+
+def pair(a, b):
+    return [a, b]
+
+
+def helper_list_add_itself(a, b):
+    items = pair(a, b)
+    items = items + items
+    return items[3] * 10.0 + items[0]
+
+
+def test_unknown_list_add_itself_error():
+    # The result of another function is not known to be a list, so `+`
+    # takes the rule of array addition, whose adjoint detects the list.
+    with pytest.raises(TypeError, match='arithmetic operation on a list'):
+        adcompiler.grad(helper_list_add_itself, wrt=(0, 1))(0.3, -1.2)
 
 
 def scalar_concatenation(a, b):
