@@ -26,7 +26,7 @@ import types
 import gast
 import numpy as np
 
-from adcompiler import aliasing, comprehensions, runtime
+from adcompiler import aliasing, comprehensions, runtime, subscripts
 from adcompiler.aliasing import LIST_UPDATES
 from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
                                 argument_atoms, as_expression, assign, call,
@@ -246,9 +246,11 @@ class _ForwardWriter(StageWriter):
         the branch runs instead, as in reverse mode. Library code has branches
         for other array types that NumPy input never takes."""
         if not self.branch_depth:
-            return self.immutable_check(statement) + self.assignment(statement)
+            return (self.immutable_check(statement) + self.key_check(statement)
+                    + self.assignment(statement))
         try:
-            return self.immutable_check(statement) + self.assignment(statement)
+            return (self.immutable_check(statement) + self.key_check(statement)
+                    + self.assignment(statement))
         except (UnsupportedSyntaxError, ForeignCallError,
                 UndefinedNameError) as err:
             error_name = self.namer.fresh(
@@ -273,6 +275,19 @@ class _ForwardWriter(StageWriter):
         return [gast.Expr(value=call(self.runtime_function('require_immutable'),
                                      name(variable), name(error_name),
                                      *[copy_tree(c) for c in callees]))]
+
+    def key_check(self, statement):
+        """`ad.require_indexable(v, error)` before `y = v[key]` whose key
+        carries a derivative (see adcompiler.subscripts)."""
+        check = subscripts.key_check(statement, self.activity, self.source,
+                                     self.normalized.display_names)
+        if check is None:
+            return []
+        error_name = self.namer.fresh('key_error')
+        self.extra_globals[error_name] = check.error
+        return [gast.Expr(value=call(
+            self.runtime_function('require_indexable'), check.value,
+            name(error_name)))]
 
     # Loops -------------------------------------------------------------------
 

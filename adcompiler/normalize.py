@@ -1225,6 +1225,12 @@ class _Normalizer:
         return gast.Compare(left=left, ops=node.ops, comparators=comparators)
 
     def lower_Subscript(self, node):
+        concatenator = self.index_concatenator(node)
+        if concatenator is not None:
+            items = (node.slice.elts if isinstance(node.slice, gast.Tuple)
+                     else [node.slice])
+            return self.operator_call(concatenator,
+                                      [self.atomize(item) for item in items])
         if self.object_kinds(node.value) == {_OBJECT}:
             # x[i] of an object whose class defines __getitem__ in Python.
             if isinstance(node.slice, (gast.Slice, gast.Tuple)):
@@ -1238,6 +1244,24 @@ class _Normalizer:
         value = self.atomize(node.value)
         return gast.Subscript(value=value, slice=self.lower_index(node.slice),
                               ctx=gast.Load())
+
+    def index_concatenator(self, node):
+        """Return the function of rules.operators that computes the
+        subscript `node` of np.r_ or np.c_, or None. Slices (`np.r_[0:3]`)
+        and string directives (`np.r_['0,2', a, b]`) keep the subscript,
+        which raises an error when run on a value that carries a
+        derivative."""
+        items = (node.slice.elts if isinstance(node.slice, gast.Tuple)
+                 else [node.slice])
+        if any(isinstance(item, (gast.Slice, gast.Starred)) or (
+                isinstance(item, gast.Constant)
+                and isinstance(item.value, str)) for item in items):
+            return None
+        target = self.global_object(node.value)
+        for concatenator, function in operators.INDEX_CONCATENATORS:
+            if target is concatenator:
+                return function
+        return None
 
     def lower_index(self, node):
         if isinstance(node, gast.Slice):
@@ -2044,15 +2068,15 @@ def _defines_operator(cls):
 
 def _user_operator_object(value):
     """Return whether `value` is an object of a class outside NumPy and
-    SciPy with an arithmetic operator method written in Python. Library
-    objects such as np.s_, which defines __getitem__, keep their rules."""
+    SciPy with an operator method (or __getitem__) written in Python.
+    Library objects such as np.s_, which defines __getitem__, keep their
+    rules."""
     cls = type(value)
     module = getattr(cls, '__module__', '') or ''
     if module.split('.')[0] in ('numpy', 'scipy', 'builtins'):
         return False
     return any(isinstance(getattr(cls, method, None), types.FunctionType)
-               for method in operators.OPERATOR_METHODS
-               if method != '__getitem__')
+               for method in operators.OPERATOR_METHODS)
 
 
 def _value_kinds(node, names, global_object):

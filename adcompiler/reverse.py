@@ -35,7 +35,7 @@ import operator
 import gast
 
 from adcompiler import (aliasing, comprehensions, known_shapes, runtime,
-                        scalars, shapes)
+                        scalars, shapes, subscripts)
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
@@ -500,6 +500,7 @@ class _ReverseWriter(StageWriter):
                 last_line = None
             else:
                 body += self.immutable_check(statement)
+                body += self.key_check(statement)
                 body += self.primal_statements(statement)
             if self.pushed.get(statement):
                 body.append(self.push(self.pushed[statement],
@@ -523,6 +524,19 @@ class _ReverseWriter(StageWriter):
         return [gast.Expr(value=_call(self.runtime_function('require_immutable'),
                                       _name(variable), _name(error_name),
                                       *[copy_tree(c) for c in callees]))]
+
+    def key_check(self, statement):
+        """`ad.require_indexable(v, error)` before `y = v[key]` whose key
+        carries a derivative (see adcompiler.subscripts)."""
+        check = subscripts.key_check(statement, self.activity, self.source,
+                                     self.normalized.display_names)
+        if check is None:
+            return []
+        error_name = self.namer.fresh('key_error')
+        self.extra_globals[error_name] = check.error
+        return [gast.Expr(value=_call(
+            self.runtime_function('require_indexable'), check.value,
+            _name(error_name)))]
 
     def primal_loop(self, statement):
         trips = self.loop_trips.get(statement)

@@ -4134,6 +4134,24 @@ def require_immutable(value, error, *callees):
         raise error
 
 
+def require_indexable(value, error):
+    """Raise `error` unless `value[key]` has the rule of indexing whatever
+    the key: `value` is an array, a number, a list, a tuple, a dict or a
+    string, and not an object of a subclass with its own __getitem__."""
+    if type(value) is np.ndarray or type(value) in _INDEXABLE:
+        return
+    if isinstance(value, _INDEXABLE_BASES) and getattr(
+            type(value), '__getitem__', None) in _INDEXABLE_METHODS:
+        return
+    raise error
+
+
+_INDEXABLE = (list, tuple, dict, str, bytes, float, int, complex)
+_INDEXABLE_BASES = (np.ndarray, np.generic, list, tuple, dict)
+_INDEXABLE_METHODS = tuple(getattr(t, '__getitem__', None) for t in (
+    np.ndarray, np.generic, list, tuple, dict))
+
+
 def require_immutable_item(value, container, error):
     """Raise `error` unless the item `value` of `container` cannot change in
     place, before a lowered `c[i] += y` stores c[i] + y in c[i]. Any item

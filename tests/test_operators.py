@@ -405,3 +405,103 @@ def test_operator_on_global_object_uses_its_method():
                           numerical_gradient(global_object_add, (x,), 0))
     _, tangent = adcompiler.jvp(global_object_add, (x,), (np.ones(2),))
     assert tangent == pytest.approx(np.sum(gradient))
+
+
+class Squares:
+    """An object whose subscript computes with the key."""
+
+    def __getitem__(self, key):
+        return key ** 2
+
+
+SQUARES = Squares()
+
+
+def global_object_subscript(x):
+    return np.sum(np.sin(SQUARES[x]))
+
+
+def test_subscript_of_global_object_uses_its_method():
+    gradient = adcompiler.grad(global_object_subscript)(X.copy())
+    expected = numerical_gradient(global_object_subscript, (X,), 0)
+    assert_gradient_close(gradient, expected)
+    _, tangent = adcompiler.jvp(global_object_subscript, (X.copy(),),
+                                (DIRECTION,))
+    assert tangent == pytest.approx(expected @ DIRECTION)
+
+
+def argument_object_subscript(x, squares):
+    return np.sum(squares[x])
+
+
+def array_subscript_by_key(x, table):
+    return np.sum(table[x])
+
+
+@pytest.mark.parametrize('mode', ['grad', 'jvp'])
+def test_argument_object_subscript_error(mode):
+    # The class of an argument is known only when the function runs, so
+    # a key that carries a derivative is rejected there.
+    with pytest.raises(adcompiler.AdCompilerError, match=r'squares\[x\]'):
+        if mode == 'grad':
+            adcompiler.grad(argument_object_subscript)(X, Squares())
+        else:
+            adcompiler.jvp(lambda x: argument_object_subscript(x, Squares()),
+                           (X,), (DIRECTION,))
+
+
+def test_dict_subscript_by_varied_key():
+    # A dict lookup has no derivative in the key, as an integer index has
+    # none: the key check lets it through.
+    table = {0.5: 3.0}
+    assert adcompiler.grad(array_subscript_by_key)(0.5, table) == 0.0
+
+
+def r_pair(x):
+    return np.sum(np.sin(np.r_[x, 2.0 * x, 1.5]))
+
+
+def r_matrices(x):
+    return np.sum(np.r_[x, x ** 2] ** 2)
+
+
+def c_columns(x):
+    return np.sum(np.cos(np.c_[x, x ** 2])[..., -1] + np.c_[x, x][..., 0])
+
+
+def c_scalars(x):
+    return np.sum(np.c_[np.sum(x), 2.0, np.prod(x)] ** 2)
+
+
+def r_slice(x):
+    return np.sum(np.r_[0:3, 5] * x)
+
+
+INDEX_CONCATENATOR_CASES = [r_pair, r_matrices, c_columns, c_scalars]
+
+
+@pytest.mark.parametrize('shape', [(), (4,), (2, 3)], ids=str)
+@pytest.mark.parametrize('function', INDEX_CONCATENATOR_CASES,
+                         ids=lambda f: f.__name__)
+def test_index_concatenator_gradient(function, shape):
+    x = np.linspace(-0.8, 0.9, int(np.prod(shape))).reshape(shape)
+    try:
+        function(x)
+    except ValueError:
+        pytest.skip(f'NumPy rejects {function.__name__} for shape {shape}')
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+    direction = np.cos(np.arange(x.size) + 1.0).reshape(shape)
+    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_index_concatenator_slice_error():
+    with pytest.raises(adcompiler.AdCompilerError, match=r'np\.r_'):
+        adcompiler.grad(lambda x: np.sum(np.r_[x, 0:2] * 2.0))(X)
+
+
+def test_index_concatenator_inactive_slice():
+    gradient = adcompiler.grad(r_slice)(np.ones(4))
+    assert_gradient_close(gradient, np.array([0.0, 1.0, 2.0, 5.0]))

@@ -261,6 +261,36 @@ def getitem(x, index):
     return function(x, index)
 
 
+def concatenate_rows(*items):
+    """Return np.r_[items] for items that are arrays, numbers or lists
+    (not slices or string directives): each made at least 1-D, then
+    joined along the first axis."""
+    parts = []
+    for item in items:
+        parts.append(np.atleast_1d(item))
+    return np.concatenate(parts)
+
+
+def concatenate_columns(*items):
+    """Return np.c_[items] for items that are arrays, numbers or lists
+    (not slices or string directives): a number becomes a 1 x 1 array and
+    a 1-D array a column, then all are joined along the last axis."""
+    parts = []
+    for item in items:
+        part = np.asarray(item)
+        if np.ndim(part) == 0:
+            part = np.reshape(part, (1, 1))
+        elif np.ndim(part) == 1:
+            part = np.reshape(part, (-1, 1))
+        parts.append(part)
+    return np.concatenate(parts, axis=-1)
+
+
+# The functions that replace a subscript of NumPy's index concatenators.
+INDEX_CONCATENATORS = ((np.r_, concatenate_rows),
+                       (np.c_, concatenate_columns))
+
+
 # The function of each operator node of gast, by the node's class name.
 BINARY = {'Add': add, 'Sub': sub, 'Mult': mul, 'Div': truediv,
           'Pow': pow_, 'Mod': mod, 'MatMult': matmul, 'FloorDiv': floordiv,

@@ -1,0 +1,72 @@
+"""Subscripts whose key carries a derivative.
+
+The reverse and forward stages give `y = v[key]` the rule of indexing an
+array, list, tuple or dict, in which the key gets no derivative, as an
+integer index has none. The rule is wrong for an object whose class
+defines `__getitem__` (an object of a user's class that arrives as an
+argument, NumPy's `np.r_`), because its method may compute with the key.
+Normalize routes the subscripts it can prove to be of such an object
+through the method. For the others, when the key carries a derivative,
+both stages call `ad.require_indexable(v, error)` before the subscript:
+it raises the error below unless `v` is an array, a number, a list, a
+tuple, a dict or a string.
+"""
+
+import dataclasses
+
+import gast
+
+from adcompiler.errors import UnsupportedSyntaxError
+from adcompiler.traversal import copy_tree, walk
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyCheck:
+    """A run-time check before `y = v[key]`: v (a name or a dotted global
+    such as `np.r_`) and the error."""
+
+    value: gast.expr
+    error: UnsupportedSyntaxError
+
+
+def key_check(statement, activity, source, display_names):
+    """Return the `KeyCheck` that `statement` needs, or None.
+
+    Activity analysis lets no derivative flow from a key to the result, so
+    the check is needed where the key is varied and the result is useful
+    (see adcompiler.activity), whether or not the value is varied.
+    """
+    if not (isinstance(statement, gast.Assign)
+            and isinstance(statement.value, gast.Subscript)
+            and isinstance(statement.targets[0], gast.Name)
+            and statement.targets[0].id in activity.useful):
+        return None
+    subscript = statement.value
+    active = [node.id for node in walk(subscript.slice)
+              if isinstance(node, gast.Name) and node.id in activity.varied]
+    if not active:
+        return None
+    value_text = _display(subscript.value, display_names)
+    key = display_names.get(active[0], active[0])
+    error = UnsupportedSyntaxError(
+        f'{value_text}[{key}], a subscript with a key that carries a derivative, '
+        'of an object that is not an array, a list, a tuple or a dict,',
+        source.location(subscript),
+        'adcompiler cannot follow the derivative through the __getitem__ '
+        'method of its class',
+        fixes=[f'call the method ({value_text}.__getitem__({key})): adcompiler '
+               'transforms a method written in Python from its source',
+               'build the object in the differentiated function, or keep it '
+               'in a global variable, so that adcompiler sees its class',
+               'register a rule with adcompiler.register_vjp for a function '
+               'that does the lookup'])
+    return KeyCheck(copy_tree(subscript.value), error)
+
+
+def _display(node, display_names):
+    """Return the source text of a name or a dotted name."""
+    if isinstance(node, gast.Name):
+        return display_names.get(node.id, node.id)
+    if isinstance(node, gast.Attribute):
+        return f'{_display(node.value, display_names)}.{node.attr}'
+    return 'the value'
