@@ -24,11 +24,13 @@ The analysis is flow-insensitive over names, which is exact for the
 single-assignment code that normalize produces.
 """
 
+import builtins
 import dataclasses
 
 import gast
 
 from adcompiler import runtime
+from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind, has_unpacking
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
 from adcompiler.traversal import walk
@@ -149,6 +151,48 @@ def check_verbatim(statement, activity):
             name in activity.useful or name in activity.varied
             for name in mutated_names(statement)):
         raise statement.error
+
+
+# Builtins that read the function's local variables by name, which
+# activity analysis does not see. vars only with no argument.
+_NAMESPACE_READERS = (builtins.eval, builtins.exec, builtins.locals,
+                      builtins.vars)
+
+
+def check_namespace_reads(normalized, resolution, activity, source):
+    """Raise UnsupportedSyntaxError for a call of eval, exec, locals or
+    vars() that may pass a derivative along unseen, in a function with
+    varied values.
+
+    The call may read a varied local variable by name. That matters where
+    the output may depend on its result, and for exec, and for eval as a
+    statement, whose code may also update a value that the output reads.
+    """
+    if not activity.varied:
+        return
+    for statement in walk(normalized.tree):
+        if not (isinstance(statement, (gast.Assign, gast.Expr))
+                and isinstance(statement.value, gast.Call)):
+            continue
+        call = statement.value
+        resolved = resolution.calls.get(call)
+        callee = getattr(resolved, 'callee', None)
+        if not any(callee is reader for reader in _NAMESPACE_READERS) or (
+                callee is builtins.vars and call.args):
+            continue
+        if isinstance(statement, gast.Assign) and callee is not exec and \
+                not any(isinstance(target, gast.Name)
+                        and target.id in activity.useful
+                        for target in walk(statement.targets[0])):
+            continue
+        raise UnsupportedSyntaxError(
+            f'a call of {callee.__name__}() in a differentiated function',
+            source.location(call),
+            f'{callee.__name__}() reads local variables by name, so '
+            'adcompiler cannot follow the derivatives they carry',
+            fixes=['use the variables directly',
+                   'move the call to a function that gets no value that '
+                   'carries a derivative'])
 
 
 def _rule_method_receiver(value, resolution):

@@ -760,6 +760,8 @@ class Compiler:
                               normalized, resolution, wrt, self.registry)
         _run_stage(name, 'activity', aliasing.check_in_place_updates,
                    normalized, resolution, activity, source)
+        _run_stage(name, 'activity', activity_stage.check_namespace_reads,
+                   normalized, resolution, activity, source)
         return source, normalized, resolution, activity
 
     def function_names(self, compile_key, name,

@@ -875,3 +875,61 @@ def test_conditional_expression_in_try_is_named():
     assert 'an if statement' not in message
     assert info.value.lineno == source_lineno(conditional_in_try,
                                               'v if v > 0')
+
+
+# eval, exec, locals() and vars() read local variables by name.
+def eval_of_local(x):
+    return eval('np.sum(x * x)')
+
+
+def locals_item(x):
+    return np.sum(locals()['x'])
+
+
+def vars_item(x):
+    return np.sum(vars()['x'])
+
+
+def exec_into_dict(x):
+    values = {'x': x}
+    exec('y = x * 2.0', {}, values)
+    return np.sum(values['y'])
+
+
+def locals_printed(x):
+    print(sorted(locals()))
+    return np.sum(x * x)
+
+
+def eval_of_constant(x):
+    count = eval('3')
+    return np.sum(x) * 2.0 + 0.0 * len(range(count))
+
+
+NAMESPACE_READS = [(eval_of_local, 'eval', "return eval("),
+                   (locals_item, 'locals', "locals()['x']"),
+                   (vars_item, 'vars', "vars()['x']"),
+                   (exec_into_dict, 'exec', "exec('y")]
+
+
+@pytest.mark.parametrize('mode', ['grad', 'jvp'])
+@pytest.mark.parametrize('function, callee, marker', NAMESPACE_READS,
+                         ids=lambda v: getattr(v, '__name__', None))
+def test_namespace_read_error(function, callee, marker, mode):
+    x = np.array([0.3, -1.2])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as caught:
+        if mode == 'grad':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones(2),))
+    assert f'{callee}()' in caught.value.summary
+    assert caught.value.filename == __file__
+    assert caught.value.lineno == source_lineno(function, marker)
+
+
+@pytest.mark.parametrize('function', [locals_printed, eval_of_constant],
+                         ids=lambda f: f.__name__)
+def test_namespace_read_without_derivative(function):
+    x = np.array([0.3, -1.2])
+    assert_gradient_close(adcompiler.grad(function)(x),
+                          numerical_gradient(function, (x,), 0))
