@@ -28,6 +28,7 @@ import builtins
 import dataclasses
 
 import gast
+import numpy as np
 
 from adcompiler import runtime
 from adcompiler.errors import UnsupportedSyntaxError
@@ -193,6 +194,78 @@ def check_namespace_reads(normalized, resolution, activity, source):
             fixes=['use the variables directly',
                    'move the call to a function that gets no value that '
                    'carries a derivative'])
+
+
+def check_object_casts(normalized, resolution, activity, source):
+    """Raise UnsupportedSyntaxError for a cast of a varied value to object
+    dtype (`x.astype(object)`, `np.array(x, dtype=object)`) whose result
+    the output may depend on. The rules of NumPy functions assume numeric
+    arrays, and their adjoints of a cast to object dtype would be zero."""
+    if not activity.varied:
+        return
+    for statement in walk(normalized.tree):
+        if not (isinstance(statement, gast.Assign)
+                and isinstance(statement.value, gast.Call)
+                and any(isinstance(target, gast.Name)
+                        and target.id in activity.useful
+                        for target in walk(statement.targets[0]))):
+            continue
+        call = statement.value
+        if not any(name in activity.varied for name in _call_names_of(call)):
+            continue
+        dtype = _dtype_argument(call, resolution.calls.get(call))
+        if dtype is None or not _is_object_dtype(dtype, source.namespace,
+                                                 normalized.local_names):
+            continue
+        raise UnsupportedSyntaxError(
+            'a cast of a value that carries a derivative to object dtype',
+            source.location(call),
+            'the rules of NumPy functions are written for numeric arrays',
+            fixes=['keep a float dtype (float, np.float64 or complex)'])
+
+
+def _call_names_of(call):
+    """Return the names that `call` reads: its receiver and arguments."""
+    receiver = (_names(call.func.value)
+                if isinstance(call.func, gast.Attribute) else [])
+    return receiver + [n for a in call.args for n in _names_in(a)] + [
+        n for k in call.keywords for n in _names_in(k.value)]
+
+
+def _dtype_argument(call, resolved):
+    """Return the node of the dtype that `call` casts to, or None."""
+    for keyword in call.keywords:
+        if keyword.arg == 'dtype':
+            return keyword.value
+    callee = getattr(resolved, 'callee', None)
+    if isinstance(call.func, gast.Attribute) and call.func.attr == 'astype' \
+            and call.args:
+        return call.args[0]
+    if any(callee is f for f in (np.array, np.asarray, np.asanyarray)) and \
+            len(call.args) >= 2:
+        return call.args[1]
+    return None
+
+
+def _is_object_dtype(node, namespace, local_names):
+    """Return whether the dtype `node` (a constant, a global name or a
+    dotted global) is known when compiling to be object dtype."""
+    if isinstance(node, gast.Constant):
+        value = node.value
+    elif isinstance(node, gast.Name) and node.id not in local_names:
+        value = namespace.get(node.id, getattr(builtins, node.id, None))
+    elif isinstance(node, gast.Attribute) and isinstance(node.value,
+                                                         gast.Name):
+        module = namespace.get(node.value.id)
+        value = getattr(module, node.attr, None)
+    else:
+        return False
+    if value is None or isinstance(value, (bool, int, float)):
+        return False
+    try:
+        return np.dtype(value) == np.dtype(object)
+    except (TypeError, ValueError):
+        return False
 
 
 def _rule_method_receiver(value, resolution):

@@ -762,6 +762,8 @@ class Compiler:
                    normalized, resolution, activity, source)
         _run_stage(name, 'activity', activity_stage.check_namespace_reads,
                    normalized, resolution, activity, source)
+        _run_stage(name, 'activity', activity_stage.check_object_casts,
+                   normalized, resolution, activity, source)
         return source, normalized, resolution, activity
 
     def function_names(self, compile_key, name,

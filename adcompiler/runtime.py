@@ -296,7 +296,17 @@ def cast_adjoint(g, dtype):
         return g  # The common cases, checked first for speed.
     if np.issubdtype(np.dtype(dtype), np.inexact):
         return g
+    _require_numeric_dtype(dtype)
     return np.zeros(np.shape(g))
+
+
+def _require_numeric_dtype(dtype):
+    """Raise TypeError for object dtype, whose cast a rule must not read as
+    piecewise constant: the objects may be the numbers themselves."""
+    if np.dtype(dtype) == np.dtype(object):
+        raise TypeError(
+            'adcompiler cannot differentiate a cast to object dtype; keep a '
+            'float dtype (float, np.float64 or complex)')
 
 
 # Indexing ------------------------------------------------------------------
@@ -1458,6 +1468,7 @@ def astype_adjoint(g, x, dtype):
     """Adjoint of x.astype(dtype): zero for integer and boolean dtypes, and
     the real part when a real x was cast to a complex dtype."""
     if not np.issubdtype(np.dtype(dtype), np.inexact):
+        _require_numeric_dtype(dtype)
         return np.zeros(np.shape(g))
     if np.iscomplexobj(g) and not np.iscomplexobj(x):
         return np.real(g)
@@ -1468,6 +1479,7 @@ def astype_tangent(t, dtype):
     """Tangent of x.astype(dtype): zero for integer and boolean dtypes, the
     real part for a real dtype, and t in the dtype otherwise."""
     if not np.issubdtype(np.dtype(dtype), np.inexact):
+        _require_numeric_dtype(dtype)
         return np.zeros(np.shape(t))
     if np.iscomplexobj(t) and not np.issubdtype(np.dtype(dtype),
                                                 np.complexfloating):

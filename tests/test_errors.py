@@ -933,3 +933,61 @@ def test_namespace_read_without_derivative(function):
     x = np.array([0.3, -1.2])
     assert_gradient_close(adcompiler.grad(function)(x),
                           numerical_gradient(function, (x,), 0))
+
+
+# Casts to object dtype.
+def astype_object(x):
+    return np.sum(x.astype(object) ** 2)
+
+
+def array_of_objects(x):
+    return np.sum(np.array(x, dtype=object) ** 2)
+
+
+def asarray_object_code(x):
+    return np.sum(np.asarray(x, 'O') ** 2)
+
+
+def astype_given_dtype(x, dtype):
+    return np.sum(x.astype(dtype) ** 2)
+
+
+def object_labels_beside(x):
+    labels = np.array(['a', 'b'], dtype=object)
+    return np.sum(x ** 2) + 0.0 * len(labels)
+
+
+OBJECT_CASTS = [(astype_object, 'astype(object)'),
+                (array_of_objects, 'dtype=object'),
+                (asarray_object_code, "'O'")]
+
+
+@pytest.mark.parametrize('mode', ['grad', 'jvp'])
+@pytest.mark.parametrize('function, marker', OBJECT_CASTS,
+                         ids=lambda v: getattr(v, '__name__', None))
+def test_object_dtype_cast_error(function, marker, mode):
+    x = np.array([0.3, -1.2])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='object dtype') as caught:
+        if mode == 'grad':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones(2),))
+    assert caught.value.lineno == source_lineno(function, marker)
+
+
+@pytest.mark.parametrize('mode', ['grad', 'jvp'])
+def test_object_dtype_argument_error(mode):
+    # The dtype is known only when the function runs.
+    x = np.array([0.3, -1.2])
+    with pytest.raises(TypeError, match='object dtype'):
+        if mode == 'grad':
+            adcompiler.grad(astype_given_dtype)(x, object)
+        else:
+            adcompiler.jvp(lambda x: astype_given_dtype(x, object), (x,),
+                           (np.ones(2),))
+
+
+def test_object_dtype_without_derivative():
+    x = np.array([0.3, -1.2])
+    assert_gradient_close(adcompiler.grad(object_labels_beside)(x), 2.0 * x)
