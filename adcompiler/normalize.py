@@ -1175,7 +1175,7 @@ class _Normalizer:
     def is_object(self, node):
         """Return whether `node` is known to give a list, tuple or dict, or
         an object whose class defines an operator method in Python."""
-        return bool(self.object_kinds(node))
+        return bool(self.object_kinds(node) - {_ARRAY_OBJECT})
 
     def object_kinds(self, node):
         """Return the kinds `node` gives, as `_value_kinds` does."""
@@ -1263,6 +1263,15 @@ class _Normalizer:
                 return function
         return None
 
+    def converts_to_array(self, call):
+        """Return whether `call` calls a NumPy function, which converts an
+        argument with __array__."""
+        callee = self.global_object(call.func)
+        if isinstance(callee, np.ufunc):
+            return True
+        module = getattr(callee, '__module__', None) or ''
+        return callable(callee) and module.split('.')[0] == 'numpy'
+
     def lower_index(self, node):
         if isinstance(node, gast.Slice):
             parts = [None if p is None else self.atomize(p)
@@ -1306,11 +1315,20 @@ class _Normalizer:
             # values its returned function captures keep their gradients.
             return self.inline(module_function, node)
         args = []
+        converts = self.converts_to_array(node)
         for arg in node.args:
             if isinstance(arg, gast.Starred):
                 args += self.unpacked_sequence(arg)
-            else:
-                args.append(self.lower_argument(arg))
+                continue
+            if converts and _ARRAY_OBJECT in self.object_kinds(arg):
+                # NumPy converts the object with its __array__ method, which
+                # is transformed from its source when called here.
+                method = gast.Attribute(value=arg, attr='__array__',
+                                        ctx=gast.Load())
+                arg = gast.copy_location(gast.Call(
+                    func=gast.copy_location(method, arg), args=[],
+                    keywords=[]), arg)
+            args.append(self.lower_argument(arg))
         keywords = []
         for keyword in node.keywords:
             if keyword.arg is None:
@@ -2053,6 +2071,9 @@ def extended_lists(tree):
 # Kinds of values whose operators are not those of NumPy.
 _CONTAINER = 'container'  # a list, tuple or dict
 _OBJECT = 'object'  # an object whose class defines an operator in Python
+# An object whose class defines __array__ in Python, which NumPy calls to
+# convert it to an array.
+_ARRAY_OBJECT = 'array object'
 _CONTAINER_BUILTINS = (_builtins.list, _builtins.tuple, _builtins.dict,
                        _builtins.sorted)
 
@@ -2064,6 +2085,14 @@ def _defines_operator(cls):
         return False
     return any(isinstance(getattr(cls, method, None), types.FunctionType)
                for method in operators.OPERATOR_METHODS)
+
+
+def _defines_array(cls):
+    """Return whether the class `cls`, which is not an array or a NumPy
+    scalar type, defines __array__ in Python."""
+    if not isinstance(cls, type) or issubclass(cls, (np.ndarray, np.generic)):
+        return False
+    return isinstance(getattr(cls, '__array__', None), types.FunctionType)
 
 
 def _user_operator_object(value):
@@ -2086,8 +2115,14 @@ def _value_kinds(node, names, global_object):
     if isinstance(node, (gast.Name, gast.Attribute)):
         # A global (or a dotted global) that refers to such an object now.
         # The code is compiled again when the global is rebound.
-        if _user_operator_object(global_object(node)):
-            return frozenset({_OBJECT})
+        value = global_object(node)
+        kinds = set()
+        if _user_operator_object(value):
+            kinds.add(_OBJECT)
+        if _defines_array(type(value)):
+            kinds.add(_ARRAY_OBJECT)
+        if kinds:
+            return frozenset(kinds)
     if isinstance(node, gast.Name):
         return names.get(node.id, frozenset())
     if isinstance(node, (gast.List, gast.Tuple, gast.Dict, gast.ListComp,
@@ -2099,8 +2134,12 @@ def _value_kinds(node, names, global_object):
         callee = global_object(node.func)
         if any(callee is known for known in _CONTAINER_BUILTINS):
             return frozenset({_CONTAINER})
+        kinds = set()
         if _defines_operator(callee):
-            return frozenset({_OBJECT})
+            kinds.add(_OBJECT)
+        if _defines_array(callee):
+            kinds.add(_ARRAY_OBJECT)
+        return frozenset(kinds)
     return frozenset()
 
 

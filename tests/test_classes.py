@@ -491,3 +491,55 @@ def test_method_named_like_set_add_returns_new_object():
     x = np.array([0.3, -1.2, 0.7])
     gradient = adcompiler.grad(accumulates)(x)
     assert_gradient_close(gradient, numerical_gradient(accumulates, (x,), 0))
+
+
+@dataclasses.dataclass
+class Squared:
+    """An object that NumPy converts to the square of its field."""
+
+    a: np.ndarray
+
+    def __array__(self, dtype=None, copy=None):
+        return self.a ** 2
+
+
+def asarray_of_object(x):
+    return np.sum(np.asarray(Squared(x)))
+
+
+def ufunc_of_object(x):
+    squared = Squared(x)
+    return np.sum(np.sin(squared) * np.exp(squared))
+
+
+def sum_of_object(x):
+    return np.sum(Squared(x)) * 3.0
+
+
+ARRAY_PROTOCOL_CASES = [asarray_of_object, ufunc_of_object, sum_of_object]
+
+
+# NumPy rejects an __array__ that returns a NumPy scalar, which a ** 2 is
+# for a 0-d array, so the shapes have one axis at least.
+@pytest.mark.parametrize('shape', [(1,), (3,), (2, 3)], ids=str)
+@pytest.mark.parametrize('function', ARRAY_PROTOCOL_CASES,
+                         ids=lambda f: f.__name__)
+def test_array_protocol_gradient(function, shape):
+    x = np.linspace(-0.8, 0.9, int(np.prod(shape))).reshape(shape)
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+    direction = np.cos(np.arange(x.size) + 1.0).reshape(shape)
+    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5, atol=1e-6)
+
+
+def sine_of_argument(v):
+    return np.sum(np.sin(v))
+
+
+def test_array_protocol_argument_error():
+    # The class of an argument is known only when the function runs: the
+    # rule of np.sin gives an array where the gradient must be a Squared.
+    with pytest.raises(adcompiler.AdCompilerError, match='Squared'):
+        adcompiler.grad(sine_of_argument)(Squared(np.array([0.3, -1.2])))
