@@ -797,6 +797,20 @@ def transpose_adjoint(g, axes=None):
 
 # Selection -------------------------------------------------------------------
 
+def arange_weights(ans, stop):
+    """Return the derivatives of ans = np.arange(start, stop, step) =
+    start + i * step in start and in step, one entry per sample.
+
+    When stop is None, the call had one positional argument, which NumPy
+    reads as stop and counts from 0: that argument gets weight zero.
+    """
+    count = np.shape(ans)[0]
+    positions = np.arange(count, dtype=float)
+    if stop is None:
+        return np.zeros(count), positions
+    return np.ones(count), positions
+
+
 def clip_weights(x, a_min, a_max):
     """Weights of x, a_min and a_max in `np.clip(x, a_min, a_max)`.
 

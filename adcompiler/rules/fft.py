@@ -35,5 +35,6 @@ vjp(np.fft.irfftn,    lambda a, s=None, axes=None, norm=None: ad.irfftn_adjoint(
 vjp(np.fft.fftshift,  lambda x, axes=None: np.fft.ifftshift(g, axes))
 vjp(np.fft.ifftshift, lambda x, axes=None: np.fft.fftshift(g, axes))
 
-for _callee in (np.fft.fftfreq, np.fft.rfftfreq):
-    REGISTRY.non_differentiable(_callee)
+# Sample frequencies: ans = k / (n * d) for integers k, so d ans / d d = -ans / d.
+vjp(np.fft.fftfreq,   lambda n, d=1.0, device=None: (None, ad.unbroadcast(-g * ans / d, d)))
+vjp(np.fft.rfftfreq,  lambda n, d=1.0, device=None: (None, ad.unbroadcast(-g * ans / d, d)))

@@ -119,6 +119,18 @@ method_jvp('clip', lambda x, min=None, max=None: (t * ad.clip_weights(x, min, ma
 jvp(np.full,      lambda shape, fill_value, dtype=None, order='C': (None, ad.cast_adjoint(np.full(np.shape(ans), t), dtype)))
 jvp(np.full_like, lambda a, fill_value, dtype=None, order='K', subok=True, shape=None: (None, ad.cast_adjoint(np.full(np.shape(ans), t), dtype)))
 
+# Grids: ans = np.arange(start, stop, step) = start + i * step, and
+# ans = fftfreq(n, d) = k / (n * d); see their reverse rules.
+def arange_jvp(start=None, stop=None, step=None, dtype=None, *, device=None,
+               like=None):
+    d[start] = ad.cast_adjoint(t * ad.arange_weights(ans, stop)[0], dtype)
+    d[step] = ad.cast_adjoint(t * ad.arange_weights(ans, stop)[1], dtype)
+
+
+jvp(np.arange,         arange_jvp)
+jvp(np.fft.fftfreq,    lambda n, d=1.0, device=None: (None, -ans * t / d))
+jvp(np.fft.rfftfreq,   lambda n, d=1.0, device=None: (None, -ans * t / d))
+
 # Methods of arrays: ans = x.method(...).
 method_jvp('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims), dtype))
 method_jvp('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(np.mean(t, axis=axis, keepdims=keepdims), dtype))

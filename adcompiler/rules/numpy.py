@@ -128,7 +128,7 @@ for _callee in (np.floor, np.ceil, np.round, np.around, np.rint,
 
 # Bookkeeping: shapes, sizes and constructors that take no values to differentiate.
 for _callee in (np.shape, np.ndim, np.size, np.zeros, np.ones, np.empty,
-                np.zeros_like, np.ones_like, np.empty_like, np.arange,
+                np.zeros_like, np.ones_like, np.empty_like,
                 np.eye, np.identity, np.result_type, np.dtype,
                 np.iscomplexobj, np.isscalar, np.allclose, np.array_equal,
                 np.isrealobj, np.issubdtype, np.can_cast, np.promote_types,
@@ -365,6 +365,20 @@ def linspace_vjp(start, stop, num=50, endpoint=True, retstep=False,
 
 
 vjp(np.linspace,  linspace_vjp)
+
+
+# ans = np.arange(start, stop, step) = start + i * step for i = 0, 1, ...
+# The length depends on stop, so the derivative in stop is zero between the
+# values where the length changes. np.arange(stop) has one argument, read as
+# stop (the template binds it to start; see ad.arange_weights).
+def arange_vjp(start=None, stop=None, step=None, dtype=None, *, device=None,
+               like=None):
+    weights = ad.arange_weights(ans, stop)
+    d[start] = ad.cast_adjoint(ad.unbroadcast(np.sum(g * weights[0]), start), dtype)
+    d[step] = ad.cast_adjoint(ad.unbroadcast(np.sum(g * weights[1]), step), dtype)
+
+
+vjp(np.arange,    arange_vjp)
 
 # Sorting: ans = f(a, axis). Tied values share the mean of their adjoints.
 vjp(np.sort,      lambda a, axis=-1, kind=None, *, stable=None: ad.sort_adjoint(g, a, axis))

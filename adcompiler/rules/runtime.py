@@ -98,6 +98,7 @@ jvp(rt.pseudo_inverse, lambda a, rank: ad.pinv_tangent(t, a, ans))
 # Values that carry no derivative: bookkeeping, checks that raise, and
 # weights that are constant where they are differentiable.
 for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
+                rt.arange_weights,
                 rt.balanced_eq, rt.seed, rt.check_unshared,
                 rt.require_immutable, rt.require_immutable_item,
                 rt.require_constant, rt.require_attribute,

@@ -31,6 +31,8 @@ import numpy as np
 
 from adcompiler import runtime
 from adcompiler.errors import UnsupportedOptionError
+from adcompiler.rules.forward import arange_jvp
+from adcompiler.rules.numpy import arange_vjp
 from adcompiler.rules.registry import REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -268,8 +270,12 @@ def _register_compat_wrappers(package):
     sign = _wrapper(space, 'sign')
     if sign is not None:
         vjp(sign, lambda x: ad.sign_adjoint(g, x), unbroadcast=True)
+    arange = _wrapper(space, 'arange')
+    if arange is not None:
+        vjp(arange, arange_vjp)
+        jvp(arange, arange_jvp)
     for name in ('ceil', 'floor', 'trunc', 'count_nonzero', 'zeros', 'ones',
-                 'empty', 'arange', 'eye', 'zeros_like', 'ones_like',
+                 'empty', 'eye', 'zeros_like', 'ones_like',
                  'empty_like', 'argsort', 'nonzero', 'finfo', 'iinfo'):
         callee = _wrapper(space, name)
         if callee is not None:
