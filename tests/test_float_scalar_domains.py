@@ -138,3 +138,123 @@ def test_power_half_jvp_negative_float_nan():
         _, tangent = adcompiler.jvp(power_half, (-2.0,), (1.0,))
     assert isinstance(tangent, (float, np.floating))
     assert np.isnan(tangent)
+
+
+# math functions at the points where their derivative is infinite or NaN:
+# each must give NumPy's derivative there (JAX 0.10.2 also gives inf for sqrt
+# and cbrt at 0), not raise.
+def math_sqrt(x):
+    return math.sqrt(x)
+
+
+def numpy_sqrt(x):
+    return np.sqrt(x)
+
+
+def math_cbrt(x):
+    return math.cbrt(x)
+
+
+def numpy_cbrt(x):
+    return np.cbrt(x)
+
+
+def math_asin(x):
+    return math.asin(x)
+
+
+def math_acos(x):
+    return math.acos(x)
+
+
+def math_acosh(x):
+    return math.acosh(x)
+
+
+def math_pow_half(x):
+    return math.pow(x, 0.5)
+
+
+def power_operator_half(x):
+    return x ** 0.5
+
+
+def math_hypot_zero(x):
+    return math.hypot(x, 0.0)
+
+
+def numpy_hypot_zero(x):
+    return np.hypot(x, 0.0)
+
+
+def math_sqrt_of_square(x):
+    return math.sqrt(x * x)
+
+
+def numpy_sqrt_of_square(x):
+    return np.sqrt(x * x)
+
+
+# (math function, NumPy function with the same derivative, point)
+MATH_SINGULAR_CASES = [
+    (math_sqrt, numpy_sqrt, 0.0),
+    (math_asin, arcsine, 1.0), (math_asin, arcsine, -1.0),
+    (math_acos, arccosine, 1.0), (math_acos, arccosine, -1.0),
+    (math_acosh, hyperbolic_arccosine, 1.0),
+    (math_pow_half, power_half, 0.0),
+    (power_operator_half, power_half, 0.0),
+    (math_hypot_zero, numpy_hypot_zero, 0.0),
+    (math_sqrt_of_square, numpy_sqrt_of_square, 0.0),
+] + ([(math_cbrt, numpy_cbrt, 0.0)] if hasattr(math, 'cbrt') else [])
+
+
+@pytest.mark.parametrize('derivative', list(DERIVATIVES))
+@pytest.mark.parametrize('as_numpy', [False, True], ids=['float', 'float64'])
+@pytest.mark.parametrize('function, reference, x', MATH_SINGULAR_CASES,
+                         ids=[f'{f.__name__}-{x}'
+                              for f, _, x in MATH_SINGULAR_CASES])
+def test_math_singular_point_matches_numpy(function, reference, x, as_numpy,
+                                           derivative):
+    point = np.float64(x) if as_numpy else x
+    computed = _evaluate(DERIVATIVES[derivative], function, point)
+    expected = _evaluate(DERIVATIVES[derivative], reference, np.float64(x))
+    np.testing.assert_array_equal(computed, expected)
+
+
+def math_log(x):
+    return math.log(x)
+
+
+def math_log_base_two(x):
+    return math.log(x, 2.0)
+
+
+def math_log10(x):
+    return math.log10(x)
+
+
+def math_log2(x):
+    return math.log2(x)
+
+
+def math_log1p(x):
+    return math.log1p(x)
+
+
+def math_atanh(x):
+    return math.atanh(x)
+
+
+# Where the math function itself raises, its derivatives raise the same
+# error from the primal, before any derivative is computed.
+@pytest.mark.parametrize('derivative', list(DERIVATIVES))
+@pytest.mark.parametrize('function, x', [
+    (math_log, 0.0), (math_log_base_two, 0.0), (math_log10, 0.0),
+    (math_log2, 0.0), (math_log1p, -1.0), (math_atanh, 1.0),
+    (math_atanh, -1.0),
+], ids=lambda v: getattr(v, '__name__', repr(v)))
+def test_math_domain_error_comes_from_primal(function, x, derivative):
+    with pytest.raises(ValueError, match='math domain error'):
+        function(x)
+    with pytest.raises(ValueError, match='math domain error'):
+        DERIVATIVES[derivative](function, x)

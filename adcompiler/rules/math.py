@@ -3,6 +3,11 @@
 Letters: `ans = f(x)`, `g` is the adjoint of `ans`, `d[x]` the adjoint of `x`.
 fsum and prod take a sequence. The adjoint of a list or tuple is a list or
 tuple with one adjoint per item.
+
+`math` functions return Python floats, and a Python float divided by zero
+raises ZeroDivisionError. A rule that divides by a value that is zero where
+the function is defined (sqrt and cbrt at 0) divides by a NumPy float
+instead, so the derivative there is inf or nan as with the NumPy rules.
 """
 
 import math
@@ -26,7 +31,7 @@ vjp(math.log,     log_vjp)
 vjp(math.log2,    lambda x: g / (x * np.log(2.0)))
 vjp(math.log10,   lambda x: g / (x * np.log(10.0)))
 vjp(math.log1p,   lambda x: g / (x + 1.0))
-vjp(math.sqrt,    lambda x: g * 0.5 / ans)
+vjp(math.sqrt,    lambda x: g * 0.5 / np.sqrt(x))
 vjp(math.pow,     lambda x, y: (g * y * x ** np.where(y, y - 1, 1.0), ad.pow_exponent_adjoint(g, x, ans)))
 
 # Trigonometric and hyperbolic functions.
@@ -59,7 +64,7 @@ vjp(math.copysign, lambda x, y: (g * np.copysign(1.0, x) * np.copysign(1.0, y), 
 vjp(math.fmod,     lambda x, y: (g, -g * np.trunc(x / y)))
 vjp(math.remainder, lambda x, y: (g, -g * np.round(x / y)))
 if hasattr(math, 'cbrt'):  # Python 3.11 and later.
-    vjp(math.cbrt, lambda x: g / (3.0 * ans ** 2))
+    vjp(math.cbrt, lambda x: g / (3.0 * np.cbrt(x) ** 2))
     vjp(math.exp2, lambda x: g * ans * np.log(2.0))
 
 # Sequences: ans = f(seq). The adjoint of seq has one entry per item.
