@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from adcompiler import containers, dispatch, runtime
+from adcompiler import containers, dispatch, origins, runtime
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
                                NonScalarOutputError, SourceUnavailableError,
@@ -78,6 +78,20 @@ _FLOAT_SCALAR_TYPES = frozenset((float, np.float64))
 _ONE = {float: 1.0, np.float64: np.float64(1.0)}
 
 
+def _noting_user_lines(function):
+    """Wrap a public entry point so that an exception raised while generated
+    code runs gets a note naming the user's lines it came from (see
+    `origins.note_user_lines`)."""
+    @functools.wraps(function)
+    def entry(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Exception as error:
+            origins.note_user_lines(error)
+            raise
+    return entry
+
+
 def scalar_parameters(arguments):
     """Return the names in `arguments` (name -> value) whose values are
     Python floats or np.float64 scalars."""
@@ -131,6 +145,7 @@ class GradientFunction:
         float scalars."""
         return self.compiled().source
 
+    @_noting_user_lines
     def __call__(self, *args, **kwargs):
         # A call that gives every parameter by position is keyed (see
         # `_Variant`) by `args` alone, in the parameters' order.
@@ -985,6 +1000,7 @@ class HigherOrderGradient:
         self.wrt = names[0]
         self.__name__ = f'grad_{getattr(inner, "__name__", "gradient")}'
 
+    @_noting_user_lines
     def __call__(self, *args, **kwargs):
         return _with_numpy_floats_on_error(self.function, self._call, args,
                                            kwargs)
@@ -1155,6 +1171,7 @@ def hvp(function, wrt=0, mode=None):
     names, as_tuple = _wrt_names(function, wrt)
     composition = _composition(mode)
 
+    @_noting_user_lines
     def hvp_fn(*args, **kwargs):
         if not args:
             raise ArgumentBindingError(
@@ -1212,6 +1229,7 @@ def hessian(function, wrt=0, mode=None):
     names, as_tuple = _wrt_names(function, wrt)
     composition = _composition(mode)
 
+    @_noting_user_lines
     def hessian_fn(*args, **kwargs):
         bound = _bind(function, args, kwargs)
         for name in names:
@@ -1321,6 +1339,7 @@ def value_and_grad(function=None, *, wrt=0, has_aux=False):
     return GradientFunction(function, wrt, with_value=True, has_aux=has_aux)
 
 
+@_noting_user_lines
 def jvp(function, primals, tangents):
     """Return `(function(*primals), tangent of the output)` in forward mode.
 
@@ -1450,6 +1469,7 @@ def _describe_value(value):
     return f'a value of shape {np.shape(value)} (type {type(value).__name__})'
 
 
+@_noting_user_lines
 def vjp(function, *primals):
     """Return `(function(*primals), vjp_fn)`; `vjp_fn(cotangent)` returns one
     cotangent per primal. The primal runs once; `vjp_fn` may be called with
@@ -1469,6 +1489,7 @@ def vjp(function, *primals):
         value = _detached(value)
     calls = [0]
 
+    @_noting_user_lines
     def vjp_fn(cotangent):
         nonlocal saved
         if calls[0] and compiled.undoes_updates:
@@ -1518,6 +1539,7 @@ def jacobian(function, wrt=0, mode='reverse'):
         raise InvalidArgumentError(
             f"mode must be 'reverse' or 'forward', got {mode!r}")
 
+    @_noting_user_lines
     def jacobian_function(*args, **kwargs):
         return _with_numpy_floats_on_error(function, jacobian_at, args,
                                            kwargs)

@@ -8,7 +8,9 @@ the source of each generated file. `at_user_line` moves an error located in
 generated code to the line the user wrote, with a caret under the user's
 call that the failing code came from and that call in the message.
 `in_helper` moves an error inside one of adcompiler's own runtime helpers
-to the helper's call in generated code.
+to the helper's call in generated code. `note_user_lines` adds to an
+exception raised while generated code ran the lines of the user's
+functions that the failing generated lines came from.
 """
 
 import ast
@@ -171,3 +173,55 @@ def _find_call(text, name):
             return (indent + call.col_offset,
                     ast.get_source_segment(stripped, call), called)
     return indent, None, None
+
+
+def note_user_lines(error):
+    """Add a note to `error` that lists the user's lines that the generated
+    code in its traceback came from, outermost first.
+
+    The traceback shows the generated lines, under file names such as
+    `<adcompiler f #1>`, and the note names the file and line the user wrote.
+    An error that already has a location (a `LocatedError`) and an error
+    noted before are left as they are. Python 3.10 has no exception notes,
+    so there the error is unchanged.
+    """
+    if (isinstance(error, LocatedError) or not hasattr(error, 'add_note')
+            or getattr(error, '_adcompiler_noted', False)):
+        return
+    error._adcompiler_noted = True
+    frames = []
+    traceback = error.__traceback__
+    while traceback is not None:
+        frame = _user_frame(traceback.tb_frame.f_code.co_filename,
+                            traceback.tb_lineno)
+        if frame is not None and (not frames or frames[-1] != frame):
+            frames.append(frame)
+        traceback = traceback.tb_next
+    if frames:
+        lines = ['The error was raised in code that adcompiler generated '
+                 'from these lines (outermost first):']
+        for filename, lineno, name, text in frames:
+            lines.append(f'  File "{filename}", line {lineno}, in {name}')
+            if text.strip():
+                lines.append(f'    {text.strip()}')
+        error.add_note('\n'.join(lines))
+
+
+def _user_frame(filename, lineno):
+    """Return (file name, line, function name, text) of the user's line
+    that line `lineno` of the generated file `filename` came from, or None
+    for a file that adcompiler did not generate."""
+    if filename not in _ORIGINS:
+        return None
+    while filename in _ORIGINS:
+        source, _ = _ORIGINS[filename]
+        lines = linecache.getlines(filename)
+        found = source.tree.lineno
+        for number in range(min(lineno, len(lines)), 0, -1):
+            match = _LINE_COMMENT.match(lines[number - 1])
+            if match:
+                found = int(match.group(1))
+                break
+        filename, lineno, name = source.filename, found, source.name
+    text = source.lines[lineno - 1] if 0 < lineno <= len(source.lines) else ''
+    return filename, lineno, name, text

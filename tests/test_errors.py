@@ -991,3 +991,77 @@ def test_object_dtype_argument_error(mode):
 def test_object_dtype_without_derivative():
     x = np.array([0.3, -1.2])
     assert_gradient_close(adcompiler.grad(object_labels_beside)(x), 2.0 * x)
+
+
+# Exceptions raised while generated code runs ------------------------------
+
+def log_of_shifted(y):
+    return math.log(y - 1.0)
+
+
+def calls_log_of_shifted(x):
+    z = x * 2.0
+    return log_of_shifted(z) + z
+
+
+def _failing_rule_callee(x):
+    return x * 3.0
+
+
+def calls_failing_rule(x):
+    return np.sum(_failing_rule_callee(x) ** 2)
+
+
+def _notes(error):
+    return '\n'.join(getattr(error, '__notes__', ()))
+
+
+needs_notes = pytest.mark.skipif(
+    not hasattr(BaseException, 'add_note'),
+    reason='exception notes need Python 3.11')
+
+
+@needs_notes
+@pytest.mark.parametrize('transform', [
+    lambda f: adcompiler.grad(f)(0.25),
+    lambda f: adcompiler.value_and_grad(f)(0.25),
+    lambda f: adcompiler.jvp(f, (0.25,), (1.0,)),
+    lambda f: adcompiler.vjp(f, 0.25),
+    lambda f: adcompiler.hessian(f)(np.array(0.25)),
+    lambda f: adcompiler.grad(adcompiler.grad(f))(0.25),
+], ids=['grad', 'value_and_grad', 'jvp', 'vjp', 'hessian', 'grad_of_grad'])
+def test_primal_error_notes_user_lines(transform):
+    with pytest.raises(ValueError, match='math domain error') as caught:
+        transform(calls_log_of_shifted)
+    notes = _notes(caught.value)
+    assert f'"{__file__}"' in notes
+    outer = calls_log_of_shifted.__code__.co_firstlineno + 2
+    inner = log_of_shifted.__code__.co_firstlineno + 1
+    assert f'line {outer}, in calls_log_of_shifted' in notes
+    assert 'return log_of_shifted(z) + z' in notes
+    assert f'line {inner}, in log_of_shifted' in notes
+    assert notes.index(f'line {outer}') < notes.index(f'line {inner}')
+
+
+@needs_notes
+def test_adjoint_error_notes_user_line():
+    def failing_vjp(g, ans, x):
+        raise RuntimeError('rule failed')
+
+    adcompiler.register_vjp(_failing_rule_callee)(failing_vjp)
+    with pytest.raises(RuntimeError, match='rule failed') as caught:
+        adcompiler.grad(calls_failing_rule)(np.array([0.5, 1.5]))
+    line = calls_failing_rule.__code__.co_firstlineno + 1
+    notes = _notes(caught.value)
+    assert f'line {line}, in calls_failing_rule' in notes
+    assert notes.count('calls_failing_rule') == 1
+
+
+@needs_notes
+def test_error_outside_generated_code_has_no_note():
+    def not_a_function_of_floats(x):
+        return np.sum(x)
+
+    with pytest.raises(adcompiler.ArgumentBindingError) as caught:
+        adcompiler.grad(not_a_function_of_floats)(1.0, 2.0)
+    assert 'adcompiler generated' not in _notes(caught.value)
