@@ -128,16 +128,36 @@ def resolve_call(node, local_names, namespace, registry=REGISTRY):
             callee = getattr(callee, attr)
     except (KeyError, AttributeError):
         return ResolvedCall(CallKind.UNKNOWN, name, reason='name not defined')
-    return classify(callee, name, registry, namespace.get('__name__'))
+    return classify(callee, name, registry, namespace.get('__name__'),
+                    call=node)
 
 
-def classify(callee, name, registry=REGISTRY, module=None):
+def _accepts_call(call):
+    """Return a test of whether `call`'s arguments bind to the parameters
+    of a function. Calls with `*seq` or `**mapping` never pass it, because
+    their arguments are known only when they run."""
+    def accepts(function):
+        if has_unpacking(call):
+            return False
+        try:
+            inspect.signature(function).bind(
+                *call.args, **{k.arg: k.value for k in call.keywords})
+        except (TypeError, ValueError):
+            return False
+        return True
+    return accepts
+
+
+def classify(callee, name, registry=REGISTRY, module=None, call=None):
     """Classify a callable object under the foreign-call policy.
 
     `module` is the name of the caller's module, where a callee without a
-    module of its own (a ufunc of a library) is looked for.
+    module of its own (a ufunc of a library) is looked for. `call` is the
+    call site's node, which decides whether a decorator's wrapper may be
+    skipped (see `Registry.transparent_wrapper`).
     """
-    callee = registry.substitute_of(registry.unwrap(callee))
+    accepts = None if call is None else _accepts_call(call)
+    callee = registry.substitute_of(registry.unwrap(callee, accepts))
     entry = registry.lookup(callee)
     if entry is None and inspect.ismethod(callee) and isinstance(
             callee.__func__, types.FunctionType):

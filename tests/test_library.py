@@ -589,6 +589,92 @@ def test_entropy_hvp_matches_gradient_differences(function, p, options,
     assert_gradient_close(product, expected)
 
 
+# scipy.stats.gmean and zscore ----------------------------------------------------
+# gmean is wrapped by the _axis_nan_policy decorator, whose keepdims and
+# nan_policy the wrapped function does not take. SciPy's _xp_mean, which
+# both call, passes keepdims to gmean for empty input.
+
+ROWS = np.array([[0.3, 1.2, 0.7, 2.5], [0.5, 0.9, 2.0, 1.1],
+                 [1.4, 0.2, 0.8, 0.6]])
+
+
+def geometric_mean(x):
+    return scipy.stats.gmean(x)
+
+
+ROW_WEIGHTS = np.array([1.0, 2.0, -0.5])
+
+
+def geometric_mean_rows(x):
+    return np.sum(ROW_WEIGHTS * scipy.stats.gmean(x, axis=1))
+
+
+def geometric_mean_keepdims(x):
+    kept = scipy.stats.gmean(x, axis=1, keepdims=True)
+    return np.sum(ROW_WEIGHTS[:, None] * kept)
+
+
+def geometric_mean_all_keepdims(x):
+    kept = scipy.stats.gmean(x, axis=None, keepdims=True)
+    return np.sum(kept * 2.0) + kept.ndim
+
+
+def geometric_mean_propagate(x):
+    return np.sum(scipy.stats.gmean(x, 0, nan_policy='propagate') * 1.5)
+
+
+def weighted_geometric_mean(weights):
+    return scipy.stats.gmean(ROWS[0], weights=weights)
+
+
+def standard_scores(x):
+    return np.sum(scipy.stats.zscore(x) * np.arange(1.0, 1.0 + x.size))
+
+
+def standard_scores_rows(x):
+    return np.sum(scipy.stats.zscore(x, axis=1) * ROWS)
+
+
+def standard_scores_all(x):
+    return np.sum(scipy.stats.zscore(x, axis=None, ddof=1) * ROWS)
+
+
+@pytest.mark.parametrize('function, x', [
+    (geometric_mean, ROWS[0]),
+    (geometric_mean_rows, ROWS),
+    (geometric_mean_keepdims, ROWS),
+    (geometric_mean_all_keepdims, ROWS),
+    (geometric_mean_propagate, ROWS),
+    (weighted_geometric_mean, np.array([0.5, 1.0, 2.0, 1.5])),
+    (standard_scores, ROWS[0]),
+    (standard_scores_rows, ROWS),
+    pytest.param(standard_scores_all, ROWS, marks=pytest.mark.xfail(
+        strict=True, raises=adcompiler.UnsupportedSyntaxError,
+        reason='with SciPy 1.17.1, zscore with axis=None reaches '
+               'array_api_extra.apply_where, '
+               'which assigns to a starred target')),
+], ids=lambda v: getattr(v, '__name__', None))
+def test_gmean_zscore_match_finite_differences(function, x):
+    expected = numerical_gradient(function, (x,), 0)
+    value, gradient = adcompiler.value_and_grad(function)(x)
+    assert value == pytest.approx(function(x), rel=1e-12)
+    assert_gradient_close(gradient, expected)
+    direction = np.linspace(0.5, -0.75, x.size).reshape(x.shape)
+    _, tangent = adcompiler.jvp(function, (x,), (direction,))
+    assert tangent == pytest.approx(np.sum(expected * direction), rel=1e-5,
+                                    abs=1e-8)
+
+
+def geometric_mean_omit(x):
+    return scipy.stats.gmean(x, nan_policy='omit')
+
+
+def test_gmean_other_nan_policy_raises():
+    with pytest.raises(adcompiler.UnsupportedOptionError,
+                       match="gmean with nan_policy='omit'"):
+        adcompiler.grad(geometric_mean_omit)(ROWS[0])
+
+
 # scipy._lib._array_api._share_masks returns NumPy arrays unchanged.
 
 _share_masks = getattr(_array_api, '_share_masks', None)

@@ -149,8 +149,9 @@ class Registry:
         self._deferred = {}
         self._modules_seen = 0
         # Code objects of decorator wrappers that call the function they
-        # wrap with the same arguments (see `transparent_wrapper`).
-        self._transparent = set()
+        # wrap with the same arguments -> the adapter of calls that pass
+        # the wrapper's own parameters, or None (see `transparent_wrapper`).
+        self._transparent = {}
         self._substitutes = {}  # callee -> replacement (see `substitute`)
 
     def _store(self, table, key, value):
@@ -227,16 +228,19 @@ class Registry:
         for template in self.templates():
             template.signature  # noqa: B018 (parses the template)
 
-    def transparent_wrapper(self, wrapper):
+    def transparent_wrapper(self, wrapper, adapter=None):
         """Mark the wrapper function a decorator made as transparent.
 
         Every function that decorator wraps shares the wrapper's code. A call
-        of one is transformed as a call of the function it wraps
-        (`__wrapped__`), which raises an error if the call passes a
-        parameter only the wrapper has.
+        of one whose arguments the function it wraps (`__wrapped__`) accepts
+        is transformed as a call of that function. For a call that passes a
+        parameter only the wrapper has, `adapter(wrapped)` returns a Python
+        function to transform in its place, which takes the wrapper's
+        parameters. Without an adapter, such a call is transformed as a
+        call of the wrapper.
         """
         with self._lock:
-            self._transparent.add(wrapper.__code__)
+            self._transparent[wrapper.__code__] = adapter
             self.version += 1
 
     def substitute(self, callee, replacement):
@@ -265,13 +269,23 @@ class Registry:
             replacement = self._substitutes.get(code) if code else None
         return callee if replacement is None else replacement
 
-    def unwrap(self, callee):
-        """Return the function a transparent wrapper wraps, else `callee`."""
+    def unwrap(self, callee, accepts=None):
+        """Return the function a transparent wrapper wraps, else `callee`.
+
+        `accepts(function)` returns whether the call's arguments bind to the
+        parameters of `function`. When the wrapped function does not accept
+        them, the result is the wrapper's adapter for it, or the wrapper
+        itself (see `transparent_wrapper`).
+        """
         if self._deferred:
             self.load_deferred()
         while (getattr(callee, '__code__', None) in self._transparent
                and callable(getattr(callee, '__wrapped__', None))):
-            callee = callee.__wrapped__
+            wrapped = callee.__wrapped__
+            if accepts is not None and not accepts(wrapped):
+                adapter = self._transparent[callee.__code__]
+                return callee if adapter is None else adapter(wrapped)
+            callee = wrapped
         return callee
 
     def defer(self, module_name, register):

@@ -428,15 +428,70 @@ def _register_special():
     vjp(special.rel_entr, lambda x, y: (g * (np.log(x / y) + 1.0), -g * x / y), unbroadcast=True)
 
 
-# scipy.stats functions such as entropy are wrapped by _axis_nan_policy's
-# decorator, which handles the keyword arguments nan_policy and keepdims and
-# otherwise calls the function it wraps with the caller's arguments.
+# scipy.stats functions such as entropy and gmean are wrapped by
+# _axis_nan_policy's decorator, which handles the keyword arguments
+# nan_policy and keepdims and otherwise calls the function it wraps with the
+# caller's arguments. A call without those keywords is transformed as a call
+# of the wrapped function, and a call with them as a call of
+# `axis_nan_policy_statistic(wrapped)`.
 # NOTE: the wrapper also broadcasts paired samples against each other and
 # returns NaN for samples too small for the statistic. The unwrapped call
 # skips both, so such inputs may raise where SciPy would not.
 def _register_stats():
     stats = _module('scipy.stats')
-    REGISTRY.transparent_wrapper(stats.entropy)
+    REGISTRY.transparent_wrapper(stats.entropy, axis_nan_policy_statistic)
+
+
+@functools.lru_cache(maxsize=None)
+def axis_nan_policy_statistic(statistic):
+    """Return a function that computes what the _axis_nan_policy wrapper of
+    `statistic` computes, for `nan_policy='propagate'` and NumPy arrays.
+
+    With keepdims=True it puts back the reduced axes as axes of length 1,
+    as the wrapper does. Another nan_policy raises UnsupportedOptionError
+    when the call runs.
+    """
+    def with_keepdims(*args, keepdims=False, nan_policy='propagate',
+                      **kwargs):
+        axes = reduced_axes(statistic, args, kwargs, nan_policy)
+        result = statistic(*args, **kwargs)
+        if keepdims:
+            result = np.expand_dims(result, axes)
+        return result
+
+    return with_keepdims
+
+
+def reduced_axes(statistic, args, kwargs, nan_policy):
+    """Return the axes that `statistic(*args, **kwargs)` reduces, as the
+    _axis_nan_policy wrapper finds them: `axis`, or every axis of the
+    samples when it is None. Raise for a call the wrapped `statistic` does
+    not accept, and for a nan_policy other than 'propagate'."""
+    name = f'scipy.stats.{statistic.__name__}'
+    if nan_policy != 'propagate':
+        raise UnsupportedOptionError(
+            f'{name} with nan_policy={nan_policy!r} is not supported: '
+            f"adcompiler differentiates nan_policy='propagate' only; remove "
+            f"the NaNs before the call, or pass nan_policy='propagate'")
+    signature = inspect.signature(statistic)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as err:
+        raise UnsupportedOptionError(
+            f'{name} with these arguments is not supported: adcompiler '
+            f'calls the function that its decorator wraps, which rejects '
+            f'them ({err}); pass only the parameters of '
+            f'{name}{signature}, keepdims and nan_policy') from err
+    if 'axis' not in signature.parameters:
+        return 0
+    bound.apply_defaults()
+    axis = bound.arguments['axis']
+    if axis is None:
+        ndim = max((np.ndim(value) for value in bound.arguments.values()
+                    if isinstance(value, (np.ndarray, list, tuple, float))),
+                   default=0)
+        return tuple(range(ndim))
+    return axis
 
 
 # The reverse rules above are linear in the cotangent g, so forward mode
@@ -458,6 +513,8 @@ REGISTRY.vjp_function(at_set_vjp, at_set_vjp_transpose)
 REGISTRY.vjp_function(at_jvp, at_jvp_transpose)
 REGISTRY.vjp_function(at_set_jvp, at_set_jvp_transpose)
 runtime.register_index_adjoint(AtTangent, lambda g, t, index: g)
+
+non_differentiable(reduced_axes)
 
 REGISTRY.defer('scipy._lib._array_api', _register_array_api)
 REGISTRY.defer('scipy.stats', _register_stats)
