@@ -145,7 +145,6 @@ class GradientFunction:
         float scalars."""
         return self.compiled().source
 
-    @_noting_user_lines
     def __call__(self, *args, **kwargs):
         # A call that gives every parameter by position is keyed (see
         # `_Variant`) by `args` alone, in the parameters' order.
@@ -176,13 +175,20 @@ class GradientFunction:
                 adjoint = variant.adjoint
         except runtime.GuardFailed:
             return self._call_general_code(args, kwargs)
+        except Exception as error:
+            origins.note_user_lines(error)
+            raise
         try:
             adjoints = adjoint(saved, seed)
-        except (ZeroDivisionError, OverflowError):
+        except (ZeroDivisionError, OverflowError) as error:
             # See `_gradient`.
             if _float_scalars_as_numpy(args, kwargs) is None:
+                origins.note_user_lines(error)
                 raise
             return self._call_with_numpy_floats(args, kwargs)
+        except Exception as error:
+            origins.note_user_lines(error)
+            raise
 
         # Gradients that need no conversion are returned as they are.
         positions = variant.result_positions
@@ -197,6 +203,7 @@ class GradientFunction:
                 gradient = gradient[0]
         return (value, gradient) if self.with_value else gradient
 
+    @_noting_user_lines
     def _call(self, args, kwargs):
         """Return what `__call__` returns, by the general path: bind the
         arguments, compile or fetch the code, and check what the argument
@@ -278,6 +285,7 @@ class GradientFunction:
         gradient = _gradients(adjoints, self.wrt, arguments)
         return gradient if self._as_tuple else gradient[0]
 
+    @_noting_user_lines
     def _call_general_code(self, args, kwargs):
         """Return what `__call__` returns, by the general code, which this
         gradient keeps for the arguments' key from now on.

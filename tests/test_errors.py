@@ -1065,3 +1065,38 @@ def test_error_outside_generated_code_has_no_note():
     with pytest.raises(adcompiler.ArgumentBindingError) as caught:
         adcompiler.grad(not_a_function_of_floats)(1.0, 2.0)
     assert 'adcompiler generated' not in _notes(caught.value)
+
+
+def _rule_fails_for_negative(x):
+    return x * 3.0
+
+
+def calls_rule_failing_for_negative(x):
+    return np.sum(_rule_fails_for_negative(x) ** 2)
+
+
+@needs_notes
+def test_repeated_call_errors_note_user_lines():
+    # Calls with the same argument types as earlier ones run the code
+    # cached for them by a shorter path, which must add the note too.
+    def checked_vjp(g, ans, x):
+        if np.any(x < 0.0):
+            raise RuntimeError('negative input')
+        return (3.0 * g,)
+
+    adcompiler.register_vjp(_rule_fails_for_negative)(checked_vjp)
+    gradient = adcompiler.grad(calls_rule_failing_for_negative)
+    log_gradient = adcompiler.grad(calls_log_of_shifted)
+    for _ in range(3):
+        gradient(np.array([0.5, 1.5]))
+        log_gradient(2.0)
+
+    with pytest.raises(RuntimeError, match='negative input') as caught:
+        gradient(np.array([-0.5, 1.5]))
+    line = calls_rule_failing_for_negative.__code__.co_firstlineno + 1
+    assert f'line {line}, in calls_rule_failing_for_negative' in _notes(
+        caught.value)
+
+    with pytest.raises(ValueError, match='math domain error') as caught:
+        log_gradient(0.25)
+    assert 'in log_of_shifted' in _notes(caught.value)
