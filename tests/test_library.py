@@ -648,8 +648,10 @@ def standard_scores_all(x):
     (weighted_geometric_mean, np.array([0.5, 1.0, 2.0, 1.5])),
     (standard_scores, ROWS[0]),
     (standard_scores_rows, ROWS),
+    # Not strict: other SciPy releases may not reach apply_where, and any
+    # other failure, a wrong gradient included, still fails the test.
     pytest.param(standard_scores_all, ROWS, marks=pytest.mark.xfail(
-        strict=True, raises=adcompiler.UnsupportedSyntaxError,
+        strict=False, raises=adcompiler.UnsupportedSyntaxError,
         reason='with SciPy 1.17.1, zscore with axis=None reaches '
                'array_api_extra.apply_where, '
                'which assigns to a starred target')),
