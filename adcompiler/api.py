@@ -296,7 +296,8 @@ class GradientFunction:
         reaches another one.
         """
         # NOTE: the statements before the failed check ran once already,
-        # and the general code runs them again.
+        # and the general code runs them again. The check follows the
+        # namespace's assignment, so those are the statements before it.
         arguments = _bind(self.function, args, kwargs).arguments
         key = _argument_key(arguments.values())
         compiled = self.compiled(scalar_parameters(arguments))

@@ -24,7 +24,8 @@ with `observed_f_line12` bound to F and `require_attribute` to
 inlined like the rule of any call of a global, and the later passes see a
 call of F (np.sum's compact cotangent, its shape). The check raises
 `runtime.GuardFailed` when `xp.f` is another object, and `grad` then runs
-the general code.
+the general code. It goes right after the assignment of `xp` (first, for a
+parameter), so that only the statements before that run twice.
 """
 
 import typing
@@ -33,6 +34,7 @@ import gast
 
 from adcompiler import runtime
 from adcompiler.resolve import CallKind, classify, has_unpacking
+from adcompiler.traversal import walk
 
 # The value in `Compiler.observed_calls` of a call site that ran functions
 # of more than one module, or more than one function.
@@ -58,13 +60,13 @@ def call_observed_functions(normalized, source, observed, registry):
     shows, and return `source` with the new names in its namespace (the
     same `source` when nothing changed). Each entry of `observed` that a
     rewrite relies on goes to `normalized.observed_entries`."""
-    body = []
+    statements = normalized.tree.body
+    guards_after = {}  # statement index (-1: the start) -> its guards
     added = {}
-    for statement in normalized.tree.body:
+    for statement in statements:
         function = _observed_function(statement, normalized, source,
                                       observed, registry)
         if function is None:
-            body.append(statement)
             continue
         call = statement.value
         receiver, method = call.func.value.id, call.func.attr
@@ -87,18 +89,48 @@ def call_observed_functions(normalized, source, observed, registry):
             keywords=[]))
         gast.copy_location(guard, statement)
         gast.copy_location(guard.value, call)
-        body.append(guard)
+        position = _guard_position(statements, statement, receiver,
+                                   normalized)
+        guards_after.setdefault(position, []).append(guard)
         call.func = gast.copy_location(gast.Name(
             id=function_name, ctx=gast.Load(), annotation=None,
             type_comment=None), call.func)
-        body.append(statement)
     if not added:
         return source
+    body = list(guards_after.get(-1, ()))
+    for index, statement in enumerate(statements):
+        body.append(statement)
+        body.extend(guards_after.get(index, ()))
     normalized.tree.body = body
     namespace = dict(source.namespace)
     namespace.update(added)
     return type(source)(source.function, source.tree, source.filename,
                         source.lines, namespace)
+
+
+def _guard_position(statements, statement, receiver, normalized):
+    """Return the index of the top-level statement after which the check of
+    `receiver` goes, -1 for the start of the function.
+
+    A failed check makes `grad` run the general code from the start, so
+    the statements before the check run twice: it goes right after the
+    one assignment of `receiver`, or first when `receiver` is a parameter
+    that the function never assigns. Otherwise it stays before the call
+    in `statement`.
+    """
+    stores = [node for node in walk(normalized.tree)
+              if isinstance(node, gast.Name) and node.id == receiver
+              and isinstance(node.ctx, gast.Store)]
+    if not stores:
+        if receiver in normalized.params:
+            return -1
+    elif len(stores) == 1:
+        for index, candidate in enumerate(statements):
+            if (isinstance(candidate, gast.Assign)
+                    and len(candidate.targets) == 1
+                    and candidate.targets[0] is stores[0]):
+                return index
+    return statements.index(statement) - 1
 
 
 def _observed_function(statement, normalized, source, observed, registry):

@@ -155,3 +155,28 @@ def test_namespace_argument_gets_its_own_code():
         factor = 2.0 if namespace is DOUBLING else 1.0
         assert_gradient_close(result, factor * np.exp(X) * (1.0 + X))
     assert log == [0, 1, 2, 3]
+
+
+def logged_after_namespace(x, log):
+    xp = namespace_of(x)
+    log.append(len(log))
+    return xp.sum(xp.exp(x) * x)
+
+
+@pytest.mark.parametrize('function, arguments', [
+    (logged_sum, lambda log: (X, NUMPY_LIKE, log)),
+    (logged_after_namespace, lambda log: (X, log)),
+])
+def test_failed_check_before_side_effects(function, arguments):
+    # The check follows the namespace's assignment (or starts the function
+    # for a parameter), so a function rebound in it fails the check before
+    # the append, and the general code appends once.
+    gradient = adcompiler.grad(function)
+    log = []
+    for call in range(4):
+        if call == 2:
+            NUMPY_LIKE.sum = doubled_sum
+        result = gradient(*arguments(log))
+        factor = 2.0 if call >= 2 else 1.0
+        assert_gradient_close(result, factor * np.exp(X) * (1.0 + X))
+    assert log == [0, 1, 2, 3]
