@@ -21,8 +21,10 @@ from adcompiler.errors import (AdCompilerError, ForeignCallError,
                                NonScalarOutputError, SourceUnavailableError,
                                UnsupportedSyntaxError)
 from adcompiler.known_shapes import describe_arguments
+from adcompiler.object_operands import describe_arguments as describe_objects
 from adcompiler.naming import identifier
 from adcompiler.rules import REGISTRY
+from adcompiler.rules.operators import holds_operator_object
 
 _COMPILER = Compiler()
 dispatch.install(_COMPILER)
@@ -92,6 +94,15 @@ def _noting_user_lines(function):
     return entry
 
 
+# Marks the end of the argument key of `GradientFunction` for arguments that
+# hold objects with operator methods.
+_OBJECTS = 'objects'
+
+# Types of arguments that are never objects with operator methods.
+_SCALAR_TYPES = frozenset({float, int, bool, complex, np.float64,
+                           type(None)})
+
+
 def scalar_parameters(arguments):
     """Return the names in `arguments` (name -> value) whose values are
     Python floats or np.float64 scalars."""
@@ -133,11 +144,14 @@ class GradientFunction:
         # code ran (see `_compile_for`).
         self._seen_once = set()
 
-    def compiled(self, scalar_params=frozenset()):
+    def compiled(self, scalar_params=frozenset(), objects=frozenset()):
         """Compile (or fetch from the cache) the primal and adjoint, for
-        float scalar arguments of the parameters in `scalar_params`."""
+        float scalar arguments of the parameters in `scalar_params`, and
+        for arguments that hold objects with operator methods when
+        `objects` is set."""
         return _COMPILER.compile(self.function, self.wrt,
-                                 scalar_params=scalar_params)
+                                 scalar_params=scalar_params,
+                                 objects=objects)
 
     @property
     def source(self):
@@ -151,6 +165,14 @@ class GradientFunction:
         variant = None
         if not kwargs and len(args) == self._arity:
             variant = self._variants.get(_argument_key(args))
+            if variant is not None and variant.may_get_objects:
+                for value in args:
+                    if (type(value) is not _NDARRAY
+                            and type(value) not in _SCALAR_TYPES
+                            and holds_operator_object(value)):
+                        # A key without objects, for arguments with them.
+                        variant = None
+                        break
         if (variant is None or not variant.direct
                 or variant.version != REGISTRY.version
                 or not variant.compiled.is_current()):
@@ -299,8 +321,9 @@ class GradientFunction:
         # and the general code runs them again. The check follows the
         # namespace's assignment, so those are the statements before it.
         arguments = _bind(self.function, args, kwargs).arguments
-        key = _argument_key(arguments.values())
-        compiled = self.compiled(scalar_parameters(arguments))
+        key = _argument_objects_key(arguments)
+        compiled = self.compiled(scalar_parameters(arguments),
+                                 _described_objects(key))
         self._seen_once.discard(key)
         self._variants[key] = _Variant(REGISTRY.version, compiled, self,
                                        arguments)
@@ -314,7 +337,7 @@ class GradientFunction:
         """Return the `_Variant` for these arguments, from the variants this
         gradient has used while the compiler's cache would return the same
         code (no rule registered since, no dependency changed)."""
-        key = _argument_key(arguments.values())
+        key = _argument_objects_key(arguments)
         variant = self._variants.get(key)
         if (variant is not None and variant.version == REGISTRY.version
                 and variant.compiled.is_current()):
@@ -333,14 +356,15 @@ class GradientFunction:
         """
         version = REGISTRY.version
         scalar_params = scalar_parameters(arguments)
+        objects = _described_objects(key)
         compiled = None
         has_arrays = any(type(v) is _NDARRAY for v in arguments.values())
         if has_arrays and key in self._seen_once:
             compiled = _COMPILER.compile_for_shapes(
                 self.function, self.wrt, scalar_params,
-                describe_arguments(arguments))
+                describe_arguments(arguments), objects)
         if compiled is None:
-            compiled = self.compiled(scalar_params)
+            compiled = self.compiled(scalar_params, objects)
         variant = _Variant(version, compiled, self, arguments)
         if compiled.argument_shapes is None and has_arrays and \
                 key not in self._seen_once:
@@ -394,7 +418,7 @@ class _Variant:
     __slots__ = ('version', 'compiled', 'floats_checked', 'grad_only_dtypes',
                  'direct', 'grad_only', 'primal', 'adjoint',
                  'grad_only_primal', 'grad_only_adjoint', 'float_seed',
-                 'result_positions')
+                 'result_positions', 'may_get_objects')
 
     def __init__(self, version, compiled, gradient, arguments):
         self.version = version  # of the rule registry
@@ -412,6 +436,11 @@ class _Variant:
         # data, with no argument to copy and no argument to check further.
         self.direct = (self.floats_checked and not gradient.has_aux
                        and not compiled.written_in_place)
+        # An argument is a container or an object, so that arguments of the
+        # same types may hold objects with operators (see `_argument_key`).
+        self.may_get_objects = any(
+            type(value) is not _NDARRAY and type(value) not in _SCALAR_TYPES
+            for value in arguments.values())
         self.grad_only = (self.grad_only_dtypes and not gradient.with_value
                           and not gradient.has_aux)
         self.primal = compiled.primal
@@ -465,6 +494,32 @@ def _argument_key(values):
     return tuple([(value.shape, value.dtype) if type(value) is _NDARRAY
                   else value if type(value) is _MODULE else type(value)
                   for value in values])
+
+
+def _argument_objects_key(arguments):
+    """Return `_argument_key` of `arguments` (name -> value), extended by
+    the objects with operators that they contain.
+
+    A list of arrays and a list of such objects have one type. So when an
+    argument is neither an array nor a scalar, the key ends with
+    `_OBJECTS` and the description of such objects in the arguments (see
+    `object_operands.describe_arguments`), if there are any.
+    """
+    key = _argument_key(arguments.values())
+    for entry in key:
+        if type(entry) is not tuple and entry not in _SCALAR_TYPES:
+            objects = describe_objects(arguments.items())
+            if objects:
+                key += (_OBJECTS, objects)
+            break
+    return key
+
+
+def _described_objects(key):
+    """Return the description of objects at the end of an argument key."""
+    if len(key) > 1 and key[-2] is _OBJECTS:
+        return key[-1]
+    return frozenset()
 
 
 def _is_float(value):
@@ -866,7 +921,7 @@ _OBJECTIVES = {}  # (function, parameter) -> (compiled tangent, objective)
 _OBJECTIVE_COUNT = itertools.count(1)
 
 
-def tangent_objective(function, parameter):
+def tangent_objective(function, parameter, objects=frozenset()):
     """A function with source that returns the tangent of `function`.
 
     `objective(*args, direction=v, **kwargs)` is the derivative of
@@ -875,8 +930,9 @@ def tangent_objective(function, parameter):
     that name. The objective calls the generated tangent function, so
     differentiating it again differentiates generated code.
     """
-    compiled = _COMPILER.compile_forward(function, (parameter,))
-    cached = _OBJECTIVES.get((function, parameter))
+    compiled = _COMPILER.compile_forward(function, (parameter,),
+                                         objects=objects)
+    cached = _OBJECTIVES.get((function, parameter, objects))
     if cached is not None and cached[0] is compiled:
         return cached[1]
     signature = _signature(function)
@@ -892,7 +948,7 @@ def tangent_objective(function, parameter):
             f'    return tangent\n')
     objective = _define_objective(name, text, function,
                                   {compiled.name: compiled.tangent})
-    _OBJECTIVES[(function, parameter)] = (compiled, objective)
+    _OBJECTIVES[(function, parameter, objects)] = (compiled, objective)
     return objective
 
 
@@ -958,15 +1014,15 @@ def _define_objective(name, text, function, scope):
 _GRADIENT_OBJECTIVES = {}  # (function, parameter) -> (compiled, objective)
 
 
-def gradient_objective(function, parameter):
+def gradient_objective(function, parameter, objects=frozenset()):
     """A function with source that returns the gradient of `function`.
 
     `objective(*args)` runs the generated primal and adjoint of `function`
     for `parameter`, so forward mode over it differentiates generated
     adjoint code (forward over reverse).
     """
-    compiled = _COMPILER.compile(function, (parameter,))
-    cached = _GRADIENT_OBJECTIVES.get((function, parameter))
+    compiled = _COMPILER.compile(function, (parameter,), objects=objects)
+    cached = _GRADIENT_OBJECTIVES.get((function, parameter, objects))
     if cached is not None and cached[0] is compiled:
         return cached[1]
     params, arguments = _forwarded_parameters(_signature(function))
@@ -979,7 +1035,8 @@ def gradient_objective(function, parameter):
     objective = _define_objective(name, text, function, {
         compiled.primal_name: compiled.primal,
         compiled.adjoint_name: compiled.adjoint})
-    _GRADIENT_OBJECTIVES[(function, parameter)] = (compiled, objective)
+    _GRADIENT_OBJECTIVES[(function, parameter, objects)] = (compiled,
+                                                             objective)
     return objective
 
 
@@ -1022,16 +1079,18 @@ class HigherOrderGradient:
                     f'grad of a gradient differentiates the gradient with '
                     f'respect to {parameter!r}, which must be a scalar for '
                     'the gradient to be one; use hessian or hvp for arrays')
+        objects = describe_objects(bound.arguments.items())
         objective = self.function
         for parameter in self.inner_wrt:
-            objective = tangent_objective(objective, parameter)
+            objective = tangent_objective(objective, parameter, objects)
         directions = dict.fromkeys(_direction_names(objective, self.function),
                                    1.0)
         # The objective runs the tangent function of self.function, which
         # may write into some arguments.
         args, kwargs = _protected(
             self.function,
-            _COMPILER.compile_forward(self.function, self.inner_wrt[:1]),
+            _COMPILER.compile_forward(self.function, self.inner_wrt[:1],
+                                      objects=objects),
             bound.args, bound.kwargs)
         return grad(objective, wrt=self.wrt)(*args, **kwargs, **directions)
 
@@ -1063,25 +1122,29 @@ def _composition(mode):
 def _reverse_over_forward(function, row, column, bound, direction):
     """H_ij v_j as the gradient for i of the generated derivative along
     v_j."""
-    objective = tangent_objective(function, column)
+    objects = describe_objects(bound.arguments.items())
+    objective = tangent_objective(function, column, objects)
     name, = _direction_names(objective, function)
     # The objective runs the tangent function of `function`, which may
     # write into some arguments.
     args, kwargs = _protected(
-        function, _COMPILER.compile_forward(function, (column,)),
+        function, _COMPILER.compile_forward(function, (column,),
+                                            objects=objects),
         bound.args, bound.kwargs)
     return grad(objective, wrt=row)(*args, **kwargs, **{name: direction})
 
 
 def _forward_over_reverse(function, row, column, bound, direction):
     """H_ij v_j as the tangent along v_j of the generated gradient for i."""
-    objective = gradient_objective(function, row)
-    compiled = _COMPILER.compile_forward(objective, (column,))
+    objects = describe_objects(bound.arguments.items())
+    objective = gradient_objective(function, row, objects)
+    compiled = _COMPILER.compile_forward(objective, (column,),
+                                         objects=objects)
     # The objective runs the primal of `function`, which may write into
     # some arguments.
     args, kwargs = _protected(
-        function, _COMPILER.compile(function, (row,)), bound.args,
-        bound.kwargs)
+        function, _COMPILER.compile(function, (row,), objects=objects),
+        bound.args, bound.kwargs)
     _, product = compiled.tangent(
         *args, **kwargs, **{compiled.tangent_params[0]: direction})
     return runtime.materialize(product, bound.arguments[row])
@@ -1090,13 +1153,14 @@ def _forward_over_reverse(function, row, column, bound, direction):
 def _reverse_over_reverse(function, row, column, bound, direction):
     """H_ij v_j as the gradient for i of the generated gradient for j, with
     cotangent v_j (the Hessian is symmetric)."""
-    objective = gradient_objective(function, column)
-    compiled = _COMPILER.compile(objective, (row,))
+    objects = describe_objects(bound.arguments.items())
+    objective = gradient_objective(function, column, objects)
+    compiled = _COMPILER.compile(objective, (row,), objects=objects)
     # The objective runs the primal of `function`, which may write into
     # some arguments.
     args, kwargs = _protected(
-        function, _COMPILER.compile(function, (column,)), bound.args,
-        bound.kwargs)
+        function, _COMPILER.compile(function, (column,), objects=objects),
+        bound.args, bound.kwargs)
     _, saved = compiled.primal(*args, **kwargs)
     product, = compiled.adjoint(saved, direction)
     return runtime.materialize(product, bound.arguments[row])
@@ -1118,8 +1182,10 @@ def _hessian_block_product(function, composition, row, column, bound,
                                          direction)
     methods = [_reverse_over_forward]
     try:
-        _COMPILER.compile_forward(gradient_objective(function, row),
-                                  (column,))
+        objects = describe_objects(bound.arguments.items())
+        _COMPILER.compile_forward(
+            gradient_objective(function, row, objects), (column,),
+            objects=objects)
     except (UnsupportedSyntaxError, ForeignCallError):
         pass
     else:
@@ -1380,7 +1446,8 @@ def jvp(function, primals, tangents):
         if tangent is not None:
             _check_tangent(function, name, primal, tangent)
     wrt = tuple(names[i] for i, t in enumerate(tangents) if t is not None)
-    compiled = _COMPILER.compile_forward(function, wrt)
+    compiled = _COMPILER.compile_forward(
+        function, wrt, objects=describe_objects(bound.arguments.items()))
     tangents = tuple(
         containers.tangent_input(t, primal)
         if t is not None and containers.is_container(primal) else t
@@ -1491,7 +1558,8 @@ def vjp(function, *primals):
         if containers.is_container(bound.arguments[name]):
             containers.check_differentiable(bound.arguments[name],
                                             function.__name__, name)
-    compiled = _COMPILER.compile(function, wrt)
+    compiled = _COMPILER.compile(
+        function, wrt, objects=describe_objects(bound.arguments.items()))
     args, kwargs = _protected(function, compiled, bound.args, bound.kwargs)
     value, saved = compiled.primal(*args, **kwargs)
     if compiled.undoes_updates:
@@ -1668,7 +1736,8 @@ def _reverse_jacobian(function, bound, names):
     with one adjoint per float entry of the output."""
     for name in names:
         _require_jacobian_argument(function, name, bound.arguments[name])
-    compiled = _COMPILER.compile(function, names)
+    compiled = _COMPILER.compile(
+        function, names, objects=describe_objects(bound.arguments.items()))
     args, kwargs = _protected(function, compiled, bound.args, bound.kwargs)
     value, _ = compiled.primal(*args, **kwargs)
     out_leaves, out_rebuild = containers.leaves(value)

@@ -110,7 +110,9 @@ class StageWriter:
         """Compile a callee through the context; an error inside one of
         adcompiler's runtime helpers is moved to `call`, the helper's call."""
         try:
-            compiled = self.context.compile_callee(callee, wrt, chain)
+            compiled = self.context.compile_callee(
+                callee, wrt, chain,
+                self.normalized.call_objects.get(call))
         except LocatedError as err:
             module = getattr(callee, '__module__', None) or ''
             if not module.startswith('adcompiler.'):

@@ -17,8 +17,8 @@ import types
 import gast
 
 from adcompiler import activity as activity_stage
-from adcompiler import (aliasing, decorators, donation, origins, runtime,
-                        unit_seed)
+from adcompiler import (aliasing, decorators, donation, object_operands,
+                        origins, runtime, unit_seed)
 from adcompiler import emit as emit_stage
 from adcompiler import forward as forward_stage
 from adcompiler import grad_only as grad_only_stage
@@ -438,6 +438,11 @@ def _run_stage(function_name, stage, step, *args):
         raise InternalCompilerError(function_name, stage, err) from err
 
 
+# Marks the cache keys of code compiled for arguments that may hold objects
+# with operator methods (see `Compiler.compile`).
+_OBJECTS = 'objects'
+
+
 class Compiler:
     """Compiles functions to primal/adjoint pairs, with a cache."""
 
@@ -459,7 +464,8 @@ class Compiler:
         self.observed_calls = {}
 
     def compile(self, function, wrt, call_chain=None,
-                scalar_params=frozenset(), argument_shapes=None):
+                scalar_params=frozenset(), argument_shapes=None,
+                objects=frozenset()):
         """Return the `CompiledFunction` of `function` w.r.t. parameter names.
 
         `scalar_params` names the parameters whose arguments are Python
@@ -469,11 +475,17 @@ class Compiler:
         compiled for either is cached apart from the code for other
         arguments, and its adjoint must be given a cotangent, not None
         (grad, which alone compiles such code, always gives one).
+        `objects` describes the arguments that hold objects whose classes
+        define operators in Python (see
+        `object_operands.describe_arguments`); the code for them is cached
+        apart too.
         """
         function = decorators.unwrap_forwarding(function)
         variant = frozenset(scalar_params)
         if argument_shapes is not None:
             variant = (variant, argument_shapes)
+        if objects:
+            variant = (_OBJECTS, objects, variant)
         key = (function, tuple(wrt), variant)
         with self._lock:
             cached = self._cache.get(key)
@@ -484,7 +496,7 @@ class Compiler:
             try:
                 with _collection_paused():
                     compiled = self._compile(function, tuple(wrt),
-                                             call_chain, key)
+                                             call_chain, key, objects)
             except LocatedError as err:
                 moved = origins.at_user_line(err)
                 if moved is err:
@@ -501,7 +513,8 @@ class Compiler:
             return compiled
 
     def compile_for_shapes(self, function, wrt, scalar_params,
-                           argument_shapes):
+                           argument_shapes,
+                           objects=frozenset()):
         """Return the `CompiledFunction` of `function` for arguments of
         these shapes (see `compile`), or None when `MAX_SHAPE_VARIANTS`
         other variants of it were compiled already, or when compiling it
@@ -510,7 +523,7 @@ class Compiler:
         with self._lock:
             variants = self._shape_variants.setdefault(
                 (function, tuple(wrt)), set())
-            key = (frozenset(scalar_params), argument_shapes)
+            key = (frozenset(scalar_params), argument_shapes, objects)
             if key not in variants:
                 if len(variants) >= MAX_SHAPE_VARIANTS:
                     return None
@@ -518,7 +531,8 @@ class Compiler:
             try:
                 return self.compile(function, wrt,
                                     scalar_params=scalar_params,
-                                    argument_shapes=argument_shapes)
+                                    argument_shapes=argument_shapes,
+                                    objects=objects)
             except AdCompilerError:
                 # The general code compiled, so this is a bug in adcompiler;
                 # the general code still gives the right numbers.
@@ -526,12 +540,15 @@ class Compiler:
                              argument_shapes.describe(), exc_info=True)
                 return None
 
-    def _compile(self, function, wrt, call_chain, key):
+    def _compile(self, function, wrt, call_chain, key, objects):
         scalar_params, argument_shapes = key[2], None
+        if objects:
+            scalar_params = scalar_params[2]
         if isinstance(scalar_params, tuple):
             scalar_params, argument_shapes = scalar_params
         source, normalized, resolution, activity = self._analyze(
-            function, wrt, observed=argument_shapes is not None)
+            function, wrt, observed=argument_shapes is not None,
+            objects=objects)
         name = source.name
         call_chain = tuple(call_chain or (function.__qualname__,))
         logger.debug('compiling %s with respect to %s', name, wrt)
@@ -539,8 +556,12 @@ class Compiler:
         callees = []
         recursive = []  # keys of callees still being compiled
 
-        def compile_callee(callee, callee_wrt, chain):
+        def compile_callee(callee, callee_wrt, chain, passed):
+            objects = object_operands.callee_objects(callee, passed)
             callee_key = (callee, tuple(callee_wrt), frozenset())
+            if objects:
+                callee_key = (callee, tuple(callee_wrt),
+                              (_OBJECTS, objects, frozenset()))
             if callee_key in self._in_progress:
                 # A recursive call: the names are known now, the functions
                 # are linked when the callee's compilation finishes.
@@ -549,7 +570,8 @@ class Compiler:
                     callee_key, callee.__name__)
                 return reverse_stage.CalleeProgram(
                     primal_name, adjoint_name, None, None, tuple(callee_wrt))
-            compiled = self.compile(callee, callee_wrt, chain)
+            compiled = self.compile(callee, callee_wrt, chain,
+                                    objects=objects)
             callees.append(compiled)
             return reverse_stage.CalleeProgram(
                 compiled.primal_name, compiled.adjoint_name, compiled.primal,
@@ -637,10 +659,14 @@ class Compiler:
             written_in_place=_written_in_place(normalized, activity, updated),
             argument_shapes=argument_shapes)
 
-    def compile_forward(self, function, wrt, call_chain=None):
-        """Return the `CompiledTangent` of `function` w.r.t. parameter names."""
+    def compile_forward(self, function, wrt, call_chain=None,
+                        objects=frozenset()):
+        """Return the `CompiledTangent` of `function` w.r.t. parameter names
+        (with `objects`, for arguments that may hold objects with operator
+        methods, as in `compile`)."""
         function = decorators.unwrap_forwarding(function)
-        key = (function, tuple(wrt), 'forward')
+        key = (function, tuple(wrt), ('forward', objects) if objects
+               else 'forward')
         with self._lock:
             cached = self._cache.get(key)
             if (cached is not None and cached[0] == self.registry.version
@@ -650,7 +676,7 @@ class Compiler:
             try:
                 with _collection_paused():
                     compiled = self._compile_forward(function, tuple(wrt),
-                                                     call_chain)
+                                                     call_chain, key)
             except LocatedError as err:
                 moved = origins.at_user_line(err)
                 if moved is err:
@@ -663,16 +689,19 @@ class Compiler:
                 scope[compiled.name] = compiled.tangent
             return compiled
 
-    def _compile_forward(self, function, wrt, call_chain):
+    def _compile_forward(self, function, wrt, call_chain, key):
         source, normalized, resolution, activity = self._analyze(
-            function, wrt)
+            function, wrt,
+            objects=frozenset() if key[2] == 'forward' else key[2][1])
         name = source.name
         call_chain = tuple(call_chain or (function.__qualname__,))
         callees = []
         recursive = []  # keys of callees still being compiled
 
-        def compile_callee(callee, callee_wrt, chain):
-            callee_key = (callee, tuple(callee_wrt), 'forward')
+        def compile_callee(callee, callee_wrt, chain, passed):
+            objects = object_operands.callee_objects(callee, passed)
+            callee_key = (callee, tuple(callee_wrt),
+                          ('forward', objects) if objects else 'forward')
             if callee_key in self._in_progress:
                 # A recursive call: linked when that compilation finishes.
                 recursive.append(callee_key)
@@ -682,14 +711,15 @@ class Compiler:
                 return forward_stage.CalleeTangent(
                     tangent_name, None, tuple(params.values()),
                     tuple(callee_wrt))
-            compiled = self.compile_forward(callee, callee_wrt, chain)
+            compiled = self.compile_forward(callee, callee_wrt, chain,
+                                            objects=objects)
             callees.append(compiled)
             return forward_stage.CalleeTangent(
                 compiled.name, compiled.tangent, compiled.tangent_params,
                 compiled.wrt, compiled.updated,
                 compiled.updated_with_derivative, _read_globals(compiled))
 
-        function_name = self.function_names((function, wrt, 'forward'), name,
+        function_name = self.function_names(key, name,
                                             prefixes=('tangent',))[0]
         context = forward_stage.ForwardContext(
             source, call_chain, compile_callee, function_name,
@@ -710,7 +740,7 @@ class Compiler:
                             [program.function], namespace, name)
         origins.record(module.filename, source, module.scope)
         for callee_key in recursive:
-            if callee_key != (function, wrt, 'forward'):
+            if callee_key != key:
                 self._waiting.setdefault(callee_key, []).append(module.scope)
         tangent = module.functions[program.function.name]
         tangent.__defaults__ = function.__defaults__
@@ -724,17 +754,19 @@ class Compiler:
             function.__code__, defaults=_defaults_read(function, normalized),
             written_in_place=_written_in_place(normalized, activity, updated))
 
-    def _analyze(self, function, wrt, observed=False):
+    def _analyze(self, function, wrt, observed=False, objects=frozenset()):
         """Run source, normalize, resolve and activity; check in-place updates.
 
         With `observed`, calls through a module held in a variable that
         earlier calls resolved to one function are compiled as calls of
         that function behind a check (see adcompiler.observed_calls).
+        `objects` describes the arguments that hold objects with operators
+        (see `Compiler.compile`).
         """
         source = source_stage.get_source(function)
         name = source.name
         normalized = _run_stage(name, 'normalize', normalize_stage.normalize,
-                                source)
+                                source, objects)
         if observed:
             source = _run_stage(name, 'normalize',
                                 observed_calls.call_observed_functions,
@@ -777,8 +809,9 @@ class Compiler:
         """
         key = (compile_key, prefixes)
         function, wrt, variant = compile_key
-        if key not in self._names and variant not in (frozenset(),
-                                                      'forward'):
+        forward = variant == 'forward' or (isinstance(variant, tuple)
+                                           and variant[0] == 'forward')
+        if key not in self._names and variant != frozenset() and not forward:
             # The code for float scalars or for argument shapes takes the
             # next names after the general code's, whichever is compiled
             # first.

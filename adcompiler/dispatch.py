@@ -36,7 +36,8 @@ from adcompiler.errors import (ForeignCallError, SourceLocation,
 from adcompiler.observed_calls import (
     SEVERAL_CALLEES, ObservedCall, observed_call_key)
 from adcompiler.resolve import differentiable_equivalent, dotted_name
-from adcompiler.rules import REGISTRY
+from adcompiler.object_operands import describe_arguments as describe_objects
+from adcompiler.rules import REGISTRY, operators
 
 # Receivers whose methods are NumPy array methods with rules in the registry.
 _ARRAY_TYPES = (np.ndarray, np.generic, float, int, complex)
@@ -174,6 +175,10 @@ class _KnownCall:
                               0, values, site)
 
 
+# Types of arguments that are never objects with operators.
+_PLAIN_ARGUMENT_TYPES = frozenset({np.ndarray, float, int, bool})
+
+
 class Dispatcher:
     """Compiles and runs dynamically dispatched calls; see the module docstring."""
 
@@ -181,6 +186,7 @@ class Dispatcher:
         self.compiler = compiler
         self._wrappers = {}
         self._wrt = {}  # (wrapper, numbers, active) -> differentiated names
+        self._parameter_names = {}  # wrapper -> its parameter names
         # (id of a CallSite, plain function) -> _KnownCall
         self._known_calls = {}
         self._lock = threading.Lock()
@@ -237,14 +243,23 @@ class Dispatcher:
         from an earlier call at `site` runs directly while it is current,
         and with `remember` a new one is kept.
         """
-        if request is None and plain is not None:
+        # Kept wrappers are compiled for arguments without objects whose
+        # classes define operators (see adcompiler.object_operands).
+        without_objects = True
+        for value in itertools.chain(args, kwargs.values()) if kwargs \
+                else args:
+            if type(value) not in _PLAIN_ARGUMENT_TYPES and \
+                    operators.holds_operator_object(value):
+                without_objects = False
+                break
+        if request is None and plain is not None and without_objects:
             known = self._known_calls.get((id(site), plain))
             if known is not None and known.is_current(site):
                 return known.run(args, kwargs)
         version = self.compiler.registry.version
         value, record = self._run(site, *bind(), request)
         if remember and request is None and plain is not None \
-                and 0 not in site.active:
+                and 0 not in site.active and without_objects:
             self._remember(site, plain, record, version)
         return value, record
 
@@ -614,6 +629,17 @@ class Dispatcher:
             self._wrt[key] = wrt
         return wrt
 
+    def _objects(self, wrapper, values):
+        """Describe the objects with operators among the wrapper's arguments
+        (see `object_operands.describe_arguments`)."""
+        if all(type(v) is np.ndarray or type(v) is float for v in values):
+            return frozenset()  # Skips the signature for the common case.
+        names = self._parameter_names.get(wrapper)
+        if names is None:
+            names = tuple(inspect.signature(wrapper).parameters)
+            self._parameter_names[wrapper] = names
+        return describe_objects(zip(names, values, strict=True))
+
     def _run(self, site, wrapper, values, numbers, request=None):
         """Compile `wrapper` for the site's active arguments and run its primal
         (or what `request` requests; see `call_function`).
@@ -627,7 +653,9 @@ class Dispatcher:
             return self._run_tangent(site, wrapper, values, dict(zip(
                 parameters, numbers, strict=True)), wrt, request)
         try:
-            compiled = self.compiler.compile(wrapper, wrt, site.call_chain)
+            compiled = self.compiler.compile(
+                wrapper, wrt, site.call_chain,
+                objects=self._objects(wrapper, values))
         except ForeignCallError as err:
             raise _at_site(err, site) from None
         value, saved = compiled.primal(*values)
@@ -644,7 +672,8 @@ class Dispatcher:
         its argument. An active argument the wrapper does not take gets a
         zero cotangent: the result does not depend on it.
         """
-        compiled = self._tangent_function(site, wrapper, wrt)
+        compiled = self._tangent_function(site, wrapper, wrt,
+                                          self._objects(wrapper, values))
         by_number = dict(zip(site.active, request.tangents, strict=True))
         # An array receiver the site did not ask for has no tangent.
         by_number[_UNASKED_RECEIVER] = runtime.zeros_like(values[0])
@@ -660,11 +689,12 @@ class Dispatcher:
             tangent = runtime.zeros_like(value)
         return value, tangent
 
-    def _tangent_function(self, site, wrapper, wrt):
+    def _tangent_function(self, site, wrapper, wrt, objects=frozenset()):
         """Compile the tangent function of `wrapper`, with errors at the site."""
         try:
             return self.compiler.compile_forward(wrapper, wrt,
-                                                 site.call_chain)
+                                                 site.call_chain,
+                                                 objects=objects)
         except ForeignCallError as err:
             raise _at_site(err, site) from None
         except UnsupportedSyntaxError as err:

@@ -85,7 +85,9 @@ class ForwardContext:
 
     source: object  # FunctionSource
     call_chain: tuple
-    compile_callee: object  # (function, wrt names, call_chain) -> CalleeTangent
+    # (function, wrt names, call_chain, level of the objects with operators
+    # that the call passes) -> CalleeTangent
+    compile_callee: object
     function_name: str
     tangent_params: dict  # parameter -> name of its tangent parameter
     registry: object = REGISTRY

@@ -84,6 +84,7 @@ from adcompiler.control_flow import Restructurer
 from adcompiler.control_flow import jumps
 from adcompiler.errors import AdCompilerError, UnsupportedSyntaxError
 from adcompiler.naming import Namer
+from adcompiler.object_operands import GeneratedOperands, ObjectOperands
 from adcompiler.rules import operators
 from adcompiler.traversal import child_nodes, copy_tree, walk
 
@@ -131,6 +132,10 @@ class NormalizedFunction:
     # earlier calls ran (see adcompiler.observed_calls): the code is stale
     # once `table[key]` is no longer `entry`.
     observed_entries: list = dataclasses.field(default_factory=list)
+    # Call -> what it may pass its callee of objects with operators (see
+    # `ObjectOperands.describe_call`), for which the callee is compiled;
+    # calls that pass none are left out.
+    call_objects: dict = dataclasses.field(default_factory=dict)
 
 
 # Descriptions used in error messages, by node type name.
@@ -179,15 +184,22 @@ def describe(node):
     return _CONSTRUCT_NAMES.get(name, f'the syntax {name}')
 
 
-def normalize(source):
-    """Lower `source.tree` to A-normal form; see the module docstring."""
+def normalize(source, object_params=frozenset()):
+    """Lower `source.tree` to A-normal form; see the module docstring.
+
+    `object_params` describes the arguments that hold objects whose
+    classes define operators in Python (see
+    `object_operands.describe_arguments`): operators on values read from
+    them follow Python's protocol.
+    """
     try:
-        return _Normalizer(source).run()
+        return _Normalizer(source, object_params=object_params).run()
     except (_VerbatimAssigns, _NeedsControlFlow):
         # Start again, keeping names as written: a statement kept verbatim
         # assigns a local, or lowering made a loop or branch (a
         # comprehension, an inlined function) in code that had none.
-        return _Normalizer(source, keep_names=True).run()
+        return _Normalizer(source, keep_names=True,
+                           object_params=object_params).run()
 
 
 class _VerbatimAssigns(Exception):
@@ -207,8 +219,10 @@ _NEVER_VERBATIM = (gast.Return, gast.Yield, gast.YieldFrom, gast.Await,
 
 class _Normalizer:
 
-    def __init__(self, source, keep_names=False):
+    def __init__(self, source, keep_names=False,
+                 object_params=frozenset()):
         self.source = source
+        self.object_params = object_params
         self.tree = source.tree
         self.namer = Namer.for_function(self.tree, source.namespace)
         self.local_names = _assigned_names(self.tree)
@@ -246,6 +260,7 @@ class _Normalizer:
         self.extended_lists = extended_lists(self.tree)
         # Function of rules.operators -> the global name calls of it use.
         self.operator_globals = {}
+        self.call_objects = {}
         self.single_assignment = not (keep_names
                                       or has_control_flow(self.tree))
         self.check_global_writes()
@@ -322,7 +337,9 @@ class _Normalizer:
                                   self.display_names, self.built,
                                   self.set_comprehensions, self.key_loops,
                                   tuple(self.module_functions),
-                                  self.expression_branches)
+                                  self.expression_branches,
+                                  call_objects=self.call_objects)
+
 
     def check_arguments(self, args):
         """Return the parameter names in signature order.
@@ -1068,6 +1085,9 @@ class _Normalizer:
         name = self.namer.temporary()
         self.local_names.add(name)
         self.temporaries.add(name)
+        # Lowerings such as lower_sorted read temporaries in expressions
+        # they build, which object_operands then judges.
+        self.object_operands.note(name, value)
         text = self.source.text_of(origin)
         if text:
             self.display_names[name] = text
@@ -1136,9 +1156,11 @@ class _Normalizer:
         return gast.Attribute(value=value, attr=node.attr, ctx=gast.Load())
 
     def lower_BinOp(self, node):
-        by_call = self.operator_by_call(node.op, [node.left, node.right])
         left = self.atomize(node.left)
         right = self.atomize(node.right)
+        # Decided after lowering the operands, because lowering an inlined
+        # call records in object_operands what it returns.
+        by_call = self.operator_by_call(node.op, [node.left, node.right])
         if by_call:
             return self.operator_call(operators.BINARY[type(node.op).__name__],
                                       [left, right])
@@ -1159,8 +1181,13 @@ class _Normalizer:
             # The functions of rules.operators call the operator module
             # for arrays and numbers.
             return None
-        if not (function.__name__ in operators.WITHOUT_ARRAY_RULE_FUNCTIONS
-                or any(self.is_object(a) for a in node.args)):
+        if function is operators.sum_items:
+            # sum of a list or tuple of arrays keeps the rule of sum.
+            if not any(self.object_operands.may_be_object(a)
+                       for a in node.args):
+                return None
+        elif not (function.__name__ in operators.WITHOUT_ARRAY_RULE_FUNCTIONS
+                  or any(self.is_object(a) for a in node.args)):
             return None
         return self.operator_call(function, [self.atomize(a)
                                              for a in node.args])
@@ -1174,8 +1201,26 @@ class _Normalizer:
 
     def is_object(self, node):
         """Return whether `node` is known to give a list, tuple or dict, or
-        an object whose class defines an operator method in Python."""
-        return bool(self.object_kinds(node) - {_ARRAY_OBJECT})
+        an object whose class defines an operator method in Python, or
+        may give such an object. An object with __array__ keeps its
+        conversion."""
+        kinds = self.object_kinds(node)
+        if _ARRAY_OBJECT in kinds:
+            return bool(kinds - {_ARRAY_OBJECT})
+        return bool(kinds) or self.object_operands.may_be_object(node)
+
+    @functools.cached_property
+    def object_operands(self):
+        """The names that may hold an object with operator methods."""
+        filename = self.source.filename or ''
+        if filename.startswith('<adcompiler ') and not filename.startswith(
+                '<adcompiler dispatch'):
+            # A dispatch wrapper passes its arguments on; other generated
+            # code was checked when it was generated.
+            return GeneratedOperands()
+        return ObjectOperands(
+            self.tree, self.object_params, self.global_object,
+            lambda node: not self.is_global_reference(node))
 
     def object_kinds(self, node):
         """Return the kinds `node` gives, as `_value_kinds` does."""
@@ -1231,7 +1276,13 @@ class _Normalizer:
                      else [node.slice])
             return self.operator_call(concatenator,
                                       [self.atomize(item) for item in items])
-        if self.object_kinds(node.value) == {_OBJECT}:
+        kinds = self.object_kinds(node.value)
+        if not kinds and self.object_operands.may_be_object(node.value):
+            # The value may be an object whose class defines __getitem__.
+            value = self.atomize(node.value)
+            return self.operator_call(operators.getitem, [
+                value, self.index_value(node.slice)])
+        if kinds == {_OBJECT}:
             # x[i] of an object whose class defines __getitem__ in Python.
             if isinstance(node.slice, (gast.Slice, gast.Tuple)):
                 raise UnsupportedSyntaxError(
@@ -1271,6 +1322,19 @@ class _Normalizer:
             return True
         module = getattr(callee, '__module__', None) or ''
         return callable(callee) and module.split('.')[0] == 'numpy'
+
+    def index_value(self, node):
+        """Return an atom of the value of the index `node`: slices become
+        slice objects and tuples tuple displays."""
+        if isinstance(node, gast.Slice):
+            parts = [gast.Constant(value=None, kind=None) if p is None
+                     else self.atomize(p)
+                     for p in (node.lower, node.upper, node.step)]
+            return self.bind(self.operator_call(_builtins.slice, parts), node)
+        if isinstance(node, gast.Tuple):
+            elements = [self.index_value(e) for e in node.elts]
+            return self.bind(gast.Tuple(elts=elements, ctx=gast.Load()), node)
+        return self.atomize(node)
 
     def lower_index(self, node):
         if isinstance(node, gast.Slice):
@@ -1352,7 +1416,11 @@ class _Normalizer:
                     fixes=['pass the items one by one'])
             return self.inline(module_function, node, args,
                                [(k.arg, k.value) for k in keywords])
-        return gast.Call(func=func, args=args, keywords=keywords)
+        call = gast.Call(func=func, args=args, keywords=keywords)
+        passed = self.object_operands.describe_call(node)
+        if passed is not None:
+            self.call_objects[call] = passed
+        return call
 
     def unpacked_sequence(self, starred):
         """Return the atoms of `*seq` in a call when seq is a tuple or list
@@ -1620,11 +1688,55 @@ class _Normalizer:
             else:
                 self.assign(_store(target), value, call)
 
+        self.follow_inlined_objects(function, node, call, args, keywords,
+                                    mapping)
         self.inlining.append(function)
         try:
-            return self.inline_body(node.body)
+            result = self.inline_body(node.body)
         finally:
             self.inlining.pop()
+        returned = [n.value for n in closures.own_nodes(node.body)
+                    if isinstance(n, gast.Return)] if isinstance(
+                        node, gast.FunctionDef) else [node.body]
+        self.object_operands.inlined_results[call] = any(
+            self.object_operands.may_be_object(value) for value in returned)
+        return result
+
+    def follow_inlined_objects(self, function, node, call, args, keywords,
+                               mapping):
+        """Tell `object_operands` which parameters of the inlined copy
+        `node` may hold objects with operators, from the user's arguments
+        of `call`."""
+        user_keywords = [(k.arg, k.value) for k in getattr(call, 'keywords',
+                                                           [])]
+        user_args = list(getattr(call, 'args', []))
+        objects = set(mapping.values())  # Unless the binding below works.
+        aligned = (isinstance(call, gast.Call)
+                   and not any(isinstance(a, gast.Starred) for a in user_args)
+                   and all(name is not None for name, _ in user_keywords)
+                   and len(user_args) == len(args)
+                   and len(user_keywords) == len(keywords))
+        if aligned:
+            try:
+                bound = closures.bind_arguments(
+                    function, user_args, user_keywords,
+                    self.source.location(call))
+            except AdCompilerError:
+                bound = None
+            if bound is not None:
+                objects = set()
+                for param, value in bound.items():
+                    if isinstance(value, closures.InnerFunction):
+                        continue
+                    if param not in mapping:
+                        continue
+                    if self.object_operands.may_be_object(value):
+                        objects.add(mapping[param])
+                    elif isinstance(value, (gast.Name, gast.Attribute)) and \
+                            self.is_global_reference(value):
+                        self.object_operands.known_callees[
+                            mapping[param]] = self.global_object(value)
+        self.object_operands.add_code(node, node.args, objects)
 
     def inline_arguments(self, call):
         args = []
@@ -1681,6 +1793,8 @@ class _Normalizer:
             'entries' if isinstance(node, gast.DictComp) else 'items')
         statements, renames = comprehensions.comprehension_loop(
             node, result, self.namer)
+        self.object_operands.add_code(gast.Module(body=statements,
+                                                  type_ignores=[]))
         self.display_names.update({new: old for old, new in renames.items()})
         self.local_names.update(renames.values())
         if isinstance(node, gast.DictComp):

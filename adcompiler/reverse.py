@@ -88,7 +88,9 @@ class ReverseContext:
 
     source: object  # FunctionSource
     call_chain: tuple
-    compile_callee: object  # (function, wrt names, call_chain) -> CalleeProgram
+    # (function, wrt names, call_chain, level of the objects with operators
+    # that the call passes) -> CalleeProgram
+    compile_callee: object
     function_names: tuple  # (primal, adjoint) names, unique per compilation
     registry: object = REGISTRY
     # Use shape facts to leave out unneeded unbroadcasting (off to compare

@@ -15,7 +15,9 @@ it builds the result from their items; for other objects it calls the
 class's method, which is transformed from its source like any method.
 """
 
+import collections
 import operator
+import types
 
 import numpy as np
 
@@ -253,11 +255,12 @@ def absolute(x):
 
 def getitem(x, index):
     """Return x[index] for an object whose class defines __getitem__."""
-    if isinstance(x, _NUMERIC) or type(x) in (list, tuple, dict):
-        return x[index]
     function = getattr(type(x), '__getitem__', None)
     if function is None:
         raise TypeError(f'{type(x).__name__!r} object is not subscriptable')
+    if isinstance(x, _NUMERIC) or not isinstance(function,
+                                                 types.FunctionType):
+        return x[index]  # An array, or a built-in container.
     return function(x, index)
 
 
@@ -291,6 +294,14 @@ INDEX_CONCATENATORS = ((np.r_, concatenate_rows),
                        (np.c_, concatenate_columns))
 
 
+def sum_items(iterable, start=0):
+    """Return sum(iterable, start), adding with Python's protocol."""
+    total = start
+    for item in iterable:
+        total = add(total, item)
+    return total
+
+
 # The function of each operator node of gast, by the node's class name.
 BINARY = {'Add': add, 'Sub': sub, 'Mult': mul, 'Div': truediv,
           'Pow': pow_, 'Mod': mod, 'MatMult': matmul, 'FloorDiv': floordiv,
@@ -308,7 +319,7 @@ BY_FUNCTION = {operator.add: add, operator.sub: sub, operator.mul: mul,
                operator.lshift: lshift, operator.rshift: rshift,
                operator.neg: neg, operator.pos: pos,
                operator.invert: invert, abs: absolute,
-               operator.getitem: getitem}
+               operator.getitem: getitem, sum: sum_items}
 
 # Operators without a NumPy rule, always written as a call: their result
 # carries no derivative for arrays, but it may for other values.
@@ -325,3 +336,131 @@ OPERATOR_METHODS = frozenset({
     '__neg__', '__pos__', '__invert__', '__abs__', '__getitem__'})
 WITHOUT_ARRAY_RULE_FUNCTIONS = frozenset({
     'floordiv', 'or_', 'and_', 'xor', 'lshift', 'rshift', 'invert'})
+
+# Types whose values hold no object with operator methods.
+_PLAIN_TYPES = frozenset({float, int, complex, bool, str, bytes, type(None),
+                          np.float64, np.float32, np.int64, np.int32,
+                          np.complex128, np.bool_, slice, range})
+
+# The depth of nesting that `holds_operator_object` searches.
+_MAX_DEPTH = 32
+
+
+def holds_operator_object(value, depth=0, seen=None):
+    """Return whether `value` may be, or contain in its items or
+    attributes, an object whose class defines an operator method in Python.
+
+    Numbers, strings, arrays of numbers, functions, classes and modules
+    are not such objects. Containers and objects are searched to
+    `_MAX_DEPTH` levels, and `seen` contains the ids of those being
+    searched. An object whose attributes a property or __getattr__ may
+    compute counts as such an object.
+    """
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return False
+    if kind is np.ndarray:
+        return value.dtype.hasobject
+    if kind is list or kind is tuple:
+        # Lists of arrays are common arguments: a loop without recursion.
+        for item in value:
+            if type(item) is np.ndarray:
+                if item.dtype.hasobject:
+                    return True
+            elif type(item) not in _PLAIN_TYPES:
+                break
+        else:
+            return False
+    if depth > _MAX_DEPTH:
+        return True
+    # A value met again inside itself adds nothing to what is searched.
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return False
+    seen.add(id(value))
+    if kind in (list, tuple, set, frozenset, collections.deque):
+        return any(holds_operator_object(item, depth + 1, seen)
+                   for item in value)
+    if kind in (dict, types.MappingProxyType):
+        return any(holds_operator_object(item, depth + 1, seen)
+                   for item in value.values())
+    if isinstance(value, (np.generic, types.FunctionType,
+                          types.BuiltinFunctionType, types.ModuleType, type,
+                          np.ufunc)):
+        return False
+    if _defines_operator_method(kind):
+        return True
+    # Subclasses such as namedtuple and OrderedDict: their items.
+    if isinstance(value, (tuple, list)):
+        return any(holds_operator_object(item, depth + 1, seen)
+                   for item in value)
+    if isinstance(value, dict):
+        return any(holds_operator_object(item, depth + 1, seen)
+                   for item in value.values())
+    if _computes_attributes(kind):
+        return True
+    if kind.__module__ == 'builtins' or not hasattr(value, '__dict__') \
+            and not hasattr(kind, '__slots__'):
+        return True  # Another built-in type whose contents are not known.
+    return any(holds_operator_object(field, depth + 1, seen)
+               for field in _fields(value))
+
+
+def _defines_operator_method(cls):
+    return any(isinstance(getattr(cls, method, None), types.FunctionType)
+               for method in OPERATOR_METHODS)
+
+
+def _computes_attributes(cls):
+    """Return whether reading an attribute of an object of `cls` may run
+    code: a property or other descriptor, or __getattr__."""
+    if cls.__getattribute__ is not object.__getattribute__ or hasattr(
+            cls, '__getattr__'):
+        return True
+    for base in cls.__mro__[:-1]:
+        for name, member in vars(base).items():
+            if name.startswith('__') and name.endswith('__'):
+                continue  # __dict__ and __weakref__ are descriptors.
+            if hasattr(type(member), '__get__') and not isinstance(
+                    member, (types.FunctionType, staticmethod, classmethod,
+                             types.MemberDescriptorType)):
+                return True
+    return False
+
+
+def _fields(value):
+    """Return the attribute values of an object: its __dict__ and its
+    slots."""
+    fields = list(getattr(value, '__dict__', {}).values())
+    for base in type(value).__mro__:
+        for name in getattr(base, '__slots__', ()):
+            if name not in ('__dict__', '__weakref__'):
+                fields.append(getattr(value, name, None))
+    return fields
+
+
+# Levels of `operator_object_level`, in increasing order.
+PLAIN, SHALLOW, DEEP = 0, 1, 2
+
+
+def operator_object_level(value):
+    """Return PLAIN when `value` contains no object with operators (see
+    `holds_operator_object`), SHALLOW when it is one object whose
+    attributes are plain and whose attributes no code computes, and DEEP
+    otherwise."""
+    if not holds_operator_object(value):
+        return PLAIN
+    kind = type(value)
+    if (kind.__module__ == 'builtins' or isinstance(value, (tuple, list,
+                                                            dict))
+            or _computes_attributes(kind)):
+        return DEEP
+    if any(holds_operator_object(field) for field in _fields(value)):
+        return DEEP
+    for base in kind.__mro__[:-1]:
+        # A class attribute read through the object, such as a constant.
+        if any(holds_operator_object(member) for name, member
+               in vars(base).items() if not callable(member)
+               and not (name.startswith('__') and name.endswith('__'))):
+            return DEEP
+    return SHALLOW
