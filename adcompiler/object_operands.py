@@ -10,10 +10,10 @@ such an object and reaches none through its items or attributes: an array
 or a number, or a container of them.
 
 `ObjectOperands` proves plainness for the names of the function's source
-tree, and for the names that lowering adds (`note`, `add_code`), ignoring
-the order of the statements: a name is plain when every value assigned to
-it, or stored in it by `c[k] = v`, `o.attr = v` or `c.append(v)`, is
-plain. These values are plain:
+tree, and for the names that lowering adds (`note`, `add_code`). It
+ignores the order of the statements. A name is plain when every value
+assigned to it is plain, and so is every value stored in it by
+`c[k] = v`, `o.attr = v` or `c.append(v)`. These values are plain:
 
 - constants, f-strings, comparisons of plain values, lambdas;
 - parameters, except those that `describe_arguments` lists for the
