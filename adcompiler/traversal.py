@@ -16,6 +16,7 @@ import copy
 import gast
 
 _AST = ast.AST
+_NAME = gast.Name
 
 
 def walk(node):
@@ -40,6 +41,94 @@ def walk(node):
             elif isinstance(value, _AST):
                 pending.append(value)
         yield node
+
+
+def node_count(node):
+    """Return how many nodes `walk(node)` yields, contexts included."""
+    count = 0
+    pending = [node]
+    append = pending.append
+    fields_of = _CHILD_FIELDS
+    for node in pending:  # The list grows while the loop runs.
+        count += 1
+        try:
+            fields = fields_of[node.__class__]
+        except KeyError:
+            fields = _child_fields(node.__class__)
+        for field in fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, _AST):
+                        append(item)
+            elif isinstance(value, _AST):
+                append(value)
+    return count
+
+
+def name_nodes(node):
+    """Return the `gast.Name` nodes that `walk(node)` yields, in its order.
+
+    Most walks look only for names. This one makes no generator call per
+    node and does not visit the context (Load, Store) of a name, a third
+    of the nodes of generated code. On the adjoint of a 1000-line function
+    it took two thirds of the time of the walk (Python 3.11).
+    """
+    names = []
+    pending = [node]
+    append = pending.append
+    fields_of = _CHILD_FIELDS
+    for node in pending:  # The list grows while the loop runs.
+        kind = node.__class__
+        if kind is _NAME:
+            names.append(node)
+            annotation = getattr(node, 'annotation', None)
+            if annotation is not None:
+                append(annotation)
+            continue
+        try:
+            fields = fields_of[kind]
+        except KeyError:
+            fields = _child_fields(kind)
+        for field in fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, _AST):
+                        append(item)
+            elif isinstance(value, _AST):
+                append(value)
+    return names
+
+
+def find_nodes(node, kinds):
+    """Return `[n for n in walk(node) if isinstance(n, kinds)]`, where no
+    class in `kinds` is an expression context (Load, Store, Del).
+
+    Like `name_nodes`, it makes no generator call per node and skips the
+    contexts of names, attributes and subscripts.
+    """
+    found = []
+    pending = [node]
+    append = pending.append
+    fields_of = _FIELDS_WITHOUT_CONTEXT
+    for node in pending:  # The list grows while the loop runs.
+        kind = node.__class__
+        try:
+            fields = fields_of[kind]
+        except KeyError:
+            fields = _fields_without_context(kind)
+        for field in fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, _AST):
+                        append(item)
+            elif isinstance(value, _AST):
+                append(value)
+        if isinstance(node, kinds):
+            found.append(node)
+    return found
 
 
 def child_nodes(node):
@@ -72,12 +161,21 @@ _LEAF_FIELDS = {
 # Node class -> the fields that may contain nodes. Classes do not change
 # their fields, so no entry goes stale.
 _CHILD_FIELDS = {}
+# The same without the field `ctx`, whose Load, Store or Del has no children.
+_FIELDS_WITHOUT_CONTEXT = {}
 
 
 def _child_fields(kind):
     leaves = _LEAF_FIELDS.get(kind, ())
     fields = tuple(f for f in kind._fields if f not in leaves)
     _CHILD_FIELDS[kind] = fields
+    return fields
+
+
+def _fields_without_context(kind):
+    fields = tuple(f for f in _CHILD_FIELDS.get(kind) or _child_fields(kind)
+                   if f != 'ctx')
+    _FIELDS_WITHOUT_CONTEXT[kind] = fields
     return fields
 
 
@@ -152,7 +250,10 @@ class Transformer(ast.NodeTransformer):
     The base class makes each visit look its method up by building the
     string `'visit_' + class name`, and reads the fields of each node with
     the generator `ast.iter_fields`. Here the method is looked up once per
-    node class, and the fields are read in a loop.
+    node class, and the fields are read in a loop. Fields that hold no
+    nodes (a name's `id`) are not read, and the contexts of names,
+    attributes and subscripts (Load, Store, Del) are not visited: no
+    subclass has a visitor for them.
     """
 
     def visit(self, node):
@@ -167,11 +268,13 @@ class Transformer(ast.NodeTransformer):
         return method(self, node)
 
     def generic_visit(self, node):
-        for field in node._fields:
-            try:
-                old_value = getattr(node, field)
-            except AttributeError:
-                continue
+        kind = node.__class__
+        try:
+            fields = _FIELDS_WITHOUT_CONTEXT[kind]
+        except KeyError:
+            fields = _fields_without_context(kind)
+        for field in fields:
+            old_value = getattr(node, field, None)
             if isinstance(old_value, list):
                 new_values = []
                 for value in old_value:
