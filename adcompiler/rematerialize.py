@@ -33,7 +33,7 @@ again in the adjoint.
 import gast
 
 from adcompiler.codegen import saved_unpacking
-from adcompiler.traversal import copy_tree, walk
+from adcompiler.traversal import copy_tree, find_nodes, name_nodes, walk
 
 _OPERATIONS = (gast.Add, gast.Sub, gast.Mult)
 
@@ -56,19 +56,23 @@ def rematerialize(primal, adjoint, numpy_alias, runtime_alias):
              for element, target in zip(saved_tuple.elts, unpack.elts)
              if isinstance(element, gast.Name)
              and element.id in assigned_once}
-    reads = _top_level_reads(adjoint.body[1:])
+    reads = None  # walked only once some saved value can be recomputed
     dropped = []
     for position, (element, target) in enumerate(zip(saved_tuple.elts,
                                                      unpack.elts)):
         if not isinstance(element, gast.Name):
             continue
-        read = reads.get(target.id)
         value = definitions.get(element.id)
-        if read is None or value is None:
+        if value is None:
             continue
         replacement = _in_adjoint_terms(value, definitions, saved,
                                         element.id)
         if replacement is None:
+            continue
+        if reads is None:
+            reads = _top_level_reads(adjoint.body[1:])
+        read = reads.get(target.id)
+        if read is None:
             continue
         _replace(adjoint, read, replacement)
         dropped.append(position)
@@ -113,8 +117,8 @@ def share_slices(primal, numpy_alias, runtime_alias):
     if not renames:
         return False
     primal.body = kept
-    for node in walk(primal):
-        if isinstance(node, gast.Name) and node.id in renames:
+    for node in name_nodes(primal):
+        if node.id in renames:
             node.id = renames[node.id]
     return True
 
@@ -150,7 +154,8 @@ def _changes_nothing(primal, numpy_alias, runtime_alias):
                 and all(isinstance(target, gast.Name)
                         for target in statement.targets)):
             return False
-    for node in walk(primal):
+    for node in find_nodes(primal, (gast.Call, gast.Lambda,
+                                    gast.NamedExpr)):
         if isinstance(node, gast.Call) and not (
                 _is_call_of(node, numpy_alias)
                 and all(k.arg not in ('out', None) for k in node.keywords)
@@ -174,10 +179,9 @@ def _single_definitions(primal):
     by an assignment, and the set of those names and the parameters that
     it never assigns."""
     counts, values = {}, {}
-    for node in walk(primal):
+    for node in name_nodes(primal):
         # Parameters count once, by their Name nodes in the arguments.
-        if isinstance(node, gast.Name) and not isinstance(node.ctx,
-                                                          gast.Load):
+        if not isinstance(node.ctx, gast.Load):
             counts[node.id] = counts.get(node.id, 0) + 1
     for statement in primal.body:
         if isinstance(statement, gast.Assign) and len(
@@ -196,23 +200,25 @@ def _top_level_reads(statements):
     for statement in statements:
         nested = isinstance(statement, (gast.If, gast.For, gast.While,
                                         gast.With, gast.Try))
-        for node in walk(statement):
-            if isinstance(node, gast.Name) and isinstance(node.ctx,
-                                                          gast.Load):
+        in_lambdas = set() if nested else _nodes_in_lambdas(statement)
+        for node in name_nodes(statement):
+            if isinstance(node.ctx, gast.Load):
                 counts[node.id] = counts.get(node.id, 0) + 1
-                if not nested and not _in_lambda(statement, node):
+                if not nested and id(node) not in in_lambdas:
                     nodes[node.id] = node
     return {name: node for name, node in nodes.items()
             if counts[name] == 1}
 
 
-def _in_lambda(statement, name_node):
+def _nodes_in_lambdas(statement):
+    """Return the ids of the nodes inside the lambdas and comprehensions
+    of `statement`, whose reads may run any number of times."""
+    inside = set()
     for node in walk(statement):
         if isinstance(node, (gast.Lambda, gast.ListComp, gast.SetComp,
-                             gast.DictComp, gast.GeneratorExp)) and any(
-                n is name_node for n in walk(node)):
-            return True
-    return False
+                             gast.DictComp, gast.GeneratorExp)):
+            inside.update(id(n) for n in walk(node))
+    return inside
 
 
 def _in_adjoint_terms(value, definitions, saved, name):
