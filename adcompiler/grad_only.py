@@ -57,6 +57,7 @@ makes such an error raise or call a function, or when a warnings filter
 turns RuntimeWarning into an exception.
 """
 
+import bisect
 import dataclasses
 import types
 
@@ -65,7 +66,7 @@ import numpy as np
 
 from adcompiler import codegen, optimize, shapes, verbatim
 from adcompiler.scalars import REAL_UFUNCS
-from adcompiler.traversal import copy_tree, walk
+from adcompiler.traversal import copy_tree, find_nodes, name_nodes, walk
 
 FLOAT, INT, FLOAT64, ARRAY, BOOL, OTHER, UNBOUND = (
     'float', 'int', 'float64', 'array', 'bool', 'other', 'unbound')
@@ -88,6 +89,7 @@ _COMPARISONS = (gast.Lt, gast.LtE, gast.Gt, gast.GtE, gast.Eq, gast.NotEq)
 _UNSUPPORTED = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda,
                 gast.ClassDef, gast.Global, gast.Nonlocal, gast.Yield,
                 gast.YieldFrom, gast.Await, gast.NamedExpr)
+_UNSUPPORTED_OR_VERBATIM = (*_UNSUPPORTED, verbatim.Verbatim)
 
 
 @dataclasses.dataclass
@@ -126,7 +128,7 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
     function = copy_tree(primal)
     function.name = name
     if any(_unsupported(node) for statement in function.body
-           for node in walk(statement)):
+           for node in find_nodes(statement, _UNSUPPORTED_OR_VERBATIM)):
         return None
     if _sets_error_state(function, namespace):
         return None
@@ -136,8 +138,8 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
             and isinstance(returned.value, gast.Tuple)
             and len(returned.value.elts) == 2):
         return None
-    if any(isinstance(node, gast.Return) and node is not returned
-           for node in walk(function)):
+    if any(node is not returned
+           for node in find_nodes(function, gast.Return)):
         return None
 
     arguments = function.args
@@ -161,8 +163,8 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
     pure = interpreter.pure_statements
     # `del y` reads nothing, but raises if the assignment of y is removed,
     # and a statement kept verbatim may do the same.
-    protected = {name for node in walk(function)
-                 if isinstance(node, (gast.Delete, verbatim.Verbatim))
+    protected = {name for node in find_nodes(function, (gast.Delete,
+                                                        verbatim.Verbatim))
                  for name in _stores(node)}
     policy = optimize.DeadCodePolicy(
         removable=lambda statement: id(statement) in pure and
@@ -247,15 +249,17 @@ def owned_saved(function, interpreter):
     it.
     """
     saved = function.body[-1].value.elts[1]
-    if not isinstance(saved, gast.Tuple) or any(
-            isinstance(node, verbatim.Verbatim) for node in walk(function)):
+    if not isinstance(saved, gast.Tuple) or find_nodes(function,
+                                                       verbatim.Verbatim):
         return ()
-    names = [elt.id for elt in saved.elts if isinstance(elt, gast.Name)]
+    reads = None  # found on the first saved name
     owned = []
     for position, element in enumerate(saved.elts):
         value = element
         if isinstance(element, gast.Name):
-            value = _only_value(function, element.id, names, interpreter)
+            if reads is None:
+                reads = _SavedNameReads(function, interpreter)
+            value = reads.only_value(element.id)
         if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Call)):
             # The interpreter gives these types only to arithmetic and to
             # the functions above, never to an item or a slice (a view).
@@ -266,41 +270,65 @@ def owned_saved(function, interpreter):
     return tuple(owned)
 
 
-def _only_value(function, name, saved_names, interpreter):
-    """Return the value of the one top-level assignment to `name`, when the
-    other reads of `name` keep no reference to its value; else None."""
-    if saved_names.count(name) != 1:
-        return None
-    assignments = [node for node in walk(function)
-                   if isinstance(node, (gast.Assign, gast.AugAssign,
-                                        gast.AnnAssign, gast.For))
-                   and name in _stores(node)]
-    if len(assignments) != 1 or assignments[0] not in function.body or \
-            not isinstance(assignments[0], gast.Assign) or \
-            len(assignments[0].targets) != 1:
-        return None
-    operands = set()
-    for node in walk(function):
-        if isinstance(node, gast.BinOp):
-            operands.update((id(node.left), id(node.right)))
-        elif isinstance(node, gast.UnaryOp):
-            operands.add(id(node.operand))
-        elif isinstance(node, gast.Compare):
-            operands.update(id(side) for side in (node.left,
-                                                  *node.comparators))
-        elif (isinstance(node, gast.Call) and len(node.args) == 1
-              and not node.keywords
-              and id(interpreter.resolve(node.func)) in (REAL_UFUNCS
-                                                         | _REDUCTIONS)):
-            operands.add(id(node.args[0]))
-    saved = function.body[-1].value.elts[1]
-    for node in walk(function):
-        if (isinstance(node, gast.Name) and node.id == name
-                and isinstance(node.ctx, gast.Load)
-                and id(node) not in operands
-                and not any(node is elt for elt in saved.elts)):
+class _SavedNameReads:
+    """The assignments and reads of the names in the saved values of a
+    grad-only primal, found in two walks of the function for all of them."""
+
+    def __init__(self, function, interpreter):
+        saved = function.body[-1].value.elts[1]
+        self.saved_counts = {}
+        for element in saved.elts:
+            if isinstance(element, gast.Name):
+                self.saved_counts[element.id] = \
+                    self.saved_counts.get(element.id, 0) + 1
+        self.top_level = {id(statement) for statement in function.body}
+
+        # Name -> the statements that assign it, in the order of `walk`.
+        self.assignments = {}
+        # The ids of the nodes read as operands of arithmetic, of
+        # comparisons, or of a NumPy function of one argument.
+        operands = set()
+        for node in walk(function):
+            if isinstance(node, (gast.Assign, gast.AugAssign,
+                                 gast.AnnAssign, gast.For)):
+                for name in _stores(node):
+                    self.assignments.setdefault(name, []).append(node)
+            if isinstance(node, gast.BinOp):
+                operands.update((id(node.left), id(node.right)))
+            elif isinstance(node, gast.UnaryOp):
+                operands.add(id(node.operand))
+            elif isinstance(node, gast.Compare):
+                operands.update(id(side) for side in (node.left,
+                                                      *node.comparators))
+            elif (isinstance(node, gast.Call) and len(node.args) == 1
+                  and not node.keywords
+                  and id(interpreter.resolve(node.func)) in (
+                      REAL_UFUNCS | _REDUCTIONS)):
+                operands.add(id(node.args[0]))
+
+        # Names read somewhere other than as such an operand or as an
+        # element of the saved values.
+        saved_elements = {id(element) for element in saved.elts}
+        self.kept_by_reads = {
+            node.id for node in name_nodes(function)
+            if isinstance(node.ctx, gast.Load)
+            and id(node) not in operands and id(node) not in saved_elements}
+
+    def only_value(self, name):
+        """Return the value of the one top-level assignment to `name`, or
+        None. The value is returned only when `name` is once in the saved
+        values and its other reads keep no reference to its value."""
+        if self.saved_counts.get(name) != 1:
             return None
-    return assignments[0].value
+        assignments = self.assignments.get(name, [])
+        if len(assignments) != 1 or \
+                id(assignments[0]) not in self.top_level or \
+                not isinstance(assignments[0], gast.Assign) or \
+                len(assignments[0].targets) != 1:
+            return None
+        if name in self.kept_by_reads:
+            return None
+        return assignments[0].value
 
 
 def _unsupported(node):
@@ -324,7 +352,7 @@ _ERROR_STATE_SETTERS = (np.seterr, np.seterrcall, np.errstate)
 def _sets_error_state(function, namespace):
     """Return whether `function` names NumPy's error-state setters or the
     warnings module, directly or as an attribute of a global."""
-    for node in walk(function):
+    for node in find_nodes(function, (gast.Name, gast.Attribute)):
         if isinstance(node, gast.Name):
             value = namespace.get(node.id)
         elif (isinstance(node, gast.Attribute)
@@ -354,14 +382,13 @@ def _seed(value_types, float_seed, numpy_alias):
 
 def _removable_statements(function):
     """Return the assignments and `if` statements of `function`."""
-    return {node for node in walk(function)
-            if isinstance(node, (gast.Assign, gast.If))}
+    return set(find_nodes(function, (gast.Assign, gast.If)))
 
 
 def _reads_of_assigned(function):
     """Map each name to the names read by the statements assigning it."""
     reads_of = {}
-    for node in walk(function):
+    for node in find_nodes(function, (gast.Assign, gast.For)):
         if isinstance(node, (gast.Assign, gast.For)):
             targets = node.targets if isinstance(node, gast.Assign) else [
                 node.target]
@@ -389,14 +416,12 @@ def _parameters_read(reads_of, removed, params):
 
 
 def _loads(node):
-    return {n.id for n in walk(node)
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    return {n.id for n in name_nodes(node) if isinstance(n.ctx, gast.Load)}
 
 
 def _stores(node):
-    return {n.id for n in walk(node)
-            if isinstance(n, gast.Name) and isinstance(n.ctx,
-                                                       (gast.Store, gast.Del))}
+    return {n.id for n in name_nodes(node)
+            if isinstance(n.ctx, (gast.Store, gast.Del))}
 
 
 class _Unsupported(Exception):
@@ -437,12 +462,29 @@ class _Interpreter:
         """Interpret the function; return False for an unsupported one."""
         state = {name: frozenset((UNBOUND,)) for name in self.local}
         state.update(self.assumed)
+        # The top-level states share one history of their changes, where
+        # a copy of each state would make the run quadratic in the length.
+        history = _StateHistory(state)
         try:
             for statement in self.function.body[:-1]:
                 if state is None:
                     break
-                self.top_level_states[id(statement)] = state
+                self.top_level_states[id(statement)] = history.current()
+                if (isinstance(statement, gast.Assign)
+                        and len(statement.targets) == 1
+                        and isinstance(statement.targets[0], gast.Name)):
+                    # As `assignment` does, but in place, because no other
+                    # code refers to the top-level state.
+                    value_types, pure = self.expression(statement.value,
+                                                        state)
+                    self.mark(statement, pure)
+                    state[statement.targets[0].id] = value_types
+                    history.assigned(statement.targets[0].id, value_types)
+                    continue
+                before = state
                 state = self.statement(statement, state)
+                if state is not None:
+                    history.replaced(before, state)
         except _Unsupported:
             return False
         if state is None:
@@ -676,6 +718,63 @@ class _Interpreter:
             if isinstance(owner, types.ModuleType):
                 return getattr(owner, func.attr, None)
         return None
+
+
+class _StateHistory:
+    """The states of the top-level statements of a function, kept as each
+    name's sequence of types with the step at which it took them."""
+
+    def __init__(self, state):
+        self.step = 0
+        self.steps = {name: [0] for name in state}
+        self.values = {name: [kinds] for name, kinds in state.items()}
+
+    def current(self):
+        """Return the state now, which later changes leave as it is."""
+        return _StateAt(self, self.step)
+
+    def assigned(self, name, kinds):
+        self.step += 1
+        self.steps.setdefault(name, []).append(self.step)
+        self.values.setdefault(name, []).append(kinds)
+
+    def replaced(self, before, after):
+        """Record the changes from the state `before` to `after`, a state
+        that a statement returned, which is `before` when the statement
+        changed nothing (statements copy a state that they change)."""
+        if after is before:
+            return
+        self.step += 1
+        for name, kinds in after.items() - before.items():
+            self.steps.setdefault(name, []).append(self.step)
+            self.values.setdefault(name, []).append(kinds)
+        for name in before.keys() - after.keys():
+            self.steps[name].append(self.step)
+            self.values[name].append(_MISSING)
+
+
+_MISSING = object()
+
+
+class _StateAt:
+    """A read-only state (name -> set of types) at one step of a
+    `_StateHistory`."""
+
+    __slots__ = ('history', 'step')
+
+    def __init__(self, history, step):
+        self.history = history
+        self.step = step
+
+    def get(self, name, default=None):
+        steps = self.history.steps.get(name)
+        if steps is None:
+            return default
+        position = bisect.bisect_right(steps, self.step) - 1
+        if position < 0:
+            return default
+        kinds = self.history.values[name][position]
+        return default if kinds is _MISSING else kinds
 
 
 def _arithmetic(op, a, b):
