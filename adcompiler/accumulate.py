@@ -28,7 +28,7 @@ itself).
 
 import gast
 
-from adcompiler.traversal import walk
+from adcompiler.traversal import find_nodes, walk
 
 # Runtime helpers whose result is a new array or a read-only view when
 # `index_accumulate` could write into it: `index_adjoint` writes into new
@@ -41,7 +41,7 @@ def accumulate_index_adjoints(function, runtime_alias):
     """Rewrite `function` in place; see the module docstring."""
     calls = _RuntimeCalls(runtime_alias)
     if not any(calls.is_call(node, ('index_adjoint',))
-               for node in walk(function)):
+               for node in find_nodes(function, gast.Call)):
         # Both rewrites start from such a call. One walk here saves the
         # several that proving ownership takes in a long function.
         return

@@ -39,7 +39,7 @@ from adcompiler import runtime, update_order
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind
 from adcompiler.rules.registry import REGISTRY
-from adcompiler.traversal import walk
+from adcompiler.traversal import name_nodes, walk
 
 # File names of generated code start with this (see emit).
 GENERATED_FILE_PREFIX = '<adcompiler '
@@ -253,7 +253,7 @@ def _single_definitions(tree):
 
 
 def _names_in(node):
-    return tuple(n.id for n in walk(node) if isinstance(n, gast.Name))
+    return tuple(n.id for n in name_nodes(node))
 
 
 def _reachable(flows, names):
@@ -849,6 +849,8 @@ def element_reads(normalized, activity, resolution, updated=None):
     if updated is None:
         updated = normalized.written & activity.varied
     updated = updated & written_arrays(normalized) - normalized.built
+    if not updated:
+        return []  # Only reads of updated arrays are listed.
     definitions = _single_definitions(normalized.tree)
     flows = _memory_flows(normalized, resolution)
     reads = []

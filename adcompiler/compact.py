@@ -27,7 +27,7 @@ import dataclasses
 
 import gast
 
-from adcompiler.traversal import copy_tree, walk
+from adcompiler.traversal import copy_tree, find_nodes, name_nodes
 
 # Functions of one array, applied entry by entry: applied to a value that
 # broadcasts to a shape, their result broadcasts to it too.
@@ -83,8 +83,8 @@ def _drop_unread_shapes(function, runtime_alias):
     Over all axes the compact cotangent is `g` itself, so the call does not
     read `t`, and the primal need not save `t` or its shape for it.
     """
-    for node in walk(function):
-        if (isinstance(node, gast.Call) and not node.keywords
+    for node in find_nodes(function, gast.Call):
+        if (not node.keywords
                 and isinstance(node.func, gast.Attribute)
                 and node.func.attr == 'compact_sum_adjoint'
                 and isinstance(node.func.value, gast.Name)
@@ -145,8 +145,7 @@ class _Rewriter:
             else:
                 # A nested block or another store: its compact names become
                 # full first, so that every path leaves them full.
-                names = {node.id for node in walk(statement)
-                         if isinstance(node, gast.Name)}
+                names = {node.id for node in name_nodes(statement)}
                 rewritten += self.expand_names(
                     [n for n in names if self.is_compact(n)])
                 rewritten += self.expand_stale(names)
@@ -160,9 +159,7 @@ class _Rewriter:
         the arguments and receivers of calls other than NumPy functions and
         the runtime helpers that change none of their arguments."""
         changed = set()
-        for node in walk(statement):
-            if not isinstance(node, gast.Call):
-                continue
+        for node in find_nodes(statement, gast.Call):
             function = self.function_name(node)
             if function is not None and (
                     function[0] == self.numpy_alias
@@ -170,8 +167,7 @@ class _Rewriter:
                 continue
             for part in [node.func] + node.args + [k.value
                                                    for k in node.keywords]:
-                changed.update(n.id for n in walk(part)
-                               if isinstance(n, gast.Name))
+                changed.update(n.id for n in name_nodes(part))
         return changed
 
     def is_compact(self, name):

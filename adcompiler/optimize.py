@@ -43,7 +43,8 @@ import gast
 from adcompiler import (accumulate, compact, known_shapes, rematerialize,
                         scalars, shared_calls, shared_factors, zero_adjoints)
 from adcompiler.codegen import COMMENT_PREFIX
-from adcompiler.traversal import Transformer, evaluation_order, walk
+from adcompiler.traversal import (Transformer, evaluation_order,
+                                  find_nodes, name_nodes, node_count, walk)
 
 _FOLDABLE = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
@@ -368,10 +369,9 @@ def inline_temporaries(function, temporaries, max_nodes=None):
     order they were defined, so every operation still runs in its order.
     """
     loads, stores = {}, {}
-    for node in walk(function):
-        if isinstance(node, gast.Name):
-            counts = loads if isinstance(node.ctx, gast.Load) else stores
-            counts[node.id] = counts.get(node.id, 0) + 1
+    for node in name_nodes(function):
+        counts = loads if isinstance(node.ctx, gast.Load) else stores
+        counts[node.id] = counts.get(node.id, 0) + 1
     single_use = {name for name in temporaries
                   if loads.get(name) == 1 and stores.get(name) == 1}
     function.body = _inline_block(function.body, single_use, max_nodes)
@@ -412,11 +412,12 @@ def _inline_run(statement, definitions, max_nodes):
     reads = evaluation_order(statement.value)
     if reads is None:
         return 0
-    size = _node_count(statement.value)
-    # The nodes each definition adds when inlined, counted once, not once
-    # per tail that contains it.
-    added = ([_node_count(d.value) - 1 for d in definitions]
-             if max_nodes is not None else None)
+    size = added = None
+    if max_nodes is not None:
+        size = node_count(statement.value)
+        # The nodes each definition adds when inlined, counted once, not
+        # once per tail that contains it.
+        added = [node_count(d.value) - 1 for d in definitions]
     for start in range(len(definitions)):
         tail = definitions[start:]
         names = [d.targets[0].id for d in tail]
@@ -432,15 +433,15 @@ def _inline_run(statement, definitions, max_nodes):
     return 0
 
 
-def _node_count(node):
-    return sum(1 for _ in walk(node))
-
-
 def _replace_nodes(node, replacements):
     """Return `node` with the nodes whose id is in `replacements` replaced."""
     if id(node) in replacements:
         return replacements[id(node)]
-    for field, value in gast.iter_fields(node):
+    for field in node._fields:
+        try:
+            value = getattr(node, field)
+        except AttributeError:
+            continue  # As in ast.iter_fields, a missing field is skipped.
         if isinstance(value, list):
             setattr(node, field, [_replace_nodes(v, replacements)
                                   if isinstance(v, gast.AST) else v
@@ -488,7 +489,7 @@ def _adjoint_reads(program):
     runtime_alias = program.runtime_alias
     shape_reads, loads = {}, []
     for statement in program.adjoint.body[1:]:
-        for node in walk(statement):
+        for node in find_nodes(statement, (gast.Name, gast.Call)):
             if isinstance(node, gast.Name):
                 if isinstance(node.ctx, gast.Load):
                     loads.append(node)
@@ -526,7 +527,7 @@ def _save_shapes(program, unpack, saved_tuple, loads, shape_reads):
             continue
         if taken is None:
             taken = {n.id for f in (program.primal, program.adjoint)
-                     for n in walk(f) if isinstance(n, gast.Name)}
+                     for n in name_nodes(f)}
         new_name = f'{name}_shape'
         while new_name in taken:
             new_name += '_'
@@ -573,25 +574,23 @@ def _is_comment(statement):
 
 
 def _loads(node):
-    return [n.id for n in walk(node)
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]
+    return [n.id for n in name_nodes(node) if isinstance(n.ctx, gast.Load)]
 
 
 def _stores(statement):
     """Return every name `statement` assigns, inside nested blocks too."""
-    return [n.id for n in walk(statement)
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)]
+    return [n.id for n in name_nodes(statement)
+            if isinstance(n.ctx, gast.Store)]
 
 
 def _loads_and_stores(statement):
     """Return `_loads(statement)` and `_stores(statement)`, in one walk."""
     loads, stores = [], []
-    for node in walk(statement):
-        if isinstance(node, gast.Name):
-            if isinstance(node.ctx, gast.Load):
-                loads.append(node.id)
-            elif isinstance(node.ctx, gast.Store):
-                stores.append(node.id)
+    for node in name_nodes(statement):
+        if isinstance(node.ctx, gast.Load):
+            loads.append(node.id)
+        elif isinstance(node.ctx, gast.Store):
+            stores.append(node.id)
     return loads, stores
 
 
@@ -741,9 +740,8 @@ def _propagate_copies(function):
     kept = []
     for position, statement in enumerate(body):
         if renames:
-            for node in walk(statement):
-                if (isinstance(node, gast.Name) and node.id in renames
-                        and isinstance(node.ctx, gast.Load)):
+            for node in name_nodes(statement):
+                if node.id in renames and isinstance(node.ctx, gast.Load):
                     node.id = renames[node.id]
         if (isinstance(statement, gast.Assign)
                 and isinstance(statement.targets[0], gast.Name)

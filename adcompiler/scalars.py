@@ -36,7 +36,7 @@ import numpy as np
 
 from adcompiler.resolve import CallKind
 from adcompiler.shapes import greatest_fixed_point
-from adcompiler.traversal import walk
+from adcompiler.traversal import find_nodes, walk
 
 # NumPy functions that map a real float64 scalar to a real float64 scalar.
 REAL_UFUNCS = frozenset(id(f) for f in (
@@ -219,8 +219,8 @@ def rewrite_float_calls(function, scalars, numpy_alias, runtime_alias):
     if not scalars:
         return
     rewriter = _FloatCallRewriter(scalars, numpy_alias, runtime_alias)
-    for node in walk(function):
-        if isinstance(node, (gast.Assign, gast.Return)) and node.value:
+    for node in find_nodes(function, (gast.Assign, gast.Return)):
+        if node.value:
             node.value = rewriter.rewrite(node.value)
 
 
@@ -276,6 +276,12 @@ def accepts_float_seed(adjoint, scalars, runtime_alias):
     if not scalars:
         return False
     checker = _SeedChecker(adjoint, scalars, runtime_alias)
+    # A statement found safe with fewer safe names is safe with more, so
+    # code that fails with every assigned name safe fails at the fixed
+    # point too, which takes a pass over the names per name it removes.
+    if not checker.block_is_safe(adjoint.body):
+        return False
+    checker.remove_unsafe_names()
     return checker.block_is_safe(adjoint.body)
 
 
@@ -288,7 +294,7 @@ class _SeedChecker:
         values = {}  # name -> assigned expressions, None for other stores
         simple_targets = set()
         stores = []
-        for node in walk(adjoint):
+        for node in find_nodes(adjoint, (gast.Assign, gast.Name)):
             if isinstance(node, gast.Assign) and isinstance(node.targets[0],
                                                             gast.Name):
                 values.setdefault(node.targets[0].id, []).append(node.value)
@@ -299,13 +305,18 @@ class _SeedChecker:
         for node in stores:
             if id(node) not in simple_targets:
                 values.setdefault(node.id, []).append(None)
-        # The names that hold float scalars or None: the greatest fixed
-        # point, starting from every name assigned.
+        self.values = values
+        # The names that hold float scalars or None, once
+        # `remove_unsafe_names` has run: the greatest fixed point, starting
+        # from every name assigned.
         self.safe = set(values) | {seed}
+
+    def remove_unsafe_names(self):
+        scalars = self.scalars
         changed = True
         while changed:
             changed = False
-            for name, assigned in values.items():
+            for name, assigned in self.values.items():
                 if name in self.safe and name not in scalars and not all(
                         value is not None and self.is_safe(value)
                         for value in assigned):

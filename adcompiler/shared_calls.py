@@ -17,7 +17,7 @@ left alone.
 
 import gast
 
-from adcompiler.traversal import child_nodes, walk
+from adcompiler.traversal import child_nodes, name_nodes
 
 _PURE_NUMPY = frozenset((
     'sin', 'cos', 'tan', 'sinh', 'cosh', 'tanh', 'exp', 'expm1', 'log',
@@ -48,8 +48,7 @@ def share_repeated_calls(function, numpy_alias, runtime_alias):
         if len(found) < 2:
             continue
         if taken is None:
-            taken = {node.id for node in walk(function)
-                     if isinstance(node, gast.Name)}
+            taken = {node.id for node in name_nodes(function)}
         name = _fresh_name(found[0][1], taken)
         first_position, first_call = found[0]
         position = _earliest_position(function.body, first_call,
@@ -113,16 +112,15 @@ def _before_reassignment(body, found):
     """Return the occurrences up to the first statement that follows an
     assignment to one of the call's argument names."""
     names = {a.id for a in found[0][1].args if isinstance(a, gast.Name)}
-    first = found[0][0]
     kept = []
+    checked = found[0][0]  # No statement in body[first:checked] assigns.
     for position, call in found:
-        assigned = any(
-            isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store)
-            and node.id in names
-            for statement in body[first:position]
-            for node in walk(statement))
-        if assigned:
-            break
+        # The positions ascend, so each statement is walked once.
+        while checked < position:
+            if any(isinstance(node.ctx, gast.Store) and node.id in names
+                   for node in name_nodes(body[checked])):
+                return kept
+            checked += 1
         kept.append((position, call))
     return kept
 
@@ -138,9 +136,8 @@ def _earliest_position(body, call, first_position):
     names = {a.id for a in call.args if isinstance(a, gast.Name)}
     for position in range(first_position - 1, -1, -1):
         statement = body[position]
-        stores = {node.id for node in walk(statement)
-                  if isinstance(node, gast.Name)
-                  and isinstance(node.ctx, gast.Store)}
+        stores = {node.id for node in name_nodes(statement)
+                  if isinstance(node.ctx, gast.Store)}
         if stores & names or not isinstance(statement, (gast.Assign,
                                                         gast.Expr)):
             return position + 1
