@@ -44,6 +44,9 @@ def rematerialize(primal, adjoint, numpy_alias, runtime_alias):
 
     Returns whether any saved value was dropped.
     """
+    if not any(_is_cheap_operation(value)
+               for value in _top_level_values(primal)):
+        return False  # Checked first, because it walks no expression.
     layout = _saved_layout(primal, adjoint)
     if layout is None or not _changes_nothing(primal, numpy_alias,
                                               runtime_alias):
@@ -94,6 +97,12 @@ def share_slices(primal, numpy_alias, runtime_alias):
     proof of the grad-only primal needs to call it pure. Returns whether
     anything changed.
     """
+    slices = [value for value in _top_level_values(primal)
+              if isinstance(value, gast.Subscript)
+              and isinstance(value.value, gast.Name)
+              and _constant_slices(value.slice)]
+    if len(slices) < 2:
+        return False  # Nothing repeats. Checked first: it walks no code.
     if not _changes_nothing(primal, numpy_alias, runtime_alias):
         return False
     definitions, assigned_once = _single_definitions(primal)
@@ -121,6 +130,24 @@ def share_slices(primal, numpy_alias, runtime_alias):
         if node.id in renames:
             node.id = renames[node.id]
     return True
+
+
+def _top_level_values(primal):
+    """Yield the values of the top-level assignments `name = value`."""
+    for statement in primal.body:
+        if (isinstance(statement, gast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], gast.Name)):
+            yield statement.value
+
+
+def _is_cheap_operation(value):
+    """True for the forms that `_in_adjoint_terms` may compute again:
+    `-a`, and `k op a` or `a op k` with `k` a number constant."""
+    if isinstance(value, gast.UnaryOp):
+        return isinstance(value.op, gast.USub)
+    return (isinstance(value, gast.BinOp)
+            and isinstance(value.op, _OPERATIONS)
+            and (_is_number(value.left) or _is_number(value.right)))
 
 
 def _saved_layout(primal, adjoint):

@@ -275,21 +275,36 @@ def accepts_float_seed(adjoint, scalars, runtime_alias):
     """
     if not scalars:
         return False
-    checker = _SeedChecker(adjoint, scalars, runtime_alias)
+    checker = _SeedChecker(scalars, runtime_alias)
     # A statement found safe with fewer safe names is safe with more, so
-    # code that fails with every assigned name safe fails at the fixed
-    # point too, which takes a pass over the names per name it removes.
+    # code that fails with every name safe fails at the fixed point too.
+    # Finding that point walks the adjoint and then takes a pass over its
+    # names for each name it removes.
     if not checker.block_is_safe(adjoint.body):
         return False
-    checker.remove_unsafe_names()
+    checker.find_safe_names(adjoint)
     return checker.block_is_safe(adjoint.body)
+
+
+class _EveryName:
+    """The set of all names."""
+
+    def __contains__(self, name):
+        return True
 
 
 class _SeedChecker:
 
-    def __init__(self, adjoint, scalars, runtime_alias):
+    def __init__(self, scalars, runtime_alias):
         self.runtime_alias = runtime_alias
         self.scalars = scalars
+        # The names that hold float scalars or None. Until
+        # `find_safe_names` runs, every name is taken as safe.
+        self.safe = _EveryName()
+
+    def find_safe_names(self, adjoint):
+        """Set `safe` to the greatest fixed point, starting from every name
+        that `adjoint` assigns."""
         seed = adjoint.args.args[1].id
         values = {}  # name -> assigned expressions, None for other stores
         simple_targets = set()
@@ -305,18 +320,15 @@ class _SeedChecker:
         for node in stores:
             if id(node) not in simple_targets:
                 values.setdefault(node.id, []).append(None)
-        self.values = values
-        # The names that hold float scalars or None, once
-        # `remove_unsafe_names` has run: the greatest fixed point, starting
-        # from every name assigned.
         self.safe = set(values) | {seed}
+        self.remove_unsafe_names(values)
 
-    def remove_unsafe_names(self):
+    def remove_unsafe_names(self, values):
         scalars = self.scalars
         changed = True
         while changed:
             changed = False
-            for name, assigned in self.values.items():
+            for name, assigned in values.items():
                 if name in self.safe and name not in scalars and not all(
                         value is not None and self.is_safe(value)
                         for value in assigned):
