@@ -20,11 +20,14 @@ CPU time much less than wall-clock time:
 """
 
 import argparse
+import linecache
 import os
 import pathlib
 import subprocess
 import sys
 import tempfile
+
+import numpy as np
 
 _REPOSITORY = pathlib.Path(__file__).resolve().parent.parent
 HESSIAN_INPUTS = ('rosen', 'logsumexp', 'softmax', 'log_softmax', 'entropy')
@@ -39,20 +42,14 @@ print(middle - start, time.process_time() - start)
 '''
 
 _LINES_SCRIPT = '''
-import linecache, sys, time
+import sys, time
 import numpy as np
 import adcompiler
+from benchmarks.compile_time import long_function
 adcompiler.grad(lambda x: x * 2.0)(1.0)
-n = int(sys.argv[1])
-body = '\\n'.join('    s = s + c * x' for _ in range(n))
-source = f'def f(x, c):\\n    s = 0.0\\n{body}\\n    return np.sum(s)\\n'
-filename = f'<compile_time {n}>'
-linecache.cache[filename] = (len(source), None, source.splitlines(True),
-                             filename)
-namespace = {'np': np}
-exec(compile(source, filename, 'exec'), namespace)
+f = long_function(int(sys.argv[1]))
 start = time.process_time()
-adcompiler.grad(namespace['f'])(np.ones(3), 2.0)
+adcompiler.grad(f)(np.ones(3), 2.0)
 print(time.process_time() - start)
 '''
 
@@ -78,6 +75,20 @@ start = time.process_time()
 adcompiler.hessian(function)(argument)
 print(time.process_time() - start)
 '''
+
+
+def long_function(lines):
+    """Return `f(x, c)` made of `s = s + c * x` repeated `lines` times,
+    defined from source stored in `linecache`, where adcompiler reads it.
+    """
+    body = '\n'.join('    s = s + c * x' for _ in range(lines))
+    source = f'def f(x, c):\n    s = 0.0\n{body}\n    return np.sum(s)\n'
+    filename = f'<compile_time {lines}>'
+    linecache.cache[filename] = (len(source), None,
+                                 source.splitlines(True), filename)
+    namespace = {'np': np}
+    exec(compile(source, filename, 'exec'), namespace)  # noqa: S102
+    return namespace['f']
 
 
 def least_cpu_seconds(script, argument, repeats):

@@ -9,8 +9,10 @@ import pytest
 
 import adcompiler
 from benchmarks import overhead
+from benchmarks.compile_time import long_function
 from benchmarks.measure import compare_gradients
 from benchmarks.workloads import WORKLOADS
+from finite_differences import assert_gradient_close, numerical_gradient
 
 WORKLOAD_IDS = [workload.name for workload in WORKLOADS]
 
@@ -73,3 +75,15 @@ def test_overhead_direct_call_gives_grad_result(name):
     assert len(direct) == len(expected)
     for got, want in zip(direct, expected, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_compile_time_input_gradient():
+    # The 1000-line function that benchmarks.compile_time times, called
+    # as it calls it: an array x and a Python float c.
+    function = long_function(1000)
+    args = (np.array([1.0, -0.5, 2.0]), 2.0)
+
+    gradient = adcompiler.grad(function)(*args)
+
+    assert_gradient_close(gradient, numerical_gradient(function, args, 0))
+    np.testing.assert_allclose(gradient, np.full(3, 2000.0))
