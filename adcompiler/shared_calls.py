@@ -113,7 +113,9 @@ def _before_reassignment(body, found):
     assignment to one of the call's argument names."""
     names = {a.id for a in found[0][1].args if isinstance(a, gast.Name)}
     kept = []
-    checked = found[0][0]  # No statement in body[first:checked] assigns.
+    # No statement from the first occurrence to just before body[checked]
+    # assigns one of `names`.
+    checked = found[0][0]
     for position, call in found:
         # The positions ascend, so each statement is walked once.
         while checked < position:
