@@ -1021,7 +1021,8 @@ def gradient_objective(function, parameter, objects=frozenset()):
     for `parameter`, so forward mode over it differentiates generated
     adjoint code (forward over reverse).
     """
-    compiled = _COMPILER.compile(function, (parameter,), objects=objects)
+    compiled = _COMPILER.compile(function, (parameter,), objects=objects,
+                                 grad_only=False)
     cached = _GRADIENT_OBJECTIVES.get((function, parameter, objects))
     if cached is not None and cached[0] is compiled:
         return cached[1]
@@ -1143,7 +1144,8 @@ def _forward_over_reverse(function, row, column, bound, direction):
     # The objective runs the primal of `function`, which may write into
     # some arguments.
     args, kwargs = _protected(
-        function, _COMPILER.compile(function, (row,), objects=objects),
+        function, _COMPILER.compile(function, (row,), objects=objects,
+                                    grad_only=False),
         bound.args, bound.kwargs)
     _, product = compiled.tangent(
         *args, **kwargs, **{compiled.tangent_params[0]: direction})
@@ -1155,11 +1157,13 @@ def _reverse_over_reverse(function, row, column, bound, direction):
     cotangent v_j (the Hessian is symmetric)."""
     objects = describe_objects(bound.arguments.items())
     objective = gradient_objective(function, column, objects)
-    compiled = _COMPILER.compile(objective, (row,), objects=objects)
+    compiled = _COMPILER.compile(objective, (row,), objects=objects,
+                                 grad_only=False)
     # The objective runs the primal of `function`, which may write into
     # some arguments.
     args, kwargs = _protected(
-        function, _COMPILER.compile(function, (column,), objects=objects),
+        function, _COMPILER.compile(function, (column,), objects=objects,
+                                    grad_only=False),
         bound.args, bound.kwargs)
     _, saved = compiled.primal(*args, **kwargs)
     product, = compiled.adjoint(saved, direction)
@@ -1559,7 +1563,8 @@ def vjp(function, *primals):
             containers.check_differentiable(bound.arguments[name],
                                             function.__name__, name)
     compiled = _COMPILER.compile(
-        function, wrt, objects=describe_objects(bound.arguments.items()))
+        function, wrt, objects=describe_objects(bound.arguments.items()),
+        grad_only=False)
     args, kwargs = _protected(function, compiled, bound.args, bound.kwargs)
     value, saved = compiled.primal(*args, **kwargs)
     if compiled.undoes_updates:
@@ -1737,7 +1742,8 @@ def _reverse_jacobian(function, bound, names):
     for name in names:
         _require_jacobian_argument(function, name, bound.arguments[name])
     compiled = _COMPILER.compile(
-        function, names, objects=describe_objects(bound.arguments.items()))
+        function, names, objects=describe_objects(bound.arguments.items()),
+        grad_only=False)
     args, kwargs = _protected(function, compiled, bound.args, bound.kwargs)
     value, _ = compiled.primal(*args, **kwargs)
     out_leaves, out_rebuild = containers.leaves(value)

@@ -164,6 +164,10 @@ class CompiledFunction(_GeneratedCode):
     # The adjoint to run after `grad_only_primal`, which may write into the
     # saved values (see adcompiler.donation), or None to run `adjoint`.
     grad_only_adjoint: object = None
+    # Whether the grad-only primal was built when it applies. Code compiled
+    # for callers other than `grad` (callees, dispatched calls, Hessians)
+    # leaves it out, because only `grad` runs it.
+    with_grad_only: bool = False
     # Parameters written with x[i] = v whose values carry no derivative.
     # The generated code writes into the caller's object, because a caller
     # in differentiated code must see the write. The public API passes
@@ -465,7 +469,7 @@ class Compiler:
 
     def compile(self, function, wrt, call_chain=None,
                 scalar_params=frozenset(), argument_shapes=None,
-                objects=frozenset()):
+                objects=frozenset(), grad_only=True):
         """Return the `CompiledFunction` of `function` w.r.t. parameter names.
 
         `scalar_params` names the parameters whose arguments are Python
@@ -479,6 +483,10 @@ class Compiler:
         define operators in Python (see
         `object_operands.describe_arguments`); the code for them is cached
         apart too.
+
+        With `grad_only` False, the grad-only primal and its adjoint (see
+        adcompiler.grad_only), which only `grad` runs, are left out. A
+        later request with `grad_only` compiles the function again.
         """
         function = decorators.unwrap_forwarding(function)
         variant = frozenset(scalar_params)
@@ -490,13 +498,15 @@ class Compiler:
         with self._lock:
             cached = self._cache.get(key)
             if (cached is not None and cached[0] == self.registry.version
-                    and cached[1].is_current()):
+                    and cached[1].is_current()
+                    and (cached[1].with_grad_only or not grad_only)):
                 return cached[1]
             self._in_progress.append(key)
             try:
                 with _collection_paused():
                     compiled = self._compile(function, tuple(wrt),
-                                             call_chain, key, objects)
+                                             call_chain, key, objects,
+                                             grad_only)
             except LocatedError as err:
                 moved = origins.at_user_line(err)
                 if moved is err:
@@ -540,7 +550,8 @@ class Compiler:
                              argument_shapes.describe(), exc_info=True)
                 return None
 
-    def _compile(self, function, wrt, call_chain, key, objects):
+    def _compile(self, function, wrt, call_chain, key, objects,
+                 with_grad_only=True):
         scalar_params, argument_shapes = key[2], None
         if objects:
             scalar_params = scalar_params[2]
@@ -571,7 +582,7 @@ class Compiler:
                 return reverse_stage.CalleeProgram(
                     primal_name, adjoint_name, None, None, tuple(callee_wrt))
             compiled = self.compile(callee, callee_wrt, chain,
-                                    objects=objects)
+                                    objects=objects, grad_only=False)
             callees.append(compiled)
             return reverse_stage.CalleeProgram(
                 compiled.primal_name, compiled.adjoint_name, compiled.primal,
@@ -594,7 +605,7 @@ class Compiler:
             for generated in names:
                 namespace.pop(generated, None)
         grad_only = None
-        if self.optimize:
+        if self.optimize and with_grad_only:
             grad_only = _run_stage(
                 name, 'optimize', grad_only_stage.grad_only_primal,
                 program.primal, namespace, program.numpy_alias,
@@ -657,7 +668,7 @@ class Compiler:
             grad_only_adjoint=(module.functions[donating.name]
                                if donating is not None else None),
             written_in_place=_written_in_place(normalized, activity, updated),
-            argument_shapes=argument_shapes)
+            argument_shapes=argument_shapes, with_grad_only=with_grad_only)
 
     def compile_forward(self, function, wrt, call_chain=None,
                         objects=frozenset()):

@@ -489,7 +489,7 @@ class Dispatcher:
             # The primal read the property without recording anything, so
             # the getter runs again here, then its adjoint.
             compiled = self.compiler.compile(self._getter(getter),
-                                             ('receiver',))
+                                             ('receiver',), grad_only=False)
             _, saved = compiled.primal(x)
             return compiled.adjoint(saved, g)[0]
         if _is_class_attribute(x, name) or _is_constant_aux(x, name):
@@ -655,7 +655,7 @@ class Dispatcher:
         try:
             compiled = self.compiler.compile(
                 wrapper, wrt, site.call_chain,
-                objects=self._objects(wrapper, values))
+                objects=self._objects(wrapper, values), grad_only=False)
         except ForeignCallError as err:
             raise _at_site(err, site) from None
         value, saved = compiled.primal(*values)
@@ -727,7 +727,7 @@ class Dispatcher:
         primals = tuple(compiled.wrt) + untangented
         names = primals + tuple(compiled.tangent_params)
         reverse = self.compiler.compile(compiled.tangent, names,
-                                        site.call_chain)
+                                        site.call_chain, grad_only=False)
         _, saved = reverse.primal(*values, **given)
         cotangents = reverse.adjoint(saved, request.cotangent)
         by_name = dict(zip(names, cotangents, strict=True))
@@ -879,7 +879,7 @@ class Dispatcher:
             and any(containers.is_float_leaf(leaf)
                     for leaf in containers.leaves(value)[0]))
         reverse = self.compiler.compile(compiled.primal, wrt,
-                                        site.call_chain)
+                                        site.call_chain, grad_only=False)
         _, saved = reverse.primal(*values)
         cotangents = reverse.adjoint(saved, (g_value, g_record))
         by_parameter = dict(zip(wrt, cotangents, strict=True))
@@ -903,7 +903,7 @@ class Dispatcher:
             by_number.get(number) for number in record.passed)
         adjoint = record.compiled.adjoint
         parameters = tuple(inspect.signature(adjoint).parameters)
-        reverse = self.compiler.compile(adjoint, parameters)
+        reverse = self.compiler.compile(adjoint, parameters, grad_only=False)
         # The adjoint that ran has emptied the tapes in record.saved; the
         # primal runs again for saved values of the same structure.
         _, fresh = record.compiled.primal(*record.values)

@@ -309,6 +309,28 @@ def test_grad_runs_grad_only_primal():
     assert len(calls) == 1
 
 
+def scaled_softplus_sum(x):
+    return 2.0 * softplus_sum(x)
+
+
+def test_callee_and_hessian_code_leave_grad_only_out():
+    """Code compiled for a caller or a Hessian has no grad-only primal. A
+    later grad of the same function compiles it again with one."""
+    compiler = Compiler(optimize=True)
+    caller = compiler.compile(scaled_softplus_sum, ('x',))
+    for compiled in caller.callees:
+        assert compiled.grad_only_primal is None
+        assert not compiled.with_grad_only
+    callee, = [compiled for compiled in caller.callees
+               if compiled.function is softplus_sum]
+    for_hessian = compiler.compile(softplus_sum, ('x',), grad_only=False)
+    assert for_hessian is callee
+    for_grad = compiler.compile(softplus_sum, ('x',))
+    assert for_grad.with_grad_only
+    assert for_grad.grad_only_primal is not None
+    assert compiler.compile(softplus_sum, ('x',), grad_only=False) is for_grad
+
+
 def test_keyword_only_parameter_guarded():
     x = np.array([0.5, -1.0])
     gradient = adcompiler.grad(keyword_only)(x, scale=np.array([2.0, 3.0]))
