@@ -224,6 +224,23 @@ def attribute_adjoint_vjp(g, ans, c, x, name):
 
 REGISTRY.vjp_function(rt.attribute_adjoint, attribute_adjoint_vjp)
 REGISTRY.jvp_function(rt.attribute_adjoint, attribute_adjoint_jvp)
+
+
+# ans = check_cotangents(cotangents, count, name): the cotangents that a
+# VJP registered with register_vjp returned, as a tuple. Forward mode over
+# adjoint code (Hessians) takes the tangent as the primal took the value,
+# without transforming the check from source. Reverse mode transforms it.
+def check_cotangents_jvp(tangents, ans, cotangents, count, name):
+    """Return the tangent of check_cotangents(cotangents, count, name)."""
+    t = tangents[0]
+    if t is None:
+        return rt.zeros_like(ans)
+    if count == 1 and not isinstance(cotangents, (tuple, list)):
+        return (t,)
+    return t
+
+
+REGISTRY.jvp_function(rt.check_cotangents, check_cotangents_jvp)
 vjp(rt.attribute_tangent, lambda v, x, name: (ad.attribute_adjoint(g, x, name), ad.check_field(x, name), None))
 # ans = field_of(c, name), the field of the adjoint c of a named tuple or a
 # dataclass that the primal constructed: its transpose puts g in that field.
