@@ -15,7 +15,9 @@ what the call reaches and which policy applies (see `CallKind`):
 
 Targets that are names or dotted attributes of globals are resolved now,
 against the namespace; methods of local values are resolved by name against
-the array-method table of the registry.
+the array-method table of the registry. A function of an array namespace
+held in a local (`xp.isfinite` after `xp = array_namespace(x)`) is looked up
+by name in the registry's table of namespace functions.
 """
 
 import dataclasses
@@ -69,7 +71,44 @@ def resolve(normalized, namespace, registry=REGISTRY):
         if isinstance(node, gast.Call):
             calls[node] = resolve_call(node, normalized.local_names, namespace,
                                        registry)
+    _classify_namespace_calls(normalized, calls, registry)
     return Resolution(calls)
+
+
+def _classify_namespace_calls(normalized, calls, registry):
+    """Mark `xp.f(...)` non-differentiable in `calls` where the local `xp`
+    refers to an array namespace and the registry marks its function `f` so.
+
+    A local refers to a namespace when every assignment of it is a call of
+    a function registered with `Registry.namespace_source`
+    (`xp = array_namespace(x)`) and it is not a parameter.
+    """
+    stores = {}
+    from_sources = {}
+    for node in walk(normalized.tree):
+        if isinstance(node, gast.Name) and not isinstance(node.ctx,
+                                                          gast.Load):
+            stores[node.id] = stores.get(node.id, 0) + 1
+        elif (isinstance(node, gast.Assign)
+              and isinstance(node.targets[0], gast.Name)
+              and node.value in calls
+              and registry.returns_namespace(calls[node.value].callee)):
+            target = node.targets[0].id
+            from_sources[target] = from_sources.get(target, 0) + 1
+    namespaces = {name for name, count in from_sources.items()
+                  if stores.get(name) == count
+                  and name not in normalized.params}
+    if not namespaces:
+        return
+    for call, resolved in calls.items():
+        func = call.func
+        if (resolved.kind is CallKind.METHOD
+                and isinstance(func.value, gast.Name)
+                and func.value.id in namespaces
+                and registry.lookup_namespace_function(func.attr)
+                is NON_DIFFERENTIABLE):
+            calls[call] = ResolvedCall(CallKind.NON_DIFFERENTIABLE,
+                                       dotted_name(func))
 
 
 def has_unpacking(call):

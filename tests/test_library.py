@@ -991,6 +991,68 @@ def test_namespace_call_forward_mode():
     assert abs(tangent - expected) <= 1e-6
 
 
+# Functions of an array namespace that return booleans are classified when
+# compiling, for a local that only array_namespace assigns.
+
+_array_namespace = getattr(_array_api, 'array_namespace', None)
+needs_array_namespace = pytest.mark.skipif(
+    _array_namespace is None,
+    reason=f'SciPy {scipy.__version__} has no _array_api.array_namespace')
+
+
+def finite_squares(x):
+    xp = _array_namespace(x)
+    outside = ~xp.isfinite(x)
+    return xp.sum(xp.where(outside, 0.0, x * x))
+
+
+def _squaring_namespace():
+    """A module whose `isnan` squares its argument, and whose `sum` is
+    NumPy's: a namespace that the array API standard does not describe."""
+    namespace = types.ModuleType('squaring_namespace')
+    namespace.isnan = lambda a: a * a
+    namespace.sum = np.sum
+    return namespace
+
+
+def namespace_maybe_replaced(x, other):
+    xp = _array_namespace(x)
+    if other is not None:
+        xp = other
+    return xp.sum(xp.isnan(x))
+
+
+def namespace_parameter_isnan(x, xp):
+    return xp.sum(xp.isnan(x))
+
+
+@needs_array_namespace
+def test_namespace_predicate_runs_as_written():
+    x = random_vector(4, 46)
+    computed = adcompiler.grad(finite_squares)(x)
+    assert_gradient_close(computed,
+                          numerical_gradient(finite_squares, (x,), 0))
+    source = adcompiler.grad(finite_squares).source
+    assert 'xp.isfinite(x)' in source
+    assert 'primal_invert' not in source
+    product = adcompiler.hvp(finite_squares)(x, random_vector(4, 47))
+    assert_gradient_close(product, 2.0 * random_vector(4, 47))
+
+
+@needs_array_namespace
+@pytest.mark.parametrize('function, args', [
+    pytest.param(namespace_maybe_replaced,
+                 (random_vector(3, 48), _squaring_namespace()),
+                 id='assigned-twice'),
+    pytest.param(namespace_parameter_isnan,
+                 (random_vector(3, 49), _squaring_namespace()),
+                 id='parameter'),
+])
+def test_namespace_predicate_of_other_value_dispatched(function, args):
+    computed = adcompiler.grad(function)(*args)
+    assert_gradient_close(computed, 2.0 * args[0])
+
+
 def scaled_namespace_sum(x, xp):
     s = xp.sum(x * x, axis=0)
     s /= 2.0

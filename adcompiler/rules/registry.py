@@ -153,6 +153,11 @@ class Registry:
         # the wrapper's own parameters, or None (see `transparent_wrapper`).
         self._transparent = {}
         self._substitutes = {}  # callee -> replacement (see `substitute`)
+        # Callables that return an array namespace, and the names of the
+        # namespace functions whose results carry no derivative (see
+        # `namespace_function`).
+        self._namespace_sources = {}
+        self._namespace_functions = {}
 
     def _store(self, table, key, value):
         with self._lock:
@@ -326,6 +331,35 @@ class Registry:
 
     def lookup_method(self, name):
         return self._methods.get(name)
+
+    # Array namespaces ------------------------------------------------------
+    #
+    # Library code calls array functions through a namespace held in a local
+    # variable: `xp = array_namespace(x)`, then `xp.isfinite(m)`. Such a
+    # call is resolved when it runs, and its result may carry a derivative
+    # until then. The array API standard fixes what some of the functions
+    # return, whatever the namespace, so calls of those are classified when
+    # compiling.
+
+    def namespace_source(self, callee):
+        """Mark `callee` as returning an array namespace: a module of
+        array functions that follows the array API standard."""
+        self._store(self._namespace_sources, _key(callee), True)
+
+    def namespace_function(self, name, entry):
+        """Register `entry` (only `NON_DIFFERENTIABLE` for now) for the
+        function `name` of every array namespace."""
+        self._store(self._namespace_functions, name, entry)
+
+    def returns_namespace(self, callee):
+        """Return whether `callee` was marked with `namespace_source`."""
+        if self._deferred:
+            self.load_deferred()
+        return _key(callee) in self._namespace_sources
+
+    def lookup_namespace_function(self, name):
+        """Return the entry of `namespace_function` for `name`, or None."""
+        return self._namespace_functions.get(name)
 
     def lookup_attribute(self, name):
         return self._attributes.get(name)

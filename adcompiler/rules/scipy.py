@@ -33,7 +33,7 @@ from adcompiler import runtime
 from adcompiler.errors import UnsupportedOptionError
 from adcompiler.rules.forward import arange_jvp
 from adcompiler.rules.numpy import arange_vjp
-from adcompiler.rules.registry import REGISTRY
+from adcompiler.rules.registry import NON_DIFFERENTIABLE, REGISTRY
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,9 @@ def _register_array_api():
     for callee in _present(array_api, 'array_namespace', 'xp_result_type',
                            'is_marray'):
         non_differentiable(callee)
+    # array_namespace(*arrays) returns the namespace of the arrays' library.
+    if getattr(array_api, 'array_namespace', None) is not None:
+        REGISTRY.namespace_source(array_api.array_namespace)
 
     # ans = _asarray(array, dtype, ...): a conversion, linear in `array`.
     asarray = _one(array_api, '_asarray')
@@ -130,6 +133,8 @@ def _register_compat_helpers(package):
                            'is_array_api_obj', 'is_array_api_strict_namespace',
                            'is_torch_namespace', 'is_dask_namespace'):
         non_differentiable(callee)
+    if getattr(helpers, 'array_namespace', None) is not None:
+        REGISTRY.namespace_source(helpers.array_namespace)
 
 
 def promote_vjp(g, ans, *args, broadcast=False, force_floating=False,
@@ -515,6 +520,17 @@ REGISTRY.vjp_function(at_set_jvp, at_set_jvp_transpose)
 runtime.register_index_adjoint(AtTangent, lambda g, t, index: g)
 
 non_differentiable(reduced_axes)
+
+# Functions of an array namespace whose results the array API standard
+# (data-apis.org, 2021.12 and later) requires to be boolean arrays or
+# indices, whatever the namespace, so they carry no derivative. With these
+# marks, `~xp.isfinite(m)` after `xp = array_namespace(x)` runs as written.
+# It needs neither a call resolved at run time nor a transformed `~`.
+for _name in ('isfinite', 'isinf', 'isnan', 'signbit', 'equal', 'not_equal',
+              'greater', 'greater_equal', 'less', 'less_equal', 'logical_and',
+              'logical_not', 'logical_or', 'logical_xor', 'all', 'any',
+              'argmax', 'argmin', 'argsort', 'nonzero', 'searchsorted'):
+    REGISTRY.namespace_function(_name, NON_DIFFERENTIABLE)
 
 REGISTRY.defer('scipy._lib._array_api', _register_array_api)
 REGISTRY.defer('scipy.stats', _register_stats)
