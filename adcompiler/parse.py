@@ -14,6 +14,7 @@ Lambdas written in a file are accepted and turned into an equivalent
 raise `SourceUnavailableError`.
 """
 
+import ast
 import builtins
 import dataclasses
 import functools
@@ -90,6 +91,12 @@ def get_source(function):
 
     code = function.__code__
     filename = code.co_filename
+    generated = _generated_definition(function)
+    if generated is not None:
+        tree, all_lines = generated
+        _make_super_explicit(tree, function)
+        return FunctionSource(function, tree, filename, all_lines,
+                              function_namespace(function))
     try:
         lines, first_line = inspect.findsource(function)
     except (OSError, TypeError) as err:
@@ -129,6 +136,50 @@ def get_source(function):
     _make_super_explicit(tree, function)
     return FunctionSource(function, tree, filename, all_lines,
                           function_namespace(function))
+
+
+# File names of the code that adcompiler generates and registers in
+# linecache: emitted modules, dispatch wrappers and objectives.
+_GENERATED_FILE_PREFIX = '<adcompiler '
+
+
+def _generated_definition(function):
+    """Return the gast def of a function that adcompiler generated, and the
+    lines of its file; None for other functions.
+
+    Generated code is a module of top-level defs without decorators, so
+    the whole text is parsed with `ast.parse`, which is faster than the
+    tokenizer walk of `inspect.getblock`. Only the function's def is
+    converted to gast, and its line and column numbers are the file's
+    already.
+    """
+    code = function.__code__
+    if not code.co_filename.startswith(_GENERATED_FILE_PREFIX):
+        return None
+    lines = linecache.getlines(code.co_filename)
+    if not lines:
+        return None
+    module = _parse_generated(code.co_filename, ''.join(lines))
+    if module is None:
+        return None
+    for node in module.body:
+        if (isinstance(node, ast.FunctionDef) and node.name == code.co_name
+                and node.lineno == code.co_firstlineno
+                and not node.decorator_list):
+            return gast.ast_to_gast(node), list(lines)
+    return None
+
+
+# Forward mode over generated code reads the primal and the adjoint of one
+# module a few compilations apart, so the last modules parsed are kept.
+@functools.lru_cache(maxsize=32)
+def _parse_generated(filename, text):
+    """Return the `ast.Module` of generated code, or None if it does not
+    parse. The caller must not change it: `gast.ast_to_gast` copies."""
+    try:
+        return ast.parse(text, filename)
+    except SyntaxError:
+        return None
 
 
 def _make_super_explicit(tree, function):

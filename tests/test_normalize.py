@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from adcompiler import emit, normalize
+from adcompiler.compiler import Compiler
 from adcompiler import parse as source
 
 
@@ -97,3 +98,18 @@ def test_second_version_gets_suffix():
               if isinstance(s, gast.Assign)]
     assert 'x_1' in stored
     assert 'x_2' in stored
+
+
+@pytest.mark.parametrize('function', CORPUS, ids=lambda f: f.__name__)
+def test_generated_source_read_like_inspect(function, monkeypatch):
+    """Generated functions are read from their module's whole text. The
+    tree must equal the one that inspect's block of lines gives."""
+    compiled = Compiler().compile(function, ('x',))
+    for generated in (compiled.primal, compiled.adjoint):
+        fast = source.get_source(generated)
+        with monkeypatch.context() as patch:
+            patch.setattr(source, '_generated_definition', lambda f: None)
+            slow = source.get_source(generated)
+        assert gast.dump(fast.tree, include_attributes=True) == gast.dump(
+            slow.tree, include_attributes=True)
+        assert fast.lines == slow.lines
