@@ -211,13 +211,16 @@ def _parse(text, function, filename):
         pass
     # A lambda in the middle of an expression: getblock returned a fragment
     # such as 'f = lambda x: x ** 2' or 'grad(lambda x: x, wrt=0))'. Parse the
-    # first line alone, trimmed of unbalanced closing brackets.
+    # first line alone, trimmed of unbalanced closing brackets. Most trims
+    # fail, so they are tried with ast.parse, and only the one that parses
+    # is converted to gast.
     first = text.splitlines()[0]
     for end in range(len(first), 0, -1):
         try:
-            return gast.parse(first[:end].strip())
+            module = ast.parse(first[:end].strip())
         except SyntaxError:
             continue
+        return gast.ast_to_gast(module)
     raise SourceUnavailableError(
         f'cannot parse the source of {function.__qualname__!r} in {filename!r}')
 
@@ -262,16 +265,20 @@ def _one_lambda(lambdas, filename, lineno):
 
 def _find_lambda_in_file(function, filename, lineno, all_lines):
     """Find the lambda of `function` that starts at `lineno` by parsing the
-    whole file."""
+    whole file.
+
+    The file is parsed with ast.parse, and only the lambdas found are
+    converted to gast, which takes much longer per node.
+    """
     try:
-        module = gast.parse(''.join(all_lines))
+        module = ast.parse(''.join(all_lines))
     except SyntaxError:
-        module = None
+        module = ast.Module(body=[], type_ignores=[])
     code = function.__code__
     arg_names = list(code.co_varnames[:code.co_argcount])
-    lambdas = [node for node in walk(module or gast.Module(body=[]))
-               if isinstance(node, gast.Lambda) and node.lineno == lineno
-               and [a.id for a in node.args.args] == arg_names]
+    lambdas = [gast.ast_to_gast(node) for node in ast.walk(module)
+               if isinstance(node, ast.Lambda) and node.lineno == lineno
+               and [a.arg for a in node.args.args] == arg_names]
     return _one_lambda(lambdas, filename, lineno)
 
 
