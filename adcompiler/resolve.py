@@ -83,6 +83,13 @@ def _classify_namespace_calls(normalized, calls, registry):
     a function registered with `Registry.namespace_source`
     (`xp = array_namespace(x)`) and it is not a parameter.
     """
+    candidates = [call for call, resolved in calls.items()
+                  if resolved.kind is CallKind.METHOD
+                  and isinstance(call.func.value, gast.Name)
+                  and registry.lookup_namespace_function(call.func.attr)
+                  is NON_DIFFERENTIABLE]
+    if not candidates:
+        return
     stores = {}
     from_sources = {}
     for node in walk(normalized.tree):
@@ -98,17 +105,10 @@ def _classify_namespace_calls(normalized, calls, registry):
     namespaces = {name for name, count in from_sources.items()
                   if stores.get(name) == count
                   and name not in normalized.params}
-    if not namespaces:
-        return
-    for call, resolved in calls.items():
-        func = call.func
-        if (resolved.kind is CallKind.METHOD
-                and isinstance(func.value, gast.Name)
-                and func.value.id in namespaces
-                and registry.lookup_namespace_function(func.attr)
-                is NON_DIFFERENTIABLE):
+    for call in candidates:
+        if call.func.value.id in namespaces:
             calls[call] = ResolvedCall(CallKind.NON_DIFFERENTIABLE,
-                                       dotted_name(func))
+                                       dotted_name(call.func))
 
 
 def has_unpacking(call):
