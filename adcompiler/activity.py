@@ -20,6 +20,11 @@ what `v.f` turns out to be (`Activity.dispatched_calls`). The dispatcher's
 wrapper of an array method differentiates the array too, so that it does
 not dispatch again.
 
+A rule may mark its callee itemwise (`Registry.itemwise`): item i of the
+tuple it returns depends only on argument i, so in `a, b = t` after
+`t = xp_promote(x, y)`, `a` is varied only if `x` is. Both stay useful
+through `t`, whose rule carries their adjoints.
+
 The analysis is flow-insensitive over names, which is exact for the
 single-assignment code that normalize produces.
 """
@@ -60,9 +65,21 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
     # call, every name the call reads); see the module docstring.
     method_edges = []
     kept_verbatim = []
+    # Unpackings of an itemwise result (see `_itemwise_sources`): the edges
+    # by which values are varied, item by item, and those by which they are
+    # useful, through the whole result.
+    varied_only = []
+    useful_only = []
+    itemwise = _itemwise_results(normalized, resolution, registry)
     for statement in walk(normalized.tree):
         if isinstance(statement, gast.Assign):
             target = statement.targets[0]
+            by_item = _itemwise_sources(statement, itemwise)
+            if by_item is not None:
+                varied_only.extend(by_item)
+                useful_only.append(([e.id for e in target.elts],
+                                    [statement.value.id]))
+                continue
             sources = carrying_names(statement.value, resolution, registry)
             receiver = _rule_method_receiver(statement.value, resolution)
             if receiver is not None and isinstance(target, gast.Name):
@@ -111,7 +128,7 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
         for (targets, sources), receiver, _, every in method_edges:
             if receiver not in varied:
                 sources[:] = every
-        for targets, sources in edges:
+        for targets, sources in edges + varied_only:
             carried = [s for s in sources if s in varied]
             if not carried:
                 continue
@@ -125,7 +142,7 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
     changed = True
     while changed:
         changed = False
-        for targets, sources in reversed(edges):
+        for targets, sources in reversed(edges + useful_only):
             if any(t in useful for t in targets):
                 new = set(sources) - useful
                 if new:
@@ -266,6 +283,45 @@ def _is_object_dtype(node, namespace, local_names):
         return np.dtype(value) == np.dtype(object)
     except (TypeError, ValueError):
         return False
+
+
+def _itemwise_results(normalized, resolution, registry):
+    """Return the names assigned once, from a call of a function that the
+    registry marks itemwise (`t = xp_promote(pk, qk)`), mapped to that
+    call's positional arguments."""
+    if not any(registry.is_itemwise(resolved.callee)
+               for resolved in resolution.calls.values()):
+        return {}
+    stores = {}
+    calls = {}
+    for node in walk(normalized.tree):
+        if isinstance(node, gast.Name) and not isinstance(node.ctx,
+                                                          gast.Load):
+            stores[node.id] = stores.get(node.id, 0) + 1
+        elif (isinstance(node, gast.Assign)
+              and isinstance(node.targets[0], gast.Name)
+              and isinstance(node.value, gast.Call)
+              and not any(isinstance(a, gast.Starred)
+                          for a in node.value.args)
+              and registry.is_itemwise(getattr(
+                  resolution.calls.get(node.value), 'callee', None))):
+            calls[node.targets[0].id] = node.value.args
+    return {name: args for name, args in calls.items()
+            if stores.get(name) == 1}
+
+
+def _itemwise_sources(statement, itemwise):
+    """Return the edges of `a, b = t` for an itemwise result `t`: each
+    target from the names of its own argument; None for other statements."""
+    target = statement.targets[0]
+    value = statement.value
+    if not (isinstance(target, gast.Tuple) and isinstance(value, gast.Name)
+            and value.id in itemwise
+            and len(target.elts) == len(itemwise[value.id])
+            and all(isinstance(e, gast.Name) for e in target.elts)):
+        return None
+    return [([element.id], _names(argument)) for element, argument in zip(
+        target.elts, itemwise[value.id], strict=True)]
 
 
 def _rule_method_receiver(value, resolution):

@@ -722,6 +722,40 @@ def test_share_masks_rule_rejects_masked_arrays():
                         xp=masked_namespace)
 
 
+# xp_promote and _share_masks return their arguments converted: item i of
+# the result depends only on argument i, and activity follows each item.
+
+_xp_promote = getattr(_array_api, 'xp_promote', None)
+needs_xp_promote = pytest.mark.skipif(
+    _xp_promote is None,
+    reason=f'SciPy {scipy.__version__} has no _array_api.xp_promote')
+
+
+def promoted_pair(x, y):
+    a, b = _xp_promote(x, y, broadcast=True, xp=np)
+    b = b / np.sum(b)
+    return np.sum(a * a * b)
+
+
+@needs_xp_promote
+def test_promoted_items_follow_own_argument():
+    args = (random_vector(3, 50), random_vector(3, 51, 0.5, 1.5))
+    for position in range(2):
+        expected = numerical_gradient(promoted_pair, args, position)
+        computed = adcompiler.grad(promoted_pair, wrt=position)(*args)
+        assert_gradient_close(computed, expected)
+    source = adcompiler.grad(promoted_pair).source
+    adjoint = source[source.index('def adjoint_promoted_pair'):]
+    # b comes from y alone, so the gradient for x has no adjoint of b.
+    assert 'db' not in adjoint
+    direction = random_vector(3, 52)
+    for mode in HESSIAN_MODES:
+        product = adcompiler.hvp(promoted_pair, mode=mode)(*args, direction)
+        expected = difference_along(adcompiler.grad(promoted_pair), args,
+                                    direction)
+        assert_gradient_close(product, expected)
+
+
 # scipy._lib._array_api._masked_apply(f, args=..., xp=xp) calls f(*args)
 # for NumPy arrays.
 

@@ -158,6 +158,7 @@ class Registry:
         # `namespace_function`).
         self._namespace_sources = {}
         self._namespace_functions = {}
+        self._itemwise = {}  # see `itemwise`
 
     def _store(self, table, key, value):
         with self._lock:
@@ -331,6 +332,16 @@ class Registry:
 
     def lookup_method(self, name):
         return self._methods.get(name)
+
+    def itemwise(self, callee):
+        """Mark `callee` as returning a tuple whose item i depends only on
+        its positional argument i (an argument converted or broadcast), so
+        that activity follows each item from its own argument."""
+        self._store(self._itemwise, _key(callee), True)
+
+    def is_itemwise(self, callee):
+        """Return whether `callee` was marked with `itemwise`."""
+        return _key(callee) in self._itemwise
 
     # Array namespaces ------------------------------------------------------
     #

@@ -93,6 +93,7 @@ def _register_array_api():
     if promote is not None:
         REGISTRY.vjp_function(promote, promote_vjp)
         REGISTRY.jvp_function(promote, promote_jvp)
+        REGISTRY.itemwise(promote)
 
     # ans = _share_masks(*args, xp=xp): the arguments unchanged (one, or a
     # tuple) unless they are masked arrays (marray), whose masks it joins.
@@ -100,6 +101,7 @@ def _register_array_api():
     if share_masks is not None:
         REGISTRY.vjp_function(share_masks, share_masks_vjp)
         REGISTRY.jvp_function(share_masks, share_masks_jvp)
+        REGISTRY.itemwise(share_masks)
 
     # ans = _masked_apply(f, args=args, kwargs=kwargs, xp=xp) (SciPy 1.18.1
     # entropy calls it): f(*args, **kwargs) unless the arrays are masked.
