@@ -17,8 +17,8 @@ import types
 import gast
 
 from adcompiler import activity as activity_stage
-from adcompiler import (aliasing, decorators, donation, object_operands,
-                        origins, runtime, unit_seed)
+from adcompiler import (aliasing, decorators, donation, known_results,
+                        object_operands, origins, runtime, unit_seed)
 from adcompiler import emit as emit_stage
 from adcompiler import forward as forward_stage
 from adcompiler import grad_only as grad_only_stage
@@ -778,6 +778,8 @@ class Compiler:
         name = source.name
         normalized = _run_stage(name, 'normalize', normalize_stage.normalize,
                                 source, objects)
+        _run_stage(name, 'normalize', known_results.fold, normalized,
+                   source.namespace, self.registry)
         if observed:
             source = _run_stage(name, 'normalize',
                                 observed_calls.call_observed_functions,

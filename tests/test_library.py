@@ -756,6 +756,63 @@ def test_promoted_items_follow_own_argument():
         assert_gradient_close(product, expected)
 
 
+# is_marray(xp) is False for NumPy: its branches for masked arrays are left
+# out of the compiled code, and a check raises for masked arrays.
+
+_is_marray = getattr(_array_api, 'is_marray', None)
+needs_is_marray = pytest.mark.skipif(
+    _is_marray is None,
+    reason=f'SciPy {scipy.__version__} has no _array_api.is_marray')
+
+
+def masked_or_plain(x):
+    xp = _array_namespace(x)
+    if _is_marray(xp):
+        y = x.data * 2.0
+    else:
+        y = x * 3.0
+    return np.sum(y * y)
+
+
+def masked_branch_alone(x, flag):
+    xp = _array_namespace(x)
+    y = x * 2.0
+    if flag:
+        if _is_marray(xp):
+            y = y.data
+    return np.sum(y * y)
+
+
+@needs_is_marray
+@pytest.mark.parametrize('function, args', [
+    pytest.param(masked_or_plain, (random_vector(3, 53),), id='else-branch'),
+    pytest.param(masked_branch_alone, (random_vector(3, 54), True),
+                 id='no-else'),
+    pytest.param(masked_branch_alone, (random_vector(3, 55), False),
+                 id='not-reached'),
+])
+def test_masked_array_branch_left_out(function, args):
+    expected = numerical_gradient(function, args, 0)
+    assert_gradient_close(adcompiler.grad(function)(*args), expected)
+    direction = random_vector(3, 56)
+    product = adcompiler.hvp(function)(*args, direction)
+    assert_gradient_close(product, difference_along(
+        adcompiler.grad(function), args, direction))
+    source = adcompiler.grad(function).source
+    assert 'reject_marray(xp)' in source
+    if function is masked_or_plain:
+        assert '.data' not in source
+
+
+@needs_is_marray
+def test_masked_array_check_rejects_masked_arrays():
+    from adcompiler.rules.scipy import reject_marray
+    assert reject_marray(np) is False
+    masked_namespace = types.SimpleNamespace(__name__='marray.numpy')
+    with pytest.raises(adcompiler.UnsupportedOptionError, match='marray'):
+        reject_marray(masked_namespace)
+
+
 # scipy._lib._array_api._masked_apply(f, args=..., xp=xp) calls f(*args)
 # for NumPy arrays.
 

@@ -159,6 +159,7 @@ class Registry:
         self._namespace_sources = {}
         self._namespace_functions = {}
         self._itemwise = {}  # see `itemwise`
+        self._false_checks = {}  # callee -> check (see `false_check`)
 
     def _store(self, table, key, value):
         with self._lock:
@@ -338,6 +339,30 @@ class Registry:
         its positional argument i (an argument converted or broadcast), so
         that activity follows each item from its own argument."""
         self._store(self._itemwise, _key(callee), True)
+
+    def false_check(self, callee, check):
+        """Mark `callee` as returning False for every value adcompiler
+        differentiates.
+
+        `check` takes the same arguments, raises where `callee` would
+        return True, and returns False. Generated code calls it in place of
+        `callee` and keeps only the else branch of an `if` on the result
+        (see adcompiler.known_results).
+        """
+        self._store(self._rules, _key(check), NON_DIFFERENTIABLE)
+        self._store(self._false_checks, _key(callee), check)
+
+    def lookup_false_check(self, callee):
+        """Return the check of `false_check` for `callee`, or None."""
+        if self._deferred:
+            self.load_deferred()
+        return self._false_checks.get(_key(callee))
+
+    def has_false_checks(self):
+        """Return whether any callee was marked with `false_check`."""
+        if self._deferred:
+            self.load_deferred()
+        return bool(self._false_checks)
 
     def is_itemwise(self, callee):
         """Return whether `callee` was marked with `itemwise`."""

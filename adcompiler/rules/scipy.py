@@ -77,6 +77,10 @@ def _register_array_api():
     for callee in _present(array_api, 'array_namespace', 'xp_result_type',
                            'is_marray'):
         non_differentiable(callee)
+    # is_marray(xp) is True only for masked arrays, which adcompiler does not
+    # differentiate, so the code for them is left out (known_results).
+    if getattr(array_api, 'is_marray', None) is not None:
+        REGISTRY.false_check(array_api.is_marray, reject_marray)
     # array_namespace(*arrays) returns the namespace of the arrays' library.
     if getattr(array_api, 'array_namespace', None) is not None:
         REGISTRY.namespace_source(array_api.array_namespace)
@@ -183,6 +187,13 @@ def share_masks_jvp(tangents, ans, *args, xp=None):
         return tangents[0]
     return tuple(runtime.zeros_like(item) if t is None else t
                  for t, item in zip(tangents, ans, strict=True))
+
+
+def reject_marray(xp):
+    """Return False, which SciPy's is_marray(xp) returns for NumPy. Raise
+    `UnsupportedOptionError` for the namespace of masked arrays."""
+    _require_unmasked(xp)
+    return False
 
 
 def _require_unmasked(xp):
