@@ -11,8 +11,9 @@ other branch is neither differentiated nor compiled.
 
 Input: a `NormalizedFunction` after normalize, its namespace and the
 registry. The tree is changed in place, and `check` is added to the
-namespace under a fresh name. Only a name assigned once is folded, and
-only in `if name:`.
+namespace under a fresh name. Only a name assigned once, from a call of a
+name that the namespace binds to the callee, is folded, and only in
+`if name:`.
 """
 
 import gast
@@ -24,7 +25,12 @@ from adcompiler.traversal import walk
 def fold(normalized, namespace, registry):
     """Fold the branches on calls marked with `Registry.false_check` in
     `normalized`, as the module docstring describes."""
-    if not registry.has_false_checks():
+    # Only a callee that the namespace binds is looked for, which skips the
+    # walk for every other function. A check reached through an attribute
+    # (`module.is_marray(xp)`) is not folded, and still runs as written.
+    marked = registry.false_check_ids()
+    if not marked or not any(id(value) in marked
+                             for value in namespace.values()):
         return
     stores = {}
     assignments = []

@@ -160,6 +160,8 @@ class Registry:
         self._namespace_functions = {}
         self._itemwise = {}  # see `itemwise`
         self._false_checks = {}  # callee -> check (see `false_check`)
+        self._false_check_callees = []  # kept alive, so their ids stay
+        self._false_check_ids = frozenset()
 
     def _store(self, table, key, value):
         with self._lock:
@@ -351,6 +353,9 @@ class Registry:
         """
         self._store(self._rules, _key(check), NON_DIFFERENTIABLE)
         self._store(self._false_checks, _key(callee), check)
+        with self._lock:
+            self._false_check_callees.append(callee)
+            self._false_check_ids = self._false_check_ids | {id(callee)}
 
     def lookup_false_check(self, callee):
         """Return the check of `false_check` for `callee`, or None."""
@@ -358,11 +363,11 @@ class Registry:
             self.load_deferred()
         return self._false_checks.get(_key(callee))
 
-    def has_false_checks(self):
-        """Return whether any callee was marked with `false_check`."""
+    def false_check_ids(self):
+        """Return the ids of the callees marked with `false_check`."""
         if self._deferred:
             self.load_deferred()
-        return bool(self._false_checks)
+        return self._false_check_ids
 
     def is_itemwise(self, callee):
         """Return whether `callee` was marked with `itemwise`."""
