@@ -63,7 +63,8 @@ NEW_OBJECT_FUNCTIONS = (
     np.fft.fftn, np.fft.ifftn, np.fft.rfft, np.fft.irfft, np.fft.rfftn,
     np.fft.irfftn, sum, abs,
     # Runtime helpers in generated code that is differentiated again.
-    runtime.zeros_like, runtime.copy, runtime.tangent_write,
+    runtime.zeros_like, runtime.copy, runtime.snapshot,
+    runtime.tangent_write,
     runtime.broadcast_like, runtime.cast_adjoint, runtime.extremum_tangent,
     runtime.tangent_append, runtime.tangent_extend, runtime.check_unshared,
     runtime.old_item,
@@ -174,7 +175,7 @@ def _memory_sources(value, resolution):
     return []
 
 @dataclasses.dataclass(frozen=True)
-class _Flow:
+class Flow:
     """A statement after which each of `targets` may refer to the memory of
     one of `sources`."""
 
@@ -188,8 +189,8 @@ class _Flow:
     stored: bool = False
 
 
-def _memory_flows(normalized, resolution):
-    """Every `_Flow` of a function: assignments, loops, list updates and
+def memory_flows(normalized, resolution):
+    """Every `Flow` of a function: assignments, loops, list updates and
     stores into containers."""
     definitions = _single_definitions(normalized.tree)
     flows = []
@@ -199,20 +200,20 @@ def _memory_flows(normalized, resolution):
             if isinstance(target, gast.Subscript):
                 if isinstance(target.value, gast.Name) and isinstance(
                         value, gast.Name):
-                    flows.append(_Flow(node, (target.value.id,),
+                    flows.append(Flow(node, (target.value.id,),
                                        (value.id,), True, True))
                 continue
             flows += _assignment_flows(node, target, value, resolution,
                                        definitions)
         elif isinstance(node, gast.For):
-            flows.append(_Flow(node, _names_in(node.target),
+            flows.append(Flow(node, _names_in(node.target),
                                _names_in(node.iter)))
         elif (isinstance(node, gast.Expr)
               and isinstance(node.value, gast.Call)
               and isinstance(node.value.func, gast.Attribute)
               and node.value.func.attr in LIST_UPDATES
               and isinstance(node.value.func.value, gast.Name)):
-            flows.append(_Flow(
+            flows.append(Flow(
                 node, (node.value.func.value.id,),
                 tuple(a.id for a in node.value.args
                       if isinstance(a, gast.Name)), True))
@@ -230,12 +231,12 @@ def _assignment_flows(statement, target, value, resolution, definitions):
                 and len(display.elts) == len(target.elts)
                 and not any(isinstance(e, gast.Starred)
                             for e in display.elts + target.elts)):
-            return [_Flow(statement, _names_in(element),
+            return [Flow(statement, _names_in(element),
                           _memory_sources(item, resolution))
                     for element, item in zip(target.elts, display.elts,
                                              strict=True)]
     contains = isinstance(value, (gast.Tuple, gast.List, gast.Dict))
-    return [_Flow(statement, _names_in(target),
+    return [Flow(statement, _names_in(target),
                   tuple(_memory_sources(value, resolution)), contains)]
 
 
@@ -256,7 +257,7 @@ def _names_in(node):
     return tuple(n.id for n in name_nodes(node))
 
 
-def _reachable(flows, names):
+def reachable(flows, names):
     """`names` and every name that may come to refer to their memory."""
     reached = set(names)
     changed = True
@@ -293,7 +294,7 @@ def _sharing_is_safe(normalized, resolution, flows, statement, shared,
                                       resolution, _leaves_unchanged)
            for name in shared):
         return False
-    exposed = _reachable(flows, holders)
+    exposed = reachable(flows, holders)
     if contains:
         # Appending to the list that keeps an item leaves the item as it is.
         exposed -= set(holders)
@@ -324,7 +325,7 @@ def _check_views(normalized, resolution, source, updated):
         checked_at_run_time.update(n.id for n in walk(
             statement.targets[0]) if isinstance(n, gast.Name))
     # A part that the generated code checks to be an element is no view.
-    flows = [f for f in _memory_flows(normalized, resolution)
+    flows = [f for f in memory_flows(normalized, resolution)
              if f.statement not in checked]
     origins = _view_origins(flows, written)
     for block in _blocks(normalized.tree):
@@ -451,7 +452,7 @@ class _Checker:
                                                          gast.Name)
             and s.targets[0].id in normalized.temporaries}
         self.single_definitions = _single_definitions(normalized.tree)
-        self.flows = _memory_flows(normalized, resolution)
+        self.flows = memory_flows(normalized, resolution)
 
     def is_display(self, node):
         """True if `node` names a list or tuple display, assigned once."""
@@ -737,7 +738,7 @@ def read_globals(normalized, namespace):
     return sorted(found)
 
 
-def _has_out_argument(call, resolution):
+def has_out_argument(call, resolution):
     """True for `f(..., out=y)`, and for a ufunc given its output
     positionally (`np.sin(x, y)`)."""
     if any(k.arg == 'out' for k in call.keywords):
@@ -766,7 +767,7 @@ def _check_out_arguments(normalized, resolution, activity, source):
     a computation that carries one: the adjoint would not see the write."""
     read = read_by_derivative(normalized, activity)
     for call in walk(normalized.tree):
-        if not isinstance(call, gast.Call) or not _has_out_argument(
+        if not isinstance(call, gast.Call) or not has_out_argument(
                 call, resolution):
             continue
         names = [n.id for n in walk(call) if isinstance(n, gast.Name)]
@@ -852,7 +853,7 @@ def element_reads(normalized, activity, resolution, updated=None):
     if not updated:
         return []  # Only reads of updated arrays are listed.
     definitions = _single_definitions(normalized.tree)
-    flows = _memory_flows(normalized, resolution)
+    flows = memory_flows(normalized, resolution)
     reads = []
     for block in _blocks(normalized.tree):
         for position, s in enumerate(block):

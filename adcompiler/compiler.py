@@ -176,6 +176,9 @@ class CompiledFunction(_GeneratedCode):
     # The adcompiler.known_shapes.ArgumentShapes that the code was compiled
     # for, or None for arguments of any shape.
     argument_shapes: object = None
+    # Parameters whose arrays its calls may change in place (see
+    # adcompiler.call_writes).
+    call_written: tuple = ()
     # What `is_current` compares, collected on its first call.
     _checks: tuple = dataclasses.field(default=None, init=False, repr=False,
                                        compare=False)
@@ -587,7 +590,8 @@ class Compiler:
             return reverse_stage.CalleeProgram(
                 compiled.primal_name, compiled.adjoint_name, compiled.primal,
                 compiled.adjoint, compiled.wrt, compiled.updated,
-                compiled.updated_with_derivative, _read_globals(compiled))
+                compiled.updated_with_derivative, _read_globals(compiled),
+                compiled.call_written, compiled.undoes_updates)
 
         context = reverse_stage.ReverseContext(
             source, call_chain, compile_callee,
@@ -668,7 +672,8 @@ class Compiler:
             grad_only_adjoint=(module.functions[donating.name]
                                if donating is not None else None),
             written_in_place=_written_in_place(normalized, activity, updated),
-            argument_shapes=argument_shapes, with_grad_only=with_grad_only)
+            argument_shapes=argument_shapes, with_grad_only=with_grad_only,
+            call_written=program.call_written)
 
     def compile_forward(self, function, wrt, call_chain=None,
                         objects=frozenset()):

@@ -28,14 +28,15 @@ Comment markers (`comment_marker`) note the user's line above each block;
 emit turns them into comments.
 """
 
+import copy
 import dataclasses
 import inspect
 import operator
 
 import gast
 
-from adcompiler import (aliasing, comprehensions, known_shapes, runtime,
-                        scalars, shapes, subscripts)
+from adcompiler import (aliasing, call_writes, comprehensions, known_shapes,
+                        runtime, scalars, shapes, subscripts)
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
@@ -71,6 +72,11 @@ class CalleeProgram:
     # Values of the globals and closure variables that the callee and its
     # own callees read and that may hold an array.
     read_globals: tuple = ()
+    # Parameters whose arrays its calls may change in place (see
+    # adcompiler.call_writes).
+    call_written: tuple = ()
+    # Its adjoint undoes updates in place on arrays of its saved values.
+    undoes_updates: bool = True
 
 
 @dataclasses.dataclass
@@ -128,18 +134,51 @@ class ReverseProgram:
     # The adjoint is always given a cotangent, never None: code compiled
     # for float scalars or for argument shapes, which only grad calls.
     seeded: bool = False
+    # Parameters whose arrays its calls may change in place.
+    call_written: tuple = ()
 
 
 def reverse(normalized, resolution, activity, wrt, context):
-    """Write the primal and adjoint of `normalized`; see the module docstring."""
-    return _ReverseWriter(normalized, resolution, activity, wrt,
-                          context).run()
+    """Write the primal and adjoint of `normalized`; see the module docstring.
+
+    When a call may change in place a value that the adjoint reads (see
+    adcompiler.call_writes), the functions are written a second time, with
+    the adjoint reading copies of those values.
+    """
+    namer = copy.deepcopy(normalized.namer)
+    writer = _ReverseWriter(normalized, resolution, activity, wrt, context)
+    program = writer.run()
+    writes = call_writes.call_writes(
+        normalized, resolution, activity, context.source.namespace,
+        writer.callee_programs, set(writer.dynamic_calls),
+        writer.callee_saved)
+    program.call_written = writes.parameters
+    snapshots = writes.changed & _names_read(program.adjoint)
+    if not snapshots:
+        return program
+    normalized.namer = namer  # the same names as the first time
+    writer = _ReverseWriter(normalized, resolution, activity, wrt, context,
+                            snapshots)
+    program = writer.run()
+    program.call_written = writes.parameters
+    return program
+
+
+def _names_read(function):
+    return frozenset(n.id for n in walk(function)
+                     if isinstance(n, gast.Name)
+                     and isinstance(n.ctx, gast.Load))
 
 
 class _ReverseWriter(StageWriter):
 
-    def __init__(self, normalized, resolution, activity, wrt, context):
+    def __init__(self, normalized, resolution, activity, wrt, context,
+                 snapshots=frozenset()):
         super().__init__(normalized, resolution, activity, wrt, context)
+        # Values that a call may change in place after the adjoint reads
+        # them: the tape keeps a copy (ad.snapshot) of each after every
+        # statement whose adjoint reads it.
+        self.snapshots = snapshots
         self.adjoint_names = {}
         self.defined = set()  # adjoints assigned so far in the adjoint body
         # Without control flow, the adjoints in `defined` that may still be
@@ -292,6 +331,8 @@ class _ReverseWriter(StageWriter):
         return {name for name, count in counts.items() if count == 1}
 
     def is_stable(self, name):
+        if name in self.snapshots:
+            return False
         return self.stable is None or name in self.stable
 
     def add_comment(self, body, statement, last_line):
@@ -436,8 +477,17 @@ class _ReverseWriter(StageWriter):
         A name in `shapes` is pushed as `ad.shape_and_kind(name)`.
         """
         shapes = shapes or {}
-        values = [_call(self.runtime_function('shape_and_kind'), _name(n))
-                  if n in shapes else _name(n) for n in names]
+        values = []
+        for n in names:
+            if n in shapes:
+                values.append(_call(self.runtime_function('shape_and_kind'),
+                                    _name(n)))
+            elif n in self.snapshots:
+                self.check_snapshot(n)
+                values.append(_call(self.runtime_function('snapshot'),
+                                    _name(n)))
+            else:
+                values.append(_name(n))
         if len(names) == 1:
             value = values[0]
         else:
@@ -461,6 +511,7 @@ class _ReverseWriter(StageWriter):
         """Primal names read by adjoint code that are not stable, in order."""
         primal_names = set(self.normalized.local_names)
         primal_names.update(self.callee_saved.values())
+        primal_names.update(self.snapshots)  # globals among them too
         adjoints = set(self.adjoint_names.values())
         read = []
         for statement in statements:
@@ -651,10 +702,41 @@ class _ReverseWriter(StageWriter):
                 elif not self.dynamic:
                     block = self.guard_optional(statement, block, defined,
                                                 optional)
+                    block = self.with_snapshots(statement, block)
             if block:
                 last_line = self.add_comment(body, statement, last_line)
                 body.extend(block)
         return body
+
+    def with_snapshots(self, statement, block):
+        """Without control flow, pop the copies of the values in
+        `snapshots` that `block` reads, which the primal pushes after
+        `statement` (with control flow, `record_assignment` does it)."""
+        if not block or statement in self.pushed:
+            return block
+        reads = self.unstable_reads(block)
+        if not reads:
+            return block
+        self.pushed[statement] = reads
+        return [self.pop(reads)] + block
+
+    def check_snapshot(self, name):
+        """Raise where the saved values of a call would need a copy that
+        cannot be taken: a callee's adjoint that undoes updates in place
+        on its saved arrays, or a call resolved at run time."""
+        for statement, record in self.callee_saved.items():
+            if record != name:
+                continue
+            callee = self.callee_programs.get(statement)
+            if callee is not None and not callee.undoes_updates:
+                return
+            call = statement.value
+            raise UnsupportedSyntaxError(
+                'a later call that may change in place an argument of this '
+                'call', self.source.location(call),
+                'the gradient of this call reads its arguments as they were, '
+                'and adcompiler cannot keep a copy of what it saved',
+                fixes=['pass a copy (.copy()) to one of the two calls'])
 
     def guard_optional(self, statement, block, defined, optional):
         """Guard the adjoint block of `statement` by `if g is not None:`

@@ -852,6 +852,21 @@ def copy(x):
     return x
 
 
+def snapshot(x):
+    """Return a copy of `x` that no later update of `x` changes: arrays are
+    copied, and lists, tuples and dicts are rebuilt with their items
+    copied the same way. Other objects are returned as they are."""
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, list):
+        return [snapshot(item) for item in x]
+    if type(x) is tuple:
+        return tuple(snapshot(item) for item in x)
+    if isinstance(x, dict):
+        return {key: snapshot(item) for key, item in x.items()}
+    return x
+
+
 def written_adjoint(g, x, index, v):
     """Adjoint of v in `x[index] = v`, given the adjoint g of the new x.
 

@@ -105,7 +105,7 @@ def bound_names(statement):
 
 
 # Built-in functions that never change their arguments.
-_READ_ONLY_BUILTINS = frozenset({
+READ_ONLY_BUILTINS = frozenset({
     'len', 'isinstance', 'issubclass', 'type', 'str', 'repr', 'format',
     'print', 'id', 'hash', 'hasattr', 'getattr', 'callable', 'bool', 'int',
     'float', 'sorted', 'tuple', 'list', 'set', 'frozenset', 'min', 'max',
@@ -124,7 +124,7 @@ def mutated_names(node):
             if isinstance(child.func, gast.Attribute):
                 bases.append(child.func.value)
             if not (isinstance(child.func, gast.Name)
-                    and child.func.id in _READ_ONLY_BUILTINS):
+                    and child.func.id in READ_ONLY_BUILTINS):
                 bases += list(child.args) + [k.value for k in child.keywords]
         elif isinstance(child, (gast.Subscript, gast.Attribute)) and \
                 isinstance(child.ctx, (gast.Store, gast.Del)):

@@ -24,6 +24,8 @@ vjp(rt.extremum_tangent, lambda v, x, extreme, axis=None, keepdims=False: ad.ext
 jvp(rt.extremum_tangent, lambda v, x, extreme, axis=None, keepdims=False: ad.extremum_tangent(t, x, extreme, axis, keepdims))
 vjp(rt.copy,             lambda v: g)
 jvp(rt.copy,             lambda v: ad.copy(t))
+vjp(rt.snapshot,         lambda v: g)
+jvp(rt.snapshot,         lambda v: ad.snapshot(t))
 
 # ans = tangent_write(dx, x, index, dv): dx with dv written at index.
 vjp(rt.tangent_write, lambda dx, x, index, dv: (ad.zero_index(g, index), None, None, ad.written_adjoint(g, x, index, dv)))

@@ -1,0 +1,559 @@
+"""Find the values that a call may change in place while the adjoint needs them.
+
+Used by the reverse stage. The adjoint reads primal values by reference.
+An update written as syntax (`x[i] = v`, `lst.append(v)`) is undone in the
+adjoint before the statements before it are differentiated, but a call such
+as `np.copyto(c, 0.0)`, `rng.shuffle(idx)` or a helper that writes into its
+parameter cannot be undone. The reverse stage therefore keeps a copy
+(`ad.snapshot`) of each value in `CallWrites.changed` that an adjoint block
+reads, taken right after the statement that the block differentiates.
+
+A call may write into:
+
+- every argument and the receiver of a foreign call without a rule, and
+  of a method that no rule describes as returning a value;
+- the arguments of a user function that runs as written (it receives no
+  derivative) that its source may change (`parameters_written`);
+- the arguments of a differentiated user function that are bound to the
+  parameters its own calls may write into (`CalleeProgram.call_written`);
+- every argument of a call with an `out=` argument;
+- the names that a statement kept as written (`Verbatim`) passes to a call
+  or updates.
+
+Calls with a gradient rule, registered non-differentiable functions and
+constructors of containers write into nothing. A write reaches every name
+that may share memory with the written one: views, aliases, containers
+and attributes, found by following assignments both ways
+(`aliasing.memory_flows`), and the saved values of a differentiated call
+that was given such a name. A value needs a copy only when such a write
+may run after a statement that reads or assigns it: later in its block,
+or anywhere in a loop or a try statement around both.
+
+NOTE: a call that writes into a global or a closure variable that it is
+not given as an argument (a helper that updates a module-level array) is
+not seen. A method of an object found at run time that receives a
+derivative is assumed to change nothing that it is given.
+"""
+
+import builtins
+import dataclasses
+import inspect
+
+import gast
+
+from adcompiler import aliasing, parse, resolve, runtime
+from adcompiler.errors import AdCompilerError
+from adcompiler.resolve import CallKind
+from adcompiler.rules import REGISTRY
+from adcompiler.traversal import walk
+from adcompiler.verbatim import READ_ONLY_BUILTINS, Verbatim
+
+
+@dataclasses.dataclass(frozen=True)
+class CallWrites:
+    """The values that the calls of one function may change in place."""
+
+    # Names (locals, parameters, globals holding arrays) whose memory a
+    # call may change.
+    changed: frozenset = frozenset()
+    # The function's parameters among them, in order.
+    parameters: tuple = ()
+
+
+NO_WRITES = CallWrites()
+
+# Kinds of calls that never change their arguments, unless given `out=`.
+_READ_ONLY_KINDS = (CallKind.RULE, CallKind.NON_DIFFERENTIABLE,
+                    CallKind.CONSTRUCTOR)
+
+
+def call_writes(normalized, resolution, activity, namespace, callees,
+                dispatched, saved_records):
+    """Return the `CallWrites` of a function.
+
+    `callees` maps each call statement of a differentiated user function to
+    its `CalleeProgram`, and `dispatched` contains the differentiated calls
+    resolved at run time. `saved_records` maps each statement that calls a
+    generated primal to the name of the record of saved values it returns.
+    """
+    writes = {}  # statement -> names its calls may write into
+    flows = list(aliasing.memory_flows(normalized, resolution))
+    for statement in walk(normalized.tree):
+        if isinstance(statement, Verbatim):
+            writes[statement] = _written_roots(statement.statement,
+                                               namespace)
+            reads = tuple(n.id for n in statement.reads)
+            targets = tuple(n.id for n in statement.writes)
+            if reads and targets:
+                flows.append(aliasing.Flow(statement, targets, reads))
+            continue
+        if not isinstance(statement, (gast.Assign, gast.Expr)):
+            continue
+        call = statement.value
+        if not isinstance(call, gast.Call):
+            continue
+        if statement not in dispatched:  # See the module docstring.
+            writes[statement] = _written_by(call, statement, normalized,
+                                            resolution, activity, callees)
+        record = saved_records.get(statement)
+        if record is not None:
+            flows.append(aliasing.Flow(statement, (record,),
+                                       tuple(_call_names(call))))
+    writes = {statement: {name for name in names
+                          if _may_hold_array(name, normalized, namespace)}
+              for statement, names in writes.items()}
+    writes = {statement: names for statement, names in writes.items()
+              if names}
+    if not writes:
+        return NO_WRITES
+
+    # A name needs a copy when a write that may run after a statement that
+    # reads or assigns it reaches its memory.
+    order = _Order(normalized.tree)
+    uses = _statements_using(normalized.tree, saved_records)
+    changed = set()
+    parameters = set()
+    for statement, names in writes.items():
+        reached = _changed(flows, [names])
+        parameters |= reached & set(normalized.params)
+        for name in reached - changed:
+            if any(order.may_run_after(statement, use)
+                   for use in uses.get(name, ())):
+                changed.add(name)
+    changed = frozenset(name for name in changed
+                        if _may_hold_array(name, normalized, namespace))
+    return CallWrites(changed, tuple(p for p in normalized.params
+                                     if p in parameters))
+
+
+def _changed(flows, writes):
+    """Return every name that may share memory with a name in `writes`,
+    a collection of sets of names."""
+    written = set().union(*writes)
+    if not written:
+        return set()
+    return aliasing.reachable(flows, _sources_of(flows, written))
+
+
+def _statements_using(tree, saved_records):
+    """Map each name to the statements that read or assign it, and the
+    record of saved values of a call to the statement of the call."""
+    uses = {}
+    for owner in walk(tree):
+        for field in ('body', 'orelse', 'finalbody'):
+            block = getattr(owner, field, None)
+            if not isinstance(block, list):
+                continue
+            for statement in block:
+                for head in _statement_heads(statement):
+                    for name in walk(head):
+                        if isinstance(name, gast.Name):
+                            uses.setdefault(name.id, []).append(statement)
+    for statement, record in saved_records.items():
+        uses.setdefault(record, []).append(statement)
+    return uses
+
+
+def _statement_heads(statement):
+    """Return the parts of a statement outside its nested blocks."""
+    if isinstance(statement, (gast.If, gast.While)):
+        return [statement.test]
+    if isinstance(statement, gast.For):
+        return [statement.target, statement.iter]
+    if isinstance(statement, gast.With):
+        return list(statement.items)
+    if isinstance(statement, gast.Try):
+        return []
+    return [statement]
+
+
+class _Order:
+    """The order in which the statements of a function may run."""
+
+    def __init__(self, tree):
+        self.chains = {}  # id(statement) -> [(id(block), position, owner)]
+        self._index(tree, [])
+
+    def _index(self, owner, outer):
+        for field in ('body', 'orelse', 'finalbody', 'handlers'):
+            block = getattr(owner, field, None)
+            if not isinstance(block, list):
+                continue
+            for position, statement in enumerate(block):
+                chain = [(id(block), position, owner)] + outer
+                self.chains[id(statement)] = chain
+                self._index(statement, chain)
+
+    def may_run_after(self, later, earlier):
+        """True if `later` may run after `earlier` in one call: it comes
+        after it in a block, or a loop or a try statement contains both."""
+        later_chain = self.chains.get(id(later))
+        earlier_chain = self.chains.get(id(earlier))
+        if later_chain is None or earlier_chain is None:
+            return True
+        earlier_owners = {id(owner) for _, _, owner in earlier_chain}
+        if any(id(owner) in earlier_owners
+               and isinstance(owner, (gast.For, gast.While, gast.Try,
+                                      gast.ExceptHandler))
+               for _, _, owner in later_chain):
+            return True
+        earlier_positions = {block: position
+                             for block, position, _ in earlier_chain}
+        for block, position, _ in later_chain:
+            if block in earlier_positions:
+                return position > earlier_positions[block]
+        return True
+
+
+def _written_by(call, statement, normalized, resolution, activity,
+                callees):
+    """Names that `call` may write into."""
+    resolved = resolution.calls.get(call)
+    if resolved is None:
+        return set()
+    if any(k.arg == 'out' for k in call.keywords) or (
+            resolved.kind is CallKind.RULE
+            and aliasing.has_out_argument(call, resolution)):
+        return set(_call_names(call))
+    receiver = _receiver(call)
+    if receiver is not None and receiver in normalized.local_names and (
+            resolved.kind in (CallKind.METHOD,
+                              CallKind.NON_DIFFERENTIABLE)):
+        return _written_by_method(call, resolved, receiver, activity)
+    if (resolved.kind in _READ_ONLY_KINDS or _is_runtime_helper(resolved)
+            or _is_read_only_builtin(resolved.callee)):
+        return set()
+    if resolved.kind is CallKind.USER and statement in callees:
+        return _written_by_callee(call, resolved, callees[statement])
+    if resolved.kind is CallKind.USER:
+        return _bound_names(call, resolved.callee,
+                            parameters_written(resolved.callee))
+    return set(_call_names(call))
+
+
+def _is_runtime_helper(resolved):
+    """True for a helper of adcompiler.runtime in generated code that is
+    differentiated again. The helpers that change their arguments
+    (`ad.restore_item`, `ad.remove_last`, ...) are undone by the reverse
+    stage, and the others change nothing."""
+    return getattr(resolved.callee, '__module__', None) == runtime.__name__
+
+
+def _is_read_only_builtin(callee):
+    """True for a built-in function that never changes its arguments."""
+    name = getattr(callee, '__name__', None)
+    return (name in READ_ONLY_BUILTINS
+            and getattr(builtins, name, None) is callee)
+
+
+def _written_by_method(call, resolved, receiver, activity):
+    """Names that `x.method(...)`, a method of a local value, may write."""
+    attr = call.func.attr
+    if attr in aliasing.LIST_UPDATES and (
+            activity.is_active(receiver)
+            or attr == 'pop' and receiver in activity.varied):
+        return set()  # The reverse stage undoes it.
+    if attr in aliasing.IN_PLACE_METHODS or attr in aliasing.LIST_UPDATES:
+        return {receiver}
+    if (resolved.kind is CallKind.NON_DIFFERENTIABLE
+            or resolved.rule is not None
+            or attr in aliasing.VALUE_METHODS):
+        return set()
+    return set(_call_names(call))
+
+
+def _written_by_callee(call, resolved, callee):
+    """Arguments of a differentiated user function that its own calls may
+    write into."""
+    return _bound_names(call, resolved.callee, callee.call_written)
+
+
+def _bound_names(call, function, parameters):
+    """Names in the arguments of `call` that bind to `parameters` of
+    `function`; every name when `parameters` is None or the call cannot
+    be bound."""
+    if parameters is None:
+        return set(_call_names(call))
+    return {node.id
+            for argument in _bound_arguments(call, function, parameters)
+            for node in walk(argument) if isinstance(node, gast.Name)}
+
+
+def _receiver(call):
+    """The name whose method `call` calls (`x` in `x.sort()`), or None."""
+    if isinstance(call.func, gast.Attribute) and isinstance(call.func.value,
+                                                            gast.Name):
+        return call.func.value.id
+    return None
+
+
+def _call_names(call):
+    """Every name in the arguments of `call` and at the root of its callee
+    (`rng` in `rng.shuffle(idx)`, `np` in `np.copyto(c, v)`)."""
+    names = [n.id for argument in call.args + [k.value for k in call.keywords]
+             for n in walk(argument) if isinstance(n, gast.Name)]
+    root = call.func
+    while isinstance(root, gast.Attribute):
+        root = root.value
+    if isinstance(root, gast.Name) and root is not call.func:
+        names.append(root.id)
+    return names
+
+
+def _sources_of(flows, names):
+    """`names` and every name whose memory they may have come from."""
+    found = set(names)
+    changed = True
+    while changed:
+        changed = False
+        for flow in flows:
+            if found.intersection(flow.targets) and not found.issuperset(
+                    flow.sources):
+                found.update(flow.sources)
+                changed = True
+    return found
+
+
+def _may_hold_array(name, normalized, namespace):
+    """False for a global or a builtin that is a function, a module or an
+    atom (see `runtime.searchable`): a call cannot change it in place."""
+    if name in normalized.local_names or name in normalized.params:
+        return True
+    if name not in namespace:
+        return True  # A name that the reverse stage made.
+    return runtime.searchable(namespace[name])
+
+
+# Callee summaries -----------------------------------------------------------
+
+# How deep `parameters_written` follows calls of user functions; a deeper
+# or recursive call counts as writing every argument.
+_MAX_DEPTH = 6
+
+# Methods that change their object but not their arguments.
+_RECEIVER_ONLY_METHODS = (aliasing.LIST_UPDATES | aliasing.IN_PLACE_METHODS
+                          | {'add', 'discard'})
+
+
+def parameters_written(function):
+    """Return the names of the parameters of the Python function
+    `function` whose objects it may change in place when it runs as
+    written, or None when it may change any of them.
+
+    Read from its source: a parameter, or a name that may refer to part of
+    it, is written when it is the base of an item or attribute store
+    (`p[i] = v`, `p.m += 1`), the target of an augmented assignment, the
+    object of a method that is not known to return a value, or an argument
+    of a call that may write into it (found the same way for user
+    functions, through `resolve.classify` for others).
+    """
+    key = (function, getattr(function, '__code__', None))
+    if key not in _SUMMARIES:
+        _SUMMARIES[key] = _Summaries().of(function, ())
+    return _SUMMARIES[key]
+
+
+# (function, code) -> its `parameters_written`.
+_SUMMARIES = {}
+
+
+class _Summaries:
+    """`parameters_written` of the functions that one function calls.
+
+    A recursive call first counts as writing nothing, and the function is
+    read again until its result no longer grows. A result that relied on
+    such a guess of a function still being read is not kept for reuse.
+    """
+
+    def __init__(self):
+        self.guesses = {}  # function being read -> its result so far
+        self.known = {}  # function -> its final result
+        self.guessed = False  # a guess was read since this flag was reset
+
+    def of(self, function, active):
+        if function in self.known:
+            return self.known[function]
+        if function in self.guesses:
+            self.guessed = True
+            return self.guesses[function]
+        if len(active) >= _MAX_DEPTH:
+            return None
+        try:
+            source = parse.get_source(function)
+        except AdCompilerError:
+            return None
+        self.guesses[function] = frozenset()
+        outer_guessed, self.guessed = self.guessed, False
+        while True:
+            written = _summarize(source, active + (function,), self)
+            if written is not None:
+                written = frozenset(written)
+            if written is None or written == self.guesses[function]:
+                break
+            self.guesses[function] = written
+        del self.guesses[function]
+        if not self.guessed or not self.guesses:
+            self.known[function] = written
+        self.guessed = outer_guessed or (self.guessed and bool(self.guesses))
+        return written
+
+
+def _summarize(source, active, summaries):
+    tree = source.tree
+    arguments = tree.args
+    params = [a.id for a in arguments.posonlyargs + arguments.args
+              + arguments.kwonlyargs]
+    params += [a.id for a in (arguments.vararg, arguments.kwarg)
+               if a is not None]
+    if any(isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef,
+                             gast.Lambda, gast.ClassDef))
+           for statement in tree.body for node in walk(statement)):
+        return None  # Inner scopes may write through their free names.
+    origins = _parameter_origins(tree, params)
+    written = set()
+    for root in _written_roots(tree, source.namespace, active, summaries):
+        written.update(origins.get(root, ()))
+    return written
+
+
+def _written_roots(tree, namespace, active=(), summaries=None):
+    """Names at the root of what the code in `tree`, run as written, may
+    change in place: `p` for `p[i] = v`, `p.m += 1`, `p.sort()` or
+    `np.copyto(p, v)`."""
+    summaries = summaries or _Summaries()
+    roots = set()
+
+    def write(node):
+        root = node
+        while isinstance(root, (gast.Attribute, gast.Subscript,
+                                gast.Starred)):
+            root = root.value
+        if isinstance(root, gast.Name):
+            roots.add(root.id)
+
+    for node in walk(tree):
+        if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(
+                node.ctx, (gast.Store, gast.Del)):
+            write(node.value)
+        elif isinstance(node, gast.AugAssign):
+            write(node.target)
+        elif isinstance(node, gast.Call):
+            for argument in _arguments_written(node, namespace, active,
+                                               summaries):
+                write(argument)
+    return roots
+
+
+def _parameter_origins(tree, params):
+    """Map each name of the function that may refer to part of a
+    parameter's object to those parameters."""
+    origins = {p: {p} for p in params}
+    changed = True
+    while changed:
+        changed = False
+        for node in walk(tree):
+            if isinstance(node, (gast.Assign, gast.AugAssign, gast.AnnAssign,
+                                 gast.NamedExpr)):
+                targets = (node.targets if isinstance(node, gast.Assign)
+                           else [node.target])
+                value = node.value
+            elif isinstance(node, (gast.For, gast.AsyncFor)):
+                targets, value = [node.target], node.iter
+            elif isinstance(node, gast.withitem) and node.optional_vars:
+                targets, value = [node.optional_vars], node.context_expr
+            else:
+                continue
+            if value is None:
+                continue
+            found = set()
+            for name in walk(value):
+                if isinstance(name, gast.Name):
+                    found |= origins.get(name.id, set())
+            for target in targets:
+                for name in walk(target):
+                    if (isinstance(name, gast.Name) and found
+                            and not found <= origins.setdefault(name.id,
+                                                                set())):
+                        origins[name.id] |= found
+                        changed = True
+    return origins
+
+
+def _arguments_written(call, namespace, active, summaries):
+    """The argument nodes (and the object of a method) that `call`, in the
+    source of a function that runs as written, may write into."""
+    arguments = list(call.args) + [k.value for k in call.keywords]
+    if any(k.arg == 'out' for k in call.keywords):
+        return arguments
+    func = call.func
+    name = resolve.dotted_name(func)
+    if name is None:
+        return arguments + [func]  # A callee that an expression returns.
+    callee = _lookup(name, namespace)
+    if callee is _MISSING and isinstance(func, gast.Attribute):
+        # A method of a local value (or of an argument).
+        if func.attr in _RECEIVER_ONLY_METHODS:
+            return [func.value]
+        rule = REGISTRY.lookup_method(func.attr)
+        if rule is not None or func.attr in aliasing.VALUE_METHODS:
+            return []
+        return [func.value] + arguments
+    if callee is _MISSING:
+        return arguments + [func]
+    if (getattr(callee, '__module__', None) == runtime.__name__
+            or _is_read_only_builtin(callee)):
+        return []
+    resolved = resolve.classify(callee, name, REGISTRY)
+    if resolved.kind in _READ_ONLY_KINDS:
+        return []
+    if resolved.kind is CallKind.USER:
+        written = summaries.of(resolved.callee, active)
+        if written is None:
+            return arguments
+        return _bound_arguments(call, resolved.callee, written)
+    receiver = [func.value] if isinstance(func, gast.Attribute) else []
+    return arguments + receiver
+
+
+_MISSING = object()
+
+
+def _lookup(name, namespace):
+    """The object that a dotted name refers to in `namespace`, or _MISSING
+    for a local variable or a name that is not defined."""
+    root, *attributes = name.split('.')
+    if root not in namespace:
+        return _MISSING
+    value = namespace[root]
+    for attribute in attributes:
+        try:
+            value = getattr(value, attribute)
+        except AttributeError:
+            return _MISSING
+    return value
+
+
+def _bound_arguments(call, function, parameters):
+    """The argument nodes of `call` that bind to `parameters` of
+    `function`, or every argument when the call cannot be bound."""
+    arguments = list(call.args) + [k.value for k in call.keywords]
+    if not parameters:
+        return []
+    try:
+        bound = inspect.signature(function).bind(
+            *call.args, **{k.arg: k.value for k in call.keywords if k.arg})
+    except (TypeError, ValueError):
+        return arguments
+    if any(isinstance(a, gast.Starred) for a in call.args) or any(
+            k.arg is None for k in call.keywords):
+        return arguments
+    found = []
+    for param in parameters:
+        argument = bound.arguments.get(param)
+        if isinstance(argument, tuple):
+            found.extend(argument)
+        elif isinstance(argument, dict):
+            found.extend(argument.values())
+        elif argument is not None:
+            found.append(argument)
+    return found
