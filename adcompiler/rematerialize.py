@@ -61,9 +61,11 @@ def rematerialize(primal, adjoint, numpy_alias, runtime_alias):
              and element.id in assigned_once}
     reads = None  # walked only once some saved value can be recomputed
     dropped = []
+    # Saved names that a replacement reads stay saved.
+    needed = set()
     for position, (element, target) in enumerate(zip(saved_tuple.elts,
                                                      unpack.elts)):
-        if not isinstance(element, gast.Name):
+        if not isinstance(element, gast.Name) or element.id in needed:
             continue
         value = definitions.get(element.id)
         if value is None:
@@ -79,6 +81,13 @@ def rematerialize(primal, adjoint, numpy_alias, runtime_alias):
             continue
         _replace(adjoint, read, replacement)
         dropped.append(position)
+        # A later replacement must not read this value, which is no
+        # longer saved.
+        saved.pop(element.id, None)
+        needed.update(name for name, adjoint_name in saved.items()
+                      if any(isinstance(n, gast.Name)
+                             and n.id == adjoint_name
+                             for n in walk(replacement)))
     if not dropped:
         return False
     for position in reversed(dropped):

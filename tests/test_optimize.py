@@ -1632,6 +1632,29 @@ def saved_value_after_write(x):
     return np.sum(u ** 2 * y)
 
 
+def counter_incremented_three_times(x):
+    # c_3 = c_2 + 1 and c_2 = c_1 + 1 are both cheap to compute again,
+    # but the adjoint can compute c_3 from c_2 only while c_2 is saved.
+    c = 0
+    c += 1
+    a = x * c
+    c += 1
+    b = a * c
+    c += 1
+    return np.sum(x * c + b)
+
+
+def nonlocal_counter(x):
+    count = 0
+
+    def step(v):
+        nonlocal count
+        count += 1
+        return v * count
+
+    return np.sum(step(x) + step(x ** 2) + step(x))
+
+
 REMATERIALIZED_CASES = [
     ('rosenbrock', chained_slices, (normal(7),), (0,)),
     ('rosenbrock_two', chained_slices, (normal(2),), (0,)),
@@ -1642,6 +1665,8 @@ REMATERIALIZED_CASES = [
     ('negation', negated_saved_value, (normal(4),), (0,)),
     ('read_twice', saved_value_read_twice, (normal(4),), (0,)),
     ('write_after', saved_value_after_write, (normal(4),), (0,)),
+    ('chained_counter', counter_incremented_three_times, (normal(4),), (0,)),
+    ('nonlocal_counter', nonlocal_counter, (normal(4),), (0,)),
 ]
 
 
