@@ -70,6 +70,57 @@ NEW_OBJECT_FUNCTIONS = (
     runtime.old_item,
 )
 
+# Functions that return the array namespace of their arguments
+# (array_api_compat.array_namespace, scipy._lib._array_api.array_namespace).
+NAMESPACE_FUNCTIONS = frozenset({'array_namespace', 'get_namespace'})
+
+# NumPy functions that allocate a new array whatever their arguments, so
+# that an array namespace's function of the same name does too.
+ARRAY_CREATION_FUNCTIONS = (
+    np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like,
+    np.empty_like, np.full_like, np.arange, np.linspace, np.eye,
+)
+
+
+class _NewArrayFunctions:
+    """The NumPy functions that return a new array: ufuncs, and those of
+    NEW_OBJECT_FUNCTIONS and ARRAY_CREATION_FUNCTIONS."""
+
+    def __contains__(self, function):
+        if function is None:
+            return False
+        return isinstance(function, np.ufunc) or any(
+            function is f
+            for f in NEW_OBJECT_FUNCTIONS + ARRAY_CREATION_FUNCTIONS)
+
+
+NEW_OBJECT_FUNCTIONS_OF_NAMESPACES = _NewArrayFunctions()
+
+
+def namespace_names(normalized, resolution):
+    """Names assigned once, by `xp = array_namespace(...)`, to the array
+    namespace of some arrays."""
+    names = set()
+    for name, value in _single_definitions(normalized.tree).items():
+        resolved = (resolution.calls.get(value)
+                    if isinstance(value, gast.Call) else None)
+        if getattr(getattr(resolved, 'callee', None), '__name__',
+                   None) in NAMESPACE_FUNCTIONS:
+            names.add(name)
+    return frozenset(names)
+
+
+def namespace_function(call, resolved, namespaces):
+    """The NumPy function of the name of `xp.f` in `xp.f(...)`, a call
+    through an array namespace in `namespaces`, or None. A call with
+    `out=` or `copy=` gets None."""
+    if (resolved.kind is not CallKind.METHOD
+            or not isinstance(call.func.value, gast.Name)
+            or call.func.value.id not in namespaces
+            or any(k.arg in ('out', 'copy', None) for k in call.keywords)):
+        return None
+    return getattr(np, call.func.attr, None)
+
 # Calls that return a new container (or a new array, for copy.copy) whose
 # items are the items of their argument. The container is fresh, so an
 # update of it (`c[i] = v`, `c.append(v)`) changes no other name, but its
@@ -147,8 +198,11 @@ def written_arrays(normalized):
     return normalized.written - mapping_names(normalized)
 
 
-def _memory_sources(value, resolution):
-    """Names whose memory the value of an assignment may share."""
+def _memory_sources(value, resolution, namespaces=frozenset()):
+    """Names whose memory the value of an assignment may share.
+
+    `namespaces` are the names of array namespaces (`namespace_names`).
+    """
     if isinstance(value, gast.Name):
         return [value.id]
     if isinstance(value, gast.Subscript) and isinstance(value.value,
@@ -163,7 +217,10 @@ def _memory_sources(value, resolution):
         return [v.id for v in value.values if isinstance(v, gast.Name)]
     if isinstance(value, gast.Call):
         resolved = resolution.calls.get(value)
-        if resolved is not None and _returns_new_object(value, resolved):
+        if resolved is not None and (
+                _returns_new_object(value, resolved)
+                or namespace_function(value, resolved, namespaces)
+                in NEW_OBJECT_FUNCTIONS_OF_NAMESPACES):
             return []
         names = [a.id for a in list(value.args) + [k.value for k in
                                                    value.keywords]
@@ -193,6 +250,7 @@ def memory_flows(normalized, resolution):
     """Every `Flow` of a function: assignments, loops, list updates and
     stores into containers."""
     definitions = _single_definitions(normalized.tree)
+    namespaces = namespace_names(normalized, resolution)
     flows = []
     for node in walk(normalized.tree):
         if isinstance(node, gast.Assign):
@@ -204,7 +262,7 @@ def memory_flows(normalized, resolution):
                                        (value.id,), True, True))
                 continue
             flows += _assignment_flows(node, target, value, resolution,
-                                       definitions)
+                                       definitions, namespaces)
         elif isinstance(node, gast.For):
             flows.append(Flow(node, _names_in(node.target),
                                _names_in(node.iter)))
@@ -220,7 +278,8 @@ def memory_flows(normalized, resolution):
     return flows
 
 
-def _assignment_flows(statement, target, value, resolution, definitions):
+def _assignment_flows(statement, target, value, resolution, definitions,
+                      namespaces):
     """Flows of `target = value`. Unpacking a tuple display that is
     assigned once pairs each target with its own item, so that
     `a, b = t` after `t = (x[0], y)` makes only `a` refer to x."""
@@ -232,12 +291,13 @@ def _assignment_flows(statement, target, value, resolution, definitions):
                 and not any(isinstance(e, gast.Starred)
                             for e in display.elts + target.elts)):
             return [Flow(statement, _names_in(element),
-                          _memory_sources(item, resolution))
+                          _memory_sources(item, resolution, namespaces))
                     for element, item in zip(target.elts, display.elts,
                                              strict=True)]
     contains = isinstance(value, (gast.Tuple, gast.List, gast.Dict))
     return [Flow(statement, _names_in(target),
-                  tuple(_memory_sources(value, resolution)), contains)]
+                  tuple(_memory_sources(value, resolution, namespaces)),
+                  contains)]
 
 
 def _single_definitions(tree):
@@ -453,6 +513,7 @@ class _Checker:
             and s.targets[0].id in normalized.temporaries}
         self.single_definitions = _single_definitions(normalized.tree)
         self.flows = memory_flows(normalized, resolution)
+        self.namespaces = namespace_names(normalized, resolution)
 
     def is_display(self, node):
         """True if `node` names a list or tuple display, assigned once."""
@@ -640,12 +701,26 @@ class _Checker:
             resolved = self.resolution.calls.get(value)
             if resolved is not None and (
                     _returns_new_object(value, resolved)
-                    or _returns_fresh_container(value, resolved)):
+                    or _returns_fresh_container(value, resolved)
+                    or self.namespace_creates(value, resolved)):
                 return
         if isinstance(value, gast.Name) and self.moves(statement, value.id):
             return
+        if not update_order.updated_after(self.normalized.tree, statement,
+                                          name, self.resolution,
+                                          _leaves_unchanged):
+            return  # Rebound to a new object before any update.
         self.reject(name, statement,
                     'the value assigned to it may be shared with another name')
+
+    def namespace_creates(self, call, resolved):
+        """True for `xp.zeros_like(x)` and the like: a NumPy function that
+        returns a new array, called through an array namespace that
+        `xp = array_namespace(...)` assigned (array_api_compat and SciPy's
+        wrapper of it give a module whose functions of these names return
+        new arrays)."""
+        return namespace_function(call, resolved, self.namespaces) in \
+            NEW_OBJECT_FUNCTIONS_OF_NAMESPACES
 
     def moves(self, statement, source):
         """True if `x = source` hands over an object that no other name can
@@ -717,7 +792,10 @@ class _Checker:
                 and call.args and self.is_display(call.args[0])):
             return  # np.asarray copies a list or tuple into a new array.
         for argument in arguments:
-            if isinstance(argument, gast.Name) and argument.id in self.updated:
+            if (isinstance(argument, gast.Name)
+                    and argument.id in self.updated
+                    and not self.shares_safely(statement, argument.id,
+                                               holders or (), False)):
                 self.reject(argument.id, statement,
                             f'{resolved.name if resolved else "the callee"} '
                             'may keep or return a reference to it')

@@ -17,8 +17,9 @@ A call may write into:
 - the arguments of a differentiated user function that are bound to the
   parameters its own calls may write into (`CalleeProgram.call_written`);
 - every argument of a call with an `out=` argument;
-- the names that a statement kept as written (`Verbatim`) passes to a call
-  or updates.
+- the names that a statement kept as written (`Verbatim`) updates, or
+  passes to a call that may write into them, found as for
+  `parameters_written`.
 
 Calls with a gradient rule, registered non-differentiable functions and
 constructors of containers write into nothing. A write reaches every name
@@ -77,6 +78,7 @@ def call_writes(normalized, resolution, activity, namespace, callees,
     generated primal to the name of the record of saved values it returns.
     """
     writes = {}  # statement -> names its calls may write into
+    namespaces = aliasing.namespace_names(normalized, resolution)
     flows = list(aliasing.memory_flows(normalized, resolution))
     for statement in walk(normalized.tree):
         if isinstance(statement, Verbatim):
@@ -94,7 +96,8 @@ def call_writes(normalized, resolution, activity, namespace, callees,
             continue
         if statement not in dispatched:  # See the module docstring.
             writes[statement] = _written_by(call, statement, normalized,
-                                            resolution, activity, callees)
+                                            resolution, activity, callees,
+                                            namespaces)
         record = saved_records.get(statement)
         if record is not None:
             flows.append(aliasing.Flow(statement, (record,),
@@ -206,7 +209,7 @@ class _Order:
 
 
 def _written_by(call, statement, normalized, resolution, activity,
-                callees):
+                callees, namespaces):
     """Names that `call` may write into."""
     resolved = resolution.calls.get(call)
     if resolved is None:
@@ -215,6 +218,14 @@ def _written_by(call, statement, normalized, resolution, activity,
             resolved.kind is CallKind.RULE
             and aliasing.has_out_argument(call, resolution)):
         return set(_call_names(call))
+    function = aliasing.namespace_function(call, resolved, namespaces)
+    if function is not None:
+        if (function in aliasing.NEW_OBJECT_FUNCTIONS_OF_NAMESPACES
+                or REGISTRY.lookup(function) is not None):
+            return set()
+        return {n.id for argument in call.args + [k.value for k in
+                                                  call.keywords]
+                for n in walk(argument) if isinstance(n, gast.Name)}
     receiver = _receiver(call)
     if receiver is not None and receiver in normalized.local_names and (
             resolved.kind in (CallKind.METHOD,
@@ -288,8 +299,8 @@ def _receiver(call):
 
 
 def _call_names(call):
-    """Every name in the arguments of `call` and at the root of its callee
-    (`rng` in `rng.shuffle(idx)`, `np` in `np.copyto(c, v)`)."""
+    """Return every name in the arguments of `call` and at the root of its
+    callee (`rng` in `rng.shuffle(idx)`, `np` in `np.copyto(c, v)`)."""
     names = [n.id for argument in call.args + [k.value for k in call.keywords]
              for n in walk(argument) if isinstance(n, gast.Name)]
     root = call.func
@@ -326,8 +337,9 @@ def _may_hold_array(name, normalized, namespace):
 
 # Callee summaries -----------------------------------------------------------
 
-# How deep `parameters_written` follows calls of user functions; a deeper
-# or recursive call counts as writing every argument.
+# The maximum depth of the calls of user functions that
+# `parameters_written` follows. A deeper call counts as writing every
+# argument.
 _MAX_DEPTH = 6
 
 # Methods that change their object but not their arguments.
@@ -340,12 +352,13 @@ def parameters_written(function):
     `function` whose objects it may change in place when it runs as
     written, or None when it may change any of them.
 
-    Read from its source: a parameter, or a name that may refer to part of
-    it, is written when it is the base of an item or attribute store
-    (`p[i] = v`, `p.m += 1`), the target of an augmented assignment, the
-    object of a method that is not known to return a value, or an argument
-    of a call that may write into it (found the same way for user
-    functions, through `resolve.classify` for others).
+    The result is read from its source. A parameter, or a name that may
+    refer to part of it, is written when it is the base of an item or
+    attribute store (`p[i] = v`, `p.m += 1`) or the target of an augmented
+    assignment. It is also written when it is the object of a method that
+    is not known to return a value, or an argument of a call that may write
+    into it: found the same way for user functions, and through
+    `resolve.classify` for others.
     """
     key = (function, getattr(function, '__code__', None))
     if key not in _SUMMARIES:

@@ -13,6 +13,7 @@ import inspect
 
 import numpy as np
 import pytest
+import scipy.optimize
 
 import adcompiler
 from finite_differences import assert_gradient_close, numerical_gradient
@@ -218,6 +219,33 @@ def matrix_row_incremented(x):
     return np.sum(m ** 2)
 
 
+def rebound_after_naming_argument(x):
+    t = x
+    s = np.sum(np.sin(t))
+    t = x * 2.0
+    t[0] += s
+    return np.sum(t ** 2)
+
+
+def weighted_sum(a):
+    return np.sum(a * np.arange(a.size))
+
+
+def updated_then_passed_to_helper(x):
+    a = x * 2.0
+    a[0] += np.sum(x ** 2)
+    return weighted_sum(a)
+
+
+def rosen_der_norm(x):
+    return np.sum(scipy.optimize.rosen_der(x) ** 2)
+
+
+def rosen_hess_prod_norm(x):
+    direction = np.linspace(1.0, -1.0, x.size)
+    return np.sum(scipy.optimize.rosen_hess_prod(x, direction) ** 2)
+
+
 SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
         rows_stored_by_index, rows_appended_until_break,
         appended_then_rebound, rows_in_dict, alias_then_rebound,
@@ -227,7 +255,9 @@ SAFE = [jacobi, jacobi_in_while, rows_appended, rows_in_displays,
         transposed_after_update, leapfrog, list_extended,
         list_extended_in_loop, list_plus_array, loss_in_dict,
         fresh_accumulators, scalar_items_incremented,
-        matrix_row_incremented]
+        matrix_row_incremented, rebound_after_naming_argument,
+        updated_then_passed_to_helper, rosen_der_norm,
+        rosen_hess_prod_norm]
 POINTS = [np.array([0.5, 1.2, -0.7, 2.0, 0.3]),
           np.array([-1.1, 0.4, 0.9, -0.2])]
 
