@@ -6,6 +6,8 @@ what the adjoint reads: each case is compared with central differences in
 grad, vjp and the three Hessian modes.
 """
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -259,3 +261,24 @@ def test_copy_only_of_values_a_call_changes():
     assert 'snapshot(m)' in source
     assert 'snapshot(y)' not in source
     assert 'snapshot(x)' not in source
+
+
+def scaled_after_write(x, m):
+    z = x * 1.0
+    z[0] = 0.0
+    return z * m
+
+
+def callee_record_then_write(x):
+    m = np.linspace(0.5, 1.5, 3)
+    y = scaled_after_write(x, m)
+    np.copyto(m, 5.0)
+    return np.sum(y ** 2)
+
+
+def test_callee_record_changed_later_raises():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(callee_record_then_write)(POINTS[0])
+    lines, first = inspect.getsourcelines(callee_record_then_write)
+    assert info.value.lineno == first + 2
+    assert 'copy' in str(info.value)
