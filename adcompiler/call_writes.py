@@ -39,6 +39,8 @@ derivative is assumed to change nothing that it is given.
 import builtins
 import dataclasses
 import inspect
+import math
+import operator
 
 import gast
 
@@ -251,10 +253,26 @@ def _is_runtime_helper(resolved):
 
 
 def _is_read_only_builtin(callee):
-    """True for a built-in function that never changes its arguments."""
+    """True for a built-in function that never changes its arguments: one
+    of READ_ONLY_BUILTINS, a function of `math`, or a function of
+    `operator` other than its in-place ones."""
     name = getattr(callee, '__name__', None)
+    if not isinstance(name, str):
+        return False
+    if getattr(math, name, None) is callee:
+        return True
+    if getattr(operator, name, None) is callee:
+        return name not in _OPERATOR_UPDATES
     return (name in READ_ONLY_BUILTINS
             and getattr(builtins, name, None) is callee)
+
+
+# The functions of `operator` that change their first argument in place.
+_OPERATOR_UPDATES = frozenset({
+    'setitem', 'delitem', 'iadd', 'iand', 'iconcat', 'ifloordiv',
+    'ilshift', 'imatmul', 'imod', 'imul', 'ior', 'ipow', 'irshift', 'isub',
+    'itruediv', 'ixor',
+})
 
 
 def _written_by_method(call, resolved, receiver, activity):
