@@ -220,7 +220,9 @@ def _memory_sources(value, resolution, namespaces=frozenset()):
         if resolved is not None and (
                 _returns_new_object(value, resolved)
                 or namespace_function(value, resolved, namespaces)
-                in NEW_OBJECT_FUNCTIONS_OF_NAMESPACES):
+                in NEW_OBJECT_FUNCTIONS_OF_NAMESPACES
+                or getattr(resolved.callee, '__name__', None)
+                in NAMESPACE_FUNCTIONS):
             return []
         names = [a.id for a in list(value.args) + [k.value for k in
                                                    value.keywords]

@@ -6,7 +6,11 @@ adjoint before the statements before it are differentiated, but a call such
 as `np.copyto(c, 0.0)`, `rng.shuffle(idx)` or a helper that writes into its
 parameter cannot be undone. The reverse stage therefore keeps a copy
 (`ad.snapshot`) of each value in `CallWrites.changed` that an adjoint block
-reads, taken right after the statement that the block differentiates.
+reads, taken right after the statement that the block differentiates. The
+record of saved values of a differentiated callee is copied the same way.
+NOTE: a view inside such a record becomes an array of its own, so a
+callee whose adjoint undoes an update in place through one name and reads
+the view through another would read the copy unchanged.
 
 A call may write into:
 
@@ -33,7 +37,8 @@ or anywhere in a loop or a try statement around both.
 NOTE: a call that writes into a global or a closure variable that it is
 not given as an argument (a helper that updates a module-level array) is
 not seen. A method of an object found at run time that receives a
-derivative is assumed to change nothing that it is given.
+derivative is assumed to change nothing that it is given, and the values
+that such a call saves are not copied.
 """
 
 import builtins
@@ -41,13 +46,17 @@ import dataclasses
 import inspect
 import math
 import operator
+import types
+import warnings
 
 import gast
+import numpy as np
 
 from adcompiler import aliasing, parse, resolve, runtime
 from adcompiler.errors import AdCompilerError
 from adcompiler.resolve import CallKind
-from adcompiler.rules import REGISTRY
+from adcompiler.rules import REGISTRY, operators
+from adcompiler.rules import builtins as rules_builtins
 from adcompiler.traversal import walk
 from adcompiler.verbatim import READ_ONLY_BUILTINS, Verbatim
 
@@ -246,16 +255,28 @@ def _written_by(call, statement, normalized, resolution, activity,
 
 def _is_runtime_helper(resolved):
     """True for a helper of adcompiler.runtime in generated code that is
-    differentiated again. The helpers that change their arguments
-    (`ad.restore_item`, `ad.remove_last`, ...) are undone by the reverse
-    stage, and the others change nothing."""
-    return getattr(resolved.callee, '__module__', None) == runtime.__name__
+    differentiated again, or a function of adcompiler.rules.operators,
+    which normalize calls for operators such as `a | b`. The runtime
+    helpers that change their arguments (`ad.restore_item`, ...) are undone
+    by the reverse stage, and the others change nothing."""
+    return getattr(resolved.callee, '__module__', None) in _HELPER_MODULES
+
+
+# NOTE: an operator method of a user class (`__or__`) that changes its
+# operands in place is not seen, as for the methods dispatched at run time.
+_HELPER_MODULES = frozenset({runtime.__name__, operators.__name__,
+                             rules_builtins.__name__})
 
 
 def _is_read_only_builtin(callee):
     """True for a built-in function that never changes its arguments: one
-    of READ_ONLY_BUILTINS, a function of `math`, or a function of
-    `operator` other than its in-place ones."""
+    of READ_ONLY_BUILTINS, a function of `math`, a function of `operator`
+    other than its in-place ones, an exception class, warnings.warn or a
+    NumPy function that only reads its arguments."""
+    if isinstance(callee, type) and issubclass(callee, BaseException):
+        return True
+    if callee is warnings.warn or _is_numpy_reader(callee):
+        return True
     name = getattr(callee, '__name__', None)
     if not isinstance(name, str):
         return False
@@ -286,9 +307,53 @@ def _written_by_method(call, resolved, receiver, activity):
         return {receiver}
     if (resolved.kind is CallKind.NON_DIFFERENTIABLE
             or resolved.rule is not None
-            or attr in aliasing.VALUE_METHODS):
+            or attr in aliasing.VALUE_METHODS or attr in _MAPPING_READS
+            or _names_pure_numpy_function(attr)):
         return set()
+    if _names_numpy_function_only(attr):
+        if attr not in _NUMPY_WRITERS:
+            return set()
+        return {n.id for argument in call.args + [k.value for k in
+                                                  call.keywords]
+                for n in walk(argument) if isinstance(n, gast.Name)}
     return set(_call_names(call))
+
+
+def _names_numpy_function_only(attr):
+    """True when `attr` names a NumPy function but no array method
+    (`isdtype`, `copyto`): its object is then an array namespace, which a
+    call changes nothing of, though the function may write into its
+    arguments (see `_NUMPY_WRITERS`)."""
+    return callable(getattr(np, attr, None)) and not hasattr(np.ndarray,
+                                                             attr)
+
+
+# The functions of the numpy module that write into an argument without
+# an `out=` argument (NumPy 1.26 and 2.x).
+_NUMPY_WRITERS = frozenset({
+    'copyto', 'put', 'place', 'putmask', 'fill_diagonal', 'put_along_axis',
+})
+
+
+def _is_numpy_reader(callee):
+    """True for a function of the numpy module that does not write into
+    its arguments unless given `out=`."""
+    name = getattr(callee, '__name__', None)
+    return (isinstance(name, str) and name not in _NUMPY_WRITERS
+            and getattr(np, name, None) is callee)
+
+
+def _names_pure_numpy_function(attr):
+    """True when `attr` is the name of a NumPy function that has a rule or
+    returns a new array. A method of that name is taken to be the function
+    of an array namespace (`xp.isnan(w)` where `xp` was found at run time).
+    Arrays have no such method that changes them: those that do, such as
+    sort, are IN_PLACE_METHODS and checked first."""
+    function = getattr(np, attr, None)
+    if function is None or not callable(function):
+        return False
+    return (function in aliasing.NEW_OBJECT_FUNCTIONS_OF_NAMESPACES
+            or REGISTRY.lookup(function) is not None)
 
 
 def _written_by_callee(call, resolved, callee):
@@ -360,6 +425,9 @@ def _may_hold_array(name, normalized, namespace):
 # argument.
 _MAX_DEPTH = 6
 
+# Methods of dicts that change nothing.
+_MAPPING_READS = frozenset({'keys', 'values', 'items', 'get'})
+
 # Methods that change their object but not their arguments.
 _RECEIVER_ONLY_METHODS = (aliasing.LIST_UPDATES | aliasing.IN_PLACE_METHODS
                           | {'add', 'discard'})
@@ -375,8 +443,8 @@ def parameters_written(function):
     attribute store (`p[i] = v`, `p.m += 1`) or the target of an augmented
     assignment. It is also written when it is the object of a method that
     is not known to return a value, or an argument of a call that may write
-    into it: found the same way for user functions, and through
-    `resolve.classify` for others.
+    into it. For a user function that call is read the same way, and for
+    others `resolve.classify` tells.
     """
     key = (function, getattr(function, '__code__', None))
     if key not in _SUMMARIES:
@@ -455,6 +523,8 @@ def _written_roots(tree, namespace, active=(), summaries=None):
     roots = set()
 
     def write(node):
+        if isinstance(node, gast.Attribute) and node.attr in aliasing.METADATA:
+            return  # `a.dtype` and `a.shape` share no memory with `a`.
         root = node
         while isinstance(root, (gast.Attribute, gast.Subscript,
                                 gast.Starred)):
@@ -494,7 +564,7 @@ def _parameter_origins(tree, params):
                 targets, value = [node.optional_vars], node.context_expr
             else:
                 continue
-            if value is None:
+            if value is None or _makes_unshared_value(value):
                 continue
             found = set()
             for name in walk(value):
@@ -510,6 +580,26 @@ def _parameter_origins(tree, params):
     return origins
 
 
+# Built-in functions whose results share no memory with their arguments.
+_UNSHARED_RESULTS = frozenset({
+    'type', 'len', 'isinstance', 'issubclass', 'id', 'hash', 'bool', 'int',
+    'float', 'str', 'repr', 'format', 'callable', 'hasattr',
+})
+
+
+def _makes_unshared_value(value):
+    """True for a comparison, a call of a built-in in _UNSHARED_RESULTS
+    (`cls = type(x)`) or of `array_namespace`, whose result is not part of
+    its operands."""
+    if isinstance(value, gast.Compare):
+        return True
+    if not isinstance(value, gast.Call):
+        return False
+    name = resolve.dotted_name(value.func) or ''
+    return (name in _UNSHARED_RESULTS
+            or name.rpartition('.')[2] in aliasing.NAMESPACE_FUNCTIONS)
+
+
 def _arguments_written(call, namespace, active, summaries):
     """The argument nodes (and the object of a method) that `call`, in the
     source of a function that runs as written, may write into."""
@@ -519,29 +609,44 @@ def _arguments_written(call, namespace, active, summaries):
     func = call.func
     name = resolve.dotted_name(func)
     if name is None:
-        return arguments + [func]  # A callee that an expression returns.
+        # A method of an expression's value, such as at(x, i).set(v) of
+        # array_api_extra: it may change that value.
+        # NOTE: such a method is taken not to change its arguments.
+        return [func.value] if isinstance(func, gast.Attribute) else (
+            arguments)
     callee = _lookup(name, namespace)
     if callee is _MISSING and isinstance(func, gast.Attribute):
         # A method of a local value (or of an argument).
         if func.attr in _RECEIVER_ONLY_METHODS:
             return [func.value]
         rule = REGISTRY.lookup_method(func.attr)
-        if rule is not None or func.attr in aliasing.VALUE_METHODS:
+        if (rule is not None or func.attr in aliasing.VALUE_METHODS
+                or _names_pure_numpy_function(func.attr)):
+            return []
+        if _names_numpy_function_only(func.attr):
+            return arguments if func.attr in _NUMPY_WRITERS else []
+        if func.attr in _MAPPING_READS:
             return []
         return [func.value] + arguments
     if callee is _MISSING:
-        return arguments + [func]
-    if (getattr(callee, '__module__', None) == runtime.__name__
+        # NOTE: a function held in a variable of the callee (a callback
+        # such as `f(*args)` in a helper) is taken to change nothing.
+        return []
+    if (getattr(callee, '__module__', None) in _HELPER_MODULES
             or _is_read_only_builtin(callee)):
         return []
     resolved = resolve.classify(callee, name, REGISTRY)
     if resolved.kind in _READ_ONLY_KINDS:
         return []
-    if resolved.kind is CallKind.USER:
-        written = summaries.of(resolved.callee, active)
+    function = resolved.callee
+    if resolved.kind is CallKind.FOREIGN and isinstance(
+            getattr(callee, '__wrapped__', None), types.FunctionType):
+        function = callee.__wrapped__  # functools.cache and the like
+    if resolved.kind is CallKind.USER or function is not resolved.callee:
+        written = summaries.of(function, active)
         if written is None:
             return arguments
-        return _bound_arguments(call, resolved.callee, written)
+        return _bound_arguments(call, function, written)
     receiver = [func.value] if isinstance(func, gast.Attribute) else []
     return arguments + receiver
 
@@ -550,8 +655,8 @@ _MISSING = object()
 
 
 def _lookup(name, namespace):
-    """The object that a dotted name refers to in `namespace`, or _MISSING
-    for a local variable or a name that is not defined."""
+    """Return the object that a dotted name refers to in `namespace`, or
+    _MISSING for a local variable or a name that is not defined."""
     root, *attributes = name.split('.')
     if root not in namespace:
         return _MISSING
@@ -565,7 +670,7 @@ def _lookup(name, namespace):
 
 
 def _bound_arguments(call, function, parameters):
-    """The argument nodes of `call` that bind to `parameters` of
+    """Return the argument nodes of `call` that bind to `parameters` of
     `function`, or every argument when the call cannot be bound."""
     arguments = list(call.args) + [k.value for k in call.keywords]
     if not parameters:

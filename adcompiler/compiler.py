@@ -591,7 +591,7 @@ class Compiler:
                 compiled.primal_name, compiled.adjoint_name, compiled.primal,
                 compiled.adjoint, compiled.wrt, compiled.updated,
                 compiled.updated_with_derivative, _read_globals(compiled),
-                compiled.call_written, compiled.undoes_updates)
+                compiled.call_written)
 
         context = reverse_stage.ReverseContext(
             source, call_chain, compile_callee,

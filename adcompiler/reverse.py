@@ -75,8 +75,6 @@ class CalleeProgram:
     # Parameters whose arrays its calls may change in place (see
     # adcompiler.call_writes).
     call_written: tuple = ()
-    # Its adjoint undoes updates in place on arrays of its saved values.
-    undoes_updates: bool = True
 
 
 @dataclasses.dataclass
@@ -153,7 +151,11 @@ def reverse(normalized, resolution, activity, wrt, context):
         writer.callee_programs, set(writer.dynamic_calls),
         writer.callee_saved)
     program.call_written = writes.parameters
-    snapshots = writes.changed & _names_read(program.adjoint)
+    # NOTE: the records of calls resolved at run time are not copied, as
+    # call_writes assumes those calls change nothing (see its docstring).
+    dispatched_records = {writer.callee_saved[s] for s in writer.dynamic_calls}
+    snapshots = (writes.changed & _names_read(program.adjoint)
+                 - dispatched_records)
     if not snapshots:
         return program
     normalized.namer = namer  # the same names as the first time
@@ -483,7 +485,6 @@ class _ReverseWriter(StageWriter):
                 values.append(_call(self.runtime_function('shape_and_kind'),
                                     _name(n)))
             elif n in self.snapshots:
-                self.check_snapshot(n)
                 values.append(_call(self.runtime_function('snapshot'),
                                     _name(n)))
             else:
@@ -719,24 +720,6 @@ class _ReverseWriter(StageWriter):
             return block
         self.pushed[statement] = reads
         return [self.pop(reads)] + block
-
-    def check_snapshot(self, name):
-        """Raise where the saved values of a call would need a copy that
-        cannot be taken: a callee's adjoint that undoes updates in place
-        on its saved arrays, or a call resolved at run time."""
-        for statement, record in self.callee_saved.items():
-            if record != name:
-                continue
-            callee = self.callee_programs.get(statement)
-            if callee is not None and not callee.undoes_updates:
-                return
-            call = statement.value
-            raise UnsupportedSyntaxError(
-                'a later call that may change in place an argument of this '
-                'call', self.source.location(call),
-                'the gradient of this call reads its arguments as they were, '
-                'and adcompiler cannot keep a copy of what it saved',
-                fixes=['pass a copy (.copy()) to one of the two calls'])
 
     def guard_optional(self, statement, block, defined, optional):
         """Guard the adjoint block of `statement` by `if g is not None:`

@@ -852,19 +852,33 @@ def copy(x):
     return x
 
 
-def snapshot(x):
+def snapshot(x, memo=None):
     """Return a copy of `x` that no later update of `x` changes: arrays are
     copied, and lists, tuples and dicts are rebuilt with their items
-    copied the same way. Other objects are returned as they are."""
+    copied the same way. Other objects are returned as they are. An object
+    reached twice gets one copy, so a record of saved values keeps the
+    identities its adjoint relies on (a view, though, becomes an array of
+    its own)."""
+    if memo is None:
+        memo = {}
+    if id(x) in memo:
+        return memo[id(x)]
     if isinstance(x, np.ndarray):
-        return x.copy()
-    if isinstance(x, list):
-        return [snapshot(item) for item in x]
-    if type(x) is tuple:
-        return tuple(snapshot(item) for item in x)
-    if isinstance(x, dict):
-        return {key: snapshot(item) for key, item in x.items()}
-    return x
+        copied = x.copy()
+    elif isinstance(x, list):
+        copied = []
+        memo[id(x)] = copied
+        copied.extend(snapshot(item, memo) for item in x)
+    elif type(x) is tuple:
+        copied = tuple(snapshot(item, memo) for item in x)
+    elif isinstance(x, dict):
+        copied = {}
+        memo[id(x)] = copied
+        copied.update((key, snapshot(item, memo)) for key, item in x.items())
+    else:
+        copied = x
+    memo[id(x)] = copied
+    return copied
 
 
 def written_adjoint(g, x, index, v):
