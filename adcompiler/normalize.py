@@ -1270,6 +1270,9 @@ class _Normalizer:
         return gast.Compare(left=left, ops=node.ops, comparators=comparators)
 
     def lower_Subscript(self, node):
+        expression = self.index_expression(node)
+        if expression is not None:
+            return expression
         concatenator = self.index_concatenator(node)
         if concatenator is not None:
             items = (node.slice.elts if isinstance(node.slice, gast.Tuple)
@@ -1295,6 +1298,41 @@ class _Normalizer:
         value = self.atomize(node.value)
         return gast.Subscript(value=value, slice=self.lower_index(node.slice),
                               ctx=gast.Load())
+
+    def index_expression(self, node):
+        """Return the value of the subscript `node` of np.s_ or
+        np.index_exp, or None for a subscript of anything else.
+
+        np.s_[key] is the key itself, with each slice made a slice object;
+        np.index_exp[key] is the key as a tuple. Lowering them to the key
+        lets a derivative that the key carries flow on.
+        """
+        target = self.global_object(node.value)
+        if not isinstance(target, type(np.s_)):
+            return None
+        items = (node.slice.elts if isinstance(node.slice, gast.Tuple)
+                 else [node.slice])
+        if any(isinstance(item, gast.Starred) for item in items):
+            return None
+        values = [self.index_item(item) for item in items]
+        if isinstance(node.slice, gast.Tuple):
+            return gast.Tuple(elts=values, ctx=gast.Load())
+        if not target.maketuple:
+            return values[0]
+        if isinstance(node.slice, (gast.Slice, gast.Constant)):
+            return gast.Tuple(elts=values, ctx=gast.Load())
+        # A name may hold a tuple, which np.index_exp returns unchanged.
+        return self.operator_call(operators.index_tuple, values)
+
+    def index_item(self, node):
+        """Return the atom of one item of an index, with a slice made a
+        call of slice()."""
+        if not isinstance(node, gast.Slice):
+            return self.atomize(node)
+        bounds = [gast.Constant(value=None, kind=None) if bound is None
+                  else self.atomize(bound)
+                  for bound in (node.lower, node.upper, node.step)]
+        return self.bind(self.operator_call(_builtins.slice, bounds), node)
 
     def index_concatenator(self, node):
         """Return the function of rules.operators that computes the

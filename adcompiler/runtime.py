@@ -4201,9 +4201,7 @@ def require_indexable(value, error):
     raise error
 
 
-# np.s_ and np.index_exp return the key itself.
-_INDEXABLE = (list, tuple, dict, str, bytes, float, int, complex,
-              type(np.s_))
+_INDEXABLE = (list, tuple, dict, str, bytes, float, int, complex)
 _INDEXABLE_BASES = (np.ndarray, np.generic, list, tuple, dict)
 _INDEXABLE_METHODS = tuple(getattr(t, '__getitem__', None) for t in (
     np.ndarray, np.generic, list, tuple, dict))

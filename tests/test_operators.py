@@ -505,3 +505,38 @@ def test_index_concatenator_slice_error():
 def test_index_concatenator_inactive_slice():
     gradient = adcompiler.grad(r_slice)(np.ones(4))
     assert_gradient_close(gradient, np.array([0.0, 1.0, 2.0, 5.0]))
+
+
+def s_key(x):
+    return np.sum(np.s_[x] ** 2)
+
+
+def index_exp_key(x):
+    key = np.index_exp[x, 1]
+    return np.sum(np.index_exp[x][0] ** 3) + np.sum(key[0])
+
+
+def s_slices(x):
+    n = np.shape(x)[0]
+    key = np.s_[1:n]
+    return np.sum(x[key] * x[np.index_exp[:n - 1]])
+
+
+@pytest.mark.parametrize('function', [s_key, index_exp_key, s_slices],
+                         ids=lambda f: f.__name__)
+def test_index_expression_gradient(function):
+    # np.s_[key] is the key and np.index_exp[key] the key as a tuple, so a
+    # derivative that the key carries flows through them.
+    x = np.array([0.5, -1.2, 2.0])
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+    direction = np.array([1.0, -0.5, 0.25])
+    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5, atol=1e-6)
+    hessian = adcompiler.hessian(function)(x.copy())
+    expected_hessian = np.stack([
+        numerical_gradient(lambda v: adcompiler.grad(function)(v)[i],
+                           (x,), 0) for i in range(3)])
+    np.testing.assert_allclose(hessian, expected_hessian, rtol=1e-4,
+                               atol=1e-5)

@@ -264,6 +264,13 @@ def getitem(x, index):
     return function(x, index)
 
 
+def index_tuple(key):
+    """Return np.index_exp[key]: the key if it is a tuple, else (key,)."""
+    if isinstance(key, tuple):
+        return key
+    return (key,)
+
+
 def concatenate_rows(*items):
     """Return np.r_[items] for items that are arrays, numbers or lists
     (not slices or string directives): each made at least 1-D, then
