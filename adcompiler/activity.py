@@ -12,11 +12,12 @@ break the dependence, so bookkeeping around the derivative runs in the
 primal as written.
 
 A method call `v.f(...)` with an array-method rule is differentiated by
-that rule when `v` is varied, so that it must be an array. Otherwise `v`
-may hold a module or namespace (`xp.sum(x, axis=0)` after
-`xp = array_namespace(x)`) or a constant array: every argument may then
-carry a derivative, and the call is dispatched at run time to the rule of
-what `v.f` turns out to be (`Activity.dispatched_calls`). The dispatcher's
+that rule when `v` is varied and proven to hold an array or a number (see
+adcompiler.array_receivers). Otherwise `v` may hold a module or namespace
+(`xp.sum(x, axis=0)` after `xp = array_namespace(x)`), an object of a
+user's class, or a constant array: every argument may then carry a
+derivative, and the call is dispatched at run time to the rule of what
+`v.f` turns out to be (`Activity.dispatched_calls`). The dispatcher's
 wrapper of an array method differentiates the array too, so that it does
 not dispatch again.
 
@@ -36,6 +37,7 @@ import gast
 import numpy as np
 
 from adcompiler import runtime
+from adcompiler.array_receivers import array_names
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind, has_unpacking
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
@@ -50,7 +52,8 @@ class Activity:
     varied: set
     useful: set
     origin: dict  # varied name -> the differentiated parameter it depends on
-    # Method calls on a receiver that is not varied, resolved at run time.
+    # Method calls on a receiver that is not varied, or not proven to be
+    # an array, resolved at run time.
     dispatched_calls: set = dataclasses.field(default_factory=set)
 
     def is_active(self, name):
@@ -118,15 +121,17 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
         elif isinstance(statement, gast.Return):
             returned.update(_names(statement.value))
 
+    arrays = array_names(normalized, resolution, wrt)
     varied = set(wrt)
     origin = {name: name for name in wrt}
     changed = True
     while changed:
         changed = False
-        # A receiver that is not varied (yet) lets every argument through.
-        # Names found varied stay varied, so the result over-approximates.
+        # A receiver that is not varied (yet), or not proven to be an
+        # array, lets every argument through. Names found varied stay
+        # varied, so the result over-approximates.
         for (targets, sources), receiver, _, every in method_edges:
-            if receiver not in varied:
+            if receiver not in varied or receiver not in arrays:
                 sources[:] = every
         for targets, sources in edges + varied_only:
             carried = [s for s in sources if s in varied]
@@ -149,7 +154,7 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
                     useful |= new
                     changed = True
     dispatched = {call for _, receiver, call, _ in method_edges
-                  if receiver not in varied}
+                  if receiver not in varied or receiver not in arrays}
     activity = Activity(varied, useful, origin, dispatched)
     for statement in kept_verbatim:
         check_verbatim(statement, activity)

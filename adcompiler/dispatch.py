@@ -258,8 +258,11 @@ class Dispatcher:
                 return known.run(args, kwargs)
         version = self.compiler.registry.version
         value, record = self._run(site, *bind(), request)
+        # A called value that carries a derivative is not a plain call;
+        # a module receiver (`site.method`) carries none.
         if remember and request is None and plain is not None \
-                and 0 not in site.active and without_objects:
+                and (site.method or 0 not in site.active) \
+                and without_objects:
             self._remember(site, plain, record, version)
         return value, record
 
@@ -317,7 +320,11 @@ class Dispatcher:
             # before the class's method of the same name. A method of a
             # class (cls.method) is a function value.
             stored = getattr(receiver, site.method)
-            if 0 in site.active and not isinstance(receiver, type):
+            # A module carries no derivative, even when the site finds it
+            # varied (a module that a user function returned): xp.copy(x)
+            # is a call of the module's function.
+            if 0 in site.active and not isinstance(
+                    receiver, (type, types.ModuleType)):
                 if not _has_python_call(stored):
                     raise _active_callee_error(site, stored)
                 # A callable object stored in a field of the receiver (a

@@ -1614,9 +1614,11 @@ class _ReverseWriter(StageWriter):
             if resolved.rule is None or \
                     call in self.activity.dispatched_calls:
                 return self.dynamic_call_adjoint(statement, resolved)
-            # NOTE: a method with an array rule (x.sum(), x.dot(y)) is assumed
-            # to be called on an array; a user object with a method of the same
-            # name that carries a derivative would get the array's rule.
+            # NOTE: a method with an array rule (x.sum(), x.dot(y)) on a
+            # receiver proven to be an array (see adcompiler.array_receivers)
+            # gets that rule. A differentiated parameter counts as one, so a
+            # user object passed there, with a method of the same name,
+            # would get the array's rule.
             return self.expand(resolved.rule, statement,
                                [call.func.value] + list(call.args),
                                {k.arg: k.value for k in call.keywords})

@@ -516,3 +516,47 @@ def test_function_rule_with_keyword_argument_raises():
 def test_function_rule_with_positional_argument():
     gradient = adcompiler.grad(tripled_by_position)(np.ones(3))
     np.testing.assert_allclose(gradient, np.full(3, 3.0))
+
+
+# A module that a user function returns is varied (it comes from a call
+# that takes x), but carries no derivative: xp.copy(x) is np.copy(x), not
+# the array method copy of xp.
+def namespace_of(x):
+    return np
+
+
+def module_copy(x):
+    xp = namespace_of(x)
+    return np.sum(xp.copy(x) ** 2)
+
+
+def module_reductions(x):
+    xp = namespace_of(x)
+    y = xp.transpose(x * 2.0)
+    return xp.sum(y * y) + xp.prod(y) + xp.max(y) + xp.mean(xp.exp(y))
+
+
+def module_reshapes(x):
+    xp = namespace_of(x)
+    return np.sum(xp.ravel(x) * xp.squeeze(x) * xp.clip(x, -10.0, 10.0))
+
+
+@pytest.mark.parametrize('function', [module_copy, module_reductions,
+                                      module_reshapes],
+                         ids=lambda f: f.__name__)
+def test_module_from_user_function(function):
+    x = np.array([0.5, -1.5, 2.0])
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+    # The second call may take code compiled for the arguments' shapes.
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+    direction = np.array([1.0, 0.5, -0.25])
+    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5)
+    hessian = adcompiler.hessian(function)(x.copy())
+    expected_hessian = np.stack([
+        numerical_gradient(lambda v: adcompiler.grad(function)(v)[i],
+                           (x,), 0) for i in range(3)])
+    np.testing.assert_allclose(hessian, expected_hessian, rtol=1e-4,
+                               atol=1e-5)
