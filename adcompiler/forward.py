@@ -26,7 +26,8 @@ import types
 import gast
 import numpy as np
 
-from adcompiler import aliasing, comprehensions, runtime, subscripts
+from adcompiler import (aliasing, comprehensions, numeric_checks, runtime,
+                        subscripts)
 from adcompiler.aliasing import LIST_UPDATES
 from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
                                 argument_atoms, as_expression, assign, call,
@@ -248,17 +249,31 @@ class _ForwardWriter(StageWriter):
         the branch runs instead, as in reverse mode. Library code has branches
         for other array types that NumPy input never takes."""
         if not self.branch_depth:
-            return (self.immutable_check(statement) + self.key_check(statement)
-                    + self.assignment(statement))
+            return self.checked_assignment(statement)
         try:
-            return (self.immutable_check(statement) + self.key_check(statement)
-                    + self.assignment(statement))
+            return self.checked_assignment(statement)
         except (UnsupportedSyntaxError, ForeignCallError,
                 UndefinedNameError) as err:
             error_name = self.namer.fresh(
                 f'error_line{getattr(statement, "lineno", 0)}')
             self.extra_globals[error_name] = err
             return [gast.Raise(exc=name(error_name), cause=None)]
+
+    def checked_assignment(self, statement):
+        """Write an assignment with the run-time checks it needs."""
+        before = self.immutable_check(statement) + self.key_check(statement)
+        after = []
+        check = numeric_checks.numeric_check(
+            statement, self.resolution, self.activity, self.source,
+            self.normalized.display_names)
+        if check is not None:
+            checked = numeric_checks.check_statement(
+                check, self.runtime_function, self.namer, self.extra_globals)
+            (after if check.after else before).append(checked)
+        written = self.assignment(statement)
+        # The primal comes first; the check runs before the tangent, whose
+        # rule may itself reject the dtype with a less helpful error.
+        return before + written[:1] + after + written[1:]
 
     def immutable_check(self, statement):
         """`ad.require_immutable(x, error, *callees)` before a lowered

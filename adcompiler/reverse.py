@@ -36,7 +36,7 @@ import operator
 import gast
 
 from adcompiler import (aliasing, call_writes, comprehensions, known_shapes,
-                        runtime, scalars, shapes, subscripts)
+                        numeric_checks, runtime, scalars, shapes, subscripts)
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
@@ -555,7 +555,12 @@ class _ReverseWriter(StageWriter):
             else:
                 body += self.immutable_check(statement)
                 body += self.key_check(statement)
+                check = self.numeric_check(statement)
+                if check is not None and not check.after:
+                    body.append(self.numeric_check_statement(check))
                 body += self.primal_statements(statement)
+                if check is not None and check.after:
+                    body.append(self.numeric_check_statement(check))
             if self.pushed.get(statement):
                 body.append(self.push(self.pushed[statement],
                                       self.shape_pushes.get(statement, {})))
@@ -591,6 +596,17 @@ class _ReverseWriter(StageWriter):
         return [gast.Expr(value=_call(
             self.runtime_function('require_indexable'), check.value,
             _name(error_name)))]
+
+    def numeric_check(self, statement):
+        """Return the dtype check that `statement` needs (see
+        adcompiler.numeric_checks), or None."""
+        return numeric_checks.numeric_check(
+            statement, self.resolution, self.activity, self.source,
+            self.normalized.display_names)
+
+    def numeric_check_statement(self, check):
+        return numeric_checks.check_statement(
+            check, self.runtime_function, self.namer, self.extra_globals)
 
     def primal_loop(self, statement):
         trips = self.loop_trips.get(statement)

@@ -301,12 +301,13 @@ def cast_adjoint(g, dtype):
 
 
 def _require_numeric_dtype(dtype):
-    """Raise TypeError for object dtype, whose cast a rule must not read as
-    piecewise constant: the objects may be the numbers themselves."""
-    if np.dtype(dtype) == np.dtype(object):
+    """Raise TypeError for object, str and bytes dtypes, whose cast a rule
+    must not read as piecewise constant: the objects may be the numbers
+    themselves, and a string may be read back as a number."""
+    if np.dtype(dtype).kind not in 'biufc':
         raise TypeError(
-            'adcompiler cannot differentiate a cast to object dtype; keep a '
-            'float dtype (float, np.float64 or complex)')
+            f'adcompiler cannot differentiate a cast to {np.dtype(dtype)} '
+            'dtype; keep a float dtype (float, np.float64 or complex)')
 
 
 # Indexing ------------------------------------------------------------------
@@ -4205,6 +4206,14 @@ _INDEXABLE = (list, tuple, dict, str, bytes, float, int, complex)
 _INDEXABLE_BASES = (np.ndarray, np.generic, list, tuple, dict)
 _INDEXABLE_METHODS = tuple(getattr(t, '__getitem__', None) for t in (
     np.ndarray, np.generic, list, tuple, dict))
+
+
+def require_numeric_array(value, error):
+    """Raise `error` when `value` is an array of a dtype that is not
+    boolean, integer, floating or complex (object, str or bytes), which
+    the rules of index writes and NumPy functions do not differentiate."""
+    if isinstance(value, np.ndarray) and value.dtype.kind not in 'biufc':
+        raise error
 
 
 def require_immutable_item(value, container, error):

@@ -976,16 +976,91 @@ def test_object_dtype_cast_error(function, marker, mode):
     assert caught.value.lineno == source_lineno(function, marker)
 
 
+@pytest.mark.parametrize('dtype', [object, str, bytes], ids=str)
 @pytest.mark.parametrize('mode', ['grad', 'jvp'])
-def test_object_dtype_argument_error(mode):
+def test_non_numeric_dtype_argument_error(mode, dtype):
     # The dtype is known only when the function runs.
     x = np.array([0.3, -1.2])
-    with pytest.raises(TypeError, match='object dtype'):
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='not a number type') as caught:
         if mode == 'grad':
-            adcompiler.grad(astype_given_dtype)(x, object)
+            adcompiler.grad(astype_given_dtype)(x, dtype)
         else:
-            adcompiler.jvp(lambda x: astype_given_dtype(x, object), (x,),
+            adcompiler.jvp(lambda x: astype_given_dtype(x, dtype), (x,),
                            (np.ones(2),))
+    assert caught.value.lineno == source_lineno(astype_given_dtype, 'return')
+
+
+# Values that carry a derivative written into, or built into, an array of
+# object, str or bytes dtype.
+def slice_into_objects(x):
+    o = np.zeros(2, dtype=object)
+    o[:] = x
+    return np.sum(o * o)
+
+
+def item_into_objects(x):
+    o = np.zeros(2, dtype=object)
+    o[0] = x[0]
+    return np.sum(o * o)
+
+
+def item_into_nones(x):
+    o = np.full(2, None)
+    o[1] = x[1]
+    return np.sum(o * o)
+
+
+def item_into_strings(x):
+    s = np.array(['1.0', '2.0'])
+    s[0] = x[0]
+    return np.sum(s.astype(float) ** 2)
+
+
+def strings_built(x):
+    s = np.array(list(x) + ['a'])
+    return np.sum(s[:2].astype(float) ** 2)
+
+
+def strings_stacked(x):
+    return np.sum(np.stack([x, np.array(['a', 'b'])]).astype(float) ** 2)
+
+
+NON_NUMERIC_WRITES = [(slice_into_objects, 'o[:] = x'),
+                      (item_into_objects, 'o[0] = x[0]'),
+                      (item_into_nones, 'o[1] = x[1]'),
+                      (item_into_strings, 's[0] = x[0]'),
+                      (strings_built, 'np.array(list(x)'),
+                      (strings_stacked, 'np.stack')]
+
+
+@pytest.mark.parametrize('mode', ['grad', 'jvp'])
+@pytest.mark.parametrize('function, marker', NON_NUMERIC_WRITES,
+                         ids=lambda v: getattr(v, '__name__', None))
+def test_non_numeric_array_error(function, marker, mode):
+    x = np.array([0.3, -1.2])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='not a number type') as caught:
+        if mode == 'grad':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones(2),))
+    assert caught.value.lineno == source_lineno(function, marker)
+
+
+def numeric_writes(x):
+    o = np.zeros(3)
+    o[:2] = x * 2.0
+    o[2] = x[0] ** 3
+    labels = np.array(['a', 'b'])
+    labels[0] = 'c'
+    return np.sum(o * o) + np.sum(np.array([x[0], 1.0]) ** 2)
+
+
+def test_numeric_writes_gradient():
+    x = np.array([0.3, -1.2])
+    assert_gradient_close(adcompiler.grad(numeric_writes)(x),
+                          numerical_gradient(numeric_writes, (x,), 0))
 
 
 def test_object_dtype_without_derivative():

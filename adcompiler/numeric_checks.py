@@ -1,0 +1,126 @@
+"""Run-time checks that a derivative does not enter a non-numeric array.
+
+The rules of index writes and of NumPy functions are written for arrays of
+numbers. An array of object, str or bytes dtype that takes in a value that
+carries a derivative would give a zero derivative (`o[:] = x` on an object
+array) or a derivative in its own dtype (strings, after
+`np.array(list(x) + ['a'])`). The dtype is known only when the code runs,
+so the reverse and forward stages call
+`ad.require_numeric_array(v, error)`:
+
+- before `v[key] = value` when `value` carries a derivative and the new
+  `v` may reach the output;
+- after `v = f(...)` for a NumPy function `f` that builds an array from
+  its arguments (`np.array`, `np.stack`, `np.full`, ...), or a cast
+  `v = x.astype(dtype)`, when an argument carries a derivative and `v`
+  may reach the output.
+
+The runtime function raises the error below when `v` is an array whose
+dtype is not boolean, integer, floating or complex.
+"""
+
+import dataclasses
+
+import gast
+import numpy as np
+
+from adcompiler.errors import UnsupportedSyntaxError
+from adcompiler.resolve import CallKind
+from adcompiler.traversal import copy_tree, walk
+
+# NumPy functions with rules whose result may have a non-numeric dtype
+# when an argument does (a string, None or an object in a list).
+_CONSTRUCTOR_NAMES = (
+    'array', 'asarray', 'asanyarray', 'ascontiguousarray', 'asfortranarray',
+    'stack', 'hstack', 'vstack', 'dstack', 'column_stack', 'concatenate',
+    'append', 'insert', 'full', 'full_like', 'where', 'select', 'block',
+)
+_CONSTRUCTORS = tuple(getattr(np, name) for name in _CONSTRUCTOR_NAMES
+                      if hasattr(np, name))
+
+
+@dataclasses.dataclass(frozen=True)
+class NumericCheck:
+    """A run-time check of `value` (a name), before the statement (a
+    write) or after it (a construction), and the error it raises."""
+
+    value: gast.expr
+    error: UnsupportedSyntaxError
+    after: bool
+
+
+def numeric_check(statement, resolution, activity, source, display_names):
+    """Return the `NumericCheck` that `statement` needs, or None."""
+    if not isinstance(statement, gast.Assign):
+        return None
+    target = statement.targets[0]
+    if isinstance(target, gast.Subscript) and isinstance(target.value,
+                                                         gast.Name):
+        return _write_check(statement, activity, source, display_names)
+    if isinstance(target, gast.Name) and isinstance(statement.value,
+                                                    gast.Call):
+        return _construction_check(statement, resolution, activity, source,
+                                   display_names)
+    return None
+
+
+def _write_check(statement, activity, source, display_names):
+    array = statement.targets[0].value.id
+    if array not in activity.useful or not _reads_varied(statement.value,
+                                                         activity):
+        return None
+    text = display_names.get(array, array)
+    error = UnsupportedSyntaxError(
+        f'a write of a value that carries a derivative into {text!r}, an '
+        'array of a dtype that is not a number type (object, str or bytes),',
+        source.location(statement),
+        'the rules of adcompiler are written for arrays of numbers, and the '
+        'derivative would be lost in this array',
+        fixes=[f'make {text!r} an array of a float dtype (np.zeros(n) or '
+               'np.empty(n, dtype=float))'])
+    return NumericCheck(gast.Name(id=array, ctx=gast.Load(), annotation=None,
+                                  type_comment=None), error, after=False)
+
+
+def _construction_check(statement, resolution, activity, source,
+                        display_names):
+    target = statement.targets[0].id
+    call = statement.value
+    resolved = resolution.calls.get(call)
+    callee = getattr(resolved, 'callee', None)
+    casts = isinstance(call.func, gast.Attribute) and \
+        call.func.attr == 'astype' and resolved is not None and \
+        resolved.kind is CallKind.METHOD
+    if not (casts or any(callee is f for f in _CONSTRUCTORS)) or \
+            target not in activity.useful or not _reads_varied(call,
+                                                               activity):
+        return None
+    text = source.text_of(call) or display_names.get(target, target)
+    error = UnsupportedSyntaxError(
+        f'{text}, an array of a dtype that is not a number type (object, '
+        'str or bytes) built from values that carry a derivative,',
+        source.location(call),
+        'the rules of adcompiler are written for arrays of numbers, and the '
+        'derivative would be lost in this array',
+        fixes=['build the array from numbers only, with a float dtype'])
+    return NumericCheck(gast.Name(id=target, ctx=gast.Load(),
+                                  annotation=None, type_comment=None),
+                        error, after=True)
+
+
+def _reads_varied(node, activity):
+    return any(isinstance(n, gast.Name) and n.id in activity.varied
+               for n in walk(node))
+
+
+def check_statement(check, runtime_function, namer, extra_globals):
+    """Return the statement `ad.require_numeric_array(v, error)` of
+    `check`, with the error bound to a new global of the generated code."""
+    error_name = namer.fresh('dtype_error')
+    extra_globals[error_name] = check.error
+    call = gast.Call(func=runtime_function('require_numeric_array'),
+                     args=[copy_tree(check.value),
+                           gast.Name(id=error_name, ctx=gast.Load(),
+                                     annotation=None, type_comment=None)],
+                     keywords=[])
+    return gast.Expr(value=call)
