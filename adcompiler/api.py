@@ -355,6 +355,7 @@ class GradientFunction:
         which every new key runs the general code.
         """
         version = REGISTRY.version
+        _reject_matrices(self.function, arguments)
         scalar_params = scalar_parameters(arguments)
         objects = _described_objects(key)
         compiled = None
@@ -520,6 +521,24 @@ def _described_objects(key):
     if len(key) > 1 and key[-2] is _OBJECTS:
         return key[-1]
     return frozenset()
+
+
+def _reject_matrices(function, arguments):
+    """Raise ContainerError for an np.matrix argument, in wrt or not.
+
+    `*` and `**` on np.matrix are matrix products, so a constant matrix
+    that meets a value that carries a derivative would get the rule of
+    elementwise ndarray arithmetic. The key of `_Variant` holds each
+    argument's type, so this runs once per key.
+    """
+    for name, value in arguments.items():
+        if type(value) is not _NDARRAY and isinstance(value, np.matrix):
+            raise containers.ContainerError(
+                f'{function.__name__} got an np.matrix as argument '
+                f'{name!r}. Its * and ** operators are matrix products, '
+                'and adcompiler differentiates ndarray arithmetic only. '
+                'Pass np.asarray(m) instead, and write @ for a matrix '
+                'product.')
 
 
 def _is_float(value):
@@ -1264,6 +1283,8 @@ def hvp(function, wrt=0, mode=None):
         bound = _bind(function, primals, kwargs)
         directions = _hvp_directions(function, names, as_tuple, direction)
         for name, given in zip(names, directions, strict=True):
+            containers.check_differentiable(bound.arguments[name],
+                                            function.__name__, name)
             _check_like(given, bound.arguments[name],
                         f'the direction given to hvp of {function.__name__} '
                         f'for {name!r}' if as_tuple else
@@ -1337,6 +1358,7 @@ def hessian(function, wrt=0, mode=None):
 
 def _require_hessian_argument(function, name, x):
     """Raise a clear error for an argument `hessian` cannot index."""
+    containers.check_differentiable(x, function.__name__, name)
     _require_array(function, name, x, 'hessian')
     if np.iscomplexobj(x):
         raise InvalidArgumentError(
@@ -1448,6 +1470,7 @@ def jvp(function, primals, tangents):
     names = list(bound.arguments)
     for name, primal, tangent in zip(names, primals, tangents, strict=False):
         if tangent is not None:
+            containers.check_differentiable(primal, function.__name__, name)
             _check_tangent(function, name, primal, tangent)
     wrt = tuple(names[i] for i, t in enumerate(tangents) if t is not None)
     compiled = _COMPILER.compile_forward(
@@ -1559,9 +1582,8 @@ def vjp(function, *primals):
     bound = _bind(function, primals, {})
     wrt = tuple(bound.arguments)[:len(primals)]
     for name in wrt:
-        if containers.is_container(bound.arguments[name]):
-            containers.check_differentiable(bound.arguments[name],
-                                            function.__name__, name)
+        containers.check_differentiable(bound.arguments[name],
+                                        function.__name__, name)
     compiled = _COMPILER.compile(
         function, wrt, objects=describe_objects(bound.arguments.items()),
         grad_only=False)

@@ -261,10 +261,19 @@ def check_differentiable(value, function_name, parameter):
             pending.extend((child, f'{path}[{i}]')
                            for i, child in enumerate(children))
             continue
-        if is_float_leaf(item) or is_constant_leaf(item):
-            continue
         where = (f'argument {parameter!r}' if path == parameter
                  else f'{path} in argument {parameter!r}')
+        if isinstance(item, np.matrix):
+            # `*` and `**` on np.matrix are matrix products, and the rules
+            # are written for the elementwise operators of ndarray.
+            raise ContainerError(
+                f'cannot differentiate {function_name} with respect to '
+                f'{where}: it is an np.matrix, whose * and ** operators '
+                'are matrix products, and adcompiler differentiates '
+                'ndarray arithmetic only. Pass np.asarray(m) instead, and '
+                'write @ for a matrix product.')
+        if is_float_leaf(item) or is_constant_leaf(item):
+            continue
         raise ContainerError(
             f'cannot differentiate {function_name} with respect to {where}: '
             f'it is a {type(item).__name__} object, which adcompiler does '

@@ -519,3 +519,43 @@ def test_value_with_derivative_appended_to_copy():
     gradient = adcompiler.grad(appends_loss_with_derivative)(x, history)
     np.testing.assert_allclose(gradient, 2.0 * x)
     assert history == []
+
+
+def elementwise_square_sum(x):
+    return np.sum(np.multiply(x, x))
+
+
+def product_with_constant(m, y):
+    return np.sum(m * (y * np.ones((2, 2))))
+
+
+with warnings.catch_warnings():
+    # NumPy warns that np.matrix is not recommended, which is the point.
+    warnings.simplefilter('ignore', PendingDeprecationWarning)
+    MATRIX = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+
+MATRIX_CALLS = [
+    ('grad', lambda: adcompiler.grad(elementwise_square_sum)(MATRIX)),
+    ('value_and_grad',
+     lambda: adcompiler.value_and_grad(elementwise_square_sum)(MATRIX)),
+    ('vjp', lambda: adcompiler.vjp(elementwise_square_sum, MATRIX)),
+    ('jvp', lambda: adcompiler.jvp(elementwise_square_sum, (MATRIX,),
+                                   (np.ones((2, 2)),))),
+    ('hessian', lambda: adcompiler.hessian(elementwise_square_sum)(MATRIX)),
+    ('hvp', lambda: adcompiler.hvp(elementwise_square_sum)(
+        MATRIX, np.ones((2, 2)))),
+    ('jacobian', lambda: adcompiler.jacobian(elementwise_square_sum)(MATRIX)),
+    ('in a list', lambda: adcompiler.grad(
+        lambda xs: elementwise_square_sum(xs[0]))([MATRIX])),
+    ('not in wrt', lambda: adcompiler.grad(product_with_constant, wrt=1)(
+        MATRIX, 1.0)),
+]
+
+
+@pytest.mark.parametrize('call', [c for _, c in MATRIX_CALLS],
+                         ids=[name for name, _ in MATRIX_CALLS])
+def test_matrix_argument_raises(call):
+    # `*` on np.matrix is a matrix product, which the elementwise rules
+    # would differentiate wrongly.
+    with pytest.raises(adcompiler.AdCompilerError, match=r'np\.asarray'):
+        call()
