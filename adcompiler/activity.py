@@ -55,6 +55,9 @@ class Activity:
     # Method calls on a receiver that is not varied, or not proven to be
     # an array, resolved at run time.
     dispatched_calls: set = dataclasses.field(default_factory=set)
+    # Names proven to contain an array or a number (see
+    # adcompiler.array_receivers).
+    arrays: set = dataclasses.field(default_factory=set)
 
     def is_active(self, name):
         return name in self.varied and name in self.useful
@@ -155,7 +158,7 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
                     changed = True
     dispatched = {call for _, receiver, call, _ in method_edges
                   if receiver not in varied or receiver not in arrays}
-    activity = Activity(varied, useful, origin, dispatched)
+    activity = Activity(varied, useful, origin, dispatched, arrays)
     for statement in kept_verbatim:
         check_verbatim(statement, activity)
     return activity

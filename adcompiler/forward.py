@@ -263,10 +263,9 @@ class _ForwardWriter(StageWriter):
         """Write an assignment with the run-time checks it needs."""
         before = self.immutable_check(statement) + self.key_check(statement)
         after = []
-        check = numeric_checks.numeric_check(
-            statement, self.resolution, self.activity, self.source,
-            self.normalized.display_names)
-        if check is not None:
+        for check in numeric_checks.numeric_checks(
+                statement, self.resolution, self.activity, self.source,
+                self.normalized.display_names):
             checked = numeric_checks.check_statement(
                 check, self.runtime_function, self.namer, self.extra_globals)
             (after if check.after else before).append(checked)

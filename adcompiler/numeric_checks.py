@@ -1,4 +1,4 @@
-"""Run-time checks that a derivative does not enter a non-numeric array.
+"""Run-time checks of values that the rules of NumPy cannot differentiate.
 
 The rules of index writes and of NumPy functions are written for arrays of
 numbers. An array of object, str or bytes dtype that takes in a value that
@@ -17,6 +17,14 @@ so the reverse and forward stages call
 
 The runtime function raises the error below when `v` is an array whose
 dtype is not boolean, integer, floating or complex.
+
+A NumPy function converts an object whose class defines `__array__` by
+calling that method, which its rule does not see. Normalize calls the
+method itself where it knows the object's class (see adcompiler.normalize).
+Before a NumPy function call with an argument that carries a derivative
+and is not proven to be an array or a number (see
+adcompiler.array_receivers), the stages call `ad.require_array_like(v,
+error)`, which raises when `v` is such an object.
 """
 
 import dataclasses
@@ -47,21 +55,26 @@ class NumericCheck:
     value: gast.expr
     error: UnsupportedSyntaxError
     after: bool
+    function: str = 'require_numeric_array'  # of adcompiler.runtime
 
 
-def numeric_check(statement, resolution, activity, source, display_names):
-    """Return the `NumericCheck` that `statement` needs, or None."""
+def numeric_checks(statement, resolution, activity, source, display_names):
+    """Return the list of `NumericCheck`s that `statement` needs."""
     if not isinstance(statement, gast.Assign):
-        return None
+        return []
     target = statement.targets[0]
     if isinstance(target, gast.Subscript) and isinstance(target.value,
                                                          gast.Name):
-        return _write_check(statement, activity, source, display_names)
-    if isinstance(target, gast.Name) and isinstance(statement.value,
-                                                    gast.Call):
-        return _construction_check(statement, resolution, activity, source,
-                                   display_names)
-    return None
+        check = _write_check(statement, activity, source, display_names)
+        return [] if check is None else [check]
+    if not (isinstance(target, gast.Name)
+            and isinstance(statement.value, gast.Call)):
+        return []
+    checks = _converted_object_checks(statement, resolution, activity,
+                                      source, display_names)
+    check = _construction_check(statement, resolution, activity, source,
+                                display_names)
+    return checks + ([] if check is None else [check])
 
 
 def _write_check(statement, activity, source, display_names):
@@ -108,17 +121,55 @@ def _construction_check(statement, resolution, activity, source,
                         error, after=True)
 
 
+def _converted_object_checks(statement, resolution, activity, source,
+                             display_names):
+    target = statement.targets[0].id
+    call = statement.value
+    resolved = resolution.calls.get(call)
+    if target not in activity.useful or resolved is None or \
+            resolved.kind is not CallKind.RULE or \
+            not _is_numpy_function(resolved.callee):
+        return []
+    checks = []
+    arguments = list(call.args) + [k.value for k in call.keywords]
+    for argument in arguments:
+        if not isinstance(argument, gast.Name) or \
+                argument.id not in activity.varied or \
+                argument.id in activity.arrays:
+            continue
+        text = display_names.get(argument.id, argument.id)
+        call_text = source.text_of(call) or resolved.name
+        error = UnsupportedSyntaxError(
+            f'{call_text} with {text}, an object whose class defines '
+            '__array__ in Python,', source.location(call),
+            'NumPy calls that method to convert the object, and the rule of '
+            f'{resolved.name} does not differentiate it',
+            fixes=[f'call the method yourself ({text}.__array__()): '
+                   'adcompiler transforms a method written in Python from '
+                   'its source'])
+        checks.append(NumericCheck(copy_tree(argument), error, after=False,
+                                   function='require_array_like'))
+    return checks
+
+
+def _is_numpy_function(callee):
+    if isinstance(callee, np.ufunc):
+        return True
+    module = getattr(callee, '__module__', None) or ''
+    return module.split('.')[0] == 'numpy'
+
+
 def _reads_varied(node, activity):
     return any(isinstance(n, gast.Name) and n.id in activity.varied
                for n in walk(node))
 
 
 def check_statement(check, runtime_function, namer, extra_globals):
-    """Return the statement `ad.require_numeric_array(v, error)` of
-    `check`, with the error bound to a new global of the generated code."""
-    error_name = namer.fresh('dtype_error')
+    """Return the statement `ad.<check.function>(v, error)` of `check`,
+    with the error bound to a new global of the generated code."""
+    error_name = namer.fresh('value_error')
     extra_globals[error_name] = check.error
-    call = gast.Call(func=runtime_function('require_numeric_array'),
+    call = gast.Call(func=runtime_function(check.function),
                      args=[copy_tree(check.value),
                            gast.Name(id=error_name, ctx=gast.Load(),
                                      annotation=None, type_comment=None)],

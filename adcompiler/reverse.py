@@ -555,12 +555,12 @@ class _ReverseWriter(StageWriter):
             else:
                 body += self.immutable_check(statement)
                 body += self.key_check(statement)
-                check = self.numeric_check(statement)
-                if check is not None and not check.after:
-                    body.append(self.numeric_check_statement(check))
+                checks = self.numeric_checks(statement)
+                body += [self.numeric_check_statement(check)
+                         for check in checks if not check.after]
                 body += self.primal_statements(statement)
-                if check is not None and check.after:
-                    body.append(self.numeric_check_statement(check))
+                body += [self.numeric_check_statement(check)
+                         for check in checks if check.after]
             if self.pushed.get(statement):
                 body.append(self.push(self.pushed[statement],
                                       self.shape_pushes.get(statement, {})))
@@ -597,10 +597,10 @@ class _ReverseWriter(StageWriter):
             self.runtime_function('require_indexable'), check.value,
             _name(error_name)))]
 
-    def numeric_check(self, statement):
-        """Return the dtype check that `statement` needs (see
-        adcompiler.numeric_checks), or None."""
-        return numeric_checks.numeric_check(
+    def numeric_checks(self, statement):
+        """Return the run-time checks of values that `statement` needs
+        (see adcompiler.numeric_checks)."""
+        return numeric_checks.numeric_checks(
             statement, self.resolution, self.activity, self.source,
             self.normalized.display_names)
 

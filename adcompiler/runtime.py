@@ -4216,6 +4216,22 @@ def require_numeric_array(value, error):
         raise error
 
 
+def require_array_like(value, error):
+    """Raise `error` when `value` is an object whose class defines
+    __array__ in Python, which a NumPy function would call: the rule of
+    the function would not see that computation."""
+    if type(value) in _ARRAY_LIKE_TYPES:
+        return
+    method = getattr(type(value), '__array__', None)
+    if hasattr(method, '__code__') and not isinstance(value, np.ndarray):
+        raise error
+
+
+_ARRAY_LIKE_TYPES = frozenset({np.ndarray, float, int, complex, bool,
+                               np.float64, np.float32, np.complex128, list,
+                               tuple})
+
+
 def require_immutable_item(value, container, error):
     """Raise `error` unless the item `value` of `container` cannot change in
     place, before a lowered `c[i] += y` stores c[i] + y in c[i]. Any item

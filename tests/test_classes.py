@@ -7,6 +7,7 @@ Every gradient is checked against central differences.
 
 import dataclasses
 import functools
+import inspect
 
 import numpy as np
 import pytest
@@ -532,6 +533,53 @@ def test_array_protocol_gradient(function, shape):
     _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
     np.testing.assert_allclose(tangent, np.sum(expected * direction),
                                rtol=1e-5, atol=1e-6)
+
+
+def make_squared(x):
+    return Squared(x)
+
+
+def asarray_of_returned_object(x):
+    return np.sum(np.asarray(make_squared(x)))
+
+
+def ufunc_of_returned_object(x):
+    squared = make_squared(x)
+    return np.sum(np.exp(squared))
+
+
+@pytest.mark.parametrize('mode', ['grad', 'jvp'])
+@pytest.mark.parametrize('function, marker', [
+    (asarray_of_returned_object, 'np.asarray'),
+    (ufunc_of_returned_object, 'np.exp')], ids=['asarray', 'ufunc'])
+def test_array_protocol_returned_object_error(function, marker, mode):
+    # A user function returns the object, so its class is known only when
+    # the code runs: NumPy would call __array__ where the rule cannot see.
+    x = np.array([0.3, -1.2])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='__array__') as caught:
+        if mode == 'grad':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones(2),))
+    lines, first = inspect.getsourcelines(function)
+    expected = [first + i for i, line in enumerate(lines) if marker in line]
+    assert [caught.value.lineno] == expected
+
+
+def asarray_of_method_result(x):
+    return np.sum(np.asarray(make_squared(x).__array__()))
+
+
+def test_array_protocol_called_method_gradient():
+    # The fix that the error above gives: call __array__ in the function.
+    x = np.array([0.3, -1.2])
+    expected = numerical_gradient(asarray_of_method_result, (x,), 0)
+    assert_gradient_close(adcompiler.grad(asarray_of_method_result)(x),
+                          expected)
+    _, tangent = adcompiler.jvp(asarray_of_method_result, (x,),
+                                (np.ones(2),))
+    np.testing.assert_allclose(tangent, np.sum(expected), rtol=1e-5)
 
 
 def sine_of_argument(v):
