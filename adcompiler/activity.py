@@ -32,6 +32,8 @@ single-assignment code that normalize produces.
 
 import builtins
 import dataclasses
+import inspect
+import sys
 
 import gast
 import numpy as np
@@ -179,16 +181,19 @@ def check_verbatim(statement, activity):
         raise statement.error
 
 
-# Builtins that read the function's local variables by name, which
-# activity analysis does not see. vars only with no argument.
-_NAMESPACE_READERS = (builtins.eval, builtins.exec, builtins.locals,
-                      builtins.vars)
+# Functions that read the function's local variables by name, which
+# activity analysis does not see: the builtins (vars only with no
+# argument), and those that return the running frame, whose f_locals
+# holds them.
+NAMESPACE_READERS = (builtins.eval, builtins.exec, builtins.locals,
+                     builtins.vars, sys._getframe, inspect.currentframe,
+                     inspect.stack)
 
 
 def check_namespace_reads(normalized, resolution, activity, source):
-    """Raise UnsupportedSyntaxError for a call of eval, exec, locals or
-    vars() that may pass a derivative along unseen, in a function with
-    varied values.
+    """Raise UnsupportedSyntaxError for a call of eval, exec, locals,
+    vars(), sys._getframe, inspect.currentframe or inspect.stack that may
+    pass a derivative along unseen, in a function with varied values.
 
     The call may read a varied local variable by name. That matters where
     the output may depend on its result, and for exec, and for eval as a
@@ -203,7 +208,7 @@ def check_namespace_reads(normalized, resolution, activity, source):
         call = statement.value
         resolved = resolution.calls.get(call)
         callee = getattr(resolved, 'callee', None)
-        if not any(callee is reader for reader in _NAMESPACE_READERS) or (
+        if not any(callee is reader for reader in NAMESPACE_READERS) or (
                 callee is builtins.vars and call.args):
             continue
         if isinstance(statement, gast.Assign) and callee is not exec and \
@@ -211,14 +216,20 @@ def check_namespace_reads(normalized, resolution, activity, source):
                         and target.id in activity.useful
                         for target in walk(statement.targets[0])):
             continue
-        raise UnsupportedSyntaxError(
-            f'a call of {callee.__name__}() in a differentiated function',
-            source.location(call),
-            f'{callee.__name__}() reads local variables by name, so '
-            'adcompiler cannot follow the derivatives they carry',
-            fixes=['use the variables directly',
-                   'move the call to a function that gets no value that '
-                   'carries a derivative'])
+        raise namespace_read_error(resolved.name, source.location(call))
+
+
+def namespace_read_error(callee_name, location, construct=None):
+    """Return the error for a call of `callee_name` (eval, locals,
+    sys._getframe, ...) at `location` in a differentiated function."""
+    return UnsupportedSyntaxError(
+        construct or f'a call of {callee_name}() in a differentiated '
+        'function', location,
+        f'{callee_name}() reads local variables by name, so adcompiler '
+        'cannot follow the derivatives they carry',
+        fixes=['use the variables directly',
+               'move the call to a function that gets no value that '
+               'carries a derivative'])
 
 
 def check_object_casts(normalized, resolution, activity, source):

@@ -236,7 +236,12 @@ class _ForwardWriter(StageWriter):
             undo = self.undo_tangent(statement)
             if undo is not None:
                 return undo + [copy_tree(statement)]
-            return [copy_tree(statement)] + self.effect(statement)
+            checks = [numeric_checks.check_statement(
+                check, self.runtime_function, self.namer, self.extra_globals)
+                for check in numeric_checks.numeric_checks(
+                    statement, self.resolution, self.activity, self.source,
+                    self.normalized.display_names)]
+            return checks + [copy_tree(statement)] + self.effect(statement)
         if isinstance(statement, (gast.Break, gast.Assert, gast.Pass,
                                   Verbatim)):
             return [copy_tree(statement)]

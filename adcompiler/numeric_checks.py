@@ -32,6 +32,7 @@ import dataclasses
 import gast
 import numpy as np
 
+from adcompiler.activity import NAMESPACE_READERS, namespace_read_error
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind
 from adcompiler.traversal import copy_tree, walk
@@ -56,10 +57,16 @@ class NumericCheck:
     error: UnsupportedSyntaxError
     after: bool
     function: str = 'require_numeric_array'  # of adcompiler.runtime
+    # Objects passed between the value and the error, or None.
+    rejected: tuple = None
 
 
 def numeric_checks(statement, resolution, activity, source, display_names):
     """Return the list of `NumericCheck`s that `statement` needs."""
+    check = _called_value_check(statement, resolution, activity, source,
+                                display_names)
+    if check is not None:
+        return [check]
     if not isinstance(statement, gast.Assign):
         return []
     target = statement.targets[0]
@@ -152,6 +159,39 @@ def _converted_object_checks(statement, resolution, activity, source,
     return checks
 
 
+def _called_value_check(statement, resolution, activity, source,
+                        display_names):
+    """Return the check before a call of a function held in a local
+    variable (`ev = eval; ev(text)`) that may be one of
+    `activity.NAMESPACE_READERS`, or None."""
+    if not (isinstance(statement, (gast.Assign, gast.Expr))
+            and isinstance(statement.value, gast.Call)
+            and isinstance(statement.value.func, gast.Name)
+            and activity.varied):
+        return None
+    call = statement.value
+    resolved = resolution.calls.get(call)
+    if resolved is None or resolved.kind is not CallKind.UNKNOWN or \
+            resolved.callee is not None:
+        return None
+    if isinstance(statement, gast.Assign) and not any(
+            isinstance(node, gast.Name) and node.id in activity.useful
+            for node in walk(statement.targets[0])):
+        return None
+    # vars(obj) reads the attributes of obj, not the local variables.
+    rejected = tuple(reader for reader in NAMESPACE_READERS
+                     if not (reader is vars and call.args))
+    name = display_names.get(call.func.id, call.func.id)
+    error = namespace_read_error(
+        name, source.location(call),
+        f'a call of {name}(), a variable that is eval, exec, locals, vars, '
+        'sys._getframe, inspect.currentframe or inspect.stack here, in a '
+        'differentiated function')
+    return NumericCheck(copy_tree(call.func), error, after=False,
+                        function='require_other_function',
+                        rejected=rejected)
+
+
 def _is_numpy_function(callee):
     if isinstance(callee, np.ufunc):
         return True
@@ -169,9 +209,17 @@ def check_statement(check, runtime_function, namer, extra_globals):
     with the error bound to a new global of the generated code."""
     error_name = namer.fresh('value_error')
     extra_globals[error_name] = check.error
-    call = gast.Call(func=runtime_function(check.function),
-                     args=[copy_tree(check.value),
-                           gast.Name(id=error_name, ctx=gast.Load(),
-                                     annotation=None, type_comment=None)],
+    arguments = [copy_tree(check.value)]
+    if check.rejected is not None:
+        rejected_name = namer.fresh('rejected_functions')
+        extra_globals[rejected_name] = check.rejected
+        arguments.append(_load(rejected_name))
+    arguments.append(_load(error_name))
+    call = gast.Call(func=runtime_function(check.function), args=arguments,
                      keywords=[])
     return gast.Expr(value=call)
+
+
+def _load(name):
+    return gast.Name(id=name, ctx=gast.Load(), annotation=None,
+                     type_comment=None)

@@ -4193,11 +4193,16 @@ def require_immutable(value, error, *callees):
 def require_indexable(value, error):
     """Raise `error` unless `value[key]` has the rule of indexing whatever
     the key: `value` is an array, a number, a list, a tuple, a dict or a
-    string, and not an object of a subclass with its own __getitem__."""
+    string, and not an object of a subclass with its own __getitem__ or
+    a __missing__ method written in Python."""
     if type(value) is np.ndarray or type(value) in _INDEXABLE:
         return
     if isinstance(value, _INDEXABLE_BASES) and getattr(
-            type(value), '__getitem__', None) in _INDEXABLE_METHODS:
+            type(value), '__getitem__', None) in _INDEXABLE_METHODS and \
+            not hasattr(getattr(type(value), '__missing__', None),
+                        '__code__'):
+        # A dict subclass may compute a missing item from the key in a
+        # __missing__ method written in Python.
         return
     raise error
 
@@ -4230,6 +4235,13 @@ def require_array_like(value, error):
 _ARRAY_LIKE_TYPES = frozenset({np.ndarray, float, int, complex, bool,
                                np.float64, np.float32, np.complex128, list,
                                tuple})
+
+
+def require_other_function(function, rejected, error):
+    """Raise `error` when `function` is one of the functions `rejected`."""
+    for item in rejected:
+        if function is item:
+            raise error
 
 
 def require_immutable_item(value, container, error):

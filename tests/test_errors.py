@@ -10,6 +10,7 @@ import functools
 import inspect
 import itertools
 import math
+import sys
 import textwrap
 
 import numpy as np
@@ -906,10 +907,43 @@ def eval_of_constant(x):
     return np.sum(x) * 2.0 + 0.0 * len(range(count))
 
 
+def frame_locals_item(x):
+    y = 3.0 * x
+    return np.sum(sys._getframe().f_locals['y'])
+
+
+def current_frame_locals_item(x):
+    y = 3.0 * x
+    return np.sum(inspect.currentframe().f_locals['y'])
+
+
+# The same functions reached through a variable, known only at run time.
+def eval_alias(x):
+    evaluate = eval
+    return evaluate('np.sum(x * x)')
+
+
+def locals_alias(x):
+    local_names = locals
+    return np.sum(local_names()['x'] ** 2)
+
+
+def exec_alias(x):
+    execute = exec
+    execute('x[0] = 5.0')
+    return np.sum(x)
+
+
 NAMESPACE_READS = [(eval_of_local, 'eval', "return eval("),
                    (locals_item, 'locals', "locals()['x']"),
                    (vars_item, 'vars', "vars()['x']"),
-                   (exec_into_dict, 'exec', "exec('y")]
+                   (exec_into_dict, 'exec', "exec('y"),
+                   (frame_locals_item, 'sys._getframe', '_getframe'),
+                   (current_frame_locals_item, 'inspect.currentframe',
+                    'currentframe'),
+                   (eval_alias, 'evaluate', "evaluate('"),
+                   (locals_alias, 'local_names', 'local_names()'),
+                   (exec_alias, 'execute', "execute('")]
 
 
 @pytest.mark.parametrize('mode', ['grad', 'jvp'])
@@ -927,7 +961,14 @@ def test_namespace_read_error(function, callee, marker, mode):
     assert caught.value.lineno == source_lineno(function, marker)
 
 
-@pytest.mark.parametrize('function', [locals_printed, eval_of_constant],
+def function_alias(x):
+    sine = np.sin
+    attributes = vars
+    return np.sum(sine(x)) + 0.0 * len(attributes(np))
+
+
+@pytest.mark.parametrize('function', [locals_printed, eval_of_constant,
+                                      function_alias],
                          ids=lambda f: f.__name__)
 def test_namespace_read_without_derivative(function):
     x = np.array([0.3, -1.2])

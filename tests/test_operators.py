@@ -457,6 +457,20 @@ def test_dict_subscript_by_varied_key():
     assert adcompiler.grad(array_subscript_by_key)(0.5, table) == 0.0
 
 
+class SquaresWhenMissing(dict):
+    """A dict that computes a missing item from its key."""
+
+    def __missing__(self, key):
+        return key * key
+
+
+def test_dict_subclass_missing_by_varied_key_raises():
+    # __missing__ computes with the key, which the rule of indexing would
+    # give no derivative.
+    with pytest.raises(adcompiler.AdCompilerError, match=r'\[x\]'):
+        adcompiler.grad(array_subscript_by_key)(3.0, SquaresWhenMissing())
+
+
 def r_pair(x):
     return np.sum(np.sin(np.r_[x, 2.0 * x, 1.5]))
 
