@@ -1283,8 +1283,9 @@ def hvp(function, wrt=0, mode=None):
         bound = _bind(function, primals, kwargs)
         directions = _hvp_directions(function, names, as_tuple, direction)
         for name, given in zip(names, directions, strict=True):
-            containers.check_differentiable(bound.arguments[name],
-                                            function.__name__, name)
+            if isinstance(bound.arguments[name], np.matrix):
+                containers.check_differentiable(bound.arguments[name],
+                                                function.__name__, name)
             _check_like(given, bound.arguments[name],
                         f'the direction given to hvp of {function.__name__} '
                         f'for {name!r}' if as_tuple else
@@ -1358,7 +1359,8 @@ def hessian(function, wrt=0, mode=None):
 
 def _require_hessian_argument(function, name, x):
     """Raise a clear error for an argument `hessian` cannot index."""
-    containers.check_differentiable(x, function.__name__, name)
+    if isinstance(x, np.matrix):
+        containers.check_differentiable(x, function.__name__, name)
     _require_array(function, name, x, 'hessian')
     if np.iscomplexobj(x):
         raise InvalidArgumentError(
@@ -1470,7 +1472,10 @@ def jvp(function, primals, tangents):
     names = list(bound.arguments)
     for name, primal, tangent in zip(names, primals, tangents, strict=False):
         if tangent is not None:
-            containers.check_differentiable(primal, function.__name__, name)
+            if containers.is_container(primal) or isinstance(primal,
+                                                             np.matrix):
+                containers.check_differentiable(primal, function.__name__,
+                                                name)
             _check_tangent(function, name, primal, tangent)
     wrt = tuple(names[i] for i, t in enumerate(tangents) if t is not None)
     compiled = _COMPILER.compile_forward(
@@ -1582,8 +1587,9 @@ def vjp(function, *primals):
     bound = _bind(function, primals, {})
     wrt = tuple(bound.arguments)[:len(primals)]
     for name in wrt:
-        containers.check_differentiable(bound.arguments[name],
-                                        function.__name__, name)
+        value = bound.arguments[name]
+        if containers.is_container(value) or isinstance(value, np.matrix):
+            containers.check_differentiable(value, function.__name__, name)
     compiled = _COMPILER.compile(
         function, wrt, objects=describe_objects(bound.arguments.items()),
         grad_only=False)
