@@ -38,6 +38,7 @@ import numpy as np
 from adcompiler import runtime, update_order
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind
+from adcompiler.rules import operators
 from adcompiler.rules.registry import REGISTRY
 from adcompiler.traversal import name_nodes, walk
 
@@ -533,6 +534,18 @@ class _Checker:
             f'gradient would not follow. Take a copy first ({copied}), or '
             f'index {shown} where the value is used')
 
+    def callee_text(self, call, resolved):
+        """Name the callee of `call` as the user wrote it. Normalize
+        lowers an operator on a list or an object (`l * 2`) to a call of a
+        function of its own, which the source text of the call shows as
+        the operator."""
+        if resolved is not None and getattr(resolved.callee, '__module__',
+                                            None) == operators.__name__:
+            text = self.source.text_of(call)
+            if text:
+                return f'`{text}`'
+        return resolved.name if resolved else 'the callee'
+
     def describe_target(self, target):
         """Name an assignment target as the user wrote it: `'b'`, or the
         source text of the conditional or boolean expression whose value a
@@ -799,8 +812,8 @@ class _Checker:
                     and not self.shares_safely(statement, argument.id,
                                                holders or (), False)):
                 self.reject(argument.id, statement,
-                            f'{resolved.name if resolved else "the callee"} '
-                            'may keep or return a reference to it')
+                            f'{self.callee_text(call, resolved)} may keep or '
+                            'return a reference to it')
 
 
 def read_globals(normalized, namespace):

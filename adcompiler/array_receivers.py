@@ -1,29 +1,33 @@
-"""Names proven to contain arrays or numbers, for the activity stage.
+"""Names proven to contain arrays, numbers or containers made in the
+function, for the activity stage.
 
 A method call `v.f(...)` whose method name has an array-method rule gets
-that rule only when `v` is proven to contain an array or a number. Otherwise
-`v` may contain a module (`xp = namespace_of(x)` with a user helper that
-returns `np`), whose `xp.copy(x)` is `np.copy(x)`, or an object of a user's
-class, so the call is dispatched when it runs (see adcompiler.dispatch).
+that rule only when `v` is proven to contain an array or a number, or a
+list, tuple or dict made in the function: the methods of these that share
+a name with an array method with a rule (`copy`) get the same derivative
+from it. Otherwise `v` may contain a module (`xp = namespace_of(x)` with
+a user helper that returns `np`), whose `xp.copy(x)` is `np.copy(x)`, or
+an object of a user's class, so the call is dispatched when it runs (see
+adcompiler.dispatch).
 
-`array_names` returns the local names all of whose assignments give an
-array or a number:
+`array_names` returns the local names all of whose assignments give one
+of these values:
 
 - a differentiated parameter (its argument is an array, a number, or a
   container that the array rules of its methods are assumed to fit);
-- a number constant;
+- a number constant, and a list, tuple or dict display;
 - a copy of such a name, an item or a slice of one (`v[i]`), and an
   attribute of one (`v.T`);
 - an operator applied to atoms of which one is such a name or a number;
-- a call of a NumPy, SciPy or math function, or of a built-in numeric
-  function such as float or abs;
+- a call of a NumPy, SciPy or math function, of a built-in numeric
+  function such as float or abs, or of list, tuple, dict or sorted;
 - a method call with an array-method rule, such as `v.sum()` (on an
   array it returns an array, and through a module the function of that
   name, `np.sum`), except `tolist`;
 - the target of `for i in range(...)`, and of a loop over such a name.
 
-Every other assignment (a call of user code or of a value, a container
-display, tuple unpacking, a statement kept verbatim) may give any object.
+Every other assignment (a call of user code or of a value, tuple
+unpacking, a statement kept verbatim) may give any object.
 """
 
 import builtins
@@ -37,12 +41,13 @@ from adcompiler.resolve import CallKind
 from adcompiler.traversal import walk
 from adcompiler.verbatim import Verbatim
 
-# Built-in functions with rules that return a number.
+# Built-in functions with rules that return a number or a new container.
 _NUMERIC_BUILTINS = (builtins.float, builtins.complex, builtins.abs,
                      builtins.pow, builtins.round, builtins.int,
                      operator.add, operator.sub, operator.mul,
                      operator.truediv, operator.pow, operator.neg,
-                     operator.matmul, math.fsum)
+                     operator.matmul, math.fsum, builtins.list,
+                     builtins.tuple, builtins.dict, builtins.sorted)
 
 # Methods with an array rule that return something other than an array.
 _NON_ARRAY_METHODS = frozenset({'tolist'})
@@ -124,7 +129,7 @@ def _value_sources(value, resolution):
                for o in operands):
             return []
         return _AnyOf(o.id for o in operands if isinstance(o, gast.Name))
-    if isinstance(value, gast.Compare):
+    if isinstance(value, (gast.Compare, gast.List, gast.Tuple, gast.Dict)):
         return []
     if isinstance(value, (gast.Subscript, gast.Attribute)):
         base = value.value
@@ -139,6 +144,8 @@ def _returns_array(call, resolution):
     resolved = resolution.calls.get(call)
     if resolved is None:
         return False
+    if resolved.kind is CallKind.NON_DIFFERENTIABLE:
+        return any(resolved.callee is known for known in _NUMERIC_BUILTINS)
     if resolved.kind is CallKind.METHOD:
         return resolved.rule is not None and \
             call.func.attr not in _NON_ARRAY_METHODS

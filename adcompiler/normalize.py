@@ -907,7 +907,7 @@ class _Normalizer:
         value = self.lower_expression(binop)
         self.assign(node.target, value, node)
         if version not in self.unshared and not (
-                isinstance(node.op, (gast.BitOr, gast.Mult))
+                isinstance(node.op, (gast.BitOr, gast.Mult, gast.Add))
                 and node.target.id in self.private_containers):
             # x may be an array that another name (or the caller) also sees,
             # which Python would update in place: the generated code checks,
@@ -2296,16 +2296,18 @@ def _value_kinds(node, names, global_object):
 
 
 def _binary_kinds(node, names, global_object):
-    """Return the kinds of `x + y` and `x * n` (see `_value_kinds`).
+    """Return the kinds of `x + y`, `x | y` and `x * n` (see `_value_kinds`).
 
-    Two containers concatenate, and a container times an int constant
-    repeats, so the result is a container. With an operand of another kind
-    the result may be an array (`[1.0] + np.ones(2)`), so it has no kind.
+    Two containers concatenate (two dicts merge), and a container times an
+    int constant repeats, so the result is a container. With an operand of
+    another kind the result may be an array (`[1.0] + np.ones(2)`), so it
+    has no kind.
     """
     left = _value_kinds(node.left, names, global_object)
     right = _value_kinds(node.right, names, global_object)
     container = frozenset({_CONTAINER})
-    if isinstance(node.op, gast.Add) and left == right == container:
+    if isinstance(node.op, (gast.Add, gast.BitOr)) and \
+            left == right == container:
         return container
     if isinstance(node.op, gast.Mult):
         for sequence, count in ((left, node.right), (right, node.left)):
@@ -2318,8 +2320,11 @@ def _binary_kinds(node, names, global_object):
 def _private_names(tree):
     """Return the names of `tree` that are not parameters and whose every
     read takes an item (`d[k]`), calls a method that reads the items
-    (`d.items()`), tests membership or is the target of an augmented
-    assignment: no read makes another reference to the value."""
+    (`d.items()`), tests membership, is the target of an augmented
+    assignment, or is an operand of `+`, `|` or `*` with a display, a
+    constant or itself: no read makes another reference to the value.
+    A name assigned another name (`e = d`) refers to the same value, so
+    neither is private."""
     parents = {}
     for node in walk(tree):
         for child in gast.iter_child_nodes(node):
@@ -2334,6 +2339,11 @@ def _private_names(tree):
         if not isinstance(node.ctx, gast.Load):
             continue
         parent = parents.get(node)
+        if isinstance(parent, gast.Assign) and parent.value is node:
+            shared.update(target.id for target in parent.targets
+                          if isinstance(target, gast.Name))
+        if _is_copying_operand(node, parent):
+            continue
         if isinstance(parent, gast.Subscript) and parent.value is node:
             continue
         if isinstance(parent, gast.Attribute) and parent.attr in (
@@ -2342,10 +2352,26 @@ def _private_names(tree):
             continue
         if isinstance(parent, gast.Compare) and node in parent.comparators:
             continue
-        if isinstance(parent, gast.AugAssign) and parent.target is node:
+        if isinstance(parent, gast.AugAssign) and (
+                parent.target is node or (parent.value is node
+                                          and parent.target.id == node.id)):
             continue
         shared.add(node.id)
     return names - shared
+
+
+def _is_copying_operand(node, parent):
+    """Return whether the name `node` is an operand of a `+`, `|` or `*`
+    (`parent`) whose other operand is a display, a constant or the same
+    name. Such an operation on a list, tuple or dict makes a new one."""
+    if not (isinstance(parent, gast.BinOp)
+            and isinstance(parent.op, (gast.Add, gast.BitOr, gast.Mult))):
+        return False
+    other = parent.right if parent.left is node else parent.left
+    if isinstance(other, gast.Name):
+        return other.id == node.id
+    return isinstance(other, (gast.List, gast.Tuple, gast.Dict,
+                              gast.Constant))
 
 
 def _object_names(tree, global_object):

@@ -120,8 +120,8 @@ def unbroadcast(g, x):
         # generated code pushes (reverse over reverse).
         return _rebuild(x, [None if row is None else unbroadcast(row, item)
                             for row, item in zip(g, x, strict=True)])
-    if isinstance(x, (list, tuple)) and len(np.shape(g)[:1]) == 1 and \
-            len(g) == len(x):
+    if isinstance(x, (list, tuple)) and not isinstance(g, (list, tuple)) \
+            and len(np.shape(g)[:1]) == 1 and len(g) == len(x):
         # A sequence made into an array (np.array([a, b])): one row each.
         return _rebuild(x, [unbroadcast(row, item) for row, item in
                             zip(g, x, strict=True)])
@@ -130,8 +130,11 @@ def unbroadcast(g, x):
     if isinstance(x, (list, tuple, dict)):
         raise TypeError(
             f'adcompiler cannot differentiate an arithmetic operation on a '
-            f'{type(x).__name__} here (for example list concatenation with '
-            '+); use lst.extend(...) or build an array with np.array')
+            f'{type(x).__name__} here (for example concatenation with + of '
+            'a list or tuple that is an argument or the result of another '
+            'function); convert it first (list(v) or tuple(v)) so that '
+            'adcompiler knows it is one, use lst.extend(...), or build an '
+            'array with np.array')
     if type(g) is x_type and _flatten_container(x) is not None:
         return g  # A dataclass or registered container: never broadcast.
     if not isinstance(x, (np.ndarray, np.generic, int, float, complex)):

@@ -986,3 +986,102 @@ def test_numpy_scalar_gradient_keeps_precision():
     gradient = adcompiler.grad(function)(np.float32(0.5))
     assert type(gradient) is np.float32
     assert gradient == pytest.approx(np.exp(0.3), rel=1e-6)
+
+
+# Operators on lists, tuples and dicts made in the function, rebound with
+# an operator and then updated with an augmented assignment.
+def list_rebound_then_extended(x):
+    values = [x]
+    values = values + [x * 2.0]
+    values += [x]
+    return np.sum(values[0] * values[1] * values[2])
+
+
+def dict_rebound_then_merged(x):
+    table = {'a': x}
+    table = table | {'b': x * 2.0}
+    table |= {'c': x}
+    return np.sum(table['a'] * table['b'] * table['c'])
+
+
+def dict_merged_with_itself(x):
+    table = {'a': x}
+    table = table | {'b': x * 2.0}
+    table |= table
+    return np.sum(table['a'] * table['b'])
+
+
+def tuple_concatenated_in_loop(x):
+    items = ()
+    for i in range(3):
+        items = items + (x * i,)
+    return np.sum(items[2] * items[1]) + np.sum(sum(items))
+
+
+def list_extended_by_itself(x):
+    values = [x]
+    values.extend(values)
+    values[1] = values[1] * 3.0
+    return np.sum(values[0] * values[1])
+
+
+def tuple_argument_converted(pair):
+    doubled = tuple(pair) + tuple(pair)
+    return np.sum(doubled[0] * doubled[3])
+
+
+@pytest.mark.parametrize('function', [
+    list_rebound_then_extended, dict_rebound_then_merged,
+    dict_merged_with_itself, tuple_concatenated_in_loop,
+    list_extended_by_itself], ids=lambda f: f.__name__)
+def test_container_operator_gradient(function):
+    x = np.array([0.5, -1.5, 2.0])
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+
+
+def test_tuple_argument_converted_gradient():
+    x = np.array([0.5, -1.5])
+    first, second = adcompiler.grad(tuple_argument_converted)((x, 2.0 * x))
+    np.testing.assert_allclose(first, 2.0 * x)
+    np.testing.assert_allclose(second, x)
+
+
+def tuple_argument_concatenated(pair):
+    doubled = pair + pair
+    return np.sum(doubled[0] * doubled[3])
+
+
+def test_tuple_argument_concatenation_raises_with_fix():
+    # The argument may be an array, so + gets the rule of array addition.
+    x = np.array([0.5, -1.5])
+    with pytest.raises(TypeError, match=r'tuple\(v\)'):
+        adcompiler.grad(tuple_argument_concatenated)((x, 2.0 * x))
+
+
+def dict_copied_then_merged(x):
+    table = {'a': x}
+    alias = table
+    alias |= {'a': 2.0 * x}
+    return np.sum(table['a'])
+
+
+def test_dict_alias_merge_raises():
+    # alias |= ... updates the dict that table also refers to.
+    with pytest.raises(adcompiler.UnsupportedSyntaxError, match='alias'):
+        adcompiler.grad(dict_copied_then_merged)(np.array([0.5, -1.5]))
+
+
+def list_repeated_then_written(x):
+    values = [x]
+    for i in range(2):
+        values = values * 2
+        values[0] = values[0] * x
+    return np.sum(values[0] * values[3])
+
+
+def test_repeated_list_error_names_operator():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match=r'`values \* 2`'):
+        adcompiler.grad(list_repeated_then_written)(np.array([0.5, -1.5]))
