@@ -177,6 +177,10 @@ def _argument_shapes(shapes, floats, parameters, function_name):
         if known is None:
             raise LookupError(f'--shape {text}: {dtype} is not a dtype of '
                               'numbers')
+        if any(size < 0 for size in shape):
+            raise LookupError(f'--shape {text}: invalid shape with a '
+                              'negative size. Write sizes of 0 or more, such '
+                              'as 16,64')
         described[name] = known
     return known_shapes.ArgumentShapes(tuple(
         (name, described[name]) for name in parameters if name in described))

@@ -145,6 +145,12 @@ def test_shape_repeated_flag_checks_every_value(model_file):
     assert 'w=2x3' in result.stderr
 
 
+def test_shape_negative_size_exits_2(model_file):
+    result = run('dump', f'{model_file}:loss', '--shape', 'w=4,-1')
+    assert result.returncode == 2
+    assert 'negative' in result.stderr
+
+
 def test_shape_unknown_parameter_exits_2(model_file):
     result = run('dump', f'{model_file}:loss', '--shape', 'y=3')
     assert result.returncode == 2
