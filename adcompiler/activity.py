@@ -12,12 +12,12 @@ break the dependence, so bookkeeping around the derivative runs in the
 primal as written.
 
 A method call `v.f(...)` with an array-method rule is differentiated by
-that rule when `v` is varied and proven to hold an array or a number (see
-adcompiler.array_receivers). Otherwise `v` may hold a module or namespace
-(`xp.sum(x, axis=0)` after `xp = array_namespace(x)`), an object of a
-user's class, or a constant array: every argument may then carry a
-derivative, and the call is dispatched at run time to the rule of what
-`v.f` turns out to be (`Activity.dispatched_calls`). The dispatcher's
+that rule when `v` is varied and proven to contain an array or a number
+(see adcompiler.array_receivers). Otherwise `v` may contain a module or
+namespace (`xp.sum(x, axis=0)` after `xp = array_namespace(x)`), an
+object of a user's class, or a constant array: every argument may then
+carry a derivative, and the call is dispatched at run time to the rule of
+what `v.f` turns out to be (`Activity.dispatched_calls`). The dispatcher's
 wrapper of an array method differentiates the array too, so that it does
 not dispatch again.
 
@@ -184,7 +184,7 @@ def check_verbatim(statement, activity):
 # Functions that read the function's local variables by name, which
 # activity analysis does not see: the builtins (vars only with no
 # argument), and those that return the running frame, whose f_locals
-# holds them.
+# contains them.
 NAMESPACE_READERS = (builtins.eval, builtins.exec, builtins.locals,
                      builtins.vars, sys._getframe, inspect.currentframe,
                      inspect.stack)

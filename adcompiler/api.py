@@ -528,7 +528,7 @@ def _reject_matrices(function, arguments):
 
     `*` and `**` on np.matrix are matrix products, so a constant matrix
     that meets a value that carries a derivative would get the rule of
-    elementwise ndarray arithmetic. The key of `_Variant` holds each
+    elementwise ndarray arithmetic. The key of `_Variant` contains each
     argument's type, so this runs once per key.
     """
     for name, value in arguments.items():

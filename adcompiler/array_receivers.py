@@ -3,9 +3,9 @@ function, for the activity stage.
 
 A method call `v.f(...)` whose method name has an array-method rule gets
 that rule only when `v` is proven to contain an array or a number, or a
-list, tuple or dict made in the function: the methods of these that share
-a name with an array method with a rule (`copy`) get the same derivative
-from it. Otherwise `v` may contain a module (`xp = namespace_of(x)` with
+list, tuple or dict made in the function. The methods of these containers
+that share a name with an array method with a rule (`copy`) get the same
+derivative from it. Otherwise `v` may contain a module (`xp = namespace_of(x)` with
 a user helper that returns `np`), whose `xp.copy(x)` is `np.copy(x)`, or
 an object of a user's class, so the call is dispatched when it runs (see
 adcompiler.dispatch).
@@ -55,7 +55,8 @@ _NON_ARRAY_METHODS = frozenset({'tolist'})
 
 def array_names(normalized, resolution, wrt):
     """Return the set of local names of `normalized` proven to contain an
-    array or a number; see the module docstring."""
+    array, a number or a container made in the function; see the module
+    docstring."""
     # For each name, what each assignment to it depends on: a list of
     # names that must all be proven (a copy), or None (any object).
     sources = {name: [] for name in normalized.local_names}
