@@ -918,8 +918,8 @@ class _Normalizer:
                 f'augmented assignment to {node.target.id!r}, which contains '
                 'an array or another value that changes in place',
                 self.source.location(node),
-                f'Python updates it in place, and another name (or the '
-                f'caller) may see that', fixes=[
+                'Python updates it in place, and another name (or the '
+                'caller) may see that', fixes=[
                     f'if {node.target.id} is part of another array (a view '
                     f'such as {node.target.id} = y[1:3]) that must change '
                     'too, update that array by index instead '
