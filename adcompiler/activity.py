@@ -43,7 +43,7 @@ from adcompiler.array_receivers import array_names
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind, has_unpacking
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
-from adcompiler.traversal import walk
+from adcompiler.traversal import name_bindings, walk
 from adcompiler.verbatim import Verbatim, mutated_names
 
 
@@ -311,22 +311,13 @@ def _itemwise_results(normalized, resolution, registry):
     if not any(registry.is_itemwise(resolved.callee)
                for resolved in resolution.calls.values()):
         return {}
-    stores = {}
-    calls = {}
-    for node in walk(normalized.tree):
-        if isinstance(node, gast.Name) and not isinstance(node.ctx,
-                                                          gast.Load):
-            stores[node.id] = stores.get(node.id, 0) + 1
-        elif (isinstance(node, gast.Assign)
-              and isinstance(node.targets[0], gast.Name)
-              and isinstance(node.value, gast.Call)
-              and not any(isinstance(a, gast.Starred)
-                          for a in node.value.args)
-              and registry.is_itemwise(getattr(
-                  resolution.calls.get(node.value), 'callee', None))):
-            calls[node.targets[0].id] = node.value.args
-    return {name: args for name, args in calls.items()
-            if stores.get(name) == 1}
+    bindings, assignments = name_bindings(normalized.tree)
+    return {node.targets[0].id: node.value.args for node in assignments
+            if bindings[node.targets[0].id] == 1
+            and isinstance(node.value, gast.Call)
+            and not any(isinstance(a, gast.Starred) for a in node.value.args)
+            and registry.is_itemwise(getattr(
+                resolution.calls.get(node.value), 'callee', None))}
 
 
 def _itemwise_sources(statement, itemwise):

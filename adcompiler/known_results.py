@@ -19,7 +19,7 @@ name that the namespace binds to the callee, is folded, and only in
 import gast
 
 from adcompiler.resolve import resolve_call
-from adcompiler.traversal import walk
+from adcompiler.traversal import name_bindings
 
 
 def fold(normalized, namespace, registry):
@@ -32,24 +32,15 @@ def fold(normalized, namespace, registry):
     if not marked or not any(id(value) in marked
                              for value in namespace.values()):
         return
-    stores = {}
-    assignments = []
-    for node in walk(normalized.tree):
-        if isinstance(node, gast.Name) and not isinstance(node.ctx,
-                                                          gast.Load):
-            stores[node.id] = stores.get(node.id, 0) + 1
-        elif (isinstance(node, gast.Assign)
-              and isinstance(node.targets[0], gast.Name)
-              and isinstance(node.value, gast.Call)
-              and isinstance(node.value.func, (gast.Name, gast.Attribute))):
-            assignments.append(node)
-
+    bindings, assignments = name_bindings(normalized.tree)
     false_names = set()
     for assignment in assignments:
         name = assignment.targets[0].id
-        if stores.get(name) != 1:
-            continue
         call = assignment.value
+        if bindings[name] != 1 or not (
+                isinstance(call, gast.Call)
+                and isinstance(call.func, (gast.Name, gast.Attribute))):
+            continue
         resolved = resolve_call(call, normalized.local_names, namespace,
                                 registry)
         check = registry.lookup_false_check(resolved.callee)

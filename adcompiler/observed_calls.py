@@ -34,7 +34,7 @@ import gast
 
 from adcompiler import runtime
 from adcompiler.resolve import CallKind, classify, has_unpacking
-from adcompiler.traversal import walk
+from adcompiler.traversal import name_bindings
 
 # The value in `Compiler.observed_calls` of a call site that ran functions
 # of more than one module, or more than one function.
@@ -118,17 +118,16 @@ def _guard_position(statements, statement, receiver, normalized):
     that the function never assigns. Otherwise it stays before the call
     in `statement`.
     """
-    stores = [node for node in walk(normalized.tree)
-              if isinstance(node, gast.Name) and node.id == receiver
-              and isinstance(node.ctx, gast.Store)]
-    if not stores:
-        if receiver in normalized.params:
+    bindings, _ = name_bindings(normalized.tree)
+    if receiver in normalized.params:
+        if bindings[receiver] == 1:
             return -1
-    elif len(stores) == 1:
+    elif bindings.get(receiver) == 1:
         for index, candidate in enumerate(statements):
             if (isinstance(candidate, gast.Assign)
                     and len(candidate.targets) == 1
-                    and candidate.targets[0] is stores[0]):
+                    and isinstance(candidate.targets[0], gast.Name)
+                    and candidate.targets[0].id == receiver):
                 return index
     return statements.index(statement) - 1
 

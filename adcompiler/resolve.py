@@ -33,7 +33,7 @@ import numpy as np
 from adcompiler import containers
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
-from adcompiler.traversal import walk
+from adcompiler.traversal import name_bindings, walk
 
 
 class CallKind(enum.Enum):
@@ -90,20 +90,15 @@ def _classify_namespace_calls(normalized, calls, registry):
                   is NON_DIFFERENTIABLE]
     if not candidates:
         return
-    stores = {}
+    bindings, assignments = name_bindings(normalized.tree)
     from_sources = {}
-    for node in walk(normalized.tree):
-        if isinstance(node, gast.Name) and not isinstance(node.ctx,
-                                                          gast.Load):
-            stores[node.id] = stores.get(node.id, 0) + 1
-        elif (isinstance(node, gast.Assign)
-              and isinstance(node.targets[0], gast.Name)
-              and node.value in calls
-              and registry.returns_namespace(calls[node.value].callee)):
+    for node in assignments:
+        if (node.value in calls
+                and registry.returns_namespace(calls[node.value].callee)):
             target = node.targets[0].id
             from_sources[target] = from_sources.get(target, 0) + 1
     namespaces = {name for name, count in from_sources.items()
-                  if stores.get(name) == count
+                  if bindings.get(name) == count
                   and name not in normalized.params}
     for call in candidates:
         if call.func.value.id in namespaces:

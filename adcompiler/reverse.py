@@ -587,15 +587,7 @@ class _ReverseWriter(StageWriter):
     def key_check(self, statement):
         """`ad.require_indexable(v, error)` before `y = v[key]` whose key
         carries a derivative (see adcompiler.subscripts)."""
-        check = subscripts.key_check(statement, self.activity, self.source,
-                                     self.normalized.display_names)
-        if check is None:
-            return []
-        error_name = self.namer.fresh('key_error')
-        self.extra_globals[error_name] = check.error
-        return [gast.Expr(value=_call(
-            self.runtime_function('require_indexable'), check.value,
-            _name(error_name)))]
+        return subscripts.key_check_statements(self, statement)
 
     def numeric_checks(self, statement):
         """Return the run-time checks of values that `statement` needs

@@ -16,6 +16,7 @@ import dataclasses
 
 import gast
 
+from adcompiler.codegen import call, name
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.traversal import copy_tree, walk
 
@@ -70,3 +71,18 @@ def _display(node, display_names):
     if isinstance(node, gast.Attribute):
         return f'{_display(node.value, display_names)}.{node.attr}'
     return 'the value'
+
+
+def key_check_statements(stage, statement):
+    """Return `[ad.require_indexable(v, error)]` to put before `y = v[key]`
+    whose key carries a derivative, or [] (`stage` is the reverse or the
+    forward stage writing `statement`)."""
+    check = key_check(statement, stage.activity, stage.source,
+                      stage.normalized.display_names)
+    if check is None:
+        return []
+    error_name = stage.namer.fresh('key_error')
+    stage.extra_globals[error_name] = check.error
+    return [gast.Expr(value=call(
+        stage.runtime_function('require_indexable'), check.value,
+        name(error_name)))]

@@ -131,6 +131,21 @@ def find_nodes(node, kinds):
     return found
 
 
+def name_bindings(tree):
+    """Return how many times each name is bound in `tree` (assigned,
+    a parameter, a loop or `as` target, deleted), and the `name = value`
+    statements in it, in the order of `walk`."""
+    bindings = {}
+    assignments = []
+    for node in find_nodes(tree, (gast.Name, gast.Assign)):
+        if isinstance(node, gast.Assign):
+            if isinstance(node.targets[0], gast.Name):
+                assignments.append(node)
+        elif not isinstance(node.ctx, gast.Load):
+            bindings[node.id] = bindings.get(node.id, 0) + 1
+    return bindings, assignments
+
+
 def child_nodes(node):
     """Return the list of the nodes that `ast.iter_child_nodes` yields."""
     children = []
