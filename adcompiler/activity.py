@@ -65,8 +65,14 @@ class Activity:
         return name in self.varied and name in self.useful
 
 
-def analyze(normalized, resolution, wrt, registry=REGISTRY):
-    """Compute the `Activity` of `normalized` with respect to `wrt` names."""
+def analyze(normalized, resolution, wrt, registry=REGISTRY,
+            object_params=frozenset()):
+    """Compute the `Activity` of `normalized` with respect to `wrt` names.
+
+    `object_params` describes the arguments that hold objects of a user's
+    class (see `object_operands.describe_arguments`), whose methods are
+    not given the rules of array methods.
+    """
     edges = []  # (target names, source names that carry a derivative)
     returned = set()
     # Edges of method calls with an array rule: (edge, the receiver, the
@@ -126,7 +132,7 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY):
         elif isinstance(statement, gast.Return):
             returned.update(_names(statement.value))
 
-    arrays = array_names(normalized, resolution, wrt)
+    arrays = array_names(normalized, resolution, wrt, object_params)
     varied = set(wrt)
     origin = {name: name for name in wrt}
     changed = True

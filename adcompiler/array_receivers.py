@@ -14,7 +14,10 @@ adcompiler.dispatch).
 of these values:
 
 - a differentiated parameter (its argument is an array, a number, or a
-  container that the array rules of its methods are assumed to fit);
+  container that the array rules of its methods are assumed to fit),
+  unless `object_params` describes its argument: that argument holds an
+  object of a user's class, whose method `sum` or `dot` may differ from
+  the array method of that name (see `object_operands.describe_arguments`);
 - a number constant, and a list, tuple or dict display;
 - a copy of such a name, an item or a slice of one (`v[i]`), and an
   attribute of one (`v.T`);
@@ -37,6 +40,7 @@ import operator
 import gast
 import numpy as np
 
+from adcompiler.object_operands import EVERY_PARAMETER
 from adcompiler.resolve import CallKind
 from adcompiler.traversal import walk
 from adcompiler.verbatim import Verbatim
@@ -53,15 +57,19 @@ _NUMERIC_BUILTINS = (builtins.float, builtins.complex, builtins.abs,
 _NON_ARRAY_METHODS = frozenset({'tolist'})
 
 
-def array_names(normalized, resolution, wrt):
+def array_names(normalized, resolution, wrt, object_params=frozenset()):
     """Return the set of local names of `normalized` proven to contain an
     array, a number or a container made in the function; see the module
     docstring."""
+    objects = {name for name, _, _ in object_params}
+    if EVERY_PARAMETER in objects:
+        objects = set(normalized.params)
     # For each name, what each assignment to it depends on: a list of
     # names that must all be proven (a copy), or None (any object).
     sources = {name: [] for name in normalized.local_names}
     for name in normalized.params:
-        sources.setdefault(name, []).append([] if name in wrt else None)
+        sources.setdefault(name, []).append(
+            [] if name in wrt and name not in objects else None)
 
     def add(name, depends):
         sources.setdefault(name, []).append(depends)

@@ -807,7 +807,8 @@ class Compiler:
         resolution = _run_stage(name, 'resolve', resolve_stage.resolve,
                                 normalized, source.namespace, self.registry)
         activity = _run_stage(name, 'activity', activity_stage.analyze,
-                              normalized, resolution, wrt, self.registry)
+                              normalized, resolution, wrt, self.registry,
+                              objects)
         _run_stage(name, 'activity', aliasing.check_in_place_updates,
                    normalized, resolution, activity, source)
         _run_stage(name, 'activity', activity_stage.check_namespace_reads,
