@@ -15,9 +15,10 @@ of these values:
 
 - a differentiated parameter (its argument is an array, a number, or a
   container that the array rules of its methods are assumed to fit),
-  unless `object_params` describes its argument: that argument holds an
-  object of a user's class, whose method `sum` or `dot` may differ from
-  the array method of that name (see `object_operands.describe_arguments`);
+  unless `object_params` describes its argument. Such an argument
+  contains an object of a user's class, whose method `sum` or `dot` may
+  differ from the array method of that name (see
+  `object_operands.describe_arguments`);
 - a number constant, and a list, tuple or dict display;
 - a copy of such a name, an item or a slice of one (`v[i]`), and an
   attribute of one (`v.T`);

@@ -179,7 +179,11 @@ def describe_arguments(arguments):
     hold objects with operators, as a hashable frozenset of (name, level,
     class). The level is SHALLOW or DEEP (see
     `rules.operators.operator_object_level`). The class is that of a
-    SHALLOW value, else None. The set is empty for arrays and numbers."""
+    SHALLOW value, else None. The set is empty for arrays and numbers.
+    An object whose class has a method named like an array method with a
+    rule counts as one with operators (see
+    `rules.operators.holds_operator_object`), and its methods are
+    dispatched when they run (see adcompiler.array_receivers)."""
     described = []
     for name, value in arguments:
         if type(value) is np.ndarray or type(value) is float:

@@ -1622,11 +1622,11 @@ class _ReverseWriter(StageWriter):
             if resolved.rule is None or \
                     call in self.activity.dispatched_calls:
                 return self.dynamic_call_adjoint(statement, resolved)
-            # NOTE: a method with an array rule (x.sum(), x.dot(y)) on a
-            # receiver proven to be an array (see adcompiler.array_receivers)
-            # gets that rule. A differentiated parameter counts as one, so a
-            # user object passed there, with a method of the same name,
-            # would get the array's rule.
+            # A method with an array rule (x.sum(), x.dot(y)) on a receiver
+            # proven to be an array (see adcompiler.array_receivers) gets
+            # that rule. A differentiated parameter counts as one unless its
+            # argument holds an object with a member of such a name (see
+            # rules.operators.holds_operator_object).
             return self.expand(resolved.rule, statement,
                                [call.func.value] + list(call.args),
                                {k.arg: k.value for k in call.keywords})

@@ -357,8 +357,12 @@ def holds_operator_object(value, depth=0, seen=None):
     """Return whether `value` may be, or contain in its items or
     attributes, an object whose class defines an operator method in Python.
 
-    Numbers, strings, arrays of numbers, functions, classes and modules
-    are not such objects. Containers and objects are searched to
+    A class that has a member named like an array method with a rule
+    (`sum`, `dot`, see `_defines_operator_method`) counts as defining one,
+    so that a call `v.sum()` on such an object runs its own method instead
+    of the array rule. Numbers, strings, arrays of numbers, functions,
+    classes and modules are not such objects. Containers and objects are
+    searched to
     `_MAX_DEPTH` levels, and `seen` contains the ids of those being
     searched. An object whose attributes a property or __getattr__ may
     compute counts as such an object.
@@ -395,8 +399,9 @@ def holds_operator_object(value, depth=0, seen=None):
                           types.BuiltinFunctionType, types.ModuleType, type,
                           np.ufunc)):
         return False
-    if _defines_operator_method(kind):
-        return True
+    if _defines_operator_method(kind) or not _array_method_names(
+            ).isdisjoint(getattr(value, '__dict__', ())):
+        return True  # An attribute such as `v.sum = f` hides the method.
     # Subclasses such as namedtuple and OrderedDict: their items.
     if isinstance(value, (tuple, list)):
         return any(holds_operator_object(item, depth + 1, seen)
@@ -414,8 +419,29 @@ def holds_operator_object(value, depth=0, seen=None):
 
 
 def _defines_operator_method(cls):
-    return any(isinstance(getattr(cls, method, None), types.FunctionType)
-               for method in OPERATOR_METHODS)
+    """Return whether `cls` defines an operator method in Python, or has a
+    member named like an array method with a rule (`sum`, `dot`, `copy`).
+    Members of classes in `builtins` and `collections` do not count. The
+    rule of that array method would be wrong for such a member."""
+    if any(isinstance(getattr(cls, method, None), types.FunctionType)
+           for method in OPERATOR_METHODS):
+        return True
+    names = _array_method_names()
+    return any(not names.isdisjoint(vars(base)) for base in cls.__mro__
+               if base.__module__ not in ('builtins', 'collections'))
+
+
+# (registry version, names of the array methods with rules).
+_array_methods = (None, frozenset())
+
+
+def _array_method_names():
+    """Return the names of the array methods with a registered rule."""
+    global _array_methods
+    from adcompiler.rules.registry import REGISTRY
+    if _array_methods[0] != REGISTRY.version:
+        _array_methods = (REGISTRY.version, frozenset(REGISTRY.entries()[1]))
+    return _array_methods[1]
 
 
 def _computes_attributes(cls):
