@@ -1283,6 +1283,8 @@ def hvp(function, wrt=0, mode=None):
         bound = _bind(function, primals, kwargs)
         directions = _hvp_directions(function, names, as_tuple, direction)
         for name, given in zip(names, directions, strict=True):
+            _reject_array_conversion(function, name, bound.arguments[name],
+                                     'hvp')
             if isinstance(bound.arguments[name], np.matrix):
                 containers.check_differentiable(bound.arguments[name],
                                                 function.__name__, name)
@@ -1334,6 +1336,8 @@ def hessian(function, wrt=0, mode=None):
     def hessian_fn(*args, **kwargs):
         bound = _bind(function, args, kwargs)
         for name in names:
+            _reject_array_conversion(function, name, bound.arguments[name],
+                                     'hessian')
             _require_hessian_argument(function, name, bound.arguments[name])
         blocks = [[None] * len(names) for _ in names]
         for j, column in enumerate(names):
@@ -1472,6 +1476,7 @@ def jvp(function, primals, tangents):
     names = list(bound.arguments)
     for name, primal, tangent in zip(names, primals, tangents, strict=False):
         if tangent is not None:
+            _reject_array_conversion(function, name, primal, 'jvp')
             if containers.is_container(primal) or isinstance(primal,
                                                              np.matrix):
                 containers.check_differentiable(primal, function.__name__,
@@ -1656,6 +1661,9 @@ def jacobian(function, wrt=0, mode='reverse'):
 
     def jacobian_at(args, kwargs):
         bound = _bind(function, args, kwargs)
+        for name in names:
+            _reject_array_conversion(function, name, bound.arguments[name],
+                                     'jacobian')
         if mode == 'forward':
             blocks = _forward_jacobian(function, bound, names)
         else:
@@ -1674,6 +1682,37 @@ def jacfwd(function, wrt=0):
 def jacrev(function, wrt=0):
     """`jacobian` in reverse mode."""
     return jacobian(function, wrt, mode='reverse')
+
+
+def _reject_array_conversion(function, name, value, transform):
+    """Raise ContainerError when the argument `value` of parameter `name`
+    is, or contains, an object whose class defines __array__ in Python.
+
+    Generated code treats a differentiated argument as an array, so NumPy
+    would convert such an object with its __array__ method. That method is
+    not differentiated, so jvp would return a wrong tangent. NOTE: a
+    function that calls `v.__array__()` itself is rejected too, although
+    that call would be transformed from its source.
+    """
+    pending = [value]
+    seen = set()
+    while pending:
+        item = pending.pop()
+        if type(item) is _NDARRAY or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(getattr(type(item), '__array__', None),
+                      types.FunctionType):
+            raise containers.ContainerError(
+                f'{transform} of {function.__name__} with respect to '
+                f'{name!r} got a {type(item).__name__} object, whose class '
+                'defines __array__ in Python. NumPy calls that method to '
+                'convert the object, and adcompiler does not differentiate '
+                'through that conversion. Convert the object before the '
+                'call and pass the array that __array__ returns instead.')
+        parts = containers.flatten(item)
+        if parts is not None:
+            pending.extend(parts[0])
 
 
 def _require_array(function, name, value, transform):

@@ -130,10 +130,11 @@ def _construction_check(statement, resolution, activity, source,
 
 def _converted_object_checks(statement, resolution, activity, source,
                              display_names):
-    # NOTE: a differentiated parameter counts as an array here (see
+    # A differentiated parameter counts as an array here (see
     # adcompiler.array_receivers), so an argument object with a Python
-    # __array__ goes unchecked. grad then raises ContainerError, but jvp
-    # converts its tangent object with __array__ and gives a wrong tangent.
+    # __array__ goes unchecked. grad then raises ContainerError, and jvp,
+    # jacobian, hessian and hvp reject such an argument before compiling
+    # (see `_reject_array_conversion` in adcompiler.api).
     target = statement.targets[0].id
     call = statement.value
     resolved = resolution.calls.get(call)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import adcompiler
+from adcompiler import containers
 from finite_differences import (assert_container_gradient_close,
                                 assert_gradient_close, numerical_gradient)
 
@@ -591,3 +592,44 @@ def test_array_protocol_argument_error():
     # rule of np.sin gives an array where the gradient must be a Squared.
     with pytest.raises(adcompiler.AdCompilerError, match='Squared'):
         adcompiler.grad(sine_of_argument)(Squared(np.array([0.3, -1.2])))
+
+
+def asarray_of_argument(v):
+    return np.sum(np.asarray(v) ** 2)
+
+
+ARGUMENT_TRANSFORMS = [
+    pytest.param(lambda f, v: adcompiler.jvp(f, (v,), (Squared(np.ones(2)),)),
+                 'jvp', id='jvp'),
+    pytest.param(lambda f, v: adcompiler.jacobian(f)(v), 'jacobian',
+                 id='jacobian'),
+    pytest.param(lambda f, v: adcompiler.jacobian(f, mode='forward')(v),
+                 'jacobian', id='jacobian-forward'),
+    pytest.param(lambda f, v: adcompiler.hessian(f)(v), 'hessian',
+                 id='hessian'),
+    pytest.param(lambda f, v: adcompiler.hvp(f)(v, Squared(np.ones(2))),
+                 'hvp', id='hvp'),
+]
+
+
+@pytest.mark.parametrize('function', [sine_of_argument, asarray_of_argument],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('transform, name', ARGUMENT_TRANSFORMS)
+def test_array_protocol_argument_transform_error(transform, name, function):
+    # jvp converted the tangent object with __array__ too, and returned a
+    # wrong tangent without an error.
+    v = Squared(np.array([0.3, -1.2]))
+    with pytest.raises(containers.ContainerError) as caught:
+        transform(function, v)
+    message = str(caught.value)
+    assert f"{name} of {function.__name__} with respect to 'v'" in message
+    assert 'Squared object, whose class defines __array__' in message
+
+
+def test_array_protocol_item_of_argument_error():
+    def sine_of_item(vs):
+        return np.sum(np.sin(vs[0]))
+
+    vs = [Squared(np.array([0.3, -1.2]))]
+    with pytest.raises(containers.ContainerError, match='__array__'):
+        adcompiler.jvp(sine_of_item, (vs,), ([Squared(np.ones(2))],))
