@@ -221,3 +221,54 @@ def test_instance_stored_function_rejected():
 
     with pytest.raises(adcompiler.AdCompilerError, match='a call of s.dot'):
         adcompiler.grad(dots)(s)
+
+
+def sum_in_helper(v):
+    return calls_dot(v) * 2.0
+
+
+def test_method_in_helper_gradient():
+    expected_a, expected_b = field_gradients(sum_in_helper, Pair)
+    gradient = adcompiler.grad(sum_in_helper)(Pair(A, B))
+    assert_gradient_close(gradient.a, expected_a)
+    assert_gradient_close(gradient.b, expected_b)
+
+
+def test_method_repeated_calls_gradient():
+    # The second call compiles code for the arguments' shapes, and a call
+    # with an array in between runs other code.
+    expected_a, expected_b = field_gradients(calls_copy, Pair)
+    gradient = adcompiler.grad(calls_copy)
+    for _ in range(3):
+        computed = gradient(Pair(A, B))
+        assert_gradient_close(computed.a, expected_a)
+        assert_gradient_close(computed.b, expected_b)
+
+    def sums(x):
+        return x.sum() + x.dot(W)
+
+    gradient = adcompiler.grad(sums)
+    for value in (A, Pair(A, B), A, Pair(A, B)):
+        if isinstance(value, Pair):
+            expected_a, expected_b = field_gradients(sums, Pair)
+            computed = gradient(value)
+            assert_gradient_close(computed.a, expected_a)
+            assert_gradient_close(computed.b, expected_b)
+        else:
+            assert_gradient_close(gradient(value), 1.0 + W)
+
+
+def test_list_of_arrays_then_objects_gradient():
+    # Both lists have one type, so the arguments' key alone cannot tell
+    # them apart.
+    gradient = adcompiler.grad(calls_methods_of_item)
+    arrays = [np.array([1.0, 2.0, 3.0]), np.array([0.5, 0.5, 0.5])]
+    for _ in range(2):
+        computed = gradient(arrays)
+        assert_gradient_close(computed[0], np.ones(3))
+        assert_gradient_close(computed[1], W)
+    vs = [Pair(A, B), Pair(B, A)]
+    computed = gradient(vs)
+    expected = numerical_gradient(
+        lambda a: calls_methods_of_item([Pair(a, B), vs[1]]), (A,), 0)
+    assert_gradient_close(computed[0].a, expected)
