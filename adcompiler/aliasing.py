@@ -1104,7 +1104,8 @@ def _returns_new_object(call, resolved):
         start = _argument(call, 1, 'start')
         return start is None or isinstance(start, gast.Constant)
     return any(callee is f for f in NEW_OBJECT_FUNCTIONS) or (
-        callee is np.array)
+        callee is np.array) or any(
+            callee is f for f in operators.NEW_VALUE_OPERATORS)
 
 
 def _returns_fresh_container(call, resolved):

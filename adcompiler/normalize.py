@@ -744,7 +744,8 @@ class _Normalizer:
         if isinstance(callee, types.BuiltinFunctionType) and callee.__self__ \
                 is math:
             return True
-        return any(callee is f for f in runtime.NEW_ARRAY_FUNCTIONS)
+        return any(callee is f for f in runtime.NEW_ARRAY_FUNCTIONS) or any(
+            callee is f for f in operators.NEW_VALUE_OPERATORS)
 
     def dynamic_callee(self, value):
         """Return `r.method` for `value` = `r.method(...)`, a call of a method
@@ -942,12 +943,19 @@ class _Normalizer:
         if (not self.inlining and isinstance(container, gast.Name)
                 and container.id in self.fresh_item_containers):
             return
-        item = addition.value.left
+        value = addition.value
+        # `item + v`, or the protocol call normalize wrote for an operand
+        # that may be an object (see adcompiler.object_operands).
+        item = value.left if isinstance(value, gast.BinOp) else value.args[0]
         read = next(s for s in reversed(self.body)
                     if isinstance(s, gast.Assign)
                     and isinstance(s.targets[0], gast.Name)
                     and s.targets[0].id == item.id)
-        if not isinstance(read.value.value, gast.Name):
+        # `c[i]`, or the protocol call for a `c` that may be an object.
+        subscripted = (read.value.value
+                       if isinstance(read.value, gast.Subscript)
+                       else read.value.args[0])
+        if not isinstance(subscripted, gast.Name):
             return  # A constant container, such as a tuple display.
         text = self.source.text_of(node.target) or 'c[i]'
         symbol = _OPERATOR_SYMBOLS.get(type(node.op), '+')
@@ -959,7 +967,7 @@ class _Normalizer:
             'to it, which the gradient would not follow. Write '
             f'{text} = {text} {symbol} ... to store a new object instead')
         self.immutable_checks[addition] = (item.id, error, (),
-                                           read.value.value.id)
+                                           subscripted.id)
 
     def assign(self, target, value, origin):
         """Emit `target = value` for a name or a (nested) tuple of names.

@@ -1,5 +1,5 @@
-"""Which expressions of a function may give an object whose class defines
-operators in Python.
+"""The expressions of a function that may give an object whose class
+defines operators in Python.
 
 The reverse and forward stages give `x + y` the rule of NumPy addition,
 which is right only when the operands are arrays or numbers. normalize
@@ -26,10 +26,13 @@ assigned to it is plain, and so is every value stored in it by
   of plain values;
 - a call of a NumPy, SciPy, `math` or built-in function, or of a method of
   a plain value, whose arguments are plain;
-- the result of an inlined function whose returned values are plain.
+- the result of an inlined function whose returned values are plain;
+- a call, with plain arguments, of the user's function whose every
+  `return` gives the result of NumPy, SciPy or math, or arithmetic on it,
+  proven plain by the same analysis of that function.
 
 Any other value may be such an object. That includes the result of a call
-of a Python function or of a function held in a variable, which is known
+of another Python function or of a function held in a variable, which is known
 only when the call runs. It also includes a call of a user's class, a
 global list or dict (its items may change after compiling), and a local
 name bound in another way or made by lowering without being followed.
@@ -44,6 +47,8 @@ import types
 import gast
 import numpy as np
 
+from adcompiler import parse
+from adcompiler.errors import AdCompilerError
 from adcompiler.rules import operators
 from adcompiler.traversal import walk
 
@@ -95,9 +100,14 @@ class ObjectOperands:
     operators, as `describe_arguments` returns it.
     """
 
-    def __init__(self, tree, object_params, global_object, is_local):
+    def __init__(self, tree, object_params, global_object, is_local,
+                 return_summaries=None):
         self.global_object = global_object
         self.is_local = is_local
+        # Code of the user's functions -> whether a call of it with plain
+        # arguments may return an object (see `_may_return_object`).
+        self.return_summaries = ({} if return_summaries is None
+                                 else return_summaries)
         # Inlined parameters bound to a global function, by name -> it.
         self.known_callees = {}
         # Calls of inlined functions -> whether the result may be an object.
@@ -335,7 +345,92 @@ def _call_may_give_object(node, recurse, context):
         return True
     if any(callee is function for function in _HIGHER_ORDER):
         return True
-    return not _library_callable(callee)
+    if _library_callable(callee):
+        return False
+    return _may_return_object(callee, context)
+
+
+def _may_return_object(function, context):
+    """Return whether the user's Python `function`, given plain arguments,
+    may return a value that is not an array or a number: True unless
+    every `return` gives NumPy's or math's result, or arithmetic on one,
+    that its own analysis proves plain. Summaries are kept for one compile
+    (`context.return_summaries`), since the globals they read may change.
+    """
+    if type(function) is not types.FunctionType or function.__closure__:
+        return True
+    summaries = context.return_summaries
+    code = function.__code__
+    if code in summaries:
+        return summaries[code]
+    summaries[code] = True  # Until proven, such as in a recursive call.
+    defaults = list(function.__defaults__ or ()) + list(
+        (function.__kwdefaults__ or {}).values())
+    if not all(map(plain_global, defaults)):
+        return True
+    try:
+        source = parse.get_source(function)
+    except AdCompilerError:
+        return True
+    tree = source.tree
+    returns = []
+    pending = list(tree.body)
+    for node in pending:  # The list grows while the loop runs.
+        if isinstance(node, (gast.Yield, gast.YieldFrom, gast.Await)):
+            return True
+        if isinstance(node, gast.Return):
+            returns.append(node.value)
+        if not isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef,
+                                 gast.Lambda, gast.ClassDef)):
+            pending.extend(gast.iter_child_nodes(node))
+    local_names = {node.id for node in walk(tree)
+                   if isinstance(node, gast.Name)
+                   and not isinstance(node.ctx, gast.Load)}
+
+    def is_local(node):
+        while isinstance(node, gast.Attribute):
+            node = node.value
+        return isinstance(node, gast.Name) and node.id in local_names
+
+    def global_object(node):
+        parts = []
+        while isinstance(node, gast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        try:
+            value = source.namespace[node.id]
+            for attr in reversed(parts):
+                value = getattr(value, attr)
+        except (KeyError, AttributeError):
+            return None
+        return value
+
+    def gives_array(node):
+        # A NumPy, SciPy or math call, or arithmetic with one, or with a
+        # float constant: an array or a number. Other values, such as a
+        # list, keep the protocol, which concatenates lists.
+        if isinstance(node, gast.Call):
+            callee = (None if is_local(node.func)
+                      or not isinstance(node.func, (gast.Name, gast.Attribute))
+                      else global_object(node.func))
+            module = getattr(callee, '__module__', None) or ''
+            return (isinstance(callee, np.ufunc)
+                    or module.split('.')[0] in ('numpy', 'scipy', 'math'))
+        if isinstance(node, gast.BinOp):
+            return any(gives_array(side) or (
+                isinstance(side, gast.Constant)
+                and type(side.value) in (float, complex))
+                for side in (node.left, node.right))
+        if isinstance(node, gast.UnaryOp):
+            return gives_array(node.operand)
+        return False
+
+    analysis = ObjectOperands(tree, (), global_object, is_local, summaries)
+    result = not all(value is not None and gives_array(value)
+                     and not analysis.may_be_object(value)
+                     for value in returns)
+    summaries[code] = result
+    return result
 
 
 # Methods that put their arguments into the container they are called on.

@@ -1081,7 +1081,10 @@ def list_repeated_then_written(x):
     return np.sum(values[0] * values[3])
 
 
-def test_repeated_list_error_names_operator():
-    with pytest.raises(adcompiler.UnsupportedSyntaxError,
-                       match=r'`values \* 2`'):
-        adcompiler.grad(list_repeated_then_written)(np.array([0.5, -1.5]))
+def test_repeated_list_then_written_gradient():
+    # values[0] ends as x ** 3 and values[3] as x, which the repeated list
+    # shares with other items: the sum is of x ** 4.
+    x = np.array([0.5, -1.5])
+    assert_gradient_close(adcompiler.grad(list_repeated_then_written)(x),
+                          numerical_gradient(list_repeated_then_written,
+                                             (x,), 0))

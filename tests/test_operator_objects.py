@@ -451,10 +451,29 @@ def test_arrays_keep_numpy_operators():
     assert 'primal_mul' not in source
 
 
+def object_helper(x):
+    return Shifted(x * 2.0, x)
+
+
+def objects_and_helper(x):
+    shifted = object_helper(x) + x
+    return np.sum(shifted.value * shifted.offset)
+
+
 def test_helper_result_goes_through_protocol():
-    # The helper's result could be an object with operators.
+    # This helper's result is an object with operators.
+    x = np.array([0.5, -1.5, 2.0])
+    gradient_function = adcompiler.grad(objects_and_helper)
+    assert_gradient_close(gradient_function(x),
+                          numerical_gradient(objects_and_helper, (x,), 0))
+    assert re.search(r'primal_add(_\d+)?\(', gradient_function.source)
+
+
+def test_array_helper_keeps_numpy_operator():
+    # Every return of array_helper is NumPy's result.
     source = adcompiler.grad(arrays_and_helper).source
-    assert re.search(r'primal_mul(_\d+)?\(', source)
+    assert 'primal_mul' not in source
+    assert 'operator_' not in source
 
 
 @dataclasses.dataclass
@@ -537,3 +556,49 @@ def test_list_of_objects_after_list_of_arrays():
     for _ in range(3):
         assert_gradient_close(gradient(duals, Y), expected)
     assert_gradient_close(gradient([X, Y], Y), X * Y)
+
+
+# In-place updates of arithmetic on helpers' NumPy results ------------------
+
+def sine_helper(x):
+    return np.sin(x)
+
+
+def doubled_sum_helper(a):
+    return np.sum(a * 2.0)
+
+
+def item_added_helper_sum(x):
+    a = x * 2.0
+    a[1] += doubled_sum_helper(x)
+    return np.sum(a)
+
+
+def scaled_helper_updated(x):
+    r = sine_helper(x) * 2.0
+    r += 1.0
+    r[0] = 5.0
+    return np.sum(r * r)
+
+
+def negated_helper_shifted(x):
+    y = -sine_helper(x)
+    y[1:] = y[:-1] * 2
+    return np.sum(y * y)
+
+
+def product_helper_scaled(x):
+    m = sine_helper(x) @ np.eye(3)
+    m *= 2
+    return np.sum(m * m)
+
+
+@pytest.mark.parametrize('function', [
+    item_added_helper_sum, scaled_helper_updated, negated_helper_shifted,
+    product_helper_scaled], ids=lambda f: f.__name__)
+def test_helper_result_updated_in_place(function):
+    x = np.array([1.0, 2.0, 3.0])
+    gradient_function = adcompiler.grad(function)
+    for _ in range(3):
+        assert_gradient_close(gradient_function(x),
+                              numerical_gradient(function, (x,), 0))

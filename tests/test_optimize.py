@@ -631,10 +631,6 @@ def slices_through_numpy(x):
     return slices_through_namespace(x, np)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'y is the result of a Python function, which may be an object with '
-    'operators, so its slices go through rules.operators.getitem; a '
-    'summary of what callees return would keep the index rule'))
 def test_call_after_last_store_accumulates():
     # The dispatched call may give no cotangent, so the index adjoints run
     # in branches, and the callee's adjoint reads dy after them.

@@ -253,6 +253,13 @@ def absolute(x):
     return call_unary_method(x, '__abs__', 'abs()')
 
 
+# The operator functions that return a new object for arrays, numbers and
+# containers, as the operators they stand for do.
+NEW_VALUE_OPERATORS = (add, sub, mul, truediv, pow_, mod, matmul, floordiv,
+                       or_, and_, xor, lshift, rshift, neg, pos, invert,
+                       absolute)
+
+
 def getitem(x, index):
     """Return x[index] for an object whose class defines __getitem__."""
     function = getattr(type(x), '__getitem__', None)
