@@ -25,8 +25,13 @@ import pytest
 import scipy.special  # noqa: F401  (registers the SciPy rules)
 import scipy.stats  # noqa: F401  (registers the SciPy rules)
 from scipy._lib import _array_api
-from scipy._lib.array_api_compat import numpy as compat_numpy
-from scipy._lib.array_api_compat.common import _helpers as compat_helpers
+try:  # SciPy 1.18.1 vendors it under scipy._external.
+    from scipy._external.array_api_compat import numpy as compat_numpy
+    from scipy._external.array_api_compat.common import (
+        _helpers as compat_helpers)
+except ImportError:
+    from scipy._lib.array_api_compat import numpy as compat_numpy
+    from scipy._lib.array_api_compat.common import _helpers as compat_helpers
 
 import adcompiler
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
@@ -170,7 +175,14 @@ def scipy_namespace(x, w):
     y = x * 1.3
     xp = _array_api.array_namespace(y)
     dtype = _array_api.xp_result_type(y, x, xp=xp)
-    count = (_array_api.is_marray(xp) + (dtype == np.float64)
+    count = _array_api.is_marray(xp) + (dtype == np.float64)
+    return np.sum(w * x * count + w * count)
+
+
+def scipy_compat_helpers(x, w):
+    y = x * 1.3
+    xp = compat_helpers.array_namespace(y)
+    count = ((_array_api.array_namespace(y) is xp)
              + compat_helpers.size(y) + (compat_helpers.device(y) == 'cpu')
              + compat_helpers.is_numpy_namespace(xp)
              + compat_helpers.is_torch_array(y)
@@ -179,8 +191,7 @@ def scipy_namespace(x, w):
              + compat_helpers.is_array_api_obj(y)
              + compat_helpers.is_array_api_strict_namespace(xp)
              + compat_helpers.is_torch_namespace(xp)
-             + compat_helpers.is_dask_namespace(xp)
-             + (compat_helpers.array_namespace(y) is not None))
+             + compat_helpers.is_dask_namespace(xp))
     return np.sum(w * x * count + w * count)
 
 
@@ -230,23 +241,28 @@ PIECEWISE_CONSTANT_CASES = [
     (set_membership, (set.add, set.__contains__, set.discard, set.remove)),
     (math_predicates, (math.floor, math.ceil, math.trunc, math.isnan,
                        math.isinf, math.isfinite, math.isclose)),
-    (scipy_namespace, (_array_api.array_namespace, _array_api.xp_result_type,
-                       _array_api.is_marray, compat_helpers.array_namespace,
-                       compat_helpers.size, compat_helpers.device,
-                       compat_helpers.is_numpy_namespace,
-                       compat_helpers.is_torch_array,
-                       compat_helpers.is_jax_namespace,
-                       compat_helpers.is_cupy_namespace,
-                       compat_helpers.is_array_api_obj,
-                       compat_helpers.is_array_api_strict_namespace,
-                       compat_helpers.is_torch_namespace,
-                       compat_helpers.is_dask_namespace)),
-    (scipy_compat_functions, (compat_numpy.ceil, compat_numpy.floor,
-                              compat_numpy.trunc, compat_numpy.count_nonzero,
-                              compat_numpy.zeros_like, compat_numpy.ones_like,
-                              compat_numpy.empty_like, compat_numpy.argsort,
-                              compat_numpy.nonzero, compat_numpy.finfo)),
+    (scipy_compat_helpers, (
+        _array_api.array_namespace, compat_helpers.array_namespace,
+        compat_helpers.size,
+        compat_helpers.device, compat_helpers.is_numpy_namespace,
+        compat_helpers.is_torch_array, compat_helpers.is_jax_namespace,
+        compat_helpers.is_cupy_namespace, compat_helpers.is_array_api_obj,
+        compat_helpers.is_array_api_strict_namespace,
+        compat_helpers.is_torch_namespace, compat_helpers.is_dask_namespace)),
+    (scipy_compat_functions, (
+        compat_numpy.ceil, compat_numpy.floor, compat_numpy.trunc,
+        compat_numpy.count_nonzero, compat_numpy.zeros_like,
+        compat_numpy.ones_like, compat_numpy.empty_like,
+        compat_numpy.argsort, compat_numpy.nonzero, compat_numpy.finfo)),
 ]
+
+# SciPy 1.15 has neither xp_result_type nor is_marray; adcompiler registers
+# only the functions the installed SciPy has.
+if all(hasattr(_array_api, name) for name in ('xp_result_type', 'is_marray')):
+    PIECEWISE_CONSTANT_CASES += [
+        (scipy_namespace, (_array_api.array_namespace,
+                           _array_api.xp_result_type, _array_api.is_marray)),
+    ]
 
 
 @pytest.mark.parametrize('function', [f for f, _ in PIECEWISE_CONSTANT_CASES],

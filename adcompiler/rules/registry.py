@@ -533,8 +533,14 @@ def _code_lines(code):
     first = code.co_firstlineno
     if not lines or first > len(lines):
         return None
-    last = max((end for _, end, _, _ in code.co_positions()
-                if end is not None), default=first)
+    if hasattr(code, 'co_positions'):
+        last = max((end for _, end, _, _ in code.co_positions()
+                    if end is not None), default=first)
+    else:
+        # Python 3.10 gives the first line of each instruction only; lines
+        # that then do not parse alone send the caller to the whole file.
+        last = max((line for _, _, line in code.co_lines()
+                    if line is not None), default=first)
     if code.co_name != '<lambda>':
         header = lines[first - 1]
         indentation = len(header) - len(header.lstrip())
@@ -584,8 +590,9 @@ def _parse_lambdas(code, lines):
     dictionary display, whose lines do not parse alone. The columns of the
     instructions are UTF-8 offsets, so only ASCII lines are cut.
     """
-    if not all(line.isascii() for line in lines):
-        return []
+    if not all(line.isascii() for line in lines) or not hasattr(
+            code, 'co_positions'):
+        return []  # Python 3.10 gives no columns: the file is parsed.
     first = code.co_firstlineno
     last = first + len(lines) - 1
     end = max((end_column for _, end_line, _, end_column
