@@ -1849,6 +1849,9 @@ class _Normalizer:
             self.visit_statement(statement)
         self.built.add(result)
         final = self.current.get(result, result)
+        # The loop appended to the empty display it started from.
+        self.displays.pop(result, None)
+        self.displays.pop(final, None)
         if isinstance(node, gast.SetComp):
             self.set_comprehensions.add(final)
         text = self.source.text_of(node)
