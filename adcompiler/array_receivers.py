@@ -60,8 +60,10 @@ _NON_ARRAY_METHODS = frozenset({'tolist'})
 
 def array_names(normalized, resolution, wrt, object_params=frozenset()):
     """Return the set of local names of `normalized` proven to contain an
-    array, a number or a container made in the function; see the module
-    docstring."""
+    array, a number or a container made in the function.
+
+    The module docstring gives the rules of the proof.
+    """
     objects = {name for name, _, _ in object_params}
     if EVERY_PARAMETER in objects:
         objects = set(normalized.params)

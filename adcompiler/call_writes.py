@@ -443,8 +443,8 @@ def parameters_written(function):
     attribute store (`p[i] = v`, `p.m += 1`) or the target of an augmented
     assignment. It is also written when it is the object of a method that
     is not known to return a value, or an argument of a call that may write
-    into it. For a user function that call is read the same way, and for
-    others `resolve.classify` tells.
+    into it. A user function's call is read the same way, and for other
+    callees `resolve.classify` decides.
     """
     key = (function, getattr(function, '__code__', None))
     if key not in _SUMMARIES:

@@ -20,7 +20,8 @@ dtype is not boolean, integer, floating or complex.
 
 A NumPy function converts an object whose class defines `__array__` by
 calling that method, which its rule does not see. Normalize calls the
-method itself where it knows the object's class (see adcompiler.normalize).
+method itself where the object's class is known when compiling (see
+adcompiler.normalize).
 Before a NumPy function call with an argument that carries a derivative
 and is not proven to be an array or a number (see
 adcompiler.array_receivers), the stages call `ad.require_array_like(v,

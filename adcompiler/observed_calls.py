@@ -113,10 +113,10 @@ def _guard_position(statements, statement, receiver, normalized):
     `receiver` goes, -1 for the start of the function.
 
     A failed check makes `grad` run the general code from the start, so
-    the statements before the check run twice: it goes right after the
-    one assignment of `receiver`, or first when `receiver` is a parameter
-    that the function never assigns. Otherwise it stays before the call
-    in `statement`.
+    the statements before the check run twice. The check therefore goes
+    right after the one assignment of `receiver`, or first when `receiver`
+    is a parameter that the function never assigns. Otherwise it stays
+    before the call in `statement`.
     """
     bindings, _ = name_bindings(normalized.tree)
     if receiver in normalized.params:

@@ -1625,7 +1625,7 @@ class _ReverseWriter(StageWriter):
             # A method with an array rule (x.sum(), x.dot(y)) on a receiver
             # proven to be an array (see adcompiler.array_receivers) gets
             # that rule. A differentiated parameter counts as one unless its
-            # argument holds an object with a member of such a name (see
+            # argument contains an object with a member of such a name (see
             # rules.operators.holds_operator_object).
             return self.expand(resolved.rule, statement,
                                [call.func.value] + list(call.args),

@@ -4195,9 +4195,12 @@ def require_immutable(value, error, *callees):
 
 def require_indexable(value, error):
     """Raise `error` unless `value[key]` has the rule of indexing whatever
-    the key: `value` is an array, a number, a list, a tuple, a dict or a
-    string, and not an object of a subclass with its own __getitem__ or
-    a __missing__ method written in Python."""
+    the key.
+
+    That holds for an array, a number, a list, a tuple, a dict or a string,
+    but not for an object of a subclass whose __getitem__ or __missing__
+    method is written in Python.
+    """
     if type(value) is np.ndarray or type(value) in _INDEXABLE:
         return
     if isinstance(value, _INDEXABLE_BASES) and getattr(

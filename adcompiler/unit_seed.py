@@ -45,9 +45,10 @@ number, a negation of one, and a NumPy function of `_UFUNCS`,
 array* is such an operation: NumPy computes it in an array that nothing
 else refers to, or computes a scalar. `ad.call_into` returns an array
 that the adjoint owns and no longer reads (see `adcompiler.donation`).
-`ad.apply_in_place` checks at run time that the last argument is a
-float64 array with an axis and that the other arguments broadcast to its
-shape without changing its dtype; otherwise it computes a new value.
+`ad.apply_in_place` writes into its last argument only when that is a
+float64 array with an axis and the other arguments broadcast to its shape
+without changing its dtype. It checks this at run time, and otherwise it
+computes a new value.
 """
 
 import collections
@@ -141,7 +142,7 @@ def unit_seed_adjoint(adjoint, float64_saved, numpy_alias, runtime_alias,
 
 
 class _Types:
-    """The float64 values and the units of the adjoint so far."""
+    """Record of the float64 values and the units of the adjoint so far."""
 
     def __init__(self, numpy_alias, runtime_alias):
         self.numpy_alias = numpy_alias

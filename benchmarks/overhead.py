@@ -6,10 +6,10 @@
 For each case, `g = adcompiler.grad(f)` is called twice first: the second
 call compiles the code for the shapes of the array arguments, which the
 later calls run. Then `g(*args)` is timed against a direct call of the
-generated functions that `g` runs for these arguments: the same variant
-(for float scalars, for the argument shapes, the grad-only primal where
-its proof holds), primal then adjoint, with the seed made beforehand and
-the adjoint's result taken as it is.
+generated functions that `g` runs for these arguments. That is the same
+variant (for float scalars, for the argument shapes, the grad-only
+primal where its proof holds), primal then adjoint. The direct call gets
+its seed made beforehand and takes the adjoint's result as it is.
 
 The two are timed in interleaved samples, and the starting one alternates
 between rounds. A sample is a loop of as many calls as fill about
