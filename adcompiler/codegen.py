@@ -228,6 +228,31 @@ def _constant_index(index):
     return int_constant(index)
 
 
+def index_definitions(extra_globals, numpy_alias):
+    """Return `index_to_m1 = np.s_[:-1]` statements for the constant indices
+    among `extra_globals`, so that the printed module defines every name it
+    reads."""
+    definitions = []
+    for constant, value in extra_globals.items():
+        if not constant.startswith('index_') or not isinstance(
+                value, (slice, tuple)):
+            continue
+        items = value if isinstance(value, tuple) else (value,)
+        text = ', '.join(_index_text(item) for item in items)
+        expression = gast.parse(f'{numpy_alias}.s_[{text}]').body[0].value
+        definitions.append(assign(constant, expression))
+    return definitions
+
+
+def _index_text(item):
+    """`1:-1` for slice(1, -1), `3` for 3."""
+    if isinstance(item, int):
+        return str(item)
+    text = ':'.join('' if bound is None else str(bound)
+                    for bound in (item.start, item.stop))
+    return text if item.step is None else f'{text}:{item.step}'
+
+
 def _index_name(value):
     """Return a readable name for a constant index: `index_to_m1` for
     `:-1`, `index_from_1_and_at_0` for `1:, 0`."""

@@ -17,7 +17,7 @@ import types
 import gast
 
 from adcompiler import activity as activity_stage
-from adcompiler import (aliasing, decorators, donation, known_results,
+from adcompiler import (aliasing, codegen, decorators, donation, known_results,
                         object_operands, origins, runtime, unit_seed)
 from adcompiler import emit as emit_stage
 from adcompiler import forward as forward_stage
@@ -637,7 +637,8 @@ class Compiler:
         if donating is not None:
             functions.append(donating)
         module = _run_stage(name, 'emit', emit_stage.emit, functions,
-                            namespace, name)
+                            namespace, name, codegen.index_definitions(
+                                program.extra_globals, program.numpy_alias))
         origins.record(module.filename, source, module.scope)
         for callee_key in recursive:
             if callee_key != key:
@@ -753,7 +754,9 @@ class Compiler:
                 callee_key, callee_key[0].__name__,
                 prefixes=('tangent',))[0], None)
         module = _run_stage(name, 'emit', emit_stage.emit,
-                            [program.function], namespace, name)
+                            [program.function], namespace, name,
+                            codegen.index_definitions(
+                                program.extra_globals, program.numpy_alias))
         origins.record(module.filename, source, module.scope)
         for callee_key in recursive:
             if callee_key != key:

@@ -296,13 +296,14 @@ def _parenthesize_tuple(line):
     return line[:start] + ['('] + line[start:end] + [')'] + line[end:]
 
 
-def emit(functions, namespace, title):
+def emit(functions, namespace, title, definitions=()):
     """Compile gast `functions` into one module executed in `namespace`.
 
-    `namespace` is copied, so the generated names do not leak into the user's
-    module. Returns an `EmittedModule`.
+    `definitions` are module-level assignments printed and run before the
+    functions. `namespace` is copied, so the generated names do not leak
+    into the user's module. Returns an `EmittedModule`.
     """
-    module = gast.Module(body=list(functions), type_ignores=[])
+    module = gast.Module(body=[*definitions, *functions], type_ignores=[])
     source = to_source(module)
     filename = f'<adcompiler {title} #{next(_counter)}>'
     lines = source.splitlines(keepends=True)

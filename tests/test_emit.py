@@ -11,6 +11,7 @@ import gast
 import numpy as np
 import pytest
 
+import adcompiler
 from adcompiler import emit
 from adcompiler.compiler import Compiler
 from finite_differences import assert_gradient_close, numerical_gradient
@@ -107,3 +108,48 @@ def test_emit_runs_with_warnings_as_errors(tmp_path):
                             check=False, env=dict(os.environ, PYTHONPATH=path))
     assert result.returncode == 0, result.stderr
     assert float(result.stdout) == pytest.approx(1.0, rel=1e-12)
+
+
+def _slices_in_rows(x):
+    y = np.zeros_like(x)
+    y[1:, 0] = x[:-1, 1] ** 2
+    return (np.sum(x[1:, 0] * x[:-1, 1][::-1])
+            + np.sum(x[::2, :] ** 2) + np.sum(x[-1]) + np.sum(y * x))
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_printed_module_defines_its_constant_indices(mode):
+    """Constant indices are module globals such as `index_to_m1`. The
+    printed source assigns each one, so that a reader sees its value."""
+    compiler = Compiler()
+    if mode == 'reverse':
+        source = compiler.compile(_slices_in_rows, ('x',)).source
+    else:
+        source = compiler.compile_forward(_slices_in_rows, ('x',)).source
+    tree = ast.parse(source)
+    read = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)
+            and node.id.startswith('index_')}
+    assigned = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign):
+            target, = statement.targets
+            assigned[target.id] = ast.unparse(statement.value)
+    assert read and read <= set(assigned)
+    assert assigned['index_from_1_and_at_0'] == 'np.s_[1:, 0]'
+    if mode == 'reverse':
+        assert assigned['index_step_2_and_all'] == 'np.s_[::2, :]'
+        assert assigned['index_step_m1'] == 'np.s_[::-1]'
+    scope = {'np': np}
+    exec(compile('\n'.join(ast.unparse(s) for s in tree.body
+                           if isinstance(s, ast.Assign)), 'printed', 'exec'),
+         scope)
+    assert scope['index_from_1_and_at_0'] == (slice(1, None), 0)
+
+    x = np.random.default_rng(0).normal(size=(6, 2))
+    expected = numerical_gradient(_slices_in_rows, (x,), 0)
+    if mode == 'reverse':
+        assert_gradient_close(adcompiler.grad(_slices_in_rows)(x), expected)
+    else:
+        v = np.ones_like(x)
+        _, tangent = adcompiler.jvp(_slices_in_rows, (x,), (v,))
+        assert_gradient_close(tangent, np.sum(expected * v))

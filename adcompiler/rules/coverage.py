@@ -43,11 +43,23 @@ edit. "reverse rule" means that the reverse stage (grad, vjp) has a
 template for the callable, and "reverse and forward rules" that the forward
 stage (jvp, jacfwd, hvp) has one too. "no gradient" means that it is
 registered as non-differentiable: it runs in the primal and passes no
-adjoint to its arguments. A callable that is not listed and receives a
-value that carries a derivative stops compilation with a
+adjoint to its arguments. A function written in Python that is not listed
+is transformed from its source, as your own functions are. A callable
+without Python source (a C function, a ufunc) that is not listed and
+receives a value that carries a derivative stops compilation with a
 `ForeignCallError`. The values at kinks, ties, zero norms and singular
 matrices, and the convention for complex inputs, are in
 [CONVENTIONS.md](CONVENTIONS.md).
+
+The tables below list NumPy, math, operator and the built-ins. SciPy's
+rules, registered when SciPy is imported (adcompiler/rules/scipy.py), are:
+`scipy.special.logsumexp` (reverse and forward rules), `scipy.special.entr`
+and `rel_entr` (reverse rules), and the functions of SciPy's array-API
+layer (`array_namespace`, `xp_promote`, the vendored array_api_compat
+NumPy namespace, which map to the NumPy rules above). SciPy functions
+written in Python, such as `scipy.optimize.rosen`, `scipy.special.softmax`
+and `log_softmax`, and `scipy.stats.entropy`, `gmean` and `zscore`, are
+transformed from their source.
 """
 
 
