@@ -1029,6 +1029,24 @@ class _Normalizer:
             self.emit(gast.Assign(targets=[store], value=atom,
                                   type_comment=None), origin)
             return atom
+        if isinstance(target, gast.Attribute):
+            # obj.attr = value: the value is computed as usual and the store
+            # kept as written, which the activity stage rejects if the
+            # stored value carries a derivative.
+            atom = value if self.is_atom(value) else self.bind(value, origin)
+            store = gast.Assign(targets=[copy_tree(target)], value=atom,
+                                type_comment=None)
+            error = UnsupportedSyntaxError(
+                'assignment to an attribute (obj.attr = ...)',
+                self.source.location(target),
+                'adcompiler does not follow derivatives through attributes '
+                'that the function sets, so code that reads the attribute '
+                'back would get no derivative',
+                fixes=['keep the value in a local variable, or return it',
+                       'store adcompiler.stop_gradient(value) to keep a '
+                       'copy without a derivative (for logging)'])
+            self.keep_verbatim(gast.copy_location(store, origin), error)
+            return atom
         raise self.unsupported_target(target)
 
     def unsupported_target(self, target):

@@ -133,6 +133,21 @@ def mutated_names(node):
     return names
 
 
+def stored_names(node):
+    """Names whose attribute or item `node` assigns or deletes: `v` of
+    `v.attr = ...`, `v[i] += ...`, `del v.attr`; `v` of `v.a.b = ...`."""
+    names = set()
+    for child in walk(node.statement):
+        if isinstance(child, (gast.Subscript, gast.Attribute)) and \
+                isinstance(child.ctx, (gast.Store, gast.Del)):
+            base = child.value
+            while isinstance(base, (gast.Subscript, gast.Attribute)):
+                base = base.value
+            if isinstance(base, gast.Name):
+                names.add(base.id)
+    return names
+
+
 def expand(tree):
     """Replace every `Verbatim` node in `tree` by its statement, in place,
     and return `tree`.

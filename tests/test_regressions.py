@@ -2804,3 +2804,87 @@ def test_undefined_callee_in_branch_not_taken(derivative):
                        match="'np.no_such_function' is not defined") as info:
         derivative(x, True)
     assert info.value.filename == __file__
+
+
+# Attributes set on objects the function does not own. The store ran as
+# written and a later read of the attribute got the value without its
+# derivative: grad of `box.v = x * 3.0; np.sum(box.v * x)` was 3x, not 6x.
+
+class _Box:
+    pass
+
+
+_BOX = _Box()
+
+
+def _stores_active_attribute(x):
+    _BOX.v = x * 3.0
+    return np.sum(_BOX.v * x)
+
+
+def _remember(v):
+    _BOX.hidden = v
+
+
+def _stores_through_helper(x):
+    _remember(x * 3.0)
+    return np.sum(_BOX.hidden * x)
+
+
+class _Layer:
+    def step(self, x):
+        _Layer.last = x * 3.0
+        return np.sum(_Layer.last * x)
+
+
+_LAYER = _Layer()
+
+
+def _stores_class_attribute(x):
+    return _LAYER.step(x)
+
+
+def _adds_to_attribute(x):
+    _BOX.total += np.sum(x)
+    return np.sum(x ** 2)
+
+
+@pytest.mark.parametrize('function, line', [
+    (_stores_active_attribute, '_BOX.v = x * 3.0'),
+    (_stores_through_helper, '_BOX.hidden = v'),
+    (_stores_class_attribute, '_Layer.last = x * 3.0'),
+    (_adds_to_attribute, '_BOX.total += np.sum(x)'),
+])
+@pytest.mark.parametrize('mode', ['grad', 'jvp'])
+def test_attribute_store_of_a_derivative_raises(function, line, mode):
+    _BOX.total = 0.0
+    x = np.array([1.0, 2.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='assignment to an attribute') as raised:
+        if mode == 'grad':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones(2),))
+    assert line in str(raised.value)
+    if '+=' not in line:
+        assert 'stop_gradient' in str(raised.value)
+
+
+def _stores_bookkeeping(x):
+    _BOX.shape = x.shape
+    _BOX.size = len(x)
+    _BOX.calls = 3
+    _BOX.loss = float(adcompiler.stop_gradient(np.sum(x ** 2)))
+    return np.sum(np.sin(x) * x)
+
+
+@pytest.mark.parametrize('shape', [(3,), (2, 4)])
+def test_attribute_store_without_a_derivative_runs(shape):
+    x = np.random.default_rng(4).normal(size=shape)
+    expected = numerical_gradient(_stores_bookkeeping, (x,), 0)
+    assert_gradient_close(adcompiler.grad(_stores_bookkeeping)(x), expected)
+    assert _BOX.shape == shape and _BOX.size == shape[0]
+    assert _BOX.loss == pytest.approx(float(np.sum(x ** 2)))
+    v = np.ones(shape)
+    _, tangent = adcompiler.jvp(_stores_bookkeeping, (x,), (v,))
+    assert tangent == pytest.approx(np.sum(expected * v))
