@@ -18,16 +18,20 @@ statements, which normalize then lowers like code the user wrote:
 A comprehension's targets are local to it in Python 3, so they are renamed
 to fresh names. The first iterable is evaluated in the enclosing scope.
 
-NOTE: a generator expression and `map` become lists, so all of their
-elements are computed before the consumer runs, not one at a time.
+`any(e for x in xs)` and `all(...)` of a generator with one `for` become
+a loop that stops at the first item that decides the result, as Python
+does. Elsewhere a generator expression and `map` become lists, so all of
+their elements are computed before the consumer runs, not one at a time.
 """
 
+
+import builtins
 
 import gast
 
 from adcompiler import closures
 from adcompiler.errors import UnsupportedSyntaxError
-from adcompiler.traversal import copy_tree, walk
+from adcompiler.traversal import child_nodes, copy_tree, walk
 
 
 def _name(identifier, ctx=None):
@@ -88,6 +92,155 @@ def comprehension_loop(node, result, namer):
     statements = [gast.Assign(targets=[_name(result, gast.Store())],
                               value=initial, type_comment=None)] + body
     return [_located(s, node) for s in statements], renames
+
+
+def short_circuit_loop(node, result, stop, namer):
+    """Return the statements that set `result` as any(node) (`stop` True)
+    or all(node) (`stop` False) does, for a generator expression `node`
+    with one `for`.
+
+    The loop stops at the first item that decides the result, so the items
+    after it are not computed. Also returns the renaming of the
+    generator's targets.
+    """
+    node = copy_tree(node)
+    generator, = node.generators
+    renames = {n.id: namer.fresh(n.id) for n in walk(generator.target)
+               if isinstance(n, gast.Name)}
+    iterable = generator.iter
+    generator.iter = gast.Constant(value=None, kind=None)
+    closures.rename(node, renames)
+    test = node.elt if stop else gast.UnaryOp(op=gast.Not(), operand=node.elt)
+    body = [gast.If(test=test, body=[
+        gast.Assign(targets=[_name(result, gast.Store())],
+                    value=gast.Constant(value=stop, kind=None),
+                    type_comment=None),
+        gast.Break()], orelse=[])]
+    for condition in reversed(generator.ifs):
+        body = [gast.If(test=condition, body=body, orelse=[])]
+    statements = [
+        gast.Assign(targets=[_name(result, gast.Store())],
+                    value=gast.Constant(value=not stop, kind=None),
+                    type_comment=None),
+        gast.For(target=generator.target, iter=iterable, body=body,
+                 orelse=[], type_comment=None)]
+    return [_located(s, node) for s in statements], renames
+
+
+# Built-ins that return an iterator computing its items on request.
+LAZY_BUILTINS = (map, filter, zip, enumerate, reversed, iter)
+# Built-ins that run through an iterator once, whole or up to the item that
+# decides their result (any, all).
+CONSUMING_BUILTINS = (sum, list, tuple, sorted, min, max, set, frozenset,
+                      dict, any, all) + LAZY_BUILTINS
+
+
+def check_lazy_iterators(tree, source):
+    """Raise UnsupportedSyntaxError for an iterator kept in a variable
+    that is not read as adcompiler can compute it.
+
+    The iterator is a generator expression or a call of map, filter, zip,
+    enumerate, reversed or iter. Accepted is one later read by a `for` loop
+    or a call that consumes it, with no name it reads assigned in between
+    and no loop around the read alone.
+
+    Normalize computes such an iterator's items when it is made, as a
+    list. Python computes each one when the consumer asks for it, so the
+    two agree only in that pattern; elsewhere `list(...)` makes the user's
+    code mean what adcompiler runs.
+    """
+    namespace = source.namespace
+
+    def builtin(node):
+        if isinstance(node, gast.Name):
+            return namespace.get(node.id, getattr(builtins, node.id, None))
+        return None
+
+    def is_lazy(value):
+        return isinstance(value, gast.GeneratorExp) or (
+            isinstance(value, gast.Call)
+            and any(builtin(value.func) is f for f in LAZY_BUILTINS))
+
+    assignments = [node for node in walk(tree)
+                   if isinstance(node, gast.Assign) and len(node.targets) == 1
+                   and isinstance(node.targets[0], gast.Name)
+                   and is_lazy(node.value)]
+    if not assignments:
+        return
+    parents = {}
+    loads, stores = {}, {}
+    for node in walk(tree):
+        for child in child_nodes(node):
+            parents[child] = node
+        if isinstance(node, gast.Name):
+            found = loads if isinstance(node.ctx, gast.Load) else stores
+            found.setdefault(node.id, []).append(node)
+    for assignment in assignments:
+        name = assignment.targets[0].id
+        uses = loads.get(name, [])
+        problem = None
+        if len(stores.get(name, [])) != 1 or len(uses) != 1:
+            problem = f'{name!r} is assigned or read more than once'
+        else:
+            use, = uses
+            problem = _lazy_use_problem(assignment, use, parents, stores,
+                                        builtin)
+        if problem is not None:
+            raise UnsupportedSyntaxError(
+                f'an iterator kept in the variable {name!r}',
+                source.location(assignment),
+                f'adcompiler computes all of its items here, where Python '
+                f'computes each when it is read, and {problem}',
+                fixes=[f'make it a list where it is made: {name} = '
+                       f'list(...)',
+                       'pass the generator straight to the call that '
+                       'reads it'])
+
+
+def _position(node, end=False):
+    if end:
+        return (node.end_lineno or node.lineno,
+                node.end_col_offset or node.col_offset)
+    return (node.lineno, node.col_offset)
+
+
+def _lazy_use_problem(assignment, use, parents, stores, builtin):
+    """Return why `use`, the one read of the iterator that `assignment`
+    makes, may see other items than the list adcompiler computes, or None."""
+    if _position(use) <= _position(assignment, end=True):
+        return 'it is read before it is made'
+    parent = parents.get(use)
+    consumed = (
+        isinstance(parent, (gast.For, gast.comprehension))
+        and parent.iter is use) or (
+        isinstance(parent, gast.Starred)) or (
+        isinstance(parent, gast.Call) and parent.args[:1] == [use]
+        and (any(builtin(parent.func) is f for f in CONSUMING_BUILTINS)
+             or (isinstance(parent.func, gast.Attribute)
+                 and parent.func.attr == 'join')))
+    if not consumed:
+        return 'the code that reads it may not read it whole, at once'
+
+    names = {n.id for n in walk(assignment.value)
+             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    for read in sorted(names):
+        for store in stores.get(read, []):
+            if _position(assignment, end=True) < _position(store) \
+                    < _position(use):
+                return f'{read!r} is assigned before it is read'
+    if isinstance(parent, gast.comprehension) and \
+            parents[parent].generators[0] is not parent:
+        return 'a loop reads it more than once'
+    # The loop that reads it evaluates it once; a loop around both the
+    # assignment and the read makes a new iterator each time.
+    ancestor = parent if not isinstance(parent, gast.For) else parents.get(
+        parent)
+    while ancestor is not None:
+        if isinstance(ancestor, (gast.For, gast.While)) and not any(
+                node is assignment for node in walk(ancestor)):
+            return 'a loop reads it more than once'
+        ancestor = parents.get(ancestor)
+    return None
 
 
 def map_as_comprehension(function, iterables, origin, items):

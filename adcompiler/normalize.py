@@ -295,6 +295,7 @@ class _Normalizer:
                                       reason)
 
     def run(self):
+        comprehensions.check_lazy_iterators(self.tree, self.source)
         params = self.check_arguments(self.tree.args)
         for name in params:
             self.current[name] = name
@@ -1907,6 +1908,20 @@ class _Normalizer:
                 function, args[1], node,
                 self.item_names(function, 1)[0] if function else 'item')
             return self.lower_comprehension(comprehension)
+        if callee in (_builtins.any, _builtins.all) and len(args) == 1 \
+                and not keywords and isinstance(args[0], gast.GeneratorExp) \
+                and len(args[0].generators) == 1:
+            result = self.namer.fresh('found' if callee is _builtins.any
+                                      else 'every')
+            self.local_names.add(result)
+            statements, renames = comprehensions.short_circuit_loop(
+                args[0], result, callee is _builtins.any, self.namer)
+            self.display_names.update(
+                {new: old for old, new in renames.items()})
+            self.local_names.update(renames.values())
+            for statement in statements:
+                self.visit_statement(statement)
+            return _load(self.current.get(result, result))
         if callee is functools.reduce and len(args) in (2, 3) and \
                 not keywords:
             result = self.namer.fresh('reduced')
