@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 
 from adcompiler import containers, dispatch, origins, runtime
+from adcompiler.argument_state import ArgumentState, Runs
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
                                NonScalarOutputError, SourceUnavailableError,
@@ -226,10 +227,14 @@ class GradientFunction:
         return (value, gradient) if self.with_value else gradient
 
     @_noting_user_lines
-    def _call(self, args, kwargs):
+    def _call(self, args, kwargs, runs=None):
         """Return what `__call__` returns, by the general path: bind the
         arguments, compile or fetch the code, and check what the argument
-        key does not decide."""
+        key does not decide.
+
+        `runs` restores the arguments before a run after a failed one (see
+        `_call_general_code` and `_call_with_numpy_floats`).
+        """
         if not kwargs and len(args) == self._arity:
             # Every parameter is given by position: no defaults to apply.
             arguments = dict(zip(self._names, args))
@@ -239,6 +244,9 @@ class GradientFunction:
                 bound.arguments
         variant = self._compiled_for(arguments)
         compiled = variant.compiled
+        if runs is None:
+            runs = Runs(arguments.values(), needed=_writes_arguments(compiled))
+        runs.start()
         primal_args, primal_kwargs = args, kwargs
         if compiled.written_in_place:
             primal_args, primal_kwargs = _protected(self.function, compiled,
@@ -254,17 +262,17 @@ class GradientFunction:
                 seed, saved = compiled.grad_only_primal(*primal_args,
                                                         **primal_kwargs)
             except runtime.GuardFailed:
-                return self._call_general_code(args, kwargs)
+                return self._call_general_code(args, kwargs, runs)
             gradient = self._gradient(
                 compiled.grad_only_adjoint or compiled.adjoint, saved, seed,
                 args, kwargs, arguments)
             if gradient is _RETRY_WITH_NUMPY_FLOATS:
-                return self._call_with_numpy_floats(args, kwargs)
+                return self._call_with_numpy_floats(args, kwargs, runs)
             return gradient
         try:
             ans, saved = compiled.primal(*primal_args, **primal_kwargs)
         except runtime.GuardFailed:
-            return self._call_general_code(args, kwargs)
+            return self._call_general_code(args, kwargs, runs)
         if self.has_aux:
             value, aux = _split_aux(self.function, ans)
             _check_scalar(self.function, value)
@@ -286,7 +294,7 @@ class GradientFunction:
         gradient = self._gradient(compiled.adjoint, saved, seed, args, kwargs,
                                   arguments)
         if gradient is _RETRY_WITH_NUMPY_FLOATS:
-            return self._call_with_numpy_floats(args, kwargs)
+            return self._call_with_numpy_floats(args, kwargs, runs)
         if self.has_aux:
             return ((value, aux), gradient) if self.with_value else (
                 gradient, aux)
@@ -308,7 +316,7 @@ class GradientFunction:
         return gradient if self._as_tuple else gradient[0]
 
     @_noting_user_lines
-    def _call_general_code(self, args, kwargs):
+    def _call_general_code(self, args, kwargs, runs=None):
         """Return what `__call__` returns, by the general code, which this
         gradient keeps for the arguments' key from now on.
 
@@ -317,9 +325,9 @@ class GradientFunction:
         function an earlier call ran (see adcompiler.observed_calls) now
         reaches another one.
         """
-        # NOTE: the statements before the failed check ran once already,
-        # and the general code runs them again. The check follows the
-        # namespace's assignment, so those are the statements before it.
+        # The statements before the failed check ran once already, and the
+        # general code runs them again, after `runs` restores what they
+        # wrote into the arguments.
         arguments = _bind(self.function, args, kwargs).arguments
         key = _argument_objects_key(arguments)
         compiled = self.compiled(scalar_parameters(arguments),
@@ -327,11 +335,11 @@ class GradientFunction:
         self._seen_once.discard(key)
         self._variants[key] = _Variant(REGISTRY.version, compiled, self,
                                        arguments)
-        return self._call(args, kwargs)
+        return self._call(args, kwargs, runs)
 
-    def _call_with_numpy_floats(self, args, kwargs):
+    def _call_with_numpy_floats(self, args, kwargs, runs=None):
         as_numpy = _float_scalars_as_numpy(args, kwargs)
-        return self(*as_numpy[0], **as_numpy[1])
+        return self._call(*as_numpy, runs)
 
     def _compiled_for(self, arguments):
         """Return the `_Variant` for these arguments, from the variants this
@@ -436,7 +444,8 @@ class _Variant:
         # argument given by position: grad or value_and_grad without aux
         # data, with no argument to copy and no argument to check further.
         self.direct = (self.floats_checked and not gradient.has_aux
-                       and not compiled.written_in_place)
+                       and not compiled.written_in_place
+                       and not _writes_arguments(compiled))
         # An argument is a container or an object, so that arguments of the
         # same types may hold objects with operators (see `_argument_key`).
         self.may_get_objects = any(
@@ -656,23 +665,40 @@ def _float_scalars_as_numpy(args, kwargs):
             {k: convert(v) for k, v in kwargs.items()})
 
 
-def _with_numpy_floats_on_error(function, call, args, kwargs):
+def _with_numpy_floats_on_error(function, call, args, kwargs, runs=None):
     """Return `call(args, kwargs)`, run again with NumPy floats for Python
     floats when derivative code raised where NumPy gives inf or nan.
 
     Python floats raise ZeroDivisionError or OverflowError where NumPy
     floats warn: 0.0 ** -0.5 in the derivative of x ** 0.5 at 0. When
     `function` itself raises on the original arguments, that error is
-    raised.
+    raised. `runs`, the `Runs` that `call` starts each run with, restores
+    what the failed run wrote into the arguments first.
     """
     try:
         return call(args, kwargs)
     except (ZeroDivisionError, OverflowError):
         as_numpy = _float_scalars_as_numpy(args, kwargs)
-        if as_numpy is None or _raises_arithmetic_error(function, args,
-                                                        kwargs):
+        if as_numpy is None:
+            raise
+        if runs is not None:
+            runs.reset()
+        if _raises_arithmetic_error(function, args, kwargs):
             raise
     return call(*as_numpy)
+
+
+def _writes_arguments(compiled):
+    """Return whether the primal of `compiled` may write into an argument,
+    by syntax (`x[i] = v`, `lst.append(v)`) or through a call (see
+    adcompiler.call_writes)."""
+    return bool(compiled.updated or compiled.call_written)
+
+
+def _runs_of(function, args, kwargs, needed=True):
+    """Return the `Runs` of `function` on these arguments, defaults
+    included."""
+    return Runs(_bind(function, args, kwargs).arguments.values(), needed)
 
 
 def _raises_arithmetic_error(function, args, kwargs):
@@ -1088,10 +1114,12 @@ class HigherOrderGradient:
 
     @_noting_user_lines
     def __call__(self, *args, **kwargs):
-        return _with_numpy_floats_on_error(self.function, self._call, args,
-                                           kwargs)
+        runs = _runs_of(self.function, args, kwargs)
+        return _with_numpy_floats_on_error(
+            self.function, lambda a, k: self._call(a, k, runs), args, kwargs,
+            runs)
 
-    def _call(self, args, kwargs):
+    def _call(self, args, kwargs, runs):
         bound = _bind(self.function, args, kwargs)
         for parameter in self.inner_wrt:
             if np.ndim(bound.arguments[parameter]) != 0:
@@ -1105,6 +1133,7 @@ class HigherOrderGradient:
             objective = tangent_objective(objective, parameter, objects)
         directions = dict.fromkeys(_direction_names(objective, self.function),
                                    1.0)
+        runs.start()
         # The objective runs the tangent function of self.function, which
         # may write into some arguments.
         args, kwargs = _protected(
@@ -1138,13 +1167,16 @@ def _composition(mode):
 # Each method returns H_ij v_j, the block of the Hessian for the arguments
 # `row` (i) and `column` (j) times a direction `direction` (v_j) of
 # argument j, with argument i's shape. For one argument, row is column.
+# Each runs the function once, and calls `runs.start()` (see
+# adcompiler.argument_state) right before.
 
-def _reverse_over_forward(function, row, column, bound, direction):
+def _reverse_over_forward(function, row, column, bound, direction, runs):
     """H_ij v_j as the gradient for i of the generated derivative along
     v_j."""
     objects = describe_objects(bound.arguments.items())
     objective = tangent_objective(function, column, objects)
     name, = _direction_names(objective, function)
+    runs.start()
     # The objective runs the tangent function of `function`, which may
     # write into some arguments.
     args, kwargs = _protected(
@@ -1154,12 +1186,13 @@ def _reverse_over_forward(function, row, column, bound, direction):
     return grad(objective, wrt=row)(*args, **kwargs, **{name: direction})
 
 
-def _forward_over_reverse(function, row, column, bound, direction):
+def _forward_over_reverse(function, row, column, bound, direction, runs):
     """H_ij v_j as the tangent along v_j of the generated gradient for i."""
     objects = describe_objects(bound.arguments.items())
     objective = gradient_objective(function, row, objects)
     compiled = _COMPILER.compile_forward(objective, (column,),
                                          objects=objects)
+    runs.start()
     # The objective runs the primal of `function`, which may write into
     # some arguments.
     args, kwargs = _protected(
@@ -1171,13 +1204,14 @@ def _forward_over_reverse(function, row, column, bound, direction):
     return runtime.materialize(product, bound.arguments[row])
 
 
-def _reverse_over_reverse(function, row, column, bound, direction):
+def _reverse_over_reverse(function, row, column, bound, direction, runs):
     """H_ij v_j as the gradient for i of the generated gradient for j, with
     cotangent v_j (the Hessian is symmetric)."""
     objects = describe_objects(bound.arguments.items())
     objective = gradient_objective(function, column, objects)
     compiled = _COMPILER.compile(objective, (row,), objects=objects,
                                  grad_only=False)
+    runs.start()
     # The objective runs the primal of `function`, which may write into
     # some arguments.
     args, kwargs = _protected(
@@ -1197,12 +1231,12 @@ _HVP_METHODS = {
 
 
 def _hessian_block_product(function, composition, row, column, bound,
-                           direction):
+                           direction, runs):
     """Return H_ij v_j (see the methods above) in the mode `composition`,
     or for None the default mode that `hvp` describes."""
     if composition is not None:
         return _HVP_METHODS[composition](function, row, column, bound,
-                                         direction)
+                                         direction, runs)
     methods = [_reverse_over_forward]
     try:
         objects = describe_objects(bound.arguments.items())
@@ -1216,19 +1250,20 @@ def _hessian_block_product(function, composition, row, column, bound,
     first_error = None
     for method in methods:
         try:
-            return method(function, row, column, bound, direction)
+            return method(function, row, column, bound, direction, runs)
         except (UnsupportedSyntaxError, ForeignCallError) as err:
             # A call dispatched at run time may raise only now.
             first_error = first_error or err
     # Forward mode cannot go through a callee with only a reverse rule
     # (register_vjp), but reverse mode over reverse mode can.
     try:
-        return _reverse_over_reverse(function, row, column, bound, direction)
+        return _reverse_over_reverse(function, row, column, bound, direction,
+                                     runs)
     except AdCompilerError:
         raise first_error from None
 
 
-def _hessian_product(function, composition, names, bound, directions):
+def _hessian_product(function, composition, names, bound, directions, runs):
     """Return H v for the arguments `names`, one product per argument:
     (H v)_i is the sum over j of H_ij v_j. A None direction is zero."""
     products = []
@@ -1238,7 +1273,7 @@ def _hessian_product(function, composition, names, bound, directions):
             if direction is None:
                 continue
             block = _hessian_block_product(function, composition, row,
-                                           column, bound, direction)
+                                           column, bound, direction, runs)
             total = block if total is None else total + block
         if total is None:
             total = runtime.zeros_like(bound.arguments[row])
@@ -1276,10 +1311,12 @@ def hvp(function, wrt=0, mode=None):
                 f'hvp of {function.__name__} takes the arguments of '
                 f'{function.__name__} followed by a direction; got none')
         *primals, direction = args
+        runs = _runs_of(function, primals, kwargs)
         return _with_numpy_floats_on_error(
-            function, lambda a, k: product(a, k, direction), primals, kwargs)
+            function, lambda a, k: product(a, k, direction, runs), primals,
+            kwargs, runs)
 
-    def product(primals, kwargs, direction):
+    def product(primals, kwargs, direction, runs):
         bound = _bind(function, primals, kwargs)
         directions = _hvp_directions(function, names, as_tuple, direction)
         for name, given in zip(names, directions, strict=True):
@@ -1295,9 +1332,9 @@ def hvp(function, wrt=0, mode=None):
                         f'argument {name!r}')
         if not as_tuple:
             return _hessian_block_product(function, composition, names[0],
-                                          names[0], bound, direction)
+                                          names[0], bound, direction, runs)
         return tuple(_hessian_product(function, composition, names, bound,
-                                      directions))
+                                      directions, runs))
 
     hvp_fn.__name__ = f'hvp_{function.__name__}'
     return hvp_fn
@@ -1335,6 +1372,7 @@ def hessian(function, wrt=0, mode=None):
     @_noting_user_lines
     def hessian_fn(*args, **kwargs):
         bound = _bind(function, args, kwargs)
+        runs = Runs(bound.arguments.values())
         for name in names:
             _reject_array_conversion(function, name, bound.arguments[name],
                                      'hessian')
@@ -1348,8 +1386,8 @@ def hessian(function, wrt=0, mode=None):
                     products[i].append(_with_numpy_floats_on_error(
                         function, lambda a, k: _hessian_block_product(
                             function, composition, row, column,
-                            _bind(function, a, k), direction),
-                        bound.args, bound.kwargs))
+                            _bind(function, a, k), direction, runs),
+                        bound.args, bound.kwargs, runs))
             for i, row in enumerate(names):
                 blocks[i][j] = _hessian_block(products[i],
                                               bound.arguments[row], x)
@@ -1460,6 +1498,13 @@ def jvp(function, primals, tangents):
         >>> jvp(np.sin, ...)  # doctest: +SKIP
         >>> value, tangent = jvp(f, (x,), (v,))   # the directional derivative
     """
+    return _jvp(function, primals, tangents)
+
+
+def _jvp(function, primals, tangents, runs=None):
+    """Return what `jvp` returns. Each run of `function` starts with
+    `runs`, which by default records the arguments only when a run on
+    NumPy floats may follow (see `_with_numpy_floats_on_error`)."""
     _check_differentiable(function)
     for name, given in (('primals', primals), ('tangents', tangents)):
         if not isinstance(given, (tuple, list)):
@@ -1493,12 +1538,18 @@ def jvp(function, primals, tangents):
              for param, tangent_param in zip(wrt, compiled.tangent_params,
                                              strict=True)}
 
+    if runs is None:
+        runs = Runs(bound.arguments.values(), needed=_float_scalars_as_numpy(
+            bound.args, bound.kwargs) is not None)
+
     def tangent_at(args, kwargs):
+        runs.start()
         args, kwargs = _protected(function, compiled, args, kwargs)
         return compiled.tangent(*args, **kwargs, **given)
 
     value, tangent = _with_numpy_floats_on_error(function, tangent_at,
-                                                 bound.args, bound.kwargs)
+                                                 bound.args, bound.kwargs,
+                                                 runs)
     if containers.is_container(value):
         return value, containers.tangent_like(tangent, value)
     return value, runtime.zeros_like(value) if tangent is None else tangent
@@ -1598,11 +1649,30 @@ def vjp(function, *primals):
     compiled = _COMPILER.compile(
         function, wrt, objects=describe_objects(bound.arguments.items()),
         grad_only=False)
+    # The arguments before and after the last run of the primal, when it
+    # may run again (see `rerun`).
+    states = None
+    if compiled.undoes_updates or _float_scalars_as_numpy(
+            bound.args, bound.kwargs) is not None:
+        states = [ArgumentState(bound.arguments.values()), None]
     args, kwargs = _protected(function, compiled, bound.args, bound.kwargs)
     value, saved = compiled.primal(*args, **kwargs)
+    if states is not None:
+        states[1] = ArgumentState(bound.arguments.values())
     if compiled.undoes_updates:
         value = _detached(value)
     calls = [0]
+
+    def rerun(args, kwargs):
+        """Run the primal again from the arguments' values before the last
+        run, except those that the caller changed since, and return its
+        saved values."""
+        states[0].restore_unless_changed(states[1])
+        states[0] = ArgumentState(bound.arguments.values())
+        args, kwargs = _protected(function, compiled, args, kwargs)
+        _, rerun_saved = compiled.primal(*args, **kwargs)
+        states[1] = ArgumentState(bound.arguments.values())
+        return rerun_saved
 
     @_noting_user_lines
     def vjp_fn(cotangent):
@@ -1610,9 +1680,7 @@ def vjp(function, *primals):
         if calls[0] and compiled.undoes_updates:
             # The first adjoint undid the function's in-place updates; a
             # later one needs them again, so the primal runs again.
-            args, kwargs = _protected(function, compiled, bound.args,
-                                      bound.kwargs)
-            _, saved = compiled.primal(*args, **kwargs)
+            saved = rerun(bound.args, bound.kwargs)
         _check_like(cotangent, value,
                     f'the cotangent of the output of {function.__name__}',
                     'the output')
@@ -1627,8 +1695,7 @@ def vjp(function, *primals):
             as_numpy = _float_scalars_as_numpy(bound.args, bound.kwargs)
             if as_numpy is None:
                 raise
-            args, kwargs = _protected(function, compiled, *as_numpy)
-            _, current = compiled.primal(*args, **kwargs)
+            current = rerun(*as_numpy)
             adjoints = compiled.adjoint(current, cotangent)
         return _not_sharing(_gradients(adjoints, wrt, bound.arguments),
                             cotangent)
@@ -1656,18 +1723,20 @@ def jacobian(function, wrt=0, mode='reverse'):
 
     @_noting_user_lines
     def jacobian_function(*args, **kwargs):
-        return _with_numpy_floats_on_error(function, jacobian_at, args,
-                                           kwargs)
+        runs = _runs_of(function, args, kwargs)
+        return _with_numpy_floats_on_error(
+            function, lambda a, k: jacobian_at(a, k, runs), args, kwargs,
+            runs)
 
-    def jacobian_at(args, kwargs):
+    def jacobian_at(args, kwargs, runs):
         bound = _bind(function, args, kwargs)
         for name in names:
             _reject_array_conversion(function, name, bound.arguments[name],
                                      'jacobian')
         if mode == 'forward':
-            blocks = _forward_jacobian(function, bound, names)
+            blocks = _forward_jacobian(function, bound, names, runs)
         else:
-            blocks = _reverse_jacobian(function, bound, names)
+            blocks = _reverse_jacobian(function, bound, names, runs)
         return blocks if as_tuple else blocks[0]
 
     jacobian_function.__name__ = f'jacobian_{function.__name__}'
@@ -1726,9 +1795,10 @@ def _require_array(function, name, value, transform):
             'array of it at a time, or use grad for containers')
 
 
-def _forward_jacobian(function, bound, names):
+def _forward_jacobian(function, bound, names, runs):
     """Return the Jacobian of each argument in `names` (see `jacobian`),
-    with one jvp per float entry of the argument."""
+    with one jvp per float entry of the argument, each run started with
+    `runs`."""
     arguments = bound.arguments
     order = list(arguments)
     blocks = []
@@ -1745,7 +1815,7 @@ def _forward_jacobian(function, bound, names):
             directions[position] = direction
             tangents = [None] * len(order)
             tangents[order.index(name)] = rebuild(directions)
-            return jvp(function, tuple(bound.args), tangents)
+            return _jvp(function, tuple(bound.args), tangents, runs)
 
         for position, leaf in enumerate(leaves):
             leaf_columns = []
@@ -1758,6 +1828,7 @@ def _forward_jacobian(function, bound, names):
             columns.append(leaf_columns)
             imaginary_columns.append(leaf_imaginary)
         if value is None:  # Only empty arrays: run the function once.
+            runs.start()
             value = function(*bound.args, **bound.kwargs)
         out_leaves, out_rebuild = containers.leaves(value)
         per_output = []
@@ -1803,16 +1874,25 @@ def _complex_input_entries(function, name, out_leaf, out_position, entries,
                                      strict=True)]
 
 
-def _reverse_jacobian(function, bound, names):
+def _reverse_jacobian(function, bound, names, runs):
     """Return the Jacobian of each argument in `names` (see `jacobian`),
-    with one adjoint per float entry of the output."""
+    with one adjoint per float entry of the output.
+
+    The primal runs once, started with `runs`, unless the adjoint undoes
+    in-place updates that a later adjoint reads again: then it runs again
+    before each adjoint after the first.
+    """
     for name in names:
         _require_jacobian_argument(function, name, bound.arguments[name])
     compiled = _COMPILER.compile(
         function, names, objects=describe_objects(bound.arguments.items()),
         grad_only=False)
+    runs.start()
     args, kwargs = _protected(function, compiled, bound.args, bound.kwargs)
-    value, _ = compiled.primal(*args, **kwargs)
+    value, saved = compiled.primal(*args, **kwargs)
+    if compiled.undoes_updates:
+        value = _detached(value)
+    fresh = True  # No adjoint has read `saved` yet.
     out_leaves, out_rebuild = containers.leaves(value)
     in_leaves = {name: containers.leaves(bound.arguments[name])
                  for name in names}
@@ -1822,11 +1902,18 @@ def _reverse_jacobian(function, bound, names):
         for seed in _unit_directions(out_leaf):
             seeds = [_zero_direction(other) for other in out_leaves]
             seeds[position] = seed
-            # The adjoint consumes the saved values, so the primal runs again.
-            args, kwargs = _protected(function, compiled, bound.args,
-                                      bound.kwargs)
-            _, saved = compiled.primal(*args, **kwargs)
-            adjoints = compiled.adjoint(saved, out_rebuild(seeds))
+            if not fresh and compiled.undoes_updates:
+                runs.start()
+                args, kwargs = _protected(function, compiled, bound.args,
+                                          bound.kwargs)
+                _, saved = compiled.primal(*args, **kwargs)
+                fresh = True
+            current = saved
+            if compiled.has_tape:
+                # The adjoint pops the tape, so each one gets its own.
+                current = saved[:-1] + (list(saved[-1]),)
+            fresh = False
+            adjoints = compiled.adjoint(current, out_rebuild(seeds))
             for name, g in zip(names, _gradients(adjoints, names,
                                                  bound.arguments),
                                strict=True):
