@@ -147,8 +147,7 @@ def check_in_place_updates(normalized, resolution, activity, source):
     _check_in_place_methods(normalized, resolution, activity, source)
     # A container that a comprehension built is not updated after its loop,
     # so its uses after the loop cannot see an update.
-    updated = ((normalized.written | normalized.mutated) & activity.varied
-               - normalized.built)
+    updated = _updated_names(normalized, activity)
     if not updated:
         return
     checker = _Checker(normalized, resolution, source, updated)
@@ -157,6 +156,64 @@ def check_in_place_updates(normalized, resolution, activity, source):
                                   gast.Return, gast.If, gast.Assert)):
             checker.check(statement)
     _check_views(normalized, resolution, source, updated)
+
+
+def _updated_names(normalized, activity):
+    """Return the names updated in place that carry a derivative. A
+    container that a comprehension built is not updated after its loop, so
+    its uses after the loop cannot see an update."""
+    return ((normalized.written | normalized.mutated) & activity.varied
+            - normalized.built)
+
+
+def container_reads(normalized, activity, resolution):
+    """Statements `v = operator_getitem(c, key)` (a subscript of a value
+    that may be an object, see adcompiler.object_operands) on a name c
+    updated in place, where v is kept while c may be updated.
+
+    For a list, a tuple or a dict, v is an item and no update of c changes
+    it, but an array's item may be a view and an object's __getitem__ may
+    return anything. The generated code checks that c is such a container
+    (`ad.require_container`), as it checks `v = x[i]` to be an element
+    (see `element_reads`).
+    """
+    if activity is None:
+        return []
+    return _container_reads(normalized, resolution,
+                            _updated_names(normalized, activity))
+
+
+def _container_reads(normalized, resolution, updated):
+    """Return `container_reads` for the updated names `updated`."""
+    if not updated:
+        return []
+    flows = None
+    reads = []
+    for statement in walk(normalized.tree):
+        receiver = _item_read_receiver(statement, resolution)
+        if receiver is None or receiver not in updated:
+            continue
+        if flows is None:
+            flows = memory_flows(normalized, resolution)
+        if not _sharing_is_safe(normalized, resolution, flows, statement,
+                                {receiver}, _names_in(statement.targets[0]),
+                                False):
+            reads.append(statement)
+    return reads
+
+
+def _item_read_receiver(statement, resolution):
+    """Return the name c of `v = operator_getitem(c, key)`, else None."""
+    if not (isinstance(statement, gast.Assign)
+            and isinstance(statement.targets[0], gast.Name)
+            and isinstance(statement.value, gast.Call)
+            and statement.value.args
+            and isinstance(statement.value.args[0], gast.Name)):
+        return None
+    resolved = resolution.calls.get(statement.value)
+    if resolved is None or resolved.callee is not operators.getitem:
+        return None
+    return statement.value.args[0].id
 
 
 def is_generated(source):
@@ -382,7 +439,8 @@ def _check_views(normalized, resolution, source, updated):
     written = updated & written_arrays(normalized)
     if not written:
         return
-    checked = element_reads(normalized, None, resolution, updated)
+    checked = element_reads(normalized, None, resolution, updated) + \
+        _container_reads(normalized, resolution, updated)
     checked_at_run_time = set()
     for statement in checked:
         checked_at_run_time.update(n.id for n in walk(
@@ -806,6 +864,10 @@ class _Checker:
         if (resolved is not None and resolved.callee is np.asarray
                 and call.args and self.is_display(call.args[0])):
             return  # np.asarray copies a list or tuple into a new array.
+        if _item_read_receiver(statement, self.resolution) is not None:
+            # The generated code checks that the receiver is a container,
+            # whose items no update changes (see `container_reads`).
+            arguments = arguments[1:]
         for argument in arguments:
             if (isinstance(argument, gast.Name)
                     and argument.id in self.updated

@@ -120,6 +120,9 @@ class _ForwardWriter(StageWriter):
         self.element_reads = set() if aliasing.is_generated(
             context.source) else set(aliasing.element_reads(
                 normalized, activity, resolution))
+        self.container_reads = set() if aliasing.is_generated(
+            context.source) else set(aliasing.container_reads(
+                normalized, activity, resolution))
         for tangent in self.tangent_names.values():
             self.namer.reserve(tangent)
         self.choose_aliases()
@@ -299,8 +302,11 @@ class _ForwardWriter(StageWriter):
 
     def key_check(self, statement):
         """`ad.require_indexable(v, error)` before `y = v[key]` whose key
-        carries a derivative (see adcompiler.subscripts)."""
-        return subscripts.key_check_statements(self, statement)
+        carries a derivative, and `ad.require_container(c, error)` before
+        an item read of an updated value (see adcompiler.subscripts)."""
+        return subscripts.key_check_statements(self, statement) + \
+            subscripts.container_check_statements(self, statement,
+                                                  self.container_reads)
 
     # Loops -------------------------------------------------------------------
 

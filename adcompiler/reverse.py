@@ -213,6 +213,9 @@ class _ReverseWriter(StageWriter):
         self.element_reads = set() if aliasing.is_generated(
             context.source) else set(aliasing.element_reads(
                 normalized, activity, resolution))
+        self.container_reads = set() if aliasing.is_generated(
+            context.source) else set(aliasing.container_reads(
+                normalized, activity, resolution))
         self.callee_programs = {}  # call statement -> CalleeProgram
         self.callee_saved = {}  # call statement -> name of the callee's saved
         self.dynamic_calls = {}  # call statement -> name of its CallSite
@@ -586,8 +589,11 @@ class _ReverseWriter(StageWriter):
 
     def key_check(self, statement):
         """`ad.require_indexable(v, error)` before `y = v[key]` whose key
-        carries a derivative (see adcompiler.subscripts)."""
-        return subscripts.key_check_statements(self, statement)
+        carries a derivative, and `ad.require_container(c, error)` before
+        an item read of an updated value (see adcompiler.subscripts)."""
+        return subscripts.key_check_statements(self, statement) + \
+            subscripts.container_check_statements(self, statement,
+                                                  self.container_reads)
 
     def numeric_checks(self, statement):
         """Return the run-time checks of values that `statement` needs

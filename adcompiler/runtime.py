@@ -4213,6 +4213,23 @@ def require_indexable(value, error):
     raise error
 
 
+def require_container(value, error):
+    """Raise `error` unless `value` is a list, a tuple or a dict whose
+    `value[key]` is the item stored (no __getitem__ or __missing__ method
+    written in Python), so that an update of `value` leaves an item read
+    from it unchanged."""
+    if type(value) in _CONTAINERS:
+        return
+    if isinstance(value, _CONTAINERS) and getattr(
+            type(value), '__getitem__', None) in _CONTAINER_METHODS and \
+            not hasattr(getattr(type(value), '__missing__', None),
+                        '__code__'):
+        return
+    raise error
+
+
+_CONTAINERS = (list, tuple, dict)
+_CONTAINER_METHODS = (list.__getitem__, tuple.__getitem__, dict.__getitem__)
 _INDEXABLE = (list, tuple, dict, str, bytes, float, int, complex)
 _INDEXABLE_BASES = (np.ndarray, np.generic, list, tuple, dict)
 _INDEXABLE_METHODS = tuple(getattr(t, '__getitem__', None) for t in (

@@ -86,3 +86,27 @@ def key_check_statements(stage, statement):
     return [gast.Expr(value=call(
         stage.runtime_function('require_indexable'), check.value,
         name(error_name)))]
+
+
+def container_check_statements(stage, statement, reads):
+    """Return `[ad.require_container(c, error)]` to put before
+    `v = operator_getitem(c, key)` when `reads` (see
+    `aliasing.container_reads`) has that statement, or []."""
+    if statement not in reads:
+        return []
+    call_node = statement.value
+    receiver = call_node.args[0]
+    base = stage.normalized.display_names.get(receiver.id, receiver.id)
+    text = stage.source.text_of(call_node) or f'{base}[...]'
+    error = UnsupportedSyntaxError(
+        f'keeping {text!r} while {base!r} is updated in place',
+        stage.source.location(call_node),
+        f'{base!r} is not a list, a tuple or a dict here, so the value may '
+        f'be a view of it or come from its __getitem__ method, and it '
+        f'would change with {base!r} while the derivative would not follow',
+        fixes=['read the value with .copy()',
+               f'index {base!r} where the value is used'])
+    error_name = stage.namer.fresh('container_error')
+    stage.extra_globals[error_name] = error
+    return [gast.Expr(value=call(stage.runtime_function('require_container'),
+                                 copy_tree(receiver), name(error_name)))]

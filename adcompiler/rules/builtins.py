@@ -118,6 +118,19 @@ def dict_get(mapping, key, default=None):
     return default
 
 
+# The copy methods of list and dict, for a call dispatched at run time
+# (`m = l.copy()` on a list that a helper returned): each item is read
+# with its own derivative into the new container.
+def list_copy(items):
+    """Return a new list of the items of `items`, as list.copy does."""
+    return list(items)
+
+
+def dict_copy(mapping):
+    """Return a new dict of the entries of `mapping`, as dict.copy does."""
+    return {key: mapping[key] for key in mapping}
+
+
 def dict_new(*mapping_or_pairs, **entries):
     """Build dict(mapping_or_pairs, **entries) from reads and stores that
     adcompiler differentiates.
@@ -204,6 +217,8 @@ REGISTRY.substitute(copy.deepcopy, deep_copy)
 REGISTRY.substitute(dict.values, dict_values)
 REGISTRY.substitute(dict.items,  dict_items)
 REGISTRY.substitute(dict.get,    dict_get)
+REGISTRY.substitute(dict.copy,   dict_copy)
+REGISTRY.substitute(list.copy,   list_copy)
 
 
 def namedtuple_replace(self, /, **changes):
