@@ -29,7 +29,8 @@ assigned to it is plain, and so is every value stored in it by
 - the result of an inlined function whose returned values are plain;
 - a call, with plain arguments, of the user's function whose every
   `return` gives the result of NumPy, SciPy or math, or arithmetic on it,
-  proven plain by the same analysis of that function.
+  proven plain by the same analysis of that function. A recursive call in
+  it counts as plain while its returns are checked.
 
 Any other value may be such an object. That includes the result of a call
 of another Python function or of a function held in a variable, which is known
@@ -363,7 +364,7 @@ def _may_return_object(function, context):
     code = function.__code__
     if code in summaries:
         return summaries[code]
-    summaries[code] = True  # Until proven, such as in a recursive call.
+    summaries[code] = True  # Unless the analysis below proves it plain.
     defaults = list(function.__defaults__ or ()) + list(
         (function.__kwdefaults__ or {}).values())
     if not all(map(plain_global, defaults)):
@@ -425,11 +426,25 @@ def _may_return_object(function, context):
             return gives_array(node.operand)
         return False
 
-    analysis = ObjectOperands(tree, (), global_object, is_local, summaries)
-    result = not all(value is not None and gives_array(value)
-                     and not analysis.may_be_object(value)
-                     for value in returns)
-    summaries[code] = result
+    # A recursive call is assumed to return a plain value while the
+    # returns are checked. If every return is then plain, the assumption
+    # is true by induction on the depth of the recursion. Otherwise the
+    # summaries found under it, of this function's callees too, are
+    # dropped, because they may rest on it.
+    known = set(summaries)
+    summaries[code] = False
+    result = True  # Also when the analysis raises.
+    try:
+        analysis = ObjectOperands(tree, (), global_object, is_local,
+                                  summaries)
+        result = not all(value is not None and gives_array(value)
+                         and not analysis.may_be_object(value)
+                         for value in returns)
+    finally:
+        if result:
+            for key in set(summaries) - known:
+                del summaries[key]
+        summaries[code] = result
     return result
 
 
