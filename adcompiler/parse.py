@@ -100,6 +100,8 @@ def get_source(function):
     try:
         lines, first_line = inspect.findsource(function)
     except (OSError, TypeError) as err:
+        if _edited_since_import(filename):
+            raise _stale_source_error(function, filename) from err
         raise SourceUnavailableError(
             f'cannot find the source of {function.__qualname__!r} (file '
             f'{filename!r}): {err}. adcompiler needs the function\'s source '
@@ -123,7 +125,9 @@ def get_source(function):
     try:
         definition = _find_definition(module, function, filename,
                                       first_line + 1, all_lines)
-    except SourceUnavailableError:
+    except SourceUnavailableError as err:
+        if _edited_since_import(filename):
+            raise _stale_source_error(function, filename) from err
         if function.__code__.co_name != '<lambda>':
             raise
         # A lambda inside a display or call that spans lines: its first line
@@ -312,10 +316,7 @@ def _check_current(function, filename, all_lines):
     pytest's assert rewriting compile other code from the same text, so an
     unmodified file is not compared.)
     """
-    try:
-        if os.stat(filename).st_mtime < _IMPORTED_AT:
-            return
-    except OSError:  # Not a file: a notebook cell or generated code.
+    if not _edited_since_import(filename):
         return
     code = function.__code__
     compiled = _code_by_line(filename, ''.join(all_lines)).get(
@@ -324,7 +325,21 @@ def _check_current(function, filename, all_lines):
         return
     if compiled is None and not _file_compiles(filename, all_lines):
         return  # Text this check cannot compile; the parse stage judges it.
-    raise StaleSourceError(
+    raise _stale_source_error(function, filename)
+
+
+def _edited_since_import(filename):
+    """True if `filename` is a file modified since adcompiler was imported;
+    False for an older file and for text that is not a file (a notebook
+    cell, generated code)."""
+    try:
+        return os.stat(filename).st_mtime >= _IMPORTED_AT
+    except OSError:
+        return False
+
+
+def _stale_source_error(function, filename):
+    return StaleSourceError(
         f'the source of {function.__qualname__!r} in {filename!r} has '
         'changed since the function was defined (the file was edited after '
         'it was imported), so adcompiler would differentiate other code than '

@@ -871,6 +871,27 @@ def test_source_edited_after_import_raises(tmp_path, monkeypatch):
     np.testing.assert_allclose(adcompiler.grad(reloaded.f)(x), 3 * x ** 2)
 
 
+@pytest.mark.parametrize('new_text', [
+    pytest.param('import numpy as np\n', id='function-deleted'),
+    pytest.param('import numpy as np\n\n\ndef h(x):\n'
+                 '    return np.sum(x ** 3)\n', id='function-renamed'),
+])
+def test_function_removed_by_an_edit_raises_stale(tmp_path, monkeypatch,
+                                                   new_text):
+    """An edit that deletes or renames the function gave
+    SourceUnavailableError, whose advice (define it in a file) was wrong
+    for a function that is in one."""
+    name = f'shortened_module_{len(new_text)}'
+    module_file = tmp_path / f'{name}.py'
+    module_file.write_text('import numpy as np\n\n\ndef g(x):\n'
+                           '    return np.sum(x ** 2)\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(name)
+    module_file.write_text(new_text)
+    with pytest.raises(adcompiler.StaleSourceError, match='reload'):
+        adcompiler.grad(module.g)(np.array([1.0, 2.0]))
+
+
 OPERATIONS = {
     'square': lambda x: np.sum(x ** 2),
     'cube': lambda x: np.sum(
