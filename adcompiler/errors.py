@@ -135,9 +135,15 @@ class ForeignCallError(LocatedError):
         kind = 'forward' if forward else 'gradient'
         summary = (f'cannot differentiate through {callee_name}: it is a '
                    f'{reason}, and no {kind} rule is registered for it')
+        if len(self.call_chain) > 1:
+            # Compiled as a callee: its origins are its own parameters.
+            source = (f'{wrt_input!r}, a parameter of the last function '
+                      f'in the call chain below')
+        else:
+            source = f'the input {wrt_input!r}'
         details = [
             f'The argument {active_argument!r} carries a derivative: it depends '
-            f'on the input {wrt_input!r}.',
+            f'on {source}.',
             'Call chain (outermost first): ' + ' -> '.join(self.call_chain),
         ]
         name = written_name or callee_name

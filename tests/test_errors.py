@@ -1216,3 +1216,23 @@ def test_repeated_call_errors_note_user_lines():
     with pytest.raises(ValueError, match='math domain error') as caught:
         log_gradient(0.25)
     assert 'in log_of_shifted' in _notes(caught.value)
+
+
+def _distance_to_origin(v):
+    return math.dist(v, [0.0, 0.0])
+
+
+def _scaled_distance(p):
+    q = p * 2.0
+    return _distance_to_origin(q)
+
+
+def test_foreign_call_in_helper_names_its_parameter():
+    """The message said that the argument depends on "the input 'v'", the
+    helper's parameter, while the differentiated input is p."""
+    with pytest.raises(adcompiler.ForeignCallError) as raised:
+        adcompiler.grad(_scaled_distance)(np.array([1.0, 2.0]))
+    message = str(raised.value)
+    assert ("it depends on 'v', a parameter of the last function in the "
+            "call chain below") in message
+    assert '_scaled_distance -> _distance_to_origin' in message
