@@ -64,18 +64,10 @@ def _local_names(statement, local_names):
     Names bound inside the statement's own scopes (comprehension targets,
     lambda parameters) are not the function's locals and are left out.
     """
-    inner = set()
-    for node in walk(statement):
-        if isinstance(node, gast.comprehension):
-            inner.update(n.id for n in walk(node.target)
-                         if isinstance(n, gast.Name))
-        elif isinstance(node, gast.Lambda):
-            inner.update(a.id for a in node.args.args
-                         + node.args.kwonlyargs
-                         if isinstance(a, gast.Name))
+    inner = _scoped_names(statement)
     reads, writes = [], []
     for node in walk(statement):
-        if not isinstance(node, gast.Name) or node.id in inner:
+        if not isinstance(node, gast.Name) or node in inner:
             continue
         if isinstance(node.ctx, gast.Load):
             if node.id in local_names:
@@ -85,6 +77,50 @@ def _local_names(statement, local_names):
     writes += [gast.Name(id=name, ctx=gast.Store(), annotation=None,
                          type_comment=None) for name in bound_names(statement)]
     return reads, writes
+
+
+def _scoped_names(statement):
+    """Return the Name nodes of `statement` that refer to a lambda's
+    parameter or a comprehension's target inside its own scope.
+
+    Other nodes with the same name, such as the `z` of
+    `apply(z, lambda z: f(z))`, are the function's variables.
+    """
+    scoped = set()
+    for node in walk(statement):
+        if isinstance(node, gast.Lambda):
+            arguments = node.args
+            bound = {a.id for a in arguments.posonlyargs + arguments.args
+                     + arguments.kwonlyargs if isinstance(a, gast.Name)}
+            for extra in (arguments.vararg, arguments.kwarg):
+                if isinstance(extra, gast.Name):
+                    bound.add(extra.id)
+            parts = [node.body, *bound_parameter_nodes(arguments)]
+        elif isinstance(node, (gast.ListComp, gast.SetComp, gast.DictComp,
+                               gast.GeneratorExp)):
+            bound = {n.id for generator in node.generators
+                     for n in walk(generator.target)
+                     if isinstance(n, gast.Name)}
+            # The first iterable is evaluated in the enclosing scope.
+            parts = [node.key, node.value] if isinstance(
+                node, gast.DictComp) else [node.elt]
+            for position, generator in enumerate(node.generators):
+                parts += [generator.target, *generator.ifs]
+                if position:
+                    parts.append(generator.iter)
+        else:
+            continue
+        scoped.update(n for part in parts for n in walk(part)
+                      if isinstance(n, gast.Name) and n.id in bound)
+    return scoped
+
+
+def bound_parameter_nodes(arguments):
+    """The Name nodes of a lambda's parameters themselves."""
+    return [a for a in (arguments.posonlyargs + arguments.args
+                        + arguments.kwonlyargs
+                        + [arguments.vararg, arguments.kwarg])
+            if a is not None]
 
 
 def bound_names(statement):

@@ -2909,3 +2909,39 @@ def test_attribute_store_without_a_derivative_runs(shape):
     v = np.ones(shape)
     _, tangent = adcompiler.jvp(_stores_bookkeeping, (x,), (v,))
     assert tangent == pytest.approx(np.sum(expected * v))
+
+
+# A statement kept verbatim (here a lambda passed to a NumPy function)
+# whose lambda parameter has the name of a variable with a derivative: the
+# check that such a statement carries no derivative skipped every node of
+# that name, so `z` looked unread and grad returned zeros.
+
+def _piecewise_shadowing(z):
+    r = np.piecewise(z, [z < 0], [lambda z: -z, lambda z: z ** 2])
+    return np.sum(r)
+
+
+def _along_axis_shadowing(z):
+    r = np.apply_along_axis(lambda z: z ** 2, 0, z)
+    return np.sum(r)
+
+
+@pytest.mark.parametrize('function', [_piecewise_shadowing,
+                                      _along_axis_shadowing])
+def test_lambda_parameter_shadowing_active_name_raises(function):
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='lambda used as a value'):
+        adcompiler.grad(function)(np.array([-0.5, 1.5]))
+
+
+def _comprehension_shadowing(z):
+    labels = [f'{z:.2f}' for z in (1.0, 2.0)]
+    scaled = [z * 2.0 for z in (3.0,)] + [v * 1.0 for v in z]
+    return np.sum(z ** 2) + len(labels) + scaled[0] + sum(scaled[1:])
+
+
+@pytest.mark.parametrize('shape', [(1,), (3,)])
+def test_comprehension_target_shadowing_runs(shape):
+    z = np.linspace(-0.5, 1.5, shape[0])
+    assert_gradient_close(adcompiler.grad(_comprehension_shadowing)(z),
+                          numerical_gradient(_comprehension_shadowing, (z,), 0))
