@@ -53,8 +53,11 @@ matrices, and the convention for complex inputs, are in
 
 The tables below list NumPy, math, operator and the built-ins. SciPy's
 rules, registered when SciPy is imported (adcompiler/rules/scipy.py), are:
-`scipy.special.logsumexp` (reverse and forward rules), `scipy.special.entr`
-and `rel_entr` (reverse rules), and the functions of SciPy's array-API
+`scipy.special.logsumexp` (reverse and forward rules); `expit`, `logit`,
+`log_expit`, `softplus`, `erf`, `erfc`, `erfcx`, `erfinv`, `erfcinv`,
+`ndtr`, `log_ndtr`, `ndtri`, `xlogy`, `xlog1py`, `entr`, `rel_entr`,
+`gammaln`, `gamma`, `digamma` (`psi`) and `polygamma` of scipy.special
+(reverse and forward rules); and the functions of SciPy's array-API
 layer (`array_namespace`, `xp_promote`, the vendored array_api_compat
 NumPy namespace, which map to the NumPy rules above). SciPy functions
 written in Python, such as `scipy.optimize.rosen`, `scipy.special.softmax`

@@ -444,6 +444,66 @@ def _register_special():
         jvp(callee, lambda a, axis=None, b=None, keepdims=False, return_sign=False: (ad.logsumexp_tangent(t, None, a, ans, axis, b, keepdims, return_sign), None, ad.logsumexp_tangent(None, t, a, ans, axis, b, keepdims, return_sign), None, None))
     vjp(special.entr,     lambda x: -g * (np.log(x) + 1.0), unbroadcast=True)
     vjp(special.rel_entr, lambda x, y: (g * (np.log(x / y) + 1.0), -g * x / y), unbroadcast=True)
+    # Forward rules of elementwise templates are derived from them.
+    vjp(special.expit,     lambda x: g * ans * (1.0 - ans), unbroadcast=True)
+    vjp(special.logit,     lambda x: g / (x * (1.0 - x)), unbroadcast=True)
+    vjp(special.log_expit, lambda x: -g * np.expm1(ans), unbroadcast=True)
+    vjp(special.erf,       lambda x: g * (2.0 / np.sqrt(np.pi)) * np.exp(-x ** 2), unbroadcast=True)
+    vjp(special.erfc,      lambda x: -g * (2.0 / np.sqrt(np.pi)) * np.exp(-x ** 2), unbroadcast=True)
+    vjp(special.erfcx,     lambda x: g * (2.0 * x * ans - 2.0 / np.sqrt(np.pi)), unbroadcast=True)
+    vjp(special.erfinv,    lambda x: g * (np.sqrt(np.pi) / 2.0) * np.exp(ans ** 2), unbroadcast=True)
+    vjp(special.erfcinv,   lambda x: -g * (np.sqrt(np.pi) / 2.0) * np.exp(ans ** 2), unbroadcast=True)
+    vjp(special.ndtr,      lambda x: g * np.exp(-0.5 * x ** 2) / np.sqrt(2.0 * np.pi), unbroadcast=True)
+    vjp(special.log_ndtr,  lambda x: g * np.exp(-0.5 * x ** 2 - ans) / np.sqrt(2.0 * np.pi), unbroadcast=True)
+    vjp(special.ndtri,     lambda x: g * np.sqrt(2.0 * np.pi) * np.exp(0.5 * ans ** 2), unbroadcast=True)
+    # xlogy(0, y) is 0 for every y, so its derivative in y is 0 there too.
+    vjp(special.xlogy,     lambda x, y: (g * np.log(y), g * np.where(x == 0, 0.0, x / np.where(x == 0, 1.0, y))), unbroadcast=True)
+    vjp(special.xlog1py,   lambda x, y: (g * np.log1p(y), g * np.where(x == 0, 0.0, x / np.where(x == 0, 1.0, 1.0 + y))), unbroadcast=True)
+    for softplus in _present(special, 'softplus'):
+        vjp(softplus,      lambda x: g / (1.0 + np.exp(-x)), unbroadcast=True)
+    _register_gamma_family(special)
+
+
+def _register_gamma_family(special):
+    """Rules of gammaln, gamma, digamma and polygamma(n, x), each in
+    terms of polygamma, so that Hessians find a rule at every order."""
+    polygamma = special.polygamma
+
+    def gammaln_vjp(g, ans, x):
+        return (g * polygamma(0, x),)
+
+    def gamma_vjp(g, ans, x):
+        return (g * ans * polygamma(0, x),)
+
+    def digamma_vjp(g, ans, x):
+        return (g * polygamma(1, x),)
+
+    def polygamma_vjp(g, ans, n, x):
+        return (None, g * polygamma(n + 1, x))
+
+    for callee, derivative in ((special.gammaln, gammaln_vjp),
+                               (special.gamma, gamma_vjp),
+                               (special.digamma, digamma_vjp),
+                               (polygamma, polygamma_vjp)):
+        REGISTRY.vjp_function(callee, derivative)
+
+    def gammaln_jvp(tangents, ans, x):
+        return tangents[0] * polygamma(0, x)
+
+    def gamma_jvp(tangents, ans, x):
+        return tangents[0] * ans * polygamma(0, x)
+
+    def digamma_jvp(tangents, ans, x):
+        return tangents[0] * polygamma(1, x)
+
+    def polygamma_jvp(tangents, ans, n, x):
+        return tangents[1] * polygamma(n + 1, x)
+
+    for callee, derivative in ((special.gammaln, gammaln_jvp),
+                               (special.gamma, gamma_jvp),
+                               (special.digamma, digamma_jvp),
+                               (polygamma, polygamma_jvp)):
+        REGISTRY.jvp_function(callee, derivative)
 
 
 # scipy.stats functions such as entropy and gmean are wrapped by
