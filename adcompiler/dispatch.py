@@ -20,6 +20,7 @@ container (see adcompiler.containers), a property, whose getter is
 compiled like a method, or a constant of the class.
 """
 
+import copy
 import dataclasses
 import inspect
 import itertools
@@ -119,6 +120,36 @@ class _Record:
     dropped: int = 0  # leading cotangents the site did not ask for
     values: tuple = ()  # The wrapper's arguments, to run its primal again.
     site: CallSite = None
+    # Copies of the random generators among `values` as they were before
+    # the call, or None when there are none (see `rerun_values`).
+    generators_before: tuple = None
+
+    def rerun_values(self):
+        """Return the arguments for running the primal again.
+
+        A random generator's state moved on when the call drew from it, so
+        a second run with it would draw other numbers than the ones the
+        derivatives are of. It gets a copy of the generator as it was.
+        """
+        if self.generators_before is None:
+            return self.values
+        return tuple(value if before is None else copy.deepcopy(before)
+                     for value, before in zip(self.values,
+                                              self.generators_before,
+                                              strict=True))
+
+
+_RANDOM_STATE_TYPES = (np.random.Generator, np.random.RandomState,
+                       np.random.BitGenerator)
+
+
+def generators_before(values):
+    """Return copies of the random generators among `values` (None in the
+    other positions), or None when there are none."""
+    if not any(isinstance(v, _RANDOM_STATE_TYPES) for v in values):
+        return None
+    return tuple(copy.deepcopy(v) if isinstance(v, _RANDOM_STATE_TYPES)
+                 else None for v in values)
 
 
 # The number of an array receiver the site did not differentiate. The
@@ -170,9 +201,10 @@ class _KnownCall:
     def run(self, args, kwargs):
         site = self.site
         values = tuple(args) + tuple(kwargs[k] for k in site.keywords)
+        before = generators_before(values)
         value, saved = self.compiled.primal(*values)
         return value, _Record(self.compiled, saved, site.active, self.passed,
-                              0, values, site)
+                              0, values, site, before)
 
 
 # Types of arguments that are never objects with operators.
@@ -665,10 +697,12 @@ class Dispatcher:
                 objects=self._objects(wrapper, values), grad_only=False)
         except ForeignCallError as err:
             raise _at_site(err, site) from None
+        before = generators_before(values)
         value, saved = compiled.primal(*values)
         passed = tuple(number for number in numbers if number in site.active)
         return value, _Record(compiled, saved, site.active, passed,
-                              numbers.count(_UNASKED_RECEIVER), values, site)
+                              numbers.count(_UNASKED_RECEIVER), values, site,
+                              before)
 
     def _run_tangent(self, site, wrapper, values, by_parameter, wrt,
                      request):
@@ -840,7 +874,7 @@ class Dispatcher:
         # asking for its tangent, and that adjoint has popped the tape in
         # record.saved and undone the list updates it records. The primal
         # runs again for saved values the tangent can read.
-        _, saved = record.compiled.primal(*record.values)
+        _, saved = record.compiled.primal(*record.rerun_values())
         _, tangent = compiled.tangent(saved, g, **named)
         tangent = tangent[record.dropped:]
         if record.passed == record.active:
@@ -903,6 +937,17 @@ class Dispatcher:
         """Return the cotangents of `record` and `g` in `adjoint(record, g)`,
         given the cotangent `c` of its result (one per active argument)."""
         _check_reversible(record)
+        if getattr(record, 'generators_before', None) is not None:
+            # NOTE: the Hessians this gave were wrong in the rows of the
+            # draw's parameters even with the generator's state restored.
+            site = record.site
+            raise UnsupportedSyntaxError(
+                f'reverse mode over adjoint code through the call of '
+                f'{site.callee_text}, which is resolved at run time and '
+                'draws random numbers', site.location,
+                fixes=['draw with the np.random functions (np.random.normal '
+                       'after np.random.seed) in the differentiated code',
+                       'take the draws as an argument'])
         if c is None:
             return None, None
         by_number = dict(zip(record.active, c, strict=True))
@@ -913,7 +958,7 @@ class Dispatcher:
         reverse = self.compiler.compile(adjoint, parameters, grad_only=False)
         # The adjoint that ran has emptied the tapes in record.saved; the
         # primal runs again for saved values of the same structure.
-        _, fresh = record.compiled.primal(*record.values)
+        _, fresh = record.compiled.primal(*record.rerun_values())
         _, saved = reverse.primal(fresh, g)
         of_saved, of_g = reverse.adjoint(saved, of_result)
         return of_saved, of_g

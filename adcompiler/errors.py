@@ -104,6 +104,12 @@ class StaleSourceError(SourceUnavailableError):
     defined, so its text is not the code that runs."""
 
 
+# The arguments a rule receives, for the fixes of ForeignCallError.
+_RULE_ARGUMENTS = ('The rule gets the arguments of the call as written, '
+                   'keywords as keywords; for a method such as '
+                   'rng.normal(...), the object comes first.')
+
+
 class ForeignCallError(LocatedError):
     """A call that carries a derivative into a function with no source and no rule.
 
@@ -165,18 +171,21 @@ class ForeignCallError(LocatedError):
             fixes = [
                 'register a forward rule:\n'
                 f'       @adcompiler.register_jvp({name})\n'
-                f'       def {short_name}_jvp(tangents, ans, *args):\n'
+                f'       def {short_name}_jvp(tangents, ans, *args, '
+                '**kwargs):\n'
                 '           return ...  # the tangent of ans, from one tangent '
-                'per positional argument (None where constant)',
+                'per positional argument (None where constant)\n'
+                f'     {_RULE_ARGUMENTS}',
                 marking,
             ]
         else:
             fixes = [
                 'register a gradient rule:\n'
                 f'       @adcompiler.register_vjp({name})\n'
-                f'       def {short_name}_vjp(g, ans, *args):\n'
+                f'       def {short_name}_vjp(g, ans, *args, **kwargs):\n'
                 '           return (...,)  # one cotangent per positional '
-                'argument',
+                'argument\n'
+                f'     {_RULE_ARGUMENTS}',
                 marking,
             ]
         super().__init__(summary, location, details, fixes)

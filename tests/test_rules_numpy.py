@@ -17,6 +17,7 @@ import pytest
 import adcompiler
 from test_rules import REDUCTION_CASES, XS, check_complex_grads, check_grads
 from test_rules import complex_sample, grad_of, sample
+from finite_differences import assert_gradient_close, numerical_gradient
 from versions import param, present
 
 
@@ -1358,6 +1359,76 @@ def test_random_draws(function, first_shape, second_shape):
 
 def test_random_without_parameters():
     check_grads(random_without_parameters, sample((3,)))
+
+
+# The same draws as methods of a Generator made inside the function.
+
+def generator_normal(loc, scale):
+    rng = np.random.default_rng(0)
+    return np.sum(np.sin(rng.normal(loc, scale, size=(2, 3))))
+
+
+def generator_laplace(loc, scale):
+    rng = np.random.default_rng(1)
+    return np.sum(np.sin(rng.laplace(loc, scale, (2, 3))))
+
+
+def generator_logistic(loc, scale):
+    return np.sum(np.sin(np.random.default_rng(2).logistic(loc, scale,
+                                                           (2, 3))))
+
+
+def generator_gumbel(loc, scale):
+    return np.sum(np.sin(np.random.default_rng(3).gumbel(loc, scale,
+                                                         (2, 3))))
+
+
+def generator_uniform(low, high):
+    rng = np.random.default_rng(4)
+    return np.sum(np.sin(rng.uniform(low, high, size=(2, 3))))
+
+
+def generator_exponential(scale, unused):
+    rng = np.random.default_rng(5)
+    draws = rng.exponential(scale, (2, 3)) + rng.standard_normal((2, 3))
+    return np.sum(np.sin(draws) + rng.random() + 0.0 * unused)
+
+
+@pytest.mark.parametrize('first_shape, second_shape', [
+    pytest.param((), (), id='floats'),
+    pytest.param((3,), (), id='vector-float'),
+    pytest.param((2, 1), (3,), id='column-vector'),
+])
+@pytest.mark.parametrize('function', [
+    generator_normal, generator_laplace, generator_logistic,
+    generator_gumbel, generator_uniform, generator_exponential],
+    ids=lambda f: f.__name__)
+def test_generator_draws(function, first_shape, second_shape):
+    args = (sample(first_shape, 0.5, 2.0, seed=1),
+            sample(second_shape, 2.5, 3.0, seed=2))
+    gradients = adcompiler.grad(function, wrt=(0, 1))(*args)
+    for position, gradient in enumerate(gradients):
+        assert_gradient_close(gradient,
+                              numerical_gradient(function, args, position))
+
+
+def generator_normal_of_vector(p):
+    rng = np.random.default_rng(0)
+    return np.sum(np.sin(rng.normal(p[0], p[1], size=(2, 3))))
+
+
+@pytest.mark.parametrize('function', [
+    generator_normal_of_vector,
+    lambda p: generator_normal(p[0], p[1]),
+], ids=['direct', 'through-a-callee'])
+@pytest.mark.parametrize('mode', [None, 'reverse-over-reverse'])
+def test_generator_draw_hessian_raises(function, mode):
+    """Second derivatives through Generator draws came out wrong (reverse
+    over reverse ran the draw again from the moved generator, and rows of
+    the draw's parameters were wrong even from a copy), so they stop with
+    an error."""
+    with pytest.raises(adcompiler.AdCompilerError):
+        adcompiler.hessian(function, mode=mode)(np.array([0.3, 0.8]))
 
 
 # Options that are rejected ---------------------------------------------------

@@ -405,6 +405,30 @@ vjp(np.random.gumbel,      location_scale_vjp)
 vjp(np.random.uniform,     uniform_vjp)
 vjp(np.random.exponential, lambda scale=1.0, size=None: ad.unbroadcast(g * ans / scale, scale))
 
+# The same draws as methods of a Generator: ans = rng.normal(loc, scale).
+def generator_location_scale_vjp(rng, loc=0.0, scale=1.0, size=None):
+    d[loc] = ad.unbroadcast(g, loc)
+    d[scale] = ad.unbroadcast(g * ad.standardized(ans, loc, scale), scale)
+
+
+def generator_uniform_vjp(rng, low=0.0, high=1.0, size=None, dtype=None, out=None):
+    fraction = ad.standardized(ans, low, high - low)
+    d[low] = ad.unbroadcast(g * (1.0 - fraction), low)
+    d[high] = ad.unbroadcast(g * fraction, high)
+
+
+def generator_exponential_vjp(rng, scale=1.0, size=None):
+    d[scale] = ad.unbroadcast(g * ans / scale, scale)
+
+
+for _name in ('normal', 'laplace', 'logistic', 'gumbel'):
+    vjp(getattr(np.random.Generator, _name), generator_location_scale_vjp)
+vjp(np.random.Generator.uniform,     generator_uniform_vjp)
+vjp(np.random.Generator.exponential, generator_exponential_vjp)
+for _name in ('standard_normal', 'random', 'integers', 'standard_exponential',
+              'standard_cauchy'):
+    non_differentiable(getattr(np.random.Generator, _name))
+
 # Random draws that take no value to differentiate. np.random.choice and
 # permutation are not listed, because they return entries of their argument.
 for _callee in (np.random.seed, np.random.rand, np.random.randn,
