@@ -5,6 +5,7 @@ node kinds generated code is made of, the comment markers that emit turns
 into comments, and the substitution that inlines a rule template.
 """
 
+import inspect
 import operator
 import re
 import types
@@ -92,17 +93,29 @@ class StageWriter:
 
     def written_name(self, func):
         """Return the dotted name by which the code calls `func` when it
-        is an attribute of an imported module (np.add.at), else None.
+        is an attribute of an imported module (np.add.at) or of a global
+        object (libm.cos of a ctypes library), else None.
 
         A function imported under another name (loggam for gammaln) is
         named by its qualified name instead, which is valid in any module.
+        A bound method is not named by its attribute, since each read of
+        the attribute makes a new one.
         """
         text = dotted_name(func)
         if text is None or '.' not in text:
             return None
-        root = text.split('.')[0]
-        if root in self.normalized.local_names or not isinstance(
-                self.source.namespace.get(root), types.ModuleType):
+        root, *attributes = text.split('.')
+        if root in self.normalized.local_names or \
+                root not in self.source.namespace:
+            return None
+        value = self.source.namespace[root]
+        if isinstance(value, types.ModuleType):
+            return text
+        for attribute in attributes:
+            value = inspect.getattr_static(value, attribute, None)
+        if value is None or isinstance(value, (
+                types.MethodType, types.FunctionType, property,
+                staticmethod, classmethod)):
             return None
         return text
 

@@ -105,9 +105,8 @@ class StaleSourceError(SourceUnavailableError):
 
 
 # The arguments a rule receives, for the fixes of ForeignCallError.
-_RULE_ARGUMENTS = ('The rule gets the arguments of the call as written, '
-                   'keywords as keywords; for a method such as '
-                   'rng.normal(...), the object comes first.')
+_RULE_ARGUMENTS = ("# args and kwargs are the call's; a method's object "
+                   'comes first')
 
 
 class ForeignCallError(LocatedError):
@@ -173,9 +172,9 @@ class ForeignCallError(LocatedError):
                 f'       @adcompiler.register_jvp({name})\n'
                 f'       def {short_name}_jvp(tangents, ans, *args, '
                 '**kwargs):\n'
+                f'           {_RULE_ARGUMENTS}\n'
                 '           return ...  # the tangent of ans, from one tangent '
-                'per positional argument (None where constant)\n'
-                f'     {_RULE_ARGUMENTS}',
+                'per positional argument (None where constant)',
                 marking,
             ]
         else:
@@ -183,9 +182,9 @@ class ForeignCallError(LocatedError):
                 'register a gradient rule:\n'
                 f'       @adcompiler.register_vjp({name})\n'
                 f'       def {short_name}_vjp(g, ans, *args, **kwargs):\n'
+                f'           {_RULE_ARGUMENTS}\n'
                 '           return (...,)  # one cotangent per positional '
-                'argument\n'
-                f'     {_RULE_ARGUMENTS}',
+                'argument',
                 marking,
             ]
         super().__init__(summary, location, details, fixes)

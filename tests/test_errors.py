@@ -1236,3 +1236,26 @@ def test_foreign_call_in_helper_names_its_parameter():
     assert ("it depends on 'v', a parameter of the last function in the "
             "call chain below") in message
     assert '_scaled_distance -> _distance_to_origin' in message
+
+
+class _Operations:
+    def __init__(self):
+        self.triple = np.frompyfunc(lambda v: 3 * v, 1, 1)
+
+
+_OPERATIONS = _Operations()
+
+
+def _calls_attribute_of_global(x):
+    return np.sum(_OPERATIONS.triple(x * 2.0))
+
+
+def test_foreign_call_fix_names_global_attribute():
+    """The fix named a C function reached as an attribute of a global
+    object (a ctypes library's libm.cos) by its module, ctypes.cos, which
+    does not exist; it names the attribute as the code reads it now."""
+    with pytest.raises(adcompiler.ForeignCallError) as raised:
+        adcompiler.grad(_calls_attribute_of_global)(np.array([1.0, 2.0]))
+    message = str(raised.value)
+    assert 'adcompiler.register_vjp(_OPERATIONS.triple)' in message
+    assert 'adcompiler.non_differentiable(_OPERATIONS.triple)' in message
