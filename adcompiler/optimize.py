@@ -190,9 +190,12 @@ def optimize(program):
     # Code compiled for float scalar arguments or for argument shapes is
     # called by grad alone, which always gives a cotangent.
     seed = program.adjoint.args.args[1].id
+    # grad's cotangent of a real scalar is 1.0 or a NumPy float 1.
+    numbers = (seed,) if program.seeded and program.scalar_result else ()
     optimize_adjoint(program.adjoint, program.numpy_alias,
                      program.runtime_alias,
-                     (seed,) if program.seeded else ())
+                     (seed,) if program.seeded else (), program.scalar_types,
+                     numbers)
     if compact.keep_compact(program.adjoint, program.shape_facts,
                             program.numpy_alias, program.runtime_alias):
         # An expansion inserted before a statement may be read by nothing.
@@ -224,12 +227,12 @@ def optimize(program):
                                           program.runtime_alias)
     _add_sums_into_temporaries(program.adjoint.body)
     _ScaleQuotients().visit(program.adjoint)
-    _QuotientInDivisor(program.scalars,
+    _QuotientInDivisor(program.scalar_types,
                        program.runtime_alias).visit(program.adjoint)
-    scalars.rewrite_float_calls(program.adjoint, program.scalars,
+    scalars.rewrite_float_calls(program.adjoint, program.scalar_types,
                                 program.numpy_alias, program.runtime_alias)
     program.float_seed = scalars.accepts_float_seed(
-        program.adjoint, program.scalars, program.runtime_alias)
+        program.adjoint, program.scalar_types, program.runtime_alias)
     return program
 
 
@@ -314,8 +317,8 @@ class _QuotientInDivisor(Transformer):
     array that it keeps would see that array overwritten.
     """
 
-    def __init__(self, float_scalars, runtime_alias):
-        self.float_scalars = float_scalars
+    def __init__(self, scalar_types, runtime_alias):
+        self.scalar_types = scalar_types
         self.runtime_alias = runtime_alias
 
     def visit_BinOp(self, node):
@@ -324,7 +327,7 @@ class _QuotientInDivisor(Transformer):
                 and _is_name_or_number(node.left)
                 and _has_float_operand(node.right)
                 and not scalars.is_float_scalar(node.right,
-                                                self.float_scalars)):
+                                                self.scalar_types)):
             return node
         helper = gast.Attribute(
             value=gast.Name(id=self.runtime_alias, ctx=gast.Load(),
@@ -553,13 +556,16 @@ def optimize_function(function, numpy_alias, runtime_alias):
     return function
 
 
-def optimize_adjoint(function, numpy_alias, runtime_alias, not_none=()):
+def optimize_adjoint(function, numpy_alias, runtime_alias, not_none=(),
+                     scalar_types=None, numbers=()):
     """Apply the rewrites in the module docstring to an adjoint function,
-    given the parameters in `not_none` that are never None."""
+    given the parameters in `not_none` that are never None, those in
+    `numbers` that are numbers, and the names of real scalars in
+    `scalar_types` (see `adcompiler.scalars`)."""
     changed = True
     while changed:
         changed = zero_adjoints.simplify(function, numpy_alias, runtime_alias,
-                                         not_none)
+                                         not_none, scalar_types, numbers)
         changed = _propagate_copies(function) or changed
         changed = _remove_dead_code(function) or changed
     function.body = drop_orphan_comments(function.body)

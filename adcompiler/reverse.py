@@ -126,12 +126,18 @@ class ReverseProgram:
         default_factory=lambda: shapes.NO_FACTS)
     # Names whose values are all float scalars (see adcompiler.scalars).
     scalars: frozenset = frozenset()
+    # Name -> INT, FLOAT or NUMBER for the names whose values are all real
+    # scalars, the float scalars included (see adcompiler.scalars).
+    scalar_types: dict = dataclasses.field(default_factory=dict)
     # The adjoint may be given the cotangent 1.0 for a np.float64 result
     # (see adcompiler.scalars.accepts_float_seed); set by optimize.
     float_seed: bool = False
     # The adjoint is always given a cotangent, never None: code compiled
     # for float scalars or for argument shapes, which only grad calls.
     seeded: bool = False
+    # The returned name is in `scalar_types`, so a cotangent that grad
+    # gives is a number.
+    scalar_result: bool = False
     # Parameters whose arrays its calls may change in place.
     call_written: tuple = ()
 
@@ -191,15 +197,19 @@ class _ReverseWriter(StageWriter):
         self.primal_body = []
         self.adjoint_body = []
         self.dynamic = not normalized.single_assignment
-        self.scalars = (scalars.scalar_names(normalized, resolution,
-                                             context.scalar_params)
-                        if context.optimize else frozenset())
+        self.scalar_types = (scalars.scalar_types(normalized, resolution,
+                                                  context.scalar_params)
+                             if context.optimize else {})
+        self.scalars = frozenset(
+            name for name, kind in self.scalar_types.items()
+            if kind == scalars.FLOAT)
         known = None
         if context.optimize and context.argument_shapes is not None:
             known = known_shapes.known_values(normalized, resolution,
                                               context.argument_shapes)
         self.shapes = (shapes.shape_facts(normalized, resolution,
-                                          self.scalars, known)
+                                          frozenset(self.scalar_types),
+                                          known)
                        if context.optimize else shapes.NO_FACTS)
         self.tape_name = None
         self.pushed = {}  # statement -> names pushed on the tape after it
@@ -436,9 +446,11 @@ class _ReverseWriter(StageWriter):
                               self.tape_name is not None,
                               bool(self.dynamic_calls),
                               frozenset(self.normalized.temporaries),
-                              self.shapes, self.scalars,
+                              self.shapes, self.scalars, self.scalar_types,
                               seeded=bool(self.context.scalar_params) or (
-                                  self.context.argument_shapes is not None))
+                                  self.context.argument_shapes is not None),
+                              scalar_result=self.result_name
+                              in self.scalar_types)
 
     def adjoints_read(self):
         adjoints = set(self.adjoint_names.values())

@@ -84,8 +84,8 @@ class ShapeFacts:
     shape_class: dict  # name -> representative, for trusted classes only
     kind_class: dict  # name -> representative, for trusted classes only
     real: set  # names whose values are known to be real
-    # Names whose values are all float scalars (see adcompiler.scalars):
-    # their shape is () and they are real.
+    # Names whose values are all float or int scalars (see
+    # adcompiler.scalars): their shape is () and they are real.
     scalars: frozenset = frozenset()
     # In code compiled for the shapes of the arguments, name -> the shape
     # and kind of its values (see adcompiler.known_shapes).
@@ -170,7 +170,7 @@ class _UnionFind:
 
 def shape_facts(normalized, resolution, scalars=frozenset(), known=None):
     """Return the `ShapeFacts` of a `NormalizedFunction`, given the names
-    that hold float scalars and, for code compiled for the shapes of the
+    that hold float or int scalars and, for code compiled for the shapes of the
     arguments, the `known` shapes and kinds of names (name -> `Known` of
     adcompiler.known_shapes)."""
     definitions = {name: [_Definition(_SOURCE, _SOURCE, False, False)]

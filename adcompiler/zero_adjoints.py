@@ -25,6 +25,7 @@ import enum
 
 import gast
 
+from adcompiler.scalars import FLOAT
 from adcompiler.traversal import walk
 
 
@@ -64,23 +65,31 @@ def _join_facts(first, second):
             for name in names}
 
 
-def simplify(function, numpy_alias, runtime_alias, not_none=()):
+def simplify(function, numpy_alias, runtime_alias, not_none=(),
+             scalar_types=None, numbers=()):
     """Rewrite `function` in place (see the module docstring), given the
-    parameters in `not_none` that are never None.
+    parameters in `not_none` that are never None and those in `numbers`
+    that are numbers when the function starts.
+
+    `scalar_types` maps the primal's names whose values are all real
+    scalars to INT, FLOAT or NUMBER (see `adcompiler.scalars`). Those names
+    hold the primal's values in the adjoint too, so they are numbers.
 
     Returns True when anything changed.
     """
-    simplifier = _Simplifier(numpy_alias, runtime_alias)
+    simplifier = _Simplifier(numpy_alias, runtime_alias, scalar_types or {})
     facts = {name: _Fact(Noneness.VALUE, False) for name in not_none}
+    facts.update({name: _Fact(Noneness.VALUE, True) for name in numbers})
     function.body, _ = simplifier.block(function.body, facts, rewrite=True)
     return simplifier.changed
 
 
 class _Simplifier:
 
-    def __init__(self, numpy_alias, runtime_alias):
+    def __init__(self, numpy_alias, runtime_alias, scalar_types):
         self.numpy_alias = numpy_alias
         self.runtime_alias = runtime_alias
+        self.scalar_types = scalar_types
         self.changed = False
 
     # Facts about expressions --------------------------------------------------
@@ -106,6 +115,8 @@ class _Simplifier:
                 return _NONE
             return _Fact(Noneness.VALUE, _is_number(node.value))
         if isinstance(node, gast.Name):
+            if node.id in self.scalar_types:
+                return _Fact(Noneness.VALUE, True)
             return facts.get(node.id, _UNKNOWN)
         if isinstance(node, gast.UnaryOp):
             # A tuple, list or dict has no unary minus or plus.
@@ -133,8 +144,8 @@ class _Simplifier:
     def numeric_binary(self, node, facts):
         """True when `left op right` surely gives a number or an array.
 
-        A float or complex constant, or a NumPy or numeric helper result,
-        on either side does:
+        A float or complex constant, a name of a float scalar, or a NumPy
+        or numeric helper result, on either side does:
         a list times a float is an error, and a list plus an array is an
         array. An int does not (`[g] * 2` repeats a list).
         """
@@ -142,6 +153,9 @@ class _Simplifier:
         for side in sides:
             if isinstance(side, gast.Constant) and isinstance(
                     side.value, (float, complex)):
+                return True
+            if isinstance(side, gast.Name) and self.scalar_types.get(
+                    side.id) == FLOAT:
                 return True
             if self.is_numeric_call(side):
                 return True
