@@ -41,6 +41,7 @@ it applies is one of:
 Anything else is impure, so calls of user functions, indexing, attribute
 reads and containers always stay. An item or a slice of an `array` is an
 `array`, but taking it is impure, because the index may be out of range.
+So is `a @ b` of two `array` operands, whose shapes may not match.
 
 The variant is made only when the value is proven to be a `float` or a
 `float64` whose type fixes the seed (`1.0`, or `np.float64(1.0)` unless the
@@ -629,6 +630,10 @@ class _Interpreter:
     def binary(self, node, state):
         left, left_pure = self.expression(node.left, state)
         right, right_pure = self.expression(node.right, state)
+        if isinstance(node.op, gast.MatMult) and left == right == {ARRAY}:
+            # A float64 matrix product, impure because the shapes may not
+            # match (and a product of scalars raises).
+            return frozenset((ARRAY,)), False
         if not (isinstance(node.op, _ARITHMETIC) and left and right):
             return _ONE_OTHER, False
         result = set()
@@ -659,8 +664,13 @@ class _Interpreter:
 
     def shape_class(self, node):
         """Return the shape class of an expression's value (see
-        `adcompiler.shapes`), or None when it is not known."""
+        `adcompiler.shapes`), or None when it is not known. In code
+        compiled for the argument shapes, a name whose shape
+        `adcompiler.known_shapes` proves has that shape as its class."""
         if isinstance(node, gast.Name):
+            known = self.shape_facts.known.get(node.id)
+            if known is not None:
+                return ('known', known.shape)
             return self.shape_facts.shape_class.get(node.id)
         if isinstance(node, gast.UnaryOp):
             return self.shape_class(node.operand)

@@ -192,10 +192,13 @@ def optimize(program):
     seed = program.adjoint.args.args[1].id
     # grad's cotangent of a real scalar is 1.0 or a NumPy float 1.
     numbers = (seed,) if program.seeded and program.scalar_result else ()
+    # The primal's names that the adjoint reads back hold numbers or arrays.
+    numeric_names = frozenset(program.scalar_types) | frozenset(
+        program.shape_facts.known)
     optimize_adjoint(program.adjoint, program.numpy_alias,
                      program.runtime_alias,
-                     (seed,) if program.seeded else (), program.scalar_types,
-                     numbers)
+                     (seed,) if program.seeded else (), numbers,
+                     numeric_names, program.scalars)
     if compact.keep_compact(program.adjoint, program.shape_facts,
                             program.numpy_alias, program.runtime_alias):
         # An expansion inserted before a statement may be read by nothing.
@@ -557,15 +560,17 @@ def optimize_function(function, numpy_alias, runtime_alias):
 
 
 def optimize_adjoint(function, numpy_alias, runtime_alias, not_none=(),
-                     scalar_types=None, numbers=()):
+                     numbers=(), numeric_names=frozenset(),
+                     float_names=frozenset()):
     """Apply the rewrites in the module docstring to an adjoint function,
-    given the parameters in `not_none` that are never None, those in
-    `numbers` that are numbers, and the names of real scalars in
-    `scalar_types` (see `adcompiler.scalars`)."""
+    given the parameters in `not_none` that are never None and those in
+    `numbers` that are numbers (see `zero_adjoints.simplify` for the
+    names)."""
     changed = True
     while changed:
         changed = zero_adjoints.simplify(function, numpy_alias, runtime_alias,
-                                         not_none, scalar_types, numbers)
+                                         not_none, numbers, numeric_names,
+                                         float_names)
         changed = _propagate_copies(function) or changed
         changed = _remove_dead_code(function) or changed
     function.body = drop_orphan_comments(function.body)

@@ -693,11 +693,30 @@ def _with_shape_of(d, x):
     return unbroadcast(d, x)
 
 
+def _matrix_operand(g, x, y):
+    """Return which operand of `x @ y` is a matrix when the other is a
+    vector: 'x', 'y', or None for other operands. `g` must be a vector of
+    the product's length, as the cotangent of a first derivative is."""
+    if not (type(x) is np.ndarray and type(y) is np.ndarray
+            and type(g) is np.ndarray and g.ndim == 1):
+        return None
+    if x.ndim == 2 and y.ndim == 1 and g.shape[0] == x.shape[0]:
+        return 'x'
+    if x.ndim == 1 and y.ndim == 2 and g.shape[0] == y.shape[1]:
+        return 'y'
+    return None
+
+
 def matmul_adjoint_x(g, x, y):
     """Adjoint of `x` in `x @ y` for vectors, matrices and stacks of them,
     with the shape and kind of `x`."""
     if _matrices(x, y):
         return _with_shape_of(g @ y.T, x)
+    matrix = _matrix_operand(g, x, y)
+    if matrix == 'x':
+        return _with_shape_of(g[:, None] * y, x)  # The outer product.
+    if matrix == 'y':
+        return _with_shape_of(y @ g, x)
     return unbroadcast(matmul_stacked_adjoint_a(g, y, x, y), x)
 
 
@@ -706,6 +725,11 @@ def matmul_adjoint_y(g, x, y):
     with the shape and kind of `y`."""
     if _matrices(x, y):
         return _with_shape_of(x.T @ g, y)
+    matrix = _matrix_operand(g, x, y)
+    if matrix == 'x':
+        return _with_shape_of(g @ x, y)
+    if matrix == 'y':
+        return _with_shape_of(x[:, None] * g, y)  # The outer product.
     return unbroadcast(matmul_stacked_adjoint_b(g, x, x, y), y)
 
 

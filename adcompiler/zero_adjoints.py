@@ -25,14 +25,14 @@ import enum
 
 import gast
 
-from adcompiler.scalars import FLOAT
 from adcompiler.traversal import walk
 
 
-# Runtime helpers that return a number or an array whatever their arguments.
+# Runtime helpers that return a number or an array whatever their arguments
+# (compact_mean_adjoint divides its result, so it returns one or raises).
 _NUMERIC_HELPERS = frozenset((
-    'abs_sign', 'sum_adjoint', 'mean_adjoint', 'matmul_adjoint_x',
-    'matmul_adjoint_y',
+    'abs_sign', 'sum_adjoint', 'mean_adjoint', 'compact_mean_adjoint',
+    'matmul_adjoint_x', 'matmul_adjoint_y',
 ))
 
 
@@ -66,18 +66,20 @@ def _join_facts(first, second):
 
 
 def simplify(function, numpy_alias, runtime_alias, not_none=(),
-             scalar_types=None, numbers=()):
+             numbers=(), numeric_names=frozenset(), float_names=frozenset()):
     """Rewrite `function` in place (see the module docstring), given the
     parameters in `not_none` that are never None and those in `numbers`
     that are numbers when the function starts.
 
-    `scalar_types` maps the primal's names whose values are all real
-    scalars to INT, FLOAT or NUMBER (see `adcompiler.scalars`). Those names
-    hold the primal's values in the adjoint too, so they are numbers.
+    `numeric_names` contains names of the primal whose values are all
+    numbers or arrays, and `float_names` those whose values are all float
+    scalars (see `adcompiler.scalars` and `adcompiler.known_shapes`). They
+    hold the primal's values in the adjoint too.
 
     Returns True when anything changed.
     """
-    simplifier = _Simplifier(numpy_alias, runtime_alias, scalar_types or {})
+    simplifier = _Simplifier(numpy_alias, runtime_alias, numeric_names,
+                             float_names)
     facts = {name: _Fact(Noneness.VALUE, False) for name in not_none}
     facts.update({name: _Fact(Noneness.VALUE, True) for name in numbers})
     function.body, _ = simplifier.block(function.body, facts, rewrite=True)
@@ -86,10 +88,12 @@ def simplify(function, numpy_alias, runtime_alias, not_none=(),
 
 class _Simplifier:
 
-    def __init__(self, numpy_alias, runtime_alias, scalar_types):
+    def __init__(self, numpy_alias, runtime_alias, numeric_names,
+                 float_names):
         self.numpy_alias = numpy_alias
         self.runtime_alias = runtime_alias
-        self.scalar_types = scalar_types
+        self.numeric_names = numeric_names
+        self.float_names = float_names
         self.changed = False
 
     # Facts about expressions --------------------------------------------------
@@ -115,7 +119,7 @@ class _Simplifier:
                 return _NONE
             return _Fact(Noneness.VALUE, _is_number(node.value))
         if isinstance(node, gast.Name):
-            if node.id in self.scalar_types:
+            if node.id in self.numeric_names:
                 return _Fact(Noneness.VALUE, True)
             return facts.get(node.id, _UNKNOWN)
         if isinstance(node, gast.UnaryOp):
@@ -154,8 +158,7 @@ class _Simplifier:
             if isinstance(side, gast.Constant) and isinstance(
                     side.value, (float, complex)):
                 return True
-            if isinstance(side, gast.Name) and self.scalar_types.get(
-                    side.id) == FLOAT:
+            if isinstance(side, gast.Name) and side.id in self.float_names:
                 return True
             if self.is_numeric_call(side):
                 return True

@@ -20,8 +20,9 @@ this process waits for a core, which other processes on a loaded machine
 take; what they do to the caches still shows.
 
 The cases are the workloads of `benchmarks.workloads` at their quick
-sizes, a function of two Python floats, and `scipy.optimize.rosen` on 1,000
-elements when SciPy is installed.
+sizes, a function of two Python floats, a logistic-regression loss on 200
+samples of 5 features, and `scipy.optimize.rosen` on 1,000 elements when
+SciPy is installed.
 """
 
 import os
@@ -51,6 +52,19 @@ def float_product(x, y):
     return x * y
 
 
+def logistic_loss(w, X, y):
+    return np.mean(np.log1p(np.exp(-y * (X @ w))))
+
+
+def logistic_inputs():
+    """Return (w, X, y) for `logistic_loss`: 200 samples of 5 features
+    with labels of -1 and 1."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = np.sign(rng.normal(size=200))
+    return rng.normal(size=5) * 0.1, X, y
+
+
 @dataclasses.dataclass(frozen=True)
 class Case:
     """A function, the arguments to differentiate and the arguments."""
@@ -63,10 +77,12 @@ class Case:
 
 def make_cases():
     """Return the cases by name: the quick workloads, a function of two
-    floats, and SciPy's rosen when SciPy is installed."""
+    floats, a logistic-regression loss, and SciPy's rosen when SciPy is
+    installed."""
     cases = [Case(workload.name, workload.function, tuple(workload.wrt),
                   workload.make_inputs(True)) for workload in WORKLOADS]
     cases.append(Case('float_product', float_product, (0,), (1.5, -0.5)))
+    cases.append(Case('logistic', logistic_loss, (0,), logistic_inputs()))
     try:
         import scipy.optimize
     except ImportError:
