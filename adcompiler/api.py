@@ -1659,8 +1659,9 @@ def vjp(function, *primals):
     value, saved = compiled.primal(*args, **kwargs)
     if states is not None:
         states[1] = ArgumentState(bound.arguments.values())
-    if compiled.undoes_updates:
-        value = _detached(value)
+    # The adjoint may read the value's arrays (tanh's adjoint reads its
+    # output), so the caller gets copies to update as they like.
+    value = _detached(value)
     calls = [0]
 
     def rerun(args, kwargs):

@@ -559,3 +559,17 @@ def test_matrix_argument_raises(call):
     # would differentiate wrongly.
     with pytest.raises(adcompiler.AdCompilerError, match=r'np\.asarray'):
         call()
+
+
+def test_vjp_value_updated_in_place_keeps_vjp_fn():
+    """vjp_fn of np.tanh reads its output; the caller got that very array,
+    and updating it in place changed the derivative silently."""
+    x = np.array([0.3, -0.5, 1.2])
+    value, vjp_fn = adcompiler.vjp(_tanh, x)
+    value[:] = 5.0
+    gradient, = vjp_fn(np.ones(3))
+    np.testing.assert_allclose(gradient, 1.0 - np.tanh(x) ** 2, rtol=1e-12)
+
+
+def _tanh(x):
+    return np.tanh(x)
