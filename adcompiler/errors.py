@@ -104,6 +104,8 @@ class StaleSourceError(SourceUnavailableError):
     defined, so its text is not the code that runs."""
 
 
+# The reason adcompiler.resolve.foreign_reason gives for a class.
+CLASS_REASON = 'class (calling it constructs an object)'
 # The arguments a rule receives, for the fixes of ForeignCallError.
 _RULE_ARGUMENTS = ("# args and kwargs are the call's; a method's object "
                    'comes first')
@@ -159,7 +161,16 @@ class ForeignCallError(LocatedError):
                    'non-differentiable. Its derivative is then zero, so '
                    'this silently drops any derivative that flows through '
                    f'it:\n       adcompiler.non_differentiable({name})')
-        if updates_argument:
+        if reason == CLASS_REASON:
+            fixes = [
+                f'make {name} a dataclass: adcompiler follows the '
+                'derivatives of its fields through the constructor',
+                f'or build the {name} object outside the function and pass '
+                'it in (as a dataclass, or registered with '
+                'adcompiler.register_container), differentiating with '
+                'respect to it',
+            ]
+        elif updates_argument:
             fixes = [
                 f'compute the values as a new array with operations that '
                 f'adcompiler differentiates: {name} updates an argument in '

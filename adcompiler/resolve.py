@@ -31,7 +31,7 @@ import gast
 import numpy as np
 
 from adcompiler import containers
-from adcompiler.errors import UnsupportedSyntaxError
+from adcompiler.errors import CLASS_REASON, UnsupportedSyntaxError
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
 from adcompiler.traversal import name_bindings, walk
 
@@ -317,7 +317,7 @@ def foreign_reason(callee):
                            types.ClassMethodDescriptorType)):
         return 'method of a built-in type, no Python source'
     if isinstance(callee, type):
-        return 'class (calling it constructs an object)'
+        return CLASS_REASON
     if (type(callee).__module__ or '').startswith('numpy'):
         if isinstance(getattr(callee, '__wrapped__', None),
                       types.FunctionType):

@@ -1259,3 +1259,28 @@ def test_foreign_call_fix_names_global_attribute():
     message = str(raised.value)
     assert 'adcompiler.register_vjp(_OPERATIONS.triple)' in message
     assert 'adcompiler.non_differentiable(_OPERATIONS.triple)' in message
+
+
+class _PlainModel:
+    def __init__(self, weights):
+        self.weights = weights
+
+    def __call__(self, x):
+        return x @ self.weights
+
+
+def _builds_plain_model(weights, x):
+    model = _PlainModel(weights)
+    return np.sum(model(x) ** 2)
+
+
+def test_class_built_inside_suggests_dataclass():
+    """The fixes of a class were a gradient rule for the constructor and
+    marking it non-differentiable, neither of which gives its gradient."""
+    with pytest.raises(adcompiler.ForeignCallError) as raised:
+        adcompiler.grad(_builds_plain_model)(np.eye(2), np.ones((3, 2)))
+    message = str(raised.value)
+    assert 'a dataclass' in message
+    assert 'register_container' in message
+    assert 'register_vjp' not in message
+    assert 'non_differentiable' not in message
