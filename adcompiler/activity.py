@@ -44,7 +44,7 @@ from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind, has_unpacking
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
 from adcompiler.traversal import name_bindings, walk
-from adcompiler.verbatim import Verbatim, mutated_names, stored_names
+from adcompiler.verbatim import Verbatim, mutated_names, stores_into_objects
 
 
 @dataclasses.dataclass
@@ -168,27 +168,24 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY,
                   if receiver not in varied or receiver not in arrays}
     activity = Activity(varied, useful, origin, dispatched, arrays)
     for statement in kept_verbatim:
-        check_verbatim(statement, activity, normalized.local_names)
+        check_verbatim(statement, activity)
     return activity
 
 
-def check_verbatim(statement, activity, local_names):
+def check_verbatim(statement, activity):
     """Raise the error of a statement kept verbatim if it carries a
     derivative: it reads a varied value and assigns a useful one, may
     change a varied or useful value in place, or stores into an attribute
-    or item of an object that is not local (`box.v = x * 3.0` on a global
-    `box`), where any later read would see the value without its
-    derivative. A raise statement never does, as the function then returns
-    no value."""
+    or item (`box.v = x * 3.0`), where a later read through any name that
+    refers to the object would see the value without its derivative. A
+    raise statement never does, as the function then returns no value."""
     if isinstance(statement.statement, gast.Raise):
         return
     if not any(n.id in activity.varied for n in statement.reads):
         return
-    stored = stored_names(statement)
     if any(n.id in activity.useful for n in statement.writes) or any(
             name in activity.useful or name in activity.varied
-            for name in mutated_names(statement) | stored) or any(
-            name not in local_names for name in stored):
+            for name in mutated_names(statement)) or stores_into_objects(statement):
         raise statement.error
 
 

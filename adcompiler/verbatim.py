@@ -125,12 +125,17 @@ def bound_parameter_nodes(arguments):
 
 def bound_names(statement):
     """Names that `statement` binds other than through a `Name` node: by an
-    import, or by a def or class statement."""
+    import, a def or class statement, or a capture pattern of `match`."""
     names = []
     for node in walk(statement):
         if isinstance(node, (gast.Import, gast.ImportFrom)):
             names += [(a.asname or a.name).split('.')[0] for a in node.names
                       if a.name != '*']
+        elif isinstance(node, (gast.MatchAs, gast.MatchStar)) and \
+                node.name is not None:
+            names.append(node.name)  # The capture of `case float() as t`.
+        elif isinstance(node, gast.MatchMapping) and node.rest is not None:
+            names.append(node.rest)
         elif isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef,
                                gast.ClassDef)) and node is not statement:
             names.append(node.name)
@@ -169,19 +174,12 @@ def mutated_names(node):
     return names
 
 
-def stored_names(node):
-    """Names whose attribute or item `node` assigns or deletes: `v` of
-    `v.attr = ...`, `v[i] += ...`, `del v.attr`; `v` of `v.a.b = ...`."""
-    names = set()
-    for child in walk(node.statement):
-        if isinstance(child, (gast.Subscript, gast.Attribute)) and \
-                isinstance(child.ctx, (gast.Store, gast.Del)):
-            base = child.value
-            while isinstance(base, (gast.Subscript, gast.Attribute)):
-                base = base.value
-            if isinstance(base, gast.Name):
-                names.add(base.id)
-    return names
+def stores_into_objects(node):
+    """True if `node` assigns or deletes an attribute or an item
+    (`v.attr = ...`, `[o][0].a = ...`, `del v[i]`)."""
+    return any(isinstance(child, (gast.Subscript, gast.Attribute))
+               and isinstance(child.ctx, (gast.Store, gast.Del))
+               for child in walk(node.statement))
 
 
 def expand(tree):

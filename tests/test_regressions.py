@@ -2870,7 +2870,20 @@ def _adds_to_attribute(x):
     return np.sum(x ** 2)
 
 
+def _stores_through_alias(x):
+    alias = _BOX
+    alias.a = x[0] * 2.0
+    return _BOX.a * x[1]
+
+
+def _stores_through_expression(x):
+    [_BOX][0].a = x[0] * 2.0
+    return _BOX.a * x[1]
+
+
 @pytest.mark.parametrize('function, line', [
+    (_stores_through_alias, 'alias.a = x[0] * 2.0'),
+    (_stores_through_expression, '[_BOX][0].a = x[0] * 2.0'),
     (_stores_active_attribute, '_BOX.v = x * 3.0'),
     (_stores_through_helper, '_BOX.hidden = v'),
     (_stores_class_attribute, '_Layer.last = x * 3.0'),
@@ -2945,3 +2958,48 @@ def test_comprehension_target_shadowing_runs(shape):
     z = np.linspace(-0.5, 1.5, shape[0])
     assert_gradient_close(adcompiler.grad(_comprehension_shadowing)(z),
                           numerical_gradient(_comprehension_shadowing, (z,), 0))
+
+
+# A match statement kept verbatim (its cases only pass) binds its capture
+# names, which were not seen as assigned: `t` kept its old value, or read a
+# global of the same name, and the derivative through it was lost.
+
+def _match_captures_argument(x):
+    t = 0.5
+    match x:
+        case float() as t:
+            pass
+    return t * x
+
+
+def _match_captures_array(x):
+    t = 0.5
+    match x:
+        case t:
+            pass
+    return np.sum(t * x)
+
+
+@pytest.mark.parametrize('function, x', [
+    (_match_captures_argument, 0.7),
+    (_match_captures_array, np.array([0.5, 1.5])),
+])
+def test_match_capture_of_derivative_raises(function, x):
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='match statement'):
+        adcompiler.grad(function)(x)
+
+
+def _match_on_a_constant(x, mode):
+    match mode:
+        case 'square':
+            pass
+        case _:
+            pass
+    return np.sum(x ** 2)
+
+
+def test_match_without_derivative_runs():
+    x = np.array([0.5, -1.5])
+    assert_gradient_close(adcompiler.grad(_match_on_a_constant)(x, 'square'),
+                          2 * x)
