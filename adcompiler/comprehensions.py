@@ -204,6 +204,33 @@ def _position(node, end=False):
     return (node.lineno, node.col_offset)
 
 
+def _changed_in_place(node, builtin):
+    """Return the names that `node` may change in place: `v` of
+    `v.append(...)`, `v[i] = ...`, `np.copyto(v, ...)`.
+
+    NOTE: a change through another name for the same list (`w = v;
+    w.append(...)`) is not seen.
+    """
+    if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(
+            node.ctx, (gast.Store, gast.Del)):
+        base = node.value
+        while isinstance(base, (gast.Subscript, gast.Attribute)):
+            base = base.value
+        return {base.id} if isinstance(base, gast.Name) else set()
+    if not isinstance(node, gast.Call):
+        return set()
+    names = set()
+    if isinstance(node.func, gast.Attribute) and isinstance(
+            node.func.value, gast.Name):
+        names.add(node.func.value.id)
+    if not any(builtin(node.func) is f
+               for f in CONSUMING_BUILTINS + (len, print)):
+        names.update(a.id for a in node.args if isinstance(a, gast.Name))
+        names.update(k.value.id for k in node.keywords
+                     if isinstance(k.value, gast.Name))
+    return names
+
+
 def _lazy_use_problem(assignment, use, parents, stores, builtin):
     """Return why `use`, the one read of the iterator that `assignment`
     makes, may see other items than the list adcompiler computes, or None."""
@@ -228,6 +255,14 @@ def _lazy_use_problem(assignment, use, parents, stores, builtin):
             if _position(assignment, end=True) < _position(store) \
                     < _position(use):
                 return f'{read!r} is assigned before it is read'
+    for node in parents:
+        if getattr(node, 'lineno', None) is None or not (
+                _position(assignment, end=True) < _position(node)
+                < _position(use)):
+            continue
+        changed = sorted(_changed_in_place(node, builtin) & names)
+        if changed:
+            return f'{changed[0]!r} may change before it is read'
     if isinstance(parent, gast.comprehension) and \
             parents[parent].generators[0] is not parent:
         return 'a loop reads it more than once'

@@ -114,7 +114,24 @@ def _first_of(items):
     return next(iter(items))
 
 
+def _list_appended_before_read(x):
+    values = [x[0], x[1]]
+    squares = (v * v for v in values)
+    values.append(x[2])
+    return sum(squares)
+
+
+def _dict_item_set_before_read(x):
+    weights = {'a': x[0], 'b': x[1]}
+    scaled = map(lambda v: v * 3.0, weights.values())
+    weights['a'] = x[2]
+    return sum(scaled)
+
+
 @pytest.mark.parametrize('function, line', [
+    (_list_appended_before_read, 'squares = (v * v for v in values)'),
+    (_dict_item_set_before_read,
+     'scaled = map(lambda v: v * 3.0, weights.values())'),
     (_consumed_twice, 'squares = map(lambda v: v ** 2, x)'),
     (_consumed_in_parts, 'squares = (v ** 2 for v in x)'),
     (_captured_name_rebound, 'scaled = (v * c for v in x)'),
