@@ -118,3 +118,21 @@ def test_binary_special_zero_x_has_zero_y_derivative(name):
     gradient = adcompiler.grad(objective)(y)
     assert gradient[0] == 0.0
     assert np.isfinite(gradient[1])
+
+
+@pytest.mark.parametrize('name', ['expit', 'log_expit', 'softplus', 'erf',
+                                  'ndtr', 'log_ndtr'])
+def test_far_tail_second_derivative_finite(name):
+    """Where exp(-x) overflows the second derivative of softplus was
+    inf / inf; every sigmoid-like rule must stay finite in the tails."""
+    if not hasattr(special, name):
+        pytest.skip(f'scipy.special.{name} is missing')
+    function = getattr(special, name)
+
+    def objective(x):
+        return np.sum(function(x))
+
+    x = np.array([-800.0, -40.0, 40.0, 800.0])
+    hessian = adcompiler.hessian(objective)(x)
+    assert np.all(np.isfinite(hessian))
+    assert np.all(np.isfinite(adcompiler.grad(objective)(x)))

@@ -460,7 +460,9 @@ def _register_special():
     vjp(special.xlogy,     lambda x, y: (g * np.log(y), g * np.where(x == 0, 0.0, x / np.where(x == 0, 1.0, y))), unbroadcast=True)
     vjp(special.xlog1py,   lambda x, y: (g * np.log1p(y), g * np.where(x == 0, 0.0, x / np.where(x == 0, 1.0, 1.0 + y))), unbroadcast=True)
     for softplus in _present(special, 'softplus'):
-        vjp(softplus,      lambda x: g / (1.0 + np.exp(-x)), unbroadcast=True)
+        # The logistic function as 0.5 (1 + tanh(x / 2)), whose own
+        # derivative stays finite where exp(-x) overflows.
+        vjp(softplus,      lambda x: g * 0.5 * (1.0 + np.tanh(0.5 * x)), unbroadcast=True)
     _register_gamma_family(special)
 
 
