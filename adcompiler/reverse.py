@@ -1140,6 +1140,10 @@ class _ReverseWriter(StageWriter):
 
         if isinstance(value, (gast.Constant, gast.Compare, gast.JoinedStr)):
             return []
+        if isinstance(value, gast.UnaryOp) and isinstance(value.op, gast.Not):
+            # A bool, which has no derivative. Its target may still be
+            # active when a lowered `or`/`and` also stores a value there.
+            return []
         if isinstance(value, gast.Name):
             return self.accumulate(value.id, g) if self.is_active(value) else []
         if isinstance(value, (gast.Tuple, gast.List)):
