@@ -1379,6 +1379,24 @@ class _Normalizer:
                 return function
         return None
 
+    def reads_as_array(self, call, arg):
+        """Return whether `arg`, a positional argument of `call`, is a list
+        or tuple that the called ufunc or np.where reads as an array."""
+        callee = self.global_object(call.func)
+        if not (isinstance(callee, np.ufunc) or callee is np.where):
+            return False
+        kinds = self.object_kinds(arg)
+        return _CONTAINER in kinds and _OBJECT not in kinds
+
+    def numpy_function(self, func, name):
+        """Return an expression for numpy.<name>, read from the module of
+        the NumPy function `func` when it is written as `np.f`."""
+        if isinstance(func, gast.Attribute) and \
+                self.global_object(func.value) is np:
+            return gast.Attribute(value=copy_tree(func.value), attr=name,
+                                  ctx=gast.Load())
+        return self.constant(name, getattr(np, name))
+
     def converts_to_array(self, call):
         """Return whether `call` calls a NumPy function, which converts an
         argument with __array__."""
@@ -1449,7 +1467,13 @@ class _Normalizer:
             if isinstance(arg, gast.Starred):
                 args += self.unpacked_sequence(arg)
                 continue
-            if converts and _ARRAY_OBJECT in self.object_kinds(arg):
+            if self.reads_as_array(node, arg):
+                # NumPy reads a list or tuple operand as np.asarray of it,
+                # and the rules do array arithmetic on their operands.
+                arg = gast.copy_location(gast.Call(
+                    func=self.numpy_function(node.func, 'asarray'),
+                    args=[arg], keywords=[]), arg)
+            elif converts and _ARRAY_OBJECT in self.object_kinds(arg):
                 # NumPy converts the object with its __array__ method, which
                 # is transformed from its source when called here.
                 method = gast.Attribute(value=arg, attr='__array__',

@@ -121,10 +121,8 @@ def unbroadcast(g, x):
         return _rebuild(x, [None if row is None else unbroadcast(row, item)
                             for row, item in zip(g, x, strict=True)])
     if isinstance(x, (list, tuple)) and not isinstance(g, (list, tuple)) \
-            and len(np.shape(g)[:1]) == 1 and len(g) == len(x):
-        # A sequence made into an array (np.array([a, b])): one row each.
-        return _rebuild(x, [unbroadcast(row, item) for row, item in
-                            zip(g, x, strict=True)])
+            and np.ndim(g) >= 1:
+        return _sequence_operand_adjoint(g, x)
     if isinstance(x, dict) and isinstance(g, dict):
         return g
     if isinstance(x, (list, tuple, dict)):
@@ -142,6 +140,29 @@ def unbroadcast(g, x):
         # broadcast it, and its adjoint has the structure its rule gave.
         return g
     return _unbroadcast_to(g, np.shape(x), np.iscomplexobj(x))
+
+
+def _sequence_operand_adjoint(g, x):
+    """Return the adjoint of a list or tuple `x` that NumPy read as the
+    array np.asarray(x), from the adjoint `g` of a result it broadcast to.
+
+    NumPy aligns the array's trailing axes with the result's, so a list of
+    n numbers runs along the result's last axis. `g` is summed down to
+    the array's shape first, then split into one row per item.
+    """
+    try:
+        shape = np.shape(x)
+    except ValueError:
+        shape = None  # NumPy makes no array of items of different shapes.
+    if shape is None or len(shape) > np.ndim(g) or \
+            np.broadcast_shapes(shape, np.shape(g)) != np.shape(g):
+        raise TypeError(
+            f'adcompiler cannot differentiate an arithmetic operation on a '
+            f'{type(x).__name__} of {len(x)} items with a result of shape '
+            f'{np.shape(g)} here; build an array with np.array first')
+    g = _unbroadcast_to(g, shape, np.iscomplexobj(x))
+    return _rebuild(x, [unbroadcast(row, item) for row, item in
+                        zip(g, x, strict=True)])
 
 
 def _is_zero(g):
@@ -617,6 +638,12 @@ def balanced_eq(x, ans, y, y_varies=True):
     varies too. Against a constant y it gets 0, so that maximum(x, 0.0) has
     derivative 0 at 0, as relu does.
     """
+    # Compare a list or tuple operand as the array NumPy made of it,
+    # because == on two containers compares them as a whole.
+    if isinstance(x, (list, tuple)):
+        x = np.asarray(x)
+    if isinstance(y, (list, tuple)):
+        y = np.asarray(y)
     if y_varies:
         return (x == ans) / (1.0 + (x == y))
     return (x == ans) & (x != y)

@@ -89,6 +89,14 @@ def _is_sequence(value):
     return type(value) is list or type(value) is tuple
 
 
+def _array_operand(value):
+    """Return np.asarray(value) for a list or tuple, the array that NumPy
+    makes of it, so that the operator's NumPy rule gets an array."""
+    if _is_sequence(value):
+        return np.asarray(value)
+    return value
+
+
 def concatenate(x, y):
     """Return `x + y` for two lists or two tuples, item by item."""
     if type(x) is not type(y):
@@ -131,14 +139,14 @@ def add(x, y):
     if _is_sequence(x) and _is_sequence(y):
         return concatenate(x, y)
     if _numpy_operands(x, y):
-        return operator.add(x, y)
+        return operator.add(_array_operand(x), _array_operand(y))
     return call_operator_methods(x, y, '__add__', '__radd__', '+')
 
 
 def sub(x, y):
     """Return x - y."""
     if _numpy_operands(x, y):
-        return operator.sub(x, y)
+        return operator.sub(_array_operand(x), _array_operand(y))
     return call_operator_methods(x, y, '__sub__', '__rsub__', '-')
 
 
@@ -149,49 +157,49 @@ def mul(x, y):
     if isinstance(x, int) and _is_sequence(y):
         return repeat(y, x)
     if _numpy_operands(x, y):
-        return operator.mul(x, y)
+        return operator.mul(_array_operand(x), _array_operand(y))
     return call_operator_methods(x, y, '__mul__', '__rmul__', '*')
 
 
 def truediv(x, y):
     """Return x / y."""
     if _numpy_operands(x, y):
-        return operator.truediv(x, y)
+        return operator.truediv(_array_operand(x), _array_operand(y))
     return call_operator_methods(x, y, '__truediv__', '__rtruediv__', '/')
 
 
 def pow_(x, y):
     """Return x ** y."""
     if _numpy_operands(x, y):
-        return operator.pow(x, y)
+        return operator.pow(_array_operand(x), _array_operand(y))
     return call_operator_methods(x, y, '__pow__', '__rpow__', '**')
 
 
 def mod(x, y):
     """Return x % y."""
     if _numpy_operands(x, y):
-        return operator.mod(x, y)
+        return operator.mod(_array_operand(x), _array_operand(y))
     return call_operator_methods(x, y, '__mod__', '__rmod__', '%')
 
 
 def matmul(x, y):
     """Return x @ y."""
     if _numpy_operands(x, y):
-        return operator.matmul(x, y)
+        return operator.matmul(_array_operand(x), _array_operand(y))
     return call_operator_methods(x, y, '__matmul__', '__rmatmul__', '@')
 
 
 def floordiv(x, y):
     """Return x // y."""
     if _numpy_operands(x, y):
-        return operator.floordiv(x, y)
+        return operator.floordiv(_array_operand(x), _array_operand(y))
     return call_operator_methods(x, y, '__floordiv__', '__rfloordiv__', '//')
 
 
 def or_(x, y):
     """Return x | y."""
     if _numpy_operands(x, y):
-        return operator.or_(x, y)
+        return operator.or_(_array_operand(x), _array_operand(y))
     if type(x) is dict and type(y) is dict:
         return merge(x, y)
     return call_operator_methods(x, y, '__or__', '__ror__', '|')
@@ -200,28 +208,28 @@ def or_(x, y):
 def and_(x, y):
     """Return x & y."""
     if _numpy_operands(x, y):
-        return operator.and_(x, y)
+        return operator.and_(_array_operand(x), _array_operand(y))
     return call_operator_methods(x, y, '__and__', '__rand__', '&')
 
 
 def xor(x, y):
     """Return x ^ y."""
     if _numpy_operands(x, y):
-        return operator.xor(x, y)
+        return operator.xor(_array_operand(x), _array_operand(y))
     return call_operator_methods(x, y, '__xor__', '__rxor__', '^')
 
 
 def lshift(x, y):
     """Return x << y."""
     if _numpy_operands(x, y):
-        return operator.lshift(x, y)
+        return operator.lshift(_array_operand(x), _array_operand(y))
     return call_operator_methods(x, y, '__lshift__', '__rlshift__', '<<')
 
 
 def rshift(x, y):
     """Return x >> y."""
     if _numpy_operands(x, y):
-        return operator.rshift(x, y)
+        return operator.rshift(_array_operand(x), _array_operand(y))
     return call_operator_methods(x, y, '__rshift__', '__rrshift__', '>>')
 
 
