@@ -8,7 +8,8 @@
 """
 
 from adcompiler.api import (Composition, GradientFunction,
-                            ArgumentBindingError, InvalidArgumentError,
+                            ArgumentBindingError, ArraySubclassError,
+                            InvalidArgumentError,
                             HigherOrderGradient, check_grads, grad, hessian,
                             hvp, jacfwd, jacobian, jacrev, jvp,
                             non_differentiable, register_jvp, register_vjp,
@@ -24,7 +25,8 @@ from adcompiler.errors import (AdCompilerError, ForeignCallError,
 __version__ = '0.1.0'
 
 __all__ = [
-    'AdCompilerError', 'ArgumentBindingError', 'Composition', 'ContainerError', 'ForeignCallError',
+    'AdCompilerError', 'ArgumentBindingError', 'ArraySubclassError',
+    'Composition', 'ContainerError', 'ForeignCallError',
     'GradientFunction',
     'InternalCompilerError', 'InvalidArgumentError', 'LocatedError',
     'NonScalarOutputError',

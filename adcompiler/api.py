@@ -40,6 +40,12 @@ class ArgumentBindingError(InvalidArgumentError, TypeError):
     parameters (a TypeError, as the same call of the function would be)."""
 
 
+class ArraySubclassError(InvalidArgumentError, containers.ContainerError):
+    """An argument is an instance of a subclass of np.ndarray (a masked
+    array, np.matrix, np.memmap, a user's subclass), whose operations may
+    differ from those of the ndarray that the rules are written for."""
+
+
 def _parameter_names(function):
     try:
         signature = inspect.signature(function)
@@ -363,7 +369,7 @@ class GradientFunction:
         which every new key runs the general code.
         """
         version = REGISTRY.version
-        _reject_matrices(self.function, arguments)
+        _reject_array_subclasses(self.function, arguments, 'grad')
         scalar_params = scalar_parameters(arguments)
         objects = _described_objects(key)
         compiled = None
@@ -532,22 +538,52 @@ def _described_objects(key):
     return frozenset()
 
 
-def _reject_matrices(function, arguments):
-    """Raise ContainerError for an np.matrix argument, in wrt or not.
+def _reject_array_subclasses(function, arguments, transform):
+    """Raise ArraySubclassError for an argument, in wrt or not, that is or
+    contains an instance of a subclass of np.ndarray.
 
-    `*` and `**` on np.matrix are matrix products, so a constant matrix
-    that meets a value that carries a derivative would get the rule of
-    elementwise ndarray arithmetic. The key of `_Variant` contains each
-    argument's type, so this runs once per key.
+    The rules are written for ndarray. A subclass changes what operations
+    do: np.ma skips masked entries in np.sum and np.mean, `*` on np.matrix
+    is a matrix product, and a subclass may define __array_function__ or
+    __array_ufunc__. Its gradient would silently follow ndarray's rule, so
+    every subclass is rejected, np.memmap too (its methods recurse in
+    generated code). The key of `_Variant` contains each argument's type,
+    so grad runs this once per key.
     """
     for name, value in arguments.items():
-        if type(value) is not _NDARRAY and isinstance(value, np.matrix):
-            raise containers.ContainerError(
-                f'{function.__name__} got an np.matrix as argument '
-                f'{name!r}. Its * and ** operators are matrix products, '
-                'and adcompiler differentiates ndarray arithmetic only. '
-                'Pass np.asarray(m) instead, and write @ for a matrix '
-                'product.')
+        pending = [value]
+        seen = set()
+        while pending:
+            item = pending.pop()
+            if type(item) is _NDARRAY or id(item) in seen:
+                continue
+            seen.add(id(item))
+            if isinstance(item, _NDARRAY):
+                raise ArraySubclassError(_array_subclass_message(
+                    function, name, item, transform))
+            parts = containers.flatten(item)
+            if parts is not None:
+                pending.extend(parts[0])
+
+
+def _array_subclass_message(function, name, value, transform):
+    """Return the message of ArraySubclassError for `value`."""
+    kind = f'{type(value).__module__}.{type(value).__qualname__}'
+    start = (f'{transform} of {function.__name__} got a {kind} in argument '
+             f'{name!r}, a subclass of np.ndarray. ')
+    if isinstance(value, np.matrix):
+        return (start + 'Its * and ** operators are matrix products, and '
+                'adcompiler differentiates ndarray arithmetic only. Pass '
+                'np.asarray(m) instead, and write @ for a matrix product.')
+    if isinstance(value, np.ma.MaskedArray):
+        return (start + 'NumPy functions skip its masked entries, and '
+                f'adcompiler differentiates ndarray operations only. Pass '
+                f'{name}.filled(value) (for example {name}.filled(0.0) for '
+                f'a sum), or np.asarray({name}) together with the mask as a '
+                'separate argument.')
+    return (start + 'Its operations may differ from those of ndarray, '
+            'which adcompiler differentiates. Pass np.asarray'
+            f'({name}) instead.')
 
 
 def _is_float(value):
@@ -1318,6 +1354,7 @@ def hvp(function, wrt=0, mode=None):
 
     def product(primals, kwargs, direction, runs):
         bound = _bind(function, primals, kwargs)
+        _reject_array_subclasses(function, bound.arguments, 'hvp')
         directions = _hvp_directions(function, names, as_tuple, direction)
         for name, given in zip(names, directions, strict=True):
             _reject_array_conversion(function, name, bound.arguments[name],
@@ -1372,6 +1409,7 @@ def hessian(function, wrt=0, mode=None):
     @_noting_user_lines
     def hessian_fn(*args, **kwargs):
         bound = _bind(function, args, kwargs)
+        _reject_array_subclasses(function, bound.arguments, 'hessian')
         runs = Runs(bound.arguments.values())
         for name in names:
             _reject_array_conversion(function, name, bound.arguments[name],
@@ -1518,6 +1556,7 @@ def _jvp(function, primals, tangents, runs=None):
             f'jvp needs one tangent per primal; got {len(primals)} primals '
             f'and {len(tangents)} tangents')
     bound = _bind(function, primals, {})
+    _reject_array_subclasses(function, bound.arguments, 'jvp')
     names = list(bound.arguments)
     for name, primal, tangent in zip(names, primals, tangents, strict=False):
         if tangent is not None:
@@ -1641,6 +1680,7 @@ def vjp(function, *primals):
     """
     _check_differentiable(function)
     bound = _bind(function, primals, {})
+    _reject_array_subclasses(function, bound.arguments, 'vjp')
     wrt = tuple(bound.arguments)[:len(primals)]
     for name in wrt:
         value = bound.arguments[name]
@@ -1731,6 +1771,7 @@ def jacobian(function, wrt=0, mode='reverse'):
 
     def jacobian_at(args, kwargs, runs):
         bound = _bind(function, args, kwargs)
+        _reject_array_subclasses(function, bound.arguments, 'jacobian')
         for name in names:
             _reject_array_conversion(function, name, bound.arguments[name],
                                      'jacobian')

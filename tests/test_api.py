@@ -1,11 +1,13 @@
 """The public API: wrt forms, decorators, value_and_grad and .source."""
 
+import tempfile
 import warnings
 
 import numpy as np
 import pytest
 
 import adcompiler
+from finite_differences import assert_gradient_close, numerical_gradient
 
 
 def weighted(x, y, scale=2.0):
@@ -573,3 +575,94 @@ def test_vjp_value_updated_in_place_keeps_vjp_fn():
 
 def _tanh(x):
     return np.tanh(x)
+
+
+class ScaledSum(np.ndarray):
+    """An ndarray subclass whose np.sum is three times NumPy's."""
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func is np.sum:
+            return 3.0 * np.sum(np.asarray(args[0]), **kwargs)
+        return super().__array_function__(func, types, args, kwargs)
+
+
+def _memmap_of(values):
+    # The temporary file is deleted when the memmap closes it.
+    mapped = np.memmap(tempfile.TemporaryFile(), dtype=float, mode='w+',
+                       shape=np.shape(values))
+    mapped[:] = values
+    return mapped
+
+
+def square_sum(x):
+    return np.sum(x ** 2)
+
+
+def weighted_square_sum(x, c):
+    return np.sum(x ** 2 * c)
+
+
+SUBCLASS_VALUES = [
+    ('masked', lambda: np.ma.array([1.0, 2.0], mask=[False, True]),
+     r'MaskedArray.*x\.filled'),
+    ('memmap', lambda: _memmap_of([1.0, 2.0]), r'memmap.*np\.asarray\(x\)'),
+    ('array_function', lambda: np.array([1.0, 2.0]).view(ScaledSum),
+     r'ScaledSum.*np\.asarray\(x\)'),
+]
+SUBCLASS_CALLS = [
+    ('grad', lambda v: adcompiler.grad(square_sum)(v)),
+    ('value_and_grad', lambda v: adcompiler.value_and_grad(square_sum)(v)),
+    ('vjp', lambda v: adcompiler.vjp(square_sum, v)),
+    ('jvp', lambda v: adcompiler.jvp(square_sum, (v,), (np.ones(2),))),
+    ('jacobian', lambda v: adcompiler.jacobian(square_sum)(v)),
+    ('hessian', lambda v: adcompiler.hessian(square_sum)(v)),
+    ('hvp', lambda v: adcompiler.hvp(square_sum)(v, np.ones(2))),
+    ('in a list', lambda v: adcompiler.grad(
+        lambda xs: square_sum(xs[0]))([v])),
+]
+CONSTANT_SUBCLASS_CALLS = [
+    ('grad', lambda c: adcompiler.grad(weighted_square_sum)(np.ones(2), c)),
+    ('jvp', lambda c: adcompiler.jvp(weighted_square_sum, (np.ones(2), c),
+                                     (np.ones(2), None))),
+    ('hessian', lambda c: adcompiler.hessian(weighted_square_sum)(
+        np.ones(2), c)),
+]
+
+
+@pytest.mark.parametrize('call', [c for _, c in SUBCLASS_CALLS],
+                         ids=[name for name, _ in SUBCLASS_CALLS])
+@pytest.mark.parametrize('make', [m for _, m, _ in SUBCLASS_VALUES],
+                         ids=[name for name, _, _ in SUBCLASS_VALUES])
+def test_array_subclass_argument_raises(make, call):
+    # Their functions differ from ndarray's (np.sum skips masked entries),
+    # and the rules would silently follow ndarray's.
+    with pytest.raises(adcompiler.ArraySubclassError) as raised:
+        call(make())
+    assert isinstance(raised.value, adcompiler.InvalidArgumentError)
+
+
+@pytest.mark.parametrize('make, message', [(m, text) for _, m, text in
+                                           SUBCLASS_VALUES],
+                         ids=[name for name, _, _ in SUBCLASS_VALUES])
+def test_array_subclass_message_names_fix(make, message):
+    with pytest.raises(adcompiler.ArraySubclassError, match=message):
+        adcompiler.grad(square_sum)(make())
+
+
+@pytest.mark.parametrize('call', [c for _, c in CONSTANT_SUBCLASS_CALLS],
+                         ids=[name for name, _ in CONSTANT_SUBCLASS_CALLS])
+def test_array_subclass_constant_raises(call):
+    with pytest.raises(adcompiler.ArraySubclassError, match="'c'"):
+        call(np.ma.array([1.0, 2.0], mask=[False, True]))
+
+
+def test_array_subclass_converted_gradient():
+    # The fixes the message names give the gradient of the plain array.
+    masked = np.ma.array([1.0, 2.0, 5.0], mask=[False, True, False])
+    filled = masked.filled(0.0)
+    expected = numerical_gradient(square_sum, (filled,), 0)
+    assert_gradient_close(adcompiler.grad(square_sum)(filled), expected)
+    mapped = _memmap_of([0.3, -1.2])
+    plain = np.asarray(mapped)
+    expected = numerical_gradient(square_sum, (plain,), 0)
+    assert_gradient_close(adcompiler.grad(square_sum)(plain), expected)
