@@ -110,7 +110,10 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY,
                        else [e.id for e in target.elts])
             edges.append((targets, sources))
         elif isinstance(statement, gast.For):
-            edges.extend(_iteration_edges(statement))
+            if statement not in normalized.key_loops:
+                # The keys of a dict carry no derivative: a float key that
+                # carries one is rejected where it is stored.
+                edges.extend(_iteration_edges(statement))
         elif isinstance(statement, gast.Expr) and _is_container_update(
                 statement.value):
             # lst.append(v): the list now depends on v and on what it held.
@@ -266,6 +269,25 @@ def check_object_casts(normalized, resolution, activity, source):
             source.location(call),
             'the rules of NumPy functions are written for numeric arrays',
             fixes=['keep a float dtype (float, np.float64 or complex)'])
+
+
+def check_caught_exceptions(normalized, activity, source):
+    """Raise UnsupportedSyntaxError for an `except ... as e` handler whose
+    exception the output may depend on (`y = e.args[0]`), in a function
+    with varied values. An exception's arguments may carry a value with a
+    derivative, which adcompiler does not follow through the raise."""
+    if not activity.varied:
+        return
+    for node in walk(normalized.tree):
+        if isinstance(node, gast.ExceptHandler) and node.name is not None \
+                and node.name.id in activity.useful:
+            raise UnsupportedSyntaxError(
+                f'reading the caught exception {node.name.id!r} into a '
+                'value that the result depends on', source.location(node),
+                'adcompiler does not follow derivatives through the '
+                'arguments of an exception, so they would be dropped',
+                fixes=['assign the value to a variable before raising, and '
+                       'raise only a flag or a message'])
 
 
 def _call_names_of(call):

@@ -818,6 +818,8 @@ class Compiler:
                    normalized, resolution, activity, source)
         _run_stage(name, 'activity', activity_stage.check_object_casts,
                    normalized, resolution, activity, source)
+        _run_stage(name, 'activity', activity_stage.check_caught_exceptions,
+                   normalized, activity, source)
         return source, normalized, resolution, activity
 
     def function_names(self, compile_key, name,

@@ -28,6 +28,7 @@ adcompiler.array_receivers), the stages call `ad.require_array_like(v,
 error)`, which raises when `v` is such an object.
 """
 
+import builtins
 import dataclasses
 
 import gast
@@ -70,6 +71,10 @@ def numeric_checks(statement, resolution, activity, source, display_names):
         return [check]
     if not isinstance(statement, gast.Assign):
         return []
+    dropped = _dropped_derivative_checks(statement, resolution, activity,
+                                         source)
+    if dropped:
+        return dropped
     target = statement.targets[0]
     if isinstance(target, gast.Subscript) and isinstance(target.value,
                                                          gast.Name):
@@ -163,6 +168,76 @@ def _converted_object_checks(statement, resolution, activity, source,
         checks.append(NumericCheck(copy_tree(argument), error, after=False,
                                    function='require_array_like'))
     return checks
+
+
+# Calls that return the text of a number: str(x), repr(x) and NumPy's
+# formatting functions. The text carries no derivative, so a number parsed
+# back from it (float(str(x))) would be x without its derivative.
+TEXT_CONVERSIONS = (builtins.str, builtins.repr, builtins.ascii,
+                    builtins.format, np.array2string, np.array_str,
+                    np.array_repr, np.format_float_positional,
+                    np.format_float_scientific)
+
+
+def _dropped_derivative_checks(statement, resolution, activity, source):
+    """Return checks that no float that carries a derivative becomes text
+    that the output depends on, or a dict key or index of a store.
+
+    d.keys() and iteration over a dict return its keys without a
+    derivative, and so does parsing text. Text that goes only to print or
+    logging is not useful, so it needs no check. A varied value may turn
+    out to be a str or an int (a key read from a dict of arrays), so the
+    checks run with the code (`ad.require_constant`).
+    """
+    target = statement.targets[0]
+    value = statement.value
+    if isinstance(target, gast.Subscript):
+        keys = [] if isinstance(target.slice, gast.Slice) else [target.slice]
+    elif isinstance(value, gast.Dict):
+        keys = [key for key in value.keys if key is not None]
+    else:
+        keys = []
+    keys = [key for key in keys if _reads_varied(key, activity)]
+    if keys:
+        error = UnsupportedSyntaxError(
+            'a float that carries a derivative as a dict key or as the index '
+            'of a store', source.location(statement),
+            'a key read back with d.keys() or by iterating over the dict '
+            'has no derivative',
+            fixes=['use a key without a derivative (an int or a str) and '
+                   'store the value in the dict instead'])
+        return [NumericCheck(copy_tree(key), error, after=False,
+                             function='require_constant') for key in keys]
+    if not (_is_text_conversion(value, resolution) and any(
+            isinstance(node, gast.Name) and node.id in activity.useful
+            for node in walk(target))):
+        return []
+    varied = [node for node in walk(value) if isinstance(node, gast.Name)
+              and node.id in activity.varied]
+    error = UnsupportedSyntaxError(
+        'the text of a float that carries a derivative (str, repr, format, '
+        'an f-string or % formatting) in a value that the result depends on',
+        source.location(value),
+        'text has no derivative, so a number parsed back from it would '
+        'drop the derivative',
+        fixes=['use the number itself in the computation',
+               'keep such text for printing and logging'])
+    return [NumericCheck(copy_tree(node), error, after=False,
+                         function='require_constant') for node in varied]
+
+
+def _is_text_conversion(value, resolution):
+    """Return whether the expression `value` makes text from its operands."""
+    if isinstance(value, gast.JoinedStr):
+        return True
+    if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Mod) \
+            and isinstance(value.left, gast.Constant) \
+            and isinstance(value.left.value, (str, bytes)):
+        return True
+    if not isinstance(value, gast.Call):
+        return False
+    callee = getattr(resolution.calls.get(value), 'callee', None)
+    return any(callee is conversion for conversion in TEXT_CONVERSIONS)
 
 
 def _called_value_check(statement, resolution, activity, source,

@@ -78,8 +78,10 @@ vjp(builtins.min,                 extremum_vjp)
 # of their argument: marking them would turn a gradient into a silent zero,
 # so they stay foreign. (The items of a set are in the order of their
 # hashes, which an adjoint could not follow.)
-# NOTE: str and repr of a float that carries a derivative return its digits,
-# so float(repr(x)) is x with its derivative dropped.
+# str and repr of a float that carries a derivative return its digits, so
+# float(repr(x)) would be x without its derivative. adcompiler.numeric_checks
+# rejects such text when the result depends on it, and a float dict key
+# that carries a derivative, which dict.keys would return without one.
 for _callee in (operator.floordiv, operator.and_, operator.or_, operator.xor,
                 operator.lshift, operator.rshift, operator.invert,
                 operator.not_, builtins.len, builtins.range, builtins.id,
