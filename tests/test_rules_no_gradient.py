@@ -134,6 +134,12 @@ def random_integers(x, w):
     return np.sum(w * x * drawn)
 
 
+def generator_integers(x, w):
+    rng = np.random.default_rng(5)
+    drawn = rng.integers(x[1] - 1.0, x[3] + 4.0)
+    return np.sum(w * x * drawn)
+
+
 def python_operators(x, w):
     a = x[0] * 3.0
     count = (operator.floordiv(a, 0.7) + operator.not_(a) + int(a) + bool(a)
@@ -231,6 +237,7 @@ PIECEWISE_CONSTANT_CASES = [
                       np.diag_indices, np.linalg.matrix_rank)),
     (random_integers, (np.random.seed, np.random.get_state,
                        np.random.randint)),
+    (generator_integers, (np.random.Generator.integers,)),
     (python_operators, (operator.floordiv, operator.not_, builtins.int,
                         builtins.bool, builtins.round, builtins.str,
                         builtins.repr, builtins.type, builtins.isinstance,
@@ -299,6 +306,13 @@ FLOAT_REJECTED = [
     (np.random.standard_normal, lambda a: np.random.standard_normal(a)),
     (np.random.default_rng, lambda a: np.random.default_rng(a)),
     (np.random.set_state, lambda a: np.random.set_state(a)),
+    (np.random.Generator.standard_normal,
+     lambda a: np.random.default_rng(0).standard_normal(a)),
+    (np.random.Generator.random, lambda a: np.random.default_rng(0).random(a)),
+    (np.random.Generator.standard_exponential,
+     lambda a: np.random.default_rng(0).standard_exponential(a)),
+    (np.random.Generator.standard_cauchy,
+     lambda a: np.random.default_rng(0).standard_cauchy(a)),
     (operator.and_, lambda a: operator.and_(a, 1)),
     (operator.or_, lambda a: operator.or_(a, 1)),
     (operator.xor, lambda a: operator.xor(a, 1)),
