@@ -616,7 +616,7 @@ class Compiler:
                 program.runtime_alias, scalar_params,
                 program.float_seed, program.temporaries,
                 self.function_names(key, name, ('grad_only_primal',))[0],
-                program.shape_facts)
+                program.shape_facts, self.registry)
         functions = [program.primal, program.adjoint]
         donating = None
         if grad_only is not None:

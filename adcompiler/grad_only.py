@@ -19,6 +19,11 @@ The proof is an abstract interpretation of the primal over these types:
 - `array`: a NumPy float64 value, an ndarray of dtype float64 of any shape
   or a `np.float64` (a ufunc of a 0-d array returns a scalar);
 - `bool`: the result of comparing two real scalars;
+- `namespace`: NumPy's array namespace, the result of a function marked
+  with `Registry.namespace_source` (`array_namespace(x)`) of `array` and
+  `float64` values;
+- `dtype`: the dtype float64, read as `x.dtype` of an `array` or a
+  `float64`;
 - `other`: anything else; `unbound`: a name that may not be assigned yet.
 
 Each name has a set of the types it may have at a point of the function.
@@ -35,13 +40,27 @@ it applies is one of:
   (`adcompiler.shapes`) prove that they have one shape, because arrays of
   other shapes may not broadcast;
 - unary `-` and `+`; a comparison of two real scalars;
-- the NumPy functions of `adcompiler.scalars.REAL_UFUNCS` of one real value,
-  and `np.sum` and `np.mean` of one real value without keywords.
+- the NumPy functions of `adcompiler.scalars.REAL_UFUNCS` of one real value;
+- `np.sum` and `np.mean` of one real value, with the keywords `dtype`
+  (None or a `dtype` value) and `keepdims` (a bool constant), and `axis`
+  (None, or an int constant that is a valid axis of a value whose number
+  of axes `adcompiler.known_shapes` proves);
+- `x.dtype` of an `array` or a `float64`.
 
-Anything else is impure, so calls of user functions, indexing, attribute
-reads and containers always stay. An item or a slice of an `array` is an
-`array`, but taking it is impure, because the index may be out of range.
-So is `a @ b` of two `array` operands, whose shapes may not match.
+Anything else is impure, so calls of user functions, indexing, other
+attribute reads and containers always stay. An item or a slice of an
+`array` is an `array`, but taking it is impure, because the index may be
+out of range. So is `a @ b` of two `array` operands, whose shapes may not
+match. A call of a conversion marked with `Registry.conversion`
+(`xp_promote(x, force_floating=True, xp=xp)`) of an `array`, whose
+namespace keyword is a `namespace`, stays, but its result is an `array`.
+Such a result may be its argument itself, so it is never a new array (see
+`_is_new_value`).
+
+A saved `ad.shape_and_kind(y)` reads `y` only for its shape. It may read
+another real value of that shape in its place, proven by the shape facts:
+a parameter that the function never assigns, or a name in the saved
+values. Then the assignment of `y` can go.
 
 The variant is made only when the value is proven to be a `float` or a
 `float64` whose type fixes the seed (`1.0`, or `np.float64(1.0)` unless the
@@ -66,14 +85,17 @@ import gast
 import numpy as np
 
 from adcompiler import codegen, optimize, shapes, verbatim
+from adcompiler.rules.registry import REGISTRY
 from adcompiler.scalars import REAL_UFUNCS
 from adcompiler.traversal import copy_tree, find_nodes, name_nodes, walk
 
-FLOAT, INT, FLOAT64, ARRAY, BOOL, OTHER, UNBOUND = (
-    'float', 'int', 'float64', 'array', 'bool', 'other', 'unbound')
+FLOAT, INT, FLOAT64, ARRAY, BOOL, NAMESPACE, DTYPE, OTHER, UNBOUND = (
+    'float', 'int', 'float64', 'array', 'bool', 'namespace', 'dtype',
+    'other', 'unbound')
 
 _REAL = frozenset((FLOAT, INT, FLOAT64, ARRAY))
 _REAL_SCALAR = frozenset((FLOAT, INT, FLOAT64))
+_NUMPY_REAL = frozenset((ARRAY, FLOAT64))
 _ONE_OTHER = frozenset((OTHER,))
 
 _REDUCTIONS = frozenset(id(f) for f in (np.sum, np.mean))
@@ -116,7 +138,7 @@ class GradOnlyPrimal:
 
 def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
                      scalar_params, float_seed, temporaries, name,
-                     shape_facts=shapes.NO_FACTS):
+                     shape_facts=shapes.NO_FACTS, registry=REGISTRY):
     """Return the `GradOnlyPrimal` of the optimized `primal`, named `name`,
     or None when no variant is proven or it would remove nothing.
 
@@ -124,7 +146,8 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
     the calls. `scalar_params` contains the parameters given float scalars,
     and `float_seed` is whether the adjoint accepts the seed 1.0 for a
     `np.float64` value. `shape_facts` are the `adcompiler.shapes.ShapeFacts`
-    of the primal's names.
+    of the primal's names, and `registry` has the namespace sources and
+    conversions.
     """
     function = copy_tree(primal)
     function.name = name
@@ -151,7 +174,8 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
     for packed in (arguments.vararg, arguments.kwarg):
         if packed is not None:
             assumed[packed.id] = _ONE_OTHER  # a tuple or a dict
-    interpreter = _Interpreter(function, namespace, assumed, shape_facts)
+    interpreter = _Interpreter(function, namespace, assumed, shape_facts,
+                               registry)
     if not interpreter.run():
         return None
     seed = _seed(interpreter.value_types, float_seed, numpy_alias)
@@ -160,6 +184,10 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
 
     value = returned.value.elts[0]
     returned.value.elts[0] = seed
+    assigned = _stores(function)
+    _share_saved_shapes(returned.value.elts[1],
+                        [param for param in params if param not in assigned],
+                        interpreter, runtime_alias)
     reads_of = _reads_of_assigned(function)
     pure = interpreter.pure_statements
     # `del y` reads nothing, but raises if the assignment of y is removed,
@@ -203,6 +231,58 @@ def _float64_saved(function, interpreter):
     return tuple(positions)
 
 
+def _share_saved_shapes(saved, params, interpreter, runtime_alias):
+    """Write each saved `ad.shape_and_kind(y)` of `saved` (the saved values
+    of a grad-only primal) as `ad.shape_and_kind(z)`, where `z` is one of
+    `params` or a name in `saved` proven to have the shape of `y`.
+
+    `params` are the parameters that the function never assigns, and
+    the names in `saved` are read at the return already, so reading `z`
+    there keeps no other statement. Both `y` and `z` must be real values
+    of the interpreter, so `shape_and_kind` returns equal `ShapeAndKind`s
+    for them: one shape, and not complex.
+    """
+    if not isinstance(saved, gast.Tuple):
+        return
+    state = interpreter.final_state
+    candidates = list(params) + [element.id for element in saved.elts
+                                 if isinstance(element, gast.Name)]
+    real = _REAL - {INT}
+    for element in saved.elts:
+        if not (isinstance(element, gast.Call) and len(element.args) == 1
+                and not element.keywords
+                and isinstance(element.func, gast.Attribute)
+                and element.func.attr == 'shape_and_kind'
+                and isinstance(element.func.value, gast.Name)
+                and element.func.value.id == runtime_alias
+                and isinstance(element.args[0], gast.Name)):
+            continue
+        shaped = element.args[0]
+        types, pure = interpreter.expression(shaped, state)
+        if not (pure and types and types <= real):
+            continue
+        for candidate in candidates:
+            if candidate == shaped.id:
+                break  # already a name that stays
+            candidate_node = codegen.name(candidate)
+            types, pure = interpreter.expression(candidate_node, state)
+            if pure and types and types <= real and interpreter.same_shape(
+                    shaped, candidate_node):
+                element.args[0] = candidate_node
+                break
+
+
+def _is_new_value(node, interpreter):
+    """True when `node` computes a value that nothing else refers to, if
+    the interpreter gives it real types: arithmetic, or a call of a
+    function of `REAL_UFUNCS` or a reduction. A conversion may return its
+    argument, and an item or a slice is a view."""
+    if isinstance(node, (gast.BinOp, gast.UnaryOp)):
+        return True
+    return isinstance(node, gast.Call) and id(
+        interpreter.resolve(node.func)) in REAL_UFUNCS | _REDUCTIONS
+
+
 def _compute_in_place(function, interpreter, runtime_alias):
     """Write `f(e)`, with `f` a function of `REAL_UFUNCS` and `e` a new
     value, as `ad.apply_in_place(f, e)`, in the top-level statements.
@@ -223,8 +303,7 @@ def _compute_in_place(function, interpreter, runtime_alias):
                     and id(interpreter.resolve(node.func)) in REAL_UFUNCS):
                 continue
             argument = node.args[0]
-            if not isinstance(argument, (gast.BinOp, gast.UnaryOp,
-                                         gast.Call)):
+            if not _is_new_value(argument, interpreter):
                 continue
             types, _ = interpreter.expression(argument, state)
             # Only an array can take the result; a scalar would pay for
@@ -261,9 +340,7 @@ def owned_saved(function, interpreter):
             if reads is None:
                 reads = _SavedNameReads(function, interpreter)
             value = reads.only_value(element.id)
-        if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Call)):
-            # The interpreter gives these types only to arithmetic and to
-            # the functions above, never to an item or a slice (a view).
+        if _is_new_value(value, interpreter):
             types, _ = interpreter.expression(element,
                                               interpreter.final_state)
             if types and types <= {ARRAY, FLOAT64, FLOAT}:
@@ -445,11 +522,13 @@ class _Interpreter:
     statements that are pure, and the types and purity of the value.
     """
 
-    def __init__(self, function, namespace, assumed, shape_facts):
+    def __init__(self, function, namespace, assumed, shape_facts,
+                 registry=REGISTRY):
         self.function = function
         self.namespace = namespace
         self.assumed = assumed
         self.shape_facts = shape_facts
+        self.registry = registry
         self.local = set(assumed) | _stores(function)
         self.loops = []
         self.pure_statements = set()
@@ -616,6 +695,11 @@ class _Interpreter:
             value, _ = self.expression(node.value, state)
             if value == {ARRAY}:
                 return value, False
+        if isinstance(node, gast.Attribute) and node.attr == 'dtype':
+            # Every ndarray and NumPy scalar has a dtype, float64 here.
+            value, pure = self.expression(node.value, state)
+            if value and value <= _NUMPY_REAL:
+                return frozenset((DTYPE,)), pure
         return _ONE_OTHER, False
 
     def name(self, identifier, state):
@@ -660,7 +744,37 @@ class _Interpreter:
         """True when the shape facts prove that two expressions always have
         one shape."""
         shape = self.shape_class(left)
-        return shape is not None and shape == self.shape_class(right)
+        if shape is not None and shape == self.shape_class(right):
+            return True
+        known = self.known_shape(left)
+        return known is not None and known == self.known_shape(right)
+
+    def known_shape(self, node):
+        """Return the shape that `adcompiler.known_shapes` proves for an
+        expression's value, or None."""
+        if isinstance(node, gast.Name):
+            known = self.shape_facts.known.get(node.id)
+            return None if known is None else known.shape
+        if isinstance(node, gast.Constant):
+            return () if type(node.value) in (int, float) else None
+        if isinstance(node, gast.UnaryOp):
+            return self.known_shape(node.operand)
+        if isinstance(node, gast.BinOp) and isinstance(node.op,
+                                                       _ARITHMETIC):
+            # NumPy broadcasting; a matrix product has another shape.
+            left, right = self.known_shape(node.left), self.known_shape(
+                node.right)
+            if left is None or right is None:
+                return None
+            try:
+                return tuple(np.broadcast_shapes(left, right))
+            except ValueError:
+                return None
+        if (isinstance(node, gast.Call) and len(node.args) == 1
+                and not node.keywords
+                and id(self.resolve(node.func)) in REAL_UFUNCS):
+            return self.known_shape(node.args[0])
+        return None
 
     def shape_class(self, node):
         """Return the shape class of an expression's value (see
@@ -698,23 +812,88 @@ class _Interpreter:
 
     def call(self, node, state):
         arguments = [self.expression(arg, state) for arg in node.args]
-        for keyword in node.keywords:
-            self.expression(keyword.value, state)
+        keywords = {keyword.arg: self.expression(keyword.value, state)
+                    for keyword in node.keywords}
         callee = self.resolve(node.func)
-        if (callee is None or node.keywords or len(arguments) != 1
-                or isinstance(node.args[0], gast.Starred)):
+        if callee is None or any(isinstance(arg, gast.Starred)
+                                 for arg in node.args) or None in keywords:
+            return _ONE_OTHER, False
+        if self.registry.returns_namespace(callee):
+            # Only the namespace of NumPy values is known. The call stays.
+            if not keywords and arguments and all(
+                    types and types <= _NUMPY_REAL for types, _ in arguments):
+                return frozenset((NAMESPACE,)), False
+            return _ONE_OTHER, False
+        if len(arguments) != 1:
             return _ONE_OTHER, False
         argument, pure = arguments[0]
+        conversion = self.registry.lookup_conversion(callee)
+        if conversion is not None:
+            return self.conversion(node, conversion, argument, keywords)
         if not (argument and argument <= _REAL - {INT}):
+            return _ONE_OTHER, False
+        if id(callee) in _REDUCTIONS:
+            return self.reduction(node, argument, pure, keywords)
+        if keywords:
             return _ONE_OTHER, False
         if id(callee) in REAL_UFUNCS:
             # A ufunc keeps an array an array, and returns np.float64 for a
             # Python or NumPy float.
             return frozenset(ARRAY if kind == ARRAY else FLOAT64
                              for kind in argument), pure
-        if id(callee) in _REDUCTIONS:
-            return frozenset((FLOAT64,)), pure
         return _ONE_OTHER, False
+
+    @staticmethod
+    def conversion(node, conversion, argument, keywords):
+        """Return the types of a call of a conversion (see
+        `Registry.conversion`), which is never pure: it calls library
+        code."""
+        nodes = {keyword.arg: keyword.value for keyword in node.keywords}
+        if not (argument and argument <= _NUMPY_REAL
+                and conversion.accepts_keywords(nodes, _constant_value)):
+            return _ONE_OTHER, False
+        if conversion.namespace is not None and (
+                conversion.namespace not in keywords
+                or keywords[conversion.namespace][0] != {NAMESPACE}):
+            return _ONE_OTHER, False
+        # A float64 value stays float64 with or without `floating`.
+        return frozenset((ARRAY,)), False
+
+    def reduction(self, node, argument, pure, keywords):
+        """Return the types and purity of `np.sum(x, ...)` or
+        `np.mean(x, ...)` of a real `x` (see the module docstring)."""
+        nodes = {keyword.arg: keyword.value for keyword in node.keywords}
+        if not set(nodes) <= {'axis', 'dtype', 'keepdims'}:
+            return _ONE_OTHER, False
+
+        if 'dtype' in nodes and _constant_value(nodes['dtype']) is not None:
+            dtype_types, dtype_pure = keywords['dtype']
+            if dtype_types != {DTYPE}:
+                return _ONE_OTHER, False
+            pure = pure and dtype_pure
+
+        keepdims = _constant_value(nodes['keepdims']) if 'keepdims' in \
+            nodes else False
+        axis = _constant_value(nodes['axis']) if 'axis' in nodes else None
+        if type(keepdims) is not bool or not (axis is None
+                                              or type(axis) is int):
+            return _ONE_OTHER, False
+
+        if axis is None:
+            # Over all axes: a scalar, or with keepdims an array of ones in
+            # every axis (a scalar for a scalar).
+            return frozenset((ARRAY if keepdims else FLOAT64,)), pure
+
+        shape = self.known_shape(node.args[0])
+        if shape is None:
+            # The axis may not exist (AxisError), and the result may be an
+            # array or a scalar.
+            return frozenset((ARRAY, FLOAT64)), False
+        if not -len(shape) <= axis < len(shape):
+            return _ONE_OTHER, False
+        if keepdims or len(shape) > 1:
+            return frozenset((ARRAY,)), pure
+        return frozenset((FLOAT64,)), pure
 
     def resolve(self, func):
         """Return the object a call's target names (a global or an
@@ -785,6 +964,20 @@ class _StateAt:
             return default
         kinds = self.history.values[name][position]
         return default if kinds is _MISSING else kinds
+
+
+def _constant_value(node):
+    """Return the value of a constant node, or a marker for other nodes."""
+    if isinstance(node, gast.Constant):
+        return node.value
+    if (isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub)
+            and isinstance(node.operand, gast.Constant)
+            and type(node.operand.value) is int):
+        return -node.operand.value
+    return _NOT_CONSTANT
+
+
+_NOT_CONSTANT = object()
 
 
 def _arithmetic(op, a, b):

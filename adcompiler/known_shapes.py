@@ -12,8 +12,12 @@ shape and kind that all its values have, where the rules below prove it:
 - `x op y` for `+ - * / // % **` (the shape of NumPy broadcasting) and
   `x @ y` (the shape of a matrix product, stacks broadcast);
 - a NumPy function of one array from `adcompiler.shapes` that keeps its
-  shape, and `np.sum(x)` and `np.mean(x)`, with an int constant `axis`
-  and a bool constant `keepdims`;
+  shape, and `np.sum(x)` and `np.mean(x)`, with an int constant `axis`,
+  a bool constant `keepdims` and a `dtype` that is None or `y.dtype`;
+- a call of a conversion marked with `Registry.conversion`
+  (`xp_promote(x, force_floating=True, xp=xp)`), which keeps the shape;
+- `x.dtype` of an array, whose kind is the array's (it is no shape, and
+  only the `dtype` of a reduction reads it);
 - `x[i]` of an array, where each item of the index is an int constant, a
   name known to hold an integer scalar, a slice of int constants or None
   (`np.newaxis`);
@@ -55,7 +59,9 @@ import dataclasses
 import gast
 import numpy as np
 
+from adcompiler import runtime
 from adcompiler.resolve import CallKind
+from adcompiler.rules.registry import REGISTRY
 from adcompiler.shapes import SAME_SHAPE_AND_KIND, SAME_SHAPE_REAL
 from adcompiler.traversal import walk
 from adcompiler.verbatim import Verbatim
@@ -130,12 +136,20 @@ def describe_arguments(arguments):
 _UNKNOWN = 'unknown'
 
 
+@dataclasses.dataclass(frozen=True)
+class _DtypeOf:
+    """The value of `x.dtype` for an array `x` of kind `kind`."""
+
+    kind: str
+
+
 def _join(a, b):
     if a is None:
         return b
     if b is None or a == b:
         return a
-    if a is _UNKNOWN or b is _UNKNOWN or a.shape != b.shape:
+    if not (isinstance(a, Known) and isinstance(b, Known)) or \
+            a.shape != b.shape:
         return _UNKNOWN
     kinds = {a.kind, b.kind}
     if kinds == {INT, REAL}:
@@ -147,9 +161,10 @@ def _join(a, b):
     return Known(a.shape, kind, a.number or b.number)
 
 
-def known_values(normalized, resolution, argument_shapes):
+def known_values(normalized, resolution, argument_shapes, registry=REGISTRY):
     """Return name -> `Known` for the names of `normalized` with one known
-    shape and kind, given the arguments' `ArgumentShapes`."""
+    shape and kind, given the arguments' `ArgumentShapes`; `registry` has
+    the conversions (`Registry.conversion`)."""
     described = dict(argument_shapes.params)
     definitions = {}  # name -> list of expressions (or _UNKNOWN)
     for param in normalized.params:
@@ -158,11 +173,11 @@ def known_values(normalized, resolution, argument_shapes):
     for node in walk(normalized.tree):
         if isinstance(node, gast.Name) and node.id not in definitions:
             definitions[node.id] = [_UNKNOWN]  # a global, or a builtin
-    for name in _changeable(normalized.tree, resolution):
+    for name in _changeable(normalized.tree, resolution, registry):
         definitions.setdefault(name, []).append(_UNKNOWN)
 
     values = {}
-    evaluator = _Evaluator(values, resolution)
+    evaluator = _Evaluator(values, resolution, registry)
     changed = True
     while changed:
         changed = False
@@ -232,22 +247,27 @@ _BUILTIN_QUERIES = frozenset(id(f) for f in (
 ))
 
 
-def _changes_no_shape(resolved):
+def _changes_no_shape(resolved, registry):
     """True for a callee that changes the shape of no argument in place:
-    a rule, a builtin of `_BUILTIN_QUERIES`, or a function of NumPy (which
-    may write values into an array, but never resizes one)."""
+    a rule, a builtin of `_BUILTIN_QUERIES`, a function of NumPy (which
+    may write values into an array, but never resizes one), a function
+    that returns an array namespace (`Registry.namespace_source`), which
+    only reads the types of its arguments, or `runtime.require_attribute`.
+    """
     if resolved is None:
         return False
     callee = resolved.callee
     if resolved.kind is CallKind.RULE or id(callee) in _BUILTIN_QUERIES or \
-            isinstance(callee, np.ufunc):
+            isinstance(callee, np.ufunc) or \
+            callee is runtime.require_attribute or \
+            registry.returns_namespace(callee):
         return True
     module = getattr(callee, '__module__', None) or ''
     return (module == 'numpy' or module.startswith('numpy.')) and \
         getattr(callee, '__name__', None) != 'resize'
 
 
-def _changeable(tree, resolution):
+def _changeable(tree, resolution, registry):
     """Return the names whose arrays may change shape in place, with every
     name that a copy `y = x` links to one of them (see the module
     docstring)."""
@@ -267,7 +287,7 @@ def _changeable(tree, resolution):
                 if func.attr == 'resize' or func.attr.startswith('__'):
                     changed.add(func.value.id)
                 stored.update(_names(node.args, node.keywords))
-            if _changes_no_shape(resolved):
+            if _changes_no_shape(resolved, registry):
                 continue
             calls_user_code = True
             changed.update(_names(node.args, node.keywords))
@@ -317,9 +337,10 @@ def _with_copies(tree, names):
 class _Evaluator:
     """Evaluate an assignment's value over the abstract values."""
 
-    def __init__(self, values, resolution):
+    def __init__(self, values, resolution, registry=REGISTRY):
         self.values = values
         self.resolution = resolution
+        self.registry = registry
 
     def definition(self, entry):
         if entry is _UNKNOWN or isinstance(entry, Known):
@@ -347,13 +368,21 @@ class _Evaluator:
             return self.atom(node.operand)
         return _UNKNOWN
 
+    def known_atom(self, node):
+        """Return `atom(node)` when it is a `Known`, None while a name has
+        no value yet, and `_UNKNOWN` for anything else (a dtype)."""
+        value = self.atom(node)
+        if value is None or isinstance(value, Known):
+            return value
+        return _UNKNOWN
+
     def expression(self, node):
         if isinstance(node, (gast.Name, gast.Constant)):
             return self.atom(node)
         if isinstance(node, gast.UnaryOp) and isinstance(node.op,
                                                          (gast.USub,
                                                           gast.UAdd)):
-            return self.atom(node.operand)
+            return self.known_atom(node.operand)
         if isinstance(node, gast.BinOp):
             return self.binary(node)
         if isinstance(node, gast.Subscript):
@@ -365,7 +394,7 @@ class _Evaluator:
         return _UNKNOWN
 
     def binary(self, node):
-        left, right = self.atom(node.left), self.atom(node.right)
+        left, right = self.known_atom(node.left), self.known_atom(node.right)
         if left is None or right is None:
             return None
         if left is _UNKNOWN or right is _UNKNOWN:
@@ -394,7 +423,7 @@ class _Evaluator:
         return Known(shape, kind, number)
 
     def subscript(self, node):
-        base = self.atom(node.value)
+        base = self.known_atom(node.value)
         if base is None:
             return None
         if base is _UNKNOWN or not base.is_array:
@@ -414,7 +443,7 @@ class _Evaluator:
             elif isinstance(item, gast.Constant) and item.value is None:
                 result.append(1)
             else:
-                value = self.atom(item)
+                value = self.known_atom(item)
                 if value is None:
                     return None
                 if value is _UNKNOWN or value.kind != INT or value.shape:
@@ -427,9 +456,11 @@ class _Evaluator:
         return Known(tuple(result) + tuple(shape[axis:]), base.kind, False)
 
     def attribute(self, node):
-        base = self.atom(node.value)
+        base = self.known_atom(node.value)
         if base is None or base is _UNKNOWN:
             return base
+        if node.attr == 'dtype' and not base.number:
+            return _DtypeOf(base.kind)
         if node.attr == 'T' and not base.number:
             return Known(base.shape[::-1], base.kind, False)
         if node.attr in ('real', 'imag'):
@@ -444,10 +475,14 @@ class _Evaluator:
         callee = id(resolved.callee)
         if callee in (id(np.sum), id(np.mean)):
             return self.reduction(node, callee == id(np.mean))
-        if len(node.args) != 1 or node.keywords or isinstance(
-                node.args[0], gast.Starred):
+        if len(node.args) != 1 or isinstance(node.args[0], gast.Starred):
             return _UNKNOWN
-        value = self.atom(node.args[0])
+        conversion = self.registry.lookup_conversion(resolved.callee)
+        if conversion is not None:
+            return self.conversion(node, conversion)
+        if node.keywords:
+            return _UNKNOWN
+        value = self.known_atom(node.args[0])
         if value is None or value is _UNKNOWN:
             return value
         if callee in SAME_SHAPE_AND_KIND:
@@ -458,14 +493,30 @@ class _Evaluator:
             return _UNKNOWN
         return Known(value.shape, kind, False)
 
+    def conversion(self, node, conversion):
+        """Evaluate a call of a conversion (see `Registry.conversion`)."""
+        keywords = {keyword.arg: keyword.value for keyword in node.keywords}
+        if None in keywords or not conversion.accepts_keywords(
+                keywords, _constant):
+            return _UNKNOWN
+        value = self.known_atom(node.args[0])
+        if value is None or value is _UNKNOWN:
+            return value
+        kind = value.kind
+        if kind == INT and conversion.floating in keywords and \
+                _constant(keywords[conversion.floating]) is True:
+            kind = REAL  # A bool array is REAL already.
+        return Known(value.shape, kind, False)
+
     def reduction(self, node, mean):
-        """Evaluate `np.sum(x, axis, keepdims=k)` or `np.mean`, for an int
-        constant `axis` or None and a bool constant `keepdims`."""
+        """Evaluate `np.sum(x, axis, keepdims=k, dtype=d)` or `np.mean`,
+        for an int constant `axis` or None, a bool constant `keepdims` and
+        a `dtype` that is None or the dtype of an array (`y.dtype`)."""
         arguments = list(node.args)
         if not 1 <= len(arguments) <= 2 or any(
                 isinstance(a, gast.Starred) for a in arguments):
             return _UNKNOWN
-        options = {'axis': None, 'keepdims': None}
+        options = {'axis': None, 'keepdims': None, 'dtype': None}
         if len(arguments) == 2:
             options['axis'] = arguments[1]
         for keyword in node.keywords:
@@ -480,7 +531,15 @@ class _Evaluator:
         if not (axis is None or type(axis) is int) or type(keepdims) \
                 is not bool:
             return _UNKNOWN
-        value = self.atom(arguments[0])
+        dtype = None
+        if options['dtype'] is not None and _constant(options['dtype']) \
+                is not None:
+            dtype = self.atom(options['dtype'])
+            if dtype is None:
+                return None
+            if not isinstance(dtype, _DtypeOf):
+                return _UNKNOWN
+        value = self.known_atom(arguments[0])
         if value is None or value is _UNKNOWN:
             return value
 
@@ -494,7 +553,10 @@ class _Evaluator:
                 shape[axis] = 1
             else:
                 del shape[axis]
-        kind = REAL if mean and value.kind == INT else value.kind
+        if dtype is not None:
+            kind = dtype.kind
+        else:
+            kind = REAL if mean and value.kind == INT else value.kind
         return Known(tuple(shape), kind, False)
 
     def loop_item(self, iterable):
@@ -503,7 +565,7 @@ class _Evaluator:
             if resolved is not None and resolved.callee is range:
                 return Known((), INT, True)
             return _UNKNOWN
-        value = self.atom(iterable)
+        value = self.known_atom(iterable)
         if value is None or value is _UNKNOWN:
             return value
         if not value.is_array:

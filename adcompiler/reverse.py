@@ -206,7 +206,8 @@ class _ReverseWriter(StageWriter):
         known = None
         if context.optimize and context.argument_shapes is not None:
             known = known_shapes.known_values(normalized, resolution,
-                                              context.argument_shapes)
+                                              context.argument_shapes,
+                                              context.registry)
         self.shapes = (shapes.shape_facts(normalized, resolution,
                                           frozenset(self.scalar_types),
                                           known)

@@ -29,6 +29,7 @@ except ImportError:
         xpx = types.SimpleNamespace()
 
 import adcompiler
+from adcompiler import api
 from adcompiler.dispatch import Dispatcher
 from finite_differences import assert_gradient_close, numerical_gradient
 
@@ -51,6 +52,20 @@ def test_rosen_gradient_matches_rosen_der(size):
     x = random_vector(size)
     assert_close_to(adcompiler.grad(scipy.optimize.rosen)(x),
                     scipy.optimize.rosen_der(x))
+
+
+@pytest.mark.parametrize('size', [2, 10, 10000])
+def test_rosen_grad_only_matches_rosen_der(size):
+    # The first call runs the general code. The second compiles code for
+    # the shape, whose grad-only primal skips the value, and the third runs
+    # that code by the direct path.
+    x = random_vector(size, seed=4)
+    gradient = adcompiler.grad(scipy.optimize.rosen)
+    for _ in range(3):
+        assert_close_to(gradient(x), scipy.optimize.rosen_der(x))
+    variant = gradient._variants[api._argument_key((x,))]
+    assert variant.grad_only
+    np.testing.assert_array_equal(x, random_vector(size, seed=4))
 
 
 @pytest.mark.parametrize('size', [2, 10])

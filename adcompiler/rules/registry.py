@@ -131,6 +131,43 @@ def _key(callee):
     return callee
 
 
+@dataclasses.dataclass(frozen=True)
+class Conversion:
+    """Facts about a call `callee(a, **keywords)` of a conversion, with one
+    positional argument and only the keywords named here.
+
+    The result has the shape of `a` (`()` for a number). Its dtype is the
+    dtype of `a`, or a floating one for an integer or bool `a` when the
+    keyword `floating` is True. In NumPy's namespace, which the keyword
+    `namespace` passes where the callee takes one, the result for a NumPy
+    array or number `a` is an np.ndarray (0-d for a number), possibly `a`
+    itself, and a float64 `a` gives float64.
+    """
+
+    floating: object  # keyword name, or None
+    namespace: object  # keyword name, or None
+    fixed: dict  # keyword name -> the constant it must have
+
+    def accepts_keywords(self, keywords, constant):
+        """Return whether `keywords` (name -> node) are ones this
+        conversion accepts; `constant(node)` returns a constant's value or
+        a marker for any other node. The keyword `floating` must be a bool
+        constant."""
+        for name, node in keywords.items():
+            if name == self.namespace:
+                continue
+            if name == self.floating:
+                if type(constant(node)) is not bool:
+                    return False
+            elif name not in self.fixed:
+                return False
+            else:
+                value, expected = constant(node), self.fixed[name]
+                if type(value) is not type(expected) or value != expected:
+                    return False
+        return True
+
+
 class Registry:
     """Rules and non-differentiable marks, looked up by callable."""
 
@@ -159,6 +196,7 @@ class Registry:
         self._namespace_sources = {}
         self._namespace_functions = {}
         self._itemwise = {}  # see `itemwise`
+        self._conversions = {}  # callee -> `Conversion` (see `conversion`)
         self._false_checks = {}  # callee -> check (see `false_check`)
         self._false_check_callees = []  # kept alive, so their ids stay
         self._false_check_ids = frozenset()
@@ -341,6 +379,23 @@ class Registry:
         its positional argument i (an argument converted or broadcast), so
         that activity follows each item from its own argument."""
         self._store(self._itemwise, _key(callee), True)
+
+    def conversion(self, callee, floating=None, namespace=None, fixed=None):
+        """Mark `callee` as a conversion of one array (see `Conversion`).
+
+        `floating` names the keyword that, when True, promotes an integer
+        or bool dtype to float64. `namespace` names the keyword that passes
+        the array namespace. `fixed` maps the other keywords to the one
+        constant value each may have for the facts of `Conversion` to hold.
+        """
+        self._store(self._conversions, _key(callee), Conversion(
+            floating, namespace, dict(fixed or {})))
+
+    def lookup_conversion(self, callee):
+        """Return the `Conversion` of `callee`, or None."""
+        if self._deferred:
+            self.load_deferred()
+        return self._conversions.get(_key(callee))
 
     def false_check(self, callee, check):
         """Mark `callee` as returning False for every value adcompiler

@@ -98,6 +98,11 @@ def _register_array_api():
         REGISTRY.vjp_function(promote, promote_vjp)
         REGISTRY.jvp_function(promote, promote_jvp)
         REGISTRY.itemwise(promote)
+        # With one argument and broadcast=False it returns that argument
+        # converted to the result dtype, which keeps a float64 array as it
+        # is (the same object).
+        REGISTRY.conversion(promote, floating='force_floating',
+                            namespace='xp', fixed={'broadcast': False})
 
     # ans = _share_masks(*args, xp=xp): the arguments unchanged (one, or a
     # tuple) unless they are masked arrays (marray), whose masks it joins.
