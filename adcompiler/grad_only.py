@@ -21,7 +21,9 @@ The proof is an abstract interpretation of the primal over these types:
 - `bool`: the result of comparing two real scalars;
 - `namespace`: NumPy's array namespace, the result of a function marked
   with `Registry.namespace_source` (`array_namespace(x)`) of `array` and
-  `float64` values;
+  `float64` values. NOTE: this assumes that every such function returns
+  NumPy's namespace (or array_api_compat's copy) for NumPy values, as
+  SciPy 1.17.1's and array_api_compat's `array_namespace` do;
 - `dtype`: the dtype float64, read as `x.dtype` of an `array` or a
   `float64`;
 - `other`: anything else; `unbound`: a name that may not be assigned yet.
