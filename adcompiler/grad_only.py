@@ -763,7 +763,8 @@ class _Interpreter:
             return self.known_shape(node.operand)
         if isinstance(node, gast.BinOp) and isinstance(node.op,
                                                        _ARITHMETIC):
-            # NumPy broadcasting; a matrix product has another shape.
+            # Elementwise operators broadcast, but a matrix product has
+            # another shape.
             left, right = self.known_shape(node.left), self.known_shape(
                 node.right)
             if left is None or right is None:

@@ -271,3 +271,21 @@ def test_known_conversion_keeps_shape():
 def test_known_sum_takes_kind_of_dtype():
     known = known_of(converted_integers, np.arange(6).reshape(2, 3))
     assert known['total'] == known_shapes.Known((), REAL, False)
+
+
+
+def plus_sum_over_product_axis(x, m, w):
+    # The second term does not depend on x, so its adjoint is empty.
+    return np.sum(x * x) + np.sum(np.sum(m @ w, axis=1))
+
+
+def test_axis_of_matrix_product_raises():
+    # `m @ w` is a vector, so axis=1 raises on every call, and the sum
+    # must stay in every code that grad runs.
+    x = np.linspace(-1.0, 1.0, 3)
+    m = np.linspace(0.5, 2.0, 9).reshape(3, 3)
+    w = np.linspace(0.5, 1.0, 3)
+    gradient = adcompiler.grad(plus_sum_over_product_axis)
+    for _ in range(3):
+        with pytest.raises(np.exceptions.AxisError):
+            gradient(x, m, w)
