@@ -835,8 +835,11 @@ class Dispatcher:
         parameters = list(inspect.signature(wrapper).parameters)
         by_parameter = {p: by_number.get(n) for p, n in zip(
             parameters, numbers, strict=True)}
-        by_parameter = {p: t for p, t in by_parameter.items()
-                        if t is not None}
+        # A module, a string or an int (xp=xp, nan_policy='omit' passed in
+        # **kwargs) has no derivative, whatever zero tangent it was given.
+        by_parameter = {p: t for (p, t), value in zip(
+                            by_parameter.items(), values, strict=True)
+                        if t is not None and not _is_constant(value)}
         try:
             compiled = self.compiler.compile_forward(
                 record.compiled.primal,
@@ -962,6 +965,15 @@ class Dispatcher:
         _, saved = reverse.primal(fresh, g)
         of_saved, of_g = reverse.adjoint(saved, of_result)
         return of_saved, of_g
+
+
+def _is_constant(value):
+    """Return whether `value` is a module or is built only of leaves
+    without a derivative (see `containers.is_constant_leaf`)."""
+    if isinstance(value, types.ModuleType):
+        return True
+    return all(containers.is_constant_leaf(leaf)
+               for leaf in containers.leaves(value)[0])
 
 
 def _contains_list(saved):

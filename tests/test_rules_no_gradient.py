@@ -272,6 +272,20 @@ if all(hasattr(_array_api, name) for name in ('xp_result_type', 'is_marray')):
     ]
 
 
+def scipy_lazy_check(x, w):
+    y = x * 1.3
+    count = compat_helpers.is_lazy_array(y) + compat_helpers.is_lazy_array(
+        x[0]) + 2
+    return np.sum(w * x * count + w * count)
+
+
+# Older vendored copies of array_api_compat have no is_lazy_array.
+if hasattr(compat_helpers, 'is_lazy_array'):
+    PIECEWISE_CONSTANT_CASES += [
+        (scipy_lazy_check, (compat_helpers.is_lazy_array,)),
+    ]
+
+
 @pytest.mark.parametrize('function', [f for f, _ in PIECEWISE_CONSTANT_CASES],
                          ids=lambda f: f.__name__)
 def test_no_gradient_callee_with_float(function):

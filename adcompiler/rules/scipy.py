@@ -142,7 +142,8 @@ def _register_compat_helpers(package):
                            'is_numpy_namespace', 'is_torch_array',
                            'is_jax_namespace', 'is_cupy_namespace',
                            'is_array_api_obj', 'is_array_api_strict_namespace',
-                           'is_torch_namespace', 'is_dask_namespace'):
+                           'is_torch_namespace', 'is_dask_namespace',
+                           'is_lazy_array'):
         non_differentiable(callee)
     if getattr(helpers, 'array_namespace', None) is not None:
         REGISTRY.namespace_source(helpers.array_namespace)

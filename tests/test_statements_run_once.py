@@ -1,0 +1,113 @@
+"""Each transform runs the statements of the differentiated function once
+per evaluation.
+
+The functions print a line before their SciPy call; `capsys` counts the
+lines. hvp and the reverse Jacobian of a scalar evaluate once, hessian and
+the forward Jacobian once per entry of the argument.
+"""
+
+import numpy as np
+import pytest
+import scipy.stats
+
+import adcompiler
+from finite_differences import assert_gradient_close, numerical_gradient
+
+MARK = 'evaluated'
+
+
+def plain_sum(x):
+    print(MARK)
+    return np.sum(np.sin(x) * x)
+
+
+def standard_scores_cubed(x):
+    print(MARK)
+    return np.sum(scipy.stats.zscore(x) ** 3 * x)
+
+
+def standard_scores_rows(x):
+    print(MARK)
+    return np.sum(scipy.stats.zscore(x, axis=1) * np.cos(x))
+
+
+def geometric_mean_scaled(x):
+    print(MARK)
+    return scipy.stats.gmean(x) * np.sum(x * x)
+
+
+def geometric_mean_rows(x):
+    print(MARK)
+    return np.sum(scipy.stats.gmean(x, axis=1) ** 2)
+
+
+VECTOR = np.array([0.3, 1.2, 0.7, 2.0])
+MATRIX = np.array([[0.4, 1.1, 0.9], [1.6, 0.5, 2.2]])
+
+CASES = [
+    pytest.param(plain_sum, VECTOR, id='numpy'),
+    pytest.param(standard_scores_cubed, VECTOR, id='zscore'),
+    pytest.param(standard_scores_rows, MATRIX, id='zscore-rows'),
+    pytest.param(geometric_mean_scaled, VECTOR, id='gmean'),
+    pytest.param(geometric_mean_rows, MATRIX, id='gmean-rows'),
+]
+
+
+def count_marks(capsys):
+    return capsys.readouterr().out.split().count(MARK)
+
+
+def direction_like(x):
+    return np.linspace(0.5, -0.75, x.size).reshape(x.shape)
+
+
+def gradient_difference(function, x, direction, step=1e-6):
+    """H v by central differences of the generated gradient."""
+    gradient = adcompiler.grad(function)
+    return (gradient(x + step * direction)
+            - gradient(x - step * direction)) / (2 * step)
+
+
+def numerical_hessian(function, x, step=1e-5):
+    gradient = adcompiler.grad(function)
+    columns = []
+    for index in np.ndindex(x.shape):
+        direction = np.zeros_like(x)
+        direction[index] = 1.0
+        columns.append(((gradient(x + step * direction)
+                         - gradient(x - step * direction))
+                        / (2 * step)).ravel())
+    return np.stack(columns, axis=-1).reshape(x.shape + x.shape)
+
+
+@pytest.mark.parametrize('function, x', CASES)
+def test_grad_runs_statements_once(function, x, capsys):
+    capsys.readouterr()
+    gradient = adcompiler.grad(function)(x)
+    assert count_marks(capsys) == 1
+    with capsys.disabled():
+        expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(gradient, expected)
+
+
+@pytest.mark.parametrize('mode', [None, 'forward-over-reverse',
+                                  'reverse-over-forward'])
+@pytest.mark.parametrize('function, x', CASES)
+def test_hvp_runs_statements_once(function, x, mode, capsys):
+    direction = direction_like(x)
+    for _ in range(2):  # compiling, then with the compiled code
+        capsys.readouterr()
+        product = adcompiler.hvp(function, mode=mode)(x, direction)
+        assert count_marks(capsys) == 1
+    expected = gradient_difference(function, x, direction)
+    assert_gradient_close(product, expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize('function, x', CASES)
+def test_hessian_runs_statements_once_per_entry(function, x, capsys):
+    capsys.readouterr()
+    hessian = adcompiler.hessian(function)(x)
+    assert count_marks(capsys) == x.size
+    expected = numerical_hessian(function, x)
+    assert hessian.shape == x.shape + x.shape
+    assert_gradient_close(hessian, expected, rtol=1e-4, atol=1e-5)
