@@ -111,3 +111,60 @@ def test_hessian_runs_statements_once_per_entry(function, x, capsys):
     expected = numerical_hessian(function, x)
     assert hessian.shape == x.shape + x.shape
     assert_gradient_close(hessian, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('function, x', CASES)
+def test_jacobian_of_scalar_runs_statements_once(function, x, capsys):
+    capsys.readouterr()
+    jacobian = adcompiler.jacobian(function)(x)
+    assert count_marks(capsys) == 1
+    capsys.readouterr()
+    forward = adcompiler.jacfwd(function)(x)
+    assert count_marks(capsys) == x.size
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(jacobian, expected)
+    assert_gradient_close(forward, expected)
+
+
+def scaled_in_place(x):
+    print(MARK)
+    y = x * 2.0
+    y[0] = y[0] * x[1]
+    return np.sin(y) * x
+
+
+def accumulated_in_loop(x):
+    print(MARK)
+    total = np.zeros(3)
+    for i in range(x.shape[0]):
+        total = total + x[i] * x
+    return total[:2] * np.exp(x[:2])
+
+
+@pytest.mark.parametrize('function, x', [
+    pytest.param(scaled_in_place, np.array([0.5, -1.2, 0.8]), id='in-place'),
+    pytest.param(accumulated_in_loop, np.array([0.3, 0.9, -0.4]),
+                 id='loop'),
+])
+def test_jacobian_of_vector_matches_differences(function, x, capsys):
+    capsys.readouterr()
+    jacobian = adcompiler.jacobian(function)(x)
+    output_size = np.size(function(x))
+    runs = count_marks(capsys) - 1  # the call just above
+    # One run, or one per row when the adjoint undoes in-place updates.
+    assert runs in (1, output_size)
+    columns = []
+    step = 1e-6
+    for index in range(x.size):
+        shift = np.zeros_like(x)
+        shift[index] = step
+        columns.append((function(x + shift) - function(x - shift))
+                       / (2 * step))
+    expected = np.stack(columns, axis=-1)
+    assert jacobian.shape == (output_size, x.size)
+    assert_gradient_close(jacobian, expected)
+    for row in range(output_size):
+        cotangent = np.zeros(output_size)
+        cotangent[row] = 1.0
+        _, vjp_fn = adcompiler.vjp(function, x)
+        assert_gradient_close(vjp_fn(cotangent)[0], jacobian[row])
