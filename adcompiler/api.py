@@ -1266,6 +1266,11 @@ _HVP_METHODS = {
 }
 
 
+# (function, row, column, objects) -> (registry version, function's code)
+# when forward over reverse mode raised while it ran.
+_FAILED_WHEN_RUN = {}
+
+
 def _hessian_block_product(function, composition, row, column, bound,
                            direction, runs):
     """Return H_ij v_j (see the methods above) in the mode `composition`,
@@ -1274,21 +1279,30 @@ def _hessian_block_product(function, composition, row, column, bound,
         return _HVP_METHODS[composition](function, row, column, bound,
                                          direction, runs)
     methods = [_reverse_over_forward]
+    objects = describe_objects(bound.arguments.items())
+    key = (function, row, column, objects)
     try:
-        objects = describe_objects(bound.arguments.items())
-        _COMPILER.compile_forward(
+        tangent = _COMPILER.compile_forward(
             gradient_objective(function, row, objects), (column,),
             objects=objects)
     except (UnsupportedSyntaxError, ForeignCallError):
-        pass
-    else:
+        tangent = None
+    state = (REGISTRY.version, function.__code__)
+    if tangent is not None and _FAILED_WHEN_RUN.get(key) != state:
         methods.insert(0, _forward_over_reverse)
     first_error = None
     for method in methods:
         try:
             return method(function, row, column, bound, direction, runs)
         except (UnsupportedSyntaxError, ForeignCallError) as err:
-            # A call dispatched at run time may raise only now.
+            # A call dispatched at run time, or a branch that the compiled
+            # code could not differentiate, may raise only now, after the
+            # function's statements ran once.
+            # NOTE: so a first call that falls back runs them twice. Later
+            # calls skip the method that raised until a rule is registered
+            # or the function's code changes.
+            if method is _forward_over_reverse:
+                _FAILED_WHEN_RUN[key] = state
             first_error = first_error or err
     # Forward mode cannot go through a callee with only a reverse rule
     # (register_vjp), but reverse mode over reverse mode can.

@@ -168,3 +168,40 @@ def test_jacobian_of_vector_matches_differences(function, x, capsys):
         cotangent[row] = 1.0
         _, vjp_fn = adcompiler.vjp(function, x)
         assert_gradient_close(vjp_fn(cotangent)[0], jacobian[row])
+
+
+# A helper with a return inside try, which adcompiler does not transform.
+# Its result only picks a branch, so reverse over forward mode leaves it as
+# written. Forward mode over the generated gradient needs it differentiated,
+# and raises only when that branch runs.
+
+def positive_first(x):
+    try:
+        return bool(x[0] > 0)
+    except TypeError:
+        return False
+
+
+def branch_on_helper(x):
+    print(MARK)
+    y = x * 2.0
+    if x[0] > -100.0:
+        if positive_first(x):
+            y = y * 3.0
+    return np.sum(y * y * x)
+
+
+def test_hvp_skips_forward_over_reverse_after_it_raised(capsys):
+    x = np.array([0.5, 1.0, 2.0])
+    direction = np.array([1.0, -0.5, 0.25])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='inside a try statement'):
+        adcompiler.hvp(branch_on_helper, mode='forward-over-reverse')(
+            x, direction)
+    product = adcompiler.hvp(branch_on_helper)(x, direction)
+    expected = gradient_difference(branch_on_helper, x, direction)
+    assert_gradient_close(product, expected, rtol=1e-4)
+    capsys.readouterr()
+    again = adcompiler.hvp(branch_on_helper)(x, direction)
+    assert count_marks(capsys) == 1
+    assert_gradient_close(again, expected, rtol=1e-4)
