@@ -99,26 +99,33 @@ NEW_OBJECT_FUNCTIONS_OF_NAMESPACES = _NewArrayFunctions()
 
 
 def namespace_names(normalized, resolution):
-    """Names assigned once, by `xp = array_namespace(...)`, to the array
-    namespace of some arrays."""
-    names = set()
+    """Return the names assigned once, by `xp = array_namespace(...)`, to
+    the array namespace of some arrays, each mapped to None, and the global
+    names bound to a namespace's functions (`normalized.namespace_calls`),
+    each mapped to its function's name in the namespace."""
+    names = dict(normalized.namespace_calls)
     for name, value in _single_definitions(normalized.tree).items():
         resolved = (resolution.calls.get(value)
                     if isinstance(value, gast.Call) else None)
         if getattr(getattr(resolved, 'callee', None), '__name__',
                    None) in NAMESPACE_FUNCTIONS:
-            names.add(name)
-    return frozenset(names)
+            names[name] = None
+    return names
 
 
 def namespace_function(call, resolved, namespaces):
-    """The NumPy function of the name of `xp.f` in `xp.f(...)`, a call
-    through an array namespace in `namespaces`, or None. A call with
-    `out=` or `copy=` gets None."""
+    """The NumPy function of the name `f` in `xp.f(...)`, a call through
+    an array namespace in `namespaces` (see `namespace_names`), or in
+    `xp_f(...)`, a call of a global in `namespaces` bound to such a
+    function; otherwise None. A call with `out=` or `copy=` gets None."""
+    if any(k.arg in ('out', 'copy', None) for k in call.keywords):
+        return None
+    if isinstance(call.func, gast.Name):
+        attr = namespaces.get(call.func.id)
+        return None if attr is None else getattr(np, attr, None)
     if (resolved.kind is not CallKind.METHOD
             or not isinstance(call.func.value, gast.Name)
-            or call.func.value.id not in namespaces
-            or any(k.arg in ('out', 'copy', None) for k in call.keywords)):
+            or call.func.value.id not in namespaces):
         return None
     return getattr(np, call.func.attr, None)
 
@@ -256,7 +263,7 @@ def written_arrays(normalized):
     return normalized.written - mapping_names(normalized)
 
 
-def _memory_sources(value, resolution, namespaces=frozenset()):
+def _memory_sources(value, resolution, namespaces):
     """Names whose memory the value of an assignment may share.
 
     `namespaces` are the names of array namespaces (`namespace_names`).

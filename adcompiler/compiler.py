@@ -788,6 +788,15 @@ class Compiler:
                                 source, objects)
         _run_stage(name, 'normalize', known_results.fold, normalized,
                    source.namespace, self.registry)
+        if not aliasing.is_generated(source):
+            # Generated code calls the namespace's functions directly
+            # already.
+            _run_stage(name, 'normalize',
+                       known_results.call_known_namespaces, normalized,
+                       source.namespace, self.registry)
+            _run_stage(name, 'normalize',
+                       known_results.call_methods_of_known_classes,
+                       normalized, source.namespace, self.registry)
         if observed:
             source = _run_stage(name, 'normalize',
                                 observed_calls.call_observed_functions,

@@ -132,6 +132,9 @@ class NormalizedFunction:
     # earlier calls ran (see adcompiler.observed_calls): the code is stale
     # once `table[key]` is no longer `entry`.
     observed_entries: list = dataclasses.field(default_factory=list)
+    # Global name -> the function name `f` of each `xp.f` that
+    # known_results.call_known_namespaces bound to it.
+    namespace_calls: dict = dataclasses.field(default_factory=dict)
     # Call -> what it may pass its callee of objects with operators (see
     # `ObjectOperands.describe_call`), for which the callee is compiled;
     # calls that pass none are left out.

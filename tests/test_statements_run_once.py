@@ -1,17 +1,27 @@
 """Each transform runs the statements of the differentiated function once
-per evaluation.
+per evaluation, and SciPy's array-namespace calls are resolved when
+compiling.
 
 The functions print a line before their SciPy call; `capsys` counts the
 lines. hvp and the reverse Jacobian of a scalar evaluate once, hessian and
 the forward Jacobian once per entry of the argument.
 """
 
+import re
+
 import numpy as np
 import pytest
+import scipy.special
 import scipy.stats
 
 import adcompiler
+from adcompiler.rules.scipy import _numpy_namespace_check
 from finite_differences import assert_gradient_close, numerical_gradient
+
+try:
+    from scipy._lib import _array_api
+except ImportError:  # pragma: no cover - moved in other SciPy releases
+    _array_api = None
 
 MARK = 'evaluated'
 
@@ -205,3 +215,85 @@ def test_hvp_skips_forward_over_reverse_after_it_raised(capsys):
     again = adcompiler.hvp(branch_on_helper)(x, direction)
     assert count_marks(capsys) == 1
     assert_gradient_close(again, expected, rtol=1e-4)
+
+
+# scipy._lib._array_api.array_namespace returns array_api_compat's NumPy
+# namespace for NumPy input, so `xp.sum(...)` after `xp =
+# array_namespace(x)` is compiled as a call of that namespace's `sum`.
+
+needs_np_compat = pytest.mark.skipif(
+    getattr(_array_api, 'np_compat', None) is None,
+    reason=f'SciPy {scipy.__version__} has no _array_api.np_compat')
+
+WEIGHTS = np.arange(1.0, 7.0)
+
+
+def weighted_softmax(x):
+    return np.sum(WEIGHTS[:x.shape[-1]] * scipy.special.softmax(x, axis=-1))
+
+
+def weighted_log_softmax(x):
+    return np.sum(WEIGHTS[:x.shape[-1]]
+                  * scipy.special.log_softmax(x, axis=-1))
+
+
+def entropy_base_two(x):
+    return np.sum(scipy.stats.entropy(x * x + 0.1, base=2.0, axis=-1))
+
+
+def log_sum_exp_rows(x):
+    return np.sum(np.cos(scipy.special.logsumexp(x, axis=-1)))
+
+
+NAMESPACE_CASES = [weighted_softmax, weighted_log_softmax, entropy_base_two,
+                   log_sum_exp_rows]
+
+
+@needs_np_compat
+@pytest.mark.parametrize('x', [
+    pytest.param(np.array([0.2, -0.7, 1.1, 0.4]), id='vector'),
+    pytest.param(np.array([[0.2, -0.7, 1.1], [0.9, 0.3, -0.5]]),
+                 id='matrix'),
+])
+@pytest.mark.parametrize('function', NAMESPACE_CASES,
+                         ids=lambda f: f.__name__)
+def test_namespace_calls_match_differences(function, x):
+    gradient = adcompiler.grad(function)(x)
+    assert_gradient_close(gradient, numerical_gradient(function, (x,), 0))
+    hessian = adcompiler.hessian(function)(x)
+    assert_gradient_close(hessian, numerical_hessian(function, x),
+                          rtol=1e-4, atol=1e-5)
+
+
+@needs_np_compat
+@pytest.mark.parametrize('function', [weighted_softmax, weighted_log_softmax,
+                                      entropy_base_two],
+                         ids=lambda f: f.__name__)
+def test_namespace_calls_resolved_when_compiling(function):
+    gradient = adcompiler.grad(function)
+    gradient(np.array([0.2, -0.7, 1.1]))
+    source = gradient.source
+    assert 'require_numpy_namespace(xp)' in source
+    assert ' = xp_sum(' in source
+    # A call dispatched when it runs passes the namespace as receiver.
+    assert re.search(r'call_method\(\w+, xp\b', source) is None
+
+
+@needs_np_compat
+def test_namespace_check_rejects_other_namespace():
+    compat = _array_api.np_compat
+    check = _numpy_namespace_check(compat)
+    with pytest.raises(adcompiler.UnsupportedOptionError,
+                       match="'marray.numpy'"):
+        check(type(compat)('marray.numpy'))
+    assert check(compat) is None
+
+
+@needs_np_compat
+def test_known_class_method_resolved_when_compiling():
+    gradient = adcompiler.grad(weighted_log_softmax)
+    gradient(np.array([0.2, -0.7, 1.1]))
+    source = gradient.source
+    # log_softmax calls xpx.at(x_max, mask).set(0) on an instance of `at`.
+    assert ' = at_set(' in source
+    assert 'call_method(' not in source

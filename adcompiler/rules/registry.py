@@ -200,6 +200,10 @@ class Registry:
         self._false_checks = {}  # callee -> check (see `false_check`)
         self._false_check_callees = []  # kept alive, so their ids stay
         self._false_check_ids = frozenset()
+        # callee -> (namespace, check) (see `known_namespace`)
+        self._known_namespaces = {}
+        self._known_namespace_callees = []  # kept alive, so their ids stay
+        self._known_namespace_ids = frozenset()
 
     def _store(self, table, key, value):
         with self._lock:
@@ -446,6 +450,35 @@ class Registry:
         """Register `entry` (only `NON_DIFFERENTIABLE` for now) for the
         function `name` of every array namespace."""
         self._store(self._namespace_functions, name, entry)
+
+    def known_namespace(self, callee, namespace, check):
+        """Mark `callee`, a `namespace_source`, as returning the module
+        `namespace` for every value adcompiler differentiates.
+
+        `check(xp)` raises unless `xp` is `namespace`. Generated code calls
+        it after `xp = callee(...)`, and calls `namespace`'s functions
+        directly (see adcompiler.known_results).
+        """
+        self.namespace_source(callee)
+        self._store(self._rules, _key(check), NON_DIFFERENTIABLE)
+        self._store(self._known_namespaces, _key(callee), (namespace, check))
+        with self._lock:
+            self._known_namespace_callees.append(callee)
+            self._known_namespace_ids = self._known_namespace_ids | {
+                id(callee)}
+
+    def lookup_known_namespace(self, callee):
+        """Return the (namespace, check) pair of `known_namespace` for
+        `callee`, or None."""
+        if self._deferred:
+            self.load_deferred()
+        return self._known_namespaces.get(_key(callee))
+
+    def known_namespace_ids(self):
+        """Return the ids of the callees marked with `known_namespace`."""
+        if self._deferred:
+            self.load_deferred()
+        return self._known_namespace_ids
 
     def returns_namespace(self, callee):
         """Return whether `callee` was marked with `namespace_source`."""

@@ -84,6 +84,13 @@ def _register_array_api():
     # array_namespace(*arrays) returns the namespace of the arrays' library.
     if getattr(array_api, 'array_namespace', None) is not None:
         REGISTRY.namespace_source(array_api.array_namespace)
+        # For NumPy input it returns array_api_compat's NumPy namespace, so
+        # calls of that namespace's functions are resolved when compiling.
+        compat = getattr(array_api, 'np_compat', None)
+        if compat is not None:
+            REGISTRY.known_namespace(
+                array_api.array_namespace, compat,
+                _numpy_namespace_check(compat))
 
     # ans = _asarray(array, dtype, ...): a conversion, linear in `array`.
     asarray = _one(array_api, '_asarray')
@@ -117,6 +124,18 @@ def _register_array_api():
     masked_apply = _one(array_api, '_masked_apply')
     if masked_apply is not None:
         REGISTRY.substitute(masked_apply, masked_apply_unmasked)
+
+
+def _numpy_namespace_check(compat):
+    """Return the check of `Registry.known_namespace` for SciPy's
+    `array_namespace`, whose NumPy namespace is `compat`."""
+    def require_numpy_namespace(xp):
+        if xp is not compat:
+            raise UnsupportedOptionError(
+                f'cannot differentiate arrays of the array namespace '
+                f'{getattr(xp, "__name__", xp)!r}: adcompiler differentiates '
+                'NumPy arrays only; pass the data as NumPy arrays')
+    return require_numpy_namespace
 
 
 def masked_apply_unmasked(f, *, args, kwargs=None, xp):
