@@ -163,7 +163,8 @@ def call_methods_of_known_classes(normalized, namespace, registry):
     receivers = {node.func.value.id for node in walk(normalized.tree)
                  if isinstance(node, gast.Call)
                  and isinstance(node.func, gast.Attribute)
-                 and isinstance(node.func.value, gast.Name)}
+                 and isinstance(node.func.value, gast.Name)
+                 and node.func.value.id in normalized.local_names}
     if not receivers:
         return
     bindings, assignments = name_bindings(normalized.tree)
