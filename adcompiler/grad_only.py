@@ -102,6 +102,17 @@ _ONE_OTHER = frozenset((OTHER,))
 
 _REDUCTIONS = frozenset(id(f) for f in (np.sum, np.mean))
 
+
+def _reductions(registry):
+    """Return the ids of np.sum, np.mean and the `sum` and `mean` of the
+    namespaces that SciPy's array_namespace is known to return (calls of
+    `xp.sum` are resolved to those when compiling)."""
+    found = set(_REDUCTIONS)
+    for namespace in registry.known_namespaces():
+        found.update(id(getattr(namespace, name)) for name in ('sum', 'mean')
+                     if getattr(namespace, name, None) is not None)
+    return frozenset(found)
+
 # An int constant below this size converts to a float exactly, so adding,
 # subtracting or multiplying it with floats cannot raise OverflowError.
 # Division and powers of Python numbers are not pure (see `_arithmetic`).
@@ -282,7 +293,7 @@ def _is_new_value(node, interpreter):
     if isinstance(node, (gast.BinOp, gast.UnaryOp)):
         return True
     return isinstance(node, gast.Call) and id(
-        interpreter.resolve(node.func)) in REAL_UFUNCS | _REDUCTIONS
+        interpreter.resolve(node.func)) in REAL_UFUNCS | interpreter.reductions
 
 
 def _compute_in_place(function, interpreter, runtime_alias):
@@ -383,7 +394,7 @@ class _SavedNameReads:
             elif (isinstance(node, gast.Call) and len(node.args) == 1
                   and not node.keywords
                   and id(interpreter.resolve(node.func)) in (
-                      REAL_UFUNCS | _REDUCTIONS)):
+                      REAL_UFUNCS | interpreter.reductions)):
                 operands.add(id(node.args[0]))
 
         # Names read somewhere other than as such an operand or as an
@@ -531,6 +542,7 @@ class _Interpreter:
         self.assumed = assumed
         self.shape_facts = shape_facts
         self.registry = registry
+        self.reductions = _reductions(registry)
         self.local = set(assumed) | _stores(function)
         self.loops = []
         self.pure_statements = set()
@@ -835,7 +847,7 @@ class _Interpreter:
             return self.conversion(node, conversion, argument, keywords)
         if not (argument and argument <= _REAL - {INT}):
             return _ONE_OTHER, False
-        if id(callee) in _REDUCTIONS:
+        if id(callee) in self.reductions:
             return self.reduction(node, argument, pure, keywords)
         if keywords:
             return _ONE_OTHER, False

@@ -252,7 +252,8 @@ def _changes_no_shape(resolved, registry):
     a rule, a builtin of `_BUILTIN_QUERIES`, a function of NumPy (which
     may write values into an array, but never resizes one), a function
     that returns an array namespace (`Registry.namespace_source`), which
-    only reads the types of its arguments, or `runtime.require_attribute`.
+    only reads the types of its arguments, the check that such a
+    namespace is NumPy's, or `runtime.require_attribute`.
     """
     if resolved is None:
         return False
@@ -260,7 +261,8 @@ def _changes_no_shape(resolved, registry):
     if resolved.kind is CallKind.RULE or id(callee) in _BUILTIN_QUERIES or \
             isinstance(callee, np.ufunc) or \
             callee is runtime.require_attribute or \
-            registry.returns_namespace(callee):
+            registry.returns_namespace(callee) or \
+            registry.is_namespace_check(callee):
         return True
     module = getattr(callee, '__module__', None) or ''
     return (module == 'numpy' or module.startswith('numpy.')) and \

@@ -204,6 +204,7 @@ class Registry:
         self._known_namespaces = {}
         self._known_namespace_callees = []  # kept alive, so their ids stay
         self._known_namespace_ids = frozenset()
+        self._namespace_checks = {}  # the checks of `known_namespace`
 
     def _store(self, table, key, value):
         with self._lock:
@@ -461,6 +462,7 @@ class Registry:
         """
         self.namespace_source(callee)
         self._store(self._rules, _key(check), NON_DIFFERENTIABLE)
+        self._store(self._namespace_checks, _key(check), True)
         self._store(self._known_namespaces, _key(callee), (namespace, check))
         with self._lock:
             self._known_namespace_callees.append(callee)
@@ -473,6 +475,17 @@ class Registry:
         if self._deferred:
             self.load_deferred()
         return self._known_namespaces.get(_key(callee))
+
+    def is_namespace_check(self, callee):
+        """Return whether `callee` is the check of a `known_namespace`,
+        which only reads the namespace it is given."""
+        return _key(callee) in self._namespace_checks
+
+    def known_namespaces(self):
+        """Return the modules that `known_namespace` callees return."""
+        if self._deferred:
+            self.load_deferred()
+        return [namespace for namespace, _ in self._known_namespaces.values()]
 
     def known_namespace_ids(self):
         """Return the ids of the callees marked with `known_namespace`."""
