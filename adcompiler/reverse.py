@@ -55,7 +55,7 @@ from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
                                 has_unpacking,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
-from adcompiler.traversal import copy_tree, walk
+from adcompiler.traversal import copy_tree, name_nodes, walk
 from adcompiler.verbatim import Verbatim
 
 @dataclasses.dataclass
@@ -188,6 +188,9 @@ class _ReverseWriter(StageWriter):
         # statement whose adjoint reads it.
         self.snapshots = snapshots
         self.adjoint_names = {}
+        # The values of `adjoint_names`, kept by `adjoint_name`, so that a
+        # walk over each statement does not rebuild the set.
+        self.adjoint_name_values = set()
         self.defined = set()  # adjoints assigned so far in the adjoint body
         # Without control flow, the adjoints in `defined` that may still be
         # None at run time: an entry of a callee's adjoints or of a
@@ -241,7 +244,9 @@ class _ReverseWriter(StageWriter):
 
     def adjoint_name(self, name):
         if name not in self.adjoint_names:
-            self.adjoint_names[name] = self.namer.fresh('d' + name)
+            adjoint = self.namer.fresh('d' + name)
+            self.adjoint_names[name] = adjoint
+            self.adjoint_name_values.add(adjoint)
         return self.adjoint_names[name]
 
     def accumulate(self, name, value, optional=False):
@@ -526,20 +531,24 @@ class _ReverseWriter(StageWriter):
 
     def unstable_reads(self, statements):
         """Primal names read by adjoint code that are not stable, in order."""
-        primal_names = set(self.normalized.local_names)
-        primal_names.update(self.callee_saved.values())
-        primal_names.update(self.snapshots)  # globals among them too
-        adjoints = set(self.adjoint_names.values())
+        # Each set is checked as it is, not merged into a new one, because
+        # this runs once per statement, and a merged copy of the local names
+        # made the reverse stage quadratic in the function's length.
+        local_names = self.normalized.local_names
+        saved = set(self.callee_saved.values())
+        snapshots = self.snapshots  # globals among them too
+        adjoints = self.adjoint_name_values
         read = []
         for statement in statements:
-            for node in walk(statement):
-                if (isinstance(node, gast.Name)
-                        and isinstance(node.ctx, gast.Load)
-                        and node.id in primal_names
-                        and node.id not in adjoints
-                        and not self.is_stable(node.id)
-                        and node.id not in read):
-                    read.append(node.id)
+            for node in name_nodes(statement):
+                name = node.id
+                if (isinstance(node.ctx, gast.Load)
+                        and (name in local_names or name in saved
+                             or name in snapshots)
+                        and name not in adjoints
+                        and not self.is_stable(name)
+                        and name not in read):
+                    read.append(name)
         return read
 
     # Primal ------------------------------------------------------------------
