@@ -6,8 +6,8 @@
 small trees many times over: using `walk` in place of `ast.walk` cut the
 CPU time of compiling the five benchmark workloads from 66 to 51 ms
 (Python 3.11, on a 2-core AMD EPYC). It works on gast and ast nodes alike.
-`copy_tree` is `copy.deepcopy` for the trees that rule templates and
-lowered statements are copied from.
+`copy_tree` is a faster `copy.deepcopy` for the trees that rule templates
+and lowered statements are copied from.
 """
 
 import ast
@@ -200,40 +200,51 @@ _ATOMIC = frozenset((str, int, float, complex, bool, bytes, type(None),
 
 
 def copy_tree(value):
-    """Return `copy.deepcopy(value)` for a syntax tree, in less time.
+    """Return a deep copy of a syntax tree, as `copy.deepcopy`, in less time.
 
-    Nodes and lists are copied here, with the same memo that deepcopy
-    keeps, so that nodes shared within the tree stay shared in the copy (a
-    `Verbatim` node's `reads` are the names inside its statement). Other
-    values, and classes that define `__deepcopy__`, go to copy.deepcopy
-    with that memo. The gast tree of adcompiler/normalize.py copied in
-    0.10 s against 0.27 s with copy.deepcopy, which reduces each node to a
-    tuple and rebuilds it.
+    Nodes and lists are copied here, and values of the classes in `_ATOMIC`
+    are kept as they are. Other values, and nodes of classes that define
+    `__deepcopy__` (`Verbatim`, whose `reads` are names inside its
+    statement), go to copy.deepcopy. The four generated functions of a
+    1000-line function (132,000 nodes) copied in 0.14 s, against 0.26 s
+    with a memo as copy.deepcopy keeps, and 0.64 s with copy.deepcopy
+    (Python 3.11, loaded 2-core AMD EPYC).
+
+    NOTE: unlike copy.deepcopy, this keeps no memo, so a node reached twice
+    is copied twice. A `Verbatim` node copies itself with one memo, so its
+    sharing is kept. No other copied tree shared a node in the tests of
+    gradients, control flow, containers and calls.
     """
-    return _copy(value, {})
-
-
-def _copy(value, memo):
-    kind = value.__class__
-    if kind in _ATOMIC:
+    if value.__class__ in _ATOMIC:
         return value
-    copied = memo.get(id(value), memo)  # memo itself stands for "missing"
-    if copied is not memo:
-        return copied
+    return _copy(value)
+
+
+def _copy(value):
+    """Copy `value`, which is not in `_ATOMIC`, as `copy_tree` describes."""
+    kind = value.__class__
+    atomic = _ATOMIC
     if kind is list:
-        copied = []
-        memo[id(value)] = copied
-        copied.extend([_copy(item, memo) for item in value])
-        return copied
-    if isinstance(value, _AST) and getattr(kind, '__deepcopy__',
-                                           None) is None:
-        copied = kind.__new__(kind)
-        memo[id(value)] = copied
-        fields = copied.__dict__
-        for name, item in value.__dict__.items():
-            fields[name] = _copy(item, memo)
-        return copied
-    return copy.deepcopy(value, memo)
+        return [item if item.__class__ in atomic else _copy(item)
+                for item in value]
+    try:
+        plain = _PLAIN_NODE[kind]
+    except KeyError:
+        plain = _PLAIN_NODE[kind] = issubclass(kind, _AST) and getattr(
+            kind, '__deepcopy__', None) is None
+    if not plain:
+        return copy.deepcopy(value)
+    copied = kind.__new__(kind)
+    fields = copied.__dict__
+    for name, item in value.__dict__.items():
+        fields[name] = item if item.__class__ in atomic else _copy(item)
+    return copied
+
+
+# Class -> whether `_copy` copies its instances field by field: a node
+# class without `__deepcopy__`. Classes do not change, so no entry goes
+# stale.
+_PLAIN_NODE = {}
 
 
 # (transformer class, node class) -> its visit_ method, or None.

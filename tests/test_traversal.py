@@ -1,0 +1,133 @@
+"""Traversal and copying of syntax trees (adcompiler.traversal)."""
+
+import copy
+import inspect
+
+import gast
+import pytest
+
+from adcompiler import traversal, verbatim
+
+SOURCE = '''
+def f(x, *args, scale=2.0, **options):
+    total = 0.0
+    for i, value in enumerate(args):
+        if value is not None and i > 1:
+            total = total + scale * value[i, ::2] ** 2
+        else:
+            total -= -1.5e-3
+    names = [n for n in options if n]
+    del names
+    return total, {'x': x}, (lambda y: y + 1)(x), f"{x!r:>10}"
+'''
+
+
+def parsed():
+    return gast.parse(SOURCE)
+
+
+def test_copy_tree_equals_deepcopy():
+    tree = parsed()
+    copied = traversal.copy_tree(tree)
+    assert gast.dump(copied) == gast.dump(copy.deepcopy(tree))
+    assert gast.dump(copied) == gast.dump(tree)
+
+
+def test_copy_tree_shares_no_node():
+    tree = parsed()
+    copied = traversal.copy_tree(tree)
+    original_ids = {id(node) for node in traversal.walk(tree)}
+    copied_ids = {id(node) for node in traversal.walk(copied)}
+    assert not original_ids & copied_ids
+    for node in traversal.walk(copied):
+        for value in node.__dict__.values():
+            assert not isinstance(value, list) or all(
+                id(item) not in original_ids for item in value)
+
+
+def test_copy_tree_changes_leave_original():
+    tree = parsed()
+    before = gast.dump(tree)
+    copied = traversal.copy_tree(tree)
+    for node in traversal.walk(copied):
+        if isinstance(node, gast.Name):
+            node.id = 'renamed'
+    copied.body[0].body.clear()
+    assert gast.dump(tree) == before
+
+
+def test_copy_tree_keeps_positions():
+    tree = parsed()
+    copied = traversal.copy_tree(tree)
+    pairs = zip(traversal.walk(tree), traversal.walk(copied))
+    for original, new in pairs:
+        for attribute in ('lineno', 'col_offset', 'end_lineno',
+                          'end_col_offset'):
+            assert getattr(new, attribute, None) == getattr(
+                original, attribute, None)
+
+
+@pytest.mark.parametrize('value', [None, 'text', 3, 2.5, 1j, True, b'x',
+                                   Ellipsis])
+def test_copy_tree_atomic_value_kept(value):
+    assert traversal.copy_tree(value) is value
+
+
+def test_copy_tree_list_of_nodes():
+    statements = parsed().body[0].body
+    copied = traversal.copy_tree(statements)
+    assert isinstance(copied, list)
+    assert copied is not statements
+    assert [gast.dump(s) for s in copied] == [gast.dump(s)
+                                              for s in statements]
+
+
+def test_copy_tree_other_value_deep_copied():
+    name = gast.Name(id='x', ctx=gast.Load(), annotation=None,
+                     type_comment=None)
+    value = (name, {'key': [name]})
+    copied = traversal.copy_tree(value)
+    assert copied is not value
+    assert copied[0] is not name
+    assert gast.dump(copied[0]) == gast.dump(name)
+    # copy.deepcopy keeps the sharing inside a value it copies.
+    assert copied[1]['key'][0] is copied[0]
+
+
+def test_copy_tree_verbatim_keeps_reads():
+    function = parsed().body[0]
+    statement = function.body[-2]  # del names
+    error = ValueError('not differentiable')
+    wrapped = verbatim.keep(statement, error, {'names', 'total'})
+    function.body[-2] = wrapped
+    copied = traversal.copy_tree(function).body[-2]
+    assert isinstance(copied, verbatim.Verbatim)
+    assert copied is not wrapped
+    assert copied.error is error
+    assert copied.statement is not statement
+    assert gast.dump(copied.statement) == gast.dump(statement)
+    inner = {id(node) for node in traversal.walk(copied.statement)}
+    assert copied.writes
+    assert all(id(node) in inner for node in copied.reads + copied.writes)
+
+
+def test_walk_order_as_ast_walk():
+    tree = parsed()
+    assert list(traversal.walk(tree)) == list(gast.walk(tree))
+
+
+def test_name_nodes_and_find_nodes_as_walk():
+    tree = parsed()
+    walked = list(traversal.walk(tree))
+    assert traversal.name_nodes(tree) == [
+        node for node in walked if isinstance(node, gast.Name)]
+    kinds = (gast.Call, gast.Subscript, gast.Assign)
+    assert traversal.find_nodes(tree, kinds) == [
+        node for node in walked if isinstance(node, kinds)]
+    assert traversal.node_count(tree) == len(walked)
+
+
+def test_copy_tree_of_adcompiler_source():
+    tree = gast.parse(inspect.getsource(traversal))
+    copied = traversal.copy_tree(tree)
+    assert gast.dump(copied) == gast.dump(tree)
