@@ -168,7 +168,11 @@ class _PrintableTree(GAstToAst3):
                 converted.body = [ast.Pass()]
             return converted
         if kind is gast.Name:
-            return ast.Name(id=node.id, ctx=self.visit(node.ctx))
+            # astor only reads the context, so one instance of each is
+            # shared, as in the trees that ast.parse returns.
+            context = _CONTEXTS.get(node.ctx.__class__)
+            return ast.Name(id=node.id, ctx=context if context is not None
+                            else self.visit(node.ctx))
         if kind is gast.Assign:
             return ast.Assign(targets=self._visit(node.targets),
                               value=self._visit(node.value))
@@ -180,6 +184,8 @@ class _PrintableTree(GAstToAst3):
 
 
 _MISSING = object()
+_CONTEXTS = {gast.Load: ast.Load(), gast.Store: ast.Store(),
+             gast.Del: ast.Del()}
 
 
 def _printable(node, comments):
@@ -217,6 +223,12 @@ def _pretty_source(fragments):
         if len(line) > _MAX_FRAGMENTS_FOR_ASTOR and not any(
                 '\n' in part for part in line):
             pieces.extend(_wrap_line(line))
+            pieces.append(fragment)
+        elif not line or line[-1].find('\n') > 0 or sum(
+                len(part) for part in line) <= _MAX_LINE_LENGTH:
+            # astor 0.8.1's split_lines keeps such a line as it is, because
+            # it fits in 79 characters or its last fragment spans lines.
+            pieces.extend(line)
             pieces.append(fragment)
         else:
             pieces.extend(astor.source_repr.split_lines(line + [fragment]))
