@@ -310,8 +310,8 @@ def _compute_in_place(function, interpreter, runtime_alias):
         if state is None or not isinstance(statement,
                                            (gast.Assign, gast.Return)):
             continue
-        for node in walk(statement.value):
-            if not (isinstance(node, gast.Call) and len(node.args) == 1
+        for node in find_nodes(statement.value, gast.Call):
+            if not (len(node.args) == 1
                     and not node.keywords
                     and id(interpreter.resolve(node.func)) in REAL_UFUNCS):
                 continue
@@ -361,6 +361,11 @@ def owned_saved(function, interpreter):
     return tuple(owned)
 
 
+# The nodes that `_SavedNameReads` looks at.
+_SAVED_READ_KINDS = (gast.Assign, gast.AugAssign, gast.AnnAssign, gast.For,
+                     gast.BinOp, gast.UnaryOp, gast.Compare, gast.Call)
+
+
 class _SavedNameReads:
     """The assignments and reads of the names in the saved values of a
     grad-only primal, found in two walks of the function for all of them."""
@@ -379,7 +384,7 @@ class _SavedNameReads:
         # The ids of the nodes read as operands of arithmetic, of
         # comparisons, or of a NumPy function of one argument.
         operands = set()
-        for node in walk(function):
+        for node in find_nodes(function, _SAVED_READ_KINDS):
             if isinstance(node, (gast.Assign, gast.AugAssign,
                                  gast.AnnAssign, gast.For)):
                 for name in _stores(node):

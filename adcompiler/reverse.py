@@ -159,6 +159,8 @@ def reverse(normalized, resolution, activity, wrt, context):
     program.call_written = writes.parameters
     # NOTE: the records of calls resolved at run time are not copied, as
     # call_writes assumes those calls change nothing (see its docstring).
+    if not writes.changed:
+        return program
     dispatched_records = {writer.callee_saved[s] for s in writer.dynamic_calls}
     snapshots = (writes.changed & _names_read(program.adjoint)
                  - dispatched_records)
@@ -173,9 +175,8 @@ def reverse(normalized, resolution, activity, wrt, context):
 
 
 def _names_read(function):
-    return frozenset(n.id for n in walk(function)
-                     if isinstance(n, gast.Name)
-                     and isinstance(n.ctx, gast.Load))
+    return frozenset(n.id for n in name_nodes(function)
+                     if isinstance(n.ctx, gast.Load))
 
 
 class _ReverseWriter(StageWriter):
@@ -407,9 +408,8 @@ class _ReverseWriter(StageWriter):
         adjoints = set(self.adjoint_names.values())
         read = {}  # an ordered set
         for statement in self.adjoint_body:
-            for node in walk(statement):
-                if (isinstance(node, gast.Name)
-                        and isinstance(node.ctx, gast.Load)
+            for node in name_nodes(statement):
+                if (isinstance(node.ctx, gast.Load)
                         and node.id in primal_names and node.id not in read
                         and node.id not in adjoints
                         and self.is_stable(node.id)):
@@ -462,9 +462,8 @@ class _ReverseWriter(StageWriter):
         adjoints = set(self.adjoint_names.values())
         read = {}  # an ordered set
         for statement in self.adjoint_body:
-            for node in walk(statement):
-                if (isinstance(node, gast.Name) and node.id in adjoints
-                        and node.id not in read):
+            for node in name_nodes(statement):
+                if node.id in adjoints and node.id not in read:
                     read[node.id] = None
         return list(read)
 
@@ -474,9 +473,8 @@ class _ReverseWriter(StageWriter):
         for position, statement in enumerate(self.normalized.tree.body):
             if statement in self.callee_saved:
                 order[self.callee_saved[statement]] = position
-            for node in walk(statement):
-                if isinstance(node, gast.Name) and isinstance(node.ctx,
-                                                              gast.Store):
+            for node in name_nodes(statement):
+                if isinstance(node.ctx, gast.Store):
                     order.setdefault(node.id, position)
         return order
 

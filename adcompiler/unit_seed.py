@@ -57,7 +57,7 @@ import gast
 
 from adcompiler import optimize
 from adcompiler.codegen import saved_unpacking
-from adcompiler.traversal import Transformer, copy_tree, walk
+from adcompiler.traversal import Transformer, copy_tree, name_nodes
 
 # NumPy functions of one argument that compute a float64 value from a
 # float64 value.
@@ -331,16 +331,15 @@ def _is_name_or_number(node):
 def _stores(function):
     """Return how many times each name of `function` is assigned."""
     counts = collections.Counter()
-    for node in walk(function):
-        if isinstance(node, gast.Name) and isinstance(
-                node.ctx, (gast.Store, gast.Del)):
+    for node in name_nodes(function):
+        if isinstance(node.ctx, (gast.Store, gast.Del)):
             counts[node.id] += 1
     return counts
 
 
 def _stores_in(node):
-    return {n.id for n in walk(node) if isinstance(n, gast.Name)
-            and isinstance(n.ctx, (gast.Store, gast.Del))}
+    return {n.id for n in name_nodes(node)
+            if isinstance(n.ctx, (gast.Store, gast.Del))}
 
 
 def _name(identifier):
