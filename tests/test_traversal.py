@@ -131,3 +131,56 @@ def test_copy_tree_of_adcompiler_source():
     tree = gast.parse(inspect.getsource(traversal))
     copied = traversal.copy_tree(tree)
     assert gast.dump(copied) == gast.dump(tree)
+
+
+class _Rewrite(gast.NodeTransformer):
+    """Drops `pass`, doubles `del`, replaces names and negates constants."""
+
+    def visit_Pass(self, node):
+        return None
+
+    def visit_Delete(self, node):
+        return [node, copy.deepcopy(node)]
+
+    def visit_Name(self, node):
+        if node.id == 'total':
+            return gast.Name(id='sum_', ctx=node.ctx, annotation=None,
+                             type_comment=None)
+        return node
+
+    def visit_Constant(self, node):
+        self.generic_visit(node)
+        if isinstance(node.value, float):
+            return gast.UnaryOp(op=gast.USub(), operand=node)
+        return node
+
+
+class _FastRewrite(traversal.Transformer):
+    visit_Pass = _Rewrite.visit_Pass
+    visit_Delete = _Rewrite.visit_Delete
+    visit_Name = _Rewrite.visit_Name
+    visit_Constant = _Rewrite.visit_Constant
+
+
+def test_transformer_as_node_transformer():
+    source = SOURCE + '\ndef g(a):\n    pass\n    del a\n    pass\n'
+    expected = _Rewrite().visit(gast.parse(source))
+    tree = gast.parse(source)
+    lists = [value for node in traversal.walk(tree)
+             for value in node.__dict__.values() if isinstance(value, list)]
+    result = _FastRewrite().visit(tree)
+    assert result is tree
+    assert gast.dump(result) == gast.dump(expected)
+    assert 'sum_' in gast.dump(result)
+    assert len(result.body[1].body) == 2  # two copies of `del a`
+    # Lists are changed in place, as ast.NodeTransformer does.
+    assert any(result.body[1].body is value for value in lists)
+
+
+def test_transformer_unchanged_tree():
+    tree = parsed()
+    before = gast.dump(tree)
+    nodes = list(traversal.walk(tree))
+    traversal.Transformer().visit(tree)
+    assert gast.dump(tree) == before
+    assert list(traversal.walk(tree)) == nodes
