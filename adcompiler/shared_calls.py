@@ -76,12 +76,19 @@ def _unconditional_calls(node, calls=None):
     if calls is None:
         calls = []
     for child in child_nodes(node):
-        if isinstance(child, _CONDITIONAL):
+        if isinstance(child, _WITHOUT_CALLS) or isinstance(child,
+                                                           _CONDITIONAL):
             continue
         if isinstance(child, gast.Call):
             calls.append(child)
         _unconditional_calls(child, calls)
     return calls
+
+
+# Nodes with no call below them in a statement. A name's only child
+# besides its context is the annotation of a parameter.
+_WITHOUT_CALLS = (gast.Name, gast.Constant, gast.expr_context,
+                  gast.operator, gast.unaryop, gast.cmpop, gast.boolop)
 
 
 def call_key(call, numpy_alias, runtime_alias):
