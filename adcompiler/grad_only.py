@@ -345,11 +345,18 @@ def owned_saved(function, interpreter):
     if not isinstance(saved, gast.Tuple) or find_nodes(function,
                                                        verbatim.Verbatim):
         return ()
-    reads = None  # found on the first saved name
+    # The walks of `_SavedNameReads` are skipped for names that no
+    # top-level assignment gives such a value, such as parameters.
+    assigned = None
+    reads = None  # found on the first saved name that may be owned
     owned = []
     for position, element in enumerate(saved.elts):
         value = element
         if isinstance(element, gast.Name):
+            if assigned is None:
+                assigned = _assigned_new_values(function)
+            if element.id not in assigned:
+                continue
             if reads is None:
                 reads = _SavedNameReads(function, interpreter)
             value = reads.only_value(element.id)
@@ -359,6 +366,23 @@ def owned_saved(function, interpreter):
             if types and types <= {ARRAY, FLOAT64, FLOAT}:
                 owned.append(position)
     return tuple(owned)
+
+
+# The expressions whose values `owned_saved` may find new.
+_NEW_VALUES = (gast.BinOp, gast.UnaryOp, gast.Call)
+
+
+def _assigned_new_values(function):
+    """Return the names that a top-level `target = value` of `function`
+    assigns, with `value` of a kind in `_NEW_VALUES`. As in
+    `_SavedNameReads`, these are the names stored anywhere in it."""
+    names = set()
+    for statement in function.body:
+        if (isinstance(statement, gast.Assign)
+                and len(statement.targets) == 1
+                and isinstance(statement.value, _NEW_VALUES)):
+            names.update(_stores(statement))
+    return names
 
 
 # The nodes that `_SavedNameReads` looks at.
@@ -448,11 +472,18 @@ _ERROR_STATE_SETTERS = (np.seterr, np.seterrcall, np.errstate)
 def _sets_error_state(function, namespace):
     """Return whether `function` names NumPy's error-state setters or the
     warnings module, directly or as an attribute of a global."""
+    checked = set()  # names and (name, attribute) pairs, each looked up once
     for node in find_nodes(function, (gast.Name, gast.Attribute)):
         if isinstance(node, gast.Name):
+            if node.id in checked:
+                continue
+            checked.add(node.id)
             value = namespace.get(node.id)
         elif (isinstance(node, gast.Attribute)
               and isinstance(node.value, gast.Name)):
+            if (node.value.id, node.attr) in checked:
+                continue
+            checked.add((node.value.id, node.attr))
             value = getattr(namespace.get(node.value.id), node.attr, None)
         else:
             continue
