@@ -213,7 +213,8 @@ def copy_tree(value):
     NOTE: unlike copy.deepcopy, this keeps no memo, so a node reached twice
     is copied twice. A `Verbatim` node copies itself with one memo, so its
     sharing is kept. No other copied tree shared a node in the tests of
-    gradients, control flow, containers and calls.
+    gradients, control flow, containers, calls, comprehensions, try
+    statements, language features and regressions.
     """
     if value.__class__ in _ATOMIC:
         return value
