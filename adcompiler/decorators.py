@@ -4,12 +4,21 @@ A decorator written with `functools.wraps` returns a wrapper whose
 `__wrapped__` is the original function. When the wrapper only forwards its
 arguments unchanged to that function and returns its result unchanged, its
 derivative is the original function's, so the compiler transforms the
-original (`unwrap_forwarding`). Code around the forwarding call (logging,
-timing, counting) then does not run in generated code. A wrapper that does
-anything else with the arguments or the result is transformed as it is.
+original (`unwrap_forwarding`). Code around the forwarding call then does
+not run in generated code, so it is allowed only where it cannot change what
+the original function computes: calls of `print`, of `logging` functions and
+`Logger` methods and of `time` clocks, assignments to the wrapper's locals,
+and counters in the wrapper's own closure cells or its own attributes (see
+`_leaves_alone`). A wrapper that does anything else (sets a global flag the
+function reads, changes the arguments or the result) is transformed as it
+is.
 """
 
+import builtins
 import functools
+import logging
+import time
+import types
 
 import gast
 
@@ -33,7 +42,8 @@ def unwrap_forwarding(function):
             tree = parse.get_source(function).tree
         except AdCompilerError:  # No source: transform the wrapper as it is.
             return function
-        if not _forwards(tree, _names_bound_to(function, inner)):
+        if not _forwards(tree, _names_bound_to(function, inner),
+                         _Scope(function, inner)):
             return function
         function = inner
     return function
@@ -57,7 +67,7 @@ def _names_bound_to(function, inner):
     return names
 
 
-def _forwards(tree, callee_names):
+def _forwards(tree, callee_names, scope):
     """Return True when the body of wrapper `tree` returns
     `callee(*its arguments)` and does not use the arguments or the result
     in any other statement."""
@@ -92,7 +102,8 @@ def _forwards(tree, callee_names):
     # Other statements (logging, timing, counting) must not see the
     # arguments or the result: a call given one could change it in place.
     protected = (set(params) | {vararg, kwarg, result}) - {None}
-    return all(_leaves_alone(statement, protected)
+    scope.locals = _assigned_locals(tree) - protected
+    return all(_leaves_alone(statement, protected, scope)
                for statement in body[:-1] if statement is not forwarding)
 
 
@@ -117,14 +128,201 @@ def _is_forwarding_call(node, callee_names, params, vararg, kwarg):
     return found == expected and keywords == ([(None, kwarg)] if kwarg else [])
 
 
-def _leaves_alone(statement, protected):
-    """Return True if `statement` does not use a protected name (the
-    arguments and the result) and cannot return or rebind names outside it."""
-    for node in walk(statement):
-        if isinstance(node, (gast.Return, gast.Yield, gast.YieldFrom,
-                             gast.Global, gast.Nonlocal, gast.FunctionDef,
-                             gast.Lambda, gast.ClassDef)):
+# Callables that a wrapper may call around the forwarding call: they write
+# output or read a clock, and the wrapped function cannot see either.
+_CLOCKS = frozenset({time.time, time.time_ns, time.perf_counter,
+                     time.perf_counter_ns, time.monotonic, time.monotonic_ns,
+                     time.process_time, time.process_time_ns})
+_LOGGING_NAMES = frozenset({'debug', 'info', 'warning', 'error', 'critical',
+                            'exception', 'log'})
+
+
+class _Scope:
+    """The names a wrapper's body reads, resolved in its closure and globals."""
+
+    def __init__(self, wrapper, inner):
+        self.wrapper = wrapper
+        self.inner = inner
+        self.locals = set()
+        self.cells = {}
+        code = getattr(wrapper, '__code__', None)
+        if code is not None and wrapper.__closure__:
+            self.cells = dict(zip(code.co_freevars, wrapper.__closure__,
+                                  strict=True))
+        self.globals = getattr(wrapper, '__globals__', {})
+
+    def lookup(self, name):
+        """Return (True, value) for a name the wrapper reads from outside
+        its body, or (False, None) when it cannot be resolved now."""
+        if name in self.cells:
+            try:
+                return True, self.cells[name].cell_contents
+            except ValueError:  # An empty cell.
+                return False, None
+        if name in self.globals:
+            return True, self.globals[name]
+        if hasattr(builtins, name):
+            return True, getattr(builtins, name)
+        return False, None
+
+    def resolve(self, node):
+        """Return (True, value) for a name or a chain of attributes of a
+        module, or (False, None)."""
+        if isinstance(node, gast.Name) and node.id not in self.locals:
+            return self.lookup(node.id)
+        if isinstance(node, gast.Attribute):
+            found, base = self.resolve(node.value)
+            if found and isinstance(base, types.ModuleType) and \
+                    hasattr(base, node.attr):
+                return True, getattr(base, node.attr)
+        return False, None
+
+    def shares_cell(self, name):
+        """Return True if the wrapped function can read closure cell `name`."""
+        cell = self.cells.get(name)
+        inner_cells = getattr(self.inner, '__closure__', None) or ()
+        return cell is None or any(c is cell for c in inner_cells)
+
+    def inner_reads_attribute(self, attr):
+        """Return True if the wrapped function's code names attribute `attr`
+        and can reach the wrapper (through a global or a closure cell)."""
+        code = getattr(self.inner, '__code__', None)
+        if code is None:
+            return True
+        inner_globals = getattr(self.inner, '__globals__', {})
+        cells = getattr(self.inner, '__closure__', None) or ()
+        reaches = any(_cell_holds(cell, self.wrapper) for cell in cells)
+        names_attribute = False
+        pending = [code]
+        while pending:
+            code = pending.pop()
+            names_attribute |= attr in code.co_names
+            reaches |= any(inner_globals.get(name) is self.wrapper
+                           for name in code.co_names)
+            pending.extend(c for c in code.co_consts
+                           if isinstance(c, types.CodeType))
+        return names_attribute and reaches
+
+
+def _cell_holds(cell, value):
+    try:
+        return cell.cell_contents is value
+    except ValueError:  # An empty cell.
+        return False
+
+
+def _assigned_locals(tree):
+    """Names the wrapper's body assigns and does not declare nonlocal or
+    global."""
+    assigned, declared = set(), set()
+    for node in walk(tree):
+        if isinstance(node, (gast.Global, gast.Nonlocal)):
+            declared.update(node.names)
+        elif isinstance(node, gast.Name) and \
+                isinstance(node.ctx, gast.Store):
+            assigned.add(node.id)
+    return assigned - declared
+
+
+def _is_quiet_callable(value):
+    """Return True for `print`, a clock of `time` or a logging call."""
+    if value is builtins.print or value in _CLOCKS:
+        return True
+    if isinstance(value, types.FunctionType):
+        return value.__module__ == 'logging' and \
+            value.__name__ in _LOGGING_NAMES
+    if isinstance(value, types.MethodType):
+        return isinstance(value.__self__, logging.Logger) and \
+            value.__func__.__name__ in _LOGGING_NAMES
+    return False
+
+
+def _is_plain_value(value):
+    return value is None or isinstance(
+        value, (bool, int, float, complex, str, bytes, types.ModuleType,
+                types.FunctionType, types.BuiltinFunctionType, type))
+
+
+def _reads_only(node, protected, scope):
+    """Return True if evaluating expression `node` can change no state:
+    it reads constants, the wrapper's locals and resolvable plain values,
+    formats them and calls only `print`, logging and clocks."""
+    if isinstance(node, gast.Constant):
+        return True
+    if isinstance(node, gast.Name):
+        if node.id in protected:
             return False
-        if isinstance(node, gast.Name) and node.id in protected:
-            return False
-    return True
+        if node.id in scope.locals:
+            return True
+        found, value = scope.lookup(node.id)
+        return found and _is_plain_value(value)
+    if isinstance(node, gast.Attribute):
+        # Reading `__name__` of a function or an attribute of a module
+        # runs no code of the user's.
+        found, base = scope.resolve(node.value)
+        return found and isinstance(base, (types.ModuleType,
+                                           types.FunctionType))
+    if isinstance(node, (gast.JoinedStr, gast.FormattedValue, gast.BinOp,
+                         gast.UnaryOp, gast.BoolOp, gast.Compare,
+                         gast.IfExp, gast.Tuple, gast.keyword)):
+        children = [c for c in gast.iter_child_nodes(node)
+                    if not isinstance(c, (gast.operator, gast.unaryop,
+                                          gast.boolop, gast.cmpop,
+                                          gast.expr_context))]
+        return all(_reads_only(c, protected, scope) for c in children)
+    if isinstance(node, gast.Call):
+        found, callee = scope.resolve(node.func)
+        if not found:
+            # A method of a logger the wrapper's globals hold.
+            if isinstance(node.func, gast.Attribute):
+                found, owner = scope.resolve(node.func.value)
+                if found and isinstance(owner, logging.Logger):
+                    callee = getattr(owner, node.func.attr, None)
+                    found = True
+        return found and _is_quiet_callable(callee) and all(
+            _reads_only(c, protected, scope)
+            for c in list(node.args) + list(node.keywords))
+    return False
+
+
+def _is_counter(statement, scope):
+    """Return True for `name += k` on a closure cell of the wrapper that the
+    wrapped function does not share, or `wrapper.attr += k` that the
+    wrapped function cannot read (`_Scope.inner_reads_attribute`)."""
+    if not (isinstance(statement, gast.AugAssign) and
+            isinstance(statement.value, gast.Constant)):
+        return False
+    target = statement.target
+    if isinstance(target, gast.Name):
+        return target.id in scope.cells and not scope.shares_cell(target.id)
+    if isinstance(target, gast.Attribute):
+        found, owner = scope.resolve(target.value)
+        # NOTE: only the wrapped function's own code is searched. A helper
+        # that it calls could still read the attribute through the wrapper.
+        return found and owner is scope.wrapper and \
+            not scope.inner_reads_attribute(target.attr)
+    return False
+
+
+def _leaves_alone(statement, protected, scope):
+    """Return True if `statement` cannot change what the wrapped function
+    computes: it does not use a protected name (the arguments and the
+    result), does not return or define anything, and only logs, reads a
+    clock, assigns the wrapper's locals or counts calls (`_is_counter`)."""
+    if isinstance(statement, gast.Pass):
+        return True
+    if isinstance(statement, gast.Nonlocal):
+        return not any(scope.shares_cell(name) for name in statement.names)
+    if isinstance(statement, gast.Expr):  # A docstring or a call.
+        return isinstance(statement.value, (gast.Call, gast.Constant)) and \
+            _reads_only(statement.value, protected, scope)
+    if isinstance(statement, gast.Assign):
+        return all(isinstance(t, gast.Name) and t.id in scope.locals
+                   for t in statement.targets) and \
+            _reads_only(statement.value, protected, scope)
+    if isinstance(statement, gast.AugAssign):
+        if isinstance(statement.target, gast.Name) and \
+                statement.target.id in scope.locals:
+            return _reads_only(statement.value, protected, scope)
+        return _is_counter(statement, scope)
+    return False

@@ -1,0 +1,130 @@
+"""Decorators written with functools.wraps: which wrappers the compiler may
+skip, and that skipping one never changes the value or the derivative.
+
+Every derivative is checked against central differences.
+"""
+
+import functools
+import logging
+import time
+
+import numpy as np
+import pytest
+
+import adcompiler
+from adcompiler import decorators
+from finite_differences import assert_gradient_close, numerical_gradient
+
+RNG = np.random.default_rng(5)
+LOGGER = logging.getLogger('adcompiler.tests.wrappers')
+MODE = {'train': False}
+CALLS = {'count': 0}
+
+
+def training(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        MODE['train'] = True
+        return function(*args, **kwargs)
+    return wrapper
+
+
+@training
+def trained_loss(x):
+    scale = 3.0 if MODE['train'] else 1.0
+    return np.sum(x ** 2) * scale
+
+
+def logged(function):
+    calls = 0
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        """Log each call and how long it took."""
+        nonlocal calls
+        calls += 1
+        start = time.perf_counter()
+        LOGGER.debug('calling %s', function.__name__)
+        result = function(*args, **kwargs)
+        elapsed = time.perf_counter() - start
+        logging.debug(f'{function.__name__} took {elapsed} s')
+        return result
+    return wrapper
+
+
+@logged
+def logged_energy(x):
+    return np.sum(np.sin(x) * x ** 2)
+
+
+def counted_by_attribute(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        wrapper.calls += 1
+        return function(*args, **kwargs)
+    wrapper.calls = 0
+    return wrapper
+
+
+@counted_by_attribute
+def reads_own_counter(x):
+    # The function reads the counter that its wrapper sets.
+    return np.sum(x ** 2) * reads_own_counter.calls
+
+
+def counted_globally(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        CALLS['count'] += 1
+        return function(*args, **kwargs)
+    return wrapper
+
+
+@counted_globally
+def reads_global_counter(x):
+    return np.sum(x ** 2) * CALLS['count']
+
+
+def _directional(function, x, v, step=1e-6):
+    return (function(x + step * v) - function(x - step * v)) / (2 * step)
+
+
+@pytest.mark.parametrize('shape', [(3,), (2, 3), (1, 4, 2)])
+def test_logging_wrapper_grad_and_jvp(shape):
+    x = RNG.normal(size=shape)
+    v = RNG.normal(size=shape)
+    gradient = adcompiler.grad(logged_energy)(x)
+    assert_gradient_close(gradient,
+                          numerical_gradient(logged_energy, (x,), 0))
+    _, tangent = adcompiler.jvp(logged_energy, (x,), (v,))
+    np.testing.assert_allclose(tangent, _directional(logged_energy, x, v),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_logging_wrapper_is_skipped():
+    assert decorators.unwrap_forwarding(logged_energy) is \
+        logged_energy.__wrapped__
+
+
+def test_flag_setting_wrapper_is_kept():
+    assert decorators.unwrap_forwarding(trained_loss) is trained_loss
+
+
+def test_flag_setting_wrapper_never_wrong():
+    x = np.array([1.0, 2.0])
+    MODE['train'] = False
+    try:
+        value, gradient = adcompiler.value_and_grad(trained_loss)(x)
+    except adcompiler.AdCompilerError as err:
+        assert 'MODE' in str(err)
+        return
+    finally:
+        MODE['train'] = False
+    assert value == pytest.approx(15.0)
+    np.testing.assert_allclose(gradient, 6.0 * x)
+
+
+@pytest.mark.parametrize('function', [reads_own_counter,
+                                      reads_global_counter])
+def test_counter_read_by_function_is_kept(function):
+    assert decorators.unwrap_forwarding(function) is function
