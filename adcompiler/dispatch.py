@@ -162,8 +162,9 @@ _UNASKED_RECEIVER = 'unasked receiver'
 class _UnpackedRecord:
     """The record of a call with `*seq` or `**mapping`, and for each active
     argument of the site the active arguments of the flat call it became:
-    one position, or a (type, positions) pair for `*seq`, or a dict from
-    keyword to position for `**mapping`."""
+    one position, or a (type, positions) pair for `*seq` (the array itself
+    in place of the type for an array), or a dict from keyword to position
+    for `**mapping`."""
 
     record: _Record
     groups: tuple
@@ -1054,7 +1055,11 @@ class _FlatCall:
             if number in site.starred:
                 items = tuple(value)
                 first = len(numbers)
-                groups[number] = (type(value),
+                # An array keeps itself, so that the cotangents of its rows
+                # can be stacked back into its shape.
+                container = value if isinstance(value, np.ndarray) \
+                    else type(value)
+                groups[number] = (container,
                                   list(range(first, first + len(items))))
                 positional += items
                 numbers += [number] * len(items)
@@ -1142,8 +1147,22 @@ def _regrouped(flat, groups):
         else:
             container, positions = group
             items = [flat[i] for i in positions]
-            cotangents.append(items if container is list else tuple(items))
+            if isinstance(container, np.ndarray):
+                cotangents.append(_stacked_rows(items, container))
+            else:
+                cotangents.append(items if container is list
+                                  else tuple(items))
     return tuple(cotangents)
+
+
+def _stacked_rows(items, array):
+    """Return the cotangent of `array` given those of its rows (`*array`
+    spreads them), None where a row has none, or None for all zero."""
+    if all(item is None for item in items):
+        return None
+    rows = [runtime.zeros_like(row) if item is None else item
+            for item, row in zip(items, array, strict=True)]
+    return np.stack([np.asarray(row) for row in rows]).reshape(array.shape)
 
 
 def _reject_unsupported_transform(site, function):
