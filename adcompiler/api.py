@@ -749,6 +749,18 @@ def _raises_arithmetic_error(function, args, kwargs):
     return False
 
 
+def _with_source(function):
+    """Return `function`, or for a gradient made by `grad` a Python function
+    with source that computes it (so jvp, vjp and jacobian can transform
+    it); raise a clear error for anything else without source."""
+    if isinstance(function, GradientFunction):
+        equivalent = function.__adcompiler_equivalent__()
+        if equivalent is not None:
+            return equivalent
+    _check_differentiable(function)
+    return function
+
+
 def _check_differentiable(function):
     """Raise a clear error unless `function` is a Python function."""
     if not callable(function):
@@ -1557,7 +1569,7 @@ def _jvp(function, primals, tangents, runs=None):
     """Return what `jvp` returns. Each run of `function` starts with
     `runs`, which by default records the arguments only when a run on
     NumPy floats may follow (see `_with_numpy_floats_on_error`)."""
-    _check_differentiable(function)
+    function = _with_source(function)
     for name, given in (('primals', primals), ('tangents', tangents)):
         if not isinstance(given, (tuple, list)):
             raise InvalidArgumentError(
@@ -1570,29 +1582,41 @@ def _jvp(function, primals, tangents, runs=None):
             f'jvp needs one tangent per primal; got {len(primals)} primals '
             f'and {len(tangents)} tangents')
     bound = _bind(function, primals, {})
-    _reject_array_subclasses(function, bound.arguments, 'jvp')
-    names = list(bound.arguments)
-    for name, primal, tangent in zip(names, primals, tangents, strict=False):
+    return _bound_jvp(function, bound,
+                      dict(zip(bound.arguments, tangents, strict=False)),
+                      runs)
+
+
+def _bound_jvp(function, bound, tangents, runs=None):
+    """Return what `jvp` returns for the bound arguments `bound` and a dict
+    `tangents` of parameter name -> tangent (None or absent where the
+    argument is held constant), which may name keyword-only parameters.
+    `runs` is as in `_jvp`."""
+    arguments = bound.arguments
+    _reject_array_subclasses(function, arguments, 'jvp')
+    for name, tangent in tangents.items():
         if tangent is not None:
+            primal = arguments[name]
             _reject_array_conversion(function, name, primal, 'jvp')
             if containers.is_container(primal) or isinstance(primal,
                                                              np.matrix):
                 containers.check_differentiable(primal, function.__name__,
                                                 name)
             _check_tangent(function, name, primal, tangent)
-    wrt = tuple(names[i] for i, t in enumerate(tangents) if t is not None)
+    wrt = tuple(name for name in arguments
+                if tangents.get(name) is not None)
     compiled = _COMPILER.compile_forward(
-        function, wrt, objects=describe_objects(bound.arguments.items()))
-    tangents = tuple(
-        containers.tangent_input(t, primal)
-        if t is not None and containers.is_container(primal) else t
-        for primal, t in zip(primals, tangents, strict=True))
-    given = {tangent_param: tangents[names.index(param)]
-             for param, tangent_param in zip(wrt, compiled.tangent_params,
-                                             strict=True)}
+        function, wrt, objects=describe_objects(arguments.items()))
+    given = {}
+    for param, tangent_param in zip(wrt, compiled.tangent_params,
+                                    strict=True):
+        tangent = tangents[param]
+        if containers.is_container(arguments[param]):
+            tangent = containers.tangent_input(tangent, arguments[param])
+        given[tangent_param] = tangent
 
     if runs is None:
-        runs = Runs(bound.arguments.values(), needed=_float_scalars_as_numpy(
+        runs = Runs(arguments.values(), needed=_float_scalars_as_numpy(
             bound.args, bound.kwargs) is not None)
 
     def tangent_at(args, kwargs):
@@ -1692,7 +1716,7 @@ def vjp(function, *primals):
     cotangent per primal. The primal runs once; `vjp_fn` may be called with
     several cotangents.
     """
-    _check_differentiable(function)
+    function = _with_source(function)
     bound = _bind(function, primals, {})
     _reject_array_subclasses(function, bound.arguments, 'vjp')
     wrt = tuple(bound.arguments)[:len(primals)]
@@ -1770,7 +1794,7 @@ def jacobian(function, wrt=0, mode='reverse'):
     'reverse' (one adjoint per output component) or 'forward' (one tangent
     per input component).
     """
-    _check_differentiable(function)
+    function = _with_source(function)
     names, as_tuple = _wrt_names(function, wrt)
     if mode not in ('reverse', 'forward'):
         raise InvalidArgumentError(
@@ -1856,7 +1880,6 @@ def _forward_jacobian(function, bound, names, runs):
     with one jvp per float entry of the argument, each run started with
     `runs`."""
     arguments = bound.arguments
-    order = list(arguments)
     blocks = []
     for name in names:
         _require_jacobian_argument(function, name, arguments[name])
@@ -1869,9 +1892,8 @@ def _forward_jacobian(function, bound, names, runs):
         def along(position, direction):
             directions = [_zero_direction(other) for other in leaves]
             directions[position] = direction
-            tangents = [None] * len(order)
-            tangents[order.index(name)] = rebuild(directions)
-            return _jvp(function, tuple(bound.args), tangents, runs)
+            return _bound_jvp(function, bound, {name: rebuild(directions)},
+                              runs)
 
         for position, leaf in enumerate(leaves):
             leaf_columns = []
