@@ -90,6 +90,52 @@ def numeric_checks(statement, resolution, activity, source, display_names):
     return checks + ([] if check is None else [check])
 
 
+def length_check(statement, activity, source, display_names):
+    """Return the `NumericCheck` that raises before `lst[a:b] = v` changes
+    the length of a list that carries a derivative, or None.
+
+    The adjoint of such a write and the undo of it on the tape assume that
+    the written region keeps its length, as it must for an array.
+    """
+    if not isinstance(statement, gast.Assign):
+        return None
+    target = statement.targets[0]
+    if not (isinstance(target, gast.Subscript)
+            and isinstance(target.value, gast.Name)
+            and isinstance(target.slice, gast.Slice)
+            and target.value.id in activity.useful):
+        return None
+    parts = [target.slice.lower, target.slice.upper, target.slice.step]
+    value = statement.value
+    if not all(_is_plain(part) for part in parts + [value]):
+        return None
+    name = target.value.id
+    text = display_names.get(name, name)
+    error = UnsupportedSyntaxError(
+        f'a slice assignment that changes the length of the list {text!r}',
+        source.location(statement),
+        'adcompiler differentiates a write into a list slice only when the '
+        'new items are as many as the items they replace',
+        fixes=[f'build a new list instead, such as {text} = '
+               f'list({text}[:a]) + new_items + list({text}[b:])',
+               'write as many items as the slice selects'])
+    none = gast.Constant(value=None, kind=None)
+    items = [_load(name)] + [none if part is None else copy_tree(part)
+                             for part in parts] + [copy_tree(value)]
+    return NumericCheck(gast.Tuple(elts=items, ctx=gast.Load()), error,
+                        after=False, function='require_same_slice_length')
+
+
+def _is_plain(node):
+    """Return True for an expression that can be evaluated twice: None (a
+    missing part), a name, a constant or a display of them."""
+    if node is None or isinstance(node, (gast.Name, gast.Constant)):
+        return True
+    if isinstance(node, (gast.List, gast.Tuple)):
+        return all(_is_plain(item) for item in node.elts)
+    return False
+
+
 def _write_check(statement, activity, source, display_names):
     array = statement.targets[0].value.id
     if array not in activity.useful or not _reads_varied(statement.value,

@@ -618,9 +618,14 @@ class _ReverseWriter(StageWriter):
     def numeric_checks(self, statement):
         """Return the run-time checks of values that `statement` needs
         (see adcompiler.numeric_checks)."""
-        return numeric_checks.numeric_checks(
+        checks = numeric_checks.numeric_checks(
             statement, self.resolution, self.activity, self.source,
             self.normalized.display_names)
+        # Forward mode differentiates a length change; reverse mode does not.
+        length = numeric_checks.length_check(
+            statement, self.activity, self.source,
+            self.normalized.display_names)
+        return checks + ([] if length is None else [length])
 
     def numeric_check_statement(self, check):
         return numeric_checks.check_statement(

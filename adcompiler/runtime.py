@@ -3914,6 +3914,81 @@ def sequence_sum_adjoint(g, seq):
     return _items_like(seq, [unbroadcast(g, item) for item in seq])
 
 
+def _concatenates(start):
+    """Return True when sum(seq, start) concatenates: `start` is a list or
+    a tuple, so each item must be one of the same type."""
+    return isinstance(start, (list, tuple))
+
+
+def _item_lengths(seq):
+    return [len(item) for item in seq]
+
+
+def sum_items_adjoint(g, seq, start):
+    """Adjoint of seq in sum(seq, start). When the sum concatenates lists
+    or tuples, g has one entry per item of the result (or is an array of
+    them) and each item of seq gets its own part of g, after start's."""
+    if not _concatenates(start):
+        return sequence_sum_adjoint(g, seq)
+    position = len(start)
+    pieces = []
+    for item in seq:
+        pieces.append(_rebuild(item, list(g[position:position + len(item)])))
+        position += len(item)
+    return _items_like(seq, pieces)
+
+
+def sum_start_adjoint(g, start):
+    """Adjoint of start in sum(seq, start): g unbroadcast to start, or for
+    a concatenation the first len(start) entries of g."""
+    if not _concatenates(start):
+        return unbroadcast(g, start)
+    return _rebuild(start, list(g[:len(start)]))
+
+
+def sum_items_tangent(t, ans, start):
+    """Tangent of sum(seq, start) along the tangent t of seq: the sum of
+    t's items, or for a concatenation their entries after zeros for
+    start's."""
+    if not _concatenates(start):
+        return sequence_sum_tangent(t, ans)
+    entries = [zeros_like(value) for value in ans[:len(start)]]
+    for item in t:
+        entries.extend(item)
+    return _rebuild(ans, entries)
+
+
+def sum_start_tangent(t, ans, start):
+    """Tangent of sum(seq, start) along the tangent t of start: t
+    broadcast to the result, or for a concatenation t's entries and zeros
+    for the items'."""
+    if not _concatenates(start):
+        return broadcast_like(t, ans)
+    entries = list(t) + [zeros_like(value) for value in ans[len(t):]]
+    return _rebuild(ans, entries)
+
+
+def sum_items_transpose(g, c, start):
+    """Transpose of `sum_items_adjoint(c, seq, start)` applied to g (one
+    cotangent per item of seq), for reverse mode over adjoint code."""
+    if not _concatenates(start):
+        return sequence_sum_tangent(g, c)
+    entries = [None] * (len(c) - sum(_item_lengths(g)))
+    for item in g:
+        entries.extend(item)
+    return _rebuild(c, entries) if isinstance(c, (list, tuple)) else \
+        np.array([zeros_like(c[0]) if e is None else e for e in entries])
+
+
+def sum_start_transpose(g, c, start):
+    """Transpose of `sum_start_adjoint(c, start)` applied to g."""
+    if not _concatenates(start):
+        return broadcast_to_like(g, c)
+    entries = list(g) + [None] * (len(c) - len(g))
+    return _rebuild(c, entries) if isinstance(c, (list, tuple)) else \
+        np.array([zeros_like(c[0]) if e is None else e for e in entries])
+
+
 def sequence_product(seq):
     """Return the product of the items of seq, in order, without a start
     value."""
@@ -4292,6 +4367,21 @@ def require_numeric_array(value, error):
     boolean, integer, floating or complex (object, str or bytes), which
     the rules of index writes and NumPy functions do not differentiate."""
     if isinstance(value, np.ndarray) and value.dtype.kind not in 'biufc':
+        raise error
+
+
+def require_same_slice_length(parts, error):
+    """Raise `error` before `x[lower:upper:step] = v` (`parts` is the tuple
+    (x, lower, upper, step, v)) when x is a list and v has another length
+    than the slice. Other cases are left to Python."""
+    x, lower, upper, step, v = parts
+    if not isinstance(x, list) or not hasattr(v, '__len__'):
+        return
+    try:
+        replaced = len(range(*slice(lower, upper, step).indices(len(x))))
+    except (TypeError, ValueError):
+        return  # The write itself raises Python's error.
+    if replaced != len(v):
         raise error
 
 

@@ -63,3 +63,115 @@ def test_spread_rows_into_min_with_key(shape):
 @pytest.mark.parametrize('shape', [(3,), (3, 4)])
 def test_spread_slice_after_first(shape):
     _check(spread_after_first, RNG.normal(size=shape))
+
+
+def concatenated_lists(x):
+    flat = sum([[x[0]], [x[1], x[2]]], [])
+    return flat[2] * 10.0 + flat[0] * flat[1]
+
+
+def concatenated_tuples(x):
+    flat = sum(((x[0],), (x[1] ** 2, x[2])), ())
+    return flat[0] * flat[1] + np.sin(flat[2])
+
+
+def concatenated_with_start(x):
+    flat = sum([[x[1] * x[2]], [np.exp(x[0])]], [x[0] ** 2])
+    return flat[0] * flat[1] + flat[2]
+
+
+def concatenated_rows(x):
+    # Items that are arrays: the result is a list of rows of x.
+    rows = sum([[x[0], x[1]], [x[1] * 2.0]], [])
+    return np.sum(np.array(rows) ** 2)
+
+
+def numeric_sum_with_start(x):
+    return np.sum(sum([x[0], x[1] * x[0]], x[2] ** 2))
+
+
+@pytest.mark.parametrize('function', [concatenated_lists,
+                                      concatenated_tuples,
+                                      concatenated_with_start])
+def test_sum_concatenates_scalars(function):
+    _check(function, RNG.normal(size=3))
+
+
+@pytest.mark.parametrize('shape', [(2, 3), (2, 1, 4)])
+def test_sum_concatenates_rows(shape):
+    _check(concatenated_rows, RNG.normal(size=shape))
+
+
+@pytest.mark.parametrize('shape', [(3,), (3, 2), (3, 1, 2)])
+def test_sum_with_array_start(shape):
+    _check(numeric_sum_with_start, RNG.normal(size=shape))
+
+
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-reverse'])
+@pytest.mark.parametrize('function', [concatenated_with_start,
+                                      numeric_sum_with_start])
+def test_sum_hessian(function, mode):
+    x = RNG.normal(size=3)
+    gradient = adcompiler.grad(function)
+    expected = np.stack([numerical_gradient(
+        lambda v, i=i: gradient(v)[i], (x,), 0) for i in range(3)])
+    computed = adcompiler.hessian(function, mode=mode)(x)
+    np.testing.assert_allclose(computed, expected, rtol=1e-4, atol=1e-5)
+
+
+def shortened_list(x):
+    items = [x[0], x[1], x[2]]
+    items[0:2] = [x[2]]
+    return items[0] * items[1]
+
+
+def lengthened_tail(x):
+    items = [x[0], x[1], x[2]]
+    items[1:] = [x[0], x[1], x[2]]
+    return items[0] * items[3] + items[1]
+
+
+def shortened_by_constant(x):
+    items = [x[0], x[1], x[2]]
+    items[-2:] = [1.0]
+    return items[0] * items[1]
+
+
+def rebuilt_list(x):
+    items = [x[0], x[1], x[2]]
+    items = list(items[:0]) + [x[2]] + list(items[2:])
+    return items[0] * items[1]
+
+
+def same_length_slice(x):
+    items = [x[0], x[1], x[2]]
+    items[0:2] = [x[2] ** 2, x[0]]
+    items[::2] = [x[1], items[1]]
+    return items[0] * items[1] + items[2]
+
+
+@pytest.mark.parametrize('function', [shortened_list, lengthened_tail,
+                                      shortened_by_constant])
+def test_slice_write_changing_length_rejected(function):
+    x = RNG.normal(size=3)
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(function)(x)
+    assert 'changes the length' in str(info.value)
+    assert function.__name__ in str(info.value)
+
+
+@pytest.mark.parametrize('function', [shortened_list, lengthened_tail,
+                                      shortened_by_constant])
+def test_slice_write_changing_length_jvp(function):
+    x = RNG.normal(size=3)
+    v = RNG.normal(size=3)
+    expected = numerical_gradient(function, (x,), 0)
+    _, tangent = adcompiler.jvp(function, (x,), (v,))
+    np.testing.assert_allclose(tangent, np.sum(expected * v), rtol=1e-5,
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize('function', [rebuilt_list, same_length_slice])
+def test_list_rebuilt_or_same_length(function):
+    _check(function, RNG.normal(size=3))

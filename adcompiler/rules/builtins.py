@@ -50,7 +50,8 @@ vjp(builtins.float,               lambda x=0.0: ad.unbroadcast(g, x))
 # NumPy's float types called as constructors: np.float32(x) casts x.
 for _float_type in (np.float64, np.float32, np.float16):
     vjp(_float_type, lambda x=0.0: ad.unbroadcast(g, x))
-vjp(builtins.sum,                 lambda iterable, start=0: (ad.sequence_sum_adjoint(g, iterable), ad.unbroadcast(g, start)))
+# sum(seq, start) adds, or concatenates when start is a list or tuple.
+vjp(builtins.sum,                 lambda iterable, start=0: (ad.sum_items_adjoint(g, iterable, start), ad.sum_start_adjoint(g, start)))
 # list(x) and tuple(x): the items of x in a new container.
 vjp(builtins.list,                lambda iterable=(): ad.items_adjoint(g, iterable))
 vjp(builtins.tuple,               lambda iterable=(): ad.items_adjoint(g, iterable))

@@ -34,7 +34,9 @@ for _float_type in (np.float64, np.float32, np.float16):
 
 # Sums, products and extrema of sequences: ans = f(seq) or f(x0, x1, ...).
 # The math rules were marked elementwise above, and these replace theirs.
-jvp(builtins.sum,  lambda iterable, start=0: (ad.sequence_sum_tangent(t, ans), ad.broadcast_like(t, ans)))
+# With tuple_result, the two entries are added with ad.add, which adds
+# lists entry by entry where `+` would concatenate them.
+jvp(builtins.sum,  lambda iterable, start=0: (ad.sum_items_tangent(t, ans, start), ad.sum_start_tangent(t, ans, start)), tuple_result=True)
 jvp(builtins.list, lambda iterable=(): ad.items_tangent(t, iterable, ans))
 jvp(builtins.tuple, lambda iterable=(): ad.items_tangent(t, iterable, ans))
 jvp(math.fsum,     lambda seq: ad.sequence_sum_tangent(t, ans))

@@ -146,7 +146,8 @@ for _helper in (rt.diag_adjoint, rt.diagonal_adjoint, rt.trace_adjoint,
                 rt.fft_adjoint, rt.fftn_adjoint, rt.rfft_adjoint,
                 rt.rfftn_adjoint, rt.irfft_adjoint, rt.irfftn_adjoint,
                 rt.sequence_sum_adjoint, rt.field_adjoint,
-                rt.items_adjoint):
+                rt.items_adjoint, rt.sum_items_adjoint,
+                rt.sum_start_adjoint):
     _linear(_helper, ('g',))
 _linear(rt.match_kind, ('d',))
 # Compact cotangents (see adcompiler.runtime): linear in c, and the other
@@ -298,12 +299,18 @@ vjp(rt.sorted_tangent,   lambda c, a, ans, axis=-1: (ad.sort_adjoint(g, a, axis)
 vjp(rt.partition_adjoint, lambda c, a, ans, axis=-1: (ad.sorted_tangent(g, a, ans, axis), None, None, None))
 vjp(rt.pad_tangent,      lambda c, pad_width, mode='constant': (ad.pad_adjoint(g, c, pad_width, mode), None, None))
 vjp(rt.sequence_sum_tangent, lambda c, ans: (ad.sequence_sum_adjoint(g, c), None))
+vjp(rt.sum_items_adjoint, lambda c, seq, start: (ad.sum_items_transpose(g, c, start), None, None))
+vjp(rt.sum_start_adjoint, lambda c, start: (ad.sum_start_transpose(g, c, start), None))
+vjp(rt.sum_items_tangent, lambda c, ans, start: (ad.sum_items_adjoint(g, c, start), None, None))
+vjp(rt.sum_start_tangent, lambda c, ans, start: (ad.sum_start_adjoint(g, start), None, None))
 vjp(rt.items_adjoint,    lambda c, seq: (ad.items_tangent(g, seq, c), None))
 vjp(rt.items_tangent,    lambda c, seq, ans: (ad.items_adjoint(g, seq), None, None))
 # Forward rules of the two tangent helpers above, for third derivatives:
 # linear in the tangent, and the other arguments give shapes and options.
 REGISTRY.linear_jvp(rt.pad_tangent, ('t',), others_constant=True)
 REGISTRY.linear_jvp(rt.sequence_sum_tangent, ('t',), others_constant=True)
+REGISTRY.linear_jvp(rt.sum_items_tangent, ('t',), others_constant=True)
+REGISTRY.linear_jvp(rt.sum_start_tangent, ('t',), others_constant=True)
 REGISTRY.linear_jvp(rt.items_tangent, ('t',), others_constant=True)
 vjp(rt.extremum_adjoint, lambda c, x, ans, axis=None, keepdims=False: (ad.extremum_tangent(g, x, ans, axis, keepdims), None, None))
 vjp(rt.written_adjoint,  lambda c, x, index, v: (ad.tangent_write(ad.zeros_like(c), x, index, g), None, None, None))
