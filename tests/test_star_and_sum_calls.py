@@ -1,5 +1,5 @@
-"""Calls that spread an array with `*x`, and built-in sum with a list or
-tuple start value (concatenation).
+"""Calls that spread an array with `*x`, built-in sum with a list or tuple
+start value (concatenation), and list slice writes that change the length.
 
 Every derivative is checked against central differences, in reverse mode
 (grad, called three times to reach the code compiled for known shapes) and
