@@ -63,6 +63,9 @@ NEW_OBJECT_FUNCTIONS = (
     np.linalg.lstsq, np.fft.fft, np.fft.ifft, np.fft.fft2, np.fft.ifft2,
     np.fft.fftn, np.fft.ifftn, np.fft.rfft, np.fft.irfft, np.fft.rfftn,
     np.fft.irfftn, sum, abs,
+    # Indices and tests: new arrays of integers or booleans, or numbers.
+    np.argmax, np.argmin, np.argsort, np.argwhere, np.nonzero,
+    np.flatnonzero, np.count_nonzero, np.searchsorted, np.any, np.all,
     # Runtime helpers in generated code that is differentiated again.
     runtime.zeros_like, runtime.copy, runtime.snapshot,
     runtime.tangent_write,

@@ -702,6 +702,17 @@ class _Normalizer:
             return []
         if isinstance(value, gast.Call) and self.returns_new_object(value):
             return []
+        if isinstance(value, gast.Attribute) and value.attr in _METADATA:
+            return []  # n = x.shape
+        if (isinstance(value, gast.Call)
+                and isinstance(value.func, gast.Attribute)
+                and isinstance(value.func.value, gast.Name)
+                and value.func.attr in _VALUE_METHODS
+                and not any(k.arg in ('out', None) for k in value.keywords)):
+            # s = x.sum(axis): a new value; only the arguments may escape.
+            return [n.id for argument in value.args + value.keywords
+                    for n in walk(argument) if isinstance(n, gast.Name)
+                    and isinstance(n.ctx, gast.Load)]
         if isinstance(statement, gast.Assign) and all(
                 isinstance(t, gast.Subscript) for t in statement.targets):
             # `c[i] = v` keeps a reference to v (in a list or dict), not
@@ -2670,17 +2681,11 @@ def _unshared_names(tree, normalizer):
                     fresh[name.id] = False
         elif isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             parent = parents.get(node)
-            if isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare,
-                                   gast.Return)):
-                continue
-            if isinstance(parent, gast.AugAssign) and parent.value is node:
-                continue
             if (isinstance(parent, gast.Subscript)
                     and isinstance(parent.ctx, gast.Store)
                     and parent.value is node):
                 continue  # c[i] = v keeps no reference to c.
-            if isinstance(parent, gast.Call) and node in parent.args and \
-                    normalizer.returns_new_object(parent):
+            if _consumed(node, parents, normalizer):
                 continue
             escaped.add(node.id)
     unshared = {name for name, ok in fresh.items()
@@ -2688,6 +2693,47 @@ def _unshared_names(tree, normalizer):
     conditional = {name: tuple(copy_tree(c) for c in callees[name])
                    for name in unshared if name in callees}
     return unshared - set(conditional), conditional
+
+
+# Methods that return a new value (a reduction, an index, a copy) and keep
+# no reference to their receiver, and attributes that only describe it.
+# The receiver here is a name that every assignment gives a new object,
+# so an array, a number or a display.
+_VALUE_METHODS = frozenset({
+    'sum', 'mean', 'prod', 'max', 'min', 'std', 'var', 'any', 'all',
+    'argmax', 'argmin', 'argsort', 'nonzero', 'cumsum', 'cumprod', 'copy',
+    'tolist', 'item', 'trace',
+})
+_METADATA = frozenset({'shape', 'ndim', 'size', 'dtype'})
+
+
+def _consumed(node, parents, normalizer):
+    """True if the value of expression `node` is used in a way that keeps
+    no reference to it: as an operand of arithmetic, a returned value, an
+    argument of a function that returns a new object, `node.shape`, the
+    receiver of `node.sum(...)` (a method in `_VALUE_METHODS`, without
+    out=), or indexed (`node[i]`, which may be a view) where the item is
+    itself used so."""
+    parent = parents.get(node)
+    if isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare,
+                           gast.Return)):
+        return True
+    if isinstance(parent, gast.AugAssign) and parent.value is node:
+        return True
+    if isinstance(parent, gast.Call) and node in parent.args and \
+            normalizer.returns_new_object(parent):
+        return True
+    if isinstance(parent, gast.Subscript) and parent.value is node and \
+            isinstance(parent.ctx, gast.Load):
+        return _consumed(parent, parents, normalizer)
+    if not (isinstance(parent, gast.Attribute) and parent.value is node):
+        return False
+    if parent.attr in _METADATA:
+        return True
+    call = parents.get(parent)
+    return (isinstance(call, gast.Call) and call.func is parent
+            and parent.attr in _VALUE_METHODS
+            and not any(k.arg in ('out', None) for k in call.keywords))
 
 
 def _stable_names(tree):
