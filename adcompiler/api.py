@@ -751,8 +751,8 @@ def _raises_arithmetic_error(function, args, kwargs):
 
 def _with_source(function):
     """Return `function`, or for a gradient made by `grad` a Python function
-    with source that computes it (so jvp, vjp and jacobian can transform
-    it); raise a clear error for anything else without source."""
+    with source that computes it, so that jvp, vjp and jacobian can
+    transform it. Raise a clear error for anything else without source."""
     if isinstance(function, GradientFunction):
         equivalent = function.__adcompiler_equivalent__()
         if equivalent is not None:
