@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from adcompiler import containers, dispatch, origins, runtime
+from adcompiler import chunked, containers, dispatch, origins, runtime
 from adcompiler.argument_state import ArgumentState, Runs
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
@@ -187,6 +187,12 @@ class GradientFunction:
 
         # The code that the key selected, with only the checks that the key
         # does not decide.
+        if variant.slice_arrays is not None and _floating_errors_quiet():
+            adjoints = chunked.gradient(
+                variant.grad_only_primal, variant.grad_only_adjoint, args,
+                variant.slice_arrays, len(self.wrt))
+            if adjoints is not None:
+                return adjoints if self._as_tuple else adjoints[0]
         try:
             if variant.grad_only and _floating_errors_quiet():
                 seed, saved = variant.grad_only_primal(*args)
@@ -433,7 +439,7 @@ class _Variant:
     __slots__ = ('version', 'compiled', 'floats_checked', 'grad_only_dtypes',
                  'direct', 'grad_only', 'primal', 'adjoint',
                  'grad_only_primal', 'grad_only_adjoint', 'float_seed',
-                 'result_positions', 'may_get_objects')
+                 'result_positions', 'may_get_objects', 'slice_arrays')
 
     def __init__(self, version, compiled, gradient, arguments):
         self.version = version  # of the rule registry
@@ -465,6 +471,12 @@ class _Variant:
         self.grad_only_adjoint = (compiled.grad_only_adjoint
                                   or compiled.adjoint)
         self.float_seed = compiled.float_seed
+        # The positions of the arrays that `__call__` runs the grad-only
+        # code on in slices (see adcompiler.chunked), or None to run it on
+        # the whole arrays.
+        self.slice_arrays = None
+        if self.grad_only and self.direct and compiled.elementwise:
+            self.slice_arrays = chunked.plan(arguments, gradient.wrt)
         # The positions of the differentiated arguments when each is a
         # Python float or an np.ndarray, whose gradients may need no
         # conversion (see `_plain_gradients`); otherwise None.

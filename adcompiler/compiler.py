@@ -17,8 +17,9 @@ import types
 import gast
 
 from adcompiler import activity as activity_stage
-from adcompiler import (aliasing, codegen, decorators, donation, known_results,
-                        object_operands, origins, runtime, unit_seed)
+from adcompiler import (aliasing, chunked, codegen, decorators, donation,
+                        known_results, object_operands, origins, runtime,
+                        unit_seed)
 from adcompiler import emit as emit_stage
 from adcompiler import forward as forward_stage
 from adcompiler import grad_only as grad_only_stage
@@ -164,6 +165,10 @@ class CompiledFunction(_GeneratedCode):
     # The adjoint to run after `grad_only_primal`, which may write into the
     # saved values (see adcompiler.donation), or None to run `adjoint`.
     grad_only_adjoint: object = None
+    # The grad-only primal and its adjoint apply only elementwise operations
+    # to the arguments' arrays, so `grad` may run them on slices (see
+    # adcompiler.chunked).
+    elementwise: bool = False
     # Whether the grad-only primal was built when it applies. Code compiled
     # for callers other than `grad` (callees, dispatched calls, Hessians)
     # leaves it out, because only `grad` runs it.
@@ -636,6 +641,9 @@ class Compiler:
                 adjoint_name) or seeded
         if donating is not None:
             functions.append(donating)
+        elementwise = grad_only is not None and chunked.is_elementwise(
+            grad_only.function, donating or program.adjoint,
+            program.numpy_alias, program.runtime_alias)
         module = _run_stage(name, 'emit', emit_stage.emit, functions,
                             namespace, name, codegen.index_definitions(
                                 program.extra_globals, program.numpy_alias))
@@ -672,6 +680,7 @@ class Compiler:
                               if grad_only is not None else ()),
             grad_only_adjoint=(module.functions[donating.name]
                                if donating is not None else None),
+            elementwise=elementwise,
             written_in_place=_written_in_place(normalized, activity, updated),
             argument_shapes=argument_shapes, with_grad_only=with_grad_only,
             call_written=program.call_written)

@@ -1,0 +1,277 @@
+"""Grad of an elementwise sum, run on slices of its arrays
+(adcompiler.chunked).
+
+The slice size is patched down to a few elements, so that small arrays
+take the sliced path with a last slice shorter than the others. Each
+sliced gradient is compared with the gradient of the code run on the
+whole arrays, bit for bit, and with central differences. Functions that
+are not elementwise sums must keep the whole-array path.
+"""
+
+import numpy as np
+import pytest
+
+import adcompiler
+from adcompiler import chunked
+from finite_differences import assert_gradient_close, numerical_gradient
+
+CHUNK_SIZE = 7
+GLOBAL_WEIGHTS = np.linspace(0.5, 1.5, 50)
+
+
+@pytest.fixture
+def small_slices(monkeypatch):
+    monkeypatch.setattr(chunked, 'CHUNK_SIZE', CHUNK_SIZE)
+    monkeypatch.setattr(chunked, 'MIN_SIZE', 2 * CHUNK_SIZE)
+
+
+def softplus_sum(x):
+    return np.sum(np.log1p(np.exp(-np.abs(x))) + 0.5 * (x + np.abs(x)))
+
+
+def square_sum(x):
+    return np.sum(x ** 2)
+
+
+def sine_sum(x):
+    y = np.sin(x) * 3.0
+    z = y + x / 2
+    return np.sum(z * np.cos(x))
+
+
+def logistic_loss(x, y):
+    return np.sum(np.log1p(np.exp(-y * x)))
+
+
+def scaled_log_sum(x, a):
+    return np.sum(a * np.log1p(x * x))
+
+
+def linear_sum(x):
+    return np.sum(2.0 * x)
+
+
+def mean_of_exp(x):
+    return np.mean(np.exp(x))
+
+
+def global_weighted_sum(x):
+    return np.sum(np.exp(x) * GLOBAL_WEIGHTS)
+
+
+def chained_differences(x):
+    return np.sum((x[1:] - x[:-1] ** 2) ** 2)
+
+
+def centered_square_sum(x):
+    return np.sum((x - np.max(x)) ** 2)
+
+
+def sum_of_row_sums(x):
+    return np.sum(np.sum(x, axis=0) ** 2)
+
+
+def _gradient_function(function, args, wrt=None):
+    """Return `grad(function)` after the calls that compile its code for
+    the arguments' shapes, so that the next call takes the direct path."""
+    g = adcompiler.grad(function) if wrt is None else adcompiler.grad(
+        function, wrt=wrt)
+    g(*args)
+    g(*args)
+    return g
+
+
+def _variant(g):
+    (variant,) = g._variants.values()
+    return variant
+
+
+def _whole_array_gradient(function, args, wrt, monkeypatch):
+    """Return the gradient that grad computes without slices."""
+    with monkeypatch.context() as patch:
+        patch.setattr(chunked, 'MIN_SIZE', np.inf)
+        g = _gradient_function(function, args, wrt)
+        assert _variant(g).slice_arrays is None
+        return g(*args)
+
+
+def _points(shape, seed):
+    rng = np.random.default_rng(seed)
+    return rng.normal(scale=3.0, size=shape)
+
+
+ELEMENTWISE_CASES = [
+    pytest.param(softplus_sum, lambda: (_points(50, 0),), None,
+                 id='softplus-50'),
+    pytest.param(softplus_sum, lambda: (_points((6, 9), 1),), None,
+                 id='softplus-6x9'),
+    pytest.param(square_sum, lambda: (_points(21, 2),), None,
+                 id='square-21'),
+    pytest.param(sine_sum, lambda: (_points((3, 2, 5), 3),), None,
+                 id='sine-3x2x5'),
+    pytest.param(logistic_loss, lambda: (_points(40, 4), _points(40, 5)),
+                 None, id='logistic-wrt-x'),
+    pytest.param(logistic_loss, lambda: (_points(33, 6), _points(33, 7)),
+                 ('x', 'y'), id='logistic-wrt-x-and-y'),
+    pytest.param(scaled_log_sum, lambda: (_points(30, 8), 2.5), None,
+                 id='scaled-log-float-scale'),
+    pytest.param(linear_sum, lambda: (_points(20, 9),), None,
+                 id='linear-constant-derivative'),
+]
+
+
+@pytest.mark.parametrize('function, make_args, wrt', ELEMENTWISE_CASES)
+def test_sliced_gradient_matches_whole(function, make_args, wrt,
+                                       small_slices, monkeypatch):
+    args = make_args()
+    originals = [np.copy(value) for value in args]
+    g = _gradient_function(function, args, wrt)
+    assert _variant(g).slice_arrays is not None
+
+    sliced = g(*args)
+    expected = _whole_array_gradient(function, args, wrt, monkeypatch)
+    if wrt is None:
+        sliced, expected = (sliced,), (expected,)
+    for got, want in zip(sliced, expected, strict=True):
+        assert type(got) is np.ndarray
+        assert got.shape == want.shape
+        assert got.flags.writeable
+        np.testing.assert_array_equal(got, want)
+    for value, original in zip(args, originals, strict=True):
+        np.testing.assert_array_equal(value, original)
+
+    names = wrt or ('x',)
+    parameters = list(function.__code__.co_varnames)
+    for got, name in zip(sliced, names, strict=True):
+        estimate = numerical_gradient(function, args,
+                                      parameters.index(name))
+        assert_gradient_close(got, estimate)
+
+
+def test_sliced_gradient_with_zero_inf_nan(small_slices, monkeypatch):
+    x = _points(30, 10)
+    x[[0, 7, 8, 15]] = 0.0
+    x[3] = np.inf
+    x[12] = -np.inf
+    x[20] = np.nan
+    g = _gradient_function(softplus_sum, (x,))
+    assert _variant(g).slice_arrays is not None
+    sliced = g(x)
+    expected = _whole_array_gradient(softplus_sum, (x,), None, monkeypatch)
+    np.testing.assert_array_equal(sliced, expected)
+    assert sliced[0] == 0.5  # The subgradient that abs_sign gives at 0.
+    assert sliced[3] == 1.0
+    assert sliced[12] == 0.0
+    assert np.isnan(sliced[20])
+
+    finite = np.isfinite(x) & (x != 0)
+    estimate = numerical_gradient(softplus_sum, (x[finite],), 0)
+    assert_gradient_close(sliced[finite], estimate)
+
+
+def test_gradient_result_is_new_array(small_slices):
+    x = _points(50, 11)
+    g = _gradient_function(square_sum, (x,))
+    first = g(x)
+    second = g(x)
+    assert first is not second
+    assert not np.shares_memory(first, x)
+    first[:] = 0.0
+    np.testing.assert_array_equal(second, 2 * x)
+
+
+def test_non_contiguous_array_runs_whole(small_slices, monkeypatch):
+    x = _points(100, 12)[::2]
+    g = _gradient_function(softplus_sum, (x,))
+    variant = _variant(g)
+    assert variant.slice_arrays is not None
+    assert chunked.gradient(variant.grad_only_primal,
+                            variant.grad_only_adjoint, (x,),
+                            variant.slice_arrays, 1) is None
+    expected = _whole_array_gradient(softplus_sum, (x,), None, monkeypatch)
+    np.testing.assert_array_equal(g(x), expected)
+
+
+def _primal(x, a):
+    return np.float64(1.0), (x, a)
+
+
+def _raising_adjoint(saved, seed):
+    x, a = saved
+    return (seed / a * x,) if a else (seed * x, 1.0 / a)
+
+
+def _scalar_adjoint(saved, seed):
+    x, a = saved
+    return (seed * a,)
+
+
+def _pair_adjoint(saved, seed):
+    x, a = saved
+    return seed * x, seed * x
+
+
+@pytest.mark.parametrize('adjoint, a, count', [
+    pytest.param(_raising_adjoint, 0.0, 1, id='error-in-adjoint'),
+    pytest.param(_scalar_adjoint, 2.0, 1, id='scalar-gradient'),
+    pytest.param(_pair_adjoint, 2.0, 1, id='more-gradients-than-wrt'),
+])
+def test_gradient_leaves_misfits_to_whole_path(adjoint, a, count,
+                                               small_slices):
+    x = np.ones(30)
+    assert chunked.gradient(_primal, adjoint, (x, a), (0,), count) is None
+
+
+def test_gradient_fills_every_slice(small_slices):
+    x = np.arange(30.0)
+    (gradient,) = chunked.gradient(_primal, _raising_adjoint, (x, 2.0), (0,),
+                                   1)
+    np.testing.assert_array_equal(gradient, x / 2.0)
+
+
+@pytest.mark.parametrize('function', [
+    pytest.param(mean_of_exp, id='mean-divides-by-count'),
+    pytest.param(global_weighted_sum, id='reads-global-array'),
+    pytest.param(chained_differences, id='slices'),
+    pytest.param(centered_square_sum, id='max-of-all-elements'),
+])
+def test_not_elementwise_runs_whole(function, small_slices):
+    x = _points(50, 14)
+    g = _gradient_function(function, (x,))
+    variant = _variant(g)
+    assert not variant.compiled.elementwise
+    assert variant.slice_arrays is None
+    assert_gradient_close(g(x), numerical_gradient(function, (x,), 0))
+
+
+def test_row_sums_run_whole(small_slices):
+    x = _points((6, 9), 15)
+    g = _gradient_function(sum_of_row_sums, (x,))
+    assert _variant(g).slice_arrays is None
+    assert_gradient_close(g(x), numerical_gradient(sum_of_row_sums, (x,), 0))
+
+
+@pytest.mark.parametrize('args, wrt', [
+    pytest.param((np.ones(30), np.ones(1)), ('x',), id='broadcast-shapes'),
+    pytest.param((np.ones(30), np.ones(30, dtype=np.float32)), ('x',),
+                 id='float32-array'),
+    pytest.param((np.ones(30), 2.0), ('x', 'a'), id='wrt-float'),
+    pytest.param((np.ones(30), [2.0]), ('x',), id='list-argument'),
+    pytest.param((np.ones(10), 2.0), ('x',), id='below-min-size'),
+])
+def test_plan_rejects(args, wrt, small_slices):
+    arguments = dict(zip(('x', 'a'), args))
+    assert chunked.plan(arguments, wrt) is None
+
+
+def test_plan_positions(small_slices):
+    arguments = {'a': 2.0, 'x': np.ones((5, 6)), 'y': np.ones((5, 6))}
+    assert chunked.plan(arguments, ('y',)) == (1, 2)
+
+
+def test_workload_size_takes_sliced_path():
+    x = _points(chunked.MIN_SIZE + 5, 16)
+    g = _gradient_function(softplus_sum, (x,))
+    assert _variant(g).slice_arrays is not None
+    expected = 0.5 * (1.0 + np.tanh(0.5 * x))
+    np.testing.assert_allclose(g(x), expected, rtol=1e-12, atol=1e-15)
