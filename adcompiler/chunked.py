@@ -16,8 +16,8 @@ only this grammar and rejects everything else:
   its saved values), comments, and one `return` at the end. No control
   flow, no in-place statement;
 - expressions: names bound before in the function (parameters or
-  assigned names), int and float constants, tuples, `+ - * / **`,
-  unary `-` and `+`;
+  assigned names), int and float constants, `+ - * / **`, unary `-` and
+  `+`, and tuples only as the returned value;
 - calls without keywords: a NumPy function of `ELEMENTWISE_UFUNCS` with
   its number of inputs and no output argument, `np.float64` of a
   constant, and the runtime helpers of `_HELPERS` in the forms
@@ -117,7 +117,14 @@ class _Checker:
             if not self.assignment_is_elementwise(statement):
                 return False
         value = body[-1].value
-        return value is not None and self.expression_is_elementwise(value)
+        return value is not None and self.returned_is_elementwise(value)
+
+    def returned_is_elementwise(self, node):
+        # Tuples only in the returned value: the seed and the saved values
+        # of the primal, and the gradients of the adjoint.
+        if isinstance(node, gast.Tuple):
+            return all(map(self.returned_is_elementwise, node.elts))
+        return self.expression_is_elementwise(node)
 
     def assignment_is_elementwise(self, statement):
         if not isinstance(statement, gast.Assign) or len(
@@ -146,8 +153,6 @@ class _Checker:
             return node.id in self.bound
         if isinstance(node, gast.Constant):
             return type(node.value) in (int, float)
-        if isinstance(node, gast.Tuple):
-            return all(map(self.expression_is_elementwise, node.elts))
         if isinstance(node, gast.BinOp):
             return (isinstance(node.op, _OPERATORS)
                     and self.expression_is_elementwise(node.left)

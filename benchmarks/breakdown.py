@@ -115,6 +115,10 @@ class Breakdown:
     tape: int
     plain_memory: int
     primal_memory: int
+    # grad runs the primal and the adjoint on slices of the arrays (see
+    # adcompiler.chunked), so the primal and adjoint columns, which time
+    # them on the whole arrays, do not add up to its time.
+    sliced: bool = False
 
 
 def measure_workload(workload, quick):
@@ -127,19 +131,23 @@ def measure_workload(workload, quick):
     # and for the shapes of the array arguments.
     parameters = inspect.signature(workload.function).parameters
     arguments = dict(zip(parameters, args))
-    compiled = gradient._compiled_for(arguments).compiled
+    variant = gradient._compiled_for(arguments)
+    compiled = variant.compiled
     seed = (1.0 if compiled.float_seed
             else runtime.seed(workload.function(*args)))
-    # grad runs the grad-only primal, which returns the seed, when its
-    # proof holds for these arguments.
+    # grad runs the grad-only primal, which returns the seed, and the
+    # adjoint that follows it, when its proof holds for these arguments.
     primal = compiled.primal
+    adjoint = compiled.adjoint
     if compiled.grad_only_primal is not None and _grad_only_applies(
             compiled, arguments):
         primal = compiled.grad_only_primal
+        adjoint = compiled.grad_only_adjoint or compiled.adjoint
+        seed, _ = primal(*args)
 
     def primal_and_adjoint():
         _, saved = primal(*args)
-        return compiled.adjoint(saved, seed)
+        return adjoint(saved, seed)
 
     plain = best_seconds(lambda: workload.function(*args))
     generated_primal = best_seconds(lambda: primal(*args))
@@ -162,7 +170,8 @@ def measure_workload(workload, quick):
         helpers=counts,
         tape=tape,
         plain_memory=peak_memory_bytes(workload.function, args),
-        primal_memory=peak_memory_bytes(primal, args))
+        primal_memory=peak_memory_bytes(primal, args),
+        sliced=variant.slice_arrays is not None)
 
 
 def format_table(rows):
@@ -183,6 +192,13 @@ def format_table(rows):
             f'{row.total * 1e6:.0f} us | {row.tape} | {helpers} | '
             f'{row.plain_memory / 2 ** 20:.2f} / '
             f'{row.primal_memory / 2 ** 20:.2f} |')
+    sliced = [name for name, row in rows.items() if row.sliced]
+    if sliced:
+        lines.append('')
+        lines.append(f'grad runs {", ".join(sliced)} on slices of the '
+                     'arrays: its primal and adjoint columns time the code '
+                     'on the whole arrays, and its wrapper column is grad '
+                     'less that code.')
     return '\n'.join(lines)
 
 

@@ -8,6 +8,9 @@ whole arrays, bit for bit, and with central differences. Functions that
 are not elementwise sums must keep the whole-array path.
 """
 
+import textwrap
+
+import gast
 import numpy as np
 import pytest
 
@@ -275,3 +278,79 @@ def test_workload_size_takes_sliced_path():
     assert _variant(g).slice_arrays is not None
     expected = 0.5 * (1.0 + np.tanh(0.5 * x))
     np.testing.assert_allclose(g(x), expected, rtol=1e-12, atol=1e-15)
+
+
+PRIMAL = """
+def primal(x, a):
+    return np.float64(1.0), (x, ad.apply_in_place(np.exp, -np.abs(x)))
+"""
+
+
+def _function(source):
+    return gast.parse(textwrap.dedent(source)).body[0]
+
+
+@pytest.mark.parametrize('body, expected', [
+    pytest.param('x, t = saved\n'
+                 'g = ad.compact_sum_adjoint(seed, None, None, False)\n'
+                 'return ad.call_into(t, ad.abs_sign, x) * g + 0.5,',
+                 True, id='softplus-form'),
+    pytest.param('x, t = saved\n'
+                 '"# line 3: return np.sum(x)"\n'
+                 'return ad.expand(seed * 2.0, x),', True,
+                 id='comment-and-expand'),
+    pytest.param('x, t = saved\n'
+                 'return ad.apply_in_place(np.subtract, 1.0, t ** 2) * x,',
+                 True, id='apply-in-place'),
+    pytest.param('x, t = saved\n'
+                 'return ad.compact_sum_adjoint(seed, x, 0, False) * t,',
+                 False, id='sum-over-axis'),
+    pytest.param('x, t = saved\n'
+                 'return ad.compact_mean_adjoint(seed, x, None, False) * t,',
+                 False, id='mean-adjoint'),
+    pytest.param('x, t = saved\nreturn np.exp(x, t),', False,
+                 id='positional-out'),
+    pytest.param('x, t = saved\nreturn np.exp(x, out=t),', False,
+                 id='keyword-out'),
+    pytest.param('x, t = saved\nreturn np.cumsum(x),', False,
+                 id='not-a-ufunc'),
+    pytest.param('x, t = saved\nreturn x * weights,', False,
+                 id='unbound-name'),
+    pytest.param('x, t = saved\nreturn x[1:] * t[1:],', False,
+                 id='subscript'),
+    pytest.param('x, t = saved\nreturn x @ t,', False, id='matmul'),
+    pytest.param('x, t = saved\nreturn x.T * t,', False, id='attribute'),
+    pytest.param('x, t = saved\npair = (x, t)\nreturn np.exp(pair),',
+                 False, id='tuple-value'),
+    pytest.param('return saved * seed,', False, id='saved-read-whole'),
+    pytest.param('x, t = saved\nnp = t\nreturn np * x,', False,
+                 id='alias-assigned'),
+    pytest.param('x, t = saved\nt += x\nreturn t,', False,
+                 id='augmented-assignment'),
+    pytest.param('x, t = saved\nif seed:\n    t = x\nreturn t,', False,
+                 id='if-statement'),
+    pytest.param('x, t = saved\nreturn x * 1j,', False,
+                 id='complex-constant'),
+    pytest.param('x, t = saved\nreturn f(x),', False, id='other-call'),
+])
+def test_is_elementwise_grammar(body, expected):
+    source = 'def adjoint(saved, seed):\n' + textwrap.indent(body, '    ')
+    assert chunked.is_elementwise(_function(PRIMAL), _function(source),
+                                  'np', 'ad') is expected
+
+
+@pytest.mark.parametrize('primal', [
+    pytest.param('def primal(x):\n    return np.float64(1.0), (np.sum(x),)',
+                 id='sum-in-primal'),
+    pytest.param('def primal(x):\n    return np.float64(x), (x,)',
+                 id='float64-of-array'),
+    pytest.param('def primal(x, *rest):\n    return np.float64(1.0), (x,)',
+                 id='star-parameter'),
+    pytest.param('def primal(x):\n    for i in x:\n        x = x * 2\n'
+                 '    return np.float64(1.0), (x,)', id='loop'),
+])
+def test_is_elementwise_rejects_primal(primal):
+    adjoint = _function('def adjoint(saved, seed):\n'
+                        '    x, = saved\n    return x * seed,')
+    assert chunked.is_elementwise(_function(primal), adjoint, 'np',
+                                  'ad') is False
