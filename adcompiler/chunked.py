@@ -6,8 +6,10 @@ gradient depends only on the elements of the arguments at the same
 index. `grad` then runs both functions on slices of `CHUNK_SIZE` elements
 and writes each slice's gradients into arrays of the full shape. The
 temporaries of one slice are then still in the CPU cache when the next
-operation reads them, where code on whole arrays of millions of elements
-reads and writes main memory in every operation.
+operation reads them, and malloc reuses their memory. On whole arrays of
+millions of elements, each operation reads and writes arrays larger than a
+core's L2 cache. glibc may also return such arrays to the system when they
+are freed, so that the next call page-faults their memory in again.
 
 `is_elementwise` proves the property on the generated code. It accepts
 only this grammar and rejects everything else:
@@ -45,14 +47,18 @@ import numpy as np
 # benchmarks/RESULTS.md (1 MiB L2 cache per core), the gradient of the
 # `elementwise` workload on 10**6 elements took the least CPU time with
 # slices of 2**17 to 2**18 elements, among sizes from 2**12 to 2**19.
-# Smaller slices spend more time in the Python calls of each slice.
-# NOTE: the best size depends on the cache sizes of the machine, so this
-# is an estimate for current x86-64 CPUs, not a tuned value.
+# Smaller slices spend more time in the Python calls of each slice, and
+# the 4 MiB arrays of 2**19 elements were page-faulted in on every call.
+# NOTE: the best size depends on the machine's cache sizes and on when
+# its malloc returns freed memory to the system, so this is an estimate
+# for current x86-64 Linux machines, not a tuned value.
 CHUNK_SIZE = 2 ** 17
 
-# Arrays smaller than this run whole, because a few slices save little
-# and each one costs the Python calls of the primal and the adjoint.
-MIN_SIZE = 2 * CHUNK_SIZE
+# Arrays smaller than this run whole. On the same machine, the
+# `elementwise` gradient on 2**18 elements took 1.1x of the whole-array
+# time in two slices, with as many page faults per call as the whole
+# arrays. From 3 * 2**17 to 4 * 10**6 elements it took 0.3x to 0.6x.
+MIN_SIZE = 3 * CHUNK_SIZE
 
 # NumPy functions that compute each element of their result from the
 # elements at the same index of their inputs, with the number of inputs
