@@ -19,11 +19,12 @@ only this grammar and rejects everything else:
   flow, no in-place statement;
 - expressions: names bound before in the function (parameters or
   assigned names), int and float constants, `+ - * / **`, unary `-` and
-  `+`, and tuples only as the returned value;
+  `+`, a comparison with one operator, and tuples only as the returned
+  value;
 - calls without keywords: a NumPy function of `ELEMENTWISE_UFUNCS` with
-  its number of inputs and no output argument, `np.float64` of a
-  constant, and the runtime helpers of `_HELPERS` in the forms
-  documented there.
+  its number of inputs and no output argument, `np.where` of three
+  arguments, `np.float64` of a constant, and the runtime helpers of
+  `_HELPERS` in the forms documented there.
 
 A name that is not bound in the function (a global array, say) is
 rejected, so that every array the code reads is a slice of an argument
@@ -75,7 +76,12 @@ ELEMENTWISE_UFUNCS = {
         'maximum', 'minimum', 'arctan2', 'hypot', 'logaddexp'), 2),
 }
 
+# Other NumPy functions that generated code calls, elementwise in the
+# number of arguments given: `np.where(condition, a, b)`.
+_NUMPY_FUNCTIONS = {**ELEMENTWISE_UFUNCS, 'where': 3}
+
 _OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow)
+_COMPARISONS = (gast.Eq, gast.NotEq, gast.Lt, gast.LtE, gast.Gt, gast.GtE)
 _UNARY_OPERATORS = (gast.USub, gast.UAdd)
 
 
@@ -163,6 +169,12 @@ class _Checker:
             return (isinstance(node.op, _OPERATORS)
                     and self.expression_is_elementwise(node.left)
                     and self.expression_is_elementwise(node.right))
+        if isinstance(node, gast.Compare):
+            # One operator: a chain `a < b < c` tests the truth of an array.
+            return (len(node.ops) == 1
+                    and isinstance(node.ops[0], _COMPARISONS)
+                    and self.expression_is_elementwise(node.left)
+                    and self.expression_is_elementwise(node.comparators[0]))
         if isinstance(node, gast.UnaryOp):
             return (isinstance(node.op, _UNARY_OPERATORS)
                     and self.expression_is_elementwise(node.operand))
@@ -188,7 +200,7 @@ class _Checker:
                 return len(args) == 1 and isinstance(
                     args[0], gast.Constant) and type(args[0].value) in (
                         int, float)
-            return (ELEMENTWISE_UFUNCS.get(name) == len(args)
+            return (_NUMPY_FUNCTIONS.get(name) == len(args)
                     and all(map(self.expression_is_elementwise, args)))
         name = self.module_function(call.func, self.runtime_alias)
         check = _HELPERS.get(name)
@@ -214,6 +226,7 @@ class _Checker:
 #   or `abs_sign`: `f(x)`;
 # - `quotient_in_divisor(c, d)`: `c / d`; `abs_sign(x)`: the derivative of
 #   `abs`; `add(a, b)`: `a + b` for arrays and numbers;
+# - `pow_exponent_adjoint(g, x, ans)`: the adjoint of `y` in `x ** y`;
 # - `expand(c, like)` with `like` a name: `c` broadcast to the shape of
 #   `like`, which is the shape of a slice or of a scalar.
 _HELPERS = {
@@ -239,6 +252,8 @@ _HELPERS = {
         len(args) == 1 and checker.all_elementwise(args)),
     'add': lambda checker, args: (
         len(args) == 2 and checker.all_elementwise(args)),
+    'pow_exponent_adjoint': lambda checker, args: (
+        len(args) == 3 and checker.all_elementwise(args)),
     'expand': lambda checker, args: (
         len(args) == 2 and isinstance(args[1], gast.Name)
         and checker.all_elementwise(args)),

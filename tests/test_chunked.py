@@ -8,13 +8,17 @@ whole arrays, bit for bit, and with central differences. Functions that
 are not elementwise sums must keep the whole-array path.
 """
 
+import copy
+import inspect
 import textwrap
+import warnings
 
 import gast
 import numpy as np
 import pytest
 
 import adcompiler
+import test_grad_only
 from adcompiler import chunked
 from finite_differences import assert_gradient_close, numerical_gradient
 
@@ -52,6 +56,10 @@ def scaled_log_sum(x, a):
 
 def linear_sum(x):
     return np.sum(2.0 * x)
+
+
+def power_sum(x, y):
+    return np.sum(x ** y)
 
 
 def mean_of_exp(x):
@@ -120,6 +128,9 @@ ELEMENTWISE_CASES = [
                  id='scaled-log-float-scale'),
     pytest.param(linear_sum, lambda: (_points(20, 9),), None,
                  id='linear-constant-derivative'),
+    pytest.param(power_sum, lambda: (np.abs(_points(25, 11)) + 0.5,
+                                     _points(25, 12) / 3.0),
+                 ('x', 'y'), id='power-wrt-base-and-exponent'),
 ]
 
 
@@ -331,6 +342,15 @@ def _function(source):
                  id='if-statement'),
     pytest.param('x, t = saved\nreturn x * 1j,', False,
                  id='complex-constant'),
+    pytest.param('x, t = saved\nreturn np.where(x > 0, seed, 0.0) * t,',
+                 True, id='where-of-comparison'),
+    pytest.param('x, t = saved\nreturn np.where(x > 0) * t,', False,
+                 id='where-of-one-argument'),
+    pytest.param('x, t = saved\nreturn np.where(0 < x < 1, t, x),', False,
+                 id='chained-comparison'),
+    pytest.param('x, t = saved\n'
+                 'return ad.pow_exponent_adjoint(seed, x, t),', True,
+                 id='pow-exponent-adjoint'),
     pytest.param('x, t = saved\nreturn f(x),', False, id='other-call'),
 ])
 def test_is_elementwise_grammar(body, expected):
@@ -354,3 +374,60 @@ def test_is_elementwise_rejects_primal(primal):
                         '    x, = saved\n    return x * seed,')
     assert chunked.is_elementwise(_function(primal), adjoint, 'np',
                                   'ad') is False
+
+
+# The gradient and control-flow tables, sliced against whole ------------------
+
+def _corpus_inputs():
+    for case in test_grad_only.GRADIENT_CASES:
+        yield (f'{case.name}-{case.shape_label()}', case.function,
+               case.arguments(0), case.wrt)
+    for case in test_grad_only.CONTROL_FLOW_CASES:
+        for number, args in enumerate(case.inputs):
+            yield f'{case.name}-{number}', case.function, args, case.wrt
+
+
+CORPUS = list(_corpus_inputs())
+
+
+def _sliced_against_whole(function, args, wrt):
+    """Compare the sliced gradient with the whole-array one, both from the
+    code that grad runs for the arguments' shapes; return whether the
+    slices ran."""
+    names = list(inspect.signature(function).parameters)
+    g = adcompiler.grad(function, wrt=tuple(names[i] for i in wrt))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        g(*copy.deepcopy(args))
+        g(*copy.deepcopy(args))
+    variant = next(iter(g._variants.values()), None)
+    if variant is None or variant.slice_arrays is None:
+        return False
+    sliced = chunked.gradient(variant.grad_only_primal,
+                              variant.grad_only_adjoint,
+                              copy.deepcopy(args), variant.slice_arrays,
+                              len(wrt))
+    if sliced is None:
+        return False
+    whole = test_grad_only.grad_only_gradient(variant.compiled, args)
+    test_grad_only.assert_same(sliced, whole, args, wrt)
+    return True
+
+
+@pytest.fixture
+def tiny_slices(monkeypatch):
+    monkeypatch.setattr(chunked, 'CHUNK_SIZE', 2)
+    monkeypatch.setattr(chunked, 'MIN_SIZE', 3)
+
+
+@pytest.mark.parametrize('name, function, args, wrt', CORPUS,
+                         ids=[entry[0] for entry in CORPUS])
+def test_corpus_sliced_equals_whole(name, function, args, wrt, tiny_slices):
+    _sliced_against_whole(function, args, wrt)
+
+
+def test_corpus_slices_often(tiny_slices):
+    # The comparisons above are only worth something if slices run.
+    ran = sum(_sliced_against_whole(function, args, wrt)
+              for _, function, args, wrt in CORPUS)
+    assert ran >= 8
