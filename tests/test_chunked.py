@@ -173,7 +173,7 @@ def test_sliced_gradient_with_zero_inf_nan(small_slices, monkeypatch):
     sliced = g(x)
     expected = _whole_array_gradient(softplus_sum, (x,), None, monkeypatch)
     np.testing.assert_array_equal(sliced, expected)
-    assert sliced[0] == 0.5  # The subgradient that abs_sign gives at 0.
+    assert sliced[0] == 0.5  # The logistic function at 0, with sign(0) = 0.
     assert sliced[3] == 1.0
     assert sliced[12] == 0.0
     assert np.isnan(sliced[20])
