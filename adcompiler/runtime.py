@@ -2751,17 +2751,29 @@ def ptp_tangent(t, x, ans, axis=None, keepdims=False):
     return reduction_tangent(t, partials, ans, axis, keepdims)
 
 
+def skip_nan_tangent(t, x):
+    """Return the tangent t of x with 0 at the NaN entries of x.
+
+    A function that skips NaNs (np.nansum, np.fmax) does not read those
+    entries, but their tangent is often NaN too (the tangent of y ** 2 at
+    y = NaN is 2 * NaN * t), and NaN * 0 would make the result NaN.
+    """
+    return np.where(np.isnan(x), 0.0, t)
+
+
 def nansum_tangent(t, x, ans, axis=None, keepdims=False):
     """Tangent of np.nansum(x, axis, keepdims=keepdims) = ans: the NaNs
     that it skips do not move it."""
     partials = nansum_adjoint(unit_cotangent(ans), x, axis, keepdims)
-    return reduction_tangent(t, partials, ans, axis, keepdims)
+    return reduction_tangent(skip_nan_tangent(t, x), partials, ans, axis,
+                             keepdims)
 
 
 def nanmean_tangent(t, x, ans, axis=None, keepdims=False):
     """Tangent of np.nanmean(x, axis, keepdims=keepdims) = ans."""
     partials = nanmean_adjoint(unit_cotangent(ans), x, axis, keepdims)
-    return reduction_tangent(t, partials, ans, axis, keepdims)
+    return reduction_tangent(skip_nan_tangent(t, x), partials, ans, axis,
+                             keepdims)
 
 
 def average_tangent(t_a, t_weights, a, ans, axis=None, weights=None,

@@ -701,6 +701,82 @@ def test_nan_reductions_jvp(function, axis):
     check_table_jvp(function, tn.WITH_NANS, axis, False)
 
 
+# The NaN entries below have NaN tangents, which the rules must skip as the
+# primal skips the entries; the tangent then equals grad . direction.
+@pytest.mark.parametrize('axis', [None, 0, 1], ids=str)
+@pytest.mark.parametrize('function', test_rules_numpy.NAN_REDUCTIONS_OF_CUBES,
+                         ids=lambda f: f.__name__)
+def test_nan_reductions_of_nan_results_jvp(function, axis):
+    check_table_jvp(function, tn.ABOVE_ONE, axis, False)
+    check_jvp_matches_grad(function, (tn.ABOVE_ONE, axis, False, 1.0))
+
+
+@pytest.mark.parametrize('x, y', test_rules_numpy.NAN_EXTREMA_CASES)
+@pytest.mark.parametrize('function', test_rules_numpy.NAN_EXTREMA_OF_CUBES,
+                         ids=lambda f: f.__name__)
+def test_nan_extrema_of_nan_results_jvp(function, x, y):
+    check_table_jvp(function, x, y)
+    check_jvp_matches_grad(function, (x, y, 1.0))
+
+
+def check_jvp_matches_grad(function, args):
+    """The tangent along a direction of args[0] equals grad . direction."""
+    direction = np.random.default_rng(3).normal(size=np.shape(args[0]))
+    tangents = (direction,) + (None,) * (len(args) - 1)
+    _, tangent = adcompiler.jvp(function, args, tangents)
+    gradient = adcompiler.grad(function)(*args)
+    assert np.isfinite(tangent)
+    np.testing.assert_allclose(tangent, np.sum(gradient * direction),
+                               rtol=1e-12, atol=1e-12)
+
+
+def where_sqrt_or_identity(x):
+    return np.sum(np.where(x > 0, np.sqrt(x), x))
+
+
+def where_sqrt_of_safe_input(x):
+    safe = np.where(x > 0, x, 1.0)
+    return np.sum(np.where(x > 0, np.sqrt(safe), x))
+
+
+# np.where selects tangents, so a NaN tangent of the branch it discards does
+# not reach the result. Reverse mode multiplies the zero cotangent of that
+# branch by its NaN partial, as JAX's reverse mode does, so the gradient is
+# NaN there. A second where, on the input of np.sqrt, keeps both modes finite.
+@pytest.mark.parametrize('x', [np.array([0.5, -2.0, 1.5]),
+                               np.array([[-0.3, 2.0], [1.0, -1.0]])],
+                         ids=['vector', 'matrix'])
+def test_where_discarded_branch_tangent(x):
+    for function in (where_sqrt_or_identity, where_sqrt_of_safe_input):
+        direction = np.random.default_rng(1).normal(size=x.shape)
+        with np.errstate(invalid='ignore'):
+            _, tangent = adcompiler.jvp(function, (x,), (direction,))
+            expected = directional_difference(function, (x,), (direction,))
+        np.testing.assert_allclose(tangent, expected, rtol=1e-6)
+    check_jvp_matches_grad(where_sqrt_of_safe_input, (x,))
+
+
+def fmax_of(x, y):
+    return np.fmax(x, y)
+
+
+def fmin_of(x, y):
+    return np.fmin(x, y)
+
+
+# A tie splits the tangent in halves, and a NaN operand's tangent (even a
+# NaN one) is left out.
+@pytest.mark.parametrize('function', [fmax_of, fmin_of],
+                         ids=lambda f: f.__name__)
+def test_fmax_fmin_tangent_ties_and_nans(function):
+    x = np.array([1.0, np.nan, 2.0])
+    y = np.array([1.0, 3.0, np.nan])
+    t_x = np.array([0.4, np.nan, -1.0])
+    t_y = np.array([2.0, 0.5, np.nan])
+    _, tangent = adcompiler.jvp(function, (x, y), (t_x, t_y))
+    np.testing.assert_array_equal(tangent, [1.2, 0.5, -1.0])
+
+
 def test_nan_to_num_jvp():
     check_table_jvp(tn.np_nan_to_num, tn.NON_FINITE)
     check_table_jvp(tn.np_nan_to_num_values, tn.NON_FINITE, 0.5, 3.0, -3.0)

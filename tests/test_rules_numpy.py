@@ -799,6 +799,63 @@ def test_nan_reductions_skip_nans(function, axis):
     assert not np.any(np.isnan(grad_of(function, WITH_NANS, axis, False)))
 
 
+# NaN entries whose tangent is NaN too: the entries of x above 1 become NaN,
+# and y ** 3 at y = NaN has the tangent 3 * NaN**2 * t, so a forward rule
+# that multiplies that tangent by 0 instead of skipping it returns NaN.
+def np_nansum_of_cube(x, axis, keepdims, w):
+    y = np.where(x > 1.0, np.nan, x)
+    return np.sum(w * np.nansum(y ** 3, axis=axis, keepdims=keepdims))
+
+
+def np_nanmean_of_cube(x, axis, keepdims, w):
+    y = np.where(x > 1.0, np.nan, x)
+    return np.sum(w * np.nanmean(y ** 3, axis=axis, keepdims=keepdims))
+
+
+def np_fmax_of_cubes(x, y, w):
+    u = np.where(x > 1.0, np.nan, x)
+    v = np.where(y < -1.0, np.nan, y)
+    return np.sum(w * np.fmax(u ** 3, v ** 3))
+
+
+def np_fmin_of_cubes(x, y, w):
+    u = np.where(x > 1.0, np.nan, x)
+    v = np.where(y < -1.0, np.nan, y)
+    return np.sum(w * np.fmin(u ** 3, v ** 3))
+
+
+NAN_REDUCTIONS_OF_CUBES = [np_nansum_of_cube, np_nanmean_of_cube]
+NAN_EXTREMA_OF_CUBES = [np_fmax_of_cubes, np_fmin_of_cubes]
+
+# Entries of x above 1, one or two to a row and a column.
+ABOVE_ONE = np.array([[0.5, 1.7, -1.5], [1.2, -0.6, 0.8]])
+
+# (x, y) where the NaNs (x above 1, y below -1) never meet, so that fmax and
+# fmin never return NaN; the cases cover broadcasting of a row and of a
+# scalar. Ties are left out: when only x moves, a tie gives x derivative 0
+# (see balanced_eq), but central differences give half of it.
+NAN_EXTREMA_CASES = [
+    (np.array([0.5, 1.5, -1.5, 0.9]), np.array([-2.0, 0.4, -0.2, 0.2])),
+    (np.array([[0.5, 1.3, -0.5], [1.4, -0.2, 0.6]]),
+     np.array([0.3, -0.4, -1.6])),
+    (np.array([[0.3, 1.5], [-0.8, 0.4]]), 0.7),
+]
+
+
+@pytest.mark.parametrize('axis', [None, 0, 1])
+@pytest.mark.parametrize('function', NAN_REDUCTIONS_OF_CUBES,
+                         ids=lambda f: f.__name__)
+def test_nan_reductions_of_nan_results(function, axis):
+    check_grads(function, ABOVE_ONE, axis, False)
+
+
+@pytest.mark.parametrize('x, y', NAN_EXTREMA_CASES)
+@pytest.mark.parametrize('function', NAN_EXTREMA_OF_CUBES,
+                         ids=lambda f: f.__name__)
+def test_nan_extrema_of_nan_results(function, x, y):
+    check_grads(function, x, y)
+
+
 def c_var(z, w):
     return np.sum(w * np.var(z, axis=0))
 

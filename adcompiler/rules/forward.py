@@ -63,6 +63,11 @@ method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False: ad.cast_a
 method_jvp('var',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_tangent(t, x, ans, axis, ddof, keepdims), dtype))
 method_jvp('std',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_tangent(t, x, ans, axis, ddof, keepdims), dtype))
 
+# Extrema that skip NaNs: ans = np.fmax(x, y) or np.fmin(x, y). The
+# tangent of a NaN operand is left out, because NaN * 0 would be NaN.
+for _callee in (np.fmax, np.fmin):
+    jvp(_callee, lambda x, y: (ad.skip_nan_tangent(t * ad.balanced_eq(x, ans, y, active(y)), x), ad.skip_nan_tangent(t * ad.balanced_eq(y, ans, x, active(x)), y)))
+
 # Reductions that skip NaNs: only the entries they read have partials.
 jvp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nansum_tangent(t, a, ans, axis, keepdims), dtype))
 jvp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanmean_tangent(t, a, ans, axis, keepdims), dtype))
