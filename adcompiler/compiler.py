@@ -30,7 +30,8 @@ from adcompiler import resolve as resolve_stage
 from adcompiler import reverse as reverse_stage
 from adcompiler import parse as source_stage
 from adcompiler.errors import (AdCompilerError, InternalCompilerError,
-                               LocatedError, UnsupportedSyntaxError)
+                               LocatedError, UnsupportedSyntaxError,
+                               with_call_chain)
 from adcompiler.rules import REGISTRY
 from adcompiler.traversal import walk
 
@@ -517,9 +518,12 @@ class Compiler:
                                              grad_only)
             except LocatedError as err:
                 moved = origins.at_user_line(err)
-                if moved is err:
+                chained = with_call_chain(moved, call_chain)
+                if chained is err:
                     raise
-                raise moved from err
+                if moved is err:  # Only the chain was added.
+                    raise chained.with_traceback(err.__traceback__) from None
+                raise chained from err
             finally:
                 self._in_progress.remove(key)
             self._cache[key] = (self.registry.version, compiled)
@@ -705,9 +709,12 @@ class Compiler:
                                                      call_chain, key)
             except LocatedError as err:
                 moved = origins.at_user_line(err)
-                if moved is err:
+                chained = with_call_chain(moved, call_chain)
+                if chained is err:
                     raise
-                raise moved from err
+                if moved is err:  # Only the chain was added.
+                    raise chained.with_traceback(err.__traceback__) from None
+                raise chained from err
             finally:
                 self._in_progress.remove(key)
             self._cache[key] = (self.registry.version, compiled)

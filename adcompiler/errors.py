@@ -47,6 +47,30 @@ def format_diagnostic(summary, location=None, details=(), fixes=()):
     return '\n'.join(parts)
 
 
+def call_chain_detail(call_chain):
+    """Render the names of the user functions that led to an error,
+    outermost first, as a detail line."""
+    return 'Call chain (outermost first): ' + ' -> '.join(call_chain)
+
+
+def with_call_chain(error, call_chain):
+    """Return `error`, raised while compiling a function that the user's
+    code reached through the calls in `call_chain`, with the chain as a
+    detail. An error of the outermost function, and one that shows a
+    chain already, is returned unchanged."""
+    if (not isinstance(error, LocatedError) or len(call_chain or ()) < 2
+            or any(detail.startswith('Call chain')
+                   for detail in error.details)):
+        return error
+    # copy.copy would call the class with the message as its only argument.
+    chained = type(error).__new__(type(error))
+    chained.__dict__.update(error.__dict__)
+    chained.details = error.details + (call_chain_detail(call_chain),)
+    chained.args = (format_diagnostic(chained.summary, chained.location,
+                                      chained.details, chained.fixes),)
+    return chained
+
+
 class AdCompilerError(Exception):
     """Base class of every error raised by adcompiler."""
 
@@ -151,7 +175,7 @@ class ForeignCallError(LocatedError):
         details = [
             f'The argument {active_argument!r} carries a derivative: it depends '
             f'on {source}.',
-            'Call chain (outermost first): ' + ' -> '.join(self.call_chain),
+            call_chain_detail(self.call_chain),
         ]
         name = written_name or callee_name
         short_name = re.sub(r'\W+', '_', callee_name.rsplit('.', 1)[-1])

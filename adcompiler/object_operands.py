@@ -28,9 +28,10 @@ assigned to it is plain, and so is every value stored in it by
   a plain value, whose arguments are plain;
 - the result of an inlined function whose returned values are plain;
 - a call, with plain arguments, of the user's function whose every
-  `return` gives the result of NumPy, SciPy or math, or arithmetic on it,
-  proven plain by the same analysis of that function. A recursive call in
-  it counts as plain while its returns are checked.
+  `return` gives the result of NumPy, SciPy or math, arithmetic on it, or
+  a local name assigned only such values (`F = np.zeros_like(p)`, then
+  `F[0] += v`), proven plain by the same analysis of that function. A
+  recursive call in it counts as plain while its returns are checked.
 
 Any other value may be such an object. That includes the result of a call
 of another Python function or of a function held in a variable, which is known
@@ -387,6 +388,7 @@ def _may_return_object(function, context):
     local_names = {node.id for node in walk(tree)
                    if isinstance(node, gast.Name)
                    and not isinstance(node.ctx, gast.Load)}
+    assigned = _assigned_values(tree, local_names)
 
     def is_local(node):
         while isinstance(node, gast.Attribute):
@@ -406,10 +408,17 @@ def _may_return_object(function, context):
             return None
         return value
 
-    def gives_array(node):
+    def gives_array(node, following=frozenset()):
         # A NumPy, SciPy or math call, or arithmetic with one, or with a
         # float constant: an array or a number. Other values, such as a
-        # list, keep the protocol, which concatenates lists.
+        # list, keep the protocol, which concatenates lists. A local name
+        # counts when every value assigned to it counts, because
+        # `F[0] += v` and `F += v` change an array and keep it an array.
+        if isinstance(node, gast.Name):
+            values = assigned.get(node.id)
+            return (bool(values) and node.id not in following
+                    and all(gives_array(value, following | {node.id})
+                            for value in values))
         if isinstance(node, gast.Call):
             callee = (None if is_local(node.func)
                       or not isinstance(node.func, (gast.Name, gast.Attribute))
@@ -418,12 +427,12 @@ def _may_return_object(function, context):
             return (isinstance(callee, np.ufunc)
                     or module.split('.')[0] in ('numpy', 'scipy', 'math'))
         if isinstance(node, gast.BinOp):
-            return any(gives_array(side) or (
+            return any(gives_array(side, following) or (
                 isinstance(side, gast.Constant)
                 and type(side.value) in (float, complex))
                 for side in (node.left, node.right))
         if isinstance(node, gast.UnaryOp):
-            return gives_array(node.operand)
+            return gives_array(node.operand, following)
         return False
 
     # A recursive call is assumed to return a plain value while the
@@ -446,6 +455,59 @@ def _may_return_object(function, context):
                 del summaries[key]
         summaries[code] = result
     return result
+
+
+# Patterns of `match` that bind a name given as a string (`case [*rest]`).
+_MATCH_CAPTURES = tuple(getattr(gast, name) for name in
+                        ('MatchAs', 'MatchStar', 'MatchMapping')
+                        if hasattr(gast, name))
+
+
+def _assigned_values(tree, local_names):
+    """Map each local name of the function `tree` to the values that
+    `name = value` assigns to it.
+
+    A name that is also bound in another way maps to None: a parameter,
+    a name bound by unpacking, `for`, `with`, `import`, `global`,
+    `nonlocal` or `:=`, and a nested function or class. `name op= v` and
+    stores into items and attributes (`name[i] = v`) are left out,
+    because they keep an array an array.
+    """
+    values = {name: [] for name in local_names}
+    plain_stores = set()
+    for node in walk(tree):
+        targets = []
+        if isinstance(node, gast.Assign):
+            targets = node.targets
+        elif isinstance(node, gast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        for target in targets:
+            if isinstance(target, gast.Name):
+                values[target.id].append(node.value)
+                plain_stores.add(id(target))
+        if isinstance(node, gast.AugAssign) and isinstance(node.target,
+                                                           gast.Name):
+            plain_stores.add(id(node.target))
+        if isinstance(node, (gast.Global, gast.Nonlocal)):
+            for name in node.names:
+                values[name] = None
+        elif isinstance(node, (gast.Import, gast.ImportFrom)):
+            for alias in node.names:
+                values[(alias.asname or alias.name).split('.')[0]] = None
+        elif isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef,
+                               gast.ClassDef)) and node is not tree:
+            values[node.name] = None
+        elif isinstance(node, _MATCH_CAPTURES):
+            for name in (getattr(node, 'name', None),
+                         getattr(node, 'rest', None)):
+                if name is not None:
+                    values[name] = None
+    for node in walk(tree):
+        if (isinstance(node, gast.Name)
+                and not isinstance(node.ctx, gast.Load)
+                and id(node) not in plain_stores):
+            values[node.id] = None  # A parameter, a loop target, ...
+    return values
 
 
 # Methods that put their arguments into the container they are called on.

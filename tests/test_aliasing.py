@@ -701,3 +701,131 @@ def test_alias_of_written_array_still_rejected():
 
     with pytest.raises(adcompiler.UnsupportedSyntaxError):
         adcompiler.grad(function)(np.array([0.3, -1.2, 0.7]))
+
+
+# Helpers that fill a new array by index, called on their own results -------
+# The helper's `F` is a new array whatever the argument, so its result may
+# flow back into it: step(step(a)), or force -> integrate -> force.
+
+def pair_forces(pos):
+    F = np.zeros_like(pos)
+    for i in range(pos.shape[0]):
+        for j in range(pos.shape[0]):
+            if i != j:
+                d = pos[j] - pos[i]
+                F[i] += d / (np.sum(d ** 2) + 1.0) ** 1.5
+    return F
+
+
+def first_rows_mixed(pos):
+    F = np.zeros_like(pos)
+    F[0] += pos[1] ** 2
+    F[1] += pos[0] * 3.0
+    return F
+
+
+def mixed_twice(a):
+    b = first_rows_mixed(a)
+    c = first_rows_mixed(b)
+    return np.sum(c ** 2)
+
+
+def mixed_nested(a):
+    return np.sum(first_rows_mixed(first_rows_mixed(a) + 0.5) ** 2)
+
+
+def mixed_same_name(pos):
+    F = pos * 2.0
+    F = first_rows_mixed(F)
+    F = first_rows_mixed(F)
+    return np.sum(F ** 2)
+
+
+def forces_integrated_once(pos0):
+    F = pair_forces(pos0)
+    pos = pos0 + 0.1 * F
+    F = pair_forces(pos)
+    return np.sum(F ** 2)
+
+
+def leapfrog_with_forces(pos0):
+    pos = pos0
+    vel = np.zeros_like(pos0)
+    F = pair_forces(pos)
+    for _ in range(4):
+        vel = vel + 0.1 * F
+        pos = pos + 0.1 * vel
+        F = pair_forces(pos)
+    return np.sum(pos ** 2) + np.sum(F * F)
+
+
+FILLED_BY_INDEX = [mixed_twice, mixed_nested, mixed_same_name,
+                   forces_integrated_once, leapfrog_with_forces]
+# Three particles in the plane, four in space, and two on a line.
+PARTICLES = [np.array([[0.0, 0.1], [1.0, -0.3], [0.4, 1.2]]),
+             np.array([[0.2, -0.5, 1.0], [1.1, 0.3, -0.2],
+                       [-0.7, 0.8, 0.4], [0.5, 0.5, -0.9]]),
+             np.array([[0.3], [-1.1]])]
+
+
+@pytest.mark.parametrize('pos', PARTICLES, ids=['plane', 'space', 'line'])
+@pytest.mark.parametrize('function', FILLED_BY_INDEX,
+                         ids=lambda f: f.__name__)
+def test_helper_on_own_result_gradient(function, pos):
+    expected = numerical_gradient(function, (pos,), 0)
+    assert_gradient_close(adcompiler.grad(function)(pos.copy()), expected)
+
+
+@pytest.mark.parametrize('pos', PARTICLES, ids=['plane', 'space', 'line'])
+@pytest.mark.parametrize('function', FILLED_BY_INDEX,
+                         ids=lambda f: f.__name__)
+def test_helper_on_own_result_tangent(function, pos):
+    direction = np.random.default_rng(2).normal(size=pos.shape)
+    expected = np.sum(numerical_gradient(function, (pos,), 0) * direction)
+    _, tangent = adcompiler.jvp(function, (pos.copy(),), (direction,))
+    assert tangent == pytest.approx(expected, rel=1e-6, abs=1e-8)
+
+
+def test_helper_on_own_result_hessian():
+    pos = PARTICLES[0]
+    gradient = adcompiler.grad(mixed_twice)
+    expected = np.array([
+        numerical_gradient(lambda p: gradient(p)[index], (pos,), 0)
+        for index in np.ndindex(pos.shape)]).reshape(pos.shape * 2)
+    hessian = adcompiler.hessian(mixed_twice)(pos.copy())
+    assert_gradient_close(hessian, expected, rtol=1e-4, atol=1e-5)
+
+
+# A helper whose returned name may hold a list keeps Python's operators:
+# `*` repeats the list, as it does without adcompiler.
+
+def listed(p):
+    out = np.zeros_like(p)
+    out = [p, p * 2.0]
+    return out
+
+
+def listed_repeated(x):
+    return np.sum(np.array(listed(x) * 2) ** 2)
+
+
+def test_helper_returning_list_name_repeats():
+    x = np.array([0.5, -1.0, 2.0])
+    value, gradient = adcompiler.value_and_grad(listed_repeated)(x)
+    assert value == pytest.approx(listed_repeated(x))
+    assert_gradient_close(gradient, numerical_gradient(listed_repeated,
+                                                       (x,), 0))
+
+
+def calls_slice_updater(x):
+    return passes_slice_to_updating_function(x * 2.0)
+
+
+def test_aliasing_error_shows_call_chain():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(calls_slice_updater)(np.array([0.5, 1.2, -0.7]))
+    error = info.value
+    assert error.lineno == source_lineno(passes_slice_to_updating_function,
+                                         'halve_first(y[0:2])')
+    assert ('Call chain (outermost first): calls_slice_updater -> '
+            'passes_slice_to_updating_function') in str(error)
