@@ -895,6 +895,8 @@ def _gradients(adjoints, wrt, arguments):
             pass
         elif containers.is_container(x):
             g = containers.gradient_like(g, x)
+        elif containers.is_constant_leaf(x):
+            g = None  # A string or None, as a leaf of a container gets.
         else:
             g = runtime.materialize(g, x)
         for other in gradients:

@@ -172,6 +172,24 @@ def test_integer_wrt_argument_raises(value):
     assert 'float' in str(info.value)
 
 
+def chosen_power_sum(x, mode):
+    return xp.sum(x ** 2) if mode == 'sq' else xp.sum(x)
+
+
+@pytest.mark.parametrize('mode', [
+    pytest.param('sq', id='str'), pytest.param(None, id='none'),
+    pytest.param(numpy.array(['sq']), id='str-array')])
+def test_string_wrt_argument_gets_none(mode):
+    x = numpy.array([0.5, 1.5])
+    assert adcompiler.grad(chosen_power_sum, wrt=1)(x, mode) is None
+    value, gradients = adcompiler.value_and_grad(
+        chosen_power_sum, wrt=(0, 1))(x, mode)
+    assert value == pytest.approx(chosen_power_sum(x, mode))
+    expected = 2 * x if mode is not None else numpy.ones(2)
+    numpy.testing.assert_allclose(gradients[0], expected)
+    assert gradients[1] is None
+
+
 def power_sum(x, n):
     return xp.sum(x ** n)
 
