@@ -896,7 +896,7 @@ def _gradients(adjoints, wrt, arguments):
         elif containers.is_container(x):
             g = containers.gradient_like(g, x)
         elif containers.is_constant_leaf(x):
-            g = None  # A string or None, as a leaf of a container gets.
+            g = None  # A string or None gets None, as such a leaf does.
         else:
             g = runtime.materialize(g, x)
         for other in gradients:
@@ -1395,18 +1395,22 @@ def hvp(function, wrt=0, mode=None):
     def product(primals, kwargs, direction, runs):
         bound = _bind(function, primals, kwargs)
         _reject_array_subclasses(function, bound.arguments, 'hvp')
-        directions = _hvp_directions(function, names, as_tuple, direction)
-        for name, given in zip(names, directions, strict=True):
+        checked = []
+        for name, given in zip(names, _hvp_directions(
+                function, names, as_tuple, direction), strict=True):
             _reject_array_conversion(function, name, bound.arguments[name],
                                      'hvp')
             if isinstance(bound.arguments[name], np.matrix):
                 containers.check_differentiable(bound.arguments[name],
                                                 function.__name__, name)
-            _check_like(given, bound.arguments[name],
-                        f'the direction given to hvp of {function.__name__} '
-                        f'for {name!r}' if as_tuple else
-                        f'the direction given to hvp of {function.__name__}',
-                        f'argument {name!r}')
+            checked.append(_check_like(
+                given, bound.arguments[name],
+                f'the direction given to hvp of {function.__name__} '
+                f'for {name!r}' if as_tuple else
+                f'the direction given to hvp of {function.__name__}',
+                f'argument {name!r}'))
+        directions = tuple(checked)
+        direction = directions if as_tuple else directions[0]
         if not as_tuple:
             return _hessian_block_product(function, composition, names[0],
                                           names[0], bound, direction, runs)
@@ -1608,7 +1612,8 @@ def _bound_jvp(function, bound, tangents, runs=None):
     `runs` is as in `_jvp`."""
     arguments = bound.arguments
     _reject_array_subclasses(function, arguments, 'jvp')
-    for name, tangent in tangents.items():
+    tangents = dict(tangents)
+    for name, tangent in list(tangents.items()):
         if tangent is not None:
             primal = arguments[name]
             _reject_array_conversion(function, name, primal, 'jvp')
@@ -1616,7 +1621,7 @@ def _bound_jvp(function, bound, tangents, runs=None):
                                                              np.matrix):
                 containers.check_differentiable(primal, function.__name__,
                                                 name)
-            _check_tangent(function, name, primal, tangent)
+            tangents[name] = _check_tangent(function, name, primal, tangent)
     wrt = tuple(name for name in arguments
                 if tangents.get(name) is not None)
     compiled = _COMPILER.compile_forward(
@@ -1660,38 +1665,95 @@ def _check_tangent(function, name, primal, tangent):
                 f'primal, a {type(primal).__name__} with '
                 f'{len(primal_leaves)} leaves; got a '
                 f'{type(tangent).__name__} with {len(tangent_leaves)}')
-    _check_like(tangent, primal, f'the tangent of {name!r}', 'the primal')
+    return _check_like(tangent, primal, f'the tangent of {name!r}',
+                       'the primal')
 
 
 def _check_like(given, reference, label, owner):
-    """Raise InvalidArgumentError unless `given` has the structure of
-    `reference` and, at each float leaf, its shape.
+    """Return `given` with the structure of `reference`, or raise
+    InvalidArgumentError.
 
-    `label` names `given` in the message ("the tangent of 'x'") and `owner`
-    names `reference` ("the primal"). None in `given` stands for a zero
-    and matches anything.
+    At each float leaf of `reference`, `given` must have its shape, and
+    it becomes an array or number of the leaf's dtype when it is a list,
+    a tuple or an integer. A boolean, a string, an object, and a complex
+    value for a real leaf are rejected: the generated code would repeat
+    a list (`[1.0] * 2`) or drop an imaginary part instead of failing.
+    `label` names `given` in the message ("the tangent of 'x'") and
+    `owner` names `reference` ("the primal"). None in `given` stands for
+    a zero and matches anything.
     """
-    pending = [(given, reference, '')]
-    while pending:
-        t, x, path = pending.pop()
-        if t is None:
-            continue
-        at_path = f' at {path}' if path else ''
-        at_same_path = ' there' if path else ''
-        parts = containers.flatten(x)
-        if parts is not None:
-            children = _matching_children(t, x)
-            if children is None:
-                raise InvalidArgumentError(
-                    f'{label}{at_path} must have the structure of {owner}'
-                    f'{at_same_path}, {_describe_value(x)}; got '
-                    f'{_describe_value(t)}')
-            pending.extend(children(path))
-            continue
-        if containers.is_float_leaf(x) and np.shape(t) != np.shape(x):
+    return _conformed(given, reference, label, owner, '')
+
+
+def _conformed(t, x, label, owner, path):
+    if t is None:
+        return None
+    at_path = f' at {path}' if path else ''
+    at_same_path = ' there' if path else ''
+    parts = containers.flatten(x)
+    if parts is not None:
+        children = _matching_children(t, x)
+        if children is None:
             raise InvalidArgumentError(
-                f'{label}{at_path} must have shape {np.shape(x)}, as {owner} '
-                f'has{at_same_path}; got shape {np.shape(t)}')
+                f'{label}{at_path} must have the structure of {owner}'
+                f'{at_same_path}, {_describe_value(x)}; got '
+                f'{_describe_value(t)}')
+        if isinstance(x, dict):
+            return {key: _conformed(t_child, x_child, label, owner,
+                                    child_path)
+                    for (t_child, x_child, child_path), key
+                    in zip(children(path), x, strict=True)}
+        conformed = [_conformed(t_child, x_child, label, owner, child_path)
+                     for t_child, x_child, child_path in children(path)]
+        t_children, rebuild = containers.flatten(t)
+        if all(new is old for new, old in zip(conformed, t_children,
+                                              strict=True)):
+            return t
+        return rebuild(conformed)
+    if not containers.is_float_leaf(x):
+        return t
+    t = _numeric_leaf(t, x, f'{label}{at_path}', f'{owner}{at_same_path}')
+    if np.shape(t) != np.shape(x):
+        raise InvalidArgumentError(
+            f'{label}{at_path} must have shape {np.shape(x)}, as {owner} '
+            f'has{at_same_path}; got shape {np.shape(t)}')
+    return t
+
+
+def _numeric_leaf(t, x, label, owner):
+    """Return `t`, given for the float leaf `x`, as a float or complex
+    array or number (see `_check_like`)."""
+    if isinstance(t, (float, complex, np.inexact)) or (
+            isinstance(t, np.ndarray) and t.dtype.kind in 'fc'):
+        converted = t
+    else:
+        try:
+            values = np.asarray(t)
+        except (TypeError, ValueError):  # A ragged list.
+            values = np.asarray(None)
+        if isinstance(t, (bool, np.bool_)) or values.dtype.kind not in 'iufc':
+            raise InvalidArgumentError(
+                f'{label} must be a float, a complex number or an array of '
+                f'them, like {owner}; got {_describe_leaf(t)}. Pass '
+                f'np.asarray(..., dtype=float) of the numbers')
+        if isinstance(x, (np.ndarray, np.generic)):
+            dtype = np.result_type(x.dtype, values.dtype)
+        else:
+            dtype = np.result_type(type(x), values.dtype, float)
+        converted = values.astype(dtype)
+        if type(x) in (float, complex) and converted.ndim == 0:
+            converted = converted.item()  # A Python number, as x is.
+    if np.iscomplexobj(converted) and not np.iscomplexobj(x):
+        raise InvalidArgumentError(
+            f'{label} must be real, as {owner} is real; got a complex '
+            f'value. Pass its real part if that is the one you mean')
+    return converted
+
+
+def _describe_leaf(value):
+    if isinstance(value, np.ndarray):
+        return f'an array of {value.dtype} of shape {value.shape}'
+    return f'a {type(value).__name__}'
 
 
 def _matching_children(t, x):
@@ -1774,9 +1836,10 @@ def vjp(function, *primals):
             # The first adjoint undid the function's in-place updates; a
             # later one needs them again, so the primal runs again.
             saved = rerun(bound.args, bound.kwargs)
-        _check_like(cotangent, value,
-                    f'the cotangent of the output of {function.__name__}',
-                    'the output')
+        cotangent = _check_like(
+            cotangent, value,
+            f'the cotangent of the output of {function.__name__}',
+            'the output')
         calls[0] += 1
         current = saved
         if compiled.has_tape:

@@ -242,6 +242,90 @@ def test_mismatched_derivative_input_raises(call, message):
     assert str(info.value) == message
 
 
+def sine_twice(x):
+    return np.sin(x) * 2
+
+
+def doubled_sine_sum(x):
+    return np.sum(np.sin(x) * 2)
+
+
+@pytest.mark.parametrize('call, message', [
+    pytest.param(lambda: adcompiler.vjp(sine_twice, X)[1](np.array(
+        [1j, 2.0, 3.0])),
+                 'the cotangent of the output of sine_twice must be real, as '
+                 'the output is real; got a complex value. Pass its real part '
+                 'if that is the one you mean', id='vjp-complex'),
+    pytest.param(lambda: adcompiler.vjp(sine_twice, X)[1](
+        [True, False, True]),
+                 'the cotangent of the output of sine_twice must be a float, '
+                 'a complex number or an array of them, like the output; got '
+                 'a list. Pass np.asarray(..., dtype=float) of the numbers',
+                 id='vjp-bool-list'),
+    pytest.param(lambda: adcompiler.vjp(sine_twice, X)[1](['a', 'b', 'c']),
+                 'the cotangent of the output of sine_twice must be a float, '
+                 'a complex number or an array of them, like the output; got '
+                 'a list. Pass np.asarray(..., dtype=float) of the numbers',
+                 id='vjp-str-list'),
+    pytest.param(lambda: adcompiler.vjp(sine_twice, X)[1]([1.0, 2.0]),
+                 'the cotangent of the output of sine_twice must have shape '
+                 '(3,), as the output has; got shape (2,)',
+                 id='vjp-short-list'),
+    pytest.param(lambda: adcompiler.jvp(doubled_sine_sum, (X,), (1j * X,)),
+                 "the tangent of 'x' must be real, as the primal is real; got "
+                 'a complex value. Pass its real part if that is the one you '
+                 'mean', id='jvp-complex'),
+    pytest.param(lambda: adcompiler.jvp(doubled_sine_sum, (X,), (np.ones(3) > 0,)),
+                 "the tangent of 'x' must be a float, a complex number or an "
+                 'array of them, like the primal; got an array of bool of '
+                 'shape (3,). Pass np.asarray(..., dtype=float) of the '
+                 'numbers', id='jvp-bool-array'),
+    pytest.param(lambda: adcompiler.hvp(doubled_sine_sum)(X, 'abc'),
+                 'the direction given to hvp of doubled_sine_sum must be a float, a '
+                 'complex number or an array of them, like argument '
+                 "'x'; got a str. Pass np.asarray(..., dtype=float) of the "
+                 'numbers', id='hvp-str'),
+])
+def test_non_float_derivative_input_raises(call, message):
+    with pytest.raises(adcompiler.InvalidArgumentError) as info:
+        call()
+    assert str(info.value) == message
+
+
+# A list, a tuple or integers for an array becomes an array of its dtype,
+# so that `g * 2` in generated code multiplies instead of repeating a list.
+@pytest.mark.parametrize('given', [
+    pytest.param([1.0, -2.0, 0.5], id='list'),
+    pytest.param((1.0, -2.0, 0.5), id='tuple'),
+    pytest.param([1, -2, 3], id='int-list'),
+    pytest.param(np.array([1, -2, 3]), id='int-array')])
+def test_sequence_derivative_inputs_convert(given):
+    expected = np.asarray(given, dtype=float)
+    cotangent, = adcompiler.vjp(sine_twice, X)[1](given)
+    np.testing.assert_allclose(cotangent, 2 * np.cos(X) * expected)
+    assert cotangent.dtype == np.float64
+    _, tangent = adcompiler.jvp(sine_twice, (X,), (given,))
+    np.testing.assert_allclose(tangent, 2 * np.cos(X) * expected)
+    assert tangent.dtype == np.float64
+    product = adcompiler.hvp(doubled_sine_sum)(X, given)
+    np.testing.assert_allclose(product, -2 * np.sin(X) * expected)
+
+
+def test_scalar_derivative_inputs_convert():
+    cotangent, = adcompiler.vjp(doubled_sine_sum, X)[1](1)
+    np.testing.assert_allclose(cotangent, 2 * np.cos(X))
+    _, tangent = adcompiler.jvp(scalar_square, (1.5,), (2,))
+    assert tangent == pytest.approx(6.0)
+    assert type(tangent) is float
+    float32 = X.astype(np.float32)
+    cotangent, = adcompiler.vjp(sine_twice, float32)[1]([1, 1, 1])
+    assert cotangent.dtype == np.float32
+
+
+def scalar_square(t):
+    return t * t
+
+
 def test_matching_derivative_inputs_accepted():
     _, tangent = adcompiler.jvp(params_loss, (PARAMS, X),
                                 ({'w': np.ones(3), 'b': None}, None))
