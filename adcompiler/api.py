@@ -20,7 +20,7 @@ from adcompiler.argument_state import ArgumentState, Runs
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
                                NonScalarOutputError, SourceUnavailableError,
-                               UnsupportedSyntaxError)
+                               UnsupportedSyntaxError, with_article)
 from adcompiler.known_shapes import describe_arguments
 from adcompiler.object_operands import describe_arguments as describe_objects
 from adcompiler.naming import identifier
@@ -1011,7 +1011,7 @@ def _require_scalar(name, ans, transforms_need):
     if not isinstance(ans, (int, float, complex, np.number, np.ndarray)) or \
             isinstance(ans, bool):
         raise NonScalarOutputError(
-            f'{name} returned a {type(ans).__name__}, not a number; '
+            f'{name} returned {with_article(type(ans).__name__)}, not a number; '
             f'{transforms_need} a function whose output is a float')
     if np.iscomplexobj(ans):
         # As in JAX: a complex output has a derivative for each of its real
@@ -1530,7 +1530,7 @@ def _hessian_block(columns, row_argument, column_argument):
 
 def _describe_output(ans, shape):
     if isinstance(ans, (list, tuple)):
-        return f'a {type(ans).__name__} of {len(ans)} items'
+        return f'{with_article(type(ans).__name__)} of {len(ans)} items'
     return f'an array of shape {shape}'
 
 
@@ -1662,7 +1662,7 @@ def _check_tangent(function, name, primal, tangent):
                 len(tangent_leaves) != len(primal_leaves):
             raise InvalidArgumentError(
                 f'the tangent of {name!r} must have the structure of the '
-                f'primal, a {type(primal).__name__} with '
+                f'primal, {with_article(type(primal).__name__)} with '
                 f'{len(primal_leaves)} leaves; got a '
                 f'{type(tangent).__name__} with {len(tangent_leaves)}')
     return _check_like(tangent, primal, f'the tangent of {name!r}',
@@ -1753,7 +1753,7 @@ def _numeric_leaf(t, x, label, owner):
 def _describe_leaf(value):
     if isinstance(value, np.ndarray):
         return f'an array of {value.dtype} of shape {value.shape}'
-    return f'a {type(value).__name__}'
+    return with_article(type(value).__name__)
 
 
 def _matching_children(t, x):
@@ -1782,7 +1782,7 @@ def _describe_value(value):
     if containers.is_container(value):
         count = len(containers.flatten(value)[0])
         entries = 'entry' if count == 1 else 'entries'
-        return f'a {type(value).__name__} with {count} {entries}'
+        return f'{with_article(type(value).__name__)} with {count} {entries}'
     return f'a value of shape {np.shape(value)} (type {type(value).__name__})'
 
 
@@ -1931,8 +1931,8 @@ def _reject_array_conversion(function, name, value, transform):
                       types.FunctionType):
             raise containers.ContainerError(
                 f'{transform} of {function.__name__} with respect to '
-                f'{name!r} got a {type(item).__name__} object, whose class '
-                'defines __array__ in Python. NumPy calls that method to '
+                f'{name!r} got {with_article(type(item).__name__)} object, '
+                'whose class defines __array__ in Python. NumPy calls that method to '
                 'convert the object, and adcompiler does not differentiate '
                 'through that conversion. Convert the object before the '
                 'call and pass the array that __array__ returns instead.')

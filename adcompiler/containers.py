@@ -26,7 +26,7 @@ import threading
 import numpy as np
 
 from adcompiler import runtime
-from adcompiler.errors import AdCompilerError
+from adcompiler.errors import AdCompilerError, with_article
 from adcompiler.rules import REGISTRY
 
 
@@ -276,10 +276,10 @@ def check_differentiable(value, function_name, parameter):
             continue
         raise ContainerError(
             f'cannot differentiate {function_name} with respect to {where}: '
-            f'it is a {type(item).__name__} object, which adcompiler does '
-            'not know how to take apart into arrays. To differentiate with '
-            f'respect to it, {registration_hint(item)}. Otherwise pass it '
-            'as an argument that is not in wrt.')
+            f'it is {with_article(type(item).__name__)} object, which '
+            'adcompiler does not know how to take apart into arrays. To '
+            f'differentiate with respect to it, {registration_hint(item)}. '
+            'Otherwise pass it as an argument that is not in wrt.')
 
 
 def _check_field_names(value, children, function_name):
@@ -368,9 +368,9 @@ def _children_of(g, x, count):
     parts = flatten(g)
     if parts is None or len(parts[0]) != count:
         raise ContainerError(
-            f'a derivative of a {type(x).__name__} has the wrong structure: '
-            f'expected a {type(x).__name__} with {count} children, got '
-            f'{type(g).__name__}')
+            f'a derivative of {with_article(type(x).__name__)} has the wrong '
+            f'structure: expected {with_article(type(x).__name__)} with '
+            f'{count} children, got {type(g).__name__}')
     return parts[0]
 
 

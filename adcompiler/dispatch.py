@@ -33,7 +33,7 @@ import numpy as np
 
 from adcompiler import containers, origins, runtime
 from adcompiler.errors import (ForeignCallError, SourceLocation,
-                               UnsupportedSyntaxError)
+                               UnsupportedSyntaxError, with_article)
 from adcompiler.observed_calls import (
     SEVERAL_CALLEES, ObservedCall, observed_call_key)
 from adcompiler.resolve import differentiable_equivalent, dotted_name
@@ -1192,7 +1192,8 @@ def _active_callee_error(site, function):
     """The error for a called value that carries a derivative but is not an
     object with a __call__ method, such as a function whose closure does."""
     return UnsupportedSyntaxError(
-        f'a call of {site.callee_text}, a {type(function).__name__} that '
+        f'a call of {site.callee_text}, '
+        f'{with_article(type(function).__name__)} that '
         'carries a derivative itself', site.location,
         'adcompiler follows derivatives into a called value only when it is '
         'an object with a __call__ method written in Python; pass the '

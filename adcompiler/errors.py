@@ -47,6 +47,13 @@ def format_diagnostic(summary, location=None, details=(), fixes=()):
     return '\n'.join(parts)
 
 
+def with_article(noun):
+    """Return `noun` after 'a' or 'an', by its first letter: 'an Opaque',
+    'a Params'."""
+    article = 'an' if noun[:1].lower() in 'aeiou' and noun else 'a'
+    return f'{article} {noun}'
+
+
 def call_chain_detail(call_chain):
     """Render the names of the user functions that led to an error,
     outermost first, as a detail line."""

@@ -261,9 +261,27 @@ def test_unregistered_object_raises_with_fix():
     with pytest.raises(adcompiler.ContainerError) as info:
         adcompiler.grad(reads_weights)(model, np.ones(2))
     message = str(info.value)
-    assert 'Unregistered' in message
+    assert 'it is an Unregistered object' in message
     assert 'register_container(Unregistered, flatten, unflatten)' in message
     assert "argument 'model'" in message
+
+
+class Opaque:
+    def __init__(self, W):
+        self.W = W
+
+
+class Model:
+    def __init__(self, W):
+        self.W = W
+
+
+@pytest.mark.parametrize('cls, described', [(Opaque, 'an Opaque object'),
+                                            (Model, 'a Model object')])
+def test_unregistered_object_article(cls, described):
+    with pytest.raises(adcompiler.ContainerError) as info:
+        adcompiler.grad(reads_weights)(cls(np.ones((2, 2))), np.ones(2))
+    assert f'it is {described}' in str(info.value)
 
 
 def test_unregistered_object_inside_dict_raises():
