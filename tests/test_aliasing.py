@@ -786,14 +786,18 @@ def test_helper_on_own_result_tangent(function, pos):
     assert tangent == pytest.approx(expected, rel=1e-6, abs=1e-8)
 
 
-def test_helper_on_own_result_hessian():
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('function', [mixed_twice, leapfrog_with_forces],
+                         ids=lambda f: f.__name__)
+def test_helper_on_own_result_hvp(function, mode):
     pos = PARTICLES[0]
-    gradient = adcompiler.grad(mixed_twice)
-    expected = np.array([
-        numerical_gradient(lambda p: gradient(p)[index], (pos,), 0)
-        for index in np.ndindex(pos.shape)]).reshape(pos.shape * 2)
-    hessian = adcompiler.hessian(mixed_twice)(pos.copy())
-    assert_gradient_close(hessian, expected, rtol=1e-4, atol=1e-5)
+    direction = np.random.default_rng(4).normal(size=pos.shape)
+    gradient = adcompiler.grad(function)
+    step = 1e-5
+    expected = (gradient(pos + step * direction)
+                - gradient(pos - step * direction)) / (2 * step)
+    product = adcompiler.hvp(function, mode=mode)(pos.copy(), direction)
+    assert_gradient_close(product, expected, rtol=1e-4, atol=1e-6)
 
 
 # A helper whose returned name may hold a list keeps Python's operators:
@@ -821,9 +825,14 @@ def calls_slice_updater(x):
     return passes_slice_to_updating_function(x * 2.0)
 
 
-def test_aliasing_error_shows_call_chain():
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_aliasing_error_shows_call_chain(mode):
+    x = np.array([0.5, 1.2, -0.7])
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
-        adcompiler.grad(calls_slice_updater)(np.array([0.5, 1.2, -0.7]))
+        if mode == 'reverse':
+            adcompiler.grad(calls_slice_updater)(x)
+        else:
+            adcompiler.jvp(calls_slice_updater, (x,), (np.ones(3),))
     error = info.value
     assert error.lineno == source_lineno(passes_slice_to_updating_function,
                                          'halve_first(y[0:2])')
