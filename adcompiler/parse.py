@@ -28,7 +28,8 @@ import types
 import gast
 
 from adcompiler.errors import (SourceLocation, SourceUnavailableError,
-                               StaleSourceError, UnsupportedSyntaxError)
+                               StaleSourceError, UnsupportedSyntaxError,
+                               with_article)
 from adcompiler.traversal import walk
 
 
@@ -84,8 +85,9 @@ def get_source(function):
     if not isinstance(function, types.FunctionType):
         kind = type(function).__name__
         raise SourceUnavailableError(
-            f'cannot transform {function!r}: it is a {kind}, not a Python '
-            'function with source code. adcompiler transforms Python source; '
+            f'cannot transform {function!r}: it is {with_article(kind)}, '
+            'not a Python function with source code. adcompiler transforms '
+            'Python source; '
             'wrap the call in a Python function, or register a gradient rule '
             'for it with adcompiler.register_vjp.')
 
