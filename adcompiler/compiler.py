@@ -263,6 +263,15 @@ class _AttributeNamespace:
         return getattr(self.owner, name, default)
 
 
+def _is_bound_method(value):
+    """True for a method bound to an object: `obj.method` of a Python
+    class, or `lst.append` of a built-in type."""
+    if isinstance(value, types.MethodType):
+        return True
+    return isinstance(value, types.BuiltinMethodType) and not isinstance(
+        getattr(value, '__self__', None), (types.ModuleType, type(None)))
+
+
 def _dependencies(function, tree, local_names):
     """The globals and closure variables that `tree` reads, with their values."""
     code = function.__code__
@@ -301,6 +310,10 @@ def _dependencies(function, tree, local_names):
                 break
             seen.add((id(owner), attr))
             value = getattr(owner, attr, _MISSING)
+            if _is_bound_method(value):
+                # Each read makes a new bound method (LOG.append), so its
+                # identity would never match; its function is the class's.
+                break
             attributes = getattr(owner, '__dict__', None)
             if not (isinstance(owner, types.ModuleType)
                     and attributes.get(attr, _MISSING) is value):

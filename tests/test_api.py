@@ -750,3 +750,42 @@ def test_array_subclass_converted_gradient():
     plain = np.asarray(mapped)
     expected = numerical_gradient(square_sum, (plain,), 0)
     assert_gradient_close(adcompiler.grad(square_sum)(plain), expected)
+
+
+_CALL_LOG = []
+
+
+class _Scaler:
+    def scale(self, v):
+        return v * 2.0
+
+
+_SCALER = _Scaler()
+
+
+def _logs_and_scales(x):
+    _CALL_LOG.append(1)
+    return np.sum(_SCALER.scale(x) ** 2)
+
+
+def test_bound_methods_of_globals_do_not_recompile(monkeypatch):
+    """The compiled code recorded _CALL_LOG.append as a dependency, a new
+    bound method on every read, so each call found it changed and compiled
+    the function again."""
+    from adcompiler import compiler
+    compiles = []
+    original = compiler.Compiler._compile
+
+    def counting(self, *args, **kwargs):
+        compiles.append(args[0])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(compiler.Compiler, '_compile', counting)
+    gradient = adcompiler.grad(_logs_and_scales)
+    x = np.array([1.0, 2.0])
+    for _ in range(3):
+        gradient(x)
+    settled = len(compiles)
+    for _ in range(5):
+        np.testing.assert_allclose(gradient(x), 8.0 * x)
+    assert len(compiles) == settled
