@@ -1228,8 +1228,8 @@ def _scaled_distance(p):
 
 
 def test_foreign_call_in_helper_names_its_parameter():
-    """The message said that the argument depends on "the input 'v'", the
-    helper's parameter, while the differentiated input is p."""
+    """The message stated that the argument depends on "the input 'v'",
+    the helper's parameter, while the differentiated input is p."""
     with pytest.raises(adcompiler.ForeignCallError) as raised:
         adcompiler.grad(_scaled_distance)(np.array([1.0, 2.0]))
     message = str(raised.value)
@@ -1252,8 +1252,8 @@ def _calls_attribute_of_global(x):
 
 def test_foreign_call_fix_names_global_attribute():
     """The fix named a C function reached as an attribute of a global
-    object (a ctypes library's libm.cos) by its module, ctypes.cos, which
-    does not exist; it names the attribute as the code reads it now."""
+    object (a ctypes library's libm.cos) by its module, as ctypes.cos,
+    which does not exist. It names the attribute as the code reads it."""
     with pytest.raises(adcompiler.ForeignCallError) as raised:
         adcompiler.grad(_calls_attribute_of_global)(np.array([1.0, 2.0]))
     message = str(raised.value)

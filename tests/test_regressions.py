@@ -2917,7 +2917,8 @@ def test_attribute_store_without_a_derivative_runs(shape):
     x = np.random.default_rng(4).normal(size=shape)
     expected = numerical_gradient(_stores_bookkeeping, (x,), 0)
     assert_gradient_close(adcompiler.grad(_stores_bookkeeping)(x), expected)
-    assert _BOX.shape == shape and _BOX.size == shape[0]
+    assert _BOX.shape == shape
+    assert _BOX.size == shape[0]
     assert _BOX.loss == pytest.approx(float(np.sum(x ** 2)))
     v = np.ones(shape)
     _, tangent = adcompiler.jvp(_stores_bookkeeping, (x,), (v,))
@@ -2925,7 +2926,7 @@ def test_attribute_store_without_a_derivative_runs(shape):
 
 
 # A statement kept verbatim (here a lambda passed to a NumPy function)
-# whose lambda parameter has the name of a variable with a derivative: the
+# whose lambda parameter has the name of a variable with a derivative. The
 # check that such a statement carries no derivative skipped every node of
 # that name, so `z` looked unread and grad returned zeros.
 

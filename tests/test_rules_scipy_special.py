@@ -1,8 +1,8 @@
 """Rules of scipy.special functions, against central differences.
 
 Each function is checked in reverse mode (grad), forward mode (jvp) and
-forward over reverse (hessian) on several shapes; the binary ones also
-with broadcasting operands.
+forward over reverse (hessian) on several shapes. The binary ones are
+also checked with broadcasting operands.
 """
 
 import numpy as np
