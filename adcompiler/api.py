@@ -8,14 +8,13 @@ tuple of gradients.
 import enum
 import functools
 import inspect
-import itertools
 import linecache
 import types
 import warnings
 
 import numpy as np
 
-from adcompiler import chunked, containers, dispatch, origins, runtime
+from adcompiler import chunked, containers, dispatch, emit, origins, runtime
 from adcompiler.argument_state import ArgumentState, Runs
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
@@ -1025,7 +1024,6 @@ def _require_scalar(name, ans, transforms_need):
 
 
 _OBJECTIVES = {}  # (function, parameter) -> (compiled tangent, objective)
-_OBJECTIVE_COUNT = itertools.count(1)
 
 
 def tangent_objective(function, parameter, objects=frozenset()):
@@ -1106,7 +1104,7 @@ def _define_objective(name, text, function, scope):
     The lines are registered in linecache, so that adcompiler can read the
     source again and tracebacks show it.
     """
-    filename = f'<adcompiler objective #{next(_OBJECTIVE_COUNT)}>'
+    filename = emit.generated_filename('objective')
     linecache.cache[filename] = (len(text), None,
                                  text.splitlines(keepends=True), filename)
     scope = {**scope, 'check_objective_output': check_objective_output,

@@ -31,7 +31,7 @@ import types
 import gast
 import numpy as np
 
-from adcompiler import containers, origins, runtime
+from adcompiler import containers, emit, origins, runtime
 from adcompiler.errors import (ForeignCallError, SourceLocation,
                                UnsupportedSyntaxError, with_article)
 from adcompiler.observed_calls import (
@@ -42,8 +42,6 @@ from adcompiler.rules import REGISTRY, operators
 
 # Receivers whose methods are NumPy array methods with rules in the registry.
 _ARRAY_TYPES = (np.ndarray, np.generic, float, int, complex)
-
-_counter = itertools.count(1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -612,7 +610,7 @@ class Dispatcher:
         if cached is not None:
             return cached
         source = make_source()
-        filename = f'<adcompiler dispatch #{next(_counter)}>'
+        filename = emit.generated_filename('dispatch')
         linecache.cache[filename] = (len(source), None,
                                      source.splitlines(keepends=True),
                                      filename)

@@ -308,6 +308,16 @@ def _parenthesize_tuple(line):
     return line[:start] + ['('] + line[start:end] + [')'] + line[end:]
 
 
+def generated_filename(title):
+    """Return a new file name for generated code, `<adcompiler title #N>`.
+
+    One counter numbers every kind of generated code, so that a function
+    named like one of adcompiler's own titles (objective, dispatch) never
+    gets the file name, and the linecache entry, of other code.
+    """
+    return f'<adcompiler {title} #{next(_counter)}>'
+
+
 def emit(functions, namespace, title, definitions=()):
     """Compile gast `functions` into one module executed in `namespace`.
 
@@ -317,7 +327,7 @@ def emit(functions, namespace, title, definitions=()):
     """
     module = gast.Module(body=[*definitions, *functions], type_ignores=[])
     source = to_source(module)
-    filename = f'<adcompiler {title} #{next(_counter)}>'
+    filename = generated_filename(title)
     lines = source.splitlines(keepends=True)
     linecache.cache[filename] = (len(source), None, lines, filename)
     code = compile(source, filename, 'exec')

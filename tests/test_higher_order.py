@@ -2092,3 +2092,26 @@ def test_third_derivative_of_list_sum_is_exact():
     # powers_summed(t) = 3 + 3t + 2t^2 + t^3 + t^4 on expanding the list.
     third = adcompiler.grad(adcompiler.grad(adcompiler.grad(powers_summed)))
     assert third(0.8) == pytest.approx(6.0 + 24.0 * 0.8, rel=1e-12)
+
+
+def objective(x):
+    return np.sum(np.tanh(x) ** 2)
+
+
+def wrapper(x):
+    return np.sum(np.sin(x) * x)
+
+
+@pytest.mark.parametrize('function', [objective, wrapper])
+def test_function_named_like_generated_code_hessian(function):
+    """A function named `objective` got a generated file name that
+    adcompiler's own objective modules also used (each kind had its own
+    counter), so forward mode read the wrong source and raised
+    SourceUnavailableError."""
+    x = np.array([0.3, -0.8, 1.1])
+    gradient = adcompiler.grad(function)
+    step = 1e-5
+    expected = np.array([(gradient(x + step * e) - gradient(x - step * e))
+                         / (2 * step) for e in np.eye(3)])
+    np.testing.assert_allclose(adcompiler.hessian(function)(x), expected,
+                               rtol=1e-6, atol=1e-8)
