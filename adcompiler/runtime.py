@@ -661,6 +661,18 @@ def pow_exponent_adjoint(g, x, ans):
         return np.where(np.asarray(g) == 0, 0.0, g * ans * log_x)
 
 
+def pow_log_base_tangent(v, x, power):
+    """Derivative of `power * log(x)` in x along v: v * power / x, 0 where v == 0.
+
+    The rules of pow_exponent_adjoint call it for the term of the base. A
+    base of 0 without a derivative then contributes 0, the limit, where
+    v * power / x would be 0 / 0. Where v is not 0 the quotient stays.
+    """
+    x = np.asarray(x)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return np.where(np.asarray(v) == 0, 0.0, v * power / x)
+
+
 def log_of_base(base):
     """Natural logarithm of a logarithm's base; None means base e."""
     return 1.0 if base is None else np.log(base)

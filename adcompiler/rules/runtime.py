@@ -40,8 +40,14 @@ vjp(rt.tangent_extend, lambda dx, dseq: (ad.drop_last(g, ad.length(dseq)), ad.ta
 jvp(rt.tangent_extend, lambda dx, dseq: (ad.tangent_extend(t, ad.zeros_like(dseq)), ad.tangent_extend(ad.zeros_like(dx), t)), tuple_result=True)
 
 # ans = pow_exponent_adjoint(v, x, power) = v * power * log(x).
-vjp(rt.pow_exponent_adjoint, lambda v, x, power: (ad.pow_exponent_adjoint(g, x, power), g * v * power / x, ad.pow_exponent_adjoint(g * v, x, 1.0)), unbroadcast=True)
-jvp(rt.pow_exponent_adjoint, lambda v, x, power: (ad.pow_exponent_adjoint(t, x, power), v * power * t / x, ad.pow_exponent_adjoint(v * t, x, 1.0)))
+# Its term in x is 0 where that of v is 0, so that a base of 0 without a
+# derivative gives 0 and not 0 / 0.
+vjp(rt.pow_exponent_adjoint, lambda v, x, power: (ad.pow_exponent_adjoint(g, x, power), ad.pow_log_base_tangent(g * v, x, power), ad.pow_exponent_adjoint(g * v, x, 1.0)), unbroadcast=True)
+jvp(rt.pow_exponent_adjoint, lambda v, x, power: (ad.pow_exponent_adjoint(t, x, power), ad.pow_log_base_tangent(v * t, x, power), ad.pow_exponent_adjoint(v * t, x, 1.0)))
+
+# ans = pow_log_base_tangent(v, x, power) = v * power / x, 0 where v == 0.
+vjp(rt.pow_log_base_tangent, lambda v, x, power: (ad.pow_log_base_tangent(g, x, power), ad.pow_log_base_tangent(ad.pow_log_base_tangent(-g * v, x, power), x, 1.0), ad.pow_log_base_tangent(g * v, x, 1.0)), unbroadcast=True)
+jvp(rt.pow_log_base_tangent, lambda v, x, power: (ad.pow_log_base_tangent(t, x, power), ad.pow_log_base_tangent(ad.pow_log_base_tangent(-v * t, x, power), x, 1.0), ad.pow_log_base_tangent(v * t, x, 1.0)))
 
 # The recurrences of np.cumprod along the last axis: ans = r =
 # linear_recurrence(u, x), r_k = x_k r_(k-1) + u_k, and ans = q =
