@@ -256,7 +256,8 @@ class GradientFunction:
         variant = self._compiled_for(arguments)
         compiled = variant.compiled
         if runs is None:
-            runs = Runs(arguments.values(), needed=_writes_arguments(compiled))
+            runs = Runs(arguments.values(), needed=_writes_arguments(compiled),
+                        names=tuple(arguments))
         runs.start()
         primal_args, primal_kwargs = args, kwargs
         if compiled.written_in_place:
@@ -745,7 +746,8 @@ def _writes_arguments(compiled):
 def _runs_of(function, args, kwargs, needed=True):
     """Return the `Runs` of `function` on these arguments, defaults
     included."""
-    return Runs(_bind(function, args, kwargs).arguments.values(), needed)
+    arguments = _bind(function, args, kwargs).arguments
+    return Runs(arguments.values(), needed, names=tuple(arguments))
 
 
 def _raises_arithmetic_error(function, args, kwargs):
@@ -1452,7 +1454,7 @@ def hessian(function, wrt=0, mode=None):
     def hessian_fn(*args, **kwargs):
         bound = _bind(function, args, kwargs)
         _reject_array_subclasses(function, bound.arguments, 'hessian')
-        runs = Runs(bound.arguments.values())
+        runs = Runs(bound.arguments.values(), names=tuple(bound.arguments))
         for name in names:
             _reject_array_conversion(function, name, bound.arguments[name],
                                      'hessian')
@@ -1634,7 +1636,8 @@ def _bound_jvp(function, bound, tangents, runs=None):
 
     if runs is None:
         runs = Runs(arguments.values(), needed=_float_scalars_as_numpy(
-            bound.args, bound.kwargs) is not None)
+            bound.args, bound.kwargs) is not None,
+            names=tuple(arguments))
 
     def tangent_at(args, kwargs):
         runs.start()
