@@ -1868,9 +1868,16 @@ def jacobian(function, wrt=0, mode='reverse'):
     or the argument is a container, the Jacobian has the output's structure,
     and each of its float leaves is replaced by the argument's structure
     with a block of shape S + A at each float leaf of the argument (as
-    jax.jacobian does). Leaves that are not floats get None. `mode` is
-    'reverse' (one adjoint per output component) or 'forward' (one tangent
-    per input component).
+    jax.jacobian does). An int or bool output leaf gets a block of zeros,
+    and other leaves that are not floats get None. `mode` is 'reverse'
+    (one adjoint per output component, two for a complex one) or
+    'forward' (one tangent per input component).
+
+    A complex output of a real argument gets its complex Jacobian in both
+    modes. A complex output of a complex argument needs a holomorphic
+    function: reverse mode returns the complex derivative where it exists
+    (the Cauchy-Riemann equations hold) and raises InvalidArgumentError
+    elsewhere, and forward mode always raises.
     """
     function = _with_source(function)
     names, as_tuple = _wrt_names(function, wrt)
@@ -1994,7 +2001,7 @@ def _forward_jacobian(function, bound, names, runs):
                     leaves, columns, imaginary_columns, strict=True):
                 if not containers.is_float_leaf(out_leaf) or \
                         not containers.is_float_leaf(leaf):
-                    per_input.append(None)
+                    per_input.append(_constant_output_block(out_leaf, leaf))
                     continue
                 entries = [np.asarray(containers.leaves(t)[0][out_position],
                                       dtype=_entry_dtype(out_leaf, leaf))
@@ -2052,28 +2059,47 @@ def _reverse_jacobian(function, bound, names, runs):
     out_leaves, out_rebuild = containers.leaves(value)
     in_leaves = {name: containers.leaves(bound.arguments[name])
                  for name in names}
-    rows = {name: [] for name in names}  # per output leaf, per entry
+
+    def adjoint_leaves(seeds):
+        """Return, per name, the leaves of the adjoint of the output
+        cotangent `seeds` (one per output leaf)."""
+        nonlocal fresh, saved
+        if not fresh and compiled.undoes_updates:
+            runs.start()
+            args, kwargs = _protected(function, compiled, bound.args,
+                                      bound.kwargs)
+            _, saved = compiled.primal(*args, **kwargs)
+            fresh = True
+        current = saved
+        if compiled.has_tape:
+            # The adjoint pops the tape, so each one gets its own.
+            current = saved[:-1] + (list(saved[-1]),)
+        fresh = False
+        adjoints = compiled.adjoint(current, out_rebuild(seeds))
+        return {name: containers.leaves(g)[0]
+                for name, g in zip(names, _gradients(adjoints, names,
+                                                     bound.arguments),
+                                   strict=True)}
+
+    # Per name, per output leaf, per entry: the adjoint's leaves, or for a
+    # complex output the pair of adjoints of the cotangents 1 and 1j.
+    rows = {name: [] for name in names}
     for position, out_leaf in enumerate(out_leaves):
         leaf_rows = {name: [] for name in names}
         for seed in _unit_directions(out_leaf):
             seeds = [_zero_direction(other) for other in out_leaves]
             seeds[position] = seed
-            if not fresh and compiled.undoes_updates:
-                runs.start()
-                args, kwargs = _protected(function, compiled, bound.args,
-                                          bound.kwargs)
-                _, saved = compiled.primal(*args, **kwargs)
-                fresh = True
-            current = saved
-            if compiled.has_tape:
-                # The adjoint pops the tape, so each one gets its own.
-                current = saved[:-1] + (list(saved[-1]),)
-            fresh = False
-            adjoints = compiled.adjoint(current, out_rebuild(seeds))
-            for name, g in zip(names, _gradients(adjoints, names,
-                                                 bound.arguments),
-                               strict=True):
-                leaf_rows[name].append(containers.leaves(g)[0])
+            along_real = adjoint_leaves(seeds)
+            along_imaginary = None
+            if np.iscomplexobj(out_leaf):
+                seeds[position] = 1j * seed
+                along_imaginary = adjoint_leaves(seeds)
+            for name in names:
+                if along_imaginary is None:
+                    leaf_rows[name].append(along_real[name])
+                else:
+                    leaf_rows[name].append((along_real[name],
+                                            along_imaginary[name]))
         for name in names:
             rows[name].append(leaf_rows[name])
     blocks = []
@@ -2085,17 +2111,69 @@ def _reverse_jacobian(function, bound, names, runs):
             for position, leaf in enumerate(leaves):
                 if not containers.is_float_leaf(out_leaf) or \
                         not containers.is_float_leaf(leaf):
-                    per_input.append(None)
+                    per_input.append(_constant_output_block(out_leaf, leaf))
                     continue
-                entries = [np.asarray(row[position],
-                                      dtype=_entry_dtype(out_leaf, leaf))
-                           for row in leaf_rows]
+                if np.iscomplexobj(out_leaf):
+                    entries = _complex_output_entries(
+                        function, name, leaf, leaf_rows, position)
+                else:
+                    entries = [np.asarray(row[position],
+                                          dtype=_entry_dtype(out_leaf, leaf))
+                               for row in leaf_rows]
                 per_input.append(_stack_block(entries, np.shape(out_leaf),
                                               np.shape(leaf), out_leaf, leaf,
                                               axis=0))
             per_output.append(rebuild(per_input))
         blocks.append(out_rebuild(per_output))
     return tuple(blocks)
+
+
+def _complex_output_entries(function, name, leaf, leaf_rows, position):
+    """Return the reverse Jacobian rows of a complex output with respect to
+    input leaf `position`, from the pairs of adjoints of the cotangents 1
+    and 1j in `leaf_rows`.
+
+    The adjoint of cotangent c is the gradient of Re(c * y). Writing y =
+    u + 1j v, cotangent 1 gives du/dx and 1j gives -dv/dx for a real
+    input x, so the row is du/dx + 1j dv/dx. For a complex input z the
+    gradients are taken as df/dx - 1j df/dy (the convention of `grad`),
+    so cotangent 1 gives dy/dz, and 1j gives 1j dy/dz exactly when y is
+    holomorphic at z.
+    """
+    entries = []
+    for along_real, along_imaginary in leaf_rows:
+        real_row = np.asarray(along_real[position])
+        imaginary_row = np.asarray(along_imaginary[position])
+        if not np.iscomplexobj(leaf):
+            entries.append(real_row - 1j * imaginary_row)
+            continue
+        scale = max(np.max(np.abs(real_row), initial=0.0),
+                    np.max(np.abs(imaginary_row), initial=0.0))
+        if not np.allclose(imaginary_row, 1j * real_row, rtol=1e-9,
+                           atol=1e-12 * scale):
+            raise InvalidArgumentError(
+                f'jacobian of {function.__name__} with respect to the '
+                f'complex argument {name!r} has a complex output that is '
+                'not holomorphic at this point, so no single complex matrix '
+                'holds its derivative along the real and the imaginary '
+                'direction; use jvp or vjp along each direction, or split '
+                'the argument into its real and imaginary parts')
+        entries.append(real_row.astype(complex))
+    return entries
+
+
+def _constant_output_block(out_leaf, leaf):
+    """Return zeros of shape S + A, the derivative of an int or bool
+    output leaf of shape S in a float input leaf of shape A, and None for
+    other pairs without a derivative."""
+    if not containers.is_float_leaf(leaf):
+        return None
+    integer = isinstance(out_leaf, (bool, int, np.bool_, np.integer)) or (
+        isinstance(out_leaf, np.ndarray) and out_leaf.dtype.kind in 'biu')
+    if not integer:
+        return None
+    return np.zeros(np.shape(out_leaf) + np.shape(leaf),
+                    dtype=np.result_type(leaf, 0.0))
 
 
 def _require_jacobian_argument(function, name, value):
