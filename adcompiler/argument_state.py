@@ -17,8 +17,8 @@ containers and attributes. Objects keep their identity: a restore writes
 the old contents into the same objects, so views and aliases between
 arguments stay as the caller made them.
 
-Some objects cannot be restored: iterators and generators, files other
-than StringIO and BytesIO, queues and `random.SystemRandom`. A set that
+Some objects cannot be restored: iterators and generators, readable
+files other than StringIO and BytesIO, queues and `random.SystemRandom`. A set that
 lost items cannot be restored either, because CPython's `set.pop` keeps a
 search position that `clear` and `update` do not reset, so a later run
 would pop other items. A run after the first raises InvalidArgumentError
@@ -92,7 +92,7 @@ class ArgumentState:
 
     def check_restorable(self):
         """Raise InvalidArgumentError when the objects recorded cannot all
-        be put back as they were: an iterator, file, queue or
+        be put back as they were: an iterator, readable file, queue or
         SystemRandom, or a set that lost items (see the module's
         docstring)."""
         problem = None
@@ -261,6 +261,13 @@ def _is_unrestorable(item):
     record."""
     if isinstance(item, (io.StringIO, io.BytesIO)):
         return False
+    if isinstance(item, io.IOBase):
+        # What a run writes to a file (a log, sys.stderr) cannot change
+        # what a later run computes, but what it reads can.
+        try:
+            return item.readable()
+        except ValueError:  # closed
+            return False
     return isinstance(item, _UNRESTORABLE_TYPES)
 
 

@@ -228,3 +228,13 @@ def test_set_added_items_restored():
     jacobian = adcompiler.jacobian(marks)(x, seen)
     assert_gradient_close(jacobian, np.diag(np.cos(x) * 2.0))
     assert seen == {0.5, 1}
+
+
+def test_write_only_file_argument_allowed(tmp_path):
+    def logged(x, log):
+        log.write('run\n')
+        return np.sin(x) * 2.0
+    x = np.array([0.3, 0.9, -0.4])
+    with open(tmp_path / 'log.txt', 'w') as log:
+        jacobian = adcompiler.jacobian(logged)(x, log)
+    assert_gradient_close(jacobian, np.diag(np.cos(x) * 2.0))
