@@ -18,8 +18,9 @@ from adcompiler import chunked, containers, dispatch, emit, origins, runtime
 from adcompiler.argument_state import ArgumentState, Runs
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
-                               NonScalarOutputError, SourceUnavailableError,
-                               UnsupportedSyntaxError, with_article)
+                               InvalidArgumentError, NonScalarOutputError,
+                               SourceUnavailableError, UnsupportedSyntaxError,
+                               with_article)
 from adcompiler.known_shapes import describe_arguments
 from adcompiler.object_operands import describe_arguments as describe_objects
 from adcompiler.naming import identifier
@@ -28,10 +29,6 @@ from adcompiler.rules.operators import holds_operator_object
 
 _COMPILER = Compiler()
 dispatch.install(_COMPILER)
-
-
-class InvalidArgumentError(AdCompilerError, ValueError):
-    """An argument of an adcompiler transform is invalid."""
 
 
 class ArgumentBindingError(InvalidArgumentError, TypeError):

@@ -38,6 +38,8 @@ import types
 
 import numpy as np
 
+from adcompiler.errors import InvalidArgumentError
+
 # Types whose values never change in place.
 _IMMUTABLE_TYPES = (int, float, complex, bool, str, bytes, type(None),
                     np.generic, range, frozenset)
@@ -109,7 +111,6 @@ class ArgumentState:
                     break
         if problem is None:
             return
-        from adcompiler.api import InvalidArgumentError
         argument = 'an argument' if name is None else f'argument {name!r}'
         raise InvalidArgumentError(
             f'{argument} {problem}. jacobian, hessian and hvp run the '

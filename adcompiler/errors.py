@@ -238,6 +238,10 @@ class UnsupportedOptionError(AdCompilerError, NotImplementedError):
     a complex matrix). It is raised when the derivative is computed."""
 
 
+class InvalidArgumentError(AdCompilerError, ValueError):
+    """An argument of an adcompiler transform is invalid."""
+
+
 class NonScalarOutputError(AdCompilerError):
     """grad or value_and_grad was applied to a function whose output is not
     a real scalar: an array, None, another object, or a complex number."""
