@@ -40,8 +40,25 @@ def fold(normalized, namespace, registry):
     if not marked or not any(id(value) in marked
                              for value in namespace.values()):
         return
-    bindings, assignments = name_bindings(normalized.tree)
     false_names = set()
+    for assignment, resolved in _calls_assigned_once(normalized, namespace,
+                                                     registry):
+        check = registry.lookup_false_check(resolved.callee)
+        if check is None:
+            continue
+        check_name = normalized.namer.fresh(check.__name__)
+        namespace[check_name] = check
+        assignment.value.func = _load(check_name)
+        false_names.add(assignment.targets[0].id)
+    if false_names:
+        normalized.tree.body = _folded(normalized.tree.body, false_names)
+
+
+def _calls_assigned_once(normalized, namespace, registry, params=True):
+    """Yield (assignment, resolved call) for each `name = f(...)` of
+    `normalized` that is the only binding of `name`, with `f` a name or an
+    attribute; with `params` False, not for a parameter's name."""
+    bindings, assignments = name_bindings(normalized.tree)
     for assignment in assignments:
         name = assignment.targets[0].id
         call = assignment.value
@@ -49,18 +66,10 @@ def fold(normalized, namespace, registry):
                 isinstance(call, gast.Call)
                 and isinstance(call.func, (gast.Name, gast.Attribute))):
             continue
-        resolved = resolve_call(call, normalized.local_names, namespace,
-                                registry)
-        check = registry.lookup_false_check(resolved.callee)
-        if check is None:
+        if not params and name in normalized.params:
             continue
-        check_name = normalized.namer.fresh(check.__name__)
-        namespace[check_name] = check
-        call.func = gast.Name(id=check_name, ctx=gast.Load(), annotation=None,
-                              type_comment=None)
-        false_names.add(name)
-    if false_names:
-        normalized.tree.body = _folded(normalized.tree.body, false_names)
+        yield assignment, resolve_call(call, normalized.local_names,
+                                       namespace, registry)
 
 
 def _folded(statements, false_names):
@@ -102,18 +111,11 @@ def call_known_namespaces(normalized, namespace, registry):
     if not marked or not any(id(value) in marked
                              for value in namespace.values()):
         return
-    bindings, assignments = name_bindings(normalized.tree)
     modules = {}  # local name -> the namespace module it is bound to
     checks = {}  # id of an assignment of such a name -> its check
-    for assignment in assignments:
+    for assignment, resolved in _calls_assigned_once(
+            normalized, namespace, registry, params=False):
         name = assignment.targets[0].id
-        call = assignment.value
-        if bindings[name] != 1 or name in normalized.params or not (
-                isinstance(call, gast.Call)
-                and isinstance(call.func, (gast.Name, gast.Attribute))):
-            continue
-        resolved = resolve_call(call, normalized.local_names, namespace,
-                                registry)
         known = registry.lookup_known_namespace(resolved.callee)
         if known is None:
             continue

@@ -178,20 +178,32 @@ def known_values(normalized, resolution, argument_shapes, registry=REGISTRY):
 
     values = {}
     evaluator = _Evaluator(values, resolution, registry)
+    least_fixed_point(values, definitions, evaluator.definition, _join,
+                      _UNKNOWN)
+    return {name: value for name, value in values.items()
+            if isinstance(value, Known)}
+
+
+def least_fixed_point(values, definitions, evaluate, join, top):
+    """Fill `values` (name -> value) with the join of what `evaluate` gives
+    for each of the name's `definitions`, repeated until nothing changes.
+
+    `evaluate` reads `values`, in which a name without a value yet is
+    absent. `top` is the value that no join changes, so the rest of a
+    name's definitions are skipped once it has it.
+    """
     changed = True
     while changed:
         changed = False
         for name, entries in definitions.items():
             value = values.get(name)
             for entry in entries:
-                if value is _UNKNOWN:
+                if value is top:
                     break
-                value = _join(value, evaluator.definition(entry))
+                value = join(value, evaluate(entry))
             if value != values.get(name):
                 values[name] = value
                 changed = True
-    return {name: value for name, value in values.items()
-            if isinstance(value, Known)}
 
 
 @dataclasses.dataclass(frozen=True)

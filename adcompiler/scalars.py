@@ -52,6 +52,7 @@ import operator
 import gast
 import numpy as np
 
+from adcompiler.known_shapes import least_fixed_point
 from adcompiler.resolve import CallKind
 from adcompiler.rules import operators
 from adcompiler.traversal import find_nodes, walk
@@ -142,18 +143,8 @@ def scalar_types(normalized, resolution, scalar_params):
     # that could reach an operand, so expressions that read it add nothing.
     types = {}
     evaluator = _TypeEvaluator(types, resolution)
-    changed = True
-    while changed:
-        changed = False
-        for name, entries in definitions.items():
-            joined = types.get(name)
-            for entry in entries:
-                if joined is _OTHER:
-                    break
-                joined = _join(joined, evaluator.definition(entry))
-            if joined != types.get(name):
-                types[name] = joined
-                changed = True
+    least_fixed_point(types, definitions, evaluator.definition, _join,
+                      _OTHER)
     return {name: kind for name, kind in types.items()
             if kind in (INT, FLOAT, NUMBER)}
 

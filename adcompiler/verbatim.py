@@ -116,7 +116,7 @@ def _scoped_names(statement):
 
 
 def bound_parameter_nodes(arguments):
-    """The Name nodes of a lambda's parameters themselves."""
+    """Return the Name nodes of a lambda's parameters themselves."""
     return [a for a in (arguments.posonlyargs + arguments.args
                         + arguments.kwonlyargs
                         + [arguments.vararg, arguments.kwarg])

@@ -52,8 +52,8 @@ matrices, and the convention for complex inputs, are in
 [CONVENTIONS.md](CONVENTIONS.md).
 
 The tables below list NumPy, math, operator and the built-ins. SciPy's
-rules, registered when SciPy is imported (adcompiler/rules/scipy.py), are:
-`scipy.special.logsumexp` (reverse and forward rules); `expit`, `logit`,
+rules are registered when SciPy is imported (adcompiler/rules/scipy.py).
+They are `scipy.special.logsumexp` (reverse and forward rules); `expit`, `logit`,
 `log_expit`, `softplus`, `erf`, `erfc`, `erfcx`, `erfinv`, `erfcinv`,
 `ndtr`, `log_ndtr`, `ndtri`, `xlogy`, `xlog1py`, `entr`, `rel_entr`,
 `gammaln`, `gamma`, `digamma` (`psi`) and `polygamma` of scipy.special
