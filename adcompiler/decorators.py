@@ -7,15 +7,19 @@ derivative is the original function's, so the compiler transforms the
 original (`unwrap_forwarding`). Code around the forwarding call then does
 not run in generated code, so it is allowed only where it cannot change what
 the original function computes: calls of `print`, of `logging` functions and
-`Logger` methods and of `time` clocks, assignments to the wrapper's locals,
-and counters in the wrapper's own closure cells or its own attributes (see
+`Logger` methods and of `time` clocks, and assignments to the wrapper's
+locals, and counters in closure cells that only the wrapper refers to or
+in attributes of the wrapper that no function of the module reads (see
 `_leaves_alone`). A wrapper that does anything else (sets a global flag the
 function reads, changes the arguments or the result) is transformed as it
 is.
+
+NOTE: a logging handler may run any code, which then does not run either.
 """
 
 import builtins
 import functools
+import gc
 import logging
 import time
 import types
@@ -183,32 +187,47 @@ class _Scope:
         inner_cells = getattr(self.inner, '__closure__', None) or ()
         return cell is None or any(c is cell for c in inner_cells)
 
-    def inner_reads_attribute(self, attr):
-        """Return True if the wrapped function's code names attribute `attr`
-        and can reach the wrapper (through a global or a closure cell)."""
-        code = getattr(self.inner, '__code__', None)
-        if code is None:
-            return True
-        inner_globals = getattr(self.inner, '__globals__', {})
-        cells = getattr(self.inner, '__closure__', None) or ()
-        reaches = any(_cell_holds(cell, self.wrapper) for cell in cells)
-        names_attribute = False
-        pending = [code]
-        while pending:
-            code = pending.pop()
-            names_attribute |= attr in code.co_names
-            reaches |= any(inner_globals.get(name) is self.wrapper
-                           for name in code.co_names)
-            pending.extend(c for c in code.co_consts
-                           if isinstance(c, types.CodeType))
-        return names_attribute and reaches
-
-
-def _cell_holds(cell, value):
-    try:
-        return cell.cell_contents is value
-    except ValueError:  # An empty cell.
+    def module_reads_attribute(self, attr):
+        """Return True if any function or method of the wrapped function's
+        module names attribute `attr` (`counted.calls`), so that the
+        function, or a helper it calls, may read the count."""
+        pending = []
+        for value in getattr(self.inner, '__globals__', {}).values():
+            if isinstance(value, type):
+                pending.extend(vars(value).values())
+            else:
+                pending.append(value)
+        codes = [getattr(getattr(v, '__func__', v), '__code__', None)
+                 for v in pending]
+        codes = [c for c in codes if isinstance(c, types.CodeType)]
+        inner_code = getattr(self.inner, '__code__', None)
+        if inner_code is not None:
+            codes.append(inner_code)
+        # The wrapper's code, and the decorator's that sets the attribute
+        # (wrapper.calls = 0), name it without reading the count.
+        wrapper_code = self.wrapper.__code__
+        while codes:
+            code = codes.pop()
+            if code is wrapper_code or wrapper_code in code.co_consts:
+                continue
+            if attr in code.co_names:
+                return True
+            codes.extend(c for c in code.co_consts
+                         if isinstance(c, types.CodeType))
         return False
+
+    def owns_cell(self, name):
+        """Return True if the closure cell `name` of the wrapper is held by
+        the wrapper alone: no other function (a helper the decorator also
+        made) can read the count kept in it."""
+        cell = self.cells.get(name)
+        if cell is None:
+            return False
+        closure = self.wrapper.__closure__
+        # Another function that reads the cell has it in its __closure__.
+        return all(referrer is closure or referrer is self.cells
+                   or isinstance(referrer, types.FrameType)
+                   for referrer in gc.get_referrers(cell))
 
 
 def _assigned_locals(tree):
@@ -285,30 +304,13 @@ def _reads_only(node, protected, scope):
     return False
 
 
-def _is_counter(statement, scope):
-    """Return True for `name += k` on a closure cell of the wrapper that the
-    wrapped function does not share, or `wrapper.attr += k` that the
-    wrapped function cannot read (`_Scope.inner_reads_attribute`)."""
-    if not (isinstance(statement, gast.AugAssign) and
-            isinstance(statement.value, gast.Constant)):
-        return False
-    target = statement.target
-    if isinstance(target, gast.Name):
-        return target.id in scope.cells and not scope.shares_cell(target.id)
-    if isinstance(target, gast.Attribute):
-        found, owner = scope.resolve(target.value)
-        # NOTE: only the wrapped function's own code is searched. A helper
-        # that it calls could still read the attribute through the wrapper.
-        return found and owner is scope.wrapper and \
-            not scope.inner_reads_attribute(target.attr)
-    return False
-
-
 def _leaves_alone(statement, protected, scope):
     """Return True if `statement` cannot change what the wrapped function
     computes: it does not use a protected name (the arguments and the
-    result), does not return or define anything, and only logs, reads a
-    clock, assigns the wrapper's locals or counts calls (`_is_counter`)."""
+    result), and does not return or define anything. It may only log, read
+    a clock, assign the wrapper's locals, or count in a closure cell of the
+    wrapper alone (`_Scope.owns_cell`) or in an attribute that no function
+    of the module reads (`_Scope.module_reads_attribute`)."""
     if isinstance(statement, gast.Pass):
         return True
     if isinstance(statement, gast.Nonlocal):
@@ -321,8 +323,16 @@ def _leaves_alone(statement, protected, scope):
                    for t in statement.targets) and \
             _reads_only(statement.value, protected, scope)
     if isinstance(statement, gast.AugAssign):
-        if isinstance(statement.target, gast.Name) and \
-                statement.target.id in scope.locals:
+        target = statement.target
+        if isinstance(target, gast.Attribute):
+            found, owner = scope.resolve(target.value)
+            return isinstance(statement.value, gast.Constant) and found and \
+                owner is scope.wrapper and \
+                not scope.module_reads_attribute(target.attr)
+        if not isinstance(target, gast.Name):
+            return False
+        if target.id in scope.locals:
             return _reads_only(statement.value, protected, scope)
-        return _is_counter(statement, scope)
+        return isinstance(statement.value, gast.Constant) and \
+            scope.owns_cell(target.id)
     return False

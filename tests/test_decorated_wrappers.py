@@ -128,3 +128,63 @@ def test_flag_setting_wrapper_never_wrong():
                                       reads_global_counter])
 def test_counter_read_by_function_is_kept(function):
     assert decorators.unwrap_forwarding(function) is function
+
+
+def counted_with_reader(function):
+    calls = 0
+
+    def calls_so_far():
+        return calls
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return function(*args, **kwargs)
+    wrapper.calls_so_far = calls_so_far
+    return wrapper
+
+
+@counted_with_reader
+def reads_shared_counter(x):
+    return np.sum(x ** 2) * reads_shared_counter.calls_so_far()
+
+
+def test_counter_another_function_reads_is_kept():
+    """A closure counter that a helper made by the same decorator reads
+    can change the result, so the wrapper must run: it was skipped, and
+    grad was that of a function whose count stayed 0."""
+    assert decorators.unwrap_forwarding(reads_shared_counter) is \
+        reads_shared_counter
+    with pytest.raises(adcompiler.AdCompilerError):
+        adcompiler.grad(reads_shared_counter)(np.array([1.0, 2.0]))
+
+
+def counted_in_attribute(function):
+    @functools.wraps(function)
+    def wrapper(x):
+        wrapper.calls += 1
+        return function(x)
+    wrapper.calls = 0
+    return wrapper
+
+
+def _calls_of_counted_model():
+    return float(counted_model.calls)
+
+
+@counted_in_attribute
+def counted_model(x):
+    return np.sum(x ** 2) * _calls_of_counted_model()
+
+
+def test_attribute_counter_read_by_helper_runs():
+    """The wrapper's count, read through a helper of the module, was left
+    at 0 because the wrapper was skipped: grad gave zeros."""
+    assert decorators.unwrap_forwarding(counted_model) is counted_model
+    counted_model.calls = 0
+    x = np.array([1.0, 2.0])
+    value, gradient = adcompiler.value_and_grad(counted_model)(x)
+    assert value == pytest.approx(5.0)
+    np.testing.assert_allclose(gradient, 2.0 * x)
+    assert counted_model.calls == 1
