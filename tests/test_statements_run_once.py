@@ -7,6 +7,7 @@ lines. hvp and the reverse Jacobian of a scalar evaluate once, hessian and
 the forward Jacobian once per entry of the argument.
 """
 
+import inspect
 import re
 
 import numpy as np
@@ -248,6 +249,20 @@ NAMESPACE_CASES = [weighted_softmax, weighted_log_softmax, entropy_base_two,
                    log_sum_exp_rows]
 
 
+def _assigns_namespace_once(library_function):
+    """Return a mark that skips a test where the SciPy function does not
+    assign `xp = array_namespace(...)` unconditionally, as SciPy 1.17 does
+    (SciPy 1.15's softmax uses NumPy directly, and its entropy chooses
+    between two calls)."""
+    source = inspect.getsource(inspect.unwrap(library_function))
+    found = re.search(r'^\s*xp = array_namespace\([^()]*\)\s*$', source,
+                      re.MULTILINE)
+    return pytest.mark.skipif(
+        found is None,
+        reason=f'SciPy {scipy.__version__}\'s {library_function.__name__} '
+               'does not assign xp = array_namespace(...) once')
+
+
 @needs_np_compat
 @pytest.mark.parametrize('x', [
     pytest.param(np.array([0.2, -0.7, 1.1, 0.4]), id='vector'),
@@ -265,9 +280,14 @@ def test_namespace_calls_match_differences(function, x):
 
 
 @needs_np_compat
-@pytest.mark.parametrize('function', [weighted_softmax, weighted_log_softmax,
-                                      entropy_base_two],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('function', [
+    pytest.param(weighted_softmax,
+                 marks=_assigns_namespace_once(scipy.special.softmax)),
+    pytest.param(weighted_log_softmax,
+                 marks=_assigns_namespace_once(scipy.special.log_softmax)),
+    pytest.param(entropy_base_two,
+                 marks=_assigns_namespace_once(scipy.stats.entropy)),
+], ids=lambda f: f.__name__)
 def test_namespace_calls_resolved_when_compiling(function):
     gradient = adcompiler.grad(function)
     gradient(np.array([0.2, -0.7, 1.1]))
@@ -289,6 +309,7 @@ def test_namespace_check_rejects_other_namespace():
 
 
 @needs_np_compat
+@_assigns_namespace_once(scipy.special.log_softmax)
 def test_known_class_method_resolved_when_compiling():
     gradient = adcompiler.grad(weighted_log_softmax)
     gradient(np.array([0.2, -0.7, 1.1]))
