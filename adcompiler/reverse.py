@@ -1058,12 +1058,9 @@ class _ReverseWriter(StageWriter):
                                   op=gast.Sub(), right=_name(index))
             else:
                 item = _name(index)
-            # NOTE: `for k in d` over a dict reads keys, but this sends the
-            # adjoint of k to the value at position k of d. Loops over
-            # d.keys() and d.items() are key loops that give k none, but a
-            # direct loop over a dict with int keys used in arithmetic
-            # still gets a wrong gradient.
-            scattered = _call(self.runtime_function('index_adjoint'),
+            # A loop over a dict takes its keys, which carry no derivative
+            # (ad.iteration_adjoint gives the dict none).
+            scattered = _call(self.runtime_function('iteration_adjoint'),
                               _name(adjoint), _name(iterable.id), item)
             guarded = gast.If(
                 test=gast.Compare(left=_name(adjoint), ops=[gast.IsNot()],

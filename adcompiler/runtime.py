@@ -352,6 +352,23 @@ def register_index_adjoint(cls, adjoint):
     _INDEX_ADJOINTS[cls] = adjoint
 
 
+def iteration_adjoint(g, iterable, position):
+    """Adjoint of `iterable` from the adjoint `g` of the item that a
+    `for` loop took at `position`; None for a dict or a set, whose loop
+    takes keys, which carry no derivative."""
+    if isinstance(iterable, (dict, set, frozenset)):
+        return None
+    return index_adjoint(g, iterable, position)
+
+
+def iteration_item(g, iterable, position):
+    """Transpose of `iteration_adjoint`: the entry of `g` at `position`,
+    or None for a dict or a set."""
+    if isinstance(iterable, (dict, set, frozenset)):
+        return None
+    return g[position]
+
+
 def index_adjoint(g, x, index):
     """Adjoint of `x[index]`: `g` scattered into zeros shaped like `x`."""
     if type(x) is np.ndarray and type(g) is np.ndarray and type(

@@ -3004,3 +3004,43 @@ def test_match_without_derivative_runs():
     x = np.array([0.5, -1.5])
     assert_gradient_close(adcompiler.grad(_match_on_a_constant)(x, 'square'),
                           2 * x)
+
+
+# A loop over a dict takes its keys. Its reverse sent the adjoint of an int
+# key k (used in arithmetic) into the value at position k of the dict.
+
+def _weights_by_int_key(x):
+    weights = {0: x[0], 1: x[1] * 2.0, 2: x[2] ** 2}
+    total = 0.0
+    for k in weights:
+        total = total + weights[k] * k
+    return total
+
+
+def _list_and_dict_loops(x):
+    values = [x[0], x[1] * 2.0, x[2] ** 2]
+    weights = {0: x[0], 1: x[1]}
+    total = 0.0
+    for v in values:
+        total = total + v * v * v
+    for k in weights:
+        total = total + weights[k] ** 2 * (k + 1)
+    return total
+
+
+@pytest.mark.parametrize('function', [_weights_by_int_key,
+                                      _list_and_dict_loops])
+def test_loop_over_dict_keys_gradient(function):
+    x = np.array([1.0, 3.0, -0.5])
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x), expected)
+    _, tangent = adcompiler.jvp(function, (x,), (np.ones(3),))
+    assert tangent == pytest.approx(np.sum(expected))
+    gradient = adcompiler.grad(function)
+    step = 1e-5
+    hessian = np.array([(gradient(x + step * e) - gradient(x - step * e))
+                        / (2 * step) for e in np.eye(3)])
+    for mode in ('forward-over-reverse', 'reverse-over-forward',
+                 'reverse-over-reverse'):
+        np.testing.assert_allclose(adcompiler.hessian(function, mode=mode)(x),
+                                   hessian, rtol=1e-6, atol=1e-7)

@@ -132,7 +132,8 @@ for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
 # indices and tie masks, which are constant almost everywhere.
 _linear = REGISTRY.linear_adjoint_helper
 for _helper in (rt.unbroadcast, rt.sum_adjoint, rt.mean_adjoint,
-                rt.index_adjoint, rt.transpose_adjoint, rt.zero_index,
+                rt.index_adjoint, rt.iteration_adjoint, rt.transpose_adjoint,
+                rt.zero_index,
                 rt.last_adjoint, rt.tail_adjoint, rt.drop_last,
                 rt.materialize, rt.input_adjoint, rt.extremum_adjoint,
                 rt.written_adjoint):
@@ -289,6 +290,7 @@ vjp(rt.expand,               lambda c, like: (ad.unbroadcast(g, c), None))
 vjp(rt.compact_unbroadcast,  lambda c, full, x: (ad.compact_unbroadcast_transpose(g, c, full, x), None, None))
 vjp(rt.compact_unbroadcast_transpose, lambda c, c0, full, x: (ad.compact_unbroadcast(g, full, x), None, None, None))
 vjp(rt.index_adjoint,    lambda c, x, index: (g[index], None, None))
+vjp(rt.iteration_adjoint, lambda c, x, position: (ad.iteration_item(g, x, position), None, None))
 vjp(rt.index_accumulate, lambda d, c, x, index: (g, g[index], None, None))
 vjp(rt.transpose_adjoint, lambda c, axes=None: (ad.apply_transpose(g, axes), None))
 vjp(rt.zero_index,       lambda c, index: (ad.zero_index(g, index), None))
