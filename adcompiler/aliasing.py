@@ -117,10 +117,13 @@ def namespace_names(normalized, resolution):
 
 
 def namespace_function(call, resolved, namespaces):
-    """The NumPy function of the name `f` in `xp.f(...)`, a call through
-    an array namespace in `namespaces` (see `namespace_names`), or in
-    `xp_f(...)`, a call of a global in `namespaces` bound to such a
-    function; otherwise None. A call with `out=` or `copy=` gets None."""
+    """Return the NumPy function that `call` reaches through an array
+    namespace, or None.
+
+    That is the `f` of `xp.f(...)`, with `xp` in `namespaces` (see
+    `namespace_names`), or of `xp_f(...)`, a global in `namespaces` bound
+    to such a function. A call with `out=` or `copy=` gets None.
+    """
     if any(k.arg in ('out', 'copy', None) for k in call.keywords):
         return None
     if isinstance(call.func, gast.Name):

@@ -560,19 +560,28 @@ def _reject_array_subclasses(function, arguments, transform):
     so grad runs this once per key.
     """
     for name, value in arguments.items():
-        pending = [value]
-        seen = set()
-        while pending:
-            item = pending.pop()
-            if type(item) is _NDARRAY or id(item) in seen:
-                continue
-            seen.add(id(item))
-            if isinstance(item, _NDARRAY):
-                raise ArraySubclassError(_array_subclass_message(
-                    function, name, item, transform))
-            parts = containers.flatten(item)
-            if parts is not None:
-                pending.extend(parts[0])
+        item = _first_leaf(value, lambda leaf: isinstance(leaf, _NDARRAY))
+        if item is not None:
+            raise ArraySubclassError(_array_subclass_message(
+                function, name, item, transform))
+
+
+def _first_leaf(value, matches):
+    """Return the first object in `value` or the containers in it
+    (other than a plain np.ndarray) for which `matches` is true, or None."""
+    pending = [value]
+    seen = set()
+    while pending:
+        item = pending.pop()
+        if type(item) is _NDARRAY or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if matches(item):
+            return item
+        parts = containers.flatten(item)
+        if parts is not None:
+            pending.extend(parts[0])
+    return None
 
 
 def _array_subclass_message(function, name, value, transform):
@@ -1925,25 +1934,17 @@ def _reject_array_conversion(function, name, value, transform):
     function that calls `v.__array__()` itself is rejected too, although
     that call would be transformed from its source.
     """
-    pending = [value]
-    seen = set()
-    while pending:
-        item = pending.pop()
-        if type(item) is _NDARRAY or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(getattr(type(item), '__array__', None),
-                      types.FunctionType):
-            raise containers.ContainerError(
-                f'{transform} of {function.__name__} with respect to '
-                f'{name!r} got {with_article(type(item).__name__)} object, '
-                'whose class defines __array__ in Python. NumPy calls that method to '
-                'convert the object, and adcompiler does not differentiate '
-                'through that conversion. Convert the object before the '
-                'call and pass the array that __array__ returns instead.')
-        parts = containers.flatten(item)
-        if parts is not None:
-            pending.extend(parts[0])
+    item = _first_leaf(value, lambda leaf: isinstance(
+        getattr(type(leaf), '__array__', None), types.FunctionType))
+    if item is not None:
+        raise containers.ContainerError(
+            f'{transform} of {function.__name__} with respect to '
+            f'{name!r} got {with_article(type(item).__name__)} object, '
+            'whose class defines __array__ in Python. NumPy calls that '
+            'method to convert the object, and adcompiler does not '
+            'differentiate through that conversion. Convert the object '
+            'before the call and pass the array that __array__ returns '
+            'instead.')
 
 
 def _require_array(function, name, value, transform):

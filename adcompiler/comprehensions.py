@@ -145,9 +145,9 @@ def check_lazy_iterators(tree, source):
     and no loop around the read alone.
 
     Normalize computes such an iterator's items when it is made, as a
-    list. Python computes each one when the consumer asks for it, so the
-    two agree only in that pattern; elsewhere `list(...)` makes the user's
-    code mean what adcompiler runs.
+    list. Python computes each one when the consumer reads it, so the two
+    agree only in that pattern. Elsewhere `list(...)` makes the user's code
+    mean what adcompiler runs.
     """
     namespace = source.namespace
 

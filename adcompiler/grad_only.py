@@ -87,6 +87,7 @@ import gast
 import numpy as np
 
 from adcompiler import codegen, optimize, shapes, verbatim
+from adcompiler.known_shapes import constant_value
 from adcompiler.rules.registry import REGISTRY
 from adcompiler.scalars import REAL_UFUNCS
 from adcompiler.traversal import copy_tree, find_nodes, name_nodes, walk
@@ -901,7 +902,7 @@ class _Interpreter:
         code."""
         nodes = {keyword.arg: keyword.value for keyword in node.keywords}
         if not (argument and argument <= _NUMPY_REAL
-                and conversion.accepts_keywords(nodes, _constant_value)):
+                and conversion.accepts_keywords(nodes, constant_value)):
             return _ONE_OTHER, False
         if conversion.namespace is not None and (
                 conversion.namespace not in keywords
@@ -917,15 +918,15 @@ class _Interpreter:
         if not set(nodes) <= {'axis', 'dtype', 'keepdims'}:
             return _ONE_OTHER, False
 
-        if 'dtype' in nodes and _constant_value(nodes['dtype']) is not None:
+        if 'dtype' in nodes and constant_value(nodes['dtype']) is not None:
             dtype_types, dtype_pure = keywords['dtype']
             if dtype_types != {DTYPE}:
                 return _ONE_OTHER, False
             pure = pure and dtype_pure
 
-        keepdims = _constant_value(nodes['keepdims']) if 'keepdims' in \
+        keepdims = constant_value(nodes['keepdims']) if 'keepdims' in \
             nodes else False
-        axis = _constant_value(nodes['axis']) if 'axis' in nodes else None
+        axis = constant_value(nodes['axis']) if 'axis' in nodes else None
         if type(keepdims) is not bool or not (axis is None
                                               or type(axis) is int):
             return _ONE_OTHER, False
@@ -1015,20 +1016,6 @@ class _StateAt:
             return default
         kinds = self.history.values[name][position]
         return default if kinds is _MISSING else kinds
-
-
-def _constant_value(node):
-    """Return the value of a constant node, or a marker for other nodes."""
-    if isinstance(node, gast.Constant):
-        return node.value
-    if (isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub)
-            and isinstance(node.operand, gast.Constant)
-            and type(node.operand.value) is int):
-        return -node.operand.value
-    return _NOT_CONSTANT
-
-
-_NOT_CONSTANT = object()
 
 
 def _arithmetic(op, a, b):

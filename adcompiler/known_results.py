@@ -56,8 +56,8 @@ def fold(normalized, namespace, registry):
 
 def _calls_assigned_once(normalized, namespace, registry, params=True):
     """Yield (assignment, resolved call) for each `name = f(...)` of
-    `normalized` that is the only binding of `name`, with `f` a name or an
-    attribute; with `params` False, not for a parameter's name."""
+    `normalized` that is the only binding of `name`, where `f` is a name or
+    an attribute. With `params` False, parameters' names are left out."""
     bindings, assignments = name_bindings(normalized.tree)
     for assignment in assignments:
         name = assignment.targets[0].id

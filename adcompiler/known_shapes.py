@@ -511,14 +511,14 @@ class _Evaluator:
         """Evaluate a call of a conversion (see `Registry.conversion`)."""
         keywords = {keyword.arg: keyword.value for keyword in node.keywords}
         if None in keywords or not conversion.accepts_keywords(
-                keywords, _constant):
+                keywords, constant_value):
             return _UNKNOWN
         value = self.known_atom(node.args[0])
         if value is None or value is _UNKNOWN:
             return value
         kind = value.kind
         if kind == INT and conversion.floating in keywords and \
-                _constant(keywords[conversion.floating]) is True:
+                constant_value(keywords[conversion.floating]) is True:
             kind = REAL  # A bool array is REAL already.
         return Known(value.shape, kind, False)
 
@@ -539,14 +539,14 @@ class _Evaluator:
                 return _UNKNOWN
             options[keyword.arg] = keyword.value
 
-        axis = _constant(options['axis'])
-        keepdims = options['keepdims'] is not None and _constant(
+        axis = constant_value(options['axis'])
+        keepdims = options['keepdims'] is not None and constant_value(
             options['keepdims'])
         if not (axis is None or type(axis) is int) or type(keepdims) \
                 is not bool:
             return _UNKNOWN
         dtype = None
-        if options['dtype'] is not None and _constant(options['dtype']) \
+        if options['dtype'] is not None and constant_value(options['dtype']) \
                 is not None:
             dtype = self.atom(options['dtype'])
             if dtype is None:
@@ -608,9 +608,9 @@ def _matmul_shape(a, b):
             + (() if b_vector else (b[-1],)))
 
 
-def _constant(node):
-    """Return the value of a constant node (`-3` included); a marker for
-    anything else."""
+def constant_value(node):
+    """Return the value of a constant node (`-3` included), None for no
+    node, and a marker for anything else."""
     if node is None:
         return None
     if isinstance(node, gast.Constant):
@@ -627,7 +627,7 @@ def _slice_length(item, shape, axis):
     int constants, or None."""
     if axis >= len(shape):
         return None
-    bounds = [_constant(part) for part in (item.lower, item.upper,
+    bounds = [constant_value(part) for part in (item.lower, item.upper,
                                            item.step)]
     if any(b is not None and type(b) is not int for b in bounds) or \
             bounds[2] == 0:

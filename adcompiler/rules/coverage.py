@@ -53,13 +53,13 @@ matrices, and the convention for complex inputs, are in
 
 The tables below list NumPy, math, operator and the built-ins. SciPy's
 rules are registered when SciPy is imported (adcompiler/rules/scipy.py).
-They are `scipy.special.logsumexp` (reverse and forward rules); `expit`, `logit`,
-`log_expit`, `softplus`, `erf`, `erfc`, `erfcx`, `erfinv`, `erfcinv`,
-`ndtr`, `log_ndtr`, `ndtri`, `xlogy`, `xlog1py`, `entr`, `rel_entr`,
-`gammaln`, `gamma`, `digamma` (`psi`) and `polygamma` of scipy.special
-(reverse and forward rules); and the functions of SciPy's array-API
-layer (`array_namespace`, `xp_promote`, the vendored array_api_compat
-NumPy namespace, which map to the NumPy rules above). SciPy functions
+`scipy.special.logsumexp` has reverse and forward rules. So do `expit`,
+`logit`, `log_expit`, `softplus`, `erf`, `erfc`, `erfcx`, `erfinv`,
+`erfcinv`, `ndtr`, `log_ndtr`, `ndtri`, `xlogy`, `xlog1py`, `entr`,
+`rel_entr`, `gammaln`, `gamma`, `digamma` (`psi`) and `polygamma` of
+scipy.special. The functions of SciPy's array-API layer
+(`array_namespace`, `xp_promote`, the vendored array_api_compat NumPy
+namespace) map to the NumPy rules above. SciPy functions
 written in Python, such as `scipy.optimize.rosen`, `scipy.special.softmax`
 and `log_softmax`, and `scipy.stats.entropy`, `gmean` and `zscore`, are
 transformed from their source.
