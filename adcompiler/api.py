@@ -1607,8 +1607,34 @@ def _jvp(function, primals, tangents, runs=None):
             f'and {len(tangents)} tangents')
     bound = _bind(function, primals, {})
     return _bound_jvp(function, bound,
-                      dict(zip(bound.arguments, tangents, strict=False)),
+                      _tangents_by_parameter(function, bound, tangents),
                       runs)
+
+
+def _tangents_by_parameter(function, bound, tangents):
+    """Return the dict of parameter name -> tangent for the positional
+    `tangents` of a call bound to `bound`. A `*args` parameter gets the
+    tuple of its arguments' tangents, with zeros in place of None, and no
+    entry when all of them are None."""
+    parameters = _signature(function).parameters
+    by_name = {}
+    position = 0
+    for name, value in bound.arguments.items():
+        kind = parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            collected = tangents[position:position + len(value)]
+            position += len(value)
+            if any(tangent is not None for tangent in collected):
+                by_name[name] = tuple(
+                    runtime.zeros_like(primal) if tangent is None
+                    else tangent for primal, tangent in zip(
+                        value, collected, strict=True))
+        elif kind in (inspect.Parameter.POSITIONAL_ONLY,
+                      inspect.Parameter.POSITIONAL_OR_KEYWORD) \
+                and position < len(tangents):
+            by_name[name] = tangents[position]
+            position += 1
+    return by_name
 
 
 def _bound_jvp(function, bound, tangents, runs=None):

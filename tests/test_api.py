@@ -335,6 +335,30 @@ def test_matching_derivative_inputs_accepted():
     np.testing.assert_allclose(cotangent, np.full(3, 4.0))
 
 
+
+def weighted_product(a, *factors):
+    return np.sum(a * factors[0] * np.sin(factors[1]))
+
+
+@pytest.mark.parametrize('a_shape', [(), (3,), (2, 3)])
+def test_jvp_tangents_of_star_args(a_shape):
+    # jvp takes one tangent per positional argument, also for the
+    # arguments that a *args parameter collects.
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=a_shape)
+    b, c = rng.normal(size=3), 0.7
+    da, db, dc = rng.normal(size=a_shape), rng.normal(size=3), -1.3
+    for tangents in [(da, db, dc), (None, db, None), (None, None, dc)]:
+        def along(t, tangents=tangents):
+            moved = [p if d is None else p + t * d
+                     for p, d in zip((a, b, c), tangents)]
+            return weighted_product(*moved)
+        expected = numerical_gradient(along, (0.0,), 0)
+        value, tangent = adcompiler.jvp(weighted_product, (a, b, c),
+                                        tangents)
+        assert value == pytest.approx(weighted_product(a, b, c))
+        assert_gradient_close(tangent, expected)
+
 # The cache of a gradient: per argument types, invalidated by changes -----------
 
 SCALE = 2.0
