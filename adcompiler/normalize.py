@@ -2364,6 +2364,12 @@ def _value_kinds(node, names, global_object):
         return frozenset({_CONTAINER})
     if isinstance(node, gast.BinOp):
         return _binary_kinds(node, names, global_object)
+    if isinstance(node, gast.Subscript) and isinstance(node.slice,
+                                                       gast.Slice):
+        # A slice of a list or a tuple is a list or a tuple. For a dict with
+        # a slice key, the operator's function checks the types at run time.
+        if _CONTAINER in _value_kinds(node.value, names, global_object):
+            return frozenset({_CONTAINER})
     if isinstance(node, gast.Call):
         callee = global_object(node.func)
         if any(callee is known for known in _CONTAINER_BUILTINS):

@@ -1048,10 +1048,29 @@ def tuple_argument_converted(pair):
     return np.sum(doubled[0] * doubled[3])
 
 
+def list_slices_concatenated(x):
+    values = [x, x * 2.0, x * 3.0]
+    values = values[:0] + [x * x] + values[2:]
+    return np.sum(values[0] * values[1])
+
+
+def tuple_slices_rotated(x):
+    values = (x, np.sin(x), x ** 2)
+    rotated = values[1:] + values[:1]
+    return np.sum(rotated[0] * rotated[2] + rotated[1])
+
+
+def list_slices_reversed_and_repeated(x):
+    values = [x, 2.0 * x, np.cos(x)]
+    values = values[::-1] + values[1:2] * 2
+    return np.sum(values[0] * values[3] + values[4])
+
+
 @pytest.mark.parametrize('function', [
     list_rebound_then_extended, dict_rebound_then_merged,
     dict_merged_with_itself, tuple_concatenated_in_loop,
-    list_extended_by_itself], ids=lambda f: f.__name__)
+    list_extended_by_itself, list_slices_concatenated, tuple_slices_rotated,
+    list_slices_reversed_and_repeated], ids=lambda f: f.__name__)
 def test_container_operator_gradient(function):
     x = np.array([0.5, -1.5, 2.0])
     expected = numerical_gradient(function, (x,), 0)
