@@ -392,16 +392,28 @@ def _names_in(node):
 
 def reachable(flows, names):
     """`names` and every name that may come to refer to their memory."""
-    reached = set(names)
+    return _closure(flows, names, forward=True)
+
+
+def sources(flows, names):
+    """`names` and every name whose memory they may have come from."""
+    return _closure(flows, names, forward=False)
+
+
+def _closure(flows, names, forward):
+    """`names` and every name that `flows` connect to them, following each
+    flow from its sources to its targets, or back with `forward` False."""
+    found = set(names)
     changed = True
     while changed:
         changed = False
         for flow in flows:
-            if reached.intersection(flow.sources) and not reached.issuperset(
-                    flow.targets):
-                reached.update(flow.targets)
+            start, end = ((flow.sources, flow.targets) if forward
+                          else (flow.targets, flow.sources))
+            if found.intersection(start) and not found.issuperset(end):
+                found.update(end)
                 changed = True
-    return reached
+    return found
 
 
 def _leaves_unchanged(call, resolved, receiver):

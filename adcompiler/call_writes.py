@@ -146,7 +146,7 @@ def _changed(flows, writes):
     written = set().union(*writes)
     if not written:
         return set()
-    return aliasing.reachable(flows, _sources_of(flows, written))
+    return aliasing.reachable(flows, aliasing.sources(flows, written))
 
 
 def _statements_using(tree, saved_records):
@@ -392,20 +392,6 @@ def _call_names(call):
     if isinstance(root, gast.Name) and root is not call.func:
         names.append(root.id)
     return names
-
-
-def _sources_of(flows, names):
-    """`names` and every name whose memory they may have come from."""
-    found = set(names)
-    changed = True
-    while changed:
-        changed = False
-        for flow in flows:
-            if found.intersection(flow.targets) and not found.issuperset(
-                    flow.sources):
-                found.update(flow.sources)
-                changed = True
-    return found
 
 
 def _may_hold_array(name, normalized, namespace):
