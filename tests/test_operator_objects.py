@@ -602,3 +602,38 @@ def test_helper_result_updated_in_place(function):
     for _ in range(3):
         assert_gradient_close(gradient_function(x),
                               numerical_gradient(function, (x,), 0))
+
+
+@dataclasses.dataclass
+class Box:
+    """A holder of an array, whose class gains an operator after use."""
+
+    values: np.ndarray
+
+
+def sine_product(box, other):
+    return Box(2.0 * box.values * np.sin(other))
+
+
+def box_weighted_sum(box, x):
+    return np.sum(box.values * x)
+
+
+def box_product_sum(box, x):
+    return np.sum((box * x).values)
+
+
+def test_operator_added_to_class_after_use():
+    # The facts about a class are cached, and adding an operator method to
+    # it must not leave the NumPy rule of `*` in place for its objects.
+    box = Box(Y.copy())
+    assert_gradient_close(adcompiler.grad(box_weighted_sum, wrt=1)(box, X),
+                          Y)
+    Box.__mul__ = sine_product
+    try:
+        expected = numerical_gradient(box_product_sum, (box, X), 1)
+        assert_gradient_close(
+            adcompiler.grad(box_product_sum, wrt=1)(box, X), expected)
+        np.testing.assert_allclose(expected, 2.0 * Y * np.cos(X))
+    finally:
+        del Box.__mul__

@@ -414,8 +414,9 @@ def holds_operator_object(value, depth=0, seen=None):
                           types.BuiltinFunctionType, types.ModuleType, type,
                           np.ufunc)):
         return False
-    if _defines_operator_method(kind) or not _array_method_names(
-            ).isdisjoint(getattr(value, '__dict__', ())):
+    defines_operator, computes_attributes = _class_facts(kind)
+    if defines_operator or not _array_method_names().isdisjoint(
+            getattr(value, '__dict__', ())):
         return True  # An attribute such as `v.sum = f` hides the method.
     # Subclasses such as namedtuple and OrderedDict: their items.
     if isinstance(value, (tuple, list)):
@@ -424,13 +425,47 @@ def holds_operator_object(value, depth=0, seen=None):
     if isinstance(value, dict):
         return any(holds_operator_object(item, depth + 1, seen)
                    for item in value.values())
-    if _computes_attributes(kind):
+    if computes_attributes:
         return True
     if kind.__module__ == 'builtins' or not hasattr(value, '__dict__') \
             and not hasattr(kind, '__slots__'):
         return True  # Another built-in type whose contents are not known.
     return any(holds_operator_object(field, depth + 1, seen)
                for field in _fields(value))
+
+
+# class -> (stamp, members, (`_defines_operator_method`,
+# `_computes_attributes`)), see `_class_facts`.
+_class_facts_cache = {}
+_MAX_CACHED_CLASSES = 1024
+
+
+def _class_facts(cls):
+    """Return `(_defines_operator_method(cls), _computes_attributes(cls))`,
+    computed again when the registry or a member of a class of `cls`'s MRO
+    has changed since the last call.
+
+    The stamp compares the members by id. The cache entry keeps the
+    members alive, so that no new member can reuse a replaced member's id
+    while the entry exists. Built-in classes cannot change.
+    """
+    from adcompiler.rules.registry import REGISTRY
+    names, ids, members = [], [], []
+    for base in cls.__mro__:
+        if base.__module__ != 'builtins':
+            namespace = vars(base)
+            names.append(tuple(namespace))
+            members.append(tuple(namespace.values()))
+            ids.append(tuple(map(id, members[-1])))
+    stamp = (REGISTRY.version, id(cls.__mro__), tuple(names), tuple(ids))
+    cached = _class_facts_cache.get(cls)
+    if cached is not None and cached[0] == stamp:
+        return cached[2]
+    facts = (_defines_operator_method(cls), _computes_attributes(cls))
+    if len(_class_facts_cache) >= _MAX_CACHED_CLASSES:
+        _class_facts_cache.clear()
+    _class_facts_cache[cls] = (stamp, (cls.__mro__, members), facts)
+    return facts
 
 
 def _defines_operator_method(cls):
@@ -501,7 +536,7 @@ def operator_object_level(value):
     kind = type(value)
     if (kind.__module__ == 'builtins' or isinstance(value, (tuple, list,
                                                             dict))
-            or _computes_attributes(kind)):
+            or _class_facts(kind)[1]):
         return DEEP
     if any(holds_operator_object(field) for field in _fields(value)):
         return DEEP
