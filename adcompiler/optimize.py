@@ -4,9 +4,11 @@ Input: a gast `FunctionDef` written by the reverse stage. Output: the same
 function with these rewrites applied until none changes anything:
 
 - constant folding: operations on number constants are evaluated,
-  `e ** 1` becomes `e`, `np.where(constant, a, b)` picks its branch,
-  `np.power(e, n)` becomes `e ** n` for a whole number n, and
-  `ad.cast_adjoint(e, None)` becomes `e`;
+  `c * e ** 1` and `c / e ** 1` lose the power, `np.where(constant, a, b)`
+  of two numbers picks its branch, `np.power(e, n)` becomes `e ** n` for
+  a float n with a whole value, and `ad.cast_adjoint(e, None)` becomes
+  `e`. Each keeps the value, dtype and shape of the expression, and a
+  result that is a new array stays one (`e ** 1` alone copies `e`);
 - symbolic zero adjoints: `if dx is not None:` checks and `ad.add` calls
   that facts known before the code runs decide are simplified (see
   `adcompiler.zero_adjoints`);
@@ -108,9 +110,14 @@ class _ConstantFolder(Transformer):
             except (ArithmeticError, ValueError):
                 return node
             return gast.Constant(value=value, kind=None)
-        if isinstance(node.op, gast.Pow) and _number(node.right) \
-                and node.right.value == 1:
-            return node.left
+        right = node.right
+        if (isinstance(node.op, (gast.Mult, gast.Div))
+                and isinstance(right, gast.BinOp)
+                and isinstance(right.op, gast.Pow) and _number(right.right)
+                and right.right.value == 1):
+            # c * e ** 1 is c * e: the product is a new value either way,
+            # and NumPy converts a list e as it converts e ** 1's result.
+            node.right = right.left
         left = node.left
         if (isinstance(node.op, gast.Mult) and _number(node.right)
                 and self.is_unbroadcast(left) and left.args
@@ -162,8 +169,14 @@ class _ConstantFolder(Transformer):
         func = node.func
         if (self.is_function(func, self.numpy_alias, 'where')
                 and len(node.args) == 3 and not node.keywords
-                and isinstance(node.args[0], gast.Constant)):
-            return node.args[1] if node.args[0].value else node.args[2]
+                and isinstance(node.args[0], gast.Constant)
+                and _number(node.args[1]) and _number(node.args[2])):
+            # Of two numbers, the branch taken in their common type. With
+            # an array, the branch alone would lose the broadcast and copy.
+            first, second = node.args[1].value, node.args[2].value
+            value = first if node.args[0].value else second
+            return gast.Constant(value=type(first + second)(value),
+                                 kind=None)
         if (self.is_function(func, self.runtime_alias, 'cast_adjoint')
                 and len(node.args) == 2 and isinstance(node.args[1],
                                                        gast.Constant)
@@ -171,13 +184,15 @@ class _ConstantFolder(Transformer):
             return node.args[0]  # No cast: the adjoint passes through.
         if (self.is_function(func, self.numpy_alias, 'power')
                 and len(node.args) == 2 and not node.keywords
-                and _number(node.args[1])
-                and not isinstance(node.args[1].value, complex)
-                and float(node.args[1].value).is_integer()):
+                and isinstance(node.args[1], gast.Constant)
+                and type(node.args[1].value) is float
+                and node.args[1].value.is_integer()):
             # `**` takes NumPy's fast paths for small integer exponents, and
             # on a Python float it gives NumPy's value or raises an error
             # that the API retries with NumPy floats. Only a fractional
             # exponent of a negative Python float gives a complex number.
+            # An int exponent stays: a Python int base would give an exact
+            # int where NumPy's int64 overflows.
             return gast.BinOp(left=node.args[0], op=gast.Pow(),
                               right=node.args[1])
         return node
