@@ -751,9 +751,10 @@ def _writes_arguments(compiled):
 
 def _runs_of(function, args, kwargs, needed=True):
     """Return the `Runs` of `function` on these arguments, defaults
-    included."""
+    included, which restore the function's globals and closure too."""
     arguments = _bind(function, args, kwargs).arguments
-    return Runs(arguments.values(), needed, names=tuple(arguments))
+    return Runs(arguments.values(), needed, names=tuple(arguments),
+                function=function)
 
 
 def _raises_arithmetic_error(function, args, kwargs):
@@ -1460,7 +1461,8 @@ def hessian(function, wrt=0, mode=None):
     def hessian_fn(*args, **kwargs):
         bound = _bind(function, args, kwargs)
         _reject_array_subclasses(function, bound.arguments, 'hessian')
-        runs = Runs(bound.arguments.values(), names=tuple(bound.arguments))
+        runs = Runs(bound.arguments.values(), names=tuple(bound.arguments),
+                    function=function)
         for name in names:
             _reject_array_conversion(function, name, bound.arguments[name],
                                      'hessian')

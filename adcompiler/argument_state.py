@@ -9,13 +9,20 @@ contents before the first run and restores them before each later one, so
 that every run starts from the caller's values and the caller's objects end
 as after one run.
 
-The record reaches arrays, lists, dicts, sets, bytearrays, deques, the
-attributes of objects, `io.StringIO` and `io.BytesIO` (contents and
-position), `random.Random`, and NumPy's RandomState, Generator,
-BitGenerator and SeedSequence (the spawn count too), through tuples,
-containers and attributes. Objects keep their identity: a restore writes
-the old contents into the same objects, so views and aliases between
-arguments stay as the caller made them.
+The record reaches arrays (the items of an object array too), lists, dicts,
+sets, bytearrays, `array.array`, deques, the attributes of objects (in
+`__dict__` and in `__slots__`, also for subclasses of list, dict and the
+other containers), `io.StringIO` and `io.BytesIO` (contents and position),
+the position of a write-only file, `random.Random`, and NumPy's
+RandomState, Generator, BitGenerator and SeedSequence (the spawn count
+too). It goes through tuples, containers, attributes and callables: the
+closure cells, default values and attributes of a Python function, the
+object of a bound method and the parts of a `functools.partial`. Given the
+differentiated function, `Runs` also records its closure cells and the
+globals of its module that it or the functions reached from it name.
+Objects keep their identity: a restore writes the old contents into the
+same objects, so views and aliases between arguments stay as the caller
+made them.
 
 Some objects cannot be restored: iterators and generators, readable
 files other than StringIO and BytesIO, queues and `random.SystemRandom`. A set that
@@ -24,14 +31,19 @@ search position that `clear` and `update` do not reset, so a later run
 would pop other items. A run after the first raises InvalidArgumentError
 when the arguments contain such an object or set.
 
-NOTE: an object array's items, objects with `__slots__` or other hidden
-state (C extension objects), and globals or closure variables that the
-function changes are not recorded.
+Hidden state of C extension objects, class attributes, and globals of
+modules other than the differentiated function's (read as `module.name` or
+by functions defined there) are not recorded. `Runs.check_output` raises
+ChangedStateError when such state makes a later run return another value
+than the first.
 """
 
+import array
 import collections
 import collections.abc
+import functools
 import io
+import os
 import queue
 import random
 import types
@@ -46,76 +58,149 @@ _IMMUTABLE_TYPES = (int, float, complex, bool, str, bytes, type(None),
 
 # Objects with a __dict__ that are not data: their attributes are not
 # recorded.
-_CODE_TYPES = (type, types.ModuleType, types.FunctionType,
-               types.BuiltinFunctionType, types.MethodType)
+_CODE_TYPES = (type, types.ModuleType)
+
+# Callables implemented in C whose state, if any, is their `__self__`:
+# `lst.append`, `iterator.__next__`, `obj.__call__` of a C class.
+_C_METHOD_TYPES = (types.BuiltinMethodType, types.MethodWrapperType)
 
 # Stateful objects whose state cannot be read and written back. StringIO
 # and BytesIO are files and iterators too, but they are restored.
 _UNRESTORABLE_TYPES = (collections.abc.Iterator, io.IOBase, queue.Queue,
                        queue.SimpleQueue, random.SystemRandom)
 
+# The built-in containers whose contents `_contents` records; an instance
+# of a subclass may have attributes as well.
+_CONTAINER_TYPES = (list, dict, set, bytearray, array.array,
+                    collections.deque, np.ndarray)
+
+# The recorded value of a closure cell, slot or global that had no value.
+_UNBOUND = object()
+
+
+class _GlobalName:
+    """One name in a module's globals, recorded as a binding: the name may
+    be bound to another object by a run (`global total; total = 0.0`)."""
+
+    def __init__(self, namespace, name):
+        self.namespace = namespace
+        self.name = name
+
+
+class _Slots:
+    """The `__slots__` attributes of one object."""
+
+    def __init__(self, target, descriptors):
+        self.target = target
+        self.descriptors = descriptors
+
+
+def _key(item):
+    """Return what identifies the recorded object `item` across two
+    records: its id, or for a `_GlobalName` or `_Slots` the ids of what it
+    stands for."""
+    if isinstance(item, _GlobalName):
+        return ('global', id(item.namespace), item.name)
+    if isinstance(item, _Slots):
+        return ('slots', id(item.target))
+    return id(item)
+
 
 class ArgumentState:
     """The contents of the mutable objects reachable from some values."""
 
-    def __init__(self, values, names=None):
+    def __init__(self, values, names=None, function=None):
         # (object, its contents): a copy of an array, the items of a list,
         # and so on (see `_contents`).
         self._entries = []
-        # (argument name or None, object) for each object that cannot be
-        # restored, and (argument name or None, set, its items) for each set.
+        # (where, object) for each object that cannot be restored, and
+        # (where, object, its contents) for each set and each write-only
+        # file. "where" names the argument or global that reaches the
+        # object, or is None.
         self._unrestorable = []
         self._sets = []
+        self._files = []
+        self._function = function
+        # The module globals of `function`. For each function defined in
+        # that module, the globals that its code names are recorded too.
+        self._namespace = _globals_of(function)
 
         seen = set()
         values = list(values)
         if names is None:
             names = [None] * len(values)
-        pending = list(zip(names, values, strict=True))
+        # (where, object, whether it was reached through `function`), the
+        # function first, so that an object that an argument reaches too
+        # is named after the argument.
+        pending = []
+        if function is not None:
+            pending.append((f'a closure variable of {_name_of(function)}',
+                            function, True))
+        pending.extend((None if name is None else f'argument {name!r}',
+                        value, False)
+                       for name, value in zip(names, values, strict=True))
         while pending:
-            name, item = pending.pop()
-            if isinstance(item, _IMMUTABLE_TYPES) or id(item) in seen:
+            where, item, hidden = pending.pop()
+            if isinstance(item, _IMMUTABLE_TYPES) or _key(item) in seen:
                 continue
-            seen.add(id(item))
+            seen.add(_key(item))
             if isinstance(item, tuple):
-                pending.extend((name, child) for child in item)
+                pending.extend((where, child, hidden) for child in item)
                 continue
+            if isinstance(item, _GlobalName) and hidden:
+                where = f'global {item.name!r}'
             if _is_unrestorable(item):
-                self._unrestorable.append((name, item))
+                # NOTE: an iterator, readable file or queue that only
+                # globals or closure variables reach is not rejected,
+                # because most such objects (a logger's stream) never
+                # change in a run.
+                if not hidden:
+                    self._unrestorable.append((where, item))
                 continue
             recorded = _contents(item)
-            if recorded is None:
-                continue
-            contents, children = recorded
-            self._entries.append((item, contents))
-            if isinstance(item, set):
-                self._sets.append((name, item, contents))
-            pending.extend((name, child) for child in children)
+            if recorded is not None:
+                contents, children = recorded
+                self._entries.append((item, contents))
+                if isinstance(item, set):
+                    self._sets.append((where, item, contents))
+                if _is_write_only_file(item):
+                    self._files.append((where, item, contents))
+                pending.extend((where, child, hidden) for child in children)
+            pending.extend((where, part, hidden)
+                           for part in _parts(item, self._namespace))
 
     def check_restorable(self):
         """Raise InvalidArgumentError when the objects recorded cannot all
         be put back as they were: an iterator, readable file, queue or
-        SystemRandom, or a set that lost items (see the module's
-        docstring)."""
+        SystemRandom, a set that lost items, or an appended file that was
+        not at its end (see the module's docstring)."""
         problem = None
         if self._unrestorable:
-            name, item = self._unrestorable[0]
+            where, item = self._unrestorable[0]
             problem = (f'is or contains a {type(item).__name__} object, '
                        'whose state adcompiler cannot restore')
-        else:
-            for name, item, contents in self._sets:
+        if problem is None:
+            for where, item, contents in self._sets:
                 if not item.issuperset(contents):
                     problem = ('is or contains a set that lost items, and '
                                'the order in which set.pop returns items '
                                'cannot be restored')
                     break
         if problem is None:
+            for where, item, contents in self._files:
+                if not _position_restorable(item, contents):
+                    problem = ('is or contains a file opened for appending '
+                               'whose position was not at its end, so the '
+                               'text a run appended cannot be removed')
+                    break
+        if problem is None:
             return
-        argument = 'an argument' if name is None else f'argument {name!r}'
+        subject = 'an argument' if where is None else where
         raise InvalidArgumentError(
-            f'{argument} {problem}. jacobian, hessian and hvp run the '
+            f'{subject} {problem}. jacobian, hessian and hvp run the '
             'function more than once (other transforms after some errors), '
-            'and each run must start from the same state. Pass a fresh '
+            'and each run must start from the same state.'
+            f'{_definition_of(self._function)} Pass a fresh '
             'object per call, restorable data in its place (a list, a '
             'random.Random, a NumPy Generator), or use grad, vjp or jvp, '
             'which run the function once.')
@@ -133,15 +218,38 @@ class ArgumentState:
         `vjp` runs the primal again after the caller may have changed
         some arguments on purpose, and those keep the caller's values.
         """
-        recorded_later = {id(item): contents
+        recorded_later = {_key(item): contents
                           for item, contents in later._entries}
         for item, contents in self._entries:
-            after = recorded_later.get(id(item), _NOT_RECORDED)
+            after = recorded_later.get(_key(item), _NOT_RECORDED)
             if after is _NOT_RECORDED or _still_contains(item, after):
                 _write(item, contents)
 
 
 _NOT_RECORDED = object()
+
+
+def _name_of(function):
+    return getattr(function, '__qualname__', None) or type(function).__name__
+
+
+def _definition_of(function):
+    """Return ' loss is defined at File "f.py", line 3.' for a Python
+    function `loss`, or '' when its file is not known."""
+    code = getattr(getattr(function, '__func__', function), '__code__', None)
+    if code is None:
+        return ''
+    return (f' {_name_of(function)} is defined at File '
+            f'"{code.co_filename}", line {code.co_firstlineno}.')
+
+
+def _globals_of(function):
+    """Return the globals of `function` (a Python function or a method of
+    one), or None."""
+    function = getattr(function, '__func__', function)
+    if isinstance(function, types.FunctionType):
+        return function.__globals__
+    return None
 
 
 def _equal(first, second):
@@ -162,7 +270,7 @@ def _write(item, contents):
     """Write `contents`, recorded by `_contents`, back into `item`."""
     if isinstance(item, np.ndarray):
         item[...] = contents
-    elif isinstance(item, (list, bytearray)):
+    elif isinstance(item, (list, bytearray, array.array)):
         item[:] = contents
     elif isinstance(item, (dict, set)):
         item.clear()
@@ -170,12 +278,31 @@ def _write(item, contents):
     elif isinstance(item, collections.deque):
         item.clear()
         item.extend(contents)
+    elif isinstance(item, types.CellType):
+        if contents is not _UNBOUND:
+            item.cell_contents = contents
+        elif _cell_value(item) is not _UNBOUND:
+            del item.cell_contents
+    elif isinstance(item, _GlobalName):
+        if contents is _UNBOUND:
+            item.namespace.pop(item.name, None)
+        else:
+            item.namespace[item.name] = contents
+    elif isinstance(item, _Slots):
+        for descriptor, value in zip(item.descriptors, contents,
+                                     strict=True):
+            if value is not _UNBOUND:
+                descriptor.__set__(item.target, value)
+            elif _slot_value(item.target, descriptor) is not _UNBOUND:
+                descriptor.__delete__(item.target)
     elif isinstance(item, np.random.Generator):
         pass  # Its bit generator is recorded and restored on its own.
     elif isinstance(item, np.random.BitGenerator):
         item.state = contents
     elif isinstance(item, (np.random.SeedSequence, io.StringIO, io.BytesIO)):
         item.__setstate__(contents)
+    elif isinstance(item, io.IOBase):
+        _write_position(item, contents)
     elif isinstance(item, np.random.RandomState):
         item.set_state(contents)
     elif isinstance(item, random.Random):
@@ -197,11 +324,15 @@ def _still_contains(item, contents):
         return (item.shape == contents.shape
                 and np.array_equal(item, contents,
                                    equal_nan=item.dtype.kind in 'fc'))
-    if isinstance(item, (set, bytearray, np.random.Generator,
+    if isinstance(item, (set, bytearray, array.array, np.random.Generator,
                          np.random.BitGenerator, np.random.SeedSequence,
-                         np.random.RandomState, random.Random, io.StringIO,
-                         io.BytesIO)):
+                         np.random.RandomState, random.Random, io.IOBase)):
         return _equal(_contents(item)[0], contents)
+    if isinstance(item, (types.CellType, _GlobalName)):
+        return _contents(item)[0] is contents
+    if isinstance(item, _Slots):
+        return all(a is b for a, b in zip(_contents(item)[0], contents,
+                                          strict=True))
     if isinstance(item, collections.deque):
         item = list(item)
     current = item if isinstance(item, (list, dict)) else item.__dict__
@@ -221,7 +352,8 @@ def _contents(item):
         # A read-only array may still change through a writeable view, but
         # then the view is the argument to record.
         if item.flags.writeable and item.size:
-            return item.copy(), ()
+            children = list(item.flat) if item.dtype.hasobject else ()
+            return item.copy(), children
         return None
     if isinstance(item, list):
         return item.copy(), item
@@ -229,8 +361,20 @@ def _contents(item):
         return item.copy(), item.values()
     if isinstance(item, (set, bytearray)):
         return item.copy(), ()
+    if isinstance(item, array.array):
+        return array.array(item.typecode, item), ()
     if isinstance(item, collections.deque):
         return list(item), item
+    if isinstance(item, types.CellType):
+        value = _cell_value(item)
+        return value, () if value is _UNBOUND else (value,)
+    if isinstance(item, _GlobalName):
+        value = item.namespace.get(item.name, _UNBOUND)
+        return value, () if value is _UNBOUND else (value,)
+    if isinstance(item, _Slots):
+        values = tuple(_slot_value(item.target, descriptor)
+                       for descriptor in item.descriptors)
+        return values, [v for v in values if v is not _UNBOUND]
     if isinstance(item, np.random.Generator):
         return (), (item.bit_generator,)
     if isinstance(item, np.random.BitGenerator):
@@ -245,16 +389,164 @@ def _contents(item):
         if item.closed:
             return None
         return item.__getstate__(), ()
+    if isinstance(item, io.IOBase):
+        return _file_position(item)
     if isinstance(item, np.random.RandomState):
         return item.get_state(), ()
     if isinstance(item, random.Random):
         return (item.getstate(), dict(item.__dict__)), item.__dict__.values()
-    if isinstance(item, _CODE_TYPES):
-        return None
+    if isinstance(item, (_CODE_TYPES, types.FunctionType, types.MethodType,
+                         _C_METHOD_TYPES, functools.partial)):
+        return None  # `_parts` lists what they contain.
     attributes = getattr(item, '__dict__', None)
-    if type(attributes) is dict:
+    if type(attributes) is dict and not _is_own_object(item):
         return dict(attributes), attributes.values()
     return None
+
+
+def _parts(item, namespace):
+    """Return the objects that `item` references beyond what `_contents`
+    records: the attributes of a container subclass, `__slots__` values,
+    and the closure cells, defaults and attributes of a callable. For a
+    function whose globals are `namespace`, also the globals that it
+    names."""
+    if isinstance(item, (_GlobalName, _Slots, types.CellType, _CODE_TYPES)) \
+            or _is_own_object(item):
+        return []
+    parts = []
+
+    if isinstance(item, types.FunctionType):
+        parts.extend(item.__closure__ or ())
+        parts.append(item.__defaults__)
+        parts.append(item.__kwdefaults__)
+        parts.append(item.__dict__)
+        if item.__globals__ is namespace:
+            parts.extend(_GlobalName(namespace, name)
+                         for name in _global_names(item.__code__))
+        return [part for part in parts if part is not None]
+
+    if isinstance(item, (types.MethodType, _C_METHOD_TYPES)):
+        owner = getattr(item, '__self__', None)
+        if owner is not None and not isinstance(owner, types.ModuleType):
+            parts.append(owner)
+        parts.append(getattr(item, '__func__', None))
+        return [part for part in parts if part is not None]
+
+    if isinstance(item, functools.partial):
+        return [item.func, item.args, item.keywords, item.__dict__]
+
+    descriptors = _slot_descriptors(type(item))
+    if descriptors:
+        parts.append(_Slots(item, descriptors))
+    if isinstance(item, _CONTAINER_TYPES):
+        # `_contents` records these objects' own data, but not the
+        # attributes of a subclass's instance.
+        attributes = getattr(item, '__dict__', None)
+        if type(attributes) is dict:
+            parts.append(attributes)
+    return parts
+
+
+def _is_own_object(item):
+    """Return whether `item` is an adcompiler object, such as a gradient
+    function and its caches, whose state no run of user code reads."""
+    return type(item).__module__.partition('.')[0] == 'adcompiler'
+
+
+@functools.lru_cache(maxsize=None)
+def _global_names(code):
+    """Return the global names that `code` and the functions, classes and
+    comprehensions defined in it may read or bind."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _global_names(constant)
+    return frozenset(names)
+
+
+@functools.lru_cache(maxsize=None)
+def _slot_descriptors(cls):
+    """Return the descriptors of the `__slots__` attributes that `cls` and
+    its Python base classes define."""
+    descriptors = []
+    for klass in cls.__mro__:
+        if '__slots__' not in vars(klass):
+            continue
+        # A name in __slots__ (mangled when private) becomes a member
+        # descriptor in the class's namespace.
+        descriptors.extend(
+            value for value in vars(klass).values()
+            if isinstance(value, types.MemberDescriptorType)
+            and value.__objclass__ is klass)
+    return tuple(descriptors)
+
+
+def _slot_value(target, descriptor):
+    try:
+        return descriptor.__get__(target, type(target))
+    except AttributeError:
+        return _UNBOUND
+
+
+def _cell_value(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return _UNBOUND
+
+
+def _file_position(item):
+    """Return `((position, at_end, appends), ())` for a seekable write-only
+    file, or None for a closed or unseekable one, whose position a
+    function cannot read. `at_end` is None when the file's size is not
+    known."""
+    try:
+        if item.closed or not item.seekable():
+            return None
+        position = item.tell()
+    except (OSError, ValueError):
+        return None
+    appends = 'a' in getattr(item, 'mode', '')
+    at_end = None
+    if appends:
+        try:
+            item.flush()
+            # A text file's tell() returns an opaque cookie, so the byte
+            # offset comes from its binary buffer.
+            offset = getattr(item, 'buffer', item).tell()
+            at_end = offset == os.fstat(item.fileno()).st_size
+        except (OSError, ValueError):
+            pass
+    return (position, at_end, appends), ()
+
+
+def _position_restorable(item, contents):
+    """Return whether `_write_position` can put the file `item` back at
+    its recorded position."""
+    position, at_end, appends = contents
+    if item.closed or item.tell() == position or not appends:
+        return True
+    # Writes to a file opened for appending go to its end, so the text
+    # that runs appended must be cut off. That is right only when the file
+    # ended at the recorded position, or the cut would lose the caller's
+    # text.
+    return bool(at_end)
+
+
+def _write_position(item, contents):
+    """Move the write-only file `item` back to its recorded position, so
+    that the next run writes over what the last one wrote."""
+    position, _, appends = contents
+    if item.closed or item.tell() == position:
+        return
+    item.seek(position)
+    if appends:
+        item.truncate()
+
+
+def _is_write_only_file(item):
+    return isinstance(item, io.IOBase) and not isinstance(
+        item, (io.StringIO, io.BytesIO))
 
 
 def _is_unrestorable(item):
@@ -277,12 +569,15 @@ class Runs:
     arguments' contents before the first.
 
     Call `start` right before each run. With `needed` false (the function
-    writes into no argument) it does nothing.
+    writes into no argument) it does nothing. Given `function`, the runs
+    also start from its closure's and module's state before the first (see
+    `ArgumentState`).
     """
 
-    def __init__(self, values, needed=True, names=None):
+    def __init__(self, values, needed=True, names=None, function=None):
         self._values = tuple(values) if needed else None
         self._names = names
+        self._function = function
         self._state = None
 
     def start(self):
@@ -291,7 +586,8 @@ class Runs:
         if self._values is None:
             return
         if self._state is None:
-            self._state = ArgumentState(self._values, self._names)
+            self._state = ArgumentState(self._values, self._names,
+                                        self._function)
         else:
             self._state.check_restorable()
             self._state.restore()

@@ -1,0 +1,352 @@
+"""State beyond plain containers across the runs of jacobian, hessian and
+hvp: array.array, attributes of container subclasses, __slots__, stateful
+callables, write-only files, and the globals and closure variables of the
+differentiated function.
+
+Each run must start from the state before the first run, or the transform
+must raise. The expected values are central finite differences of the
+function, with fresh state for each evaluation.
+"""
+
+import array
+import functools
+import io
+
+import numpy as np
+import pytest
+
+import adcompiler
+from adcompiler.api import InvalidArgumentError
+from finite_differences import assert_gradient_close, numerical_gradient
+
+MODES = ['forward', 'reverse']
+HESSIAN_MODES = ['forward-over-reverse', 'reverse-over-forward',
+                 'reverse-over-reverse']
+
+
+class TaggedList(list):
+    """A list with a run counter as an attribute."""
+
+
+class TaggedDict(dict):
+    """A dict with a run counter as an attribute."""
+
+
+class SlottedCounter:
+    __slots__ = ('count', '__hidden')
+
+    def __init__(self):
+        self.count = 1.0
+        self.__hidden = 0.0
+
+    def advance(self):
+        self.__hidden = self.__hidden + 1.0
+        self.count = self.count + self.__hidden
+        return self.count
+
+
+class Accumulator:
+    def __init__(self):
+        self.total = 0.0
+
+    def add(self):
+        self.total += 1.0
+        return self.total
+
+
+def make_counting_closure():
+    count = 0.0
+
+    def tick():
+        nonlocal count
+        count += 1.0
+        return count
+    return tick
+
+
+def make_default_list_closure():
+    def tick(seen=[]):
+        seen.append(1.0)
+        return float(len(seen))
+    return tick
+
+
+def pops_array(x, values):
+    return np.sin(x) * values.pop()
+
+
+def appends_array(x, values):
+    values.append(2.0)
+    return np.sin(x) * sum(values)
+
+
+def counts_in_list_attribute(x, values):
+    values.count = values.count + 1.0
+    return np.sin(x) * values.count
+
+
+def counts_in_slots(x, counter):
+    return np.sin(x) * counter.advance()
+
+
+def calls_counter(x, tick):
+    return np.sin(x) * tick()
+
+
+def grows_object_array_item(x, holder):
+    holder[0].append(1.0)
+    return np.sin(x) * len(holder[0])
+
+
+def make_tagged_list():
+    values = TaggedList([1.0])
+    values.count = 1.0
+    return values
+
+
+def make_tagged_dict():
+    values = TaggedDict(a=1.0)
+    values.count = 1.0
+    return values
+
+
+def make_object_array():
+    holder = np.empty(2, dtype=object)
+    holder[0] = [1.0]
+    holder[1] = [2.0]
+    return holder
+
+
+def make_partial():
+    return functools.partial(list.pop, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+
+
+RESTORED = {
+    'array.array pop': (
+        pops_array, lambda: array.array('d', range(1, 30))),
+    'array.array append': (
+        appends_array, lambda: array.array('d', [1.0])),
+    'list subclass attribute': (counts_in_list_attribute, make_tagged_list),
+    'dict subclass attribute': (counts_in_list_attribute, make_tagged_dict),
+    '__slots__': (counts_in_slots, SlottedCounter),
+    'closure nonlocal': (calls_counter, make_counting_closure),
+    'closure default list': (calls_counter, make_default_list_closure),
+    'bound method': (calls_counter, lambda: Accumulator().add),
+    'builtin bound method': (
+        calls_counter, lambda: [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0].pop),
+    'functools.partial': (calls_counter, make_partial),
+    'object array item': (grows_object_array_item, make_object_array),
+}
+
+
+def numerical_jacobian(function, make, x):
+    """Central differences, each evaluation with a fresh stateful argument."""
+    rows = []
+    for index in np.ndindex(x.shape):
+        def entry(y, index=index):
+            return function(y, make())[index]
+        rows.append(numerical_gradient(entry, [x], 0))
+    return np.reshape(rows, x.shape + x.shape)
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('shape', [(3,), (2, 3)])
+@pytest.mark.parametrize('case', sorted(RESTORED))
+def test_hidden_state_jacobian(case, shape, mode):
+    function, make = RESTORED[case]
+    x = np.random.default_rng(3).uniform(-1.0, 1.0, size=shape)
+    jacobian = adcompiler.jacobian(function, mode=mode)(x, make())
+    assert_gradient_close(jacobian, numerical_jacobian(function, make, x))
+
+
+@pytest.mark.parametrize('case', sorted(RESTORED))
+def test_hidden_state_ends_after_one_call(case):
+    function, make = RESTORED[case]
+    x = np.array([0.3, 0.9, -0.4])
+    argument, reference = make(), make()
+    adcompiler.jacobian(function, mode='forward')(x, argument)
+    function(x, reference)
+    np.testing.assert_array_equal(function(x, argument),
+                                  function(x, reference))
+
+
+def slots_total(x, counter):
+    return np.sum(np.sin(x) * x) * counter.advance()
+
+
+def closure_total(x, tick):
+    return np.sum(np.sin(x) * x) * tick()
+
+
+def array_total(x, values):
+    return np.sum(np.sin(x) * x) * values.pop()
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+@pytest.mark.parametrize('function, make', [
+    (slots_total, SlottedCounter),
+    (closure_total, make_counting_closure),
+    (closure_total, lambda: Accumulator().add),
+    (array_total, lambda: array.array('d', range(1, 30))),
+])
+def test_hidden_state_hessian(function, make, mode):
+    x = np.array([0.3, 0.9, -0.4])
+    hessian = adcompiler.hessian(function, mode=mode)(x, make())
+    gradient = adcompiler.grad(function)
+    rows = []
+    for index in range(x.size):
+        def entry(y, index=index):
+            return gradient(y, make())[index]
+        rows.append(numerical_gradient(entry, [x], 0))
+    assert_gradient_close(hessian, np.array(rows))
+
+
+def test_hidden_state_hvp():
+    x = np.array([0.3, 0.9, -0.4])
+    direction = np.array([1.0, -2.0, 0.5])
+    product = adcompiler.hvp(closure_total)(x, make_counting_closure(),
+                                            direction)
+    gradient = adcompiler.grad(closure_total)
+    expected = numerical_gradient(
+        lambda y: np.dot(gradient(y, make_counting_closure()), direction),
+        [x], 0)
+    assert_gradient_close(product, expected)
+
+
+RUN_LOG = []
+
+
+def logs_to_global(x):
+    RUN_LOG.append(1.0)
+    return np.sin(x) * len(RUN_LOG)
+
+
+def calls_global_helper(x):
+    return np.sin(x) * logs_through_helper()
+
+
+def logs_through_helper():
+    RUN_LOG.append(1.0)
+    return float(len(RUN_LOG))
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('function', [logs_to_global, calls_global_helper])
+def test_global_state_jacobian(function, mode):
+    x = np.array([0.3, 0.9, -0.4])
+    RUN_LOG[:] = [1.0]
+    jacobian = adcompiler.jacobian(function, mode=mode)(x)
+    # The log ends as after one run.
+    assert len(RUN_LOG) == 2
+    assert_gradient_close(jacobian, np.diag(np.cos(x) * 2.0))
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+def test_global_state_hessian(mode):
+    def total(x):
+        return np.sum(logs_to_global(x) * x)
+    x = np.array([0.3, 0.9, -0.4])
+    RUN_LOG[:] = [1.0]
+    hessian = adcompiler.hessian(total, mode=mode)(x)
+    expected = np.diag(2.0 * (2.0 * np.cos(x) - x * np.sin(x)))
+    assert len(RUN_LOG) == 2
+    assert_gradient_close(hessian, expected)
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_closure_state_of_function_jacobian(mode):
+    seen = []
+
+    def counts_runs(x):
+        seen.append(1.0)
+        return np.sin(x) * len(seen)
+    x = np.array([0.3, 0.9, -0.4])
+    jacobian = adcompiler.jacobian(counts_runs, mode=mode)(x)
+    assert seen == [1.0]
+    assert_gradient_close(jacobian, np.diag(np.cos(x)))
+
+
+def grows_while_iterating(x, values):
+    alias = values
+    total = 0.0
+    for value in values:
+        total = total + value
+        if len(alias) < 6:
+            alias.append(1.0)
+    return np.sin(x) * total
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_list_grown_through_alias_while_iterating(mode):
+    x = np.array([0.3, 0.9, -0.4])
+    jacobian = adcompiler.jacobian(grows_while_iterating, mode=mode)(
+        x, [1.0, 2.0])
+    expected = numerical_jacobian(grows_while_iterating,
+                                  lambda: [1.0, 2.0], x)
+    assert_gradient_close(jacobian, expected)
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_iterator_bound_method_raises(mode):
+    x = np.array([0.3, 0.9, -0.4])
+    source = iter([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    with pytest.raises(InvalidArgumentError) as error:
+        adcompiler.jacobian(calls_counter, mode=mode)(x, source.__next__)
+    message = str(error.value)
+    assert "argument 'tick'" in message
+    assert 'list_iterator' in message
+    assert f'File "{__file__}"' in message
+    assert f'line {calls_counter.__code__.co_firstlineno}' in message
+
+
+def writes_and_tells(x, log):
+    log.write('run\n')
+    return np.sin(x) * log.tell()
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('open_mode', ['w', 'a', 'wb'])
+def test_write_only_file_position_restored(tmp_path, open_mode, mode):
+    def writes(x, log):
+        log.write(b'run\n' if 'b' in open_mode else 'run\n')
+        return np.sin(x) * log.tell()
+    x = np.array([0.3, 0.9, -0.4])
+    path = tmp_path / 'log.txt'
+    path.write_text('start\n')
+    with open(path, open_mode) as log:
+        jacobian = adcompiler.jacobian(writes, mode=mode)(x, log)
+    start = 6.0 if open_mode == 'a' else 0.0
+    assert_gradient_close(jacobian, np.diag(np.cos(x) * (start + 4.0)))
+    expected_text = 'start\nrun\n' if open_mode == 'a' else 'run\n'
+    assert path.read_text() == expected_text
+
+
+def test_appended_file_not_at_end_raises(tmp_path):
+    path = tmp_path / 'log.txt'
+    path.write_text('start\n')
+    x = np.array([0.3, 0.9, -0.4])
+    with open(path, 'a') as log:
+        log.seek(0)
+        with pytest.raises(InvalidArgumentError) as error:
+            adcompiler.jacobian(writes_and_tells, mode='forward')(x, log)
+    message = str(error.value)
+    assert "argument 'log'" in message
+    assert 'appending' in message
+    assert f'line {writes_and_tells.__code__.co_firstlineno}' in message
+
+
+# A readable stream that the function names but does not read.
+UNREAD_INPUT = io.TextIOWrapper(io.BytesIO(b'1.0\n2.0\n'))
+
+
+def reads_input_when_empty(x):
+    if x.size == 0:
+        return np.full(1, float(UNREAD_INPUT.readline()))
+    return np.sin(x)
+
+
+def test_unread_global_stream_allowed():
+    x = np.array([0.3, 0.9, -0.4])
+    jacobian = adcompiler.jacobian(reads_input_when_empty, mode='forward')(x)
+    assert_gradient_close(jacobian, np.diag(np.cos(x)))
+
