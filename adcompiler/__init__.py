@@ -15,7 +15,8 @@ from adcompiler.api import (Composition, GradientFunction,
                             non_differentiable, register_jvp, register_vjp,
                             source, stop_gradient, value_and_grad, vjp)
 from adcompiler.containers import ContainerError, register_container
-from adcompiler.errors import (AdCompilerError, ForeignCallError,
+from adcompiler.errors import (AdCompilerError, ChangedStateError,
+                               ForeignCallError,
                                InternalCompilerError, LocatedError,
                                NonScalarOutputError,
                                SourceUnavailableError, StaleSourceError,
@@ -26,6 +27,7 @@ __version__ = '0.1.0'
 
 __all__ = [
     'AdCompilerError', 'ArgumentBindingError', 'ArraySubclassError',
+    'ChangedStateError',
     'Composition', 'ContainerError', 'ForeignCallError',
     'GradientFunction',
     'InternalCompilerError', 'InvalidArgumentError', 'LocatedError',

@@ -5,6 +5,8 @@ to differentiate, by position or by name, and a tuple of them returns a
 tuple of gradients.
 """
 
+import contextlib
+import contextvars
 import enum
 import functools
 import inspect
@@ -999,9 +1001,28 @@ def check_objective_output(ans, name):
     forward over reverse would not check at all.
     """
     _require_scalar(name, ans, 'hessian, hvp and grad of grad need')
+    runs = _OUTPUT_CHECKS.get()
+    if runs is not None:
+        runs.check_output('value', ans)
 
 
 REGISTRY.non_differentiable(check_objective_output)
+
+# The `Runs` of the Hessian-vector product being computed, which
+# `check_objective_output` gives the user function's output to.
+_OUTPUT_CHECKS = contextvars.ContextVar('adcompiler_output_checks',
+                                        default=None)
+
+
+@contextlib.contextmanager
+def _outputs_checked_by(runs):
+    """Give the outputs that objectives see in this block to
+    `runs.check_output`."""
+    token = _OUTPUT_CHECKS.set(runs)
+    try:
+        yield
+    finally:
+        _OUTPUT_CHECKS.reset(token)
 
 
 def _require_scalar(name, ans, transforms_need):
@@ -1268,8 +1289,9 @@ def _forward_over_reverse(function, row, column, bound, direction, runs):
         function, _COMPILER.compile(function, (row,), objects=objects,
                                     grad_only=False),
         bound.args, bound.kwargs)
-    _, product = compiled.tangent(
+    gradient, product = compiled.tangent(
         *args, **kwargs, **{compiled.tangent_params[0]: direction})
+    runs.check_output(('gradient', row), gradient)
     return runtime.materialize(product, bound.arguments[row])
 
 
@@ -1287,7 +1309,8 @@ def _reverse_over_reverse(function, row, column, bound, direction, runs):
         function, _COMPILER.compile(function, (column,), objects=objects,
                                     grad_only=False),
         bound.args, bound.kwargs)
-    _, saved = compiled.primal(*args, **kwargs)
+    gradient, saved = compiled.primal(*args, **kwargs)
+    runs.check_output(('gradient', column), gradient)
     product, = compiled.adjoint(saved, direction)
     return runtime.materialize(product, bound.arguments[row])
 
@@ -1308,6 +1331,14 @@ def _hessian_block_product(function, composition, row, column, bound,
                            direction, runs):
     """Return H_ij v_j (see the methods above) in the mode `composition`,
     or for None the default mode that `hvp` describes."""
+    with _outputs_checked_by(runs):
+        return _block_product_in_mode(function, composition, row, column,
+                                      bound, direction, runs)
+
+
+def _block_product_in_mode(function, composition, row, column, bound,
+                           direction, runs):
+    """Return what `_hessian_block_product` returns."""
     if composition is not None:
         return _HVP_METHODS[composition](function, row, column, bound,
                                          direction, runs)
@@ -2003,8 +2034,10 @@ def _forward_jacobian(function, bound, names, runs):
         def along(position, direction):
             directions = [_zero_direction(other) for other in leaves]
             directions[position] = direction
-            return _bound_jvp(function, bound, {name: rebuild(directions)},
-                              runs)
+            value, tangent = _bound_jvp(
+                function, bound, {name: rebuild(directions)}, runs)
+            runs.check_output('value', value)
+            return value, tangent
 
         for position, leaf in enumerate(leaves):
             leaf_columns = []
@@ -2081,6 +2114,7 @@ def _reverse_jacobian(function, bound, names, runs):
     value, saved = compiled.primal(*args, **kwargs)
     if compiled.undoes_updates:
         value = _detached(value)
+        runs.check_output('value', value)
     fresh = True  # No adjoint has read `saved` yet.
     out_leaves, out_rebuild = containers.leaves(value)
     in_leaves = {name: containers.leaves(bound.arguments[name])
@@ -2094,7 +2128,8 @@ def _reverse_jacobian(function, bound, names, runs):
             runs.start()
             args, kwargs = _protected(function, compiled, bound.args,
                                       bound.kwargs)
-            _, saved = compiled.primal(*args, **kwargs)
+            rerun_value, saved = compiled.primal(*args, **kwargs)
+            runs.check_output('value', rerun_value)
             fresh = True
         current = saved
         if compiled.has_tape:

@@ -50,7 +50,7 @@ import types
 
 import numpy as np
 
-from adcompiler.errors import InvalidArgumentError
+from adcompiler.errors import ChangedStateError, InvalidArgumentError
 
 # Types whose values never change in place.
 _IMMUTABLE_TYPES = (int, float, complex, bool, str, bytes, type(None),
@@ -152,8 +152,9 @@ class ArgumentState:
             if _is_unrestorable(item):
                 # NOTE: an iterator, readable file or queue that only
                 # globals or closure variables reach is not rejected,
-                # because most such objects (a logger's stream) never
-                # change in a run.
+                # because many functions reach one (a logger's stream)
+                # without reading it. `Runs.check_output` catches a read
+                # only when it changes the function's output.
                 if not hidden:
                     self._unrestorable.append((where, item))
                 continue
@@ -571,7 +572,7 @@ class Runs:
     Call `start` right before each run. With `needed` false (the function
     writes into no argument) it does nothing. Given `function`, the runs
     also start from its closure's and module's state before the first (see
-    `ArgumentState`).
+    `ArgumentState`), and `check_output` compares their outputs.
     """
 
     def __init__(self, values, needed=True, names=None, function=None):
@@ -579,6 +580,8 @@ class Runs:
         self._names = names
         self._function = function
         self._state = None
+        # key -> the output of the first run that `check_output` got for it.
+        self._outputs = {}
 
     def start(self):
         """Record the arguments before the first run, and restore them
@@ -593,7 +596,72 @@ class Runs:
             self._state.restore()
 
     def reset(self):
-        """Restore the arguments when a run has changed them."""
+        """Restore the arguments when a run has changed them, and forget
+        the outputs of the runs so far."""
+        self._outputs.clear()
         if self._state is not None:
             self._state.check_restorable()
             self._state.restore()
+
+    def check_output(self, key, output):
+        """Raise ChangedStateError when `output`, what a run returned, is
+        not what the first run with the same `key` returned.
+
+        Runs with one key compute the same values from the same state, so a
+        difference shows state that a run changed and `ArgumentState` does
+        not restore (see the module's docstring). The check cannot see such
+        state when it changes only derivatives, not values.
+        """
+        first = self._outputs.setdefault(key, output)
+        if first is output or _same_output(first, output):
+            return
+        name = _name_of(self._function)
+        raise ChangedStateError(
+            f'{name} returned another value when it ran again on the same '
+            'arguments: jacobian, hessian and hvp run it more than once, and '
+            'it reads state that an earlier run changed and that adcompiler '
+            'does not restore, such as a class attribute, a global of '
+            'another module, or the state of a C extension object or of '
+            "NumPy's global random generator (np.random.normal)."
+            f'{_definition_of(self._function)} Pass that state as an '
+            'argument (a NumPy Generator in place of np.random, say), or use '
+            'grad, vjp or jvp, which run the function once.')
+
+
+# The largest difference between the outputs of two runs, relative to the
+# largest magnitude in the output, that `_same_output` takes for rounding:
+# NumPy's SIMD loops may round differently for arrays at other alignments.
+_OUTPUT_RTOL = 1e-9
+
+
+def _same_output(first, second):
+    """Return whether two runs' outputs hold the same numbers, up to
+    rounding. Values other than numbers, arrays and the built-in
+    containers count as the same."""
+    if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
+        return len(first) == len(second) and all(
+            _same_output(a, b) for a, b in zip(first, second, strict=True))
+    if isinstance(first, dict) and isinstance(second, dict):
+        return first.keys() == second.keys() and all(
+            _same_output(value, second[key]) for key, value in first.items())
+    if not (_is_numeric(first) and _is_numeric(second)):
+        return True
+    first, second = np.asarray(first), np.asarray(second)
+    if first.shape != second.shape:
+        return False
+    if first.dtype.kind not in 'fc' and second.dtype.kind not in 'fc':
+        return np.array_equal(first, second)
+    finite = np.isfinite(first) & np.isfinite(second)
+    if not np.array_equal(first[~finite], second[~finite], equal_nan=True):
+        return False
+    if not finite.any():
+        return True
+    difference = np.abs(first[finite] - second[finite]).max()
+    scale = max(np.abs(first[finite]).max(), np.abs(second[finite]).max())
+    return difference <= _OUTPUT_RTOL * scale
+
+
+def _is_numeric(value):
+    if isinstance(value, (bool, int, float, complex, np.generic)):
+        return True
+    return isinstance(value, np.ndarray) and value.dtype.kind in 'biufc'

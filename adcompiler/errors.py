@@ -242,6 +242,12 @@ class InvalidArgumentError(AdCompilerError, ValueError):
     """An argument of an adcompiler transform is invalid."""
 
 
+class ChangedStateError(InvalidArgumentError):
+    """A function returned another value when a transform ran it again on
+    the same arguments, because it reads state that its earlier run
+    changed and that adcompiler does not restore."""
+
+
 class NonScalarOutputError(AdCompilerError):
     """grad or value_and_grad was applied to a function whose output is not
     a real scalar: an array, None, another object, or a complex number."""

@@ -350,3 +350,61 @@ def test_unread_global_stream_allowed():
     jacobian = adcompiler.jacobian(reads_input_when_empty, mode='forward')(x)
     assert_gradient_close(jacobian, np.diag(np.cos(x)))
 
+
+class RunCounter:
+    """A class whose attribute counts runs; class attributes are not
+    recorded."""
+    runs = 0
+
+
+def counts_in_class_attribute(x):
+    RunCounter.runs += 1
+    return np.sin(x) * RunCounter.runs
+
+
+def draws_global_random(x):
+    return np.sin(x) * np.random.normal(size=x.shape)
+
+
+def class_attribute_total(x):
+    return np.sum(counts_in_class_attribute(x) * x)
+
+
+def assert_names_definition(message, function):
+    assert function.__name__ in message
+    assert f'File "{__file__}"' in message
+    assert f'line {function.__code__.co_firstlineno}' in message
+    assert 'grad, vjp or jvp' in message
+
+
+@pytest.mark.parametrize('function', [counts_in_class_attribute,
+                                      draws_global_random])
+def test_unrecorded_state_forward_jacobian_raises(function):
+    x = np.array([0.3, 0.9, -0.4])
+    with pytest.raises(adcompiler.ChangedStateError) as error:
+        adcompiler.jacobian(function, mode='forward')(x)
+    assert_names_definition(str(error.value), function)
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES + [None])
+def test_unrecorded_state_hessian_raises(mode):
+    x = np.array([0.3, 0.9, -0.4])
+    with pytest.raises(adcompiler.ChangedStateError) as error:
+        adcompiler.hessian(class_attribute_total, mode=mode)(x)
+    assert_names_definition(str(error.value), class_attribute_total)
+
+
+def test_unrecorded_state_hvp_runs_once():
+    # hvp along one direction of one argument runs the function once, so
+    # the state it reads is the caller's.
+    x = np.array([0.3, 0.9, -0.4])
+    direction = np.array([1.0, -2.0, 0.5])
+    RunCounter.runs = 0
+    product = adcompiler.hvp(class_attribute_total)(x, direction)
+    assert RunCounter.runs == 1
+    expected = (2.0 * np.cos(x) - x * np.sin(x)) * direction
+    assert_gradient_close(product, expected)
+
+
+def test_changed_state_error_is_invalid_argument():
+    assert issubclass(adcompiler.ChangedStateError, InvalidArgumentError)
