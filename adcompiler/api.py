@@ -1872,13 +1872,19 @@ def vjp(function, *primals):
     # The arguments before and after the last run of the primal, when it
     # may run again (see `rerun`).
     states = None
+
+    def record():
+        """Record the arguments, and the globals and closure of the
+        function."""
+        return ArgumentState(bound.arguments.values(), function=function)
+
     if compiled.undoes_updates or _float_scalars_as_numpy(
             bound.args, bound.kwargs) is not None:
-        states = [ArgumentState(bound.arguments.values()), None]
+        states = [record(), None]
     args, kwargs = _protected(function, compiled, bound.args, bound.kwargs)
     value, saved = compiled.primal(*args, **kwargs)
     if states is not None:
-        states[1] = ArgumentState(bound.arguments.values())
+        states[1] = record()
     # The adjoint may read the value's arrays (tanh's adjoint reads its
     # output), so the caller gets copies to update as they like.
     value = _detached(value)
@@ -1889,10 +1895,10 @@ def vjp(function, *primals):
         run, except those that the caller changed since, and return its
         saved values."""
         states[0].restore_unless_changed(states[1])
-        states[0] = ArgumentState(bound.arguments.values())
+        states[0] = record()
         args, kwargs = _protected(function, compiled, args, kwargs)
         _, rerun_saved = compiled.primal(*args, **kwargs)
-        states[1] = ArgumentState(bound.arguments.values())
+        states[1] = record()
         return rerun_saved
 
     @_noting_user_lines

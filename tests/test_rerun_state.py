@@ -253,6 +253,27 @@ def test_global_state_hessian(mode):
     assert_gradient_close(hessian, expected)
 
 
+def logs_and_updates(x):
+    RUN_LOG.append(1.0)
+    y = x.copy()
+    # The adjoint undoes this update, so a second cotangent runs the
+    # primal again.
+    y[0] = y[0] * 2.0
+    return np.sin(y) * len(RUN_LOG)
+
+
+def test_global_state_vjp_called_twice():
+    x = np.array([0.3, 0.9, -0.4])
+    RUN_LOG[:] = []
+    _, vjp_fn = adcompiler.vjp(logs_and_updates, x)
+    first, = vjp_fn(np.ones(3))
+    second, = vjp_fn(np.ones(3))
+    expected = np.cos(x * [2.0, 1.0, 1.0]) * [2.0, 1.0, 1.0]
+    assert_gradient_close(first, expected)
+    assert_gradient_close(second, expected)
+    assert len(RUN_LOG) == 1
+
+
 @pytest.mark.parametrize('mode', MODES)
 def test_closure_state_of_function_jacobian(mode):
     seen = []
@@ -408,3 +429,4 @@ def test_unrecorded_state_hvp_runs_once():
 
 def test_changed_state_error_is_invalid_argument():
     assert issubclass(adcompiler.ChangedStateError, InvalidArgumentError)
+
