@@ -613,7 +613,7 @@ class Runs:
         state when it changes only derivatives, not values.
         """
         first = self._outputs.setdefault(key, output)
-        if first is output or _same_output(first, output):
+        if first is output or same_output(first, output):
             return
         name = _name_of(self._function)
         raise ChangedStateError(
@@ -629,21 +629,21 @@ class Runs:
 
 
 # The largest difference between the outputs of two runs, relative to the
-# largest magnitude in the output, that `_same_output` takes for rounding:
+# largest magnitude in the output, that `same_output` takes for rounding:
 # NumPy's SIMD loops may round differently for arrays at other alignments.
 _OUTPUT_RTOL = 1e-9
 
 
-def _same_output(first, second):
+def same_output(first, second):
     """Return whether two runs' outputs hold the same numbers, up to
     rounding. Values other than numbers, arrays and the built-in
     containers count as the same."""
     if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
         return len(first) == len(second) and all(
-            _same_output(a, b) for a, b in zip(first, second, strict=True))
+            same_output(a, b) for a, b in zip(first, second, strict=True))
     if isinstance(first, dict) and isinstance(second, dict):
         return first.keys() == second.keys() and all(
-            _same_output(value, second[key]) for key, value in first.items())
+            same_output(value, second[key]) for key, value in first.items())
     if not (_is_numeric(first) and _is_numeric(second)):
         return True
     first, second = np.asarray(first), np.asarray(second)

@@ -32,7 +32,9 @@ import gast
 import numpy as np
 
 from adcompiler import containers, emit, origins, runtime
-from adcompiler.errors import (ForeignCallError, SourceLocation,
+from adcompiler.argument_state import same_output
+from adcompiler.errors import (ChangedStateError, ForeignCallError,
+                               SourceLocation,
                                UnsupportedSyntaxError, with_article)
 from adcompiler.observed_calls import (
     SEVERAL_CALLEES, ObservedCall, observed_call_key)
@@ -316,12 +318,14 @@ class Dispatcher:
         return self.call_function(site, function, args, kwargs,
                                   Tangents(tangents))
 
-    def tangent_cotangents(self, g, site, tangents, first, args, kwargs):
+    def tangent_cotangents(self, g, site, tangents, first, args, kwargs,
+                           value=None):
         """Cotangents of the positional arguments of
         `call_method_tangent(site, tangents, first, *args, **kwargs)` (or of
         `call_function_tangent`), given the cotangent `g` of its result.
 
         `first` is the receiver or the called value, number 0 of the site.
+        `value` is the value that the forward call returned, or None.
         """
         numbers_by_position = list(range(1 + len(args)))
         if any(number not in numbers_by_position for number in site.active):
@@ -330,7 +334,7 @@ class Dispatcher:
                 f'of {site.callee_text} (reverse mode over forward mode)',
                 site.location,
                 fixes=['pass the argument by position'])
-        request = TangentCotangent(tangents, g)
+        request = TangentCotangent(tangents, g, value)
         if site.method:
             of_arguments, of_tangents = self.call_method(
                 site, first, args, kwargs, request)
@@ -480,14 +484,14 @@ class Dispatcher:
                    Tangents(flat.tangents(by_number, flat.site.active)))
 
     def unpacking_tangent_cotangents(self, g, site, tangents, first,
-                                     arguments):
+                                     arguments, value=None):
         """Cotangents of the positional arguments of
         `call_unpacking_tangent(site, tangents, first, *arguments)`, given
         the cotangent `g` of its result; see `tangent_cotangents`."""
         flat = _FlatCall.spread(site, arguments)
         by_number = dict(zip(site.active, tangents, strict=True))
         request = TangentCotangent(
-            flat.tangents(by_number, flat.site.active), g)
+            flat.tangents(by_number, flat.site.active), g, value)
         run = self.call_method if site.method else self.call_function
         by_flat_number, of_tangents = run(flat.site, first, flat.positional,
                                           flat.kwargs, request)
@@ -768,7 +772,10 @@ class Dispatcher:
         names = primals + tuple(compiled.tangent_params)
         reverse = self.compiler.compile(compiled.tangent, names,
                                         site.call_chain, grad_only=False)
-        _, saved = reverse.primal(*values, **given)
+        # The tangent function returns (value, tangent).
+        (rerun_value, _), saved = reverse.primal(*values, **given)
+        if request.value is not None:
+            _check_rerun_value(site, request.value, rerun_value)
         cotangents = reverse.adjoint(saved, request.cotangent)
         by_name = dict(zip(names, cotangents, strict=True))
         of_arguments = {by_parameter[name]: by_name[name]
@@ -825,6 +832,10 @@ class Dispatcher:
         found = (self._method(site, first, args, kwargs) if method
                  else self._function(site, first, args, kwargs))
         wrapper, values, numbers = found
+        if getattr(record, 'generators_before', None) is not None:
+            # The call drew from a random generator, so the tangent runs
+            # with a copy of it as it was, to draw the same numbers.
+            values = record.rerun_values()
         if _UNASKED_RECEIVER in numbers:
             # The first derivative did not ask for the receiver, but its
             # tangent here (a mixed second derivative) moves the saved values.
@@ -852,7 +863,9 @@ class Dispatcher:
                 err, site.location, site.callee_text) from None
         named = {name: by_parameter[p] for p, name in zip(
             compiled.wrt, compiled.tangent_params, strict=True)}
-        _, tangent = compiled.tangent(*values, **named)
+        # The wrapper's primal returns (value, saved values).
+        (rerun_value, _), tangent = compiled.tangent(*values, **named)
+        _check_rerun_value(site, value, rerun_value)
         return tangent
 
     def adjoint_tangent(self, tangents, record, g):
@@ -923,7 +936,8 @@ class Dispatcher:
                     for leaf in containers.leaves(value)[0]))
         reverse = self.compiler.compile(compiled.primal, wrt,
                                         site.call_chain, grad_only=False)
-        _, saved = reverse.primal(*values)
+        (rerun_value, _), saved = reverse.primal(*values)
+        _check_rerun_value(site, value, rerun_value)
         cotangents = reverse.adjoint(saved, (g_value, g_record))
         by_parameter = dict(zip(wrt, cotangents, strict=True))
         by_number = {number: by_parameter.get(parameter) for parameter, number
@@ -1023,6 +1037,28 @@ class TangentCotangent:
 
     tangents: tuple
     cotangent: object
+    # The value that the forward call returned when it first ran, or None
+    # when it is not known.
+    value: object = None
+
+
+def _check_rerun_value(site, first_value, rerun_value):
+    """Raise ChangedStateError when the callee of a dispatched call, run
+    again to differentiate its derivative, returned another value than in
+    its first run."""
+    if same_output(first_value, rerun_value):
+        return
+    location = '' if site.location is None else site.location.render() + '\n'
+    raise ChangedStateError(
+        f'{site.callee_text} returned another value when adcompiler ran it '
+        'again to differentiate its derivative, so it changes state that '
+        'its result depends on, such as an attribute of an argument or a '
+        'closure variable. hessian and hvp run a call resolved at run time '
+        '(of a function passed as an argument, a method of an argument, or '
+        f'a call with *args) more than once.\n{location}'
+        'To fix this, change that state outside the called function, or '
+        'call a module-level function by its name, which adcompiler '
+        'compiles with its caller.')
 
 
 @dataclasses.dataclass

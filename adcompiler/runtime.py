@@ -1211,9 +1211,10 @@ def call_function_tangent(site, tangents, function, *args, **kwargs):
 
 def dispatched_tangent_vjp(g, ans, site, tangents, first, *args, **kwargs):
     """Reverse rule of `call_method_tangent` and `call_function_tangent`:
-    reverse mode over the callee's generated tangent function."""
+    reverse mode over the callee's generated tangent function. `ans` is
+    the (value, tangent) pair that the forward call returned."""
     return _dispatcher.tangent_cotangents(g, site, tangents, first, args,
-                                          kwargs)
+                                          kwargs, value=ans[0])
 
 
 def call_unpacking(site, first, *arguments):
@@ -1259,9 +1260,9 @@ def call_unpacking_jvp(tangents, ans, site, first, *arguments):
 
 def unpacking_tangent_vjp(g, ans, site, tangents, first, *arguments):
     """Reverse rule of `call_unpacking_tangent`: reverse mode over the
-    callee's generated tangent function."""
+    callee's generated tangent function; see `dispatched_tangent_vjp`."""
     return _dispatcher.unpacking_tangent_cotangents(g, site, tangents, first,
-                                                    arguments)
+                                                    arguments, value=ans[0])
 
 
 def call_adjoint_jvp(tangents, ans, record, g):

@@ -430,3 +430,91 @@ def test_unrecorded_state_hvp_runs_once():
 def test_changed_state_error_is_invalid_argument():
     assert issubclass(adcompiler.ChangedStateError, InvalidArgumentError)
 
+
+class Box:
+    """An object whose method appends to its own list."""
+
+    def __init__(self):
+        self.items = [1.0]
+
+    def scaled(self, x):
+        self.items.append(1.0)
+        return np.sin(x) * len(self.items)
+
+
+def appends_to_box(x, box):
+    box.items.append(1.0)
+    return np.sin(x) * len(box.items)
+
+
+def sine_of(x, box):
+    return np.sin(x) * len(box.items)
+
+
+def calls_argument(x, function, box):
+    return np.sum(function(x, box) * x)
+
+
+def calls_method(x, box):
+    return np.sum(box.scaled(x) * x)
+
+
+def calls_with_star(x, *rest):
+    return np.sum(appends_to_box(x, *rest) * x)
+
+
+DISPATCHED = {
+    'argument': (calls_argument, lambda: (appends_to_box, Box())),
+    'method': (calls_method, lambda: (Box(),)),
+    'star': (calls_with_star, lambda: (Box(),)),
+}
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES + [None])
+@pytest.mark.parametrize('case', sorted(DISPATCHED))
+def test_dispatched_stateful_call_hessian_raises(case, mode):
+    function, make = DISPATCHED[case]
+    x = np.array([0.3, 0.9])
+    if case == 'star' and mode == 'reverse-over-reverse':
+        # Reverse over reverse rejects a *args call resolved at run time
+        # before it runs the call again.
+        with pytest.raises(adcompiler.UnsupportedSyntaxError):
+            adcompiler.hessian(function, mode=mode)(x, *make())
+        return
+    with pytest.raises(adcompiler.ChangedStateError) as error:
+        adcompiler.hessian(function, mode=mode)(x, *make())
+    message = str(error.value)
+    assert 'returned another value' in message
+    assert f'File "{__file__}"' in message
+    assert f'line {function.__code__.co_firstlineno + 1}' in message
+
+
+@pytest.mark.parametrize('mode', HESSIAN_MODES)
+def test_dispatched_pure_call_hessian(mode):
+    x = np.array([0.3, 0.9, -0.4])
+    box = Box()
+    hessian = adcompiler.hessian(calls_argument, mode=mode)(x, sine_of, box)
+    assert box.items == [1.0]
+    assert_gradient_close(hessian, np.diag(2.0 * np.cos(x) - x * np.sin(x)))
+
+
+def draws_scaled_sine(x, rng):
+    return np.sin(x) * rng.normal(size=x.shape)
+
+
+@pytest.mark.parametrize('shape', [(2,), (2, 2)])
+def test_dispatched_generator_draw_hessian(shape):
+    # Forward over reverse runs the callee again with a copy of the
+    # generator as it was before the call, so it draws the same numbers.
+    x = np.random.default_rng(4).uniform(-1.0, 1.0, size=shape)
+    hessian = adcompiler.hessian(calls_argument, mode='forward-over-reverse')(
+        x, draws_scaled_sine, np.random.default_rng(0))
+    gradient = adcompiler.grad(calls_argument)
+    rows = []
+    for index in np.ndindex(shape):
+        def entry(y, index=index):
+            return gradient(y, draws_scaled_sine,
+                            np.random.default_rng(0))[index]
+        rows.append(numerical_gradient(entry, [x], 0))
+    expected = np.reshape(rows, shape + shape)
+    assert_gradient_close(hessian, expected)
