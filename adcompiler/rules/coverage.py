@@ -51,6 +51,12 @@ receives a value that carries a derivative stops compilation with a
 matrices, and the convention for complex inputs, are in
 [CONVENTIONS.md](CONVENTIONS.md).
 
+Calls of `numpy.interp`, `numpy.convolve`, `numpy.correlate` and
+`numpy.trapezoid` (`numpy.trapz` where NumPy has it) run Python
+equivalents of those functions (adcompiler/rules/numpy_equivalents.py),
+which are transformed from their source, so they are not in the tables.
+`numpy.interp` rejects `period=`.
+
 The tables below list NumPy, math, operator and the built-ins. SciPy's
 rules are registered when SciPy is imported (adcompiler/rules/scipy.py).
 `scipy.special.logsumexp` has reverse and forward rules. So do `expit`,

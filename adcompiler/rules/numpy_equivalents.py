@@ -1,0 +1,174 @@
+"""NumPy functions replaced by Python equivalents made of differentiable
+operations.
+
+A call of one of these NumPy functions calls its equivalent here instead,
+which adcompiler transforms from source like user code, so the reverse,
+forward and higher derivatives all come from the rules of the operations
+it uses. Each equivalent takes the arguments of its NumPy function and
+returns the values NumPy returns, up to rounding. An argument that NumPy
+rejects raises a ValueError, and an option that an equivalent does not
+implement raises `UnsupportedOptionError`.
+"""
+
+import numpy as np
+
+from adcompiler.errors import UnsupportedOptionError
+from adcompiler.rules.registry import REGISTRY
+
+
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    """Integrate `y` along `axis` with the trapezoidal rule, as
+    np.trapezoid does; `x` gives the sample points, else `dx` their
+    spacing."""
+    y = np.asarray(y)
+    count = np.shape(y)[axis]
+    upper = np.take(y, np.arange(1, count), axis=axis)
+    lower = np.take(y, np.arange(0, count - 1), axis=axis)
+    if x is None:
+        spacing = dx
+    else:
+        x = np.asarray(x)
+        if np.ndim(x) == 1:
+            spacing = np.diff(x)
+            shape = [1] * np.ndim(y)
+            shape[axis] = count - 1
+            spacing = np.reshape(spacing, shape)
+        else:
+            spacing = np.diff(x, axis=axis)
+    return np.sum(spacing * (upper + lower) / 2.0, axis=axis)
+
+
+def interp(x, xp, fp, left=None, right=None, period=None):
+    """Interpolate `fp` linearly at `x` between the points `xp`, as
+    np.interp does.
+
+    The derivative in x is the slope of the segment that x lies in, and at a
+    point of `xp` it is the slope of the segment to its right (the last
+    segment at xp[-1]). Outside [xp[0], xp[-1]] the value is `left` or
+    `right`, so x there has derivative 0. The derivative in xp is that of
+    the same formula, which is exact while no x moves to another segment.
+    """
+    if period is not None:
+        raise UnsupportedOptionError(
+            f'np.interp with period={period!r} is not differentiable by '
+            'adcompiler: wrap x into one period and pass period=None')
+    xp = np.asarray(xp, dtype=np.float64)
+    if np.iscomplexobj(fp):
+        fp = np.asarray(fp, dtype=np.complex128)
+    else:
+        fp = np.asarray(fp, dtype=np.float64)
+    if np.ndim(xp) != 1 or np.ndim(fp) != 1:
+        raise ValueError('np.interp needs 1-D xp and fp, got shapes '
+                         f'{np.shape(xp)} and {np.shape(fp)}')
+    count = np.shape(fp)[0]
+    if count == 0:
+        raise ValueError('array of sample points is empty')
+    if np.shape(xp)[0] != count:
+        raise ValueError('fp and xp are not of the same length.')
+    x = np.asarray(x, dtype=np.float64)
+    if left is None:
+        left = fp[0]
+    if right is None:
+        right = fp[-1]
+    if count == 1:
+        # NumPy returns fp[0] for every x that is not below or above xp[0],
+        # NaN included.
+        inside = np.zeros_like(x) + fp[0]
+    else:
+        # The segment [xp[j], xp[j + 1]] that each x lies in; x == xp[-1]
+        # takes the last one.
+        j = np.clip(np.searchsorted(xp, x, side='right') - 1, 0, count - 2)
+        width = xp[j + 1] - xp[j]
+        # A repeated point gives a segment of width 0, which x lies in only
+        # at xp[-1], where the value is fp[-1]. Dividing by 1 there keeps
+        # the derivatives of the branch that np.where drops finite.
+        safe_width = np.where(width == 0.0, 1.0, width)
+        slope = (fp[j + 1] - fp[j]) / safe_width
+        inside = fp[j] + slope * (x - xp[j])
+        inside = np.where(x == xp[-1], fp[-1], inside)
+    result = np.where(x < xp[0], left, np.where(x > xp[-1], right, inside))
+    if np.ndim(result) == 0:
+        return result[()]
+    return result
+
+
+def _full_convolution(a, v):
+    """Return the full discrete convolution of the 1-D arrays a and v,
+    with len(v) <= len(a).
+
+    Entry k is the sum over j of a_pad[k + j] * v[m - 1 - j], where a_pad
+    is a with m - 1 zeros on each side. The windows are gathered with one
+    index array, so the work runs in NumPy but takes memory for
+    (n + m - 1) * m products.
+    """
+    n = np.shape(a)[0]
+    m = np.shape(v)[0]
+    zeros = np.zeros(m - 1, dtype=np.result_type(a, v))
+    padded = np.concatenate([zeros, a, zeros])
+    windows = np.arange(n + m - 1)[:, None] + np.arange(m)[None, :]
+    return np.sum(padded[windows] * v[::-1], axis=1)
+
+
+def _convolution_mode(full, n, m, mode):
+    """Return the part of a full convolution of lengths n >= m that `mode`
+    keeps, as np.convolve does."""
+    if mode == 'full':
+        return full
+    if mode == 'same':
+        start = (m - 1) // 2
+        return full[start:start + n]
+    if mode == 'valid':
+        return full[m - 1:n]
+    raise ValueError(f"mode must be one of 'full', 'same' or 'valid', "
+                     f'got {mode!r}')
+
+
+def _check_signals(a, v):
+    if np.ndim(a) != 1 or np.ndim(v) != 1:
+        raise ValueError('object too deep for desired array: np.convolve '
+                         'and np.correlate take 1-D arrays, got shapes '
+                         f'{np.shape(a)} and {np.shape(v)}')
+    if np.shape(a)[0] == 0:
+        raise ValueError('a cannot be empty')
+    if np.shape(v)[0] == 0:
+        raise ValueError('v cannot be empty')
+
+
+def convolve(a, v, mode='full'):
+    """Return the discrete linear convolution of the 1-D arrays a and v, as
+    np.convolve does."""
+    a = np.atleast_1d(np.asarray(a))
+    v = np.atleast_1d(np.asarray(v))
+    _check_signals(a, v)
+    if np.shape(v)[0] > np.shape(a)[0]:
+        a, v = v, a
+    full = _full_convolution(a, v)
+    return _convolution_mode(full, np.shape(a)[0], np.shape(v)[0], mode)
+
+
+def correlate(a, v, mode='valid'):
+    """Return the cross-correlation of the 1-D arrays a and v, as
+    np.correlate does: entry k is the sum over i of a[i + k] * conj(v[i]),
+    for the shifts k that `mode` keeps."""
+    a = np.atleast_1d(np.asarray(a))
+    v = np.atleast_1d(np.asarray(v))
+    _check_signals(a, v)
+    if np.iscomplexobj(v):
+        v = np.conj(v)
+    if np.shape(v)[0] > np.shape(a)[0]:
+        # NumPy correlates the other way round and reverses the part that
+        # `mode` keeps.
+        full = _full_convolution(v, a[::-1])
+        kept = _convolution_mode(full, np.shape(v)[0], np.shape(a)[0], mode)
+        return kept[::-1]
+    full = _full_convolution(a, v[::-1])
+    return _convolution_mode(full, np.shape(a)[0], np.shape(v)[0], mode)
+
+
+REGISTRY.substitute(np.interp, interp)
+REGISTRY.substitute(np.convolve, convolve)
+REGISTRY.substitute(np.correlate, correlate)
+for _name in ('trapezoid', 'trapz'):
+    # NumPy 2.0 deprecated np.trapz, and NumPy 2.4.6 no longer has it.
+    if hasattr(np, _name):
+        REGISTRY.substitute(getattr(np, _name), trapezoid)

@@ -1,0 +1,291 @@
+"""np.interp, np.convolve, np.correlate and np.trapezoid, which calls run
+as the Python equivalents of adcompiler.rules.numpy_equivalents.
+
+Gradients are checked against central finite differences with the harness
+of test_rules.py: each function under test returns `np.sum(w * expression)`
+with the weight `w` as its last parameter. Forward mode and second
+derivatives come from the rules of the operations the equivalents use, and
+are checked here too.
+"""
+
+import numpy as np
+import pytest
+
+import adcompiler
+from adcompiler.errors import UnsupportedOptionError
+from adcompiler.rules import numpy_equivalents
+from finite_differences import assert_gradient_close, numerical_gradient
+from test_rules import check_grads, sample
+
+
+# Values: each equivalent matches NumPy -------------------------------------
+
+@pytest.mark.parametrize('mode', ['full', 'same', 'valid'])
+@pytest.mark.parametrize('name', ['convolve', 'correlate'])
+def test_convolution_values_match_numpy(name, mode):
+    rng = np.random.default_rng(3)
+    for n in range(1, 7):
+        for m in range(1, 7):
+            a = rng.normal(size=n) + 1j * rng.normal(size=n)
+            v = rng.normal(size=m) + 1j * rng.normal(size=m)
+            expected = getattr(np, name)(a, v, mode)
+            computed = getattr(numpy_equivalents, name)(a, v, mode)
+            assert computed.shape == expected.shape, (n, m)
+            np.testing.assert_allclose(computed, expected, atol=1e-12)
+
+
+def test_interp_values_match_numpy():
+    xp = np.array([0.0, 1.0, 1.0, 2.5, 4.0])
+    fp = np.array([0.3, -1.2, 0.8, 2.0, -0.5])
+    x = np.array([-1.0, 0.0, 0.5, 1.0, 1.2, 2.5, 3.0, 4.0, 5.0, np.nan])
+    for left, right in ((None, None), (-9.0, 7.0)):
+        np.testing.assert_array_equal(
+            numpy_equivalents.interp(x, xp, fp, left, right),
+            np.interp(x, xp, fp, left, right))
+    scalar = numpy_equivalents.interp(1.7, xp, fp)
+    assert type(scalar) is np.float64
+    assert scalar == np.interp(1.7, xp, fp)
+    np.testing.assert_array_equal(numpy_equivalents.interp(x, [2.0], [3.0]),
+                                  np.interp(x, [2.0], [3.0]))
+
+
+@pytest.mark.parametrize('x, axis', [
+    pytest.param(None, -1, id='dx'),
+    pytest.param(np.array([0.0, 0.2, 0.5]), -1, id='x-1d'),
+    pytest.param(np.array([[0.0], [0.3], [0.4], [1.0]]), 0, id='x-2d'),
+])
+def test_trapezoid_values_match_numpy(x, axis):
+    y = sample((4, 3))
+    np.testing.assert_allclose(numpy_equivalents.trapezoid(y, x, axis=axis),
+                               np.trapezoid(y, x, axis=axis), atol=1e-14)
+
+
+# Gradients against central differences --------------------------------------
+
+XP = np.array([-1.5, -0.4, 0.3, 1.1, 2.0])
+
+
+def np_interp(x, fp, w):
+    return np.sum(w * np.interp(x, XP, fp))
+
+
+def np_interp_bounds(x, fp, left, right, w):
+    return np.sum(w * np.interp(x, XP, fp, left=left, right=right))
+
+
+def np_interp_points(x, xp, fp, w):
+    return np.sum(w * np.interp(x, xp, fp))
+
+
+@pytest.mark.parametrize('x', [
+    pytest.param(0.45, id='float'),
+    pytest.param(np.array([-1.2, -0.1, 0.7, 1.9]), id='vector'),
+    pytest.param(np.array([[-2.0, 0.1], [1.4, 2.6]]), id='matrix-outside'),
+])
+def test_interp(x):
+    check_grads(np_interp, x, sample(5, seed=1))
+
+
+def test_interp_left_right():
+    x = np.array([-2.0, 0.2, 2.5])
+    check_grads(np_interp_bounds, x, sample(5, seed=1), 0.7, -0.3)
+
+
+def test_interp_sample_points():
+    x = np.array([-1.2, -0.1, 0.7, 1.9])
+    check_grads(np_interp_points, x, XP, sample(5, seed=1))
+
+
+def test_interp_complex_values():
+    x = np.array([-0.1, 0.7])
+    fp = sample(5, seed=1) + 1j * sample(5, seed=2)
+
+    def real_part(fp):
+        return np.sum(np.interp(x, XP, fp).real ** 2)
+
+    def imaginary_part(fp):
+        return np.sum(np.interp(x, XP, fp).imag ** 2)
+
+    for function in (real_part, imaginary_part):
+        gradient = adcompiler.grad(function)(fp)
+        expected = (numerical_gradient(lambda re: function(re + 1j * fp.imag),
+                                       (fp.real,), 0)
+                    - 1j * numerical_gradient(
+                        lambda im: function(fp.real + 1j * im), (fp.imag,), 0))
+        assert_gradient_close(gradient, expected)
+
+
+def test_interp_period_rejected():
+    def periodic(fp):
+        return np.sum(np.interp([0.5], XP, fp, period=2.0))
+
+    with pytest.raises(UnsupportedOptionError, match='period'):
+        adcompiler.grad(periodic)(sample(5))
+
+
+def np_convolve(a, v, w):
+    return np.sum(w * np.convolve(a, v))
+
+
+def np_convolve_same(a, v, w):
+    return np.sum(w * np.convolve(a, v, mode='same'))
+
+
+def np_convolve_valid(a, v, w):
+    return np.sum(w * np.convolve(a, v, 'valid'))
+
+
+def np_correlate(a, v, w):
+    return np.sum(w * np.correlate(a, v))
+
+
+def np_correlate_same(a, v, w):
+    return np.sum(w * np.correlate(a, v, mode='same'))
+
+
+def np_correlate_full(a, v, w):
+    return np.sum(w * np.correlate(a, v, 'full'))
+
+
+CONVOLUTIONS = [np_convolve, np_convolve_same, np_convolve_valid,
+                np_correlate, np_correlate_same, np_correlate_full]
+
+
+@pytest.mark.parametrize('a_size, v_size', [(6, 3), (5, 2), (3, 5), (4, 4),
+                                            (1, 3), (4, 1)])
+@pytest.mark.parametrize('function', CONVOLUTIONS,
+                         ids=[f.__name__ for f in CONVOLUTIONS])
+def test_convolution(function, a_size, v_size):
+    check_grads(function, sample(a_size, seed=1), sample(v_size, seed=2))
+
+
+def test_convolution_of_complex_signal():
+    v = sample(3, seed=2) + 0.5j
+
+    def power(a):
+        return np.sum(np.abs(np.correlate(a, v, 'full')) ** 2)
+
+    gradient = adcompiler.grad(power)(sample(5, seed=1))
+    assert_gradient_close(gradient,
+                          numerical_gradient(power, (sample(5, seed=1),), 0))
+
+
+def np_trapezoid(y, w):
+    return np.sum(w * np.trapezoid(y))
+
+
+def np_trapezoid_dx(y, w):
+    return np.sum(w * np.trapezoid(y, dx=0.1, axis=0))
+
+
+def np_trapezoid_x(y, x, w):
+    return np.sum(w * np.trapezoid(y, x))
+
+
+def np_trapezoid_x_axis(y, x, w):
+    return np.sum(w * np.trapezoid(y, x=x, axis=0))
+
+
+@pytest.mark.parametrize('shape', [(5,), (4, 3), (2, 3, 4)])
+@pytest.mark.parametrize('function', [np_trapezoid, np_trapezoid_dx])
+def test_trapezoid(function, shape):
+    check_grads(function, sample(shape))
+
+
+@pytest.mark.parametrize('y_shape, x_shape', [((5,), (5,)), ((4, 3), (3,)),
+                                              ((4, 3), (4, 3))])
+def test_trapezoid_sample_points(y_shape, x_shape):
+    check_grads(np_trapezoid_x, sample(y_shape), sample(x_shape, seed=3))
+
+
+@pytest.mark.parametrize('y_shape, x_shape', [((4, 3), (4, 1)),
+                                              ((4, 3), (4, 3))])
+def test_trapezoid_points_along_axis0(y_shape, x_shape):
+    check_grads(np_trapezoid_x_axis, sample(y_shape), sample(x_shape, seed=3))
+
+
+# Dtypes, forward mode and second derivatives ---------------------------------
+
+def test_float32_stays_float32():
+    y = sample(5).astype(np.float32)
+
+    def integral(y):
+        return np.trapezoid(y ** 2, dx=0.5)
+
+    def smoothed(y):
+        return np.sum(np.convolve(y, np.array([0.25, 0.5, 0.25],
+                                              np.float32), 'same') ** 2)
+
+    for function in (integral, smoothed):
+        assert function(y).dtype == np.float32
+        value, gradient = adcompiler.value_and_grad(function)(y)
+        assert value.dtype == np.float32
+        assert gradient.dtype == np.float32
+        assert_gradient_close(gradient, numerical_gradient(
+            function, (y.astype(np.float64),), 0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('function, args', [
+    pytest.param(np_interp, (np.array([-1.2, 0.7]), sample(5, seed=1)),
+                 id='interp'),
+    pytest.param(np_convolve_same, (sample(5, seed=1), sample(3, seed=2)),
+                 id='convolve'),
+    pytest.param(np_correlate, (sample(5, seed=1), sample(3, seed=2)),
+                 id='correlate'),
+    pytest.param(np_trapezoid_x, (sample((4, 3)), sample(3, seed=3)),
+                 id='trapezoid'),
+])
+def test_forward_mode(function, args):
+    w = sample(np.shape(function(*args, _Recorder())), 0.5, 1.5, seed=9)
+    for position in range(len(args)):
+        direction = sample(np.shape(args[position]), seed=5)
+
+        def along(step, position=position, direction=direction):
+            moved = list(args)
+            moved[position] = args[position] + step * direction
+            return function(*moved, w)
+
+        tangents = [np.zeros_like(np.asarray(a)) for a in args]
+        tangents[position] = direction
+        value, tangent = adcompiler.jvp(lambda *a: function(*a, w),
+                                        tuple(args), tuple(tangents))
+        assert value == pytest.approx(function(*args, w))
+        assert tangent == pytest.approx(
+            numerical_gradient(along, (0.0,), 0), rel=1e-5, abs=1e-6)
+
+
+class _Recorder:
+    """Stands in for `w` and returns what it multiplies, for its shape."""
+
+    def __rmul__(self, other):
+        return other
+
+    __mul__ = __rmul__
+
+
+def test_hessian_of_convolution():
+    v = sample(3, seed=2)
+
+    def energy(a):
+        return np.sum(np.convolve(a, v, 'same') ** 2 * a)
+
+    a = sample(5, seed=1)
+    hessian = adcompiler.hessian(energy)(a)
+    expected = np.stack([numerical_gradient(
+        lambda b, i=i: adcompiler.grad(energy)(b)[i], (a,), 0)
+        for i in range(5)])
+    assert_gradient_close(hessian, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_hessian_of_interp_in_values():
+    x = np.array([-1.2, 0.7, 1.5])
+
+    def energy(fp):
+        return np.sum(np.interp(x, XP, fp) ** 3)
+
+    fp = sample(5, seed=1)
+    hessian = adcompiler.hessian(energy)(fp)
+    expected = np.stack([numerical_gradient(
+        lambda b, i=i: adcompiler.grad(energy)(b)[i], (fp,), 0)
+        for i in range(5)])
+    assert_gradient_close(hessian, expected, rtol=1e-5, atol=1e-5)
