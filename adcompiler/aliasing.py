@@ -70,6 +70,8 @@ NEW_OBJECT_FUNCTIONS = (
     runtime.zeros_like, runtime.copy, runtime.snapshot,
     runtime.tangent_write,
     runtime.broadcast_like, runtime.cast_adjoint, runtime.extremum_tangent,
+    runtime.bounded_extremum_tangent, runtime.initial_tangent,
+    runtime.extremum_scan_tangent,
     runtime.tangent_append, runtime.tangent_extend, runtime.check_unshared,
     runtime.old_item,
 )

@@ -182,6 +182,9 @@ class _ConstantFolder(Transformer):
                                                        gast.Constant)
                 and node.args[1].value is None):
             return node.args[0]  # No cast: the adjoint passes through.
+        folded = self.fold_default_options(node)
+        if folded is not None:
+            return folded
         if (self.is_function(func, self.numpy_alias, 'power')
                 and len(node.args) == 2 and not node.keywords
                 and isinstance(node.args[1], gast.Constant)
@@ -196,6 +199,56 @@ class _ConstantFolder(Transformer):
             return gast.BinOp(left=node.args[0], op=gast.Pow(),
                               right=node.args[1])
         return node
+
+
+    def fold_default_options(self, node):
+        """Return the call of a reduction or of its adjoint helper without
+        the where= and initial= options that a call leaves at their
+        defaults, or None when `node` is no such call.
+
+        `np.sum(t, ..., where=True)` loses the keyword, and
+        `ad.masked_sum_adjoint(g, x, axis, keepdims, True)` becomes
+        `ad.sum_adjoint(g, x, axis, keepdims)`, which later passes know.
+        """
+        func = node.func
+        for name in ('sum', 'mean'):
+            if self.is_function(func, self.numpy_alias, name):
+                keywords = [k for k in node.keywords
+                            if not (k.arg == 'where' and _is_true(k.value))]
+                if len(keywords) == len(node.keywords):
+                    return None
+                node.keywords = keywords
+                return node
+        for masked, plain, count, defaults in _OPTION_HELPERS:
+            if not self.is_function(func, self.runtime_alias, masked):
+                continue
+            options = node.args[count:]
+            if node.keywords or len(node.args) < count or len(options) > len(
+                    defaults) or not all(
+                        isinstance(option, gast.Constant)
+                        and option.value is default
+                        for option, default in zip(options, defaults)):
+                return None
+            func.attr = plain
+            node.args = node.args[:count]
+            return node
+        return None
+
+
+# Adjoint and tangent helpers with where= (and initial=) options, the
+# helpers that they reduce to without them, how many leading arguments the
+# latter take, and the default values of the options that follow those.
+_OPTION_HELPERS = (
+    ('masked_sum_adjoint', 'sum_adjoint', 4, (True,)),
+    ('masked_mean_adjoint', 'mean_adjoint', 4, (True,)),
+    # initial=None, where=True, initial_varies=False.
+    ('bounded_extremum_adjoint', 'extremum_adjoint', 5, (None, True, False)),
+    ('bounded_extremum_tangent', 'extremum_tangent', 5, (None, True, False)),
+)
+
+
+def _is_true(node):
+    return isinstance(node, gast.Constant) and node.value is True
 
 
 def optimize(program):
@@ -498,6 +551,7 @@ def _prune_saved(program):
 # and accept an `ad.shape_and_kind(x)` in their place: name -> positions.
 _SHAPE_READERS = {
     'unbroadcast': (1,), 'sum_adjoint': (1,), 'mean_adjoint': (1,),
+    'masked_sum_adjoint': (1,), 'masked_mean_adjoint': (1,),
     'compact_sum_adjoint': (1,), 'compact_mean_adjoint': (1,),
     'expand': (1,), 'compact_unbroadcast': (1, 2),
 }

@@ -1962,7 +1962,8 @@ class _ReverseWriter(StageWriter):
 
 
 # Runtime helpers that read only the shape of their second argument.
-_SHAPE_ONLY_HELPERS = ('sum_adjoint', 'mean_adjoint')
+_SHAPE_ONLY_HELPERS = ('sum_adjoint', 'mean_adjoint', 'masked_sum_adjoint',
+                        'masked_mean_adjoint')
 
 
 def _unstarred(node):

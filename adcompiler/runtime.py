@@ -4615,3 +4615,145 @@ def join_pieces(g, arrays, join, *args):
     pieces = [zeros_like(np.asarray(array)) if piece is None else piece
               for piece, array in zip(g, arrays, strict=True)]
     return join(pieces, *args)
+
+
+# Reductions with where= and initial=, and scans of ufunc.accumulate --------
+
+def masked_sum_adjoint(g, x, axis=None, keepdims=False, where=True):
+    """Adjoint of `np.sum(x, axis, keepdims=keepdims, where=where)`: the
+    adjoint of the sum at the entries that `where` selects, 0 elsewhere."""
+    full = sum_adjoint(g, x, axis, keepdims)
+    return np.where(where, full, np.zeros((), dtype=np.result_type(full)))
+
+
+def _selected_count(where, x, axis):
+    """Return how many entries `where` selects in each reduction of `x`
+    over `axis`, with the reduced axes kept as length 1."""
+    shape = _shape(x)
+    selected = np.broadcast_to(np.asarray(where, dtype=bool), shape)
+    return np.sum(selected, axis=_normalize_axes(axis, len(shape)),
+                  keepdims=True)
+
+
+def masked_mean_adjoint(g, x, axis=None, keepdims=False, where=True):
+    """Adjoint of `np.mean(x, axis, keepdims=keepdims, where=where)`: the
+    adjoint of the mean over the entries that `where` selects.
+
+    A reduction that selects no entry has the value NaN, and its entries
+    get adjoint 0.
+    """
+    full = sum_adjoint(g, x, axis, keepdims)
+    count = _selected_count(where, x, axis)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        share = full / np.maximum(count, 1)
+    return np.where(where, share, np.zeros((), dtype=np.result_type(share)))
+
+
+def _initial_weights(x, ans, axis, keepdims, initial, where, initial_varies):
+    """Return the weights of the entries of x and of `initial` in
+    ans = np.max(x, axis, keepdims=keepdims, initial=initial, where=where)
+    (or np.min), each with the reduced axes kept as length 1 in the second.
+
+    The entries that `where` selects and that equal the result share the
+    weight 1 equally. `initial` counts as one more such entry when it
+    equals the result and varies. A constant `initial` that equals the
+    result takes the whole weight, as np.maximum gives a tie with a
+    constant to the constant.
+    """
+    shape = _shape(x)
+    axes = _normalize_axes(axis, len(shape))
+    ans = _restore_reduced(ans, x, axis, keepdims)
+    hits = (np.asarray(x) == ans) & np.asarray(where, dtype=bool)
+    count = np.sum(hits, axis=axes, keepdims=True)
+    if initial is None:
+        return hits / np.maximum(count, 1), None
+    initial_hit = np.asarray(initial) == ans
+    if initial_varies:
+        total = count + initial_hit
+        return hits / np.maximum(total, 1), initial_hit / np.maximum(total, 1)
+    hits = hits & ~initial_hit
+    return hits / np.maximum(count, 1), initial_hit * 1.0
+
+
+def bounded_extremum_adjoint(g, x, ans, axis=None, keepdims=False,
+                             initial=None, where=True, initial_varies=False):
+    """Adjoint of x in `np.max(x, axis, keepdims=keepdims, initial=initial,
+    where=where)` or np.min; see `_initial_weights` for ties."""
+    weights = _initial_weights(x, ans, axis, keepdims, initial, where,
+                               initial_varies)[0]
+    return _restore_reduced(g, x, axis, keepdims) * weights
+
+
+def initial_adjoint(g, x, ans, axis=None, keepdims=False, initial=None,
+                    where=True):
+    """Adjoint of `initial` in `np.max(x, ..., initial=initial,
+    where=where)` or np.min, summed to the shape of `initial`."""
+    weights = _initial_weights(x, ans, axis, keepdims, initial, where,
+                               True)[1]
+    shape = _shape(x)
+    part = _restore_reduced(g, x, axis, keepdims) * weights
+    if not keepdims:
+        part = np.squeeze(part, _normalize_axes(axis, len(shape)))
+    return unbroadcast(part, initial)
+
+
+def bounded_extremum_tangent(t, x, ans, axis=None, keepdims=False,
+                             initial=None, where=True, initial_varies=False):
+    """Tangent of `np.max(x, ..., initial=initial, where=where)` (or np.min)
+    from the tangent t of x; see `_initial_weights` for ties."""
+    weights = _initial_weights(x, ans, axis, keepdims, initial, where,
+                               initial_varies)[0]
+    axes = _normalize_axes(axis, len(_shape(x)))
+    return np.sum(np.asarray(t) * weights, axis=axes, keepdims=keepdims)
+
+
+def initial_tangent(t, x, ans, axis=None, keepdims=False, initial=None,
+                    where=True):
+    """Tangent of `np.max(x, ..., initial=initial, where=where)` (or
+    np.min) from the tangent t of `initial`."""
+    weights = _initial_weights(x, ans, axis, keepdims, initial, where,
+                               True)[1]
+    if not keepdims:
+        weights = np.squeeze(weights, _normalize_axes(axis, len(_shape(x))))
+    return t * weights
+
+
+def _scan_weights(x, ans, axis):
+    """Return (keep, take) along the last axis for ans =
+    np.maximum.accumulate(x, axis) or np.minimum.accumulate: ans_k is
+    keep_k * ans_(k-1) + take_k * x_k to first order.
+
+    keep_k and take_k are the weights that np.maximum's rule gives its
+    operands ans_(k-1) and x_k: 1 for the one that is the result, 0 for the
+    other, and 1/2 each where they are equal. ans_0 is x_0.
+    """
+    x = np.moveaxis(np.asarray(x), axis, -1)
+    ans = np.moveaxis(np.asarray(ans), axis, -1)
+    previous = np.concatenate([ans[..., :1], ans[..., :-1]], -1)
+    dtype = np.result_type(x.dtype, np.float16) if x.dtype.kind in 'fc' \
+        else np.float64
+    tie = (x == previous) + np.ones((), dtype)
+    keep = (previous == ans) / tie
+    take = (x == ans) / tie
+    keep[..., :1] = 0
+    take[..., :1] = 1
+    return keep.astype(dtype, copy=False), take.astype(dtype, copy=False)
+
+
+def extremum_scan_tangent(t, x, ans, axis=0):
+    """Tangent of ans = np.maximum.accumulate(x, axis) (or of
+    np.minimum.accumulate) from the tangent t of x."""
+    keep, take = _scan_weights(x, ans, axis)
+    t = np.moveaxis(np.asarray(t), axis, -1)
+    tangent = linear_recurrence(take * t, keep)
+    return np.moveaxis(tangent, -1, axis).astype(keep.dtype, copy=False)
+
+
+def extremum_scan_adjoint(g, x, ans, axis=0):
+    """Adjoint of x in ans = np.maximum.accumulate(x, axis) (or
+    np.minimum.accumulate): the transpose of `extremum_scan_tangent`."""
+    keep, take = _scan_weights(x, ans, axis)
+    g = np.moveaxis(np.asarray(g), axis, -1)
+    adjoint = take * linear_recurrence_transpose(g, keep)
+    return np.moveaxis(adjoint, -1, axis).astype(keep.dtype, copy=False)
+

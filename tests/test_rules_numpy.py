@@ -1496,22 +1496,6 @@ def test_generator_draw_hessian_raises(function, mode):
 MASK = np.array([[True, False, True], [False, True, True]])
 
 
-def sum_where(x, w):
-    return np.sum(w * np.sum(x, where=MASK))
-
-
-def mean_where(x, w):
-    return np.sum(w * np.mean(x, axis=0, where=MASK))
-
-
-def method_sum_where(x, w):
-    return np.sum(w * x.sum(where=MASK))
-
-
-def max_initial(x, w):
-    return np.sum(w * np.max(x, initial=0.0))
-
-
 def prod_initial(x, w):
     return np.sum(w * np.prod(x, initial=2.0))
 
@@ -1543,8 +1527,7 @@ def np_average_returned_weights(x, w):
 
 # (function, the option named in the error)
 REJECTED_OPTIONS = [
-    (sum_where, 'where'), (mean_where, 'where'), (method_sum_where, 'where'),
-    (max_initial, 'initial'), (prod_initial, 'initial'),
+    (prod_initial, 'initial'),
     (var_correction, 'correction'), (sort_order, 'order'),
     (exp_where, 'where'), (pad_stat_length, 'stat_length'),
     (cumsum_out, 'out='), (np_pad_mean, "mode='mean'"),

@@ -84,6 +84,11 @@ def _place(callee):
     owner = getattr(callee, '__objclass__', None)
     if owner in CONTAINER_TYPES:
         return 'builtins', [f'{owner.__name__}.{callee.__name__}']
+    ufunc = getattr(callee, '__self__', None)
+    if isinstance(ufunc, np.ufunc) and getattr(np, ufunc.__name__,
+                                               None) is ufunc:
+        # A method of a NumPy ufunc: np.add.reduce, np.maximum.accumulate.
+        return 'numpy', [f'numpy.{ufunc.__name__}.{callee.__name__}']
     placed = None
     for title, module, prefix in MODULES:
         names = _names(callee, module)

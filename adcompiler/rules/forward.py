@@ -45,12 +45,12 @@ for _callee in (builtins.max, builtins.min):
     jvp(_callee, lambda x0, x1=None, x2=None, x3=None, x4=None, x5=None: (ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 0), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 1), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 2), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 3), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 4), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 5)))
 
 # Reductions: ans = f(x, axis, keepdims=keepdims).
-jvp(np.sum,  lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims), dtype))
-jvp(np.mean, lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(np.mean(t, axis=axis, keepdims=keepdims), dtype))
-jvp(np.max,  lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
-jvp(np.min,  lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
-jvp(np.amax, lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
-jvp(np.amin, lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
+# The optimizer drops where=True and turns ad.bounded_extremum_tangent of
+# no initial into ad.extremum_tangent.
+jvp(np.sum,  lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype))
+jvp(np.mean, lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(np.mean(t, axis=axis, keepdims=keepdims, where=where), dtype))
+for _callee in (np.max, np.min, np.amax, np.amin):
+    jvp(_callee, lambda x, axis=None, out=None, keepdims=False, initial=None, where=True: (ad.bounded_extremum_tangent(t, x, ans, axis, keepdims, initial, where, active(initial)), None, None, None, ad.initial_tangent(t, x, ans, axis, keepdims, initial, where)))
 
 # Reductions, through the partial derivatives that their reverse helpers
 # give for a unit cotangent: ans = f(a, axis, keepdims=keepdims).
@@ -139,10 +139,10 @@ jvp(np.fft.fftfreq,    lambda n, d=1.0, device=None: (None, -ans * t / d))
 jvp(np.fft.rfftfreq,   lambda n, d=1.0, device=None: (None, -ans * t / d))
 
 # Methods of arrays: ans = x.method(...).
-method_jvp('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims), dtype))
-method_jvp('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(np.mean(t, axis=axis, keepdims=keepdims), dtype))
-method_jvp('max',       lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
-method_jvp('min',       lambda x, axis=None, out=None, keepdims=False: ad.extremum_tangent(t, x, ans, axis, keepdims))
+method_jvp('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype))
+method_jvp('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(np.mean(t, axis=axis, keepdims=keepdims, where=where), dtype))
+method_jvp('max',       lambda x, axis=None, out=None, keepdims=False, initial=None, where=True: (ad.bounded_extremum_tangent(t, x, ans, axis, keepdims, initial, where, active(initial)), None, None, None, ad.initial_tangent(t, x, ans, axis, keepdims, initial, where)))
+method_jvp('min',       lambda x, axis=None, out=None, keepdims=False, initial=None, where=True: (ad.bounded_extremum_tangent(t, x, ans, axis, keepdims, initial, where, active(initial)), None, None, None, ad.initial_tangent(t, x, ans, axis, keepdims, initial, where)))
 method_jvp('dot',       lambda x, y: (np.dot(t, y), np.dot(x, t)))
 method_jvp('reshape',   lambda x, *shape, order='C': np.reshape(t, np.shape(ans), order=order))
 method_jvp('ravel',     lambda x, order='C': np.ravel(t, order=order))
@@ -242,3 +242,14 @@ attribute_jvp('Q',             lambda x: ad.field_tangent(t, x, 'Q'))
 attribute_jvp('R',             lambda x: ad.field_tangent(t, x, 'R'))
 attribute_jvp('sign',          lambda x: ad.field_tangent(t, x, 'sign'))
 attribute_jvp('logabsdet',     lambda x: ad.field_tangent(t, x, 'logabsdet'))
+
+# Methods of ufuncs: ans = np.add.reduce(array, axis) and so on; see their
+# reverse rules.
+jvp(np.add.reduce,      lambda array, axis=0, dtype=None, keepdims=False: ad.cast_adjoint(np.add.reduce(t, axis=axis, keepdims=keepdims), dtype))
+jvp(np.multiply.reduce, lambda array, axis=0, dtype=None, keepdims=False: ad.cast_adjoint(ad.prod_tangent(t, array, ans, axis, keepdims), dtype))
+jvp(np.maximum.reduce,  lambda array, axis=0, keepdims=False: ad.extremum_tangent(t, array, ans, axis, keepdims))
+jvp(np.minimum.reduce,  lambda array, axis=0, keepdims=False: ad.extremum_tangent(t, array, ans, axis, keepdims))
+jvp(np.add.accumulate,      lambda array, axis=0, dtype=None: ad.cast_adjoint(np.add.accumulate(t, axis), dtype))
+jvp(np.multiply.accumulate, lambda array, axis=0, dtype=None: ad.cast_adjoint(ad.cumprod_tangent(t, array, ans, axis), dtype))
+jvp(np.maximum.accumulate,  lambda array, axis=0: ad.extremum_scan_tangent(t, array, ans, axis))
+jvp(np.minimum.accumulate,  lambda array, axis=0: ad.extremum_scan_tangent(t, array, ans, axis))

@@ -151,13 +151,23 @@ def clip_vjp(x, a_min=None, a_max=None):
 
 elementwise_vjp(np.clip,        clip_vjp)
 
-# Reductions: ans = f(x, axis, keepdims=keepdims).
-vjp(np.sum,     lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.sum_adjoint(g, x, axis, keepdims), dtype))
-vjp(np.mean,    lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.mean_adjoint(g, x, axis, keepdims), dtype))
-vjp(np.max,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
-vjp(np.min,     lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
-vjp(np.amax,    lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
-vjp(np.amin,    lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
+# Reductions: ans = f(x, axis, keepdims=keepdims), over the entries that
+# `where` selects. The optimizer turns ad.masked_sum_adjoint(..., True) into
+# ad.sum_adjoint(...), and so on, for calls without where= and initial=.
+vjp(np.sum,     lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(ad.masked_sum_adjoint(g, x, axis, keepdims, where), dtype))
+vjp(np.mean,    lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(ad.masked_mean_adjoint(g, x, axis, keepdims, where), dtype))
+
+
+# ans = np.max(x, axis, keepdims=keepdims, initial=initial, where=where), and
+# np.min: the extremum of initial and the selected entries of x.
+def extremum_vjp(x, axis=None, out=None, keepdims=False, initial=None,
+                 where=True):
+    d[x] = ad.bounded_extremum_adjoint(g, x, ans, axis, keepdims, initial, where, active(initial))
+    d[initial] = ad.initial_adjoint(g, x, ans, axis, keepdims, initial, where)
+
+
+for _callee in (np.max, np.min, np.amax, np.amin):
+    vjp(_callee, extremum_vjp)
 vjp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.prod_adjoint(g, a, axis, keepdims), dtype))
 vjp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_adjoint(g, a, axis, ddof, keepdims), dtype))
 vjp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_adjoint(g, a, ans, axis, ddof, keepdims), dtype))
@@ -447,10 +457,10 @@ def method_clip_vjp(x, min=None, max=None):
 
 
 # Methods of arrays: ans = x.method(...), x is the receiver.
-method('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.sum_adjoint(g, x, axis, keepdims), dtype))
-method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False: ad.cast_adjoint(ad.mean_adjoint(g, x, axis, keepdims), dtype))
-method('max',       lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
-method('min',       lambda x, axis=None, out=None, keepdims=False: ad.extremum_adjoint(g, x, ans, axis, keepdims))
+method('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(ad.masked_sum_adjoint(g, x, axis, keepdims, where), dtype))
+method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(ad.masked_mean_adjoint(g, x, axis, keepdims, where), dtype))
+method('max',       extremum_vjp)
+method('min',       extremum_vjp)
 method('prod',      lambda x, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.prod_adjoint(g, x, axis, keepdims), dtype))
 method('var',       lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_adjoint(g, x, axis, ddof, keepdims), dtype))
 method('std',       lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_adjoint(g, x, ans, axis, ddof, keepdims), dtype))
@@ -486,3 +496,14 @@ attribute('imag',   lambda x: ad.match_kind(-1j * g, x))
 for _name in ('shape', 'ndim', 'size', 'dtype', 'itemsize', 'nbytes',
               'strides', 'flags'):
     attribute(_name, NON_DIFFERENTIABLE)
+
+# Methods of ufuncs: ans = np.add.reduce(array, axis), np.add.accumulate(
+# array, axis) and so on. Their axis defaults to 0, not None.
+vjp(np.add.reduce,      lambda array, axis=0, dtype=None, keepdims=False: ad.cast_adjoint(ad.sum_adjoint(g, array, axis, keepdims), dtype))
+vjp(np.multiply.reduce, lambda array, axis=0, dtype=None, keepdims=False: ad.cast_adjoint(ad.prod_adjoint(g, array, axis, keepdims), dtype))
+vjp(np.maximum.reduce,  lambda array, axis=0, keepdims=False: ad.extremum_adjoint(g, array, ans, axis, keepdims))
+vjp(np.minimum.reduce,  lambda array, axis=0, keepdims=False: ad.extremum_adjoint(g, array, ans, axis, keepdims))
+vjp(np.add.accumulate,      lambda array, axis=0, dtype=None: ad.cast_adjoint(ad.cumsum_adjoint(g, array, axis), dtype))
+vjp(np.multiply.accumulate, lambda array, axis=0, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, array, ans, axis), dtype))
+vjp(np.maximum.accumulate,  lambda array, axis=0: ad.extremum_scan_adjoint(g, array, ans, axis))
+vjp(np.minimum.accumulate,  lambda array, axis=0: ad.extremum_scan_adjoint(g, array, ans, axis))

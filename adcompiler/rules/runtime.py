@@ -449,3 +449,18 @@ def apply_new(function, *args):
 REGISTRY.substitute(rt.quotient_in_divisor, quotient)
 REGISTRY.substitute(rt.call_into, call_new)
 REGISTRY.substitute(rt.apply_in_place, apply_new)
+
+# Reductions with where= and initial=, and the scans of ufunc.accumulate:
+# adjoint helpers linear in g, and tangent helpers linear in v = t, whose
+# transposes are the adjoint helpers. The masks and tie weights they read
+# from x, ans, initial and where are constant almost everywhere.
+for _helper in (rt.masked_sum_adjoint, rt.masked_mean_adjoint,
+                rt.bounded_extremum_adjoint, rt.initial_adjoint,
+                rt.extremum_scan_adjoint):
+    _linear(_helper, ('g',))
+vjp(rt.bounded_extremum_tangent, lambda v, x, extreme, axis=None, keepdims=False, initial=None, where=True, initial_varies=False: ad.bounded_extremum_adjoint(g, x, extreme, axis, keepdims, initial, where, initial_varies))
+jvp(rt.bounded_extremum_tangent, lambda v, x, extreme, axis=None, keepdims=False, initial=None, where=True, initial_varies=False: ad.bounded_extremum_tangent(t, x, extreme, axis, keepdims, initial, where, initial_varies))
+vjp(rt.initial_tangent,          lambda v, x, extreme, axis=None, keepdims=False, initial=None, where=True: ad.initial_adjoint(g, x, extreme, axis, keepdims, initial, where))
+jvp(rt.initial_tangent,          lambda v, x, extreme, axis=None, keepdims=False, initial=None, where=True: ad.initial_tangent(t, x, extreme, axis, keepdims, initial, where))
+vjp(rt.extremum_scan_tangent,    lambda v, x, extreme, axis=0: ad.extremum_scan_adjoint(g, x, extreme, axis))
+jvp(rt.extremum_scan_tangent,    lambda v, x, extreme, axis=0: ad.extremum_scan_tangent(t, x, extreme, axis))
