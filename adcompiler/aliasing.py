@@ -71,7 +71,8 @@ NEW_OBJECT_FUNCTIONS = (
     runtime.tangent_write,
     runtime.broadcast_like, runtime.cast_adjoint, runtime.extremum_tangent,
     runtime.bounded_extremum_tangent, runtime.initial_tangent,
-    runtime.extremum_scan_tangent,
+    runtime.extremum_scan_tangent, runtime.added_at, runtime.subtracted_at,
+    runtime.along_axis_index, runtime.put_along,
     runtime.tangent_append, runtime.tangent_extend, runtime.check_unshared,
     runtime.old_item,
 )

@@ -85,7 +85,7 @@ from adcompiler.control_flow import jumps
 from adcompiler.errors import AdCompilerError, UnsupportedSyntaxError
 from adcompiler.naming import Namer
 from adcompiler.object_operands import GeneratedOperands, ObjectOperands
-from adcompiler.rules import operators
+from adcompiler.rules import REGISTRY, operators
 from adcompiler.traversal import child_nodes, copy_tree, walk
 
 
@@ -195,6 +195,7 @@ def normalize(source, object_params=frozenset()):
     `object_operands.describe_arguments`): operators on values read from
     them follow Python's protocol.
     """
+    _rewrite_in_place_calls(source)
     try:
         return _Normalizer(source, object_params=object_params).run()
     except (_VerbatimAssigns, _NeedsControlFlow):
@@ -203,6 +204,78 @@ def normalize(source, object_params=frozenset()):
         # comprehension, an inlined function) in code that had none.
         return _Normalizer(source, keep_names=True,
                            object_params=object_params).run()
+
+
+def _rewrite_in_place_calls(source):
+    """Rewrite each statement `f(a, ...)` of a registered in-place function
+    f, whose first argument is a name, as `a[...] = pure(a, ...)`, in place
+    in `source.tree` (see `Registry.in_place`).
+
+    The pure function gets a global name of its own in `source.namespace`.
+    Both new nodes keep the position of the call, so the comment of the
+    generated lines shows the user's line. A call kept for its result, or
+    with another first argument, stays as it is and is rejected later as a
+    foreign call.
+    """
+    tree = source.tree
+    local = closures.local_names(tree) | {
+        n.id for n in walk(tree.args) if isinstance(n, gast.Name)}
+    names = {}  # pure function -> its global name
+    namer = None
+    for node in walk(tree):
+        for field in ('body', 'orelse', 'finalbody'):
+            statements = getattr(node, field, None)
+            if not isinstance(statements, list):
+                continue
+            for position, statement in enumerate(statements):
+                pure = _in_place_replacement(statement, source.namespace,
+                                             local)
+                if pure is None:
+                    continue
+                if pure not in names:
+                    if namer is None:
+                        namer = Namer.for_function(tree, source.namespace)
+                    names[pure] = namer.fresh(pure.__name__)
+                    source.namespace[names[pure]] = pure
+                call = statement.value
+                target = gast.Subscript(
+                    value=_load(call.args[0].id),
+                    slice=gast.Constant(value=Ellipsis, kind=None),
+                    ctx=gast.Store())
+                value = gast.Call(func=_load(names[pure]), args=call.args,
+                                  keywords=call.keywords)
+                for new in (target, target.value, target.slice, value,
+                            value.func):
+                    gast.copy_location(new, call)
+                statements[position] = gast.copy_location(gast.Assign(
+                    targets=[target], value=value, type_comment=None),
+                    statement)
+
+
+def _in_place_replacement(statement, namespace, local):
+    """Return the pure function of the in-place call that `statement` is,
+    or None (see `_rewrite_in_place_calls`)."""
+    if not (isinstance(statement, gast.Expr)
+            and isinstance(statement.value, gast.Call)):
+        return None
+    call = statement.value
+    if not call.args or not isinstance(call.args[0], gast.Name):
+        return None
+    parts = []
+    node = call.func
+    while isinstance(node, gast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, gast.Name) or node.id in local or \
+            node.id not in namespace:
+        return None
+    callee = namespace[node.id]
+    try:
+        for attr in reversed(parts):
+            callee = getattr(callee, attr)
+    except AttributeError:
+        return None
+    return REGISTRY.in_place_replacement(callee)
 
 
 class _VerbatimAssigns(Exception):

@@ -4757,3 +4757,62 @@ def extremum_scan_adjoint(g, x, ans, axis=0):
     adjoint = take * linear_recurrence_transpose(g, keep)
     return np.moveaxis(adjoint, -1, axis).astype(keep.dtype, copy=False)
 
+
+# In-place NumPy functions ------------------------------------------------------
+# The normalize stage turns a statement `np.add.at(a, indices, b)` into
+# `a[...] = added_at(a, indices, b)` (see `Registry.in_place`), a write
+# that the reverse stage undoes like any other.
+
+def added_at(a, indices, b):
+    """Return a copy of `a` with `b` added at `indices`, as `np.add.at(a,
+    indices, b)` would update `a`: a repeated index adds once per
+    occurrence."""
+    result = np.array(a, copy=True)
+    np.add.at(result, indices, b)
+    return result
+
+
+def subtracted_at(a, indices, b):
+    """Return a copy of `a` with `b` subtracted at `indices`, as
+    `np.subtract.at(a, indices, b)` would update `a`."""
+    result = np.array(a, copy=True)
+    np.subtract.at(result, indices, b)
+    return result
+
+
+def along_axis_index(shape, indices, axis):
+    """Return the index that `np.put_along_axis(arr, indices, values, axis)`
+    writes through, for an `arr` of `shape`: `arr[index] = values` is the
+    same write. With axis None, `indices` are positions in the flattened
+    array."""
+    indices = np.asarray(indices)
+    if not np.issubdtype(indices.dtype, np.integer):
+        raise IndexError('`indices` must be an integer array')
+    if axis is None:
+        if indices.ndim != 1:
+            raise ValueError('when axis=None, `indices` must have a single '
+                             'dimension.')
+        return np.unravel_index(indices, shape)
+    ndim = len(shape)
+    if indices.ndim != ndim:
+        raise ValueError('`indices` and `arr` must have the same number of '
+                         'dimensions')
+    axis = _as_index(axis) % ndim
+    index = []
+    for dimension, length in enumerate(shape):
+        if dimension == axis:
+            index.append(indices)
+        else:
+            place = [1] * ndim
+            place[dimension] = length
+            index.append(np.arange(length).reshape(place))
+    return tuple(index)
+
+
+def put_along(arr, indices, values, axis):
+    """Return a copy of `arr` with `values` written at `indices` along
+    `axis`, as `np.put_along_axis(arr, indices, values, axis)` would update
+    `arr`."""
+    result = np.array(arr, copy=True)
+    np.put_along_axis(result, indices, values, axis)
+    return result

@@ -744,8 +744,8 @@ def test_gradient_inside_differentiates():
 # The fixes a ForeignCallError offers ---------------------------------------------
 
 def scatters_squares(x):
-    y = np.zeros(3)
-    np.add.at(y, np.array([0, 0, 2]), x ** 2)
+    y = np.ones(3)
+    np.multiply.at(y, np.array([0, 0, 2]), x ** 2)
     return np.sum(y)
 
 
@@ -773,15 +773,16 @@ def test_non_differentiable_fix_warns_of_zero(function):
 
 
 def test_in_place_foreign_call_offers_no_rule():
-    """A rule of np.add.at could not follow its update of y, so the fix
-    is to compute a new array."""
+    """A rule of np.multiply.at could not follow its update of y, so the
+    fix is to compute a new array."""
     with pytest.raises(adcompiler.ForeignCallError) as info:
         adcompiler.grad(scatters_squares)(np.array([1.0, 3.0, 2.0]))
     message = str(info.value)
     assert 'register_vjp' not in message
-    assert 'np.add.at updates an argument in place' in message
-    assert 'non_differentiable(np.add.at)' in message
-    assert info.value.lineno == source_lineno(scatters_squares, 'np.add.at(')
+    assert 'np.multiply.at updates an argument in place' in message
+    assert 'non_differentiable(np.multiply.at)' in message
+    assert info.value.lineno == source_lineno(scatters_squares,
+                                              'np.multiply.at(')
 
 
 # Fixes that keep the meaning of the user's code --------------------------------

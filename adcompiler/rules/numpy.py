@@ -26,6 +26,7 @@ the gradient is computed.
 
 import numpy as np
 
+from adcompiler import runtime as rt
 from adcompiler.rules.registry import NON_DIFFERENTIABLE, REGISTRY
 
 vjp = REGISTRY.vjp
@@ -507,3 +508,11 @@ vjp(np.add.accumulate,      lambda array, axis=0, dtype=None: ad.cast_adjoint(ad
 vjp(np.multiply.accumulate, lambda array, axis=0, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, array, ans, axis), dtype))
 vjp(np.maximum.accumulate,  lambda array, axis=0: ad.extremum_scan_adjoint(g, array, ans, axis))
 vjp(np.minimum.accumulate,  lambda array, axis=0: ad.extremum_scan_adjoint(g, array, ans, axis))
+
+# In-place functions: a statement `f(a, ...)` whose first argument is a
+# local name runs as `a[...] = pure(a, ...)`, with the rules of the pure
+# functions in adcompiler.rules.runtime. np.multiply.at has no rule: its
+# derivative at a repeated index multiplies the operands of that index.
+REGISTRY.in_place(np.add.at,         rt.added_at)
+REGISTRY.in_place(np.subtract.at,    rt.subtracted_at)
+REGISTRY.in_place(np.put_along_axis, rt.put_along)

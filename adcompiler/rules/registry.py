@@ -190,6 +190,7 @@ class Registry:
         # the wrapper's own parameters, or None (see `transparent_wrapper`).
         self._transparent = {}
         self._substitutes = {}  # callee -> replacement (see `substitute`)
+        self._in_place = {}  # callee -> pure function (see `in_place`)
         # Callables that return an array namespace, and the names of the
         # namespace functions whose results carry no derivative (see
         # `namespace_function`).
@@ -307,6 +308,24 @@ class Registry:
         with self._lock:
             self._substitutes[_key(callee)] = replacement
             self.version += 1
+
+    def in_place(self, callee, pure):
+        """Make a statement `callee(a, ...)`, whose first argument is a
+        local name, run as `a[...] = pure(a, ...)`.
+
+        `callee` updates its first argument in place and returns None, and
+        `pure` returns the updated value as a new array of the same shape,
+        taking the same arguments. The normalize stage rewrites the
+        statement, so the write is one that the reverse stage undoes.
+        """
+        self._store(self._in_place, _key(callee), pure)
+
+    def in_place_replacement(self, callee):
+        """Return the pure function of `callee` (see `in_place`), or None."""
+        try:
+            return self._in_place.get(_key(callee))
+        except TypeError:
+            return None
 
     def substitute_of(self, callee):
         """Return the replacement of `callee` (see `substitute`), or it."""

@@ -464,3 +464,19 @@ vjp(rt.initial_tangent,          lambda v, x, extreme, axis=None, keepdims=False
 jvp(rt.initial_tangent,          lambda v, x, extreme, axis=None, keepdims=False, initial=None, where=True: ad.initial_tangent(t, x, extreme, axis, keepdims, initial, where))
 vjp(rt.extremum_scan_tangent,    lambda v, x, extreme, axis=0: ad.extremum_scan_adjoint(g, x, extreme, axis))
 jvp(rt.extremum_scan_tangent,    lambda v, x, extreme, axis=0: ad.extremum_scan_tangent(t, x, extreme, axis))
+
+# ans = added_at(a, indices, b), a copy of a with b added at indices (and
+# subtracted in subtracted_at): linear in a and b together. A repeated
+# index reads g there once per occurrence.
+vjp(rt.added_at,      lambda a, indices, b: (g, None, ad.unbroadcast(np.asarray(g)[indices], b)))
+vjp(rt.subtracted_at, lambda a, indices, b: (g, None, ad.unbroadcast(-np.asarray(g)[indices], b)))
+REGISTRY.linear_jvp(rt.added_at, ('a', 'b'))
+REGISTRY.linear_jvp(rt.subtracted_at, ('a', 'b'))
+
+# ans = put_along(arr, indices, values, axis), a copy of arr with values
+# written at indices: arr keeps the adjoint of the entries not written, and
+# values gets that of the entries written, where the last write of a
+# repeated index is the one that stays.
+vjp(rt.put_along, lambda arr, indices, values, axis: (ad.zero_index(g, ad.along_axis_index(np.shape(arr), indices, axis)), None, ad.written_adjoint(g, arr, ad.along_axis_index(np.shape(arr), indices, axis), values), None))
+REGISTRY.linear_jvp(rt.put_along, ('arr', 'values'))
+non_differentiable(rt.along_axis_index)
