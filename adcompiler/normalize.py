@@ -208,8 +208,9 @@ def normalize(source, object_params=frozenset()):
 
 def _rewrite_in_place_calls(source):
     """Rewrite each statement `f(a, ...)` of a registered in-place function
-    f, whose first argument is a name, as `a[...] = pure(a, ...)`, in place
-    in `source.tree` (see `Registry.in_place`).
+    f, whose first argument is a local name or a parameter, as
+    `a[...] = pure(a, ...)`, in place in `source.tree` (see
+    `Registry.in_place`).
 
     The pure function gets a global name of its own in `source.namespace`.
     Both new nodes keep the position of the call, so the comment of the
@@ -259,8 +260,9 @@ def _in_place_replacement(statement, namespace, local):
             and isinstance(statement.value, gast.Call)):
         return None
     call = statement.value
-    if not call.args or not isinstance(call.args[0], gast.Name):
-        return None
+    if not call.args or not isinstance(call.args[0], gast.Name) or \
+            call.args[0].id not in local:
+        return None  # A global array keeps the foreign call's handling.
     parts = []
     node = call.func
     while isinstance(node, gast.Attribute):

@@ -181,3 +181,19 @@ def test_add_at_into_a_view_is_rejected():
 
     with pytest.raises(adcompiler.AdCompilerError):
         adcompiler.grad(into_view)(X.copy())
+
+
+COUNTS = np.zeros(3)
+
+
+def counts_calls(x):
+    np.add.at(COUNTS, [0, 0], 1.0)
+    return np.sum(x ** 2)
+
+
+def test_global_bookkeeping_array_is_updated():
+    # A global array is not rewritten: the call runs as written.
+    COUNTS[...] = 0.0
+    gradient = adcompiler.grad(counts_calls)(X.copy())
+    np.testing.assert_allclose(gradient, 2 * X)
+    np.testing.assert_array_equal(COUNTS, [2.0, 0.0, 0.0])
