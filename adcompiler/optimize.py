@@ -200,7 +200,6 @@ class _ConstantFolder(Transformer):
                               right=node.args[1])
         return node
 
-
     def fold_default_options(self, node):
         """Return the call of a reduction or of its adjoint helper without
         the where= and initial= options that a call leaves at their
