@@ -775,7 +775,7 @@ class Compiler:
         if self.optimize:
             _run_stage(name, 'optimize', optimize_stage.optimize_function,
                        program.function, program.numpy_alias,
-                       program.runtime_alias)
+                       program.runtime_alias, program.tangent_names)
         namespace = dict(source.namespace)
         namespace.update(_errors_at_user_lines(program.extra_globals))
         for callee_key in recursive:

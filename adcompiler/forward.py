@@ -104,6 +104,8 @@ class ForwardProgram:
     extra_globals: dict
     numpy_alias: str
     runtime_alias: str
+    # The names of the tangents, which only generated code assigns.
+    tangent_names: frozenset = frozenset()
 
 
 def forward(normalized, resolution, activity, wrt, context):
@@ -176,7 +178,8 @@ class _ForwardWriter(StageWriter):
             type_params=[])
         return ForwardProgram(function, self.wrt, tangent_params,
                               self.extra_globals, self.numpy_alias,
-                              self.runtime_alias)
+                              self.runtime_alias,
+                              frozenset(self.tangent_names.values()))
 
     def block(self, statements):
         body = []

@@ -38,7 +38,6 @@ on Python floats (see `adcompiler.scalars`).
 import dataclasses
 import math
 import operator
-import sys
 
 import gast
 
@@ -60,11 +59,17 @@ def _number(node):
             and not isinstance(node.value, bool))
 
 
+# The smallest positive normal float32 and the largest finite float32.
+_FLOAT32_TINY = 2.0 ** -126
+_FLOAT32_MAX = (2.0 - 2.0 ** -23) * 2.0 ** 127
+
+
 def _safe_product(first, second, product):
     """Return whether `a * product` may stand for `a * first * second`: the
     folded constant neither overflows nor underflows where the two factors
     did not, and an integer product fits in 32 bits (NumPy integer arrays
-    reject larger Python integers)."""
+    reject larger Python integers). The float range checked is float32's,
+    because a float32 array converts the constant to float32."""
     if isinstance(product, int):
         return abs(product) < 2 ** 31
     if first == 0 or second == 0:
@@ -73,7 +78,7 @@ def _safe_product(first, second, product):
             product, complex) else (product,):
         if not math.isfinite(part):
             return False
-    return abs(product) >= sys.float_info.min
+    return _FLOAT32_TINY <= abs(product) <= _FLOAT32_MAX
 
 
 def _constant_factor(node):
@@ -616,15 +621,46 @@ def _save_shapes(program, unpack, saved_tuple, loads, shape_reads):
             args=[saved_tuple.elts[position]], keywords=[])
 
 
-def optimize_function(function, numpy_alias, runtime_alias):
-    """Fold constants in a generated function that also runs user code.
+def optimize_function(function, numpy_alias, runtime_alias, tangent_names):
+    """Fold constants in the tangents of a forward-mode function.
 
-    Dead-code removal is not applied: the function contains the user's own
-    statements, whose calls may have effects.
+    Only assignments to the names in `tangent_names` (or into their items)
+    and the tangent of the returned pair are folded. The function also runs
+    the user's own statements, which must compute what they compute in
+    Python: there, a folded `np.where(True, 2, 3)` would be an int where
+    NumPy gives an int64 array. Dead-code removal is not applied, because
+    the user's calls may have effects.
     """
-    _ConstantFolder(numpy_alias, runtime_alias).visit(function)
+    _fold_tangents(function.body, _ConstantFolder(numpy_alias, runtime_alias),
+                   frozenset(tangent_names))
     function.body = drop_orphan_comments(function.body)
     return function
+
+
+def _fold_tangents(statements, folder, tangent_names):
+    """Fold the values of the tangent assignments in `statements` and in the
+    blocks nested in them (see `optimize_function`)."""
+    for statement in statements:
+        if isinstance(statement, gast.Assign):
+            if all(_assigns_tangent(target, tangent_names)
+                   for target in statement.targets):
+                statement.value = folder.visit(statement.value)
+        elif isinstance(statement, gast.Return):
+            value = statement.value
+            if isinstance(value, gast.Tuple) and len(value.elts) == 2:
+                value.elts[1] = folder.visit(value.elts[1])
+        else:
+            for field in ('body', 'orelse', 'finalbody'):
+                _fold_tangents(getattr(statement, field, []), folder,
+                               tangent_names)
+            for handler in getattr(statement, 'handlers', []):
+                _fold_tangents(handler.body, folder, tangent_names)
+
+
+def _assigns_tangent(target, tangent_names):
+    while isinstance(target, gast.Subscript):
+        target = target.value
+    return isinstance(target, gast.Name) and target.id in tangent_names
 
 
 def optimize_adjoint(function, numpy_alias, runtime_alias, not_none=(),
