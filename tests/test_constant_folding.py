@@ -2,11 +2,10 @@
 
 The optimizer folds constants in adjoints and in the tangents of
 forward-mode code, which also runs the user's own statements. An earlier
-folder
-computed each function below wrongly. `np.where` of a constant condition
-lost its broadcast. `x ** 1` and `np.where(True, x, 0.0)` made an alias
-of the argument, which a later index store wrote into. `np.power` of a
-Python int lost NumPy's int64 overflow. Every result is compared with
+folder computed each function below wrongly. `np.where` of a constant
+condition lost its broadcast. `x ** 1` and `np.where(True, x, 0.0)` made
+an alias of the argument, which a later index store wrote into.
+`np.power` of a Python int lost NumPy's int64 overflow. Every result is compared with
 central finite differences and with the function's value.
 """
 
