@@ -87,13 +87,11 @@ def unit_seed_adjoint(adjoint, float64_saved, numpy_alias, runtime_alias,
     `float64_saved` contains the positions of float64 values in the saved
     values (`GradOnlyPrimal.float64_saved`).
     """
-    function = copy_tree(adjoint)
-    function.name = name
-    unpacking = saved_unpacking(function)
-    if unpacking is None or len(function.args.args) != 2:
+    unpacking = saved_unpacking(adjoint)
+    if unpacking is None or len(adjoint.args.args) != 2:
         return None
-    seed = function.args.args[1].id
-    stores = _stores(function)
+    seed = adjoint.args.args[1].id
+    stores = _stores(adjoint)
     if stores[seed]:
         return None
 
@@ -106,39 +104,65 @@ def unit_seed_adjoint(adjoint, float64_saved, numpy_alias, runtime_alias,
             if isinstance(element, gast.Name) and stores[element.id] == 1:
                 types.float64.add(element.id)
 
-    rewriter = _Rewriter(types, numpy_alias, runtime_alias)
-    nested = {name for statement in function.body[1:]
+    nested = {name for statement in adjoint.body[1:]
               if not isinstance(statement, (gast.Assign, gast.Return,
                                             gast.Expr))
               for name in _stores_in(statement)}
-    for statement in function.body[1:]:
-        if isinstance(statement, (gast.Return, gast.Expr)):
-            statement.value = rewriter.visit(statement.value)
-        elif (isinstance(statement, gast.Assign)
-              and len(statement.targets) == 1
-              and isinstance(statement.targets[0], gast.Name)):
-            statement.value = rewriter.visit(statement.value)
-            target = statement.targets[0].id
-            types.units.pop(target, None)
-            types.float64.discard(target)
-            if target in nested:
-                continue
-            if types.is_float64(statement.value):
-                types.float64.add(target)
-            unit = types.unit(statement.value)
-            if unit is not None and stores[target] == 1:
-                types.units[target] = unit
-        else:
-            # Names that a loop, a branch or an unpacking assigns are no
-            # longer known.
-            for target in _stores_in(statement):
-                types.units.pop(target, None)
-                types.float64.discard(target)
+    # The statements are first visited in `adjoint` itself by a rewriter
+    # that raises at the first rule that applies, before it changes any
+    # node. Only then is the adjoint copied, and the rewriting goes on in
+    # the copy from that statement, because `types` contains names, not
+    # nodes. Most adjoints are never copied.
+    rewriter = _Rewriter(types, numpy_alias, runtime_alias, probing=True)
+    function = adjoint
+    position = 1
+    while position < len(function.body):
+        try:
+            _rewrite_statement(function.body[position], rewriter, types,
+                               stores, nested)
+        except _RuleApplies:
+            function = copy_tree(adjoint)
+            function.name = name
+            rewriter.probing = False
+            continue
+        position += 1
     if not rewriter.changed:
         return None
     # A unit that a dropped product read may be read by nothing now.
     optimize.remove_dead_code(function, optimize.DeadCodePolicy())
     return function
+
+
+def _rewrite_statement(statement, rewriter, types, stores, nested):
+    """Rewrite one top-level statement of the adjoint after its saved
+    values are unpacked, and record the float64 values and units that it
+    assigns."""
+    if isinstance(statement, (gast.Return, gast.Expr)):
+        statement.value = rewriter.visit(statement.value)
+    elif (isinstance(statement, gast.Assign)
+          and len(statement.targets) == 1
+          and isinstance(statement.targets[0], gast.Name)):
+        statement.value = rewriter.visit(statement.value)
+        target = statement.targets[0].id
+        types.units.pop(target, None)
+        types.float64.discard(target)
+        if target in nested:
+            return
+        if types.is_float64(statement.value):
+            types.float64.add(target)
+        unit = types.unit(statement.value)
+        if unit is not None and stores[target] == 1:
+            types.units[target] = unit
+    else:
+        # Names that a loop, a branch or an unpacking assigns are no
+        # longer known.
+        for target in _stores_in(statement):
+            types.units.pop(target, None)
+            types.float64.discard(target)
+
+
+class _RuleApplies(Exception):
+    """Raised by a probing `_Rewriter` where a rule would change a node."""
 
 
 class _Types:
@@ -244,10 +268,13 @@ class _Rewriter(Transformer):
     """Apply the rules of the module docstring to one expression, from
     the leaves up."""
 
-    def __init__(self, types, numpy_alias, runtime_alias):
+    def __init__(self, types, numpy_alias, runtime_alias, probing=False):
         self.types = types
         self.numpy_alias = numpy_alias
         self.runtime_alias = runtime_alias
+        # While probing, the first rule that applies raises `_RuleApplies`
+        # before any node of the tree changes.
+        self.probing = probing
         self.changed = False
 
     # Expressions that run later, or not at all, are left as they are.
@@ -275,9 +302,9 @@ class _Rewriter(Transformer):
                 if (_is_negation(negation) and self._is_plain(other)
                         and types.is_float64(negation.operand)
                         and types.is_float64_or_number(other)):
+                    self._mark_changed()
                     node = gast.BinOp(left=other, op=gast.Sub(),
                                       right=negation.operand)
-                    self.changed = True
                     break
         if (isinstance(node.op, (gast.Sub, gast.Div))
                 and self._is_plain(node.left)
@@ -305,8 +332,13 @@ class _Rewriter(Transformer):
                          keywords=[])
 
     def _changed(self, node):
-        self.changed = True
+        self._mark_changed()
         return node
+
+    def _mark_changed(self):
+        if self.probing:
+            raise _RuleApplies
+        self.changed = True
 
 
 def _negated(node, sign):
