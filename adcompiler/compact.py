@@ -27,7 +27,7 @@ import dataclasses
 
 import gast
 
-from adcompiler.traversal import copy_tree, find_nodes, name_nodes
+from adcompiler.traversal import find_nodes, name_nodes
 
 # Functions of one array, applied entry by entry: applied to a value that
 # broadcasts to a shape, their result broadcasts to it too.
@@ -73,17 +73,27 @@ def keep_compact(function, facts, numpy_alias, runtime_alias):
     """
     rewriter = _Rewriter(facts, numpy_alias, runtime_alias, True)
     function.body = rewriter.block(function.body)
-    _drop_unread_shapes(function, runtime_alias)
+    # The rewriter found the calls of the body before it changed them, and
+    # it adds no calls but expansions, so the body is not walked again.
+    calls = rewriter.calls
+    for field in function._fields:
+        if field != 'body':
+            value = getattr(function, field, None)
+            for item in value if isinstance(value, list) else (value,):
+                if isinstance(item, gast.AST):
+                    calls = calls + find_nodes(item, gast.Call)
+    _drop_unread_shapes(calls, runtime_alias)
     return rewriter.changed
 
 
-def _drop_unread_shapes(function, runtime_alias):
-    """Pass None for the value in `ad.compact_sum_adjoint(g, t, None, k)`.
+def _drop_unread_shapes(calls, runtime_alias):
+    """Pass None for the value in `ad.compact_sum_adjoint(g, t, None, k)`,
+    among `calls`.
 
     Over all axes the compact cotangent is `g` itself, so the call does not
     read `t`, and the primal need not save `t` or its shape for it.
     """
-    for node in find_nodes(function, gast.Call):
+    for node in calls:
         if (not node.keywords
                 and isinstance(node.func, gast.Attribute)
                 and node.func.attr == 'compact_sum_adjoint'
@@ -103,6 +113,12 @@ def negate_compact_factors(function, numpy_alias, runtime_alias):
     no expansions, because `keep_compact` already made every compact value
     that needs one full.
     """
+    if not any(isinstance(node.op, gast.USub)
+               and isinstance(node.operand, gast.BinOp)
+               and isinstance(node.operand.op, (gast.Mult, gast.Div))
+               for node in find_nodes(function, gast.UnaryOp)):
+        # Nothing to move, and one walk costs less than the rewriter's.
+        return False
     rewriter = _Rewriter(None, numpy_alias, runtime_alias, False)
     function.body = rewriter.block(function.body)
     return rewriter.changed
@@ -120,6 +136,7 @@ class _Rewriter:
         # finds the forms it makes stale without looking at all of them.
         self.shaped_by = {}
         self.changed = False
+        self.calls = []  # every call in the statements given to `block`
 
     def block(self, statements):
         rewritten = []
@@ -159,7 +176,9 @@ class _Rewriter:
         the arguments and receivers of calls other than NumPy functions and
         the runtime helpers that change none of their arguments."""
         changed = set()
-        for node in find_nodes(statement, gast.Call):
+        calls = find_nodes(statement, gast.Call)
+        self.calls += calls
+        for node in calls:
             function = self.function_name(node)
             if function is not None and (
                     function[0] == self.numpy_alias
@@ -386,6 +405,8 @@ def _name(identifier, ctx=None):
 
 
 def _call(module, attr, *args):
+    # The arguments are not copied: each call replaces its first argument
+    # in the tree, so no node is shared.
     return gast.Call(
         func=gast.Attribute(value=_name(module), attr=attr, ctx=gast.Load()),
-        args=[copy_tree(a) for a in args], keywords=[])
+        args=list(args), keywords=[])

@@ -301,14 +301,41 @@ def optimize(program):
                                           program.numpy_alias,
                                           program.runtime_alias)
     _add_sums_into_temporaries(program.adjoint.body)
-    _ScaleQuotients().visit(program.adjoint)
-    _QuotientInDivisor(program.scalar_types,
-                       program.runtime_alias).visit(program.adjoint)
+    # Both rewrites start from a quotient, and the first keeps it.
+    with_quotients = [statement for statement in program.adjoint.body
+                      if any(isinstance(node.op, gast.Div) for node
+                             in find_nodes(statement, gast.BinOp))]
+    _visit_statements(_ScaleQuotients(), program.adjoint, with_quotients)
+    _visit_statements(_QuotientInDivisor(program.scalar_types,
+                                         program.runtime_alias),
+                      program.adjoint, with_quotients)
     scalars.rewrite_float_calls(program.adjoint, program.scalar_types,
                                 program.numpy_alias, program.runtime_alias)
     program.float_seed = scalars.accepts_float_seed(
         program.adjoint, program.scalar_types, program.runtime_alias)
     return program
+
+
+def _visit_statements(transformer, function, statements):
+    """Visit `function` with `transformer`, but of its body only the
+    top-level `statements`, a sublist in order.
+
+    The transformers of this module rewrite expressions, not statements,
+    and keep no state from one statement to the next. So a statement left
+    out, because no rule can apply in it, would come out of the visit as
+    it went in.
+    """
+    body = function.body
+    function.body = list(statements)
+    try:
+        transformer.visit(function)
+        if len(function.body) != len(statements) or any(
+                new is not old
+                for new, old in zip(function.body, statements)):
+            raise AssertionError(
+                f'{type(transformer).__name__} replaced a statement')
+    finally:
+        function.body = body
 
 
 def _add_sums_into_temporaries(statements):
@@ -537,7 +564,7 @@ def _prune_saved(program):
                         and isinstance(body[0].value, gast.Name)
                         and body[0].value.id == saved_param):
         return
-    loads, shape_reads = _adjoint_reads(program)
+    loads, shape_reads, body_names = _adjoint_reads(program)
     read = {node.id for node in loads}
     unpack = body[0].targets[0]
     primal_return = program.primal.body[-1]
@@ -548,7 +575,8 @@ def _prune_saved(program):
     if not keep:
         del body[0]
         return
-    _save_shapes(program, unpack, saved_tuple, loads, shape_reads)
+    _save_shapes(program, unpack, saved_tuple, loads, shape_reads,
+                 body_names)
 
 
 # Runtime helpers that read only the shape (and kind) of some arguments,
@@ -563,13 +591,15 @@ _SHAPE_READERS = {
 
 def _adjoint_reads(program):
     """Return the `Name` nodes that the adjoint reads after unpacking the
-    saved values, and those among them that runtime helpers read only for
-    their shape (see `_SHAPE_READERS`), by name."""
+    saved values, those among them that runtime helpers read only for
+    their shape (see `_SHAPE_READERS`), by name, and the set of all names
+    in those statements."""
     runtime_alias = program.runtime_alias
-    shape_reads, loads = {}, []
+    shape_reads, loads, names = {}, [], set()
     for statement in program.adjoint.body[1:]:
         for node in find_nodes(statement, (gast.Name, gast.Call)):
             if isinstance(node, gast.Name):
+                names.add(node.id)
                 if isinstance(node.ctx, gast.Load):
                     loads.append(node)
                 continue
@@ -584,15 +614,17 @@ def _adjoint_reads(program):
                         node.args[position], gast.Name):
                     argument = node.args[position]
                     shape_reads.setdefault(argument.id, []).append(argument)
-    return loads, shape_reads
+    return loads, shape_reads, names
 
 
-def _save_shapes(program, unpack, saved_tuple, loads, shape_reads):
+def _save_shapes(program, unpack, saved_tuple, loads, shape_reads,
+                 body_names):
     """Save `ad.shape_and_kind(t)` for values the adjoint reads only for
     their shape, so that their arrays are freed when the primal returns.
 
     Parameters stay: saving them keeps no array alive that the caller does
-    not hold anyway. `loads` and `shape_reads` are `_adjoint_reads`.
+    not hold anyway. `loads`, `shape_reads` and `body_names` are what
+    `_adjoint_reads` returns.
     """
     runtime_alias = program.runtime_alias
     shape_nodes = {id(n) for reads in shape_reads.values() for n in reads}
@@ -605,8 +637,7 @@ def _save_shapes(program, unpack, saved_tuple, loads, shape_reads):
         if name not in shape_reads or name in other_reads or name in params:
             continue
         if taken is None:
-            taken = {n.id for f in (program.primal, program.adjoint)
-                     for n in name_nodes(f)}
+            taken = _names_in_both(program, body_names)
         new_name = f'{name}_shape'
         while new_name in taken:
             new_name += '_'
@@ -619,6 +650,26 @@ def _save_shapes(program, unpack, saved_tuple, loads, shape_reads):
                 id=runtime_alias, ctx=gast.Load(), annotation=None,
                 type_comment=None), attr='shape_and_kind', ctx=gast.Load()),
             args=[saved_tuple.elts[position]], keywords=[])
+
+
+def _names_in_both(program, body_names):
+    """Return every name in the primal and the adjoint of `program`, given
+    `body_names`, those in the adjoint's statements after the first. The
+    statements are not walked again."""
+    names = {node.id for node in name_nodes(program.primal)}
+    names.update(body_names)
+    adjoint = program.adjoint
+    parts = [adjoint.body[0]] if adjoint.body else []
+    for field in adjoint._fields:
+        value = getattr(adjoint, field, None)
+        if field != 'body' and isinstance(value, list):
+            parts.extend(item for item in value
+                         if isinstance(item, gast.AST))
+        elif isinstance(value, gast.AST):
+            parts.append(value)
+    for part in parts:
+        names.update(node.id for node in name_nodes(part))
+    return names
 
 
 def optimize_function(function, numpy_alias, runtime_alias, tangent_names):
@@ -841,6 +892,8 @@ def _propagate_copies(function):
     and `a` is not in the returned value.
     """
     body = function.body
+    if not any(_is_copy(statement) for statement in body):
+        return False  # Nothing to do, and no statement needs a walk.
     returned = set()
     if body and isinstance(body[-1], gast.Return):
         returned = set(_loads(body[-1]))
@@ -858,9 +911,7 @@ def _propagate_copies(function):
             for node in name_nodes(statement):
                 if node.id in renames and isinstance(node.ctx, gast.Load):
                     node.id = renames[node.id]
-        if (isinstance(statement, gast.Assign)
-                and isinstance(statement.targets[0], gast.Name)
-                and isinstance(statement.value, gast.Name)):
+        if _is_copy(statement):
             copy_name = statement.targets[0].id
             original = statement.value.id
             if (copy_name not in returned
@@ -872,6 +923,13 @@ def _propagate_copies(function):
         kept.append(statement)
     function.body = kept
     return bool(renames)
+
+
+def _is_copy(statement):
+    """True for an assignment `a = b` between names."""
+    return (isinstance(statement, gast.Assign)
+            and isinstance(statement.targets[0], gast.Name)
+            and isinstance(statement.value, gast.Name))
 
 
 def _only_comments(statements):
