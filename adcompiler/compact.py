@@ -27,7 +27,7 @@ import dataclasses
 
 import gast
 
-from adcompiler.traversal import find_nodes, name_nodes
+from adcompiler.node_search import names_in, nodes_in
 
 # Functions of one array, applied entry by entry: applied to a value that
 # broadcasts to a shape, their result broadcasts to it too.
@@ -81,7 +81,7 @@ def keep_compact(function, facts, numpy_alias, runtime_alias):
             value = getattr(function, field, None)
             for item in value if isinstance(value, list) else (value,):
                 if isinstance(item, gast.AST):
-                    calls = calls + find_nodes(item, gast.Call)
+                    calls = calls + nodes_in(item, gast.Call)
     _drop_unread_shapes(calls, runtime_alias)
     return rewriter.changed
 
@@ -116,7 +116,7 @@ def negate_compact_factors(function, numpy_alias, runtime_alias):
     if not any(isinstance(node.op, gast.USub)
                and isinstance(node.operand, gast.BinOp)
                and isinstance(node.operand.op, (gast.Mult, gast.Div))
-               for node in find_nodes(function, gast.UnaryOp)):
+               for node in nodes_in(function, gast.UnaryOp)):
         # Nothing to move, and one walk costs less than the rewriter's.
         return False
     rewriter = _Rewriter(None, numpy_alias, runtime_alias, False)
@@ -162,7 +162,7 @@ class _Rewriter:
             else:
                 # A nested block or another store: its compact names become
                 # full first, so that every path leaves them full.
-                names = {node.id for node in name_nodes(statement)}
+                names = {node.id for node in names_in(statement)}
                 rewritten += self.expand_names(
                     [n for n in names if self.is_compact(n)])
                 rewritten += self.expand_stale(names)
@@ -176,7 +176,7 @@ class _Rewriter:
         the arguments and receivers of calls other than NumPy functions and
         the runtime helpers that change none of their arguments."""
         changed = set()
-        calls = find_nodes(statement, gast.Call)
+        calls = nodes_in(statement, gast.Call)
         self.calls += calls
         for node in calls:
             function = self.function_name(node)
@@ -186,7 +186,7 @@ class _Rewriter:
                 continue
             for part in [node.func] + node.args + [k.value
                                                    for k in node.keywords]:
-                changed.update(n.id for n in name_nodes(part))
+                changed.update(n.id for n in names_in(part))
         return changed
 
     def is_compact(self, name):

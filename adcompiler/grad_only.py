@@ -88,6 +88,7 @@ import numpy as np
 
 from adcompiler import codegen, optimize, shapes, verbatim
 from adcompiler.known_shapes import constant_value
+from adcompiler.node_search import statement_nodes
 from adcompiler.rules.registry import REGISTRY
 from adcompiler.scalars import REAL_UFUNCS
 from adcompiler.traversal import copy_tree, find_nodes, name_nodes, walk
@@ -177,7 +178,7 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
             and len(returned.value.elts) == 2):
         return None
     if any(node is not returned
-           for node in find_nodes(function, gast.Return)):
+           for node in statement_nodes(function, gast.Return)):
         return None
 
     arguments = function.args
@@ -206,8 +207,8 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
     pure = interpreter.pure_statements
     # `del y` reads nothing, but raises if the assignment of y is removed,
     # and a statement kept verbatim may do the same.
-    protected = {name for node in find_nodes(function, (gast.Delete,
-                                                        verbatim.Verbatim))
+    protected = {name for node in statement_nodes(
+                     function, (gast.Delete, verbatim.Verbatim))
                  for name in _stores(node)}
     policy = optimize.DeadCodePolicy(
         removable=lambda statement: id(statement) in pure and
@@ -510,13 +511,13 @@ def _seed(value_types, float_seed, numpy_alias):
 
 def _removable_statements(function):
     """Return the assignments and `if` statements of `function`."""
-    return set(find_nodes(function, (gast.Assign, gast.If)))
+    return set(statement_nodes(function, (gast.Assign, gast.If)))
 
 
 def _reads_of_assigned(function):
     """Map each name to the names read by the statements assigning it."""
     reads_of = {}
-    for node in find_nodes(function, (gast.Assign, gast.For)):
+    for node in statement_nodes(function, (gast.Assign, gast.For)):
         if isinstance(node, (gast.Assign, gast.For)):
             targets = node.targets if isinstance(node, gast.Assign) else [
                 node.target]

@@ -44,8 +44,9 @@ import gast
 from adcompiler import (accumulate, compact, known_shapes, rematerialize,
                         scalars, shared_calls, shared_factors, zero_adjoints)
 from adcompiler.codegen import COMMENT_PREFIX
-from adcompiler.traversal import (Transformer, evaluation_order,
-                                  find_nodes, name_nodes, node_count, walk)
+from adcompiler.node_search import names_in, nodes_in
+from adcompiler.traversal import (Transformer, evaluation_order, node_count,
+                                  walk)
 
 _FOLDABLE = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
@@ -304,7 +305,7 @@ def optimize(program):
     # Both rewrites start from a quotient, and the first keeps it.
     with_quotients = [statement for statement in program.adjoint.body
                       if any(isinstance(node.op, gast.Div) for node
-                             in find_nodes(statement, gast.BinOp))]
+                             in nodes_in(statement, gast.BinOp))]
     _visit_statements(_ScaleQuotients(), program.adjoint, with_quotients)
     _visit_statements(_QuotientInDivisor(program.scalar_types,
                                          program.runtime_alias),
@@ -474,7 +475,7 @@ def inline_temporaries(function, temporaries, max_nodes=None):
     order they were defined, so every operation still runs in its order.
     """
     loads, stores = {}, {}
-    for node in name_nodes(function):
+    for node in names_in(function):
         counts = loads if isinstance(node.ctx, gast.Load) else stores
         counts[node.id] = counts.get(node.id, 0) + 1
     single_use = {name for name in temporaries
@@ -597,7 +598,7 @@ def _adjoint_reads(program):
     runtime_alias = program.runtime_alias
     shape_reads, loads, names = {}, [], set()
     for statement in program.adjoint.body[1:]:
-        for node in find_nodes(statement, (gast.Name, gast.Call)):
+        for node in nodes_in(statement, (gast.Name, gast.Call)):
             if isinstance(node, gast.Name):
                 names.add(node.id)
                 if isinstance(node.ctx, gast.Load):
@@ -656,7 +657,7 @@ def _names_in_both(program, body_names):
     """Return every name in the primal and the adjoint of `program`, given
     `body_names`, those in the adjoint's statements after the first. The
     statements are not walked again."""
-    names = {node.id for node in name_nodes(program.primal)}
+    names = {node.id for node in names_in(program.primal)}
     names.update(body_names)
     adjoint = program.adjoint
     parts = [adjoint.body[0]] if adjoint.body else []
@@ -668,7 +669,7 @@ def _names_in_both(program, body_names):
         elif isinstance(value, gast.AST):
             parts.append(value)
     for part in parts:
-        names.update(node.id for node in name_nodes(part))
+        names.update(node.id for node in names_in(part))
     return names
 
 
@@ -740,19 +741,19 @@ def _is_comment(statement):
 
 
 def _loads(node):
-    return [n.id for n in name_nodes(node) if isinstance(n.ctx, gast.Load)]
+    return [n.id for n in names_in(node) if isinstance(n.ctx, gast.Load)]
 
 
 def _stores(statement):
     """Return every name `statement` assigns, inside nested blocks too."""
-    return [n.id for n in name_nodes(statement)
+    return [n.id for n in names_in(statement)
             if isinstance(n.ctx, gast.Store)]
 
 
 def _loads_and_stores(statement):
     """Return `_loads(statement)` and `_stores(statement)`, in one walk."""
     loads, stores = [], []
-    for node in name_nodes(statement):
+    for node in names_in(statement):
         if isinstance(node.ctx, gast.Load):
             loads.append(node.id)
         elif isinstance(node.ctx, gast.Store):
@@ -908,7 +909,7 @@ def _propagate_copies(function):
     kept = []
     for position, statement in enumerate(body):
         if renames:
-            for node in name_nodes(statement):
+            for node in names_in(statement):
                 if node.id in renames and isinstance(node.ctx, gast.Load):
                     node.id = renames[node.id]
         if _is_copy(statement):

@@ -53,6 +53,7 @@ import gast
 import numpy as np
 
 from adcompiler.known_shapes import least_fixed_point
+from adcompiler.node_search import statement_nodes
 from adcompiler.resolve import CallKind
 from adcompiler.rules import operators
 from adcompiler.traversal import find_nodes, walk
@@ -362,29 +363,9 @@ def rewrite_float_calls(function, types, numpy_alias, runtime_alias):
     if not types:
         return
     rewriter = _FloatCallRewriter(types, numpy_alias, runtime_alias)
-    for node in _statements(function):
-        if isinstance(node, (gast.Assign, gast.Return)) and node.value:
+    for node in statement_nodes(function, (gast.Assign, gast.Return)):
+        if node.value:
             node.value = rewriter.rewrite(node.value)
-
-
-def _statements(function):
-    """Return the statements of `function`, in nested blocks too.
-
-    Expressions contain no statements, so they are not walked: in the
-    adjoint of a long function, that skips most of the nodes.
-    """
-    found = []
-    pending = [function]
-    for node in pending:  # The list grows while the loop runs.
-        for field in node._fields:
-            value = getattr(node, field, None)
-            for item in value if isinstance(value, list) else (value,):
-                if isinstance(item, gast.AST) and not isinstance(
-                        item, gast.expr):
-                    pending.append(item)
-        if isinstance(node, gast.stmt) and node is not function:
-            found.append(node)
-    return found
 
 
 class _FloatCallRewriter:

@@ -57,7 +57,8 @@ import gast
 
 from adcompiler import optimize
 from adcompiler.codegen import saved_unpacking
-from adcompiler.traversal import Transformer, copy_tree, name_nodes
+from adcompiler.node_search import names_in
+from adcompiler.traversal import Transformer, copy_tree
 
 # NumPy functions of one argument that compute a float64 value from a
 # float64 value.
@@ -363,14 +364,14 @@ def _is_name_or_number(node):
 def _stores(function):
     """Return how many times each name of `function` is assigned."""
     counts = collections.Counter()
-    for node in name_nodes(function):
+    for node in names_in(function):
         if isinstance(node.ctx, (gast.Store, gast.Del)):
             counts[node.id] += 1
     return counts
 
 
 def _stores_in(node):
-    return {n.id for n in name_nodes(node)
+    return {n.id for n in names_in(node)
             if isinstance(n.ctx, (gast.Store, gast.Del))}
 
 
