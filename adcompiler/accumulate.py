@@ -28,7 +28,8 @@ itself).
 
 import gast
 
-from adcompiler.traversal import find_nodes, walk
+from adcompiler.node_search import nodes_in
+from adcompiler.traversal import walk
 
 # Runtime helpers whose result is a new array or a read-only view when
 # `index_accumulate` could write into it: `index_adjoint` writes into new
@@ -41,7 +42,7 @@ def accumulate_index_adjoints(function, runtime_alias):
     """Rewrite `function` in place; see the module docstring."""
     calls = _RuntimeCalls(runtime_alias)
     if not any(calls.is_call(node, ('index_adjoint',))
-               for node in find_nodes(function, gast.Call)):
+               for node in nodes_in(function, gast.Call)):
         # Both rewrites start from such a call. One walk here saves the
         # several that proving ownership takes in a long function.
         return

@@ -137,6 +137,9 @@ class _Rewriter:
         self.shaped_by = {}
         self.changed = False
         self.calls = []  # every call in the statements given to `block`
+        # name -> `_Form(shape=name)`, made once per name because a frozen
+        # dataclass is slow to make and the rewriter visits every name.
+        self.shaped_like = {}
 
     def block(self, statements):
         rewritten = []
@@ -248,7 +251,11 @@ class _Rewriter:
         if isinstance(node, gast.Name):
             if isinstance(node.ctx, gast.Load) and node.id in self.forms:
                 return node, self.forms[node.id]
-            return node, _Form(shape=node.id)
+            try:
+                return node, self.shaped_like[node.id]
+            except KeyError:
+                form = self.shaped_like[node.id] = _Form(shape=node.id)
+                return node, form
         if isinstance(node, gast.Constant):
             if isinstance(node.value, (int, float, complex)) \
                     and not isinstance(node.value, bool):

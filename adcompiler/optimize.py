@@ -474,10 +474,13 @@ def inline_temporaries(function, temporaries, max_nodes=None):
     statement right after it, and only when that statement reads them in the
     order they were defined, so every operation still runs in its order.
     """
+    temporaries = frozenset(temporaries)
     loads, stores = {}, {}
     for node in names_in(function):
-        counts = loads if isinstance(node.ctx, gast.Load) else stores
-        counts[node.id] = counts.get(node.id, 0) + 1
+        name = node.id
+        if name in temporaries:
+            counts = loads if isinstance(node.ctx, gast.Load) else stores
+            counts[name] = counts.get(name, 0) + 1
     single_use = {name for name in temporaries
                   if loads.get(name) == 1 and stores.get(name) == 1}
     function.body = _inline_block(function.body, single_use, max_nodes)
@@ -518,18 +521,18 @@ def _inline_run(statement, definitions, max_nodes):
     reads = evaluation_order(statement.value)
     if reads is None:
         return 0
-    size = added = None
-    if max_nodes is not None:
-        size = node_count(statement.value)
-        # The nodes each definition adds when inlined, counted once, not
-        # once per tail that contains it.
-        added = [node_count(d.value) - 1 for d in definitions]
+    size = added = None  # counted when a tail is first read in order
     for start in range(len(definitions)):
         tail = definitions[start:]
         names = [d.targets[0].id for d in tail]
         read_names = [n for n in reads if n.id in names]
         if [n.id for n in read_names] != names:
             continue
+        if max_nodes is not None and size is None:
+            size = node_count(statement.value)
+            # The nodes each definition adds when inlined, counted once,
+            # not once per tail that contains it.
+            added = [node_count(d.value) - 1 for d in definitions]
         if max_nodes is not None and size + sum(added[start:]) > max_nodes:
             continue
         values = {d.targets[0].id: d.value for d in tail}

@@ -361,13 +361,15 @@ def _is_name_or_number(node):
     return isinstance(node, gast.Name) or _is_number(node)
 
 
+# The contexts of names assigned or deleted. No gast context class has a
+# subclass, so a name's context class is looked up in the set.
+_STORE_OR_DEL = frozenset((gast.Store, gast.Del))
+
+
 def _stores(function):
     """Return how many times each name of `function` is assigned."""
-    counts = collections.Counter()
-    for node in names_in(function):
-        if isinstance(node.ctx, (gast.Store, gast.Del)):
-            counts[node.id] += 1
-    return counts
+    return collections.Counter([node.id for node in names_in(function)
+                                if node.ctx.__class__ in _STORE_OR_DEL])
 
 
 def _stores_in(node):
