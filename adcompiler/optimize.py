@@ -755,13 +755,10 @@ def _stores(statement):
 
 def _loads_and_stores(statement):
     """Return `_loads(statement)` and `_stores(statement)`, in one walk."""
-    loads, stores = [], []
-    for node in names_in(statement):
-        if isinstance(node.ctx, gast.Load):
-            loads.append(node.id)
-        elif isinstance(node.ctx, gast.Store):
-            stores.append(node.id)
-    return loads, stores
+    names = names_in(statement)
+    # No gast context class has a subclass.
+    return ([node.id for node in names if node.ctx.__class__ is gast.Load],
+            [node.id for node in names if node.ctx.__class__ is gast.Store])
 
 
 def _removable(statement):
@@ -856,8 +853,7 @@ def _live_block(statements, live, remove, policy, exits=None):
         elif isinstance(statement, gast.Assign):
             loads, stores = _loads_and_stores(statement)
             # Liveness is checked first because it is cheaper to decide.
-            if not any(name in live for name in stores) and \
-                    policy.removable(statement):
+            if live.isdisjoint(stores) and policy.removable(statement):
                 changed = True
                 continue
             live.difference_update(stores)

@@ -57,6 +57,7 @@ class _Fact:
 
 _UNKNOWN = _Fact(Noneness.EITHER, False)
 _NONE = _Fact(Noneness.NONE, True)
+_NUMERIC = _Fact(Noneness.VALUE, True)
 
 
 def _join_facts(first, second):
@@ -120,7 +121,7 @@ class _Simplifier:
             return _Fact(Noneness.VALUE, _is_number(node.value))
         if isinstance(node, gast.Name):
             if node.id in self.numeric_names:
-                return _Fact(Noneness.VALUE, True)
+                return _NUMERIC
             return facts.get(node.id, _UNKNOWN)
         if isinstance(node, gast.UnaryOp):
             # A tuple, list or dict has no unary minus or plus.
@@ -129,7 +130,7 @@ class _Simplifier:
         if isinstance(node, gast.BinOp):
             return _Fact(Noneness.VALUE, self.numeric_binary(node, facts))
         if self.is_numeric_call(node):
-            return _Fact(Noneness.VALUE, True)
+            return _NUMERIC
         if self.is_module_call(node, self.runtime_alias, 'add') and len(
                 node.args) == 2:
             first, second = (self.fact(a, facts) for a in node.args)
