@@ -263,6 +263,10 @@ def _share_saved_shapes(saved, params, interpreter, runtime_alias):
     candidates = list(params) + [element.id for element in saved.elts
                                  if isinstance(element, gast.Name)]
     real = _REAL - {INT}
+    # candidate -> a `Name` node of it for the checks, and whether its
+    # types allow it. The types of a name depend only on the name, and
+    # each saved shape would look at the same candidates first.
+    checked = {}
     for element in saved.elts:
         if not (isinstance(element, gast.Call) and len(element.args) == 1
                 and not element.keywords
@@ -279,11 +283,15 @@ def _share_saved_shapes(saved, params, interpreter, runtime_alias):
         for candidate in candidates:
             if candidate == shaped.id:
                 break  # already a name that stays
-            candidate_node = codegen.name(candidate)
-            types, pure = interpreter.expression(candidate_node, state)
-            if pure and types and types <= real and interpreter.same_shape(
-                    shaped, candidate_node):
-                element.args[0] = candidate_node
+            try:
+                candidate_node, usable = checked[candidate]
+            except KeyError:
+                candidate_node = codegen.name(candidate)
+                types, pure = interpreter.expression(candidate_node, state)
+                usable = bool(pure and types and types <= real)
+                checked[candidate] = candidate_node, usable
+            if usable and interpreter.same_shape(shaped, candidate_node):
+                element.args[0] = codegen.name(candidate)
                 break
 
 
