@@ -88,10 +88,10 @@ import numpy as np
 
 from adcompiler import codegen, optimize, shapes, verbatim
 from adcompiler.known_shapes import constant_value
-from adcompiler.node_search import statement_nodes
+from adcompiler.node_search import names_in, nodes_in, statement_nodes
 from adcompiler.rules.registry import REGISTRY
 from adcompiler.scalars import REAL_UFUNCS
-from adcompiler.traversal import copy_tree, find_nodes, name_nodes, walk
+from adcompiler.traversal import copy_tree, walk
 
 FLOAT, INT, FLOAT64, ARRAY, BOOL, NAMESPACE, DTYPE, OTHER, UNBOUND = (
     'float', 'int', 'float64', 'array', 'bool', 'namespace', 'dtype',
@@ -167,7 +167,7 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
     function = copy_tree(primal)
     function.name = name
     if any(_unsupported(node) for statement in function.body
-           for node in find_nodes(statement, _UNSUPPORTED_OR_VERBATIM)):
+           for node in nodes_in(statement, _UNSUPPORTED_OR_VERBATIM)):
         return None
     if _sets_error_state(function, namespace):
         return None
@@ -320,7 +320,7 @@ def _compute_in_place(function, interpreter, runtime_alias):
         if state is None or not isinstance(statement,
                                            (gast.Assign, gast.Return)):
             continue
-        for node in find_nodes(statement.value, gast.Call):
+        for node in nodes_in(statement.value, gast.Call):
             if not (len(node.args) == 1
                     and not node.keywords
                     and id(interpreter.resolve(node.func)) in REAL_UFUNCS):
@@ -352,8 +352,8 @@ def owned_saved(function, interpreter):
     it.
     """
     saved = function.body[-1].value.elts[1]
-    if not isinstance(saved, gast.Tuple) or find_nodes(function,
-                                                       verbatim.Verbatim):
+    if not isinstance(saved, gast.Tuple) or statement_nodes(
+            function, verbatim.Verbatim):
         return ()
     # The walks of `_SavedNameReads` are skipped for names that no
     # top-level assignment gives such a value, such as parameters.
@@ -418,7 +418,8 @@ class _SavedNameReads:
         # The ids of the nodes read as operands of arithmetic, of
         # comparisons, or of a NumPy function of one argument.
         operands = set()
-        for node in find_nodes(function, _SAVED_READ_KINDS):
+        operand_functions = REAL_UFUNCS | interpreter.reductions
+        for node in nodes_in(function, _SAVED_READ_KINDS):
             if isinstance(node, (gast.Assign, gast.AugAssign,
                                  gast.AnnAssign, gast.For)):
                 for name in _stores(node):
@@ -432,15 +433,15 @@ class _SavedNameReads:
                                                       *node.comparators))
             elif (isinstance(node, gast.Call) and len(node.args) == 1
                   and not node.keywords
-                  and id(interpreter.resolve(node.func)) in (
-                      REAL_UFUNCS | interpreter.reductions)):
+                  and id(interpreter.resolve(node.func))
+                  in operand_functions):
                 operands.add(id(node.args[0]))
 
         # Names read somewhere other than as such an operand or as an
         # element of the saved values.
         saved_elements = {id(element) for element in saved.elts}
         self.kept_by_reads = {
-            node.id for node in name_nodes(function)
+            node.id for node in names_in(function)
             if isinstance(node.ctx, gast.Load)
             and id(node) not in operands and id(node) not in saved_elements}
 
@@ -483,7 +484,7 @@ def _sets_error_state(function, namespace):
     """Return whether `function` names NumPy's error-state setters or the
     warnings module, directly or as an attribute of a global."""
     checked = set()  # names and (name, attribute) pairs, each looked up once
-    for node in find_nodes(function, (gast.Name, gast.Attribute)):
+    for node in nodes_in(function, (gast.Name, gast.Attribute)):
         if isinstance(node, gast.Name):
             if node.id in checked:
                 continue
@@ -553,11 +554,11 @@ def _parameters_read(reads_of, removed, params):
 
 
 def _loads(node):
-    return {n.id for n in name_nodes(node) if isinstance(n.ctx, gast.Load)}
+    return {n.id for n in names_in(node) if isinstance(n.ctx, gast.Load)}
 
 
 def _stores(node):
-    return {n.id for n in name_nodes(node)
+    return {n.id for n in names_in(node)
             if isinstance(n.ctx, (gast.Store, gast.Del))}
 
 
