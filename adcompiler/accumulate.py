@@ -38,11 +38,18 @@ from adcompiler.traversal import walk
 _FRESH_RESULTS = frozenset(('index_adjoint', 'sum_adjoint', 'mean_adjoint'))
 
 
-def accumulate_index_adjoints(function, runtime_alias):
-    """Rewrite `function` in place; see the module docstring."""
+def accumulate_index_adjoints(function, runtime_alias, all_calls=None):
+    """Rewrite `function` in place; see the module docstring.
+
+    `all_calls`, if given, contains every call in `function` (and may
+    contain others), so that finding none of `ad.index_adjoint` there
+    needs no walk.
+    """
     calls = _RuntimeCalls(runtime_alias)
+    if all_calls is None:
+        all_calls = nodes_in(function, gast.Call)
     if not any(calls.is_call(node, ('index_adjoint',))
-               for node in nodes_in(function, gast.Call)):
+               for node in all_calls):
         # Both rewrites start from such a call. One walk here saves the
         # several that proving ownership takes in a long function.
         return

@@ -66,23 +66,27 @@ _UNKNOWN = _Form()
 _NUMBER = _Form(number=True)
 
 
-def keep_compact(function, facts, numpy_alias, runtime_alias):
+def keep_compact(function, facts, numpy_alias, runtime_alias, calls=None):
     """Rewrite the adjoint `function` in place; see the module docstring.
 
-    Returns whether anything changed.
+    Returns whether anything changed. A list given as `calls` is extended
+    with every call that `function` contains afterwards, and perhaps a few
+    more that it no longer contains.
     """
     rewriter = _Rewriter(facts, numpy_alias, runtime_alias, True)
     function.body = rewriter.block(function.body)
     # The rewriter found the calls of the body before it changed them, and
     # it adds no calls but expansions, so the body is not walked again.
-    calls = rewriter.calls
+    found = rewriter.calls
     for field in function._fields:
         if field != 'body':
             value = getattr(function, field, None)
             for item in value if isinstance(value, list) else (value,):
                 if isinstance(item, gast.AST):
-                    calls = calls + nodes_in(item, gast.Call)
-    _drop_unread_shapes(calls, runtime_alias)
+                    found += nodes_in(item, gast.Call)
+    _drop_unread_shapes(found, runtime_alias)
+    if calls is not None:
+        calls += found
     return rewriter.changed
 
 

@@ -272,16 +272,22 @@ def optimize(program):
                      program.runtime_alias,
                      (seed,) if program.seeded else (), numbers,
                      numeric_names, program.scalars)
+    calls = []
     if compact.keep_compact(program.adjoint, program.shape_facts,
-                            program.numpy_alias, program.runtime_alias):
+                            program.numpy_alias, program.runtime_alias,
+                            calls):
         # An expansion inserted before a statement may be read by nothing.
         _remove_dead_code(program.adjoint)
     known_shapes.inline_matrix_adjoints(program.adjoint, program.shape_facts,
                                         program.runtime_alias)
     shared_calls.share_repeated_calls(program.adjoint, program.numpy_alias,
                                       program.runtime_alias)
+    # NOTE: `calls` still contains every call of the adjoint, because the
+    # three passes since keep_compact make no call: they remove statements,
+    # write matrix products, and move calls. A pass added between them
+    # that makes calls must walk the adjoint for them instead.
     accumulate.accumulate_index_adjoints(program.adjoint,
-                                         program.runtime_alias)
+                                         program.runtime_alias, calls)
     _prune_saved(program)
     rematerialize.share_slices(program.primal, program.numpy_alias,
                                program.runtime_alias)
