@@ -7,8 +7,9 @@ walks of `adcompiler.traversal`.
 also skip the nodes of operators (`Add`, `USub`, `Eq`, ...), which have no
 children, and read each node's fields from its instance dictionary in
 place of `getattr`. On the adjoint of the 1000-line function of
-`benchmarks.compile_time` (64,000 nodes), `names_in` took 14 ms where
-`name_nodes` took 19 ms (Python 3.11, loaded 2-core AMD EPYC).
+`benchmarks.compile_time` (64,000 nodes), `names_in` took 5 to 10% less
+time than `name_nodes`: 19 to 22 ms against 22 to 24 ms, the best of five
+runs each (Python 3.11, 2-core AMD EPYC under a load average of about 10).
 
 NOTE: these could replace the walks of `adcompiler.traversal`. They live
 here because other work changes that module at the same time.

@@ -308,7 +308,8 @@ def optimize(program):
                                           program.numpy_alias,
                                           program.runtime_alias)
     _add_sums_into_temporaries(program.adjoint.body)
-    # Both rewrites start from a quotient, and the first keeps it.
+    # Both rewrites apply only in a statement with a division, and the
+    # first keeps the division, so the statements are found once.
     with_quotients = [statement for statement in program.adjoint.body
                       if any(isinstance(node.op, gast.Div) for node
                              in nodes_in(statement, gast.BinOp))]
