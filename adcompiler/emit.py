@@ -5,14 +5,16 @@ Input: gast function definitions and the globals they read. Output: an
 source is compiled under a unique file name registered in `linecache`, so
 tracebacks and pdb show the generated lines.
 
-`to_source` is the only place that turns a tree into text: it uses astor and
-falls back to `ast.unparse` where astor cannot handle a node of a newer Python.
+`to_source` is the only place that turns a tree into text. It writes the
+text astor 0.8.1 would write, mostly with `adcompiler.printer`, which hands
+the statements it does not know to astor. Where astor cannot handle a node
+of a newer Python, the whole module goes to `ast.unparse`.
 """
 
 import ast
 import dataclasses
+import functools
 import itertools
-import keyword
 import linecache
 import math
 import re
@@ -27,14 +29,16 @@ import gast
 with warnings.catch_warnings():
     warnings.filterwarnings('ignore', category=DeprecationWarning)
     import astor
+    import astor.code_gen
     import astor.source_repr
+    import astor.string_repr
 from gast.ast3 import GAstToAst3
 
-from adcompiler import verbatim
+from adcompiler import printer, verbatim
 from adcompiler.codegen import COMMENT_PREFIX
 
 _counter = itertools.count(1)
-_MARKER = '__adcompiler_comment_{}__'
+_MARKER = printer.COMMENT_MARKER
 _MARKER_LINE = re.compile(r'^(\s*)__adcompiler_comment_(\d+)__\s*$')
 
 
@@ -60,7 +64,70 @@ def _prints_negative(value):
 
 
 def to_source(tree):
-    """Return Python source for a gast tree, with comment markers as comments."""
+    """Return Python source for a gast tree, with comment markers as comments.
+
+    A module is printed by `printer.SourcePrinter`, which hands the
+    statements it cannot print as astor would to astor. The text is the
+    same as `_to_source_with_astor` gives.
+    """
+    if tree.__class__ is not gast.Module:
+        return _to_source_with_astor(tree)
+    comments = []
+    try:
+        lines = printer.SourcePrinter(
+            comments, functools.partial(_astor_lines, comments)).module(tree)
+    except _AstorFailed:
+        return _to_source_with_astor(tree)
+    return '\n'.join(lines) + '\n'
+
+
+class _AstorFailed(Exception):
+    """astor could not print a statement, so the whole module goes to
+    `ast.unparse`, as in `_to_source_with_astor`."""
+
+
+def _astor_lines(comments, statement, level, first):
+    """Return the lines astor writes for the gast `statement` at
+    indentation `level`, the line feeds it writes before them and those it
+    leaves for the next statement. `first` is true for the statement that
+    starts the module, before which astor writes no line feed."""
+    converter = _PrintableTree(comments)
+    python_tree = converter.visit(statement)
+    generator = astor.code_gen.SourceGenerator(
+        printer.INDENTATION, False, astor.string_repr.pretty_string)
+    generator.indentation = level
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', category=DeprecationWarning,
+                                    module='astor')
+            generator.visit(python_tree)
+            fragments = generator.result
+            # astor's first fragment is its line feeds.
+            leading = len(fragments[0])
+            if first:
+                fragments[0] = ''
+            text = _pretty_source(fragments + ['\n'])
+    except Exception as err:  # astor lags new Python versions.
+        raise _AstorFailed from err
+    lines = _with_comments(text[0 if first else leading:-1], comments)
+    return lines, leading, generator.new_lines
+
+
+def _with_comments(text, comments):
+    """Return the lines of `text` with comment marker lines replaced by
+    their comments."""
+    lines = []
+    for line in text.splitlines():
+        match = _MARKER_LINE.match(line)
+        if match:
+            lines.append(match.group(1) + comments[int(match.group(2))])
+        else:
+            lines.append(line)
+    return lines
+
+
+def _to_source_with_astor(tree):
+    """Return Python source for a gast tree, printed by astor."""
     # The converter builds new nodes, so the markers never touch `tree`.
     # It puts statements kept verbatim back in `tree` as it goes.
     converter = _PrintableTree()
@@ -74,15 +141,7 @@ def to_source(tree):
             text = astor.to_source(python_tree, pretty_source=_pretty_source)
     except Exception:  # astor lags new Python versions; ast.unparse does not.
         text = ast.unparse(ast.fix_missing_locations(python_tree)) + '\n'
-
-    lines = []
-    for line in text.splitlines():
-        match = _MARKER_LINE.match(line)
-        if match:
-            lines.append(match.group(1) + comments[int(match.group(2))])
-        else:
-            lines.append(line)
-    return '\n'.join(lines) + '\n'
+    return '\n'.join(_with_comments(text, comments)) + '\n'
 
 
 # Blocks that must not be left empty.
@@ -126,8 +185,8 @@ class _PrintableTree(GAstToAst3):
 
     _SAME_FIELDS = None  # built by `_same_fields` on first use
 
-    def __init__(self):
-        self.comments = []
+    def __init__(self, comments=None):
+        self.comments = [] if comments is None else comments
         if _PrintableTree._SAME_FIELDS is None:
             _PrintableTree._SAME_FIELDS = _same_fields()
         self.same_fields = _PrintableTree._SAME_FIELDS
@@ -206,9 +265,9 @@ def _printable(node, comments):
 
 # astor wraps a long line in time quadratic in its fragments (names,
 # operators, brackets). Longer lines, such as the tuple of a thousand values
-# that a long function saves, are wrapped by `_wrap_line` instead.
-_MAX_FRAGMENTS_FOR_ASTOR = 200
-_MAX_LINE_LENGTH = 79
+# that a long function saves, are wrapped by `printer.wrap_line` instead.
+_MAX_FRAGMENTS_FOR_ASTOR = printer.MAX_FRAGMENTS_FOR_ASTOR
+_MAX_LINE_LENGTH = printer.MAX_LINE_LENGTH
 
 
 def _pretty_source(fragments):
@@ -222,7 +281,7 @@ def _pretty_source(fragments):
         # The fragment starts a new line.
         if len(line) > _MAX_FRAGMENTS_FOR_ASTOR and not any(
                 '\n' in part for part in line):
-            pieces.extend(_wrap_line(line))
+            pieces.extend(printer.wrap_line(line))
             pieces.append(fragment)
         elif not line or line[-1].find('\n') > 0 or sum(
                 len(part) for part in line) <= _MAX_LINE_LENGTH:
@@ -235,77 +294,6 @@ def _pretty_source(fragments):
         line = []
     pieces.extend(line)
     return ''.join(pieces)
-
-
-def _wrap_line(line):
-    """Return the fragments of one line with line breaks after commas inside
-    brackets, so that each line stays within `_MAX_LINE_LENGTH` where it
-    can, in one pass."""
-    line = _parenthesize_tuple(line)
-    indentation = line[0] if not line[0].strip() else ''
-    continuation = '\n' + indentation + ' ' * 4
-
-    # Items end at the commas inside brackets, where a line may break.
-    items = [[]]
-    depth = 0
-    for fragment in line:
-        items[-1].append(fragment)
-        if fragment in _OPENING:
-            depth += 1
-        elif fragment in _CLOSING:
-            depth -= 1
-        elif fragment == ', ' and depth > 0:
-            items.append([])
-
-    wrapped = []
-    width = 0
-    for item in items:
-        length = sum(len(fragment) for fragment in item)
-        if wrapped and wrapped[-1] == ', ' and \
-                width + length > _MAX_LINE_LENGTH:
-            wrapped[-1] = ','
-            wrapped.append(continuation)
-            width = len(continuation) - 1
-        wrapped.extend(item)
-        width += length
-    return wrapped
-
-
-_OPENING = ('(', '[', '{')
-_CLOSING = (')', ']', '}')
-
-
-def _parenthesize_tuple(line):
-    """Put brackets around the tuple of `return a, b` or `a, b = value`
-    (written by astor without them), so that the line can break inside."""
-    depth = 0
-    first_comma = None
-    assignments = []  # positions of ' = ' outside brackets
-    for position, fragment in enumerate(line):
-        if fragment in _OPENING:
-            depth += 1
-        elif fragment in _CLOSING:
-            depth -= 1
-        elif depth == 0 and fragment == ', ' and first_comma is None:
-            first_comma = position
-        elif depth == 0 and fragment == ' = ':
-            assignments.append(position)
-    if first_comma is None:
-        return line
-
-    start = 1 if not line[0].strip() else 0
-    statement = next((f for f in line[start:] if f), '')
-    if statement == 'return':
-        start = line.index('return') + 2  # after 'return' and ' '
-    elif not (assignments and statement.isidentifier()
-              and not keyword.iskeyword(statement)):
-        return line  # Another statement: its line stays as it is.
-    before = [p for p in assignments if p < first_comma]
-    if before:
-        start = before[-1] + 1
-    after = [p for p in assignments if p > first_comma]
-    end = after[0] if after else len(line)
-    return line[:start] + ['('] + line[start:end] + [')'] + line[end:]
 
 
 def generated_filename(title):
