@@ -7,11 +7,15 @@ import subprocess
 
 import numpy as np
 
+from benchmarks import allocator
+
 # Environment variables that change how fast NumPy, PyTorch and XLA run. The
 # report records each one's value, or that it is unset.
 RECORDED_VARIABLES = ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS',
                       'MKL_NUM_THREADS', 'XLA_FLAGS', 'JAX_PLATFORMS',
-                      'OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')
+                      'OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE',
+                      'GLIBC_TUNABLES', 'MALLOC_MMAP_THRESHOLD_',
+                      'MALLOC_TRIM_THRESHOLD_')
 
 
 @dataclasses.dataclass
@@ -26,6 +30,7 @@ class Machine:
     commit: str
     environment: dict
     load_average: tuple  # 1, 5 and 15 minutes, when describe() ran
+    allocator: str  # the malloc regime, from benchmarks.allocator.describe
 
 
 def _cpu_model():
@@ -70,8 +75,9 @@ def _commit(directory):
     return f'{commit} with uncommitted changes' if changes else commit
 
 
-def describe(repository):
-    """Describe this machine; `repository` is the checkout being measured."""
+def describe(repository, allocator_regime):
+    """Describe this machine; `repository` is the checkout being measured,
+    `allocator_regime` the regime that `allocator.apply` set."""
     return Machine(
         cpu_model=_cpu_model(),
         cpu_count=os.cpu_count() or 0,
@@ -81,7 +87,8 @@ def describe(repository):
         commit=_commit(repository),
         environment={name: os.environ.get(name)
                      for name in RECORDED_VARIABLES},
-        load_average=os.getloadavg())
+        load_average=os.getloadavg(),
+        allocator=allocator.describe(allocator_regime))
 
 
 def _busy_seconds():

@@ -123,6 +123,7 @@ def _header(record):
         f'- Environment: {environment}',
         '- Threads: every library pinned to one thread (the variables above, '
         'set before import, and `torch.set_num_threads(1)`)',
+        f'- Allocator: {machine.allocator}',
         f'- Timing: {settings.rounds} interleaved rounds per workload, '
         f'samples of about {settings.sample_seconds * 1e3:.0f} ms, median '
         'per call',

@@ -5,6 +5,10 @@ fresh copy of the function. Its gradient is then checked against the
 hand-written one, its peak traced memory is measured, and it is timed in
 interleaved rounds together with the NumPy primal. A full run writes RESULTS.md and
 results.png into the benchmarks directory; see benchmarks/README.md.
+
+On glibc, the run starts itself again with malloc settings that keep
+freed memory in the process (see benchmarks/allocator.py), unless
+`--allocator default` is given.
 """
 
 import os
@@ -26,7 +30,7 @@ import pathlib  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from benchmarks import machine, measure, report, tools  # noqa: E402
+from benchmarks import allocator, machine, measure, report, tools  # noqa: E402
 from benchmarks.records import (Report, Settings, Status,  # noqa: E402
                                 ToolResult, WorkloadResult)
 from benchmarks.workloads import BY_NAME, WORKLOADS  # noqa: E402
@@ -167,6 +171,12 @@ def parse_arguments(argv):
         help=f'target duration of one timed sample, in seconds (default: '
              f'{FULL_SAMPLE_SECONDS}, quick: {QUICK_SAMPLE_SECONDS})')
     parser.add_argument(
+        '--allocator', choices=allocator.REGIMES, default='kept',
+        help='glibc malloc regime: "kept" fixes the thresholds so that freed '
+             'memory stays in the process, "default" leaves glibc\'s '
+             'adaptive ones, under which times may depend on the tools run '
+             'before (default: kept; no effect on other C libraries)')
+    parser.add_argument(
         '--output-dir', type=pathlib.Path,
         help='directory for RESULTS.md and results.png (default: the '
              'benchmarks directory for a full run of every workload and '
@@ -195,6 +205,11 @@ def _output_directory(arguments):
 
 def main(argv=None):
     arguments = parse_arguments(argv)
+    if argv is None:
+        # Run from the command line: under `kept`, this may start the
+        # process again and not return. A call from Python code keeps its
+        # process, and the report records whether the regime is in effect.
+        allocator.apply(arguments.allocator, sys.orig_argv[1:])
     settings = Settings(
         quick=arguments.quick,
         rounds=arguments.rounds or (QUICK_ROUNDS if arguments.quick
@@ -206,7 +221,7 @@ def main(argv=None):
         tools=('primal', *arguments.tools))
     started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
-    description = machine.describe(str(REPOSITORY))
+    description = machine.describe(str(REPOSITORY), arguments.allocator)
     other_load = machine.OtherLoad()
     other_load.start()
 
