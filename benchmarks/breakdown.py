@@ -1,7 +1,8 @@
 """Split adcompiler's gradient time into its parts, per workload.
 
-`python -m benchmarks.breakdown [--quick] [--workloads ...]` prints a
-Markdown table with, for each workload:
+`python -m benchmarks.breakdown [--quick] [--workloads ...] [--allocator
+kept|default]` prints the malloc regime (see benchmarks/allocator.py) and
+a Markdown table with, for each workload:
 
 - the time of the plain NumPy primal and of the generated primal that
   `grad` runs (the grad-only primal where there is one), which also keeps
@@ -37,11 +38,13 @@ import dataclasses  # noqa: E402
 import functools  # noqa: E402
 import inspect  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import timeit  # noqa: E402
 
 import adcompiler  # noqa: E402
 from adcompiler import runtime  # noqa: E402
 from adcompiler.api import _grad_only_applies  # noqa: E402
+from benchmarks import allocator  # noqa: E402
 from benchmarks.measure import peak_memory_bytes  # noqa: E402
 from benchmarks.workloads import BY_NAME  # noqa: E402
 
@@ -212,7 +215,14 @@ def main(argv=None):
     parser.add_argument('--workloads', nargs='+', choices=list(BY_NAME),
                         metavar='NAME', default=list(BY_NAME),
                         help='workloads to measure (default: all)')
+    parser.add_argument(
+        '--allocator', choices=allocator.REGIMES, default='kept',
+        help='glibc malloc regime, as in benchmarks.run (default: kept)')
     arguments = parser.parse_args(argv)
+    if argv is None:
+        # As in benchmarks.run: this may start the process again.
+        allocator.apply(arguments.allocator, sys.orig_argv[1:])
+    print(f'Allocator: {allocator.describe(arguments.allocator)}\n')
     rows = {name: measure_workload(BY_NAME[name], arguments.quick)
             for name in BY_NAME if name in arguments.workloads}
     print(format_table(rows))
