@@ -837,6 +837,23 @@ class _Normalizer:
         return any(callee is f for f in runtime.NEW_ARRAY_FUNCTIONS) or any(
             callee is f for f in operators.NEW_VALUE_OPERATORS)
 
+    def returns_view(self, value):
+        """True if `value` calls a NumPy function that returns its first
+        argument or a view of it and keeps no other reference to it."""
+        if not isinstance(value, gast.Call) or any(
+                k.arg in ('out', None) for k in value.keywords):
+            return False
+        node, parts = value.func, []
+        while isinstance(node, gast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, gast.Name) or node.id in self.local_names:
+            return False
+        callee = self.source.namespace.get(node.id)
+        for attr in reversed(parts):
+            callee = getattr(callee, attr, None)
+        return any(callee is f for f in runtime.VIEW_FUNCTIONS)
+
     def dynamic_callee(self, value):
         """Return `r.method` for `value` = `r.method(...)`, a call of a method
         of a local value r (such as xp.sum), whose callee is known only when
@@ -989,6 +1006,10 @@ class _Normalizer:
             return self.visit_Expr(gast.copy_location(
                 gast.Expr(value=gast.copy_location(call, node)), node))
         version = self.current.get(node.target.id, node.target.id)
+        # Lowering the right side may read x into a temporary view
+        # (`x += x[::-1].copy()`), which removes x from `unshared` although
+        # the view dies with the statement.
+        unshared_before = version in self.unshared
         start = len(self.body)
         load = gast.Name(id=node.target.id, ctx=gast.Load(), annotation=None,
                          type_comment=None)
@@ -997,7 +1018,9 @@ class _Normalizer:
             gast.BinOp(left=load, op=node.op, right=node.value), node)
         value = self.lower_expression(binop)
         self.assign(node.target, value, node)
-        if version not in self.unshared and not (
+        unshared = version in self.unshared or (
+            unshared_before and self.reads_only_values(node))
+        if not unshared and not (
                 isinstance(node.op, (gast.BitOr, gast.Mult, gast.Add))
                 and node.target.id in self.private_containers):
             # x may be an array that another name (or the caller) also sees,
@@ -1021,6 +1044,17 @@ class _Normalizer:
             self.immutable_checks[self.body[start]] = (
                 version, error, self.unshared_if_new.get(version, ()))
         return False
+
+    def reads_only_values(self, node):
+        """True if the right side of `x op= v` reads x only in ways that
+        keep no reference to it after the statement (see `_consumed`)."""
+        parents = {}
+        for parent in walk(node):
+            for child in child_nodes(parent):
+                parents[child] = parent
+        return all(_consumed(n, parents, self) for n in walk(node.value)
+                   if isinstance(n, gast.Name) and n.id == node.target.id
+                   and isinstance(n.ctx, gast.Load))
 
     def check_item_update(self, node, addition):
         """Check at run time, before `addition` (`s = item + v` lowered from
@@ -2357,12 +2391,20 @@ def extended_lists(tree):
     sequences = _sequence_names(tree)
     list_bindings = set()
     augmented = set()
+    # `lst = lst * 2` and `lst = lst + [v]` make a list when every name
+    # they read is a list. Each entry pairs the target with those names.
+    derived = []
     for node in walk(tree):
         if (isinstance(node, gast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], gast.Name)
                 and (isinstance(node.value, (gast.List, gast.ListComp))
                      or _is_list_call(node.value, tree))):
             list_bindings.add(id(node.targets[0]))
+        elif (isinstance(node, gast.Assign) and len(node.targets) == 1
+              and isinstance(node.targets[0], gast.Name)
+              and _list_operands(node.value) is not None):
+            list_bindings.add(id(node.targets[0]))
+            derived.append((node.targets[0].id, _list_operands(node.value)))
         elif (isinstance(node, gast.AugAssign)
               and isinstance(node.target, gast.Name)
               and isinstance(node.op, gast.Add)
@@ -2374,7 +2416,42 @@ def extended_lists(tree):
         if isinstance(node, gast.Name)
         and not isinstance(node.ctx, gast.Load)
         and id(node) not in list_bindings}
-    return augmented - other_bindings
+    names = augmented - other_bindings
+    changed = True
+    while changed:
+        # Drop a name that some binding makes from a value not known to be
+        # a list, until every binding reads only names that are kept.
+        changed = False
+        for target, operands in derived:
+            if target in names and not operands <= names:
+                names.discard(target)
+                changed = True
+    return names
+
+
+def _list_operands(value):
+    """Return the names that must contain lists for `value` to make a new
+    list, or None.
+
+    `value` qualifies as `a * n` or `n * a` with n an integer constant, or
+    as `a + b`, where a and b are names or list displays. An array operand
+    would make an array instead, because list + ndarray calls
+    ndarray.__radd__."""
+    if not isinstance(value, gast.BinOp):
+        return None
+    operands = [value.left, value.right]
+    if isinstance(value.op, gast.Mult):
+        counts = [o for o in operands if isinstance(o, gast.Constant)
+                  and type(o.value) is int]
+        if len(counts) != 1:
+            return None
+        operands.remove(counts[0])
+    elif not isinstance(value.op, gast.Add):
+        return None
+    if not all(isinstance(o, (gast.Name, gast.List, gast.ListComp))
+               for o in operands):
+        return None
+    return {o.id for o in operands if isinstance(o, gast.Name)}
 
 
 # Kinds of values whose operators are not those of NumPy.
@@ -2786,6 +2863,8 @@ _VALUE_METHODS = frozenset({
     'tolist', 'item', 'trace',
 })
 _METADATA = frozenset({'shape', 'ndim', 'size', 'dtype'})
+# Array attributes that are views of the array.
+_VIEW_ATTRIBUTES = frozenset({'T', 'real', 'imag'})
 
 
 def _consumed(node, parents, normalizer):
@@ -2793,8 +2872,8 @@ def _consumed(node, parents, normalizer):
     no reference to it: as an operand of arithmetic, a returned value, an
     argument of a function that returns a new object, `node.shape`, the
     receiver of `node.sum(...)` (a method in `_VALUE_METHODS`, without
-    out=), or indexed (`node[i]`, which may be a view) where the item is
-    itself used so."""
+    out=), or indexed (`node[i]`, which may be a view) or viewed
+    (`node.T`, `np.flip(node)`) where the result is itself used so."""
     parent = parents.get(node)
     if isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare,
                            gast.Return)):
@@ -2804,6 +2883,9 @@ def _consumed(node, parents, normalizer):
     if isinstance(parent, gast.Call) and node in parent.args and \
             normalizer.returns_new_object(parent):
         return True
+    if isinstance(parent, gast.Call) and parent.args and \
+            parent.args[0] is node and normalizer.returns_view(parent):
+        return _consumed(parent, parents, normalizer)  # np.flip(x).copy()
     if isinstance(parent, gast.Subscript) and parent.value is node and \
             isinstance(parent.ctx, gast.Load):
         return _consumed(parent, parents, normalizer)
@@ -2811,7 +2893,14 @@ def _consumed(node, parents, normalizer):
         return False
     if parent.attr in _METADATA:
         return True
+    if parent.attr in _VIEW_ATTRIBUTES:
+        return _consumed(parent, parents, normalizer)
     call = parents.get(parent)
+    if (isinstance(call, gast.Call) and call.func is parent
+            and parent.attr in runtime.VIEW_METHODS
+            and not any(k.arg in ('out', None) for k in call.keywords)
+            and not normalizer.object_operands.may_be_object(node)):
+        return _consumed(call, parents, normalizer)  # x.reshape(n).sum()
     return (isinstance(call, gast.Call) and call.func is parent
             and parent.attr in _VALUE_METHODS
             and not any(k.arg in ('out', None) for k in call.keywords))

@@ -4329,6 +4329,18 @@ NEW_ARRAY_FUNCTIONS = (
     np.identity,
 )
 
+# NumPy functions and array methods that return their first argument (or
+# receiver) or a view of it, never write to it, and keep no other reference
+# to it.
+VIEW_FUNCTIONS = (
+    np.transpose, np.reshape, np.ravel, np.squeeze, np.expand_dims,
+    np.swapaxes, np.moveaxis, np.flip, np.fliplr, np.flipud, np.rot90,
+    np.atleast_1d, np.atleast_2d, np.atleast_3d, np.asarray, np.real,
+    np.imag, np.diagonal, np.broadcast_to,
+)
+VIEW_METHODS = frozenset({'reshape', 'transpose', 'ravel', 'squeeze',
+                          'swapaxes', 'diagonal'})
+
 # Methods of arrays that return a new array.
 _NEW_ARRAY_METHODS = frozenset({
     'sum', 'mean', 'prod', 'max', 'min', 'std', 'var', 'dot', 'copy',
