@@ -27,6 +27,7 @@ no path after it updates that object in place (see update_order), and no
 name that may come to refer to the object is updated in place either.
 """
 
+import ast
 import copy
 import dataclasses
 import inspect
@@ -429,6 +430,20 @@ def _leaves_unchanged(call, resolved, receiver):
     return _returns_new_object(call, resolved)
 
 
+def _leaves_unchanged_or_views(call, resolved, receiver):
+    """True if `call` does not change its arguments or its receiver (see
+    `_leaves_unchanged`), or only takes a view of them. Taking a view
+    updates nothing: an update through the view goes through the view's
+    name, whose assignment the checker checks on its own (as for `x.T`)."""
+    if _leaves_unchanged(call, resolved, receiver):
+        return True
+    if any(k.arg in ('out', None) for k in call.keywords):
+        return False
+    if resolved.kind is CallKind.METHOD:
+        return receiver and call.func.attr in runtime.VIEW_METHODS
+    return any(resolved.callee is f for f in runtime.VIEW_FUNCTIONS)
+
+
 def _sharing_is_safe(normalized, resolution, flows, statement, shared,
                      holders, contains):
     """True if `holders` may keep referring to the objects in the names
@@ -446,6 +461,10 @@ def _sharing_is_safe(normalized, resolution, flows, statement, shared,
     if contains:
         # Appending to the list that keeps an item leaves the item as it is.
         exposed -= set(holders)
+    # A comprehension's own container (`{**d, k: v}` is lowered to one) is
+    # a new object that only its loop changes, by storing items, which
+    # leaves the objects it contains as they are.
+    exposed -= normalized.built
     return not exposed & (normalized.written | normalized.mutated)
 
 
@@ -620,6 +639,31 @@ class _Checker:
             f'gradient would not follow. Take a copy first ({copied}), or '
             f'index {shown} where the value is used')
 
+    def unpacks_into_dict(self, statement):
+        """True if `statement` comes from a dict display with `**`, which
+        normalize lowers to a loop over a tuple of its parts."""
+        text = self.source.text_of(statement)
+        try:
+            display = ast.parse(text or '', mode='eval').body
+        except SyntaxError:
+            return False
+        return isinstance(display, ast.Dict) and None in display.keys
+
+    def reject_dict_unpacking(self, name, statement):
+        shown = _describe(self.normalized, name, self.flows)
+        raise UnsupportedSyntaxError(
+            f'unpacking {shown} into a dict display (`{{**{name}, ...}}`) '
+            f'when {shown} or one of its entries may be updated in place '
+            'later',
+            self.source.location(statement),
+            f'the new dict shares the entries of {shown}, and adcompiler '
+            f'reads them through a tuple that refers to {shown}, so it '
+            'cannot tell whether a later update changes both',
+            fixes=[f'update {shown} and its entries before the display only',
+                   f'or, if only {shown} itself is updated later '
+                   f'({name}[k] = v), unpack a copy: '
+                   f'{{**{name}.copy(), ...}}'])
+
     def callee_text(self, call, resolved):
         """Name the callee of `call` as the user wrote it. Normalize
         lowers an operator on a list or an object (`l * 2`) to a call of a
@@ -718,6 +762,8 @@ class _Checker:
                         and element.id in self.updated
                         and not self.shares_safely(statement, element.id,
                                                    holders, True)):
+                    if self.unpacks_into_dict(statement):
+                        self.reject_dict_unpacking(element.id, statement)
                     self.reject(element.id, statement,
                                 'the container keeps a reference to it')
         elif isinstance(value, gast.Subscript):
@@ -809,7 +855,7 @@ class _Checker:
             return
         if not update_order.updated_after(self.normalized.tree, statement,
                                           name, self.resolution,
-                                          _leaves_unchanged):
+                                          _leaves_unchanged_or_views):
             return  # Rebound to a new object before any update.
         self.reject(name, statement,
                     'the value assigned to it may be shared with another name')
@@ -1176,7 +1222,9 @@ def _returns_new_object(call, resolved):
         return False
     if resolved.kind is CallKind.METHOD:
         # lst.pop() returns the item itself, which other names may hold.
-        return call.func.attr in VALUE_METHODS | LIST_UPDATES - {'pop'}
+        # x.astype(t) copies unless copy=False, the fifth parameter.
+        return call.func.attr in VALUE_METHODS | LIST_UPDATES - {'pop'} or (
+            call.func.attr == 'astype' and len(call.args) < 5)
     callee = resolved.callee
     if isinstance(callee, np.ufunc):
         return True
