@@ -64,6 +64,8 @@ class StageWriter:
     A subclass reserves the names it needs, then calls `choose_aliases`.
     """
 
+    FORWARD = False  # True for the forward writer, whose rules are jvps.
+
     def __init__(self, normalized, resolution, activity, wrt, context):
         self.normalized = normalized
         self.resolution = resolution
@@ -120,18 +122,26 @@ class StageWriter:
         return text
 
     def compile_callee_at(self, call, callee, wrt, chain):
-        """Compile a callee through the context; an error inside one of
-        adcompiler's runtime helpers is moved to `call`, the helper's call."""
+        """Compile a callee through the context. An error inside one of
+        adcompiler's runtime helpers is moved to `call`, the helper's call,
+        and so is one inside a library that the user's code calls here."""
         try:
             compiled = self.context.compile_callee(
                 callee, wrt, chain,
                 self.normalized.call_objects.get(call))
         except LocatedError as err:
             module = getattr(callee, '__module__', None) or ''
-            if not module.startswith('adcompiler.'):
-                raise
-            raise origins.in_helper(err, self.source.location(call),
-                                    callee.__name__) from err
+            if module.startswith('adcompiler.'):
+                raise origins.in_helper(err, self.source.location(call),
+                                        callee.__name__) from err
+            if (err.location is not None
+                    and origins.is_library_file(err.location.filename)
+                    and not origins.is_library_file(self.source.filename)):
+                text = self.source.text_of(call.func) or chain[-1]
+                raise origins.in_library(err, self.source.location(call),
+                                         text, chain[-1],
+                                         self.FORWARD) from err
+            raise
         self.callee_globals.extend(compiled.read_globals)
         return compiled
 

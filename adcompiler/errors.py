@@ -185,13 +185,7 @@ class ForeignCallError(LocatedError):
             call_chain_detail(self.call_chain),
         ]
         name = written_name or callee_name
-        short_name = re.sub(r'\W+', '_', callee_name.rsplit('.', 1)[-1])
-        short_name = short_name.strip('_') or 'callee'
-        marking = ('or, only if its result carries none of the derivative '
-                   'you want (a count, an index, a flag), mark it '
-                   'non-differentiable. Its derivative is then zero, so '
-                   'this silently drops any derivative that flows through '
-                   f'it:\n       adcompiler.non_differentiable({name})')
+        marking = marking_fix(name)
         if reason == CLASS_REASON:
             fixes = [
                 f'make {name} a dataclass: adcompiler follows the '
@@ -208,28 +202,40 @@ class ForeignCallError(LocatedError):
                 'place, which a gradient rule of its own cannot follow',
                 marking,
             ]
-        elif forward:
-            fixes = [
-                'register a forward rule:\n'
+        else:
+            fixes = [rule_fix(name, callee_name, forward), marking]
+        super().__init__(summary, location, details, fixes)
+
+
+def rule_fix(name, qualified_name, forward):
+    """Return the fix that registers a gradient rule (or, with `forward`,
+    a forward rule) for the function the user's code calls as `name`."""
+    short_name = re.sub(r'\W+', '_', qualified_name.rsplit('.', 1)[-1])
+    short_name = short_name.strip('_') or 'callee'
+    if forward:
+        return ('register a forward rule:\n'
                 f'       @adcompiler.register_jvp({name})\n'
                 f'       def {short_name}_jvp(tangents, ans, *args, '
                 '**kwargs):\n'
                 f'           {_RULE_ARGUMENTS}\n'
                 '           return ...  # the tangent of ans, from one tangent '
-                'per positional argument (None where constant)',
-                marking,
-            ]
-        else:
-            fixes = [
-                'register a gradient rule:\n'
-                f'       @adcompiler.register_vjp({name})\n'
-                f'       def {short_name}_vjp(g, ans, *args, **kwargs):\n'
-                f'           {_RULE_ARGUMENTS}\n'
-                '           return (...,)  # one cotangent per positional '
-                'argument',
-                marking,
-            ]
-        super().__init__(summary, location, details, fixes)
+                'per positional argument (None where constant)')
+    return ('register a gradient rule:\n'
+            f'       @adcompiler.register_vjp({name})\n'
+            f'       def {short_name}_vjp(g, ans, *args, **kwargs):\n'
+            f'           {_RULE_ARGUMENTS}\n'
+            '           return (...,)  # one cotangent per positional '
+            'argument')
+
+
+def marking_fix(name):
+    """Return the fix that marks the function called as `name`
+    non-differentiable, with its risk."""
+    return ('or, only if its result carries none of the derivative you want '
+            '(a count, an index, a flag), mark it non-differentiable. Its '
+            'derivative is then zero, so this silently drops any derivative '
+            f'that flows through it:\n       adcompiler.non_differentiable('
+            f'{name})')
 
 
 class UnsupportedOptionError(AdCompilerError, NotImplementedError):

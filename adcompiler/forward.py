@@ -116,6 +116,8 @@ def forward(normalized, resolution, activity, wrt, context):
 
 class _ForwardWriter(StageWriter):
 
+    FORWARD = True
+
     def __init__(self, normalized, resolution, activity, wrt, context):
         super().__init__(normalized, resolution, activity, wrt, context)
         self.tangent_names = dict(context.tangent_params)

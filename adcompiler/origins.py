@@ -8,16 +8,22 @@ the source of each generated file. `at_user_line` moves an error located in
 generated code to the line the user wrote, with a caret under the user's
 call that the failing code came from and that call in the message.
 `in_helper` moves an error inside one of adcompiler's own runtime helpers
-to the helper's call in generated code. `note_user_lines` adds to an
+to the helper's call in generated code, and `in_library` one inside an
+installed library to the user's call of it. `note_user_lines` adds to an
 exception raised while generated code ran the lines of the user's
 functions that the failing generated lines came from.
 """
 
 import ast
+import functools
 import linecache
+import os
 import re
+import site
+import sysconfig
 
-from adcompiler.errors import LocatedError, SourceLocation, format_diagnostic
+from adcompiler.errors import (ForeignCallError, LocatedError, SourceLocation,
+                               format_diagnostic, marking_fix, rule_fix)
 from adcompiler.traversal import walk
 
 _LINE_COMMENT = re.compile(r'^\s*# line (\d+): ')
@@ -81,6 +87,56 @@ def in_helper(error, location, helper):
     summary = f'cannot differentiate the adcompiler helper {helper}'
     return _relocated(error, summary, location,
                       details + (error.summary,) + error.details)
+
+
+@functools.cache
+def library_directories():
+    """Return the directories of the standard library and of installed
+    packages (site-packages of this interpreter or virtual environment)."""
+    paths = sysconfig.get_paths()
+    found = {paths[key] for key in ('stdlib', 'platstdlib', 'purelib',
+                                    'platlib') if key in paths}
+    found.update(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        found.add(site.getusersitepackages())
+    return tuple(os.path.join(os.path.realpath(p), '') for p in found)
+
+
+def is_library_file(filename):
+    """True if `filename` is a file of the standard library or of an
+    installed package, whose code the user cannot change."""
+    if not filename or filename.startswith('<'):
+        return False
+    return os.path.realpath(filename).startswith(library_directories())
+
+
+def in_library(error, location, callee_text, qualified_name, forward):
+    """Return `error`, raised while transforming the source of a library
+    function that the user's code calls at `location` as `callee_text`,
+    with that call as its location.
+
+    The fixes of an error in library code (edit a decorator, rewrite a
+    line) are replaced by those the user can apply at the call: a rule for
+    the library function, or marking it non-differentiable. A
+    ForeignCallError keeps its own fixes after those, because a rule for
+    the inner function it names works too.
+    """
+    if not isinstance(error, LocatedError) or error.location is None:
+        return error
+    summary = (f'cannot differentiate through {qualified_name}: adcompiler '
+               'transforms it from its source, and that source contains '
+               'code it does not support')
+    details = (f'In {qualified_name}: {error.summary}',
+               error.location.render()) + error.details
+    moved = _relocated(error, summary, location, details)
+    fixes = (rule_fix(callee_text, qualified_name, forward),
+             marking_fix(callee_text))
+    if isinstance(error, ForeignCallError):
+        fixes += error.fixes
+    moved.fixes = fixes
+    moved.args = (format_diagnostic(summary, location, moved.details,
+                                    fixes),)
+    return moved
 
 
 def _relocated(error, summary, location, details):
