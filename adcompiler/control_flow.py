@@ -12,6 +12,8 @@ uses control flow. Output: equivalent statements in which
   body, where `stop` is a fresh flag set where the user's `break` was;
 - `while test: body` becomes `while True:` whose body evaluates the test and
   sets the loop's flag when it is false;
+- a loop's else clause moves after the loop, into `if not broke:`, where
+  `broke` is a fresh flag that each break leaving the loop sets first;
 - a `return` inside a `with` statement assigns the result and sets a
   returned flag, and the statements after the `with` run only when the flag
   is not set.
@@ -69,18 +71,83 @@ def _jumps_in(node, loop_jumps):
         return loop_jumps
     if isinstance(node, (gast.FunctionDef, gast.Lambda, gast.ClassDef)):
         return False
-    inner = loop_jumps and not isinstance(node, (gast.For, gast.While))
-    return any(_jumps_in(child, inner) for child in child_nodes(node))
+    if isinstance(node, (gast.For, gast.While)):
+        # A break in a nested loop's else clause leaves the outer loop.
+        return (any(_jumps_in(s, False) for s in node.body)
+                or any(_jumps_in(s, loop_jumps) for s in node.orelse))
+    return any(_jumps_in(child, loop_jumps) for child in child_nodes(node))
 
 
 def _loop_jumps_in(node):
-    """True for a break or continue in `node` outside nested loops."""
+    """True for a break or continue in `node` outside nested loops, or in
+    the else clause of a nested loop, which leaves the loop around it."""
     if isinstance(node, (gast.Break, gast.Continue)):
         return True
-    if isinstance(node, (gast.For, gast.While, gast.FunctionDef, gast.Lambda,
-                         gast.ClassDef)):
+    if isinstance(node, (gast.For, gast.While)):
+        return any(_loop_jumps_in(s) for s in node.orelse)
+    if isinstance(node, (gast.FunctionDef, gast.Lambda, gast.ClassDef)):
         return False
     return any(_loop_jumps_in(child) for child in child_nodes(node))
+
+
+def _count_breaks(statements):
+    """Count the breaks in `statements` that leave the loop around them:
+    those outside nested loops, or in a nested loop's else clause."""
+    count = 0
+    for node in statements:
+        if isinstance(node, gast.Break):
+            count += 1
+        elif isinstance(node, (gast.For, gast.While)):
+            count += _count_breaks(node.orelse)
+        elif not isinstance(node, (gast.FunctionDef, gast.Lambda,
+                                   gast.ClassDef)):
+            count += _count_breaks(child_nodes(node))
+    return count
+
+
+def _count_marks(statements, flag):
+    """Count the statements `flag = True` among `statements` and in the
+    blocks nested in them."""
+    count = 0
+    for node in statements:
+        if (isinstance(node, gast.Assign)
+                and isinstance(node.targets[0], gast.Name)
+                and node.targets[0].id == flag
+                and isinstance(node.value, gast.Constant)
+                and node.value.value is True):
+            count += 1
+        elif not isinstance(node, (gast.FunctionDef, gast.Lambda,
+                                   gast.ClassDef)):
+            count += _count_marks(child_nodes(node), flag)
+    return count
+
+
+def _mark_breaks(statements, flag):
+    """Return a copy of `statements` in which `flag = True` comes before
+    each break that leaves the loop around them. The blocks of if, with
+    and try statements, and the else clauses of nested loops, are
+    entered; other statements are kept as they are."""
+    out = []
+    for statement in statements:
+        if isinstance(statement, gast.Break):
+            out += [_assign(flag, _constant(True), statement), statement]
+            continue
+        if isinstance(statement, (gast.FunctionDef, gast.ClassDef)):
+            out.append(statement)
+            continue
+        statement = copy.copy(statement)
+        fields = (('orelse',) if isinstance(statement, (gast.For, gast.While))
+                  else ('body', 'orelse', 'finalbody'))
+        for field in fields:
+            block = getattr(statement, field, None)
+            if isinstance(block, list):
+                setattr(statement, field, _mark_breaks(block, flag))
+        if isinstance(statement, gast.Try):
+            statement.handlers = [copy.copy(h) for h in statement.handlers]
+            for handler in statement.handlers:
+                handler.body = _mark_breaks(handler.body, flag)
+        out.append(statement)
+    return out
 
 
 class Restructurer:
@@ -113,6 +180,10 @@ class Restructurer:
         out = []
         for position, statement in enumerate(statements):
             rest = statements[position + 1:]
+            if isinstance(statement, (gast.For, gast.While)) and \
+                    statement.orelse:
+                out += self.block(self.without_else(statement) + rest, loop)
+                return out
             if isinstance(statement, gast.Return):
                 value = statement.value or _constant(None)
                 out.append(_assign(self.result, value, statement))
@@ -186,6 +257,31 @@ class Restructurer:
                 orelse=self.block(rest, loop))
             out.append(gast.copy_location(guard, statement))
         return out
+
+    def without_else(self, statement):
+        """Rewrite `loop: body else: rest` as `broke = False`, the loop
+        without its else clause, and `if not broke: rest`, where each break
+        that leaves this loop first sets `broke`. The else clause runs when
+        the loop ends without a break, as in Python."""
+        loop = copy.copy(statement)
+        loop.orelse = []
+        if _count_breaks(statement.body) == 0:
+            return [loop] + list(statement.orelse)
+        flag = self.namer.fresh('broke')
+        loop.body = _mark_breaks(statement.body, flag)
+        if _count_breaks(loop.body) != _count_marks(loop.body, flag):
+            # A break inside a statement that _mark_breaks does not enter.
+            kind = 'for' if isinstance(statement, gast.For) else 'while'
+            raise UnsupportedSyntaxError(
+                f'an else clause on a {kind} loop whose break is inside a '
+                'match statement', self.source.location(statement),
+                fixes=['set a flag before the break and test it after the '
+                       'loop in place of the else clause'])
+        not_broke = gast.UnaryOp(op=gast.Not(), operand=_name(flag))
+        check = gast.If(test=not_broke, body=list(statement.orelse),
+                        orelse=[])
+        return [_assign(flag, _constant(False), statement), loop,
+                gast.copy_location(check, statement.orelse[0])]
 
     def nested(self, statement, loop):
         """Rewrite the blocks inside a compound statement without jumps."""

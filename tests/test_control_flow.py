@@ -1298,15 +1298,6 @@ def uses_dict_comprehension(x):
     return s
 
 
-def uses_for_else(x):
-    s = 0.0
-    for i in range(3):
-        s = s + x
-    else:
-        s = s * 2.0
-    return s
-
-
 def uses_alias_write(x):
     y = x
     for i in range(2):
@@ -1343,13 +1334,11 @@ def source_lineno(function, marker):
 
 
 # (function, argument, text of the line the error must point at, a word the
-# message must contain). A for-else is reported at the first statement of
-# the else clause, because Python's syntax tree keeps no position for `else:`.
+# message must contain).
 UNSUPPORTED = [
     (uses_yield, 1.5, 'yield x * i', 'yield'),
     (uses_global_write, 1.5, 'COUNTER = COUNTER + 1.0', 'global'),
     (uses_global_array_write, 1.5, 'TOTALS[i] = x * i', 'global'),
-    (uses_for_else, 1.5, 's = s * 2.0', 'else'),
     (uses_alias_write, vec(0.5, 1.0), 'y = x', "'y'"),
     (uses_augmented_argument, vec(0.5, 1.0), 'x += 1.0', "'x'"),
     (uses_write_into_row, M23, 'for row in X:', "'row'"),
