@@ -70,6 +70,7 @@ inlined function, still raise `UnsupportedSyntaxError` here.
 
 import builtins as _builtins
 import collections
+import copy
 import dataclasses
 import functools
 import math
@@ -178,6 +179,27 @@ _CONSTRUCT_NAMES = {
     'YieldFrom': 'a yield from expression',
     'NamedExpr': 'an assignment expression (:=)',
     'Starred': 'a starred expression',
+}
+
+
+# The fixes of rejected constructs, by node type.
+_CONSTRUCT_FIXES = {
+    'Match': ['rewrite the match statement as an if/elif chain on its '
+              "subject (if kind == 'a': ... elif kind in ('b', 'c'): ... "
+              'else: ...)'],
+    'NamedExpr': ['assign the value in a statement of its own before the '
+                  'expression that uses it (n = np.sum(x); if n > 1.0: ...)'],
+}
+# The reasons for rejecting a construct that is supported in other places,
+# by node type.
+_CONSTRUCT_REASONS = {
+    'NamedExpr': 'adcompiler moves `n := v` into an assignment before its '
+                 'statement only where Python would run it, and only after '
+                 'names and constants: not after a call, an operator or a '
+                 'read of n in the same statement, and not in a later '
+                 'operand of and/or, a branch of a conditional expression, '
+                 'a later link of a comparison chain, or the body of a '
+                 'lambda or inner function that adcompiler inlines',
 }
 
 
@@ -369,8 +391,11 @@ class _Normalizer:
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store))
 
     def unsupported(self, node, reason=''):
-        return UnsupportedSyntaxError(describe(node), self.source.location(node),
-                                      reason)
+        kind = type(node).__name__
+        return UnsupportedSyntaxError(
+            describe(node), self.source.location(node),
+            reason or _CONSTRUCT_REASONS.get(kind, ''),
+            fixes=_CONSTRUCT_FIXES.get(kind, ()))
 
     def run(self):
         comprehensions.check_lazy_iterators(self.tree, self.source)
@@ -870,6 +895,11 @@ class _Normalizer:
 
     def visit_statement(self, node):
         """Lower one statement; return True when it was a `return`."""
+        hoisted = _hoist_named_expressions(node)
+        if hoisted is not None:
+            assignments, node = hoisted
+            for assignment in assignments:
+                self.visit_statement(assignment)
         method = getattr(self, 'visit_' + type(node).__name__, None)
         if method is None:
             self.keep_verbatim(node, self.unsupported(node))
@@ -1180,7 +1210,12 @@ class _Normalizer:
             construct = 'assignment to an attribute (obj.attr = ...)'
         else:
             construct = describe(target) + ' as an assignment target'
-        return UnsupportedSyntaxError(construct, self.source.location(target))
+        fixes = ()
+        if isinstance(target, gast.Starred):
+            fixes = ['unpack by index: for `a, *rest = v`, write '
+                     '`a = v[0]` and `rest = list(v[1:])`']
+        return UnsupportedSyntaxError(construct, self.source.location(target),
+                                      fixes=fixes)
 
     def new_version(self, user_name):
         """Return the name the next assignment to `user_name` writes."""
@@ -2781,6 +2816,140 @@ def _reads_item_value(name, parents, returns_new_object):
     return (isinstance(subscript.ctx, gast.Load) and isinstance(
         user, gast.Call) and subscript in user.args
         and returns_new_object(user))
+
+
+# The fields of the expressions through which an assignment expression
+# may be moved out, in the order Python evaluates them.
+_EVALUATION_ORDER = {
+    gast.BinOp: ('left', 'right'), gast.UnaryOp: ('operand',),
+    gast.Compare: ('left', 'comparators'), gast.BoolOp: ('values',),
+    gast.IfExp: ('test', 'body', 'orelse'),
+    gast.Call: ('func', 'args', 'keywords'), gast.keyword: ('value',),
+    gast.Starred: ('value',), gast.Subscript: ('value', 'slice'),
+    gast.Attribute: ('value',), gast.Tuple: ('elts',),
+    gast.List: ('elts',), gast.Slice: ('lower', 'upper', 'step'),
+}
+# Statement -> the field that contains the expression it evaluates first.
+_HOISTING_FIELDS = {gast.Assign: 'value', gast.Expr: 'value',
+                    gast.Return: 'value', gast.If: 'test',
+                    gast.AugAssign: 'value'}
+
+
+def _hoist_named_expressions(statement):
+    """Move the assignment expressions `(n := v)` of a statement into
+    assignments `n = v` before it, and read n in their place.
+
+    Returns the assignments and the rewritten statement, or None when the
+    statement has none, or when one cannot move without changing what the
+    statement computes (it then stays as written, and is rejected where
+    it carries a derivative). A move keeps Python's evaluation order
+    only if the assignment expression always runs (not in a later operand
+    of `and`/`or`, a branch of a conditional expression, a later link of
+    a comparison chain, a comprehension or a lambda). Everything Python
+    evaluates before it must also be a name or a constant, and no earlier
+    read may be of one of its targets.
+    """
+    field = _HOISTING_FIELDS.get(type(statement))
+    expression = getattr(statement, field, None) if field else None
+    if expression is None or not any(
+            isinstance(n, gast.NamedExpr) for n in walk(expression)):
+        return None
+    if isinstance(statement, gast.Assign) and any(
+            isinstance(n, gast.NamedExpr) for t in statement.targets
+            for n in walk(t)):
+        return None
+    mover = _NamedExpressionMover()
+    if isinstance(statement, gast.AugAssign):
+        # `n += ...` reads n, and `x[i] += ...` evaluates x and i, first.
+        mover.visit_completed(statement.target)
+    rewritten = mover.move(expression, conditional=False)
+    if rewritten is None:
+        return None
+    statement = copy.copy(statement)
+    setattr(statement, field, rewritten)
+    return mover.assignments, statement
+
+
+class _NamedExpressionMover:
+    """Rewrites one expression for `_hoist_named_expressions`."""
+
+    def __init__(self):
+        self.assignments = []
+        # False once something evaluated before the next assignment
+        # expression could see or make a change: a call, an operator, an
+        # attribute or a subscript, which does not move with it.
+        self.only_reads = True
+        self.read_names = set()  # The names read so far.
+
+    def visit_completed(self, node):
+        """Note a subexpression evaluated in full before what follows."""
+        self.read_names |= _identifiers(node)
+        if isinstance(node, gast.UnaryOp):
+            node = node.operand  # -1.0 is a constant too.
+        if not isinstance(node, (gast.Constant, gast.Name)):
+            self.only_reads = False
+
+    def move(self, node, conditional):
+        """Return `node` with its assignment expressions replaced by reads
+        of their targets, or None if one cannot move."""
+        if not any(isinstance(n, gast.NamedExpr) for n in walk(node)):
+            self.visit_completed(node)
+            return node
+        if isinstance(node, gast.NamedExpr):
+            if (conditional or not self.only_reads
+                    or node.target.id in self.read_names):
+                return None
+            value = self.move(node.value, conditional)
+            if value is None:
+                return None
+            # The value moves out whole and in order, so what it evaluates
+            # does not keep a later assignment expression from moving.
+            self.only_reads = True
+            assignment = gast.Assign(targets=[copy_tree(node.target)],
+                                     value=value, type_comment=None)
+            self.assignments.append(gast.copy_location(assignment, node))
+            return gast.copy_location(_load(node.target.id), node)
+        fields = _EVALUATION_ORDER.get(type(node))
+        if fields is None:
+            return None  # A comprehension, a lambda, a dict display...
+        node = copy.copy(node)
+        if isinstance(node, gast.Call) and _is_dotted_name(node.func):
+            # Looking up `np.sum` changes nothing, but reads its names.
+            self.read_names |= _identifiers(node.func)
+            fields = fields[1:]
+        for name in fields:
+            value = getattr(node, name)
+            if isinstance(value, list):
+                moved = []
+                for position, item in enumerate(value):
+                    # Only the first operand of `and`/`or`, and the first
+                    # comparator of a chain, always run.
+                    later = position > 0 and isinstance(
+                        node, (gast.BoolOp, gast.Compare))
+                    item = self.move(item, conditional or later)
+                    if item is None:
+                        return None
+                    moved.append(item)
+                setattr(node, name, moved)
+            elif value is not None:
+                branch = isinstance(node, gast.IfExp) and name != 'test'
+                value = self.move(value, conditional or branch)
+                if value is None:
+                    return None
+                setattr(node, name, value)
+        return node
+
+
+def _is_dotted_name(node):
+    """True for a name or a chain of attributes of a name (np.linalg.norm)."""
+    while isinstance(node, gast.Attribute):
+        node = node.value
+    return isinstance(node, gast.Name)
+
+
+def _identifiers(node):
+    """Return the identifiers of the names in `node`."""
+    return {n.id for n in walk(node) if isinstance(n, gast.Name)}
 
 
 def _leaves_loop(statement, jump):

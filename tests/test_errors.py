@@ -163,7 +163,9 @@ def uses_set_display(x):
 
 
 def uses_walrus(x):
-    return np.sum((y := x * 2.0) * y)
+    # y is read before the assignment expression, so it cannot move out.
+    y = x * 1.0
+    return np.sum(y * (y := x * 2.0))
 
 
 def uses_nested_def(x):

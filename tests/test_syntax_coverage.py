@@ -320,7 +320,7 @@ TABLE = {
     'Break': (uses_break, None),
     'Continue': (uses_continue, None),
     'BoolOp': (uses_bool_op, None),
-    'NamedExpr': (uses_named_expr, 'return (y := x * 2.0) + y'),
+    'NamedExpr': (uses_named_expr, None),
     'BinOp': (uses_bin_op, None),
     'UnaryOp': (uses_unary_op, None),
     'Lambda': (uses_lambda, None),
