@@ -740,9 +740,18 @@ class _Checker:
             return
         holders = _names_in(target)
         if isinstance(value, gast.Name):
-            returned = (isinstance(target, gast.Name)
-                        and (target.id == self.normalized.result_name
-                             or self.only_returned(target.id)))
+            # A name that is only returned, or read by calls that return
+            # new objects, still refers to the object, so a read after a
+            # later update returns the updated value
+            # (`other = lst; lst.append(v); return sum(other)`).
+            returned = isinstance(target, gast.Name) and (
+                target.id == self.normalized.result_name
+                or (self.only_returned(target.id) and (
+                    not update_order.updated_after(
+                        self.normalized.tree, statement, value.id,
+                        self.resolution, _leaves_unchanged)
+                    or self.read_before_update(statement, target.id,
+                                               value.id))))
             fresh = value.id in self.definitions or self.moved(value.id)
             if (value.id in self.updated and not returned and not fresh
                     and not self.shares_safely(statement, value.id, holders,
@@ -781,6 +790,21 @@ class _Checker:
                             f'.{value.attr} may be a view of it')
         elif isinstance(value, gast.Call):
             self.check_call(value, statement)
+
+    def read_before_update(self, statement, name, base):
+        """True if every read of `name` comes after `statement` in its
+        block, before any statement that may update `base`."""
+        tree = self.normalized.tree
+        for node in walk(tree):
+            for field in ('body', 'orelse', 'finalbody'):
+                block = getattr(node, field, None)
+                if not isinstance(block, list):
+                    continue
+                for position, item in enumerate(block):
+                    if item is statement:
+                        return _used_before_any_update(tree, block, position,
+                                                       name, {base})
+        return False
 
     def moved(self, identifier):
         """True for a name assigned once and read once, where every loop

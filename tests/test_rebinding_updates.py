@@ -226,3 +226,35 @@ def test_dict_spread_error_names_the_display():
     caret_line = message.splitlines()[3]
     source_line = message.splitlines()[2]
     assert source_line[caret_line.index('^')] == '{'
+
+
+# A name read only by value-returning calls still sees a later update -----
+
+def alias_summed_after_append(x):
+    lst = [x[0]]
+    other = lst
+    lst.append(x[2] * 2.0)
+    return sum(other)
+
+
+def alias_summed_before_append(x):
+    lst = [x[0], x[1] ** 2]
+    other = lst
+    total = sum(other)
+    lst.append(x[2] * 2.0)
+    return total * lst[2]
+
+
+def test_alias_read_after_append_is_rejected():
+    x = np.array([0.5, -0.3, 0.8])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(alias_summed_after_append)(x)
+    error = info.value
+    assert error.lineno == source_lineno(alias_summed_after_append,
+                                         'other = lst')
+    assert "'other' becomes another name" in str(error)
+
+
+def test_alias_read_before_append_matches_differences():
+    check_reverse_and_forward(alias_summed_before_append,
+                              np.array([0.5, -0.3, 0.8]))
