@@ -2628,8 +2628,10 @@ def _private_names(tree):
         if isinstance(parent, gast.Compare) and node in parent.comparators:
             continue
         if isinstance(parent, gast.AugAssign) and (
-                parent.target is node or (parent.value is node
-                                          and parent.target.id == node.id)):
+                parent.target is node or (
+                    parent.value is node
+                    and isinstance(parent.target, gast.Name)
+                    and parent.target.id == node.id)):
             continue
         shared.add(node.id)
     return names - shared

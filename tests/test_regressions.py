@@ -3044,3 +3044,29 @@ def test_loop_over_dict_keys_gradient(function):
                  'reverse-over-reverse'):
         np.testing.assert_allclose(adcompiler.hessian(function, mode=mode)(x),
                                    hessian, rtol=1e-6, atol=1e-7)
+
+
+def _column_scaled_then_view_doubled(x, s):
+    x = x.copy()
+    x[:, 0] *= s
+    rows = x[1:]
+    rows *= 2
+    return np.sum(x ** 2)
+
+
+def _column_scaled(x, s):
+    x = x.copy()
+    x[:, 0] *= s
+    return np.sum(x ** 2)
+
+
+def test_item_update_by_name_then_view_update_rejected():
+    # `x[:, 0] *= s` reads the name s as the value of an update whose
+    # target is an item, which the private-name check took for a name.
+    x = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(adcompiler.UnsupportedSyntaxError, match="'rows'"):
+        adcompiler.grad(_column_scaled_then_view_doubled)(x, 2.0)
+    for position in (0, 1):
+        expected = numerical_gradient(_column_scaled, (x, 2.0), position)
+        assert_gradient_close(
+            adcompiler.grad(_column_scaled, wrt=position)(x, 2.0), expected)
