@@ -57,7 +57,10 @@ NEW_OBJECT_FUNCTIONS = (
     np.column_stack, np.append, np.tile, np.repeat, np.kron,
     np.array_equal, len, isinstance, id, print, float, int, bool, repr, str,
     np.sort, np.trace, np.cross, np.vdot, np.tensordot, np.diff, np.clip,
-    np.where, np.average, np.ptp, np.nansum, np.nanmean, np.linalg.det,
+    np.where, np.average, np.ptp, np.nansum, np.nanmean, np.nanmax,
+    np.nanmin, np.nanprod, np.nanvar, np.nanstd, np.nancumsum,
+    np.nancumprod, np.nanmedian, np.nanquantile, np.nanpercentile,
+    np.linalg.det,
     np.linalg.slogdet, np.linalg.inv, np.linalg.pinv, np.linalg.solve,
     np.linalg.norm, np.linalg.eigh, np.linalg.eigvalsh, np.linalg.eig,
     np.linalg.eigvals, np.linalg.cholesky, np.linalg.svd, np.linalg.qr,
@@ -65,7 +68,8 @@ NEW_OBJECT_FUNCTIONS = (
     np.fft.fftn, np.fft.ifftn, np.fft.rfft, np.fft.irfft, np.fft.rfftn,
     np.fft.irfftn, sum, abs,
     # Indices and tests: new arrays of integers or booleans, or numbers.
-    np.argmax, np.argmin, np.argsort, np.argwhere, np.nonzero,
+    np.argmax, np.argmin, np.nanargmax, np.nanargmin, np.argsort,
+    np.argwhere, np.nonzero,
     np.flatnonzero, np.count_nonzero, np.searchsorted, np.any, np.all,
     # Runtime helpers in generated code that is differentiated again.
     runtime.zeros_like, runtime.copy, runtime.snapshot,
@@ -74,6 +78,7 @@ NEW_OBJECT_FUNCTIONS = (
     runtime.bounded_extremum_tangent, runtime.initial_tangent,
     runtime.extremum_scan_tangent, runtime.added_at, runtime.subtracted_at,
     runtime.along_axis_index, runtime.put_along,
+    runtime.nan_extremum_tangent,
     runtime.tangent_append, runtime.tangent_extend, runtime.check_unshared,
     runtime.old_item,
 )

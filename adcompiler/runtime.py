@@ -2177,6 +2177,121 @@ def nanmean_adjoint(g, x, axis=None, keepdims=False):
     return np.where(kept, share, 0.0)
 
 
+def nan_filled(x, value):
+    """Return x with `value` in place of its NaN entries: the array that a
+    function skipping NaNs reduces (0 for sums, 1 for products)."""
+    return np.where(np.isnan(x), value, x)
+
+
+def nan_extremum_adjoint(g, x, ans, axis=None, keepdims=False):
+    """Adjoint of np.nanmax or np.nanmin: g split evenly among the tied
+    extrema, 0 at the NaNs, and 0 in an all-NaN slice, whose result is NaN
+    and reads no entry."""
+    ans = _restore_reduced(ans, x, axis, keepdims)
+    g = _restore_reduced(g, x, axis, keepdims)
+    mask = np.asarray(x) == ans
+    count = np.sum(mask, axis=_normalize_axes(axis, np.ndim(x)), keepdims=True)
+    return np.where(mask, g / np.maximum(count, 1), 0.0)
+
+
+def nanprod_adjoint(g, x, axis=None, keepdims=False):
+    """Adjoint of np.nanprod: that of np.prod with the NaNs read as 1, and
+    0 at the NaNs."""
+    partials = prod_adjoint(g, nan_filled(x, 1.0), axis, keepdims)
+    return np.where(np.isnan(x), 0.0, partials)
+
+
+def nanvar_adjoint(g, x, axis=None, ddof=0, keepdims=False):
+    """Adjoint of np.nanvar: that of np.var over the non-NaN entries of
+    each slice, and 0 at the NaNs (an all-NaN slice gets 0 everywhere)."""
+    x = np.asarray(x)
+    g = _restore_reduced(g, x, axis, keepdims)
+    axes = _normalize_axes(axis, x.ndim)
+    is_number = ~np.isnan(x)
+    count = np.sum(is_number, axis=axes, keepdims=True)
+    filled = nan_filled(x, 0.0)
+    mean = np.sum(filled, axis=axes, keepdims=True) / np.maximum(count, 1)
+    # An all-NaN slice has no entry to divide by count - ddof, which may be
+    # 0 there. A slice with count <= ddof divides by it, as np.var does.
+    divisor = np.where(count > 0, count - ddof, 1)
+    return np.where(is_number, 2.0 * g * np.conj(filled - mean) / divisor, 0.0)
+
+
+def nanstd_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False):
+    """Adjoint of np.nanstd: the nanvar adjoint divided by 2 std, and 0
+    where the standard deviation is 0 (see `std_adjoint`)."""
+    g = _restore_reduced(g, x, axis, keepdims)
+    ans = _restore_reduced(ans, x, axis, keepdims)
+    zero = ans == 0
+    scaled = g / (2.0 * np.where(zero, 1.0, ans))
+    return np.where(zero, 0.0, nanvar_adjoint(scaled, x, axis, ddof, True))
+
+
+def _quantile_weights(x, q, axes):
+    """Return the partial derivatives of np.nanquantile(x, q, axes) with
+    the default method 'linear'.
+
+    Of the n non-NaN entries of a slice, sorted, the quantile reads the two
+    around the position q * (n - 1). With gamma the fraction of that
+    position, the one below gets 1 - gamma and the one above gets gamma.
+
+    The weights of tied values are replaced by their mean, as for np.sort,
+    so the result does not depend on how the sort ordered them. The NaNs,
+    and every entry of an all-NaN slice, get 0.
+    """
+    x = np.asarray(x)
+    kept, order, count = _reduction_order(x.shape, axes)
+    moved = np.transpose(x, order)
+    lines = moved.reshape(moved.shape[:len(kept)] + (count,))
+    sorting = np.argsort(lines, axis=-1, kind='stable')
+    values = np.take_along_axis(lines, sorting, -1)
+    valid = np.sum(~np.isnan(lines), axis=-1, keepdims=True)
+    position = q * (valid - 1.0)
+    low = np.floor(position)
+    gamma = position - low
+    low = np.clip(low, 0, np.maximum(valid - 1, 0)).astype(np.intp)
+    high = np.minimum(low + 1, np.maximum(valid - 1, 0))
+    ranks = np.arange(count)
+    weights = ((ranks == low) * (1.0 - gamma) + (ranks == high) * gamma)
+    weights = np.where(valid > 0, weights, 0.0)
+    weights = _tie_means(weights, values)
+    result = np.zeros(lines.shape)
+    np.put_along_axis(result, sorting, weights, -1)
+    return np.transpose(result.reshape(moved.shape), np.argsort(order))
+
+
+def nanquantile_adjoint(g, x, q, axis=None, keepdims=False):
+    """Adjoint of np.nanquantile(x, q, axis, keepdims=keepdims) in x, for
+    one level q (see `_quantile_weights`)."""
+    _check_quantile_level(q)
+    g = _restore_reduced(g, x, axis, keepdims)
+    return g * _quantile_weights(x, q, _normalize_axes(axis, np.ndim(x)))
+
+
+def nanquantile_tangent(t, x, q, ans, axis=None, keepdims=False):
+    """Tangent of np.nanquantile(x, q, axis, keepdims=keepdims) = ans."""
+    _check_quantile_level(q)
+    partials = _quantile_weights(x, q, _normalize_axes(axis, np.ndim(x)))
+    return reduction_tangent(skip_nan_tangent(t, x), partials, ans, axis,
+                             keepdims)
+
+
+def _check_quantile_level(q):
+    """Raise NotImplementedError for several quantile levels at once."""
+    if np.ndim(q) != 0:
+        raise NotImplementedError(
+            f'the rules of np.nanquantile and np.nanpercentile take one '
+            f'level q, not an array of shape {np.shape(q)}; call them once '
+            f'per level')
+
+
+def quantile_level_adjoint(name):
+    """Raise for a derivative with respect to the level q of a quantile."""
+    raise NotImplementedError(
+        f'adcompiler does not differentiate {name} with respect to its '
+        f'level q; pass q as a constant')
+
+
 def _reverse_cumsum(g, axis):
     return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
 
@@ -2804,6 +2919,57 @@ def nanmean_tangent(t, x, ans, axis=None, keepdims=False):
     partials = nanmean_adjoint(unit_cotangent(ans), x, axis, keepdims)
     return reduction_tangent(skip_nan_tangent(t, x), partials, ans, axis,
                              keepdims)
+
+
+def nan_extremum_tangent(t, x, ans, axis=None, keepdims=False):
+    """Tangent of np.nanmax or np.nanmin: the mean of the tangents at the
+    tied extrema, 0 for an all-NaN slice. np.where leaves out the tangents
+    of the other entries even where they are NaN."""
+    mask = np.asarray(x) == _restore_reduced(ans, x, axis, keepdims)
+    axes = _normalize_axes(axis, np.ndim(x))
+    count = np.sum(mask, axis=axes, keepdims=keepdims)
+    return (np.sum(np.where(mask, t, 0.0), axis=axes, keepdims=keepdims)
+            / np.maximum(count, 1))
+
+
+def nanprod_tangent(t, x, ans, axis=None, keepdims=False):
+    """Tangent of np.nanprod(x, axis, keepdims=keepdims) = ans."""
+    partials = nanprod_adjoint(unit_cotangent(ans), x, axis, keepdims)
+    return reduction_tangent(skip_nan_tangent(t, x), partials, ans, axis,
+                             keepdims)
+
+
+def nanvar_tangent(t, x, ans, axis=None, ddof=0, keepdims=False):
+    """Tangent of np.nanvar(x, axis, ddof=ddof, keepdims=keepdims) = ans."""
+    partials = nanvar_adjoint(unit_cotangent(ans), x, axis, ddof, keepdims)
+    return reduction_tangent(skip_nan_tangent(t, x), partials, ans, axis,
+                             keepdims)
+
+
+def nanstd_tangent(t, x, ans, axis=None, ddof=0, keepdims=False):
+    """Tangent of np.nanstd(x, axis, ddof=ddof, keepdims=keepdims) = ans."""
+    partials = nanstd_adjoint(unit_cotangent(ans), x, ans, axis, ddof,
+                              keepdims)
+    return reduction_tangent(skip_nan_tangent(t, x), partials, ans, axis,
+                             keepdims)
+
+
+def nancumsum_adjoint(g, x, axis=None):
+    """Adjoint of np.nancumsum(x, axis): that of np.cumsum, 0 at the NaNs."""
+    return np.where(np.isnan(x), 0.0, cumsum_adjoint(g, x, axis))
+
+
+def nancumprod_adjoint(g, x, ans, axis=None):
+    """Adjoint of np.nancumprod(x, axis) = ans: that of np.cumprod with the
+    NaNs read as 1, and 0 at the NaNs."""
+    partials = cumprod_adjoint(g, nan_filled(x, 1.0), ans, axis)
+    return np.where(np.isnan(x), 0.0, partials)
+
+
+def nancumprod_tangent(t, x, ans, axis=None):
+    """Tangent of np.nancumprod(x, axis) = ans (see `cumprod_tangent`)."""
+    return cumprod_tangent(skip_nan_tangent(t, x), nan_filled(x, 1.0), ans,
+                           axis)
 
 
 def average_tangent(t_a, t_weights, a, ans, axis=None, weights=None,

@@ -8,6 +8,7 @@ central differences.
 
 import dataclasses
 import builtins
+import warnings
 
 import numpy as np
 import pytest
@@ -709,6 +710,62 @@ def test_nan_reductions_jvp(function, axis):
 def test_nan_reductions_of_nan_results_jvp(function, axis):
     check_table_jvp(function, tn.ABOVE_ONE, axis, False)
     check_jvp_matches_grad(function, (tn.ABOVE_ONE, axis, False, 1.0))
+
+
+@pytest.mark.parametrize('shape, axis, keepdims', test_rules.REDUCTION_CASES)
+@pytest.mark.parametrize('function', tn.NAN_SKIPPING_REDUCTIONS,
+                         ids=lambda f: f.__name__)
+def test_nan_skipping_reduction_jvp(function, shape, axis, keepdims):
+    check_table_jvp(function, sample(shape), axis, keepdims)
+
+
+@pytest.mark.parametrize('shape, axis', tn.SCAN_CASES)
+@pytest.mark.parametrize('function', tn.NAN_SKIPPING_SCANS,
+                         ids=lambda f: f.__name__)
+def test_nan_skipping_scan_jvp(function, shape, axis):
+    check_table_jvp(function, sample(shape), axis)
+    check_table_jvp(function, sample(shape), None)
+
+
+# The tangents of the NaN entries are left out, so the tangent along any
+# direction equals the gradient, which is 0 there, dotted with it.
+@pytest.mark.parametrize('axis', [None, 0, 1, (0, 1)], ids=str)
+@pytest.mark.parametrize('function', tn.NAN_SKIPPING_REDUCTIONS,
+                         ids=lambda f: f.__name__)
+def test_nan_skipping_reduction_with_nans_jvp(function, axis):
+    for keepdims in (False, True):
+        check_table_jvp(function, tn.SOME_NANS, axis, keepdims)
+        check_jvp_matches_grad(function, (tn.SOME_NANS, axis, keepdims, 1.0))
+
+
+@pytest.mark.parametrize('axis', [None, 0, 1], ids=str)
+@pytest.mark.parametrize('function', tn.NAN_SKIPPING_SCANS,
+                         ids=lambda f: f.__name__)
+def test_nan_skipping_scan_with_nans_jvp(function, axis):
+    check_table_jvp(function, tn.SOME_NANS, axis)
+    check_jvp_matches_grad(function, (tn.SOME_NANS, axis, 1.0))
+
+
+@pytest.mark.parametrize('axis', [None, 0, 1], ids=str)
+@pytest.mark.parametrize('function', tn.NAN_SKIPPING_OF_CUBES,
+                         ids=lambda f: f.__name__)
+def test_nan_skipping_reductions_of_nan_results_jvp(function, axis):
+    check_table_jvp(function, tn.ABOVE_ONE, axis, False)
+    check_jvp_matches_grad(function, (tn.ABOVE_ONE, axis, False, 1.0))
+
+
+# The all-NaN slices have NaN results, which np.nansum skips.
+@pytest.mark.parametrize('axis', [0, 1])
+@pytest.mark.parametrize('function', tn.NAN_RESULTS_SKIPPED,
+                         ids=lambda f: f.__name__)
+def test_all_nan_slice_has_zero_tangent(function, axis):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        check_jvp_matches_grad(function, (tn.ALL_NAN_SLICES, axis))
+        along_nans = np.where(np.isnan(tn.ALL_NAN_SLICES), 1.0, 0.0)
+        _, tangent = adcompiler.jvp(function, (tn.ALL_NAN_SLICES, axis),
+                                    (along_nans, None))
+    assert tangent == 0.0
 
 
 @pytest.mark.parametrize('x, y', test_rules_numpy.NAN_EXTREMA_CASES)

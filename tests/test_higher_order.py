@@ -1120,6 +1120,41 @@ def test_reduction_second_order(function, shape, axis, keepdims, mode):
     check_second_order(function, sample(shape), axis, keepdims, mode=mode)
 
 
+# A few axes per rule: the rules share their helpers across axes, and
+# each case costs three compositions.
+NAN_SKIPPING_CASES = [
+    pytest.param((3,), None, False, id='vector'),
+    pytest.param((2, 3), 1, True, id='matrix-axis1-keepdims'),
+    pytest.param((2, 3, 4), (0, 2), False, id='cube-axes02'),
+]
+
+
+@pytest.mark.parametrize('shape, axis, keepdims', NAN_SKIPPING_CASES)
+@pytest.mark.parametrize('function', tn.NAN_SKIPPING_REDUCTIONS,
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_nan_skipping_reduction_second_order(function, shape, axis,
+                                             keepdims, mode):
+    check_second_order(function, sample(shape), axis, keepdims, mode=mode)
+
+
+@pytest.mark.parametrize('function', tn.NAN_SKIPPING_REDUCTIONS,
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_nan_skipping_reduction_with_nans_second_order(function, mode):
+    for axis in (None, 0, 1):
+        check_second_order(function, tn.SOME_NANS, axis, False, mode=mode)
+
+
+@pytest.mark.parametrize('function', tn.NAN_SKIPPING_SCANS,
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_nan_skipping_scan_second_order(function, mode):
+    for axis in (None, 1):
+        check_second_order(function, sample((3, 4)), axis, mode=mode)
+        check_second_order(function, tn.SOME_NANS, axis, mode=mode)
+
+
 @pytest.mark.parametrize('mode', COMPOSITIONS)
 def test_prod_with_zeros_second_order(mode):
     for axis in (None, 0, 1):

@@ -1011,6 +1011,272 @@ def test_cumprod_with_zeros_in_some_lines():
     check_grads(np_cumprod, ZEROS, None)
 
 
+# Reductions and scans that skip NaNs --------------------------------------
+# ans = f(x, axis, keepdims=keepdims) or f(x, axis). Without NaNs they are
+# checked on the table of the other reductions; with NaNs on matrices whose
+# NaNs fall in different rows and columns.
+
+def np_nanmax(x, axis, keepdims, w):
+    return np.sum(w * np.nanmax(x, axis=axis, keepdims=keepdims))
+
+
+def np_nanmin(x, axis, keepdims, w):
+    return np.sum(w * np.nanmin(x, axis=axis, keepdims=keepdims))
+
+
+def np_nanprod(x, axis, keepdims, w):
+    return np.sum(w * np.nanprod(x, axis=axis, keepdims=keepdims))
+
+
+def np_nanvar(x, axis, keepdims, w):
+    return np.sum(w * np.nanvar(x, axis=axis, keepdims=keepdims))
+
+
+def np_nanvar_ddof(x, axis, keepdims, w):
+    return np.sum(w * np.nanvar(x, axis, ddof=1, keepdims=keepdims))
+
+
+def np_nanstd(x, axis, keepdims, w):
+    return np.sum(w * np.nanstd(x, axis=axis, keepdims=keepdims))
+
+
+def np_nanstd_ddof(x, axis, keepdims, w):
+    return np.sum(w * np.nanstd(x, axis, ddof=1, keepdims=keepdims))
+
+
+def np_nanmedian(x, axis, keepdims, w):
+    return np.sum(w * np.nanmedian(x, axis=axis, keepdims=keepdims))
+
+
+def np_nanquantile(x, axis, keepdims, w):
+    return np.sum(w * np.nanquantile(x, 0.3, axis=axis, keepdims=keepdims))
+
+
+def np_nanpercentile(x, axis, keepdims, w):
+    return np.sum(w * np.nanpercentile(x, 85.0, axis, keepdims=keepdims))
+
+
+NAN_SKIPPING_REDUCTIONS = [
+    np_nanmax, np_nanmin, np_nanprod, np_nanvar, np_nanvar_ddof, np_nanstd,
+    np_nanstd_ddof, np_nanmedian, np_nanquantile, np_nanpercentile]
+
+
+def np_nancumsum(x, axis, w):
+    return np.sum(w * np.nancumsum(x, axis=axis))
+
+
+def np_nancumprod(x, axis, w):
+    return np.sum(w * np.nancumprod(x, axis))
+
+
+NAN_SKIPPING_SCANS = [np_nancumsum, np_nancumprod]
+
+# Each row and each column of a 3 x 4 matrix keeps at least two numbers.
+SOME_NANS = np.array([[0.5, np.nan, -1.5, 0.7],
+                      [np.nan, 1.0, 2.0, -0.3],
+                      [1.2, -0.4, np.nan, 1.4]])
+
+# The second row and the third column have no number at all.
+ALL_NAN_SLICES = np.array([[0.5, -0.8, np.nan, 0.7],
+                           [np.nan, np.nan, np.nan, np.nan],
+                           [1.2, -0.4, np.nan, 1.4]])
+
+
+@pytest.mark.parametrize('shape, axis, keepdims', REDUCTION_CASES)
+@pytest.mark.parametrize('function', NAN_SKIPPING_REDUCTIONS,
+                         ids=lambda f: f.__name__)
+def test_nan_skipping_reduction(function, shape, axis, keepdims):
+    check_grads(function, sample(shape), axis, keepdims)
+
+
+# ddof=1 leaves no degree of freedom in one number, so those rows are left out.
+@pytest.mark.parametrize('function', [
+    f for f in NAN_SKIPPING_REDUCTIONS
+    if f not in (np_nanvar_ddof, np_nanstd_ddof)], ids=lambda f: f.__name__)
+def test_nan_skipping_reduction_of_float(function):
+    check_grads(function, 1.7, None, False)
+
+
+@pytest.mark.parametrize('shape, axis', SCAN_CASES)
+@pytest.mark.parametrize('function', NAN_SKIPPING_SCANS,
+                         ids=lambda f: f.__name__)
+def test_nan_skipping_scan(function, shape, axis):
+    check_grads(function, sample(shape), axis)
+
+
+@pytest.mark.parametrize('shape', [(), (4,), (3, 4)], ids=str)
+@pytest.mark.parametrize('function', NAN_SKIPPING_SCANS,
+                         ids=lambda f: f.__name__)
+def test_nan_skipping_scan_flattened(function, shape):
+    check_grads(function, sample(shape), None)
+
+
+@pytest.mark.parametrize('axis', [None, 0, 1, -1, (0, 1)], ids=str)
+@pytest.mark.parametrize('function', NAN_SKIPPING_REDUCTIONS,
+                         ids=lambda f: f.__name__)
+def test_nan_skipping_reduction_with_nans(function, axis):
+    for keepdims in (False, True):
+        check_grads(function, SOME_NANS, axis, keepdims)
+        gradient = grad_of(function, SOME_NANS, axis, keepdims)
+        assert np.all(gradient[np.isnan(SOME_NANS)] == 0.0)
+        assert np.all(np.isfinite(gradient))
+
+
+@pytest.mark.parametrize('axis', [None, 0, 1, -1], ids=str)
+@pytest.mark.parametrize('function', NAN_SKIPPING_SCANS,
+                         ids=lambda f: f.__name__)
+def test_nan_skipping_scan_with_nans(function, axis):
+    check_grads(function, SOME_NANS, axis)
+    gradient = grad_of(function, SOME_NANS, axis)
+    assert np.all(gradient[np.isnan(SOME_NANS)] == 0.0)
+    assert np.all(np.isfinite(gradient))
+
+
+# An all-NaN slice reads no entry: its result is NaN (NumPy warns) and its
+# entries get derivative 0, as np.nanmean's do. A NaN result would make the
+# weighted sum NaN, so np.nansum adds the results up.
+def nansum_of_nanmax(x, axis):
+    return np.nansum(np.nanmax(x, axis=axis))
+
+
+def nansum_of_nanmin(x, axis):
+    return np.nansum(np.nanmin(x, axis=axis) * 2.0)
+
+
+def nansum_of_nanvar(x, axis):
+    return np.nansum(np.nanvar(x, axis=axis))
+
+
+def nansum_of_nanstd(x, axis):
+    return np.nansum(np.nanstd(x, axis, ddof=1))
+
+
+def nansum_of_nanmedian(x, axis):
+    return np.nansum(np.nanmedian(x, axis=axis))
+
+
+def nansum_of_nanquantile(x, axis):
+    return np.nansum(np.nanquantile(x, 0.8, axis=axis))
+
+
+def nansum_of_nanmean(x, axis):
+    return np.nansum(np.nanmean(x, axis=axis))
+
+
+NAN_RESULTS_SKIPPED = [
+    nansum_of_nanmax, nansum_of_nanmin, nansum_of_nanvar, nansum_of_nanstd,
+    nansum_of_nanmedian, nansum_of_nanquantile, nansum_of_nanmean]
+
+
+@pytest.mark.parametrize('axis', [0, 1])
+@pytest.mark.parametrize('function', NAN_RESULTS_SKIPPED,
+                         ids=lambda f: f.__name__)
+def test_all_nan_slice_has_zero_derivative(function, axis):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        gradient = adcompiler.grad(function)(ALL_NAN_SLICES, axis)
+        expected = numerical_gradient(function, (ALL_NAN_SLICES, axis), 0)
+    assert_gradient_close(gradient, expected)
+    assert np.all(gradient[np.isnan(ALL_NAN_SLICES)] == 0.0)
+
+
+# nanprod and nancumprod read an all-NaN slice as empty: 1, a constant.
+@pytest.mark.parametrize('axis', [0, 1])
+def test_all_nan_slice_of_products(axis):
+    for keepdims in (False, True):
+        check_grads(np_nanprod, ALL_NAN_SLICES, axis, keepdims)
+    check_grads(np_nancumprod, ALL_NAN_SLICES, axis)
+    check_grads(np_nancumsum, ALL_NAN_SLICES, axis)
+
+
+# The NaNs come from x ** 3 at NaN entries, whose partials are NaN too.
+def np_nanmax_of_cube(x, axis, keepdims, w):
+    y = np.where(x > 1.0, np.nan, x)
+    return np.sum(w * np.nanmax(y ** 3, axis=axis, keepdims=keepdims))
+
+
+def np_nanstd_of_cube(x, axis, keepdims, w):
+    y = np.where(x > 1.0, np.nan, x)
+    return np.sum(w * np.nanstd(y ** 3, axis=axis, keepdims=keepdims))
+
+
+def np_nanmedian_of_cube(x, axis, keepdims, w):
+    y = np.where(x > 1.0, np.nan, x)
+    return np.sum(w * np.nanmedian(y ** 3, axis=axis, keepdims=keepdims))
+
+
+def np_nanprod_of_cube(x, axis, keepdims, w):
+    y = np.where(x > 1.0, np.nan, x)
+    return np.sum(w * np.nanprod(y ** 3, axis=axis, keepdims=keepdims))
+
+
+NAN_SKIPPING_OF_CUBES = [np_nanmax_of_cube, np_nanstd_of_cube,
+                         np_nanmedian_of_cube, np_nanprod_of_cube]
+
+
+@pytest.mark.parametrize('axis', [None, 0, 1])
+@pytest.mark.parametrize('function', NAN_SKIPPING_OF_CUBES,
+                         ids=lambda f: f.__name__)
+def test_nan_skipping_reductions_of_nan_results(function, axis):
+    check_grads(function, ABOVE_ONE, axis, False)
+
+
+TIES_AND_NANS = np.array([[0.5, 2.0, 2.0, np.nan], [1.0, 1.0, np.nan, -1.0],
+                 [3.0, 3.0, 3.0, 3.0]])
+
+
+# Tied extrema share the derivative evenly, as for np.max; tied values
+# around a median share theirs, as for np.sort.
+@pytest.mark.parametrize('function, expected', [
+    pytest.param(np_nanmax, [[0.0, 0.5, 0.5, 0.0], [0.5, 0.5, 0.0, 0.0],
+                             [0.25, 0.25, 0.25, 0.25]], id='nanmax'),
+    pytest.param(np_nanmin, [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0],
+                             [0.25, 0.25, 0.25, 0.25]], id='nanmin'),
+    pytest.param(np_nanmedian, [[0.0, 0.5, 0.5, 0.0], [0.5, 0.5, 0.0, 0.0],
+                                [0.25, 0.25, 0.25, 0.25]], id='nanmedian'),
+])
+def test_nan_skipping_ties_split_evenly(function, expected):
+    gradient = grad_of(function, TIES_AND_NANS, 1, False)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-15, atol=0)
+
+
+def nanquantile_of_level(x, q):
+    return np.nanquantile(x, q)
+
+
+def nanquantile_of_levels(x):
+    return np.sum(np.nanquantile(x, [0.25, 0.75]))
+
+
+def test_nanquantile_rejects_level_derivative():
+    with pytest.raises(NotImplementedError, match='level q'):
+        adcompiler.grad(nanquantile_of_level, wrt=(0, 1))(SOME_NANS[0], 0.3)
+
+
+def test_nanquantile_rejects_several_levels():
+    with pytest.raises(NotImplementedError, match='one level q'):
+        adcompiler.grad(nanquantile_of_levels)(SOME_NANS[0])
+
+
+def nanargmax_entry(x):
+    return x[np.nanargmax(x)] + x[np.nanargmin(x)]
+
+
+def test_nanargmax_selects_without_derivative():
+    x = np.array([0.5, np.nan, 2.0, -1.0])
+    np.testing.assert_array_equal(adcompiler.grad(nanargmax_entry)(x),
+                                  [0.0, 0.0, 1.0, 1.0])
+
+
+def nanmedian_overwriting(x):
+    return np.nanmedian(x, overwrite_input=True)
+
+
+def test_nanmedian_rejects_overwrite_input():
+    with pytest.raises(adcompiler.AdCompilerError, match='overwrite_input'):
+        adcompiler.grad(nanmedian_overwriting)(np.array([1.0, 3.0, 2.0]))
+
+
 # Products --------------------------------------------------------------------
 
 def np_tensordot(x, y, w):
@@ -1579,6 +1845,9 @@ COVERED_CALLEES = {
     np.pad, np.select, np.nan_to_num, np.linspace,
     np.prod, np.var, np.std, np.ptp, np.nansum, np.nanmean, np.average,
     np.cumsum, np.cumprod, np.diff,
+    np.nanmax, np.nanmin, np.nanprod, np.nanvar, np.nanstd, np.nanmedian,
+    np.nanquantile, np.nanpercentile, np.nancumsum, np.nancumprod,
+    np.nanargmax, np.nanargmin,
     np.tensordot, np.inner, np.outer, np.vdot, np.kron, np.cross, np.einsum,
     np.sort, np.partition,
     np.random.normal, np.random.laplace, np.random.logistic,

@@ -71,6 +71,16 @@ for _callee in (np.fmax, np.fmin):
 # Reductions that skip NaNs: only the entries they read have partials.
 jvp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nansum_tangent(t, a, ans, axis, keepdims), dtype))
 jvp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanmean_tangent(t, a, ans, axis, keepdims), dtype))
+jvp(np.nanmax,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_tangent(t, a, ans, axis, keepdims))
+jvp(np.nanmin,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_tangent(t, a, ans, axis, keepdims))
+jvp(np.nanprod,   lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanprod_tangent(t, a, ans, axis, keepdims), dtype))
+jvp(np.nanvar,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanvar_tangent(t, a, ans, axis, ddof, keepdims), dtype))
+jvp(np.nanstd,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanstd_tangent(t, a, ans, axis, ddof, keepdims), dtype))
+jvp(np.nanmedian, lambda a, axis=None, *, keepdims=False: ad.nanquantile_tangent(t, a, 0.5, ans, axis, keepdims))
+jvp(np.nanquantile,   lambda a, q, axis=None, *, keepdims=False: (ad.nanquantile_tangent(t, a, q, ans, axis, keepdims), ad.quantile_level_adjoint('np.nanquantile')))
+jvp(np.nanpercentile, lambda a, q, axis=None, *, keepdims=False: (ad.nanquantile_tangent(t, a, np.true_divide(q, 100.0), ans, axis, keepdims), ad.quantile_level_adjoint('np.nanpercentile')))
+jvp(np.nancumsum,  lambda a, axis=None, dtype=None: ad.cast_adjoint(np.cumsum(ad.skip_nan_tangent(t, a), axis), dtype))
+jvp(np.nancumprod, lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.nancumprod_tangent(t, a, ans, axis), dtype))
 
 # Replacements: np.nan_to_num(x, copy, nan, posinf, neginf) and
 # np.pad(array, pad_width, mode, constant_values). The replaced entries and

@@ -124,7 +124,8 @@ for _callee in (np.floor, np.ceil, np.round, np.around, np.rint,
                 np.logical_xor, np.signbit, np.spacing, np.isclose,
                 np.isreal, np.iscomplex, np.isposinf, np.isneginf, np.isin,
                 np.array_equiv, np.searchsorted, np.digitize,
-                np.argpartition, np.argwhere, np.flatnonzero, np.lexsort):
+                np.argpartition, np.argwhere, np.flatnonzero, np.lexsort,
+                np.nanargmax, np.nanargmin):
     non_differentiable(_callee)
 
 # Bookkeeping: shapes, sizes and constructors that take no values to differentiate.
@@ -176,9 +177,37 @@ vjp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.ptp_adjoint(g, a, axi
 vjp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nansum_adjoint(g, a, axis, keepdims), dtype))
 vjp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanmean_adjoint(g, a, axis, keepdims), dtype))
 
+# Reductions that skip NaNs: ans = f(a, axis, keepdims=keepdims). The NaNs,
+# and every entry of an all-NaN slice, get 0. Ties split as for np.max and
+# np.sort. overwrite_input is left out, because the rules read a again.
+vjp(np.nanmax,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_adjoint(g, a, ans, axis, keepdims))
+vjp(np.nanmin,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_adjoint(g, a, ans, axis, keepdims))
+vjp(np.nanprod,   lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanprod_adjoint(g, a, axis, keepdims), dtype))
+vjp(np.nanvar,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanvar_adjoint(g, a, axis, ddof, keepdims), dtype))
+vjp(np.nanstd,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanstd_adjoint(g, a, ans, axis, ddof, keepdims), dtype))
+vjp(np.nanmedian, lambda a, axis=None, *, keepdims=False: ad.nanquantile_adjoint(g, a, 0.5, axis, keepdims))
+
+
+# ans = np.nanquantile(a, q, axis) for one level q, method 'linear'.
+def nanquantile_vjp(a, q, axis=None, *, keepdims=False):
+    d[a] = ad.nanquantile_adjoint(g, a, q, axis, keepdims)
+    d[q] = ad.quantile_level_adjoint('np.nanquantile')
+
+
+# ans = np.nanpercentile(a, q, axis): the quantile at level q / 100.
+def nanpercentile_vjp(a, q, axis=None, *, keepdims=False):
+    d[a] = ad.nanquantile_adjoint(g, a, np.true_divide(q, 100.0), axis, keepdims)
+    d[q] = ad.quantile_level_adjoint('np.nanpercentile')
+
+
+vjp(np.nanquantile,   nanquantile_vjp)
+vjp(np.nanpercentile, nanpercentile_vjp)
+
 # Scans and differences: ans = f(x, axis).
 vjp(np.cumsum,  lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumsum_adjoint(g, a, axis), dtype))
 vjp(np.cumprod, lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, a, ans, axis), dtype))
+vjp(np.nancumsum,  lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.nancumsum_adjoint(g, a, axis), dtype))
+vjp(np.nancumprod, lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.nancumprod_adjoint(g, a, ans, axis), dtype))
 vjp(np.diff,    lambda a, n=1, axis=-1: ad.diff_adjoint(g, n, axis))
 
 

@@ -22,6 +22,8 @@ vjp(rt.cast_adjoint,     lambda v, dtype: (ad.cast_adjoint(g, dtype), None))
 jvp(rt.cast_adjoint,     lambda v, dtype: (ad.cast_adjoint(t, dtype), None))
 vjp(rt.extremum_tangent, lambda v, x, extreme, axis=None, keepdims=False: ad.extremum_adjoint(g, x, extreme, axis, keepdims))
 jvp(rt.extremum_tangent, lambda v, x, extreme, axis=None, keepdims=False: ad.extremum_tangent(t, x, extreme, axis, keepdims))
+vjp(rt.nan_extremum_tangent, lambda v, x, extreme, axis=None, keepdims=False: ad.nan_extremum_adjoint(g, x, extreme, axis, keepdims))
+jvp(rt.nan_extremum_tangent, lambda v, x, extreme, axis=None, keepdims=False: ad.nan_extremum_tangent(t, x, extreme, axis, keepdims))
 vjp(rt.copy,             lambda v: g)
 jvp(rt.copy,             lambda v: ad.copy(t))
 vjp(rt.snapshot,         lambda v: g)
@@ -122,6 +124,8 @@ for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
                 rt._check_average_options,
                 rt._invalid_matrix_norm, rt._field_position,
                 rt._check_pad_mode, rt._check_nan_to_num_copy,
+                rt._quantile_weights, rt._check_quantile_level,
+                rt.quantile_level_adjoint,
                 rt.unsupported_derivative):
     non_differentiable(_helper)
 
@@ -151,6 +155,7 @@ for _helper in (rt.diag_adjoint, rt.diagonal_adjoint, rt.trace_adjoint,
                 rt.nan_to_num_adjoints, rt.linspace_adjoints,
                 rt.rollaxis_adjoint, rt.astype_adjoint, rt.diff_adjoint,
                 rt.cumsum_adjoint, rt.nansum_adjoint, rt.nanmean_adjoint,
+                rt.nancumsum_adjoint, rt.nan_extremum_adjoint,
                 rt.fft_adjoint, rt.fftn_adjoint, rt.rfft_adjoint,
                 rt.rfftn_adjoint, rt.irfft_adjoint, rt.irfftn_adjoint,
                 rt.sequence_sum_adjoint, rt.field_adjoint,
@@ -322,6 +327,7 @@ REGISTRY.linear_jvp(rt.sum_items_tangent, ('t',), others_constant=True)
 REGISTRY.linear_jvp(rt.sum_start_tangent, ('t',), others_constant=True)
 REGISTRY.linear_jvp(rt.items_tangent, ('t',), others_constant=True)
 vjp(rt.extremum_adjoint, lambda c, x, ans, axis=None, keepdims=False: (ad.extremum_tangent(g, x, ans, axis, keepdims), None, None))
+vjp(rt.nan_extremum_adjoint, lambda c, x, ans, axis=None, keepdims=False: (ad.nan_extremum_tangent(g, x, ans, axis, keepdims), None, None))
 vjp(rt.written_adjoint,  lambda c, x, index, v: (ad.tangent_write(ad.zeros_like(c), x, index, g), None, None, None))
 vjp(rt.element,          lambda value, error: (g, None))
 vjp(rt.old_item,         lambda x, index: (ad.index_adjoint(g, x, index), None))
