@@ -226,7 +226,9 @@ class _Checker:
 #   or `abs_sign`: `f(x)`;
 # - `quotient_in_divisor(c, d)`: `c / d`; `abs_sign(x)`: the derivative of
 #   `abs`; `add(a, b)`: `a + b` for arrays and numbers;
-# - `pow_exponent_adjoint(g, x, ans)`: the adjoint of `y` in `x ** y`;
+# - `pow_exponent_adjoint(g, x, ans, y)` and `pow_base_adjoint(g, x, y)`,
+#   optionally with `np.power` or `np.float_power` last: the adjoints of
+#   `y` and `x` in `x ** y`;
 # - `expand(c, like)` with `like` a name: `c` broadcast to the shape of
 #   `like`, which is the shape of a slice or of a scalar.
 _HELPERS = {
@@ -253,7 +255,11 @@ _HELPERS = {
     'add': lambda checker, args: (
         len(args) == 2 and checker.all_elementwise(args)),
     'pow_exponent_adjoint': lambda checker, args: (
-        len(args) == 3 and checker.all_elementwise(args)),
+        len(args) == 4 and checker.all_elementwise(args)),
+    'pow_base_adjoint': lambda checker, args: (
+        (len(args) == 3 or (len(args) == 4 and checker.module_function(
+            args[3], checker.numpy_alias) in ('power', 'float_power')))
+        and checker.all_elementwise(args[:3])),
     'expand': lambda checker, args: (
         len(args) == 2 and isinstance(args[1], gast.Name)
         and checker.all_elementwise(args)),

@@ -6,9 +6,10 @@ function with these rewrites applied until none changes anything:
 - constant folding: operations on number constants are evaluated,
   `c * e ** 1` and `c / e ** 1` lose the power, `np.where(constant, a, b)`
   of two numbers picks its branch, `np.power(e, n)` becomes `e ** n` for
-  a float n with a whole value, and `ad.cast_adjoint(e, None)` becomes
-  `e`. Each keeps the value, dtype and shape of the expression, and a
-  result that is a new array stays one (`e ** 1` alone copies `e`);
+  a float n with a whole value, `ad.pow_base_adjoint(g, x, n)` becomes
+  `g * n * x ** (n - 1.0)` for a number n, and `ad.cast_adjoint(e, None)`
+  becomes `e`. Each keeps the value, dtype and shape of the expression,
+  and a result that is a new array stays one (`e ** 1` alone copies `e`);
 - symbolic zero adjoints: `if dx is not None:` checks and `ad.add` calls
   that facts known before the code runs decide are simplified (see
   `adcompiler.zero_adjoints`);
@@ -191,6 +192,11 @@ class _ConstantFolder(Transformer):
         folded = self.fold_default_options(node)
         if folded is not None:
             return folded
+        if (self.is_function(func, self.runtime_alias, 'pow_base_adjoint')
+                and len(node.args) in (3, 4) and not node.keywords
+                and _number(node.args[2])
+                and not isinstance(node.args[2].value, complex)):
+            return self.visit(self.power_base_product(node.args))
         if (self.is_function(func, self.numpy_alias, 'power')
                 and len(node.args) == 2 and not node.keywords
                 and isinstance(node.args[1], gast.Constant)
@@ -205,6 +211,26 @@ class _ConstantFolder(Transformer):
             return gast.BinOp(left=node.args[0], op=gast.Pow(),
                               right=node.args[1])
         return node
+
+    @staticmethod
+    def power_base_product(args):
+        """Return `g * n * power(x, m)` for `ad.pow_base_adjoint(g, x, n,
+        power)` with a number n, where m is n - 1.0, or 1.0 for n == 0, and
+        power(x, m) is `x ** m` when power is missing or None. Without a
+        derivative in the exponent, this product is the base's adjoint.
+        The float m is what the helper's np.where(n, n - 1, 1.0) gives."""
+        g, x, exponent = args[:3]
+        n = exponent.value
+        lowered = gast.Constant(value=float(n - 1) if n else 1.0, kind=None)
+        function = args[3] if len(args) == 4 else None
+        if function is None or (isinstance(function, gast.Constant)
+                                and function.value is None):
+            raised = gast.BinOp(left=x, op=gast.Pow(), right=lowered)
+        else:
+            raised = gast.Call(func=function, args=[x, lowered], keywords=[])
+        factor = gast.BinOp(left=g, op=gast.Mult(),
+                            right=gast.Constant(value=n, kind=None))
+        return gast.BinOp(left=factor, op=gast.Mult(), right=raised)
 
     def fold_default_options(self, node):
         """Return the call of a reduction or of its adjoint helper without

@@ -666,28 +666,77 @@ def balanced_eq(x, ans, y, y_varies=True):
     return (x == ans) & (x != y)
 
 
-def pow_exponent_adjoint(g, x, ans):
-    """Adjoint of the exponent y in `x ** y`: g * x**y * log(x), 0 where x == 0.
+def pow_exponent_adjoint(g, x, ans, exponent):
+    """Adjoint of the exponent in `ans = x ** exponent`: g * ans * log(x).
 
-    For negative real x the logarithm is undefined and the result is NaN,
-    except where g is zero: an exponent that carries no derivative gives 0.
+    At x == 0 it is the limit of x**y * log(x) as x goes to 0 from above:
+    0 where ans is 0 (y > 0), and -inf where ans is 1 or inf (y <= 0),
+    where x**y jumps. For negative real x the logarithm is undefined and
+    the result is NaN. Where g is zero the result is 0, so an exponent that
+    carries no derivative gives 0. The value does not read `exponent`, but
+    the rules of this helper do (see adcompiler.rules.runtime).
     """
     x = np.asarray(x)
     with np.errstate(invalid='ignore'):
         log_x = np.log(np.where(x == 0, 1, x))
-        return np.where(np.asarray(g) == 0, 0.0, g * ans * log_x)
+        # At x == 0, ans * log(1) is already 0 where ans is 0.
+        jumps = (x == 0) & (np.asarray(ans) != 0)
+        product = np.where(jumps, -np.inf, ans * log_x)
+        return np.where(np.asarray(g) == 0, 0.0, g * product)
 
 
-def pow_log_base_tangent(v, x, power):
-    """Derivative of `power * log(x)` in x along v: v * power / x, 0 where v == 0.
+def pow_base_adjoint(g, x, exponent, power=None):
+    """Adjoint of the base x in `x ** exponent`: g * y * x**(y - 1), with 0
+    where g == 0 or y == 0.
 
-    The rules of pow_exponent_adjoint call it for the term of the base. A
-    base of 0 without a derivative then contributes 0, the limit, where
-    v * power / x would be 0 / 0. Where v is not 0 the quotient stays.
+    `power` is np.power or np.float_power for the NumPy functions, and None
+    for `**`. The optimizer writes a call with a number for the exponent as
+    that product (see adcompiler.optimize). The rules of this helper give
+    the second derivatives in the exponent too: at y == 0 the derivative of
+    y * x**(y - 1) in y is 1 / x. A zero g or tangent gives 0, also where
+    x**(y - 2) is infinite at x == 0.
+    """
+    lowered = np.where(exponent, exponent - 1, 1.0)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        if power is None:
+            partial = exponent * x ** lowered
+        else:
+            partial = exponent * power(x, lowered)
+        # [()] makes a 0-d result a NumPy scalar, as the product would be.
+        return np.where(np.asarray(g) == 0, 0.0, g * partial)[()]
+
+
+def pow_base_partial(v, x, exponent):
+    """Return v * x**(y - 1) * (1 + y * log(x)), the derivative of
+    x**y * log(x) in x and of y * x**(y - 1) in y, and 0 where v == 0.
+
+    At x == 0 it is the limit from above: 0 for y > 1, -inf for
+    0 < y <= 1 and inf for y <= 0, times the sign of v.
     """
     x = np.asarray(x)
     with np.errstate(divide='ignore', invalid='ignore'):
-        return np.where(np.asarray(v) == 0, 0.0, v * power / x)
+        safe = np.where(x == 0, 1, x)
+        partial = (np.power(safe, exponent - 1.0)
+                   * (1.0 + exponent * np.log(safe)))
+        at_zero = np.where(exponent > 1, 0.0,
+                           np.where(exponent > 0, -np.inf, np.inf))
+        return np.where(np.asarray(v) == 0, 0.0,
+                        v * np.where(x == 0, at_zero, partial))
+
+
+def pow_log_squared(v, x, power):
+    """Return v * power * log(x)**2, the derivative of v * power * log(x)
+    in the exponent of power = x**y, and 0 where v == 0.
+
+    At x == 0 it is the limit from above: 0 where power is 0 (y > 0), and
+    inf where power is 1 or inf (y <= 0).
+    """
+    x = np.asarray(x)
+    with np.errstate(invalid='ignore'):
+        log_x = np.log(np.where(x == 0, 1, x))
+        at_zero = np.where(np.asarray(power) == 0, 0.0, np.inf)
+        product = np.where(x == 0, at_zero, power * log_x * log_x)
+        return np.where(np.asarray(v) == 0, 0.0, v * product)
 
 
 def log_of_base(base):

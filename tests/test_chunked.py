@@ -349,7 +349,7 @@ def _function(source):
     pytest.param('x, t = saved\nreturn np.where(0 < x < 1, t, x),', False,
                  id='chained-comparison'),
     pytest.param('x, t = saved\n'
-                 'return ad.pow_exponent_adjoint(seed, x, t),', True,
+                 'return ad.pow_exponent_adjoint(seed, x, t, x),', True,
                  id='pow-exponent-adjoint'),
     pytest.param('x, t = saved\nreturn f(x),', False, id='other-call'),
 ])

@@ -847,8 +847,8 @@ def through_complex_extremum_tangent(t):
     return np.sum(np.abs(picked * (1.0 + 2.0j)) ** 2)
 
 
-def through_complex_pow_exponent_adjoint(v, x, power):
-    return np.sum(np.real(_C3 * rt.pow_exponent_adjoint(v, x, power)))
+def through_complex_pow_exponent_adjoint(v, x, y):
+    return np.sum(np.real(_C3 * rt.pow_exponent_adjoint(v, x, x ** y, y)))
 
 
 def _complex_sample(*shapes):

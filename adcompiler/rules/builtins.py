@@ -30,7 +30,7 @@ elementwise_vjp(operator.add,     lambda x, y: (g, g))
 elementwise_vjp(operator.sub,     lambda x, y: (g, -g))
 elementwise_vjp(operator.mul,     lambda x, y: (g * y, g * x))
 elementwise_vjp(operator.truediv, lambda x, y: (g / y, -g * ans / y))
-elementwise_vjp(operator.pow,     lambda x, y: (g * y * x ** np.where(y, y - 1, 1.0), ad.pow_exponent_adjoint(g, x, ans)))
+elementwise_vjp(operator.pow,     lambda x, y: (ad.pow_base_adjoint(g, x, y), ad.pow_exponent_adjoint(g, x, ans, y)))
 elementwise_vjp(operator.mod,     lambda x, y: (g, -g * np.floor_divide(x, y)))
 vjp(operator.matmul,              lambda x, y: (ad.matmul_adjoint_x(g, x, y), ad.matmul_adjoint_y(g, x, y)))
 
@@ -44,7 +44,7 @@ elementwise_vjp(operator.pos,     lambda x: g)
 
 # Built-in functions with a derivative.
 elementwise_vjp(builtins.abs,     lambda x: g * ad.abs_sign(x))
-elementwise_vjp(builtins.pow,     lambda base, exp, mod=None: (g * exp * base ** np.where(exp, exp - 1, 1.0), ad.pow_exponent_adjoint(g, base, ans)))
+elementwise_vjp(builtins.pow,     lambda base, exp, mod=None: (ad.pow_base_adjoint(g, base, exp), ad.pow_exponent_adjoint(g, base, ans, exp)))
 elementwise_vjp(builtins.divmod,  divmod_vjp)
 vjp(builtins.float,               lambda x=0.0: ad.unbroadcast(g, x))
 # NumPy's float types called as constructors: np.float32(x) casts x.

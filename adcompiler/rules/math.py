@@ -32,7 +32,7 @@ vjp(math.log2,    lambda x: g / (x * np.log(2.0)))
 vjp(math.log10,   lambda x: g / (x * np.log(10.0)))
 vjp(math.log1p,   lambda x: g / (x + 1.0))
 vjp(math.sqrt,    lambda x: g * 0.5 / np.sqrt(x))
-vjp(math.pow,     lambda x, y: (g * y * x ** np.where(y, y - 1, 1.0), ad.pow_exponent_adjoint(g, x, ans)))
+vjp(math.pow,     lambda x, y: (ad.pow_base_adjoint(g, x, y), ad.pow_exponent_adjoint(g, x, ans, y)))
 
 # Trigonometric and hyperbolic functions.
 vjp(math.sin,     lambda x: g * np.cos(x))

@@ -41,15 +41,21 @@ jvp(rt.tangent_append, lambda dx, dv: (ad.tangent_append(t, ad.zeros_like(dv)), 
 vjp(rt.tangent_extend, lambda dx, dseq: (ad.drop_last(g, ad.length(dseq)), ad.tail_adjoint(g, dseq)))
 jvp(rt.tangent_extend, lambda dx, dseq: (ad.tangent_extend(t, ad.zeros_like(dseq)), ad.tangent_extend(ad.zeros_like(dx), t)), tuple_result=True)
 
-# ans = pow_exponent_adjoint(v, x, power) = v * power * log(x).
-# Its term in x is 0 where that of v is 0, so that a base of 0 without a
-# derivative gives 0 and not 0 / 0.
-vjp(rt.pow_exponent_adjoint, lambda v, x, power: (ad.pow_exponent_adjoint(g, x, power), ad.pow_log_base_tangent(g * v, x, power), ad.pow_exponent_adjoint(g * v, x, 1.0)), unbroadcast=True)
-jvp(rt.pow_exponent_adjoint, lambda v, x, power: (ad.pow_exponent_adjoint(t, x, power), ad.pow_log_base_tangent(v * t, x, power), ad.pow_exponent_adjoint(v * t, x, 1.0)))
-
-# ans = pow_log_base_tangent(v, x, power) = v * power / x, 0 where v == 0.
-vjp(rt.pow_log_base_tangent, lambda v, x, power: (ad.pow_log_base_tangent(g, x, power), ad.pow_log_base_tangent(ad.pow_log_base_tangent(-g * v, x, power), x, 1.0), ad.pow_log_base_tangent(g * v, x, 1.0)), unbroadcast=True)
-jvp(rt.pow_log_base_tangent, lambda v, x, power: (ad.pow_log_base_tangent(t, x, power), ad.pow_log_base_tangent(ad.pow_log_base_tangent(-v * t, x, power), x, 1.0), ad.pow_log_base_tangent(v * t, x, 1.0)))
+# ans = pow_exponent_adjoint(v, x, power, y) = v * power * log(x), where
+# power = x ** y. Its rules take the partials in x and y of x**y * log(x)
+# as a whole and give power none. Split into power / x and
+# y * x**(y - 1) * log(x), each term alone is 0 / 0 or 0 * inf at x == 0,
+# although their sum has a limit there (see pow_base_partial).
+# ans = pow_base_adjoint(v, x, y, function) = v * y * x**(y - 1), where
+# function is np.power, np.float_power or None for `**`. Both helpers give
+# 0 where v is 0, so a base of 0 without a derivative gives 0.
+# NOTE: pow_base_partial and pow_log_squared have no rules of their own
+# and are differentiated from their source, so a third derivative of
+# 0 ** y in both the base and the exponent may be NaN.
+vjp(rt.pow_exponent_adjoint, lambda v, x, power, exponent: (ad.pow_exponent_adjoint(g, x, power, exponent), ad.pow_base_partial(g * v, x, exponent), None, ad.pow_log_squared(g * v, x, power)), unbroadcast=True)
+jvp(rt.pow_exponent_adjoint, lambda v, x, power, exponent: (ad.pow_exponent_adjoint(t, x, power, exponent), ad.pow_base_partial(v * t, x, exponent), None, ad.pow_log_squared(v * t, x, power)))
+vjp(rt.pow_base_adjoint, lambda v, x, exponent, power=None: (ad.pow_base_adjoint(g, x, exponent, power), ad.pow_base_adjoint(g * v * exponent, x, exponent - 1.0, power), ad.pow_base_partial(g * v, x, exponent), None), unbroadcast=True)
+jvp(rt.pow_base_adjoint, lambda v, x, exponent, power=None: (ad.pow_base_adjoint(t, x, exponent, power), ad.pow_base_adjoint(v * exponent * t, x, exponent - 1.0, power), ad.pow_base_partial(v * t, x, exponent), None))
 
 # The recurrences of np.cumprod along the last axis: ans = r =
 # linear_recurrence(u, x), r_k = x_k r_(k-1) + u_k, and ans = q =
