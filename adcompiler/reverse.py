@@ -36,7 +36,8 @@ import operator
 import gast
 
 from adcompiler import (aliasing, call_writes, comprehensions, known_shapes,
-                        numeric_checks, runtime, scalars, shapes, subscripts)
+                        nan_skipping, numeric_checks, runtime, scalars,
+                        shapes, subscripts)
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
@@ -231,6 +232,10 @@ class _ReverseWriter(StageWriter):
         self.container_reads = set() if aliasing.is_generated(
             context.source) else set(aliasing.container_reads(
                 normalized, activity, resolution))
+        # Names whose adjoint is 0 at their NaN entries. The adjoints that
+        # elementwise operations with such a result pass on are 0 there too.
+        self.nan_skipped = nan_skipping.nan_skipped_names(
+            normalized, resolution, self.registry)
         self.callee_programs = {}  # call statement -> CalleeProgram
         self.callee_saved = {}  # call statement -> name of the callee's saved
         self.dynamic_calls = {}  # call statement -> name of its CallSite
@@ -1901,6 +1906,9 @@ class _ReverseWriter(StageWriter):
             value = self.substitute(template_statement.value, substitutions,
                                     renames, active)
             self.read_shapes_from_parameters(value)
+            if template.unbroadcast and target in self.nan_skipped:
+                value = _call(self.runtime_function('skip_nan_adjoint'),
+                              value, _name(target))
             if template.unbroadcast and self.may_reshape_adjoint(
                     arg, list(args) + list(keywords.values())):
                 value = self.unbroadcast(value, target, arg.id)

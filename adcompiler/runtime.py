@@ -2226,6 +2226,18 @@ def nanmean_adjoint(g, x, axis=None, keepdims=False):
     return np.where(kept, share, 0.0)
 
 
+def skip_nan_adjoint(g, y):
+    """Return the adjoint g that an elementwise operation with result y
+    passes to an operand, with 0 where y is NaN.
+
+    The reverse stage calls it where the adjoint of y is already 0 at its
+    NaN entries, because a function that skips NaNs reads y (see
+    adcompiler.nan_skipping). There g is 0 times a partial derivative taken
+    at NaN, which is NaN, while the tangent in forward mode is 0.
+    """
+    return np.where(np.isnan(y), 0.0, g)
+
+
 def nan_filled(x, value):
     """Return x with `value` in place of its NaN entries: the array that a
     function skipping NaNs reduces (0 for sums, 1 for products)."""

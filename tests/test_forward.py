@@ -754,6 +754,17 @@ def test_nan_skipping_reductions_of_nan_results_jvp(function, axis):
     check_jvp_matches_grad(function, (tn.ABOVE_ONE, axis, False, 1.0))
 
 
+# Forward mode leaves out the NaN tangents of the skipped entries, and
+# reverse mode gives them 0, so jvp equals grad dotted with the direction.
+@pytest.mark.parametrize('function', tn.NAN_INPUT_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_nan_inputs_jvp_matches_grad(function):
+    check_jvp_matches_grad(function, (tn.NAN_INPUT,))
+    along_nans = np.where(np.isnan(tn.NAN_INPUT), 1.0, 0.0)
+    _, tangent = adcompiler.jvp(function, (tn.NAN_INPUT,), (along_nans,))
+    assert tangent == 0.0
+
+
 # The all-NaN slices have NaN results, which np.nansum skips.
 @pytest.mark.parametrize('axis', [0, 1])
 @pytest.mark.parametrize('function', tn.NAN_RESULTS_SKIPPED,

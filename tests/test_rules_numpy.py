@@ -1221,6 +1221,64 @@ def test_nan_skipping_reductions_of_nan_results(function, axis):
     check_grads(function, ABOVE_ONE, axis, False)
 
 
+# NaN inputs: the entries that the reductions skip get 0 in reverse mode
+# too, as in forward mode, although the partial derivatives of the
+# elementwise operations before them are NaN there.
+def nansum_of_cube(x):
+    return np.nansum(x ** 3)
+
+
+def nanmean_of_product(x):
+    return np.sum(np.nanmean(np.sin(x) * x, axis=0))
+
+
+def nanmax_of_quotient(x):
+    return np.sum(np.nanmax(np.exp(x) / (x + 3.0), axis=1))
+
+
+def nanstd_of_power(x):
+    return np.nanstd(np.abs(x) ** 1.5, ddof=1)
+
+
+def nancumsum_of_log(x):
+    return np.sum(np.nancumsum(np.log(x + 3.0) * 2.0, axis=1))
+
+
+def nanmedian_of_broadcast(x):
+    return np.sum(np.nanmedian(x * np.array([[1.5], [-2.0]]) + x ** 2,
+                               axis=1))
+
+
+NAN_INPUT_FUNCTIONS = [nansum_of_cube, nanmean_of_product, nanmax_of_quotient,
+                       nanstd_of_power, nancumsum_of_log,
+                       nanmedian_of_broadcast]
+
+NAN_INPUT = np.array([[0.5, np.nan, -1.5, 0.8], [np.nan, 1.2, 0.3, -0.7]])
+
+
+@pytest.mark.parametrize('function', NAN_INPUT_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_nan_inputs_get_zero_gradient(function):
+    gradient = adcompiler.grad(function)(NAN_INPUT)
+    assert np.all(gradient[np.isnan(NAN_INPUT)] == 0.0)
+    assert np.all(np.isfinite(gradient))
+    # A NaN entry stays NaN when it moves, so its difference is 0 too.
+    assert_gradient_close(gradient,
+                          numerical_gradient(function, (NAN_INPUT,), 0))
+
+
+def nan_input_read_twice(x):
+    return np.sum(x ** 2) + np.nansum(x ** 2)
+
+
+# A NaN that another use reads makes the result NaN, and its gradient stays
+# NaN: only values that every use skips get 0.
+def test_nan_input_read_elsewhere_stays_nan():
+    gradient = adcompiler.grad(nan_input_read_twice)(NAN_INPUT)
+    assert np.all(np.isnan(gradient[np.isnan(NAN_INPUT)]))
+    assert np.all(np.isfinite(gradient[~np.isnan(NAN_INPUT)]))
+
+
 TIES_AND_NANS = np.array([[0.5, 2.0, 2.0, np.nan], [1.0, 1.0, np.nan, -1.0],
                  [3.0, 3.0, 3.0, 3.0]])
 
