@@ -4,6 +4,7 @@ import collections
 import inspect
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -1183,6 +1184,25 @@ def test_nan_inputs_second_order(function, mode):
                                       (tn.NAN_INPUT,), (direction,),
                                       step=1e-5)
     assert np.all(np.isfinite(product))
+    np.testing.assert_allclose(product, expected, rtol=1e-4, atol=1e-5)
+
+
+# The all-NaN slices read no entry, in every composition too.
+@pytest.mark.parametrize('axis', [0, 1])
+@pytest.mark.parametrize('function', tn.NAN_RESULTS_SKIPPED,
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_all_nan_slice_second_order(function, axis, mode):
+    direction = np.random.default_rng(2).normal(
+        size=tn.ALL_NAN_SLICES.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        product = adcompiler.hvp(function, mode=mode)(tn.ALL_NAN_SLICES,
+                                                      axis, direction)
+        expected = directional_difference(
+            adcompiler.grad(function), (tn.ALL_NAN_SLICES, axis),
+            (direction, None), step=1e-5)
+    assert np.all(product[np.isnan(tn.ALL_NAN_SLICES)] == 0.0)
     np.testing.assert_allclose(product, expected, rtol=1e-4, atol=1e-5)
 
 
