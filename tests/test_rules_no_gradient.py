@@ -92,7 +92,8 @@ def positions(x, w):
              + np.any(y > 1.0) + np.all(y > -2.0)
              + np.searchsorted(order, y)[1] + np.digitize(y, order)[2]
              + np.argpartition(y, 1)[0] + np.argwhere(y > 0.5)[0, 0]
-             + np.flatnonzero(y > 0.5)[0] + np.lexsort((y, x * 2.0))[0])
+             + np.flatnonzero(y > 0.5)[0] + np.lexsort((y, x * 2.0))[0]
+             + np.nanargmax(y) + np.nanargmin(y))
     return np.sum(w * x * found + w * found)
 
 
@@ -226,7 +227,7 @@ PIECEWISE_CONSTANT_CASES = [
     (positions, (np.argmax, np.argmin, np.argsort, np.nonzero,
                  np.count_nonzero, np.any, np.all, np.searchsorted,
                  np.digitize, np.argpartition, np.argwhere, np.flatnonzero,
-                 np.lexsort)),
+                 np.lexsort, np.nanargmax, np.nanargmin)),
     (array_methods, ('argmax', 'argmin', 'argsort', 'nonzero', 'any', 'all',
                      'round', 'searchsorted', 'argpartition')),
     (shapes_and_types, (np.shape, np.ndim, np.size, np.zeros_like,
