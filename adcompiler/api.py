@@ -16,7 +16,8 @@ import warnings
 
 import numpy as np
 
-from adcompiler import chunked, containers, dispatch, emit, origins, runtime
+from adcompiler import (bound_callables, chunked, containers, dispatch, emit,
+                        origins, runtime)
 from adcompiler.argument_state import ArgumentState, Runs
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
@@ -784,7 +785,8 @@ def _with_source(function):
 
 
 def _check_differentiable(function):
-    """Raise a clear error unless `function` is a Python function."""
+    """Raise a clear error unless `function` is a Python function. The
+    transforms take bound methods and partials apart before this check."""
     if not callable(function):
         raise InvalidArgumentError(
             f'expected a function to differentiate, got {function!r}')
@@ -793,11 +795,6 @@ def _check_differentiable(function):
             f'cannot differentiate {function.__name__} this way: it is a '
             'gradient made by adcompiler. Use grad(grad(f)) for a scalar '
             'argument, or hessian and hvp.')
-    if inspect.ismethod(function):
-        raise SourceUnavailableError(
-            f'cannot differentiate the bound method {function!r} '
-            'directly yet. Wrap the call in a function: '
-            f'def f(x): return obj.{function.__name__}(x)')
     if not isinstance(function, types.FunctionType):
         raise SourceUnavailableError(
             f'cannot differentiate {function!r}: it is a '
@@ -1234,6 +1231,58 @@ class HigherOrderGradient:
         return grad(objective, wrt=self.wrt)(*args, **kwargs, **directions)
 
 
+class BoundGradient:
+    """The gradient of a bound method or partial: the gradient of the
+    underlying function, called with the bound values first (see
+    adcompiler.bound_callables)."""
+
+    def __init__(self, gradient, unbound):
+        self.gradient = gradient  # a GradientFunction or HigherOrderGradient
+        self.unbound = unbound
+        self.__name__ = gradient.__name__
+        self.__qualname__ = gradient.__name__
+
+    def __call__(self, *args, **kwargs):
+        unbound = self.unbound
+        return self.gradient(*unbound.args, *args,
+                             **{**unbound.keywords, **kwargs})
+
+    @property
+    def source(self):
+        """The generated source of the underlying function's gradient."""
+        return self.gradient.source
+
+    def __repr__(self):
+        return f'<adcompiler {self.__name__} of {self.unbound.description}>'
+
+    def __adcompiler_unsupported__(self):
+        """Return (what this gradient is, what to call instead): a
+        differentiated function may not call it."""
+        name = self.unbound.function.__name__
+        return (f'a gradient of {self.unbound.description}',
+                f'call adcompiler.grad({name}) and pass the bound values '
+                'as arguments')
+
+
+def _unbind(function):
+    """Return the `bound_callables.Unbound` of a bound method, a partial or
+    a `BoundGradient`, or None for any other callable."""
+    if isinstance(function, BoundGradient):
+        return function.unbound.replace_function(function.gradient)
+    return bound_callables.unbind(function)
+
+
+def _with_bound_values(transformed, unbound):
+    """Return a function that calls `transformed` with the values that
+    `unbound` binds first, as calling the partial or method would."""
+    def call(*args, **kwargs):
+        return transformed(*unbound.args, *args,
+                           **{**unbound.keywords, **kwargs})
+
+    call.__name__ = call.__qualname__ = transformed.__name__
+    return call
+
+
 class Composition(enum.Enum):
     """The order in which `hvp` and `hessian` compose two first-order modes, outer first."""
 
@@ -1414,6 +1463,10 @@ def hvp(function, wrt=0, mode=None):
     and reverse over reverse where neither forward composition can be built
     (a callee with only a reverse rule, say).
     """
+    unbound = _unbind(function)
+    if unbound is not None:
+        return _with_bound_values(
+            hvp(unbound.function, unbound.wrt_names(wrt), mode), unbound)
     _check_differentiable(function)
     names, as_tuple = _wrt_names(function, wrt)
     composition = _composition(mode)
@@ -1484,6 +1537,10 @@ def hessian(function, wrt=0, mode=None):
 
     `mode` is as for `hvp`; the Hessian is built one `hvp` per column.
     """
+    unbound = _unbind(function)
+    if unbound is not None:
+        return _with_bound_values(
+            hessian(unbound.function, unbound.wrt_names(wrt), mode), unbound)
     _check_differentiable(function)
     names, as_tuple = _wrt_names(function, wrt)
     composition = _composition(mode)
@@ -1593,6 +1650,11 @@ def grad(function=None, *, wrt=0, has_aux=False):
     """
     if function is None:
         return functools.partial(grad, wrt=wrt, has_aux=has_aux)
+    unbound = _unbind(function)
+    if unbound is not None:
+        return BoundGradient(grad(unbound.function,
+                                  wrt=unbound.wrt_names(wrt),
+                                  has_aux=has_aux), unbound)
     if isinstance(function, (GradientFunction, HigherOrderGradient)):
         return HigherOrderGradient(function, wrt)
     return GradientFunction(function, wrt, with_value=False, has_aux=has_aux)
@@ -1602,6 +1664,11 @@ def value_and_grad(function=None, *, wrt=0, has_aux=False):
     """Like `grad`, but the returned function returns `(value, gradient)`."""
     if function is None:
         return functools.partial(value_and_grad, wrt=wrt, has_aux=has_aux)
+    unbound = _unbind(function)
+    if unbound is not None:
+        return BoundGradient(value_and_grad(unbound.function,
+                                            wrt=unbound.wrt_names(wrt),
+                                            has_aux=has_aux), unbound)
     return GradientFunction(function, wrt, with_value=True, has_aux=has_aux)
 
 
@@ -1625,7 +1692,15 @@ def jvp(function, primals, tangents):
 def _jvp(function, primals, tangents, runs=None):
     """Return what `jvp` returns. Each run of `function` starts with
     `runs`, which by default records the arguments only when a run on
-    NumPy floats may follow (see `_with_numpy_floats_on_error`)."""
+    NumPy floats may follow (see `_with_numpy_floats_on_error`).
+
+    For a bound method or partial, the bound values come before `primals`
+    and are held constant."""
+    unbound = _unbind(function)
+    bound_args, bound_keywords = (), {}
+    if unbound is not None:
+        function = unbound.function
+        bound_args, bound_keywords = unbound.args, unbound.keywords
     function = _with_source(function)
     for name, given in (('primals', primals), ('tangents', tangents)):
         if not isinstance(given, (tuple, list)):
@@ -1638,7 +1713,8 @@ def _jvp(function, primals, tangents, runs=None):
         raise InvalidArgumentError(
             f'jvp needs one tangent per primal; got {len(primals)} primals '
             f'and {len(tangents)} tangents')
-    bound = _bind(function, primals, {})
+    bound = _bind(function, bound_args + primals, bound_keywords)
+    tangents = (None,) * len(bound_args) + tangents
     return _bound_jvp(function, bound,
                       _tangents_by_parameter(function, bound, tangents),
                       runs)
@@ -1857,11 +1933,20 @@ def vjp(function, *primals):
     """Return `(function(*primals), vjp_fn)`; `vjp_fn(cotangent)` returns one
     cotangent per primal. The primal runs once; `vjp_fn` may be called with
     several cotangents.
+
+    For a bound method or partial, the bound values come before `primals`
+    and are held constant: `vjp_fn` returns cotangents for `primals` only.
     """
+    unbound = _unbind(function)
+    bound_args, bound_keywords = (), {}
+    if unbound is not None:
+        function = unbound.function
+        bound_args, bound_keywords = unbound.args, unbound.keywords
     function = _with_source(function)
-    bound = _bind(function, primals, {})
+    bound = _bind(function, bound_args + primals, bound_keywords)
     _reject_array_subclasses(function, bound.arguments, 'vjp')
-    wrt = tuple(bound.arguments)[:len(primals)]
+    wrt = tuple(bound.arguments)[len(bound_args):len(bound_args)
+                                 + len(primals)]
     for name in wrt:
         value = bound.arguments[name]
         if containers.is_container(value) or isinstance(value, np.matrix):
@@ -1950,6 +2035,10 @@ def jacobian(function, wrt=0, mode='reverse'):
     (the Cauchy-Riemann equations hold) and raises InvalidArgumentError
     elsewhere, and forward mode always raises.
     """
+    unbound = _unbind(function)
+    if unbound is not None:
+        return _with_bound_values(
+            jacobian(unbound.function, unbound.wrt_names(wrt), mode), unbound)
     function = _with_source(function)
     names, as_tuple = _wrt_names(function, wrt)
     if mode not in ('reverse', 'forward'):
@@ -2425,6 +2514,8 @@ def _is_float_like(value):
 
 def source(gradient_function):
     """Return the generated source of a function made by `grad`."""
+    if isinstance(gradient_function, BoundGradient):
+        gradient_function = gradient_function.gradient
     if not isinstance(gradient_function, GradientFunction):
         raise InvalidArgumentError(
             f'source() expects a function made by adcompiler.grad or '
