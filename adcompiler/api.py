@@ -1619,9 +1619,27 @@ def _hessian_block(columns, row_argument, column_argument):
     dtype = np.result_type(_hessian_dtype(row_argument),
                            _hessian_dtype(column_argument))
     if not columns:
-        return np.zeros(row_shape + column_shape, dtype=dtype)
-    entries = [np.asarray(c, dtype=dtype) for c in columns]
-    return np.stack(entries, axis=-1).reshape(row_shape + column_shape)
+        block = np.zeros(row_shape + column_shape, dtype=dtype)
+    else:
+        entries = [np.asarray(c, dtype=dtype) for c in columns]
+        block = np.stack(entries, axis=-1).reshape(row_shape + column_shape)
+    return _scalar_of_kind(block, row_argument, column_argument)
+
+
+def _scalar_of_kind(derivative, *references):
+    """Return a 0-d real `derivative` with the kind of the scalar
+    `references` (the arguments of a Jacobian or Hessian block, or the
+    output of a tangent): a Python float when they all are Python floats,
+    else a NumPy scalar when one is a NumPy float scalar. Any other
+    derivative is returned as it is."""
+    if derivative is None or np.ndim(derivative) != 0 or np.iscomplexobj(
+            derivative):
+        return derivative
+    if all(type(x) is float for x in references):
+        return float(derivative)
+    if any(isinstance(x, np.floating) for x in references):
+        return np.asarray(derivative)[()]
+    return derivative
 
 
 def _describe_output(ans, shape):
@@ -1790,7 +1808,9 @@ def _bound_jvp(function, bound, tangents, runs=None):
                                                  runs)
     if containers.is_container(value):
         return value, containers.tangent_like(tangent, value)
-    return value, runtime.zeros_like(value) if tangent is None else tangent
+    if tangent is None:
+        return value, runtime.zeros_like(value)
+    return value, _scalar_of_kind(tangent, value)
 
 
 def _check_tangent(function, name, primal, tangent):
@@ -2328,8 +2348,8 @@ def _constant_output_block(out_leaf, leaf):
         isinstance(out_leaf, np.ndarray) and out_leaf.dtype.kind in 'biu')
     if not integer:
         return None
-    return np.zeros(np.shape(out_leaf) + np.shape(leaf),
-                    dtype=np.result_type(leaf, 0.0))
+    return _scalar_of_kind(np.zeros(np.shape(out_leaf) + np.shape(leaf),
+                                  dtype=np.result_type(leaf, 0.0)), leaf)
 
 
 def _require_jacobian_argument(function, name, value):
@@ -2370,9 +2390,11 @@ def _stack_block(entries, out_shape, in_shape, out_leaf, leaf, axis):
     """Stack per-entry rows (axis 0) or columns (axis -1) into one block of
     shape out_shape + in_shape."""
     if not entries:
-        return np.zeros(out_shape + in_shape, dtype=_entry_dtype(out_leaf,
-                                                                leaf))
-    return np.stack(entries, axis=axis).reshape(out_shape + in_shape)
+        block = np.zeros(out_shape + in_shape,
+                         dtype=_entry_dtype(out_leaf, leaf))
+    else:
+        block = np.stack(entries, axis=axis).reshape(out_shape + in_shape)
+    return _scalar_of_kind(block, leaf)
 
 
 def check_grads(function, modes=('forward', 'reverse'), order=1, rtol=1e-5,

@@ -238,10 +238,21 @@ def materialize(g, x):
     """Return the final adjoint of input `x`: zeros for None, writable arrays.
 
     The public API calls it on the adjoints that generated code returns.
+    A Python float input gets a Python float, and a NumPy float scalar a
+    NumPy scalar of its type, where the adjoint may be a NumPy scalar or a
+    0-d array (after `np.sin(x)` or `y ** x`, say).
     """
     if g is None:
-        return zeros_like(x)
-    return _finish_adjoint(g, x, materialize)
+        g = zeros_like(x)
+    else:
+        g = _finish_adjoint(g, x, materialize)
+    if type(g) is not type(x) and np.ndim(g) == 0 \
+            and not np.iscomplexobj(g):
+        if type(x) is float:
+            g = float(g)
+        elif isinstance(x, np.floating):
+            g = x.dtype.type(g)
+    return g
 
 
 def input_adjoint(g, x):
