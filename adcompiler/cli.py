@@ -20,7 +20,7 @@ import types
 import pathlib
 import sys
 
-from adcompiler import demo, known_shapes
+from adcompiler import demo, known_shapes, origins
 from adcompiler.api import grad
 from adcompiler.api import gradient_objective, tangent_objective
 from adcompiler.compiler import Compiler
@@ -129,6 +129,9 @@ def dump(target, wrt=None, optimize=True, mode='reverse', order=1,
         raise LookupError(f'--float {unknown[0]}: {function_name} has no '
                           f'parameter of that name; its parameters are '
                           f'{parameters}')
+    if inner is not None and order != 2:
+        raise LookupError('--inner applies to --order 2 only; add --order 2 '
+                          'or drop --inner')
     if floats and (mode != 'reverse' or order != 1):
         raise LookupError('--float applies to the reverse mode of order 1 '
                           'only; drop --mode forward and --order 2')
@@ -147,13 +150,57 @@ def dump(target, wrt=None, optimize=True, mode='reverse', order=1,
         if inner is None:
             inner = 'reverse' if mode == 'forward' else 'forward'
         if inner == 'reverse':
-            function = gradient_objective(function, wrt[0])
+            objective = gradient_objective(function, wrt[0])
         else:
-            function = tangent_objective(function, wrt[0])
+            objective = tangent_objective(function, wrt[0])
+        if mode == 'forward':
+            compiled = compiler.compile_forward(objective, wrt)
+        else:
+            compiled = compiler.compile(objective, wrt)
+        return _second_order_source(compiled, function, filename, mode,
+                                    inner)
     if mode == 'forward':
         return compiler.compile_forward(function, wrt).source
     return compiler.compile(function, wrt, scalar_params=frozenset(floats),
                             argument_shapes=argument_shapes).source
+
+
+def _second_order_source(compiled, function, filename, mode, inner):
+    """Return the source of `compiled` and its callees, as `.source` does,
+    under a header and with comments that name the user's lines.
+
+    Code generated from generated code (the tangent or gradient of
+    `function`) has comments that name lines of that generated code, and
+    they are replaced with the lines of the user's file they came from.
+    The objective that calls it is a wrapper that adcompiler writes, whose
+    comments are marked as wrapper lines.
+    """
+    texts = []
+    seen = set()
+    pending = [compiled]
+    while pending:
+        current = pending.pop(0)
+        if current.filename in seen:
+            continue
+        seen.add(current.filename)
+        text = current.module_source
+        code = getattr(current.function, '__code__', None)
+        source_file = code.co_filename if code is not None else ''
+        if origins.is_generated(source_file):
+            text = origins.with_user_line_comments(text, source_file)
+        elif source_file.startswith('<adcompiler '):
+            text = text.replace('# line ', '# wrapper line ')
+        texts.append(text)
+        pending.extend(current.callees)
+    first = 'tangent function' if inner == 'forward' else 'gradient'
+    header = (f'# Hessian-vector product of {function.__name__}: {mode} mode '
+              f'over its {first}.\n'
+              f'# A "# line N:" comment names line N of {filename} (or of '
+              'the file of a function it calls),\n'
+              '# and a "# wrapper line N:" comment a line of the wrapper '
+              'that adcompiler writes\n'
+              f'# around the {first}.\n\n')
+    return header + '\n\n'.join(texts)
 
 
 def _argument_shapes(shapes, floats, parameters, function_name):

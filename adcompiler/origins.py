@@ -263,6 +263,39 @@ def note_user_lines(error):
         error.add_note('\n'.join(lines))
 
 
+def is_generated(filename):
+    """Return whether `filename` names a module of generated code whose
+    origin `record` noted."""
+    return filename in _ORIGINS
+
+
+def with_user_line_comments(text, filename):
+    """Return `text`, a generated module compiled from a function in the
+    generated file `filename`, with each `# line N: ...` comment naming the
+    user's line that line N of `filename` came from.
+
+    Several generated lines come from one user line, so a comment that
+    repeats the one before it in the same function is dropped.
+    """
+    lines = []
+    previous = None
+    for line in text.splitlines(keepends=True):
+        if line.startswith('def '):
+            previous = None
+        match = _LINE_COMMENT.match(line)
+        if match:
+            frame = _user_frame(filename, int(match.group(1)))
+            if frame is not None:
+                _, lineno, _, user_text = frame
+                indent = line[:len(line) - len(line.lstrip())]
+                line = f'{indent}# line {lineno}: {user_text.strip()}\n'
+            if line.strip() == previous:
+                continue
+            previous = line.strip()
+        lines.append(line)
+    return ''.join(lines)
+
+
 def _user_frame(filename, lineno):
     """Return (file name, line, function name, text) of the user's line
     that line `lineno` of the generated file `filename` came from, or None

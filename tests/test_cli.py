@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -231,6 +232,37 @@ def test_reverse_over_reverse_prints_adjoint_of_adjoint(model_file):
     assert 'def primal_adjoint_loss(' in result.stdout
     assert 'def adjoint_adjoint_loss(' in result.stdout
     assert 'def adjoint_gradient_of_loss(' in result.stdout
+
+
+def test_inner_without_order_two_exits_2(model_file):
+    result = run('dump', f'{model_file}:loss', '--inner', 'reverse')
+    assert result.returncode == 2
+    assert '--inner applies to --order 2 only' in result.stderr
+    assert result.stdout == ''
+
+
+# The lines of `loss` in model_file, by number.
+LOSS_LINES = {3: 'def loss(w, x):', 4: 'z = np.tanh(x @ w)',
+              5: 'return np.mean(z ** 2)'}
+
+
+@pytest.mark.parametrize('options', [
+    ('--order', '2'),
+    ('--order', '2', '--inner', 'reverse'),
+    ('--order', '2', '--mode', 'forward'),
+    ('--order', '2', '--mode', 'forward', '--inner', 'forward'),
+], ids=['reverse-over-forward', 'reverse-over-reverse',
+        'forward-over-reverse', 'forward-over-forward'])
+def test_order_two_comments_name_user_lines(model_file, options):
+    result = run('dump', f'{model_file}:loss', *options)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('# Hessian-vector product of loss')
+    comments = re.findall(r'^ *# line (\d+): (.*)$', result.stdout,
+                          flags=re.MULTILINE)
+    assert comments
+    for number, text in comments:
+        assert LOSS_LINES.get(int(number)) == text
+    assert '# wrapper line ' in result.stdout
 
 
 def test_non_function_exits_2(tmp_path):
