@@ -28,8 +28,7 @@ itself).
 
 import gast
 
-from adcompiler.node_search import nodes_in
-from adcompiler.traversal import walk
+from adcompiler.traversal import find_nodes, walk
 
 # Runtime helpers whose result is a new array or a read-only view when
 # `index_accumulate` could write into it: `index_adjoint` writes into new
@@ -47,7 +46,7 @@ def accumulate_index_adjoints(function, runtime_alias, all_calls=None):
     """
     calls = _RuntimeCalls(runtime_alias)
     if all_calls is None:
-        all_calls = nodes_in(function, gast.Call)
+        all_calls = find_nodes(function, gast.Call)
     if not any(calls.is_call(node, ('index_adjoint',))
                for node in all_calls):
         # Both rewrites start from such a call. One walk here saves the

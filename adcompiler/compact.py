@@ -27,7 +27,8 @@ import dataclasses
 
 import gast
 
-from adcompiler.node_search import names_in, nodes_in
+from adcompiler.traversal import find_nodes, name_nodes
+
 
 # Functions of one array, applied entry by entry: applied to a value that
 # broadcasts to a shape, their result broadcasts to it too.
@@ -83,7 +84,7 @@ def keep_compact(function, facts, numpy_alias, runtime_alias, calls=None):
             value = getattr(function, field, None)
             for item in value if isinstance(value, list) else (value,):
                 if isinstance(item, gast.AST):
-                    found += nodes_in(item, gast.Call)
+                    found += find_nodes(item, gast.Call)
     _drop_unread_shapes(found, runtime_alias)
     if calls is not None:
         calls += found
@@ -120,7 +121,7 @@ def negate_compact_factors(function, numpy_alias, runtime_alias):
     if not any(isinstance(node.op, gast.USub)
                and isinstance(node.operand, gast.BinOp)
                and isinstance(node.operand.op, (gast.Mult, gast.Div))
-               for node in nodes_in(function, gast.UnaryOp)):
+               for node in find_nodes(function, gast.UnaryOp)):
         # Nothing to move, and one walk costs less than the rewriter's.
         return False
     rewriter = _Rewriter(None, numpy_alias, runtime_alias, False)
@@ -169,7 +170,7 @@ class _Rewriter:
             else:
                 # A nested block or another store: its compact names become
                 # full first, so that every path leaves them full.
-                names = {node.id for node in names_in(statement)}
+                names = {node.id for node in name_nodes(statement)}
                 rewritten += self.expand_names(
                     [n for n in names if self.is_compact(n)])
                 rewritten += self.expand_stale(names)
@@ -183,7 +184,7 @@ class _Rewriter:
         the arguments and receivers of calls other than NumPy functions and
         the runtime helpers that change none of their arguments."""
         changed = set()
-        calls = nodes_in(statement, gast.Call)
+        calls = find_nodes(statement, gast.Call)
         self.calls += calls
         for node in calls:
             function = self.function_name(node)
@@ -193,7 +194,7 @@ class _Rewriter:
                 continue
             for part in [node.func] + node.args + [k.value
                                                    for k in node.keywords]:
-                changed.update(n.id for n in names_in(part))
+                changed.update(n.id for n in name_nodes(part))
         return changed
 
     def is_compact(self, name):

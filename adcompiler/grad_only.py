@@ -88,10 +88,10 @@ import numpy as np
 
 from adcompiler import codegen, optimize, shapes, verbatim
 from adcompiler.known_shapes import constant_value
-from adcompiler.node_search import names_in, nodes_in, statement_nodes
 from adcompiler.rules.registry import REGISTRY
 from adcompiler.scalars import REAL_UFUNCS
-from adcompiler.traversal import copy_tree, walk
+from adcompiler.traversal import (copy_tree, find_nodes, name_nodes,
+                                  statement_nodes, walk)
 
 FLOAT, INT, FLOAT64, ARRAY, BOOL, NAMESPACE, DTYPE, OTHER, UNBOUND = (
     'float', 'int', 'float64', 'array', 'bool', 'namespace', 'dtype',
@@ -167,7 +167,7 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
     function = copy_tree(primal)
     function.name = name
     if any(_unsupported(node) for statement in function.body
-           for node in nodes_in(statement, _UNSUPPORTED_OR_VERBATIM)):
+           for node in find_nodes(statement, _UNSUPPORTED_OR_VERBATIM)):
         return None
     if _sets_error_state(function, namespace):
         return None
@@ -320,7 +320,7 @@ def _compute_in_place(function, interpreter, runtime_alias):
         if state is None or not isinstance(statement,
                                            (gast.Assign, gast.Return)):
             continue
-        for node in nodes_in(statement.value, gast.Call):
+        for node in find_nodes(statement.value, gast.Call):
             if not (len(node.args) == 1
                     and not node.keywords
                     and id(interpreter.resolve(node.func)) in REAL_UFUNCS):
@@ -419,7 +419,7 @@ class _SavedNameReads:
         # comparisons, or of a NumPy function of one argument.
         operands = set()
         operand_functions = REAL_UFUNCS | interpreter.reductions
-        for node in nodes_in(function, _SAVED_READ_KINDS):
+        for node in find_nodes(function, _SAVED_READ_KINDS):
             if isinstance(node, (gast.Assign, gast.AugAssign,
                                  gast.AnnAssign, gast.For)):
                 for name in _stores(node):
@@ -441,7 +441,7 @@ class _SavedNameReads:
         # element of the saved values.
         saved_elements = {id(element) for element in saved.elts}
         self.kept_by_reads = {
-            node.id for node in names_in(function)
+            node.id for node in name_nodes(function)
             if isinstance(node.ctx, gast.Load)
             and id(node) not in operands and id(node) not in saved_elements}
 
@@ -484,7 +484,7 @@ def _sets_error_state(function, namespace):
     """Return whether `function` names NumPy's error-state setters or the
     warnings module, directly or as an attribute of a global."""
     checked = set()  # names and (name, attribute) pairs, each looked up once
-    for node in nodes_in(function, (gast.Name, gast.Attribute)):
+    for node in find_nodes(function, (gast.Name, gast.Attribute)):
         if isinstance(node, gast.Name):
             if node.id in checked:
                 continue
@@ -554,11 +554,11 @@ def _parameters_read(reads_of, removed, params):
 
 
 def _loads(node):
-    return {n.id for n in names_in(node) if isinstance(n.ctx, gast.Load)}
+    return {n.id for n in name_nodes(node) if isinstance(n.ctx, gast.Load)}
 
 
 def _stores(node):
-    return {n.id for n in names_in(node)
+    return {n.id for n in name_nodes(node)
             if isinstance(n.ctx, (gast.Store, gast.Del))}
 
 

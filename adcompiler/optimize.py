@@ -45,8 +45,8 @@ import gast
 from adcompiler import (accumulate, compact, known_shapes, rematerialize,
                         scalars, shared_calls, shared_factors, zero_adjoints)
 from adcompiler.codegen import COMMENT_PREFIX
-from adcompiler.node_search import names_in, nodes_in
-from adcompiler.traversal import (Transformer, evaluation_order, node_count,
+from adcompiler.traversal import (Transformer, evaluation_order,
+                                  find_nodes, name_nodes, node_count,
                                   walk)
 
 _FOLDABLE = {
@@ -338,7 +338,7 @@ def optimize(program):
     # first keeps the division, so the statements are found once.
     with_quotients = [statement for statement in program.adjoint.body
                       if any(isinstance(node.op, gast.Div) for node
-                             in nodes_in(statement, gast.BinOp))]
+                             in find_nodes(statement, gast.BinOp))]
     _visit_statements(_ScaleQuotients(), program.adjoint, with_quotients)
     _visit_statements(_QuotientInDivisor(program.scalar_types,
                                          program.runtime_alias),
@@ -509,7 +509,7 @@ def inline_temporaries(function, temporaries, max_nodes=None):
     """
     temporaries = frozenset(temporaries)
     loads, stores = {}, {}
-    for node in names_in(function):
+    for node in name_nodes(function):
         name = node.id
         if name in temporaries:
             counts = loads if isinstance(node.ctx, gast.Load) else stores
@@ -634,7 +634,7 @@ def _adjoint_reads(program):
     runtime_alias = program.runtime_alias
     shape_reads, loads, names = {}, [], set()
     for statement in program.adjoint.body[1:]:
-        for node in nodes_in(statement, (gast.Name, gast.Call)):
+        for node in find_nodes(statement, (gast.Name, gast.Call)):
             if isinstance(node, gast.Name):
                 names.add(node.id)
                 if isinstance(node.ctx, gast.Load):
@@ -693,7 +693,7 @@ def _names_in_both(program, body_names):
     """Return every name in the primal and the adjoint of `program`, given
     `body_names`, those in the adjoint's statements after the first. The
     statements are not walked again."""
-    names = {node.id for node in names_in(program.primal)}
+    names = {node.id for node in name_nodes(program.primal)}
     names.update(body_names)
     adjoint = program.adjoint
     parts = [adjoint.body[0]] if adjoint.body else []
@@ -705,7 +705,7 @@ def _names_in_both(program, body_names):
         elif isinstance(value, gast.AST):
             parts.append(value)
     for part in parts:
-        names.update(node.id for node in names_in(part))
+        names.update(node.id for node in name_nodes(part))
     return names
 
 
@@ -777,18 +777,18 @@ def _is_comment(statement):
 
 
 def _loads(node):
-    return [n.id for n in names_in(node) if isinstance(n.ctx, gast.Load)]
+    return [n.id for n in name_nodes(node) if isinstance(n.ctx, gast.Load)]
 
 
 def _stores(statement):
     """Return every name `statement` assigns, inside nested blocks too."""
-    return [n.id for n in names_in(statement)
+    return [n.id for n in name_nodes(statement)
             if isinstance(n.ctx, gast.Store)]
 
 
 def _loads_and_stores(statement):
     """Return `_loads(statement)` and `_stores(statement)`, in one walk."""
-    names = names_in(statement)
+    names = name_nodes(statement)
     # No gast context class has a subclass.
     return ([node.id for node in names if node.ctx.__class__ is gast.Load],
             [node.id for node in names if node.ctx.__class__ is gast.Store])
@@ -941,7 +941,7 @@ def _propagate_copies(function):
     kept = []
     for position, statement in enumerate(body):
         if renames:
-            for node in names_in(statement):
+            for node in name_nodes(statement):
                 if node.id in renames and isinstance(node.ctx, gast.Load):
                     node.id = renames[node.id]
         if _is_copy(statement):

@@ -53,10 +53,9 @@ import gast
 import numpy as np
 
 from adcompiler.known_shapes import least_fixed_point
-from adcompiler.node_search import statement_nodes
 from adcompiler.resolve import CallKind
 from adcompiler.rules import operators
-from adcompiler.traversal import find_nodes, walk
+from adcompiler.traversal import find_nodes, statement_nodes, walk
 from adcompiler.verbatim import Verbatim
 
 # NumPy functions that map a real float64 scalar to a real float64 scalar.

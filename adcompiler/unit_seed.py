@@ -57,8 +57,7 @@ import gast
 
 from adcompiler import optimize
 from adcompiler.codegen import saved_unpacking
-from adcompiler.node_search import names_in
-from adcompiler.traversal import Transformer, copy_tree
+from adcompiler.traversal import Transformer, copy_tree, name_nodes
 
 # NumPy functions of one argument that compute a float64 value from a
 # float64 value.
@@ -368,12 +367,12 @@ _STORE_OR_DEL = frozenset((gast.Store, gast.Del))
 
 def _stores(function):
     """Return how many times each name of `function` is assigned."""
-    return collections.Counter([node.id for node in names_in(function)
+    return collections.Counter([node.id for node in name_nodes(function)
                                 if node.ctx.__class__ in _STORE_OR_DEL])
 
 
 def _stores_in(node):
-    return {n.id for n in names_in(node)
+    return {n.id for n in name_nodes(node)
             if isinstance(n.ctx, (gast.Store, gast.Del))}
 
 
