@@ -120,6 +120,11 @@ def in_library(error, location, callee_text, qualified_name, forward):
     the library function, or marking it non-differentiable. A
     ForeignCallError keeps its own fixes after those, because a rule for
     the inner function it names works too.
+
+    NOTE: an error in a branch of the library function is raised only when
+    that branch runs, from the compiled library function that every call
+    of it shares, so it keeps its line in the library (scipy.linalg.expm in
+    SciPy 1.18, solve_triangular in 1.15).
     """
     if not isinstance(error, LocatedError) or error.location is None:
         return error
