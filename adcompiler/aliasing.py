@@ -655,17 +655,17 @@ class _Checker:
         return isinstance(display, ast.Dict) and None in display.keys
 
     def reject_dict_unpacking(self, name, statement):
-        shown = _describe(self.normalized, name, self.flows)
+        described = _describe(self.normalized, name, self.flows)
         raise UnsupportedSyntaxError(
-            f'unpacking {shown} into a dict display (`{{**{name}, ...}}`) '
-            f'when {shown} or one of its entries may be updated in place '
+            f'unpacking {described} into a dict display (`{{**{name}, ...}}`) '
+            f'when {described} or one of its entries may be updated in place '
             'later',
             self.source.location(statement),
-            f'the new dict shares the entries of {shown}, and adcompiler '
-            f'reads them through a tuple that refers to {shown}, so it '
+            f'the new dict shares the entries of {described}, and adcompiler '
+            f'reads them through a tuple that refers to {described}, so it '
             'cannot tell whether a later update changes both',
-            fixes=[f'update {shown} and its entries before the display only',
-                   f'or, if only {shown} itself is updated later '
+            fixes=[f'update {described} and its entries before the display only',
+                   f'or, if only {described} itself is updated later '
                    f'({name}[k] = v), unpack a copy: '
                    f'{{**{name}.copy(), ...}}'])
 

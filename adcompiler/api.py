@@ -1628,9 +1628,9 @@ def _hessian_block(columns, row_argument, column_argument):
 
 def _scalar_of_kind(derivative, *references):
     """Return a 0-d real `derivative` with the kind of the scalar
-    `references` (the arguments of a Jacobian or Hessian block, or the
-    output of a tangent): a Python float when they all are Python floats,
-    else a NumPy scalar when one is a NumPy float scalar. Any other
+    `references`, the arguments of a Jacobian or Hessian block or the
+    output of a tangent. It is a Python float when they all are Python
+    floats, and a NumPy scalar when one is a NumPy float scalar. Any other
     derivative is returned as it is."""
     if derivative is None or np.ndim(derivative) != 0 or np.iscomplexobj(
             derivative):

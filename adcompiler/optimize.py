@@ -668,17 +668,17 @@ def _save_shapes(program, unpack, saved_tuple, loads, shape_reads,
     other_reads = {node.id for node in loads if id(node) not in shape_nodes}
 
     params = {a.id for a in program.primal.args.args}
-    taken = None  # every name in both functions, once one is renamed
+    used_names = None  # every name in both functions, once one is renamed
     for position, target in enumerate(unpack.elts):
         name = target.id
         if name not in shape_reads or name in other_reads or name in params:
             continue
-        if taken is None:
-            taken = _names_in_both(program, body_names)
+        if used_names is None:
+            used_names = _names_in_both(program, body_names)
         new_name = f'{name}_shape'
-        while new_name in taken:
+        while new_name in used_names:
             new_name += '_'
-        taken.add(new_name)
+        used_names.add(new_name)
         target.id = new_name
         for read in shape_reads[name]:
             read.id = new_name

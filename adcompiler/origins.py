@@ -122,9 +122,9 @@ def in_library(error, location, callee_text, qualified_name, forward):
     the inner function it names works too.
 
     NOTE: an error in a branch of the library function is raised only when
-    that branch runs, from the compiled library function that every call
-    of it shares, so it keeps its line in the library (scipy.linalg.expm in
-    SciPy 1.18, solve_triangular in 1.15).
+    that branch runs. The compiled library function is shared by every
+    call of it, so the error keeps its line in the library. This happens
+    with scipy.linalg.expm in SciPy 1.18 and solve_triangular in 1.15.
     """
     if not isinstance(error, LocatedError) or error.location is None:
         return error

@@ -111,28 +111,7 @@ def find_nodes(node, kinds):
 
     Like `name_nodes`, it makes no generator call per node.
     """
-    found = []
-    pending = [node]
-    append = pending.append
-    fields_of = _SEARCH_FIELDS
-    for node in pending:  # The list grows while the loop runs.
-        kind = node.__class__
-        try:
-            fields = fields_of[kind]
-        except KeyError:
-            fields = _search_fields(kind)
-        values = node.__dict__
-        for field in fields:
-            value = values.get(field)
-            if value.__class__ is list:
-                for item in value:
-                    if isinstance(item, _AST):
-                        append(item)
-            elif value is not None and isinstance(value, _AST):
-                append(value)
-        if isinstance(node, kinds):
-            found.append(node)
-    return found
+    return _search(node, kinds, ())
 
 
 def statement_nodes(node, kinds):
@@ -144,6 +123,12 @@ def statement_nodes(node, kinds):
     between them and `node` is searched. In a long function, most nodes
     are inside expressions.
     """
+    return _search(node, kinds, _EXPR)
+
+
+def _search(node, kinds, skipped):
+    """Return the nodes of `kinds` in `node`, breadth first, without
+    searching the nodes of the classes `skipped`."""
     found = []
     pending = [node]
     append = pending.append
@@ -160,10 +145,10 @@ def statement_nodes(node, kinds):
             if value.__class__ is list:
                 for item in value:
                     if isinstance(item, _AST) and not isinstance(item,
-                                                                 _EXPR):
+                                                                 skipped):
                         append(item)
             elif (value is not None and isinstance(value, _AST)
-                  and not isinstance(value, _EXPR)):
+                  and not isinstance(value, skipped)):
                 append(value)
         if isinstance(node, kinds):
             found.append(node)

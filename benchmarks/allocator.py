@@ -29,7 +29,7 @@ Two regimes are offered:
 
 glibc reads `GLIBC_TUNABLES` only when the process starts, so `apply`
 starts the benchmark again (`os.execve`) with the variable set. On another
-C library, `apply` changes nothing and the report says so.
+C library, `apply` changes nothing and the report states it.
 """
 
 import os

@@ -228,7 +228,7 @@ def test_dict_spread_error_names_the_display():
     assert source_line[caret_line.index('^')] == '{'
 
 
-# A name read only by value-returning calls still sees a later update -----
+# A later update reaches a name read only by value-returning calls -------
 
 def alias_summed_after_append(x):
     lst = [x[0]]

@@ -1,7 +1,7 @@
 """The type of a derivative with respect to a scalar argument.
 
 A Python float argument gets a Python float, a NumPy float scalar a NumPy
-scalar of its type, and a 0-d array a 0-d array, from grad,
+scalar of its type, and a 0-d array a 0-d array. This holds for grad,
 value_and_grad, vjp, jacobian, hessian and hvp, whatever the function
 computes (Python arithmetic, `np.sin`, `y ** x`). The jvp tangent of a
 Python float output is a Python float.

@@ -159,8 +159,9 @@ def correlate(a, v, mode='valid'):
         # NumPy correlates the other way round and reverses the part that
         # `mode` keeps.
         full = _full_convolution(v, a[::-1])
-        kept = _convolution_mode(full, np.shape(v)[0], np.shape(a)[0], mode)
-        return kept[::-1]
+        trimmed = _convolution_mode(full, np.shape(v)[0], np.shape(a)[0],
+                                    mode)
+        return trimmed[::-1]
     full = _full_convolution(a, v[::-1])
     return _convolution_mode(full, np.shape(a)[0], np.shape(v)[0], mode)
 
