@@ -75,8 +75,8 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         # NaN included.
         inside = np.zeros_like(x) + fp[0]
     else:
-        # The segment [xp[j], xp[j + 1]] that each x lies in; x == xp[-1]
-        # takes the last one.
+        # The segment [xp[j], xp[j + 1]] that each x lies in. At
+        # x == xp[-1] it is the last segment.
         j = np.clip(np.searchsorted(xp, x, side='right') - 1, 0, count - 2)
         width = xp[j + 1] - xp[j]
         # A repeated point gives a segment of width 0, which x lies in only
