@@ -2910,6 +2910,9 @@ class _NamedExpressionMover:
             assignment = gast.Assign(targets=[copy_tree(node.target)],
                                      value=value, type_comment=None)
             self.assignments.append(gast.copy_location(assignment, node))
+            # The read left in place has the right value only if nothing
+            # later in the expression assigns the name again.
+            self.read_names.add(node.target.id)
             return gast.copy_location(_load(node.target.id), node)
         fields = _EVALUATION_ORDER.get(type(node))
         if fields is None:

@@ -121,6 +121,14 @@ def in_inner_function(x):
     return np.sum(twice_squared(x) + w)
 
 
+def bound_twice(x):
+    return np.sum((b := x * 3.0) + (b := b * x))
+
+
+def bound_twice_in_calls(x):
+    return np.sum(np.tanh(u := x * 1.0) * (u := u * 2.0))
+
+
 def source_position(function, text):
     lines, first = inspect.getsourcelines(function)
     for offset, line in enumerate(lines):
@@ -130,7 +138,8 @@ def source_position(function, text):
 
 
 @pytest.mark.parametrize('function', [
-    read_before, late_link_of_chain, after_call, in_inner_function],
+    read_before, late_link_of_chain, after_call, in_inner_function,
+    bound_twice, bound_twice_in_calls],
     ids=lambda f: f.__name__)
 def test_unmovable_assignment_expression_rejected(function):
     x = np.array([0.5, -0.3, 0.8])
