@@ -37,7 +37,8 @@ def _parser():
     # Optional here so that a FILE.py:FUNC read into a --wrt or --float
     # list can be recovered (see `_recover_target`).
     dump.add_argument('target', metavar='FILE.py:FUNC', nargs='?',
-                      help='the Python file and the function in it')
+                      help='the Python file and the function in it; a method '
+                      'by its class: FILE.py:Layer.loss')
     dump.add_argument('--wrt', nargs='+', action='extend', metavar='NAME',
                       help='parameters to differentiate (default: the first)')
     dump.add_argument('--mode', choices=('reverse', 'forward'),
@@ -108,9 +109,13 @@ def dump(target, wrt=None, optimize=True, mode='reverse', order=1,
     except Exception as err:  # The user's module failed; report, not crash.
         raise LookupError(f'importing {filename} failed: '
                           f'{type(err).__name__}: {err}') from err
-    function = getattr(module, function_name, None)
-    if function is None:
-        raise LookupError(f'{filename} has no function named {function_name!r}')
+    # A dotted name such as Layer.loss names a method of a class.
+    function = module
+    for attribute in function_name.split('.'):
+        function = getattr(function, attribute, None)
+        if function is None:
+            raise LookupError(
+                f'{filename} has no function named {function_name!r}')
     function = getattr(function, 'function', function)  # A grad-decorated one.
     if not isinstance(function, types.FunctionType):
         raise LookupError(f'{function_name} in {filename} is a '

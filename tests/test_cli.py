@@ -62,6 +62,31 @@ def test_dump_prints_primal_and_adjoint(model_file):
     assert '# line 4: z = np.tanh(x @ w)' in result.stdout
 
 
+def test_dump_reaches_methods_by_dotted_names(tmp_path):
+    path = tmp_path / 'layers.py'
+    path.write_text(textwrap.dedent('''\
+        import numpy as np
+
+        class Layer:
+            def loss(self, x):
+                return np.sum(np.tanh(x) ** 2)
+
+            @staticmethod
+            def penalty(w):
+                return np.sum(w ** 4)
+        '''))
+    result = run('dump', f'{path}:Layer.loss', '--wrt', 'x')
+    assert result.returncode == 0, result.stderr
+    assert 'def primal_loss(self, x):' in result.stdout
+    assert 'return dx,' in result.stdout
+    result = run('dump', f'{path}:Layer.penalty')
+    assert result.returncode == 0, result.stderr
+    assert 'return dw,' in result.stdout
+    result = run('dump', f'{path}:Layer.missing')
+    assert result.returncode == 2
+    assert "has no function named 'Layer.missing'" in result.stderr
+
+
 def test_dump_wrt_names_the_adjoints(model_file):
     result = run('dump', f'{model_file}:loss', '--wrt', 'x')
     assert result.returncode == 0, result.stderr
