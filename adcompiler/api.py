@@ -1265,10 +1265,12 @@ class BoundGradient:
 
 
 def _unbind(function):
-    """Return the `bound_callables.Unbound` of a bound method, a partial or
-    a `BoundGradient`, or None for any other callable."""
+    """Return the `bound_callables.Unbound` of a bound method, a partial, a
+    callable object or a `BoundGradient`, or None for any other callable."""
     if isinstance(function, BoundGradient):
         return function.unbound.replace_function(function.gradient)
+    if isinstance(function, (GradientFunction, HigherOrderGradient)):
+        return None  # Objects of adcompiler, with their own paths.
     return bound_callables.unbind(function)
 
 

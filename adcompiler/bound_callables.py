@@ -1,8 +1,9 @@
 """Bound methods and functools.partial objects taken apart for the transforms.
 
 `grad(obj.method)` and `grad(functools.partial(f, a, y=2.0))` transform
-the underlying Python function (the method's function, or `f`). The result
-is called with the bound values first: the object of a method, then a
+the underlying Python function (the method's function, or `f`).
+`grad(obj)` of an object whose class defines `__call__` transforms the
+method `obj.__call__` in the same way. The result is called with the bound values first: the object of a method, then a
 partial's positional arguments. A partial's keywords go under the call's
 own keywords, as calling the partial would. So the compile cache is keyed
 on the underlying function, and bound values are arguments like any other.
@@ -25,6 +26,7 @@ import types
 
 from adcompiler.errors import (InvalidArgumentError, SourceUnavailableError,
                                with_article)
+from adcompiler.resolve import foreign_reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,13 +84,16 @@ class Unbound:
 def unbind(callable_):
     """Return the `Unbound` of a bound method or partial of a Python
     function, nested in any way (a partial of a method, a partial of a
-    partial), or None for any other callable.
+    partial), or of an object whose class defines `__call__` in Python (as
+    its bound method `__call__`), or None for any other callable.
 
     Raise `SourceUnavailableError` for a method or partial of something
     that is not a Python function (a NumPy function, a built-in, a
     gradient), and `InvalidArgumentError` for a partial whose arguments do
     not fit its function's parameters.
     """
+    if _calls_python_method(callable_):
+        callable_ = callable_.__call__
     if not (inspect.ismethod(callable_)
             or isinstance(callable_, functools.partial)):
         return None
@@ -121,3 +126,12 @@ def unbind(callable_):
             f'not fit the parameters of {target.__qualname__} ({error})'
         ) from None
     return Unbound(target, args, keywords, signature, description)
+
+
+def _calls_python_method(value):
+    """Return whether `value` is an instance whose class defines
+    `__call__` as a Python function that adcompiler transforms: a model
+    object, but not a class or an np.vectorize object."""
+    method = getattr(type(value), '__call__', None)
+    return (type(method) is types.FunctionType and not isinstance(value, type)
+            and foreign_reason(method) is None)

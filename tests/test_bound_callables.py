@@ -32,6 +32,16 @@ class Layer:
     factor = 1.5
 
 
+class Scaled:
+    """A callable model object, as layers of neural networks are."""
+
+    def __init__(self, W):
+        self.W = W
+
+    def __call__(self, x, power=2.0):
+        return np.sum(np.cos(self.W * x) * x ** power)
+
+
 @dataclasses.dataclass
 class Params:
     W: np.ndarray
@@ -344,6 +354,50 @@ def test_source_of_bound_gradient():
     gradient = adcompiler.grad(functools.partial(blend, 0.5))
     assert adcompiler.source(gradient) == adcompiler.grad(blend, wrt='x').source
     assert 'def primal_blend(' in gradient.source
+
+
+@pytest.mark.parametrize('w_shape,x_shape', SHAPES)
+def test_transforms_of_callable_object(w_shape, x_shape):
+    model = Scaled(_value(w_shape))
+    x = _value(x_shape)
+    expected = numerical_gradient(model, (x,), 0)
+    assert_gradient_close(adcompiler.grad(model)(x), expected)
+
+    value, computed = adcompiler.value_and_grad(model)(x)
+    assert value == pytest.approx(model(x))
+    assert_gradient_close(computed, expected)
+
+    direction = _value(x_shape)
+    value, tangent = adcompiler.jvp(model, (x,), (direction,))
+    assert tangent == pytest.approx(np.sum(expected * direction))
+
+    value, vjp_fn = adcompiler.vjp(model, x)
+    assert_gradient_close(vjp_fn(2.0)[0], 2.0 * expected)
+
+
+def test_callable_object_wrt_second_parameter():
+    model = Scaled(np.array([0.3, -0.5, 0.8]))
+    x = np.array([0.4, 0.9, 1.2])
+    computed = adcompiler.grad(model, wrt=1)(x, 2.5)
+    expected = numerical_gradient(model, (x, 2.5), 1)
+    assert_gradient_close(computed, expected)
+
+
+def test_hessian_of_callable_object():
+    model = Scaled(np.array([0.3, -0.5]))
+    x = np.array([0.4, 0.9])
+    gradient = adcompiler.grad(model)
+    expected = np.array([
+        numerical_gradient(lambda x: gradient(x)[row], (x,), 0)
+        for row in range(2)])
+    assert_gradient_close(adcompiler.hessian(model)(x), expected,
+                          rtol=1e-4, atol=1e-5)
+
+
+def test_numpy_callable_object_raises():
+    with pytest.raises(adcompiler.SourceUnavailableError,
+                       match='it is a poly1d, not a Python function'):
+        adcompiler.grad(np.poly1d([1.0, 2.0]))
 
 
 def test_partial_of_builtin_raises():
