@@ -26,7 +26,7 @@ import types
 
 from adcompiler.errors import (InvalidArgumentError, SourceUnavailableError,
                                with_article)
-from adcompiler.resolve import foreign_reason
+from adcompiler.resolve import foreign_reason, has_python_call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,9 +129,8 @@ def unbind(callable_):
 
 
 def _calls_python_method(value):
-    """Return whether `value` is an instance whose class defines
-    `__call__` as a Python function that adcompiler transforms: a model
-    object, but not a class or an np.vectorize object."""
-    method = getattr(type(value), '__call__', None)
-    return (type(method) is types.FunctionType and not isinstance(value, type)
-            and foreign_reason(method) is None)
+    """Return whether `value` is an object whose class defines `__call__`
+    as a Python function that adcompiler transforms: a model object, but
+    not an np.vectorize object."""
+    return has_python_call(value) and foreign_reason(
+        type(value).__call__) is None

@@ -38,7 +38,8 @@ from adcompiler.errors import (ChangedStateError, ForeignCallError,
                                UnsupportedSyntaxError, with_article)
 from adcompiler.observed_calls import (
     SEVERAL_CALLEES, ObservedCall, observed_call_key)
-from adcompiler.resolve import differentiable_equivalent, dotted_name
+from adcompiler.resolve import (differentiable_equivalent, dotted_name,
+                                foreign_reason, has_python_call)
 from adcompiler.object_operands import describe_arguments as describe_objects
 from adcompiler.rules import REGISTRY, operators
 
@@ -360,7 +361,7 @@ class Dispatcher:
             # is a call of the module's function.
             if 0 in site.active and not isinstance(
                     receiver, (type, types.ModuleType)):
-                if not _has_python_call(stored):
+                if not has_python_call(stored):
                     raise _active_callee_error(site, stored)
                 # A callable object stored in a field of the receiver (a
                 # layer of a model): read the field, then call it, so that
@@ -431,14 +432,14 @@ class Dispatcher:
             function = equivalent
         else:
             _reject_unsupported_transform(site, function)
-        call = getattr(type(function), '__call__', None)
         instance = None
-        if not isinstance(function, (types.FunctionType, types.MethodType)) \
-                and isinstance(call, types.FunctionType):
+        if has_python_call(function) and foreign_reason(
+                type(function).__call__) is None:
             # An object with a __call__ method written in Python: its
-            # derivative is that of the instance.
+            # derivative is that of the instance. NumPy's objects
+            # (np.vectorize) are foreign callees, like NumPy functions.
             instance = function
-            function = types.MethodType(call, function)
+            function = types.MethodType(type(function).__call__, function)
         elif callee_active:
             raise _active_callee_error(site, function)
         if inspect.ismethod(function) and isinstance(function.__func__,
@@ -1212,14 +1213,6 @@ def _reject_unsupported_transform(site, function):
             f'{site.callee_text} is {transform}, and a differentiated '
             'function may call only a gradient made by adcompiler.grad of '
             'one argument without has_aux', fixes=(fix,))
-
-
-def _has_python_call(value):
-    """Return True for an object (not a function or method) whose class
-    defines __call__ in Python."""
-    return not isinstance(value, (types.FunctionType, types.MethodType)) \
-        and isinstance(getattr(type(value), '__call__', None),
-                       types.FunctionType)
 
 
 def _active_callee_error(site, function):

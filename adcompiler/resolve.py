@@ -198,8 +198,14 @@ def classify(callee, name, registry=REGISTRY, module=None, call=None):
         # A method of an object: its class is fixed only when the call runs.
         return ResolvedCall(CallKind.UNKNOWN, name, callee,
                             reason='a method of an object')
-    if entry is None and not isinstance(callee, type) and isinstance(
-            getattr(type(callee), '__call__', None), types.FunctionType):
+    if entry is None and has_python_call(callee):
+        if foreign_reason(type(callee).__call__) is not None:
+            # np.vectorize(f): named as called, the name a rule takes.
+            return ResolvedCall(
+                CallKind.FOREIGN, name, callee,
+                reason=f'{type(callee).__name__} object of NumPy, whose '
+                       '__call__ is NumPy-internal source that adcompiler '
+                       'does not transform')
         # An object whose class defines __call__ in Python (a model held in
         # a global): dispatched when the call runs, like a method.
         return ResolvedCall(CallKind.UNKNOWN, name, callee,
@@ -218,6 +224,14 @@ def classify(callee, name, registry=REGISTRY, module=None, call=None):
         return ResolvedCall(CallKind.USER, name, callee)
     return ResolvedCall(CallKind.FOREIGN, qualified_name(callee, name, module),
                         callee, reason=reason)
+
+
+def has_python_call(value):
+    """Return whether `value` is an object (not a class, function or
+    method) whose class defines __call__ as a Python function."""
+    return (not isinstance(value, (type, types.FunctionType, types.MethodType))
+            and isinstance(getattr(type(value), '__call__', None),
+                           types.FunctionType))
 
 
 def differentiable_equivalent(callee):

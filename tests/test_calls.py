@@ -1,5 +1,6 @@
 """Calls: user functions (recursive too), rules, and the foreign-call policy."""
 
+import math
 import re
 
 import numpy as np
@@ -415,6 +416,44 @@ def test_wrapped_function_is_not_unwrapped():
 
 def array_compress(x):
     return np.sum(x.compress(x > 1.5) ** 2)
+
+
+VECTORIZED_SIN = np.vectorize(math.sin)
+
+
+def calls_vectorized(x):
+    return np.sum(VECTORIZED_SIN(x * 2.0))
+
+
+def test_vectorize_object_named_as_called():
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.grad(calls_vectorized)(np.ones(3))
+    error = info.value
+    assert error.callee_name == 'VECTORIZED_SIN'
+    assert error.lineno == calls_vectorized.__code__.co_firstlineno + 1
+    assert 'vectorize object of NumPy' in str(error)
+    assert 'register_vjp(VECTORIZED_SIN)' in str(error)
+
+
+def test_held_vectorize_object_named_as_called():
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.grad(calls_held_function)(np.ones(3), VECTORIZED_SIN)
+    assert info.value.callee_name == 'f'
+    assert 'vectorize object of NumPy' in str(info.value)
+
+
+def test_vectorize_object_with_rule():
+    vectorized = np.vectorize(math.cos)
+
+    def calls_it(x):
+        return np.sum(vectorized(x) * x)
+
+    adcompiler.register_vjp(vectorized,
+                            lambda g, ans, v: (-g * np.sin(v),))
+    for shape in [(3,), (2, 3)]:
+        x = np.random.default_rng(3).normal(size=shape)
+        expected = numerical_gradient(calls_it, (x,), 0)
+        assert_gradient_close(adcompiler.grad(calls_it)(x), expected)
 
 
 def compress_vjp(g, ans, v, condition):
