@@ -194,7 +194,7 @@ def _origin_of(location, name):
             column, call, called = _find_call(
                 text, sites[0].callee_text.rsplit('.', 1)[-1])
     return SourceLocation(source.filename, lineno, column, text,
-                          source.name), call, called
+                          source.traceback_name), call, called
 
 
 def _callee_name_at(line, column):
@@ -316,6 +316,6 @@ def _user_frame(filename, lineno):
             if match:
                 found = int(match.group(1))
                 break
-        filename, lineno, name = source.filename, found, source.name
+        filename, lineno, name = source.filename, found, source.traceback_name
     text = source.lines[lineno - 1] if 0 < lineno <= len(source.lines) else ''
     return filename, lineno, name, text

@@ -47,6 +47,13 @@ class FunctionSource:
     def name(self):
         return self.tree.name
 
+    @property
+    def traceback_name(self):
+        """Return the name that Python's tracebacks give the function:
+        `<lambda>` for a lambda, whose tree is named `lambda_`."""
+        code = getattr(self.function, '__code__', None)
+        return self.tree.name if code is None else code.co_name
+
     def text_of(self, node):
         """Return a node's source text, or None if it spans lines."""
         lineno = getattr(node, 'lineno', None)
@@ -63,7 +70,7 @@ class FunctionSource:
         col_offset = getattr(node, 'col_offset', None) or 0
         line = self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ''
         return SourceLocation(self.filename, lineno, col_offset, line,
-                              self.name)
+                              self.traceback_name)
 
 
 def function_namespace(function):

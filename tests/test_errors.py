@@ -352,6 +352,30 @@ def test_lambda_in_file_is_accepted():
     assert adcompiler.grad(square)(3.0) == pytest.approx(6.0)
 
 
+LAMBDA_CUBE = np.frompyfunc(lambda v: v ** 3, 1, 1)
+LAMBDA_WITH_FOREIGN_CALL = lambda t: LAMBDA_CUBE(t) * 1.0  # noqa: E731
+
+
+def calls_lambda(x):
+    return np.sum(LAMBDA_WITH_FOREIGN_CALL(x))
+
+
+def test_error_in_lambda_named_as_in_tracebacks():
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.grad(calls_lambda)(np.ones(3))
+    assert info.value.location.function_name == '<lambda>'
+    assert ', in <lambda>\n' in str(info.value)
+    assert 'calls_lambda -> <lambda>' in str(info.value)
+
+
+def test_runtime_error_note_names_lambda():
+    if sys.version_info < (3, 11):
+        pytest.skip('exception notes are new in Python 3.11')
+    with pytest.raises(TypeError) as info:
+        adcompiler.grad(lambda x: math.fsum(x))(1.0)
+    assert any(', in <lambda>' in note for note in info.value.__notes__)
+
+
 # Foreign calls -----------------------------------------------------------------------
 
 def cube(v):
