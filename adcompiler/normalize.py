@@ -189,6 +189,10 @@ _CONSTRUCT_FIXES = {
               'else: ...)'],
     'NamedExpr': ['assign the value in a statement of its own before the '
                   'expression that uses it (n = np.sum(x); if n > 1.0: ...)'],
+    **dict.fromkeys(('Yield', 'YieldFrom'), [
+        'make the generator a function that returns a list of its values '
+        '(values.append(v) in place of yield v, then return values), and '
+        'loop over that list']),
 }
 # The reasons for rejecting a construct that is supported in other places,
 # by node type.
@@ -200,6 +204,9 @@ _CONSTRUCT_REASONS = {
                  'operand of and/or, a branch of a conditional expression, '
                  'a later link of a comparison chain, or the body of a '
                  'lambda or inner function that adcompiler inlines',
+    **dict.fromkeys(('Yield', 'YieldFrom'), 'adcompiler does not transform '
+                    'generator functions, whose code runs only as the '
+                    'caller asks for each value'),
 }
 
 
@@ -936,8 +943,9 @@ class _Normalizer:
         if isinstance(value, gast.Constant):
             return False  # A docstring or a bare constant does nothing.
         if not isinstance(value, gast.Call):
-            raise self.unsupported(
-                value, 'only a call can stand alone as a statement')
+            raise self.unsupported(value, _CONSTRUCT_REASONS.get(
+                type(value).__name__,
+                'only a call can stand alone as a statement'))
         if isinstance(value.func, gast.Attribute) and value.func.attr == 'pop':
             # The popped value is kept, so that the adjoint can put it back.
             self.atomize(value)

@@ -347,6 +347,20 @@ def test_source_unavailable_message_names_function():
     assert 'sin' in str(info.value)
 
 
+def inner_generator(x):
+    def values():
+        yield x * 2.0
+    return np.sum(next(values()))
+
+
+@pytest.mark.parametrize('function', [uses_yield, inner_generator])
+def test_yield_message_says_what_to_write(function):
+    error = compile_error(function)
+    assert 'does not transform generator functions' in str(error)
+    assert 'To fix this, make the generator a function that returns a ' \
+        'list' in str(error)
+
+
 def test_lambda_in_file_is_accepted():
     square = lambda x: x ** 2  # noqa: E731
     assert adcompiler.grad(square)(3.0) == pytest.approx(6.0)
