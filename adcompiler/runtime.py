@@ -1087,6 +1087,38 @@ def length(x):
     return len(x)
 
 
+# Patterns of match statements and starred targets ----------------------------
+
+# The type flags that CPython's match statement tests (Py_TPFLAGS_SEQUENCE
+# and Py_TPFLAGS_MAPPING, Python 3.10 and later). Registering a class with
+# collections.abc.Sequence or Mapping sets them, and str, bytes and
+# bytearray do not have the sequence flag.
+_SEQUENCE_FLAG = 1 << 5
+_MAPPING_FLAG = 1 << 6
+
+
+def is_match_sequence(subject):
+    """Return True if a sequence pattern (`case [a, b]:`) may match `subject`.
+
+    An ndarray is no registered sequence, so such a pattern never matches
+    it, as in Python.
+    """
+    return bool(type(subject).__flags__ & _SEQUENCE_FLAG)
+
+
+def is_match_mapping(subject):
+    """Return True if a mapping pattern (`case {"w": w}:`) may match `subject`."""
+    return bool(type(subject).__flags__ & _MAPPING_FLAG)
+
+
+def check_unpack_length(items, least):
+    """Raise the ValueError of `a, *rest, b = items` when `items` has fewer
+    than `least` values, as Python's unpacking does."""
+    if len(items) < least:
+        raise ValueError(f'not enough values to unpack (expected at least '
+                         f'{least}, got {len(items)})')
+
+
 _MISSING = object()  # A key that a dict did not have before a write.
 
 

@@ -286,7 +286,8 @@ _linear(rt.dot_adjoint_x, ('g', 'y'), multilinear=True)
 _linear(rt.dot_adjoint_y, ('g', 'x'), multilinear=True)
 for _helper in (rt.reversed_range, rt.length, rt.seed, rt.inserted_position,
                 rt.popped_position, rt.last_items, rt.shape_and_kind,
-                rt.inserted_item, rt.reduction_size):
+                rt.inserted_item, rt.reduction_size, rt.is_match_sequence,
+                rt.is_match_mapping, rt.check_unpack_length):
     non_differentiable(_helper)
 
 # Transposes: ans = helper(c, ...), where c is the cotangent the helper
