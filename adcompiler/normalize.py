@@ -29,6 +29,8 @@ assigned):
 and, when the function has control flow, `if`, `for` and `while True` (see
 control_flow). Before lowering, these forms are rewritten:
 
+- match statements become if/elif chains, and `a, *rest = v` becomes
+  `items = list(v)` and indexed reads (see patterns);
 - nested `def`s, lambdas, and functions of the same module that take or
   return one are inlined where they are called (see closures);
 - comprehensions, generator expressions, `map`, `filter`, `sorted`,
@@ -80,7 +82,8 @@ import warnings
 import gast
 import numpy as np
 
-from adcompiler import closures, comprehensions, parse, runtime, verbatim
+from adcompiler import (closures, comprehensions, parse, patterns, runtime,
+                        verbatim)
 from adcompiler.control_flow import Restructurer
 from adcompiler.control_flow import jumps
 from adcompiler.errors import AdCompilerError, UnsupportedSyntaxError
@@ -184,9 +187,6 @@ _CONSTRUCT_NAMES = {
 
 # The fixes of rejected constructs, by node type.
 _CONSTRUCT_FIXES = {
-    'Match': ['rewrite the match statement as an if/elif chain on its '
-              "subject (if kind == 'a': ... elif kind in ('b', 'c'): ... "
-              'else: ...)'],
     'NamedExpr': ['assign the value in a statement of its own before the '
                   'expression that uses it (n = np.sum(x); if n > 1.0: ...)'],
     **dict.fromkeys(('Yield', 'YieldFrom'), [
@@ -224,6 +224,8 @@ def normalize(source, object_params=frozenset()):
     `object_operands.describe_arguments`): operators on values read from
     them follow Python's protocol.
     """
+    patterns.lower_matches(source.tree, source, source.namespace,
+                           Namer.for_function(source.tree, source.namespace))
     _rewrite_in_place_calls(source)
     try:
         return _Normalizer(source, object_params=object_params).run()
@@ -638,6 +640,7 @@ class _Normalizer:
         if not isinstance(target, (gast.Tuple, gast.List)):
             return node
         if (isinstance(iterable, gast.Call)
+                and not any(isinstance(e, gast.Starred) for e in target.elts)
                 and isinstance(iterable.func, gast.Name)
                 and iterable.func.id in ITERATION_BUILTINS
                 and _item_size(iterable.func.id, iterable.args)
@@ -1151,6 +1154,9 @@ class _Normalizer:
                 self.unshared_if_new[name] = (
                     copy_tree(self.dynamic_callee(value)),)
             return _load(name)
+        if isinstance(target, (gast.Tuple, gast.List)) and any(
+                isinstance(element, gast.Starred) for element in target.elts):
+            return patterns.assign_starred(self, target, value, origin)
         if isinstance(target, (gast.Tuple, gast.List)):
             atom = value if self.is_atom(value) else self.bind(value, origin)
             stored = {node.id for node in walk(target)
@@ -1840,9 +1846,12 @@ class _Normalizer:
         cached = self.module_functions.get(callee)
         if cached is None:
             try:
-                tree = parse.get_source(callee).tree
+                callee_source = parse.get_source(callee)
             except AdCompilerError:
                 return None
+            tree = callee_source.tree
+            patterns.lower_matches(tree, callee_source, self.source.namespace,
+                                   self.namer)
             defaults = {}
             positional = callee.__code__.co_varnames[
                 :callee.__code__.co_argcount]

@@ -307,7 +307,7 @@ TABLE = {
     'If': (uses_if, None),
     'With': (uses_with, None),
     'AsyncWith': (uses_async_function_def, 'async def uses_async'),
-    'Match': (uses_match, 'match 1:'),
+    'Match': (uses_match, None),
     'Raise': (uses_raise, None),
     'Try': (uses_try, None),
     'Assert': (uses_assert, None),
