@@ -479,6 +479,91 @@ def test_hessian(function, rest, mode):
                                rtol=1e-4, atol=1e-6)
 
 
+def unpack_dict_keys(x):
+    a, *rest = {'p': x, 'q': 2.0 * x}
+    return np.sum(x) * len(rest) + (1.0 if a == 'p' else 0.0)
+
+
+def unpack_generator(x):
+    a, *rest = (v * 2.0 for v in x)
+    return np.sum(a * np.sum(rest))
+
+
+def match_nested(x, kind):
+    match [x, kind]:
+        case [v, 'a' | 'b' as tag]:
+            match tag:
+                case 'a':
+                    y = np.sin(v)
+                case _:
+                    y = v ** 3
+        case [v, {'k': [first, *_]}]:
+            y = v * first
+        case _:
+            y = x
+    return np.sum(y)
+
+
+def match_subject_rebound(x):
+    match [x, x * 2.0]:
+        case [x, y]:
+            z = x * y
+    return np.sum(z)
+
+
+def match_literals_in_tuple(x, n):
+    match (n, x):
+        case (1 | 2, v):
+            y = v * n
+        case (-1, v):
+            y = -np.exp(v)
+        case (int(m), v) if m > 10:
+            y = v ** 2
+        case _:
+            y = x
+    return np.sum(y)
+
+
+def match_assignment_expression(x):
+    match bool((s := np.sum(x)) > 1.0):
+        case True:
+            y = x * s
+        case False:
+            y = x
+    return np.sum(y)
+
+
+def match_in_while_loop(x):
+    i = 0
+    s = 0.0
+    while True:
+        match i:
+            case 3:
+                break
+            case 1:
+                s = s + np.sum(np.sin(x))
+            case _:
+                s = s + np.sum(x ** 2)
+        i += 1
+    return s
+
+
+@pytest.mark.parametrize('function, rest', [
+    (unpack_dict_keys, ()), (unpack_generator, ()),
+    (match_nested, ('a',)), (match_nested, ('b',)),
+    (match_nested, ({'k': [2.0, 3.0]},)), (match_nested, ({'k': []},)),
+    (match_subject_rebound, ()),
+    (match_literals_in_tuple, (1,)), (match_literals_in_tuple, (-1,)),
+    (match_literals_in_tuple, (11,)), (match_literals_in_tuple, (5,)),
+    (match_assignment_expression, ()), (match_in_while_loop, ()),
+], ids=['dict-keys', 'generator', 'nested-a', 'nested-b', 'nested-mapping',
+        'nested-empty-list', 'subject-rebound', 'or-literal', 'negative',
+        'int-guard', 'no-case', 'assignment-expression', 'while-loop'])
+@pytest.mark.parametrize('scale', [0.1, 1.0])
+def test_other_forms(function, rest, scale):
+    check_gradient(function, (np.array([0.4, 0.9, 1.3]) * scale,) + rest)
+
+
 # Generated code --------------------------------------------------------------
 
 def _line(function, text):
