@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from adcompiler import (bound_callables, chunked, containers, dispatch, emit,
-                        origins, runtime)
+                        origins, resolve, runtime)
 from adcompiler.argument_state import ArgumentState, Runs
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
@@ -795,11 +795,20 @@ def _check_differentiable(function):
             f'cannot differentiate {function.__name__} this way: it is a '
             'gradient made by adcompiler. Use grad(grad(f)) for a scalar '
             'argument, or hessian and hvp.')
+    if resolve.has_python_call(function):
+        # An object whose __call__ is not transformed: np.vectorize(f).
+        raise SourceUnavailableError(
+            f'cannot differentiate {function!r}: it is '
+            f'{with_article(type(function).__name__)} object of NumPy, whose '
+            '__call__ is NumPy-internal source that adcompiler does not '
+            'transform. Register a rule for the object '
+            '(adcompiler.register_vjp(obj)) and call it from a Python '
+            'function.')
     if not isinstance(function, types.FunctionType):
         raise SourceUnavailableError(
-            f'cannot differentiate {function!r}: it is a '
-            f'{type(function).__name__}, not a Python function with '
-            'source code. Wrap it in a Python function (def f(x): ...).')
+            f'cannot differentiate {function!r}: it is '
+            f'{with_article(type(function).__name__)}, not a Python function '
+            'with source code. Wrap it in a Python function (def f(x): ...).')
 
 
 def _signature(function):

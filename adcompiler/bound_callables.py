@@ -26,7 +26,7 @@ import types
 
 from adcompiler.errors import (InvalidArgumentError, SourceUnavailableError,
                                with_article)
-from adcompiler.resolve import foreign_reason, has_python_call
+from adcompiler.resolve import transformed_call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,15 +85,21 @@ def unbind(callable_):
     """Return the `Unbound` of a bound method or partial of a Python
     function, nested in any way (a partial of a method, a partial of a
     partial), or of an object whose class defines `__call__` in Python (as
-    its bound method `__call__`), or None for any other callable.
+    what calling it runs, see `resolve.python_call`), or None for any other
+    callable.
 
     Raise `SourceUnavailableError` for a method or partial of something
     that is not a Python function (a NumPy function, a built-in, a
     gradient), and `InvalidArgumentError` for a partial whose arguments do
     not fit its function's parameters.
     """
-    if _calls_python_method(callable_):
-        callable_ = callable_.__call__
+    call = transformed_call(callable_)
+    if isinstance(call, types.FunctionType):
+        # A static method __call__ binds nothing.
+        return Unbound(call, (), {}, inspect.signature(call),
+                       f'the static method {call.__qualname__}')
+    if call is not None:
+        callable_ = call
     if not (inspect.ismethod(callable_)
             or isinstance(callable_, functools.partial)):
         return None
@@ -127,10 +133,3 @@ def unbind(callable_):
         ) from None
     return Unbound(target, args, keywords, signature, description)
 
-
-def _calls_python_method(value):
-    """Return whether `value` is an object whose class defines `__call__`
-    as a Python function that adcompiler transforms: a model object, but
-    not an np.vectorize object."""
-    return has_python_call(value) and foreign_reason(
-        type(value).__call__) is None

@@ -39,7 +39,7 @@ from adcompiler.errors import (ChangedStateError, ForeignCallError,
 from adcompiler.observed_calls import (
     SEVERAL_CALLEES, ObservedCall, observed_call_key)
 from adcompiler.resolve import (differentiable_equivalent, dotted_name,
-                                foreign_reason, has_python_call)
+                                has_python_call, transformed_call)
 from adcompiler.object_operands import describe_arguments as describe_objects
 from adcompiler.rules import REGISTRY, operators
 
@@ -433,13 +433,14 @@ class Dispatcher:
         else:
             _reject_unsupported_transform(site, function)
         instance = None
-        if has_python_call(function) and foreign_reason(
-                type(function).__call__) is None:
+        call = transformed_call(function)
+        if call is not None:
             # An object with a __call__ method written in Python: its
             # derivative is that of the instance. NumPy's objects
             # (np.vectorize) are foreign callees, like NumPy functions.
-            instance = function
-            function = types.MethodType(type(function).__call__, function)
+            if getattr(call, '__self__', None) is function:
+                instance = function
+            function = call
         elif callee_active:
             raise _active_callee_error(site, function)
         if inspect.ismethod(function) and isinstance(function.__func__,

@@ -199,7 +199,7 @@ def classify(callee, name, registry=REGISTRY, module=None, call=None):
         return ResolvedCall(CallKind.UNKNOWN, name, callee,
                             reason='a method of an object')
     if entry is None and has_python_call(callee):
-        if foreign_reason(type(callee).__call__) is not None:
+        if transformed_call(callee) is None:
             # np.vectorize(f): named as called, the name a rule takes.
             return ResolvedCall(
                 CallKind.FOREIGN, name, callee,
@@ -226,12 +226,40 @@ def classify(callee, name, registry=REGISTRY, module=None, call=None):
                         callee, reason=reason)
 
 
+def python_call(value):
+    """Return what `value(...)` calls when `value` is an object (not a
+    class, function or method) whose class defines __call__ as a Python
+    function, or None.
+
+    That is a bound method, the function of a static method, or a method
+    bound to the class for a class method. As in Python, the class's
+    __call__ counts, not one stored on the instance.
+    """
+    if isinstance(value, (type, types.FunctionType, types.MethodType)):
+        return None
+    attribute = inspect.getattr_static(type(value), '__call__', None)
+    function = attribute
+    if isinstance(attribute, (staticmethod, classmethod)):
+        function = attribute.__func__
+    if not isinstance(function, types.FunctionType):
+        return None
+    return attribute.__get__(value, type(value))
+
+
 def has_python_call(value):
-    """Return whether `value` is an object (not a class, function or
-    method) whose class defines __call__ as a Python function."""
-    return (not isinstance(value, (type, types.FunctionType, types.MethodType))
-            and isinstance(getattr(type(value), '__call__', None),
-                           types.FunctionType))
+    """Return whether `value` is an object whose class defines __call__
+    as a Python function (see `python_call`)."""
+    return python_call(value) is not None
+
+
+def transformed_call(value):
+    """Return `python_call(value)` when adcompiler transforms the function
+    it calls from source (a model object, not an np.vectorize object), or
+    None."""
+    call = python_call(value)
+    if call is None or foreign_reason(getattr(call, '__func__', call)):
+        return None
+    return call
 
 
 def differentiable_equivalent(callee):

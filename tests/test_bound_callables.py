@@ -396,8 +396,48 @@ def test_hessian_of_callable_object():
 
 def test_numpy_callable_object_raises():
     with pytest.raises(adcompiler.SourceUnavailableError,
-                       match='it is a poly1d, not a Python function'):
+                       match='it is a poly1d object of NumPy, whose '
+                             '__call__ is NumPy-internal source'):
         adcompiler.grad(np.poly1d([1.0, 2.0]))
+
+
+class StaticCall:
+    @staticmethod
+    def __call__(x):
+        return np.sum(x ** 3)
+
+
+class ClassCall:
+    factor = 2.5
+
+    @classmethod
+    def __call__(cls, x):
+        return np.sum(cls.factor * np.sin(x))
+
+
+@pytest.mark.parametrize('model', [StaticCall(), ClassCall()],
+                         ids=['static', 'class'])
+@pytest.mark.parametrize('shape', [(), (3,), (2, 3)])
+def test_static_and_class_method_call(model, shape):
+    x = _value(shape)
+
+    def calls_model(x):
+        return model(x * 2.0)
+
+    for function in (model, calls_model):
+        expected = numerical_gradient(function, (x,), 0)
+        assert_gradient_close(adcompiler.grad(function)(x), expected)
+
+
+def test_instance_call_attribute_ignored():
+    """Python's obj(x) calls the class's __call__, never one stored on
+    the instance."""
+    model = Scaled(np.array([0.3, -0.5]))
+    model.__call__ = lambda x: np.sum(np.tanh(x))
+    x = np.array([0.4, 0.9])
+    value, computed = adcompiler.value_and_grad(model)(x)
+    assert value == pytest.approx(Scaled.__call__(model, x))
+    assert_gradient_close(computed, numerical_gradient(model, (x,), 0))
 
 
 def test_partial_of_builtin_raises():
