@@ -90,6 +90,7 @@ from adcompiler import codegen, optimize, shapes, verbatim
 from adcompiler.known_shapes import constant_value
 from adcompiler.rules.registry import REGISTRY
 from adcompiler.scalars import REAL_UFUNCS
+from adcompiler.statement_names import StatementNames
 from adcompiler.traversal import (copy_tree, find_nodes, name_nodes,
                                   statement_nodes, walk)
 
@@ -166,10 +167,9 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
     """
     function = copy_tree(primal)
     function.name = name
-    if any(_unsupported(node) for statement in function.body
-           for node in find_nodes(statement, _UNSUPPORTED_OR_VERBATIM)):
-        return None
-    if _sets_error_state(function, namespace):
+    # The names of each statement, kept current by the passes below.
+    names = StatementNames()
+    if _has_unsupported_code(function, namespace, names):
         return None
     body = function.body
     returned = body[-1] if body else None
@@ -190,7 +190,7 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
         if packed is not None:
             assumed[packed.id] = _ONE_OTHER  # a tuple or a dict
     interpreter = _Interpreter(function, namespace, assumed, shape_facts,
-                               registry)
+                               registry, _function_stores(function, names))
     if not interpreter.run():
         return None
     seed = _seed(interpreter.value_types, float_seed, numpy_alias)
@@ -199,11 +199,13 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
 
     value = returned.value.elts[0]
     returned.value.elts[0] = seed
-    assigned = _stores(function)
+    names.forget(returned)
+    assigned = _function_stores(function, names)
     _share_saved_shapes(returned.value.elts[1],
                         [param for param in params if param not in assigned],
                         interpreter, runtime_alias)
-    reads_of = _reads_of_assigned(function)
+    names.forget(returned)
+    reads_of = _reads_of_assigned(function, names)
     pure = interpreter.pure_statements
     # `del y` reads nothing, but raises if the assignment of y is removed,
     # and a statement kept verbatim may do the same.
@@ -215,13 +217,13 @@ def grad_only_primal(primal, namespace, numpy_alias, runtime_alias,
         statement.targets[0].id not in protected,
         removable_if=lambda statement: id(statement) in pure)
     removed = _removable_statements(function)
-    optimize.remove_dead_code(function, policy)
+    optimize.remove_dead_code(function, policy, names)
     removed -= _removable_statements(function)
     if not removed and isinstance(value, (gast.Name, gast.Constant)):
         return None  # Only the seed is new: nothing would run faster.
     function.body = optimize.drop_orphan_comments(function.body)
-    optimize.inline_temporaries(function, temporaries)
-    owned = owned_saved(function, interpreter)
+    optimize.inline_temporaries(function, temporaries, names=names)
+    owned = owned_saved(function, interpreter, names)
     float64_saved = _float64_saved(function, interpreter)
     _compute_in_place(function, interpreter, runtime_alias)
 
@@ -338,7 +340,7 @@ def _compute_in_place(function, interpreter, runtime_alias):
                                            ctx=gast.Load())
 
 
-def owned_saved(function, interpreter):
+def owned_saved(function, interpreter, names=None):
     """Return the positions in the saved values of `function` (a grad-only
     primal) whose values are new NumPy values that nothing else refers to.
 
@@ -349,7 +351,7 @@ def owned_saved(function, interpreter):
     once. Elsewhere that name is read only as an operand of arithmetic or
     as the argument of such a function or of a reduction. The adjoint that `grad` runs after this primal may
     write into those arrays, because nothing reads the saved values after
-    it.
+    it. `names` is a current `StatementNames` table of `function`, or None.
     """
     saved = function.body[-1].value.elts[1]
     if not isinstance(saved, gast.Tuple) or statement_nodes(
@@ -364,7 +366,7 @@ def owned_saved(function, interpreter):
         value = element
         if isinstance(element, gast.Name):
             if assigned is None:
-                assigned = _assigned_new_values(function)
+                assigned = _assigned_new_values(function, names)
             if element.id not in assigned:
                 continue
             if reads is None:
@@ -382,17 +384,22 @@ def owned_saved(function, interpreter):
 _NEW_VALUES = (gast.BinOp, gast.UnaryOp, gast.Call)
 
 
-def _assigned_new_values(function):
+def _assigned_new_values(function, names=None):
     """Return the names that a top-level `target = value` of `function`
     assigns, with `value` of a kind in `_NEW_VALUES`. As in
-    `_SavedNameReads`, these are the names stored anywhere in it."""
-    names = set()
+    `_SavedNameReads`, these are the names stored anywhere in it. The
+    statements are looked up in the `StatementNames` table `names`."""
+    if names is None:
+        names = StatementNames()
+    assigned = set()
     for statement in function.body:
         if (isinstance(statement, gast.Assign)
                 and len(statement.targets) == 1
                 and isinstance(statement.value, _NEW_VALUES)):
-            names.update(_stores(statement))
-    return names
+            uses = names.uses(statement)
+            assigned.update(uses.stores)
+            assigned.update(uses.deletes)
+    return assigned
 
 
 # The nodes that `_SavedNameReads` looks at.
@@ -480,11 +487,41 @@ def _unsupported(node):
 _ERROR_STATE_SETTERS = (np.seterr, np.seterrcall, np.errstate)
 
 
-def _sets_error_state(function, namespace):
-    """Return whether `function` names NumPy's error-state setters or the
-    warnings module, directly or as an attribute of a global."""
+# The nodes that `_has_unsupported_code` looks at.
+_CHECKED_KINDS = (*_UNSUPPORTED_OR_VERBATIM, gast.Name, gast.Attribute)
+
+
+def _has_unsupported_code(function, namespace, names):
+    """Return whether `function` contains a node that `_unsupported`
+    rejects or names NumPy's error-state setters (`_sets_error_state`).
+
+    The one walk of each statement also records its names in the
+    `StatementNames` table `names`.
+    """
+    found = []
+    for statement in function.body:
+        nodes = find_nodes(statement, _CHECKED_KINDS)
+        if any(_unsupported(node) for node in nodes):
+            return True
+        names.record(statement, [node for node in nodes
+                                 if node.__class__ is gast.Name])
+        found += nodes
+    for field in function._fields:
+        value = getattr(function, field, None)
+        if field == 'body':
+            continue
+        for part in value if isinstance(value, list) else (value,):
+            if isinstance(part, gast.AST):
+                found += find_nodes(part, (gast.Name, gast.Attribute))
+    return _sets_error_state(found, namespace)
+
+
+def _sets_error_state(nodes, namespace):
+    """Return whether the `nodes` of a function name NumPy's error-state
+    setters or the warnings module, directly or as an attribute of a
+    global."""
     checked = set()  # names and (name, attribute) pairs, each looked up once
-    for node in find_nodes(function, (gast.Name, gast.Attribute)):
+    for node in nodes:
         if isinstance(node, gast.Name):
             if node.id in checked:
                 continue
@@ -523,15 +560,23 @@ def _removable_statements(function):
     return set(statement_nodes(function, (gast.Assign, gast.If)))
 
 
-def _reads_of_assigned(function):
-    """Map each name to the names read by the statements assigning it."""
+def _reads_of_assigned(function, names):
+    """Map each name to the names read by the statements assigning it.
+
+    An assignment to names alone reads the names that its value reads,
+    which the `StatementNames` table `names` has.
+    """
     reads_of = {}
     for node in statement_nodes(function, (gast.Assign, gast.For)):
         if isinstance(node, (gast.Assign, gast.For)):
             targets = node.targets if isinstance(node, gast.Assign) else [
                 node.target]
             source = node.value if isinstance(node, gast.Assign) else node.iter
-            read = _loads(source)
+            if isinstance(node, gast.Assign) and all(
+                    target.__class__ is gast.Name for target in targets):
+                read = set(names.uses(node).loads)
+            else:
+                read = _loads(source)
             for target in targets:
                 for stored in _stores(target):
                     reads_of.setdefault(stored, set()).update(read)
@@ -562,6 +607,24 @@ def _stores(node):
             if isinstance(n.ctx, (gast.Store, gast.Del))}
 
 
+def _function_stores(function, names):
+    """Return `_stores(function)`, with the statements of its body looked
+    up in the `StatementNames` table `names`."""
+    stores = set()
+    for statement in function.body:
+        uses = names.uses(statement)
+        stores.update(uses.stores)
+        stores.update(uses.deletes)
+    for field in function._fields:
+        value = getattr(function, field, None)
+        if field == 'body':
+            continue
+        for part in value if isinstance(value, list) else (value,):
+            if isinstance(part, gast.AST):
+                stores |= _stores(part)
+    return stores
+
+
 class _Unsupported(Exception):
     """A construct the interpreter cannot follow: no variant is made."""
 
@@ -583,14 +646,17 @@ class _Interpreter:
     """
 
     def __init__(self, function, namespace, assumed, shape_facts,
-                 registry=REGISTRY):
+                 registry=REGISTRY, stores=None):
+        """`stores` contains the names that `function` assigns or
+        deletes, or is None to find them here."""
         self.function = function
         self.namespace = namespace
         self.assumed = assumed
         self.shape_facts = shape_facts
         self.registry = registry
         self.reductions = _reductions(registry)
-        self.local = set(assumed) | _stores(function)
+        self.local = set(assumed) | (_stores(function) if stores is None
+                                     else stores)
         self.loops = []
         self.pure_statements = set()
         self.value_types = frozenset()

@@ -45,6 +45,7 @@ import gast
 from adcompiler import (accumulate, compact, known_shapes, rematerialize,
                         scalars, shared_calls, shared_factors, zero_adjoints)
 from adcompiler.codegen import COMMENT_PREFIX
+from adcompiler.statement_names import NameUses, StatementNames
 from adcompiler.traversal import (Transformer, evaluation_order,
                                   find_nodes, name_nodes, node_count,
                                   walk)
@@ -174,6 +175,9 @@ class _ConstantFolder(Transformer):
     def visit_Call(self, node):
         self.generic_visit(node)
         func = node.func
+        if not (func.__class__ is gast.Attribute
+                and func.attr in _FOLDED_FUNCTIONS):
+            return node  # No rule below applies, and this test is cheaper.
         if (self.is_function(func, self.numpy_alias, 'where')
                 and len(node.args) == 3 and not node.keywords
                 and isinstance(node.args[0], gast.Constant)
@@ -276,6 +280,13 @@ _OPTION_HELPERS = (
     ('bounded_extremum_adjoint', 'extremum_adjoint', 5, (None, True, False)),
     ('bounded_extremum_tangent', 'extremum_tangent', 5, (None, True, False)),
 )
+
+
+# The attribute names of the NumPy functions and runtime helpers whose
+# calls `_ConstantFolder.visit_Call` may fold.
+_FOLDED_FUNCTIONS = frozenset(
+    ('where', 'cast_adjoint', 'pow_base_adjoint', 'power', 'sum', 'mean')
+    + tuple(masked for masked, _, _, _ in _OPTION_HELPERS))
 
 
 def _is_true(node):
@@ -498,7 +509,7 @@ def _has_float_operand(node):
 _ADJOINT_EXPRESSION_NODES = 24
 
 
-def inline_temporaries(function, temporaries, max_nodes=None):
+def inline_temporaries(function, temporaries, max_nodes=None, names=None):
     """Write each temporary that is read once into the statement reading it.
 
     Inside one expression NumPy frees an intermediate array as soon as the
@@ -506,27 +517,53 @@ def inline_temporaries(function, temporaries, max_nodes=None):
     function returns. A run of definitions is inlined only into the
     statement right after it, and only when that statement reads them in the
     order they were defined, so every operation still runs in its order.
+
+    `names` is a `StatementNames` table of the caller's for the statements
+    of `function`, kept current here, or None.
     """
     temporaries = frozenset(temporaries)
+    if not temporaries:
+        return  # No name can be inlined, and no statement needs a walk.
+    if names is None:
+        names = StatementNames()
     loads, stores = {}, {}
-    for node in name_nodes(function):
-        name = node.id
-        if name in temporaries:
-            counts = loads if isinstance(node.ctx, gast.Load) else stores
-            counts[name] = counts.get(name, 0) + 1
+    for uses in _function_uses(function, names):
+        for name in uses.loads:
+            if name in temporaries:
+                loads[name] = loads.get(name, 0) + 1
+        for kind in (uses.stores, uses.deletes, uses.others):
+            for name in kind:
+                if name in temporaries:
+                    stores[name] = stores.get(name, 0) + 1
     single_use = {name for name in temporaries
                   if loads.get(name) == 1 and stores.get(name) == 1}
-    function.body = _inline_block(function.body, single_use, max_nodes)
+    if single_use:
+        function.body = _inline_block(function.body, single_use, max_nodes,
+                                      names)
 
 
-def _inline_block(statements, single_use, max_nodes):
+def _function_uses(function, names):
+    """Return the `NameUses` of the statements of `function`, looked up in
+    the table `names`, and of its other parts (parameters, decorators)."""
+    found = [names.uses(statement) for statement in function.body]
+    for field in function._fields:
+        value = getattr(function, field, None)
+        if field == 'body':
+            continue
+        for part in value if isinstance(value, list) else (value,):
+            if isinstance(part, gast.AST):
+                found.append(NameUses(name_nodes(part)))
+    return found
+
+
+def _inline_block(statements, single_use, max_nodes, names):
     kept = []
     for statement in statements:
         if isinstance(statement, (gast.If, gast.For, gast.While)):
             statement.body = _inline_block(statement.body, single_use,
-                                           max_nodes)
+                                           max_nodes, names)
             statement.orelse = _inline_block(statement.orelse, single_use,
-                                             max_nodes)
+                                             max_nodes, names)
         elif isinstance(statement, (gast.Assign, gast.Return, gast.Expr)) \
                 and statement.value is not None:
             run = len(kept)
@@ -535,6 +572,7 @@ def _inline_block(statements, single_use, max_nodes):
             inlined = _inline_run(statement, kept[run:], max_nodes)
             if inlined:
                 del kept[len(kept) - inlined:]
+                names.forget(statement)
         kept.append(statement)
     return kept
 
@@ -786,14 +824,6 @@ def _stores(statement):
             if isinstance(n.ctx, gast.Store)]
 
 
-def _loads_and_stores(statement):
-    """Return `_loads(statement)` and `_stores(statement)`, in one walk."""
-    names = name_nodes(statement)
-    # No gast context class has a subclass.
-    return ([node.id for node in names if node.ctx.__class__ is gast.Load],
-            [node.id for node in names if node.ctx.__class__ is gast.Store])
-
-
 def _removable(statement):
     """True for an assignment whose value has no effect besides the value.
 
@@ -838,21 +868,29 @@ def _remove_dead_code(function):
     return remove_dead_code(function, _ADJOINT_POLICY)
 
 
-def remove_dead_code(function, policy):
+def remove_dead_code(function, policy, names=None):
     """Drop the dead assignments and empty `if`s of `function` that
-    `policy` allows; return whether anything was dropped."""
+    `policy` allows; return whether anything was dropped.
+
+    `names` is a `StatementNames` table of the caller's for the statements
+    of `function`, or None for a new one. This pass changes no statement
+    that such a table keeps: it only drops statements and rebuilds blocks.
+    """
+    if names is None:
+        names = StatementNames()
     function.body, _, changed = _live_block(function.body, set(), True,
-                                            policy)
+                                            policy, names)
     return changed
 
 
-def _live_block(statements, live, remove, policy, exits=None):
+def _live_block(statements, live, remove, policy, names, exits=None):
     """Drop dead assignments from `statements`, given the names read after.
 
     Returns the statements kept, the names read before them, and whether
     anything was dropped. With `remove` false, only the names are computed.
-    Inside a for loop, `exits` contains the names read after a `break` (those
-    read after the loop) and after a `continue` (those read at its head).
+    `names` is the `StatementNames` table of the statements. Inside a for
+    loop, `exits` contains the names read after a `break` (those read
+    after the loop) and after a `continue` (those read at its head).
     """
     live = set(live)
     kept = []
@@ -860,9 +898,9 @@ def _live_block(statements, live, remove, policy, exits=None):
     for statement in reversed(statements):
         if isinstance(statement, gast.If):
             body, body_live, body_changed = _live_block(
-                statement.body, live, remove, policy, exits)
+                statement.body, live, remove, policy, names, exits)
             orelse, else_live, else_changed = _live_block(
-                statement.orelse, live, remove, policy, exits)
+                statement.orelse, live, remove, policy, names, exits)
             if remove:
                 statement.body, statement.orelse = body, orelse
             changed = changed or body_changed or else_changed
@@ -878,34 +916,35 @@ def _live_block(statements, live, remove, policy, exits=None):
                 changed = True
             live = body_live | else_live | set(_loads(statement.test))
         elif isinstance(statement, gast.For) and not statement.orelse:
-            loop_changed, live = _live_loop(statement, live, remove, policy)
+            loop_changed, live = _live_loop(statement, live, remove, policy,
+                                            names)
             changed = changed or loop_changed
         elif isinstance(statement, (gast.Break, gast.Continue)) and exits:
             live = set(exits[0] if isinstance(statement, gast.Break)
                        else exits[1])
         elif isinstance(statement, gast.Assign):
-            loads, stores = _loads_and_stores(statement)
+            uses = names.uses(statement)
             # Liveness is checked first because it is cheaper to decide.
-            if live.isdisjoint(stores) and policy.removable(statement):
+            if live.isdisjoint(uses.stores) and policy.removable(statement):
                 changed = True
                 continue
-            live.difference_update(stores)
-            live.update(loads)
+            live.difference_update(uses.stores)
+            live.update(uses.loads)
         else:
             # Other statements only read here: their stores may not run.
-            live.update(_loads(statement))
+            live.update(names.uses(statement).loads)
         kept.append(statement)
     return list(reversed(kept)), live, changed
 
 
-def _live_loop(loop, live_after, remove, policy):
+def _live_loop(loop, live_after, remove, policy, names):
     """Drop dead assignments from a for loop's body; return the names read
     before the loop. A name read at the start of the body is live at its end,
     because the next trip reads it."""
     live_head = set(live_after)
     while True:
         _, live_in, _ = _live_block(loop.body, live_head, False, policy,
-                                    (live_after, live_head))
+                                    names, (live_after, live_head))
         widened = live_head | live_in
         if widened == live_head:
             break
@@ -913,7 +952,8 @@ def _live_loop(loop, live_after, remove, policy):
     changed = False
     if remove:
         loop.body, _, changed = _live_block(loop.body, live_head, True,
-                                            policy, (live_after, live_head))
+                                            policy, names,
+                                            (live_after, live_head))
     return changed, live_head | set(_loads(loop.iter))
 
 
