@@ -608,26 +608,38 @@ def _inline_run(statement, definitions, max_nodes):
             continue
         values = {d.targets[0].id: d.value for d in tail}
         replacements = {id(n): values[n.id] for n in read_names}
-        statement.value = _replace_nodes(statement.value, replacements)
+        statement.value = _replace_nodes(statement.value, replacements,
+                                         [len(replacements)])
         return len(tail)
     return 0
 
 
-def _replace_nodes(node, replacements):
-    """Return `node` with the nodes whose id is in `replacements` replaced."""
+def _replace_nodes(node, replacements, remaining):
+    """Return `node` with the nodes whose id is in `replacements` replaced.
+
+    `remaining` is a list of one count, of the nodes still to replace. Once
+    it is zero, no node is searched further.
+    """
     if id(node) in replacements:
+        remaining[0] -= 1
         return replacements[id(node)]
     for field in node._fields:
+        if not remaining[0]:
+            break
         try:
             value = getattr(node, field)
         except AttributeError:
             continue  # As in ast.iter_fields, a missing field is skipped.
         if isinstance(value, list):
-            setattr(node, field, [_replace_nodes(v, replacements)
-                                  if isinstance(v, gast.AST) else v
-                                  for v in value])
+            for position, item in enumerate(value):
+                if not remaining[0]:
+                    break
+                if isinstance(item, gast.AST):
+                    value[position] = _replace_nodes(item, replacements,
+                                                     remaining)
         elif isinstance(value, gast.AST):
-            setattr(node, field, _replace_nodes(value, replacements))
+            setattr(node, field, _replace_nodes(value, replacements,
+                                                remaining))
     return node
 
 
@@ -639,8 +651,7 @@ def _prune_saved(program):
                         and isinstance(body[0].value, gast.Name)
                         and body[0].value.id == saved_param):
         return
-    loads, shape_reads, body_names = _adjoint_reads(program)
-    read = {node.id for node in loads}
+    read, other_reads, shape_reads, body_names = _adjoint_reads(program)
     unpack = body[0].targets[0]
     primal_return = program.primal.body[-1]
     saved_tuple = primal_return.value.elts[1]
@@ -650,7 +661,7 @@ def _prune_saved(program):
     if not keep:
         del body[0]
         return
-    _save_shapes(program, unpack, saved_tuple, loads, shape_reads,
+    _save_shapes(program, unpack, saved_tuple, other_reads, shape_reads,
                  body_names)
 
 
@@ -665,18 +676,25 @@ _SHAPE_READERS = {
 
 
 def _adjoint_reads(program):
-    """Return the `Name` nodes that the adjoint reads after unpacking the
-    saved values, those among them that runtime helpers read only for
-    their shape (see `_SHAPE_READERS`), by name, and the set of all names
+    """Return what the statements of the adjoint after the unpacking of the
+    saved values read: the names read, the names read other than for their
+    shape, and the `Name` nodes that runtime helpers read only for their
+    shape (see `_SHAPE_READERS`), by name. Also return the set of all names
     in those statements."""
     runtime_alias = program.runtime_alias
-    shape_reads, loads, names = {}, [], set()
+    shape_reads, names = {}, set()
+    read, other_reads = set(), set()
+    shape_nodes = set()  # the ids of the nodes in `shape_reads`
     for statement in program.adjoint.body[1:]:
+        # A call comes before its arguments in the breadth-first order of
+        # `find_nodes`, so a shape read is known before its name is seen.
         for node in find_nodes(statement, (gast.Name, gast.Call)):
             if isinstance(node, gast.Name):
                 names.add(node.id)
                 if isinstance(node.ctx, gast.Load):
-                    loads.append(node)
+                    read.add(node.id)
+                    if id(node) not in shape_nodes:
+                        other_reads.add(node.id)
                 continue
             if not (isinstance(node, gast.Call)
                     and isinstance(node.func, gast.Attribute)
@@ -689,22 +707,20 @@ def _adjoint_reads(program):
                         node.args[position], gast.Name):
                     argument = node.args[position]
                     shape_reads.setdefault(argument.id, []).append(argument)
-    return loads, shape_reads, names
+                    shape_nodes.add(id(argument))
+    return read, other_reads, shape_reads, names
 
 
-def _save_shapes(program, unpack, saved_tuple, loads, shape_reads,
+def _save_shapes(program, unpack, saved_tuple, other_reads, shape_reads,
                  body_names):
     """Save `ad.shape_and_kind(t)` for values the adjoint reads only for
     their shape, so that their arrays are freed when the primal returns.
 
     Parameters stay: saving them keeps no array alive that the caller does
-    not hold anyway. `loads`, `shape_reads` and `body_names` are what
+    not hold anyway. `other_reads`, `shape_reads` and `body_names` are what
     `_adjoint_reads` returns.
     """
     runtime_alias = program.runtime_alias
-    shape_nodes = {id(n) for reads in shape_reads.values() for n in reads}
-    other_reads = {node.id for node in loads if id(node) not in shape_nodes}
-
     params = {a.id for a in program.primal.args.args}
     used_names = None  # every name in both functions, once one is renamed
     for position, target in enumerate(unpack.elts):

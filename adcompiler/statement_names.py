@@ -26,6 +26,8 @@ import gast
 
 from adcompiler.traversal import name_nodes
 
+_LOAD, _STORE, _DEL = gast.Load, gast.Store, gast.Del
+
 # The statements whose names the table keeps: none contains a statement.
 _KEPT = frozenset((gast.Assign, gast.AugAssign, gast.AnnAssign, gast.Expr,
                    gast.Return, gast.Delete))
@@ -41,13 +43,20 @@ class NameUses:
     def __init__(self, name_nodes_found):
         """Sort `name_nodes_found`, the `Name` nodes of a statement in
         the order of `walk`, by their contexts."""
-        self.loads, self.stores, self.deletes, self.others = [], [], [], []
-        by_context = {gast.Load: self.loads, gast.Store: self.stores,
-                      gast.Del: self.deletes}
-        others = self.others
+        loads, stores, deletes, others = [], [], [], []
         for node in name_nodes_found:
             # No gast context class has a subclass.
-            by_context.get(node.ctx.__class__, others).append(node.id)
+            context = node.ctx.__class__
+            if context is _LOAD:
+                loads.append(node.id)
+            elif context is _STORE:
+                stores.append(node.id)
+            elif context is _DEL:
+                deletes.append(node.id)
+            else:
+                others.append(node.id)
+        self.loads, self.stores, self.deletes, self.others = (
+            loads, stores, deletes, others)
 
 
 class StatementNames:
