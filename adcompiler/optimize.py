@@ -676,11 +676,14 @@ _SHAPE_READERS = {
 
 
 def _adjoint_reads(program):
-    """Return what the statements of the adjoint after the unpacking of the
-    saved values read: the names read, the names read other than for their
-    shape, and the `Name` nodes that runtime helpers read only for their
-    shape (see `_SHAPE_READERS`), by name. Also return the set of all names
-    in those statements."""
+    """Return what the adjoint's statements after the unpacking of the
+    saved values read, and the names in them.
+
+    These are four values: the set of names read, the set of names read
+    other than for their shape, the `Name` nodes that runtime helpers read
+    only for their shape (see `_SHAPE_READERS`) by name, and the set of
+    all names in those statements.
+    """
     runtime_alias = program.runtime_alias
     shape_reads, names = {}, set()
     read, other_reads = set(), set()
