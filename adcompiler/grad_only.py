@@ -409,7 +409,7 @@ _SAVED_READ_KINDS = (gast.Assign, gast.AugAssign, gast.AnnAssign, gast.For,
 
 class _SavedNameReads:
     """The assignments and reads of the names in the saved values of a
-    grad-only primal, found in two walks of the function for all of them."""
+    grad-only primal, found in one walk of the function for all of them."""
 
     def __init__(self, function, interpreter):
         saved = function.body[-1].value.elts[1]
@@ -426,7 +426,12 @@ class _SavedNameReads:
         # comparisons, or of a NumPy function of one argument.
         operands = set()
         operand_functions = REAL_UFUNCS | interpreter.reductions
-        for node in find_nodes(function, _SAVED_READ_KINDS):
+        loads = []  # the `Name` nodes read, found in the same walk
+        for node in find_nodes(function, (*_SAVED_READ_KINDS, gast.Name)):
+            if node.__class__ is gast.Name:
+                if isinstance(node.ctx, gast.Load):
+                    loads.append(node)
+                continue
             if isinstance(node, (gast.Assign, gast.AugAssign,
                                  gast.AnnAssign, gast.For)):
                 for name in _stores(node):
@@ -448,9 +453,8 @@ class _SavedNameReads:
         # element of the saved values.
         saved_elements = {id(element) for element in saved.elts}
         self.kept_by_reads = {
-            node.id for node in name_nodes(function)
-            if isinstance(node.ctx, gast.Load)
-            and id(node) not in operands and id(node) not in saved_elements}
+            node.id for node in loads
+            if id(node) not in operands and id(node) not in saved_elements}
 
     def only_value(self, name):
         """Return the value of the one top-level assignment to `name`, or
