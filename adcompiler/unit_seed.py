@@ -91,10 +91,41 @@ def unit_seed_adjoint(adjoint, float64_saved, numpy_alias, runtime_alias,
     if unpacking is None or len(adjoint.args.args) != 2:
         return None
     seed = adjoint.args.args[1].id
+    # Counting the assignments walks every expression, so a first probe
+    # takes each name but the seed as assigned once. Its facts then include
+    # every unit and float64 value that the counts give, and perhaps more,
+    # and each rule applies only where such facts hold. So when no rule
+    # applies in the probe, none applies with the counts either.
+    assumed = _EachAssignedOnce({seed: 0})
+    if _rewrite(adjoint, unpacking, float64_saved, assumed, numpy_alias,
+                runtime_alias, None) is None:
+        return None
     stores = _stores(adjoint)
     if stores[seed]:
         return None
+    function = _rewrite(adjoint, unpacking, float64_saved, stores,
+                        numpy_alias, runtime_alias, name)
+    if function is not None:
+        # A unit that a dropped product read may be read by nothing now.
+        optimize.remove_dead_code(function, optimize.DeadCodePolicy())
+    return function
 
+
+class _EachAssignedOnce(dict):
+    """Assignment counts, by name, that take a name not in the dictionary
+    as assigned once."""
+
+    def __missing__(self, name):
+        return 1
+
+
+def _rewrite(adjoint, unpacking, float64_saved, stores, numpy_alias,
+             runtime_alias, name):
+    """Return a copy of `adjoint` named `name` with the rules applied,
+    given `stores`, how many times each name is assigned, or None when no
+    rule applies. With `name` None, only return whether a rule applies:
+    `adjoint` itself, or None."""
+    seed = adjoint.args.args[1].id
     types = _Types(numpy_alias, runtime_alias)
     types.float64.add(seed)
     types.units[seed] = 1
@@ -104,10 +135,10 @@ def unit_seed_adjoint(adjoint, float64_saved, numpy_alias, runtime_alias,
             if isinstance(element, gast.Name) and stores[element.id] == 1:
                 types.float64.add(element.id)
 
-    nested = {name for statement in adjoint.body[1:]
+    nested = {stored for statement in adjoint.body[1:]
               if not isinstance(statement, (gast.Assign, gast.Return,
                                             gast.Expr))
-              for name in _stores_in(statement)}
+              for stored in _stores_in(statement)}
     # The statements are first visited in `adjoint` itself by a rewriter
     # that raises at the first rule that applies, before it changes any
     # node. Only then is the adjoint copied, and the rewriting goes on in
@@ -121,6 +152,8 @@ def unit_seed_adjoint(adjoint, float64_saved, numpy_alias, runtime_alias,
             _rewrite_statement(function.body[position], rewriter, types,
                                stores, nested)
         except _RuleApplies:
+            if name is None:
+                return adjoint
             function = copy_tree(adjoint)
             function.name = name
             rewriter.probing = False
@@ -128,8 +161,6 @@ def unit_seed_adjoint(adjoint, float64_saved, numpy_alias, runtime_alias,
         position += 1
     if not rewriter.changed:
         return None
-    # A unit that a dropped product read may be read by nothing now.
-    optimize.remove_dead_code(function, optimize.DeadCodePolicy())
     return function
 
 

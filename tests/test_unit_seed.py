@@ -399,3 +399,16 @@ def test_apply_in_place_leaves_read_only_array():
     result = runtime.apply_in_place(np.subtract, 0.5, d)
     assert result is not d
     np.testing.assert_array_equal(d, np.full(3, 4.0))
+
+
+def test_unit_assigned_twice_not_a_unit():
+    # `d` is a unit at the product only if it is assigned once: the probe
+    # that assumes so finds a rule, and the counted rewrite must not.
+    assert rewritten("""
+        def adjoint(saved, g):
+            x, t = saved
+            d = g
+            dx = np.cos(x) * d
+            d = g * 2.0
+            return dx, d
+        """) is None
