@@ -315,14 +315,15 @@ def optimize(program):
                             calls):
         # An expansion inserted before a statement may be read by nothing.
         _remove_dead_code(program.adjoint)
+    # NOTE: `calls` still contains every call of the adjoint for the two
+    # passes that read it below, because the passes since keep_compact
+    # make no call: they remove statements, write matrix products, and
+    # move calls. A pass added among them that makes calls must walk the
+    # adjoint for them instead.
     known_shapes.inline_matrix_adjoints(program.adjoint, program.shape_facts,
                                         program.runtime_alias)
     shared_calls.share_repeated_calls(program.adjoint, program.numpy_alias,
-                                      program.runtime_alias)
-    # NOTE: `calls` still contains every call of the adjoint, because the
-    # three passes since keep_compact make no call: they remove statements,
-    # write matrix products, and move calls. A pass added between them
-    # that makes calls must walk the adjoint for them instead.
+                                      program.runtime_alias, calls)
     accumulate.accumulate_index_adjoints(program.adjoint,
                                          program.runtime_alias, calls)
     _prune_saved(program)

@@ -29,9 +29,18 @@ _CONDITIONAL = (gast.IfExp, gast.BoolOp, gast.Lambda, gast.ListComp,
                 gast.SetComp, gast.DictComp, gast.GeneratorExp)
 
 
-def share_repeated_calls(function, numpy_alias, runtime_alias):
+def share_repeated_calls(function, numpy_alias, runtime_alias,
+                         all_calls=None):
     """Rewrite `function` in place; see the module docstring. Returns
-    whether anything changed."""
+    whether anything changed.
+
+    `all_calls`, if given, contains every call in `function` (and perhaps
+    calls no longer in it). When no call among them repeats, nothing is
+    shared, and the statements are not walked.
+    """
+    if all_calls is not None and not _any_repeated(all_calls, numpy_alias,
+                                                   runtime_alias):
+        return False
     taken = None  # every name in the function, once a call is shared
     occurrences = {}  # key -> [(statement position, call node)]
     for position, statement in enumerate(function.body):
@@ -68,6 +77,19 @@ def share_repeated_calls(function, numpy_alias, runtime_alias):
         body.append(statement)
     function.body = body
     return True
+
+
+def _any_repeated(calls, numpy_alias, runtime_alias):
+    """Return whether two of `calls` have the same `call_key`."""
+    keys = set()
+    for call in calls:
+        key = call_key(call, numpy_alias, runtime_alias)
+        if key is None:
+            continue
+        if key in keys:
+            return True
+        keys.add(key)
+    return False
 
 
 def _unconditional_calls(node, calls=None):

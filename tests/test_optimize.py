@@ -1726,3 +1726,35 @@ def test_saved_slice_expression_with_shapes_computed_again():
 def test_repeated_slices_share_one_view():
     primal = function_text(generated_source(chained_slices), 'primal')
     assert primal.count('= x[:-1]\n') == 1
+
+
+def test_shared_calls_skip_unrepeated_list():
+    function = gast.parse(textwrap.dedent("""
+        def f(x):
+            a = np.cos(x)
+            b = np.sin(x)
+            return a + b
+        """)).body[0]
+    calls = [node for node in gast.walk(function)
+             if isinstance(node, gast.Call)]
+    before = gast.dump(function)
+    assert not shared_calls.share_repeated_calls(function, 'np', 'ad', calls)
+    assert gast.dump(function) == before
+
+
+def test_shared_calls_same_with_call_list():
+    text = """
+        def f(x, y):
+            a = np.cos(x) * y
+            b = a + np.cos(x)
+            return b
+        """
+    function = gast.parse(textwrap.dedent(text)).body[0]
+    calls = [node for node in gast.walk(function)
+             if isinstance(node, gast.Call)]
+    assert shared_calls.share_repeated_calls(function, 'np', 'ad', calls)
+    changed, expected = shared_source(text)
+    assert changed
+    assert ast.unparse(ast.fix_missing_locations(
+        gast.gast_to_ast(function))) == expected
+    assert expected.count('np.cos(x)') == 1
