@@ -85,7 +85,8 @@ def analyze(normalized, resolution, wrt, registry=REGISTRY,
     varied_only = []
     useful_only = []
     itemwise = _itemwise_results(normalized, resolution, registry)
-    for statement in walk(normalized.tree):
+    for statement in normalized.nodes_of((gast.Assign, gast.For, gast.Expr,
+                                          Verbatim, gast.Return)):
         if isinstance(statement, gast.Assign):
             target = statement.targets[0]
             by_item = _itemwise_sources(statement, itemwise)
@@ -212,9 +213,8 @@ def check_namespace_reads(normalized, resolution, activity, source):
     """
     if not activity.varied:
         return
-    for statement in walk(normalized.tree):
-        if not (isinstance(statement, (gast.Assign, gast.Expr))
-                and isinstance(statement.value, gast.Call)):
+    for statement in normalized.nodes_of((gast.Assign, gast.Expr)):
+        if not isinstance(statement.value, gast.Call):
             continue
         call = statement.value
         resolved = resolution.calls.get(call)
@@ -250,9 +250,8 @@ def check_object_casts(normalized, resolution, activity, source):
     arrays, and their adjoints of a cast to object dtype would be zero."""
     if not activity.varied:
         return
-    for statement in walk(normalized.tree):
-        if not (isinstance(statement, gast.Assign)
-                and isinstance(statement.value, gast.Call)
+    for statement in normalized.nodes_of(gast.Assign):
+        if not (isinstance(statement.value, gast.Call)
                 and any(isinstance(target, gast.Name)
                         and target.id in activity.useful
                         for target in walk(statement.targets[0]))):
@@ -278,9 +277,8 @@ def check_caught_exceptions(normalized, activity, source):
     derivative, which adcompiler does not follow through the raise."""
     if not activity.varied:
         return
-    for node in walk(normalized.tree):
-        if isinstance(node, gast.ExceptHandler) and node.name is not None \
-                and node.name.id in activity.useful:
+    for node in normalized.nodes_of(gast.ExceptHandler):
+        if node.name is not None and node.name.id in activity.useful:
             raise UnsupportedSyntaxError(
                 f'reading the caught exception {node.name.id!r} into a '
                 'value that the result depends on', source.location(node),
@@ -341,7 +339,7 @@ def _itemwise_results(normalized, resolution, registry):
     if not any(registry.is_itemwise(resolved.callee)
                for resolved in resolution.calls.values()):
         return {}
-    bindings, assignments = name_bindings(normalized.tree)
+    bindings, assignments = name_bindings(normalized.tree, normalized.index)
     return {node.targets[0].id: node.value.args for node in assignments
             if bindings[node.targets[0].id] == 1
             and isinstance(node.value, gast.Call)

@@ -116,7 +116,7 @@ def namespace_names(normalized, resolution):
     names bound to a namespace's functions (`normalized.namespace_calls`),
     each mapped to its function's name in the namespace."""
     names = dict(normalized.namespace_calls)
-    for name, value in _single_definitions(normalized.tree).items():
+    for name, value in _single_definitions(normalized).items():
         resolved = (resolution.calls.get(value)
                     if isinstance(value, gast.Call) else None)
         if getattr(getattr(resolved, 'callee', None), '__name__',
@@ -173,10 +173,10 @@ def check_in_place_updates(normalized, resolution, activity, source):
     if not updated:
         return
     checker = _Checker(normalized, resolution, source, updated)
-    for statement in walk(normalized.tree):
-        if isinstance(statement, (gast.Assign, gast.Expr, gast.For,
-                                  gast.Return, gast.If, gast.Assert)):
-            checker.check(statement)
+    for statement in normalized.nodes_of((gast.Assign, gast.Expr, gast.For,
+                                          gast.Return, gast.If,
+                                          gast.Assert)):
+        checker.check(statement)
     _check_views(normalized, resolution, source, updated)
 
 
@@ -211,7 +211,7 @@ def _container_reads(normalized, resolution, updated):
         return []
     flows = None
     reads = []
-    for statement in walk(normalized.tree):
+    for statement in normalized.nodes_of(gast.Assign):
         receiver = _item_read_receiver(statement, resolution)
         if receiver is None or receiver not in updated:
             continue
@@ -256,7 +256,7 @@ def mapping_names(normalized):
     a loop over its .items(), .values() or .keys() reads as a mapping.
     """
     displays, others = set(), set()
-    for node in walk(normalized.tree):
+    for node in normalized.nodes_of((gast.Assign, gast.For)):
         if isinstance(node, gast.Assign):
             for target in walk(node.targets[0]):
                 if isinstance(target, gast.Name) and isinstance(
@@ -331,7 +331,7 @@ class Flow:
 def memory_flows(normalized, resolution):
     """Every `Flow` of a function: assignments, loops, list updates and
     stores into containers."""
-    definitions = _single_definitions(normalized.tree)
+    definitions = _single_definitions(normalized)
     namespaces = namespace_names(normalized, resolution)
     flows = []
     for node in walk(normalized.tree):
@@ -382,10 +382,11 @@ def _assignment_flows(statement, target, value, resolution, definitions,
                   contains)]
 
 
-def _single_definitions(tree):
-    """Map each name assigned exactly once, by `name = value`, to value."""
+def _single_definitions(normalized):
+    """Map each name assigned exactly once, by `name = value`, in the
+    normalized function to value."""
     definitions, counts = {}, {}
-    for node in walk(tree):
+    for node in normalized.nodes_of((gast.Name, gast.Assign)):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
             counts[node.id] = counts.get(node.id, 0) + 1
         if isinstance(node, gast.Assign) and isinstance(node.targets[0],
@@ -612,19 +613,17 @@ class _Checker:
         self.written = written_arrays(normalized)
         # Temporaries holding a part (maybe a view) of an updated array.
         self.parts = {
-            s.targets[0].id for s in walk(normalized.tree)
-            if isinstance(s, gast.Assign) and isinstance(s.targets[0],
-                                                         gast.Name)
+            s.targets[0].id for s in normalized.nodes_of(gast.Assign)
+            if isinstance(s.targets[0], gast.Name)
             and isinstance(s.value, gast.Subscript)
             and isinstance(s.value.value, gast.Name)
             and s.value.value.id in updated & self.written}
         # What each temporary holds, to tell new objects from shared ones.
         self.definitions = {
-            s.targets[0].id: s.value for s in walk(normalized.tree)
-            if isinstance(s, gast.Assign) and isinstance(s.targets[0],
-                                                         gast.Name)
+            s.targets[0].id: s.value for s in normalized.nodes_of(gast.Assign)
+            if isinstance(s.targets[0], gast.Name)
             and s.targets[0].id in normalized.temporaries}
-        self.single_definitions = _single_definitions(normalized.tree)
+        self.single_definitions = _single_definitions(normalized)
         self.flows = memory_flows(normalized, resolution)
         self.namespaces = namespace_names(normalized, resolution)
 
@@ -986,8 +985,8 @@ def read_globals(normalized, namespace):
     and whose values may hold an array (see `runtime.searchable`). Sorted
     by name."""
     found = set()
-    for node in walk(normalized.tree):
-        if (isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load)
+    for node in normalized.nodes_of(gast.Name):
+        if (isinstance(node.ctx, gast.Load)
                 and node.id not in normalized.local_names
                 and node.id not in normalized.params
                 and node.id in namespace
@@ -1024,8 +1023,8 @@ def _check_out_arguments(normalized, resolution, activity, source):
     that carries a derivative is involved, or when the array is read by
     a computation that carries one: the adjoint would not see the write."""
     read = read_by_derivative(normalized, activity)
-    for call in walk(normalized.tree):
-        if not isinstance(call, gast.Call) or not has_out_argument(
+    for call in normalized.nodes_of(gast.Call):
+        if not has_out_argument(
                 call, resolution):
             continue
         names = [n.id for n in walk(call) if isinstance(n, gast.Name)]
@@ -1061,9 +1060,7 @@ _IN_PLACE_METHOD_FIXES = {
 def read_by_derivative(normalized, activity):
     """Names read by a statement whose result carries a derivative."""
     read = set()
-    for statement in walk(normalized.tree):
-        if not isinstance(statement, gast.Assign):
-            continue
+    for statement in normalized.nodes_of(gast.Assign):
         targets = [n.id for n in walk(statement.targets[0])
                    if isinstance(n, gast.Name)]
         if any(activity.is_active(t) for t in targets):
@@ -1076,9 +1073,8 @@ def _check_in_place_methods(normalized, resolution, activity, source):
     """Reject `w.sort()` and the like on a value that a computation with a
     derivative reads: the adjoint would read the changed value."""
     read = read_by_derivative(normalized, activity)
-    for call in walk(normalized.tree):
-        if (isinstance(call, gast.Call)
-                and isinstance(call.func, gast.Attribute)
+    for call in normalized.nodes_of(gast.Call):
+        if (isinstance(call.func, gast.Attribute)
                 and isinstance(call.func.value, gast.Name)
                 and call.func.attr in IN_PLACE_METHODS
                 and getattr(resolution.calls.get(call), 'kind',
@@ -1110,7 +1106,7 @@ def element_reads(normalized, activity, resolution, updated=None):
     updated = updated & written_arrays(normalized) - normalized.built
     if not updated:
         return []  # Only reads of updated arrays are listed.
-    definitions = _single_definitions(normalized.tree)
+    definitions = _single_definitions(normalized)
     flows = memory_flows(normalized, resolution)
     reads = []
     for block in _blocks(normalized.tree):

@@ -77,7 +77,8 @@ def array_names(normalized, resolution, wrt, object_params=frozenset()):
     def add(name, depends):
         sources.setdefault(name, []).append(depends)
 
-    for statement in walk(normalized.tree):
+    for statement in normalized.nodes_of((gast.Assign, gast.For, Verbatim,
+                                          gast.withitem)):
         if isinstance(statement, gast.Assign):
             target = statement.targets[0]
             if isinstance(target, gast.Name):

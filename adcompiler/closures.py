@@ -61,25 +61,49 @@ def parameter_names(args):
     return names
 
 
-def declared_outside(function):
-    """Return the names the function's body declares `nonlocal` or `global`."""
+def declared_outside(function, index=None):
+    """Return the names the function's body declares `nonlocal` or `global`.
+    `index` is a `NodeIndex` of `function`, or None."""
     names = set()
-    for node in own_nodes(function.body):
-        if isinstance(node, (gast.Nonlocal, gast.Global)):
+    kinds = (gast.Nonlocal, gast.Global)
+    found = _body_nodes(function, kinds, index)
+    for node in own_nodes(function.body) if found is None else found:
+        if isinstance(node, kinds):
             names.update(node.names)
     return names
 
 
-def local_names(function):
+def local_names(function, index=None):
     """Return the names local to `function`: parameters, assigned names and
-    inner defs."""
+    inner defs. `index` is a `NodeIndex` of `function`, or None."""
     names = set(parameter_names(function.args))
-    for node in own_nodes(function.body):
+    found = _body_nodes(function, gast.Name, index)
+    for node in own_nodes(function.body) if found is None else found:
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
             names.add(node.id)
         elif isinstance(node, gast.FunctionDef):
             names.add(node.name)
-    return names - declared_outside(function)
+    return names - declared_outside(function, index)
+
+
+def _body_nodes(function, kinds, index):
+    """Return the nodes of `kinds` that `own_nodes(function.body)` yields,
+    in another order, found in `index`, a `NodeIndex` of `function`. Return
+    None when there is no index, or when `function` contains a nested
+    function or lambda, whose nodes `own_nodes` leaves out."""
+    if index is None:
+        return None
+    if any(node is not function
+           for node in index.find((gast.FunctionDef, gast.Lambda))):
+        return None
+    # The index also holds the function itself and the nodes of its
+    # signature and decorators, which are not in its body.
+    parts = [function.args, *function.decorator_list, function.returns,
+             *(getattr(function, 'type_params', None) or ())]
+    outside = {id(node) for part in parts if part is not None
+               for node in walk(part)}
+    outside.add(id(function))
+    return [node for node in index.find(kinds) if id(node) not in outside]
 
 
 def free_names(function):

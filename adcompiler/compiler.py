@@ -33,7 +33,7 @@ from adcompiler.errors import (AdCompilerError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError,
                                with_call_chain)
 from adcompiler.rules import REGISTRY
-from adcompiler.traversal import walk
+from adcompiler.traversal import NodeIndex
 
 logger = logging.getLogger(__name__)
 
@@ -272,15 +272,16 @@ def _is_bound_method(value):
         getattr(value, '__self__', None), (types.ModuleType, type(None)))
 
 
-def _dependencies(function, tree, local_names):
-    """The globals and closure variables that `tree` reads, with their values."""
+def _dependencies(function, normalized, local_names):
+    """The globals and closure variables that the normalized tree reads,
+    with their values."""
     code = function.__code__
     cells = _CellNamespace(dict(zip(code.co_freevars, function.__closure__ or (),
                                     strict=True)))
     dependencies = []
     seen = set()
     callees = []
-    for node in walk(tree):
+    for node in normalized.nodes_of((gast.Call, gast.Name)):
         if isinstance(node, gast.Call):
             callees.append(node.func)
         if (isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load)
@@ -323,6 +324,16 @@ def _dependencies(function, tree, local_names):
             dependencies.append((attributes, attr, value))
             owner = value
     return dependencies
+
+
+def _check_index(function_name, normalized):
+    """Raise `InternalCompilerError` when a stage changed the normalized
+    tree after `Compiler._analyze` indexed it: the stages that found
+    nodes through the stale index may have written wrong code."""
+    if normalized.index is not None and not normalized.index.is_current():
+        raise InternalCompilerError(
+            function_name, 'reverse',
+            'the normalized tree changed after its nodes were indexed')
 
 
 def _defaults_read(function, normalized):
@@ -669,6 +680,9 @@ class Compiler:
             if callee_key != key:
                 self._waiting.setdefault(callee_key, []).append(module.scope)
         updated = _caller_visible_updates(normalized)
+        dependencies = _dependencies(function, normalized,
+                                     normalized.local_names)
+        _check_index(name, normalized)
         primal = module.functions[program.primal.name]
         # Defaults are the caller's objects, not their source re-evaluated.
         primal.__defaults__ = function.__defaults__
@@ -687,9 +701,7 @@ class Compiler:
             # Callees keep tapes of their own inside the saved values.
             bool(normalized.written or normalized.mutated or recursive
                  or callees or program.extra_globals_have_sites),
-            _dependencies(function, normalized.tree,
-                          normalized.local_names)
-            + normalized.observed_entries,
+            dependencies + normalized.observed_entries,
             function.__code__, float_seed=program.float_seed,
             defaults=_defaults_read(function, normalized),
             grad_only_primal=grad_only_primal,
@@ -794,11 +806,14 @@ class Compiler:
         tangent.__defaults__ = function.__defaults__
         tangent.__kwdefaults__ = function.__kwdefaults__
         updated = _caller_visible_updates(normalized)
+        dependencies = _dependencies(function, normalized,
+                                     normalized.local_names)
+        _check_index(name, normalized)
         return CompiledTangent(
             function, wrt, tangent, program.function.name,
             program.tangent_params, module.source, module.filename, callees,
             updated, tuple(p for p in updated if p in activity.varied),
-            _dependencies(function, normalized.tree, normalized.local_names),
+            dependencies,
             function.__code__, defaults=_defaults_read(function, normalized),
             written_in_place=_written_in_place(normalized, activity, updated))
 
@@ -831,6 +846,9 @@ class Compiler:
                                 observed_calls.call_observed_functions,
                                 normalized, source, self.observed_calls,
                                 self.registry)
+        # No later stage changes the tree, so the stages share one index
+        # of its nodes; `_check_index` makes sure of it at the end.
+        normalized.index = NodeIndex(normalized.tree)
         missing = [w for w in wrt if w not in normalized.params]
         if missing and hasattr(function, '__wrapped__'):
             # inspect.signature reports the wrapped function's parameters,

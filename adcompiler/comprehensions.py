@@ -31,7 +31,7 @@ import gast
 
 from adcompiler import closures
 from adcompiler.errors import UnsupportedSyntaxError
-from adcompiler.traversal import child_nodes, copy_tree, walk
+from adcompiler.traversal import child_nodes, copy_tree, nodes_of, walk
 
 
 def _name(identifier, ctx=None):
@@ -135,7 +135,7 @@ CONSUMING_BUILTINS = (sum, list, tuple, sorted, min, max, set, frozenset,
                       dict, any, all) + LAZY_BUILTINS
 
 
-def check_lazy_iterators(tree, source):
+def check_lazy_iterators(tree, source, index=None):
     """Raise UnsupportedSyntaxError for an iterator kept in a variable
     that is not read as adcompiler can compute it.
 
@@ -147,7 +147,7 @@ def check_lazy_iterators(tree, source):
     Normalize computes such an iterator's items when it is made, as a
     list. Python computes each one when the consumer reads it, so the two
     agree only in that pattern. Elsewhere `list(...)` makes the user's code
-    mean what adcompiler runs.
+    mean what adcompiler runs. `index` is a `NodeIndex` of `tree`, or None.
     """
     namespace = source.namespace
 
@@ -161,8 +161,8 @@ def check_lazy_iterators(tree, source):
             isinstance(value, gast.Call)
             and any(builtin(value.func) is f for f in LAZY_BUILTINS))
 
-    assignments = [node for node in walk(tree)
-                   if isinstance(node, gast.Assign) and len(node.targets) == 1
+    assignments = [node for node in nodes_of(tree, gast.Assign, index)
+                   if len(node.targets) == 1
                    and isinstance(node.targets[0], gast.Name)
                    and is_lazy(node.value)]
     if not assignments:

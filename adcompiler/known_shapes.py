@@ -170,8 +170,8 @@ def known_values(normalized, resolution, argument_shapes, registry=REGISTRY):
     for param in normalized.params:
         definitions[param] = [described.get(param, _UNKNOWN)]
     _collect(normalized.tree.body, definitions)
-    for node in walk(normalized.tree):
-        if isinstance(node, gast.Name) and node.id not in definitions:
+    for node in normalized.nodes_of(gast.Name):
+        if node.id not in definitions:
             definitions[node.id] = [_UNKNOWN]  # a global, or a builtin
     for name in _changeable(normalized.tree, resolution, registry):
         definitions.setdefault(name, []).append(_UNKNOWN)

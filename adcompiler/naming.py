@@ -5,7 +5,7 @@ import re
 
 import gast
 
-from adcompiler.traversal import walk
+from adcompiler.traversal import nodes_of
 
 
 class Namer:
@@ -25,13 +25,14 @@ class Namer:
         self._last_suffix = {}
 
     @classmethod
-    def for_function(cls, tree, namespace=()):
-        """Make a namer that avoids every identifier in `tree` and `namespace`."""
+    def for_function(cls, tree, namespace=(), index=None):
+        """Make a namer that avoids every identifier in `tree` and
+        `namespace`. `index` is a `NodeIndex` of `tree`, or None."""
         taken = set(namespace)
-        for node in walk(tree):
+        for node in nodes_of(tree, (gast.Name, gast.FunctionDef), index):
             if isinstance(node, gast.Name):
                 taken.add(node.id)
-            elif isinstance(node, gast.FunctionDef):
+            else:
                 taken.add(node.name)
         return cls(taken)
 

@@ -86,11 +86,13 @@ from adcompiler import (closures, comprehensions, parse, patterns, runtime,
                         verbatim)
 from adcompiler.control_flow import Restructurer
 from adcompiler.control_flow import jumps
-from adcompiler.errors import AdCompilerError, UnsupportedSyntaxError
+from adcompiler.errors import (AdCompilerError, InternalCompilerError,
+                               UnsupportedSyntaxError)
 from adcompiler.naming import Namer
 from adcompiler.object_operands import GeneratedOperands, ObjectOperands
 from adcompiler.rules import REGISTRY, operators
-from adcompiler.traversal import child_nodes, copy_tree, walk
+from adcompiler.traversal import (NodeIndex, child_nodes, copy_tree,
+                                  nodes_of, walk)
 
 
 @dataclasses.dataclass
@@ -143,6 +145,18 @@ class NormalizedFunction:
     # `ObjectOperands.describe_call`), for which the callee is compiled;
     # calls that pass none are left out.
     call_objects: dict = dataclasses.field(default_factory=dict)
+    # The `traversal.NodeIndex` of `tree`, or None. The compiler builds it
+    # after the last pass that changes the tree, and checks at the end of
+    # the compilation that no stage changed the tree since.
+    index: NodeIndex = None
+
+    def nodes_of(self, kinds):
+        """Return the nodes of `tree` that are instances of `kinds`, in
+        `walk` order: from `index` when there is one, else by a walk."""
+        if self.index is None:
+            return [node for node in walk(self.tree)
+                    if isinstance(node, kinds)]
+        return self.index.find(kinds)
 
 
 # Descriptions used in error messages, by node type name.
@@ -224,11 +238,16 @@ def normalize(source, object_params=frozenset()):
     `object_operands.describe_arguments`): operators on values read from
     them follow Python's protocol.
     """
-    patterns.lower_matches(source.tree, source, source.namespace,
-                           Namer.for_function(source.tree, source.namespace))
-    _rewrite_in_place_calls(source)
+    nodes = NodeIndex(source.tree)
+    if nodes.find(gast.Match):
+        namer = Namer.for_function(source.tree, source.namespace, nodes)
+        patterns.lower_matches(source.tree, source, source.namespace, namer)
+        nodes = NodeIndex(source.tree)  # The match statements were replaced.
+    if _rewrite_in_place_calls(source, nodes):
+        nodes = NodeIndex(source.tree)  # Some statements were replaced.
     try:
-        return _Normalizer(source, object_params=object_params).run()
+        return _Normalizer(source, object_params=object_params,
+                           nodes=nodes).run()
     except (_VerbatimAssigns, _NeedsControlFlow):
         # Start again, keeping names as written: a statement kept verbatim
         # assigns a local, or lowering made a loop or branch (a
@@ -237,11 +256,12 @@ def normalize(source, object_params=frozenset()):
                            object_params=object_params).run()
 
 
-def _rewrite_in_place_calls(source):
+def _rewrite_in_place_calls(source, nodes):
     """Rewrite each statement `f(a, ...)` of a registered in-place function
     f, whose first argument is a local name or a parameter, as
     `a[...] = pure(a, ...)`, in place in `source.tree` (see
-    `Registry.in_place`).
+    `Registry.in_place`). `nodes` is the `NodeIndex` of the tree before.
+    Returns whether it rewrote a statement.
 
     The pure function gets a global name of its own in `source.namespace`.
     Both new nodes keep the position of the call, so the comment of the
@@ -250,11 +270,12 @@ def _rewrite_in_place_calls(source):
     foreign call.
     """
     tree = source.tree
-    local = closures.local_names(tree) | {
+    local = closures.local_names(tree, nodes) | {
         n.id for n in walk(tree.args) if isinstance(n, gast.Name)}
     names = {}  # pure function -> its global name
     namer = None
-    for node in walk(tree):
+    rewritten = False
+    for node in nodes.find(_BLOCK_OWNERS):
         for field in ('body', 'orelse', 'finalbody'):
             statements = getattr(node, field, None)
             if not isinstance(statements, list):
@@ -266,7 +287,8 @@ def _rewrite_in_place_calls(source):
                     continue
                 if pure not in names:
                     if namer is None:
-                        namer = Namer.for_function(tree, source.namespace)
+                        namer = Namer.for_function(tree, source.namespace,
+                                                   nodes)
                     names[pure] = namer.fresh(pure.__name__)
                     source.namespace[names[pure]] = pure
                 call = statement.value
@@ -282,6 +304,16 @@ def _rewrite_in_place_calls(source):
                 statements[position] = gast.copy_location(gast.Assign(
                     targets=[target], value=value, type_comment=None),
                     statement)
+                rewritten = True
+    return rewritten
+
+
+# The classes of nodes with a statement list in `body`, `orelse` or
+# `finalbody`.
+_BLOCK_OWNERS = tuple(
+    kind for kind in vars(gast).values()
+    if isinstance(kind, type) and issubclass(kind, gast.AST)
+    and {'body', 'orelse', 'finalbody'} & set(kind._fields))
 
 
 def _in_place_replacement(statement, namespace, local):
@@ -329,12 +361,16 @@ _NEVER_VERBATIM = (gast.Return, gast.Yield, gast.YieldFrom, gast.Await,
 class _Normalizer:
 
     def __init__(self, source, keep_names=False,
-                 object_params=frozenset()):
+                 object_params=frozenset(), nodes=None):
         self.source = source
         self.object_params = object_params
         self.tree = source.tree
-        self.namer = Namer.for_function(self.tree, source.namespace)
-        self.local_names = _assigned_names(self.tree)
+        # The `NodeIndex` of the user's tree, which lowering reads but does
+        # not change; `run` checks that at its end.
+        self.nodes = NodeIndex(self.tree) if nodes is None else nodes
+        self.namer = Namer.for_function(self.tree, source.namespace,
+                                        self.nodes)
+        self.local_names = _assigned_names(self.tree, self.nodes)
         # Inner functions and lambdas bound to names, inlined where called.
         self.functions = {}
         self.inlining = []  # The functions being inlined, innermost last.
@@ -366,19 +402,19 @@ class _Normalizer:
         self.display_names = {}
         self.result_name = None  # The variable early returns assign.
         # Lists that `lst += v` extends in place (see `extended_lists`).
-        self.extended_lists = extended_lists(self.tree)
+        self.extended_lists = extended_lists(self.tree, self.nodes)
         # Function of rules.operators -> the global name calls of it use.
         self.operator_globals = {}
         self.call_objects = {}
-        self.single_assignment = not (keep_names
-                                      or has_control_flow(self.tree))
+        self.single_assignment = not (
+            keep_names or has_control_flow(self.tree, self.nodes))
         self.check_global_writes()
         # Names changed in place: x[i] = v, lst.append(v), lst.pop(), ...
         self.updated_in_place = {
-            n.value.id for n in walk(self.tree)
-            if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store)
+            n.value.id for n in self.nodes.find(gast.Subscript)
+            if isinstance(n.ctx, gast.Store)
             and isinstance(n.value, gast.Name)} | mutated_receivers(
-                self.tree) | self.extended_lists
+                self.tree, index=self.nodes) | self.extended_lists
         self.written = set()
         if not self.single_assignment:
             self.unshared, self.unshared_if_new = _unshared_names(self.tree,
@@ -396,8 +432,8 @@ class _Normalizer:
     def store_counts(self):
         """How many times the user's code assigns each name."""
         return collections.Counter(
-            n.id for n in walk(self.tree)
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store))
+            n.id for n in self.nodes.find(gast.Name)
+            if isinstance(n.ctx, gast.Store))
 
     def unsupported(self, node, reason=''):
         kind = type(node).__name__
@@ -407,7 +443,8 @@ class _Normalizer:
             fixes=_CONSTRUCT_FIXES.get(kind, ()))
 
     def run(self):
-        comprehensions.check_lazy_iterators(self.tree, self.source)
+        comprehensions.check_lazy_iterators(self.tree, self.source,
+                                            self.nodes)
         params = self.check_arguments(self.tree.args)
         for name in params:
             self.current[name] = name
@@ -442,6 +479,10 @@ class _Normalizer:
             decorator_list=[], returns=None, type_comment=None,
             type_params=[])
         gast.copy_location(tree, self.tree)
+        if not self.nodes.is_current():
+            raise InternalCompilerError(
+                self.source.name, 'normalize',
+                "the function's tree changed while it was lowered")
         mutated = mutated_receivers(tree, self.local_names)
         return NormalizedFunction(tree, params, self.namer, self.local_names,
                                   self.single_assignment, self.written,
@@ -1419,7 +1460,8 @@ class _Normalizer:
             return GeneratedOperands()
         return ObjectOperands(
             self.tree, self.object_params, self.global_object,
-            lambda node: not self.is_global_reference(node))
+            lambda node: not self.is_global_reference(node),
+            index=self.nodes)
 
     def object_kinds(self, node):
         """Return the kinds `node` gives, as `_value_kinds` does."""
@@ -1437,7 +1479,7 @@ class _Normalizer:
     def object_names(self):
         """Map each name of the function that always contains a list,
         tuple or dict, or an object with operator methods, to its kinds."""
-        return _object_names(self.tree, self.global_object)
+        return _object_names(self.tree, self.global_object, self.nodes)
 
     def operator_call(self, function, operands):
         """Return a call of an operator's function on atomized operands."""
@@ -2377,14 +2419,15 @@ MUTATING_METHODS = frozenset({
 _NONE_RESULT_METHODS = MUTATING_METHODS - {'pop', 'setdefault', 'popitem'}
 
 
-def mutated_receivers(tree, names=None):
+def mutated_receivers(tree, names=None, index=None):
     """Return the names whose object a list, dict or set method call may
     change (`lst.append(v)`, `seen.add(k)`). With `names`, return only
-    names in it."""
-    statement_calls = {id(node.value) for node in walk(tree)
+    names in it. `index` is a `NodeIndex` of `tree`, or None."""
+    found = nodes_of(tree, (gast.Expr, gast.Call), index)
+    statement_calls = {id(node.value) for node in found
                        if isinstance(node, gast.Expr)}
     mutated = set()
-    for node in walk(tree):
+    for node in found:
         if not (isinstance(node, gast.Call)
                 and isinstance(node.func, gast.Attribute)
                 and node.func.attr in MUTATING_METHODS
@@ -2402,22 +2445,29 @@ _CONTROL_FLOW = (gast.If, gast.For, gast.While, gast.Break, gast.Continue,
                  gast.SetComp, gast.DictComp, gast.GeneratorExp)
 
 
-def has_control_flow(tree):
+def has_control_flow(tree, index=None):
     """True if the body branches, loops, returns early, or updates arrays.
 
     Nested functions count: their bodies are inlined where they are called.
+    `index` is a `NodeIndex` of `tree`, or None.
     """
-    for statement in tree.body[:-1]:
-        if any(isinstance(n, gast.Return)
-               for n in closures.own_nodes([statement])):
-            return True
-    last = tree.body[-1:]
-    if last and not isinstance(last[0], gast.Return) and any(
-            isinstance(n, gast.Return) for n in closures.own_nodes(last)):
-        return True  # A return inside the last statement, such as a with.
-    if extended_lists(tree):
+    if index is None or any(node is not tree.body[-1]
+                            for node in index.find(gast.Return)):
+        # Some return is not the last statement.
+        for statement in tree.body[:-1]:
+            if any(isinstance(n, gast.Return)
+                   for n in closures.own_nodes([statement])):
+                return True
+        last = tree.body[-1:]
+        if last and not isinstance(last[0], gast.Return) and any(
+                isinstance(n, gast.Return)
+                for n in closures.own_nodes(last)):
+            return True  # A return inside the last statement, as a with.
+    if extended_lists(tree, index):
         return True  # lst += v becomes lst.extend(v), a mutating method.
-    for node in walk(tree):
+    searched = nodes_of(tree, (*_CONTROL_FLOW, gast.Subscript, gast.Call),
+                        index)
+    for node in searched:
         if isinstance(node, _CONTROL_FLOW):
             return True
         if isinstance(node, gast.Subscript) and isinstance(node.ctx,
@@ -2430,15 +2480,15 @@ def has_control_flow(tree):
     return False
 
 
-def extended_lists(tree):
+def extended_lists(tree, index=None):
     """Names that `name += v` extends in place: every assignment to them is
     a list display, a list comprehension, `list(...)` or `sorted(...)`, or
     an augmented addition of a list or a tuple. Python runs `lst += v` as `lst.extend(v)`
     only then: list has no in-place number method, so for an ndarray `v` it
-    calls v.__radd__ and binds lst to the new array, as `lst = lst + v`."""
-    if not any(isinstance(node, gast.AugAssign) and isinstance(node.op,
-                                                               gast.Add)
-               for node in walk(tree)):
+    calls v.__radd__ and binds lst to the new array, as `lst = lst + v`.
+    `index` is a `NodeIndex` of `tree`, or None."""
+    if not any(isinstance(node.op, gast.Add)
+               for node in nodes_of(tree, gast.AugAssign, index)):
         return set()  # Most functions have no `+=`: skip the analysis.
     sequences = _sequence_names(tree)
     list_bindings = set()
@@ -2446,7 +2496,7 @@ def extended_lists(tree):
     # `lst = lst * 2` and `lst = lst + [v]` make a list when every name
     # they read is a list. Each entry pairs the target with those names.
     derived = []
-    for node in walk(tree):
+    for node in nodes_of(tree, (gast.Assign, gast.AugAssign), index):
         if (isinstance(node, gast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], gast.Name)
                 and (isinstance(node.value, (gast.List, gast.ListComp))
@@ -2464,9 +2514,8 @@ def extended_lists(tree):
             list_bindings.add(id(node.target))
             augmented.add(node.target.id)
     other_bindings = {
-        node.id for node in walk(tree)
-        if isinstance(node, gast.Name)
-        and not isinstance(node.ctx, gast.Load)
+        node.id for node in nodes_of(tree, gast.Name, index)
+        if not isinstance(node.ctx, gast.Load)
         and id(node) not in list_bindings}
     names = augmented - other_bindings
     changed = True
@@ -2668,12 +2717,13 @@ def _is_copying_operand(node, parent):
                               gast.Constant))
 
 
-def _object_names(tree, global_object):
+def _object_names(tree, global_object, index=None):
     """Return the names of `tree` whose every binding is an assignment of
-    a value with a kind (see `_value_kinds`), mapped to their kinds."""
+    a value with a kind (see `_value_kinds`), mapped to their kinds.
+    `index` is a `NodeIndex` of `tree`, or None."""
     bindings = {}
     values = {}
-    for node in walk(tree):
+    for node in nodes_of(tree, (gast.Assign, gast.AugAssign), index):
         if (isinstance(node, gast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], gast.Name)):
             values[id(node.targets[0])] = node.value
@@ -2685,9 +2735,8 @@ def _object_names(tree, global_object):
                 values[id(node.target)] = node.value
             elif isinstance(node.op, gast.Mult):
                 values[id(node.target)] = _load(node.target.id)
-    for node in walk(tree):
-        if isinstance(node, gast.Name) and not isinstance(node.ctx,
-                                                          gast.Load):
+    for node in nodes_of(tree, gast.Name, index):
+        if not isinstance(node.ctx, gast.Load):
             bindings.setdefault(node.id, []).append(values.get(id(node)))
     if not any(value is not None for found in bindings.values()
                for value in found):
@@ -3114,13 +3163,25 @@ def _stable_names(tree):
         0 if name in params else 1)}
 
 
-def _assigned_names(tree):
+def _assigned_names(tree, index=None):
     """Names local to the function, also those bound inside statements kept
-    verbatim; nested functions' own locals are not among them."""
-    names = closures.local_names(tree)
+    verbatim; nested functions' own locals are not among them. `index` is
+    a `NodeIndex` of `tree`, or None."""
+    names = closures.local_names(tree, index)
+    if index is not None and all(
+            node is tree for node in index.find(_NAME_BINDING_STATEMENTS)):
+        return names  # No statement binds a name without a Name node.
     for statement in tree.body:
         names.update(verbatim.bound_names(statement))
     return names
+
+
+# The nodes by which `verbatim.bound_names` finds names bound without a
+# Name node.
+_NAME_BINDING_STATEMENTS = (
+    gast.Import, gast.ImportFrom, gast.MatchAs, gast.MatchStar,
+    gast.MatchMapping, gast.FunctionDef, gast.AsyncFunctionDef,
+    gast.ClassDef)
 
 
 def _copy_reference(node):

@@ -52,7 +52,7 @@ import numpy as np
 from adcompiler import parse
 from adcompiler.errors import AdCompilerError
 from adcompiler.rules import operators
-from adcompiler.traversal import walk
+from adcompiler.traversal import nodes_of, walk
 
 # Modules whose functions return plain values for plain arguments.
 _LIBRARY_MODULES = frozenset({'numpy', 'scipy', 'math', 'cmath', 'builtins',
@@ -103,7 +103,7 @@ class ObjectOperands:
     """
 
     def __init__(self, tree, object_params, global_object, is_local,
-                 return_summaries=None):
+                 return_summaries=None, index=None):
         self.global_object = global_object
         self.is_local = is_local
         # Code of the user's functions -> whether a call of it with plain
@@ -114,7 +114,7 @@ class ObjectOperands:
         self.known_callees = {}
         # Calls of inlined functions -> whether the result may be an object.
         self.inlined_results = {}
-        sources, unknown, parameters = _bindings(tree, tree.args)
+        sources, unknown, parameters = _bindings(tree, tree.args, index)
         # The names this analysis followed; other local names, which
         # lowering makes, may hold anything.
         self.covered = set(sources) | unknown | parameters
@@ -516,10 +516,11 @@ _STORING_METHODS = frozenset({'append', 'extend', 'insert', 'update',
                               'extendleft'})
 
 
-def _bindings(tree, arguments):
+def _bindings(tree, arguments, index=None):
     """Return the expressions each name of `tree` is assigned or stores in
     its items or attributes (name -> list), the names bound in other ways,
-    and the parameter names of `arguments` (a gast.arguments or None)."""
+    and the parameter names of `arguments` (a gast.arguments or None).
+    `index` is a `NodeIndex` of `tree`, or None."""
     sources = {}
     bound = set()  # ids of the Name nodes that `sources` covers
     unknown = set()
@@ -544,7 +545,7 @@ def _bindings(tree, arguments):
     if arguments is not None:
         parameters = {a.id for a in walk(arguments)
                       if isinstance(a, gast.Name)}
-    for node in walk(tree):
+    for node in nodes_of(tree, _BINDING_NODES, index):
         if isinstance(node, gast.Assign):
             for target in node.targets:
                 bind(target, node.value)
@@ -576,11 +577,18 @@ def _bindings(tree, arguments):
         elif isinstance(node, (gast.Import, gast.ImportFrom)):
             unknown.update((alias.asname or alias.name).split('.')[0]
                            for alias in node.names)
-    for node in walk(tree):
-        if (isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store)
+    for node in nodes_of(tree, gast.Name, index):
+        if (isinstance(node.ctx, gast.Store)
                 and id(node) not in bound):
             unknown.add(node.id)  # with ... as name, match, ...
     return sources, unknown, parameters
+
+
+# The classes of the nodes that `_bindings` reads bindings from.
+_BINDING_NODES = (gast.Assign, gast.AugAssign, gast.AnnAssign, gast.For,
+                  gast.comprehension, gast.NamedExpr, gast.ExceptHandler,
+                  gast.Call, gast.FunctionDef, gast.Lambda, gast.Import,
+                  gast.ImportFrom)
 
 
 def _fixpoint(sources, unknown, context):

@@ -33,7 +33,7 @@ import numpy as np
 from adcompiler import containers
 from adcompiler.errors import CLASS_REASON, UnsupportedSyntaxError
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
-from adcompiler.traversal import name_bindings, walk
+from adcompiler.traversal import name_bindings
 
 
 class CallKind(enum.Enum):
@@ -67,10 +67,9 @@ class Resolution:
 def resolve(normalized, namespace, registry=REGISTRY):
     """Classify every call in `normalized.tree`; see the module docstring."""
     calls = {}
-    for node in walk(normalized.tree):
-        if isinstance(node, gast.Call):
-            calls[node] = resolve_call(node, normalized.local_names, namespace,
-                                       registry)
+    for node in normalized.nodes_of(gast.Call):
+        calls[node] = resolve_call(node, normalized.local_names, namespace,
+                                   registry)
     _classify_namespace_calls(normalized, calls, registry)
     return Resolution(calls)
 
@@ -90,7 +89,7 @@ def _classify_namespace_calls(normalized, calls, registry):
                   is NON_DIFFERENTIABLE]
     if not candidates:
         return
-    bindings, assignments = name_bindings(normalized.tree)
+    bindings, assignments = name_bindings(normalized.tree, normalized.index)
     from_sources = {}
     for node in assignments:
         if (node.value in calls

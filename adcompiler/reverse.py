@@ -336,7 +336,8 @@ class _ReverseWriter(StageWriter):
             return None  # Every name is assigned once.
         counts = {name: 1 for name in self.normalized.params}
         top_level = set(self.normalized.tree.body)
-        for statement in walk(self.normalized.tree):
+        for statement in self.normalized.nodes_of((Verbatim, gast.Assign,
+                                                   gast.For)):
             if isinstance(statement, Verbatim):
                 # After `del y` the primal no longer has y by its end, so
                 # the tape keeps what the adjoint reads of it.

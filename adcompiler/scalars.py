@@ -135,8 +135,8 @@ def scalar_types(normalized, resolution, scalar_params):
     definitions = {name: [FLOAT if name in scalar_params else _OTHER]
                    for name in normalized.params}
     _collect(normalized.tree.body, resolution, definitions)
-    for node in walk(normalized.tree):
-        if isinstance(node, gast.Name) and node.id not in definitions:
+    for node in normalized.nodes_of(gast.Name):
+        if node.id not in definitions:
             definitions[node.id] = [_OTHER]  # a global, or a name never set
 
     # The least fixed point: a name without a type yet (None) has no value

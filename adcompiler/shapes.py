@@ -178,8 +178,8 @@ def shape_facts(normalized, resolution, scalars=frozenset(), known=None):
     _collect(normalized.tree.body, resolution, definitions, in_loop=False)
     # A global can change between reads (a callee may update it), so a name
     # read but never assigned here is a source that is never trusted.
-    for node in walk(normalized.tree):
-        if isinstance(node, gast.Name) and node.id not in definitions:
+    for node in normalized.nodes_of(gast.Name):
+        if node.id not in definitions:
             definitions[node.id] = [_Definition(_SOURCE, _SOURCE, False,
                                                 True)]
     _add_slice_sources(definitions)
