@@ -89,30 +89,33 @@ def call_writes(normalized, resolution, activity, namespace, callees,
     generated primal to the name of the record of saved values it returns.
     """
     writes = {}  # statement -> names its calls may write into
-    namespaces = aliasing.namespace_names(normalized, resolution)
-    flows = list(aliasing.memory_flows(normalized, resolution))
-    for statement in walk(normalized.tree):
+    namespaces = None  # computed at the first call that needs them
+    # Flows that `aliasing.memory_flows` does not find, computed only when
+    # a call writes, as most functions have no such call.
+    extra_flows = []
+    for statement in normalized.nodes_of((Verbatim, gast.Assign,
+                                          gast.Expr)):
         if isinstance(statement, Verbatim):
             writes[statement] = _written_roots(statement.statement,
                                                namespace)
             reads = tuple(n.id for n in statement.reads)
             targets = tuple(n.id for n in statement.writes)
             if reads and targets:
-                flows.append(aliasing.Flow(statement, targets, reads))
-            continue
-        if not isinstance(statement, (gast.Assign, gast.Expr)):
+                extra_flows.append(aliasing.Flow(statement, targets, reads))
             continue
         call = statement.value
         if not isinstance(call, gast.Call):
             continue
         if statement not in dispatched:  # See the module docstring.
+            if namespaces is None:
+                namespaces = aliasing.namespace_names(normalized, resolution)
             writes[statement] = _written_by(call, statement, normalized,
                                             resolution, activity, callees,
                                             namespaces)
         record = saved_records.get(statement)
         if record is not None:
-            flows.append(aliasing.Flow(statement, (record,),
-                                       tuple(_call_names(call))))
+            extra_flows.append(aliasing.Flow(statement, (record,),
+                                             tuple(_call_names(call))))
     writes = {statement: {name for name in names
                           if _may_hold_array(name, normalized, namespace)}
               for statement, names in writes.items()}
@@ -120,6 +123,7 @@ def call_writes(normalized, resolution, activity, namespace, callees,
               if names}
     if not writes:
         return NO_WRITES
+    flows = list(aliasing.memory_flows(normalized, resolution)) + extra_flows
 
     # A name needs a copy when a write that may run after a statement that
     # reads or assigns it reaches its memory.
