@@ -741,7 +741,7 @@ class _ReverseWriter(StageWriter):
             elif isinstance(statement, gast.Expr):
                 block = self.container_update_adjoint(statement)
             else:
-                defined, optional = set(self.defined), set(self.optional)
+                defined, optional = self.sets_before(statement)
                 block = self.branch_adjoint_block(statement)
                 if self.dynamic and self.assigns_active(statement):
                     block = self.record_assignment(statement, block)
@@ -753,6 +753,21 @@ class _ReverseWriter(StageWriter):
                 last_line = self.add_comment(body, statement, last_line)
                 body.extend(block)
         return body
+
+    def sets_before(self, statement):
+        """Return copies of `defined` and `optional` for `guard_optional`.
+
+        Copying them for every statement took time quadratic in the length
+        of the function. When the adjoint of the statement's target is not
+        optional before its block, `guard_optional` returns the block as it
+        is, whatever the sets contain, so empty sets stand in for them.
+        """
+        target = statement.targets[0] if isinstance(
+            statement, gast.Assign) else None
+        if isinstance(target, gast.Name) and self.adjoint_names.get(
+                target.id) in self.optional:
+            return set(self.defined), set(self.optional)
+        return set(), set()
 
     def with_snapshots(self, statement, block):
         """Without control flow, pop the copies of the values in
