@@ -90,8 +90,8 @@ def call_writes(normalized, resolution, activity, namespace, callees,
     """
     writes = {}  # statement -> names its calls may write into
     namespaces = None  # computed at the first call that needs them
-    # Flows that `aliasing.memory_flows` does not find, computed only when
-    # a call writes, as most functions have no such call.
+    # Flows that `aliasing.memory_flows` does not find. Those are computed
+    # only when a call writes, because most functions have no such call.
     extra_flows = []
     for statement in normalized.nodes_of((Verbatim, gast.Assign,
                                           gast.Expr)):

@@ -96,7 +96,7 @@ def _body_nodes(function, kinds, index):
     if any(node is not function
            for node in index.find((gast.FunctionDef, gast.Lambda))):
         return None
-    # The index also holds the function itself and the nodes of its
+    # The index also contains the function itself and the nodes of its
     # signature and decorators, which are not in its body.
     parts = [function.args, *function.decorator_list, function.returns,
              *(getattr(function, 'type_params', None) or ())]

@@ -273,8 +273,8 @@ def _is_bound_method(value):
 
 
 def _dependencies(function, normalized, local_names):
-    """The globals and closure variables that the normalized tree reads,
-    with their values."""
+    """Return the globals and closure variables that the normalized tree
+    reads, with their values."""
     code = function.__code__
     cells = _CellNamespace(dict(zip(code.co_freevars, function.__closure__ or (),
                                     strict=True)))
@@ -328,8 +328,8 @@ def _dependencies(function, normalized, local_names):
 
 def _check_index(function_name, normalized):
     """Raise `InternalCompilerError` when a stage changed the normalized
-    tree after `Compiler._analyze` indexed it: the stages that found
-    nodes through the stale index may have written wrong code."""
+    tree after `Compiler._analyze` indexed it, because the stages that
+    found nodes through the stale index may have written wrong code."""
     if normalized.index is not None and not normalized.index.is_current():
         raise InternalCompilerError(
             function_name, 'reverse',

@@ -167,8 +167,8 @@ class NodeIndex:
 
     The index is a snapshot: it stays correct while no node is added to,
     removed from or moved within the tree, though the nodes' own values
-    (a name's `id`) may change. Whoever builds one states how long that
-    holds, and checks it with `is_current` when that time ends.
+    (a name's `id`) may change. The code that builds an index states how
+    long that is true, and checks it with `is_current` at that point.
     """
 
     def __init__(self, tree):
