@@ -754,12 +754,25 @@ class _ForwardWriter(StageWriter):
                           for k in call_node.keywords])
 
         if not multilinear:
-            return rebuilt({id(v): self.tangent_of(v) for v in slots})
-        terms = [rebuilt({id(v): self.tangent_of(v)}) for v in active]
-        total = terms[0]
-        for term in terms[1:]:
-            total = gast.BinOp(left=total, op=gast.Add(), right=term)
-        return total
+            total = rebuilt({id(v): self.tangent_of(v) for v in slots})
+        else:
+            terms = [rebuilt({id(v): self.tangent_of(v)}) for v in active]
+            total = terms[0]
+            for term in terms[1:]:
+                total = gast.BinOp(left=total, op=gast.Add(), right=term)
+        return self.cast_tangent(total, bound.arguments.get('dtype'))
+
+    def cast_tangent(self, tangent, dtype):
+        """Wrap `tangent` in ad.cast_adjoint(tangent, dtype) for a dtype=
+        argument, because the call applied to the tangent truncates it to
+        an integer or boolean dtype where the derivative is 0."""
+        if not isinstance(dtype, gast.AST) or (
+                isinstance(dtype, gast.Constant) and dtype.value is None):
+            return tangent
+        return gast.Call(
+            func=gast.Attribute(value=name(self.runtime_alias),
+                                attr='cast_adjoint', ctx=gast.Load()),
+            args=[tangent, copy_tree(dtype)], keywords=[])
 
     def display(self, node):
         names = self.normalized.display_names

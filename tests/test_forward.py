@@ -364,6 +364,77 @@ def test_linear_rule_jvp(function):
     check_jvp(function, (a, b), (0, 1))
 
 
+# A linear call with an integer dtype= truncates its result, so its
+# derivative is 0; the product with x keeps each function's derivative
+# nonzero. Each x stays away from the integers that truncation jumps at.
+
+def cumsum_integer_dtype(x, w):
+    return np.sum(w * x * np.cumsum(x, axis=-1, dtype=np.int64))
+
+
+def method_cumsum_integer_dtype(x, w):
+    return np.sum(w * x * x.cumsum(axis=0, dtype=np.int64))
+
+
+def trace_integer_dtype(x, w):
+    return np.sum(w * x[0] * np.trace(x, dtype=np.int64))
+
+
+def method_trace_integer_dtype(x, w):
+    return np.sum(w * x[0] * x.trace(dtype=np.int64))
+
+
+def linspace_integer_dtype(x, w):
+    return np.sum(w * np.linspace(0.0, x, 4, dtype=np.int64) * x)
+
+
+def concatenate_integer_dtype(x, w):
+    return np.sum(w * np.concatenate([x, x], dtype=np.int64,
+                                     casting='unsafe') * np.concatenate([x, x]))
+
+
+def einsum_integer_dtype(x, w):
+    return np.sum(w * x * np.einsum('...i,...i->...', x, x, dtype=np.int64,
+                                    casting='unsafe')[..., None])
+
+
+INTEGER_DTYPE_CASES = [
+    cumsum_integer_dtype, method_cumsum_integer_dtype, trace_integer_dtype,
+    method_trace_integer_dtype, linspace_integer_dtype,
+    concatenate_integer_dtype, einsum_integer_dtype]
+if hasattr(np.linalg, 'trace'):  # NumPy 2.0 added the function.
+    def linalg_trace_integer_dtype(x, w):
+        return np.sum(w * x[..., 0, :] * np.linalg.trace(
+            x, dtype=np.int64)[..., None])
+    INTEGER_DTYPE_CASES.append(linalg_trace_integer_dtype)
+
+
+@pytest.mark.parametrize('function', INTEGER_DTYPE_CASES,
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('shape', [(3, 3), (2, 3, 3)],
+                         ids=['matrix', 'stack'])
+def test_linear_integer_dtype_tangent(function, shape):
+    x = np.random.default_rng(4).integers(-5, 5, shape) + 0.25
+    w = test_rules.weights_for(function, (x,))
+    check_jvp(function, (x, w), (0,))
+    test_rules.check_grads(function, x)
+
+
+def test_linear_integer_dtype_tangent_is_zero():
+    x = np.array([1.7, -2.3, 3.4])
+    _, tangent = adcompiler.jvp(lambda x: np.cumsum(x, dtype=np.int64) * 1.0,
+                                (x,), (np.array([1.0, 1.5, 2.0]),))
+    np.testing.assert_array_equal(tangent, np.zeros(3))
+
+
+def test_linear_float32_dtype_tangent():
+    x = np.array([0.5, -1.25, 2.0])
+    _, tangent = adcompiler.jvp(lambda x: np.cumsum(x, dtype=np.float32),
+                                (x,), (np.array([1.0, 0.5, 0.25]),))
+    assert tangent.dtype == np.float32
+    np.testing.assert_array_equal(tangent, np.float32([1.0, 1.5, 1.75]))
+
+
 def dict_model(params, x):
     return np.sum(np.tanh(params['w'] @ x))
 

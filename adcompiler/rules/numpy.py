@@ -280,7 +280,7 @@ vjp(np.cross,     cross_vjp)
 # the sublist form np.einsum(x0, sublist0, x1, sublist1, ..., output) with
 # at most three, where the first parameter is the first operand.
 def einsum_vjp(subscripts, x0, x1=None, x2=None, x3=None, x4=None, x5=None,
-               *, dtype=None, optimize=False):
+               *, dtype=None, casting='safe', optimize=False):
     arguments = (subscripts, x0, x1, x2, x3, x4, x5)
     d[subscripts] = ad.einsum_adjoint(g, arguments, 0, optimize, dtype)
     d[x0] = ad.einsum_adjoint(g, arguments, 1, optimize, dtype)
@@ -339,10 +339,10 @@ vjp(np.hsplit,      lambda ary, indices_or_sections: ad.match_kind(ad.split_adjo
 vjp(np.dsplit,      lambda ary, indices_or_sections: ad.match_kind(ad.split_adjoint(g, ans, 2), ary))
 
 # Joins: the first argument is a sequence, and its adjoint a sequence like it.
-vjp(np.concatenate,  lambda arrays, axis=0, *, dtype=None: ad.cast_items(ad.concatenate_adjoint(g, arrays, axis), arrays, dtype))
-vjp(np.stack,        lambda arrays, axis=0, *, dtype=None: ad.cast_items(ad.stack_adjoint(g, arrays, axis), arrays, dtype))
-vjp(np.vstack,       lambda tup, *, dtype=None: ad.cast_items(ad.vstack_adjoint(g, tup), tup, dtype))
-vjp(np.hstack,       lambda tup, *, dtype=None: ad.cast_items(ad.hstack_adjoint(g, tup), tup, dtype))
+vjp(np.concatenate,  lambda arrays, axis=0, *, dtype=None, casting='same_kind': ad.cast_items(ad.concatenate_adjoint(g, arrays, axis), arrays, dtype))
+vjp(np.stack,        lambda arrays, axis=0, *, dtype=None, casting='same_kind': ad.cast_items(ad.stack_adjoint(g, arrays, axis), arrays, dtype))
+vjp(np.vstack,       lambda tup, *, dtype=None, casting='same_kind': ad.cast_items(ad.vstack_adjoint(g, tup), tup, dtype))
+vjp(np.hstack,       lambda tup, *, dtype=None, casting='same_kind': ad.cast_items(ad.hstack_adjoint(g, tup), tup, dtype))
 vjp(np.dstack,       lambda tup: ad.dstack_adjoint(g, tup))
 vjp(np.column_stack, lambda tup: ad.column_stack_adjoint(g, tup))
 
