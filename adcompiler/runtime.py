@@ -2797,7 +2797,9 @@ def einsum_adjoint(g, arguments, position, optimize=False, dtype=None):
     sizes = {}
     for term, operand in zip(terms, operands, strict=True):
         for letter, size in zip(term, operand.shape, strict=True):
-            sizes[letter] = max(sizes.get(letter, 1), size)
+            # Broadcasting: a size 1 takes the other size, 0 included.
+            if sizes.get(letter, 1) == 1:
+                sizes[letter] = size
     term = terms[position]
     others = [t for i, t in enumerate(terms) if i != position]
     other_operands = [o for i, o in enumerate(operands) if i != position]

@@ -1500,6 +1500,10 @@ def np_einsum_ellipsis_implicit(x, y, w):
     return np.sum(w * np.einsum('i...,i', x, y))
 
 
+def np_einsum_broadcast_dot(x, y, w):
+    return np.sum(w * np.einsum('...i,...i->...', x, y))
+
+
 def np_einsum_summed_letter(x, y, w):
     return np.sum(w * np.einsum('ij,k->i', x, y))
 
@@ -1548,6 +1552,10 @@ EINSUM_CASES = [
     (np_einsum_ellipsis, (4, 3), (2, 3)),
     (np_einsum_ellipsis, (1, 4, 3), (2, 3)),
     (np_einsum_ellipsis_implicit, (3, 2, 4), (3,)),
+    # A size-1 axis broadcasts against size 0 as against any other size.
+    (np_einsum_broadcast_dot, (0, 4), (1, 4)),
+    (np_einsum_broadcast_dot, (1, 4), (0, 4)),
+    (np_einsum_broadcast_dot, (2, 1, 4), (3, 4)),
     (np_einsum_summed_letter, (2, 3), (4,)),
     (np_einsum_outer, (2,), (3,)),
     (np_einsum_three, (2, 3), (3, 4)),
