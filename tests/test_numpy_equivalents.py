@@ -49,6 +49,27 @@ def test_interp_values_match_numpy():
                                   np.interp(x, [2.0], [3.0]))
 
 
+@pytest.mark.parametrize('fp, x', [
+    pytest.param([1.0, np.inf, 2.0, 5.0], [1.5, 0.5, 1.0, 2.0], id='inf'),
+    pytest.param([np.inf, np.inf, 2.0, 5.0], [0.5, 0.0, 1.0], id='inf-inf'),
+    pytest.param([1.0, np.nan, 2.0, 5.0], [0.0, 0.5, 1.0, 2.0], id='nan'),
+    pytest.param([1.0, -np.inf, np.inf, 5.0], [1.0, 1.5, 2.0, 3.0],
+                 id='both-infinities'),
+    pytest.param([-0.0, -0.0, 2.0, 5.0], [0.0, 0.5, 1.0], id='negative-zero'),
+])
+def test_interp_nonfinite_values_match_numpy(fp, x):
+    xp = np.array([0.0, 1.0, 2.0, 3.0])
+    fp = np.array(fp)
+    x = np.array(x)
+    expected = np.interp(x, xp, fp)
+    with np.errstate(invalid='ignore'):
+        computed = numpy_equivalents.interp(x, xp, fp)
+        value, _ = adcompiler.vjp(lambda x: np.interp(x, xp, fp), x)
+    np.testing.assert_array_equal(computed, expected)
+    np.testing.assert_array_equal(value, expected)
+    np.testing.assert_array_equal(np.signbit(value), np.signbit(expected))
+
+
 @pytest.mark.parametrize('x, axis', [
     pytest.param(None, -1, id='dx'),
     pytest.param(np.array([0.0, 0.2, 0.5]), -1, id='x-1d'),
@@ -94,6 +115,46 @@ def test_interp_left_right():
 def test_interp_sample_points():
     x = np.array([-1.2, -0.1, 0.7, 1.9])
     check_grads(np_interp_points, x, XP, sample(5, seed=1))
+
+
+def test_interp_at_last_point():
+    # At x == xp[-1] the derivative is the last segment's, from the left.
+    xp = np.array([0.0, 1.0, 2.5, 3.0])
+    fp = np.array([1.0, 3.0, 2.0, 5.0])
+    slope = (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
+    x = np.array([3.0, 2.5, 0.0])
+
+    def total(x, xp, fp):
+        return np.sum(np.interp(x, xp, fp) * np.array([1.0, 2.0, 4.0]))
+
+    gx, gxp, gfp = adcompiler.grad(total, wrt=(0, 1, 2))(x, xp, fp)
+    np.testing.assert_allclose(gx, [slope, 2.0 * slope,
+                                    4.0 * (fp[1] - fp[0]) / xp[1]])
+    # Each value equals fp[j] at its node, so only fp[j] moves it.
+    np.testing.assert_allclose(gfp, [4.0, 0.0, 2.0, 1.0])
+    np.testing.assert_allclose(gxp[-1], -slope)
+    _, tangent = adcompiler.jvp(lambda x: np.interp(x, xp, fp), (x,),
+                                (np.ones(3),))
+    np.testing.assert_allclose(tangent, gx / [1.0, 2.0, 4.0])
+    # The one-sided difference from below agrees.
+    step = 1e-7
+    below = (np.interp(3.0, xp, fp) - np.interp(3.0 - step, xp, fp)) / step
+    assert below == pytest.approx(slope, rel=1e-6)
+
+
+def test_interp_at_repeated_last_point():
+    # xp[-2] == xp[-1]: the value at xp[-1] is fp[-1], so x has derivative
+    # 0 and fp[-1] derivative 1.
+    xp = np.array([0.0, 1.0, 1.0])
+    fp = np.array([0.5, 2.0, -3.0])
+
+    def value(x, fp):
+        return np.interp(x, xp, fp)
+
+    gx, gfp = adcompiler.grad(value, wrt=(0, 1))(1.0, fp)
+    assert value(1.0, fp) == -3.0
+    assert gx == 0.0
+    np.testing.assert_array_equal(gfp, [0.0, 0.0, 1.0])
 
 
 def test_interp_complex_values():

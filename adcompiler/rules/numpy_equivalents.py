@@ -38,15 +38,26 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
     return np.sum(spacing * (upper + lower) / 2.0, axis=axis)
 
 
+def _numpy_interp(x, xp, fp, left, right):
+    """Return np.interp(x, xp, fp, left, right), which gives no derivative."""
+    return np.interp(x, xp, fp, left, right)
+
+
+def _constant(value):
+    """Return `value`, which gives no derivative."""
+    return value
+
+
 def interp(x, xp, fp, left=None, right=None, period=None):
     """Interpolate `fp` linearly at `x` between the points `xp`, as
     np.interp does.
 
-    The derivative in x is the slope of the segment that x lies in, and at a
-    point of `xp` it is the slope of the segment to its right (the last
-    segment at xp[-1]). Outside [xp[0], xp[-1]] the value is `left` or
-    `right`, so x there has derivative 0. The derivative in xp is that of
-    the same formula, which is exact while no x moves to another segment.
+    The value is np.interp's own. The derivative in x is the slope of the
+    segment that x lies in, and at a point of `xp` it is the slope of the
+    segment to its right (the last segment at xp[-1]). Outside
+    [xp[0], xp[-1]] the value is `left` or `right`, so x there has
+    derivative 0. The derivative in xp is that of the same formula, which
+    is exact while no x moves to another segment.
     """
     if period is not None:
         raise UnsupportedOptionError(
@@ -66,6 +77,7 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     if np.shape(xp)[0] != count:
         raise ValueError('fp and xp are not of the same length.')
     x = np.asarray(x, dtype=np.float64)
+    exact = _numpy_interp(x, xp, fp, left, right)
     if left is None:
         left = fp[0]
     if right is None:
@@ -84,12 +96,25 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         # the derivatives of the branch that np.where drops finite.
         safe_width = np.where(width == 0.0, 1.0, width)
         slope = (fp[j + 1] - fp[j]) / safe_width
-        inside = fp[j] + slope * (x - xp[j])
-        inside = np.where(x == xp[-1], fp[-1], inside)
-    result = np.where(x < xp[0], left, np.where(x > xp[-1], right, inside))
+        inside = np.where(width == 0.0, fp[j + 1],
+                          fp[j] + slope * (x - xp[j]))
+    formula = np.where(x < xp[0], left, np.where(x > xp[-1], right, inside))
+    # The formula can differ from np.interp by rounding. Next to an
+    # infinite or NaN entry of fp it gives NaN where NumPy does not,
+    # because NumPy returns fp[j] at x == xp[j] and retries from xp[j + 1]
+    # when its formula gives NaN. So the result takes NumPy's value and
+    # the formula's derivative.
+    # NOTE: where the formula is not finite, the tangent is 0 and the
+    # gradient is NaN (a zero cotangent times an infinite slope).
+    difference = _constant(formula) - formula
+    result = exact - np.where(np.isfinite(formula), difference, 0.0)
     if np.ndim(result) == 0:
         return result[()]
     return result
+
+
+REGISTRY.non_differentiable(_numpy_interp)
+REGISTRY.non_differentiable(_constant)
 
 
 def _full_convolution(a, v):
