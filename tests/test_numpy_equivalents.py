@@ -231,6 +231,26 @@ def test_convolution_of_complex_signal():
                           numerical_gradient(power, (sample(5, seed=1),), 0))
 
 
+@pytest.mark.parametrize('a, v', [
+    pytest.param([1.0, 2.0, 3.0], 2.0, id='0-d-v'),
+    pytest.param(2.0, [1.0, 2.0, 3.0], id='0-d-a'),
+    pytest.param(2.0, 3.0, id='both-0-d'),
+])
+def test_correlate_rejects_0d_as_numpy(a, v):
+    def scaled(a, v):
+        return np.sum(np.correlate(a, v) ** 2)
+
+    with pytest.raises(ValueError, match='too small depth'):
+        np.correlate(a, v)
+    with pytest.raises(ValueError, match='too small depth'):
+        numpy_equivalents.correlate(a, v)
+    with pytest.raises(ValueError, match='too small depth'):
+        adcompiler.grad(scaled, wrt=(0, 1))(np.asarray(a), np.asarray(v))
+    # np.convolve takes the 0-d argument as a 1-D one.
+    np.testing.assert_array_equal(numpy_equivalents.convolve(a, v),
+                                  np.convolve(a, v))
+
+
 def np_trapezoid(y, w):
     return np.sum(w * np.trapezoid(y))
 

@@ -175,8 +175,13 @@ def correlate(a, v, mode='valid'):
     """Return the cross-correlation of the 1-D arrays a and v, as
     np.correlate does: entry k is the sum over i of a[i + k] * conj(v[i]),
     for the shifts k that `mode` keeps."""
-    a = np.atleast_1d(np.asarray(a))
-    v = np.atleast_1d(np.asarray(v))
+    a = np.asarray(a)
+    v = np.asarray(v)
+    if np.ndim(a) == 0 or np.ndim(v) == 0:
+        # np.convolve takes a 0-d argument as a 1-D one, np.correlate not.
+        raise ValueError('object of too small depth for desired array: '
+                         'np.correlate takes 1-D arrays, got shapes '
+                         f'{np.shape(a)} and {np.shape(v)}')
     _check_signals(a, v)
     if np.iscomplexobj(v):
         v = np.conj(v)
