@@ -2307,7 +2307,11 @@ def nanprod_adjoint(g, x, axis=None, keepdims=False):
 
 def nanvar_adjoint(g, x, axis=None, ddof=0, keepdims=False):
     """Adjoint of np.nanvar: that of np.var over the non-NaN entries of
-    each slice, and 0 at the NaNs (an all-NaN slice gets 0 everywhere)."""
+    each slice, and 0 at the NaNs.
+
+    NumPy returns NaN for a slice with count <= ddof non-NaN entries, the
+    all-NaN slices included, so every entry of such a slice gets 0.
+    """
     x = np.asarray(x)
     g = _restore_reduced(g, x, axis, keepdims)
     axes = _normalize_axes(axis, x.ndim)
@@ -2315,10 +2319,12 @@ def nanvar_adjoint(g, x, axis=None, ddof=0, keepdims=False):
     count = np.sum(is_number, axis=axes, keepdims=True)
     filled = nan_filled(x, 0.0)
     mean = np.sum(filled, axis=axes, keepdims=True) / np.maximum(count, 1)
-    # An all-NaN slice has no entry to divide by count - ddof, which may be
-    # 0 there. A slice with count <= ddof divides by it, as np.var does.
-    divisor = np.where(count > 0, count - ddof, 1)
-    return np.where(is_number, 2.0 * g * np.conj(filled - mean) / divisor, 0.0)
+    # The divisor of a NaN slice is 1, so that a zero cotangent there stays
+    # 0 in the branch that np.where drops.
+    is_defined = (count > 0) & (count > ddof)
+    divisor = np.where(is_defined, count - ddof, 1)
+    return np.where(is_number & is_defined,
+                    2.0 * g * np.conj(filled - mean) / divisor, 0.0)
 
 
 def nanstd_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False):

@@ -1151,6 +1151,15 @@ def nansum_of_nanstd(x, axis):
     return np.nansum(np.nanstd(x, axis, ddof=1))
 
 
+# A slice with count <= ddof non-NaN entries is NaN, as an all-NaN slice.
+def nansum_of_nanvar_ddof(x, axis):
+    return np.nansum(np.nanvar(x, axis=axis, ddof=2))
+
+
+def nansum_of_nanstd_ddof(x, axis):
+    return np.nansum(np.nanstd(x, axis, ddof=3))
+
+
 def nansum_of_nanmedian(x, axis):
     return np.nansum(np.nanmedian(x, axis=axis))
 
@@ -1165,7 +1174,8 @@ def nansum_of_nanmean(x, axis):
 
 NAN_RESULTS_SKIPPED = [
     nansum_of_nanmax, nansum_of_nanmin, nansum_of_nanvar, nansum_of_nanstd,
-    nansum_of_nanmedian, nansum_of_nanquantile, nansum_of_nanmean]
+    nansum_of_nanvar_ddof, nansum_of_nanstd_ddof, nansum_of_nanmedian,
+    nansum_of_nanquantile, nansum_of_nanmean]
 
 
 @pytest.mark.parametrize('axis', [0, 1])
@@ -1178,6 +1188,25 @@ def test_all_nan_slice_has_zero_derivative(function, axis):
         expected = numerical_gradient(function, (ALL_NAN_SLICES, axis), 0)
     assert_gradient_close(gradient, expected)
     assert np.all(gradient[np.isnan(ALL_NAN_SLICES)] == 0.0)
+
+
+def nanvar_of_columns(x):
+    return np.nanvar(x, axis=0, ddof=1)
+
+
+def test_nanvar_small_count_jacobian():
+    # Column 1 has one non-NaN entry, so with ddof=1 its result is NaN; the
+    # row of column 0 has no NaN in either mode.
+    x = np.array([[1.3, np.nan], [0.5, np.nan], [0.4, 3.2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        reverse = adcompiler.jacobian(nanvar_of_columns, mode='reverse')(x)
+        forward = adcompiler.jacobian(nanvar_of_columns, mode='forward')(x)
+        expected = numerical_gradient(lambda x: nanvar_of_columns(x)[0],
+                                      (x,), 0)
+    np.testing.assert_array_equal(reverse, forward)
+    np.testing.assert_array_equal(reverse[1], np.zeros((3, 2)))
+    np.testing.assert_allclose(reverse[0], expected, atol=1e-6)
 
 
 # nanprod and nancumprod read an all-NaN slice as empty: 1, a constant.
