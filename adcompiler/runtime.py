@@ -297,14 +297,23 @@ def _finish_adjoint(g, x, finish):
         g = np.full(x.shape, g, dtype=np.result_type(g, float))
     if (isinstance(x, np.ndarray) and isinstance(g, np.ndarray)
             and np.issubdtype(x.dtype, np.inexact) and g.dtype != x.dtype
-            and np.can_cast(x.dtype, g.dtype)):
-        # The gradient has the input's precision (float32 stays float32).
+            and _casts_to_precision(g.dtype, x.dtype)):
+        # The gradient has the input's precision: float32 stays float32,
+        # and float64 stays float64 after a cast to float32.
         g = g.astype(x.dtype)
     elif (isinstance(x, np.inexact) and np.ndim(g) == 0
           and np.result_type(g) != x.dtype
-          and np.can_cast(x.dtype, np.result_type(g))):
+          and _casts_to_precision(np.result_type(g), x.dtype)):
         g = x.dtype.type(g)  # The same for a NumPy scalar input.
     return g
+
+
+def _casts_to_precision(adjoint_dtype, input_dtype):
+    """True when an adjoint of `adjoint_dtype` is cast to the dtype of an
+    input of `input_dtype`: when the adjoint's dtype is wider, or of the
+    same kind (float and float, complex and complex)."""
+    return np.can_cast(input_dtype, adjoint_dtype) or (
+        adjoint_dtype.kind == input_dtype.kind)
 
 
 def seed(ans):
@@ -673,8 +682,17 @@ def balanced_eq(x, ans, y, y_varies=True):
     if isinstance(y, (list, tuple)):
         y = np.asarray(y)
     if y_varies:
-        return (x == ans) / (1.0 + (x == y))
+        # One in the dtype of ans keeps a float32 weight float32.
+        one = np.ones((), _real_float_dtype(ans))
+        return (x == ans) / (one + (x == y))
     return (x == ans) & (x != y)
+
+
+def _real_float_dtype(*values):
+    """Return the dtype of the arrays of `values` when it is a real float
+    dtype, else float64. A Python float gives float64 as its array does."""
+    dtype = np.result_type(*[np.asarray(v).dtype for v in values])
+    return dtype if dtype.kind == 'f' else np.dtype(np.float64)
 
 
 def pow_exponent_adjoint(g, x, ans, exponent):
@@ -1451,12 +1469,29 @@ def undo_pop(x, index, v):
 
 # Forward mode ------------------------------------------------------------------
 
+def tangent_like(tangent, ans):
+    """Return `tangent` in the dtype of the result `ans` when both are real
+    floats or both complex, as grad gives each input's dtype.
+
+    Helpers that divide by a count or build float64 weights would make
+    the tangent of a float32 result float64.
+    """
+    dtype = getattr(ans, 'dtype', None)
+    current = getattr(tangent, 'dtype', None)
+    if (dtype is None or current is None or current == dtype
+            or dtype.kind not in 'fc' or current.kind != dtype.kind):
+        return tangent
+    return tangent.astype(dtype)
+
+
 def extremum_tangent(t, x, ans, axis=None, keepdims=False):
     """Tangent of max or min: the mean of the tangents at the tied extrema."""
     mask = np.asarray(x) == _restore_reduced(ans, x, axis, keepdims)
     axes = _normalize_axes(axis, np.ndim(x))
     count = np.sum(mask, axis=axes, keepdims=keepdims)
-    return np.sum(np.asarray(t) * mask, axis=axes, keepdims=keepdims) / count
+    return tangent_like(
+        np.sum(np.asarray(t) * mask, axis=axes, keepdims=keepdims) / count,
+        ans)
 
 
 def transpose_axes(axes):
@@ -1646,7 +1681,8 @@ def sign_tangent(t, x):
     1.x. For complex x under NumPy 2, sign(x) = x / |x| turns by
     1j * sign(x) * Im(conj(sign(x)) t) / |x|, and 0 at 0."""
     if not np.iscomplexobj(x) and not np.iscomplexobj(t):
-        return np.zeros(np.broadcast_shapes(np.shape(x), np.shape(t)))
+        return np.zeros(np.broadcast_shapes(np.shape(x), np.shape(t)),
+                        dtype=_real_float_dtype(x, t))
     if not _COMPLEX_SIGN_IS_SMOOTH:
         return np.zeros(np.broadcast_shapes(np.shape(x), np.shape(t)),
                         dtype=np.result_type(x, t))
@@ -2972,7 +3008,7 @@ def reduction_tangent(t, partials, ans, axis=None, keepdims=False):
     tangent = np.sum(partials * np.asarray(t), axis=axes, keepdims=keepdims)
     if np.iscomplexobj(tangent) and not np.iscomplexobj(ans):
         tangent = np.real(tangent)
-    return tangent
+    return tangent_like(tangent, ans)
 
 
 def unit_cotangent(ans):
@@ -3040,8 +3076,9 @@ def nan_extremum_tangent(t, x, ans, axis=None, keepdims=False):
     mask = np.asarray(x) == _restore_reduced(ans, x, axis, keepdims)
     axes = _normalize_axes(axis, np.ndim(x))
     count = np.sum(mask, axis=axes, keepdims=keepdims)
-    return (np.sum(np.where(mask, t, 0.0), axis=axes, keepdims=keepdims)
-            / np.maximum(count, 1))
+    return tangent_like(
+        np.sum(np.where(mask, t, 0.0), axis=axes, keepdims=keepdims)
+        / np.maximum(count, 1), ans)
 
 
 def nanprod_tangent(t, x, ans, axis=None, keepdims=False):
@@ -3142,7 +3179,7 @@ def sorted_tangent(t, a, ans, axis=-1):
                            kind='stable')
     tangent = np.zeros(a.shape, dtype=np.result_type(means, float))
     np.put_along_axis(tangent, positions, means, -1)
-    return np.moveaxis(tangent, -1, axis)
+    return tangent_like(np.moveaxis(tangent, -1, axis), ans)
 
 
 def divmod_tangent(t_remainder, ans):
@@ -3846,7 +3883,8 @@ def _diagonal(m):
 def det_tangent(t, a):
     """Tangent of np.linalg.det(a): the sum of the cofactors times t, which
     needs no inverse (see `cofactor_matrix`)."""
-    return np.sum(cofactor_matrix(a) * t, axis=(-2, -1))
+    return tangent_like(np.sum(cofactor_matrix(a) * t, axis=(-2, -1)),
+                        np.asarray(a))
 
 
 def slogdet_tangent(t, a, ans):
@@ -3976,7 +4014,7 @@ def cholesky_tangent(t, a, ans, upper=False):
     left = np.linalg.solve(lower, s)
     inner = _mT(np.linalg.solve(lower, _mT(left)))
     phi = np.tril(inner) - 0.5 * inner * np.eye(inner.shape[-1])
-    tangent = lower @ phi
+    tangent = tangent_like(lower @ phi, lower)
     return _mT(tangent) if upper else tangent
 
 
@@ -4994,7 +5032,8 @@ def bounded_extremum_tangent(t, x, ans, axis=None, keepdims=False,
     weights = _initial_weights(x, ans, axis, keepdims, initial, where,
                                initial_varies)[0]
     axes = _normalize_axes(axis, len(_shape(x)))
-    return np.sum(np.asarray(t) * weights, axis=axes, keepdims=keepdims)
+    return tangent_like(
+        np.sum(np.asarray(t) * weights, axis=axes, keepdims=keepdims), ans)
 
 
 def initial_tangent(t, x, ans, axis=None, keepdims=False, initial=None,

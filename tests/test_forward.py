@@ -435,6 +435,54 @@ def test_linear_float32_dtype_tangent():
     np.testing.assert_array_equal(tangent, np.float32([1.0, 1.5, 1.75]))
 
 
+# The tangent of a float32 result is float32, as grad keeps float32
+# arguments float32, whatever dtype the rule's partial derivatives have.
+FLOAT32_TANGENT_CASES = [
+    pytest.param(lambda x: np.max(x, axis=0), id='max'),
+    pytest.param(lambda x: np.amin(x, axis=1, keepdims=True), id='amin'),
+    pytest.param(lambda x: np.max(x, initial=np.float32(-5.0)),
+                 id='max-initial'),
+    pytest.param(lambda x: np.maximum.reduce(x, 0), id='maximum-reduce'),
+    pytest.param(lambda x: np.ptp(x, axis=0), id='ptp'),
+    pytest.param(lambda x: np.prod(x, axis=0), id='prod'),
+    pytest.param(lambda x: np.multiply.reduce(x, 1), id='multiply-reduce'),
+    pytest.param(lambda x: np.var(x, axis=0), id='var'),
+    pytest.param(lambda x: np.std(x), id='std'),
+    pytest.param(lambda x: np.sort(x, axis=0), id='sort'),
+    pytest.param(lambda x: np.partition(x, 1, axis=0), id='partition'),
+    pytest.param(lambda x: np.linalg.norm(x, axis=0), id='norm'),
+    pytest.param(lambda x: np.linalg.norm(x, np.inf, axis=0), id='norm-inf'),
+    pytest.param(lambda x: np.linalg.norm(x[:2], 'nuc'), id='norm-nuclear'),
+    pytest.param(lambda x: np.linalg.det(x[:2]), id='det'),
+    pytest.param(lambda x: np.linalg.cholesky(
+        x[:2] @ x[:2].T + np.eye(2, dtype=np.float32)), id='cholesky'),
+    pytest.param(lambda x: np.sign(x) * x, id='sign'),
+    pytest.param(lambda x: np.copysign(x, -x), id='copysign'),
+    pytest.param(lambda x: np.fmax(x, x[::-1]), id='fmax'),
+    pytest.param(lambda x: np.nanmax(x, axis=0), id='nanmax'),
+    pytest.param(lambda x: np.nansum(x, axis=0), id='nansum'),
+    pytest.param(lambda x: np.nanmean(x, axis=0), id='nanmean'),
+    pytest.param(lambda x: np.nanprod(x, axis=0), id='nanprod'),
+    pytest.param(lambda x: np.nanvar(x, axis=0), id='nanvar'),
+    pytest.param(lambda x: np.nanstd(x, axis=1), id='nanstd'),
+    pytest.param(lambda x: np.nanmedian(x, axis=0), id='nanmedian'),
+    pytest.param(lambda x: np.nanquantile(x, 0.3, axis=0), id='nanquantile'),
+    pytest.param(lambda x: np.nanpercentile(x, 30.0), id='nanpercentile'),
+]
+
+
+@pytest.mark.parametrize('function', FLOAT32_TANGENT_CASES)
+def test_float32_tangent_stays_float32(function):
+    x = np.array([[0.3, -0.7], [1.1, 0.9], [0.2, 0.5]])
+    direction = np.array([[0.5, -1.0], [0.25, 2.0], [-1.5, 0.75]])
+    value, tangent = adcompiler.jvp(function, (x.astype(np.float32),),
+                                    (direction.astype(np.float32),))
+    assert np.asarray(value).dtype == np.float32
+    assert np.asarray(tangent).dtype == np.float32
+    _, expected = adcompiler.jvp(function, (x,), (direction,))
+    np.testing.assert_allclose(tangent, expected, rtol=1e-5, atol=1e-6)
+
+
 def dict_model(params, x):
     return np.sum(np.tanh(params['w'] @ x))
 

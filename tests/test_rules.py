@@ -1386,6 +1386,23 @@ def method_mean_float_dtype(x, w):
     return w * x.mean(dtype=float)
 
 
+@pytest.mark.parametrize('function', [
+    lambda x: np.sum(x, dtype=np.float32),
+    lambda x: x.mean(dtype=np.float32),
+    lambda x: np.add.reduce(x, dtype=np.float32),
+    lambda x: np.sum(np.asarray(x, dtype=np.float32) ** 2),
+    lambda x: np.sum(x.astype(np.float32) * 2.0),
+], ids=['sum', 'method-mean', 'add-reduce', 'asarray', 'astype'])
+def test_float32_dtype_keeps_float64_gradient(function):
+    # As in JAX, the gradient has the argument's dtype, not the cast's.
+    # The step is large for float32 rounding, and exact for quadratics.
+    x = np.array([0.1, 0.2, 0.3])
+    gradient = adcompiler.grad(function)(x)
+    assert gradient.dtype == np.float64
+    expected = numerical_gradient(function, (x,), 0, step=1e-2)
+    assert_gradient_close(gradient, expected, rtol=1e-4, atol=1e-5)
+
+
 # A cast to an integer or boolean dtype is piecewise constant: no gradient
 # flows through it; a cast to a float dtype keeps the gradient.
 @pytest.mark.parametrize('function', [
