@@ -2202,12 +2202,19 @@ def linspace_adjoints(g, start, stop, num=50, endpoint=True, retstep=False,
     if retstep:
         samples_g, step_g = g
     divisions = num - 1 if endpoint else num
-    t = np.arange(num) / divisions if divisions > 0 else np.zeros(num)
-    samples_g = np.asarray(samples_g)
-    axis = axis % samples_g.ndim
-    t = np.reshape(t, [-1 if i == axis else 1 for i in range(samples_g.ndim)])
-    d_start = np.sum(samples_g * (1.0 - t), axis=axis)
-    d_stop = np.sum(samples_g * t, axis=axis)
+    if samples_g is None:
+        # Only the step has a cotangent, shaped like start and stop
+        # broadcast together.
+        d_start = np.zeros(np.shape(step_g))
+        d_stop = np.zeros(np.shape(step_g))
+    else:
+        t = np.arange(num) / divisions if divisions > 0 else np.zeros(num)
+        samples_g = np.asarray(samples_g)
+        axis = axis % samples_g.ndim
+        t = np.reshape(t, [-1 if i == axis else 1
+                           for i in range(samples_g.ndim)])
+        d_start = np.sum(samples_g * (1.0 - t), axis=axis)
+        d_stop = np.sum(samples_g * t, axis=axis)
     if step_g is not None and divisions > 0:
         d_start = d_start - step_g / divisions
         d_stop = d_stop + step_g / divisions

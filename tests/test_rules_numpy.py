@@ -662,12 +662,24 @@ def np_linspace_step(start, stop, w):
     return np.sum(w * samples) + 3.0 * step
 
 
+def np_linspace_only_step(start, stop, w):
+    return np.sum(w * np.linspace(start, stop, 4, retstep=True)[1])
+
+
+def np_linspace_only_step_open(start, stop, w):
+    _, step = np.linspace(start, stop, 3, endpoint=False, retstep=True)
+    return np.sum(w * step ** 2)
+
+
 # (function, shape of start, shape of stop)
 LINSPACE_CASES = [
     (np_linspace, (), ()), (np_linspace, (3,), ()),
     (np_linspace, (2, 1), (3,)), (np_linspace_open, (), (2,)),
     (np_linspace_last_axis, (2,), (3, 2)), (np_linspace_one_sample, (), ()),
     (np_linspace_step, (), ()),
+    # Only the step is read, so the samples have no cotangent.
+    (np_linspace_only_step, (), ()), (np_linspace_only_step, (2, 1), (3,)),
+    (np_linspace_only_step_open, (3,), ()),
 ]
 
 
