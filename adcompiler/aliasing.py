@@ -997,13 +997,13 @@ def read_globals(normalized, namespace):
 
 def has_out_argument(call, resolution):
     """True for `f(..., out=y)`, and for a ufunc given its output
-    positionally (`np.sin(x, y)`)."""
-    if any(k.arg == 'out' for k in call.keywords):
+    positionally (`np.sin(x, y)`). An out=None argument writes nowhere."""
+    if any(k.arg == 'out' and not _is_none(k.value) for k in call.keywords):
         return True
     resolved = resolution.calls.get(call)
     callee = getattr(resolved, 'callee', None)
     if isinstance(callee, np.ufunc):
-        return len(call.args) > callee.nin
+        return any(not _is_none(a) for a in call.args[callee.nin:])
     if resolved is None or resolved.kind is CallKind.USER:
         return False  # A user function's parameter may just be named out.
     try:
@@ -1014,8 +1014,13 @@ def has_out_argument(call, resolution):
         if parameter.kind is not parameter.POSITIONAL_OR_KEYWORD:
             return False
         if parameter.name == 'out':
-            return position < len(call.args)
+            return position < len(call.args) and not _is_none(
+                call.args[position])
     return False
+
+
+def _is_none(node):
+    return isinstance(node, gast.Constant) and node.value is None
 
 
 def _check_out_arguments(normalized, resolution, activity, source):

@@ -41,6 +41,7 @@ from adcompiler.errors import (ForeignCallError, InternalCompilerError,
 from adcompiler.resolve import (CallKind, chain_name, foreign_reason,
                                 has_unpacking, reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
+from adcompiler.rules.call_arguments import rule_arguments
 from adcompiler.traversal import copy_tree
 from adcompiler.verbatim import Verbatim
 
@@ -698,22 +699,27 @@ class _ForwardWriter(StageWriter):
             signature = (_SignatureOnly(function) if isinstance(
                 function, types.FunctionType) and not numpy_wrapper
                 else rule.template)
-            return self.linear_tangent(statement, signature, *linear)
+            return self.linear_tangent(statement, signature, *linear,
+                                       callee=function)
         if found is None:
             raise UnsupportedSyntaxError(
                 f'a call of {rule.template.name} in forward mode',
                 self.source.location(statement.value),
                 'it has no forward rule yet; register one with '
                 'adcompiler.register_jvp')
+        args, keywords = rule_arguments(function, found[0], args, keywords)
         return self.expand(found, statement, args, keywords, function)
 
     def linear_tangent(self, statement, template, params, multilinear,
-                       others_constant=False, receiver=False):
+                       others_constant=False, receiver=False, callee=None):
         """The function itself applied to tangents (see Registry.linear_jvp)."""
         call_node = statement.value
         positional = ([call_node.func.value] if receiver else []) + list(
             call_node.args)
         keywords = {k.arg: k.value for k in call_node.keywords}
+        if callee is not None:
+            positional, keywords = rule_arguments(callee, template,
+                                                  positional, keywords)
         try:
             bound = template.signature.bind(*positional, **keywords)
         except TypeError as err:

@@ -56,6 +56,7 @@ from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
                                 has_unpacking,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
+from adcompiler.rules.call_arguments import rule_arguments
 from adcompiler.traversal import copy_tree, name_nodes, walk
 from adcompiler.verbatim import Verbatim
 
@@ -1747,6 +1748,8 @@ class _ReverseWriter(StageWriter):
                 self.source.name, 'reverse',
                 f'no gradient rule for the operation {function!r}')
         if rule.template is not None:
+            args, keywords = rule_arguments(function, rule.template, args,
+                                            keywords)
             return self.expand(rule.template, statement, args, keywords)
         if rule.vjp_function is None and _has_source_to_transform(function):
             # A helper of generated code with only a forward rule: reverse

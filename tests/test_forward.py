@@ -483,6 +483,13 @@ def test_float32_tangent_stays_float32(function):
     np.testing.assert_allclose(tangent, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize('function', test_rules_numpy.SPELLING_CASES,
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('shape', [(2, 3), (4, 3)])
+def test_numpy_argument_spellings_jvp(function, shape):
+    check_table_jvp(function, test_rules.sample(shape, seed=5))
+
+
 def dict_model(params, x):
     return np.sum(np.tanh(params['w'] @ x))
 

@@ -1940,6 +1940,114 @@ def test_supported_option(function):
     check_grads(function, sample((2, 3)))
 
 
+# NumPy's spellings of arguments: its parameter names, keywords that newer
+# releases added, and out=None by position ----------------------------------
+
+def sum_keyword_a(x, w):
+    return np.sum(w * np.sum(a=x, axis=0))
+
+
+def max_keyword_a(x, w):
+    return np.sum(w * np.max(a=x, axis=1))
+
+
+def mean_keyword_a(x, w):
+    return np.sum(w * np.mean(a=x))
+
+
+def dot_keywords(x, w):
+    return np.sum(w * np.dot(a=x, b=x.T))
+
+
+def sum_out_none_by_position(x, w):
+    return np.sum(w * np.sum(x, 0, None, None, True))
+
+
+def mean_out_none_by_position(x, w):
+    return np.sum(w * np.mean(x, 1, None, None, True))
+
+
+def prod_out_none_by_position(x, w):
+    return np.sum(w * np.prod(x, 1, None, None, True))
+
+
+def nanvar_out_none_by_position(x, w):
+    return np.sum(w * np.nanvar(x, 1, None, None, 1))
+
+
+def nanmax_out_none_by_position(x, w):
+    return np.sum(w * np.nanmax(x, 1, None, True))
+
+
+def cumsum_out_none_by_position(x, w):
+    return np.sum(w * np.cumsum(x, 1, None, None))
+
+
+def multiply_reduce_out_none_by_position(x, w):
+    return np.sum(w * np.multiply.reduce(x, 1, None, None, True))
+
+
+def add_accumulate_out_none_keyword(x, w):
+    return np.sum(w * np.add.accumulate(x, 1, out=None))
+
+
+def clip_min_max_keywords(x, w):
+    return np.sum(w * np.clip(x, min=-0.5, max=0.5))
+
+
+def clip_max_keyword(x, w):
+    return np.sum(w * np.clip(x, max=0.3))
+
+
+def _has_clip_min_keyword():
+    try:
+        np.clip(0.0, min=0.0)
+    except TypeError:
+        return False
+    return True
+
+
+_CLIP_MIN_MAX = pytest.mark.skipif(
+    not _has_clip_min_keyword(),
+    reason=f'NumPy {np.__version__} np.clip has no min= and max= (new in '
+           '2.1)')
+SPELLING_CASES = [
+    sum_keyword_a, max_keyword_a, mean_keyword_a, dot_keywords,
+    sum_out_none_by_position, mean_out_none_by_position,
+    prod_out_none_by_position, nanvar_out_none_by_position,
+    nanmax_out_none_by_position, cumsum_out_none_by_position,
+    multiply_reduce_out_none_by_position, add_accumulate_out_none_keyword,
+    pytest.param(clip_min_max_keywords, marks=_CLIP_MIN_MAX),
+    pytest.param(clip_max_keyword, marks=_CLIP_MIN_MAX),
+]
+
+
+@pytest.mark.parametrize('function', SPELLING_CASES,
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize('shape', [(2, 3), (4, 3)])
+def test_numpy_argument_spellings(function, shape):
+    check_grads(function, sample(shape, seed=5))
+
+
+def test_ufunc_method_named_in_message():
+    def reduce_too_many(x):
+        return np.sum(np.multiply.reduce(x, 1, None, None, True, 1.0, True,
+                                         7))
+
+    with pytest.raises(adcompiler.AdCompilerError,
+                       match='numpy.multiply.reduce does not accept'):
+        adcompiler.grad(reduce_too_many)(sample((2, 3)))
+
+
+def test_out_array_still_rejected():
+    def sum_into(x, out):
+        np.sum(x, 0, None, out)
+        return np.sum(out)
+
+    with pytest.raises(adcompiler.UnsupportedSyntaxError, match='out='):
+        adcompiler.grad(sum_into)(sample((2, 3)), np.zeros(3))
+
+
 # Coverage --------------------------------------------------------------------
 
 COVERED_CALLEES = {

@@ -39,6 +39,7 @@ import logging
 import threading
 
 import gast
+import numpy as np
 
 from adcompiler.errors import AdCompilerError
 from adcompiler.traversal import walk
@@ -787,6 +788,9 @@ def _matching(function, nodes):
 def _callee_name(callee):
     module = getattr(callee, '__module__', None) or ''
     name = getattr(callee, '__name__', None) or repr(callee)
+    owner = getattr(callee, '__self__', None)
+    if isinstance(owner, np.ufunc):  # A method such as np.multiply.reduce.
+        return f'numpy.{owner.__name__}.{name}'
     if module in ('', 'builtins', '_operator'):
         return name
     return f'{module}.{name}'

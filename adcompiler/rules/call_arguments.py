@@ -1,0 +1,135 @@
+"""Arguments of a library call, rebound to the parameters of its rule.
+
+A rule template may name a parameter differently from the NumPy function
+(`x` for np.sum's `a`) and may leave out parameters that a call can pass as
+None by position (np.nanvar(x, 1, None, None, 1) passes out=None). Before a
+template is inlined, a call is bound to the library function's own
+signature, and its arguments are passed to the template by keyword under
+the template's names.
+"""
+
+import inspect
+
+import gast
+import numpy as np
+
+# Keyword names that NumPy added for a parameter the rule names the old way.
+# NumPy 2.1 gave np.clip the keywords min= and max=.
+_KEYWORD_ALIASES = {
+    np.clip: {'min': 'a_min', 'max': 'a_max'},
+}
+
+_NO_VALUE = object()
+
+
+def _ufunc_method_signature(name):
+    """Return the signature of the ufunc method `name`, which inspect cannot
+    read from NumPy's C code, or None for the other methods."""
+    parameter = inspect.Parameter
+    names = {
+        'reduce': ('array', 'axis', 'dtype', 'out', 'keepdims', 'initial',
+                   'where'),
+        'accumulate': ('array', 'axis', 'dtype', 'out'),
+        'reduceat': ('array', 'indices', 'axis', 'dtype', 'out'),
+    }.get(name)
+    if names is None:
+        return None
+    return inspect.Signature([
+        parameter(item, parameter.POSITIONAL_OR_KEYWORD,
+                  default=parameter.empty if position == 0 else _NO_VALUE)
+        for position, item in enumerate(names)])
+
+
+def library_signature(callee):
+    """Return the signature of the NumPy function or ufunc method `callee`,
+    or None when it has none to read or is not NumPy's."""
+    owner = getattr(callee, '__self__', None)
+    if isinstance(owner, np.ufunc):
+        return _ufunc_method_signature(getattr(callee, '__name__', ''))
+    if not (getattr(callee, '__module__', None) or '').startswith('numpy'):
+        return None
+    try:
+        return inspect.signature(callee)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_none(node):
+    return isinstance(node, gast.Constant) and node.value is None
+
+
+def rule_arguments(callee, template, args, keywords):
+    """Return (args, keywords) of a call of `callee` for its rule template.
+
+    A call that binds to the template is returned as it is. Otherwise each
+    argument goes to the template's parameter of the same name, of the
+    alias's old name, or at the same position (see `_template_name`). The
+    leading ones are passed by position and the rest by keyword. An
+    out=None argument is left out. A call that does not bind to NumPy's
+    signature, or that unpacks arguments, is returned as it is, so that
+    binding the template reports the error.
+    """
+    try:
+        template.signature.bind(*args, **keywords)
+        return args, keywords
+    except TypeError:
+        pass
+    signature = library_signature(callee)
+    if signature is None or any(isinstance(a, gast.Starred) for a in args) \
+            or None in keywords:
+        return args, keywords
+    try:
+        bound = signature.bind(*args, **keywords)
+    except TypeError:
+        return args, keywords
+    library_names = list(signature.parameters)
+    aliases = _KEYWORD_ALIASES.get(callee, {}) if _hashable(callee) else {}
+    rebound = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            return args, keywords
+        items = value.items() if kind is inspect.Parameter.VAR_KEYWORD \
+            else [(name, value)]
+        for key, node in items:
+            if key == 'out' and _is_none(node):
+                continue
+            target = _template_name(aliases.get(key, key), library_names,
+                                    template.signature)
+            rebound[target] = node
+    positional = []
+    for parameter in template.signature.parameters.values():
+        if parameter.kind is not parameter.POSITIONAL_OR_KEYWORD or \
+                parameter.name not in rebound:
+            break
+        positional.append(rebound.pop(parameter.name))
+    return positional, rebound
+
+
+def _template_name(name, library_names, template_signature):
+    """Return the template's name for NumPy's parameter `name`.
+
+    It is `name` when the template has a parameter of that name. Otherwise
+    it is the template's positional parameter at the position of `name`,
+    unless NumPy uses that parameter's name for another parameter: `x` for
+    np.sum's `a`, and `y` for np.dot's `b`.
+    """
+    parameters = list(template_signature.parameters.values())
+    if name in template_signature.parameters or name not in library_names:
+        return name
+    position = library_names.index(name)
+    if position >= len(parameters):
+        return name
+    parameter = parameters[position]
+    if parameter.kind is not parameter.POSITIONAL_OR_KEYWORD or \
+            parameter.name in library_names:
+        return name
+    return parameter.name
+
+
+def _hashable(callee):
+    try:
+        hash(callee)
+    except TypeError:
+        return False
+    return True
