@@ -2372,10 +2372,15 @@ def nanvar_adjoint(g, x, axis=None, ddof=0, keepdims=False):
 
 def nanstd_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False):
     """Adjoint of np.nanstd: the nanvar adjoint divided by 2 std, and 0
-    where the standard deviation is 0 (see `std_adjoint`)."""
+    where the standard deviation is 0 (see `std_adjoint`) or NaN because
+    a slice has count <= ddof non-NaN entries (see `nanvar_adjoint`)."""
     g = _restore_reduced(g, x, axis, keepdims)
     ans = _restore_reduced(ans, x, axis, keepdims)
-    zero = ans == 0
+    # Dividing by 1 in place of a NaN std keeps the derivatives of the
+    # branch that np.where drops finite.
+    count = np.sum(~np.isnan(x), axis=_normalize_axes(axis, np.ndim(x)),
+                   keepdims=True)
+    zero = (ans == 0) | (count == 0) | (count <= ddof)
     scaled = g / (2.0 * np.where(zero, 1.0, ans))
     return np.where(zero, 0.0, nanvar_adjoint(scaled, x, axis, ddof, True))
 
