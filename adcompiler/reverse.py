@@ -1926,13 +1926,34 @@ class _ReverseWriter(StageWriter):
                                     renames, active)
             self.read_shapes_from_parameters(value)
             if template.unbroadcast and target in self.nan_skipped:
-                value = _call(self.runtime_function('skip_nan_adjoint'),
-                              value, _name(target))
+                value = self.skip_nan_entries(value, target)
             if template.unbroadcast and self.may_reshape_adjoint(
                     arg, list(args) + list(keywords.values())):
                 value = self.unbroadcast(value, target, arg.id)
             block += self.accumulate(arg.id, value)
         return block
+
+    def skip_nan_entries(self, value, target):
+        """Return the adjoint `value` that an elementwise operation passes
+        back from its result `target`, with 0 where `target` is NaN.
+
+        The adjoint of `target` is 0 there (see adcompiler.nan_skipping).
+        So a product `g * partial` becomes `g * skip_nan_adjoint(partial,
+        target)`, the same values: its derivative in g is then 0 at those
+        entries, where that of `skip_nan_adjoint(g * partial, target)` is
+        0 * NaN, which a Hessian in reverse mode would sum into every entry.
+        """
+        adjoint = self.adjoint_name(target)
+        if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Mult):
+            for factor, partial in ((value.left, value.right),
+                                    (value.right, value.left)):
+                if isinstance(factor, gast.Name) and factor.id == adjoint:
+                    masked = _call(self.runtime_function('skip_nan_adjoint'),
+                                   partial, _name(target))
+                    return gast.BinOp(left=factor, op=gast.Mult(),
+                                      right=masked)
+        return _call(self.runtime_function('skip_nan_adjoint'), value,
+                     _name(target))
 
     def read_shapes_from_parameters(self, expression):
         """Pass a parameter of the same shape to helpers that read only a

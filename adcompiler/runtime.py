@@ -2319,7 +2319,9 @@ def skip_nan_adjoint(g, y):
     The reverse stage calls it where the adjoint of y is already 0 at its
     NaN entries, because a function that skips NaNs reads y (see
     adcompiler.nan_skipping). There g is 0 times a partial derivative taken
-    at NaN, which is NaN, while the tangent in forward mode is 0.
+    at NaN, which is NaN, while the tangent in forward mode is 0. For an
+    adjoint `c * partial` with c the adjoint of y, the reverse stage passes
+    the partial derivative as g, which gives the same product.
     """
     return np.where(np.isnan(y), 0.0, g)
 

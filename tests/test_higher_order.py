@@ -1187,6 +1187,44 @@ def test_nan_inputs_second_order(function, mode):
     np.testing.assert_allclose(product, expected, rtol=1e-4, atol=1e-5)
 
 
+def nanquantile_of_product(a, b):
+    return np.nanquantile(a * b, 0.3) ** 2
+
+
+def nanmean_of_product(a, b):
+    return np.nanmean(a * b * a) ** 2
+
+
+def nansum_of_scaled_sine(a, b):
+    return np.nansum(np.sin(a) * b) ** 2
+
+
+# A NaN in b, which is not differentiated, makes a * b NaN at the entries
+# of a that it multiplies. The reverse compositions give NaN only in the
+# Hessian rows and columns of those entries.
+@pytest.mark.parametrize('function', [
+    nanquantile_of_product, nanmean_of_product, nansum_of_scaled_sine],
+    ids=lambda f: f.__name__)
+@pytest.mark.parametrize('b_shape', [(2, 3), (3,)], ids=['same', 'row'])
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+def test_nan_multiplier_hessian_entries(function, b_shape, mode):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2, 3))
+    b = rng.standard_normal(b_shape)
+    b[..., 1] = np.nan
+    hessian = adcompiler.hessian(function, mode=mode)(a, b).reshape(6, 6)
+    gradient = adcompiler.grad(function)
+    expected = np.stack([
+        directional_difference(gradient, (a, b), (direction, None),
+                               step=1e-5).ravel()
+        for direction in np.eye(6).reshape(6, 2, 3)], axis=1)
+    kept = ~np.isnan(np.broadcast_to(a * b, a.shape)).ravel()
+    away = np.outer(kept, kept)
+    assert np.all(np.isfinite(hessian[away]))
+    np.testing.assert_allclose(hessian[away], expected[away], rtol=1e-4,
+                               atol=1e-5)
+
+
 # The all-NaN slices read no entry, in every composition too.
 @pytest.mark.parametrize('axis', [0, 1])
 @pytest.mark.parametrize('function', tn.NAN_RESULTS_SKIPPED,
