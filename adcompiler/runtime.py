@@ -1469,14 +1469,14 @@ def undo_pop(x, index, v):
 
 # Forward mode ------------------------------------------------------------------
 
-def tangent_like(tangent, ans):
-    """Return `tangent` in the dtype of the result `ans` when both are real
-    floats or both complex, as grad gives each input's dtype.
+def tangent_like(tangent, result):
+    """Return `tangent` in the dtype of `result` when both are real floats
+    or both complex, as grad gives each input's dtype.
 
     Helpers that divide by a count or build float64 weights would make
     the tangent of a float32 result float64.
     """
-    dtype = getattr(ans, 'dtype', None)
+    dtype = getattr(result, 'dtype', None)
     current = getattr(tangent, 'dtype', None)
     if (dtype is None or current is None or current == dtype
             or dtype.kind not in 'fc' or current.kind != dtype.kind):

@@ -27,6 +27,9 @@ vjp(rt.nan_extremum_tangent, lambda v, x, extreme, axis=None, keepdims=False: ad
 vjp(rt.skip_nan_adjoint, lambda c, y: (ad.skip_nan_adjoint(g, y), None))
 REGISTRY.linear_jvp(rt.skip_nan_adjoint, ('g',), others_constant=True)
 jvp(rt.nan_extremum_tangent, lambda v, x, extreme, axis=None, keepdims=False: ad.nan_extremum_tangent(t, x, extreme, axis, keepdims))
+# ans = tangent_like(v, result): v in the dtype of result.
+vjp(rt.tangent_like,     lambda v, result: (g, None))
+jvp(rt.tangent_like,     lambda v, result: (ad.tangent_like(t, result), None))
 vjp(rt.copy,             lambda v: g)
 jvp(rt.copy,             lambda v: ad.copy(t))
 vjp(rt.snapshot,         lambda v: g)
