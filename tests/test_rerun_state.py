@@ -17,6 +17,7 @@ import pytest
 
 import adcompiler
 from adcompiler.api import InvalidArgumentError
+from adcompiler.argument_state import same_output
 from finite_differences import assert_gradient_close, numerical_gradient
 
 MODES = ['forward', 'reverse']
@@ -518,3 +519,53 @@ def test_dispatched_generator_draw_hessian(shape):
         rows.append(numerical_gradient(entry, [x], 0))
     expected = np.reshape(rows, shape + shape)
     assert_gradient_close(hessian, expected)
+
+
+def counts_next_to_large_entry(x):
+    RunCounter.runs += 1
+    return np.array([x[0] * 1e12, x[1] * RunCounter.runs, x[2] ** 2])
+
+
+def counts_next_to_large_term(x):
+    RunCounter.runs += 1
+    return np.sum(x[0] ** 2 * 1e12 + x[1] ** 2 * RunCounter.runs)
+
+
+def test_unrecorded_state_small_entry_jacobian_raises():
+    # The changed entry is 1e-12 times the largest one.
+    x = np.array([1.0, 0.5, 2.0])
+    with pytest.raises(adcompiler.ChangedStateError) as error:
+        adcompiler.jacobian(counts_next_to_large_entry, mode='forward')(x)
+    assert_names_definition(str(error.value), counts_next_to_large_entry)
+
+
+# Reverse over forward compares only the value, in which the changed term
+# is below rounding. The other modes compare the gradient entry by entry.
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-reverse', None])
+def test_unrecorded_state_small_term_hessian_raises(mode):
+    x = np.array([1.0, 0.5, 2.0])
+    with pytest.raises(adcompiler.ChangedStateError) as error:
+        adcompiler.hessian(counts_next_to_large_term, mode=mode)(x)
+    assert_names_definition(str(error.value), counts_next_to_large_term)
+
+
+@pytest.mark.parametrize('dtype', [np.float64, np.float32, np.complex128])
+def test_same_output_compares_each_entry(dtype):
+    first = np.array([1e12, 0.5, -3.0, 0.0], dtype=dtype)
+    changed = first.copy()
+    changed[1] = 1.0
+    assert not same_output(first, changed)
+    assert not same_output(first, first[:3])
+    rounded = first * (1 + 4 * np.finfo(dtype).eps)
+    assert same_output(first, rounded)
+    assert same_output((first, {'a': 2.0}), (rounded, {'a': 2.0}))
+    assert not same_output((first, {'a': 2.0}), (first, {'a': 2.5}))
+
+
+def test_same_output_compares_nan_and_inf_exactly():
+    first = np.array([np.nan, np.inf, 1.0])
+    assert same_output(first, first.copy())
+    assert not same_output(first, np.array([np.nan, -np.inf, 1.0]))
+    assert not same_output(first, np.array([1.0, np.inf, 1.0]))
+
