@@ -18,7 +18,7 @@ import numpy as np
 
 from adcompiler import (bound_callables, chunked, containers, dispatch, emit,
                         origins, resolve, runtime)
-from adcompiler.argument_state import ArgumentState, Runs
+from adcompiler.argument_state import ArgumentState, Runs, hidden_state_of
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
                                InvalidArgumentError, NonScalarOutputError,
@@ -192,6 +192,7 @@ class GradientFunction:
                 variant.slice_arrays, len(self.wrt))
             if adjoints is not None:
                 return adjoints if self._as_tuple else adjoints[0]
+        value = None  # The grad-only primal does not return the value.
         try:
             if variant.grad_only and _floating_errors_quiet():
                 seed, saved = variant.grad_only_primal(*args)
@@ -219,7 +220,8 @@ class GradientFunction:
             if _float_scalars_as_numpy(args, kwargs) is None:
                 origins.note_user_lines(error)
                 raise
-            return self._call_with_numpy_floats(args, kwargs)
+            return self._call_with_numpy_floats(args, kwargs,
+                                                value_type=type(value))
         except Exception as error:
             origins.note_user_lines(error)
             raise
@@ -254,6 +256,8 @@ class GradientFunction:
             args, kwargs, arguments = bound.args, bound.kwargs, \
                 bound.arguments
         variant = self._compiled_for(arguments)
+        if variant.numpy_floats_first:
+            return self._call_with_numpy_floats(args, kwargs, runs)
         compiled = variant.compiled
         if runs is None:
             runs = Runs(arguments.values(), needed=_writes_arguments(compiled),
@@ -306,7 +310,8 @@ class GradientFunction:
         gradient = self._gradient(compiled.adjoint, saved, seed, args, kwargs,
                                   arguments)
         if gradient is _RETRY_WITH_NUMPY_FLOATS:
-            return self._call_with_numpy_floats(args, kwargs, runs)
+            return self._call_with_numpy_floats(args, kwargs, runs,
+                                                type(value))
         if self.has_aux:
             return ((value, aux), gradient) if self.with_value else (
                 gradient, aux)
@@ -349,9 +354,41 @@ class GradientFunction:
                                        arguments)
         return self._call(args, kwargs, runs)
 
-    def _call_with_numpy_floats(self, args, kwargs, runs=None):
+    def _call_with_numpy_floats(self, args, kwargs, runs=None,
+                                value_type=None):
+        """Return what `_call` returns for the arguments with each Python
+        float as a NumPy float, with each derivative for a Python float as
+        a Python float again. A value of type np.float64 becomes a
+        `value_type` float, the type of the value that a run on Python
+        floats returned."""
         as_numpy = _float_scalars_as_numpy(args, kwargs)
-        return self._call(*as_numpy, runs)
+        result = self._call(*as_numpy, runs)
+        arguments = _bind(self.function, args, kwargs).arguments
+        floats = [type(arguments[name]) is float for name in self.wrt]
+
+        def gradient_of_floats(gradient):
+            if not self._as_tuple:
+                return _python_float(gradient) if floats[0] else gradient
+            return tuple(_python_float(g) if is_float else g
+                         for g, is_float in zip(gradient, floats,
+                                                strict=True))
+
+        def value_of_floats(value):
+            if value_type is float:
+                return _python_float(value)
+            return value
+
+        if self.has_aux:
+            if self.with_value:
+                (value, aux), gradient = result
+                return ((value_of_floats(value), aux),
+                        gradient_of_floats(gradient))
+            gradient, aux = result
+            return gradient_of_floats(gradient), aux
+        if self.with_value:
+            value, gradient = result
+            return value_of_floats(value), gradient_of_floats(gradient)
+        return gradient_of_floats(result)
 
     def _compiled_for(self, arguments):
         """Return the `_Variant` for these arguments, from the variants this
@@ -439,7 +476,8 @@ class _Variant:
     __slots__ = ('version', 'compiled', 'floats_checked', 'grad_only_dtypes',
                  'direct', 'grad_only', 'primal', 'adjoint',
                  'grad_only_primal', 'grad_only_adjoint', 'float_seed',
-                 'result_positions', 'may_get_objects', 'slice_arrays')
+                 'result_positions', 'may_get_objects', 'slice_arrays',
+                 'numpy_floats_first')
 
     def __init__(self, version, compiled, gradient, arguments):
         self.version = version  # of the rule registry
@@ -452,12 +490,23 @@ class _Variant:
         self.grad_only_dtypes = compiled.grad_only_primal is not None and \
             _grad_only_dtypes(compiled, arguments)
 
+        # Code on Python floats may raise ZeroDivisionError where NumPy
+        # floats give inf, and then runs again on NumPy floats (see
+        # `_gradient`). A function that reaches state beyond its arguments
+        # (a global Generator or list) would see the first run's changes
+        # there, so it runs on NumPy floats at once. NOTE: its value is
+        # then an np.float64 where the code on Python floats may have
+        # returned a Python float; its derivatives are Python floats.
+        self.numpy_floats_first = any(
+            type(value) is float for value in arguments.values()) and \
+            hidden_state_of(gradient.function) is not None
         # What `GradientFunction.__call__` runs for a call with every
         # argument given by position: grad or value_and_grad without aux
         # data, with no argument to copy and no argument to check further.
         self.direct = (self.floats_checked and not gradient.has_aux
                        and not compiled.written_in_place
-                       and not _writes_arguments(compiled))
+                       and not _writes_arguments(compiled)
+                       and not self.numpy_floats_first)
         # An argument is a container or an object, so that arguments of the
         # same types may hold objects with operators (see `_argument_key`).
         self.may_get_objects = any(
@@ -709,6 +758,12 @@ def _runtime_warnings_raise():
                  for action, _, category, _, _ in filters)
     _warnings_raise = (filters, raises)
     return raises
+
+
+def _python_float(value):
+    """Return an np.float64 `value` as a Python float, and any other value
+    as it is."""
+    return float(value) if type(value) is np.float64 else value
 
 
 def _float_scalars_as_numpy(args, kwargs):
@@ -1804,24 +1859,47 @@ def _bound_jvp(function, bound, tangents, runs=None):
             tangent = containers.tangent_input(tangent, arguments[param])
         given[tangent_param] = tangent
 
-    if runs is None:
-        runs = Runs(arguments.values(), needed=_float_scalars_as_numpy(
-            bound.args, bound.kwargs) is not None,
-            names=tuple(arguments))
-
     def tangent_at(args, kwargs):
         runs.start()
         args, kwargs = _protected(function, compiled, args, kwargs)
         return compiled.tangent(*args, **kwargs, **given)
 
-    value, tangent = _with_numpy_floats_on_error(function, tangent_at,
-                                                 bound.args, bound.kwargs,
-                                                 runs)
+    as_numpy = _float_scalars_as_numpy(bound.args, bound.kwargs)
+    if runs is None:
+        runs = Runs(arguments.values(), needed=as_numpy is not None,
+                    names=tuple(arguments))
+        if as_numpy is not None and _reaches_hidden_state(function,
+                                                          compiled):
+            # See `_Variant.numpy_floats_first`.
+            value, tangent = tangent_at(*as_numpy)
+        else:
+            value, tangent = _with_numpy_floats_on_error(
+                function, tangent_at, bound.args, bound.kwargs, runs)
+    else:
+        value, tangent = _with_numpy_floats_on_error(
+            function, tangent_at, bound.args, bound.kwargs, runs)
     if containers.is_container(value):
         return value, containers.tangent_like(tangent, value)
     if tangent is None:
         return value, runtime.zeros_like(value)
     return value, _scalar_of_kind(tangent, value)
+
+
+# id of a compiled tangent function -> (it, what `hidden_state_of` returned
+# for the function it was compiled from).
+_HIDDEN_STATE = {}
+
+
+def _reaches_hidden_state(function, compiled):
+    """Return whether `function`, compiled as `compiled`, reaches state
+    beyond its arguments (see `argument_state.hidden_state_of`)."""
+    cached = _HIDDEN_STATE.get(id(compiled))
+    if cached is None or cached[0] is not compiled:
+        if len(_HIDDEN_STATE) >= _MAX_KEYS:
+            _HIDDEN_STATE.clear()
+        cached = (compiled, hidden_state_of(function))
+        _HIDDEN_STATE[id(compiled)] = cached
+    return cached[1] is not None
 
 
 def _check_tangent(function, name, primal, tangent):

@@ -124,6 +124,11 @@ class ArgumentState:
         # The module globals of `function`. For each function defined in
         # that module, the globals that its code names are recorded too.
         self._namespace = _globals_of(function)
+        # Where `function` first reaches state that a run may change
+        # (see `_is_hidden_state`), or None.
+        self.hidden_state = None
+        # The ids of the empty `__dict__`s of the functions reached.
+        function_attributes = set()
 
         seen = set()
         values = list(values)
@@ -149,6 +154,12 @@ class ArgumentState:
                 continue
             if isinstance(item, _GlobalName) and hidden:
                 where = f'global {item.name!r}'
+            if isinstance(item, types.FunctionType) and not item.__dict__:
+                function_attributes.add(id(item.__dict__))
+            if (hidden and self.hidden_state is None
+                    and id(item) not in function_attributes
+                    and _is_hidden_state(item)):
+                self.hidden_state = where
             if _is_unrestorable(item):
                 # NOTE: an iterator, readable file or queue that only
                 # globals or closure variables reach is not rejected,
@@ -550,6 +561,40 @@ def _is_write_only_file(item):
         item, (io.StringIO, io.BytesIO))
 
 
+def _is_hidden_state(item):
+    """Return whether `item`, reached from a function's closure or
+    globals, is or may hold state that a run changes.
+
+    Such state is a mutable object, an object that cannot be recorded, or
+    a class outside the libraries, whose attributes a run may change. A
+    function whose code names `random` counts too, because it may draw
+    from the `random` module or `np.random`.
+    """
+    if isinstance(item, (_GlobalName, _Slots, types.CellType)):
+        return False  # The values they hold are checked on their own.
+    if isinstance(item, types.FunctionType):
+        return 'random' in _global_names(item.__code__)
+    if isinstance(item, type):
+        package = item.__module__.partition('.')[0]
+        return package not in _LIBRARY_PACKAGES
+    return _is_unrestorable(item) or _contents(item) is not None
+
+
+# Packages whose classes hold no state that a differentiated function
+# changes.
+_LIBRARY_PACKAGES = frozenset({
+    'numpy', 'scipy', 'math', 'cmath', 'builtins', 'collections',
+    'functools', 'itertools', 'operator', 'types', 'typing', 'dataclasses',
+    'enum', 'adcompiler'})
+
+
+def hidden_state_of(function):
+    """Return where `function` reaches state beyond its arguments that
+    a run may change ("global 'rng'", "a closure variable of f"), or None
+    when it reaches none. See `_is_hidden_state` for what counts."""
+    return ArgumentState((), function=function).hidden_state
+
+
 def _is_unrestorable(item):
     """Return whether `item` is a stateful object that `_contents` cannot
     record."""
@@ -632,9 +677,10 @@ class Runs:
 # to that entry's magnitude, that `same_output` takes for rounding. Two runs
 # of one generated function on the same arguments returned the same bits
 # in the test suite (NumPy 2.4 with OpenBLAS on x86-64). The bound leaves
-# room for a BLAS whose kernels depend on memory alignment or thread count,
-# and for two code variants that compute one value (the objectives of a
-# Hessian's rows), which may round apart by a few units in the last place.
+# room for a BLAS whose kernels depend on memory alignment or thread count.
+# It also leaves room for two code variants that compute one value (the
+# objectives of a Hessian's rows), which may round apart by a few units in
+# the last place.
 # Float32 and float16 entries get `_OUTPUT_ULPS` of their own units.
 _OUTPUT_RTOL = 1e-9
 _OUTPUT_ULPS = 16

@@ -569,3 +569,100 @@ def test_same_output_compares_nan_and_inf_exactly():
     assert not same_output(first, np.array([np.nan, -np.inf, 1.0]))
     assert not same_output(first, np.array([1.0, np.inf, 1.0]))
 
+
+# grad, value_and_grad and jvp on a Python float run code whose 0.0 ** -0.5
+# raises ZeroDivisionError where NumPy floats give inf. A function that
+# reaches state beyond its arguments runs on NumPy floats at once, so it
+# draws once, as one plain run does.
+ROOT_RNG = np.random.default_rng(0)
+
+
+def root_times_global_draw(x):
+    return x ** 0.5 * ROOT_RNG.normal()
+
+
+def make_root_times_closure_draw(rng):
+    def root_times_draw(x):
+        return x ** 0.5 * rng.normal()
+    return root_times_draw
+
+
+def root_logged(x):
+    RUN_LOG.append(1.0)
+    return x ** 0.5 * 2.0
+
+
+def first_draws(count):
+    return np.random.default_rng(0).normal(size=count)
+
+
+RETRIED = {
+    'grad': lambda f, x: adcompiler.grad(f)(x),
+    'value_and_grad': lambda f, x: adcompiler.value_and_grad(f)(x)[1],
+    'jvp': lambda f, x: adcompiler.jvp(f, (x,), (1.0,))[1],
+}
+
+
+@pytest.mark.parametrize('transform', sorted(RETRIED))
+def test_python_float_global_draw_once(transform):
+    global ROOT_RNG
+    draws = first_draws(2)
+    for x in (0.0, 0.81, 4.0):
+        ROOT_RNG = np.random.default_rng(0)
+        with np.errstate(divide='ignore'):
+            derivative = RETRIED[transform](root_times_global_draw, x)
+        expected = np.inf if x == 0.0 else 0.5 / np.sqrt(x) * draws[0]
+        assert derivative == expected
+        assert ROOT_RNG.normal() == draws[1]
+
+
+@pytest.mark.parametrize('transform', sorted(RETRIED))
+def test_python_float_closure_draw_once(transform):
+    draws = first_draws(2)
+    rng = np.random.default_rng(0)
+    function = make_root_times_closure_draw(rng)
+    with np.errstate(divide='ignore'):
+        derivative = RETRIED[transform](function, 0.0)
+    assert derivative == np.inf
+    assert rng.normal() == draws[1]
+
+
+@pytest.mark.parametrize('transform', sorted(RETRIED))
+def test_python_float_global_list_appended_once(transform):
+    RUN_LOG[:] = []
+    with np.errstate(divide='ignore'):
+        RETRIED[transform](root_logged, 0.0)
+    assert len(RUN_LOG) == 1
+    RETRIED[transform](root_logged, 4.0)
+    assert len(RUN_LOG) == 2
+
+
+def test_python_float_draw_gradient_matches_differences():
+    global ROOT_RNG
+
+    def fresh(y):
+        global ROOT_RNG
+        ROOT_RNG = np.random.default_rng(0)
+        return root_times_global_draw(y)
+    for x in (0.3, 2.5):
+        ROOT_RNG = np.random.default_rng(0)
+        gradient = adcompiler.grad(root_times_global_draw)(x)
+        assert_gradient_close(gradient, numerical_gradient(fresh, [x], 0))
+
+
+def root_scaled(x):
+    return x ** 0.5 * 3.0
+
+
+@pytest.mark.parametrize('function', [root_scaled, root_times_global_draw])
+def test_python_float_retry_returns_python_floats(function):
+    with np.errstate(divide='ignore'):
+        gradient = adcompiler.grad(function)(0.0)
+        value, value_gradient = adcompiler.value_and_grad(function)(0.0)
+    assert type(gradient) is float
+    assert type(value_gradient) is float
+    if function is root_scaled:
+        # The value of the run on Python floats, which raised in the
+        # adjoint, fixes the type.
+        assert type(value) is float
+
