@@ -13,6 +13,7 @@ import inspect
 import linecache
 import types
 import warnings
+import weakref
 
 import numpy as np
 
@@ -809,10 +810,12 @@ def _writes_arguments(compiled):
 
 def _runs_of(function, args, kwargs, needed=True):
     """Return the `Runs` of `function` on these arguments, defaults
-    included, which restore the function's globals and closure too."""
+    included, which restore the function's globals and closure too. For
+    an objective that runs generated code of a user's function, these are
+    the user function's globals and closure."""
     arguments = _bind(function, args, kwargs).arguments
     return Runs(arguments.values(), needed, names=tuple(arguments),
-                function=function)
+                function=_OBJECTIVE_SOURCES.get(function, function))
 
 
 def _raises_arithmetic_error(function, args, kwargs):
@@ -1204,8 +1207,14 @@ def _define_objective(name, text, function, scope):
     objective = scope[name]
     objective.__defaults__ = function.__defaults__
     objective.__kwdefaults__ = function.__kwdefaults__
+    _OBJECTIVE_SOURCES[objective] = _OBJECTIVE_SOURCES.get(function,
+                                                        function)
     return objective
 
+
+# objective -> the user's function whose generated code it runs. The
+# objective's globals are its own, so `Runs` records the user function's.
+_OBJECTIVE_SOURCES = weakref.WeakKeyDictionary()
 
 _GRADIENT_OBJECTIVES = {}  # (function, parameter) -> (compiled, objective)
 

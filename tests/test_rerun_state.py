@@ -666,3 +666,56 @@ def test_python_float_retry_returns_python_floats(function):
         # adjoint, fixes the type.
         assert type(value) is float
 
+
+# jacobian of a gradient runs the generated gradient once per column, and the
+# state that the differentiated function reads is restored before each.
+CUBE_RNG = np.random.default_rng(0)
+
+
+class RunTally:
+    def __init__(self):
+        self.count = 0
+
+
+CUBE_TALLY = RunTally()
+
+
+def cube_times_global_draws(x):
+    return np.sum(x ** 3 * CUBE_RNG.normal(size=x.shape))
+
+
+def cube_times_global_tally(x):
+    CUBE_TALLY.count += 1
+    return np.sum(x ** 3) * CUBE_TALLY.count
+
+
+def reset_cube_state():
+    global CUBE_RNG
+    CUBE_RNG = np.random.default_rng(0)
+    CUBE_TALLY.count = 0
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('shape', [(3,), (2, 2)])
+@pytest.mark.parametrize('function', [cube_times_global_draws,
+                                      cube_times_global_tally])
+def test_jacobian_of_gradient_global_state(function, shape, mode):
+    x = np.random.default_rng(5).uniform(-1.0, 1.0, size=shape)
+    gradient = adcompiler.grad(function)
+    rows = []
+    for index in np.ndindex(shape):
+        def entry(y, index=index):
+            reset_cube_state()
+            return gradient(y)[index]
+        rows.append(numerical_gradient(entry, [x], 0))
+    expected = np.reshape(rows, shape + shape)
+    reset_cube_state()
+    hessian = adcompiler.jacobian(gradient, mode=mode)(x)
+    assert_gradient_close(hessian, expected)
+    # The state ends as after one run.
+    draws_after_one = np.random.default_rng(0)
+    draws_after_one.normal(size=shape)
+    if function is cube_times_global_draws:
+        assert CUBE_RNG.normal() == draws_after_one.normal()
+    else:
+        assert CUBE_TALLY.count == 1
