@@ -1380,3 +1380,36 @@ def test_loop_item_tangent_read(function, item_read):
         _, tangent = adcompiler.jvp(function, (x, _V3), directions)
         expected = directional_difference(function, (x, _V3), directions)
         np.testing.assert_allclose(tangent, expected, rtol=1e-5, atol=1e-6)
+
+
+def copies_containers(x):
+    # Each copy keeps the values from before the update of the original.
+    scaled = {'head': x[0], 'all': x * 2.0}
+    kept = scaled.copy()
+    scaled['head'] = scaled['head'] * 3.0
+    items = [x[-1], x[0] * x[-1]]
+    kept_items = items.copy()
+    items[0] = items[0] * 5.0
+    copied = x.copy()
+    return np.sum(kept['head'] + scaled['head'] * 10.0
+                  + np.sum(kept['all'] * kept_items[0]) + items[0]
+                  + kept_items[1] * np.sum(copied ** 2))
+
+
+@pytest.mark.parametrize('shape', [(3,), (2,), (2, 2)])
+def test_dict_and_list_copy_tangents(shape):
+    x = np.random.default_rng(6).uniform(-1.0, 1.0, size=shape)
+    expected = numerical_gradient(copies_containers, [x], 0)
+    jacobian = adcompiler.jacobian(copies_containers, mode='forward')(x)
+    np.testing.assert_allclose(jacobian, expected, rtol=1e-6, atol=1e-8)
+    direction = np.random.default_rng(7).normal(size=shape)
+    _, tangent = adcompiler.jvp(copies_containers, (x,), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-6, atol=1e-8)
+    hessian = adcompiler.hessian(copies_containers)(x)
+    expected_hessian = np.reshape(
+        [numerical_gradient(lambda y, i=i: adcompiler.grad(
+            copies_containers)(y)[i], [x], 0)
+         for i in np.ndindex(shape)], shape + shape)
+    np.testing.assert_allclose(hessian, expected_hessian, rtol=1e-5,
+                               atol=1e-6)

@@ -159,7 +159,7 @@ method_jvp('ravel',     lambda x, order='C': np.ravel(t, order=order))
 method_jvp('flatten',   lambda x, order='C': np.ravel(t, order=order))
 method_jvp('squeeze',   lambda x, axis=None: np.reshape(t, np.shape(ans)))
 method_jvp('transpose', lambda x, *axes: np.transpose(t, ad.transpose_axes(axes)))
-method_jvp('copy',      lambda x, order='C': np.copy(t))
+method_jvp('copy',      lambda x, order='C': ad.copy(t))
 method_jvp('tolist',    lambda x: np.asarray(t).tolist())
 method_jvp('item',      lambda x, *args: ad.item_tangent(t, args))
 
