@@ -35,7 +35,8 @@ import operator
 
 import gast
 
-from adcompiler import (aliasing, call_writes, comprehensions, known_shapes,
+from adcompiler import (aliasing, call_writes, comprehensions, free_reads,
+                        known_shapes,
                         nan_skipping, numeric_checks, runtime, scalars,
                         shapes, subscripts)
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
@@ -426,11 +427,23 @@ class _ReverseWriter(StageWriter):
         # have no place in the normalized code; they go last.
         order = self.definition_order()
         read.sort(key=lambda name: order.get(name, len(order)))
+        # Globals and class attributes the adjoint reads are saved too, so
+        # that a later change by the caller does not reach a `vjp`.
+        free = free_reads.hoist_free_reads(
+            self.adjoint_body, self.context.source.namespace,
+            primal_names | adjoints | set(self.normalized.params)
+            | self.snapshots,
+            {*self.extra_globals, self.numpy_alias, self.runtime_alias,
+             saved_name, primal_name, adjoint_name}, self.namer)
+        free = [(name, value) for name, value in free if name not in read]
+        read += [name for name, _ in free]
         if self.tape_name is not None:
             read.append(self.tape_name)
             self.primal_body.insert(0, _assign(self.tape_name, gast.List(
                 elts=[], ctx=gast.Load())))
-        saved = gast.Tuple(elts=[_name(n) for n in read], ctx=gast.Load())
+        saved_values = dict(free)  # names of free reads -> what they save
+        saved = gast.Tuple(elts=[saved_values.get(n) or _name(n)
+                                 for n in read], ctx=gast.Load())
         self.primal_body.append(gast.Return(
             value=gast.Tuple(elts=[copy_tree(returned.value), saved],
                              ctx=gast.Load())))

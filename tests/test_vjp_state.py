@@ -1,0 +1,139 @@
+"""vjp: the function returned runs the adjoint at the primal point.
+
+JAX's vjp is fixed at the primal point: a caller that changes an array,
+attribute or global between `vjp(f, x)` and `vjp_fn(ct)` still gets the
+cotangents of the function as it was when the primal ran. Each test
+changes some state after `vjp`, calls `vjp_fn`, and compares with the
+cotangent expected at the primal point (or with a vjp taken after the
+change was undone).
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import adcompiler
+from tests.finite_differences import assert_gradient_close, numerical_gradient
+
+WEIGHTS = np.ones(3)
+PARAMETERS = {'w': np.ones(3)}
+LAYERS = [np.ones(3), 2.0]
+
+
+class Scaled:
+    scale = 2.0
+    weights = np.ones(3)
+
+    def loss(self, x):
+        return np.sum(self.scale * np.sin(self.weights * x))
+
+
+@dataclasses.dataclass
+class Model:
+    weights: np.ndarray
+
+
+def weighted_sum(x):
+    return np.sum(np.sin(WEIGHTS * x))
+
+
+def class_scale(x):
+    return Scaled.scale * np.sum(x * x)
+
+
+def class_weights(x):
+    return np.sum(np.sin(Scaled.weights * x))
+
+
+def model_loss(model, x):
+    return np.sum(np.sin(model.weights * x))
+
+
+def dict_entry(x):
+    return np.sum(np.sin(PARAMETERS['w'] * x))
+
+
+def list_entries(x):
+    return np.sum(np.sin(LAYERS[0] * x)) * LAYERS[1]
+
+
+def helper(x):
+    return np.sum(np.sin(WEIGHTS * x))
+
+
+def calls_helper(x):
+    return 3.0 * helper(x)
+
+
+def squares(x):
+    return np.sum(x * x)
+
+
+def make_closure():
+    weights = np.ones(3)
+
+    def closure_loss(x):
+        return np.sum(np.sin(weights * x))
+
+    def rebind(value):
+        nonlocal weights
+        weights = value
+    return closure_loss, weights, rebind
+
+
+def sine_weights_cotangent(weights, x):
+    """The cotangent of np.sum(np.sin(weights * x)) for x."""
+    return np.cos(weights * x) * weights
+
+
+X_SHAPES = [(3,), (2, 3), (4, 1, 3)]
+
+
+def x_of_shape(shape):
+    return np.linspace(-0.8, 1.1, int(np.prod(shape))).reshape(shape)
+
+
+@pytest.fixture
+def restore_globals():
+    global WEIGHTS
+    weights = WEIGHTS.copy()
+    parameters = {key: np.copy(value) for key, value in PARAMETERS.items()}
+    layers = [np.copy(value) for value in LAYERS]
+    scale, class_array = Scaled.scale, Scaled.weights.copy()
+    yield
+    WEIGHTS = weights
+    PARAMETERS.clear()
+    PARAMETERS.update(parameters)
+    LAYERS[:] = layers
+    Scaled.scale, Scaled.weights = scale, class_array
+
+
+@pytest.mark.parametrize('shape', X_SHAPES)
+@pytest.mark.parametrize('function', [weighted_sum, class_weights,
+                                      dict_entry, list_entries,
+                                      calls_helper, class_scale])
+def test_unchanged_state_matches_finite_differences(function, shape,
+                                                    restore_globals):
+    x = x_of_shape(shape)
+    out, vjp_fn = adcompiler.vjp(function, x)
+    computed, = vjp_fn(1.0)
+    assert out == pytest.approx(function(x))
+    assert_gradient_close(computed, numerical_gradient(function, (x,), 0))
+
+
+def test_global_array_rebound(restore_globals):
+    global WEIGHTS
+    x = x_of_shape((2, 3))
+    _, vjp_fn = adcompiler.vjp(weighted_sum, x)
+    WEIGHTS = np.full(3, 5.0)
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed, sine_weights_cotangent(np.ones(3), x))
+
+
+def test_class_attribute_rebound(restore_globals):
+    x = x_of_shape((3,))
+    _, vjp_fn = adcompiler.vjp(class_scale, x)
+    Scaled.scale = 5.0
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed, 4.0 * x)
