@@ -18,7 +18,7 @@ import weakref
 import numpy as np
 
 from adcompiler import (bound_callables, chunked, containers, dispatch, emit,
-                        origins, resolve, runtime)
+                        origins, resolve, runtime, saved_values)
 from adcompiler.argument_state import ArgumentState, Runs, hidden_state_of
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
 from adcompiler.errors import (AdCompilerError, ForeignCallError,
@@ -2054,6 +2054,11 @@ def vjp(function, *primals):
 
     For a bound method or partial, the bound values come before `primals`
     and are held constant: `vjp_fn` returns cotangents for `primals` only.
+
+    `vjp_fn` computes at the primal point, as JAX's does: changing an
+    argument, a global or a class attribute after `vjp` does not change
+    what it returns. To that end `vjp` copies the arrays among the values
+    the adjoint reads that the caller can reach.
     """
     unbound = _unbind(function)
     bound_args, bound_keywords = (), {}
@@ -2091,6 +2096,12 @@ def vjp(function, *primals):
     # The adjoint may read the value's arrays (tanh's adjoint reads its
     # output), so the caller gets copies to update as they like.
     value = _detached(value)
+    # The adjoint runs at the primal point even when the caller changes an
+    # argument or a global array before calling `vjp_fn`. The copies of
+    # `_protected` are the primal's own, once `args` no longer refers to
+    # them.
+    del args, kwargs
+    saved = saved_values.fixed_saved_values(saved)
     calls = [0]
 
     def rerun(args, kwargs):
@@ -2102,7 +2113,8 @@ def vjp(function, *primals):
         args, kwargs = _protected(function, compiled, args, kwargs)
         _, rerun_saved = compiled.primal(*args, **kwargs)
         states[1] = record()
-        return rerun_saved
+        del args, kwargs
+        return saved_values.fixed_saved_values(rerun_saved)
 
     @_noting_user_lines
     def vjp_fn(cotangent):

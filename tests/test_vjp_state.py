@@ -19,6 +19,10 @@ from tests.finite_differences import assert_gradient_close, numerical_gradient
 WEIGHTS = np.ones(3)
 PARAMETERS = {'w': np.ones(3)}
 LAYERS = [np.ones(3), 2.0]
+# Only the tuple refers to its array, and only the views refer to BUFFER
+# once the functions that read them return.
+WEIGHTS_IN_TUPLE = (np.ones(3),)
+BUFFER = np.ones(6)
 
 
 class Scaled:
@@ -56,6 +60,14 @@ def dict_entry(x):
 
 def list_entries(x):
     return np.sum(np.sin(LAYERS[0] * x)) * LAYERS[1]
+
+
+def tuple_entry(x):
+    return np.sum(np.sin(WEIGHTS_IN_TUPLE[0] * x))
+
+
+def buffer_view(x):
+    return np.sum(np.sin(BUFFER[:3] * x))
 
 
 def helper(x):
@@ -101,7 +113,10 @@ def restore_globals():
     parameters = {key: np.copy(value) for key, value in PARAMETERS.items()}
     layers = [np.copy(value) for value in LAYERS]
     scale, class_array = Scaled.scale, Scaled.weights.copy()
+    tuple_array, buffer = WEIGHTS_IN_TUPLE[0].copy(), BUFFER.copy()
     yield
+    WEIGHTS_IN_TUPLE[0][:] = tuple_array
+    BUFFER[:] = buffer
     WEIGHTS = weights
     PARAMETERS.clear()
     PARAMETERS.update(parameters)
@@ -112,6 +127,7 @@ def restore_globals():
 @pytest.mark.parametrize('shape', X_SHAPES)
 @pytest.mark.parametrize('function', [weighted_sum, class_weights,
                                       dict_entry, list_entries,
+                                      tuple_entry, buffer_view,
                                       calls_helper, class_scale])
 def test_unchanged_state_matches_finite_differences(function, shape,
                                                     restore_globals):
@@ -120,6 +136,15 @@ def test_unchanged_state_matches_finite_differences(function, shape,
     computed, = vjp_fn(1.0)
     assert out == pytest.approx(function(x))
     assert_gradient_close(computed, numerical_gradient(function, (x,), 0))
+
+
+@pytest.mark.parametrize('shape', X_SHAPES)
+def test_global_array_changed_in_place(shape, restore_globals):
+    x = x_of_shape(shape)
+    _, vjp_fn = adcompiler.vjp(weighted_sum, x)
+    WEIGHTS[:] = 5.0
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed, sine_weights_cotangent(np.ones(3), x))
 
 
 def test_global_array_rebound(restore_globals):
@@ -131,9 +156,129 @@ def test_global_array_rebound(restore_globals):
     assert_gradient_close(computed, sine_weights_cotangent(np.ones(3), x))
 
 
+def test_argument_changed_in_place():
+    x = x_of_shape((2, 3))
+    primal_x = x.copy()
+    _, vjp_fn = adcompiler.vjp(squares, x)
+    x[:] = 7.0
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed, 2.0 * primal_x)
+
+
 def test_class_attribute_rebound(restore_globals):
     x = x_of_shape((3,))
     _, vjp_fn = adcompiler.vjp(class_scale, x)
     Scaled.scale = 5.0
     computed, = vjp_fn(1.0)
     assert_gradient_close(computed, 4.0 * x)
+
+
+@pytest.mark.parametrize('change', ['in place', 'rebound'])
+def test_class_array_changed(change, restore_globals):
+    x = x_of_shape((2, 3))
+    _, vjp_fn = adcompiler.vjp(class_weights, x)
+    if change == 'in place':
+        Scaled.weights[:] = 5.0
+    else:
+        Scaled.weights = np.full(3, 5.0)
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed, sine_weights_cotangent(np.ones(3), x))
+
+
+@pytest.mark.parametrize('change', ['scale', 'weights in place'])
+def test_method_attributes_changed(change, restore_globals):
+    x = x_of_shape((3,))
+    _, vjp_fn = adcompiler.vjp(Scaled().loss, x)
+    if change == 'scale':
+        Scaled.scale = 5.0
+    else:
+        Scaled.weights[:] = 5.0
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed,
+                          2.0 * sine_weights_cotangent(np.ones(3), x))
+
+
+@pytest.mark.parametrize('change', ['in place', 'rebound'])
+def test_argument_attribute_changed(change):
+    model = Model(np.ones(3))
+    x = x_of_shape((2, 3))
+    _, vjp_fn = adcompiler.vjp(lambda x: model_loss(model, x), x)
+    _, method_vjp_fn = adcompiler.vjp(
+        lambda model, x: model_loss(model, x), model, x)
+    if change == 'in place':
+        model.weights[:] = 5.0
+    else:
+        model.weights = np.full(3, 5.0)
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed, sine_weights_cotangent(np.ones(3), x))
+    model_cotangent, computed = method_vjp_fn(1.0)
+    assert_gradient_close(computed, sine_weights_cotangent(np.ones(3), x))
+    assert_gradient_close(model_cotangent.weights, np.sum(
+        np.cos(x) * x, axis=0))
+
+
+@pytest.mark.parametrize('change', ['in place', 'rebound'])
+def test_closure_variable_changed(change):
+    closure_loss, weights, rebind = make_closure()
+    x = x_of_shape((2, 3))
+    _, vjp_fn = adcompiler.vjp(closure_loss, x)
+    if change == 'in place':
+        weights[:] = 5.0
+    else:
+        rebind(np.full(3, 5.0))
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed, sine_weights_cotangent(np.ones(3), x))
+
+
+@pytest.mark.parametrize('change', ['in place', 'rebound'])
+def test_dict_entry_changed(change, restore_globals):
+    x = x_of_shape((2, 3))
+    _, vjp_fn = adcompiler.vjp(dict_entry, x)
+    if change == 'in place':
+        PARAMETERS['w'][:] = 5.0
+    else:
+        PARAMETERS['w'] = np.full(3, 5.0)
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed, sine_weights_cotangent(np.ones(3), x))
+
+
+def test_list_entries_changed(restore_globals):
+    x = x_of_shape((2, 3))
+    _, vjp_fn = adcompiler.vjp(list_entries, x)
+    LAYERS[0][:] = 5.0
+    LAYERS[1] = 7.0
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed,
+                          2.0 * sine_weights_cotangent(np.ones(3), x))
+
+
+@pytest.mark.parametrize('function, weights', [
+    (tuple_entry, lambda: WEIGHTS_IN_TUPLE[0]),
+    (buffer_view, lambda: BUFFER)])
+def test_array_reached_through_container_changed(function, weights,
+                                                 restore_globals):
+    x = x_of_shape((2, 3))
+    _, vjp_fn = adcompiler.vjp(function, x)
+    weights()[:] = 5.0
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed, sine_weights_cotangent(np.ones(3), x))
+
+
+def test_global_of_called_function_changed(restore_globals):
+    x = x_of_shape((2, 3))
+    _, vjp_fn = adcompiler.vjp(calls_helper, x)
+    WEIGHTS[:] = 5.0
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed,
+                          3.0 * sine_weights_cotangent(np.ones(3), x))
+
+
+def test_change_undone_matches_fresh_vjp(restore_globals):
+    x = x_of_shape((4, 1, 3))
+    _, vjp_fn = adcompiler.vjp(class_weights, x)
+    Scaled.weights[:] = 5.0
+    changed, = vjp_fn(0.5)
+    Scaled.weights[:] = 1.0
+    _, fresh_vjp_fn = adcompiler.vjp(class_weights, x)
+    fresh, = fresh_vjp_fn(0.5)
+    assert_gradient_close(changed, fresh)
