@@ -19,12 +19,13 @@ import numpy as np
 
 from adcompiler import (bound_callables, chunked, containers, dispatch, emit,
                         origins, resolve, runtime, saved_values)
-from adcompiler.argument_state import ArgumentState, Runs, hidden_state_of
+from adcompiler.argument_state import (ArgumentState, Runs, hidden_state_of,
+                                       restore_entries, same_output)
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
-from adcompiler.errors import (AdCompilerError, ForeignCallError,
-                               InvalidArgumentError, NonScalarOutputError,
-                               SourceUnavailableError, UnsupportedSyntaxError,
-                               with_article)
+from adcompiler.errors import (AdCompilerError, ChangedStateError,
+                               ForeignCallError, InvalidArgumentError,
+                               NonScalarOutputError, SourceUnavailableError,
+                               UnsupportedSyntaxError, with_article)
 from adcompiler.known_shapes import describe_arguments
 from adcompiler.object_operands import describe_arguments as describe_objects
 from adcompiler.naming import identifier
@@ -2077,8 +2078,8 @@ def vjp(function, *primals):
     compiled = _COMPILER.compile(
         function, wrt, objects=describe_objects(bound.arguments.items()),
         grad_only=False)
-    # The arguments before and after the last run of the primal, when it
-    # may run again (see `rerun`).
+    # The arguments before the first run of the primal and after its last
+    # run, and the first run's output, when it may run again (see `rerun`).
     states = None
 
     def record():
@@ -2088,11 +2089,12 @@ def vjp(function, *primals):
 
     if compiled.undoes_updates or _float_scalars_as_numpy(
             bound.args, bound.kwargs) is not None:
-        states = [record(), None]
+        states = [record(), None, None]
     args, kwargs = _protected(function, compiled, bound.args, bound.kwargs)
     value, saved = compiled.primal(*args, **kwargs)
     if states is not None:
         states[1] = record()
+        states[2] = _detached(value)
     # The adjoint may read the value's arrays (tanh's adjoint reads its
     # output), so the caller gets copies to update as they like.
     value = _detached(value)
@@ -2105,16 +2107,35 @@ def vjp(function, *primals):
     calls = [0]
 
     def rerun(args, kwargs):
-        """Run the primal again from the arguments' values before the last
-        run, except those that the caller changed since, and return its
-        saved values."""
-        states[0].restore_unless_changed(states[1])
-        states[0] = record()
+        """Run the primal again from the state of its first run and return
+        its saved values.
+
+        What the caller changed since the last run is written back after
+        it, so the caller's objects keep their changes.
+        """
+        changed = record().changes_since(states[1])
+        states[0].restore()
         args, kwargs = _protected(function, compiled, args, kwargs)
-        _, rerun_saved = compiled.primal(*args, **kwargs)
+        output, rerun_saved = compiled.primal(*args, **kwargs)
         states[1] = record()
-        del args, kwargs
-        return saved_values.fixed_saved_values(rerun_saved)
+        same = same_output(states[2], output)
+        del args, kwargs, output
+        # Copied before the caller's changes are back in their arrays.
+        rerun_saved = saved_values.fixed_saved_values(rerun_saved)
+        restore_entries(changed)
+        if not same:
+            raise ChangedStateError(
+                f'{function.__name__} returned another value when vjp_fn '
+                'ran it again, because it reads state that changed after '
+                'vjp and that adcompiler does not record, such as a class '
+                'attribute or a global of another module. vjp_fn runs it '
+                'again for each cotangent after the first when its adjoint '
+                'undoes in-place updates or it calls other Python '
+                'functions. Call adcompiler.vjp again after changing that '
+                'state.')
+        # NOTE: such state that changes the derivatives but not the output
+        # is not detected here.
+        return rerun_saved
 
     @_noting_user_lines
     def vjp_fn(cotangent):

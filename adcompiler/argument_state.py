@@ -222,20 +222,30 @@ class ArgumentState:
         for item, contents in self._entries:
             _write(item, contents)
 
-    def restore_unless_changed(self, later):
-        """Write the recorded contents back into each object, except the
+    def changes_since(self, earlier):
+        """Return the (object, contents) entries of this record for the
         objects whose contents differ from what the `ArgumentState`
-        `later`, taken after this one, recorded for them.
+        `earlier` recorded for them, or that it did not record.
 
-        `vjp` runs the primal again after the caller may have changed
-        some arguments on purpose, and those keep the caller's values.
+        `vjp` runs the primal again from the state of its first run, and
+        then writes these entries back, so that the changes that the
+        caller made in between stay in the caller's objects.
         """
-        recorded_later = {_key(item): contents
-                          for item, contents in later._entries}
+        recorded_earlier = {_key(item): contents
+                            for item, contents in earlier._entries}
+        changed = []
         for item, contents in self._entries:
-            after = recorded_later.get(_key(item), _NOT_RECORDED)
-            if after is _NOT_RECORDED or _still_contains(item, after):
-                _write(item, contents)
+            before = recorded_earlier.get(_key(item), _NOT_RECORDED)
+            if before is _NOT_RECORDED or not _still_contains(item, before):
+                changed.append((item, contents))
+        return changed
+
+
+def restore_entries(entries):
+    """Write the contents of `ArgumentState.changes_since` entries back
+    into their objects."""
+    for item, contents in entries:
+        _write(item, contents)
 
 
 _NOT_RECORDED = object()

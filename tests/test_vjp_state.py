@@ -282,3 +282,64 @@ def test_change_undone_matches_fresh_vjp(restore_globals):
     _, fresh_vjp_fn = adcompiler.vjp(class_weights, x)
     fresh, = fresh_vjp_fn(0.5)
     assert_gradient_close(changed, fresh)
+
+
+def doubles_first_entry(x):
+    y = x.copy()
+    # The adjoint undoes this update, so each cotangent after the first
+    # runs the primal again.
+    y[0] = y[0] * 2.0
+    return np.sum(np.sin(WEIGHTS * y)) * Scaled.scale
+
+
+def doubled_entry_cotangent(x):
+    factor = np.ones_like(x)
+    factor[0] = 2.0
+    return np.cos(factor * x) * factor * 2.0
+
+
+@pytest.mark.parametrize('shape', X_SHAPES)
+def test_rerun_matches_finite_differences(shape, restore_globals):
+    x = x_of_shape(shape)
+    _, vjp_fn = adcompiler.vjp(doubles_first_entry, x)
+    expected = numerical_gradient(doubles_first_entry, (x,), 0)
+    for _ in range(2):
+        computed, = vjp_fn(1.0)
+        assert_gradient_close(computed, expected)
+
+
+def test_rerun_after_changes_uses_primal_point(restore_globals):
+    x = x_of_shape((2, 3))
+    primal_x = x.copy()
+    _, vjp_fn = adcompiler.vjp(doubles_first_entry, x)
+    first, = vjp_fn(1.0)
+    WEIGHTS[:] = 5.0
+    x[:] = 7.0
+    second, = vjp_fn(1.0)
+    third, = vjp_fn(1.0)
+    expected = doubled_entry_cotangent(primal_x)
+    assert_gradient_close(first, expected)
+    assert_gradient_close(second, expected)
+    assert_gradient_close(third, expected)
+    np.testing.assert_array_equal(WEIGHTS, np.full(3, 5.0))
+    np.testing.assert_array_equal(x, np.full((2, 3), 7.0))
+
+
+def test_rerun_of_called_function_after_change(restore_globals):
+    x = x_of_shape((2, 3))
+    _, vjp_fn = adcompiler.vjp(calls_helper, x)
+    vjp_fn(1.0)
+    WEIGHTS[:] = 5.0
+    computed, = vjp_fn(1.0)
+    assert_gradient_close(computed,
+                          3.0 * sine_weights_cotangent(np.ones(3), x))
+
+
+def test_rerun_after_class_attribute_change_raises(restore_globals):
+    x = x_of_shape((3,))
+    _, vjp_fn = adcompiler.vjp(doubles_first_entry, x)
+    vjp_fn(1.0)
+    Scaled.scale = 5.0
+    with pytest.raises(adcompiler.ChangedStateError,
+                       match='returned another value when vjp_fn ran it'):
+        vjp_fn(1.0)
