@@ -171,6 +171,11 @@ class _UnpackedRecord:
     groups: tuple
 
 
+# The records that generated primals save for dispatched calls, and the
+# field of each with the callee's saved values (see adcompiler.saved_values).
+SAVED_FIELDS = {_Record: 'saved', _UnpackedRecord: 'record'}
+
+
 # Callees that `Dispatcher._function` wraps as they are: no instance to
 # bind, no `__call__` written in Python, no equivalent to substitute.
 # NumPy's functions with `__array_function__` dispatch (np.sum) are of the

@@ -15,12 +15,13 @@ global, an attribute, a view whose base it is) makes it a copy. A view is
 kept only when its base is an array kept as well. NOTE: weak references
 and raw pointers (`arr.ctypes.data`) are not counted.
 
-Tuples are rebuilt with copies in them, and lists that only the saved
-values refer to (the tape) get the copies in place, so that the adjoint
-still finds one list where the primal made one. Other containers and
+Tuples are rebuilt with copies in them. Lists that only the saved values
+refer to (the tape) get the copies in place, so that the adjoint still
+finds one list where the primal made one, and so do the records of
+dispatched calls (`dispatch.SAVED_FIELDS`). Other containers and
 objects (a caller's list, an object whose attribute gradient the adjoint
 builds) are left as they are. NOTE: so an adjoint that reads an array
-through such a container, not through a saved name of its own, still sees
+through such a container, not through a saved name of its own, still reads
 the caller's later changes to it.
 """
 
@@ -28,11 +29,13 @@ import sys
 
 import numpy as np
 
+from adcompiler.dispatch import SAVED_FIELDS
+
 
 def fixed_saved_values(saved):
     """Return `saved` with a copy in place of each array in it that other
     objects refer to as well."""
-    objects = {}  # id -> each array, tuple and list in `saved`
+    objects = {}  # id -> each array, tuple, list and record in `saved`
     counts = {}  # id -> the references to it from those objects
     neighbors = {}  # id -> ids of the objects that hold it or share memory
     _find_references(saved, objects, counts, neighbors)
@@ -59,7 +62,8 @@ def _find_references(saved, objects, counts, neighbors):
     while pending:
         item, holder = pending.pop()
         kind = type(item)
-        if kind is not tuple and kind is not list and kind is not _NDARRAY:
+        if (kind is not tuple and kind is not list and kind is not _NDARRAY
+                and kind not in SAVED_FIELDS):
             continue
         key = id(item)
         if holder is not None:
@@ -69,6 +73,9 @@ def _find_references(saved, objects, counts, neighbors):
             continue
         objects[key] = item
         counts[key] = 0 if holder is None else 1
+        if kind in SAVED_FIELDS:
+            pending.append((getattr(item, SAVED_FIELDS[kind]), key))
+            continue
         if kind is not _NDARRAY:
             pending.extend([(child, key) for child in item])
             continue
@@ -115,6 +122,11 @@ def _copied(value, private, done):
     elif kind is list and private[key]:
         done[key] = value
         value[:] = [_copied(item, private, done) for item in value]
+        result = value
+    elif kind in SAVED_FIELDS and private[key]:
+        done[key] = value
+        field = SAVED_FIELDS[kind]
+        setattr(value, field, _copied(getattr(value, field), private, done))
         result = value
     else:
         result = value

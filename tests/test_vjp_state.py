@@ -37,6 +37,9 @@ class Scaled:
 class Model:
     weights: np.ndarray
 
+    def apply(self, x):
+        return np.sum(np.sin(self.weights * x))
+
 
 def weighted_sum(x):
     return np.sum(np.sin(WEIGHTS * x))
@@ -52,6 +55,15 @@ def class_weights(x):
 
 def model_loss(model, x):
     return np.sum(np.sin(model.weights * x))
+
+
+def applies_model(model, x):
+    # A method of an argument: resolved when the call runs.
+    return model.apply(x) * 2.0
+
+
+def calls_argument(function, x):
+    return function(x) * 2.0
 
 
 def dict_entry(x):
@@ -215,6 +227,24 @@ def test_argument_attribute_changed(change):
     assert_gradient_close(computed, sine_weights_cotangent(np.ones(3), x))
     assert_gradient_close(model_cotangent.weights, np.sum(
         np.cos(x) * x, axis=0))
+
+
+@pytest.mark.parametrize('change', ['in place', 'rebound'])
+@pytest.mark.parametrize('caller', [
+    lambda model, x: applies_model(model, x),
+    lambda model, x: calls_argument(model.apply, x)])
+def test_call_resolved_at_run_time(caller, change):
+    model = Model(np.ones(3))
+    x = x_of_shape((2, 3))
+    _, vjp_fn = adcompiler.vjp(lambda x: caller(model, x), x)
+    if change == 'in place':
+        model.weights[:] = 5.0
+    else:
+        model.weights = np.full(3, 5.0)
+    for _ in range(2):
+        computed, = vjp_fn(1.0)
+        assert_gradient_close(computed,
+                              2.0 * sine_weights_cotangent(np.ones(3), x))
 
 
 @pytest.mark.parametrize('change', ['in place', 'rebound'])
