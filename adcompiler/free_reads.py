@@ -24,6 +24,7 @@ Left as they are:
   reach it.
 - attribute chains on the modules of `_FIXED_PACKAGES`.
 - chains that do not resolve when the function is compiled.
+- objects of adcompiler's own classes, such as a dispatched call's site.
 """
 
 import numbers
@@ -108,7 +109,8 @@ def _hoisted_chain(node, namespace, excluded, chains, namer):
             or not isinstance(node.ctx, gast.Load)):
         return None
     value = namespace.get(root.id, _MISSING)
-    if value is _MISSING or _is_fixed_module(value):
+    if (value is _MISSING or _is_fixed_module(value)
+            or _is_compiler_object(value)):
         return None
     # The prefixes from the shortest. The chain is hoisted up to the last
     # one whose value is data, so that `Model.w.sum()` keeps its call.
@@ -166,10 +168,17 @@ def _is_code(value):
     return isinstance(value, types.ModuleType) or callable(value)
 
 
+def _is_compiler_object(value):
+    """True for the objects of adcompiler's own classes that generated
+    code reads as globals, such as the call sites of dispatched calls. The
+    code that differentiates generated code reads them too."""
+    return type(value).__module__.partition('.')[0] == 'adcompiler'
+
+
 def _is_mutable_data(value):
     """True for a value that is data and may change in place: an array, a
     list, an object with attributes, or a tuple that contains one."""
-    if value is _MISSING or _is_code(value):
+    if value is _MISSING or _is_code(value) or _is_compiler_object(value):
         return False
     if isinstance(value, _IMMUTABLE_SCALARS):
         return False
