@@ -36,9 +36,8 @@ import operator
 import gast
 
 from adcompiler import (aliasing, call_writes, comprehensions, free_reads,
-                        known_shapes,
-                        nan_skipping, numeric_checks, runtime, scalars,
-                        shapes, subscripts)
+                        known_shapes, nan_skipping, numeric_checks, runtime,
+                        scalars, shapes, subscripts)
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
