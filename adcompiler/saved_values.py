@@ -48,9 +48,13 @@ def fixed_saved_values(saved):
     while changed:
         changed = False
         for key, linked in neighbors.items():
-            if private[key] and not all(private[n] for n in linked):
-                private[key] = False
-                changed = True
+            if not private[key]:
+                continue
+            for other in linked:
+                if not private[other]:
+                    private[key] = False
+                    changed = True
+                    break
     if all(private.values()):
         return saved
     return _copied(saved, private, {})
@@ -58,6 +62,7 @@ def fixed_saved_values(saved):
 
 def _find_references(saved, objects, counts, neighbors):
     """Fill in `fixed_saved_values`'s tables for `saved`."""
+    root = id(saved)
     pending = [(saved, None)]
     while pending:
         item, holder = pending.pop()
@@ -66,7 +71,8 @@ def _find_references(saved, objects, counts, neighbors):
                 and kind not in SAVED_FIELDS):
             continue
         key = id(item)
-        if holder is not None:
+        if holder is not None and holder != root:
+            # The saved tuple itself is private, so it needs no link.
             neighbors.setdefault(key, []).append(holder)
         if key in objects:
             counts[key] += 1
