@@ -60,6 +60,7 @@ NEW_OBJECT_FUNCTIONS = (
     np.where, np.average, np.ptp, np.nansum, np.nanmean, np.nanmax,
     np.nanmin, np.nanprod, np.nanvar, np.nanstd, np.nancumsum,
     np.nancumprod, np.nanmedian, np.nanquantile, np.nanpercentile,
+    np.median, np.quantile, np.percentile,
     np.linalg.det,
     np.linalg.slogdet, np.linalg.inv, np.linalg.pinv, np.linalg.solve,
     np.linalg.norm, np.linalg.eigh, np.linalg.eigvalsh, np.linalg.eig,

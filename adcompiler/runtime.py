@@ -2387,67 +2387,111 @@ def nanstd_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False):
     return np.where(zero, 0.0, nanvar_adjoint(scaled, x, axis, ddof, True))
 
 
-def _quantile_weights(x, q, axes):
-    """Return the partial derivatives of np.nanquantile(x, q, axes) with
-    the default method 'linear'.
+def _quantile_positions(count, levels, method):
+    """Return the positions, among `count` sorted entries, that
+    np.quantile(..., levels, method=method) reads, one per level.
 
-    Of the n non-NaN entries of a slice, sorted, the quantile reads the two
-    around the position q * (n - 1). With gamma the fraction of that
-    position, the one below gets 1 - gamma and the one above gets gamma.
+    Each method returns (1 - gamma) * v[j] + gamma * v[j + 1] of the sorted
+    values v, for an index j and a fraction gamma that depend only on the
+    level and `count`. So the quantile of the values 0, 1, ..., count - 1 is
+    the position j + gamma, which NumPy computes here with its own formula
+    for each method.
+    """
+    if count == 0:
+        return np.zeros(np.shape(levels))
+    return np.quantile(np.arange(count, dtype=np.float64), levels,
+                       method=method)
+
+
+def _quantile_weights(x, q, axes, method='linear', skip_nan=True):
+    """Return the partial derivatives of np.nanquantile(x, q, axes,
+    method=method), or of np.quantile without `skip_nan`, with one leading
+    axis per level: shape (number of levels,) + x.shape.
+
+    Of the n sorted entries of a slice (its non-NaN entries with
+    `skip_nan`), the quantile reads the two around a position p (see
+    `_quantile_positions`). The one below gets 1 - (p - floor(p)) and the
+    one above gets p - floor(p).
 
     The weights of tied values are replaced by their mean, as for np.sort,
-    so the result does not depend on how the sort ordered them. The NaNs,
-    and every entry of an all-NaN slice, get 0.
+    so the result does not depend on how the sort ordered them. With
+    `skip_nan`, the NaNs, and every entry of an all-NaN slice, get 0.
+    Without it, a slice with a NaN has the result NaN and NaN weights.
     """
     x = np.asarray(x)
+    levels = np.ravel(np.asarray(q, dtype=np.float64))
     kept, order, count = _reduction_order(x.shape, axes)
     moved = np.transpose(x, order)
     lines = moved.reshape(moved.shape[:len(kept)] + (count,))
     sorting = np.argsort(lines, axis=-1, kind='stable')
     values = np.take_along_axis(lines, sorting, -1)
-    valid = np.sum(~np.isnan(lines), axis=-1, keepdims=True)
-    position = q * (valid - 1.0)
+    has_nan = np.isnan(lines)
+    if skip_nan:
+        valid = np.sum(~has_nan, axis=-1, keepdims=True)
+    else:
+        valid = np.full(lines.shape[:-1] + (1,), count)
+    # One row of positions per distinct number of entries in a slice.
+    counts, row = np.unique(valid, return_inverse=True)
+    table = np.array([_quantile_positions(int(n), levels, method)
+                      for n in counts]).reshape(len(counts), len(levels))
+    position = np.moveaxis(table[np.reshape(row, valid.shape)], -1, 0)
     low = np.floor(position)
     gamma = position - low
-    low = np.clip(low, 0, np.maximum(valid - 1, 0)).astype(np.intp)
-    high = np.minimum(low + 1, np.maximum(valid - 1, 0))
+    last = np.maximum(valid - 1, 0)
+    low = np.clip(low, 0, last).astype(np.intp)
+    high = np.minimum(low + 1, last)
     ranks = np.arange(count)
-    weights = ((ranks == low) * (1.0 - gamma) + (ranks == high) * gamma)
+    weights = (ranks == low) * (1.0 - gamma) + (ranks == high) * gamma
     weights = np.where(valid > 0, weights, 0.0)
-    weights = _tie_means(weights, values)
-    result = np.zeros(lines.shape)
-    np.put_along_axis(result, sorting, weights, -1)
-    return np.transpose(result.reshape(moved.shape), np.argsort(order))
+    weights = _tie_means(weights, np.broadcast_to(values, weights.shape))
+    if not skip_nan:
+        weights = np.where(np.any(has_nan, axis=-1, keepdims=True), np.nan,
+                           weights)
+    result = np.zeros(weights.shape)
+    np.put_along_axis(result, np.broadcast_to(sorting, weights.shape),
+                      weights, -1)
+    result = result.reshape((len(levels),) + moved.shape)
+    return np.transpose(result, [0] + [a + 1 for a in np.argsort(order)])
 
 
-def nanquantile_adjoint(g, x, q, axis=None, keepdims=False):
-    """Adjoint of np.nanquantile(x, q, axis, keepdims=keepdims) in x, for
-    one level q (see `_quantile_weights`)."""
-    _check_quantile_level(q)
-    g = _restore_reduced(g, x, axis, keepdims)
-    return g * _quantile_weights(x, q, _normalize_axes(axis, np.ndim(x)))
+def quantile_adjoint(g, x, q, axis=None, keepdims=False, method='linear',
+                     skip_nan=False):
+    """Adjoint of np.quantile(x, q, axis, keepdims=keepdims, method=method)
+    in x, or of np.nanquantile with `skip_nan` (see `_quantile_weights`).
+
+    An array of levels q puts its axes first in the result, so g has them
+    first too.
+    """
+    axes = _normalize_axes(axis, np.ndim(x))
+    weights = _quantile_weights(x, q, axes, method, skip_nan)
+    g = np.reshape(g, (np.size(q),) + np.shape(g)[np.ndim(q):])
+    if not keepdims and axes:
+        g = np.expand_dims(g, tuple(a + 1 for a in axes))
+    return np.sum(g * weights, axis=0)
 
 
-def nanquantile_tangent(t, x, q, ans, axis=None, keepdims=False):
-    """Tangent of np.nanquantile(x, q, axis, keepdims=keepdims) = ans."""
-    _check_quantile_level(q)
-    partials = _quantile_weights(x, q, _normalize_axes(axis, np.ndim(x)))
-    return reduction_tangent(skip_nan_tangent(t, x), partials, ans, axis,
-                             keepdims)
+def quantile_tangent(t, x, q, ans, axis=None, keepdims=False,
+                     method='linear', skip_nan=False):
+    """Tangent of np.quantile(x, q, axis, keepdims=keepdims, method=method)
+    = ans, or of np.nanquantile with `skip_nan`."""
+    axes = _normalize_axes(axis, np.ndim(x))
+    weights = _quantile_weights(x, q, axes, method, skip_nan)
+    if skip_nan:
+        t = skip_nan_tangent(t, x)
+    tangent = np.sum(weights * np.asarray(t), axis=tuple(a + 1 for a in axes),
+                     keepdims=keepdims)
+    return np.reshape(tangent, np.shape(ans))
 
 
-def _check_quantile_level(q):
-    """Raise NotImplementedError for several quantile levels at once."""
-    if np.ndim(q) != 0:
-        raise NotImplementedError(
-            f'the rules of np.nanquantile and np.nanpercentile take one '
-            f'level q, not an array of shape {np.shape(q)}; call them once '
-            f'per level')
+def percentile_level(q):
+    """Return the quantile level q / 100 of the percentile q. The rules do
+    not differentiate with respect to q, so q may be a list."""
+    return np.true_divide(q, 100.0)
 
 
 def quantile_level_adjoint(name):
     """Raise for a derivative with respect to the level q of a quantile."""
-    raise NotImplementedError(
+    raise _unsupported_error(
         f'adcompiler does not differentiate {name} with respect to its '
         f'level q; pass q as a constant')
 

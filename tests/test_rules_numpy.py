@@ -757,9 +757,45 @@ def method_std(x, axis, keepdims, w):
     return np.sum(w * x.std(axis=axis, ddof=1, keepdims=keepdims))
 
 
+def np_median(x, axis, keepdims, w):
+    return np.sum(w * np.median(x, axis=axis, keepdims=keepdims))
+
+
+def np_quantile(x, axis, keepdims, w):
+    return np.sum(w * np.quantile(x, 0.3, axis=axis, keepdims=keepdims))
+
+
+# An array of levels puts its axes first in the result.
+def np_quantile_levels(x, axis, keepdims, w):
+    levels = np.array([[0.1, 0.55], [0.9, 1.0]])
+    return np.sum(w * np.quantile(x, levels, axis, keepdims=keepdims))
+
+
+def np_quantile_nearest(x, axis, keepdims, w):
+    return np.sum(w * np.quantile(x, 0.4, axis, method='nearest',
+                                  keepdims=keepdims))
+
+
+def np_quantile_hazen(x, axis, keepdims, w):
+    return np.sum(w * np.quantile(x, [0.25, 0.6], axis, method='hazen',
+                                  keepdims=keepdims))
+
+
+def np_percentile(x, axis, keepdims, w):
+    return np.sum(w * np.percentile(x, 85.0, axis, keepdims=keepdims))
+
+
+def np_percentile_midpoint(x, axis, keepdims, w):
+    return np.sum(w * np.percentile(x, [20.0, 70.0], axis, method='midpoint',
+                                    keepdims=keepdims))
+
+
+QUANTILES = [np_median, np_quantile, np_quantile_levels, np_quantile_nearest,
+             np_quantile_hazen, np_percentile, np_percentile_midpoint]
+
 REDUCTIONS = [np_prod, np_var, np_var_ddof, np_std, np_std_ddof, np_ptp,
               np_nansum, np_nanmean, np_average, method_prod, method_var,
-              method_std]
+              method_std] + QUANTILES
 
 
 @pytest.mark.parametrize('shape, axis, keepdims', REDUCTION_CASES)
@@ -769,7 +805,9 @@ def test_reduction(function, shape, axis, keepdims):
 
 
 @pytest.mark.parametrize('function', [np_prod, np_var, np_std, np_ptp,
-                                      np_nansum, np_nanmean, np_average],
+                                      np_nansum, np_nanmean, np_average,
+                                      np_median, np_quantile_levels,
+                                      np_percentile],
                          ids=lambda f: f.__name__)
 def test_reduction_of_float(function):
     check_grads(function, 1.7, None, False)
@@ -1068,9 +1106,20 @@ def np_nanpercentile(x, axis, keepdims, w):
     return np.sum(w * np.nanpercentile(x, 85.0, axis, keepdims=keepdims))
 
 
+def np_nanquantile_levels(x, axis, keepdims, w):
+    return np.sum(w * np.nanquantile(x, [0.2, 0.75], axis,
+                                     keepdims=keepdims))
+
+
+def np_nanpercentile_weibull(x, axis, keepdims, w):
+    return np.sum(w * np.nanpercentile(x, 40.0, axis, method='weibull',
+                                       keepdims=keepdims))
+
+
 NAN_SKIPPING_REDUCTIONS = [
     np_nanmax, np_nanmin, np_nanprod, np_nanvar, np_nanvar_ddof, np_nanstd,
-    np_nanstd_ddof, np_nanmedian, np_nanquantile, np_nanpercentile]
+    np_nanstd_ddof, np_nanmedian, np_nanquantile, np_nanpercentile,
+    np_nanquantile_levels, np_nanpercentile_weibull]
 
 
 def np_nancumsum(x, axis, w):
@@ -1343,18 +1392,56 @@ def nanquantile_of_level(x, q):
     return np.nanquantile(x, q)
 
 
-def nanquantile_of_levels(x):
-    return np.sum(np.nanquantile(x, [0.25, 0.75]))
+def quantile_of_level(x, q):
+    return np.quantile(x, q, method='hazen')
 
 
-def test_nanquantile_rejects_level_derivative():
-    with pytest.raises(NotImplementedError, match='level q'):
-        adcompiler.grad(nanquantile_of_level, wrt=(0, 1))(SOME_NANS[0], 0.3)
+@pytest.mark.parametrize('function', [nanquantile_of_level,
+                                      quantile_of_level],
+                         ids=lambda f: f.__name__)
+def test_quantile_rejects_level_derivative(function):
+    with pytest.raises(adcompiler.UnsupportedOptionError, match='level q'):
+        adcompiler.grad(function, wrt=(0, 1))(np.array([0.5, 2.0, -1.0]),
+                                              0.3)
 
 
-def test_nanquantile_rejects_several_levels():
-    with pytest.raises(NotImplementedError, match='one level q'):
-        adcompiler.grad(nanquantile_of_levels)(SOME_NANS[0])
+# Ties around each level share the weights as for np.sort. The position
+# 0.375 * 3 = 1.125 falls between two tied values in the first row, and
+# between the second of two tied values and 4.0 in the second.
+@pytest.mark.parametrize('method, expected', [
+    pytest.param('linear', [[0.0, 0.5, 0.5, 0.0],
+                            [0.4375, 0.4375, 0.125, 0.0]], id='linear'),
+    pytest.param('lower', [[0.0, 0.5, 0.5, 0.0], [0.5, 0.5, 0.0, 0.0]],
+                 id='lower'),
+    pytest.param('higher', [[0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 1.0, 0.0]],
+                 id='higher'),
+])
+def test_quantile_ties_split_evenly(method, expected):
+    x = np.array([[1.0, 2.0, 2.0, 3.0], [0.5, 0.5, 4.0, 6.0]])
+
+    def quantile_sum(x):
+        return np.sum(np.quantile(x, 0.375, axis=1, method=method))
+
+    gradient = adcompiler.grad(quantile_sum)(x)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-15, atol=0)
+
+
+# np.quantile of a slice with a NaN is NaN, and so is its derivative.
+# np.nanquantile skips the NaN.
+def test_quantile_of_nan_slice_has_nan_gradient():
+    x = np.array([[0.5, np.nan, 2.0], [1.0, 3.0, -1.0]])
+    gradient = adcompiler.grad(lambda x: np.sum(np.median(x, axis=1)))(x)
+    assert np.all(np.isnan(gradient[0]))
+    np.testing.assert_array_equal(gradient[1], [1.0, 0.0, 0.0])
+
+
+def test_quantile_keeps_float32():
+    x = np.array([[0.5, 2.0, 1.5], [1.0, 3.0, -1.0]], dtype=np.float32)
+    gradient = adcompiler.grad(lambda x: np.sum(np.quantile(x, [0.3, 0.9])))(x)
+    assert gradient.dtype == np.float32
+    expected = numerical_gradient(
+        lambda x: np.sum(np.quantile(x, [0.3, 0.9])), (x.astype(float),), 0)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-5)
 
 
 def nanargmax_entry(x):
@@ -2062,6 +2149,7 @@ COVERED_CALLEES = {
     np.cumsum, np.cumprod, np.diff,
     np.nanmax, np.nanmin, np.nanprod, np.nanvar, np.nanstd, np.nanmedian,
     np.nanquantile, np.nanpercentile, np.nancumsum, np.nancumprod,
+    np.median, np.quantile, np.percentile,
     np.nanargmax, np.nanargmin,
     np.tensordot, np.inner, np.outer, np.vdot, np.kron, np.cross, np.einsum,
     np.sort, np.partition,

@@ -185,22 +185,38 @@ vjp(np.nanmin,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_adjoin
 vjp(np.nanprod,   lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanprod_adjoint(g, a, axis, keepdims), dtype))
 vjp(np.nanvar,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanvar_adjoint(g, a, axis, ddof, keepdims), dtype))
 vjp(np.nanstd,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanstd_adjoint(g, a, ans, axis, ddof, keepdims), dtype))
-vjp(np.nanmedian, lambda a, axis=None, *, keepdims=False: ad.nanquantile_adjoint(g, a, 0.5, axis, keepdims))
+vjp(np.nanmedian, lambda a, axis=None, *, keepdims=False: ad.quantile_adjoint(g, a, 0.5, axis, keepdims, 'linear', True))
+vjp(np.median,    lambda a, axis=None, *, keepdims=False: ad.quantile_adjoint(g, a, 0.5, axis, keepdims))
 
 
-# ans = np.nanquantile(a, q, axis) for one level q, method 'linear'.
-def nanquantile_vjp(a, q, axis=None, *, keepdims=False):
-    d[a] = ad.nanquantile_adjoint(g, a, q, axis, keepdims)
+# ans = np.quantile(a, q, axis, method=method) for a level q or an array of
+# levels, whose axes come first in ans. Every method reads one or two
+# order statistics of each slice, so a gets their weights, and tied values
+# share them as for np.sort. np.nanquantile does the same on the non-NaN
+# entries, and the percentiles take the level q / 100.
+def quantile_vjp(a, q, axis=None, *, method='linear', keepdims=False):
+    d[a] = ad.quantile_adjoint(g, a, q, axis, keepdims, method)
+    d[q] = ad.quantile_level_adjoint('np.quantile')
+
+
+def nanquantile_vjp(a, q, axis=None, *, method='linear', keepdims=False):
+    d[a] = ad.quantile_adjoint(g, a, q, axis, keepdims, method, True)
     d[q] = ad.quantile_level_adjoint('np.nanquantile')
 
 
-# ans = np.nanpercentile(a, q, axis): the quantile at level q / 100.
-def nanpercentile_vjp(a, q, axis=None, *, keepdims=False):
-    d[a] = ad.nanquantile_adjoint(g, a, np.true_divide(q, 100.0), axis, keepdims)
+def percentile_vjp(a, q, axis=None, *, method='linear', keepdims=False):
+    d[a] = ad.quantile_adjoint(g, a, ad.percentile_level(q), axis, keepdims, method)
+    d[q] = ad.quantile_level_adjoint('np.percentile')
+
+
+def nanpercentile_vjp(a, q, axis=None, *, method='linear', keepdims=False):
+    d[a] = ad.quantile_adjoint(g, a, ad.percentile_level(q), axis, keepdims, method, True)
     d[q] = ad.quantile_level_adjoint('np.nanpercentile')
 
 
+vjp(np.quantile,      quantile_vjp)
 vjp(np.nanquantile,   nanquantile_vjp)
+vjp(np.percentile,    percentile_vjp)
 vjp(np.nanpercentile, nanpercentile_vjp)
 
 # Scans and differences: ans = f(x, axis).

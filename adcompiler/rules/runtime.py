@@ -136,7 +136,8 @@ for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
                 rt._check_average_options,
                 rt._invalid_matrix_norm, rt._field_position,
                 rt._check_pad_mode, rt._check_nan_to_num_copy,
-                rt._quantile_weights, rt._check_quantile_level,
+                rt._quantile_weights, rt._quantile_positions,
+                rt.percentile_level,
                 rt.quantile_level_adjoint,
                 rt.unsupported_derivative):
     non_differentiable(_helper)
