@@ -285,6 +285,115 @@ def test_trapezoid_points_along_axis0(y_shape, x_shape):
     check_grads(np_trapezoid_x_axis, sample(y_shape), sample(x_shape, seed=3))
 
 
+# Methods of ufuncs: ufunc.outer, np.logaddexp.reduce, np.add.reduceat ------
+
+def np_add_outer(a, b, w):
+    return np.sum(w * np.add.outer(a, b))
+
+
+def np_multiply_outer(a, b, w):
+    return np.sum(w * np.multiply.outer(a, b))
+
+
+def np_subtract_outer(a, b, w):
+    return np.sum(w * np.subtract.outer(a, b))
+
+
+def np_hypot_outer(a, b, w):
+    return np.sum(w * np.hypot.outer(a, b))
+
+
+def np_arctan2_outer(a, b, w):
+    return np.sum(w * np.arctan2.outer(a, b))
+
+
+OUTERS = [np_add_outer, np_multiply_outer, np_subtract_outer, np_hypot_outer,
+          np_arctan2_outer]
+
+
+@pytest.mark.parametrize('a_shape, b_shape', [((3,), (4,)), ((2, 3), (4,)),
+                                              ((), (3,)), ((2,), (3, 2)),
+                                              ((), ())], ids=str)
+@pytest.mark.parametrize('function', OUTERS, ids=lambda f: f.__name__)
+def test_ufunc_outer(function, a_shape, b_shape):
+    check_grads(function, sample(a_shape, seed=1), sample(b_shape, seed=2))
+
+
+def test_ufunc_outer_values_match_numpy():
+    a = np.abs(sample((2, 3), seed=1))
+    b = sample(4, seed=2)
+    for ufunc in (np.add, np.multiply, np.maximum, np.power, np.heaviside):
+        outer = numpy_equivalents._outer_equivalent(ufunc)
+        np.testing.assert_array_equal(outer(a, b), ufunc.outer(a, b))
+
+
+def np_logaddexp_reduce(x, axis, keepdims, w):
+    return np.sum(w * np.logaddexp.reduce(x, axis, keepdims=keepdims))
+
+
+def np_logaddexp_reduce_axis1(x, w):
+    return np.sum(w * np.logaddexp.reduce(x, axis=1))
+
+
+def np_add_reduceat(x, axis, w):
+    return np.sum(w * np.add.reduceat(x, [0, 2, 2, 1], axis=axis))
+
+
+def np_add_reduceat_default_axis(x, w):
+    return np.sum(w * np.add.reduceat(x, np.array([1, 3])))
+
+
+@pytest.mark.parametrize('shape, axis, keepdims', [
+    pytest.param((4,), 0, False, id='vector'),
+    pytest.param((3, 4), 1, True, id='matrix-axis1-keepdims'),
+    pytest.param((3, 4), -2, False, id='matrix-axis-2'),
+    pytest.param((3, 4), None, False, id='matrix-all'),
+    pytest.param((2, 3, 4), (0, 2), False, id='cube-axes02'),
+])
+def test_logaddexp_reduce(shape, axis, keepdims):
+    x = sample(shape)
+    check_grads(np_logaddexp_reduce, x, axis, keepdims)
+    np.testing.assert_allclose(
+        numpy_equivalents.logaddexp_reduce(x, axis, keepdims),
+        np.logaddexp.reduce(x, axis, keepdims=keepdims), rtol=1e-14)
+
+
+def test_logaddexp_reduce_extreme_values():
+    x = np.array([[1000.0, 999.0, -np.inf], [-np.inf, -np.inf, -np.inf]])
+    np.testing.assert_array_equal(numpy_equivalents.logaddexp_reduce(x, 1),
+                                  np.logaddexp.reduce(x, 1))
+
+    def first_row(x):
+        return np.logaddexp.reduce(x, axis=1)[0]
+
+    gradient = adcompiler.grad(first_row)(x)
+    weight = 1.0 / (1.0 + np.exp(-1.0))
+    np.testing.assert_allclose(gradient[0], [weight, 1.0 - weight, 0.0],
+                               rtol=1e-14)
+    np.testing.assert_array_equal(gradient[1], [0.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize('shape, axis', [((5,), 0), ((5, 3), 0), ((3, 5), 1),
+                                         ((3, 5), -1), ((2, 5, 3), 1)],
+                         ids=str)
+def test_add_reduceat(shape, axis):
+    x = sample(shape)
+    check_grads(np_add_reduceat, x, axis)
+    np.testing.assert_allclose(
+        numpy_equivalents.add_reduceat(x, np.array([0, 2, 2, 1]), axis),
+        np.add.reduceat(x, [0, 2, 2, 1], axis=axis), rtol=1e-14)
+    if len(shape) == 2:
+        check_grads(np_add_reduceat_default_axis, sample((4, 2)))
+
+
+def test_add_reduceat_rejects_index_out_of_bounds():
+    def sums(x):
+        return np.sum(np.add.reduceat(x, [0, 5]))
+
+    with pytest.raises(IndexError, match='out-of-bounds'):
+        adcompiler.grad(sums)(sample(5))
+
+
 # Dtypes, forward mode and second derivatives ---------------------------------
 
 def test_float32_stays_float32():
@@ -297,7 +406,16 @@ def test_float32_stays_float32():
         return np.sum(np.convolve(y, np.array([0.25, 0.5, 0.25],
                                               np.float32), 'same') ** 2)
 
-    for function in (integral, smoothed):
+    def outer_sum(y):
+        return np.sum(np.multiply.outer(y, y) ** 2)
+
+    def log_sum(y):
+        return np.logaddexp.reduce(y)
+
+    def segment_sums(y):
+        return np.sum(np.add.reduceat(y, [0, 2]) ** 2)
+
+    for function in (integral, smoothed, outer_sum, log_sum, segment_sums):
         assert function(y).dtype == np.float32
         value, gradient = adcompiler.value_and_grad(function)(y)
         assert value.dtype == np.float32
@@ -315,6 +433,14 @@ def test_float32_stays_float32():
                  id='correlate'),
     pytest.param(np_trapezoid_x, (sample((4, 3)), sample(3, seed=3)),
                  id='trapezoid'),
+    pytest.param(np_multiply_outer, (sample((2, 3), seed=1), sample(4)),
+                 id='multiply-outer'),
+    pytest.param(np_hypot_outer, (sample(3, seed=1), sample((2, 1))),
+                 id='hypot-outer'),
+    pytest.param(np_logaddexp_reduce_axis1, (sample((3, 4)),),
+                 id='logaddexp-reduce'),
+    pytest.param(np_add_reduceat_default_axis, (sample((4, 2)),),
+                 id='add-reduceat'),
 ])
 def test_forward_mode(function, args):
     w = sample(np.shape(function(*args, _Recorder())), 0.5, 1.5, seed=9)
@@ -369,4 +495,28 @@ def test_hessian_of_interp_in_values():
     expected = np.stack([numerical_gradient(
         lambda b, i=i: adcompiler.grad(energy)(b)[i], (fp,), 0)
         for i in range(5)])
+    assert_gradient_close(hessian, expected, rtol=1e-5, atol=1e-5)
+
+
+def logaddexp_reduce_energy(x):
+    return np.sum(np.logaddexp.reduce(x * x, axis=0) ** 2)
+
+
+def outer_energy(x):
+    return np.sum(np.multiply.outer(x, np.sin(x)) ** 2)
+
+
+def reduceat_energy(x):
+    return np.sum(np.add.reduceat(x ** 3, [0, 3, 1]) ** 2)
+
+
+@pytest.mark.parametrize('energy', [logaddexp_reduce_energy, outer_energy,
+                                    reduceat_energy],
+                         ids=lambda f: f.__name__)
+def test_hessian_of_ufunc_methods(energy):
+    x = sample(4, seed=1)
+    hessian = adcompiler.hessian(energy)(x)
+    expected = np.stack([numerical_gradient(
+        lambda b, i=i: adcompiler.grad(energy)(b)[i], (x,), 0)
+        for i in range(4)])
     assert_gradient_close(hessian, expected, rtol=1e-5, atol=1e-5)

@@ -51,10 +51,13 @@ receives a value that carries a derivative stops compilation with a
 matrices, and the convention for complex inputs, are in
 [CONVENTIONS.md](CONVENTIONS.md).
 
-Calls of `numpy.interp`, `numpy.convolve`, `numpy.correlate` and
-`numpy.trapezoid` (`numpy.trapz` where NumPy has it) run Python
-equivalents of those functions (adcompiler/rules/numpy_equivalents.py),
-which are transformed from their source, so they are not in the tables.
+Calls of `numpy.interp`, `numpy.convolve`, `numpy.correlate`,
+`numpy.trapezoid` (`numpy.trapz` where NumPy has it),
+`numpy.logaddexp.reduce`, `numpy.add.reduceat` and the `outer` method of
+the binary ufuncs that have rules (`numpy.add.outer`,
+`numpy.multiply.outer` and so on) run Python equivalents of those
+functions (adcompiler/rules/numpy_equivalents.py), which are transformed
+from their source, so they are not in the tables.
 `numpy.interp` rejects `period=`. A statement that calls
 `numpy.add.at`, `numpy.subtract.at` or `numpy.put_along_axis` on a local
 array `a` runs as the write `a[...] = new value` (the normalize stage

@@ -6,8 +6,9 @@ which adcompiler transforms from source like user code, so the reverse,
 forward and higher derivatives all come from the rules of the operations
 it uses. Each equivalent takes the arguments of its NumPy function and
 returns the values NumPy returns, up to rounding. An argument that NumPy
-rejects raises a ValueError, and an option that an equivalent does not
-implement raises `UnsupportedOptionError`.
+rejects raises the error type that NumPy raises (ValueError, TypeError or
+IndexError), and an option that an equivalent does not implement raises
+`UnsupportedOptionError`.
 """
 
 import numpy as np
@@ -203,3 +204,74 @@ for _name in ('trapezoid', 'trapz'):
     # NumPy 2.0 deprecated np.trapz, and NumPy 2.4.6 no longer has it.
     if hasattr(np, _name):
         REGISTRY.substitute(getattr(np, _name), trapezoid)
+
+
+# Methods of ufuncs -----------------------------------------------------------
+
+def _outer_equivalent(ufunc):
+    """Return the equivalent of `ufunc.outer` for a binary ufunc with an
+    elementwise rule."""
+
+    def outer(A, B):
+        """Apply the ufunc to every pair of entries of A and B, as
+        ufunc.outer does: the result has the shape A.shape + B.shape."""
+        A = np.asarray(A)
+        B = np.asarray(B)
+        return ufunc(np.reshape(A, np.shape(A) + (1,) * np.ndim(B)), B)
+
+    return outer
+
+
+def logaddexp_reduce(array, axis=0, keepdims=False):
+    """Return log(sum(exp(array))) along `axis`, as np.logaddexp.reduce
+    does.
+
+    The largest entry of each slice is subtracted before exp and added
+    back, so that exp does not overflow. A slice of -inf entries gives -inf,
+    as in NumPy, and derivative 0, because log reads 1 in its place.
+    """
+    array = np.asarray(array)
+    peak = np.max(array, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0.0)
+    total = np.sum(np.exp(array - peak), axis=axis, keepdims=keepdims)
+    empty = total == 0.0
+    logarithm = np.where(empty, -np.inf, np.log(np.where(empty, 1.0, total)))
+    return logarithm + np.reshape(peak, np.shape(total))
+
+
+def add_reduceat(array, indices, axis=0):
+    """Return the sums of `array` over the slices that start at `indices`
+    along `axis`, as np.add.reduceat does.
+
+    Slice i runs from indices[i] to indices[i + 1], or to the end for the
+    last index. Where indices[i + 1] <= indices[i], the slice is the one
+    entry at indices[i]. The sums are one product with a 0/1 matrix, so
+    the derivative is that of np.tensordot.
+    """
+    array = np.asarray(array)
+    indices = np.asarray(indices)
+    if np.ndim(indices) != 1 or not np.issubdtype(indices.dtype, np.integer):
+        raise TypeError('np.add.reduceat needs a 1-D array of integer '
+                        f'indices, got {indices!r}')
+    length = np.shape(array)[axis]
+    for index in indices:
+        if index < 0 or index >= length:
+            raise IndexError(f'index {index} out-of-bounds in add.reduceat '
+                             f'[0, {length})')
+    following = np.append(indices[1:], length)
+    stops = np.where(following > indices, following, indices + 1)
+    positions = np.arange(length)
+    selection = ((positions >= indices[:, None])
+                 & (positions < stops[:, None]))
+    sums = np.tensordot(np.asarray(selection, dtype=array.dtype), array,
+                        axes=([1], [axis]))
+    return np.moveaxis(sums, 0, axis)
+
+
+for _ufunc in (np.add, np.subtract, np.multiply, np.divide, np.power,
+               np.maximum, np.minimum, np.fmax, np.fmin, np.logaddexp,
+               np.logaddexp2, np.arctan2, np.hypot, np.float_power, np.mod,
+               np.fmod, np.copysign, np.heaviside):
+    REGISTRY.substitute(_ufunc.outer, _outer_equivalent(_ufunc))
+REGISTRY.substitute(np.logaddexp.reduce, logaddexp_reduce)
+REGISTRY.substitute(np.add.reduceat, add_reduceat)
