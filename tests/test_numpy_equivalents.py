@@ -8,6 +8,8 @@ derivatives come from the rules of the operations the equivalents use, and
 are checked here too.
 """
 
+import math
+
 import numpy as np
 import pytest
 
@@ -390,8 +392,200 @@ def test_add_reduceat_rejects_index_out_of_bounds():
     def sums(x):
         return np.sum(np.add.reduceat(x, [0, 5]))
 
-    with pytest.raises(IndexError, match='out-of-bounds'):
+    with pytest.raises(IndexError, match='out of bounds'):
         adcompiler.grad(sums)(sample(5))
+
+
+# np.gradient, np.polyval, np.cumulative_sum and math.dist -------------------
+
+def coordinates(count, seed=4):
+    """Increasing sample points with uneven distances."""
+    return np.cumsum(sample(count, 0.2, 1.0, seed=seed))
+
+
+def np_gradient(f, w):
+    return np.sum(w * np.gradient(f))
+
+
+def np_gradient_all_axes(f, w):
+    return np.sum(w * np.stack(np.gradient(f, 0.7)))
+
+
+def np_gradient_second_order(f, w):
+    return np.sum(w * np.stack(np.gradient(f, 0.4, 1.3, edge_order=2)))
+
+
+def np_gradient_coordinates(f, x, w):
+    return np.sum(w * np.gradient(f, x, axis=0))
+
+
+def np_gradient_coordinates_second_order(f, x, w):
+    return np.sum(w * np.gradient(f, x, axis=-1, edge_order=2))
+
+
+def np_gradient_mixed_spacing(f, x, w):
+    return np.sum(w * np.stack(np.gradient(f, x, 0.5, edge_order=2)))
+
+
+# Two spacings need two axes.
+@pytest.mark.parametrize('function, shape', [
+    (np_gradient, (3,)), (np_gradient, (4,)), (np_gradient, (5, 3)),
+    (np_gradient_all_axes, (2,)), (np_gradient_all_axes, (5, 3)),
+    (np_gradient_all_axes, (2, 3, 4)), (np_gradient_second_order, (3, 3)),
+    (np_gradient_second_order, (5, 4)),
+], ids=lambda value: getattr(value, '__name__', str(value)))
+def test_gradient(function, shape):
+    check_grads(function, sample(shape))
+
+
+@pytest.mark.parametrize('shape', [(3,), (4, 3), (5, 3)], ids=str)
+def test_gradient_coordinates(shape):
+    check_grads(np_gradient_coordinates, sample(shape), coordinates(shape[0]))
+    check_grads(np_gradient_coordinates_second_order,
+                sample(shape[::-1]), coordinates(shape[0]))
+    if len(shape) == 2:
+        check_grads(np_gradient_mixed_spacing, sample(shape),
+                    coordinates(shape[0]))
+
+
+@pytest.mark.parametrize('arguments, keywords', [
+    pytest.param((), {}, id='default'),
+    pytest.param((0.5,), {'edge_order': 2}, id='scalar'),
+    pytest.param((0.5, 2.0), {}, id='two-scalars'),
+    pytest.param((coordinates(5), coordinates(4, seed=5)), {'edge_order': 2},
+                 id='coordinates'),
+    pytest.param((coordinates(4),), {'axis': -1}, id='negative-axis'),
+    pytest.param((), {'axis': (1, 0)}, id='axes'),
+])
+def test_gradient_values_match_numpy(arguments, keywords):
+    f = sample((5, 4))
+    expected = np.gradient(f, *arguments, **keywords)
+    computed = numpy_equivalents.gradient(f, *arguments, **keywords)
+    assert type(computed) is type(expected)
+    np.testing.assert_allclose(np.stack(computed), np.stack(expected),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize('arguments, keywords, error', [
+    pytest.param((), {'edge_order': 3}, ValueError, id='edge-order'),
+    pytest.param((coordinates(3),), {'axis': 0}, ValueError,
+                 id='coordinates-length'),
+    pytest.param((1.0, 2.0, 3.0), {}, TypeError, id='spacing-count'),
+    pytest.param((), {'axis': 2}, np.exceptions.AxisError, id='axis'),
+])
+def test_gradient_invalid_arguments(arguments, keywords, error):
+    f = sample((5, 4))
+    with pytest.raises(error):
+        np.gradient(f, *arguments, **keywords)
+    with pytest.raises(error):
+        numpy_equivalents.gradient(f, *arguments, **keywords)
+
+
+def test_gradient_too_few_samples():
+    def slope(f):
+        return np.sum(np.gradient(f, edge_order=2))
+
+    with pytest.raises(ValueError, match='needs at least 3 samples'):
+        adcompiler.grad(slope)(sample(2))
+
+
+def np_polyval(p, x, w):
+    return np.sum(w * np.polyval(p, x))
+
+
+@pytest.mark.parametrize('p_size, x_shape', [(1, (3,)), (3, ()), (4, (2, 3))],
+                         ids=str)
+def test_polyval(p_size, x_shape):
+    p = sample(p_size, seed=2)
+    x = sample(x_shape, seed=3)
+    check_grads(np_polyval, p, x)
+    np.testing.assert_allclose(numpy_equivalents.polyval(p, x),
+                               np.polyval(p, x), rtol=1e-14)
+
+
+def np_cumulative_sum(x, axis, w):
+    return np.sum(w * np.cumulative_sum(x, axis=axis))
+
+
+def np_cumulative_sum_initial(x, axis, w):
+    return np.sum(w * np.cumulative_sum(x, axis=axis, include_initial=True))
+
+
+CUMULATIVE_SUM_CASES = [
+    pytest.param((4,), None, id='vector'),
+    pytest.param((3, 4), 0, id='matrix-axis0'),
+    pytest.param((3, 4), -1, id='matrix-axis-1'),
+    pytest.param((2, 3, 4), 1, id='cube-axis1'),
+]
+
+
+@pytest.mark.skipif(not hasattr(np, 'cumulative_sum'),
+                    reason='NumPy 2.1 added np.cumulative_sum')
+@pytest.mark.parametrize('shape, axis', CUMULATIVE_SUM_CASES)
+@pytest.mark.parametrize('function', [np_cumulative_sum,
+                                      np_cumulative_sum_initial],
+                         ids=lambda f: f.__name__)
+def test_cumulative_sum(function, shape, axis):
+    x = sample(shape)
+    check_grads(function, x, axis)
+    for include_initial in (False, True):
+        np.testing.assert_allclose(
+            numpy_equivalents.cumulative_sum(
+                x, axis=axis, include_initial=include_initial),
+            np.cumulative_sum(x, axis=axis, include_initial=include_initial),
+            rtol=1e-14)
+
+
+@pytest.mark.skipif(not hasattr(np, 'cumulative_sum'),
+                    reason='NumPy 2.1 added np.cumulative_sum')
+def test_cumulative_sum_needs_axis_of_matrix():
+    def total(x):
+        return np.sum(np.cumulative_sum(x))
+
+    with pytest.raises(ValueError, match='axis'):
+        adcompiler.grad(total)(sample((2, 3)))
+
+
+def math_dist(p, q, w):
+    return w * math.dist(p, q)
+
+
+def math_dist_of_tuples(x, w):
+    return w * math.dist((x[0], x[1], 0.5), (x[2], -1.0, x[3]))
+
+
+@pytest.mark.parametrize('size', [1, 2, 5])
+def test_math_dist(size):
+    check_grads(math_dist, sample(size, seed=1), sample(size, seed=2))
+    check_grads(math_dist_of_tuples, sample(4, seed=3))
+
+
+def test_math_dist_values_match_math():
+    for p, q in [((1e-200, 0.0), (0.0, 1e-200)), ((1e200, 3.0), (-1e200, 0)),
+                 ((1.0, 2.0, 3.0), (1.0, 2.0, 3.0)), ((), ()),
+                 ((np.inf, 0.0), (1.0, 2.0))]:
+        assert numpy_equivalents.dist(p, q) == pytest.approx(
+            math.dist(p, q), rel=1e-15)
+
+
+# A zero distance has derivative 0, as np.linalg.norm of a zero vector.
+def test_math_dist_of_coinciding_points():
+    def distance(p):
+        return math.dist(p, (1.0, -2.0, 0.5))
+
+    p = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_array_equal(adcompiler.grad(distance)(p), np.zeros(3))
+    value, tangent = adcompiler.jvp(distance, (p,), (np.ones(3),))
+    assert value == 0.0
+    assert tangent == 0.0
+
+
+def test_math_dist_rejects_other_lengths():
+    def distance(p):
+        return math.dist(p, (1.0, 2.0))
+
+    with pytest.raises(ValueError, match='same number of coordinates'):
+        adcompiler.grad(distance)(np.ones(3))
 
 
 # Dtypes, forward mode and second derivatives ---------------------------------
@@ -415,7 +609,14 @@ def test_float32_stays_float32():
     def segment_sums(y):
         return np.sum(np.add.reduceat(y, [0, 2]) ** 2)
 
-    for function in (integral, smoothed, outer_sum, log_sum, segment_sums):
+    def slopes(y):
+        return np.sum(np.gradient(y, 0.5, edge_order=2) ** 2)
+
+    def polynomial(y):
+        return np.sum(np.polyval(y[:3], y))
+
+    for function in (integral, smoothed, outer_sum, log_sum, segment_sums,
+                     slopes, polynomial):
         assert function(y).dtype == np.float32
         value, gradient = adcompiler.value_and_grad(function)(y)
         assert value.dtype == np.float32
@@ -441,6 +642,12 @@ def test_float32_stays_float32():
                  id='logaddexp-reduce'),
     pytest.param(np_add_reduceat_default_axis, (sample((4, 2)),),
                  id='add-reduceat'),
+    pytest.param(np_gradient_mixed_spacing, (sample((4, 3)), coordinates(4)),
+                 id='gradient'),
+    pytest.param(np_polyval, (sample(3, seed=2), sample((2, 2))),
+                 id='polyval'),
+    pytest.param(math_dist, (sample(3, seed=1), sample(3, seed=2)),
+                 id='math-dist'),
 ])
 def test_forward_mode(function, args):
     w = sample(np.shape(function(*args, _Recorder())), 0.5, 1.5, seed=9)
@@ -510,8 +717,22 @@ def reduceat_energy(x):
     return np.sum(np.add.reduceat(x ** 3, [0, 3, 1]) ** 2)
 
 
+def gradient_energy(x):
+    return np.sum(np.gradient(x ** 2, np.cumsum(np.exp(x)),
+                              edge_order=2) ** 2)
+
+
+def polyval_energy(x):
+    return np.sum(np.polyval(x, np.sin(x)) ** 2)
+
+
+def dist_energy(x):
+    return math.dist(x, (0.3, 1.0, -0.2, 0.7)) ** 3
+
+
 @pytest.mark.parametrize('energy', [logaddexp_reduce_energy, outer_energy,
-                                    reduceat_energy],
+                                    reduceat_energy, gradient_energy,
+                                    polyval_energy, dist_energy],
                          ids=lambda f: f.__name__)
 def test_hessian_of_ufunc_methods(energy):
     x = sample(4, seed=1)

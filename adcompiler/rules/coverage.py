@@ -52,9 +52,10 @@ matrices, and the convention for complex inputs, are in
 [CONVENTIONS.md](CONVENTIONS.md).
 
 Calls of `numpy.interp`, `numpy.convolve`, `numpy.correlate`,
-`numpy.trapezoid` (`numpy.trapz` where NumPy has it),
-`numpy.logaddexp.reduce`, `numpy.add.reduceat` and the `outer` method of
-the binary ufuncs that have rules (`numpy.add.outer`,
+`numpy.trapezoid` (`numpy.trapz` where NumPy has it), `numpy.gradient`,
+`numpy.polyval`, `numpy.cumulative_sum` (NumPy 2.1 and later),
+`math.dist`, `numpy.logaddexp.reduce`, `numpy.add.reduceat` and the
+`outer` method of the binary ufuncs that have rules (`numpy.add.outer`,
 `numpy.multiply.outer` and so on) run Python equivalents of those
 functions (adcompiler/rules/numpy_equivalents.py), which are transformed
 from their source, so they are not in the tables.

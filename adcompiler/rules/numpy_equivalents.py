@@ -11,6 +11,8 @@ IndexError), and an option that an equivalent does not implement raises
 `UnsupportedOptionError`.
 """
 
+import math
+
 import numpy as np
 
 from adcompiler.errors import UnsupportedOptionError
@@ -256,8 +258,8 @@ def add_reduceat(array, indices, axis=0):
     length = np.shape(array)[axis]
     for index in indices:
         if index < 0 or index >= length:
-            raise IndexError(f'index {index} out-of-bounds in add.reduceat '
-                             f'[0, {length})')
+            raise IndexError(f'np.add.reduceat index {index} is out of '
+                             f'bounds for an axis of length {length}')
     following = np.append(indices[1:], length)
     stops = np.where(following > indices, following, indices + 1)
     positions = np.arange(length)
@@ -268,6 +270,183 @@ def add_reduceat(array, indices, axis=0):
     return np.moveaxis(sums, 0, axis)
 
 
+# Finite differences, polynomials and running sums --------------------------
+
+def _gradient_axes(axis, ndim):
+    """Return `axis` of np.gradient as a tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        axes = (axis,)
+    normalized = []
+    for a in axes:
+        if a < -ndim or a >= ndim:
+            raise np.exceptions.AxisError(a, ndim)
+        normalized.append(a % ndim)
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f'np.gradient got a repeated axis in {axis!r}')
+    return tuple(normalized)
+
+
+def _gradient_spacings(varargs, count):
+    """Return one spacing per differentiated axis from the spacing
+    arguments of np.gradient: none (1.0), one for every axis, or one per
+    axis."""
+    if len(varargs) == 0:
+        return [1.0] * count
+    if len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        return [varargs[0]] * count
+    if len(varargs) == count:
+        return list(varargs)
+    raise TypeError(f'np.gradient takes no spacing, one spacing or one per '
+                    f'axis ({count}), got {len(varargs)}')
+
+
+def _gradient_along_first_axis(f, spacing, edge_order):
+    """Return the derivative of f along axis 0 from its samples, as
+    np.gradient does: central differences inside, and one-sided
+    differences of order `edge_order` at the two ends.
+
+    `spacing` is one distance between neighbours, or the coordinates of
+    the samples. For coordinates, with h1 and h2 the distances to the left
+    and right neighbours, the inner formula is exact for quadratics:
+    f'_i = (h1**2 f_(i+1) - h2**2 f_(i-1) + (h2**2 - h1**2) f_i)
+    / (h1 h2 (h1 + h2)).
+    """
+    if np.ndim(spacing) == 0:
+        inner = (f[2:] - f[:-2]) / (2.0 * spacing)
+        if edge_order == 1:
+            first = (f[1] - f[0]) / spacing
+            last = (f[-1] - f[-2]) / spacing
+        else:
+            first = (-1.5 * f[0] + 2.0 * f[1] - 0.5 * f[2]) / spacing
+            last = (0.5 * f[-3] - 2.0 * f[-2] + 1.5 * f[-1]) / spacing
+    else:
+        distances = np.diff(spacing)
+        shape = (-1,) + (1,) * (np.ndim(f) - 1)
+        left = np.reshape(distances[:-1], shape)
+        right = np.reshape(distances[1:], shape)
+        inner = ((left ** 2 * f[2:] - right ** 2 * f[:-2]
+                  + (right ** 2 - left ** 2) * f[1:-1])
+                 / (left * right * (left + right)))
+        if edge_order == 1:
+            first = (f[1] - f[0]) / distances[0]
+            last = (f[-1] - f[-2]) / distances[-1]
+        else:
+            h1 = distances[0]
+            h2 = distances[1]
+            first = (-(2.0 * h1 + h2) / (h1 * (h1 + h2)) * f[0]
+                     + (h1 + h2) / (h1 * h2) * f[1]
+                     - h1 / (h2 * (h1 + h2)) * f[2])
+            h1 = distances[-2]
+            h2 = distances[-1]
+            last = (h2 / (h1 * (h1 + h2)) * f[-3]
+                    - (h1 + h2) / (h1 * h2) * f[-2]
+                    + (2.0 * h2 + h1) / (h2 * (h1 + h2)) * f[-1])
+    return np.concatenate([first[None], inner, last[None]])
+
+
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """Return the derivative of the samples f along each axis in `axis`,
+    as np.gradient does: one array for one axis, else a tuple.
+
+    Each spacing argument is a distance between neighbours or the
+    coordinates of the samples along its axis. The derivative in the
+    coordinates is that of the same formula.
+    """
+    f = np.asarray(f)
+    if edge_order not in (1, 2):
+        raise ValueError(f'np.gradient takes edge_order 1 or 2, got '
+                         f'{edge_order!r}')
+    result_type = f.dtype if np.issubdtype(f.dtype, np.inexact) \
+        else np.float64
+    f = f.astype(result_type, copy=False)
+    axes = _gradient_axes(axis, np.ndim(f))
+    spacings = _gradient_spacings(varargs, len(axes))
+    derivatives = []
+    for position in range(len(axes)):
+        axis_number = axes[position]
+        spacing = spacings[position]
+        count = np.shape(f)[axis_number]
+        if count < edge_order + 1:
+            raise ValueError(
+                f'np.gradient with edge_order={edge_order} needs at least '
+                f'{edge_order + 1} samples along axis {axis_number}, got '
+                f'{count}')
+        if np.ndim(spacing) == 1:
+            if np.shape(spacing)[0] != count:
+                raise ValueError(
+                    f'np.gradient got {np.shape(spacing)[0]} coordinates for '
+                    f'axis {axis_number} of length {count}: pass one '
+                    f'coordinate per sample')
+            if not np.issubdtype(np.asarray(spacing).dtype, np.inexact):
+                spacing = np.asarray(spacing, dtype=np.float64)
+        elif np.ndim(spacing) != 0:
+            raise ValueError(
+                f'np.gradient takes a number or 1-D coordinates as a '
+                f'spacing, got an array of shape {np.shape(spacing)}')
+        moved = np.moveaxis(f, axis_number, 0)
+        derivative = _gradient_along_first_axis(moved, spacing, edge_order)
+        derivative = np.moveaxis(derivative, 0, axis_number)
+        derivatives.append(derivative.astype(result_type, copy=False))
+    if len(derivatives) == 1:
+        return derivatives[0]
+    return tuple(derivatives)
+
+
+def polyval(p, x):
+    """Evaluate the polynomial with coefficients p, highest power first, at
+    x by Horner's scheme, as np.polyval does."""
+    p = np.asarray(p)
+    x = np.asanyarray(x)
+    y = np.zeros_like(x)
+    for i in range(len(p)):
+        y = y * x + p[i]
+    return y
+
+
+def cumulative_sum(x, *, axis=None, dtype=None, include_initial=False):
+    """Return the running sums of x along `axis`, as np.cumulative_sum does;
+    with `include_initial`, a 0 comes first."""
+    x = np.asarray(x)
+    if axis is None:
+        if np.ndim(x) > 1:
+            raise ValueError(f'np.cumulative_sum of an array with '
+                             f'{np.ndim(x)} dimensions needs an axis')
+        axis = 0
+    sums = np.cumsum(x, axis=axis, dtype=dtype)
+    if not include_initial:
+        return sums
+    shape = list(np.shape(sums))
+    shape[axis] = 1
+    zeros = np.zeros(tuple(shape), dtype=sums.dtype)
+    return np.concatenate([zeros, sums], axis=axis)
+
+
+def dist(p, q):
+    """Return the Euclidean distance between the points p and q, as
+    math.dist does, with derivative 0 where they coincide, as np.linalg.norm
+    of a zero vector.
+
+    The differences are divided by the largest one before they are
+    squared, so that squares of very small or large differences do not
+    underflow or overflow.
+    """
+    if len(p) != len(q):
+        raise ValueError(f'math.dist needs two points with the same number '
+                         f'of coordinates, got {len(p)} and {len(q)}')
+    differences = [a - b for a, b in zip(p, q)]
+    if len(differences) == 0:
+        return 0.0
+    largest = max([abs(d) for d in differences])
+    if largest == 0.0 or math.isinf(largest) or math.isnan(largest):
+        return float(largest)
+    scaled = math.fsum([(d / largest) ** 2 for d in differences])
+    return float(largest * math.sqrt(scaled))
+
+
 for _ufunc in (np.add, np.subtract, np.multiply, np.divide, np.power,
                np.maximum, np.minimum, np.fmax, np.fmin, np.logaddexp,
                np.logaddexp2, np.arctan2, np.hypot, np.float_power, np.mod,
@@ -275,3 +454,9 @@ for _ufunc in (np.add, np.subtract, np.multiply, np.divide, np.power,
     REGISTRY.substitute(_ufunc.outer, _outer_equivalent(_ufunc))
 REGISTRY.substitute(np.logaddexp.reduce, logaddexp_reduce)
 REGISTRY.substitute(np.add.reduceat, add_reduceat)
+REGISTRY.substitute(np.gradient, gradient)
+REGISTRY.substitute(np.polyval, polyval)
+REGISTRY.substitute(math.dist, dist)
+# NumPy 2.1 added np.cumulative_sum.
+if hasattr(np, 'cumulative_sum'):
+    REGISTRY.substitute(np.cumulative_sum, cumulative_sum)
