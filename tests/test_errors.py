@@ -436,8 +436,8 @@ def calls_ufunc_after_reassignment(x):
     return np.sum(cube_ufunc(x))
 
 
-def calls_dist(x):
-    return math.dist(x, (0.0, 0.0, 0.0)) * 2.0
+def calls_ldexp(x):
+    return math.ldexp(x, 3) * 2.0
 
 
 # Each row gives the differentiated function, the function and the line that
@@ -499,12 +499,12 @@ def test_foreign_call_caret_points_at_call():
     assert caret_offset(str(error), error.source_line) == expected
 
 
-def test_foreign_builtin_math_dist():
-    error = foreign_error(calls_dist)
-    assert error.callee_name == 'math.dist'
+def test_foreign_builtin_math_ldexp():
+    error = foreign_error(calls_ldexp)
+    assert error.callee_name == 'math.ldexp'
     assert error.active_argument == 'x'
-    assert error.lineno == source_lineno(calls_dist, 'math.dist(x, ')
-    assert error.call_chain == ['calls_dist']
+    assert error.lineno == source_lineno(calls_ldexp, 'math.ldexp(x, ')
+    assert error.call_chain == ['calls_ldexp']
 
 
 @pytest.mark.parametrize('function, expression', [
@@ -516,7 +516,7 @@ def test_foreign_call_argument_as_written(function, expression):
 
 
 @pytest.mark.parametrize('function', [
-    pytest.param(calls_dist, id='math.dist'),
+    pytest.param(calls_ldexp, id='math.ldexp'),
     pytest.param(calls_ufunc, id='ufunc'),
 ])
 def test_suggested_rule_is_python(function):
@@ -789,20 +789,20 @@ def scatters_squares(x):
     return np.sum(y)
 
 
-def takes_median(x):
-    return np.median(x ** 2)
+def takes_covariance(x):
+    return np.sum(np.cov(x ** 2))
 
 
 def test_foreign_call_fix_spells_callee_as_written():
     with pytest.raises(adcompiler.ForeignCallError) as info:
-        adcompiler.grad(takes_median)(np.array([1.0, 3.0, 2.0]))
+        adcompiler.grad(takes_covariance)(np.array([1.0, 3.0, 2.0]))
     message = str(info.value)
-    assert 'register_vjp(np.median)' in message
-    assert 'non_differentiable(np.median)' in message
-    assert 'numpy.median)' not in message
+    assert 'register_vjp(np.cov)' in message
+    assert 'non_differentiable(np.cov)' in message
+    assert 'numpy.cov)' not in message
 
 
-@pytest.mark.parametrize('function', [scatters_squares, takes_median],
+@pytest.mark.parametrize('function', [scatters_squares, takes_covariance],
                          ids=['in-place', 'value'])
 def test_non_differentiable_fix_warns_of_zero(function):
     with pytest.raises(adcompiler.ForeignCallError) as info:
@@ -1260,7 +1260,7 @@ def test_repeated_call_errors_note_user_lines():
 
 
 def _distance_to_origin(v):
-    return math.dist(v, [0.0, 0.0])
+    return math.ldexp(v, 1)
 
 
 def _scaled_distance(p):
