@@ -258,6 +258,8 @@ class _ConstantFolder(Transformer):
             if not self.is_function(func, self.runtime_alias, masked):
                 continue
             options = node.args[count:]
+            if not options and masked == plain:
+                return None
             if node.keywords or len(node.args) < count or len(options) > len(
                     defaults) or not all(
                         isinstance(option, gast.Constant)
@@ -279,6 +281,17 @@ _OPTION_HELPERS = (
     # initial=None, where=True, initial_varies=False.
     ('bounded_extremum_adjoint', 'extremum_adjoint', 5, (None, True, False)),
     ('bounded_extremum_tangent', 'extremum_tangent', 5, (None, True, False)),
+    # These keep their name and lose a trailing where=True.
+    ('prod_adjoint', 'prod_adjoint', 4, (True,)),
+    ('var_adjoint', 'var_adjoint', 5, (True,)),
+    ('std_adjoint', 'std_adjoint', 6, (True,)),
+    ('nansum_adjoint', 'nansum_adjoint', 4, (True,)),
+    ('nanvar_adjoint', 'nanvar_adjoint', 5, (True,)),
+    ('prod_tangent', 'prod_tangent', 5, (True,)),
+    ('var_tangent', 'var_tangent', 6, (True,)),
+    ('std_tangent', 'std_tangent', 6, (True,)),
+    ('nansum_tangent', 'nansum_tangent', 5, (True,)),
+    ('nanvar_tangent', 'nanvar_tangent', 6, (True,)),
 )
 
 

@@ -2262,31 +2262,57 @@ def _products_of_others(x, axes):
     return np.transpose(others, np.argsort(order))
 
 
-def prod_adjoint(g, x, axis=None, keepdims=False):
-    """Adjoint of np.prod(x, axis, keepdims=keepdims): each entry gets g
-    times the product of the other entries, exact when x has zeros."""
+def prod_adjoint(g, x, axis=None, keepdims=False, where=True):
+    """Adjoint of np.prod(x, axis, keepdims=keepdims, where=where): each
+    selected entry gets g times the product of the other selected entries,
+    exact when x has zeros, and the entries that `where` leaves out get 0."""
     g = _restore_reduced(g, x, axis, keepdims)
-    return g * _products_of_others(x, _normalize_axes(axis, np.ndim(x)))
+    axes = _normalize_axes(axis, np.ndim(x))
+    if where is True:
+        return g * _products_of_others(x, axes)
+    selected = np.asarray(where, dtype=bool)
+    partials = _products_of_others(np.where(selected, x, 1), axes)
+    return np.where(selected, g * partials, 0.0)
 
 
-def var_adjoint(g, x, axis=None, ddof=0, keepdims=False):
-    """Adjoint of np.var(x, axis, ddof=ddof, keepdims=keepdims):
-    2 g conj(x - mean) / (n - ddof); conj because var is |x - mean|**2."""
+def var_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True):
+    """Adjoint of np.var(x, axis, ddof=ddof, keepdims=keepdims,
+    where=where): 2 g conj(x - mean) / (n - ddof) over the n selected
+    entries of a slice, where conj is there because var is |x - mean|**2.
+    The entries that `where` leaves out get 0."""
     x = np.asarray(x)
     g = _restore_reduced(g, x, axis, keepdims)
-    mean = np.mean(x, axis=_normalize_axes(axis, x.ndim), keepdims=True)
+    axes = _normalize_axes(axis, x.ndim)
+    if where is not True:
+        selected = np.asarray(where, dtype=bool)
+        return _selected_var_adjoint(g, x, selected, axes, ddof)
+    mean = np.mean(x, axis=axes, keepdims=True)
     count = _reduced_count(x.shape, axis)
     return 2.0 * g * np.conj(x - mean) / (count - ddof)
 
 
-def std_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False):
+def _selected_var_adjoint(g, x, selected, axes, ddof):
+    """Return the adjoint of the variance over `axes` of the entries of x
+    that `selected` marks, and 0 at the other entries. A slice without a
+    selected entry gets 0 everywhere."""
+    selected = np.broadcast_to(selected, x.shape)
+    count = np.sum(selected, axis=axes, keepdims=True)
+    filled = np.where(selected, x, 0.0)
+    mean = np.sum(filled, axis=axes, keepdims=True) / np.maximum(count, 1)
+    # An empty slice has no entry to divide by count - ddof, which may be
+    # 0 there. A slice with count <= ddof divides by it, as np.var does.
+    divisor = np.where(count > 0, count - ddof, 1)
+    return np.where(selected, 2.0 * g * np.conj(filled - mean) / divisor, 0.0)
+
+
+def std_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False, where=True):
     """Adjoint of np.std: the var adjoint divided by 2 std, and 0 where the
     standard deviation is 0 (as the norm of a zero vector)."""
     g = _restore_reduced(g, x, axis, keepdims)
     ans = _restore_reduced(ans, x, axis, keepdims)
     zero = ans == 0
     scaled = g / (2.0 * np.where(zero, 1.0, ans))
-    return np.where(zero, 0.0, var_adjoint(scaled, x, axis, ddof, True))
+    return np.where(zero, 0.0, var_adjoint(scaled, x, axis, ddof, True, where))
 
 
 def ptp_adjoint(g, x, axis=None, keepdims=False):
@@ -2298,9 +2324,11 @@ def ptp_adjoint(g, x, axis=None, keepdims=False):
             - extremum_adjoint(g, x, low, axes, keepdims))
 
 
-def nansum_adjoint(g, x, axis=None, keepdims=False):
-    """Adjoint of np.nansum: g, except at the NaNs that were skipped."""
-    return np.where(np.isnan(x), 0.0, sum_adjoint(g, x, axis, keepdims))
+def nansum_adjoint(g, x, axis=None, keepdims=False, where=True):
+    """Adjoint of np.nansum(x, axis, keepdims=keepdims, where=where): g,
+    except at the NaNs and at the entries that `where` leaves out."""
+    skipped = np.isnan(x) | ~np.asarray(where, dtype=bool)
+    return np.where(skipped, 0.0, sum_adjoint(g, x, axis, keepdims))
 
 
 def nanmean_adjoint(g, x, axis=None, keepdims=False):
@@ -2350,26 +2378,22 @@ def nanprod_adjoint(g, x, axis=None, keepdims=False):
     return np.where(np.isnan(x), 0.0, partials)
 
 
-def nanvar_adjoint(g, x, axis=None, ddof=0, keepdims=False):
-    """Adjoint of np.nanvar: that of np.var over the non-NaN entries of
-    each slice, and 0 at the NaNs.
+def nanvar_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True):
+    """Adjoint of np.nanvar(x, axis, ddof=ddof, keepdims=keepdims,
+    where=where): that of np.var over the non-NaN entries that `where`
+    selects in each slice, and 0 at the other entries.
 
-    NumPy returns NaN for a slice with count <= ddof non-NaN entries, the
+    NumPy returns NaN for a slice with count <= ddof such entries, the
     all-NaN slices included, so every entry of such a slice gets 0.
     """
     x = np.asarray(x)
     g = _restore_reduced(g, x, axis, keepdims)
     axes = _normalize_axes(axis, x.ndim)
-    is_number = ~np.isnan(x)
-    count = np.sum(is_number, axis=axes, keepdims=True)
-    filled = nan_filled(x, 0.0)
-    mean = np.sum(filled, axis=axes, keepdims=True) / np.maximum(count, 1)
-    # The divisor of a NaN slice is 1, so that a zero cotangent there stays
-    # 0 in the branch that np.where drops.
+    selected = np.broadcast_to(~np.isnan(x) & np.asarray(where, dtype=bool),
+                               x.shape)
+    count = np.sum(selected, axis=axes, keepdims=True)
     is_defined = (count > 0) & (count > ddof)
-    divisor = np.where(is_defined, count - ddof, 1)
-    return np.where(is_number & is_defined,
-                    2.0 * g * np.conj(filled - mean) / divisor, 0.0)
+    return _selected_var_adjoint(g, x, selected & is_defined, axes, ddof)
 
 
 def nanstd_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False):
@@ -3075,24 +3099,38 @@ def unit_cotangent(ans):
     return np.ones(np.shape(ans))
 
 
-def prod_tangent(t, x, ans, axis=None, keepdims=False):
-    """Tangent of np.prod(x, axis, keepdims=keepdims) = ans, exact with
-    zeros in x (see `prod_adjoint`)."""
-    partials = prod_adjoint(unit_cotangent(ans), x, axis, keepdims)
-    return reduction_tangent(t, partials, ans, axis, keepdims)
+def prod_tangent(t, x, ans, axis=None, keepdims=False, where=True):
+    """Tangent of np.prod(x, axis, keepdims=keepdims, where=where) = ans,
+    exact with zeros in x (see `prod_adjoint`)."""
+    partials = prod_adjoint(unit_cotangent(ans), x, axis, keepdims, where)
+    return reduction_tangent(_selected_tangent(t, where), partials, ans, axis,
+                             keepdims)
 
 
-def var_tangent(t, x, ans, axis=None, ddof=0, keepdims=False):
-    """Tangent of np.var(x, axis, ddof=ddof, keepdims=keepdims) = ans."""
-    partials = var_adjoint(unit_cotangent(ans), x, axis, ddof, keepdims)
-    return reduction_tangent(t, partials, ans, axis, keepdims)
+def _selected_tangent(t, where):
+    """Return the tangent t with 0 at the entries that `where` leaves out,
+    which a reduction does not read even where their tangent is NaN."""
+    if where is True:
+        return t
+    return np.where(where, t, 0.0)
 
 
-def std_tangent(t, x, ans, axis=None, ddof=0, keepdims=False):
-    """Tangent of np.std(x, axis, ddof=ddof, keepdims=keepdims) = ans, 0
-    where ans is 0 (see `std_adjoint`)."""
-    partials = std_adjoint(unit_cotangent(ans), x, ans, axis, ddof, keepdims)
-    return reduction_tangent(t, partials, ans, axis, keepdims)
+def var_tangent(t, x, ans, axis=None, ddof=0, keepdims=False, where=True):
+    """Tangent of np.var(x, axis, ddof=ddof, keepdims=keepdims,
+    where=where) = ans."""
+    partials = var_adjoint(unit_cotangent(ans), x, axis, ddof, keepdims,
+                           where)
+    return reduction_tangent(_selected_tangent(t, where), partials, ans, axis,
+                             keepdims)
+
+
+def std_tangent(t, x, ans, axis=None, ddof=0, keepdims=False, where=True):
+    """Tangent of np.std(x, axis, ddof=ddof, keepdims=keepdims,
+    where=where) = ans, 0 where ans is 0 (see `std_adjoint`)."""
+    partials = std_adjoint(unit_cotangent(ans), x, ans, axis, ddof, keepdims,
+                           where)
+    return reduction_tangent(_selected_tangent(t, where), partials, ans, axis,
+                             keepdims)
 
 
 def ptp_tangent(t, x, ans, axis=None, keepdims=False):
@@ -3112,12 +3150,13 @@ def skip_nan_tangent(t, x):
     return np.where(np.isnan(x), 0.0, t)
 
 
-def nansum_tangent(t, x, ans, axis=None, keepdims=False):
-    """Tangent of np.nansum(x, axis, keepdims=keepdims) = ans: the NaNs
-    that it skips do not move it."""
-    partials = nansum_adjoint(unit_cotangent(ans), x, axis, keepdims)
-    return reduction_tangent(skip_nan_tangent(t, x), partials, ans, axis,
-                             keepdims)
+def nansum_tangent(t, x, ans, axis=None, keepdims=False, where=True):
+    """Tangent of np.nansum(x, axis, keepdims=keepdims, where=where) = ans:
+    the NaNs that it skips, and the entries that `where` leaves out, do not
+    move it."""
+    partials = nansum_adjoint(unit_cotangent(ans), x, axis, keepdims, where)
+    t = _selected_tangent(skip_nan_tangent(t, x), where)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
 
 
 def nanmean_tangent(t, x, ans, axis=None, keepdims=False):
@@ -3146,11 +3185,14 @@ def nanprod_tangent(t, x, ans, axis=None, keepdims=False):
                              keepdims)
 
 
-def nanvar_tangent(t, x, ans, axis=None, ddof=0, keepdims=False):
-    """Tangent of np.nanvar(x, axis, ddof=ddof, keepdims=keepdims) = ans."""
-    partials = nanvar_adjoint(unit_cotangent(ans), x, axis, ddof, keepdims)
-    return reduction_tangent(skip_nan_tangent(t, x), partials, ans, axis,
-                             keepdims)
+def nanvar_tangent(t, x, ans, axis=None, ddof=0, keepdims=False,
+                   where=True):
+    """Tangent of np.nanvar(x, axis, ddof=ddof, keepdims=keepdims,
+    where=where) = ans."""
+    partials = nanvar_adjoint(unit_cotangent(ans), x, axis, ddof, keepdims,
+                              where)
+    t = _selected_tangent(skip_nan_tangent(t, x), where)
+    return reduction_tangent(t, partials, ans, axis, keepdims)
 
 
 def nanstd_tangent(t, x, ans, axis=None, ddof=0, keepdims=False):

@@ -55,9 +55,70 @@ def method_mean_where(x, w):
     return np.sum(w * x.mean(where=MATRIX_MASK))
 
 
+def add_reduce_where(x, w):
+    return np.sum(w * np.add.reduce(x, axis=None, where=MATRIX_MASK))
+
+
+def add_reduce_where_axis(x, w):
+    return np.sum(w * np.add.reduce(x ** 2, where=ROW_MASK))
+
+
+def np_prod_where(x, w):
+    return np.sum(w * np.prod(x, where=MATRIX_MASK))
+
+
+def np_prod_where_axis(x, w):
+    return np.sum(w * np.prod(x, axis=1, keepdims=True, where=ROW_MASK))
+
+
+def method_prod_where(x, w):
+    return np.sum(w * x.prod(axis=0, where=MATRIX_MASK))
+
+
+def np_var_where(x, w):
+    return np.sum(w * np.var(x, where=MATRIX_MASK))
+
+
+def np_var_where_axis(x, w):
+    return np.sum(w * np.var(x, axis=-1, ddof=1, where=ROW_MASK))
+
+
+def method_var_where(x, w):
+    return np.sum(w * x.var(axis=1, keepdims=True, where=MATRIX_MASK))
+
+
+def np_std_where(x, w):
+    return np.sum(w * np.std(x, axis=1, where=MATRIX_MASK))
+
+
+def method_std_where_axis(x, w):
+    return np.sum(w * x.std(axis=1, where=ROW_MASK))
+
+
+def np_nansum_where(x, w):
+    return np.sum(w * np.nansum(x, axis=0, where=MATRIX_MASK))
+
+
+def np_nansum_where_axis(x, w):
+    return np.sum(w * np.nansum(x, axis=1, keepdims=True, where=ROW_MASK))
+
+
+def np_nanvar_where(x, w):
+    return np.sum(w * np.nanvar(x, where=MATRIX_MASK))
+
+
+def np_nanvar_where_axis(x, w):
+    return np.sum(w * np.nanvar(x, axis=1, ddof=1, where=ROW_MASK))
+
+
 WHERE_FUNCTIONS = [np_sum_where, np_sum_where_axis, np_sum_where_keepdims,
                    np_mean_where, np_mean_where_axis, np_mean_where_keepdims,
-                   method_sum_where, method_mean_where]
+                   method_sum_where, method_mean_where, add_reduce_where,
+                   add_reduce_where_axis, np_prod_where, np_prod_where_axis,
+                   method_prod_where, np_var_where, np_var_where_axis,
+                   method_var_where, np_std_where, method_std_where_axis,
+                   np_nansum_where, np_nansum_where_axis, np_nanvar_where,
+                   np_nanvar_where_axis]
 
 
 @pytest.mark.parametrize('function', WHERE_FUNCTIONS,
@@ -69,6 +130,26 @@ def test_where(function):
         method_sum_where else MATRIX_MASK
     assert np.all(np.broadcast_to(gradient, (2, 3))[
         ~np.broadcast_to(mask, (2, 3))] == 0.0)
+
+
+# Selected NaNs make np.var NaN, and the NaN-skipping versions skip them.
+# Neither reads the entries that where= leaves out.
+def test_where_skips_nans_left_out():
+    x = np.array([[0.5, np.nan, 2.0], [np.nan, 1.0, -1.5]])
+    mask = ~np.isnan(x)
+
+    def spread(x):
+        return (np.var(x, where=mask) + np.std(x, axis=1, where=mask)[0]
+                + np.prod(x, where=mask) + np.nansum(x * x, where=mask))
+
+    gradient = adcompiler.grad(spread)(x)
+    assert np.all(gradient[~mask] == 0.0)
+    filled = np.where(mask, x, 0.75)
+    expected = numerical_gradient(
+        lambda y: spread(np.where(mask, y, np.nan)), (filled,), 0)
+    assert_gradient_close(gradient[mask], expected[mask])
+    tangent = adcompiler.jvp(spread, (x,), (np.ones_like(x),))[1]
+    assert tangent == pytest.approx(np.sum(gradient[mask]))
 
 
 def test_mean_where_of_vector():
@@ -151,6 +232,53 @@ def test_initial_carries_gradient(bound):
 
 def test_initial_with_where_carries_gradient():
     check_grads(np_min_active_initial_where, sample((2, 3)), 0.1)
+
+
+# np.sum, x.sum and np.add.reduce with initial= add the number to each
+# sum, so it gets the sum of the adjoints of the results.
+def np_sum_initial(x, start, w):
+    return np.sum(w * np.sum(x, axis=1, initial=start))
+
+
+def np_sum_initial_where(x, start, w):
+    return np.sum(w * np.sum(x, initial=start, where=MATRIX_MASK))
+
+
+def method_sum_initial(x, start, w):
+    return np.sum(w * x.sum(axis=0, keepdims=True, initial=start))
+
+
+def add_reduce_initial(x, start, w):
+    return np.sum(w * np.add.reduce(x, initial=start))
+
+
+def add_reduce_initial_where(x, start, w):
+    return np.sum(w * np.add.reduce(x, axis=None, initial=start,
+                                    where=MATRIX_MASK))
+
+
+def np_sum_constant_initial(x, w):
+    return np.sum(w * np.sum(x ** 2, axis=-1, initial=1.5))
+
+
+SUM_INITIAL_FUNCTIONS = [np_sum_initial, np_sum_initial_where,
+                         method_sum_initial, add_reduce_initial,
+                         add_reduce_initial_where]
+
+
+@pytest.mark.parametrize('shape', [(3,), (2, 3)], ids=str)
+@pytest.mark.parametrize('function', SUM_INITIAL_FUNCTIONS,
+                         ids=lambda f: f.__name__)
+def test_sum_initial(function, shape):
+    if len(shape) == 1 and function in (np_sum_initial,
+                                        np_sum_initial_where,
+                                        add_reduce_initial_where):
+        shape = (2, 3)  # The function reduces axis 1 or takes a 2-D mask.
+    check_grads(function, sample(shape), 0.4)
+
+
+def test_sum_constant_initial():
+    check_grads(np_sum_constant_initial, sample((2, 3)))
 
 
 def test_initial_that_wins_takes_the_gradient():
@@ -283,8 +411,17 @@ def test_maximum_accumulate_long_scan_with_steps():
     lambda x: np.sum(np.maximum.accumulate(x) ** 2),
     lambda x: np.sum(np.add.accumulate(x) ** 2),
     lambda x: np.multiply.reduce(x),
+    lambda x: np.sum(x ** 2, initial=np.float32(0.5)),
+    lambda x: np.add.reduce(x ** 2, where=x > 0),
+    lambda x: np.prod(x, where=x > -1),
+    lambda x: np.var(x, where=x > 0),
+    lambda x: np.std(x, where=x > -1),
+    lambda x: np.nansum(x ** 2, where=x > 0),
+    lambda x: np.nanvar(x, where=x > -1),
 ], ids=['sum-where', 'mean-where', 'max-initial', 'maximum-accumulate',
-        'add-accumulate', 'multiply-reduce'])
+        'add-accumulate', 'multiply-reduce', 'sum-initial',
+        'add-reduce-where', 'prod-where', 'var-where', 'std-where',
+        'nansum-where', 'nanvar-where'])
 def test_float32_stays_float32(function):
     x = sample(6, seed=3).astype(np.float32)
     value, gradient = adcompiler.value_and_grad(function)(x)
@@ -296,6 +433,9 @@ def test_float32_stays_float32(function):
 
 FORWARD_CASES = [np_sum_where_axis, np_mean_where_keepdims,
                  np_max_initial_where, np_max_active_initial,
+                 np_sum_initial_where, add_reduce_initial, add_reduce_where,
+                 np_prod_where_axis, np_var_where_axis, method_std_where_axis,
+                 np_nansum_where, np_nanvar_where_axis,
                  method_max_initial, add_reduce_axis, multiply_reduce,
                  maximum_reduce, add_accumulate_axis, multiply_accumulate,
                  maximum_accumulate_axis, minimum_accumulate]
@@ -305,7 +445,8 @@ FORWARD_CASES = [np_sum_where_axis, np_mean_where_keepdims,
                          ids=[f.__name__ for f in FORWARD_CASES])
 def test_forward_mode(function):
     args = [sample((2, 3), seed=4)]
-    if function is np_max_active_initial:
+    if function in (np_max_active_initial, np_sum_initial_where,
+                    add_reduce_initial):
         args.append(0.8)
     w = 1.0  # A tangent of the weighted sum needs no particular weight.
     for position in range(len(args)):
@@ -331,8 +472,13 @@ def test_forward_mode(function):
     lambda x: np.sum(np.maximum.accumulate(x) ** 3),
     lambda x: np.sum(np.minimum.accumulate(x * x[::-1]) ** 2),
     lambda x: np.sum(np.multiply.accumulate(x)) + np.add.reduce(x) ** 3,
+    lambda x: np.sum(x ** 2, initial=x[0]) ** 2,
+    lambda x: np.prod(x, where=x > -0.5) * np.var(x ** 2, where=x < 1),
+    lambda x: np.std(x * x[::-1], where=x > -1) ** 3,
+    lambda x: np.nansum(x ** 3, where=x > 0) * np.nanvar(x, where=x < 1),
 ], ids=['sum-mean-where', 'max-initial', 'maximum-accumulate',
-        'minimum-accumulate', 'multiply-accumulate'])
+        'minimum-accumulate', 'multiply-accumulate', 'sum-initial',
+        'prod-var-where', 'std-where', 'nansum-nanvar-where'])
 def test_hessian(function):
     x = sample(5, seed=6)
     hessian = adcompiler.hessian(function)(x)
@@ -347,7 +493,9 @@ import numpy as np
 
 
 def plain(x):
-    return np.sum(x) + np.mean(x) + np.max(x) + np.min(x, axis=0)
+    return (np.sum(x) + np.mean(x) + np.max(x) + np.min(x, axis=0)
+            + np.prod(x) + np.var(x) + np.std(x) + np.nansum(x)
+            + np.nanvar(x) + np.add.reduce(x))
 """
 
 
@@ -360,3 +508,4 @@ def test_options_left_at_defaults_keep_plain_helpers(tmp_path, mode):
     assert 'masked_' not in source
     assert 'bounded_extremum' not in source
     assert 'where=' not in source
+    assert ', True)' not in source

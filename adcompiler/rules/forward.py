@@ -47,21 +47,21 @@ for _callee in (builtins.max, builtins.min):
 # Reductions: ans = f(x, axis, keepdims=keepdims).
 # The optimizer drops where=True and turns ad.bounded_extremum_tangent of
 # no initial into ad.extremum_tangent.
-jvp(np.sum,  lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype))
+jvp(np.sum,  lambda x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True: (ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype), None, None, None, None, ad.cast_adjoint(ad.broadcast_like(t, ans), dtype)))
 jvp(np.mean, lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(np.mean(t, axis=axis, keepdims=keepdims, where=where), dtype))
 for _callee in (np.max, np.min, np.amax, np.amin):
     jvp(_callee, lambda x, axis=None, out=None, keepdims=False, initial=None, where=True: (ad.bounded_extremum_tangent(t, x, ans, axis, keepdims, initial, where, active(initial)), None, None, None, ad.initial_tangent(t, x, ans, axis, keepdims, initial, where)))
 
 # Reductions, through the partial derivatives that their reverse helpers
 # give for a unit cotangent: ans = f(a, axis, keepdims=keepdims).
-jvp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.prod_tangent(t, a, ans, axis, keepdims), dtype))
-jvp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_tangent(t, a, ans, axis, ddof, keepdims), dtype))
-jvp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_tangent(t, a, ans, axis, ddof, keepdims), dtype))
+jvp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_tangent(t, a, ans, axis, keepdims, where), dtype))
+jvp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.var_tangent(t, a, ans, axis, ddof, keepdims, where), dtype))
+jvp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.std_tangent(t, a, ans, axis, ddof, keepdims, where), dtype))
 jvp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.ptp_tangent(t, a, ans, axis, keepdims))
 jvp(np.average, lambda a, axis=None, weights=None, returned=False, *, keepdims=False: (ad.average_tangent(t, None, a, ans, axis, weights, returned, keepdims), None, ad.average_tangent(None, t, a, ans, axis, weights, returned, keepdims)))
-method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.prod_tangent(t, x, ans, axis, keepdims), dtype))
-method_jvp('var',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_tangent(t, x, ans, axis, ddof, keepdims), dtype))
-method_jvp('std',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_tangent(t, x, ans, axis, ddof, keepdims), dtype))
+method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_tangent(t, x, ans, axis, keepdims, where), dtype))
+method_jvp('var',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.var_tangent(t, x, ans, axis, ddof, keepdims, where), dtype))
+method_jvp('std',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.std_tangent(t, x, ans, axis, ddof, keepdims, where), dtype))
 
 # Extrema that skip NaNs: ans = np.fmax(x, y) or np.fmin(x, y). The
 # tangent of a NaN operand is left out, because NaN * 0 would be NaN.
@@ -69,12 +69,12 @@ for _callee in (np.fmax, np.fmin):
     jvp(_callee, lambda x, y: (ad.skip_nan_tangent(t * ad.balanced_eq(x, ans, y, active(y)), x), ad.skip_nan_tangent(t * ad.balanced_eq(y, ans, x, active(x)), y)))
 
 # Reductions that skip NaNs: only the entries they read have partials.
-jvp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nansum_tangent(t, a, ans, axis, keepdims), dtype))
+jvp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.nansum_tangent(t, a, ans, axis, keepdims, where), dtype))
 jvp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanmean_tangent(t, a, ans, axis, keepdims), dtype))
 jvp(np.nanmax,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_tangent(t, a, ans, axis, keepdims))
 jvp(np.nanmin,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_tangent(t, a, ans, axis, keepdims))
 jvp(np.nanprod,   lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanprod_tangent(t, a, ans, axis, keepdims), dtype))
-jvp(np.nanvar,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanvar_tangent(t, a, ans, axis, ddof, keepdims), dtype))
+jvp(np.nanvar,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.nanvar_tangent(t, a, ans, axis, ddof, keepdims, where), dtype))
 jvp(np.nanstd,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanstd_tangent(t, a, ans, axis, ddof, keepdims), dtype))
 jvp(np.nanmedian, lambda a, axis=None, *, keepdims=False: ad.quantile_tangent(t, a, 0.5, ans, axis, keepdims, 'linear', True))
 jvp(np.median,    lambda a, axis=None, *, keepdims=False: ad.quantile_tangent(t, a, 0.5, ans, axis, keepdims))
@@ -152,7 +152,7 @@ jvp(np.fft.fftfreq,    lambda n, d=1.0, device=None: (None, -ans * t / d))
 jvp(np.fft.rfftfreq,   lambda n, d=1.0, device=None: (None, -ans * t / d))
 
 # Methods of arrays: ans = x.method(...).
-method_jvp('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype))
+method_jvp('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True: (ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype), None, None, None, None, ad.cast_adjoint(ad.broadcast_like(t, ans), dtype)))
 method_jvp('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(np.mean(t, axis=axis, keepdims=keepdims, where=where), dtype))
 method_jvp('max',       lambda x, axis=None, out=None, keepdims=False, initial=None, where=True: (ad.bounded_extremum_tangent(t, x, ans, axis, keepdims, initial, where, active(initial)), None, None, None, ad.initial_tangent(t, x, ans, axis, keepdims, initial, where)))
 method_jvp('min',       lambda x, axis=None, out=None, keepdims=False, initial=None, where=True: (ad.bounded_extremum_tangent(t, x, ans, axis, keepdims, initial, where, active(initial)), None, None, None, ad.initial_tangent(t, x, ans, axis, keepdims, initial, where)))
@@ -258,7 +258,7 @@ attribute_jvp('logabsdet',     lambda x: ad.field_tangent(t, x, 'logabsdet'))
 
 # Methods of ufuncs: ans = np.add.reduce(array, axis) and so on; see their
 # reverse rules.
-jvp(np.add.reduce,      lambda array, axis=0, dtype=None, keepdims=False: ad.cast_adjoint(np.add.reduce(t, axis=axis, keepdims=keepdims), dtype))
+jvp(np.add.reduce,      lambda array, axis=0, dtype=None, out=None, keepdims=False, initial=None, where=True: (ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype), None, None, None, None, ad.cast_adjoint(ad.broadcast_like(t, ans), dtype)))
 jvp(np.multiply.reduce, lambda array, axis=0, dtype=None, keepdims=False: ad.cast_adjoint(ad.prod_tangent(t, array, ans, axis, keepdims), dtype))
 jvp(np.maximum.reduce,  lambda array, axis=0, keepdims=False: ad.extremum_tangent(t, array, ans, axis, keepdims))
 jvp(np.minimum.reduce,  lambda array, axis=0, keepdims=False: ad.extremum_tangent(t, array, ans, axis, keepdims))

@@ -156,7 +156,21 @@ elementwise_vjp(np.clip,        clip_vjp)
 # Reductions: ans = f(x, axis, keepdims=keepdims), over the entries that
 # `where` selects. The optimizer turns ad.masked_sum_adjoint(..., True) into
 # ad.sum_adjoint(...), and so on, for calls without where= and initial=.
-vjp(np.sum,     lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(ad.masked_sum_adjoint(g, x, axis, keepdims, where), dtype))
+# ans = np.sum(x, ..., initial=initial, where=where) adds the number
+# `initial` to each sum, and np.add.reduce is np.sum with axis 0 by default.
+def sum_vjp(x, axis=None, dtype=None, out=None, keepdims=False, initial=None,
+            where=True):
+    d[x] = ad.cast_adjoint(ad.masked_sum_adjoint(g, x, axis, keepdims, where), dtype)
+    d[initial] = ad.unbroadcast(g, initial)
+
+
+def add_reduce_vjp(array, axis=0, dtype=None, out=None, keepdims=False,
+                   initial=None, where=True):
+    d[array] = ad.cast_adjoint(ad.masked_sum_adjoint(g, array, axis, keepdims, where), dtype)
+    d[initial] = ad.unbroadcast(g, initial)
+
+
+vjp(np.sum,     sum_vjp)
 vjp(np.mean,    lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(ad.masked_mean_adjoint(g, x, axis, keepdims, where), dtype))
 
 
@@ -170,11 +184,11 @@ def extremum_vjp(x, axis=None, out=None, keepdims=False, initial=None,
 
 for _callee in (np.max, np.min, np.amax, np.amin):
     vjp(_callee, extremum_vjp)
-vjp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.prod_adjoint(g, a, axis, keepdims), dtype))
-vjp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_adjoint(g, a, axis, ddof, keepdims), dtype))
-vjp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_adjoint(g, a, ans, axis, ddof, keepdims), dtype))
+vjp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_adjoint(g, a, axis, keepdims, where), dtype))
+vjp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.var_adjoint(g, a, axis, ddof, keepdims, where), dtype))
+vjp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.std_adjoint(g, a, ans, axis, ddof, keepdims, where), dtype))
 vjp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.ptp_adjoint(g, a, axis, keepdims))
-vjp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nansum_adjoint(g, a, axis, keepdims), dtype))
+vjp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.nansum_adjoint(g, a, axis, keepdims, where), dtype))
 vjp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanmean_adjoint(g, a, axis, keepdims), dtype))
 
 # Reductions that skip NaNs: ans = f(a, axis, keepdims=keepdims). The NaNs,
@@ -183,7 +197,7 @@ vjp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjo
 vjp(np.nanmax,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_adjoint(g, a, ans, axis, keepdims))
 vjp(np.nanmin,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_adjoint(g, a, ans, axis, keepdims))
 vjp(np.nanprod,   lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanprod_adjoint(g, a, axis, keepdims), dtype))
-vjp(np.nanvar,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanvar_adjoint(g, a, axis, ddof, keepdims), dtype))
+vjp(np.nanvar,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.nanvar_adjoint(g, a, axis, ddof, keepdims, where), dtype))
 vjp(np.nanstd,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanstd_adjoint(g, a, ans, axis, ddof, keepdims), dtype))
 vjp(np.nanmedian, lambda a, axis=None, *, keepdims=False: ad.quantile_adjoint(g, a, 0.5, axis, keepdims, 'linear', True))
 vjp(np.median,    lambda a, axis=None, *, keepdims=False: ad.quantile_adjoint(g, a, 0.5, axis, keepdims))
@@ -503,13 +517,13 @@ def method_clip_vjp(x, min=None, max=None):
 
 
 # Methods of arrays: ans = x.method(...), x is the receiver.
-method('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(ad.masked_sum_adjoint(g, x, axis, keepdims, where), dtype))
+method('sum',       sum_vjp)
 method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(ad.masked_mean_adjoint(g, x, axis, keepdims, where), dtype))
 method('max',       extremum_vjp)
 method('min',       extremum_vjp)
-method('prod',      lambda x, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.prod_adjoint(g, x, axis, keepdims), dtype))
-method('var',       lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.var_adjoint(g, x, axis, ddof, keepdims), dtype))
-method('std',       lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.std_adjoint(g, x, ans, axis, ddof, keepdims), dtype))
+method('prod',      lambda x, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_adjoint(g, x, axis, keepdims, where), dtype))
+method('var',       lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.var_adjoint(g, x, axis, ddof, keepdims, where), dtype))
+method('std',       lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.std_adjoint(g, x, ans, axis, ddof, keepdims, where), dtype))
 method('cumsum',    lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumsum_adjoint(g, x, axis), dtype))
 method('cumprod',   lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, x, ans, axis), dtype))
 method('dot',       lambda x, y: (ad.match_kind(ad.dot_adjoint_x(g, x, y), x), ad.match_kind(ad.dot_adjoint_y(g, x, y), y)))
@@ -545,7 +559,7 @@ for _name in ('shape', 'ndim', 'size', 'dtype', 'itemsize', 'nbytes',
 
 # Methods of ufuncs: ans = np.add.reduce(array, axis), np.add.accumulate(
 # array, axis) and so on. Their axis defaults to 0, not None.
-vjp(np.add.reduce,      lambda array, axis=0, dtype=None, keepdims=False: ad.cast_adjoint(ad.sum_adjoint(g, array, axis, keepdims), dtype))
+vjp(np.add.reduce,      add_reduce_vjp)
 vjp(np.multiply.reduce, lambda array, axis=0, dtype=None, keepdims=False: ad.cast_adjoint(ad.prod_adjoint(g, array, axis, keepdims), dtype))
 vjp(np.maximum.reduce,  lambda array, axis=0, keepdims=False: ad.extremum_adjoint(g, array, ans, axis, keepdims))
 vjp(np.minimum.reduce,  lambda array, axis=0, keepdims=False: ad.extremum_adjoint(g, array, ans, axis, keepdims))
