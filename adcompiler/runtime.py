@@ -1698,6 +1698,14 @@ def real_if_close_tangent(t, ans):
     return t if np.iscomplexobj(ans) else np.real(t)
 
 
+def hypot_partial(x, ans):
+    """Return x / ans, the partial derivative of ans = hypot(x, y) in x,
+    with 0 where ans is 0, as np.linalg.norm of a zero vector has."""
+    zero = np.asarray(ans) == 0
+    partial = np.where(zero, 0.0, x / np.where(zero, 1.0, ans))
+    return partial[()] if np.ndim(partial) == 0 else partial
+
+
 def sinc_derivative(x):
     """d/dx sinc(x) = (cos(pi x) - sinc(x)) / x, from its series near 0."""
     x = np.asarray(x)

@@ -200,15 +200,60 @@ def standard_deviation(x):
     return np.std(x)
 
 
+# Distances between coinciding points. The third coordinate is unused.
+def numpy_hypot(x):
+    return np.hypot(x[0], x[1]) + 0.0 * x[2]
+
+
+def math_hypot(x):
+    return math.hypot(x[0], x[1]) + 0.0 * x[2]
+
+
+def math_dist(x):
+    return math.dist(x, (0.0, 0.0, 0.0))
+
+
 @pytest.mark.parametrize('function, x', [
     pytest.param(vector_norm, np.zeros(3), id='norm'),
     pytest.param(standard_deviation, np.full(3, 0.5), id='std'),
+    pytest.param(numpy_hypot, np.zeros(3), id='np.hypot'),
+    pytest.param(math_hypot, np.zeros(3), id='math.hypot'),
+    pytest.param(math_dist, np.zeros(3), id='math.dist'),
 ])
 def test_zero_norm_has_zero_derivative(function, x):
     gradient, tangent = gradient_and_tangent(function, x,
                                              np.array([1.0, -2.0, 0.5]))
     np.testing.assert_array_equal(gradient, np.zeros(3))
     assert tangent == 0.0
+
+
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-reverse',
+                                  'reverse-over-forward'])
+@pytest.mark.parametrize('function', [numpy_hypot, math_hypot, math_dist],
+                         ids=['np.hypot', 'math.hypot', 'math.dist'])
+def test_zero_distance_has_zero_hessian(function, mode):
+    hessian = adcompiler.hessian(function, mode=mode)(np.zeros(3))
+    np.testing.assert_array_equal(hessian, np.zeros((3, 3)))
+
+
+# np.hypot broadcasts: only the entries where both operands are 0 get 0.
+def test_hypot_at_zero_among_other_entries():
+    x = np.array([[0.0, 3.0], [0.0, -1.0]], dtype=np.float32)
+    y = np.array([0.0, 4.0], dtype=np.float32)
+
+    def total(x, y):
+        return np.sum(np.hypot(x, y))
+
+    dx, dy = adcompiler.grad(total, wrt=(0, 1))(x, y)
+    assert dx.dtype == np.float32
+    np.testing.assert_allclose(dx, [[0.0, 0.6], [0.0, -1.0 / np.hypot(1, 4)]],
+                               rtol=1e-6)
+    np.testing.assert_allclose(dy, [0.0, 0.8 + 4.0 / np.hypot(1, 4)],
+                               rtol=1e-6)
+    tangent = adcompiler.jvp(total, (x, y), (np.ones_like(x),
+                                             np.ones_like(y)))[1]
+    assert tangent == pytest.approx(np.sum(dx) + np.sum(dy), rel=1e-6)
 
 
 def product(x):

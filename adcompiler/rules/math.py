@@ -50,8 +50,9 @@ vjp(math.acosh,   lambda x: g / np.sqrt(x ** 2 - 1.0))
 vjp(math.atanh,   lambda x: g / (1.0 - x ** 2))
 
 # Others. The hypot rule takes two arguments: a call with three or more does
-# not match it and is reported as an error.
-vjp(math.hypot,   lambda x, y: (g * x / ans, g * y / ans))
+# not match it and is reported as an error. At hypot(0, 0) the partial
+# derivatives are 0, as for np.linalg.norm of a zero vector.
+vjp(math.hypot,   lambda x, y: (g * ad.hypot_partial(x, ans), g * ad.hypot_partial(y, ans)))
 vjp(math.fabs,    lambda x: g * np.sign(x))
 vjp(math.degrees, lambda x: g * (180.0 / np.pi))
 vjp(math.radians, lambda x: g * (np.pi / 180.0))

@@ -54,7 +54,7 @@ elementwise_vjp(np.fmin,        lambda x, y: (g * ad.balanced_eq(x, ans, y, acti
 elementwise_vjp(np.logaddexp,   lambda x, y: (g * np.exp(x - ans), g * np.exp(y - ans)))
 elementwise_vjp(np.logaddexp2,  lambda x, y: (g * 2.0 ** (x - ans), g * 2.0 ** (y - ans)))
 elementwise_vjp(np.arctan2,     lambda x, y: (g * y / (x ** 2 + y ** 2), -g * x / (x ** 2 + y ** 2)))
-elementwise_vjp(np.hypot,       lambda x, y: (g * x / ans, g * y / ans))
+elementwise_vjp(np.hypot,       lambda x, y: (g * ad.hypot_partial(x, ans), g * ad.hypot_partial(y, ans)))
 elementwise_vjp(np.float_power, lambda x, y: (ad.pow_base_adjoint(g, x, y, np.float_power), ad.pow_exponent_adjoint(g, x, ans, y)))
 elementwise_vjp(np.mod,         lambda x, y: (g, -g * np.floor_divide(x, y)))
 elementwise_vjp(np.fmod,        lambda x, y: (g, -g * np.trunc(x / y)))
