@@ -862,7 +862,11 @@ class _ForwardWriter(StageWriter):
         except TypeError as err:
             raise LocatedError(
                 f'the forward rule {template.name} does not accept this call '
-                f'({err})', self.source.location(statement.value)) from err
+                f'({err})', self.source.location(statement.value),
+                fixes=['pass only the arguments that the rule accepts: '
+                       f'{template.accepted_call()}, or register a rule '
+                       'for this form with adcompiler.register_jvp']
+            ) from err
         bound.apply_defaults()
         target = statement.targets[0].id
         substitutions = {

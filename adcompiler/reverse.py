@@ -1907,8 +1907,9 @@ class _ReverseWriter(StageWriter):
             raise LocatedError(
                 f'the gradient rule {template.name} does not accept this '
                 f'call ({err})', self.source.location(statement.value),
-                fixes=['pass the arguments the rule accepts, or register a '
-                       'rule for this form with adcompiler.register_vjp']
+                fixes=['pass only the arguments that the rule accepts: '
+                       f'{template.accepted_call()}, or register a rule '
+                       'for this form with adcompiler.register_vjp']
             ) from err
         bound.apply_defaults()
         target = statement.targets[0].id

@@ -2006,6 +2006,28 @@ def test_rejected_option_is_named(function, option):
         adcompiler.jvp(function, (x, 1.0), (np.ones((2, 3)), None))
 
 
+def add_reduce_unknown_keyword(x, w):
+    return np.sum(w * np.add.reduce(x, order='C'))
+
+
+# The fix spells out the call that the rule accepts.
+@pytest.mark.parametrize('function, accepted', [
+    (prod_initial, 'numpy.prod(a, axis=None, dtype=None, *, keepdims=False, '
+                   'where=True)'),
+    (add_reduce_unknown_keyword, 'numpy.add.reduce(array, axis=0, '
+                                 'dtype=None, out=None, keepdims=False, '
+                                 'initial=None, where=True)'),
+], ids=['np.prod', 'np.add.reduce'])
+def test_rejected_option_names_accepted_call(function, accepted):
+    x = sample((2, 3))
+    with pytest.raises(adcompiler.AdCompilerError) as reverse_error:
+        adcompiler.grad(function)(x, 1.0)
+    assert accepted in str(reverse_error.value)
+    with pytest.raises(adcompiler.AdCompilerError) as forward_error:
+        adcompiler.jvp(function, (x, 1.0), (np.ones((2, 3)), None))
+    assert accepted in str(forward_error.value)
+
+
 def test_rejected_option_error_is_not_implemented_error():
     with pytest.raises(adcompiler.UnsupportedOptionError) as raised:
         grad_of(np_pad_mean, sample((2, 3)))

@@ -94,6 +94,16 @@ class Template:
         """The parameters the template assigns `d[...]` to, in order."""
         return self._parse()[2]
 
+    def accepted_call(self):
+        """Return the call form that the rule accepts, such as
+        `numpy.prod(a, axis=None, dtype=None, *, keepdims=False)`, for
+        error messages. A method's form leaves out its receiver."""
+        signature = self.signature
+        parameters = list(signature.parameters.values())
+        if self.name.startswith('ndarray.'):
+            parameters = parameters[1:]
+        return f'{self.name}{signature.replace(parameters=parameters)}'
+
     def __repr__(self):
         return f'Template({self.name!r})'
 
