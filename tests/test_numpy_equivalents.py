@@ -356,8 +356,36 @@ def test_logaddexp_reduce(shape, axis, keepdims):
     x = sample(shape)
     check_grads(np_logaddexp_reduce, x, axis, keepdims)
     np.testing.assert_allclose(
-        numpy_equivalents.logaddexp_reduce(x, axis, keepdims),
+        numpy_equivalents.logaddexp_reduce(x, axis, keepdims=keepdims),
         np.logaddexp.reduce(x, axis, keepdims=keepdims), rtol=1e-14)
+
+
+MASK = np.array([[True, False, True, True], [False, False, False, False],
+                 [True, True, False, True]])
+
+
+def np_logaddexp_reduce_options(x, start, w):
+    return np.sum(w * np.logaddexp.reduce(x, axis=1, initial=start,
+                                          where=MASK))
+
+
+def np_logaddexp_reduce_dtype(x, w):
+    return np.sum(w * np.logaddexp.reduce(x, axis=None, dtype=np.float64,
+                                          keepdims=True))
+
+
+def test_logaddexp_reduce_options():
+    x = sample((3, 4))
+    check_grads(np_logaddexp_reduce_options, x, 0.3)
+    check_grads(np_logaddexp_reduce_dtype, x)
+    for axis, initial, where in [(1, 0.3, MASK), (0, None, MASK[0]),
+                                 (None, -1.0, True)]:
+        np.testing.assert_allclose(
+            numpy_equivalents.logaddexp_reduce(x, axis, initial=initial,
+                                               where=where),
+            np.logaddexp.reduce(x, axis, initial=initial, where=where)
+            if initial is not None
+            else np.logaddexp.reduce(x, axis, where=where), rtol=1e-14)
 
 
 def test_logaddexp_reduce_extreme_values():
@@ -386,6 +414,25 @@ def test_add_reduceat(shape, axis):
         np.add.reduceat(x, [0, 2, 2, 1], axis=axis), rtol=1e-14)
     if len(shape) == 2:
         check_grads(np_add_reduceat_default_axis, sample((4, 2)))
+
+
+def test_add_reduceat_dtype_and_out():
+    x = sample(5).astype(np.float32)
+
+    def segment_sums(x):
+        return np.sum(np.add.reduceat(x, [0, 3], dtype=np.float64) ** 2)
+
+    gradient = adcompiler.grad(segment_sums)(x)
+    assert gradient.dtype == np.float32
+    assert_gradient_close(gradient, numerical_gradient(
+        segment_sums, (x.astype(np.float64),), 0), rtol=1e-5, atol=1e-5)
+
+    def into_buffer(x):
+        buffer = np.empty(2)
+        return np.sum(np.add.reduceat(x, [0, 3], 0, None, buffer))
+
+    with pytest.raises(UnsupportedOptionError, match='out='):
+        adcompiler.grad(into_buffer)(sample(5))
 
 
 def test_add_reduceat_rejects_index_out_of_bounds():

@@ -224,24 +224,37 @@ def _outer_equivalent(ufunc):
     return outer
 
 
-def logaddexp_reduce(array, axis=0, keepdims=False):
+def logaddexp_reduce(array, axis=0, dtype=None, out=None, keepdims=False,
+                     initial=None, where=True):
     """Return log(sum(exp(array))) along `axis`, as np.logaddexp.reduce
-    does.
+    does, over the entries that `where` selects and with `initial` as one
+    more term.
 
     The largest entry of each slice is subtracted before exp and added
     back, so that exp does not overflow. A slice of -inf entries gives -inf,
     as in NumPy, and derivative 0, because log reads 1 in its place.
     """
+    if out is not None:
+        raise UnsupportedOptionError(
+            'np.logaddexp.reduce with out= is not differentiable by '
+            'adcompiler: assign the result instead')
     array = np.asarray(array)
+    if dtype is not None:
+        array = array.astype(dtype)
+    if where is not True:
+        array = np.where(where, array, -np.inf)
     peak = np.max(array, axis=axis, keepdims=True)
     peak = np.where(np.isfinite(peak), peak, 0.0)
     total = np.sum(np.exp(array - peak), axis=axis, keepdims=keepdims)
     empty = total == 0.0
     logarithm = np.where(empty, -np.inf, np.log(np.where(empty, 1.0, total)))
-    return logarithm + np.reshape(peak, np.shape(total))
+    result = logarithm + np.reshape(peak, np.shape(total))
+    if initial is not None:
+        result = np.logaddexp(result, initial)
+    return result
 
 
-def add_reduceat(array, indices, axis=0):
+def add_reduceat(array, indices, axis=0, dtype=None, out=None):
     """Return the sums of `array` over the slices that start at `indices`
     along `axis`, as np.add.reduceat does.
 
@@ -250,7 +263,13 @@ def add_reduceat(array, indices, axis=0):
     entry at indices[i]. The sums are one product with a 0/1 matrix, so
     the derivative is that of np.tensordot.
     """
+    if out is not None:
+        raise UnsupportedOptionError(
+            'np.add.reduceat with out= is not differentiable by adcompiler: '
+            'assign the result instead')
     array = np.asarray(array)
+    if dtype is not None:
+        array = array.astype(dtype)
     indices = np.asarray(indices)
     if np.ndim(indices) != 1 or not np.issubdtype(indices.dtype, np.integer):
         raise TypeError('np.add.reduceat needs a 1-D array of integer '
