@@ -2512,7 +2512,7 @@ def quantile_tangent(t, x, q, ans, axis=None, keepdims=False,
         t = skip_nan_tangent(t, x)
     tangent = np.sum(weights * np.asarray(t), axis=tuple(a + 1 for a in axes),
                      keepdims=keepdims)
-    return np.reshape(tangent, np.shape(ans))
+    return tangent_like(np.reshape(tangent, np.shape(ans)), ans)
 
 
 def percentile_level(q):

@@ -468,6 +468,11 @@ FLOAT32_TANGENT_CASES = [
     pytest.param(lambda x: np.nanmedian(x, axis=0), id='nanmedian'),
     pytest.param(lambda x: np.nanquantile(x, 0.3, axis=0), id='nanquantile'),
     pytest.param(lambda x: np.nanpercentile(x, 30.0), id='nanpercentile'),
+    pytest.param(lambda x: np.median(x, axis=0), id='median'),
+    pytest.param(lambda x: np.quantile(x, np.array([0.3, 0.8], np.float32),
+                                       axis=0), id='quantile'),
+    pytest.param(lambda x: np.percentile(x, 30.0, method='hazen'),
+                 id='percentile'),
 ]
 
 
