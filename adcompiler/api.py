@@ -10,15 +10,15 @@ import contextvars
 import enum
 import functools
 import inspect
-import linecache
 import types
 import warnings
 import weakref
 
 import numpy as np
 
-from adcompiler import (bound_callables, chunked, containers, dispatch, emit,
-                        origins, resolve, runtime, saved_values)
+from adcompiler import (bound_callables, bounded, chunked, containers,
+                        dispatch, emit, origins, resolve, runtime,
+                        saved_values)
 from adcompiler.argument_state import (ArgumentState, Runs, hidden_state_of,
                                        restore_entries, same_output)
 from adcompiler.compiler import Compiler, defaults_of, same_defaults
@@ -1118,7 +1118,12 @@ def _require_scalar(name, ans, transforms_need):
             'f\'(z) for a holomorphic f of a complex z.')
 
 
-_OBJECTIVES = {}  # (function, parameter) -> (compiled tangent, objective)
+# How many objectives `tangent_objective` and `gradient_objective` keep each,
+# and how many failures `_FAILED_WHEN_RUN` keeps.
+MAX_CACHED_OBJECTIVES = 256
+
+# (function, parameter, objects) -> (compiled tangent, objective)
+_OBJECTIVES = bounded.LruCache(MAX_CACHED_OBJECTIVES)
 
 
 def tangent_objective(function, parameter, objects=frozenset()):
@@ -1200,12 +1205,11 @@ def _define_objective(name, text, function, scope):
     source again and tracebacks show it.
     """
     filename = emit.generated_filename('objective')
-    linecache.cache[filename] = (len(text), None,
-                                 text.splitlines(keepends=True), filename)
     scope = {**scope, 'check_objective_output': check_objective_output,
              '__name__': __name__}
     exec(compile(text, filename, 'exec'), scope)  # noqa: S102
     objective = scope[name]
+    emit.register_lines(filename, text, objective)
     objective.__defaults__ = function.__defaults__
     objective.__kwdefaults__ = function.__kwdefaults__
     _OBJECTIVE_SOURCES[objective] = _OBJECTIVE_SOURCES.get(function,
@@ -1217,7 +1221,8 @@ def _define_objective(name, text, function, scope):
 # objective's globals are its own, so `Runs` records the user function's.
 _OBJECTIVE_SOURCES = weakref.WeakKeyDictionary()
 
-_GRADIENT_OBJECTIVES = {}  # (function, parameter) -> (compiled, objective)
+# (function, parameter, objects) -> (compiled, objective)
+_GRADIENT_OBJECTIVES = bounded.LruCache(MAX_CACHED_OBJECTIVES)
 
 
 def gradient_objective(function, parameter, objects=frozenset()):
@@ -1449,7 +1454,7 @@ _HVP_METHODS = {
 
 # (function, row, column, objects) -> (registry version, function's code)
 # when forward over reverse mode raised while it ran.
-_FAILED_WHEN_RUN = {}
+_FAILED_WHEN_RUN = bounded.LruCache(MAX_CACHED_OBJECTIVES)
 
 
 def _hessian_block_product(function, composition, row, column, bound,

@@ -475,7 +475,7 @@ def _is_own_object(item):
     return type(item).__module__.partition('.')[0] == 'adcompiler'
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=256)
 def _global_names(code):
     """Return the global names that `code` and the functions, classes and
     comprehensions defined in it may read or bind."""
@@ -486,7 +486,7 @@ def _global_names(code):
     return frozenset(names)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=256)
 def _slot_descriptors(cls):
     """Return the descriptors of the `__slots__` attributes that `cls` and
     its Python base classes define."""

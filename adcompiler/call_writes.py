@@ -52,7 +52,7 @@ import warnings
 import gast
 import numpy as np
 
-from adcompiler import aliasing, parse, resolve, runtime
+from adcompiler import aliasing, bounded, parse, resolve, runtime
 from adcompiler.errors import AdCompilerError
 from adcompiler.resolve import CallKind
 from adcompiler.rules import REGISTRY, operators
@@ -437,13 +437,16 @@ def parameters_written(function):
     callees `resolve.classify` decides.
     """
     key = (function, getattr(function, '__code__', None))
-    if key not in _SUMMARIES:
-        _SUMMARIES[key] = _Summaries().of(function, ())
-    return _SUMMARIES[key]
+    summary = _SUMMARIES.get(key, _UNKNOWN)
+    if summary is _UNKNOWN:
+        summary = _SUMMARIES[key] = _Summaries().of(function, ())
+    return summary
 
 
-# (function, code) -> its `parameters_written`.
-_SUMMARIES = {}
+# (function, code) -> its `parameters_written`, for the most recently used
+# functions.
+_SUMMARIES = bounded.LruCache(256)
+_UNKNOWN = object()
 
 
 class _Summaries:

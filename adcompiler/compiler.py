@@ -2,7 +2,9 @@
 
 source -> normalize -> resolve -> activity -> reverse -> optimize -> emit.
 A compiled gradient is cached per (function, differentiated parameters) and
-recompiled when a rule is registered afterwards. Exceptions that are not
+recompiled when a rule is registered afterwards, or when the function's
+code, defaults or a global or closure value that it reads changes. The
+cache keeps the `MAX_CACHED_COMPILATIONS` most recently used compilations. Exceptions that are not
 `AdCompilerError` are bugs in adcompiler and are wrapped in
 `InternalCompilerError`, naming the function and the stage.
 """
@@ -17,7 +19,8 @@ import types
 import gast
 
 from adcompiler import activity as activity_stage
-from adcompiler import (aliasing, chunked, codegen, decorators, donation,
+from adcompiler import (aliasing, bounded, chunked, codegen, decorators,
+                        donation,
                         known_results, object_operands, origins, runtime,
                         unit_seed)
 from adcompiler import emit as emit_stage
@@ -479,6 +482,59 @@ def _run_stage(function_name, stage, step, *args):
 # with operator methods (see `Compiler.compile`).
 _OBJECTS = 'objects'
 
+# How many compilations (of a function for one set of differentiated
+# parameters and one variant) the compiler keeps. Each keeps the values of
+# the globals and closure variables that its function read when compiled,
+# such as the data batch that a lambda made in a training loop captures.
+# A `GradientFunction` keeps a reference to its own compiled code, so a call
+# of one never needs an evicted entry, and a caller's generated code
+# references its callees' generated functions directly.
+MAX_CACHED_COMPILATIONS = 128
+
+
+class _FunctionKey:
+    """The function part of a cache key: the function's code, globals,
+    closure cells and defaults, compared by identity.
+
+    Two functions made by one `def` or lambda that capture the same cells
+    and defaults, such as a lambda made again on each pass of a loop, get
+    equal keys and share one compilation. The generated code depends only
+    on these objects (the name of the first function appears in messages),
+    so it is the same for both, and `is_current` checks the values in these
+    cells and globals when either is called. Cells are compared by identity
+    and not by contents, because a cell of another frame can be rebound
+    later without this one.
+    """
+
+    __slots__ = ('code', 'globals', 'cells', 'defaults', 'name', '_hash')
+
+    def __init__(self, function):
+        self.code = function.__code__
+        self.globals = function.__globals__
+        self.cells = function.__closure__ or ()
+        self.defaults = defaults_of(function)
+        self.name = function.__name__
+        self._hash = hash((self.code, id(self.globals),
+                           tuple(map(id, self.cells))))
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        return (isinstance(other, _FunctionKey)
+                and self.code is other.code
+                and self.globals is other.globals
+                and _same_objects(self.cells, other.cells)
+                and same_defaults(self.defaults, other.defaults))
+
+
+def _function_key(function):
+    """Return the form of `function` in cache keys: a `_FunctionKey` for
+    a Python function, else the object itself."""
+    if isinstance(function, types.FunctionType):
+        return _FunctionKey(function)
+    return function
+
 
 class Compiler:
     """Compiles functions to primal/adjoint pairs, with a cache."""
@@ -486,15 +542,18 @@ class Compiler:
     def __init__(self, registry=REGISTRY, optimize=True):
         self.registry = registry
         self.optimize = optimize
-        self._cache = {}
+        self._cache = bounded.LruCache(MAX_CACHED_COMPILATIONS,
+                                       on_evict=self._note_eviction)
+        # Whether an entry was evicted since unused names were last dropped.
+        self._evicted = False
         self._lock = threading.RLock()
         self._in_progress = []
         self._waiting = {}  # key in progress -> module scopes that call it
         self._names = {}  # key -> (primal, adjoint) generated function names
         self._name_counts = {}
         self._issued_names = set()
-        # (function, wrt) -> the variants compiled for argument shapes.
-        self._shape_variants = {}
+        # (function key, wrt) -> the variants compiled for argument shapes.
+        self._shape_variants = bounded.LruCache(MAX_CACHED_COMPILATIONS)
         # The module functions that dispatched calls `xp.f(...)` ran (see
         # adcompiler.dispatch.Dispatcher._observe), which code compiled
         # for argument shapes calls directly behind a check.
@@ -527,7 +586,7 @@ class Compiler:
             variant = (variant, argument_shapes)
         if objects:
             variant = (_OBJECTS, objects, variant)
-        key = (function, tuple(wrt), variant)
+        key = (_function_key(function), tuple(wrt), variant)
         with self._lock:
             cached = self._cache.get(key)
             if (cached is not None and cached[0] == self.registry.version
@@ -556,6 +615,7 @@ class Compiler:
             for scope in self._waiting.pop(key, []):
                 scope[compiled.primal_name] = compiled.primal
                 scope[compiled.adjoint_name] = compiled.adjoint
+            self._drop_unused_names()
             return compiled
 
     def compile_for_shapes(self, function, wrt, scalar_params,
@@ -567,8 +627,10 @@ class Compiler:
         raised an error that the general code did not."""
         function = decorators.unwrap_forwarding(function)
         with self._lock:
-            variants = self._shape_variants.setdefault(
-                (function, tuple(wrt)), set())
+            variants_key = (_function_key(function), tuple(wrt))
+            variants = self._shape_variants.get(variants_key)
+            if variants is None:
+                variants = self._shape_variants[variants_key] = set()
             key = (frozenset(scalar_params), argument_shapes, objects)
             if key not in variants:
                 if len(variants) >= MAX_SHAPE_VARIANTS:
@@ -605,9 +667,10 @@ class Compiler:
 
         def compile_callee(callee, callee_wrt, chain, passed):
             objects = object_operands.callee_objects(callee, passed)
-            callee_key = (callee, tuple(callee_wrt), frozenset())
+            callee_key = (_function_key(callee), tuple(callee_wrt),
+                          frozenset())
             if objects:
-                callee_key = (callee, tuple(callee_wrt),
+                callee_key = (callee_key[0], tuple(callee_wrt),
                               (_OBJECTS, objects, frozenset()))
             if callee_key in self._in_progress:
                 # A recursive call: the names are known now, the functions
@@ -638,7 +701,7 @@ class Compiler:
         namespace = dict(source.namespace)
         namespace.update(_errors_at_user_lines(program.extra_globals))
         for callee_key in recursive:
-            names = self.function_names(callee_key, callee_key[0].__name__)
+            names = self.function_names(callee_key, callee_key[0].name)
             for generated in names:
                 namespace.pop(generated, None)
         grad_only = None
@@ -675,7 +738,8 @@ class Compiler:
         module = _run_stage(name, 'emit', emit_stage.emit, functions,
                             namespace, name, codegen.index_definitions(
                                 program.extra_globals, program.numpy_alias))
-        origins.record(module.filename, source, module.scope)
+        origins.record(module.filename, source,
+                       module.functions[program.primal.name])
         for callee_key in recursive:
             if callee_key != key:
                 self._waiting.setdefault(callee_key, []).append(module.scope)
@@ -720,8 +784,8 @@ class Compiler:
         (with `objects`, for arguments that may hold objects with operator
         methods, as in `compile`)."""
         function = decorators.unwrap_forwarding(function)
-        key = (function, tuple(wrt), ('forward', objects) if objects
-               else 'forward')
+        key = (_function_key(function), tuple(wrt),
+               ('forward', objects) if objects else 'forward')
         with self._lock:
             cached = self._cache.get(key)
             if (cached is not None and cached[0] == self.registry.version
@@ -745,6 +809,7 @@ class Compiler:
             self._cache[key] = (self.registry.version, compiled)
             for scope in self._waiting.pop(key, []):
                 scope[compiled.name] = compiled.tangent
+            self._drop_unused_names()
             return compiled
 
     def _compile_forward(self, function, wrt, call_chain, key):
@@ -758,7 +823,7 @@ class Compiler:
 
         def compile_callee(callee, callee_wrt, chain, passed):
             objects = object_operands.callee_objects(callee, passed)
-            callee_key = (callee, tuple(callee_wrt),
+            callee_key = (_function_key(callee), tuple(callee_wrt),
                           ('forward', objects) if objects else 'forward')
             if callee_key in self._in_progress:
                 # A recursive call: linked when that compilation finishes.
@@ -792,13 +857,14 @@ class Compiler:
         namespace.update(_errors_at_user_lines(program.extra_globals))
         for callee_key in recursive:
             namespace.pop(self.function_names(
-                callee_key, callee_key[0].__name__,
+                callee_key, callee_key[0].name,
                 prefixes=('tangent',))[0], None)
         module = _run_stage(name, 'emit', emit_stage.emit,
                             [program.function], namespace, name,
                             codegen.index_definitions(
                                 program.extra_globals, program.numpy_alias))
-        origins.record(module.filename, source, module.scope)
+        origins.record(module.filename, source,
+                       module.functions[program.function.name])
         for callee_key in recursive:
             if callee_key != key:
                 self._waiting.setdefault(callee_key, []).append(module.scope)
@@ -877,6 +943,28 @@ class Compiler:
         _run_stage(name, 'activity', activity_stage.check_caught_exceptions,
                    normalized, activity, source)
         return source, normalized, resolution, activity
+
+    def _note_eviction(self, key, entry):
+        self._evicted = True
+
+    def _drop_unused_names(self):
+        """Forget the generated names of the compilations that are no
+        longer cached, after an eviction, so that `_names` stays as small
+        as the cache.
+
+        This runs only when no compilation is in progress: a caller being
+        compiled binds its callees' names in one namespace, so a name must
+        stay issued until the caller is done. Names are numbered by
+        `_name_counts`, which is never decreased, so a dropped name is not
+        issued again to another function of the same name.
+        """
+        if not self._evicted or self._in_progress or self._waiting:
+            return
+        self._evicted = False
+        for names_key in list(self._names):
+            if names_key[0] not in self._cache:
+                self._issued_names.difference_update(
+                    self._names.pop(names_key))
 
     def function_names(self, compile_key, name,
                        prefixes=('primal', 'adjoint')):

@@ -24,14 +24,13 @@ import copy
 import dataclasses
 import inspect
 import itertools
-import linecache
 import threading
 import types
 
 import gast
 import numpy as np
 
-from adcompiler import containers, emit, origins, runtime
+from adcompiler import bounded, containers, emit, origins, runtime
 from adcompiler.argument_state import same_output
 from adcompiler.errors import (ChangedStateError, ForeignCallError,
                                SourceLocation,
@@ -217,17 +216,25 @@ class _KnownCall:
 # Types of arguments that are never objects with operators.
 _PLAIN_ARGUMENT_TYPES = frozenset({np.ndarray, float, int, bool})
 
+# How many entries each cache of a `Dispatcher` keeps.
+MAX_CACHED_CALLS = 256
+
 
 class Dispatcher:
     """Compiles and runs dynamically dispatched calls; see the module docstring."""
 
     def __init__(self, compiler):
         self.compiler = compiler
-        self._wrappers = {}
-        self._wrt = {}  # (wrapper, numbers, active) -> differentiated names
-        self._parameter_names = {}  # wrapper -> its parameter names
+        # Each cache keeps its MAX_CACHED_CALLS most recently used entries,
+        # because the callees of dispatched calls may be functions that the
+        # program makes without end (a lambda passed on each call).
+        self._wrappers = bounded.LruCache(MAX_CACHED_CALLS)
+        # (wrapper, numbers, active) -> differentiated names
+        self._wrt = bounded.LruCache(MAX_CACHED_CALLS)
+        # wrapper -> its parameter names
+        self._parameter_names = bounded.LruCache(MAX_CACHED_CALLS)
         # (id of a CallSite, plain function) -> _KnownCall
-        self._known_calls = {}
+        self._known_calls = bounded.LruCache(MAX_CACHED_CALLS)
         self._lock = threading.Lock()
 
     def call_method(self, site, receiver, args, kwargs, request=None,
@@ -622,13 +629,11 @@ class Dispatcher:
             return cached
         source = make_source()
         filename = emit.generated_filename('dispatch')
-        linecache.cache[filename] = (len(source), None,
-                                     source.splitlines(keepends=True),
-                                     filename)
         scope = dict(namespace)
         scope['__name__'] = __name__
         exec(compile(source, filename, 'exec'), scope)  # noqa: S102
         wrapper = scope['call']
+        emit.register_lines(filename, source, wrapper)
         try:
             with self._lock:
                 self._wrappers[key] = wrapper

@@ -19,6 +19,7 @@ import linecache
 import math
 import re
 import warnings
+import weakref
 
 import gast
 
@@ -306,6 +307,19 @@ def generated_filename(title):
     return f'<adcompiler {title} #{next(_counter)}>'
 
 
+def register_lines(filename, text, owner):
+    """Register `text` as the lines of the generated file `filename` in
+    linecache, so that tracebacks, pdb and adcompiler's parser can read it,
+    until the function `owner`, defined by that text, is garbage.
+
+    Entries with no modification time stay in linecache until removed, so
+    each one is removed when its code can no longer run.
+    """
+    linecache.cache[filename] = (len(text), None,
+                                 text.splitlines(keepends=True), filename)
+    weakref.finalize(owner, linecache.cache.pop, filename, None)
+
+
 def emit(functions, namespace, title, definitions=()):
     """Compile gast `functions` into one module executed in `namespace`.
 
@@ -316,10 +330,11 @@ def emit(functions, namespace, title, definitions=()):
     module = gast.Module(body=[*definitions, *functions], type_ignores=[])
     source = to_source(module)
     filename = generated_filename(title)
-    lines = source.splitlines(keepends=True)
-    linecache.cache[filename] = (len(source), None, lines, filename)
     code = compile(source, filename, 'exec')
     scope = dict(namespace)
     exec(code, scope)  # noqa: S102 (the code is adcompiler's own output)
     defined = {f.name: scope[f.name] for f in functions}
+    # Each function references the scope as its globals, and the scope
+    # contains every function, so they become garbage together.
+    register_lines(filename, source, defined[functions[0].name])
     return EmittedModule(source, filename, defined, scope)

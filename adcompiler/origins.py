@@ -21,6 +21,7 @@ import os
 import re
 import site
 import sysconfig
+import weakref
 
 from adcompiler.errors import (ForeignCallError, LocatedError, SourceLocation,
                                format_diagnostic, marking_fix, rule_fix)
@@ -29,16 +30,24 @@ from adcompiler.traversal import walk
 _LINE_COMMENT = re.compile(r'^\s*# line (\d+): ')
 
 # File name of generated code -> (the FunctionSource it was generated
-# from, the globals of the generated functions).
-# NOTE: entries are never removed, like the generated sources that emit
-# registers in linecache, so each compilation keeps its globals alive.
+# from, a weak reference to one of the generated functions). An entry is
+# removed when its functions are garbage, as emit removes their lines from
+# linecache.
 _ORIGINS = {}
 
 
-def record(filename, source, scope):
-    """Note that the generated file `filename`, whose functions have the
-    globals `scope`, was generated from `source`."""
-    _ORIGINS[filename] = (source, scope)
+def record(filename, source, function):
+    """Note that the generated file `filename`, which defines `function`,
+    was generated from `source`."""
+    _ORIGINS[filename] = (source, weakref.ref(function))
+    weakref.finalize(function, _ORIGINS.pop, filename, None)
+
+
+def _scope_of(reference):
+    """Return the globals of the generated function that `reference`
+    refers to, or an empty dict once it is garbage."""
+    function = reference()
+    return {} if function is None else function.__globals__
 
 
 def at_user_line(error):
@@ -170,7 +179,8 @@ def _origin_of(location, name):
     dispatches at run time. Without one, the call is None and the caret is
     at the start of the line.
     """
-    source, scope = _ORIGINS[location.filename]
+    source, reference = _ORIGINS[location.filename]
+    scope = _scope_of(reference)
     lines = linecache.getlines(location.filename)
     lineno = source.tree.lineno
     for number in range(min(location.lineno, len(lines)), 0, -1):
