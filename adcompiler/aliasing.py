@@ -78,6 +78,8 @@ NEW_OBJECT_FUNCTIONS = (
     runtime.broadcast_like, runtime.cast_adjoint, runtime.extremum_tangent,
     runtime.bounded_extremum_tangent, runtime.initial_tangent,
     runtime.extremum_scan_tangent, runtime.added_at, runtime.subtracted_at,
+    runtime.multiplied_at, runtime.multiplied_at_tangent,
+    runtime.multiplied_at_adjoint,
     runtime.along_axis_index, runtime.put_along,
     runtime.nan_extremum_tangent,
     runtime.tangent_append, runtime.tangent_extend, runtime.check_unshared,

@@ -5217,6 +5217,90 @@ def subtracted_at(a, indices, b):
     return result
 
 
+def multiplied_at(a, indices, b):
+    """Return a copy of `a` multiplied by `b` at `indices`, as
+    `np.multiply.at(a, indices, b)` would update `a`: a repeated index
+    multiplies once per occurrence.
+
+    It is linear in `a`, so `multiplied_at(t, indices, b)` is also the
+    tangent and the adjoint for `a`.
+    """
+    result = np.array(a, copy=True)
+    np.multiply.at(result, indices, b)
+    return result
+
+
+def multiplied_at_tangent(t, a, indices, b):
+    """Return the tangent of `multiplied_at(a, indices, b)` for the
+    tangent `t` of `b`: at each index, `a` times the sum over its
+    occurrences of `t` times the other factors of that index."""
+    occurrences, others = _other_factors(np.shape(a), indices, b)
+    terms = np.broadcast_to(t, others.shape) * others
+    summed = np.zeros(np.size(a), dtype=np.result_type(terms, a))
+    np.add.at(summed, occurrences.ravel(), terms.ravel())
+    return np.asarray(a) * summed.reshape(np.shape(a))
+
+
+def multiplied_at_adjoint(g, a, indices, b):
+    """Return the adjoint of `b` in `multiplied_at(a, indices, b)`: for
+    each occurrence of an index, `g` and `a` at that index times the other
+    factors of that index, summed over the axes that `b` was broadcast
+    along."""
+    occurrences, others = _other_factors(np.shape(a), indices, b)
+    scale = (np.asarray(g) * np.asarray(a)).ravel()[occurrences]
+    return unbroadcast(scale * others, b)
+
+
+def _other_factors(shape, indices, b):
+    """Return the flat position in an array of `shape` of each element of
+    `b` broadcast to the shape of `array[indices]`, and for each such
+    element the product of the other elements at the same position.
+
+    The products are taken without dividing, so a zero factor gives the
+    right result. Elements are grouped by position with a stable sort, and
+    within each group a prefix and a suffix product are built by a
+    Hillis-Steele scan: ceil(log2(m)) passes for a group of m elements.
+    """
+    positions = np.arange(math.prod(shape)).reshape(shape)[indices]
+    factors = np.broadcast_to(b, positions.shape)
+    flat_positions = positions.ravel()
+    count = flat_positions.size
+    order = np.argsort(flat_positions, kind='stable')
+    grouped = flat_positions[order]
+    values = factors.ravel()[order]
+    # The rank of each element in its group, counted from the start and
+    # from the end.
+    steps = np.arange(count)
+    new_group = np.ones(count, dtype=bool)
+    new_group[1:] = grouped[1:] != grouped[:-1]
+    starts = np.maximum.accumulate(np.where(new_group, steps, 0))
+    last = np.ones(count, dtype=bool)
+    last[:-1] = new_group[1:]
+    ends = np.minimum.accumulate(
+        np.where(last, steps, count - 1)[::-1])[::-1]
+    before = _exclusive_product(values, steps - starts)
+    after = _exclusive_product(values[::-1], (ends - steps)[::-1])[::-1]
+    others = np.empty_like(before)
+    others[order] = before * after
+    return positions, others.reshape(positions.shape)
+
+
+def _exclusive_product(values, ranks):
+    """Return for each element the product of the elements of its group
+    before it, where `ranks` numbers the elements of each group from 0 and
+    each group is contiguous in `values`."""
+    inclusive = np.array(values, copy=True)
+    distance = 1
+    while distance <= (ranks.max() if ranks.size else 0):
+        targets = np.flatnonzero(ranks >= distance)
+        inclusive[targets] = inclusive[targets] * inclusive[targets - distance]
+        distance *= 2
+    exclusive = np.ones_like(inclusive)
+    exclusive[1:] = inclusive[:-1]
+    exclusive[ranks == 0] = 1
+    return exclusive
+
+
 def along_axis_index(shape, indices, axis):
     """Return the index that `np.put_along_axis(arr, indices, values, axis)`
     writes through, for an `arr` of `shape`: `arr[index] = values` is the

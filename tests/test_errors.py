@@ -785,7 +785,7 @@ def test_gradient_inside_differentiates():
 
 def scatters_squares(x):
     y = np.ones(3)
-    np.multiply.at(y, np.array([0, 0, 2]), x ** 2)
+    np.divide.at(y, np.array([0, 0, 2]), x ** 2)
     return np.sum(y)
 
 
@@ -813,16 +813,16 @@ def test_non_differentiable_fix_warns_of_zero(function):
 
 
 def test_in_place_foreign_call_offers_no_rule():
-    """A rule of np.multiply.at could not follow its update of y, so the
+    """A rule of np.divide.at could not follow its update of y, so the
     fix is to compute a new array."""
     with pytest.raises(adcompiler.ForeignCallError) as info:
         adcompiler.grad(scatters_squares)(np.array([1.0, 3.0, 2.0]))
     message = str(info.value)
     assert 'register_vjp' not in message
-    assert 'np.multiply.at updates an argument in place' in message
-    assert 'non_differentiable(np.multiply.at)' in message
+    assert 'np.divide.at updates an argument in place' in message
+    assert 'non_differentiable(np.divide.at)' in message
     assert info.value.lineno == source_lineno(scatters_squares,
-                                              'np.multiply.at(')
+                                              'np.divide.at(')
 
 
 # Fixes that keep the meaning of the user's code --------------------------------

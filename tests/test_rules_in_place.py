@@ -1,5 +1,5 @@
-"""np.add.at, np.subtract.at and np.put_along_axis, which update their
-first argument in place.
+"""np.add.at, np.subtract.at, np.multiply.at and np.put_along_axis, which
+update their first argument in place.
 
 A statement that calls one of them on a local name runs as a write
 `a[...] = pure(a, ...)` (see `Registry.in_place`), which the reverse stage
@@ -58,6 +58,67 @@ def add_at_in_loop(x):
     return np.sum(totals ** 2)
 
 
+def multiply_at_repeated(x):
+    y = x * 1.0
+    np.multiply.at(y, [1, 1, 3, 1], x[2:])
+    return np.sum(y ** 2)
+
+
+def multiply_at_scalar_operand(x):
+    y = np.cos(x)
+    np.multiply.at(y, np.array([0, 0, 5, 0]), x[4] ** 2)
+    return np.sum(y ** 3)
+
+
+def multiply_at_constant_factors(x):
+    y = x ** 2
+    np.multiply.at(y, [2, 4, 2], np.array([3.0, -0.5, 0.0]))
+    return np.sum(np.sin(y))
+
+
+def multiply_at_constant_array(x):
+    y = np.array([1.5, -2.0, 0.5, 0.0])
+    np.multiply.at(y, [0, 3, 0, 0], x[:4])
+    return np.sum(y * np.arange(1.0, 5.0))
+
+
+def multiply_at_rows(x):
+    m = np.outer(x[:3], x[3:]) + 1.0
+    np.multiply.at(m, [0, 2, 0], x[:3] * 2.0)
+    return np.sum(m ** 2)
+
+
+def multiply_at_row_vector(x):
+    m = np.outer(x[:3], x[3:])
+    np.multiply.at(m, [2, 2], x[3:])
+    return np.sum(m * np.arange(9.0).reshape(3, 3))
+
+
+def multiply_at_pairs(x):
+    m = np.ones((3, 3)) + np.outer(x[:3], x[:3])
+    np.multiply.at(m, (np.array([0, 1, 0]), np.array([2, 2, 2])), x[3:])
+    return np.sum(m ** 2 * np.arange(9.0).reshape(3, 3))
+
+
+def multiply_at_three_axes(x):
+    a = np.stack([np.outer(x[:3], x[4:]), np.outer(x[3:], x[:2])])
+    np.multiply.at(a, (slice(None), [1, 0, 1]), x[:2].reshape(1, 1, 2))
+    return np.sum(np.tanh(a))
+
+
+def multiply_at_slice(x):
+    y = x ** 2
+    np.multiply.at(y, slice(1, 4), x[3:])
+    return np.sum(y)
+
+
+def multiply_at_in_loop(x):
+    totals = np.ones(3)
+    for i in range(6):
+        np.multiply.at(totals, i % 3, x[i] + x[i - 1])
+    return np.sum(totals)
+
+
 def put_along_rows(x):
     m = np.zeros((2, 3))
     np.put_along_axis(m, np.array([[0, 2], [1, 1]]),
@@ -86,6 +147,10 @@ def put_then_take_along(x):
 
 FUNCTIONS = [add_at_repeated, add_at_scalar_operand, subtract_at_repeated,
              add_at_rows, add_at_pairs, add_at_slice, add_at_in_loop,
+             multiply_at_repeated, multiply_at_scalar_operand,
+             multiply_at_constant_factors, multiply_at_constant_array,
+             multiply_at_rows, multiply_at_row_vector, multiply_at_pairs,
+             multiply_at_three_axes, multiply_at_slice, multiply_at_in_loop,
              put_along_rows, put_along_columns, put_along_flat,
              put_then_take_along]
 X = np.array([0.5, -0.3, 0.8, 1.2, -0.7, 0.1])
@@ -114,7 +179,9 @@ def test_forward_mode(function):
 
 @pytest.mark.parametrize('function', [add_at_repeated, subtract_at_repeated,
                                       add_at_pairs, put_along_rows,
-                                      put_along_flat])
+                                      put_along_flat, multiply_at_repeated,
+                                      multiply_at_pairs,
+                                      multiply_at_in_loop])
 def test_hessian(function):
     hessian = adcompiler.hessian(function)(X.copy())
     expected = np.stack([numerical_gradient(
@@ -163,14 +230,61 @@ def test_float32_stays_float32():
     assert_gradient_close(gradient, expected, rtol=1e-6, atol=1e-6)
 
 
-def test_multiply_at_is_rejected():
-    def product(x):
+# Inputs where factors of one index are zero: one zero among several
+# factors, two zeros at one index, and a zero in the updated array.
+ZERO_INPUTS = [
+    np.array([0.5, -0.3, 0.0, 1.2, -0.7, 0.1]),
+    np.array([0.5, 0.0, 0.0, 1.2, 0.0, 0.1]),
+    np.array([0.0, 0.7, 1.1, 0.0, -0.7, 0.0]),
+]
+ZERO_FUNCTIONS = [multiply_at_repeated, multiply_at_scalar_operand,
+                  multiply_at_constant_array, multiply_at_rows,
+                  multiply_at_pairs, multiply_at_in_loop]
+
+
+@pytest.mark.parametrize('x', ZERO_INPUTS, ids=['one', 'two', 'base'])
+@pytest.mark.parametrize('function', ZERO_FUNCTIONS,
+                         ids=[f.__name__ for f in ZERO_FUNCTIONS])
+def test_multiply_at_zero_factors(function, x):
+    gradient = adcompiler.grad(function)(x.copy())
+    assert np.all(np.isfinite(gradient))
+    assert_gradient_close(gradient, numerical_gradient(function, (x,), 0))
+    direction = sample(6, seed=7)
+    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
+    expected = numerical_gradient(
+        lambda step: function(x + step * direction), (0.0,), 0)
+    assert tangent == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize('repeats', [1, 2, 3, 5, 8])
+def test_multiply_at_many_repeats(repeats):
+    """Products of groups of several sizes: the scan takes one pass per
+    doubling of the largest group."""
+    rng = np.random.default_rng(repeats)
+    indices = np.repeat(np.arange(4), [repeats, 1, 0, repeats + 1])
+    rng.shuffle(indices)
+    factors = rng.uniform(-1.5, 1.5, size=indices.size)
+    factors[rng.integers(indices.size)] = 0.0
+
+    def scatter(a, b):
+        y = a * 1.0
+        np.multiply.at(y, indices, b)
+        return np.sum(y * np.arange(1.0, 5.0))
+
+    a = rng.uniform(-1.0, 1.0, size=4)
+    da, db = adcompiler.grad(scatter, wrt=(0, 1))(a, factors)
+    assert_gradient_close(da, numerical_gradient(scatter, (a, factors), 0))
+    assert_gradient_close(db, numerical_gradient(scatter, (a, factors), 1))
+
+
+def test_divide_at_is_rejected():
+    def quotient(x):
         c = np.ones(3)
-        np.multiply.at(c, [0, 0], x[:2])
+        np.divide.at(c, [0, 0], x[:2])
         return np.sum(c)
 
-    with pytest.raises(adcompiler.ForeignCallError, match='multiply.at'):
-        adcompiler.grad(product)(X.copy())
+    with pytest.raises(adcompiler.ForeignCallError, match='divide.at'):
+        adcompiler.grad(quotient)(X.copy())
 
 
 def test_add_at_into_a_view_is_rejected():

@@ -60,9 +60,10 @@ Calls of `numpy.interp`, `numpy.convolve`, `numpy.correlate`,
 functions (adcompiler/rules/numpy_equivalents.py), which are transformed
 from their source, so they are not in the tables.
 `numpy.interp` rejects `period=`. A statement that calls
-`numpy.add.at`, `numpy.subtract.at` or `numpy.put_along_axis` on a local
-array `a` runs as the write `a[...] = new value` (the normalize stage
-rewrites it), which is differentiated like any write by index.
+`numpy.add.at`, `numpy.subtract.at`, `numpy.multiply.at` or
+`numpy.put_along_axis` on a local array `a` runs as the write
+`a[...] = new value` (the normalize stage rewrites it), which is
+differentiated like any write by index.
 
 The tables below list NumPy, math, operator and the built-ins. SciPy's
 rules are registered when SciPy is imported (adcompiler/rules/scipy.py).

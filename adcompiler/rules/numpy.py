@@ -570,8 +570,8 @@ vjp(np.minimum.accumulate,  lambda array, axis=0: ad.extremum_scan_adjoint(g, ar
 
 # In-place functions: a statement `f(a, ...)` whose first argument is a
 # local name runs as `a[...] = pure(a, ...)`, with the rules of the pure
-# functions in adcompiler.rules.runtime. np.multiply.at has no rule: its
-# derivative at a repeated index multiplies the operands of that index.
+# functions in adcompiler.rules.runtime.
 REGISTRY.in_place(np.add.at,         rt.added_at)
 REGISTRY.in_place(np.subtract.at,    rt.subtracted_at)
+REGISTRY.in_place(np.multiply.at,    rt.multiplied_at)
 REGISTRY.in_place(np.put_along_axis, rt.put_along)

@@ -493,6 +493,14 @@ vjp(rt.subtracted_at, lambda a, indices, b: (g, None, ad.unbroadcast(-np.asarray
 REGISTRY.linear_jvp(rt.added_at, ('a', 'b'))
 REGISTRY.linear_jvp(rt.subtracted_at, ('a', 'b'))
 
+# ans = multiplied_at(a, indices, b), a copy of a multiplied by b at
+# indices. It is linear in a, with the product of the factors of each index
+# as the scale. The derivative for one factor of b is a times the product
+# of the other factors at its index, which the helpers compute without
+# dividing, so zero factors are handled.
+vjp(rt.multiplied_at, lambda a, indices, b: (ad.multiplied_at(g, indices, b), None, ad.multiplied_at_adjoint(g, a, indices, b)))
+jvp(rt.multiplied_at, lambda a, indices, b: (ad.multiplied_at(t, indices, b), None, ad.multiplied_at_tangent(t, a, indices, b)))
+
 # ans = put_along(arr, indices, values, axis), a copy of arr with values
 # written at indices: arr keeps the adjoint of the entries not written, and
 # values gets that of the entries written, where the last write of a
