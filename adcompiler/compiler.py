@@ -550,7 +550,6 @@ class Compiler:
         self._in_progress = []
         self._waiting = {}  # key in progress -> module scopes that call it
         self._names = {}  # key -> (primal, adjoint) generated function names
-        self._name_counts = {}
         self._issued_names = set()
         # (function key, wrt) -> the variants compiled for argument shapes.
         self._shape_variants = bounded.LruCache(MAX_CACHED_COMPILATIONS)
@@ -954,9 +953,9 @@ class Compiler:
 
         This runs only when no compilation is in progress: a caller being
         compiled binds its callees' names in one namespace, so a name must
-        stay issued until the caller is done. Names are numbered by
-        `_name_counts`, which is never decreased, so a dropped name is not
-        issued again to another function of the same name.
+        stay issued until the caller is done. A dropped name may then be
+        issued again, because each generated module binds the names it
+        calls in a namespace of its own.
         """
         if not self._evicted or self._in_progress or self._waiting:
             return
@@ -968,12 +967,14 @@ class Compiler:
 
     def function_names(self, compile_key, name,
                        prefixes=('primal', 'adjoint')):
-        """Names of the generated pair, unique among all compiled functions.
+        """Names of the generated pair, unique among the cached
+        compilations and those in progress.
 
         `compile_key` is the cache key of the compilation. A caller's
         generated code refers to its callees by these names, so two callees
         (or one callee differentiated with respect to different arguments)
-        must never share one.
+        must never share one. Names of evicted compilations may be issued
+        again (see `_drop_unused_names`).
         """
         key = (compile_key, prefixes)
         function, wrt, variant = compile_key
@@ -985,7 +986,9 @@ class Compiler:
             # first.
             self.function_names((function, wrt, frozenset()), name, prefixes)
         if key not in self._names:
-            count = self._name_counts.get((name, prefixes), 0)
+            # The first free number, so that a function compiled again
+            # after its entry was evicted gets its earlier names back.
+            count = 0
             while True:
                 suffix = f'_{count}' if count else ''
                 names = tuple(f'{prefix}_{name}{suffix}'
@@ -995,7 +998,6 @@ class Compiler:
                 # tangent_f_1) would otherwise get the names of f's second pair.
                 if not self._issued_names.intersection(names):
                     break
-            self._name_counts[(name, prefixes)] = count
             self._issued_names.update(names)
             self._names[key] = names
         return self._names[key]
