@@ -110,23 +110,37 @@ def _drop_unread_shapes(calls, runtime_alias):
             node.args[1] = gast.Constant(value=None, kind=None)
 
 
-def negate_compact_factors(function, numpy_alias, runtime_alias):
+def negate_compact_factors(function, numpy_alias, runtime_alias,
+                           negates_product=None):
     """Move negations of products onto their compact first factors.
 
     `keep_compact` does this too, but only on products of one operation
     each. This pass runs again once temporaries are inlined. It adds
     no expansions, because `keep_compact` already made every compact value
-    that needs one full.
+    that needs one full, and it keeps the statements of the body (it
+    changes only their expressions).
+
+    `negates_product` is whether a node of `function` is a negated
+    product (see `is_negated_product`), when the caller found it in a
+    walk of its own, or None.
     """
-    if not any(isinstance(node.op, gast.USub)
-               and isinstance(node.operand, gast.BinOp)
-               and isinstance(node.operand.op, (gast.Mult, gast.Div))
-               for node in find_nodes(function, gast.UnaryOp)):
+    if negates_product is None:
+        negates_product = any(map(is_negated_product,
+                                  find_nodes(function, gast.UnaryOp)))
+    if not negates_product:
         # Nothing to move, and one walk costs less than the rewriter's.
         return False
     rewriter = _Rewriter(None, numpy_alias, runtime_alias, False)
     function.body = rewriter.block(function.body)
     return rewriter.changed
+
+
+def is_negated_product(node):
+    """True for `-(a * b)` or `-(a / b)`, where `negate_compact_factors`
+    may move the negation, given a `UnaryOp` node."""
+    return (isinstance(node.op, gast.USub)
+            and isinstance(node.operand, gast.BinOp)
+            and isinstance(node.operand.op, (gast.Mult, gast.Div)))
 
 
 class _Rewriter:

@@ -104,6 +104,17 @@ class _ConstantFolder(Transformer):
         self.numpy_alias = numpy_alias
         self.runtime_alias = runtime_alias
 
+    # Names and constants fold to themselves. These two methods visit them
+    # without the generic visit of their fields, which finds no child in
+    # a constant, nor in a name without an annotation.
+    def visit_Name(self, node):
+        if getattr(node, 'annotation', None) is None:
+            return node
+        return self.generic_visit(node)
+
+    def visit_Constant(self, node):
+        return node
+
     def is_function(self, func, module, name):
         return (isinstance(func, gast.Attribute) and func.attr == name
                 and isinstance(func.value, gast.Name)
@@ -350,20 +361,22 @@ def optimize(program):
     inline_temporaries(program.adjoint,
                         {'d' + name for name in program.temporaries},
                         _ADJOINT_EXPRESSION_NODES)
+    negates_product, with_quotients = _negations_and_quotients(
+        program.adjoint)
     compact.negate_compact_factors(program.adjoint, program.numpy_alias,
-                                   program.runtime_alias)
+                                   program.runtime_alias, negates_product)
     # Inlining puts constant factors of several rules side by side.
     _ConstantFolder(program.numpy_alias,
                     program.runtime_alias).visit(program.adjoint)
-    shared_factors.combine_shared_factors(program.adjoint,
-                                          program.numpy_alias,
-                                          program.runtime_alias)
+    if shared_factors.combine_shared_factors(program.adjoint,
+                                             program.numpy_alias,
+                                             program.runtime_alias):
+        # A combined statement may divide where neither statement did.
+        with_quotients = [statement for statement in program.adjoint.body
+                          if _divides(statement)]
     _add_sums_into_temporaries(program.adjoint.body)
     # Both rewrites apply only in a statement with a division, and the
     # first keeps the division, so the statements are found once.
-    with_quotients = [statement for statement in program.adjoint.body
-                      if any(isinstance(node.op, gast.Div) for node
-                             in find_nodes(statement, gast.BinOp))]
     _visit_statements(_ScaleQuotients(), program.adjoint, with_quotients)
     _visit_statements(_QuotientInDivisor(program.scalar_types,
                                          program.runtime_alias),
@@ -373,6 +386,47 @@ def optimize(program):
     program.float_seed = scalars.accepts_float_seed(
         program.adjoint, program.scalar_types, program.runtime_alias)
     return program
+
+
+def _negations_and_quotients(function):
+    """Return whether `function` contains a negated product (see
+    `compact.is_negated_product`), and the top-level statements of its
+    body that contain a division, found in one walk.
+
+    The statements found are a superset of those that divide once
+    `compact.negate_compact_factors`, the constant folder and
+    `_add_sums_into_temporaries` have run. None of them makes a division
+    or replaces a statement of the body, and the folder may remove a
+    division of two constants. The quotient rewrites change nothing in a
+    statement without a division, so visiting such a statement too
+    changes no output.
+    """
+    negates_product = False
+    with_quotients = []
+    for statement in function.body:
+        divides = False
+        for node in find_nodes(statement, (gast.BinOp, gast.UnaryOp)):
+            if isinstance(node, gast.BinOp):
+                divides = divides or isinstance(node.op, gast.Div)
+            elif not negates_product:
+                negates_product = compact.is_negated_product(node)
+        if divides:
+            with_quotients.append(statement)
+    for field in function._fields:
+        value = getattr(function, field, None)
+        if field == 'body' or negates_product:
+            continue
+        for part in value if isinstance(value, list) else (value,):
+            if isinstance(part, gast.AST) and any(map(
+                    compact.is_negated_product,
+                    find_nodes(part, gast.UnaryOp))):
+                negates_product = True
+    return negates_product, with_quotients
+
+
+def _divides(statement):
+    return any(isinstance(node.op, gast.Div)
+               for node in find_nodes(statement, gast.BinOp))
 
 
 def _visit_statements(transformer, function, statements):
@@ -538,17 +592,24 @@ def inline_temporaries(function, temporaries, max_nodes=None, names=None):
     temporaries = frozenset(temporaries)
     if not temporaries:
         return  # No name can be inlined, and no statement needs a walk.
-    if names is None:
-        names = StatementNames()
     loads, stores = {}, {}
-    for uses in _function_uses(function, names):
-        for name in uses.loads:
+    if names is None:
+        # No table to fill, so one walk of the whole function counts.
+        names = StatementNames()
+        for node in name_nodes(function):
+            name = node.id
             if name in temporaries:
-                loads[name] = loads.get(name, 0) + 1
-        for kind in (uses.stores, uses.deletes, uses.others):
-            for name in kind:
+                counts = loads if node.ctx.__class__ is gast.Load else stores
+                counts[name] = counts.get(name, 0) + 1
+    else:
+        for uses in _function_uses(function, names):
+            for name in uses.loads:
                 if name in temporaries:
-                    stores[name] = stores.get(name, 0) + 1
+                    loads[name] = loads.get(name, 0) + 1
+            for kind in (uses.stores, uses.deletes, uses.others):
+                for name in kind:
+                    if name in temporaries:
+                        stores[name] = stores.get(name, 0) + 1
     single_use = {name for name in temporaries
                   if loads.get(name) == 1 and stores.get(name) == 1}
     if single_use:

@@ -21,7 +21,8 @@ import pytest
 import adcompiler
 import test_control_flow
 import test_gradients
-from adcompiler import accumulate, compact, runtime, shapes, shared_calls
+from adcompiler import (accumulate, cli, compact, optimize, runtime, shapes,
+                        shared_calls)
 from adcompiler.api import scalar_parameters
 from adcompiler.compiler import Compiler
 from finite_differences import assert_gradient_close, numerical_gradient
@@ -1758,3 +1759,85 @@ def test_shared_calls_same_with_call_list():
     assert ast.unparse(ast.fix_missing_locations(
         gast.gast_to_ast(function))) == expected
     assert expected.count('np.cos(x)') == 1
+
+
+def parsed_function(text):
+    return gast.parse(textwrap.dedent(text)).body[0]
+
+
+def test_negations_and_quotients_in_body():
+    function = parsed_function('''
+        def f(a, b):
+            c = a / (b + 1.0)
+            d = -(a * b)
+            if a:
+                e = b / a
+            g = a + b
+            return -(c / d)
+    ''')
+    negates_product, with_quotients = optimize._negations_and_quotients(
+        function)
+    assert negates_product
+    body = function.body
+    assert with_quotients == [body[0], body[2], body[4]]
+
+
+def test_negations_and_quotients_none():
+    function = parsed_function('''
+        def f(a, b):
+            c = -a * b
+            d = +(a * b)
+            return -c, d
+    ''')
+    negates_product, with_quotients = optimize._negations_and_quotients(
+        function)
+    assert not negates_product
+    assert with_quotients == []
+
+
+def test_negated_product_in_default_found():
+    function = parsed_function('''
+        def f(a, b=-(2.0 * c)):
+            return a
+    ''')
+    negates_product, _ = optimize._negations_and_quotients(function)
+    assert negates_product
+
+
+def test_is_negated_product_cases():
+    cases = {'-(a * b)': True, '-(a / b)': True, '-(a + b)': False,
+             '-a': False, '+(a * b)': False, 'not a * b': False}
+    for text, expected in cases.items():
+        node = gast.parse(text, mode='eval').body
+        assert compact.is_negated_product(node) is expected, text
+
+
+def test_folder_folds_name_annotation():
+    function = parsed_function('''
+        def f(x: 2 * 3):
+            return x * (1.0 + 2.0)
+    ''')
+    optimize._ConstantFolder('np', 'ad').visit(function)
+    annotation = function.args.args[0].annotation
+    assert isinstance(annotation, gast.Constant)
+    assert annotation.value == 6
+    assert function.body[0].value.right.value == 3.0
+
+
+def shared_quotient_factor(x):
+    a = np.abs(x)
+    return np.sum(a * x / (x * x + 1.0)) + np.sum(a * x)
+
+
+def test_shared_factor_with_quotient_gradient():
+    # The adjoint combines contributions with a shared factor, after
+    # which the statements that divide are found again.
+    for x in (np.linspace(-2.0, 1.5, 5), np.array([[0.5, -1.5], [2.0, 3.0]]),
+              -0.75):
+        assert_right_and_same_gradients(shared_quotient_factor, (x,), (0,))
+    # Compiled for a shape, the adjoint combines the contributions.
+    source = cli.dump(f'{__file__}:shared_quotient_factor',
+                      shapes=('x=5',))
+    adjoint = function_text(source, 'adjoint')
+    assert '(dt6 + dt1) * x' in adjoint
+    assert 'dt1 = dt4 / t3' in adjoint
