@@ -8,6 +8,7 @@ into comments, and the substitution that inlines a rule template.
 import inspect
 import operator
 import re
+import textwrap
 import types
 
 import gast
@@ -254,9 +255,16 @@ def _constant_index(index):
 def index_definitions(extra_globals, numpy_alias):
     """Return `index_to_m1 = np.s_[:-1]` statements for the constant indices
     among `extra_globals`, so that the printed module defines every name it
-    reads."""
+    reads, and a comment for each error that a check raises, which cannot
+    be written as code."""
     definitions = []
     for constant, value in extra_globals.items():
+        if isinstance(value, Exception):
+            summary = str(value).split('\n', 1)[0]
+            definitions.extend(map(comment_marker, textwrap.wrap(
+                f'{constant}: the {type(value).__name__} raised where the '
+                f'check fails: {summary}', 77)))
+            continue
         if not constant.startswith('index_') or not isinstance(
                 value, (slice, tuple)):
             continue

@@ -87,6 +87,30 @@ def test_dump_reaches_methods_by_dotted_names(tmp_path):
     assert "has no function named 'Layer.missing'" in result.stderr
 
 
+def test_dump_describes_errors_of_checks(tmp_path):
+    path = tmp_path / 'rollout.py'
+    path.write_text(textwrap.dedent('''\
+        import numpy as np
+
+        def rollout(theta, steps):
+            angle, velocity = theta[0], theta[1]
+            for _ in range(steps):
+                velocity = velocity - 0.1 * np.sin(angle)
+                angle = angle + 0.1 * velocity
+            return angle
+        '''))
+    result = run('dump', f'{path}:rollout')
+    assert result.returncode == 0, result.stderr
+    for line in result.stdout.splitlines():
+        if 'ad.require_array_like(' in line:
+            name = line.rsplit(', ', 1)[1].rstrip(')')
+            assert f'# {name}: the UnsupportedSyntaxError raised where the ' \
+                'check fails:' in result.stdout
+            break
+    else:
+        raise AssertionError('no check in the dump:\n' + result.stdout)
+
+
 def test_dump_wrt_names_the_adjoints(model_file):
     result = run('dump', f'{model_file}:loss', '--wrt', 'x')
     assert result.returncode == 0, result.stderr
