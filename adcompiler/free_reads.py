@@ -54,11 +54,21 @@ def hoist_free_reads(adjoint_body, namespace, local_names, reserved, namer):
     are not free. Return a list of (name in the adjoint, expression that
     the primal saves for it).
     """
-    stored = {node.id for statement in adjoint_body
-              for node in walk(statement)
-              if isinstance(node, gast.Name)
-              and not isinstance(node.ctx, gast.Load)}
+    loaded, stored, roots = set(), set(), set()
+    for statement in adjoint_body:
+        for node in walk(statement):
+            if isinstance(node, gast.Name):
+                if isinstance(node.ctx, gast.Load):
+                    loaded.add(node.id)
+                else:
+                    stored.add(node.id)
+            elif isinstance(node, gast.Attribute) and isinstance(
+                    node.value, gast.Name):
+                roots.add(node.value.id)  # The root of a chain a.b.c.
     excluded = set(local_names) | set(reserved) | stored
+    if not any(_may_be_hoisted(name, namespace, name in roots)
+               for name in loaded - excluded):
+        return []  # Most adjoints: `_rewrite` would change nothing.
     names = {}  # an ordered set
     chains = {}  # source text of a chain -> (local name, chain node)
     for statement in adjoint_body:
@@ -155,6 +165,16 @@ def _copy_chain(node):
                               ctx=gast.Load())
     return gast.Name(id=node.id, ctx=gast.Load(), annotation=None,
                      type_comment=None)
+
+
+def _may_be_hoisted(name, namespace, chain_root):
+    """Return whether `_rewrite` may save the free name `name`, or a chain
+    from it when `chain_root` (some attribute chain starts at it)."""
+    value = namespace.get(name, _MISSING)
+    if chain_root and value is not _MISSING and not (
+            _is_fixed_module(value) or _is_compiler_object(value)):
+        return True
+    return _is_mutable_data(value)
 
 
 def _is_fixed_module(value):
