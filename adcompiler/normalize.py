@@ -1670,6 +1670,8 @@ class _Normalizer:
                 'a call of a computed function (such as f(x)(y) or fs[0](x))',
                 self.source.location(node))
         module_function = self.module_function(node.func)
+        if module_function is not None:
+            self.check_callee_global_writes(module_function, node)
         if module_function is not None and self.returns_function(
                 module_function):
             # A factory such as make_layer(w) is inlined, so that the
@@ -1870,6 +1872,29 @@ class _Normalizer:
                     'constants and cannot change them',
                     fixes=[f'return the new value of {node.id} and assign it '
                            'outside the differentiated function'])
+
+    def check_callee_global_writes(self, callee, call):
+        """Reject a call of a module function that assigns a global
+        variable (`global state; state = ...`).
+
+        The generated code reads module globals as constants, so it would
+        not see the new value.
+        """
+        declared = {name for n in walk(callee.node)
+                    if isinstance(n, gast.Global) for name in n.names}
+        for node in walk(callee.node):
+            if isinstance(node, gast.Name) and node.id in declared and \
+                    isinstance(node.ctx, (gast.Store, gast.Del)):
+                raise UnsupportedSyntaxError(
+                    f'a call of {callee.name}, which assigns the global '
+                    f'variable {node.id!r}',
+                    self.source.location(call),
+                    'a differentiated function reads module globals as '
+                    'constants, so the code after the call would not see '
+                    'the new value',
+                    fixes=[f'return the new value of {node.id} from '
+                           f'{callee.name} and assign it outside the '
+                           'differentiated function'])
 
     def module_function(self, func):
         """The module-level Python function a call's callee names, or None.

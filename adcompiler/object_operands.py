@@ -482,7 +482,9 @@ def _assigned_values(tree, local_names):
         elif isinstance(node, gast.AnnAssign) and node.value is not None:
             targets = [node.target]
         for target in targets:
-            if isinstance(target, gast.Name):
+            # A name bound in another way (global, import, def, ...) maps
+            # to None, and keeps None even if a plain store follows.
+            if isinstance(target, gast.Name) and values[target.id] is not None:
                 values[target.id].append(node.value)
                 plain_stores.add(id(target))
         if isinstance(node, gast.AugAssign) and isinstance(node.target,

@@ -15,6 +15,7 @@ import pytest
 
 import adcompiler
 from adcompiler import runtime
+from adcompiler.errors import UnsupportedSyntaxError
 from finite_differences import (assert_container_gradient_close,
                                 assert_gradient_close, numerical_gradient)
 
@@ -608,3 +609,44 @@ def test_subject_kinds_agree_with_python(value):
     expected = kind_in_python(value)
     assert runtime.is_match_sequence(value) == (expected == 'sequence')
     assert runtime.is_match_mapping(value) == (expected == 'mapping')
+
+
+# Calls of helpers that rebind names -------------------------------------------
+
+_STATE = 1.0
+
+
+def _rebind_state():
+    global _STATE
+    _STATE = 7.0
+    return False
+
+
+def call_rebinding_global(x):
+    if _rebind_state():
+        return np.sum(x)
+    return np.sum(2.0 * x * _STATE)
+
+
+def test_call_of_global_writer_raises():
+    with pytest.raises(UnsupportedSyntaxError) as raised:
+        adcompiler.grad(call_rebinding_global)(sample((3,)))
+    message = str(raised.value)
+    assert '_rebind_state' in message
+    assert "'_STATE'" in message
+    assert raised.value.lineno == _line(call_rebinding_global,
+                                        'if _rebind_state()')
+
+
+def _import_then_rebind(x):
+    import math as scale
+    scale = 2.0
+    return x * scale
+
+
+def call_import_then_rebind(x):
+    return np.sum(_import_then_rebind(x) * 3.0)
+
+
+def test_helper_rebinding_imported_name():
+    check_gradient(call_import_then_rebind, (sample((3,)),))
