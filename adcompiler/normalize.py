@@ -1295,12 +1295,16 @@ class _Normalizer:
             if isinstance(node, (gast.Assign, gast.AugAssign)):
                 targets = (node.targets if isinstance(node, gast.Assign)
                            else [node.target])
-                for target in targets:
-                    elements = (target.elts if isinstance(
-                        target, (gast.Tuple, gast.List)) else [target])
-                    for element in elements:
-                        if isinstance(element, gast.Subscript):
-                            written.add(self.written_base(element))
+                # Nested and starred targets too: (a, d[k]), *c[j] = ...
+                pending = list(targets)
+                while pending:
+                    element = pending.pop()
+                    if isinstance(element, (gast.Tuple, gast.List)):
+                        pending.extend(element.elts)
+                    elif isinstance(element, gast.Starred):
+                        pending.append(element.value)
+                    elif isinstance(element, gast.Subscript):
+                        written.add(self.written_base(element))
         return written
 
     def written_base(self, target):

@@ -30,8 +30,8 @@ bindings persist when the guard is false, as in Python.
 
 `assign_starred` lowers `a, *rest, b = value` (also nested, in for-loop
 targets and comprehensions) into `items = list(value)`, a length check and
-one indexed read per target. So `rest` is a list of the items or, for an
-ndarray, of its rows.
+one indexed read per target. So `rest` is a new list of the items or, for
+an ndarray, of its rows.
 
 Two forms raise `UnsupportedSyntaxError`, because no exact lowering is
 known here: a class pattern with positional subpatterns whose class is not
@@ -107,6 +107,13 @@ def assign_starred(normalizer, target, value, origin):
             index = _constant(position - len(elements))
         read = gast.Subscript(value=_load(items), slice=index,
                               ctx=gast.Load())
+        if position == star:
+            # A slice of the list `items` is a new list, but normalize
+            # cannot tell `items` from an array, whose slice is a view that
+            # an update of `rest` would write through.
+            part = normalizer.bind(_located(read, element), origin)
+            read = normalizer.lower_value(_located(
+                _call(names.of(builtins.list, 'list'), [part]), element))
         normalizer.assign(element, _located(read, element), origin)
     return atom
 

@@ -148,7 +148,39 @@ def test_starred_target_reads_value_once():
     code = primal_code(unpack_tuple_of_values)
     assert sum('x * y' in line for line in code) == 1
     assert 'check_unpack_length(items, 1)' in code
-    assert 'others = items[1:]' in code
+    part = next(line.split(' = ')[0] for line in code
+                if line.endswith(' = items[1:]'))
+    # The starred target gets a new list, which it may update in place.
+    assert f'others = list({part})' in code
+
+
+def unpack_into_item(x):
+    d = {}
+    a, *d['k'] = [x, 2.0 * x, 3.0 * x]
+    return np.sum(a * d['k'][1])
+
+
+def unpack_nested_into_item(x):
+    d = {}
+    (a, d['k']), b = (x, 2.0 * x), np.sin(x)
+    return np.sum(a * d['k'] * b)
+
+
+def unpack_then_rebind_item(x):
+    a, *b = x
+    b[0] = b[0] * 2.0  # A new list: x does not change.
+    return np.sum(a * b[0]) + np.sum(x)
+
+
+@pytest.mark.parametrize('shape', [(3,), (3, 2), (4, 1, 3)],
+                         ids=['vector', 'matrix', 'tensor'])
+@pytest.mark.parametrize('function', [unpack_into_item,
+                                      unpack_nested_into_item,
+                                      unpack_then_rebind_item],
+                         ids=lambda f: f.__name__)
+def test_starred_target_item_forms(function, shape):
+    check_gradient(function, (sample(shape),))
+
 
 
 # Match statements ----------------------------------------------------------
