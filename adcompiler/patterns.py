@@ -9,24 +9,36 @@ lowered, so that its derivatives flow through the usual branches. The case
         v = pair[0]
         ...
 
-The subject is evaluated once, into a variable named `subject` unless it is
-a name that no case rebinds. Each case becomes one test made of the checks
+The subject is evaluated once, into a variable named `subject`, unless it
+is a local name that nothing can rebind while the match runs (see
+`reads_subject_by_name`). Each case becomes one test made of the checks
 that Python's match statement makes:
 
     sequence pattern   is_match_sequence(s) (a type registered as a
                        sequence, other than str, bytes and bytearray)
                        and len(s)
-    mapping pattern    is_match_mapping(s) and key in s
-    class pattern      isinstance(s, cls) and hasattr(s, attribute)
+    mapping pattern    is_match_mapping(s), len(s) >= number of keys, and
+                       s.get(key, NOT_FOUND) is not NOT_FOUND for each key
+    class pattern      isinstance(s, cls), and for each attribute
+                       match_attribute(s, name) is not NOT_FOUND, where a
+                       positional subpattern's name is read from
+                       cls.__match_args__ when the match runs
     literal, a.b       s == value
     None, True, False  s is value
 
-The names a pattern binds are assigned at the start of the case's body,
-reading the parts of the subject by index, key or attribute. `*rest` in a
-sequence pattern binds `list(s[i:-j])`, and `**rest` in a mapping pattern
-binds a dict of the other keys. A case with a guard binds its names and
-evaluates the guard into a flag before the test of its body. So the
-bindings persist when the guard is false, as in Python.
+A key's value and an attribute are looked up once, into a new name such as
+`m_w` that the later tests and the bindings read. Such a case, an OR
+pattern that binds names, and a case whose guard reads the names its
+pattern binds set a flag `matched` in nested if statements and then branch
+on it. So every test runs at most once, in Python's order (except in the
+alternatives of an OR pattern nested in another pattern, see
+`compile_MatchOr`), and the bindings persist when the guard is false.
+
+The names a pattern binds are assigned when its tests hold, reading the
+parts of the subject by index, key or attribute. A named `*rest` in a
+sequence pattern makes `list(s)` once, which every subpattern reads, as
+Python does, and binds a slice of it. `**rest` in a mapping pattern binds
+a dict of the other keys.
 
 `assign_starred` lowers `a, *rest, b = value` (also nested, in for-loop
 targets and comprehensions) into `items = list(value)`, a length check and
@@ -35,7 +47,8 @@ an ndarray, of its rows.
 
 Two forms raise `UnsupportedSyntaxError`, because no exact lowering is
 known here: a class pattern with positional subpatterns whose class is not
-a global with `__match_args__`, and an OR pattern that binds names inside
+a class defined outside the function with enough names in `__match_args__`
+when the function compiles, and an OR pattern that binds names inside
 another pattern.
 """
 
@@ -162,6 +175,15 @@ class _MatchLowering:
         self.names = _GlobalNames(namespace, namer, local)
         self.namespace = namespace
         self.local = local
+        # Names that a nested function may rebind in the enclosing scope.
+        self.declared = {name for node in walk(tree)
+                         if isinstance(node, (gast.Global, gast.Nonlocal))
+                         for name in node.names}
+        # The local names of the innermost function being rewritten.
+        self.function_locals = _own_locals(tree)
+        # Whether a pattern may keep a looked-up value in a name (a
+        # _Lookup test), which an OR pattern's alternatives may not.
+        self.lookups = True
 
     def rewrite(self, node):
         """Replace the match statements in every statement list under node."""
@@ -176,6 +198,14 @@ class _MatchLowering:
             elif isinstance(value, gast.AST):
                 self.rewrite(value)
 
+    def rewrite_function(self, function):
+        outer = self.function_locals
+        self.function_locals = _own_locals(function)
+        try:
+            self.rewrite(function)
+        finally:
+            self.function_locals = outer
+
     def rewrite_block(self, statements):
         block = []
         for statement in statements:
@@ -183,6 +213,10 @@ class _MatchLowering:
                 for case in statement.cases:
                     case.body = self.rewrite_block(case.body)
                 block.extend(self.lower(statement))
+            elif isinstance(statement, (gast.FunctionDef,
+                                        gast.AsyncFunctionDef)):
+                self.rewrite_function(statement)
+                block.append(statement)
             else:
                 self.rewrite(statement)
                 block.append(statement)
@@ -207,8 +241,13 @@ class _MatchLowering:
 
     def reads_subject_by_name(self, match):
         """Return True if the tests may read the subject by its own name,
-        because it is a name that no pattern and no guard assigns."""
+        because it is a local name that nothing can rebind while the match
+        runs: no pattern or guard assigns it, and no function declares it
+        nonlocal or global."""
         if not isinstance(match.subject, gast.Name):
+            return False
+        name = match.subject.id
+        if name not in self.function_locals or name in self.declared:
             return False
         assigned = set()
         for case in match.cases:
@@ -217,13 +256,31 @@ class _MatchLowering:
                 assigned |= {n.id for n in walk(case.guard)
                              if isinstance(n, gast.Name)
                              and isinstance(n.ctx, gast.Store)}
-        return match.subject.id not in assigned
+        return name not in assigned
 
     def lower_case(self, case, subject, rest):
         """Return the statements of one case, with `rest` (the later
         cases) run when it does not match."""
         pattern = case.pattern
-        tests, binds = self.top_level(pattern, subject)
+        name = None
+        if isinstance(pattern, gast.MatchAs) and isinstance(pattern.pattern,
+                                                            gast.MatchOr):
+            name, pattern = pattern.name, pattern.pattern
+        if isinstance(pattern, gast.MatchOr) and _bound_names(pattern):
+            alternatives = [self.compile(p, subject)
+                            for p in pattern.patterns]
+            if name is not None:
+                alternatives = [(tests, bindings + [(name, subject)])
+                                for tests, bindings in alternatives]
+            return self.lower_with_flag(case, alternatives, rest)
+        if name is not None:
+            pattern = gast.copy_location(
+                gast.MatchAs(pattern=pattern, name=name), pattern)
+        tests, bindings = self.compile(pattern, subject)
+        if any(isinstance(t, _Lookup) for t in tests):
+            return self.lower_with_flag(case, [(tests, bindings)], rest)
+
+        binds = [self.bind(n, v, pattern) for n, v in bindings]
         body = binds + case.body
         if case.guard is None:
             if not tests:
@@ -237,56 +294,42 @@ class _MatchLowering:
         if not tests:
             return binds + [_located(gast.If(test=case.guard, body=case.body,
                                              orelse=rest), pattern)]
+        return self.lower_with_flag(case, [(tests, bindings)], rest)
 
-        # The guard reads the names the pattern binds, and they stay bound
-        # when the guard is false, so bind them before testing it.
+    def lower_with_flag(self, case, alternatives, rest):
+        """Return the statements of a case whose pattern has lookups or
+        alternatives, or binds names that its guard reads.
+
+        They set a flag `matched` in the alternative that matches first,
+        binding its names, then test the guard, then branch on the flag.
+        So each test and each lookup runs at most once, and the bindings
+        persist when the guard is false, as in Python.
+        """
+        pattern = case.pattern
         flag = self.namer.fresh('matched')
-        matched = _located(gast.If(
-            test=_all(tests),
-            body=binds + [_located(gast.Assign(
-                targets=[_store(flag)], value=case.guard, type_comment=None),
-                case.guard)],
-            orelse=[_located(gast.Assign(
-                targets=[_store(flag)], value=_constant(False),
-                type_comment=None), pattern)]), pattern)
-        branch = _located(gast.If(test=_load(flag), body=case.body,
-                                  orelse=rest), pattern)
-        return [matched, branch]
 
-    def top_level(self, pattern, subject):
-        """Return the tests of a case's pattern and the statements that
-        bind its names; an OR pattern may bind names only here."""
-        name = None
-        if isinstance(pattern, gast.MatchAs) and isinstance(pattern.pattern,
-                                                            gast.MatchOr):
-            name, pattern = pattern.name, pattern.pattern
-        if isinstance(pattern, gast.MatchOr) and _bound_names(pattern):
-            alternatives = [self.compile(p, subject)
-                            for p in pattern.patterns]
-            test = _any([_all(t) if t else _constant(True)
-                         for t, _ in alternatives])
-            binds = self.alternative_binds(alternatives, pattern)
-            if name is not None:
-                binds.append(self.bind(name, subject, pattern))
-            return [test], binds
-        if name is not None:
-            pattern = gast.copy_location(
-                gast.MatchAs(pattern=pattern, name=name), pattern)
-        tests, bindings = self.compile(pattern, subject)
-        return tests, [self.bind(n, v, pattern) for n, v in bindings]
+        def set_flag(value, origin):
+            return _located(gast.Assign(targets=[_store(flag)], value=value,
+                                        type_comment=None), origin)
 
-    def alternative_binds(self, alternatives, pattern):
-        """`if test1: binds1 elif test2: binds2 ... else: binds_last`."""
-        # Python rejects an irrefutable alternative before the last one
-        # ("makes remaining patterns unreachable"), so only the last one may
-        # have no tests.
-        _, bindings = alternatives[-1]
-        statements = [self.bind(n, v, pattern) for n, v in bindings]
-        for tests, bindings in reversed(alternatives[:-1]):
-            statements = [_located(gast.If(
-                test=_all(tests),
-                body=[self.bind(n, v, pattern) for n, v in bindings],
-                orelse=statements), pattern)]
+        statements = [set_flag(_constant(False), pattern)]
+        for number, (tests, bindings) in enumerate(alternatives):
+            matched = [self.bind(n, v, pattern) for n, v in bindings]
+            matched.append(set_flag(_constant(True), pattern))
+            tried = _nest(tests, matched, pattern)
+            if number:
+                # Python tries an alternative only if the earlier ones
+                # failed.
+                tried = [_located(gast.If(
+                    test=gast.UnaryOp(op=gast.Not(), operand=_load(flag)),
+                    body=tried, orelse=[]), pattern)]
+            statements += tried
+        if case.guard is not None:
+            statements.append(_located(gast.If(
+                test=_load(flag), body=[set_flag(case.guard, case.guard)],
+                orelse=[]), case.guard))
+        statements.append(_located(gast.If(test=_load(flag), body=case.body,
+                                           orelse=rest), pattern))
         return statements
 
     def bind(self, name, value, pattern):
@@ -337,8 +380,17 @@ class _MatchLowering:
     def compile_MatchOr(self, pattern, subject):
         if _bound_names(pattern):
             raise _OrWithBindings(pattern)
-        alternatives = [self.compile_pattern(p, subject)
-                        for p in pattern.patterns]
+        # NOTE: the alternatives become one boolean expression, so their
+        # mapping keys and class attributes are read in the tests without
+        # a name to keep them in: a value that a subpattern tests is read
+        # again for that test.
+        outer = self.lookups
+        self.lookups = False
+        try:
+            alternatives = [self.compile_pattern(p, subject)
+                            for p in pattern.patterns]
+        finally:
+            self.lookups = outer
         if any(not tests for tests, _ in alternatives):
             return [], []
         return [_any([_all(tests) for tests, _ in alternatives])], []
@@ -361,14 +413,24 @@ class _MatchLowering:
         tests = [_located(check, pattern), _located(size, pattern)]
         bindings = []
         after = 0 if star is None else len(elements) - star - 1
+        if star is not None and elements[star].name is not None:
+            # Python iterates the subject into a list for a named star, and
+            # matches every subpattern against that list's items, so a
+            # sequence without slices (a deque) matches too.
+            items = _located(_call(self.names.of(builtins.list, 'list'),
+                                   [copy_tree(subject)]), pattern)
+            if self.lookups:
+                name = self.namer.fresh(_part_name(subject, 'items'))
+                tests.append(_Lookup(name, items))
+                items = _load(name)
+            subject = items
         for position, element in enumerate(elements):
             if position == star:
                 if element.name is not None:
                     part = gast.Slice(
                         lower=_constant(star) if star else None,
                         upper=_constant(-after) if after else None, step=None)
-                    read = _call(self.names.of(builtins.list, 'list'),
-                                 [_subscript(subject, part)])
+                    read = _subscript(subject, part)
                     bindings.append((element.name, _located(read, element)))
                 continue
             if star is not None and position > star:
@@ -385,20 +447,57 @@ class _MatchLowering:
         check = _call(self.names.of(runtime.is_match_mapping,
                                     'is_match_mapping'), [copy_tree(subject)])
         tests = [_located(check, pattern)]
-        for key in pattern.keys:
+
+        if pattern.keys:
+            length = _call(self.names.of(builtins.len, 'len'),
+                           [copy_tree(subject)])
             tests.append(_located(gast.Compare(
-                left=copy_tree(key), ops=[gast.In()],
-                comparators=[copy_tree(subject)]), key))
+                left=length, ops=[gast.GtE()],
+                comparators=[_constant(len(pattern.keys))]), pattern))
+        # Python looks each key up once with subject.get(key, default),
+        # all keys before any value subpattern, and a subclass's
+        # __contains__ plays no part.
+        items = []
+        for key in pattern.keys:
+            lookup = gast.Call(
+                func=gast.Attribute(value=copy_tree(subject), attr='get',
+                                    ctx=gast.Load()),
+                args=[copy_tree(key), self.not_found()], keywords=[])
+            base = _part_name(subject, _key_name(key))
+            item = self.look_up(base, _located(lookup, key), tests)
+            items.append(item)
+
         bindings = []
-        for key, value in zip(pattern.keys, pattern.patterns, strict=True):
-            item = _located(_subscript(subject, copy_tree(key)), value)
-            more_tests, more_bindings = self.compile_pattern(value, item)
+        for item, value in zip(items, pattern.patterns, strict=True):
+            more_tests, more_bindings = self.compile_pattern(
+                value, _located(item, value))
             tests += more_tests
             bindings += more_bindings
         if pattern.rest is not None:
             bindings.append((pattern.rest, self.other_items(pattern,
                                                             subject)))
         return tests, bindings
+
+    def not_found(self):
+        return _load(self.names.of(runtime.NOT_FOUND, 'NOT_FOUND'))
+
+    def look_up(self, base, lookup, tests):
+        """Append to `tests` the test that `lookup` found a value, and
+        return the expression of that value.
+
+        The value is kept in a new name derived from `base` (`lookup` runs
+        once), except inside an OR pattern's alternatives.
+        """
+        if self.lookups:
+            name = self.namer.fresh(base)
+            tests.append(_Lookup(name, lookup))
+            value = _load(name)
+        else:
+            value = lookup
+        tests.append(_located(gast.Compare(
+            left=copy_tree(value), ops=[gast.IsNot()],
+            comparators=[self.not_found()]), lookup))
+        return value
 
     def other_items(self, pattern, subject):
         """Return the dict that `**rest` binds, the comprehension
@@ -425,16 +524,19 @@ class _MatchLowering:
                               pattern.patterns, strict=True))
         attributes += zip(pattern.kwd_attrs, pattern.kwd_patterns,
                           strict=True)
-        for attribute, element in attributes:
+        for index, (attribute, element) in enumerate(attributes):
             if attribute is None:  # case float(v): v is the subject.
                 item = subject
             else:
-                found = _call(self.names.of(builtins.hasattr, 'hasattr'),
-                              [copy_tree(subject), _constant(attribute)])
-                tests.append(_located(found, element))
-                item = _located(gast.Attribute(
-                    value=copy_tree(subject), attr=attribute,
-                    ctx=gast.Load()), element)
+                if isinstance(attribute, str):
+                    base = _part_name(subject, attribute)
+                    attribute = _constant(attribute)
+                else:
+                    base = _part_name(subject, str(index))
+                read = _call(self.names.of(runtime.match_attribute,
+                                           'match_attribute'),
+                             [copy_tree(subject), attribute])
+                item = self.look_up(base, _located(read, element), tests)
             more_tests, more_bindings = self.compile_pattern(element, item)
             tests += more_tests
             bindings += more_bindings
@@ -442,28 +544,37 @@ class _MatchLowering:
 
     def positional_attributes(self, pattern):
         """Return the attribute each positional subpattern of a class
-        pattern matches (None for the subject itself), from the class's
-        `__match_args__`, which must be known when compiling."""
-        if not pattern.patterns:
+        pattern matches: None for the subject itself, else an expression
+        that reads the class's `__match_args__` when the match runs.
+
+        The class must be known when compiling, to tell whether it matches
+        the subject itself (a built-in such as float, or its subclass
+        without `__match_args__`), and must have enough names in
+        `__match_args__` then. A later change of those names is followed.
+        """
+        count = len(pattern.patterns)
+        if not count:
             return []
         cls = self.global_value(pattern.cls)
-        if cls in _SELF_MATCHING and len(pattern.patterns) == 1:
+        names = getattr(cls, '__match_args__', None)
+        if (isinstance(cls, type) and issubclass(cls, _SELF_MATCHING)
+                and count == 1 and names is None):
             return [None]
-        names = getattr(cls, '__match_args__', None) if isinstance(
-            cls, type) else None
-        if not isinstance(names, tuple) or len(names) < len(
-                pattern.patterns) or not all(isinstance(n, str)
-                                             for n in names):
+        if not isinstance(cls, type) or not isinstance(names, tuple) or len(
+                names) < count:
             raise UnsupportedSyntaxError(
                 'a class pattern with positional subpatterns',
                 self.source.location(pattern),
-                'adcompiler maps them to attributes through the class\'s '
-                '__match_args__ when it compiles the function, which needs '
-                'a class defined outside the function with enough names in '
-                '__match_args__',
+                'adcompiler needs a class defined outside the function, '
+                'with enough names in __match_args__ when it compiles the '
+                'function, to tell whether the subpattern matches the '
+                'subject itself',
                 fixes=['match the attributes by keyword (case Point(x=px, '
                        'y=py):)'])
-        return list(names[:len(pattern.patterns)])
+        function = self.names.of(runtime.match_argument, 'match_argument')
+        return [_call(function, [copy_tree(pattern.cls), _constant(index),
+                                 _constant(count)])
+                for index in range(count)]
 
     def global_value(self, node):
         """Return the object a global name or dotted name is, or None."""
@@ -480,6 +591,77 @@ class _MatchLowering:
         except (KeyError, AttributeError):
             return None
         return value
+
+
+def _own_locals(function):
+    """Return the local names of `function` (a gast function node or a
+    module): its parameters and the names its own statements bind, but not
+    those of nested functions, classes, lambdas and comprehensions."""
+    scopes = (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef,
+              gast.Lambda, gast.ListComp, gast.SetComp, gast.DictComp,
+              gast.GeneratorExp)
+    names = set()
+    pending = [function]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, gast.Name) and not isinstance(node.ctx,
+                                                          gast.Load):
+            names.add(node.id)
+        elif isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef,
+                               gast.ClassDef)) and node is not function:
+            names.add(node.name)
+            continue
+        elif isinstance(node, scopes) and node is not function:
+            continue
+        pending.extend(gast.iter_child_nodes(node))
+    return names
+
+
+class _Lookup:
+    """A step among a pattern's tests: `name = value`, then the later tests
+    may read `name`."""
+
+    def __init__(self, name, value):
+        self.name = name
+        self.value = value
+
+
+def _nest(tests, body, origin):
+    """Return statements that run `body` if all `tests` hold, where a test
+    may be a _Lookup: `if t1 and t2: name = v; if t3: body`."""
+    statements = body
+    group = []
+    for test in reversed(tests):
+        if isinstance(test, _Lookup):
+            if group:
+                statements = [_located(gast.If(test=_all(group[::-1]),
+                                               body=statements, orelse=[]),
+                                       origin)]
+                group = []
+            statements = [_located(gast.Assign(
+                targets=[_store(test.name)], value=test.value,
+                type_comment=None), test.value)] + statements
+        else:
+            group.append(test)
+    if group:
+        statements = [_located(gast.If(test=_all(group[::-1]),
+                                       body=statements, orelse=[]), origin)]
+    return statements
+
+
+def _key_name(key):
+    """Return a name part for the value of a mapping pattern's key."""
+    if isinstance(key, gast.Constant) and isinstance(key.value, str) \
+            and key.value.isidentifier():
+        return key.value
+    return 'item'
+
+
+def _part_name(subject, part):
+    """Return the name of a value looked up in `subject`: `m_w` for the
+    key or attribute `w` of `m`."""
+    owner = subject.id if isinstance(subject, gast.Name) else 'part'
+    return f'{owner}_{part}'
 
 
 def _bound_names(pattern):

@@ -1129,6 +1129,42 @@ def is_match_mapping(subject):
     return bool(type(subject).__flags__ & _MAPPING_FLAG)
 
 
+# The result of match_attribute for a missing attribute, and the default
+# of a mapping pattern's get(key, NOT_FOUND) for a missing key.
+NOT_FOUND = object()
+
+
+def match_attribute(subject, name):
+    """Return `subject.name`, or NOT_FOUND when it is missing.
+
+    A class pattern reads each attribute once this way, as Python's match
+    statement does with getattr.
+    """
+    return getattr(subject, name, NOT_FOUND)
+
+
+def match_argument(cls, index, count):
+    """Return the attribute that positional subpattern `index` of a class
+    pattern `cls(p0, ..., p{count - 1})` matches.
+
+    It reads `cls.__match_args__` when the match runs, and raises Python's
+    TypeError when it is not a tuple of enough strings.
+    """
+    names = getattr(cls, '__match_args__', ())
+    if not isinstance(names, tuple):
+        raise TypeError(f'{cls.__name__}.__match_args__ must be a tuple '
+                        f'(got {type(names).__name__})')
+    if len(names) < count:
+        raise TypeError(f'{cls.__name__}() accepts {len(names)} positional '
+                        f'sub-pattern{"" if len(names) == 1 else "s"} '
+                        f'({count} given)')
+    name = names[index]
+    if not isinstance(name, str):
+        raise TypeError(f'__match_args__ elements must be strings (got '
+                        f'{type(name).__name__})')
+    return name
+
+
 def check_unpack_length(items, least):
     """Raise the ValueError of `a, *rest, b = items` when `items` has fewer
     than `least` values, as Python's unpacking does."""

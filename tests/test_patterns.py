@@ -6,6 +6,7 @@ adcompiler.patterns). Every case is compared with central finite
 differences, on inputs that take each branch.
 """
 
+import collections
 import dataclasses
 import enum
 import inspect
@@ -641,6 +642,229 @@ def test_subject_kinds_agree_with_python(value):
     expected = kind_in_python(value)
     assert runtime.is_match_sequence(value) == (expected == 'sequence')
     assert runtime.is_match_mapping(value) == (expected == 'mapping')
+
+
+# Python's semantics in corner cases ------------------------------------------
+
+def match_subject_rebound_by_guard(x):
+    v = [x, 2.0 * x]
+
+    def rebind():
+        nonlocal v
+        v = 9.0
+        return False
+
+    match v:
+        case [a, b] if rebind():
+            z = a
+        case [a, b]:
+            z = a * b
+        case _:
+            z = -x
+    return np.sum(z)
+
+
+@pytest.mark.parametrize('shape', [(), (3,), (2, 3)],
+                         ids=['scalar', 'vector', 'matrix'])
+def test_match_subject_rebound_by_guard(shape):
+    # Python evaluates the subject once, so the second case still matches
+    # the list, although the guard rebinds v to 9.0.
+    check_gradient(match_subject_rebound_by_guard, (sample(shape),))
+
+
+class KeysNotContained(dict):
+    """A dict whose `in` finds no key; a mapping pattern uses get()."""
+
+    def __contains__(self, key):
+        return False
+
+
+def match_mapping_by_get(x, params):
+    match params:
+        case {'w': w, 'b': b}:
+            return np.sum(w * x + b)
+        case _:
+            return np.sum(-x)
+
+
+@pytest.mark.parametrize('shape', [(), (3,), (2, 3)],
+                         ids=['scalar', 'vector', 'matrix'])
+def test_match_mapping_looks_keys_up_by_get(shape):
+    params = KeysNotContained(w=sample(shape, 1), b=sample(shape[-1:], 2))
+    assert match_mapping_by_get(1.0, params) != -1.0
+    check_gradient(match_mapping_by_get, (sample(shape), params))
+    x = sample(shape)
+    gradient = adcompiler.grad(match_mapping_by_get, wrt=1)(x, params)
+
+    def by_items(w, b):
+        return match_mapping_by_get(x, KeysNotContained(w=w, b=b))
+
+    items = (params['w'], params['b'])
+    assert_gradient_close(gradient['w'], numerical_gradient(by_items, items,
+                                                            0))
+    assert_gradient_close(gradient['b'], numerical_gradient(by_items, items,
+                                                            1))
+
+
+def test_match_mapping_forward_mode():
+    params = KeysNotContained(w=sample((3,), 1), b=0.5)
+    args = (sample((3,)), params)
+    direction = sample((3,), 5)
+    value, tangent = adcompiler.jvp(match_mapping_by_get, args,
+                                    (direction, None))
+    expected = np.sum(numerical_gradient(match_mapping_by_get, args, 0)
+                      * direction)
+    np.testing.assert_allclose(value, match_mapping_by_get(*args),
+                               rtol=1e-12)
+    np.testing.assert_allclose(tangent, expected, rtol=1e-5)
+
+
+class CountedReads:
+    def __init__(self, scale):
+        self.scale = scale
+        self.reads = 0
+
+    @property
+    def value(self):
+        self.reads += 1
+        return self.scale
+
+
+def match_property(x, holder):
+    match holder:
+        case CountedReads(value=v) if v > 0.0:
+            return np.sum(v * np.sin(x))
+        case _:
+            return np.sum(x)
+
+
+@pytest.mark.parametrize('shape', [(), (3,)], ids=['scalar', 'vector'])
+def test_match_class_reads_attribute_once(shape):
+    expected = CountedReads(2.0)
+    match_property(sample(shape), expected)
+    gradient = adcompiler.grad(match_property)
+    gradient(sample(shape), CountedReads(2.0))  # Compiles the function.
+    holder = CountedReads(2.0)
+    gradient(sample(shape), holder)
+    assert expected.reads == 1
+    assert holder.reads == expected.reads
+    check_gradient(match_property, (sample(shape), CountedReads(2.0)))
+
+
+class LoggedEquality:
+    """A value whose == records what it is compared with."""
+
+    def __init__(self, value, log):
+        self.value = value
+        self.log = log
+
+    def __eq__(self, other):
+        self.log.append(other)
+        return other == self.value
+
+    __hash__ = None
+
+
+def match_or_alternatives(x, pair):
+    match pair:
+        case [1, y] | [2, y]:
+            return np.sum(y * x)
+    return np.sum(3.0 * x)
+
+
+@pytest.mark.parametrize('tag', [1, 2, 3])
+def test_match_or_tests_each_alternative_once(tag):
+    x = sample((3,))
+    python_log, compiled_log = [], []
+    match_or_alternatives(x, [LoggedEquality(tag, python_log), 5.0])
+    adcompiler.grad(match_or_alternatives)(
+        x, [LoggedEquality(tag, compiled_log), 5.0])
+    assert compiled_log == python_log
+    check_gradient(match_or_alternatives,
+                   (x, [LoggedEquality(tag, []), 5.0]))
+
+
+class Swappable:
+    __match_args__ = ('a', 'b')
+
+    def __init__(self, a, b):
+        self.a = a
+        self.b = b
+
+
+def match_swappable(x, pair):
+    match pair:
+        case Swappable(p, 3.0):
+            return np.sum(p * x ** 2)
+        case _:
+            return np.sum(-x)
+
+
+@pytest.mark.parametrize('shape', [(), (3,)], ids=['scalar', 'vector'])
+def test_match_args_read_when_matching(shape):
+    x = sample(shape)
+    check_gradient(match_swappable, (x, Swappable(2.0, 3.0)))
+    Swappable.__match_args__ = ('b', 'a')
+    try:
+        # Python now matches p to b, and the literal to a.
+        check_gradient(match_swappable, (x, Swappable(3.0, 2.0)))
+        check_gradient(match_swappable, (x, Swappable(2.0, 3.0)))
+    finally:
+        Swappable.__match_args__ = ('a', 'b')
+
+
+def test_match_args_shortened_raises_python_error():
+    x = sample((3,))
+    gradient = adcompiler.grad(match_swappable)
+    gradient(x, Swappable(2.0, 3.0))  # Compiles the function.
+    Swappable.__match_args__ = ('a',)
+    try:
+        with pytest.raises(TypeError) as expected:
+            match_swappable(x, Swappable(2.0, 3.0))
+        with pytest.raises(TypeError) as raised:
+            gradient(x, Swappable(2.0, 3.0))
+    finally:
+        Swappable.__match_args__ = ('a', 'b')
+    assert str(raised.value) == str(expected.value)
+
+
+def match_star_of_deque(x, values):
+    match values:
+        case [a, *rest, last]:
+            return np.sum(a * x + last) + len(rest)
+        case _:
+            return np.sum(-x)
+
+
+@pytest.mark.parametrize('count', [1, 2, 4])
+@pytest.mark.parametrize('shape', [(), (3,)], ids=['scalar', 'vector'])
+def test_match_star_of_sequence_without_slices(count, shape):
+    values = collections.deque(sample(shape, seed) for seed in range(count))
+    check_gradient(match_star_of_deque, (sample(shape), values))
+
+
+class Count(int):
+    pass
+
+
+class Weight(float):
+    pass
+
+
+def match_builtin_subclass(x, value):
+    match value:
+        case Count(n):
+            return np.sum(x * n)
+        case Weight(w):
+            return np.sum(x ** 2 * w)
+    return np.sum(x)
+
+
+@pytest.mark.parametrize('value', [Count(3), Weight(0.5), 2.5],
+                         ids=['int-subclass', 'float-subclass', 'float'])
+@pytest.mark.parametrize('shape', [(), (3,)], ids=['scalar', 'vector'])
+def test_match_subclass_of_builtin_matches_itself(value, shape):
+    check_gradient(match_builtin_subclass, (sample(shape), value))
 
 
 # Calls of helpers that rebind names -------------------------------------------

@@ -2296,7 +2296,7 @@ COVERED_CALLEES = {
     operator.lshift, operator.rshift, operator.invert, operator.not_, len,
     range, id, hash, type, isinstance, issubclass, print, int, bool, str,
     repr, round, callable, hasattr, any, all, set.add,
-    set.discard, set.remove, set.__contains__, dict.keys,
+    set.discard, set.remove, set.__contains__, dict.keys, dict.__contains__,
     math.exp, math.expm1, math.log, math.log2, math.log10, math.log1p,
     math.sqrt, math.sin, math.cos, math.tan, math.asin, math.acos, math.atan,
     math.atan2, math.sinh, math.cosh, math.tanh, math.asinh, math.acosh,

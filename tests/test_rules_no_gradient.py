@@ -163,6 +163,12 @@ def set_membership(x, w):
     return np.sum(w * x * found)
 
 
+def dict_membership(x, w):
+    table = {'a': x[0] * 3.0}
+    found = dict.__contains__(table, 'a')
+    return np.sum(w * x * found)
+
+
 def dict_float_keys(x, w):
     table = {x[0] * 2.0: 1.0}
     key = list(dict.keys(table))[0]
@@ -247,6 +253,7 @@ PIECEWISE_CONSTANT_CASES = [
                         builtins.hash, builtins.id, builtins.len,
                         builtins.print)),
     (set_membership, (set.add, set.__contains__, set.discard, set.remove)),
+    (dict_membership, (dict.__contains__,)),
     (math_predicates, (math.floor, math.ceil, math.trunc, math.isnan,
                        math.isinf, math.isfinite, math.isclose)),
     (scipy_compat_helpers, (

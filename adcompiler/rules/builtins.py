@@ -91,7 +91,8 @@ for _callee in (operator.floordiv, operator.and_, operator.or_, operator.xor,
                 builtins.bool, builtins.str, builtins.repr, builtins.round,
                 builtins.callable, builtins.hasattr, builtins.any,
                 builtins.all, set.add,
-                set.discard, set.remove, set.__contains__, dict.keys):
+                set.discard, set.remove, set.__contains__, dict.keys,
+                dict.__contains__):
     non_differentiable(_callee)
 
 # Subscript reads: ans = x[index]; the index is passed as a value, np.s_[...].
@@ -116,7 +117,8 @@ def dict_items(mapping):
 
 def dict_get(mapping, key, default=None):
     """Return mapping[key] if `mapping` has `key`, else `default`."""
-    if key in mapping:
+    # dict.get ignores a subclass's __contains__, so this does too.
+    if dict.__contains__(mapping, key):
         return mapping[key]
     return default
 

@@ -291,8 +291,13 @@ _linear(rt.dot_adjoint_y, ('g', 'x'), multilinear=True)
 for _helper in (rt.reversed_range, rt.length, rt.seed, rt.inserted_position,
                 rt.popped_position, rt.last_items, rt.shape_and_kind,
                 rt.inserted_item, rt.reduction_size, rt.is_match_sequence,
-                rt.is_match_mapping, rt.check_unpack_length):
+                rt.is_match_mapping, rt.check_unpack_length,
+                rt.match_argument):
     non_differentiable(_helper)
+# ans = match_attribute(x, name), the attribute x.name that a class pattern
+# reads: the rules of the attribute read.
+vjp(rt.match_attribute, lambda x, name: (ad.attribute_adjoint(g, x, name), None))
+jvp(rt.match_attribute, lambda x, name: (ad.attribute_tangent(t, x, name), None))
 
 # Transposes: ans = helper(c, ...), where c is the cotangent the helper
 # carries in adjoint code and g the cotangent of ans. Registered after
