@@ -92,7 +92,7 @@ from adcompiler.rules.registry import REGISTRY
 from adcompiler.scalars import REAL_UFUNCS
 from adcompiler.statement_names import StatementNames
 from adcompiler.traversal import (copy_tree, find_nodes, name_nodes,
-                                  statement_nodes, walk)
+                                  parts_outside_body, statement_nodes, walk)
 
 FLOAT, INT, FLOAT64, ARRAY, BOOL, NAMESPACE, DTYPE, OTHER, UNBOUND = (
     'float', 'int', 'float64', 'array', 'bool', 'namespace', 'dtype',
@@ -510,13 +510,8 @@ def _has_unsupported_code(function, namespace, names):
         names.record(statement, [node for node in nodes
                                  if node.__class__ is gast.Name])
         found += nodes
-    for field in function._fields:
-        value = getattr(function, field, None)
-        if field == 'body':
-            continue
-        for part in value if isinstance(value, list) else (value,):
-            if isinstance(part, gast.AST):
-                found += find_nodes(part, (gast.Name, gast.Attribute))
+    for part in parts_outside_body(function):
+        found += find_nodes(part, (gast.Name, gast.Attribute))
     return _sets_error_state(found, namespace)
 
 

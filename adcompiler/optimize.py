@@ -48,7 +48,7 @@ from adcompiler.codegen import COMMENT_PREFIX
 from adcompiler.statement_names import NameUses, StatementNames
 from adcompiler.traversal import (Transformer, evaluation_order,
                                   find_nodes, name_nodes, node_count,
-                                  walk)
+                                  parts_outside_body, walk)
 
 _FOLDABLE = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
@@ -621,13 +621,8 @@ def _function_uses(function, names):
     """Return the `NameUses` of the statements of `function`, looked up in
     the table `names`, and of its other parts (parameters, decorators)."""
     found = [names.uses(statement) for statement in function.body]
-    for field in function._fields:
-        value = getattr(function, field, None)
-        if field == 'body':
-            continue
-        for part in value if isinstance(value, list) else (value,):
-            if isinstance(part, gast.AST):
-                found.append(NameUses(name_nodes(part)))
+    found += [NameUses(name_nodes(part))
+              for part in parts_outside_body(function)]
     return found
 
 

@@ -297,6 +297,19 @@ _ATOMIC = frozenset((str, int, float, complex, bool, bytes, type(None),
                      type(Ellipsis)))
 
 
+def parts_outside_body(function):
+    """Yield the nodes of a function definition outside its body: the
+    arguments with their defaults and annotations, the decorators and the
+    return annotation."""
+    for field in function._fields:
+        if field == 'body':
+            continue
+        value = getattr(function, field, None)
+        for part in value if isinstance(value, list) else (value,):
+            if isinstance(part, _AST):
+                yield part
+
+
 def copy_tree(value):
     """Return a deep copy of a syntax tree, as `copy.deepcopy`, in less time.
 
