@@ -51,6 +51,7 @@ import numpy as np
 
 from adcompiler import parse
 from adcompiler.errors import AdCompilerError
+from adcompiler.resolve import dotted_value
 from adcompiler.rules import operators
 from adcompiler.traversal import nodes_of, walk
 
@@ -396,17 +397,7 @@ def _may_return_object(function, context):
         return isinstance(node, gast.Name) and node.id in local_names
 
     def global_object(node):
-        parts = []
-        while isinstance(node, gast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        try:
-            value = source.namespace[node.id]
-            for attr in reversed(parts):
-                value = getattr(value, attr)
-        except (KeyError, AttributeError):
-            return None
-        return value
+        return dotted_value(node, source.namespace)
 
     def gives_array(node, following=frozenset()):
         # A NumPy, SciPy or math call, or arithmetic with one, or with a

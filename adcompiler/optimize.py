@@ -749,10 +749,10 @@ def _adjoint_reads(program):
     """Return what the adjoint's statements after the unpacking of the
     saved values read, and the names in them.
 
-    These are four values: the set of names read, the set of names read
-    other than for their shape, the `Name` nodes that runtime helpers read
-    only for their shape (see `_SHAPE_READERS`) by name, and the set of
-    all names in those statements.
+    The four values are: the names read; the names read other than for
+    their shape; by name, the `Name` nodes that runtime helpers read only
+    for their shape (see `_SHAPE_READERS`); and all names in those
+    statements.
     """
     runtime_alias = program.runtime_alias
     shape_reads, names = {}, set()

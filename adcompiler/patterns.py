@@ -56,8 +56,9 @@ import builtins
 
 import gast
 
-from adcompiler import runtime
+from adcompiler import codegen, runtime
 from adcompiler.errors import UnsupportedSyntaxError
+from adcompiler.resolve import dotted_value
 from adcompiler.traversal import copy_tree, walk
 
 # Classes whose class pattern with one positional subpattern matches the
@@ -578,19 +579,7 @@ class _MatchLowering:
 
     def global_value(self, node):
         """Return the object a global name or dotted name is, or None."""
-        parts = []
-        while isinstance(node, gast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        if not isinstance(node, gast.Name) or node.id in self.local:
-            return None
-        try:
-            value = self.namespace[node.id]
-            for attribute in reversed(parts):
-                value = getattr(value, attribute)
-        except (KeyError, AttributeError):
-            return None
-        return value
+        return dotted_value(node, self.namespace, self.local)
 
 
 def _own_locals(function):
@@ -708,11 +697,9 @@ def _constant(value):
     return gast.Constant(value=value, kind=None)
 
 
-def _load(name):
-    return gast.Name(id=name, ctx=gast.Load(), annotation=None,
-                     type_comment=None)
+def _load(identifier):
+    return codegen.name(identifier)
 
 
-def _store(name):
-    return gast.Name(id=name, ctx=gast.Store(), annotation=None,
-                     type_comment=None)
+def _store(identifier):
+    return codegen.name(identifier, gast.Store())

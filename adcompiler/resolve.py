@@ -137,6 +137,24 @@ def dotted_name(node):
     return '.'.join(reversed(parts))
 
 
+def dotted_value(node, namespace, local_names=()):
+    """Return the object that a name or dotted reference (np.linalg.norm)
+    not in `local_names` is in `namespace`, or None if it is not one."""
+    name = dotted_name(node)
+    if name is None:
+        return None
+    root, *attributes = name.split('.')
+    if root in local_names:
+        return None
+    try:
+        value = namespace[root]
+        for attribute in attributes:
+            value = getattr(value, attribute)
+    except (KeyError, AttributeError):
+        return None
+    return value
+
+
 def resolve_call(node, local_names, namespace, registry=REGISTRY):
     func = node.func
     root = func
