@@ -749,9 +749,10 @@ def _adjoint_reads(program):
     """Return what the adjoint's statements after the unpacking of the
     saved values read, and the names in them.
 
-    The four values are: the names read; the names read other than for
-    their shape; by name, the `Name` nodes that runtime helpers read only
-    for their shape (see `_SHAPE_READERS`); and all names in those
+    The first value is the set of names read, and the second the set of
+    names read other than for their shape. The third maps each name to the
+    `Name` nodes that runtime helpers read only for their shape (see
+    `_SHAPE_READERS`). The fourth is the set of all names in those
     statements.
     """
     runtime_alias = program.runtime_alias
