@@ -261,15 +261,13 @@ def mapping_names(normalized):
     displays, others = set(), set()
     for node in normalized.nodes_of((gast.Assign, gast.For)):
         if isinstance(node, gast.Assign):
-            for target in walk(node.targets[0]):
-                if isinstance(target, gast.Name) and isinstance(
-                        target.ctx, gast.Store):
+            for target in name_nodes(node.targets[0]):
+                if isinstance(target.ctx, gast.Store):
                     is_display = (target is node.targets[0]
                                   and isinstance(node.value, gast.Dict))
                     (displays if is_display else others).add(target.id)
         elif isinstance(node, gast.For):
-            others.update(n.id for n in walk(node.target)
-                          if isinstance(n, gast.Name))
+            others.update(n.id for n in name_nodes(node.target))
     read_as_mapping = {loop.iter.id for loop in normalized.key_loops
                        if isinstance(loop.iter, gast.Name)}
     parameters = set(normalized.params) & read_as_mapping
@@ -1069,11 +1067,9 @@ def read_by_derivative(normalized, activity):
     """Names read by a statement whose result carries a derivative."""
     read = set()
     for statement in normalized.nodes_of(gast.Assign):
-        targets = [n.id for n in walk(statement.targets[0])
-                   if isinstance(n, gast.Name)]
+        targets = [n.id for n in name_nodes(statement.targets[0])]
         if any(activity.is_active(t) for t in targets):
-            read.update(n.id for n in walk(statement.value)
-                        if isinstance(n, gast.Name))
+            read.update(n.id for n in name_nodes(statement.value))
     return read
 
 

@@ -32,7 +32,7 @@ import types
 
 import gast
 
-from adcompiler.traversal import walk
+from adcompiler.traversal import find_nodes
 
 # Modules whose attributes are taken as fixed (np.pi, math.e). The same
 # set as adcompiler.compiler's, which imports this module through the
@@ -56,7 +56,7 @@ def hoist_free_reads(adjoint_body, namespace, local_names, reserved, namer):
     """
     loaded, stored, roots = set(), set(), set()
     for statement in adjoint_body:
-        for node in walk(statement):
+        for node in find_nodes(statement, (gast.Name, gast.Attribute)):
             if isinstance(node, gast.Name):
                 if isinstance(node.ctx, gast.Load):
                     loaded.add(node.id)

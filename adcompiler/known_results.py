@@ -27,7 +27,7 @@ import types
 import gast
 
 from adcompiler.resolve import resolve_call
-from adcompiler.traversal import name_bindings, walk
+from adcompiler.traversal import find_nodes, name_bindings, walk
 
 
 def fold(normalized, namespace, registry):
@@ -162,9 +162,9 @@ def call_methods_of_known_classes(normalized, namespace, registry):
     The call is then differentiated by its rule when compiling instead of
     being dispatched when it runs.
     """
-    receivers = {node.func.value.id for node in walk(normalized.tree)
-                 if isinstance(node, gast.Call)
-                 and isinstance(node.func, gast.Attribute)
+    receivers = {node.func.value.id
+                 for node in find_nodes(normalized.tree, gast.Call)
+                 if isinstance(node.func, gast.Attribute)
                  and isinstance(node.func.value, gast.Name)
                  and node.func.value.id in normalized.local_names}
     if not receivers:

@@ -24,7 +24,7 @@ import gast
 
 from adcompiler.codegen import BINARY_OPERATORS, UNARY_OPERATORS
 from adcompiler.resolve import CallKind
-from adcompiler.traversal import walk
+from adcompiler.traversal import name_nodes
 
 # Functions whose adjoint is 0 at the NaN entries of their first argument.
 NAN_SKIPPING_FUNCTIONS = (
@@ -41,9 +41,8 @@ def nan_skipped_names(normalized, resolution, registry):
     body = normalized.tree.body
     uses = {}  # name -> [(statement, Name node)] for every read
     for statement in body:
-        for node in walk(statement):
-            if isinstance(node, gast.Name) and isinstance(node.ctx,
-                                                          gast.Load):
+        for node in name_nodes(statement):
+            if isinstance(node.ctx, gast.Load):
                 uses.setdefault(node.id, []).append((statement, node))
 
     # A use comes after the assignment in straight-line code, so walking

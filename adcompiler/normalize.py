@@ -92,7 +92,7 @@ from adcompiler.naming import Namer
 from adcompiler.object_operands import GeneratedOperands, ObjectOperands
 from adcompiler.rules import REGISTRY, operators
 from adcompiler.traversal import (NodeIndex, child_nodes, copy_tree,
-                                  nodes_of, walk)
+                                  find_nodes, nodes_of, walk)
 
 
 @dataclasses.dataclass
@@ -153,10 +153,7 @@ class NormalizedFunction:
     def nodes_of(self, kinds):
         """Return the nodes of `tree` that are instances of `kinds`, in
         `walk` order: from `index` when there is one, else by a walk."""
-        if self.index is None:
-            return [node for node in walk(self.tree)
-                    if isinstance(node, kinds)]
-        return self.index.find(kinds)
+        return nodes_of(self.tree, kinds, self.index)
 
 
 # Descriptions used in error messages, by node type name.
@@ -2948,12 +2945,10 @@ def _hoist_named_expressions(statement):
     """
     field = _HOISTING_FIELDS.get(type(statement))
     expression = getattr(statement, field, None) if field else None
-    if expression is None or not any(
-            isinstance(n, gast.NamedExpr) for n in walk(expression)):
+    if expression is None or not find_nodes(expression, gast.NamedExpr):
         return None
     if isinstance(statement, gast.Assign) and any(
-            isinstance(n, gast.NamedExpr) for t in statement.targets
-            for n in walk(t)):
+            find_nodes(t, gast.NamedExpr) for t in statement.targets):
         return None
     mover = _NamedExpressionMover()
     if isinstance(statement, gast.AugAssign):

@@ -57,7 +57,7 @@ from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 from adcompiler.rules.call_arguments import rule_arguments
-from adcompiler.traversal import copy_tree, name_nodes, walk
+from adcompiler.traversal import copy_tree, find_nodes, name_nodes, walk
 from adcompiler.verbatim import Verbatim
 
 @dataclasses.dataclass
@@ -1973,9 +1973,8 @@ class _ReverseWriter(StageWriter):
         shape, so that the primal need not save the value for them."""
         stable_params = [p for p in self.normalized.params
                          if self.is_stable(p)]
-        for node in walk(expression):
-            if not (isinstance(node, gast.Call)
-                    and isinstance(node.func, gast.Attribute)
+        for node in find_nodes(expression, gast.Call):
+            if not (isinstance(node.func, gast.Attribute)
                     and isinstance(node.func.value, gast.Name)
                     and node.func.value.id == self.runtime_alias
                     and node.func.attr in _SHAPE_ONLY_HELPERS

@@ -210,9 +210,9 @@ def _set_other(node, definitions):
 def _mark_updates(statement, definitions):
     """Mark names whose attributes or items are written: they may hold
     anything."""
-    for node in walk(statement):
-        if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(
-                node.ctx, gast.Store) and isinstance(node.value, gast.Name):
+    for node in find_nodes(statement, (gast.Subscript, gast.Attribute)):
+        if isinstance(node.ctx, gast.Store) and isinstance(node.value,
+                                                           gast.Name):
             definitions.setdefault(node.value.id, []).append(_OTHER)
 
 

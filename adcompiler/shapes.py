@@ -40,7 +40,7 @@ import numpy as np
 
 from adcompiler.codegen import int_constant
 from adcompiler.resolve import CallKind
-from adcompiler.traversal import walk
+from adcompiler.traversal import find_nodes, walk
 
 # Functions of one array that return an array of the same shape and of the
 # same kind (real or complex) as their argument.
@@ -352,7 +352,8 @@ def _mark_updates(statement, resolution, definitions):
     change its length, so its class is never trusted.
     """
     updated = set()
-    for node in walk(statement):
+    for node in find_nodes(statement,
+                           (gast.Subscript, gast.Attribute, gast.Call)):
         if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(
                 node.ctx, gast.Store) and isinstance(node.value, gast.Name):
             updated.add(node.value.id)

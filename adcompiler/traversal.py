@@ -209,10 +209,29 @@ def nodes_of(tree, kinds, index=None):
     """Return `[n for n in walk(tree) if isinstance(n, kinds)]`, found in
     `index`, a `NodeIndex` of `tree`, when one is given."""
     if index is None:
+        if _is_searchable(kinds):
+            return _search(tree, kinds, ())
         return [node for node in walk(tree) if isinstance(node, kinds)]
     if index.tree is not tree:
         raise ValueError('the index is of another tree')
     return index.find(kinds)
+
+
+# The classes of the nodes that `find_nodes` does not search: contexts,
+# operators and comparison operators, which have no children.
+_NOT_SEARCHED_CLASSES = (gast.expr_context, gast.operator, gast.unaryop,
+                         gast.cmpop, gast.boolop)
+
+
+def _is_searchable(kinds):
+    """Return whether `find_nodes` finds every node of `kinds`, a class or
+    a tuple of classes: no class in it is a context or an operator, or a
+    base class of one."""
+    for kind in kinds if isinstance(kinds, tuple) else (kinds,):
+        if any(issubclass(unsearched, kind) or issubclass(kind, unsearched)
+               for unsearched in _NOT_SEARCHED_CLASSES):
+            return False
+    return True
 
 
 def name_bindings(tree, index=None):
