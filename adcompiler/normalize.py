@@ -481,6 +481,14 @@ class _Normalizer:
                 self.source.name, 'normalize',
                 "the function's tree changed while it was lowered")
         mutated = mutated_receivers(tree, self.local_names)
+        # The cached `object_operands` refers back to this normalizer
+        # through `global_object` and a lambda. Compilation pauses the
+        # garbage collector, so this cycle would keep the normalizer and
+        # the source tree alive until the first collection after
+        # compilation. For a 1000-line function, that collection took
+        # 12 ms (Python 3.11, loaded 2-core AMD EPYC). Dropped here, they
+        # are freed by reference counting.
+        self.__dict__.pop('object_operands', None)
         return NormalizedFunction(tree, params, self.namer, self.local_names,
                                   self.single_assignment, self.written,
                                   mutated, self.result_name,
