@@ -113,3 +113,54 @@ def test_generated_source_read_like_inspect(function, monkeypatch):
         assert gast.dump(fast.tree, include_attributes=True) == gast.dump(
             slow.tree, include_attributes=True)
         assert fast.lines == slow.lines
+
+
+_DEF_BLOCKS = [
+    # (id, source, path of the function in the namespace, fast path used)
+    ('top_level',
+     'def f(x):\n    y = x * 2.0\n    return y\n', 'f', True),
+    ('followed_by_code',
+     'def f(x):\n    return x * 2.0\n# after\ny = 1\n\ndef g(x):\n'
+     '    return x\n', 'f', True),
+    ('one_line_def', 'def f(x): return x * 2.0\ny = 1\n', 'f', True),
+    ('nested_def_and_comments',
+     'def f(x):\n    def inner(v):\n        return v * 2.0\n\n'
+     '    # a comment\n    return inner(x)\n    # trailing\n', 'f', True),
+    ('method',
+     'class C:\n    def f(self, x):\n        return x * 2.0\n\n'
+     '    def g(self, x):\n        return x\n', 'C.f', True),
+    ('comment_at_column_0',
+     'def f(x):\n    y = x * 2.0\n# unindented\n    return y\n', 'f', True),
+    ('string_line_at_column_0',
+     'def f(x):\n    text = """a\nb"""\n    return x * 2.0\n', 'f', False),
+    ('bracket_line_at_column_0',
+     'def f(x):\n    y = max(x,\nx)\n    return y\n', 'f', False),
+    ('backslash_line_at_column_0',
+     'def f(x):\n    y = x + \\\nx\n    return y\n', 'f', False),
+]
+
+
+@pytest.mark.parametrize('text, path, fast', [case[1:] for case in _DEF_BLOCKS],
+                         ids=[case[0] for case in _DEF_BLOCKS])
+def test_def_block_parsed_like_inspect(text, path, fast, monkeypatch):
+    """The block of a def found without the tokenizer gives the tree that
+    inspect's block gives, or is not used."""
+    import linecache
+    filename = f'<test_def_block {path} {len(text)}>'
+    linecache.cache[filename] = (len(text), None, text.splitlines(True),
+                                 filename)
+    namespace = {}
+    exec(compile(text, filename, 'exec'), namespace)  # noqa: S102
+    function = namespace
+    for part in path.split('.'):
+        function = (function[part] if isinstance(function, dict)
+                    else getattr(function, part))
+    lines, first_line = source.inspect.findsource(function)
+    assert (source._parse_def_block(lines, first_line, function)
+            is not None) == fast
+    found = source.get_source(function)
+    with monkeypatch.context() as patch:
+        patch.setattr(source, '_parse_def_block', lambda *args: None)
+        slow = source.get_source(function)
+    assert gast.dump(found.tree, include_attributes=True) == gast.dump(
+        slow.tree, include_attributes=True)
