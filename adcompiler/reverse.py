@@ -1902,7 +1902,7 @@ class _ReverseWriter(StageWriter):
     def expand(self, template, statement, args, keywords):
         """Inline `template` for `statement`; see adcompiler.rules.registry."""
         try:
-            bound = template.signature.bind(*args, **keywords)
+            arguments = template.bind(args, keywords)
         except TypeError as err:
             raise LocatedError(
                 f'the gradient rule {template.name} does not accept this '
@@ -1911,7 +1911,6 @@ class _ReverseWriter(StageWriter):
                        f'{template.accepted_call()}, or register a rule '
                        'for this form with adcompiler.register_vjp']
             ) from err
-        bound.apply_defaults()
         target = statement.targets[0].id
         substitutions = {
             'g': _name(self.adjoint_name(target)),
@@ -1919,10 +1918,10 @@ class _ReverseWriter(StageWriter):
             'np': _name(self.numpy_alias),
             'ad': _name(self.runtime_alias),
         }
-        for param, value in bound.arguments.items():
+        for param, value in arguments.items():
             substitutions[param] = _as_expression(value)
         active = {param: isinstance(value, gast.AST) and self.is_active(value)
-                  for param, value in bound.arguments.items()}
+                  for param, value in arguments.items()}
 
         renames = {}
         block = []
@@ -1932,7 +1931,7 @@ class _ReverseWriter(StageWriter):
                 block.append(self.substitute(template_statement,
                                              substitutions, renames, active))
                 continue
-            arg = bound.arguments[param]
+            arg = arguments[param]
             if not self.is_active(arg):
                 continue
             value = self.substitute(template_statement.value, substitutions,

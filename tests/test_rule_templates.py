@@ -68,3 +68,41 @@ def test_unknown_adjoint_parameter_raises_when_read():
     template = registry_module.parse_template(assigns_unknown)
     with pytest.raises(RuleError, match=r'd\[y\]'):
         template.differentiated  # noqa: B018
+
+
+def _inspect_arguments(template, args, keywords):
+    """The arguments that inspect binds, or the TypeError it raises."""
+    try:
+        bound = template.signature.bind(*args, **keywords)
+    except TypeError:
+        return TypeError
+    bound.apply_defaults()
+    return list(bound.arguments.items())
+
+
+def test_template_bind_matches_inspect():
+    # Template.bind matches arguments itself for most signatures. For every
+    # registered template, calls with each count of positional arguments,
+    # with the rest by keyword, a duplicate, or an unknown keyword must
+    # bind as inspect binds them, or raise TypeError where it does.
+    REGISTRY.load_deferred()
+    checked = 0
+    for template in REGISTRY.templates():
+        names = list(template.signature.parameters)
+        for count in range(len(names) + 2):
+            args = [object() for _ in range(count)]
+            rest = {name: object() for name in names[count:]}
+            calls = [(args, {}), (args, rest), (args, {'unknown': 1})]
+            if count and names:
+                calls.append((args, {names[0]: object()}))
+            for call_args, call_keywords in calls:
+                expected = _inspect_arguments(template, call_args,
+                                              call_keywords)
+                try:
+                    found = list(template.bind(call_args,
+                                               call_keywords).items())
+                except TypeError:
+                    found = TypeError
+                assert found == expected, (template, count, call_keywords)
+                checked += 1
+    assert checked > 1000
