@@ -17,7 +17,7 @@ import numpy as np
 from adcompiler import aliasing, origins, runtime
 from adcompiler.errors import LocatedError, UnsupportedSyntaxError
 from adcompiler.resolve import dotted_name
-from adcompiler.traversal import Transformer, copy_tree
+from adcompiler.traversal import Transformer, copy_tree, name_node
 
 COMMENT_PREFIX = '# '
 
@@ -324,8 +324,7 @@ def identifier(text):
 
 def name(identifier_, ctx=None):
     """A `Name` node, loaded unless `ctx` is given."""
-    return gast.Name(id=identifier_, ctx=ctx or gast.Load(), annotation=None,
-                     type_comment=None)
+    return name_node(identifier_, ctx)
 
 
 def assign(target, value):

@@ -27,7 +27,7 @@ import dataclasses
 
 import gast
 
-from adcompiler.traversal import find_nodes, name_nodes
+from adcompiler.traversal import find_nodes, name_node, name_nodes
 
 
 # Functions of one array, applied entry by entry: applied to a value that
@@ -426,8 +426,7 @@ class _Rewriter:
 
 
 def _name(identifier, ctx=None):
-    return gast.Name(id=identifier, ctx=ctx or gast.Load(), annotation=None,
-                     type_comment=None)
+    return name_node(identifier, ctx)
 
 
 def _call(module, attr, *args):

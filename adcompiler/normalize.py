@@ -92,7 +92,7 @@ from adcompiler.naming import Namer
 from adcompiler.object_operands import GeneratedOperands, ObjectOperands
 from adcompiler.rules import REGISTRY, operators
 from adcompiler.traversal import (NodeIndex, child_nodes, copy_tree,
-                                  find_nodes, nodes_of, walk)
+                                  find_nodes, name_node, nodes_of, walk)
 
 
 @dataclasses.dataclass
@@ -3244,10 +3244,8 @@ def _parameter(name):
 
 
 def _load(name):
-    return gast.Name(id=name, ctx=gast.Load(), annotation=None,
-                     type_comment=None)
+    return name_node(name)
 
 
 def _store(name):
-    return gast.Name(id=name, ctx=gast.Store(), annotation=None,
-                     type_comment=None)
+    return name_node(name, gast.Store())

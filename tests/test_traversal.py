@@ -184,3 +184,22 @@ def test_transformer_unchanged_tree():
     traversal.Transformer().visit(tree)
     assert gast.dump(tree) == before
     assert list(traversal.walk(tree)) == nodes
+
+
+@pytest.mark.parametrize('ctx', [None, gast.Load(), gast.Store(), gast.Del()],
+                         ids=['default', 'load', 'store', 'del'])
+def test_name_node_as_gast_constructor(ctx):
+    made = traversal.name_node('x', ctx)
+    expected = gast.Name(id='x', ctx=ctx or gast.Load(), annotation=None,
+                         type_comment=None)
+    assert type(made) is gast.Name
+    assert list(vars(made)) == list(vars(expected))
+    assert gast.dump(made, include_attributes=True) == gast.dump(
+        expected, include_attributes=True)
+    if ctx is not None:
+        assert made.ctx is ctx
+
+
+def test_name_nodes_do_not_share_contexts():
+    first, second = traversal.name_node('x'), traversal.name_node('x')
+    assert first.ctx is not second.ctx
