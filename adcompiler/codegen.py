@@ -17,7 +17,7 @@ import numpy as np
 from adcompiler import aliasing, origins, runtime
 from adcompiler.errors import LocatedError, UnsupportedSyntaxError
 from adcompiler.resolve import dotted_name
-from adcompiler.traversal import Transformer, copy_tree, name_node
+from adcompiler.traversal import Transformer, copy_tree, name_node, new_node
 
 COMMENT_PREFIX = '# '
 
@@ -31,8 +31,8 @@ UNARY_OPERATORS = {gast.USub: operator.neg, gast.UAdd: operator.pos}
 
 def comment_marker(text):
     """A statement that emit renders as the comment `# text`."""
-    return gast.Expr(value=gast.Constant(value=COMMENT_PREFIX + text,
-                                         kind=None))
+    return new_node(gast.Expr, value=new_node(
+        gast.Constant, value=COMMENT_PREFIX + text, kind=None))
 
 
 
@@ -91,8 +91,8 @@ class StageWriter:
         return isinstance(node, gast.Name) and self.activity.is_active(node.id)
 
     def runtime_function(self, attr):
-        return gast.Attribute(value=name(self.runtime_alias), attr=attr,
-                              ctx=gast.Load())
+        return new_node(gast.Attribute, value=name(self.runtime_alias),
+                        attr=attr, ctx=new_node(gast.Load))
 
     def written_name(self, func):
         """Return the dotted name by which the code calls `func` when it
@@ -330,13 +330,14 @@ def name(identifier_, ctx=None):
 def assign(target, value):
     """`target = value`; `target` is a node or an identifier."""
     if isinstance(target, str):
-        target = name(target, gast.Store())
-    return gast.Assign(targets=[target], value=value, type_comment=None)
+        target = name(target, new_node(gast.Store))
+    return new_node(gast.Assign, targets=[target], value=value,
+                    type_comment=None)
 
 
 def call(func, *args):
     """`func(*args)` with positional arguments only."""
-    return gast.Call(func=func, args=list(args), keywords=[])
+    return new_node(gast.Call, func=func, args=list(args), keywords=[])
 
 
 def is_not_none(identifier_):

@@ -27,7 +27,7 @@ import dataclasses
 
 import gast
 
-from adcompiler.traversal import find_nodes, name_node, name_nodes
+from adcompiler.traversal import find_nodes, name_node, name_nodes, new_node
 
 
 # Functions of one array, applied entry by entry: applied to a value that
@@ -432,6 +432,7 @@ def _name(identifier, ctx=None):
 def _call(module, attr, *args):
     # The arguments are not copied: each call replaces its first argument
     # in the tree, so no node is shared.
-    return gast.Call(
-        func=gast.Attribute(value=_name(module), attr=attr, ctx=gast.Load()),
+    return new_node(
+        gast.Call, func=new_node(gast.Attribute, value=_name(module),
+                                 attr=attr, ctx=new_node(gast.Load)),
         args=list(args), keywords=[])

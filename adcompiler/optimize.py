@@ -47,8 +47,9 @@ from adcompiler import (accumulate, compact, known_shapes, rematerialize,
 from adcompiler.codegen import COMMENT_PREFIX
 from adcompiler.statement_names import NameUses, StatementNames
 from adcompiler.traversal import (Transformer, evaluation_order,
-                                  find_nodes, name_nodes, node_count,
-                                  parts_outside_body, walk)
+                                  find_nodes, name_node, name_nodes,
+                                  new_node, node_count, parts_outside_body,
+                                  walk)
 
 _FOLDABLE = {
     gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
@@ -810,10 +811,10 @@ def _save_shapes(program, unpack, saved_tuple, other_reads, shape_reads,
         target.id = new_name
         for read in shape_reads[name]:
             read.id = new_name
-        saved_tuple.elts[position] = gast.Call(
-            func=gast.Attribute(value=gast.Name(
-                id=runtime_alias, ctx=gast.Load(), annotation=None,
-                type_comment=None), attr='shape_and_kind', ctx=gast.Load()),
+        saved_tuple.elts[position] = new_node(
+            gast.Call, func=new_node(
+                gast.Attribute, value=name_node(runtime_alias),
+                attr='shape_and_kind', ctx=new_node(gast.Load)),
             args=[saved_tuple.elts[position]], keywords=[])
 
 

@@ -203,3 +203,18 @@ def test_name_node_as_gast_constructor(ctx):
 def test_name_nodes_do_not_share_contexts():
     first, second = traversal.name_node('x'), traversal.name_node('x')
     assert first.ctx is not second.ctx
+
+
+def test_new_node_as_gast_constructor():
+    value = gast.Constant(value=1.0, kind=None)
+    made = traversal.new_node(gast.Assign, targets=[traversal.name_node(
+        'y', gast.Store())], value=value, type_comment=None)
+    expected = gast.Assign(targets=[gast.Name(
+        id='y', ctx=gast.Store(), annotation=None, type_comment=None)],
+        value=value, type_comment=None)
+    assert type(made) is gast.Assign
+    assert list(vars(made)) == list(vars(expected))
+    assert gast.dump(made, include_attributes=True) == gast.dump(
+        expected, include_attributes=True)
+    assert made.value is value
+    assert vars(traversal.new_node(gast.Load)) == vars(gast.Load())
