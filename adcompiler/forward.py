@@ -193,7 +193,7 @@ class _ForwardWriter(StageWriter):
                 isinstance(statement, gast.If) and any(
                     isinstance(s, gast.Break) for s in statement.body))
             if lineno and lineno != last_line and not is_exit:
-                text = self.source.location(statement).source_line.strip()
+                text = self.source.line_text(lineno).strip()
                 body.append(comment_marker(f'line {lineno}: {text}'))
                 last_line = lineno
             body += self.statement(statement)

@@ -68,9 +68,14 @@ class FunctionSource:
         """Return the `SourceLocation` of a gast node of this function."""
         lineno = getattr(node, 'lineno', None) or self.tree.lineno
         col_offset = getattr(node, 'col_offset', None) or 0
-        line = self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ''
-        return SourceLocation(self.filename, lineno, col_offset, line,
-                              self.traceback_name)
+        return SourceLocation(self.filename, lineno, col_offset,
+                              self.line_text(lineno), self.traceback_name)
+
+    def line_text(self, lineno):
+        """Return line `lineno` (1-based) of the file, or '' when the file
+        has no such line. Cheaper than `location(node).source_line`, which
+        makes a frozen dataclass, for the comments of every statement."""
+        return self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ''
 
 
 def function_namespace(function):

@@ -278,7 +278,7 @@ class _ReverseWriter(StageWriter):
         lineno = getattr(statement, 'lineno', None)
         if not lineno:
             return None
-        text = self.source.location(statement).source_line.strip()
+        text = self.source.line_text(lineno).strip()
         return comment_marker(f'line {lineno}: {text}')
 
     # The two functions -----------------------------------------------------
