@@ -371,6 +371,9 @@ class _Normalizer:
         # Inner functions and lambdas bound to names, inlined where called.
         self.functions = {}
         self.inlining = []  # The functions being inlined, innermost last.
+        # Each parameter of an inlined function bound to a caller's name,
+        # mapped to the version that refers to the caller's object.
+        self.caller_objects = {}
         self.module_functions = {}  # function -> its InnerFunction
         self.built = set()  # Containers that comprehensions built.
         self.set_comprehensions = set()
@@ -1105,9 +1108,12 @@ class _Normalizer:
             gast.BinOp(left=load, op=node.op, right=node.value), node)
         value = self.lower_expression(binop)
         self.assign(node.target, value, node)
-        unshared = version in self.unshared or (
-            unshared_before and self.reads_only_values(node))
-        if not unshared and not (
+        # A parameter of an inlined function that still refers to the
+        # caller's object: Python updates that object in place.
+        caller_object = self.caller_objects.get(node.target.id) == version
+        unshared = not caller_object and (version in self.unshared or (
+            unshared_before and self.reads_only_values(node)))
+        if caller_object or not unshared and not (
                 isinstance(node.op, (gast.BitOr, gast.Mult, gast.Add))
                 and node.target.id in self.private_containers):
             # x may be an array that another name (or the caller) also sees,
@@ -1115,18 +1121,19 @@ class _Normalizer:
             # before the update, that x holds a number or another value that
             # cannot change in place.
             symbol = _OPERATOR_SYMBOLS.get(type(node.op), '+')
+            shown = self.display_names.get(node.target.id, node.target.id)
             error = UnsupportedSyntaxError(
-                f'augmented assignment to {node.target.id!r}, which contains '
+                f'augmented assignment to {shown!r}, which contains '
                 'an array or another value that changes in place',
                 self.source.location(node),
                 'Python updates it in place, and another name (or the '
                 'caller) may see that', fixes=[
-                    f'if {node.target.id} is part of another array (a view '
-                    f'such as {node.target.id} = y[1:3]) that must change '
+                    f'if {shown} is part of another array (a view '
+                    f'such as {shown} = y[1:3]) that must change '
                     'too, update that array by index instead '
                     f'(y[1:3] {symbol}= ...)',
                     f'or, if no other name needs the change, write '
-                    f'{node.target.id} = {node.target.id} {symbol} ... to '
+                    f'{shown} = {shown} {symbol} ... to '
                     'make a new value'])
             self.immutable_checks[self.body[start]] = (
                 version, error, self.unshared_if_new.get(version, ()))
@@ -2018,6 +2025,8 @@ class _Normalizer:
                     or target not in stored and value.id not in stored):
                 # Neither name changes while the body runs: no copy needed.
                 self.current[target] = value.id
+                if value.id not in self.temporaries:
+                    self.caller_objects[target] = value.id
             elif isinstance(value, gast.Constant) and target not in stored \
                     and not _needs_variable(node, target):
                 self.constants[target] = value
@@ -2026,7 +2035,10 @@ class _Normalizer:
                 # A global such as np.tanh: calls of it resolve statically.
                 self.constants[target] = value
             else:
-                self.assign(_store(target), value, call)
+                atom = self.assign(_store(target), value, call)
+                if isinstance(value, gast.Name) and \
+                        value.id not in self.temporaries:
+                    self.caller_objects[target] = atom.id
 
         self.follow_inlined_objects(function, node, call, args, keywords,
                                     mapping)
