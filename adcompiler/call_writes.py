@@ -1,6 +1,8 @@
 """Find the values that a call may change in place while the adjoint needs them.
 
-Used by the reverse stage. The adjoint reads primal values by reference.
+Used by the reverse stage, and by both stages to reject a call whose
+result carries no derivative but which may change one in place
+(`check_unused_result`). The adjoint reads primal values by reference.
 An update written as syntax (`x[i] = v`, `lst.append(v)`) is undone in the
 adjoint before the statements before it are differentiated, but a call such
 as `np.copyto(c, 0.0)`, `rng.shuffle(idx)` or a helper that writes into its
@@ -53,7 +55,7 @@ import gast
 import numpy as np
 
 from adcompiler import aliasing, bounded, parse, resolve, runtime
-from adcompiler.errors import AdCompilerError
+from adcompiler.errors import AdCompilerError, UnsupportedSyntaxError
 from adcompiler.resolve import CallKind
 from adcompiler.rules import REGISTRY, operators
 from adcompiler.rules import builtins as rules_builtins
@@ -142,6 +144,186 @@ def call_writes(normalized, resolution, activity, namespace, callees,
                         if _may_hold_array(name, normalized, namespace))
     return CallWrites(changed, tuple(p for p in normalized.params
                                      if p in parameters))
+
+
+def check_unused_result(statement, normalized, resolution, activity,
+                        source):
+    """Reject `r = call(...)` whose target carries no derivative when the
+    call may change in place a value that carries one, or that code
+    carrying one reads (`_ = np.copyto(a, v)`, `r = out.append(v)`).
+
+    The stages differentiate only what an assignment stores in its target,
+    so the change would reach the value but not the derivative. Only a
+    call given a value that carries a derivative is checked: any other
+    call changes what it writes into by a constant. A user function runs
+    as written, so its source tells which arguments it may change
+    (`parameters_written`). Return True when that is unknown and nothing
+    reads the result: the stage then checks the compiled callee.
+    """
+    call = statement.value
+    resolved = resolution.calls.get(call)
+    if resolved is None:
+        return False
+    if not any(name in activity.varied for name in _call_names(call)):
+        return False
+    if resolved.kind is CallKind.USER:
+        written = parameters_written(resolved.callee)
+        if written is None:
+            return not _is_read(statement.targets[0], normalized)
+        _check_user_writes(call, resolved, written, normalized, activity,
+                           source)
+        return False
+    receiver = _receiver(call)
+    method = call.func.attr if receiver is not None else None
+    if resolved.kind is CallKind.UNKNOWN:
+        # A function value found at run time is taken to change nothing
+        # (see the module docstring), unless it is a method that changes
+        # its object (`push = out.append`, then `map(push, v)`).
+        owner = _bound_mutator_owner(call, normalized)
+        written = set() if owner is None else {owner}
+    else:
+        namespaces = aliasing.namespace_names(normalized, resolution)
+        written = _written_by(call, statement, normalized, resolution,
+                              activity, {}, namespaces)
+        if method in _MUTATORS:
+            # A bare `lst.append(v)` is differentiated and undone by the
+            # stages, but not one whose result is assigned.
+            written = written | {receiver}
+        elif resolved.kind is CallKind.METHOD and _is_read(
+                statement.targets[0], normalized):
+            # As for a method found at run time, a method whose result is
+            # read (`ok = obj.accepts(x)` for a branch) is taken to change
+            # nothing that it is given.
+            return False
+    container_update = method in _ASSIGNED_LIST_UPDATES or (
+        resolved.kind is CallKind.UNKNOWN and bool(written))
+    changed = sorted(name for name in written
+                     if (name in activity.varied or name in activity.useful)
+                     and _may_hold_array(name, normalized, source.namespace))
+    if not changed:
+        return False
+    display = normalized.display_names.get(changed[0], changed[0])
+    callee = _callee_display(call, resolved, normalized)
+    if container_update:
+        fixes = [f'call {callee}(...) as a statement of its own, not in an '
+                 'assignment, an expression or a comprehension (write a '
+                 'for loop instead of [lst.append(v) for v in x])']
+    else:
+        fixes = [f'assign the new value to {display} instead of changing '
+                 'it in place (a = a * s, or np.where for an index write)',
+                 'register a rule with adcompiler.register_vjp for a '
+                 'function that returns the new value']
+    raise UnsupportedSyntaxError(
+        f'a call of {callee} that may change {display!r} in place, inside '
+        'an assignment or an expression whose result carries no derivative',
+        source.location(call),
+        f'{display!r} carries a derivative, or code that carries one reads '
+        'it, and adcompiler follows only the result of such a call, so the '
+        'gradient would miss the change', fixes=fixes)
+
+
+def _check_user_writes(call, resolved, written, normalized, activity,
+                       source):
+    """Raise for an argument of the user function's `call` that is bound
+    to a parameter in `written` and carries a derivative or is read by
+    code that carries one."""
+    for param in sorted(written):
+        for argument in _bound_arguments(call, resolved.callee, [param]):
+            names = [n.id for n in walk(argument) if isinstance(n, gast.Name)]
+            if any(n in activity.varied or n in activity.useful
+                   for n in names):
+                shown = source.text_of(argument) or \
+                    normalized.display_names.get(names[0], names[0])
+                raise callee_update_error(resolved.name, param, repr(shown),
+                                          source.location(call))
+
+
+def callee_update_error(callee, param, argument, location):
+    """Return the error for passing `argument` (its text as shown, quoted)
+    to the user function `callee`, which updates its parameter `param` in
+    place where the gradient cannot follow."""
+    return UnsupportedSyntaxError(
+        f'passing {argument} to {callee}, which updates its parameter '
+        f'{param!r} in place', location,
+        'the caller would see the update but its gradient would not',
+        fixes=[f'let {callee} make a new value (a copy, or '
+               f'{param} = {param} * s in place of {param} *= s) and return '
+               'it, and use the returned value in the caller'])
+
+
+def _callee_display(call, resolved, normalized):
+    """Return the callee of `call` as the user wrote it: `out.append`, or
+    the function's name."""
+    display = normalized.display_names
+    func = call.func
+    if isinstance(func, gast.Name):
+        return display.get(func.id, resolved.name or func.id)
+    if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
+            and func.value.id in normalized.local_names:
+        return f'{display.get(func.value.id, func.value.id)}.{func.attr}'
+    return resolved.name
+
+
+def _bound_mutator_owner(call, normalized):
+    """Return the name whose method `call` calls through a variable bound
+    to a method in `_MUTATORS` (`out` for `push(v)` after
+    `push = out.append`), or None."""
+    if not isinstance(call.func, gast.Name):
+        return None
+    for assignment in normalized.nodes_of(gast.Assign):
+        target = assignment.targets[0]
+        value = assignment.value
+        if (isinstance(target, gast.Name) and target.id == call.func.id
+                and isinstance(value, gast.Attribute)
+                and isinstance(value.value, gast.Name)
+                and value.attr in _MUTATORS):
+            return value.value.id
+    return None
+
+
+def _is_read(target, normalized):
+    """True when a name in the assignment target `target` is read."""
+    assigned = {n.id for n in walk(target) if isinstance(n, gast.Name)}
+    return any(isinstance(n.ctx, gast.Load) and n.id in assigned
+               for n in normalized.nodes_of(gast.Name))
+
+
+# Methods that change their object in place: those of lists, dicts, sets
+# and arrays, and the in-place operator methods.
+_MUTATORS = (aliasing.LIST_UPDATES | aliasing.IN_PLACE_METHODS
+             | {'add', 'discard', '__setitem__', '__delitem__', '__iadd__',
+                '__isub__', '__imul__', '__imatmul__', '__itruediv__',
+                '__ifloordiv__', '__imod__', '__ipow__', '__iand__',
+                '__ior__', '__ixor__', '__ilshift__', '__irshift__'})
+
+# Methods that change a list, which the stages differentiate only as a
+# statement of their own. `pop` is differentiated in an assignment too.
+_ASSIGNED_LIST_UPDATES = aliasing.LIST_UPDATES - {'pop'}
+
+
+def augmented_parameters(function):
+    """Return the parameters of the Python function `function` whose
+    objects an augmented assignment in its body may update in place
+    (`a *= s` on an array, `lst += [v]` on a list), directly or through a
+    name that may refer to part of them. The set is empty when the source
+    is unavailable."""
+    try:
+        source = parse.get_source(function)
+    except AdCompilerError:
+        return frozenset()
+    tree = source.tree
+    arguments = tree.args
+    params = [a.id for a in arguments.posonlyargs + arguments.args
+              + arguments.kwonlyargs]
+    params += [a.id for a in (arguments.vararg, arguments.kwarg)
+               if a is not None]
+    origins = _parameter_origins(tree, params)
+    updated = set()
+    for node in walk(tree):
+        if isinstance(node, gast.AugAssign) and isinstance(node.target,
+                                                           gast.Name):
+            updated |= origins.get(node.target.id, set())
+    return frozenset(updated)
 
 
 def _changed(flows, writes):

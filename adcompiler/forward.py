@@ -26,8 +26,8 @@ import types
 import gast
 import numpy as np
 
-from adcompiler import (aliasing, comprehensions, numeric_checks, runtime,
-                        subscripts)
+from adcompiler import (aliasing, call_writes, comprehensions, numeric_checks,
+                        runtime, subscripts)
 from adcompiler.aliasing import LIST_UPDATES
 from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
                                 argument_atoms, as_expression, assign, call,
@@ -42,7 +42,7 @@ from adcompiler.resolve import (CallKind, chain_name, foreign_reason,
                                 has_unpacking, reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 from adcompiler.rules.call_arguments import rule_arguments
-from adcompiler.traversal import copy_tree
+from adcompiler.traversal import copy_tree, walk
 from adcompiler.verbatim import Verbatim
 
 _NEW_VALUE_METHODS = frozenset({
@@ -392,6 +392,10 @@ class _ForwardWriter(StageWriter):
         value = statement.value
         if isinstance(target, gast.Subscript):
             return [copy_tree(statement)] + self.subscript_write(statement)
+        if isinstance(value, gast.Call) and not any(
+                isinstance(n, gast.Name) and self.activity.is_active(n.id)
+                for n in walk(target)):
+            self.check_unused_result(statement)
         if isinstance(target, (gast.Tuple, gast.List)):
             return [copy_tree(statement)] + self.unpacking(target, value)
         if (isinstance(value, gast.Call)
@@ -418,6 +422,22 @@ class _ForwardWriter(StageWriter):
             tangent = self.zeros(name(target.id))
         return [copy_tree(statement),
                 assign(self.tangent_name(target.id), tangent)]
+
+    def check_unused_result(self, statement):
+        """Reject an assignment from a call that may change in place a
+        value that carries a derivative, when its target carries none; see
+        `reverse._ReverseWriter.check_unused_result`."""
+        if aliasing.is_generated(self.source):
+            return  # Generated code assigns what its calls change.
+        call_node = statement.value
+        if (isinstance(call_node.func, gast.Attribute)
+                and call_node.func.attr == 'pop'):
+            return  # The tangent list loses the same entry, used or not.
+        if call_writes.check_unused_result(statement, self.normalized,
+                                           self.resolution, self.activity,
+                                           self.source):
+            self.check_user_effect(call_node,
+                                   self.resolution.calls[call_node])
 
     def unpacking(self, target, value):
         names = [e.id for e in target.elts]
@@ -1069,17 +1089,22 @@ class _ForwardWriter(StageWriter):
                        resolved.name),)
         callee = self.compile_callee_at(call_node, resolved.callee, varied,
                                         chain)
-        self.check_updates(call_node, resolved, callee, bound)
+        self.check_updates(call_node, resolved, callee, bound, discarded=True)
 
-    def check_updates(self, call_node, resolved, callee, bound):
-        for param in callee.updated:
+    def check_updates(self, call_node, resolved, callee, bound,
+                      discarded=False):
+        """Reject a callee that changes an argument in place when that
+        argument carries a derivative; `discarded` as for
+        `reverse._ReverseWriter.check_callee_updates`."""
+        augmented = (call_writes.augmented_parameters(resolved.callee)
+                     if discarded else frozenset())
+        for param in list(callee.updated) + sorted(
+                augmented - set(callee.updated)):
             argument = bound.arguments.get(param)
-            if param in callee.updated_with_derivative or (
-                    isinstance(argument, gast.Name)
-                    and argument.id in self.activity.varied):
-                raise UnsupportedSyntaxError(
-                    f'passing an argument to {resolved.name}, which updates '
-                    f'its parameter {param!r} in place',
-                    self.source.location(call_node),
-                    'the caller would see the update but its tangent would '
-                    f'not; let {resolved.name} return the new value instead')
+            used = isinstance(argument, gast.Name) and (
+                argument.id in self.activity.varied
+                or param in augmented and argument.id in self.activity.useful)
+            if param in callee.updated_with_derivative or used:
+                raise call_writes.callee_update_error(
+                    resolved.name, param, self.display(argument),
+                    self.source.location(call_node))

@@ -1167,6 +1167,10 @@ class _ReverseWriter(StageWriter):
         if isinstance(value, gast.Call) and isinstance(target, gast.Name) \
                 and not self.activity.is_active(target.id):
             self.check_foreign_writes(statement)
+        if isinstance(value, gast.Call) and not any(
+                isinstance(n, gast.Name) and self.activity.is_active(n.id)
+                for n in walk(target)):
+            self.check_unused_result(statement)
         if isinstance(target, (gast.Tuple, gast.List)):
             return self.unpack_adjoint(target, value)
         if isinstance(target, gast.Subscript):
@@ -1239,6 +1243,21 @@ class _ReverseWriter(StageWriter):
             return self.call_adjoint(statement)
         raise InternalCompilerError(self.source.name, 'reverse',
                                     f'active {type(value).__name__} statement')
+
+    def check_unused_result(self, statement):
+        """Reject an assignment from a call that may change in place a
+        value that carries a derivative, when its target carries none
+        (`_ = np.copyto(a, v)`, `b = set_first(a, v)` with b never read):
+        the adjoint would have no block for the change."""
+        if aliasing.is_generated(self.source):
+            return  # Generated code assigns what its calls change.
+        if _is_list_pop(statement.value):
+            return  # Differentiated by list_pop_adjoint, used or not.
+        if call_writes.check_unused_result(statement, self.normalized,
+                                           self.resolution, self.activity,
+                                           self.source):
+            self.check_discarded_call(
+                statement, self.resolution.calls[statement.value])
 
     def check_foreign_writes(self, statement):
         """Reject a foreign call such as `_ = np.copyto(y, x)`.
@@ -1624,22 +1643,38 @@ class _ReverseWriter(StageWriter):
             chain_name(resolved.callee, self.source.namespace,
                        resolved.name),)
         callee = self.compile_callee_at(call, resolved.callee, varied, chain)
-        self.check_callee_updates(call, resolved, callee, bound)
+        self.check_callee_updates(call, resolved, callee, bound,
+                                  discarded=True)
 
-    def check_callee_updates(self, call, resolved, callee, bound):
+    def check_callee_updates(self, call, resolved, callee, bound,
+                             discarded=False):
         """Reject a callee that changes a container argument in place when
-        that container carries a derivative."""
-        for param in callee.updated:
+        that container carries a derivative.
+
+        With `discarded`, the call runs as written, so a parameter that an
+        augmented assignment may update in place (`a *= s`) counts as
+        updated too when its argument carries a derivative or is read by
+        code that carries one. A call whose result is used runs the
+        callee's primal instead, which checks when it runs that such a
+        parameter holds a number.
+        """
+        augmented = (call_writes.augmented_parameters(resolved.callee)
+                     if discarded else frozenset())
+        for param in list(callee.updated) + sorted(
+                augmented - set(callee.updated)):
             argument = bound.arguments.get(param)
+            if param in augmented and isinstance(argument, gast.Name) and (
+                    argument.id in self.activity.useful):
+                self.raise_callee_update(call, resolved, argument, param)
             if param in callee.updated_with_derivative or (
                     isinstance(argument, gast.Name)
                     and argument.id in self.activity.varied):
-                raise UnsupportedSyntaxError(
-                    f'passing {self.display(argument)} to {resolved.name}, '
-                    f'which updates its parameter {param!r} in place',
-                    self.source.location(call),
-                    'the caller would see the update but its gradient would '
-                    f'not; let {resolved.name} return the new value instead')
+                self.raise_callee_update(call, resolved, argument, param)
+
+    def raise_callee_update(self, call, resolved, argument, param):
+        raise call_writes.callee_update_error(
+            resolved.name, param, self.display(argument),
+            self.source.location(call))
 
     def display(self, node):
         return _display(node, self.normalized.display_names)
@@ -2045,6 +2080,14 @@ def _is_comment(statement):
             and isinstance(statement.value, gast.Constant)
             and isinstance(statement.value.value, str)
             and statement.value.value.startswith(COMMENT_PREFIX))
+
+
+def _is_list_pop(call):
+    """True for `lst.pop(...)` on a local name."""
+    return (isinstance(call, gast.Call)
+            and isinstance(call.func, gast.Attribute)
+            and call.func.attr == 'pop'
+            and isinstance(call.func.value, gast.Name))
 
 
 def _is_subscript_write(statement):

@@ -604,3 +604,437 @@ def test_module_from_user_function(function):
                            (x,), 0) for i in range(3)])
     np.testing.assert_allclose(hessian, expected_hessian, rtol=1e-4,
                                atol=1e-5)
+
+
+# Calls that may change a value in place, whose result nothing reads -------------
+#
+# The stages differentiate what an assignment stores in its target. When
+# nothing that carries a derivative reads the target (`_ = np.copyto(a, v)`,
+# a comprehension run for its appends, `b = set_first(a, v)` with b never
+# read), a change that the call makes in place to a value that carries a
+# derivative must raise, or the gradient would silently miss it. Each
+# function below is right in Python; the marker is the text of the line
+# that the error points at.
+
+def appends_in_comprehension(x):
+    out = []
+    _ = [out.append(v ** 2) for v in x]
+    return sum(out)
+
+
+def appends_in_any(x):
+    out = []
+    any(out.append(v ** 2) for v in x)
+    return sum(out)
+
+
+def appends_through_map(x):
+    out = []
+    list(map(out.append, x ** 2))
+    return sum(out)
+
+
+def append_result_assigned(x):
+    out = []
+    r = out.append(x[0] ** 2)  # noqa: F841
+    return sum(out) + x[1]
+
+
+def extend_result_assigned(x):
+    out = [x[0]]
+    _ = out.extend([x[2] ** 2])
+    return out[-1] * 2.0
+
+
+def insert_result_assigned(x):
+    out = [x[0], x[1]]
+    _ = out.insert(0, x[2] * 5.0)
+    return out[0] * 2.0 + out[1]
+
+
+def list_iadd_method_assigned(x):
+    out = [x[0]]
+    _ = out.__iadd__([x[2] ** 2])
+    return out[-1] * 2.0
+
+
+def dict_update_assigned(x):
+    d = {}
+    _ = d.update(k=x[1] ** 2)
+    return d['k'] * x[2]
+
+
+def copyto_assigned(x):
+    a = x ** 2
+    _ = np.copyto(a, x * x[0])
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def add_at_assigned(x):
+    a = x ** 2
+    _ = np.add.at(a, [0, 0], x[1])
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def setitem_method_assigned(x):
+    a = x ** 2
+    _ = a.__setitem__(0, x[1] ** 3)
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def put_along_axis_assigned(x):
+    a = x ** 2
+    _ = np.put_along_axis(a, np.array([0]), x[1] ** 3, axis=0)
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def itruediv_method_assigned(x):
+    a = x ** 2
+    _ = a.__itruediv__(x[1])
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def operator_iadd_assigned(x):
+    a = x * 1.0
+    b = __import__('operator').iadd(a, x ** 2)  # noqa: F841
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def imul_method_assigned(x):
+    a = x * 1.0
+    b = a.__imul__(x[1])  # noqa: F841
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def imul_method_in_lambda(x):
+    a = x * 1.0
+    update = lambda s: a.__imul__(s)  # noqa: E731
+    update(x[1])
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def scale_in_place(a, s):
+    a *= s
+
+
+def normalize_in_place(v):
+    v /= np.linalg.norm(v)
+
+
+def square_in_place(a):
+    a **= 2
+
+
+def scale_under_condition(a, s):
+    if s > 0:
+        a *= s
+
+
+def scale_in_loop(a, s):
+    for _ in range(2):
+        a += s
+
+
+def scale_through_helper(a, s):
+    scale_in_place(a, s)
+
+
+def push_by_iadd(items, v):
+    items += [v * 2.0]
+
+
+def set_first(a, v):
+    a[0] = v
+    return a
+
+
+def push_and_count(items, v):
+    items.append(v * 2.0)
+    return len(items)
+
+
+def set_key(d, v):
+    d['k'] = v ** 2
+    return True
+
+
+class InPlaceOps:
+    @staticmethod
+    def scale(a, s):
+        a *= s
+
+
+def helper_scales_local(x):
+    a = x * 1.0
+    scale_in_place(a, x[1])
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def helper_normalizes_local(x):
+    a = x * 1.0
+    normalize_in_place(a)
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def helper_squares_row(x):
+    m = np.outer(x, x) * 1.0
+    square_in_place(m[0])
+    return np.sum(m)
+
+
+def helper_scales_under_condition(x):
+    a = x * 1.0
+    scale_under_condition(a, x[1])
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def helper_adds_in_loop(x):
+    a = x * 1.0
+    scale_in_loop(a, x[1])
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def helper_scales_through_helper(x):
+    a = x * 1.0
+    scale_through_helper(a, x[1])
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def helper_scales_constant(x):
+    a = np.ones(3)
+    scale_in_place(a, x[1])
+    return np.sum(a * x)
+
+
+def helper_scales_argument(x):
+    scale_in_place(x, 2.0)
+    return np.sum(x * np.arange(1.0, 4.0))
+
+
+def helper_extends_list(x):
+    items = [x[0]]
+    push_by_iadd(items, x[1])
+    return items[0] + items[1] ** 2
+
+
+def static_method_scales_local(x):
+    a = x * 1.0
+    InPlaceOps.scale(a, x[1])
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def helper_writes_index_result_unread(x):
+    a = x * 1.0
+    b = set_first(a, x[1] ** 2)  # noqa: F841
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def helper_appends_count_unread(x):
+    items = [x[0]]
+    n = push_and_count(items, x[1])  # noqa: F841
+    return items[0] + items[1] ** 2
+
+
+def helper_stores_key_flag_unread(x):
+    d = {'k': x[0]}
+    ok = set_key(d, x[1])  # noqa: F841
+    return d['k'] * x[0]
+
+
+@pytest.mark.parametrize('function, marker', [
+    (appends_in_comprehension, '[out.append(v ** 2) for v in x]'),
+    (appends_in_any, 'any(out.append(v ** 2) for v in x)'),
+    (appends_through_map, 'list(map(out.append, x ** 2))'),
+    (append_result_assigned, 'r = out.append'),
+    (extend_result_assigned, '_ = out.extend'),
+    (insert_result_assigned, '_ = out.insert'),
+    (list_iadd_method_assigned, '_ = out.__iadd__'),
+    (dict_update_assigned, '_ = d.update'),
+    (copyto_assigned, '_ = np.copyto'),
+    (add_at_assigned, '_ = np.add.at'),
+    (setitem_method_assigned, '_ = a.__setitem__'),
+    (put_along_axis_assigned, '_ = np.put_along_axis'),
+    (itruediv_method_assigned, '_ = a.__itruediv__'),
+    (operator_iadd_assigned, 'iadd(a, x ** 2)'),
+    (imul_method_assigned, 'b = a.__imul__'),
+    (imul_method_in_lambda, 'a.__imul__(s)'),
+    (helper_scales_local, 'scale_in_place(a, x[1])'),
+    (helper_normalizes_local, 'normalize_in_place(a)'),
+    (helper_squares_row, 'square_in_place(m[0])'),
+    (helper_scales_under_condition, 'scale_under_condition(a, x[1])'),
+    (helper_adds_in_loop, 'scale_in_loop(a, x[1])'),
+    (helper_scales_through_helper, 'scale_in_place(a, s)'),
+    (helper_scales_constant, 'scale_in_place(a, x[1])'),
+    (helper_scales_argument, 'scale_in_place(x, 2.0)'),
+    (helper_extends_list, 'push_by_iadd(items, x[1])'),
+    (static_method_scales_local, 'InPlaceOps.scale(a, x[1])'),
+    (helper_writes_index_result_unread, 'b = set_first('),
+    (helper_appends_count_unread, 'n = push_and_count('),
+    (helper_stores_key_flag_unread, 'ok = set_key('),
+], ids=lambda value: getattr(value, '__name__', ''))
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_unread_result_update_raises(function, marker, mode):
+    x = np.array([3.0, 2.0, 1.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones(3),))
+    # The error of a helper's own call points into the helper.
+    located = {helper_scales_through_helper: scale_through_helper}.get(
+        function, function)
+    lines, first = __import__('inspect').getsourcelines(located)
+    expected = [first + i for i, line in enumerate(lines) if marker in line]
+    assert expected, marker
+    if located is not function or function is imul_method_in_lambda:
+        assert info.value.lineno == expected[0]
+    else:
+        assert info.value.lineno == expected[-1]
+    assert 'in place' in str(info.value) or 'keep the value' in str(
+        info.value)
+
+
+def test_helper_update_message_names_parameter():
+    x = np.array([3.0, 2.0, 1.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(helper_normalizes_local)(x)
+    message = str(info.value)
+    assert "passing 'a' to normalize_in_place" in message
+    assert "its parameter 'v' in place" in message
+    assert 'return it' in message
+
+
+# An inner function's augmented assignment to its parameter updates the
+# caller's object in Python. The generated code checks, when it runs, that
+# the object cannot change in place, and raises otherwise.
+
+def inner_def_scales_array(x):
+    def scale(arr, s):
+        arr *= s
+
+    a = x * 1.0
+    scale(a, x[1])
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def inner_def_extends_list(x):
+    def push(items, v):
+        items += [v * 2.0]
+
+    lst = [x[0]]
+    push(lst, x[1])
+    return lst[0] + lst[1] ** 2
+
+
+def inner_def_divides_and_returns(x):
+    def normalize(arr, s):
+        arr /= s
+        return arr
+
+    a = x * 1.0
+    b = normalize(a, x[1])  # noqa: F841
+    return np.sum(a * np.arange(1.0, 4.0))
+
+
+def inner_def_scales_row_view(x):
+    def scale(arr, s):
+        arr *= s
+
+    m = np.outer(x, x) * 1.0
+    scale(m[0], x[1])
+    return np.sum(m)
+
+
+@pytest.mark.parametrize('function, marker', [
+    (inner_def_scales_array, 'arr *= s'),
+    (inner_def_extends_list, 'items += [v * 2.0]'),
+    (inner_def_divides_and_returns, 'arr /= s'),
+    (inner_def_scales_row_view, 'arr *= s'),
+], ids=lambda value: getattr(value, '__name__', ''))
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_inner_def_parameter_update_raises(function, marker, mode):
+    x = np.array([3.0, 2.0, 1.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones(3),))
+    lines, first = __import__('inspect').getsourcelines(function)
+    expected = [first + i for i, line in enumerate(lines) if marker in line]
+    assert info.value.lineno == expected[0]
+    name = marker.split()[0]
+    assert f'augmented assignment to {name!r}' in str(info.value)
+
+
+# Their twins that change nothing that carries a derivative, or change it
+# through a returned value, still differentiate.
+
+def accumulate(total, v):
+    total += v
+    return total
+
+
+def scaled_copy(a, s):
+    b = a.copy()
+    b *= s
+    return b
+
+
+def unread_pure_results(x):
+    _ = np.sum(x)
+    n = len(x)
+    m = x.mean()  # noqa: F841
+    _ = print('x[0] is', x[0])
+    return np.sum(x ** 2) * n
+
+
+def unread_pop(x):
+    items = [x[0], x[1] ** 2, x[2] ** 3]
+    _ = items.pop(0)
+    return items[0] * 2.0 + items[1]
+
+
+def inner_def_accumulates_float(x):
+    def add(total, v):
+        total += v
+        return total
+
+    s = add(x[0] * 1.0, x[1] ** 2)
+    return s * x[2]
+
+
+def helper_accumulates_float(x):
+    s = accumulate(x[0] * 1.0, x[1] ** 2)
+    return s * x[2]
+
+
+def helper_scales_own_copy(x):
+    c = scaled_copy(x * 1.0, x[1])
+    return np.sum(c * np.arange(1.0, x.size + 1.0))
+
+
+def inner_def_rebinds_parameter(x):
+    def scale(arr, s):
+        arr = arr * s
+        return arr
+
+    a = x * 1.0
+    b = scale(a, x[1])
+    return np.sum(a + b)
+
+
+@pytest.mark.parametrize('x', [np.array([3.0, 2.0, 1.0]),
+                               np.array([0.5, -1.5, 2.0, 0.25])],
+                         ids=['three', 'four'])
+@pytest.mark.parametrize('function', [
+    unread_pure_results, unread_pop, inner_def_accumulates_float,
+    helper_accumulates_float, helper_scales_own_copy,
+    inner_def_rebinds_parameter,
+], ids=lambda f: f.__name__)
+def test_unread_result_without_update_gradient(function, x):
+    expected = numerical_gradient(function, (x.copy(),), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+    direction = np.linspace(0.5, -0.5, x.size)
+    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5, atol=1e-8)
