@@ -606,7 +606,7 @@ def test_module_from_user_function(function):
                                atol=1e-5)
 
 
-# Calls that may change a value in place, whose result nothing reads -------------
+# Calls that may change a value in place, whose result nothing reads ----------
 #
 # The stages differentiate what an assignment stores in its target. When
 # nothing that carries a derivative reads the target (`_ = np.copyto(a, v)`,
