@@ -156,7 +156,7 @@ def check_unused_result(statement, normalized, resolution, activity,
     so the change would reach the value but not the derivative. Only a
     call given a value that carries a derivative is checked: any other
     call changes what it writes into by a constant. A user function runs
-    as written, so its source tells which arguments it may change
+    as written, so its source shows which arguments it may change
     (`parameters_written`). Return True when that is unknown and nothing
     reads the result: the stage then checks the compiled callee.
     """
@@ -232,9 +232,10 @@ def _check_user_writes(call, resolved, written, normalized, activity,
             names = [n.id for n in walk(argument) if isinstance(n, gast.Name)]
             if any(n in activity.varied or n in activity.useful
                    for n in names):
-                shown = source.text_of(argument) or \
+                argument_text = source.text_of(argument) or \
                     normalized.display_names.get(names[0], names[0])
-                raise callee_update_error(resolved.name, param, repr(shown),
+                raise callee_update_error(resolved.name, param,
+                                          repr(argument_text),
                                           source.location(call))
 
 

@@ -608,12 +608,12 @@ def test_module_from_user_function(function):
 
 # Calls that may change a value in place, whose result nothing reads ----------
 #
-# The stages differentiate what an assignment stores in its target. When
+# The stages differentiate what an assignment stores in its target. Here
 # nothing that carries a derivative reads the target (`_ = np.copyto(a, v)`,
 # a comprehension run for its appends, `b = set_first(a, v)` with b never
-# read), a change that the call makes in place to a value that carries a
-# derivative must raise, or the gradient would silently miss it. Each
-# function below is right in Python; the marker is the text of the line
+# read). A change that the call makes in place to a value that carries a
+# derivative must then raise, or the gradient would silently miss it. Each
+# function below is right in Python, and the marker is the text of the line
 # that the error points at.
 
 def appends_in_comprehension(x):
