@@ -28,7 +28,8 @@ assigned to it is plain, and so is every value stored in it by
   a plain value, whose arguments are plain;
 - the result of an inlined function whose returned values are plain;
 - a call, with plain arguments, of the user's function whose every
-  `return` gives the result of NumPy, SciPy or math, arithmetic on it, or
+  `return` gives the result of NumPy, SciPy or math, of a method that
+  only arrays have (`x.mean()`, `x.T`), arithmetic on it, or
   a local name assigned only such values (`F = np.zeros_like(p)`, then
   `F[0] += v`), proven plain by the same analysis of that function. A
   recursive call in it counts as plain while its returns are checked.
@@ -66,6 +67,16 @@ _OPAQUE_BUILTINS = (builtins.globals, builtins.vars, builtins.locals,
 
 # Calls whose result comes from calling a function argument.
 _HIGHER_ORDER = (builtins.map, builtins.filter, functools.reduce)
+
+# Methods of arrays and NumPy numbers that return an array or a number.
+# No other plain value (list, tuple, dict, set, str, Python number) has them,
+# so a call of one that succeeds was made on an array or a NumPy number.
+_ARRAY_METHODS = frozenset({
+    'all', 'any', 'argmax', 'argmin', 'argpartition', 'argsort', 'astype',
+    'clip', 'conj', 'cumprod', 'cumsum', 'diagonal', 'dot', 'flatten',
+    'item', 'max', 'mean', 'min', 'prod', 'ravel', 'repeat', 'reshape',
+    'round', 'squeeze', 'std', 'sum', 'swapaxes', 'take', 'trace',
+    'transpose', 'var'})
 
 
 class GeneratedOperands:
@@ -337,8 +348,10 @@ def _call_may_give_object(node, recurse, context):
     func = node.func
     if isinstance(func, gast.Name) and func.id in context.known_callees:
         return not _library_callable(context.known_callees[func.id])
-    if isinstance(func, gast.Attribute) and context.is_local(func):
-        # A method of a local value: x.sum(), lst.copy(), xp.asarray(x).
+    if isinstance(func, gast.Attribute) and (
+            context.is_local(func) or not _is_dotted_name(func.value)):
+        # A method of a local or computed value: x.sum(), lst.copy(),
+        # xp.asarray(x), ((x - m) ** 2).mean().
         return recurse(func.value)
     if not isinstance(func, (gast.Name, gast.Attribute)) or context.is_local(
             func):
@@ -351,6 +364,13 @@ def _call_may_give_object(node, recurse, context):
     if _library_callable(callee):
         return False
     return _may_return_object(callee, context)
+
+
+def _is_dotted_name(node):
+    """Return whether `node` is a name or a chain of attributes of one."""
+    while isinstance(node, gast.Attribute):
+        node = node.value
+    return isinstance(node, gast.Name)
 
 
 def _may_return_object(function, context):
@@ -400,8 +420,9 @@ def _may_return_object(function, context):
         return dotted_value(node, source.namespace)
 
     def gives_array(node, following=frozenset()):
-        # A NumPy, SciPy or math call, or arithmetic with one, or with a
-        # float constant: an array or a number. Other values, such as a
+        # A NumPy, SciPy or math call, an array method (`x.mean()`, `x.T`),
+        # or arithmetic with one, or with a float constant: an array or a
+        # number, since the analysis below proves the value plain. Other values, such as a
         # list, keep the protocol, which concatenates lists. A local name
         # counts when every value assigned to it counts, because
         # `F[0] += v` and `F += v` change an array and keep it an array.
@@ -410,6 +431,11 @@ def _may_return_object(function, context):
             return (bool(values) and node.id not in following
                     and all(gives_array(value, following | {node.id})
                             for value in values))
+        if isinstance(node, gast.Attribute):
+            return node.attr in ('T', 'mT')  # Only arrays have them.
+        if isinstance(node, gast.Call) and isinstance(
+                node.func, gast.Attribute) and node.func.attr in _ARRAY_METHODS:
+            return True
         if isinstance(node, gast.Call):
             callee = (None if is_local(node.func)
                       or not isinstance(node.func, (gast.Name, gast.Attribute))

@@ -476,6 +476,31 @@ def test_array_helper_keeps_numpy_operator():
     assert 'operator_' not in source
 
 
+def layer_norm(x, g, b):
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return g * (x - mu) / np.sqrt(var + 1e-5) + b.T
+
+
+def layer_norm_loss(x, g, b):
+    return np.sum(layer_norm(x, g, b) ** 2)
+
+
+@pytest.mark.parametrize('shape', [(3,), (2, 3), (4, 2, 3)])
+@pytest.mark.parametrize('wrt', [0, 1, 2])
+def test_array_method_helper_keeps_numpy_operator(shape, wrt):
+    # Only arrays have .mean() and .T, so layer_norm returns an array and
+    # its result is squared with NumPy's rule, not the operator protocol.
+    rng = np.random.default_rng(5)
+    arguments = (rng.normal(size=shape), rng.normal(size=3),
+                 rng.normal(size=3))
+    gradient_function = adcompiler.grad(layer_norm_loss, wrt=wrt)
+    assert_gradient_close(gradient_function(*arguments),
+                          numerical_gradient(layer_norm_loss, arguments, wrt))
+    assert 'primal_pow' not in gradient_function.source
+    assert 'operator_' not in gradient_function.source
+
+
 @dataclasses.dataclass
 class Indexed:
     """A vector whose items are scaled by their position plus one."""
