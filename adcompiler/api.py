@@ -2009,6 +2009,14 @@ def _numeric_leaf(t, x, label, owner):
         converted = values.astype(dtype)
         if type(x) in (float, complex) and converted.ndim == 0:
             converted = converted.item()  # A Python number, as x is.
+    if isinstance(x, (np.ndarray, np.generic)) and \
+            not isinstance(converted, (np.ndarray, np.generic)):
+        # A Python number for a 0-d array or a NumPy scalar: the generated
+        # code may index it or call array methods on it, as on x.
+        converted = np.asarray(converted,
+                               dtype=np.result_type(x.dtype, converted))
+        if isinstance(x, np.generic):
+            converted = converted[()]
     if np.iscomplexobj(converted) and not np.iscomplexobj(x):
         raise InvalidArgumentError(
             f'{label} must be real, as {owner} is real; got a complex '
