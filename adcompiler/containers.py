@@ -365,6 +365,11 @@ def _children_of(g, x, count):
         return [None] * count
     if isinstance(x, dict):
         return [g.get(key) for key in x]
+    if isinstance(g, np.ndarray) and isinstance(x, (list, tuple)) and \
+            np.ndim(g) >= 1 and len(g) == count:
+        # A NumPy function read the list as an array (np.asarray(x)), and
+        # the rule gave the adjoint of that array: row i is that of x[i].
+        return list(g)
     parts = flatten(g)
     if parts is None or len(parts[0]) != count:
         raise ContainerError(
