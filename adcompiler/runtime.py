@@ -2117,7 +2117,11 @@ def pad_tangent(t, pad_width, mode='constant'):
 
 def pad_constant_tangent(t, array, pad_width):
     """Tangent of np.pad(array, pad_width, constant_values=c) along the
-    tangent t of c: t in the padding, zero elsewhere."""
+    tangent t of c: t in the padding, zero elsewhere.
+
+    For constant_values given as pairs, t is a tuple of tangents like it.
+    """
+    t = np.asarray(t)
     return np.pad(np.zeros(np.shape(array), dtype=np.result_type(t, float)),
                   pad_width, mode='constant', constant_values=t)
 
@@ -2178,6 +2182,12 @@ def select_adjoints(g, condlist, choicelist, default=0):
     else:
         choices = np.stack(choices)
     return choices, unbroadcast(np.where(taken, 0, g), default)
+
+
+def compress_adjoint(g, a, condition, axis=None):
+    """Adjoint of a.compress(condition, axis), which takes the entries
+    where condition is true (of the flattened a when axis is None)."""
+    return take_adjoint(g, a, np.flatnonzero(condition), axis)
 
 
 def take_adjoint(g, a, indices, axis=None, mode='raise'):
@@ -2696,6 +2706,38 @@ def diff_adjoint(g, n=1, axis=-1):
         zero = np.zeros(shape, dtype=np.result_type(g, float))
         g = np.concatenate([zero, g], axis) - np.concatenate([g, zero], axis)
     return g
+
+
+def diff_adjoints(g, a, n=1, axis=-1, prepend=None, append=None):
+    """Adjoints of a, prepend and append in np.diff(a, n, axis,
+    prepend=prepend, append=append), None for an option not given.
+
+    NumPy differentiates the concatenation of prepend, a and append along
+    axis, and a number in prepend or append stands for a slice of length 1.
+    """
+    whole = diff_adjoint(g, n, axis)
+    if prepend is None and append is None:
+        return whole, None, None
+    axis = axis % np.ndim(a)
+    before = 0
+    if prepend is not None:
+        before = 1 if np.ndim(prepend) == 0 else np.shape(prepend)[axis]
+    length = np.shape(a)[axis]
+    pieces = np.split(whole, [before, before + length], axis=axis)
+    return (pieces[1],
+            None if prepend is None else unbroadcast(pieces[0], prepend),
+            None if append is None else unbroadcast(pieces[2], append))
+
+
+def variance_ddof(ddof, correction=None):
+    """Return the ddof of np.var or np.std, which NumPy 2 also takes as
+    `correction`."""
+    if correction is None:
+        return ddof
+    if ddof != 0:
+        raise ValueError("ddof and correction can't be provided "
+                         "simultaneously.")
+    return correction
 
 
 def _weights_shape(ndim, axis):
@@ -4994,12 +5036,25 @@ def irfft_adjoint_transpose(g, c, a, n=None, axis=-1, norm=None):
 def broadcast_to_like(g, like):
     """Return the transpose of `unbroadcast(c, x)`: `g` broadcast back to c's
     shape."""
-    if isinstance(like, (list, tuple, dict)) or isinstance(g, (list, tuple,
-                                                               dict)):
+    if isinstance(like, (list, tuple, dict)) or isinstance(g, dict):
         return g  # unbroadcast passes containers through unchanged.
+    if isinstance(g, (list, tuple)):
+        # The adjoint of a list of numbers that NumPy read as an array
+        # (see _sequence_operand_adjoint), or the list itself.
+        g = _numbers_as_array(g)
     if np.shape(g) == np.shape(like):
         return g
     return np.broadcast_to(g, np.shape(like)) * 1.0
+
+
+def _numbers_as_array(g):
+    """Return nested lists or tuples of numbers, with None for 0, as an
+    array."""
+    if g is None:
+        return 0.0
+    if isinstance(g, (list, tuple)):
+        return np.asarray([_numbers_as_array(row) for row in g])
+    return g
 
 
 def apply_transpose(g, axes=None):

@@ -2360,7 +2360,7 @@ def _is_library_callee(callee):
 
 # The other rule test modules list what they cover in the same three sets.
 RULE_TEST_MODULES = ('test_rules_numpy', 'test_rules_linalg',
-                     'test_rules_fft')
+                     'test_rules_fft', 'test_rules_numpy_compositions')
 
 
 def _all_covered():

@@ -1961,8 +1961,8 @@ def prod_initial(x, w):
     return np.sum(w * np.prod(x, initial=2.0))
 
 
-def var_correction(x, w):
-    return np.sum(w * np.var(x, correction=1))
+def var_mean(x, w):
+    return np.sum(w * np.var(x, mean=np.mean(x)))
 
 
 def sort_order(x, w):
@@ -1989,7 +1989,7 @@ def np_average_returned_weights(x, w):
 # (function, the option named in the error)
 REJECTED_OPTIONS = [
     (prod_initial, 'initial'),
-    (var_correction, 'correction'), (sort_order, 'order'),
+    (var_mean, 'mean'), (sort_order, 'order'),
     (exp_where, 'where'), (pad_stat_length, 'stat_length'),
     (cumsum_out, 'out='), (np_pad_mean, "mode='mean'"),
     (np_nan_to_num_in_place, 'copy=False'),

@@ -58,7 +58,14 @@ Calls of `numpy.interp`, `numpy.convolve`, `numpy.correlate`,
 `outer` method of the binary ufuncs that have rules (`numpy.add.outer`,
 `numpy.multiply.outer` and so on) run Python equivalents of those
 functions (adcompiler/rules/numpy_equivalents.py), which are transformed
-from their source, so they are not in the tables.
+from their source, so they are not in the tables. So do calls of
+`numpy.lib.stride_tricks.sliding_window_view` (a copy, not a view),
+`numpy.linalg.multi_dot`, `numpy.linalg.cond`, `numpy.cov`,
+`numpy.corrcoef`, `numpy.block`, `numpy.delete`, `numpy.meshgrid`,
+`numpy.diagflat`, `numpy.ediff1d`, and, where NumPy has them,
+`numpy.matrix_transpose` (2.0), `numpy.cumulative_prod` and
+`numpy.unstack` (2.1), whose equivalents are in
+adcompiler/rules/numpy_compositions.py.
 `numpy.interp` rejects `period=`. A statement that calls
 `numpy.add.at`, `numpy.subtract.at`, `numpy.multiply.at` or
 `numpy.put_along_axis` on a local array `a` runs as the write

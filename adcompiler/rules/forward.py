@@ -55,13 +55,13 @@ for _callee in (np.max, np.min, np.amax, np.amin):
 # Reductions, through the partial derivatives that their reverse helpers
 # give for a unit cotangent: ans = f(a, axis, keepdims=keepdims).
 jvp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_tangent(t, a, ans, axis, keepdims, where), dtype))
-jvp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.var_tangent(t, a, ans, axis, ddof, keepdims, where), dtype))
-jvp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.std_tangent(t, a, ans, axis, ddof, keepdims, where), dtype))
+jvp(np.var,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.var_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
+jvp(np.std,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.std_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
 jvp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.ptp_tangent(t, a, ans, axis, keepdims))
 jvp(np.average, lambda a, axis=None, weights=None, returned=False, *, keepdims=False: (ad.average_tangent(t, None, a, ans, axis, weights, returned, keepdims), None, ad.average_tangent(None, t, a, ans, axis, weights, returned, keepdims)))
 method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_tangent(t, x, ans, axis, keepdims, where), dtype))
-method_jvp('var',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.var_tangent(t, x, ans, axis, ddof, keepdims, where), dtype))
-method_jvp('std',  lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.std_tangent(t, x, ans, axis, ddof, keepdims, where), dtype))
+method_jvp('var',  lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.var_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
+method_jvp('std',  lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.std_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
 
 # Extrema that skip NaNs: ans = np.fmax(x, y) or np.fmin(x, y). The
 # tangent of a NaN operand is left out, because NaN * 0 would be NaN.
@@ -89,6 +89,7 @@ jvp(np.nancumprod, lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.nancumpro
 # np.pad(array, pad_width, mode, constant_values). The replaced entries and
 # the padding move with the replacement values, not with x or array.
 jvp(np.nan_to_num, lambda x, copy=True, nan=0.0, posinf=None, neginf=None: (ad.nan_to_num_tangent(t, x, copy), None, ad.nan_to_num_tangent(t, x, copy, np.isnan), ad.nan_to_num_tangent(t, x, copy, np.isposinf), ad.nan_to_num_tangent(t, x, copy, np.isneginf)))
+jvp(np.bincount,   lambda x, weights=None, minlength=0: (None, np.bincount(x, t, minlength), None))
 jvp(np.pad,        lambda array, pad_width, mode='constant', constant_values=0: (ad.pad_tangent(t, pad_width, mode), None, None, ad.pad_constant_tangent(t, array, pad_width)))
 
 # Scans and sorting: ans = f(a, axis).
@@ -171,7 +172,7 @@ attribute_jvp('T', lambda x: np.transpose(t))
 
 # Linear functions: the forward rule is the function applied to the tangent
 # of its first parameter (or of the parameters listed, jointly).
-for _callee in (np.real, np.imag, np.conjugate, np.cumsum, np.diff,
+for _callee in (np.real, np.imag, np.conjugate, np.cumsum,
                 np.swapaxes, np.moveaxis, np.rollaxis,
                 np.roll, np.flip, np.flipud, np.fliplr, np.rot90,
                 np.broadcast_to, np.atleast_1d, np.atleast_2d, np.atleast_3d,
@@ -186,6 +187,7 @@ for _callee in (np.real, np.imag, np.conjugate, np.cumsum, np.diff,
                 np.fft.fftshift, np.fft.ifftshift):
     REGISTRY.linear_jvp(_callee)
 REGISTRY.linear_jvp(np.append, ('arr', 'values'))
+REGISTRY.linear_jvp(np.diff, ('a', 'prepend', 'append'))
 REGISTRY.linear_jvp(np.select, ('choicelist', 'default'))
 REGISTRY.linear_jvp(np.linspace, ('start', 'stop'))
 
@@ -203,7 +205,7 @@ if ARRAY_API:
 REGISTRY.linear_jvp(np.einsum, ('subscripts',) + tuple(f'x{i}' for i in range(6)), multilinear=True)
 
 for _name in ('cumsum', 'swapaxes', 'diagonal', 'trace', 'repeat', 'take',
-              'conj', 'conjugate'):
+              'compress', 'conj', 'conjugate'):
     REGISTRY.linear_method_jvp(_name)
 
 # Non-holomorphic functions of complex numbers, whose reverse rules
@@ -216,6 +218,7 @@ jvp(np.angle, lambda z, deg=False: ad.angle_tangent(t, z, deg))
 attribute_jvp('real', lambda x: np.real(t))
 attribute_jvp('imag', lambda x: np.imag(t))
 attribute_jvp('mT', lambda x: np.swapaxes(t, -1, -2))
+attribute_jvp('flat', lambda x: np.ravel(t))
 
 # Absolute value: real for complex input, ans = |x|.
 for _callee in (np.abs, np.absolute, builtins.abs):

@@ -185,8 +185,8 @@ def extremum_vjp(x, axis=None, out=None, keepdims=False, initial=None,
 for _callee in (np.max, np.min, np.amax, np.amin):
     vjp(_callee, extremum_vjp)
 vjp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_adjoint(g, a, axis, keepdims, where), dtype))
-vjp(np.var,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.var_adjoint(g, a, axis, ddof, keepdims, where), dtype))
-vjp(np.std,     lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.std_adjoint(g, a, ans, axis, ddof, keepdims, where), dtype))
+vjp(np.var,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.var_adjoint(g, a, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
+vjp(np.std,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.std_adjoint(g, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
 vjp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.ptp_adjoint(g, a, axis, keepdims))
 vjp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.nansum_adjoint(g, a, axis, keepdims, where), dtype))
 vjp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanmean_adjoint(g, a, axis, keepdims), dtype))
@@ -238,7 +238,18 @@ vjp(np.cumsum,  lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumsum_adjoi
 vjp(np.cumprod, lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, a, ans, axis), dtype))
 vjp(np.nancumsum,  lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.nancumsum_adjoint(g, a, axis), dtype))
 vjp(np.nancumprod, lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.nancumprod_adjoint(g, a, ans, axis), dtype))
-vjp(np.diff,    lambda a, n=1, axis=-1: ad.diff_adjoint(g, n, axis))
+
+
+# ans = np.diff(a, n, axis, prepend=prepend, append=append): the
+# differences of prepend, a and append joined along axis.
+def diff_vjp(a, n=1, axis=-1, prepend=None, append=None):
+    parts = ad.diff_adjoints(g, a, n, axis, prepend, append)
+    d[a] = parts[0]
+    d[prepend] = parts[1]
+    d[append] = parts[2]
+
+
+vjp(np.diff,    diff_vjp)
 
 
 # ans = np.average(a, axis, weights): sum(a * weights) / sum(weights).
@@ -356,6 +367,9 @@ vjp(np.repeat,    lambda a, repeats, axis=None: ad.repeat_adjoint(g, a, repeats,
 vjp(np.tile,      lambda A, reps: ad.tile_adjoint(g, A, reps))
 vjp(np.take,      lambda a, indices, axis=None, *, mode='raise': ad.take_adjoint(g, a, indices, axis, mode))
 vjp(np.take_along_axis, lambda arr, indices, axis=-1: ad.take_along_axis_adjoint(g, arr, indices, axis))
+# ans = np.bincount(x, weights, minlength): bin i sums the weights where
+# x == i, so each weight gets the adjoint of its bin.
+vjp(np.bincount,  lambda x, weights=None, minlength=0: (None, np.take(g, x), None))
 # np.astype is new in NumPy 2.0; older versions only have the method.
 if hasattr(np, 'astype'):
     vjp(np.astype,    lambda x, dtype, *, copy=True, device=None: ad.astype_adjoint(g, x, dtype))
@@ -522,8 +536,8 @@ method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False, w
 method('max',       extremum_vjp)
 method('min',       extremum_vjp)
 method('prod',      lambda x, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_adjoint(g, x, axis, keepdims, where), dtype))
-method('var',       lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.var_adjoint(g, x, axis, ddof, keepdims, where), dtype))
-method('std',       lambda x, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.std_adjoint(g, x, ans, axis, ddof, keepdims, where), dtype))
+method('var',       lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.var_adjoint(g, x, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
+method('std',       lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.std_adjoint(g, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
 method('cumsum',    lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumsum_adjoint(g, x, axis), dtype))
 method('cumprod',   lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, x, ans, axis), dtype))
 method('dot',       lambda x, y: (ad.match_kind(ad.dot_adjoint_x(g, x, y), x), ad.match_kind(ad.dot_adjoint_y(g, x, y), y)))
@@ -539,6 +553,7 @@ method('swapaxes',  lambda x, axis1, axis2: np.swapaxes(g, axis1, axis2))
 method('diagonal',  lambda x, offset=0, axis1=0, axis2=1: ad.diagonal_adjoint(g, x, offset, axis1, axis2))
 method('trace',     lambda x, offset=0, axis1=0, axis2=1, dtype=None: ad.cast_adjoint(ad.trace_adjoint(g, x, offset, axis1, axis2), dtype))
 method('repeat',    lambda x, repeats, axis=None: ad.repeat_adjoint(g, x, repeats, axis))
+method('compress',  lambda x, condition, axis=None: ad.compress_adjoint(g, x, condition, axis))
 method('take',      lambda x, indices, axis=None, *, mode='raise': ad.take_adjoint(g, x, indices, axis, mode))
 method('astype',    lambda x, dtype, order='K', casting='unsafe', subok=True, copy=True: ad.astype_adjoint(g, x, dtype))
 method('item',      lambda x, *args: ad.item_adjoint(g, x, args))
@@ -553,6 +568,8 @@ attribute('T',      lambda x: np.transpose(g))
 attribute('mT',     lambda x: np.swapaxes(g, -1, -2))
 attribute('real',   lambda x: ad.match_kind(g, x))
 attribute('imag',   lambda x: ad.match_kind(-1j * g, x))
+# x.flat is a flat iterator, read by index like x.ravel().
+attribute('flat',   lambda x: np.reshape(g, np.shape(x)))
 for _name in ('shape', 'ndim', 'size', 'dtype', 'itemsize', 'nbytes',
               'strides', 'flags'):
     attribute(_name, NON_DIFFERENTIABLE)

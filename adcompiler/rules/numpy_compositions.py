@@ -1,0 +1,400 @@
+"""More NumPy functions replaced by Python equivalents made of operations
+that have rules: moving windows, joins and deletions, grids, covariances,
+condition numbers and the array API spellings of NumPy 2.
+
+They work as those of `adcompiler.rules.numpy_equivalents`: a call of the
+NumPy function calls the equivalent here, which adcompiler transforms from
+source, so every mode and higher derivatives come from the rules of the
+operations it uses. Functions that the installed NumPy lacks are not
+registered.
+"""
+
+import warnings
+
+import numpy as np
+
+from adcompiler.errors import UnsupportedOptionError
+from adcompiler.rules.registry import REGISTRY
+
+# NumPy 2.0 made np.meshgrid return a tuple; 1.x returns a list.
+_MESHGRID_RESULT = type(np.meshgrid(np.zeros(1), np.zeros(1)))
+
+
+def _no_out(function_name, out):
+    if out is not None:
+        raise UnsupportedOptionError(
+            f'{function_name} with out= is not differentiable by adcompiler: '
+            'assign the result instead')
+
+
+# Moving windows --------------------------------------------------------------
+
+def _window_indices(length, window, function_name):
+    """Return the (length - window + 1, window) positions of the windows."""
+    if window < 0:
+        raise ValueError('`window_shape` cannot contain negative values')
+    if window > length:
+        raise ValueError(f'{function_name}: window shape cannot be larger '
+                         f'than input array shape ({window} > {length})')
+    return np.arange(length - window + 1)[:, None] + np.arange(window)[None, :]
+
+
+def sliding_window_view(x, window_shape, axis=None, *, subok=False,
+                        writeable=False):
+    """Return the windows of `x`, as
+    np.lib.stride_tricks.sliding_window_view does, with the window axes
+    last.
+
+    NumPy returns a read-only view. This returns a copy gathered with index
+    arrays, so it takes memory for every entry of every window.
+    """
+    if writeable:
+        raise UnsupportedOptionError(
+            'sliding_window_view with writeable=True is not differentiable '
+            'by adcompiler: write into a copy of the windows instead')
+    x = np.asarray(x)
+    if np.ndim(window_shape) == 0:
+        window_shape = (window_shape,)
+    else:
+        window_shape = tuple(window_shape)
+    if axis is None:
+        if len(window_shape) != np.ndim(x):
+            raise ValueError(
+                f'Since axis is `None`, must provide window_shape for all '
+                f'dimensions of `x`; got {len(window_shape)} window_shape '
+                f'elements and `x.ndim` is {np.ndim(x)}.')
+        axes = tuple(range(np.ndim(x)))
+    elif np.ndim(axis) == 0:
+        axes = (axis,)
+    else:
+        axes = tuple(axis)
+    if len(axes) != len(window_shape):
+        raise ValueError(
+            f'Must provide matching length window_shape and axis; got '
+            f'{len(window_shape)} window_shape elements and {len(axes)} '
+            f'axes elements.')
+    ndim = np.ndim(x)
+    windows = x
+    for position in range(len(axes)):
+        axis_number = axes[position]
+        if axis_number < -ndim or axis_number >= ndim:
+            raise np.exceptions.AxisError(axis_number, ndim)
+        axis_number = axis_number % ndim
+        indices = _window_indices(np.shape(windows)[axis_number],
+                                  window_shape[position],
+                                  'sliding_window_view')
+        # take puts the (start, offset) axes where the axis was; the
+        # offset axis goes last, after the window axes made before.
+        windows = np.take(windows, indices, axis=axis_number)
+        windows = np.moveaxis(windows, axis_number + 1, -1)
+    return windows
+
+
+# Products and condition numbers ----------------------------------------------
+
+def multi_dot(arrays, *, out=None):
+    """Return the product of the matrices in `arrays`, as
+    np.linalg.multi_dot does: a 1-D first array is a row vector and a 1-D
+    last array a column vector.
+
+    The products are taken from left to right. NumPy picks the cheapest
+    order, so the values may differ from NumPy's by rounding.
+    """
+    _no_out('np.linalg.multi_dot', out)
+    count = len(arrays)
+    if count < 2:
+        raise ValueError('Expecting at least two arrays.')
+    for position in range(count):
+        dimensions = np.ndim(arrays[position])
+        at_end = position == 0 or position == count - 1
+        if dimensions != 2 and not (at_end and dimensions == 1):
+            raise ValueError(
+                f'{dimensions}-dimensional array given. Array must be '
+                f'two-dimensional')
+    product = arrays[0]
+    for position in range(1, count):
+        product = np.dot(product, arrays[position])
+    return product
+
+
+def cond(x, p=None):
+    """Return the condition number of the matrices `x` in the norm `p`, as
+    np.linalg.cond does: the ratio of the extreme singular values for p
+    None, 2 and -2, and norm(x, p) * norm(inv(x), p) for the other norms.
+
+    NOTE: NumPy returns inf for a singular matrix in the norms other than
+    2 and -2; here np.linalg.inv raises LinAlgError there.
+    """
+    x = np.asarray(x)
+    if np.ndim(x) < 2:
+        raise np.linalg.LinAlgError(
+            f'{np.ndim(x)}-dimensional array given. Array must be at least '
+            f'two-dimensional')
+    if p is None or p == 2 or p == -2:
+        s = np.linalg.svd(x, compute_uv=False)
+        if p == -2:
+            return s[..., -1] / s[..., 0]
+        return s[..., 0] / s[..., -1]
+    if np.shape(x)[-1] != np.shape(x)[-2]:
+        raise np.linalg.LinAlgError(
+            'Last 2 dimensions of the array must be square')
+    return (np.linalg.norm(x, p, axis=(-2, -1))
+            * np.linalg.norm(np.linalg.inv(x), p, axis=(-2, -1)))
+
+
+# Covariance and correlation --------------------------------------------------
+
+def _observations(m, rowvar, dtype):
+    """Return m as a 2-D array with one variable per row."""
+    values = np.asarray(m)
+    if np.ndim(values) > 2:
+        raise ValueError('m has more than 2 dimensions')
+    values = np.atleast_2d(values).astype(dtype)
+    if not rowvar and np.shape(values)[0] != 1:
+        values = values.T
+    return values
+
+
+def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None,
+        aweights=None, *, dtype=None):
+    """Return the covariance matrix of the variables in `m` (and `y`), as
+    np.cov does, with frequency weights `fweights` and observation weights
+    `aweights`.
+
+    The weights are differentiated too. A covariance of one variable is a
+    0-d array, as in NumPy.
+    """
+    if ddof is not None and ddof != int(ddof):
+        raise ValueError('ddof must be integer')
+    if dtype is None:
+        if y is None:
+            dtype = np.result_type(m, np.float64)
+        else:
+            dtype = np.result_type(m, y, np.float64)
+    X = _observations(m, rowvar, dtype)
+    if y is not None:
+        X = np.concatenate((X, _observations(y, rowvar, dtype)), axis=0)
+    if ddof is None:
+        ddof = 0 if bias else 1
+    count = np.shape(X)[1]
+    weights = None
+    if fweights is not None:
+        fweights = np.asarray(fweights, dtype=float)
+        if np.ndim(fweights) != 1 or np.shape(fweights)[0] != count:
+            raise RuntimeError('incompatible numbers of samples and fweights')
+        weights = fweights
+    if aweights is not None:
+        aweights = np.asarray(aweights, dtype=float)
+        if np.ndim(aweights) != 1 or np.shape(aweights)[0] != count:
+            raise RuntimeError('incompatible numbers of samples and aweights')
+        weights = aweights if weights is None else weights * aweights
+    if weights is None:
+        total = count
+        average = np.mean(X, axis=1)
+        factor = count - ddof
+    else:
+        total = np.sum(weights)
+        average = np.sum(X * weights, axis=1) / total
+        if ddof == 0:
+            factor = total
+        elif aweights is None:
+            factor = total - ddof
+        else:
+            factor = total - ddof * np.sum(weights * aweights) / total
+    if factor <= 0:
+        warnings.warn('Degrees of freedom <= 0 for slice', RuntimeWarning,
+                      stacklevel=2)
+        factor = 0.0
+    centered = X - average[:, None]
+    if weights is None:
+        weighted = centered.T
+    else:
+        weighted = (centered * weights).T
+    return np.squeeze(np.dot(centered, np.conj(weighted)) / factor)
+
+
+def corrcoef(x, y=None, rowvar=True, *, dtype=None):
+    """Return the correlation coefficients of the variables in `x` (and
+    `y`), as np.corrcoef does: the covariances divided by the products of
+    the standard deviations, clipped to [-1, 1]."""
+    c = cov(x, y, rowvar, dtype=dtype)
+    if np.ndim(c) == 0:
+        return c / c
+    deviations = np.sqrt(np.real(np.diag(c)))
+    c = c / deviations[:, None]
+    c = c / deviations[None, :]
+    if np.iscomplexobj(c):
+        return np.clip(np.real(c), -1, 1) + 1j * np.clip(np.imag(c), -1, 1)
+    return np.clip(c, -1, 1)
+
+
+# Joins, deletions and grids --------------------------------------------------
+
+def _block_depth(arrays):
+    """Return how deeply `arrays` nests lists, checking that every branch
+    nests as deeply."""
+    if isinstance(arrays, tuple):
+        raise TypeError('np.block takes nested lists, not tuples: '
+                        f'got {arrays!r}')
+    if not isinstance(arrays, list):
+        return 0
+    if len(arrays) == 0:
+        raise ValueError('Lists cannot be empty')
+    depths = [_block_depth(item) for item in arrays]
+    for depth in depths:
+        if depth != depths[0]:
+            raise ValueError('List depths are mismatched')
+    return depths[0] + 1
+
+
+def _block_ndim(arrays):
+    """Return the largest number of dimensions of the arrays in `arrays`."""
+    if isinstance(arrays, list):
+        return max([_block_ndim(item) for item in arrays])
+    return np.ndim(arrays)
+
+
+def _block_join(arrays, depth, ndim):
+    """Join `arrays`, nested `depth` lists deep, along axis -depth (the
+    innermost lists along the last axis)."""
+    if depth == 0:
+        array = np.asarray(arrays)
+        return np.reshape(array, (1,) * (ndim - np.ndim(array))
+                          + np.shape(array))
+    parts = [_block_join(item, depth - 1, ndim) for item in arrays]
+    return np.concatenate(parts, axis=_join_axis(depth))
+
+
+def _join_axis(depth):
+    """Return the axis that lists `depth` levels deep are joined along.
+
+    It has no derivative. Forward mode over the gradient of the recursion
+    would otherwise take the integer for a value with a tangent.
+    """
+    return -depth
+
+
+def block(arrays):
+    """Assemble an array from nested lists of blocks, as np.block does."""
+    depth = _block_depth(arrays)
+    ndim = max(depth, _block_ndim(arrays))
+    return _block_join(arrays, depth, ndim)
+
+
+def delete(arr, obj, axis=None):
+    """Return `arr` without the entries at `obj` along `axis` (of the
+    flattened array when axis is None), as np.delete does."""
+    arr = np.asarray(arr)
+    if axis is None:
+        arr = np.ravel(arr)
+        axis = 0
+    length = np.shape(arr)[axis]
+    remaining = np.delete(np.arange(length), obj)
+    return np.take(arr, remaining, axis=axis)
+
+
+def meshgrid(*xi, copy=True, sparse=False, indexing='xy'):
+    """Return coordinate arrays from the coordinate vectors `xi`, as
+    np.meshgrid does."""
+    if indexing not in ('xy', 'ij'):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    count = len(xi)
+    grids = []
+    for position in range(count):
+        shape = [1] * count
+        shape[position] = -1
+        if indexing == 'xy' and count > 1 and position < 2:
+            shape[position] = 1
+            shape[1 - position] = -1
+        grids.append(np.reshape(np.asarray(xi[position]), tuple(shape)))
+    if not sparse:
+        shape = np.broadcast_shapes(*[np.shape(grid) for grid in grids])
+        grids = [np.broadcast_to(grid, shape) for grid in grids]
+    if copy:
+        grids = [np.copy(grid) for grid in grids]
+    return _MESHGRID_RESULT(grids)
+
+
+def diagflat(v, k=0):
+    """Return the matrix with the flattened `v` on diagonal `k`, as
+    np.diagflat does."""
+    return np.diag(np.ravel(v), k)
+
+
+def ediff1d(ary, to_end=None, to_begin=None):
+    """Return the differences of the flattened `ary`, with `to_begin`
+    before and `to_end` after them, as np.ediff1d does."""
+    ary = np.ravel(np.asarray(ary))
+    parts = []
+    if to_begin is not None:
+        parts.append(np.ravel(np.asarray(to_begin)).astype(ary.dtype))
+    parts.append(ary[1:] - ary[:-1])
+    if to_end is not None:
+        parts.append(np.ravel(np.asarray(to_end)).astype(ary.dtype))
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts)
+
+
+# Array API spellings of NumPy 2 ----------------------------------------------
+
+def cumulative_prod(x, *, axis=None, dtype=None, include_initial=False):
+    """Return the running products of x along `axis`, as
+    np.cumulative_prod does; with `include_initial`, a 1 comes first."""
+    x = np.asarray(x)
+    if axis is None:
+        if np.ndim(x) > 1:
+            raise ValueError(f'np.cumulative_prod of an array with '
+                             f'{np.ndim(x)} dimensions needs an axis')
+        axis = 0
+    products = np.cumprod(x, axis=axis, dtype=dtype)
+    if not include_initial:
+        return products
+    shape = list(np.shape(products))
+    shape[axis] = 1
+    ones = np.ones(tuple(shape), dtype=products.dtype)
+    return np.concatenate([ones, products], axis=axis)
+
+
+def unstack(x, /, *, axis=0):
+    """Return the slices of x along `axis` as a tuple, as np.unstack does."""
+    x = np.asarray(x)
+    if np.ndim(x) == 0:
+        raise ValueError('Input array must be at least 1-d.')
+    moved = np.moveaxis(x, axis, 0)
+    slices = []
+    for position in range(np.shape(moved)[0]):
+        slices.append(moved[position])
+    return tuple(slices)
+
+
+def matrix_transpose(x, /):
+    """Return x with its last two axes swapped, as np.matrix_transpose
+    does."""
+    x = np.asarray(x)
+    if np.ndim(x) < 2:
+        raise ValueError(f'Input array must be at least 2-dimensional, but '
+                         f'it is {np.ndim(x)}')
+    return np.swapaxes(x, -1, -2)
+
+
+REGISTRY.non_differentiable(_join_axis)
+REGISTRY.substitute(np.lib.stride_tricks.sliding_window_view,
+                    sliding_window_view)
+REGISTRY.substitute(np.linalg.multi_dot, multi_dot)
+REGISTRY.substitute(np.linalg.cond, cond)
+REGISTRY.substitute(np.cov, cov)
+REGISTRY.substitute(np.corrcoef, corrcoef)
+REGISTRY.substitute(np.block, block)
+REGISTRY.substitute(np.delete, delete)
+REGISTRY.substitute(np.meshgrid, meshgrid)
+REGISTRY.substitute(np.diagflat, diagflat)
+REGISTRY.substitute(np.ediff1d, ediff1d)
+# NumPy 2.0 added np.matrix_transpose (np.linalg.matrix_transpose has a
+# rule), and NumPy 2.1 np.cumulative_prod and np.unstack.
+for _owner, _name, _equivalent in (
+        (np, 'cumulative_prod', cumulative_prod),
+        (np, 'unstack', unstack),
+        (np, 'matrix_transpose', matrix_transpose)):
+    if hasattr(_owner, _name):
+        REGISTRY.substitute(getattr(_owner, _name), _equivalent)
