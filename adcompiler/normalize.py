@@ -894,6 +894,13 @@ class _Normalizer:
                 and isinstance(value.func.value, gast.Name)
                 and value.func.value.id in self.local_names):
             return True  # x.copy() of an array, a list or a dict.
+        if (isinstance(value, gast.Call)
+                and isinstance(value.func, gast.Attribute)
+                and value.func.attr == 'flatten'
+                and isinstance(value.func.value, gast.Name)
+                and value.func.value.id in self.local_names
+                and not any(k.arg in ('out', None) for k in value.keywords)):
+            return True  # x.flatten() of an array always copies.
         if not isinstance(value, gast.Call) or not self.is_global_reference(
                 value.func):
             return False
@@ -1325,14 +1332,45 @@ class _Normalizer:
             raise UnsupportedSyntaxError(
                 'assignment into a subscript of a subscript (x[i][j] = ...)',
                 self.source.location(target),
-                'write x[i, j] = ... for an array')
+                'an item of a list or dict, or a part of an array taken by '
+                'x[i], cannot be updated in place', fixes=[
+                    'write x[i, j] = ... for an array',
+                    'for an array stored in a list or dict (d[k][i] = ...), '
+                    'update it through the name it was created with, or '
+                    'store a new array (d[k] = new_array)'])
         if not isinstance(base, gast.Name) or base.id not in self.local_names \
                 and base.id not in {a.id for a in self.tree.args.args}:
+            owner = self.inner_function_with_parameter(base)
+            if owner is not None:
+                raise UnsupportedSyntaxError(
+                    f'assignment into a subscript of {base.id!r}, a '
+                    f'parameter of the inner function {owner}',
+                    self.source.location(target),
+                    'the update would change the caller\'s value in place',
+                    fixes=[f'let {owner} return the new value and assign '
+                           f'it where {owner} is called (a = {owner}(a, '
+                           '...))'])
             raise UnsupportedSyntaxError(
                 'assignment into a subscript of an attribute, a global or an '
                 'expression', self.source.location(target),
                 'only local arrays and parameters can be updated in place')
         return base.id
+
+    def inner_function_with_parameter(self, base):
+        """Return the name of an inner def or lambda of the function that
+        has a parameter named like `base`, or None."""
+        if not isinstance(base, gast.Name):
+            return None
+        for node in walk(self.tree):
+            if node is self.tree or not isinstance(
+                    node, (gast.FunctionDef, gast.Lambda)):
+                continue
+            arguments = node.args
+            names = [a.id for a in arguments.posonlyargs + arguments.args
+                     + arguments.kwonlyargs]
+            if base.id in names:
+                return getattr(node, 'name', 'lambda')
+        return None
 
     # Expressions -----------------------------------------------------------
 
@@ -3144,7 +3182,7 @@ def _unshared_names(tree, normalizer):
 _VALUE_METHODS = frozenset({
     'sum', 'mean', 'prod', 'max', 'min', 'std', 'var', 'any', 'all',
     'argmax', 'argmin', 'argsort', 'nonzero', 'cumsum', 'cumprod', 'copy',
-    'tolist', 'item', 'trace',
+    'tolist', 'item', 'trace', 'flatten',
 })
 _METADATA = frozenset({'shape', 'ndim', 'size', 'dtype'})
 # Array attributes that are views of the array.

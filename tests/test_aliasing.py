@@ -838,3 +838,18 @@ def test_aliasing_error_shows_call_chain(mode):
                                          'halve_first(y[0:2])')
     assert ('Call chain (outermost first): calls_slice_updater -> '
             'passes_slice_to_updating_function') in str(error)
+
+
+def scales_flattened_copy(x):
+    a = x * 1.0
+    b = a.flatten()
+    b *= x[0, 1]
+    return np.sum(a) + np.sum(b * np.arange(6.0))
+
+
+def test_flatten_result_is_fresh():
+    # x.flatten() always copies, so updating b in place leaves a alone.
+    x = np.arange(6.0).reshape(2, 3) + 1.0
+    gradient = adcompiler.grad(scales_flattened_copy)(x)
+    expected = numerical_gradient(scales_flattened_copy, (x,), 0)
+    assert_gradient_close(gradient, expected)
