@@ -39,7 +39,7 @@ import numpy as np
 from adcompiler import runtime, update_order
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind
-from adcompiler.rules import operators
+from adcompiler.rules import numpy_compositions, operators
 from adcompiler.rules.registry import REGISTRY
 from adcompiler.traversal import name_nodes, walk
 
@@ -84,6 +84,8 @@ NEW_OBJECT_FUNCTIONS = (
     runtime.nan_extremum_tangent,
     runtime.tangent_append, runtime.tangent_extend, runtime.check_unshared,
     runtime.old_item,
+    # Pure forms of np.fill_diagonal and np.put (see Registry.in_place).
+    numpy_compositions.filled_diagonal, numpy_compositions.put_values,
 )
 
 # Functions that return the array namespace of their arguments
@@ -158,6 +160,7 @@ FRESH_CONTAINER_FUNCTIONS = (list, tuple, dict, copy.copy, copy.deepcopy)
 VALUE_METHODS = frozenset({
     'sum', 'mean', 'max', 'min', 'prod', 'std', 'var', 'dot', 'any', 'all',
     'argmax', 'argmin', 'tolist', 'item', 'copy', 'count', 'index',
+    'flatten',
 })
 # Methods that update a list in place and are differentiated.
 LIST_UPDATES = frozenset({'append', 'extend', 'insert', 'pop'})

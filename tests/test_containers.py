@@ -541,14 +541,15 @@ def test_class_attribute_has_no_gradient():
     assert tangent == pytest.approx(3.0 * np.sum(args[1]))
 
 
-def array_flat(x):
-    return np.sum(x.flat[1] * x)
+def array_base(x):
+    y = x[1:]
+    return np.sum(y.base * x)
 
 
 def test_array_attribute_without_rule_raises():
     with pytest.raises(adcompiler.ContainerError) as info:
-        adcompiler.grad(array_flat)(np.ones(3))
-    assert '.flat of a ndarray: it has no gradient rule' in str(info.value)
+        adcompiler.grad(array_base)(np.ones(3))
+    assert '.base of a ndarray: it has no gradient rule' in str(info.value)
 
 
 def test_unregistered_attribute_in_vjp_raises():

@@ -1,5 +1,6 @@
 """NumPy functions that run Python equivalents (moving windows, covariances,
-joins, grids, NumPy 2 spellings), the np.diff, np.var and np.std options,
+joins, grids, NumPy 2 spellings, np.fill_diagonal and np.put on a local
+array), the np.diff, np.var and np.std options,
 np.bincount with weights and x.compress, checked against central finite
 differences in reverse mode, forward mode and the three Hessian
 compositions.
@@ -195,6 +196,30 @@ def attribute_flat(a, w):
     return np.sum(w * (a.flat[3] * a.flat[[0, 0, 5]] + a.flat[1:4] ** 2))
 
 
+def fill_diagonal_values(x, values, w):
+    a = x * 1.0
+    np.fill_diagonal(a, values)
+    return np.sum(w * np.sin(a))
+
+
+def fill_diagonal_wrapped(x, values, w):
+    a = x * 1.0
+    np.fill_diagonal(a, values, wrap=True)
+    return np.sum(w * a ** 2)
+
+
+def put_repeated_indices(x, values, w):
+    a = x * 1.0
+    np.put(a, [0, 4, 4, -1], values)
+    return np.sum(w * a ** 2)
+
+
+def put_wrapped(x, values, w):
+    a = x * 1.0
+    np.put(a, np.array([7, 1]), values, mode='wrap')
+    return np.sum(w * np.cos(a))
+
+
 def matrix_transpose_stack(a, w):
     return np.sum(w * np.sin(np.matrix_transpose(a)))
 
@@ -264,6 +289,13 @@ CASES = [
     (method_compress_axis, (sample((3, 4)),)),
     (method_compress_flat, (sample((2, 3)),)),
     (attribute_flat, (sample((2, 3)),)),
+    (fill_diagonal_values, (sample((3, 3)), sample(()))),
+    (fill_diagonal_values, (sample((3, 4)), sample((2,), seed=1))),
+    (fill_diagonal_values, (sample((2, 2, 2)), sample((2,), seed=1))),
+    (fill_diagonal_wrapped, (sample((7, 3)), sample((3,), seed=1))),
+    (put_repeated_indices, (sample((2, 3)), sample((3,), seed=1))),
+    (put_repeated_indices, (sample((2, 3)), sample(()))),
+    (put_wrapped, (sample((2, 3)), sample((2,), seed=1))),
     (attribute_flat, (sample((6,)),)),
     pytest.param(cumulative_prod_initial, (sample((3, 3)),),
                  marks=_CUMULATIVE_PROD),
@@ -330,6 +362,28 @@ def test_values_match_numpy(case):
     b = rng.normal(size=5)
     value, _ = adcompiler.jvp(function, (a, b), (np.ones_like(a), None))
     np.testing.assert_allclose(value, function(a, b), rtol=1e-12)
+
+
+@pytest.mark.parametrize('function, args', _params([
+    (fill_diagonal_values, (sample((3, 4)), sample((2,), seed=1))),
+    (fill_diagonal_wrapped, (sample((7, 3)), sample((3,), seed=1))),
+    (put_repeated_indices, (sample((2, 3)), sample((3,), seed=1))),
+    (put_wrapped, (sample((2, 3)), sample((2,), seed=1)))]))
+def test_in_place_values_match_numpy(function, args):
+    weights = weights_for(function, args)
+    value, _ = adcompiler.value_and_grad(function)(*args, weights)
+    assert value == pytest.approx(function(*args, weights), rel=1e-12)
+
+
+def test_in_place_call_leaves_argument_alone():
+    def fill_argument(x):
+        np.fill_diagonal(x, 2.0)
+        return np.sum(x ** 2)
+
+    x = np.ones((2, 2))
+    gradient = adcompiler.grad(fill_argument)(x)
+    np.testing.assert_array_equal(x, np.ones((2, 2)))
+    np.testing.assert_array_equal(gradient, [[0.0, 2.0], [2.0, 0.0]])
 
 
 def test_meshgrid_result_type_matches_numpy():

@@ -67,8 +67,9 @@ from their source, so they are not in the tables. So do calls of
 `numpy.unstack` (2.1), whose equivalents are in
 adcompiler/rules/numpy_compositions.py.
 `numpy.interp` rejects `period=`. A statement that calls
-`numpy.add.at`, `numpy.subtract.at`, `numpy.multiply.at` or
-`numpy.put_along_axis` on a local array `a` runs as the write
+`numpy.add.at`, `numpy.subtract.at`, `numpy.multiply.at`,
+`numpy.put_along_axis`, `numpy.fill_diagonal` or `numpy.put` on a local
+array `a` runs as the write
 `a[...] = new value` (the normalize stage rewrites it), which is
 differentiated like any write by index.
 

@@ -336,6 +336,70 @@ def ediff1d(ary, to_end=None, to_begin=None):
     return np.concatenate(parts)
 
 
+# In-place writes -------------------------------------------------------------
+# A statement `np.fill_diagonal(a, ...)` or `np.put(a, ...)` on a local
+# array a runs as `a[...] = filled_diagonal(a, ...)` (see
+# Registry.in_place), so the write is differentiated like `a[i] = v`.
+
+def _cycled(values, count):
+    """Return `count` entries of the flattened `values`, repeated from the
+    start as often as needed, as NumPy's flat assignment reads them."""
+    values = np.ravel(np.asarray(values))
+    if np.shape(values)[0] == 0:
+        raise ValueError('cannot write an empty array of values')
+    return np.take(values, np.arange(count) % np.shape(values)[0])
+
+
+def filled_diagonal(a, val, wrap=False):
+    """Return a copy of `a` with `val` written on its main diagonal, as
+    np.fill_diagonal(a, val, wrap) would update a."""
+    shape = np.shape(a)
+    if len(shape) < 2:
+        raise ValueError('array must be at least 2-d')
+    size = int(np.prod(shape))
+    if len(shape) == 2:
+        step = shape[1] + 1
+        # A tall matrix wraps around after shape[1] rows unless wrap.
+        end = size if wrap else shape[1] * shape[1]
+    else:
+        for length in shape:
+            if length != shape[0]:
+                raise ValueError('All dimensions of input must be of '
+                                 'equal length')
+        step = 1 + int(np.sum(np.cumprod(shape[:-1])))
+        end = size
+    positions = np.arange(0, min(end, size), step)
+    result = np.array(np.ravel(a), copy=True)
+    result[positions] = _cycled(val, np.shape(positions)[0])
+    return np.reshape(result, shape)
+
+
+def put_values(a, ind, v, mode='raise'):
+    """Return a copy of `a` with `v` written at the flat indices `ind`, as
+    np.put(a, ind, v, mode) would update a: v repeats when shorter than
+    ind, and the last write of a repeated index stays."""
+    shape = np.shape(a)
+    size = int(np.prod(shape))
+    indices = np.ravel(np.asarray(ind))
+    if mode == 'wrap':
+        indices = np.mod(indices, size)
+    elif mode == 'clip':
+        indices = np.clip(indices, 0, size - 1)
+    elif mode == 'raise':
+        for index in indices:
+            if index < -size or index >= size:
+                raise IndexError(f'index {index} is out of bounds for axis '
+                                 f'0 with size {size}')
+        indices = np.mod(indices, size)
+    else:
+        raise ValueError(f"np.put takes mode 'raise', 'wrap' or 'clip', "
+                         f"got {mode!r}")
+    result = np.array(np.ravel(a), copy=True)
+    if np.shape(indices)[0] > 0:
+        result[indices] = _cycled(v, np.shape(indices)[0])
+    return np.reshape(result, shape)
+
+
 # Array API spellings of NumPy 2 ----------------------------------------------
 
 def cumulative_prod(x, *, axis=None, dtype=None, include_initial=False):
@@ -379,6 +443,8 @@ def matrix_transpose(x, /):
 
 
 REGISTRY.non_differentiable(_join_axis)
+REGISTRY.in_place(np.fill_diagonal, filled_diagonal)
+REGISTRY.in_place(np.put, put_values)
 REGISTRY.substitute(np.lib.stride_tricks.sliding_window_view,
                     sliding_window_view)
 REGISTRY.substitute(np.linalg.multi_dot, multi_dot)
