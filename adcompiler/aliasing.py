@@ -162,6 +162,10 @@ VALUE_METHODS = frozenset({
     'argmax', 'argmin', 'tolist', 'item', 'copy', 'count', 'index',
     'flatten',
 })
+# Array methods that return a view of their receiver and keep no other
+# reference to it.
+_FRESH_VIEW_METHODS = frozenset({'ravel', 'reshape', 'squeeze', 'transpose',
+                                 'swapaxes'})
 # Methods that update a list in place and are differentiated.
 LIST_UPDATES = frozenset({'append', 'extend', 'insert', 'pop'})
 METADATA = frozenset({'shape', 'ndim', 'size', 'dtype'})
@@ -885,12 +889,32 @@ class _Checker:
                 return
         if isinstance(value, gast.Name) and self.moves(statement, value.id):
             return
+        if self.views_fresh_temporary(value):
+            return
         if not update_order.updated_after(self.normalized.tree, statement,
                                           name, self.resolution,
                                           _leaves_unchanged_or_views):
             return  # Rebound to a new object before any update.
         self.reject(name, statement,
                     'the value assigned to it may be shared with another name')
+
+    def views_fresh_temporary(self, value):
+        """True for `t.ravel()` and the other view methods in
+        `_FRESH_VIEW_METHODS` of a temporary t that holds a new object and
+        that nothing else reads, as in `a = x.copy().ravel()`."""
+        if not (isinstance(value, gast.Call)
+                and isinstance(value.func, gast.Attribute)
+                and value.func.attr in _FRESH_VIEW_METHODS
+                and isinstance(value.func.value, gast.Name)):
+            return False
+        base = value.func.value.id
+        definition = self.definitions.get(base)
+        if not isinstance(definition, gast.Call) or _count(
+                self.normalized.tree, base, gast.Load) != 1:
+            return False
+        resolved = self.resolution.calls.get(definition)
+        return resolved is not None and _returns_new_object(definition,
+                                                            resolved)
 
     def namespace_creates(self, call, resolved):
         """True for `xp.zeros_like(x)` and the like: a NumPy function that

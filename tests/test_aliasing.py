@@ -853,3 +853,38 @@ def test_flatten_result_is_fresh():
     gradient = adcompiler.grad(scales_flattened_copy)(x)
     expected = numerical_gradient(scales_flattened_copy, (x,), 0)
     assert_gradient_close(gradient, expected)
+
+
+def updates_raveled_copy(x):
+    a = x.copy().ravel()
+    a[[3, 3, 3]] += x[0, 0] ** 2
+    return np.sum(a * np.arange(6.0))
+
+
+def updates_raveled_temporary_copy(x):
+    b = x * 2.0
+    a = b.copy().ravel()
+    a[1] = 0.0
+    return np.sum(b) + np.sum(a ** 2)
+
+
+@pytest.mark.parametrize('function', [updates_raveled_copy,
+                                      updates_raveled_temporary_copy],
+                         ids=lambda f: f.__name__)
+def test_view_of_fresh_copy_is_fresh(function):
+    x = np.arange(6.0).reshape(2, 3) + 1.0
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x), expected)
+
+
+def updates_view_of_named_array(x):
+    t = x * 1.0
+    a = t.ravel()
+    a[0] = 5.0
+    return np.sum(t * a)
+
+
+def test_view_of_named_array_still_rejected():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match='may be shared with another name'):
+        adcompiler.grad(updates_view_of_named_array)(np.ones((2, 3)))
