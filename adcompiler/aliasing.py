@@ -900,7 +900,7 @@ class _Checker:
 
     def views_fresh_temporary(self, value):
         """True for `t.ravel()` and the other view methods in
-        `_FRESH_VIEW_METHODS` of a temporary t that holds a new object and
+        `_FRESH_VIEW_METHODS` of a temporary t whose value is a new object and
         that nothing else reads, as in `a = x.copy().ravel()`."""
         if not (isinstance(value, gast.Call)
                 and isinstance(value.func, gast.Attribute)
