@@ -802,7 +802,8 @@ def test_foreign_call_fix_spells_callee_as_written():
     assert 'numpy.polyder)' not in message
 
 
-@pytest.mark.parametrize('function', [scatters_squares, takes_polynomial_derivative],
+@pytest.mark.parametrize('function', [scatters_squares,
+                                      takes_polynomial_derivative],
                          ids=['in-place', 'value'])
 def test_non_differentiable_fix_warns_of_zero(function):
     with pytest.raises(adcompiler.ForeignCallError) as info:

@@ -2478,7 +2478,8 @@ def test_forward_mode_skips_call_in_branch_not_taken(function):
 ], ids=lambda function: function.__name__)
 def test_forward_mode_raises_when_branch_runs(function):
     x = np.array([0.3, 1.2, 0.5])
-    with pytest.raises(adcompiler.ForeignCallError, match='trim_zeros') as info:
+    with pytest.raises(adcompiler.ForeignCallError,
+                       match='trim_zeros') as info:
         adcompiler.jvp(function, (x, True), (np.ones(3), None))
     assert info.value.location.filename == __file__
     assert 'np.trim_zeros(np.diff(x))' in str(info.value)
