@@ -359,7 +359,8 @@ def filled_diagonal(a, val, wrap=False):
     size = int(np.prod(shape))
     if len(shape) == 2:
         step = shape[1] + 1
-        # A tall matrix wraps around after shape[1] rows unless wrap.
+        # Without wrap, a tall matrix gets the diagonal of its top square
+        # block only; with wrap, the diagonal starts again below it.
         end = size if wrap else shape[1] * shape[1]
     else:
         for length in shape:
