@@ -33,9 +33,9 @@ def shift_fill(x, c):
     return y + x * np.sum(c)
 
 
-def shift_put(x, c):
+def shift_place(x, c):
     y = np.exp(0.3 * x) * c
-    np.put(c, [0], 10.0)
+    np.place(c, np.arange(np.size(c)).reshape(np.shape(c)) == 0, 10.0)
     return y * c
 
 
@@ -49,7 +49,7 @@ def double_in_place(a):
     a *= 2.0
 
 
-VECTOR_FUNCTIONS = [shift_copyto, shift_fill, shift_put,
+VECTOR_FUNCTIONS = [shift_copyto, shift_fill, shift_place,
                     shift_helper]
 
 # (x, c): c broadcasts against x in the second and third case.
