@@ -28,6 +28,7 @@ name that may come to refer to the object is updated in place either.
 """
 
 import ast
+import builtins
 import copy
 import dataclasses
 import inspect
@@ -42,6 +43,7 @@ from adcompiler.resolve import CallKind
 from adcompiler.rules import numpy_compositions, operators
 from adcompiler.rules.registry import REGISTRY
 from adcompiler.traversal import name_nodes, walk
+from adcompiler.verbatim import Verbatim
 
 # File names of generated code start with this (see emit).
 GENERATED_FILE_PREFIX = '<adcompiler '
@@ -177,6 +179,7 @@ def check_in_place_updates(normalized, resolution, activity, source):
         return
     _check_out_arguments(normalized, resolution, activity, source)
     _check_in_place_methods(normalized, resolution, activity, source)
+    _check_bound_in_place_methods(normalized, activity, source)
     # A container that a comprehension built is not updated after its loop,
     # so its uses after the loop cannot see an update.
     updated = _updated_names(normalized, activity)
@@ -1076,6 +1079,12 @@ IN_PLACE_METHODS = frozenset({
 })
 
 
+# Methods that change their array, list, dict or set in place, checked
+# where such a method is used as a value rather than called.
+BOUND_IN_PLACE_METHODS = IN_PLACE_METHODS | LIST_UPDATES | {
+    'add', 'discard'}
+
+
 # The fix offered for an IN_PLACE_METHODS call, where a method needs
 # words of its own; the others change a copy.
 _IN_PLACE_METHOD_FIXES = {
@@ -1121,6 +1130,59 @@ def _check_in_place_methods(normalized, resolution, activity, source):
                 f'.{call.func.attr}() on {name}', source.location(call),
                 f'it changes {name} in place, and a computation that '
                 f'carries a derivative reads it; {fix}')
+
+
+def _names_getattr(func, normalized, source):
+    """True when `func` names the built-in getattr."""
+    return (isinstance(func, gast.Name)
+            and func.id not in normalized.local_names
+            and source.namespace.get(func.id, getattr(builtins, func.id,
+                                                       None))
+            is builtins.getattr)
+
+
+def _check_bound_in_place_methods(normalized, activity, source):
+    """Reject an in-place method of a value that carries a derivative, or
+    that a computation with one reads, used other than in a direct call:
+    `fill = a.fill`, `getattr(a, 'fill')`, `apply(a.fill, v)`,
+    `map(a.fill, vs)`. The stages see a call of such a value only as a
+    call of an unknown function, so the update would be missed."""
+    read = read_by_derivative(normalized, activity)
+    nodes = list(normalized.nodes_of((gast.Attribute, gast.Call)))
+    for statement in normalized.nodes_of(Verbatim):
+        # A statement without a derivative hides its own nodes.
+        nodes += [node for node in walk(statement.statement)
+                  if isinstance(node, (gast.Attribute, gast.Call))]
+    called = {id(node.func) for node in nodes if isinstance(node, gast.Call)}
+    for node in nodes:
+        if isinstance(node, gast.Attribute):
+            receiver, method = node.value, node.attr
+            if id(node) in called:
+                continue  # A direct call, which the other checks judge.
+        elif (_names_getattr(node.func, normalized, source)
+              and len(node.args) >= 2
+              and isinstance(node.args[1], gast.Constant)
+              and isinstance(node.args[1].value, str)):
+            receiver, method = node.args[0], node.args[1].value
+        else:
+            continue
+        if not (isinstance(receiver, gast.Name)
+                and method in BOUND_IN_PLACE_METHODS
+                and (receiver.id in read or receiver.id in activity.varied)):
+            continue
+        name = _describe(normalized, receiver.id)
+        written = normalized.display_names.get(receiver.id, receiver.id)
+        fix = _IN_PLACE_METHOD_FIXES.get(
+            method, 'build a new value instead of changing {v} in place '
+                    '(np.full_like({v}, value) in place of {v}.fill(value), '
+                    '{v} + [item] in place of {v}.append(item))')
+        raise UnsupportedSyntaxError(
+            f'the method {written}.{method} used as a value',
+            source.location(node),
+            f'it changes {name} in place, and a computation that carries a '
+            f'derivative reads it, but a call through a variable, getattr(), '
+            f'a helper or map() hides that update from the gradient; '
+            f'{fix.format(v=written)}')
 
 
 def element_reads(normalized, activity, resolution, updated=None):

@@ -708,10 +708,17 @@ def _written_roots(tree, namespace, active=(), summaries=None):
         if isinstance(root, gast.Name):
             roots.add(root.id)
 
+    called = {id(node.func) for node in walk(tree)
+              if isinstance(node, gast.Call)}
     for node in walk(tree):
         if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(
                 node.ctx, (gast.Store, gast.Del)):
             write(node.value)
+        elif (isinstance(node, gast.Attribute) and id(node) not in called
+              and node.attr in _MUTATORS):
+            write(node.value)  # `z = a.fill`, then `z(v)` changes `a`.
+        elif _gets_mutator(node):
+            write(node.args[0])  # getattr(a, 'fill')(v)
         elif isinstance(node, gast.AugAssign):
             write(node.target)
         elif isinstance(node, gast.Call):
@@ -719,6 +726,18 @@ def _written_roots(tree, namespace, active=(), summaries=None):
                                                summaries):
                 write(argument)
     return roots
+
+
+def _gets_mutator(node):
+    """True for `getattr(v, name)` where `name` may name a method in
+    `_MUTATORS`, or is not a constant."""
+    if not (isinstance(node, gast.Call) and resolve.dotted_name(node.func)
+            == 'getattr' and len(node.args) >= 2):
+        return False
+    name = node.args[1]
+    return not (isinstance(name, gast.Constant)
+                and isinstance(name.value, str)
+                and name.value not in _MUTATORS)
 
 
 def _parameter_origins(tree, params):

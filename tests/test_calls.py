@@ -1036,3 +1036,151 @@ def test_unread_result_without_update_gradient(function, x):
     _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
     np.testing.assert_allclose(tangent, np.sum(expected * direction),
                                rtol=1e-5, atol=1e-8)
+
+
+# An in-place method of a value that carries a derivative, used as a value
+# rather than called directly, hides its update from the gradient.
+
+def fill_through_name(x):
+    a = x * 1.0
+    fill = a.fill
+    fill(0.5)
+    return np.sum(a * x)
+
+
+def fill_through_getattr(x):
+    a = x * 1.0
+    getattr(a, 'fill')(0.5)
+    return np.sum(a * x)
+
+
+def sort_through_name(x):
+    a = x * 1.0
+    s = a.sort
+    s()
+    return a[0] * 1.0 + a[1] * 10.0
+
+
+def reverse_list_through_name(x):
+    items = [x[0] * 1.0, x[1] * 2.0, x[2] ** 3]
+    rev = items.reverse
+    rev()
+    return items[0] * 10.0 + items[2]
+
+
+def reset_through_name(a):
+    z = a.fill
+    z(0.5)
+
+
+def reset_through_getattr(a):
+    getattr(a, 'fill')(0.5)
+
+
+def helper_fills_through_name(x):
+    a = x * 1.0
+    reset_through_name(a)
+    return np.sum(a * x)
+
+
+def helper_fills_through_name_unread(x):
+    a = x * 1.0
+    _ = reset_through_name(a)
+    return np.sum(a * x)
+
+
+def helper_fills_through_getattr(x):
+    a = x * 1.0
+    reset_through_getattr(a)
+    return np.sum(a * x)
+
+
+def call_with(f, v):
+    f(v)
+
+
+def fill_passed_to_helper(x):
+    a = x * 1.0
+    call_with(a.fill, 0.5)
+    return np.sum(a * x)
+
+
+def fill_through_map(x):
+    a = x * 1.0
+    list(map(a.fill, [0.5]))
+    return np.sum(a * x)
+
+
+def fill_kept_in_tuple(x):
+    a = x * 1.0
+    for op in (a.fill,):
+        op(0.5)
+    return np.sum(a * x)
+
+
+@pytest.mark.parametrize('function, located, marker', [
+    (fill_through_name, fill_through_name, 'fill = a.fill'),
+    (fill_through_getattr, fill_through_getattr, "getattr(a, 'fill')"),
+    (sort_through_name, sort_through_name, 's = a.sort'),
+    (reverse_list_through_name, reverse_list_through_name,
+     'rev = items.reverse'),
+    (helper_fills_through_name, reset_through_name, 'z = a.fill'),
+    (helper_fills_through_name_unread, helper_fills_through_name_unread,
+     '_ = reset_through_name(a)'),
+    (helper_fills_through_getattr, reset_through_getattr,
+     "getattr(a, 'fill')"),
+    (fill_passed_to_helper, fill_passed_to_helper, 'call_with(a.fill'),
+    (fill_through_map, fill_through_map, 'map(a.fill'),
+    (fill_kept_in_tuple, fill_kept_in_tuple, '(a.fill,)'),
+], ids=lambda value: getattr(value, '__name__', ''))
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_in_place_method_as_value_raises(function, located, marker, mode):
+    x = np.array([3.0, 1.0, 2.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones(3),))
+    lines, first = __import__('inspect').getsourcelines(located)
+    expected = [first + i for i, line in enumerate(lines) if marker in line]
+    assert expected, marker
+    assert info.value.lineno == expected[0]
+    assert 'in place' in str(info.value)
+    if function is helper_fills_through_name_unread:
+        # The unread result is checked from the helper's source, so the
+        # error names the call.
+        assert 'passing' in str(info.value)
+    else:
+        assert 'used as a value' in str(info.value)
+
+
+def append_to_passive_list_through_name(x):
+    names = []
+    push = names.append
+    push('first')
+    return np.sum(x ** 2) * len(names)
+
+
+def fill_direct_call(x):
+    a = x * 1.0
+    a.fill(0.5)
+    return np.sum(a * x)
+
+
+@pytest.mark.parametrize('x', [np.array([3.0, 2.0, 1.0]),
+                               np.array([0.5, -1.5, 2.0, 0.25])],
+                         ids=['three', 'four'])
+def test_passive_method_as_value_gradient(x):
+    function = append_to_passive_list_through_name
+    expected = numerical_gradient(function, (x.copy(),), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+    direction = np.linspace(0.5, -0.5, x.size)
+    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5, atol=1e-8)
+
+
+def test_direct_in_place_call_message_unchanged():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(fill_direct_call)(np.array([3.0, 1.0, 2.0]))
+    assert '.fill() on' in str(info.value)
