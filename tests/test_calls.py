@@ -1184,3 +1184,32 @@ def test_direct_in_place_call_message_unchanged():
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
         adcompiler.grad(fill_direct_call)(np.array([3.0, 1.0, 2.0]))
     assert '.fill() on' in str(info.value)
+
+
+class PlotAxes:
+    """A stand-in for a plotting object passed to a loss function."""
+
+    def plot(self, *values):
+        return ['line']
+
+
+def plots_on_argument_unread(x, ax):
+    y = np.sin(x)
+    _ = ax.plot(y)
+    return np.sum(y * x)
+
+
+@pytest.mark.parametrize('x', [np.array([0.1, 0.2]),
+                               np.array([0.5, -1.5, 2.0, 0.25])],
+                         ids=['two', 'four'])
+def test_unread_method_of_inactive_argument_gradient(x):
+    function = plots_on_argument_unread
+    axes = PlotAxes()
+    expected = numerical_gradient(function, (x.copy(), axes), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy(), axes),
+                          expected)
+    direction = np.linspace(0.5, -0.5, x.size)
+    _, tangent = adcompiler.jvp(lambda v: function(v, axes), (x.copy(),),
+                                (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5, atol=1e-8)
