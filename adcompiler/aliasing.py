@@ -1167,6 +1167,7 @@ def _check_bound_in_place_methods(normalized, activity, source):
         else:
             continue
         if not (isinstance(receiver, gast.Name)
+                and receiver.id in normalized.local_names
                 and method in BOUND_IN_PLACE_METHODS
                 and (receiver.id in read or receiver.id in activity.varied)):
             continue

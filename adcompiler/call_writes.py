@@ -336,7 +336,7 @@ def augmented_parameters(function):
               + arguments.kwonlyargs]
     params += [a.id for a in (arguments.vararg, arguments.kwarg)
                if a is not None]
-    origins = _parameter_origins(tree, params)
+    origins, _ = _parameter_origins(tree, params)
     updated = set()
     for node in walk(tree):
         if isinstance(node, gast.AugAssign) and isinstance(node.target,
@@ -702,21 +702,31 @@ def _summarize(source, active, summaries):
                              gast.Lambda, gast.ClassDef))
            for statement in tree.body for node in walk(statement)):
         return None  # Inner scopes may write through their free names.
-    origins = _parameter_origins(tree, params)
+    origins, item_origins = _parameter_origins(tree, params)
     written = set()
-    for root in _written_roots(tree, source.namespace, active, summaries):
+    deep = set()
+    for root in _written_roots(tree, source.namespace, active, summaries,
+                               deep):
         written.update(origins.get(root, ()))
+        if root in deep:
+            written.update(item_origins.get(root, ()))
     return written
 
 
-def _written_roots(tree, namespace, active=(), summaries=None):
+def _written_roots(tree, namespace, active=(), summaries=None, deep=None):
     """Names at the root of what the code in `tree`, run as written, may
     change in place: `p` for `p[i] = v`, `p.m += 1`, `p.sort()` or
-    `np.copyto(p, v)`."""
+    `np.copyto(p, v)`.
+
+    With a set `deep`, add to it the roots that a write may reach past
+    the named object into an object that it holds: `p[i][j] = v`,
+    `p[i] *= s`, `helper(p)`, or a method that is not known to change only
+    its object. `p[i] = v`, `p *= s` and `p.append(v)` change only `p`.
+    """
     summaries = summaries or _Summaries()
     roots = set()
 
-    def write(node):
+    def write(node, direct=False):
         if isinstance(node, gast.Attribute) and node.attr in aliasing.METADATA:
             return  # `a.dtype` and `a.shape` share no memory with `a`.
         root = node
@@ -725,24 +735,29 @@ def _written_roots(tree, namespace, active=(), summaries=None):
             root = root.value
         if isinstance(root, gast.Name):
             roots.add(root.id)
+            if deep is not None and not (direct and root is node):
+                deep.add(root.id)
 
     called = {id(node.func) for node in walk(tree)
               if isinstance(node, gast.Call)}
     for node in walk(tree):
         if isinstance(node, (gast.Subscript, gast.Attribute)) and isinstance(
                 node.ctx, (gast.Store, gast.Del)):
-            write(node.value)
+            write(node.value, direct=True)
         elif (isinstance(node, gast.Attribute) and id(node) not in called
               and node.attr in _MUTATORS):
             write(node.value)  # `z = a.fill`, then `z(v)` changes `a`.
         elif _gets_mutator(node):
             write(node.args[0])  # getattr(a, 'fill')(v)
         elif isinstance(node, gast.AugAssign):
-            write(node.target)
+            write(node.target, direct=True)
         elif isinstance(node, gast.Call):
+            receiver_only = (isinstance(node.func, gast.Attribute)
+                             and node.func.attr in _RECEIVER_ONLY_METHODS)
             for argument in _arguments_written(node, namespace, active,
                                                summaries):
-                write(argument)
+                write(argument, direct=receiver_only
+                      and argument is node.func.value)
     return roots
 
 
@@ -760,8 +775,19 @@ def _gets_mutator(node):
 
 def _parameter_origins(tree, params):
     """Map each name of the function that may refer to part of a
-    parameter's object to those parameters."""
-    origins = {p: {p} for p in params}
+    parameter's object to those parameters.
+
+    Return the map and a second one, of names bound to a shallow copy
+    (`b = a.copy()`, `list(a)`, `dict(a)`): such a name is a new object,
+    but the objects it holds are the parameter's. A deep copy
+    (`np.array(a)`, `np.copy(a)`, `a.flatten()`) shares nothing. A
+    parameter whose first use in the body is a copy assigned to it
+    (`a = a.copy()`) no longer refers to the caller's object. The other
+    assignments are followed without regard to their order.
+    """
+    rebound = _rebound_to_copies(tree, params)
+    origins = {p: set() if p in rebound else {p} for p in params}
+    item_origins = {p: {p} for p in rebound if rebound[p] == 'shallow'}
     changed = True
     while changed:
         changed = False
@@ -779,18 +805,51 @@ def _parameter_origins(tree, params):
                 continue
             if value is None or _makes_unshared_value(value):
                 continue
-            found = set()
+            copy = _copy_kind(value)
+            if copy == 'deep':
+                continue
+            found, found_items = set(), set()
             for name in walk(value):
                 if isinstance(name, gast.Name):
                     found |= origins.get(name.id, set())
+                    found_items |= item_origins.get(name.id, set())
+            if copy == 'shallow':
+                found, found_items = set(), found | found_items
+            elif not isinstance(value, gast.Name):
+                # `c = b[0]` or `for c in b`: an item of a copy is shared.
+                found, found_items = found | found_items, set()
             for target in targets:
                 for name in walk(target):
-                    if (isinstance(name, gast.Name) and found
-                            and not found <= origins.setdefault(name.id,
-                                                                set())):
-                        origins[name.id] |= found
-                        changed = True
-    return origins
+                    if not isinstance(name, gast.Name):
+                        continue
+                    for known, new in ((origins, found),
+                                       (item_origins, found_items)):
+                        if new and not new <= known.setdefault(name.id,
+                                                               set()):
+                            known[name.id] |= new
+                            changed = True
+    return origins, item_origins
+
+
+def _rebound_to_copies(tree, params):
+    """Map each parameter whose first use in the body of `tree` is an
+    assignment of a copy to it (`a = a.copy()`) to the kind of that copy,
+    'deep' or 'shallow'."""
+    rebound = {}
+    for param in params:
+        for statement in tree.body:
+            if not any(isinstance(n, gast.Name) and n.id == param
+                       for n in walk(statement)):
+                continue
+            if (isinstance(statement, gast.Assign)
+                    and len(statement.targets) == 1
+                    and isinstance(statement.targets[0], gast.Name)
+                    and statement.targets[0].id == param):
+                kind = _copy_kind(statement.value)
+                if kind is not None:
+                    rebound[param] = kind
+            break
+    return rebound
 
 
 # Built-in functions whose results share no memory with their arguments.
@@ -798,6 +857,46 @@ _UNSHARED_RESULTS = frozenset({
     'type', 'len', 'isinstance', 'issubclass', 'id', 'hash', 'bool', 'int',
     'float', 'str', 'repr', 'format', 'callable', 'hasattr',
 })
+
+# Functions and methods that return a new container whose items are
+# those of their argument.
+_SHALLOW_COPY_FUNCTIONS = frozenset({'list', 'dict', 'tuple', 'set',
+                                     'copy.copy'})
+# Functions and methods that return an array sharing no memory with
+# their argument (np.array copies unless given copy=False or copy=None).
+_DEEP_COPY_FUNCTIONS = frozenset({'np.copy', 'numpy.copy', 'np.array',
+                                  'numpy.array', 'copy.deepcopy'})
+_DEEP_COPY_METHODS = frozenset({'flatten'})
+
+
+def _copy_kind(value):
+    """Return 'deep' when the expression `value` makes a copy that shares
+    nothing with its operands, 'shallow' for a new container that holds
+    their objects (`a.copy()`, which is shallow for a list or a dict), or
+    None. An operator's result counts as shallow: `lst + [v]` is a new
+    list of the items of both."""
+    if isinstance(value, (gast.BinOp, gast.UnaryOp)):
+        # NOTE: an operator method of a user class that returns its own
+        # operand (`__add__` returning self) is not seen.
+        return 'shallow'
+    if not isinstance(value, gast.Call):
+        return None
+    name = resolve.dotted_name(value.func) or ''
+    if name in _DEEP_COPY_FUNCTIONS:
+        if any(k.arg == 'copy' and not (isinstance(k.value, gast.Constant)
+                                        and k.value.value is True)
+               for k in value.keywords):
+            return None
+        return 'deep' if len(value.args) >= 1 else None
+    if name in _SHALLOW_COPY_FUNCTIONS:
+        return 'shallow' if len(value.args) == 1 else None
+    if isinstance(value.func, gast.Attribute) and not value.args \
+            and not value.keywords:
+        if value.func.attr in _DEEP_COPY_METHODS:
+            return 'deep'
+        if value.func.attr == 'copy':
+            return 'shallow'
+    return None
 
 
 def _makes_unshared_value(value):

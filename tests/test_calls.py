@@ -1213,3 +1213,73 @@ def test_unread_method_of_inactive_argument_gradient(x):
                                 (direction,))
     np.testing.assert_allclose(tangent, np.sum(expected * direction),
                                rtol=1e-5, atol=1e-8)
+
+
+# A helper that updates a copy of its parameter changes nothing of the
+# caller's object, but a shallow copy (list(m), lst.copy()) still holds
+# the caller's items.
+
+def scaled_array_copy(a, s):
+    b = a.copy()
+    b *= s
+    return b
+
+
+def scaled_numpy_copy(a, s):
+    b = np.array(a)
+    b[0] = b[0] * s
+    return b
+
+
+def helper_scales_copy_unread(x):
+    _ = scaled_array_copy(x, 2.0)
+    return np.sum(x ** 2)
+
+
+def helper_writes_numpy_copy_unread(x):
+    a = x * 1.0
+    _ = scaled_numpy_copy(a, x[1])
+    return np.sum(a * x)
+
+
+@pytest.mark.parametrize('x', [np.array([3.0, 2.0, 1.0]),
+                               np.array([0.5, -1.5, 2.0, 0.25])],
+                         ids=['three', 'four'])
+@pytest.mark.parametrize('function', [
+    helper_scales_copy_unread, helper_writes_numpy_copy_unread,
+], ids=lambda f: f.__name__)
+def test_unread_copying_helper_gradient(function, x):
+    expected = numerical_gradient(function, (x.copy(),), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+    direction = np.linspace(0.5, -0.5, x.size)
+    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5, atol=1e-8)
+
+
+def scale_first_row(m, s):
+    rows = list(m)
+    rows[0] *= s
+    return rows
+
+
+def helper_scales_row_of_shallow_copy_unread(x):
+    m = x.reshape(1, -1) * 1.0
+    _ = scale_first_row(m, 2.0)
+    return np.sum(m[0] * x)
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_shallow_copy_item_update_raises(mode):
+    function = helper_scales_row_of_shallow_copy_unread
+    x = np.array([3.0, 2.0, 1.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones(3),))
+    lines, first = __import__('inspect').getsourcelines(function)
+    expected = [first + i for i, line in enumerate(lines)
+                if '_ = scale_first_row' in line]
+    assert info.value.lineno == expected[0]
+    assert "its parameter 'm' in place" in str(info.value)
