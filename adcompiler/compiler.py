@@ -375,6 +375,25 @@ def _is_push(statement, tapes):
             and call.func.value.id in tapes and len(call.args) == 1)
 
 
+def _copied_name(value):
+    """Return the variable that the expression `value` copies
+    (`a.copy()`, `np.copy(a)`, `np.array(a)`, `list(a)`), or None."""
+    if not isinstance(value, gast.Call) or value.keywords:
+        return None
+    if (isinstance(value.func, gast.Attribute) and value.func.attr == 'copy'
+            and not value.args and isinstance(value.func.value, gast.Name)):
+        return value.func.value.id
+    if (len(value.args) == 1 and isinstance(value.args[0], gast.Name)
+            and resolve_stage.dotted_name(value.func) in _COPY_FUNCTIONS):
+        return value.args[0].id
+    return None
+
+
+# Functions whose result is a new object with the items of its argument.
+_COPY_FUNCTIONS = frozenset({'np.copy', 'numpy.copy', 'np.array',
+                             'numpy.array', 'list', 'dict'})
+
+
 def _caller_visible_updates(normalized):
     """Parameters the function updates in place without first rebinding
     them to a copy (as generated code does with `x = ad.copy(x)`)."""
@@ -409,6 +428,13 @@ def _caller_visible_updates(normalized):
             continue
         if isinstance(value, gast.Name) and copies.get(value.id) == target:
             rebound.add(target)
+            continue
+        copied = _copied_name(value)
+        if copied is not None:
+            # The user's `a = a.copy()`, normalized as `t = a.copy(); a = t`.
+            copies[target] = copied
+            if target == copied:
+                rebound.add(target)
             continue
         break
     return tuple(p for p in normalized.params

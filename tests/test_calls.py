@@ -1283,3 +1283,97 @@ def test_shallow_copy_item_update_raises(mode):
                 if '_ = scale_first_row' in line]
     assert info.value.lineno == expected[0]
     assert "its parameter 'm' in place" in str(info.value)
+
+
+# A helper that rebinds its parameter to a copy and then changes the copy
+# leaves the caller's object as it was.
+
+def set_first_of_copy(a, v):
+    a = a.copy()
+    a[0] = v
+    return a
+
+
+def clip_low_of_array_copy(a, lo):
+    a = np.array(a)
+    a[a < lo] = lo
+    return a
+
+
+def normalize_rows_of_copy(m):
+    m = m.copy()
+    for i in range(m.shape[0]):
+        m[i] /= np.linalg.norm(m[i])
+    return m
+
+
+def append_to_list_copy(items, v):
+    items = items.copy()
+    items.append(v)
+    return items
+
+
+def helper_sets_first_of_copy(x):
+    b = set_first_of_copy(x, x[1] * 3.0)
+    return np.sum(b ** 2) + np.sum(x * b)
+
+
+def helper_clips_array_copy(x):
+    return np.sum(clip_low_of_array_copy(x, x[1] * 0.9) ** 2)
+
+
+def helper_normalizes_rows_of_copy(x):
+    m = np.stack([x, x[::-1] * 2.0])
+    r = normalize_rows_of_copy(m)
+    return np.sum(r * np.arange(1.0, x.size + 1.0)) + np.sum(m)
+
+
+def helper_appends_to_list_copy(x):
+    items = [x[0] * 1.0, x[1] ** 2]
+    longer = append_to_list_copy(items, x[2] * 3.0)
+    return longer[0] * longer[2] + items[1] * longer[1]
+
+
+@pytest.mark.parametrize('x', [np.array([1.0, 2.0, 3.0]),
+                               np.array([0.5, -1.5, 2.0, 0.25])],
+                         ids=['three', 'four'])
+@pytest.mark.parametrize('function', [
+    helper_sets_first_of_copy, helper_clips_array_copy,
+    helper_normalizes_rows_of_copy, helper_appends_to_list_copy,
+], ids=lambda f: f.__name__)
+def test_helper_updates_own_copy_gradient(function, x):
+    expected = numerical_gradient(function, (x.copy(),), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+    direction = np.linspace(0.5, -0.5, x.size)
+    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5, atol=1e-8)
+
+
+def scale_first_item_of_copy(items, s):
+    items = items.copy()
+    items[0] *= s
+    return items
+
+
+def helper_scales_item_of_list_copy(x):
+    a = x * 1.0
+    b = scale_first_item_of_copy([a], x[1])
+    return np.sum(a * x) + np.sum(b[0])
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_list_copy_item_update_raises(mode):
+    function = helper_scales_item_of_list_copy
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones(3),))
+    lines, first = __import__('inspect').getsourcelines(
+        scale_first_item_of_copy)
+    expected = [first + i for i, line in enumerate(lines)
+                if 'items[0] *= s' in line]
+    assert info.value.lineno == expected[0]
+    assert 'in place' in str(info.value)
