@@ -189,16 +189,11 @@ def check_unused_result(statement, normalized, resolution, activity,
             # A bare `lst.append(v)` is differentiated and undone by the
             # stages, but not one whose result is assigned.
             written = written | {receiver}
-        elif resolved.kind is CallKind.METHOD and (
-                _is_read(statement.targets[0], normalized)
-                or is_inactive_object_method(call, receiver, activity)):
+        elif resolved.kind is CallKind.METHOD and _is_read(
+                statement.targets[0], normalized):
             # As for a method found at run time, a method whose result is
             # read (`ok = obj.accepts(x)` for a branch) is taken to change
-            # nothing that it is given. So is an unknown method of an
-            # object without a derivative (`_ = ax.plot(y)`), as for a
-            # global object's method (`_ = plt.plot(y)`).
-            # NOTE: such a method that writes into an array argument is
-            # not seen.
+            # nothing that it is given.
             return False
     container_update = method in _ASSIGNED_LIST_UPDATES or (
         resolved.kind is CallKind.UNKNOWN and bool(written))
@@ -225,27 +220,6 @@ def check_unused_result(statement, normalized, resolution, activity,
         f'{display!r} carries a derivative, or code that carries one reads '
         'it, and adcompiler follows only the result of such a call, so the '
         'gradient would miss the change', fixes=fixes)
-
-
-def is_inactive_object_method(call, receiver, activity):
-    """True when `call` calls a method that is not known to write into
-    anything, of a local object that neither carries a derivative nor is
-    read by code that carries one (`ax.plot(y)` with `ax` an argument).
-    Such a method is taken to change nothing that it is given."""
-    method = call.func.attr
-    return (receiver is not None
-            and receiver not in activity.varied
-            and receiver not in activity.useful
-            and method not in _MUTATORS
-            and method not in _OPERATOR_UPDATES  # a module held in a name
-            and method not in _ARGUMENT_WRITING_METHODS
-            and not any(k.arg == 'out' for k in call.keywords)
-            and not _names_numpy_function_only(method))
-
-
-# Methods of objects without a derivative that change an argument in
-# place: Generator.shuffle and RandomState.shuffle of numpy.random.
-_ARGUMENT_WRITING_METHODS = frozenset({'shuffle'})
 
 
 def _check_user_writes(call, resolved, written, normalized, activity,

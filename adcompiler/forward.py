@@ -535,9 +535,6 @@ class _ForwardWriter(StageWriter):
                 # No tangent of the list is read: the keys that
                 # sorted(key=...) sorts by, for example.
                 return []
-            if call_writes.is_inactive_object_method(
-                    call_node, receiver.id, self.activity):
-                return []  # As the assigned form `_ = ax.plot(y)`.
             if (varied or receiver_varied) and method not in \
                     _NEW_VALUE_METHODS:
                 raise UnsupportedSyntaxError(

@@ -1603,10 +1603,6 @@ class _ReverseWriter(StageWriter):
                 if not self.activity.is_active(receiver.id):
                     return  # Only its size or membership is read.
                 raise comprehensions.set_comprehension_error(location)
-            if isinstance(receiver, gast.Name) and \
-                    call_writes.is_inactive_object_method(
-                        call, receiver.id, self.activity):
-                return  # As the assigned form `_ = ax.plot(y)`.
             raise UnsupportedSyntaxError(
                 f'the method .{call.func.attr}() on a value that carries a '
                 'derivative, or with one as argument, whose result is unused',

@@ -1186,35 +1186,6 @@ def test_direct_in_place_call_message_unchanged():
     assert '.fill() on' in str(info.value)
 
 
-class PlotAxes:
-    """A stand-in for a plotting object passed to a loss function."""
-
-    def plot(self, *values):
-        return ['line']
-
-
-def plots_on_argument_unread(x, ax):
-    y = np.sin(x)
-    _ = ax.plot(y)
-    return np.sum(y * x)
-
-
-@pytest.mark.parametrize('x', [np.array([0.1, 0.2]),
-                               np.array([0.5, -1.5, 2.0, 0.25])],
-                         ids=['two', 'four'])
-def test_unread_method_of_inactive_argument_gradient(x):
-    function = plots_on_argument_unread
-    axes = PlotAxes()
-    expected = numerical_gradient(function, (x.copy(), axes), 0)
-    assert_gradient_close(adcompiler.grad(function)(x.copy(), axes),
-                          expected)
-    direction = np.linspace(0.5, -0.5, x.size)
-    _, tangent = adcompiler.jvp(lambda v: function(v, axes), (x.copy(),),
-                                (direction,))
-    np.testing.assert_allclose(tangent, np.sum(expected * direction),
-                               rtol=1e-5, atol=1e-8)
-
-
 # A helper that updates a copy of its parameter changes nothing of the
 # caller's object, but a shallow copy (list(m), lst.copy()) still holds
 # the caller's items.
@@ -1375,58 +1346,5 @@ def test_list_copy_item_update_raises(mode):
         scale_first_item_of_copy)
     expected = [first + i for i, line in enumerate(lines)
                 if 'items[0] *= s' in line]
-    assert info.value.lineno == expected[0]
-    assert 'in place' in str(info.value)
-
-
-def plots_on_argument(x, ax):
-    y = np.sin(x)
-    ax.plot(y)
-    return np.sum(y * x)
-
-
-@pytest.mark.parametrize('x', [np.array([0.1, 0.2]),
-                               np.array([0.5, -1.5, 2.0, 0.25])],
-                         ids=['two', 'four'])
-def test_method_of_inactive_argument_gradient(x):
-    function = plots_on_argument
-    axes = PlotAxes()
-    expected = numerical_gradient(function, (x.copy(), axes), 0)
-    assert_gradient_close(adcompiler.grad(function)(x.copy(), axes),
-                          expected)
-    direction = np.linspace(0.5, -0.5, x.size)
-    _, tangent = adcompiler.jvp(lambda v: function(v, axes), (x.copy(),),
-                                (direction,))
-    np.testing.assert_allclose(tangent, np.sum(expected * direction),
-                               rtol=1e-5, atol=1e-8)
-
-
-def shuffles_with_argument(x, rng):
-    y = x * 1.0
-    rng.shuffle(y)
-    return np.sum(y * np.arange(1.0, x.size + 1.0))
-
-
-def shuffles_with_argument_unread(x, rng):
-    y = x * 1.0
-    _ = rng.shuffle(y)
-    return np.sum(y * np.arange(1.0, x.size + 1.0))
-
-
-@pytest.mark.parametrize('function, marker', [
-    (shuffles_with_argument, 'rng.shuffle(y)'),
-    (shuffles_with_argument_unread, '_ = rng.shuffle(y)'),
-], ids=lambda value: getattr(value, '__name__', ''))
-@pytest.mark.parametrize('mode', ['reverse', 'forward'])
-def test_shuffle_by_argument_raises(function, marker, mode):
-    x = np.array([3.0, 2.0, 1.0])
-    rng = np.random.default_rng(0)
-    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
-        if mode == 'reverse':
-            adcompiler.grad(function)(x, rng)
-        else:
-            adcompiler.jvp(lambda v: function(v, rng), (x,), (np.ones(3),))
-    lines, first = __import__('inspect').getsourcelines(function)
-    expected = [first + i for i, line in enumerate(lines) if marker in line]
     assert info.value.lineno == expected[0]
     assert 'in place' in str(info.value)
