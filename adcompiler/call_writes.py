@@ -213,6 +213,10 @@ def check_unused_result(statement, normalized, resolution, activity,
                  'it in place (a = a * s, or np.where for an index write)',
                  'register a rule with adcompiler.register_vjp for a '
                  'function that returns the new value']
+        if method is not None and method not in _MUTATORS:
+            # A plotting or logging method only reads what it is given.
+            fixes.insert(0, f'if {callee} only reads {display}, pass '
+                            f'adcompiler.stop_gradient({display}) instead')
     raise UnsupportedSyntaxError(
         f'a call of {callee} that may change {display!r} in place, inside '
         'an assignment or an expression whose result carries no derivative',

@@ -541,7 +541,10 @@ class _ForwardWriter(StageWriter):
                     f'the method .{method}() on a value that carries a '
                     'derivative, or with one as argument, whose result is '
                     'unused', self.source.location(call_node),
-                    'it may change its object in place')
+                    'it may change its object in place; if the method only '
+                    'reads its arguments (plotting or logging), pass '
+                    'adcompiler.stop_gradient(value) in place of each value '
+                    'that carries a derivative')
             return []
         if varied and resolved.kind in (CallKind.FOREIGN, CallKind.UNKNOWN):
             raise UnsupportedSyntaxError(

@@ -1608,7 +1608,10 @@ class _ReverseWriter(StageWriter):
                 'derivative, or with one as argument, whose result is unused',
                 location,
                 'it may change its object in place, which the gradient would '
-                'not follow; use a function that returns a new value')
+                'not follow; use a function that returns a new value, or, if '
+                'the method only reads its arguments (plotting or logging), '
+                'pass adcompiler.stop_gradient(value) in place of each value '
+                'that carries a derivative')
         if resolved.kind is CallKind.FOREIGN:
             self.raise_foreign(statement, resolved.name, resolved.reason)
         if resolved.kind is CallKind.UNKNOWN:

@@ -1348,3 +1348,81 @@ def test_list_copy_item_update_raises(mode):
                 if 'items[0] *= s' in line]
     assert info.value.lineno == expected[0]
     assert 'in place' in str(info.value)
+
+
+class PlotAxes:
+    """A stand-in for a plotting object passed to a loss function."""
+
+    def plot(self, *values):
+        return ['line']
+
+
+class InPlaceNormalizer:
+    """An argument object whose method divides its argument in place."""
+
+    def normalize(self, a):
+        a /= np.linalg.norm(a)
+
+
+def plots_on_argument_unread(x, ax):
+    y = np.sin(x)
+    _ = ax.plot(y)
+    return np.sum(y * x)
+
+
+def plots_on_argument(x, ax):
+    y = np.sin(x)
+    ax.plot(y)
+    return np.sum(y * x)
+
+
+def normalizes_with_argument_unread(x, ax):
+    y = x * 1.0
+    _ = ax.normalize(y)
+    return np.sum(y * np.arange(1.0, x.size + 1.0))
+
+
+def plots_stopped_value(x, ax):
+    y = np.sin(x)
+    ax.plot(adcompiler.stop_gradient(y))
+    _ = ax.plot(adcompiler.stop_gradient(y))
+    return np.sum(y * x)
+
+
+# The compiler sees neither an argument object's class nor its method's
+# source, so the method may write into the value it is given.
+@pytest.mark.parametrize('function, receiver, marker', [
+    (plots_on_argument_unread, PlotAxes(), '_ = ax.plot(y)'),
+    (plots_on_argument, PlotAxes(), 'ax.plot(y)'),
+    (normalizes_with_argument_unread, InPlaceNormalizer(),
+     '_ = ax.normalize(y)'),
+], ids=lambda value: getattr(value, '__name__', ''))
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_argument_object_method_raises(function, receiver, marker, mode):
+    x = np.array([0.1, 0.2, 0.4])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(function)(x, receiver)
+        else:
+            adcompiler.jvp(lambda v: function(v, receiver), (x,),
+                           (np.ones(3),))
+    lines, first = __import__('inspect').getsourcelines(function)
+    expected = [first + i for i, line in enumerate(lines) if marker in line]
+    assert info.value.lineno == expected[0]
+    assert 'stop_gradient' in str(info.value)
+
+
+@pytest.mark.parametrize('x', [np.array([0.1, 0.2]),
+                               np.array([0.5, -1.5, 2.0, 0.25])],
+                         ids=['two', 'four'])
+def test_argument_object_stopped_value_gradient(x):
+    function = plots_stopped_value
+    axes = PlotAxes()
+    expected = numerical_gradient(function, (x.copy(), axes), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy(), axes),
+                          expected)
+    direction = np.linspace(0.5, -0.5, x.size)
+    _, tangent = adcompiler.jvp(lambda v: function(v, axes), (x.copy(),),
+                                (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5, atol=1e-8)
