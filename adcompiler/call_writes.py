@@ -214,7 +214,8 @@ def check_unused_result(statement, normalized, resolution, activity,
                  'register a rule with adcompiler.register_vjp for a '
                  'function that returns the new value']
         if method is not None and method not in _MUTATORS:
-            # A plotting or logging method only reads what it is given.
+            # The callee may be a plotting or logging method that only
+            # reads its arguments.
             fixes.insert(0, f'if {callee} only reads {display}, pass '
                             f'adcompiler.stop_gradient({display}) instead')
     raise UnsupportedSyntaxError(
