@@ -377,7 +377,17 @@ def _is_push(statement, tapes):
 
 def _copied_name(value):
     """Return the variable that the expression `value` copies
-    (`a.copy()`, `np.copy(a)`, `np.array(a)`, `list(a)`), or None."""
+    (`a.copy()`, `np.copy(a)`, `np.array(a)`, `list(a)`), or None. An
+    operator's result (`a / s`) is a new object too.
+
+    NOTE: an operator method of a user class that returns its own operand
+    (`__truediv__` returning self) is not seen.
+    """
+    if isinstance(value, gast.BinOp):
+        for operand in (value.left, value.right):
+            if isinstance(operand, gast.Name):
+                return operand.id
+        return None
     if not isinstance(value, gast.Call) or value.keywords:
         return None
     if (isinstance(value.func, gast.Attribute) and value.func.attr == 'copy'

@@ -1278,6 +1278,12 @@ def normalize_rows_of_copy(m):
     return m
 
 
+def zero_first_of_quotient(a, s):
+    a = a / s
+    a[0] = 0.0
+    return a
+
+
 def append_to_list_copy(items, v):
     items = items.copy()
     items.append(v)
@@ -1299,6 +1305,11 @@ def helper_normalizes_rows_of_copy(x):
     return np.sum(r * np.arange(1.0, x.size + 1.0)) + np.sum(m)
 
 
+def helper_zeros_first_of_quotient(x):
+    b = zero_first_of_quotient(x, x[1])
+    return np.sum(b ** 2) + np.sum(x * b)
+
+
 def helper_appends_to_list_copy(x):
     items = [x[0] * 1.0, x[1] ** 2]
     longer = append_to_list_copy(items, x[2] * 3.0)
@@ -1310,7 +1321,8 @@ def helper_appends_to_list_copy(x):
                          ids=['three', 'four'])
 @pytest.mark.parametrize('function', [
     helper_sets_first_of_copy, helper_clips_array_copy,
-    helper_normalizes_rows_of_copy, helper_appends_to_list_copy,
+    helper_normalizes_rows_of_copy, helper_zeros_first_of_quotient,
+    helper_appends_to_list_copy,
 ], ids=lambda f: f.__name__)
 def test_helper_updates_own_copy_gradient(function, x):
     expected = numerical_gradient(function, (x.copy(),), 0)
