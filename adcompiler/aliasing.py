@@ -179,7 +179,7 @@ def check_in_place_updates(normalized, resolution, activity, source):
         return
     _check_out_arguments(normalized, resolution, activity, source)
     _check_in_place_methods(normalized, resolution, activity, source)
-    _check_bound_in_place_methods(normalized, activity, source)
+    _check_bound_in_place_methods(normalized, resolution, activity, source)
     # A container that a comprehension built is not updated after its loop,
     # so its uses after the loop cannot see an update.
     updated = _updated_names(normalized, activity)
@@ -1141,13 +1141,14 @@ def _names_getattr(func, normalized, source):
             is builtins.getattr)
 
 
-def _check_bound_in_place_methods(normalized, activity, source):
+def _check_bound_in_place_methods(normalized, resolution, activity, source):
     """Reject an in-place method of a value that carries a derivative, or
     that a computation with one reads, used other than in a direct call:
     `fill = a.fill`, `getattr(a, 'fill')`, `apply(a.fill, v)`,
     `map(a.fill, vs)`. The stages see a call of such a value only as a
     call of an unknown function, so the update would be missed."""
     read = read_by_derivative(normalized, activity)
+    namespaces = namespace_names(normalized, resolution)
     nodes = list(normalized.nodes_of((gast.Attribute, gast.Call)))
     for statement in normalized.nodes_of(Verbatim):
         # A statement without a derivative hides its own nodes.
@@ -1168,6 +1169,7 @@ def _check_bound_in_place_methods(normalized, activity, source):
             continue
         if not (isinstance(receiver, gast.Name)
                 and receiver.id in normalized.local_names
+                and receiver.id not in namespaces  # xp.add.reduce
                 and method in BOUND_IN_PLACE_METHODS
                 and (receiver.id in read or receiver.id in activity.varied)):
             continue
