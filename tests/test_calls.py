@@ -1187,7 +1187,7 @@ def test_direct_in_place_call_message_unchanged():
 
 
 # A helper that updates a copy of its parameter changes nothing of the
-# caller's object, but a shallow copy (list(m), lst.copy()) still holds
+# caller's object, but a shallow copy (list(m), lst.copy()) still contains
 # the caller's items.
 
 def scaled_array_copy(a, s):
