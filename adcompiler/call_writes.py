@@ -749,15 +749,19 @@ def _written_roots(tree, namespace, active=(), summaries=None, deep=None):
 
 
 def _gets_mutator(node):
-    """True for `getattr(v, name)` where `name` may name a method in
-    `_MUTATORS`, or is not a constant."""
+    """True for `getattr(v, 'name')` where 'name' is a method in
+    `_MUTATORS`.
+
+    NOTE: a computed name (`getattr(v, name)`) is taken to name no such
+    method, as the helpers in adcompiler.rules.operators read class
+    attributes that way.
+    """
     if not (isinstance(node, gast.Call) and resolve.dotted_name(node.func)
             == 'getattr' and len(node.args) >= 2):
         return False
     name = node.args[1]
-    return not (isinstance(name, gast.Constant)
-                and isinstance(name.value, str)
-                and name.value not in _MUTATORS)
+    return (isinstance(name, gast.Constant) and isinstance(name.value, str)
+            and name.value in _MUTATORS)
 
 
 def _parameter_origins(tree, params):
