@@ -16,7 +16,7 @@ from adcompiler.api import (Composition, GradientFunction,
                             source, stop_gradient, value_and_grad, vjp)
 from adcompiler.containers import ContainerError, register_container
 from adcompiler.errors import (AdCompilerError, ChangedStateError,
-                               ForeignCallError,
+                               ForeignCallError, GlobalRebindError,
                                InternalCompilerError, LocatedError,
                                NonScalarOutputError,
                                SourceUnavailableError, StaleSourceError,
@@ -29,7 +29,7 @@ __all__ = [
     'AdCompilerError', 'ArgumentBindingError', 'ArraySubclassError',
     'ChangedStateError',
     'Composition', 'ContainerError', 'ForeignCallError',
-    'GradientFunction',
+    'GlobalRebindError', 'GradientFunction',
     'InternalCompilerError', 'InvalidArgumentError', 'LocatedError',
     'NonScalarOutputError',
     'HigherOrderGradient', 'check_grads', 'hessian', 'hvp', 'jacfwd',

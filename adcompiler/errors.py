@@ -238,6 +238,19 @@ def marking_fix(name):
             f'{name})')
 
 
+class GlobalRebindError(LocatedError):
+    """A global or closure variable that the generated code reads was
+    rebound while it ran. The generated code reads such variables as they
+    were when it was compiled, so it would have used the old value."""
+
+    def __init__(self, name, function_name, location, summary):
+        self.name = name
+        self.function_name = function_name
+        super().__init__(summary, location, fixes=(
+            f'pass {name} to {function_name} as an argument',
+            f'rebind {name} before or after the differentiated call'))
+
+
 class UnsupportedOptionError(AdCompilerError, NotImplementedError):
     """An option of a differentiated call, or a kind of argument, that its
     rule does not differentiate (np.pad with mode='mean', np.linalg.svd of

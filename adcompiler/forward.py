@@ -26,8 +26,8 @@ import types
 import gast
 import numpy as np
 
-from adcompiler import (aliasing, call_writes, comprehensions, numeric_checks,
-                        runtime, subscripts)
+from adcompiler import (aliasing, call_writes, comprehensions, global_rebinds,
+                        numeric_checks, runtime, subscripts)
 from adcompiler.aliasing import LIST_UPDATES
 from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
                                 argument_atoms, as_expression, assign, call,
@@ -132,6 +132,8 @@ class _ForwardWriter(StageWriter):
             self.namer.reserve(tangent)
         self.choose_aliases()
         self.not_dicts = NotDicts(normalized, resolution)
+        self.global_checks = global_rebinds.global_checks(
+            normalized, resolution, context.source)
         self.branch_depth = 0  # if statements around the current statement
 
     # Helpers -----------------------------------------------------------------
@@ -154,6 +156,9 @@ class _ForwardWriter(StageWriter):
 
     def run(self):
         body = self.block(self.normalized.tree.body)
+        if self.global_checks.reads:
+            body.insert(0, global_rebinds.check_statement(
+                self, self.global_checks.reads, self.global_checks.reads))
         copies = [assign(p, call(self.runtime_function('copy'), name(p)))
                   for p in self.normalized.params
                   if (p in self.normalized.written
@@ -197,6 +202,10 @@ class _ForwardWriter(StageWriter):
                 body.append(comment_marker(f'line {lineno}: {text}'))
                 last_line = lineno
             body += self.statement(statement)
+            names = self.global_checks.after.get(statement)
+            if names:
+                body.append(global_rebinds.check_statement(
+                    self, self.global_checks.reads, names, statement))
         return body
 
     def statement(self, statement):

@@ -36,8 +36,8 @@ import operator
 import gast
 
 from adcompiler import (aliasing, call_writes, comprehensions, free_reads,
-                        known_shapes, nan_skipping, numeric_checks, runtime,
-                        scalars, shapes, subscripts)
+                        global_rebinds, known_shapes, nan_skipping,
+                        numeric_checks, runtime, scalars, shapes, subscripts)
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
@@ -190,6 +190,8 @@ class _ReverseWriter(StageWriter):
         # them: the tape keeps a copy (ad.snapshot) of each after every
         # statement whose adjoint reads it.
         self.snapshots = snapshots
+        self.global_checks = global_rebinds.global_checks(
+            normalized, resolution, context.source)
         self.adjoint_names = {}
         # The values of `adjoint_names`, kept by `adjoint_name`, so that a
         # walk over each statement does not rebuild the set.
@@ -298,6 +300,9 @@ class _ReverseWriter(StageWriter):
         # The adjoint is written first: it decides what the primal records.
         self.adjoint_body = self.adjoint_statements(body[:-1])
         self.primal_body = self.primal_block(body[:-1])
+        if self.global_checks.reads:
+            self.primal_body.insert(0, global_rebinds.check_statement(
+                self, self.global_checks.reads, self.global_checks.reads))
         self.protect_arguments()
         return self.finish(returned)
 
@@ -603,10 +608,20 @@ class _ReverseWriter(StageWriter):
                 body += self.primal_statements(statement)
                 body += [self.numeric_check_statement(check)
                          for check in checks if check.after]
+                body += self.global_check_after(statement)
             if self.pushed.get(statement):
                 body.append(self.push(self.pushed[statement],
                                       self.shape_pushes.get(statement, {})))
         return body
+
+    def global_check_after(self, statement):
+        """Check the globals read after `statement` when it may rebind
+        them (see adcompiler.global_rebinds)."""
+        names = self.global_checks.after.get(statement)
+        if not names:
+            return []
+        return [global_rebinds.check_statement(
+            self, self.global_checks.reads, names, statement)]
 
     def immutable_check(self, statement):
         """`ad.require_immutable(x, error, *callees)` before a lowered

@@ -4664,6 +4664,32 @@ UNSEARCHED_TYPES = (
     type(_unbroadcast_to), type(len))
 
 
+def check_globals_unchanged(reads):
+    """Raise the error of the first entry of `reads` whose variable no
+    longer refers to the value that the generated code was compiled with.
+
+    Each entry is (the module's globals dict or a closure cell, the
+    variable's name, the value, the error); see adcompiler.global_rebinds.
+    A Python number or string equal to the value counts as unchanged.
+    """
+    for owner, name, value, error in reads:
+        if type(owner) is dict:
+            current = owner.get(name, _MISSING)
+        else:
+            try:
+                current = owner.cell_contents
+            except ValueError:  # The cell was emptied by `del`.
+                current = _MISSING
+        if current is value or (type(current) is type(value)
+                                and type(value) in _IMMUTABLE_SCALARS
+                                and current == value):
+            continue  # An equal number or string reads the same.
+        raise error
+
+
+_IMMUTABLE_SCALARS = frozenset({int, float, complex, bool, str})
+
+
 def check_unshared(error, count, *values):
     """Raise `error` if one of the first `count` values, which the function
     updates in place, can be reached from another of `values`.

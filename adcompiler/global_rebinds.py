@@ -1,0 +1,232 @@
+"""Check at run time that the user's code rebinds no global that the
+generated code reads.
+
+Used by the reverse and forward stages. The generated code runs in a copy
+of its function's namespace made when it is compiled (see
+adcompiler.emit), so it reads each global and closure variable as it was
+then. A call can rebind one while the function runs: a helper with a
+`global` statement, or one that runs `mod.scale = 3.0`,
+`setattr(mod, 'scale', 3.0)`, `sys.modules[__name__].scale = 3.0` or
+`globals()['scale'] = 3.0`. Plain Python reads the new value after that
+call, but the generated code reads the old one, so its values and
+derivatives would be wrong. Two checks raise `GlobalRebindError` instead:
+
+- after each statement that may run the user's Python code (a call that
+  no gradient rule handles, or an attribute assignment), the globals that
+  the function reads later, or anywhere in the loop around the statement;
+- when a compiled function starts, every global that it reads. This
+  covers a callee called after a change that its caller made.
+
+Only values that a rebinding plausibly reaches are checked: names bound
+to modules, classes and functions are left out, as `is_current` checks
+them before each call of the compiled code.
+"""
+
+import dataclasses
+import types
+
+import gast
+import numpy as np
+
+from adcompiler import aliasing
+from adcompiler.errors import GlobalRebindError
+from adcompiler.resolve import CallKind
+from adcompiler.traversal import find_nodes, walk
+from adcompiler.verbatim import Verbatim
+
+# Values whose names are not checked (see the module docstring).
+_FIXED_KINDS = (types.ModuleType, type, types.FunctionType,
+                types.BuiltinFunctionType, types.MethodType, np.ufunc)
+
+# Calls of these built-ins can rebind a global although no user code runs.
+_NAMESPACE_WRITERS = frozenset({'setattr', 'delattr', 'globals', 'vars',
+                                'exec', 'eval'})
+
+# Statement fields that hold nested statement lists.
+_BLOCK_FIELDS = ('body', 'orelse', 'finalbody', 'handlers')
+
+
+@dataclasses.dataclass
+class _Read:
+    """One global or closure variable that the function reads."""
+
+    owner: object  # the module's globals dict, or the closure cell
+    value: object  # the value when the function is compiled
+    node: gast.Name  # its first read
+
+
+@dataclasses.dataclass
+class GlobalChecks:
+    """The checks of one function: the names to check after each
+    statement that may rebind them, and the reads to check on entry."""
+
+    after: dict  # normalized statement -> {name: its next read}
+    reads: dict  # name -> _Read
+
+
+def global_checks(normalized, resolution, source):
+    """Return the `GlobalChecks` of the normalized function of `source`.
+
+    Code that adcompiler generated reads its own copy of a namespace,
+    which nothing rebinds, so it gets no checks."""
+    if aliasing.is_generated(source):
+        return GlobalChecks({}, {})
+    reads = _checked_reads(normalized, source.function)
+    if not reads:
+        return GlobalChecks({}, reads)
+    ordered = []  # (statement, names it reads, enclosing outermost loop)
+    _number(normalized.tree.body, None, ordered)
+    positions = {id(statement): i for i, (statement, _, _) in
+                 enumerate(ordered)}
+    after = {}
+    for position, (statement, _, loop) in enumerate(ordered):
+        if not _may_rebind(statement, resolution):
+            continue
+        later = {}  # name -> its first read after `statement`
+        following = ordered[position + 1:]
+        if loop is not None:
+            # The next pass of the loop reads its earlier statements again.
+            start = positions[id(loop)]
+            following += [entry for entry in ordered[start:position + 1]
+                          if entry[0] is loop or entry[2] is loop]
+        for _, names, _ in following:
+            for name, node in names.items():
+                if name in reads:
+                    later.setdefault(name, node)
+        if later:
+            after[statement] = later
+    return GlobalChecks(after, reads)
+
+
+def _checked_reads(normalized, function):
+    """Return the `_Read` of each global and closure variable that the
+    tree of `normalized` reads and that a rebinding can reach."""
+    code = function.__code__
+    cells = dict(zip(code.co_freevars, function.__closure__ or (),
+                     strict=True))
+    reads = {}
+    for node in _loads(normalized.tree):
+        if node.id in reads or node.id in normalized.local_names:
+            continue
+        if node.id in cells:
+            owner = cells[node.id]
+            try:
+                value = owner.cell_contents
+            except ValueError:
+                continue  # Not yet assigned, so never read as a constant.
+        elif node.id in function.__globals__:
+            owner = function.__globals__
+            value = owner[node.id]
+        else:
+            continue  # A built-in.
+        if isinstance(value, _FIXED_KINDS):
+            continue
+        reads[node.id] = _Read(owner, value, node)
+    return reads
+
+
+def _number(statements, loop, ordered):
+    """Append each statement of `statements`, nested ones after their
+    parent, to `ordered` with the names its own parts read and the
+    outermost loop around it."""
+    for statement in statements:
+        inner_loop = loop
+        if loop is None and isinstance(statement, (gast.For, gast.While)):
+            inner_loop = statement
+        names = {}  # name -> its first read in the statement
+        nested = []
+        for field, value in gast.iter_fields(statement):
+            if field in _BLOCK_FIELDS and isinstance(value, list):
+                nested.append(value)
+            else:
+                for part in value if isinstance(value, list) else [value]:
+                    for node in _loads(part):
+                        names.setdefault(node.id, node)
+        ordered.append((statement, names, loop))
+        for block in nested:
+            handlers = [s for s in block if isinstance(s, gast.ExceptHandler)]
+            for handler in handlers:
+                _number(handler.body, inner_loop, ordered)
+            _number([s for s in block if s not in handlers], inner_loop,
+                    ordered)
+
+
+def _loads(node):
+    """Return the `Name` nodes that read a variable in `node`, including
+    those inside the statements that `Verbatim` nodes hide."""
+    loads = []
+    for part in walk(node) if isinstance(node, gast.AST) else ():
+        if isinstance(part, Verbatim):
+            loads += _loads(part.statement)
+        elif isinstance(part, gast.Name) and isinstance(part.ctx, gast.Load):
+            loads.append(part)
+    return loads
+
+
+def _may_rebind(statement, resolution):
+    """True for a simple statement that may run the user's Python code
+    or assign an attribute, so that a global may change."""
+    if isinstance(statement, Verbatim):
+        # Kept as written, so it may do anything that calls or stores do.
+        return any(isinstance(node, (gast.Call, gast.Attribute,
+                                     gast.Subscript, gast.Global,
+                                     gast.Nonlocal))
+                   for node in walk(statement.statement))
+    if isinstance(statement, (gast.If, gast.For, gast.While, gast.Try,
+                              gast.With, gast.ExceptHandler)):
+        return False
+    if isinstance(statement, (gast.Assign, gast.AugAssign, gast.AnnAssign)):
+        targets = getattr(statement, 'targets', None) or [statement.target]
+        if any(isinstance(t, gast.Attribute) for t in targets):
+            return True
+    for call in find_nodes(statement, gast.Call):
+        resolved = resolution.calls.get(call)
+        if resolved is None:
+            return True
+        if resolved.kind in (CallKind.RULE, CallKind.CONSTRUCTOR):
+            continue
+        if resolved.kind is CallKind.METHOD and resolved.rule is not None:
+            continue  # An array method with a rule, such as x.sum().
+        if resolved.kind is CallKind.NON_DIFFERENTIABLE and not isinstance(
+                resolved.callee, (types.FunctionType, types.MethodType)):
+            if resolved.name.rpartition('.')[2] in _NAMESPACE_WRITERS:
+                return True
+            continue  # len, range, np.zeros_like and the like.
+        return True
+    return False
+
+
+def check_statement(writer, reads, names, statement=None):
+    """Return `ad.check_globals_unchanged(reads_N)` checking `names`.
+
+    With `statement`, the check runs after it, and `names` maps each name
+    to its next read. Without, the check runs on entry, and the error of
+    each name points at its first read.
+    """
+    entries = []
+    function_name = writer.source.name
+    for global_name in names:
+        read = reads[global_name]
+        if statement is None:
+            error = GlobalRebindError(
+                global_name, function_name,
+                writer.source.location(read.node),
+                f'{global_name!r} no longer refers to the value that '
+                f'{function_name} was compiled with: code that ran before '
+                'this call of it, in the same differentiated call, '
+                'rebound it')
+        else:
+            read_line = writer.source.location(names[global_name]).lineno
+            error = GlobalRebindError(
+                global_name, function_name,
+                writer.source.location(statement),
+                f'this statement rebinds {global_name!r}, which '
+                f'{function_name} reads afterwards (line {read_line})')
+        entries.append((read.owner, global_name, read.value, error))
+    entries_name = writer.namer.fresh('global_reads')
+    writer.extra_globals[entries_name] = tuple(entries)
+    return gast.Expr(value=gast.Call(
+        func=writer.runtime_function('check_globals_unchanged'),
+        args=[gast.Name(id=entries_name, ctx=gast.Load(), annotation=None,
+                        type_comment=None)],
+        keywords=[]))
