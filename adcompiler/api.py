@@ -265,6 +265,7 @@ class GradientFunction:
             runs = Runs(arguments.values(), needed=_writes_arguments(compiled),
                         names=tuple(arguments))
         runs.start()
+        arguments = _structures_before_updates(arguments, self.wrt, compiled)
         primal_args, primal_kwargs = args, kwargs
         if compiled.written_in_place:
             primal_args, primal_kwargs = _protected(self.function, compiled,
@@ -947,6 +948,25 @@ def _protected(function, compiled, args, kwargs):
         arguments[name] = runtime.copy(arguments[name])
     copied = inspect.BoundArguments(bound.signature, arguments)
     return copied.args, copied.kwargs
+
+
+def _structures_before_updates(arguments, wrt, compiled):
+    """Return `arguments` with a shallow copy of each list, dict or set
+    among `wrt` that the function updates in place.
+
+    The generated code gives the caller's container the updates that the
+    function makes (see `runtime.write_back`), while the adjoint of that
+    argument has the structure it had when the function was called. So
+    `_gradients` reads the structure from the copy made before the call.
+    """
+    copies = None
+    for name in wrt:
+        value = arguments[name]
+        if name in compiled.updated and isinstance(value, (list, dict, set)):
+            if copies is None:
+                copies = dict(arguments)
+            copies[name] = value.copy()
+    return arguments if copies is None else copies
 
 
 def _gradients(adjoints, wrt, arguments):
@@ -2103,6 +2123,7 @@ def vjp(function, *primals):
     if compiled.undoes_updates or _float_scalars_as_numpy(
             bound.args, bound.kwargs) is not None:
         states = [record(), None, None]
+    structures = _structures_before_updates(bound.arguments, wrt, compiled)
     args, kwargs = _protected(function, compiled, bound.args, bound.kwargs)
     value, saved = compiled.primal(*args, **kwargs)
     if states is not None:
@@ -2174,7 +2195,7 @@ def vjp(function, *primals):
                 raise
             current = rerun(*as_numpy)
             adjoints = compiled.adjoint(current, cotangent)
-        return _not_sharing(_gradients(adjoints, wrt, bound.arguments),
+        return _not_sharing(_gradients(adjoints, wrt, structures),
                             cotangent)
 
     return value, vjp_fn
@@ -2369,6 +2390,7 @@ def _reverse_jacobian(function, bound, names, runs):
         function, names, objects=describe_objects(bound.arguments.items()),
         grad_only=False)
     runs.start()
+    structures = _structures_before_updates(bound.arguments, names, compiled)
     args, kwargs = _protected(function, compiled, bound.args, bound.kwargs)
     value, saved = compiled.primal(*args, **kwargs)
     if compiled.undoes_updates:
@@ -2376,7 +2398,7 @@ def _reverse_jacobian(function, bound, names, runs):
         runs.check_output('value', value)
     fresh = True  # No adjoint has read `saved` yet.
     out_leaves, out_rebuild = containers.leaves(value)
-    in_leaves = {name: containers.leaves(bound.arguments[name])
+    in_leaves = {name: containers.leaves(structures[name])
                  for name in names}
 
     def adjoint_leaves(seeds):
@@ -2398,7 +2420,7 @@ def _reverse_jacobian(function, bound, names, runs):
         adjoints = compiled.adjoint(current, out_rebuild(seeds))
         return {name: containers.leaves(g)[0]
                 for name, g in zip(names, _gradients(adjoints, names,
-                                                     bound.arguments),
+                                                     structures),
                                    strict=True)}
 
     # Per name, per output leaf, per entry: the adjoint's leaves, or for a

@@ -146,6 +146,31 @@ class StageWriter:
         self.callee_globals.extend(compiled.read_globals)
         return compiled
 
+    def argument_write_backs(self, copied):
+        """Return (before, after, at_end) for the parameters in `copied`,
+        which the generated code rebinds to copies between `before` and
+        `after`.
+
+        For each one that a list, dict or set method updates
+        (`log.append(y)`), `before` keeps a reference to the caller's
+        object, `after` one to the copy, and `at_end` writes the copy's
+        contents back into the caller's object with `ad.write_back`. So
+        the caller's container ends as plain Python leaves it, also when
+        the function rebinds the parameter later.
+        """
+        before, after, at_end = [], [], []
+        for param in copied:
+            if param not in self.normalized.mutated:
+                continue
+            original = self.namer.fresh(f'{param}_argument')
+            updated = self.namer.fresh(f'{param}_updated')
+            before.append(assign(original, name(param)))
+            after.append(assign(updated, name(param)))
+            at_end.append(gast.Expr(value=call(
+                self.runtime_function('write_back'), name(original),
+                name(updated))))
+        return before, after, at_end
+
     def unshared_check(self, updated):
         """Return `[ad.check_unshared(error, n, *updated, *others)]` for the
         parameters in `updated`, which the generated code copies before it

@@ -446,6 +446,9 @@ def _caller_visible_updates(normalized):
             if target == copied:
                 rebound.add(target)
             continue
+        if (isinstance(value, gast.Name) and value.id in normalized.params
+                and target not in normalized.params):
+            continue  # x_argument = x, for `ad.write_back` at the end.
         break
     return tuple(p for p in normalized.params
                  if (p in normalized.written or p in normalized.mutated)

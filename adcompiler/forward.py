@@ -164,9 +164,12 @@ class _ForwardWriter(StageWriter):
                   if (p in self.normalized.written
                       or p in self.normalized.mutated)
                   and p in self.activity.varied]
+        write_backs = []
         if copies:
             written = [c.targets[0].id for c in copies]
-            copies[:0] = self.unshared_check(written)
+            before, after, write_backs = self.argument_write_backs(written)
+            copies[:0] = before + self.unshared_check(written)
+            copies += after
         # A parameter without a tangent argument that is reassigned from
         # values with tangents starts with a zero tangent.
         copies += [assign(self.tangent_name(p), self.zeros(name(p)))
@@ -180,6 +183,8 @@ class _ForwardWriter(StageWriter):
             name(t, gast.Param()) for t in tangent_params]
         args.kw_defaults = list(args.kw_defaults) + [None] * len(
             tangent_params)
+        if write_backs:
+            body[-1:-1] = write_backs  # before the return
         function = gast.FunctionDef(
             name=self.context.function_name, args=args, body=copies + body,
             decorator_list=[], returns=None, type_comment=None,

@@ -320,7 +320,8 @@ class _ReverseWriter(StageWriter):
                   if (p in self.normalized.written
                       or p in self.normalized.mutated)
                   and p in self.activity.varied]
-        self.primal_body[:0] = self.argument_copies(params)
+        before, after, self.write_backs = self.argument_write_backs(params)
+        self.primal_body[:0] = before + self.argument_copies(params) + after
 
     def argument_copies(self, params):
         """`x = ad.copy(x)` for each parameter, after a check that no other
@@ -448,6 +449,7 @@ class _ReverseWriter(StageWriter):
         saved_values = dict(free)  # names of free reads -> what they save
         saved = gast.Tuple(elts=[saved_values.get(n) or _name(n)
                                  for n in read], ctx=gast.Load())
+        self.primal_body += self.write_backs
         self.primal_body.append(gast.Return(
             value=gast.Tuple(elts=[copy_tree(returned.value), saved],
                              ctx=gast.Load())))

@@ -1014,6 +1014,25 @@ def copy(x):
     return x
 
 
+def write_back(original, copied):
+    """Give the caller's list, dict or set `original` the contents of
+    `copied`, the copy that the generated code updated in its place.
+
+    Arrays are left as they are: an array argument that the function
+    writes into keeps the caller's values.
+    """
+    if copied is original:
+        return
+    if isinstance(original, list) and isinstance(copied, list):
+        original[:] = copied
+    elif isinstance(original, dict) and isinstance(copied, dict):
+        original.clear()
+        original.update(copied)
+    elif isinstance(original, set) and isinstance(copied, set):
+        original.clear()
+        original.update(copied)
+
+
 def snapshot(x, memo=None):
     """Return a copy of `x` that no later update of `x` changes: arrays are
     copied, and lists, tuples and dicts are rebuilt with their items

@@ -122,7 +122,7 @@ jvp(rt.pseudo_inverse, lambda a, rank: ad.pinv_tangent(t, a, ans))
 for _helper in (rt.zeros_like, rt.transpose_axes, rt.clip_weights,
                 rt.arange_weights,
                 rt.balanced_eq, rt.seed, rt.check_unshared,
-                rt.check_globals_unchanged,
+                rt.check_globals_unchanged, rt.write_back,
                 rt.require_immutable, rt.require_immutable_item,
                 rt.require_numeric_array, rt.require_array_like,
                 rt.require_same_slice_length,
