@@ -30,6 +30,7 @@ emit turns them into comments.
 
 import copy
 import dataclasses
+import functools
 import inspect
 import operator
 
@@ -57,7 +58,8 @@ from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 from adcompiler.rules.call_arguments import rule_arguments
-from adcompiler.traversal import copy_tree, find_nodes, name_nodes, walk
+from adcompiler.traversal import (copy_tree, find_nodes, name_bindings,
+                                  name_nodes, walk)
 from adcompiler.verbatim import Verbatim
 
 @dataclasses.dataclass
@@ -1996,9 +1998,56 @@ class _ReverseWriter(StageWriter):
                 value = self.skip_nan_entries(value, target)
             if template.unbroadcast and self.may_reshape_adjoint(
                     arg, list(args) + list(keywords.values())):
-                value = self.unbroadcast(value, target, arg.id)
+                if self.may_concatenate(statement):
+                    value = self.concatenation_operand_adjoint(
+                        value, args, arg)
+                else:
+                    value = self.unbroadcast(value, target, arg.id)
             block += self.accumulate(arg.id, value)
         return block
+
+    def may_concatenate(self, statement):
+        """True for `z = x + y` where x or y is a slice of a value that
+        may be a list or a tuple (`l[:2] + l[1:]`), so that `+` may
+        concatenate them.
+
+        Other operands of unknown kind keep the NumPy rule, which raises
+        for two lists when the adjoint runs.
+        """
+        value = statement.value
+        if not (isinstance(value, gast.BinOp) and isinstance(value.op,
+                                                             gast.Add)):
+            return False
+        operands = [value.left, value.right]
+        if not all(isinstance(operand, gast.Name) for operand in operands):
+            return False
+        if any(operand.id in self.shapes.known
+               or operand.id in self.shapes.scalars for operand in operands):
+            return False  # An array or a number.
+        return any(operand.id in self.slice_names for operand in operands)
+
+    @functools.cached_property
+    def slice_names(self):
+        """Names assigned once, from a slice of a name: `t = v[1:]`."""
+        bindings, assignments = name_bindings(self.normalized.tree,
+                                              self.normalized.index)
+        return frozenset(
+            statement.targets[0].id for statement in assignments
+            if bindings.get(statement.targets[0].id) == 1
+            and isinstance(statement.value, gast.Subscript)
+            and isinstance(statement.value.value, gast.Name)
+            and isinstance(statement.value.slice, gast.Slice))
+
+    def concatenation_operand_adjoint(self, value, args, arg):
+        """`ad.add_operand_adjoint(value, x, other, position)`: the
+        adjoint of the operand `arg` of `x + other`, which is `value`'s
+        part for `arg` when `+` concatenates two lists or tuples."""
+        args = list(args)
+        position = next(i for i, a in enumerate(args) if a is arg)
+        other = args[1 - position]
+        return _call(self.runtime_function('add_operand_adjoint'), value,
+                     _name(arg.id), _name(other.id),
+                     gast.Constant(value=position, kind=None))
 
     def skip_nan_entries(self, value, target):
         """Return the adjoint `value` that an elementwise operation passes

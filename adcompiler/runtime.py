@@ -142,6 +142,24 @@ def unbroadcast(g, x):
     return _unbroadcast_to(g, np.shape(x), np.iscomplexobj(x))
 
 
+def add_operand_adjoint(g, x, other, position):
+    """Return the adjoint of `x`, the operand at `position` (0 or 1) of a
+    `+` with `other`, from `g`, the adjoint of the result.
+
+    When both are lists or both are tuples, `+` concatenated them, and `x`
+    gets its part of `g`: a list or tuple of one entry per item, or an
+    array with one row per item. Otherwise it is `unbroadcast(g, x)`.
+    """
+    if (isinstance(x, (list, tuple)) and type(other) is type(x)
+            and g is not None):
+        count = len(x) + len(other)
+        if (isinstance(g, (list, tuple)) and len(g) == count) or (
+                isinstance(g, np.ndarray) and g.ndim >= 1
+                and g.shape[0] == count):
+            g = g[:len(x)] if position == 0 else g[len(other):]
+    return unbroadcast(g, x)
+
+
 def _sequence_operand_adjoint(g, x):
     """Return the adjoint of a list or tuple `x` that NumPy read as the
     array np.asarray(x), from the adjoint `g` of a result it broadcast to.

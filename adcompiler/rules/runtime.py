@@ -154,7 +154,7 @@ for _helper in (rt.unbroadcast, rt.sum_adjoint, rt.mean_adjoint,
                 rt.zero_index,
                 rt.last_adjoint, rt.tail_adjoint, rt.drop_last,
                 rt.materialize, rt.input_adjoint, rt.extremum_adjoint,
-                rt.written_adjoint):
+                rt.written_adjoint, rt.add_operand_adjoint):
     _linear(_helper, ('g',))
 # Adjoints of linear functions (shape changes, joins, splits, selections,
 # scans, transforms): linear in g, and the other arguments only give shapes,
