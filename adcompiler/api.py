@@ -1251,6 +1251,10 @@ def gradient_objective(function, parameter, objects=frozenset()):
     `objective(*args)` runs the generated primal and adjoint of `function`
     for `parameter`, so forward mode over it differentiates generated
     adjoint code (forward over reverse).
+
+    NOTE: it returns the adjoint as the generated code computes it, without
+    the final conversion of `_gradients`. For a list that a rule read as an
+    array (`np.dot(rows, x)`), that is an array where the gradient is a list.
     """
     compiled = _COMPILER.compile(function, (parameter,), objects=objects,
                                  grad_only=False)

@@ -301,6 +301,10 @@ def _finish_adjoint(g, x, finish):
                             for gi, xi in zip(g, x, strict=True)])
     if isinstance(x, dict):
         return {key: finish(g.get(key), value) for key, value in x.items()}
+    if isinstance(x, np.ndarray) and isinstance(g, (list, tuple)):
+        # Code that iterated over the array, or that got it where it read
+        # a list, gives one adjoint per row, None where a row's is zero.
+        g = _sequence_as_array(g, np.result_type(x, float), x.shape)
     if np.iscomplexobj(g) and not np.iscomplexobj(x):
         # A real input moves only along the real axis, even where the
         # function passes through complex values.
@@ -5118,6 +5122,28 @@ def _numbers_as_array(g):
     if isinstance(g, (list, tuple)):
         return np.asarray([_numbers_as_array(row) for row in g])
     return g
+
+
+def _sequence_as_array(g, dtype, shape=None):
+    """Return the nested list or tuple `g` of arrays, numbers and None (a
+    zero) as one array of `dtype`, as np.asarray reads a list of numbers.
+
+    With `shape`, the array has that shape, and g's entries that of its
+    rows. Without, the entries give the shape.
+    """
+    if not isinstance(g, (list, tuple)):
+        value = np.zeros((), dtype) if g is None else np.asarray(g, dtype)
+        return value if shape is None else np.broadcast_to(value, shape)
+    if shape is not None and (len(shape) == 0 or shape[0] != len(g)):
+        raise ValueError(
+            f'an adjoint with {len(g)} rows for an array of shape {shape}; '
+            'this is a bug in adcompiler')
+    row_shape = None if shape is None else shape[1:]
+    items = [_sequence_as_array(item, dtype, row_shape) for item in g]
+    if not items:
+        return np.zeros((0,) if shape is None else shape, dtype)
+    common = np.broadcast_shapes(*[item.shape for item in items])
+    return np.stack([np.broadcast_to(item, common) for item in items])
 
 
 def apply_transpose(g, axes=None):
