@@ -2372,9 +2372,13 @@ def prod_adjoint(g, x, axis=None, keepdims=False, where=True):
 
 def var_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True):
     """Adjoint of np.var(x, axis, ddof=ddof, keepdims=keepdims,
-    where=where): 2 g conj(x - mean) / (n - ddof) over the n selected
+    where=where): 2 g conj(x - mean) / max(n - ddof, 0) over the n selected
     entries of a slice, where conj is there because var is |x - mean|**2.
-    The entries that `where` leaves out get 0."""
+    The entries that `where` leaves out get 0.
+
+    NumPy 2.4 divides by max(n - ddof, 0) too, so where ddof >= n the
+    value is inf or nan and the adjoint is inf or nan, each with NumPy's
+    RuntimeWarning, never a finite number."""
     x = np.asarray(x)
     g = _restore_reduced(g, x, axis, keepdims)
     axes = _normalize_axes(axis, x.ndim)
@@ -2383,7 +2387,7 @@ def var_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True):
         return _selected_var_adjoint(g, x, selected, axes, ddof)
     mean = np.mean(x, axis=axes, keepdims=True)
     count = _reduced_count(x.shape, axis)
-    return 2.0 * g * np.conj(x - mean) / (count - ddof)
+    return 2.0 * g * np.conj(x - mean) / max(count - ddof, 0)
 
 
 def _selected_var_adjoint(g, x, selected, axes, ddof):
@@ -2394,9 +2398,10 @@ def _selected_var_adjoint(g, x, selected, axes, ddof):
     count = np.sum(selected, axis=axes, keepdims=True)
     filled = np.where(selected, x, 0.0)
     mean = np.sum(filled, axis=axes, keepdims=True) / np.maximum(count, 1)
-    # An empty slice has no entry to divide by count - ddof, which may be
-    # 0 there. A slice with count <= ddof divides by it, as np.var does.
-    divisor = np.where(count > 0, count - ddof, 1)
+    # An empty slice has no entry to divide by max(count - ddof, 0), which
+    # may be 0 there. A slice with count <= ddof divides by it, as np.var
+    # does.
+    divisor = np.where(count > 0, np.maximum(count - ddof, 0), 1)
     return np.where(selected, 2.0 * g * np.conj(filled - mean) / divisor, 0.0)
 
 
