@@ -157,6 +157,9 @@ class StageWriter:
         contents back into the caller's object with `ad.write_back`. So
         the caller's container ends as plain Python leaves it, also when
         the function rebinds the parameter later.
+
+        NOTE: when the function raises, nothing is written back, where
+        plain Python would leave the updates made before the exception.
         """
         before, after, at_end = [], [], []
         for param in copied:

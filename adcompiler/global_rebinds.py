@@ -20,6 +20,11 @@ derivatives would be wrong. Two checks raise `GlobalRebindError` instead:
 Only values that a rebinding plausibly reaches are checked: names bound
 to modules, classes and functions are left out, as `is_current` checks
 them before each call of the compiled code.
+
+NOTE: an operator or subscript on an object of the user's class runs a
+method (`__mul__`, `__getitem__`) that may rebind a global too, but such
+statements are not taken as statements that may rebind, so no check
+follows them.
 """
 
 import dataclasses
