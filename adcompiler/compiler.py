@@ -725,7 +725,7 @@ class Compiler:
                 compiled.primal_name, compiled.adjoint_name, compiled.primal,
                 compiled.adjoint, compiled.wrt, compiled.updated,
                 compiled.updated_with_derivative, _read_globals(compiled),
-                compiled.call_written)
+                compiled.call_written, compiled)
 
         context = reverse_stage.ReverseContext(
             source, call_chain, compile_callee,
@@ -878,7 +878,8 @@ class Compiler:
             return forward_stage.CalleeTangent(
                 compiled.name, compiled.tangent, compiled.tangent_params,
                 compiled.wrt, compiled.updated,
-                compiled.updated_with_derivative, _read_globals(compiled))
+                compiled.updated_with_derivative, _read_globals(compiled),
+                compiled)
 
         function_name = self.function_names(key, name,
                                             prefixes=('tangent',))[0]

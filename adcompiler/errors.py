@@ -244,11 +244,12 @@ class GlobalRebindError(LocatedError):
     were when it was compiled, so it would have used the old value."""
 
     def __init__(self, name, function_name, location, summary):
-        self.name = name
+        self.name = name  # None when the check does not know which one
         self.function_name = function_name
+        variable = name or 'the variable'
         super().__init__(summary, location, fixes=(
-            f'pass {name} to {function_name} as an argument',
-            f'rebind {name} before or after the differentiated call'))
+            f'pass {variable} to {function_name} as an argument',
+            f'rebind {variable} before or after the differentiated call'))
 
 
 class UnsupportedOptionError(AdCompilerError, NotImplementedError):

@@ -79,6 +79,8 @@ class CalleeTangent:
     # Values of the globals and closure variables that the callee and its
     # own callees read and that may hold an array.
     read_globals: tuple = ()
+    # The callee's `CompiledTangent` (see `CalleeProgram.compiled`).
+    compiled: object = None
 
 
 @dataclasses.dataclass
@@ -156,9 +158,6 @@ class _ForwardWriter(StageWriter):
 
     def run(self):
         body = self.block(self.normalized.tree.body)
-        if self.global_checks.reads:
-            body.insert(0, global_rebinds.check_statement(
-                self, self.global_checks.reads, self.global_checks.reads))
         copies = [assign(p, call(self.runtime_function('copy'), name(p)))
                   for p in self.normalized.params
                   if (p in self.normalized.written
@@ -1007,7 +1006,10 @@ class _ForwardWriter(StageWriter):
         targets = gast.Tuple(elts=[name(target, gast.Store()),
                                    name(self.tangent_name(target),
                                         gast.Store())], ctx=gast.Store())
-        return [gast.copy_location(assign(targets, tangent_call), statement)]
+        check = global_rebinds.callee_check(self, self.global_checks,
+                                            statement, callee.compiled)
+        return check + [gast.copy_location(assign(targets, tangent_call),
+                                           statement)]
 
     def unpacking_call(self, statement, resolved):
         """Value and tangent of `f(*seq, **mapping)`, bound to f's

@@ -14,8 +14,11 @@ derivatives would be wrong. Two checks raise `GlobalRebindError` instead:
 - after each statement that may run the user's Python code (a call that
   no gradient rule handles, or an attribute assignment), the globals that
   the function reads later, or anywhere in the loop around the statement;
-- when a compiled function starts, every global that it reads. This
-  covers a callee called after a change that its caller made.
+- before a call of a compiled callee that runs after such a statement,
+  that the callee and the functions it calls are still current (see
+  `is_current`), which covers a global that the callee reads. A callee
+  found when the call runs is checked by adcompiler.dispatch, which
+  compiles it again when it is out of date.
 
 Only values that a rebinding plausibly reaches are checked: names bound
 to modules, classes and functions are left out, as `is_current` checks
@@ -57,16 +60,17 @@ class _Read:
 
     owner: object  # the module's globals dict, or the closure cell
     value: object  # the value when the function is compiled
-    node: gast.Name  # its first read
 
 
 @dataclasses.dataclass
 class GlobalChecks:
     """The checks of one function: the names to check after each
-    statement that may rebind them, and the reads to check on entry."""
+    statement that may rebind them, and the statements that run after
+    one that may rebind a global, where a compiled callee is checked."""
 
     after: dict  # normalized statement -> {name: its next read}
     reads: dict  # name -> _Read
+    after_rebind: frozenset = frozenset()
 
 
 def global_checks(normalized, resolution, source):
@@ -77,30 +81,30 @@ def global_checks(normalized, resolution, source):
     if aliasing.is_generated(source):
         return GlobalChecks({}, {})
     reads = _checked_reads(normalized, source.function)
-    if not reads:
-        return GlobalChecks({}, reads)
     ordered = []  # (statement, names it reads, enclosing outermost loop)
     _number(normalized.tree.body, None, ordered)
     positions = {id(statement): i for i, (statement, _, _) in
                  enumerate(ordered)}
     after = {}
+    after_rebind = set()
     for position, (statement, _, loop) in enumerate(ordered):
         if not _may_rebind(statement, resolution):
             continue
-        later = {}  # name -> its first read after `statement`
         following = ordered[position + 1:]
         if loop is not None:
-            # The next pass of the loop reads its earlier statements again.
+            # The next pass of the loop runs its earlier statements again.
             start = positions[id(loop)]
             following += [entry for entry in ordered[start:position + 1]
                           if entry[0] is loop or entry[2] is loop]
+        after_rebind.update(entry[0] for entry in following)
+        later = {}  # name -> its first read after `statement`
         for _, names, _ in following:
             for name, node in names.items():
                 if name in reads:
                     later.setdefault(name, node)
         if later:
             after[statement] = later
-    return GlobalChecks(after, reads)
+    return GlobalChecks(after, reads, frozenset(after_rebind))
 
 
 def _checked_reads(normalized, function):
@@ -126,7 +130,7 @@ def _checked_reads(normalized, function):
             continue  # A built-in.
         if isinstance(value, _FIXED_KINDS):
             continue
-        reads[node.id] = _Read(owner, value, node)
+        reads[node.id] = _Read(owner, value)
     return reads
 
 
@@ -201,32 +205,19 @@ def _may_rebind(statement, resolution):
     return False
 
 
-def check_statement(writer, reads, names, statement=None):
-    """Return `ad.check_globals_unchanged(reads_N)` checking `names`.
-
-    With `statement`, the check runs after it, and `names` maps each name
-    to its next read. Without, the check runs on entry, and the error of
-    each name points at its first read.
+def check_statement(writer, reads, names, statement):
+    """Return `ad.check_globals_unchanged(reads_N)`, which runs after
+    `statement` and checks `names`, a dict of each name to its next read.
     """
     entries = []
     function_name = writer.source.name
-    for global_name in names:
+    for global_name, next_read in names.items():
         read = reads[global_name]
-        if statement is None:
-            error = GlobalRebindError(
-                global_name, function_name,
-                writer.source.location(read.node),
-                f'{global_name!r} no longer refers to the value that '
-                f'{function_name} was compiled with: code that ran before '
-                'this call of it, in the same differentiated call, '
-                'rebound it')
-        else:
-            read_line = writer.source.location(names[global_name]).lineno
-            error = GlobalRebindError(
-                global_name, function_name,
-                writer.source.location(statement),
-                f'this statement rebinds {global_name!r}, which '
-                f'{function_name} reads afterwards (line {read_line})')
+        read_line = writer.source.location(next_read).lineno
+        error = GlobalRebindError(
+            global_name, function_name, writer.source.location(statement),
+            f'this statement rebinds {global_name!r}, which '
+            f'{function_name} reads afterwards (line {read_line})')
         entries.append((read.owner, global_name, read.value, error))
     entries_name = writer.namer.fresh('global_reads')
     writer.extra_globals[entries_name] = tuple(entries)
@@ -235,3 +226,30 @@ def check_statement(writer, reads, names, statement=None):
         args=[gast.Name(id=entries_name, ctx=gast.Load(), annotation=None,
                         type_comment=None)],
         keywords=[]))
+
+
+def callee_check(writer, checks, statement, compiled):
+    """Return `[ad.require_current(callee, error)]` before `statement`, a
+    call of the compiled callee `compiled`, when a statement before it
+    may have rebound a global, else []."""
+    if compiled is None or statement not in checks.after_rebind:
+        return []
+    function_name = writer.source.name
+    callee_name = getattr(compiled.function, '__qualname__', 'the callee')
+    error = GlobalRebindError(
+        None, function_name, writer.source.location(statement),
+        f'a global or closure variable that {callee_name} or a function '
+        f'it calls reads was rebound while {function_name} ran, before '
+        'this call')
+    compiled_name = writer.namer.fresh('compiled_callee')
+    error_name = writer.namer.fresh('callee_rebind_error')
+    writer.extra_globals[compiled_name] = compiled
+    writer.extra_globals[error_name] = error
+    return [gast.Expr(value=gast.Call(
+        func=writer.runtime_function('require_current'),
+        args=[_load(compiled_name), _load(error_name)], keywords=[]))]
+
+
+def _load(identifier):
+    return gast.Name(id=identifier, ctx=gast.Load(), annotation=None,
+                     type_comment=None)

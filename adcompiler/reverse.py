@@ -79,6 +79,9 @@ class CalleeProgram:
     # Parameters whose arrays its calls may change in place (see
     # adcompiler.call_writes).
     call_written: tuple = ()
+    # The callee's `CompiledFunction`, whose `is_current` the caller checks
+    # where a global may have been rebound; None for a recursive call.
+    compiled: object = None
 
 
 @dataclasses.dataclass
@@ -302,9 +305,6 @@ class _ReverseWriter(StageWriter):
         # The adjoint is written first: it decides what the primal records.
         self.adjoint_body = self.adjoint_statements(body[:-1])
         self.primal_body = self.primal_block(body[:-1])
-        if self.global_checks.reads:
-            self.primal_body.insert(0, global_rebinds.check_statement(
-                self, self.global_checks.reads, self.global_checks.reads))
         self.protect_arguments()
         return self.finish(returned)
 
@@ -719,8 +719,10 @@ class _ReverseWriter(StageWriter):
                 saved = _name(self.callee_saved[statement], gast.Store())
                 call = copy_tree(statement.value)
                 call.func = _name(callee.primal_name)
-                return [_assign(gast.Tuple(elts=[copy_tree(target), saved],
-                                           ctx=gast.Store()), call)]
+                check = global_rebinds.callee_check(
+                    self, self.global_checks, statement, callee.compiled)
+                return check + [_assign(gast.Tuple(
+                    elts=[copy_tree(target), saved], ctx=gast.Store()), call)]
         restored = statement in self.restored
         if restored and isinstance(statement, gast.Expr):
             return self.recorded_undo(statement)

@@ -4736,6 +4736,13 @@ def check_globals_unchanged(reads):
 _IMMUTABLE_SCALARS = frozenset({int, float, complex, bool, str})
 
 
+def require_current(compiled, error):
+    """Raise `error` unless the compiled callee `compiled` still matches
+    the globals, code and defaults that it was compiled with."""
+    if not compiled.is_current():
+        raise error
+
+
 def check_unshared(error, count, *values):
     """Raise `error` if one of the first `count` values, which the function
     updates in place, can be reached from another of `values`.

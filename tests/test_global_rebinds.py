@@ -2,7 +2,8 @@
 
 The generated code reads globals as they were when it was compiled, so a
 rebinding that a later read would see raises `GlobalRebindError`, and one
-that no later read sees changes nothing.
+that no later read sees changes nothing. A callee found when the call
+runs is compiled again for the new value.
 """
 
 import sys
@@ -118,10 +119,40 @@ def test_transforms_raise_on_rebind(transform):
         transform(make_reads_after_set(set_through_sys_modules))
 
 
-def test_callee_raises_on_entry_after_rebind():
+def calls_callee_in_loop(x):
+    total = 0.0
+    for _ in range(2):
+        total = total + scaled_sum(x)
+        set_through_sys_modules(3.0)
+    return total
+
+
+def dispatches_after_set(x, functions):
+    set_through_sys_modules(3.0)
+    function = functions[0]
+    return function(x)
+
+
+@pytest.mark.parametrize('transform', [
+    lambda f: adcompiler.grad(f)(X),
+    lambda f: adcompiler.jvp(f, (X,), (np.ones_like(X),)),
+], ids=['grad', 'jvp'])
+@pytest.mark.parametrize('function', [callee_reads_after_set,
+                                      calls_callee_in_loop],
+                         ids=['straight', 'loop'])
+def test_callee_call_after_rebind_raises(function, transform):
     with pytest.raises(adcompiler.GlobalRebindError) as raised:
-        adcompiler.grad(callee_reads_after_set)(X)
+        transform(function)
     assert 'scaled_sum' in str(raised.value)
+    assert raised.value.lineno is not None
+
+
+def test_dispatched_callee_reads_new_value():
+    value, gradient = adcompiler.value_and_grad(dispatches_after_set)(
+        X, [scaled_sum])
+    assert scale == 3.0
+    np.testing.assert_allclose(value, np.sum(X * 3.0))
+    np.testing.assert_allclose(gradient, np.full(3, 3.0))
 
 
 def test_attribute_store_in_function_raises():
