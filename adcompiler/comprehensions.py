@@ -72,18 +72,27 @@ def comprehension_loop(node, result, namer):
 
     if isinstance(node, gast.DictComp):
         initial = gast.Dict(keys=[], values=[])
-        store = gast.Subscript(value=_name(result), slice=node.key,
+        # A dict comprehension evaluates the key before the value, and an
+        # assignment `d[key] = value` evaluates them the other way round.
+        key = node.key
+        adds = []
+        if not isinstance(key, (gast.Name, gast.Constant)):
+            key_name = namer.fresh('key')
+            adds.append(gast.Assign(targets=[_name(key_name, gast.Store())],
+                                    value=node.key, type_comment=None))
+            key = _name(key_name)
+        store = gast.Subscript(value=_name(result), slice=key,
                                ctx=gast.Store())
-        add = gast.Assign(targets=[store], value=node.value,
-                          type_comment=None)
+        adds.append(gast.Assign(targets=[store], value=node.value,
+                                type_comment=None))
     elif isinstance(node, gast.SetComp):
         initial = gast.Call(func=_name('set'), args=[], keywords=[])
-        add = _method_call(result, 'add', node.elt)
+        adds = [_method_call(result, 'add', node.elt)]
     else:
         initial = gast.List(elts=[], ctx=gast.Load())
-        add = _method_call(result, 'append', node.elt)
+        adds = [_method_call(result, 'append', node.elt)]
 
-    body = [add]
+    body = adds
     for generator in reversed(node.generators):
         for condition in reversed(generator.ifs):
             body = [gast.If(test=condition, body=body, orelse=[])]

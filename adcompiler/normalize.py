@@ -1080,15 +1080,31 @@ class _Normalizer:
 
     def visit_AugAssign(self, node):
         if isinstance(node.target, gast.Subscript):
-            # x[i] += v reads x[i], adds, and writes the sum back.
-            read = gast.Subscript(value=node.target.value,
-                                  slice=node.target.slice, ctx=gast.Load())
+            # x[i] += v reads x[i], adds, and writes the sum back. Python
+            # evaluates the index once, before the right side, so the read
+            # and the store share its atoms.
+            rebound = self.names_rebound_by(node.value)
+            container = node.target.value
+            if isinstance(container, gast.Name) and container.id in rebound:
+                raise UnsupportedSyntaxError(
+                    f'augmented assignment to an item of {container.id!r}, '
+                    'which the right side assigns again',
+                    self.source.location(node),
+                    'Python updates the object that the name referred to '
+                    'before the right side ran',
+                    fixes=[f'compute the right side into a variable first, '
+                           f'then update {container.id}'])
+            index = self.evaluate_index(node.target.slice, rebound)
+            read = gast.Subscript(value=container, slice=index,
+                                  ctx=gast.Load())
             gast.copy_location(read, node.target)
             binop = gast.copy_location(
                 gast.BinOp(left=read, op=node.op, right=node.value), node)
             value = self.atomize(binop)
             self.check_item_update(node, self.body[-1])
-            self.assign(node.target, value, node)
+            store = gast.Subscript(value=container, slice=copy_tree(index),
+                                   ctx=gast.Store())
+            self.assign(gast.copy_location(store, node.target), value, node)
             return False
         if not isinstance(node.target, gast.Name):
             raise UnsupportedSyntaxError(
@@ -1145,6 +1161,50 @@ class _Normalizer:
             self.immutable_checks[self.body[start]] = (
                 version, error, self.unshared_if_new.get(version, ()))
         return False
+
+    def names_rebound_by(self, node):
+        """Return the local names that evaluating `node` may assign.
+
+        When `node` refers to an inner function, these are all the names
+        that inner functions declare nonlocal. An assignment expression
+        (:=) in `node` is moved out before the statement or rejected (see
+        _hoist_named_expressions), so it assigns nothing here.
+        """
+        rebound = set()
+        if any(isinstance(n, gast.Name) and n.id in self.functions
+               for n in walk(node)):
+            for function in self.functions.values():
+                rebound.update(name for n in walk(function.node)
+                               if isinstance(n, gast.Nonlocal)
+                               for name in n.names)
+        return rebound
+
+    def evaluate_index(self, node, rebound):
+        """Evaluate the parts of the index `node` of a subscript target
+        and return the index with atoms in their place.
+
+        A part that is a name stays a name, so that the read and the store
+        look the same, unless it is in `rebound`: then it is copied to a
+        temporary that keeps the value it has now.
+        """
+        if isinstance(node, gast.Slice):
+            parts = [None if part is None
+                     else self.evaluate_index(part, rebound)
+                     for part in (node.lower, node.upper, node.step)]
+            return gast.copy_location(gast.Slice(*parts), node)
+        if isinstance(node, gast.Tuple):
+            elements = [self.evaluate_index(element, rebound)
+                        for element in node.elts]
+            return gast.copy_location(
+                gast.Tuple(elts=elements, ctx=gast.Load()), node)
+        if isinstance(node, gast.Constant) or (
+                isinstance(node, gast.Name) and node.id not in rebound
+                and node.id not in self.functions):
+            return node
+        atom = self.atomize(node)
+        if isinstance(atom, gast.Name) and atom.id not in self.temporaries:
+            atom = self.bind(atom, node)
+        return atom
 
     def reads_only_values(self, node):
         """True if the right side of `x op= v` reads x only in ways that
@@ -1225,11 +1285,21 @@ class _Normalizer:
                 # p, s = p: as for x = x + y, the adjoint of the unpacking
                 # reads the old p after p is overwritten.
                 atom = self.bind(atom, origin)
+            # Python stores the targets from left to right, so in
+            # `lst[i], i = v, 2` the store into lst reads the old i. A name
+            # after a nested or subscript target is therefore unpacked into
+            # a temporary too and bound when its turn comes.
             names = []
             nested = []
             for element in target.elts:
-                if isinstance(element, gast.Name):
+                if isinstance(element, gast.Name) and not nested:
                     names.append(self.new_version(element.id))
+                elif isinstance(element, gast.Name):
+                    temporary = self.namer.temporary()
+                    self.local_names.add(temporary)
+                    self.temporaries.add(temporary)
+                    names.append(temporary)
+                    nested.append((element, temporary))
                 elif isinstance(element, (gast.Tuple, gast.List,
                                           gast.Subscript)):
                     # Unpacked into a temporary, then assigned on its own.
@@ -1561,8 +1631,45 @@ class _Normalizer:
 
     def lower_Compare(self, node):
         left = self.atomize(node.left)
-        comparators = [self.atomize(c) for c in node.comparators]
-        return gast.Compare(left=left, ops=node.ops, comparators=comparators)
+        first, *others = node.comparators
+        if all(isinstance(c, (gast.Name, gast.Constant)) for c in others):
+            comparators = [self.atomize(c) for c in node.comparators]
+            return gast.Compare(left=left, ops=node.ops,
+                                comparators=comparators)
+        # `a < b < f(c)` is `a < b and b < f(c)` with b evaluated once:
+        # Python evaluates f(c) only when a < b is true.
+        result = self.namer.temporary()
+        self.local_names.add(result)
+        self.name_in_errors(result, node)
+        right = self.atomize(first)
+        self.emit(gast.Assign(targets=[_store(result)], value=gast.Compare(
+            left=left, ops=node.ops[:1], comparators=[right]),
+            type_comment=None), node)
+        self.lower_chain_rest(result, right, node.ops[1:], others, node)
+        return _load(result)
+
+    def lower_chain_rest(self, result, left, ops, comparators, origin):
+        """Emit the links `left <op> comparator ...` of a comparison chain,
+        each one in a branch that runs only when `result`, the link before
+        it, is true."""
+        if not ops:
+            return
+        test = self.bind(_load(result), origin)
+        outer = self.body
+        self.body = []
+        try:
+            right = self.atomize(comparators[0])
+            self.emit(gast.Assign(targets=[_store(result)], value=gast.Compare(
+                left=left, ops=ops[:1], comparators=[right]),
+                type_comment=None), comparators[0])
+            self.lower_chain_rest(result, right, ops[1:], comparators[1:],
+                                  origin)
+            evaluated = self.body
+        finally:
+            self.body = outer
+        branch = gast.If(test=test, body=evaluated, orelse=[])
+        self.emit(branch, origin)
+        self.expression_branches[branch] = describe(origin)
 
     def lower_Subscript(self, node):
         expression = self.index_expression(node)
@@ -2392,8 +2499,11 @@ class _Normalizer:
     def lower_Dict(self, node):
         if any(key is None for key in node.keys):
             return self.lower_dict_unpacking(node)
-        keys = [self.atomize(k) for k in node.keys]
-        values = [self.atomize(v) for v in node.values]
+        # Python evaluates each key, then its value, entry after entry.
+        keys, values = [], []
+        for key, value in zip(node.keys, node.values, strict=True):
+            keys.append(self.atomize(key))
+            values.append(self.atomize(value))
         return gast.Dict(keys=keys, values=values)
 
     def lower_dict_unpacking(self, node):
