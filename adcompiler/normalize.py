@@ -1954,6 +1954,13 @@ class _Normalizer:
                 'a decorator on an inner function',
                 self.source.location(node.decorator_list[0]),
                 fixes=['define the decorated function at module level'])
+        # A generator cannot be inlined where it is called, because its
+        # body runs piece by piece as the caller asks for values.
+        yields = [n for n in closures.own_nodes(node.body)
+                  if isinstance(n, (gast.Yield, gast.YieldFrom))]
+        if yields:
+            raise self.unsupported(min(
+                yields, key=lambda n: (n.lineno, n.col_offset)))
         self.check_bound_once(node.name, node)
         self.functions[node.name] = closures.InnerFunction(
             node, self.default_atoms(node.args))

@@ -901,6 +901,13 @@ def loops_over_updated_argument(params, x):
     return total
 
 
+def sums_inner_generator(x):
+    def doubled():
+        for v in x:
+            yield v * 2.0
+    return sum(doubled())
+
+
 def _line_of(function, marker):
     lines, first = inspect.getsourcelines(function)
     matches = [first + i for i, line in enumerate(lines) if marker in line]
@@ -933,6 +940,8 @@ REJECTED = [
     pytest.param(loops_over_updated_argument, ({'w': W3}, V3),
                  'for name in params:', '.items()',
                  id='loop-over-updated-argument'),
+    pytest.param(sums_inner_generator, (V3,), 'yield v * 2.0',
+                 'yield', id='inner-generator'),
 ]
 
 
@@ -947,6 +956,13 @@ def test_unsupported_language_form_points_at_line(function, args, line_text,
     assert error.lineno == _line_of(function, line_text)
     assert word in str(error)
     assert '^' in str(error)
+
+
+def test_inner_generator_rejected_forward():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.jvp(sums_inner_generator, (V3,), (V3,))
+    assert info.value.lineno == _line_of(sums_inner_generator,
+                                         'yield v * 2.0')
 
 
 def test_set_comprehension_rejected_forward():
