@@ -82,8 +82,8 @@ import warnings
 import gast
 import numpy as np
 
-from adcompiler import (closures, comprehensions, parse, patterns, runtime,
-                        verbatim)
+from adcompiler import (closures, comprehensions, parse, partial_calls,
+                        patterns, runtime, verbatim)
 from adcompiler.control_flow import Restructurer
 from adcompiler.control_flow import jumps
 from adcompiler.errors import (AdCompilerError, InternalCompilerError,
@@ -370,6 +370,9 @@ class _Normalizer:
         self.local_names = _assigned_names(self.tree, self.nodes)
         # Inner functions and lambdas bound to names, inlined where called.
         self.functions = {}
+        # Names bound to functools.partial objects made in the function and
+        # only called: name -> its partial_calls.LocalPartial.
+        self.partials = {}
         self.inlining = []  # The functions being inlined, innermost last.
         # Each parameter of an inlined function bound to a caller's name,
         # mapped to the version that refers to the caller's object.
@@ -1065,6 +1068,12 @@ class _Normalizer:
 
     def visit_Assign(self, node):
         first, *others = node.targets
+        if (not others and isinstance(first, gast.Name)
+                and partial_calls.is_partial_constructor(
+                    node.value, self.global_object)
+                and partial_calls.only_called(self.tree, first.id)):
+            self.record_partial(first.id, node)
+            return False
         value = self.lower_value(node.value)
         if isinstance(value, closures.InnerFunction):
             # f = lambda ... or f = make(w): f names a function to inline.
@@ -1077,6 +1086,28 @@ class _Normalizer:
         for target in others:
             self.assign(target, atom, node)
         return False
+
+    def record_partial(self, name, node):
+        """Record `name = functools.partial(f, ...)`, whose calls become
+        calls of f. The bound values are evaluated here, as Python does,
+        into temporaries that later assignments cannot change."""
+        self.check_bound_once(name, node)
+        function, *args = node.value.args
+        if isinstance(function, gast.Name) and function.id in self.functions:
+            function = copy_tree(function)
+        elif not isinstance(function, gast.Lambda):
+            function = self.atomize(function)
+        atoms = [self.partial_atom(arg) for arg in args]
+        keywords = [(k.arg, self.partial_atom(k.value))
+                    for k in node.value.keywords]
+        self.partials[name] = partial_calls.LocalPartial(function, atoms,
+                                                         keywords)
+
+    def partial_atom(self, node):
+        atom = self.atomize(node)
+        if isinstance(atom, gast.Name) and atom.id not in self.temporaries:
+            atom = self.bind(atom, node)
+        return atom
 
     def visit_AugAssign(self, node):
         if isinstance(node.target, gast.Subscript):
@@ -1813,6 +1844,14 @@ class _Normalizer:
         if rewritten is not None:
             return rewritten
         func = node.func
+        if isinstance(func, gast.Name) and func.id in self.partials:
+            return self.lower_Call(partial_calls.local_call(
+                node, self.partials[func.id]))
+        partial = self.global_object(func)
+        if isinstance(partial, functools.partial):
+            return self.lower_Call(partial_calls.global_call(
+                node, partial, functools.partial(self.constant,
+                                                 suffix='bound')))
         if isinstance(func, gast.Lambda):
             return self.inline(self.lower_Lambda(func), node)
         if isinstance(func, gast.Name) and func.id in self.functions:
@@ -2101,9 +2140,9 @@ class _Normalizer:
             self.module_functions[callee] = cached
         return cached
 
-    def constant(self, hint, value):
+    def constant(self, hint, value, suffix='default'):
         """Return a global name for a value computed at compile time."""
-        name = self.namer.fresh(f'{hint}_default')
+        name = self.namer.fresh(f'{hint}_{suffix}')
         self.source.namespace[name] = value
         return _load(name)
 
