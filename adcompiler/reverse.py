@@ -686,7 +686,32 @@ class _ReverseWriter(StageWriter):
         gast.copy_location(loop, statement)
         before = [] if trips is None else [
             _assign(trips, gast.Constant(value=0, kind=None))]
-        return before + [loop]
+        return before + self.iteration_check(statement) + [loop]
+
+    def iteration_check(self, statement):
+        """`ad.require_plain_iterable(v, error)` before `for item in v`
+        when v carries a derivative: the adjoint of the loop scatters the
+        items' adjoints into v as into a list or an array, so it cannot
+        follow a __getitem__ or __iter__ written in Python."""
+        iterable = getattr(statement, 'iter', None)
+        if not (isinstance(iterable, gast.Name)
+                and iterable.id in self.activity.varied
+                and iterable.id not in self.activity.arrays):
+            return []
+        text = self.normalized.display_names.get(iterable.id, iterable.id)
+        error = UnsupportedSyntaxError(
+            f'a for loop over {text!r}, an object whose class defines '
+            '__getitem__ or __iter__ in Python,',
+            self.source.location(statement),
+            'the adjoint of the loop reads the items as entries of a list or '
+            'an array, not through that method',
+            fixes=[f'loop over the indices instead: for i in '
+                   f'range(len({text})): item = {text}[i]'])
+        error_name = self.namer.fresh('iteration_error')
+        self.extra_globals[error_name] = error
+        return [gast.Expr(value=_call(
+            self.runtime_function('require_plain_iterable'),
+            _name(iterable.id), _name(error_name)))]
 
     def primal_statements(self, statement):
         """Return one statement's primal: as written, or a callee's primal."""

@@ -5031,6 +5031,16 @@ def require_array_like(value, error):
         raise error
 
 
+def require_plain_iterable(value, error):
+    """Raise `error` when `value` is an object whose class defines
+    __getitem__ or __iter__ in Python, which a for loop over it calls."""
+    if type(value) in _ARRAY_LIKE_TYPES:
+        return
+    for method in ('__iter__', '__getitem__'):
+        if hasattr(getattr(type(value), method, None), '__code__'):
+            raise error
+
+
 _ARRAY_LIKE_TYPES = frozenset({np.ndarray, float, int, complex, bool,
                                np.float64, np.float32, np.complex128, list,
                                tuple})

@@ -1126,3 +1126,52 @@ def test_repeated_list_then_written_gradient():
     assert_gradient_close(adcompiler.grad(list_repeated_then_written)(x),
                           numerical_gradient(list_repeated_then_written,
                                              (x,), 0))
+
+
+class Sequence3:
+    """A registered container that Python iterates through __getitem__."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def __getitem__(self, index):
+        return self.values[index]
+
+    def __len__(self):
+        return len(self.values)
+
+
+adcompiler.register_container(Sequence3, lambda s: ((s.values,), None),
+                              lambda aux, children: Sequence3(children[0]))
+
+
+def sum_of_squares_by_loop(s):
+    total = 0.0
+    for v in s:
+        total = total + v * v
+    return total
+
+
+def sum_of_squares_by_index(s):
+    total = 0.0
+    for i in range(len(s)):
+        total = total + s[i] * s[i]
+    return total
+
+
+def test_loop_over_python_getitem_rejected():
+    values = np.array([0.3, -0.7, 1.2])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(sum_of_squares_by_loop)(Sequence3(values))
+    assert 'for i in range(len(s))' in str(info.value)
+    first_line = sum_of_squares_by_loop.__code__.co_firstlineno
+    assert info.value.lineno == first_line + 2
+
+
+def test_loop_over_indices_of_python_getitem():
+    values = np.array([0.3, -0.7, 1.2])
+    gradient = adcompiler.grad(sum_of_squares_by_index)(Sequence3(values))
+    assert isinstance(gradient, Sequence3)
+    expected = numerical_gradient(
+        lambda v: sum_of_squares_by_index(Sequence3(v)), (values,), 0)
+    assert_gradient_close(gradient.values, expected)
