@@ -1848,7 +1848,10 @@ class _Normalizer:
             return self.lower_Call(partial_calls.local_call(
                 node, self.partials[func.id]))
         partial = self.global_object(func)
-        if isinstance(partial, functools.partial):
+        # A rule or a non-differentiable mark registered for the partial
+        # itself is used in place of its function's code.
+        if isinstance(partial, functools.partial) and REGISTRY.lookup(
+                partial) is None and REGISTRY.lookup_jvp(partial) is None:
             return self.lower_Call(partial_calls.global_call(
                 node, partial, functools.partial(self.constant,
                                                  suffix='bound')))

@@ -552,26 +552,28 @@ def test_registered_vjp_on_ufunc():
     assert_gradient_close(adcompiler.grad(calls_ufunc_with_rule)(x), expected)
 
 
-fsum_with_rule = functools.partial(math.fsum)
+# A call of this partial runs a ufunc without a rule, so it is foreign until
+# a rule is registered for the partial itself.
+cube_partial_with_rule = functools.partial(np.frompyfunc(cube, 1, 1))
 
 
-def calls_fsum_with_rule(x):
-    return fsum_with_rule(x ** 2) * 3.0
+def calls_cube_partial_with_rule(x):
+    return np.sum(cube_partial_with_rule(x ** 2).astype(float)) * 3.0
 
 
 def test_registered_vjp_on_builtin():
     x = np.random.default_rng(3).normal(size=5)
-    gradient_function = adcompiler.grad(calls_fsum_with_rule)
+    gradient_function = adcompiler.grad(calls_cube_partial_with_rule)
     with pytest.raises(adcompiler.ForeignCallError):
         gradient_function(x)
 
-    def fsum_vjp(g, ans, values):
-        return (g * np.ones_like(values),)
+    def cube_vjp(g, ans, values):
+        return (g * 3.0 * np.asarray(values, dtype=float) ** 2,)
 
-    adcompiler.register_vjp(fsum_with_rule, fsum_vjp)
+    adcompiler.register_vjp(cube_partial_with_rule, cube_vjp)
 
     # The gradient function made before the rule picks the rule up.
-    np.testing.assert_allclose(gradient_function(x), 6.0 * x)
+    np.testing.assert_allclose(gradient_function(x), 18.0 * x ** 5)
 
 
 def calls_marked_ufunc(x):
