@@ -89,7 +89,7 @@ def array_names(normalized, resolution, wrt, object_params=frozenset()):
                         if isinstance(node, gast.Name):
                             add(node.id, None)
         elif isinstance(statement, gast.For):
-            depends = _iteration_sources(statement.iter)
+            depends = _iteration_sources(statement.iter, resolution)
             for node in walk(statement.target):
                 if isinstance(node, gast.Name):
                     add(node.id, depends)
@@ -172,13 +172,27 @@ def _returns_array(call, resolution):
     return module.split('.')[0] in ('numpy', 'scipy', 'math')
 
 
-def _iteration_sources(iterable):
+def _iteration_sources(iterable, resolution):
     """Return what each target of `for ... in iterable` depends on."""
     if isinstance(iterable, gast.Name):
         return [iterable.id]
-    if isinstance(iterable, gast.Call) and isinstance(
-            iterable.func, gast.Name) and iterable.func.id == 'range':
+    if not (isinstance(iterable, gast.Call)
+            and isinstance(iterable.func, gast.Name)):
+        return None
+    if iterable.func.id == 'range':
         return []
+    # enumerate(x) gives ints and the items of x. zip(a, b) and
+    # reversed(x) give the items of their arguments.
+    resolved = resolution.calls.get(iterable)
+    function = getattr(resolved, 'callee', None)
+    args = iterable.args
+    if function is builtins.enumerate:
+        args = args[:1]
+    elif function is not builtins.zip and function is not builtins.reversed:
+        return None
+    if args and not iterable.keywords and all(
+            isinstance(a, gast.Name) for a in args):
+        return [a.id for a in args]
     return None
 
 

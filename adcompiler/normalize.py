@@ -425,6 +425,13 @@ class _Normalizer:
             self.written = self.check_written_arrays()
 
     @functools.cached_property
+    def number_counters(self):
+        """Names that only ever contain numbers: each assignment to them
+        is `k = <number>` or `k op= <number>`, so `k += 1` needs no check
+        that k is not an array."""
+        return _number_counters(self.tree)
+
+    @functools.cached_property
     def fresh_item_containers(self):
         """Names of containers whose items are new arrays that no other name
         refers to (see `_fresh_item_containers`); computed on first use,
@@ -1167,9 +1174,11 @@ class _Normalizer:
         caller_object = self.caller_objects.get(node.target.id) == version
         unshared = not caller_object and (version in self.unshared or (
             unshared_before and self.reads_only_values(node)))
-        if caller_object or not unshared and not (
+        in_place_safe = not caller_object and (
+            node.target.id in self.number_counters or (
                 isinstance(node.op, (gast.BitOr, gast.Mult, gast.Add))
-                and node.target.id in self.private_containers):
+                and node.target.id in self.private_containers))
+        if not unshared and not in_place_safe:
             # x may be an array that another name (or the caller) also sees,
             # which Python would update in place: the generated code checks,
             # before the update, that x holds a number or another value that
@@ -3402,6 +3411,31 @@ def _stable_names(tree):
               + tree.args.kwonlyargs}
     return {name for name in params | top if stores.get(name, 0) == (
         0 if name in params else 1)}
+
+
+def _number_counters(tree):
+    """Return the names whose every store in `tree` assigns a number
+    constant or updates with one (see `_Normalizer.number_counters`)."""
+    numbers = {}
+    plain_targets = set()
+    for node in walk(tree):
+        if isinstance(node, gast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, gast.AugAssign):
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, gast.Name):
+            plain_targets.add(id(target))
+            numbers[target.id] = numbers.get(target.id, True) and (
+                isinstance(value, gast.Constant)
+                and type(value.value) in (int, float))
+    for node in walk(tree):
+        # Any other store (a loop or tuple target, :=, with ... as, del).
+        if isinstance(node, gast.Name) and not isinstance(
+                node.ctx, gast.Load) and id(node) not in plain_targets:
+            numbers[node.id] = False
+    return {name for name, only_numbers in numbers.items() if only_numbers}
 
 
 def _assigned_names(tree, index=None):

@@ -197,6 +197,10 @@ class _ReverseWriter(StageWriter):
         self.snapshots = snapshots
         self.global_checks = global_rebinds.global_checks(
             normalized, resolution, context.source)
+        # The line of the statement whose block is being built: its first
+        # statements need no `# line N:` comment when they come from the
+        # same line (the test of a lowered `while`).
+        self.enclosing_line = None
         self.adjoint_names = {}
         # The values of `adjoint_names`, kept by `adjoint_name`, so that a
         # walk over each statement does not rebuild the set.
@@ -582,10 +586,11 @@ class _ReverseWriter(StageWriter):
     def primal_block(self, statements):
         """Return a statement list's primal, with the tape pushes it needs."""
         body = []
-        last_line = None
+        outer = last_line = self.enclosing_line
         for statement in statements:
             if not _is_loop_exit(statement):
                 last_line = self.add_comment(body, statement, last_line)
+            self.enclosing_line = getattr(statement, 'lineno', None) or outer
             if isinstance(statement, gast.If):
                 branch = gast.If(test=copy_tree(statement.test),
                                  body=self.primal_block(statement.body),
@@ -616,6 +621,7 @@ class _ReverseWriter(StageWriter):
             if self.pushed.get(statement):
                 body.append(self.push(self.pushed[statement],
                                       self.shape_pushes.get(statement, {})))
+        self.enclosing_line = outer
         return body
 
     def global_check_after(self, statement):
@@ -787,8 +793,10 @@ class _ReverseWriter(StageWriter):
     def adjoint_statements(self, statements):
         """Return a statement list's adjoint: each statement's, in reverse."""
         body = []
-        last_line = None
+        outer = self.enclosing_line
+        last_line = outer
         for statement in reversed(statements):
+            self.enclosing_line = getattr(statement, 'lineno', None) or outer
             if isinstance(statement, gast.If):
                 block = self.adjoint_if(statement)
             elif isinstance(statement, gast.Try):
@@ -811,6 +819,7 @@ class _ReverseWriter(StageWriter):
             if block:
                 last_line = self.add_comment(body, statement, last_line)
                 body.extend(block)
+        self.enclosing_line = outer
         return body
 
     def sets_before(self, statement):
