@@ -648,7 +648,7 @@ class _Checker:
         copied = (f'{name}.copy()' if name not in self.normalized.temporaries
                   else '.copy()')
         raise UnsupportedSyntaxError(
-            f'this use of {shown}, which is updated in place',
+            f'this use of {shown}, which is updated in place,',
             self.source.location(node),
             f'{why}, so it would change together with {shown} and the '
             f'gradient would not follow. Take a copy first ({copied}), or '

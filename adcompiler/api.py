@@ -70,7 +70,9 @@ def _wrt_names(function, wrt):
                 raise InvalidArgumentError(
                     f'wrt={item} is out of range: '
                     f'{getattr(function, "__name__", function)} has '
-                    f'{len(names)} parameters {names}')
+                    f'{len(names)} '
+                    f'{"parameter" if len(names) == 1 else "parameters"} '
+                    f'{names}')
             item = names[item]
         elif item not in names:
             raise InvalidArgumentError(

@@ -137,6 +137,12 @@ class StaleSourceError(SourceUnavailableError):
 
 # The reason adcompiler.resolve.foreign_reason gives for a class.
 CLASS_REASON = 'class (calling it constructs an object)'
+# Built-in classes that normalize lowers to loops when their arguments are
+# written out, so a ForeignCallError about them comes from unpacked
+# arguments.
+_LOWERED_ITERATORS = frozenset(f'builtins.{name}' for name in (
+    'zip', 'map', 'filter', 'enumerate', 'reversed'))
+
 # The arguments a rule receives, for the fixes of ForeignCallError.
 _RULE_ARGUMENTS = ("# args and kwargs are the call's; a method's object "
                    'comes first')
@@ -186,7 +192,16 @@ class ForeignCallError(LocatedError):
         ]
         name = written_name or callee_name
         marking = marking_fix(name)
-        if reason == CLASS_REASON:
+        if callee_name in _LOWERED_ITERATORS:
+            short = callee_name.rsplit('.', 1)[-1]
+            fixes = [
+                f'pass the sequences one by one ({short}(pairs[0], '
+                f'pairs[1])) in place of unpacking them ({short}(*pairs)): '
+                f'adcompiler turns a call of {short} whose arguments are '
+                'written out into a loop',
+                'or build the result with a comprehension over indices',
+            ]
+        elif reason == CLASS_REASON:
             fixes = [
                 f'make {name} a dataclass: adcompiler follows the '
                 'derivatives of its fields through the constructor',

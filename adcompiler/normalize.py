@@ -204,6 +204,10 @@ _CONSTRUCT_FIXES = {
         'make the generator a function that returns a list of its values '
         '(values.append(v) in place of yield v, then return values), and '
         'loop over that list']),
+    'Delete': ['build a new list or dict without the item: lst = lst[1:], '
+               'or d = {k: v for k, v in d.items() if k != key}'],
+    'Starred': ['join the sequences with + in place of unpacking them into '
+                'a display: a + [v] + a for [*a, v, *a]'],
 }
 # The reasons for rejecting a construct that is supported in other places,
 # by node type.
@@ -2299,14 +2303,20 @@ class _Normalizer:
             if isinstance(arg, gast.Starred):
                 raise UnsupportedSyntaxError(
                     'a starred argument (*args) in a call of an inner '
-                    'function', self.source.location(arg))
+                    'function', self.source.location(arg),
+                    fixes=['pass the items one by one (f(a[0], a[1]))',
+                           'define the function at module level, where a '
+                           'call may unpack its arguments'])
             args.append(self.lower_argument(arg))
         keywords = []
         for keyword in call.keywords:
             if keyword.arg is None:
                 raise UnsupportedSyntaxError(
                     'a **kwargs argument in a call of an inner function',
-                    self.source.location(keyword.value))
+                    self.source.location(keyword.value),
+                    fixes=["pass the keywords one by one (f(x, k=d['k']))",
+                           'define the function at module level, where a '
+                           'call may unpack a mapping'])
             keywords.append((keyword.arg, self.lower_argument(keyword.value)))
         return args, keywords
 

@@ -1610,7 +1610,13 @@ class _ReverseWriter(StageWriter):
         receiver = call.func.value.id
         if len(call.args) > 1 or call.keywords:
             raise UnsupportedSyntaxError(
-                'pop() with these arguments', self.source.location(call))
+                'pop() with a default value or keywords',
+                self.source.location(call),
+                'adcompiler differentiates lst.pop(), lst.pop(i) and '
+                'd.pop(key), which remove an item that exists',
+                fixes=['read the value with d.get(key, default), then build '
+                       'the dict without the key: d = {k: v for k, v in '
+                       'd.items() if k != key}'])
         index = (copy_tree(call.args[0]) if call.args
                  else gast.Constant(value=-1, kind=None))
         target = statement.targets[0].id
