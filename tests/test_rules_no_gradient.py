@@ -169,6 +169,14 @@ def dict_membership(x, w):
     return np.sum(w * x * found)
 
 
+def sequence_positions(x, w):
+    items = [x[0] * 3.0, x[1], x[2] * 2.0]
+    pair = (x[3], x[0] * 3.0)
+    found = (items.index(x[1]) + items.count(x[2] * 2.0)
+             + pair.index(items[0]) + pair.count(x[3]))
+    return np.sum(w * x * found) + items[items.index(x[1])] * 5.0
+
+
 def dict_float_keys(x, w):
     table = {x[0] * 2.0: 1.0}
     key = list(dict.keys(table))[0]
@@ -254,6 +262,7 @@ PIECEWISE_CONSTANT_CASES = [
                         builtins.print)),
     (set_membership, (set.add, set.__contains__, set.discard, set.remove)),
     (dict_membership, (dict.__contains__,)),
+    (sequence_positions, (list.index, list.count, tuple.index, tuple.count)),
     (math_predicates, (math.floor, math.ceil, math.trunc, math.isnan,
                        math.isinf, math.isfinite, math.isclose)),
     (scipy_compat_helpers, (
@@ -298,6 +307,17 @@ if hasattr(compat_helpers, 'is_lazy_array'):
                          ids=lambda f: f.__name__)
 def test_no_gradient_callee_with_float(function):
     check_against_differences(function, X)
+
+
+@pytest.mark.parametrize('mode', ['reverse-over-forward',
+                                  'forward-over-reverse',
+                                  'reverse-over-reverse'])
+def test_list_index_hessian(mode):
+    # The second pass differentiates generated code, where the method
+    # call is dispatched when it runs.
+    hessian = adcompiler.hessian(lambda x: sequence_positions(x, W),
+                                 mode=mode)(X)
+    np.testing.assert_array_equal(hessian, np.zeros((4, 4)))
 
 
 def test_dict_keys_with_float_keys_raise():

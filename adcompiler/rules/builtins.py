@@ -92,7 +92,8 @@ for _callee in (operator.floordiv, operator.and_, operator.or_, operator.xor,
                 builtins.callable, builtins.hasattr, builtins.any,
                 builtins.all, set.add,
                 set.discard, set.remove, set.__contains__, dict.keys,
-                dict.__contains__):
+                dict.__contains__, list.index, list.count, tuple.index,
+                tuple.count):
     non_differentiable(_callee)
 
 # Subscript reads: ans = x[index]; the index is passed as a value, np.s_[...].
