@@ -11,7 +11,7 @@ import adcompiler
 X = np.array([0.3, -0.7, 1.2, 0.5])
 
 
-# Errors that say what to write instead -------------------------------------
+# Errors that name what to write instead ------------------------------------
 
 def pops_with_default(x):
     d = {'a': x[0], 'b': 2.0 * x[1]}
