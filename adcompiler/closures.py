@@ -40,8 +40,18 @@ class InnerFunction:
     def name(self):
         return self.node.name
 
+    @property
+    def display_name(self):
+        """The name to show in messages: `<lambda>` for a lambda, as
+        Python's tracebacks show it."""
+        return '<lambda>' if self.node.name == LAMBDA_NAME else self.node.name
 
-def lambda_as_def(node, name='lambda_'):
+
+# The name of the `def` that `lambda_as_def` makes of a lambda.
+LAMBDA_NAME = 'lambda_'
+
+
+def lambda_as_def(node, name=LAMBDA_NAME):
     """Return the `def` equivalent to a lambda: its body is one return."""
     returned = gast.copy_location(gast.Return(value=node.body), node.body)
     function = gast.FunctionDef(

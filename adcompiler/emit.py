@@ -224,8 +224,8 @@ class _PrintableTree(GAstToAst3):
             if kind is gast.Constant or kind is gast.Expr:
                 replacement = _printable(converted, self.comments)
                 return converted if replacement is None else replacement
-            if kind in _GAST_BLOCKS and not converted.body:
-                converted.body = [ast.Pass()]
+            if kind in _GAST_BLOCKS:
+                _fill_empty_block(converted)
             return converted
         if kind is gast.Name:
             # astor only reads the context, so one instance of each is
@@ -237,10 +237,25 @@ class _PrintableTree(GAstToAst3):
             return ast.Assign(targets=self._visit(node.targets),
                               value=self._visit(node.value))
         converted = super().visit(node)
-        if isinstance(converted, _BLOCKS) and not converted.body:
-            converted.body = [ast.Pass()]
+        if isinstance(converted, _BLOCKS):
+            _fill_empty_block(converted)
         replacement = _printable(converted, self.comments)
         return converted if replacement is None else replacement
+
+
+def _fill_empty_block(node):
+    """Put `pass` in the bodies of block `node` that Python requires.
+
+    Any pass of the compiler may remove every statement of a body, for
+    example the `pass` of `finally: pass`. A `try` needs a handler or a
+    `finally` body, so an empty `finally` body without handlers gets a
+    `pass` too.
+    """
+    if not node.body:
+        node.body = [ast.Pass()]
+    if (isinstance(node, ast.Try) and not node.handlers
+            and not node.finalbody):
+        node.finalbody = [ast.Pass()]
 
 
 _MISSING = object()

@@ -1003,6 +1003,12 @@ class _Normalizer:
                     isinstance(child, (gast.Break, gast.Continue))
                     and _leaves_loop(node, child)):
                 raise error
+        # Inner functions are inlined, so the generated code never defines
+        # them and a statement that reads one could not run as written.
+        # A recursive call of an inner function fails here.
+        if any(isinstance(child, gast.Name) and child.id in self.functions
+               and isinstance(child.ctx, gast.Load) for child in walk(node)):
+            raise error
         statement = copy_tree(node)
         wrapped = verbatim.keep(statement, error, self.local_names)
         if wrapped.writes and self.single_assignment:
@@ -2197,7 +2203,7 @@ class _Normalizer:
         location = self.source.location(call)
         if any(f.node is function.node for f in self.inlining):
             raise UnsupportedSyntaxError(
-                f'a recursive call of {function.name}', location,
+                f'a recursive call of {function.display_name}', location,
                 'adcompiler inlines functions that are defined inside the '
                 'differentiated function or take or return one',
                 fixes=['define the recursive function at module level and '
@@ -2496,7 +2502,8 @@ class _Normalizer:
         value = self.lower_argument(node)
         if isinstance(value, closures.InnerFunction):
             name = self.namer.fresh(
-                'function' if value.name == 'lambda_' else value.name)
+                'function' if value.name == closures.LAMBDA_NAME
+                else value.name)
             self.functions[name] = value
             return _load(name)
         return value

@@ -370,9 +370,11 @@ class SourcePrinter:
             self.simple(level, text + ':')
             self.body(handler, handler.body, level + 1)
         self.else_body(node.orelse, level)
-        if node.finalbody:
+        # A pass of the compiler may have emptied the body of
+        # `finally: pass`, and a `try` needs a handler or a `finally`.
+        if node.finalbody or not node.handlers:
             self.simple(level, 'finally:')
-            self.block(node.finalbody, level + 1)
+            self.body(node, node.finalbody, level + 1)
 
     def print_FunctionDef(self, node, level):
         if (node.decorator_list or node.returns is not None

@@ -1358,6 +1358,36 @@ def test_statement_in_loop_differentiates(function):
     assert_gradient_close(adcompiler.grad(function)(1.5), expected)
 
 
+def try_with_empty_finally(x):
+    try:
+        y = np.sum(x ** 2)
+    finally:
+        pass
+    return y
+
+
+def try_with_empty_handler_and_finally(x):
+    try:
+        y = np.sum(np.sin(x))
+    except ValueError:
+        pass
+    finally:
+        pass
+    return y
+
+
+@pytest.mark.parametrize('function', [try_with_empty_finally,
+                                      try_with_empty_handler_and_finally])
+@pytest.mark.parametrize('x', [1.5, vec(0.3, -0.7, 1.1), M23],
+                         ids=['scalar', 'vector', 'matrix'])
+def test_try_with_empty_finally_differentiates(function, x):
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x), expected)
+    tangent = np.ones_like(x)
+    _, derivative = adcompiler.jvp(function, (x,), (tangent,))
+    assert_gradient_close(derivative, np.sum(expected * tangent))
+
+
 # Forms inside branches and loops that normalize lowers to supported code.
 LOWERED = [uses_with, uses_generator_expression, uses_lambda,
            uses_list_comprehension, uses_dict_comprehension]

@@ -840,6 +840,17 @@ def recursive_inner(x):
     return power(x, 3)
 
 
+def recursive_inner_inactive(x):
+    def factorial(n):
+        return 1.0 if n <= 1 else n * factorial(n - 1)
+    return x * factorial(3)
+
+
+def recursive_lambda_inactive(x):
+    factorial = lambda n: 1.0 if n <= 1 else n * factorial(n - 1)
+    return x * factorial(3)
+
+
 def differentiates_inside_open(x):
     with open(__file__) as handle:
         y = x * 2.0 + len(handle.read(1))
@@ -924,6 +935,12 @@ REJECTED = [
                  'computed function', id='lambda-in-list'),
     pytest.param(recursive_inner, (1.5,), 'return v * power(v, n - 1)',
                  'recursive', id='recursive-inner'),
+    pytest.param(recursive_inner_inactive, (1.5,),
+                 'return 1.0 if n <= 1 else n * factorial(n - 1)',
+                 'recursive call of factorial', id='recursive-inner-inactive'),
+    pytest.param(recursive_lambda_inactive, (1.5,),
+                 'factorial = lambda n: 1.0 if n <= 1 else n * factorial(',
+                 'recursive call of <lambda>', id='recursive-lambda-inactive'),
     pytest.param(differentiates_inside_open, (1.5,), 'with open(__file__)',
                  'with', id='with-open'),
     pytest.param(breaks_inside_with, (1.5,), 'with np.errstate',
@@ -963,6 +980,22 @@ def test_inner_generator_rejected_forward():
         adcompiler.jvp(sums_inner_generator, (V3,), (V3,))
     assert info.value.lineno == _line_of(sums_inner_generator,
                                          'yield v * 2.0')
+
+
+@pytest.mark.parametrize('function, line_text', [
+    (recursive_inner, 'return v * power(v, n - 1)'),
+    (recursive_inner_inactive,
+     'return 1.0 if n <= 1 else n * factorial(n - 1)'),
+    (recursive_lambda_inactive,
+     'factorial = lambda n: 1.0 if n <= 1 else n * factorial('),
+], ids=['inner', 'inner-inactive', 'lambda-inactive'])
+def test_recursive_inner_rejected_forward(function, line_text):
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.jvp(function, (1.5,), (1.0,))
+    error = info.value
+    assert error.filename == __file__
+    assert error.lineno == _line_of(function, line_text)
+    assert 'recursive call' in str(error)
 
 
 def test_set_comprehension_rejected_forward():
