@@ -127,6 +127,7 @@ class CompiledTangent(_GeneratedCode):
     # for the function and the functions inlined into it, as compiled.
     defaults: tuple = ()
     written_in_place: tuple = ()  # see CompiledFunction
+    call_chain: tuple = None  # see CompiledFunction
     # What `is_current` compares, collected on its first call.
     _checks: tuple = dataclasses.field(default=None, init=False, repr=False,
                                        compare=False)
@@ -188,6 +189,11 @@ class CompiledFunction(_GeneratedCode):
     # Parameters whose arrays its calls may change in place (see
     # adcompiler.call_writes).
     call_written: tuple = ()
+    # The call chain the code was compiled for, when errors that it raises
+    # at run time or its calls dispatched at run time report that chain,
+    # so that a caller reached through another chain needs other code.
+    # None when the code is the same for every caller.
+    call_chain: tuple = None
     # What `is_current` compares, collected on its first call.
     _checks: tuple = dataclasses.field(default=None, init=False, repr=False,
                                        compare=False)
@@ -488,6 +494,21 @@ def _errors_at_user_lines(extra_globals):
             for name, value in extra_globals.items()}
 
 
+def _chain_in_code(call_chain, extra_globals, callees):
+    """Return `call_chain` if the generated code reports it, else None.
+
+    A `ForeignCallError` stored for the generated code to raise at run
+    time, and a call site dispatched at run time, carry the call chain of
+    the compilation. So do the callees that such code is compiled for.
+    """
+    if any(getattr(value, 'call_chain', None) is not None
+           for value in extra_globals.values()):
+        return call_chain
+    if any(callee.call_chain is not None for callee in callees):
+        return call_chain
+    return None
+
+
 @contextlib.contextmanager
 def _collection_paused():
     """Pause the cyclic garbage collector while compiling.
@@ -625,8 +646,9 @@ class Compiler:
         if objects:
             variant = (_OBJECTS, objects, variant)
         key = (_function_key(function), tuple(wrt), variant)
+        chain = tuple(call_chain or (function.__qualname__,))
         with self._lock:
-            cached = self._cache.get(key)
+            cache_key, cached = self._cached(key, chain)
             if (cached is not None and cached[0] == self.registry.version
                     and cached[1].is_current()
                     and (cached[1].with_grad_only or not grad_only)):
@@ -647,7 +669,7 @@ class Compiler:
                 raise chained from err
             finally:
                 self._in_progress.remove(key)
-            self._cache[key] = (self.registry.version, compiled)
+            self._store(key, cache_key, compiled)
             # Callers compiled while this function was in progress (it is
             # recursive) get its generated functions now.
             for scope in self._waiting.pop(key, []):
@@ -814,7 +836,9 @@ class Compiler:
             elementwise=elementwise,
             written_in_place=_written_in_place(normalized, activity, updated),
             argument_shapes=argument_shapes, with_grad_only=with_grad_only,
-            call_written=program.call_written)
+            call_written=program.call_written,
+            call_chain=_chain_in_code(call_chain, program.extra_globals,
+                                      callees))
 
     def compile_forward(self, function, wrt, call_chain=None,
                         objects=frozenset()):
@@ -824,8 +848,9 @@ class Compiler:
         function = decorators.unwrap_forwarding(function)
         key = (_function_key(function), tuple(wrt),
                ('forward', objects) if objects else 'forward')
+        chain = tuple(call_chain or (function.__qualname__,))
         with self._lock:
-            cached = self._cache.get(key)
+            cache_key, cached = self._cached(key, chain)
             if (cached is not None and cached[0] == self.registry.version
                     and cached[1].is_current()):
                 return cached[1]
@@ -844,7 +869,7 @@ class Compiler:
                 raise chained from err
             finally:
                 self._in_progress.remove(key)
-            self._cache[key] = (self.registry.version, compiled)
+            self._store(key, cache_key, compiled)
             for scope in self._waiting.pop(key, []):
                 scope[compiled.name] = compiled.tangent
             self._drop_unused_names()
@@ -920,7 +945,9 @@ class Compiler:
             updated, tuple(p for p in updated if p in activity.varied),
             dependencies,
             function.__code__, defaults=_defaults_read(function, normalized),
-            written_in_place=_written_in_place(normalized, activity, updated))
+            written_in_place=_written_in_place(normalized, activity, updated),
+            call_chain=_chain_in_code(call_chain, program.extra_globals,
+                                      callees))
 
     def _analyze(self, function, wrt, observed=False, objects=frozenset()):
         """Run source, normalize, resolve and activity; check in-place updates.
@@ -983,6 +1010,27 @@ class Compiler:
                    normalized, activity, source)
         return source, normalized, resolution, activity
 
+    def _cached(self, key, chain):
+        """Return the cache key under which the compilation of `key` for
+        callers through `chain` is stored, and its entry or None.
+
+        Code that reports its call chain (see `CompiledFunction.call_chain`)
+        is stored under `key` for the first chain it was compiled for, and
+        under `(key, chain)` for each other chain.
+        """
+        cached = self._cache.get(key)
+        if cached is None or cached[1].call_chain in (None, chain):
+            return key, cached
+        return (key, chain), self._cache.get((key, chain))
+
+    def _store(self, key, cache_key, compiled):
+        """Cache `compiled`, the compilation of `key`, under `cache_key`
+        from `_cached`, or under `key` when its code is the same for every
+        caller."""
+        if compiled.call_chain is None:
+            cache_key = key
+        self._cache[cache_key] = (self.registry.version, compiled)
+
     def _note_eviction(self, key, entry):
         self._evicted = True
 
@@ -1000,8 +1048,10 @@ class Compiler:
         if not self._evicted or self._in_progress or self._waiting:
             return
         self._evicted = False
+        # A key of two items is (compile key, call chain); see `_cached`.
+        cached = {key[0] if len(key) == 2 else key for key in self._cache}
         for names_key in list(self._names):
-            if names_key[0] not in self._cache:
+            if names_key[0] not in cached:
                 self._issued_names.difference_update(
                     self._names.pop(names_key))
 

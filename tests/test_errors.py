@@ -493,6 +493,74 @@ def test_foreign_call_message(function, location_function, line_text,
     assert 'non_differentiable' in message
 
 
+# A foreign call in a branch raises its error when the branch runs, from
+# code compiled once for the first caller; each caller must see its own chain.
+
+def frexp_in_branch(v, doubled=False):
+    if doubled:
+        return v * 2.0
+    return math.frexp(v)[0]
+
+
+def first_branch_caller(x):
+    return frexp_in_branch(x, True) + frexp_in_branch(x)
+
+
+def second_branch_caller(x):
+    return frexp_in_branch(x)
+
+
+def middle_of_chain(v):
+    return frexp_in_branch(v) * 3.0
+
+
+def first_deep_caller(x):
+    return middle_of_chain(x)
+
+
+def second_deep_caller(x):
+    return middle_of_chain(x) + 1.0
+
+
+def run_time_chain(function, mode):
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(function)(0.7)
+        else:
+            adcompiler.jvp(function, (0.7,), (1.0,))
+    return info.value
+
+
+RUN_TIME_CHAINS = {
+    first_branch_caller: ['first_branch_caller', 'frexp_in_branch'],
+    second_branch_caller: ['second_branch_caller', 'frexp_in_branch'],
+    frexp_in_branch: ['frexp_in_branch'],
+    first_deep_caller: ['first_deep_caller', 'middle_of_chain',
+                        'frexp_in_branch'],
+    second_deep_caller: ['second_deep_caller', 'middle_of_chain',
+                         'frexp_in_branch'],
+}
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+@pytest.mark.parametrize('order', [
+    [first_branch_caller, second_branch_caller, first_branch_caller],
+    [second_branch_caller, first_branch_caller, second_branch_caller],
+    [first_branch_caller, frexp_in_branch, second_branch_caller],
+    [first_deep_caller, second_deep_caller, first_deep_caller],
+    [second_deep_caller, first_branch_caller, first_deep_caller],
+], ids=['first-second-first', 'second-first-second', 'with-callee-itself',
+        'deep', 'deep-mixed'])
+def test_run_time_error_chain_of_each_caller(order, mode):
+    for function in order:
+        error = run_time_chain(function, mode)
+        assert error.call_chain == RUN_TIME_CHAINS[function]
+        assert error.lineno == source_lineno(frexp_in_branch,
+                                             'return math.frexp(v)[0]')
+        if len(error.call_chain) > 1:
+            assert ' -> '.join(error.call_chain) in str(error)
+
+
 def test_foreign_call_caret_points_at_call():
     error = foreign_error(calls_ufunc)
     expected = error.source_line.strip().index('cube_ufunc(y)')
