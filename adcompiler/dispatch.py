@@ -33,6 +33,7 @@ import numpy as np
 from adcompiler import bounded, containers, emit, origins, runtime
 from adcompiler.argument_state import same_output
 from adcompiler.errors import (ChangedStateError, ForeignCallError,
+                               LocatedError,
                                SourceLocation,
                                UnsupportedSyntaxError, with_article)
 from adcompiler.observed_calls import (
@@ -712,6 +713,12 @@ class Dispatcher:
                 objects=self._objects(wrapper, values), grad_only=False)
         except ForeignCallError as err:
             raise _at_site(err, site) from None
+        except LocatedError as err:
+            if not _in_wrapper(err):
+                raise
+            # Such as a rule that does not accept the call: the user knows
+            # the call at the site.
+            raise origins.moved_to(err, site.location) from None
         before = generators_before(values)
         value, saved = compiled.primal(*values)
         passed = tuple(number for number in numbers if number in site.active)
@@ -754,12 +761,16 @@ class Dispatcher:
         except ForeignCallError as err:
             raise _at_site(err, site) from None
         except UnsupportedSyntaxError as err:
-            if not (err.filename or '').startswith('<adcompiler dispatch'):
+            if not _in_wrapper(err):
                 raise
             # The one-line wrapper: the user knows the call at the site.
             raise UnsupportedSyntaxError(
                 f'{err.construct} (the call of {site.callee_text})',
                 site.location, err.reason, err.fixes) from None
+        except LocatedError as err:
+            if not _in_wrapper(err):
+                raise
+            raise origins.moved_to(err, site.location) from None
 
     def _tangent_cotangents(self, site, compiled, values, given, by_parameter,
                             request):
@@ -1271,6 +1282,12 @@ def _property_getter(x, name):
                                                       types.FunctionType):
         return attribute.fget
     return None
+
+
+def _in_wrapper(err):
+    """True if `err` is located in the one-line wrapper that runs a call
+    dispatched at run time."""
+    return (err.filename or '').startswith('<adcompiler dispatch')
 
 
 def _at_site(err, site):

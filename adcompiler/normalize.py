@@ -2439,6 +2439,14 @@ class _Normalizer:
             for statement in statements:
                 self.visit_statement(statement)
             return _load(self.current.get(result, result))
+        if callee is math.hypot and len(args) != 2 and not keywords:
+            # Rules take a fixed number of arguments, so math.hypot with
+            # any other number than two becomes a call with one list.
+            items = gast.copy_location(
+                gast.List(elts=list(args), ctx=gast.Load()), node)
+            call = gast.Call(func=self.constant('hypot', runtime.hypot_items),
+                             args=[items], keywords=[])
+            return self.lower_value(gast.copy_location(call, node))
         if callee is _builtins.sorted and len(args) == 1 and set(
                 keywords) <= {'key', 'reverse'}:
             return self.lower_sorted(node, args[0], keywords)

@@ -83,6 +83,11 @@ def at_dispatched_call(error, location, callee_text):
     return _relocated(error, summary, location, error.details)
 
 
+def moved_to(error, location):
+    """Return a copy of `error` at `location`, with the same message."""
+    return _relocated(error, error.summary, location, error.details)
+
+
 def in_helper(error, location, helper):
     """Return `error`, raised while transforming the adcompiler runtime
     helper named `helper`, moved to `location`, the helper's call in

@@ -1783,6 +1783,32 @@ def hypot_partial(x, ans):
     return partial[()] if np.ndim(partial) == 0 else partial
 
 
+def hypot_items(items):
+    """Return math.hypot(*items).
+
+    Normalize rewrites a call of math.hypot with other than two arguments
+    to this function, because a rule takes a fixed number of arguments.
+    """
+    return math.hypot(*items)
+
+
+def hypot_items_adjoint(g, items, ans):
+    """Adjoint of items in ans = hypot_items(items): g * item / ans for
+    each item, 0 where ans is 0."""
+    return _items_like(items, [g * hypot_partial(item, ans)
+                               for item in items])
+
+
+def hypot_items_tangent(t, items, ans):
+    """Tangent of ans = hypot_items(items) along the tangents t of the
+    items: the sum of each tangent times item / ans."""
+    total = 0.0
+    for item, tangent in zip(items, t, strict=True):
+        if tangent is not None:
+            total = total + tangent * hypot_partial(item, ans)
+    return total
+
+
 def sinc_derivative(x):
     """d/dx sinc(x) = (cos(pi x) - sinc(x)) / x, from its series near 0."""
     x = np.asarray(x)

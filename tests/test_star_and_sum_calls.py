@@ -6,6 +6,9 @@ Every derivative is checked against central differences, in reverse mode
 in forward mode (jvp).
 """
 
+import inspect
+import math
+
 import numpy as np
 import pytest
 
@@ -43,6 +46,54 @@ def _check(function, x):
     _, tangent = adcompiler.jvp(function, (x,), (v,))
     np.testing.assert_allclose(tangent, np.sum(expected * v), rtol=1e-5,
                                atol=1e-6)
+
+
+def spread_hypot(x):
+    return math.hypot(*x)
+
+
+def hypot_of_three(x):
+    return math.hypot(x[0], 2.0 * x[1], x[2] ** 2) + math.hypot(x[1])
+
+
+def hypot_of_none(x):
+    return math.hypot() + np.sum(x)
+
+
+def spread_atan2(x):
+    return math.atan2(*x)
+
+
+@pytest.mark.parametrize('size', [1, 2, 3, 5])
+def test_spread_array_into_hypot(size):
+    _check(spread_hypot, RNG.normal(size=size))
+
+
+@pytest.mark.parametrize('function', [hypot_of_three, hypot_of_none])
+def test_hypot_of_other_than_two(function):
+    _check(function, RNG.normal(size=3))
+
+
+def test_hypot_at_zero_has_zero_gradient():
+    gradient = adcompiler.grad(spread_hypot)(np.zeros(3))
+    np.testing.assert_array_equal(gradient, np.zeros(3))
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_spread_call_rule_error_at_user_line(mode):
+    x = RNG.normal(size=3)
+    with pytest.raises(adcompiler.AdCompilerError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(spread_atan2)(x)
+        else:
+            adcompiler.jvp(spread_atan2, (x,), (x,))
+    error = info.value
+    lines, first = inspect.getsourcelines(spread_atan2)
+    assert error.filename == __file__
+    assert error.lineno == first + 1
+    assert 'math.atan2(*x)' in str(error)
+    assert 'does not accept this call' in str(error)
+    assert '<adcompiler dispatch' not in str(error)
 
 
 @pytest.mark.parametrize('shape', [(3,), (3, 2), (3, 2, 2)])

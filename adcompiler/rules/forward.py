@@ -14,6 +14,7 @@ import operator
 
 import numpy as np
 
+from adcompiler import runtime
 from adcompiler.rules.linalg import ARRAY_API
 from adcompiler.rules.registry import REGISTRY, Rule
 
@@ -40,6 +41,7 @@ jvp(builtins.sum,  lambda iterable, start=0: (ad.sum_items_tangent(t, ans, start
 jvp(builtins.list, lambda iterable=(): ad.items_tangent(t, iterable, ans))
 jvp(builtins.tuple, lambda iterable=(): ad.items_tangent(t, iterable, ans))
 jvp(math.fsum,     lambda seq: ad.sequence_sum_tangent(t, ans))
+jvp(runtime.hypot_items, lambda items: ad.hypot_items_tangent(t, items, ans))
 jvp(math.prod,     lambda iterable, *, start=1: (ad.sequence_prod_tangent(t, iterable, start), t * ad.sequence_product(iterable)))
 for _callee in (builtins.max, builtins.min):
     jvp(_callee, lambda x0, x1=None, x2=None, x3=None, x4=None, x5=None: (ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 0), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 1), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 2), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 3), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 4), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 5)))

@@ -12,6 +12,7 @@ instead, so the derivative there is inf or nan as with the NumPy rules.
 
 import math
 
+from adcompiler import runtime
 from adcompiler.rules.registry import REGISTRY
 
 vjp = REGISTRY.vjp
@@ -49,10 +50,11 @@ vjp(math.asinh,   lambda x: g / np.sqrt(x ** 2 + 1.0))
 vjp(math.acosh,   lambda x: g / np.sqrt(x ** 2 - 1.0))
 vjp(math.atanh,   lambda x: g / (1.0 - x ** 2))
 
-# Others. The hypot rule takes two arguments: a call with three or more does
-# not match it and is reported as an error. At hypot(0, 0) the partial
-# derivatives are 0, as for np.linalg.norm of a zero vector.
+# Others. At hypot(0, 0) the partial derivatives are 0, as for
+# np.linalg.norm of a zero vector. Normalize rewrites a call of math.hypot
+# with other than two arguments to ad.hypot_items([x0, x1, ...]).
 vjp(math.hypot,   lambda x, y: (g * ad.hypot_partial(x, ans), g * ad.hypot_partial(y, ans)))
+vjp(runtime.hypot_items, lambda items: ad.hypot_items_adjoint(g, items, ans))
 vjp(math.fabs,    lambda x: g * np.sign(x))
 vjp(math.degrees, lambda x: g * (180.0 / np.pi))
 vjp(math.radians, lambda x: g * (np.pi / 180.0))
