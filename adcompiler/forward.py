@@ -559,7 +559,10 @@ class _ForwardWriter(StageWriter):
                     'adcompiler.stop_gradient(value) in place of each value '
                     'that carries a derivative')
             return []
-        if varied and resolved.kind in (CallKind.FOREIGN, CallKind.UNKNOWN):
+        if varied and resolved.kind is CallKind.FOREIGN:
+            # As in reverse mode, a call kept for its effect.
+            self.raise_foreign(call_node, resolved, updates_argument=True)
+        if varied and resolved.kind is CallKind.UNKNOWN:
             raise UnsupportedSyntaxError(
                 f'a call of {resolved.name!r} with a value that carries a '
                 'derivative, whose result is unused',
@@ -696,7 +699,7 @@ class _ForwardWriter(StageWriter):
         return resolved.kind in (CallKind.FOREIGN, CallKind.USER) and \
             self.registry.lookup_jvp(resolved.callee) is not None
 
-    def raise_foreign(self, call_node, resolved):
+    def raise_foreign(self, call_node, resolved, updates_argument=False):
         arguments = list(call_node.args) + [k.value for k in call_node.keywords]
         active = next((a for a in arguments if isinstance(a, gast.Name)
                        and a.id in self.activity.varied), None)
@@ -707,7 +710,8 @@ class _ForwardWriter(StageWriter):
             resolved.name, resolved.reason, self.source.location(call_node),
             display.get(active_name, active_name), display.get(origin, origin),
             list(self.context.call_chain),
-            written_name=self.written_name(call_node.func), forward=True)
+            written_name=self.written_name(call_node.func),
+            updates_argument=updates_argument, forward=True)
 
     def rule_tangent(self, statement, function, args, keywords, rule=None):
         if rule is None:

@@ -198,6 +198,8 @@ _CONSTRUCT_NAMES = {
 
 # The fixes of rejected constructs, by node type.
 _CONSTRUCT_FIXES = {
+    'Delete': ['build a new list or dict without the item '
+               '(lst = lst[1:], or a comprehension)'],
     'NamedExpr': ['assign the value in a statement of its own before the '
                   'expression that uses it (n = np.sum(x); if n > 1.0: ...)'],
     **dict.fromkeys(('Yield', 'YieldFrom'), [
@@ -219,6 +221,9 @@ _CONSTRUCT_REASONS = {
                  'operand of and/or, a branch of a conditional expression, '
                  'a later link of a comparison chain, or the body of a '
                  'lambda or inner function that adcompiler inlines',
+    'Delete': 'deleting an item or a slice that carries a derivative '
+              'changes the container in place, which the adjoint does not '
+              'follow',
     **dict.fromkeys(('Yield', 'YieldFrom'), 'adcompiler does not transform '
                     'generator functions, whose code runs only as the '
                     'caller asks for each value'),
@@ -1377,6 +1382,9 @@ class _Normalizer:
             self.emit(gast.Assign(targets=[store], value=atom,
                                   type_comment=None), origin)
             return atom
+        if isinstance(target, gast.Subscript) and self.stores_outside(
+                target):
+            return self.store_outside(target, value, origin)
         if isinstance(target, gast.Attribute):
             # obj.attr = value: the value is computed as usual and the store
             # kept as written, which the activity stage rejects if the
@@ -1396,6 +1404,50 @@ class _Normalizer:
             self.keep_verbatim(gast.copy_location(store, origin), error)
             return atom
         raise self.unsupported_target(target)
+
+    def store_outside(self, target, value, origin):
+        """Emit `c[k] = value` for a container `c` held by a global or an
+        attribute, kept as written, and return the value's atom.
+
+        The activity stage rejects the store if the key or the value
+        carries a derivative. The container is read through
+        `runtime.store_container`, which has no derivative, so that a
+        bookkeeping store into a model that is differentiated
+        (`model.cache[k] = x.shape`) runs. It raises for an ndarray,
+        because an adjoint may read that array after the store changed it
+        in place.
+        """
+        atom = value if self.is_atom(value) else self.bind(value, origin)
+        text = self.source.text_of(target) or 'c[k]'
+        container_text = self.source.text_of(target.value) or 'c'
+        location = self.source.location(target)
+        array_error = UnsupportedSyntaxError(
+            f'the store {text} = ... into an array that a global or an '
+            'attribute holds', location,
+            f'it changes {container_text} in place, and the derivative may '
+            f'read {container_text} after the store',
+            fixes=[f'build a new array from {container_text} in a local '
+                   'variable, or pass the array in as an argument'])
+        container = self.bind(gast.Call(
+            func=self.constant('store_container', runtime.store_container),
+            args=[self.atomize(target.value),
+                  self.constant('store_error', array_error)],
+            keywords=[]), origin)
+        store = gast.Subscript(value=container,
+                               slice=self.lower_index(target.slice),
+                               ctx=gast.Store())
+        statement = gast.Assign(targets=[gast.copy_location(store, target)],
+                                value=atom, type_comment=None)
+        error = UnsupportedSyntaxError(
+            f'storing a value that carries a derivative into {text}',
+            location,
+            'adcompiler follows derivatives only through local containers, '
+            'so code that reads the item back would get no derivative',
+            fixes=['keep the value in a local variable, or return it',
+                   f'store adcompiler.stop_gradient(...) in {text} to keep '
+                   'a copy without a derivative (for logging)'])
+        self.keep_verbatim(gast.copy_location(statement, origin), error)
+        return atom
 
     def unsupported_target(self, target):
         if isinstance(target, gast.Subscript):
@@ -1442,9 +1494,26 @@ class _Normalizer:
                         pending.extend(element.elts)
                     elif isinstance(element, gast.Starred):
                         pending.append(element.value)
-                    elif isinstance(element, gast.Subscript):
+                    elif isinstance(element, gast.Subscript) and \
+                            not self.stores_outside(element):
                         written.add(self.written_base(element))
         return written
+
+    def stores_outside(self, target):
+        """True if the subscript `target` stores into a container that a
+        global or an attribute refers to (`CACHE[k] = v`,
+        `self.cache[k] = v`). Such a store is kept as written (see
+        `store_outside`)."""
+        base = target.value
+        while isinstance(base, gast.Attribute):
+            base = base.value
+        if not isinstance(base, gast.Name):
+            return False
+        if target.value is not base:
+            return True
+        return (base.id not in self.local_names
+                and base.id not in {a.id for a in self.tree.args.args}
+                and self.is_global_reference(base))
 
     def written_base(self, target):
         base = target.value
@@ -2401,10 +2470,20 @@ class _Normalizer:
         keywords = {k.arg: k.value for k in node.keywords}
         if callee is _builtins.map and len(args) >= 2 and not keywords:
             function = self.function_reference(args[0])
+            names = self.item_names(function, len(args) - 1)
             comprehension = comprehensions.map_as_comprehension(
-                function, args[1:], node,
-                self.item_names(function, len(args) - 1))
-            return self.lower_comprehension(comprehension)
+                function, args[1:], node, names)
+            result = self.lower_comprehension(comprehension)
+            # Messages name a generated item as an item of the iterable
+            # that the user wrote.
+            shown = {name: f'{self.source.text_of(iterable)}[i]'
+                     for name, iterable in zip(names, args[1:], strict=True)
+                     if name.startswith('item')
+                     and self.source.text_of(iterable)}
+            for name, display in list(self.display_names.items()):
+                if display in shown:
+                    self.display_names[name] = shown[display]
+            return result
         if callee is _builtins.filter and len(args) == 2 and not keywords:
             function = None
             if not (isinstance(args[0], gast.Constant)
@@ -2432,6 +2511,10 @@ class _Normalizer:
                 not keywords:
             result = self.namer.fresh('reduced')
             self.local_names.add(result)
+            text = self.source.text_of(node)
+            if text:
+                # The running value, named in messages as the call.
+                self.display_names[result] = text
             statements = comprehensions.reduce_loop(
                 self.function_reference(args[0]), args[1],
                 args[2] if len(args) == 3 else None, result, node,
@@ -2626,17 +2709,15 @@ class _Normalizer:
         return self.lower_comprehension(gast.copy_location(merged, node))
 
     def lower_JoinedStr(self, node):
-        # An f-string is never differentiated: keep it whole, renamed.
-        for child in walk(node):
-            if isinstance(child, (gast.Name,)):
-                child.id = self.current.get(child.id, child.id)
-            elif not isinstance(child, (gast.JoinedStr, gast.FormattedValue,
-                                        gast.Constant, gast.Load,
-                                        gast.Attribute, gast.Subscript,
-                                        gast.Slice, gast.Tuple)):
-                raise self.unsupported(
-                    child, 'only names, attributes, subscripts and constants '
-                    'can appear inside an f-string')
+        """Lower the fields of an f-string to atoms, left to right, and keep
+        the string whole: an f-string is never differentiated."""
+        node = copy_tree(node)
+        for value in node.values:
+            if isinstance(value, gast.FormattedValue):
+                value.value = self.atomize(value.value)
+                if value.format_spec is not None:
+                    value.format_spec = self.lower_JoinedStr(
+                        value.format_spec)
         return node
 
     def is_global_reference(self, node):

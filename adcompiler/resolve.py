@@ -210,6 +210,14 @@ def classify(callee, name, registry=REGISTRY, module=None, call=None):
     accepts = None if call is None else _accepts_call(call)
     callee = registry.substitute_of(registry.unwrap(callee, accepts))
     entry = registry.lookup(callee)
+    if entry is None and inspect.ismethod(callee) and registry.lookup(
+            callee.__func__) is NON_DIFFERENTIABLE:
+        # A Python method marked on its class, such as
+        # logging.Logger.info, called on an object: log.info(...). Methods
+        # of built-in types are not looked up so: set.add is marked for
+        # local sets, whose items activity follows, but not for a global
+        # set.
+        entry = NON_DIFFERENTIABLE
     if entry is None and inspect.ismethod(callee) and isinstance(
             callee.__func__, types.FunctionType):
         # A method of an object: its class is fixed only when the call runs.
@@ -241,6 +249,15 @@ def classify(callee, name, registry=REGISTRY, module=None, call=None):
         return ResolvedCall(CallKind.USER, name, callee)
     return ResolvedCall(CallKind.FOREIGN, qualified_name(callee, name, module),
                         callee, reason=reason)
+
+
+def _is_bound_builtin_method(callee):
+    """True for a method of a built-in type bound to an object, such as
+    history.append; False for a built-in function such as math.exp."""
+    owner = getattr(callee, '__self__', None)
+    # A ufunc's methods (np.add.reduce) read as functions of NumPy.
+    return owner is not None and not isinstance(
+        owner, (types.ModuleType, type, np.ufunc))
 
 
 def python_call(value):
@@ -361,6 +378,17 @@ _NUMPY_PYTHON_FUNCTION = ('NumPy function, whose NumPy-internal source '
                           'adcompiler does not transform')
 
 
+def _is_python_class(cls):
+    """True if `cls` or one of its bases other than `object` is written
+    in Python (defines a Python function), so that the user can make it a
+    dataclass; False for a class of C code such as complex or
+    collections.deque."""
+    return any(isinstance(value, (types.FunctionType, staticmethod,
+                                  classmethod, property))
+               for klass in cls.__mro__[:-1]
+               for value in vars(klass).values())
+
+
 def foreign_reason(callee):
     """Why `callee` cannot be transformed, or None if it is a user function."""
     if isinstance(callee, np.ufunc):
@@ -369,6 +397,8 @@ def foreign_reason(callee):
         return 'functools.partial object'
     if isinstance(callee, (types.BuiltinFunctionType,
                            types.BuiltinMethodType)):
+        if _is_bound_builtin_method(callee):
+            return 'method of a built-in type, no Python source'
         return 'built-in function, no Python source'
     if isinstance(callee, (types.MethodDescriptorType,
                            types.WrapperDescriptorType,
@@ -376,7 +406,8 @@ def foreign_reason(callee):
                            types.ClassMethodDescriptorType)):
         return 'method of a built-in type, no Python source'
     if isinstance(callee, type):
-        return CLASS_REASON
+        return CLASS_REASON if _is_python_class(callee) else \
+            'built-in class, no Python source'
     if (type(callee).__module__ or '').startswith('numpy'):
         if isinstance(getattr(callee, '__wrapped__', None),
                       types.FunctionType):
@@ -389,4 +420,10 @@ def foreign_reason(callee):
         return None
     if isinstance(callee, types.MethodType):
         return 'bound method'
+    if type(callee).__name__ == 'cython_function_or_method':
+        return 'compiled (Cython) function, no Python source'
+    if hasattr(callee, 'cache_info') and isinstance(
+            getattr(callee, '__wrapped__', None), types.FunctionType):
+        return ('function cached by functools.lru_cache or functools.cache, '
+                'whose cached results carry no derivative')
     return f'{type(callee).__name__} object'

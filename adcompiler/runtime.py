@@ -1015,9 +1015,10 @@ def check_cotangents(cotangents, count, name):
     if count == 1 and not isinstance(cotangents, (tuple, list)):
         return (cotangents,)  # One argument: a bare cotangent is accepted.
     if not isinstance(cotangents, (tuple, list)) or len(cotangents) != count:
-        raise TypeError(
+        noun = 'cotangent' if count == 1 else 'cotangents'
+        raise _rule_result_error(
             f'the VJP registered for {name} must return a tuple of {count} '
-            f'cotangents (one per positional argument, None for no '
+            f'{noun} (one per positional argument, None for no '
             f'gradient), but returned {cotangents!r}')
     return cotangents
 
@@ -1326,6 +1327,19 @@ def check_field(x, name):
 # their rule does not differentiate. Importing adcompiler installs its
 # UnsupportedOptionError, an AdCompilerError and a NotImplementedError.
 _unsupported_error = NotImplementedError
+
+
+# The error type raised when a user's rule returns a result of the wrong
+# structure. Importing adcompiler installs its RuleResultError, an
+# AdCompilerError and a TypeError.
+_rule_result_error = TypeError
+
+
+def install_rule_result_error(error_type):
+    """Set the error type raised for a user's rule that returns a result
+    of the wrong structure."""
+    global _rule_result_error
+    _rule_result_error = error_type
 
 
 def install_unsupported_error(error_type):
@@ -1781,6 +1795,19 @@ def hypot_partial(x, ans):
     zero = np.asarray(ans) == 0
     partial = np.where(zero, 0.0, x / np.where(zero, 1.0, ans))
     return partial[()] if np.ndim(partial) == 0 else partial
+
+
+def store_container(container, error):
+    """Return `container`, of the store `container[key] = value` that
+    generated code keeps as written, for a container that a global or an
+    attribute holds.
+
+    Raises `error` for an ndarray: the store would change it in place,
+    and an adjoint may read it after the store.
+    """
+    if isinstance(container, np.ndarray):
+        raise error
+    return container
 
 
 def hypot_items(items):
@@ -4481,10 +4508,12 @@ def _items_like(seq, pieces):
                           seq.shape)
     if isinstance(seq, (list, tuple)):
         return _rebuild(seq, pieces)
-    raise TypeError(
+    raise _unsupported_error(
         f'adcompiler differentiates sums, products and extrema of lists, '
-        f'tuples and arrays, not of a {type(seq).__name__}; make it a list '
-        'first')
+        f'tuples and arrays, not of a value of type {type(seq).__name__}, '
+        'whose items it cannot follow; pass a list or an array (a rule for '
+        'a function that returns an iterator gives no adjoints of its '
+        'items)')
 
 
 def items_adjoint(g, seq):
@@ -4503,10 +4532,10 @@ def items_adjoint(g, seq):
         return match_kind(np.stack(rows), seq)
     if isinstance(seq, (list, tuple)):
         return _rebuild(seq, list(g))
-    raise TypeError(
+    raise _unsupported_error(
         f'adcompiler differentiates list(...) and tuple(...) of lists, '
-        f'tuples, dicts and arrays, not of a {type(seq).__name__}; write '
-        '[item for item in ...] instead')
+        f'tuples, dicts and arrays, not of a value of type '
+        f'{type(seq).__name__}; write [item for item in ...] instead')
 
 
 def items_tangent(t, seq, ans):

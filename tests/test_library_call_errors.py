@@ -121,10 +121,13 @@ class Buffer:
         self.values = np.zeros(3)
 
 
+CALLS = 0
+
+
 def scaled(x):
-    buffer = Buffer()
-    buffer.values[0] = 1.0
-    return x * buffer.values[0] * 2.0
+    global CALLS
+    CALLS += 1
+    return x * 2.0
 
 '''
 

@@ -8,6 +8,7 @@ of `x`. Operators broadcast on arrays, so their rules are registered with
 import builtins
 import collections
 import copy
+import logging
 import operator
 
 import numpy as np
@@ -94,6 +95,13 @@ for _callee in (operator.floordiv, operator.and_, operator.or_, operator.xor,
                 set.discard, set.remove, set.__contains__, dict.keys,
                 dict.__contains__, list.index, list.count, tuple.index,
                 tuple.count):
+    non_differentiable(_callee)
+
+# Logging writes text: log.info('loss %s', loss) on a logging.Logger.
+for _callee in (logging.Logger.debug, logging.Logger.info,
+                logging.Logger.warning, logging.Logger.error,
+                logging.Logger.critical, logging.Logger.exception,
+                logging.Logger.log):
     non_differentiable(_callee)
 
 # Subscript reads: ans = x[index]; the index is passed as a value, np.s_[...].

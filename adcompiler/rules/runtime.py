@@ -516,3 +516,7 @@ jvp(rt.multiplied_at, lambda a, indices, b: (ad.multiplied_at(t, indices, b), No
 vjp(rt.put_along, lambda arr, indices, values, axis: (ad.zero_index(g, ad.along_axis_index(np.shape(arr), indices, axis)), None, ad.written_adjoint(g, arr, ad.along_axis_index(np.shape(arr), indices, axis), values), None))
 REGISTRY.linear_jvp(rt.put_along, ('arr', 'values'))
 non_differentiable(rt.along_axis_index)
+
+# The container of a store `c[k] = v` kept as written (see
+# adcompiler.normalize): the store itself is checked to carry no derivative.
+non_differentiable(rt.store_container)

@@ -1,0 +1,257 @@
+"""Bookkeeping that carries no derivative runs as written: stores into
+containers held by globals and attributes, histories, logging and
+f-strings. The same statements with a value that carries a derivative
+raise an error at their line.
+
+Gradients are checked against central differences in reverse mode (grad)
+and forward mode (jvp). The tests also check that the bookkeeping effects
+happen once per evaluation.
+"""
+
+import collections
+import dataclasses
+import inspect
+import logging
+
+import numpy as np
+import pytest
+
+import adcompiler
+from finite_differences import assert_gradient_close, numerical_gradient
+
+RNG = np.random.default_rng(7)
+
+COUNTER = collections.Counter()
+SHAPE_CACHE = {}
+WEIGHTS = np.ones(3)
+
+
+def line_of(function, marker):
+    """Return the file line number of the one line of `function` with
+    `marker`."""
+    lines, first = inspect.getsourcelines(function)
+    matches = [first + i for i, line in enumerate(lines) if marker in line]
+    assert len(matches) == 1, f'{marker!r} must occur once in {function}'
+    return matches[0]
+
+
+def check_both_modes(function, x):
+    """Check grad and jvp of `function` at `x` against central
+    differences."""
+    expected = numerical_gradient(function, (x,), 0)
+    assert_gradient_close(adcompiler.grad(function)(x), expected)
+    direction = RNG.normal(size=np.shape(x))
+    _, tangent = adcompiler.jvp(function, (x,), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5, atol=1e-6)
+
+
+def rejected(function, x, mode):
+    """Return the AdCompilerError that `mode` raises for `function` at
+    `x`."""
+    with pytest.raises(adcompiler.AdCompilerError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones_like(x),))
+    return info.value
+
+
+# Stores into containers held by globals and attributes -----------------------
+
+def counts_calls(x):
+    COUNTER['calls'] += 1
+    return np.sum(np.sin(x) * x)
+
+
+def caches_by_shape(x):
+    if x.shape not in SHAPE_CACHE:
+        SHAPE_CACHE[x.shape] = np.ones(x.shape)
+    return np.sum(x * x * SHAPE_CACHE[x.shape])
+
+
+@dataclasses.dataclass
+class Layer:
+    w: np.ndarray
+    cache: dict = dataclasses.field(default_factory=dict)
+
+    def __call__(self, v):
+        self.cache['last_shape'] = v.shape
+        return np.tanh(self.w * v)
+
+
+LAYER = Layer(np.array([0.5, -1.5, 2.0]))
+
+
+def through_global_layer(x):
+    return np.sum(LAYER(x))
+
+
+def layer_loss(layer, x):
+    return np.sum(layer(x) ** 2)
+
+
+def stores_derivative_in_global(x):
+    SHAPE_CACHE['last'] = x * 2.0
+    return np.sum(x)
+
+
+def stores_derivative_in_attribute(x):
+    LAYER.cache['last'] = np.sum(x)
+    return np.sum(x)
+
+
+def writes_global_array(x):
+    y = np.sum(x * WEIGHTS)
+    WEIGHTS[0] = 5.0
+    return y
+
+
+@pytest.mark.parametrize('shape', [(3,), (2, 3)], ids=['vector', 'matrix'])
+def test_global_counter_item_counts_each_evaluation(shape):
+    before = COUNTER['calls']
+    check_both_modes(counts_calls, RNG.normal(size=shape))
+    # numerical_gradient evaluates the function itself, not through
+    # adcompiler; grad and jvp add one each.
+    evaluations = 2 + 2 * int(np.prod(shape))
+    assert COUNTER['calls'] == before + evaluations
+
+
+@pytest.mark.parametrize('shape', [(3,), (4, 2)], ids=['vector', 'matrix'])
+def test_global_cache_item_store_runs(shape):
+    SHAPE_CACHE.clear()
+    check_both_modes(caches_by_shape, RNG.normal(size=shape))
+    assert list(SHAPE_CACHE) == [shape]
+
+
+def test_attribute_cache_store_runs():
+    LAYER.cache.clear()
+    check_both_modes(through_global_layer, np.array([0.3, -0.7, 1.1]))
+    assert LAYER.cache == {'last_shape': (3,)}
+
+
+@pytest.mark.parametrize('shape', [(3,), (2, 3)], ids=['vector', 'matrix'])
+def test_attribute_cache_store_in_differentiated_model(shape):
+    layer = Layer(RNG.normal(size=3))
+    x = RNG.normal(size=shape)
+    gradient = adcompiler.grad(layer_loss)(layer, x)
+    expected = numerical_gradient(lambda w: layer_loss(Layer(w), x),
+                                  (layer.w,), 0)
+    assert_gradient_close(gradient.w, expected)
+    assert layer.cache['last_shape'] == shape
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+@pytest.mark.parametrize('function, line_text, words', [
+    (stores_derivative_in_global, "SHAPE_CACHE['last'] = x * 2.0",
+     'carries a derivative'),
+    (stores_derivative_in_attribute, "LAYER.cache['last'] = np.sum(x)",
+     'carries a derivative'),
+    (writes_global_array, 'WEIGHTS[0] = 5.0', 'an array that a global'),
+], ids=['global-dict', 'attribute-dict', 'global-array'])
+def test_store_outside_rejected_at_line(function, line_text, words, mode):
+    error = rejected(function, np.array([0.3, -0.7, 1.1]), mode)
+    assert isinstance(error, adcompiler.UnsupportedSyntaxError)
+    assert error.filename == __file__
+    assert error.lineno == line_of(function, line_text)
+    assert words in str(error)
+    assert WEIGHTS[0] == 1.0
+
+
+# A loss history in a global list -------------------------------------------
+
+HISTORY = []
+
+
+def appends_float_of_loss(x):
+    loss = np.sum(x ** 2)
+    HISTORY.append(float(loss))
+    return loss
+
+
+def appends_loss_without_derivative(x):
+    loss = np.sum(x ** 2)
+    HISTORY.append(adcompiler.stop_gradient(loss))
+    return loss
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_history_append_suggests_stop_gradient(mode):
+    error = rejected(appends_float_of_loss, np.array([0.3, -0.7, 1.1]), mode)
+    assert isinstance(error, adcompiler.ForeignCallError)
+    assert error.lineno == line_of(appends_float_of_loss,
+                                   'HISTORY.append(float(loss))')
+    assert 'method of a built-in type' in error.reason
+    assert ('HISTORY.append(adcompiler.stop_gradient(float(loss)))'
+            in str(error))
+    assert 'adcompiler.non_differentiable(HISTORY.append)' in str(error)
+
+
+def test_history_append_of_stop_gradient_runs():
+    HISTORY.clear()
+    x = np.array([0.3, -0.7, 1.1])
+    check_both_modes(appends_loss_without_derivative, x)
+    assert len(HISTORY) >= 2
+    assert float(HISTORY[0]) == pytest.approx(np.sum(x ** 2))
+
+
+# Logging and f-strings -----------------------------------------------------
+
+LOG = logging.getLogger(__name__)
+
+
+def logs_through_logger(x):
+    loss = np.sum(np.sin(x) * x)
+    LOG.info('loss %s', loss)
+    LOG.debug('loss %.3f of %d values', loss, x.size)
+    return loss
+
+
+def prints_formatted_calls(x):
+    loss = np.sum(x ** 2)
+    print(f'loss {loss:.3f}, max {np.max(x):.3f}, mean {x.mean():{5}.{2}f}')
+    return loss
+
+
+def unused_formatted_call(x):
+    label = f'{x.sum():.3f} over {len(x)}'
+    return np.sum(np.cos(x) * x)
+
+
+def formatted_call_in_result(x):
+    return float(f'{np.sum(x):.6f}') * np.sum(x)
+
+
+@pytest.mark.parametrize('shape', [(3,), (2, 3)], ids=['vector', 'matrix'])
+def test_logger_method_runs(shape, caplog):
+    x = RNG.normal(size=shape)
+    check_both_modes(logs_through_logger, x)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger=__name__):
+        adcompiler.grad(logs_through_logger)(x)
+    messages = [r.getMessage() for r in caplog.records]
+    loss = np.sum(np.sin(x) * x)
+    assert messages == [f'loss {loss}', f'loss {loss:.3f} of {x.size} values']
+
+
+@pytest.mark.parametrize('function', [prints_formatted_calls,
+                                      unused_formatted_call])
+@pytest.mark.parametrize('shape', [(3,), (2, 3)], ids=['vector', 'matrix'])
+def test_fstring_with_calls_runs(function, shape, capsys):
+    x = RNG.normal(size=shape)
+    check_both_modes(function, x)
+    capsys.readouterr()
+    adcompiler.jvp(function, (x,), (x,))
+    lines = capsys.readouterr().out.splitlines()
+    if function is prints_formatted_calls:
+        assert lines == [f'loss {np.sum(x ** 2):.3f}, max {np.max(x):.3f}, '
+                         f'mean {x.mean():5.2f}']
+    else:
+        assert lines == []
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_fstring_text_in_result_rejected(mode):
+    error = rejected(formatted_call_in_result, np.array([0.3, -0.7, 1.1]),
+                     mode)
+    assert error.lineno == line_of(formatted_call_in_result, "float(f'")
