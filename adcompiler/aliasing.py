@@ -898,6 +898,10 @@ class _Checker:
                                           name, self.resolution,
                                           _leaves_unchanged_or_views):
             return  # Rebound to a new object before any update.
+        if isinstance(value, gast.Call):
+            resolved = self.resolution.calls.get(value)
+            if getattr(resolved, 'callee', None) in (set, frozenset):
+                self.reject_set_update(name, statement)
         self.reject(name, statement,
                     'the value assigned to it may be shared with another name')
 
@@ -918,6 +922,25 @@ class _Checker:
         resolved = self.resolution.calls.get(definition)
         return resolved is not None and _returns_new_object(definition,
                                                             resolved)
+
+    def reject_set_update(self, name, statement):
+        """Raise for a new set `name` that gets values carrying a
+        derivative, at the first `name.add(...)` or `name.update(...)`."""
+        shown = _describe(self.normalized, name, self.flows)
+        node = next((n for n in walk(self.normalized.tree)
+                     if isinstance(n, gast.Call)
+                     and isinstance(n.func, gast.Attribute)
+                     and n.func.attr in ('add', 'update')
+                     and isinstance(n.func.value, gast.Name)
+                     and n.func.value.id == name), statement)
+        raise UnsupportedSyntaxError(
+            f'adding a value that carries a derivative to the set {shown}',
+            self.source.location(node),
+            'adcompiler does not follow derivatives through the items of a '
+            'set, which are kept in the order of their hashes',
+            fixes=['collect the values in a list',
+                   'or add adcompiler.stop_gradient(value) to keep the value '
+                   'without its derivative'])
 
     def namespace_creates(self, call, resolved):
         """True for `xp.zeros_like(x)` and the like: a NumPy function that

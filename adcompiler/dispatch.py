@@ -590,15 +590,16 @@ class Dispatcher:
             x) is not None else None
         if index is None and isinstance(x, _ARRAY_TYPES):
             raise containers.ContainerError(
-                f'cannot differentiate the attribute .{name} of a '
-                f'{type(x).__name__}: it has no gradient rule. Compute the '
+                f'cannot differentiate the attribute .{name} of '
+                f'{with_article(type(x).__name__)}: it has no gradient rule. '
+                'Compute the '
                 'value with a NumPy function that has one, or register a '
                 'rule with adcompiler.register_vjp for a function that '
                 'returns it.')
         if index is None and containers.is_registered(x):
             raise containers.ContainerError(
-                f'cannot differentiate the attribute .{name} of a '
-                f'{type(x).__name__} object: it contains floats but is not '
+                f'cannot differentiate the attribute .{name} of '
+                f'{with_article(type(x).__name__)} object: it contains floats but is not '
                 'one of the children its registered flatten returns '
                 '(compared by identity), so adcompiler cannot tell whether '
                 'it carries a derivative. Return the attribute\'s own object '
@@ -606,8 +607,9 @@ class Dispatcher:
                 f'adcompiler.stop_gradient(obj.{name}).')
         if index is None:
             raise containers.ContainerError(
-                f'cannot differentiate the attribute .{name} of a '
-                f'{type(x).__name__} object: adcompiler does not know that '
+                f'cannot differentiate the attribute .{name} of '
+                f'{with_article(type(x).__name__)} object: adcompiler does '
+                'not know that '
                 f'it is part of the object. To fix this, '
                 f'{containers.registration_hint(x)}.')
         return index

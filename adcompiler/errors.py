@@ -50,7 +50,9 @@ def format_diagnostic(summary, location=None, details=(), fixes=()):
 def with_article(noun):
     """Return `noun` after 'a' or 'an', by its first letter: 'an Opaque',
     'a Params'."""
-    article = 'an' if noun[:1].lower() in 'aeiou' and noun else 'a'
+    # 'an ndarray': the name is read letter by letter.
+    article = 'an' if noun and (noun[:1].lower() in 'aeiou'
+                                or noun.startswith('nd')) else 'a'
     return f'{article} {noun}'
 
 
@@ -148,6 +150,15 @@ _RULE_ARGUMENTS = ("# args and kwargs are the call's; a method's object "
                    'comes first')
 
 
+# Methods of built-in containers that store their argument in the
+# container, such as a loss history kept in a global list.
+_CONTAINER_STORES = frozenset({
+    'list.append', 'list.extend', 'list.insert', 'set.add', 'set.update',
+    'dict.update', 'dict.setdefault', 'collections.deque.append',
+    'collections.deque.appendleft', 'collections.deque.extend',
+    'collections.deque.extendleft'})
+
+
 class ForeignCallError(LocatedError):
     """A call that carries a derivative into a function with no source and no rule.
 
@@ -209,6 +220,13 @@ class ForeignCallError(LocatedError):
                 'it in (as a dataclass, or registered with '
                 'adcompiler.register_container), differentiating with '
                 'respect to it',
+            ]
+        elif updates_argument and callee_name in _CONTAINER_STORES:
+            fixes = [
+                'store the value without its derivative if you keep it '
+                f'only to log or inspect it: {name}(adcompiler.stop_gradient('
+                f'{active_argument}))',
+                marking,
             ]
         elif updates_argument:
             fixes = [

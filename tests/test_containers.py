@@ -549,7 +549,7 @@ def array_base(x):
 def test_array_attribute_without_rule_raises():
     with pytest.raises(adcompiler.ContainerError) as info:
         adcompiler.grad(array_base)(np.ones(3))
-    assert '.base of a ndarray: it has no gradient rule' in str(info.value)
+    assert '.base of an ndarray: it has no gradient rule' in str(info.value)
 
 
 def test_unregistered_attribute_in_vjp_raises():

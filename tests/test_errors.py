@@ -493,8 +493,9 @@ def test_foreign_call_message(function, location_function, line_text,
     assert 'non_differentiable' in message
 
 
-# A foreign call in a branch raises its error when the branch runs, from
-# code compiled once for the first caller; each caller must see its own chain.
+# A foreign call in a branch raises its error when the branch runs. The
+# callee's code is compiled for its first caller, and each other caller
+# must still see its own chain.
 
 def frexp_in_branch(v, doubled=False):
     if doubled:
@@ -1458,3 +1459,141 @@ def test_inner_parameter_write_names_inner_function():
     assert 'let set_first return the new value' in message
     assert info.value.lineno == source_lineno(write_into_inner_parameter,
                                               'arr[0] = v')
+
+# A class of C code cannot become a dataclass: the fixes are the policy's.
+
+def _builds_complex(x):
+    return complex(x[0], 1.0).real
+
+
+def _sums_running_totals(x):
+    return sum(itertools.accumulate(x))
+
+
+@pytest.mark.parametrize('function, callee', [
+    (_builds_complex, 'builtins.complex'),
+    (_sums_running_totals, 'itertools.accumulate'),
+], ids=['complex', 'accumulate'])
+def test_c_class_gets_rule_and_marking_fixes(function, callee):
+    error = foreign_error(function)
+    message = str(error)
+    assert error.callee_name == callee
+    assert 'built-in class' in error.reason
+    assert f'adcompiler.register_vjp({callee})' in message
+    assert f'adcompiler.non_differentiable({callee})' in message
+    assert 'dataclass' not in message
+
+
+def test_sum_adjoint_of_iterator_raises_compiler_error():
+    # What a sum's adjoint meets after a user's rule for a function that
+    # returns an iterator, such as itertools.accumulate.
+    from adcompiler import runtime
+    with pytest.raises(adcompiler.AdCompilerError) as raised:
+        runtime.sequence_sum_adjoint(1.0, itertools.accumulate([0.3, 0.7]))
+    message = str(raised.value)
+    assert 'of type accumulate' in message
+    assert 'a accumulate' not in message
+
+
+_modf_with_rule = functools.partial(np.modf)
+
+
+def _modf_fraction_sum(x):
+    return np.sum(_modf_with_rule(x)[0])
+
+
+def _modf_vjp_of_wrong_structure(g, ans, a):
+    return g  # A pair for the two outputs, not one cotangent per argument.
+
+
+adcompiler.register_vjp(_modf_with_rule, _modf_vjp_of_wrong_structure)
+
+
+def test_user_rule_of_wrong_structure_raises_compiler_error():
+    with pytest.raises(adcompiler.AdCompilerError) as raised:
+        adcompiler.grad(_modf_fraction_sum)(np.array([0.3, -0.7, 1.1]))
+    assert isinstance(raised.value, TypeError)
+    assert 'must return a tuple of 1 cotangent ' in str(raised.value)
+
+
+# Messages name what the user wrote.
+
+def _adds_to_new_set(x):
+    s = set()
+    s.add(float(x[0]))
+    return x[0] * len(s)
+
+
+def _maps_foreign_function(x):
+    return sum(map(math.ldexp, x, [1, 2, 3]))
+
+
+def _reduces_with_foreign_function(x):
+    return functools.reduce(np.nextafter, x)
+
+
+def _deletes_item(x):
+    items = [x * 1.0, x * 2.0]
+    del items[0]
+    return np.sum(items[0])
+
+
+def _sums_flat(x):
+    return sum(v * v for v in x.flat)
+
+
+def test_set_add_names_the_set():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as raised:
+        adcompiler.grad(_adds_to_new_set)(np.array([0.3, -0.7, 1.1]))
+    error = raised.value
+    assert error.lineno == source_lineno(_adds_to_new_set,
+                                         's.add(float(x[0]))')
+    assert "to the set 's'" in str(error)
+    assert 'stop_gradient' in str(error)
+    assert 'shared with another name' not in str(error)
+
+
+@pytest.mark.parametrize('function, argument', [
+    (_maps_foreign_function, 'x[i]'),
+    (_reduces_with_foreign_function, 'functools.reduce(np.nextafter, x)'),
+], ids=['map', 'reduce'])
+def test_higher_order_argument_as_written(function, argument):
+    assert foreign_error(function).active_argument == argument
+
+
+def test_del_of_item_gives_reason_and_fix():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as raised:
+        adcompiler.grad(_deletes_item)(np.array([0.3, -0.7, 1.1]))
+    error = raised.value
+    assert error.lineno == source_lineno(_deletes_item, 'del items[0]')
+    assert 'changes the container in place' in str(error)
+    assert 'lst[1:]' in str(error)
+
+
+def test_attribute_of_ndarray_reads_an():
+    with pytest.raises(adcompiler.AdCompilerError) as raised:
+        adcompiler.grad(_sums_flat)(np.array([0.3, -0.7, 1.1]))
+    assert '.flat of an ndarray' in str(raised.value)
+
+
+def _permutes(x):
+    return np.sum(np.random.default_rng(0).permutation(x) * x)
+
+
+@functools.lru_cache
+def _cached_square(v):
+    return v * v
+
+
+def _calls_cached(x):
+    return _cached_square(float(x[0]))
+
+
+@pytest.mark.parametrize('function, words', [
+    (_permutes, 'compiled (Cython) function'),
+    (_calls_cached, 'functools.lru_cache'),
+], ids=['cython', 'lru-cache'])
+def test_foreign_reason_names_kind(function, words):
+    error = foreign_error(function)
+    assert words in error.reason
+    assert 'object' not in error.reason

@@ -1,7 +1,8 @@
 """Gradient rules, one module per library, registered in `REGISTRY`."""
 
 from adcompiler.rules.registry import (NON_DIFFERENTIABLE, REGISTRY, Rule,
-                                       RuleError, Template, adjoint_target)
+                                       RuleError, RuleResultError, Template,
+                                       adjoint_target)
 from adcompiler.rules import builtins as _builtins  # noqa: F401  (registers)
 from adcompiler.rules import numpy as _numpy  # noqa: F401  (registers)
 from adcompiler.rules import math as _math  # noqa: F401  (registers)
@@ -16,6 +17,7 @@ from adcompiler import runtime as _helpers
 from adcompiler.errors import UnsupportedOptionError as _UnsupportedOption
 
 _helpers.install_unsupported_error(_UnsupportedOption)
+_helpers.install_rule_result_error(RuleResultError)
 
-__all__ = ['NON_DIFFERENTIABLE', 'REGISTRY', 'Rule', 'RuleError', 'Template',
-           'adjoint_target']
+__all__ = ['NON_DIFFERENTIABLE', 'REGISTRY', 'Rule', 'RuleError',
+           'RuleResultError', 'Template', 'adjoint_target']

@@ -173,6 +173,11 @@ class RuleError(AdCompilerError):
     """A gradient rule is malformed."""
 
 
+class RuleResultError(RuleError, TypeError):
+    """A user's gradient rule returned a result of the wrong structure,
+    found when the derivative is computed."""
+
+
 def _key(callee):
     try:
         hash(callee)
