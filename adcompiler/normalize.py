@@ -395,6 +395,10 @@ class _Normalizer:
         # Parameters of inlined functions bound to constants or globals
         # (np.tanh) that they keep.
         self.constants = {}
+        # Names that the function declares global and assigns: they are
+        # read and written through the module's globals (see
+        # `check_global_writes`).
+        self.global_writes = set()
         self.keyword_displays = {}  # name -> (key, atom) of its dict
         self.current = {}  # user name -> the name of its latest version
         self.body = []
@@ -1014,6 +1018,18 @@ class _Normalizer:
         if any(isinstance(child, gast.Name) and child.id in self.functions
                and isinstance(child.ctx, gast.Load) for child in walk(node)):
             raise error
+        written_global = next((child for child in walk(node)
+                               if isinstance(child, gast.Name)
+                               and child.id in self.global_writes), None)
+        if written_global is not None:
+            raise UnsupportedSyntaxError(
+                f'the global variable {written_global.id!r}, which the '
+                f'function assigns, inside {describe(node)}',
+                self.source.location(written_global),
+                'adcompiler keeps this statement as written, and such a '
+                'statement reads globals as constants',
+                fixes=[f'read or assign {written_global.id} in a statement '
+                       'of its own before or after it'])
         statement = copy_tree(node)
         wrapped = verbatim.keep(statement, error, self.local_names)
         if wrapped.writes and self.single_assignment:
@@ -1132,6 +1148,11 @@ class _Normalizer:
         return atom
 
     def visit_AugAssign(self, node):
+        if isinstance(node.target, gast.Name) and \
+                node.target.id in self.global_writes:
+            node = gast.copy_location(gast.AugAssign(
+                target=self.global_item(node.target, gast.Store()),
+                op=node.op, value=node.value), node)
         if isinstance(node.target, gast.Subscript):
             # x[i] += v reads x[i], adds, and writes the sum back. Python
             # evaluates the index once, before the right side, so the read
@@ -1314,6 +1335,9 @@ class _Normalizer:
 
         Returns an atom that contains the assigned value.
         """
+        if isinstance(target, gast.Name) and target.id in self.global_writes:
+            return self.store_outside(
+                self.global_item(target, gast.Store()), value, origin)
         if isinstance(target, gast.Name):
             if not self.single_assignment and target.id in _loaded(value):
                 # x = x + y: keep the old x readable by the adjoint of the
@@ -1620,6 +1644,8 @@ class _Normalizer:
     def lower_Name(self, node):
         if not isinstance(node.ctx, gast.Load):
             raise self.unsupported(node)
+        if node.id in self.global_writes:
+            return self.lower_value(self.global_item(node, gast.Load()))
         if node.id in self.functions:
             return self.functions[node.id]
         if node.id in self.constants:
@@ -2152,7 +2178,15 @@ class _Normalizer:
         return False  # Writes were rejected by check_global_writes.
 
     def check_global_writes(self, function=None):
-        """Reject an assignment to a name declared global."""
+        """Note the names that the differentiated function declares
+        global and assigns, or reject such an assignment in a function
+        that is inlined, or a `del` of such a name.
+
+        The generated code reads other globals as constants. These are
+        read and written through the module's globals dict instead, so
+        that a counter (`global CALLS; CALLS += 1`) runs as written.
+        """
+        inlined = function is not None
         function = function or self.tree
         declared = set()
         for node in closures.own_nodes(function.body):
@@ -2160,9 +2194,14 @@ class _Normalizer:
                 declared.update(node.names)
         if not declared:
             return
+        module_globals = getattr(self.source.function, '__globals__', None)
         for node in closures.own_nodes(function.body):
-            if isinstance(node, gast.Name) and node.id in declared and \
-                    isinstance(node.ctx, (gast.Store, gast.Del)):
+            if not (isinstance(node, gast.Name) and node.id in declared):
+                continue
+            if isinstance(node.ctx, gast.Store) and not inlined \
+                    and module_globals is not None:
+                self.global_writes.add(node.id)
+            elif isinstance(node.ctx, (gast.Store, gast.Del)):
                 raise UnsupportedSyntaxError(
                     f'an assignment to the global variable {node.id!r}',
                     self.source.location(node),
@@ -2170,6 +2209,16 @@ class _Normalizer:
                     'constants and cannot change them',
                     fixes=[f'return the new value of {node.id} and assign it '
                            'outside the differentiated function'])
+
+    def global_item(self, node, context):
+        """Return `module_globals['name']` for the Name `node` of a global
+        that the function assigns, with the `context` Load or Store."""
+        module_globals = self.constant('module_globals',
+                                       self.source.function.__globals__)
+        item = gast.Subscript(value=module_globals,
+                              slice=gast.Constant(value=node.id, kind=None),
+                              ctx=context)
+        return gast.copy_location(item, node)
 
     def check_callee_global_writes(self, callee, call):
         """Reject a call of a module function that assigns a global

@@ -1267,6 +1267,12 @@ def uses_global_write(x):
     return x * x
 
 
+def test_global_counter_in_loop_runs():
+    before = COUNTER
+    assert adcompiler.grad(uses_global_write)(1.5) == pytest.approx(3.0)
+    assert COUNTER == before + 2.0
+
+
 def uses_del(x):
     y = x * 2.0
     for i in range(2):
@@ -1337,7 +1343,6 @@ def source_lineno(function, marker):
 # message must contain).
 UNSUPPORTED = [
     (uses_yield, 1.5, 'yield x * i', 'yield'),
-    (uses_global_write, 1.5, 'COUNTER = COUNTER + 1.0', 'global'),
     (uses_global_array_write, 1.5, 'TOTALS[i] = x * i', 'global'),
     (uses_alias_write, vec(0.5, 1.0), 'y = x', "'y'"),
     (uses_augmented_argument, vec(0.5, 1.0), 'x += 1.0', "'x'"),

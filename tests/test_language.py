@@ -927,8 +927,6 @@ def _line_of(function, marker):
 
 
 REJECTED = [
-    pytest.param(writes_global, (1.5,), 'COUNT = COUNT + 1.0', 'global',
-                 id='global-write'),
     pytest.param(returns_inner_function, (1.5,), 'return double',
                  'inner function', id='returned-inner'),
     pytest.param(stores_lambda_in_list, (1.5,), 'return functions[0](x)',
@@ -1024,7 +1022,52 @@ def test_closure_from_other_module_raises(function, args):
     assert 'make_layer' in str(error)
 
 
-def test_global_write_leaves_global_unchanged():
-    with pytest.raises(adcompiler.UnsupportedSyntaxError):
-        adcompiler.grad(writes_global)(1.5)
-    assert COUNT == 0.0
+def writes_derivative_to_global(x):
+    global COUNT
+    COUNT = COUNT + x
+    return x * 2.0
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_global_write_runs_once_per_evaluation(mode):
+    before = COUNT
+    if mode == 'reverse':
+        assert adcompiler.grad(writes_global)(1.5) == 2.0
+    else:
+        assert adcompiler.jvp(writes_global, (1.5,), (1.0,))[1] == 2.0
+    assert COUNT == before + 1.0
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_global_write_with_derivative_leaves_global_unchanged(mode):
+    before = COUNT
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(writes_derivative_to_global)(1.5)
+        else:
+            adcompiler.jvp(writes_derivative_to_global, (1.5,), (1.0,))
+    error = info.value
+    assert error.filename == __file__
+    assert error.lineno == _line_of(writes_derivative_to_global,
+                                    'COUNT = COUNT + x')
+    assert 'COUNT' in str(error)
+    assert COUNT == before
+
+
+def reads_written_global_inside_with(x):
+    global COUNT
+    COUNT = COUNT + 1.0
+    with open(__file__) as handle:
+        seen = COUNT + len(handle.read(1))
+    return x * seen
+
+
+def test_written_global_inside_kept_statement_rejected():
+    before = COUNT
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(reads_written_global_inside_with)(1.5)
+    error = info.value
+    assert error.lineno == _line_of(reads_written_global_inside_with,
+                                    'seen = COUNT + len(handle.read(1))')
+    assert "global variable 'COUNT'" in str(error)
+    assert COUNT == before

@@ -121,12 +121,9 @@ class Buffer:
         self.values = np.zeros(3)
 
 
-CALLS = 0
-
-
 def scaled(x):
-    global CALLS
-    CALLS += 1
+    buffer = Buffer()
+    buffer.last = x * 2.0
     return x * 2.0
 
 '''
