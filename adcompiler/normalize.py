@@ -1535,9 +1535,10 @@ class _Normalizer:
             return False
         if target.value is not base:
             return True
+        # A module global, not a parameter of an inlined inner function.
         return (base.id not in self.local_names
                 and base.id not in {a.id for a in self.tree.args.args}
-                and self.is_global_reference(base))
+                and base.id in self.source.namespace)
 
     def written_base(self, target):
         base = target.value

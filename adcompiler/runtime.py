@@ -1802,10 +1802,13 @@ def store_container(container, error):
     generated code keeps as written, for a container that a global or an
     attribute holds.
 
-    Raises `error` for an ndarray: the store would change it in place,
-    and an adjoint may read it after the store.
+    Raises `error` for an ndarray or a view into one (`a.flat`, an object
+    with `__array__`): the store would change the array in place, and an
+    adjoint may read it after the store.
     """
-    if isinstance(container, np.ndarray):
+    if isinstance(container, (np.ndarray, np.flatiter)) or hasattr(
+            container, '__array__') or hasattr(container,
+                                               '__array_interface__'):
         raise error
     return container
 

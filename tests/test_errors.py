@@ -1538,10 +1538,6 @@ def _deletes_item(x):
     return np.sum(items[0])
 
 
-def _sums_flat(x):
-    return sum(v * v for v in x.flat)
-
-
 def test_set_add_names_the_set():
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as raised:
         adcompiler.grad(_adds_to_new_set)(np.array([0.3, -0.7, 1.1]))
@@ -1568,12 +1564,6 @@ def test_del_of_item_gives_reason_and_fix():
     assert error.lineno == source_lineno(_deletes_item, 'del items[0]')
     assert 'changes the container in place' in str(error)
     assert 'lst[1:]' in str(error)
-
-
-def test_attribute_of_ndarray_reads_an():
-    with pytest.raises(adcompiler.AdCompilerError) as raised:
-        adcompiler.grad(_sums_flat)(np.array([0.3, -0.7, 1.1]))
-    assert '.flat of an ndarray' in str(raised.value)
 
 
 def _permutes(x):
