@@ -1,6 +1,8 @@
 """Calls: user functions (recursive too), rules, and the foreign-call policy."""
 
+import inspect
 import math
+import operator
 import re
 
 import numpy as np
@@ -8,6 +10,21 @@ import pytest
 
 import adcompiler
 from finite_differences import assert_gradient_close, numerical_gradient
+
+
+def differentiate_in_mode(function, x, mode):
+    """Differentiate `function` at `x` with grad (mode 'reverse') or with
+    jvp along a vector of ones (mode 'forward')."""
+    if mode == 'reverse':
+        return adcompiler.grad(function)(x)
+    return adcompiler.jvp(function, (x,), (np.ones_like(x),))
+
+
+def marker_lines(function, marker):
+    """Return the numbers of the source lines of `function` that contain
+    `marker`."""
+    lines, first = inspect.getsourcelines(function)
+    return [first + i for i, line in enumerate(lines) if marker in line]
 
 
 def power(x, n):
@@ -382,8 +399,7 @@ def calls_held_function_for_effect(x, log):
 def test_update_through_call_raises(function, args, error, marker):
     with pytest.raises(error) as info:
         adcompiler.grad(function)(*args)
-    lines, first = __import__('inspect').getsourcelines(function)
-    expected = [first + i for i, line in enumerate(lines) if marker in line]
+    expected = marker_lines(function, marker)
     assert info.value.lineno == expected[0]
 
 
@@ -694,7 +710,7 @@ def itruediv_method_assigned(x):
 
 def operator_iadd_assigned(x):
     a = x * 1.0
-    b = __import__('operator').iadd(a, x ** 2)  # noqa: F841
+    b = operator.iadd(a, x ** 2)  # noqa: F841
     return np.sum(a * np.arange(1.0, 4.0))
 
 
@@ -874,15 +890,11 @@ def helper_stores_key_flag_unread(x):
 def test_unread_result_update_raises(function, marker, mode):
     x = np.array([3.0, 2.0, 1.0])
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
-        if mode == 'reverse':
-            adcompiler.grad(function)(x)
-        else:
-            adcompiler.jvp(function, (x,), (np.ones(3),))
+        differentiate_in_mode(function, x, mode)
     # The error of a helper's own call points into the helper.
     located = {helper_scales_through_helper: scale_through_helper}.get(
         function, function)
-    lines, first = __import__('inspect').getsourcelines(located)
-    expected = [first + i for i, line in enumerate(lines) if marker in line]
+    expected = marker_lines(located, marker)
     assert expected, marker
     if located is not function or function is imul_method_in_lambda:
         assert info.value.lineno == expected[0]
@@ -953,12 +965,8 @@ def inner_def_scales_row_view(x):
 def test_inner_def_parameter_update_raises(function, marker, mode):
     x = np.array([3.0, 2.0, 1.0])
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
-        if mode == 'reverse':
-            adcompiler.grad(function)(x)
-        else:
-            adcompiler.jvp(function, (x,), (np.ones(3),))
-    lines, first = __import__('inspect').getsourcelines(function)
-    expected = [first + i for i, line in enumerate(lines) if marker in line]
+        differentiate_in_mode(function, x, mode)
+    expected = marker_lines(function, marker)
     assert info.value.lineno == expected[0]
     name = marker.split()[0]
     assert f'augmented assignment to {name!r}' in str(info.value)
@@ -1137,12 +1145,8 @@ def fill_kept_in_tuple(x):
 def test_in_place_method_as_value_raises(function, located, marker, mode):
     x = np.array([3.0, 1.0, 2.0])
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
-        if mode == 'reverse':
-            adcompiler.grad(function)(x)
-        else:
-            adcompiler.jvp(function, (x,), (np.ones(3),))
-    lines, first = __import__('inspect').getsourcelines(located)
-    expected = [first + i for i, line in enumerate(lines) if marker in line]
+        differentiate_in_mode(function, x, mode)
+    expected = marker_lines(located, marker)
     assert expected, marker
     assert info.value.lineno == expected[0]
     assert 'in place' in str(info.value)
@@ -1245,13 +1249,8 @@ def test_shallow_copy_item_update_raises(mode):
     function = helper_scales_row_of_shallow_copy_unread
     x = np.array([3.0, 2.0, 1.0])
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
-        if mode == 'reverse':
-            adcompiler.grad(function)(x)
-        else:
-            adcompiler.jvp(function, (x,), (np.ones(3),))
-    lines, first = __import__('inspect').getsourcelines(function)
-    expected = [first + i for i, line in enumerate(lines)
-                if '_ = scale_first_row' in line]
+        differentiate_in_mode(function, x, mode)
+    expected = marker_lines(function, '_ = scale_first_row')
     assert info.value.lineno == expected[0]
     assert "its parameter 'm' in place" in str(info.value)
 
@@ -1350,14 +1349,8 @@ def test_list_copy_item_update_raises(mode):
     function = helper_scales_item_of_list_copy
     x = np.array([1.0, 2.0, 3.0])
     with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
-        if mode == 'reverse':
-            adcompiler.grad(function)(x)
-        else:
-            adcompiler.jvp(function, (x,), (np.ones(3),))
-    lines, first = __import__('inspect').getsourcelines(
-        scale_first_item_of_copy)
-    expected = [first + i for i, line in enumerate(lines)
-                if 'items[0] *= s' in line]
+        differentiate_in_mode(function, x, mode)
+    expected = marker_lines(scale_first_item_of_copy, 'items[0] *= s')
     assert info.value.lineno == expected[0]
     assert 'in place' in str(info.value)
 
@@ -1418,8 +1411,7 @@ def test_argument_object_method_raises(function, receiver, marker, mode):
         else:
             adcompiler.jvp(lambda v: function(v, receiver), (x,),
                            (np.ones(3),))
-    lines, first = __import__('inspect').getsourcelines(function)
-    expected = [first + i for i, line in enumerate(lines) if marker in line]
+    expected = marker_lines(function, marker)
     assert info.value.lineno == expected[0]
     assert 'stop_gradient' in str(info.value)
 
