@@ -60,7 +60,8 @@ from adcompiler.resolve import CallKind
 from adcompiler.rules import REGISTRY, operators
 from adcompiler.rules import builtins as rules_builtins
 from adcompiler.traversal import walk
-from adcompiler.verbatim import READ_ONLY_BUILTINS, Verbatim
+from adcompiler.verbatim import (READ_ONLY_BUILTINS, Verbatim,
+                                 bound_parameter_nodes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,11 +319,7 @@ def augmented_parameters(function):
     except AdCompilerError:
         return frozenset()
     tree = source.tree
-    arguments = tree.args
-    params = [a.id for a in arguments.posonlyargs + arguments.args
-              + arguments.kwonlyargs]
-    params += [a.id for a in (arguments.vararg, arguments.kwarg)
-               if a is not None]
+    params = [a.id for a in bound_parameter_nodes(tree.args)]
     origins, _ = _parameter_origins(tree, params)
     updated = set()
     for node in walk(tree):
@@ -680,11 +677,7 @@ class _Summaries:
 
 def _summarize(source, active, summaries):
     tree = source.tree
-    arguments = tree.args
-    params = [a.id for a in arguments.posonlyargs + arguments.args
-              + arguments.kwonlyargs]
-    params += [a.id for a in (arguments.vararg, arguments.kwarg)
-               if a is not None]
+    params = [a.id for a in bound_parameter_nodes(tree.args)]
     if any(isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef,
                              gast.Lambda, gast.ClassDef))
            for statement in tree.body for node in walk(statement)):

@@ -116,7 +116,8 @@ def _scoped_names(statement):
 
 
 def bound_parameter_nodes(arguments):
-    """Return the Name nodes of a lambda's parameters themselves."""
+    """Return the Name nodes of the parameters of a function or lambda,
+    from its `arguments` node."""
     return [a for a in (arguments.posonlyargs + arguments.args
                         + arguments.kwonlyargs
                         + [arguments.vararg, arguments.kwarg])
