@@ -18,7 +18,7 @@ import pytest
 import adcompiler
 from adcompiler import api, known_shapes, normalize, parse, resolve
 from adcompiler.known_shapes import INT, REAL
-from adcompiler.rules import REGISTRY
+from adcompiler.rules import REGISTRY, numpy_equivalents
 from finite_differences import assert_gradient_close, numerical_gradient
 
 array_api = pytest.importorskip('scipy._lib._array_api')
@@ -190,7 +190,7 @@ def test_axis_beyond_known_axes_raises():
     x = np.linspace(-1.0, 1.0, 4)
     gradient = adcompiler.grad(sum_over_second_axis)
     for _ in range(3):
-        with pytest.raises(np.exceptions.AxisError):
+        with pytest.raises(numpy_equivalents.AXIS_ERROR):
             gradient(x)
 
 
@@ -287,5 +287,5 @@ def test_axis_of_matrix_product_raises():
     w = np.linspace(0.5, 1.0, 3)
     gradient = adcompiler.grad(plus_sum_over_product_axis)
     for _ in range(3):
-        with pytest.raises(np.exceptions.AxisError):
+        with pytest.raises(numpy_equivalents.AXIS_ERROR):
             gradient(x, m, w)

@@ -518,7 +518,7 @@ def test_gradient_values_match_numpy(arguments, keywords):
     pytest.param((coordinates(3),), {'axis': 0}, ValueError,
                  id='coordinates-length'),
     pytest.param((1.0, 2.0, 3.0), {}, TypeError, id='spacing-count'),
-    pytest.param((), {'axis': 2}, np.exceptions.AxisError, id='axis'),
+    pytest.param((), {'axis': 2}, numpy_equivalents.AXIS_ERROR, id='axis'),
 ])
 def test_gradient_invalid_arguments(arguments, keywords, error):
     f = sample((5, 4))

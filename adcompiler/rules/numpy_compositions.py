@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from adcompiler.errors import UnsupportedOptionError
+from adcompiler.rules.numpy_equivalents import AXIS_ERROR
 from adcompiler.rules.registry import REGISTRY
 
 # NumPy 2.0 made np.meshgrid return a tuple; 1.x returns a list.
@@ -78,7 +79,7 @@ def sliding_window_view(x, window_shape, axis=None, *, subok=False,
     for position in range(len(axes)):
         axis_number = axes[position]
         if axis_number < -ndim or axis_number >= ndim:
-            raise np.exceptions.AxisError(axis_number, ndim)
+            raise AXIS_ERROR(axis_number, ndim)
         axis_number = axis_number % ndim
         indices = _window_indices(np.shape(windows)[axis_number],
                                   window_shape[position],

@@ -18,6 +18,10 @@ import numpy as np
 from adcompiler.errors import UnsupportedOptionError
 from adcompiler.rules.registry import REGISTRY
 
+# NumPy 1.25 moved AxisError to np.exceptions, and NumPy 2.0 removed
+# np.AxisError.
+AXIS_ERROR = getattr(np, 'exceptions', np).AxisError
+
 
 def trapezoid(y, x=None, dx=1.0, axis=-1):
     """Integrate `y` along `axis` with the trapezoidal rule, as
@@ -302,7 +306,7 @@ def _gradient_axes(axis, ndim):
     normalized = []
     for a in axes:
         if a < -ndim or a >= ndim:
-            raise np.exceptions.AxisError(a, ndim)
+            raise AXIS_ERROR(a, ndim)
         normalized.append(a % ndim)
     if len(set(normalized)) != len(normalized):
         raise ValueError(f'np.gradient got a repeated axis in {axis!r}')
