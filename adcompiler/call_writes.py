@@ -253,9 +253,9 @@ def callee_update_error(callee, param, argument, location):
         f'passing {argument} to {callee}, which updates its parameter '
         f'{param!r} in place', location,
         'the caller would see the update but its gradient would not',
-        fixes=[f'let {callee} make a new value (a copy, or '
-               f'{param} = {param} * s in place of {param} *= s) and return '
-               'it, and use the returned value in the caller'])
+        fixes=[f'let {callee} make a new value and return it (for example '
+               f'{param} = {param} + v in place of {param} += v, which also '
+               'fits a list), and use the returned value in the caller'])
 
 
 def _callee_display(call, resolved, normalized):
