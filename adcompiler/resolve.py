@@ -408,7 +408,8 @@ def foreign_reason(callee):
     if isinstance(callee, type):
         return CLASS_REASON if _is_python_class(callee) else \
             'built-in class, no Python source'
-    if (type(callee).__module__ or '').startswith('numpy'):
+    type_module = type(callee).__module__  # Not a str for some C types.
+    if isinstance(type_module, str) and type_module.startswith('numpy'):
         if isinstance(getattr(callee, '__wrapped__', None),
                       types.FunctionType):
             return _NUMPY_PYTHON_FUNCTION
