@@ -525,11 +525,17 @@ _NUMPY_WRITERS = frozenset({
 
 
 def _is_numpy_reader(callee):
-    """True for a function of the numpy module that does not write into
-    its arguments unless given `out=`."""
+    """True for a function of NumPy that does not write into its arguments
+    unless given `out=`: one of the numpy module, or of a submodule other
+    than numpy.random (np.ma.isMaskedArray, which SciPy calls)."""
     name = getattr(callee, '__name__', None)
-    return (isinstance(name, str) and name not in _NUMPY_WRITERS
-            and getattr(np, name, None) is callee)
+    if not isinstance(name, str) or name in _NUMPY_WRITERS:
+        return False
+    if getattr(np, name, None) is callee:
+        return True
+    module = getattr(callee, '__module__', None)
+    return (isinstance(module, str) and module.startswith('numpy.')
+            and not module.startswith('numpy.random'))
 
 
 def _names_pure_numpy_function(attr):
