@@ -769,7 +769,7 @@ def _parameter_origins(tree, params):
 
     Return the map and a second one, of names bound to a shallow copy
     (`b = a.copy()`, `list(a)`, `dict(a)`): such a name is a new object,
-    but the objects it holds are the parameter's. A deep copy
+    but the objects it contains are the parameter's. A deep copy
     (`np.array(a)`, `np.copy(a)`, `a.flatten()`) shares nothing. A
     parameter whose first use in the body is a copy assigned to it
     (`a = a.copy()`) no longer refers to the caller's object. The other
@@ -861,7 +861,7 @@ _DEEP_COPY_METHODS = frozenset({'flatten'})
 
 def _copy_kind(value):
     """Return 'deep' when the expression `value` makes a copy that shares
-    nothing with its operands, 'shallow' for a new container that holds
+    nothing with its operands, 'shallow' for a new container that contains
     their objects (`a.copy()`, which is shallow for a list or a dict), or
     None. An operator's result counts as shallow: `lst + [v]` is a new
     list of the items of both."""

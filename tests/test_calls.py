@@ -20,6 +20,17 @@ def differentiate_in_mode(function, x, mode):
     return adcompiler.jvp(function, (x,), (np.ones_like(x),))
 
 
+def check_gradient_and_tangent(function, x):
+    """Check grad of `function` at `x` against central differences, and
+    jvp along one direction against the same gradient."""
+    expected = numerical_gradient(function, (x.copy(),), 0)
+    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
+    direction = np.linspace(0.5, -0.5, x.size)
+    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                               rtol=1e-5, atol=1e-8)
+
+
 def marker_lines(function, marker):
     """Return the numbers of the source lines of `function` that contain
     `marker`."""
@@ -1038,12 +1049,7 @@ def inner_def_rebinds_parameter(x):
     inner_def_rebinds_parameter,
 ], ids=lambda f: f.__name__)
 def test_unread_result_without_update_gradient(function, x):
-    expected = numerical_gradient(function, (x.copy(),), 0)
-    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
-    direction = np.linspace(0.5, -0.5, x.size)
-    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
-    np.testing.assert_allclose(tangent, np.sum(expected * direction),
-                               rtol=1e-5, atol=1e-8)
+    check_gradient_and_tangent(function, x)
 
 
 # An in-place method of a value that carries a derivative, used as a value
@@ -1176,12 +1182,7 @@ def fill_direct_call(x):
                          ids=['three', 'four'])
 def test_passive_method_as_value_gradient(x):
     function = append_to_passive_list_through_name
-    expected = numerical_gradient(function, (x.copy(),), 0)
-    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
-    direction = np.linspace(0.5, -0.5, x.size)
-    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
-    np.testing.assert_allclose(tangent, np.sum(expected * direction),
-                               rtol=1e-5, atol=1e-8)
+    check_gradient_and_tangent(function, x)
 
 
 def test_direct_in_place_call_message_unchanged():
@@ -1224,12 +1225,7 @@ def helper_writes_numpy_copy_unread(x):
     helper_scales_copy_unread, helper_writes_numpy_copy_unread,
 ], ids=lambda f: f.__name__)
 def test_unread_copying_helper_gradient(function, x):
-    expected = numerical_gradient(function, (x.copy(),), 0)
-    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
-    direction = np.linspace(0.5, -0.5, x.size)
-    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
-    np.testing.assert_allclose(tangent, np.sum(expected * direction),
-                               rtol=1e-5, atol=1e-8)
+    check_gradient_and_tangent(function, x)
 
 
 def scale_first_row(m, s):
@@ -1324,12 +1320,7 @@ def helper_appends_to_list_copy(x):
     helper_appends_to_list_copy,
 ], ids=lambda f: f.__name__)
 def test_helper_updates_own_copy_gradient(function, x):
-    expected = numerical_gradient(function, (x.copy(),), 0)
-    assert_gradient_close(adcompiler.grad(function)(x.copy()), expected)
-    direction = np.linspace(0.5, -0.5, x.size)
-    _, tangent = adcompiler.jvp(function, (x.copy(),), (direction,))
-    np.testing.assert_allclose(tangent, np.sum(expected * direction),
-                               rtol=1e-5, atol=1e-8)
+    check_gradient_and_tangent(function, x)
 
 
 def scale_first_item_of_copy(items, s):
@@ -1394,7 +1385,7 @@ def plots_stopped_value(x, ax):
     return np.sum(y * x)
 
 
-# The compiler sees neither an argument object's class nor its method's
+# The compiler has neither an argument object's class nor its method's
 # source, so the method may write into the value it is given.
 @pytest.mark.parametrize('function, receiver, marker', [
     (plots_on_argument_unread, PlotAxes(), '_ = ax.plot(y)'),

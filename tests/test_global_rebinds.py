@@ -1,8 +1,8 @@
 """Globals that a call rebinds while differentiated code runs.
 
 The generated code reads globals as they were when it was compiled, so a
-rebinding that a later read would see raises `GlobalRebindError`, and one
-that no later read sees changes nothing. A callee found when the call
+rebinding of a global that the code reads later raises `GlobalRebindError`,
+and one of a global that it does not read later changes nothing. A callee found when the call
 runs is compiled again for the new value.
 """
 
