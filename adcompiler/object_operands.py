@@ -70,7 +70,8 @@ _HIGHER_ORDER = (builtins.map, builtins.filter, functools.reduce)
 
 # Methods of arrays and NumPy numbers that return an array or a number.
 # No other plain value (list, tuple, dict, set, str, Python number) has them,
-# so a call of one that succeeds was made on an array or a NumPy number.
+# so a call of such a method that succeeds was made on an array or a NumPy
+# number.
 _ARRAY_METHODS = frozenset({
     'all', 'any', 'argmax', 'argmin', 'argpartition', 'argsort', 'astype',
     'clip', 'conj', 'cumprod', 'cumsum', 'diagonal', 'dot', 'flatten',

@@ -35,6 +35,14 @@ FUNCTIONS = [variance_ddof, deviation_ddof, method_variance,
 SHAPES = [(3,), (3, 2), (4, 1)]
 
 
+def _sample_count(function, x):
+    """Return the number of samples that `function` reduces over: the
+    first axis for the functions given an axis, else every item."""
+    if function in (variance_ddof, deviation_ddof):
+        return x.shape[0]
+    return x.size
+
+
 def _point(shape):
     return np.linspace(-1.0, 2.0, int(np.prod(shape))).reshape(shape) ** 3
 
@@ -43,8 +51,7 @@ def _point(shape):
 @pytest.mark.parametrize('function', FUNCTIONS, ids=lambda f: f.__name__)
 def test_large_ddof_not_finite(function, shape):
     x = _point(shape)
-    count = shape[0] if function in (variance_ddof, deviation_ddof) \
-        else x.size
+    count = _sample_count(function, x)
     for ddof in (count, count + 1, count + 0.5):
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', RuntimeWarning)
@@ -68,8 +75,7 @@ def test_large_ddof_warns():
 @pytest.mark.parametrize('function', FUNCTIONS, ids=lambda f: f.__name__)
 def test_small_ddof_gradient(function, shape):
     x = _point(shape)
-    count = shape[0] if function in (variance_ddof, deviation_ddof) \
-        else x.size
+    count = _sample_count(function, x)
     for ddof in range(count):
         gradient = adcompiler.grad(function)(x, ddof)
         expected = numerical_gradient(function, (x, ddof), 0)
