@@ -11,7 +11,9 @@ uses control flow. Output: equivalent statements in which
 - `break` appears only as `if stop: break`, the last statement of a loop
   body, where `stop` is a fresh flag set where the user's `break` was;
 - `while test: body` becomes `while True:` whose body evaluates the test and
-  sets the loop's flag when it is false;
+  sets the loop's flag when it is false, unless the body has no break or
+  return and the test is plain (see `plain_loop_test`): such a loop keeps
+  its test, so that the generated code reads like the user's;
 - a loop's else clause moves after the loop, into `if not broke:`, where
   `broke` is a fresh flag that each break leaving the loop sets first;
 - a `return` inside a `with` statement assigns the result and sets a
@@ -150,12 +152,29 @@ def _mark_breaks(statements, flag):
     return out
 
 
+def plain_loop_test(test, indirect_names=frozenset()):
+    """True for a while test that normalize lowers to one expression with
+    no statements before it: a name, a constant, or a comparison of names
+    and constants. `indirect_names` are names whose reads normalize lowers
+    to statements (globals that the function assigns)."""
+    if isinstance(test, gast.Compare):
+        operands = [test.left] + list(test.comparators)
+    else:
+        operands = [test]
+    return all(isinstance(operand, gast.Constant)
+               or (isinstance(operand, gast.Name)
+                   and operand.id not in indirect_names)
+               for operand in operands)
+
+
 class Restructurer:
     """Apply the rewrite in the module docstring to one function body."""
 
-    def __init__(self, source, namer):
+    def __init__(self, source, namer, indirect_names=frozenset()):
         self.source = source
         self.namer = namer
+        # Names that a kept while test must not read (see plain_loop_test).
+        self.indirect_names = indirect_names
         self.result = namer.fresh('result')
         self.returned = None  # The flag set by a return inside a loop.
 
@@ -303,15 +322,25 @@ class Restructurer:
             raise UnsupportedSyntaxError(
                 f'an else clause on a {kind} loop',
                 self.source.location(statement.orelse[0]))
-        stop = self.namer.fresh('stop')
-        loop = _Loop(stop)
         body = list(statement.body)
-        if isinstance(statement, gast.For) and not jumps(body):
-            # No break or return: every iteration runs to the end already.
+        # Without a break or a return, every iteration runs to the end
+        # already: a continue only skips the rest of its body.
+        runs_to_end = (_count_breaks(body) == 0
+                       and not jumps(body, include_loop_jumps=False))
+        if isinstance(statement, gast.For) and runs_to_end:
             new = gast.For(target=statement.target, iter=statement.iter,
                            body=self.block(body, None), orelse=[],
                            type_comment=None)
             return [gast.copy_location(new, statement)]
+        if isinstance(statement, gast.While) and runs_to_end and \
+                plain_loop_test(statement.test, self.indirect_names):
+            # The test needs no statements of its own, so the loop keeps
+            # it, and the reverse stage counts the trips as for a for loop.
+            new = gast.While(test=statement.test, body=self.block(body, None),
+                             orelse=[])
+            return [gast.copy_location(new, statement)]
+        stop = self.namer.fresh('stop')
+        loop = _Loop(stop)
         if isinstance(statement, gast.While):
             # while test: body  ->  while True: if test: body else: stop
             # True; if stop: break

@@ -26,7 +26,8 @@ assigned):
                                                warnings.catch_warnings only)
     return atom                               (last statement, exactly once)
 
-and, when the function has control flow, `if`, `for` and `while True` (see
+and, when the function has control flow, `if`, `for`, `while True` and
+`while test` where the test is an atom or a comparison of atoms (see
 control_flow). Before lowering, these forms are rewritten:
 
 - match statements become if/elif chains, and `a, *rest = v` becomes
@@ -475,7 +476,8 @@ class _Normalizer:
 
         body = self.tree.body
         if not self.single_assignment:
-            restructurer = Restructurer(self.source, self.namer)
+            restructurer = Restructurer(self.source, self.namer,
+                                        self.global_writes)
             body = restructurer.run(body)
             self.result_name = restructurer.result
         for statement in body:
@@ -629,10 +631,22 @@ class _Normalizer:
             self.is_global_reference(node)
 
     def visit_While(self, node):
-        # control_flow leaves only `while True:` with the test in the body.
+        # control_flow leaves `while True:` with the test in the body, or
+        # a loop whose test lowers to one expression (plain_loop_test).
+        outer = self.body
+        self.body = []
+        try:
+            test = self.lower_expression(node.test)
+            head = self.body
+        finally:
+            self.body = outer
+        if head:
+            raise InternalCompilerError(
+                self.source.name, 'normalize',
+                'a while test kept by control_flow needs statements of its '
+                'own')
         body = self.lower_block(node.body)
-        self.emit(gast.While(test=gast.Constant(value=True, kind=None),
-                             body=body, orelse=[]), node)
+        self.emit(gast.While(test=test, body=body, orelse=[]), node)
         return False
 
     def visit_With(self, node):
@@ -2471,7 +2485,8 @@ class _Normalizer:
                     return self.lower_argument(statement.value)
                 self.visit_statement(statement)
             return gast.Constant(value=None, kind=None)
-        statements = Restructurer(self.source, self.namer).run(body)
+        statements = Restructurer(self.source, self.namer,
+                                  self.global_writes).run(body)
         for statement in statements[:-1]:
             self.visit_statement(statement)
         return self.lower_argument(statements[-1].value)
