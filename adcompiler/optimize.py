@@ -42,8 +42,9 @@ import operator
 
 import gast
 
-from adcompiler import (accumulate, compact, known_shapes, rematerialize,
-                        scalars, shared_calls, shared_factors, zero_adjoints)
+from adcompiler import (accumulate, adjoint_moves, compact, known_shapes,
+                        rematerialize, scalars, shared_calls, shared_factors,
+                        zero_adjoints)
 from adcompiler.codegen import COMMENT_PREFIX
 from adcompiler.statement_names import NameUses, StatementNames
 from adcompiler.traversal import (Transformer, evaluation_order,
@@ -334,6 +335,11 @@ def optimize(program):
                      program.runtime_alias,
                      (seed,) if program.seeded else (), numbers,
                      numeric_names, program.scalars)
+    if adjoint_moves.forward_moved_adjoints(program.adjoint,
+                                            program.numpy_alias,
+                                            program.runtime_alias):
+        # The temporaries' initial `dt = None` are read by nothing now.
+        _remove_dead_code(program.adjoint)
     calls = []
     if compact.keep_compact(program.adjoint, program.shape_facts,
                             program.numpy_alias, program.runtime_alias,
