@@ -11,9 +11,10 @@ uses control flow. Output: equivalent statements in which
 - `break` appears only as `if stop: break`, the last statement of a loop
   body, where `stop` is a fresh flag set where the user's `break` was;
 - `while test: body` becomes `while True:` whose body evaluates the test and
-  sets the loop's flag when it is false, unless the body has no break or
-  return and the test is plain (see `plain_loop_test`): such a loop keeps
-  its test, so that the generated code reads like the user's;
+  sets the loop's flag when it is false. A `while True:` loop keeps its
+  body as it is. A loop whose body has no break or return and whose test
+  is plain (see `plain_loop_test`) keeps its test, so that the generated
+  code reads like the user's;
 - a loop's else clause moves after the loop, into `if not broke:`, where
   `broke` is a fresh flag that each break leaving the loop sets first;
 - a `return` inside a `with` statement assigns the result and sets a
@@ -341,9 +342,11 @@ class Restructurer:
             return [gast.copy_location(new, statement)]
         stop = self.namer.fresh('stop')
         loop = _Loop(stop)
-        if isinstance(statement, gast.While):
+        test = getattr(statement, 'test', None)
+        if isinstance(statement, gast.While) and not (
+                isinstance(test, gast.Constant) and test.value is True):
             # while test: body  ->  while True: if test: body else: stop
-            # True; if stop: break
+            # True; if stop: break. `while True` needs no such if.
             body = [gast.copy_location(gast.If(
                 test=statement.test, body=body,
                 orelse=[gast.Break()]), statement)]
