@@ -236,6 +236,9 @@ class _ReverseWriter(StageWriter):
         self.shape_pushes = {}
         self.loop_trips = {}  # loop statement -> name of its trip counter
         self.iteration_index = {}  # for statement -> adjoint loop index name
+        # The index of adjoint loops that do not read it, shared by all of
+        # them: nested loops may reuse it because no statement reads it.
+        self.unread_index = None
         self.restored = set()  # subscript writes whose old values are kept
         self.popped = set()  # v = lst.pop() statements, undone in the adjoint
         self.element_reads = set() if aliasing.is_generated(
@@ -1093,14 +1096,20 @@ class _ReverseWriter(StageWriter):
 
     def adjoint_loop(self, statement):
         """Replay a loop backwards: the same number of trips, last first."""
+        # An outer loop takes its counter's name before the loops inside.
+        trips = self.namer.fresh('trips')
         body = self.adjoint_statements(statement.body)
         element = (self.iteration_adjoint(statement)
                    if isinstance(statement, gast.For) else [])
         if not body and not element:
+            self.namer.release(trips, 'trips')
             return []
-        trips = self.namer.fresh('trips')
         self.loop_trips[statement] = trips
-        index = self.iteration_index.get(statement) or self.namer.fresh('_')
+        index = self.iteration_index.get(statement)
+        if index is None:
+            if self.unread_index is None:
+                self.unread_index = self.namer.fresh('_')
+            index = self.unread_index
         reverse_range = _call(self.runtime_function('reversed_range'),
                               _name(trips))
         loop = gast.For(target=_name(index, gast.Store()), iter=reverse_range,
