@@ -413,7 +413,12 @@ class _ReverseWriter(StageWriter):
             reassigned = [p for p in self.wrt if not self.is_stable(p)]
             if reassigned:
                 self.primal_body.insert(0, self.push(reassigned))
-                self.adjoint_body.insert(-1, self.pop(reassigned))
+                # Under the def line, so that the pop does not read as part
+                # of the first statement's adjoint.
+                marker = self.line_comment(self.source.tree)
+                restore = [self.pop(reassigned)]
+                self.adjoint_body[-1:-1] = ([] if marker is None
+                                            else [marker]) + restore
 
         if self.dynamic:
             # Adjoints assigned inside branches and loops start as None, the

@@ -191,6 +191,26 @@ def test_sum_adjoint_skips_temporary():
     assert ' = ds\n' not in text
 
 
+def test_while_true_has_no_constant_branch():
+    text = adcompiler.grad(loop_with_break).source
+    assert 'if True' not in text
+    assert 'while True:' in text
+
+
+def test_nested_counters_read_outside_in():
+    text = adcompiler.grad(nested_loops).source
+    outer = text.index('for _ in ad.reversed_range(trips):')
+    inner = text.index('for _ in ad.reversed_range(trips_1):')
+    assert outer < inner
+    assert '__1' not in text
+
+
+def test_restored_parameter_follows_def_line():
+    text = adcompiler.grad(scaled_sine_sum).source
+    restore = '# line {}: def scaled_sine_sum(x, n):\n    x = tape.pop()'
+    line = scaled_sine_sum.__code__.co_firstlineno
+    assert restore.format(line) in text
+
 # The move rewrite itself, on hand-written adjoint code.
 
 def rewritten(code):
