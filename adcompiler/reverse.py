@@ -38,7 +38,8 @@ import gast
 
 from adcompiler import (aliasing, call_writes, comprehensions, free_reads,
                         global_rebinds, known_shapes, nan_skipping,
-                        numeric_checks, runtime, scalars, shapes, subscripts)
+                        numeric_checks, repeated_pushes, runtime, scalars,
+                        shapes, subscripts)
 from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
@@ -234,6 +235,8 @@ class _ReverseWriter(StageWriter):
         # statement -> {name: adjoint-side name} for values the adjoint reads
         # only for their shape: the tape keeps ad.shape_and_kind(name).
         self.shape_pushes = {}
+        self.tape_entries = repeated_pushes.TapeEntries(self.pushed, {}, {},
+                                                        {})
         self.loop_trips = {}  # loop statement -> name of its trip counter
         self.iteration_index = {}  # for statement -> adjoint loop index name
         # The index of adjoint loops that do not read it, shared by all of
@@ -311,6 +314,12 @@ class _ReverseWriter(StageWriter):
 
         # The adjoint is written first: it decides what the primal records.
         self.adjoint_body = self.adjoint_statements(body[:-1])
+        self.tape_entries.changed_names = {
+            statement: set(self.shape_pushes.get(statement, ()))
+            | {name for name in names if name in self.snapshots}
+            for statement, names in self.pushed.items()}
+        repeated_pushes.drop_repeated_pushes(body[:-1], self.tape_entries,
+                                             self.adjoint_body)
         self.primal_body = self.primal_block(body[:-1])
         self.protect_arguments()
         return self.finish(returned)
@@ -827,8 +836,22 @@ class _ReverseWriter(StageWriter):
             if block:
                 last_line = self.add_comment(body, statement, last_line)
                 body.extend(block)
+                self.note_tape_entries(statement, block)
         self.enclosing_line = outer
         return body
+
+    def note_tape_entries(self, statement, block):
+        """Keep `statement`'s adjoint block, and the pop that starts it,
+        for `repeated_pushes.drop_repeated_pushes`."""
+        self.tape_entries.blocks[statement] = block
+        first = block[0]
+        if (statement in self.pushed and isinstance(first, gast.Assign)
+                and isinstance(first.value, gast.Call)
+                and isinstance(first.value.func, gast.Attribute)
+                and first.value.func.attr == 'pop'
+                and isinstance(first.value.func.value, gast.Name)
+                and first.value.func.value.id == self.tape_name):
+            self.tape_entries.pops[statement] = first
 
     def sets_before(self, statement):
         """Return copies of `defined` and `optional` for `guard_optional`.

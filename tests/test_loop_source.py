@@ -83,8 +83,19 @@ def branch_in_loop(x, n):
     return np.sum(s)
 
 
+def reassigned_between_pushes(x, n):
+    s = 0.0
+    for i in range(n):
+        y = np.tanh(x)
+        z = y * x
+        y = np.exp(y)
+        s = s + y * z * i
+    return np.sum(s)
+
+
 LOOPS = [scaled_sine_sum, skipped_odd_trips, sine_over_range, tanh_over_rows,
-         nested_loops, loop_with_break, branch_in_loop]
+         nested_loops, loop_with_break, branch_in_loop,
+         reassigned_between_pushes]
 
 SHAPES = [(), (3,), (2, 3)]
 
@@ -210,6 +221,12 @@ def test_restored_parameter_follows_def_line():
     restore = '# line {}: def scaled_sine_sum(x, n):\n    x = tape.pop()'
     line = scaled_sine_sum.__code__.co_firstlineno
     assert restore.format(line) in text
+
+def test_repeated_push_is_saved_once():
+    text = adcompiler.grad(tanh_over_rows).source
+    assert 'tape.append((t2, row))' in text
+    assert 'tape.append(t2)' not in text
+    assert 't2 = tape.pop()' not in text
 
 # The move rewrite itself, on hand-written adjoint code.
 

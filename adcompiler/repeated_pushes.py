@@ -1,0 +1,142 @@
+"""Save a value on the tape once where two statements in a row save it.
+
+Part of the reverse stage. After each statement, the primal pushes the
+values that the statement's adjoint reads, and the adjoint pops them at the
+start of that statement's block. In
+
+    t1 = np.tanh(row)
+    tape.append(t1)
+    t2 = t1 * row
+    tape.append((t1, row))
+
+both pushes save the object in `t1`. The adjoint pops the second entry
+first, so `t1` contains that object again when the first entry is popped,
+unless some adjoint code between the two pops assigns `t1`. Where no
+statement from the first push to the second one assigns `t1`, and no
+adjoint code between the two pops does, the first push and its pop drop
+`t1`. A push or pop left empty is removed.
+
+The two statements must be simple statements of one block, with no loop,
+branch or other compound statement between them. Values pushed as their
+shape (`ad.shape_and_kind(v)`) or as a copy (`ad.snapshot(v)`) are left
+as they are, because the two entries then differ.
+"""
+
+import dataclasses
+
+import gast
+
+from adcompiler.traversal import name_nodes, walk
+from adcompiler.verbatim import Verbatim
+
+_COMPOUND = (gast.If, gast.For, gast.While, gast.Try, gast.With,
+             gast.ExceptHandler)
+
+
+@dataclasses.dataclass
+class TapeEntries:
+    """The reverse stage's records of one function's tape entries.
+
+    `pushed` maps a statement to the names its push saves, in order, and is
+    changed in place. `changed_names` maps a statement to the names that its
+    push saves as shapes or copies. `pops` maps a statement to the
+    `x, y = tape.pop()` that starts its adjoint block, and `blocks` maps
+    each statement to its adjoint statements.
+    """
+
+    pushed: dict
+    changed_names: dict
+    pops: dict
+    blocks: dict
+
+
+def drop_repeated_pushes(statements, entries, adjoint_body):
+    """Drop repeated names from the pushes of `statements` and the blocks
+    inside them, and from their pops in `adjoint_body` (see the module
+    docstring)."""
+    previous = None
+    assigned = set()  # names assigned since the push of `previous`
+    between = []  # the statements after `previous`
+    for statement in statements:
+        if isinstance(statement, _COMPOUND) or isinstance(statement,
+                                                          Verbatim):
+            for block in _inner_blocks(statement):
+                drop_repeated_pushes(block, entries, adjoint_body)
+            previous = None
+            continue
+        stores = {node.id for node in name_nodes(statement)
+                  if isinstance(node.ctx, gast.Store)}
+        if previous is not None and entries.pushed.get(statement):
+            repeated = [name for name in entries.pushed[previous]
+                        if name in entries.pushed[statement]
+                        and name not in assigned and name not in stores
+                        and _plain(name, previous, entries)
+                        and _plain(name, statement, entries)
+                        and not _adjoint_assigns(name, statement, between,
+                                                 entries)]
+            if repeated:
+                _drop(previous, repeated, entries, adjoint_body)
+        assigned |= stores
+        between.append(statement)
+        if entries.pushed.get(statement):
+            previous, assigned, between = statement, set(), []
+
+
+def _inner_blocks(statement):
+    if isinstance(statement, Verbatim):
+        return []
+    blocks = [getattr(statement, field, None)
+              for field in ('body', 'orelse', 'finalbody')]
+    blocks += [handler.body for handler in getattr(statement, 'handlers', ())]
+    return [block for block in blocks if isinstance(block, list)]
+
+
+def _plain(name, statement, entries):
+    """True if the push after `statement` saves `name` as it is."""
+    return name not in entries.changed_names.get(statement, ())
+
+
+def _adjoint_assigns(name, statement, between, entries):
+    """True if adjoint code between the pop of `statement` and the pop of
+    the push before `between` may assign `name`."""
+    pop = entries.pops.get(statement)
+    code = [s for s in entries.blocks.get(statement, []) if s is not pop]
+    for earlier in between:
+        code += entries.blocks.get(earlier, [])
+    return any(isinstance(node, gast.Name) and node.id == name
+               and not isinstance(node.ctx, gast.Load)
+               for part in code for node in walk(part))
+
+
+def _drop(statement, names, entries, adjoint_body):
+    pop = entries.pops.get(statement)
+    pushed = entries.pushed[statement]
+    if pop is None:
+        return
+    target = pop.targets[0]
+    targets = target.elts if isinstance(target, gast.Tuple) else [target]
+    if len(targets) != len(pushed):
+        return
+    kept = [k for k, name in enumerate(pushed) if name not in names]
+    if not kept:
+        del entries.pushed[statement]
+        _remove(adjoint_body, pop)
+        return
+    entries.pushed[statement] = [pushed[k] for k in kept]
+    remaining = [targets[k] for k in kept]
+    if len(remaining) == 1:
+        pop.targets[0] = remaining[0]
+    else:
+        target.elts = remaining
+
+
+def _remove(statements, node):
+    """Remove `node` from the statement list that contains it."""
+    for position, statement in enumerate(statements):
+        if statement is node:
+            del statements[position]
+            return True
+        for block in _inner_blocks(statement):
+            if _remove(block, node):
+                return True
+    return False
