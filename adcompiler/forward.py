@@ -137,6 +137,9 @@ class _ForwardWriter(StageWriter):
         self.global_checks = global_rebinds.global_checks(
             normalized, resolution, context.source)
         self.branch_depth = 0  # if statements around the current statement
+        # The line of the statement whose blocks are being written: a
+        # statement inside them on the same line gets no comment of its own.
+        self.enclosing_line = None
 
     # Helpers -----------------------------------------------------------------
 
@@ -195,7 +198,8 @@ class _ForwardWriter(StageWriter):
 
     def block(self, statements):
         body = []
-        last_line = None
+        outer = self.enclosing_line
+        last_line = outer
         for statement in statements:
             lineno = getattr(statement, 'lineno', None)
             is_exit = isinstance(statement, gast.Break) or (
@@ -205,11 +209,13 @@ class _ForwardWriter(StageWriter):
                 text = self.source.line_text(lineno).strip()
                 body.append(comment_marker(f'line {lineno}: {text}'))
                 last_line = lineno
+            self.enclosing_line = lineno or outer
             body += self.statement(statement)
             names = self.global_checks.after.get(statement)
             if names:
                 body.append(global_rebinds.check_statement(
                     self, self.global_checks.reads, names, statement))
+        self.enclosing_line = outer
         return body
 
     def statement(self, statement):

@@ -13,6 +13,7 @@ import pytest
 
 import adcompiler
 from adcompiler import adjoint_moves, emit
+from adcompiler.compiler import Compiler
 from finite_differences import assert_gradient_close, numerical_gradient
 
 
@@ -93,9 +94,16 @@ def reassigned_between_pushes(x, n):
     return np.sum(s)
 
 
+def conditional_term(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s + (np.sin(x) if i % 2 else np.cos(x) * x)
+    return np.sum(s)
+
+
 LOOPS = [scaled_sine_sum, skipped_odd_trips, sine_over_range, tanh_over_rows,
          nested_loops, loop_with_break, branch_in_loop,
-         reassigned_between_pushes]
+         reassigned_between_pushes, conditional_term]
 
 SHAPES = [(), (3,), (2, 3)]
 
@@ -227,6 +235,10 @@ def test_repeated_push_is_saved_once():
     assert 'tape.append((t2, row))' in text
     assert 'tape.append(t2)' not in text
     assert 't2 = tape.pop()' not in text
+
+def test_tangent_branch_has_no_repeated_comment():
+    text = Compiler().compile_forward(conditional_term, ('x',)).source
+    assert text.count('s = s + (np.sin(x) if i % 2 else') == 1
 
 # The move rewrite itself, on hand-written adjoint code.
 
