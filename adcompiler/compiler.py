@@ -31,6 +31,7 @@ from adcompiler import observed_calls
 from adcompiler import optimize as optimize_stage
 from adcompiler import resolve as resolve_stage
 from adcompiler import reverse as reverse_stage
+from adcompiler import tangent_copies
 from adcompiler import parse as source_stage
 from adcompiler.errors import (AdCompilerError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError,
@@ -917,6 +918,9 @@ class Compiler:
             _run_stage(name, 'optimize', optimize_stage.optimize_function,
                        program.function, program.numpy_alias,
                        program.runtime_alias, program.tangent_names)
+            _run_stage(name, 'optimize', tangent_copies.rejoin_copies,
+                       program.function, normalized.temporaries,
+                       program.tangents)
         namespace = dict(source.namespace)
         namespace.update(_errors_at_user_lines(program.extra_globals))
         for callee_key in recursive:

@@ -109,6 +109,8 @@ class ForwardProgram:
     runtime_alias: str
     # The names of the tangents, which only generated code assigns.
     tangent_names: frozenset = frozenset()
+    # Each name with a tangent -> the name of its tangent.
+    tangents: dict = dataclasses.field(default_factory=dict)
 
 
 def forward(normalized, resolution, activity, wrt, context):
@@ -194,7 +196,8 @@ class _ForwardWriter(StageWriter):
         return ForwardProgram(function, self.wrt, tangent_params,
                               self.extra_globals, self.numpy_alias,
                               self.runtime_alias,
-                              frozenset(self.tangent_names.values()))
+                              frozenset(self.tangent_names.values()),
+                              dict(self.tangent_names))
 
     def block(self, statements):
         body = []

@@ -147,6 +147,17 @@ def test_broadcast_while_gradient(x_shape, y_shape, position):
                                                        position))
 
 
+@pytest.mark.parametrize('shape', SHAPES[1:], ids=str)
+@pytest.mark.parametrize('function', LOOPS, ids=lambda f: f.__name__)
+def test_loop_jvp(function, shape):
+    x, u = point(shape, 6), point(shape, 7)
+    value, tangent = adcompiler.jvp(function, (x, 4), (u, None))
+    step = 1e-6
+    expected = (function(x + step * u, 4) - function(x - step * u, 4)) / (
+        2 * step)
+    assert value == pytest.approx(function(x, 4), rel=1e-12)
+    assert tangent == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
 # Second order: hessian in every composition, grad of grad, jvp of grad.
 
 @pytest.mark.parametrize('mode', [c.value for c in adcompiler.Composition])
@@ -239,6 +250,19 @@ def test_repeated_push_is_saved_once():
 def test_tangent_branch_has_no_repeated_comment():
     text = Compiler().compile_forward(conditional_term, ('x',)).source
     assert text.count('s = s + (np.sin(x) if i % 2 else') == 1
+
+def test_tangent_reassignment_is_one_statement():
+    text = Compiler().compile_forward(scaled_sine_sum, ('x',)).source
+    assert '        x = x * 1.1\n        dx = dx * 1.1\n' in text
+    assert 's = s + t' in text
+
+
+def test_tangent_reading_old_value_keeps_temporary():
+    text = Compiler().compile_forward(nested_loops, ('x',)).source
+    lines = [line.strip() for line in text.splitlines()]
+    # The tangent of `x = np.sin(x)` reads the x before the assignment.
+    assert 'x = np.sin(x)' not in lines
+    assert 'dx * np.cos(x)' in text
 
 # The move rewrite itself, on hand-written adjoint code.
 
