@@ -35,6 +35,23 @@ def comment_marker(text):
         gast.Constant, value=COMMENT_PREFIX + text, kind=None))
 
 
+def is_comment(statement):
+    """True for a statement that `comment_marker` made."""
+    return (isinstance(statement, gast.Expr)
+            and isinstance(statement.value, gast.Constant)
+            and isinstance(statement.value.value, str)
+            and statement.value.value.startswith(COMMENT_PREFIX))
+
+
+def branch(test, body, orelse):
+    """Return `if test: body else: orelse`, or `if not test: orelse` when
+    `body` only has comments (a continue leaves the branch empty)."""
+    if orelse and all(is_comment(statement) for statement in body):
+        return gast.If(test=gast.UnaryOp(op=gast.Not(), operand=test),
+                       body=orelse, orelse=[])
+    return gast.If(test=test, body=body, orelse=orelse)
+
+
 
 def module_aliases(namespace, normalized, extra_globals):
     """Choose the names generated code uses for NumPy and the runtime.

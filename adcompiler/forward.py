@@ -29,7 +29,7 @@ import numpy as np
 from adcompiler import (aliasing, call_writes, comprehensions, global_rebinds,
                         numeric_checks, runtime, subscripts)
 from adcompiler.aliasing import LIST_UPDATES
-from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS,
+from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS, branch,
                                 argument_atoms, as_expression, assign, call,
                                 comment_marker, name, StageWriter,
                                 substitute_template)
@@ -231,12 +231,12 @@ class _ForwardWriter(StageWriter):
         if isinstance(statement, gast.If):
             self.branch_depth += 1
             try:
-                branch = gast.If(test=copy_tree(statement.test),
-                                 body=self.block(statement.body),
-                                 orelse=self.block(statement.orelse))
+                written = branch(copy_tree(statement.test),
+                                 self.block(statement.body),
+                                 self.block(statement.orelse))
             finally:
                 self.branch_depth -= 1
-            return [gast.copy_location(branch, statement)]
+            return [gast.copy_location(written, statement)]
         if isinstance(statement, gast.While):
             loop = gast.While(test=copy_tree(statement.test),
                               body=self.block(statement.body), orelse=[])

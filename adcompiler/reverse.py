@@ -44,6 +44,7 @@ from adcompiler.codegen import BINARY_OPERATORS as _BINARY_OPERATORS
 from adcompiler.codegen import UNARY_OPERATORS as _UNARY_OPERATORS
 from adcompiler.codegen import as_expression as _as_expression
 from adcompiler.codegen import assign as _assign
+from adcompiler.codegen import branch as _branch
 from adcompiler.codegen import call as _call
 from adcompiler.codegen import (COMMENT_PREFIX, StageWriter, argument_atoms,
                                 comment_marker, identifier,
@@ -609,9 +610,10 @@ class _ReverseWriter(StageWriter):
                 last_line = self.add_comment(body, statement, last_line)
             self.enclosing_line = getattr(statement, 'lineno', None) or outer
             if isinstance(statement, gast.If):
-                branch = gast.If(test=copy_tree(statement.test),
-                                 body=self.primal_block(statement.body),
-                                 orelse=self.primal_block(statement.orelse))
+                branch = _branch(
+                    copy_tree(statement.test),
+                    self.primal_block(statement.body),
+                    self.primal_block(statement.orelse))
                 body.append(gast.copy_location(branch, statement))
             elif isinstance(statement, (gast.For, gast.While)):
                 body += self.primal_loop(statement)

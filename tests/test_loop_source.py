@@ -264,6 +264,13 @@ def test_tangent_reading_old_value_keeps_temporary():
     assert 'x = np.sin(x)' not in lines
     assert 'dx * np.cos(x)' in text
 
+def test_continue_branch_is_negated():
+    primal = adcompiler.grad(skipped_odd_trips).source.split('def adjoint')[0]
+    tangent = Compiler().compile_forward(skipped_odd_trips, ('x',)).source
+    for text in (primal, tangent):
+        assert 'pass' not in text
+        assert 'if not t' in text
+
 # The move rewrite itself, on hand-written adjoint code.
 
 def rewritten(code):
