@@ -16,10 +16,14 @@ statement from the first push to the second one assigns `t1`, and no
 adjoint code between the two pops does, the first push and its pop drop
 `t1`. A push or pop left empty is removed.
 
+The first push may also save `v` as its shape (`ad.shape_and_kind(v)`),
+and the second one `v` or its shape. Then the first block reads the
+second entry in place of its own, provided that no statement changes `v`
+in place. A value pushed as a copy
+(`ad.snapshot(v)`) is left as it is.
+
 The two statements must be simple statements of one block, with no loop,
-branch or other compound statement between them. Values pushed as their
-shape (`ad.shape_and_kind(v)`) or as a copy (`ad.snapshot(v)`) are left
-as they are, because the two entries then differ.
+branch or other compound statement between them.
 """
 
 import dataclasses
@@ -38,16 +42,20 @@ class TapeEntries:
     """The reverse stage's records of one function's tape entries.
 
     `pushed` maps a statement to the names its push saves, in order, and is
-    changed in place. `changed_names` maps a statement to the names that its
-    push saves as shapes or copies. `pops` maps a statement to the
-    `x, y = tape.pop()` that starts its adjoint block, and `blocks` maps
-    each statement to its adjoint statements.
+    changed in place. `shapes` maps a statement to {name: the name its pop
+    binds} for the names its push saves as shapes. `snapshots` contains the
+    names pushed as copies, and `changeable` the names that statements may
+    change in place. `pops` maps a statement to the `x, y = tape.pop()`
+    that starts its adjoint block, and `blocks` maps each statement to its
+    adjoint statements.
     """
 
     pushed: dict
-    changed_names: dict
-    pops: dict
-    blocks: dict
+    shapes: dict = dataclasses.field(default_factory=dict)
+    snapshots: frozenset = frozenset()
+    changeable: frozenset = frozenset()
+    pops: dict = dataclasses.field(default_factory=dict)
+    blocks: dict = dataclasses.field(default_factory=dict)
 
 
 def drop_repeated_pushes(statements, entries, adjoint_body):
@@ -67,15 +75,16 @@ def drop_repeated_pushes(statements, entries, adjoint_body):
         stores = {node.id for node in name_nodes(statement)
                   if isinstance(node.ctx, gast.Store)}
         if previous is not None and entries.pushed.get(statement):
-            repeated = [name for name in entries.pushed[previous]
-                        if name in entries.pushed[statement]
-                        and name not in assigned and name not in stores
-                        and _plain(name, previous, entries)
-                        and _plain(name, statement, entries)
-                        and not _adjoint_assigns(name, statement, between,
-                                                 entries)]
-            if repeated:
-                _drop(previous, repeated, entries, adjoint_body)
+            renames = {}
+            for name in entries.pushed[previous]:
+                if name in entries.pushed[statement] and \
+                        name not in assigned and name not in stores:
+                    later = _reusable(name, previous, statement, between,
+                                      entries)
+                    if later is not None:
+                        renames[name] = later
+            if renames:
+                _drop(previous, renames, entries, adjoint_body)
         assigned |= stores
         between.append(statement)
         if entries.pushed.get(statement):
@@ -91,9 +100,22 @@ def _inner_blocks(statement):
     return [block for block in blocks if isinstance(block, list)]
 
 
-def _plain(name, statement, entries):
-    """True if the push after `statement` saves `name` as it is."""
-    return name not in entries.changed_names.get(statement, ())
+def _reusable(name, earlier, later, between, entries):
+    """Return the name that the pop of `later` binds to the value of `name`
+    if the block of `earlier` can read it in place of its own entry, or
+    None."""
+    if name in entries.snapshots:
+        return None
+    earlier_shapes = entries.shapes.get(earlier, {})
+    later_shapes = entries.shapes.get(later, {})
+    if name not in earlier_shapes and name in later_shapes:
+        return None  # The earlier block reads more than the shape.
+    if name in earlier_shapes and name in entries.changeable:
+        return None  # Its shape may change in place in between.
+    bound = later_shapes.get(name, name)
+    if _adjoint_assigns(bound, later, between, entries):
+        return None
+    return bound
 
 
 def _adjoint_assigns(name, statement, between, entries):
@@ -108,7 +130,9 @@ def _adjoint_assigns(name, statement, between, entries):
                for part in code for node in walk(part))
 
 
-def _drop(statement, names, entries, adjoint_body):
+def _drop(statement, renames, entries, adjoint_body):
+    """Drop the names in `renames` from the push and pop of `statement`,
+    and read the names `renames` maps them to in its adjoint block."""
     pop = entries.pops.get(statement)
     pushed = entries.pushed[statement]
     if pop is None:
@@ -117,7 +141,15 @@ def _drop(statement, names, entries, adjoint_body):
     targets = target.elts if isinstance(target, gast.Tuple) else [target]
     if len(targets) != len(pushed):
         return
-    kept = [k for k, name in enumerate(pushed) if name not in names]
+    bound = {targets[k].id: renames[name]
+             for k, name in enumerate(pushed) if name in renames}
+    for part in entries.blocks.get(statement, []):
+        if part is pop:
+            continue
+        for node in walk(part):
+            if isinstance(node, gast.Name) and node.id in bound:
+                node.id = bound[node.id]
+    kept = [k for k, name in enumerate(pushed) if name not in renames]
     if not kept:
         del entries.pushed[statement]
         _remove(adjoint_body, pop)

@@ -236,8 +236,7 @@ class _ReverseWriter(StageWriter):
         # statement -> {name: adjoint-side name} for values the adjoint reads
         # only for their shape: the tape keeps ad.shape_and_kind(name).
         self.shape_pushes = {}
-        self.tape_entries = repeated_pushes.TapeEntries(self.pushed, {}, {},
-                                                        {})
+        self.tape_entries = repeated_pushes.TapeEntries(self.pushed)
         self.loop_trips = {}  # loop statement -> name of its trip counter
         self.iteration_index = {}  # for statement -> adjoint loop index name
         # The index of adjoint loops that do not read it, shared by all of
@@ -315,10 +314,10 @@ class _ReverseWriter(StageWriter):
 
         # The adjoint is written first: it decides what the primal records.
         self.adjoint_body = self.adjoint_statements(body[:-1])
-        self.tape_entries.changed_names = {
-            statement: set(self.shape_pushes.get(statement, ()))
-            | {name for name in names if name in self.snapshots}
-            for statement, names in self.pushed.items()}
+        self.tape_entries.shapes = self.shape_pushes
+        self.tape_entries.snapshots = frozenset(self.snapshots)
+        self.tape_entries.changeable = frozenset(
+            self.normalized.written | self.normalized.mutated)
         repeated_pushes.drop_repeated_pushes(body[:-1], self.tape_entries,
                                              self.adjoint_body)
         self.primal_body = self.primal_block(body[:-1])

@@ -101,9 +101,19 @@ def conditional_term(x, n):
     return np.sum(s)
 
 
+def shared_shape(x, n):
+    s = 0.0
+    for i in range(n):
+        w = x * i
+        u = w + np.sin(x)
+        v = w + np.cos(x)
+        s = s + u * v
+    return np.sum(s)
+
+
 LOOPS = [scaled_sine_sum, skipped_odd_trips, sine_over_range, tanh_over_rows,
          nested_loops, loop_with_break, branch_in_loop,
-         reassigned_between_pushes, conditional_term]
+         reassigned_between_pushes, conditional_term, shared_shape]
 
 SHAPES = [(), (3,), (2, 3)]
 
@@ -270,6 +280,12 @@ def test_continue_branch_is_negated():
     for text in (primal, tangent):
         assert 'pass' not in text
         assert 'if not t' in text
+
+def test_repeated_shape_is_saved_once():
+    text = adcompiler.grad(shared_shape).source
+    assert text.count('ad.shape_and_kind(w)') == 1
+    assert 'w_shape_1' not in text
+    assert 'ad.unbroadcast(du, w_shape)' in text
 
 # The move rewrite itself, on hand-written adjoint code.
 
