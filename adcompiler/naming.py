@@ -19,10 +19,9 @@ class Namer:
     def __init__(self, taken=()):
         self.taken = set(taken)
         self._next_temporary = 1
-        # base -> the last suffix `fresh` gave it. Until `release` frees a
-        # name, the smaller suffixes are all taken, and `fresh` starts after
-        # it rather than at 1 (which was quadratic in the versions of a
-        # name).
+        # base -> the last suffix `fresh` gave it. Names are never freed, so
+        # the smaller suffixes are all taken, and `fresh` starts after it
+        # rather than at 1 (which was quadratic in the versions of a name).
         self._last_suffix = {}
 
     @classmethod
@@ -51,14 +50,6 @@ class Namer:
         self._last_suffix[base] = suffix
         self.taken.add(name)
         return name
-
-    def release(self, name, base):
-        """Mark `name`, which `fresh(base)` returned and no code uses, as
-        unused again, so that the next `fresh(base)` may return it."""
-        self.taken.discard(name)
-        # `fresh` skips taken names, so starting again at the first suffix
-        # only costs a longer search.
-        self._last_suffix.pop(base, None)
 
     def temporary(self):
         """Return a new temporary name t1, t2, ... ."""

@@ -320,6 +320,7 @@ class _ReverseWriter(StageWriter):
             self.normalized.written | self.normalized.mutated)
         repeated_pushes.drop_repeated_pushes(body[:-1], self.tape_entries,
                                              self.adjoint_body)
+        self.number_loop_counters(body[:-1])
         self.primal_body = self.primal_block(body[:-1])
         self.protect_arguments()
         return self.finish(returned)
@@ -841,6 +842,31 @@ class _ReverseWriter(StageWriter):
         self.enclosing_line = outer
         return body
 
+    def number_loop_counters(self, statements):
+        """Give the loops' trip counters `trips`, `trips_1`, ... in the
+        order of the loops in the source, outer loops first.
+
+        The adjoint is written last statement first, so the names were
+        taken in the reverse order. Only counters change names, so the
+        names they swap are not used otherwise.
+        """
+        loops = [loop for loop in _loops_in_order(statements)
+                 if loop in self.loop_trips]
+        names = [self.loop_trips[loop] for loop in loops]
+        ordered = sorted(names, key=_name_suffix)
+        renames = {old: new for old, new in zip(names, ordered, strict=True)
+                   if old != new}
+        if not renames:
+            return
+        for loop, new in zip(loops, ordered, strict=True):
+            self.loop_trips[loop] = new
+        for statement, pushed in self.pushed.items():
+            self.pushed[statement] = [renames.get(n, n) for n in pushed]
+        for node in walk(gast.Module(body=self.adjoint_body,
+                                     type_ignores=[])):
+            if isinstance(node, gast.Name) and node.id in renames:
+                node.id = renames[node.id]
+
     def note_tape_entries(self, statement, block):
         """Keep `statement`'s adjoint block, and the pop that starts it,
         for `repeated_pushes.drop_repeated_pushes`."""
@@ -1125,14 +1151,13 @@ class _ReverseWriter(StageWriter):
 
     def adjoint_loop(self, statement):
         """Replay a loop backwards: the same number of trips, last first."""
-        # An outer loop takes its counter's name before the loops inside.
-        trips = self.namer.fresh('trips')
         body = self.adjoint_statements(statement.body)
         element = (self.iteration_adjoint(statement)
                    if isinstance(statement, gast.For) else [])
         if not body and not element:
-            self.namer.release(trips, 'trips')
             return []
+        # `number_loop_counters` puts the names in source order later.
+        trips = self.namer.fresh('trips')
         self.loop_trips[statement] = trips
         index = self.iteration_index.get(statement)
         if index is None:
@@ -2259,3 +2284,23 @@ def _has_source_to_transform(function):
             and function not in (runtime.call_method, runtime.call_function,
                                  runtime.call_adjoint,
                                  runtime.call_unpacking))
+
+
+def _loops_in_order(statements):
+    """Yield the for and while loops in `statements` in source order, each
+    before the loops inside it."""
+    for statement in statements:
+        if isinstance(statement, (gast.For, gast.While)):
+            yield statement
+        for field in ('body', 'orelse', 'finalbody'):
+            block = getattr(statement, field, None)
+            if isinstance(block, list):
+                yield from _loops_in_order(block)
+        for handler in getattr(statement, 'handlers', ()):
+            yield from _loops_in_order(handler.body)
+
+
+def _name_suffix(identifier):
+    """Return the number that `Namer.fresh` appended to `identifier`, or 0."""
+    _, _, suffix = identifier.rpartition('_')
+    return int(suffix) if suffix.isdigit() else 0

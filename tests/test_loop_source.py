@@ -111,9 +111,20 @@ def shared_shape(x, n):
     return np.sum(s)
 
 
+def two_loops(x, n):
+    m = 0.0
+    for i in range(n):
+        m = m + x * i
+    s = 0.0
+    for i in range(n):
+        s = s + np.sin(m) * i
+    return np.sum(s)
+
+
 LOOPS = [scaled_sine_sum, skipped_odd_trips, sine_over_range, tanh_over_rows,
          nested_loops, loop_with_break, branch_in_loop,
-         reassigned_between_pushes, conditional_term, shared_shape]
+         reassigned_between_pushes, conditional_term, shared_shape,
+         two_loops]
 
 SHAPES = [(), (3,), (2, 3)]
 
@@ -235,6 +246,11 @@ def test_while_true_has_no_constant_branch():
     text = adcompiler.grad(loop_with_break).source
     assert 'if True' not in text
     assert 'while True:' in text
+
+
+def test_loop_counters_follow_source_order():
+    primal = adcompiler.grad(two_loops).source.split('def adjoint')[0]
+    assert primal.index('trips = 0') < primal.index('trips_1 = 0')
 
 
 def test_nested_counters_read_outside_in():
