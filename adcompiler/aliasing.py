@@ -177,9 +177,13 @@ def check_in_place_updates(normalized, resolution, activity, source):
     """Raise UnsupportedSyntaxError where an updated value may be shared."""
     if is_generated(source):
         return
-    _check_out_arguments(normalized, resolution, activity, source)
-    _check_in_place_methods(normalized, resolution, activity, source)
-    _check_bound_in_place_methods(normalized, resolution, activity, source)
+    # The three checks share one set of names read by derivatives, found
+    # only when one of them meets a call or method that it must judge.
+    read = _DerivativeReads(normalized, activity)
+    _check_out_arguments(normalized, resolution, activity, source, read)
+    _check_in_place_methods(normalized, resolution, activity, source, read)
+    _check_bound_in_place_methods(normalized, resolution, activity, source,
+                                  read)
     # A container that a comprehension built is not updated after its loop,
     # so its uses after the loop cannot see an update.
     updated = _updated_names(normalized, activity)
@@ -1077,11 +1081,11 @@ def _is_none(node):
     return isinstance(node, gast.Constant) and node.value is None
 
 
-def _check_out_arguments(normalized, resolution, activity, source):
+def _check_out_arguments(normalized, resolution, activity, source, read):
     """Reject writing a call's result into an existing array when a value
     that carries a derivative is involved, or when the array is read by
-    a computation that carries one: the adjoint would not see the write."""
-    read = read_by_derivative(normalized, activity)
+    a computation that carries one: the adjoint would not see the write.
+    `read` is the `_DerivativeReads` of the function."""
     for call in normalized.nodes_of(gast.Call):
         if not has_out_argument(
                 call, resolution):
@@ -1132,10 +1136,26 @@ def read_by_derivative(normalized, activity):
     return read
 
 
-def _check_in_place_methods(normalized, resolution, activity, source):
+class _DerivativeReads:
+    """The names that `read_by_derivative` returns, found at the first
+    membership test. Most functions have no call that the in-place checks
+    must judge, and then no statement is walked for them."""
+
+    def __init__(self, normalized, activity):
+        self.normalized, self.activity = normalized, activity
+        self.names = None
+
+    def __contains__(self, name):
+        if self.names is None:
+            self.names = read_by_derivative(self.normalized, self.activity)
+        return name in self.names
+
+
+def _check_in_place_methods(normalized, resolution, activity, source,
+                            read):
     """Reject `w.sort()` and the like on a value that a computation with a
-    derivative reads: the adjoint would read the changed value."""
-    read = read_by_derivative(normalized, activity)
+    derivative reads: the adjoint would read the changed value. `read` is
+    the `_DerivativeReads` of the function."""
     for call in normalized.nodes_of(gast.Call):
         if (isinstance(call.func, gast.Attribute)
                 and isinstance(call.func.value, gast.Name)
@@ -1164,13 +1184,14 @@ def _names_getattr(func, normalized, source):
             is builtins.getattr)
 
 
-def _check_bound_in_place_methods(normalized, resolution, activity, source):
+def _check_bound_in_place_methods(normalized, resolution, activity, source,
+                                  read):
     """Reject an in-place method of a value that carries a derivative, or
     that a computation with one reads, used other than in a direct call:
     `fill = a.fill`, `getattr(a, 'fill')`, `apply(a.fill, v)`,
     `map(a.fill, vs)`. The stages see a call of such a value only as a
-    call of an unknown function, so the update would be missed."""
-    read = read_by_derivative(normalized, activity)
+    call of an unknown function, so the update would be missed. `read` is
+    the `_DerivativeReads` of the function."""
     namespaces = namespace_names(normalized, resolution)
     nodes = list(normalized.nodes_of((gast.Attribute, gast.Call)))
     for statement in normalized.nodes_of(Verbatim):
