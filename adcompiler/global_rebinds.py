@@ -82,7 +82,9 @@ def global_checks(normalized, resolution, source):
         return GlobalChecks({}, {})
     reads = _checked_reads(normalized, source.function)
     ordered = []  # (statement, names it reads, enclosing outermost loop)
-    _number(normalized.tree.body, None, ordered)
+    # Without a checked read, no statement's names are needed, but the
+    # order of the statements still is, for the checks of callees.
+    _number(normalized.tree.body, None, ordered, bool(reads))
     positions = {id(statement): i for i, (statement, _, _) in
                  enumerate(ordered)}
     after = {}
@@ -134,10 +136,11 @@ def _checked_reads(normalized, function):
     return reads
 
 
-def _number(statements, loop, ordered):
+def _number(statements, loop, ordered, with_names=True):
     """Append each statement of `statements`, nested ones after their
     parent, to `ordered` with the names its own parts read and the
-    outermost loop around it."""
+    outermost loop around it. With `with_names` false, the names are
+    left out: each statement gets an empty dict."""
     for statement in statements:
         inner_loop = loop
         if loop is None and isinstance(statement, (gast.For, gast.While)):
@@ -147,7 +150,7 @@ def _number(statements, loop, ordered):
         for field, value in gast.iter_fields(statement):
             if field in _BLOCK_FIELDS and isinstance(value, list):
                 nested.append(value)
-            else:
+            elif with_names:
                 for part in value if isinstance(value, list) else [value]:
                     for node in _loads(part):
                         names.setdefault(node.id, node)
@@ -155,9 +158,9 @@ def _number(statements, loop, ordered):
         for block in nested:
             handlers = [s for s in block if isinstance(s, gast.ExceptHandler)]
             for handler in handlers:
-                _number(handler.body, inner_loop, ordered)
+                _number(handler.body, inner_loop, ordered, with_names)
             _number([s for s in block if s not in handlers], inner_loop,
-                    ordered)
+                    ordered, with_names)
 
 
 def _loads(node):
