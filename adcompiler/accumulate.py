@@ -42,7 +42,7 @@ def accumulate_index_adjoints(function, runtime_alias, all_calls=None):
 
     `all_calls`, if given, contains every call in `function` (and may
     contain others), so that finding none of `ad.index_adjoint` there
-    needs no walk.
+    needs no walk. Returns whether any statement changed.
     """
     calls = _RuntimeCalls(runtime_alias)
     if all_calls is None:
@@ -51,14 +51,16 @@ def accumulate_index_adjoints(function, runtime_alias, all_calls=None):
                for node in all_calls):
         # Both rewrites start from such a call. One walk here saves the
         # several that proving ownership takes in a long function.
-        return
+        return False
     owned = _owned_names(function, calls)
+    changed = False
     for statement in walk(function):
         if isinstance(statement, gast.Assign):
             target = _plain_target(statement)
             if target in owned and calls.adds_index_adjoint(statement):
                 _to_index_accumulate(statement)
-    _accumulate_top_level(function, calls)
+                changed = True
+    return _accumulate_top_level(function, calls) or changed
 
 
 class _RuntimeCalls:
@@ -183,13 +185,16 @@ def _is_fresh(value, target, calls):
 
 def _accumulate_top_level(function, calls):
     """Rewrite top-level statements from an index adjoint on, while
-    nothing else reads or assigns the name."""
+    nothing else reads or assigns the name. Return whether any was
+    rewritten."""
     owned = set()  # names whose array only this code refers to
+    changed = False
     for statement in function.body:
         target = (_plain_target(statement)
                   if isinstance(statement, gast.Assign) else None)
         if target in owned and calls.adds_index_adjoint(statement):
             _to_index_accumulate(statement)
+            changed = True
             continue
         for node in walk(statement):
             if isinstance(node, gast.Name):
@@ -197,6 +202,7 @@ def _accumulate_top_level(function, calls):
         if target is not None and calls.is_call(statement.value,
                                                 ('index_adjoint',)):
             owned.add(target)
+    return changed
 
 
 def _plain_target(statement):

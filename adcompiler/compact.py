@@ -67,14 +67,17 @@ _UNKNOWN = _Form()
 _NUMBER = _Form(number=True)
 
 
-def keep_compact(function, facts, numpy_alias, runtime_alias, calls=None):
+def keep_compact(function, facts, numpy_alias, runtime_alias, calls=None,
+                 names=None):
     """Rewrite the adjoint `function` in place; see the module docstring.
 
     Returns whether anything changed. A list given as `calls` is extended
     with every call that `function` contains afterwards, and perhaps a few
-    more that it no longer contains.
+    more that it no longer contains. `names` is a `StatementNames` table
+    of the caller's for the statements of `function`, made with
+    `gast.Call` among its kinds and kept current here, or None.
     """
-    rewriter = _Rewriter(facts, numpy_alias, runtime_alias, True)
+    rewriter = _Rewriter(facts, numpy_alias, runtime_alias, True, names)
     function.body = rewriter.block(function.body)
     # The rewriter found the calls of the body before it changed them, and
     # it adds no calls but expansions, so the body is not walked again.
@@ -85,7 +88,11 @@ def keep_compact(function, facts, numpy_alias, runtime_alias, calls=None):
             for item in value if isinstance(value, list) else (value,):
                 if isinstance(item, gast.AST):
                     found += find_nodes(item, gast.Call)
-    _drop_unread_shapes(found, runtime_alias)
+    dropped = _drop_unread_shapes(found, runtime_alias)
+    if dropped and names is not None:
+        for statement, statement_calls in rewriter.statement_calls:
+            if any(id(call) in dropped for call in statement_calls):
+                names.forget(statement)
     if calls is not None:
         calls += found
     return rewriter.changed
@@ -93,11 +100,12 @@ def keep_compact(function, facts, numpy_alias, runtime_alias, calls=None):
 
 def _drop_unread_shapes(calls, runtime_alias):
     """Pass None for the value in `ad.compact_sum_adjoint(g, t, None, k)`,
-    among `calls`.
+    among `calls`; return the ids of the calls changed.
 
     Over all axes the compact cotangent is `g` itself, so the call does not
     read `t`, and the primal need not save `t` or its shape for it.
     """
+    dropped = set()
     for node in calls:
         if (not node.keywords
                 and isinstance(node.func, gast.Attribute)
@@ -108,10 +116,12 @@ def _drop_unread_shapes(calls, runtime_alias):
                 and isinstance(node.args[2], gast.Constant)
                 and node.args[2].value is None):
             node.args[1] = gast.Constant(value=None, kind=None)
+            dropped.add(id(node))
+    return dropped
 
 
 def negate_compact_factors(function, numpy_alias, runtime_alias,
-                           negates_product=None):
+                           negates_product=None, names=None):
     """Move negations of products onto their compact first factors.
 
     `keep_compact` does this too, but only on products of one operation
@@ -122,7 +132,7 @@ def negate_compact_factors(function, numpy_alias, runtime_alias,
 
     `negates_product` is whether a node of `function` is a negated
     product (see `is_negated_product`), when the caller found it in a
-    walk of its own, or None.
+    walk of its own, or None. `names` is as in `keep_compact`.
     """
     if negates_product is None:
         negates_product = any(map(is_negated_product,
@@ -130,7 +140,7 @@ def negate_compact_factors(function, numpy_alias, runtime_alias,
     if not negates_product:
         # Nothing to move, and one walk costs less than the rewriter's.
         return False
-    rewriter = _Rewriter(None, numpy_alias, runtime_alias, False)
+    rewriter = _Rewriter(None, numpy_alias, runtime_alias, False, names)
     function.body = rewriter.block(function.body)
     return rewriter.changed
 
@@ -145,20 +155,31 @@ def is_negated_product(node):
 
 class _Rewriter:
 
-    def __init__(self, facts, numpy_alias, runtime_alias, expanding):
+    def __init__(self, facts, numpy_alias, runtime_alias, expanding,
+                 names=None):
         self.facts = facts
         self.numpy_alias = numpy_alias
         self.runtime_alias = runtime_alias
         self.expanding = expanding  # false: only negations move
+        self.names = names  # a StatementNames table with calls, or None
         self.forms = {}  # name -> _Form of its current value
         # shape reference -> names whose form has it, so that an assignment
         # finds the forms it makes stale without looking at all of them.
         self.shaped_by = {}
-        self.changed = False
+        # How many rewrites changed a node in place or replaced one. Every
+        # such rewrite counts, so that `forget_if_changed` finds the
+        # statements that changed.
+        self.changes = 0
         self.calls = []  # every call in the statements given to `block`
+        # (statement, its calls) for the statements given to `block`
+        self.statement_calls = []
         # name -> `_Form(shape=name)`, made once per name because a frozen
         # dataclass is slow to make and the rewriter visits every name.
         self.shaped_like = {}
+
+    @property
+    def changed(self):
+        return self.changes > 0
 
     def block(self, statements):
         rewritten = []
@@ -171,16 +192,20 @@ class _Rewriter:
                     and len(statement.targets) == 1
                     and isinstance(statement.targets[0], gast.Name)):
                 target = statement.targets[0].id
+                changes_before = self.changes
                 statement.value, form = self.visit(statement.value)
                 if form.compact and form.shape == target:
                     # The value would be shaped like the name's old value.
                     statement.value = self.expand_call(statement.value, form)
                     form = _UNKNOWN
+                self.forget_if_changed(statement, changes_before)
                 rewritten += self.expand_stale({target})
                 self.set_form(target, form)
             elif isinstance(statement, (gast.Return, gast.Expr)):
                 if statement.value is not None:
+                    changes_before = self.changes
                     statement.value = self.expanded(statement.value)
+                    self.forget_if_changed(statement, changes_before)
             else:
                 # A nested block or another store: its compact names become
                 # full first, so that every path leaves them full.
@@ -193,13 +218,23 @@ class _Rewriter:
             rewritten.append(statement)
         return rewritten
 
+    def forget_if_changed(self, statement, changes_before):
+        """Forget `statement` in the table of names when a rewrite was
+        counted since `self.changes` was `changes_before`."""
+        if self.changes != changes_before and self.names is not None:
+            self.names.forget(statement)
+
     def possibly_changed(self, statement):
         """Return the names that a call in `statement` may change in place:
         the arguments and receivers of calls other than NumPy functions and
         the runtime helpers that change none of their arguments."""
         changed = set()
-        calls = find_nodes(statement, gast.Call)
+        if self.names is None:
+            calls = find_nodes(statement, gast.Call)
+        else:
+            calls = self.names.nodes(statement, gast.Call)
         self.calls += calls
+        self.statement_calls.append((statement, calls))
         for node in calls:
             function = self.function_name(node)
             if function is not None and (
@@ -253,7 +288,7 @@ class _Rewriter:
     def expand_call(self, node, form):
         if not self.expanding:
             return node
-        self.changed = True
+        self.changes += 1
         return _call(self.runtime_alias, 'expand', node, _name(form.shape))
 
     # Expressions -----------------------------------------------------------
@@ -310,7 +345,7 @@ class _Rewriter:
                                   and self.is_compact(factor.id)):
             return None
         parent.left = gast.UnaryOp(op=gast.USub(), operand=factor)
-        self.changed = True
+        self.changes += 1
         return node
 
     def generic(self, node):
@@ -376,7 +411,7 @@ class _Rewriter:
             node.args = [self.expanded(a) for a in node.args]
             if name in _REDUCTIONS and self.expanding:
                 node.func.attr = _REDUCTIONS[name]
-                self.changed = True
+                self.changes += 1
             shape = node.args[1]
             if isinstance(shape, gast.Name):
                 return node, _Form(compact=True, shape=shape.id)
@@ -398,7 +433,7 @@ class _Rewriter:
             if form.compact and self.expanding:
                 node.func.attr = 'compact_unbroadcast'
                 node.args = [g, _name(form.shape), node.args[1]]
-                self.changed = True
+                self.changes += 1
                 return node, _Form(compact=True, shape=target)
             node.args[0] = g
             return node, _Form(shape=target)

@@ -319,10 +319,23 @@ def _is_true(node):
     return isinstance(node, gast.Constant) and node.value is True
 
 
+# The classes of nodes, besides names, that the table of the adjoint's
+# statements keeps in `optimize`. The passes given the table search for
+# nodes of these classes.
+_INDEXED_KINDS = (gast.Call, gast.Constant, gast.BinOp, gast.UnaryOp)
+
+
 def optimize(program):
     """Optimize a `ReverseProgram` in place and return it."""
-    _ConstantFolder(program.numpy_alias,
-                    program.runtime_alias).visit(program.adjoint)
+    # One table of the names, calls, constants and operators of the
+    # adjoint's statements serves the passes from the first constant
+    # folding to the second, so that most statements are walked once for
+    # all of them. Each pass given the table forgets the statements that
+    # it changes. After a pass that reports a change but not where, the
+    # table is cleared. It is not used after the second folding.
+    names = StatementNames(_INDEXED_KINDS)
+    _fold_constants(program.adjoint, program.numpy_alias,
+                    program.runtime_alias, names)
     # Code compiled for float scalar arguments or for argument shapes is
     # called by grad alone, which always gives a cotangent.
     seed = program.adjoint.args.args[1].id
@@ -334,47 +347,56 @@ def optimize(program):
     optimize_adjoint(program.adjoint, program.numpy_alias,
                      program.runtime_alias,
                      (seed,) if program.seeded else (), numbers,
-                     numeric_names, program.scalars)
+                     numeric_names, program.scalars, names)
     if adjoint_moves.forward_moved_adjoints(program.adjoint,
                                             program.numpy_alias,
                                             program.runtime_alias):
+        names.clear()
         # The temporaries' initial `dt = None` are read by nothing now.
-        _remove_dead_code(program.adjoint)
+        _remove_dead_code(program.adjoint, names)
     calls = []
     if compact.keep_compact(program.adjoint, program.shape_facts,
                             program.numpy_alias, program.runtime_alias,
-                            calls):
+                            calls, names):
         # An expansion inserted before a statement may be read by nothing.
-        _remove_dead_code(program.adjoint)
+        _remove_dead_code(program.adjoint, names)
     # NOTE: `calls` still contains every call of the adjoint for the two
     # passes that read it below, because the passes since keep_compact
     # make no call: they remove statements, write matrix products, and
     # move calls. A pass added among them that makes calls must walk the
     # adjoint for them instead.
-    known_shapes.inline_matrix_adjoints(program.adjoint, program.shape_facts,
-                                        program.runtime_alias)
-    shared_calls.share_repeated_calls(program.adjoint, program.numpy_alias,
-                                      program.runtime_alias, calls)
-    accumulate.accumulate_index_adjoints(program.adjoint,
-                                         program.runtime_alias, calls)
-    _prune_saved(program)
+    if known_shapes.inline_matrix_adjoints(
+            program.adjoint, program.shape_facts, program.runtime_alias):
+        names.clear()
+    if shared_calls.share_repeated_calls(
+            program.adjoint, program.numpy_alias, program.runtime_alias,
+            calls):
+        names.clear()
+    if accumulate.accumulate_index_adjoints(program.adjoint,
+                                            program.runtime_alias, calls):
+        names.clear()
+    _prune_saved(program, names)
     rematerialize.share_slices(program.primal, program.numpy_alias,
                                program.runtime_alias)
-    rematerialize.rematerialize(program.primal, program.adjoint,
-                                program.numpy_alias, program.runtime_alias)
+    if rematerialize.rematerialize(program.primal, program.adjoint,
+                                   program.numpy_alias,
+                                   program.runtime_alias):
+        names.clear()
     inline_temporaries(program.primal, program.temporaries)
     # The adjoints of temporaries are temporaries too; user names keep theirs.
     # A cap on the size keeps adjoint statements short enough to read.
     inline_temporaries(program.adjoint,
-                        {'d' + name for name in program.temporaries},
-                        _ADJOINT_EXPRESSION_NODES)
+                       {'d' + name for name in program.temporaries},
+                       _ADJOINT_EXPRESSION_NODES, names)
     negates_product, with_quotients = _negations_and_quotients(
-        program.adjoint)
+        program.adjoint, names)
     compact.negate_compact_factors(program.adjoint, program.numpy_alias,
-                                   program.runtime_alias, negates_product)
+                                   program.runtime_alias, negates_product,
+                                   names)
     # Inlining puts constant factors of several rules side by side.
-    _ConstantFolder(program.numpy_alias,
-                    program.runtime_alias).visit(program.adjoint)
+    _fold_constants(program.adjoint, program.numpy_alias,
+                    program.runtime_alias, names)
+    del names  # The passes below change statements without forgetting them.
     if shared_factors.combine_shared_factors(program.adjoint,
                                              program.numpy_alias,
                                              program.runtime_alias):
@@ -395,10 +417,45 @@ def optimize(program):
     return program
 
 
-def _negations_and_quotients(function):
+def _fold_constants(function, numpy_alias, runtime_alias, names):
+    """Visit `function` with a `_ConstantFolder`, but of its body only the
+    top-level statements where a rule of the folder may apply.
+
+    Every rule of the folder needs a number constant in the statement, or
+    a call of an attribute named in `_FOLDED_FUNCTIONS`, and makes no
+    such node where there was none. Most adjoint statements have neither,
+    and the `StatementNames` table `names` (made with `_INDEXED_KINDS`)
+    has the nodes of each statement. The statements visited are
+    forgotten in the table.
+    """
+    foldable = [statement for statement in function.body
+                if _may_fold(statement, names)]
+    _visit_statements(_ConstantFolder(numpy_alias, runtime_alias), function,
+                      foldable)
+    for statement in foldable:
+        names.forget(statement)
+
+
+def _may_fold(statement, names):
+    """Return whether `statement` contains a number constant or a call
+    that `_ConstantFolder.visit_Call` may fold."""
+    for node in names.nodes(statement, (gast.Constant, gast.Call)):
+        if node.__class__ is gast.Call:
+            func = node.func
+            if (func.__class__ is gast.Attribute
+                    and func.attr in _FOLDED_FUNCTIONS):
+                return True
+        elif _number(node):
+            return True
+    return False
+
+
+def _negations_and_quotients(function, names=None):
     """Return whether `function` contains a negated product (see
     `compact.is_negated_product`), and the top-level statements of its
-    body that contain a division, found in one walk.
+    body that contain a division, found in the `StatementNames` table
+    `names` (made with `_INDEXED_KINDS`) of its statements, or in a new
+    one.
 
     The statements found are a superset of those that divide once
     `compact.negate_compact_factors`, the constant folder and
@@ -408,11 +465,13 @@ def _negations_and_quotients(function):
     statement without a division, so visiting such a statement too
     changes no output.
     """
+    if names is None:
+        names = StatementNames(_INDEXED_KINDS)
     negates_product = False
     with_quotients = []
     for statement in function.body:
         divides = False
-        for node in find_nodes(statement, (gast.BinOp, gast.UnaryOp)):
+        for node in names.nodes(statement, (gast.BinOp, gast.UnaryOp)):
             if isinstance(node, gast.BinOp):
                 divides = divides or isinstance(node.op, gast.Div)
             elif not negates_product:
@@ -720,16 +779,20 @@ def _replace_nodes(node, replacements, remaining):
     return node
 
 
-def _prune_saved(program):
-    """Drop saved values that the adjoint no longer reads."""
+def _prune_saved(program, names):
+    """Drop saved values that the adjoint no longer reads. `names` is the
+    `StatementNames` table (made with `_INDEXED_KINDS`) of the adjoint's
+    statements, kept current here."""
     body = program.adjoint.body
     saved_param = program.adjoint.args.args[0].id
     if not body or not (isinstance(body[0], gast.Assign)
                         and isinstance(body[0].value, gast.Name)
                         and body[0].value.id == saved_param):
         return
-    read, other_reads, shape_reads, body_names = _adjoint_reads(program)
+    read, other_reads, shape_reads, body_names = _adjoint_reads(program,
+                                                                names)
     unpack = body[0].targets[0]
+    names.forget(body[0])
     primal_return = program.primal.body[-1]
     saved_tuple = primal_return.value.elts[1]
     keep = [i for i, n in enumerate(unpack.elts) if n.id in read]
@@ -739,7 +802,7 @@ def _prune_saved(program):
         del body[0]
         return
     _save_shapes(program, unpack, saved_tuple, other_reads, shape_reads,
-                 body_names)
+                 body_names, names)
 
 
 # Runtime helpers that read only the shape (and kind) of some arguments,
@@ -752,15 +815,16 @@ _SHAPE_READERS = {
 }
 
 
-def _adjoint_reads(program):
+def _adjoint_reads(program, table):
     """Return what the adjoint's statements after the unpacking of the
-    saved values read, and the names in them.
+    saved values read, and the names in them, found in `table`, the
+    `StatementNames` table of those statements.
 
     The first value is the set of names read, and the second the set of
     names read other than for their shape. The third maps each name to the
-    `Name` nodes that runtime helpers read only for their shape (see
-    `_SHAPE_READERS`). The fourth is the set of all names in those
-    statements.
+    pairs of a statement and a `Name` node in it that a runtime helper
+    reads only for its shape (see `_SHAPE_READERS`). The fourth is the set
+    of all names in those statements.
     """
     runtime_alias = program.runtime_alias
     shape_reads, names = {}, set()
@@ -769,7 +833,7 @@ def _adjoint_reads(program):
     for statement in program.adjoint.body[1:]:
         # A call comes before its arguments in the breadth-first order of
         # `find_nodes`, so a shape read is known before its name is seen.
-        for node in find_nodes(statement, (gast.Name, gast.Call)):
+        for node in table.nodes(statement, (gast.Name, gast.Call)):
             if isinstance(node, gast.Name):
                 names.add(node.id)
                 if isinstance(node.ctx, gast.Load):
@@ -787,19 +851,21 @@ def _adjoint_reads(program):
                 if position < len(node.args) and isinstance(
                         node.args[position], gast.Name):
                     argument = node.args[position]
-                    shape_reads.setdefault(argument.id, []).append(argument)
+                    shape_reads.setdefault(argument.id, []).append(
+                        (statement, argument))
                     shape_nodes.add(id(argument))
     return read, other_reads, shape_reads, names
 
 
 def _save_shapes(program, unpack, saved_tuple, other_reads, shape_reads,
-                 body_names):
+                 body_names, names):
     """Save `ad.shape_and_kind(t)` for values the adjoint reads only for
     their shape, so that their arrays are freed when the primal returns.
 
     Parameters stay: saving them keeps no array alive that the caller does
     not hold anyway. `other_reads`, `shape_reads` and `body_names` are what
-    `_adjoint_reads` returns.
+    `_adjoint_reads` returns, and `names` is the `StatementNames` table of
+    the adjoint's statements, kept current here.
     """
     runtime_alias = program.runtime_alias
     params = {a.id for a in program.primal.args.args}
@@ -815,8 +881,9 @@ def _save_shapes(program, unpack, saved_tuple, other_reads, shape_reads,
             new_name += '_'
         used_names.add(new_name)
         target.id = new_name
-        for read in shape_reads[name]:
+        for statement, read in shape_reads[name]:
             read.id = new_name
+            names.renamed(statement)
         saved_tuple.elts[position] = new_node(
             gast.Call, func=new_node(
                 gast.Attribute, value=name_node(runtime_alias),
@@ -888,18 +955,24 @@ def _assigns_tangent(target, tangent_names):
 
 def optimize_adjoint(function, numpy_alias, runtime_alias, not_none=(),
                      numbers=(), numeric_names=frozenset(),
-                     float_names=frozenset()):
+                     float_names=frozenset(), names=None):
     """Apply the rewrites in the module docstring to an adjoint function,
     given the parameters in `not_none` that are never None and those in
     `numbers` that are numbers (see `zero_adjoints.simplify` for the
-    names)."""
+    names).
+
+    `names` is a `StatementNames` table of the caller's for the statements
+    of `function`, kept current here, or None.
+    """
+    if names is None:
+        names = StatementNames()
     changed = True
     while changed:
         changed = zero_adjoints.simplify(function, numpy_alias, runtime_alias,
                                          not_none, numbers, numeric_names,
-                                         float_names)
-        changed = _propagate_copies(function) or changed
-        changed = _remove_dead_code(function) or changed
+                                         float_names, names)
+        changed = _propagate_copies(function, names) or changed
+        changed = _remove_dead_code(function, names) or changed
     function.body = drop_orphan_comments(function.body)
     return function
 
@@ -913,12 +986,6 @@ def _is_comment(statement):
 
 def _loads(node):
     return [n.id for n in name_nodes(node) if isinstance(n.ctx, gast.Load)]
-
-
-def _stores(statement):
-    """Return every name `statement` assigns, inside nested blocks too."""
-    return [n.id for n in name_nodes(statement)
-            if isinstance(n.ctx, gast.Store)]
 
 
 def _removable(statement):
@@ -961,8 +1028,8 @@ class DeadCodePolicy:
 _ADJOINT_POLICY = DeadCodePolicy()
 
 
-def _remove_dead_code(function):
-    return remove_dead_code(function, _ADJOINT_POLICY)
+def _remove_dead_code(function, names=None):
+    return remove_dead_code(function, _ADJOINT_POLICY, names)
 
 
 def remove_dead_code(function, policy, names=None):
@@ -1054,33 +1121,36 @@ def _live_loop(loop, live_after, remove, policy, names):
     return changed, live_head | set(_loads(loop.iter))
 
 
-def _propagate_copies(function):
+def _propagate_copies(function, names):
     """Replace reads of copies by reads of the originals, in one pass.
 
     A top-level `a = b` between names is removed, and later reads of `a`
     read `b`, when `a` is assigned once, `b` is not assigned after the copy,
-    and `a` is not in the returned value.
+    and `a` is not in the returned value. `names` is the `StatementNames`
+    table of the statements, kept current here.
     """
     body = function.body
     if not any(_is_copy(statement) for statement in body):
         return False  # Nothing to do, and no statement needs a walk.
     returned = set()
     if body and isinstance(body[-1], gast.Return):
-        returned = set(_loads(body[-1]))
+        returned = set(names.uses(body[-1]).loads)
     store_counts = {}
     last_store = {}
     for position, statement in enumerate(body):
-        for name in _stores(statement):
+        for name in names.uses(statement).stores:
             store_counts[name] = store_counts.get(name, 0) + 1
             last_store[name] = position
 
     renames = {}
     kept = []
     for position, statement in enumerate(body):
-        if renames:
+        if renames and not renames.keys().isdisjoint(
+                names.uses(statement).loads):
             for node in name_nodes(statement):
                 if node.id in renames and isinstance(node.ctx, gast.Load):
                     node.id = renames[node.id]
+            names.renamed(statement)
         if _is_copy(statement):
             copy_name = statement.targets[0].id
             original = statement.value.id

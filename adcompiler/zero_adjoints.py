@@ -67,7 +67,8 @@ def _join_facts(first, second):
 
 
 def simplify(function, numpy_alias, runtime_alias, not_none=(),
-             numbers=(), numeric_names=frozenset(), float_names=frozenset()):
+             numbers=(), numeric_names=frozenset(), float_names=frozenset(),
+             names=None):
     """Rewrite `function` in place (see the module docstring), given the
     parameters in `not_none` that are never None and those in `numbers`
     that are numbers when the function starts.
@@ -77,10 +78,14 @@ def simplify(function, numpy_alias, runtime_alias, not_none=(),
     scalars (see `adcompiler.scalars` and `adcompiler.known_shapes`). They
     hold the primal's values in the adjoint too.
 
+    `names` is a `StatementNames` table of the caller's for the statements
+    of `function`, in which each assignment rewritten is forgotten, or
+    None.
+
     Returns True when anything changed.
     """
     simplifier = _Simplifier(numpy_alias, runtime_alias, numeric_names,
-                             float_names)
+                             float_names, names)
     facts = {name: _Fact(Noneness.VALUE, False) for name in not_none}
     facts.update({name: _Fact(Noneness.VALUE, True) for name in numbers})
     function.body, _ = simplifier.block(function.body, facts, rewrite=True)
@@ -90,11 +95,12 @@ def simplify(function, numpy_alias, runtime_alias, not_none=(),
 class _Simplifier:
 
     def __init__(self, numpy_alias, runtime_alias, numeric_names,
-                 float_names):
+                 float_names, names=None):
         self.numpy_alias = numpy_alias
         self.runtime_alias = runtime_alias
         self.numeric_names = numeric_names
         self.float_names = float_names
+        self.names = names  # a StatementNames table, or None
         self.changed = False
 
     # Facts about expressions --------------------------------------------------
@@ -194,7 +200,12 @@ class _Simplifier:
 
     def assignment(self, statement, facts, rewrite):
         if rewrite:
-            statement.value = self.simplify_add(statement.value, facts)
+            # Only this replacement of the value changes an assignment.
+            value = self.simplify_add(statement.value, facts)
+            if value is not statement.value:
+                statement.value = value
+                if self.names is not None:
+                    self.names.forget(statement)
         target = statement.targets[0]
         if len(statement.targets) == 1 and isinstance(target, gast.Name):
             facts[target.id] = self.fact(statement.value, facts)
