@@ -45,18 +45,25 @@ _IMMUTABLE_SCALARS = (numbers.Number, str, bytes, type(None),
 _MISSING = object()
 
 
-def hoist_free_reads(adjoint_body, namespace, local_names, reserved, namer):
+def hoist_free_reads(adjoint_body, namespace, local_names, reserved, namer,
+                     found=None):
     """Rewrite the free reads in `adjoint_body` that the primal must save.
 
     `namespace` maps the function's global and closure names to their
     values. Names in `local_names` (the primal's and the adjoint's own)
     and in `reserved` (generated helpers, the NumPy and runtime aliases)
-    are not free. Return a list of (name in the adjoint, expression that
-    the primal saves for it).
+    are not free. `found`, when given, lists for each statement of
+    `adjoint_body` what `find_nodes(statement, (gast.Name,
+    gast.Attribute))` returns, so that no statement is walked for them.
+    Return a list of (name in the adjoint, expression that the primal
+    saves for it).
     """
+    if found is None:
+        found = [find_nodes(statement, (gast.Name, gast.Attribute))
+                 for statement in adjoint_body]
     loaded, stored, roots = set(), set(), set()
-    for statement in adjoint_body:
-        for node in find_nodes(statement, (gast.Name, gast.Attribute)):
+    for nodes in found:
+        for node in nodes:
             if isinstance(node, gast.Name):
                 if isinstance(node.ctx, gast.Load):
                     loaded.add(node.id)

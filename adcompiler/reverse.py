@@ -444,9 +444,14 @@ class _ReverseWriter(StageWriter):
         primal_names.update(self.callee_saved.values())
         adjoints = set(self.adjoint_names.values())
         read = {}  # an ordered set
-        for statement in self.adjoint_body:
-            for node in name_nodes(statement):
-                if (isinstance(node.ctx, gast.Load)
+        # One walk of each adjoint statement finds its names, in the order
+        # of `name_nodes`, and the attributes that `hoist_free_reads` needs.
+        found = [find_nodes(statement, (gast.Name, gast.Attribute))
+                 for statement in self.adjoint_body]
+        for nodes in found:
+            for node in nodes:
+                if (node.__class__ is gast.Name
+                        and isinstance(node.ctx, gast.Load)
                         and node.id in primal_names and node.id not in read
                         and node.id not in adjoints
                         and self.is_stable(node.id)):
@@ -463,7 +468,7 @@ class _ReverseWriter(StageWriter):
             primal_names | adjoints | set(self.normalized.params)
             | self.snapshots,
             {*self.extra_globals, self.numpy_alias, self.runtime_alias,
-             saved_name, primal_name, adjoint_name}, self.namer)
+             saved_name, primal_name, adjoint_name}, self.namer, found)
         free = [(name, value) for name, value in free if name not in read]
         read += [name for name, _ in free]
         if self.tape_name is not None:
