@@ -375,14 +375,21 @@ def optimize(program):
     if accumulate.accumulate_index_adjoints(program.adjoint,
                                             program.runtime_alias, calls):
         names.clear()
-    _prune_saved(program, names)
-    rematerialize.share_slices(program.primal, program.numpy_alias,
-                               program.runtime_alias)
+    # A table of the primal's statements serves the two passes that need
+    # all of its names.
+    primal_names = StatementNames()
+    _prune_saved(program, names, primal_names)
+    if rematerialize.share_slices(program.primal, program.numpy_alias,
+                                  program.runtime_alias):
+        primal_names.clear()
     if rematerialize.rematerialize(program.primal, program.adjoint,
                                    program.numpy_alias,
                                    program.runtime_alias):
         names.clear()
-    inline_temporaries(program.primal, program.temporaries)
+        primal_names.clear()
+    inline_temporaries(program.primal, program.temporaries,
+                       names=primal_names)
+    del primal_names  # Not kept current by the passes below.
     # The adjoints of temporaries are temporaries too; user names keep theirs.
     # A cap on the size keeps adjoint statements short enough to read.
     inline_temporaries(program.adjoint,
@@ -779,10 +786,11 @@ def _replace_nodes(node, replacements, remaining):
     return node
 
 
-def _prune_saved(program, names):
+def _prune_saved(program, names, primal_names):
     """Drop saved values that the adjoint no longer reads. `names` is the
     `StatementNames` table (made with `_INDEXED_KINDS`) of the adjoint's
-    statements, kept current here."""
+    statements, and `primal_names` one of the primal's statements, both
+    kept current here."""
     body = program.adjoint.body
     saved_param = program.adjoint.args.args[0].id
     if not body or not (isinstance(body[0], gast.Assign)
@@ -798,11 +806,13 @@ def _prune_saved(program, names):
     keep = [i for i, n in enumerate(unpack.elts) if n.id in read]
     unpack.elts = [unpack.elts[i] for i in keep]
     saved_tuple.elts = [saved_tuple.elts[i] for i in keep]
+    primal_names.forget(primal_return)
     if not keep:
         del body[0]
         return
     _save_shapes(program, unpack, saved_tuple, other_reads, shape_reads,
-                 body_names, names)
+                 body_names, names, primal_names)
+    primal_names.forget(primal_return)
 
 
 # Runtime helpers that read only the shape (and kind) of some arguments,
@@ -858,14 +868,16 @@ def _adjoint_reads(program, table):
 
 
 def _save_shapes(program, unpack, saved_tuple, other_reads, shape_reads,
-                 body_names, names):
+                 body_names, names, primal_names):
     """Save `ad.shape_and_kind(t)` for values the adjoint reads only for
     their shape, so that their arrays are freed when the primal returns.
 
     Parameters stay: saving them keeps no array alive that the caller does
     not hold anyway. `other_reads`, `shape_reads` and `body_names` are what
-    `_adjoint_reads` returns, and `names` is the `StatementNames` table of
-    the adjoint's statements, kept current here.
+    `_adjoint_reads` returns. `names` is the `StatementNames` table of
+    the adjoint's statements, kept current here, and `primal_names` one
+    of the primal's statements, whose changed return statement the caller
+    forgets.
     """
     runtime_alias = program.runtime_alias
     params = {a.id for a in program.primal.args.args}
@@ -875,7 +887,7 @@ def _save_shapes(program, unpack, saved_tuple, other_reads, shape_reads,
         if name not in shape_reads or name in other_reads or name in params:
             continue
         if used_names is None:
-            used_names = _names_in_both(program, body_names)
+            used_names = _names_in_both(program, body_names, primal_names)
         new_name = f'{name}_shape'
         while new_name in used_names:
             new_name += '_'
@@ -891,11 +903,15 @@ def _save_shapes(program, unpack, saved_tuple, other_reads, shape_reads,
             args=[saved_tuple.elts[position]], keywords=[])
 
 
-def _names_in_both(program, body_names):
+def _names_in_both(program, body_names, primal_names):
     """Return every name in the primal and the adjoint of `program`, given
-    `body_names`, those in the adjoint's statements after the first. The
-    statements are not walked again."""
-    names = {node.id for node in name_nodes(program.primal)}
+    `body_names`, those in the adjoint's statements after the first, and
+    `primal_names`, a `StatementNames` table of the primal's statements.
+    The adjoint's statements are not walked again."""
+    names = set()
+    for uses in _function_uses(program.primal, primal_names):
+        for kind in (uses.loads, uses.stores, uses.deletes, uses.others):
+            names.update(kind)
     names.update(body_names)
     adjoint = program.adjoint
     parts = [adjoint.body[0]] if adjoint.body else []
