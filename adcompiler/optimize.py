@@ -732,21 +732,24 @@ def _inline_run(statement, definitions, max_nodes):
     were inlined."""
     if not definitions:
         return 0
+    if max_nodes is not None:
+        size = node_count(statement.value)
+        # The nodes each definition adds when inlined, counted once, not
+        # once per tail that contains it.
+        added = [node_count(d.value) - 1 for d in definitions]
+        if size + added[-1] > max_nodes:
+            # Every tail contains the last definition, so none fits, and
+            # the order of the reads, a longer walk, is not needed.
+            return 0
     reads = evaluation_order(statement.value)
     if reads is None:
         return 0
-    size = added = None  # counted when a tail is first read in order
     for start in range(len(definitions)):
         tail = definitions[start:]
         names = [d.targets[0].id for d in tail]
         read_names = [n for n in reads if n.id in names]
         if [n.id for n in read_names] != names:
             continue
-        if max_nodes is not None and size is None:
-            size = node_count(statement.value)
-            # The nodes each definition adds when inlined, counted once,
-            # not once per tail that contains it.
-            added = [node_count(d.value) - 1 for d in definitions]
         if max_nodes is not None and size + sum(added[start:]) > max_nodes:
             continue
         values = {d.targets[0].id: d.value for d in tail}
