@@ -86,6 +86,7 @@ class StatementNames:
         tuple of expression classes that `traversal.find_nodes` finds."""
         self.kinds = tuple(kinds)
         self._searched = (gast.Name,) + self.kinds
+        self._checked_kinds = set()  # arguments of `nodes` found valid
         # id(statement) -> [statement, uses, found]. `uses` is the
         # statement's NameUses, or None after `renamed` until they are
         # sorted again. `found` lists its Name nodes and nodes of `kinds`
@@ -111,7 +112,19 @@ class StatementNames:
     def nodes(self, statement, kinds):
         """Return the nodes of `kinds` in `statement`, in the order of
         `traversal.walk`, where `kinds` is a class of the table's `kinds`
-        or `gast.Name`, or a tuple of those."""
+        or `gast.Name`, or a tuple of those.
+
+        Raises ValueError for another class, whose nodes the table does
+        not keep."""
+        if kinds not in self._checked_kinds:
+            for kind in kinds if isinstance(kinds, tuple) else (kinds,):
+                if kind not in self._searched:
+                    raise ValueError(
+                        f'a StatementNames table made without '
+                        f'{kind.__name__} among its kinds cannot return '
+                        f'{kind.__name__} nodes. This is a bug in '
+                        f'adcompiler.')
+            self._checked_kinds.add(kinds)
         entry = self._entries.get(id(statement))
         if entry is None or entry[2] is None:
             entry = self._walk(statement)

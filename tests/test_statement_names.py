@@ -151,6 +151,18 @@ def test_nodes_in_walk_order():
     assert names.uses(statement).stores == ['y']
 
 
+def test_nodes_of_kind_not_kept_rejected():
+    function = _function('''
+        def f(x):
+            y = g(x).real
+    ''')
+    statement = function.body[0]
+    with pytest.raises(ValueError, match='cannot return Attribute nodes'):
+        StatementNames((gast.Call,)).nodes(statement, gast.Attribute)
+    with pytest.raises(ValueError, match='cannot return Call nodes'):
+        StatementNames().nodes(statement, (gast.Name, gast.Call))
+
+
 def test_renamed_sorts_names_again():
     function = _function('''
         def f(a, b):
