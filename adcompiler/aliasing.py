@@ -211,10 +211,12 @@ def container_reads(normalized, activity, resolution):
     updated in place, where v is kept while c may be updated.
 
     For a list, a tuple or a dict, v is an item and no update of c changes
-    it, but an array's item may be a view and an object's __getitem__ may
-    return anything. The generated code checks that c is such a container
-    (`ad.require_container`), as it checks `v = x[i]` to be an element
-    (see `element_reads`).
+    it. An array's item may be a view, and an object's __getitem__ may
+    return anything. So the generated code checks after the read that c is
+    such a container, or an array that v is not a view of
+    (`ad.require_unshared_item`), as it checks `v = x[i]` to be an element
+    (see `element_reads`). A v that is used only before the next update of
+    c needs no check, view or not (see `_kept_past_update`).
     """
     if activity is None:
         return []
@@ -226,18 +228,22 @@ def _container_reads(normalized, resolution, updated):
     """Return `container_reads` for the updated names `updated`."""
     if not updated:
         return []
-    flows = None
+    flows = definitions = None
     reads = []
-    for statement in normalized.nodes_of(gast.Assign):
-        receiver = _item_read_receiver(statement, resolution)
-        if receiver is None or receiver not in updated:
-            continue
-        if flows is None:
-            flows = memory_flows(normalized, resolution)
-        if not _sharing_is_safe(normalized, resolution, flows, statement,
-                                {receiver}, _names_in(statement.targets[0]),
-                                False):
-            reads.append(statement)
+    for block in _blocks(normalized.tree):
+        for position, statement in enumerate(block):
+            receiver = _item_read_receiver(statement, resolution)
+            if receiver is None or receiver not in updated:
+                continue
+            if flows is None:
+                flows = memory_flows(normalized, resolution)
+                definitions = _single_definitions(normalized)
+            if (_kept_past_update(normalized.tree, block, position,
+                                  resolution, definitions, receiver)
+                    and not _sharing_is_safe(
+                        normalized, resolution, flows, statement,
+                        {receiver}, _names_in(statement.targets[0]), False)):
+                reads.append(statement)
     return reads
 
 
@@ -448,6 +454,10 @@ def _leaves_unchanged(call, resolved, receiver):
         attr = call.func.attr
         return attr in VALUE_METHODS or (not receiver
                                          and attr in LIST_UPDATES)
+    if resolved.callee is operators.getitem:
+        # A subscript reads its object. NOTE: a __getitem__ method written
+        # in Python that changes its object is not seen.
+        return True
     return _returns_new_object(call, resolved)
 
 
@@ -1256,7 +1266,8 @@ def element_reads(normalized, activity, resolution, updated=None):
                     and isinstance(s.value.value, gast.Name)
                     and s.value.value.id in updated
                     and _kept_past_update(normalized.tree, block, position,
-                                          resolution, definitions)
+                                          resolution, definitions,
+                                          s.value.value.id)
                     and not _sharing_is_safe(
                         normalized, resolution, flows, s,
                         {s.value.value.id}, _names_in(s.targets[0]), False)):
@@ -1313,10 +1324,10 @@ def _updates(statement, base):
     return False
 
 
-def _kept_past_update(tree, block, position, resolution, definitions):
-    """True unless `v = x[i]` at block[position] is read only later in the
-    same block, before any statement that may update x. Then v is used
-    while it still equals x[i], view or not.
+def _kept_past_update(tree, block, position, resolution, definitions, base):
+    """True unless `v = x[i]` at block[position], where x is `base`, is read
+    only later in the same block, before any statement that may update x.
+    Then v is used while it still equals x[i], view or not.
 
     A statement `x[j] = ... v ...` reads v before it writes x, so it counts
     as a use. A tuple display that v is put in, and the name unpacked from
@@ -1326,7 +1337,6 @@ def _kept_past_update(tree, block, position, resolution, definitions):
     target = statement.targets[0]
     if not isinstance(target, gast.Name):
         return True
-    base = statement.value.value.id
 
     def loads(node, names):
         return sum(1 for n in walk(node) if isinstance(n, gast.Name)

@@ -307,8 +307,12 @@ class _ForwardWriter(StageWriter):
             (after if check.after else before).append(checked)
         written = self.assignment(statement)
         # The primal comes first; the check runs before the tangent, whose
-        # rule may itself reject the dtype with a less helpful error.
-        return before + written[:1] + after + written[1:]
+        # rule may itself reject the dtype with a less helpful error. A call
+        # of a differentiated function assigns the item read by the
+        # subscript operator only with its tangent, so the item check
+        # comes last.
+        return (before + written[:1] + after + written[1:]
+                + self.item_check(statement))
 
     def immutable_check(self, statement):
         """`ad.require_immutable(x, error, *callees)` before a lowered
@@ -330,11 +334,14 @@ class _ForwardWriter(StageWriter):
 
     def key_check(self, statement):
         """`ad.require_indexable(v, error)` before `y = v[key]` whose key
-        carries a derivative, and `ad.require_container(c, error)` before
-        an item read of an updated value (see adcompiler.subscripts)."""
-        return subscripts.key_check_statements(self, statement) + \
-            subscripts.container_check_statements(self, statement,
-                                                  self.container_reads)
+        carries a derivative (see adcompiler.subscripts)."""
+        return subscripts.key_check_statements(self, statement)
+
+    def item_check(self, statement):
+        """`ad.require_unshared_item(c, v, error)` after an item read
+        `v = c[key]` of an updated value (see adcompiler.subscripts)."""
+        return subscripts.container_check_statements(self, statement,
+                                                     self.container_reads)
 
     # Loops -------------------------------------------------------------------
 

@@ -639,6 +639,7 @@ class _ReverseWriter(StageWriter):
                 body += [self.numeric_check_statement(check)
                          for check in checks if not check.after]
                 body += self.primal_statements(statement)
+                body += self.item_check(statement)
                 body += [self.numeric_check_statement(check)
                          for check in checks if check.after]
                 body += self.global_check_after(statement)
@@ -677,11 +678,14 @@ class _ReverseWriter(StageWriter):
 
     def key_check(self, statement):
         """`ad.require_indexable(v, error)` before `y = v[key]` whose key
-        carries a derivative, and `ad.require_container(c, error)` before
-        an item read of an updated value (see adcompiler.subscripts)."""
-        return subscripts.key_check_statements(self, statement) + \
-            subscripts.container_check_statements(self, statement,
-                                                  self.container_reads)
+        carries a derivative (see adcompiler.subscripts)."""
+        return subscripts.key_check_statements(self, statement)
+
+    def item_check(self, statement):
+        """`ad.require_unshared_item(c, v, error)` after an item read
+        `v = c[key]` of an updated value (see adcompiler.subscripts)."""
+        return subscripts.container_check_statements(self, statement,
+                                                     self.container_reads)
 
     def numeric_checks(self, statement):
         """Return the run-time checks of values that `statement` needs

@@ -89,7 +89,7 @@ def key_check_statements(stage, statement):
 
 
 def container_check_statements(stage, statement, reads):
-    """Return `[ad.require_container(c, error)]` to put before
+    """Return `[ad.require_unshared_item(c, v, error)]` to put after
     `v = operator_getitem(c, key)` when `reads` (see
     `aliasing.container_reads`) has that statement, or []."""
     if statement not in reads:
@@ -101,12 +101,13 @@ def container_check_statements(stage, statement, reads):
     error = UnsupportedSyntaxError(
         f'keeping {text!r} while {base!r} is updated in place',
         stage.source.location(call_node),
-        f'{base!r} is not a list, a tuple or a dict here, so the value may '
-        f'be a view of it or come from its __getitem__ method, and it '
-        f'would change with {base!r} while the derivative would not follow',
+        f'{base!r} is not a list, a tuple or a dict here, and the value is a '
+        f'view of it or may come from its __getitem__ method, so it would '
+        f'change with {base!r} while the derivative would not follow',
         fixes=['read the value with .copy()',
                f'index {base!r} where the value is used'])
     error_name = stage.namer.fresh('container_error')
     stage.extra_globals[error_name] = error
-    return [gast.Expr(value=call(stage.runtime_function('require_container'),
-                                 copy_tree(receiver), name(error_name)))]
+    return [gast.Expr(value=call(
+        stage.runtime_function('require_unshared_item'), copy_tree(receiver),
+        name(statement.targets[0].id), name(error_name)))]

@@ -120,8 +120,24 @@ def extended_buffer(x, rows):
     return np.sum(copied[0] * copied[2])
 
 
+def buffer_row_kept(x, rows):
+    copied = rows.copy()
+    first = copied[0]
+    copied.append(np.sin(x))
+    return np.sum(first * copied[2])
+
+
 def test_object_copy_rejected_when_run():
     x = np.array([0.3, 0.8, 0.5])
     rows = Buffer(np.ones((2, 3)))
     with pytest.raises(AdCompilerError, match='not a list, a tuple or a dict'):
+        adcompiler.grad(buffer_row_kept)(x, rows)
+
+
+def test_object_copy_read_after_update_rejected():
+    # No update follows the reads, but .rows of a Buffer is not known to
+    # be part of the object.
+    x = np.array([0.3, 0.8, 0.5])
+    rows = Buffer(np.ones((2, 3)))
+    with pytest.raises(AdCompilerError, match='register_container'):
         adcompiler.grad(extended_buffer)(x, rows)
