@@ -4966,6 +4966,10 @@ NEW_ARRAY_FUNCTIONS = (
     np.full_like, np.outer, np.inner, np.cumsum, np.cumprod, np.linspace,
     np.arange, np.empty, np.empty_like, np.copy, np.array, np.eye,
     np.identity,
+    # Reductions and other functions that return a new array or number.
+    np.amax, np.amin, np.average, np.median, np.ptp, np.nansum, np.nanmean,
+    np.nanmax, np.nanmin, np.nanprod, np.nanstd, np.nanvar, np.trace,
+    np.linalg.norm, np.linalg.det,
 )
 
 # NumPy functions and array methods that return their first argument (or
