@@ -37,7 +37,7 @@ import types
 import gast
 import numpy as np
 
-from adcompiler import runtime, update_order
+from adcompiler import runtime, unshared_results, update_order
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind
 from adcompiler.rules import numpy_compositions, operators
@@ -1416,9 +1416,15 @@ def _returns_new_object(call, resolved):
         # is a constant.
         start = _argument(call, 1, 'start')
         return start is None or isinstance(start, gast.Constant)
-    return any(callee is f for f in NEW_OBJECT_FUNCTIONS) or (
-        callee is np.array) or any(
-            callee is f for f in operators.NEW_VALUE_OPERATORS)
+    if any(callee is f for f in NEW_OBJECT_FUNCTIONS) or (
+            callee is np.array) or any(
+                callee is f for f in operators.NEW_VALUE_OPERATORS):
+        return True
+    # A helper whose source shows that it returns a new object and keeps
+    # no reference to its arguments.
+    return resolved.kind is CallKind.USER and \
+        unshared_results.returns_unshared(callee,
+                                          NEW_OBJECT_FUNCTIONS_OF_NAMESPACES)
 
 
 def _returns_fresh_container(call, resolved):
