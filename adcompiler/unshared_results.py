@@ -252,7 +252,12 @@ class _FunctionReader:
 
     def store(self, target, roots):
         """`c[k] = v` or `c.a = v`: the object c changes and keeps v, which
-        is safe only for an object that the call made."""
+        is safe only for an object that the call made.
+
+        NOTE: a store into a new array (`out[:] = c`) counts as keeping c,
+        although an array copies the values, because the reader does not
+        tell arrays from lists.
+        """
         if isinstance(target, gast.Subscript):
             self.roots(target.slice)
         base = target.value
