@@ -29,7 +29,7 @@ import builtins
 
 import gast
 
-from adcompiler import closures
+from adcompiler import closures, library_iterators
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.traversal import child_nodes, copy_tree, nodes_of, walk
 
@@ -148,8 +148,8 @@ def check_lazy_iterators(tree, source, index=None):
     """Raise UnsupportedSyntaxError for an iterator kept in a variable
     that is not read as adcompiler can compute it.
 
-    The iterator is a generator expression or a call of map, filter, zip,
-    enumerate, reversed or iter. Accepted is one later read by a `for` loop
+    The iterator is a generator expression, a call of map, filter, zip,
+    enumerate, reversed or iter, or one that library_iterators rewrites. Accepted is one later read by a `for` loop
     or a call that consumes it, with no name it reads assigned in between
     and no loop around the read alone.
 
@@ -163,12 +163,20 @@ def check_lazy_iterators(tree, source, index=None):
     def builtin(node):
         if isinstance(node, gast.Name):
             return namespace.get(node.id, getattr(builtins, node.id, None))
+        if isinstance(node, gast.Attribute):
+            # A dotted global such as itertools.chain.
+            owner = builtin(node.value)
+            return None if owner is None else getattr(owner, node.attr, None)
         return None
 
     def is_lazy(value):
-        return isinstance(value, gast.GeneratorExp) or (
-            isinstance(value, gast.Call)
-            and any(builtin(value.func) is f for f in LAZY_BUILTINS))
+        if isinstance(value, gast.GeneratorExp):
+            return True
+        if not isinstance(value, gast.Call):
+            return False
+        callee = builtin(value.func)
+        return any(callee is f for f in LAZY_BUILTINS) \
+            or library_iterators.is_rewritten(callee)
 
     assignments = [node for node in nodes_of(tree, gast.Assign, index)
                    if len(node.targets) == 1

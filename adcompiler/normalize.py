@@ -83,8 +83,8 @@ import warnings
 import gast
 import numpy as np
 
-from adcompiler import (closures, comprehensions, parse, partial_calls,
-                        patterns, runtime, verbatim)
+from adcompiler import (closures, comprehensions, library_iterators, parse,
+                        partial_calls, patterns, runtime, verbatim)
 from adcompiler.control_flow import Restructurer
 from adcompiler.control_flow import jumps
 from adcompiler.errors import (AdCompilerError, InternalCompilerError,
@@ -391,6 +391,9 @@ class _Normalizer:
         self.built = set()  # Containers that comprehensions built.
         self.set_comprehensions = set()
         self.key_loops = set()
+        # Names of the itertools functions that library_iterators calls
+        # over positions.
+        self.position_calls = set()
         self.expression_branches = {}
         self.displays = {}  # name -> atoms of the tuple or list it contains
         # Parameters of inlined functions bound to constants or globals
@@ -727,6 +730,7 @@ class _Normalizer:
             return node
         if (isinstance(iterable, gast.Call)
                 and not any(isinstance(e, gast.Starred) for e in target.elts)
+                and not any(isinstance(a, gast.Starred) for a in iterable.args)
                 and isinstance(iterable.func, gast.Name)
                 and iterable.func.id in ITERATION_BUILTINS
                 and _item_size(iterable.func.id, iterable.args)
@@ -2527,6 +2531,11 @@ class _Normalizer:
     def lower_builtin_call(self, node):
         """Lower map, filter, sorted and functools.reduce to loops, or None."""
         callee = self.global_object(node.func)
+        if (library_iterators.is_rewritten(callee) or callee is _builtins.zip) \
+                and getattr(node.func, 'id', None) not in self.position_calls:
+            rewritten = self.lower_library_iterator(callee, node)
+            if rewritten is not None:
+                return rewritten
         if callee is None or any(isinstance(a, gast.Starred)
                                  for a in node.args) or any(
                 k.arg is None for k in node.keywords):
@@ -2617,6 +2626,41 @@ class _Normalizer:
                 and self.makes_new_list(args[0]):
             return self.atomize(args[0])  # Already a new list.
         return None
+
+    def lower_library_iterator(self, callee, node):
+        """Lower an itertools iterator, np.ndenumerate or zip(*rows) to the
+        list of its items (see library_iterators), or return None."""
+        def fresh(hint):
+            name = self.namer.fresh(hint)
+            self.local_names.add(name)
+            return name
+
+        def positions(function):
+            reference = self.constant(function.__name__, function,
+                                      suffix='positions')
+            self.position_calls.add(reference.id)
+            return reference
+
+        rewriter = library_iterators.IteratorRewriter(
+            fresh, self.helper_reference, positions)
+        rewrite = rewriter.rewrite(callee, node)
+        if rewrite is None:
+            return None
+        for statement in rewrite.statements:
+            self.visit_statement(statement)
+        return self.lower_expression(rewrite.value)
+
+    def helper_reference(self, identifier):
+        """Return a reference to library_iterators.HELPERS[identifier]:
+        its name when the function's namespace has that function under it,
+        else a constant."""
+        function = library_iterators.HELPERS[identifier]
+        if identifier not in self.local_names and \
+                self.source.namespace.get(
+                    identifier, getattr(_builtins, identifier, None)) \
+                is function:
+            return _load(identifier)
+        return self.constant(identifier, function, suffix='function')
 
     def lower_iterated_items(self, node):
         """zip(xs, ys), enumerate(xs) or reversed(xs) used as a value: the
