@@ -530,6 +530,40 @@ def _collection_paused():
         gc.enable()
 
 
+def _wrapper_parameters_error(function, source, parameter):
+    """Return the error for a wrapper that is transformed as it is but
+    lacks `parameter`, a parameter of the function it wraps.
+
+    inspect.signature reports the wrapped function's parameters, but the
+    code that runs is the wrapper's.
+    """
+    blocking = decorators.blocking_statement(function)
+    if blocking is None:
+        return UnsupportedSyntaxError(
+            'a decorator whose wrapper takes other parameters (such as '
+            '*args and **kwargs) than the function it wraps',
+            source.location(source.tree),
+            f'{parameter!r} names a parameter of the wrapped function',
+            fixes=['differentiate the undecorated function',
+                   'give the wrapper the same parameters'])
+    statement = source.text_of(blocking) or 'this statement'
+    return UnsupportedSyntaxError(
+        "a decorator's wrapper with other parameters than the function it "
+        'wraps (such as *args and **kwargs) that does more than forward its '
+        'arguments',
+        source.location(blocking),
+        f'the statement `{statement}` may change what the wrapped '
+        f'function computes, so adcompiler transforms the wrapper as '
+        f'written, and the wrapper has no parameter {parameter!r}',
+        fixes=['give the wrapper the parameters of the function it wraps, '
+               'so that the statement runs as written',
+               'count calls in a closure cell of the wrapper (nonlocal '
+               'count; count += 1) or in an attribute of the wrapper '
+               '(wrapper.calls += 1): adcompiler then differentiates the '
+               'wrapped function and skips the count',
+               'differentiate the undecorated function'])
+
+
 def _run_stage(function_name, stage, step, *args):
     try:
         return step(*args)
@@ -987,15 +1021,7 @@ class Compiler:
         normalized.index = NodeIndex(normalized.tree)
         missing = [w for w in wrt if w not in normalized.params]
         if missing and hasattr(function, '__wrapped__'):
-            # inspect.signature reports the wrapped function's parameters,
-            # but the code that runs is the wrapper's.
-            raise UnsupportedSyntaxError(
-                'a decorator whose wrapper takes other parameters (such as '
-                '*args and **kwargs) than the function it wraps',
-                source.location(source.tree),
-                f'{missing[0]!r} names a parameter of the wrapped function',
-                fixes=['differentiate the undecorated function',
-                       'give the wrapper the same parameters'])
+            raise _wrapper_parameters_error(function, source, missing[0])
         if missing:
             raise InternalCompilerError(name, 'compile',
                                         f'unknown parameters {missing}')

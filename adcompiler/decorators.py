@@ -71,20 +71,61 @@ def _names_bound_to(function, inner):
     return names
 
 
+def blocking_statement(function):
+    """Return the statement of wrapper `function` that keeps it from being
+    replaced by the function it wraps, or None.
+
+    None also means that the wrapper's forwarding call itself differs from
+    `return f(*args, **kwargs)` or that its source is unavailable.
+    """
+    inner = getattr(function, '__wrapped__', None)
+    if inner is None:
+        return None
+    try:
+        tree = parse.get_source(function).tree
+    except AdCompilerError:
+        return None
+    scope = _Scope(function, inner)
+    forwarding = _forwarding_statement(
+        tree, _names_bound_to(function, inner), scope)
+    if forwarding is None:
+        return None
+    statement, protected = forwarding
+    for other in tree.body[:-1]:
+        if other is not statement and not _leaves_alone(other, protected,
+                                                         scope):
+            return other
+    return None
+
+
 def _forwards(tree, callee_names, scope):
     """Return True when the body of wrapper `tree` returns
     `callee(*its arguments)` and does not use the arguments or the result
     in any other statement."""
+    forwarding = _forwarding_statement(tree, callee_names, scope)
+    if forwarding is None:
+        return False
+    statement, protected = forwarding
+    return all(_leaves_alone(other, protected, scope)
+               for other in tree.body[:-1] if other is not statement)
+
+
+def _forwarding_statement(tree, callee_names, scope):
+    """Return the statement of wrapper `tree` that forwards its arguments
+    and the names other statements must not use, or None.
+
+    Also sets `scope.locals` to the wrapper's other local names.
+    """
     args = tree.args
     if args.posonlyargs or args.kwonlyargs or not callee_names:
-        return False
+        return None
     params = [a.id for a in args.args]
     vararg = args.vararg.id if args.vararg else None
     kwarg = args.kwarg.id if args.kwarg else None
     body = tree.body
     if not body or not isinstance(body[-1], gast.Return) or \
             body[-1].value is None:
-        return False
+        return None
 
     # Either `return f(*args, **kwargs)`, or `result = f(*args, **kwargs)`
     # somewhere before `return result`.
@@ -97,18 +138,17 @@ def _forwards(tree, callee_names, scope):
                  and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)
                  and s.targets[0].id == result]
         if len(calls) != 1:
-            return False
+            return None
         forwarding = calls[0]
         returned = forwarding.value
     if not _is_forwarding_call(returned, callee_names, params, vararg, kwarg):
-        return False
+        return None
 
     # Other statements (logging, timing, counting) must not see the
     # arguments or the result: a call given one could change it in place.
     protected = (set(params) | {vararg, kwarg, result}) - {None}
     scope.locals = _assigned_locals(tree) - protected
-    return all(_leaves_alone(statement, protected, scope)
-               for statement in body[:-1] if statement is not forwarding)
+    return forwarding, protected
 
 
 def _is_forwarding_call(node, callee_names, params, vararg, kwarg):

@@ -191,3 +191,61 @@ def test_attribute_counter_read_by_helper_runs():
     assert value == pytest.approx(5.0)
     np.testing.assert_allclose(gradient, 2.0 * x)
     assert counted_model.calls == 1
+
+
+# The usual counting decorator: a store into a global dict stops the
+# forwarding, so the wrapper is transformed as written, and its *args do
+# not name x. The error names the store.
+
+COUNTS = {'n': 0}
+
+
+def counted_in_dict(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        COUNTS['n'] += 1
+        return function(*args, **kwargs)
+    return wrapper
+
+
+def counted_with_parameters(function):
+    @functools.wraps(function)
+    def wrapper(x):
+        COUNTS['n'] += 1
+        return function(x)
+    return wrapper
+
+
+@counted_in_dict
+def cube_sum_counted(x):
+    return np.sum(x ** 3)
+
+
+@counted_with_parameters
+def cube_sum_counted_with_parameters(x):
+    return np.sum(x ** 3)
+
+
+def calls_cube_sum_counted(x):
+    return cube_sum_counted(x) * 2.0
+
+
+@pytest.mark.parametrize('function', [cube_sum_counted,
+                                      calls_cube_sum_counted],
+                         ids=lambda f: f.__name__)
+def test_dict_counter_error_names_store(function):
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as caught:
+        adcompiler.grad(function)(np.array([0.3, -0.7]))
+    message = str(caught.value)
+    assert "the statement `COUNTS['n'] += 1`" in message
+    assert "COUNTS['n'] += 1\n    ^" in message
+    assert 'give the wrapper the parameters of the function it wraps' \
+        in message
+
+
+def test_dict_counter_with_parameters_counts():
+    x = np.array([0.3, -0.7, 1.2])
+    before = COUNTS['n']
+    gradient = adcompiler.grad(cube_sum_counted_with_parameters)(x)
+    assert_gradient_close(gradient, 3.0 * x ** 2)
+    assert COUNTS['n'] == before + 1
