@@ -1039,12 +1039,38 @@ def _check_reversible(record):
     compiled = record.compiled
     if compiled.has_tape or compiled.updated or _contains_list(record.saved):
         site = record.site
+        reason = ''
+        fixes = ["use hvp or hessian with mode='forward-over-reverse'"]
+        computing = _class_computing_attributes(record.values)
+        if computing is not None:
+            # Such an object's attributes may hold objects with operator
+            # methods, so arithmetic on them runs adcompiler's operator
+            # helpers, which branch on the operands' types.
+            name = computing.__qualname__
+            reason = (
+                f'the class {name} has a property, another descriptor or '
+                f'__getattr__, so adcompiler cannot prove that its '
+                f'attributes are arrays or numbers, and arithmetic on them '
+                f'runs adcompiler\'s operator helpers, which keep a tape')
+            fixes.append(f'make the properties of {name} methods: the '
+                         f'attributes of a class without them are read as '
+                         f'the arrays and numbers they are')
         raise UnsupportedSyntaxError(
             f'reverse mode over adjoint code through the call of '
             f'{site.callee_text}, which is resolved at run time and whose '
             'generated code keeps a tape (a loop, a branch or a call of '
-            'another Python function)', site.location,
-            fixes=["use hvp or hessian with mode='forward-over-reverse'"])
+            'another Python function)', site.location, reason, fixes=fixes)
+
+
+def _class_computing_attributes(values):
+    """Return the class of the first of `values` whose attribute reads may
+    run code (see `operators.computes_attributes`), or None."""
+    for value in values:
+        kind = type(value)
+        if kind.__module__ != 'builtins' and \
+                operators.computes_attributes(kind):
+            return kind
+    return None
 
 
 @dataclasses.dataclass

@@ -2239,3 +2239,69 @@ def test_function_named_like_generated_code_hessian(function):
                          / (2 * step) for e in np.eye(3)])
     np.testing.assert_allclose(adcompiler.hessian(function)(x), expected,
                                rtol=1e-6, atol=1e-8)
+
+
+# A callable object reached through a call resolved at run time: when its
+# class has a property, arithmetic on its attributes runs adcompiler's
+# operator helpers, whose tape reverse over reverse cannot rebuild. The
+# error says so; the other compositions give the Hessian.
+
+class _ScaleWithProperty:
+    def __init__(self, w):
+        self.w = w
+
+    @property
+    def unused(self):
+        return 1.0
+
+    def __call__(self, v):
+        return self.w * v
+
+
+class _PlainScale:
+    def __init__(self, w):
+        self.w = w
+
+    def __call__(self, v):
+        return self.w * v
+
+
+_SCALE_WITH_PROPERTY = _ScaleWithProperty(np.array([1.0, 2.0, 3.0]))
+_PLAIN_SCALE = _PlainScale(np.array([1.0, 2.0, 3.0]))
+
+
+def _scaled_cubes_with_property(x):
+    return np.sum(_SCALE_WITH_PROPERTY(x) * x * x)
+
+
+def _scaled_cubes_plain(x):
+    return np.sum(_PLAIN_SCALE(x) * x * x)
+
+
+_SCALE_X = np.array([0.3, -0.7, 1.2])
+_SCALE_HESSIAN = np.diag(6.0 * np.array([1.0, 2.0, 3.0]) * _SCALE_X)
+
+
+def test_property_class_reverse_over_reverse_error():
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as caught:
+        adcompiler.hessian(_scaled_cubes_with_property,
+                           mode='reverse-over-reverse')(_SCALE_X)
+    message = str(caught.value)
+    assert 'the class _ScaleWithProperty has a property' in message
+    assert "adcompiler's operator helpers" in message
+    assert 'make the properties of _ScaleWithProperty methods' in message
+
+
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-forward'])
+def test_property_class_hessian_other_modes(mode):
+    hessian = adcompiler.hessian(_scaled_cubes_with_property, mode=mode)
+    np.testing.assert_allclose(hessian(_SCALE_X), _SCALE_HESSIAN,
+                               atol=1e-12)
+
+
+def test_plain_class_reverse_over_reverse():
+    hessian = adcompiler.hessian(_scaled_cubes_plain,
+                                 mode='reverse-over-reverse')
+    np.testing.assert_allclose(hessian(_SCALE_X), _SCALE_HESSIAN,
+                               atol=1e-12)

@@ -434,6 +434,12 @@ def holds_operator_object(value, depth=0, seen=None):
                for field in _fields(value))
 
 
+def computes_attributes(cls):
+    """Return whether reading an attribute of an object of `cls` may run
+    code: a property or other descriptor, or __getattr__."""
+    return _class_facts(cls)[1]
+
+
 # class -> (stamp, members, (`_defines_operator_method`,
 # `_computes_attributes`)), see `_class_facts`.
 _class_facts_cache = {}
