@@ -35,7 +35,7 @@ from adcompiler import tangent_copies
 from adcompiler import parse as source_stage
 from adcompiler.errors import (AdCompilerError, InternalCompilerError,
                                LocatedError, UnsupportedSyntaxError,
-                               with_call_chain)
+                               chain_start, with_call_chain)
 from adcompiler.rules import REGISTRY
 from adcompiler.traversal import NodeIndex
 
@@ -681,7 +681,7 @@ class Compiler:
         if objects:
             variant = (_OBJECTS, objects, variant)
         key = (_function_key(function), tuple(wrt), variant)
-        chain = tuple(call_chain or (function.__qualname__,))
+        chain = tuple(call_chain or chain_start(function))
         with self._lock:
             cache_key, cached = self._cached(key, chain)
             if (cached is not None and cached[0] == self.registry.version
@@ -754,7 +754,7 @@ class Compiler:
             function, wrt, observed=argument_shapes is not None,
             objects=objects)
         name = source.name
-        call_chain = tuple(call_chain or (function.__qualname__,))
+        call_chain = tuple(call_chain or chain_start(function))
         logger.debug('compiling %s with respect to %s', name, wrt)
 
         callees = []
@@ -883,7 +883,7 @@ class Compiler:
         function = decorators.unwrap_forwarding(function)
         key = (_function_key(function), tuple(wrt),
                ('forward', objects) if objects else 'forward')
-        chain = tuple(call_chain or (function.__qualname__,))
+        chain = tuple(call_chain or chain_start(function))
         with self._lock:
             cache_key, cached = self._cached(key, chain)
             if (cached is not None and cached[0] == self.registry.version
@@ -915,7 +915,7 @@ class Compiler:
             function, wrt,
             objects=frozenset() if key[2] == 'forward' else key[2][1])
         name = source.name
-        call_chain = tuple(call_chain or (function.__qualname__,))
+        call_chain = tuple(call_chain or chain_start(function))
         callees = []
         recursive = []  # keys of callees still being compiled
 

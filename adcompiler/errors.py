@@ -56,10 +56,49 @@ def with_article(noun):
     return f'{article} {noun}'
 
 
+class ChainName(str):
+    """An entry of a call chain: the name shown, with the module and the
+    qualified name of the function it names."""
+
+    def __new__(cls, text, module, qualname):
+        entry = super().__new__(cls, text)
+        entry.module = module
+        entry.qualname = qualname
+        return entry
+
+
+def chain_start(function):
+    """Return the call chain of a function that the user differentiates."""
+    return (ChainName(function.__qualname__,
+                      getattr(function, '__module__', None),
+                      function.__qualname__),)
+
+
+def _is_internal(module):
+    return module == 'adcompiler' or module.startswith('adcompiler.')
+
+
 def call_chain_detail(call_chain):
     """Render the names of the user functions that led to an error,
-    outermost first, as a detail line."""
-    return 'Call chain (outermost first): ' + ' -> '.join(call_chain)
+    outermost first, as a detail line.
+
+    adcompiler's own functions, such as the operator helpers between a
+    user's `a * b` and `type(a).__mul__`, are left out. A function is named
+    by its qualified name when it comes from the module of the function
+    shown before it.
+    """
+    names = []
+    previous = None
+    for entry in call_chain:
+        module = getattr(entry, 'module', None)
+        if module is not None and _is_internal(module):
+            continue
+        if module is not None and module == previous:
+            names.append(entry.qualname)
+        else:
+            names.append(str(entry))
+        previous = module
+    return 'Call chain (outermost first): ' + ' -> '.join(names)
 
 
 def with_call_chain(error, call_chain):
@@ -211,6 +250,18 @@ class ForeignCallError(LocatedError):
                 f'adcompiler turns a call of {short} whose arguments are '
                 'written out into a loop',
                 'or build the result with a comprehension over indices',
+            ]
+        elif callee_name.startswith('itertools.'):
+            fixes = [
+                'build the items as a list with a comprehension over '
+                'indices, such as [(xs[i], xs[i + 1]) for i in '
+                'range(len(xs) - 1)]: a gradient rule for '
+                f'{name} would receive the iterator, not its items',
+                'itertools.chain, combinations, '
+                'combinations_with_replacement, permutations, product, '
+                'pairwise, islice and accumulate become such lists when '
+                'their arguments are written out (no *args) and the '
+                'iterables are finite',
             ]
         elif reason == CLASS_REASON:
             fixes = [

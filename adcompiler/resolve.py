@@ -31,7 +31,7 @@ import gast
 import numpy as np
 
 from adcompiler import containers
-from adcompiler.errors import CLASS_REASON, UnsupportedSyntaxError
+from adcompiler.errors import CLASS_REASON, ChainName, UnsupportedSyntaxError
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
 from adcompiler.traversal import name_bindings
 
@@ -368,8 +368,9 @@ def chain_name(callee, namespace, fallback):
     qualname = getattr(callee, '__qualname__', None) or fallback
     module = getattr(callee, '__module__', None)
     if not module or module == namespace.get('__name__'):
-        return qualname
-    return public_name(callee) or f'{module}.{qualname}'
+        return ChainName(qualname, module, qualname)
+    return ChainName(public_name(callee) or f'{module}.{qualname}', module,
+                     qualname)
 
 
 # NumPy's Python functions reach compiled code through internals that vary

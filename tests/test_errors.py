@@ -1470,10 +1470,13 @@ def _sums_running_totals(x):
     return sum(itertools.accumulate(x))
 
 
+def _sums_repeated_items(x):
+    return sum(itertools.islice(itertools.cycle(x), 5))
+
+
 @pytest.mark.parametrize('function, callee', [
     (_builds_complex, 'builtins.complex'),
-    (_sums_running_totals, 'itertools.accumulate'),
-], ids=['complex', 'accumulate'])
+], ids=['complex'])
 def test_c_class_gets_rule_and_marking_fixes(function, callee):
     error = foreign_error(function)
     message = str(error)
@@ -1482,6 +1485,23 @@ def test_c_class_gets_rule_and_marking_fixes(function, callee):
     assert f'adcompiler.register_vjp({callee})' in message
     assert f'adcompiler.non_differentiable({callee})' in message
     assert 'dataclass' not in message
+
+
+def test_itertools_class_gets_rewrite_fix():
+    # A rule for an iterator class receives the iterator, not its items,
+    # so the message suggests building the items by index.
+    error = foreign_error(_sums_repeated_items)
+    message = str(error)
+    assert error.callee_name == 'itertools.cycle'
+    assert 'comprehension over indices' in message
+    assert 'register_vjp' not in message
+    assert 'non_differentiable' not in message
+
+
+def test_running_totals_differentiated():
+    x = np.array([0.3, -0.7, 1.2])
+    np.testing.assert_allclose(adcompiler.grad(_sums_running_totals)(x),
+                               [3.0, 2.0, 1.0])
 
 
 def test_sum_adjoint_of_iterator_raises_compiler_error():
@@ -1587,3 +1607,28 @@ def test_foreign_reason_names_kind(function, words):
     error = foreign_error(function)
     assert words in error.reason
     assert 'object' not in error.reason
+
+
+# Call chains leave out adcompiler's own functions ------------------------
+
+class _ProductObject:
+    def __init__(self, v):
+        self.v = v
+
+    def __mul__(self, other):
+        return _ProductObject(self.v * other)
+
+
+def _multiplies_object(x, a):
+    return np.sum((a * x).v)
+
+
+def test_call_chain_hides_operator_helpers():
+    a = _ProductObject(np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.grad(_multiplies_object)(np.array([0.3, -0.7, 1.2]), a)
+    message = str(info.value)
+    assert ('Call chain (outermost first): _multiplies_object -> '
+            '_ProductObject.__mul__\n') in message
+    assert 'adcompiler.rules' not in message
+    assert 'call_operator_methods' not in message
