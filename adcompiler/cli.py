@@ -180,9 +180,10 @@ def _second_order_source(compiled, function, filename, mode, inner):
     The objective that calls it is a wrapper that adcompiler writes, whose
     comments are marked as wrapper lines.
     """
-    texts = []
+    texts, own_texts = [], []
     seen = set()
     pending = [compiled]
+    home = origins.source_file(function)
     while pending:
         current = pending.pop(0)
         if current.filename in seen:
@@ -192,19 +193,26 @@ def _second_order_source(compiled, function, filename, mode, inner):
         code = getattr(current.function, '__code__', None)
         source_file = code.co_filename if code is not None else ''
         if origins.is_generated(source_file):
-            text = origins.with_user_line_comments(text, source_file)
+            text = origins.with_user_line_comments(text, source_file, home)
         elif source_file.startswith('<adcompiler '):
             text = text.replace('# line ', '# wrapper line ')
-        texts.append(text)
+        elif source_file and source_file != home:
+            text = origins.with_file_in_line_comments(text, source_file)
+        if origins.is_adcompiler_file(origins.original_file(source_file)):
+            own_texts.append(text)
+        else:
+            texts.append(text)
         pending.extend(current.callees)
+    if own_texts:
+        texts.append(origins.OWN_CODE_HEADING + '\n\n'.join(own_texts))
     first = 'tangent function' if inner == 'forward' else 'gradient'
     header = (f'# Hessian-vector product of {function.__name__}: {mode} mode '
               f'over its {first}.\n'
-              f'# A "# line N:" comment names line N of {filename} (or of '
-              'the file of a function it calls),\n'
-              '# and a "# wrapper line N:" comment a line of the wrapper '
-              'that adcompiler writes\n'
-              f'# around the {first}.\n\n')
+              f'# "# line N:" comments name lines of {filename},\n'
+              '# "# FILE, line N:" comments lines of another file, and\n'
+              '# "# wrapper line N:" comments lines of the wrapper that\n'
+              f'# adcompiler writes around the {first}.\n\n')
+
     return header + '\n\n'.join(texts)
 
 

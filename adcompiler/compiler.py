@@ -68,8 +68,15 @@ class _GeneratedCode:
 
     @property
     def source(self):
-        """The generated source of this function and of every callee."""
-        texts = []
+        """The generated source of this function and of every callee.
+
+        A `# line N:` comment of code from another file than this
+        function's names that file. Code transformed from adcompiler's own
+        functions, such as the operator helpers that run `a - b` on values
+        that may be objects, comes last, under a heading.
+        """
+        home = origins.source_file(self.function)
+        texts, own_texts = [], []
         seen = set()
         pending = [self]
         while pending:
@@ -77,8 +84,19 @@ class _GeneratedCode:
             if compiled.filename in seen:
                 continue
             seen.add(compiled.filename)
-            texts.append(compiled.module_source)
             pending.extend(compiled.callees)
+            text = compiled.module_source
+            filename = origins.source_file(compiled.function)
+            if filename is None or filename == home:
+                texts.append(text)
+                continue
+            text = origins.with_file_in_line_comments(text, filename)
+            if origins.is_adcompiler_file(filename):
+                own_texts.append(text)
+            else:
+                texts.append(text)
+        if own_texts:
+            texts.append(origins.OWN_CODE_HEADING + '\n\n'.join(own_texts))
         return '\n\n'.join(texts)
 
 

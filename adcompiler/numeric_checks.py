@@ -311,9 +311,9 @@ def _called_value_check(statement, resolution, activity, source,
     name = display_names.get(call.func.id, call.func.id)
     error = namespace_read_error(
         name, source.location(call),
-        f'a call of {name}(), a variable that is eval, exec, locals, vars, '
-        'sys._getframe, inspect.currentframe or inspect.stack here, in a '
-        'differentiated function')
+        f'a call of {name}() in a differentiated function, when {name} '
+        'holds eval, exec, locals, vars, sys._getframe, '
+        'inspect.currentframe or inspect.stack')
     return NumericCheck(copy_tree(call.func), error, after=False,
                         function='require_other_function',
                         rejected=rejected)

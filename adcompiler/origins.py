@@ -289,10 +289,19 @@ def is_generated(filename):
     return filename in _ORIGINS
 
 
-def with_user_line_comments(text, filename):
+def original_file(filename):
+    """Return the file of the user's source that the generated file
+    `filename` was compiled from, through any generated files between."""
+    while filename in _ORIGINS:
+        filename = _ORIGINS[filename][0].filename
+    return filename
+
+
+def with_user_line_comments(text, filename, home=None):
     """Return `text`, a generated module compiled from a function in the
     generated file `filename`, with each `# line N: ...` comment naming the
-    user's line that line N of `filename` came from.
+    user's line that line N of `filename` came from. A line of another
+    file than `home` is named `# FILE, line N: ...`.
 
     Several generated lines come from one user line, so a comment that
     repeats the one before it in the same function is dropped.
@@ -306,12 +315,68 @@ def with_user_line_comments(text, filename):
         if match:
             frame = _user_frame(filename, int(match.group(1)))
             if frame is not None:
-                _, lineno, _, user_text = frame
+                user_file, lineno, _, user_text = frame
                 indent = line[:len(line) - len(line.lstrip())]
-                line = f'{indent}# line {lineno}: {user_text.strip()}\n'
+                where = f'line {lineno}'
+                if home is not None and user_file != home:
+                    where = f'{_shown_path(user_file)}, {where}'
+                line = f'{indent}# {where}: {user_text.strip()}\n'
             if line.strip() == previous:
                 continue
             previous = line.strip()
+        lines.append(line)
+    return ''.join(lines)
+
+
+# Printed above the generated code of adcompiler's own functions.
+OWN_CODE_HEADING = (
+    "# adcompiler's own helpers follow, transformed from its source with\n"
+    '# your code. They run operators and calls on values whose type is\n'
+    '# known only when the code runs, such as objects with operator '
+    'methods.\n\n')
+
+
+def source_file(function):
+    """Return the file of `function`'s source, or None for a function
+    without one or one that adcompiler wrote (`<adcompiler ...>`)."""
+    code = getattr(function, '__code__', None)
+    if code is None or code.co_filename.startswith('<'):
+        return None
+    return code.co_filename
+
+
+def is_adcompiler_file(filename):
+    """Return whether `filename` is a module of the adcompiler package."""
+    if not filename or filename.startswith('<'):
+        return False
+    package = os.path.dirname(os.path.abspath(__file__))
+    return os.path.abspath(filename).startswith(package + os.sep)
+
+
+def _shown_path(filename):
+    """Return how a line comment names `filename`: relative to the
+    directory above the adcompiler package for adcompiler's files, to the
+    working directory for files under it, else in full."""
+    if is_adcompiler_file(filename):
+        package_parent = os.path.dirname(
+            os.path.dirname(os.path.abspath(__file__)))
+        return os.path.relpath(filename, package_parent)
+    relative = os.path.relpath(filename)
+    return filename if relative.startswith(os.pardir) else relative
+
+
+def with_file_in_line_comments(text, filename):
+    """Return `text`, a generated module, with each `# line N: ...` comment
+    made `# FILE, line N: ...`, for code that comes from another file,
+    `filename`, than the function the user differentiates."""
+    shown_file = _shown_path(filename)
+    lines = []
+    for line in text.splitlines(keepends=True):
+        match = _LINE_COMMENT.match(line)
+        if match:
+            indent = line[:len(line) - len(line.lstrip())]
+            line = (f'{indent}# {shown_file}, line {match.group(1)}: '
+                    f'{line[match.end():]}')
         lines.append(line)
     return ''.join(lines)
 

@@ -336,3 +336,68 @@ def test_demo_checks_its_gradient():
     assert result.returncode == 0, result.stderr
     assert 'def adjoint_rosen' in result.stdout
     assert 'relative error' in result.stdout
+
+
+# Code that comes from other files than the user's ----------------------
+
+@pytest.fixture
+def method_file(tmp_path):
+    (tmp_path / 'helpers.py').write_text(textwrap.dedent('''\
+        import numpy as np
+
+        def squash(v):
+            return np.tanh(v)
+        '''))
+    path = tmp_path / 'net.py'
+    path.write_text(textwrap.dedent('''\
+        import numpy as np
+        from helpers import squash
+
+        class Net:
+            def __init__(self, W):
+                self.W = W
+
+            def __call__(self, x):
+                return np.tanh(x @ self.W)
+
+            def loss(self, x, y):
+                return np.mean((self(x) - y) ** 2)
+
+        def smooth(x):
+            return np.sum(squash(x) ** 2)
+        '''))
+    return path
+
+
+def test_dump_puts_own_helpers_last(method_file):
+    result = run('dump', f'{method_file}:Net.loss', '--wrt', 'x',
+                 cwd=method_file.parent)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    heading = text.index("# adcompiler's own helpers follow")
+    assert text.index('def primal_loss(') < heading
+    assert text.index('def adjoint_loss(') < heading
+    assert '# line 12: return np.mean((self(x) - y) ** 2)' in text
+    helpers = text[heading:]
+    assert re.search(r'# adcompiler/rules/operators\.py, line \d+: ', helpers)
+    # Every line comment after the heading names adcompiler's file.
+    assert not re.search(r'^\s*# line \d+:', helpers, re.MULTILINE)
+
+
+def test_dump_order_two_puts_own_helpers_last(method_file):
+    result = run('dump', f'{method_file}:Net.loss', '--wrt', 'x',
+                 '--order', '2', cwd=method_file.parent)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    heading = text.index("# adcompiler's own helpers follow")
+    assert text.index('def primal_tangent_loss(') < heading
+    assert re.search(r'# adcompiler/rules/operators\.py, line \d+: ',
+                     text[heading:])
+
+
+def test_dump_names_file_of_other_module(method_file):
+    result = run('dump', f'{method_file}:smooth', cwd=method_file.parent)
+    assert result.returncode == 0, result.stderr
+    assert '# line 15: return np.sum(squash(x) ** 2)' in result.stdout
+    assert '# helpers.py, line 4: return np.tanh(v)' in result.stdout
+    assert "adcompiler's own helpers" not in result.stdout
