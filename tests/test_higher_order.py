@@ -2244,7 +2244,7 @@ def test_function_named_like_generated_code_hessian(function):
 # A callable object reached through a call resolved at run time: when its
 # class has a property, arithmetic on its attributes runs adcompiler's
 # operator helpers, whose tape reverse over reverse cannot rebuild. The
-# error says so; the other compositions give the Hessian.
+# error names that cause, and the other compositions give the Hessian.
 
 class _ScaleWithProperty:
     def __init__(self, w):
