@@ -177,16 +177,19 @@ def test_library_iterator_tangent(function):
     np.testing.assert_allclose(tangent, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize('mode', ['forward-over-reverse',
+                                  'reverse-over-forward',
+                                  'reverse-over-reverse'])
 @pytest.mark.parametrize('function', [pairs, neighbours, running_product,
-                                      indexed, transposed],
+                                      indexed, transposed, first_items],
                          ids=lambda f: f.__name__)
-def test_library_iterator_hessian(function):
+def test_library_iterator_hessian(function, mode):
     x = INPUTS['vector']
     expected = np.stack([
         numerical_gradient(lambda v: adcompiler.grad(function)(v)[i], (x,), 0)
         for i in range(x.size)])
-    np.testing.assert_allclose(adcompiler.hessian(function)(x), expected,
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(adcompiler.hessian(function, mode=mode)(x),
+                               expected, rtol=1e-4, atol=1e-5)
 
 
 def test_library_iterator_values_unchanged():
