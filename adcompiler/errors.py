@@ -60,11 +60,15 @@ class ChainName(str):
     """An entry of a call chain: the name shown, with the module and the
     qualified name of the function it names."""
 
-    def __new__(cls, text, module, qualname):
+    def __new__(cls, text, module=None, qualname=None):
         entry = super().__new__(cls, text)
         entry.module = module
         entry.qualname = qualname
         return entry
+
+    def __getnewargs__(self):
+        # copy and pickle rebuild the entry from these.
+        return str(self), self.module, self.qualname
 
 
 def chain_start(function):

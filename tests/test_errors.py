@@ -1632,3 +1632,19 @@ def test_call_chain_hides_operator_helpers():
             '_ProductObject.__mul__\n') in message
     assert 'adcompiler.rules' not in message
     assert 'call_operator_methods' not in message
+
+
+def test_call_chain_entry_survives_copy():
+    import copy
+    import pickle
+
+    from adcompiler.errors import ChainName, call_chain_detail
+    entry = ChainName('helpers.smooth', 'helpers', 'smooth')
+    for copied in (copy.deepcopy(entry), pickle.loads(pickle.dumps(entry))):
+        assert copied == 'helpers.smooth'
+        assert copied.module == 'helpers'
+        assert copied.qualname == 'smooth'
+    chain = ('f', entry, ChainName('mul', 'adcompiler.rules.operators', 'mul'),
+             ChainName('helpers.other', 'helpers', 'other'))
+    assert call_chain_detail(chain) == \
+        'Call chain (outermost first): f -> helpers.smooth -> other'
