@@ -23,6 +23,7 @@ import linecache
 import os
 import textwrap
 import time
+import tokenize
 import types
 
 import gast
@@ -125,7 +126,15 @@ def get_source(function):
 
     module = _parse_def_block(lines, first_line, function)
     if module is None:
-        block = inspect.getblock(lines[first_line:])
+        try:
+            block = inspect.getblock(lines[first_line:])
+        except (tokenize.TokenError, SyntaxError) as err:
+            # The tokenizer stops at text such as an unclosed bracket.
+            if _edited_since_import(filename):
+                raise _stale_source_error(function, filename) from err
+            raise SourceUnavailableError(
+                f'cannot parse the source of {function.__qualname__!r} in '
+                f'{filename!r}: {err}') from err
         text = ''.join(block)
         indent = len(block[0]) - len(block[0].lstrip()) if block else 0
         module = _parse(textwrap.dedent(text), function, filename)

@@ -892,6 +892,20 @@ def test_function_removed_by_an_edit_raises_stale(tmp_path, monkeypatch,
         adcompiler.grad(module.g)(np.array([1.0, 2.0]))
 
 
+def test_unclosed_bracket_edit_raises_stale(tmp_path, monkeypatch):
+    """An edit that leaves a bracket open made the tokenizer of
+    inspect.getblock raise tokenize.TokenError, not an AdCompilerError."""
+    module_file = tmp_path / 'half_edited_module.py'
+    module_file.write_text('import numpy as np\n\n\ndef f(x):\n'
+                           '    return np.sum(x ** 2)\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module('half_edited_module')
+    module_file.write_text('import numpy as np\n\n\ndef f(x):\n'
+                           '    return np.sum(x ** 2\n')
+    with pytest.raises(adcompiler.StaleSourceError, match='reload'):
+        adcompiler.grad(module.f)(np.array([1.0, 2.0]))
+
+
 OPERATIONS = {
     'square': lambda x: np.sum(x ** 2),
     'cube': lambda x: np.sum(
