@@ -37,7 +37,7 @@ import types
 import gast
 import numpy as np
 
-from adcompiler import runtime, unshared_results, update_order
+from adcompiler import closures, runtime, unshared_results, update_order
 from adcompiler.errors import UnsupportedSyntaxError
 from adcompiler.resolve import CallKind
 from adcompiler.rules import numpy_compositions, operators
@@ -1061,6 +1061,14 @@ def read_globals(normalized, namespace):
                 and runtime.searchable(namespace[node.id])):
             found.add(node.id)
     return sorted(found)
+
+
+def declared_globals(function):
+    """Return the names that the gast def `function` declares `global` in
+    its own body (not in nested functions), sorted."""
+    return sorted({variable for node in closures.own_nodes(function.body)
+                   if isinstance(node, gast.Global)
+                   for variable in node.names})
 
 
 def has_out_argument(call, resolution):

@@ -208,8 +208,7 @@ class StageWriter:
         """
         others = [name(p) for p in self.normalized.params
                   if p not in updated]
-        others += [name(g) for g in aliasing.read_globals(
-            self.normalized, self.source.namespace)]
+        others += self.read_global_values()
         callee_globals = _unique(self.callee_globals)
         if callee_globals:
             callee_globals_name = self.namer.fresh('callee_globals')
@@ -220,10 +219,10 @@ class StageWriter:
 
         quoted = ', '.join(repr(p) for p in updated)
         error = UnsupportedSyntaxError(
-            f'passing as {quoted} an array that another argument, or a '
+            f'passing as {quoted} a value that another argument, or a '
             f'global read by {self.source.name}, also refers to (the same '
-            'array, an overlapping view, or one inside a container or '
-            'object)',
+            'object, an overlapping view of an array, or one inside a '
+            'container or object)',
             self.source.location(self.normalized.tree),
             f'{self.source.name} updates {quoted} in place, which the other '
             'reference would see; pass a copy')
@@ -233,6 +232,30 @@ class StageWriter:
             self.runtime_function('check_unshared'), name(error_name),
             gast.Constant(value=len(updated), kind=None),
             *[name(p) for p in updated], *others))]
+
+    def read_global_values(self):
+        """Return expressions for the globals and closure variables that
+        the function reads, for `unshared_check`.
+
+        Normalize reads and assigns the names that the function declares
+        `global` through the module's globals dict. Only the items of
+        those names are values the function reads, not the whole module
+        namespace, which holds the caller's own variables when the caller
+        is the module's top level.
+        """
+        module_globals = getattr(self.source.function, '__globals__', None)
+        values = []
+        for variable in aliasing.read_globals(self.normalized,
+                                              self.source.namespace):
+            if self.source.namespace[variable] is not module_globals:
+                values.append(name(variable))
+                continue
+            for declared in aliasing.declared_globals(self.source.tree):
+                get = gast.Attribute(value=name(variable), attr='get',
+                                     ctx=gast.Load())
+                values.append(call(get, gast.Constant(value=declared,
+                                                      kind=None)))
+        return values
 
     def index_value(self, index):
         """Turn a subscript's index into a value expression: np.s_[...], or

@@ -195,6 +195,71 @@ def test_history_append_of_stop_gradient_runs():
     assert float(HISTORY[0]) == pytest.approx(np.sum(x ** 2))
 
 
+# A global counter next to a history list argument ---------------------------
+
+STEP = 0
+# A module-level list, as a script's top-level `history = []` is.
+MODULE_HISTORY = []
+RECENT_HISTORY = []
+TRACE = []
+
+
+def counts_steps_and_appends(w, x, history):
+    global STEP
+    STEP += 1
+    loss = np.sum((w * x) ** 2)
+    history.append(loss)
+    return loss
+
+
+def counts_steps_and_reads_global_list(w, x, history):
+    global STEP
+    STEP += 1
+    history.append(np.sum(w))
+    return np.sum(w * x) * len(RECENT_HISTORY)
+
+
+def appends_then_rebinds_global_list(w, x, history):
+    global TRACE
+    history.append(np.sum(w))
+    TRACE = TRACE + [1.0]
+    return np.sum(w * x) * len(TRACE)
+
+
+@pytest.mark.parametrize('shape', [(2,), (2, 3), (4, 1)],
+                         ids=['vector', 'matrix', 'column'])
+def test_global_counter_with_module_list_argument(shape):
+    """The module's globals dict, which `global STEP` is read through,
+    was searched whole, so the caller's module-level list counted as a
+    global that the function reads."""
+    w = RNG.normal(size=shape)
+    x = RNG.normal(size=shape)
+    MODULE_HISTORY.clear()
+    steps_before = STEP
+    gradient = adcompiler.grad(counts_steps_and_appends)(w, x, MODULE_HISTORY)
+    expected = numerical_gradient(
+        lambda w: counts_steps_and_appends(w, x, []), (w,), 0)
+    assert_gradient_close(gradient, expected)
+    assert len(MODULE_HISTORY) == 1
+    assert float(MODULE_HISTORY[0]) == pytest.approx(np.sum((w * x) ** 2))
+    # One step from grad, plus those of the finite differences.
+    assert STEP == steps_before + 1 + 2 * w.size
+
+
+@pytest.mark.parametrize('function, shared', [
+    (counts_steps_and_reads_global_list, 'RECENT_HISTORY'),
+    (appends_then_rebinds_global_list, 'TRACE'),
+], ids=['global-read', 'global-declared'])
+def test_list_argument_read_as_global_rejected(function, shared):
+    """The function reads the list it appends to through a global too, so
+    a copy of the argument would hide the append from that read."""
+    history = globals()[shared]
+    with pytest.raises(adcompiler.UnsupportedSyntaxError,
+                       match="updates 'history' in place"):
+        adcompiler.grad(function)(np.ones(2), np.ones(2), history)
+    assert history == []
+
+
 # Logging and f-strings -----------------------------------------------------
 
 LOG = logging.getLogger(__name__)
