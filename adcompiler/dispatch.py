@@ -573,7 +573,7 @@ class Dispatcher:
         tangents = containers.flatten(t)[0] if t is not None else None
         if tangents is None or tangents[index] is None:
             return runtime.zeros_like(children[index])
-        return tangents[index]
+        return _with_added_items(children[index], tangents[index])
 
     def check_field(self, x, name):
         """Raise `ContainerError` if `x.name` is a property; see
@@ -1359,3 +1359,26 @@ def install(compiler):
     runtime.register_opaque(_Record)
     runtime.register_opaque(_UnpackedRecord)
     containers.install()
+
+
+def _with_added_items(value, tangent):
+    """Return the tangent of the list or dict `value`, given `tangent`,
+    the tangent it had before a bookkeeping update that generated code
+    keeps as written added items (`self.log.append(step)`,
+    `self.cache[key] = shape`). The added items carry no derivative, so
+    their tangents are zeros.
+
+    Such an update only adds items at the end of a list or under a new
+    key: the runtime rejects one that replaces an item that may carry a
+    derivative (see `runtime.store_item_container`).
+    """
+    if (isinstance(value, list) and isinstance(tangent, list)
+            and len(value) > len(tangent)):
+        return tangent + [runtime.zeros_like(item)
+                          for item in value[len(tangent):]]
+    if (isinstance(value, dict) and isinstance(tangent, dict)
+            and value.keys() - tangent.keys()):
+        added = {key: runtime.zeros_like(item) for key, item in value.items()
+                 if key not in tangent}
+        return {**tangent, **added}
+    return tangent

@@ -1068,6 +1068,9 @@ class _Normalizer:
             # The popped value is kept, so that the adjoint can put it back.
             self.atomize(value)
             return False
+        if self.appends_outside(value):
+            self.append_outside(value, node)
+            return False
         if self.extends_itself(value):
             # `lst.extend(lst)` adds the items lst had before the call. The
             # adjoint reads what was added after the call, so it gets a copy.
@@ -1082,6 +1085,67 @@ class _Normalizer:
             return False  # An inlined call: its statements are emitted.
         self.emit(gast.Expr(value=lowered), node)
         return False
+
+    def appends_outside(self, call):
+        """True for `obj.items.append(v)` or `obj.items.extend(v)`: a list
+        update of a container that an attribute holds. Like a store into
+        one (`obj.cache[k] = v`, see `store_outside`), it is kept as
+        written.
+
+        Other list updates (insert, pop, remove) move the items that are
+        there, so they are lowered as usual.
+        """
+        method = call.func
+        if not (isinstance(method, gast.Attribute)
+                and method.attr in ('append', 'extend')
+                and isinstance(method.value, gast.Attribute)
+                and len(call.args) == 1 and not call.keywords
+                and not isinstance(call.args[0], gast.Starred)):
+            return False
+        root = method.value
+        while isinstance(root, gast.Attribute):
+            root = root.value
+        return isinstance(root, gast.Name)
+
+    def append_outside(self, call, origin):
+        """Emit `obj.items.append(v)` (or `.extend(v)`) as written, with
+        the container read through `runtime.store_container`, which has no
+        derivative. So a bookkeeping update
+        (`self.log.append(step)`) runs in a differentiated method, and the
+        activity stage rejects an update whose value carries a
+        derivative."""
+        method = call.func
+        atom = self.atomize(call.args[0])
+        text = self.source.text_of(method.value) or 'obj.attr'
+        location = self.source.location(call)
+        array_error = UnsupportedSyntaxError(
+            f'{text}.{method.attr}(...) on an array that an attribute holds',
+            location,
+            f'an array has no {method.attr} method that changes it in place',
+            fixes=[f'keep a list in {text}'])
+        # Items are only added at the end, so the derivative of each item
+        # that the list held stays at its position (see
+        # `Dispatcher.attribute_tangent`).
+        container = self.bind(gast.Call(
+            func=self.constant('store_container', runtime.store_container),
+            args=[self.atomize(method.value),
+                  self.constant('store_error', array_error)],
+            keywords=[]), origin)
+        update = gast.Call(
+            func=gast.Attribute(value=container, attr=method.attr,
+                                ctx=gast.Load()),
+            args=[atom], keywords=[])
+        error = UnsupportedSyntaxError(
+            f'adding a value that carries a derivative to {text} '
+            f'({text}.{method.attr}(...))',
+            location,
+            'adcompiler follows derivatives only through local containers, '
+            'so code that reads the item back would get no derivative',
+            fixes=['collect the values in a local list, or return them',
+                   f'{method.attr} adcompiler.stop_gradient(...) to keep a '
+                   'copy without a derivative (for logging)'])
+        statement = gast.Expr(value=gast.copy_location(update, call))
+        self.keep_verbatim(gast.copy_location(statement, origin), error)
 
     def extends_itself(self, call):
         """Return whether `call` is `lst.extend(lst)` on a name that always
@@ -1470,13 +1534,33 @@ class _Normalizer:
             f'read {container_text} after the store',
             fixes=[f'build a new array from {container_text} in a local '
                    'variable, or pass the array in as an argument'])
-        container = self.bind(gast.Call(
-            func=self.constant('store_container', runtime.store_container),
-            args=[self.atomize(target.value),
-                  self.constant('store_error', array_error)],
-            keywords=[]), origin)
-        store = gast.Subscript(value=container,
-                               slice=self.lower_index(target.slice),
+        index = self.lower_index(target.slice)
+        if self.is_global_root(target.value):
+            container = self.bind(gast.Call(
+                func=self.constant('store_container',
+                                   runtime.store_container),
+                args=[self.atomize(target.value),
+                      self.constant('store_error', array_error)],
+                keywords=[]), origin)
+        else:
+            item_error = UnsupportedSyntaxError(
+                f'the store {text} = ..., which replaces an item that may '
+                'carry a derivative', location,
+                f'adcompiler builds the derivative of {container_text} '
+                'from its items before the store, so a later read of the '
+                'item would get the derivative of the replaced value',
+                fixes=[f'store the value under a new key of '
+                       f'{container_text}',
+                       'or keep the value in a local variable, or return '
+                       'it'])
+            container = self.bind(gast.Call(
+                func=self.constant('store_item_container',
+                                   runtime.store_item_container),
+                args=[self.atomize(target.value), self.index_as_value(index),
+                      self.constant('store_error', array_error),
+                      self.constant('item_error', item_error)],
+                keywords=[]), origin)
+        store = gast.Subscript(value=container, slice=index,
                                ctx=gast.Store())
         statement = gast.Assign(targets=[gast.copy_location(store, target)],
                                 value=atom, type_comment=None)
@@ -1957,6 +2041,31 @@ class _Normalizer:
             elements = [self.index_value(e) for e in node.elts]
             return self.bind(gast.Tuple(elts=elements, ctx=gast.Load()), node)
         return self.atomize(node)
+
+    def index_as_value(self, index):
+        """Return a value expression for the lowered index `index`, so that
+        the key of a store can be passed to a runtime helper:
+        `slice(a, b, c)` for a slice."""
+        if isinstance(index, gast.Slice):
+            parts = [gast.Constant(value=None, kind=None) if p is None else p
+                     for p in (index.lower, index.upper, index.step)]
+            return gast.Call(func=self.constant('slice', slice), args=parts,
+                             keywords=[])
+        if isinstance(index, gast.Tuple):
+            return gast.Tuple(elts=[self.index_as_value(e)
+                                    for e in index.elts], ctx=gast.Load())
+        return copy_tree(index)
+
+    def is_global_root(self, node):
+        """True if the attribute chain or name `node` starts at a module
+        global (`LAYER.cache`), which generated code reads as a constant
+        without a derivative."""
+        while isinstance(node, gast.Attribute):
+            node = node.value
+        return (isinstance(node, gast.Name)
+                and node.id not in self.local_names
+                and node.id not in {a.id for a in self.tree.args.args}
+                and node.id in self.source.namespace)
 
     def lower_index(self, node):
         if isinstance(node, gast.Slice):

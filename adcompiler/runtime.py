@@ -1813,6 +1813,56 @@ def store_container(container, error):
     return container
 
 
+def store_item_container(container, key, array_error, item_error):
+    """Return `container` of the store `container[key] = value` that
+    generated code keeps as written, for a container that an attribute of
+    a local variable or an argument holds.
+
+    Raises `array_error` as `store_container` does, and `item_error` when
+    the store replaces an item that may carry a derivative: the derivative
+    of the object that holds the container is built from its items before
+    the store, so a later read of that key would get the derivative of the
+    replaced item. A store under a new key replaces nothing.
+    """
+    store_container(container, array_error)
+    try:
+        old = container[key]
+    except (KeyError, IndexError, TypeError):
+        return container
+    if may_carry_derivative(old):
+        raise item_error
+    return container
+
+
+def may_carry_derivative(value):
+    """Return whether `value` is, or contains, a float, a complex number
+    or an array of an inexact dtype. Ints, bools, strings, None and integer
+    arrays have no derivative. Searches lists, tuples, sets, dicts and the
+    attributes of objects, each once."""
+    pending = [value]
+    searched = set()
+    while pending:
+        current = pending.pop()
+        if isinstance(current, (float, complex, np.inexact)):
+            return True
+        if isinstance(current, np.ndarray):
+            if np.issubdtype(current.dtype, np.inexact):
+                return True
+            if current.dtype.hasobject:
+                pending.extend(current.flat)
+            continue
+        if isinstance(current, UNSEARCHED_TYPES) or id(current) in searched:
+            continue
+        searched.add(id(current))
+        if isinstance(current, (list, tuple, set, frozenset)):
+            pending.extend(current)
+        elif isinstance(current, dict):
+            pending.extend(current.values())
+        else:
+            pending.extend(_attribute_values(current))
+    return False
+
+
 def hypot_items(items):
     """Return math.hypot(*items).
 

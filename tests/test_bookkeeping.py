@@ -260,6 +260,152 @@ def test_list_argument_read_as_global_rejected(function, shared):
     assert history == []
 
 
+# Updates of lists and dicts that attributes hold -----------------------------
+
+@dataclasses.dataclass
+class Simulation:
+    k: float
+    log: list = dataclasses.field(default_factory=list)
+
+    def run(self, x):
+        for step in range(3):
+            x = x - self.k * x
+            self.log.append(step)
+        return x
+
+
+def simulation_built_inside(k, x):
+    simulation = Simulation(k)
+    return np.sum(simulation.run(x) ** 2)
+
+
+def simulation_passed(simulation, x):
+    return np.sum(simulation.run(x) ** 2)
+
+
+@dataclasses.dataclass
+class Record:
+    w: np.ndarray
+    parts: list
+    table: dict
+
+
+def appends_then_reads_back(record, x):
+    record.parts.append(len(record.parts))
+    record.parts.extend([3, 4])
+    record.table['count'] = 2
+    return (np.sum(record.parts[0] * x) * record.parts[-1]
+            + record.parts[1] * record.table['count']
+            + np.sum(record.table['w'] * record.w))
+
+
+def record_built_inside(w, x):
+    record = Record(w, [w * 2.0], {'w': w ** 2})
+    return appends_then_reads_back(record, x)
+
+
+def replaces_item_with_derivative(w, x):
+    record = Record(w, [w], {'w': w})
+    record.table['w'] = 3.0
+    return np.sum(record.table['w'] * x + record.w)
+
+
+def appends_value_with_derivative(w, x):
+    record = Record(w, [], {})
+    record.parts.append(w * 2.0)
+    return np.sum(record.parts[0] * x)
+
+
+@pytest.mark.parametrize('shape', [(2,), (2, 3)], ids=['vector', 'matrix'])
+def test_attribute_log_append_built_inside(shape):
+    """`self.log.append(step)` with an int step was rejected as an
+    assignment of a shared value."""
+    x = RNG.normal(size=shape)
+    k = 0.1
+    gradient = adcompiler.grad(simulation_built_inside)(k, x)
+    expected = numerical_gradient(simulation_built_inside, (k, x), 0)
+    assert_gradient_close(gradient, expected)
+    _, tangent = adcompiler.jvp(simulation_built_inside, (k, x), (1.0, None))
+    assert_gradient_close(tangent, expected)
+
+
+@pytest.mark.parametrize('shape', [(2,), (2, 3)], ids=['vector', 'matrix'])
+def test_attribute_log_append_differentiated(shape):
+    x = RNG.normal(size=shape)
+    simulation = Simulation(0.1)
+    gradient = adcompiler.grad(simulation_passed)(simulation, x)
+    expected = numerical_gradient(
+        lambda k: simulation_passed(Simulation(k), x), (0.1,), 0)
+    assert_gradient_close(gradient.k, expected)
+    assert simulation.log == [0, 1, 2]
+    gradient_x = adcompiler.grad(simulation_passed, wrt='x')(simulation, x)
+    assert_gradient_close(gradient_x, numerical_gradient(
+        lambda x: simulation_passed(Simulation(0.1), x), (x,), 0))
+    assert simulation.log == [0, 1, 2] * 2
+
+
+@pytest.mark.parametrize('shape', [(3,), (2, 3), (1, 3)],
+                         ids=['vector', 'matrix', 'row'])
+def test_attribute_updates_read_back(shape):
+    """Items added at the end of a list or under a new key carry no
+    derivative, and the items that were there keep theirs."""
+    w = RNG.normal(size=shape)
+    x = RNG.normal(size=shape)
+    for position in (0, 1):
+        expected = numerical_gradient(record_built_inside, (w, x), position)
+        gradient = adcompiler.grad(record_built_inside, wrt=position)(w, x)
+        assert_gradient_close(gradient, expected)
+        direction = RNG.normal(size=shape)
+        tangents = (direction, None) if position == 0 else (None, direction)
+        _, tangent = adcompiler.jvp(record_built_inside, (w, x), tangents)
+        np.testing.assert_allclose(tangent, np.sum(expected * direction),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_attribute_updates_of_differentiated_record():
+    w = np.array([0.5, -1.0, 2.0])
+    x = np.array([1.0, 2.0, 3.0])
+    record = Record(w, [w * 1.0], {'w': w ** 2})
+    gradient = adcompiler.grad(appends_then_reads_back)(record, x)
+    assert_gradient_close(gradient.parts[0], 4.0 * x)
+    assert_gradient_close(gradient.table['w'], w)
+    assert_gradient_close(gradient.w, w ** 2)
+    assert record.parts[1:] == [1, 3, 4]
+    assert record.table['count'] == 2
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_attribute_store_replacing_derivative_rejected(mode):
+    """The store ran as written, and the read after it got the derivative
+    of the replaced item: 4.0 in place of 1.0."""
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(replaces_item_with_derivative)(2.0, np.ones(2))
+        else:
+            adcompiler.jvp(replaces_item_with_derivative, (2.0, np.ones(2)),
+                           (1.0, None))
+    assert 'replaces an item that may carry a derivative' in str(info.value)
+    assert info.value.lineno == line_of(replaces_item_with_derivative,
+                                        "record.table['w'] = 3.0")
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_attribute_append_with_derivative_rejected(mode):
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        if mode == 'reverse':
+            adcompiler.grad(appends_value_with_derivative)(np.ones(2),
+                                                           np.ones(2))
+        else:
+            adcompiler.jvp(appends_value_with_derivative,
+                           (np.ones(2), np.ones(2)), (np.ones(2), None))
+    message = str(info.value)
+    assert 'adding a value that carries a derivative to record.parts' \
+        in message
+    assert 'stop_gradient' in message
+    assert info.value.lineno == line_of(appends_value_with_derivative,
+                                        'record.parts.append(w * 2.0)')
+
+
 # Logging and f-strings -----------------------------------------------------
 
 LOG = logging.getLogger(__name__)

@@ -517,6 +517,8 @@ vjp(rt.put_along, lambda arr, indices, values, axis: (ad.zero_index(g, ad.along_
 REGISTRY.linear_jvp(rt.put_along, ('arr', 'values'))
 non_differentiable(rt.along_axis_index)
 
-# The container of a store `c[k] = v` kept as written (see
-# adcompiler.normalize): the store itself is checked to carry no derivative.
+# The container of a store `c[k] = v` or an update `c.append(v)` kept as
+# written (see adcompiler.normalize): the store itself is checked to carry
+# no derivative.
 non_differentiable(rt.store_container)
+non_differentiable(rt.store_item_container)
