@@ -636,3 +636,99 @@ def test_array_protocol_item_of_argument_error():
     vs = [Squared(np.array([0.3, -1.2]))]
     with pytest.raises(containers.ContainerError, match='__array__'):
         adcompiler.jvp(sine_of_item, (vs,), ([Squared(np.ones(2))],))
+
+
+# dataclasses.replace ----------------------------------------------------------
+
+@dataclasses.dataclass
+class LinearParams:
+    w: np.ndarray
+    b: float
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenLinearParams:
+    w: np.ndarray
+    b: float
+
+
+@dataclasses.dataclass
+class LinearParamsWithCount:
+    w: np.ndarray
+    b: float
+    evaluations: int = dataclasses.field(default=0, init=False)
+
+
+def scaled_copy_loss(params, scale):
+    scaled = dataclasses.replace(params, w=params.w * scale)
+    return np.sum(scaled.w ** 2) + scaled.b * np.sum(scale)
+
+
+def two_replacements_loss(params, scale):
+    shifted = dataclasses.replace(params, b=params.b + 1.0)
+    scaled = dataclasses.replace(shifted, w=shifted.w * scale, b=shifted.b ** 2)
+    return np.sum(np.sin(scaled.w)) * scaled.b
+
+
+def replaced_b_of(value, scale):
+    return dataclasses.replace(value, b=scale).b
+
+
+def init_false_replaced(params, scale):
+    return dataclasses.replace(params, w=params.w * scale, evaluations=1).b
+
+
+REPLACE_SHAPES = [((3,), ()), ((2, 3), (3,)), ((2, 3), (2, 1))]
+REPLACE_IDS = ['vector-scalar', 'matrix-row', 'matrix-column']
+
+
+@pytest.mark.parametrize('cls', [LinearParams, FrozenLinearParams],
+                         ids=['plain', 'frozen'])
+@pytest.mark.parametrize('function', [scaled_copy_loss, two_replacements_loss],
+                         ids=['one', 'two'])
+@pytest.mark.parametrize('w_shape, scale_shape', REPLACE_SHAPES,
+                         ids=REPLACE_IDS)
+def test_dataclasses_replace_gradients(cls, function, w_shape, scale_shape):
+    """dataclasses.replace was rejected: it fills its dict of changes in
+    place, and the message asked to edit the standard library."""
+    w = RNG.normal(size=w_shape)
+    scale = RNG.normal(size=scale_shape) if scale_shape else 0.7
+    params = cls(w, 0.4)
+
+    gradient_scale = adcompiler.grad(function, wrt='scale')(params, scale)
+    assert_gradient_close(gradient_scale, numerical_gradient(
+        lambda s: function(params, s), (scale,), 0))
+
+    gradient = adcompiler.grad(function, wrt='params')(params, scale)
+    assert type(gradient) is cls
+    assert_gradient_close(gradient.w, numerical_gradient(
+        lambda w: function(cls(w, 0.4), scale), (w,), 0))
+    assert_gradient_close(gradient.b, numerical_gradient(
+        lambda b: function(cls(w, b), scale), (0.4,), 0))
+
+    direction = RNG.normal(size=np.shape(scale))
+    _, tangent = adcompiler.jvp(function, (params, scale),
+                                (None, direction))
+    np.testing.assert_allclose(
+        tangent, np.sum(gradient_scale * direction), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize('cls', [LinearParams, FrozenLinearParams],
+                         ids=['plain', 'frozen'])
+def test_dataclasses_replace_hessian(cls):
+    params = cls(np.array([0.5, -1.0, 2.0]), 0.4)
+    scale = np.array([0.7, 1.1, -0.3])
+    hessian = adcompiler.hessian(two_replacements_loss, wrt='scale')(
+        params, scale)
+    gradient = adcompiler.grad(two_replacements_loss, wrt='scale')
+    expected = np.stack([numerical_gradient(
+        lambda s: gradient(params, s)[i], (scale,), 0) for i in range(3)])
+    assert_gradient_close(hessian, expected)
+
+
+def test_dataclasses_replace_keeps_python_errors():
+    params = LinearParamsWithCount(np.ones(2), 0.4)
+    with pytest.raises(ValueError, match='init=False'):
+        adcompiler.grad(init_false_replaced, wrt='scale')(params, 2.0)
+    with pytest.raises(TypeError, match='dataclass instances'):
+        adcompiler.grad(replaced_b_of, wrt='scale')({'b': 0.4}, 2.0)

@@ -12,6 +12,7 @@ from adcompiler.rules import forward as _forward  # noqa: F401  (registers)
 from adcompiler.rules import runtime as _runtime  # noqa: F401  (registers)
 from adcompiler.rules import numpy_equivalents as _numpy_equivalents  # noqa: F401  (registers)
 from adcompiler.rules import numpy_compositions as _numpy_compositions  # noqa: F401  (registers)
+from adcompiler.rules import dataclass_equivalents as _dataclass_equivalents  # noqa: F401  (registers)
 from adcompiler.rules import scipy as _scipy  # noqa: F401  (registers later)
 from adcompiler import runtime as _helpers
 from adcompiler.errors import UnsupportedOptionError as _UnsupportedOption
