@@ -48,6 +48,7 @@ import dataclasses
 import inspect
 import math
 import operator
+import sys
 import types
 import warnings
 
@@ -55,7 +56,8 @@ import gast
 import numpy as np
 
 from adcompiler import aliasing, bounded, parse, resolve, runtime
-from adcompiler.errors import AdCompilerError, UnsupportedSyntaxError
+from adcompiler.errors import (LIBRARY_FIXES, AdCompilerError,
+                               UnsupportedSyntaxError, is_library_file)
 from adcompiler.resolve import CallKind
 from adcompiler.rules import REGISTRY, operators
 from adcompiler.rules import builtins as rules_builtins
@@ -242,20 +244,37 @@ def _check_user_writes(call, resolved, written, normalized, activity,
                     normalized.display_names.get(names[0], names[0])
                 raise callee_update_error(resolved.name, param,
                                           repr(argument_text),
-                                          source.location(call))
+                                          source.location(call),
+                                          resolved.callee)
 
 
-def callee_update_error(callee, param, argument, location):
+def callee_update_error(callee, param, argument, location, function=None):
     """Return the error for passing `argument` (its text as shown, quoted)
     to the user function `callee`, which updates its parameter `param` in
-    place where the gradient cannot follow."""
+    place where the gradient cannot follow. When `function`, the callee
+    itself, is a library function, the fixes do not edit it."""
+    if function is not None and is_library_function(function):
+        fixes = LIBRARY_FIXES
+    else:
+        fixes = [f'let {callee} make a new value and return it (for example '
+                 f'{param} = {param} + v in place of {param} += v, which '
+                 'also fits a list), and use the returned value in the '
+                 'caller']
     return UnsupportedSyntaxError(
         f'passing {argument} to {callee}, which updates its parameter '
         f'{param!r} in place', location,
         'the caller would see the update but its gradient would not',
-        fixes=[f'let {callee} make a new value and return it (for example '
-               f'{param} = {param} + v in place of {param} += v, which also '
-               'fits a list), and use the returned value in the caller'])
+        fixes=fixes)
+
+
+def is_library_function(function):
+    """Return whether `function` belongs to the standard library or to an
+    installed package, where the user cannot edit it."""
+    module = getattr(function, '__module__', None) or ''
+    if module.partition('.')[0] in sys.stdlib_module_names:
+        return True
+    code = getattr(function, '__code__', None)
+    return code is not None and is_library_file(code.co_filename)
 
 
 def _callee_display(call, resolved, normalized):

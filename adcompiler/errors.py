@@ -7,7 +7,9 @@ details and the ways out, so that all messages share one layout.
 """
 
 import dataclasses
+import os
 import re
+import sysconfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +125,28 @@ def with_call_chain(error, call_chain):
     return chained
 
 
+# The ways out of an error in a statement of a library, which the user does
+# not edit. A ForeignCallError keeps its own, which name the callee.
+LIBRARY_FIXES = (
+    'compute the value without the library function that contains this '
+    'statement, with operations that adcompiler differentiates',
+    'or register a gradient rule for the library function that your code '
+    'calls, with @adcompiler.register_vjp (and @adcompiler.register_jvp for '
+    'forward mode)')
+
+
+def is_library_file(filename):
+    """Return whether `filename` is a file of the standard library or of an
+    installed package (under site-packages or dist-packages), which the
+    user does not edit."""
+    parts = filename.replace('\\', '/').split('/')
+    if 'site-packages' in parts or 'dist-packages' in parts:
+        return True
+    standard_library = sysconfig.get_paths()['stdlib']
+    return os.path.abspath(filename).startswith(
+        os.path.join(standard_library, ''))
+
+
 class AdCompilerError(Exception):
     """Base class of every error raised by adcompiler."""
 
@@ -134,6 +158,11 @@ class LocatedError(AdCompilerError):
         self.summary = summary
         self.location = location
         self.details = tuple(details)
+        if (fixes and location is not None
+                and not isinstance(self, ForeignCallError)
+                and is_library_file(location.filename)):
+            # The fixes would edit a statement of the library.
+            fixes = LIBRARY_FIXES
         self.fixes = tuple(fixes)
         super().__init__(format_diagnostic(summary, location, details, fixes))
 

@@ -1146,4 +1146,4 @@ class _ForwardWriter(StageWriter):
             if param in callee.updated_with_derivative or used:
                 raise call_writes.callee_update_error(
                     resolved.name, param, self.display(argument),
-                    self.source.location(call_node))
+                    self.source.location(call_node), resolved.callee)

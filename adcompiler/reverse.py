@@ -1810,7 +1810,7 @@ class _ReverseWriter(StageWriter):
     def raise_callee_update(self, call, resolved, argument, param):
         raise call_writes.callee_update_error(
             resolved.name, param, self.display(argument),
-            self.source.location(call))
+            self.source.location(call), resolved.callee)
 
     def display(self, node):
         return _display(node, self.normalized.display_names)

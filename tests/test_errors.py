@@ -7,8 +7,10 @@ functions under test live in this file, so the expected file name is
 """
 
 import functools
+import importlib
 import inspect
 import itertools
+import json
 import math
 import sys
 import textwrap
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 
 import adcompiler
+from adcompiler import errors
 from finite_differences import assert_gradient_close, numerical_gradient
 
 SCALE = 2.0
@@ -1648,3 +1651,54 @@ def test_call_chain_entry_survives_copy():
              ChainName('helpers.other', 'helpers', 'other'))
     assert call_chain_detail(chain) == \
         'Call chain (outermost first): f -> helpers.smooth -> other'
+
+
+# Errors in statements of a library ------------------------------------------
+
+_PUSHING_MODULE = '''
+def push(values, v):
+    values += [v]
+    return len(values)
+'''
+
+
+def _pushing_loss(module):
+    def loss(x):
+        values = [x[0] * 1.0]
+        count = module.push(values, x[1] * 2.0)
+        return values[0] * values[1] * count
+    return loss
+
+
+@pytest.mark.parametrize('folder, from_library', [
+    ('site-packages', True), ('dist-packages', True), ('project', False)])
+def test_library_statement_fixes_do_not_edit_it(tmp_path, monkeypatch,
+                                                folder, from_library):
+    """The fix for an in-place update inside an installed package asked
+    the user to rewrite the package's statement."""
+    package_folder = tmp_path / folder
+    package_folder.mkdir()
+    name = f'pushing_{folder.replace("-", "_")}'
+    (package_folder / f'{name}.py').write_text(_PUSHING_MODULE)
+    monkeypatch.syspath_prepend(str(package_folder))
+    module = importlib.import_module(name)
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(_pushing_loss(module))(np.array([1.0, 2.0]))
+    message = str(info.value)
+    assert info.value.filename == module.__file__
+    if from_library:
+        assert info.value.fixes == errors.LIBRARY_FIXES
+        assert 'values = values +' not in message
+    else:
+        assert 'values = values + ...' in message
+
+
+def test_library_callee_update_error_fixes():
+    """The fix asked to change a parameter of dataclasses.replace."""
+    from adcompiler import call_writes
+    library = call_writes.callee_update_error(
+        'json.dumps', 'obj', "'x'", None, json.dumps)
+    assert library.fixes == errors.LIBRARY_FIXES
+    user = call_writes.callee_update_error(
+        'push', 'values', "'x'", None, _pushing_loss)
+    assert 'values = values + v' in user.fixes[0]
