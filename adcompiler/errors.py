@@ -296,6 +296,16 @@ class ForeignCallError(LocatedError):
                 'their arguments are written out (no *args) and the '
                 'iterables are finite',
             ]
+        elif callee_name == 'functools.partial':
+            # Marking functools.partial non-differentiable would drop the
+            # derivative of every bound argument in the whole program.
+            fixes = [
+                'write a lambda that calls the function with the bound '
+                'arguments, such as `lambda r: f(r, delta=delta)` in place '
+                'of `functools.partial(f, delta=delta)`: adcompiler follows '
+                'the derivatives of the values that a lambda reads',
+                'or call the partial only in the function that builds it',
+            ]
         elif reason == CLASS_REASON:
             fixes = [
                 f'make {name} a dataclass: adcompiler follows the '

@@ -121,3 +121,47 @@ def test_global_partial_rebound_recompiles():
         CUBE = saved
     assert_gradient_close(before, 3.0 * W3 * V3 ** 2)
     assert_gradient_close(after, 2.0 * W3 * V3)
+
+
+# A partial passed to a helper -------------------------------------------------
+
+def huber(r, delta):
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r ** 2, delta * (a - 0.5 * delta))
+
+
+def mean_of_loss(loss_function, r):
+    return np.mean(loss_function(r))
+
+
+def passes_partial(w, delta):
+    loss_function = functools.partial(huber, delta=delta)
+    return mean_of_loss(loss_function, w)
+
+
+def passes_lambda(w, delta):
+    loss_function = lambda r: huber(r, delta=delta)  # noqa: E731
+    return mean_of_loss(loss_function, w)
+
+
+def test_partial_passed_to_helper_suggests_lambda():
+    """The error suggested adcompiler.non_differentiable(functools.partial),
+    which would drop the derivative of every bound argument."""
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.grad(passes_partial, wrt=(0, 1))(np.array([0.1, -2.0]), 0.8)
+    message = str(info.value)
+    assert 'non_differentiable' not in message
+    assert 'register_vjp' not in message
+    assert '`lambda r: f(r, delta=delta)`' in message
+
+
+@pytest.mark.parametrize('shape', [(3,), (2, 3)], ids=['vector', 'matrix'])
+def test_lambda_in_place_of_partial_gradient(shape):
+    w = np.random.default_rng(3).normal(size=shape) * 2.0
+    delta = 0.8
+    gradient_w, gradient_delta = adcompiler.grad(passes_lambda, wrt=(0, 1))(
+        w, delta)
+    assert_gradient_close(gradient_w,
+                          numerical_gradient(passes_lambda, (w, delta), 0))
+    assert_gradient_close(gradient_delta,
+                          numerical_gradient(passes_lambda, (w, delta), 1))
