@@ -88,7 +88,7 @@ from adcompiler import (closures, comprehensions, library_iterators, parse,
 from adcompiler.control_flow import Restructurer
 from adcompiler.control_flow import jumps
 from adcompiler.errors import (AdCompilerError, InternalCompilerError,
-                               UnsupportedSyntaxError)
+                               UnsupportedSyntaxError, is_library_file)
 from adcompiler.naming import Namer
 from adcompiler.object_operands import GeneratedOperands, ObjectOperands
 from adcompiler.rules import REGISTRY, operators
@@ -1732,17 +1732,15 @@ class _Normalizer:
             raise self.function_as_value(node)
         return value
 
-    def function_as_value(self, node):
+    def function_as_value(self, node, callee=None):
+        """Return the error for an inner function or lambda used as a value,
+        such as an argument of `callee`, the library function that `node`
+        calls, when it is known."""
         return UnsupportedSyntaxError(
             'an inner function or lambda used as a value here',
             self.source.location(node),
             'adcompiler inlines inner functions and lambdas where they are '
-            'called',
-            fixes=['call it, assign it to a name, pass it to map, filter, '
-                   'sorted, functools.reduce or a function of the same '
-                   'module, or return it from such a function',
-                   'define it at module level and pass the values it '
-                   'captures as arguments'])
+            'called', fixes=_function_argument_fixes(callee))
 
     def lower_Name(self, node):
         if not isinstance(node.ctx, gast.Load):
@@ -2156,7 +2154,8 @@ class _Normalizer:
                   if isinstance(a, closures.InnerFunction)]
         if passed:
             if module_function is None:
-                raise self.function_as_value(node)
+                raise self.function_as_value(
+                    node, self.global_object(node.func))
             if any(isinstance(a, gast.Starred) for a in args) or any(
                     k.arg is None for k in keywords):
                 raise UnsupportedSyntaxError(
@@ -3816,3 +3815,37 @@ def _load(name):
 
 def _store(name):
     return name_node(name, gast.Store())
+
+
+def _function_argument_fixes(callee):
+    """Return the fixes for a lambda or inner function passed to `callee`,
+    a function of a library that calls it (np.apply_along_axis,
+    scipy.integrate.quad), or None for another call."""
+    module = getattr(callee, '__module__', None) or ''
+    name = getattr(callee, '__name__', '')
+    if callee is np.apply_along_axis:
+        return ['loop over the rows or use a comprehension, and stack the '
+                'results: np.stack([f(row) for row in X]) for axis=1 of a '
+                '2-D X, or the same over X.T for axis=0']
+    if module.startswith('scipy.integrate'):
+        return [f'compute the integral with NumPy operations in place of '
+                f'scipy.integrate.{name}, which runs compiled code that '
+                'adcompiler cannot differentiate: for example '
+                'np.trapezoid(f(t), t) (np.trapz before NumPy 2.0) on a '
+                'grid t = np.linspace(a, b, n)',
+                'or register a gradient rule (adcompiler.register_vjp) for '
+                f'a module-level function that calls {name}']
+    if callee is not None and (module.partition('.')[0] in ('numpy', 'scipy')
+                               or is_library_file(getattr(
+                                   getattr(callee, '__code__', None),
+                                   'co_filename', ''))):
+        return [f'compute what {name or "the library function"} computes '
+                'with operations that adcompiler differentiates, such as a '
+                'loop or a comprehension that calls your function directly',
+                'or register a gradient rule (adcompiler.register_vjp) for '
+                f'a module-level function that makes this call']
+    return ['call it, assign it to a name, pass it to map, filter, '
+            'sorted, functools.reduce or a function of the same '
+            'module, or return it from such a function',
+            'define it at module level and pass the values it '
+            'captures as arguments']

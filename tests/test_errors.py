@@ -17,6 +17,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import scipy.integrate
 
 import adcompiler
 from adcompiler import errors
@@ -1702,3 +1703,61 @@ def test_library_callee_update_error_fixes():
     user = call_writes.callee_update_error(
         'push', 'values', "'x'", None, _pushing_loss)
     assert 'values = values + v' in user.fixes[0]
+
+
+# Functions passed to library functions that map or integrate them -------------
+
+def sums_rows_by_apply(X):
+    return np.sum(np.apply_along_axis(lambda r: np.sum(r ** 2), 1, X))
+
+
+def sums_rows_by_comprehension(X):
+    return np.sum(np.stack([np.sum(r ** 2) for r in X]))
+
+
+def sines_of_columns_by_comprehension(X):
+    return np.sum(np.stack([np.sum(np.sin(c)) for c in X.T]))
+
+
+def integral_by_quad(a):
+    value, _ = scipy.integrate.quad(lambda t: np.exp(-a * t ** 2), 0.0, 1.0)
+    return value
+
+
+def integral_by_trapezoid(a):
+    t = np.linspace(0.0, 1.0, 201)
+    return np.trapezoid(np.exp(-a * t ** 2), t)
+
+
+@pytest.mark.parametrize('function, advice', [
+    (sums_rows_by_apply, 'np.stack([f(row) for row in X])'),
+    (integral_by_quad, 'np.trapezoid(f(t), t)'),
+], ids=['apply_along_axis', 'quad'])
+def test_lambda_to_library_function_advice(function, advice):
+    """The advice was to define the lambda at module level, which only led
+    to another error."""
+    argument = np.arange(6.0).reshape(2, 3) if function is \
+        sums_rows_by_apply else 1.3
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(function)(argument)
+    message = str(info.value)
+    assert advice in message
+    assert 'module level' not in message
+
+
+@pytest.mark.parametrize('function', [sums_rows_by_comprehension,
+                                      sines_of_columns_by_comprehension])
+@pytest.mark.parametrize('shape', [(2, 3), (4, 1), (1, 5)],
+                         ids=['2x3', '4x1', '1x5'])
+def test_comprehension_in_place_of_apply(function, shape):
+    X = np.linspace(-1.0, 2.0, int(np.prod(shape))).reshape(shape)
+    assert_gradient_close(adcompiler.grad(function)(X),
+                          numerical_gradient(function, (X,), 0))
+
+
+@pytest.mark.skipif(not hasattr(np, 'trapezoid'),
+                    reason='np.trapezoid is new in NumPy 2.0')
+def test_trapezoid_in_place_of_quad():
+    assert_gradient_close(
+        adcompiler.grad(integral_by_trapezoid)(1.3),
+        numerical_gradient(integral_by_trapezoid, (1.3,), 0))
