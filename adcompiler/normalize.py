@@ -1263,9 +1263,18 @@ class _Normalizer:
             self.assign(gast.copy_location(store, node.target), value, node)
             return False
         if not isinstance(node.target, gast.Name):
+            text = self.source.text_of(node.target) or 'obj.attr'
             raise UnsupportedSyntaxError(
                 'augmented assignment to an attribute',
-                self.source.location(node.target))
+                self.source.location(node.target),
+                'adcompiler does not follow derivatives through attributes '
+                'that the function sets, so it runs such a statement only on '
+                'an object that carries no derivative',
+                fixes=['keep a counter in a global variable (`global CALLS` '
+                       'and `CALLS += 1`) or in a variable of an enclosing '
+                       'function (`nonlocal`)',
+                       f'or compute the new value of {text} in a local '
+                       'variable, and return it'])
         if node.target.id in self.extended_lists:
             # lst += v on a list extends it in place, as Python does.
             extend = gast.Attribute(value=_load(node.target.id),

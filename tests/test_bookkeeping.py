@@ -406,6 +406,63 @@ def test_attribute_append_with_derivative_rejected(mode):
                                         'record.parts.append(w * 2.0)')
 
 
+# A call counter of a differentiated model ------------------------------------
+
+MODEL_CALLS = 0
+
+
+class CountingModel:
+    def __init__(self, w):
+        self.w = w
+        self.calls = 0
+
+    def loss(self, x):
+        self.calls += 1
+        return np.sum((self.w * x) ** 2)
+
+    def loss_counted_globally(self, x):
+        global MODEL_CALLS
+        MODEL_CALLS += 1
+        return np.sum((self.w * x) ** 2)
+
+
+adcompiler.register_container(
+    CountingModel, lambda model: ((model.w,), None),
+    lambda aux, children: CountingModel(*children))
+
+
+def model_loss(model, x):
+    return model.loss(x)
+
+
+def model_loss_counted_globally(model, x):
+    return model.loss_counted_globally(x)
+
+
+def test_attribute_counter_of_differentiated_model_message():
+    """The message was only 'augmented assignment to an attribute is not
+    supported', with no reason and no fix."""
+    model = CountingModel(np.array([1.0, 2.0]))
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(model_loss)(model, np.array([3.0, 4.0]))
+    error = info.value
+    assert error.lineno == line_of(CountingModel.loss, 'self.calls += 1')
+    assert 'does not follow derivatives through attributes' in error.reason
+    assert 'global CALLS' in error.fixes[0]
+
+
+@pytest.mark.parametrize('shape', [(2,), (3, 2)], ids=['vector', 'matrix'])
+def test_global_counter_of_differentiated_model(shape):
+    w = RNG.normal(size=shape[-1:])
+    x = RNG.normal(size=shape)
+    calls_before = MODEL_CALLS
+    gradient = adcompiler.grad(model_loss_counted_globally)(
+        CountingModel(w), x)
+    assert MODEL_CALLS == calls_before + 1
+    assert_gradient_close(gradient.w, numerical_gradient(
+        lambda w: model_loss_counted_globally(CountingModel(w), x), (w,), 0))
+
+
 # Logging and f-strings -----------------------------------------------------
 
 LOG = logging.getLogger(__name__)
