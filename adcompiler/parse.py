@@ -63,14 +63,18 @@ class FunctionSource:
                 or getattr(node, 'end_lineno', lineno) != lineno
                 or not 0 < lineno <= len(self.lines)):
             return None
-        return self.lines[lineno - 1][node.col_offset:end]
+        line = self.lines[lineno - 1]
+        return line[character_column(line, node.col_offset):
+                    character_column(line, end)]
 
     def location(self, node):
         """Return the `SourceLocation` of a gast node of this function."""
         lineno = getattr(node, 'lineno', None) or self.tree.lineno
         col_offset = getattr(node, 'col_offset', None) or 0
-        return SourceLocation(self.filename, lineno, col_offset,
-                              self.line_text(lineno), self.traceback_name)
+        line = self.line_text(lineno)
+        return SourceLocation(self.filename, lineno,
+                              character_column(line, col_offset), line,
+                              self.traceback_name)
 
     def line_text(self, lineno):
         """Return line `lineno` (1-based) of the file, or '' when the file
@@ -91,6 +95,16 @@ def function_namespace(function):
             except ValueError:  # An empty cell: the variable is not bound yet.
                 pass
     return namespace
+
+
+def character_column(line, byte_offset):
+    """Return the character column in `line` of `byte_offset`, a column
+    that `ast` gives in bytes of UTF-8. They differ on a line with
+    non-ASCII characters (`μ, σ = ...`) before the column."""
+    if line.isascii():
+        return byte_offset
+    return len(line.encode('utf-8')[:byte_offset].decode('utf-8',
+                                                          errors='ignore'))
 
 
 def get_source(function):
@@ -323,9 +337,10 @@ def _find_definition(module, function, filename, lineno, all_lines=()):
             if isinstance(node, gast.FunctionDef) and node.name == name:
                 return node
             if isinstance(node, gast.AsyncFunctionDef) and node.name == name:
+                line = all_lines[node.lineno - 1] if all_lines else ''
                 location = SourceLocation(
-                    filename, node.lineno, node.col_offset,
-                    all_lines[node.lineno - 1] if all_lines else '', name)
+                    filename, node.lineno,
+                    character_column(line, node.col_offset), line, name)
                 raise UnsupportedSyntaxError('an async function', location)
     else:
         arg_names = function.__code__.co_varnames[:function.__code__.co_argcount]

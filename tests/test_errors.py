@@ -1761,3 +1761,32 @@ def test_trapezoid_in_place_of_quad():
     assert_gradient_close(
         adcompiler.grad(integral_by_trapezoid)(1.3),
         numerical_gradient(integral_by_trapezoid, (1.3,), 0))
+
+
+# Columns on lines with non-ASCII characters -----------------------------------
+
+CUBE_UFUNC = np.frompyfunc(lambda v: v ** 3, 1, 1)
+
+
+def cube_after_accent(x):
+    label = "é"; return np.sum(CUBE_UFUNC(x).astype(float)) + 0.0 * len(label)  # noqa: E702
+
+
+def cube_after_greek(μ, σ):
+    δ = σ - μ; return np.sum(CUBE_UFUNC(δ).astype(float))  # noqa: E702
+
+
+@pytest.mark.parametrize('function, args, argument', [
+    (cube_after_accent, (np.array([0.3, -0.7]),), 'x'),
+    (cube_after_greek, (np.array([0.3, -0.7]), np.array([1.0, 2.0])), 'δ'),
+], ids=['accent', 'greek'])
+def test_caret_column_after_non_ascii(function, args, argument):
+    """The caret stood at the UTF-8 byte offset that ast reports, one
+    column to the right for each two-byte character before the call."""
+    with pytest.raises(adcompiler.ForeignCallError) as info:
+        adcompiler.grad(function)(*args)
+    lines = str(info.value).splitlines()
+    source_line = next(line for line in lines if 'CUBE_UFUNC(' in line)
+    caret_line = lines[lines.index(source_line) + 1]
+    assert caret_line.index('^') == source_line.index('CUBE_UFUNC(')
+    assert info.value.active_argument == argument
