@@ -166,7 +166,7 @@ _CONSTRUCT_NAMES = {
     'With': 'a with statement',
     'AsyncWith': 'an async with statement',
     'Try': 'a try statement',
-    'TryStar': 'a try statement',
+    'TryStar': 'a try statement with except* clauses',
     'Raise': 'a raise statement',
     'Import': 'an import inside a function',
     'ImportFrom': 'an import inside a function',
@@ -209,6 +209,9 @@ _CONSTRUCT_FIXES = {
         'loop over that list']),
     'Delete': ['build a new list or dict without the item: lst = lst[1:], '
                'or d = {k: v for k, v in d.items() if k != key}'],
+    'TryStar': ['catch the group with a plain except clause (except '
+                'ExceptionGroup as group:) and test its exceptions in the '
+                'handler (if group.subgroup(ValueError) is not None: ...)'],
     'Starred': ['join the sequences with + in place of unpacking them into '
                 'a display: a + [v] + a for [*a, v, *a]'],
 }
@@ -225,6 +228,8 @@ _CONSTRUCT_REASONS = {
     'Delete': 'deleting an item or a slice that carries a derivative '
               'changes the container in place, which the adjoint does not '
               'follow',
+    'TryStar': 'adcompiler differentiates try statements whose except '
+               'clauses are plain except clauses',
     **dict.fromkeys(('Yield', 'YieldFrom'), 'adcompiler does not transform '
                     'generator functions, whose code runs only as the '
                     'caller asks for each value'),

@@ -10,3 +10,14 @@ def uses_try_star(x):
     except* ValueError:
         y = x
     return y
+
+
+def uses_plain_except_for_group(x):
+    y = x * 1.0
+    try:
+        y = y * x
+        raise ExceptionGroup('group', [ValueError('a')])
+    except ExceptionGroup as group:
+        if group.subgroup(ValueError) is not None:
+            y = y + x
+    return y

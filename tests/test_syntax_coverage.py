@@ -395,6 +395,24 @@ def test_node_supported_or_rejected(node_type):
     assert '^' in str(error)
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11),
+                    reason='except* is new in Python 3.11')
+def test_try_star_names_except_star_and_a_working_fix():
+    """The message read 'a try statement is not supported', though try
+    statements with plain except clauses are."""
+    import syntax_since_3_11
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(syntax_since_3_11.uses_try_star)(0.7)
+    assert 'except*' in info.value.construct
+    assert 'except ExceptionGroup as group' in info.value.fixes[0]
+    # The fix's spelling differentiates.
+    function = syntax_since_3_11.uses_plain_except_for_group
+    for x in (0.7, np.array([0.3, -1.2, 2.0])):
+        expected = numerical_gradient(lambda v: np.sum(function(v)), (x,), 0)
+        computed = adcompiler.grad(lambda v: np.sum(function(v)))(x)
+        assert_gradient_close(computed, expected)
+
+
 @pytest.mark.skipif(sys.version_info < (3, 12),
                     reason='type parameters are new in Python 3.12')
 @pytest.mark.parametrize('name', ['uses_generic_function',
