@@ -189,7 +189,8 @@ def check_verbatim(statement, activity):
         return
     if any(n.id in activity.useful for n in statement.writes) or any(
             name in activity.useful or name in activity.varied
-            for name in mutated_names(statement)) or stores_into_objects(statement):
+            for name in mutated_names(statement) - statement.fresh) \
+            or stores_into_objects(statement):
         raise statement.error
 
 

@@ -76,6 +76,7 @@ import collections
 import copy
 import dataclasses
 import functools
+import io
 import math
 import types
 import warnings
@@ -1059,7 +1060,30 @@ class _Normalizer:
             raise _VerbatimAssigns()
         for name in wrapped.reads:
             name.id = self.current.get(name.id, name.id)
+        if isinstance(node, gast.With):
+            wrapped.fresh = self.new_file_targets(node)
         self.emit(wrapped, node)
+
+    def new_file_targets(self, node):
+        """Return the names that the with statement `node` binds to a new
+        file object (`with open(path) as log:`, io.StringIO, io.BytesIO)
+        and assigns nowhere else in it, so that no other name refers to
+        their objects."""
+        stores = collections.Counter(
+            child.id for child in walk(node)
+            if isinstance(child, gast.Name)
+            and isinstance(child.ctx, gast.Store))
+        fresh = set()
+        for item in node.items:
+            manager, target = item.context_expr, item.optional_vars
+            if not (isinstance(manager, gast.Call)
+                    and isinstance(target, gast.Name)
+                    and stores[target.id] == 1):
+                continue
+            callee = self.global_object(manager.func)
+            if any(callee is c for c in NEW_FILE_CONTEXTS):
+                fresh.add(target.id)
+        return frozenset(fresh)
 
     def visit_Expr(self, node):
         value = node.value
@@ -2974,6 +2998,9 @@ _OPERATOR_SYMBOLS = {
 # settings: a with statement over them runs in the primal around the
 # differentiated code, and again around its adjoint.
 BOOKKEEPING_CONTEXTS = (np.errstate, warnings.catch_warnings)
+# Calls that return a new file object, whose `with` statement runs as
+# written when its body carries no derivative (a log of the loss).
+NEW_FILE_CONTEXTS = (_builtins.open, io.open, io.StringIO, io.BytesIO)
 
 # Loops over these calls keep the call, so that the reverse stage can tell
 # which element each iteration reads.

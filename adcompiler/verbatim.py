@@ -26,8 +26,10 @@ class Verbatim(gast.AST):
 
     Fields (seen by `gast.walk`): `reads` and `writes`, lists of `Name`
     nodes inside `statement`. Attributes: `statement`, the original node,
-    and `error`, the `UnsupportedSyntaxError` to raise if it turns out to
-    carry a derivative.
+    `error`, the `UnsupportedSyntaxError` to raise if it turns out to
+    carry a derivative, and `fresh`, the names that the statement binds
+    to new objects that no other name refers to (the file of
+    `with open(path) as log:`), whose updates change nothing else.
     """
 
     _fields = ('reads', 'writes')
@@ -40,6 +42,7 @@ class Verbatim(gast.AST):
         self.writes = list(writes)
         self.statement = statement
         self.error = error
+        self.fresh = frozenset()
 
     def __deepcopy__(self, memo):
         # One memo for the fields and the statement keeps `reads` and
@@ -47,6 +50,7 @@ class Verbatim(gast.AST):
         node = Verbatim(copy.deepcopy(self.reads, memo),
                         copy.deepcopy(self.writes, memo),
                         copy.deepcopy(self.statement, memo), self.error)
+        node.fresh = self.fresh
         return gast.copy_location(node, self)
 
 

@@ -11,6 +11,7 @@ happen once per evaluation.
 import collections
 import dataclasses
 import inspect
+import io
 import logging
 
 import numpy as np
@@ -523,3 +524,52 @@ def test_fstring_text_in_result_rejected(mode):
     error = rejected(formatted_call_in_result, np.array([0.3, -0.7, 1.1]),
                      mode)
     assert error.lineno == line_of(formatted_call_in_result, "float(f'")
+
+
+# with blocks over a new file ---------------------------------------------------
+
+LOG_FILE = {'path': None}
+
+
+def logs_loss_to_file(x):
+    loss = np.sum(x * x)
+    with open(LOG_FILE['path'], 'a') as log:
+        log.write(f'loss {loss:.3f}\n')
+    return loss
+
+
+def logs_loss_to_text_buffer(x):
+    loss = np.sum(np.sin(x))
+    with io.StringIO() as log:
+        log.write(f'loss {loss:.3f}')
+        log.write(str(x))
+    return loss
+
+
+def computes_inside_file_block(x):
+    with io.StringIO() as log:
+        loss = np.sum(x * x)
+        log.write(str(loss))
+    return loss
+
+
+@pytest.mark.parametrize('shape', [(3,), (2, 3)], ids=['vector', 'matrix'])
+def test_with_block_that_only_logs_runs(shape, tmp_path):
+    """A with block over open() or io.StringIO whose body only writes
+    the loss was rejected as a context manager that is not a settings
+    one."""
+    LOG_FILE['path'] = str(tmp_path / 'loss.log')
+    x = RNG.normal(size=shape)
+    check_both_modes(logs_loss_to_file, x)
+    check_both_modes(logs_loss_to_text_buffer, x)
+    lines = (tmp_path / 'loss.log').read_text().splitlines()
+    # grad and jvp write one line each, and the finite differences more.
+    assert len(lines) >= 2
+    assert lines[0] == f'loss {np.sum(x * x):.3f}'
+
+
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_with_block_that_computes_rejected(mode):
+    error = rejected(computes_inside_file_block, np.array([0.3, -0.7]), mode)
+    assert isinstance(error, adcompiler.UnsupportedSyntaxError)
+    assert 'with statement' in str(error)
