@@ -659,14 +659,71 @@ class _Checker:
 
     def reject(self, name, node, why):
         shown = _describe(self.normalized, name, self.flows)
-        copied = (f'{name}.copy()' if name not in self.normalized.temporaries
-                  else '.copy()')
+        method_call = self.method_update(name)
+        if method_call is not None:
+            self.reject_method_update(shown, node, why, method_call)
+        if name in self.normalized.temporaries:
+            copied = 'call .copy() on it'
+        else:
+            copied = f'{name}.copy()'
         raise UnsupportedSyntaxError(
             f'this use of {shown}, which is updated in place,',
             self.source.location(node),
             f'{why}, so it would change together with {shown} and the '
             f'gradient would not follow. Take a copy first ({copied}), or '
             f'index {shown} where the value is used')
+
+    def method_update(self, name):
+        """Return the first call `name.method(...)` of a method that is
+        not one of a list, dict, set or array (a method of the user's
+        class, which may assign attributes of its object), or None."""
+        for call in self.normalized.nodes_of(gast.Call):
+            method = call.func
+            if not (isinstance(method, gast.Attribute)
+                    and isinstance(method.value, gast.Name)
+                    and method.value.id == name):
+                continue
+            if method.attr in VALUE_METHODS:
+                continue
+            if (method.attr not in BOUND_IN_PLACE_METHODS
+                    or self.is_user_object(name)):
+                return call
+        return None
+
+    def is_user_object(self, name, depth=0):
+        """True if `name` is assigned once, from a call of a class that
+        the user defined (`a = Acc(w)`), or from a method call on such an
+        object (`t = a.add(x)`), so that `name.add(...)` is not set.add."""
+        value = self.single_definitions.get(name)
+        if not isinstance(value, gast.Call) or depth > 8:
+            return False
+        if (isinstance(value.func, gast.Attribute)
+                and isinstance(value.func.value, gast.Name)):
+            return self.is_user_object(value.func.value.id, depth + 1)
+        resolved = self.resolution.calls.get(value)
+        callee = getattr(resolved, 'callee', None)
+        return isinstance(callee, type) and runtime.searchable(callee)
+
+    def reject_method_update(self, shown, node, why, method_call):
+        """Raise for a use of `shown`, an object that `method_call`, a
+        call of one of its methods, changes in place."""
+        method = method_call.func.attr
+        text = self.source.text_of(method_call) or f'.{method}(...)'
+        line = getattr(method_call, 'lineno', None)
+        where = f' on line {line}' if line else ''
+        raise UnsupportedSyntaxError(
+            f'this use of {shown}, which the method call {text}{where} '
+            'changes in place,',
+            self.source.location(node),
+            f'{why}, so it would change together with {shown} and the '
+            f'gradient would not follow. The method {method} may change '
+            'its object (self.attr = ...), which adcompiler does not '
+            'follow',
+            fixes=[f'let {method} return a new object built from the new '
+                   'values in place of assigning attributes of self, and '
+                   'use the returned object',
+                   'or keep the value that changes in a local variable of '
+                   'this function'])
 
     def unpacks_into_dict(self, statement):
         """True if `statement` comes from a dict display with `**`, which

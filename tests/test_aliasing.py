@@ -888,3 +888,43 @@ def test_view_of_named_array_still_rejected():
     with pytest.raises(adcompiler.UnsupportedSyntaxError,
                        match='may be shared with another name'):
         adcompiler.grad(updates_view_of_named_array)(np.ones((2, 3)))
+
+
+# Objects that their own methods change -----------------------------------------
+
+class Accumulator:
+    def __init__(self, w):
+        self.w = w
+        self.total = 0.0
+
+    def add(self, v):
+        self.total = self.total + np.sum(self.w * v)
+        return self
+
+
+def accumulates_once(x):
+    accumulator = Accumulator(np.array([1.0, 2.0, 3.0]))
+    accumulator.add(x)
+    return accumulator.total
+
+
+def accumulates_chained(x):
+    accumulator = Accumulator(np.array([1.0, 2.0, 3.0]))
+    accumulator.add(x).add(x * x)
+    return accumulator.total
+
+
+@pytest.mark.parametrize('function, call_text', [
+    (accumulates_once, 'accumulator.add(x)'),
+    (accumulates_chained, 'accumulator.add(x).add(x * x)'),
+], ids=['once', 'chained'])
+def test_method_that_changes_its_object_named(function, call_text):
+    """The message suggested `accumulator.copy()`, which the class does
+    not have, or `(.copy())` with no receiver, and did not name the
+    method call that changes the object."""
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(function)(np.array([0.3, -0.7, 1.2]))
+    message = str(info.value)
+    assert f'the method call {call_text} on line' in message
+    assert 'self.attr = ...' in message
+    assert '.copy()' not in message
