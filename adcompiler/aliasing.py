@@ -662,6 +662,9 @@ class _Checker:
         method_call = self.method_update(name)
         if method_call is not None:
             self.reject_method_update(shown, node, why, method_call)
+        item_update = self.item_list_update(name)
+        if item_update is not None:
+            self.reject_item_list_update(name, item_update)
         if name in self.normalized.temporaries:
             copied = 'call .copy() on it'
         else:
@@ -672,6 +675,39 @@ class _Checker:
             f'{why}, so it would change together with {shown} and the '
             f'gradient would not follow. Take a copy first ({copied}), or '
             f'index {shown} where the value is used')
+
+    def item_list_update(self, name):
+        """Return the call `t.append(v)` (or extend, insert) when `name`
+        is a temporary t that reads an item of a container
+        (`d['k'].append(v)`), else None."""
+        if not (name in self.normalized.temporaries and isinstance(
+                self.single_definitions.get(name), gast.Subscript)):
+            return None
+        for call in self.normalized.nodes_of(gast.Call):
+            method = call.func
+            if (isinstance(method, gast.Attribute)
+                    and isinstance(method.value, gast.Name)
+                    and method.value.id == name
+                    and method.attr in LIST_UPDATES - {'pop'}):
+                return call
+        return None
+
+    def reject_item_list_update(self, name, call):
+        """Raise for `d['k'].append(v)`: an update of a list that an item
+        of a container holds."""
+        item = self.normalized.display_names.get(name) or 'c[k]'
+        method = call.func.attr
+        new_items = '[v]' if method in ('append', 'insert') else 'v'
+        raise UnsupportedSyntaxError(
+            f'{item}.{method}(...), an update of a list that an item of a '
+            'container holds,', self.source.location(call),
+            'adcompiler follows in-place updates only of lists that a '
+            'local variable names, and the list may be shared with another '
+            'name',
+            fixes=[f'store a new list in the item: {item} = {item} + '
+                   f'{new_items}',
+                   'or build the list in a local variable, and store it in '
+                   'the container after its last update'])
 
     def method_update(self, name):
         """Return the first call `name.method(...)` of a method that is

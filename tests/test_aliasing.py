@@ -928,3 +928,40 @@ def test_method_that_changes_its_object_named(function, call_text):
     assert f'the method call {call_text} on line' in message
     assert 'self.attr = ...' in message
     assert '.copy()' not in message
+
+
+def appends_to_dict_item(x):
+    table = {'k': [x[0] * 1.0]}
+    table['k'].append(x[1] * 3.0)
+    return table['k'][0] + table['k'][1]
+
+
+def stores_new_list_in_dict_item(x):
+    table = {'k': [x[0] * 1.0]}
+    table['k'] = table['k'] + [x[1] * 3.0]
+    return table['k'][0] * table['k'][1]
+
+
+def builds_list_before_storing(x):
+    items = [x[0] * 1.0]
+    items.append(x[1] * 3.0)
+    table = {'k': items}
+    return table['k'][0] * table['k'][1]
+
+
+def test_append_to_container_item_message():
+    """The message spoke of 'the value of "d['k']"' and suggested
+    '(.copy())' with no receiver."""
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as info:
+        adcompiler.grad(appends_to_dict_item)(np.array([1.0, 2.0]))
+    message = str(info.value)
+    assert "table['k'].append(...), an update of a list" in message
+    assert "table['k'] = table['k'] + [v]" in message
+
+
+@pytest.mark.parametrize('function', [stores_new_list_in_dict_item,
+                                      builds_list_before_storing])
+def test_container_item_list_fixes_differentiate(function):
+    x = np.array([1.5, -2.0])
+    assert_gradient_close(adcompiler.grad(function)(x),
+                          numerical_gradient(function, (x,), 0))
