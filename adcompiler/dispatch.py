@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import inspect
 import itertools
+import sys
 import threading
 import types
 
@@ -39,7 +40,8 @@ from adcompiler.errors import (ChangedStateError, ForeignCallError,
 from adcompiler.observed_calls import (
     SEVERAL_CALLEES, ObservedCall, observed_call_key)
 from adcompiler.resolve import (differentiable_equivalent, dotted_name,
-                                has_python_call, transformed_call)
+                                has_python_call, qualified_name,
+                                transformed_call)
 from adcompiler.object_operands import describe_arguments as describe_objects
 from adcompiler.rules import REGISTRY, operators
 
@@ -714,7 +716,7 @@ class Dispatcher:
                 wrapper, wrt, site.call_chain,
                 objects=self._objects(wrapper, values), grad_only=False)
         except ForeignCallError as err:
-            raise _at_site(err, site) from None
+            raise _at_site(err, site, wrapper) from None
         except LocatedError as err:
             if not _in_wrapper(err):
                 raise
@@ -761,7 +763,7 @@ class Dispatcher:
                                                  site.call_chain,
                                                  objects=objects)
         except ForeignCallError as err:
-            raise _at_site(err, site) from None
+            raise _at_site(err, site, wrapper) from None
         except UnsupportedSyntaxError as err:
             if not _in_wrapper(err):
                 raise
@@ -1318,7 +1320,7 @@ def _in_wrapper(err):
     return (err.filename or '').startswith('<adcompiler dispatch')
 
 
-def _at_site(err, site):
+def _at_site(err, site, wrapper=None):
     """Return a ForeignCallError raised while compiling a wrapper, at the
     user's call when the wrapper's own call raised it.
 
@@ -1347,10 +1349,38 @@ def _at_site(err, site):
     origin = site.origins[0] if site.origins else err.wrt_input
     # The wrapper calls the callee under the name 'callee'; the user knows
     # it by the expression at the call.
-    callee_name = site.callee_text if err.callee_name == 'callee' \
-        else err.callee_name
+    written_name = None
+    callee_name = err.callee_name
+    if callee_name == 'callee':
+        callee_name = site.callee_text
+        callee = getattr(wrapper, '__globals__', {}).get('callee')
+        if callee is not None and site.callee_text.isidentifier():
+            # A function passed in: `fn` is a name only inside the function
+            # that calls it, so the fixes need the object's own name.
+            own_name = _own_name(callee, site.location.filename)
+            callee_name = (f'{site.callee_text} (the '
+                           f'{type(callee).__name__} {own_name!r})')
+            written_name = (own_name if own_name.replace('.', '_')
+                            .isidentifier() else site.callee_text)
     return ForeignCallError(callee_name, err.reason, site.location, text,
-                            origin, chain, forward=err.forward)
+                            origin, chain, written_name=written_name,
+                            forward=err.forward)
+
+
+def _own_name(callee, filename):
+    """Return a name of `callee` that the user can write at module level:
+    a global of the module in `filename` bound to it, its importable
+    dotted name, or else its __name__."""
+    for module in list(sys.modules.values()):
+        if getattr(module, '__file__', None) != filename:
+            continue
+        for name, value in vars(module).items():
+            if value is callee and not name.startswith('__'):
+                return name
+    qualified = qualified_name(callee, None)
+    if qualified and not qualified.startswith('__main__.'):
+        return qualified
+    return getattr(callee, '__name__', None) or type(callee).__name__
 
 
 def install(compiler):

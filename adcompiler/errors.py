@@ -330,7 +330,8 @@ class ForeignCallError(LocatedError):
                 marking,
             ]
         else:
-            fixes = [rule_fix(name, callee_name, forward), marking]
+            fixes = [rule_fix(name, written_name or callee_name, forward),
+                     marking]
         super().__init__(summary, location, details, fixes)
 
 

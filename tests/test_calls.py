@@ -313,7 +313,9 @@ def test_dispatched_foreign_call_raises_at_the_call():
     error = info.value
     assert error.lineno == calls_held_function.__code__.co_firstlineno + 2
     assert error.filename == __file__
-    assert error.callee_name == 'f'
+    # A local object has no name to register it by but the parameter's.
+    assert error.callee_name == "f (the ufunc '<lambda> (vectorized)')"
+    assert 'register_vjp(f)' in str(error)
     assert error.active_argument == 'y'
     assert error.call_chain == ['calls_held_function']
     assert 'ufunc' in str(error)
@@ -465,7 +467,8 @@ def test_vectorize_object_named_as_called():
 def test_held_vectorize_object_named_as_called():
     with pytest.raises(adcompiler.ForeignCallError) as info:
         adcompiler.grad(calls_held_function)(np.ones(3), VECTORIZED_SIN)
-    assert info.value.callee_name == 'f'
+    assert info.value.callee_name == "f (the vectorize 'VECTORIZED_SIN')"
+    assert 'register_vjp(VECTORIZED_SIN)' in str(info.value)
     assert 'vectorize object of NumPy' in str(info.value)
 
 
