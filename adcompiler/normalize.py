@@ -1147,6 +1147,7 @@ class _Normalizer:
         atom = self.atomize(call.args[0])
         text = self.source.text_of(method.value) or 'obj.attr'
         location = self.source.location(call)
+
         array_error = UnsupportedSyntaxError(
             f'{text}.{method.attr}(...) on an array that an attribute holds',
             location,
@@ -1160,6 +1161,7 @@ class _Normalizer:
             args=[self.atomize(method.value),
                   self.constant('store_error', array_error)],
             keywords=[]), origin)
+
         update = gast.Call(
             func=gast.Attribute(value=container, attr=method.attr,
                                 ctx=gast.Load()),
