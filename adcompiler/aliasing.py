@@ -217,11 +217,15 @@ def container_reads(normalized, activity, resolution):
     (`ad.require_unshared_item`), as it checks `v = x[i]` to be an element
     (see `element_reads`). A v that is used only before the next update of
     c needs no check, view or not (see `_kept_past_update`).
+    The list also has the copies `t = c[:]`, which the generated code
+    checks to be copies of a list, a tuple or a dict
+    (`ad.require_container`, see `slice_copies`).
     """
     if activity is None:
         return []
-    return _container_reads(normalized, resolution,
-                            _updated_names(normalized, activity))
+    updated = _updated_names(normalized, activity)
+    return _container_reads(normalized, resolution, updated) + slice_copies(
+        normalized, resolution, updated)
 
 
 def _container_reads(normalized, resolution, updated):
@@ -245,6 +249,62 @@ def _container_reads(normalized, resolution, updated):
                         {receiver}, _names_in(statement.targets[0]), False)):
                 reads.append(statement)
     return reads
+
+
+def slice_copies(normalized, resolution, updated):
+    """Statements `t = c[:]` whose value a name updated in place gets, in
+    `t` itself or in `n = t`, where the name is updated before it is
+    rebound. For a list c, `c[:]` is a new list, but for an array it is a
+    view, so the generated code checks that c is a list, a tuple or a dict
+    (`ad.require_container`, see adcompiler.subscripts)."""
+    return list(dict.fromkeys(
+        copy for _, copy in _slice_copy_pairs(normalized, resolution,
+                                              updated)))
+
+
+def _slice_copy_pairs(normalized, resolution, updated):
+    """Return (assignment, copy) for each assignment to an updated name
+    whose value comes from the copy `t = c[:]` (see `slice_copies`). The
+    checker accepts exactly these assignments, so that each has its
+    run-time check."""
+    slices = {}
+    for statement in normalized.nodes_of(gast.Assign):
+        target = statement.targets[0]
+        if (isinstance(target, gast.Name)
+                and _full_slice_base(statement.value) is not None):
+            slices[target.id] = statement
+    if not slices:
+        return []
+    definitions = _single_definitions(normalized)
+    pairs = []
+    for statement in normalized.nodes_of(gast.Assign):
+        target = statement.targets[0]
+        if not (isinstance(target, gast.Name) and target.id in updated):
+            continue
+        value = statement.value
+        copy_statement = statement
+        if isinstance(value, gast.Name) and value.id in definitions:
+            copy_statement = slices.get(value.id)
+            value = definitions[value.id]
+        if copy_statement is None or _full_slice_base(value) is None:
+            continue
+        if update_order.updated_after(normalized.tree, statement, target.id,
+                                      resolution, _leaves_unchanged_or_views):
+            pairs.append((statement, copy_statement))
+    return pairs
+
+
+def _full_slice_base(value):
+    """Return the name c of `c[:]`, else None."""
+    if not (isinstance(value, gast.Subscript)
+            and isinstance(value.value, gast.Name)
+            and isinstance(value.slice, gast.Slice)):
+        return None
+    bounds = (value.slice.lower, value.slice.upper, value.slice.step)
+    if all(b is None or (isinstance(b, gast.Constant) and b.value is None)
+           for b in bounds):
+        return value.value.id
+    return None
 
 
 def _item_read_receiver(statement, resolution):
@@ -347,6 +407,28 @@ class Flow:
     contains: bool = False
     # c[i] = v: an array copies v, so only a list or a dict keeps it.
     stored: bool = False
+
+
+def _container_names(flows, holders):
+    """`holders` and the names that `x = holder` copies them to, which
+    refer to the same container. An update through such a name changes the
+    container, not its items. Every other assignment to a name that is
+    updated in place must make a new object (see `_Checker.check_new_object`),
+    so such a name refers to no item while it is updated."""
+    found = set(holders)
+    changed = True
+    while changed:
+        changed = False
+        for flow in flows:
+            statement = flow.statement
+            if (isinstance(statement, gast.Assign)
+                    and isinstance(statement.targets[0], gast.Name)
+                    and isinstance(statement.value, gast.Name)
+                    and statement.value.id in found
+                    and statement.targets[0].id not in found):
+                found.add(statement.targets[0].id)
+                changed = True
+    return found
 
 
 def memory_flows(normalized, resolution):
@@ -490,8 +572,9 @@ def _sharing_is_safe(normalized, resolution, flows, statement, shared,
         return False
     exposed = reachable(flows, holders)
     if contains:
-        # Appending to the list that keeps an item leaves the item as it is.
-        exposed -= set(holders)
+        # Appending to the list that keeps an item, or to another name for
+        # that list, leaves the item as it is.
+        exposed -= _container_names(flows, holders)
     # A comprehension's own container (`{**d, k: v}` is lowered to one) is
     # a new object that only its loop changes, by storing items, which
     # leaves the objects it contains as they are.
@@ -649,6 +732,9 @@ class _Checker:
             if isinstance(s.targets[0], gast.Name)
             and s.targets[0].id in normalized.temporaries}
         self.single_definitions = _single_definitions(normalized)
+        self.slice_copy_assignments = {
+            assignment for assignment, _ in _slice_copy_pairs(
+                normalized, resolution, updated)}
         self.flows = memory_flows(normalized, resolution)
         self.namespaces = namespace_names(normalized, resolution)
 
@@ -1005,6 +1091,10 @@ class _Checker:
                                           name, self.resolution,
                                           _leaves_unchanged_or_views):
             return  # Rebound to a new object before any update.
+        if statement in self.slice_copy_assignments:
+            # `lst[:]` copies a list; the generated code checks that `lst`
+            # is one (see `slice_copies`), as an array's `a[:]` is a view.
+            return
         if isinstance(value, gast.Call):
             resolved = self.resolution.calls.get(value)
             if getattr(resolved, 'callee', None) in (set, frozenset):
@@ -1131,11 +1221,15 @@ class _Checker:
             # The generated code checks that the receiver is a container,
             # whose items no update changes (see `container_reads`).
             arguments = arguments[1:]
+        # list(a), dict(a) and copy.copy(a) make a new container that
+        # keeps a's items, as a display does.
+        contains = resolved is not None and _returns_fresh_container(
+            call, resolved)
         for argument in arguments:
             if (isinstance(argument, gast.Name)
                     and argument.id in self.updated
                     and not self.shares_safely(statement, argument.id,
-                                               holders or (), False)):
+                                               holders or (), contains)):
                 self.reject(argument.id, statement,
                             f'{self.callee_text(call, resolved)} may keep or '
                             'return a reference to it')

@@ -5086,22 +5086,35 @@ def require_indexable(value, error):
     raise error
 
 
+def require_container(value, error):
+    """Raise `error` unless `value` is a list, a tuple or a dict whose
+    `value[key]` is the item stored (no __getitem__ or __missing__ method
+    written in Python), so that `value[:]` is a copy and an update of
+    `value` leaves an item read from it unchanged."""
+    if not _is_plain_container(value):
+        raise error
+
+
+def _is_plain_container(value):
+    """Return whether `value` passes `require_container`."""
+    if type(value) in _CONTAINERS:
+        return True
+    return isinstance(value, _CONTAINERS) and getattr(
+        type(value), '__getitem__', None) in _CONTAINER_METHODS and \
+        not hasattr(getattr(type(value), '__missing__', None), '__code__')
+
+
 def require_unshared_item(value, item, error):
     """Raise `error` unless an update of `value` in place leaves `item`,
     just read as `value[key]`, unchanged.
 
     That holds for a list, a tuple or a dict whose `value[key]` is the item
-    stored (no __getitem__ or __missing__ method written in Python). It
-    also holds for an ndarray (not a subclass) when `item` shares no memory
-    with it. An element and the copy that an integer or boolean array index
-    makes pass, and a view raises.
+    stored (see `require_container`). It also holds for an ndarray (not a
+    subclass) when `item` shares no memory with it. An element and the
+    copy that an integer or boolean array index makes pass, and a view
+    raises.
     """
-    if type(value) in _CONTAINERS:
-        return
-    if isinstance(value, _CONTAINERS) and getattr(
-            type(value), '__getitem__', None) in _CONTAINER_METHODS and \
-            not hasattr(getattr(type(value), '__missing__', None),
-                        '__code__'):
+    if _is_plain_container(value):
         return
     if type(value) is np.ndarray and not (
             isinstance(item, np.ndarray) and np.may_share_memory(item, value)):

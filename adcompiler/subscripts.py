@@ -94,6 +94,8 @@ def container_check_statements(stage, statement, reads):
     `aliasing.container_reads`) has that statement, or []."""
     if statement not in reads:
         return []
+    if isinstance(statement.value, gast.Subscript):
+        return _slice_copy_check(stage, statement)
     call_node = statement.value
     receiver = call_node.args[0]
     base = stage.normalized.display_names.get(receiver.id, receiver.id)
@@ -111,3 +113,22 @@ def container_check_statements(stage, statement, reads):
     return [gast.Expr(value=call(
         stage.runtime_function('require_unshared_item'), copy_tree(receiver),
         name(statement.targets[0].id), name(error_name)))]
+
+
+def _slice_copy_check(stage, statement):
+    """Return `[ad.require_container(c, error)]` for `t = c[:]`, a copy
+    that is updated in place (see `aliasing.slice_copies`)."""
+    receiver = statement.value.value
+    base = stage.normalized.display_names.get(receiver.id, receiver.id)
+    text = stage.source.text_of(statement.value) or f'{base}[:]'
+    error = UnsupportedSyntaxError(
+        f'updating {text!r} in place',
+        stage.source.location(statement.value),
+        f'{base!r} is not a list, a tuple or a dict here, so {text!r} may be '
+        f'a view that shares its memory, and the derivative would not '
+        f'follow the update into {base!r}',
+        fixes=[f'copy it with {base}.copy() or list({base})'])
+    error_name = stage.namer.fresh('container_error')
+    stage.extra_globals[error_name] = error
+    return [gast.Expr(value=call(stage.runtime_function('require_container'),
+                                 copy_tree(receiver), name(error_name)))]
