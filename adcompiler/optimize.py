@@ -294,15 +294,16 @@ _OPTION_HELPERS = (
     # initial=None, where=True, initial_varies=False.
     ('bounded_extremum_adjoint', 'extremum_adjoint', 5, (None, True, False)),
     ('bounded_extremum_tangent', 'extremum_tangent', 5, (None, True, False)),
-    # These keep their name and lose a trailing where=True.
+    # These keep their name and lose a trailing where=True (and, for var
+    # and std, mean=None).
     ('prod_adjoint', 'prod_adjoint', 4, (True,)),
-    ('var_adjoint', 'var_adjoint', 5, (True,)),
-    ('std_adjoint', 'std_adjoint', 6, (True,)),
+    ('var_adjoint', 'var_adjoint', 5, (True, None)),
+    ('std_adjoint', 'std_adjoint', 6, (True, None)),
     ('nansum_adjoint', 'nansum_adjoint', 4, (True,)),
     ('nanvar_adjoint', 'nanvar_adjoint', 5, (True,)),
     ('prod_tangent', 'prod_tangent', 5, (True,)),
-    ('var_tangent', 'var_tangent', 6, (True,)),
-    ('std_tangent', 'std_tangent', 6, (True,)),
+    ('var_tangent', 'var_tangent', 6, (True, None)),
+    ('std_tangent', 'std_tangent', 6, (True, None)),
     ('nansum_tangent', 'nansum_tangent', 5, (True,)),
     ('nanvar_tangent', 'nanvar_tangent', 6, (True,)),
 )

@@ -2476,11 +2476,13 @@ def prod_adjoint(g, x, axis=None, keepdims=False, where=True):
     return np.where(selected, g * partials, 0.0)
 
 
-def var_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True):
+def var_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True,
+                mean=None):
     """Adjoint of np.var(x, axis, ddof=ddof, keepdims=keepdims,
-    where=where): 2 g conj(x - mean) / max(n - ddof, 0) over the n selected
-    entries of a slice, where conj is there because var is |x - mean|**2.
-    The entries that `where` leaves out get 0.
+    where=where, mean=mean): 2 g conj(x - mean) / max(n - ddof, 0) over the
+    n selected entries of a slice, where conj is there because var is
+    |x - mean|**2. The entries that `where` leaves out get 0. Without
+    `mean` (NumPy 2.0 added the option) it is the mean of the slice.
 
     NumPy 2.4 divides by max(n - ddof, 0) too, so where ddof >= n the
     value is inf or nan and the adjoint is inf or nan, each with NumPy's
@@ -2490,20 +2492,32 @@ def var_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True):
     axes = _normalize_axes(axis, x.ndim)
     if where is not True:
         selected = np.asarray(where, dtype=bool)
-        return _selected_var_adjoint(g, x, selected, axes, ddof)
-    mean = np.mean(x, axis=axes, keepdims=True)
+        return _selected_var_adjoint(g, x, selected, axes, ddof, mean)
+    if mean is None:
+        mean = np.mean(x, axis=axes, keepdims=True)
     count = _reduced_count(x.shape, axis)
     return 2.0 * g * np.conj(x - mean) / max(count - ddof, 0)
 
 
-def _selected_var_adjoint(g, x, selected, axes, ddof):
+def var_mean_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True,
+                     mean=None):
+    """Adjoint of the `mean` passed to np.var(x, axis, ..., mean=mean):
+    the variance reads x - mean, so it is minus x's adjoint, summed over
+    the axes along which `mean` broadcasts."""
+    return unbroadcast(-var_adjoint(g, x, axis, ddof, keepdims, where, mean),
+                       mean)
+
+
+def _selected_var_adjoint(g, x, selected, axes, ddof, mean=None):
     """Return the adjoint of the variance over `axes` of the entries of x
     that `selected` marks, and 0 at the other entries. A slice without a
-    selected entry gets 0 everywhere."""
+    selected entry gets 0 everywhere. Without `mean`, the variance is
+    about the mean of the selected entries."""
     selected = np.broadcast_to(selected, x.shape)
     count = np.sum(selected, axis=axes, keepdims=True)
     filled = np.where(selected, x, 0.0)
-    mean = np.sum(filled, axis=axes, keepdims=True) / np.maximum(count, 1)
+    if mean is None:
+        mean = np.sum(filled, axis=axes, keepdims=True) / np.maximum(count, 1)
     # An empty slice has no entry to divide by max(count - ddof, 0), which
     # may be 0 there. A slice with count <= ddof divides by it, as np.var
     # does.
@@ -2511,14 +2525,23 @@ def _selected_var_adjoint(g, x, selected, axes, ddof):
     return np.where(selected, 2.0 * g * np.conj(filled - mean) / divisor, 0.0)
 
 
-def std_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False, where=True):
+def std_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False, where=True,
+                mean=None):
     """Adjoint of np.std: the var adjoint divided by 2 std, and 0 where the
     standard deviation is 0 (as the norm of a zero vector)."""
     g = _restore_reduced(g, x, axis, keepdims)
     ans = _restore_reduced(ans, x, axis, keepdims)
     zero = ans == 0
     scaled = g / (2.0 * np.where(zero, 1.0, ans))
-    return np.where(zero, 0.0, var_adjoint(scaled, x, axis, ddof, True, where))
+    return np.where(zero, 0.0, var_adjoint(scaled, x, axis, ddof, True, where,
+                                           mean))
+
+
+def std_mean_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False,
+                     where=True, mean=None):
+    """Adjoint of the `mean` passed to np.std (see `var_mean_adjoint`)."""
+    return unbroadcast(
+        -std_adjoint(g, x, ans, axis, ddof, keepdims, where, mean), mean)
 
 
 def ptp_adjoint(g, x, axis=None, keepdims=False):
@@ -3353,22 +3376,46 @@ def _selected_tangent(t, where):
     return np.where(where, t, 0.0)
 
 
-def var_tangent(t, x, ans, axis=None, ddof=0, keepdims=False, where=True):
+def var_tangent(t, x, ans, axis=None, ddof=0, keepdims=False, where=True,
+                mean=None):
     """Tangent of np.var(x, axis, ddof=ddof, keepdims=keepdims,
-    where=where) = ans."""
+    where=where, mean=mean) = ans."""
     partials = var_adjoint(unit_cotangent(ans), x, axis, ddof, keepdims,
-                           where)
+                           where, mean)
     return reduction_tangent(_selected_tangent(t, where), partials, ans, axis,
                              keepdims)
 
 
-def std_tangent(t, x, ans, axis=None, ddof=0, keepdims=False, where=True):
+def var_mean_tangent(t, x, ans, axis=None, ddof=0, keepdims=False,
+                     where=True, mean=None):
+    """Tangent of np.var(x, ..., mean=mean) = ans from the tangent t of
+    `mean`: x - mean gets -t in every entry of its slice."""
+    partials = var_adjoint(unit_cotangent(ans), x, axis, ddof, keepdims,
+                           where, mean)
+    spread = np.broadcast_to(t, np.shape(partials))
+    return -reduction_tangent(_selected_tangent(spread, where), partials, ans,
+                              axis, keepdims)
+
+
+def std_tangent(t, x, ans, axis=None, ddof=0, keepdims=False, where=True,
+                mean=None):
     """Tangent of np.std(x, axis, ddof=ddof, keepdims=keepdims,
-    where=where) = ans, 0 where ans is 0 (see `std_adjoint`)."""
+    where=where, mean=mean) = ans, 0 where ans is 0 (see `std_adjoint`)."""
     partials = std_adjoint(unit_cotangent(ans), x, ans, axis, ddof, keepdims,
-                           where)
+                           where, mean)
     return reduction_tangent(_selected_tangent(t, where), partials, ans, axis,
                              keepdims)
+
+
+def std_mean_tangent(t, x, ans, axis=None, ddof=0, keepdims=False,
+                     where=True, mean=None):
+    """Tangent of np.std(x, ..., mean=mean) = ans from the tangent t of
+    `mean` (see `var_mean_tangent`)."""
+    partials = std_adjoint(unit_cotangent(ans), x, ans, axis, ddof, keepdims,
+                           where, mean)
+    spread = np.broadcast_to(t, np.shape(partials))
+    return -reduction_tangent(_selected_tangent(spread, where), partials, ans,
+                              axis, keepdims)
 
 
 def ptp_tangent(t, x, ans, axis=None, keepdims=False):

@@ -57,13 +57,14 @@ for _callee in (np.max, np.min, np.amax, np.amin):
 # Reductions, through the partial derivatives that their reverse helpers
 # give for a unit cotangent: ans = f(a, axis, keepdims=keepdims).
 jvp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_tangent(t, a, ans, axis, keepdims, where), dtype))
-jvp(np.var,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.var_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
-jvp(np.std,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.std_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
+# np.var and np.std: the tangents of a and of a mean passed in (mean=).
+jvp(np.var,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None: (ad.cast_adjoint(ad.var_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype), None, None, None, None, None, None, ad.cast_adjoint(ad.var_mean_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)))
+jvp(np.std,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None: (ad.cast_adjoint(ad.std_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype), None, None, None, None, None, None, ad.cast_adjoint(ad.std_mean_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)))
 jvp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.ptp_tangent(t, a, ans, axis, keepdims))
 jvp(np.average, lambda a, axis=None, weights=None, returned=False, *, keepdims=False: (ad.average_tangent(t, None, a, ans, axis, weights, returned, keepdims), None, ad.average_tangent(None, t, a, ans, axis, weights, returned, keepdims)))
 method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_tangent(t, x, ans, axis, keepdims, where), dtype))
-method_jvp('var',  lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.var_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
-method_jvp('std',  lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.std_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
+method_jvp('var',  lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None: (ad.cast_adjoint(ad.var_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype), None, None, None, None, None, None, ad.cast_adjoint(ad.var_mean_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)))
+method_jvp('std',  lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None: (ad.cast_adjoint(ad.std_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype), None, None, None, None, None, None, ad.cast_adjoint(ad.std_mean_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)))
 
 # Extrema that skip NaNs: ans = np.fmax(x, y) or np.fmin(x, y). The
 # tangent of a NaN operand is left out, because NaN * 0 would be NaN.

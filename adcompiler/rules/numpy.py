@@ -184,9 +184,38 @@ def extremum_vjp(x, axis=None, out=None, keepdims=False, initial=None,
 
 for _callee in (np.max, np.min, np.amax, np.amin):
     vjp(_callee, extremum_vjp)
+
+
+# ans = np.var(a, axis, ..., mean=mean) and np.std: the variance reads
+# a - mean, with the mean of each slice unless a mean is passed (an
+# option since NumPy 2.0), which then gets an adjoint too.
+def var_vjp(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *,
+            where=True, mean=None, correction=None):
+    d[a] = ad.cast_adjoint(ad.var_adjoint(g, a, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
+    d[mean] = ad.cast_adjoint(ad.var_mean_adjoint(g, a, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
+
+
+def std_vjp(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *,
+            where=True, mean=None, correction=None):
+    d[a] = ad.cast_adjoint(ad.std_adjoint(g, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
+    d[mean] = ad.cast_adjoint(ad.std_mean_adjoint(g, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
+
+
+def var_method_vjp(x, axis=None, dtype=None, out=None, ddof=0,
+                   keepdims=False, *, where=True, mean=None,
+                   correction=None):
+    d[x] = ad.cast_adjoint(ad.var_adjoint(g, x, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
+    d[mean] = ad.cast_adjoint(ad.var_mean_adjoint(g, x, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
+
+
+def std_method_vjp(x, axis=None, dtype=None, out=None, ddof=0,
+                   keepdims=False, *, where=True, mean=None,
+                   correction=None):
+    d[x] = ad.cast_adjoint(ad.std_adjoint(g, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
+    d[mean] = ad.cast_adjoint(ad.std_mean_adjoint(g, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
 vjp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_adjoint(g, a, axis, keepdims, where), dtype))
-vjp(np.var,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.var_adjoint(g, a, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
-vjp(np.std,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.std_adjoint(g, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
+vjp(np.var,     var_vjp)
+vjp(np.std,     std_vjp)
 vjp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.ptp_adjoint(g, a, axis, keepdims))
 vjp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.nansum_adjoint(g, a, axis, keepdims, where), dtype))
 vjp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanmean_adjoint(g, a, axis, keepdims), dtype))
@@ -536,8 +565,8 @@ method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False, w
 method('max',       extremum_vjp)
 method('min',       extremum_vjp)
 method('prod',      lambda x, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_adjoint(g, x, axis, keepdims, where), dtype))
-method('var',       lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.var_adjoint(g, x, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
-method('std',       lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, correction=None: ad.cast_adjoint(ad.std_adjoint(g, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where), dtype))
+method('var',       var_method_vjp)
+method('std',       std_method_vjp)
 method('cumsum',    lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumsum_adjoint(g, x, axis), dtype))
 method('cumprod',   lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, x, ans, axis), dtype))
 method('dot',       lambda x, y: (ad.match_kind(ad.dot_adjoint_x(g, x, y), x), ad.match_kind(ad.dot_adjoint_y(g, x, y), y)))
