@@ -4808,6 +4808,8 @@ def builtin_extremum_tangent(t, ans, args, position):
     given = [a for a in args if a is not None]
     if len(given) == 1:
         ties = [bool(item == ans) for item in given[0]]
+        if not ties:
+            return 0.0  # An empty sequence: max returned its default.
         tangent = 0.0
         for tie, item_tangent in zip(ties, t, strict=True):
             if tie:
@@ -4815,6 +4817,20 @@ def builtin_extremum_tangent(t, ans, args, position):
         return tangent / sum(ties)
     ties = [bool(item == ans) for item in given]
     return t * ties[position] / sum(ties)
+
+
+def extremum_default_adjoint(g, seq, default):
+    """Adjoint of `default` in max(seq, default=default) or min(...): g
+    when seq is empty and the call returned the default, else 0."""
+    if len(seq) == 0:
+        return g
+    return zeros_like(default)
+
+
+def extremum_default_tangent(t, seq):
+    """Tangent of max(seq, default=default) or min(...) along the tangent
+    t of `default`: t when seq is empty, else 0."""
+    return t if len(seq) == 0 else 0.0
 
 
 # Special functions -----------------------------------------------------------

@@ -61,8 +61,10 @@ vjp(builtins.super,               lambda cls, obj: (None, g))
 
 
 # ans = max(x0, x1, ...) or min(...) with at most six arguments, or max(x0)
-# of a sequence x0. Ties split the adjoint evenly.
-def extremum_vjp(x0, x1=None, x2=None, x3=None, x4=None, x5=None):
+# of a sequence x0, which returns `default` when x0 is empty. Ties split the
+# adjoint evenly.
+def extremum_vjp(x0, x1=None, x2=None, x3=None, x4=None, x5=None, *,
+                 default=None):
     args = (x0, x1, x2, x3, x4, x5)
     d[x0] = ad.builtin_extremum_adjoint(g, ans, args, 0)
     d[x1] = ad.builtin_extremum_adjoint(g, ans, args, 1)
@@ -70,6 +72,7 @@ def extremum_vjp(x0, x1=None, x2=None, x3=None, x4=None, x5=None):
     d[x3] = ad.builtin_extremum_adjoint(g, ans, args, 3)
     d[x4] = ad.builtin_extremum_adjoint(g, ans, args, 4)
     d[x5] = ad.builtin_extremum_adjoint(g, ans, args, 5)
+    d[default] = ad.extremum_default_adjoint(g, x0, default)
 
 
 vjp(builtins.max,                 extremum_vjp)

@@ -44,7 +44,7 @@ jvp(math.fsum,     lambda seq: ad.sequence_sum_tangent(t, ans))
 jvp(runtime.hypot_items, lambda items: ad.hypot_items_tangent(t, items, ans))
 jvp(math.prod,     lambda iterable, *, start=1: (ad.sequence_prod_tangent(t, iterable, start), t * ad.sequence_product(iterable)))
 for _callee in (builtins.max, builtins.min):
-    jvp(_callee, lambda x0, x1=None, x2=None, x3=None, x4=None, x5=None: (ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 0), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 1), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 2), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 3), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 4), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 5)))
+    jvp(_callee, lambda x0, x1=None, x2=None, x3=None, x4=None, x5=None, *, default=None: (ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 0), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 1), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 2), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 3), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 4), ad.builtin_extremum_tangent(t, ans, (x0, x1, x2, x3, x4, x5), 5), ad.extremum_default_tangent(t, x0)))
 
 # Reductions: ans = f(x, axis, keepdims=keepdims).
 # The optimizer drops where=True and turns ad.bounded_extremum_tangent of
