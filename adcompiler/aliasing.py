@@ -86,8 +86,10 @@ NEW_OBJECT_FUNCTIONS = (
     runtime.nan_extremum_tangent,
     runtime.tangent_append, runtime.tangent_extend, runtime.check_unshared,
     runtime.old_item,
-    # Pure forms of np.fill_diagonal and np.put (see Registry.in_place).
+    # Pure forms of np.fill_diagonal, np.put and ndarray.fill (see
+    # Registry.in_place).
     numpy_compositions.filled_diagonal, numpy_compositions.put_values,
+    numpy_compositions.filled_values,
 )
 
 # Functions that return the array namespace of their arguments

@@ -273,7 +273,9 @@ def _rewrite_in_place_calls(source, nodes):
     """Rewrite each statement `f(a, ...)` of a registered in-place function
     f, whose first argument is a local name or a parameter, as
     `a[...] = pure(a, ...)`, in place in `source.tree` (see
-    `Registry.in_place`). `nodes` is the `NodeIndex` of the tree before.
+    `Registry.in_place`). So also `a.put(...)` and `a.fill(v)` where the
+    function makes `a` with a NumPy constructor (see
+    `Registry.in_place_method`). `nodes` is the `NodeIndex` of the tree before.
     Returns whether it rewrote a statement.
 
     The pure function gets a global name of its own in `source.namespace`.
@@ -288,6 +290,7 @@ def _rewrite_in_place_calls(source, nodes):
     names = {}  # pure function -> its global name
     namer = None
     rewritten = False
+    arrays = None
     for node in nodes.find(_BLOCK_OWNERS):
         for field in ('body', 'orelse', 'finalbody'):
             statements = getattr(node, field, None)
@@ -296,20 +299,29 @@ def _rewrite_in_place_calls(source, nodes):
             for position, statement in enumerate(statements):
                 pure = _in_place_replacement(statement, source.namespace,
                                              local)
-                if pure is None:
-                    continue
+                if pure is not None:
+                    call = statement.value
+                    args = call.args
+                else:
+                    if arrays is None and _in_place_method(statement):
+                        arrays = _constructed_arrays(tree, source.namespace,
+                                                     local)
+                    pure = _in_place_method_replacement(statement, arrays)
+                    if pure is None:
+                        continue
+                    call = statement.value
+                    args = [_load(call.func.value.id)] + call.args
                 if pure not in names:
                     if namer is None:
                         namer = Namer.for_function(tree, source.namespace,
                                                    nodes)
                     names[pure] = namer.fresh(pure.__name__)
                     source.namespace[names[pure]] = pure
-                call = statement.value
                 target = gast.Subscript(
-                    value=_load(call.args[0].id),
+                    value=_load(args[0].id),
                     slice=gast.Constant(value=Ellipsis, kind=None),
                     ctx=gast.Store())
-                value = gast.Call(func=_load(names[pure]), args=call.args,
+                value = gast.Call(func=_load(names[pure]), args=args,
                                   keywords=call.keywords)
                 for new in (target, target.value, target.slice, value,
                             value.func):
@@ -339,8 +351,64 @@ def _in_place_replacement(statement, namespace, local):
     if not call.args or not isinstance(call.args[0], gast.Name) or \
             call.args[0].id not in local:
         return None  # A global array keeps the foreign call's handling.
+    callee = _module_callee(call, namespace, local)
+    return None if callee is None else REGISTRY.in_place_replacement(callee)
+
+
+def _in_place_method(statement):
+    """True for a statement `a.name(...)` of a local name `a` and a method
+    in `Registry.in_place_method`."""
+    return (isinstance(statement, gast.Expr)
+            and isinstance(statement.value, gast.Call)
+            and isinstance(statement.value.func, gast.Attribute)
+            and isinstance(statement.value.func.value, gast.Name)
+            and REGISTRY.in_place_method_replacement(
+                statement.value.func.attr) is not None)
+
+
+def _in_place_method_replacement(statement, arrays):
+    """Return the pure function of the statement `a.put(...)` or
+    `a.fill(v)` where `a` is in `arrays`, or None."""
+    if not _in_place_method(statement):
+        return None
+    if statement.value.func.value.id not in arrays:
+        return None  # Perhaps another class's put, as queue.Queue has.
+    return REGISTRY.in_place_method_replacement(statement.value.func.attr)
+
+
+# NumPy functions that return a new base-class ndarray whatever their
+# arguments are (np.zeros_like is left out: it keeps a subclass such as a
+# masked array, whose fill and put also change the mask).
+_ARRAY_CONSTRUCTORS = (np.zeros, np.ones, np.empty, np.full, np.arange,
+                       np.linspace, np.eye, np.identity, np.array, np.copy)
+
+
+def _constructed_arrays(tree, namespace, local):
+    """Return the local names that the function binds only with
+    `name = np.zeros(...)` and the other calls of `_ARRAY_CONSTRUCTORS`
+    (without subok=), so that they contain a base-class ndarray."""
+    constructed = {}  # id of the target Name node -> its name
+    for node in walk(tree):
+        if isinstance(node, gast.Assign) and len(node.targets) == 1 and \
+                isinstance(node.targets[0], gast.Name):
+            callee = _module_callee(node.value, namespace, local)
+            if any(callee is f for f in _ARRAY_CONSTRUCTORS) and not any(
+                    k.arg in ('subok', None) for k in node.value.keywords):
+                constructed[id(node.targets[0])] = node.targets[0].id
+    others = {node.id for node in walk(tree)
+              if isinstance(node, gast.Name)
+              and isinstance(node.ctx, (gast.Store, gast.Del, gast.Param))
+              and id(node) not in constructed}
+    return (set(constructed.values()) & local) - others
+
+
+def _module_callee(value, namespace, local):
+    """Return what the call `value` calls when that is a global or an
+    attribute of one, as `np.zeros` in `np.zeros(3)`, or None."""
+    if not isinstance(value, gast.Call):
+        return None
     parts = []
-    node = call.func
+    node = value.func
     while isinstance(node, gast.Attribute):
         parts.append(node.attr)
         node = node.value
@@ -353,7 +421,7 @@ def _in_place_replacement(statement, namespace, local):
             callee = getattr(callee, attr)
     except AttributeError:
         return None
-    return REGISTRY.in_place_replacement(callee)
+    return callee
 
 
 class _VerbatimAssigns(Exception):

@@ -1,6 +1,6 @@
 """NumPy functions that run Python equivalents (moving windows, covariances,
-joins, grids, NumPy 2 spellings, np.fill_diagonal and np.put on a local
-array), the np.diff, np.var and np.std options,
+joins, grids, NumPy 2 spellings, np.fill_diagonal, np.put, a.put and a.fill
+on a local array), the np.diff, np.var and np.std options,
 np.bincount with weights and x.compress, checked against central finite
 differences in reverse mode, forward mode and the three Hessian
 compositions.
@@ -220,6 +220,33 @@ def put_wrapped(x, values, w):
     return np.sum(w * np.cos(a))
 
 
+def method_put_repeated_indices(x, values, w):
+    a = np.array(x)
+    a.put([0, 4, 4, -1], values)
+    return np.sum(w * a ** 2)
+
+
+def method_put_wrapped(x, values, w):
+    a = np.zeros(x.shape)
+    a.put(np.array([7, 1]), values * x.flat[0], mode='wrap')
+    return np.sum(w * np.cos(a + x))
+
+
+def method_fill_value(x, value, w):
+    a = np.ones(x.shape)
+    a.fill(value * np.sum(x))
+    return np.sum(w * a * x)
+
+
+def method_fill_in_loop(x, value, w):
+    a = np.empty(x.shape)
+    total = 0.0
+    for k in range(2):
+        a.fill(value * (k + 1.0))
+        total = total + np.sum(w * np.sin(a * x))
+    return total
+
+
 def matrix_transpose_stack(a, w):
     return np.sum(w * np.sin(np.matrix_transpose(a)))
 
@@ -296,6 +323,12 @@ CASES = [
     (put_repeated_indices, (sample((2, 3)), sample((3,), seed=1))),
     (put_repeated_indices, (sample((2, 3)), sample(()))),
     (put_wrapped, (sample((2, 3)), sample((2,), seed=1))),
+    (method_put_repeated_indices, (sample((2, 3)), sample((3,), seed=1))),
+    (method_put_repeated_indices, (sample((6,)), sample(()))),
+    (method_put_wrapped, (sample((2, 3)), sample((2,), seed=1))),
+    (method_fill_value, (sample((2, 3)), sample(()))),
+    (method_fill_value, (sample((4,)), sample(()))),
+    (method_fill_in_loop, (sample((3, 2)), sample(()))),
     (attribute_flat, (sample((6,)),)),
     pytest.param(cumulative_prod_initial, (sample((3, 3)),),
                  marks=_CUMULATIVE_PROD),
@@ -368,7 +401,9 @@ def test_values_match_numpy(case):
     (fill_diagonal_values, (sample((3, 4)), sample((2,), seed=1))),
     (fill_diagonal_wrapped, (sample((7, 3)), sample((3,), seed=1))),
     (put_repeated_indices, (sample((2, 3)), sample((3,), seed=1))),
-    (put_wrapped, (sample((2, 3)), sample((2,), seed=1)))]))
+    (put_wrapped, (sample((2, 3)), sample((2,), seed=1))),
+    (method_put_wrapped, (sample((2, 3)), sample((2,), seed=1))),
+    (method_fill_in_loop, (sample((3, 2)), sample(())))]))
 def test_in_place_values_match_numpy(function, args):
     weights = weights_for(function, args)
     value, _ = adcompiler.value_and_grad(function)(*args, weights)
@@ -384,6 +419,54 @@ def test_in_place_call_leaves_argument_alone():
     gradient = adcompiler.grad(fill_argument)(x)
     np.testing.assert_array_equal(x, np.ones((2, 2)))
     np.testing.assert_array_equal(gradient, [[0.0, 2.0], [2.0, 0.0]])
+
+
+def fill_argument_method(x):
+    x.fill(2.0)
+    return np.sum(x ** 2)
+
+
+def fill_product_method(x):
+    # x * 1.0 may be any object with a fill method, so this is not
+    # rewritten, and the method call is rejected.
+    a = x * 1.0
+    a.fill(x[0])
+    return np.sum(a * x)
+
+
+def fill_shared_array_method(x):
+    a = np.zeros(3)
+    b = a
+    a.fill(x[0])
+    return np.sum(b * x)
+
+
+def put_masked_array_method(x):
+    a = np.zeros_like(x)
+    a.put([0], x[1])
+    return np.sum(a * x)
+
+
+@pytest.mark.parametrize('function', [
+    fill_argument_method, fill_product_method, fill_shared_array_method,
+    put_masked_array_method], ids=lambda f: f.__name__)
+def test_unproven_array_method_rejected(function):
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(adcompiler.UnsupportedSyntaxError):
+        adcompiler.grad(function)(x)
+    np.testing.assert_array_equal(x, [0.5, -1.0, 2.0])
+
+
+def test_put_method_of_other_class_runs():
+    import queue
+
+    def queued(x):
+        q = queue.Queue()
+        q.put(2.0)
+        return np.sum(x) * q.get()
+
+    gradient = adcompiler.grad(queued)(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(gradient, [2.0, 2.0])
 
 
 def test_meshgrid_result_type_matches_numpy():

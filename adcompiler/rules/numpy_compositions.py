@@ -338,9 +338,9 @@ def ediff1d(ary, to_end=None, to_begin=None):
 
 
 # In-place writes -------------------------------------------------------------
-# A statement `np.fill_diagonal(a, ...)` or `np.put(a, ...)` on a local
-# array a runs as `a[...] = filled_diagonal(a, ...)` (see
-# Registry.in_place), so the write is differentiated like `a[i] = v`.
+# A statement `np.fill_diagonal(a, ...)`, `np.put(a, ...)`, `a.put(...)` or
+# `a.fill(v)` on a local array a runs as `a[...] = filled_diagonal(a, ...)`
+# (see Registry.in_place), so the write is differentiated like `a[i] = v`.
 
 def _cycled(values, count):
     """Return `count` entries of the flattened `values`, repeated from the
@@ -402,6 +402,14 @@ def put_values(a, ind, v, mode='raise'):
     return np.reshape(result, shape)
 
 
+def filled_values(a, value):
+    """Return a new array shaped like `a` with every entry `value`, as
+    a.fill(value) would update a."""
+    result = np.empty_like(a)
+    result[...] = value
+    return result
+
+
 # Array API spellings of NumPy 2 ----------------------------------------------
 
 def cumulative_prod(x, *, axis=None, dtype=None, include_initial=False):
@@ -447,6 +455,8 @@ def matrix_transpose(x, /):
 REGISTRY.non_differentiable(_join_axis)
 REGISTRY.in_place(np.fill_diagonal, filled_diagonal)
 REGISTRY.in_place(np.put, put_values)
+REGISTRY.in_place_method('put', put_values)
+REGISTRY.in_place_method('fill', filled_values)
 REGISTRY.substitute(np.lib.stride_tricks.sliding_window_view,
                     sliding_window_view)
 REGISTRY.substitute(np.linalg.multi_dot, multi_dot)

@@ -246,6 +246,8 @@ class Registry:
         self._transparent = {}
         self._substitutes = {}  # callee -> replacement (see `substitute`)
         self._in_place = {}  # callee -> pure function (see `in_place`)
+        # ndarray method name -> pure function (see `in_place_method`).
+        self._in_place_methods = {}
         # Callables that return an array namespace, and the names of the
         # namespace functions whose results carry no derivative (see
         # `namespace_function`).
@@ -374,6 +376,17 @@ class Registry:
         statement, so the write is one that the reverse stage undoes.
         """
         self._store(self._in_place, _key(callee), pure)
+
+    def in_place_method(self, name, pure):
+        """Make a statement `a.name(...)`, where the local `a` is known to
+        contain an ndarray, run as `a[...] = pure(a, ...)` (see
+        `in_place`)."""
+        self._store(self._in_place_methods, name, pure)
+
+    def in_place_method_replacement(self, name):
+        """Return the pure function of the ndarray method `name` (see
+        `in_place_method`), or None."""
+        return self._in_place_methods.get(name)
 
     def in_place_replacement(self, callee):
         """Return the pure function of `callee` (see `in_place`), or None."""
