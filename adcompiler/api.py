@@ -1254,9 +1254,15 @@ def gradient_objective(function, parameter, objects=frozenset()):
     for `parameter`, so forward mode over it differentiates generated
     adjoint code (forward over reverse).
 
-    NOTE: it returns the adjoint as the generated code computes it, without
-    the final conversion of `_gradients`. For a list that a rule read as an
-    array (`np.dot(rows, x)`), that is an array where the gradient is a list.
+    The adjoint of a list or tuple that a rule read as an array
+    (`np.dot(rows, x)`) is an array, which the objective turns into the
+    list or tuple of its rows, as `grad` returns (see
+    `runtime.sequence_gradient`).
+
+    NOTE: otherwise it returns the adjoint as the generated code computes
+    it, without the rest of the final conversion of `_gradients`: a named
+    tuple read as an array keeps an array adjoint, and a float leaf may
+    get a NumPy float.
     """
     compiled = _COMPILER.compile(function, (parameter,), objects=objects,
                                  grad_only=False)
@@ -1269,10 +1275,11 @@ def gradient_objective(function, parameter, objects=frozenset()):
             f'    value, saved = {compiled.primal_name}({arguments})\n'
             f'    check_objective_output(value, {function.__name__!r})\n'
             f'    gradients = {compiled.adjoint_name}(saved, 1.0)\n'
-            f'    return gradients[0]\n')
+            f'    return sequence_gradient(gradients[0], {parameter})\n')
     objective = _define_objective(name, text, function, {
         compiled.primal_name: compiled.primal,
-        compiled.adjoint_name: compiled.adjoint})
+        compiled.adjoint_name: compiled.adjoint,
+        'sequence_gradient': runtime.sequence_gradient})
     _GRADIENT_OBJECTIVES[(function, parameter, objects)] = (compiled,
                                                              objective)
     return objective

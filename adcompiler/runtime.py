@@ -4819,6 +4819,37 @@ def builtin_extremum_tangent(t, ans, args, position):
     return t * ties[position] / sum(ties)
 
 
+def sequence_gradient(adjoint, x):
+    """Return `adjoint`, the adjoint of argument `x`, as the list or tuple
+    of its rows when `x` is a list or a tuple and `adjoint` an array with a
+    row per item, as `grad` returns it; else `adjoint` itself.
+
+    A rule that reads a list as an array (`np.dot(rows, v)`) gives it an
+    array adjoint. The gradient objectives of higher derivatives call this
+    function, whose rules give the derivatives the same structure.
+    """
+    if (type(x) in (list, tuple) and isinstance(adjoint, np.ndarray)
+            and np.ndim(adjoint) >= 1 and len(adjoint) == len(x)):
+        # The rows of a nested list (`[[1.0, 2.0], ...]`) are lists too.
+        rows = [sequence_gradient(adjoint[i], x[i]) for i in range(len(x))]
+        return tuple(rows) if type(x) is tuple else rows
+    return adjoint
+
+
+def sequence_gradient_adjoint(g, adjoint):
+    """Adjoint of `adjoint` in sequence_gradient(adjoint, x) = ans: the
+    cotangent g of ans, a list or tuple of rows, as an array shaped like
+    `adjoint` when that is an array. A row that is None counts as 0."""
+    if not (isinstance(adjoint, np.ndarray) and isinstance(g, (list, tuple))):
+        return g
+    row_shape = np.shape(adjoint)[1:]
+    rows = [np.zeros(row_shape, adjoint.dtype) if row is None
+            else np.broadcast_to(sequence_gradient_adjoint(row, adjoint[0]),
+                                 row_shape)
+            for row in g]
+    return np.stack(rows) if rows else np.zeros_like(adjoint)
+
+
 def extremum_default_adjoint(g, seq, default):
     """Adjoint of `default` in max(seq, default=default) or min(...): g
     when seq is empty and the call returned the default, else 0."""

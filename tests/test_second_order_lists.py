@@ -83,3 +83,103 @@ def test_tangent_of_gradient_wrt_rows():
     np.testing.assert_allclose(np.array(tangent, dtype=float),
                                (plus - minus) / (2 * step),
                                rtol=1e-4, atol=1e-5)
+
+
+def squares_of_array(items):
+    return np.sum(np.array(items) ** 3)
+
+
+def dot_of_tuple(x, pair):
+    return np.sum(np.dot(pair, x) ** 2)
+
+
+def _structure(value):
+    """Return the classes of `value` and of its items, nested."""
+    if isinstance(value, (list, tuple)):
+        return (type(value), [_structure(item) for item in value])
+    return np.ndim(value)
+
+
+def _assert_same_values(given, expected):
+    np.testing.assert_allclose(np.array(given, dtype=float),
+                               np.array(expected, dtype=float),
+                               rtol=1e-4, atol=1e-5)
+
+
+# (function, wrt, primals, tangents): the gradient is with respect to the
+# list or tuple argument `wrt`, which a rule reads as an array.
+STRUCTURE_CASES = [
+    (squares_of_array, 0, ([0.5, -1.5, 2.0],), ([1.0, 0.5, -0.2],)),
+    (squares_of_array, 0, ([np.array([0.5, 1.0]), np.array([-1.5, 0.2])],),
+     ([np.ones(2), np.array([0.3, -0.4])],)),
+    (dots_rows, 1, (X, ROWS), (None, [[1.0, 0.0, 0.5]] * 3)),
+    (dots_rows, 1, (X, ROWS), (np.array([1.0, 0.5, -0.2]), None)),
+    (dot_of_tuple, 1, (X, (PARTS[0], PARTS[1])),
+     (np.ones(3), (np.ones(3), np.zeros(3)))),
+]
+
+
+@pytest.mark.parametrize(
+    'function, wrt, primals, tangents', STRUCTURE_CASES,
+    ids=['floats', 'arrays', 'nested-list', 'other-argument', 'tuple'])
+def test_jvp_of_gradient_keeps_structure(function, wrt, primals, tangents):
+    gradient = adcompiler.grad(function, wrt=wrt)
+    expected_value = gradient(*primals)
+    value, tangent = adcompiler.jvp(gradient, primals, tangents)
+    assert _structure(value) == _structure(expected_value)
+    assert _structure(tangent) == _structure(expected_value)
+    _assert_same_values(value, expected_value)
+
+    # The tangent is the central difference of the gradient along the
+    # tangents, each leaf moved by `step` times its own.
+    step = 1e-6
+
+    def moved(sign):
+        shifted = []
+        for primal, direction in zip(primals, tangents, strict=True):
+            if direction is None:
+                shifted.append(primal)
+                continue
+            flat = np.array(primal, dtype=float) + sign * step * np.array(
+                direction, dtype=float)
+            if isinstance(primal, np.ndarray):
+                shifted.append(flat)
+            elif isinstance(primal, tuple):
+                shifted.append(tuple(flat))
+            elif np.ndim(primal[0]) == 0:
+                shifted.append([float(v) for v in flat])
+            else:
+                shifted.append([np.array(row) for row in flat])
+        return np.array(gradient(*shifted), dtype=float)
+    _assert_same_values(tangent, (moved(1.0) - moved(-1.0)) / (2 * step))
+
+
+GRADIENT_OF_SQUARES = adcompiler.grad(squares_of_array)
+
+
+def sum_of_inner_gradients(x):
+    # grad of a list returns a list, so `+` concatenates the two gradients.
+    inner = GRADIENT_OF_SQUARES([x[0], x[1] * 2.0])
+    both = inner + inner
+    return both[0] * both[3] + x[2] * len(both)
+
+
+def test_inner_gradient_of_list_is_list():
+    x = np.array([0.5, -1.0, 2.0])
+    assert sum_of_inner_gradients(x) == pytest.approx(
+        3 * 0.5 ** 2 * 3 * 4.0 + 2.0 * 4)
+    for _ in range(2):
+        assert_gradient_close(
+            adcompiler.grad(sum_of_inner_gradients)(x),
+            numerical_gradient(sum_of_inner_gradients, (x,), 0),
+            rtol=1e-4, atol=1e-5)
+
+
+def test_hvp_of_list_argument_in_every_mode():
+    items = [0.5, -1.5, 2.0]
+    direction = [1.0, 0.5, -0.2]
+    expected = 6.0 * np.array(items) * np.array(direction)
+    for mode in MODES:
+        product = adcompiler.hvp(squares_of_array, mode=mode)(items, direction)
+        assert type(product) is list
+        _assert_same_values(product, expected)

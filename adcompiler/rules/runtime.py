@@ -34,6 +34,9 @@ vjp(rt.copy,             lambda v: g)
 jvp(rt.copy,             lambda v: ad.copy(t))
 vjp(rt.snapshot,         lambda v: g)
 jvp(rt.snapshot,         lambda v: ad.snapshot(t))
+# ans = sequence_gradient(v, x): the rows of the array v as a list like x.
+vjp(rt.sequence_gradient, lambda v, x: (ad.sequence_gradient_adjoint(g, v), None))
+jvp(rt.sequence_gradient, lambda v, x: (ad.sequence_gradient(t, x), None))
 
 # ans = tangent_write(dx, x, index, dv): dx with dv written at index.
 vjp(rt.tangent_write, lambda dx, x, index, dv: (ad.zero_index(g, index), None, None, ad.written_adjoint(g, x, index, dv)))
