@@ -71,7 +71,9 @@ adcompiler/rules/numpy_compositions.py.
 `numpy.put_along_axis`, `numpy.fill_diagonal` or `numpy.put` on a local
 array `a` runs as the write
 `a[...] = new value` (the normalize stage rewrites it), which is
-differentiated like any write by index.
+differentiated like any write by index. So does `a.put(indices, values)`
+or `a.fill(value)` where every assignment to `a` is a NumPy constructor
+such as `numpy.zeros` or `numpy.array`.
 
 The tables below list NumPy, math, operator and the built-ins. SciPy's
 rules are registered when SciPy is imported (adcompiler/rules/scipy.py).
