@@ -367,7 +367,9 @@ def copies_into(x):
 
 
 def fills(x):
-    y = np.zeros(3)
+    # A product may be any object with a fill method, unlike np.zeros(3),
+    # whose fill runs as a write.
+    y = np.zeros(3) * 1.0
     y.fill(x)
     return np.sum(y)
 

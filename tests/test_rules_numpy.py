@@ -1961,10 +1961,6 @@ def prod_initial(x, w):
     return np.sum(w * np.prod(x, initial=2.0))
 
 
-def var_mean(x, w):
-    return np.sum(w * np.var(x, mean=np.mean(x)))
-
-
 def sort_order(x, w):
     return np.sum(w * np.sort(x, order=None))
 
@@ -1989,7 +1985,7 @@ def np_average_returned_weights(x, w):
 # (function, the option named in the error)
 REJECTED_OPTIONS = [
     (prod_initial, 'initial'),
-    (var_mean, 'mean'), (sort_order, 'order'),
+    (sort_order, 'order'),
     (exp_where, 'where'), (pad_stat_length, 'stat_length'),
     (cumsum_out, 'out='), (np_pad_mean, "mode='mean'"),
     (np_nan_to_num_in_place, 'copy=False'),
