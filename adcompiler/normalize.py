@@ -2824,17 +2824,28 @@ class _Normalizer:
                 keywords) <= {'key', 'reverse'}:
             return self.lower_sorted(node, args[0], keywords)
         if callee in (_builtins.max, _builtins.min) and args \
-                and set(keywords) == {'key'}:
+                and set(keywords) in ({'key'}, {'key', 'default'}) \
+                and (len(args) == 1 or 'default' not in keywords):
             # The first item with the largest (smallest) key, as max and min
             # return: a stable sort keeps equal keys in their order.
             keywords['reverse'] = gast.Constant(
                 value=callee is _builtins.max, kind=None)
             candidates = args[0] if len(args) == 1 else gast.copy_location(
                 gast.List(elts=list(args), ctx=gast.Load()), node)
+            candidates = self.atomize(candidates)
+            default = keywords.pop('default', None)
+            if default is not None:
+                # Evaluated before any key is computed, as Python does.
+                default = self.atomize(default)
             ordered = self.lower_sorted(node, candidates, keywords)
-            return gast.Subscript(value=ordered,
-                                  slice=gast.Constant(value=0, kind=None),
-                                  ctx=gast.Load())
+            first = gast.Subscript(value=ordered,
+                                   slice=gast.Constant(value=0, kind=None),
+                                   ctx=gast.Load())
+            if default is None:
+                return first
+            # The default is the result only when there is no item.
+            return self.lower_value(gast.copy_location(gast.IfExp(
+                test=ordered, body=first, orelse=default), node))
         if self.is_iteration_call(node) and \
                 _item_size(node.func.id, args) not in (None, 0):
             return self.lower_iterated_items(node)

@@ -1,5 +1,6 @@
-"""max(seq, default=v) and min(seq, default=v): the default is the result
-only when seq is empty, and then it gets the whole derivative.
+"""max(seq, default=v) and min(seq, default=v), with or without key=: the
+default is the result only when seq is empty, and then it gets the whole
+derivative.
 
 Each case is checked against central differences in reverse mode and in
 forward mode, on numbers and on arrays (the default broadcasting against
@@ -37,13 +38,25 @@ def constant_default(x):
     return np.sum(max(list(x), default=0.0) * x[0])
 
 
+def keyed_maximum(x):
+    return np.sum(max([x[0], x[-1]], key=lambda v: -v, default=x[0] * 5.0)
+                  * x[0])
+
+
+def keyed_empty_minimum(x):
+    return np.sum(min([v for v in x if np.all(v > 10.0)], key=np.sum,
+                      default=x ** 2) * x)
+
+
 # max and min compare the items, so those of a non-empty sequence are
 # numbers. An empty one compares nothing, and its default may be an array.
 CASES = [(empty_minimum, (3,)), (empty_minimum, (3, 2)),
          (nonempty_maximum, (2,)), (nonempty_maximum, (4,)),
          (filtered_maximum, (3,)), (filtered_maximum, (2, 3)),
          (generated_minimum, (1,)), (generated_minimum, (4,)),
-         (constant_default, (3,))]
+         (constant_default, (3,)),
+         (keyed_maximum, (2,)), (keyed_maximum, (3,)),
+         (keyed_empty_minimum, (3,)), (keyed_empty_minimum, (2, 2))]
 
 
 @pytest.mark.parametrize('function, shape', CASES,
