@@ -77,7 +77,8 @@ NEW_OBJECT_FUNCTIONS = (
     # Runtime helpers in generated code that is differentiated again.
     runtime.zeros_like, runtime.copy, runtime.snapshot,
     runtime.tangent_write,
-    runtime.broadcast_like, runtime.cast_adjoint, runtime.extremum_tangent,
+    runtime.broadcast_like, runtime.cast_adjoint, runtime.cast_tangent,
+    runtime.cast_operand, runtime.extremum_tangent,
     runtime.bounded_extremum_tangent, runtime.initial_tangent,
     runtime.extremum_scan_tangent, runtime.added_at, runtime.subtracted_at,
     runtime.multiplied_at, runtime.multiplied_at_tangent,

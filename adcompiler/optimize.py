@@ -7,9 +7,10 @@ function with these rewrites applied until none changes anything:
   `c * e ** 1` and `c / e ** 1` lose the power, `np.where(constant, a, b)`
   of two numbers picks its branch, `np.power(e, n)` becomes `e ** n` for
   a float n with a whole value, `ad.pow_base_adjoint(g, x, n)` becomes
-  `g * n * x ** (n - 1.0)` for a number n, and `ad.cast_adjoint(e, None)`
-  becomes `e`. Each keeps the value, dtype and shape of the expression,
-  and a result that is a new array stays one (`e ** 1` alone copies `e`);
+  `g * n * x ** (n - 1.0)` for a number n, and `ad.cast_adjoint(e, None)`,
+  `ad.cast_tangent(e, None)` and `ad.cast_operand(e, None)` become `e`.
+  Each keeps the value, dtype and shape of the expression, and a result
+  that is a new array stays one (`e ** 1` alone copies `e`);
 - symbolic zero adjoints: `if dx is not None:` checks and `ad.add` calls
   that facts known before the code runs decide are simplified (see
   `adcompiler.zero_adjoints`);
@@ -201,11 +202,12 @@ class _ConstantFolder(Transformer):
             value = first if node.args[0].value else second
             return gast.Constant(value=type(first + second)(value),
                                  kind=None)
-        if (self.is_function(func, self.runtime_alias, 'cast_adjoint')
+        if (func.attr in ('cast_adjoint', 'cast_tangent', 'cast_operand')
+                and self.is_function(func, self.runtime_alias, func.attr)
                 and len(node.args) == 2 and isinstance(node.args[1],
                                                        gast.Constant)
                 and node.args[1].value is None):
-            return node.args[0]  # No cast: the adjoint passes through.
+            return node.args[0]  # No cast: the value passes through.
         folded = self.fold_default_options(node)
         if folded is not None:
             return folded
@@ -271,16 +273,20 @@ class _ConstantFolder(Transformer):
             if not self.is_function(func, self.runtime_alias, masked):
                 continue
             options = node.args[count:]
-            if not options and masked == plain:
-                return None
             if node.keywords or len(node.args) < count or len(options) > len(
-                    defaults) or not all(
-                        isinstance(option, gast.Constant)
-                        and option.value is default
-                        for option, default in zip(options, defaults)):
+                    defaults):
                 return None
+            kept_count = len(options)
+            while kept_count > 0 and _is_constant(options[kept_count - 1],
+                                                  defaults[kept_count - 1]):
+                kept_count -= 1
+            if masked != plain and kept_count > 0:
+                return None
+            if masked == plain and kept_count == len(options):
+                return None
+            # A helper that keeps its name loses its trailing defaults only.
             func.attr = plain
-            node.args = node.args[:count]
+            node.args = node.args[:count + kept_count]
             return node
         return None
 
@@ -295,25 +301,34 @@ _OPTION_HELPERS = (
     ('bounded_extremum_adjoint', 'extremum_adjoint', 5, (None, True, False)),
     ('bounded_extremum_tangent', 'extremum_tangent', 5, (None, True, False)),
     # These keep their name and lose a trailing where=True (and, for var
-    # and std, mean=None).
+    # and std, mean=None and dtype=None).
     ('prod_adjoint', 'prod_adjoint', 4, (True,)),
-    ('var_adjoint', 'var_adjoint', 5, (True, None)),
-    ('std_adjoint', 'std_adjoint', 6, (True, None)),
+    ('var_adjoint', 'var_adjoint', 5, (True, None, None)),
+    ('std_adjoint', 'std_adjoint', 6, (True, None, None)),
     ('nansum_adjoint', 'nansum_adjoint', 4, (True,)),
-    ('nanvar_adjoint', 'nanvar_adjoint', 5, (True,)),
+    ('nanvar_adjoint', 'nanvar_adjoint', 5, (True, None)),
     ('prod_tangent', 'prod_tangent', 5, (True,)),
-    ('var_tangent', 'var_tangent', 6, (True, None)),
-    ('std_tangent', 'std_tangent', 6, (True, None)),
+    ('var_tangent', 'var_tangent', 6, (True, None, None)),
+    ('std_tangent', 'std_tangent', 6, (True, None, None)),
     ('nansum_tangent', 'nansum_tangent', 5, (True,)),
-    ('nanvar_tangent', 'nanvar_tangent', 6, (True,)),
+    ('nanvar_tangent', 'nanvar_tangent', 6, (True, None)),
+    # These lose a trailing dtype=None.
+    ('nanstd_adjoint', 'nanstd_adjoint', 6, (None,)),
+    ('nanstd_tangent', 'nanstd_tangent', 6, (None,)),
 )
 
 
 # The attribute names of the NumPy functions and runtime helpers whose
 # calls `_ConstantFolder.visit_Call` may fold.
 _FOLDED_FUNCTIONS = frozenset(
-    ('where', 'cast_adjoint', 'pow_base_adjoint', 'power', 'sum', 'mean')
+    ('where', 'cast_adjoint', 'cast_tangent', 'cast_operand',
+     'pow_base_adjoint', 'power', 'sum', 'mean')
     + tuple(masked for masked, _, _, _ in _OPTION_HELPERS))
+
+
+def _is_constant(node, value):
+    """Return whether `node` is the constant `value` (compared with `is`)."""
+    return isinstance(node, gast.Constant) and node.value is value
 
 
 def _is_true(node):

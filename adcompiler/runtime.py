@@ -366,6 +366,44 @@ def cast_adjoint(g, dtype):
     return np.zeros(np.shape(g))
 
 
+def cast_tangent(t, dtype):
+    """Tangent through a cast to `dtype`: zero when `dtype` is not inexact,
+    and the real part of a complex t when `dtype` is real.
+
+    NumPy keeps the real part when it casts a complex value to a real type
+    (with a ComplexWarning). The adjoint of that cast needs no such step:
+    the cotangent of a real result is real already.
+    """
+    if dtype is None:
+        return t
+    kind = np.dtype(dtype).kind
+    if kind == 'f':
+        return np.real(t) if np.iscomplexobj(t) else t
+    return cast_adjoint(t, dtype)
+
+
+def cast_operand(x, dtype):
+    """Return x as a reduction with dtype=`dtype` reads it: the real part
+    of a complex x when `dtype` is real, else x itself.
+
+    NumPy casts the input of np.prod(x, dtype=np.float64) and of the other
+    reductions to `dtype` before it reduces, so a rule that reads x must
+    read this value, and the tangent of x goes through it too.
+    """
+    if dtype is None or not np.iscomplexobj(x):
+        return x
+    if np.dtype(dtype).kind == 'f':
+        return np.real(x)
+    return x
+
+
+def float_tangent(t):
+    """Tangent of float(x): the real part, because float() of a NumPy
+    complex number keeps the real part (with a ComplexWarning)."""
+    total = np.sum(t)
+    return np.real(total) if np.iscomplexobj(total) else total
+
+
 def _require_numeric_dtype(dtype):
     """Raise TypeError for object, str and bytes dtypes, whose cast a rule
     must not read as piecewise constant: the objects may be the numbers
@@ -1618,6 +1656,10 @@ def tangent_write(dx, x, index, dv):
     else:
         # dv may be a list (the tangent of `x[i] = [a, b]`), which
         # np.result_type would read as a structured dtype, so convert it.
+        if (isinstance(x, np.ndarray) and x.dtype.kind == 'f'
+                and np.iscomplexobj(dv)):
+            # NumPy stores the real part of a complex value in a real array.
+            dv = np.real(dv)
         dtype = np.result_type(np.asarray(dx), np.asarray(dv), float)
         result = np.array(dx, dtype=dtype)
     result[index] = dv
@@ -2477,12 +2519,15 @@ def prod_adjoint(g, x, axis=None, keepdims=False, where=True):
 
 
 def var_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True,
-                mean=None):
-    """Adjoint of np.var(x, axis, ddof=ddof, keepdims=keepdims,
+                mean=None, dtype=None):
+    """Adjoint of np.var(x, axis, dtype, ddof=ddof, keepdims=keepdims,
     where=where, mean=mean): 2 g conj(x - mean) / max(n - ddof, 0) over the
     n selected entries of a slice, where conj is there because var is
     |x - mean|**2. The entries that `where` leaves out get 0. Without
     `mean` (NumPy 2.0 added the option) it is the mean of the slice.
+
+    NumPy computes the mean in `dtype`, so with a real dtype the mean of a
+    complex x is the mean of its real parts, while x - mean stays complex.
 
     NumPy 2.4 divides by max(n - ddof, 0) too, so where ddof >= n the
     value is inf or nan and the adjoint is inf or nan, each with NumPy's
@@ -2492,32 +2537,34 @@ def var_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True,
     axes = _normalize_axes(axis, x.ndim)
     if where is not True:
         selected = np.asarray(where, dtype=bool)
-        return _selected_var_adjoint(g, x, selected, axes, ddof, mean)
+        return _selected_var_adjoint(g, x, selected, axes, ddof, mean, dtype)
     if mean is None:
-        mean = np.mean(x, axis=axes, keepdims=True)
+        mean = cast_operand(np.mean(x, axis=axes, keepdims=True), dtype)
     count = _reduced_count(x.shape, axis)
     return 2.0 * g * np.conj(x - mean) / max(count - ddof, 0)
 
 
 def var_mean_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True,
-                     mean=None):
+                     mean=None, dtype=None):
     """Adjoint of the `mean` passed to np.var(x, axis, ..., mean=mean):
     the variance reads x - mean, so it is minus x's adjoint, summed over
     the axes along which `mean` broadcasts."""
-    return unbroadcast(-var_adjoint(g, x, axis, ddof, keepdims, where, mean),
-                       mean)
+    return unbroadcast(
+        -var_adjoint(g, x, axis, ddof, keepdims, where, mean, dtype), mean)
 
 
-def _selected_var_adjoint(g, x, selected, axes, ddof, mean=None):
+def _selected_var_adjoint(g, x, selected, axes, ddof, mean=None, dtype=None):
     """Return the adjoint of the variance over `axes` of the entries of x
     that `selected` marks, and 0 at the other entries. A slice without a
     selected entry gets 0 everywhere. Without `mean`, the variance is
-    about the mean of the selected entries."""
+    about the mean of the selected entries, taken in `dtype` as in
+    `var_adjoint`."""
     selected = np.broadcast_to(selected, x.shape)
     count = np.sum(selected, axis=axes, keepdims=True)
     filled = np.where(selected, x, 0.0)
     if mean is None:
-        mean = np.sum(filled, axis=axes, keepdims=True) / np.maximum(count, 1)
+        mean = cast_operand(np.sum(filled, axis=axes, keepdims=True),
+                            dtype) / np.maximum(count, 1)
     # An empty slice has no entry to divide by max(count - ddof, 0), which
     # may be 0 there. A slice with count <= ddof divides by it, as np.var
     # does.
@@ -2526,7 +2573,7 @@ def _selected_var_adjoint(g, x, selected, axes, ddof, mean=None):
 
 
 def std_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False, where=True,
-                mean=None):
+                mean=None, dtype=None):
     """Adjoint of np.std: the var adjoint divided by 2 std, and 0 where the
     standard deviation is 0 (as the norm of a zero vector)."""
     g = _restore_reduced(g, x, axis, keepdims)
@@ -2534,14 +2581,15 @@ def std_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False, where=True,
     zero = ans == 0
     scaled = g / (2.0 * np.where(zero, 1.0, ans))
     return np.where(zero, 0.0, var_adjoint(scaled, x, axis, ddof, True, where,
-                                           mean))
+                                           mean, dtype))
 
 
 def std_mean_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False,
-                     where=True, mean=None):
+                     where=True, mean=None, dtype=None):
     """Adjoint of the `mean` passed to np.std (see `var_mean_adjoint`)."""
     return unbroadcast(
-        -std_adjoint(g, x, ans, axis, ddof, keepdims, where, mean), mean)
+        -std_adjoint(g, x, ans, axis, ddof, keepdims, where, mean, dtype),
+        mean)
 
 
 def ptp_adjoint(g, x, axis=None, keepdims=False):
@@ -2607,7 +2655,8 @@ def nanprod_adjoint(g, x, axis=None, keepdims=False):
     return np.where(np.isnan(x), 0.0, partials)
 
 
-def nanvar_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True):
+def nanvar_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True,
+                   dtype=None):
     """Adjoint of np.nanvar(x, axis, ddof=ddof, keepdims=keepdims,
     where=where): that of np.var over the non-NaN entries that `where`
     selects in each slice, and 0 at the other entries.
@@ -2622,10 +2671,12 @@ def nanvar_adjoint(g, x, axis=None, ddof=0, keepdims=False, where=True):
                                x.shape)
     count = np.sum(selected, axis=axes, keepdims=True)
     is_defined = (count > 0) & (count > ddof)
-    return _selected_var_adjoint(g, x, selected & is_defined, axes, ddof)
+    return _selected_var_adjoint(g, x, selected & is_defined, axes, ddof,
+                                 dtype=dtype)
 
 
-def nanstd_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False):
+def nanstd_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False,
+                   dtype=None):
     """Adjoint of np.nanstd: the nanvar adjoint divided by 2 std, and 0
     where the standard deviation is 0 (see `std_adjoint`) or NaN because
     a slice has count <= ddof non-NaN entries (see `nanvar_adjoint`)."""
@@ -2637,7 +2688,8 @@ def nanstd_adjoint(g, x, ans, axis=None, ddof=0, keepdims=False):
                    keepdims=True)
     zero = (ans == 0) | (count == 0) | (count <= ddof)
     scaled = g / (2.0 * np.where(zero, 1.0, ans))
-    return np.where(zero, 0.0, nanvar_adjoint(scaled, x, axis, ddof, True))
+    return np.where(zero, 0.0, nanvar_adjoint(scaled, x, axis, ddof, True,
+                                              True, dtype))
 
 
 def _quantile_positions(count, levels, method):
@@ -3177,7 +3229,9 @@ def einsum_adjoint(g, arguments, position, optimize=False, dtype=None):
     if position not in positions:
         return None
     position = positions.index(position)
-    operands = [np.asarray(o) for o in operands]
+    # With a real dtype and casting='unsafe', NumPy multiplies the real
+    # parts of complex operands.
+    operands = [cast_operand(np.asarray(o), dtype) for o in operands]
     terms, output = _einsum_terms(subscripts, [o.shape for o in operands])
     sizes = {}
     for term, operand in zip(terms, operands, strict=True):
@@ -3377,42 +3431,42 @@ def _selected_tangent(t, where):
 
 
 def var_tangent(t, x, ans, axis=None, ddof=0, keepdims=False, where=True,
-                mean=None):
-    """Tangent of np.var(x, axis, ddof=ddof, keepdims=keepdims,
+                mean=None, dtype=None):
+    """Tangent of np.var(x, axis, dtype, ddof=ddof, keepdims=keepdims,
     where=where, mean=mean) = ans."""
     partials = var_adjoint(unit_cotangent(ans), x, axis, ddof, keepdims,
-                           where, mean)
+                           where, mean, dtype)
     return reduction_tangent(_selected_tangent(t, where), partials, ans, axis,
                              keepdims)
 
 
 def var_mean_tangent(t, x, ans, axis=None, ddof=0, keepdims=False,
-                     where=True, mean=None):
+                     where=True, mean=None, dtype=None):
     """Tangent of np.var(x, ..., mean=mean) = ans from the tangent t of
     `mean`: x - mean gets -t in every entry of its slice."""
     partials = var_adjoint(unit_cotangent(ans), x, axis, ddof, keepdims,
-                           where, mean)
+                           where, mean, dtype)
     spread = np.broadcast_to(t, np.shape(partials))
     return -reduction_tangent(_selected_tangent(spread, where), partials, ans,
                               axis, keepdims)
 
 
 def std_tangent(t, x, ans, axis=None, ddof=0, keepdims=False, where=True,
-                mean=None):
-    """Tangent of np.std(x, axis, ddof=ddof, keepdims=keepdims,
+                mean=None, dtype=None):
+    """Tangent of np.std(x, axis, dtype, ddof=ddof, keepdims=keepdims,
     where=where, mean=mean) = ans, 0 where ans is 0 (see `std_adjoint`)."""
     partials = std_adjoint(unit_cotangent(ans), x, ans, axis, ddof, keepdims,
-                           where, mean)
+                           where, mean, dtype)
     return reduction_tangent(_selected_tangent(t, where), partials, ans, axis,
                              keepdims)
 
 
 def std_mean_tangent(t, x, ans, axis=None, ddof=0, keepdims=False,
-                     where=True, mean=None):
+                     where=True, mean=None, dtype=None):
     """Tangent of np.std(x, ..., mean=mean) = ans from the tangent t of
     `mean` (see `var_mean_tangent`)."""
     partials = std_adjoint(unit_cotangent(ans), x, ans, axis, ddof, keepdims,
-                           where, mean)
+                           where, mean, dtype)
     spread = np.broadcast_to(t, np.shape(partials))
     return -reduction_tangent(_selected_tangent(spread, where), partials, ans,
                               axis, keepdims)
@@ -3471,19 +3525,21 @@ def nanprod_tangent(t, x, ans, axis=None, keepdims=False):
 
 
 def nanvar_tangent(t, x, ans, axis=None, ddof=0, keepdims=False,
-                   where=True):
-    """Tangent of np.nanvar(x, axis, ddof=ddof, keepdims=keepdims,
+                   where=True, dtype=None):
+    """Tangent of np.nanvar(x, axis, dtype, ddof=ddof, keepdims=keepdims,
     where=where) = ans."""
     partials = nanvar_adjoint(unit_cotangent(ans), x, axis, ddof, keepdims,
-                              where)
+                              where, dtype)
     t = _selected_tangent(skip_nan_tangent(t, x), where)
     return reduction_tangent(t, partials, ans, axis, keepdims)
 
 
-def nanstd_tangent(t, x, ans, axis=None, ddof=0, keepdims=False):
-    """Tangent of np.nanstd(x, axis, ddof=ddof, keepdims=keepdims) = ans."""
+def nanstd_tangent(t, x, ans, axis=None, ddof=0, keepdims=False,
+                   dtype=None):
+    """Tangent of np.nanstd(x, axis, dtype, ddof=ddof, keepdims=keepdims)
+    = ans."""
     partials = nanstd_adjoint(unit_cotangent(ans), x, ans, axis, ddof,
-                              keepdims)
+                              keepdims, dtype)
     return reduction_tangent(skip_nan_tangent(t, x), partials, ans, axis,
                              keepdims)
 

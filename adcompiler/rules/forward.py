@@ -29,9 +29,9 @@ REGISTRY.derive_jvp(*[f for f in vars(math).values()
 # Python operators and built-ins: ans = op(x, y).
 jvp(operator.matmul, lambda x, y: (t @ y, x @ t))
 jvp(operator.getitem, lambda x, index: t[index])
-jvp(builtins.float,  lambda x=0.0: np.sum(t))
+jvp(builtins.float,  lambda x=0.0: ad.float_tangent(t))
 for _float_type in (np.float64, np.float32, np.float16):
-    jvp(_float_type, lambda x=0.0: ad.cast_adjoint(t, np.result_type(ans)))
+    jvp(_float_type, lambda x=0.0: ad.cast_tangent(t, np.result_type(ans)))
 
 # Sums, products and extrema of sequences: ans = f(seq) or f(x0, x1, ...).
 # The math rules were marked elementwise above, and these replace theirs.
@@ -49,22 +49,25 @@ for _callee in (builtins.max, builtins.min):
 # Reductions: ans = f(x, axis, keepdims=keepdims).
 # The optimizer drops where=True and turns ad.bounded_extremum_tangent of
 # no initial into ad.extremum_tangent.
-jvp(np.sum,  lambda x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True: (ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype), None, None, None, None, ad.cast_adjoint(ad.broadcast_like(t, ans), dtype)))
-jvp(np.mean, lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(np.mean(t, axis=axis, keepdims=keepdims, where=where), dtype))
+jvp(np.sum,  lambda x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True: (ad.cast_tangent(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype), None, None, None, None, ad.cast_tangent(ad.broadcast_like(t, ans), dtype)))
+jvp(np.mean, lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_tangent(np.mean(t, axis=axis, keepdims=keepdims, where=where), dtype))
 for _callee in (np.max, np.min, np.amax, np.amin):
     jvp(_callee, lambda x, axis=None, out=None, keepdims=False, initial=None, where=True: (ad.bounded_extremum_tangent(t, x, ans, axis, keepdims, initial, where, active(initial)), None, None, None, ad.initial_tangent(t, x, ans, axis, keepdims, initial, where)))
 
 # Reductions, through the partial derivatives that their reverse helpers
 # give for a unit cotangent: ans = f(a, axis, keepdims=keepdims).
-jvp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_tangent(t, a, ans, axis, keepdims, where), dtype))
+# ad.cast_operand(a, dtype) is the real part of a complex `a` for a real
+# dtype, as NumPy casts `a` to `dtype` before it multiplies. The variances
+# take the mean in `dtype`.
+jvp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_tangent(ad.prod_tangent(ad.cast_operand(t, dtype), ad.cast_operand(a, dtype), ans, axis, keepdims, where), dtype))
 # np.var and np.std: the tangents of a and of a mean passed in (mean=).
-jvp(np.var,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None: (ad.cast_adjoint(ad.var_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype), None, None, None, None, None, None, ad.cast_adjoint(ad.var_mean_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)))
-jvp(np.std,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None: (ad.cast_adjoint(ad.std_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype), None, None, None, None, None, None, ad.cast_adjoint(ad.std_mean_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)))
+jvp(np.var,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None: (ad.cast_tangent(ad.var_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype), None, None, None, None, None, None, ad.cast_tangent(ad.var_mean_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype)))
+jvp(np.std,     lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None: (ad.cast_tangent(ad.std_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype), None, None, None, None, None, None, ad.cast_tangent(ad.std_mean_tangent(t, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype)))
 jvp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.ptp_tangent(t, a, ans, axis, keepdims))
 jvp(np.average, lambda a, axis=None, weights=None, returned=False, *, keepdims=False: (ad.average_tangent(t, None, a, ans, axis, weights, returned, keepdims), None, ad.average_tangent(None, t, a, ans, axis, weights, returned, keepdims)))
-method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_tangent(t, x, ans, axis, keepdims, where), dtype))
-method_jvp('var',  lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None: (ad.cast_adjoint(ad.var_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype), None, None, None, None, None, None, ad.cast_adjoint(ad.var_mean_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)))
-method_jvp('std',  lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None: (ad.cast_adjoint(ad.std_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype), None, None, None, None, None, None, ad.cast_adjoint(ad.std_mean_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)))
+method_jvp('prod', lambda x, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_tangent(ad.prod_tangent(ad.cast_operand(t, dtype), ad.cast_operand(x, dtype), ans, axis, keepdims, where), dtype))
+method_jvp('var',  lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None: (ad.cast_tangent(ad.var_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype), None, None, None, None, None, None, ad.cast_tangent(ad.var_mean_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype)))
+method_jvp('std',  lambda x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None: (ad.cast_tangent(ad.std_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype), None, None, None, None, None, None, ad.cast_tangent(ad.std_mean_tangent(t, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype)))
 
 # Extrema that skip NaNs: ans = np.fmax(x, y) or np.fmin(x, y). The
 # tangent of a NaN operand is left out, because NaN * 0 would be NaN.
@@ -72,21 +75,21 @@ for _callee in (np.fmax, np.fmin):
     jvp(_callee, lambda x, y: (ad.skip_nan_tangent(t * ad.balanced_eq(x, ans, y, active(y)), x), ad.skip_nan_tangent(t * ad.balanced_eq(y, ans, x, active(x)), y)))
 
 # Reductions that skip NaNs: only the entries they read have partials.
-jvp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.nansum_tangent(t, a, ans, axis, keepdims, where), dtype))
-jvp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanmean_tangent(t, a, ans, axis, keepdims), dtype))
+jvp(np.nansum,  lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_tangent(ad.nansum_tangent(t, a, ans, axis, keepdims, where), dtype))
+jvp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_tangent(ad.nanmean_tangent(t, a, ans, axis, keepdims), dtype))
 jvp(np.nanmax,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_tangent(t, a, ans, axis, keepdims))
 jvp(np.nanmin,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_tangent(t, a, ans, axis, keepdims))
-jvp(np.nanprod,   lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanprod_tangent(t, a, ans, axis, keepdims), dtype))
-jvp(np.nanvar,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.nanvar_tangent(t, a, ans, axis, ddof, keepdims, where), dtype))
-jvp(np.nanstd,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanstd_tangent(t, a, ans, axis, ddof, keepdims), dtype))
+jvp(np.nanprod,   lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_tangent(ad.nanprod_tangent(ad.cast_operand(t, dtype), ad.cast_operand(a, dtype), ans, axis, keepdims), dtype))
+jvp(np.nanvar,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_tangent(ad.nanvar_tangent(t, a, ans, axis, ddof, keepdims, where, dtype), dtype))
+jvp(np.nanstd,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_tangent(ad.nanstd_tangent(t, a, ans, axis, ddof, keepdims, dtype), dtype))
 jvp(np.nanmedian, lambda a, axis=None, *, keepdims=False: ad.quantile_tangent(t, a, 0.5, ans, axis, keepdims, 'linear', True))
 jvp(np.median,    lambda a, axis=None, *, keepdims=False: ad.quantile_tangent(t, a, 0.5, ans, axis, keepdims))
 jvp(np.quantile,      lambda a, q, axis=None, *, method='linear', keepdims=False: (ad.quantile_tangent(t, a, q, ans, axis, keepdims, method), ad.quantile_level_adjoint('np.quantile')))
 jvp(np.nanquantile,   lambda a, q, axis=None, *, method='linear', keepdims=False: (ad.quantile_tangent(t, a, q, ans, axis, keepdims, method, True), ad.quantile_level_adjoint('np.nanquantile')))
 jvp(np.percentile,    lambda a, q, axis=None, *, method='linear', keepdims=False: (ad.quantile_tangent(t, a, ad.percentile_level(q), ans, axis, keepdims, method), ad.quantile_level_adjoint('np.percentile')))
 jvp(np.nanpercentile, lambda a, q, axis=None, *, method='linear', keepdims=False: (ad.quantile_tangent(t, a, ad.percentile_level(q), ans, axis, keepdims, method, True), ad.quantile_level_adjoint('np.nanpercentile')))
-jvp(np.nancumsum,  lambda a, axis=None, dtype=None: ad.cast_adjoint(np.cumsum(ad.skip_nan_tangent(t, a), axis), dtype))
-jvp(np.nancumprod, lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.nancumprod_tangent(t, a, ans, axis), dtype))
+jvp(np.nancumsum,  lambda a, axis=None, dtype=None: ad.cast_tangent(np.cumsum(ad.skip_nan_tangent(t, a), axis), dtype))
+jvp(np.nancumprod, lambda a, axis=None, dtype=None: ad.cast_tangent(ad.nancumprod_tangent(ad.cast_operand(t, dtype), ad.cast_operand(a, dtype), ans, axis), dtype))
 
 # Replacements: np.nan_to_num(x, copy, nan, posinf, neginf) and
 # np.pad(array, pad_width, mode, constant_values). The replaced entries and
@@ -96,8 +99,8 @@ jvp(np.bincount,   lambda x, weights=None, minlength=0: (None, np.bincount(x, t,
 jvp(np.pad,        lambda array, pad_width, mode='constant', constant_values=0: (ad.pad_tangent(t, pad_width, mode), None, None, ad.pad_constant_tangent(t, array, pad_width)))
 
 # Scans and sorting: ans = f(a, axis).
-jvp(np.cumprod,   lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_tangent(t, a, ans, axis), dtype))
-method_jvp('cumprod', lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_tangent(t, x, ans, axis), dtype))
+jvp(np.cumprod,   lambda a, axis=None, dtype=None: ad.cast_tangent(ad.cumprod_tangent(ad.cast_operand(t, dtype), ad.cast_operand(a, dtype), ans, axis), dtype))
+method_jvp('cumprod', lambda x, axis=None, dtype=None: ad.cast_tangent(ad.cumprod_tangent(ad.cast_operand(t, dtype), ad.cast_operand(x, dtype), ans, axis), dtype))
 jvp(np.sort,      lambda a, axis=-1, kind=None, *, stable=None: ad.sorted_tangent(t, a, ans, axis))
 jvp(np.partition, lambda a, kth, axis=-1, kind='introselect': ad.sorted_tangent(t, a, ans, axis))
 
@@ -124,10 +127,10 @@ jvp(np.ravel,       lambda x, order='C': np.ravel(t, order=order))
 jvp(np.squeeze,     lambda x, axis=None: np.reshape(t, np.shape(ans)))
 jvp(np.expand_dims, lambda x, axis: np.reshape(t, np.shape(ans)))
 jvp(np.transpose,   lambda x, axes=None: np.transpose(t, axes))
-jvp(np.asarray,     lambda x, dtype=None, order=None: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
-jvp(np.asanyarray,  lambda x, dtype=None, order=None: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
-jvp(np.ascontiguousarray, lambda x, dtype=None: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
-jvp(np.array,       lambda x, dtype=None, copy=True, order='K', subok=False, ndmin=0: ad.cast_adjoint(np.reshape(np.array(t), np.shape(ans)), dtype))
+jvp(np.asarray,     lambda x, dtype=None, order=None: ad.cast_tangent(np.reshape(np.asarray(t), np.shape(ans)), dtype))
+jvp(np.asanyarray,  lambda x, dtype=None, order=None: ad.cast_tangent(np.reshape(np.asarray(t), np.shape(ans)), dtype))
+jvp(np.ascontiguousarray, lambda x, dtype=None: ad.cast_tangent(np.reshape(np.asarray(t), np.shape(ans)), dtype))
+jvp(np.array,       lambda x, dtype=None, copy=True, order='K', subok=False, ndmin=0: ad.cast_tangent(np.reshape(np.array(t), np.shape(ans)), dtype))
 jvp(np.copy,        lambda x, order='K', subok=False: np.copy(t))
 
 # Casts: ans = x.astype(dtype).
@@ -140,15 +143,15 @@ jvp(np.clip, lambda x, a_min=None, a_max=None: (t * ad.clip_weights(x, a_min, a_
 method_jvp('clip', lambda x, min=None, max=None: (t * ad.clip_weights(x, min, max)[0], t * ad.clip_weights(x, min, max)[1], t * ad.clip_weights(x, min, max)[2]))
 
 # Constructors with respect to their value: ans = np.full(shape, fill_value).
-jvp(np.full,      lambda shape, fill_value, dtype=None, order='C': (None, ad.cast_adjoint(np.full(np.shape(ans), t), dtype)))
-jvp(np.full_like, lambda a, fill_value, dtype=None, order='K', subok=True, shape=None: (None, ad.cast_adjoint(np.full(np.shape(ans), t), dtype)))
+jvp(np.full,      lambda shape, fill_value, dtype=None, order='C': (None, ad.cast_tangent(np.full(np.shape(ans), t), dtype)))
+jvp(np.full_like, lambda a, fill_value, dtype=None, order='K', subok=True, shape=None: (None, ad.cast_tangent(np.full(np.shape(ans), t), dtype)))
 
 # Grids: ans = np.arange(start, stop, step) = start + i * step, and
 # ans = fftfreq(n, d) = k / (n * d); see their reverse rules.
 def arange_jvp(start=None, stop=None, step=None, dtype=None, *, device=None,
                like=None):
-    d[start] = ad.cast_adjoint(t * ad.arange_weights(ans, stop)[0], dtype)
-    d[step] = ad.cast_adjoint(t * ad.arange_weights(ans, stop)[1], dtype)
+    d[start] = ad.cast_tangent(t * ad.arange_weights(ans, stop)[0], dtype)
+    d[step] = ad.cast_tangent(t * ad.arange_weights(ans, stop)[1], dtype)
 
 
 jvp(np.arange,         arange_jvp)
@@ -156,8 +159,8 @@ jvp(np.fft.fftfreq,    lambda n, d=1.0, device=None: (None, -ans * t / d))
 jvp(np.fft.rfftfreq,   lambda n, d=1.0, device=None: (None, -ans * t / d))
 
 # Methods of arrays: ans = x.method(...).
-method_jvp('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True: (ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype), None, None, None, None, ad.cast_adjoint(ad.broadcast_like(t, ans), dtype)))
-method_jvp('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(np.mean(t, axis=axis, keepdims=keepdims, where=where), dtype))
+method_jvp('sum',       lambda x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True: (ad.cast_tangent(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype), None, None, None, None, ad.cast_tangent(ad.broadcast_like(t, ans), dtype)))
+method_jvp('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_tangent(np.mean(t, axis=axis, keepdims=keepdims, where=where), dtype))
 method_jvp('max',       lambda x, axis=None, out=None, keepdims=False, initial=None, where=True: (ad.bounded_extremum_tangent(t, x, ans, axis, keepdims, initial, where, active(initial)), None, None, None, ad.initial_tangent(t, x, ans, axis, keepdims, initial, where)))
 method_jvp('min',       lambda x, axis=None, out=None, keepdims=False, initial=None, where=True: (ad.bounded_extremum_tangent(t, x, ans, axis, keepdims, initial, where, active(initial)), None, None, None, ad.initial_tangent(t, x, ans, axis, keepdims, initial, where)))
 method_jvp('dot',       lambda x, y: (np.dot(t, y), np.dot(x, t)))
@@ -264,11 +267,11 @@ attribute_jvp('logabsdet',     lambda x: ad.field_tangent(t, x, 'logabsdet'))
 
 # Methods of ufuncs: ans = np.add.reduce(array, axis) and so on; see their
 # reverse rules.
-jvp(np.add.reduce,      lambda array, axis=0, dtype=None, out=None, keepdims=False, initial=None, where=True: (ad.cast_adjoint(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype), None, None, None, None, ad.cast_adjoint(ad.broadcast_like(t, ans), dtype)))
-jvp(np.multiply.reduce, lambda array, axis=0, dtype=None, keepdims=False: ad.cast_adjoint(ad.prod_tangent(t, array, ans, axis, keepdims), dtype))
+jvp(np.add.reduce,      lambda array, axis=0, dtype=None, out=None, keepdims=False, initial=None, where=True: (ad.cast_tangent(np.sum(t, axis=axis, keepdims=keepdims, where=where), dtype), None, None, None, None, ad.cast_tangent(ad.broadcast_like(t, ans), dtype)))
+jvp(np.multiply.reduce, lambda array, axis=0, dtype=None, keepdims=False: ad.cast_tangent(ad.prod_tangent(ad.cast_operand(t, dtype), ad.cast_operand(array, dtype), ans, axis, keepdims), dtype))
 jvp(np.maximum.reduce,  lambda array, axis=0, keepdims=False: ad.extremum_tangent(t, array, ans, axis, keepdims))
 jvp(np.minimum.reduce,  lambda array, axis=0, keepdims=False: ad.extremum_tangent(t, array, ans, axis, keepdims))
-jvp(np.add.accumulate,      lambda array, axis=0, dtype=None: ad.cast_adjoint(np.add.accumulate(t, axis), dtype))
-jvp(np.multiply.accumulate, lambda array, axis=0, dtype=None: ad.cast_adjoint(ad.cumprod_tangent(t, array, ans, axis), dtype))
+jvp(np.add.accumulate,      lambda array, axis=0, dtype=None: ad.cast_tangent(np.add.accumulate(t, axis), dtype))
+jvp(np.multiply.accumulate, lambda array, axis=0, dtype=None: ad.cast_tangent(ad.cumprod_tangent(ad.cast_operand(t, dtype), ad.cast_operand(array, dtype), ans, axis), dtype))
 jvp(np.maximum.accumulate,  lambda array, axis=0: ad.extremum_scan_tangent(t, array, ans, axis))
 jvp(np.minimum.accumulate,  lambda array, axis=0: ad.extremum_scan_tangent(t, array, ans, axis))

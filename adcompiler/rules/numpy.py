@@ -191,29 +191,34 @@ for _callee in (np.max, np.min, np.amax, np.amin):
 # option since NumPy 2.0), which then gets an adjoint too.
 def var_vjp(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *,
             where=True, mean=None, correction=None):
-    d[a] = ad.cast_adjoint(ad.var_adjoint(g, a, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
-    d[mean] = ad.cast_adjoint(ad.var_mean_adjoint(g, a, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
+    d[a] = ad.cast_adjoint(ad.var_adjoint(g, a, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype)
+    d[mean] = ad.cast_adjoint(ad.var_mean_adjoint(g, a, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype)
 
 
 def std_vjp(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *,
             where=True, mean=None, correction=None):
-    d[a] = ad.cast_adjoint(ad.std_adjoint(g, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
-    d[mean] = ad.cast_adjoint(ad.std_mean_adjoint(g, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
+    d[a] = ad.cast_adjoint(ad.std_adjoint(g, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype)
+    d[mean] = ad.cast_adjoint(ad.std_mean_adjoint(g, a, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype)
 
 
 def var_method_vjp(x, axis=None, dtype=None, out=None, ddof=0,
                    keepdims=False, *, where=True, mean=None,
                    correction=None):
-    d[x] = ad.cast_adjoint(ad.var_adjoint(g, x, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
-    d[mean] = ad.cast_adjoint(ad.var_mean_adjoint(g, x, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
+    d[x] = ad.cast_adjoint(ad.var_adjoint(g, x, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype)
+    d[mean] = ad.cast_adjoint(ad.var_mean_adjoint(g, x, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype)
 
 
 def std_method_vjp(x, axis=None, dtype=None, out=None, ddof=0,
                    keepdims=False, *, where=True, mean=None,
                    correction=None):
-    d[x] = ad.cast_adjoint(ad.std_adjoint(g, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
-    d[mean] = ad.cast_adjoint(ad.std_mean_adjoint(g, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean), dtype)
-vjp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_adjoint(g, a, axis, keepdims, where), dtype))
+    d[x] = ad.cast_adjoint(ad.std_adjoint(g, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype)
+    d[mean] = ad.cast_adjoint(ad.std_mean_adjoint(g, x, ans, axis, ad.variance_ddof(ddof, correction), keepdims, where, mean, dtype), dtype)
+
+
+# NumPy casts `a` to `dtype` before it multiplies, so the products read
+# ad.cast_operand(a, dtype): the real part of a complex `a` for a real dtype.
+# The variances take the mean in `dtype`, so their helpers take `dtype`.
+vjp(np.prod,    lambda a, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_adjoint(g, ad.cast_operand(a, dtype), axis, keepdims, where), dtype))
 vjp(np.var,     var_vjp)
 vjp(np.std,     std_vjp)
 vjp(np.ptp,     lambda a, axis=None, *, keepdims=False: ad.ptp_adjoint(g, a, axis, keepdims))
@@ -225,9 +230,9 @@ vjp(np.nanmean, lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjo
 # np.sort. overwrite_input is left out, because the rules read a again.
 vjp(np.nanmax,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_adjoint(g, a, ans, axis, keepdims))
 vjp(np.nanmin,    lambda a, axis=None, *, keepdims=False: ad.nan_extremum_adjoint(g, a, ans, axis, keepdims))
-vjp(np.nanprod,   lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanprod_adjoint(g, a, axis, keepdims), dtype))
-vjp(np.nanvar,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.nanvar_adjoint(g, a, axis, ddof, keepdims, where), dtype))
-vjp(np.nanstd,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanstd_adjoint(g, a, ans, axis, ddof, keepdims), dtype))
+vjp(np.nanprod,   lambda a, axis=None, dtype=None, *, keepdims=False: ad.cast_adjoint(ad.nanprod_adjoint(g, ad.cast_operand(a, dtype), axis, keepdims), dtype))
+vjp(np.nanvar,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False, where=True: ad.cast_adjoint(ad.nanvar_adjoint(g, a, axis, ddof, keepdims, where, dtype), dtype))
+vjp(np.nanstd,    lambda a, axis=None, dtype=None, *, ddof=0, keepdims=False: ad.cast_adjoint(ad.nanstd_adjoint(g, a, ans, axis, ddof, keepdims, dtype), dtype))
 vjp(np.nanmedian, lambda a, axis=None, *, keepdims=False: ad.quantile_adjoint(g, a, 0.5, axis, keepdims, 'linear', True))
 vjp(np.median,    lambda a, axis=None, *, keepdims=False: ad.quantile_adjoint(g, a, 0.5, axis, keepdims))
 
@@ -264,9 +269,9 @@ vjp(np.nanpercentile, nanpercentile_vjp)
 
 # Scans and differences: ans = f(x, axis).
 vjp(np.cumsum,  lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumsum_adjoint(g, a, axis), dtype))
-vjp(np.cumprod, lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, a, ans, axis), dtype))
+vjp(np.cumprod, lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, ad.cast_operand(a, dtype), ans, axis), dtype))
 vjp(np.nancumsum,  lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.nancumsum_adjoint(g, a, axis), dtype))
-vjp(np.nancumprod, lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.nancumprod_adjoint(g, a, ans, axis), dtype))
+vjp(np.nancumprod, lambda a, axis=None, dtype=None: ad.cast_adjoint(ad.nancumprod_adjoint(g, ad.cast_operand(a, dtype), ans, axis), dtype))
 
 
 # ans = np.diff(a, n, axis, prepend=prepend, append=append): the
@@ -564,11 +569,11 @@ method('sum',       sum_vjp)
 method('mean',      lambda x, axis=None, dtype=None, out=None, keepdims=False, where=True: ad.cast_adjoint(ad.masked_mean_adjoint(g, x, axis, keepdims, where), dtype))
 method('max',       extremum_vjp)
 method('min',       extremum_vjp)
-method('prod',      lambda x, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_adjoint(g, x, axis, keepdims, where), dtype))
+method('prod',      lambda x, axis=None, dtype=None, *, keepdims=False, where=True: ad.cast_adjoint(ad.prod_adjoint(g, ad.cast_operand(x, dtype), axis, keepdims, where), dtype))
 method('var',       var_method_vjp)
 method('std',       std_method_vjp)
 method('cumsum',    lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumsum_adjoint(g, x, axis), dtype))
-method('cumprod',   lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, x, ans, axis), dtype))
+method('cumprod',   lambda x, axis=None, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, ad.cast_operand(x, dtype), ans, axis), dtype))
 method('dot',       lambda x, y: (ad.match_kind(ad.dot_adjoint_x(g, x, y), x), ad.match_kind(ad.dot_adjoint_y(g, x, y), y)))
 method('reshape',   lambda x, *shape, order='C': np.reshape(g, np.shape(x), order=order))
 method('ravel',     lambda x, order='C': np.reshape(g, np.shape(x), order=order))
@@ -606,11 +611,11 @@ for _name in ('shape', 'ndim', 'size', 'dtype', 'itemsize', 'nbytes',
 # Methods of ufuncs: ans = np.add.reduce(array, axis), np.add.accumulate(
 # array, axis) and so on. Their axis defaults to 0, not None.
 vjp(np.add.reduce,      add_reduce_vjp)
-vjp(np.multiply.reduce, lambda array, axis=0, dtype=None, keepdims=False: ad.cast_adjoint(ad.prod_adjoint(g, array, axis, keepdims), dtype))
+vjp(np.multiply.reduce, lambda array, axis=0, dtype=None, keepdims=False: ad.cast_adjoint(ad.prod_adjoint(g, ad.cast_operand(array, dtype), axis, keepdims), dtype))
 vjp(np.maximum.reduce,  lambda array, axis=0, keepdims=False: ad.extremum_adjoint(g, array, ans, axis, keepdims))
 vjp(np.minimum.reduce,  lambda array, axis=0, keepdims=False: ad.extremum_adjoint(g, array, ans, axis, keepdims))
 vjp(np.add.accumulate,      lambda array, axis=0, dtype=None: ad.cast_adjoint(ad.cumsum_adjoint(g, array, axis), dtype))
-vjp(np.multiply.accumulate, lambda array, axis=0, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, array, ans, axis), dtype))
+vjp(np.multiply.accumulate, lambda array, axis=0, dtype=None: ad.cast_adjoint(ad.cumprod_adjoint(g, ad.cast_operand(array, dtype), ans, axis), dtype))
 vjp(np.maximum.accumulate,  lambda array, axis=0: ad.extremum_scan_adjoint(g, array, ans, axis))
 vjp(np.minimum.accumulate,  lambda array, axis=0: ad.extremum_scan_adjoint(g, array, ans, axis))
 

@@ -96,7 +96,7 @@ def _register_array_api():
     asarray = _one(array_api, '_asarray')
     if asarray is not None:
         vjp(asarray, lambda array, dtype=None, order=None, copy=None, xp=None, check_finite=False, subok=False: ad.cast_adjoint(ad.unbroadcast(g, array), dtype))
-        jvp(asarray, lambda array, dtype=None, order=None, copy=None, xp=None, check_finite=False, subok=False: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype))
+        jvp(asarray, lambda array, dtype=None, order=None, copy=None, xp=None, check_finite=False, subok=False: ad.cast_tangent(np.reshape(np.asarray(t), np.shape(ans)), dtype))
 
     # ans = xp_promote(*args, ...): each argument converted to a common
     # floating dtype (and broadcast to a common shape with broadcast=True).
@@ -297,7 +297,7 @@ def _register_compat_wrappers(package):
     space = _module(f'{package}.array_api_compat.numpy')
     templates = {
         'asarray': (lambda obj, dtype=None, device=None, copy=None: ad.cast_adjoint(ad.unbroadcast(g, obj), dtype),
-                    lambda obj, dtype=None, device=None, copy=None: ad.cast_adjoint(np.reshape(np.asarray(t), np.shape(ans)), dtype)),
+                    lambda obj, dtype=None, device=None, copy=None: ad.cast_tangent(np.reshape(np.asarray(t), np.shape(ans)), dtype)),
         'astype':  (lambda x, dtype, copy=True, device=None: ad.astype_adjoint(g, x, dtype),
                     lambda x, dtype, copy=True, device=None: ad.cast_adjoint(np.asarray(t).astype(np.result_type(ans, 1.0)), dtype)),
         'reshape': (lambda x, shape, copy=None: np.reshape(g, np.shape(x)),
