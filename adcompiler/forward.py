@@ -41,7 +41,7 @@ from adcompiler.errors import (ForeignCallError, InternalCompilerError,
 from adcompiler.resolve import (CallKind, chain_name, foreign_reason,
                                 has_unpacking, reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
-from adcompiler.rules.call_arguments import rule_arguments
+from adcompiler.rules.call_arguments import option_message, rule_arguments
 from adcompiler.traversal import copy_tree, walk
 from adcompiler.verbatim import Verbatim
 
@@ -916,6 +916,12 @@ class _ForwardWriter(StageWriter):
         try:
             bound = template.signature.bind(*args, **keywords)
         except TypeError as err:
+            message = option_message('forward', function, template, keywords,
+                                     'register_jvp')
+            if message is not None:
+                raise LocatedError(message[0],
+                                   self.source.location(statement.value),
+                                   fixes=message[1]) from err
             raise LocatedError(
                 f'the forward rule {template.name} does not accept this call '
                 f'({err})', self.source.location(statement.value),

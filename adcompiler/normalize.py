@@ -1642,6 +1642,16 @@ class _Normalizer:
             f'read {container_text} after the store',
             fixes=[f'build a new array from {container_text} in a local '
                    'variable, or pass the array in as an argument'])
+        local = self.local_attribute_base(target)
+        if local is not None:
+            array_error = UnsupportedSyntaxError(
+                f'the store {text} = ... through {container_text}, an '
+                f'attribute of the local variable {local}', location,
+                f'it changes {local} in place through a view, which '
+                'adcompiler does not follow',
+                fixes=[f'write with np.put({local}, indices, v), which '
+                       'takes flat indices as .flat does, or with an index '
+                       f'({local}[i] = v)'])
         index = self.lower_index(target.slice)
         if self.is_global_root(target.value):
             container = self.bind(gast.Call(
@@ -1749,6 +1759,22 @@ class _Normalizer:
         return (base.id not in self.local_names
                 and base.id not in {a.id for a in self.tree.args.args}
                 and base.id in self.source.namespace)
+
+    def local_attribute_base(self, target):
+        """Return the name of the local variable or parameter `a` when the
+        subscript `target` stores through an attribute of it
+        (`a.flat[i] = v`), else None."""
+        if not isinstance(target.value, gast.Attribute):
+            return None
+        base = target.value
+        while isinstance(base, gast.Attribute):
+            base = base.value
+        if not isinstance(base, gast.Name):
+            return None
+        if base.id in self.local_names or \
+                base.id in {a.id for a in self.tree.args.args}:
+            return base.id
+        return None
 
     def written_base(self, target):
         base = target.value

@@ -59,7 +59,7 @@ from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
                                 has_unpacking,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
-from adcompiler.rules.call_arguments import rule_arguments
+from adcompiler.rules.call_arguments import option_message, rule_arguments
 from adcompiler.traversal import (copy_tree, find_nodes, name_bindings,
                                   name_nodes, walk)
 from adcompiler.verbatim import Verbatim
@@ -1933,7 +1933,8 @@ class _ReverseWriter(StageWriter):
         if rule.template is not None:
             args, keywords = rule_arguments(function, rule.template, args,
                                             keywords)
-            return self.expand(rule.template, statement, args, keywords)
+            return self.expand(rule.template, statement, args, keywords,
+                               function)
         if rule.vjp_function is None and _has_source_to_transform(function):
             # A helper of generated code with only a forward rule: reverse
             # mode goes through its source, as through a user function.
@@ -2070,11 +2071,19 @@ class _ReverseWriter(StageWriter):
 
     # Template expansion ------------------------------------------------------
 
-    def expand(self, template, statement, args, keywords):
-        """Inline `template` for `statement`; see adcompiler.rules.registry."""
+    def expand(self, template, statement, args, keywords, function=None):
+        """Inline `template` for `statement`; see adcompiler.rules.registry.
+        `function` is the callee, which names the options of a call that
+        the template does not take."""
         try:
             arguments = template.bind(args, keywords)
         except TypeError as err:
+            message = option_message('gradient', function, template,
+                                     keywords, 'register_vjp')
+            if message is not None:
+                raise LocatedError(message[0],
+                                   self.source.location(statement.value),
+                                   fixes=message[1]) from err
             raise LocatedError(
                 f'the gradient rule {template.name} does not accept this '
                 f'call ({err})', self.source.location(statement.value),

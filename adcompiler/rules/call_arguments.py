@@ -65,7 +65,10 @@ def rule_arguments(callee, template, args, keywords):
     argument goes to the template's parameter of the same name, of the
     alias's old name, or at the same position (see `_template_name`). The
     leading ones are passed by position and the rest by keyword. An
-    out=None argument is left out. A call that does not bind to NumPy's
+    out=None argument is left out, and so is a constant that the template
+    does not take and that equals NumPy's default, such as
+    np.median(x, 0, None, False) with overwrite_input=False. A call that
+    does not bind to NumPy's
     signature, or that unpacks arguments, is returned as it is, so that
     binding the template reports the error.
     """
@@ -96,6 +99,10 @@ def rule_arguments(callee, template, args, keywords):
                 continue
             target = _template_name(aliases.get(key, key), library_names,
                                     template.signature)
+            if target not in template.signature.parameters and \
+                    key in signature.parameters and _is_default(
+                        node, signature.parameters[key].default):
+                continue
             rebound[target] = node
     positional = []
     for parameter in template.signature.parameters.values():
@@ -104,6 +111,45 @@ def rule_arguments(callee, template, args, keywords):
             break
         positional.append(rebound.pop(parameter.name))
     return positional, rebound
+
+
+def _is_default(node, default):
+    """Return whether `node` is a constant of the type and value of the
+    parameter default `default`."""
+    return (isinstance(node, gast.Constant)
+            and type(node.value) is type(default) and node.value == default)
+
+
+def unsupported_options(callee, template, keywords):
+    """Return the names in `keywords` that are parameters of the NumPy
+    function `callee` but not of its rule `template`, in call order. All
+    the names count when `callee` takes **kwargs, as np.pad does."""
+    signature = library_signature(callee)
+    if signature is None:
+        return []
+    takes_any = any(parameter.kind is inspect.Parameter.VAR_KEYWORD
+                    for parameter in signature.parameters.values())
+    return [name for name in keywords
+            if (takes_any or name in signature.parameters)
+            and name not in template.signature.parameters]
+
+
+def option_message(kind, callee, template, keywords, register):
+    """Return (summary, fixes) of the error for a call that passes options
+    its rule does not take, or None when the call fails to bind for
+    another reason. `kind` is 'gradient' or 'forward', and `register` the
+    registration function to suggest."""
+    options = unsupported_options(callee, template, keywords)
+    if not options:
+        return None
+    names = ', '.join(f'{name}=' for name in options)
+    noun = 'option' if len(options) == 1 else 'options'
+    summary = (f'the {kind} rule {template.name} does not support the '
+               f'{noun} {names} of this call')
+    fixes = [f'call it without {names}, because the rule accepts '
+             f'{template.accepted_call()}',
+             f'register a rule for this form with adcompiler.{register}']
+    return summary, fixes
 
 
 def _template_name(name, library_names, template_signature):
