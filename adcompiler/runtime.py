@@ -2942,14 +2942,22 @@ def diff_adjoints(g, a, n=1, axis=-1, prepend=None, append=None):
     NumPy differentiates the concatenation of prepend, a and append along
     axis, and a number in prepend or append stands for a slice of length 1.
     """
-    whole = diff_adjoint(g, n, axis)
-    if prepend is None and append is None:
-        return whole, None, None
     axis = axis % np.ndim(a)
-    before = 0
+    before = after = 0
     if prepend is not None:
         before = 1 if np.ndim(prepend) == 0 else np.shape(prepend)[axis]
+    if append is not None:
+        after = 1 if np.ndim(append) == 0 else np.shape(append)[axis]
     length = np.shape(a)[axis]
+    whole = diff_adjoint(g, n, axis)
+    if np.shape(whole)[axis] != before + length + after:
+        # n is larger than the length along axis, so the result is empty
+        # and every entry has adjoint 0.
+        shape = list(np.shape(whole))
+        shape[axis] = before + length + after
+        whole = np.zeros(shape, dtype=whole.dtype)
+    if prepend is None and append is None:
+        return whole, None, None
     pieces = np.split(whole, [before, before + length], axis=axis)
     return (pieces[1],
             None if prepend is None else unbroadcast(pieces[0], prepend),

@@ -16,7 +16,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import adcompiler
 from test_higher_order import COMPOSITIONS, check_second_order
-from test_rules import check_grads, sample, weights_for
+from test_rules import check_complex_grads, check_grads, complex_sample
+from test_rules import sample, weights_for
 from versions import needs
 
 
@@ -50,6 +51,11 @@ def multi_dot_vectors(a, b, c, w):
 
 def multi_dot_matrices(a, b, c, w):
     return np.sum(w * np.linalg.multi_dot([a, b, c]))
+
+
+def multi_dot_pair(a, b, w):
+    # Two arrays go to np.dot, which takes arrays of any dimensions.
+    return np.sum(w * np.linalg.multi_dot([a, b]))
 
 
 def cond_default(a, w):
@@ -149,6 +155,42 @@ def diff_append_number(a, value, w):
 
 def diff_both(a, first, last, w):
     return np.sum(w * np.diff(a, prepend=first, append=last) ** 2)
+
+
+def compress_axis(a, w):
+    return np.sum(w * np.compress([True, False, True], a, axis=-1) ** 2)
+
+
+def compress_flat(a, w):
+    return np.sum(w * np.compress([False, True, True, True], a) ** 2)
+
+
+def broadcast_pair(a, b, w):
+    first, second = np.broadcast_arrays(a, b)
+    return np.sum(w * first * second ** 2)
+
+
+def broadcast_three(a, b, c, w):
+    parts = np.broadcast_arrays(a, b, c)
+    return np.sum(w * parts[0] * parts[1] + parts[2])
+
+
+def matvec_batched(a, v, w):
+    return np.sum(w * np.matvec(a, v) ** 2)
+
+
+def vecmat_batched(v, a, w):
+    return np.sum(w * np.vecmat(v, a) ** 2)
+
+
+def diff_longer_than_axis(a, w):
+    # NumPy returns an empty array when n exceeds the length along axis.
+    return np.sum(np.diff(a, 7, axis=0)) + np.sum(w * a ** 2)
+
+
+def diff_longer_than_axis_padded(a, first, w):
+    return np.sum(np.diff(a, 5, axis=-1, prepend=first)) + np.sum(
+        w * a ** 2)
 
 
 def var_correction(a, w):
@@ -254,6 +296,7 @@ def matrix_transpose_stack(a, w):
 _CUMULATIVE_PROD = needs(np, 'cumulative_prod', '2.1')
 _UNSTACK = needs(np, 'unstack', '2.1')
 _MATRIX_TRANSPOSE = needs(np, 'matrix_transpose', '2.0')
+_MATVEC = needs(np, 'matvec', '2.2')
 # np.std and np.var take correction= since NumPy 2.0, as np.matrix_transpose.
 _CORRECTION = needs(np, 'matrix_transpose', '2.0')
 
@@ -275,6 +318,9 @@ CASES = [
                          sample((4,), seed=2))),
     (multi_dot_matrices, (sample((2, 3)), sample((3, 4), seed=1),
                           sample((4, 2), seed=2))),
+    (multi_dot_pair, (sample((1, 2, 3)), sample((3, 2), seed=1))),
+    (multi_dot_pair, (sample((2, 3)), sample((2, 3, 4), seed=1))),
+    (multi_dot_pair, (sample((3,)), sample((3,), seed=1))),
     (cond_default, (_well_conditioned((3, 3), 0),)),
     (cond_default, (sample((3, 2)),)),
     (cond_default, (_well_conditioned((2, 3, 3), 1),)),
@@ -308,6 +354,25 @@ CASES = [
     (diff_append_number, (sample((3, 4)), sample(()))),
     (diff_both, (sample((2, 3)), sample((2, 1), seed=1),
                  sample((2, 2), seed=2))),
+    (compress_axis, (sample((2, 3)),)),
+    (compress_axis, (sample((3,)),)),
+    (compress_flat, (sample((2, 3)),)),
+    (broadcast_pair, (sample((2, 1)), sample((3,), seed=1))),
+    (broadcast_pair, (sample((2, 3)), sample(()))),
+    (broadcast_three, (sample((3, 1, 2)), sample((4, 1), seed=1),
+                       sample((2,), seed=2))),
+    pytest.param(matvec_batched, (sample((2, 3, 4)), sample((4,), seed=1)),
+                 marks=_MATVEC),
+    pytest.param(matvec_batched, (sample((3, 4)), sample((2, 4), seed=1)),
+                 marks=_MATVEC),
+    pytest.param(vecmat_batched, (sample((3,)), sample((2, 3, 4), seed=1)),
+                 marks=_MATVEC),
+    pytest.param(vecmat_batched, (sample((2, 3)), sample((3, 4), seed=1)),
+                 marks=_MATVEC),
+    (diff_longer_than_axis, (sample((6,)),)),
+    (diff_longer_than_axis, (sample((3, 2)),)),
+    (diff_longer_than_axis_padded, (sample((2, 3)), sample((2, 1), seed=1))),
+    (diff_longer_than_axis_padded, (sample((2, 2)), sample(()))),
     pytest.param(var_correction, (sample((3, 4)),), marks=_CORRECTION),
     pytest.param(std_correction, (sample((3, 4)),), marks=_CORRECTION),
     (method_std_positional_ddof, (sample((3, 4)),)),
@@ -546,6 +611,53 @@ def test_grad_of_list_read_as_array():
     np.testing.assert_array_equal(rows[1], [12.0, 12.0])
 
 
+def _numpy_error(function, *args):
+    """Return the exception that `function(*args)` raises in plain NumPy."""
+    with pytest.raises(Exception) as caught:
+        function(*args)
+    return caught.value
+
+
+def ediff1d_int_with_float_begin(x):
+    return np.sum(np.ediff1d(np.arange(4), to_begin=x * 2.5))
+
+
+def ediff1d_float_with_complex_end(x):
+    return np.sum(np.ediff1d(x, to_end=x[0] * 1j))
+
+
+def cov_fractional_fweights(x):
+    return np.sum(np.cov(x, fweights=np.array([1.0, 2.5, 1.0])))
+
+
+def cov_negative_fweights(x):
+    return np.sum(np.cov(x, fweights=np.array([1, -2, 1])))
+
+
+def cov_negative_aweights(x):
+    return np.sum(np.cov(x, aweights=np.array([1.0, -2.0, 1.0])))
+
+
+def cov_int_dtype(x):
+    return np.sum(np.cov(x, dtype=int))
+
+
+@pytest.mark.parametrize('function', [
+    ediff1d_int_with_float_begin, ediff1d_float_with_complex_end,
+    cov_fractional_fweights, cov_negative_fweights, cov_negative_aweights,
+    cov_int_dtype], ids=lambda f: f.__name__)
+def test_rejects_what_numpy_rejects(function):
+    x = sample((2, 3)) if function.__name__.startswith('cov') else 0.7
+    if function is ediff1d_float_with_complex_end:
+        x = sample((3,))
+    expected = _numpy_error(function, x)
+    with pytest.raises(type(expected).__mro__[:-2]) as caught:
+        adcompiler.value_and_grad(function)(x)
+    assert not isinstance(caught.value, adcompiler.AdCompilerError)
+    assert isinstance(caught.value, (TypeError, ValueError))
+    assert str(expected).split(' ')[0] in str(caught.value)
+
+
 def test_flat_write_is_rejected_with_line():
     def write_flat(x):
         a = x * 1.0
@@ -562,3 +674,89 @@ def test_flat_write_is_rejected_with_line():
 COVERED_CALLEES = {np.bincount}
 COVERED_METHODS = {'compress'}
 COVERED_ATTRIBUTES = {'flat'}
+
+
+# Messages of rejected calls --------------------------------------------------
+
+def pad_reflect_odd(x):
+    return np.sum(np.pad(x, 2, mode='reflect', reflect_type='odd'))
+
+
+def pad_linear_ramp(x):
+    return np.sum(np.pad(x, 2, mode='linear_ramp', end_values=0.5))
+
+
+@pytest.mark.parametrize('function, option', [
+    (pad_reflect_odd, 'reflect_type='),
+    (pad_linear_ramp, 'end_values='),
+], ids=['pad_reflect_type', 'pad_end_values'])
+@pytest.mark.parametrize('mode', ['reverse', 'forward'])
+def test_unsupported_option_named(function, option, mode):
+    x = sample((5,))
+    with pytest.raises(adcompiler.AdCompilerError) as caught:
+        if mode == 'reverse':
+            adcompiler.grad(function)(x)
+        else:
+            adcompiler.jvp(function, (x,), (np.ones(5),))
+    message = str(caught.value)
+    assert f'does not support the option {option}' in message
+    assert f'call it without {option}' in message
+
+
+def median_positional_default(x, w):
+    return w * np.median(x, 0, None, False)
+
+
+def test_median_default_by_position():
+    check_grads(median_positional_default, sample((5,)))
+    _, tangent = adcompiler.jvp(median_positional_default,
+                                (sample((5,)), 1.0), (np.ones(5), None))
+    assert tangent == pytest.approx(1.0)
+
+
+def condition_number(m):
+    return np.linalg.cond(m)
+
+
+def test_cond_of_complex_names_cond():
+    m = np.array([[2.0 + 1.0j, 0.5], [0.1j, 3.0]])
+    with pytest.raises(adcompiler.UnsupportedOptionError,
+                       match='np.linalg.cond'):
+        adcompiler.grad(condition_number)(m)
+
+
+def test_flat_store_names_local():
+    def write_flat(x):
+        a = x * 2.0
+        a.flat[::3] = 0.0
+        return np.sum(a)
+
+    with pytest.raises(adcompiler.UnsupportedSyntaxError) as caught:
+        adcompiler.grad(write_flat)(sample((2, 3)))
+    message = str(caught.value)
+    assert 'an attribute of the local variable a' in message
+    assert 'global' not in message
+    assert 'np.put(a, indices, v)' in message
+
+
+# Complex inputs of the substitutes -------------------------------------------
+
+_MATRIX = np.array([[1.0 + 0.5j, -0.3], [0.2j, 2.0 - 1.0j], [0.7, 1.1j]])
+
+
+def c_vecmat(z, w):
+    return np.sum(w * np.abs(np.vecmat(z, _MATRIX)) ** 2)
+
+
+def c_matvec(z, w):
+    return np.sum(w * np.abs(np.matvec(_MATRIX.T, z)) ** 2)
+
+
+@pytest.mark.parametrize('function', [c_vecmat, c_matvec],
+                         ids=lambda f: f.__name__)
+@_MATVEC
+def test_matvec_vecmat_complex(function):
+    z = complex_sample((3,))
+    value, _ = adcompiler.value_and_grad(function)(z, 1.0)
+    assert value == pytest.approx(function(z, 1.0))
+    check_complex_grads(function, z)

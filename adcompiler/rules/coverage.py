@@ -62,10 +62,11 @@ from their source, so they are not in the tables. So do calls of
 `numpy.lib.stride_tricks.sliding_window_view` (a copy, not a view),
 `numpy.linalg.multi_dot`, `numpy.linalg.cond`, `numpy.cov`,
 `numpy.corrcoef`, `numpy.block`, `numpy.delete`, `numpy.meshgrid`,
-`numpy.diagflat`, `numpy.ediff1d`, and, where NumPy has them,
+`numpy.diagflat`, `numpy.ediff1d`, `numpy.compress`,
+`numpy.broadcast_arrays`, and, where NumPy has them,
 `numpy.matrix_transpose` (2.0), `numpy.cumulative_prod` and
-`numpy.unstack` (2.1), whose equivalents are in
-adcompiler/rules/numpy_compositions.py.
+`numpy.unstack` (2.1), `numpy.matvec` and `numpy.vecmat` (2.2), whose
+equivalents are in adcompiler/rules/numpy_compositions.py.
 `numpy.interp` rejects `period=`. A statement that calls
 `numpy.add.at`, `numpy.subtract.at`, `numpy.multiply.at`,
 `numpy.put_along_axis`, `numpy.fill_diagonal` or `numpy.put` on a local

@@ -99,12 +99,15 @@ def multi_dot(arrays, *, out=None):
     last array a column vector.
 
     The products are taken from left to right. NumPy picks the cheapest
-    order, so the values may differ from NumPy's by rounding.
+    order, so the values may differ from NumPy's by rounding. Two arrays
+    go to np.dot unchecked, as in NumPy, so they may have any dimensions.
     """
     _no_out('np.linalg.multi_dot', out)
     count = len(arrays)
     if count < 2:
         raise ValueError('Expecting at least two arrays.')
+    if count == 2:
+        return np.dot(arrays[0], arrays[1])
     for position in range(count):
         dimensions = np.ndim(arrays[position])
         at_end = position == 0 or position == count - 1
@@ -132,6 +135,13 @@ def cond(x, p=None):
             f'{np.ndim(x)}-dimensional array given. Array must be at least '
             f'two-dimensional')
     if p is None or p == 2 or p == -2:
+        if np.iscomplexobj(x):
+            # Named here: the error of np.linalg.svd would name svd, which
+            # the caller did not call.
+            raise UnsupportedOptionError(
+                f'adcompiler differentiates np.linalg.cond with p={p!r} of '
+                f'real matrices only, and this one is complex; a norm '
+                f"other than 2 and -2 (such as p='fro') is supported")
         s = np.linalg.svd(x, compute_uv=False)
         if p == -2:
             return s[..., -1] / s[..., 0]
@@ -172,6 +182,12 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None,
             dtype = np.result_type(m, np.float64)
         else:
             dtype = np.result_type(m, y, np.float64)
+    if not np.issubdtype(dtype, np.inexact):
+        # NumPy subtracts the float mean from X in place, which fails for
+        # an integer or boolean X.
+        raise TypeError(f"Cannot cast ufunc 'subtract' output from "
+                        f"dtype('float64') to {np.dtype(dtype)!r} with "
+                        f"casting rule 'same_kind'")
     X = _observations(m, rowvar, dtype)
     if y is not None:
         X = np.concatenate((X, _observations(y, rowvar, dtype)), axis=0)
@@ -181,13 +197,19 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None,
     weights = None
     if fweights is not None:
         fweights = np.asarray(fweights, dtype=float)
+        if not np.all(fweights == np.around(fweights)):
+            raise TypeError('fweights must be integer')
         if np.ndim(fweights) != 1 or np.shape(fweights)[0] != count:
             raise RuntimeError('incompatible numbers of samples and fweights')
+        if np.any(fweights < 0):
+            raise ValueError('fweights cannot be negative')
         weights = fweights
     if aweights is not None:
         aweights = np.asarray(aweights, dtype=float)
         if np.ndim(aweights) != 1 or np.shape(aweights)[0] != count:
             raise RuntimeError('incompatible numbers of samples and aweights')
+        if np.any(aweights < 0):
+            raise ValueError('aweights cannot be negative')
         weights = aweights if weights is None else weights * aweights
     if weights is None:
         total = count
@@ -322,19 +344,53 @@ def diagflat(v, k=0):
     return np.diag(np.ravel(v), k)
 
 
+def _ediff1d_padding(values, dtype, name):
+    """Return `values` flattened and cast to `dtype`, or raise TypeError, as
+    np.ediff1d does, when that cast is not a `same_kind` cast."""
+    values = np.asarray(values)
+    if not np.can_cast(values.dtype, dtype, casting='same_kind'):
+        raise TypeError(f'dtype of `{name}` must be compatible with input '
+                        f'`ary` under the `same_kind` rule: cannot cast '
+                        f'{values.dtype} to {dtype}')
+    return np.ravel(values).astype(dtype)
+
+
 def ediff1d(ary, to_end=None, to_begin=None):
     """Return the differences of the flattened `ary`, with `to_begin`
     before and `to_end` after them, as np.ediff1d does."""
     ary = np.ravel(np.asarray(ary))
     parts = []
     if to_begin is not None:
-        parts.append(np.ravel(np.asarray(to_begin)).astype(ary.dtype))
+        parts.append(_ediff1d_padding(to_begin, ary.dtype, 'to_begin'))
     parts.append(ary[1:] - ary[:-1])
     if to_end is not None:
-        parts.append(np.ravel(np.asarray(to_end)).astype(ary.dtype))
+        parts.append(_ediff1d_padding(to_end, ary.dtype, 'to_end'))
     if len(parts) == 1:
         return parts[0]
     return np.concatenate(parts)
+
+
+# Selections and broadcasting -------------------------------------------------
+
+def compress(condition, a, axis=None, out=None):
+    """Return the entries of `a` where `condition` is true along `axis` (of
+    the flattened `a` for None), as np.compress does."""
+    _no_out('np.compress', out)
+    return np.asarray(a).compress(condition, axis=axis)
+
+
+# NumPy 2.0 made np.broadcast_arrays return a tuple; 1.x returns a list.
+_BROADCAST_RESULT = type(np.broadcast_arrays(np.zeros(1)))
+
+
+def broadcast_arrays(*args, subok=False):
+    """Return the arguments broadcast to their common shape, as
+    np.broadcast_arrays does: a tuple (a list before NumPy 2.0)."""
+    shape = np.broadcast_shapes(*[np.shape(a) for a in args])
+    results = []
+    for a in args:
+        results.append(np.broadcast_to(a, shape, subok=subok))
+    return _BROADCAST_RESULT(results)
 
 
 # In-place writes -------------------------------------------------------------
@@ -452,6 +508,21 @@ def matrix_transpose(x, /):
     return np.swapaxes(x, -1, -2)
 
 
+def matvec(x1, x2, /, *, out=None):
+    """Return the products of the matrices x1 (..., m, n) with the vectors
+    x2 (..., n), broadcast over the leading axes, as np.matvec does."""
+    _no_out('np.matvec', out)
+    return np.matmul(x1, np.asarray(x2)[..., None])[..., 0]
+
+
+def vecmat(x1, x2, /, *, out=None):
+    """Return the products of the conjugated vectors x1 (..., n) with the
+    matrices x2 (..., n, m), broadcast over the leading axes, as np.vecmat
+    does."""
+    _no_out('np.vecmat', out)
+    return np.matmul(np.conj(np.asarray(x1))[..., None, :], x2)[..., 0, :]
+
+
 REGISTRY.non_differentiable(_join_axis)
 REGISTRY.in_place(np.fill_diagonal, filled_diagonal)
 REGISTRY.in_place(np.put, put_values)
@@ -468,11 +539,17 @@ REGISTRY.substitute(np.delete, delete)
 REGISTRY.substitute(np.meshgrid, meshgrid)
 REGISTRY.substitute(np.diagflat, diagflat)
 REGISTRY.substitute(np.ediff1d, ediff1d)
+REGISTRY.substitute(np.compress, compress)
+REGISTRY.substitute(np.broadcast_arrays, broadcast_arrays)
+
 # NumPy 2.0 added np.matrix_transpose (np.linalg.matrix_transpose has a
-# rule), and NumPy 2.1 np.cumulative_prod and np.unstack.
+# rule), NumPy 2.1 np.cumulative_prod and np.unstack, and NumPy 2.2
+# np.matvec and np.vecmat.
 for _owner, _name, _equivalent in (
         (np, 'cumulative_prod', cumulative_prod),
         (np, 'unstack', unstack),
-        (np, 'matrix_transpose', matrix_transpose)):
+        (np, 'matrix_transpose', matrix_transpose),
+        (np, 'matvec', matvec),
+        (np, 'vecmat', vecmat)):
     if hasattr(_owner, _name):
         REGISTRY.substitute(getattr(_owner, _name), _equivalent)
