@@ -651,10 +651,13 @@ def test_rejects_what_numpy_rejects(function):
     if function is ediff1d_float_with_complex_end:
         x = sample((3,))
     expected = _numpy_error(function, x)
-    with pytest.raises(type(expected).__mro__[:-2]) as caught:
+    # NumPy raises UFuncTypeError for cov_int_dtype, a TypeError.
+    expected_type = TypeError if isinstance(expected, TypeError) \
+        else ValueError
+    assert isinstance(expected, expected_type)
+    with pytest.raises(expected_type) as caught:
         adcompiler.value_and_grad(function)(x)
     assert not isinstance(caught.value, adcompiler.AdCompilerError)
-    assert isinstance(caught.value, (TypeError, ValueError))
     assert str(expected).split(' ')[0] in str(caught.value)
 
 
