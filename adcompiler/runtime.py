@@ -2366,11 +2366,15 @@ def select_adjoints(g, condlist, choicelist, default=0):
         picked = np.broadcast_to(condition, g.shape) & ~taken
         choices.append(unbroadcast(np.where(picked, g, 0), choice))
         taken = taken | picked
-    if isinstance(choicelist, (list, tuple)):
-        choices = _rebuild(choicelist, choices)
-    else:
-        choices = np.stack(choices)
-    return choices, unbroadcast(np.where(taken, 0, g), default)
+    # The list itself or a tuple, not _rebuild(choicelist, choices): when
+    # this helper is differentiated again (reverse over reverse), passing
+    # the list that the loop appended to into _rebuild is rejected,
+    # because _rebuild may keep a reference to it.
+    if isinstance(choicelist, list):
+        return choices, unbroadcast(np.where(taken, 0, g), default)
+    if isinstance(choicelist, tuple):
+        return tuple(choices), unbroadcast(np.where(taken, 0, g), default)
+    return np.stack(choices), unbroadcast(np.where(taken, 0, g), default)
 
 
 def compress_adjoint(g, a, condition, axis=None):

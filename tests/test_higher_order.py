@@ -1488,13 +1488,7 @@ def test_pad_and_astype_second_order(function, mode):
     check_second_order(function, sample((2, 3)), mode=mode)
 
 
-@pytest.mark.parametrize('mode', [
-    pytest.param(mode, marks=pytest.mark.xfail(
-        strict=True, raises=adcompiler.UnsupportedSyntaxError,
-        reason='reverse mode cannot go through the source of '
-               'select_adjoints, which rebuilds a list it updates in place'))
-    if mode == 'reverse-over-reverse' else mode
-    for mode in COMPOSITIONS])
+@pytest.mark.parametrize('mode', COMPOSITIONS)
 @pytest.mark.parametrize('y_shape', [(2, 3), (3,), ()],
                          ids=['matrix', 'vector', 'float'])
 def test_select_second_order(y_shape, mode):
