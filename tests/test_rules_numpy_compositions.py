@@ -175,6 +175,23 @@ def broadcast_three(a, b, c, w):
     return np.sum(w * parts[0] * parts[1] + parts[2])
 
 
+def insert_flat(a, b, w):
+    return np.sum(w * np.insert(a, 1, b) ** 2)
+
+
+def insert_rows(a, b, w):
+    # b broadcasts against the inserted row.
+    return np.sum(w * np.insert(a, 1, b, axis=0) ** 2)
+
+
+def insert_columns_at_indices(a, b, w):
+    return np.sum(w * np.insert(a, [0, 2, 2], b, axis=1) ** 3)
+
+
+def insert_slice(a, b, w):
+    return np.sum(w * np.insert(a, slice(0, 2), b, axis=-1) ** 2)
+
+
 def matvec_batched(a, v, w):
     return np.sum(w * np.matvec(a, v) ** 2)
 
@@ -357,6 +374,13 @@ CASES = [
     (compress_axis, (sample((2, 3)),)),
     (compress_axis, (sample((3,)),)),
     (compress_flat, (sample((2, 3)),)),
+    (insert_flat, (sample((2, 3)), sample(()))),
+    (insert_flat, (sample((4,)), sample((2,), seed=1))),
+    (insert_rows, (sample((2, 3)), sample((3,), seed=1))),
+    (insert_rows, (sample((2, 3)), sample(()))),
+    (insert_columns_at_indices, (sample((2, 3)), sample((2, 1), seed=1))),
+    (insert_columns_at_indices, (sample((3, 2)), sample((3,), seed=1))),
+    (insert_slice, (sample((2, 3)), sample((2, 1), seed=1))),
     (broadcast_pair, (sample((2, 1)), sample((3,), seed=1))),
     (broadcast_pair, (sample((2, 3)), sample(()))),
     (broadcast_three, (sample((3, 1, 2)), sample((4, 1), seed=1),
@@ -448,6 +472,8 @@ VALUE_CASES = [
     lambda a, b: np.meshgrid(b, b[:2], indexing='ij')[1],
     lambda a, b: np.diagflat(a[:2, :2], -1),
     lambda a, b: np.ediff1d(a, to_begin=0.5),
+    lambda a, b: np.insert(a, [1, 0, 1], b[:3, None], axis=1),
+    lambda a, b: np.insert(a, 2, b),
     lambda a, b: np.diff(a, axis=0, prepend=0.5, append=b[None, :]),
 ]
 

@@ -63,7 +63,7 @@ from their source, so they are not in the tables. So do calls of
 `numpy.linalg.multi_dot`, `numpy.linalg.cond`, `numpy.cov`,
 `numpy.corrcoef`, `numpy.block`, `numpy.delete`, `numpy.meshgrid`,
 `numpy.diagflat`, `numpy.ediff1d`, `numpy.compress`,
-`numpy.broadcast_arrays`, and, where NumPy has them,
+`numpy.broadcast_arrays`, `numpy.insert`, and, where NumPy has them,
 `numpy.matrix_transpose` (2.0), `numpy.cumulative_prod` and
 `numpy.unstack` (2.1), `numpy.matvec` and `numpy.vecmat` (2.2), whose
 equivalents are in adcompiler/rules/numpy_compositions.py.

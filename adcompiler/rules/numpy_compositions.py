@@ -393,6 +393,37 @@ def broadcast_arrays(*args, subok=False):
     return _BROADCAST_RESULT(results)
 
 
+def _insert_sources(shape, obj, values_shape, axis):
+    """Return, for each entry of np.insert(arr, obj, values, axis) with arr
+    of `shape` and values of `values_shape`, the flat index i >= 0 of the
+    entry of arr it copies, or -1 - j for entry j of the flat values."""
+    entries = np.arange(int(np.prod(shape))).reshape(shape)
+    inserted = -1 - np.arange(int(np.prod(values_shape))).reshape(
+        values_shape)
+    return np.insert(entries, obj, inserted, axis=axis)
+
+
+def insert(arr, obj, values, axis=None):
+    """Return `arr` with `values` inserted before the indices `obj` along
+    `axis` (of the flattened arr for None), as np.insert does.
+
+    NumPy's own np.insert of the entry numbers places the entries, so the
+    index forms and the broadcasting of values are NumPy's. The values
+    are cast to the dtype of arr, as NumPy casts them.
+    """
+    arr = np.asarray(arr)
+    values = np.asarray(values)
+    sources = _insert_sources(np.shape(arr), obj, np.shape(values), axis)
+    flat_values = np.ravel(values).astype(arr.dtype)
+    if np.size(values) == 0:
+        return np.take(np.ravel(arr), sources)
+    if np.size(arr) == 0:
+        return np.take(flat_values, -1 - sources)
+    from_arr = np.take(np.ravel(arr), np.maximum(sources, 0))
+    from_values = np.take(flat_values, np.maximum(-1 - sources, 0))
+    return np.where(sources >= 0, from_arr, from_values)
+
+
 # In-place writes -------------------------------------------------------------
 # A statement `np.fill_diagonal(a, ...)`, `np.put(a, ...)`, `a.put(...)` or
 # `a.fill(v)` on a local array a runs as `a[...] = filled_diagonal(a, ...)`
@@ -524,6 +555,7 @@ def vecmat(x1, x2, /, *, out=None):
 
 
 REGISTRY.non_differentiable(_join_axis)
+REGISTRY.non_differentiable(_insert_sources)
 REGISTRY.in_place(np.fill_diagonal, filled_diagonal)
 REGISTRY.in_place(np.put, put_values)
 REGISTRY.in_place_method('put', put_values)
@@ -541,6 +573,7 @@ REGISTRY.substitute(np.diagflat, diagflat)
 REGISTRY.substitute(np.ediff1d, ediff1d)
 REGISTRY.substitute(np.compress, compress)
 REGISTRY.substitute(np.broadcast_arrays, broadcast_arrays)
+REGISTRY.substitute(np.insert, insert)
 
 # NumPy 2.0 added np.matrix_transpose (np.linalg.matrix_transpose has a
 # rule), NumPy 2.1 np.cumulative_prod and np.unstack, and NumPy 2.2
