@@ -312,6 +312,9 @@ _OPTION_HELPERS = (
     ('std_tangent', 'std_tangent', 6, (True, None, None)),
     ('nansum_tangent', 'nansum_tangent', 5, (True,)),
     ('nanvar_tangent', 'nanvar_tangent', 6, (True, None)),
+    # skip_nan=False and weights=None.
+    ('quantile_adjoint', 'quantile_adjoint', 6, (False, None)),
+    ('quantile_tangent', 'quantile_tangent', 7, (False, None)),
     # These lose a trailing dtype=None.
     ('nanstd_adjoint', 'nanstd_adjoint', 6, (None,)),
     ('nanstd_tangent', 'nanstd_tangent', 6, (None,)),

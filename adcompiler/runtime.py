@@ -2763,31 +2763,65 @@ def _quantile_weights(x, q, axes, method='linear', skip_nan=True):
     return np.transpose(result, [0] + [a + 1 for a in np.argsort(order)])
 
 
+def _selected_quantile_weights(x, q, axes, method, weights, skip_nan):
+    """Return the partial derivatives of np.quantile(x, q, axes,
+    method=method, weights=weights), or of np.nanquantile with `skip_nan`,
+    in the layout of `_quantile_weights`.
+
+    With weights, NumPy 2.4 accepts only method='inverted_cdf', which
+    returns an entry of each slice. So the entries equal to it that have a
+    nonzero weight share the derivative 1, as tied values do without
+    weights.
+    """
+    x = np.asarray(x)
+    weights = np.asarray(weights)
+    if np.shape(weights) != np.shape(x):
+        # 1-D weights along the one axis of the reduction.
+        shape = [1] * np.ndim(x)
+        shape[axes[0]] = -1
+        weights = np.reshape(weights, shape)
+    quantile = np.nanquantile if skip_nan else np.quantile
+    levels = np.ravel(np.asarray(q, dtype=np.float64))
+    values = quantile(x, levels, axis=axes, method=method,
+                      weights=np.broadcast_to(weights, np.shape(x)),
+                      keepdims=True)
+    selected = (x[None] == values) & (weights[None] > 0)
+    count = np.sum(selected, axis=tuple(a + 1 for a in axes), keepdims=True)
+    return selected / np.maximum(count, 1)
+
+
+def _quantile_partials(x, q, axes, method, skip_nan, weights):
+    if weights is None:
+        return _quantile_weights(x, q, axes, method, skip_nan)
+    return _selected_quantile_weights(x, q, axes, method, weights, skip_nan)
+
+
 def quantile_adjoint(g, x, q, axis=None, keepdims=False, method='linear',
-                     skip_nan=False):
-    """Adjoint of np.quantile(x, q, axis, keepdims=keepdims, method=method)
-    in x, or of np.nanquantile with `skip_nan` (see `_quantile_weights`).
+                     skip_nan=False, weights=None):
+    """Adjoint of np.quantile(x, q, axis, keepdims=keepdims, method=method,
+    weights=weights) in x, or of np.nanquantile with `skip_nan` (see
+    `_quantile_weights` and `_selected_quantile_weights`).
 
     An array of levels q puts its axes first in the result, so g has them
     first too.
     """
     axes = _normalize_axes(axis, np.ndim(x))
-    weights = _quantile_weights(x, q, axes, method, skip_nan)
+    partials = _quantile_partials(x, q, axes, method, skip_nan, weights)
     g = np.reshape(g, (np.size(q),) + np.shape(g)[np.ndim(q):])
     if not keepdims and axes:
         g = np.expand_dims(g, tuple(a + 1 for a in axes))
-    return np.sum(g * weights, axis=0)
+    return np.sum(g * partials, axis=0)
 
 
 def quantile_tangent(t, x, q, ans, axis=None, keepdims=False,
-                     method='linear', skip_nan=False):
-    """Tangent of np.quantile(x, q, axis, keepdims=keepdims, method=method)
-    = ans, or of np.nanquantile with `skip_nan`."""
+                     method='linear', skip_nan=False, weights=None):
+    """Tangent of np.quantile(x, q, axis, keepdims=keepdims, method=method,
+    weights=weights) = ans, or of np.nanquantile with `skip_nan`."""
     axes = _normalize_axes(axis, np.ndim(x))
-    weights = _quantile_weights(x, q, axes, method, skip_nan)
+    partials = _quantile_partials(x, q, axes, method, skip_nan, weights)
     if skip_nan:
         t = skip_nan_tangent(t, x)
-    tangent = np.sum(weights * np.asarray(t), axis=tuple(a + 1 for a in axes),
+    tangent = np.sum(partials * np.asarray(t), axis=tuple(a + 1 for a in axes),
                      keepdims=keepdims)
     return tangent_like(np.reshape(tangent, np.shape(ans)), ans)
 

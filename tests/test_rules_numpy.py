@@ -17,7 +17,7 @@ import pytest
 
 import adcompiler
 from test_rules import REDUCTION_CASES, XS, check_complex_grads, check_grads
-from test_rules import complex_sample, grad_of, sample
+from test_rules import complex_sample, grad_of, sample, weights_for
 from finite_differences import assert_gradient_close, numerical_gradient
 from versions import param, present
 
@@ -789,6 +789,54 @@ def np_percentile(x, axis, keepdims, w):
 def np_percentile_midpoint(x, axis, keepdims, w):
     return np.sum(w * np.percentile(x, [20.0, 70.0], axis, method='midpoint',
                                     keepdims=keepdims))
+
+
+def _sample_weights(x):
+    """Return positive sample weights shaped like x, constant in x."""
+    return np.reshape(np.arange(np.size(x)) % 3 + 0.5, np.shape(x))
+
+
+def np_quantile_weights(x, axis, keepdims, w):
+    return np.sum(w * np.quantile(x, [0.3, 0.7], axis,
+                                  method='inverted_cdf', keepdims=keepdims,
+                                  weights=_sample_weights(x)))
+
+
+def np_percentile_weights(x, axis, keepdims, w):
+    return np.sum(w * np.percentile(x, 45.0, axis, method='inverted_cdf',
+                                    keepdims=keepdims,
+                                    weights=_sample_weights(x)))
+
+
+def np_nanquantile_weights(x, axis, keepdims, w):
+    return np.sum(w * np.nanquantile(x, 0.6, axis, method='inverted_cdf',
+                                     keepdims=keepdims,
+                                     weights=_sample_weights(x)))
+
+
+WEIGHTED_QUANTILES = [np_quantile_weights, np_percentile_weights,
+                      np_nanquantile_weights]
+
+
+@pytest.mark.parametrize('shape, axis, keepdims', REDUCTION_CASES)
+@pytest.mark.parametrize('function', WEIGHTED_QUANTILES,
+                         ids=lambda f: f.__name__)
+def test_quantile_with_weights(function, shape, axis, keepdims):
+    x = sample(shape)
+    check_grads(function, x, axis, keepdims)
+    weights = weights_for(function, (x, axis, keepdims))
+    adcompiler.check_grads(function, modes=('forward',))(x, axis, keepdims,
+                                                         weights)
+
+
+def test_quantile_weights_get_zero_gradient():
+    def weighted(x, weights):
+        return np.sum(np.quantile(x, 0.5, axis=1, method='inverted_cdf',
+                                  weights=weights) ** 2)
+
+    x, weights = sample((2, 5)), sample((5,), 0.5, 1.5, seed=1)
+    gradient = adcompiler.grad(weighted, wrt=1)(x, weights)
+    np.testing.assert_array_equal(gradient, np.zeros(5))
 
 
 QUANTILES = [np_median, np_quantile, np_quantile_levels, np_quantile_nearest,

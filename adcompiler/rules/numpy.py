@@ -242,24 +242,33 @@ vjp(np.median,    lambda a, axis=None, *, keepdims=False: ad.quantile_adjoint(g,
 # order statistics of each slice, so a gets their weights, and tied values
 # share them as for np.sort. np.nanquantile does the same on the non-NaN
 # entries, and the percentiles take the level q / 100.
-def quantile_vjp(a, q, axis=None, *, method='linear', keepdims=False):
-    d[a] = ad.quantile_adjoint(g, a, q, axis, keepdims, method)
+def quantile_vjp(a, q, axis=None, *, method='linear', keepdims=False,
+                 weights=None):
+    d[a] = ad.quantile_adjoint(g, a, q, axis, keepdims, method, False, weights)
     d[q] = ad.quantile_level_adjoint('np.quantile')
+    # The selected entry moves only at jumps, so weights get 0.
+    d[weights] = ad.zeros_like(weights)
 
 
-def nanquantile_vjp(a, q, axis=None, *, method='linear', keepdims=False):
-    d[a] = ad.quantile_adjoint(g, a, q, axis, keepdims, method, True)
+def nanquantile_vjp(a, q, axis=None, *, method='linear', keepdims=False,
+                    weights=None):
+    d[a] = ad.quantile_adjoint(g, a, q, axis, keepdims, method, True, weights)
     d[q] = ad.quantile_level_adjoint('np.nanquantile')
+    d[weights] = ad.zeros_like(weights)
 
 
-def percentile_vjp(a, q, axis=None, *, method='linear', keepdims=False):
-    d[a] = ad.quantile_adjoint(g, a, ad.percentile_level(q), axis, keepdims, method)
+def percentile_vjp(a, q, axis=None, *, method='linear', keepdims=False,
+                   weights=None):
+    d[a] = ad.quantile_adjoint(g, a, ad.percentile_level(q), axis, keepdims, method, False, weights)
     d[q] = ad.quantile_level_adjoint('np.percentile')
+    d[weights] = ad.zeros_like(weights)
 
 
-def nanpercentile_vjp(a, q, axis=None, *, method='linear', keepdims=False):
-    d[a] = ad.quantile_adjoint(g, a, ad.percentile_level(q), axis, keepdims, method, True)
+def nanpercentile_vjp(a, q, axis=None, *, method='linear', keepdims=False,
+                      weights=None):
+    d[a] = ad.quantile_adjoint(g, a, ad.percentile_level(q), axis, keepdims, method, True, weights)
     d[q] = ad.quantile_level_adjoint('np.nanpercentile')
+    d[weights] = ad.zeros_like(weights)
 
 
 vjp(np.quantile,      quantile_vjp)
