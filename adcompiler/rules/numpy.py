@@ -246,7 +246,8 @@ def quantile_vjp(a, q, axis=None, *, method='linear', keepdims=False,
                  weights=None):
     d[a] = ad.quantile_adjoint(g, a, q, axis, keepdims, method, False, weights)
     d[q] = ad.quantile_level_adjoint('np.quantile')
-    # The selected entry moves only at jumps, so weights get 0.
+    # The result changes with the weights only where it jumps to another
+    # entry, so the weights get 0.
     d[weights] = ad.zeros_like(weights)
 
 
