@@ -28,7 +28,7 @@ so the new order computes the same values.
 
 import gast
 
-from adcompiler.traversal import name_nodes, walk
+from adcompiler.traversal import name_nodes, statement_blocks, walk
 
 # NumPy functions that write into an array argument.
 _NUMPY_WRITERS = frozenset(('copyto', 'put', 'place', 'putmask',
@@ -45,21 +45,9 @@ def forward_moved_adjoints(function, numpy_alias, runtime_alias):
             kept.update(n.id for n in name_nodes(node.value))
     pure = _PureCheck(numpy_alias, runtime_alias)
     changed = False
-    for block in _blocks(function):
+    for block in statement_blocks(function):
         changed = _forward_in_block(block, movers, kept, pure) or changed
     return changed
-
-
-def _blocks(node):
-    """Yield each statement list under `node`, inner lists first."""
-    for field in ('body', 'orelse', 'finalbody'):
-        block = getattr(node, field, None)
-        if isinstance(block, list):
-            for statement in block:
-                yield from _blocks(statement)
-            yield block
-    for handler in getattr(node, 'handlers', ()):
-        yield from _blocks(handler)
 
 
 def _move_counts(function):

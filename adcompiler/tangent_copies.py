@@ -24,7 +24,7 @@ import collections
 
 import gast
 
-from adcompiler.traversal import name_nodes
+from adcompiler.traversal import name_nodes, statement_blocks
 
 
 def rejoin_copies(function, temporaries, tangents):
@@ -37,23 +37,12 @@ def rejoin_copies(function, temporaries, tangents):
         counts = loads if isinstance(node.ctx, gast.Load) else stores
         counts[node.id] += 1
     counts = (loads, stores)
-    for block in _blocks(function):
+    for block in statement_blocks(function):
         position = 0
         while position < len(block):
             if not _rejoin_at(block, position, temporaries, tangents,
                               counts):
                 position += 1
-
-
-def _blocks(node):
-    for field in ('body', 'orelse', 'finalbody'):
-        block = getattr(node, field, None)
-        if isinstance(block, list):
-            for statement in block:
-                yield from _blocks(statement)
-            yield block
-    for handler in getattr(node, 'handlers', ()):
-        yield from _blocks(handler)
 
 
 def _target(statement):

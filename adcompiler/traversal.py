@@ -349,6 +349,20 @@ _ATOMIC = frozenset((str, int, float, complex, bool, bytes, type(None),
                      type(Ellipsis)))
 
 
+def statement_blocks(node):
+    """Yield each statement list under `node` (bodies, else branches,
+    finally blocks and except handlers' bodies), inner lists first, so
+    that a pass may change a list after the lists nested in it."""
+    for field in ('body', 'orelse', 'finalbody'):
+        block = getattr(node, field, None)
+        if isinstance(block, list):
+            for statement in block:
+                yield from statement_blocks(statement)
+            yield block
+    for handler in getattr(node, 'handlers', ()):
+        yield from statement_blocks(handler)
+
+
 def parts_outside_body(function):
     """Yield the nodes of a function definition outside its body: the
     arguments with their defaults and annotations, the decorators and the

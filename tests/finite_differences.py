@@ -37,6 +37,20 @@ def assert_gradient_close(computed, expected, rtol=1e-5, atol=1e-6):
     np.testing.assert_allclose(computed, expected, rtol=rtol, atol=atol)
 
 
+def check_gradient_and_tangent(function, x, rng, calls=3):
+    """Check grad of `function` at the array `x` against central finite
+    differences on `calls` calls (the later ones run the code compiled for
+    the argument's shape), and jvp along a random direction from `rng`."""
+    import adcompiler
+    expected = numerical_gradient(function, (x,), 0)
+    for _ in range(calls):
+        assert_gradient_close(adcompiler.grad(function)(x), expected)
+    v = rng.normal(size=x.shape)
+    _, tangent = adcompiler.jvp(function, (x,), (v,))
+    np.testing.assert_allclose(tangent, np.sum(expected * v), rtol=1e-5,
+                               atol=1e-6)
+
+
 def autograd_gradient(function, args, position):
     """autograd's gradient of `function(*args)` w.r.t. one argument, or None.
 

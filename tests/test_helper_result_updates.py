@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import adcompiler
-from finite_differences import assert_gradient_close, numerical_gradient
+from finite_differences import check_gradient_and_tangent
 
 RNG = np.random.default_rng(23)
 BOX = 4.0
@@ -116,13 +116,7 @@ def fancy_rows_kept(x):
 
 
 def _check(function, x):
-    expected = numerical_gradient(function, (x,), 0)
-    for _ in range(3):
-        assert_gradient_close(adcompiler.grad(function)(x), expected)
-    v = RNG.normal(size=x.shape)
-    _, tangent = adcompiler.jvp(function, (x,), (v,))
-    np.testing.assert_allclose(tangent, np.sum(expected * v), rtol=1e-5,
-                               atol=1e-6)
+    check_gradient_and_tangent(function, x, RNG)
 
 
 @pytest.mark.parametrize('shape', [(3,), (5,), (4, 2)])

@@ -13,7 +13,7 @@ import pytest
 
 import adcompiler
 from adcompiler import aliasing, unshared_results
-from finite_differences import assert_gradient_close, numerical_gradient
+from finite_differences import check_gradient_and_tangent
 
 RNG = np.random.default_rng(41)
 CACHE = []
@@ -226,13 +226,7 @@ def update_after_list_helper(c0):
 
 
 def _check(function, x):
-    expected = numerical_gradient(function, (x,), 0)
-    for _ in range(3):
-        assert_gradient_close(adcompiler.grad(function)(x), expected)
-    v = RNG.normal(size=x.shape)
-    _, tangent = adcompiler.jvp(function, (x,), (v,))
-    np.testing.assert_allclose(tangent, np.sum(expected * v), rtol=1e-5,
-                               atol=1e-6)
+    check_gradient_and_tangent(function, x, RNG)
 
 
 @pytest.mark.parametrize('shape', [(2, 2), (3, 4), (4, 1)])
