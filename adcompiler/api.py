@@ -2727,21 +2727,24 @@ def source(gradient_function):
 def register_vjp(function, vjp=None):
     """Register `vjp(g, ans, *args, **kwargs)` as the reverse rule of `function`.
 
-    `vjp` returns one cotangent per positional argument of `function` (None
-    where there is no gradient). Usable as a decorator:
+    `vjp` receives `g` in the shape of `ans` and returns one cotangent per
+    positional argument of `function`, in that argument's shape (None where
+    there is no gradient). Another shape raises RuleResultError when the
+    gradient is computed. Usable as a decorator:
     `@register_vjp(function)`. Functions compiled before take the new rule
     on their next call.
     """
     if vjp is None:
         return functools.partial(register_vjp, function)
-    REGISTRY.vjp_function(function, vjp)
+    REGISTRY.vjp_function(function, vjp, user=True)
     return vjp
 
 
 def register_jvp(function, jvp=None):
     """Register `jvp(tangents, ans, *args, **kwargs)` as the forward rule of
     `function`; it returns the tangent of the output, given one tangent per
-    positional argument (None where the argument is constant).
+    positional argument (None where the argument is constant). A tangent
+    whose shape is not the output's raises RuleResultError.
 
     Forward mode (jvp, jacfwd) calls the rule in place of transforming the
     source of a Python function. Reverse mode does not use it: it uses a
@@ -2750,7 +2753,7 @@ def register_jvp(function, jvp=None):
     """
     if jvp is None:
         return functools.partial(register_jvp, function)
-    REGISTRY.jvp_function(function, jvp)
+    REGISTRY.jvp_function(function, jvp, user=True)
     return jvp
 
 

@@ -41,7 +41,8 @@ from adcompiler.errors import (ForeignCallError, InternalCompilerError,
 from adcompiler.resolve import (CallKind, chain_name, foreign_reason,
                                 has_unpacking, reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
-from adcompiler.rules.call_arguments import option_message, rule_arguments
+from adcompiler.rules.call_arguments import (option_message, rule_arguments,
+                                             user_rule_name)
 from adcompiler.traversal import copy_tree, walk
 from adcompiler.verbatim import Verbatim
 
@@ -871,11 +872,20 @@ class _ForwardWriter(StageWriter):
             else gast.Constant(value=None, kind=None) for a in args],
             ctx=gast.Load())
         target = statement.targets[0].id
-        return gast.Call(
+        tangent = gast.Call(
             func=name(rule_name),
             args=[tangents, name(target)] + [copy_tree(a) for a in args],
             keywords=[gast.keyword(arg=k, value=copy_tree(v))
                       for k, v in keywords.items()])
+        if not self.registry.is_user_jvp(callee):
+            return tangent
+        # A user's rule must return the output's shape: a tangent that
+        # broadcasts would hide its error.
+        callee_name = getattr(callee, '__name__', 'the callee')
+        return call(self.runtime_function('rule_tangent'), tangent,
+                    name(target), gast.Constant(
+                        value=user_rule_name(function, callee_name),
+                        kind=None))
 
     def keywords_by_position(self, statement, callee, args, keywords):
         """Return the arguments of a call of a forward rule with each keyword

@@ -59,7 +59,9 @@ from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
                                 has_unpacking,
                                 reject_unused_unpacking_call)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
-from adcompiler.rules.call_arguments import option_message, rule_arguments
+from adcompiler.rules.call_arguments import (argument_description,
+                                             option_message, rule_arguments,
+                                             user_rule_name)
 from adcompiler.traversal import (copy_tree, find_nodes, name_bindings,
                                   name_nodes, walk)
 from adcompiler.verbatim import Verbatim
@@ -1976,10 +1978,13 @@ class _ReverseWriter(StageWriter):
         self.extra_globals[rule_name] = rule.vjp_function
         target = statement.targets[0].id
         cotangents = self.namer.fresh(f'cotangents_{target}')
+        g = _name(self.adjoint_name(target))
+        if rule.user:
+            g = _call(self.runtime_function('full_cotangent'), g,
+                      _name(target))
         call = gast.Call(
             func=_name(rule_name),
-            args=[_name(self.adjoint_name(target)), _name(target)]
-            + [copy_tree(a) for a in args],
+            args=[g, _name(target)] + [copy_tree(a) for a in args],
             keywords=[gast.keyword(arg=k, value=copy_tree(v))
                       for k, v in keywords.items()])
         checked = _call(self.runtime_function('check_cotangents'), call,
@@ -1992,8 +1997,19 @@ class _ReverseWriter(StageWriter):
                                       slice=gast.Constant(value=position,
                                                           kind=None),
                                       ctx=gast.Load())
-                value = _call(self.runtime_function('unbroadcast'), item,
-                              copy_tree(arg))
+                if rule.user:
+                    # A user's rule must return the argument's shape: a
+                    # broadcast or summed cotangent would hide its error.
+                    value = _call(
+                        self.runtime_function('rule_cotangent'), item,
+                        copy_tree(arg),
+                        gast.Constant(value=user_rule_name(
+                            rule.vjp_function, name), kind=None),
+                        gast.Constant(value=argument_description(
+                            rule.callee, position), kind=None))
+                else:
+                    value = _call(self.runtime_function('unbroadcast'),
+                                  item, copy_tree(arg))
                 block += self.accumulate(arg.id, value)
         return block
 

@@ -1061,6 +1061,109 @@ def check_cotangents(cotangents, count, name):
     return cotangents
 
 
+_ARRAY_LIKE_LEAVES = (np.ndarray, np.generic, int, float, complex)
+
+
+def full_cotangent(c, output):
+    """Return the cotangent `c` of an array or number `output` with the
+    shape of `output`, as a user's VJP rule receives it.
+
+    adcompiler's own adjoints may be compact (the scalar adjoint of the
+    input of np.sum), but a user's rule may rely on the full shape, and it
+    must return cotangents of its arguments' shapes. The result is a new
+    writable array where `c` was compact. None and containers are
+    returned as they are.
+    """
+    if c is None or isinstance(c, (list, tuple, dict)) or not isinstance(
+            output, _ARRAY_LIKE_LEAVES):
+        return c
+    shape = np.shape(output)
+    if np.shape(c) == shape:
+        return c
+    return np.array(np.broadcast_to(c, shape))
+
+
+def rule_cotangent(c, x, rule, argument):
+    """Return the cotangent `c` that a user's VJP `rule` returned for the
+    argument `x`, after checking that it has the shape of `x`.
+
+    `argument` names the argument in the error, such as "argument 0 (y)".
+    A complex `c` for a real `x` keeps its real part, as in `unbroadcast`.
+    The cotangent of a list, tuple, dict or other object goes through
+    `unbroadcast` unchecked.
+    """
+    if c is None:
+        return None
+    if isinstance(x, _ARRAY_LIKE_LEAVES) and not isinstance(x, bool):
+        problem = _leaf_result_problem(c, x, complex_allowed=True)
+        if problem is not None:
+            raise _rule_result_error(
+                f'the VJP rule {rule} returned {problem} as the cotangent '
+                f'of {argument}, whose shape is {np.shape(x)}. A cotangent '
+                'must be a float array of the shape of its argument, or '
+                'None for a zero gradient')
+    return unbroadcast(c, x)
+
+
+def rule_tangent(tangent, output, rule):
+    """Return the `tangent` that a user's JVP `rule` returned for its
+    `output`, after checking that it has the shape of `output`.
+
+    A tuple or list output takes a tuple or list of tangents of the same
+    length, checked item by item. Tangents of other objects (dicts,
+    dataclasses) are returned unchecked.
+    """
+    problem = _tangent_problem(tangent, output)
+    if problem is not None:
+        raise _rule_result_error(
+            f'the JVP rule {rule} returned {problem}. A tangent must be a '
+            'float array of the shape of the output (complex only for a '
+            'complex output), or None for a zero tangent')
+    return tangent
+
+
+def _tangent_problem(t, ans, where=''):
+    """Describe how the tangent `t` does not fit the output `ans`, or
+    return None when it fits."""
+    if t is None:
+        return None
+    if isinstance(ans, _ARRAY_LIKE_LEAVES) and not isinstance(ans, bool):
+        problem = _leaf_result_problem(t, ans, complex_allowed=False)
+        if problem is None:
+            return None
+        return (f'{problem} as the tangent of the output{where}, whose '
+                f'shape is {np.shape(ans)}')
+    if isinstance(ans, (tuple, list)) and isinstance(t, (tuple, list)):
+        if len(t) != len(ans):
+            return (f'{len(t)} tangents for the output{where}, a '
+                    f'{type(ans).__name__} of {len(ans)} items')
+        for position, (item, output) in enumerate(zip(t, ans, strict=True)):
+            problem = _tangent_problem(item, output, f'{where}[{position}]')
+            if problem is not None:
+                return problem
+    return None
+
+
+def _leaf_result_problem(result, primal, complex_allowed):
+    """Describe how a rule's `result` does not fit the array or number
+    `primal`, or return None when it has its shape and a numeric dtype.
+
+    A complex `result` for a real `primal` fits only when
+    `complex_allowed`.
+    """
+    if not isinstance(result, _ARRAY_LIKE_LEAVES) or isinstance(result, bool):
+        return f'a {type(result).__name__}'
+    dtype = np.result_type(result)
+    if dtype.kind not in 'iufc':
+        return f'an array of dtype {dtype}'
+    if np.shape(result) != np.shape(primal):
+        return f'a value of shape {np.shape(result)}'
+    if dtype.kind == 'c' and not complex_allowed and \
+            not np.iscomplexobj(primal):
+        return 'a complex value'
+    return None
+
+
 # In-place updates ------------------------------------------------------------
 
 def copy(x):

@@ -179,3 +179,26 @@ def _hashable(callee):
     except TypeError:
         return False
     return True
+
+
+def user_rule_name(rule_function, callee_name):
+    """Name a user's rule function in an error, with the callee it is for:
+    "double_vjp (registered for double)"."""
+    rule_name = getattr(rule_function, '__qualname__', None) or repr(
+        rule_function)
+    return f'{rule_name} (registered for {callee_name})'
+
+
+def argument_description(callee, position):
+    """Name the positional argument `position` of a call of `callee` in
+    an error: "argument 0 (x)", or "argument 0" where inspect cannot read
+    the callee's parameters (a C function without a text signature)."""
+    try:
+        parameters = list(inspect.signature(callee).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    if position < len(parameters) and parameters[position].kind in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        return f'argument {position} ({parameters[position].name})'
+    return f'argument {position}'

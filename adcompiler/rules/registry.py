@@ -154,6 +154,10 @@ class Rule:
     callee: object
     template: Template = None
     vjp_function: object = None
+    # True for a rule registered with adcompiler.register_vjp, whose
+    # cotangents are checked against the shapes of the arguments. The
+    # built-in rules may return compact cotangents that broadcast.
+    user: bool = False
 
     @property
     def differentiable(self):
@@ -229,6 +233,7 @@ class Registry:
     def __init__(self):
         self._rules = {}
         self._jvps = {}
+        self._user_jvps = set()  # keys of rules from register_jvp
         self._jvp_templates = {}  # key or ('method', name) -> Template
         self._derived_jvps = set()
         self._linear = {}
@@ -281,21 +286,38 @@ class Registry:
         self._store(self._rules, _key(callee), Rule(callee, template=parsed))
         return template
 
-    def vjp_function(self, callee, function):
-        """Register an ordinary callable `function(g, ans, *args, **kwargs)`."""
+    def vjp_function(self, callee, function, user=False):
+        """Register an ordinary callable `function(g, ans, *args, **kwargs)`.
+
+        `user` marks a rule that adcompiler.register_vjp registered (see
+        `Rule.user`).
+        """
         self._store(self._rules, _key(callee),
-                    Rule(callee, vjp_function=function))
+                    Rule(callee, vjp_function=function, user=user))
         return function
 
-    def jvp_function(self, callee, function):
+    def jvp_function(self, callee, function, user=False):
         """Register `function(tangents, ans, *args, **kwargs)` as the forward
-        rule of `callee`; it returns the tangent of the output."""
+        rule of `callee`; it returns the tangent of the output.
+
+        `user` marks a rule that adcompiler.register_jvp registered, whose
+        tangent is checked against the shape of the output.
+        """
+        with self._lock:
+            if user:
+                self._user_jvps.add(_key(callee))
+            else:
+                self._user_jvps.discard(_key(callee))
         self._store(self._jvps, _key(callee), function)
         return function
 
     def lookup_jvp(self, callee):
         """Return the forward rule registered for `callee`, or None."""
         return self._jvps.get(_key(callee))
+
+    def is_user_jvp(self, callee):
+        """Return whether the forward rule of `callee` is a user's rule."""
+        return _key(callee) in self._user_jvps
 
     def non_differentiable(self, callee):
         """Mark `callee` as contributing no adjoint."""

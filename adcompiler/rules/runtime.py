@@ -282,6 +282,19 @@ def check_cotangents_jvp(tangents, ans, cotangents, count, name):
 
 
 REGISTRY.jvp_function(rt.check_cotangents, check_cotangents_jvp)
+
+# ans = full_cotangent(c, output): c broadcast to the shape of output, as
+# a user's VJP rule receives it.
+# ans = rule_cotangent(c, x, rule, argument) and
+# ans = rule_tangent(tangent, output, rule): the result of a user's rule
+# after a check of its shape. The check keeps the value, but for the real
+# part of a complex c for a real x.
+_linear(rt.full_cotangent, ('c',))
+vjp(rt.full_cotangent, lambda c, output: (ad.unbroadcast(g, c), None))
+_linear(rt.rule_cotangent, ('c',))
+vjp(rt.rule_cotangent, lambda c, x, rule, argument: (ad.broadcast_to_like(g, c), None, None, None))
+_linear(rt.rule_tangent, ('tangent',))
+vjp(rt.rule_tangent, lambda tangent, output, rule: (g, None, None))
 vjp(rt.attribute_tangent, lambda v, x, name: (ad.attribute_adjoint(g, x, name), ad.check_field(x, name), None))
 # ans = field_of(c, name), the field of the adjoint c of a named tuple or a
 # dataclass that the primal constructed: its transpose puts g in that field.
