@@ -147,12 +147,13 @@ def namespace_function(call, resolved, namespaces):
         return None
     if isinstance(call.func, gast.Name):
         attr = namespaces.get(call.func.id)
-        return None if attr is None else getattr(np, attr, None)
+        # vars(np), because getattr warns for some names (np.str).
+        return None if attr is None else vars(np).get(attr)
     if (resolved.kind is not CallKind.METHOD
             or not isinstance(call.func.value, gast.Name)
             or call.func.value.id not in namespaces):
         return None
-    return getattr(np, call.func.attr, None)
+    return vars(np).get(call.func.attr)
 
 # Calls that return a new container (or a new array, for copy.copy) whose
 # items are the items of their argument. The container is fresh, so an

@@ -532,8 +532,7 @@ def _names_numpy_function_only(attr):
     (`isdtype`, `copyto`): its object is then an array namespace, which a
     call changes nothing of, though the function may write into its
     arguments (see `_NUMPY_WRITERS`)."""
-    return callable(getattr(np, attr, None)) and not hasattr(np.ndarray,
-                                                             attr)
+    return callable(vars(np).get(attr)) and not hasattr(np.ndarray, attr)
 
 
 # The functions of the numpy module that write into an argument without
@@ -550,7 +549,9 @@ def _is_numpy_reader(callee):
     name = getattr(callee, '__name__', None)
     if not isinstance(name, str) or name in _NUMPY_WRITERS:
         return False
-    if getattr(np, name, None) is callee:
+    # vars(np), not getattr: NumPy's module __getattr__ warns for some
+    # names (np.str in NumPy 2, np.core), and adcompiler must not warn.
+    if vars(np).get(name) is callee:
         return True
     module = getattr(callee, '__module__', None)
     return (isinstance(module, str) and module.startswith('numpy.')
@@ -563,7 +564,7 @@ def _names_pure_numpy_function(attr):
     of an array namespace (`xp.isnan(w)` where `xp` was found at run time).
     Arrays have no such method that changes them: those that do, such as
     sort, are IN_PLACE_METHODS and checked first."""
-    function = getattr(np, attr, None)
+    function = vars(np).get(attr)
     if function is None or not callable(function):
         return False
     return (function in aliasing.NEW_OBJECT_FUNCTIONS_OF_NAMESPACES

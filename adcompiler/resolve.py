@@ -325,7 +325,7 @@ def qualified_name(callee, fallback, module=None):
     if owner is not None and qualname:
         return f'{owner.__module__}.{qualname}'
     if isinstance(callee, np.ufunc):
-        if getattr(np, callee.__name__, None) is callee:
+        if vars(np).get(callee.__name__) is callee:
             return f'numpy.{callee.__name__}'
         # A ufunc of a library gets the name its package exports it by
         # (scipy.special.gammaln, imported as loggam). One that

@@ -104,8 +104,7 @@ def _place(callee):
     if owner in CONTAINER_TYPES:
         return 'builtins', [f'{owner.__name__}.{callee.__name__}']
     ufunc = getattr(callee, '__self__', None)
-    if isinstance(ufunc, np.ufunc) and getattr(np, ufunc.__name__,
-                                               None) is ufunc:
+    if isinstance(ufunc, np.ufunc) and vars(np).get(ufunc.__name__) is ufunc:
         # A method of a NumPy ufunc: np.add.reduce, np.maximum.accumulate.
         return 'numpy', [f'numpy.{ufunc.__name__}.{callee.__name__}']
     placed = None
