@@ -2097,7 +2097,8 @@ def _describe_value(value):
 def vjp(function, *primals):
     """Return `(function(*primals), vjp_fn)`; `vjp_fn(cotangent)` returns one
     cotangent per primal. The primal runs once; `vjp_fn` may be called with
-    several cotangents.
+    several cotangents. None, as the cotangent or in place of one of its
+    leaves, is a zero cotangent.
 
     For a bound method or partial, the bound values come before `primals`
     and are held constant: `vjp_fn` returns cotangents for `primals` only.
@@ -2195,6 +2196,9 @@ def vjp(function, *primals):
             cotangent, value,
             f'the cotangent of the output of {function.__name__}',
             'the output')
+        if cotangent is None:
+            # The generated adjoint takes None only for leaves.
+            cotangent = runtime.zeros_like(value)
         calls[0] += 1
         current = saved
         if compiled.has_tape:

@@ -335,6 +335,18 @@ def test_matching_derivative_inputs_accepted():
     np.testing.assert_allclose(cotangent, np.full(3, 4.0))
 
 
+@pytest.mark.parametrize('function, cotangent, expected', [
+    pytest.param(squares, None, np.zeros(3), id='array'),
+    pytest.param(pair_of_outputs, None, np.zeros(3), id='tuple'),
+    pytest.param(pair_of_outputs, (None, 1.0), np.ones(3), id='tuple-item'),
+    pytest.param(params_loss, None, np.zeros(3), id='scalar')])
+def test_none_cotangent_is_zero(function, cotangent, expected):
+    primals = (PARAMS, X) if function is params_loss else (X,)
+    gradients = adcompiler.vjp(function, *primals)[1](cotangent)
+    np.testing.assert_array_equal(gradients[-1], expected)
+    assert gradients[-1].shape == (3,)
+
+
 
 def weighted_product(a, *factors):
     return np.sum(a * factors[0] * np.sin(factors[1]))
