@@ -1044,9 +1044,13 @@ def _detached(value, copies=None):
     return rebuild([_detached(child, copies) for child in children])
 
 
-def _require_float(function, name, value):
+def _require_float(function, name, value, alternative=''):
     """Reject an argument to differentiate that is an integer, a boolean, or
-    an object that is not a container (see adcompiler.containers)."""
+    an object that is not a container (see adcompiler.containers).
+
+    `alternative` ends the message with another way out, such as
+    ", or None as its tangent".
+    """
     if containers.is_container(value):
         containers.check_differentiable(value, function.__name__, name)
         return
@@ -1061,7 +1065,8 @@ def _require_float(function, name, value):
         raise InvalidArgumentError(
             f'cannot differentiate {function.__name__} with respect to '
             f'{name!r}: it is {kind}, which has no derivative. Pass a float '
-            f'(for example {name}=float(...) or an array with dtype=float).')
+            f'(for example {name}=float(...) or an array with dtype=float)'
+            f'{alternative}.')
     containers.check_differentiable(value, function.__name__, name)
 
 
@@ -1603,6 +1608,7 @@ def hvp(function, wrt=0, mode=None):
         checked = []
         for name, given in zip(names, _hvp_directions(
                 function, names, as_tuple, direction), strict=True):
+            _require_float(function, name, bound.arguments[name])
             _reject_array_conversion(function, name, bound.arguments[name],
                                      'hvp')
             if isinstance(bound.arguments[name], np.matrix):
@@ -1889,6 +1895,10 @@ def _bound_jvp(function, bound, tangents, runs=None):
     for name, tangent in list(tangents.items()):
         if tangent is not None:
             primal = arguments[name]
+            # An int has no derivative, as in grad and jacobian: ignoring
+            # the tangent would drop a derivative where a float was meant.
+            _require_float(function, name, primal,
+                           ', or None as its tangent')
             _reject_array_conversion(function, name, primal, 'jvp')
             if containers.is_container(primal) or isinstance(primal,
                                                              np.matrix):

@@ -335,6 +335,49 @@ def test_matching_derivative_inputs_accepted():
     np.testing.assert_allclose(cotangent, np.full(3, 4.0))
 
 
+def scaled_square(t):
+    return 1.5 * t * t
+
+
+def product_of_pair(t, s):
+    return t * s
+
+
+# An integer has no derivative: grad, jacobian, hvp and jvp all reject an
+# int argument that they are asked to differentiate.
+@pytest.mark.parametrize('call, kind', [
+    pytest.param(lambda: adcompiler.jvp(scaled_square, (3,), (1.0,)),
+                 'an integer', id='jvp-int'),
+    pytest.param(lambda: adcompiler.jvp(scaled_square, (3,), (0.0,)),
+                 'an integer', id='jvp-int-zero-tangent'),
+    pytest.param(lambda: adcompiler.jvp(scaled_square, (True,), (1.0,)),
+                 'a boolean', id='jvp-bool'),
+    pytest.param(lambda: adcompiler.jvp(scaled_square, (np.arange(3),),
+                                        (np.ones(3),)),
+                 'an array of int64', id='jvp-int-array'),
+    pytest.param(lambda: adcompiler.jvp(product_of_pair, (3, 2.0),
+                                        (1.0, 1.0)),
+                 'an integer', id='jvp-int-beside-float'),
+    pytest.param(lambda: adcompiler.grad(scaled_square)(3), 'an integer',
+                 id='grad-int'),
+    pytest.param(lambda: adcompiler.hvp(scaled_square)(3, 1.0), 'an integer',
+                 id='hvp-int'),
+    pytest.param(lambda: adcompiler.jacobian(scaled_square, mode='forward')(3),
+                 'an integer', id='jacfwd-int')])
+def test_int_argument_rejected_everywhere(call, kind):
+    with pytest.raises(adcompiler.InvalidArgumentError) as raised:
+        call()
+    assert f"with respect to 't': it is {kind}, which has no derivative" \
+        in str(raised.value)
+
+
+def test_int_argument_with_none_tangent():
+    value, tangent = adcompiler.jvp(product_of_pair, (3, 2.0), (None, 1.0))
+    assert value == 6.0
+    assert tangent == pytest.approx(3.0)
+    assert adcompiler.vjp(product_of_pair, 3, 2.0)[1](1.0) == (None, 3.0)
+
+
 @pytest.mark.parametrize('function, cotangent, expected', [
     pytest.param(squares, None, np.zeros(3), id='array'),
     pytest.param(pair_of_outputs, None, np.zeros(3), id='tuple'),
