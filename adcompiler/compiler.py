@@ -483,9 +483,13 @@ def _caller_visible_updates(normalized):
 def _written_in_place(normalized, activity, updated):
     """Return the parameters in `updated` that the function writes with
     x[i] = v and whose values carry no derivative. The generated code
-    copies only the parameters it updates with values that carry one."""
+    copies only the parameters it updates with values that carry one, and
+    those that a list or dict method also updates
+    (`normalize.written_and_method_updated`)."""
+    copied_by_code = normalize_stage.written_and_method_updated(normalized)
     return tuple(p for p in updated
-                 if p in normalized.written and p not in activity.varied)
+                 if p in normalized.written and p not in activity.varied
+                 and p not in copied_by_code)
 
 
 def _tangent_parameters(function, wrt):

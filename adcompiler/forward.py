@@ -29,6 +29,7 @@ import numpy as np
 from adcompiler import (aliasing, call_writes, comprehensions, global_rebinds,
                         numeric_checks, runtime, subscripts)
 from adcompiler.aliasing import LIST_UPDATES
+from adcompiler.normalize import written_and_method_updated
 from adcompiler.codegen import (BINARY_OPERATORS, UNARY_OPERATORS, branch,
                                 argument_atoms, as_expression, assign, call,
                                 comment_marker, name, StageWriter,
@@ -164,11 +165,13 @@ class _ForwardWriter(StageWriter):
 
     def run(self):
         body = self.block(self.normalized.tree.body)
+        # As in reverse mode (see reverse._ReverseWriter.protect_arguments).
+        by_method = written_and_method_updated(self.normalized)
         copies = [assign(p, call(self.runtime_function('copy'), name(p)))
                   for p in self.normalized.params
-                  if (p in self.normalized.written
-                      or p in self.normalized.mutated)
-                  and p in self.activity.varied]
+                  if ((p in self.normalized.written
+                       or p in self.normalized.mutated)
+                      and p in self.activity.varied) or p in by_method]
         write_backs = []
         if copies:
             written = [c.targets[0].id for c in copies]

@@ -3142,10 +3142,32 @@ MUTATING_METHODS = frozenset({
 _NONE_RESULT_METHODS = MUTATING_METHODS - {'pop', 'setdefault', 'popitem'}
 
 
-def mutated_receivers(tree, names=None, index=None):
+def written_and_method_updated(normalized):
+    """Return the parameters that the function writes by index
+    (`cfg[k] = v`) and also updates with a list or dict method
+    (`cfg.pop(k)`, `log.append(v)`), in the order of the parameters.
+
+    Arrays have no such method. The generated code updates a copy of a
+    list or dict parameter and writes the copy's contents back into the
+    caller's object when the function returns (`runtime.write_back`).
+    Other objects are not copied (`runtime.copy`).
+    """
+    candidates = normalized.written & normalized.mutated
+    if not candidates.intersection(normalized.params):
+        return ()
+    # An array's sort() also changes it, and runtime.write_back leaves
+    # arrays as they are.
+    updated = mutated_receivers(normalized.tree, candidates,
+                                methods=MUTATING_METHODS - {'sort'})
+    return tuple(p for p in normalized.params if p in updated)
+
+
+def mutated_receivers(tree, names=None, index=None,
+                      methods=MUTATING_METHODS):
     """Return the names whose object a list, dict or set method call may
     change (`lst.append(v)`, `seen.add(k)`). With `names`, return only
-    names in it. `index` is a `NodeIndex` of `tree`, or None."""
+    names in it. `index` is a `NodeIndex` of `tree`, or None. `methods`
+    are the method names that count."""
     found = nodes_of(tree, (gast.Expr, gast.Call), index)
     statement_calls = {id(node.value) for node in found
                        if isinstance(node, gast.Expr)}
@@ -3153,7 +3175,7 @@ def mutated_receivers(tree, names=None, index=None):
     for node in found:
         if not (isinstance(node, gast.Call)
                 and isinstance(node.func, gast.Attribute)
-                and node.func.attr in MUTATING_METHODS
+                and node.func.attr in methods
                 and isinstance(node.func.value, gast.Name)):
             continue
         if (node.func.attr in _NONE_RESULT_METHODS

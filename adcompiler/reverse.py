@@ -54,7 +54,7 @@ from adcompiler.dispatch import call_site
 from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UndefinedNameError,
                                UnsupportedSyntaxError)
-from adcompiler.normalize import describe
+from adcompiler.normalize import describe, written_and_method_updated
 from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
                                 has_unpacking,
                                 reject_unused_unpacking_call)
@@ -336,11 +336,16 @@ class _ReverseWriter(StageWriter):
         caches one version of a function for all callers, so a function
         called from differentiated code copies them too. Such a call is
         rejected anyway (see `check_callee_updates`).
+
+        A list or dict written by index and by a method is copied too, and
+        the copy is written back at the end: the adjoint undoes the index
+        writes in the copy, not in the caller's object.
         """
+        by_method = written_and_method_updated(self.normalized)
         params = [p for p in self.normalized.params
-                  if (p in self.normalized.written
-                      or p in self.normalized.mutated)
-                  and p in self.activity.varied]
+                  if ((p in self.normalized.written
+                       or p in self.normalized.mutated)
+                      and p in self.activity.varied) or p in by_method]
         before, after, self.write_backs = self.argument_write_backs(params)
         self.primal_body[:0] = before + self.argument_copies(params) + after
 
