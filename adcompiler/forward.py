@@ -40,7 +40,8 @@ from adcompiler.errors import (ForeignCallError, InternalCompilerError,
                                LocatedError, UndefinedNameError,
                                UnsupportedSyntaxError)
 from adcompiler.resolve import (CallKind, chain_name, foreign_reason,
-                                has_unpacking, reject_unused_unpacking_call)
+                                has_unpacking, reject_unused_unpacking_call,
+                                transformed_signature)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 from adcompiler.rules.call_arguments import (option_message, rule_arguments,
                                              user_rule_name)
@@ -1009,7 +1010,7 @@ class _ForwardWriter(StageWriter):
                 'resolves at run time', self.source.location(call_node),
                 fixes=["use hvp or hessian with mode='reverse-over-forward' "
                        '(the default falls back to it)'])
-        signature = inspect.signature(resolved.callee)
+        signature = transformed_signature(resolved.callee)
         try:
             bound = signature.bind(*call_node.args,
                                    **{k.arg: k.value
@@ -1132,7 +1133,7 @@ class _ForwardWriter(StageWriter):
                                          self.activity.varied,
                                          self.source.location(call_node))
             return
-        signature = inspect.signature(resolved.callee)
+        signature = transformed_signature(resolved.callee)
         try:
             bound = signature.bind(*call_node.args,
                                    **{k.arg: k.value

@@ -30,7 +30,7 @@ import types
 import gast
 import numpy as np
 
-from adcompiler import containers
+from adcompiler import containers, decorators
 from adcompiler.errors import CLASS_REASON, ChainName, UnsupportedSyntaxError
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY
 from adcompiler.traversal import name_bindings
@@ -181,6 +181,20 @@ def resolve_call(node, local_names, namespace, registry=REGISTRY):
         return ResolvedCall(CallKind.UNKNOWN, name, reason='name not defined')
     return classify(callee, name, registry, namespace.get('__name__'),
                     call=node)
+
+
+def transformed_signature(function):
+    """Return the signature of the code that adcompiler transforms for the
+    Python function `function`.
+
+    A decorator's wrapper that only forwards its arguments is replaced by
+    the function it wraps (`decorators.unwrap_forwarding`). Any other
+    wrapper is transformed as written, with its own parameters, where
+    inspect.signature would report those of the function it wraps
+    (`__wrapped__`, set by functools.wraps).
+    """
+    return inspect.signature(decorators.unwrap_forwarding(function),
+                             follow_wrapped=False)
 
 
 def _accepts_call(call):

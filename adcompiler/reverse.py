@@ -57,7 +57,8 @@ from adcompiler.errors import (ForeignCallError, InternalCompilerError,
 from adcompiler.normalize import describe, written_and_method_updated
 from adcompiler.resolve import (CallKind, ResolvedCall, chain_name,
                                 has_unpacking,
-                                reject_unused_unpacking_call)
+                                reject_unused_unpacking_call,
+                                transformed_signature)
 from adcompiler.rules import NON_DIFFERENTIABLE, REGISTRY, adjoint_target
 from adcompiler.rules.call_arguments import (argument_description,
                                              option_message, rule_arguments,
@@ -1771,7 +1772,7 @@ class _ReverseWriter(StageWriter):
                                          self.activity.varied,
                                          self.source.location(call))
             return
-        signature = inspect.signature(resolved.callee)
+        signature = transformed_signature(resolved.callee)
         try:
             bound = signature.bind(*call.args,
                                    **{k.arg: k.value for k in call.keywords})
@@ -2044,7 +2045,7 @@ class _ReverseWriter(StageWriter):
                 'reverse mode over a call that generated adjoint code '
                 'resolves at run time', self.source.location(call),
                 fixes=["use hvp or hessian with mode='reverse-over-forward'"])
-        signature = inspect.signature(resolved.callee)
+        signature = transformed_signature(resolved.callee)
         try:
             bound = signature.bind(*call.args,
                                    **{k.arg: k.value for k in call.keywords})
