@@ -636,3 +636,24 @@ REGISTRY.in_place(np.add.at,         rt.added_at)
 REGISTRY.in_place(np.subtract.at,    rt.subtracted_at)
 REGISTRY.in_place(np.multiply.at,    rt.multiplied_at)
 REGISTRY.in_place(np.put_along_axis, rt.put_along)
+
+
+# Assertions of numpy.testing: they compare their arguments, return None
+# and raise AssertionError, so they run as bookkeeping, as an `assert`
+# statement does. Registered once a user imports numpy.testing, because
+# importing it takes time that importing adcompiler need not spend.
+_TESTING_ASSERTIONS = (
+    'assert_', 'assert_allclose', 'assert_almost_equal', 'assert_approx_equal',
+    'assert_array_almost_equal', 'assert_array_almost_equal_nulp',
+    'assert_array_equal', 'assert_array_less', 'assert_array_max_ulp',
+    'assert_equal', 'assert_string_equal',
+)
+
+
+def _register_testing_assertions():
+    import numpy.testing
+    for name in _TESTING_ASSERTIONS:
+        non_differentiable(getattr(numpy.testing, name))
+
+
+REGISTRY.defer('numpy.testing', _register_testing_assertions)
