@@ -723,6 +723,7 @@ class _Checker:
         self.source = source
         self.updated = updated
         self.written = written_arrays(normalized)
+        self.mappings = None  # mapping_names(normalized), when first read
         # Temporaries holding a part (maybe a view) of an updated array.
         self.parts = {
             s.targets[0].id for s in normalized.nodes_of(gast.Assign)
@@ -1187,6 +1188,17 @@ class _Checker:
                     'the value unpacked into it may be shared with another '
                     'name')
 
+    def is_dict_item_read(self, call, receiver):
+        """True for `d.get(key, default)` on a name that is always a
+        dict (see `mapping_names`). It returns an item or the default, as
+        `d[key]` does, and an item write `d[k] = v` rebinds an entry
+        without changing that item."""
+        if call.func.attr != 'get':
+            return False
+        if self.mappings is None:
+            self.mappings = mapping_names(self.normalized)
+        return receiver in self.mappings
+
     def check_call(self, call, statement):
         if not isinstance(call, gast.Call):
             return
@@ -1199,6 +1211,7 @@ class _Checker:
             if (isinstance(receiver, gast.Name)
                     and receiver.id in self.updated
                     and call.func.attr not in VALUE_METHODS | LIST_UPDATES
+                    and not self.is_dict_item_read(call, receiver.id)
                     and not (holders is not None and self.shares_safely(
                         statement, receiver.id, holders, False))):
                 self.reject(receiver.id, statement,
