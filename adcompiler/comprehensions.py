@@ -195,6 +195,8 @@ def check_lazy_iterators(tree, source, index=None):
     for assignment in assignments:
         name = assignment.targets[0].id
         uses = loads.get(name, [])
+        if _read_only_by_next(assignment, uses, parents, builtin):
+            continue
         problem = None
         if len(stores.get(name, [])) != 1 or len(uses) != 1:
             problem = f'{name!r} is assigned or read more than once'
@@ -212,6 +214,28 @@ def check_lazy_iterators(tree, source, index=None):
                        f'list(...)',
                        'pass the generator straight to the call that '
                        'reads it'])
+
+
+def _read_only_by_next(assignment, uses, parents, builtin):
+    """True for `it = iter(items)` whose every read is `next(it)` or
+    `next(it, default)`.
+
+    Normalize keeps such an iterator as Python makes it, so it runs as
+    written where no item carries a derivative. On items that carry one,
+    `iter` and `next` are foreign calls, which the reverse and forward
+    stages reject.
+    """
+    value = assignment.value
+    if not (isinstance(value, gast.Call) and builtin(value.func) is iter
+            and uses):
+        return False
+    for use in uses:
+        call = parents.get(use)
+        if not (isinstance(call, gast.Call) and builtin(call.func) is next
+                and call.args[:1] == [use] and len(call.args) <= 2
+                and not call.keywords):
+            return False
+    return True
 
 
 def _position(node, end=False):
