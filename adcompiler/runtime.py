@@ -1471,14 +1471,14 @@ _unsupported_error = NotImplementedError
 
 
 # The error type raised when a user's rule returns a result of the wrong
-# structure. Importing adcompiler installs its RuleResultError, an
+# structure or shape. Importing adcompiler installs its RuleResultError, an
 # AdCompilerError and a TypeError.
 _rule_result_error = TypeError
 
 
 def install_rule_result_error(error_type):
     """Set the error type raised for a user's rule that returns a result
-    of the wrong structure."""
+    of the wrong structure or shape."""
     global _rule_result_error
     _rule_result_error = error_type
 

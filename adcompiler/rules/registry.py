@@ -178,8 +178,8 @@ class RuleError(AdCompilerError):
 
 
 class RuleResultError(RuleError, TypeError):
-    """A user's gradient rule returned a result of the wrong structure,
-    found when the derivative is computed."""
+    """A user's gradient rule returned a result of the wrong structure or
+    shape, found when the derivative is computed."""
 
 
 def _key(callee):
