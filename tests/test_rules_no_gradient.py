@@ -84,6 +84,23 @@ def value_predicates(x, w):
     return np.sum(w * x * flags + w * flags)
 
 
+def numpy_testing_checks(x, w):
+    # The assertions of numpy.testing pass here and return None.
+    y = x * 2.0
+    np.testing.assert_(np.all(np.isfinite(y)))
+    np.testing.assert_allclose(y, x + x)
+    np.testing.assert_almost_equal(y, 2.0 * x)
+    np.testing.assert_approx_equal(y[0], 2.0 * x[0])
+    np.testing.assert_array_almost_equal(y, 2.0 * x)
+    np.testing.assert_array_almost_equal_nulp(y, y)
+    np.testing.assert_array_equal(y, y)
+    np.testing.assert_array_less(y, y + 1.0)
+    np.testing.assert_array_max_ulp(y, y)
+    np.testing.assert_equal(y, y)
+    np.testing.assert_string_equal('label', 'label')
+    return np.sum(w * y * x)
+
+
 def positions(x, w):
     y = x * 1.1
     order = np.sort(x)
@@ -238,6 +255,14 @@ PIECEWISE_CONSTANT_CASES = [
                         np.iscomplex, np.isposinf, np.isneginf, np.isin,
                         np.array_equiv, np.allclose, np.array_equal,
                         np.isscalar, np.iscomplexobj, np.isrealobj)),
+    (numpy_testing_checks, (
+        np.testing.assert_, np.testing.assert_allclose,
+        np.testing.assert_almost_equal, np.testing.assert_approx_equal,
+        np.testing.assert_array_almost_equal,
+        np.testing.assert_array_almost_equal_nulp,
+        np.testing.assert_array_equal, np.testing.assert_array_less,
+        np.testing.assert_array_max_ulp, np.testing.assert_equal,
+        np.testing.assert_string_equal)),
     (positions, (np.argmax, np.argmin, np.argsort, np.nonzero,
                  np.count_nonzero, np.any, np.all, np.searchsorted,
                  np.digitize, np.argpartition, np.argwhere, np.flatnonzero,
