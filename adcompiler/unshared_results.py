@@ -23,6 +23,7 @@ cannot read (a call of an unknown function given a parameter, a `match`
 statement) makes the result False.
 """
 
+import inspect
 import math
 import types
 
@@ -53,6 +54,15 @@ _VALUE_METHODS = frozenset({
     'argmax', 'argmin', 'tolist', 'item', 'copy', 'count', 'index',
     'flatten', 'astype',
 })
+# The most positional arguments each of those methods takes before its
+# output array (`a.sum(axis, dtype, out)`) or its copy=False flag
+# (`a.astype(t, order, casting, subok, copy)`). A call with more may write
+# into an array or return the receiver. `item` takes only indices.
+_VALUE_METHOD_ARGUMENTS = {
+    'sum': 2, 'mean': 2, 'prod': 2, 'std': 2, 'var': 2, 'max': 1, 'min': 1,
+    'any': 1, 'all': 1, 'argmax': 1, 'argmin': 1, 'dot': 1, 'copy': 1,
+    'flatten': 1, 'astype': 4, 'tolist': 0, 'count': 1, 'index': 3,
+}
 _READING_METHODS = frozenset({'keys', 'values', 'items', 'get'})
 _LIST_UPDATES = frozenset({'append', 'extend', 'insert'})
 _METADATA = frozenset({'shape', 'ndim', 'size', 'dtype'})
@@ -376,6 +386,10 @@ class _FunctionReader:
         if any(k.arg == 'copy' for k in node.keywords):
             return receiver | arguments  # a.astype(t, copy=False) may be a.
         if attr in _VALUE_METHODS:
+            if (attr != 'item' and _starred(node)) or len(node.args) > (
+                    _VALUE_METHOD_ARGUMENTS.get(attr, len(node.args))):
+                # An output array passed by position (a.sum(None, None, b)).
+                return self.unknown(receiver | arguments)
             return set()
         if attr in runtime.VIEW_METHODS or attr in _READING_METHODS:
             return receiver | arguments
@@ -399,6 +413,11 @@ class _FunctionReader:
         if callee is sum or callee is np.diff:
             # sum([], start) returns start, and np.diff(a, n=0) returns a.
             return arguments
+        if _passes_output(callee, node) and (
+                callee in self.new_object_functions
+                or runtime.returns_new_array(callee)):
+            # np.sin(a, a) writes into a and returns it.
+            return self.unknown(arguments)
         if (callee in self.new_object_functions
                 or runtime.returns_new_array(callee)
                 or (isinstance(callee, types.BuiltinFunctionType)
@@ -443,3 +462,34 @@ class _FunctionReader:
         if arguments:
             self.safe = False
         return {OUTSIDE}
+
+
+def _starred(node):
+    """Return whether the call `node` unpacks arguments (f(*args))."""
+    return any(isinstance(a, gast.Starred) for a in node.args)
+
+
+def _passes_output(callee, node):
+    """Return whether the call `node` of the NumPy function `callee` may
+    pass an output array by position, as in np.sin(a, a) or
+    np.cumsum(a, 0, None, a).
+
+    A ufunc takes its outputs after its `nin` inputs. Another function
+    takes `out` at its place in the signature. Where the signature cannot
+    be read (a function written in C), any call with more than one
+    positional argument counts as passing one.
+    """
+    if _starred(node):
+        return True
+    if isinstance(callee, np.ufunc):
+        return len(node.args) > callee.nin
+    try:
+        parameters = list(inspect.signature(callee).parameters.values())
+    except (TypeError, ValueError):
+        return len(node.args) > 1
+    for position, parameter in enumerate(parameters):
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            return False  # out after *args can only be a keyword.
+        if parameter.name == 'out':
+            return len(node.args) > position
+    return False

@@ -262,6 +262,49 @@ def test_update_after_shared_helper_rejected(helper):
     CACHE.clear()
 
 
+# Helpers that write into their argument through an output array passed by
+# position, and return it.
+def sine_into_argument(a):
+    return np.sin(a, a)
+
+
+def cumsum_into_argument(a):
+    return np.cumsum(a, 0, None, a)
+
+
+def clip_into_argument(a):
+    return np.clip(a, -1.0, 1.0, a)
+
+
+def sum_into_argument(a):
+    total = a[0]
+    a.sum(None, None, total)
+    return a
+
+
+def reduce_into_argument(a):
+    return np.add.reduce(a, 0, None, a[0])
+
+
+@pytest.mark.parametrize('helper', [
+    sine_into_argument, cumsum_into_argument, clip_into_argument,
+    sum_into_argument, reduce_into_argument], ids=lambda f: f.__name__)
+def test_positional_output_helper_rejected(helper):
+    """A helper that writes into its argument through an output array
+    passed by position counted as returning a new array, and the update
+    after the call gave a wrong gradient."""
+    def function(x):
+        c = 2.0 * x
+        u = helper(c)
+        u[0] = 0.0
+        return np.sum(c * c)
+
+    with pytest.raises(adcompiler.UnsupportedSyntaxError):
+        adcompiler.grad(function)(RNG.normal(size=(3, 2)))
+    with pytest.raises(adcompiler.UnsupportedSyntaxError):
+        adcompiler.jvp(function, (np.ones((3, 2)),), (np.ones((3, 2)),))
+
+
 def test_update_after_tuple_with_argument_rejected():
     def function(c0):
         c = c0.copy()
