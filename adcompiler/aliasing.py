@@ -1289,14 +1289,40 @@ def has_out_argument(call, resolution):
     try:
         parameters = list(inspect.signature(callee).parameters.values())
     except (TypeError, ValueError):
-        return False
+        parameters = _method_parameters(call, resolved)
     for position, parameter in enumerate(parameters):
         if parameter.kind is not parameter.POSITIONAL_OR_KEYWORD:
             return False
         if parameter.name == 'out':
-            return position < len(call.args) and not _is_none(
-                call.args[position])
+            # A constant (None, or the 10.0 of xp.clip(x, -10.0, 10.0) when
+            # xp may be a module) is no output array.
+            return position < len(call.args) and not isinstance(
+                call.args[position], gast.Constant)
     return False
+
+
+def _method_parameters(call, resolved):
+    """Return the parameters after the array of the NumPy function named
+    like the array method of the call `x.m(...)` (np.round for x.round),
+    which `resolved` resolves without a callee whose signature could be
+    read, or [] when there is none or the call is not an array method.
+
+    NumPy's array methods take their arguments in the order of those
+    functions, so `x.round(0, y)` passes y as out= like np.round(x, 0, y).
+    """
+    if not (isinstance(call.func, gast.Attribute)
+            and resolved.kind in (CallKind.METHOD,
+                                  CallKind.NON_DIFFERENTIABLE)
+            and resolved.callee is None
+            and resolved.name == call.func.attr):
+        return []
+    function = vars(np).get(call.func.attr)
+    if not callable(function) or isinstance(function, (type, np.ufunc)):
+        return []
+    try:
+        return list(inspect.signature(function).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return []
 
 
 def _is_none(node):

@@ -148,7 +148,9 @@ def test_wrong_cotangent_raises(rule, returned):
     assert 'the VJP rule <lambda> (registered for <lambda> (vectorized))' \
         in message
     assert returned in message
-    assert 'the cotangent of argument 0 (x), whose shape is (3,)' in message
+    # NumPy before 2.4 gives no parameter names for a vectorized function.
+    assert 'the cotangent of argument 0' in message
+    assert 'whose shape is (3,)' in message
 
 
 def test_wrong_cotangent_names_parameter():
