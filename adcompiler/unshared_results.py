@@ -54,8 +54,8 @@ _VALUE_METHODS = frozenset({
     'argmax', 'argmin', 'tolist', 'item', 'copy', 'count', 'index',
     'flatten', 'astype',
 })
-# The most positional arguments each of those methods takes before its
-# output array (`a.sum(axis, dtype, out)`) or its copy=False flag
+# The maximum number of positional arguments each of those methods takes
+# before its output array (`a.sum(axis, dtype, out)`) or its copy=False flag
 # (`a.astype(t, order, casting, subok, copy)`). A call with more may write
 # into an array or return the receiver. `item` takes only indices.
 _VALUE_METHOD_ARGUMENTS = {
