@@ -1113,6 +1113,9 @@ def rule_tangent(tangent, output, rule):
     length, checked item by item. Tangents of other objects (dicts,
     dataclasses) are returned unchecked.
     """
+    if tangent is None:
+        # The code that reads the tangent needs a value, not a symbolic zero.
+        return zeros_like(output)
     problem = _tangent_problem(tangent, output)
     if problem is not None:
         raise _rule_result_error(

@@ -222,6 +222,17 @@ def split_halves(a):
     return np.asarray(_SQUARE(a), dtype=float), 3.0 * a
 
 
+def test_none_tangent_is_zero():
+    """A JVP rule that returned None reached the generated code, which
+    multiplied it and raised a bare TypeError."""
+    loss = _doubled_with_forward_rule(lambda tangents, ans, y: None)
+    x = np.array([0.3, -0.7, 1.2])
+    value, tangent = adcompiler.jvp(loss, (x,), (np.ones(3),))
+    np.testing.assert_allclose(value, np.sum(2.0 * x * x))
+    # Only the factor x outside the call carries a tangent: sum(2 * x).
+    np.testing.assert_allclose(tangent, np.sum(2.0 * x))
+
+
 def test_wrong_tangent_of_tuple_output():
     def halves_jvp(tangents, ans, a):
         return (2.0 * a * tangents[0], 3.0)
