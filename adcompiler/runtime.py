@@ -24,6 +24,12 @@ def _rebuild(like, items):
     """
     if isinstance(like, tuple) and hasattr(type(like), '_fields'):
         return type(like)(*items)
+    if isinstance(like, np.ndarray):
+        # A tuple of arrays that NumPy turned into one array (np.prod of
+        # np.broadcast_arrays(...)): np.ndarray(items) would read the
+        # items as a shape.
+        return np.asarray([np.zeros_like(row, dtype=float) if item is None
+                           else item for item, row in zip(items, like)])
     return type(like)(items)
 
 _NUMBER_TYPES = (float, int, np.float64, np.float32, complex)

@@ -1497,6 +1497,26 @@ def test_select_second_order(y_shape, mode):
                        sample((3,), seed=4), mode=mode)
 
 
+def prod_of_broadcast_arrays(x, w):
+    return np.sum(w * np.prod(np.broadcast_arrays(x[:, None], x[None, :] ** 2),
+                              axis=0))
+
+
+def prod_of_meshgrid(x, w):
+    return np.sum(w * np.prod(np.meshgrid(x, x[:2] ** 2), axis=0))
+
+
+@pytest.mark.parametrize('mode', COMPOSITIONS)
+@pytest.mark.parametrize('function', [prod_of_broadcast_arrays,
+                                      prod_of_meshgrid],
+                         ids=lambda f: f.__name__)
+def test_reduced_array_tuple_second_order(function, mode):
+    """np.prod turned the tuple of arrays into one array, and the second
+    order adjoint rebuilt its tangent with np.ndarray(items), a bare
+    TypeError in reverse over reverse."""
+    check_second_order(function, sample((3,)), mode=mode)
+
+
 # Signatures that the generated objectives (the gradient and the tangent
 # functions that hvp and grad of grad differentiate again) must reproduce.
 
