@@ -1303,9 +1303,11 @@ def has_out_argument(call, resolution):
 
 def _method_parameters(call, resolved):
     """Return the parameters after the array of the NumPy function named
-    like the array method of the call `x.m(...)` (np.round for x.round),
-    which `resolved` resolves without a callee whose signature could be
-    read, or [] when there is none or the call is not an array method.
+    like the array method of the call `x.m(...)` (np.round for x.round).
+
+    `resolved` resolves such a call without a callee whose signature
+    could be read. The result is [] when the call is not an array method
+    or NumPy has no such function.
 
     NumPy's array methods take their arguments in the order of those
     functions, so `x.round(0, y)` passes y as out= like np.round(x, 0, y).

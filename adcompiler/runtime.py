@@ -1973,10 +1973,10 @@ def store_item_container(container, key, array_error, item_error):
     a local variable or an argument holds.
 
     Raises `array_error` as `store_container` does, and `item_error` when
-    the store replaces an item that may carry a derivative: the derivative
-    of the object that holds the container is built from its items before
-    the store, so a later read of that key would get the derivative of the
-    replaced item. A store under a new key replaces nothing.
+    the store replaces an item that may carry a derivative. The derivative
+    of the object that contains the container is built from its items
+    before the store, so a later read of that key would get the derivative
+    of the replaced item. A store under a new key replaces nothing.
     """
     store_container(container, array_error)
     try:
