@@ -161,6 +161,8 @@ def _forwarded_body(statement, source, temporary, pure):
     body = statement.body[:-1]
     if not all(isinstance(s, (gast.Assign, gast.Expr)) for s in body):
         return None
+
+    # The block assigns the source exactly once and reads it nowhere.
     writes = [k for k, s in enumerate(body) if _mentions_store(s, source)]
     if len(writes) != 1:
         return None
@@ -172,6 +174,7 @@ def _forwarded_body(statement, source, temporary, pure):
         return None
     if any(_mentions_store(s, temporary) for s in body):
         return None
+
     # Statements after the assignment that read the temporary must run
     # before it, once the temporary and the source are one name.
     readers = [k for k in range(at + 1, len(body))
@@ -180,6 +183,7 @@ def _forwarded_body(statement, source, temporary, pure):
         body = _moved_below(body, at, readers[-1], pure)
         if body is None:
             return None
+
     for node in walk(gast.Module(body=body, type_ignores=[])):
         if isinstance(node, gast.Name) and node.id == temporary:
             node.id = source

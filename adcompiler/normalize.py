@@ -1217,7 +1217,7 @@ class _Normalizer:
         location = self.source.location(call)
 
         array_error = UnsupportedSyntaxError(
-            f'{text}.{method.attr}(...) on an array that an attribute holds',
+            f'{text}.{method.attr}(...) on an array stored in an attribute',
             location,
             f'an array has no {method.attr} method that changes it in place',
             fixes=[f'keep a list in {text}'])

@@ -5048,9 +5048,12 @@ def builtin_extremum_tangent(t, ans, args, position):
 
 
 def sequence_gradient(adjoint, x):
-    """Return `adjoint`, the adjoint of argument `x`, as the list or tuple
-    of its rows when `x` is a list or a tuple and `adjoint` an array with a
-    row per item, as `grad` returns it; else `adjoint` itself.
+    """Return `adjoint`, the adjoint of argument `x`, in the structure that
+    `grad` returns.
+
+    When `x` is a list or a tuple and `adjoint` an array with a row per
+    item, that is the list or tuple of its rows. Otherwise it is `adjoint`
+    itself.
 
     A rule that reads a list as an array (`np.dot(rows, v)`) gives it an
     array adjoint. The gradient objectives of higher derivatives call this

@@ -7,10 +7,10 @@ helper stored. Such a value would show the update, and the derivative
 would not follow it. `returns_unshared(function, ...)` is true only when
 the function's source proves, for any arguments, that:
 
-- every value it returns is a new object, built by arithmetic, by
-  functions that return new arrays (ufuncs, reductions, `np.copy`), by
-  methods such as `.sum()` and `.copy()`, by displays of such values, or
-  by user functions for which this is true in turn;
+- every value it returns is a new object. Arithmetic, functions that
+  return new arrays (ufuncs, reductions, `np.copy`), methods such as
+  `.sum()` and `.copy()`, displays of such values, and user functions for
+  which this is true in turn build new objects;
 - it changes none of its parameters in place, and puts no parameter (or
   part of one) into a global, a closure variable or another object that
   outlives the call;

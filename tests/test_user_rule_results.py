@@ -47,7 +47,12 @@ def product_vjp(g, ans, a, b):
 
 def product_jvp(tangents, ans, a, b):
     ta, tb = tangents
-    return (0.0 if ta is None else ta * b) + (0.0 if tb is None else a * tb)
+    tangent = 0.0
+    if ta is not None:
+        tangent = tangent + ta * b
+    if tb is not None:
+        tangent = tangent + a * tb
+    return tangent
 
 
 adcompiler.register_vjp(opaque_square, square_vjp)
